@@ -1,0 +1,31 @@
+# Addresses of the local stack (loopback only). Sourced by every script and read by the
+# tests. Each value can be overridden from the environment, so a second stack (for example
+# one that tests the scripts themselves) can run beside the first.
+: "${MF_ROOT:=$(cd "$(dirname "${BASH_SOURCE[0]:-$0}")/.." && pwd)}"
+: "${MF_STACK_DIR:=$MF_ROOT/.stack}"
+: "${MF_PG_PORT:=55432}"
+: "${MF_PGBOUNCER_PORT:=56432}"
+: "${MF_MYSQL_PORT:=53306}"
+: "${MF_KAFKA_PORT:=59092}"
+: "${MF_KAFKA_CONTROLLER_PORT:=59093}"
+: "${MF_SIM_PORT:=58080}"
+: "${MF_PG_DB:=msgfleet}"
+: "${MF_PG_USER:=msgfleet}"
+: "${MF_MYSQL_DB:=crm}"
+: "${MF_MYSQL_USER:=crm_readonly}"
+: "${MF_MYSQL_PASSWORD:=crm_readonly_pw}"
+: "${MF_COOLSMS_API_KEY:=NCSTESTKEY0000001}"
+: "${MF_COOLSMS_API_SECRET:=TESTSECRET0123456789ABCDEFGHIJKLMNOPQRSTUV}"
+: "${MF_COOLSMS_SENDER:=0212345678}"
+
+# Connection strings the fleet and the tests use.
+: "${MF_PG_DSN:=host=127.0.0.1 port=$MF_PG_PORT dbname=$MF_PG_DB user=$MF_PG_USER}"
+: "${MF_PGBOUNCER_DSN:=host=127.0.0.1 port=$MF_PGBOUNCER_PORT dbname=$MF_PG_DB user=$MF_PG_USER}"
+: "${MF_MYSQL_HOST:=127.0.0.1}"
+: "${MF_KAFKA_BROKERS:=127.0.0.1:$MF_KAFKA_PORT}"
+: "${MF_COOLSMS_BASE_URL:=http://127.0.0.1:$MF_SIM_PORT}"
+
+export MF_ROOT MF_STACK_DIR MF_PG_PORT MF_PGBOUNCER_PORT MF_MYSQL_PORT MF_KAFKA_PORT \
+  MF_KAFKA_CONTROLLER_PORT MF_SIM_PORT MF_PG_DB MF_PG_USER MF_MYSQL_DB MF_MYSQL_USER \
+  MF_MYSQL_PASSWORD MF_COOLSMS_API_KEY MF_COOLSMS_API_SECRET MF_COOLSMS_SENDER MF_PG_DSN \
+  MF_PGBOUNCER_DSN MF_MYSQL_HOST MF_KAFKA_BROKERS MF_COOLSMS_BASE_URL

@@ -29,7 +29,9 @@ int mf_err_prefix(mf_err *err, const char *fmt, ...)
     vsnprintf(prefix, sizeof(prefix), fmt, ap);
     va_end(ap);
     memcpy(old, err->msg, sizeof(old));
-    snprintf(err->msg, sizeof(err->msg), "%s: %s", prefix, old);
+    /* A message longer than the buffer is cut: the start carries the context that matters. */
+    if (snprintf(err->msg, sizeof(err->msg), "%s: %s", prefix, old) >= (int)sizeof(err->msg))
+        err->msg[sizeof(err->msg) - 1] = '\0';
     return -1;
 }
 

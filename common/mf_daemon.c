@@ -1,0 +1,75 @@
+/* mf_daemon: what every daemon shares: the stop signal flag, common settings, start-up. */
+#include "mf_daemon.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+/* The one piece of global mutable state a daemon may have: set by the signal handler. */
+static volatile sig_atomic_t stop_requested;
+
+static void on_stop_signal(int sig)
+{
+    (void)sig;
+    if (stop_requested)
+        _exit(1); /* second signal: leave now; uncommitted work is redelivered */
+    stop_requested = 1;
+}
+
+int mf_daemon_install_signals(mf_err *err)
+{
+    struct sigaction sa;
+
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_stop_signal;
+    sigemptyset(&sa.sa_mask);
+    if (sigaction(SIGTERM, &sa, NULL) != 0 || sigaction(SIGINT, &sa, NULL) != 0)
+        return mf_err_set(err, "could not install signal handlers: %s", strerror(errno));
+    sa.sa_handler = SIG_IGN;
+    if (sigaction(SIGPIPE, &sa, NULL) != 0)
+        return mf_err_set(err, "could not ignore SIGPIPE: %s", strerror(errno));
+    return 0;
+}
+
+int mf_daemon_stopping(void)
+{
+    return stop_requested != 0;
+}
+
+void mf_daemon_request_stop(void)
+{
+    stop_requested = 1;
+}
+
+void mf_daemon_default_instance(mf_daemon_common *common)
+{
+    char host[64];
+
+    if (common->instance_id[0] != '\0')
+        return;
+    if (gethostname(host, sizeof(host)) != 0)
+        snprintf(host, sizeof(host), "host");
+    host[sizeof(host) - 1] = '\0';
+    snprintf(common->instance_id, sizeof(common->instance_id), "%s-%ld", host, (long)getpid());
+}
+
+int mf_daemon_handle_args(int argc, char **argv, const char *program_name,
+                          const mf_config_key *table, size_t n)
+{
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            printf("usage: %s [--config-doc]\n"
+                   "Configuration comes from environment variables; --config-doc lists them.\n",
+                   program_name);
+            return 1;
+        }
+        if (strcmp(argv[i], "--config-doc") == 0) {
+            mf_config_write_markdown(table, n, stdout);
+            return 1;
+        }
+        fprintf(stderr, "%s: unknown argument \"%s\" (see --help)\n", program_name, argv[i]);
+        return -1;
+    }
+    return 0;
+}

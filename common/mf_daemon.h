@@ -1,0 +1,60 @@
+/* mf_daemon: what every daemon shares: the stop signal flag, common settings, start-up. */
+#ifndef MF_DAEMON_H
+#define MF_DAEMON_H
+
+#include <signal.h>
+#include <stddef.h>
+
+#include "mf_config.h"
+#include "mf_err.h"
+
+/* Settings every daemon reads. Embed as a member named `common` in the daemon's own
+ * settings struct and put MF_DAEMON_COMMON_KEYS(your_struct, programs) in its key table. */
+typedef struct mf_daemon_common {
+    char log_level[16];
+    char pg_dsn[1024];
+    char kafka_brokers[512];
+    char topic_prefix[64];
+    long long http_port;
+    char instance_id[128];
+} mf_daemon_common;
+
+#define MF_DAEMON_STR_KEY(T, field, name, def, progs, desc)                                     \
+    {name, MF_CFG_STR, def, 0, 0, 0, 0, offsetof(T, common.field),                             \
+     sizeof(((T *)0)->common.field), progs, desc}
+
+#define MF_DAEMON_COMMON_KEYS(T, progs)                                                         \
+    MF_DAEMON_STR_KEY(T, log_level, "MF_LOG_LEVEL", "info", progs,                              \
+                      "log level: debug, info, warn or error"),                                 \
+    MF_DAEMON_STR_KEY(T, pg_dsn, "MF_PG_DSN", NULL, progs,                                      \
+                      "libpq connection string of the platform database (Supabase pooler or "   \
+                      "PgBouncer in transaction mode is fine)"),                               \
+    MF_DAEMON_STR_KEY(T, kafka_brokers, "MF_KAFKA_BROKERS", "127.0.0.1:9092", progs,            \
+                      "Kafka bootstrap servers, comma separated"),                              \
+    MF_DAEMON_STR_KEY(T, topic_prefix, "MF_TOPIC_PREFIX", "msgfleet.", progs,                   \
+                      "prefix of every topic name (jobs, results, retry, dlq, events)"),        \
+    {"MF_HTTP_PORT", MF_CFG_INT, "0", 0, 65535, 0, 0, offsetof(T, common.http_port), 0, progs,  \
+     "port of /healthz and /metrics on 127.0.0.1 (0: pick a free port)"},                      \
+    MF_DAEMON_STR_KEY(T, instance_id, "MF_INSTANCE_ID", "", progs,                              \
+                      "name of this process in claims, leases and logs (empty: host-pid)")
+
+/* Installs SIGTERM/SIGINT handlers: the first sets the stop flag, the second exits at once
+ * (work in flight is redelivered and deduplicated, so nothing is lost). SIGPIPE is ignored.
+ * Returns 0 or -1. */
+int mf_daemon_install_signals(mf_err *err);
+
+/* True once a stop was requested. */
+int mf_daemon_stopping(void);
+
+/* Requests a stop from inside the process (fatal errors, tests). */
+void mf_daemon_request_stop(void);
+
+/* Fills common->instance_id with "<host>-<pid>" when it is empty. */
+void mf_daemon_default_instance(mf_daemon_common *common);
+
+/* Handles the arguments every daemon understands. Returns 1 when the program should exit
+ * with status 0 (after --help or --config-doc), 0 to go on, -1 on an unknown argument. */
+int mf_daemon_handle_args(int argc, char **argv, const char *program_name,
+                          const mf_config_key *table, size_t n);
+
+#endif

@@ -1,0 +1,368 @@
+/* itest_pgbouncer: migrations, parameters and COPY through PgBouncer in transaction mode. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <dirent.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <libpq-fe.h>
+
+#include "mf_migrate.h"
+#include "mf_pg.h"
+
+/* ---- helpers (each itest is one file; the schema tests share this block by copy) ---------- */
+
+#define DEFAULT_PG_DSN "host=127.0.0.1 port=55432 dbname=msgfleet user=msgfleet"
+#define DEFAULT_PGBOUNCER_DSN "host=127.0.0.1 port=56432 dbname=msgfleet user=msgfleet"
+
+typedef struct testdb {
+    char name[64];
+} testdb;
+
+static const char *env_or(const char *name, const char *def)
+{
+    const char *v = getenv(name);
+
+    return v != NULL && v[0] != '\0' ? v : def;
+}
+
+static const char *pg_dsn(void)
+{
+    return env_or("MF_PG_DSN", DEFAULT_PG_DSN);
+}
+
+static const char *bouncer_dsn(void)
+{
+    return env_or("MF_PGBOUNCER_DSN", DEFAULT_PGBOUNCER_DSN);
+}
+
+static void schema_dir(char *buf, size_t cap)
+{
+    const char *src = getenv("MF_SOURCE_DIR");
+    char here[PATH_MAX];
+
+    if (src == NULL || src[0] == '\0') {
+        char *p;
+
+        snprintf(here, sizeof(here), "%s", __FILE__);
+        p = strstr(here, "/tests/integration/");
+        assert_non_null(p);
+        *p = '\0';
+        src = here;
+    }
+    if (snprintf(buf, cap, "%s/schemas/pg", src) >= (int)cap)
+        fail_msg("source path too long: %s", src);
+}
+
+static PGconn *connect_db(const char *dsn, const char *db, const char *what)
+{
+    mf_err err = { { 0 } };
+    PGconn *c = mf_pg_connect(dsn, db, "itest_pgbouncer", &err);
+
+    if (c == NULL)
+        fail_msg("%s unreachable: %s (is the dev stack up? scripts/stack.sh up)", what,
+                 err.msg);
+    return c;
+}
+
+static PGconn *direct(const char *db)
+{
+    return connect_db(pg_dsn(), db, "PostgreSQL");
+}
+
+static PGconn *bouncer(const char *db)
+{
+    return connect_db(bouncer_dsn(), db, "PgBouncer");
+}
+
+static void exec_ok(PGconn *c, const char *sql)
+{
+    mf_err err = { { 0 } };
+
+    if (mf_pg_exec(c, sql, &err) != 0)
+        fail_msg("%s: %s", sql, err.msg);
+}
+
+static long scalar_long(PGconn *c, const char *sql)
+{
+    mf_err err = { { 0 } };
+    PGresult *r = mf_pg_query(c, sql, 0, NULL, &err);
+    long n;
+
+    if (r == NULL)
+        fail_msg("%s: %s", sql, err.msg);
+    assert_int_equal(PQntuples(r), 1);
+    n = strtol(PQgetvalue(r, 0, 0), NULL, 10);
+    PQclear(r);
+    return n;
+}
+
+static void create_db(testdb *t, const char *tag)
+{
+    struct timespec ts;
+    char sql[160];
+    PGconn *c;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    snprintf(t->name, sizeof(t->name), "mf_it_%s_%ld_%lx", tag, (long)getpid(),
+             (unsigned long)(ts.tv_nsec ^ (ts.tv_sec << 20) ^ (long)rand()));
+    c = direct(NULL);
+    snprintf(sql, sizeof(sql), "CREATE DATABASE %s", t->name);
+    exec_ok(c, sql);
+    PQfinish(c);
+}
+
+static void drop_db(testdb *t)
+{
+    char sql[160];
+    PGconn *c;
+
+    if (t->name[0] == '\0')
+        return;
+    c = direct(NULL);
+    snprintf(sql, sizeof(sql), "DROP DATABASE IF EXISTS %s WITH (FORCE)", t->name);
+    exec_ok(c, sql);
+    PQfinish(c);
+    t->name[0] = '\0';
+}
+
+static int setup_db(void **state)
+{
+    testdb *t = calloc(1, sizeof(*t));
+
+    assert_non_null(t);
+    create_db(t, "pgb");
+    *state = t;
+    return 0;
+}
+
+static int teardown_db(void **state)
+{
+    testdb *t = *state;
+
+    drop_db(t);
+    free(t);
+    return 0;
+}
+
+static int count_migrations(const char *dir)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    int n = 0;
+
+    assert_non_null(d);
+    while ((e = readdir(d)) != NULL) {
+        size_t len = strlen(e->d_name);
+
+        if (e->d_name[0] >= '0' && e->d_name[0] <= '9' && len > 4 &&
+            strcmp(e->d_name + len - 4, ".sql") == 0)
+            n++;
+    }
+    closedir(d);
+    return n;
+}
+
+/* The connection really goes through a proxy: client port differs from the server's. */
+static void assert_through_bouncer(PGconn *c)
+{
+    PGconn *d = direct(NULL);
+    long server_port = scalar_long(d, "SELECT current_setting('port')::int");
+
+    PQfinish(d);
+    assert_int_not_equal(strtol(PQport(c), NULL, 10), server_port);
+    assert_int_equal(scalar_long(c, "SELECT inet_server_port()"), server_port);
+}
+
+/* ---- tests -------------------------------------------------------------------------------- */
+
+#define RUNNERS 4
+
+typedef struct runner_arg {
+    const char *db;
+    const char *dir;
+    int applied;
+    mf_err err;
+} runner_arg;
+
+static void *runner(void *p)
+{
+    runner_arg *a = p;
+    PGconn *c = mf_pg_connect(bouncer_dsn(), a->db, "itest_pgbouncer", &a->err);
+
+    a->applied = c != NULL ? mf_migrate_run(c, a->dir, NULL, NULL, &a->err) : -1;
+    PQfinish(c);
+    return NULL;
+}
+
+static void test_migrate_through_bouncer(void **state)
+{
+    testdb *t = *state;
+    char dir[PATH_MAX];
+    pthread_t th[RUNNERS];
+    runner_arg args[RUNNERS];
+    mf_err err = { { 0 } };
+    PGconn *c = bouncer(t->name);
+    PGconn *d;
+    int files;
+    int total = 0;
+
+    assert_through_bouncer(c);
+    schema_dir(dir, sizeof(dir));
+    files = count_migrations(dir);
+
+    /* concurrent runners through the pooler: each file applied exactly once */
+    for (int i = 0; i < RUNNERS; i++) {
+        memset(&args[i], 0, sizeof(args[i]));
+        args[i].db = t->name;
+        args[i].dir = dir;
+        assert_int_equal(pthread_create(&th[i], NULL, runner, &args[i]), 0);
+    }
+    for (int i = 0; i < RUNNERS; i++) {
+        assert_int_equal(pthread_join(th[i], NULL), 0);
+        if (args[i].applied < 0)
+            fail_msg("runner %d: %s", i, args[i].err.msg);
+        total += args[i].applied;
+    }
+    assert_int_equal(total, files);
+
+    /* and once more: up to date */
+    assert_int_equal(mf_migrate_run(c, dir, NULL, NULL, &err), 0);
+    PQfinish(c);
+
+    /* verified on the server directly */
+    d = direct(t->name);
+    assert_int_equal(scalar_long(d, "SELECT count(*) FROM mf_schema_migrations"), files);
+    assert_int_equal(scalar_long(d, "SELECT count(*) FROM pg_tables WHERE tablename IN "
+                                    "('workflows', 'mf_job_claims', 'mf_consumer_offsets')"),
+                     3);
+    assert_int_equal(scalar_long(d, "SELECT count(*) FROM pg_trigger WHERE tgname = "
+                                    "'update_template_usage_count'"),
+                     1);
+    PQfinish(d);
+}
+
+#define COPY_ROWS 20000
+
+static int copy_rows(PGconn *c, void *arg, mf_err *err)
+{
+    char line[96];
+    char *buf = malloc((size_t)COPY_ROWS * sizeof(line));
+    size_t len = 0;
+    int rc = -1;
+    long long rows = 0;
+
+    (void)arg;
+    if (buf == NULL)
+        return mf_err_set(err, "out of memory");
+    for (int i = 0; i < COPY_ROWS; i++) {
+        int n = snprintf(line, sizeof(line), "reporter\tmf.results\t%d\t%d\n", i, i * 2);
+
+        memcpy(buf + len, line, (size_t)n);
+        len += (size_t)n;
+    }
+    /* rows split across buffers on purpose */
+    if (mf_pg_copy_begin(c, "COPY mf_consumer_offsets (consumer_group, topic, partition, "
+                            "next_offset) FROM STDIN", err) != 0)
+        goto out;
+    if (mf_pg_copy_put(c, buf, len / 3, err) != 0 ||
+        mf_pg_copy_put(c, buf + len / 3, len - len / 3, err) != 0) {
+        mf_pg_copy_abort(c, "test could not send");
+        goto out;
+    }
+    if (mf_pg_copy_end(c, &rows, err) != 0)
+        goto out;
+    if (rows != COPY_ROWS) {
+        mf_err_set(err, "copied %lld rows, expected %d", rows, COPY_ROWS);
+        goto out;
+    }
+    rc = 0;
+out:
+    free(buf);
+    return rc;
+}
+
+static void test_copy_through_bouncer(void **state)
+{
+    static const char bad[] = "reporter\tmf.results\t1\t5\nreporter\tmf.results\tnot-a-number\t6\n";
+    testdb *t = *state;
+    char dir[PATH_MAX];
+    mf_err err = { { 0 } };
+    PGconn *c = bouncer(t->name);
+    long long rows = -1;
+
+    assert_through_bouncer(c);
+    schema_dir(dir, sizeof(dir));
+    if (mf_migrate_run(c, dir, NULL, NULL, &err) < 0)
+        fail_msg("%s", err.msg);
+
+    /* a COPY in a transaction (with a statement before it) */
+    if (mf_pg_tx(c, copy_rows, NULL, &err) != 0)
+        fail_msg("%s", err.msg);
+    assert_int_equal(scalar_long(c, "SELECT count(*) FROM mf_consumer_offsets"), COPY_ROWS);
+    assert_int_equal(scalar_long(c, "SELECT sum(next_offset) - sum(partition) * 2 "
+                                    "FROM mf_consumer_offsets"), 0);
+
+    /* a failing COPY (outside a transaction) reports the error and leaves nothing behind */
+    assert_int_equal(mf_pg_copy_in(c, "COPY mf_consumer_offsets (consumer_group, topic, "
+                                      "partition, next_offset) FROM STDIN",
+                                   bad, sizeof(bad) - 1, &rows, &err),
+                     -1);
+    if (strstr(err.msg, "copy failed") == NULL || strstr(err.msg, "22P02") == NULL)
+        fail_msg("unexpected error: %s", err.msg);
+    assert_int_equal(scalar_long(c, "SELECT count(*) FROM mf_consumer_offsets "
+                                    "WHERE next_offset = 5 AND partition = 1"), 0);
+
+    /* the pooled connection is usable after the error; parameters use the unnamed statement */
+    for (int i = 0; i < 50; i++) {
+        char num[16];
+        const char *params[1] = { num };
+        PGresult *r;
+
+        snprintf(num, sizeof(num), "%d", i);
+        r = mf_pg_query(c, "SELECT next_offset FROM mf_consumer_offsets "
+                           "WHERE consumer_group = 'reporter' AND partition = $1::int",
+                        1, params, &err);
+        if (r == NULL)
+            fail_msg("%s", err.msg);
+        assert_int_equal(PQntuples(r), 1);
+        assert_int_equal(strtol(PQgetvalue(r, 0, 0), NULL, 10), i * 2);
+        PQclear(r);
+    }
+    PQfinish(c);
+}
+
+static void test_copy_rejects_non_copy(void **state)
+{
+    testdb *t = *state;
+    mf_err err = { { 0 } };
+    PGconn *c = bouncer(t->name);
+
+    assert_int_equal(mf_pg_copy_begin(c, "SELECT 1", &err), -1);
+    if (strstr(err.msg, "not COPY") == NULL)
+        fail_msg("unexpected error: %s", err.msg);
+    assert_int_equal(scalar_long(c, "SELECT 2"), 2);
+    PQfinish(c);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_migrate_through_bouncer, setup_db, teardown_db),
+        cmocka_unit_test_setup_teardown(test_copy_through_bouncer, setup_db, teardown_db),
+        cmocka_unit_test_setup_teardown(test_copy_rejects_non_copy, setup_db, teardown_db),
+    };
+
+    srand((unsigned)time(NULL) ^ (unsigned)getpid());
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

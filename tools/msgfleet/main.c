@@ -1,0 +1,42 @@
+/* msgfleet: the operators' CLI; dispatches `msgfleet <subcommand> [options]`. */
+#include <stdio.h>
+#include <string.h>
+
+#include "msgfleet.h"
+
+static const msgfleet_cmd COMMANDS[] = {
+    { "migrate", "apply the PostgreSQL migrations (schemas/pg) that are not applied yet",
+      cmd_migrate },
+};
+
+#define NCOMMANDS (sizeof(COMMANDS) / sizeof(COMMANDS[0]))
+
+static void usage(FILE *out)
+{
+    fprintf(out, "usage: msgfleet <command> [options]\n"
+                 "       msgfleet <command> --help\n\n"
+                 "commands:\n");
+    for (size_t i = 0; i < NCOMMANDS; i++)
+        fprintf(out, "  %-12s %s\n", COMMANDS[i].name, COMMANDS[i].summary);
+    fprintf(out, "\nexit codes: 0 ok, 1 error, 2 usage\n");
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return MSGFLEET_EXIT_USAGE;
+    }
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+        strcmp(argv[1], "help") == 0) {
+        usage(stdout);
+        return MSGFLEET_EXIT_OK;
+    }
+    for (size_t i = 0; i < NCOMMANDS; i++) {
+        if (strcmp(argv[1], COMMANDS[i].name) == 0)
+            return COMMANDS[i].run(argc - 1, argv + 1);
+    }
+    fprintf(stderr, "msgfleet: unknown command \"%s\"\n", argv[1]);
+    usage(stderr);
+    return MSGFLEET_EXIT_USAGE;
+}

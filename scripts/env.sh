@@ -1,7 +1,24 @@
 # Addresses of the local stack (loopback only). Sourced by every script and read by the
 # tests. Each value can be overridden from the environment, so a second stack (for example
 # one that tests the scripts themselves) can run beside the first.
-: "${MF_ROOT:=$(cd "$(dirname "${BASH_SOURCE[0]:-$0}")/.." && pwd)}"
+# shellcheck shell=sh
+# MF_ROOT: the repository. bash knows the sourced file; a POSIX sh (dash) does not, so there
+# ctest's MF_SOURCE_DIR or a search from the calling script's folder finds it.
+if [ -z "${MF_ROOT:-}" ]; then
+  if [ -n "${BASH_VERSION:-}" ]; then
+    eval 'MF_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)'
+  elif [ -n "${MF_SOURCE_DIR:-}" ] && [ -f "$MF_SOURCE_DIR/scripts/env.sh" ]; then
+    MF_ROOT=$MF_SOURCE_DIR
+  else
+    for mf_c in "$(dirname "$0")/.." "$(dirname "$0")/../.." "$(dirname "$0")/../../.." "$PWD"; do
+      if [ -f "$mf_c/scripts/env.sh" ]; then
+        MF_ROOT=$(cd "$mf_c" && pwd)
+        break
+      fi
+    done
+    unset mf_c
+  fi
+fi
 : "${MF_STACK_DIR:=$MF_ROOT/.stack}"
 : "${MF_PG_PORT:=55432}"
 : "${MF_PGBOUNCER_PORT:=56432}"

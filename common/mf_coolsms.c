@@ -1,0 +1,1225 @@
+/* mf_coolsms: CoolSMS / SOLAPI v4 REST client (HMAC auth, async send-many/detail, list). */
+#include "mf_coolsms.h"
+
+#include <curl/curl.h>
+#include <jansson.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/rand.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define SEND_PATH "/messages/v4/send-many/detail"
+#define LIST_PATH "/messages/v4/list"
+#define DEFAULT_REQUEST_TIMEOUT_MS 30000L
+#define DEFAULT_CONNECT_TIMEOUT_MS 5000L
+#define DEFAULT_IN_FLIGHT 4
+#define MAX_IN_FLIGHT 64
+#define DEFAULT_USER_AGENT "msgfleet-coolsms/1"
+#define BODY_MAX ((size_t)256 * 1024 * 1024)
+#define RESP_MAX ((size_t)64 * 1024 * 1024)
+#define AUTH_MAX 512
+#define ERR_TEXT_MAX 200 /* bytes of a text error body kept, like the SDK */
+
+/* One concurrent send request: its easy handle and every buffer it needs, reused. */
+typedef struct slot {
+    int busy;
+    CURL *easy;
+    struct curl_slist *headers;
+    mf_buf body;
+    mf_buf resp;
+    mf_buf ids;              /* the job ids, each NUL-terminated, back to back */
+    const char **id_ptrs;    /* n pointers into ids */
+    mf_coolsms_outcome *outcomes;
+    size_t cap;              /* entries allocated in id_ptrs and outcomes */
+    size_t n;
+    uint64_t request_id;
+    mf_coolsms_done_fn cb;
+    void *user;
+    long retry_after_s;
+    struct timespec started;
+    char errbuf[CURL_ERROR_SIZE];
+} slot;
+
+struct mf_coolsms {
+    char *base_url;
+    char *api_key;
+    char *api_secret;
+    char *user_agent;
+    char *send_url;
+    long request_timeout_ms;
+    long connect_timeout_ms;
+    int n_slots;
+    int in_flight;
+    uint64_t next_id;
+    CURLM *multi;
+    slot *slots;
+    CURL *list_easy;
+    mf_buf list_url;
+    mf_buf list_resp;
+    long list_retry_after_s;
+    char list_errbuf[CURL_ERROR_SIZE];
+};
+
+/* ------------------------------------------------------------------ small helpers */
+
+/* Copy src into dst (size sz), cut at a UTF-8 character boundary, control characters as
+ * spaces and malformed bytes as '?', so that the copy is always safe to log as JSON. */
+static void copy_clean(char *dst, size_t sz, const char *src, size_t n)
+{
+    size_t i = 0, o = 0, k;
+    unsigned char c;
+
+    if (sz == 0)
+        return;
+    while (i < n && o + 1 < sz) {
+        c = (unsigned char)src[i];
+        if (c < 0x80) {
+            dst[o++] = c < 0x20 || c == 0x7f ? ' ' : (char)c;
+            i++;
+            continue;
+        }
+        k = c >= 0xC2 && c <= 0xDF ? 2 : c >= 0xE0 && c <= 0xEF ? 3 : c >= 0xF0 && c <= 0xF4 ? 4 : 0;
+        if (k == 0 || i + k > n || !mf_buf_utf8_valid(src + i, k)) {
+            dst[o++] = '?';
+            i++;
+            continue;
+        }
+        if (o + k + 1 > sz)
+            break;
+        memcpy(dst + o, src + i, k);
+        o += k;
+        i += k;
+    }
+    dst[o] = '\0';
+}
+
+static void copy_cstr(char *dst, size_t sz, const char *src)
+{
+    if (src == NULL) {
+        if (sz > 0)
+            dst[0] = '\0';
+        return;
+    }
+    copy_clean(dst, sz, src, strlen(src));
+}
+
+/* String member of a JSON object, or NULL. */
+static const char *jstr(const json_t *obj, const char *key)
+{
+    const json_t *v = json_object_get(obj, key);
+
+    return json_is_string(v) ? json_string_value(v) : NULL;
+}
+
+/* Copy a member that may be a string or a number (status codes come as either). */
+static void jcopy(char *dst, size_t sz, const json_t *obj, const char *key)
+{
+    const json_t *v = json_object_get(obj, key);
+
+    if (json_is_string(v))
+        copy_clean(dst, sz, json_string_value(v), json_string_length(v));
+    else if (json_is_integer(v))
+        snprintf(dst, sz, "%lld", (long long)json_integer_value(v));
+    else if (sz > 0)
+        dst[0] = '\0';
+}
+
+static char *dup_str(const char *s)
+{
+    size_t n = strlen(s) + 1;
+    char *p = malloc(n);
+
+    if (p != NULL)
+        memcpy(p, s, n);
+    return p;
+}
+
+static int has_ctl(const char *s)
+{
+    for (; *s; s++)
+        if ((unsigned char)*s < 0x20 || *s == 0x7f)
+            return 1;
+    return 0;
+}
+
+static double ms_since(const struct timespec *t0)
+{
+    struct timespec t1;
+
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    return (double)(t1.tv_sec - t0->tv_sec) * 1000.0 + (double)(t1.tv_nsec - t0->tv_nsec) / 1e6;
+}
+
+/* ------------------------------------------------------------------ job id map */
+
+/* Open-addressing map from job id to message index (one allocation per request). */
+typedef struct idmap {
+    size_t *tab; /* index + 1, 0 = empty */
+    size_t mask;
+    const char *const *ids;
+} idmap;
+
+static uint64_t hash_str(const char *s)
+{
+    uint64_t h = 1469598103934665603ULL;
+
+    for (; *s; s++) {
+        h ^= (unsigned char)*s;
+        h *= 1099511628211ULL;
+    }
+    return h;
+}
+
+/* Build the map; returns -1 on allocation failure, or the index of the first repeated id
+ * in *dup (SIZE_MAX when none). */
+static int idmap_build(idmap *m, const char *const *ids, size_t n, size_t *dup)
+{
+    size_t size = 16, i, j;
+
+    *dup = SIZE_MAX;
+    while (size < n * 2)
+        size *= 2;
+    m->tab = calloc(size, sizeof(*m->tab));
+    if (m->tab == NULL)
+        return -1;
+    m->mask = size - 1;
+    m->ids = ids;
+    for (i = 0; i < n; i++) {
+        j = (size_t)hash_str(ids[i]) & m->mask;
+        while (m->tab[j] != 0) {
+            if (strcmp(ids[m->tab[j] - 1], ids[i]) == 0) {
+                if (*dup == SIZE_MAX)
+                    *dup = i;
+                goto next;
+            }
+            j = (j + 1) & m->mask;
+        }
+        m->tab[j] = i + 1;
+next:;
+    }
+    return 0;
+}
+
+static size_t idmap_find(const idmap *m, const char *id)
+{
+    size_t j = (size_t)hash_str(id) & m->mask;
+
+    while (m->tab[j] != 0) {
+        if (strcmp(m->ids[m->tab[j] - 1], id) == 0)
+            return m->tab[j] - 1;
+        j = (j + 1) & m->mask;
+    }
+    return SIZE_MAX;
+}
+
+/* ------------------------------------------------------------------ auth */
+
+int mf_coolsms_auth_header(char *out, size_t out_size, const char *api_key,
+                           const char *api_secret, const char *date, const char *salt,
+                           mf_err *err)
+{
+    static const char hex[] = "0123456789abcdef";
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int md_len = 0;
+    char sig[2 * EVP_MAX_MD_SIZE + 1];
+    char data[256];
+    size_t dl = strlen(date), sl = strlen(salt), i;
+    int n;
+
+    if (dl + sl >= sizeof(data))
+        return mf_err_set(err, "date and salt too long for the signature");
+    memcpy(data, date, dl);
+    memcpy(data + dl, salt, sl);
+    if (HMAC(EVP_sha256(), api_secret, (int)strlen(api_secret), (const unsigned char *)data,
+             dl + sl, md, &md_len) == NULL)
+        return mf_err_set(err, "could not compute the request signature");
+    for (i = 0; i < md_len; i++) {
+        sig[2 * i] = hex[md[i] >> 4];
+        sig[2 * i + 1] = hex[md[i] & 0xF];
+    }
+    sig[2 * md_len] = '\0';
+    OPENSSL_cleanse(md, sizeof(md));
+    n = snprintf(out, out_size, "HMAC-SHA256 apiKey=%s, date=%s, salt=%s, signature=%s",
+                 api_key, date, salt, sig);
+    if (n < 0 || (size_t)n >= out_size)
+        return mf_err_set(err, "authorization header does not fit in %zu bytes", out_size);
+    return 0;
+}
+
+int mf_coolsms_format_date(time_t t, char *out, size_t out_size, mf_err *err)
+{
+    struct tm tm;
+
+    if (gmtime_r(&t, &tm) == NULL)
+        return mf_err_set(err, "could not convert the time to UTC");
+    if (strftime(out, out_size, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+        return mf_err_set(err, "date does not fit in %zu bytes", out_size);
+    return 0;
+}
+
+int mf_coolsms_make_salt(char *out, size_t out_size, mf_err *err)
+{
+    static const char alphabet[] =
+        "1234567890abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
+    unsigned char rnd[64];
+    size_t o = 0, i;
+
+    if (out_size < 33)
+        return mf_err_set(err, "salt buffer too small");
+    while (o < 32) {
+        if (RAND_bytes(rnd, (int)sizeof(rnd)) != 1)
+            return mf_err_set(err, "could not get random bytes for the salt");
+        /* 248 = 4 * 62: rejecting the rest keeps every character equally likely. */
+        for (i = 0; i < sizeof(rnd) && o < 32; i++)
+            if (rnd[i] < 248)
+                out[o++] = alphabet[rnd[i] % 62];
+    }
+    out[32] = '\0';
+    return 0;
+}
+
+/* "Authorization: ..." for now, with a fresh salt. */
+static int auth_line(const mf_coolsms *h, char *line, size_t size, mf_err *err)
+{
+    char date[32], salt[33];
+    static const char prefix[] = "Authorization: ";
+
+    if (mf_coolsms_format_date(time(NULL), date, sizeof(date), err) < 0 ||
+        mf_coolsms_make_salt(salt, sizeof(salt), err) < 0)
+        return -1;
+    memcpy(line, prefix, sizeof(prefix) - 1);
+    return mf_coolsms_auth_header(line + sizeof(prefix) - 1, size - (sizeof(prefix) - 1),
+                                  h->api_key, h->api_secret, date, salt, err);
+}
+
+/* ------------------------------------------------------------------ body */
+
+static int put_key(mf_buf *b, const char *key, mf_err *err)
+{
+    return mf_buf_append_str(b, key, err);
+}
+
+/* Append ,"<key>":<json string of val> */
+static int put_field(mf_buf *b, const char *key, const char *val, const char *what, size_t i,
+                     mf_err *err)
+{
+    if (put_key(b, key, err) < 0)
+        return -1;
+    if (mf_buf_append_json_cstr(b, val, err) < 0)
+        return mf_err_prefix(err, "message %zu: field \"%s\"", i, what);
+    return 0;
+}
+
+static int check_buttons(const char *buttons, size_t i, mf_err *err)
+{
+    json_error_t jerr;
+    json_t *j = json_loads(buttons, JSON_DECODE_ANY, &jerr);
+    int ok = json_is_array(j);
+
+    json_decref(j);
+    if (!ok)
+        return mf_err_set(err, "message %zu: kakao buttons_json is not a JSON array", i);
+    return 0;
+}
+
+static int put_variables(mf_buf *b, const mf_coolsms_kakao *k, size_t i, mf_err *err)
+{
+    size_t v, kl;
+    const char *key;
+
+    if (mf_buf_append_str(b, ",\"variables\":{", err) < 0)
+        return -1;
+    for (v = 0; v < k->n_variables; v++) {
+        key = k->variables[v].key;
+        if (key == NULL || k->variables[v].value == NULL)
+            return mf_err_set(err, "message %zu: kakao variable %zu has no key or value", i, v);
+        kl = strlen(key);
+        if (v > 0 && mf_buf_append_char(b, ',', err) < 0)
+            return -1;
+        if (kl >= 3 && key[0] == '#' && key[1] == '{' && key[kl - 1] == '}') {
+            if (mf_buf_append_json_str(b, key, kl, err) < 0)
+                return mf_err_prefix(err, "message %zu: kakao variable key", i);
+        } else if (mf_buf_append_str(b, "\"#{", err) < 0 ||
+                   mf_buf_append_json_escaped(b, key, kl, err) < 0 ||
+                   mf_buf_append_str(b, "}\"", err) < 0) {
+            return mf_err_prefix(err, "message %zu: kakao variable key", i);
+        }
+        if (mf_buf_append_char(b, ':', err) < 0 ||
+            mf_buf_append_json_cstr(b, k->variables[v].value, err) < 0)
+            return mf_err_prefix(err, "message %zu: kakao variable value", i);
+    }
+    return mf_buf_append_char(b, '}', err);
+}
+
+static int put_kakao(mf_buf *b, const mf_coolsms_kakao *k, size_t i, const char **last_buttons,
+                     mf_err *err)
+{
+    if (k->pf_id == NULL)
+        return mf_err_set(err, "message %zu: kakao options without pf_id", i);
+    if (put_field(b, ",\"kakaoOptions\":{\"pfId\":", k->pf_id, "kakao pfId", i, err) < 0)
+        return -1;
+    if (k->template_id != NULL &&
+        put_field(b, ",\"templateId\":", k->template_id, "kakao templateId", i, err) < 0)
+        return -1;
+    if (k->n_variables > 0 && put_variables(b, k, i, err) < 0)
+        return -1;
+    if (k->buttons_json != NULL) {
+        /* Buttons are usually one string shared by a whole run: check each string once. */
+        if (k->buttons_json != *last_buttons && check_buttons(k->buttons_json, i, err) < 0)
+            return -1;
+        *last_buttons = k->buttons_json;
+        if (mf_buf_append_str(b, ",\"buttons\":", err) < 0 ||
+            mf_buf_append_str(b, k->buttons_json, err) < 0)
+            return -1;
+    }
+    if (mf_buf_append_str(b, k->disable_sms ? ",\"disableSms\":true}" : ",\"disableSms\":false}",
+                          err) < 0)
+        return -1;
+    return 0;
+}
+
+static int put_custom_fields(mf_buf *b, const mf_coolsms_msg *m, size_t i, mf_err *err)
+{
+    size_t c;
+    const mf_coolsms_kv *kv;
+
+    if (put_field(b, ",\"customFields\":{\"jobId\":", m->job_id, "jobId", i, err) < 0)
+        return -1;
+    if (m->run_id != NULL && put_field(b, ",\"runId\":", m->run_id, "runId", i, err) < 0)
+        return -1;
+    for (c = 0; c < m->n_custom_fields; c++) {
+        kv = &m->custom_fields[c];
+        if (kv->key == NULL || kv->value == NULL || strcmp(kv->key, "jobId") == 0 ||
+            strcmp(kv->key, "runId") == 0)
+            return mf_err_set(err, "message %zu: custom field %zu is empty or repeats jobId/runId",
+                              i, c);
+        if (mf_buf_append_char(b, ',', err) < 0 || mf_buf_append_json_cstr(b, kv->key, err) < 0 ||
+            mf_buf_append_char(b, ':', err) < 0 ||
+            mf_buf_append_json_cstr(b, kv->value, err) < 0)
+            return mf_err_prefix(err, "message %zu: custom field %zu", i, c);
+    }
+    return mf_buf_append_char(b, '}', err);
+}
+
+static int put_message(mf_buf *b, const mf_coolsms_msg *m, size_t i, const char **last_buttons,
+                       mf_err *err)
+{
+    if (m->to == NULL || m->from == NULL || m->text == NULL || m->job_id == NULL ||
+        m->job_id[0] == '\0')
+        return mf_err_set(err, "message %zu: to, from, text and job_id are required", i);
+    if (mf_buf_append_str(b, i > 0 ? ",{" : "{", err) < 0)
+        return -1;
+    if (put_field(b, "\"to\":", m->to, "to", i, err) < 0 ||
+        put_field(b, ",\"from\":", m->from, "from", i, err) < 0 ||
+        put_field(b, ",\"text\":", m->text, "text", i, err) < 0)
+        return -1;
+    if (m->type != NULL) {
+        if (put_field(b, ",\"type\":", m->type, "type", i, err) < 0 ||
+            mf_buf_append_str(b, ",\"autoTypeDetect\":false", err) < 0)
+            return -1;
+    }
+    if (m->subject != NULL && put_field(b, ",\"subject\":", m->subject, "subject", i, err) < 0)
+        return -1;
+    if (m->kakao != NULL && put_kakao(b, m->kakao, i, last_buttons, err) < 0)
+        return -1;
+    if (put_custom_fields(b, m, i, err) < 0)
+        return -1;
+    return mf_buf_append_char(b, '}', err);
+}
+
+int mf_coolsms_build_body(mf_buf *body, const mf_coolsms_msg *msgs, size_t n, mf_err *err)
+{
+    const char *last_buttons = NULL;
+    size_t start = body->len, i;
+
+    if (n == 0 || n > MF_COOLSMS_MAX_BATCH)
+        return mf_err_set(err, "a request carries 1 to %d messages, not %zu",
+                          MF_COOLSMS_MAX_BATCH, n);
+    if (mf_buf_append_str(body, "{\"messages\":[", err) < 0)
+        goto fail;
+    for (i = 0; i < n; i++)
+        if (put_message(body, &msgs[i], i, &last_buttons, err) < 0)
+            goto fail;
+    if (mf_buf_append_str(body, "],\"allowDuplicates\":false,\"showMessageList\":true}", err) < 0)
+        goto fail;
+    return 0;
+fail:
+    body->len = start;
+    if (body->data != NULL)
+        body->data[start] = '\0';
+    return -1;
+}
+
+/* ------------------------------------------------------------------ decoding */
+
+static mf_coolsms_class classify_status(long status)
+{
+    if (status >= 200 && status < 300)
+        return MF_COOLSMS_OK;
+    if (status >= 500 || status == 429 || status == 408)
+        return MF_COOLSMS_TRANSIENT;
+    return MF_COOLSMS_PERMANENT;
+}
+
+/* errorCode/errorMessage of a JSON error body, else "HTTP_<status>" and the start of the text. */
+static void decode_error_body(long status, const char *body, size_t len, char *code,
+                              size_t code_sz, char *msg, size_t msg_sz)
+{
+    json_t *j = len > 0 ? json_loadb(body, len, 0, NULL) : NULL;
+    const char *c = json_is_object(j) ? jstr(j, "errorCode") : NULL;
+
+    if (c != NULL) {
+        copy_cstr(code, code_sz, c);
+        copy_cstr(msg, msg_sz, jstr(j, "errorMessage"));
+    } else {
+        snprintf(code, code_sz, "HTTP_%ld", status);
+        copy_clean(msg, msg_sz, body, len < ERR_TEXT_MAX ? len : ERR_TEXT_MAX);
+    }
+    json_decref(j);
+}
+
+static int is_accepted_code(const char *code)
+{
+    return code[0] == '\0' || strcmp(code, "2000") == 0 || strcmp(code, "3000") == 0 ||
+           strcmp(code, "4000") == 0;
+}
+
+/* Apply one messageList / failedMessageList entry. */
+static void apply_entry(const json_t *e, int failed_list, const idmap *m,
+                        mf_coolsms_outcome *outcomes, mf_coolsms_result *res)
+{
+    const json_t *cf = json_object_get(e, "customFields");
+    const char *job = json_is_object(cf) ? jstr(cf, "jobId") : NULL;
+    size_t idx = job != NULL ? idmap_find(m, job) : SIZE_MAX;
+    mf_coolsms_outcome *o;
+
+    if (idx == SIZE_MAX) {
+        res->n_unmatched++;
+        return;
+    }
+    o = &outcomes[idx];
+    if (o->state != MF_COOLSMS_MSG_UNKNOWN) {
+        /* A failure reported in failedMessageList wins over a messageList mention. */
+        if (failed_list || o->state != MF_COOLSMS_MSG_FAILED)
+            res->n_unmatched++;
+        return;
+    }
+    jcopy(o->message_id, sizeof(o->message_id), e, "messageId");
+    jcopy(o->status_code, sizeof(o->status_code), e, "statusCode");
+    jcopy(o->status_message, sizeof(o->status_message), e, "statusMessage");
+    if (failed_list || !is_accepted_code(o->status_code))
+        o->state = MF_COOLSMS_MSG_FAILED;
+    else
+        o->state = MF_COOLSMS_MSG_ACCEPTED;
+}
+
+static void apply_list(const json_t *arr, int failed_list, const idmap *m,
+                       mf_coolsms_outcome *outcomes, mf_coolsms_result *res)
+{
+    size_t i;
+    const json_t *e;
+
+    json_array_foreach(arr, i, e) {
+        if (json_is_object(e))
+            apply_entry(e, failed_list, m, outcomes, res);
+        else
+            res->n_unmatched++;
+    }
+}
+
+static void decode_ok_body(const char *body, size_t len, const char *const *job_ids, size_t n,
+                           mf_coolsms_outcome *outcomes, mf_coolsms_result *res)
+{
+    json_error_t jerr;
+    json_t *j = json_loadb(body, len, 0, &jerr);
+    const json_t *gi;
+    const char *gid;
+    idmap m = {0};
+    size_t dup;
+
+    if (!json_is_object(j)) {
+        snprintf(res->error_code, sizeof(res->error_code), "BAD_RESPONSE");
+        snprintf(res->error_message, sizeof(res->error_message),
+                 "could not parse the send response: %s", jerr.text);
+        goto out;
+    }
+    gi = json_object_get(j, "groupInfo");
+    gid = json_is_object(gi) ? jstr(gi, "groupId") : NULL;
+    copy_cstr(res->group_id, sizeof(res->group_id), gid != NULL ? gid : jstr(j, "groupId"));
+    if (idmap_build(&m, job_ids, n, &dup) < 0) {
+        snprintf(res->error_code, sizeof(res->error_code), "BAD_RESPONSE");
+        snprintf(res->error_message, sizeof(res->error_message),
+                 "out of memory matching the send response");
+        goto out;
+    }
+    apply_list(json_object_get(j, "failedMessageList"), 1, &m, outcomes, res);
+    apply_list(json_object_get(j, "messageList"), 0, &m, outcomes, res);
+out:
+    free(m.tab);
+    json_decref(j);
+}
+
+void mf_coolsms_decode_send(const mf_coolsms_transport *tr, long http_status,
+                            long retry_after_s, const char *body, size_t body_len,
+                            const char *const *job_ids, size_t n,
+                            mf_coolsms_outcome *outcomes, mf_coolsms_result *res)
+{
+    size_t i;
+
+    memset(res, 0, sizeof(*res));
+    if (n > 0)
+        memset(outcomes, 0, n * sizeof(*outcomes));
+    res->n_messages = n;
+    res->outcomes = outcomes;
+    res->retry_after_ms = retry_after_s >= 0 ? retry_after_s * 1000 : -1;
+    if (tr != NULL && tr->curl_failed) {
+        res->cls = tr->curl_permanent ? MF_COOLSMS_PERMANENT : MF_COOLSMS_TRANSIENT;
+        res->maybe_sent = tr->curl_sent && !tr->curl_permanent;
+        snprintf(res->error_code, sizeof(res->error_code), "%s",
+                 tr->curl_permanent ? "CONFIG_ERROR"
+                 : tr->curl_timeout ? "NETWORK_TIMEOUT" : "NETWORK_ERROR");
+        copy_cstr(res->error_message, sizeof(res->error_message), tr->curl_message);
+    } else {
+        res->http_status = http_status;
+        res->cls = classify_status(http_status);
+        res->maybe_sent = res->cls == MF_COOLSMS_OK || http_status >= 500;
+        if (res->cls == MF_COOLSMS_OK)
+            decode_ok_body(body, body_len, job_ids, n, outcomes, res);
+        else
+            decode_error_body(http_status, body, body_len, res->error_code,
+                              sizeof(res->error_code), res->error_message,
+                              sizeof(res->error_message));
+    }
+    for (i = 0; i < n; i++) {
+        if (outcomes[i].state == MF_COOLSMS_MSG_ACCEPTED)
+            res->n_accepted++;
+        else if (outcomes[i].state == MF_COOLSMS_MSG_FAILED)
+            res->n_failed++;
+        else
+            res->n_unknown++;
+    }
+}
+
+static void decode_listed(const char *key, const json_t *e, mf_coolsms_listed *it)
+{
+    const json_t *cf = json_object_get(e, "customFields");
+    const json_t *to = json_object_get(e, "to");
+
+    memset(it, 0, sizeof(*it));
+    jcopy(it->message_id, sizeof(it->message_id), e, "messageId");
+    if (it->message_id[0] == '\0' && key != NULL)
+        copy_cstr(it->message_id, sizeof(it->message_id), key);
+    jcopy(it->group_id, sizeof(it->group_id), e, "groupId");
+    if (json_is_array(to))
+        to = json_array_get(to, 0);
+    if (json_is_string(to))
+        copy_cstr(it->to, sizeof(it->to), json_string_value(to));
+    jcopy(it->from, sizeof(it->from), e, "from");
+    jcopy(it->type, sizeof(it->type), e, "type");
+    jcopy(it->status_code, sizeof(it->status_code), e, "statusCode");
+    jcopy(it->status_message, sizeof(it->status_message), e, "statusMessage");
+    if (it->status_message[0] == '\0')
+        jcopy(it->status_message, sizeof(it->status_message), e, "reason");
+    if (json_is_object(cf)) {
+        jcopy(it->job_id, sizeof(it->job_id), cf, "jobId");
+        jcopy(it->run_id, sizeof(it->run_id), cf, "runId");
+    }
+    jcopy(it->date_created, sizeof(it->date_created), e, "dateCreated");
+    jcopy(it->date_processed, sizeof(it->date_processed), e, "dateProcessed");
+    jcopy(it->date_received, sizeof(it->date_received), e, "dateReceived");
+}
+
+int mf_coolsms_decode_list(const char *body, size_t body_len, mf_coolsms_list_result *out,
+                           mf_err *err)
+{
+    json_error_t jerr;
+    json_t *j = json_loadb(body, body_len, 0, &jerr);
+    const json_t *ml, *e;
+    const char *key;
+    size_t i = 0, cnt;
+    int rc = -1;
+
+    if (!json_is_object(j)) {
+        mf_err_set(err, "could not parse the list response: %s", jerr.text);
+        goto out;
+    }
+    copy_cstr(out->next_key, sizeof(out->next_key), jstr(j, "nextKey"));
+    ml = json_object_get(j, "messageList");
+    cnt = json_is_object(ml) ? json_object_size(ml) : json_is_array(ml) ? json_array_size(ml) : 0;
+    if (ml != NULL && !json_is_null(ml) && !json_is_object(ml) && !json_is_array(ml)) {
+        mf_err_set(err, "list response has a messageList that is neither object nor array");
+        goto out;
+    }
+    if (cnt > 0) {
+        out->items = calloc(cnt, sizeof(*out->items));
+        if (out->items == NULL) {
+            mf_err_set(err, "out of memory for %zu listed messages", cnt);
+            goto out;
+        }
+    }
+    if (json_is_object(ml)) {
+        json_object_foreach((json_t *)ml, key, e)
+            if (json_is_object(e))
+                decode_listed(key, e, &out->items[i++]);
+    } else if (json_is_array(ml)) {
+        size_t k;
+        json_array_foreach(ml, k, e)
+            if (json_is_object(e))
+                decode_listed(NULL, e, &out->items[i++]);
+    }
+    out->n_items = i;
+    rc = 0;
+out:
+    json_decref(j);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ curl plumbing */
+
+static size_t on_body(char *p, size_t size, size_t nmemb, void *ud)
+{
+    mf_buf *b = ud;
+    size_t n = size * nmemb;
+
+    if (mf_buf_append(b, p, n, NULL) < 0)
+        return 0; /* too large: curl fails the transfer with CURLE_WRITE_ERROR */
+    return n;
+}
+
+/* Retry-After: delta-seconds or an HTTP date. */
+static size_t on_header(char *p, size_t size, size_t nmemb, void *ud)
+{
+    long *retry_after_s = ud;
+    size_t n = size * nmemb;
+    static const char name[] = "retry-after:";
+    char val[64];
+    size_t vl;
+    char *end;
+    long v;
+    time_t t;
+
+    if (n > sizeof(name) - 1 && strncasecmp(p, name, sizeof(name) - 1) == 0) {
+        vl = n - (sizeof(name) - 1);
+        if (vl >= sizeof(val))
+            vl = sizeof(val) - 1;
+        memcpy(val, p + sizeof(name) - 1, vl);
+        val[vl] = '\0';
+        v = strtol(val, &end, 10);
+        if (end != val && v >= 0 && (*end == '\r' || *end == '\n' || *end == '\0' || *end == ' ')) {
+            *retry_after_s = v;
+        } else {
+            t = curl_getdate(val, NULL);
+            if (t != (time_t)-1)
+                *retry_after_s = t > time(NULL) ? (long)(t - time(NULL)) : 0;
+        }
+    }
+    return n;
+}
+
+static int easy_common(const mf_coolsms *h, CURL *e, char *errbuf)
+{
+    CURLcode c = CURLE_OK;
+
+    c |= curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    c |= curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, h->request_timeout_ms);
+    c |= curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, h->connect_timeout_ms);
+    c |= curl_easy_setopt(e, CURLOPT_USERAGENT, h->user_agent);
+    c |= curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
+    c |= curl_easy_setopt(e, CURLOPT_ERRORBUFFER, errbuf);
+    c |= curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+    c |= curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
+    c |= curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+    c |= curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+    c |= curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    return c == CURLE_OK ? 0 : -1;
+}
+
+/* Headers of one request, with a fresh signature. */
+static struct curl_slist *make_headers(const mf_coolsms *h, int with_body, mf_err *err)
+{
+    char auth[AUTH_MAX];
+    struct curl_slist *l = NULL, *t;
+    const char *fixed[] = {"Accept: application/json", "Expect:",
+                           with_body ? "Content-Type: application/json; charset=utf-8" : NULL};
+    size_t i;
+
+    if (auth_line(h, auth, sizeof(auth), err) < 0)
+        return NULL;
+    l = curl_slist_append(NULL, auth);
+    OPENSSL_cleanse(auth, sizeof(auth));
+    for (i = 0; l != NULL && i < sizeof(fixed) / sizeof(fixed[0]); i++) {
+        if (fixed[i] == NULL)
+            continue;
+        t = curl_slist_append(l, fixed[i]);
+        if (t == NULL) {
+            curl_slist_free_all(l);
+            l = NULL;
+        }
+    }
+    if (l == NULL)
+        mf_err_set(err, "out of memory building request headers");
+    return l;
+}
+
+static int transport_permanent(CURLcode c)
+{
+    switch (c) {
+    case CURLE_UNSUPPORTED_PROTOCOL:
+    case CURLE_URL_MALFORMAT:
+    case CURLE_NOT_BUILT_IN:
+    case CURLE_PEER_FAILED_VERIFICATION:
+    case CURLE_SSL_CERTPROBLEM:
+    case CURLE_SSL_CACERT_BADFILE:
+    case CURLE_BAD_FUNCTION_ARGUMENT:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+static void fill_transport(CURL *e, CURLcode c, const char *errbuf, mf_coolsms_transport *tr,
+                           char *msg, size_t msg_sz)
+{
+    long req_size = 0;
+
+    memset(tr, 0, sizeof(*tr));
+    if (c == CURLE_OK)
+        return;
+    curl_easy_getinfo(e, CURLINFO_REQUEST_SIZE, &req_size);
+    tr->curl_failed = 1;
+    tr->curl_timeout = c == CURLE_OPERATION_TIMEDOUT;
+    tr->curl_sent = req_size > 0;
+    tr->curl_permanent = transport_permanent(c);
+    snprintf(msg, msg_sz, "%s%s%s", curl_easy_strerror(c), errbuf[0] ? ": " : "", errbuf);
+    tr->curl_message = msg;
+}
+
+/* ------------------------------------------------------------------ handle */
+
+static int slot_init(mf_coolsms *h, slot *s)
+{
+    mf_buf_init(&s->body, BODY_MAX);
+    mf_buf_init(&s->resp, RESP_MAX);
+    mf_buf_init(&s->ids, 0);
+    s->easy = curl_easy_init();
+    if (s->easy == NULL || easy_common(h, s->easy, s->errbuf) < 0)
+        return -1;
+    if (curl_easy_setopt(s->easy, CURLOPT_URL, h->send_url) != CURLE_OK ||
+        curl_easy_setopt(s->easy, CURLOPT_POST, 1L) != CURLE_OK ||
+        curl_easy_setopt(s->easy, CURLOPT_WRITEDATA, &s->resp) != CURLE_OK ||
+        curl_easy_setopt(s->easy, CURLOPT_HEADERDATA, &s->retry_after_s) != CURLE_OK ||
+        curl_easy_setopt(s->easy, CURLOPT_PRIVATE, s) != CURLE_OK)
+        return -1;
+    return 0;
+}
+
+static void slot_free(mf_coolsms *h, slot *s)
+{
+    if (s->easy != NULL) {
+        if (s->busy)
+            curl_multi_remove_handle(h->multi, s->easy);
+        curl_easy_cleanup(s->easy);
+    }
+    curl_slist_free_all(s->headers);
+    mf_buf_free(&s->body);
+    mf_buf_free(&s->resp);
+    mf_buf_free(&s->ids);
+    free(s->id_ptrs);
+    free(s->outcomes);
+}
+
+static int check_config(const mf_coolsms_config *cfg, mf_err *err)
+{
+    if (cfg == NULL || cfg->base_url == NULL || cfg->api_key == NULL || cfg->api_secret == NULL)
+        return mf_err_set(err, "coolsms base_url, api_key and api_secret are required");
+    if (strncmp(cfg->base_url, "http://", 7) != 0 && strncmp(cfg->base_url, "https://", 8) != 0)
+        return mf_err_set(err, "coolsms base_url \"%s\" is not an http(s) URL", cfg->base_url);
+    if (cfg->api_key[0] == '\0' || cfg->api_secret[0] == '\0')
+        return mf_err_set(err, "coolsms api_key and api_secret must not be empty");
+    if (has_ctl(cfg->api_key) || has_ctl(cfg->base_url) ||
+        (cfg->user_agent != NULL && has_ctl(cfg->user_agent)))
+        return mf_err_set(err, "coolsms base_url, api_key and user_agent must not contain "
+                               "control characters");
+    if (cfg->max_in_flight < 0 || cfg->max_in_flight > MAX_IN_FLIGHT)
+        return mf_err_set(err, "coolsms max_in_flight %d is out of range 1..%d",
+                          cfg->max_in_flight, MAX_IN_FLIGHT);
+    if (cfg->request_timeout_ms < 0 || cfg->connect_timeout_ms < 0)
+        return mf_err_set(err, "coolsms timeouts must not be negative");
+    return 0;
+}
+
+static int copy_config(mf_coolsms *h, const mf_coolsms_config *cfg)
+{
+    size_t bl = strlen(cfg->base_url);
+
+    while (bl > 0 && cfg->base_url[bl - 1] == '/')
+        bl--;
+    h->base_url = malloc(bl + 1);
+    h->send_url = malloc(bl + sizeof(SEND_PATH));
+    h->api_key = dup_str(cfg->api_key);
+    h->api_secret = dup_str(cfg->api_secret);
+    h->user_agent = dup_str(cfg->user_agent != NULL ? cfg->user_agent : DEFAULT_USER_AGENT);
+    if (h->base_url == NULL || h->send_url == NULL || h->api_key == NULL ||
+        h->api_secret == NULL || h->user_agent == NULL)
+        return -1;
+    memcpy(h->base_url, cfg->base_url, bl);
+    h->base_url[bl] = '\0';
+    memcpy(h->send_url, h->base_url, bl);
+    memcpy(h->send_url + bl, SEND_PATH, sizeof(SEND_PATH));
+    h->request_timeout_ms = cfg->request_timeout_ms > 0 ? cfg->request_timeout_ms
+                                                        : DEFAULT_REQUEST_TIMEOUT_MS;
+    h->connect_timeout_ms = cfg->connect_timeout_ms > 0 ? cfg->connect_timeout_ms
+                                                        : DEFAULT_CONNECT_TIMEOUT_MS;
+    h->n_slots = cfg->max_in_flight > 0 ? cfg->max_in_flight : DEFAULT_IN_FLIGHT;
+    return 0;
+}
+
+mf_coolsms *mf_coolsms_new(const mf_coolsms_config *cfg, mf_err *err)
+{
+    mf_coolsms *h = NULL;
+    int i;
+
+    if (check_config(cfg, err) < 0)
+        return NULL;
+    h = calloc(1, sizeof(*h));
+    if (h == NULL || copy_config(h, cfg) < 0)
+        goto oom;
+    mf_buf_init(&h->list_url, 1024 * 1024);
+    mf_buf_init(&h->list_resp, RESP_MAX);
+    h->next_id = 1;
+    h->multi = curl_multi_init();
+    h->slots = calloc((size_t)h->n_slots, sizeof(*h->slots));
+    h->list_easy = curl_easy_init();
+    if (h->multi == NULL || h->slots == NULL || h->list_easy == NULL)
+        goto oom;
+    curl_multi_setopt(h->multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long)h->n_slots);
+    for (i = 0; i < h->n_slots; i++)
+        if (slot_init(h, &h->slots[i]) < 0)
+            goto oom;
+    if (easy_common(h, h->list_easy, h->list_errbuf) < 0 ||
+        curl_easy_setopt(h->list_easy, CURLOPT_HTTPGET, 1L) != CURLE_OK ||
+        curl_easy_setopt(h->list_easy, CURLOPT_WRITEDATA, &h->list_resp) != CURLE_OK ||
+        curl_easy_setopt(h->list_easy, CURLOPT_HEADERDATA, &h->list_retry_after_s) != CURLE_OK)
+        goto oom;
+    return h;
+oom:
+    mf_coolsms_destroy(h);
+    mf_err_set(err, "could not create the coolsms client: out of memory or curl failure");
+    return NULL;
+}
+
+void mf_coolsms_destroy(mf_coolsms *h)
+{
+    int i;
+
+    if (h == NULL)
+        return;
+    if (h->slots != NULL)
+        for (i = 0; i < h->n_slots; i++)
+            slot_free(h, &h->slots[i]);
+    free(h->slots);
+    if (h->list_easy != NULL)
+        curl_easy_cleanup(h->list_easy);
+    if (h->multi != NULL)
+        curl_multi_cleanup(h->multi);
+    mf_buf_free(&h->list_url);
+    mf_buf_free(&h->list_resp);
+    if (h->api_secret != NULL) {
+        OPENSSL_cleanse(h->api_secret, strlen(h->api_secret));
+        free(h->api_secret);
+    }
+    free(h->api_key);
+    free(h->base_url);
+    free(h->send_url);
+    free(h->user_agent);
+    free(h);
+}
+
+int mf_coolsms_free_slots(const mf_coolsms *h)
+{
+    return h->n_slots - h->in_flight;
+}
+
+int mf_coolsms_in_flight(const mf_coolsms *h)
+{
+    return h->in_flight;
+}
+
+/* ------------------------------------------------------------------ send */
+
+static int slot_reserve(slot *s, size_t n, mf_err *err)
+{
+    const char **ip;
+    mf_coolsms_outcome *op;
+
+    if (n <= s->cap)
+        return 0;
+    ip = realloc(s->id_ptrs, n * sizeof(*ip));
+    if (ip == NULL)
+        return mf_err_set(err, "out of memory for %zu messages", n);
+    s->id_ptrs = ip;
+    op = realloc(s->outcomes, n * sizeof(*op));
+    if (op == NULL)
+        return mf_err_set(err, "out of memory for %zu messages", n);
+    s->outcomes = op;
+    s->cap = n;
+    return 0;
+}
+
+/* Copy the job ids into the slot (one buffer) and reject repeats. */
+static int slot_take_ids(slot *s, const mf_coolsms_msg *msgs, size_t n, mf_err *err)
+{
+    size_t i, off, dup;
+    idmap m;
+
+    mf_buf_reset(&s->ids);
+    for (i = 0; i < n; i++)
+        if (mf_buf_append(&s->ids, msgs[i].job_id, strlen(msgs[i].job_id) + 1, err) < 0)
+            return -1;
+    for (i = 0, off = 0; i < n; i++) {
+        s->id_ptrs[i] = s->ids.data + off;
+        off += strlen(s->id_ptrs[i]) + 1;
+    }
+    if (idmap_build(&m, s->id_ptrs, n, &dup) < 0)
+        return mf_err_set(err, "out of memory for %zu job ids", n);
+    free(m.tab);
+    if (dup != SIZE_MAX)
+        return mf_err_set(err, "message %zu: job_id \"%s\" repeats in the request", dup,
+                          s->id_ptrs[dup]);
+    return 0;
+}
+
+static slot *find_free_slot(mf_coolsms *h)
+{
+    int i;
+
+    for (i = 0; i < h->n_slots; i++)
+        if (!h->slots[i].busy)
+            return &h->slots[i];
+    return NULL;
+}
+
+int mf_coolsms_submit(mf_coolsms *h, const mf_coolsms_msg *msgs, size_t n,
+                      mf_coolsms_done_fn cb, void *user, uint64_t *request_id, mf_err *err)
+{
+    slot *s = find_free_slot(h);
+    CURLMcode mc;
+
+    if (s == NULL)
+        return mf_err_set(err, "all %d coolsms request slots are in flight", h->n_slots);
+    if (cb == NULL)
+        return mf_err_set(err, "coolsms submit needs a completion callback");
+    mf_buf_reset(&s->body);
+    if (mf_coolsms_build_body(&s->body, msgs, n, err) < 0 || slot_reserve(s, n, err) < 0 ||
+        slot_take_ids(s, msgs, n, err) < 0)
+        return -1;
+    curl_slist_free_all(s->headers);
+    s->headers = make_headers(h, 1, err);
+    if (s->headers == NULL)
+        return -1;
+    mf_buf_reset(&s->resp);
+    s->errbuf[0] = '\0';
+    s->retry_after_s = -1;
+    s->n = n;
+    s->cb = cb;
+    s->user = user;
+    s->request_id = h->next_id++;
+    if (curl_easy_setopt(s->easy, CURLOPT_HTTPHEADER, s->headers) != CURLE_OK ||
+        curl_easy_setopt(s->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)s->body.len) !=
+            CURLE_OK ||
+        curl_easy_setopt(s->easy, CURLOPT_POSTFIELDS, s->body.data) != CURLE_OK)
+        return mf_err_set(err, "could not set up the coolsms request");
+    mc = curl_multi_add_handle(h->multi, s->easy);
+    if (mc != CURLM_OK)
+        return mf_err_set(err, "could not start the coolsms request: %s",
+                          curl_multi_strerror(mc));
+    clock_gettime(CLOCK_MONOTONIC, &s->started);
+    s->busy = 1;
+    h->in_flight++;
+    if (request_id != NULL)
+        *request_id = s->request_id;
+    return 0;
+}
+
+static void finish(mf_coolsms *h, slot *s, CURLcode c)
+{
+    mf_coolsms_transport tr;
+    mf_coolsms_result res;
+    char msg[CURL_ERROR_SIZE + 128];
+    long status = 0;
+
+    curl_easy_getinfo(s->easy, CURLINFO_RESPONSE_CODE, &status);
+    fill_transport(s->easy, c, s->errbuf, &tr, msg, sizeof(msg));
+    curl_multi_remove_handle(h->multi, s->easy);
+    mf_coolsms_decode_send(&tr, status, s->retry_after_s, s->resp.data != NULL ? s->resp.data : "",
+                           s->resp.len, s->id_ptrs, s->n, s->outcomes, &res);
+    res.request_id = s->request_id;
+    res.elapsed_ms = ms_since(&s->started);
+    s->cb(&res, s->user);
+    s->busy = 0;
+    h->in_flight--;
+}
+
+int mf_coolsms_poll(mf_coolsms *h, int timeout_ms, mf_err *err)
+{
+    CURLMcode mc;
+    CURLMsg *m;
+    int running = 0, left, done = 0;
+
+    if (h->in_flight == 0)
+        return 0;
+    mc = curl_multi_perform(h->multi, &running);
+    if (mc == CURLM_OK && running > 0 && timeout_ms > 0) {
+        mc = curl_multi_poll(h->multi, NULL, 0, timeout_ms, NULL);
+        if (mc == CURLM_OK)
+            mc = curl_multi_perform(h->multi, &running);
+    }
+    if (mc != CURLM_OK)
+        return mf_err_set(err, "coolsms transfer failed: %s", curl_multi_strerror(mc));
+    while ((m = curl_multi_info_read(h->multi, &left)) != NULL) {
+        char *priv = NULL;
+        slot *s;
+
+        if (m->msg != CURLMSG_DONE)
+            continue;
+        curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, &priv);
+        s = (slot *)(void *)priv;
+        if (s == NULL || !s->busy)
+            continue;
+        finish(h, s, m->data.result);
+        done++;
+    }
+    return done;
+}
+
+int mf_coolsms_drain(mf_coolsms *h, int timeout_ms, mf_err *err)
+{
+    struct timespec t0;
+    double left;
+
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    while (h->in_flight > 0) {
+        left = (double)timeout_ms - ms_since(&t0);
+        if (left <= 0)
+            break;
+        if (mf_coolsms_poll(h, left > 100 ? 100 : (int)left + 1, err) < 0)
+            return -1;
+    }
+    return h->in_flight;
+}
+
+/* ------------------------------------------------------------------ list */
+
+static int build_list_url(mf_coolsms *h, const mf_coolsms_kv *f, size_t n, mf_err *err)
+{
+    size_t i;
+
+    mf_buf_reset(&h->list_url);
+    if (mf_buf_append_str(&h->list_url, h->base_url, err) < 0 ||
+        mf_buf_append_str(&h->list_url, LIST_PATH, err) < 0)
+        return -1;
+    for (i = 0; i < n; i++) {
+        if (f[i].key == NULL || f[i].value == NULL)
+            return mf_err_set(err, "list filter %zu has no key or value", i);
+        if (mf_buf_append_char(&h->list_url, i == 0 ? '?' : '&', err) < 0 ||
+            mf_buf_append_urlenc(&h->list_url, f[i].key, strlen(f[i].key), err) < 0 ||
+            mf_buf_append_char(&h->list_url, '=', err) < 0 ||
+            mf_buf_append_urlenc(&h->list_url, f[i].value, strlen(f[i].value), err) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+int mf_coolsms_list(mf_coolsms *h, const mf_coolsms_kv *filters, size_t n_filters,
+                    mf_coolsms_list_result *out, mf_err *err)
+{
+    struct curl_slist *hdr = NULL;
+    mf_coolsms_transport tr;
+    char msg[CURL_ERROR_SIZE + 128];
+    CURLcode c;
+    int rc = -1;
+
+    memset(out, 0, sizeof(*out));
+    out->retry_after_ms = -1;
+    out->cls = MF_COOLSMS_PERMANENT;
+    if (build_list_url(h, filters, n_filters, err) < 0)
+        goto out;
+    hdr = make_headers(h, 0, err);
+    if (hdr == NULL)
+        goto out;
+    mf_buf_reset(&h->list_resp);
+    h->list_errbuf[0] = '\0';
+    h->list_retry_after_s = -1;
+    if (curl_easy_setopt(h->list_easy, CURLOPT_URL, h->list_url.data) != CURLE_OK ||
+        curl_easy_setopt(h->list_easy, CURLOPT_HTTPHEADER, hdr) != CURLE_OK) {
+        mf_err_set(err, "could not set up the coolsms list request");
+        goto out;
+    }
+    c = curl_easy_perform(h->list_easy);
+    if (h->list_retry_after_s >= 0)
+        out->retry_after_ms = h->list_retry_after_s * 1000;
+    if (c != CURLE_OK) {
+        fill_transport(h->list_easy, c, h->list_errbuf, &tr, msg, sizeof(msg));
+        out->cls = tr.curl_permanent ? MF_COOLSMS_PERMANENT : MF_COOLSMS_TRANSIENT;
+        snprintf(out->error_code, sizeof(out->error_code), "%s",
+                 tr.curl_permanent ? "CONFIG_ERROR"
+                 : tr.curl_timeout ? "NETWORK_TIMEOUT" : "NETWORK_ERROR");
+        copy_cstr(out->error_message, sizeof(out->error_message), msg);
+        mf_err_set(err, "could not list coolsms messages: %s", out->error_message);
+        goto out;
+    }
+    curl_easy_getinfo(h->list_easy, CURLINFO_RESPONSE_CODE, &out->http_status);
+    out->cls = classify_status(out->http_status);
+    if (out->cls != MF_COOLSMS_OK) {
+        decode_error_body(out->http_status, h->list_resp.data != NULL ? h->list_resp.data : "",
+                          h->list_resp.len, out->error_code, sizeof(out->error_code),
+                          out->error_message, sizeof(out->error_message));
+        mf_err_set(err, "coolsms list failed with HTTP %ld: %s: %s", out->http_status,
+                   out->error_code, out->error_message);
+        goto out;
+    }
+    if (mf_coolsms_decode_list(h->list_resp.data != NULL ? h->list_resp.data : "",
+                               h->list_resp.len, out, err) < 0) {
+        out->cls = MF_COOLSMS_TRANSIENT;
+        snprintf(out->error_code, sizeof(out->error_code), "BAD_RESPONSE");
+        copy_cstr(out->error_message, sizeof(out->error_message), err != NULL ? err->msg : "");
+        goto out;
+    }
+    rc = 0;
+out:
+    curl_easy_setopt(h->list_easy, CURLOPT_HTTPHEADER, NULL);
+    curl_slist_free_all(hdr);
+    return rc;
+}
+
+void mf_coolsms_list_result_free(mf_coolsms_list_result *r)
+{
+    if (r == NULL)
+        return;
+    free(r->items);
+    r->items = NULL;
+    r->n_items = 0;
+}
+
+const char *mf_coolsms_class_name(mf_coolsms_class c)
+{
+    switch (c) {
+    case MF_COOLSMS_OK: return "ok";
+    case MF_COOLSMS_TRANSIENT: return "transient";
+    case MF_COOLSMS_PERMANENT: return "permanent";
+    }
+    return "?";
+}
+
+const char *mf_coolsms_state_name(mf_coolsms_state s)
+{
+    switch (s) {
+    case MF_COOLSMS_MSG_UNKNOWN: return "unknown";
+    case MF_COOLSMS_MSG_ACCEPTED: return "accepted";
+    case MF_COOLSMS_MSG_FAILED: return "failed";
+    }
+    return "?";
+}

@@ -1,0 +1,770 @@
+/* itest_sim: drive the coolsms-sim binary over HTTP with independently computed HMAC headers. */
+#include <errno.h>
+#include <limits.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <curl/curl.h>
+#include <jansson.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/rand.h>
+
+#define KEY "NCSITESTKEY00001"
+#define SECRET "itest-secret-0123456789abcdefghijklmnop"
+#define SENDER "0212345678"
+
+typedef struct sim {
+    pid_t pid;
+    int port;
+    char run[16]; /* random suffix for jobIds */
+} sim;
+
+static sim S;
+
+typedef struct resp {
+    long status;
+    char *body;
+    size_t len;
+    CURLcode curl;
+} resp;
+
+/* ---- process ----------------------------------------------------------------------------- */
+
+static void sim_path(char *out, size_t outsz)
+{
+    const char *b = getenv("MF_BUILD_DIR");
+    if (b && *b) {
+        snprintf(out, outsz, "%s/tools/coolsms-sim/coolsms-sim", b);
+        return;
+    }
+    char self[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+    if (n <= 0) {
+        snprintf(out, outsz, "tools/coolsms-sim/coolsms-sim");
+        return;
+    }
+    self[n] = '\0';
+    char *slash = strrchr(self, '/');
+    if (slash)
+        *slash = '\0';
+    snprintf(out, outsz, "%s/../tools/coolsms-sim/coolsms-sim", self);
+}
+
+static int start_sim(void **state)
+{
+    char path[PATH_MAX + 64], line[256];
+    int fds[2];
+    unsigned char r[4];
+    (void)state;
+
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    RAND_bytes(r, sizeof(r));
+    snprintf(S.run, sizeof(S.run), "%02x%02x%02x%02x", r[0], r[1], r[2], r[3]);
+    sim_path(path, sizeof(path));
+    if (access(path, X_OK) != 0) {
+        print_error("simulator binary not found at %s (set MF_BUILD_DIR)\n", path);
+        return -1;
+    }
+    if (pipe(fds) != 0)
+        return -1;
+    S.pid = fork();
+    if (S.pid < 0)
+        return -1;
+    if (S.pid == 0) {
+        dup2(fds[1], 1);
+        close(fds[0]);
+        close(fds[1]);
+        setenv("MF_SIM_PORT", "0", 1);
+        setenv("MF_SIM_API_KEY", KEY, 1);
+        setenv("MF_SIM_API_SECRET", SECRET, 1);
+        setenv("MF_SIM_SENDERS", SENDER ",031-111-2222", 1);
+        setenv("MF_SIM_DELIVER_DELAY_MS", "300", 1);
+        setenv("MF_SIM_SEED", "42", 1);
+        execl(path, path, (char *)NULL);
+        _exit(127);
+    }
+    close(fds[1]);
+    FILE *f = fdopen(fds[0], "r");
+    if (f == NULL || fgets(line, sizeof(line), f) == NULL) {
+        print_error("simulator %s did not report its port\n", path);
+        return -1;
+    }
+    const char *colon = strrchr(line, ':');
+    S.port = colon ? (int)strtol(colon + 1, NULL, 10) : 0;
+    /* keep the pipe open (the simulator writes nothing more to stdout) */
+    return S.port > 0 ? 0 : -1;
+}
+
+static int stop_sim(void **state)
+{
+    int st = 0;
+    (void)state;
+    if (S.pid > 0) {
+        kill(S.pid, SIGTERM);
+        waitpid(S.pid, &st, 0);
+    }
+    curl_global_cleanup();
+    return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : -1;
+}
+
+/* ---- HTTP -------------------------------------------------------------------------------- */
+
+static size_t collect(char *p, size_t sz, size_t n, void *arg)
+{
+    resp *r = arg;
+    char *nb = realloc(r->body, r->len + sz * n + 1);
+    if (nb == NULL)
+        return 0;
+    r->body = nb;
+    memcpy(r->body + r->len, p, sz * n);
+    r->len += sz * n;
+    r->body[r->len] = '\0';
+    return sz * n;
+}
+
+static resp http(const char *method, const char *path, const char *body, const char *auth,
+                 long timeout_ms)
+{
+    resp r = {0, NULL, 0, CURLE_OK};
+    char url[1024], hdr[600];
+    struct curl_slist *h = NULL;
+    CURL *c = curl_easy_init();
+
+    assert_non_null(c);
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", S.port, path);
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+    if (body) {
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+        h = curl_slist_append(h, "Content-Type: application/json");
+    }
+    if (auth) {
+        snprintf(hdr, sizeof(hdr), "Authorization: %s", auth);
+        h = curl_slist_append(h, hdr);
+    }
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &r);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, timeout_ms > 0 ? timeout_ms : 30000L);
+    r.curl = curl_easy_perform(c);
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r.status);
+    curl_slist_free_all(h);
+    curl_easy_cleanup(c);
+    if (r.body == NULL)
+        r.body = calloc(1, 1);
+    return r;
+}
+
+/* Independent HMAC: hex(HMAC-SHA256(secret, date + salt)). */
+static void make_auth(const char *key, const char *secret, const char *date, const char *salt,
+                      char *out, size_t outsz)
+{
+    unsigned char mac[EVP_MAX_MD_SIZE];
+    unsigned int len = 0;
+    char data[256], hex[2 * EVP_MAX_MD_SIZE + 1];
+    int n = snprintf(data, sizeof(data), "%s%s", date, salt);
+    assert_non_null(HMAC(EVP_sha256(), secret, (int)strlen(secret), (unsigned char *)data,
+                         (size_t)n, mac, &len));
+    for (unsigned i = 0; i < len; i++)
+        snprintf(hex + 2 * i, 3, "%02x", mac[i]);
+    snprintf(out, outsz, "HMAC-SHA256 apiKey=%s, date=%s, salt=%s, signature=%s", key, date, salt,
+             hex);
+}
+
+static void iso_now(long offset_s, char *out, size_t outsz)
+{
+    time_t t = time(NULL) + offset_s;
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(out, outsz, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+static void new_salt(char *out)
+{
+    unsigned char r[16];
+    RAND_bytes(r, sizeof(r));
+    for (int i = 0; i < 16; i++)
+        snprintf(out + 2 * i, 3, "%02x", r[i]);
+}
+
+static void good_auth(char *out, size_t outsz)
+{
+    char date[64], salt[40];
+    iso_now(0, date, sizeof(date));
+    new_salt(salt);
+    make_auth(KEY, SECRET, date, salt, out, outsz);
+}
+
+static resp api(const char *method, const char *path, const char *body)
+{
+    char auth[512];
+    good_auth(auth, sizeof(auth));
+    return http(method, path, body, auth, 0);
+}
+
+static json_t *parse(const resp *r)
+{
+    json_error_t e;
+    json_t *j = json_loads(r->body, 0, &e);
+    if (j == NULL)
+        fail_msg("not JSON (HTTP %ld): %.300s", r->status, r->body);
+    return j;
+}
+
+static void set_config(const char *json)
+{
+    resp r = http("POST", "/_sim/config", json, NULL, 0);
+    if (r.status != 200)
+        fail_msg("config %s: HTTP %ld %s", json, r.status, r.body);
+    free(r.body);
+}
+
+static long ledger_count(const char *job)
+{
+    char path[256];
+    snprintf(path, sizeof(path), "/_sim/ledger/count?field=jobId&value=%s", job);
+    resp r = http("GET", path, NULL, NULL, 0);
+    assert_int_equal(r.status, 200);
+    json_t *j = parse(&r);
+    long n = (long)json_integer_value(json_object_get(j, "count"));
+    json_decref(j);
+    free(r.body);
+    return n;
+}
+
+static void job_id(char *out, size_t outsz, const char *name)
+{
+    snprintf(out, outsz, "it-%s-%s", S.run, name);
+}
+
+/* One message object as JSON text. type may be NULL (auto). */
+static void msg_json(char *out, size_t outsz, const char *to, const char *from, const char *type,
+                     const char *text, const char *job)
+{
+    char t[32] = "";
+    if (type)
+        snprintf(t, sizeof(t), "\"type\":\"%s\",", type);
+    snprintf(out, outsz,
+             "{\"to\":\"%s\",\"from\":\"%s\",%s\"text\":\"%s\",\"customFields\":{\"jobId\":\"%s\"}}",
+             to, from, t, text, job);
+}
+
+static resp send_msgs(const char *msgs_json)
+{
+    char *body = malloc(strlen(msgs_json) + 128);
+    assert_non_null(body);
+    snprintf(body, strlen(msgs_json) + 128,
+             "{\"messages\":[%s],\"allowDuplicates\":false,\"showMessageList\":true}", msgs_json);
+    resp r = api("POST", "/messages/v4/send-many/detail", body);
+    free(body);
+    return r;
+}
+
+static const char *error_code(const resp *r, json_t **holder)
+{
+    *holder = parse(r);
+    return json_string_value(json_object_get(*holder, "errorCode"));
+}
+
+/* ---- tests ------------------------------------------------------------------------------- */
+
+static void test_send_accepted(void **state)
+{
+    char m[3][512], all[2048], j[3][64];
+    (void)state;
+    for (int i = 0; i < 3; i++) {
+        char name[16];
+        snprintf(name, sizeof(name), "acc%d", i);
+        job_id(j[i], sizeof(j[i]), name);
+    }
+    msg_json(m[0], sizeof(m[0]), "010-1234-0001", SENDER, "SMS", "안녕하세요", j[0]);
+    msg_json(m[1], sizeof(m[1]), "+82 10-1234-0002", "02-1234-5678", NULL, "hello", j[1]);
+    msg_json(m[2], sizeof(m[2]), "01012340003", "0311112222", "LMS", "긴 메시지", j[2]);
+    snprintf(all, sizeof(all), "%s,%s,%s", m[0], m[1], m[2]);
+    resp r = send_msgs(all);
+    assert_int_equal(r.status, 200);
+    json_t *root = parse(&r);
+    json_t *count = json_object_get(json_object_get(root, "groupInfo"), "count");
+    assert_int_equal(json_integer_value(json_object_get(count, "registeredSuccess")), 3);
+    assert_int_equal(json_integer_value(json_object_get(count, "registeredFailed")), 0);
+    assert_int_equal(json_integer_value(json_object_get(count, "total")), 3);
+    assert_int_equal(json_array_size(json_object_get(root, "failedMessageList")), 0);
+    const char *gid = json_string_value(json_object_get(json_object_get(root, "groupInfo"),
+                                                        "groupId"));
+    assert_non_null(gid);
+    assert_int_equal(strncmp(gid, "G4V", 3), 0);
+    json_t *list = json_object_get(root, "messageList");
+    assert_int_equal(json_array_size(list), 3);
+    for (size_t i = 0; i < 3; i++) {
+        json_t *e = json_array_get(list, i);
+        const char *id = json_string_value(json_object_get(e, "messageId"));
+        assert_non_null(id);
+        assert_int_equal(strlen(id), 32);
+        assert_int_equal(strncmp(id, "M4V", 3), 0);
+        assert_string_equal(json_string_value(json_object_get(e, "statusCode")), "2000");
+        assert_string_equal(
+            json_string_value(json_object_get(json_object_get(e, "customFields"), "jobId")), j[i]);
+    }
+    /* auto type: short ASCII became SMS */
+    assert_string_equal(json_string_value(json_object_get(json_array_get(list, 1), "type")),
+                        "SMS");
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(ledger_count(j[i]), 1);
+    json_decref(root);
+    free(r.body);
+}
+
+static void test_auth_errors(void **state)
+{
+    const char *body = "{\"messages\":[]}";
+    char date[64], salt[40], auth[512];
+    json_t *h;
+    (void)state;
+
+    iso_now(0, date, sizeof(date));
+    new_salt(salt);
+    make_auth(KEY, "wrong-secret", date, salt, auth, sizeof(auth));
+    resp r = http("POST", "/messages/v4/send-many/detail", body, auth, 0);
+    assert_int_equal(r.status, 403);
+    assert_string_equal(error_code(&r, &h), "SignatureDoesNotMatch");
+    json_decref(h);
+    free(r.body);
+
+    new_salt(salt);
+    make_auth("NCSUNKNOWNKEY", SECRET, date, salt, auth, sizeof(auth));
+    r = http("POST", "/messages/v4/send-many/detail", body, auth, 0);
+    assert_int_equal(r.status, 403);
+    assert_string_equal(error_code(&r, &h), "InvalidAPIKey");
+    json_decref(h);
+    free(r.body);
+
+    r = http("GET", "/messages/v4/list", NULL, "HMAC-SHA256 garbage", 0);
+    assert_int_equal(r.status, 401);
+    assert_string_equal(error_code(&r, &h), "InvalidAuthorizationHeader");
+    json_decref(h);
+    free(r.body);
+
+    r = http("GET", "/messages/v4/list", NULL, NULL, 0);
+    assert_int_equal(r.status, 401);
+    assert_string_equal(error_code(&r, &h), "Unauthorized");
+    json_decref(h);
+    free(r.body);
+}
+
+static void test_reused_salt(void **state)
+{
+    char date[64], salt[40], auth[512];
+    json_t *h;
+    (void)state;
+    iso_now(0, date, sizeof(date));
+    new_salt(salt);
+    make_auth(KEY, SECRET, date, salt, auth, sizeof(auth));
+    resp r = http("GET", "/messages/v4/list?limit=1", NULL, auth, 0);
+    assert_int_equal(r.status, 200);
+    free(r.body);
+    r = http("GET", "/messages/v4/list?limit=1", NULL, auth, 0);
+    assert_int_equal(r.status, 403);
+    assert_string_equal(error_code(&r, &h), "DuplicatedSignature");
+    json_decref(h);
+    free(r.body);
+    /* same salt with another date (so another signature) is still a reuse */
+    iso_now(-5, date, sizeof(date));
+    make_auth(KEY, SECRET, date, salt, auth, sizeof(auth));
+    r = http("GET", "/messages/v4/list?limit=1", NULL, auth, 0);
+    assert_int_equal(r.status, 403);
+    assert_string_equal(error_code(&r, &h), "DuplicatedSignature");
+    json_decref(h);
+    free(r.body);
+}
+
+static void test_skewed_date(void **state)
+{
+    char date[64], salt[40], auth[512];
+    json_t *h;
+    (void)state;
+    for (int k = 0; k < 2; k++) {
+        iso_now(k == 0 ? -16 * 60 : 16 * 60, date, sizeof(date));
+        new_salt(salt);
+        make_auth(KEY, SECRET, date, salt, auth, sizeof(auth));
+        resp r = http("GET", "/messages/v4/list", NULL, auth, 0);
+        assert_int_equal(r.status, 403);
+        assert_string_equal(error_code(&r, &h), "RequestTimeTooSkewed");
+        json_decref(h);
+        free(r.body);
+    }
+    /* 14 minutes off is still fine */
+    iso_now(-14 * 60, date, sizeof(date));
+    new_salt(salt);
+    make_auth(KEY, SECRET, date, salt, auth, sizeof(auth));
+    resp r = http("GET", "/messages/v4/list?limit=1", NULL, auth, 0);
+    assert_int_equal(r.status, 200);
+    free(r.body);
+}
+
+static const char *failed_code_for(json_t *root, const char *job)
+{
+    json_t *fl = json_object_get(root, "failedMessageList");
+    for (size_t i = 0; i < json_array_size(fl); i++) {
+        json_t *e = json_array_get(fl, i);
+        const char *j = json_string_value(
+            json_object_get(json_object_get(e, "customFields"), "jobId"));
+        if (j && !strcmp(j, job))
+            return json_string_value(json_object_get(e, "statusCode"));
+    }
+    return NULL;
+}
+
+static void test_failed_messages(void **state)
+{
+    char m[4][512], all[2048], j[4][64];
+    (void)state;
+    job_id(j[0], sizeof(j[0]), "badto");
+    job_id(j[1], sizeof(j[1]), "badfrom");
+    job_id(j[2], sizeof(j[2]), "ok");
+    job_id(j[3], sizeof(j[3]), "landline");
+    msg_json(m[0], sizeof(m[0]), "010-12", SENDER, "SMS", "x", j[0]);
+    msg_json(m[1], sizeof(m[1]), "01055556666", "0299999999", "SMS", "x", j[1]);
+    msg_json(m[2], sizeof(m[2]), "01055557777", SENDER, "SMS", "x", j[2]);
+    msg_json(m[3], sizeof(m[3]), "02-555-7777", SENDER, "SMS", "x", j[3]);
+    snprintf(all, sizeof(all), "%s,%s,%s,%s", m[0], m[1], m[2], m[3]);
+    resp r = send_msgs(all);
+    assert_int_equal(r.status, 200);
+    json_t *root = parse(&r);
+    assert_int_equal(json_array_size(json_object_get(root, "failedMessageList")), 3);
+    assert_string_equal(failed_code_for(root, j[0]), "1011");
+    assert_string_equal(failed_code_for(root, j[1]), "1062");
+    assert_string_equal(failed_code_for(root, j[3]), "1011");
+    assert_null(failed_code_for(root, j[2]));
+    json_t *count = json_object_get(json_object_get(root, "groupInfo"), "count");
+    assert_int_equal(json_integer_value(json_object_get(count, "registeredFailed")), 3);
+    assert_int_equal(json_integer_value(json_object_get(count, "registeredSuccess")), 1);
+    assert_int_equal(ledger_count(j[0]), 0);
+    assert_int_equal(ledger_count(j[1]), 0);
+    assert_int_equal(ledger_count(j[2]), 1);
+    json_decref(root);
+    free(r.body);
+}
+
+static char *hangul(int n)
+{
+    char *s = malloc((size_t)n * 3 + 1);
+    for (int i = 0; i < n; i++)
+        memcpy(s + 3 * i, "가", 3);
+    s[n * 3] = '\0';
+    return s;
+}
+
+static void test_euckr_limits(void **state)
+{
+    char *h45 = hangul(45), *h46 = hangul(46);
+    char text91[256], m[4][512], all[2048], j[4][64];
+    (void)state;
+    snprintf(text91, sizeof(text91), "%sx", h45); /* 91 bytes */
+    job_id(j[0], sizeof(j[0]), "sms90");
+    job_id(j[1], sizeof(j[1]), "sms91");
+    job_id(j[2], sizeof(j[2]), "lms91");
+    job_id(j[3], sizeof(j[3]), "emoji");
+    msg_json(m[0], sizeof(m[0]), "01077770001", SENDER, "SMS", h45, j[0]);
+    msg_json(m[1], sizeof(m[1]), "01077770002", SENDER, "SMS", text91, j[1]);
+    msg_json(m[2], sizeof(m[2]), "01077770003", SENDER, "LMS", text91, j[2]);
+    msg_json(m[3], sizeof(m[3]), "01077770004", SENDER, "SMS", "hi 😀", j[3]);
+    snprintf(all, sizeof(all), "%s,%s,%s,%s", m[0], m[1], m[2], m[3]);
+    resp r = send_msgs(all);
+    assert_int_equal(r.status, 200);
+    json_t *root = parse(&r);
+    assert_null(failed_code_for(root, j[0]));
+    assert_string_equal(failed_code_for(root, j[1]), "1031");
+    assert_null(failed_code_for(root, j[2]));
+    assert_string_equal(failed_code_for(root, j[3]), "1029");
+    assert_int_equal(ledger_count(j[0]), 1);
+    assert_int_equal(ledger_count(j[1]), 0);
+    assert_int_equal(ledger_count(j[2]), 1);
+    json_decref(root);
+    free(r.body);
+
+    /* auto type: 46 Hangul (92 bytes) goes as LMS */
+    char jj[64];
+    job_id(jj, sizeof(jj), "auto46");
+    msg_json(m[0], sizeof(m[0]), "01077770005", SENDER, NULL, h46, jj);
+    r = send_msgs(m[0]);
+    root = parse(&r);
+    json_t *e = json_array_get(json_object_get(root, "messageList"), 0);
+    assert_string_equal(json_string_value(json_object_get(e, "type")), "LMS");
+    json_decref(root);
+    free(r.body);
+    free(h45);
+    free(h46);
+}
+
+static void test_rate_limit(void **state)
+{
+    char m[5][256], all[2048], j[64];
+    json_t *h;
+    (void)state;
+    set_config("{\"rate_limit_per_s\":5}");
+    size_t off = 0;
+    all[0] = '\0';
+    for (int i = 0; i < 5; i++) {
+        char name[16];
+        snprintf(name, sizeof(name), "rl%d", i);
+        job_id(j, sizeof(j), name);
+        char to[16];
+        snprintf(to, sizeof(to), "0108888000%d", i);
+        msg_json(m[i], sizeof(m[i]), to, SENDER, "SMS", "rate", j);
+        off += (size_t)snprintf(all + off, sizeof(all) - off, "%s%s", i ? "," : "", m[i]);
+    }
+    resp r = send_msgs(all);
+    assert_int_equal(r.status, 200);
+    free(r.body);
+    r = send_msgs(all);
+    assert_int_equal(r.status, 429);
+    assert_string_equal(error_code(&r, &h), "TooManyRequests");
+    json_decref(h);
+    free(r.body);
+    set_config("{\"rate_limit_per_s\":0}");
+}
+
+static void test_5xx(void **state)
+{
+    char m[256], j[64];
+    (void)state;
+    job_id(j, sizeof(j), "5xx");
+    msg_json(m, sizeof(m), "01099990001", SENDER, "SMS", "five", j);
+    set_config("{\"error_5xx_ratio\":1}");
+    for (int i = 0; i < 3; i++) {
+        resp r = send_msgs(m);
+        assert_true(r.status == 500 || r.status == 502 || r.status == 503);
+        assert_null(strchr(r.body, '{')); /* a text body, not JSON */
+        free(r.body);
+    }
+    set_config("{\"error_5xx_ratio\":0}");
+    assert_int_equal(ledger_count(j), 0);
+}
+
+static void test_permanent_failure(void **state)
+{
+    char m[256], j[64];
+    (void)state;
+    job_id(j, sizeof(j), "perm");
+    msg_json(m, sizeof(m), "01099990003", SENDER, "SMS", "perm", j);
+    set_config("{\"permanent_fail_ratio\":1,\"permanent_fail_code\":\"1061\"}");
+    for (int i = 0; i < 2; i++) { /* deterministic: a replay gets the same verdict */
+        resp r = send_msgs(m);
+        assert_int_equal(r.status, 200);
+        json_t *root = parse(&r);
+        assert_string_equal(failed_code_for(root, j), "1061");
+        json_decref(root);
+        free(r.body);
+    }
+    set_config("{\"permanent_fail_ratio\":0}");
+    assert_int_equal(ledger_count(j), 0);
+}
+
+static void test_timeout_in_doubt(void **state)
+{
+    char m[256], j[64];
+    (void)state;
+    job_id(j, sizeof(j), "timeout");
+    msg_json(m, sizeof(m), "01099990002", SENDER, "SMS", "doubt", j);
+    set_config("{\"timeout_ratio\":1,\"timeout_hold_ms\":300,\"timeout_commit\":true}");
+    char body[512], auth[512];
+    snprintf(body, sizeof(body), "{\"messages\":[%s]}", m);
+    good_auth(auth, sizeof(auth));
+    resp r = http("POST", "/messages/v4/send-many/detail", body, auth, 5000);
+    set_config("{\"timeout_ratio\":0}");
+    assert_int_not_equal(r.curl, CURLE_OK); /* no answer: the connection was dropped */
+    free(r.body);
+    /* but the message was recorded: exactly the in-doubt case */
+    assert_int_equal(ledger_count(j), 1);
+}
+
+static void test_list_and_delivery(void **state)
+{
+    char m[2][256], all[600], j[2][64], path[512];
+    (void)state;
+    job_id(j[0], sizeof(j[0]), "list0");
+    job_id(j[1], sizeof(j[1]), "list1");
+    msg_json(m[0], sizeof(m[0]), "01066660001", SENDER, "SMS", "list", j[0]);
+    msg_json(m[1], sizeof(m[1]), "01066660002", SENDER, "SMS", "list", j[1]);
+    snprintf(all, sizeof(all), "%s,%s", m[0], m[1]);
+    resp r = send_msgs(all);
+    json_t *root = parse(&r);
+    json_t *list = json_object_get(root, "messageList");
+    char id0[40], id1[40];
+    snprintf(id0, sizeof(id0), "%s",
+             json_string_value(json_object_get(json_array_get(list, 0), "messageId")));
+    snprintf(id1, sizeof(id1), "%s",
+             json_string_value(json_object_get(json_array_get(list, 1), "messageId")));
+    json_decref(root);
+    free(r.body);
+
+    snprintf(path, sizeof(path), "/messages/v4/list?messageId=%s", id0);
+    r = api("GET", path, NULL);
+    assert_int_equal(r.status, 200);
+    root = parse(&r);
+    json_t *ml = json_object_get(root, "messageList");
+    assert_int_equal(json_object_size(ml), 1);
+    assert_non_null(json_object_get(ml, id0));
+    assert_int_equal(json_integer_value(json_object_get(root, "limit")), 20);
+    json_decref(root);
+    free(r.body);
+
+    snprintf(path, sizeof(path), "/messages/v4/list?customFields.jobId=%s", j[1]);
+    r = api("GET", path, NULL);
+    root = parse(&r);
+    ml = json_object_get(root, "messageList");
+    assert_int_equal(json_object_size(ml), 1);
+    json_t *e = json_object_get(ml, id1);
+    assert_non_null(e);
+    assert_string_equal(json_string_value(json_object_get(e, "to")), "01066660002");
+    json_decref(root);
+    free(r.body);
+
+    /* messageIds as a comma list, limit 1 gives a nextKey */
+    snprintf(path, sizeof(path), "/messages/v4/list?messageIds=%s,%s&limit=1", id0, id1);
+    r = api("GET", path, NULL);
+    root = parse(&r);
+    assert_int_equal(json_object_size(json_object_get(root, "messageList")), 1);
+    assert_string_equal(json_string_value(json_object_get(root, "nextKey")), id1);
+    json_decref(root);
+    free(r.body);
+
+    /* after deliver_delay_ms (300 ms at start-up) the status is final */
+    struct timespec ts = {0, 450 * 1000000L};
+    nanosleep(&ts, NULL);
+    snprintf(path, sizeof(path), "/messages/v4/list?messageId=%s", id0);
+    r = api("GET", path, NULL);
+    root = parse(&r);
+    e = json_object_get(json_object_get(root, "messageList"), id0);
+    assert_string_equal(json_string_value(json_object_get(e, "statusCode")), "4000");
+    assert_true(json_is_string(json_object_get(e, "dateReceived")));
+    json_decref(root);
+    free(r.body);
+
+    snprintf(path, sizeof(path), "/messages/v4/list?statusCode=4000&customFields.jobId=%s", j[0]);
+    r = api("GET", path, NULL);
+    root = parse(&r);
+    assert_int_equal(json_object_size(json_object_get(root, "messageList")), 1);
+    json_decref(root);
+    free(r.body);
+}
+
+static void test_delivery_failure(void **state)
+{
+    char m[256], j[64], path[256];
+    (void)state;
+    set_config("{\"deliver_fail_ratio\":1,\"deliver_delay_ms\":0}");
+    job_id(j, sizeof(j), "dfail");
+    msg_json(m, sizeof(m), "01066660003", SENDER, "SMS", "fail", j);
+    resp r = send_msgs(m);
+    assert_int_equal(r.status, 200);
+    free(r.body);
+    set_config("{\"deliver_fail_ratio\":0,\"deliver_delay_ms\":300}");
+    snprintf(path, sizeof(path), "/messages/v4/list?customFields.jobId=%s", j);
+    r = api("GET", path, NULL);
+    json_t *root = parse(&r);
+    const char *k;
+    json_t *e;
+    int seen = 0;
+    json_object_foreach(json_object_get(root, "messageList"), k, e) {
+        assert_string_equal(json_string_value(json_object_get(e, "statusCode")), "3043");
+        seen++;
+    }
+    assert_int_equal(seen, 1);
+    json_decref(root);
+    free(r.body);
+}
+
+static void test_too_many_messages(void **state)
+{
+    json_t *h;
+    size_t cap = 10001 * 80 + 64, off = 0;
+    char *body = malloc(cap);
+    (void)state;
+    off += (size_t)snprintf(body + off, cap - off, "{\"messages\":[");
+    for (int i = 0; i < 10001; i++)
+        off += (size_t)snprintf(body + off, cap - off,
+                                "%s{\"to\":\"010%08d\",\"from\":\"%s\",\"text\":\"x\"}",
+                                i ? "," : "", i, SENDER);
+    snprintf(body + off, cap - off, "]}");
+    resp r = api("POST", "/messages/v4/send-many/detail", body);
+    assert_int_equal(r.status, 400);
+    assert_string_equal(error_code(&r, &h), "TooManyMessages");
+    json_decref(h);
+    free(r.body);
+    free(body);
+}
+
+static void test_admin(void **state)
+{
+    json_t *h;
+    (void)state;
+    resp r = http("GET", "/_sim/health", NULL, NULL, 0);
+    assert_int_equal(r.status, 200);
+    assert_non_null(strstr(r.body, "\"ok\":true"));
+    free(r.body);
+
+    r = http("POST", "/_sim/config", "{\"latency_ms\":-1}", NULL, 0);
+    assert_int_equal(r.status, 400);
+    assert_string_equal(error_code(&r, &h), "InvalidConfig");
+    json_decref(h);
+    free(r.body);
+
+    r = http("GET", "/_sim/stats", NULL, NULL, 0);
+    json_t *st = parse(&r);
+    long ledger = (long)json_integer_value(json_object_get(st, "ledger"));
+    assert_true(json_integer_value(json_object_get(st, "auth_failures")) >= 4);
+    assert_true(json_integer_value(json_object_get(st, "rate_limited")) >= 1);
+    assert_true(json_integer_value(json_object_get(st, "http_5xx")) >= 3);
+    assert_true(json_integer_value(json_object_get(st, "timeouts")) >= 1);
+    assert_true(ledger >= 10);
+    json_decref(st);
+    free(r.body);
+
+    r = http("GET", "/_sim/ledger/export", NULL, NULL, 0);
+    assert_int_equal(r.status, 200);
+    long lines = 0;
+    for (char *p = r.body; (p = strchr(p, '\n')) != NULL; p++)
+        lines++;
+    assert_int_equal(lines, ledger);
+    char *first_nl = strchr(r.body, '\n');
+    *first_nl = '\0';
+    json_t *line = parse(&r);
+    assert_non_null(json_object_get(line, "acceptedAt"));
+    assert_non_null(json_object_get(line, "customFields"));
+    json_decref(line);
+    free(r.body);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_send_accepted),
+        cmocka_unit_test(test_auth_errors),
+        cmocka_unit_test(test_reused_salt),
+        cmocka_unit_test(test_skewed_date),
+        cmocka_unit_test(test_failed_messages),
+        cmocka_unit_test(test_euckr_limits),
+        cmocka_unit_test(test_rate_limit),
+        cmocka_unit_test(test_5xx),
+        cmocka_unit_test(test_permanent_failure),
+        cmocka_unit_test(test_timeout_in_doubt),
+        cmocka_unit_test(test_list_and_delivery),
+        cmocka_unit_test(test_delivery_failure),
+        cmocka_unit_test(test_too_many_messages),
+        cmocka_unit_test(test_admin),
+    };
+    return cmocka_run_group_tests(tests, start_sim, stop_sim);
+}

@@ -1,0 +1,106 @@
+/* coolsms-sim: CoolSMS/SOLAPI v4 simulator for tests and the demo (see docs/simulator.md). */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <microhttpd.h>
+
+#include "sim_http.h"
+
+static volatile sig_atomic_t stop_signals;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    stop_signals++;
+    if (stop_signals > 1)
+        _exit(1); /* second signal: leave at once */
+}
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: coolsms-sim [--print-docs]\n"
+            "CoolSMS/SOLAPI v4 simulator on 127.0.0.1. Configuration from the environment:\n"
+            "MF_SIM_PORT (58080, 0 = any), MF_SIM_API_KEY, MF_SIM_API_SECRET, MF_SIM_SENDERS\n"
+            "(required), MF_SIM_SEED, MF_SIM_ACCOUNT_ID and one MF_SIM_<KNOB> per knob.\n"
+            "Prints \"coolsms-sim: listening on 127.0.0.1:<port>\" on stdout when ready.\n");
+}
+
+static int ctx_init(sim_ctx *ctx, mf_err *err)
+{
+    memset(ctx, 0, sizeof(*ctx));
+    if (sim_config_from_env(&ctx->set, &ctx->knobs, err) != 0)
+        return -1;
+    pthread_mutex_init(&ctx->knob_lock, NULL);
+    pthread_mutex_init(&ctx->bucket_lock, NULL);
+    ctx->salts = sim_salts_new((size_t)1 << 20);
+    ctx->ledger = sim_ledger_new();
+    ctx->log = mf_log_new("coolsms-sim", MF_LOG_INFO, 2);
+    if (ctx->salts == NULL || ctx->ledger == NULL || ctx->log == NULL)
+        return mf_err_set(err, "out of memory");
+    atomic_store(&ctx->id_counter, (unsigned long long)time(NULL) << 20);
+    return 0;
+}
+
+static void ctx_free(sim_ctx *ctx)
+{
+    sim_salts_free(ctx->salts);
+    sim_ledger_free(ctx->ledger);
+    mf_log_free(ctx->log);
+    pthread_mutex_destroy(&ctx->knob_lock);
+    pthread_mutex_destroy(&ctx->bucket_lock);
+}
+
+int main(int argc, char **argv)
+{
+    static sim_ctx ctx; /* large; lives for the whole run */
+    struct MHD_Daemon *d = NULL;
+    struct sigaction sa;
+    mf_err err = {{0}};
+    int port = 0, rc = 1;
+
+    if (argc > 1 && strcmp(argv[1], "--print-docs") == 0) {
+        sim_config_print_markdown();
+        printf("\n");
+        sim_codes_print_markdown();
+        return 0;
+    }
+    if (argc > 1) {
+        usage(strcmp(argv[1], "--help") == 0 ? stdout : stderr);
+        return strcmp(argv[1], "--help") == 0 ? 0 : 2;
+    }
+    if (ctx_init(&ctx, &err) != 0) {
+        fprintf(stderr, "coolsms-sim: %s\n", err.msg);
+        goto out;
+    }
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_signal;
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    d = sim_http_start(&ctx, ctx.set.port, &port, &err);
+    if (d == NULL) {
+        fprintf(stderr, "coolsms-sim: %s\n", err.msg);
+        goto out;
+    }
+    MF_LOG(ctx.log, MF_LOG_INFO, "listening", MF_KV_S("addr", "127.0.0.1"),
+           MF_KV_I("port", port), MF_KV_I("senders", ctx.set.nsenders));
+    printf("coolsms-sim: listening on 127.0.0.1:%d\n", port);
+    fflush(stdout);
+    while (!stop_signals) {
+        struct timespec ts = {0, 100 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    atomic_store(&ctx.stopping, 1);
+    mf_log_msgf(ctx.log, MF_LOG_INFO, "stopping");
+    rc = 0;
+out:
+    if (d != NULL)
+        MHD_stop_daemon(d);
+    ctx_free(&ctx);
+    return rc;
+}

@@ -1,0 +1,353 @@
+/* sim_list: GET /messages/v4/list with SOLAPI filters plus customFields.<key> (extension). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "mf_phone.h"
+#include "sim.h"
+
+#define JSON_CT "application/json; charset=utf-8"
+#define MAX_IDS 1000
+#define MAX_CF 8
+
+typedef struct list_filter {
+    const char *ids[MAX_IDS];
+    size_t nids;
+    int ids_overflow;
+    const char *group_id;
+    char to[MF_PHONE_MAX];
+    int has_to;
+    char from[24];
+    const char *type;
+    const char *status;
+    int64_t start_ms, end_ms;
+    int has_start, has_end;
+    int by_updated;
+    const char *cf_keys[MAX_CF];
+    const char *cf_vals[MAX_CF];
+    size_t ncf;
+    int cf_overflow;
+    long limit;
+    const char *start_key;
+} list_filter;
+
+static void add_id_list(const char *value, void *arg)
+{
+    list_filter *f = arg;
+    const char *p = value;
+    while (*p) {
+        const char *c = strchr(p, ',');
+        size_t n = c ? (size_t)(c - p) : strlen(p);
+        if (n > 0) {
+            if (f->nids >= MAX_IDS) {
+                f->ids_overflow = 1;
+                return;
+            }
+            /* ids are [A-Z0-9]{32}: keep only exact-length tokens, the rest cannot match */
+            char *copy = strndup(p, n);
+            if (copy == NULL)
+                return;
+            f->ids[f->nids++] = copy;
+        }
+        p += n;
+        if (*p == ',')
+            p++;
+    }
+}
+
+static void add_cf(const char *key, const char *value, void *arg)
+{
+    list_filter *f = arg;
+    if (f->ncf >= MAX_CF) {
+        f->cf_overflow = 1;
+        return;
+    }
+    f->cf_keys[f->ncf] = key + strlen("customFields.");
+    f->cf_vals[f->ncf] = value;
+    f->ncf++;
+}
+
+static void free_filter(list_filter *f)
+{
+    for (size_t i = 0; i < f->nids; i++)
+        free((char *)f->ids[i]);
+}
+
+static int parse_date(const sim_query *q, const char *key, int64_t *out, int *has, sim_reply *r)
+{
+    const char *v = sim_query_get(q, key);
+    if (v == NULL || *v == '\0')
+        return 0;
+    if (sim_parse_iso8601(v, out) != 0) {
+        sim_reply_error(r, 400, "ValidationError", "%s is not an ISO 8601 time", key);
+        return -1;
+    }
+    *has = 1;
+    return 0;
+}
+
+static int parse_filter(const sim_query *q, list_filter *f, sim_reply *r)
+{
+    const char *v;
+
+    memset(f, 0, sizeof(*f));
+    f->limit = 20;
+    v = sim_query_get(q, "limit");
+    if (v && *v) {
+        char *end;
+        long n = strtol(v, &end, 10);
+        if (*end != '\0' || n < 1 || n > 500) {
+            sim_reply_error(r, 400, "ValidationError", "limit must be 1 to 500");
+            return -1;
+        }
+        f->limit = n;
+    }
+    v = sim_query_get(q, "messageId");
+    if (v && *v)
+        add_id_list(v, f);
+    sim_query_each(q, "messageIds", add_id_list, f);
+    if (f->ids_overflow) {
+        sim_reply_error(r, 400, "ValidationError", "at most %d message ids", MAX_IDS);
+        return -1;
+    }
+    f->group_id = sim_query_get(q, "groupId");
+    v = sim_query_get(q, "to");
+    if (v && *v) {
+        f->has_to = 1;
+        if (mf_phone_normalize(v, f->to, sizeof(f->to), NULL, NULL) != 0)
+            snprintf(f->to, sizeof(f->to), "%s", v);
+    }
+    v = sim_query_get(q, "from");
+    if (v && *v) {
+        size_t n = 0;
+        for (; *v && n + 1 < sizeof(f->from); v++)
+            if (*v >= '0' && *v <= '9')
+                f->from[n++] = *v;
+        f->from[n] = '\0';
+    }
+    f->type = sim_query_get(q, "type");
+    f->status = sim_query_get(q, "statusCode");
+    v = sim_query_get(q, "dateType");
+    f->by_updated = v && !strcasecmp(v, "UPDATED");
+    if (parse_date(q, "startDate", &f->start_ms, &f->has_start, r) != 0 ||
+        parse_date(q, "endDate", &f->end_ms, &f->has_end, r) != 0)
+        return -1;
+    sim_query_each_prefix(q, "customFields.", add_cf, f);
+    if (f->cf_overflow) {
+        sim_reply_error(r, 400, "ValidationError", "at most %d customFields filters", MAX_CF);
+        return -1;
+    }
+    f->start_key = sim_query_get(q, "startKey");
+    if (f->start_key && !*f->start_key)
+        f->start_key = NULL;
+    return 0;
+}
+
+/* Last time the message changed state, at or before now. */
+static int64_t updated_ms(const sim_msg *m, int64_t now)
+{
+    int64_t mid = m->accepted_ms + (m->final_ms - m->accepted_ms) / 2;
+    if (now >= m->final_ms)
+        return m->final_ms;
+    if (now >= mid && mid > m->accepted_ms)
+        return mid;
+    return m->accepted_ms;
+}
+
+static int matches(sim_ledger *l, const list_filter *f, const sim_msg *m, int64_t now)
+{
+    if (f->group_id && *f->group_id && strcmp(sim_ledger_group_id(l, m->group), f->group_id))
+        return 0;
+    if (f->has_to && strcmp(m->to, f->to))
+        return 0;
+    if (f->from[0] && strcmp(m->from, f->from))
+        return 0;
+    if (f->type && *f->type && strcasecmp(m->type, f->type))
+        return 0;
+    if (f->status && *f->status && strcmp(sim_msg_status(m, now), f->status))
+        return 0;
+    int64_t t = f->by_updated ? updated_ms(m, now) : m->accepted_ms;
+    if ((f->has_start && t < f->start_ms) || (f->has_end && t > f->end_ms))
+        return 0;
+    for (size_t i = 0; i < f->ncf; i++) {
+        const char *v = sim_msg_cf(m, f->cf_keys[i]);
+        if (v == NULL || strcmp(v, f->cf_vals[i]))
+            return 0;
+    }
+    return 1;
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Candidate indexes when an index applies: sorted ascending, deduplicated. NULL + *n == SIZE_MAX
+ * means "scan everything". */
+static uint32_t *candidates(sim_ledger *l, const list_filter *f, size_t *n)
+{
+    uint32_t *c = NULL;
+    size_t k = 0, cap = 0;
+    const char *job = NULL;
+
+    for (size_t i = 0; i < f->ncf; i++)
+        if (!strcmp(f->cf_keys[i], SIM_INDEX_FIELD))
+            job = f->cf_vals[i];
+    if (f->nids == 0 && job == NULL) {
+        *n = SIZE_MAX;
+        return NULL;
+    }
+    if (f->nids > 0) {
+        c = malloc(f->nids * sizeof(uint32_t));
+        for (size_t i = 0; c && i < f->nids; i++) {
+            long idx = sim_ledger_find(l, f->ids[i]);
+            if (idx >= 0)
+                c[k++] = (uint32_t)idx;
+        }
+    } else {
+        for (uint32_t v = sim_ledger_find_job(l, job); v != 0;
+             v = sim_ledger_at(l, v - 1)->job_next) {
+            if (k == cap) {
+                cap = cap ? cap * 2 : 16;
+                uint32_t *nc = realloc(c, cap * sizeof(uint32_t));
+                if (nc == NULL)
+                    break;
+                c = nc;
+            }
+            c[k++] = v - 1;
+        }
+    }
+    if (c)
+        qsort(c, k, sizeof(uint32_t), cmp_u32);
+    size_t w = 0;
+    for (size_t i = 0; i < k; i++)
+        if (w == 0 || c[w - 1] != c[i])
+            c[w++] = c[i];
+    *n = c ? w : 0;
+    return c;
+}
+
+static int append_msg(sim_ledger *l, const char *account, const sim_msg *m, int64_t now,
+                      mf_buf *b, mf_err *err)
+{
+    char created[40], updated[40], final[40];
+    const char *st = sim_msg_status(m, now);
+    int reported = now >= m->final_ms;
+    int64_t mid = m->accepted_ms + (m->final_ms - m->accepted_ms) / 2;
+
+    sim_format_iso8601(m->accepted_ms, created, sizeof(created));
+    sim_format_iso8601(updated_ms(m, now), updated, sizeof(updated));
+    sim_format_iso8601(m->final_ms, final, sizeof(final));
+    if (mf_buf_printf(b, err, "\"%s\":{\"_id\":\"%s\",\"messageId\":\"%s\",\"groupId\":\"%s\","
+                      "\"accountId\":\"%s\",\"type\":\"%s\",\"country\":\"82\",\"to\":\"%s\","
+                      "\"from\":\"%s\",\"statusCode\":\"%s\",\"statusMessage\":",
+                      m->id, m->id, m->id, sim_ledger_group_id(l, m->group), account, m->type,
+                      m->to, m->from, st) != 0 ||
+        mf_buf_append_json_cstr(b, sim_code_message(st), err) != 0 ||
+        mf_buf_append_str(b, ",\"text\":", err) != 0 ||
+        mf_buf_append_json_cstr(b, m->text ? m->text : "", err) != 0 ||
+        mf_buf_append_str(b, ",\"subject\":", err) != 0 ||
+        (m->subject ? mf_buf_append_json_cstr(b, m->subject, err)
+                    : mf_buf_append_str(b, "null", err)) != 0 ||
+        mf_buf_append_str(b, ",\"customFields\":", err) != 0 || sim_msg_cf_json(m, b, err) != 0 ||
+        mf_buf_append_str(b, ",\"kakaoOptions\":{\"pfId\":", err) != 0 ||
+        (m->pf_id ? mf_buf_append_json_cstr(b, m->pf_id, err)
+                  : mf_buf_append_str(b, "null", err)) != 0 ||
+        mf_buf_append_str(b, ",\"templateId\":", err) != 0 ||
+        (m->template_id ? mf_buf_append_json_cstr(b, m->template_id, err)
+                        : mf_buf_append_str(b, "null", err)) != 0)
+        return -1;
+    if (mf_buf_printf(b, err, "},\"replacement\":false,\"networkName\":\"ETC\",\"reason\":null,"
+                      "\"dateCreated\":\"%s\",\"dateUpdated\":\"%s\"", created, updated) != 0)
+        return -1;
+    if (mf_buf_append_str(b, ",\"dateProcessed\":", err) != 0 ||
+        (now >= mid ? mf_buf_printf(b, err, "\"%s\"", updated) : mf_buf_append_str(b, "null", err))
+            != 0 ||
+        mf_buf_append_str(b, ",\"dateReported\":", err) != 0 ||
+        (reported ? mf_buf_printf(b, err, "\"%s\"", final) : mf_buf_append_str(b, "null", err))
+            != 0 ||
+        mf_buf_append_str(b, ",\"dateReceived\":", err) != 0 ||
+        (reported && !strcmp(st, "4000") ? mf_buf_printf(b, err, "\"%s\"", final)
+                                         : mf_buf_append_str(b, "null", err)) != 0)
+        return -1;
+    return mf_buf_append_char(b, '}', err);
+}
+
+/* Walk the candidates from startKey, emit up to limit, remember the next key. */
+static int emit(sim_ctx *ctx, const list_filter *f, mf_buf *b, sim_reply *r, mf_err *err)
+{
+    sim_ledger *l = ctx->ledger;
+    int64_t now = sim_now_ms();
+    size_t n, emitted = 0, from = 0;
+    uint32_t *c = candidates(l, f, &n);
+    size_t total = n == SIZE_MAX ? sim_ledger_count(l) : n;
+    const char *next = NULL;
+    int rc = -1;
+
+    if (f->start_key) {
+        long s = sim_ledger_find(l, f->start_key);
+        if (s < 0) {
+            sim_reply_error(r, 400, "ValidationError", "unknown startKey");
+            rc = 1;
+            goto out;
+        }
+        while (from < total && (c ? c[from] : from) < (size_t)s)
+            from++;
+    }
+    if (mf_buf_append_str(b, ",\"messageList\":{", err) != 0)
+        goto out;
+    for (size_t i = from; i < total; i++) {
+        const sim_msg *m = sim_ledger_at(l, c ? c[i] : i);
+        if (!matches(l, f, m, now))
+            continue;
+        if (emitted == (size_t)f->limit) {
+            next = m->id;
+            break;
+        }
+        if ((emitted && mf_buf_append_char(b, ',', err) != 0) ||
+            append_msg(l, ctx->set.account_id, m, now, b, err) != 0)
+            goto out;
+        emitted++;
+    }
+    if (mf_buf_append_str(b, "},\"nextKey\":", err) != 0 ||
+        (next ? mf_buf_printf(b, err, "\"%s\"", next) : mf_buf_append_str(b, "null", err)) != 0)
+        goto out;
+    rc = 0;
+out:
+    free(c);
+    return rc;
+}
+
+void sim_handle_list(sim_ctx *ctx, const sim_query *q, sim_reply *r)
+{
+    list_filter f;
+    mf_err err;
+    mf_buf *b = &r->body;
+    int rc;
+
+    if (parse_filter(q, &f, r) != 0)
+        goto out;
+    mf_buf_reset(b);
+    if (mf_buf_append_str(b, "{\"startKey\":", &err) != 0 ||
+        (f.start_key ? mf_buf_append_json_cstr(b, f.start_key, &err)
+                     : mf_buf_append_str(b, "null", &err)) != 0 ||
+        mf_buf_printf(b, &err, ",\"limit\":%ld", f.limit) != 0) {
+        sim_reply_error(r, 500, "InternalError", "%s", err.msg);
+        goto out;
+    }
+    sim_ledger_rdlock(ctx->ledger);
+    rc = emit(ctx, &f, b, r, &err);
+    sim_ledger_unlock(ctx->ledger);
+    if (rc > 0)
+        goto out;
+    if (rc < 0 || mf_buf_append_char(b, '}', &err) != 0) {
+        sim_reply_error(r, 500, "InternalError", "%s", err.msg);
+        goto out;
+    }
+    r->status = 200;
+    r->content_type = JSON_CT;
+out:
+    free_filter(&f);
+}

@@ -1,0 +1,600 @@
+/* sim_send: POST /messages/v4/send-many/detail: validate, rate-limit, record, answer. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <jansson.h>
+
+#include "mf_euckr.h"
+#include "mf_phone.h"
+#include "sim.h"
+
+#define JSON_CT "application/json; charset=utf-8"
+
+/* Outcome of one requested message. */
+typedef struct verdict {
+    json_t *src;               /* the request's message object (borrowed) */
+    const char *fail_code;     /* NULL when accepted */
+    char fail_msg[256];
+    char to[MF_PHONE_MAX];     /* normalised, or the raw value cut to fit when invalid */
+    const char *type;          /* "SMS", ... or the raw type when invalid */
+    char id[SIM_ID_LEN + 1];
+} verdict;
+
+typedef struct send_req {
+    sim_ctx *ctx;
+    sim_knobs k;
+    mf_euckr *euckr;
+    int64_t now_ms;
+    int64_t start_ms;          /* lifecycle start: now or the scheduled date */
+    int allow_dup;
+    int show_list;
+    int scheduled;
+    char scheduled_text[40];
+    json_t *root;
+    json_t *msgs;
+    size_t n;
+    verdict *v;
+    size_t accepted;
+} send_req;
+
+static const char *jstr(json_t *obj, const char *key)
+{
+    json_t *v = json_object_get(obj, key);
+    return json_is_string(v) ? json_string_value(v) : NULL;
+}
+
+/* After a cut, drop a trailing partial UTF-8 sequence so the text stays valid. */
+static void utf8_trim_partial(char *s)
+{
+    size_t n = strlen(s), i = n;
+    while (i > 0 && ((unsigned char)s[i - 1] & 0xC0) == 0x80)
+        i--;
+    if (i == 0 || (unsigned char)s[i - 1] < 0x80)
+        return;
+    unsigned char lead = (unsigned char)s[i - 1];
+    size_t need = (lead & 0xE0) == 0xC0 ? 2 : (lead & 0xF0) == 0xE0 ? 3 : 4;
+    if (n - (i - 1) < need)
+        s[i - 1] = '\0';
+}
+
+static void set_fail(verdict *v, sim_code_id id, const char *detail)
+{
+    const sim_code *c = sim_code_get(id);
+    v->fail_code = c->code;
+    int n = detail ? snprintf(v->fail_msg, sizeof(v->fail_msg), "%s (%s)", c->message, detail)
+                   : snprintf(v->fail_msg, sizeof(v->fail_msg), "%s", c->message);
+    if (n >= (int)sizeof(v->fail_msg))
+        utf8_trim_partial(v->fail_msg); /* snprintf cut it: keep valid UTF-8 */
+}
+
+static int sender_registered(const sim_settings *s, const char *from)
+{
+    char d[24];
+    size_t n = 0;
+    for (const char *p = from; *p; p++) {
+        if (*p >= '0' && *p <= '9') {
+            if (n + 1 >= sizeof(d))
+                return 0;
+            d[n++] = *p;
+        } else if (*p != '-' && *p != ' ') {
+            return 0;
+        }
+    }
+    d[n] = '\0';
+    for (size_t i = 0; i < s->nsenders; i++)
+        if (strcmp(s->senders[i], d) == 0)
+            return 1;
+    return 0;
+}
+
+static size_t utf8_chars(const char *s)
+{
+    size_t n = 0;
+    for (; *s; s++)
+        if (((unsigned char)*s & 0xC0) != 0x80)
+            n++;
+    return n;
+}
+
+static int check_custom_fields(json_t *cf, verdict *v)
+{
+    const char *key;
+    json_t *val;
+    if (cf == NULL)
+        return 0;
+    if (!json_is_object(cf)) {
+        set_fail(v, SIM_C_BAD_CUSTOM, "customFields must be an object");
+        return -1;
+    }
+    if (json_object_size(cf) > 32) {
+        set_fail(v, SIM_C_BAD_CUSTOM, "at most 32 fields");
+        return -1;
+    }
+    json_object_foreach(cf, key, val) {
+        if (!json_is_string(val) || utf8_chars(key) > 30 ||
+            utf8_chars(json_string_value(val)) > 100 || *key == '\0') {
+            set_fail(v, SIM_C_BAD_CUSTOM, key);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* Resolve the type: explicit (case-insensitive) or detected. Returns NULL after set_fail. */
+static const char *resolve_type(send_req *q, json_t *m, verdict *v, const char *text,
+                                const char *subject)
+{
+    static const char *types[] = {"SMS", "LMS", "MMS", "ATA", "CTA"};
+    const char *t = jstr(m, "type");
+    json_t *kakao = json_object_get(m, "kakaoOptions");
+    json_t *auto_td = json_object_get(m, "autoTypeDetect");
+
+    if (t != NULL) {
+        for (size_t i = 0; i < 5; i++)
+            if (strcasecmp(t, types[i]) == 0)
+                return types[i];
+        v->type = t;
+        set_fail(v, SIM_C_BAD_TYPE, t);
+        return NULL;
+    }
+    if (json_object_get(m, "type") != NULL || json_is_false(auto_td)) {
+        set_fail(v, SIM_C_BAD_TYPE, "type missing and autoTypeDetect is false");
+        return NULL;
+    }
+    if (json_is_object(kakao) && jstr(kakao, "templateId"))
+        return "ATA";
+    if (json_is_object(kakao) && jstr(kakao, "pfId"))
+        return "CTA";
+    mf_msg_kind kind;
+    mf_err err;
+    if (mf_euckr_decide(q->euckr, text, strlen(text), subject, subject ? strlen(subject) : 0,
+                        &kind, NULL, NULL, &err) != 0) {
+        v->type = "LMS";
+        set_fail(v, strstr(err.msg, "not representable") || strstr(err.msg, "UTF-8")
+                        ? SIM_C_NOT_EUCKR
+                        : strstr(err.msg, "subject") ? SIM_C_SUBJECT_LONG : SIM_C_TOO_LONG,
+                 err.msg);
+        return NULL;
+    }
+    return mf_msg_kind_name(kind);
+}
+
+static int check_text_len(send_req *q, verdict *v, const char *text, const char *subject)
+{
+    size_t tb = 0, sb = 0;
+    mf_err err;
+    const char *t = v->type;
+
+    if (!strcmp(t, "ATA") || !strcmp(t, "CTA")) {
+        if (utf8_chars(text) > 1000) {
+            set_fail(v, SIM_C_TOO_LONG, "more than 1000 characters");
+            return -1;
+        }
+        return 0;
+    }
+    if (!strcmp(t, "SMS") && subject && *subject) {
+        set_fail(v, SIM_C_SUBJECT_SMS, NULL);
+        return -1;
+    }
+    if (mf_euckr_len(q->euckr, text, strlen(text), &tb, NULL, &err) != 0 ||
+        (subject && mf_euckr_len(q->euckr, subject, strlen(subject), &sb, NULL, &err) != 0)) {
+        set_fail(v, SIM_C_NOT_EUCKR, err.msg);
+        return -1;
+    }
+    if (sb > MF_EUCKR_SUBJECT_MAX) {
+        set_fail(v, SIM_C_SUBJECT_LONG, NULL);
+        return -1;
+    }
+    size_t limit = !strcmp(t, "SMS") ? MF_EUCKR_SMS_MAX : MF_EUCKR_LMS_MAX;
+    if (tb > limit) {
+        char d[96];
+        snprintf(d, sizeof(d), "%s text is %zu bytes in EUC-KR, limit %zu", t, tb, limit);
+        set_fail(v, SIM_C_TOO_LONG, d);
+        return -1;
+    }
+    return 0;
+}
+
+static int check_kakao(json_t *m, verdict *v)
+{
+    json_t *kakao = json_object_get(m, "kakaoOptions");
+    int is_kakao = !strcmp(v->type, "ATA") || !strcmp(v->type, "CTA");
+
+    if (kakao != NULL && !json_is_null(kakao) && !is_kakao) {
+        set_fail(v, SIM_C_KAKAO_TYPE, NULL);
+        return -1;
+    }
+    if (!is_kakao)
+        return 0;
+    if (!json_is_object(kakao) || jstr(kakao, "pfId") == NULL || !*jstr(kakao, "pfId")) {
+        set_fail(v, SIM_C_NO_PFID, "kakaoOptions.pfId missing");
+        return -1;
+    }
+    if (!strcmp(v->type, "ATA") &&
+        (jstr(kakao, "templateId") == NULL || !*jstr(kakao, "templateId"))) {
+        set_fail(v, SIM_C_NO_TEMPLATE, "kakaoOptions.templateId missing");
+        return -1;
+    }
+    return 0;
+}
+
+static void validate_one(send_req *q, size_t i)
+{
+    verdict *v = &q->v[i];
+    json_t *m = json_array_get(q->msgs, i);
+    const char *to, *from, *text, *subject;
+    mf_phone_reason why;
+
+    v->src = m;
+    v->type = "";
+    if (!json_is_object(m)) {
+        set_fail(v, SIM_C_MISSING, "message must be an object");
+        return;
+    }
+    to = jstr(m, "to");
+    from = jstr(m, "from");
+    text = jstr(m, "text");
+    subject = jstr(m, "subject");
+    if (jstr(m, "type"))
+        v->type = jstr(m, "type");
+    if (to == NULL || from == NULL || text == NULL) {
+        snprintf(v->to, sizeof(v->to), "%s", to ? to : "");
+        set_fail(v, SIM_C_MISSING, to == NULL ? "to" : from == NULL ? "from" : "text");
+        return;
+    }
+    if (mf_phone_normalize(to, v->to, sizeof(v->to), &why, NULL) != 0) {
+        snprintf(v->to, sizeof(v->to), "%s", to);
+        set_fail(v, SIM_C_BAD_TO, mf_phone_reason_text(why));
+        return;
+    }
+    if (!sender_registered(&q->ctx->set, from)) {
+        set_fail(v, SIM_C_NO_SENDER, NULL);
+        return;
+    }
+    if (check_custom_fields(json_object_get(m, "customFields"), v) != 0)
+        return;
+    const char *t = resolve_type(q, m, v, text, subject);
+    if (t == NULL)
+        return;
+    v->type = t;
+    if (check_kakao(m, v) != 0 || check_text_len(q, v, text, subject) != 0)
+        return;
+    if (!strcmp(t, "MMS") && jstr(m, "imageId") == NULL) {
+        set_fail(v, SIM_C_NO_IMAGE, NULL);
+        return;
+    }
+}
+
+/* Later messages to a number already accepted in this request fail with 1026. */
+static void check_duplicates(send_req *q)
+{
+    size_t cap = 1;
+    while (cap < q->n * 2)
+        cap <<= 1;
+    uint32_t *seen = calloc(cap, sizeof(uint32_t));
+    if (seen == NULL)
+        return;
+    for (size_t i = 0; i < q->n; i++) {
+        verdict *v = &q->v[i];
+        if (v->fail_code)
+            continue;
+        size_t j = (size_t)sim_hash64(v->to, strlen(v->to), 7) & (cap - 1);
+        while (seen[j] && strcmp(q->v[seen[j] - 1].to, v->to) != 0)
+            j = (j + 1) & (cap - 1);
+        if (seen[j])
+            set_fail(v, SIM_C_DUP_TO, "allowDuplicates is false");
+        else
+            seen[j] = (uint32_t)i + 1;
+    }
+    free(seen);
+}
+
+static void apply_permanent_failures(send_req *q)
+{
+    if (q->k.permanent_fail_ratio <= 0)
+        return;
+    for (size_t i = 0; i < q->n; i++) {
+        verdict *v = &q->v[i];
+        if (v->fail_code)
+            continue;
+        json_t *cf = json_object_get(v->src, "customFields");
+        const char *job = json_is_object(cf) ? jstr(cf, SIM_INDEX_FIELD) : NULL;
+        if (sim_hash_unit(q->ctx->set.seed, v->to, job, "permanent") < q->k.permanent_fail_ratio) {
+            v->fail_code = q->k.permanent_fail_code;
+            snprintf(v->fail_msg, sizeof(v->fail_msg), "%s",
+                     sim_code_message(q->k.permanent_fail_code));
+        }
+    }
+}
+
+/* Token bucket over the account. Returns 0 when admitted. */
+static int rate_admit(sim_ctx *ctx, double rate, size_t n, int64_t now_ms)
+{
+    int rc = 0;
+    if (rate <= 0)
+        return 0;
+    pthread_mutex_lock(&ctx->bucket_lock);
+    if (ctx->bucket_ms == 0) {
+        ctx->bucket_tokens = rate;
+    } else {
+        ctx->bucket_tokens += rate * (double)(now_ms - ctx->bucket_ms) / 1000.0;
+        if (ctx->bucket_tokens > rate)
+            ctx->bucket_tokens = rate;
+    }
+    ctx->bucket_ms = now_ms;
+    double need = (double)n < rate ? (double)n : rate;
+    if (ctx->bucket_tokens + 1e-9 >= need)
+        ctx->bucket_tokens -= (double)n; /* may go negative: a big request pays it back */
+    else
+        rc = -1;
+    pthread_mutex_unlock(&ctx->bucket_lock);
+    return rc;
+}
+
+static void fill_new_msg(send_req *q, verdict *v, sim_new_msg *nm)
+{
+    json_t *m = v->src;
+    json_t *kakao = json_object_get(m, "kakaoOptions");
+    json_t *cf = json_object_get(m, "customFields");
+    const char *key;
+    json_t *val;
+
+    memset(nm, 0, sizeof(*nm));
+    sim_new_id(q->ctx, 'M', q->now_ms, v->id);
+    memcpy(nm->m.id, v->id, sizeof(nm->m.id));
+    snprintf(nm->m.to, sizeof(nm->m.to), "%s", v->to);
+    snprintf(nm->m.from, sizeof(nm->m.from), "%s", jstr(m, "from"));
+    snprintf(nm->m.type, sizeof(nm->m.type), "%s", v->type);
+    nm->m.accepted_ms = q->now_ms;
+    nm->m.final_ms = q->start_ms + q->k.deliver_delay_ms;
+    int fails = q->k.deliver_fail_ratio > 0 &&
+                sim_hash_unit(q->ctx->set.seed, v->id, NULL, "deliver") < q->k.deliver_fail_ratio;
+    snprintf(nm->m.final_code, sizeof(nm->m.final_code), "%s",
+             fails ? q->k.deliver_fail_code : sim_code_get(SIM_C_DELIVERED)->code);
+    nm->m.text = jstr(m, "text");
+    nm->text_len = json_string_length(json_object_get(m, "text"));
+    nm->m.subject = jstr(m, "subject");
+    nm->subject_len = nm->m.subject ? json_string_length(json_object_get(m, "subject")) : 0;
+    if (json_is_object(kakao)) {
+        nm->m.pf_id = jstr(kakao, "pfId");
+        nm->m.template_id = jstr(kakao, "templateId");
+    }
+    if (json_is_object(cf)) {
+        json_object_foreach(cf, key, val) {
+            if (nm->ncf >= 32)
+                break;
+            nm->cf_keys[nm->ncf] = key;
+            nm->cf_vals[nm->ncf] = json_string_value(val);
+            nm->ncf++;
+        }
+    }
+}
+
+static int record_accepted(send_req *q, const char *group_id, mf_err *err)
+{
+    sim_new_msg *nms;
+    size_t k = 0;
+    int rc;
+
+    if (q->accepted == 0)
+        return 0;
+    nms = malloc(q->accepted * sizeof(*nms));
+    if (nms == NULL)
+        return mf_err_set(err, "out of memory");
+    for (size_t i = 0; i < q->n; i++)
+        if (!q->v[i].fail_code)
+            fill_new_msg(q, &q->v[i], &nms[k++]);
+    rc = sim_ledger_add(q->ctx->ledger, group_id, nms, k, err);
+    free(nms);
+    return rc;
+}
+
+/* Append the customFields of the request message (as given) or {}. */
+static int append_src_cf(mf_buf *b, json_t *m, mf_err *err)
+{
+    json_t *cf = json_is_object(m) ? json_object_get(m, "customFields") : NULL;
+    const char *key;
+    json_t *val;
+    int first = 1;
+    if (mf_buf_append_char(b, '{', err) != 0)
+        return -1;
+    if (json_is_object(cf)) {
+        json_object_foreach(cf, key, val) {
+            if (!json_is_string(val))
+                continue;
+            if ((!first && mf_buf_append_char(b, ',', err) != 0) ||
+                mf_buf_append_json_cstr(b, key, err) != 0 ||
+                mf_buf_append_char(b, ':', err) != 0 ||
+                mf_buf_append_json_cstr(b, json_string_value(val), err) != 0)
+                return -1;
+            first = 0;
+        }
+    }
+    return mf_buf_append_char(b, '}', err);
+}
+
+static int append_failed(send_req *q, mf_buf *b, mf_err *err)
+{
+    int first = 1;
+    if (mf_buf_append_str(b, "\"failedMessageList\":[", err) != 0)
+        return -1;
+    for (size_t i = 0; i < q->n; i++) {
+        verdict *v = &q->v[i];
+        const char *from = json_is_object(v->src) ? jstr(v->src, "from") : NULL;
+        if (!v->fail_code)
+            continue;
+        if (!v->id[0])
+            sim_new_id(q->ctx, 'M', q->now_ms, v->id);
+        if ((!first && mf_buf_append_char(b, ',', err) != 0) ||
+            mf_buf_append_str(b, "{\"to\":", err) != 0 ||
+            mf_buf_append_json_cstr(b, v->to, err) != 0 ||
+            mf_buf_append_str(b, ",\"from\":", err) != 0 ||
+            mf_buf_append_json_cstr(b, from ? from : "", err) != 0 ||
+            mf_buf_append_str(b, ",\"type\":", err) != 0 ||
+            mf_buf_append_json_cstr(b, v->type, err) != 0 ||
+            mf_buf_append_str(b, ",\"statusMessage\":", err) != 0 ||
+            mf_buf_append_json_cstr(b, v->fail_msg, err) != 0 ||
+            mf_buf_printf(b, err, ",\"country\":\"82\",\"messageId\":\"%s\",\"statusCode\":\"%s\","
+                          "\"accountId\":\"%s\",\"customFields\":", v->id, v->fail_code,
+                          q->ctx->set.account_id) != 0 ||
+            append_src_cf(b, v->src, err) != 0 || mf_buf_append_char(b, '}', err) != 0)
+            return -1;
+        first = 0;
+    }
+    return mf_buf_append_char(b, ']', err);
+}
+
+static int append_group(send_req *q, mf_buf *b, const char *gid, mf_err *err)
+{
+    char now[40];
+    size_t failed = q->n - q->accepted;
+    const char *status = q->accepted == 0 ? "FAILED" : q->scheduled ? "SCHEDULED" : "SENDING";
+
+    sim_format_iso8601(q->now_ms, now, sizeof(now));
+    if (mf_buf_printf(b, err,
+                      ",\"groupInfo\":{\"count\":{\"total\":%zu,\"sentTotal\":0,\"sentFailed\":0,"
+                      "\"sentSuccess\":0,\"sentPending\":%zu,\"sentReplacement\":0,\"refund\":0,"
+                      "\"registeredFailed\":%zu,\"registeredSuccess\":%zu},"
+                      "\"status\":\"%s\",\"groupId\":\"%s\",\"_id\":\"%s\",\"accountId\":\"%s\","
+                      "\"apiVersion\":\"4\",\"serviceMethod\":\"MT\",\"allowDuplicates\":%s,"
+                      "\"isRefunded\":false,\"customFields\":{},\"dateCreated\":\"%s\","
+                      "\"dateUpdated\":\"%s\",\"dateSent\":\"%s\",\"scheduledDate\":",
+                      q->n, q->accepted, failed, q->accepted, status, gid, gid,
+                      q->ctx->set.account_id, q->allow_dup ? "true" : "false", now, now,
+                      now) != 0)
+        return -1;
+    if (q->scheduled)
+        return mf_buf_printf(b, err, "\"%s\"}", q->scheduled_text);
+    return mf_buf_append_str(b, "null}", err);
+}
+
+static int append_list(send_req *q, mf_buf *b, mf_err *err)
+{
+    const sim_code *ok = sim_code_get(SIM_C_ACCEPTED);
+    int first = 1;
+    if (!q->show_list)
+        return 0;
+    if (mf_buf_append_str(b, ",\"messageList\":[", err) != 0)
+        return -1;
+    for (size_t i = 0; i < q->n; i++) {
+        verdict *v = &q->v[i];
+        if (v->fail_code)
+            continue;
+        if ((!first && mf_buf_append_char(b, ',', err) != 0) ||
+            mf_buf_printf(b, err, "{\"messageId\":\"%s\",\"statusCode\":\"%s\",\"statusMessage\":",
+                          v->id, ok->code) != 0 ||
+            mf_buf_append_json_cstr(b, ok->message, err) != 0 ||
+            mf_buf_printf(b, err, ",\"to\":\"%s\",\"type\":\"%s\",\"customFields\":", v->to,
+                          v->type) != 0 ||
+            append_src_cf(b, v->src, err) != 0 || mf_buf_append_char(b, '}', err) != 0)
+            return -1;
+        first = 0;
+    }
+    return mf_buf_append_char(b, ']', err);
+}
+
+/* Parse the body's top level. Returns 0, or -1 after filling the error reply. */
+static int parse_top(send_req *q, const char *body, size_t len, sim_reply *r)
+{
+    json_error_t jerr;
+    json_t *sd;
+
+    q->root = json_loadb(body, len, 0, &jerr);
+    if (q->root == NULL || !json_is_object(q->root)) {
+        sim_reply_error(r, 400, "InvalidJSON", "request body is not a JSON object: %s",
+                        q->root ? "not an object" : jerr.text);
+        return -1;
+    }
+    q->msgs = json_object_get(q->root, "messages");
+    if (!json_is_array(q->msgs) || json_array_size(q->msgs) == 0) {
+        sim_reply_error(r, 400, "ValidationError", "messages must be a non-empty array");
+        return -1;
+    }
+    q->n = json_array_size(q->msgs);
+    if (q->n > SIM_MAX_MESSAGES) {
+        sim_reply_error(r, 400, "TooManyMessages",
+                        "at most %d messages per request (got %zu)", SIM_MAX_MESSAGES, q->n);
+        return -1;
+    }
+    q->allow_dup = json_is_true(json_object_get(q->root, "allowDuplicates"));
+    q->show_list = json_is_true(json_object_get(q->root, "showMessageList"));
+    q->start_ms = q->now_ms;
+    sd = json_object_get(q->root, "scheduledDate");
+    if (sd != NULL && !json_is_null(sd)) {
+        int64_t t;
+        if (!json_is_string(sd) || sim_parse_iso8601(json_string_value(sd), &t) != 0) {
+            sim_reply_error(r, 400, "ValidationError", "scheduledDate is not an ISO 8601 time");
+            return -1;
+        }
+        if (t > q->now_ms) {
+            q->scheduled = 1;
+            q->start_ms = t;
+            sim_format_iso8601(t, q->scheduled_text, sizeof(q->scheduled_text));
+        }
+    }
+    return 0;
+}
+
+static void build_reply(send_req *q, const char *gid, sim_reply *r)
+{
+    mf_err err;
+    mf_buf *b = &r->body;
+    mf_buf_reset(b);
+    if (mf_buf_reserve(b, 256 + q->n * (q->show_list ? 200 : 0), &err) != 0 ||
+        mf_buf_append_char(b, '{', &err) != 0 || append_failed(q, b, &err) != 0 ||
+        append_group(q, b, gid, &err) != 0 || append_list(q, b, &err) != 0 ||
+        mf_buf_append_char(b, '}', &err) != 0) {
+        sim_reply_error(r, 500, "InternalError", "could not build the response: %s", err.msg);
+        return;
+    }
+    r->status = 200;
+    r->content_type = JSON_CT;
+}
+
+void sim_handle_send(sim_ctx *ctx, const char *body, size_t len, sim_reply *r)
+{
+    send_req q;
+    char gid[SIM_ID_LEN + 1];
+    mf_err err;
+
+    memset(&q, 0, sizeof(q));
+    q.ctx = ctx;
+    q.now_ms = sim_now_ms();
+    sim_knobs_snapshot(ctx, &q.k);
+    if (parse_top(&q, body, len, r) != 0)
+        goto out;
+    if (rate_admit(ctx, q.k.rate_limit_per_s, q.n, q.now_ms) != 0) {
+        atomic_fetch_add(&ctx->stats.rate_limited, 1);
+        sim_reply_error(r, 429, "TooManyRequests",
+                        "rate limit of %g messages per second exceeded", q.k.rate_limit_per_s);
+        goto out;
+    }
+    q.euckr = mf_euckr_new(&err);
+    q.v = calloc(q.n, sizeof(verdict));
+    if (q.euckr == NULL || q.v == NULL) {
+        sim_reply_error(r, 500, "InternalError", "%s", q.euckr ? "out of memory" : err.msg);
+        goto out;
+    }
+    for (size_t i = 0; i < q.n; i++)
+        validate_one(&q, i);
+    if (!q.allow_dup)
+        check_duplicates(&q);
+    apply_permanent_failures(&q);
+    for (size_t i = 0; i < q.n; i++)
+        if (!q.v[i].fail_code)
+            q.accepted++;
+    sim_new_id(ctx, 'G', q.now_ms, gid);
+    if (record_accepted(&q, gid, &err) != 0) {
+        sim_reply_error(r, 500, "InternalError", "%s", err.msg);
+        goto out;
+    }
+    atomic_fetch_add(&ctx->stats.accepted, q.accepted);
+    atomic_fetch_add(&ctx->stats.rejected, q.n - q.accepted);
+    build_reply(&q, gid, r);
+out:
+    free(q.v);
+    mf_euckr_free(q.euckr);
+    json_decref(q.root);
+}

@@ -7,6 +7,10 @@
 static const msgfleet_cmd COMMANDS[] = {
     { "migrate", "apply the PostgreSQL migrations (schemas/pg) that are not applied yet",
       cmd_migrate },
+    { "run", "start a run of a workflow (by id or name); --watch follows it", cmd_run },
+    { "watch", "show a run's progress live until it ends", cmd_watch },
+    { "summary", "print a run's summary: targets, sent, failed by code, types, cost, rate",
+      cmd_summary },
 };
 
 #define NCOMMANDS (sizeof(COMMANDS) / sizeof(COMMANDS[0]))

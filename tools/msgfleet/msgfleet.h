@@ -4,6 +4,8 @@
 
 #include <stddef.h>
 
+#include <libpq-fe.h>
+
 /* Exit codes of every subcommand. */
 #define MSGFLEET_EXIT_OK 0
 #define MSGFLEET_EXIT_ERROR 1
@@ -20,6 +22,30 @@ typedef struct msgfleet_cmd {
 
 /* Subcommands, one file each (cmd_<name>.c). Add new ones to the table in main.c. */
 int cmd_migrate(int argc, char **argv);
+int cmd_run(int argc, char **argv);
+int cmd_watch(int argc, char **argv);
+int cmd_summary(int argc, char **argv);
+
+/* Connects to dsn (NULL: $MF_PG_DSN); prints `msgfleet <cmd>: <error>` and returns NULL on
+ * failure. The caller PQfinish()es the connection. */
+PGconn *msgfleet_connect(const char *dsn, const char *cmd);
+
+/* mf_pg_query that prints the error as `msgfleet <cmd>: ...`; caller PQclear()s. */
+PGresult *msgfleet_query(PGconn *conn, const char *cmd, const char *sql, int nparams,
+                         const char *const *params);
+
+/* Parses `<cmd> RUN_ID [--dsn DSN] [--timeout S]`. Returns MSGFLEET_EXIT_OK, USAGE on bad
+ * arguments (usage printed to stderr), or -1 after --help (usage printed to stdout). */
+int msgfleet_parse_run_args(int argc, char **argv, const char *usage, const char **dsn,
+                            const char **run_id, double *timeout_s);
+
+/* Follows a run until it leaves 'running' (or timeout_s passes, 0 = no limit): a progress bar
+ * on a terminal, a plain line every 2 s otherwise. Returns an exit code: 0 completed,
+ * 1 failed/cancelled/timeout/error. */
+int msgfleet_watch_run(PGconn *conn, const char *run_id, double timeout_s);
+
+/* Prints the summary of a run from PostgreSQL. Returns an exit code. */
+int msgfleet_print_summary(PGconn *conn, const char *run_id);
 
 /*
  * Find the repository's schemas/pg: $MF_SCHEMA_DIR, else a `schemas/pg` (holding

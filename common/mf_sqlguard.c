@@ -1,0 +1,354 @@
+/* mf_sqlguard: accept only one read-only SELECT (or WITH ... SELECT) as a target query. */
+#include "mf_sqlguard.h"
+
+#include <string.h>
+#include <strings.h>
+
+enum tok_type { TOK_END, TOK_WORD, TOK_STRING, TOK_QIDENT, TOK_PUNCT };
+
+typedef struct token {
+    enum tok_type type;
+    size_t off;
+    size_t len;
+} token;
+
+typedef struct lexer {
+    const char *s;
+    size_t pos;
+    unsigned flags;
+} lexer;
+
+static int is_word_char(unsigned char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           c == '_' || c == '$' || c >= 0x80;
+}
+
+/* A "-- " comment needs the second dash followed by whitespace or a control character. */
+static int is_dash_comment(const char *p)
+{
+    unsigned char c;
+
+    if (p[0] != '-' || p[1] != '-')
+        return 0;
+    c = (unsigned char)p[2];
+    return c <= 0x20 || c == 0x7f; /* includes the end of the string */
+}
+
+/* Skip whitespace and comments. Returns 0, or -1 on an executable or unterminated comment. */
+static int skip_space(lexer *lx, mf_err *err)
+{
+    const char *s = lx->s;
+
+    for (;;) {
+        unsigned char c = (unsigned char)s[lx->pos];
+
+        if (c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v') {
+            lx->pos++;
+        } else if (c == '#' || is_dash_comment(s + lx->pos)) {
+            const char *nl = strchr(s + lx->pos, '\n');
+            lx->pos = nl ? (size_t)(nl - s) + 1 : strlen(s);
+        } else if (c == '/' && s[lx->pos + 1] == '*') {
+            const char *p = s + lx->pos + 2;
+            const char *end;
+
+            if (p[0] == '!' || (p[0] == 'M' && p[1] == '!'))
+                return mf_err_set(err, "executable comments (/*! ... */) are not allowed "
+                                       "(at offset %zu)", lx->pos);
+            end = strstr(p, "*/");
+            if (end == NULL)
+                return mf_err_set(err, "unterminated comment starting at offset %zu", lx->pos);
+            lx->pos = (size_t)(end - s) + 2;
+        } else {
+            return 0;
+        }
+    }
+}
+
+static int lex_quoted(lexer *lx, token *t, mf_err *err)
+{
+    const char *s = lx->s;
+    char q = s[lx->pos];
+    size_t i = lx->pos + 1;
+    int backslash = q != '`' && !(lx->flags & MF_SQLGUARD_NO_BACKSLASH_ESCAPES);
+
+    for (;;) {
+        if (s[i] == '\0')
+            return mf_err_set(err, "unterminated %s starting at offset %zu",
+                              q == '`' ? "quoted identifier" : "string literal", lx->pos);
+        if (backslash && s[i] == '\\') {
+            if (s[i + 1] == '\0')
+                return mf_err_set(err, "unterminated string literal starting at offset %zu",
+                                  lx->pos);
+            i += 2;
+        } else if (s[i] == q) {
+            if (s[i + 1] == q) {
+                i += 2;
+            } else {
+                i++;
+                break;
+            }
+        } else {
+            i++;
+        }
+    }
+    t->type = q == '`' ? TOK_QIDENT : TOK_STRING;
+    t->off = lx->pos;
+    t->len = i - lx->pos;
+    lx->pos = i;
+    return 0;
+}
+
+/* Next token after whitespace and comments. Returns 0 (TOK_END at the end) or -1. */
+static int lex_next(lexer *lx, token *t, mf_err *err)
+{
+    const char *s = lx->s;
+    unsigned char c;
+
+    if (skip_space(lx, err) != 0)
+        return -1;
+    c = (unsigned char)s[lx->pos];
+    t->off = lx->pos;
+    if (c == '\0') {
+        t->type = TOK_END;
+        t->len = 0;
+        return 0;
+    }
+    if (c == '\'' || c == '"' || c == '`')
+        return lex_quoted(lx, t, err);
+    if (is_word_char(c)) {
+        size_t i = lx->pos;
+
+        while (is_word_char((unsigned char)s[i]))
+            i++;
+        t->type = TOK_WORD;
+        t->len = i - lx->pos;
+        lx->pos = i;
+        return 0;
+    }
+    t->type = TOK_PUNCT;
+    t->len = 1;
+    lx->pos++;
+    return 0;
+}
+
+static int word_is(const lexer *lx, const token *t, const char *w)
+{
+    size_t n = strlen(w);
+
+    return t->type == TOK_WORD && t->len == n && strncasecmp(lx->s + t->off, w, n) == 0;
+}
+
+static int punct_is(const lexer *lx, const token *t, char c)
+{
+    return t->type == TOK_PUNCT && lx->s[t->off] == c;
+}
+
+/* Upper-case copy of a token (truncated) for messages. */
+static const char *tok_text(const lexer *lx, const token *t, char *buf, size_t size)
+{
+    size_t n = t->len < size - 1 ? t->len : size - 1;
+
+    for (size_t i = 0; i < n; i++) {
+        char c = lx->s[t->off + i];
+        buf[i] = (c >= 'a' && c <= 'z') ? (char)(c - 'a' + 'A') : c;
+    }
+    buf[n] = '\0';
+    return buf;
+}
+
+static int peek(const lexer *lx, token *t)
+{
+    lexer copy = *lx;
+
+    if (lex_next(&copy, t, NULL) != 0)
+        t->type = TOK_END;
+    return 0;
+}
+
+static const char *const banned_functions[] = {
+    "LOAD_FILE", "GET_LOCK", "RELEASE_LOCK", "RELEASE_ALL_LOCKS", "NEXTVAL", "SETVAL", NULL,
+};
+
+/* Checks that apply to every word anywhere in the statement. */
+static int check_word(const lexer *lx, const token *t, mf_err *err)
+{
+    token nx;
+    char buf[40];
+
+    if (t->type != TOK_WORD)
+        return 0;
+    if (word_is(lx, t, "INTO")) {
+        peek(lx, &nx);
+        if (word_is(lx, &nx, "OUTFILE"))
+            return mf_err_set(err, "SELECT ... INTO OUTFILE is not allowed");
+        if (word_is(lx, &nx, "DUMPFILE"))
+            return mf_err_set(err, "SELECT ... INTO DUMPFILE is not allowed");
+        if (punct_is(lx, &nx, '@'))
+            return mf_err_set(err, "SELECT ... INTO @variable is not allowed");
+        return mf_err_set(err, "INTO is not allowed in a target query");
+    }
+    if (word_is(lx, t, "FOR")) {
+        peek(lx, &nx);
+        if (word_is(lx, &nx, "UPDATE") || word_is(lx, &nx, "SHARE"))
+            return mf_err_set(err, "locking reads (FOR %s) are not allowed",
+                              tok_text(lx, &nx, buf, sizeof(buf)));
+        return 0;
+    }
+    if (word_is(lx, t, "LOCK")) {
+        peek(lx, &nx);
+        if (word_is(lx, &nx, "IN"))
+            return mf_err_set(err, "locking reads (LOCK IN SHARE MODE) are not allowed");
+        return 0;
+    }
+    if (word_is(lx, t, "NEXT")) {
+        peek(lx, &nx);
+        if (word_is(lx, &nx, "VALUE"))
+            return mf_err_set(err, "NEXT VALUE FOR changes a sequence and is not allowed");
+        return 0;
+    }
+    for (size_t i = 0; banned_functions[i] != NULL; i++) {
+        if (word_is(lx, t, banned_functions[i]))
+            return mf_err_set(err, "function %s is not allowed in a target query",
+                              banned_functions[i]);
+    }
+    return 0;
+}
+
+enum state {
+    ST_LEAD,        /* before the first keyword; '(' allowed */
+    ST_W_NAME,      /* after WITH or ',': expect [RECURSIVE] cte name */
+    ST_W_AFTER_NAME,
+    ST_W_COLS,      /* inside the column list */
+    ST_W_AS,        /* expect AS */
+    ST_W_OPEN,      /* expect '(' of the cte body */
+    ST_W_BODY,      /* inside the cte body */
+    ST_W_AFTER_CTE, /* expect ',' or the main SELECT */
+    ST_MAIN,        /* the SELECT itself */
+};
+
+typedef struct walker {
+    enum state st;
+    int depth;
+    int base;
+    int recursive_seen;
+} walker;
+
+static int reject_first(const lexer *lx, const token *t, int in_with, mf_err *err)
+{
+    char buf[40];
+
+    if (t->type == TOK_WORD)
+        return mf_err_set(err, in_with ? "WITH must be followed by SELECT, not %s"
+                                       : "only a single SELECT statement is allowed, not %s",
+                          tok_text(lx, t, buf, sizeof(buf)));
+    return mf_err_set(err, "query must start with SELECT or WITH (offset %zu)", t->off);
+}
+
+/* Advance the statement-shape state machine by one token. */
+static int walk(walker *w, const lexer *lx, const token *t, mf_err *err)
+{
+    int open = punct_is(lx, t, '(');
+    int close = punct_is(lx, t, ')');
+
+    switch (w->st) {
+    case ST_LEAD:
+        if (open)
+            return w->depth++, 0;
+        if (word_is(lx, t, "SELECT"))
+            return w->st = ST_MAIN, 0;
+        if (word_is(lx, t, "WITH")) {
+            w->base = w->depth;
+            w->recursive_seen = 0;
+            return w->st = ST_W_NAME, 0;
+        }
+        return reject_first(lx, t, 0, err);
+    case ST_W_NAME:
+        if (!w->recursive_seen && word_is(lx, t, "RECURSIVE"))
+            return w->recursive_seen = 1, 0;
+        w->recursive_seen = 1;
+        if (t->type == TOK_WORD || t->type == TOK_QIDENT)
+            return w->st = ST_W_AFTER_NAME, 0;
+        return mf_err_set(err, "malformed WITH clause at offset %zu", t->off);
+    case ST_W_AFTER_NAME:
+        if (open)
+            return w->depth++, w->st = ST_W_COLS, 0;
+        if (word_is(lx, t, "AS"))
+            return w->st = ST_W_OPEN, 0;
+        return mf_err_set(err, "malformed WITH clause at offset %zu", t->off);
+    case ST_W_COLS:
+    case ST_W_BODY:
+        if (open)
+            w->depth++;
+        else if (close && --w->depth == w->base)
+            w->st = w->st == ST_W_COLS ? ST_W_AS : ST_W_AFTER_CTE;
+        return 0;
+    case ST_W_AS:
+        if (word_is(lx, t, "AS"))
+            return w->st = ST_W_OPEN, 0;
+        return mf_err_set(err, "malformed WITH clause at offset %zu", t->off);
+    case ST_W_OPEN:
+        if (open)
+            return w->depth++, w->st = ST_W_BODY, 0;
+        return mf_err_set(err, "malformed WITH clause at offset %zu", t->off);
+    case ST_W_AFTER_CTE:
+        if (punct_is(lx, t, ','))
+            return w->st = ST_W_NAME, 0;
+        if (open)
+            return w->depth++, w->st = ST_LEAD, 0;
+        if (word_is(lx, t, "SELECT"))
+            return w->st = ST_MAIN, 0;
+        return reject_first(lx, t, 1, err);
+    case ST_MAIN:
+        return 0;
+    }
+    return 0;
+}
+
+/* After a ';' only whitespace and comments may follow. */
+static int check_trailing(lexer *lx, mf_err *err)
+{
+    token t;
+
+    if (lex_next(lx, &t, err) != 0)
+        return -1;
+    if (t.type != TOK_END)
+        return mf_err_set(err, "multiple statements are not allowed (second statement at "
+                               "offset %zu)", t.off);
+    return 0;
+}
+
+int mf_sqlguard_check(const char *sql, unsigned flags, size_t *body_len, mf_err *err)
+{
+    lexer lx = {.s = sql, .pos = 0, .flags = flags};
+    walker w = {.st = ST_LEAD};
+    token t;
+    size_t end = 0;
+    int any = 0;
+
+    if (sql == NULL)
+        return mf_err_set(err, "query is empty");
+    for (;;) {
+        if (lex_next(&lx, &t, err) != 0)
+            return -1;
+        if (t.type == TOK_END)
+            break;
+        if (punct_is(&lx, &t, ';')) {
+            if (check_trailing(&lx, err) != 0)
+                return -1;
+            break;
+        }
+        any = 1;
+        if (check_word(&lx, &t, err) != 0 || walk(&w, &lx, &t, err) != 0)
+            return -1;
+        end = t.off + t.len;
+    }
+    if (!any)
+        return mf_err_set(err, "query is empty");
+    if (w.st != ST_MAIN)
+        return mf_err_set(err, w.st == ST_LEAD ? "query has no SELECT"
+                                               : "WITH clause is not followed by SELECT");
+    if (body_len != NULL)
+        *body_len = end;
+    return 0;
+}

@@ -1,0 +1,45 @@
+/* mf_sqlguard: accept only one read-only SELECT (or WITH ... SELECT) as a target query. */
+#ifndef MF_SQLGUARD_H
+#define MF_SQLGUARD_H
+
+#include <stddef.h>
+
+#include "mf_err.h"
+
+/*
+ * The guard is the first read-only layer (see docs/mysql.md): it rejects what is
+ * not a single SELECT before anything reaches the server. It is a lexer, not a parser: it
+ * knows MySQL/MariaDB string literals ('..', "..", with backslash escapes unless the
+ * session's sql_mode has NO_BACKSLASH_ESCAPES), backtick identifiers, and the comment forms
+ * `-- ` (dash dash followed by a space or control character), `#` and slash-star comments.
+ * MySQL executable comments (slash-star-bang, as in "slash-star!50000 DELETE", and
+ * MariaDB's slash-star-M-bang) are code the server runs, so they are rejected outright.
+ * The guard is the first of four layers: the read-only session/transaction, the
+ * single-statement protocol and a SELECT-only account still stand behind it.
+ *
+ * Accepted: optional leading whitespace, comments and parentheses, then SELECT, or WITH
+ * [RECURSIVE] cte AS (...)[, ...] followed by SELECT; at most one trailing `;` followed only
+ * by whitespace and comments.
+ * Rejected (each with its own message): an empty query, any other statement (INSERT,
+ * UPDATE, DELETE, SHOW, CALL, SET, WITH ... DELETE ...), a second statement after `;`,
+ * SELECT ... INTO OUTFILE / DUMPFILE / @variable, FOR UPDATE, FOR SHARE,
+ * LOCK IN SHARE MODE, the functions LOAD_FILE, GET_LOCK, RELEASE_LOCK, RELEASE_ALL_LOCKS,
+ * NEXTVAL, SETVAL and NEXT VALUE FOR, unterminated strings, identifiers and comments.
+ * Reserved words used as column names after a dot (t.`update` is fine, t.update is not)
+ * may be rejected: the guard errs on the side of refusing.
+ */
+
+/* Flags that mirror the session's sql_mode (mf_mysql reads @@sql_mode on connect). */
+enum {
+    MF_SQLGUARD_NO_BACKSLASH_ESCAPES = 1 << 0, /* a backslash is an ordinary character */
+};
+
+/*
+ * Check sql (NUL-terminated). Returns 0 if acceptable, -1 with a message in err otherwise.
+ * On success, if body_len is not NULL, it receives the length of the statement proper: the
+ * prefix of sql up to the end of its last token, without the trailing `;` and without
+ * trailing whitespace and comments, so that a caller can wrap it as a derived table.
+ */
+int mf_sqlguard_check(const char *sql, unsigned flags, size_t *body_len, mf_err *err);
+
+#endif

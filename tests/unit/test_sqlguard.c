@@ -1,0 +1,239 @@
+/* test_sqlguard: the single-SELECT checker accepts reads and refuses everything else. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "mf_sqlguard.h"
+
+typedef struct gcase {
+    const char *sql;
+    const char *want_err; /* NULL: must be accepted; else a substring of the message */
+} gcase;
+
+static void run_cases(const gcase *cases, size_t n, unsigned flags)
+{
+    int failures = 0;
+
+    for (size_t i = 0; i < n; i++) {
+        mf_err err = {{0}};
+        int rc = mf_sqlguard_check(cases[i].sql, flags, NULL, &err);
+
+        if (cases[i].want_err == NULL && rc != 0) {
+            fprintf(stderr, "expected accept: [%s] got: %s\n", cases[i].sql, err.msg);
+            failures++;
+        } else if (cases[i].want_err != NULL &&
+                   (rc == 0 || strstr(err.msg, cases[i].want_err) == NULL)) {
+            fprintf(stderr, "expected reject with \"%s\": [%s] got rc=%d msg=\"%s\"\n",
+                    cases[i].want_err, cases[i].sql, rc, err.msg);
+            failures++;
+        }
+    }
+    assert_int_equal(failures, 0);
+}
+
+static void test_accepts_plain_selects(void **state)
+{
+    static const gcase cases[] = {
+        {"SELECT 1", NULL},
+        {"select id, name from customers", NULL},
+        {"  \n\t SELECT id FROM customers;", NULL},
+        {"SELECT id FROM customers ;  \n", NULL},
+        {"SELECT id FROM customers; -- trailing comment", NULL},
+        {"SELECT id FROM customers; /* note */ # and another", NULL},
+        {"((SELECT id FROM customers))", NULL},
+        {"(SELECT 1) UNION ALL (SELECT 2)", NULL},
+        {"SeLeCt name FROM customers WHERE name = '김민준'", NULL},
+        {"SELECT 'a;b' AS x", NULL},
+        {"SELECT \"DELETE FROM x; DROP TABLE y\" AS x", NULL},
+        {"SELECT 'it''s' AS x", NULL},
+        {"SELECT 'back\\'slash; DROP TABLE t' AS x", NULL},
+        {"SELECT `weird;name`, `a``b` FROM t", NULL},
+        {"SELECT id -- DELETE FROM customers;\nFROM customers", NULL},
+        {"SELECT id # DELETE FROM customers;\nFROM customers", NULL},
+        {"SELECT /* ; DELETE FROM customers */ id FROM customers", NULL},
+        {"SELECT 1--1", NULL},
+        {"SELECT REPLACE(phone, '-', '') AS phone, INSERT('abc', 1, 1, 'x') FROM customers", NULL},
+        {"SELECT CONVERT(name USING utf8mb4), CAST(x AS CHAR CHARACTER SET utf8mb4) FROM t", NULL},
+        {"SELECT c.id FROM customers c JOIN subscriptions s ON s.customer_id = c.id "
+         "WHERE s.status = 'active' AND s.end_date < CURDATE() + INTERVAL 7 DAY "
+         "ORDER BY c.id LIMIT 100",
+         NULL},
+        {"WITH a AS (SELECT id FROM customers) SELECT * FROM a", NULL},
+        {"with recursive r (n) as (select 1 union all select n + 1 from r where n < 5) "
+         "select n from r",
+         NULL},
+        {"WITH a AS (SELECT 1 AS x), `b` AS (SELECT 2 AS y) SELECT * FROM a, b", NULL},
+        {"WITH a AS (SELECT 1) (SELECT * FROM a)", NULL},
+        {"SELECT SLEEP(1)", NULL},
+        {"SELECT x'4142', _utf8mb4'가', N'abc'", NULL},
+        {"SELECT id FROM customers /*+ MAX_EXECUTION_TIME(1000) */", NULL},
+        {"SELECT 1 FOR SYSTEM_TIME", NULL}, /* only FOR UPDATE / FOR SHARE are refused */
+        {"SELECT @a, @@version", NULL},
+        {"SELECT ?, name FROM customers WHERE phone = ?", NULL},
+    };
+    (void)state;
+    run_cases(cases, sizeof(cases) / sizeof(cases[0]), 0);
+}
+
+static void test_rejects_other_statements(void **state)
+{
+    static const gcase cases[] = {
+        {"", "query is empty"},
+        {"   ", "query is empty"},
+        {"-- only a comment\n", "query is empty"},
+        {";", "query is empty"},
+        {"DELETE FROM customers", "only a single SELECT statement is allowed, not DELETE"},
+        {"delete from customers", "not DELETE"},
+        {"  (UPDATE customers SET name = 'x')", "not UPDATE"},
+        {"INSERT INTO customers VALUES (1)", "not INSERT"},
+        {"REPLACE INTO customers VALUES (1)", "not REPLACE"},
+        {"DROP TABLE customers", "not DROP"},
+        {"TRUNCATE customers", "not TRUNCATE"},
+        {"SHOW TABLES", "not SHOW"},
+        {"CALL p()", "not CALL"},
+        {"SET @a = 1", "not SET"},
+        {"DO SLEEP(1)", "not DO"},
+        {"LOAD DATA INFILE '/etc/passwd' INTO TABLE t", "not LOAD"},
+        {"HANDLER t OPEN", "not HANDLER"},
+        {"TABLE customers", "not TABLE"},
+        {"VALUES (1)", "not VALUES"},
+        {"EXPLAIN SELECT 1", "not EXPLAIN"},
+        {"'SELECT 1'", "must start with SELECT or WITH"},
+        {"(", "no SELECT"},
+        {"WITH a AS (SELECT 1) DELETE FROM customers", "WITH must be followed by SELECT, not DELETE"},
+        {"WITH a AS (SELECT 1) UPDATE t SET x = 1", "not UPDATE"},
+        {"WITH a AS (SELECT 1)", "not followed by SELECT"},
+        {"WITH SELECT 1", "malformed WITH"},
+    };
+    (void)state;
+    run_cases(cases, sizeof(cases) / sizeof(cases[0]), 0);
+}
+
+static void test_rejects_multiple_statements(void **state)
+{
+    static const gcase cases[] = {
+        {"SELECT 1; DROP TABLE x", "multiple statements"},
+        {"SELECT 1;DELETE FROM customers;", "multiple statements"},
+        {"SELECT 1;;", "multiple statements"},
+        {"SELECT 1; SELECT 2", "multiple statements"},
+        {"SELECT 'a;' ; DELETE FROM t", "multiple statements"},
+        {"SELECT 1 /* x */ ; /* y */ DROP TABLE t", "multiple statements"},
+        {"SELECT 1; -- ok\nDROP TABLE t", "multiple statements"},
+        {"SELECT (1; DROP TABLE t)", "multiple statements"},
+    };
+    (void)state;
+    run_cases(cases, sizeof(cases) / sizeof(cases[0]), 0);
+}
+
+static void test_rejects_hidden_code(void **state)
+{
+    static const gcase cases[] = {
+        {"SELECT 1 /*!50000 ; DELETE FROM customers*/", "executable comments"},
+        {"/*!50000 DELETE*/ FROM customers", "executable comments"},
+        {"SELECT /*! 1 */", "executable comments"},
+        {"SELECT 1 /*M!100000 , 2 */", "executable comments"},
+        {"SELECT 1 /* never closed", "unterminated comment"},
+        {"SELECT 'never closed", "unterminated string"},
+        {"SELECT \"never closed", "unterminated string"},
+        {"SELECT `never closed", "unterminated quoted identifier"},
+        {"SELECT 'ends in backslash\\", "unterminated string"},
+        /* the backslash escapes the quote: the string swallows the rest (no way out) */
+        {"SELECT 'a\\'; DELETE FROM t; -- '", NULL},
+        /* a dash-dash without a space is arithmetic, not a comment: DELETE is real code */
+        {"SELECT 1 --1; DELETE FROM t", "multiple statements"},
+        {"SELECT 1--x\n; DELETE FROM t", "multiple statements"},
+    };
+    (void)state;
+    run_cases(cases, sizeof(cases) / sizeof(cases[0]), 0);
+}
+
+static void test_no_backslash_escapes_mode(void **state)
+{
+    static const gcase cases[] = {
+        /* with NO_BACKSLASH_ESCAPES 'a\' is a whole string and the DELETE is a statement */
+        {"SELECT 'a\\'; DELETE FROM t; -- '", "multiple statements"},
+        {"SELECT 'a\\' AS x", NULL},
+        {"SELECT 'it''s'", NULL},
+    };
+    (void)state;
+    run_cases(cases, sizeof(cases) / sizeof(cases[0]), MF_SQLGUARD_NO_BACKSLASH_ESCAPES);
+}
+
+static void test_rejects_side_effects(void **state)
+{
+    static const gcase cases[] = {
+        {"SELECT * FROM customers INTO OUTFILE '/tmp/x'", "INTO OUTFILE is not allowed"},
+        {"SELECT * INTO OUTFILE '/tmp/x' FROM customers", "INTO OUTFILE"},
+        {"SELECT name FROM customers LIMIT 1 INTO DUMPFILE '/tmp/x'", "INTO DUMPFILE"},
+        {"SELECT name INTO @n FROM customers LIMIT 1", "INTO @variable"},
+        {"select name into n from customers", "INTO is not allowed"},
+        {"SELECT * FROM customers FOR UPDATE", "FOR UPDATE"},
+        {"select * from customers for update;", "FOR UPDATE"},
+        {"SELECT * FROM customers FOR SHARE", "FOR SHARE"},
+        {"SELECT * FROM customers LOCK IN SHARE MODE", "LOCK IN SHARE MODE"},
+        {"SELECT * FROM (SELECT id FROM customers FOR UPDATE) t", "FOR UPDATE"},
+        {"WITH a AS (SELECT * FROM t FOR UPDATE) SELECT * FROM a", "FOR UPDATE"},
+        {"SELECT LOAD_FILE('/etc/passwd')", "LOAD_FILE"},
+        {"SELECT GET_LOCK('x', 10)", "GET_LOCK"},
+        {"SELECT release_all_locks()", "RELEASE_ALL_LOCKS"},
+        {"SELECT NEXTVAL(s)", "NEXTVAL"},
+        {"SELECT NEXT VALUE FOR s", "NEXT VALUE FOR"},
+    };
+    (void)state;
+    run_cases(cases, sizeof(cases) / sizeof(cases[0]), 0);
+}
+
+static void test_body_len_strips_tail(void **state)
+{
+    static const struct {
+        const char *sql;
+        const char *body;
+    } cases[] = {
+        {"SELECT 1", "SELECT 1"},
+        {"  SELECT 1 ;  -- x", "  SELECT 1"},
+        {"SELECT id FROM t -- trailing comment", "SELECT id FROM t"},
+        {"SELECT id FROM t # hash comment\n\n", "SELECT id FROM t"},
+        {"SELECT 'x;y' /* c */;", "SELECT 'x;y'"},
+        {"SELECT `a` -- c\nFROM t;", "SELECT `a` -- c\nFROM t"},
+    };
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        mf_err err = {{0}};
+        size_t len = 0;
+
+        assert_int_equal(mf_sqlguard_check(cases[i].sql, 0, &len, &err), 0);
+        assert_int_equal(len, strlen(cases[i].body));
+        assert_memory_equal(cases[i].sql, cases[i].body, len);
+    }
+}
+
+static void test_null_and_err_null(void **state)
+{
+    size_t len = 123;
+
+    (void)state;
+    assert_int_equal(mf_sqlguard_check(NULL, 0, &len, NULL), -1);
+    assert_int_equal(mf_sqlguard_check("DELETE FROM t", 0, NULL, NULL), -1);
+    assert_int_equal(mf_sqlguard_check("SELECT 1", 0, NULL, NULL), 0);
+    assert_int_equal(len, 123);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_accepts_plain_selects),
+        cmocka_unit_test(test_rejects_other_statements),
+        cmocka_unit_test(test_rejects_multiple_statements),
+        cmocka_unit_test(test_rejects_hidden_code),
+        cmocka_unit_test(test_no_backslash_escapes_mode),
+        cmocka_unit_test(test_rejects_side_effects),
+        cmocka_unit_test(test_body_len_strips_tail),
+        cmocka_unit_test(test_null_and_err_null),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -11,6 +11,7 @@ static const msgfleet_cmd COMMANDS[] = {
     { "watch", "show a run's progress live until it ends", cmd_watch },
     { "summary", "print a run's summary: targets, sent, failed by code, types, cost, rate",
       cmd_summary },
+    { "tail", "print a topic's messages as JSON lines (from the beginning or live)", cmd_tail },
 };
 
 #define NCOMMANDS (sizeof(COMMANDS) / sizeof(COMMANDS[0]))

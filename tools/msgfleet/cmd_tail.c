@@ -1,0 +1,221 @@
+/* cmd_tail: `msgfleet tail`, print a fleet topic's messages as JSON lines for analysts. */
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "mf_buf.h"
+#include "mf_codec.h"
+#include "mf_kafka.h"
+#include "msgfleet.h"
+
+static const char TAIL_USAGE[] =
+    "usage: msgfleet tail TOPIC [--from-beginning] [--follow] [--max N] [--idle-ms MS]\n"
+    "                      [--brokers HOSTS] [--prefix PREFIX] [--json]\n\n"
+    "Print the messages of a fleet topic (jobs, retry, results, dlq, events) as JSON lines:\n"
+    "{\"topic\",\"partition\",\"offset\",\"ts\",\"key\",\"value\":{...}}; a message that does not\n"
+    "decode is printed with \"error\" instead of \"value\". Reads without joining a consumer\n"
+    "group's offsets (nothing is committed). Without --follow it stops once no message arrived\n"
+    "for --idle-ms (default 3000).\n"
+    "  --from-beginning  start at the oldest message (default: only new ones)\n"
+    "  --brokers         default $MF_KAFKA_BROKERS;  --prefix  default $MF_TOPIC_PREFIX or msgfleet.\n";
+
+typedef struct tail_opts {
+    const char *topic_base;
+    const char *brokers;
+    const char *prefix;
+    int from_beginning;
+    int follow;
+    long long max;
+    long idle_ms;
+} tail_opts;
+
+static volatile sig_atomic_t tail_stop;
+
+static void on_sigint(int sig)
+{
+    (void)sig;
+    tail_stop = 1;
+}
+
+static int start_at(void *ctx, mf_kafka_partition *parts, size_t n, mf_err *err)
+{
+    const tail_opts *o = ctx;
+
+    (void)err;
+    for (size_t i = 0; i < n; i++)
+        parts[i].offset = o->from_beginning ? MF_KAFKA_OFFSET_BEGINNING : MF_KAFKA_OFFSET_END;
+    return 0;
+}
+
+static int parse_tail_args(int argc, char **argv, tail_opts *o)
+{
+    static const struct option opts[] = {
+        {"from-beginning", no_argument, NULL, 'b'}, {"follow", no_argument, NULL, 'f'},
+        {"max", required_argument, NULL, 'm'}, {"idle-ms", required_argument, NULL, 'i'},
+        {"brokers", required_argument, NULL, 'B'}, {"prefix", required_argument, NULL, 'p'},
+        {"json", no_argument, NULL, 'j'}, {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0}};
+    char *end;
+    int c;
+
+    optind = 1;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "hf", opts, NULL)) != -1) {
+        switch (c) {
+        case 'b': o->from_beginning = 1; break;
+        case 'f': o->follow = 1; break;
+        case 'j': break; /* JSON lines are the only output format */
+        case 'B': o->brokers = optarg; break;
+        case 'p': o->prefix = optarg; break;
+        case 'm':
+        case 'i':
+            end = NULL;
+            if (c == 'm')
+                o->max = strtoll(optarg, &end, 10);
+            else
+                o->idle_ms = strtol(optarg, &end, 10);
+            if (end == optarg || *end != '\0') {
+                fprintf(stderr, "msgfleet tail: invalid number \"%s\"\n", optarg);
+                return MSGFLEET_EXIT_USAGE;
+            }
+            break;
+        case 'h': fputs(TAIL_USAGE, stdout); return -1;
+        default: fputs(TAIL_USAGE, stderr); return MSGFLEET_EXIT_USAGE;
+        }
+    }
+    if (optind + 1 != argc) {
+        fputs(TAIL_USAGE, stderr);
+        return MSGFLEET_EXIT_USAGE;
+    }
+    o->topic_base = argv[optind];
+    return MSGFLEET_EXIT_OK;
+}
+
+/* The key as a JSON string; a key that is not UTF-8 (the dlq keeps original bytes) as
+ * "hex:..." so the line stays valid JSON. */
+static int append_key(mf_buf *line, const mf_kafka_msg *m, mf_err *err)
+{
+    static const char hex[] = "0123456789abcdef";
+    const unsigned char *k = m->key;
+
+    if (k == NULL)
+        return mf_buf_append_str(line, "null", err);
+    if (mf_buf_utf8_valid(m->key, m->key_len))
+        return mf_buf_append_json_str(line, m->key, m->key_len, err);
+    if (mf_buf_append_str(line, "\"hex:", err) != 0)
+        return -1;
+    for (size_t i = 0; i < m->key_len; i++) {
+        char two[2] = {hex[k[i] >> 4], hex[k[i] & 15]};
+
+        if (mf_buf_append(line, two, 2, err) != 0)
+            return -1;
+    }
+    return mf_buf_append_char(line, '"', err);
+}
+
+/* One line: envelope fields, then the decoded value or the decoder's error. */
+static int print_message(mf_codec *codec, mf_msg_kind kind, const mf_kafka_msg *m, mf_buf *line)
+{
+    mf_err err = {{0}};
+    size_t mark;
+
+    mf_buf_reset(line);
+    if (mf_buf_printf(line, &err, "{\"topic\":") != 0 ||
+        mf_buf_append_json_cstr(line, m->topic, &err) != 0 ||
+        mf_buf_printf(line, &err, ",\"partition\":%d,\"offset\":%lld,\"ts\":%lld,\"key\":",
+                      (int)m->partition, (long long)m->offset, (long long)m->ts_ms) != 0)
+        return -1;
+    if (append_key(line, m, &err) != 0)
+        return -1;
+    mark = line->len;
+    if (mf_buf_append_str(line, ",\"value\":", &err) != 0 ||
+        mf_codec_to_json(codec, kind, m->val, m->val_len, line, &err) != 0) {
+        mf_err derr = {{0}};
+
+        line->len = mark;
+        if (mf_buf_append_str(line, ",\"error\":", &derr) != 0 ||
+            mf_buf_append_json_cstr(line, err.msg, &derr) != 0)
+            return -1;
+    }
+    mf_codec_reset(codec);
+    if (mf_buf_append_str(line, "}\n", &err) != 0)
+        return -1;
+    return fwrite(line->data, 1, line->len, stdout) == line->len ? 0 : -1;
+}
+
+static int tail_loop(mf_kafka_consumer *consumer, mf_codec *codec, mf_msg_kind kind,
+                     const tail_opts *o)
+{
+    mf_kafka_msg msgs[256];
+    mf_buf line;
+    mf_err err = {{0}};
+    long long printed = 0;
+    long idle = 0;
+    int rc = MSGFLEET_EXIT_OK;
+
+    mf_buf_init(&line, 16 * 1024 * 1024);
+    while (!tail_stop && (o->max <= 0 || printed < o->max)) {
+        size_t n = 0;
+
+        if (mf_kafka_consume(consumer, msgs, 256, 200, &n, &err) != 0) {
+            fprintf(stderr, "msgfleet tail: %s\n", err.msg);
+            rc = MSGFLEET_EXIT_ERROR;
+            break;
+        }
+        for (size_t i = 0; i < n && (o->max <= 0 || printed < o->max); i++, printed++) {
+            if (print_message(codec, kind, &msgs[i], &line) != 0) {
+                tail_stop = 1; /* stdout closed (a pipe to head): stop quietly */
+                break;
+            }
+        }
+        mf_kafka_release(msgs, n);
+        fflush(stdout);
+        idle = n > 0 ? 0 : idle + 200;
+        if (!o->follow && idle >= o->idle_ms && mf_kafka_assigned_count(consumer) > 0)
+            break;
+    }
+    mf_buf_free(&line);
+    return rc;
+}
+
+int cmd_tail(int argc, char **argv)
+{
+    tail_opts o = {NULL, getenv("MF_KAFKA_BROKERS"), getenv("MF_TOPIC_PREFIX"), 0, 0, 0, 3000};
+    char topic[MF_KAFKA_TOPIC_MAX + 1], group[96];
+    const char *topics[2] = {topic, NULL};
+    mf_kafka_consumer *consumer = NULL;
+    mf_codec *codec = NULL;
+    mf_msg_kind kind;
+    mf_err err = {{0}};
+    int rc = parse_tail_args(argc, argv, &o);
+
+    if (rc != MSGFLEET_EXIT_OK)
+        return rc < 0 ? MSGFLEET_EXIT_OK : rc;
+    if (o.brokers == NULL || *o.brokers == '\0')
+        o.brokers = "127.0.0.1:9092";
+    if (o.prefix == NULL)
+        o.prefix = "msgfleet.";
+    mf_kafka_conf conf = {o.brokers, "msgfleet-tail", o.prefix, NULL, NULL};
+    signal(SIGINT, on_sigint);
+    signal(SIGTERM, on_sigint);
+    snprintf(group, sizeof(group), "msgfleet-tail-%ld-%ld", (long)getpid(), (long)time(NULL));
+    mf_kafka_consumer_opts copts = {group, topics, MF_KAFKA_OFFSETS_EXTERNAL, start_at, NULL,
+                                    &o, o.from_beginning ? "earliest" : "latest"};
+    rc = MSGFLEET_EXIT_ERROR;
+    if (mf_codec_kind_from_name(o.topic_base, &kind, &err) != 0 ||
+        mf_kafka_topic_name(&conf, o.topic_base, topic, sizeof(topic), &err) != 0 ||
+        (codec = mf_codec_new(&err)) == NULL ||
+        (consumer = mf_kafka_consumer_new(&conf, &copts, &err)) == NULL) {
+        fprintf(stderr, "msgfleet tail: %s\n", err.msg);
+        goto out;
+    }
+    rc = tail_loop(consumer, codec, kind, &o);
+out:
+    mf_kafka_consumer_free(consumer);
+    mf_codec_free(codec);
+    return rc;
+}

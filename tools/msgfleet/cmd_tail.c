@@ -175,7 +175,9 @@ static int tail_loop(mf_kafka_consumer *consumer, mf_codec *codec, mf_msg_kind k
         mf_kafka_release(msgs, n);
         fflush(stdout);
         idle = n > 0 ? 0 : idle + 200;
-        if (!o->follow && idle >= o->idle_ms && mf_kafka_assigned_count(consumer) > 0)
+        /* Stop once idle, but give the group time to assign the partitions first. */
+        if (!o->follow && idle >= o->idle_ms &&
+            (mf_kafka_assigned_count(consumer) > 0 || idle >= o->idle_ms + 10000))
             break;
     }
     mf_buf_free(&line);
@@ -191,6 +193,7 @@ int cmd_tail(int argc, char **argv)
     mf_codec *codec = NULL;
     mf_msg_kind kind;
     mf_err err = {{0}};
+    int nparts = 0;
     int rc = parse_tail_args(argc, argv, &o);
 
     if (rc != MSGFLEET_EXIT_OK)
@@ -208,6 +211,7 @@ int cmd_tail(int argc, char **argv)
     rc = MSGFLEET_EXIT_ERROR;
     if (mf_codec_kind_from_name(o.topic_base, &kind, &err) != 0 ||
         mf_kafka_topic_name(&conf, o.topic_base, topic, sizeof(topic), &err) != 0 ||
+        mf_kafka_topic_partitions(&conf, topic, 10000, &nparts, &err) != 0 ||
         (codec = mf_codec_new(&err)) == NULL ||
         (consumer = mf_kafka_consumer_new(&conf, &copts, &err)) == NULL) {
         fprintf(stderr, "msgfleet tail: %s\n", err.msg);

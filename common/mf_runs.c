@@ -1,0 +1,273 @@
+/* mf_runs: run completion (one conditional UPDATE) and counter recount checks, shared SQL. */
+#include "mf_runs.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "mf_buf.h"
+#include "mf_pg.h"
+
+#define UUID_RE "'^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$'"
+
+/* The transition. Counts are taken from the row as locked by this UPDATE. */
+static const char COMPLETE_SQL[] =
+    "UPDATE workflow_runs SET status = 'completed', completed_at = now(),"
+    " execution_time_ms = LEAST(GREATEST(floor(extract(epoch FROM now() - started_at) * 1000),"
+    "   0), 2147483647)::integer,"
+    " logs = COALESCE(logs, '[]'::jsonb) || jsonb_build_array(jsonb_build_object("
+    "   'ts', now(), 'event', 'completed', 'detail', jsonb_build_object("
+    "     'target_count', COALESCE(target_count, 0), 'success_count', COALESCE(success_count, 0),"
+    "     'failed_count', COALESCE(failed_count, 0), 'total_cost', COALESCE(total_cost, 0))))"
+    " WHERE id = $1::uuid AND status = 'running' AND expansion_finished_at IS NOT NULL"
+    "   AND COALESCE(success_count, 0) + COALESCE(failed_count, 0) >= COALESCE(target_count, 0)"
+    " RETURNING workflow_id, COALESCE(target_count, 0), COALESCE(success_count, 0),"
+    "   COALESCE(failed_count, 0), COALESCE(execution_time_ms, 0)";
+
+/* The winner's side effects, one statement: template usage (idempotent through the unique
+ * index), last_run_at, daily_statistics (workflows_executed, templates_used). */
+static const char WINNER_SQL[] =
+    "WITH r AS ("
+    " SELECT r.id, r.workflow_id, r.started_at, r.completed_at, COALESCE(r.success_count, 0) AS sc,"
+    "  COALESCE(r.failed_count, 0) AS fc, w.message_config AS mc"
+    " FROM workflow_runs r LEFT JOIN workflows w ON w.id = r.workflow_id WHERE r.id = $1::uuid),"
+    "t AS ("
+    " SELECT COALESCE("
+    "  (SELECT mt.id FROM message_templates mt, r WHERE mt.id = CASE WHEN r.mc->>'template_id' ~ "
+    UUID_RE " THEN (r.mc->>'template_id')::uuid END),"
+    "  (SELECT ml.template_id FROM message_logs ml WHERE ml.workflow_run_id = $1::uuid"
+    "    AND ml.template_id IS NOT NULL LIMIT 1)) AS template_id),"
+    "tu AS ("
+    " INSERT INTO template_usage_logs (template_id, workflow_id, workflow_run_id, used_at,"
+    "  variables_used, success, error_message)"
+    " SELECT t.template_id, r.workflow_id, r.id, r.completed_at, '{}'::jsonb, r.fc = 0,"
+    "  CASE WHEN r.fc > 0 THEN format('%s of %s messages failed', r.fc, r.sc + r.fc) END"
+    " FROM r, t WHERE t.template_id IS NOT NULL"
+    " ON CONFLICT (workflow_run_id, template_id) WHERE workflow_run_id IS NOT NULL DO NOTHING"
+    " RETURNING 1),"
+    "wf AS ("
+    " UPDATE workflows w SET last_run_at = GREATEST(w.last_run_at, r.started_at)"
+    " FROM r WHERE w.id = r.workflow_id AND r.started_at IS NOT NULL"
+    "  AND (w.last_run_at IS NULL OR w.last_run_at < r.started_at)"
+    " RETURNING 1),"
+    "ds AS ("
+    " INSERT INTO daily_statistics AS d (stat_date, workflows_executed, templates_used)"
+    " SELECT (r.completed_at AT TIME ZONE 'Asia/Seoul')::date, 1, (SELECT count(*) FROM tu)"
+    " FROM r"
+    " ON CONFLICT (stat_date) DO UPDATE SET"
+    "  workflows_executed = COALESCE(d.workflows_executed, 0) + 1,"
+    "  templates_used = COALESCE(d.templates_used, 0) + EXCLUDED.templates_used,"
+    "  updated_at = now()"
+    " RETURNING 1)"
+    "SELECT (SELECT count(*) FROM tu), (SELECT count(*) FROM ds), (SELECT count(*) FROM wf)";
+
+/* Lock the workflow row first (separate statement), so the recount below runs on a snapshot
+ * taken after every concurrent writer of this workflow's statistics committed. */
+static const char WF_LOCK_SQL[] = "SELECT 1 FROM workflows WHERE id = $1::uuid FOR UPDATE";
+
+#define STATS_SELECT(WF)                                                                         \
+    "SELECT jsonb_build_object("                                                               \
+    " 'total_runs', count(*), 'total_sent', COALESCE(sum(success_count), 0),"                  \
+    " 'total_failed', COALESCE(sum(failed_count), 0),"                                          \
+    " 'total_cost', COALESCE(sum(total_cost), 0),"                                              \
+    " 'last_run_id', (array_agg(id ORDER BY completed_at DESC, id DESC))[1],"                  \
+    " 'last_run_at', to_char(max(completed_at) AT TIME ZONE 'UTC',"                            \
+    "   'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), 'last_run_status', 'completed',"                       \
+    " 'updated_by', 'msgfleet') AS j"                                                           \
+    " FROM workflow_runs WHERE workflow_id = " WF " AND status = 'completed'"
+
+static const char WF_STATS_SQL[] =
+    "UPDATE workflows w SET statistics = COALESCE(w.statistics, '{}'::jsonb) || s.j"
+    " FROM (" STATS_SELECT("$1::uuid") ") s WHERE w.id = $1::uuid";
+
+int mf_runs_refresh_workflow_stats(PGconn *conn, const char *workflow_id_text, mf_err *err)
+{
+    const char *params[1] = {workflow_id_text};
+
+    if (mf_pg_command(conn, WF_LOCK_SQL, 1, params, NULL, err) != 0 ||
+        mf_pg_command(conn, WF_STATS_SQL, 1, params, NULL, err) != 0)
+        return mf_err_prefix(err, "could not update the statistics of workflow %s",
+                             workflow_id_text);
+    return 0;
+}
+
+static long long getll(const PGresult *res, int row, int col)
+{
+    if (PQgetisnull(res, row, col))
+        return 0;
+    return strtoll(PQgetvalue(res, row, col), NULL, 10);
+}
+
+/* The body: conn is inside a transaction. */
+static int try_complete_tx(PGconn *conn, const char *run_id, mf_runs_completion *out,
+                           mf_err *err)
+{
+    const char *params[1] = {run_id};
+    PGresult *res = NULL;
+    char wf[64] = "";
+    int rc = -1;
+
+    res = mf_pg_query(conn, COMPLETE_SQL, 1, params, err);
+    if (res == NULL)
+        goto out;
+    if (PQntuples(res) == 0) {
+        rc = 0;
+        goto out;
+    }
+    out->completed = 1;
+    if (!PQgetisnull(res, 0, 0))
+        snprintf(wf, sizeof(wf), "%s", PQgetvalue(res, 0, 0));
+    out->target_count = getll(res, 0, 1);
+    out->success_count = getll(res, 0, 2);
+    out->failed_count = getll(res, 0, 3);
+    out->execution_time_ms = getll(res, 0, 4);
+    PQclear(res);
+
+    res = mf_pg_query(conn, WINNER_SQL, 1, params, err);
+    if (res == NULL)
+        goto out;
+    out->templates_logged = (int)getll(res, 0, 0);
+    if (wf[0] != '\0' && mf_runs_refresh_workflow_stats(conn, wf, err) != 0)
+        goto out;
+    rc = 0;
+out:
+    PQclear(res);
+    if (rc != 0)
+        mf_err_prefix(err, "could not complete run %s", run_id);
+    return rc;
+}
+
+int mf_runs_try_complete(PGconn *conn, const char *run_id_text, mf_runs_completion *out,
+                         mf_err *err)
+{
+    mf_runs_completion local;
+    int own = PQtransactionStatus(conn) == PQTRANS_IDLE;
+
+    if (out == NULL)
+        out = &local;
+    memset(out, 0, sizeof(*out));
+    if (run_id_text == NULL)
+        return mf_err_set(err, "could not complete run: no run id");
+    if (own && mf_pg_begin(conn, err) != 0)
+        return -1;
+    if (try_complete_tx(conn, run_id_text, out, err) != 0) {
+        if (own)
+            mf_pg_rollback(conn);
+        memset(out, 0, sizeof(*out));
+        return -1;
+    }
+    if (own && mf_pg_commit(conn, err) != 0) {
+        memset(out, 0, sizeof(*out));
+        return -1;
+    }
+    return 0;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* recount                                                                                  */
+
+/* Each query returns rows (label, stored, recounted) only where they differ. */
+static const char RUNS_CHECK_SQL[] =
+    "WITH c AS ("
+    " SELECT workflow_run_id AS id,"
+    "  count(*) FILTER (WHERE status IN ('sent', 'delivered')) AS sc,"
+    "  count(*) FILTER (WHERE status IN ('failed', 'cancelled')) AS fc,"
+    "  COALESCE(sum(cost), 0) AS tc"
+    " FROM message_logs WHERE workflow_run_id IS NOT NULL"
+    "  AND ($1::uuid IS NULL OR workflow_run_id = $1::uuid) GROUP BY workflow_run_id)"
+    "SELECT 'run ' || r.id || ' ' || x.k, x.stored, x.recount"
+    " FROM workflow_runs r LEFT JOIN c ON c.id = r.id"
+    " CROSS JOIN LATERAL (VALUES"
+    "  ('success_count', COALESCE(r.success_count, 0)::numeric, COALESCE(c.sc, 0)::numeric),"
+    "  ('failed_count', COALESCE(r.failed_count, 0)::numeric, COALESCE(c.fc, 0)::numeric),"
+    "  ('total_cost', COALESCE(r.total_cost, 0)::numeric, COALESCE(c.tc, 0)::numeric)"
+    " ) AS x(k, stored, recount)"
+    " WHERE ($1::uuid IS NULL OR r.id = $1::uuid) AND x.stored <> x.recount"
+    " ORDER BY 1";
+
+static const char WF_CHECK_SQL[] =
+    "SELECT 'workflow ' || w.id || ' statistics', COALESCE(w.statistics, '{}'::jsonb)::text,"
+    "  s.j::text"
+    " FROM workflows w CROSS JOIN LATERAL (" STATS_SELECT("w.id") ") s"
+    " WHERE ($1::uuid IS NULL OR w.id = (SELECT workflow_id FROM workflow_runs WHERE id = $1::uuid))"
+    "  AND EXISTS (SELECT 1 FROM workflow_runs r WHERE r.workflow_id = w.id"
+    "   AND r.status = 'completed')"
+    "  AND NOT (COALESCE(w.statistics, '{}'::jsonb) @> (s.j - 'updated_by'))"
+    " ORDER BY 1";
+
+static const char DAILY_CHECK_SQL[] =
+    "WITH ev AS ("
+    " SELECT (sent_at AT TIME ZONE 'Asia/Seoul')::date AS d, 1 AS ms, 0 AS mf, cost AS tc,"
+    "  0 AS we, 0 AS tu FROM message_logs"
+    "  WHERE status IN ('sent', 'delivered') AND workflow_run_id IS NOT NULL"
+    " UNION ALL"
+    " SELECT (failed_at AT TIME ZONE 'Asia/Seoul')::date, 0, 1, 0, 0, 0 FROM message_logs"
+    "  WHERE status IN ('failed', 'cancelled') AND workflow_run_id IS NOT NULL"
+    " UNION ALL"
+    " SELECT (completed_at AT TIME ZONE 'Asia/Seoul')::date, 0, 0, 0, 1, 0 FROM workflow_runs"
+    "  WHERE status = 'completed' AND completed_at IS NOT NULL"
+    " UNION ALL"
+    " SELECT (used_at AT TIME ZONE 'Asia/Seoul')::date, 0, 0, 0, 0, 1 FROM template_usage_logs"
+    "  WHERE workflow_run_id IS NOT NULL),"
+    "c AS (SELECT d, sum(ms) AS ms, sum(mf) AS mf, COALESCE(sum(tc), 0) AS tc, sum(we) AS we,"
+    "  sum(tu) AS tu FROM ev GROUP BY d),"
+    "j AS (SELECT COALESCE(s.stat_date, c.d) AS d,"
+    "  COALESCE(s.messages_sent, 0) AS s_ms, COALESCE(c.ms, 0) AS c_ms,"
+    "  COALESCE(s.messages_failed, 0) AS s_mf, COALESCE(c.mf, 0) AS c_mf,"
+    "  COALESCE(s.total_cost, 0) AS s_tc, COALESCE(c.tc, 0) AS c_tc,"
+    "  COALESCE(s.workflows_executed, 0) AS s_we, COALESCE(c.we, 0) AS c_we,"
+    "  COALESCE(s.templates_used, 0) AS s_tu, COALESCE(c.tu, 0) AS c_tu"
+    "  FROM daily_statistics s FULL JOIN c ON c.d = s.stat_date)"
+    "SELECT 'daily ' || j.d || ' ' || x.k, x.stored, x.recount FROM j"
+    " CROSS JOIN LATERAL (VALUES"
+    "  ('messages_sent', s_ms::numeric, c_ms::numeric),"
+    "  ('messages_failed', s_mf::numeric, c_mf::numeric),"
+    "  ('total_cost', s_tc::numeric, c_tc::numeric),"
+    "  ('workflows_executed', s_we::numeric, c_we::numeric),"
+    "  ('templates_used', s_tu::numeric, c_tu::numeric)) AS x(k, stored, recount)"
+    " WHERE x.stored <> x.recount ORDER BY 1";
+
+static int run_check(PGconn *conn, const char *sql, int nparams, const char *run_id, mf_buf *out,
+                     int *n, mf_err *err)
+{
+    const char *params[1] = {run_id};
+    PGresult *res = mf_pg_query(conn, sql, nparams, params, err);
+    int i, rc = 0;
+
+    if (res == NULL)
+        return -1;
+    for (i = 0; i < PQntuples(res) && rc == 0; i++) {
+        rc = mf_buf_printf(out, err, "%s: stored %s, recount %s\n", PQgetvalue(res, i, 0),
+                           PQgetvalue(res, i, 1), PQgetvalue(res, i, 2));
+        (*n)++;
+    }
+    PQclear(res);
+    return rc;
+}
+
+int mf_runs_recount_check(PGconn *conn, const char *run_id_text, char **mismatches, mf_err *err)
+{
+    mf_buf out;
+    int n = 0, rc = -1;
+
+    if (mismatches != NULL)
+        *mismatches = NULL;
+    mf_buf_init(&out, 0);
+    if (run_check(conn, RUNS_CHECK_SQL, 1, run_id_text, &out, &n, err) != 0 ||
+        run_check(conn, WF_CHECK_SQL, 1, run_id_text, &out, &n, err) != 0)
+        goto out;
+    if (run_id_text == NULL && run_check(conn, DAILY_CHECK_SQL, 0, NULL, &out, &n, err) != 0)
+        goto out;
+    rc = n;
+    if (mismatches != NULL) {
+        *mismatches = strdup(out.len > 0 ? out.data : "");
+        if (*mismatches == NULL) {
+            rc = mf_err_set(err, "out of memory");
+            goto out;
+        }
+    }
+out:
+    mf_buf_free(&out);
+    if (rc < 0)
+        mf_err_prefix(err, "could not recount the counters");
+    return rc;
+}

@@ -1,0 +1,634 @@
+/* expand: turn one claimed run into jobs (and INVALID_PHONE results), page by page. */
+#include "expand.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mf_codec.h"
+#include "mf_daemon.h"
+#include "mf_phone.h"
+#include "page.h"
+#include "phoneset.h"
+#include "plan.h"
+#include "qcache.h"
+
+/* The job attempt of a first expansion (replays use higher attempts). */
+#define JOB_ATTEMPT 1
+/* Longest raw phone text carried in an INVALID_PHONE result (message_logs.recipient_phone). */
+#define RAW_PHONE_MAX 20
+
+typedef enum outcome {
+    OUT_OK = 0,
+    OUT_RETRY, /* transient failure: give the run back for retry_ms */
+    OUT_FAIL,  /* configuration error: the run fails */
+    OUT_LOST,  /* the lease is gone (taken over, run cancelled) */
+    OUT_STOP,  /* stop requested: give the run back at once */
+    OUT_FATAL  /* the producer is unusable: give back, then the process exits */
+} outcome;
+
+typedef struct expansion {
+    planner_ctx *ctx;
+    const planner_run *run;
+    planner_plan plan;
+    planner_page page;
+    planner_phoneset phones;
+    planner_qcache qc;
+    mf_buf keybuf;        /* query cache key */
+    mf_buf rowbuf;        /* query values of the current row */
+    size_t *qoff;         /* per var: offset + 1 into rowbuf, 0 = no value */
+    mf_codec_kv *kv;      /* resolved variables of the current row */
+    int *var_col;         /* per var: page column (COLUMN) */
+    int *param_col;       /* per var: first of its params' page columns (QUERY) */
+    size_t *param_at;
+    int col_key, col_phone, col_name;
+    mf_mysql_key key;
+    planner_counts counts;
+    long long duplicates;
+    int64_t last_renew_ms;
+    char reason[MF_ERR_MAX];
+} expansion;
+
+static outcome set_reason(expansion *ex, outcome o, const char *msg)
+{
+    snprintf(ex->reason, sizeof(ex->reason), "%s", msg);
+    return o;
+}
+
+/* ---- MySQL ----------------------------------------------------------------------------- */
+
+/* Server errors that retrying cannot fix: the query or its tables are wrong. */
+static int mysql_errno_permanent(unsigned no)
+{
+    static const unsigned PERMANENT[] = {1052, 1054, 1060, 1064, 1142, 1143, 1146, 1248, 1305};
+    for (size_t i = 0; i < sizeof(PERMANENT) / sizeof(PERMANENT[0]); i++) {
+        if (PERMANENT[i] == no)
+            return 1;
+    }
+    return 0;
+}
+
+static outcome mysql_failure(expansion *ex, const mf_err *err)
+{
+    planner_ctx *ctx = ex->ctx;
+    outcome o = mysql_errno_permanent(mf_mysql_last_errno(ctx->mysql)) ? OUT_FAIL : OUT_RETRY;
+
+    set_reason(ex, o, err->msg);
+    mf_mysql_close(ctx->mysql); /* reconnect next time */
+    ctx->mysql = NULL;
+    return o;
+}
+
+static outcome mysql_ready(expansion *ex)
+{
+    planner_ctx *ctx = ex->ctx;
+    const planner_config *cfg = ctx->cfg;
+    unsigned limit = ex->plan.time_limit_s ? ex->plan.time_limit_s
+                                           : (unsigned)cfg->mysql_time_limit_s;
+    mf_mysql_config mc = {cfg->mysql_host, (unsigned)cfg->mysql_port, cfg->mysql_user,
+                          cfg->mysql_password, cfg->mysql_db, 10, limit, 0, 0};
+    mf_err err;
+
+    if (ctx->mysql != NULL && ctx->mysql_limit_s == limit)
+        return OUT_OK;
+    mf_mysql_close(ctx->mysql);
+    ctx->mysql = mf_mysql_connect(&mc, &err);
+    if (ctx->mysql == NULL)
+        return set_reason(ex, OUT_RETRY, err.msg);
+    ctx->mysql_limit_s = limit;
+    return OUT_OK;
+}
+
+/* ---- lease ------------------------------------------------------------------------------ */
+
+static void cursor_text(const mf_mysql_key *k, char *out, size_t cap)
+{
+    out[0] = '\0';
+    if (k->type == MF_MYSQL_KEY_INT)
+        snprintf(out, cap, "%lld", k->i);
+    else if (k->type == MF_MYSQL_KEY_TEXT && mf_buf_utf8_valid(k->text, k->text_len) &&
+             strlen(k->text) == k->text_len)
+        snprintf(out, cap, "%s", k->text);
+}
+
+/* Renew the lease when a third of it has passed (or always when force). */
+static outcome keep_lease(expansion *ex, int force)
+{
+    planner_ctx *ctx = ex->ctx;
+    int64_t now = planner_now_ms();
+    char cursor[MF_MYSQL_KEY_MAX + 32];
+    mf_err err;
+    int rc;
+
+    if (!force && now - ex->last_renew_ms < ctx->cfg->lease_s * 1000 / 3)
+        return OUT_OK;
+    cursor_text(&ex->key, cursor, sizeof(cursor));
+    rc = planner_runs_renew(ctx->pg, ex->run, ctx->cfg->common.instance_id, ctx->cfg->lease_s,
+                            cursor[0] ? cursor : NULL, &err);
+    if (rc < 0)
+        return set_reason(ex, OUT_RETRY, err.msg);
+    if (rc == 0)
+        return set_reason(ex, OUT_LOST, "lease lost (taken over or run no longer running)");
+    ex->last_renew_ms = now;
+    planner_tick_schedules(ctx);
+    return OUT_OK;
+}
+
+/* ---- producing -------------------------------------------------------------------------- */
+
+/* Queue the encoded message; waits (serving reports, renewing the lease) while the local
+ * queue is full: back-pressure never drops a message. */
+static outcome produce(expansion *ex, const char *topic, const char *key, size_t key_len)
+{
+    planner_ctx *ctx = ex->ctx;
+    mf_err err;
+
+    for (;;) {
+        outcome o;
+        if (mf_kafka_produce(ctx->producer, topic, key, key_len, ctx->sbuf.data,
+                             ctx->sbuf.size, (void *)ctx->gen, 1000, &err) == 0)
+            return OUT_OK;
+        if (mf_kafka_producer_fatal(ctx->producer, &err))
+            return set_reason(ex, OUT_FATAL, err.msg);
+        if (strstr(err.msg, "queue full") == NULL)
+            return set_reason(ex, OUT_RETRY, err.msg);
+        if (mf_daemon_stopping())
+            return set_reason(ex, OUT_STOP, "planner stopping");
+        o = keep_lease(ex, 0);
+        if (o != OUT_OK)
+            return o;
+    }
+}
+
+/* Text usable in a message: valid UTF-8 without NUL, else NULL. */
+static const char *clean(const char *s)
+{
+    if (s == NULL || !mf_buf_utf8_valid(s, strlen(s)))
+        return NULL;
+    return s;
+}
+
+/* Cut s to at most max bytes on a UTF-8 character boundary, into out. */
+static void cut_utf8(const char *s, char *out, size_t max)
+{
+    size_t n = strlen(s);
+
+    if (n > max) {
+        n = max;
+        while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80)
+            n--;
+    }
+    memcpy(out, s, n);
+    out[n] = '\0';
+}
+
+static outcome emit_invalid(expansion *ex, size_t row, const char *raw, mf_phone_reason why)
+{
+    planner_ctx *ctx = ex->ctx;
+    const char *tkey = planner_page_get(&ex->page, row, ex->col_key);
+    char rkey[MF_MYSQL_KEY_MAX + 16], id[MF_UUID_STR_SIZE], to[RAW_PHONE_MAX + 1], msg[128];
+    mf_result r;
+    mf_err err;
+
+    memset(&r, 0, sizeof(r));
+    snprintf(rkey, sizeof(rkey), "invalid:%s", tkey != NULL ? tkey : "");
+    mf_uuid_job_id(&ex->run->uuid, ex->run->started_ms, rkey, JOB_ATTEMPT, &r.id);
+    /* `to` is required by the wire format: a placeholder stands for an empty number */
+    cut_utf8(clean(raw) == NULL ? "(invalid)" : raw[0] == '\0' ? "(empty)" : raw, to,
+             RAW_PHONE_MAX);
+    snprintf(msg, sizeof(msg), "invalid phone number: %s", mf_phone_reason_text(why));
+    r.run = ex->run->uuid;
+    r.wf = ex->plan.wf;
+    r.tpl = ex->plan.tpl;
+    r.attempt = JOB_ATTEMPT;
+    r.status = MF_RESULT_FAILED;
+    r.to = to;
+    r.name = clean(planner_page_get(&ex->page, row, ex->col_name));
+    r.type = ex->plan.type;
+    r.code = "INVALID_PHONE";
+    r.msg = msg;
+    r.ts_ms = planner_now_ms();
+    if (mf_codec_encode_result(&ctx->sbuf, &r, &err) != 0)
+        return set_reason(ex, OUT_RETRY, err.msg);
+    mf_uuid_format(&r.id, id);
+    ex->counts.invalid++;
+    ex->counts.target++;
+    return produce(ex, ctx->topic_results, id, MF_UUID_STR_LEN);
+}
+
+/* ---- variables -------------------------------------------------------------------------- */
+
+typedef struct first_value {
+    const char *column; /* NULL: the first column */
+    mf_buf *out;
+    int got, has;
+} first_value;
+
+static int first_value_cb(const mf_mysql_row *row, void *arg)
+{
+    first_value *fv = arg;
+    unsigned col = 0;
+    mf_err err;
+
+    if (fv->got++)
+        return 0; /* keep draining: stopping early would drop the connection */
+    if (fv->column != NULL) {
+        for (col = 0; col < row->ncols && strcmp(row->names[col], fv->column) != 0; col++)
+            ;
+        if (col == row->ncols)
+            return 0;
+    }
+    if (row->values[col] == NULL || !mf_buf_utf8_valid(row->values[col], row->lengths[col]))
+        return 0;
+    fv->has = mf_buf_append(fv->out, row->values[col], row->lengths[col], &err) == 0 &&
+              mf_buf_append_char(fv->out, '\0', &err) == 0;
+    return 0;
+}
+
+/* Cache key of (variable i, parameter values) into keybuf; params[] gets the values. */
+static int query_key(expansion *ex, size_t i, size_t row, const char **params, mf_err *err)
+{
+    const planner_var *v = &ex->plan.vars[i];
+
+    mf_buf_reset(&ex->keybuf);
+    if (mf_buf_printf(&ex->keybuf, err, "%zu", i) != 0)
+        return -1;
+    for (size_t j = 0; j < v->nparams; j++) {
+        params[j] = planner_page_get(&ex->page, row, ex->param_col[ex->param_at[i] + j]);
+        if (mf_buf_append_char(&ex->keybuf, params[j] != NULL ? '\x01' : '\x02', err) != 0 ||
+            (params[j] != NULL && mf_buf_append(&ex->keybuf, params[j], strlen(params[j]) + 1,
+                                                err) != 0))
+            return -1;
+    }
+    return 0;
+}
+
+/* Resolve query variable i for the row into rowbuf (qoff[i]). */
+static outcome resolve_query(expansion *ex, size_t i, size_t row)
+{
+    const planner_var *v = &ex->plan.vars[i];
+    const char *params[16], *cached = NULL;
+    size_t start = ex->rowbuf.len;
+    first_value fv = {v->column, &ex->rowbuf, 0, 0};
+    mf_err err;
+    outcome o;
+
+    if (query_key(ex, i, row, params, &err) != 0)
+        return set_reason(ex, OUT_RETRY, err.msg);
+    if (planner_qcache_get(&ex->qc, ex->keybuf.data, ex->keybuf.len, &cached)) {
+        if (cached != NULL && (mf_buf_append(&ex->rowbuf, cached, strlen(cached) + 1, &err)
+                               != 0))
+            return set_reason(ex, OUT_RETRY, err.msg);
+        ex->qoff[i] = cached != NULL ? start + 1 : 0;
+        return OUT_OK;
+    }
+    if ((o = mysql_ready(ex)) != OUT_OK)
+        return o;
+    if (mf_mysql_query_params(ex->ctx->mysql, v->sql, params, (unsigned)v->nparams,
+                              first_value_cb, &fv, NULL, &err) != 0) {
+        mf_err_prefix(&err, "variable \"%s\"", v->name);
+        return mysql_failure(ex, &err);
+    }
+    ex->qoff[i] = fv.has ? start + 1 : 0;
+    if (planner_qcache_put(&ex->qc, ex->keybuf.data, ex->keybuf.len,
+                           fv.has ? ex->rowbuf.data + start : NULL, &err) != 0)
+        return set_reason(ex, OUT_RETRY, err.msg);
+    return OUT_OK;
+}
+
+/* Fill ex->kv with the row's variables; returns the number set (missing ones left out). */
+static outcome resolve_vars(expansion *ex, size_t row, size_t *nkv)
+{
+    const planner_plan *p = &ex->plan;
+    size_t n = 0;
+
+    mf_buf_reset(&ex->rowbuf);
+    for (size_t i = 0; i < p->nvars; i++) {
+        ex->qoff[i] = 0;
+        if (p->vars[i].kind == PLANNER_VAR_QUERY) {
+            outcome o = resolve_query(ex, i, row);
+            if (o != OUT_OK)
+                return o;
+        }
+    }
+    for (size_t i = 0; i < p->nvars; i++) {
+        const planner_var *v = &p->vars[i];
+        const char *val = NULL;
+        if (v->kind == PLANNER_VAR_STATIC)
+            val = v->value;
+        else if (v->kind == PLANNER_VAR_COLUMN)
+            val = clean(planner_page_get(&ex->page, row, ex->var_col[i]));
+        else if (ex->qoff[i] != 0)
+            val = ex->rowbuf.data + ex->qoff[i] - 1;
+        if (val == NULL)
+            val = v->def;
+        if (val == NULL)
+            continue; /* missing: the sender fails the job with RENDER_FAILED */
+        ex->kv[n].key = v->name;
+        ex->kv[n++].val = val;
+    }
+    *nkv = n;
+    return OUT_OK;
+}
+
+/* ---- rows and pages --------------------------------------------------------------------- */
+
+static outcome emit_job(expansion *ex, size_t row, const char *phone)
+{
+    planner_ctx *ctx = ex->ctx;
+    mf_job job;
+    size_t nkv = 0;
+    mf_err err;
+    outcome o = resolve_vars(ex, row, &nkv);
+
+    if (o != OUT_OK)
+        return o;
+    memset(&job, 0, sizeof(job));
+    mf_uuid_job_id(&ex->run->uuid, ex->run->started_ms, phone, JOB_ATTEMPT, &job.id);
+    job.run = ex->run->uuid;
+    job.wf = ex->plan.wf;
+    job.tpl = ex->plan.tpl;
+    job.attempt = JOB_ATTEMPT;
+    job.to = phone;
+    job.name = clean(planner_page_get(&ex->page, row, ex->col_name));
+    job.vars.items = ex->kv;
+    job.vars.n = nkv;
+    job.created_ms = planner_now_ms();
+    if (job.name == NULL)
+        job.name = "";
+    if (mf_codec_encode_job(&ctx->sbuf, &job, &err) != 0)
+        return set_reason(ex, OUT_RETRY, err.msg);
+    ex->counts.expanded++;
+    ex->counts.target++;
+    return produce(ex, ctx->topic_jobs, phone, strlen(phone));
+}
+
+static outcome expand_row(expansion *ex, size_t row)
+{
+    const char *raw = planner_page_get(&ex->page, row, ex->col_phone);
+    char phone[MF_PHONE_MAX];
+    mf_phone_reason why = MF_PHONE_OK;
+    mf_err err;
+    int rc;
+
+    if (mf_phone_normalize(raw, phone, sizeof(phone), &why, &err) != 0)
+        return emit_invalid(ex, row, raw, why);
+    rc = planner_phoneset_add(&ex->phones, phone, &err);
+    if (rc < 0)
+        return set_reason(ex, OUT_RETRY, err.msg);
+    if (rc == 0) {
+        ex->duplicates++;
+        return OUT_OK;
+    }
+    return emit_job(ex, row, phone);
+}
+
+/* Map the plan's column names to page columns (once, on the first page). */
+static outcome map_columns(expansion *ex)
+{
+    const planner_plan *p = &ex->plan;
+    size_t at = 0;
+
+    ex->col_key = planner_page_col(&ex->page, p->key_column);
+    ex->col_phone = planner_page_col(&ex->page, p->phone_column);
+    ex->col_name = planner_page_col(&ex->page, p->name_column);
+    if (ex->col_phone < 0) {
+        snprintf(ex->reason, sizeof(ex->reason),
+                 "target_config.phone_column \"%.64s\" is not a column of the target query",
+                 p->phone_column);
+        return OUT_FAIL;
+    }
+    for (size_t i = 0; i < p->nvars; i++) {
+        const planner_var *v = &p->vars[i];
+        ex->var_col[i] = v->kind == PLANNER_VAR_COLUMN ? planner_page_col(&ex->page, v->column)
+                                                        : -1;
+        ex->param_at[i] = at;
+        for (size_t j = 0; j < v->nparams; j++)
+            ex->param_col[at++] = planner_page_col(&ex->page, v->params[j]);
+    }
+    return OUT_OK;
+}
+
+typedef struct page_fill {
+    planner_page *page;
+    mf_err err;
+    int failed;
+} page_fill;
+
+static int page_fill_cb(const mf_mysql_row *row, void *arg)
+{
+    page_fill *pf = arg;
+
+    if (planner_page_add(pf->page, row, &pf->err) != 0) {
+        pf->failed = 1;
+        return 1;
+    }
+    return 0;
+}
+
+/* Read the next page into ex->page. *more = 0 at the end. */
+static outcome read_page(expansion *ex, int *more)
+{
+    planner_ctx *ctx = ex->ctx;
+    page_fill pf = {&ex->page, {{0}}, 0};
+    uint64_t n = 0;
+    mf_err err;
+    outcome o = mysql_ready(ex);
+
+    if (o != OUT_OK)
+        return o;
+    planner_page_reset(&ex->page);
+    if (mf_mysql_stream_page(ctx->mysql, ex->plan.query, ex->plan.key_column, &ex->key,
+                             (unsigned)ctx->cfg->page_size, page_fill_cb, &pf, &n, &err) != 0)
+        return pf.failed ? set_reason(ex, OUT_RETRY, pf.err.msg) : mysql_failure(ex, &err);
+    *more = n == (uint64_t)ctx->cfg->page_size;
+    return OUT_OK;
+}
+
+static outcome expand_pages(expansion *ex)
+{
+    int more = 1, first = 1;
+
+    while (more) {
+        outcome o = read_page(ex, &more);
+        if (o == OUT_OK && first && ex->page.nrows > 0)
+            o = map_columns(ex);
+        first = first && ex->page.nrows == 0;
+        for (size_t r = 0; o == OUT_OK && r < ex->page.nrows; r++) {
+            o = expand_row(ex, r);
+            if (o == OUT_OK && (r & 255) == 255)
+                o = keep_lease(ex, 0);
+            if (o == OUT_OK && mf_daemon_stopping())
+                o = set_reason(ex, OUT_STOP, "planner stopping");
+        }
+        if (o == OUT_OK)
+            o = keep_lease(ex, 1);
+        if (o != OUT_OK)
+            return o;
+    }
+    return OUT_OK;
+}
+
+/* Wait until the broker acknowledged everything produced (deadline), lease kept alive. */
+static outcome await_delivery(expansion *ex)
+{
+    planner_ctx *ctx = ex->ctx;
+    int64_t deadline = planner_now_ms() + ctx->cfg->flush_timeout_ms;
+
+    while (mf_kafka_outq_len(ctx->producer) > 0) {
+        outcome o;
+        if (planner_now_ms() > deadline) {
+            snprintf(ex->reason, sizeof(ex->reason),
+                     "%d messages not acknowledged by the broker within %lld ms",
+                     mf_kafka_outq_len(ctx->producer), ctx->cfg->flush_timeout_ms);
+            return OUT_RETRY;
+        }
+        mf_kafka_flush(ctx->producer, 1000, NULL);
+        if ((o = keep_lease(ex, 0)) != OUT_OK)
+            return o;
+    }
+    if (ctx->dr_failed > 0) {
+        snprintf(ex->reason, sizeof(ex->reason), "%lld messages failed delivery: %s",
+                 ctx->dr_failed, ctx->dr_error);
+        return OUT_RETRY;
+    }
+    return OUT_OK;
+}
+
+/* ---- setup and outcome ------------------------------------------------------------------ */
+
+static int expansion_init(expansion *ex, planner_ctx *ctx, const planner_run *run)
+{
+    size_t nv = ex->plan.nvars + 1, np = 1;
+
+    for (size_t i = 0; i < ex->plan.nvars; i++)
+        np += ex->plan.vars[i].nparams;
+    ex->ctx = ctx;
+    ex->run = run;
+    ex->last_renew_ms = planner_now_ms();
+    planner_page_init(&ex->page);
+    planner_phoneset_init(&ex->phones);
+    planner_qcache_init(&ex->qc, (size_t)ctx->cfg->query_cache_max);
+    mf_buf_init(&ex->keybuf, 0);
+    mf_buf_init(&ex->rowbuf, 0);
+    ex->qoff = calloc(nv, sizeof(size_t));
+    ex->kv = calloc(nv, sizeof(mf_codec_kv));
+    ex->var_col = calloc(nv, sizeof(int));
+    ex->param_at = calloc(nv, sizeof(size_t));
+    ex->param_col = calloc(np, sizeof(int));
+    return ex->qoff && ex->kv && ex->var_col && ex->param_at && ex->param_col ? 0 : -1;
+}
+
+static void expansion_free(expansion *ex)
+{
+    planner_plan_free(&ex->plan);
+    planner_page_free(&ex->page);
+    planner_phoneset_free(&ex->phones);
+    planner_qcache_free(&ex->qc);
+    mf_buf_free(&ex->keybuf);
+    mf_buf_free(&ex->rowbuf);
+    free(ex->qoff);
+    free(ex->kv);
+    free(ex->var_col);
+    free(ex->param_at);
+    free(ex->param_col);
+}
+
+static void log_outcome(expansion *ex, mf_log_level level, const char *msg)
+{
+    MF_LOG(ex->ctx->log, level, msg, MF_KV_S("run_id", ex->run->id),
+           MF_KV_S("workflow_id", ex->run->workflow_id), MF_KV_I("targets", ex->counts.target),
+           MF_KV_I("jobs", ex->counts.expanded), MF_KV_I("invalid", ex->counts.invalid),
+           MF_KV_I("duplicates", ex->duplicates), MF_KV_S("reason", ex->reason));
+}
+
+static void record_finish(expansion *ex)
+{
+    planner_ctx *ctx = ex->ctx;
+    mf_err err;
+    int rc = planner_runs_finish(ctx->pg, ex->run, ctx->cfg->common.instance_id, &ex->counts,
+                                 &err);
+
+    if (rc <= 0) {
+        snprintf(ex->reason, sizeof(ex->reason), "%s",
+                 rc < 0 ? err.msg : "lease lost before recording the expansion");
+        log_outcome(ex, MF_LOG_WARN, "run expanded but not recorded");
+        return;
+    }
+    log_outcome(ex, MF_LOG_INFO, "run expanded");
+    rc = planner_runs_complete(ctx->pg, ex->run->id, &err);
+    if (rc < 0)
+        MF_LOG(ctx->log, MF_LOG_WARN, "completion check failed", MF_KV_S("run_id", ex->run->id),
+               MF_KV_S("error", err.msg));
+    else if (rc == 1)
+        MF_LOG(ctx->log, MF_LOG_INFO, "run completed", MF_KV_S("run_id", ex->run->id));
+}
+
+static void record(expansion *ex, outcome o)
+{
+    planner_ctx *ctx = ex->ctx;
+    const char *owner = ctx->cfg->common.instance_id;
+    mf_err err;
+    int rc = 1;
+
+    switch (o) {
+    case OUT_OK:
+        record_finish(ex);
+        return;
+    case OUT_FAIL:
+        rc = planner_runs_fail(ctx->pg, ex->run, owner, ex->reason, &err);
+        log_outcome(ex, MF_LOG_ERROR, "run failed: configuration error");
+        break;
+    case OUT_LOST:
+        log_outcome(ex, MF_LOG_WARN, "run lease lost, expansion abandoned");
+        return;
+    case OUT_STOP:
+        rc = planner_runs_release(ctx->pg, ex->run, owner, 0, ex->reason, &err);
+        log_outcome(ex, MF_LOG_INFO, "run given back: stopping");
+        break;
+    default:
+        rc = planner_runs_release(ctx->pg, ex->run, owner, ctx->cfg->retry_ms, ex->reason,
+                                  &err);
+        log_outcome(ex, MF_LOG_WARN, "run given back after a transient failure");
+        break;
+    }
+    if (rc < 0)
+        MF_LOG(ctx->log, MF_LOG_WARN, "could not record the run outcome",
+               MF_KV_S("run_id", ex->run->id), MF_KV_S("error", err.msg));
+}
+
+static outcome load_plan(expansion *ex, planner_ctx *ctx, const planner_run *run)
+{
+    int permanent = 0;
+    mf_err err;
+
+    if (planner_plan_load(ctx->pg, run->workflow_id, run->started_ms, &ex->plan, &permanent,
+                          &err) != 0)
+        return set_reason(ex, permanent ? OUT_FAIL : OUT_RETRY, err.msg);
+    return OUT_OK;
+}
+
+int planner_expand_run(planner_ctx *ctx, const planner_run *run, mf_err *err)
+{
+    expansion ex;
+    outcome o;
+
+    memset(&ex, 0, sizeof(ex));
+    ex.ctx = ctx;
+    ex.run = run;
+    ctx->gen++;
+    ctx->dr_failed = 0;
+    ctx->dr_error[0] = '\0';
+    o = load_plan(&ex, ctx, run);
+    if (expansion_init(&ex, ctx, run) != 0 && o == OUT_OK)
+        o = set_reason(&ex, OUT_RETRY, "out of memory");
+    if (o == OUT_OK)
+        o = expand_pages(&ex);
+    if (o == OUT_OK)
+        o = await_delivery(&ex);
+    record(&ex, o);
+    if (o == OUT_FATAL)
+        mf_err_set(err, "%s", ex.reason);
+    expansion_free(&ex);
+    return o == OUT_FATAL ? -1 : 0;
+}

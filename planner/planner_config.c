@@ -1,0 +1,54 @@
+/* planner_config: the planner's settings (environment variables) and their table. */
+#include "planner_config.h"
+
+#include <string.h>
+
+#define P MF_CFG_PLANNER
+
+#define INT_KEY(name, field, def, lo, hi, desc)                                                 \
+    {name, MF_CFG_INT, def, lo, hi, 0, 0, offsetof(planner_config, field), 0, P, desc}
+#define STR_KEY(name, type, field, def, desc)                                                  \
+    {name, type, def, 0, 0, 0, 0, offsetof(planner_config, field),                            \
+     sizeof(((planner_config *)0)->field), P, desc}
+
+const mf_config_key PLANNER_CONFIG_KEYS[] = {
+    MF_DAEMON_COMMON_KEYS(planner_config, P),
+    INT_KEY("MF_PLANNER_POLL_MS", poll_ms, "200", 10, 60000,
+            "how often to look for unclaimed runs and due schedules (ms)"),
+    INT_KEY("MF_PLANNER_LEASE_S", lease_s, "30", 5, 3600,
+            "expansion lease of a run; renewed every page, taken over by another planner "
+            "when it expires"),
+    INT_KEY("MF_PLANNER_PAGE_SIZE", page_size, "5000", 1, 100000,
+            "target rows read per MySQL page (one keyset-paged query each)"),
+    INT_KEY("MF_PLANNER_FLUSH_TIMEOUT_MS", flush_timeout_ms, "60000", 1000, 3600000,
+            "how long to wait for the broker to acknowledge a run's jobs before giving the run "
+            "back"),
+    INT_KEY("MF_PLANNER_RETRY_MS", retry_ms, "5000", 100, 600000,
+            "after a transient failure (MySQL, Kafka, PostgreSQL), the run is given back for "
+            "this long before a planner tries again"),
+    INT_KEY("MF_PLANNER_QUERY_CACHE", query_cache_max, "100000", 0, 10000000,
+            "most cached results of query variables per run (distinct parameter tuples)"),
+    STR_KEY("MF_MYSQL_HOST", MF_CFG_STR, mysql_host, "127.0.0.1",
+            "host of the customers' MySQL/MariaDB database"),
+    INT_KEY("MF_MYSQL_PORT", mysql_port, "3306", 1, 65535, "port of the MySQL database"),
+    STR_KEY("MF_MYSQL_USER", MF_CFG_STR, mysql_user, NULL,
+            "MySQL user (should hold only SELECT privileges)"),
+    STR_KEY("MF_MYSQL_PASSWORD", MF_CFG_SECRET, mysql_password, "",
+            "MySQL password"),
+    STR_KEY("MF_MYSQL_DB", MF_CFG_STR, mysql_db, NULL, "MySQL database of the target queries"),
+    INT_KEY("MF_MYSQL_TIME_LIMIT_S", mysql_time_limit_s, "60", 1, 3600,
+            "server-side time limit per target page query unless target_config.time_limit_s "
+            "says otherwise"),
+};
+
+const size_t PLANNER_CONFIG_NKEYS = sizeof(PLANNER_CONFIG_KEYS) / sizeof(PLANNER_CONFIG_KEYS[0]);
+
+int planner_config_load(planner_config *cfg, mf_config_getenv_fn get, mf_err *err)
+{
+    memset(cfg, 0, sizeof(*cfg));
+    if (mf_config_load(PLANNER_CONFIG_KEYS, PLANNER_CONFIG_NKEYS, MF_CFG_PLANNER, cfg, get,
+                       err) != 0)
+        return -1;
+    mf_daemon_default_instance(&cfg->common);
+    return 0;
+}

@@ -1,0 +1,34 @@
+/* planner_config: the planner's settings (environment variables) and their table. */
+#ifndef PLANNER_CONFIG_H
+#define PLANNER_CONFIG_H
+
+#include <stddef.h>
+
+#include "mf_config.h"
+#include "mf_daemon.h"
+
+typedef struct planner_config {
+    mf_daemon_common common;
+    long long poll_ms;          /* MF_PLANNER_POLL_MS */
+    long long lease_s;          /* MF_PLANNER_LEASE_S */
+    long long page_size;        /* MF_PLANNER_PAGE_SIZE */
+    long long flush_timeout_ms; /* MF_PLANNER_FLUSH_TIMEOUT_MS */
+    long long retry_ms;         /* MF_PLANNER_RETRY_MS */
+    long long query_cache_max;  /* MF_PLANNER_QUERY_CACHE */
+    char mysql_host[256];
+    long long mysql_port;
+    char mysql_user[128];
+    char mysql_password[256];
+    char mysql_db[128];
+    long long mysql_time_limit_s;
+} planner_config;
+
+/* The key table (for mf_config_load, --config-doc). */
+extern const mf_config_key PLANNER_CONFIG_KEYS[];
+extern const size_t PLANNER_CONFIG_NKEYS;
+
+/* Load from the environment (get: NULL = getenv) and fill defaults (instance id).
+ * Fails with a message naming the key. */
+int planner_config_load(planner_config *cfg, mf_config_getenv_fn get, mf_err *err);
+
+#endif

@@ -1,0 +1,146 @@
+/* runs: the planner's workflow_runs statements: claim with a lease, renew, give back, fail,
+ * finish and the run log. */
+#include "runs.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mf_pg.h"
+#include "mf_runs.h"
+
+/* Append {"ts","event","detail"} to workflow_runs.logs; $E and $D are the parameters. */
+#define LOG_APPEND(E, D)                                                                        \
+    "logs = COALESCE(logs, '[]'::jsonb) || jsonb_build_array(jsonb_build_object("              \
+    "'ts', now(), 'event', " E "::text, 'detail', " D "::text))"
+
+#define OWNED "id = $1::uuid AND planner_owner = $2 AND status = 'running'"
+
+static const char CLAIM_SQL[] =
+    "WITH c AS ("
+    " SELECT id, planner_owner AS prev FROM workflow_runs"
+    " WHERE status = 'running' AND expansion_finished_at IS NULL"
+    "   AND (planner_lease_until IS NULL OR planner_lease_until < now())"
+    " ORDER BY started_at LIMIT 1 FOR UPDATE SKIP LOCKED) "
+    "UPDATE workflow_runs r SET planner_owner = $1,"
+    " planner_lease_until = now() + make_interval(secs => $2::double precision),"
+    " " LOG_APPEND("'claimed'", "CASE WHEN c.prev IS NULL THEN 'claimed by ' || $1"
+                               " ELSE 'claimed by ' || $1 || ' (lease of ' || c.prev ||"
+                               " ' expired)' END")
+    " FROM c WHERE r.id = c.id"
+    " RETURNING r.id::text, r.workflow_id::text,"
+    " floor(extract(epoch FROM r.started_at) * 1000)::bigint, COALESCE(c.prev, '')";
+
+static int fill_run(PGresult *res, planner_run *run, mf_err *err)
+{
+    char *end;
+
+    memset(run, 0, sizeof(*run));
+    if (PQgetisnull(res, 0, 1))
+        return mf_err_set(err, "run %s has no workflow", PQgetvalue(res, 0, 0));
+    snprintf(run->id, sizeof(run->id), "%s", PQgetvalue(res, 0, 0));
+    snprintf(run->workflow_id, sizeof(run->workflow_id), "%s", PQgetvalue(res, 0, 1));
+    snprintf(run->prev_owner, sizeof(run->prev_owner), "%s", PQgetvalue(res, 0, 3));
+    run->started_ms = strtoull(PQgetvalue(res, 0, 2), &end, 10);
+    if (*end != '\0')
+        return mf_err_set(err, "run %s: bad started_at", run->id);
+    return mf_uuid_parse(run->id, &run->uuid, err);
+}
+
+int planner_runs_claim(PGconn *conn, const char *owner, long long lease_s, planner_run *run,
+                       mf_err *err)
+{
+    char lease[32];
+    const char *params[2] = {owner, lease};
+    PGresult *res;
+    int rc = 0;
+
+    snprintf(lease, sizeof(lease), "%lld", lease_s);
+    res = mf_pg_query(conn, CLAIM_SQL, 2, params, err);
+    if (res == NULL)
+        return mf_err_prefix(err, "could not claim a run");
+    if (PQntuples(res) == 1)
+        rc = fill_run(res, run, err) == 0 ? 1 : -1;
+    PQclear(res);
+    return rc;
+}
+
+/* Run one owned-run UPDATE; 1 when it changed the row, 0 when the run is no longer ours. */
+static int owned_update(PGconn *conn, const char *what, const char *sql, int nparams,
+                        const char *const *params, mf_err *err)
+{
+    long long affected = 0;
+
+    if (mf_pg_command(conn, sql, nparams, params, &affected, err) != 0)
+        return mf_err_prefix(err, "could not %s", what);
+    return affected > 0 ? 1 : 0;
+}
+
+int planner_runs_renew(PGconn *conn, const planner_run *run, const char *owner,
+                       long long lease_s, const char *cursor, mf_err *err)
+{
+    static const char sql[] =
+        "UPDATE workflow_runs SET"
+        " planner_lease_until = now() + make_interval(secs => $3::double precision),"
+        " expansion_cursor = COALESCE($4, expansion_cursor)"
+        " WHERE " OWNED;
+    char lease[32];
+    const char *params[4] = {run->id, owner, lease, cursor};
+
+    snprintf(lease, sizeof(lease), "%lld", lease_s);
+    return owned_update(conn, "renew the lease", sql, 4, params, err);
+}
+
+int planner_runs_release(PGconn *conn, const planner_run *run, const char *owner,
+                         long long retry_ms, const char *reason, mf_err *err)
+{
+    static const char sql[] =
+        "UPDATE workflow_runs SET"
+        " planner_lease_until = now() + make_interval(secs => $3::double precision / 1000),"
+        " " LOG_APPEND("'retry'", "$4") " WHERE " OWNED;
+    char retry[32];
+    const char *params[4] = {run->id, owner, retry, reason};
+
+    snprintf(retry, sizeof(retry), "%lld", retry_ms);
+    return owned_update(conn, "give the run back", sql, 4, params, err);
+}
+
+int planner_runs_fail(PGconn *conn, const planner_run *run, const char *owner,
+                      const char *message, mf_err *err)
+{
+    static const char sql[] =
+        "UPDATE workflow_runs SET status = 'failed', error_message = $3, completed_at = now(),"
+        " execution_time_ms = LEAST(floor(extract(epoch FROM now() - started_at) * 1000),"
+        "   2147483647)::integer,"
+        " planner_lease_until = NULL, " LOG_APPEND("'failed'", "$3") " WHERE " OWNED;
+    const char *params[3] = {run->id, owner, message};
+
+    return owned_update(conn, "mark the run failed", sql, 3, params, err);
+}
+
+int planner_runs_finish(PGconn *conn, const planner_run *run, const char *owner,
+                        const planner_counts *counts, mf_err *err)
+{
+    static const char sql[] =
+        "UPDATE workflow_runs SET target_count = $3::integer, expanded_count = $4::integer,"
+        " invalid_count = $5::integer, expansion_finished_at = now(),"
+        " planner_lease_until = NULL, "
+        LOG_APPEND("'expanded'", "format('%s recipients: %s jobs, %s invalid', $3, $4, $5)")
+        " WHERE " OWNED " AND expansion_finished_at IS NULL";
+    char t[32], e[32], i[32];
+    const char *params[5] = {run->id, owner, t, e, i};
+
+    snprintf(t, sizeof(t), "%lld", counts->target);
+    snprintf(e, sizeof(e), "%lld", counts->expanded);
+    snprintf(i, sizeof(i), "%lld", counts->invalid);
+    return owned_update(conn, "record the expansion", sql, 5, params, err);
+}
+
+int planner_runs_complete(PGconn *conn, const char *run_id, mf_err *err)
+{
+    mf_runs_completion c;
+
+    if (mf_runs_try_complete(conn, run_id, &c, err) != 0)
+        return mf_err_prefix(err, "could not run the completion check of run %s", run_id);
+    return c.completed ? 1 : 0;
+}

@@ -1,0 +1,63 @@
+/* runs: the planner's workflow_runs statements: claim with a lease, renew, give back, fail,
+ * finish and the run log. */
+#ifndef PLANNER_RUNS_H
+#define PLANNER_RUNS_H
+
+#include <stdint.h>
+
+#include <libpq-fe.h>
+
+#include "mf_err.h"
+#include "mf_uuid.h"
+
+/*
+ * Every function is one autocommit statement (a short transaction, pooler-safe). Statements
+ * that change a claimed run check `planner_owner = owner AND status = 'running'`: a planner
+ * that lost its lease (taken over, run cancelled) changes nothing and learns it from the
+ * return value 0.
+ */
+typedef struct planner_run {
+    char id[MF_UUID_STR_SIZE];
+    mf_uuid uuid;
+    char workflow_id[MF_UUID_STR_SIZE];
+    uint64_t started_ms;   /* started_at truncated to milliseconds (job id input) */
+    char prev_owner[128];  /* "" when nobody held the run before */
+} planner_run;
+
+typedef struct planner_counts {
+    long long target;   /* unique recipients, invalid ones included */
+    long long expanded; /* jobs published */
+    long long invalid;  /* recipients rejected at planning */
+} planner_counts;
+
+/* Claim the oldest running, unexpanded run whose lease is free or expired (FOR UPDATE SKIP
+ * LOCKED), take the lease for lease_s seconds and log "claimed". Returns 1 with *run filled,
+ * 0 when there is nothing to claim, -1 with err. */
+int planner_runs_claim(PGconn *conn, const char *owner, long long lease_s, planner_run *run,
+                       mf_err *err);
+
+/* Extend the lease to now() + lease_s and record the resume position (may be NULL).
+ * Returns 1 while the run is still ours and running, 0 when lost, -1 with err. */
+int planner_runs_renew(PGconn *conn, const planner_run *run, const char *owner,
+                       long long lease_s, const char *cursor, mf_err *err);
+
+/* Give the run back after a transient failure: lease until now() + retry_ms (so another
+ * planner, or this one, retries then) and log "retry" with the reason. 1/0/-1 as renew. */
+int planner_runs_release(PGconn *conn, const planner_run *run, const char *owner,
+                         long long retry_ms, const char *reason, mf_err *err);
+
+/* Permanent configuration error: status 'failed', error_message, completed_at,
+ * execution_time_ms, lease cleared, log "failed". 1/0/-1 as renew. */
+int planner_runs_fail(PGconn *conn, const planner_run *run, const char *owner,
+                      const char *message, mf_err *err);
+
+/* Expansion done: counts, expansion_finished_at = now(), lease cleared, log "expanded".
+ * 1/0/-1 as renew. */
+int planner_runs_finish(PGconn *conn, const planner_run *run, const char *owner,
+                        const planner_counts *counts, mf_err *err);
+
+/* The completion check of docs/pipeline.md (mf_runs_try_complete, shared with the reporter)
+ * for a run whose expansion is finished. Returns 1 when this call completed the run, 0 when not (yet), -1 with err. */
+int planner_runs_complete(PGconn *conn, const char *run_id, mf_err *err);
+
+#endif

@@ -1,0 +1,789 @@
+/* itest_planner: the planner daemon against the real stack: expansion, invalid phones,
+ * dedupe, variables, schedules, two planners at once, configuration errors. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <mysql.h>
+#include <openssl/rand.h>
+
+#include "mf_codec.h"
+#include "mf_kafka.h"
+#include "mf_migrate.h"
+#include "mf_pg.h"
+#include "mf_phone.h"
+#include "mf_uuid.h"
+
+#define NCUST 2000
+#define MAX_RUNS 64
+
+/* What the consumer has seen for one run. */
+typedef struct tally {
+    mf_uuid run;
+    int jobs, invalid, dup;
+    uint8_t seen_job[NCUST + 1];
+    uint8_t seen_inv[NCUST + 1];
+} tally;
+
+typedef struct itest {
+    char suffix[16];
+    char pg_admin_dsn[512];
+    char pg_db[64];
+    char pg_dsn[640];
+    PGconn *pg;
+    char my_db[64];
+    char topic_prefix[64];
+    char topic_jobs[128], topic_results[128];
+    char tpl_id[40], map_id[40], qt_id[40], wf_id[40];
+    pid_t planners[2];
+    mf_kafka_consumer *consumer;
+    mf_codec *codec;
+    tally runs[MAX_RUNS];
+    size_t nruns;
+    int bad_messages; /* jobs/results that fail the content checks of the main run */
+    char main_run[40];
+    mf_uuid main_uuid;
+    uint64_t main_started_ms;
+    char first_error[512];
+} itest;
+
+static itest T;
+
+static const char *env_or(const char *name, const char *def)
+{
+    const char *v = getenv(name);
+    return v != NULL && v[0] != '\0' ? v : def;
+}
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void sleep_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+/* ---- PostgreSQL -------------------------------------------------------------------------- */
+
+static PGresult *pg_q(const char *sql, int n, const char *const *params)
+{
+    mf_err err;
+    PGresult *res = mf_pg_query(T.pg, sql, n, params, &err);
+    if (res == NULL)
+        fail_msg("postgres: %s\nsql: %s", err.msg, sql);
+    return res;
+}
+
+/* First column of the first row as a newly copied string into out. */
+static void pg_val(const char *sql, int n, const char *const *params, char *out, size_t cap)
+{
+    PGresult *res = pg_q(sql, n, params);
+    if (PQntuples(res) < 1)
+        fail_msg("no row from: %s", sql);
+    snprintf(out, cap, "%s", PQgetisnull(res, 0, 0) ? "" : PQgetvalue(res, 0, 0));
+    PQclear(res);
+}
+
+static long long pg_num(const char *sql, int n, const char *const *params)
+{
+    char buf[64];
+    pg_val(sql, n, params, buf, sizeof(buf));
+    return strtoll(buf, NULL, 10);
+}
+
+static void pg_setup(void)
+{
+    char sql[256], dir[512];
+    PGconn *admin;
+    mf_err err;
+
+    snprintf(T.pg_admin_dsn, sizeof(T.pg_admin_dsn), "%s",
+             env_or("MF_PG_DSN", "host=127.0.0.1 port=55432 dbname=msgfleet user=msgfleet"));
+    admin = mf_pg_connect(T.pg_admin_dsn, NULL, "itest_planner", &err);
+    if (admin == NULL)
+        fail_msg("PostgreSQL (MF_PG_DSN) is not reachable: %s", err.msg);
+    snprintf(T.pg_db, sizeof(T.pg_db), "msgfleet_planner_%s", T.suffix);
+    snprintf(sql, sizeof(sql), "CREATE DATABASE %s", T.pg_db);
+    if (mf_pg_exec(admin, sql, &err) != 0)
+        fail_msg("create database: %s", err.msg);
+    PQfinish(admin);
+    snprintf(T.pg_dsn, sizeof(T.pg_dsn), "%s dbname=%s", T.pg_admin_dsn, T.pg_db);
+    T.pg = mf_pg_connect(T.pg_dsn, NULL, "itest_planner", &err);
+    if (T.pg == NULL)
+        fail_msg("connect to %s: %s", T.pg_db, err.msg);
+    snprintf(dir, sizeof(dir), "%s/schemas/pg", env_or("MF_SOURCE_DIR", "."));
+    if (mf_migrate_run(T.pg, dir, NULL, NULL, &err) < 0)
+        fail_msg("migrate %s: %s", dir, err.msg);
+}
+
+static void pg_teardown(void)
+{
+    char sql[256];
+    PGconn *admin;
+    mf_err err;
+
+    if (T.pg != NULL)
+        PQfinish(T.pg);
+    T.pg = NULL;
+    if (T.pg_db[0] == '\0')
+        return;
+    admin = mf_pg_connect(T.pg_admin_dsn, NULL, "itest_planner", &err);
+    if (admin == NULL)
+        return;
+    snprintf(sql, sizeof(sql), "DROP DATABASE IF EXISTS %s WITH (FORCE)", T.pg_db);
+    mf_pg_exec(admin, sql, &err);
+    PQfinish(admin);
+}
+
+/* ---- MySQL ------------------------------------------------------------------------------- */
+
+static MYSQL *my_admin(const char *db)
+{
+    MYSQL *m = mysql_init(NULL);
+    unsigned port = (unsigned)strtoul(env_or("MF_MYSQL_PORT", "53306"), NULL, 10);
+
+    if (m == NULL || mysql_real_connect(m, env_or("MF_MYSQL_HOST", "127.0.0.1"), "crm_admin",
+                                        "crm_admin_pw", db, port, NULL, 0) == NULL)
+        fail_msg("MariaDB (MF_MYSQL_HOST:MF_MYSQL_PORT as crm_admin) is not reachable: %s",
+                 m != NULL ? mysql_error(m) : "out of memory");
+    mysql_set_character_set(m, "utf8mb4");
+    return m;
+}
+
+static void my_exec(MYSQL *m, const char *sql)
+{
+    if (mysql_query(m, sql) != 0)
+        fail_msg("mysql: %s\nsql: %.200s", mysql_error(m), sql);
+}
+
+/* The phone of customer i (1-based); NULL for SQL NULL. Every 100th is invalid, customer 8
+ * repeats customer 7's number in another spelling. */
+static const char *cust_phone(int i, char *buf, size_t cap)
+{
+    static const char *const BAD[] = {"12345", "010-abcd-efgh", NULL, "", "+1 555 1234",
+                                      "02-123-4567"};
+    if (i % 100 == 0)
+        return BAD[(i / 100) % 6];
+    if (i == 8)
+        return "+82 10-2000-0007";
+    snprintf(buf, cap, "010-2000-%04d", i);
+    return buf;
+}
+
+static void my_setup(void)
+{
+    char path[512], sql[256], phone[32];
+    MYSQL *m = my_admin(NULL);
+    FILE *f;
+    char *text, *stmt, *next;
+    long len;
+    size_t cap = 256 * 1024, n;
+    char *ins = malloc(cap);
+
+    snprintf(T.my_db, sizeof(T.my_db), "mftest_planner_%s", T.suffix);
+    snprintf(sql, sizeof(sql), "CREATE DATABASE `%s` CHARACTER SET utf8mb4", T.my_db);
+    my_exec(m, sql);
+    snprintf(sql, sizeof(sql), "USE `%s`", T.my_db);
+    my_exec(m, sql);
+    snprintf(path, sizeof(path), "%s/schemas/mysql/001_crm.sql", env_or("MF_SOURCE_DIR", "."));
+    f = fopen(path, "rb");
+    assert_non_null(f);
+    fseek(f, 0, SEEK_END);
+    len = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    text = calloc(1, (size_t)len + 1);
+    assert_int_equal(fread(text, 1, (size_t)len, f), (size_t)len);
+    fclose(f);
+    for (stmt = text; stmt != NULL && *stmt != '\0'; stmt = next) {
+        next = strstr(stmt, ";\n");
+        if (next != NULL) {
+            *next = '\0';
+            next += 2;
+        }
+        if (strstr(stmt, "CREATE") != NULL)
+            my_exec(m, stmt);
+    }
+    free(text);
+    n = (size_t)snprintf(ins, cap, "INSERT INTO customers (id, name, phone, email) VALUES ");
+    for (int i = 1; i <= NCUST; i++) {
+        const char *p = cust_phone(i, phone, sizeof(phone));
+        char pq[48], em[48];
+        snprintf(pq, sizeof(pq), p ? "'%s'" : "NULL", p ? p : "");
+        snprintf(em, sizeof(em), i % 7 == 0 ? "NULL" : "'c%d@example.com'", i);
+        n += (size_t)snprintf(ins + n, cap - n, "%s(%d, '고객%d', %s, %s)", i > 1 ? "," : "",
+                              i, i, pq, em);
+    }
+    my_exec(m, ins);
+    free(ins);
+    mysql_close(m);
+}
+
+static void my_teardown(void)
+{
+    char sql[128];
+    MYSQL *m;
+
+    if (T.my_db[0] == '\0')
+        return;
+    m = mysql_init(NULL);
+    if (mysql_real_connect(m, env_or("MF_MYSQL_HOST", "127.0.0.1"), "crm_admin",
+                           "crm_admin_pw", NULL,
+                           (unsigned)strtoul(env_or("MF_MYSQL_PORT", "53306"), NULL, 10), NULL,
+                           0) != NULL) {
+        snprintf(sql, sizeof(sql), "DROP DATABASE IF EXISTS `%s`", T.my_db);
+        mysql_query(m, sql);
+    }
+    mysql_close(m);
+}
+
+/* ---- planners ----------------------------------------------------------------------------- */
+
+static pid_t start_planner(const char *instance)
+{
+    const char *bin = env_or("MF_PLANNER_BIN", "planner/msgfleet-planner");
+    char e[16][700];
+    char *envp[17];
+    int n = 0;
+    pid_t pid;
+
+    snprintf(e[n++], sizeof(e[0]), "MF_PG_DSN=%s", T.pg_dsn);
+    snprintf(e[n++], sizeof(e[0]), "MF_KAFKA_BROKERS=%s",
+             env_or("MF_KAFKA_BROKERS", "127.0.0.1:59092"));
+    snprintf(e[n++], sizeof(e[0]), "MF_TOPIC_PREFIX=%s", T.topic_prefix);
+    snprintf(e[n++], sizeof(e[0]), "MF_INSTANCE_ID=%s", instance);
+    snprintf(e[n++], sizeof(e[0]), "MF_MYSQL_HOST=%s", env_or("MF_MYSQL_HOST", "127.0.0.1"));
+    snprintf(e[n++], sizeof(e[0]), "MF_MYSQL_PORT=%s", env_or("MF_MYSQL_PORT", "53306"));
+    snprintf(e[n++], sizeof(e[0]), "MF_MYSQL_USER=crm_readonly");
+    snprintf(e[n++], sizeof(e[0]), "MF_MYSQL_PASSWORD=crm_readonly_pw");
+    snprintf(e[n++], sizeof(e[0]), "MF_MYSQL_DB=%s", T.my_db);
+    snprintf(e[n++], sizeof(e[0]), "MF_PLANNER_POLL_MS=100");
+    snprintf(e[n++], sizeof(e[0]), "MF_PLANNER_PAGE_SIZE=300");
+    snprintf(e[n++], sizeof(e[0]), "MF_LOG_LEVEL=%s", env_or("ITEST_PLANNER_LOG", "warn"));
+    for (int i = 0; i < n; i++)
+        envp[i] = e[i];
+    envp[n] = NULL;
+    pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        char *argv[] = {(char *)bin, NULL};
+        execve(bin, argv, envp);
+        fprintf(stderr, "itest_planner: could not run %s\n", bin);
+        _exit(127);
+    }
+    return pid;
+}
+
+/* SIGTERM, then wait; returns the exit status (or 128 + signal). */
+static int stop_planner(pid_t *pid)
+{
+    int st = 0;
+
+    if (*pid <= 0)
+        return 0;
+    kill(*pid, SIGTERM);
+    for (int i = 0; i < 200; i++) {
+        if (waitpid(*pid, &st, WNOHANG) == *pid) {
+            *pid = 0;
+            return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+        }
+        sleep_ms(50);
+    }
+    kill(*pid, SIGKILL);
+    waitpid(*pid, &st, 0);
+    *pid = 0;
+    return 255;
+}
+
+/* ---- fixtures ----------------------------------------------------------------------------- */
+
+static void create_fixtures(void)
+{
+    pg_val("INSERT INTO message_templates (name, category, message_type, content)"
+           " VALUES ('itest', 'notification', 'lms',"
+           " '#{name}님, 쿠폰 #{coupon} (#{date}) 등급 #{grade} 포인트 #{points} #{email}')"
+           " RETURNING id", 0, NULL, T.tpl_id, sizeof(T.tpl_id));
+    pg_val("INSERT INTO individual_variable_mappings (variable_name, source_type, source_field)"
+           " VALUES ('grade', 'static', 'VIP') RETURNING id", 0, NULL, T.map_id,
+           sizeof(T.map_id));
+    pg_val("INSERT INTO variable_query_templates (template_name, query_sql) VALUES"
+           " ('points', 'SELECT id * 10 AS points FROM customers WHERE id = ?') RETURNING id",
+           0, NULL, T.qt_id, sizeof(T.qt_id));
+}
+
+/* A workflow over the customers table; returns its id in out. */
+static void create_workflow(const char *query, const char *trigger, const char *schedule,
+                            char *out, size_t cap)
+{
+    char tc[512], mc[128], vars[1024];
+    const char *params[5] = {tc, mc, vars, trigger, schedule};
+
+    snprintf(tc, sizeof(tc),
+             "{\"source\":\"mysql\",\"query\":\"%s\",\"key_column\":\"id\","
+             "\"phone_column\":\"phone\",\"name_column\":\"name\"}", query);
+    snprintf(mc, sizeof(mc), "{\"template_id\":\"%s\"}", T.tpl_id);
+    snprintf(vars, sizeof(vars),
+             "{\"name\":{\"source\":\"column\",\"column\":\"name\",\"default\":\"고객\"},"
+             "\"coupon\":{\"source\":\"static\",\"value\":\"WELCOME10\"},"
+             "\"date\":{\"source\":\"function\",\"function\":\"today\",\"format\":\"%%Y.%%m.%%d\","
+             "\"tz\":\"Asia/Seoul\"},"
+             "\"grade\":{\"source\":\"mapping\",\"mapping_id\":\"%s\"},"
+             "\"points\":{\"source\":\"query\",\"query_template_id\":\"%s\",\"params\":[\"id\"],"
+             "\"column\":\"points\",\"default\":\"0\"}}", T.map_id, T.qt_id);
+    pg_val("INSERT INTO workflows (name, status, trigger_type, target_config, message_config,"
+           " variables, schedule_config) VALUES ('itest', 'active', $4, $1::jsonb, $2::jsonb,"
+           " $3::jsonb, $5::jsonb) RETURNING id", 5, params, out, cap);
+}
+
+static void create_run(const char *wf, char *run, size_t cap)
+{
+    const char *p[1] = {wf};
+    pg_val("INSERT INTO workflow_runs (workflow_id, status, trigger_type) VALUES ($1, 'running',"
+           " 'manual') RETURNING id", 1, p, run, cap);
+}
+
+/* Wait until the run's expansion is finished or it left 'running'. */
+static void wait_run_planned(const char *run, int timeout_s)
+{
+    const char *p[1] = {run};
+    int64_t end = now_ms() + timeout_s * 1000LL;
+
+    while (now_ms() < end) {
+        if (pg_num("SELECT count(*) FROM workflow_runs WHERE id = $1 AND"
+                   " (expansion_finished_at IS NOT NULL OR status <> 'running')", 1, p) == 1)
+            return;
+        sleep_ms(100);
+    }
+    fail_msg("run %s was not planned within %d s", run, timeout_s);
+}
+
+/* ---- consuming ---------------------------------------------------------------------------- */
+
+static tally *tally_of(const mf_uuid *run)
+{
+    for (size_t i = 0; i < T.nruns; i++) {
+        if (mf_uuid_equal(&T.runs[i].run, run))
+            return &T.runs[i];
+    }
+    assert_true(T.nruns < MAX_RUNS);
+    memset(&T.runs[T.nruns], 0, sizeof(tally));
+    T.runs[T.nruns].run = *run;
+    return &T.runs[T.nruns++];
+}
+
+static void bad_message(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void bad_message(const char *fmt, ...)
+{
+    va_list ap;
+
+    if (T.bad_messages++ == 0) {
+        va_start(ap, fmt);
+        vsnprintf(T.first_error, sizeof(T.first_error), fmt, ap);
+        va_end(ap);
+    }
+}
+
+static void expect_var(const mf_job *job, const char *key, const char *want, int i)
+{
+    const char *got = mf_codec_map_get(&job->vars, key);
+
+    if (want == NULL && got != NULL)
+        bad_message("customer %d: variable %s should be missing, is \"%s\"", i, key, got);
+    else if (want != NULL && (got == NULL || strcmp(got, want) != 0))
+        bad_message("customer %d: variable %s = \"%s\", want \"%s\"", i, key,
+                    got ? got : "(missing)", want);
+}
+
+/* Full content checks for a job of the main run. */
+static void check_main_job(const mf_job *job, const mf_kafka_msg *m, int i)
+{
+    char want[64], date[32];
+    time_t t = (time_t)(T.main_started_ms / 1000) + 9 * 3600;
+    struct tm tm;
+    mf_uuid id;
+
+    mf_uuid_job_id(&T.main_uuid, T.main_started_ms, job->to, 1, &id);
+    if (!mf_uuid_equal(&id, &job->id))
+        bad_message("customer %d: unexpected job id", i);
+    if (m->key_len != strlen(job->to) || memcmp(m->key, job->to, m->key_len) != 0)
+        bad_message("customer %d: message key is not the phone", i);
+    snprintf(want, sizeof(want), "고객%d", i);
+    if (strcmp(job->name, want) != 0)
+        bad_message("customer %d: name \"%s\"", i, job->name);
+    expect_var(job, "name", want, i);
+    expect_var(job, "coupon", "WELCOME10", i);
+    gmtime_r(&t, &tm);
+    strftime(date, sizeof(date), "%Y.%m.%d", &tm);
+    expect_var(job, "date", date, i);
+    expect_var(job, "grade", "VIP", i);
+    snprintf(want, sizeof(want), "%d", i * 10);
+    expect_var(job, "points", want, i);
+    snprintf(want, sizeof(want), "c%d@example.com", i);
+    expect_var(job, "email", i % 7 == 0 ? NULL : want, i);
+}
+
+static void on_job(const mf_kafka_msg *m)
+{
+    mf_job job;
+    mf_err err;
+    tally *t;
+    int i;
+
+    if (mf_codec_decode_job(T.codec, m->val, m->val_len, &job, &err) != 0) {
+        bad_message("undecodable job: %s", err.msg);
+        return;
+    }
+    t = tally_of(&job.run);
+    /* every valid phone is 0102000NNNN */
+    i = (int)strtol(job.to + 7, NULL, 10);
+    if (strlen(job.to) != 11 || strncmp(job.to, "0102000", 7) != 0 || i < 1 || i > NCUST) {
+        bad_message("unexpected phone %s", job.to);
+        return;
+    }
+    t->jobs++;
+    if (t->seen_job[i]++)
+        t->dup++;
+    if (mf_uuid_equal(&job.run, &T.main_uuid))
+        check_main_job(&job, m, i);
+}
+
+static void on_result(const mf_kafka_msg *m)
+{
+    mf_result r;
+    mf_err err;
+    tally *t;
+    char key[32], id[MF_UUID_STR_SIZE];
+    mf_uuid want;
+
+    if (mf_codec_decode_result(T.codec, m->val, m->val_len, &r, &err) != 0) {
+        bad_message("undecodable result: %s", err.msg);
+        return;
+    }
+    t = tally_of(&r.run);
+    if (r.status != MF_RESULT_FAILED || r.code == NULL || strcmp(r.code, "INVALID_PHONE") != 0) {
+        bad_message("unexpected result status %d code %s", (int)r.status, r.code ? r.code : "");
+        return;
+    }
+    for (int i = 100; i <= NCUST; i += 100) {
+        snprintf(key, sizeof(key), "invalid:%d", i);
+        mf_uuid_job_id(&r.run, mf_uuid_time_ms(&r.id), key, 1, &want);
+        if (mf_uuid_equal(&want, &r.id)) {
+            t->invalid++;
+            if (t->seen_inv[i]++)
+                t->dup++;
+            mf_uuid_format(&r.id, id);
+            if (m->key_len != MF_UUID_STR_LEN || memcmp(m->key, id, MF_UUID_STR_LEN) != 0)
+                bad_message("result key is not the id");
+            return;
+        }
+    }
+    bad_message("INVALID_PHONE result for an unknown recipient (to=\"%s\")", r.to);
+}
+
+static void ensure_consumer(void)
+{
+    mf_kafka_conf kc = {env_or("MF_KAFKA_BROKERS", "127.0.0.1:59092"), "itest_planner", NULL,
+                        NULL, NULL};
+    const char *topics[] = {T.topic_jobs, T.topic_results, NULL};
+    char group[64];
+    mf_kafka_consumer_opts o;
+    mf_err err;
+
+    if (T.consumer != NULL)
+        return;
+    snprintf(group, sizeof(group), "itest-planner-%s", T.suffix);
+    memset(&o, 0, sizeof(o));
+    o.group_id = group;
+    o.topics = topics;
+    o.offsets = MF_KAFKA_OFFSETS_STORE;
+    o.offset_reset = "earliest";
+    T.consumer = mf_kafka_consumer_new(&kc, &o, &err);
+    if (T.consumer == NULL)
+        fail_msg("Kafka (MF_KAFKA_BROKERS) consumer: %s", err.msg);
+    T.codec = mf_codec_new(&err);
+    assert_non_null(T.codec);
+}
+
+/* Consume until the run has `jobs` jobs and `invalid` results (or the timeout), then a
+ * little longer to catch duplicates. */
+static tally *consume_run(const mf_uuid *run, int jobs, int invalid, int timeout_s)
+{
+    mf_kafka_msg msgs[512];
+    int64_t end = now_ms() + timeout_s * 1000LL, settle = 0;
+    tally *t;
+    mf_err err;
+
+    ensure_consumer();
+    for (;;) {
+        size_t n = 0;
+        if (mf_kafka_consume(T.consumer, msgs, 512, 500, &n, &err) != 0)
+            fail_msg("consume: %s", err.msg);
+        for (size_t i = 0; i < n; i++) {
+            if (strcmp(msgs[i].topic, T.topic_jobs) == 0)
+                on_job(&msgs[i]);
+            else
+                on_result(&msgs[i]);
+        }
+        mf_kafka_release(msgs, n);
+        mf_codec_reset(T.codec);
+        t = tally_of(run);
+        if (settle == 0 && t->jobs >= jobs && t->invalid >= invalid)
+            settle = now_ms() + 1500;
+        if ((settle != 0 && now_ms() > settle) || now_ms() > end)
+            return t;
+    }
+}
+
+/* ---- tests -------------------------------------------------------------------------------- */
+
+static const char TARGET[] = "SELECT id, name, phone, email FROM customers";
+#define UNIQUE_VALID (NCUST - NCUST / 100 - 1)
+
+static void test_expands_run(void **state)
+{
+    char wf[40];
+    const char *p[1] = {T.main_run};
+    mf_err err;
+    tally *t;
+    char logs[4096];
+
+    (void)state;
+    create_workflow(TARGET, "manual", "{}", wf, sizeof(wf));
+    create_run(wf, T.main_run, sizeof(T.main_run));
+    assert_int_equal(mf_uuid_parse(T.main_run, &T.main_uuid, &err), 0);
+    T.main_started_ms = (uint64_t)pg_num("SELECT floor(extract(epoch FROM started_at) * 1000)"
+                                         "::bigint FROM workflow_runs WHERE id = $1", 1, p);
+    T.planners[0] = start_planner("itest-p1");
+    wait_run_planned(T.main_run, 60);
+    assert_int_equal(pg_num("SELECT target_count FROM workflow_runs WHERE id = $1", 1, p),
+                     UNIQUE_VALID + NCUST / 100);
+    assert_int_equal(pg_num("SELECT expanded_count FROM workflow_runs WHERE id = $1", 1, p),
+                     UNIQUE_VALID);
+    assert_int_equal(pg_num("SELECT invalid_count FROM workflow_runs WHERE id = $1", 1, p),
+                     NCUST / 100);
+    assert_int_equal(pg_num("SELECT count(*) FROM workflow_runs WHERE id = $1 AND"
+                            " status = 'running' AND expansion_finished_at IS NOT NULL AND"
+                            " planner_lease_until IS NULL", 1, p), 1);
+    pg_val("SELECT logs::text FROM workflow_runs WHERE id = $1", 1, p, logs, sizeof(logs));
+    assert_non_null(strstr(logs, "\"claimed\""));
+    assert_non_null(strstr(logs, "\"expanded\""));
+
+    t = consume_run(&T.main_uuid, UNIQUE_VALID, NCUST / 100, 60);
+    if (T.bad_messages)
+        fail_msg("%d bad messages, first: %s", T.bad_messages, T.first_error);
+    assert_int_equal(t->jobs, UNIQUE_VALID);
+    assert_int_equal(t->invalid, NCUST / 100);
+    assert_int_equal(t->dup, 0);
+    assert_int_equal(t->seen_job[7], 1); /* the first of the duplicate pair won */
+    assert_int_equal(t->seen_job[8], 0);
+}
+
+static void test_two_planners_expand_once(void **state)
+{
+    char wf[40], run[40];
+    mf_uuid u;
+    mf_err err;
+    tally *t;
+
+    (void)state;
+    T.planners[1] = start_planner("itest-p2");
+    sleep_ms(500);
+    create_workflow(TARGET, "manual", "{}", wf, sizeof(wf));
+    for (int k = 0; k < 3; k++) {
+        const char *p[1] = {run};
+        create_run(wf, run, sizeof(run));
+        wait_run_planned(run, 60);
+        assert_int_equal(pg_num("SELECT expanded_count FROM workflow_runs WHERE id = $1", 1, p),
+                         UNIQUE_VALID);
+        assert_int_equal(mf_uuid_parse(run, &u, &err), 0);
+        t = consume_run(&u, UNIQUE_VALID, NCUST / 100, 60);
+        assert_int_equal(t->jobs, UNIQUE_VALID);
+        assert_int_equal(t->invalid, NCUST / 100);
+        assert_int_equal(t->dup, 0);
+    }
+    if (T.bad_messages)
+        fail_msg("%d bad messages, first: %s", T.bad_messages, T.first_error);
+}
+
+/* A planner that died holding the lease: the run is taken over once the lease expires. */
+static void test_takeover_after_lease_expiry(void **state)
+{
+    char wf[40], run[40], logs[4096];
+    const char *p[1] = {run};
+    const char *pw[1] = {wf};
+    mf_uuid u;
+    mf_err err;
+    tally *t;
+
+    (void)state;
+    create_workflow(TARGET, "manual", "{}", wf, sizeof(wf));
+    pg_val("INSERT INTO workflow_runs (workflow_id, status, trigger_type, planner_owner,"
+           " planner_lease_until) VALUES ($1, 'running', 'manual', 'itest-dead',"
+           " now() + interval '3 seconds') RETURNING id", 1, pw, run, sizeof(run));
+    wait_run_planned(run, 60);
+    /* not before the dead planner's lease ran out */
+    assert_int_equal(pg_num("SELECT count(*) FROM workflow_runs WHERE id = $1 AND"
+                            " expansion_finished_at >= started_at + interval '2.5 seconds'",
+                            1, p), 1);
+    pg_val("SELECT logs::text FROM workflow_runs WHERE id = $1", 1, p, logs, sizeof(logs));
+    if (strstr(logs, "lease of itest-dead expired") == NULL)
+        fail_msg("no takeover in the run log: %s", logs);
+    assert_int_equal(mf_uuid_parse(run, &u, &err), 0);
+    t = consume_run(&u, UNIQUE_VALID, NCUST / 100, 60);
+    assert_int_equal(t->jobs, UNIQUE_VALID);
+    assert_int_equal(t->invalid, NCUST / 100);
+    assert_int_equal(t->dup, 0);
+}
+
+static void test_interval_schedule(void **state)
+{
+    char wf[40], q[128];
+    const char *p[1] = {wf};
+    int64_t end;
+    PGresult *res;
+    long long slots = 0;
+
+    (void)state;
+    /* a small target keeps the repeated runs cheap */
+    snprintf(q, sizeof(q), "SELECT id, name, phone, email FROM customers WHERE id <= 10");
+    create_workflow(q, "schedule", "{\"type\":\"interval\",\"every_s\":2,\"tz\":\"UTC\"}", wf,
+                    sizeof(wf));
+    /* both planners run: initialise next_run_at, then fire about 3 slots */
+    end = now_ms() + 20000;
+    while (now_ms() < end && pg_num("SELECT count(*) FROM workflow_runs WHERE workflow_id = $1",
+                                    1, p) < 3)
+        sleep_ms(100);
+    PQclear(pg_q("UPDATE workflows SET status = 'paused' WHERE id = $1", 1, p));
+    sleep_ms(500);
+    slots = pg_num("SELECT count(*) FROM workflow_runs WHERE workflow_id = $1", 1, p);
+    assert_true(slots >= 3);
+    /* exactly one run per 2 s slot, all with trigger_type schedule */
+    assert_int_equal(pg_num("SELECT count(DISTINCT floor(extract(epoch FROM started_at) / 2))"
+                            " FROM workflow_runs WHERE workflow_id = $1", 1, p), slots);
+    assert_int_equal(pg_num("SELECT count(*) FROM workflow_runs WHERE workflow_id = $1"
+                            " AND trigger_type = 'schedule'", 1, p), slots);
+    /* next_run_at lies on the 2 s grid, after the last run; last_run_at set */
+    assert_int_equal(pg_num("SELECT count(*) FROM workflows w WHERE id = $1"
+                            " AND extract(epoch FROM next_run_at)::bigint % 2 = 0"
+                            " AND next_run_at > (SELECT max(started_at) FROM workflow_runs"
+                            "  WHERE workflow_id = w.id)"
+                            " AND last_run_at IS NOT NULL", 1, p), 1);
+    /* the scheduled runs get expanded: 10 customers, none invalid */
+    end = now_ms() + 20000;
+    while (now_ms() < end &&
+           pg_num("SELECT count(*) FROM workflow_runs WHERE workflow_id = $1"
+                  " AND expansion_finished_at IS NULL", 1, p) > 0)
+        sleep_ms(100);
+    res = pg_q("SELECT expanded_count FROM workflow_runs WHERE workflow_id = $1", 1, p);
+    for (int i = 0; i < PQntuples(res); i++)
+        assert_string_equal(PQgetvalue(res, i, 0), "9"); /* 8 duplicates 7 */
+    PQclear(res);
+}
+
+static void test_config_errors_fail_the_run(void **state)
+{
+    char wf[40], run[40], msg[512];
+    const char *p[1] = {run};
+
+    (void)state;
+    create_workflow("DELETE FROM customers", "manual", "{}", wf, sizeof(wf));
+    create_run(wf, run, sizeof(run));
+    wait_run_planned(run, 30);
+    pg_val("SELECT status || ': ' || COALESCE(error_message, '') FROM workflow_runs"
+           " WHERE id = $1", 1, p, msg, sizeof(msg));
+    if (strncmp(msg, "failed: target_config.query rejected", 36) != 0)
+        fail_msg("unexpected outcome: %s", msg);
+    assert_int_equal(pg_num("SELECT count(*) FROM workflow_runs WHERE id = $1 AND"
+                            " logs @> '[{\"event\":\"failed\"}]'", 1, p), 1);
+
+    /* a missing table is permanent too (MySQL error 1146) */
+    create_workflow("SELECT id, phone FROM no_such_table", "manual", "{}", wf, sizeof(wf));
+    create_run(wf, run, sizeof(run));
+    wait_run_planned(run, 30);
+    pg_val("SELECT status FROM workflow_runs WHERE id = $1", 1, p, msg, sizeof(msg));
+    assert_string_equal(msg, "failed");
+
+    /* an empty target completes at once (the planner runs the completion check) */
+    create_workflow("SELECT id, name, phone FROM customers WHERE id < 0", "manual", "{}", wf,
+                    sizeof(wf));
+    create_run(wf, run, sizeof(run));
+    wait_run_planned(run, 30);
+    pg_val("SELECT status || ' ' || target_count FROM workflow_runs WHERE id = $1", 1, p, msg,
+           sizeof(msg));
+    assert_string_equal(msg, "completed 0");
+}
+
+static void test_sigterm_exits_cleanly(void **state)
+{
+    (void)state;
+    assert_int_equal(stop_planner(&T.planners[0]), 0);
+    assert_int_equal(stop_planner(&T.planners[1]), 0);
+}
+
+/* ---- setup -------------------------------------------------------------------------------- */
+
+static int group_setup(void **state)
+{
+    unsigned char rnd[4];
+    mf_kafka_conf kc = {"x", NULL, NULL, NULL, NULL};
+    mf_err err;
+
+    (void)state;
+    memset(&T, 0, sizeof(T));
+    RAND_bytes(rnd, sizeof(rnd));
+    snprintf(T.suffix, sizeof(T.suffix), "%02x%02x%02x%02x", rnd[0], rnd[1], rnd[2], rnd[3]);
+    snprintf(T.topic_prefix, sizeof(T.topic_prefix), "itplanner_%s.", T.suffix);
+    kc.topic_prefix = T.topic_prefix;
+    if (mf_kafka_topic_name(&kc, MF_TOPIC_JOBS, T.topic_jobs, sizeof(T.topic_jobs), &err) != 0 ||
+        mf_kafka_topic_name(&kc, MF_TOPIC_RESULTS, T.topic_results, sizeof(T.topic_results),
+                            &err) != 0)
+        return -1;
+    pg_setup();
+    my_setup();
+    create_fixtures();
+    return 0;
+}
+
+static int group_teardown(void **state)
+{
+    mf_kafka_conf kc = {env_or("MF_KAFKA_BROKERS", "127.0.0.1:59092"), NULL, NULL, NULL, NULL};
+    const char *topics[2] = {T.topic_jobs, T.topic_results};
+    mf_err err;
+
+    (void)state;
+    stop_planner(&T.planners[0]);
+    stop_planner(&T.planners[1]);
+    mf_kafka_consumer_free(T.consumer);
+    mf_codec_free(T.codec);
+    mf_kafka_delete_topics(&kc, topics, 2, 10000, &err);
+    my_teardown();
+    pg_teardown();
+    return 0;
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_expands_run),
+        cmocka_unit_test(test_two_planners_expand_once),
+        cmocka_unit_test(test_takeover_after_lease_expiry),
+        cmocka_unit_test(test_interval_schedule),
+        cmocka_unit_test(test_config_errors_fail_the_run),
+        cmocka_unit_test(test_sigterm_exits_cleanly),
+    };
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}

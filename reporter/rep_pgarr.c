@@ -1,0 +1,107 @@
+/* rep_pgarr: build PostgreSQL text-format array literals ({"a","b",NULL}) for unnest(). */
+#include "rep_pgarr.h"
+
+#include <stdio.h>
+#include <string.h>
+
+/* Arrays of a batch stay well below this (5,000 rows of 2,000-byte texts is 10 MB). */
+#define REP_ARR_MAX ((size_t)256 * 1024 * 1024)
+
+void rep_arr_init(rep_arr *a)
+{
+    mf_buf_init(&a->buf, REP_ARR_MAX);
+    a->n = 0;
+    a->closed = 0;
+}
+
+void rep_arr_free(rep_arr *a)
+{
+    mf_buf_free(&a->buf);
+    a->n = 0;
+    a->closed = 0;
+}
+
+void rep_arr_reset(rep_arr *a)
+{
+    mf_buf_reset(&a->buf);
+    a->n = 0;
+    a->closed = 0;
+}
+
+static int open_or_sep(rep_arr *a, mf_err *err)
+{
+    if (a->buf.len == 0)
+        return mf_buf_append_char(&a->buf, '{', err);
+    /* finish() closed the literal: reopen it. */
+    if (a->closed) {
+        a->buf.len--;
+        a->buf.data[a->buf.len] = '\0';
+        a->closed = 0;
+    }
+    if (a->n == 0)
+        return 0;
+    return mf_buf_append_char(&a->buf, ',', err);
+}
+
+int rep_arr_add_n(rep_arr *a, const char *s, size_t n, mf_err *err)
+{
+    size_t start = a->buf.len, i, run = 0;
+
+    if (open_or_sep(a, err) != 0)
+        goto fail;
+    if (s == NULL) {
+        if (mf_buf_append_str(&a->buf, "NULL", err) != 0)
+            goto fail;
+        a->n++;
+        return 0;
+    }
+    if (mf_buf_reserve(&a->buf, n + 2, err) != 0 || mf_buf_append_char(&a->buf, '"', err) != 0)
+        goto fail;
+    for (i = 0; i < n; i++) {
+        if (s[i] == '\0') {
+            mf_err_set(err, "array element holds a NUL byte");
+            goto fail;
+        }
+        if (s[i] != '"' && s[i] != '\\')
+            continue;
+        if (mf_buf_append(&a->buf, s + run, i - run, err) != 0 ||
+            mf_buf_append_char(&a->buf, '\\', err) != 0)
+            goto fail;
+        run = i;
+    }
+    if (mf_buf_append(&a->buf, s + run, n - run, err) != 0 ||
+        mf_buf_append_char(&a->buf, '"', err) != 0)
+        goto fail;
+    a->n++;
+    return 0;
+fail:
+    a->buf.len = start;
+    if (a->buf.data != NULL)
+        a->buf.data[start] = '\0';
+    return -1;
+}
+
+int rep_arr_add(rep_arr *a, const char *s, mf_err *err)
+{
+    return rep_arr_add_n(a, s, s == NULL ? 0 : strlen(s), err);
+}
+
+int rep_arr_add_ll(rep_arr *a, long long v, mf_err *err)
+{
+    char tmp[32];
+    int len = snprintf(tmp, sizeof(tmp), "%lld", v);
+
+    return rep_arr_add_n(a, tmp, (size_t)len, err);
+}
+
+const char *rep_arr_finish(rep_arr *a, mf_err *err)
+{
+    if (a->buf.len == 0 && mf_buf_append_char(&a->buf, '{', err) != 0)
+        return NULL;
+    if (!a->closed) {
+        if (mf_buf_append_char(&a->buf, '}', err) != 0)
+            return NULL;
+        a->closed = 1;
+    }
+    return a->buf.data;
+}

@@ -1,0 +1,365 @@
+/* rep_status: the final-status poller: asks the list API about sent messages, emits results. */
+#include "rep_status.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "mf_codec.h"
+#include "mf_coolsms.h"
+#include "mf_daemon.h"
+#include "mf_kafka.h"
+#include "mf_pg.h"
+#include "mf_uuid.h"
+
+/* Claim the oldest sent messages due for a check; several pollers share the work through
+ * SKIP LOCKED, and status_checked_at keeps a claimed row away until the recheck delay. */
+static const char CLAIM_SQL[] =
+    "UPDATE message_logs m SET status_checked_at = now()"
+    " FROM workflow_runs r"
+    " WHERE m.id IN ("
+    "   SELECT id FROM message_logs"
+    "   WHERE status = 'sent' AND provider_message_id IS NOT NULL"
+    "    AND sent_at < now() - make_interval(secs => $1::bigint / 1000.0)"
+    "    AND (status_checked_at IS NULL"
+    "     OR status_checked_at < now() - make_interval(secs => $2::bigint / 1000.0))"
+    "   ORDER BY sent_at LIMIT $3::int FOR UPDATE SKIP LOCKED)"
+    "  AND r.id = m.workflow_run_id"
+    " RETURNING m.id, m.workflow_run_id, r.workflow_id, m.template_id,"
+    "  COALESCE(m.job_attempt, 0), m.recipient_phone, m.message_type, m.channel,"
+    "  m.provider_message_id, m.provider_group_id,"
+    "  floor(extract(epoch FROM m.sent_at) * 1000)::bigint";
+
+enum { K_ID, K_RUN, K_WF, K_TPL, K_ATT, K_TO, K_TYPE, K_CH, K_PMID, K_GID, K_SENT };
+
+struct rep_status {
+    const reporter_config *cfg;
+    mf_log *log;
+    PGconn *pg;
+    mf_kafka_producer *prod;
+    mf_coolsms *api;
+    char topic[MF_KAFKA_TOPIC_MAX + 1];
+    msgpack_sbuffer sbuf;
+    long long dr_failed;
+    char dr_error[256];
+    pthread_t thread;
+    int running;
+    atomic_int stop; /* set by the owner before join, read by the thread */
+};
+
+static void on_dr(void *ctx, const mf_kafka_dr *dr)
+{
+    rep_status *s = ctx;
+
+    if (!dr->ok) {
+        s->dr_failed++;
+        snprintf(s->dr_error, sizeof(s->dr_error), "%s", dr->error ? dr->error : "unknown");
+    }
+}
+
+rep_status *rep_status_new(const reporter_config *cfg, const char *results_topic, mf_log *log,
+                           mf_err *err)
+{
+    rep_status *s = calloc(1, sizeof(*s));
+    mf_kafka_conf kc = {0};
+    mf_coolsms_config cc = {0};
+
+    if (s == NULL) {
+        mf_err_set(err, "out of memory");
+        return NULL;
+    }
+    s->cfg = cfg;
+    s->log = log;
+    msgpack_sbuffer_init(&s->sbuf);
+    snprintf(s->topic, sizeof(s->topic), "%s", results_topic);
+    kc.brokers = cfg->common.kafka_brokers;
+    kc.client_id = cfg->common.instance_id;
+    kc.log = log;
+    cc.base_url = cfg->coolsms_base_url;
+    cc.api_key = cfg->coolsms_api_key;
+    cc.api_secret = cfg->coolsms_api_secret;
+    cc.request_timeout_ms = (long)cfg->coolsms_timeout_ms;
+    cc.max_in_flight = 1;
+    if ((s->pg = mf_pg_connect(cfg->common.pg_dsn, NULL, "msgfleet-reporter-status", err)) == NULL ||
+        (s->prod = mf_kafka_producer_new(&kc, on_dr, s, err)) == NULL ||
+        (s->api = mf_coolsms_new(&cc, err)) == NULL) {
+        rep_status_free(s);
+        return NULL;
+    }
+    return s;
+}
+
+static long long wall_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* "2024-01-02T03:04:05.678Z" / "+09:00" / no zone (UTC) -> unix ms; -1 when unparsable. */
+static long long parse_iso_ms(const char *s)
+{
+    struct tm tm;
+    int y, mo, d, h, mi, sec, n = 0, ms = 0;
+    long long off = 0;
+    const char *p;
+    time_t t;
+
+    if (s == NULL || sscanf(s, "%4d-%2d-%2d%*1[T ]%2d:%2d:%2d%n", &y, &mo, &d, &h, &mi, &sec, &n) < 6 ||
+        n == 0)
+        return -1;
+    p = s + n;
+    if (*p == '.') {
+        int digits = 0;
+
+        for (p++; *p >= '0' && *p <= '9'; p++, digits++)
+            if (digits < 3)
+                ms = ms * 10 + (*p - '0');
+        for (; digits < 3; digits++)
+            ms *= 10;
+    }
+    if (*p == '+' || *p == '-') {
+        int oh = 0, om = 0;
+
+        if (sscanf(p + 1, "%2d:%2d", &oh, &om) < 1 && sscanf(p + 1, "%2d%2d", &oh, &om) < 1)
+            return -1;
+        off = (oh * 60LL + om) * 60 * (*p == '-' ? -1 : 1);
+    }
+    memset(&tm, 0, sizeof(tm));
+    tm.tm_year = y - 1900;
+    tm.tm_mon = mo - 1;
+    tm.tm_mday = d;
+    tm.tm_hour = h;
+    tm.tm_min = mi;
+    tm.tm_sec = sec;
+    t = timegm(&tm);
+    if (t == (time_t)-1)
+        return -1;
+    return ((long long)t - off) * 1000 + ms;
+}
+
+static int type_from(const char *s, mf_msg_type *out)
+{
+    *out = MF_TYPE_NONE;
+    if (s == NULL)
+        return 0;
+    if (strcmp(s, "sms") == 0)
+        *out = MF_TYPE_SMS;
+    else if (strcmp(s, "lms") == 0)
+        *out = MF_TYPE_LMS;
+    else if (strcmp(s, "kakao") == 0)
+        *out = MF_TYPE_KAKAO;
+    return 0;
+}
+
+static void uuid_or_nil(const PGresult *q, int row, int col, mf_uuid *u)
+{
+    memset(u, 0, sizeof(*u));
+    if (!PQgetisnull(q, row, col))
+        (void)mf_uuid_parse(PQgetvalue(q, row, col), u, NULL);
+}
+
+/* Produce the final result of claimed row `row` with the listed status. */
+static int emit(rep_status *s, const PGresult *q, int row, const mf_coolsms_listed *it,
+                mf_err *err)
+{
+    mf_result r;
+    long long ts;
+    int delivered = strcmp(it->status_code, "4000") == 0;
+
+    memset(&r, 0, sizeof(r));
+    uuid_or_nil(q, row, K_ID, &r.id);
+    uuid_or_nil(q, row, K_RUN, &r.run);
+    uuid_or_nil(q, row, K_WF, &r.wf);
+    uuid_or_nil(q, row, K_TPL, &r.tpl);
+    r.attempt = (int32_t)strtol(PQgetvalue(q, row, K_ATT), NULL, 10);
+    r.status = delivered ? MF_RESULT_DELIVERED : MF_RESULT_UNDELIVERED;
+    r.to = PQgetvalue(q, row, K_TO);
+    if (r.to[0] == '\0')
+        r.to = it->to[0] ? it->to : "unknown";
+    type_from(PQgetisnull(q, row, K_TYPE) ? NULL : PQgetvalue(q, row, K_TYPE), &r.type);
+    if (r.type == MF_TYPE_NONE)
+        r.type = MF_TYPE_SMS;
+    type_from(PQgetisnull(q, row, K_CH) ? NULL : PQgetvalue(q, row, K_CH), &r.channel);
+    r.provider_msg_id = it->message_id;
+    r.group_id = PQgetisnull(q, row, K_GID) ? NULL : PQgetvalue(q, row, K_GID);
+    r.code = it->status_code;
+    r.msg = it->status_message[0] ? it->status_message : NULL;
+    ts = parse_iso_ms(it->date_received[0] ? it->date_received : it->date_processed);
+    r.ts_ms = ts > 0 ? ts : wall_ms();
+    r.sent_ms = PQgetisnull(q, row, K_SENT) ? 0 : strtoll(PQgetvalue(q, row, K_SENT), NULL, 10);
+    if (r.sent_ms > 0 && r.ts_ms < r.sent_ms)
+        r.ts_ms = r.sent_ms;
+    if (mf_codec_encode_result(&s->sbuf, &r, err) != 0)
+        return -1;
+    return mf_kafka_produce(s->prod, s->topic, PQgetvalue(q, row, K_ID), MF_UUID_STR_LEN,
+                            s->sbuf.data, s->sbuf.size, NULL, 10000, err);
+}
+
+static int is_final(const char *code)
+{
+    return code[0] != '\0' && strcmp(code, "2000") != 0 && strcmp(code, "3000") != 0;
+}
+
+/* Ask the list API about the claimed rows (messageIds, paged) and emit the final ones. */
+static int ask(rep_status *s, const PGresult *q, int *produced, mf_err *err)
+{
+    int n = PQntuples(q), i, rc = -1;
+    mf_coolsms_kv *f = calloc((size_t)n + 2, sizeof(*f));
+    char limit[16], start[128] = "";
+    mf_coolsms_list_result lr;
+
+    memset(&lr, 0, sizeof(lr));
+    if (f == NULL)
+        return mf_err_set(err, "out of memory");
+    for (i = 0; i < n; i++) {
+        f[i].key = "messageIds";
+        f[i].value = PQgetvalue(q, i, K_PMID);
+    }
+    snprintf(limit, sizeof(limit), "%d", n > 500 ? 500 : n);
+    f[n].key = "limit";
+    f[n].value = limit;
+    for (;;) {
+        size_t nf = (size_t)n + 1, j;
+
+        if (start[0] != '\0') {
+            f[n + 1].key = "startKey";
+            f[n + 1].value = start;
+            nf++;
+        }
+        mf_coolsms_list_result_free(&lr);
+        if (mf_coolsms_list(s->api, f, nf, &lr, err) != 0)
+            goto out;
+        for (j = 0; j < lr.n_items; j++) {
+            const mf_coolsms_listed *it = &lr.items[j];
+
+            if (!is_final(it->status_code))
+                continue;
+            for (i = 0; i < n; i++) {
+                if (strcmp(PQgetvalue(q, i, K_PMID), it->message_id) != 0)
+                    continue;
+                if (emit(s, q, i, it, err) != 0)
+                    goto out;
+                (*produced)++;
+                break;
+            }
+        }
+        if (lr.next_key[0] == '\0' || strcmp(lr.next_key, start) == 0)
+            break;
+        snprintf(start, sizeof(start), "%s", lr.next_key);
+    }
+    rc = 0;
+out:
+    mf_coolsms_list_result_free(&lr);
+    free(f);
+    return rc;
+}
+
+int rep_status_poll_once(rep_status *s, int *claimed, int *produced, mf_err *err)
+{
+    char delay[32], recheck[32], batch[32];
+    const char *params[3] = {delay, recheck, batch};
+    PGresult *q;
+    int got = 0, rc = -1;
+
+    if (claimed != NULL)
+        *claimed = 0;
+    if (produced != NULL)
+        *produced = 0;
+    snprintf(delay, sizeof(delay), "%lld", s->cfg->status_delay_ms);
+    snprintf(recheck, sizeof(recheck), "%lld", s->cfg->status_recheck_ms);
+    snprintf(batch, sizeof(batch), "%lld", s->cfg->status_batch);
+    if (mf_pg_ensure(s->pg, err) != 0)
+        return -1;
+    q = mf_pg_query(s->pg, CLAIM_SQL, 3, params, err);
+    if (q == NULL)
+        return mf_err_prefix(err, "could not claim sent messages for a status check");
+    if (claimed != NULL)
+        *claimed = PQntuples(q);
+    if (PQntuples(q) == 0) {
+        PQclear(q);
+        return 0;
+    }
+    s->dr_failed = 0;
+    if (ask(s, q, &got, err) != 0)
+        goto out;
+    if (got > 0 && mf_kafka_flush(s->prod, 60000, err) != 0)
+        goto out;
+    if (s->dr_failed > 0) {
+        mf_err_set(err, "%lld status results not acknowledged: %s", s->dr_failed, s->dr_error);
+        goto out;
+    }
+    rc = 0;
+out:
+    if (produced != NULL)
+        *produced = got;
+    PQclear(q);
+    return rc;
+}
+
+static void sleep_ms(long long ms)
+{
+    struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
+
+    nanosleep(&ts, NULL);
+}
+
+static void *loop(void *arg)
+{
+    rep_status *s = arg;
+
+    while (!s->stop && !mf_daemon_stopping()) {
+        int claimed = 0, produced = 0;
+        long long wait = s->cfg->status_interval_ms;
+        mf_err e;
+
+        mf_err_clear(&e);
+        if (rep_status_poll_once(s, &claimed, &produced, &e) != 0) {
+            MF_LOG(s->log, MF_LOG_WARN, "status poll failed", MF_KV_S("error", e.msg));
+            wait = wait * 4 > 5000 ? wait * 4 : 5000;
+        } else if (claimed > 0) {
+            MF_LOG(s->log, MF_LOG_DEBUG, "status poll", MF_KV_I("claimed", claimed),
+                   MF_KV_I("final", produced));
+            if (claimed >= s->cfg->status_batch)
+                wait = 0;
+        }
+        while (wait > 0 && !s->stop && !mf_daemon_stopping()) {
+            long long step = wait > 50 ? 50 : wait;
+
+            sleep_ms(step);
+            wait -= step;
+        }
+    }
+    return NULL;
+}
+
+int rep_status_start(rep_status *s, mf_err *err)
+{
+    if (pthread_create(&s->thread, NULL, loop, s) != 0)
+        return mf_err_set(err, "could not start the status poller thread");
+    s->running = 1;
+    return 0;
+}
+
+void rep_status_free(rep_status *s)
+{
+    mf_err e;
+
+    if (s == NULL)
+        return;
+    if (s->running) {
+        s->stop = 1;
+        pthread_join(s->thread, NULL);
+    }
+    if (s->prod != NULL && mf_kafka_flush(s->prod, 5000, &e) != 0 && s->log != NULL)
+        mf_log_msgf(s->log, MF_LOG_WARN, "status producer not flushed: %s", e.msg);
+    mf_kafka_producer_free(s->prod);
+    mf_coolsms_destroy(s->api);
+    if (s->pg != NULL)
+        PQfinish(s->pg);
+    msgpack_sbuffer_destroy(&s->sbuf);
+    free(s);
+}

@@ -1,0 +1,28 @@
+/* rep_status: the final-status poller: asks the list API about sent messages, emits results. */
+#ifndef REP_STATUS_H
+#define REP_STATUS_H
+
+#include "mf_err.h"
+#include "mf_log.h"
+#include "reporter_config.h"
+
+typedef struct rep_status rep_status;
+
+/* Own PostgreSQL connection, producer and CoolSMS client. results_topic is the full name.
+ * NULL with err on failure. */
+rep_status *rep_status_new(const reporter_config *cfg, const char *results_topic, mf_log *log,
+                           mf_err *err);
+
+/*
+ * One poll: claim up to MF_REPORTER_STATUS_BATCH sent messages due for a check
+ * (status_checked_at set in the same statement, FOR UPDATE SKIP LOCKED), ask the list API by
+ * messageIds, produce a delivered / undelivered result for each final status and wait for the
+ * broker's acknowledgements. *claimed / *produced (optional) get the counts. 0 or -1.
+ */
+int rep_status_poll_once(rep_status *s, int *claimed, int *produced, mf_err *err);
+
+/* Start / stop the background thread that polls until stopped (or mf_daemon_stopping()). */
+int rep_status_start(rep_status *s, mf_err *err);
+void rep_status_free(rep_status *s); /* stops and joins the thread if running; s may be NULL */
+
+#endif

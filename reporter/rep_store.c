@@ -1,0 +1,811 @@
+/* rep_store: write a batch of results to PostgreSQL in one transaction (rows, counters, offsets). */
+#include "rep_store.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <jansson.h>
+
+#include "mf_buf.h"
+#include "mf_pg.h"
+#include "mf_runs.h"
+#include "mf_uuid.h"
+#include "rep_pgarr.h"
+
+/* ---- SQL ------------------------------------------------------------------------------- */
+
+#define MS_TS(x) "CASE WHEN " x " > 0 THEN to_timestamp(" x " / 1000.0) END"
+
+/* Counters from the rows a CTE named `ins` returned (status, cost, sent_at, failed_at,
+ * run_id): the run counters and the daily statistics of the event's Seoul date. */
+#define COUNT_INSERTED                                                                          \
+    "rc AS ("                                                                                   \
+    " UPDATE workflow_runs r SET success_count = COALESCE(r.success_count, 0) + a.sc,"          \
+    "  failed_count = COALESCE(r.failed_count, 0) + a.fc,"                                       \
+    "  total_cost = COALESCE(r.total_cost, 0) + a.tc"                                            \
+    " FROM (SELECT run_id, count(*) FILTER (WHERE status IN ('sent', 'delivered')) AS sc,"      \
+    "   count(*) FILTER (WHERE status IN ('failed', 'cancelled')) AS fc,"                        \
+    "   COALESCE(sum(cost), 0) AS tc FROM ins GROUP BY run_id) a"                                \
+    " WHERE r.id = a.run_id RETURNING 1),"                                                       \
+    "dd AS ("                                                                                   \
+    " INSERT INTO daily_statistics AS d (stat_date, messages_sent, messages_failed, total_cost)" \
+    " SELECT dt, sum(ms), sum(mf), sum(tc) FROM ("                                               \
+    "  SELECT (sent_at AT TIME ZONE 'Asia/Seoul')::date AS dt, 1 AS ms, 0 AS mf, cost AS tc"      \
+    "   FROM ins WHERE status IN ('sent', 'delivered')"                                          \
+    "  UNION ALL SELECT (failed_at AT TIME ZONE 'Asia/Seoul')::date, 0, 1, 0"                     \
+    "   FROM ins WHERE status IN ('failed', 'cancelled')) e"                                     \
+    " WHERE dt IS NOT NULL GROUP BY dt ORDER BY dt"                                              \
+    " ON CONFLICT (stat_date) DO UPDATE SET"                                                     \
+    "  messages_sent = COALESCE(d.messages_sent, 0) + EXCLUDED.messages_sent,"                    \
+    "  messages_failed = COALESCE(d.messages_failed, 0) + EXCLUDED.messages_failed,"              \
+    "  total_cost = COALESCE(d.total_cost, 0) + EXCLUDED.total_cost, updated_at = now()"         \
+    " RETURNING 1)"
+
+enum {
+    C_ID, C_RUN, C_TPL, C_ATT, C_STATUS, C_PHONE, C_NAME, C_TYPE, C_TEXT, C_VARS, C_PMID,
+    C_GID, C_CODE, C_MSG, C_COST, C_SENT, C_DELIVERED, C_FAILED, C_CHANNEL, NCOL
+};
+
+#define INSERT_BODY                                                                             \
+    "ins AS ("                                                                                  \
+    " INSERT INTO message_logs AS m (id, workflow_run_id, template_id, recipient_phone,"        \
+    "  recipient_name, message_type, message_content, variables_used, status, provider,"      \
+    "  provider_message_id, cost, sent_at, delivered_at, failed_at, error_code, error_message,"\
+    "  job_attempt, channel, provider_group_id, provider_status_code)"                         \
+    " SELECT s.id, s.run_id, t.id, left(s.phone, 20), left(s.name, 255),"                      \
+    "  COALESCE(s.mtype, t.message_type, 'sms'), s.content, COALESCE(s.vars, '{}'::jsonb),"     \
+    "  s.status, 'coolsms', left(s.pmid, 255), s.cost, " MS_TS("s.sent_ms") ", "               \
+    MS_TS("s.delivered_ms") ", " MS_TS("s.failed_ms") ","                                      \
+    "  CASE WHEN s.status IN ('failed', 'cancelled') THEN left(s.code, 50) END,"               \
+    "  CASE WHEN s.status IN ('failed', 'cancelled') THEN s.msg END,"                          \
+    "  s.att, s.channel, s.gid, s.code"                                                        \
+    " FROM s LEFT JOIN message_templates t ON t.id = s.tpl"                                    \
+    " ON CONFLICT (id) DO NOTHING"                                                              \
+    " RETURNING m.workflow_run_id AS run_id, m.status, m.cost, m.sent_at, m.failed_at),"       \
+    COUNT_INSERTED                                                                              \
+    "SELECT (SELECT count(*) FROM ins), (SELECT count(*) FROM rc), (SELECT count(*) FROM dd)"
+
+#define STAGE_COLUMNS                                                                           \
+    "id uuid, run_id uuid, tpl uuid, att int, status text, phone text, name text, mtype text,"  \
+    " content text, vars jsonb, pmid text, gid text, code text, msg text, cost numeric,"        \
+    " sent_ms bigint, delivered_ms bigint, failed_ms bigint, channel text"
+
+/* COPY mode (the default: measured faster for 5,000 rows, docs/reporter.md): a staging table
+ * that lives only inside the batch transaction (pooler-safe), filled by COPY. */
+static const char STAGE_CREATE_SQL[] =
+    "CREATE TEMP TABLE mf_rep_stage (" STAGE_COLUMNS ") ON COMMIT DROP";
+static const char STAGE_TRUNCATE_SQL[] = "TRUNCATE mf_rep_stage";
+static const char STAGE_COPY_SQL[] = "COPY mf_rep_stage FROM STDIN";
+static const char INSERT_STAGE_SQL[] = "WITH s AS (SELECT * FROM mf_rep_stage), " INSERT_BODY;
+
+/* unnest mode: one statement with 19 array parameters. */
+static const char INSERT_UNNEST_SQL[] =
+    "WITH s AS ("
+    " SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::int[], $5::text[],"
+    "  $6::text[], $7::text[], $8::text[], $9::text[], $10::jsonb[], $11::text[], $12::text[],"
+    "  $13::text[], $14::text[], $15::numeric[], $16::bigint[], $17::bigint[], $18::bigint[],"
+    "  $19::text[])"
+    "  AS s(id, run_id, tpl, att, status, phone, name, mtype, content, vars, pmid, gid, code,"
+    "   msg, cost, sent_ms, delivered_ms, failed_ms, channel)), " INSERT_BODY;
+
+enum { U_ID, U_STATUS, U_TS, U_CODE, U_MSG, NUCOL };
+
+/* A later outcome applies only to a row still 'sent'. An undelivered message costs nothing
+ * (the provider refunds it) and moves from success to failed, on the run and on the days. */
+static const char FINAL_SQL[] =
+    "WITH u AS ("
+    " SELECT * FROM unnest($1::uuid[], $2::text[], $3::bigint[], $4::text[], $5::text[])"
+    "  AS u(id, st, ts_ms, code, msg)),"
+    "upd AS ("
+    " UPDATE message_logs m SET status = u.st,"
+    "  delivered_at = CASE WHEN u.st = 'delivered' THEN " MS_TS("u.ts_ms") " ELSE m.delivered_at END,"
+    "  failed_at = CASE WHEN u.st = 'failed' THEN " MS_TS("u.ts_ms") " ELSE m.failed_at END,"
+    "  cost = CASE WHEN u.st = 'failed' THEN 0 ELSE m.cost END,"
+    "  error_code = CASE WHEN u.st = 'failed' THEN left(u.code, 50) ELSE m.error_code END,"
+    "  error_message = CASE WHEN u.st = 'failed' THEN u.msg ELSE m.error_message END,"
+    "  provider_status_code = COALESCE(u.code, m.provider_status_code)"
+    " FROM u JOIN message_logs o ON o.id = u.id"
+    " WHERE m.id = u.id AND m.status = 'sent'"
+    " RETURNING m.id, m.workflow_run_id AS run_id, m.status, COALESCE(o.cost, 0) AS old_cost,"
+    "  m.sent_at, m.failed_at),"
+    "rc AS ("
+    " UPDATE workflow_runs r SET success_count = COALESCE(r.success_count, 0) - a.n,"
+    "  failed_count = COALESCE(r.failed_count, 0) + a.n,"
+    "  total_cost = COALESCE(r.total_cost, 0) - a.c"
+    " FROM (SELECT run_id, count(*) AS n, sum(old_cost) AS c FROM upd WHERE status = 'failed'"
+    "  GROUP BY run_id) a WHERE r.id = a.run_id RETURNING 1),"
+    "dd AS ("
+    " INSERT INTO daily_statistics AS d (stat_date, messages_sent, messages_failed, total_cost)"
+    " SELECT dt, sum(ms), sum(mf), sum(tc) FROM ("
+    "  SELECT (sent_at AT TIME ZONE 'Asia/Seoul')::date AS dt, -1 AS ms, 0 AS mf,"
+    "   -old_cost AS tc FROM upd WHERE status = 'failed'"
+    "  UNION ALL SELECT (failed_at AT TIME ZONE 'Asia/Seoul')::date, 0, 1, 0"
+    "   FROM upd WHERE status = 'failed') e"
+    " WHERE dt IS NOT NULL GROUP BY dt ORDER BY dt"
+    " ON CONFLICT (stat_date) DO UPDATE SET"
+    "  messages_sent = COALESCE(d.messages_sent, 0) + EXCLUDED.messages_sent,"
+    "  messages_failed = COALESCE(d.messages_failed, 0) + EXCLUDED.messages_failed,"
+    "  total_cost = COALESCE(d.total_cost, 0) + EXCLUDED.total_cost, updated_at = now()"
+    " RETURNING 1)"
+    "SELECT (SELECT count(*) FROM upd), (SELECT count(*) FROM rc), (SELECT count(*) FROM dd)";
+
+/* Runs of the batch, locked in id order (so concurrent reporters lock in the same order). */
+static const char LOCK_RUNS_SQL[] =
+    "SELECT id, status, workflow_id FROM workflow_runs WHERE id = ANY($1::uuid[])"
+    " ORDER BY id FOR UPDATE";
+
+static const char EXISTING_RUNS_SQL[] =
+    "SELECT id FROM workflow_runs WHERE id = ANY($1::uuid[])";
+
+static const char OFFSETS_SQL[] =
+    "INSERT INTO mf_consumer_offsets AS o (consumer_group, topic, partition, next_offset,"
+    " updated_at)"
+    " SELECT $1, $2, p, n, now() FROM unnest($3::int[], $4::bigint[]) AS x(p, n)"
+    " ON CONFLICT (consumer_group, topic, partition) DO UPDATE SET"
+    "  next_offset = GREATEST(o.next_offset, EXCLUDED.next_offset), updated_at = now()";
+
+static const char LOAD_OFFSETS_SQL[] =
+    "SELECT partition, next_offset FROM mf_consumer_offsets"
+    " WHERE consumer_group = $1 AND topic = $2";
+
+static const char PRICES_SQL[] =
+    "SELECT setting_value::text FROM system_settings WHERE setting_key = 'coolsms_prices'";
+
+/* ---- state ------------------------------------------------------------------------------ */
+
+#define MAX_ATTEMPTS 5
+
+typedef struct run_ref {
+    char id[MF_UUID_STR_SIZE];
+    char workflow[MF_UUID_STR_SIZE];
+    int running;
+    int completed;
+} run_ref;
+
+struct rep_store {
+    char group[256];
+    char topic[256];
+    long long price_ttl_ms;
+    mf_log *log;
+    double price[4]; /* by mf_msg_type */
+    long long price_loaded_ms;
+    int price_valid;
+    rep_insert_mode mode;
+    int stage_ready; /* the staging table exists in the current transaction */
+    mf_buf copy;
+    rep_arr cols[NCOL];
+    rep_arr ucols[NUCOL];
+    rep_arr runs;
+    mf_buf json;
+    const mf_result **sorted; /* scratch for de-duplication */
+    size_t sorted_cap;
+    run_ref *refs;
+    size_t nrefs, refs_cap;
+};
+
+static long long mono_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+rep_store *rep_store_new(const char *group, const char *topic, long long price_ttl_ms,
+                         mf_log *log, mf_err *err)
+{
+    rep_store *st = calloc(1, sizeof(*st));
+    size_t i;
+
+    if (st == NULL) {
+        mf_err_set(err, "out of memory");
+        return NULL;
+    }
+    snprintf(st->group, sizeof(st->group), "%s", group);
+    snprintf(st->topic, sizeof(st->topic), "%s", topic);
+    st->price_ttl_ms = price_ttl_ms;
+    st->log = log;
+    for (i = 0; i < NCOL; i++)
+        rep_arr_init(&st->cols[i]);
+    for (i = 0; i < NUCOL; i++)
+        rep_arr_init(&st->ucols[i]);
+    rep_arr_init(&st->runs);
+    mf_buf_init(&st->json, 0);
+    mf_buf_init(&st->copy, (size_t)256 * 1024 * 1024);
+    st->mode = REP_INSERT_COPY;
+    return st;
+}
+
+void rep_store_free(rep_store *st)
+{
+    size_t i;
+
+    if (st == NULL)
+        return;
+    for (i = 0; i < NCOL; i++)
+        rep_arr_free(&st->cols[i]);
+    for (i = 0; i < NUCOL; i++)
+        rep_arr_free(&st->ucols[i]);
+    rep_arr_free(&st->runs);
+    mf_buf_free(&st->json);
+    mf_buf_free(&st->copy);
+    free(st->sorted);
+    free(st->refs);
+    free(st);
+}
+
+/* ---- prices ----------------------------------------------------------------------------- */
+
+static void default_prices(double *p)
+{
+    p[MF_TYPE_NONE] = 8.4;
+    p[MF_TYPE_SMS] = 8.4;
+    p[MF_TYPE_LMS] = 25.9;
+    p[MF_TYPE_KAKAO] = 7.5;
+}
+
+static void price_from_json(json_t *obj, const char *key, double *dst)
+{
+    json_t *v = json_object_get(obj, key);
+    char *end;
+    double d;
+
+    if (json_is_number(v)) {
+        d = json_number_value(v);
+    } else if (json_is_string(v)) {
+        d = strtod(json_string_value(v), &end);
+        if (end == json_string_value(v) || *end != '\0')
+            return;
+    } else {
+        return;
+    }
+    if (d >= 0 && d < 1e6)
+        *dst = d;
+}
+
+static int load_prices(rep_store *st, PGconn *conn, mf_err *err)
+{
+    PGresult *res = mf_pg_query(conn, PRICES_SQL, 0, NULL, err);
+    json_t *root = NULL;
+    json_error_t jerr;
+
+    if (res == NULL)
+        return mf_err_prefix(err, "could not read the coolsms_prices setting");
+    default_prices(st->price);
+    if (PQntuples(res) > 0 && !PQgetisnull(res, 0, 0)) {
+        root = json_loads(PQgetvalue(res, 0, 0), 0, &jerr);
+        if (json_is_object(root)) {
+            price_from_json(root, "sms", &st->price[MF_TYPE_SMS]);
+            price_from_json(root, "lms", &st->price[MF_TYPE_LMS]);
+            price_from_json(root, "kakao", &st->price[MF_TYPE_KAKAO]);
+            st->price[MF_TYPE_NONE] = st->price[MF_TYPE_SMS];
+        } else if (st->log != NULL) {
+            mf_log_msgf(st->log, MF_LOG_WARN,
+                        "system_settings coolsms_prices is not a JSON object: default prices");
+        }
+        json_decref(root);
+    }
+    PQclear(res);
+    st->price_valid = 1;
+    st->price_loaded_ms = mono_ms();
+    return 0;
+}
+
+int rep_store_price(rep_store *st, PGconn *conn, mf_msg_type type, double *price, mf_err *err)
+{
+    if (!st->price_valid || mono_ms() - st->price_loaded_ms >= st->price_ttl_ms) {
+        if (load_prices(st, conn, err) != 0)
+            return -1;
+    }
+    if ((int)type < 0 || (int)type > MF_TYPE_KAKAO)
+        type = MF_TYPE_NONE;
+    *price = st->price[type];
+    return 0;
+}
+
+/* ---- helpers ---------------------------------------------------------------------------- */
+
+static int is_first_outcome(mf_result_status s)
+{
+    return s == MF_RESULT_ACCEPTED || s == MF_RESULT_FAILED || s == MF_RESULT_CANCELLED;
+}
+
+static int cmp_result_ptr(const void *a, const void *b)
+{
+    const mf_result *x = *(const mf_result *const *)a;
+    const mf_result *y = *(const mf_result *const *)b;
+    int c = memcmp(x->id.b, y->id.b, sizeof(x->id.b));
+
+    if (c != 0)
+        return c;
+    return x < y ? -1 : (x > y ? 1 : 0); /* the earlier result of a job wins */
+}
+
+/* Collect pointers to the results that `want` selects, sorted by id, first per id only.
+ * Returns the count in st->sorted, or -1. */
+static long select_unique(rep_store *st, const mf_result *res, size_t n, int finals,
+                          mf_err *err)
+{
+    size_t i, m = 0, k = 0;
+
+    if (st->sorted_cap < n) {
+        const mf_result **p = realloc(st->sorted, n * sizeof(*p));
+
+        if (p == NULL)
+            return mf_err_set(err, "out of memory");
+        st->sorted = p;
+        st->sorted_cap = n;
+    }
+    for (i = 0; i < n; i++) {
+        int first = is_first_outcome(res[i].status);
+
+        if (finals ? !first : first)
+            st->sorted[m++] = &res[i];
+    }
+    if (m == 0)
+        return 0;
+    qsort(st->sorted, m, sizeof(*st->sorted), cmp_result_ptr);
+    for (i = 0; i < m; i++) {
+        if (k > 0 && memcmp(st->sorted[k - 1]->id.b, st->sorted[i]->id.b, 16) == 0)
+            continue;
+        st->sorted[k++] = st->sorted[i];
+    }
+    return (long)k;
+}
+
+void rep_store_set_insert_mode(rep_store *st, rep_insert_mode mode)
+{
+    st->mode = mode;
+}
+
+static int add_uuid(rep_arr *a, const mf_uuid *u, mf_err *err)
+{
+    char txt[MF_UUID_STR_SIZE];
+
+    return rep_arr_add(a, mf_uuid_format(u, txt), err);
+}
+
+static const char *empty_null(const char *s)
+{
+    return (s != NULL && *s != '\0') ? s : NULL;
+}
+
+static int vars_json(mf_buf *b, const mf_codec_map *m, mf_err *err)
+{
+    size_t i;
+
+    mf_buf_reset(b);
+    if (mf_buf_append_char(b, '{', err) != 0)
+        return -1;
+    for (i = 0; i < m->n; i++) {
+        if ((i > 0 && mf_buf_append_char(b, ',', err) != 0) ||
+            mf_buf_append_json_cstr(b, m->items[i].key, err) != 0 ||
+            mf_buf_append_char(b, ':', err) != 0 ||
+            mf_buf_append_json_cstr(b, m->items[i].val, err) != 0)
+            return -1;
+    }
+    return mf_buf_append_char(b, '}', err);
+}
+
+/* Append one COPY text field (NULL: \N), tab-separated unless first. */
+static int copy_field(mf_buf *b, const char *v, int first, mf_err *err)
+{
+    size_t i, run = 0;
+
+    if (!first && mf_buf_append_char(b, '\t', err) != 0)
+        return -1;
+    if (v == NULL)
+        return mf_buf_append_str(b, "\\N", err);
+    for (i = 0; v[i] != '\0'; i++) {
+        const char *e = NULL;
+
+        switch (v[i]) {
+        case '\\': e = "\\\\"; break;
+        case '\t': e = "\\t"; break;
+        case '\n': e = "\\n"; break;
+        case '\r': e = "\\r"; break;
+        default: continue;
+        }
+        if (mf_buf_append(b, v + run, i - run, err) != 0 || mf_buf_append_str(b, e, err) != 0)
+            return -1;
+        run = i + 1;
+    }
+    return mf_buf_append(b, v + run, i - run, err);
+}
+
+/* One row for the insert (any status; the mapping is in docs/reporter.md), added to the COPY
+ * buffer or to the column arrays. */
+static int add_insert_row(rep_store *st, PGconn *conn, const mf_result *r, mf_err *err)
+{
+    const char *v[NCOL];
+    const char *status = "failed";
+    long long sent = 0, delivered = 0, failed = 0;
+    double price = 0;
+    char cost[32], id[MF_UUID_STR_SIZE], run[MF_UUID_STR_SIZE], tpl[MF_UUID_STR_SIZE];
+    char att[16], s_sent[24], s_del[24], s_fail[24];
+    mf_msg_type carried = r->channel != MF_TYPE_NONE ? r->channel : r->type;
+    int charged = 0, i;
+
+    switch (r->status) {
+    case MF_RESULT_ACCEPTED:
+        status = "sent";
+        sent = r->sent_ms > 0 ? r->sent_ms : r->ts_ms;
+        charged = 1;
+        break;
+    case MF_RESULT_DELIVERED:
+        status = "delivered";
+        sent = r->sent_ms > 0 ? r->sent_ms : r->ts_ms;
+        delivered = r->ts_ms;
+        charged = 1;
+        break;
+    case MF_RESULT_UNDELIVERED:
+        sent = r->sent_ms;
+        failed = r->ts_ms;
+        break;
+    case MF_RESULT_CANCELLED:
+        status = "cancelled";
+        failed = r->ts_ms;
+        break;
+    case MF_RESULT_FAILED:
+    default:
+        sent = r->sent_ms;
+        failed = r->ts_ms;
+        break;
+    }
+    if (charged && rep_store_price(st, conn, carried, &price, err) != 0)
+        return -1;
+    snprintf(cost, sizeof(cost), "%.2f", price);
+    snprintf(att, sizeof(att), "%d", (int)r->attempt);
+    snprintf(s_sent, sizeof(s_sent), "%lld", sent);
+    snprintf(s_del, sizeof(s_del), "%lld", delivered);
+    snprintf(s_fail, sizeof(s_fail), "%lld", failed);
+    if (r->vars.n > 0 && vars_json(&st->json, &r->vars, err) != 0)
+        return -1;
+    v[C_ID] = mf_uuid_format(&r->id, id);
+    v[C_RUN] = mf_uuid_format(&r->run, run);
+    v[C_TPL] = mf_uuid_format(&r->tpl, tpl);
+    v[C_ATT] = att;
+    v[C_STATUS] = status;
+    v[C_PHONE] = r->to;
+    v[C_NAME] = empty_null(r->name);
+    v[C_TYPE] = mf_msg_type_name(r->type);
+    v[C_TEXT] = r->text;
+    v[C_VARS] = r->vars.n > 0 ? st->json.data : "{}";
+    v[C_PMID] = empty_null(r->provider_msg_id);
+    v[C_GID] = empty_null(r->group_id);
+    v[C_CODE] = empty_null(r->code);
+    v[C_MSG] = empty_null(r->msg);
+    v[C_COST] = cost;
+    v[C_SENT] = sent > 0 ? s_sent : NULL;
+    v[C_DELIVERED] = delivered > 0 ? s_del : NULL;
+    v[C_FAILED] = failed > 0 ? s_fail : NULL;
+    v[C_CHANNEL] = mf_msg_type_name(r->channel);
+    if (st->mode == REP_INSERT_COPY) {
+        for (i = 0; i < NCOL; i++)
+            if (copy_field(&st->copy, v[i], i == 0, err) != 0)
+                return -1;
+        return mf_buf_append_char(&st->copy, '\n', err);
+    }
+    for (i = 0; i < NCOL; i++)
+        if (rep_arr_add(&st->cols[i], v[i], err) != 0)
+            return -1;
+    return 0;
+}
+
+static long long res_ll(const PGresult *res, int row, int col)
+{
+    return PQgetisnull(res, row, col) ? 0 : strtoll(PQgetvalue(res, row, col), NULL, 10);
+}
+
+/* Run `sql` with the finished arrays as parameters; *changed gets the first column. */
+static int exec_arrays(PGconn *conn, const char *sql, rep_arr *arrs, int narr,
+                       long long *changed, mf_err *err)
+{
+    const char *params[NCOL];
+    PGresult *res;
+    int i;
+
+    for (i = 0; i < narr; i++) {
+        params[i] = rep_arr_finish(&arrs[i], err);
+        if (params[i] == NULL)
+            return -1;
+    }
+    res = mf_pg_query(conn, sql, narr, params, err);
+    if (res == NULL)
+        return -1;
+    *changed = PQntuples(res) > 0 ? res_ll(res, 0, 0) : 0;
+    PQclear(res);
+    return 0;
+}
+
+/* Insert the selected results (st->sorted[0..m)). */
+static int insert_rows(rep_store *st, PGconn *conn, size_t m, long long *inserted, mf_err *err)
+{
+    size_t i;
+    PGresult *res;
+
+    *inserted = 0;
+    if (m == 0)
+        return 0;
+    for (i = 0; i < NCOL; i++)
+        rep_arr_reset(&st->cols[i]);
+    mf_buf_reset(&st->copy);
+    for (i = 0; i < m; i++)
+        if (add_insert_row(st, conn, st->sorted[i], err) != 0)
+            return -1;
+    if (st->mode == REP_INSERT_UNNEST) {
+        if (exec_arrays(conn, INSERT_UNNEST_SQL, st->cols, NCOL, inserted, err) != 0)
+            return mf_err_prefix(err, "could not insert %zu message_logs rows", m);
+        return 0;
+    }
+    if (mf_pg_exec(conn, st->stage_ready ? STAGE_TRUNCATE_SQL : STAGE_CREATE_SQL, err) != 0 ||
+        mf_pg_copy_in(conn, STAGE_COPY_SQL, st->copy.data, st->copy.len, NULL, err) != 0)
+        return mf_err_prefix(err, "could not stage %zu message_logs rows", m);
+    st->stage_ready = 1;
+    res = mf_pg_query(conn, INSERT_STAGE_SQL, 0, NULL, err);
+    if (res == NULL)
+        return mf_err_prefix(err, "could not insert %zu message_logs rows", m);
+    *inserted = PQntuples(res) > 0 ? res_ll(res, 0, 0) : 0;
+    PQclear(res);
+    return 0;
+}
+
+static int apply_finals(rep_store *st, PGconn *conn, size_t m, long long *updated, mf_err *err)
+{
+    rep_arr *u = st->ucols;
+    size_t i;
+
+    *updated = 0;
+    if (m == 0)
+        return 0;
+    for (i = 0; i < NUCOL; i++)
+        rep_arr_reset(&u[i]);
+    for (i = 0; i < m; i++) {
+        const mf_result *r = st->sorted[i];
+
+        if (add_uuid(&u[U_ID], &r->id, err) != 0 ||
+            rep_arr_add(&u[U_STATUS],
+                        r->status == MF_RESULT_DELIVERED ? "delivered" : "failed", err) != 0 ||
+            rep_arr_add_ll(&u[U_TS], r->ts_ms, err) != 0 ||
+            rep_arr_add(&u[U_CODE], empty_null(r->code), err) != 0 ||
+            rep_arr_add(&u[U_MSG], empty_null(r->msg), err) != 0)
+            return -1;
+    }
+    if (exec_arrays(conn, FINAL_SQL, u, NUCOL, updated, err) != 0)
+        return mf_err_prefix(err, "could not apply %zu final outcomes", m);
+    return 0;
+}
+
+static int add_ref(rep_store *st, const char *id, const char *status, const char *wf,
+                   mf_err *err)
+{
+    run_ref *r;
+
+    if (st->nrefs == st->refs_cap) {
+        size_t cap = st->refs_cap ? st->refs_cap * 2 : 16;
+        run_ref *p = realloc(st->refs, cap * sizeof(*p));
+
+        if (p == NULL)
+            return mf_err_set(err, "out of memory");
+        st->refs = p;
+        st->refs_cap = cap;
+    }
+    r = &st->refs[st->nrefs++];
+    memset(r, 0, sizeof(*r));
+    snprintf(r->id, sizeof(r->id), "%s", id);
+    snprintf(r->workflow, sizeof(r->workflow), "%s", wf);
+    r->running = strcmp(status, "running") == 0;
+    r->completed = strcmp(status, "completed") == 0;
+    return 0;
+}
+
+static int fill_run_ids(rep_store *st, const mf_result *res, size_t n, mf_err *err)
+{
+    size_t i;
+
+    rep_arr_reset(&st->runs);
+    for (i = 0; i < n; i++)
+        if (add_uuid(&st->runs, &res[i].run, err) != 0)
+            return -1;
+    return rep_arr_finish(&st->runs, err) != NULL ? 0 : -1;
+}
+
+static int lock_runs(rep_store *st, PGconn *conn, const mf_result *res, size_t n, mf_err *err)
+{
+    const char *params[1];
+    PGresult *q;
+    int i;
+
+    st->nrefs = 0;
+    if (fill_run_ids(st, res, n, err) != 0)
+        return -1;
+    params[0] = st->runs.buf.data;
+    q = mf_pg_query(conn, LOCK_RUNS_SQL, 1, params, err);
+    if (q == NULL)
+        return mf_err_prefix(err, "could not lock the runs of the batch");
+    for (i = 0; i < PQntuples(q); i++) {
+        if (add_ref(st, PQgetvalue(q, i, 0), PQgetvalue(q, i, 1), PQgetvalue(q, i, 2), err) != 0) {
+            PQclear(q);
+            return -1;
+        }
+    }
+    PQclear(q);
+    return 0;
+}
+
+static int store_offsets(rep_store *st, PGconn *conn, const rep_offset *offs, size_t noffs,
+                         mf_err *err)
+{
+    rep_arr *p = &st->ucols[0], *o = &st->ucols[1];
+    const char *params[4];
+    size_t i;
+
+    if (noffs == 0)
+        return 0;
+    rep_arr_reset(p);
+    rep_arr_reset(o);
+    for (i = 0; i < noffs; i++)
+        if (rep_arr_add_ll(p, offs[i].partition, err) != 0 ||
+            rep_arr_add_ll(o, offs[i].next_offset, err) != 0)
+            return -1;
+    params[0] = st->group;
+    params[1] = st->topic;
+    if ((params[2] = rep_arr_finish(p, err)) == NULL || (params[3] = rep_arr_finish(o, err)) == NULL)
+        return -1;
+    if (mf_pg_command(conn, OFFSETS_SQL, 4, params, NULL, err) != 0)
+        return mf_err_prefix(err, "could not store the consumer offsets");
+    return 0;
+}
+
+/* Completion for running runs, statistics for completed ones whose counters changed. */
+static int after_counts(rep_store *st, PGconn *conn, int changed, rep_store_stats *stats,
+                        mf_err *err)
+{
+    size_t i, j;
+
+    for (i = 0; i < st->nrefs; i++) {
+        mf_runs_completion c;
+
+        if (!st->refs[i].running)
+            continue;
+        if (mf_runs_try_complete(conn, st->refs[i].id, &c, err) != 0)
+            return -1;
+        if (c.completed) {
+            stats->completed++;
+            if (st->log != NULL)
+                MF_LOG(st->log, MF_LOG_INFO, "run completed", MF_KV_S("run_id", st->refs[i].id),
+                       MF_KV_I("target", c.target_count), MF_KV_I("success", c.success_count),
+                       MF_KV_I("failed", c.failed_count),
+                       MF_KV_I("execution_time_ms", c.execution_time_ms));
+        }
+    }
+    if (!changed)
+        return 0;
+    for (i = 0; i < st->nrefs; i++) {
+        int seen = 0;
+
+        if (!st->refs[i].completed || st->refs[i].workflow[0] == '\0')
+            continue;
+        for (j = 0; j < i && !seen; j++)
+            seen = st->refs[j].completed && strcmp(st->refs[j].workflow, st->refs[i].workflow) == 0;
+        if (!seen && mf_runs_refresh_workflow_stats(conn, st->refs[i].workflow, err) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+static int write_once(rep_store *st, PGconn *conn, const mf_result *res, size_t n,
+                      const rep_offset *offs, size_t noffs, rep_store_stats *stats, mf_err *err)
+{
+    long m;
+    long long ins = 0, upd = 0, late = 0;
+    size_t finals = 0;
+
+    st->stage_ready = 0;
+    if (mf_pg_begin(conn, err) != 0)
+        return -1;
+    if (n > 0 && lock_runs(st, conn, res, n, err) != 0)
+        goto fail;
+    if ((m = select_unique(st, res, n, 0, err)) < 0 ||
+        insert_rows(st, conn, (size_t)m, &ins, err) != 0)
+        goto fail;
+    if ((m = select_unique(st, res, n, 1, err)) < 0 ||
+        apply_finals(st, conn, (size_t)m, &upd, err) != 0)
+        goto fail;
+    finals = (size_t)m;
+    /* A final outcome whose job has no row yet (it overtook its `accepted`) is inserted as
+     * final; rows that exist conflict and change nothing. */
+    if (upd < (long long)finals && insert_rows(st, conn, finals, &late, err) != 0)
+        goto fail;
+    if (store_offsets(st, conn, offs, noffs, err) != 0)
+        goto fail;
+    stats->inserted = ins + late;
+    stats->finalized = upd;
+    stats->duplicates = (long long)n - ins - late - upd;
+    if (after_counts(st, conn, ins + late + upd > 0, stats, err) != 0)
+        goto fail;
+    return mf_pg_commit(conn, err);
+fail:
+    mf_pg_rollback(conn);
+    return -1;
+}
+
+static int retryable(const mf_err *err)
+{
+    return strstr(err->msg, "SQLSTATE 40P01") != NULL || strstr(err->msg, "SQLSTATE 40001") != NULL;
+}
+
+int rep_store_write(rep_store *st, PGconn *conn, const mf_result *res, size_t n,
+                    const rep_offset *offs, size_t noffs, rep_store_stats *stats, mf_err *err)
+{
+    rep_store_stats local;
+    mf_err e;
+    int attempt;
+
+    if (stats == NULL)
+        stats = &local;
+    for (attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
+        memset(stats, 0, sizeof(*stats));
+        stats->attempts = attempt;
+        mf_err_clear(&e);
+        if (mf_pg_ensure(conn, &e) == 0 &&
+            write_once(st, conn, res, n, offs, noffs, stats, &e) == 0)
+            return 0;
+        if (!retryable(&e) || attempt == MAX_ATTEMPTS)
+            break;
+        if (st->log != NULL)
+            mf_log_msgf(st->log, MF_LOG_WARN, "batch transaction retried: %s", e.msg);
+    }
+    memset(stats, 0, sizeof(*stats));
+    return mf_err_set(err, "%s", e.msg);
+}
+
+int rep_store_find_missing_runs(rep_store *st, PGconn *conn, const mf_result *res, size_t n,
+                                unsigned char *missing, mf_err *err)
+{
+    const char *params[1];
+    PGresult *q;
+    size_t i;
+    int j;
+
+    if (n == 0)
+        return 0;
+    if (fill_run_ids(st, res, n, err) != 0)
+        return -1;
+    params[0] = st->runs.buf.data;
+    q = mf_pg_query(conn, EXISTING_RUNS_SQL, 1, params, err);
+    if (q == NULL)
+        return mf_err_prefix(err, "could not look the runs of the batch up");
+    for (i = 0; i < n; i++) {
+        char id[MF_UUID_STR_SIZE];
+
+        mf_uuid_format(&res[i].run, id);
+        missing[i] = 1;
+        for (j = 0; j < PQntuples(q) && missing[i]; j++)
+            if (strcmp(PQgetvalue(q, j, 0), id) == 0)
+                missing[i] = 0;
+    }
+    PQclear(q);
+    return 0;
+}
+
+int rep_store_load_offsets(rep_store *st, PGconn *conn, const int32_t *parts, size_t n,
+                           int64_t *offsets, mf_err *err)
+{
+    const char *params[2] = {st->group, st->topic};
+    PGresult *q = mf_pg_query(conn, LOAD_OFFSETS_SQL, 2, params, err);
+    size_t i;
+    int j;
+
+    if (q == NULL)
+        return mf_err_prefix(err, "could not read the stored offsets of group \"%s\"", st->group);
+    for (i = 0; i < n; i++) {
+        offsets[i] = -1;
+        for (j = 0; j < PQntuples(q); j++)
+            if (res_ll(q, j, 0) == parts[i])
+                offsets[i] = res_ll(q, j, 1);
+    }
+    PQclear(q);
+    return 0;
+}

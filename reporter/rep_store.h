@@ -1,0 +1,74 @@
+/* rep_store: write a batch of results to PostgreSQL in one transaction (rows, counters, offsets). */
+#ifndef REP_STORE_H
+#define REP_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <libpq-fe.h>
+
+#include "mf_codec.h"
+#include "mf_err.h"
+#include "mf_log.h"
+
+typedef struct rep_store rep_store;
+
+/* Next offset to store for one partition of the results topic. */
+typedef struct rep_offset {
+    int32_t partition;
+    int64_t next_offset;
+} rep_offset;
+
+/* What one batch changed (for logs, metrics and tests). */
+typedef struct rep_store_stats {
+    long long inserted;  /* message_logs rows inserted */
+    long long finalized; /* sent rows turned delivered/failed by a later outcome */
+    long long duplicates; /* results that changed nothing (redelivery, repeats) */
+    long long completed; /* runs completed by this batch */
+    int attempts;        /* transactions tried (> 1 after a deadlock) */
+} rep_store_stats;
+
+/*
+ * group and topic (full name) are copied: they key mf_consumer_offsets. price_ttl_ms: how long
+ * the coolsms_prices setting stays cached. log may be NULL. Free with rep_store_free.
+ */
+rep_store *rep_store_new(const char *group, const char *topic, long long price_ttl_ms,
+                         mf_log *log, mf_err *err);
+void rep_store_free(rep_store *st);
+
+/*
+ * Which runs named by the results exist: missing[i] = 1 for each result whose run is not in
+ * workflow_runs (the caller dead-letters those: message_logs.workflow_run_id is a foreign key).
+ * Runs outside a transaction. 0 or -1.
+ */
+int rep_store_find_missing_runs(rep_store *st, PGconn *conn, const mf_result *res, size_t n,
+                                unsigned char *missing, mf_err *err);
+
+/*
+ * The batch transaction (BEGIN ... COMMIT on conn, which must be idle): insert first outcomes,
+ * apply later outcomes, adjust run and daily counters from the rows actually changed, upsert
+ * the offsets, try to complete every touched run, refresh the statistics of touched completed
+ * runs' workflows. Retried on deadlock / serialization failure (up to 5 times). Results are
+ * read only during the call. stats may be NULL. Returns 0 or -1 with err (nothing written).
+ */
+int rep_store_write(rep_store *st, PGconn *conn, const mf_result *res, size_t n,
+                    const rep_offset *offs, size_t noffs, rep_store_stats *stats, mf_err *err);
+
+/*
+ * Stored next offsets of the results topic for this group: for each parts[i], *offsets[i]
+ * becomes the stored next offset, or -1 when none is stored. 0 or -1.
+ */
+int rep_store_load_offsets(rep_store *st, PGconn *conn, const int32_t *parts, size_t n,
+                           int64_t *offsets, mf_err *err);
+
+/* How message_logs rows reach the server: COPY into a staging table that is dropped at commit
+ * (default; faster for 5,000 rows, see docs/reporter.md), or one INSERT with unnest() of 19
+ * array parameters. Both are pooler-safe. For benchmarks and tests. */
+typedef enum rep_insert_mode { REP_INSERT_COPY = 0, REP_INSERT_UNNEST } rep_insert_mode;
+void rep_store_set_insert_mode(rep_store *st, rep_insert_mode mode);
+
+/* Price (KRW) of one accepted message sent as `type` (sms, lms, kakao), from the cache;
+ * loads system_settings 'coolsms_prices' when the cache is stale. 0 or -1. */
+int rep_store_price(rep_store *st, PGconn *conn, mf_msg_type type, double *price, mf_err *err);
+
+#endif

@@ -1,0 +1,68 @@
+/* reporter_config: the reporter daemon's configuration table (environment variables). */
+#include "reporter_config.h"
+
+#include <stddef.h>
+#include <string.h>
+
+#define R_STR(field, name, def, desc)                                                           \
+    {name, MF_CFG_STR, def, 0, 0, 0, 0, offsetof(reporter_config, field),                      \
+     sizeof(((reporter_config *)0)->field), MF_CFG_REPORTER, desc}
+#define R_SECRET(field, name, desc)                                                             \
+    {name, MF_CFG_SECRET, "", 0, 0, 0, 0, offsetof(reporter_config, field),                    \
+     sizeof(((reporter_config *)0)->field), MF_CFG_REPORTER, desc}
+#define R_INT(field, name, def, lo, hi, desc)                                                   \
+    {name, MF_CFG_INT, def, lo, hi, 0, 0, offsetof(reporter_config, field), 0, MF_CFG_REPORTER, \
+     desc}
+
+const mf_config_key reporter_config_keys[] = {
+    MF_DAEMON_COMMON_KEYS(reporter_config, MF_CFG_REPORTER),
+    R_STR(group, "MF_REPORTER_GROUP", "msgfleet-reporter",
+          "Kafka consumer group of the reporters on the results topic (offsets are kept in "
+          "mf_consumer_offsets under this name)"),
+    R_INT(batch_max, "MF_REPORTER_BATCH_MAX", "5000", 1, 100000,
+          "most results written in one PostgreSQL transaction"),
+    R_INT(linger_ms, "MF_REPORTER_LINGER_MS", "100", 0, 60000,
+          "how long to wait for more results before a partial batch is written"),
+    R_INT(price_ttl_ms, "MF_REPORTER_PRICE_TTL_MS", "60000", 0, 86400000,
+          "how long the system_settings coolsms_prices table stays cached"),
+    {"MF_REPORTER_STATUS_ENABLED", MF_CFG_BOOL, "true", 0, 0, 0, 0,
+     offsetof(reporter_config, status_enabled), 0, MF_CFG_REPORTER,
+     "run the final-status poller (asks the list API about sent messages)"},
+    R_INT(status_batch, "MF_REPORTER_STATUS_BATCH", "500", 1, 1000,
+          "sent messages claimed per poll (one list request per 1,000 message ids at most)"),
+    R_INT(status_delay_ms, "MF_REPORTER_STATUS_DELAY_MS", "2000", 0, 86400000,
+          "age of sent_at before a message's final status is asked for"),
+    R_INT(status_recheck_ms, "MF_REPORTER_STATUS_RECHECK_MS", "30000", 100, 86400000,
+          "time before a message still not final is asked about again"),
+    R_INT(status_interval_ms, "MF_REPORTER_STATUS_INTERVAL_MS", "500", 10, 600000,
+          "pause of the status poller when a poll found nothing to do"),
+    R_STR(coolsms_base_url, "MF_COOLSMS_BASE_URL", "https://api.coolsms.co.kr",
+          "CoolSMS/SOLAPI API base URL (no path)"),
+    R_SECRET(coolsms_api_key, "MF_COOLSMS_API_KEY",
+             "CoolSMS API key (required when the status poller is on)"),
+    R_SECRET(coolsms_api_secret, "MF_COOLSMS_API_SECRET",
+             "CoolSMS API secret (signs requests; never logged; required when the status "
+             "poller is on)"),
+    R_INT(coolsms_timeout_ms, "MF_COOLSMS_TIMEOUT_MS", "15000", 1000, 300000,
+          "timeout of one provider request, connect included"),
+};
+
+const size_t reporter_config_nkeys = sizeof(reporter_config_keys) / sizeof(reporter_config_keys[0]);
+
+int reporter_config_load(reporter_config *cfg, mf_config_getenv_fn get, mf_err *err)
+{
+    memset(cfg, 0, sizeof(*cfg));
+    if (mf_config_load(reporter_config_keys, reporter_config_nkeys, MF_CFG_REPORTER, cfg, get,
+                       err) != 0)
+        return -1;
+    if (cfg->status_enabled && cfg->coolsms_api_key[0] == '\0')
+        return mf_err_set(err, "missing value for MF_COOLSMS_API_KEY (required while "
+                               "MF_REPORTER_STATUS_ENABLED is true)");
+    if (cfg->status_enabled && cfg->coolsms_api_secret[0] == '\0')
+        return mf_err_set(err, "missing value for MF_COOLSMS_API_SECRET (required while "
+                               "MF_REPORTER_STATUS_ENABLED is true)");
+    if (cfg->common.pg_dsn[0] == '\0')
+        return mf_err_set(err, "missing value for MF_PG_DSN");
+    mf_daemon_default_instance(&cfg->common);
+    return 0;
+}

@@ -1,0 +1,37 @@
+/* reporter_config: the reporter daemon's configuration table (environment variables). */
+#ifndef REPORTER_CONFIG_H
+#define REPORTER_CONFIG_H
+
+#include <stddef.h>
+
+#include "mf_config.h"
+#include "mf_daemon.h"
+#include "mf_err.h"
+
+typedef struct reporter_config {
+    mf_daemon_common common;
+    char group[128];
+    long long batch_max;
+    long long linger_ms;
+    long long price_ttl_ms;
+    int status_enabled;
+    long long status_batch;
+    long long status_delay_ms;
+    long long status_recheck_ms;
+    long long status_interval_ms;
+    char coolsms_base_url[256];
+    char coolsms_api_key[128];
+    char coolsms_api_secret[256];
+    long long coolsms_timeout_ms;
+} reporter_config;
+
+/* The table (for --config-doc and the drift check). */
+extern const mf_config_key reporter_config_keys[];
+extern const size_t reporter_config_nkeys;
+
+/* Loads the configuration from the environment (get: NULL = getenv), checks the cross-key
+ * rules (the API key and secret are required when the status poller is on) and fills the
+ * default instance id. Returns 0 or -1 with a message naming the key. */
+int reporter_config_load(reporter_config *cfg, mf_config_getenv_fn get, mf_err *err);
+
+#endif

@@ -1,0 +1,978 @@
+/* itest_reporter: the reporter binary against the dev PostgreSQL and Kafka (and the simulator):
+ * rows, counters, completion, redelivery, kill -9, status poller. */
+#include <errno.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <curl/curl.h>
+#include <libpq-fe.h>
+
+#include "mf_codec.h"
+#include "mf_coolsms.h"
+#include "mf_kafka.h"
+#include "mf_migrate.h"
+#include "mf_pg.h"
+#include "mf_runs.h"
+#include "mf_uuid.h"
+#include "rep_store.h"
+
+#define API_KEY_DEF "NCSTESTKEY0000001"
+#define API_SECRET_DEF "TESTSECRET0123456789ABCDEFGHIJKLMNOPQRSTUV"
+#define NPARTS 4
+
+typedef struct itest {
+    char admin_dsn[512];
+    char dsn[768];
+    char db[96];
+    char prefix[64];
+    char topic[128];
+    char dlq[128];
+    char brokers[256];
+    char group[96];
+    char src[1024];
+    char bin[1200];
+    char sim_bin[1200];
+    char sim_url[128];
+    PGconn *admin;
+    PGconn *pg;
+    mf_kafka_producer *prod;
+    int64_t end[NPARTS]; /* next offset per partition, from delivery reports */
+    long long dr_failed;
+    pid_t reporter;
+    pid_t sim;
+    char wf[MF_UUID_STR_SIZE];
+    char tpl[MF_UUID_STR_SIZE];
+    char tpl2[MF_UUID_STR_SIZE];
+} itest;
+
+static const char *env_or(const char *name, const char *def)
+{
+    const char *v = getenv(name);
+
+    return (v != NULL && *v != '\0') ? v : def;
+}
+
+static void sleep_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+
+    nanosleep(&ts, NULL);
+}
+
+static long long now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ---- database ----------------------------------------------------------------------- */
+
+static PGresult *q(PGconn *c, const char *sql, int n, const char *const *p)
+{
+    mf_err err;
+    PGresult *r = mf_pg_query(c, sql, n, p, &err);
+
+    if (r == NULL)
+        fail_msg("query failed: %s: %s", sql, err.msg);
+    return r;
+}
+
+static void ex(PGconn *c, const char *sql)
+{
+    mf_err err;
+
+    if (mf_pg_exec(c, sql, &err) != 0)
+        fail_msg("statement failed: %s: %s", sql, err.msg);
+}
+
+static long long q_ll(PGconn *c, const char *sql, int n, const char *const *p)
+{
+    PGresult *r = q(c, sql, n, p);
+    long long v = (PQntuples(r) > 0 && !PQgetisnull(r, 0, 0)) ? strtoll(PQgetvalue(r, 0, 0), NULL, 10) : -1;
+
+    PQclear(r);
+    return v;
+}
+
+static void q_str(PGconn *c, const char *sql, int n, const char *const *p, char *out, size_t cap)
+{
+    PGresult *r = q(c, sql, n, p);
+
+    snprintf(out, cap, "%s", (PQntuples(r) > 0 && !PQgetisnull(r, 0, 0)) ? PQgetvalue(r, 0, 0) : "");
+    PQclear(r);
+}
+
+/* One text digest of everything the reporter writes (minus status_checked_at). */
+static const char DIGEST_SQL[] =
+    "SELECT md5(concat_ws('#',"
+    " (SELECT string_agg(t::text, '|' ORDER BY t.id) FROM (SELECT id, workflow_run_id,"
+    "   template_id, recipient_phone, recipient_name, message_type, message_content,"
+    "   variables_used, status, provider, provider_message_id, cost, sent_at, delivered_at,"
+    "   failed_at, error_code, error_message, job_attempt, channel, provider_group_id,"
+    "   provider_status_code FROM message_logs) t),"
+    " (SELECT string_agg(r::text, '|' ORDER BY r.id) FROM (SELECT id, status, success_count,"
+    "   failed_count, total_cost, completed_at, execution_time_ms, logs FROM workflow_runs) r),"
+    " (SELECT string_agg(d::text, '|' ORDER BY d.stat_date) FROM (SELECT stat_date,"
+    "   workflows_executed, messages_sent, messages_failed, total_cost, templates_used"
+    "   FROM daily_statistics) d),"
+    " (SELECT string_agg(u::text, '|' ORDER BY u.workflow_run_id) FROM (SELECT workflow_run_id,"
+    "   template_id, workflow_id, success, used_at FROM template_usage_logs) u),"
+    " (SELECT string_agg(id || ':' || usage_count, ',' ORDER BY id) FROM message_templates),"
+    " (SELECT string_agg(id || ':' || statistics::text || last_run_at, ',' ORDER BY id)"
+    "   FROM workflows)))";
+
+static void digest(itest *t, char out[64])
+{
+    q_str(t->pg, DIGEST_SQL, 0, NULL, out, 64);
+}
+
+static void assert_consistent(itest *t)
+{
+    mf_err err;
+    char *mm = NULL;
+    int n = mf_runs_recount_check(t->pg, NULL, &mm, &err);
+
+    if (n < 0)
+        fail_msg("recount failed: %s", err.msg);
+    if (n != 0)
+        fail_msg("%d counter mismatches:\n%s", n, mm);
+    free(mm);
+}
+
+/* ---- kafka -------------------------------------------------------------------------- */
+
+static void on_dr(void *ctx, const mf_kafka_dr *dr)
+{
+    itest *t = ctx;
+
+    if (!dr->ok) {
+        t->dr_failed++;
+        return;
+    }
+    if (dr->partition >= 0 && dr->partition < NPARTS && dr->offset + 1 > t->end[dr->partition])
+        t->end[dr->partition] = dr->offset + 1;
+}
+
+static void produce_raw(itest *t, const char *key, const void *val, size_t len)
+{
+    mf_err err;
+
+    if (mf_kafka_produce(t->prod, t->topic, key, strlen(key), val, len, NULL, 10000, &err) != 0)
+        fail_msg("produce: %s", err.msg);
+}
+
+static void flush(itest *t)
+{
+    mf_err err;
+
+    if (mf_kafka_flush(t->prod, 60000, &err) != 0)
+        fail_msg("flush: %s", err.msg);
+    assert_int_equal(t->dr_failed, 0);
+}
+
+/* ---- processes ---------------------------------------------------------------------- */
+
+static pid_t spawn(const char *path, const char *const *env, const char *logfile, int out_fd)
+{
+    pid_t pid = fork();
+
+    if (pid != 0)
+        return pid;
+    for (size_t i = 0; env[i] != NULL; i += 2)
+        setenv(env[i], env[i + 1], 1);
+    {
+        FILE *f = fopen(logfile, "a");
+
+        if (f != NULL) {
+            dup2(fileno(f), STDERR_FILENO);
+            dup2(out_fd >= 0 ? out_fd : fileno(f), STDOUT_FILENO);
+        }
+    }
+    execl(path, path, (char *)NULL);
+    fprintf(stderr, "could not run %s: %s\n", path, strerror(errno));
+    _exit(127);
+}
+
+static int stop_process(pid_t pid, int timeout_ms)
+{
+    int st = 0;
+
+    if (pid <= 0)
+        return 0;
+    kill(pid, SIGTERM);
+    for (int waited = 0; waited < timeout_ms; waited += 50) {
+        if (waitpid(pid, &st, WNOHANG) == pid)
+            return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+        sleep_ms(50);
+    }
+    kill(pid, SIGKILL);
+    waitpid(pid, &st, 0);
+    return -1;
+}
+
+static void start_reporter(itest *t, const char *group, int status_on)
+{
+    const char *env[] = {"MF_PG_DSN", t->dsn, "MF_KAFKA_BROKERS", t->brokers,
+                         "MF_TOPIC_PREFIX", t->prefix, "MF_REPORTER_GROUP", group,
+                         "MF_REPORTER_STATUS_ENABLED", status_on ? "true" : "false",
+                         "MF_COOLSMS_BASE_URL", t->sim_url[0] ? t->sim_url : "http://127.0.0.1:1",
+                         "MF_COOLSMS_API_KEY", env_or("MF_COOLSMS_API_KEY", API_KEY_DEF),
+                         "MF_COOLSMS_API_SECRET", env_or("MF_COOLSMS_API_SECRET", API_SECRET_DEF),
+                         "MF_REPORTER_STATUS_DELAY_MS", "300", "MF_REPORTER_STATUS_RECHECK_MS", "300",
+                         "MF_REPORTER_STATUS_INTERVAL_MS", "100",
+                         "MF_REPORTER_BATCH_MAX", "1000", "MF_REPORTER_LINGER_MS", "50",
+                         "MF_LOG_LEVEL", "info", "MF_INSTANCE_ID", "itest-reporter", NULL};
+
+    t->reporter = spawn(t->bin, env, "/tmp/itest_reporter.log", -1);
+    assert_true(t->reporter > 0);
+}
+
+/* Wait until the group's stored offsets reach the produced end of every partition. */
+static void wait_offsets(itest *t, const char *group, int timeout_ms)
+{
+    const char *p[2] = {group, t->topic};
+    long long want = 0;
+
+    for (int i = 0; i < NPARTS; i++)
+        want += t->end[i];
+    for (int waited = 0; waited < timeout_ms; waited += 100) {
+        long long got = q_ll(t->pg,
+                             "SELECT COALESCE(sum(next_offset), 0) FROM mf_consumer_offsets"
+                             " WHERE consumer_group = $1 AND topic = $2", 2, p);
+        int st;
+
+        if (got == want)
+            return;
+        if (t->reporter > 0 && waitpid(t->reporter, &st, WNOHANG) == t->reporter)
+            fail_msg("the reporter exited early (status %d), see /tmp/itest_reporter.log", st);
+        sleep_ms(100);
+    }
+    fail_msg("stored offsets of %s did not reach %lld within %d ms (see /tmp/itest_reporter.log)",
+             group, want, timeout_ms);
+}
+
+/* ---- fixtures ----------------------------------------------------------------------- */
+
+static int setup(void **state)
+{
+    itest *t = calloc(1, sizeof(*t));
+    mf_err err;
+    mf_uuid u;
+    char hex[MF_UUID_STR_SIZE], sql[512], dir[1100];
+    mf_kafka_conf kc = {0};
+    mf_kafka_topic_spec specs[2];
+
+    assert_non_null(t);
+    snprintf(t->src, sizeof(t->src), "%s", env_or("MF_SOURCE_DIR", "."));
+    snprintf(t->bin, sizeof(t->bin), "%s", env_or("MF_REPORTER_BIN", "reporter/msgfleet-reporter"));
+    snprintf(t->sim_bin, sizeof(t->sim_bin), "%s",
+             env_or("MF_SIM_BIN", "tools/coolsms-sim/coolsms-sim"));
+    snprintf(t->admin_dsn, sizeof(t->admin_dsn), "%s",
+             env_or("MF_PG_DSN", "host=127.0.0.1 port=55432 dbname=msgfleet user=msgfleet"));
+    snprintf(t->brokers, sizeof(t->brokers), "%s", env_or("MF_KAFKA_BROKERS", "127.0.0.1:59092"));
+    assert_int_equal(mf_uuid_v4(&u, &err), 0);
+    mf_uuid_format(&u, hex);
+    hex[8] = '\0';
+    snprintf(t->db, sizeof(t->db), "msgfleet_reporter_%d_%s", (int)getpid(), hex);
+    snprintf(t->prefix, sizeof(t->prefix), "itrep%s.", hex);
+    snprintf(t->group, sizeof(t->group), "itrep-%s", hex);
+    /* the daemon goes through PgBouncer in transaction mode, like production */
+    snprintf(t->dsn, sizeof(t->dsn), "%s dbname=%s",
+             env_or("MF_PGBOUNCER_DSN", "host=127.0.0.1 port=56432 dbname=msgfleet user=msgfleet"),
+             t->db);
+
+    t->admin = mf_pg_connect(t->admin_dsn, NULL, "itest_reporter", &err);
+    if (t->admin == NULL)
+        fail_msg("PostgreSQL (MF_PG_DSN) is not reachable: %s", err.msg);
+    snprintf(sql, sizeof(sql), "CREATE DATABASE %s", t->db);
+    ex(t->admin, sql);
+    t->pg = mf_pg_connect(t->admin_dsn, t->db, "itest_reporter", &err);
+    if (t->pg == NULL)
+        fail_msg("could not connect to the test database: %s", err.msg);
+    snprintf(dir, sizeof(dir), "%s/schemas/pg", t->src);
+    if (mf_migrate_run(t->pg, dir, NULL, NULL, &err) < 0)
+        fail_msg("migrate: %s", err.msg);
+
+    kc.brokers = t->brokers;
+    kc.topic_prefix = t->prefix;
+    assert_int_equal(mf_kafka_topic_name(&kc, MF_TOPIC_RESULTS, t->topic, sizeof(t->topic), &err), 0);
+    assert_int_equal(mf_kafka_topic_name(&kc, MF_TOPIC_DLQ, t->dlq, sizeof(t->dlq), &err), 0);
+    specs[0] = (mf_kafka_topic_spec){t->topic, NPARTS, -1};
+    specs[1] = (mf_kafka_topic_spec){t->dlq, 1, -1};
+    if (mf_kafka_ensure_topics(&kc, specs, 2, 30000, &err) != 0)
+        fail_msg("Kafka (MF_KAFKA_BROKERS=%s) topics: %s", t->brokers, err.msg);
+    t->prod = mf_kafka_producer_new(&kc, on_dr, t, &err);
+    assert_non_null(t->prod);
+
+    ex(t->pg, "INSERT INTO system_settings (setting_key, setting_value)"
+              " VALUES ('coolsms_prices', '{\"sms\": 10, \"lms\": 30, \"kakao\": 5}')");
+    q_str(t->pg,
+          "INSERT INTO message_templates (name, message_type, content, category)"
+          " VALUES ('t1', 'sms', '#{name}님 안녕하세요', 'notification') RETURNING id",
+          0, NULL, t->tpl, sizeof(t->tpl));
+    q_str(t->pg,
+          "INSERT INTO message_templates (name, message_type, content, category)"
+          " VALUES ('t2', 'lms', '#{name}님 두번째', 'notification') RETURNING id",
+          0, NULL, t->tpl2, sizeof(t->tpl2));
+    {
+        const char *p[1] = {t->tpl};
+
+        q_str(t->pg,
+              "INSERT INTO workflows (name, trigger_type, message_config)"
+              " VALUES ('wf', 'manual', jsonb_build_object('template_id', $1::text)) RETURNING id",
+              1, p, t->wf, sizeof(t->wf));
+    }
+    *state = t;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    itest *t = *state;
+    char sql[256];
+    mf_err err;
+    mf_kafka_conf kc = {0};
+    const char *names[2];
+
+    if (t == NULL)
+        return 0;
+    stop_process(t->reporter, 10000);
+    stop_process(t->sim, 5000);
+    if (t->prod != NULL) {
+        mf_kafka_flush(t->prod, 5000, &err);
+        mf_kafka_producer_free(t->prod);
+    }
+    if (t->pg != NULL)
+        PQfinish(t->pg);
+    if (t->admin != NULL) {
+        snprintf(sql, sizeof(sql), "DROP DATABASE IF EXISTS %s WITH (FORCE)", t->db);
+        mf_pg_exec(t->admin, sql, &err);
+        PQfinish(t->admin);
+    }
+    kc.brokers = t->brokers;
+    names[0] = t->topic;
+    names[1] = t->dlq;
+    mf_kafka_delete_topics(&kc, names, 2, 10000, &err);
+    free(t);
+    return 0;
+}
+
+/* ---- results ------------------------------------------------------------------------ */
+
+typedef struct run_fx {
+    char id[MF_UUID_STR_SIZE];
+    mf_uuid uid;
+    long long started_ms;
+} run_fx;
+
+static void make_run(itest *t, const char *tpl, int target, run_fx *r)
+{
+    char tgt[16];
+    const char *p[3] = {t->wf, tgt, tpl};
+    PGresult *res;
+    mf_err err;
+
+    (void)p[2];
+    snprintf(tgt, sizeof(tgt), "%d", target);
+    res = q(t->pg,
+            "INSERT INTO workflow_runs (workflow_id, status, trigger_type, target_count,"
+            " expanded_count, expansion_finished_at) VALUES ($1::uuid, 'running', 'manual',"
+            " $2::int, $2::int, now())"
+            " RETURNING id, floor(extract(epoch FROM started_at) * 1000)::bigint",
+            2, p);
+    snprintf(r->id, sizeof(r->id), "%s", PQgetvalue(res, 0, 0));
+    r->started_ms = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
+    PQclear(res);
+    assert_int_equal(mf_uuid_parse(r->id, &r->uid, &err), 0);
+}
+
+static void phone_of(int i, char out[16])
+{
+    snprintf(out, 16, "010%08d", 10000000 + i);
+}
+
+/* Build result i of run r with status st and produce it. */
+static void produce_result(itest *t, const run_fx *r, const char *tpl, int i, mf_result_status st,
+                           const char *pmid, long long ts)
+{
+    mf_result res;
+    mf_uuid wf, tp;
+    char phone[16], name[32], text[128], key[MF_UUID_STR_SIZE], mid[40], gid[40];
+    mf_codec_kv vars[1];
+    msgpack_sbuffer sb;
+    mf_err err;
+
+    phone_of(i, phone);
+    snprintf(name, sizeof(name), "고객%d", i);
+    snprintf(text, sizeof(text), "%s님 안녕하세요", name);
+    snprintf(mid, sizeof(mid), "M4VTEST%025d", i);
+    snprintf(gid, sizeof(gid), "G4VTESTGROUP%020d", i / 100);
+    vars[0] = (mf_codec_kv){"name", name};
+    memset(&res, 0, sizeof(res));
+    mf_uuid_job_id(&r->uid, (uint64_t)r->started_ms, phone, 0, &res.id);
+    res.run = r->uid;
+    assert_int_equal(mf_uuid_parse(t->wf, &wf, &err), 0);
+    assert_int_equal(mf_uuid_parse(tpl, &tp, &err), 0);
+    res.wf = wf;
+    res.tpl = tp;
+    res.attempt = 0;
+    res.status = st;
+    res.to = phone;
+    res.name = name;
+    res.type = (i % 3 == 0) ? MF_TYPE_LMS : MF_TYPE_SMS;
+    res.ts_ms = ts;
+    res.vars = (mf_codec_map){vars, 1};
+    if (st == MF_RESULT_FAILED) {
+        if ((i / 20) % 2 == 0) { /* planner-side */
+            res.code = "INVALID_PHONE";
+            res.msg = "invalid phone number";
+        } else {
+            res.code = "1062";
+            res.msg = "발신번호 미등록";
+            res.text = text;
+        }
+    } else {
+        res.channel = res.type;
+        res.text = text;
+        res.provider_msg_id = pmid != NULL ? pmid : mid;
+        res.group_id = gid;
+        res.sent_ms = ts - (st == MF_RESULT_ACCEPTED ? 0 : 1000);
+        res.code = st == MF_RESULT_ACCEPTED ? "2000" : (st == MF_RESULT_DELIVERED ? "4000" : "3043");
+        res.msg = st == MF_RESULT_UNDELIVERED ? "단말기 Power off" : NULL;
+    }
+    msgpack_sbuffer_init(&sb);
+    if (mf_codec_encode_result(&sb, &res, &err) != 0)
+        fail_msg("encode: %s", err.msg);
+    produce_raw(t, mf_uuid_format(&res.id, key), sb.data, sb.size);
+    msgpack_sbuffer_destroy(&sb);
+}
+
+/* Run r of n jobs: i % 20 == 7 fails, the rest is accepted; of the accepted, i % 100 == 1
+ * is delivered later and i % 100 == 3 undelivered later. */
+#define IS_FAILED(i) ((i) % 20 == 7)
+#define IS_DELIVERED(i) ((i) % 100 == 1)
+#define IS_UNDELIVERED(i) ((i) % 100 == 3)
+
+static void produce_run(itest *t, const run_fx *r, const char *tpl, int n, long long ts)
+{
+    for (int i = 0; i < n; i++)
+        produce_result(t, r, tpl, i, IS_FAILED(i) ? MF_RESULT_FAILED : MF_RESULT_ACCEPTED, NULL, ts);
+    for (int i = 0; i < n; i++) {
+        if (IS_FAILED(i))
+            continue;
+        if (IS_DELIVERED(i))
+            produce_result(t, r, tpl, i, MF_RESULT_DELIVERED, NULL, ts + 5000);
+        else if (IS_UNDELIVERED(i))
+            produce_result(t, r, tpl, i, MF_RESULT_UNDELIVERED, NULL, ts + 5000);
+    }
+    flush(t);
+}
+
+typedef struct expect {
+    long long sent, delivered, failed, cost_x100;
+} expect;
+
+static expect expected(int n)
+{
+    expect e = {0, 0, 0, 0};
+
+    for (int i = 0; i < n; i++) {
+        if (IS_FAILED(i)) {
+            e.failed++;
+        } else if (IS_UNDELIVERED(i)) {
+            e.failed++;
+        } else {
+            if (IS_DELIVERED(i))
+                e.delivered++;
+            else
+                e.sent++;
+            e.cost_x100 += (i % 3 == 0) ? 3000 : 1000;
+        }
+    }
+    return e;
+}
+
+static void wait_completed(itest *t, const run_fx *r, int timeout_ms)
+{
+    const char *p[1] = {r->id};
+
+    for (int waited = 0; waited < timeout_ms; waited += 100) {
+        int st;
+
+        if (q_ll(t->pg, "SELECT count(*) FROM workflow_runs WHERE id = $1::uuid AND"
+                        " status = 'completed'", 1, p) == 1)
+            return;
+        if (t->reporter > 0 && waitpid(t->reporter, &st, WNOHANG) == t->reporter)
+            fail_msg("the reporter exited early (status %d), see /tmp/itest_reporter.log", st);
+        sleep_ms(100);
+    }
+    fail_msg("run %s not completed within %d ms (see /tmp/itest_reporter.log)", r->id, timeout_ms);
+}
+
+static void check_run(itest *t, const run_fx *r, int n, const char *tpl)
+{
+    const char *p[2] = {r->id, tpl};
+    expect e = expected(n);
+    PGresult *res;
+    char cost[32];
+
+    res = q(t->pg,
+            "SELECT status, success_count, failed_count, (total_cost * 100)::bigint,"
+            " completed_at IS NOT NULL, execution_time_ms IS NOT NULL AND execution_time_ms >= 0,"
+            " logs @> '[{\"event\":\"completed\"}]'::jsonb"
+            " FROM workflow_runs WHERE id = $1::uuid", 1, p);
+    assert_string_equal(PQgetvalue(res, 0, 0), "completed");
+    assert_int_equal(strtoll(PQgetvalue(res, 0, 1), NULL, 10), e.sent + e.delivered);
+    assert_int_equal(strtoll(PQgetvalue(res, 0, 2), NULL, 10), e.failed);
+    assert_int_equal(strtoll(PQgetvalue(res, 0, 3), NULL, 10), e.cost_x100);
+    assert_string_equal(PQgetvalue(res, 0, 4), "t");
+    assert_string_equal(PQgetvalue(res, 0, 5), "t");
+    assert_string_equal(PQgetvalue(res, 0, 6), "t");
+    PQclear(res);
+    assert_int_equal(q_ll(t->pg, "SELECT count(*) FROM message_logs WHERE workflow_run_id = $1::uuid",
+                          1, p), n);
+    assert_int_equal(q_ll(t->pg, "SELECT count(*) FROM message_logs WHERE workflow_run_id = $1::uuid"
+                                 " AND status = 'sent'", 1, p), e.sent);
+    assert_int_equal(q_ll(t->pg, "SELECT count(*) FROM message_logs WHERE workflow_run_id = $1::uuid"
+                                 " AND status = 'delivered' AND delivered_at IS NOT NULL", 1, p),
+                     e.delivered);
+    assert_int_equal(q_ll(t->pg, "SELECT count(*) FROM message_logs WHERE workflow_run_id = $1::uuid"
+                                 " AND status = 'failed' AND failed_at IS NOT NULL"
+                                 " AND error_code IS NOT NULL AND cost = 0", 1, p), e.failed);
+    assert_int_equal(q_ll(t->pg, "SELECT count(*) FROM template_usage_logs"
+                                 " WHERE workflow_run_id = $1::uuid AND template_id = $2::uuid",
+                          2, p), 1);
+    snprintf(cost, sizeof(cost), "%lld", e.cost_x100);
+    (void)cost;
+}
+
+/* Every seed column of one accepted and one failed row. */
+static void check_columns(itest *t, const run_fx *r)
+{
+    char phone[16];
+    const char *p[2] = {r->id, phone};
+    PGresult *res;
+
+    phone_of(4, phone); /* accepted, sms, i % 3 != 0 */
+    res = q(t->pg,
+            "SELECT template_id IS NOT NULL, recipient_name, message_type, message_content,"
+            " variables_used::text, status, provider, provider_message_id, cost::text,"
+            " sent_at IS NOT NULL, failed_at IS NULL, error_code IS NULL, job_attempt, channel,"
+            " provider_group_id, provider_status_code"
+            " FROM message_logs WHERE workflow_run_id = $1::uuid AND recipient_phone = $2", 2, p);
+    assert_int_equal(PQntuples(res), 1);
+    assert_string_equal(PQgetvalue(res, 0, 0), "t");
+    assert_string_equal(PQgetvalue(res, 0, 1), "고객4");
+    assert_string_equal(PQgetvalue(res, 0, 2), "sms");
+    assert_string_equal(PQgetvalue(res, 0, 3), "고객4님 안녕하세요");
+    assert_string_equal(PQgetvalue(res, 0, 4), "{\"name\": \"고객4\"}");
+    assert_string_equal(PQgetvalue(res, 0, 5), "sent");
+    assert_string_equal(PQgetvalue(res, 0, 6), "coolsms");
+    assert_string_equal(PQgetvalue(res, 0, 7), "M4VTEST0000000000000000000000004");
+    assert_string_equal(PQgetvalue(res, 0, 8), "10.00");
+    assert_string_equal(PQgetvalue(res, 0, 9), "t");
+    assert_string_equal(PQgetvalue(res, 0, 10), "t");
+    assert_string_equal(PQgetvalue(res, 0, 11), "t");
+    assert_string_equal(PQgetvalue(res, 0, 12), "0");
+    assert_string_equal(PQgetvalue(res, 0, 13), "sms");
+    assert_string_equal(PQgetvalue(res, 0, 14), "G4VTESTGROUP00000000000000000000");
+    assert_string_equal(PQgetvalue(res, 0, 15), "2000");
+    PQclear(res);
+
+    phone_of(27, phone); /* failed at the provider (odd): 1062 */
+    res = q(t->pg,
+            "SELECT status, error_code, error_message, cost::text, sent_at IS NULL,"
+            " failed_at IS NOT NULL, message_type"
+            " FROM message_logs WHERE workflow_run_id = $1::uuid AND recipient_phone = $2", 2, p);
+    assert_int_equal(PQntuples(res), 1);
+    assert_string_equal(PQgetvalue(res, 0, 0), "failed");
+    assert_string_equal(PQgetvalue(res, 0, 1), "1062");
+    assert_string_equal(PQgetvalue(res, 0, 2), "발신번호 미등록");
+    assert_string_equal(PQgetvalue(res, 0, 3), "0.00");
+    assert_string_equal(PQgetvalue(res, 0, 4), "t");
+    assert_string_equal(PQgetvalue(res, 0, 5), "t");
+    assert_string_equal(PQgetvalue(res, 0, 6), "lms");
+    PQclear(res);
+    phone_of(7, phone); /* planner-side INVALID_PHONE */
+    assert_int_equal(q_ll(t->pg, "SELECT count(*) FROM message_logs WHERE workflow_run_id = $1::uuid"
+                                 " AND recipient_phone = $2 AND error_code = 'INVALID_PHONE'"
+                                 " AND status = 'failed'", 2, p), 1);
+    phone_of(3, phone); /* undelivered: cost back to 0, code 3043 */
+    assert_int_equal(q_ll(t->pg, "SELECT count(*) FROM message_logs WHERE workflow_run_id = $1::uuid"
+                                 " AND recipient_phone = $2 AND status = 'failed'"
+                                 " AND error_code = '3043' AND cost = 0 AND sent_at IS NOT NULL",
+                          2, p), 1);
+}
+
+/* ---- tests -------------------------------------------------------------------------- */
+
+static void test_record_redeliver_kill(void **state)
+{
+    itest *t = *state;
+    run_fx r1, r2;
+    const int n1 = 2000, n2 = 20000;
+    expect e1 = expected(n1), e2 = expected(n2);
+    char d1[64], d2[64], d3[64], group2[128], group3[128];
+    const char *p[2];
+    long long ts = now_ms();
+
+    /* 1: a run of 2,000 results plus one undecodable message */
+    make_run(t, t->tpl, n1, &r1);
+    produce_raw(t, "garbage", "\x81\xa1v\x63", 4);
+    produce_run(t, &r1, t->tpl, n1, ts);
+    start_reporter(t, t->group, 0);
+    wait_completed(t, &r1, 120000);
+    wait_offsets(t, t->group, 60000);
+    check_run(t, &r1, n1, t->tpl);
+    check_columns(t, &r1);
+    assert_consistent(t);
+    p[0] = t->tpl;
+    assert_int_equal(q_ll(t->pg, "SELECT usage_count FROM message_templates WHERE id = $1::uuid",
+                          1, p), 1);
+    assert_int_equal(q_ll(t->pg, "SELECT messages_sent FROM daily_statistics WHERE stat_date ="
+                                 " (now() AT TIME ZONE 'Asia/Seoul')::date", 0, NULL),
+                     e1.sent + e1.delivered);
+    assert_int_equal(q_ll(t->pg, "SELECT messages_failed FROM daily_statistics WHERE stat_date ="
+                                 " (now() AT TIME ZONE 'Asia/Seoul')::date", 0, NULL), e1.failed);
+    assert_int_equal(q_ll(t->pg, "SELECT (total_cost * 100)::bigint FROM daily_statistics WHERE"
+                                 " stat_date = (now() AT TIME ZONE 'Asia/Seoul')::date", 0, NULL),
+                     e1.cost_x100);
+    assert_int_equal(q_ll(t->pg, "SELECT workflows_executed * 10 + templates_used FROM"
+                                 " daily_statistics WHERE stat_date ="
+                                 " (now() AT TIME ZONE 'Asia/Seoul')::date", 0, NULL), 11);
+    p[0] = t->wf;
+    assert_int_equal(q_ll(t->pg, "SELECT (statistics->>'total_sent')::bigint FROM workflows"
+                                 " WHERE id = $1::uuid", 1, p), e1.sent + e1.delivered);
+    assert_int_equal(stop_process(t->reporter, 20000), 0);
+    t->reporter = 0;
+    digest(t, d1);
+
+    /* 2: the same results again, same group: nothing changes */
+    produce_run(t, &r1, t->tpl, n1, ts);
+    start_reporter(t, t->group, 0);
+    wait_offsets(t, t->group, 60000);
+    assert_int_equal(stop_process(t->reporter, 20000), 0);
+    t->reporter = 0;
+    digest(t, d2);
+    assert_string_equal(d1, d2);
+    assert_consistent(t);
+
+    /* 3: a fresh group replays the whole topic from the beginning: nothing changes */
+    snprintf(group2, sizeof(group2), "%s-replay", t->group);
+    start_reporter(t, group2, 0);
+    wait_offsets(t, group2, 60000);
+    assert_int_equal(stop_process(t->reporter, 20000), 0);
+    t->reporter = 0;
+    digest(t, d2);
+    assert_string_equal(d1, d2);
+
+    /* 4: 20,000 results for a second run, kill -9 mid-stream, restart */
+    make_run(t, t->tpl2, n2, &r2);
+    {
+        char sql[256];
+
+        snprintf(sql, sizeof(sql), "UPDATE workflows SET message_config ="
+                                   " jsonb_build_object('template_id', '%s') WHERE id = '%s'",
+                 t->tpl2, t->wf);
+        ex(t->pg, sql);
+    }
+    produce_run(t, &r2, t->tpl2, n2, ts);
+    start_reporter(t, t->group, 0);
+    p[0] = r2.id;
+    for (int waited = 0; waited < 60000; waited += 5) {
+        long long got = q_ll(t->pg, "SELECT count(*) FROM message_logs"
+                                    " WHERE workflow_run_id = $1::uuid", 1, p);
+
+        if (got > 0) {
+            kill(t->reporter, SIGKILL);
+            waitpid(t->reporter, NULL, 0);
+            t->reporter = 0;
+            got = q_ll(t->pg, "SELECT count(*) FROM message_logs WHERE workflow_run_id = $1::uuid",
+                       1, p);
+            print_message("killed the reporter with %lld of %d rows written\n", got, n2);
+            assert_true(got < n2);
+            break;
+        }
+        sleep_ms(5);
+    }
+    assert_int_equal(t->reporter, 0);
+    assert_consistent(t);
+    start_reporter(t, t->group, 0);
+    wait_completed(t, &r2, 120000);
+    wait_offsets(t, t->group, 60000);
+    assert_int_equal(stop_process(t->reporter, 20000), 0);
+    t->reporter = 0;
+    check_run(t, &r2, n2, t->tpl2);
+    assert_consistent(t);
+    p[0] = t->tpl2;
+    assert_int_equal(q_ll(t->pg, "SELECT usage_count FROM message_templates WHERE id = $1::uuid",
+                          1, p), 1);
+    assert_int_equal(q_ll(t->pg, "SELECT messages_sent FROM daily_statistics WHERE stat_date ="
+                                 " (now() AT TIME ZONE 'Asia/Seoul')::date", 0, NULL),
+                     e1.sent + e1.delivered + e2.sent + e2.delivered);
+    assert_int_equal(q_ll(t->pg, "SELECT workflows_executed * 10 + templates_used FROM"
+                                 " daily_statistics WHERE stat_date ="
+                                 " (now() AT TIME ZONE 'Asia/Seoul')::date", 0, NULL), 22);
+    p[0] = t->wf;
+    assert_int_equal(q_ll(t->pg, "SELECT (statistics->>'total_runs')::bigint * 1000000 +"
+                                 " (statistics->>'total_failed')::bigint FROM workflows"
+                                 " WHERE id = $1::uuid", 1, p), 2 * 1000000 + e1.failed + e2.failed);
+    digest(t, d3);
+
+    /* 5: a full replay of everything after the crash changes nothing either */
+    snprintf(group3, sizeof(group3), "%s-replay2", t->group);
+    start_reporter(t, group3, 0);
+    wait_offsets(t, group3, 120000);
+    assert_int_equal(stop_process(t->reporter, 20000), 0);
+    t->reporter = 0;
+    digest(t, d2);
+    assert_string_equal(d3, d2);
+
+    /* the recount check does see a wrong counter */
+    {
+        char *mm = NULL;
+        mf_err err;
+
+        p[0] = r2.id;
+        q_ll(t->pg, "UPDATE workflow_runs SET failed_count = failed_count + 1 WHERE id = $1::uuid"
+                    " RETURNING 1", 1, p);
+        ex(t->pg, "UPDATE daily_statistics SET templates_used = templates_used + 1");
+        /* the run's failed_count, its workflow's statistics, the day's templates_used */
+        assert_int_equal(mf_runs_recount_check(t->pg, NULL, &mm, &err), 3);
+        assert_non_null(strstr(mm, "failed_count"));
+        assert_non_null(strstr(mm, "statistics"));
+        assert_non_null(strstr(mm, "templates_used"));
+        free(mm);
+        assert_int_equal(mf_runs_recount_check(t->pg, r2.id, &mm, &err), 2);
+        free(mm);
+    }
+}
+
+/* ---- status poller with the simulator ---------------------------------------------- */
+
+typedef struct sent_ids {
+    char ids[64][64];
+    size_t n;
+} sent_ids;
+
+static void on_sent(const mf_coolsms_result *res, void *user)
+{
+    sent_ids *s = user;
+
+    for (size_t i = 0; i < res->n_messages && s->n < 64; i++)
+        if (res->outcomes[i].state == MF_COOLSMS_MSG_ACCEPTED)
+            snprintf(s->ids[s->n++], sizeof(s->ids[0]), "%s", res->outcomes[i].message_id);
+}
+
+static void start_sim(itest *t)
+{
+    char line[256], *port;
+    int pfd[2];
+    FILE *f;
+    const char *env[] = {"MF_SIM_PORT", "0", "MF_SIM_API_KEY", env_or("MF_COOLSMS_API_KEY", API_KEY_DEF),
+                         "MF_SIM_API_SECRET", env_or("MF_COOLSMS_API_SECRET", API_SECRET_DEF),
+                         "MF_SIM_SENDERS", "0212345678", "MF_SIM_DELIVER_DELAY_MS", "200",
+                         "MF_SIM_DELIVER_FAIL_RATIO", "0.25", NULL};
+
+    assert_int_equal(pipe(pfd), 0);
+    t->sim = spawn(t->sim_bin, env, "/tmp/itest_reporter_sim.log", pfd[1]);
+    close(pfd[1]);
+    f = fdopen(pfd[0], "r");
+    assert_non_null(f);
+    if (fgets(line, sizeof(line), f) == NULL)
+        fail_msg("the simulator %s did not start (see /tmp/itest_reporter_sim.log)", t->sim_bin);
+    fclose(f);
+    port = strrchr(line, ':');
+    assert_non_null(port);
+    snprintf(t->sim_url, sizeof(t->sim_url), "http://127.0.0.1:%ld", strtol(port + 1, NULL, 10));
+}
+
+static void test_status_poller(void **state)
+{
+    itest *t = *state;
+    const int n = 40;
+    run_fx r;
+    mf_coolsms_config cc = {0};
+    mf_coolsms *api;
+    mf_coolsms_msg msgs[40];
+    char phones[40][16], jobs[40][MF_UUID_STR_SIZE];
+    sent_ids sent = {.n = 0};
+    mf_err err;
+    const char *p[1];
+    long long delivered = 0, failed = 0;
+
+    start_sim(t);
+    make_run(t, t->tpl, n, &r);
+    cc.base_url = t->sim_url;
+    cc.api_key = env_or("MF_COOLSMS_API_KEY", API_KEY_DEF);
+    cc.api_secret = env_or("MF_COOLSMS_API_SECRET", API_SECRET_DEF);
+    api = mf_coolsms_new(&cc, &err);
+    assert_non_null(api);
+    for (int i = 0; i < n; i++) {
+        mf_uuid id;
+
+        phone_of(500000 + i, phones[i]);
+        mf_uuid_job_id(&r.uid, (uint64_t)r.started_ms, phones[i], 0, &id);
+        mf_uuid_format(&id, jobs[i]);
+        memset(&msgs[i], 0, sizeof(msgs[i]));
+        msgs[i].to = phones[i];
+        msgs[i].from = "0212345678";
+        msgs[i].text = "status test";
+        msgs[i].type = "SMS";
+        msgs[i].job_id = jobs[i];
+    }
+    if (mf_coolsms_submit(api, msgs, (size_t)n, on_sent, &sent, NULL, &err) != 0)
+        fail_msg("submit to the simulator: %s", err.msg);
+    assert_int_equal(mf_coolsms_drain(api, 30000, &err), 0);
+    mf_coolsms_destroy(api);
+    assert_int_equal((int)sent.n, n);
+    /* accepted results carrying the simulator's message ids (in request order) */
+    for (int i = 0; i < n; i++)
+        produce_result(t, &r, t->tpl, 500000 + i, MF_RESULT_ACCEPTED, sent.ids[i], now_ms());
+    flush(t);
+
+    start_reporter(t, t->group, 1);
+    p[0] = r.id;
+    for (int waited = 0; waited < 60000; waited += 100) {
+        if (q_ll(t->pg, "SELECT count(*) FROM message_logs WHERE workflow_run_id = $1::uuid"
+                        " AND status <> 'sent'", 1, p) == n)
+            break;
+        sleep_ms(100);
+    }
+    delivered = q_ll(t->pg, "SELECT count(*) FROM message_logs WHERE workflow_run_id = $1::uuid"
+                            " AND status = 'delivered' AND delivered_at IS NOT NULL"
+                            " AND provider_status_code = '4000'", 1, p);
+    failed = q_ll(t->pg, "SELECT count(*) FROM message_logs WHERE workflow_run_id = $1::uuid"
+                         " AND status = 'failed' AND error_code = '3043' AND cost = 0", 1, p);
+    print_message("status poller: %lld delivered, %lld failed of %d\n", delivered, failed, n);
+    assert_int_equal(delivered + failed, n);
+    assert_true(delivered > 0);
+    assert_true(failed > 0);
+    assert_int_equal(q_ll(t->pg, "SELECT count(*) FROM message_logs WHERE workflow_run_id = $1::uuid"
+                                 " AND status_checked_at IS NOT NULL", 1, p), n);
+    wait_completed(t, &r, 30000);
+    assert_int_equal(q_ll(t->pg, "SELECT success_count * 1000 + failed_count FROM workflow_runs"
+                                 " WHERE id = $1::uuid", 1, p), delivered * 1000 + failed);
+    assert_int_equal(stop_process(t->reporter, 20000), 0);
+    t->reporter = 0;
+    assert_consistent(t);
+}
+
+
+/* ---- the two insert paths, in-process: same rows, timing printed --------------------- */
+
+static double mono_s(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static void fill_batch(const run_fx *r, const mf_uuid *wf, const mf_uuid *tpl, mf_result *res,
+                       char (*phones)[16], char (*texts)[96], mf_codec_kv *vars, int n,
+                       long long ts)
+{
+    for (int i = 0; i < n; i++) {
+        phone_of(i, phones[i]);
+        snprintf(texts[i], 96, "고객%d님\t안녕하세요 \"쿠폰\" \\ 확인\n하세요", i);
+        vars[i] = (mf_codec_kv){"name", phones[i]};
+        memset(&res[i], 0, sizeof(res[i]));
+        mf_uuid_job_id(&r->uid, (uint64_t)r->started_ms, phones[i], 0, &res[i].id);
+        res[i].run = r->uid;
+        res[i].wf = *wf;
+        res[i].tpl = *tpl;
+        res[i].status = IS_FAILED(i) ? MF_RESULT_FAILED : MF_RESULT_ACCEPTED;
+        res[i].to = phones[i];
+        res[i].name = "이름";
+        res[i].type = MF_TYPE_SMS;
+        res[i].channel = IS_FAILED(i) ? MF_TYPE_NONE : MF_TYPE_SMS;
+        res[i].text = texts[i];
+        res[i].vars = (mf_codec_map){&vars[i], 1};
+        res[i].provider_msg_id = IS_FAILED(i) ? NULL : phones[i];
+        res[i].code = IS_FAILED(i) ? "1062" : "2000";
+        res[i].ts_ms = ts;
+    }
+}
+
+static void test_insert_modes(void **state)
+{
+    itest *t = *state;
+    enum { N = 5000 };
+    static mf_result res[N];
+    static char phones[N][16], texts[N][96];
+    static mf_codec_kv vars[N];
+    mf_uuid wf, tpl;
+    mf_err err;
+    rep_store *st;
+    char d[2][64];
+    rep_offset off = {0, 1};
+
+    assert_int_equal(mf_uuid_parse(t->wf, &wf, &err), 0);
+    assert_int_equal(mf_uuid_parse(t->tpl, &tpl, &err), 0);
+    st = rep_store_new("bench", t->topic, 60000, NULL, &err);
+    assert_non_null(st);
+    for (int mode = 0; mode < 2; mode++) {
+        run_fx r;
+        rep_store_stats stats;
+        double t0, t1, t2;
+        const char *p[1];
+
+        make_run(t, t->tpl, N, &r);
+        fill_batch(&r, &wf, &tpl, res, phones, texts, vars, N, now_ms());
+        rep_store_set_insert_mode(st, mode == 0 ? REP_INSERT_COPY : REP_INSERT_UNNEST);
+        t0 = mono_s();
+        if (rep_store_write(st, t->pg, res, N, &off, 1, &stats, &err) != 0)
+            fail_msg("write: %s", err.msg);
+        t1 = mono_s();
+        assert_int_equal(stats.inserted, N);
+        assert_int_equal(stats.completed, 1);
+        if (rep_store_write(st, t->pg, res, N, &off, 1, &stats, &err) != 0)
+            fail_msg("rewrite: %s", err.msg);
+        t2 = mono_s();
+        assert_int_equal(stats.inserted, 0);
+        assert_int_equal(stats.duplicates, N);
+        print_message("%s: %d new rows %.1f ms, the same rows again %.1f ms\n",
+                      mode == 0 ? "COPY + staging table" : "unnest() arrays", N,
+                      (t1 - t0) * 1000, (t2 - t1) * 1000);
+        p[0] = r.id;
+        /* both paths store the same bytes (tabs, quotes, backslashes, newlines included) */
+        q_str(t->pg, "SELECT md5(string_agg(concat_ws('|', recipient_phone, recipient_name,"
+                     " message_content, variables_used::text, status, cost, error_code, channel,"
+                     " provider_message_id), ',' ORDER BY recipient_phone)) FROM message_logs"
+                     " WHERE workflow_run_id = $1::uuid", 1, p, d[mode], sizeof(d[mode]));
+        phone_of(1, phones[0]);
+        assert_int_equal(q_ll(t->pg, "SELECT count(*) FROM message_logs WHERE workflow_run_id ="
+                                     " $1::uuid AND message_content = '고객1님' || chr(9) ||"
+                                     " '안녕하세요 \"쿠폰\" \\ 확인' || chr(10) || '하세요'", 1, p), 1);
+    }
+    assert_string_equal(d[0], d[1]);
+    assert_consistent(t);
+    rep_store_free(st);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_record_redeliver_kill, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_status_poller, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_insert_modes, setup, teardown),
+    };
+
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    signal(SIGPIPE, SIG_IGN);
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,57 @@
+/* msgfleet-sender: consume jobs, claim them, send through CoolSMS, produce the results. */
+#include <stdio.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+
+#include "mf_daemon.h"
+#include "mf_log.h"
+#include "sender.h"
+#include "sender_config.h"
+
+int main(int argc, char **argv)
+{
+    sender_config cfg;
+    sender_ctx *s = NULL;
+    mf_log *log = NULL;
+    mf_log_level level;
+    mf_err err;
+    int rc, status = 1;
+
+    rc = mf_daemon_handle_args(argc, argv, "msgfleet-sender", sender_config_keys,
+                               sender_config_nkeys);
+    if (rc != 0)
+        return rc > 0 ? 0 : 2;
+    if (sender_config_load(&cfg, NULL, &err) != 0) {
+        fprintf(stderr, "msgfleet-sender: %s\n", err.msg);
+        return 2;
+    }
+    if (mf_log_parse_level(cfg.common.log_level, &level) != 0) {
+        fprintf(stderr, "msgfleet-sender: invalid value for MF_LOG_LEVEL: \"%s\"\n",
+                cfg.common.log_level);
+        return 2;
+    }
+    log = mf_log_new("sender", level, STDERR_FILENO);
+    if (log == NULL || mf_daemon_install_signals(&err) != 0 ||
+        curl_global_init(CURL_GLOBAL_DEFAULT) != 0) {
+        fprintf(stderr, "msgfleet-sender: could not start: %s\n", log ? err.msg : "no memory");
+        mf_log_free(log);
+        return 1;
+    }
+    s = sender_new(&cfg, log, &err);
+    if (s == NULL) {
+        MF_LOG(log, MF_LOG_ERROR, "could not start", MF_KV_S("error", err.msg));
+        goto out;
+    }
+    if (sender_run(s, &err) != 0) {
+        MF_LOG(log, MF_LOG_ERROR, "stopped on a fatal error", MF_KV_S("error", err.msg));
+        goto out;
+    }
+    status = 0;
+    MF_LOG(log, MF_LOG_INFO, "sender stopped");
+out:
+    sender_free(s);
+    curl_global_cleanup();
+    mf_log_free(log);
+    return status;
+}

@@ -1,0 +1,766 @@
+/* sender_batch: the sender's batch loop: consume, decode, claim, send, produce, store offsets. */
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <curl/curl.h>
+
+#include "mf_daemon.h"
+#include "sender_int.h"
+#include "sender_rules.h"
+
+#define ARENA_CHUNK ((size_t)256 * 1024)
+#define FLUSH_DEADLINE_MS 60000
+#define PENDING_RECHECK_MS 500
+
+/* ---- small helpers ------------------------------------------------------------------- */
+
+int64_t sender_now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+uint32_t sender_rand(sender_ctx *s)
+{
+    uint32_t x = s->rnd ? s->rnd : 2463534242u; /* xorshift32: jitter only */
+
+    x ^= x << 13;
+    x ^= x >> 17;
+    x ^= x << 5;
+    s->rnd = x;
+    return x;
+}
+
+void *sender_arena_alloc(sender_arena *a, size_t n)
+{
+    sender_arena_chunk *c = a->head;
+    size_t need = (n + 15) & ~(size_t)15;
+    void *p;
+
+    if (c == NULL || c->cap - c->used < need) {
+        size_t cap = need > ARENA_CHUNK ? need : ARENA_CHUNK;
+
+        c = malloc(sizeof(*c) + cap);
+        if (c == NULL)
+            return NULL;
+        c->used = 0;
+        c->cap = cap;
+        c->next = a->head;
+        a->head = c;
+    }
+    p = c->data + c->used;
+    c->used += need;
+    return p;
+}
+
+char *sender_arena_strdup(sender_arena *a, const char *s)
+{
+    size_t n;
+    char *p;
+
+    if (s == NULL)
+        return NULL;
+    n = strlen(s);
+    p = sender_arena_alloc(a, n + 1);
+    if (p != NULL)
+        memcpy(p, s, n + 1);
+    return p;
+}
+
+void sender_arena_reset(sender_arena *a)
+{
+    /* keep the newest chunk, free the rest */
+    sender_arena_chunk *c = a->head;
+
+    if (c == NULL)
+        return;
+    while (c->next != NULL) {
+        sender_arena_chunk *n = c->next;
+
+        c->next = n->next;
+        free(n);
+    }
+    c->used = 0;
+}
+
+void sender_arena_free(sender_arena *a)
+{
+    while (a->head != NULL) {
+        sender_arena_chunk *n = a->head->next;
+
+        free(a->head);
+        a->head = n;
+    }
+}
+
+static size_t hash_id(const mf_uuid *id)
+{
+    uint64_t h = 1469598103934665603ull;
+
+    for (int i = 0; i < 16; i++)
+        h = (h ^ id->b[i]) * 1099511628211ull;
+    return (size_t)h;
+}
+
+sender_slot *sender_slot_by_id(sender_ctx *s, const mf_uuid *id)
+{
+    for (size_t h = hash_id(id) & (s->idx_cap - 1);; h = (h + 1) & (s->idx_cap - 1)) {
+        size_t v = s->idx[h];
+
+        if (v == 0)
+            return NULL;
+        if (mf_uuid_equal(&s->slots[v - 1].job.id, id))
+            return &s->slots[v - 1];
+    }
+}
+
+/* Inserts slot i; returns the leader's index when the id is already there, else i. */
+static size_t index_slot(sender_ctx *s, size_t i)
+{
+    const mf_uuid *id = &s->slots[i].job.id;
+
+    for (size_t h = hash_id(id) & (s->idx_cap - 1);; h = (h + 1) & (s->idx_cap - 1)) {
+        size_t v = s->idx[h];
+
+        if (v == 0) {
+            s->idx[h] = i + 1;
+            return i;
+        }
+        if (mf_uuid_equal(&s->slots[v - 1].job.id, id))
+            return v - 1;
+    }
+}
+
+void sender_slot_final(sender_ctx *s, sender_slot *sl, mf_result_status st, const char *pmid,
+                       const char *gid, const char *code, const char *msg, int64_t sent_ms)
+{
+    sl->st = st;
+    sl->ch = st == MF_RESULT_ACCEPTED ? sl->type : MF_TYPE_NONE;
+    sl->pmid = pmid && *pmid ? sender_arena_strdup(&s->arena, pmid) : NULL;
+    sl->gid = gid && *gid ? sender_arena_strdup(&s->arena, gid) : NULL;
+    sl->code = code && *code ? sender_arena_strdup(&s->arena, code) : NULL;
+    sl->msg = msg && *msg ? sender_arena_strdup(&s->arena, msg) : NULL;
+    sl->sent_ms = sent_ms;
+}
+
+/* ---- producing ----------------------------------------------------------------------- */
+
+static void on_delivery(void *ctx, const mf_kafka_dr *dr)
+{
+    sender_ctx *s = ctx;
+
+    s->acks_pending--;
+    if (!dr->ok && !s->produce_failed) {
+        s->produce_failed = 1;
+        snprintf(s->produce_error, sizeof(s->produce_error), "%s: %s", dr->topic,
+                 dr->error ? dr->error : "delivery failed");
+    }
+}
+
+int sender_produce(sender_ctx *s, const char *topic, const void *key, size_t klen,
+                   const void *val, size_t vlen, mf_err *err)
+{
+    if (mf_kafka_produce(s->prod, topic, key, klen, val, vlen, NULL, 30000, err) != 0)
+        return mf_err_prefix(err, "could not produce to \"%s\"", topic);
+    s->acks_pending++;
+    return 0;
+}
+
+static int produce_dlq(sender_ctx *s, size_t i, const char *reason, mf_err *err)
+{
+    const mf_kafka_msg *m = &s->msgs[i];
+    mf_dlq d;
+
+    memset(&d, 0, sizeof(d));
+    d.src = m->topic;
+    d.partition = m->partition;
+    d.offset = m->offset;
+    d.reason = reason;
+    d.key = m->key;
+    d.key_len = m->key_len;
+    d.val = m->val ? m->val : "";
+    d.val_len = m->val_len;
+    d.ts_ms = sender_now_ms();
+    if (mf_codec_encode_dlq(&s->sbuf, &d, err) != 0)
+        return -1;
+    s->n_dlq++;
+    return sender_produce(s, s->t_dlq, m->key, m->key_len, s->sbuf.data, s->sbuf.size, err);
+}
+
+static mf_msg_type type_from_name(const char *name, mf_msg_type dflt)
+{
+    if (strcmp(name, "sms") == 0)
+        return MF_TYPE_SMS;
+    if (strcmp(name, "lms") == 0)
+        return MF_TYPE_LMS;
+    if (strcmp(name, "kakao") == 0)
+        return MF_TYPE_KAKAO;
+    return dflt;
+}
+
+static int produce_result(sender_ctx *s, sender_slot *sl, mf_err *err)
+{
+    char key[MF_UUID_STR_SIZE];
+    mf_result r;
+
+    memset(&r, 0, sizeof(r));
+    r.id = sl->job.id;
+    r.run = sl->job.run;
+    r.wf = sl->job.wf;
+    r.tpl = sl->job.tpl;
+    r.attempt = sl->job.attempt;
+    r.status = sl->st;
+    r.to = sl->job.to;
+    r.name = sl->job.name;
+    r.type = sl->type;
+    r.channel = sl->ch;
+    r.text = sl->text;
+    r.vars.items = sl->used;
+    r.vars.n = sl->nused;
+    r.provider_msg_id = sl->pmid;
+    r.group_id = sl->gid;
+    r.code = sl->code;
+    r.msg = sl->msg;
+    r.ts_ms = sender_now_ms();
+    r.sent_ms = sl->sent_ms;
+    if (mf_codec_encode_result(&s->sbuf, &r, err) != 0)
+        return mf_err_prefix(err, "could not encode the result of job %s",
+                             mf_uuid_format(&sl->job.id, key));
+    mf_uuid_format(&sl->job.id, key);
+    if (sl->st == MF_RESULT_ACCEPTED)
+        s->n_accepted++;
+    else
+        s->n_failed++;
+    sl->state = SLOT_DONE;
+    return sender_produce(s, s->t_results, key, MF_UUID_STR_LEN, s->sbuf.data, s->sbuf.size,
+                          err);
+}
+
+static int produce_finals(sender_ctx *s, mf_err *err)
+{
+    for (size_t i = 0; i < s->n; i++)
+        if (s->slots[i].state == SLOT_FINAL && produce_result(s, &s->slots[i], err) != 0)
+            return -1;
+    mf_kafka_poll(s->prod, 0);
+    return 0;
+}
+
+/* ---- claims -------------------------------------------------------------------------- */
+
+static void on_inserted(void *arg, const mf_uuid *job)
+{
+    sender_slot *sl = sender_slot_by_id(arg, job);
+
+    if (sl == NULL)
+        return;
+    sl->fresh = 1;
+    if (sl->state == SLOT_FAILED)
+        sl->state = SLOT_FINAL;
+}
+
+static int insert_claims(sender_ctx *s, mf_err *err)
+{
+    sender_claim_in *rows = calloc(s->n ? s->n : 1, sizeof(*rows));
+    size_t n = 0;
+    int rc;
+
+    if (rows == NULL)
+        return mf_err_set(err, "out of memory");
+    for (size_t i = 0; i < s->n; i++) {
+        sender_slot *sl = &s->slots[i];
+        sender_claim_in *r = &rows[n];
+
+        if (sl->state != SLOT_SEND && sl->state != SLOT_FAILED)
+            continue;
+        r->job = sl->job.id;
+        r->run = sl->job.run;
+        r->attempt = sl->job.attempt;
+        r->state = sl->state == SLOT_SEND ? "claimed" : "failed";
+        r->msg_type = mf_msg_type_name(sl->type);
+        r->content = sl->text;
+        r->code = sl->state == SLOT_FAILED ? sl->code : NULL;
+        r->message = sl->state == SLOT_FAILED ? sl->msg : NULL;
+        n++;
+    }
+    rc = sender_claims_insert(&s->claims, s->pg, rows, n, s->cfg->common.instance_id,
+                              on_inserted, s, err);
+    free(rows);
+    return rc;
+}
+
+/* An existing claim seen for a slot that was not freshly claimed. */
+static void on_existing(void *arg, const sender_claim_row *row)
+{
+    sender_ctx *s = arg;
+    sender_slot *sl = sender_slot_by_id(s, &row->job);
+    int accepted = strcmp(row->state, "accepted") == 0;
+
+    if (sl == NULL || sl->fresh)
+        return;
+    if (accepted || strcmp(row->state, "failed") == 0) {
+        sl->type = type_from_name(row->msg_type, sl->type);
+        if (row->content != NULL)
+            sl->text = sender_arena_strdup(&s->arena, row->content);
+        sender_slot_final(s, sl, accepted ? MF_RESULT_ACCEPTED : MF_RESULT_FAILED, row->pmid,
+                          row->gid, row->code, row->message, row->sent_ms);
+        if (accepted)
+            sl->ch = type_from_name(row->channel, sl->type);
+        sl->state = SLOT_FINAL;
+        s->n_reemitted++;
+        return;
+    }
+    /* claimed / in_doubt: another sender's (or a crashed one's) open claim. Our own open
+     * claim can only be left from an earlier failed try of this batch, whose requests were
+     * drained: resolve it at once (MF_INSTANCE_ID must be unique per process). */
+    sl->state = SLOT_PENDING;
+    sl->stale = row->stale || strcmp(row->claimed_by, s->cfg->common.instance_id) == 0;
+    sl->old_claimed_at = sender_arena_strdup(&s->arena, row->claimed_at);
+}
+
+static void on_taken(void *arg, const mf_uuid *job)
+{
+    sender_slot *sl = sender_slot_by_id(arg, job);
+
+    if (sl != NULL && sl->state == SLOT_PENDING) {
+        sl->state = SLOT_SEND;
+        sl->fresh = 1;
+        sl->stale = 0;
+    }
+}
+
+/* Asks the list API about one abandoned claim. 1 found (slot final), 0 not found, -1 unknown. */
+static int ask_provider(sender_ctx *s, sender_slot *sl)
+{
+    char id[MF_UUID_STR_SIZE];
+    mf_coolsms_kv f[2] = {{"customFields.jobId", mf_uuid_format(&sl->job.id, id)},
+                          {"limit", "10"}};
+    mf_coolsms_list_result lr;
+    mf_err e2;
+    int rc = 0;
+
+    if (mf_coolsms_list(s->sms, f, 2, &lr, &e2) != 0) {
+        MF_LOG(s->log, MF_LOG_WARN, "list API lookup failed", MF_KV_S("job_id", id),
+               MF_KV_S("error", e2.msg));
+        rc = -1;
+        goto out;
+    }
+    for (size_t i = 0; i < lr.n_items; i++) {
+        if (strcmp(lr.items[i].job_id, id) != 0)
+            continue;
+        sender_slot_final(s, sl, MF_RESULT_ACCEPTED, lr.items[i].message_id,
+                          lr.items[i].group_id, lr.items[i].status_code,
+                          lr.items[i].status_message, sender_now_ms());
+        rc = 1;
+        break;
+    }
+out:
+    mf_coolsms_list_result_free(&lr);
+    return rc;
+}
+
+/* Resolves stale claims: found at the provider -> accepted (claim stored); not found ->
+ * conditional take-over, then they are sent by this sender. */
+static int resolve_stale(sender_ctx *s, mf_err *err)
+{
+    size_t n = s->n ? s->n : 1, nt = 0, nf = 0;
+    mf_uuid *ids = calloc(n, sizeof(*ids));
+    const char **olds = calloc(n, sizeof(*olds));
+    sender_claim_out *outs = calloc(n, sizeof(*outs));
+    int rc = -1;
+
+    if (!ids || !olds || !outs) {
+        mf_err_set(err, "out of memory");
+        goto out;
+    }
+    for (size_t i = 0; i < s->n; i++) {
+        sender_slot *sl = &s->slots[i];
+        char idt[MF_UUID_STR_SIZE], rt[MF_UUID_STR_SIZE];
+        int found;
+
+        if (sl->state != SLOT_PENDING || !sl->stale)
+            continue;
+        found = ask_provider(s, sl);
+        MF_LOG(s->log, MF_LOG_INFO, "in-doubt claim resolved",
+               MF_KV_S("job_id", mf_uuid_format(&sl->job.id, idt)),
+               MF_KV_S("run_id", mf_uuid_format(&sl->job.run, rt)), MF_KV_I("found", found));
+        if (found == 1) {
+            outs[nf] = (sender_claim_out){sl->job.id, "accepted", sl->pmid, sl->gid, sl->code,
+                                          sl->msg, mf_msg_type_name(sl->ch), sl->sent_ms};
+            nf++;
+            sl->state = SLOT_FINAL;
+        } else if (found == 0) {
+            ids[nt] = sl->job.id;
+            olds[nt++] = sl->old_claimed_at;
+        }
+    }
+    if (sender_claims_finish(&s->claims, s->pg, outs, nf, err) != 0 ||
+        sender_claims_take_over(&s->claims, s->pg, ids, olds, nt, s->cfg->common.instance_id,
+                                on_taken, s, err) != 0)
+        goto out;
+    rc = 0;
+out:
+    free(ids);
+    free(olds);
+    free(outs);
+    return rc;
+}
+
+static int fetch_pending(sender_ctx *s, int first, mf_err *err)
+{
+    size_t n = 0;
+    mf_uuid *ids = calloc(s->n ? s->n : 1, sizeof(*ids));
+    int rc;
+
+    if (ids == NULL)
+        return mf_err_set(err, "out of memory");
+    for (size_t i = 0; i < s->n; i++) {
+        sender_slot *sl = &s->slots[i];
+        int want = first ? (sl->state == SLOT_SEND || sl->state == SLOT_FAILED) && !sl->fresh
+                         : sl->state == SLOT_PENDING;
+
+        if (want)
+            ids[n++] = sl->job.id;
+    }
+    rc = sender_claims_fetch(&s->claims, s->pg, ids, n, s->cfg->indoubt_after_ms, on_existing,
+                             s, err);
+    free(ids);
+    return rc;
+}
+
+static size_t count_state(const sender_ctx *s, slot_state st)
+{
+    size_t n = 0;
+
+    for (size_t i = 0; i < s->n; i++)
+        n += s->slots[i].state == st;
+    return n;
+}
+
+/* ---- the batch ----------------------------------------------------------------------- */
+
+static int grow_batch(sender_ctx *s, size_t max, mf_err *err)
+{
+    size_t cap = 16;
+
+    s->msgs = calloc(max, sizeof(*s->msgs));
+    s->slots = calloc(max, sizeof(*s->slots));
+    while (cap < max * 2)
+        cap *= 2;
+    s->idx = calloc(cap, sizeof(*s->idx));
+    s->idx_cap = cap;
+    if (!s->msgs || !s->slots || !s->idx)
+        return mf_err_set(err, "out of memory");
+    return 0;
+}
+
+static int decode_all(sender_ctx *s, mf_err *err)
+{
+    for (size_t i = 0; i < s->n; i++) {
+        sender_slot *sl = &s->slots[i];
+        const mf_kafka_msg *m = &s->msgs[i];
+        mf_err e2;
+
+        memset(sl, 0, sizeof(*sl));
+        if (m->val == NULL ||
+            mf_codec_decode_job(s->codec, m->val, m->val_len, &sl->job, &e2) != 0) {
+            if (m->val == NULL)
+                mf_err_set(&e2, "null message value");
+            if (produce_dlq(s, i, e2.msg, err) != 0)
+                return -1;
+            continue;
+        }
+        sl->decoded = 1;
+        if (index_slot(s, i) != i)
+            continue; /* the same job twice in the batch: the first one speaks for both */
+        sl->state = SLOT_SEND;
+    }
+    return 0;
+}
+
+static int load_catalog(sender_ctx *s, mf_err *err)
+{
+    mf_uuid *tpl = calloc(s->n ? s->n : 1, sizeof(*tpl));
+    mf_uuid *wf = calloc(s->n ? s->n : 1, sizeof(*wf));
+    size_t n = 0;
+    int rc;
+
+    if (tpl == NULL || wf == NULL) {
+        free(tpl);
+        free(wf);
+        return mf_err_set(err, "out of memory");
+    }
+    for (size_t i = 0; i < s->n; i++)
+        if (s->slots[i].state == SLOT_SEND) {
+            tpl[n] = s->slots[i].job.tpl;
+            wf[n++] = s->slots[i].job.wf;
+        }
+    rc = sender_catalog_load(s->cat, s->pg, tpl, n, wf, n, sender_now_ms(), err);
+    free(tpl);
+    free(wf);
+    return rc;
+}
+
+static int prepare_all(sender_ctx *s, mf_err *err)
+{
+    for (size_t i = 0; i < s->n; i++)
+        if (s->slots[i].state == SLOT_SEND && sender_prepare_slot(s, &s->slots[i], i, err) != 0)
+            return -1;
+    return 0;
+}
+
+static void sleep_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+
+    nanosleep(&ts, NULL);
+}
+
+/* Other senders' young claims: re-check until final, or stale (then resolve). Returns 1
+ * when a stop interrupted the wait (the batch is abandoned). */
+static int wait_pending(sender_ctx *s, mf_err *err)
+{
+    while (count_state(s, SLOT_PENDING) > 0) {
+        if (mf_daemon_stopping())
+            return 1;
+        sleep_ms(PENDING_RECHECK_MS);
+        mf_kafka_poll(s->prod, 0);
+        if (fetch_pending(s, 0, err) != 0 || resolve_stale(s, err) != 0 ||
+            sender_send_all(s, err) != 0 || produce_finals(s, err) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+static int process(sender_ctx *s, mf_err *err)
+{
+    int rc;
+
+    if (decode_all(s, err) != 0 || load_catalog(s, err) != 0 || prepare_all(s, err) != 0 ||
+        insert_claims(s, err) != 0 || fetch_pending(s, 1, err) != 0 ||
+        resolve_stale(s, err) != 0 || produce_finals(s, err) != 0)
+        return -1;
+    if (sender_send_all(s, err) != 0 || produce_finals(s, err) != 0)
+        return -1;
+    rc = wait_pending(s, err);
+    if (rc != 0)
+        return rc;
+    return 0;
+}
+
+static void reset_batch(sender_ctx *s)
+{
+    mf_kafka_release(s->msgs, s->n);
+    memset(s->idx, 0, s->idx_cap * sizeof(*s->idx));
+    mf_codec_reset(s->codec);
+    sender_arena_reset(&s->arena);
+    s->n = 0;
+}
+
+/* Waits for every delivery report of the batch; 0 when all were acknowledged. */
+static int await_acks(sender_ctx *s, mf_err *err)
+{
+    if (mf_kafka_flush(s->prod, FLUSH_DEADLINE_MS, err) != 0)
+        return mf_err_prefix(err, "results not acknowledged");
+    if (s->produce_failed)
+        return mf_err_set(err, "could not deliver to Kafka: %s", s->produce_error);
+    if (mf_kafka_producer_fatal(s->prod, err))
+        return -1;
+    return 0;
+}
+
+static int consume_batch(sender_ctx *s, mf_err *err)
+{
+    size_t got = 0, more = 0, max = (size_t)s->cfg->batch_max;
+
+    if (mf_kafka_consume(s->cons, s->msgs, 1, 500, &got, err) != 0)
+        return -1;
+    if (got == 1 && max > 1) {
+        if (mf_kafka_consume(s->cons, s->msgs + 1, max - 1, (int)s->cfg->linger_ms, &more,
+                             err) != 0) {
+            s->n = 1 + more;
+            return -1;
+        }
+    }
+    s->n = got + more;
+    return 0;
+}
+
+/* Runs the batch; a PostgreSQL or provider-client failure is retried in place (the claims
+ * already written make the retry safe) up to MAX_BATCH_TRIES times. */
+#define MAX_BATCH_TRIES 30
+
+static int process_with_retries(sender_ctx *s, mf_err *err)
+{
+    for (int tries = 1;; tries++) {
+        mf_err e2;
+        int rc = process(s, err);
+
+        if (rc != -1)
+            return rc;
+        if (s->produce_failed || mf_kafka_producer_fatal(s->prod, &e2) ||
+            mf_daemon_stopping() || tries >= MAX_BATCH_TRIES)
+            return -1;
+        MF_LOG(s->log, MF_LOG_WARN, "batch failed, retrying", MF_KV_S("error", err->msg),
+               MF_KV_I("try", tries));
+        mf_coolsms_drain(s->sms, (int)s->cfg->coolsms_timeout_ms + 1000, &e2);
+        sleep_ms(1000);
+        if (mf_pg_ensure(s->pg, &e2) != 0)
+            MF_LOG(s->log, MF_LOG_WARN, "database unavailable", MF_KV_S("error", e2.msg));
+        memset(s->idx, 0, s->idx_cap * sizeof(*s->idx));
+        mf_codec_reset(s->codec);
+        sender_arena_reset(&s->arena);
+    }
+}
+
+static int one_batch(sender_ctx *s, mf_err *err)
+{
+    int64_t t0 = sender_now_ms();
+    int rc;
+
+    if (consume_batch(s, err) != 0)
+        return -1;
+    if (s->n == 0)
+        return 0;
+    s->produce_failed = 0;
+    rc = process_with_retries(s, err);
+    if (rc == 0)
+        rc = await_acks(s, err);
+    if (rc == 0 && mf_kafka_store_offsets(s->cons, s->msgs, s->n, err) != 0) {
+        /* partitions revoked meanwhile: the new owner redelivers, claims dedupe */
+        MF_LOG(s->log, MF_LOG_WARN, "could not store offsets", MF_KV_S("error", err->msg));
+    }
+    MF_LOG(s->log, MF_LOG_INFO, "batch done", MF_KV_I("jobs", (long long)s->n),
+           MF_KV_I("ms", sender_now_ms() - t0), MF_KV_I("accepted", (long long)s->n_accepted),
+           MF_KV_I("failed", (long long)s->n_failed),
+           MF_KV_I("reemitted", (long long)s->n_reemitted),
+           MF_KV_I("deferred", (long long)s->n_deferred), MF_KV_I("dlq", (long long)s->n_dlq));
+    reset_batch(s);
+    if (rc == 1) {
+        MF_LOG(s->log, MF_LOG_INFO, "batch abandoned on stop (offsets not stored)");
+        return 0;
+    }
+    return rc;
+}
+
+int sender_run(sender_ctx *s, mf_err *err)
+{
+    MF_LOG(s->log, MF_LOG_INFO, "sender started", MF_KV_S("group", s->cfg->group),
+           MF_KV_S("topic", s->t_jobs), MF_KV_S("instance", s->cfg->common.instance_id));
+    while (!mf_daemon_stopping()) {
+        if (one_batch(s, err) != 0)
+            return -1;
+        if (mf_kafka_producer_fatal(s->prod, err))
+            return -1;
+    }
+    return 0;
+}
+
+/* ---- set-up -------------------------------------------------------------------------- */
+
+static int open_kafka(sender_ctx *s, mf_err *err)
+{
+    const sender_config *c = s->cfg;
+    mf_kafka_conf kc = {c->common.kafka_brokers, c->common.instance_id, c->common.topic_prefix,
+                        NULL, s->log};
+    const char *topics[2] = {s->t_jobs, NULL};
+    mf_kafka_consumer_opts co;
+
+    if (mf_kafka_topic_name(&kc, MF_TOPIC_JOBS, s->t_jobs, sizeof(s->t_jobs), err) != 0 ||
+        mf_kafka_topic_name(&kc, MF_TOPIC_RESULTS, s->t_results, sizeof(s->t_results), err) != 0 ||
+        mf_kafka_topic_name(&kc, MF_TOPIC_RETRY, s->t_retry, sizeof(s->t_retry), err) != 0 ||
+        mf_kafka_topic_name(&kc, MF_TOPIC_DLQ, s->t_dlq, sizeof(s->t_dlq), err) != 0)
+        return mf_err_prefix(err, "invalid value for MF_TOPIC_PREFIX");
+    s->prod = mf_kafka_producer_new(&kc, on_delivery, s, err);
+    if (s->prod == NULL)
+        return -1;
+    memset(&co, 0, sizeof(co));
+    co.group_id = c->group;
+    co.topics = topics;
+    co.offsets = MF_KAFKA_OFFSETS_STORE;
+    s->cons = mf_kafka_consumer_new(&kc, &co, err);
+    return s->cons == NULL ? -1 : 0;
+}
+
+static int open_provider(sender_ctx *s, mf_err *err)
+{
+    const sender_config *c = s->cfg;
+    mf_coolsms_config cc;
+
+    memset(&cc, 0, sizeof(cc));
+    cc.base_url = c->coolsms_base_url;
+    cc.api_key = c->coolsms_api_key;
+    cc.api_secret = c->coolsms_api_secret;
+    cc.request_timeout_ms = (long)c->coolsms_timeout_ms;
+    cc.max_in_flight = (int)c->max_in_flight;
+    cc.user_agent = "msgfleet-sender/1";
+    s->sms = mf_coolsms_new(&cc, err);
+    return s->sms == NULL ? -1 : 0;
+}
+
+sender_ctx *sender_new(const sender_config *cfg, mf_log *log, mf_err *err)
+{
+    sender_ctx *s = calloc(1, sizeof(*s));
+
+    if (s == NULL) {
+        mf_err_set(err, "out of memory");
+        return NULL;
+    }
+    s->cfg = cfg;
+    s->log = log;
+    s->rnd = (uint32_t)sender_now_ms() ^ (uint32_t)(uintptr_t)s;
+    s->tokens_ms = sender_now_ms();
+    msgpack_sbuffer_init(&s->sbuf);
+    mf_buf_init(&s->scratch, 0);
+    mf_buf_init(&s->text, 0);
+    sender_claims_init(&s->claims);
+    s->pg = mf_pg_connect(cfg->common.pg_dsn, NULL, "msgfleet-sender", err);
+    if (s->pg == NULL)
+        goto fail;
+    s->codec = mf_codec_new(err);
+    s->euckr = sender_rules_counter_new(err);
+    s->cat = sender_catalog_new(cfg->template_ttl_ms);
+    if (s->codec == NULL || s->euckr == NULL || s->cat == NULL) {
+        if (s->cat == NULL)
+            mf_err_set(err, "out of memory");
+        goto fail;
+    }
+    if (grow_batch(s, (size_t)cfg->batch_max, err) != 0 || open_provider(s, err) != 0 ||
+        open_kafka(s, err) != 0)
+        goto fail;
+    return s;
+fail:
+    sender_free(s);
+    return NULL;
+}
+
+void sender_free(sender_ctx *s)
+{
+    mf_err err;
+
+    if (s == NULL)
+        return;
+    if (s->n > 0)
+        reset_batch(s);
+    mf_kafka_consumer_free(s->cons); /* close (commits stored offsets) then destroy */
+    if (s->prod != NULL && mf_kafka_flush(s->prod, 10000, &err) != 0)
+        MF_LOG(s->log, MF_LOG_WARN, "producer flush at exit", MF_KV_S("error", err.msg));
+    mf_kafka_producer_free(s->prod);
+    mf_coolsms_destroy(s->sms);
+    sender_catalog_free(s->cat);
+    sender_rules_counter_free(s->euckr);
+    mf_codec_free(s->codec);
+    if (s->pg != NULL)
+        PQfinish(s->pg);
+    sender_claims_free(&s->claims);
+    mf_buf_free(&s->scratch);
+    mf_buf_free(&s->text);
+    msgpack_sbuffer_destroy(&s->sbuf);
+    sender_arena_free(&s->arena);
+    free(s->msgs);
+    free(s->slots);
+    free(s->idx);
+    free(s);
+}

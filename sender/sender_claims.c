@@ -1,0 +1,242 @@
+/* sender_claims: the durable per-job claims in mf_job_claims, one round trip per batch step. */
+#include "sender_claims.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "mf_pg.h"
+
+void sender_claims_init(sender_claims *c)
+{
+    for (size_t i = 0; i < sizeof(c->a) / sizeof(c->a[0]); i++)
+        sender_pgarr_init(&c->a[i]);
+}
+
+void sender_claims_free(sender_claims *c)
+{
+    for (size_t i = 0; i < sizeof(c->a) / sizeof(c->a[0]); i++)
+        sender_pgarr_free(&c->a[i]);
+}
+
+static int begin_all(sender_claims *c, size_t k, mf_err *err)
+{
+    for (size_t i = 0; i < k; i++)
+        if (sender_pgarr_begin(&c->a[i], err) != 0)
+            return -1;
+    return 0;
+}
+
+static int end_all(sender_claims *c, size_t k, const char **params, mf_err *err)
+{
+    for (size_t i = 0; i < k; i++) {
+        if (sender_pgarr_end(&c->a[i], err) != 0)
+            return -1;
+        params[i] = c->a[i].buf.data;
+    }
+    return 0;
+}
+
+/* Runs sql and calls fn with the uuid of column 0 of every returned row. */
+static int run_returning(PGconn *pg, const char *sql, int np, const char *const *params,
+                         sender_claim_id_fn fn, void *arg, mf_err *err)
+{
+    PGresult *res = mf_pg_query(pg, sql, np, params, err);
+    int rc = 0;
+
+    if (res == NULL)
+        return -1;
+    for (int r = 0; r < PQntuples(res) && rc == 0; r++) {
+        mf_uuid id;
+
+        rc = mf_uuid_parse(PQgetvalue(res, r, 0), &id, err);
+        if (rc == 0 && fn != NULL)
+            fn(arg, &id);
+    }
+    PQclear(res);
+    return rc;
+}
+
+int sender_claims_insert(sender_claims *c, PGconn *pg, const sender_claim_in *rows, size_t n,
+                         const char *claimed_by, sender_claim_id_fn fn, void *arg, mf_err *err)
+{
+    static const char *sql =
+        "INSERT INTO mf_job_claims (job_id, run_id, attempt, state, claimed_by, msg_type, "
+        "content, status_code, message, updated_at) "
+        "SELECT u.j, u.r, u.a, u.s, $9, u.t, u.c, u.code, u.msg, "
+        "CASE WHEN u.s = 'failed' THEN now() END "
+        "FROM unnest($1::uuid[], $2::uuid[], $3::int[], $4::text[], $5::text[], $6::text[], "
+        "$7::text[], $8::text[]) AS u(j, r, a, s, t, c, code, msg) "
+        "ON CONFLICT (job_id) DO NOTHING RETURNING job_id";
+    const char *params[9];
+    int ok = 0;
+
+    if (n == 0)
+        return 0;
+    if (begin_all(c, 8, err) != 0)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        const sender_claim_in *r = &rows[i];
+
+        ok = sender_pgarr_uuid(&c->a[0], &r->job, err) | sender_pgarr_uuid(&c->a[1], &r->run, err) |
+             sender_pgarr_int(&c->a[2], r->attempt, err) |
+             sender_pgarr_text(&c->a[3], r->state, err) |
+             sender_pgarr_text(&c->a[4], r->msg_type, err) |
+             sender_pgarr_text(&c->a[5], r->content, err) |
+             sender_pgarr_text(&c->a[6], r->code, err) |
+             sender_pgarr_text(&c->a[7], r->message, err);
+        if (ok != 0)
+            return -1;
+    }
+    if (end_all(c, 8, params, err) != 0)
+        return -1;
+    params[8] = claimed_by;
+    if (run_returning(pg, sql, 9, params, fn, arg, err) != 0)
+        return mf_err_prefix(err, "could not insert claims");
+    return 0;
+}
+
+static const char *col(PGresult *res, int r, int f)
+{
+    return PQgetisnull(res, r, f) ? "" : PQgetvalue(res, r, f);
+}
+
+int sender_claims_fetch(sender_claims *c, PGconn *pg, const mf_uuid *jobs, size_t n,
+                        long long indoubt_after_ms, sender_claim_row_fn fn, void *arg,
+                        mf_err *err)
+{
+    static const char *sql =
+        "SELECT job_id, state, claimed_at::text, coalesce(claimed_by, ''), "
+        "coalesce(now() - claimed_at > $2::bigint * interval '1 millisecond', true), "
+        "provider_message_id, group_id, status_code, message, msg_type, channel, content, "
+        "coalesce((extract(epoch FROM sent_at) * 1000)::bigint, 0) "
+        "FROM mf_job_claims WHERE job_id = ANY($1::uuid[])";
+    const char *params[2];
+    char age[32];
+    PGresult *res;
+    int rc = 0;
+
+    if (n == 0)
+        return 0;
+    if (begin_all(c, 1, err) != 0)
+        return -1;
+    for (size_t i = 0; i < n; i++)
+        if (sender_pgarr_uuid(&c->a[0], &jobs[i], err) != 0)
+            return -1;
+    if (end_all(c, 1, params, err) != 0)
+        return -1;
+    snprintf(age, sizeof(age), "%lld", indoubt_after_ms);
+    params[1] = age;
+    res = mf_pg_query(pg, sql, 2, params, err);
+    if (res == NULL)
+        return mf_err_prefix(err, "could not read claims");
+    for (int r = 0; r < PQntuples(res) && rc == 0; r++) {
+        sender_claim_row row;
+
+        memset(&row, 0, sizeof(row));
+        rc = mf_uuid_parse(PQgetvalue(res, r, 0), &row.job, err);
+        if (rc != 0)
+            break;
+        row.state = col(res, r, 1);
+        row.claimed_at = col(res, r, 2);
+        row.claimed_by = col(res, r, 3);
+        row.stale = strcmp(col(res, r, 4), "t") == 0;
+        row.pmid = col(res, r, 5);
+        row.gid = col(res, r, 6);
+        row.code = col(res, r, 7);
+        row.message = col(res, r, 8);
+        row.msg_type = col(res, r, 9);
+        row.channel = col(res, r, 10);
+        row.content = PQgetisnull(res, r, 11) ? NULL : PQgetvalue(res, r, 11);
+        row.sent_ms = strtoll(col(res, r, 12), NULL, 10);
+        fn(arg, &row);
+    }
+    PQclear(res);
+    return rc;
+}
+
+int sender_claims_take_over(sender_claims *c, PGconn *pg, const mf_uuid *jobs,
+                            const char *const *old_claimed_at, size_t n, const char *claimed_by,
+                            sender_claim_id_fn fn, void *arg, mf_err *err)
+{
+    static const char *sql =
+        "UPDATE mf_job_claims c SET claimed_by = $3, claimed_at = now(), updated_at = now() "
+        "FROM unnest($1::uuid[], $2::timestamptz[]) AS u(j, old) "
+        "WHERE c.job_id = u.j AND c.state = 'claimed' AND c.claimed_at = u.old "
+        "RETURNING c.job_id";
+    const char *params[3];
+
+    if (n == 0)
+        return 0;
+    if (begin_all(c, 2, err) != 0)
+        return -1;
+    for (size_t i = 0; i < n; i++)
+        if (sender_pgarr_uuid(&c->a[0], &jobs[i], err) != 0 ||
+            sender_pgarr_text(&c->a[1], old_claimed_at[i], err) != 0)
+            return -1;
+    if (end_all(c, 2, params, err) != 0)
+        return -1;
+    params[2] = claimed_by;
+    if (run_returning(pg, sql, 3, params, fn, arg, err) != 0)
+        return mf_err_prefix(err, "could not take claims over");
+    return 0;
+}
+
+int sender_claims_renew(sender_claims *c, PGconn *pg, const mf_uuid *jobs, size_t n,
+                        const char *claimed_by, sender_claim_id_fn fn, void *arg, mf_err *err)
+{
+    static const char *sql =
+        "UPDATE mf_job_claims SET claimed_at = now() WHERE job_id = ANY($1::uuid[]) "
+        "AND state = 'claimed' AND claimed_by = $2 RETURNING job_id";
+    const char *params[2];
+
+    if (n == 0)
+        return 0;
+    if (begin_all(c, 1, err) != 0)
+        return -1;
+    for (size_t i = 0; i < n; i++)
+        if (sender_pgarr_uuid(&c->a[0], &jobs[i], err) != 0)
+            return -1;
+    if (end_all(c, 1, params, err) != 0)
+        return -1;
+    params[1] = claimed_by;
+    if (run_returning(pg, sql, 2, params, fn, arg, err) != 0)
+        return mf_err_prefix(err, "could not renew claims");
+    return 0;
+}
+
+int sender_claims_finish(sender_claims *c, PGconn *pg, const sender_claim_out *outs, size_t n,
+                         mf_err *err)
+{
+    static const char *sql =
+        "UPDATE mf_job_claims c SET state = u.st, provider_message_id = u.pmid, "
+        "group_id = u.gid, status_code = u.code, message = u.msg, channel = u.ch, "
+        "sent_at = CASE WHEN u.sat > 0 THEN to_timestamp(u.sat / 1000.0) END, "
+        "updated_at = now() "
+        "FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], "
+        "$7::text[], $8::bigint[]) AS u(j, st, pmid, gid, code, msg, ch, sat) "
+        "WHERE c.job_id = u.j AND c.state IN ('claimed', 'in_doubt')";
+    const char *params[8];
+
+    if (n == 0)
+        return 0;
+    if (begin_all(c, 8, err) != 0)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        const sender_claim_out *o = &outs[i];
+
+        if ((sender_pgarr_uuid(&c->a[0], &o->job, err) |
+             sender_pgarr_text(&c->a[1], o->state, err) |
+             sender_pgarr_text(&c->a[2], o->pmid, err) |
+             sender_pgarr_text(&c->a[3], o->gid, err) |
+             sender_pgarr_text(&c->a[4], o->code, err) |
+             sender_pgarr_text(&c->a[5], o->message, err) |
+             sender_pgarr_text(&c->a[6], o->channel, err) |
+             sender_pgarr_int(&c->a[7], o->sent_ms, err)) != 0)
+            return -1;
+    }
+    if (end_all(c, 8, params, err) != 0)
+        return -1;
+    if (mf_pg_command(pg, sql, 8, params, NULL, err) != 0)
+        return mf_err_prefix(err, "could not store claim outcomes");
+    return 0;
+}

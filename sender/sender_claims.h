@@ -1,0 +1,85 @@
+/* sender_claims: the durable per-job claims in mf_job_claims, one round trip per batch step. */
+#ifndef SENDER_CLAIMS_H
+#define SENDER_CLAIMS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <libpq-fe.h>
+
+#include "mf_err.h"
+#include "mf_uuid.h"
+#include "sender_pgarr.h"
+
+/* One claim to insert. state "claimed" (about to be sent) or "failed" (failed before sending:
+ * render, length, template, config; code/message say why). Strings may be NULL. */
+typedef struct sender_claim_in {
+    mf_uuid job;
+    mf_uuid run;
+    int attempt;
+    const char *state;
+    const char *msg_type;
+    const char *content;
+    const char *code;
+    const char *message;
+} sender_claim_in;
+
+/* An existing claim as read back (strings valid during the callback only, "" when NULL). */
+typedef struct sender_claim_row {
+    mf_uuid job;
+    const char *state;       /* claimed, accepted, failed, in_doubt */
+    const char *claimed_at;  /* text form, for the conditional take-over */
+    const char *claimed_by;
+    int stale;               /* claimed_at older than the in-doubt age (server clock) */
+    const char *pmid, *gid, *code, *message, *msg_type, *channel;
+    const char *content;     /* NULL when not stored */
+    int64_t sent_ms;         /* 0 when unknown */
+} sender_claim_row;
+
+/* One outcome to store: state "accepted" or "failed". */
+typedef struct sender_claim_out {
+    mf_uuid job;
+    const char *state;
+    const char *pmid, *gid, *code, *message, *channel;
+    int64_t sent_ms;
+} sender_claim_out;
+
+typedef void (*sender_claim_id_fn)(void *arg, const mf_uuid *job);
+typedef void (*sender_claim_row_fn)(void *arg, const sender_claim_row *row);
+
+/* Scratch arrays reused across calls (not thread-safe). */
+typedef struct sender_claims {
+    sender_pgarr a[9];
+} sender_claims;
+
+void sender_claims_init(sender_claims *c);
+void sender_claims_free(sender_claims *c);
+
+/* INSERT ... SELECT FROM unnest(...) ON CONFLICT (job_id) DO NOTHING RETURNING job_id:
+ * calls fn for every job id actually inserted (job ids must be unique in rows). */
+int sender_claims_insert(sender_claims *c, PGconn *pg, const sender_claim_in *rows, size_t n,
+                         const char *claimed_by, sender_claim_id_fn fn, void *arg, mf_err *err);
+
+/* Reads the claims of the given jobs (one query); calls fn per existing row. `stale` is
+ * computed against indoubt_after_ms on the server's clock. */
+int sender_claims_fetch(sender_claims *c, PGconn *pg, const mf_uuid *jobs, size_t n,
+                        long long indoubt_after_ms, sender_claim_row_fn fn, void *arg,
+                        mf_err *err);
+
+/* Conditional take-over of abandoned claims: only rows still 'claimed' with exactly the
+ * claimed_at seen (old_claimed_at[i]) move to claimed_by with a new claimed_at. Calls fn for
+ * every job taken over. */
+int sender_claims_take_over(sender_claims *c, PGconn *pg, const mf_uuid *jobs,
+                            const char *const *old_claimed_at, size_t n, const char *claimed_by,
+                            sender_claim_id_fn fn, void *arg, mf_err *err);
+
+/* Renews this sender's open claims (claimed_at = now()) before a resend, so no other sender
+ * takes them as abandoned. Calls fn for every claim still ours. */
+int sender_claims_renew(sender_claims *c, PGconn *pg, const mf_uuid *jobs, size_t n,
+                        const char *claimed_by, sender_claim_id_fn fn, void *arg, mf_err *err);
+
+/* Stores outcomes of open claims (rows already final are left alone), one statement. */
+int sender_claims_finish(sender_claims *c, PGconn *pg, const sender_claim_out *outs, size_t n,
+                         mf_err *err);
+
+#endif

@@ -1,0 +1,75 @@
+/* sender_config: the sender daemon's configuration table (environment variables). */
+#include "sender_config.h"
+
+#include <stddef.h>
+#include <string.h>
+
+#include "mf_coolsms.h"
+
+#define S_STR(field, name, def, desc)                                                           \
+    {name, MF_CFG_STR, def, 0, 0, 0, 0, offsetof(sender_config, field),                        \
+     sizeof(((sender_config *)0)->field), MF_CFG_SENDER, desc}
+#define S_SECRET(field, name, desc)                                                             \
+    {name, MF_CFG_SECRET, NULL, 0, 0, 0, 0, offsetof(sender_config, field),                    \
+     sizeof(((sender_config *)0)->field), MF_CFG_SENDER, desc}
+#define S_INT(field, name, def, lo, hi, desc)                                                   \
+    {name, MF_CFG_INT, def, lo, hi, 0, 0, offsetof(sender_config, field), 0, MF_CFG_SENDER, desc}
+
+const mf_config_key sender_config_keys[] = {
+    MF_DAEMON_COMMON_KEYS(sender_config, MF_CFG_SENDER),
+    S_STR(coolsms_base_url, "MF_COOLSMS_BASE_URL", "https://api.coolsms.co.kr",
+          "CoolSMS/SOLAPI API base URL (no path)"),
+    S_SECRET(coolsms_api_key, "MF_COOLSMS_API_KEY", "CoolSMS API key"),
+    S_SECRET(coolsms_api_secret, "MF_COOLSMS_API_SECRET",
+             "CoolSMS API secret (signs requests; never logged)"),
+    S_STR(coolsms_sender, "MF_COOLSMS_SENDER", "",
+          "last-resort sender number when neither message_config.sender_number nor "
+          "system_settings coolsms_sender_number is set"),
+    S_INT(coolsms_timeout_ms, "MF_COOLSMS_TIMEOUT_MS", "15000", 1000, 300000,
+          "timeout of one provider request, connect included"),
+    S_STR(group, "MF_SENDER_GROUP", "msgfleet-sender",
+          "Kafka consumer group of the senders (all senders share the jobs partitions)"),
+    S_INT(batch_max, "MF_SENDER_BATCH_MAX", "5000", 1, 100000,
+          "most jobs handled as one batch (one claim round trip)"),
+    S_INT(linger_ms, "MF_SENDER_LINGER_MS", "50", 0, 60000,
+          "how long to wait for more jobs before a partial batch is processed"),
+    S_INT(template_ttl_ms, "MF_SENDER_TEMPLATE_TTL_MS", "30000", 0, 86400000,
+          "how long templates, message_config and system_settings stay cached"),
+    S_INT(indoubt_after_ms, "MF_SENDER_INDOUBT_AFTER_MS", "60000", 1000, 86400000,
+          "age after which another sender's open claim is resolved through the list API; "
+          "must exceed MF_COOLSMS_TIMEOUT_MS + MF_SENDER_RETRY_CAP_MS"),
+    S_INT(request_size, "MF_SENDER_REQUEST_SIZE", "1000", 1, MF_COOLSMS_MAX_BATCH,
+          "messages per send-many/detail request"),
+    S_INT(max_in_flight, "MF_SENDER_MAX_IN_FLIGHT", "4", 1, 64,
+          "provider requests in flight at once"),
+    S_INT(retry_max, "MF_SENDER_RETRY_MAX", "5", 0, 100,
+          "retries of a request after a transient failure (timeout, 5xx, 429)"),
+    S_INT(retry_base_ms, "MF_SENDER_RETRY_BASE_MS", "200", 1, 60000,
+          "first retry delay; doubles per attempt, with full jitter"),
+    S_INT(retry_cap_ms, "MF_SENDER_RETRY_CAP_MS", "10000", 1, 600000,
+          "largest retry delay (a longer Retry-After is honoured up to this cap)"),
+    {"MF_SENDER_RATE_LIMIT", MF_CFG_DOUBLE, "0", 0, 0, 0, 1e7,
+     offsetof(sender_config, rate_limit), 0, MF_CFG_SENDER,
+     "messages per second this process may hand to the provider (0: unlimited); set it to "
+     "the account's budget divided by the number of senders"},
+};
+
+const size_t sender_config_nkeys = sizeof(sender_config_keys) / sizeof(sender_config_keys[0]);
+
+int sender_config_load(sender_config *cfg, mf_config_getenv_fn get, mf_err *err)
+{
+    memset(cfg, 0, sizeof(*cfg));
+    if (mf_config_load(sender_config_keys, sender_config_nkeys, MF_CFG_SENDER, cfg, get, err) != 0)
+        return -1;
+    if (cfg->indoubt_after_ms <= cfg->coolsms_timeout_ms + cfg->retry_cap_ms)
+        return mf_err_set(err,
+                          "invalid value for MF_SENDER_INDOUBT_AFTER_MS: %lld must exceed "
+                          "MF_COOLSMS_TIMEOUT_MS + MF_SENDER_RETRY_CAP_MS (%lld)",
+                          cfg->indoubt_after_ms, cfg->coolsms_timeout_ms + cfg->retry_cap_ms);
+    if (cfg->retry_base_ms > cfg->retry_cap_ms)
+        return mf_err_set(err, "invalid value for MF_SENDER_RETRY_BASE_MS: %lld is above "
+                               "MF_SENDER_RETRY_CAP_MS (%lld)",
+                          cfg->retry_base_ms, cfg->retry_cap_ms);
+    mf_daemon_default_instance(&cfg->common);
+    return 0;
+}

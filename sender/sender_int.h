@@ -1,0 +1,131 @@
+/* sender_int: internal state shared by the sender's batch, prepare and send modules. */
+#ifndef SENDER_INT_H
+#define SENDER_INT_H
+
+#include <msgpack.h>
+#include <stdint.h>
+
+#include "mf_codec.h"
+#include "mf_coolsms.h"
+#include "mf_kafka.h"
+#include "mf_log.h"
+#include "mf_pg.h"
+#include "sender.h"
+#include "sender_catalog.h"
+#include "sender_claims.h"
+
+/* Bump allocator for one batch's strings (reset after the batch). */
+typedef struct sender_arena_chunk {
+    struct sender_arena_chunk *next;
+    size_t used, cap;
+    char data[];
+} sender_arena_chunk;
+
+typedef struct sender_arena {
+    sender_arena_chunk *head;
+} sender_arena;
+
+void *sender_arena_alloc(sender_arena *a, size_t n);
+char *sender_arena_strdup(sender_arena *a, const char *s);
+void sender_arena_reset(sender_arena *a);
+void sender_arena_free(sender_arena *a);
+
+typedef enum slot_state {
+    SLOT_SKIP = 0,  /* undecodable (dead-lettered), deferred, duplicate: no result */
+    SLOT_FAILED,    /* failed before sending: result ready, claim to insert as failed */
+    SLOT_SEND,      /* prepared, claim to insert */
+    SLOT_FINAL,     /* outcome known: result to produce */
+    SLOT_PENDING,   /* another sender holds a young claim: re-check later */
+    SLOT_DONE       /* result produced */
+} slot_state;
+
+typedef struct sender_slot {
+    mf_job job;
+    int decoded;
+    slot_state state;
+    mf_msg_type type;
+    const char *text;
+    const char *subject;
+    const char *from;
+    const char *pf_id, *tpl_code, *buttons;
+    int disable_sms;
+    mf_coolsms_kv *kvars;
+    size_t nkvars;
+    mf_codec_kv *used;
+    size_t nused;
+    /* outcome */
+    mf_result_status st;
+    mf_msg_type ch;
+    const char *pmid, *gid, *code, *msg;
+    int64_t sent_ms;
+    /* claims and sending */
+    int fresh;
+    const char *old_claimed_at;
+    int stale;
+    int attempts;
+    int64_t next_try_ms;
+    long long retry_after_ms;
+    int in_flight;
+    int resolve;     /* ask the list API before resending */
+    int renew;       /* renew the claim before resending */
+    int finish;      /* outcome to store in the claim */
+} sender_slot;
+
+struct sender_ctx {
+    const sender_config *cfg;
+    mf_log *log;
+    PGconn *pg;
+    mf_kafka_producer *prod;
+    mf_kafka_consumer *cons;
+    mf_coolsms *sms;
+    mf_codec *codec;
+    struct mf_euckr *euckr;
+    sender_catalog *cat;
+    sender_claims claims;
+    char t_jobs[MF_KAFKA_TOPIC_MAX + 1];
+    char t_results[MF_KAFKA_TOPIC_MAX + 1];
+    char t_retry[MF_KAFKA_TOPIC_MAX + 1];
+    char t_dlq[MF_KAFKA_TOPIC_MAX + 1];
+    msgpack_sbuffer sbuf;
+    sender_arena arena;
+    mf_buf scratch;
+    mf_buf text;
+    /* the batch */
+    mf_kafka_msg *msgs;
+    sender_slot *slots;
+    size_t n;
+    size_t *idx;              /* job id hash table: slot index + 1, 0 = empty */
+    size_t idx_cap;
+    /* delivery reports of the batch */
+    long acks_pending;
+    int produce_failed;
+    char produce_error[256];
+    /* rate budget */
+    double tokens;
+    int64_t tokens_ms;
+    uint32_t rnd;
+    /* counters */
+    unsigned long long n_accepted, n_failed, n_reemitted, n_deferred, n_dlq;
+};
+
+int64_t sender_now_ms(void);
+uint32_t sender_rand(sender_ctx *s);
+sender_slot *sender_slot_by_id(sender_ctx *s, const mf_uuid *id);
+
+/* sender_prepare.c: render and decide one decoded job; on failure the slot becomes
+ * SLOT_FAILED with code/msg, on deferral SLOT_SKIP (retry topic produced). */
+int sender_prepare_slot(sender_ctx *s, sender_slot *sl, size_t i, mf_err *err);
+
+/* sender_send.c: send every SLOT_SEND slot with fresh claims; ends with each one SLOT_FINAL,
+ * or SLOT_PENDING when another sender took its claim over. -1 on a PostgreSQL error. */
+int sender_send_all(sender_ctx *s, mf_err *err);
+
+/* Marks a slot final (strings copied into the batch arena). */
+void sender_slot_final(sender_ctx *s, sender_slot *sl, mf_result_status st, const char *pmid,
+                       const char *gid, const char *code, const char *msg, int64_t sent_ms);
+
+/* Produces to a full topic name, counting the delivery report. */
+int sender_produce(sender_ctx *s, const char *topic, const void *key, size_t klen,
+                   const void *val, size_t vlen, mf_err *err);
+
+#endif

@@ -1,0 +1,766 @@
+/* itest_sender: two sender processes against a real PostgreSQL, Kafka and the simulator. */
+#include <errno.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <curl/curl.h>
+#include <jansson.h>
+#include <msgpack.h>
+
+#include "mf_codec.h"
+#include "mf_coolsms.h"
+#include "mf_kafka.h"
+#include "mf_migrate.h"
+#include "mf_pg.h"
+#include "mf_uuid.h"
+
+#define NJOBS 500
+#define NJOBS_5XX 300
+#define NJOBS_DOUBT 3 /* stale claim found at the provider, stale not found, young claim */
+#define MAX_JOBS (NJOBS + NJOBS_5XX + NJOBS_DOUBT)
+
+enum { K_SMS, K_LMS, K_KAKAO, K_MISSING };
+
+typedef struct tjob {
+    mf_uuid id;
+    char id_s[MF_UUID_STR_SIZE];
+    char phone[16];
+    char name[32];
+    char coupon[16];
+    int kind;
+    int run; /* 0: first run, 1: the 5xx run */
+    int results;
+    mf_result_status st;
+    mf_msg_type type;
+    char text[4096];
+    char pmid[64];
+    char code[64];
+    char msg[256];
+} tjob;
+
+typedef struct itest {
+    char src[1024], bld[1024];
+    char db[64], prefix[64], group[64];
+    char admin_dsn[1024], sender_dsn[1024];
+    char brokers[256];
+    PGconn *pg;
+    mf_kafka_conf kc;
+    char t_jobs[256], t_results[256], t_retry[256], t_dlq[256];
+    mf_kafka_producer *prod;
+    mf_kafka_consumer *rcons;
+    mf_codec *codec;
+    char sim_url[128];
+    pid_t sim, senders[2];
+    char tpl[3][MF_UUID_STR_SIZE], wf[MF_UUID_STR_SIZE], run[2][MF_UUID_STR_SIZE];
+    int64_t run_ms[2];
+    tjob jobs[MAX_JOBS];
+    size_t njobs;
+    long results_total;
+} itest;
+
+static const char *env_or(const char *name, const char *dflt)
+{
+    const char *v = getenv(name);
+
+    return v != NULL && *v ? v : dflt;
+}
+
+static void sleep_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+
+    nanosleep(&ts, NULL);
+}
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ---- HTTP (simulator admin) --------------------------------------------------------- */
+
+static size_t on_body(char *p, size_t size, size_t n, void *ud)
+{
+    mf_buf_append(ud, p, size * n, NULL);
+    return size * n;
+}
+
+static long http(const char *url, const char *post, mf_buf *out)
+{
+    CURL *c = curl_easy_init();
+    long status = 0;
+
+    mf_buf_reset(out);
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, out);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT, 30L);
+    if (post != NULL)
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, post);
+    if (curl_easy_perform(c) == CURLE_OK)
+        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+    curl_easy_cleanup(c);
+    return status;
+}
+
+/* ---- processes ---------------------------------------------------------------------- */
+
+static pid_t spawn(const char *path, const char *const *env, const char *logfile, int out_pipe[2])
+{
+    pid_t pid = fork();
+
+    if (pid != 0)
+        return pid;
+    for (size_t i = 0; env[i] != NULL; i += 2)
+        setenv(env[i], env[i + 1], 1);
+    {
+        FILE *f = fopen(logfile, "w");
+
+        if (f != NULL) {
+            dup2(fileno(f), STDERR_FILENO);
+            if (out_pipe == NULL)
+                dup2(fileno(f), STDOUT_FILENO);
+        }
+    }
+    if (out_pipe != NULL) {
+        dup2(out_pipe[1], STDOUT_FILENO);
+        close(out_pipe[0]);
+    }
+    execl(path, path, (char *)NULL);
+    fprintf(stderr, "could not run %s: %s\n", path, strerror(errno));
+    _exit(127);
+}
+
+/* SIGTERM and wait up to timeout; returns the exit status (or -1 when it had to be killed). */
+static int stop_process(pid_t pid, int timeout_ms)
+{
+    int st = 0;
+
+    if (pid <= 0)
+        return 0;
+    kill(pid, SIGTERM);
+    for (int waited = 0; waited < timeout_ms; waited += 50) {
+        if (waitpid(pid, &st, WNOHANG) == pid)
+            return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+        sleep_ms(50);
+    }
+    kill(pid, SIGKILL);
+    waitpid(pid, &st, 0);
+    return -1;
+}
+
+static void start_sim(itest *t)
+{
+    char path[1200], line[256];
+    int p[2];
+    FILE *f;
+    const char *env[] = {"MF_SIM_PORT", "0", "MF_SIM_API_KEY", env_or("MF_COOLSMS_API_KEY", "NCSTESTKEY0000001"),
+                         "MF_SIM_API_SECRET",
+                         env_or("MF_COOLSMS_API_SECRET", "TESTSECRET0123456789ABCDEFGHIJKLMNOPQRSTUV"),
+                         "MF_SIM_SENDERS", "0212345678", "MF_SIM_DELIVER_DELAY_MS", "100", NULL};
+    char *port;
+
+    snprintf(path, sizeof(path), "%s/tools/coolsms-sim/coolsms-sim", t->bld);
+    assert_int_equal(pipe(p), 0);
+    t->sim = spawn(path, env, "/tmp/itest_sender_sim.log", p);
+    close(p[1]);
+    f = fdopen(p[0], "r");
+    assert_non_null(f);
+    if (fgets(line, sizeof(line), f) == NULL)
+        fail_msg("the simulator %s did not start (see /tmp/itest_sender_sim.log)", path);
+    fclose(f);
+    port = strrchr(line, ':');
+    assert_non_null(port);
+    snprintf(t->sim_url, sizeof(t->sim_url), "http://127.0.0.1:%ld", strtol(port + 1, NULL, 10));
+}
+
+static void start_sender(itest *t, int i)
+{
+    char path[1200], log[128], inst[32];
+    const char *env[] = {"MF_PG_DSN", t->sender_dsn, "MF_KAFKA_BROKERS", t->brokers,
+                         "MF_TOPIC_PREFIX", t->prefix, "MF_SENDER_GROUP", t->group,
+                         "MF_COOLSMS_BASE_URL", t->sim_url,
+                         "MF_COOLSMS_API_KEY", env_or("MF_COOLSMS_API_KEY", "NCSTESTKEY0000001"),
+                         "MF_COOLSMS_API_SECRET",
+                         env_or("MF_COOLSMS_API_SECRET", "TESTSECRET0123456789ABCDEFGHIJKLMNOPQRSTUV"),
+                         "MF_COOLSMS_SENDER", "", "MF_INSTANCE_ID", inst,
+                         "MF_SENDER_REQUEST_SIZE", "100", "MF_SENDER_BATCH_MAX", "200",
+                         "MF_SENDER_RETRY_MAX", "8", "MF_SENDER_RETRY_BASE_MS", "20",
+                         "MF_SENDER_RETRY_CAP_MS", "200", "MF_LOG_LEVEL", "info", NULL};
+
+    snprintf(path, sizeof(path), "%s/sender/msgfleet-sender", t->bld);
+    snprintf(log, sizeof(log), "/tmp/itest_sender_%d.log", i);
+    snprintf(inst, sizeof(inst), "itest-sender-%d", i);
+    t->senders[i] = spawn(path, env, log, NULL);
+}
+
+/* ---- database ----------------------------------------------------------------------- */
+
+static PGresult *q(itest *t, const char *sql, int n, const char *const *p)
+{
+    mf_err err;
+    PGresult *r = mf_pg_query(t->pg, sql, n, p, &err);
+
+    if (r == NULL)
+        fail_msg("query failed: %s: %s", sql, err.msg);
+    return r;
+}
+
+static void insert_id(itest *t, const char *sql, int n, const char *const *p, char *out)
+{
+    PGresult *r = q(t, sql, n, p);
+
+    assert_int_equal(PQntuples(r), 1);
+    snprintf(out, MF_UUID_STR_SIZE, "%s", PQgetvalue(r, 0, 0));
+    PQclear(r);
+}
+
+static void setup_db(itest *t)
+{
+    char sql[256], dir[1200];
+    mf_err err;
+    PGconn *admin = mf_pg_connect(t->admin_dsn, NULL, "itest_sender", &err);
+
+    if (admin == NULL)
+        fail_msg("PostgreSQL is not reachable: %s", err.msg);
+    snprintf(sql, sizeof(sql), "CREATE DATABASE %s", t->db);
+    assert_int_equal(mf_pg_exec(admin, sql, &err), 0);
+    PQfinish(admin);
+    t->pg = mf_pg_connect(t->admin_dsn, t->db, "itest_sender", &err);
+    assert_non_null(t->pg);
+    snprintf(dir, sizeof(dir), "%s/schemas/pg", t->src);
+    if (mf_migrate_run(t->pg, dir, NULL, NULL, &err) < 0)
+        fail_msg("migration failed: %s", err.msg);
+}
+
+static void seed_rows(itest *t)
+{
+    const char *p[4];
+    PGresult *r;
+
+    p[0] = "sms";
+    p[1] = "#{name}님 안녕하세요. 쿠폰 #{coupon} 도착!";
+    p[2] = "";
+    p[3] = "[]";
+    insert_id(t, "INSERT INTO message_templates (name, category, message_type, template_code, "
+                 "content, buttons) VALUES ('t', 'notification', $1, nullif($3, ''), $2, "
+                 "$4::jsonb) RETURNING id", 4, p, t->tpl[0]);
+    p[0] = "lms";
+    p[1] = "#{name}님, 안녕하세요. msgfleet 회원님께 이번 달 안내 말씀을 드립니다. 가입해 주셔서 "
+           "진심으로 감사드리며 앞으로도 더 좋은 서비스로 보답하겠습니다. 문의는 고객센터로 "
+           "연락 주세요.";
+    insert_id(t, "INSERT INTO message_templates (name, category, message_type, template_code, "
+                 "content, buttons) VALUES ('t', 'notification', $1, nullif($3, ''), $2, "
+                 "$4::jsonb) RETURNING id", 4, p, t->tpl[1]);
+    p[0] = "kakao";
+    p[1] = "#{name}님, 주문이 완료되었습니다.";
+    p[2] = "KA01TP0001";
+    p[3] = "[{\"buttonType\":\"WL\",\"buttonName\":\"주문 보기\",\"linkMo\":\"https://m.example.com\"}]";
+    insert_id(t, "INSERT INTO message_templates (name, category, message_type, template_code, "
+                 "content, buttons) VALUES ('t', 'notification', $1, nullif($3, ''), $2, "
+                 "$4::jsonb) RETURNING id", 4, p, t->tpl[2]);
+    p[0] = "{\"subject\":\"#{name}님 안내\",\"kakao\":{\"pf_id\":\"KA01PF0001\"}}";
+    insert_id(t, "INSERT INTO workflows (name, trigger_type, message_config) VALUES "
+                 "('wf', 'manual', $1::jsonb) RETURNING id", 1, p, t->wf);
+    /* the sender number comes from system_settings (fallback of message_config) */
+    r = q(t, "INSERT INTO system_settings (setting_key, setting_value) VALUES "
+             "('coolsms_sender_number', '\"0212345678\"')", 0, NULL);
+    PQclear(r);
+    for (int i = 0; i < 2; i++) {
+        p[0] = t->wf;
+        insert_id(t, "INSERT INTO workflow_runs (workflow_id, status, trigger_type) VALUES "
+                     "($1, 'running', 'manual') RETURNING id", 1, p, t->run[i]);
+        p[0] = t->run[i];
+        r = q(t, "SELECT (extract(epoch FROM date_trunc('milliseconds', started_at)) * 1000)"
+                 "::bigint FROM workflow_runs WHERE id = $1", 1, p);
+        t->run_ms[i] = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+        PQclear(r);
+    }
+}
+
+/* ---- jobs and results --------------------------------------------------------------- */
+
+static void make_jobs(itest *t)
+{
+    for (size_t i = 0; i < MAX_JOBS; i++) {
+        tjob *j = &t->jobs[i];
+        mf_uuid run;
+        mf_err err;
+
+        j->run = i >= NJOBS;
+        snprintf(j->phone, sizeof(j->phone), "0109%03zu%04zu", i / 10000, i % 10000);
+        snprintf(j->name, sizeof(j->name), "홍길동%zu", i);
+        snprintf(j->coupon, sizeof(j->coupon), "C%05zu", i);
+        j->kind = K_SMS;
+        if (i % 50 == 3)
+            j->kind = K_MISSING;
+        else if (i % 10 == 1)
+            j->kind = K_LMS;
+        else if (i == 7 || i == NJOBS + 7)
+            j->kind = K_KAKAO;
+        if (i >= NJOBS + NJOBS_5XX)
+            j->kind = K_SMS;
+        assert_int_equal(mf_uuid_parse(t->run[j->run], &run, &err), 0);
+        mf_uuid_job_id(&run, (uint64_t)t->run_ms[j->run], j->phone, 0, &j->id);
+        mf_uuid_format(&j->id, j->id_s);
+    }
+    t->njobs = MAX_JOBS;
+}
+
+static void produce_jobs(itest *t, size_t from, size_t to)
+{
+    msgpack_sbuffer sb;
+    mf_err err;
+
+    msgpack_sbuffer_init(&sb);
+    for (size_t i = from; i < to; i++) {
+        tjob *tj = &t->jobs[i];
+        mf_codec_kv vars[2] = {{"name", tj->name}, {"coupon", tj->coupon}};
+        mf_job j;
+
+        memset(&j, 0, sizeof(j));
+        j.id = tj->id;
+        assert_int_equal(mf_uuid_parse(t->run[tj->run], &j.run, &err), 0);
+        assert_int_equal(mf_uuid_parse(t->wf, &j.wf, &err), 0);
+        assert_int_equal(mf_uuid_parse(t->tpl[tj->kind == K_LMS     ? 1
+                                              : tj->kind == K_KAKAO ? 2
+                                                                    : 0],
+                                       &j.tpl, &err), 0);
+        j.to = tj->phone;
+        j.name = "";
+        j.vars.items = vars;
+        j.vars.n = tj->kind == K_MISSING ? 1 : 2;
+        j.created_ms = now_ms();
+        assert_int_equal(mf_codec_encode_job(&sb, &j, &err), 0);
+        if (mf_kafka_produce(t->prod, t->t_jobs, tj->phone, strlen(tj->phone), sb.data, sb.size,
+                             NULL, 10000, &err) != 0)
+            fail_msg("could not produce: %s", err.msg);
+    }
+    if (mf_kafka_flush(t->prod, 30000, &err) != 0)
+        fail_msg("Kafka at %s did not acknowledge: %s", t->brokers, err.msg);
+    msgpack_sbuffer_destroy(&sb);
+}
+
+static tjob *find_job(itest *t, const mf_uuid *id)
+{
+    for (size_t i = 0; i < t->njobs; i++)
+        if (mf_uuid_equal(&t->jobs[i].id, id))
+            return &t->jobs[i];
+    return NULL;
+}
+
+/* Consumes results until `total` have been seen in all (or 180 s pass). */
+static void collect_results(itest *t, long total)
+{
+    mf_kafka_msg msgs[500];
+    int64_t deadline = now_ms() + 180000;
+    mf_err err;
+
+    while (t->results_total < total && now_ms() < deadline) {
+        size_t n = 0;
+
+        if (mf_kafka_consume(t->rcons, msgs, 500, 500, &n, &err) != 0)
+            fail_msg("results consumer: %s", err.msg);
+        for (size_t i = 0; i < n; i++) {
+            mf_result r;
+            tjob *j;
+
+            if (mf_codec_decode_result(t->codec, msgs[i].val, msgs[i].val_len, &r, &err) != 0)
+                fail_msg("undecodable result: %s", err.msg);
+            j = find_job(t, &r.id);
+            assert_non_null(j);
+            if (j->results > 0) {
+                /* a re-emitted result must equal the first one */
+                assert_int_equal(r.status, j->st);
+                assert_string_equal(r.provider_msg_id ? r.provider_msg_id : "", j->pmid);
+                assert_string_equal(r.text ? r.text : "", j->text);
+                assert_int_equal(r.type, j->type);
+            }
+            j->results++;
+            j->st = r.status;
+            j->type = r.type;
+            snprintf(j->text, sizeof(j->text), "%s", r.text ? r.text : "");
+            snprintf(j->pmid, sizeof(j->pmid), "%s", r.provider_msg_id ? r.provider_msg_id : "");
+            snprintf(j->code, sizeof(j->code), "%s", r.code ? r.code : "");
+            snprintf(j->msg, sizeof(j->msg), "%s", r.msg ? r.msg : "");
+            t->results_total++;
+        }
+        mf_kafka_release(msgs, n);
+        mf_codec_reset(t->codec);
+    }
+    assert_int_equal(t->results_total, total);
+}
+
+/* Ledger: jobId -> number of accepted messages, with type and text of the last one. */
+typedef struct ledger_row {
+    int count;
+    char type[8];
+    char text[4096];
+    char subject[128];
+} ledger_row;
+
+static size_t read_ledger(itest *t, ledger_row *rows)
+{
+    char url[256];
+    mf_buf b;
+    size_t total = 0;
+    char *line, *save = NULL;
+
+    memset(rows, 0, sizeof(ledger_row) * t->njobs);
+    mf_buf_init(&b, 0);
+    snprintf(url, sizeof(url), "%s/_sim/ledger/export", t->sim_url);
+    assert_int_equal(http(url, NULL, &b), 200);
+    for (line = b.data ? strtok_r(b.data, "\n", &save) : NULL; line;
+         line = strtok_r(NULL, "\n", &save)) {
+        json_error_t je;
+        json_t *o = json_loads(line, 0, &je);
+        const char *jid = json_string_value(json_object_get(json_object_get(o, "customFields"),
+                                                            "jobId"));
+
+        assert_non_null(o);
+        total++;
+        for (size_t i = 0; jid && i < t->njobs; i++) {
+            if (strcmp(t->jobs[i].id_s, jid) != 0)
+                continue;
+            rows[i].count++;
+            snprintf(rows[i].type, sizeof(rows[i].type), "%s",
+                     json_string_value(json_object_get(o, "type")));
+            snprintf(rows[i].text, sizeof(rows[i].text), "%s",
+                     json_string_value(json_object_get(o, "text")));
+            snprintf(rows[i].subject, sizeof(rows[i].subject), "%s",
+                     json_is_string(json_object_get(o, "subject"))
+                         ? json_string_value(json_object_get(o, "subject"))
+                         : "");
+        }
+        json_decref(o);
+    }
+    mf_buf_free(&b);
+    return total;
+}
+
+static void check_jobs(itest *t, size_t from, size_t to, const ledger_row *rows, int nres)
+{
+    char want[512];
+
+    for (size_t i = from; i < to; i++) {
+        const tjob *j = &t->jobs[i];
+
+        assert_int_equal(j->results, nres);
+        if (j->kind == K_MISSING) {
+            assert_int_equal(j->st, MF_RESULT_FAILED);
+            assert_string_equal(j->code, "RENDER_FAILED");
+            assert_non_null(strstr(j->msg, "coupon"));
+            assert_int_equal(rows[i].count, 0);
+            continue;
+        }
+        if (j->st != MF_RESULT_ACCEPTED)
+            fail_msg("job %zu (%s) not accepted: %s %s", i, j->id_s, j->code, j->msg);
+        assert_int_equal(rows[i].count, 1);
+        assert_string_equal(rows[i].text, j->text);
+        if (j->kind == K_SMS) {
+            snprintf(want, sizeof(want), "%s님 안녕하세요. 쿠폰 %s 도착!", j->name, j->coupon);
+            assert_string_equal(j->text, want);
+            assert_int_equal(j->type, MF_TYPE_SMS);
+            assert_string_equal(rows[i].type, "SMS");
+            assert_string_equal(rows[i].subject, "");
+        } else if (j->kind == K_LMS) {
+            assert_int_equal(j->type, MF_TYPE_LMS);
+            assert_string_equal(rows[i].type, "LMS");
+            assert_true(strncmp(j->text, j->name, strlen(j->name)) == 0);
+            snprintf(want, sizeof(want), "%s님 안내", j->name);
+            assert_string_equal(rows[i].subject, want);
+        } else {
+            snprintf(want, sizeof(want), "%s님, 주문이 완료되었습니다.", j->name);
+            assert_string_equal(j->text, want);
+            assert_int_equal(j->type, MF_TYPE_KAKAO);
+            assert_string_equal(rows[i].type, "ATA");
+        }
+    }
+}
+
+/* ---- the test ----------------------------------------------------------------------- */
+
+static int setup(void **state)
+{
+    itest *t = calloc(1, sizeof(*t));
+    unsigned r;
+    const char *topics[2];
+    mf_kafka_consumer_opts co;
+    mf_kafka_topic_spec specs[4];
+    mf_err err;
+
+    srand((unsigned)time(NULL) ^ (unsigned)getpid());
+    r = (unsigned)rand();
+    snprintf(t->src, sizeof(t->src), "%s", env_or("MF_SOURCE_DIR", "/work/main"));
+    snprintf(t->bld, sizeof(t->bld), "%s", env_or("MF_BUILD_DIR", "/work/main/build"));
+    snprintf(t->db, sizeof(t->db), "msgfleet_sender_%u", r);
+    snprintf(t->prefix, sizeof(t->prefix), "itest.sender.%u.", r);
+    snprintf(t->group, sizeof(t->group), "itest-sender-%u", r);
+    snprintf(t->brokers, sizeof(t->brokers), "%s", env_or("MF_KAFKA_BROKERS", "127.0.0.1:59092"));
+    snprintf(t->admin_dsn, sizeof(t->admin_dsn), "%s",
+             env_or("MF_PG_DSN", "host=127.0.0.1 port=55432 dbname=msgfleet user=msgfleet"));
+    snprintf(t->sender_dsn, sizeof(t->sender_dsn),
+             "host=127.0.0.1 port=%s dbname=%s user=%s", env_or("MF_PGBOUNCER_PORT", "56432"),
+             t->db, env_or("MF_PG_USER", "msgfleet"));
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    setup_db(t);
+    seed_rows(t);
+    make_jobs(t);
+
+    t->kc.brokers = t->brokers;
+    t->kc.topic_prefix = t->prefix;
+    assert_int_equal(mf_kafka_topic_name(&t->kc, MF_TOPIC_JOBS, t->t_jobs, 256, &err), 0);
+    assert_int_equal(mf_kafka_topic_name(&t->kc, MF_TOPIC_RESULTS, t->t_results, 256, &err), 0);
+    assert_int_equal(mf_kafka_topic_name(&t->kc, MF_TOPIC_RETRY, t->t_retry, 256, &err), 0);
+    assert_int_equal(mf_kafka_topic_name(&t->kc, MF_TOPIC_DLQ, t->t_dlq, 256, &err), 0);
+    specs[0] = (mf_kafka_topic_spec){t->t_jobs, 8, -1};
+    specs[1] = (mf_kafka_topic_spec){t->t_results, 4, -1};
+    specs[2] = (mf_kafka_topic_spec){t->t_retry, 2, -1};
+    specs[3] = (mf_kafka_topic_spec){t->t_dlq, 1, -1};
+    if (mf_kafka_ensure_topics(&t->kc, specs, 4, 30000, &err) != 0)
+        fail_msg("Kafka at %s: %s", t->brokers, err.msg);
+    t->prod = mf_kafka_producer_new(&t->kc, NULL, NULL, &err);
+    assert_non_null(t->prod);
+    topics[0] = t->t_results;
+    topics[1] = NULL;
+    memset(&co, 0, sizeof(co));
+    co.group_id = t->group; /* its own group: the senders use MF_SENDER_GROUP = group + "-s" */
+    co.topics = topics;
+    co.offsets = MF_KAFKA_OFFSETS_EXTERNAL;
+    t->rcons = mf_kafka_consumer_new(&t->kc, &co, &err);
+    assert_non_null(t->rcons);
+    t->codec = mf_codec_new(&err);
+    assert_non_null(t->codec);
+    snprintf(t->group + strlen(t->group), sizeof(t->group) - strlen(t->group), "-s");
+    start_sim(t);
+    start_sender(t, 0);
+    start_sender(t, 1);
+    *state = t;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    itest *t = *state;
+    char sql[256];
+    const char *names[4] = {t->t_jobs, t->t_results, t->t_retry, t->t_dlq};
+    mf_err err;
+    PGconn *admin;
+
+    for (int i = 0; i < 2; i++)
+        stop_process(t->senders[i], 20000);
+    stop_process(t->sim, 5000);
+    mf_kafka_consumer_free(t->rcons);
+    mf_kafka_producer_free(t->prod);
+    mf_codec_free(t->codec);
+    mf_kafka_delete_topics(&t->kc, names, 4, 30000, &err);
+    if (t->pg != NULL)
+        PQfinish(t->pg);
+    admin = mf_pg_connect(t->admin_dsn, NULL, "itest_sender", &err);
+    if (admin != NULL) {
+        snprintf(sql, sizeof(sql), "DROP DATABASE IF EXISTS %s WITH (FORCE)", t->db);
+        mf_pg_exec(admin, sql, &err);
+        PQfinish(admin);
+    }
+    curl_global_cleanup();
+    free(t);
+    return 0;
+}
+
+static long claims_in_state(itest *t, const char *state)
+{
+    const char *p[1] = {state};
+    PGresult *r = q(t, "SELECT count(*) FROM mf_job_claims WHERE state = $1", 1, p);
+    long n = strtol(PQgetvalue(r, 0, 0), NULL, 10);
+
+    PQclear(r);
+    return n;
+}
+
+static void test_two_senders_exactly_once(void **state)
+{
+    itest *t = *state;
+    ledger_row *rows = calloc(MAX_JOBS, sizeof(*rows));
+    size_t ledger1, ledger2, ledger3, valid = 0, valid5 = 0;
+    char url[256];
+    mf_buf b;
+    int st;
+
+    assert_non_null(rows);
+    mf_buf_init(&b, 0);
+    for (size_t i = 0; i < NJOBS; i++)
+        valid += t->jobs[i].kind != K_MISSING;
+    for (size_t i = NJOBS; i < NJOBS + NJOBS_5XX; i++)
+        valid5 += t->jobs[i].kind != K_MISSING;
+    /* let both senders join the group before any job exists (no rebalance mid-batch) */
+    sleep_ms(8000);
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(waitpid(t->senders[i], &st, WNOHANG), 0);
+
+    /* 1. 500 jobs: one result each, one accepted message per valid job */
+    produce_jobs(t, 0, NJOBS);
+    collect_results(t, NJOBS);
+    ledger1 = read_ledger(t, rows);
+    check_jobs(t, 0, NJOBS, rows, 1);
+    assert_int_equal(ledger1, valid);
+    assert_int_equal(claims_in_state(t, "accepted"), (long)valid);
+    assert_int_equal(claims_in_state(t, "failed"), (long)(NJOBS - valid));
+
+    /* 2. redelivery: the same jobs again; results re-emitted from the claims, nothing sent */
+    produce_jobs(t, 0, NJOBS);
+    collect_results(t, 2 * NJOBS);
+    ledger2 = read_ledger(t, rows);
+    assert_int_equal(ledger2, ledger1);
+    check_jobs(t, 0, NJOBS, rows, 2);
+
+    /* 3. 30% of provider requests answer 5xx: still exactly one accepted per job */
+    snprintf(url, sizeof(url), "%s/_sim/config", t->sim_url);
+    assert_int_equal(http(url, "{\"error_5xx_ratio\":0.3}", &b), 200);
+    produce_jobs(t, NJOBS, NJOBS + NJOBS_5XX);
+    collect_results(t, 2 * NJOBS + NJOBS_5XX);
+    ledger3 = read_ledger(t, rows);
+    assert_int_equal(ledger3, ledger1 + valid5);
+    check_jobs(t, NJOBS, NJOBS + NJOBS_5XX, rows, 1);
+    snprintf(url, sizeof(url), "%s/_sim/stats", t->sim_url);
+    assert_int_equal(http(url, NULL, &b), 200);
+    {
+        json_error_t je;
+        json_t *o = json_loads(b.data, 0, &je);
+
+        /* the fault really happened */
+        assert_true(json_integer_value(json_object_get(o, "http_5xx")) > 0);
+        json_decref(o);
+    }
+
+    /* graceful SIGTERM: exit status 0 */
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(stop_process(t->senders[i], 20000), 0);
+        t->senders[i] = 0;
+    }
+    mf_buf_free(&b);
+    free(rows);
+}
+
+static void claim_row(itest *t, const tjob *j, const char *age, const char *by)
+{
+    const char *p[4] = {j->id_s, t->run[1], age, by};
+    PGresult *r = q(t, "INSERT INTO mf_job_claims (job_id, run_id, attempt, state, claimed_by, "
+                       "claimed_at) VALUES ($1, $2, 0, 'claimed', $4, now() - $3::interval)",
+                    4, p);
+
+    PQclear(r);
+}
+
+static void on_direct(const mf_coolsms_result *res, void *user)
+{
+    char *pmid = user;
+
+    assert_int_equal(res->cls, MF_COOLSMS_OK);
+    assert_int_equal(res->outcomes[0].state, MF_COOLSMS_MSG_ACCEPTED);
+    snprintf(pmid, 64, "%s", res->outcomes[0].message_id);
+}
+
+/* Sends job j straight to the simulator, as a sender that died right after would have. */
+static void send_direct(itest *t, const tjob *j, char *pmid)
+{
+    mf_coolsms_config cc = {t->sim_url, env_or("MF_COOLSMS_API_KEY", "NCSTESTKEY0000001"),
+                            env_or("MF_COOLSMS_API_SECRET",
+                                   "TESTSECRET0123456789ABCDEFGHIJKLMNOPQRSTUV"),
+                            10000, 5000, 1, NULL};
+    char text[128];
+    mf_coolsms_msg m;
+    mf_err err;
+    mf_coolsms *h = mf_coolsms_new(&cc, &err);
+
+    assert_non_null(h);
+    snprintf(text, sizeof(text), "%s님 안녕하세요. 쿠폰 %s 도착!", j->name, j->coupon);
+    memset(&m, 0, sizeof(m));
+    m.to = j->phone;
+    m.from = "0212345678";
+    m.text = text;
+    m.type = "SMS";
+    m.job_id = j->id_s;
+    m.run_id = t->run[1];
+    assert_int_equal(mf_coolsms_submit(h, &m, 1, on_direct, pmid, NULL, &err), 0);
+    assert_int_equal(mf_coolsms_drain(h, 10000, &err), 0);
+    mf_coolsms_destroy(h);
+}
+
+static void test_in_doubt_claims(void **state)
+{
+    itest *t = *state;
+    size_t base = NJOBS + NJOBS_5XX;
+    tjob *found = &t->jobs[base], *lost = &t->jobs[base + 1], *busy = &t->jobs[base + 2];
+    ledger_row *rows = calloc(MAX_JOBS, sizeof(*rows));
+    char pmid[64] = "", url[256];
+    const char *p[1];
+    PGresult *r;
+    mf_buf b;
+
+    assert_non_null(rows);
+    mf_buf_init(&b, 0);
+    snprintf(url, sizeof(url), "%s/_sim/config", t->sim_url);
+    assert_int_equal(http(url, "{\"error_5xx_ratio\":0}", &b), 200);
+    sleep_ms(8000); /* both senders in the group */
+    /* a dead sender's claims, 2 minutes old: one message reached the provider, one did not;
+     * a live sender's young claim that it finishes 3 s later */
+    send_direct(t, found, pmid);
+    claim_row(t, found, "2 minutes", "dead-sender");
+    claim_row(t, lost, "2 minutes", "dead-sender");
+    claim_row(t, busy, "0 seconds", "live-sender");
+    produce_jobs(t, base, MAX_JOBS);
+    sleep_ms(3000);
+    assert_int_equal(busy->results, 0); /* still waiting for the other sender */
+    p[0] = busy->id_s;
+    r = q(t, "UPDATE mf_job_claims SET state = 'accepted', provider_message_id = 'M4VLIVE', "
+             "msg_type = 'sms', content = 'from the live sender', sent_at = now() "
+             "WHERE job_id = $1", 1, p);
+    PQclear(r);
+    collect_results(t, t->results_total + NJOBS_DOUBT);
+    read_ledger(t, rows);
+    /* found: accepted with the provider's id, not sent again */
+    assert_int_equal(found->results, 1);
+    assert_int_equal(found->st, MF_RESULT_ACCEPTED);
+    assert_string_equal(found->pmid, pmid);
+    assert_int_equal(rows[base].count, 1);
+    /* lost: taken over and sent once */
+    assert_int_equal(lost->results, 1);
+    assert_int_equal(lost->st, MF_RESULT_ACCEPTED);
+    assert_int_equal(rows[base + 1].count, 1);
+    p[0] = lost->id_s;
+    r = q(t, "SELECT claimed_by, state FROM mf_job_claims WHERE job_id = $1", 1, p);
+    assert_true(strncmp(PQgetvalue(r, 0, 0), "itest-sender-", 13) == 0);
+    assert_string_equal(PQgetvalue(r, 0, 1), "accepted");
+    PQclear(r);
+    /* busy: the other sender's outcome re-emitted, nothing sent by us */
+    assert_int_equal(busy->results, 1);
+    assert_int_equal(busy->st, MF_RESULT_ACCEPTED);
+    assert_string_equal(busy->pmid, "M4VLIVE");
+    assert_string_equal(busy->text, "from the live sender");
+    assert_int_equal(rows[base + 2].count, 0);
+    mf_buf_free(&b);
+    free(rows);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_two_senders_exactly_once, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_in_doubt_claims, setup, teardown),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

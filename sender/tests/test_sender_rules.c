@@ -1,0 +1,190 @@
+/* test_sender_rules: the sender's pure rules: type decision, advertising text, quiet hours. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "sender_pgarr.h"
+#include "sender_rules.h"
+
+static struct mf_euckr *counter(void)
+{
+    mf_err err;
+    struct mf_euckr *c = sender_rules_counter_new(&err);
+
+    assert_non_null(c);
+    return c;
+}
+
+/* n Hangul syllables (2 EUC-KR bytes each) into buf. */
+static const char *hangul(char *buf, size_t cap, size_t n)
+{
+    size_t o = 0;
+
+    for (size_t i = 0; i < n && o + 4 < cap; i++) {
+        memcpy(buf + o, "가", 3);
+        o += 3;
+    }
+    buf[o] = '\0';
+    return buf;
+}
+
+static void test_decide_by_euckr_bytes(void **state)
+{
+    struct mf_euckr *c = counter();
+    char buf[8192];
+    const char *code;
+    sender_kind k;
+    mf_err err;
+
+    (void)state;
+    /* 45 Hangul = 90 bytes: SMS, even from an "lms" template */
+    assert_int_equal(sender_rules_decide(c, "lms", hangul(buf, sizeof(buf), 45), NULL, &k, &code,
+                                         &err), 0);
+    assert_int_equal(k, SENDER_KIND_SMS);
+    /* 46 Hangul = 92 bytes (only 46 characters!): LMS */
+    assert_int_equal(sender_rules_decide(c, "sms", hangul(buf, sizeof(buf), 46), "제목", &k,
+                                         &code, &err), 0);
+    assert_int_equal(k, SENDER_KIND_LMS);
+    /* 1000 Hangul = 2000 bytes: still LMS; 1001 = 2002: TOO_LONG, no truncation */
+    assert_int_equal(sender_rules_decide(c, "sms", hangul(buf, sizeof(buf), 1000), NULL, &k,
+                                         &code, &err), 0);
+    assert_int_equal(k, SENDER_KIND_LMS);
+    assert_int_equal(sender_rules_decide(c, "sms", hangul(buf, sizeof(buf), 1001), NULL, &k,
+                                         &code, &err), -1);
+    assert_string_equal(code, SENDER_CODE_TOO_LONG);
+    /* subject over 40 bytes on an LMS */
+    assert_int_equal(sender_rules_decide(c, "lms", hangul(buf, sizeof(buf), 60),
+                                         "이십일자를넘는아주긴제목입니다정말로길어요", &k, &code,
+                                         &err), -1);
+    assert_string_equal(code, SENDER_CODE_TOO_LONG);
+    /* 90 ASCII bytes: SMS; an emoji has no EUC-KR form: RENDER_FAILED */
+    memset(buf, 'a', 90);
+    buf[90] = '\0';
+    assert_int_equal(sender_rules_decide(c, "sms", buf, NULL, &k, &code, &err), 0);
+    assert_int_equal(k, SENDER_KIND_SMS);
+    assert_int_equal(sender_rules_decide(c, "sms", "hi \xF0\x9F\x98\x80", NULL, &k, &code, &err),
+                     -1);
+    assert_string_equal(code, SENDER_CODE_RENDER);
+    /* kakao passes through; unknown types are a config error */
+    assert_int_equal(sender_rules_decide(c, "kakao", hangul(buf, sizeof(buf), 1500), NULL, &k,
+                                         &code, &err), 0);
+    assert_int_equal(k, SENDER_KIND_KAKAO);
+    assert_int_equal(sender_rules_decide(c, "mms", "x", NULL, &k, &code, &err), -1);
+    assert_string_equal(code, SENDER_CODE_BAD_CONFIG);
+    sender_rules_counter_free(c);
+}
+
+static const char *ad(mf_buf *b, const char *text, const char *name, const char *opt)
+{
+    mf_err err;
+
+    mf_buf_reset(b);
+    if (sender_rules_advertise(text, name, opt, b, &err) != 0)
+        return NULL;
+    return b->data;
+}
+
+static void test_advertising(void **state)
+{
+    mf_buf b;
+    mf_err err;
+
+    (void)state;
+    mf_buf_init(&b, 0);
+    assert_string_equal(ad(&b, "할인 쿠폰 도착", "샵", "무료수신거부 080-123-4567"),
+                        "(광고)샵\n할인 쿠폰 도착\n무료수신거부 080-123-4567");
+    /* already lawful: unchanged */
+    assert_string_equal(ad(&b, "(광고)샵\n쿠폰\n무료수신거부 080-123-4567", "샵",
+                           "무료수신거부 080-123-4567"),
+                        "(광고)샵\n쿠폰\n무료수신거부 080-123-4567");
+    /* marker present, name missing: inserted after the marker */
+    assert_string_equal(ad(&b, "(광고) 쿠폰 무료수신거부 080-1", "샵", NULL),
+                        "(광고)샵\n쿠폰 무료수신거부 080-1");
+    /* no sender name configured: marker and a space */
+    assert_string_equal(ad(&b, "쿠폰", NULL, "무료수신거부 080-9"),
+                        "(광고) 쿠폰\n무료수신거부 080-9");
+    /* no opt-out anywhere: cannot be sent lawfully */
+    mf_buf_reset(&b);
+    assert_int_equal(sender_rules_advertise("쿠폰", "샵", NULL, &b, &err), -1);
+    assert_non_null(strstr(err.msg, "opt-out"));
+    mf_buf_free(&b);
+}
+
+/* 2026-11-25 00:00 KST = 2026-11-24 15:00 UTC */
+#define KST_MIDNIGHT_MS 1764000000000LL
+#define H (3600LL * 1000)
+
+static void test_quiet_hours(void **state)
+{
+    int64_t resume = 0;
+    int64_t day = KST_MIDNIGHT_MS; /* a KST midnight (checked below) */
+
+    (void)state;
+    /* find the KST midnight nearest the constant so the test does not depend on it */
+    day -= (day + 9 * H) % (24 * H);
+    assert_int_equal(sender_rules_quiet_hours(day + 12 * H, &resume), 0);
+    assert_int_equal(sender_rules_quiet_hours(day + 8 * H, &resume), 0);
+    assert_int_equal(sender_rules_quiet_hours(day + 21 * H - 1, &resume), 0);
+    assert_int_equal(sender_rules_quiet_hours(day + 21 * H, &resume), 1);
+    assert_int_equal(resume, day + 24 * H + 8 * H); /* next morning 08:00 */
+    assert_int_equal(sender_rules_quiet_hours(day + 23 * H + 59 * 60000, &resume), 1);
+    assert_int_equal(resume, day + 32 * H);
+    assert_int_equal(sender_rules_quiet_hours(day + 3 * H, &resume), 1);
+    assert_int_equal(resume, day + 8 * H); /* same morning */
+    assert_int_equal(sender_rules_quiet_hours(day + 8 * H - 1, &resume), 1);
+    assert_int_equal(resume, day + 8 * H);
+}
+
+static void test_backoff(void **state)
+{
+    (void)state;
+    for (uint32_t r = 0; r < 5000; r += 7) {
+        long long d1 = sender_rules_backoff_ms(1, 200, 10000, -1, r);
+        long long d6 = sender_rules_backoff_ms(6, 200, 10000, -1, r * 2654435761u);
+        long long d20 = sender_rules_backoff_ms(20, 200, 10000, -1, r * 40503u);
+
+        assert_true(d1 >= 100 && d1 <= 200);
+        assert_true(d6 >= 100 && d6 <= 6400);
+        assert_true(d20 >= 100 && d20 <= 10000);
+    }
+    /* Retry-After raises the delay, the cap still holds */
+    assert_int_equal(sender_rules_backoff_ms(1, 200, 10000, 3000, 0), 3000);
+    assert_int_equal(sender_rules_backoff_ms(1, 200, 10000, 60000, 0), 10000);
+}
+
+static void test_pgarr(void **state)
+{
+    sender_pgarr a;
+    mf_uuid u;
+    mf_err err;
+
+    (void)state;
+    sender_pgarr_init(&a);
+    assert_int_equal(mf_uuid_parse("0193a1b2-0000-8000-8000-000000000001", &u, &err), 0);
+    assert_int_equal(sender_pgarr_begin(&a, &err), 0);
+    assert_int_equal(sender_pgarr_text(&a, "a \"q\" \\ 한글,{}", &err), 0);
+    assert_int_equal(sender_pgarr_text(&a, NULL, &err), 0);
+    assert_int_equal(sender_pgarr_uuid(&a, &u, &err), 0);
+    assert_int_equal(sender_pgarr_int(&a, -5, &err), 0);
+    assert_int_equal(sender_pgarr_end(&a, &err), 0);
+    assert_string_equal(a.buf.data,
+                        "{\"a \\\"q\\\" \\\\ 한글,{}\",NULL,0193a1b2-0000-8000-8000-000000000001,-5}");
+    sender_pgarr_free(&a);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_decide_by_euckr_bytes),
+        cmocka_unit_test(test_advertising),
+        cmocka_unit_test(test_quiet_hours),
+        cmocka_unit_test(test_backoff),
+        cmocka_unit_test(test_pgarr),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

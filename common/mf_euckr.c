@@ -142,7 +142,7 @@ int mf_euckr_len(mf_euckr *c, const char *s, size_t len, size_t *out, unsigned *
 }
 
 int mf_euckr_decide(mf_euckr *c, const char *body, size_t body_len, const char *subject,
-                    size_t subject_len, mf_msg_kind *kind, size_t *body_bytes,
+                    size_t subject_len, mf_euckr_kind *kind, size_t *body_bytes,
                     size_t *subject_bytes, mf_err *err)
 {
     size_t b = 0, sb = 0;
@@ -163,12 +163,12 @@ int mf_euckr_decide(mf_euckr *c, const char *body, size_t body_len, const char *
         return mf_err_set(err,
                           "message body is %zu bytes in EUC-KR, more than the LMS limit of %d",
                           b, MF_EUCKR_LMS_MAX);
-    *kind = (b <= MF_EUCKR_SMS_MAX && (subject == NULL || subject_len == 0)) ? MF_MSG_SMS
-                                                                             : MF_MSG_LMS;
+    *kind = (b <= MF_EUCKR_SMS_MAX && (subject == NULL || subject_len == 0)) ? MF_EUCKR_KIND_SMS
+                                                                             : MF_EUCKR_KIND_LMS;
     return 0;
 }
 
-const char *mf_msg_kind_name(mf_msg_kind kind)
+const char *mf_euckr_kind_name(mf_euckr_kind kind)
 {
-    return kind == MF_MSG_SMS ? "SMS" : "LMS";
+    return kind == MF_EUCKR_KIND_SMS ? "SMS" : "LMS";
 }

@@ -36,10 +36,10 @@ void mf_euckr_free(mf_euckr *c);
 int mf_euckr_len(mf_euckr *c, const char *s, size_t len, size_t *out, unsigned *bad_cp,
                  mf_err *err);
 
-typedef enum mf_msg_kind {
-    MF_MSG_SMS = 0,
-    MF_MSG_LMS = 1
-} mf_msg_kind;
+typedef enum mf_euckr_kind {
+    MF_EUCKR_KIND_SMS = 0,
+    MF_EUCKR_KIND_LMS = 1
+} mf_euckr_kind;
 
 /*
  * Decide the message type by length: no subject and body <= 90 bytes -> SMS; otherwise body
@@ -49,10 +49,10 @@ typedef enum mf_msg_kind {
  * On success *kind, and when not NULL *body_bytes / *subject_bytes, are set.
  */
 int mf_euckr_decide(mf_euckr *c, const char *body, size_t body_len, const char *subject,
-                    size_t subject_len, mf_msg_kind *kind, size_t *body_bytes,
+                    size_t subject_len, mf_euckr_kind *kind, size_t *body_bytes,
                     size_t *subject_bytes, mf_err *err);
 
 /* "SMS" or "LMS". */
-const char *mf_msg_kind_name(mf_msg_kind kind);
+const char *mf_euckr_kind_name(mf_euckr_kind kind);
 
 #endif

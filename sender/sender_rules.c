@@ -18,7 +18,7 @@ int sender_rules_decide(struct mf_euckr *c, const char *template_type, const cha
                         const char *subject, sender_kind *kind, const char **code,
                         mf_err *err)
 {
-    mf_msg_kind k;
+    mf_euckr_kind k;
     size_t body_bytes = 0, subj_bytes = 0;
     unsigned bad = 0;
 
@@ -52,7 +52,7 @@ int sender_rules_decide(struct mf_euckr *c, const char *template_type, const cha
             *code = SENDER_CODE_RENDER;
         return -1;
     }
-    *kind = k == MF_MSG_SMS ? SENDER_KIND_SMS : SENDER_KIND_LMS;
+    *kind = k == MF_EUCKR_KIND_SMS ? SENDER_KIND_SMS : SENDER_KIND_LMS;
     return 0;
 }
 

@@ -70,7 +70,7 @@ long long sender_rules_backoff_ms(int attempt, long long base_ms, long long cap_
                                   long long retry_after_ms, uint32_t rnd);
 
 /* The EUC-KR counter (mf_euckr) for callers that cannot include mf_euckr.h next to
- * mf_codec.h (both define mf_msg_kind). NULL with err when iconv lacks CP949. */
+ * mf_codec.h. NULL with err when iconv lacks CP949. */
 struct mf_euckr *sender_rules_counter_new(mf_err *err);
 void sender_rules_counter_free(struct mf_euckr *c);
 

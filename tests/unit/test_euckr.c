@@ -106,10 +106,10 @@ static void test_unsupported(void **state)
     assert_int_equal(len_ok(c, "한글"), 4);
 }
 
-static void decide_ok(mf_euckr *c, const char *body, const char *subj, mf_msg_kind want,
+static void decide_ok(mf_euckr *c, const char *body, const char *subj, mf_euckr_kind want,
                       size_t want_bytes)
 {
-    mf_msg_kind k = MF_MSG_LMS;
+    mf_euckr_kind k = MF_EUCKR_KIND_LMS;
     size_t b = 0;
     mf_err err = {{0}};
     if (mf_euckr_decide(c, body, strlen(body), subj, subj ? strlen(subj) : 0, &k, &b, NULL,
@@ -132,21 +132,21 @@ static void test_boundaries(void **state)
     size_t n;
 
     assert_int_equal(len_ok(c, h45), 90);
-    decide_ok(c, h45, NULL, MF_MSG_SMS, 90);
-    decide_ok(c, a90, NULL, MF_MSG_SMS, 90);
-    decide_ok(c, a91, NULL, MF_MSG_LMS, 91);
+    decide_ok(c, h45, NULL, MF_EUCKR_KIND_SMS, 90);
+    decide_ok(c, a90, NULL, MF_EUCKR_KIND_SMS, 90);
+    decide_ok(c, a91, NULL, MF_EUCKR_KIND_LMS, 91);
 
     /* 45 Hangul + 1 ASCII = 91 bytes: LMS */
     size_t l45 = strlen(h45a);
     h45a = realloc(h45a, l45 + 2);
     assert_non_null(h45a);
     memcpy(h45a + l45, "x", 2);
-    decide_ok(c, h45a, NULL, MF_MSG_LMS, 91);
+    decide_ok(c, h45a, NULL, MF_EUCKR_KIND_LMS, 91);
 
     assert_int_equal(len_ok(c, h1000), 2000);
-    decide_ok(c, h1000, NULL, MF_MSG_LMS, 2000);
+    decide_ok(c, h1000, NULL, MF_EUCKR_KIND_LMS, 2000);
 
-    mf_msg_kind k;
+    mf_euckr_kind k;
     mf_err err = {{0}};
     assert_int_equal(mf_euckr_decide(c, h1001, strlen(h1001), NULL, 0, &k, &n, NULL, &err), -1);
     assert_int_equal(n, 2002);
@@ -160,7 +160,7 @@ static void test_boundaries(void **state)
     memcpy(b2001, h999a, strlen(h999a) + 1);
     memcpy(b2000 + strlen(h999a), "ab", 3);
     memcpy(b2001 + strlen(h999a), "abc", 4);
-    decide_ok(c, b2000, NULL, MF_MSG_LMS, 2000);
+    decide_ok(c, b2000, NULL, MF_EUCKR_KIND_LMS, 2000);
     assert_int_equal(mf_euckr_decide(c, b2001, strlen(b2001), NULL, 0, &k, NULL, NULL, &err),
                      -1);
     assert_non_null(strstr(err.msg, "2001 bytes"));
@@ -181,13 +181,13 @@ static void test_subject(void **state)
     mf_euckr *c = *state;
     char *s20 = rep("제", 20);
     char *s21 = rep("제", 21);
-    mf_msg_kind k;
+    mf_euckr_kind k;
     size_t sb = 0;
     mf_err err = {{0}};
 
     /* a subject forces LMS even for a short body */
-    decide_ok(c, "짧은 본문", s20, MF_MSG_LMS, 9);
-    decide_ok(c, "short", "", MF_MSG_SMS, 5);
+    decide_ok(c, "짧은 본문", s20, MF_EUCKR_KIND_LMS, 9);
+    decide_ok(c, "short", "", MF_EUCKR_KIND_SMS, 5);
     assert_int_equal(mf_euckr_decide(c, "body", 4, s20, strlen(s20), &k, NULL, &sb, &err), 0);
     assert_int_equal(sb, 40);
     assert_int_equal(mf_euckr_decide(c, "body", 4, s21, strlen(s21), &k, NULL, &sb, &err), -1);
@@ -200,8 +200,8 @@ static void test_subject(void **state)
     assert_int_equal(mf_euckr_decide(c, emoji_body, strlen(emoji_body), NULL, 0, &k, NULL,
                                      NULL, &err), -1);
     assert_non_null(strstr(err.msg, "message body: character U+1F600"));
-    assert_string_equal(mf_msg_kind_name(MF_MSG_SMS), "SMS");
-    assert_string_equal(mf_msg_kind_name(MF_MSG_LMS), "LMS");
+    assert_string_equal(mf_euckr_kind_name(MF_EUCKR_KIND_SMS), "SMS");
+    assert_string_equal(mf_euckr_kind_name(MF_EUCKR_KIND_LMS), "LMS");
     free(s20);
     free(s21);
 }

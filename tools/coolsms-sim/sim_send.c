@@ -147,7 +147,7 @@ static const char *resolve_type(send_req *q, json_t *m, verdict *v, const char *
         return "ATA";
     if (json_is_object(kakao) && jstr(kakao, "pfId"))
         return "CTA";
-    mf_msg_kind kind;
+    mf_euckr_kind kind;
     mf_err err;
     if (mf_euckr_decide(q->euckr, text, strlen(text), subject, subject ? strlen(subject) : 0,
                         &kind, NULL, NULL, &err) != 0) {
@@ -158,7 +158,7 @@ static const char *resolve_type(send_req *q, json_t *m, verdict *v, const char *
                  err.msg);
         return NULL;
     }
-    return mf_msg_kind_name(kind);
+    return mf_euckr_kind_name(kind);
 }
 
 static int check_text_len(send_req *q, verdict *v, const char *text, const char *subject)

@@ -314,6 +314,8 @@ ALTER USER '$MY_ADMIN_USER'@'%' IDENTIFIED BY '$MY_ADMIN_PASSWORD';
 GRANT ALL PRIVILEGES ON \`$MF_MYSQL_DB\`.* TO '$MY_ADMIN_USER'@'%';
 GRANT ALL PRIVILEGES ON \`mftest\\_%\`.* TO '$MY_ADMIN_USER'@'%';
 GRANT SELECT ON \`mftest\\_%\`.* TO '$MF_MYSQL_USER'@'%';
+GRANT ALL PRIVILEGES ON \`msgfleet\\_demo\`.* TO '$MY_ADMIN_USER'@'%';
+GRANT SELECT ON \`msgfleet\\_demo\`.* TO '$MF_MYSQL_USER'@'%';
 FLUSH PRIVILEGES;
 EOF
   wait_for mariadb "$MY_DIR/mariadb.log" 10 my_running mariadb --no-defaults -h 127.0.0.1 -P "$MF_MYSQL_PORT" \

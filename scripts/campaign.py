@@ -1,0 +1,470 @@
+#!/usr/bin/env python3
+"""campaign: run a sample campaign end to end on the local stack, and check it.
+
+Used by scripts/demo.sh (README command 1) and by the end-to-end tests. It creates what a
+marketer would have saved through the web UI (templates, a workflow with a MySQL target query
+and variable mappings, price and sender settings), starts the fleet (planner, senders,
+reporter) against the CoolSMS simulator, triggers a run with the CLI, follows it, prints the
+summary and, with --check, verifies the outcome independently:
+
+  * exactly one message_logs row per target recipient, invalid phones failed with a code;
+  * the rendered Korean text and the SMS/LMS type, against a rendering done here in Python
+    (cp949 byte counting) from the MySQL rows, not by the fleet's code;
+  * the simulator's ledger holds exactly one accepted message per valid recipient;
+  * workflow_runs and daily_statistics equal a recount from message_logs;
+  * the run is completed with completed_at.
+
+Everything it starts, it stops. Python standard library only; psql and mariadb clients.
+"""
+
+import argparse
+import json
+import os
+import random
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+# The SMS template sits at the 90-byte boundary: rendered with a 3-syllable name it is 90 EUC-KR
+# bytes for ids up to 999 (SMS) and 91+ from 1000 on (LMS), so one run exercises both types.
+SMS_LMS_TEMPLATE = ("[msgfleet] #{name}님, 11월 회원 혜택이 도착했습니다. "
+                    "이번 달 회원번호 #{id} 전용 쿠폰 #{coupon}")
+KAKAO_TEMPLATE = "#{name}님, 주문하신 상품이 발송되었습니다. 송장번호: #{invoice}"
+PRICES = {"sms": 8.4, "lms": 25.9, "kakao": 7.5}
+
+
+def log(msg):
+    print(f"campaign: {msg}", flush=True)
+
+
+def die(msg):
+    print(f"campaign: error: {msg}", file=sys.stderr, flush=True)
+    sys.exit(1)
+
+
+def env(name, default=None):
+    v = os.environ.get(name)
+    if v is None or v == "":
+        if default is None:
+            die(f"{name} is not set (source scripts/env.sh)")
+        return default
+    return v
+
+
+def sql_quote(s):
+    return "'" + str(s).replace("'", "''") + "'"
+
+
+def psql(dsn, sql, *, check=True):
+    """Runs SQL through psql and returns rows as lists of strings (tab-separated)."""
+    p = subprocess.run(["psql", dsn, "-X", "-At", "-F", "\t", "-v", "ON_ERROR_STOP=1", "-c", sql],
+                       capture_output=True, text=True)
+    if check and p.returncode != 0:
+        die(f"psql failed: {p.stderr.strip()}\n  sql: {sql[:300]}")
+    return [line.split("\t") for line in p.stdout.splitlines() if line != ""]
+
+
+def mysql_rows(db, sql):
+    p = subprocess.run(["mariadb", "--no-defaults", "-h", env("MF_MYSQL_HOST", "127.0.0.1"),
+                        "-P", env("MF_MYSQL_PORT"), "-u", env("MF_MYSQL_USER"),
+                        f"-p{env('MF_MYSQL_PASSWORD')}", "--batch", "--raw",
+                        "--skip-column-names", db, "-e", sql],
+                       capture_output=True, text=True)
+    if p.returncode != 0:
+        die(f"mariadb query failed: {p.stderr.strip()}")
+    rows = []
+    for line in p.stdout.splitlines():
+        rows.append([None if c == "NULL" else c for c in line.split("\t")])
+    return rows
+
+
+class Fleet:
+    """The processes of one campaign: simulator, planner(s), senders, reporter(s)."""
+
+    def __init__(self, build, workdir, base_env):
+        self.build = build
+        self.workdir = workdir
+        self.env = base_env
+        self.procs = []
+
+    def start(self, name, argv, extra_env=None):
+        e = dict(self.env)
+        e.update(extra_env or {})
+        logf = open(os.path.join(self.workdir, f"{name}.log"), "ab")
+        p = subprocess.Popen(argv, env=e, stdout=logf, stderr=subprocess.STDOUT,
+                             stdin=subprocess.DEVNULL, start_new_session=True)
+        self.procs.append((name, p, logf))
+        return p
+
+    def check_alive(self):
+        for name, p, _ in self.procs:
+            if p.poll() is not None:
+                tail = open(os.path.join(self.workdir, f"{name}.log"), "rb").read()[-3000:]
+                die(f"{name} exited with {p.returncode}; last log lines:\n"
+                    f"{tail.decode(errors='replace')}")
+
+    def stop(self):
+        for _, p, _ in self.procs:
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+        deadline = time.time() + 20
+        for name, p, logf in self.procs:
+            try:
+                p.wait(timeout=max(0.1, deadline - time.time()))
+            except subprocess.TimeoutExpired:
+                log(f"{name} ignored SIGTERM for 20 s; killing it")
+                p.kill()
+                p.wait()
+            logf.close()
+        self.procs = []
+
+
+def binary(build, rel):
+    path = os.path.join(build, rel)
+    if not os.access(path, os.X_OK):
+        die(f"{path} is not built (run ninja in {build})")
+    return path
+
+
+def start_simulator(fleet, port):
+    sim = binary(fleet.build, "tools/coolsms-sim/coolsms-sim")
+    fleet.start("coolsms-sim", [sim], {
+        "MF_SIM_PORT": str(port),
+        "MF_SIM_API_KEY": env("MF_COOLSMS_API_KEY"),
+        "MF_SIM_API_SECRET": env("MF_COOLSMS_API_SECRET"),
+        "MF_SIM_SENDERS": env("MF_COOLSMS_SENDER"),
+        "MF_SIM_DELIVER_DELAY_MS": "1500",
+        "MF_SIM_SEED": "7",
+    })
+    url = f"http://127.0.0.1:{port}/_sim/health"
+    for _ in range(100):
+        try:
+            with urllib.request.urlopen(url, timeout=1) as r:
+                if r.status == 200:
+                    return f"http://127.0.0.1:{port}"
+        except OSError:
+            time.sleep(0.1)
+    fleet.check_alive()
+    die(f"the simulator did not answer on {url}")
+
+
+def free_port():
+    import socket
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def create_pg_database(admin_dsn, name, build):
+    psql(admin_dsn, f"DROP DATABASE IF EXISTS {name}")
+    psql(admin_dsn, f"CREATE DATABASE {name}")
+    dsn = re.sub(r"dbname=\S+", f"dbname={name}", admin_dsn)
+    p = subprocess.run([binary(build, "tools/msgfleet/msgfleet"), "migrate", "--dsn", dsn],
+                       capture_output=True, text=True)
+    if p.returncode != 0:
+        die(f"msgfleet migrate failed: {p.stderr.strip()}")
+    return dsn
+
+
+def load_mysql(db, customers, seed):
+    p = subprocess.run([sys.executable, os.path.join(ROOT, "schemas/mysql/gen_sample.py"),
+                        "--db", db, "--create-schema", "--truncate",
+                        "--customers", str(customers), "--seed", str(seed)],
+                       capture_output=True, text=True)
+    if p.returncode != 0:
+        die(f"gen_sample.py failed: {p.stderr.strip()}")
+    log(p.stdout.strip().splitlines()[-1] if p.stdout.strip() else "sample data loaded")
+
+
+def seed_platform(dsn, mysql_db):
+    """Writes what the web UI would: settings, templates, a workflow. Returns workflow id."""
+    psql(dsn, "INSERT INTO system_settings (setting_key, setting_value, description) VALUES "
+              f"('coolsms_prices', {sql_quote(json.dumps(PRICES))}, 'KRW per accepted message'), "
+              f"('coolsms_sender_number', {sql_quote(json.dumps(env('MF_COOLSMS_SENDER')))}, "
+              "'registered sender number'), "
+              "('kakao_pf_id', '\"KA01PF2026MSGFLEET\"', 'Kakao channel') "
+              "ON CONFLICT (setting_key) DO UPDATE SET setting_value = EXCLUDED.setting_value")
+    tpl = psql(dsn, "INSERT INTO message_templates (name, category, message_type, content, "
+                    "variables) VALUES ('11월 회원 혜택', 'notification', 'sms', "
+                    f"{sql_quote(SMS_LMS_TEMPLATE)}, '[\"name\",\"id\",\"coupon\"]') "
+                    "RETURNING id")[0][0]
+    kakao = psql(dsn, "INSERT INTO message_templates (name, category, message_type, "
+                      "template_code, content, variables, buttons) VALUES ('배송 알림', "
+                      f"'notification', 'kakao', 'TPL_SHIP_01', {sql_quote(KAKAO_TEMPLATE)}, "
+                      "'[\"name\",\"invoice\"]', "
+                      "'[{\"buttonType\":\"DS\",\"buttonName\":\"배송조회\"}]') "
+                      "RETURNING id")[0][0]
+    target = {"source": "mysql", "query": "SELECT id, name, phone FROM customers",
+              "key_column": "id", "phone_column": "phone", "name_column": "name",
+              "database": mysql_db}
+    message = {"template_id": tpl, "sender_number": env("MF_COOLSMS_SENDER")}
+    variables = {"name": {"source": "column", "column": "name", "default": "고객"},
+                 "id": {"source": "column", "column": "id"},
+                 "coupon": {"source": "static", "value": "NOV2026"}}
+    wf = psql(dsn, "INSERT INTO workflows (name, description, status, trigger_type, "
+                   "target_config, message_config, variables) VALUES ('11월 회원 혜택 발송', "
+                   "'sample campaign', 'active', 'manual', "
+                   f"{sql_quote(json.dumps(target, ensure_ascii=False))}, "
+                   f"{sql_quote(json.dumps(message))}, "
+                   f"{sql_quote(json.dumps(variables, ensure_ascii=False))}) RETURNING id")[0][0]
+    # Two more workflows a marketer would keep beside it (not run here): an alimtalk with SMS
+    # fallback for shipping notices, and a paused weekday-morning schedule.
+    ship_target = dict(target, query="SELECT id, name, phone FROM customers WHERE id <= 100")
+    ship_vars = {"name": {"source": "column", "column": "name", "default": "고객"},
+                 "invoice": {"source": "static", "value": "6301-2026-1125"}}
+    psql(dsn, "INSERT INTO workflows (name, status, trigger_type, target_config, message_config, "
+              "variables) VALUES ('배송 알림톡', 'active', 'manual', "
+              f"{sql_quote(json.dumps(ship_target, ensure_ascii=False))}, "
+              f"{sql_quote(json.dumps({'template_id': kakao, 'kakao': {'disable_sms': False}}))}, "
+              f"{sql_quote(json.dumps(ship_vars, ensure_ascii=False))})")
+    psql(dsn, "INSERT INTO workflows (name, status, trigger_type, target_config, message_config, "
+              "variables, schedule_config) VALUES ('평일 아침 혜택 알림', 'paused', 'schedule', "
+              f"{sql_quote(json.dumps(target, ensure_ascii=False))}, "
+              f"{sql_quote(json.dumps(message))}, "
+              f"{sql_quote(json.dumps(variables, ensure_ascii=False))}, "
+              "'{\"type\": \"cron\", \"cron\": \"0 9 * * 1-5\", \"tz\": \"Asia/Seoul\"}')")
+    return wf
+
+
+def fleet_env(dsn, prefix, sim_url, mysql_db):
+    e = dict(os.environ)
+    e.update({
+        "MF_PG_DSN": dsn,
+        "MF_TOPIC_PREFIX": prefix,
+        "MF_COOLSMS_BASE_URL": sim_url,
+        "MF_MYSQL_DB": mysql_db,
+        "MF_LOG_LEVEL": "info",
+        "MF_PLANNER_POLL_MS": "100",
+        "MF_REPORTER_STATUS_DELAY_MS": "1000",
+    })
+    return e
+
+
+def start_fleet(fleet, senders, planners=1, reporters=1):
+    planner = binary(fleet.build, "planner/msgfleet-planner")
+    sender = binary(fleet.build, "sender/msgfleet-sender")
+    reporter = binary(fleet.build, "reporter/msgfleet-reporter")
+    for i in range(planners):
+        fleet.start(f"planner-{i + 1}", [planner], {"MF_INSTANCE_ID": f"planner-{i + 1}"})
+    for i in range(senders):
+        fleet.start(f"sender-{i + 1}", [sender], {"MF_INSTANCE_ID": f"sender-{i + 1}"})
+    for i in range(reporters):
+        fleet.start(f"reporter-{i + 1}", [reporter], {"MF_INSTANCE_ID": f"reporter-{i + 1}"})
+
+
+def run_workflow(build, dsn, workflow, timeout_s):
+    cli = binary(build, "tools/msgfleet/msgfleet")
+    t0 = time.time()
+    p = subprocess.run([cli, "run", workflow, "--dsn", dsn, "--watch", "--timeout",
+                        str(timeout_s)], text=True, stdout=subprocess.PIPE)
+    print(p.stdout, end="", flush=True)
+    run_id = p.stdout.splitlines()[0].strip() if p.stdout else ""
+    return run_id, p.returncode, time.time() - t0
+
+
+# ---------------------------------------------------------------- independent checks
+
+def normalise_phone(raw):
+    """An independent reading of BRIEF section 5's phone rule (mobile numbers only)."""
+    if raw is None:
+        return None
+    s = raw.strip()
+    digits = re.sub(r"[\s\-().]", "", s)
+    if digits.startswith("+82"):
+        digits = "0" + digits[3:].lstrip("0")
+    elif digits.startswith("0082"):
+        digits = "0" + digits[4:].lstrip("0")
+    if not digits.isdigit():
+        return None
+    if re.fullmatch(r"010\d{8}", digits) or re.fullmatch(r"01[16789]\d{7,8}", digits):
+        return digits
+    return None
+
+
+def render(template, values):
+    return re.sub(r"#\{\s*([^{}#\n\r]+?)\s*\}", lambda m: values[m.group(1)], template)
+
+
+def expected_outcomes(mysql_db):
+    """Per normalised phone: expected (name, text, type); plus the count of invalid rows."""
+    rows = mysql_rows(mysql_db, "SELECT id, name, phone FROM customers ORDER BY id")
+    expected, invalid = {}, 0
+    for cid, name, phone in rows:
+        norm = normalise_phone(phone)
+        if norm is None:
+            invalid += 1
+            continue
+        if norm in expected:
+            continue  # the first row (lowest key) wins, later duplicates are dropped
+        text = render(SMS_LMS_TEMPLATE, {"name": name, "id": cid, "coupon": "NOV2026"})
+        nbytes = len(text.encode("cp949"))
+        expected[norm] = (name, text, "sms" if nbytes <= 90 else "lms")
+    return expected, invalid
+
+
+def ledger(sim_url):
+    counts = {}
+    with urllib.request.urlopen(f"{sim_url}/_sim/ledger/export", timeout=60) as r:
+        for line in r:
+            if not line.strip():
+                continue
+            m = json.loads(line)
+            job = (m.get("customFields") or {}).get("jobId", "")
+            counts[job] = counts.get(job, 0) + 1
+    return counts
+
+
+def check_run(dsn, run_id, mysql_db, sim_url):
+    problems = []
+    expected, invalid = expected_outcomes(mysql_db)
+    rows = psql(dsn, "SELECT id, recipient_phone, recipient_name, message_type, "
+                     "coalesce(message_content, ''), status, coalesce(error_code, '') "
+                     f"FROM message_logs WHERE workflow_run_id = '{run_id}'")
+    by_phone = {}
+    for rid, phone, name, mtype, content, status, code in rows:
+        by_phone.setdefault(phone, []).append((rid, name, mtype, content, status, code))
+    failed_invalid = sum(1 for r in rows if r[5] == "failed" and r[6] == "INVALID_PHONE")
+    if failed_invalid != invalid:
+        problems.append(f"{failed_invalid} INVALID_PHONE rows, expected {invalid}")
+    if len(rows) != len(expected) + invalid:
+        problems.append(f"{len(rows)} message_logs rows, expected {len(expected) + invalid}")
+    wrong = 0
+    for phone, (name, text, mtype) in expected.items():
+        got = by_phone.get(phone, [])
+        if len(got) != 1:
+            problems.append(f"recipient {phone[:3]}****{phone[-4:]} has {len(got)} rows")
+            continue
+        _, gname, gtype, gcontent, gstatus, gcode = got[0]
+        if gcontent != text or gtype != mtype or gstatus not in ("sent", "delivered"):
+            wrong += 1
+            if wrong <= 3:
+                problems.append(f"row for {phone[-4:]}: got ({gtype}, {gstatus} {gcode}, "
+                                f"{gcontent!r}) expected ({mtype}, {text!r})")
+    if wrong:
+        problems.append(f"{wrong} rows with wrong content, type or status")
+    # the provider's side: exactly one accepted message per valid recipient's job id
+    counts = ledger(sim_url)
+    sent_ids = [r[0] for r in rows if r[5] in ("sent", "delivered")]
+    once = sum(1 for i in sent_ids if counts.get(i, 0) == 1)
+    dup = sum(1 for i in sent_ids if counts.get(i, 0) > 1)
+    if once != len(expected) or dup:
+        problems.append(f"ledger: {once} accepted once, {dup} duplicated, "
+                        f"expected {len(expected)} once")
+    extra = sum(counts.values()) - len(sent_ids)
+    if extra:
+        problems.append(f"ledger holds {extra} accepted messages without a sent row")
+    problems += check_counters(dsn, run_id)
+    return problems, {"recipients": len(expected) + invalid, "valid": len(expected),
+                      "invalid": invalid, "ledger_once": once, "duplicates": dup}
+
+
+def check_counters(dsn, run_id):
+    problems = []
+    r = psql(dsn, "SELECT r.status, r.completed_at IS NOT NULL, r.target_count, r.success_count, "
+                  "r.failed_count, r.total_cost, "
+                  "(SELECT count(*) FROM message_logs m WHERE m.workflow_run_id = r.id), "
+                  "(SELECT count(*) FROM message_logs m WHERE m.workflow_run_id = r.id "
+                  "   AND m.status IN ('sent', 'delivered')), "
+                  "(SELECT count(*) FROM message_logs m WHERE m.workflow_run_id = r.id "
+                  "   AND m.status = 'failed'), "
+                  "(SELECT coalesce(sum(cost), 0) FROM message_logs m "
+                  "   WHERE m.workflow_run_id = r.id) "
+                  f"FROM workflow_runs r WHERE r.id = '{run_id}'")
+    if not r:
+        return [f"no workflow_runs row {run_id}"]
+    status, done, target, succ, fail, cost, n, nsent, nfail, rcost = r[0]
+    if status != "completed" or done != "t":
+        problems.append(f"run status {status}, completed_at set: {done}")
+    if int(target) != int(n):
+        problems.append(f"target_count {target} != {n} message_logs rows")
+    if (int(succ), int(fail)) != (int(nsent), int(nfail)):
+        problems.append(f"run counters sent/failed {succ}/{fail} != recount {nsent}/{nfail}")
+    if abs(float(cost) - float(rcost)) > 0.005:
+        problems.append(f"run total_cost {cost} != recount {rcost}")
+    # daily_statistics against a recount of every message_logs row of this database
+    d = psql(dsn, "WITH m AS (SELECT (coalesce(sent_at, failed_at, created_at) "
+                  "  AT TIME ZONE 'Asia/Seoul')::date AS d, status, cost FROM message_logs), "
+                  "r AS (SELECT d, count(*) FILTER (WHERE status IN ('sent','delivered')) s, "
+                  "  count(*) FILTER (WHERE status = 'failed') f, sum(cost) c FROM m GROUP BY d) "
+                  "SELECT r.d, r.s, r.f, r.c, ds.messages_sent, ds.messages_failed, ds.total_cost "
+                  "FROM r LEFT JOIN daily_statistics ds ON ds.stat_date = r.d")
+    for day, s, f, c, ds_s, ds_f, ds_c in d:
+        if ds_s is None or (int(s), int(f)) != (int(ds_s), int(ds_f)) or \
+                abs(float(c) - float(ds_c)) > 0.005:
+            problems.append(f"daily_statistics {day}: {ds_s}/{ds_f}/{ds_c} != recount "
+                            f"{s}/{f}/{c}")
+    return problems
+
+
+# ---------------------------------------------------------------- commands
+
+def main(argv):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--build", default=os.environ.get("MF_BUILD_DIR", os.path.join(ROOT, "build")))
+    ap.add_argument("--customers", type=int, default=10000)
+    ap.add_argument("--senders", type=int, default=2)
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--via-pgbouncer", action="store_true",
+                    help="the daemons and the CLI reach PostgreSQL through PgBouncer")
+    ap.add_argument("--check", action="store_true", help="verify the outcome; exit 1 if wrong")
+    ap.add_argument("--keep", action="store_true", help="keep the databases afterwards")
+    ap.add_argument("--name", default=None,
+                    help="name of the databases and topic prefix (default: random)")
+    ap.add_argument("--timeout", type=float, default=600)
+    a = ap.parse_args(argv)
+
+    name = a.name or f"mftest_e2e_{random.randrange(16**6):06x}"
+    admin_dsn = env("MF_PG_DSN")
+    workdir = tempfile.mkdtemp(prefix=f"{name}-")
+    log(f"workspace {workdir}; databases {name} (PostgreSQL, MariaDB)")
+    dsn = create_pg_database(admin_dsn, name, a.build)
+    if a.via_pgbouncer:
+        dsn = re.sub(r"port=\d+", f"port={env('MF_PGBOUNCER_PORT')}", dsn)
+        log("the fleet connects through PgBouncer (transaction pooling)")
+    load_mysql(name, a.customers, a.seed)
+    workflow = seed_platform(dsn, name)
+    fleet = Fleet(a.build, workdir, {})
+    status = 1
+    try:
+        sim_url = start_simulator(fleet, free_port())
+        fleet.env = fleet_env(dsn, f"{name}.", sim_url, name)
+        start_fleet(fleet, a.senders)
+        time.sleep(0.5)
+        fleet.check_alive()
+        log(f"fleet up: 1 planner, {a.senders} senders, 1 reporter; simulator at {sim_url}")
+        run_id, rc, secs = run_workflow(a.build, dsn, workflow, a.timeout)
+        fleet.check_alive()
+        if not run_id:
+            die("msgfleet run printed no run id")
+        if not a.check:
+            status = rc
+        else:
+            problems, facts = check_run(dsn, run_id, name, sim_url)
+            for p in problems:
+                print(f"campaign: FAIL: {p}", flush=True)
+            print(f"campaign: recipients={facts['recipients']} valid={facts['valid']} "
+                  f"invalid={facts['invalid']} accepted_once={facts['ledger_once']} "
+                  f"duplicates={facts['duplicates']} seconds={secs:.1f} "
+                  f"rate={facts['recipients'] / secs:.0f}/s "
+                  f"result={'ok' if not problems else 'FAILED'}", flush=True)
+            status = 0 if (rc == 0 and not problems) else 1
+    finally:
+        fleet.stop()
+        if not a.keep:
+            psql(admin_dsn, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)", check=False)
+            subprocess.run(["mariadb", "--no-defaults", "-h", env("MF_MYSQL_HOST", "127.0.0.1"),
+                            "-P", env("MF_MYSQL_PORT"), "-u", "crm_admin", "-pcrm_admin_pw",
+                            "-e", f"DROP DATABASE IF EXISTS `{name}`"], capture_output=True)
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -11,7 +11,7 @@
 #include "mf_pg.h"
 #include "mf_runs.h"
 #include "mf_uuid.h"
-#include "rep_pgarr.h"
+#include "mf_pgarr.h"
 
 /* ---- SQL ------------------------------------------------------------------------------- */
 
@@ -174,9 +174,9 @@ struct rep_store {
     rep_insert_mode mode;
     int stage_ready; /* the staging table exists in the current transaction */
     mf_buf copy;
-    rep_arr cols[NCOL];
-    rep_arr ucols[NUCOL];
-    rep_arr runs;
+    mf_pgarr cols[NCOL];
+    mf_pgarr ucols[NUCOL];
+    mf_pgarr runs;
     mf_buf json;
     const mf_result **sorted; /* scratch for de-duplication */
     size_t sorted_cap;
@@ -207,10 +207,10 @@ rep_store *rep_store_new(const char *group, const char *topic, long long price_t
     st->price_ttl_ms = price_ttl_ms;
     st->log = log;
     for (i = 0; i < NCOL; i++)
-        rep_arr_init(&st->cols[i]);
+        mf_pgarr_init(&st->cols[i]);
     for (i = 0; i < NUCOL; i++)
-        rep_arr_init(&st->ucols[i]);
-    rep_arr_init(&st->runs);
+        mf_pgarr_init(&st->ucols[i]);
+    mf_pgarr_init(&st->runs);
     mf_buf_init(&st->json, 0);
     mf_buf_init(&st->copy, (size_t)256 * 1024 * 1024);
     st->mode = REP_INSERT_COPY;
@@ -224,10 +224,10 @@ void rep_store_free(rep_store *st)
     if (st == NULL)
         return;
     for (i = 0; i < NCOL; i++)
-        rep_arr_free(&st->cols[i]);
+        mf_pgarr_free(&st->cols[i]);
     for (i = 0; i < NUCOL; i++)
-        rep_arr_free(&st->ucols[i]);
-    rep_arr_free(&st->runs);
+        mf_pgarr_free(&st->ucols[i]);
+    mf_pgarr_free(&st->runs);
     mf_buf_free(&st->json);
     mf_buf_free(&st->copy);
     free(st->sorted);
@@ -359,11 +359,11 @@ void rep_store_set_insert_mode(rep_store *st, rep_insert_mode mode)
     st->mode = mode;
 }
 
-static int add_uuid(rep_arr *a, const mf_uuid *u, mf_err *err)
+static int add_uuid(mf_pgarr *a, const mf_uuid *u, mf_err *err)
 {
     char txt[MF_UUID_STR_SIZE];
 
-    return rep_arr_add(a, mf_uuid_format(u, txt), err);
+    return mf_pgarr_add(a, mf_uuid_format(u, txt), err);
 }
 
 static const char *empty_null(const char *s)
@@ -488,7 +488,7 @@ static int add_insert_row(rep_store *st, PGconn *conn, const mf_result *r, mf_er
         return mf_buf_append_char(&st->copy, '\n', err);
     }
     for (i = 0; i < NCOL; i++)
-        if (rep_arr_add(&st->cols[i], v[i], err) != 0)
+        if (mf_pgarr_add(&st->cols[i], v[i], err) != 0)
             return -1;
     return 0;
 }
@@ -499,7 +499,7 @@ static long long res_ll(const PGresult *res, int row, int col)
 }
 
 /* Run `sql` with the finished arrays as parameters; *changed gets the first column. */
-static int exec_arrays(PGconn *conn, const char *sql, rep_arr *arrs, int narr,
+static int exec_arrays(PGconn *conn, const char *sql, mf_pgarr *arrs, int narr,
                        long long *changed, mf_err *err)
 {
     const char *params[NCOL];
@@ -507,7 +507,7 @@ static int exec_arrays(PGconn *conn, const char *sql, rep_arr *arrs, int narr,
     int i;
 
     for (i = 0; i < narr; i++) {
-        params[i] = rep_arr_finish(&arrs[i], err);
+        params[i] = mf_pgarr_finish(&arrs[i], err);
         if (params[i] == NULL)
             return -1;
     }
@@ -529,7 +529,7 @@ static int insert_rows(rep_store *st, PGconn *conn, size_t m, long long *inserte
     if (m == 0)
         return 0;
     for (i = 0; i < NCOL; i++)
-        rep_arr_reset(&st->cols[i]);
+        mf_pgarr_reset(&st->cols[i]);
     mf_buf_reset(&st->copy);
     for (i = 0; i < m; i++)
         if (add_insert_row(st, conn, st->sorted[i], err) != 0)
@@ -553,23 +553,23 @@ static int insert_rows(rep_store *st, PGconn *conn, size_t m, long long *inserte
 
 static int apply_finals(rep_store *st, PGconn *conn, size_t m, long long *updated, mf_err *err)
 {
-    rep_arr *u = st->ucols;
+    mf_pgarr *u = st->ucols;
     size_t i;
 
     *updated = 0;
     if (m == 0)
         return 0;
     for (i = 0; i < NUCOL; i++)
-        rep_arr_reset(&u[i]);
+        mf_pgarr_reset(&u[i]);
     for (i = 0; i < m; i++) {
         const mf_result *r = st->sorted[i];
 
         if (add_uuid(&u[U_ID], &r->id, err) != 0 ||
-            rep_arr_add(&u[U_STATUS],
+            mf_pgarr_add(&u[U_STATUS],
                         r->status == MF_RESULT_DELIVERED ? "delivered" : "failed", err) != 0 ||
-            rep_arr_add_ll(&u[U_TS], r->ts_ms, err) != 0 ||
-            rep_arr_add(&u[U_CODE], empty_null(r->code), err) != 0 ||
-            rep_arr_add(&u[U_MSG], empty_null(r->msg), err) != 0)
+            mf_pgarr_add_ll(&u[U_TS], r->ts_ms, err) != 0 ||
+            mf_pgarr_add(&u[U_CODE], empty_null(r->code), err) != 0 ||
+            mf_pgarr_add(&u[U_MSG], empty_null(r->msg), err) != 0)
             return -1;
     }
     if (exec_arrays(conn, FINAL_SQL, u, NUCOL, updated, err) != 0)
@@ -604,11 +604,11 @@ static int fill_run_ids(rep_store *st, const mf_result *res, size_t n, mf_err *e
 {
     size_t i;
 
-    rep_arr_reset(&st->runs);
+    mf_pgarr_reset(&st->runs);
     for (i = 0; i < n; i++)
         if (add_uuid(&st->runs, &res[i].run, err) != 0)
             return -1;
-    return rep_arr_finish(&st->runs, err) != NULL ? 0 : -1;
+    return mf_pgarr_finish(&st->runs, err) != NULL ? 0 : -1;
 }
 
 static int lock_runs(rep_store *st, PGconn *conn, const mf_result *res, size_t n, mf_err *err)
@@ -637,21 +637,21 @@ static int lock_runs(rep_store *st, PGconn *conn, const mf_result *res, size_t n
 static int store_offsets(rep_store *st, PGconn *conn, const rep_offset *offs, size_t noffs,
                          mf_err *err)
 {
-    rep_arr *p = &st->ucols[0], *o = &st->ucols[1];
+    mf_pgarr *p = &st->ucols[0], *o = &st->ucols[1];
     const char *params[4];
     size_t i;
 
     if (noffs == 0)
         return 0;
-    rep_arr_reset(p);
-    rep_arr_reset(o);
+    mf_pgarr_reset(p);
+    mf_pgarr_reset(o);
     for (i = 0; i < noffs; i++)
-        if (rep_arr_add_ll(p, offs[i].partition, err) != 0 ||
-            rep_arr_add_ll(o, offs[i].next_offset, err) != 0)
+        if (mf_pgarr_add_ll(p, offs[i].partition, err) != 0 ||
+            mf_pgarr_add_ll(o, offs[i].next_offset, err) != 0)
             return -1;
     params[0] = st->group;
     params[1] = st->topic;
-    if ((params[2] = rep_arr_finish(p, err)) == NULL || (params[3] = rep_arr_finish(o, err)) == NULL)
+    if ((params[2] = mf_pgarr_finish(p, err)) == NULL || (params[3] = mf_pgarr_finish(o, err)) == NULL)
         return -1;
     if (mf_pg_command(conn, OFFSETS_SQL, 4, params, NULL, err) != 0)
         return mf_err_prefix(err, "could not store the consumer offsets");

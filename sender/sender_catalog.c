@@ -8,7 +8,7 @@
 #include <jansson.h>
 
 #include "mf_pg.h"
-#include "sender_pgarr.h"
+#include "mf_pgarr.h"
 
 #define NBUCKETS 1024
 #define MAX_ENTRIES 20000
@@ -33,7 +33,7 @@ struct sender_catalog {
     int64_t settings_expires_ms;
     int settings_loaded;
     unsigned long queries;
-    sender_pgarr arr;
+    mf_pgarr arr;
 };
 
 static unsigned bucket_of(const mf_uuid *id, int is_wf)
@@ -110,7 +110,7 @@ sender_catalog *sender_catalog_new(long long ttl_ms)
     if (c == NULL)
         return NULL;
     c->ttl_ms = ttl_ms;
-    sender_pgarr_init(&c->arr);
+    mf_pgarr_init(&c->arr);
     return c;
 }
 
@@ -128,7 +128,7 @@ void sender_catalog_free(sender_catalog *c)
         return;
     purge_expired(c, INT64_MAX);
     settings_clear(c);
-    sender_pgarr_free(&c->arr);
+    mf_pgarr_free(&c->arr);
     free(c);
 }
 
@@ -137,8 +137,7 @@ static int collect(sender_catalog *c, const mf_uuid *ids, size_t n, int is_wf, i
                    size_t *count, mf_err *err)
 {
     *count = 0;
-    if (sender_pgarr_begin(&c->arr, err) != 0)
-        return -1;
+    mf_pgarr_reset(&c->arr);
     for (size_t i = 0; i < n; i++) {
         entry *e = find(c, &ids[i], is_wf);
         int dup = 0;
@@ -155,11 +154,11 @@ static int collect(sender_catalog *c, const mf_uuid *ids, size_t n, int is_wf, i
         if (dup)
             continue;
         e->expires_ms = -1;
-        if (sender_pgarr_uuid(&c->arr, &ids[i], err) != 0)
+        if (mf_pgarr_add_uuid(&c->arr, &ids[i], err) != 0)
             return -1;
         (*count)++;
     }
-    return sender_pgarr_end(&c->arr, err);
+    return mf_pgarr_finish(&c->arr, err) != NULL ? 0 : -1;
 }
 
 static char *dup_or_empty(const char *s)

@@ -9,29 +9,29 @@
 void sender_claims_init(sender_claims *c)
 {
     for (size_t i = 0; i < sizeof(c->a) / sizeof(c->a[0]); i++)
-        sender_pgarr_init(&c->a[i]);
+        mf_pgarr_init(&c->a[i]);
 }
 
 void sender_claims_free(sender_claims *c)
 {
     for (size_t i = 0; i < sizeof(c->a) / sizeof(c->a[0]); i++)
-        sender_pgarr_free(&c->a[i]);
+        mf_pgarr_free(&c->a[i]);
 }
 
 static int begin_all(sender_claims *c, size_t k, mf_err *err)
 {
+    (void)err;
     for (size_t i = 0; i < k; i++)
-        if (sender_pgarr_begin(&c->a[i], err) != 0)
-            return -1;
+        mf_pgarr_reset(&c->a[i]);
     return 0;
 }
 
 static int end_all(sender_claims *c, size_t k, const char **params, mf_err *err)
 {
     for (size_t i = 0; i < k; i++) {
-        if (sender_pgarr_end(&c->a[i], err) != 0)
+        params[i] = mf_pgarr_finish(&c->a[i], err);
+        if (params[i] == NULL)
             return -1;
-        params[i] = c->a[i].buf.data;
     }
     return 0;
 }
@@ -77,13 +77,13 @@ int sender_claims_insert(sender_claims *c, PGconn *pg, const sender_claim_in *ro
     for (size_t i = 0; i < n; i++) {
         const sender_claim_in *r = &rows[i];
 
-        ok = sender_pgarr_uuid(&c->a[0], &r->job, err) | sender_pgarr_uuid(&c->a[1], &r->run, err) |
-             sender_pgarr_int(&c->a[2], r->attempt, err) |
-             sender_pgarr_text(&c->a[3], r->state, err) |
-             sender_pgarr_text(&c->a[4], r->msg_type, err) |
-             sender_pgarr_text(&c->a[5], r->content, err) |
-             sender_pgarr_text(&c->a[6], r->code, err) |
-             sender_pgarr_text(&c->a[7], r->message, err);
+        ok = mf_pgarr_add_uuid(&c->a[0], &r->job, err) | mf_pgarr_add_uuid(&c->a[1], &r->run, err) |
+             mf_pgarr_add_ll(&c->a[2], r->attempt, err) |
+             mf_pgarr_add(&c->a[3], r->state, err) |
+             mf_pgarr_add(&c->a[4], r->msg_type, err) |
+             mf_pgarr_add(&c->a[5], r->content, err) |
+             mf_pgarr_add(&c->a[6], r->code, err) |
+             mf_pgarr_add(&c->a[7], r->message, err);
         if (ok != 0)
             return -1;
     }
@@ -120,7 +120,7 @@ int sender_claims_fetch(sender_claims *c, PGconn *pg, const mf_uuid *jobs, size_
     if (begin_all(c, 1, err) != 0)
         return -1;
     for (size_t i = 0; i < n; i++)
-        if (sender_pgarr_uuid(&c->a[0], &jobs[i], err) != 0)
+        if (mf_pgarr_add_uuid(&c->a[0], &jobs[i], err) != 0)
             return -1;
     if (end_all(c, 1, params, err) != 0)
         return -1;
@@ -170,8 +170,8 @@ int sender_claims_take_over(sender_claims *c, PGconn *pg, const mf_uuid *jobs,
     if (begin_all(c, 2, err) != 0)
         return -1;
     for (size_t i = 0; i < n; i++)
-        if (sender_pgarr_uuid(&c->a[0], &jobs[i], err) != 0 ||
-            sender_pgarr_text(&c->a[1], old_claimed_at[i], err) != 0)
+        if (mf_pgarr_add_uuid(&c->a[0], &jobs[i], err) != 0 ||
+            mf_pgarr_add(&c->a[1], old_claimed_at[i], err) != 0)
             return -1;
     if (end_all(c, 2, params, err) != 0)
         return -1;
@@ -194,7 +194,7 @@ int sender_claims_renew(sender_claims *c, PGconn *pg, const mf_uuid *jobs, size_
     if (begin_all(c, 1, err) != 0)
         return -1;
     for (size_t i = 0; i < n; i++)
-        if (sender_pgarr_uuid(&c->a[0], &jobs[i], err) != 0)
+        if (mf_pgarr_add_uuid(&c->a[0], &jobs[i], err) != 0)
             return -1;
     if (end_all(c, 1, params, err) != 0)
         return -1;
@@ -224,14 +224,14 @@ int sender_claims_finish(sender_claims *c, PGconn *pg, const sender_claim_out *o
     for (size_t i = 0; i < n; i++) {
         const sender_claim_out *o = &outs[i];
 
-        if ((sender_pgarr_uuid(&c->a[0], &o->job, err) |
-             sender_pgarr_text(&c->a[1], o->state, err) |
-             sender_pgarr_text(&c->a[2], o->pmid, err) |
-             sender_pgarr_text(&c->a[3], o->gid, err) |
-             sender_pgarr_text(&c->a[4], o->code, err) |
-             sender_pgarr_text(&c->a[5], o->message, err) |
-             sender_pgarr_text(&c->a[6], o->channel, err) |
-             sender_pgarr_int(&c->a[7], o->sent_ms, err)) != 0)
+        if ((mf_pgarr_add_uuid(&c->a[0], &o->job, err) |
+             mf_pgarr_add(&c->a[1], o->state, err) |
+             mf_pgarr_add(&c->a[2], o->pmid, err) |
+             mf_pgarr_add(&c->a[3], o->gid, err) |
+             mf_pgarr_add(&c->a[4], o->code, err) |
+             mf_pgarr_add(&c->a[5], o->message, err) |
+             mf_pgarr_add(&c->a[6], o->channel, err) |
+             mf_pgarr_add_ll(&c->a[7], o->sent_ms, err)) != 0)
             return -1;
     }
     if (end_all(c, 8, params, err) != 0)

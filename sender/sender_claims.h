@@ -9,7 +9,7 @@
 
 #include "mf_err.h"
 #include "mf_uuid.h"
-#include "sender_pgarr.h"
+#include "mf_pgarr.h"
 
 /* One claim to insert. state "claimed" (about to be sent) or "failed" (failed before sending:
  * render, length, template, config; code/message say why). Strings may be NULL. */
@@ -49,7 +49,7 @@ typedef void (*sender_claim_row_fn)(void *arg, const sender_claim_row *row);
 
 /* Scratch arrays reused across calls (not thread-safe). */
 typedef struct sender_claims {
-    sender_pgarr a[9];
+    mf_pgarr a[9];
 } sender_claims;
 
 void sender_claims_init(sender_claims *c);

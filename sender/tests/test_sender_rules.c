@@ -7,7 +7,7 @@
 
 #include <cmocka.h>
 
-#include "sender_pgarr.h"
+#include "mf_pgarr.h"
 #include "sender_rules.h"
 
 static struct mf_euckr *counter(void)
@@ -158,22 +158,22 @@ static void test_backoff(void **state)
 
 static void test_pgarr(void **state)
 {
-    sender_pgarr a;
+    mf_pgarr a;
     mf_uuid u;
     mf_err err;
 
     (void)state;
-    sender_pgarr_init(&a);
+    mf_pgarr_init(&a);
     assert_int_equal(mf_uuid_parse("0193a1b2-0000-8000-8000-000000000001", &u, &err), 0);
-    assert_int_equal(sender_pgarr_begin(&a, &err), 0);
-    assert_int_equal(sender_pgarr_text(&a, "a \"q\" \\ 한글,{}", &err), 0);
-    assert_int_equal(sender_pgarr_text(&a, NULL, &err), 0);
-    assert_int_equal(sender_pgarr_uuid(&a, &u, &err), 0);
-    assert_int_equal(sender_pgarr_int(&a, -5, &err), 0);
-    assert_int_equal(sender_pgarr_end(&a, &err), 0);
+    mf_pgarr_reset(&a);
+    assert_int_equal(mf_pgarr_add(&a, "a \"q\" \\ 한글,{}", &err), 0);
+    assert_int_equal(mf_pgarr_add(&a, NULL, &err), 0);
+    assert_int_equal(mf_pgarr_add_uuid(&a, &u, &err), 0);
+    assert_int_equal(mf_pgarr_add_ll(&a, -5, &err), 0);
+    assert_non_null(mf_pgarr_finish(&a, &err));
     assert_string_equal(a.buf.data,
-                        "{\"a \\\"q\\\" \\\\ 한글,{}\",NULL,0193a1b2-0000-8000-8000-000000000001,-5}");
-    sender_pgarr_free(&a);
+                        "{\"a \\\"q\\\" \\\\ 한글,{}\",NULL,\"0193a1b2-0000-8000-8000-000000000001\",\"-5\"}");
+    mf_pgarr_free(&a);
 }
 
 int main(void)

@@ -1,34 +1,34 @@
-/* rep_pgarr: build PostgreSQL text-format array literals ({"a","b",NULL}) for unnest(). */
-#include "rep_pgarr.h"
+/* mf_pgarr: build PostgreSQL text-format array literals ({"a","b",NULL}) for unnest(). */
+#include "mf_pgarr.h"
 
 #include <stdio.h>
 #include <string.h>
 
 /* Arrays of a batch stay well below this (5,000 rows of 2,000-byte texts is 10 MB). */
-#define REP_ARR_MAX ((size_t)256 * 1024 * 1024)
+#define MF_PGARR_MAX ((size_t)256 * 1024 * 1024)
 
-void rep_arr_init(rep_arr *a)
+void mf_pgarr_init(mf_pgarr *a)
 {
-    mf_buf_init(&a->buf, REP_ARR_MAX);
+    mf_buf_init(&a->buf, MF_PGARR_MAX);
     a->n = 0;
     a->closed = 0;
 }
 
-void rep_arr_free(rep_arr *a)
+void mf_pgarr_free(mf_pgarr *a)
 {
     mf_buf_free(&a->buf);
     a->n = 0;
     a->closed = 0;
 }
 
-void rep_arr_reset(rep_arr *a)
+void mf_pgarr_reset(mf_pgarr *a)
 {
     mf_buf_reset(&a->buf);
     a->n = 0;
     a->closed = 0;
 }
 
-static int open_or_sep(rep_arr *a, mf_err *err)
+static int open_or_sep(mf_pgarr *a, mf_err *err)
 {
     if (a->buf.len == 0)
         return mf_buf_append_char(&a->buf, '{', err);
@@ -43,7 +43,7 @@ static int open_or_sep(rep_arr *a, mf_err *err)
     return mf_buf_append_char(&a->buf, ',', err);
 }
 
-int rep_arr_add_n(rep_arr *a, const char *s, size_t n, mf_err *err)
+int mf_pgarr_add_n(mf_pgarr *a, const char *s, size_t n, mf_err *err)
 {
     size_t start = a->buf.len, i, run = 0;
 
@@ -81,20 +81,20 @@ fail:
     return -1;
 }
 
-int rep_arr_add(rep_arr *a, const char *s, mf_err *err)
+int mf_pgarr_add(mf_pgarr *a, const char *s, mf_err *err)
 {
-    return rep_arr_add_n(a, s, s == NULL ? 0 : strlen(s), err);
+    return mf_pgarr_add_n(a, s, s == NULL ? 0 : strlen(s), err);
 }
 
-int rep_arr_add_ll(rep_arr *a, long long v, mf_err *err)
+int mf_pgarr_add_ll(mf_pgarr *a, long long v, mf_err *err)
 {
     char tmp[32];
     int len = snprintf(tmp, sizeof(tmp), "%lld", v);
 
-    return rep_arr_add_n(a, tmp, (size_t)len, err);
+    return mf_pgarr_add_n(a, tmp, (size_t)len, err);
 }
 
-const char *rep_arr_finish(rep_arr *a, mf_err *err)
+const char *mf_pgarr_finish(mf_pgarr *a, mf_err *err)
 {
     if (a->buf.len == 0 && mf_buf_append_char(&a->buf, '{', err) != 0)
         return NULL;
@@ -104,4 +104,11 @@ const char *rep_arr_finish(rep_arr *a, mf_err *err)
         a->closed = 1;
     }
     return a->buf.data;
+}
+
+int mf_pgarr_add_uuid(mf_pgarr *a, const mf_uuid *u, mf_err *err)
+{
+    char text[MF_UUID_STR_SIZE];
+
+    return mf_pgarr_add_n(a, mf_uuid_format(u, text), MF_UUID_STR_SIZE - 1, err);
 }

@@ -11,6 +11,8 @@ static const msgfleet_cmd COMMANDS[] = {
     { "watch", "show a run's progress live until it ends", cmd_watch },
     { "summary", "print a run's summary: targets, sent, failed by code, types, cost, rate",
       cmd_summary },
+    { "replay", "resend a run's failures as a new linked run; --dry-run counts first",
+      cmd_replay },
     { "tail", "print a topic's messages as JSON lines (from the beginning or live)", cmd_tail },
 };
 

@@ -16,6 +16,7 @@ typedef struct mf_daemon_common {
     char kafka_brokers[512];
     char topic_prefix[64];
     long long http_port;
+    char http_bind[64];
     char instance_id[128];
 } mf_daemon_common;
 
@@ -26,15 +27,18 @@ typedef struct mf_daemon_common {
 #define MF_DAEMON_COMMON_KEYS(T, progs)                                                         \
     MF_DAEMON_STR_KEY(T, log_level, "MF_LOG_LEVEL", "info", progs,                              \
                       "log level: debug, info, warn or error"),                                 \
-    MF_DAEMON_STR_KEY(T, pg_dsn, "MF_PG_DSN", NULL, progs,                                      \
-                      "libpq connection string of the platform database (Supabase pooler or "   \
-                      "PgBouncer in transaction mode is fine)"),                               \
+    {"MF_PG_DSN", MF_CFG_SECRET, NULL, 0, 0, 0, 0, offsetof(T, common.pg_dsn),                 \
+     sizeof(((T *)0)->common.pg_dsn), progs,                                                    \
+     "libpq connection string of the platform database (Supabase pooler or PgBouncer in "     \
+     "transaction mode is fine); secret because it may hold a password"},                     \
     MF_DAEMON_STR_KEY(T, kafka_brokers, "MF_KAFKA_BROKERS", "127.0.0.1:9092", progs,            \
                       "Kafka bootstrap servers, comma separated"),                              \
     MF_DAEMON_STR_KEY(T, topic_prefix, "MF_TOPIC_PREFIX", "msgfleet.", progs,                   \
                       "prefix of every topic name (jobs, results, retry, dlq, events)"),        \
     {"MF_HTTP_PORT", MF_CFG_INT, "0", 0, 65535, 0, 0, offsetof(T, common.http_port), 0, progs,  \
-     "port of /healthz and /metrics on 127.0.0.1 (0: pick a free port)"},                      \
+     "port of /healthz, /livez and /metrics (0: pick a free port)"},                           \
+    MF_DAEMON_STR_KEY(T, http_bind, "MF_HTTP_BIND", "127.0.0.1", progs,                         \
+                      "IPv4 address /healthz and /metrics listen on (0.0.0.0 in containers)"), \
     MF_DAEMON_STR_KEY(T, instance_id, "MF_INSTANCE_ID", "", progs,                              \
                       "name of this process in claims, leases and logs (empty: host-pid)")
 

@@ -120,6 +120,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 
 mf_httpd *mf_httpd_start(int port, mf_metrics *metrics, mf_err *err)
 {
+    return mf_httpd_start_on("127.0.0.1", port, metrics, err);
+}
+
+mf_httpd *mf_httpd_start_on(const char *bind_addr, int port, mf_metrics *metrics, mf_err *err)
+{
     mf_httpd *h = calloc(1, sizeof(*h));
     struct sockaddr_in addr;
     const union MHD_DaemonInfo *info;
@@ -128,18 +133,22 @@ mf_httpd *mf_httpd_start(int port, mf_metrics *metrics, mf_err *err)
         mf_err_set(err, "out of memory");
         return NULL;
     }
+    memset(&addr, 0, sizeof(addr));
+    if (inet_pton(AF_INET, bind_addr, &addr.sin_addr) != 1) {
+        mf_err_set(err, "invalid listen address \"%s\": not an IPv4 address", bind_addr);
+        free(h);
+        return NULL;
+    }
     pthread_mutex_init(&h->lock, NULL);
     h->metrics = metrics;
-    memset(&addr, 0, sizeof(addr));
     addr.sin_family = AF_INET;
     addr.sin_port = htons((uint16_t)port);
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     h->mhd = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, 0, NULL,
                               NULL, on_request, h, MHD_OPTION_SOCK_ADDR, &addr,
                               MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)10, MHD_OPTION_END);
     if (h->mhd == NULL) {
-        mf_err_set(err, "could not listen on 127.0.0.1:%d: address in use or not permitted",
-                   port);
+        mf_err_set(err, "could not listen on %s:%d: address in use or not permitted",
+                   bind_addr, port);
         pthread_mutex_destroy(&h->lock);
         free(h);
         return NULL;

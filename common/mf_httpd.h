@@ -6,7 +6,7 @@
 #include "mf_metrics.h"
 
 /*
- * Serves on 127.0.0.1 (or MF_HTTP_BIND) from its own thread:
+ * Serves on 127.0.0.1 (or the MF_HTTP_BIND address) from its own thread:
  *   GET /livez    200 "ok" while the process runs;
  *   GET /healthz  200 {"status":"ready",...} when every dependency is up, else 503 with
  *                 {"status":"not ready","dependencies":{"postgres":{"ok":false,"detail":"..."}}};
@@ -17,9 +17,12 @@ typedef struct mf_httpd mf_httpd;
 
 #define MF_HTTPD_MAX_DEPS 8
 
-/* Starts the server on `port` (0: a free port). `metrics` is borrowed and must outlive the
- * server. Returns NULL with err (`could not listen on 127.0.0.1:%d: ...`). */
+/* Starts the server on 127.0.0.1:`port` (0: a free port). `metrics` is borrowed and must
+ * outlive the server. Returns NULL with err (`could not listen on 127.0.0.1:%d: ...`). */
 mf_httpd *mf_httpd_start(int port, mf_metrics *metrics, mf_err *err);
+
+/* The same on another IPv4 address (MF_HTTP_BIND, e.g. "0.0.0.0" inside a container). */
+mf_httpd *mf_httpd_start_on(const char *bind_addr, int port, mf_metrics *metrics, mf_err *err);
 
 /* Stops the server and frees it. NULL is ignored. */
 void mf_httpd_stop(mf_httpd *h);

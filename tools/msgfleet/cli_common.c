@@ -7,15 +7,39 @@
 #include "mf_pg.h"
 #include "msgfleet.h"
 
+/* The DSN from $MF_PG_DSN, else from the file named by $MF_PG_DSN_FILE (it may hold a
+ * password, so deployments keep it in a secret file as for the daemons). */
+static const char *dsn_from_env(char *buf, size_t cap)
+{
+    const char *dsn = getenv("MF_PG_DSN");
+    const char *path = getenv("MF_PG_DSN_FILE");
+    FILE *f;
+    size_t n;
+
+    if ((dsn != NULL && *dsn != '\0') || path == NULL || *path == '\0')
+        return dsn;
+    f = fopen(path, "r");
+    if (f == NULL)
+        return NULL;
+    n = fread(buf, 1, cap - 1, f);
+    fclose(f);
+    while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+        n--;
+    buf[n] = '\0';
+    return buf;
+}
+
 PGconn *msgfleet_connect(const char *dsn, const char *cmd)
 {
     mf_err err = {{0}};
+    char from_file[1024];
     PGconn *conn;
 
     if (dsn == NULL)
-        dsn = getenv("MF_PG_DSN");
+        dsn = dsn_from_env(from_file, sizeof(from_file));
     if (dsn == NULL || dsn[0] == '\0') {
-        fprintf(stderr, "msgfleet %s: no database: give --dsn or set MF_PG_DSN\n", cmd);
+        fprintf(stderr, "msgfleet %s: no database: give --dsn or set MF_PG_DSN (or MF_PG_DSN_FILE)\n",
+                cmd);
         return NULL;
     }
     conn = mf_pg_connect(dsn, NULL, "msgfleet-cli", &err);

@@ -1,6 +1,7 @@
 /* mf_runs: run completion (one conditional UPDATE) and counter recount checks, shared SQL. */
 #include "mf_runs.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -166,6 +167,54 @@ int mf_runs_try_complete(PGconn *conn, const char *run_id_text, mf_runs_completi
 /* recount                                                                                  */
 
 /* Each query returns rows (label, stored, recounted) only where they differ. */
+/* One statement: pick the stalled runs (id order, SKIP LOCKED: a batch transaction holding a
+ * run is never waited for) and append the "stalled" entry once per run. */
+static const char STALL_SQL[] =
+    "WITH c AS ("
+    " SELECT id FROM workflow_runs"
+    " WHERE status = 'running' AND expansion_finished_at IS NOT NULL"
+    "  AND expansion_finished_at < now() - make_interval(secs => $1::bigint)"
+    "  AND COALESCE(success_count, 0) + COALESCE(failed_count, 0) < COALESCE(target_count, 0)"
+    "  AND NOT COALESCE(logs, '[]'::jsonb) @> '[{\"event\":\"stalled\"}]'::jsonb"
+    " ORDER BY id FOR UPDATE SKIP LOCKED)"
+    "UPDATE workflow_runs r SET logs = COALESCE(r.logs, '[]'::jsonb) || jsonb_build_array("
+    " jsonb_build_object('ts', now(), 'event', 'stalled', 'detail', jsonb_build_object("
+    "  'missing', COALESCE(r.target_count, 0) - COALESCE(r.success_count, 0)"
+    "   - COALESCE(r.failed_count, 0),"
+    "  'target_count', COALESCE(r.target_count, 0),"
+    "  'success_count', COALESCE(r.success_count, 0),"
+    "  'failed_count', COALESCE(r.failed_count, 0),"
+    "  'expansion_finished_at', r.expansion_finished_at)))"
+    " FROM c WHERE r.id = c.id"
+    "  AND NOT COALESCE(r.logs, '[]'::jsonb) @> '[{\"event\":\"stalled\"}]'::jsonb"
+    " RETURNING r.id, COALESCE(r.target_count, 0),"
+    "  COALESCE(r.target_count, 0) - COALESCE(r.success_count, 0) - COALESCE(r.failed_count, 0),"
+    "  floor(extract(epoch FROM now() - r.expansion_finished_at))::bigint";
+
+int mf_runs_mark_stalled(PGconn *conn, long long stall_s, mf_runs_stalled *out, size_t cap,
+                         size_t *n, mf_err *err)
+{
+    char secs[32];
+    const char *params[1] = {secs};
+    PGresult *res;
+    int i;
+
+    snprintf(secs, sizeof(secs), "%lld", stall_s);
+    res = mf_pg_query(conn, STALL_SQL, 1, params, err);
+    if (res == NULL)
+        return mf_err_prefix(err, "could not look for stalled runs");
+    for (i = 0; i < PQntuples(res) && (size_t)i < cap; i++) {
+        snprintf(out[i].run_id, sizeof(out[i].run_id), "%s", PQgetvalue(res, i, 0));
+        out[i].target_count = getll(res, i, 1);
+        out[i].missing = getll(res, i, 2);
+        out[i].finished_ago_s = getll(res, i, 3);
+    }
+    if (n != NULL)
+        *n = (size_t)PQntuples(res);
+    PQclear(res);
+    return 0;
+}
+
 static const char RUNS_CHECK_SQL[] =
     "WITH c AS ("
     " SELECT workflow_run_id AS id,"

@@ -72,6 +72,28 @@ int mf_runs_refresh_workflow_stats(PGconn *conn, const char *workflow_id_text, m
  * malloc'ed text with one line per mismatch ("" when none; caller free()s it).
  * -1 with err on a database error (*mismatches is then NULL).
  */
+/* One run that mf_runs_mark_stalled flagged. */
+typedef struct mf_runs_stalled {
+    char run_id[40];
+    long long target_count;
+    long long missing;          /* target_count - success_count - failed_count */
+    long long finished_ago_s;   /* seconds since expansion_finished_at */
+} mf_runs_stalled;
+
+/*
+ * Stall detection (issue 5: a run must never stay 'running' forever without a reason). Every
+ * run still 'running' whose expansion finished more than stall_s seconds ago and that still
+ * misses results (success_count + failed_count < target_count) gets ONE entry appended to its
+ * logs: {"ts","event":"stalled","detail":{"missing","target_count","success_count",
+ * "failed_count","expansion_finished_at"}}. Runs that already have a "stalled" entry are left
+ * alone, so calling this on every poll, from several processes, logs each run once. Rows are
+ * locked in id order with SKIP LOCKED (never waits for a batch transaction). Runs in its own
+ * transaction when conn is idle. Up to cap flagged runs are copied to out (may be NULL when cap
+ * is 0); *n (optional) gets how many were flagged in total. 0 or -1 with err.
+ */
+int mf_runs_mark_stalled(PGconn *conn, long long stall_s, mf_runs_stalled *out, size_t cap,
+                         size_t *n, mf_err *err);
+
 int mf_runs_recount_check(PGconn *conn, const char *run_id_text, char **mismatches, mf_err *err);
 
 #endif

@@ -64,7 +64,11 @@ enum {
     " ON CONFLICT (id) DO NOTHING"                                                              \
     " RETURNING m.workflow_run_id AS run_id, m.status, m.cost, m.sent_at, m.failed_at),"       \
     COUNT_INSERTED                                                                              \
-    "SELECT (SELECT count(*) FROM ins), (SELECT count(*) FROM rc), (SELECT count(*) FROM dd)"
+    "SELECT (SELECT count(*) FROM ins), (SELECT count(*) FROM rc), (SELECT count(*) FROM dd),"  \
+    " (SELECT count(*) FILTER (WHERE status = 'sent') FROM ins),"                               \
+    " (SELECT count(*) FILTER (WHERE status = 'delivered') FROM ins),"                          \
+    " (SELECT count(*) FILTER (WHERE status = 'failed') FROM ins),"                             \
+    " (SELECT count(*) FILTER (WHERE status = 'cancelled') FROM ins)"
 
 #define STAGE_COLUMNS                                                                           \
     "id uuid, run_id uuid, tpl uuid, att int, status text, phone text, name text, mtype text,"  \
@@ -128,7 +132,9 @@ static const char FINAL_SQL[] =
     "  messages_failed = COALESCE(d.messages_failed, 0) + EXCLUDED.messages_failed,"
     "  total_cost = COALESCE(d.total_cost, 0) + EXCLUDED.total_cost, updated_at = now()"
     " RETURNING 1)"
-    "SELECT (SELECT count(*) FROM upd), (SELECT count(*) FROM rc), (SELECT count(*) FROM dd)";
+    "SELECT (SELECT count(*) FROM upd), (SELECT count(*) FROM rc), (SELECT count(*) FROM dd),"
+    " 0, (SELECT count(*) FILTER (WHERE status = 'delivered') FROM upd),"
+    " (SELECT count(*) FILTER (WHERE status = 'failed') FROM upd), 0";
 
 /* Runs of the batch, locked in id order (so concurrent reporters lock in the same order). */
 static const char LOCK_RUNS_SQL[] =
@@ -498,9 +504,19 @@ static long long res_ll(const PGresult *res, int row, int col)
     return PQgetisnull(res, row, col) ? 0 : strtoll(PQgetvalue(res, row, col), NULL, 10);
 }
 
-/* Run `sql` with the finished arrays as parameters; *changed gets the first column. */
+/* Columns 3..6 of the insert / final statements: rows by their new status (RETURNING). */
+static void status_counts(const PGresult *res, long long *by)
+{
+    int i;
+
+    for (i = 0; i < REP_ST_N; i++)
+        by[i] += (PQntuples(res) > 0 && PQnfields(res) > 3 + i) ? res_ll(res, 0, 3 + i) : 0;
+}
+
+/* Run `sql` with the finished arrays as parameters; *changed gets the first column, `by` the
+ * rows by status. */
 static int exec_arrays(PGconn *conn, const char *sql, mf_pgarr *arrs, int narr,
-                       long long *changed, mf_err *err)
+                       long long *changed, long long *by, mf_err *err)
 {
     const char *params[NCOL];
     PGresult *res;
@@ -515,12 +531,14 @@ static int exec_arrays(PGconn *conn, const char *sql, mf_pgarr *arrs, int narr,
     if (res == NULL)
         return -1;
     *changed = PQntuples(res) > 0 ? res_ll(res, 0, 0) : 0;
+    status_counts(res, by);
     PQclear(res);
     return 0;
 }
 
 /* Insert the selected results (st->sorted[0..m)). */
-static int insert_rows(rep_store *st, PGconn *conn, size_t m, long long *inserted, mf_err *err)
+static int insert_rows(rep_store *st, PGconn *conn, size_t m, long long *inserted,
+                       long long *by, mf_err *err)
 {
     size_t i;
     PGresult *res;
@@ -535,7 +553,7 @@ static int insert_rows(rep_store *st, PGconn *conn, size_t m, long long *inserte
         if (add_insert_row(st, conn, st->sorted[i], err) != 0)
             return -1;
     if (st->mode == REP_INSERT_UNNEST) {
-        if (exec_arrays(conn, INSERT_UNNEST_SQL, st->cols, NCOL, inserted, err) != 0)
+        if (exec_arrays(conn, INSERT_UNNEST_SQL, st->cols, NCOL, inserted, by, err) != 0)
             return mf_err_prefix(err, "could not insert %zu message_logs rows", m);
         return 0;
     }
@@ -547,11 +565,13 @@ static int insert_rows(rep_store *st, PGconn *conn, size_t m, long long *inserte
     if (res == NULL)
         return mf_err_prefix(err, "could not insert %zu message_logs rows", m);
     *inserted = PQntuples(res) > 0 ? res_ll(res, 0, 0) : 0;
+    status_counts(res, by);
     PQclear(res);
     return 0;
 }
 
-static int apply_finals(rep_store *st, PGconn *conn, size_t m, long long *updated, mf_err *err)
+static int apply_finals(rep_store *st, PGconn *conn, size_t m, long long *updated,
+                        long long *by, mf_err *err)
 {
     mf_pgarr *u = st->ucols;
     size_t i;
@@ -572,7 +592,7 @@ static int apply_finals(rep_store *st, PGconn *conn, size_t m, long long *update
             mf_pgarr_add(&u[U_MSG], empty_null(r->msg), err) != 0)
             return -1;
     }
-    if (exec_arrays(conn, FINAL_SQL, u, NUCOL, updated, err) != 0)
+    if (exec_arrays(conn, FINAL_SQL, u, NUCOL, updated, by, err) != 0)
         return mf_err_prefix(err, "could not apply %zu final outcomes", m);
     return 0;
 }
@@ -708,15 +728,16 @@ static int write_once(rep_store *st, PGconn *conn, const mf_result *res, size_t 
     if (n > 0 && lock_runs(st, conn, res, n, err) != 0)
         goto fail;
     if ((m = select_unique(st, res, n, 0, err)) < 0 ||
-        insert_rows(st, conn, (size_t)m, &ins, err) != 0)
+        insert_rows(st, conn, (size_t)m, &ins, stats->ins_status, err) != 0)
         goto fail;
     if ((m = select_unique(st, res, n, 1, err)) < 0 ||
-        apply_finals(st, conn, (size_t)m, &upd, err) != 0)
+        apply_finals(st, conn, (size_t)m, &upd, stats->upd_status, err) != 0)
         goto fail;
     finals = (size_t)m;
     /* A final outcome whose job has no row yet (it overtook its `accepted`) is inserted as
      * final; rows that exist conflict and change nothing. */
-    if (upd < (long long)finals && insert_rows(st, conn, finals, &late, err) != 0)
+    if (upd < (long long)finals &&
+        insert_rows(st, conn, finals, &late, stats->ins_status, err) != 0)
         goto fail;
     if (store_offsets(st, conn, offs, noffs, err) != 0)
         goto fail;

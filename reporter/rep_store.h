@@ -19,13 +19,19 @@ typedef struct rep_offset {
     int64_t next_offset;
 } rep_offset;
 
-/* What one batch changed (for logs, metrics and tests). */
+/* Statuses of message_logs rows, as counted in rep_store_stats. */
+enum { REP_ST_SENT, REP_ST_DELIVERED, REP_ST_FAILED, REP_ST_CANCELLED, REP_ST_N };
+
+/* What one batch changed (for logs, metrics and tests). The by-status counts come from the
+ * statements' RETURNING rows, so they agree with the database. */
 typedef struct rep_store_stats {
     long long inserted;  /* message_logs rows inserted */
     long long finalized; /* sent rows turned delivered/failed by a later outcome */
     long long duplicates; /* results that changed nothing (redelivery, repeats) */
     long long completed; /* runs completed by this batch */
     int attempts;        /* transactions tried (> 1 after a deadlock) */
+    long long ins_status[REP_ST_N]; /* rows inserted, by their status (REP_ST_*) */
+    long long upd_status[REP_ST_N]; /* 'sent' rows updated to delivered / failed */
 } rep_store_stats;
 
 /*

@@ -45,6 +45,15 @@ const mf_config_key reporter_config_keys[] = {
              "poller is on)"),
     R_INT(coolsms_timeout_ms, "MF_COOLSMS_TIMEOUT_MS", "15000", 1000, 300000,
           "timeout of one provider request, connect included"),
+    R_INT(stall_s, "MF_REPORTER_STALL_S", "600", 1, 2592000,
+          "a running run whose expansion finished this many seconds ago and that still misses "
+          "results gets one \"stalled\" entry in workflow_runs.logs (and a warning)"),
+    R_INT(shutdown_s, "MF_REPORTER_SHUTDOWN_S", "20", 1, 600,
+          "after SIGTERM the reporter finishes or rolls back its batch and exits; past this "
+          "many seconds it exits at once (nothing is lost: offsets live with the rows)"),
+    R_INT(lag_interval_ms, "MF_REPORTER_LAG_INTERVAL_MS", "5000", 100, 600000,
+          "how often the consumer lag gauge and the Kafka health are refreshed (watermark "
+          "query)"),
 };
 
 const size_t reporter_config_nkeys = sizeof(reporter_config_keys) / sizeof(reporter_config_keys[0]);

@@ -23,6 +23,9 @@ typedef struct reporter_config {
     char coolsms_api_key[128];
     char coolsms_api_secret[256];
     long long coolsms_timeout_ms;
+    long long stall_s;
+    long long shutdown_s;
+    long long lag_interval_ms;
 } reporter_config;
 
 /* The table (for --config-doc and the drift check). */

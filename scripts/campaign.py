@@ -404,6 +404,35 @@ def check_counters(dsn, run_id):
     return problems
 
 
+def check_tail(dsn, run_id, path, settle_s=10):
+    """The analytics feed as an analyst reads it: `msgfleet tail results` JSON lines. Every line
+    must parse; the jobs with a first outcome (accepted or failed) must be exactly the
+    message_logs rows of the run."""
+    want = {r[0] for r in psql(dsn, "SELECT id FROM message_logs "
+                                    f"WHERE workflow_run_id = '{run_id}'")}
+    deadline = time.time() + settle_s
+    while True:
+        problems, seen = [], set()
+        with open(path, encoding="utf-8") as f:
+            for n, line in enumerate(f, 1):
+                try:
+                    msg = json.loads(line)
+                except ValueError:
+                    problems.append(f"tail line {n} is not JSON: {line[:120]!r}")
+                    continue
+                v = msg.get("value") or {}
+                if v.get("run") == run_id and v.get("st") in ("accepted", "failed"):
+                    seen.add(v.get("id"))
+        if seen == want or time.time() > deadline:
+            break
+        time.sleep(0.5)
+    if seen != want:
+        problems.append(f"tail: {len(seen)} jobs with a first outcome, {len(want)} message_logs "
+                        f"rows ({len(want - seen)} missing, {len(seen - want)} unknown)")
+    log(f"tail: {len(seen)} first outcomes read back as JSON lines")
+    return problems
+
+
 # ---------------------------------------------------------------- commands
 
 def main(argv):
@@ -419,6 +448,9 @@ def main(argv):
     ap.add_argument("--name", default=None,
                     help="name of the databases and topic prefix (default: random)")
     ap.add_argument("--timeout", type=float, default=600)
+    ap.add_argument("--tail-results", action="store_true",
+                    help="follow the results topic with `msgfleet tail` during the run and "
+                         "check (with --check) that it parses and matches message_logs")
     a = ap.parse_args(argv)
 
     name = a.name or f"mftest_e2e_{random.randrange(16**6):06x}"
@@ -440,6 +472,9 @@ def main(argv):
         time.sleep(0.5)
         fleet.check_alive()
         log(f"fleet up: 1 planner, {a.senders} senders, 1 reporter; simulator at {sim_url}")
+        if a.tail_results:
+            fleet.start("tail-results", [binary(a.build, "tools/msgfleet/msgfleet"), "tail",
+                                         "results", "--follow", "--from-beginning"])
         run_id, rc, secs = run_workflow(a.build, dsn, workflow, a.timeout)
         fleet.check_alive()
         if not run_id:
@@ -448,6 +483,8 @@ def main(argv):
             status = rc
         else:
             problems, facts = check_run(dsn, run_id, name, sim_url)
+            if a.tail_results:
+                problems += check_tail(dsn, run_id, os.path.join(workdir, "tail-results.log"))
             for p in problems:
                 print(f"campaign: FAIL: {p}", flush=True)
             print(f"campaign: recipients={facts['recipients']} valid={facts['valid']} "

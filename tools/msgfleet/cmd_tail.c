@@ -184,6 +184,19 @@ static int tail_loop(mf_kafka_consumer *consumer, mf_codec *codec, mf_msg_kind k
     return rc;
 }
 
+/* A missing topic is an error, except with --follow: then the first producer creates it and
+ * we wait for it (an analyst may start following before the first run). */
+static int wait_for_topic(const mf_kafka_conf *conf, const char *topic, int follow, int *nparts,
+                          mf_err *err)
+{
+    while (mf_kafka_topic_partitions(conf, topic, 10000, nparts, err) != 0) {
+        if (!follow || tail_stop)
+            return -1;
+        sleep(1);
+    }
+    return 0;
+}
+
 int cmd_tail(int argc, char **argv)
 {
     tail_opts o = {NULL, getenv("MF_KAFKA_BROKERS"), getenv("MF_TOPIC_PREFIX"), 0, 0, 0, 3000};
@@ -211,7 +224,7 @@ int cmd_tail(int argc, char **argv)
     rc = MSGFLEET_EXIT_ERROR;
     if (mf_codec_kind_from_name(o.topic_base, &kind, &err) != 0 ||
         mf_kafka_topic_name(&conf, o.topic_base, topic, sizeof(topic), &err) != 0 ||
-        mf_kafka_topic_partitions(&conf, topic, 10000, &nparts, &err) != 0 ||
+        wait_for_topic(&conf, topic, o.follow, &nparts, &err) != 0 ||
         (codec = mf_codec_new(&err)) == NULL ||
         (consumer = mf_kafka_consumer_new(&conf, &copts, &err)) == NULL) {
         fprintf(stderr, "msgfleet tail: %s\n", err.msg);

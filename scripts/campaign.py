@@ -404,6 +404,56 @@ def check_counters(dsn, run_id):
     return problems
 
 
+def inject_garbage(topic, n):
+    """Undecodable job messages, as a buggy or foreign producer would write them."""
+    lines = "".join(f"garbage-{i}\tnot msgpack \xff {i}\n" for i in range(n))
+    p = subprocess.run(["kcat", "-P", "-b", env("MF_KAFKA_BROKERS"), "-t", topic, "-K", "\t"],
+                       input=lines.encode("utf-8", "surrogateescape"), capture_output=True)
+    if p.returncode != 0:
+        die(f"kcat could not produce to {topic}: {p.stderr.decode(errors='replace')}")
+    log(f"injected {n} undecodable messages into {topic}")
+
+
+def msgfleet_dlq(build, prefix, *args):
+    p = subprocess.run([binary(build, "tools/msgfleet/msgfleet"), "dlq", *args, "--prefix",
+                        prefix], capture_output=True, text=True, timeout=120)
+    return p.returncode, p.stdout
+
+
+def check_dlq(build, prefix, n, settle_s=30):
+    """The injected messages are dead-lettered with a reason, listed, and replayable."""
+    problems = []
+    deadline = time.time() + settle_s
+    while True:
+        rc, out = msgfleet_dlq(build, prefix, "list")
+        listed = [l for l in out.splitlines() if f"from {prefix}jobs[" in l]
+        if len(listed) >= n or time.time() > deadline:
+            break
+        time.sleep(1)
+    if rc != 0 or len(listed) != n:
+        problems.append(f"dlq list: {len(listed)} dead letters from the jobs topic, expected {n}")
+    if any(": " not in l.split("bytes)", 1)[-1] for l in listed):
+        problems.append("dlq list: a dead letter without its reason")
+    rc, out = msgfleet_dlq(build, prefix, "replay", "--dry-run")
+    if rc != 0 or f"{n} would be replayed" not in out:
+        problems.append(f"dlq replay --dry-run: expected {n} to replay, got: {out[-200:]!r}")
+    rc, out = msgfleet_dlq(build, prefix, "replay")
+    if rc != 0 or f"{n} replayed" not in out:
+        problems.append(f"dlq replay: expected {n} replayed, got: {out[-200:]!r}")
+    # Replayed garbage is still garbage: the sender dead-letters it a second time.
+    deadline = time.time() + settle_s
+    while True:
+        _, out = msgfleet_dlq(build, prefix, "list")
+        again = [l for l in out.splitlines() if f"from {prefix}jobs[" in l]
+        if len(again) >= 2 * n or time.time() > deadline:
+            break
+        time.sleep(1)
+    if len(again) != 2 * n:
+        problems.append(f"after replay: {len(again)} dead letters, expected {2 * n}")
+    log(f"dlq: {n} dead letters listed with reasons, replayed, dead-lettered again")
+    return problems
+
+
 def check_tail(dsn, run_id, path, settle_s=10):
     """The analytics feed as an analyst reads it: `msgfleet tail results` JSON lines. Every line
     must parse; the jobs with a first outcome (accepted or failed) must be exactly the
@@ -451,6 +501,10 @@ def main(argv):
     ap.add_argument("--tail-results", action="store_true",
                     help="follow the results topic with `msgfleet tail` during the run and "
                          "check (with --check) that it parses and matches message_logs")
+    ap.add_argument("--inject-garbage", type=int, default=0, metavar="N",
+                    help="produce N undecodable messages to the jobs topic before the run and "
+                         "check (with --check) that they reach the dead-letter topic and that "
+                         "`msgfleet dlq` lists and replays them")
     a = ap.parse_args(argv)
 
     name = a.name or f"mftest_e2e_{random.randrange(16**6):06x}"
@@ -475,6 +529,8 @@ def main(argv):
         if a.tail_results:
             fleet.start("tail-results", [binary(a.build, "tools/msgfleet/msgfleet"), "tail",
                                          "results", "--follow", "--from-beginning"])
+        if a.inject_garbage:
+            inject_garbage(f"{name}.jobs", a.inject_garbage)
         run_id, rc, secs = run_workflow(a.build, dsn, workflow, a.timeout)
         fleet.check_alive()
         if not run_id:
@@ -483,6 +539,8 @@ def main(argv):
             status = rc
         else:
             problems, facts = check_run(dsn, run_id, name, sim_url)
+            if a.inject_garbage:
+                problems += check_dlq(a.build, f"{name}.", a.inject_garbage)
             if a.tail_results:
                 problems += check_tail(dsn, run_id, os.path.join(workdir, "tail-results.log"))
             for p in problems:

@@ -20,7 +20,7 @@ PACKAGES=(
   librdkafka-dev libpq-dev default-libmysqlclient-dev libmariadb-dev libcurl4-openssl-dev
   libmsgpack-dev libcmocka-dev libmicrohttpd-dev libjansson-dev libssl-dev
   postgresql-15 postgresql-client mariadb-server mariadb-client pgbouncer
-  gnuplot-nox prometheus docker-compose python3 curl procps
+  gnuplot-nox prometheus docker-compose python3 curl procps kcat
 )
 
 say() { printf 'deps: %s\n' "$*"; }

@@ -13,6 +13,8 @@ static const msgfleet_cmd COMMANDS[] = {
       cmd_summary },
     { "replay", "resend a run's failures as a new linked run; --dry-run counts first",
       cmd_replay },
+    { "dlq", "list the dead-letter topic with reasons, or replay it once the cause is fixed",
+      cmd_dlq },
     { "tail", "print a topic's messages as JSON lines (from the beginning or live)", cmd_tail },
 };
 

@@ -27,6 +27,7 @@ int cmd_watch(int argc, char **argv);
 int cmd_summary(int argc, char **argv);
 int cmd_tail(int argc, char **argv);
 int cmd_replay(int argc, char **argv);
+int cmd_dlq(int argc, char **argv);
 
 /* Connects to dsn (NULL: $MF_PG_DSN); prints `msgfleet <cmd>: <error>` and returns NULL on
  * failure. The caller PQfinish()es the connection. */

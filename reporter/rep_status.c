@@ -46,6 +46,10 @@ struct rep_status {
     char dr_error[256];
     pthread_t thread;
     int running;
+    int api_failed; /* the last poll failed in the list API call (not in PostgreSQL/Kafka) */
+    mf_metric *m_polls;
+    mf_metric *m_finals;
+    mf_httpd *httpd;
     atomic_int stop; /* set by the owner before join, read by the thread */
 };
 
@@ -231,8 +235,11 @@ static int ask(rep_status *s, const PGresult *q, int *produced, mf_err *err)
             nf++;
         }
         mf_coolsms_list_result_free(&lr);
-        if (mf_coolsms_list(s->api, f, nf, &lr, err) != 0)
+        if (mf_coolsms_list(s->api, f, nf, &lr, err) != 0) {
+            s->api_failed = 1;
             goto out;
+        }
+        mf_httpd_set_dep(s->httpd, "coolsms", 1, NULL);
         for (j = 0; j < lr.n_items; j++) {
             const mf_coolsms_listed *it = &lr.items[j];
 
@@ -269,6 +276,7 @@ int rep_status_poll_once(rep_status *s, int *claimed, int *produced, mf_err *err
         *claimed = 0;
     if (produced != NULL)
         *produced = 0;
+    s->api_failed = 0;
     snprintf(delay, sizeof(delay), "%lld", s->cfg->status_delay_ms);
     snprintf(recheck, sizeof(recheck), "%lld", s->cfg->status_recheck_ms);
     snprintf(batch, sizeof(batch), "%lld", s->cfg->status_batch);
@@ -319,8 +327,15 @@ static void *loop(void *arg)
         mf_err_clear(&e);
         if (rep_status_poll_once(s, &claimed, &produced, &e) != 0) {
             MF_LOG(s->log, MF_LOG_WARN, "status poll failed", MF_KV_S("error", e.msg));
+            mf_metric_add(s->m_polls, (const char *const[]){"error"}, 1);
+            if (s->api_failed)
+                mf_httpd_set_dep(s->httpd, "coolsms", 0, e.msg);
             wait = wait * 4 > 5000 ? wait * 4 : 5000;
-        } else if (claimed > 0) {
+        } else if (claimed == 0) {
+            mf_metric_add(s->m_polls, (const char *const[]){"idle"}, 1);
+        } else {
+            mf_metric_add(s->m_polls, (const char *const[]){"ok"}, 1);
+            mf_metric_add(s->m_finals, NULL, produced);
             MF_LOG(s->log, MF_LOG_DEBUG, "status poll", MF_KV_I("claimed", claimed),
                    MF_KV_I("final", produced));
             if (claimed >= s->cfg->status_batch)
@@ -334,6 +349,13 @@ static void *loop(void *arg)
         }
     }
     return NULL;
+}
+
+void rep_status_observe(rep_status *s, mf_metric *polls, mf_metric *finals, mf_httpd *httpd)
+{
+    s->m_polls = polls;
+    s->m_finals = finals;
+    s->httpd = httpd;
 }
 
 int rep_status_start(rep_status *s, mf_err *err)

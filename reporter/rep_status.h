@@ -3,7 +3,9 @@
 #define REP_STATUS_H
 
 #include "mf_err.h"
+#include "mf_httpd.h"
 #include "mf_log.h"
+#include "mf_metrics.h"
 #include "reporter_config.h"
 
 typedef struct rep_status rep_status;
@@ -20,6 +22,12 @@ rep_status *rep_status_new(const reporter_config *cfg, const char *results_topic
  * broker's acknowledgements. *claimed / *produced (optional) get the counts. 0 or -1.
  */
 int rep_status_poll_once(rep_status *s, int *claimed, int *produced, mf_err *err);
+
+/* Observability (call before rep_status_start; every argument may be NULL): `polls` is a
+ * counter family with one label, outcome = ok (something claimed) | idle | error; `finals`
+ * counts the final statuses produced; the "coolsms" dependency of `httpd` follows the list API
+ * calls (up after an answered call, down with the error after a failed one). Borrowed. */
+void rep_status_observe(rep_status *s, mf_metric *polls, mf_metric *finals, mf_httpd *httpd);
 
 /* Start / stop the background thread that polls until stopped (or mf_daemon_stopping()). */
 int rep_status_start(rep_status *s, mf_err *err);

@@ -1,18 +1,44 @@
 /* reporter: the results consumer (batches into PostgreSQL) plus the final-status poller. */
 #include "reporter.h"
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "mf_codec.h"
 #include "mf_daemon.h"
+#include "mf_httpd.h"
 #include "mf_kafka.h"
+#include "mf_metrics.h"
 #include "mf_pg.h"
+#include "mf_runs.h"
+#include "rep_lag.h"
 #include "rep_status.h"
 #include "rep_store.h"
 
 #define MAX_PARTS 1024
+#define BACKOFF_MIN_MS 200
+#define BACKOFF_MAX_MS 10000
+#define MAX_STALLED_LOGGED 64
+
+/* The metric families (docs/reporter.md "Operations"). */
+typedef struct rep_metrics {
+    mf_metric *rows;       /* rows_total{status,op} */
+    mf_metric *batches;    /* batches_total */
+    mf_metric *batch_s;    /* batch_seconds */
+    mf_metric *batch_size; /* batch_size */
+    mf_metric *dups;       /* duplicates_total */
+    mf_metric *dlq;        /* dlq_total */
+    mf_metric *completed;  /* runs_completed_total */
+    mf_metric *stalled;    /* runs_stalled_total */
+    mf_metric *retries;    /* batch_retries_total */
+    mf_metric *lag;        /* consumer_lag */
+    mf_metric *polls;      /* status_polls_total{outcome} */
+    mf_metric *finals;     /* status_finals_total */
+} rep_metrics;
 
 struct reporter {
     const reporter_config *cfg;
@@ -34,7 +60,153 @@ struct reporter {
     long long dr_failed;
     char dr_error[256];
     long long batches, rows, dead;
+    /* observability */
+    mf_metrics *metrics;
+    mf_httpd *httpd;
+    rep_metrics m;
+    rep_lag *lag;
+    int kafka_ok;  /* last known state of the "kafka" dependency (-1: not checked yet) */
+    int pg_ok;     /* same for "postgres" */
+    long long next_tick_ms, next_stall_ms;
+    /* assigned partitions and the next offset of each (for the lag gauge) */
+    int32_t a_parts[MAX_PARTS];
+    int64_t a_next[MAX_PARTS];
+    size_t n_assigned;
+    /* shutdown watchdog */
+    pthread_t wd;
+    int wd_running;
+    atomic_int wd_done;
 };
+
+static long long mono_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void pause_ms(long long ms)
+{
+    while (ms > 0 && !mf_daemon_stopping()) {
+        long long step = ms > 100 ? 100 : ms;
+        struct timespec ts = {(time_t)(step / 1000), (long)(step % 1000) * 1000000L};
+
+        nanosleep(&ts, NULL);
+        ms -= step;
+    }
+}
+
+static long long next_backoff(long long b)
+{
+    return b * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : b * 2;
+}
+
+/* Dependency state for /healthz; a change of state is logged once. */
+static void set_dep(reporter *r, const char *name, int *state, int ok, const char *detail)
+{
+    mf_httpd_set_dep(r->httpd, name, ok, ok ? NULL : detail);
+    if (*state == ok)
+        return;
+    if (ok)
+        MF_LOG(r->log, MF_LOG_INFO, "dependency up", MF_KV_S("dependency", name));
+    else
+        MF_LOG(r->log, MF_LOG_WARN, "dependency down", MF_KV_S("dependency", name),
+               MF_KV_S("error", detail ? detail : ""));
+    *state = ok;
+}
+
+/* After SIGTERM the process gets cfg->shutdown_s to finish its batch and close; a call that
+ * hangs (a database that stopped answering) must not keep it alive past that. Nothing is lost
+ * by exiting: offsets are stored in the same transactions as the rows. */
+static void *watchdog(void *arg)
+{
+    reporter *r = arg;
+    long long since = -1;
+
+    while (!atomic_load(&r->wd_done)) {
+        struct timespec ts = {0, 50 * 1000000L};
+
+        if (mf_daemon_stopping()) {
+            if (since < 0)
+                since = mono_ms();
+            else if (mono_ms() - since >= r->cfg->shutdown_s * 1000) {
+                MF_LOG(r->log, MF_LOG_ERROR, "shutdown deadline passed, exiting now",
+                       MF_KV_I("shutdown_s", r->cfg->shutdown_s));
+                _exit(1);
+            }
+        }
+        nanosleep(&ts, NULL);
+    }
+    return NULL;
+}
+
+static int declare_metrics(reporter *r, mf_err *err)
+{
+    static const double secs[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30};
+    static const double sizes[] = {1, 10, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 50000};
+    mf_metrics *mm = r->metrics;
+    rep_metrics *m = &r->m;
+
+    m->rows = mf_metrics_counter(mm, "msgfleet_reporter_rows_total",
+                                 "message_logs rows written (RETURNING), by the status they got"
+                                 " and by insert or update (of a sent row)",
+                                 "status,op", err);
+    m->batches = mf_metrics_counter(mm, "msgfleet_reporter_batches_total",
+                                    "batch transactions committed", NULL, err);
+    m->batch_s = mf_metrics_histogram(mm, "msgfleet_reporter_batch_seconds",
+                                      "time to record one batch (decode to commit)", NULL, secs,
+                                      sizeof(secs) / sizeof(secs[0]), err);
+    m->batch_size = mf_metrics_histogram(mm, "msgfleet_reporter_batch_size",
+                                         "Kafka messages per recorded batch", NULL, sizes,
+                                         sizeof(sizes) / sizeof(sizes[0]), err);
+    m->dups = mf_metrics_counter(mm, "msgfleet_reporter_duplicates_total",
+                                 "results that changed nothing (redelivery, repeats)", NULL, err);
+    m->dlq = mf_metrics_counter(mm, "msgfleet_reporter_dlq_total",
+                                "messages of recorded batches sent to the dead-letter topic",
+                                NULL, err);
+    m->completed = mf_metrics_counter(mm, "msgfleet_reporter_runs_completed_total",
+                                      "runs this process completed", NULL, err);
+    m->stalled = mf_metrics_counter(mm, "msgfleet_reporter_runs_stalled_total",
+                                    "runs this process flagged as stalled", NULL, err);
+    m->retries = mf_metrics_counter(mm, "msgfleet_reporter_batch_retries_total",
+                                    "batch attempts that failed and were retried", NULL, err);
+    m->lag = mf_metrics_gauge(mm, "msgfleet_reporter_consumer_lag",
+                              "results not yet recorded on the assigned partitions", NULL, err);
+    m->polls = mf_metrics_counter(mm, "msgfleet_reporter_status_polls_total",
+                                  "final-status polls by outcome (ok, idle, error)", "outcome",
+                                  err);
+    m->finals = mf_metrics_counter(mm, "msgfleet_reporter_status_finals_total",
+                                   "final statuses learned by the poller and produced", NULL, err);
+    if (!m->rows || !m->batches || !m->batch_s || !m->batch_size || !m->dups || !m->dlq ||
+        !m->completed || !m->stalled || !m->retries || !m->lag || !m->polls || !m->finals)
+        return -1;
+    return 0;
+}
+
+/* Connect to PostgreSQL, retrying with a growing pause until it answers or a stop. */
+static PGconn *connect_pg(reporter *r, mf_err *err)
+{
+    long long backoff = BACKOFF_MIN_MS;
+
+    for (;;) {
+        PGconn *c = mf_pg_connect(r->cfg->common.pg_dsn, NULL, "msgfleet-reporter", err);
+
+        if (c != NULL) {
+            set_dep(r, "postgres", &r->pg_ok, 1, NULL);
+            return c;
+        }
+        set_dep(r, "postgres", &r->pg_ok, 0, err->msg);
+        MF_LOG(r->log, MF_LOG_WARN, "postgres not reachable, retrying", MF_KV_S("error", err->msg),
+               MF_KV_I("retry_in_ms", backoff));
+        pause_ms(backoff);
+        if (mf_daemon_stopping()) {
+            mf_err_set(err, "stopped before PostgreSQL could be reached");
+            return NULL;
+        }
+        backoff = next_backoff(backoff);
+    }
+}
 
 static void on_dr(void *ctx, const mf_kafka_dr *dr)
 {
@@ -58,8 +230,26 @@ static int on_assign(void *ctx, mf_kafka_partition *parts, size_t n, mf_err *err
         return mf_err_set(err, "too many partitions assigned (%zu)", n);
     for (i = 0; i < n; i++)
         ids[i] = parts[i].partition;
-    if (mf_pg_ensure(r->pg, err) != 0 || rep_store_load_offsets(r->store, r->pg, ids, n, next, err) != 0)
-        return -1;
+    /* PostgreSQL down during a rebalance: wait here (the partitions cannot start anywhere
+     * else) rather than fail the consumer; only a stop gives up. */
+    for (long long backoff = BACKOFF_MIN_MS;; backoff = next_backoff(backoff)) {
+        if (mf_pg_ensure(r->pg, err) == 0 &&
+            rep_store_load_offsets(r->store, r->pg, ids, n, next, err) == 0)
+            break;
+        set_dep(r, "postgres", &r->pg_ok, 0, err->msg);
+        MF_LOG(r->log, MF_LOG_WARN, "stored offsets not readable, retrying",
+               MF_KV_S("error", err->msg), MF_KV_I("retry_in_ms", backoff));
+        pause_ms(backoff);
+        if (mf_daemon_stopping())
+            return mf_err_set(err, "stopping during a partition assignment");
+    }
+    set_dep(r, "postgres", &r->pg_ok, 1, NULL);
+    r->n_assigned = n;
+    for (i = 0; i < n; i++) {
+        r->a_parts[i] = ids[i];
+        r->a_next[i] = next[i];
+    }
+    r->next_tick_ms = 0; /* refresh the lag now */
     for (i = 0; i < n; i++) {
         parts[i].offset = next[i] >= 0 ? next[i] : MF_KAFKA_OFFSET_BEGINNING;
         MF_LOG(r->log, MF_LOG_INFO, "partition assigned", MF_KV_S("topic", parts[i].topic),
@@ -72,6 +262,7 @@ static void on_revoke(void *ctx, const mf_kafka_partition *parts, size_t n)
 {
     reporter *r = ctx;
 
+    r->n_assigned = 0;
     MF_LOG(r->log, MF_LOG_INFO, "partitions revoked", MF_KV_I("count", (long long)n),
            MF_KV_I("first", n > 0 ? parts[0].partition : -1));
 }
@@ -90,7 +281,29 @@ reporter *reporter_new(const reporter_config *cfg, mf_log *log, mf_err *err)
     }
     r->cfg = cfg;
     r->log = log;
+    r->kafka_ok = -1;
+    r->pg_ok = -1;
     msgpack_sbuffer_init(&r->sbuf);
+    if (pthread_create(&r->wd, NULL, watchdog, r) != 0) {
+        mf_err_set(err, "could not start the shutdown watchdog thread");
+        goto fail;
+    }
+    r->wd_running = 1;
+    r->metrics = mf_metrics_new();
+    if (r->metrics == NULL) {
+        mf_err_set(err, "out of memory");
+        goto fail;
+    }
+    if (declare_metrics(r, err) != 0)
+        goto fail;
+    r->httpd = mf_httpd_start((int)cfg->common.http_port, r->metrics, err);
+    if (r->httpd == NULL)
+        goto fail;
+    MF_LOG(log, MF_LOG_INFO, "http listening", MF_KV_I("port", mf_httpd_port(r->httpd)));
+    mf_httpd_set_dep(r->httpd, "postgres", 0, "connecting");
+    mf_httpd_set_dep(r->httpd, "kafka", 0, "not checked yet");
+    if (cfg->status_enabled)
+        mf_httpd_set_dep(r->httpd, "coolsms", 1, "no request yet");
     kc.brokers = cfg->common.kafka_brokers;
     kc.client_id = cfg->common.instance_id;
     kc.topic_prefix = cfg->common.topic_prefix;
@@ -106,8 +319,11 @@ reporter *reporter_new(const reporter_config *cfg, mf_log *log, mf_err *err)
         mf_err_set(err, "out of memory");
         goto fail;
     }
-    r->pg = mf_pg_connect(cfg->common.pg_dsn, NULL, "msgfleet-reporter", err);
+    r->pg = connect_pg(r, err);
     if (r->pg == NULL)
+        goto fail;
+    r->lag = rep_lag_new(cfg->common.kafka_brokers, cfg->common.instance_id, err);
+    if (r->lag == NULL)
         goto fail;
     r->store = rep_store_new(cfg->group, r->t_results, cfg->price_ttl_ms, log, err);
     if (r->store == NULL || (r->codec = mf_codec_new(err)) == NULL)
@@ -128,7 +344,10 @@ reporter *reporter_new(const reporter_config *cfg, mf_log *log, mf_err *err)
         goto fail;
     if (cfg->status_enabled) {
         r->status = rep_status_new(cfg, r->t_results, log, err);
-        if (r->status == NULL || rep_status_start(r->status, err) != 0)
+        if (r->status == NULL)
+            goto fail;
+        rep_status_observe(r->status, r->m.polls, r->m.finals, r->httpd);
+        if (rep_status_start(r->status, err) != 0)
             goto fail;
     }
     return r;
@@ -145,6 +364,8 @@ void reporter_free(reporter *r)
         return;
     rep_status_free(r->status);
     mf_kafka_consumer_free(r->cons);
+    if (r->log != NULL && r->cons != NULL)
+        MF_LOG(r->log, MF_LOG_INFO, "consumer closed");
     if (r->prod != NULL && mf_kafka_flush(r->prod, 5000, &e) != 0 && r->log != NULL)
         mf_log_msgf(r->log, MF_LOG_WARN, "dead-letter producer not flushed: %s", e.msg);
     mf_kafka_producer_free(r->prod);
@@ -157,6 +378,13 @@ void reporter_free(reporter *r)
     free(r->results);
     free(r->missing);
     free(r->origin);
+    rep_lag_free(r->lag);
+    mf_httpd_stop(r->httpd);
+    mf_metrics_free(r->metrics);
+    if (r->wd_running) {
+        atomic_store(&r->wd_done, 1);
+        pthread_join(r->wd, NULL);
+    }
     free(r);
 }
 
@@ -258,19 +486,65 @@ static size_t batch_offsets(reporter *r, size_t n)
     return no;
 }
 
-static int process(reporter *r, size_t n, mf_err *err)
+/* Count what a committed batch changed (from the statements' RETURNING rows). */
+static void observe_batch(reporter *r, size_t n, long long dead, const rep_store_stats *st,
+                          double secs)
+{
+    static const char *const names[REP_ST_N] = {"sent", "delivered", "failed", "cancelled"};
+    int i;
+
+    for (i = 0; i < REP_ST_N; i++) {
+        if (st->ins_status[i] > 0)
+            mf_metric_add(r->m.rows, (const char *const[]){names[i], "insert"},
+                          (double)st->ins_status[i]);
+        if (st->upd_status[i] > 0)
+            mf_metric_add(r->m.rows, (const char *const[]){names[i], "update"},
+                          (double)st->upd_status[i]);
+    }
+    mf_metric_add(r->m.batches, NULL, 1);
+    mf_metric_observe(r->m.batch_s, NULL, secs);
+    mf_metric_observe(r->m.batch_size, NULL, (double)n);
+    mf_metric_add(r->m.dups, NULL, (double)st->duplicates);
+    mf_metric_add(r->m.dlq, NULL, (double)dead);
+    mf_metric_add(r->m.completed, NULL, (double)st->completed);
+}
+
+/* Advance the in-memory positions of the assigned partitions (for the lag gauge). */
+static void advance_positions(reporter *r, size_t no)
+{
+    size_t i, j;
+
+    for (i = 0; i < no; i++)
+        for (j = 0; j < r->n_assigned; j++)
+            if (r->a_parts[j] == r->offs[i].partition && r->a_next[j] < r->offs[i].next_offset)
+                r->a_next[j] = r->offs[i].next_offset;
+}
+
+/* One attempt at a batch. *dep names the dependency a failure points at. */
+static int process(reporter *r, size_t n, const char **dep, mf_err *err)
 {
     rep_store_stats stats;
-    long k = prepare(r, n, err);
+    long long t0 = mono_ms(), dead0 = r->dead;
+    long k;
     size_t no;
 
-    if (k < 0)
+    *dep = "postgres";
+    if (mf_pg_ensure(r->pg, err) != 0)
         return -1;
+    k = prepare(r, n, err);
+    if (k < 0) {
+        if (r->dead > dead0)
+            *dep = "kafka";
+        return -1;
+    }
     no = batch_offsets(r, n);
     if (rep_store_write(r->store, r->pg, r->results, (size_t)k, r->offs, no, &stats, err) != 0)
         return -1;
     r->batches++;
     r->rows += stats.inserted;
+    advance_positions(r, no);
+    observe_batch(r, n, r->dead - dead0, &stats, (double)(mono_ms() - t0) / 1000.0);
+    set_dep(r, "postgres", &r->pg_ok, 1, NULL);
     MF_LOG(r->log, MF_LOG_DEBUG, "batch recorded", MF_KV_I("messages", (long long)n),
            MF_KV_I("inserted", stats.inserted), MF_KV_I("finalized", stats.finalized),
            MF_KV_I("duplicates", stats.duplicates), MF_KV_I("completed", stats.completed),
@@ -278,14 +552,91 @@ static int process(reporter *r, size_t n, mf_err *err)
     return 0;
 }
 
-static void pause_ms(long long ms)
+/* Kafka health and the lag gauge (watermark query), PostgreSQL health when idle. */
+static void tick(reporter *r, int idle)
 {
-    while (ms > 0 && !mf_daemon_stopping()) {
-        long long step = ms > 100 ? 100 : ms;
-        struct timespec ts = {(time_t)(step / 1000), (long)(step % 1000) * 1000000L};
+    long long lag = 0;
+    mf_err e;
 
-        nanosleep(&ts, NULL);
-        ms -= step;
+    mf_err_clear(&e);
+    if (rep_lag_query(r->lag, r->t_results, r->a_parts, r->a_next, r->n_assigned, 1000, &lag,
+                      &e) == 0) {
+        set_dep(r, "kafka", &r->kafka_ok, 1, NULL);
+        mf_metric_set(r->m.lag, NULL, (double)lag);
+    } else {
+        set_dep(r, "kafka", &r->kafka_ok, 0, e.msg);
+    }
+    if (!idle)
+        return;
+    mf_err_clear(&e);
+    if (mf_pg_ensure(r->pg, &e) == 0 && mf_pg_exec(r->pg, "SELECT 1", &e) == 0)
+        set_dep(r, "postgres", &r->pg_ok, 1, NULL);
+    else
+        set_dep(r, "postgres", &r->pg_ok, 0, e.msg);
+}
+
+/* Flag runs that wait for results long after their expansion finished (once per run). */
+static void stall_check(reporter *r)
+{
+    mf_runs_stalled st[MAX_STALLED_LOGGED];
+    size_t n = 0, i;
+    mf_err e;
+
+    mf_err_clear(&e);
+    if (mf_pg_ensure(r->pg, &e) != 0 ||
+        mf_runs_mark_stalled(r->pg, r->cfg->stall_s, st, MAX_STALLED_LOGGED, &n, &e) != 0) {
+        MF_LOG(r->log, MF_LOG_WARN, "stall check failed", MF_KV_S("error", e.msg));
+        return;
+    }
+    for (i = 0; i < n && i < MAX_STALLED_LOGGED; i++)
+        MF_LOG(r->log, MF_LOG_WARN, "run stalled", MF_KV_S("run_id", st[i].run_id),
+               MF_KV_I("missing", st[i].missing), MF_KV_I("target_count", st[i].target_count),
+               MF_KV_I("expansion_finished_s_ago", st[i].finished_ago_s));
+    mf_metric_add(r->m.stalled, NULL, (double)n);
+}
+
+static void housekeeping(reporter *r, int idle)
+{
+    long long now = mono_ms(), every;
+
+    if (now >= r->next_tick_ms) {
+        tick(r, idle);
+        r->next_tick_ms = mono_ms() + r->cfg->lag_interval_ms;
+    }
+    if (now >= r->next_stall_ms) {
+        stall_check(r);
+        every = r->cfg->stall_s * 1000 / 4;
+        every = every < 1000 ? 1000 : (every > 60000 ? 60000 : every);
+        r->next_stall_ms = mono_ms() + every;
+    }
+}
+
+/* Record one batch, retrying with a growing pause until it is stored or a stop. */
+static int record(reporter *r, size_t n, mf_err *err)
+{
+    long long backoff = BACKOFF_MIN_MS;
+
+    for (;;) {
+        const char *dep = "postgres";
+        mf_err e;
+
+        mf_err_clear(&e);
+        if (process(r, n, &dep, &e) == 0)
+            return 0;
+        set_dep(r, dep, strcmp(dep, "kafka") == 0 ? &r->kafka_ok : &r->pg_ok, 0, e.msg);
+        mf_metric_add(r->m.retries, NULL, 1);
+        MF_LOG(r->log, MF_LOG_ERROR, "batch not recorded, retrying", MF_KV_S("error", e.msg),
+               MF_KV_S("dependency", dep), MF_KV_I("messages", (long long)n),
+               MF_KV_I("retry_in_ms", backoff));
+        if (mf_kafka_producer_fatal(r->prod, err))
+            return -1;
+        pause_ms(backoff);
+        if (mf_daemon_stopping()) {
+            MF_LOG(r->log, MF_LOG_WARN, "stopping with a batch not recorded (it is consumed "
+                                        "again later)", MF_KV_I("messages", (long long)n));
+            return 0;
+        }
+        backoff = next_backoff(backoff);
     }
 }
 
@@ -293,32 +644,20 @@ int reporter_run(reporter *r, mf_err *err)
 {
     while (!mf_daemon_stopping()) {
         size_t n = 0;
-        long long backoff = 200;
 
         if (mf_kafka_consume(r->cons, r->msgs, (size_t)r->cfg->batch_max,
                              (int)(r->cfg->linger_ms > 0 ? r->cfg->linger_ms : 1), &n, err) != 0) {
             mf_kafka_release(r->msgs, n);
+            if (mf_daemon_stopping())
+                break; /* a stop interrupted the assignment hook */
             return -1;
         }
-        if (n == 0)
-            continue;
-        for (;;) {
-            mf_err e;
-
-            if (process(r, n, &e) == 0)
-                break;
-            MF_LOG(r->log, MF_LOG_ERROR, "batch not recorded, retrying", MF_KV_S("error", e.msg),
-                   MF_KV_I("retry_in_ms", backoff));
-            if (mf_kafka_producer_fatal(r->prod, err)) {
-                mf_kafka_release(r->msgs, n);
-                return -1;
-            }
-            pause_ms(backoff);
-            if (mf_daemon_stopping())
-                break; /* nothing stored: redelivered to whoever gets the partition */
-            backoff = backoff * 2 > 10000 ? 10000 : backoff * 2;
+        if (n > 0 && record(r, n, err) != 0) {
+            mf_kafka_release(r->msgs, n);
+            return -1;
         }
         mf_kafka_release(r->msgs, n);
+        housekeeping(r, n == 0);
     }
     MF_LOG(r->log, MF_LOG_INFO, "reporter stopping", MF_KV_I("batches", r->batches),
            MF_KV_I("rows", r->rows), MF_KV_I("dead_letters", r->dead));

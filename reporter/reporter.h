@@ -8,17 +8,24 @@
 
 typedef struct reporter reporter;
 
-/* Connects to PostgreSQL, creates the results consumer (offsets from mf_consumer_offsets), the
- * dead-letter producer and, when enabled, the status poller thread. cfg and log must outlive
- * the reporter. NULL with err on failure. */
+/* Starts the shutdown watchdog and the HTTP endpoint (MF_HTTP_PORT; logs {"msg":"http
+ * listening","port":N}; dependencies postgres, kafka, coolsms when the poller is on), connects
+ * to PostgreSQL (retrying with a growing pause until it answers or a stop), creates the results
+ * consumer (offsets from mf_consumer_offsets), the dead-letter producer, the watermark client
+ * of the lag gauge and, when enabled, the status poller thread. cfg and log must outlive the
+ * reporter. NULL with err on failure. */
 reporter *reporter_new(const reporter_config *cfg, mf_log *log, mf_err *err);
 
 /* Consume and record batches until mf_daemon_stopping(). A batch that cannot be written is
- * retried (its messages stay in hand) with a growing pause; nothing is skipped. Returns 0 on a
- * requested stop, -1 with err on a fatal error (consumer or producer fatal). */
+ * rolled back and retried from the same messages (kept in hand) with a growing pause (200 ms to
+ * 10 s); nothing is skipped. Between batches: the lag gauge and Kafka health (every
+ * MF_REPORTER_LAG_INTERVAL_MS), a PostgreSQL probe when idle, the stall check. Returns 0 on a
+ * requested stop, -1 with err on a fatal error (producer fatal). */
 int reporter_run(reporter *r, mf_err *err);
 
-/* Stops the poller thread, closes the consumer, flushes the producer (5 s), disconnects. */
+/* Stops the poller thread, closes the consumer, flushes the producer (5 s), disconnects, stops
+ * the HTTP endpoint. After SIGTERM the watchdog ends the process with status 1 if all this
+ * (and the batch before it) takes longer than MF_REPORTER_SHUTDOWN_S. */
 void reporter_free(reporter *r);
 
 #endif

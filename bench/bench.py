@@ -1,0 +1,669 @@
+#!/usr/bin/env python3
+"""bench: end-to-end, per-stage, floor, peer, latency and scale-out figures of the fleet.
+
+One command on the local stack (scripts/env.sh addresses; read BENCHMARKS.md):
+
+  python3 bench/bench.py [--recipients 1000000] [--build build-bench]
+
+Stages, all against the same PostgreSQL server (its settings are printed once):
+  1. setup: PostgreSQL database (migrated), MariaDB sample customers, the campaign workflow
+     (scripts/campaign.py does all three; imported, not copied);
+  2. latency: with the fleet idle and warm, 10 runs of 20 recipients; trigger (workflow_runs.
+     started_at) to the first message accepted by the simulator (ledger acceptedAt); median;
+  3. end to end: one run of N recipients, trigger to the last message_logs row and the run
+     completed; a sampler (0.5 s) follows the planner (expansion_cursor), the simulator
+     (accepted) and the reporter (run counters) and each daemon's CPU time and peak RSS;
+  4. floor: a plain COPY of the run's message_logs rows into an empty message_logs of a fresh
+     database migrated the same way (same seed indexes), same server;
+  5. peer: bench/peer/peer.js, the same campaign with the solapi SDK, into a fresh database;
+  6. scale-out: the simulator answering after 50 ms, a run with 1, 2 and 4 senders.
+It writes a CSV time series and a PNG chart (gnuplot) into --out, and its last line is
+`bench: recipients=N e2e_s=... scale_1_2_4=a,b,c`.
+"""
+
+import argparse
+import csv
+import json
+import os
+import random
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+sys.path.insert(0, os.path.join(ROOT, "scripts"))
+
+
+def load_env_defaults():
+    """The values of scripts/env.sh for every MF_* variable the caller did not set."""
+    p = subprocess.run(["sh", "-c", f'. "{ROOT}/scripts/env.sh" && env -0'],
+                       capture_output=True, env=dict(os.environ, MF_ROOT=ROOT))
+    for item in p.stdout.split(b"\0"):
+        k, _, v = item.decode(errors="replace").partition("=")
+        if k.startswith("MF_") and not os.environ.get(k):
+            os.environ[k] = v
+
+
+load_env_defaults()
+import campaign  # noqa: E402  (scripts/campaign.py, after sys.path and the environment)
+
+TICK = os.sysconf("SC_CLK_TCK")
+PG_SETTINGS = ["server_version", "shared_buffers", "work_mem", "maintenance_work_mem",
+               "synchronous_commit", "fsync", "wal_level", "max_wal_size", "checkpoint_timeout",
+               "effective_io_concurrency", "max_connections"]
+LATENCY_IDS = 20
+
+
+def log(msg):
+    print(f"bench: {msg}", flush=True)
+
+
+# ---------------------------------------------------------------- small helpers
+
+def q1(dsn, sql):
+    rows = campaign.psql(dsn, sql)
+    return rows[0] if rows else None
+
+
+def num(v, default=0.0):
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        return default
+
+
+def cpu_seconds(pid):
+    """utime + stime of a process, in seconds (0 when it is gone)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / TICK
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
+def host_cpu_seconds():
+    """Busy CPU seconds of the whole machine (all cores) since boot, from /proc/stat."""
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    return (sum(v[:8]) - v[3] - v[4]) / TICK   # all but idle and iowait
+
+
+def postgres_cpu_seconds():
+    """CPU seconds of every running process named postgres (the server and its backends)."""
+    total = 0.0
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open(f"/proc/{d}/comm") as f:
+                if f.read().strip() != "postgres":
+                    continue
+        except OSError:
+            continue
+        total += cpu_seconds(int(d))
+    return total
+
+
+def peak_rss_mb(pid):
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
+    return 0.0
+
+
+def http_json(url, body=None, timeout=60):
+    data = None if body is None else json.dumps(body).encode()
+    req = urllib.request.Request(url, data=data, method="GET" if body is None else "POST",
+                                 headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=timeout) as r:
+        return json.loads(r.read() or b"null")
+
+
+def iso_to_epoch(s):
+    """The simulator's acceptedAt (ISO 8601 UTC, optional fraction) as epoch seconds."""
+    m = re.match(r"(\d{4})-(\d\d)-(\d\d)[T ](\d\d):(\d\d):(\d\d)(\.\d+)?(Z|[+-]\d\d:?\d\d)?$", s)
+    if not m:
+        raise ValueError(f"unexpected acceptedAt {s!r}")
+    import calendar
+    t = calendar.timegm(tuple(int(m.group(i)) for i in range(1, 7)) + (0, 0, 0))
+    frac = float(m.group(7)) if m.group(7) else 0.0
+    off = 0
+    z = m.group(8)
+    if z and z != "Z":
+        sign = -1 if z[0] == "-" else 1
+        digits = z[1:].replace(":", "")
+        off = sign * (int(digits[:2]) * 3600 + int(digits[2:]) * 60)
+    return t + frac - off
+
+
+def ledger_times(sim_url, run_id):
+    """acceptedAt (epoch seconds, sorted) of every accepted message of a run."""
+    out = []
+    with urllib.request.urlopen(f"{sim_url}/_sim/ledger/export", timeout=600) as r:
+        for line in r:
+            if not line.strip():
+                continue
+            m = json.loads(line)
+            if (m.get("customFields") or {}).get("runId") == run_id:
+                out.append(iso_to_epoch(m["acceptedAt"]))
+    out.sort()
+    return out
+
+
+class Sim:
+    def __init__(self, url):
+        self.url = url
+
+    def reset(self):
+        http_json(f"{self.url}/_sim/reset", {})
+
+    def config(self, **knobs):
+        http_json(f"{self.url}/_sim/config", knobs)
+
+    def accepted(self):
+        return int(http_json(f"{self.url}/_sim/stats")["accepted"])
+
+
+# ---------------------------------------------------------------- the fleet
+
+def daemon_pids(fleet):
+    """{name: pid} of the fleet's daemons (the simulator excluded)."""
+    return {name: p.pid for name, p, _ in fleet.procs if name != "coolsms-sim"}
+
+
+def role(name):
+    return name.rsplit("-", 1)[0]
+
+
+def trigger(build, dsn, workflow):
+    cli = campaign.binary(build, "tools/msgfleet/msgfleet")
+    p = subprocess.run([cli, "run", workflow, "--dsn", dsn], capture_output=True, text=True)
+    if p.returncode != 0 or not p.stdout.strip():
+        campaign.die(f"msgfleet run failed: {p.stderr.strip()}")
+    return p.stdout.split()[0]
+
+
+def run_state(dsn, run_id):
+    r = q1(dsn, "SELECT status, coalesce(expansion_cursor, ''), expansion_finished_at IS NOT NULL, "
+                "success_count + failed_count, target_count "
+                f"FROM workflow_runs WHERE id = '{run_id}'")
+    return r[0], r[1], r[2] == "t", int(r[3]), int(r[4])
+
+
+def wait_run(dsn, run_id, timeout, fleets, on_poll=None, period=0.5):
+    deadline = time.time() + timeout
+    while True:
+        status = run_state(dsn, run_id)[0]
+        if on_poll:
+            on_poll()
+        if status == "completed":
+            return
+        if status in ("failed", "cancelled"):
+            campaign.die(f"run {run_id} ended {status}")
+        for f in fleets:
+            f.check_alive()
+        if time.time() > deadline:
+            campaign.die(f"run {run_id} not completed after {timeout:.0f} s")
+        time.sleep(period)
+
+
+class Sampler(threading.Thread):
+    """Every 0.5 s: planner rows read, simulator accepted, reporter rows, CPU per daemon."""
+
+    def __init__(self, dsn, run_id, sim, pids, total, t0):
+        super().__init__(daemon=True)
+        self.dsn, self.run_id, self.sim, self.pids, self.total, self.t0 = \
+            dsn, run_id, sim, pids, total, t0
+        self.rows = []
+        self.lock_waits = []
+        self.stop_flag = threading.Event()
+
+    def sample(self):
+        r = q1(self.dsn, "SELECT status, coalesce(expansion_cursor, ''), "
+                         "expansion_finished_at IS NOT NULL, success_count + failed_count, "
+                         "(SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                         "   AND datname = current_database()) "
+                         f"FROM workflow_runs WHERE id = '{self.run_id}'")
+        status, cursor, expanded, recorded = r[0], r[1], r[2] == "t", int(r[3])
+        waits = int(r[4])
+        planned = self.total if expanded else int(num(cursor))
+        cpu = {n: cpu_seconds(p) for n, p in self.pids.items()}
+        cpu["~postgres"] = postgres_cpu_seconds()
+        cpu["~host"] = host_cpu_seconds()
+        accepted = self.sim.accepted()
+        self.rows.append((time.time() - self.t0, planned, accepted, recorded, cpu))
+        self.lock_waits.append(waits)
+        return status
+
+    def run(self):
+        while not self.stop_flag.is_set():
+            try:
+                if self.sample() == "completed":
+                    break
+            except Exception as e:  # a failed sample must not kill the measurement
+                log(f"sampler: {e}")
+            self.stop_flag.wait(0.5)
+
+    def write_csv(self, path):
+        roles = sorted({role(n) for n in self.pids}) + ["~postgres", "~host"]
+        with open(path, "w", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(["t_s", "planner_rps", "sender_mps", "reporter_rps", "planned",
+                        "accepted", "recorded"] +
+                       [f"cpu_{r.lstrip('~')}_pct" for r in roles] + ["pg_lock_waits"])
+            prev = None
+            for i, row in enumerate(self.rows):
+                t, planned, acc, rec, cpu = row
+                if prev is None:
+                    prev = row
+                    continue
+                dt = max(t - prev[0], 1e-6)
+                cpu_pct = []
+                for r in roles:
+                    used = sum(cpu[n] - prev[4].get(n, cpu[n]) for n in cpu if role(n) == r)
+                    cpu_pct.append(f"{100.0 * used / dt:.0f}")
+                w.writerow([f"{t:.2f}", f"{(planned - prev[1]) / dt:.0f}",
+                            f"{(acc - prev[2]) / dt:.0f}", f"{(rec - prev[3]) / dt:.0f}",
+                            planned, acc, rec] + cpu_pct + [self.lock_waits[i]])
+                prev = row
+
+
+def chart(csv_path, png_path, title):
+    script = f"""
+set terminal pngcairo size 1100,520 font ',10'
+set output '{png_path}'
+set datafile separator ','
+set key top right
+set title '{title}'
+set xlabel 'seconds since trigger'
+set ylabel 'per second'
+set grid
+plot '{csv_path}' using 1:2 skip 1 with lines lw 2 title 'planner recipients/s', \\
+     '' using 1:3 skip 1 with lines lw 2 title 'sender messages/s (simulator accepted)', \\
+     '' using 1:4 skip 1 with lines lw 2 title 'reporter rows/s'
+"""
+    p = subprocess.run(["gnuplot"], input=script, capture_output=True, text=True)
+    if p.returncode != 0:
+        log(f"gnuplot failed: {p.stderr.strip()}")
+
+
+# ---------------------------------------------------------------- stages
+
+def derived_workflow(dsn, workflow, label, max_id):
+    sql = f"SELECT id, name, phone FROM customers WHERE id <= {int(max_id)}"
+    return q1(dsn, "INSERT INTO workflows (name, status, trigger_type, target_config, "
+                   "message_config, variables) SELECT "
+                   f"{campaign.sql_quote(label)}, status, trigger_type, "
+                   f"jsonb_set(target_config, '{{query}}', to_jsonb({campaign.sql_quote(sql)}::text)), "
+                   f"message_config, variables FROM workflows WHERE id = '{workflow}' "
+                   "RETURNING id")[0]
+
+
+def stage_latency(a, ctx):
+    """Trigger to the first message at the simulator, fleet idle and warm."""
+    build, dsn, sim = a.build, ctx["dsn"], ctx["sim"]
+    wf = ctx["latency_wf"]
+    log(f"latency: warm-up run, then {a.latency_runs} runs of {LATENCY_IDS} recipients")
+    run = trigger(build, dsn, wf)
+    wait_run(dsn, run, 120, [ctx["fleet"]], period=0.05)
+    samples = []
+    for _ in range(a.latency_runs):
+        time.sleep(0.3)
+        run = trigger(build, dsn, wf)
+        wait_run(dsn, run, 60, [ctx["fleet"]], period=0.05)
+        started = num(q1(dsn, f"SELECT extract(epoch FROM started_at) FROM workflow_runs "
+                              f"WHERE id = '{run}'")[0])
+        times = ledger_times(sim.url, run)
+        if not times:
+            campaign.die(f"latency run {run}: nothing at the simulator")
+        samples.append((times[0] - started) * 1000.0)
+    med = statistics.median(samples)
+    log(f"latency: first send ms: {', '.join(f'{s:.0f}' for s in samples)}; median {med:.0f}")
+    return med, samples
+
+
+def stage_e2e(a, ctx):
+    build, dsn, sim, fleet = a.build, ctx["dsn"], ctx["sim"], ctx["fleet"]
+    campaign.psql(dsn, "CHECKPOINT")
+    pids = daemon_pids(fleet)
+    cpu0 = {n: cpu_seconds(p) for n, p in pids.items()}
+    pg0, host0 = postgres_cpu_seconds(), host_cpu_seconds()
+    t0 = time.time()
+    run = trigger(build, dsn, ctx["workflow"])
+    log(f"e2e: run {run} of {a.recipients} recipients triggered")
+    sampler = Sampler(dsn, run, sim, pids, a.recipients, t0)
+    sampler.start()
+    wait_run(dsn, run, a.timeout, [fleet, ctx["simfleet"]])
+    sampler.stop_flag.set()
+    sampler.join()
+    sampler.sample()  # the final state
+    cpu1 = {n: cpu_seconds(p) for n, p in pids.items()}
+    pg_cpu, host_cpu = postgres_cpu_seconds() - pg0, host_cpu_seconds() - host0
+    rss = {n: peak_rss_mb(p) for n, p in pids.items()}
+    r = q1(dsn, "SELECT extract(epoch FROM started_at), extract(epoch FROM expansion_finished_at), "
+                "extract(epoch FROM completed_at), target_count, expanded_count, invalid_count, "
+                f"success_count, failed_count FROM workflow_runs WHERE id = '{run}'")
+    started, expanded_at, completed_at = num(r[0]), num(r[1]), num(r[2])
+    target, expanded, invalid, success, failed = (int(x) for x in r[3:8])
+    m = q1(dsn, "SELECT count(*), extract(epoch FROM min(created_at)), "
+                f"extract(epoch FROM max(created_at)) FROM message_logs WHERE workflow_run_id = '{run}'")
+    rows, first_row, last_row = int(m[0]), num(m[1]), num(m[2])
+    times = ledger_times(sim.url, run)
+    e2e = max(completed_at, last_row) - started
+    res = {
+        "run": run, "target": target, "expanded": expanded, "invalid": invalid,
+        "success": success, "failed": failed, "rows": rows, "e2e_s": e2e,
+        "recipients_per_s": target / e2e if e2e > 0 else 0,
+        "planner_s": expanded_at - started,
+        "planner_rps": target / max(expanded_at - started, 1e-3),
+        "sender_msgs": len(times),
+        "sender_window_s": (times[-1] - times[0]) if times else 0,
+        "sender_mps": len(times) / max(times[-1] - times[0], 1e-3) if len(times) > 1 else 0,
+        "first_accept_s": (times[0] - started) if times else 0,
+        "reporter_window_s": last_row - first_row,
+        "reporter_rps": rows / max(last_row - first_row, 1e-3),
+        "cpu_s": {n: cpu1[n] - cpu0[n] for n in pids},
+        "rss_mb": rss,
+        "postgres_cpu_s": pg_cpu, "host_cpu_s": host_cpu,
+    }
+    by_role = {}
+    for n in pids:
+        by_role.setdefault(role(n), []).append(n)
+    res["cpu_us_per_msg"] = {r: 1e6 * sum(res["cpu_s"][n] for n in names) / max(target, 1)
+                             for r, names in by_role.items()}
+    res["rss_by_role"] = {r: max(rss[n] for n in names) for r, names in by_role.items()}
+    if rows != target or success + failed != target:
+        log(f"e2e: WARNING rows {rows}, counters {success}+{failed}, target {target}")
+    csv_path = os.path.join(a.out, f"timeseries-{a.recipients}.csv")
+    sampler.write_csv(csv_path)
+    png_path = os.path.join(a.out, f"timeseries-{a.recipients}.png")
+    chart(csv_path, png_path, f"msgfleet, {a.recipients:,} recipients, {a.senders} senders: "
+                              "throughput per stage")
+    res["csv"], res["png"] = csv_path, png_path
+    return res
+
+
+def stage_floor(a, ctx, run):
+    """A plain COPY of the same rows into an empty, identically migrated message_logs."""
+    admin, dsn = ctx["admin_dsn"], ctx["dsn"]
+    fdb = ctx["name"] + "_floor"
+    fdsn = campaign.create_pg_database(admin, fdb, a.build)
+    ctx["dbs"].append(fdb)
+    data = os.path.join(ctx["workdir"], "floor.copy")
+    # the rows' parents: the run and the template, same ids
+    campaign.psql(fdsn, "INSERT INTO message_templates (id, name, category, message_type, content) "
+                        "VALUES ('" + ctx["template"] + "', 'floor', 'notification', 'sms', 'x')")
+    campaign.psql(fdsn, f"INSERT INTO workflow_runs (id, status) VALUES ('{run}', 'completed')")
+    p = subprocess.run(["psql", dsn, "-X", "-v", "ON_ERROR_STOP=1", "-c",
+                        f"\\copy (SELECT * FROM message_logs WHERE workflow_run_id = '{run}') "
+                        f"TO '{data}'"], capture_output=True, text=True)
+    if p.returncode != 0:
+        campaign.die(f"floor export failed: {p.stderr.strip()}")
+    campaign.psql(fdsn, "CHECKPOINT")
+    t = time.time()
+    p = subprocess.run(["psql", fdsn, "-X", "-v", "ON_ERROR_STOP=1", "-c",
+                        f"\\copy message_logs FROM '{data}'"], capture_output=True, text=True)
+    secs = time.time() - t
+    if p.returncode != 0:
+        campaign.die(f"floor COPY failed: {p.stderr.strip()}")
+    n = int(q1(fdsn, "SELECT count(*) FROM message_logs")[0])
+    idx = campaign.psql(fdsn, "SELECT indexname FROM pg_indexes WHERE tablename = 'message_logs' "
+                              "ORDER BY 1")
+    os.unlink(data)
+    log(f"floor: COPY of {n} rows in {secs:.2f} s ({n / secs:.0f} rows/s) into message_logs with "
+        f"indexes {', '.join(i[0] for i in idx)}")
+    return secs, n
+
+
+def ensure_peer_modules():
+    peer = os.path.join(HERE, "peer")
+    if os.path.isdir(os.path.join(peer, "node_modules", "solapi")):
+        return peer
+    log("peer: installing bench/peer/node_modules (npm ci)")
+    p = subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=peer, capture_output=True,
+                       text=True)
+    if p.returncode != 0:
+        campaign.die(f"npm ci failed in {peer}: {p.stderr.strip()[-2000:]}")
+    return peer
+
+
+def stage_peer(a, ctx):
+    peer = ensure_peer_modules()
+    admin = ctx["admin_dsn"]
+    pdb = ctx["name"] + "_peer"
+    pdsn = campaign.create_pg_database(admin, pdb, a.build)
+    ctx["dbs"].append(pdb)
+    wf = campaign.seed_platform(pdsn, ctx["name"])
+    tpl = q1(pdsn, f"SELECT message_config->>'template_id' FROM workflows WHERE id = '{wf}'")[0]
+    ctx["sim"].reset()
+    campaign.psql(pdsn, "CHECKPOINT")
+    e = dict(os.environ)
+    e.update({
+        "PEER_PG_HOST": "127.0.0.1", "PEER_PG_PORT": os.environ["MF_PG_PORT"],
+        "PEER_PG_DB": pdb, "PEER_PG_USER": os.environ["MF_PG_USER"],
+        "PEER_MYSQL_HOST": os.environ.get("MF_MYSQL_HOST", "127.0.0.1"),
+        "PEER_MYSQL_PORT": os.environ["MF_MYSQL_PORT"],
+        "PEER_MYSQL_USER": os.environ["MF_MYSQL_USER"],
+        "PEER_MYSQL_PASSWORD": os.environ["MF_MYSQL_PASSWORD"],
+        "PEER_MYSQL_DB": ctx["name"], "PEER_WORKFLOW_ID": wf, "PEER_TEMPLATE_ID": tpl,
+        "PEER_BASE_URL": ctx["sim"].url,
+    })
+    t = time.time()
+    proc = subprocess.Popen(["node", os.path.join(peer, "peer.js")], env=e, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    hwm = 0.0
+    while proc.poll() is None:
+        hwm = max(hwm, peak_rss_mb(proc.pid))
+        time.sleep(0.2)
+    out, err = proc.communicate()
+    secs = time.time() - t
+    if proc.returncode != 0:
+        campaign.die(f"peer failed: {err.strip()[-3000:]}")
+    line = out.strip().splitlines()[-1]
+    log(f"peer: {line} (process wall time {secs:.2f} s, peak RSS {hwm:.0f} MB)")
+    facts = dict(kv.split("=", 1) for kv in line.split()[1:])
+    rows = int(q1(pdsn, f"SELECT count(*) FROM message_logs WHERE workflow_run_id = '{facts['run']}'")[0])
+    return {"secs": secs, "rss_mb": hwm, "recipients": int(facts["recipients"]),
+            "sent": int(facts["sent"]), "failed": int(facts["failed"]), "rows": rows}
+
+
+def stage_scale(a, ctx):
+    """Simulator latency 50 ms; a run of --scale-recipients with 1, 2 and 4 senders."""
+    sim, dsn = ctx["sim"], ctx["dsn"]
+    sim.reset()
+    sim.config(latency_ms=a.scale_latency_ms)
+    wf = derived_workflow(dsn, ctx["workflow"], "bench scale-out", a.scale_recipients)
+    rates = []
+    try:
+        for k in (1, 2, 4):
+            wdir = os.path.join(ctx["workdir"], f"scale-{k}")
+            os.makedirs(wdir, exist_ok=True)
+            fleet = campaign.Fleet(a.build, wdir, {})
+            fleet.env = campaign.fleet_env(dsn, f"{ctx['name']}.s{k}.", sim.url, ctx["name"])
+            fleet.env.update({"MF_SENDER_GROUP": f"{ctx['name']}-s{k}",
+                              "MF_REPORTER_GROUP": f"{ctx['name']}-r{k}",
+                              "MF_SENDER_REQUEST_SIZE": str(a.scale_request_size),
+                              "MF_SENDER_MAX_IN_FLIGHT": str(a.scale_in_flight)})
+            try:
+                campaign.start_fleet(fleet, k)
+                time.sleep(0.5)
+                fleet.check_alive()
+                # warm-up: topics created, every sender in the group with its partitions
+                run = trigger(a.build, dsn, ctx["latency_wf"])
+                wait_run(dsn, run, 120, [fleet])
+                time.sleep(3)
+                run = trigger(a.build, dsn, wf)
+                wait_run(dsn, run, a.timeout, [fleet])
+                times = ledger_times(sim.url, run)
+                rate = (len(times) - 1) / max(times[-1] - times[0], 1e-3) if len(times) > 1 else 0
+                rates.append(rate)
+                log(f"scale-out: {k} sender(s): {len(times)} messages in "
+                    f"{times[-1] - times[0]:.2f} s, {rate:.0f} messages/s")
+            finally:
+                fleet.stop()
+    finally:
+        sim.config(latency_ms=0)
+    return rates
+
+
+# ---------------------------------------------------------------- main
+
+def main(argv):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--recipients", "-n", type=int, default=1_000_000,
+                    help="customers in the campaign (default 1,000,000)")
+    ap.add_argument("--build", default=os.environ.get("MF_BUILD_DIR") or
+                    os.path.join(ROOT, "build"))
+    ap.add_argument("--senders", type=int, default=2, help="senders of the e2e run (2)")
+    ap.add_argument("--latency-runs", type=int, default=10)
+    ap.add_argument("--scale-recipients", type=int, default=None,
+                    help="recipients of each scale-out run (default min(N, 40000))")
+    ap.add_argument("--scale-latency-ms", type=int, default=50)
+    ap.add_argument("--scale-request-size", type=int, default=100,
+                    help="MF_SENDER_REQUEST_SIZE in the scale-out runs (100)")
+    ap.add_argument("--scale-in-flight", type=int, default=1,
+                    help="MF_SENDER_MAX_IN_FLIGHT in the scale-out runs (1)")
+    ap.add_argument("--skip", default="", help="comma list of stages to skip: "
+                    "latency,floor,peer,scale (figures then print as 0)")
+    ap.add_argument("--fleet-env", action="append", default=[], metavar="KEY=VALUE",
+                    help="extra setting for every daemon (experiments; repeatable)")
+    ap.add_argument("--out", default=os.path.join(HERE, "out"))
+    ap.add_argument("--timeout", type=float, default=3600)
+    ap.add_argument("--keep", action="store_true", help="keep the databases")
+    a = ap.parse_args(argv)
+    a.build = os.path.abspath(a.build)
+    skip = set(s for s in a.skip.split(",") if s)
+    if a.scale_recipients is None:
+        a.scale_recipients = min(a.recipients, 40000)
+    os.makedirs(a.out, exist_ok=True)
+
+    name = f"mftest_bench_{random.randrange(16**6):06x}"  # MariaDB lets crm_admin create mftest_*
+    admin = campaign.env("MF_PG_DSN")
+    workdir = tempfile.mkdtemp(prefix=f"{name}-")
+    ctx = {"name": name, "admin_dsn": admin, "workdir": workdir, "dbs": [name]}
+    log(f"workspace {workdir}; databases {name}*; build {a.build}")
+    settings = campaign.psql(admin, "SELECT name, setting || coalesce(' ' || unit, '') "
+                                    "FROM pg_settings WHERE name IN (" +
+                             ",".join(campaign.sql_quote(s) for s in PG_SETTINGS) + ") ORDER BY 1")
+    log("PostgreSQL (every figure): " + ", ".join(f"{k}={v}" for k, v in settings))
+    simfleet = campaign.Fleet(a.build, workdir, {})
+    ctx["simfleet"] = simfleet
+    fleet = campaign.Fleet(a.build, workdir, {})
+    ctx["fleet"] = fleet
+    res = {"recipients": a.recipients, "pg_settings": dict(settings)}
+    try:
+        t = time.time()
+        ctx["dsn"] = dsn = campaign.create_pg_database(admin, name, a.build)
+        campaign.load_mysql(name, a.recipients, 1)
+        ctx["workflow"] = campaign.seed_platform(dsn, name)
+        ctx["template"] = q1(dsn, "SELECT message_config->>'template_id' FROM workflows "
+                                  f"WHERE id = '{ctx['workflow']}'")[0]
+        ctx["latency_wf"] = derived_workflow(dsn, ctx["workflow"], "bench latency", LATENCY_IDS)
+        log(f"setup: {time.time() - t:.1f} s")
+        sim = Sim(campaign.start_simulator(simfleet, campaign.free_port()))
+        ctx["sim"] = sim
+        fleet.env = campaign.fleet_env(dsn, f"{name}.", sim.url, name)
+        fleet.env.update(kv.split("=", 1) for kv in a.fleet_env)
+        if a.fleet_env:
+            log(f"fleet settings added: {' '.join(a.fleet_env)}")
+        campaign.start_fleet(fleet, a.senders)
+        time.sleep(0.5)
+        fleet.check_alive()
+        log(f"fleet up: 1 planner, {a.senders} senders, 1 reporter; simulator at {sim.url}")
+        first_ms = 0.0
+        if "latency" not in skip:
+            first_ms, res["latency_samples_ms"] = stage_latency(a, ctx)
+        else:  # the e2e run still needs warm topics
+            run = trigger(a.build, dsn, ctx["latency_wf"])
+            wait_run(dsn, run, 120, [fleet])
+        res["first_send_ms"] = first_ms
+        e2e = stage_e2e(a, ctx)
+        res["e2e"] = e2e
+        fleet.stop()
+        log(f"e2e: {e2e['target']} recipients ({e2e['invalid']} invalid) in {e2e['e2e_s']:.2f} s "
+            f"= {e2e['recipients_per_s']:.0f} recipients/s; rows {e2e['rows']}")
+        floor_s = 0.0
+        if "floor" not in skip:
+            floor_s, _ = stage_floor(a, ctx, e2e["run"])
+        res["floor_s"] = floor_s
+        peer = {"secs": 0.0, "rss_mb": 0.0}
+        if "peer" not in skip:
+            peer = stage_peer(a, ctx)
+            if peer["recipients"] != e2e["target"] or peer["sent"] != e2e["success"]:
+                log(f"peer: WARNING peer recipients/sent {peer['recipients']}/{peer['sent']} vs "
+                    f"fleet {e2e['target']}/{e2e['success']}")
+        res["peer"] = peer
+        scale = [0.0, 0.0, 0.0]
+        if "scale" not in skip:
+            scale = stage_scale(a, ctx)
+        res["scale"] = scale
+    finally:
+        fleet.stop()
+        simfleet.stop()
+        if not a.keep:
+            for db in ctx["dbs"]:
+                campaign.psql(admin, f"DROP DATABASE IF EXISTS {db} WITH (FORCE)", check=False)
+            subprocess.run(["mariadb", "--no-defaults", "-h", campaign.env("MF_MYSQL_HOST"),
+                            "-P", campaign.env("MF_MYSQL_PORT"), "-u", "crm_admin",
+                            "-pcrm_admin_pw", "-e", f"DROP DATABASE IF EXISTS `{name}`"],
+                           capture_output=True)
+
+    e2e_s = e2e["e2e_s"]
+    floor_ratio = e2e_s / floor_s if floor_s > 0 else 0.0
+    peer_speedup = peer["secs"] / e2e_s if peer["secs"] > 0 and e2e_s > 0 else 0.0
+    max_rss = max(e2e["rss_mb"].values())
+    res.update({"floor_ratio": floor_ratio, "peer_speedup": peer_speedup, "max_rss_mb": max_rss})
+    with open(os.path.join(a.out, f"bench-{a.recipients}.json"), "w") as f:
+        json.dump(res, f, indent=1, sort_keys=True)
+
+    print("", flush=True)
+    log(f"per stage (N={a.recipients}, {a.senders} senders):")
+    log(f"  planner  {e2e['planner_rps']:>10.0f} recipients/s  ({e2e['planner_s']:.2f} s to "
+        "expansion_finished_at)")
+    log(f"  sender   {e2e['sender_mps']:>10.0f} messages/s    ({e2e['sender_msgs']} accepted in "
+        f"{e2e['sender_window_s']:.2f} s, first {e2e['first_accept_s'] * 1000:.0f} ms after trigger)")
+    log(f"  reporter {e2e['reporter_rps']:>10.0f} rows/s        ({e2e['rows']} rows in "
+        f"{e2e['reporter_window_s']:.2f} s of created_at)")
+    for r in sorted(e2e["cpu_us_per_msg"]):
+        log(f"  cpu {r:<9} {e2e['cpu_us_per_msg'][r]:>8.1f} us/message   peak RSS "
+            f"{e2e['rss_by_role'][r]:.1f} MB")
+    for n in sorted(e2e["rss_mb"]):
+        log(f"    {n:<12} cpu {e2e['cpu_s'][n]:.2f} s  VmHWM {e2e['rss_mb'][n]:.1f} MB")
+    log(f"  postgres {1e6 * e2e['postgres_cpu_s'] / max(e2e['target'], 1):.1f} us/message "
+        f"(all postgres processes); whole machine {e2e['host_cpu_s']:.1f} CPU-s in "
+        f"{e2e['e2e_s']:.1f} s = {100 * e2e['host_cpu_s'] / max(e2e['e2e_s'], 1e-3):.0f}% "
+        f"of one core ({os.cpu_count()} cores)")
+    log(f"  peer     {peer['secs']:.2f} s, peak RSS {peer['rss_mb']:.0f} MB")
+    log(f"  series   {e2e['csv']}  chart {e2e['png']}")
+    checks = [
+        ("floor_ratio <= 1.5", floor_s > 0 and floor_ratio <= 1.5, f"{floor_ratio:.2f}"),
+        ("peer_speedup >= 2", peer_speedup >= 2, f"{peer_speedup:.2f}"),
+        ("first_send_ms <= 1000", 0 < first_ms <= 1000, f"{first_ms:.0f}"),
+        ("each daemon's peak RSS <= 64 MB", max_rss <= 64, f"{max_rss:.1f}"),
+        ("4 senders >= 3.5x one", scale[0] > 0 and scale[2] >= 3.5 * scale[0],
+         f"{scale[2] / scale[0]:.2f}x" if scale[0] > 0 else "n/a"),
+    ]
+    for label, ok, value in checks:
+        log(f"  target {label:<32} {value:>8}  {'met' if ok else 'MISSED'}")
+    print(f"bench: recipients={a.recipients} e2e_s={e2e_s:.2f} floor_s={floor_s:.2f} "
+          f"floor_ratio={floor_ratio:.2f} peer_s={peer['secs']:.2f} "
+          f"peer_speedup={peer_speedup:.2f} first_send_ms={first_ms:.0f} "
+          f"max_rss_mb={max_rss:.1f} scale_1_2_4={','.join(f'{r:.0f}' for r in scale)}",
+          flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

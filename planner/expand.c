@@ -45,6 +45,8 @@ typedef struct expansion {
     mf_mysql_key key;
     planner_counts counts;
     long long duplicates;
+    planner_counts counted; /* already added to the metrics */
+    long long dups_counted;
     int64_t last_renew_ms;
     char reason[MF_ERR_MAX];
 } expansion;
@@ -74,6 +76,8 @@ static outcome mysql_failure(expansion *ex, const mf_err *err)
     outcome o = mysql_errno_permanent(mf_mysql_last_errno(ctx->mysql)) ? OUT_FAIL : OUT_RETRY;
 
     set_reason(ex, o, err->msg);
+    if (o == OUT_RETRY)
+        planner_dep(ctx, "mysql", 0, err->msg);
     mf_mysql_close(ctx->mysql); /* reconnect next time */
     ctx->mysql = NULL;
     return o;
@@ -93,6 +97,7 @@ static outcome mysql_ready(expansion *ex)
         return OUT_OK;
     mf_mysql_close(ctx->mysql);
     ctx->mysql = mf_mysql_connect(&mc, &err);
+    planner_dep(ctx, "mysql", ctx->mysql != NULL, ctx->mysql != NULL ? NULL : err.msg);
     if (ctx->mysql == NULL)
         return set_reason(ex, OUT_RETRY, err.msg);
     ctx->mysql_limit_s = limit;
@@ -442,7 +447,20 @@ static outcome read_page(expansion *ex, int *more)
                              (unsigned)ctx->cfg->page_size, page_fill_cb, &pf, &n, &err) != 0)
         return pf.failed ? set_reason(ex, OUT_RETRY, pf.err.msg) : mysql_failure(ex, &err);
     *more = n == (uint64_t)ctx->cfg->page_size;
+    mf_metric_add(ctx->metrics.pages, NULL, 1);
     return OUT_OK;
+}
+
+/* Add what was produced since the last call to the metrics (once per page). */
+static void count_page(expansion *ex)
+{
+    planner_metrics *m = &ex->ctx->metrics;
+
+    mf_metric_add(m->jobs, NULL, (double)(ex->counts.expanded - ex->counted.expanded));
+    mf_metric_add(m->invalid, NULL, (double)(ex->counts.invalid - ex->counted.invalid));
+    mf_metric_add(m->duplicates, NULL, (double)(ex->duplicates - ex->dups_counted));
+    ex->counted = ex->counts;
+    ex->dups_counted = ex->duplicates;
 }
 
 static outcome expand_pages(expansion *ex)
@@ -461,6 +479,7 @@ static outcome expand_pages(expansion *ex)
             if (o == OUT_OK && mf_daemon_stopping())
                 o = set_reason(ex, OUT_STOP, "planner stopping");
         }
+        count_page(ex);
         if (o == OUT_OK)
             o = keep_lease(ex, 1);
         if (o != OUT_OK)
@@ -483,7 +502,9 @@ static outcome await_delivery(expansion *ex)
                      mf_kafka_outq_len(ctx->producer), ctx->cfg->flush_timeout_ms);
             return OUT_RETRY;
         }
-        mf_kafka_flush(ctx->producer, 1000, NULL);
+        if (mf_daemon_stopping()) /* given back: expanded again from the start (same ids) */
+            return set_reason(ex, OUT_STOP, "planner stopping");
+        mf_kafka_flush(ctx->producer, 500, NULL);
         if ((o = keep_lease(ex, 0)) != OUT_OK)
             return o;
     }
@@ -577,6 +598,7 @@ static void record(expansion *ex, outcome o)
         return;
     case OUT_FAIL:
         rc = planner_runs_fail(ctx->pg, ex->run, owner, ex->reason, &err);
+        mf_metric_add(ctx->metrics.runs_failed, NULL, 1);
         log_outcome(ex, MF_LOG_ERROR, "run failed: configuration error");
         break;
     case OUT_LOST:
@@ -611,6 +633,7 @@ static outcome load_plan(expansion *ex, planner_ctx *ctx, const planner_run *run
 int planner_expand_run(planner_ctx *ctx, const planner_run *run, mf_err *err)
 {
     expansion ex;
+    int64_t t0 = planner_now_ms();
     outcome o;
 
     memset(&ex, 0, sizeof(ex));
@@ -627,6 +650,9 @@ int planner_expand_run(planner_ctx *ctx, const planner_run *run, mf_err *err)
     if (o == OUT_OK)
         o = await_delivery(&ex);
     record(&ex, o);
+    if (o == OUT_OK)
+        mf_metric_observe(ctx->metrics.expansion_seconds, NULL,
+                          (double)(planner_now_ms() - t0) / 1000.0);
     if (o == OUT_FATAL)
         mf_err_set(err, "%s", ex.reason);
     expansion_free(&ex);

@@ -1,19 +1,68 @@
 /* msgfleet-planner: fires schedules, claims runs and expands them into jobs. */
+#include <pthread.h>
 #include <stdio.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "mf_daemon.h"
+#include "mf_httpd.h"
 #include "mf_log.h"
+#include "mf_metrics.h"
 #include "planner.h"
 #include "planner_config.h"
+
+/* Shutdown watchdog: once a stop is requested, the process ends within shutdown_s even when
+ * a MySQL query or a reconnect blocks (the run's lease then expires and another planner
+ * takes it over). */
+typedef struct watchdog {
+    const planner_config *cfg;
+    mf_log *log;
+} watchdog;
+
+static void *watchdog_main(void *arg)
+{
+    const watchdog *w = arg;
+    struct timespec tick = {0, 100 * 1000000L};
+    long long waited_ms = 0;
+
+    while (!mf_daemon_stopping())
+        nanosleep(&tick, NULL);
+    while (waited_ms < w->cfg->shutdown_s * 1000) {
+        nanosleep(&tick, NULL);
+        waited_ms += 100;
+    }
+    MF_LOG(w->log, MF_LOG_ERROR, "shutdown deadline passed, exiting now",
+           MF_KV_I("shutdown_s", w->cfg->shutdown_s));
+    _exit(1);
+    return NULL;
+}
+
+static mf_httpd *start_http(const planner_config *cfg, mf_metrics *m, planner_metrics *pm,
+                            mf_log *log, mf_err *err)
+{
+    mf_httpd *h;
+
+    if (planner_metrics_init(pm, m, err) != 0)
+        return NULL;
+    h = mf_httpd_start((int)cfg->common.http_port, m, err);
+    if (h == NULL)
+        return NULL;
+    MF_LOG(log, MF_LOG_INFO, "http listening", MF_KV_I("port", mf_httpd_port(h)));
+    return h;
+}
 
 int main(int argc, char **argv)
 {
     planner_config cfg;
     planner_ctx ctx;
+    planner_metrics pm;
     mf_log_level level;
     mf_log *log = NULL;
-    mf_err err;
+    mf_metrics *metrics = NULL;
+    mf_httpd *httpd = NULL;
+    watchdog wd;
+    pthread_t wd_thread;
+    mf_err err = {{0}};
     int rc, status = 1;
 
     rc = mf_daemon_handle_args(argc, argv, "msgfleet-planner", PLANNER_CONFIG_KEYS,
@@ -27,8 +76,21 @@ int main(int argc, char **argv)
         return 1;
     }
     log = mf_log_new("planner", level, STDERR_FILENO);
-    if (log == NULL || mf_daemon_install_signals(&err) != 0)
+    metrics = mf_metrics_new();
+    if (log == NULL || metrics == NULL || mf_daemon_install_signals(&err) != 0)
         goto out;
+    httpd = start_http(&cfg, metrics, &pm, log, &err);
+    if (httpd == NULL) {
+        MF_LOG(log, MF_LOG_ERROR, "could not start", MF_KV_S("error", err.msg));
+        goto out;
+    }
+    wd.cfg = &cfg;
+    wd.log = log;
+    if (pthread_create(&wd_thread, NULL, watchdog_main, &wd) != 0 ||
+        pthread_detach(wd_thread) != 0)
+        goto out;
+    ctx.httpd = httpd;
+    ctx.metrics = pm;
     if (planner_open(&ctx, &cfg, log, &err) != 0) {
         MF_LOG(log, MF_LOG_ERROR, "could not start", MF_KV_S("error", err.msg));
         planner_close(&ctx);
@@ -43,6 +105,8 @@ int main(int argc, char **argv)
     mf_log_msgf(log, MF_LOG_INFO, "planner stopped");
     status = rc == 0 ? 0 : 1;
 out:
+    mf_httpd_stop(httpd);
+    mf_metrics_free(metrics);
     mf_log_free(log);
     return status;
 }

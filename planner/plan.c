@@ -501,6 +501,40 @@ out:
     return rc;
 }
 
+int planner_plan_load_template(PGconn *conn, const char *workflow_id, planner_plan *plan,
+                               int *permanent, mf_err *err)
+{
+    static const char sql[] = "SELECT COALESCE(message_config, '{}')::text FROM workflows"
+                              " WHERE id = $1::uuid";
+    loader l = {conn, plan, NULL, "Asia/Seoul", 0, 0, err};
+    name_list *nl = calloc(1, sizeof(*nl));
+    json_t *mc = NULL;
+    PGresult *res = NULL;
+    int rc = -1;
+
+    memset(plan, 0, sizeof(*plan));
+    if (nl == NULL) {
+        mf_err_set(err, "out of memory");
+        goto out;
+    }
+    if (check_uuid(&l, workflow_id, "workflow id", &plan->wf) != 0)
+        goto out;
+    res = fetch_row(&l, sql, workflow_id, "workflow");
+    if (res == NULL)
+        goto out;
+    mc = parse_json(&l, PQgetvalue(res, 0, 0), "message_config");
+    if (mc != NULL && load_template(&l, mc, nl) == 0)
+        rc = 0;
+out:
+    PQclear(res);
+    json_decref(mc);
+    free(nl);
+    *permanent = l.permanent;
+    if (rc != 0)
+        planner_plan_free(plan);
+    return rc;
+}
+
 void planner_plan_free(planner_plan *plan)
 {
     for (size_t i = 0; plan->vars != NULL && i < plan->nvars; i++) {

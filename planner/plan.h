@@ -53,6 +53,11 @@ typedef struct planner_plan {
 int planner_plan_load(PGconn *conn, const char *workflow_id, uint64_t run_started_ms,
                       planner_plan *plan, int *permanent, mf_err *err);
 
+/* Only wf, tpl and type (for a replay): the workflow's CURRENT message_config.template_id and
+ * its message_type. Same return and *permanent rules as planner_plan_load. */
+int planner_plan_load_template(PGconn *conn, const char *workflow_id, planner_plan *plan,
+                               int *permanent, mf_err *err);
+
 void planner_plan_free(planner_plan *plan);
 
 /* Format unix time t (seconds) with strftime in the given zone (see schedule.h). Used for

@@ -6,9 +6,75 @@
 #include <time.h>
 
 #include "expand.h"
+#include "replay.h"
 #include "mf_daemon.h"
 #include "mf_pg.h"
 #include "runs.h"
+
+/* Longest wait between attempts while a dependency is down; idle dependency probe period. */
+#define BACKOFF_MIN_MS 250
+#define BACKOFF_MAX_MS 15000
+#define PROBE_EVERY_MS 10000
+
+static const char *const DEPS[3] = {"postgres", "kafka", "mysql"};
+
+int planner_metrics_init(planner_metrics *pm, mf_metrics *m, mf_err *err)
+{
+    static const double BOUNDS[] = {0.01, 0.05, 0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 900};
+
+    memset(pm, 0, sizeof(*pm));
+    pm->runs_claimed = mf_metrics_counter(m, "msgfleet_planner_runs_claimed_total",
+                                          "Runs claimed for expansion (takeovers included).",
+                                          NULL, err);
+    pm->runs_failed = pm->runs_claimed == NULL ? NULL : mf_metrics_counter(
+        m, "msgfleet_planner_runs_failed_total",
+        "Runs failed by the planner (permanent configuration errors).", NULL, err);
+    pm->jobs = pm->runs_failed == NULL ? NULL : mf_metrics_counter(
+        m, "msgfleet_planner_jobs_total", "Jobs published (acknowledged per page or run).",
+        NULL, err);
+    pm->invalid = pm->jobs == NULL ? NULL : mf_metrics_counter(
+        m, "msgfleet_planner_invalid_total", "Recipients rejected as INVALID_PHONE.", NULL, err);
+    pm->duplicates = pm->invalid == NULL ? NULL : mf_metrics_counter(
+        m, "msgfleet_planner_duplicates_dropped_total",
+        "Target rows dropped because their phone was already planned in the run.", NULL, err);
+    pm->expansion_seconds = pm->duplicates == NULL ? NULL : mf_metrics_histogram(
+        m, "msgfleet_planner_expansion_seconds",
+        "Duration of one finished run expansion (claim to recorded counts).", NULL, BOUNDS,
+        sizeof(BOUNDS) / sizeof(BOUNDS[0]), err);
+    pm->pages = pm->expansion_seconds == NULL ? NULL : mf_metrics_counter(
+        m, "msgfleet_planner_pages_total", "Target or replay pages read.", NULL, err);
+    pm->schedules_fired = pm->pages == NULL ? NULL : mf_metrics_counter(
+        m, "msgfleet_planner_schedules_fired_total", "Scheduled runs created.", NULL, err);
+    if (pm->schedules_fired == NULL)
+        return -1;
+    /* every counter shows 0 from the start (series are created on first use) */
+    mf_metric_add(pm->runs_claimed, NULL, 0);
+    mf_metric_add(pm->runs_failed, NULL, 0);
+    mf_metric_add(pm->jobs, NULL, 0);
+    mf_metric_add(pm->invalid, NULL, 0);
+    mf_metric_add(pm->duplicates, NULL, 0);
+    mf_metric_add(pm->pages, NULL, 0);
+    mf_metric_add(pm->schedules_fired, NULL, 0);
+    return 0;
+}
+
+void planner_dep(planner_ctx *ctx, const char *name, int ok, const char *detail)
+{
+    for (int i = 0; i < 3; i++) {
+        if (strcmp(DEPS[i], name) != 0)
+            continue;
+        if (ctx->dep_ok[i] != (ok ? 1 : 0)) {
+            if (ok)
+                MF_LOG(ctx->log, MF_LOG_INFO, "dependency available", MF_KV_S("dependency", name));
+            else
+                MF_LOG(ctx->log, MF_LOG_WARN, "dependency unavailable",
+                       MF_KV_S("dependency", name), MF_KV_S("error", detail ? detail : ""));
+        }
+        ctx->dep_ok[i] = (signed char)(ok ? 1 : 0);
+    }
+    if (ctx->httpd != NULL)
+        mf_httpd_set_dep(ctx->httpd, name, ok, detail);
+}
 
 int64_t planner_now_ms(void)
 {
@@ -23,7 +89,13 @@ static void on_delivery(void *arg, const mf_kafka_dr *dr)
 {
     planner_ctx *ctx = arg;
 
-    if (dr->ok || (uintptr_t)dr->opaque != ctx->gen)
+    if (dr->ok) {
+        if (ctx->dep_ok[1] != 1)
+            planner_dep(ctx, "kafka", 1, NULL);
+        return;
+    }
+    planner_dep(ctx, "kafka", 0, dr->error ? dr->error : "delivery failed");
+    if ((uintptr_t)dr->opaque != ctx->gen)
         return;
     ctx->dr_failed++;
     snprintf(ctx->dr_error, sizeof(ctx->dr_error), "%s", dr->error ? dr->error : "unknown");
@@ -46,22 +118,32 @@ static int open_kafka(planner_ctx *ctx, mf_err *err)
 
 int planner_open(planner_ctx *ctx, const planner_config *cfg, mf_log *log, mf_err *err)
 {
+    mf_httpd *httpd = ctx->httpd;
+    planner_metrics pm = ctx->metrics;
+    mf_err perr;
+
     memset(ctx, 0, sizeof(*ctx));
     ctx->cfg = cfg;
     ctx->log = log;
+    ctx->httpd = httpd;
+    ctx->metrics = pm;
+    memset(ctx->dep_ok, -1, sizeof(ctx->dep_ok));
     msgpack_sbuffer_init(&ctx->sbuf);
-    ctx->pg = mf_pg_connect(cfg->common.pg_dsn, NULL, "msgfleet-planner", err);
-    if (ctx->pg == NULL)
-        return -1;
+    ctx->pg = mf_pg_connect(cfg->common.pg_dsn, NULL, "msgfleet-planner", &perr);
+    planner_dep(ctx, "postgres", ctx->pg != NULL, ctx->pg != NULL ? NULL : perr.msg);
+    planner_dep(ctx, "mysql", 1, "not connected yet");
+    planner_dep(ctx, "kafka", 1, "not checked yet");
     return open_kafka(ctx, err);
 }
 
 void planner_close(planner_ctx *ctx)
 {
+    long long budget_ms = ctx->cfg->shutdown_s * 1000 / 2;
     mf_err err;
 
-    if (ctx->producer != NULL &&
-        mf_kafka_flush(ctx->producer, (int)ctx->cfg->flush_timeout_ms, &err) != 0)
+    if (budget_ms > ctx->cfg->flush_timeout_ms)
+        budget_ms = ctx->cfg->flush_timeout_ms;
+    if (ctx->producer != NULL && mf_kafka_flush(ctx->producer, (int)budget_ms, &err) != 0)
         MF_LOG(ctx->log, MF_LOG_WARN, "producer flush incomplete", MF_KV_S("error", err.msg));
     mf_kafka_producer_free(ctx->producer);
     ctx->producer = NULL;
@@ -91,6 +173,71 @@ static void nap(int64_t ms)
     }
 }
 
+/* A dependency failed: wait longer next time (doubling, capped), logged with the wait. */
+static void back_off(planner_ctx *ctx, const char *what, const char *error)
+{
+    ctx->backoff_ms = ctx->backoff_ms == 0 ? BACKOFF_MIN_MS : ctx->backoff_ms * 2;
+    if (ctx->backoff_ms > BACKOFF_MAX_MS)
+        ctx->backoff_ms = BACKOFF_MAX_MS;
+    MF_LOG(ctx->log, MF_LOG_WARN, what, MF_KV_S("error", error),
+           MF_KV_I("retry_in_ms", ctx->backoff_ms));
+}
+
+/* PostgreSQL usable (connecting or reconnecting as needed)? */
+static int pg_ready(planner_ctx *ctx)
+{
+    mf_err err;
+
+    if (ctx->pg == NULL)
+        ctx->pg = mf_pg_connect(ctx->cfg->common.pg_dsn, NULL, "msgfleet-planner", &err);
+    if (ctx->pg == NULL || mf_pg_ensure(ctx->pg, &err) != 0) {
+        planner_dep(ctx, "postgres", 0, err.msg);
+        back_off(ctx, "database unavailable, waiting", err.msg);
+        return 0;
+    }
+    planner_dep(ctx, "postgres", 1, NULL);
+    return 1;
+}
+
+static int probe_row(const mf_mysql_row *row, void *arg)
+{
+    (void)row;
+    (void)arg;
+    return 0;
+}
+
+/* While idle, every PROBE_EVERY_MS: is the broker reachable, is MySQL reachable (/healthz). */
+static void probe_idle(planner_ctx *ctx)
+{
+    const planner_config *cfg = ctx->cfg;
+    mf_kafka_conf kc = {cfg->common.kafka_brokers, cfg->common.instance_id,
+                        cfg->common.topic_prefix, NULL, ctx->log};
+    mf_mysql_config mc = {cfg->mysql_host, (unsigned)cfg->mysql_port, cfg->mysql_user,
+                          cfg->mysql_password, cfg->mysql_db, 5,
+                          (unsigned)cfg->mysql_time_limit_s, 0, 0};
+    int64_t now = planner_now_ms();
+    int parts = 0;
+    mf_err err;
+
+    if (ctx->last_kafka_probe_ms != 0 && now - ctx->last_kafka_probe_ms < PROBE_EVERY_MS)
+        return;
+    ctx->last_kafka_probe_ms = now;
+    if (mf_kafka_topic_partitions(&kc, ctx->topic_jobs, 3000, &parts, &err) == 0 ||
+        strstr(err.msg, "does not exist") != NULL)
+        planner_dep(ctx, "kafka", 1, NULL);
+    else
+        planner_dep(ctx, "kafka", 0, err.msg);
+    if (ctx->mysql == NULL) {
+        ctx->mysql = mf_mysql_connect(&mc, &err);
+        ctx->mysql_limit_s = (unsigned)cfg->mysql_time_limit_s;
+    } else if (mf_mysql_query_params(ctx->mysql, "SELECT 1", NULL, 0, probe_row, NULL, NULL,
+                                     &err) != 0) {
+        mf_mysql_close(ctx->mysql);
+        ctx->mysql = NULL;
+    }
+    planner_dep(ctx, "mysql", ctx->mysql != NULL, ctx->mysql != NULL ? NULL : err.msg);
+}
+
 /* One round: schedules, then claim and expand one run. 1 when a run was expanded. */
 static int round_once(planner_ctx *ctx, mf_err *err)
 {
@@ -98,22 +245,27 @@ static int round_once(planner_ctx *ctx, mf_err *err)
     mf_err cerr;
     int rc;
 
-    if (mf_pg_ensure(ctx->pg, &cerr) != 0) {
-        MF_LOG(ctx->log, MF_LOG_WARN, "database unavailable", MF_KV_S("error", cerr.msg));
+    if (!pg_ready(ctx))
         return 0;
-    }
     planner_tick_schedules(ctx);
     rc = planner_runs_claim(ctx->pg, ctx->cfg->common.instance_id, ctx->cfg->lease_s, &run,
                             &cerr);
-    if (rc < 0)
-        MF_LOG(ctx->log, MF_LOG_WARN, "could not claim a run", MF_KV_S("error", cerr.msg));
-    if (rc <= 0)
+    if (rc < 0) {
+        back_off(ctx, "could not claim a run, waiting", cerr.msg);
         return 0;
+    }
+    ctx->backoff_ms = 0;
+    if (rc == 0) {
+        probe_idle(ctx);
+        return 0;
+    }
+    mf_metric_add(ctx->metrics.runs_claimed, NULL, 1);
     MF_LOG(ctx->log, MF_LOG_INFO, "run claimed", MF_KV_S("run_id", run.id),
-           MF_KV_S("workflow_id", run.workflow_id), MF_KV_S("previous_owner", run.prev_owner));
-    if (planner_expand_run(ctx, &run, err) != 0)
-        return -1;
-    return 1;
+           MF_KV_S("workflow_id", run.workflow_id), MF_KV_S("previous_owner", run.prev_owner),
+           MF_KV_S("replay_of", run.replay_of));
+    rc = run.replay_of[0] != '\0' ? planner_replay_run(ctx, &run, err)
+                                   : planner_expand_run(ctx, &run, err);
+    return rc != 0 ? -1 : 1;
 }
 
 int planner_run_loop(planner_ctx *ctx, mf_err *err)
@@ -127,7 +279,7 @@ int planner_run_loop(planner_ctx *ctx, mf_err *err)
         if (rc < 0)
             return -1;
         if (rc == 0)
-            nap(ctx->cfg->poll_ms);
+            nap(ctx->backoff_ms > ctx->cfg->poll_ms ? ctx->backoff_ms : ctx->cfg->poll_ms);
     }
     return 0;
 }

@@ -7,10 +7,28 @@
 #include <libpq-fe.h>
 #include <msgpack.h>
 
+#include "mf_httpd.h"
 #include "mf_kafka.h"
 #include "mf_log.h"
+#include "mf_metrics.h"
 #include "mf_mysql.h"
 #include "planner_config.h"
+
+/* The planner's metrics (owned by the registry; every member may be NULL: updates of a NULL
+ * metric are ignored, so tests and tools need no registry). */
+typedef struct planner_metrics {
+    mf_metric *runs_claimed;      /* msgfleet_planner_runs_claimed_total */
+    mf_metric *runs_failed;       /* msgfleet_planner_runs_failed_total */
+    mf_metric *jobs;              /* msgfleet_planner_jobs_total */
+    mf_metric *invalid;           /* msgfleet_planner_invalid_total */
+    mf_metric *duplicates;        /* msgfleet_planner_duplicates_dropped_total */
+    mf_metric *expansion_seconds; /* msgfleet_planner_expansion_seconds (per finished run) */
+    mf_metric *pages;             /* msgfleet_planner_pages_total */
+    mf_metric *schedules_fired;   /* msgfleet_planner_schedules_fired_total */
+} planner_metrics;
+
+/* Declare the planner's metrics in registry m. 0 or -1 with err. */
+int planner_metrics_init(planner_metrics *pm, mf_metrics *m, mf_err *err);
 
 /* Everything the planner works with; one per process, passed everywhere (no globals). */
 typedef struct planner_ctx {
@@ -27,14 +45,22 @@ typedef struct planner_ctx {
     uintptr_t gen;
     long long dr_failed;
     char dr_error[256];
+    planner_metrics metrics;
+    mf_httpd *httpd;          /* borrowed, may be NULL: dependency states for /healthz */
+    int64_t backoff_ms;       /* current wait after a dependency failure (0: none) */
+    signed char dep_ok[3];    /* last state of postgres, kafka, mysql (-1: unknown) */
+    int64_t last_kafka_probe_ms;
     int64_t last_schedule_ms; /* last schedule tick */
     int64_t bad_schedule_warned_ms;
 } planner_ctx;
 
-/* Set up connections (PostgreSQL, Kafka producer). 0 or -1 with err. */
+/* ctx->httpd and ctx->metrics are kept (set them before, or zero them); the rest is reset.
+ * Set up the Kafka producer and try PostgreSQL once (an unreachable database is not an
+ * error: the loop reconnects with backoff). 0 or -1 with err (bad configuration). */
 int planner_open(planner_ctx *ctx, const planner_config *cfg, mf_log *log, mf_err *err);
 
-/* Flush the producer (deadline MF_PLANNER_FLUSH_TIMEOUT_MS) and close everything. */
+/* Flush the producer (deadline: MF_PLANNER_FLUSH_TIMEOUT_MS or half of MF_PLANNER_SHUTDOWN_S,
+ * whichever is shorter) and close everything. */
 void planner_close(planner_ctx *ctx);
 
 /* Loop until a stop is requested: tick schedules, claim and expand runs, sleep poll_ms.
@@ -44,6 +70,10 @@ int planner_run_loop(planner_ctx *ctx, mf_err *err);
 /* Fire due schedules and initialise new ones (scheduler.c). Runs at most once per poll_ms;
  * called from the main loop and between pages of a long expansion. Failures are logged. */
 void planner_tick_schedules(planner_ctx *ctx);
+
+/* Record a dependency state ("postgres", "kafka", "mysql") for /healthz; no-op without httpd.
+ * Logs a warning when a dependency goes down and an info line when it comes back. */
+void planner_dep(planner_ctx *ctx, const char *name, int ok, const char *detail);
 
 /* Wall clock in unix milliseconds. */
 int64_t planner_now_ms(void);

@@ -28,6 +28,10 @@ const mf_config_key PLANNER_CONFIG_KEYS[] = {
             "this long before a planner tries again"),
     INT_KEY("MF_PLANNER_QUERY_CACHE", query_cache_max, "100000", 0, 10000000,
             "most cached results of query variables per run (distinct parameter tuples)"),
+    INT_KEY("MF_PLANNER_SHUTDOWN_S", shutdown_s, "20", 1, 600,
+            "after SIGTERM the planner gives its run back and exits within this many seconds "
+            "(a MySQL query that does not return in time is abandoned: the process exits and "
+            "the run's lease expires)"),
     STR_KEY("MF_MYSQL_HOST", MF_CFG_STR, mysql_host, "127.0.0.1",
             "host of the customers' MySQL/MariaDB database"),
     INT_KEY("MF_MYSQL_PORT", mysql_port, "3306", 1, 65535, "port of the MySQL database"),

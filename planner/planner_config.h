@@ -15,6 +15,7 @@ typedef struct planner_config {
     long long flush_timeout_ms; /* MF_PLANNER_FLUSH_TIMEOUT_MS */
     long long retry_ms;         /* MF_PLANNER_RETRY_MS */
     long long query_cache_max;  /* MF_PLANNER_QUERY_CACHE */
+    long long shutdown_s;       /* MF_PLANNER_SHUTDOWN_S */
     char mysql_host[256];
     long long mysql_port;
     char mysql_user[128];

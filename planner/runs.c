@@ -18,18 +18,22 @@
 
 static const char CLAIM_SQL[] =
     "WITH c AS ("
-    " SELECT id, planner_owner AS prev FROM workflow_runs"
+    " SELECT id, planner_owner AS prev, planner_lease_until AS until FROM workflow_runs"
     " WHERE status = 'running' AND expansion_finished_at IS NULL"
     "   AND (planner_lease_until IS NULL OR planner_lease_until < now())"
     " ORDER BY started_at LIMIT 1 FOR UPDATE SKIP LOCKED) "
     "UPDATE workflow_runs r SET planner_owner = $1,"
     " planner_lease_until = now() + make_interval(secs => $2::double precision),"
-    " " LOG_APPEND("'claimed'", "CASE WHEN c.prev IS NULL THEN 'claimed by ' || $1"
-                               " ELSE 'claimed by ' || $1 || ' (lease of ' || c.prev ||"
-                               " ' expired)' END")
+    " " LOG_APPEND("CASE WHEN c.prev IS NULL OR c.prev = $1 THEN 'claimed'"
+                   " ELSE 'taken_over' END",
+                   "CASE WHEN c.prev IS NULL THEN 'claimed by ' || $1"
+                   " ELSE 'claimed by ' || $1 || ' (lease of ' || c.prev ||"
+                   " ' expired or given back at ' || coalesce(c.until::text, '?') || ')' END")
     " FROM c WHERE r.id = c.id"
     " RETURNING r.id::text, r.workflow_id::text,"
-    " floor(extract(epoch FROM r.started_at) * 1000)::bigint, COALESCE(c.prev, '')";
+    " floor(extract(epoch FROM r.started_at) * 1000)::bigint, COALESCE(c.prev, ''),"
+    " COALESCE(r.replay_of::text, ''), COALESCE(r.expansion_cursor, ''),"
+    " COALESCE(r.expanded_count, 0), COALESCE(r.invalid_count, 0)";
 
 static int fill_run(PGresult *res, planner_run *run, mf_err *err)
 {
@@ -41,6 +45,12 @@ static int fill_run(PGresult *res, planner_run *run, mf_err *err)
     snprintf(run->id, sizeof(run->id), "%s", PQgetvalue(res, 0, 0));
     snprintf(run->workflow_id, sizeof(run->workflow_id), "%s", PQgetvalue(res, 0, 1));
     snprintf(run->prev_owner, sizeof(run->prev_owner), "%s", PQgetvalue(res, 0, 3));
+    snprintf(run->replay_of, sizeof(run->replay_of), "%s", PQgetvalue(res, 0, 4));
+    if (run->replay_of[0] != '\0') {
+        snprintf(run->cursor, sizeof(run->cursor), "%s", PQgetvalue(res, 0, 5));
+        run->done_jobs = strtoll(PQgetvalue(res, 0, 6), NULL, 10);
+        run->done_invalid = strtoll(PQgetvalue(res, 0, 7), NULL, 10);
+    }
     run->started_ms = strtoull(PQgetvalue(res, 0, 2), &end, 10);
     if (*end != '\0')
         return mf_err_set(err, "run %s: bad started_at", run->id);
@@ -89,6 +99,45 @@ int planner_runs_renew(PGconn *conn, const planner_run *run, const char *owner,
 
     snprintf(lease, sizeof(lease), "%lld", lease_s);
     return owned_update(conn, "renew the lease", sql, 4, params, err);
+}
+
+int planner_runs_progress(PGconn *conn, const planner_run *run, const char *owner,
+                          long long lease_s, const char *cursor, long long jobs,
+                          long long invalid, mf_err *err)
+{
+    static const char sql[] =
+        "UPDATE workflow_runs SET"
+        " planner_lease_until = now() + make_interval(secs => $3::double precision),"
+        " expansion_cursor = $4, expanded_count = $5::integer, invalid_count = $6::integer"
+        " WHERE " OWNED;
+    char lease[32], j[32], i[32];
+    const char *params[6] = {run->id, owner, lease, cursor, j, i};
+
+    snprintf(lease, sizeof(lease), "%lld", lease_s);
+    snprintf(j, sizeof(j), "%lld", jobs);
+    snprintf(i, sizeof(i), "%lld", invalid);
+    return owned_update(conn, "record the replay progress", sql, 6, params, err);
+}
+
+int planner_runs_replay_filter(PGconn *conn, const char *run_id, char *out, size_t cap,
+                               mf_err *err)
+{
+    static const char sql[] =
+        "SELECT COALESCE(replay_filter, '{}'::jsonb)::text FROM workflow_runs WHERE id = $1::uuid";
+    const char *params[1] = {run_id};
+    PGresult *res = mf_pg_query(conn, sql, 1, params, err);
+    int rc = 0;
+
+    if (res == NULL)
+        return mf_err_prefix(err, "could not load the replay filter of run %s", run_id);
+    if (PQntuples(res) != 1)
+        rc = mf_err_set(err, "run %s not found", run_id);
+    else if ((size_t)PQgetlength(res, 0, 0) >= cap)
+        rc = mf_err_set(err, "replay_filter of run %s is longer than %zu bytes", run_id, cap - 1);
+    else
+        snprintf(out, cap, "%s", PQgetvalue(res, 0, 0));
+    PQclear(res);
+    return rc;
 }
 
 int planner_runs_release(PGconn *conn, const planner_run *run, const char *owner,

@@ -3,6 +3,7 @@
 #ifndef PLANNER_RUNS_H
 #define PLANNER_RUNS_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include <libpq-fe.h>
@@ -22,6 +23,11 @@ typedef struct planner_run {
     char workflow_id[MF_UUID_STR_SIZE];
     uint64_t started_ms;   /* started_at truncated to milliseconds (job id input) */
     char prev_owner[128];  /* "" when nobody held the run before */
+    char replay_of[MF_UUID_STR_SIZE]; /* the original run of a replay, "" for a normal run */
+    /* a replay's confirmed progress (planner_runs_progress): resume after this phone with
+     * these counts; "" / 0 at the start */
+    char cursor[64];
+    long long done_jobs, done_invalid;
 } planner_run;
 
 typedef struct planner_counts {
@@ -40,6 +46,17 @@ int planner_runs_claim(PGconn *conn, const char *owner, long long lease_s, plann
  * Returns 1 while the run is still ours and running, 0 when lost, -1 with err. */
 int planner_runs_renew(PGconn *conn, const planner_run *run, const char *owner,
                        long long lease_s, const char *cursor, mf_err *err);
+
+/* A replay's progress after a page whose messages the broker acknowledged: lease renewed,
+ * expansion_cursor = the page's last phone, expanded_count / invalid_count = counts so far
+ * (so a takeover resumes after the cursor with the same counts). 1/0/-1 as renew. */
+int planner_runs_progress(PGconn *conn, const planner_run *run, const char *owner,
+                          long long lease_s, const char *cursor, long long jobs,
+                          long long invalid, mf_err *err);
+
+/* The replay_filter of run_id as JSON text into out ("{}" when NULL). 0 or -1 with err. */
+int planner_runs_replay_filter(PGconn *conn, const char *run_id, char *out, size_t cap,
+                               mf_err *err);
 
 /* Give the run back after a transient failure: lease until now() + retry_ms (so another
  * planner, or this one, retries then) and log "retry" with the reason. 1/0/-1 as renew. */

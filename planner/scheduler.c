@@ -112,6 +112,8 @@ static void fire_one(planner_ctx *ctx, const char *wf)
         return;
     }
     if (f.fired)
+        mf_metric_add(ctx->metrics.schedules_fired, NULL, 1);
+    if (f.fired)
         MF_LOG(ctx->log, MF_LOG_INFO, "scheduled run created", MF_KV_S("workflow_id", wf),
                MF_KV_S("run_id", f.run_id));
 }
@@ -122,7 +124,7 @@ void planner_tick_schedules(planner_ctx *ctx)
     PGresult *res;
     mf_err err;
 
-    if (now - ctx->last_schedule_ms < ctx->cfg->poll_ms)
+    if (now - ctx->last_schedule_ms < ctx->cfg->poll_ms || ctx->pg == NULL)
         return;
     ctx->last_schedule_ms = now;
     res = mf_pg_query(ctx->pg, CANDIDATES_SQL, 0, NULL, &err);

@@ -1,0 +1,794 @@
+/* itest_replay: the planner expands replay runs from the original run's failures (filter,
+ * never-resend rule, variables, current template, resume after takeover), and serves
+ * /metrics (promtool) and /healthz. Real PostgreSQL and Kafka. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <openssl/rand.h>
+
+#include "mf_codec.h"
+#include "mf_kafka.h"
+#include "mf_migrate.h"
+#include "mf_pg.h"
+#include "mf_uuid.h"
+
+#define MAX_SEEN 64
+
+/* One message the consumer saw. */
+typedef struct seen {
+    int is_job;
+    mf_uuid id, run, tpl;
+    char to[32], name[64], vars[256], code[32];
+} seen;
+
+typedef struct itest {
+    char suffix[16];
+    char pg_admin_dsn[512];
+    char pg_db[64];
+    char pg_dsn[640];
+    PGconn *pg;
+    char topic_prefix[64];
+    char topic_jobs[128], topic_results[128];
+    char tpl_old[40], tpl_cur[40], wf[40], orig[40];
+    pid_t planner, other; /* other: the planner of the dependency tests */
+    char log_path[128];
+    mf_kafka_consumer *consumer;
+    mf_codec *codec;
+    seen msgs[MAX_SEEN];
+    size_t nmsgs;
+    int overflow;
+} itest;
+
+static itest T;
+
+static const char *env_or(const char *name, const char *def)
+{
+    const char *v = getenv(name);
+    return v != NULL && v[0] != '\0' ? v : def;
+}
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void sleep_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+/* ---- PostgreSQL -------------------------------------------------------------------------- */
+
+static PGresult *pg_q(const char *sql, int n, const char *const *params)
+{
+    mf_err err;
+    PGresult *res = mf_pg_query(T.pg, sql, n, params, &err);
+    if (res == NULL)
+        fail_msg("postgres: %s\nsql: %s", err.msg, sql);
+    return res;
+}
+
+static void pg_val(const char *sql, int n, const char *const *params, char *out, size_t cap)
+{
+    PGresult *res = pg_q(sql, n, params);
+    if (PQntuples(res) < 1)
+        fail_msg("no row from: %s", sql);
+    snprintf(out, cap, "%s", PQgetisnull(res, 0, 0) ? "" : PQgetvalue(res, 0, 0));
+    PQclear(res);
+}
+
+static void pg_setup(void)
+{
+    char sql[256], dir[512];
+    PGconn *admin;
+    mf_err err;
+
+    snprintf(T.pg_admin_dsn, sizeof(T.pg_admin_dsn), "%s",
+             env_or("MF_PG_DSN", "host=127.0.0.1 port=55432 dbname=msgfleet user=msgfleet"));
+    admin = mf_pg_connect(T.pg_admin_dsn, NULL, "itest_replay", &err);
+    if (admin == NULL)
+        fail_msg("PostgreSQL (MF_PG_DSN) is not reachable: %s", err.msg);
+    snprintf(T.pg_db, sizeof(T.pg_db), "msgfleet_replay_%s", T.suffix);
+    snprintf(sql, sizeof(sql), "CREATE DATABASE %s", T.pg_db);
+    if (mf_pg_exec(admin, sql, &err) != 0)
+        fail_msg("create database: %s", err.msg);
+    PQfinish(admin);
+    snprintf(T.pg_dsn, sizeof(T.pg_dsn), "%s dbname=%s", T.pg_admin_dsn, T.pg_db);
+    T.pg = mf_pg_connect(T.pg_dsn, NULL, "itest_replay", &err);
+    if (T.pg == NULL)
+        fail_msg("connect to %s: %s", T.pg_db, err.msg);
+    snprintf(dir, sizeof(dir), "%s/schemas/pg", env_or("MF_SOURCE_DIR", "."));
+    if (mf_migrate_run(T.pg, dir, NULL, NULL, &err) < 0)
+        fail_msg("migrate %s: %s", dir, err.msg);
+}
+
+static void pg_teardown(void)
+{
+    char sql[256];
+    PGconn *admin;
+    mf_err err;
+
+    if (T.pg != NULL)
+        PQfinish(T.pg);
+    T.pg = NULL;
+    if (T.pg_db[0] == '\0')
+        return;
+    admin = mf_pg_connect(T.pg_admin_dsn, NULL, "itest_replay", &err);
+    if (admin == NULL)
+        return;
+    snprintf(sql, sizeof(sql), "DROP DATABASE IF EXISTS %s WITH (FORCE)", T.pg_db);
+    mf_pg_exec(admin, sql, &err);
+    PQfinish(admin);
+}
+
+/* ---- planner ----------------------------------------------------------------------------- */
+
+/* extra: NULL or one more "KEY=value" that overrides the defaults (getenv takes the first). */
+static pid_t start_planner_env(const char *instance, const char *log_path, const char *extra,
+                               const char *extra2)
+{
+    const char *bin = env_or("MF_PLANNER_BIN", "planner/msgfleet-planner");
+    char e[18][700];
+    char *envp[19];
+    int n = 0;
+    pid_t pid;
+
+    if (extra != NULL)
+        snprintf(e[n++], sizeof(e[0]), "%s", extra);
+    if (extra2 != NULL)
+        snprintf(e[n++], sizeof(e[0]), "%s", extra2);
+    snprintf(e[n++], sizeof(e[0]), "MF_PG_DSN=%s", T.pg_dsn);
+    snprintf(e[n++], sizeof(e[0]), "MF_KAFKA_BROKERS=%s",
+             env_or("MF_KAFKA_BROKERS", "127.0.0.1:59092"));
+    snprintf(e[n++], sizeof(e[0]), "MF_TOPIC_PREFIX=%s", T.topic_prefix);
+    snprintf(e[n++], sizeof(e[0]), "MF_INSTANCE_ID=%s", instance);
+    snprintf(e[n++], sizeof(e[0]), "MF_MYSQL_HOST=%s", env_or("MF_MYSQL_HOST", "127.0.0.1"));
+    snprintf(e[n++], sizeof(e[0]), "MF_MYSQL_PORT=%s", env_or("MF_MYSQL_PORT", "53306"));
+    snprintf(e[n++], sizeof(e[0]), "MF_MYSQL_USER=crm_readonly");
+    snprintf(e[n++], sizeof(e[0]), "MF_MYSQL_PASSWORD=crm_readonly_pw");
+    snprintf(e[n++], sizeof(e[0]), "MF_MYSQL_DB=crm");
+    snprintf(e[n++], sizeof(e[0]), "MF_PLANNER_POLL_MS=100");
+    snprintf(e[n++], sizeof(e[0]), "MF_PLANNER_PAGE_SIZE=2"); /* several replay pages */
+    snprintf(e[n++], sizeof(e[0]), "MF_HTTP_PORT=0");
+    snprintf(e[n++], sizeof(e[0]), "MF_LOG_LEVEL=info");
+    for (int i = 0; i < n; i++)
+        envp[i] = e[i];
+    envp[n] = NULL;
+    pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        char *argv[] = {(char *)bin, NULL};
+        if (freopen(log_path, "w", stderr) == NULL)
+            _exit(126);
+        execve(bin, argv, envp);
+        fprintf(stderr, "itest_replay: could not run %s\n", bin);
+        _exit(127);
+    }
+    return pid;
+}
+
+static int stop_planner(pid_t *pid)
+{
+    int st = 0;
+
+    if (*pid <= 0)
+        return 0;
+    kill(*pid, SIGTERM);
+    for (int i = 0; i < 400; i++) {
+        if (waitpid(*pid, &st, WNOHANG) == *pid) {
+            *pid = 0;
+            return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+        }
+        sleep_ms(50);
+    }
+    kill(*pid, SIGKILL);
+    waitpid(*pid, &st, 0);
+    *pid = 0;
+    return 255;
+}
+
+static pid_t start_planner(const char *instance)
+{
+    return start_planner_env(instance, T.log_path, NULL, NULL);
+}
+
+/* Lines of the log at path containing needle. */
+static int log_count(const char *path, const char *needle)
+{
+    char line[2048];
+    FILE *f = fopen(path, "r");
+    int n = 0;
+
+    while (f != NULL && fgets(line, sizeof(line), f) != NULL)
+        n += strstr(line, needle) != NULL;
+    if (f != NULL)
+        fclose(f);
+    return n;
+}
+
+/* HTTP status of GET url path on the planner's port; the body into body (may be NULL). */
+static int http_get(int port, const char *path, char *body, size_t cap)
+{
+    char cmd[256];
+    FILE *p;
+    size_t n = 0;
+    int code = 0;
+
+    snprintf(cmd, sizeof(cmd), "curl -s -w '\\n%%{http_code}' http://127.0.0.1:%d%s", port,
+             path);
+    p = popen(cmd, "r");
+    assert_non_null(p);
+    if (body != NULL) {
+        n = fread(body, 1, cap - 1, p);
+        body[n] = '\0';
+        for (size_t i = n; i > 0; i--) {
+            if (body[i - 1] == '\n') {
+                code = (int)strtol(body + i, NULL, 10);
+                body[i - 1] = '\0';
+                break;
+            }
+        }
+    }
+    pclose(p);
+    return code;
+}
+
+/* The port of the planner's `{"msg":"http listening","port":N}` start-up line. */
+static int planner_port_of(const char *log_path)
+{
+    int64_t end = now_ms() + 15000;
+    char line[2048];
+
+    while (now_ms() < end) {
+        FILE *f = fopen(log_path, "r");
+        while (f != NULL && fgets(line, sizeof(line), f) != NULL) {
+            const char *p = strstr(line, "\"http listening\"");
+            if (p != NULL && (p = strstr(line, "\"port\":")) != NULL) {
+                fclose(f);
+                return (int)strtol(p + 7, NULL, 10);
+            }
+        }
+        if (f != NULL)
+            fclose(f);
+        sleep_ms(100);
+    }
+    fail_msg("no \"http listening\" line in %s", log_path);
+    return -1;
+}
+
+static int planner_port(void)
+{
+    return planner_port_of(T.log_path);
+}
+
+/* ---- fixtures ----------------------------------------------------------------------------- */
+
+/* Insert a message_logs row of run `run`. */
+static void log_row(const char *run, const char *phone, const char *name, const char *status,
+                    const char *code, const char *vars)
+{
+    const char *p[7] = {run, T.tpl_old, phone, name, status, code, vars};
+    PQclear(pg_q("INSERT INTO message_logs (workflow_run_id, template_id, recipient_phone,"
+                 " recipient_name, message_type, variables_used, status, error_code, sent_at,"
+                 " failed_at) VALUES ($1, $2, $3, $4, 'lms', $7::jsonb, $5::text, $6,"
+                 " CASE WHEN $5::text IN ('sent', 'delivered') THEN now() END,"
+                 " CASE WHEN $5::text = 'failed' THEN now() END)", 7, p));
+}
+
+static void create_fixtures(void)
+{
+    const char *pw[1], *po[2];
+    char mc[128], earlier[40];
+
+    pg_val("INSERT INTO message_templates (name, category, message_type, content) VALUES"
+           " ('old', 'notification', 'lms', '#{name}님 쿠폰 #{coupon}') RETURNING id", 0, NULL,
+           T.tpl_old, sizeof(T.tpl_old));
+    pg_val("INSERT INTO message_templates (name, category, message_type, content) VALUES"
+           " ('current', 'notification', 'sms', '#{name}님 새 쿠폰 #{coupon}') RETURNING id", 0,
+           NULL, T.tpl_cur, sizeof(T.tpl_cur));
+    snprintf(mc, sizeof(mc), "{\"template_id\":\"%s\"}", T.tpl_cur);
+    pw[0] = mc;
+    pg_val("INSERT INTO workflows (name, status, trigger_type, target_config, message_config)"
+           " VALUES ('replay', 'active', 'manual', '{\"query\":\"SELECT id, phone FROM x\"}',"
+           " $1::jsonb) RETURNING id", 1, pw, T.wf, sizeof(T.wf));
+    pw[0] = T.wf;
+    pg_val("INSERT INTO workflow_runs (workflow_id, status, trigger_type, completed_at)"
+           " VALUES ($1, 'completed', 'manual', now()) RETURNING id", 1, pw, T.orig,
+           sizeof(T.orig));
+    po[0] = T.wf;
+    po[1] = T.orig;
+    pg_val("INSERT INTO workflow_runs (workflow_id, status, trigger_type, replay_of,"
+           " replay_filter, completed_at) VALUES ($1, 'completed', 'replay', $2, '{}', now())"
+           " RETURNING id", 2, po, earlier, sizeof(earlier));
+
+    log_row(T.orig, "01030000001", "가", "failed", "3059", "{\"name\":\"가\",\"coupon\":\"A1\"}");
+    log_row(T.orig, "01030000002", "나", "sent", NULL, "{\"name\":\"나\"}");
+    log_row(T.orig, "01030000003", "다", "failed", "3059", "{\"name\":\"다\"}");
+    log_row(T.orig, "01030000003", "다", "sent", NULL, "{\"name\":\"다\"}");
+    log_row(T.orig, "12345", "라", "failed", "INVALID_PHONE", "{}");
+    log_row(T.orig, "01030000005", "마", "failed", "3040", "{\"name\":\"마\",\"coupon\":7}");
+    log_row(T.orig, "01030000006", "바", "delivered", NULL, "{}");
+    log_row(T.orig, "01030000007", "사", "failed", "3059", "{\"name\":\"사\",\"coupon\":\"C\"}");
+    /* failed in the original, sent by an earlier replay: never again */
+    log_row(T.orig, "01030000008", "아", "failed", "3059", "{\"name\":\"아\"}");
+    log_row(earlier, "01030000008", "아", "sent", NULL, "{\"name\":\"아\"}");
+    for (int i = 9; i <= 12; i++) {
+        char phone[16], vars[64];
+        snprintf(phone, sizeof(phone), "010300000%02d", i);
+        snprintf(vars, sizeof(vars), "{\"name\":\"n%d\",\"coupon\":\"K%d\"}", i, i);
+        log_row(T.orig, phone, "", "failed", "4000", vars);
+    }
+}
+
+/* A replay of the original run; extra columns for the takeover test (NULL: none). */
+static void create_replay(const char *filter, const char *owner, const char *cursor,
+                          const char *done, char *out, size_t cap)
+{
+    const char *p[6] = {T.wf, T.orig, filter, owner, cursor, done};
+    pg_val("INSERT INTO workflow_runs (workflow_id, status, trigger_type, replay_of,"
+           " replay_filter, planner_owner, planner_lease_until, expansion_cursor,"
+           " expanded_count) VALUES ($1, 'running', 'replay', $2, $3::jsonb, $4::text,"
+           " CASE WHEN $4::text IS NOT NULL THEN now() - interval '1 second' END, $5::text,"
+           " COALESCE($6::integer, 0)) RETURNING id", 6, p, out, cap);
+}
+
+static void wait_planned(const char *run, int timeout_s)
+{
+    const char *p[1] = {run};
+    int64_t end = now_ms() + timeout_s * 1000LL;
+    char v[8];
+
+    while (now_ms() < end) {
+        pg_val("SELECT count(*) FROM workflow_runs WHERE id = $1 AND"
+               " (expansion_finished_at IS NOT NULL OR status <> 'running')", 1, p, v,
+               sizeof(v));
+        if (strcmp(v, "1") == 0)
+            return;
+        sleep_ms(100);
+    }
+    fail_msg("replay %s was not planned within %d s", run, timeout_s);
+}
+
+/* ---- consuming ---------------------------------------------------------------------------- */
+
+static void ensure_consumer(void)
+{
+    mf_kafka_conf kc = {env_or("MF_KAFKA_BROKERS", "127.0.0.1:59092"), "itest_replay", NULL,
+                        NULL, NULL};
+    const char *topics[] = {T.topic_jobs, T.topic_results, NULL};
+    char group[64];
+    mf_kafka_consumer_opts o;
+    mf_err err;
+
+    if (T.consumer != NULL)
+        return;
+    snprintf(group, sizeof(group), "itest-replay-%s", T.suffix);
+    memset(&o, 0, sizeof(o));
+    o.group_id = group;
+    o.topics = topics;
+    o.offsets = MF_KAFKA_OFFSETS_STORE;
+    o.offset_reset = "earliest";
+    T.consumer = mf_kafka_consumer_new(&kc, &o, &err);
+    if (T.consumer == NULL)
+        fail_msg("Kafka (MF_KAFKA_BROKERS) consumer: %s", err.msg);
+    T.codec = mf_codec_new(&err);
+    assert_non_null(T.codec);
+}
+
+static void keep(const mf_kafka_msg *m, int is_job)
+{
+    seen *s;
+    mf_job job;
+    mf_result r;
+    mf_err err;
+
+    if (T.nmsgs == MAX_SEEN) {
+        T.overflow++;
+        return;
+    }
+    s = &T.msgs[T.nmsgs];
+    memset(s, 0, sizeof(*s));
+    s->is_job = is_job;
+    if (is_job) {
+        if (mf_codec_decode_job(T.codec, m->val, m->val_len, &job, &err) != 0)
+            fail_msg("undecodable job: %s", err.msg);
+        s->id = job.id;
+        s->run = job.run;
+        s->tpl = job.tpl;
+        snprintf(s->to, sizeof(s->to), "%s", job.to);
+        snprintf(s->name, sizeof(s->name), "%s", job.name ? job.name : "");
+        for (size_t i = 0; i < job.vars.n; i++) {
+            size_t len = strlen(s->vars);
+            snprintf(s->vars + len, sizeof(s->vars) - len, "%s%s=%s", i ? "," : "",
+                     job.vars.items[i].key, job.vars.items[i].val);
+        }
+        if (m->key_len != strlen(job.to) || memcmp(m->key, job.to, m->key_len) != 0)
+            fail_msg("job key is not the phone");
+    } else {
+        if (mf_codec_decode_result(T.codec, m->val, m->val_len, &r, &err) != 0)
+            fail_msg("undecodable result: %s", err.msg);
+        s->id = r.id;
+        s->run = r.run;
+        s->tpl = r.tpl;
+        snprintf(s->to, sizeof(s->to), "%s", r.to);
+        snprintf(s->code, sizeof(s->code), "%s", r.code ? r.code : "");
+    }
+    T.nmsgs++;
+}
+
+/* Consume until `want` messages of run arrived (or the timeout), then a little longer to
+ * catch extra ones. Returns how many belong to the run. */
+static size_t consume(const char *run, size_t want, int timeout_s)
+{
+    mf_kafka_msg msgs[64];
+    int64_t end = now_ms() + timeout_s * 1000LL, settle = 0;
+    mf_uuid u;
+    mf_err err;
+
+    assert_int_equal(mf_uuid_parse(run, &u, &err), 0);
+    ensure_consumer();
+    for (;;) {
+        size_t n = 0, mine = 0;
+        if (mf_kafka_consume(T.consumer, msgs, 64, 300, &n, &err) != 0)
+            fail_msg("consume: %s", err.msg);
+        for (size_t i = 0; i < n; i++)
+            keep(&msgs[i], strcmp(msgs[i].topic, T.topic_jobs) == 0);
+        mf_kafka_release(msgs, n);
+        mf_codec_reset(T.codec);
+        for (size_t i = 0; i < T.nmsgs; i++)
+            mine += mf_uuid_equal(&T.msgs[i].run, &u);
+        if (settle == 0 && mine >= want)
+            settle = now_ms() + 1500;
+        if ((settle != 0 && now_ms() > settle) || now_ms() > end)
+            return mine;
+    }
+}
+
+static const seen *find(const char *run, const char *to)
+{
+    mf_uuid u;
+    mf_err err;
+
+    assert_int_equal(mf_uuid_parse(run, &u, &err), 0);
+    for (size_t i = 0; i < T.nmsgs; i++) {
+        if (mf_uuid_equal(&T.msgs[i].run, &u) && strcmp(T.msgs[i].to, to) == 0)
+            return &T.msgs[i];
+    }
+    return NULL;
+}
+
+static void expect_job(const char *run, const char *to, const char *name, const char *vars)
+{
+    const char *p[1] = {run};
+    const seen *s = find(run, to);
+    char started[32], tpl[MF_UUID_STR_SIZE];
+    mf_uuid ru, want;
+    mf_err err;
+
+    if (s == NULL || !s->is_job)
+        fail_msg("replay %s: no job for %s", run, to);
+    assert_string_equal(s->name, name);
+    assert_string_equal(s->vars, vars);
+    pg_val("SELECT floor(extract(epoch FROM started_at) * 1000)::bigint FROM workflow_runs"
+           " WHERE id = $1", 1, p, started, sizeof(started));
+    assert_int_equal(mf_uuid_parse(run, &ru, &err), 0);
+    mf_uuid_job_id(&ru, strtoull(started, NULL, 10), to, 1, &want);
+    assert_true(mf_uuid_equal(&want, &s->id));
+    mf_uuid_format(&s->tpl, tpl);
+    assert_string_equal(tpl, T.tpl_cur); /* the workflow's CURRENT template */
+}
+
+static void expect_counts(const char *run, const char *want)
+{
+    const char *p[1] = {run};
+    char got[128];
+
+    pg_val("SELECT status || ' ' || target_count || ' ' || expanded_count || ' ' ||"
+           " invalid_count || ' ' || (expansion_finished_at IS NOT NULL) || ' ' ||"
+           " (planner_lease_until IS NULL) FROM workflow_runs WHERE id = $1", 1, p, got,
+           sizeof(got));
+    assert_string_equal(got, want);
+}
+
+/* ---- tests -------------------------------------------------------------------------------- */
+
+static void test_replay_default_filter(void **state)
+{
+    char run[40];
+    const char *p[1] = {run};
+    char logs[4096];
+
+    (void)state;
+    T.planner = start_planner("itest-replay-1");
+    create_replay("{}", NULL, NULL, NULL, run, sizeof(run));
+    wait_planned(run, 30);
+    expect_counts(run, "running 7 7 0 true true");
+    assert_int_equal(consume(run, 7, 30), 7);
+    expect_job(run, "01030000001", "가", "name=가,coupon=A1");
+    expect_job(run, "01030000005", "마", "name=마,coupon=7");
+    expect_job(run, "01030000007", "사", "name=사,coupon=C");
+    for (int i = 9; i <= 12; i++) {
+        char to[16], vars[64], name[8];
+        snprintf(to, sizeof(to), "010300000%02d", i);
+        snprintf(vars, sizeof(vars), "name=n%d,coupon=K%d", i, i);
+        snprintf(name, sizeof(name), "%s", "");
+        expect_job(run, to, name, vars);
+    }
+    /* never resent: sent, delivered, sent later in the chain; INVALID_PHONE left out */
+    assert_null(find(run, "01030000002"));
+    assert_null(find(run, "01030000003"));
+    assert_null(find(run, "01030000006"));
+    assert_null(find(run, "01030000008"));
+    assert_null(find(run, "12345"));
+    pg_val("SELECT logs::text FROM workflow_runs WHERE id = $1", 1, p, logs, sizeof(logs));
+    assert_non_null(strstr(logs, "\"expanded\""));
+}
+
+static void test_replay_code_filter(void **state)
+{
+    char run[40];
+
+    (void)state;
+    create_replay("{\"codes\":[\"3040\"]}", NULL, NULL, NULL, run, sizeof(run));
+    wait_planned(run, 30);
+    expect_counts(run, "running 1 1 0 true true");
+    assert_int_equal(consume(run, 1, 20), 1);
+    expect_job(run, "01030000005", "마", "name=마,coupon=7");
+
+    /* asking for INVALID_PHONE explicitly gives the INVALID_PHONE result again */
+    create_replay("{\"codes\":[\"INVALID_PHONE\"]}", NULL, NULL, NULL, run, sizeof(run));
+    wait_planned(run, 30);
+    expect_counts(run, "running 1 0 1 true true");
+    assert_int_equal(consume(run, 1, 20), 1);
+    assert_string_equal(find(run, "12345")->code, "INVALID_PHONE");
+
+    /* nothing matches: the replay completes at once */
+    create_replay("{\"codes\":[\"NO_SUCH\"]}", NULL, NULL, NULL, run, sizeof(run));
+    wait_planned(run, 30);
+    expect_counts(run, "completed 0 0 0 true true");
+}
+
+static void test_replay_bad_filter_fails(void **state)
+{
+    char run[40], got[512];
+    const char *p[1] = {run};
+
+    (void)state;
+    create_replay("{\"bogus\":1}", NULL, NULL, NULL, run, sizeof(run));
+    wait_planned(run, 30);
+    pg_val("SELECT status || ': ' || coalesce(error_message, '') FROM workflow_runs"
+           " WHERE id = $1", 1, p, got, sizeof(got));
+    assert_string_equal(got, "failed: replay_filter: unknown key \"bogus\"");
+    create_replay("{\"since\":\"not a time\"}", NULL, NULL, NULL, run, sizeof(run));
+    wait_planned(run, 30);
+    pg_val("SELECT status FROM workflow_runs WHERE id = $1", 1, p, got, sizeof(got));
+    assert_string_equal(got, "failed");
+}
+
+/* A planner died after recording progress up to 01030000007 (3 jobs): the takeover resumes
+ * after the cursor and keeps the counts. */
+static void test_replay_resumes_after_takeover(void **state)
+{
+    char run[40], logs[4096];
+    const char *p[1] = {run};
+
+    (void)state;
+    create_replay("{}", "itest-dead", "01030000007", "3", run, sizeof(run));
+    wait_planned(run, 30);
+    expect_counts(run, "running 7 7 0 true true");
+    assert_int_equal(consume(run, 4, 20), 4);
+    assert_null(find(run, "01030000001"));
+    assert_null(find(run, "01030000007"));
+    expect_job(run, "01030000009", "", "name=n9,coupon=K9");
+    expect_job(run, "01030000012", "", "name=n12,coupon=K12");
+    pg_val("SELECT logs::text FROM workflow_runs WHERE id = $1", 1, p, logs, sizeof(logs));
+    if (strstr(logs, "\"taken_over\"") == NULL || strstr(logs, "itest-dead") == NULL)
+        fail_msg("no takeover entry in the run log: %s", logs);
+}
+
+static void test_metrics_and_health(void **state)
+{
+    char cmd[1024], line[512];
+    int port = planner_port(), ok = 0;
+    FILE *f;
+    double jobs = -1, claimed = -1;
+
+    (void)state;
+    snprintf(cmd, sizeof(cmd),
+             "curl -sf http://127.0.0.1:%d/metrics > %s.metrics && promtool check metrics < "
+             "%s.metrics", port, T.log_path, T.log_path);
+    assert_int_equal(system(cmd), 0);
+    snprintf(cmd, sizeof(cmd), "%s.metrics", T.log_path);
+    f = fopen(cmd, "r");
+    assert_non_null(f);
+    while (fgets(line, sizeof(line), f) != NULL) {
+        if (strncmp(line, "msgfleet_planner_jobs_total ", 28) == 0)
+            jobs = strtod(line + 28, NULL);
+        if (strncmp(line, "msgfleet_planner_runs_claimed_total ", 36) == 0)
+            claimed = strtod(line + 36, NULL);
+        ok += strncmp(line, "msgfleet_planner_expansion_seconds_count ", 41) == 0;
+        ok += strncmp(line, "msgfleet_planner_pages_total ", 29) == 0;
+        ok += strncmp(line, "msgfleet_planner_schedules_fired_total ", 39) == 0;
+        ok += strncmp(line, "msgfleet_planner_duplicates_dropped_total ", 42) == 0;
+        ok += strncmp(line, "msgfleet_planner_invalid_total ", 31) == 0;
+        ok += strncmp(line, "msgfleet_planner_runs_failed_total ", 35) == 0;
+    }
+    fclose(f);
+    remove(cmd);
+    /* 7 + 1 + 0 + 4 jobs acknowledged, 7 replays claimed */
+    assert_true(jobs == 12.0);
+    assert_true(claimed == 7.0);
+    assert_int_equal(ok, 6);
+    snprintf(cmd, sizeof(cmd),
+             "curl -s http://127.0.0.1:%d/healthz | grep -q '\"postgres\"' && "
+             "curl -s http://127.0.0.1:%d/healthz | grep -q '\"kafka\"' && "
+             "curl -s http://127.0.0.1:%d/healthz | grep -q '\"mysql\"' && "
+             "curl -sf http://127.0.0.1:%d/healthz > /dev/null", port, port, port, port);
+    assert_int_equal(system(cmd), 0);
+}
+
+static void test_sigterm(void **state)
+{
+    (void)state;
+    assert_int_equal(stop_planner(&T.planner), 0);
+}
+
+/* MySQL unreachable: the run is given back (logged "retry"), never failed; /healthz says so;
+ * SIGTERM still exits 0 at once. */
+static void test_mysql_down_gives_run_back(void **state)
+{
+    char wf[40], run[40], path[160], body[4096], got[64];
+    const char *p[1] = {run};
+    const char *pw[1] = {T.tpl_cur};
+    int64_t end, t0;
+    pid_t *pid = &T.other;
+    int port;
+
+    (void)state;
+    snprintf(path, sizeof(path), "%s.mysql", T.log_path);
+    pg_val("INSERT INTO workflows (name, status, trigger_type, target_config, message_config)"
+           " VALUES ('mysql-down', 'active', 'manual',"
+           " '{\"query\":\"SELECT id, phone FROM customers\"}',"
+           " jsonb_build_object('template_id', $1::text)) RETURNING id", 1, pw, wf, sizeof(wf));
+    pw[0] = wf;
+    pg_val("INSERT INTO workflow_runs (workflow_id, status, trigger_type) VALUES ($1,"
+           " 'running', 'manual') RETURNING id", 1, pw, run, sizeof(run));
+    *pid = start_planner_env("itest-nomysql", path, "MF_MYSQL_PORT=1",
+                            "MF_PLANNER_RETRY_MS=500");
+    port = planner_port_of(path);
+    end = now_ms() + 20000;
+    while (now_ms() < end) {
+        pg_val("SELECT count(*) FROM workflow_runs WHERE id = $1 AND"
+               " jsonb_array_length(logs) >= 4", 1, p, got, sizeof(got));
+        if (strcmp(got, "1") == 0)
+            break;
+        sleep_ms(100);
+    }
+    /* claimed, retry, claimed again, retry...: still running, never failed */
+    pg_val("SELECT status || ' ' || (SELECT count(*) FROM jsonb_array_elements(logs) e"
+           " WHERE e->>'event' = 'retry') FROM workflow_runs WHERE id = $1",
+           1, p, got, sizeof(got));
+    if (strncmp(got, "running ", 8) != 0 || strtol(got + 8, NULL, 10) < 2)
+        fail_msg("run after MySQL failures: %s", got);
+    assert_int_equal(http_get(port, "/healthz", body, sizeof(body)), 503);
+    if (strstr(body, "\"mysql\"") == NULL || strstr(body, "could not connect") == NULL)
+        fail_msg("/healthz does not show MySQL down: %s", body);
+    t0 = now_ms();
+    assert_int_equal(stop_planner(pid), 0);
+    assert_true(now_ms() - t0 < 10000);
+    /* the lease was given back: nobody holds it beyond the retry delay */
+    pg_val("SELECT count(*) FROM workflow_runs WHERE id = $1 AND status = 'running' AND"
+           " planner_lease_until <= now() + interval '1 second'", 1, p, got, sizeof(got));
+    assert_string_equal(got, "1");
+    PQclear(pg_q("UPDATE workflow_runs SET status = 'cancelled' WHERE id = $1", 1, p));
+    if (getenv("ITEST_KEEP_LOG") == NULL)
+        remove(path);
+}
+
+/* PostgreSQL unreachable: the planner waits with backoff (does not exit, does not spin),
+ * reports it on /healthz and stops at once on SIGTERM. */
+static void test_postgres_down_waits(void **state)
+{
+    char path[160], dsn[200], body[4096];
+    pid_t *pid = &T.other;
+    int port, waits, st;
+
+    (void)state;
+    snprintf(path, sizeof(path), "%s.pg", T.log_path);
+    snprintf(dsn, sizeof(dsn), "MF_PG_DSN=host=127.0.0.1 port=1 dbname=x user=x");
+    *pid = start_planner_env("itest-nopg", path, dsn, NULL);
+    port = planner_port_of(path);
+    sleep_ms(4000);
+    assert_int_equal(waitpid(*pid, &st, WNOHANG), 0); /* still running */
+    assert_int_equal(http_get(port, "/healthz", body, sizeof(body)), 503);
+    if (strstr(body, "\"postgres\"") == NULL)
+        fail_msg("/healthz does not name postgres: %s", body);
+    assert_int_equal(http_get(port, "/livez", body, sizeof(body)), 200);
+    waits = log_count(path, "database unavailable, waiting");
+    /* backoff 250, 500, 1000, 2000 ms ...: a handful of attempts in 4 s, not hundreds */
+    if (waits < 2 || waits > 8)
+        fail_msg("%d reconnect attempts in 4 s", waits);
+    assert_true(log_count(path, "retry_in_ms") >= 2);
+    assert_int_equal(stop_planner(pid), 0);
+    if (getenv("ITEST_KEEP_LOG") == NULL)
+        remove(path);
+}
+
+/* ---- setup -------------------------------------------------------------------------------- */
+
+static int group_setup(void **state)
+{
+    unsigned char rnd[4];
+    mf_kafka_conf kc = {"x", NULL, NULL, NULL, NULL};
+    mf_err err;
+
+    (void)state;
+    memset(&T, 0, sizeof(T));
+    RAND_bytes(rnd, sizeof(rnd));
+    snprintf(T.suffix, sizeof(T.suffix), "%02x%02x%02x%02x", rnd[0], rnd[1], rnd[2], rnd[3]);
+    snprintf(T.topic_prefix, sizeof(T.topic_prefix), "itreplay_%s.", T.suffix);
+    snprintf(T.log_path, sizeof(T.log_path), "/tmp/itest_replay_%s.log", T.suffix);
+    kc.topic_prefix = T.topic_prefix;
+    if (mf_kafka_topic_name(&kc, MF_TOPIC_JOBS, T.topic_jobs, sizeof(T.topic_jobs), &err) != 0 ||
+        mf_kafka_topic_name(&kc, MF_TOPIC_RESULTS, T.topic_results, sizeof(T.topic_results),
+                            &err) != 0)
+        return -1;
+    {
+        mf_kafka_conf bc = {env_or("MF_KAFKA_BROKERS", "127.0.0.1:59092"), "itest_replay",
+                            NULL, NULL, NULL};
+        mf_kafka_topic_spec specs[2] = {{T.topic_jobs, 2, -1}, {T.topic_results, 2, -1}};
+        /* both topics exist before the consumer subscribes */
+        if (mf_kafka_ensure_topics(&bc, specs, 2, 15000, &err) != 0)
+            fail_msg("Kafka (MF_KAFKA_BROKERS): %s", err.msg);
+    }
+    pg_setup();
+    create_fixtures();
+    return 0;
+}
+
+static int group_teardown(void **state)
+{
+    mf_kafka_conf kc = {env_or("MF_KAFKA_BROKERS", "127.0.0.1:59092"), NULL, NULL, NULL, NULL};
+    const char *topics[2] = {T.topic_jobs, T.topic_results};
+    mf_err err;
+
+    (void)state;
+    stop_planner(&T.planner);
+    stop_planner(&T.other);
+    mf_kafka_consumer_free(T.consumer);
+    mf_codec_free(T.codec);
+    mf_kafka_delete_topics(&kc, topics, 2, 10000, &err);
+    pg_teardown();
+    if (getenv("ITEST_KEEP_LOG") == NULL)
+        remove(T.log_path);
+    return 0;
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_replay_default_filter),
+        cmocka_unit_test(test_replay_code_filter),
+        cmocka_unit_test(test_replay_bad_filter_fails),
+        cmocka_unit_test(test_replay_resumes_after_takeover),
+        cmocka_unit_test(test_metrics_and_health),
+        cmocka_unit_test(test_sigterm),
+        cmocka_unit_test(test_mysql_down_gives_run_back),
+        cmocka_unit_test(test_postgres_down_waits),
+    };
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}

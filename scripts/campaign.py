@@ -404,6 +404,76 @@ def check_counters(dsn, run_id):
     return problems
 
 
+def sim_config(sim_url, knobs):
+    req = urllib.request.Request(f"{sim_url}/_sim/config", data=json.dumps(knobs).encode(),
+                                 headers={"Content-Type": "application/json"}, method="POST")
+    with urllib.request.urlopen(req, timeout=10) as r:
+        r.read()
+
+
+def msgfleet_cli(build, dsn, *args):
+    p = subprocess.run([binary(build, "tools/msgfleet/msgfleet"), *args, "--dsn", dsn],
+                       capture_output=True, text=True, timeout=900)
+    return p.returncode, p.stdout + p.stderr
+
+
+def accepted_per_phone(sim_url):
+    counts = {}
+    with urllib.request.urlopen(f"{sim_url}/_sim/ledger/export", timeout=60) as r:
+        for line in r:
+            if line.strip():
+                to = json.loads(line).get("to", "")
+                counts[to] = counts.get(to, 0) + 1
+    return counts
+
+
+def check_replay(build, dsn, run_id, mysql_db, sim_url):
+    """Replays after the cause is fixed: dry run = what is sent, one accepted message per
+    valid recipient across the chain, a second replay sends nothing."""
+    problems = []
+    expected, _ = expected_outcomes(mysql_db)
+    failed = int(psql(dsn, "SELECT count(*) FROM message_logs WHERE workflow_run_id = "
+                           f"'{run_id}' AND status = 'failed' "
+                           "AND error_code <> 'INVALID_PHONE'")[0][0])
+    codes = psql(dsn, "SELECT error_code, count(*) FROM message_logs WHERE workflow_run_id = "
+                      f"'{run_id}' AND status = 'failed' GROUP BY 1 ORDER BY 2 DESC")
+    log(f"original run: {failed} failures to replay by code: {codes}")
+    if failed == 0:
+        problems.append("the faults produced no failure to replay")
+    sim_config(sim_url, {"permanent_fail_ratio": 0, "error_5xx_ratio": 0})  # cause fixed
+    rc, out = msgfleet_cli(build, dsn, "replay", run_id, "--dry-run")
+    m = re.search(r"(\d+) recipient\(s\) to resend", out)
+    dry = int(m.group(1)) if m else -1
+    print(out, end="", flush=True)
+    if rc != 0 or dry != failed:
+        problems.append(f"dry run counted {dry} recipients, {failed} failures expected")
+    rc, out = msgfleet_cli(build, dsn, "replay", run_id, "--watch", "--timeout", "300")
+    print(out, end="", flush=True)
+    ids = [l.strip() for l in out.splitlines() if re.fullmatch(r"[0-9a-f-]{36}", l.strip())]
+    replay_id = ids[0] if ids else ""
+    if rc != 0 or not replay_id:
+        problems.append(f"replay failed (exit {rc})")
+        return problems
+    sent = psql(dsn, "SELECT count(*), count(*) FILTER (WHERE status IN ('sent','delivered')) "
+                     f"FROM message_logs WHERE workflow_run_id = '{replay_id}'")[0]
+    if (int(sent[0]), int(sent[1])) != (dry, dry):
+        problems.append(f"replay run has {sent[0]} rows, {sent[1]} sent; dry run said {dry}")
+    per_phone = accepted_per_phone(sim_url)
+    once = sum(1 for ph in expected if per_phone.get(ph, 0) == 1)
+    dup = sum(1 for ph in expected if per_phone.get(ph, 0) > 1)
+    if once != len(expected) or dup:
+        problems.append(f"after replay: {once} of {len(expected)} recipients accepted once, "
+                        f"{dup} more than once")
+    problems += check_counters(dsn, replay_id)
+    rc, out = msgfleet_cli(build, dsn, "replay", run_id)
+    runs = int(psql(dsn, f"SELECT count(*) FROM workflow_runs WHERE replay_of = '{run_id}'")[0][0])
+    if rc != 0 or "nothing to replay" not in out or runs != 1:
+        problems.append(f"second replay: exit {rc}, {runs} replay runs, output {out[-200:]!r}")
+    log(f"replay: {dry} resent, {once} of {len(expected)} recipients accepted exactly once, "
+        "second replay sent nothing")
+    return problems
+
+
 def inject_garbage(topic, n):
     """Undecodable job messages, as a buggy or foreign producer would write them."""
     lines = "".join(f"garbage-{i}\tnot msgpack \xff {i}\n" for i in range(n))
@@ -505,6 +575,11 @@ def main(argv):
                     help="produce N undecodable messages to the jobs topic before the run and "
                          "check (with --check) that they reach the dead-letter topic and that "
                          "`msgfleet dlq` lists and replays them")
+    ap.add_argument("--replay-check", action="store_true",
+                    help="the simulator fails 10%% of messages permanently and answers 5xx "
+                         "often enough that some requests outlast the retries; then the cause "
+                         "is fixed and `msgfleet replay` must bring every valid recipient to "
+                         "exactly one accepted message; a second replay sends nothing")
     a = ap.parse_args(argv)
 
     name = a.name or f"mftest_e2e_{random.randrange(16**6):06x}"
@@ -522,6 +597,11 @@ def main(argv):
     try:
         sim_url = start_simulator(fleet, free_port())
         fleet.env = fleet_env(dsn, f"{name}.", sim_url, name)
+        if a.replay_check:
+            # small requests and few retries, so that a 5xx streak outlasts them
+            fleet.env.update({"MF_SENDER_REQUEST_SIZE": "50", "MF_SENDER_RETRY_MAX": "2",
+                              "MF_SENDER_RETRY_BASE_MS": "20", "MF_SENDER_RETRY_CAP_MS": "50"})
+            sim_config(sim_url, {"permanent_fail_ratio": 0.10, "error_5xx_ratio": 0.25})
         start_fleet(fleet, a.senders)
         time.sleep(0.5)
         fleet.check_alive()
@@ -535,7 +615,13 @@ def main(argv):
         fleet.check_alive()
         if not run_id:
             die("msgfleet run printed no run id")
-        if not a.check:
+        if a.replay_check:
+            problems = check_replay(a.build, dsn, run_id, name, sim_url)
+            for p in problems:
+                print(f"campaign: FAIL: {p}", flush=True)
+            print(f"campaign: replay result={'ok' if not problems else 'FAILED'}", flush=True)
+            status = 0 if not problems else 1
+        elif not a.check:
             status = rc
         else:
             problems, facts = check_run(dsn, run_id, name, sim_url)

@@ -480,8 +480,10 @@ static outcome expand_pages(expansion *ex)
                 o = set_reason(ex, OUT_STOP, "planner stopping");
         }
         count_page(ex);
+        /* Not forced per page: the renewal UPDATE waits on the run row, which reporters
+         * lock for each batch of results, so a per-page renewal stalled expansion. */
         if (o == OUT_OK)
-            o = keep_lease(ex, 1);
+            o = keep_lease(ex, 0);
         if (o != OUT_OK)
             return o;
     }

@@ -651,6 +651,36 @@ size_t mf_kafka_assigned_count(mf_kafka_consumer *c)
     return c->assigned;
 }
 
+int mf_kafka_consumer_lag(mf_kafka_consumer *c, int64_t *lag, mf_err *err)
+{
+    rd_kafka_topic_partition_list_t *parts = NULL;
+    rd_kafka_resp_err_t code;
+    int64_t sum = 0;
+    int i;
+
+    *lag = 0;
+    code = rd_kafka_assignment(c->rk, &parts);
+    if (code != RD_KAFKA_RESP_ERR_NO_ERROR)
+        return mf_err_set(err, "could not read the assignment: %s", rd_kafka_err2str(code));
+    code = rd_kafka_position(c->rk, parts);
+    for (i = 0; code == RD_KAFKA_RESP_ERR_NO_ERROR && i < parts->cnt; i++) {
+        const rd_kafka_topic_partition_t *tp = &parts->elems[i];
+        int64_t lo = -1, hi = -1;
+
+        if (tp->offset < 0 ||
+            rd_kafka_get_watermark_offsets(c->rk, tp->topic, tp->partition, &lo, &hi) !=
+                RD_KAFKA_RESP_ERR_NO_ERROR ||
+            hi < tp->offset)
+            continue;
+        sum += hi - tp->offset;
+    }
+    rd_kafka_topic_partition_list_destroy(parts);
+    if (code != RD_KAFKA_RESP_ERR_NO_ERROR)
+        return mf_err_set(err, "could not read positions: %s", rd_kafka_err2str(code));
+    *lag = sum;
+    return 0;
+}
+
 /* ---------------------------------------------------------------------------------------- */
 /* admin                                                                                    */
 

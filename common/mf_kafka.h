@@ -190,6 +190,11 @@ int mf_kafka_commit(mf_kafka_consumer *c, mf_err *err);
 /* Number of partitions currently assigned to this consumer (0 before the first rebalance). */
 size_t mf_kafka_assigned_count(mf_kafka_consumer *c);
 
+/* Consumer lag: the sum over the assigned partitions of (high watermark - position), from
+ * librdkafka's cached watermarks (no broker round trip; they refresh with every fetch).
+ * Partitions whose position or watermark is not known yet count 0. */
+int mf_kafka_consumer_lag(mf_kafka_consumer *c, int64_t *lag, mf_err *err);
+
 /* ---------------------------------------------------------------------------------------- */
 /* admin                                                                                    */
 

@@ -10,8 +10,11 @@
 #include "sender_rules.h"
 
 #define ARENA_CHUNK ((size_t)256 * 1024)
-#define FLUSH_DEADLINE_MS 60000
+#define FLUSH_STEP_MS 1000
 #define PENDING_RECHECK_MS 500
+#define LAG_EVERY_MS 5000
+#define PING_EVERY_MS 5000
+#define BACKOFF_MAX_MS 30000
 
 /* ---- small helpers ------------------------------------------------------------------- */
 
@@ -21,6 +24,15 @@ int64_t sender_now_ms(void)
 
     clock_gettime(CLOCK_REALTIME, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int sender_past_deadline(sender_ctx *s)
+{
+    if (!mf_daemon_stopping())
+        return 0;
+    if (s->stop_deadline_ms == 0)
+        s->stop_deadline_ms = sender_now_ms() + s->cfg->shutdown_s * 1000;
+    return sender_now_ms() >= s->stop_deadline_ms;
 }
 
 uint32_t sender_rand(sender_ctx *s)
@@ -187,6 +199,10 @@ static int produce_dlq(sender_ctx *s, size_t i, const char *reason, mf_err *err)
     if (mf_codec_encode_dlq(&s->sbuf, &d, err) != 0)
         return -1;
     s->n_dlq++;
+    mf_metric_add(s->obs.dlq, NULL, 1);
+    MF_LOG(s->log, MF_LOG_WARN, "message dead-lettered", MF_KV_S("topic", m->topic),
+           MF_KV_I("partition", m->partition), MF_KV_I("offset", m->offset),
+           MF_KV_S("reason", reason));
     return sender_produce(s, s->t_dlq, m->key, m->key_len, s->sbuf.data, s->sbuf.size, err);
 }
 
@@ -234,6 +250,10 @@ static int produce_result(sender_ctx *s, sender_slot *sl, mf_err *err)
         s->n_accepted++;
     else
         s->n_failed++;
+    if (!sl->reused)
+        sender_tally_add(&s->obs, &s->tally, sl->st == MF_RESULT_ACCEPTED ? "accepted" : "failed",
+                         sl->type == MF_TYPE_LMS ? "lms" : sl->type == MF_TYPE_KAKAO ? "kakao" : "sms",
+                         sl->st == MF_RESULT_ACCEPTED ? "" : sl->code);
     sl->state = SLOT_DONE;
     return sender_produce(s, s->t_results, key, MF_UUID_STR_LEN, s->sbuf.data, s->sbuf.size,
                           err);
@@ -241,11 +261,14 @@ static int produce_result(sender_ctx *s, sender_slot *sl, mf_err *err)
 
 static int produce_finals(sender_ctx *s, mf_err *err)
 {
-    for (size_t i = 0; i < s->n; i++)
+    int rc = 0;
+
+    for (size_t i = 0; i < s->n && rc == 0; i++)
         if (s->slots[i].state == SLOT_FINAL && produce_result(s, &s->slots[i], err) != 0)
-            return -1;
+            rc = -1;
+    sender_tally_flush(&s->obs, &s->tally);
     mf_kafka_poll(s->prod, 0);
-    return 0;
+    return rc;
 }
 
 /* ---- claims -------------------------------------------------------------------------- */
@@ -297,6 +320,7 @@ static void on_existing(void *arg, const sender_claim_row *row)
     sender_ctx *s = arg;
     sender_slot *sl = sender_slot_by_id(s, &row->job);
     int accepted = strcmp(row->state, "accepted") == 0;
+    int rounds = 0, unknown = 0;
 
     if (sl == NULL || sl->fresh)
         return;
@@ -309,7 +333,9 @@ static void on_existing(void *arg, const sender_claim_row *row)
         if (accepted)
             sl->ch = type_from_name(row->channel, sl->type);
         sl->state = SLOT_FINAL;
+        sl->reused = 1;
         s->n_reemitted++;
+        mf_metric_add(s->obs.reused, NULL, 1);
         return;
     }
     /* claimed / in_doubt: another sender's (or a crashed one's) open claim. Our own open
@@ -318,6 +344,13 @@ static void on_existing(void *arg, const sender_claim_row *row)
     sl->state = SLOT_PENDING;
     sl->stale = row->stale || strcmp(row->claimed_by, s->cfg->common.instance_id) == 0;
     sl->old_claimed_at = sender_arena_strdup(&s->arena, row->claimed_at);
+    /* a claim released for the retry topic ("retry:N"): free to take at once; "retry?:N"
+     * after the list API said the provider does not have the message */
+    if (sender_claims_parse_released(row->claimed_by, &rounds, &unknown)) {
+        sl->stale = 1;
+        sl->released = unknown ? 2 : 1;
+        sl->retries = rounds;
+    }
 }
 
 static void on_taken(void *arg, const mf_uuid *job)
@@ -382,10 +415,21 @@ static int resolve_stale(sender_ctx *s, mf_err *err)
 
         if (sl->state != SLOT_PENDING || !sl->stale)
             continue;
-        found = ask_provider(s, sl);
-        MF_LOG(s->log, MF_LOG_INFO, "in-doubt claim resolved",
-               MF_KV_S("job_id", mf_uuid_format(&sl->job.id, idt)),
-               MF_KV_S("run_id", mf_uuid_format(&sl->job.run, rt)), MF_KV_I("found", found));
+        if (sl->released) {
+            /* released for the retry topic: taken over at once; when the provider's answer
+             * was unknown ("retry?:N") the send loop asks the list API before sending, and
+             * hands the job back to the retry topic while the list API stays down */
+            found = 0;
+            sl->resolve = sl->released == 2;
+        } else {
+            found = ask_provider(s, sl);
+            if (!sl->released)
+                mf_metric_add(s->obs.in_doubt, NULL, 1);
+            MF_LOG(s->log, MF_LOG_INFO, "in-doubt claim resolved",
+                   MF_KV_S("job_id", mf_uuid_format(&sl->job.id, idt)),
+                   MF_KV_S("run_id", mf_uuid_format(&sl->job.run, rt)), MF_KV_I("found", found),
+                   MF_KV_I("released", sl->released));
+        }
         if (found == 1) {
             outs[nf] = (sender_claim_out){sl->job.id, "accepted", sl->pmid, sl->gid, sl->code,
                                           sl->msg, mf_msg_type_name(sl->ch), sl->sent_ms};
@@ -473,6 +517,14 @@ static int decode_all(sender_ctx *s, mf_err *err)
             continue;
         }
         sl->decoded = 1;
+        if (sl->job.not_before_ms > sender_now_ms() && m->rkm != NULL &&
+            strcmp(m->topic, s->t_retry) == 0) {
+            /* not due: held in memory, its offset not stored past (sender_retryq.h) */
+            if (sender_retryq_hold(&s->rq, m, sl->job.not_before_ms, err) != 0)
+                return -1;
+            sl->held = 1;
+            continue;
+        }
         if (index_slot(s, i) != i)
             continue; /* the same job twice in the batch: the first one speaks for both */
         sl->state = SLOT_SEND;
@@ -522,13 +574,19 @@ static void sleep_ms(long ms)
  * when a stop interrupted the wait (the batch is abandoned). */
 static int wait_pending(sender_ctx *s, mf_err *err)
 {
+    int rc;
+
     while (count_state(s, SLOT_PENDING) > 0) {
         if (mf_daemon_stopping())
             return 1;
         sleep_ms(PENDING_RECHECK_MS);
         mf_kafka_poll(s->prod, 0);
-        if (fetch_pending(s, 0, err) != 0 || resolve_stale(s, err) != 0 ||
-            sender_send_all(s, err) != 0 || produce_finals(s, err) != 0)
+        if (fetch_pending(s, 0, err) != 0 || resolve_stale(s, err) != 0)
+            return -1;
+        rc = sender_send_all(s, err);
+        if (rc != 0)
+            return rc;
+        if (produce_finals(s, err) != 0)
             return -1;
     }
     return 0;
@@ -542,7 +600,10 @@ static int process(sender_ctx *s, mf_err *err)
         insert_claims(s, err) != 0 || fetch_pending(s, 1, err) != 0 ||
         resolve_stale(s, err) != 0 || produce_finals(s, err) != 0)
         return -1;
-    if (sender_send_all(s, err) != 0 || produce_finals(s, err) != 0)
+    rc = sender_send_all(s, err);
+    if (rc != 0)
+        return rc;
+    if (produce_finals(s, err) != 0)
         return -1;
     rc = wait_pending(s, err);
     if (rc != 0)
@@ -553,29 +614,55 @@ static int process(sender_ctx *s, mf_err *err)
 static void reset_batch(sender_ctx *s)
 {
     mf_kafka_release(s->msgs, s->n);
+    sender_retryq_batch_end(&s->rq);
     memset(s->idx, 0, s->idx_cap * sizeof(*s->idx));
     mf_codec_reset(s->codec);
     sender_arena_reset(&s->arena);
     s->n = 0;
 }
 
-/* Waits for every delivery report of the batch; 0 when all were acknowledged. */
+/* Waits for every delivery report of the batch. 0 when all were acknowledged; -1 when one
+ * failed for good (or the producer is fatal); 1 when a stop deadline passed while the broker
+ * was away (the batch is abandoned: offsets not stored). A broker that is down for a while
+ * only makes this wait: librdkafka keeps retrying for message.timeout.ms. */
 static int await_acks(sender_ctx *s, mf_err *err)
 {
-    if (mf_kafka_flush(s->prod, FLUSH_DEADLINE_MS, err) != 0)
-        return mf_err_prefix(err, "results not acknowledged");
-    if (s->produce_failed)
-        return mf_err_set(err, "could not deliver to Kafka: %s", s->produce_error);
+    int waited = 0;
+
+    while (mf_kafka_flush(s->prod, FLUSH_STEP_MS, err) != 0) {
+        if (s->produce_failed || mf_kafka_producer_fatal(s->prod, err))
+            break;
+        if (waited++ == 5) {
+            MF_LOG(s->log, MF_LOG_WARN, "waiting for Kafka to acknowledge results",
+                   MF_KV_S("error", err->msg));
+            sender_obs_dep(&s->obs, "kafka", 0, err->msg);
+        }
+        if (sender_past_deadline(s))
+            return 1;
+    }
     if (mf_kafka_producer_fatal(s->prod, err))
         return -1;
+    if (s->produce_failed)
+        return mf_err_set(err, "could not deliver to Kafka: %s", s->produce_error);
+    sender_obs_dep(&s->obs, "kafka", 1, NULL);
     return 0;
+}
+
+/* First wait of a batch: up to 500 ms, less when a held retry job is due sooner. */
+static int first_wait_ms(sender_ctx *s)
+{
+    int64_t due = sender_retryq_next_due(&s->rq), now = sender_now_ms();
+
+    if (due == INT64_MAX || due - now >= 500)
+        return 500;
+    return due <= now ? 0 : (int)(due - now);
 }
 
 static int consume_batch(sender_ctx *s, mf_err *err)
 {
     size_t got = 0, more = 0, max = (size_t)s->cfg->batch_max;
 
-    if (mf_kafka_consume(s->cons, s->msgs, 1, 500, &got, err) != 0)
+    if (mf_kafka_consume(s->cons, s->msgs, 1, first_wait_ms(s), &got, err) != 0)
         return -1;
     if (got == 1 && max > 1) {
         if (mf_kafka_consume(s->cons, s->msgs + 1, max - 1, (int)s->cfg->linger_ms, &more,
@@ -585,34 +672,95 @@ static int consume_batch(sender_ctx *s, mf_err *err)
         }
     }
     s->n = got + more;
+    /* held retry jobs that are due join the batch */
+    s->n += sender_retryq_take_due(&s->rq, sender_now_ms(), s->t_retry, s->msgs + s->n,
+                                   max - s->n);
     return 0;
 }
 
-/* Runs the batch; a PostgreSQL or provider-client failure is retried in place (the claims
- * already written make the retry safe) up to MAX_BATCH_TRIES times. */
-#define MAX_BATCH_TRIES 30
+static void set_pg_state(sender_ctx *s, int ok, const char *detail)
+{
+    if (ok == s->pg_ok && ok)
+        return;
+    s->pg_ok = ok;
+    sender_obs_dep(&s->obs, "postgres", ok, detail);
+}
 
+/* Runs the batch. A PostgreSQL or provider-client failure is retried in place, with a
+ * backoff growing to 30 s, for as long as it takes (the claims already written make the
+ * retry safe): the sender waits for its dependencies, it does not exit. Returns 0, -1 on a
+ * fatal (Kafka) error, 1 when a stop abandoned the batch (offsets not stored). */
 static int process_with_retries(sender_ctx *s, mf_err *err)
 {
+    long delay = 500;
+
     for (int tries = 1;; tries++) {
         mf_err e2;
         int rc = process(s, err);
 
-        if (rc != -1)
+        if (rc != -1) {
+            if (rc == 0)
+                set_pg_state(s, 1, NULL);
             return rc;
-        if (s->produce_failed || mf_kafka_producer_fatal(s->prod, &e2) ||
-            mf_daemon_stopping() || tries >= MAX_BATCH_TRIES)
+        }
+        if (s->produce_failed || mf_kafka_producer_fatal(s->prod, &e2))
             return -1;
+        if (mf_pg_ensure(s->pg, &e2) != 0) {
+            set_pg_state(s, 0, e2.msg);
+        } else if (PQstatus(s->pg) != CONNECTION_OK || strstr(err->msg, "claim") != NULL ||
+                   strstr(err->msg, "query") != NULL) {
+            set_pg_state(s, 0, err->msg);
+        }
         MF_LOG(s->log, MF_LOG_WARN, "batch failed, retrying", MF_KV_S("error", err->msg),
-               MF_KV_I("try", tries));
+               MF_KV_I("try", tries), MF_KV_I("delay_ms", delay));
         mf_coolsms_drain(s->sms, (int)s->cfg->coolsms_timeout_ms + 1000, &e2);
-        sleep_ms(1000);
-        if (mf_pg_ensure(s->pg, &e2) != 0)
-            MF_LOG(s->log, MF_LOG_WARN, "database unavailable", MF_KV_S("error", e2.msg));
+        for (long waited = 0; waited < delay; waited += 100) {
+            if (sender_past_deadline(s))
+                return 1;
+            sleep_ms(100);
+            mf_kafka_poll(s->prod, 0);
+        }
+        delay = delay * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : delay * 2;
         memset(s->idx, 0, s->idx_cap * sizeof(*s->idx));
         mf_codec_reset(s->codec);
         sender_arena_reset(&s->arena);
     }
+}
+
+/* Stores the batch's offsets: jobs messages as consumed; retry partitions at the smallest
+ * held offset, else after the highest processed one (sender_retryq.h). */
+static int store_offsets(sender_ctx *s, mf_err *err)
+{
+    mf_kafka_msg *out = calloc(s->n + s->rq.npos + 1, sizeof(*out));
+    size_t k = 0;
+    int rc;
+
+    if (out == NULL)
+        return mf_err_set(err, "out of memory");
+    for (size_t i = 0; i < s->n; i++) {
+        const mf_kafka_msg *m = &s->msgs[i];
+
+        if (strcmp(m->topic, s->t_retry) != 0)
+            out[k++] = *m;
+        else if (!s->slots[i].held && sender_retryq_done(&s->rq, m->partition, m->offset, err) != 0) {
+            free(out);
+            return -1;
+        }
+    }
+    for (size_t p = 0; p < s->rq.npos; p++) {
+        int64_t pos = sender_retryq_position(&s->rq, s->rq.pos[p].partition);
+
+        if (pos < 0)
+            continue;
+        memset(&out[k], 0, sizeof(out[k]));
+        out[k].topic = s->t_retry;
+        out[k].partition = s->rq.pos[p].partition;
+        out[k].offset = pos - 1; /* stores pos */
+        k++;
+    }
+    rc = mf_kafka_store_offsets(s->cons, out, k, err);
+    free(out);
+    return rc;
 }
 
 static int one_batch(sender_ctx *s, mf_err *err)
@@ -628,7 +776,21 @@ static int one_batch(sender_ctx *s, mf_err *err)
     rc = process_with_retries(s, err);
     if (rc == 0)
         rc = await_acks(s, err);
-    if (rc == 0 && mf_kafka_store_offsets(s->cons, s->msgs, s->n, err) != 0) {
+    if (rc == -1 && s->produce_failed && !mf_kafka_producer_fatal(s->prod, err)) {
+        /* a result (or dlq/retry message) failed for good: run the batch again, the claims
+         * re-emit the same outcomes */
+        MF_LOG(s->log, MF_LOG_WARN, "delivery failed, producing the batch again",
+               MF_KV_S("error", err->msg));
+        sender_obs_dep(&s->obs, "kafka", 0, err->msg);
+        memset(s->idx, 0, s->idx_cap * sizeof(*s->idx));
+        mf_codec_reset(s->codec);
+        sender_arena_reset(&s->arena);
+        s->produce_failed = 0;
+        rc = process_with_retries(s, err);
+        if (rc == 0)
+            rc = await_acks(s, err);
+    }
+    if (rc == 0 && store_offsets(s, err) != 0) {
         /* partitions revoked meanwhile: the new owner redelivers, claims dedupe */
         MF_LOG(s->log, MF_LOG_WARN, "could not store offsets", MF_KV_S("error", err->msg));
     }
@@ -636,7 +798,9 @@ static int one_batch(sender_ctx *s, mf_err *err)
            MF_KV_I("ms", sender_now_ms() - t0), MF_KV_I("accepted", (long long)s->n_accepted),
            MF_KV_I("failed", (long long)s->n_failed),
            MF_KV_I("reemitted", (long long)s->n_reemitted),
-           MF_KV_I("deferred", (long long)s->n_deferred), MF_KV_I("dlq", (long long)s->n_dlq));
+           MF_KV_I("deferred", (long long)s->n_deferred), MF_KV_I("dlq", (long long)s->n_dlq),
+           MF_KV_I("retried", (long long)s->n_retried),
+           MF_KV_I("held", (long long)sender_retryq_held(&s->rq)));
     reset_batch(s);
     if (rc == 1) {
         MF_LOG(s->log, MF_LOG_INFO, "batch abandoned on stop (offsets not stored)");
@@ -645,11 +809,38 @@ static int one_batch(sender_ctx *s, mf_err *err)
     return rc;
 }
 
+/* Every few seconds: consumer lag, and a PostgreSQL check while idle. */
+static void housekeeping(sender_ctx *s)
+{
+    int64_t now = sender_now_ms(), lag;
+    mf_err e2;
+
+    if (now - s->last_lag_ms >= LAG_EVERY_MS) {
+        s->last_lag_ms = now;
+        if (mf_kafka_consumer_lag(s->cons, &lag, &e2) == 0)
+            mf_metric_set(s->obs.lag, NULL, (double)lag);
+    }
+    if (now - s->last_ping_ms >= PING_EVERY_MS) {
+        PGresult *r;
+
+        s->last_ping_ms = now;
+        if (mf_pg_ensure(s->pg, &e2) != 0) {
+            set_pg_state(s, 0, e2.msg);
+            return;
+        }
+        r = mf_pg_query(s->pg, "SELECT 1", 0, NULL, &e2);
+        set_pg_state(s, r != NULL, r != NULL ? NULL : e2.msg);
+        PQclear(r);
+    }
+}
+
 int sender_run(sender_ctx *s, mf_err *err)
 {
     MF_LOG(s->log, MF_LOG_INFO, "sender started", MF_KV_S("group", s->cfg->group),
-           MF_KV_S("topic", s->t_jobs), MF_KV_S("instance", s->cfg->common.instance_id));
+           MF_KV_S("topic", s->t_jobs), MF_KV_S("retry_topic", s->t_retry),
+           MF_KV_S("instance", s->cfg->common.instance_id));
     while (!mf_daemon_stopping()) {
+        housekeeping(s);
         if (one_batch(s, err) != 0)
             return -1;
         if (mf_kafka_producer_fatal(s->prod, err))
@@ -660,12 +851,23 @@ int sender_run(sender_ctx *s, mf_err *err)
 
 /* ---- set-up -------------------------------------------------------------------------- */
 
+/* Partitions taken away: held retry jobs of those partitions are forgotten (the next owner
+ * re-reads them from the stored offset, which never passed a held job). */
+static void on_revoke(void *ctx, const mf_kafka_partition *parts, size_t n)
+{
+    sender_ctx *s = ctx;
+
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(parts[i].topic, s->t_retry) == 0)
+            sender_retryq_drop_partition(&s->rq, parts[i].partition);
+}
+
 static int open_kafka(sender_ctx *s, mf_err *err)
 {
     const sender_config *c = s->cfg;
     mf_kafka_conf kc = {c->common.kafka_brokers, c->common.instance_id, c->common.topic_prefix,
                         NULL, s->log};
-    const char *topics[2] = {s->t_jobs, NULL};
+    const char *topics[3] = {s->t_jobs, s->t_retry, NULL};
     mf_kafka_consumer_opts co;
 
     if (mf_kafka_topic_name(&kc, MF_TOPIC_JOBS, s->t_jobs, sizeof(s->t_jobs), err) != 0 ||
@@ -680,6 +882,8 @@ static int open_kafka(sender_ctx *s, mf_err *err)
     co.group_id = c->group;
     co.topics = topics;
     co.offsets = MF_KAFKA_OFFSETS_STORE;
+    co.on_revoke = on_revoke;
+    co.hook_ctx = s;
     s->cons = mf_kafka_consumer_new(&kc, &co, err);
     return s->cons == NULL ? -1 : 0;
 }
@@ -700,6 +904,32 @@ static int open_provider(sender_ctx *s, mf_err *err)
     return s->sms == NULL ? -1 : 0;
 }
 
+/* Connects to PostgreSQL, waiting (backoff to 30 s) while it is unreachable: a sender started
+ * during a database outage waits for it instead of exiting. A malformed DSN fails at once. */
+static int connect_pg(sender_ctx *s, mf_err *err)
+{
+    PQconninfoOption *opts = PQconninfoParse(s->cfg->common.pg_dsn, NULL);
+    long delay = 500;
+
+    if (opts == NULL)
+        return mf_err_set(err, "invalid value for MF_PG_DSN: not a libpq connection string");
+    PQconninfoFree(opts);
+    for (;;) {
+        s->pg = mf_pg_connect(s->cfg->common.pg_dsn, NULL, "msgfleet-sender", err);
+        if (s->pg != NULL)
+            return 0;
+        sender_obs_dep(&s->obs, "postgres", 0, err->msg);
+        MF_LOG(s->log, MF_LOG_WARN, "database unavailable, retrying", MF_KV_S("error", err->msg),
+               MF_KV_I("delay_ms", delay));
+        for (long waited = 0; waited < delay; waited += 100) {
+            if (mf_daemon_stopping())
+                return -1;
+            sleep_ms(100);
+        }
+        delay = delay * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : delay * 2;
+    }
+}
+
 sender_ctx *sender_new(const sender_config *cfg, mf_log *log, mf_err *err)
 {
     sender_ctx *s = calloc(1, sizeof(*s));
@@ -716,8 +946,14 @@ sender_ctx *sender_new(const sender_config *cfg, mf_log *log, mf_err *err)
     mf_buf_init(&s->scratch, 0);
     mf_buf_init(&s->text, 0);
     sender_claims_init(&s->claims);
-    s->pg = mf_pg_connect(cfg->common.pg_dsn, NULL, "msgfleet-sender", err);
-    if (s->pg == NULL)
+    if (sender_obs_init(&s->obs, err) != 0 ||
+        sender_obs_listen(&s->obs, (int)cfg->common.http_port, err) != 0)
+        goto fail;
+    MF_LOG(log, MF_LOG_INFO, "http listening", MF_KV_I("port", mf_httpd_port(s->obs.httpd)));
+    sender_obs_dep(&s->obs, "postgres", 0, "connecting");
+    sender_obs_dep(&s->obs, "kafka", 0, "connecting");
+    sender_obs_dep(&s->obs, "coolsms", 1, NULL);
+    if (connect_pg(s, err) != 0)
         goto fail;
     s->codec = mf_codec_new(err);
     s->euckr = sender_rules_counter_new(err);
@@ -727,9 +963,11 @@ sender_ctx *sender_new(const sender_config *cfg, mf_log *log, mf_err *err)
             mf_err_set(err, "out of memory");
         goto fail;
     }
+    set_pg_state(s, 1, NULL);
     if (grow_batch(s, (size_t)cfg->batch_max, err) != 0 || open_provider(s, err) != 0 ||
         open_kafka(s, err) != 0)
         goto fail;
+    sender_obs_dep(&s->obs, "kafka", 1, NULL);
     return s;
 fail:
     sender_free(s);
@@ -762,5 +1000,7 @@ void sender_free(sender_ctx *s)
     free(s->msgs);
     free(s->slots);
     free(s->idx);
+    sender_retryq_free(&s->rq);
+    sender_obs_free(&s->obs);
     free(s);
 }

@@ -240,3 +240,54 @@ int sender_claims_finish(sender_claims *c, PGconn *pg, const sender_claim_out *o
         return mf_err_prefix(err, "could not store claim outcomes");
     return 0;
 }
+
+int sender_claims_release(sender_claims *c, PGconn *pg, const mf_uuid *jobs,
+                          const char *const *released_as, const char *const *codes,
+                          const char *const *messages, size_t n, const char *claimed_by,
+                          sender_claim_id_fn fn, void *arg, mf_err *err)
+{
+    static const char *sql =
+        "UPDATE mf_job_claims c SET claimed_by = u.rel, claimed_at = now(), "
+        "status_code = u.code, message = u.msg, updated_at = now() "
+        "FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[]) AS u(j, rel, code, msg) "
+        "WHERE c.job_id = u.j AND c.state = 'claimed' AND c.claimed_by = $5 "
+        "RETURNING c.job_id";
+    const char *params[5];
+
+    if (n == 0)
+        return 0;
+    if (begin_all(c, 4, err) != 0)
+        return -1;
+    for (size_t i = 0; i < n; i++)
+        if ((mf_pgarr_add_uuid(&c->a[0], &jobs[i], err) | mf_pgarr_add(&c->a[1], released_as[i], err) |
+             mf_pgarr_add(&c->a[2], codes[i], err) | mf_pgarr_add(&c->a[3], messages[i], err)) != 0)
+            return -1;
+    if (end_all(c, 4, params, err) != 0)
+        return -1;
+    params[4] = claimed_by;
+    if (run_returning(pg, sql, 5, params, fn, arg, err) != 0)
+        return mf_err_prefix(err, "could not release claims");
+    return 0;
+}
+
+int sender_claims_parse_released(const char *claimed_by, int *retries, int *unknown)
+{
+    const char *p;
+    char *end;
+    long v;
+
+    if (strncmp(claimed_by, "retry:", 6) == 0) {
+        *unknown = 0;
+        p = claimed_by + 6;
+    } else if (strncmp(claimed_by, "retry?:", 7) == 0) {
+        *unknown = 1;
+        p = claimed_by + 7;
+    } else {
+        return 0;
+    }
+    v = strtol(p, &end, 10);
+    if (end == p || *end != '\0' || v < 0 || v > 1000000)
+        return 0;
+    *retries = (int)v;
+    return 1;
+}

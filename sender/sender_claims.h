@@ -82,4 +82,21 @@ int sender_claims_renew(sender_claims *c, PGconn *pg, const mf_uuid *jobs, size_
 int sender_claims_finish(sender_claims *c, PGconn *pg, const sender_claim_out *outs, size_t n,
                          mf_err *err);
 
+/*
+ * Releases this sender's open claims for a later attempt through the retry topic (the claim
+ * keeps state 'claimed'; the CHECK constraint of the seed-era table allows no new state).
+ * released_as[i] becomes claimed_by: "retry:N" when the provider said it has no such message
+ * (whoever consumes the job next takes the claim over at once), "retry?:N" when that could
+ * not be asked (the next owner asks the list API first). N counts the retry-topic rounds.
+ * codes/messages keep the last provider error. Only rows still claimed by `claimed_by` move;
+ * fn is called for each. */
+int sender_claims_release(sender_claims *c, PGconn *pg, const mf_uuid *jobs,
+                          const char *const *released_as, const char *const *codes,
+                          const char *const *messages, size_t n, const char *claimed_by,
+                          sender_claim_id_fn fn, void *arg, mf_err *err);
+
+/* 1 when claimed_by is a released claim ("retry:N" / "retry?:N"), with N and whether the
+ * provider's answer is unknown; 0 otherwise. */
+int sender_claims_parse_released(const char *claimed_by, int *retries, int *unknown);
+
 #endif

@@ -42,12 +42,23 @@ const mf_config_key sender_config_keys[] = {
           "messages per send-many/detail request"),
     S_INT(max_in_flight, "MF_SENDER_MAX_IN_FLIGHT", "4", 1, 64,
           "provider requests in flight at once"),
+    S_INT(fast_retries, "MF_SENDER_FAST_RETRIES", "2", 0, 20,
+          "in-place resends of a message after a transient failure (timeout, 5xx, 429) before "
+          "it goes to the retry topic"),
     S_INT(retry_max, "MF_SENDER_RETRY_MAX", "5", 0, 100,
-          "retries of a request after a transient failure (timeout, 5xx, 429)"),
+          "rounds through the retry topic after transient failures; then the job fails with "
+          "the provider's code"),
     S_INT(retry_base_ms, "MF_SENDER_RETRY_BASE_MS", "200", 1, 60000,
-          "first retry delay; doubles per attempt, with full jitter"),
+          "first in-place resend delay; doubles per attempt, with full jitter"),
     S_INT(retry_cap_ms, "MF_SENDER_RETRY_CAP_MS", "10000", 1, 600000,
-          "largest retry delay (a longer Retry-After is honoured up to this cap)"),
+          "largest in-place resend delay (a longer Retry-After is honoured up to this cap)"),
+    S_INT(retry_delay_ms, "MF_SENDER_RETRY_DELAY_MS", "2000", 1, 3600000,
+          "not-before delay of the first retry-topic round; doubles per round, with jitter"),
+    S_INT(retry_delay_cap_ms, "MF_SENDER_RETRY_DELAY_CAP_MS", "300000", 1, 86400000,
+          "largest not-before delay of a retry-topic round"),
+    S_INT(shutdown_s, "MF_SENDER_SHUTDOWN_S", "20", 1, 3600,
+          "on SIGTERM, how long the batch in progress may take before it is handed back "
+          "(offsets not stored; claims released or resolved later)"),
     {"MF_SENDER_RATE_LIMIT", MF_CFG_DOUBLE, "0", 0, 0, 0, 1e7,
      offsetof(sender_config, rate_limit), 0, MF_CFG_SENDER,
      "messages per second this process may hand to the provider (0: unlimited); set it to "
@@ -70,6 +81,13 @@ int sender_config_load(sender_config *cfg, mf_config_getenv_fn get, mf_err *err)
         return mf_err_set(err, "invalid value for MF_SENDER_RETRY_BASE_MS: %lld is above "
                                "MF_SENDER_RETRY_CAP_MS (%lld)",
                           cfg->retry_base_ms, cfg->retry_cap_ms);
+    if (cfg->retry_delay_ms > cfg->retry_delay_cap_ms)
+        return mf_err_set(err, "invalid value for MF_SENDER_RETRY_DELAY_MS: %lld is above "
+                               "MF_SENDER_RETRY_DELAY_CAP_MS (%lld)",
+                          cfg->retry_delay_ms, cfg->retry_delay_cap_ms);
     mf_daemon_default_instance(&cfg->common);
+    if (strncmp(cfg->common.instance_id, "retry", 5) == 0)
+        return mf_err_set(err, "invalid value for MF_INSTANCE_ID: \"%s\" (names starting "
+                               "with \"retry\" mark released claims)", cfg->common.instance_id);
     return 0;
 }

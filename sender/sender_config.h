@@ -22,9 +22,13 @@ typedef struct sender_config {
     long long indoubt_after_ms;
     long long request_size;
     long long max_in_flight;
+    long long fast_retries;
     long long retry_max;
     long long retry_base_ms;
     long long retry_cap_ms;
+    long long retry_delay_ms;
+    long long retry_delay_cap_ms;
+    long long shutdown_s;
     double rate_limit;
 } sender_config;
 

@@ -13,6 +13,8 @@
 #include "sender.h"
 #include "sender_catalog.h"
 #include "sender_claims.h"
+#include "sender_obs.h"
+#include "sender_retryq.h"
 
 /* Bump allocator for one batch's strings (reset after the batch). */
 typedef struct sender_arena_chunk {
@@ -69,6 +71,13 @@ typedef struct sender_slot {
     int resolve;     /* ask the list API before resending */
     int renew;       /* renew the claim before resending */
     int finish;      /* outcome to store in the claim */
+    /* retry topic */
+    int retries;     /* retry-topic rounds already done (from a released claim "retry:N") */
+    int released;    /* the claim was released: 1 provider has no message, 2 unknown */
+    int to_retry;    /* hand to the retry topic: 1 known absent, 2 unknown */
+    int resolve_fails; /* failed list-API lookups of this round */
+    int held;        /* retry-topic message not due yet: held, offset not stored */
+    int reused;      /* outcome re-emitted from a final claim */
 } sender_slot;
 
 struct sender_ctx {
@@ -105,8 +114,18 @@ struct sender_ctx {
     int64_t tokens_ms;
     uint32_t rnd;
     /* counters */
-    unsigned long long n_accepted, n_failed, n_reemitted, n_deferred, n_dlq;
+    unsigned long long n_accepted, n_failed, n_reemitted, n_deferred, n_dlq, n_retried;
+    /* observability, retry topic, shutdown */
+    sender_obs obs;
+    sender_tally tally;
+    sender_retryq rq;
+    int64_t stop_deadline_ms; /* 0 until a stop was seen */
+    int64_t last_lag_ms, last_ping_ms;
+    int pg_ok;
 };
+
+/* 1 once a stop was requested and MF_SENDER_SHUTDOWN_S has passed since. */
+int sender_past_deadline(sender_ctx *s);
 
 int64_t sender_now_ms(void);
 uint32_t sender_rand(sender_ctx *s);
@@ -117,12 +136,17 @@ sender_slot *sender_slot_by_id(sender_ctx *s, const mf_uuid *id);
 int sender_prepare_slot(sender_ctx *s, sender_slot *sl, size_t i, mf_err *err);
 
 /* sender_send.c: send every SLOT_SEND slot with fresh claims; ends with each one SLOT_FINAL,
- * or SLOT_PENDING when another sender took its claim over. -1 on a PostgreSQL error. */
+ * SLOT_SKIP (handed to the retry topic, claim released) or SLOT_PENDING when another sender
+ * took its claim over. -1 on a PostgreSQL error; 1 when the shutdown deadline passed (slots
+ * not in flight were released, the batch is abandoned). */
 int sender_send_all(sender_ctx *s, mf_err *err);
 
 /* Marks a slot final (strings copied into the batch arena). */
 void sender_slot_final(sender_ctx *s, sender_slot *sl, mf_result_status st, const char *pmid,
                        const char *gid, const char *code, const char *msg, int64_t sent_ms);
+
+/* Produces the slot's job to the retry topic with not-before nb_ms (key = job id). */
+int sender_produce_retry(sender_ctx *s, sender_slot *sl, int64_t nb_ms, mf_err *err);
 
 /* Produces to a full topic name, counting the delivery report. */
 int sender_produce(sender_ctx *s, const char *topic, const void *key, size_t klen,

@@ -114,16 +114,25 @@ static const char *render(sender_ctx *s, const sender_slot *sl, const char *tpl,
     return out;
 }
 
-/* Promotion in quiet hours: park the job on the retry topic until 08:00 KST. */
-static int defer(sender_ctx *s, sender_slot *sl, size_t i, int64_t resume_ms, mf_err *err)
+int sender_produce_retry(sender_ctx *s, sender_slot *sl, int64_t nb_ms, mf_err *err)
 {
+    char key[MF_UUID_STR_SIZE];
     mf_job j = sl->job;
-    const mf_kafka_msg *m = &s->msgs[i];
 
-    j.not_before_ms = resume_ms;
+    j.not_before_ms = nb_ms;
     if (mf_codec_encode_job(&s->sbuf, &j, err) != 0)
         return -1;
-    if (sender_produce(s, s->t_retry, m->key, m->key_len, s->sbuf.data, s->sbuf.size, err) != 0)
+    mf_uuid_format(&j.id, key);
+    return sender_produce(s, s->t_retry, key, MF_UUID_STR_LEN, s->sbuf.data, s->sbuf.size,
+                          err);
+}
+
+/* A future not-before, or a promotion in quiet hours: park the job on the retry topic until
+ * resume_ms (the retry consumer holds it until then). */
+static int defer(sender_ctx *s, sender_slot *sl, size_t i, int64_t resume_ms, mf_err *err)
+{
+    (void)i;
+    if (sender_produce_retry(s, sl, resume_ms, err) != 0)
         return -1;
     sl->state = SLOT_SKIP;
     s->n_deferred++;
@@ -241,7 +250,7 @@ int sender_prepare_slot(sender_ctx *s, sender_slot *sl, size_t i, mf_err *err)
         sl->type = MF_TYPE_LMS;
     else if (strcmp(t->message_type, "kakao") == 0)
         sl->type = MF_TYPE_KAKAO;
-    if (sl->job.not_before_ms > now + 1000)
+    if (sl->job.not_before_ms > now)
         return defer(s, sl, i, sl->job.not_before_ms, err);
     if (strcmp(t->category, "promotion") == 0 && (wf == NULL || wf->quiet_hours) &&
         sender_rules_quiet_hours(now, &resume))

@@ -11,6 +11,7 @@ typedef struct req {
     sender_ctx *s;
     size_t *slots;
     size_t n;
+    int64_t t0_ms;
 } req;
 
 typedef struct send_state {
@@ -22,6 +23,8 @@ typedef struct send_state {
     char (*runs)[MF_UUID_STR_SIZE];
     sender_claim_out *outs;
     mf_uuid *renew_ids;
+    const char **rel_as, **rel_code, **rel_msg;
+    char (*rel_buf)[32];
     mf_coolsms_kakao *kk;
     uint64_t *set;       /* numbers of the request being built */
     size_t set_cap;
@@ -40,15 +43,27 @@ static void mark_final(sender_ctx *s, sender_slot *sl, mf_result_status st, cons
     sl->finish = 1;
 }
 
+/* The fast in-place resends are used up: hand the job to the retry topic (1: the provider
+ * has no such message, 2: unknown), or fail it after MF_SENDER_RETRY_MAX rounds. */
+static void hand_off_or_fail(sender_ctx *s, sender_slot *sl, int kind)
+{
+    if (sl->retries < s->cfg->retry_max) {
+        sl->to_retry = kind;
+        return;
+    }
+    mark_final(s, sl, MF_RESULT_FAILED, NULL, NULL,
+               kind == 2 ? "UNKNOWN_OUTCOME" : sl->code, sl->msg);
+}
+
 /* The slot's message is surely not at the provider after a failed try: back off and send
- * again, or give up with the last error after MF_SENDER_RETRY_MAX retries. */
+ * again (MF_SENDER_FAST_RETRIES times), then hand it to the retry topic. */
 static void retry_or_fail(sender_ctx *s, sender_slot *sl)
 {
     const sender_config *c = s->cfg;
 
     sl->attempts++;
-    if (sl->attempts > c->retry_max) {
-        mark_final(s, sl, MF_RESULT_FAILED, NULL, NULL, sl->code, sl->msg);
+    if (sl->attempts > c->fast_retries) {
+        hand_off_or_fail(s, sl, 1);
         return;
     }
     sl->next_try_ms = sender_now_ms() + sender_rules_backoff_ms(sl->attempts, c->retry_base_ms,
@@ -72,11 +87,33 @@ static void on_trouble(sender_ctx *s, sender_slot *sl, const char *code, const c
         retry_or_fail(s, sl);
 }
 
+static void observe_request(sender_ctx *s, const req *r, const mf_coolsms_result *res)
+{
+    const char *outcome = res->cls == MF_COOLSMS_OK          ? "ok"
+                          : res->cls == MF_COOLSMS_TRANSIENT ? "transient"
+                                                             : "permanent";
+    const char *lv[1] = {outcome};
+
+    mf_metric_add(s->obs.provider_requests, lv, 1);
+    mf_metric_observe(s->obs.provider_seconds, NULL,
+                      (double)(sender_now_ms() - r->t0_ms) / 1000.0);
+    if (res->cls == MF_COOLSMS_TRANSIENT) {
+        char detail[192];
+
+        snprintf(detail, sizeof(detail), "%s (HTTP %ld)", res->error_code,
+                 (long)res->http_status);
+        sender_obs_dep(&s->obs, "coolsms", 0, detail);
+    } else {
+        sender_obs_dep(&s->obs, "coolsms", 1, NULL);
+    }
+}
+
 static void on_done(const mf_coolsms_result *res, void *user)
 {
     req *r = user;
     sender_ctx *s = r->s;
 
+    observe_request(s, r, res);
     for (size_t i = 0; i < r->n; i++) {
         sender_slot *sl = &s->slots[r->slots[i]];
         const mf_coolsms_outcome *o = &res->outcomes[i];
@@ -163,7 +200,7 @@ static void fill_msg(send_state *st, sender_slot *sl, size_t k, mf_coolsms_kakao
 static int is_ready(const sender_slot *sl, int64_t now)
 {
     return sl->state == SLOT_SEND && !sl->in_flight && !sl->finish && !sl->resolve &&
-           !sl->renew && sl->next_try_ms <= now;
+           !sl->renew && !sl->to_retry && sl->next_try_ms <= now;
 }
 
 static uint64_t hash_to(const char *to)
@@ -209,6 +246,7 @@ static int submit_one(send_state *st, int64_t now, mf_err *err)
         return mf_err_set(err, "out of memory");
     }
     r->s = s;
+    r->t0_ms = sender_now_ms();
     memset(st->set, 0, st->set_cap * sizeof(*st->set));
     for (size_t c = 0; c < st->ntodo && k < granted; c++) {
         size_t si = st->todo[c];
@@ -237,6 +275,7 @@ static int submit_one(send_state *st, int64_t now, mf_err *err)
     }
     for (size_t i = 0; i < k; i++)
         s->slots[r->slots[i]].in_flight = 1;
+    mf_metric_observe(s->obs.batch_size, NULL, (double)k);
     return 1;
 }
 
@@ -264,12 +303,19 @@ static void resolve_one(sender_ctx *s, sender_slot *sl)
     mf_err err;
 
     if (mf_coolsms_list(s->sms, f, 2, &lr, &err) != 0) {
-        /* cannot tell: try again after a backoff (never resend blindly) */
+        /* cannot tell: try again after a backoff (never resend blindly); after the fast
+         * retries the job goes to the retry topic, its claim released as "unknown" */
+        sl->resolve_fails++;
         sl->next_try_ms = sender_now_ms() + sender_rules_backoff_ms(
-            sl->attempts + 1, s->cfg->retry_base_ms, s->cfg->retry_cap_ms, lr.retry_after_ms,
+            sl->resolve_fails, s->cfg->retry_base_ms, s->cfg->retry_cap_ms, lr.retry_after_ms,
             sender_rand(s));
         MF_LOG(s->log, MF_LOG_WARN, "list API lookup failed", MF_KV_S("job_id", id),
                MF_KV_S("error", err.msg));
+        sender_obs_dep(&s->obs, "coolsms", 0, err.msg);
+        if (sl->resolve_fails > s->cfg->fast_retries) {
+            sl->resolve = 0;
+            hand_off_or_fail(s, sl, 2);
+        }
         mf_coolsms_list_result_free(&lr);
         return;
     }
@@ -296,7 +342,7 @@ static int resolve_pending(send_state *st)
         sender_slot *sl = &s->slots[st->todo[c]];
 
         if (sl->state == SLOT_SEND && sl->resolve && !sl->in_flight && !sl->finish &&
-            sl->next_try_ms <= now + 0) {
+            !sl->to_retry && sl->next_try_ms <= now) {
             resolve_one(s, sl);
             did = 1;
         }
@@ -323,7 +369,8 @@ static int renew_claims(send_state *st, mf_err *err)
     for (size_t c = 0; c < st->ntodo; c++) {
         sender_slot *sl = &s->slots[st->todo[c]];
 
-        if (sl->state == SLOT_SEND && sl->renew && !sl->finish && !sl->resolve)
+        if (sl->state == SLOT_SEND && sl->renew && !sl->finish && !sl->resolve &&
+            !sl->to_retry)
             st->renew_ids[n++] = sl->job.id;
     }
     if (n == 0)
@@ -334,7 +381,8 @@ static int renew_claims(send_state *st, mf_err *err)
     for (size_t c = 0; c < st->ntodo; c++) {
         sender_slot *sl = &s->slots[st->todo[c]];
 
-        if (sl->state == SLOT_SEND && sl->renew && !sl->finish && !sl->resolve) {
+        if (sl->state == SLOT_SEND && sl->renew && !sl->finish && !sl->resolve &&
+            !sl->to_retry) {
             sl->state = SLOT_PENDING; /* another sender took it over: watch its claim */
             sl->renew = 0;
             sl->fresh = 0;
@@ -380,6 +428,85 @@ static int store_outcomes(send_state *st, mf_err *err)
     return 0;
 }
 
+static int release_kind(const sender_slot *sl, int produce)
+{
+    if (produce)
+        return sl->to_retry;
+    return sl->resolve || sl->to_retry == 2 ? 2 : 1;
+}
+
+static void on_released(void *arg, const mf_uuid *job)
+{
+    sender_slot *sl = sender_slot_by_id(arg, job);
+
+    if (sl != NULL)
+        sl->released = -1; /* marker: ours was released */
+}
+
+/* Releases the claims of the selected slots as "retry:N" / "retry?:N" (one UPDATE). With
+ * produce set, each released job is produced to the retry topic with its next not-before
+ * and the slot is done (SLOT_SKIP); a claim taken over meanwhile makes the slot pending. */
+static int release(send_state *st, int produce, mf_err *err)
+{
+    sender_ctx *s = st->s;
+    size_t n = 0;
+
+    for (size_t c = 0; c < st->ntodo; c++) {
+        sender_slot *sl = &s->slots[st->todo[c]];
+        int kind = release_kind(sl, produce);
+        int rounds = sl->retries + (produce ? 1 : 0);
+
+        if (sl->state != SLOT_SEND || sl->in_flight || sl->finish || kind == 0)
+            continue;
+        snprintf(st->rel_buf[n], sizeof(st->rel_buf[n]), "%s%d", kind == 2 ? "retry?:" : "retry:",
+                 rounds);
+        st->renew_ids[n] = sl->job.id;
+        st->rel_as[n] = st->rel_buf[n];
+        st->rel_code[n] = sl->code;
+        st->rel_msg[n] = sl->msg;
+        sl->released = 0;
+        n++;
+    }
+    if (n == 0)
+        return 0;
+    if (sender_claims_release(&s->claims, s->pg, st->renew_ids, st->rel_as, st->rel_code,
+                              st->rel_msg, n, s->cfg->common.instance_id, on_released, s,
+                              err) != 0)
+        return -1;
+    for (size_t c = 0; c < st->ntodo; c++) {
+        sender_slot *sl = &s->slots[st->todo[c]];
+        int kind = release_kind(sl, produce);
+
+        if (sl->state != SLOT_SEND || sl->in_flight || sl->finish || kind == 0)
+            continue;
+        if (sl->released != -1) {
+            sl->state = SLOT_PENDING; /* taken over by another sender: watch its claim */
+            sl->fresh = 0;
+            sl->to_retry = 0;
+            continue;
+        }
+        sl->released = 0;
+        sl->state = SLOT_SKIP;
+        if (produce) {
+            int64_t nb = sender_now_ms() +
+                         sender_rules_backoff_ms(sl->retries + 1, s->cfg->retry_delay_ms,
+                                                 s->cfg->retry_delay_cap_ms, sl->retry_after_ms,
+                                                 sender_rand(s));
+            char id[MF_UUID_STR_SIZE];
+
+            MF_LOG(s->log, MF_LOG_INFO, "job handed to the retry topic",
+                   MF_KV_S("job_id", mf_uuid_format(&sl->job.id, id)),
+                   MF_KV_I("round", sl->retries + 1), MF_KV_I("delay_ms", nb - sender_now_ms()),
+                   MF_KV_S("code", sl->code ? sl->code : ""));
+            if (sender_produce_retry(s, sl, nb, err) != 0)
+                return -1;
+            s->n_retried++;
+            mf_metric_add(s->obs.retries, NULL, 1);
+        }
+    }
+    return 0;
+}
+
 static int remaining(const send_state *st)
 {
     for (size_t c = 0; c < st->ntodo; c++)
@@ -393,13 +520,22 @@ static int send_loop(send_state *st, mf_err *err)
     sender_ctx *s = st->s;
 
     while (remaining(st)) {
+        if (sender_past_deadline(s)) {
+            /* hand back: outcomes known so far are stored, claims of jobs not in flight are
+             * released (the redelivered job takes them over at once); claims in flight stay
+             * open and are resolved through the list API by whoever gets the job next */
+            if (store_outcomes(st, err) != 0 || release(st, 0, err) != 0)
+                return -1;
+            return 1;
+        }
         if (renew_claims(st, err) != 0 || submit_ready(st, err) != 0)
             return -1;
+        mf_metric_set(s->obs.inflight, NULL, (double)mf_coolsms_in_flight(s->sms));
         if (mf_coolsms_poll(s->sms, 20, err) < 0)
             return -1;
         if (mf_coolsms_in_flight(s->sms) == 0)
             resolve_pending(st);
-        if (store_outcomes(st, err) != 0)
+        if (store_outcomes(st, err) != 0 || release(st, 1, err) != 0)
             return -1;
         if (mf_coolsms_in_flight(s->sms) == 0 && remaining(st)) {
             struct timespec ts = {0, 5 * 1000 * 1000};
@@ -425,11 +561,15 @@ int sender_send_all(sender_ctx *s, mf_err *err)
     st.ids = calloc(rs, sizeof(*st.ids));
     st.runs = calloc(rs, sizeof(*st.runs));
     st.kk = calloc(rs, sizeof(*st.kk));
+    st.rel_as = calloc(s->n ? s->n : 1, sizeof(*st.rel_as));
+    st.rel_code = calloc(s->n ? s->n : 1, sizeof(*st.rel_code));
+    st.rel_msg = calloc(s->n ? s->n : 1, sizeof(*st.rel_msg));
+    st.rel_buf = calloc(s->n ? s->n : 1, sizeof(*st.rel_buf));
     st.set_cap = 16;
     while (st.set_cap < rs * 2)
         st.set_cap *= 2;
     st.set = calloc(st.set_cap, sizeof(*st.set));
-    if (!st.set || !st.kk || !st.todo || !st.outs || !st.renew_ids || !st.msgs || !st.ids || !st.runs) {
+    if (!st.rel_as || !st.rel_code || !st.rel_msg || !st.rel_buf || !st.set || !st.kk || !st.todo || !st.outs || !st.renew_ids || !st.msgs || !st.ids || !st.runs) {
         mf_err_set(err, "out of memory");
         goto out;
     }
@@ -446,5 +586,10 @@ out:
     free(st.runs);
     free(st.kk);
     free(st.set);
+    free(st.rel_as);
+    free(st.rel_code);
+    free(st.rel_msg);
+    free(st.rel_buf);
+    mf_metric_set(s->obs.inflight, NULL, (double)mf_coolsms_in_flight(s->sms));
     return rc;
 }

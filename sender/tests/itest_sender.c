@@ -1,5 +1,8 @@
 /* itest_sender: two sender processes against a real PostgreSQL, Kafka and the simulator. */
 #include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -8,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -27,7 +31,9 @@
 #define NJOBS 500
 #define NJOBS_5XX 300
 #define NJOBS_DOUBT 3 /* stale claim found at the provider, stale not found, young claim */
-#define MAX_JOBS (NJOBS + NJOBS_5XX + NJOBS_DOUBT)
+#define NJOBS_FAULT 160 /* outage 100, two not-before jobs, PostgreSQL cut 50 */
+#define F0 (NJOBS + NJOBS_5XX + NJOBS_DOUBT)
+#define MAX_JOBS (F0 + NJOBS_FAULT)
 
 enum { K_SMS, K_LMS, K_KAKAO, K_MISSING };
 
@@ -46,7 +52,20 @@ typedef struct tjob {
     char pmid[64];
     char code[64];
     char msg[256];
+    int64_t sent_ms;
+    int64_t seen_ms; /* when its (last) result arrived here */
 } tjob;
+
+/* A TCP forwarder to PgBouncer that the test can cut (listener closed, connections dropped)
+ * and restore: PostgreSQL unreachability without touching the shared server. */
+#define PROXY_MAX 64
+typedef struct tproxy {
+    int port, target;
+    volatile int cut, stop;
+    int lfd;
+    int a[PROXY_MAX], b[PROXY_MAX];
+    pthread_t th;
+} tproxy;
 
 typedef struct itest {
     char src[1024], bld[1024];
@@ -66,6 +85,8 @@ typedef struct itest {
     tjob jobs[MAX_JOBS];
     size_t njobs;
     long results_total;
+    tproxy proxy;
+    int http_port[2];
 } itest;
 
 static const char *env_or(const char *name, const char *dflt)
@@ -114,6 +135,157 @@ static long http(const char *url, const char *post, mf_buf *out)
         curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
     curl_easy_cleanup(c);
     return status;
+}
+
+/* ---- the PostgreSQL proxy ------------------------------------------------------------ */
+
+static int proxy_listen(tproxy *p)
+{
+    struct sockaddr_in sa;
+    socklen_t len = sizeof(sa);
+    int one = 1, fd = socket(AF_INET, SOCK_STREAM, 0);
+
+    if (fd < 0)
+        return -1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    memset(&sa, 0, sizeof(sa));
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    sa.sin_port = htons((uint16_t)p->port);
+    if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 || listen(fd, 64) != 0) {
+        close(fd);
+        return -1;
+    }
+    getsockname(fd, (struct sockaddr *)&sa, &len);
+    p->port = ntohs(sa.sin_port);
+    return fd;
+}
+
+static int connect_target(int port)
+{
+    struct sockaddr_in sa;
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+    memset(&sa, 0, sizeof(sa));
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    sa.sin_port = htons((uint16_t)port);
+    if (fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+        close(fd);
+        fd = -1;
+    }
+    return fd;
+}
+
+static void proxy_close_pair(tproxy *p, int i)
+{
+    close(p->a[i]);
+    close(p->b[i]);
+    p->a[i] = p->b[i] = -1;
+}
+
+/* Copies what is readable on `from` to `to`; -1 on EOF or error. */
+static int pump(int from, int to)
+{
+    char buf[65536];
+    ssize_t n = read(from, buf, sizeof(buf)), off = 0;
+
+    if (n <= 0)
+        return -1;
+    while (off < n) {
+        ssize_t w = write(to, buf + off, (size_t)(n - off));
+
+        if (w <= 0)
+            return -1;
+        off += w;
+    }
+    return 0;
+}
+
+static void *proxy_main(void *arg)
+{
+    tproxy *p = arg;
+
+    while (!p->stop) {
+        struct pollfd pf[1 + 2 * PROXY_MAX];
+        int np = 0;
+
+        if (p->cut) {
+            /* cut: every connection is dropped, new ones are closed at once */
+            for (int i = 0; i < PROXY_MAX; i++)
+                if (p->a[i] >= 0)
+                    proxy_close_pair(p, i);
+            pf[0] = (struct pollfd){p->lfd, POLLIN, 0};
+            if (poll(pf, 1, 20) > 0) {
+                int c = accept(p->lfd, NULL, NULL);
+
+                if (c >= 0)
+                    close(c);
+            }
+            continue;
+        }
+        pf[np++] = (struct pollfd){p->lfd, POLLIN, 0};
+        for (int i = 0; i < PROXY_MAX; i++)
+            if (p->a[i] >= 0) {
+                pf[np++] = (struct pollfd){p->a[i], POLLIN, 0};
+                pf[np++] = (struct pollfd){p->b[i], POLLIN, 0};
+            }
+        if (poll(pf, (nfds_t)np, 20) <= 0)
+            continue;
+        if (pf[0].revents & POLLIN) {
+            int c = accept(p->lfd, NULL, NULL), d = c >= 0 ? connect_target(p->target) : -1;
+            int slot = -1;
+
+            for (int i = 0; i < PROXY_MAX && slot < 0; i++)
+                if (p->a[i] < 0)
+                    slot = i;
+            if (c >= 0 && (d < 0 || slot < 0)) {
+                close(c);
+                if (d >= 0)
+                    close(d);
+            } else if (c >= 0) {
+                p->a[slot] = c;
+                p->b[slot] = d;
+            }
+        }
+        for (int k = 1; k < np; k++) {
+            if (!(pf[k].revents & (POLLIN | POLLHUP | POLLERR)))
+                continue;
+            for (int i = 0; i < PROXY_MAX; i++) {
+                if (p->a[i] < 0 || (pf[k].fd != p->a[i] && pf[k].fd != p->b[i]))
+                    continue;
+                if (pump(pf[k].fd, pf[k].fd == p->a[i] ? p->b[i] : p->a[i]) != 0)
+                    proxy_close_pair(p, i);
+                break;
+            }
+        }
+    }
+    if (p->lfd >= 0)
+        close(p->lfd);
+    for (int i = 0; i < PROXY_MAX; i++)
+        if (p->a[i] >= 0)
+            proxy_close_pair(p, i);
+    return NULL;
+}
+
+static void proxy_start(tproxy *p, int target)
+{
+    p->target = target;
+    p->port = 0;
+    for (int i = 0; i < PROXY_MAX; i++)
+        p->a[i] = p->b[i] = -1;
+    p->lfd = proxy_listen(p);
+    assert_true(p->lfd >= 0);
+    assert_int_equal(pthread_create(&p->th, NULL, proxy_main, p), 0);
+}
+
+static void proxy_stop(tproxy *p)
+{
+    if (p->port == 0)
+        return;
+    p->stop = 1;
+    pthread_join(p->th, NULL);
+    p->port = 0;
 }
 
 /* ---- processes ---------------------------------------------------------------------- */
@@ -198,11 +370,13 @@ static void start_sender(itest *t, int i)
                          env_or("MF_COOLSMS_API_SECRET", "TESTSECRET0123456789ABCDEFGHIJKLMNOPQRSTUV"),
                          "MF_COOLSMS_SENDER", "", "MF_INSTANCE_ID", inst,
                          "MF_SENDER_REQUEST_SIZE", "100", "MF_SENDER_BATCH_MAX", "200",
-                         "MF_SENDER_RETRY_MAX", "8", "MF_SENDER_RETRY_BASE_MS", "20",
-                         "MF_SENDER_RETRY_CAP_MS", "200", "MF_LOG_LEVEL", "info", NULL};
+                         "MF_SENDER_RETRY_MAX", "40", "MF_SENDER_RETRY_BASE_MS", "20",
+                         "MF_SENDER_RETRY_DELAY_MS", "200", "MF_SENDER_RETRY_DELAY_CAP_MS", "1000",
+                         "MF_SENDER_RETRY_CAP_MS", "200", "MF_SENDER_SHUTDOWN_S", "3",
+                         "MF_LOG_LEVEL", "info", NULL};
 
     snprintf(path, sizeof(path), "%s/sender/msgfleet-sender", t->bld);
-    snprintf(log, sizeof(log), "/tmp/itest_sender_%d.log", i);
+    snprintf(log, sizeof(log), "/tmp/itest_%s_%d.log", t->db, i); /* unique per run */
     snprintf(inst, sizeof(inst), "itest-sender-%d", i);
     t->senders[i] = spawn(path, env, log, NULL);
 }
@@ -320,7 +494,15 @@ static void make_jobs(itest *t)
     t->njobs = MAX_JOBS;
 }
 
+static void produce_jobs_to(itest *t, size_t from, size_t to, const char *topic, int64_t nb);
+
 static void produce_jobs(itest *t, size_t from, size_t to)
+{
+    produce_jobs_to(t, from, to, t->t_jobs, 0);
+}
+
+/* Jobs to `topic` with not-before nb (0: none); key = phone on jobs, job id on retry. */
+static void produce_jobs_to(itest *t, size_t from, size_t to, const char *topic, int64_t nb)
 {
     msgpack_sbuffer sb;
     mf_err err;
@@ -344,9 +526,11 @@ static void produce_jobs(itest *t, size_t from, size_t to)
         j.vars.items = vars;
         j.vars.n = tj->kind == K_MISSING ? 1 : 2;
         j.created_ms = now_ms();
+        j.not_before_ms = nb;
         assert_int_equal(mf_codec_encode_job(&sb, &j, &err), 0);
-        if (mf_kafka_produce(t->prod, t->t_jobs, tj->phone, strlen(tj->phone), sb.data, sb.size,
-                             NULL, 10000, &err) != 0)
+        if (mf_kafka_produce(t->prod, topic, topic == t->t_jobs ? tj->phone : tj->id_s,
+                             topic == t->t_jobs ? strlen(tj->phone) : strlen(tj->id_s), sb.data,
+                             sb.size, NULL, 10000, &err) != 0)
             fail_msg("could not produce: %s", err.msg);
     }
     if (mf_kafka_flush(t->prod, 30000, &err) != 0)
@@ -396,6 +580,8 @@ static void collect_results(itest *t, long total)
             snprintf(j->pmid, sizeof(j->pmid), "%s", r.provider_msg_id ? r.provider_msg_id : "");
             snprintf(j->code, sizeof(j->code), "%s", r.code ? r.code : "");
             snprintf(j->msg, sizeof(j->msg), "%s", r.msg ? r.msg : "");
+            j->sent_ms = r.sent_ms;
+            j->seen_ms = now_ms();
             t->results_total++;
         }
         mf_kafka_release(msgs, n);
@@ -512,8 +698,10 @@ static int setup(void **state)
     snprintf(t->brokers, sizeof(t->brokers), "%s", env_or("MF_KAFKA_BROKERS", "127.0.0.1:59092"));
     snprintf(t->admin_dsn, sizeof(t->admin_dsn), "%s",
              env_or("MF_PG_DSN", "host=127.0.0.1 port=55432 dbname=msgfleet user=msgfleet"));
+    /* the senders reach PgBouncer through the test's proxy (cut in test_faults) */
+    proxy_start(&t->proxy, (int)strtol(env_or("MF_PGBOUNCER_PORT", "56432"), NULL, 10));
     snprintf(t->sender_dsn, sizeof(t->sender_dsn),
-             "host=127.0.0.1 port=%s dbname=%s user=%s", env_or("MF_PGBOUNCER_PORT", "56432"),
+             "host=127.0.0.1 port=%d dbname=%s user=%s connect_timeout=3", t->proxy.port,
              t->db, env_or("MF_PG_USER", "msgfleet"));
     curl_global_init(CURL_GLOBAL_DEFAULT);
     setup_db(t);
@@ -563,6 +751,7 @@ static int teardown(void **state)
     for (int i = 0; i < 2; i++)
         stop_process(t->senders[i], 20000);
     stop_process(t->sim, 5000);
+    proxy_stop(&t->proxy);
     mf_kafka_consumer_free(t->rcons);
     mf_kafka_producer_free(t->prod);
     mf_codec_free(t->codec);
@@ -721,7 +910,7 @@ static void test_in_doubt_claims(void **state)
     claim_row(t, found, "2 minutes", "dead-sender");
     claim_row(t, lost, "2 minutes", "dead-sender");
     claim_row(t, busy, "0 seconds", "live-sender");
-    produce_jobs(t, base, MAX_JOBS);
+    produce_jobs(t, base, F0);
     sleep_ms(3000);
     assert_int_equal(busy->results, 0); /* still waiting for the other sender */
     p[0] = busy->id_s;
@@ -755,12 +944,303 @@ static void test_in_doubt_claims(void **state)
     free(rows);
 }
 
+/* ---- faults: provider outage, not-before, dead letters, PostgreSQL cut, metrics -------- */
+
+static int sender_port(itest *t, int i)
+{
+    char path[128], line[1024];
+    FILE *f;
+
+    if (t->http_port[i] > 0)
+        return t->http_port[i];
+    snprintf(path, sizeof(path), "/tmp/itest_%s_%d.log", t->db, i);
+    f = fopen(path, "r");
+    assert_non_null(f);
+    while (fgets(line, sizeof(line), f) != NULL) {
+        const char *k = strstr(line, "\"msg\":\"http listening\"");
+        const char *p = k ? strstr(k, "\"port\":") : NULL;
+
+        if (p != NULL)
+            t->http_port[i] = (int)strtol(p + 7, NULL, 10);
+    }
+    fclose(f);
+    if (t->http_port[i] <= 0)
+        fail_msg("sender %d logged no \"http listening\" line (%s)", i, path);
+    return t->http_port[i];
+}
+
+/* Dependency `dep` of sender i: 1 ok, 0 not ok (from /healthz). */
+static int dep_ok(itest *t, int i, const char *dep)
+{
+    char url[128];
+    mf_buf b;
+    json_error_t je;
+    json_t *o;
+    long status;
+    int ok;
+
+    mf_buf_init(&b, 0);
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/healthz", sender_port(t, i));
+    status = http(url, NULL, &b);
+    assert_true(status == 200 || status == 503);
+    o = json_loads(b.data, 0, &je);
+    assert_non_null(o);
+    ok = json_is_true(json_object_get(json_object_get(json_object_get(o, "dependencies"), dep),
+                                      "ok"));
+    if (status == 200)
+        assert_true(ok);
+    json_decref(o);
+    mf_buf_free(&b);
+    return ok;
+}
+
+/* Sum of the samples of `name` whose labels contain `filter` ("" for all). */
+static double metric_sum(const char *text, const char *name, const char *filter)
+{
+    size_t nl = strlen(name);
+    double sum = 0;
+
+    for (const char *l = text; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL) {
+        const char *end = strchr(l, '\n'), *sp;
+
+        if (strncmp(l, name, nl) != 0 || (l[nl] != '{' && l[nl] != ' '))
+            continue;
+        sp = l + nl;
+        while (sp < (end ? end : l + strlen(l)) && *sp != ' ' && *sp != '\n')
+            sp = *sp == '}' ? sp + 1 : sp + 1;
+        {
+            char lab[512];
+            size_t n = (size_t)(sp - l) < sizeof(lab) - 1 ? (size_t)(sp - l) : sizeof(lab) - 1;
+
+            memcpy(lab, l, n);
+            lab[n] = '\0';
+            if (strstr(lab, filter) == NULL)
+                continue;
+        }
+        sum += strtod(sp, NULL);
+    }
+    return sum;
+}
+
+/* Scrapes sender i's /metrics and checks the text with promtool. Caller frees. */
+static char *scrape(itest *t, int i)
+{
+    char url[128], path[128], cmd[256];
+    mf_buf b;
+    FILE *f;
+    char *text;
+
+    mf_buf_init(&b, 0);
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/metrics", sender_port(t, i));
+    assert_int_equal(http(url, NULL, &b), 200);
+    assert_non_null(b.data);
+    snprintf(path, sizeof(path), "/tmp/itest_sender_metrics_%d_%d.txt", (int)getpid(), i);
+    f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(b.data, f);
+    fclose(f);
+    snprintf(cmd, sizeof(cmd), "promtool check metrics < %s", path);
+    if (system(cmd) != 0)
+        fail_msg("promtool check metrics failed on %s", path);
+    unlink(path);
+    text = strdup(b.data);
+    mf_buf_free(&b);
+    return text;
+}
+
+static void sim_config(itest *t, const char *json)
+{
+    char url[256];
+    mf_buf b;
+
+    mf_buf_init(&b, 0);
+    snprintf(url, sizeof(url), "%s/_sim/config", t->sim_url);
+    assert_int_equal(http(url, json, &b), 200);
+    mf_buf_free(&b);
+}
+
+/* Produces two undecodable messages (jobs, retry) and checks both arrive on dlq with a
+ * reason and the original bytes. */
+static void check_dead_letters(itest *t)
+{
+    static const char junk[] = "\xc1not msgpack";
+    const char *topics[2] = {t->t_dlq, NULL};
+    mf_kafka_consumer_opts co;
+    mf_kafka_consumer *c;
+    mf_kafka_msg msgs[8];
+    int64_t deadline = now_ms() + 30000;
+    int seen_jobs = 0, seen_retry = 0;
+    char group[96];
+    mf_err err;
+
+    assert_int_equal(mf_kafka_produce(t->prod, t->t_jobs, "k1", 2, junk, sizeof(junk) - 1, NULL,
+                                      10000, &err), 0);
+    assert_int_equal(mf_kafka_produce(t->prod, t->t_retry, "k2", 2, junk, sizeof(junk) - 1, NULL,
+                                      10000, &err), 0);
+    assert_int_equal(mf_kafka_flush(t->prod, 30000, &err), 0);
+    snprintf(group, sizeof(group), "%s-dlq", t->group);
+    memset(&co, 0, sizeof(co));
+    co.group_id = group;
+    co.topics = topics;
+    co.offsets = MF_KAFKA_OFFSETS_EXTERNAL;
+    c = mf_kafka_consumer_new(&t->kc, &co, &err);
+    assert_non_null(c);
+    while ((!seen_jobs || !seen_retry) && now_ms() < deadline) {
+        size_t n = 0;
+
+        assert_int_equal(mf_kafka_consume(c, msgs, 8, 500, &n, &err), 0);
+        for (size_t i = 0; i < n; i++) {
+            mf_dlq d;
+
+            assert_int_equal(mf_codec_decode_dlq(t->codec, msgs[i].val, msgs[i].val_len, &d,
+                                                 &err), 0);
+            assert_non_null(d.reason);
+            assert_true(strlen(d.reason) > 0);
+            assert_int_equal(d.val_len, sizeof(junk) - 1);
+            assert_memory_equal(d.val, junk, sizeof(junk) - 1);
+            if (strcmp(d.src, t->t_jobs) == 0)
+                seen_jobs++;
+            else if (strcmp(d.src, t->t_retry) == 0)
+                seen_retry++;
+        }
+        mf_kafka_release(msgs, n);
+        mf_codec_reset(t->codec);
+    }
+    mf_kafka_consumer_free(c);
+    assert_int_equal(seen_jobs, 1);
+    assert_int_equal(seen_retry, 1);
+}
+
+static void test_faults(void **state)
+{
+    itest *t = *state;
+    ledger_row *rows = calloc(MAX_JOBS, sizeof(*rows));
+    size_t total;
+    double accepted = 0, retried = 0, dlq = 0;
+    int64_t nb;
+    int down;
+
+    assert_non_null(rows);
+    sleep_ms(7000); /* both senders in the group */
+
+    /* provider outage (every request 5xx) for ~10 s: jobs go through the retry topic and end
+     * with exactly one accepted message each */
+    sim_config(t, "{\"error_5xx_ratio\":1}");
+    produce_jobs(t, F0, F0 + 100);
+    sleep_ms(4000);
+    down = !dep_ok(t, 0, "coolsms") + !dep_ok(t, 1, "coolsms");
+    assert_true(down >= 1);
+    sleep_ms(6000);
+    assert_int_equal(read_ledger(t, rows), 0);
+    sim_config(t, "{\"error_5xx_ratio\":0}");
+    collect_results(t, 100);
+    total = read_ledger(t, rows);
+    assert_int_equal(total, 100);
+    for (size_t i = F0; i < F0 + 100; i++) {
+        assert_int_equal(rows[i].count, 1);
+        assert_int_equal(t->jobs[i].st, MF_RESULT_ACCEPTED);
+        assert_int_equal(t->jobs[i].results, 1);
+    }
+
+    /* not-before 3 s ahead, through jobs (parked on retry) and straight on retry */
+    nb = now_ms() + 3000;
+    produce_jobs_to(t, F0 + 100, F0 + 101, t->t_jobs, nb);
+    produce_jobs_to(t, F0 + 101, F0 + 102, t->t_retry, nb);
+    collect_results(t, 102);
+    read_ledger(t, rows);
+    for (size_t i = F0 + 100; i < F0 + 102; i++) {
+        assert_int_equal(t->jobs[i].st, MF_RESULT_ACCEPTED);
+        assert_int_equal(rows[i].count, 1);
+        assert_true(t->jobs[i].sent_ms >= nb);
+        assert_true(t->jobs[i].seen_ms >= nb);
+        assert_true(t->jobs[i].seen_ms < nb + 5000);
+    }
+
+    /* malformed messages on jobs and retry land on dlq */
+    check_dead_letters(t);
+
+    /* PostgreSQL unreachable (the proxy is cut): nothing is sent without a claim; the
+     * senders report it and wait; everything goes out once it is back */
+    t->proxy.cut = 1;
+    sleep_ms(300);
+    produce_jobs(t, F0 + 110, F0 + 160);
+    sleep_ms(7000);
+    assert_int_equal(dep_ok(t, 0, "postgres") + dep_ok(t, 1, "postgres"), 0);
+    read_ledger(t, rows);
+    for (size_t i = F0 + 110; i < F0 + 160; i++)
+        assert_int_equal(rows[i].count, 0);
+    t->proxy.cut = 0;
+    collect_results(t, 152);
+    total = read_ledger(t, rows);
+    assert_int_equal(total, 152);
+    for (size_t i = F0 + 110; i < F0 + 160; i++) {
+        assert_int_equal(rows[i].count, 1);
+        assert_int_equal(t->jobs[i].results, 1);
+    }
+    for (int waited = 0; waited < 10000 && dep_ok(t, 0, "postgres") + dep_ok(t, 1, "postgres") < 2;
+         waited += 500)
+        sleep_ms(500);
+    assert_int_equal(dep_ok(t, 0, "postgres") + dep_ok(t, 1, "postgres"), 2);
+
+    /* /metrics: promtool-clean, accepted counts equal the ledger */
+    for (int i = 0; i < 2; i++) {
+        char *m = scrape(t, i);
+
+        accepted += metric_sum(m, "msgfleet_sender_messages_total", "status=\"accepted\"");
+        retried += metric_sum(m, "msgfleet_sender_retries_total", "");
+        dlq += metric_sum(m, "msgfleet_sender_dlq_total", "");
+        assert_non_null(strstr(m, "msgfleet_sender_provider_request_seconds_bucket"));
+        assert_non_null(strstr(m, "msgfleet_sender_consumer_lag"));
+        free(m);
+    }
+    assert_true(accepted == (double)total);
+    assert_true(retried >= 1);
+    assert_true(dlq == 2);
+
+    /* SIGTERM while PostgreSQL is away and a batch waits for it: both senders hand the batch
+     * back within MF_SENDER_SHUTDOWN_S (3 s here) and exit 0; a new sender then sends every
+     * one of those jobs exactly once */
+    t->proxy.cut = 1;
+    produce_jobs(t, F0 + 102, F0 + 110);
+    sleep_ms(2000);
+    for (int i = 0; i < 2; i++)
+        kill(t->senders[i], SIGTERM);
+    {
+        int64_t t0 = now_ms();
+
+        for (int i = 0; i < 2; i++) {
+            assert_int_equal(stop_process(t->senders[i], 15000), 0);
+            t->senders[i] = 0;
+        }
+        assert_true(now_ms() - t0 < 10000);
+    }
+    read_ledger(t, rows);
+    for (size_t i = F0 + 102; i < F0 + 110; i++)
+        assert_int_equal(rows[i].count, 0);
+    start_sender(t, 0); /* starts while PostgreSQL is still away: it waits for it */
+    sleep_ms(1500);
+    t->proxy.cut = 0;
+    collect_results(t, 160);
+    total = read_ledger(t, rows);
+    assert_int_equal(total, 160);
+    for (size_t i = F0 + 102; i < F0 + 110; i++) {
+        assert_int_equal(rows[i].count, 1);
+        assert_int_equal(t->jobs[i].results, 1);
+    }
+    assert_int_equal(stop_process(t->senders[0], 30000), 0);
+    t->senders[0] = 0;
+    free(rows);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_two_senders_exactly_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_in_doubt_claims, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_faults, setup, teardown),
     };
 
+    if (getenv("ITEST_FILTER") != NULL) /* e.g. ITEST_FILTER=test_faults */
+        cmocka_set_test_filter(getenv("ITEST_FILTER"));
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -8,6 +8,8 @@
 #include <cmocka.h>
 
 #include "mf_pgarr.h"
+#include "sender_claims.h"
+#include "sender_retryq.h"
 #include "sender_rules.h"
 
 static struct mf_euckr *counter(void)
@@ -176,6 +178,78 @@ static void test_pgarr(void **state)
     mf_pgarr_free(&a);
 }
 
+static mf_kafka_msg kmsg(int32_t part, int64_t off, const char *val)
+{
+    mf_kafka_msg m;
+
+    memset(&m, 0, sizeof(m));
+    m.topic = "r";
+    m.partition = part;
+    m.offset = off;
+    m.key = "k";
+    m.key_len = 1;
+    m.val = val;
+    m.val_len = strlen(val);
+    return m;
+}
+
+/* Held retry jobs: the stored offset never passes a held one; due jobs come back. */
+static void test_retryq(void **state)
+{
+    sender_retryq q;
+    mf_kafka_msg m, out[4];
+    mf_err err;
+
+    (void)state;
+    memset(&q, 0, sizeof(q));
+    assert_int_equal(sender_retryq_position(&q, 0), -1);
+    assert_int_equal(sender_retryq_done(&q, 0, 4, &err), 0);
+    assert_int_equal(sender_retryq_position(&q, 0), 5);
+    m = kmsg(0, 5, "late");
+    assert_int_equal(sender_retryq_hold(&q, &m, 10000, &err), 0);
+    m = kmsg(0, 6, "soon");
+    assert_int_equal(sender_retryq_hold(&q, &m, 2000, &err), 0);
+    assert_int_equal(sender_retryq_done(&q, 0, 7, &err), 0); /* processed after the held ones */
+    assert_int_equal(sender_retryq_position(&q, 0), 5);
+    assert_int_equal(sender_retryq_next_due(&q), 2000);
+    assert_int_equal(sender_retryq_take_due(&q, 1999, "r", out, 4), 0);
+    assert_int_equal(sender_retryq_take_due(&q, 2000, "r", out, 4), 1);
+    assert_int_equal(out[0].offset, 6);
+    assert_memory_equal(out[0].val, "soon", 4);
+    assert_null(out[0].rkm);
+    assert_int_equal(sender_retryq_done(&q, 0, 6, &err), 0);
+    sender_retryq_batch_end(&q);
+    assert_int_equal(sender_retryq_held(&q), 1);
+    assert_int_equal(sender_retryq_position(&q, 0), 5); /* offset 5 still held */
+    assert_int_equal(sender_retryq_take_due(&q, 10000, "r", out, 4), 1);
+    assert_int_equal(sender_retryq_done(&q, 0, 5, &err), 0);
+    sender_retryq_batch_end(&q);
+    assert_int_equal(sender_retryq_position(&q, 0), 8); /* everything up to 7 is done */
+    m = kmsg(1, 3, "x");
+    assert_int_equal(sender_retryq_hold(&q, &m, 5000, &err), 0);
+    sender_retryq_drop_partition(&q, 1);
+    assert_int_equal(sender_retryq_held(&q), 0);
+    assert_int_equal(sender_retryq_position(&q, 1), -1);
+    sender_retryq_free(&q);
+}
+
+static void test_released_marker(void **state)
+{
+    int n = -1, unknown = -1;
+
+    (void)state;
+    assert_int_equal(sender_claims_parse_released("retry:3", &n, &unknown), 1);
+    assert_int_equal(n, 3);
+    assert_int_equal(unknown, 0);
+    assert_int_equal(sender_claims_parse_released("retry?:12", &n, &unknown), 1);
+    assert_int_equal(n, 12);
+    assert_int_equal(unknown, 1);
+    assert_int_equal(sender_claims_parse_released("retry:", &n, &unknown), 0);
+    assert_int_equal(sender_claims_parse_released("retry:3x", &n, &unknown), 0);
+    assert_int_equal(sender_claims_parse_released("host-123", &n, &unknown), 0);
+    assert_int_equal(sender_claims_parse_released("", &n, &unknown), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -184,6 +258,8 @@ int main(void)
         cmocka_unit_test(test_quiet_hours),
         cmocka_unit_test(test_backoff),
         cmocka_unit_test(test_pgarr),
+        cmocka_unit_test(test_retryq),
+        cmocka_unit_test(test_released_marker),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

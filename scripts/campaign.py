@@ -599,8 +599,10 @@ def main(argv):
         fleet.env = fleet_env(dsn, f"{name}.", sim_url, name)
         if a.replay_check:
             # small requests and few retries, so that a 5xx streak outlasts them
-            fleet.env.update({"MF_SENDER_REQUEST_SIZE": "50", "MF_SENDER_RETRY_MAX": "2",
-                              "MF_SENDER_RETRY_BASE_MS": "20", "MF_SENDER_RETRY_CAP_MS": "50"})
+            fleet.env.update({"MF_SENDER_REQUEST_SIZE": "50", "MF_SENDER_FAST_RETRIES": "1",
+                              "MF_SENDER_RETRY_MAX": "1", "MF_SENDER_RETRY_BASE_MS": "20",
+                              "MF_SENDER_RETRY_CAP_MS": "50", "MF_SENDER_RETRY_DELAY_MS": "100",
+                              "MF_SENDER_RETRY_DELAY_CAP_MS": "200"})
             sim_config(sim_url, {"permanent_fail_ratio": 0.10, "error_5xx_ratio": 0.25})
         start_fleet(fleet, a.senders)
         time.sleep(0.5)

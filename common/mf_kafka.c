@@ -203,8 +203,10 @@ mf_kafka_producer *mf_kafka_producer_new(const mf_kafka_conf *conf, mf_kafka_dr_
         {"linger.ms", "10"},
         {"batch.num.messages", "10000"},
         {"batch.size", "1000000"},
-        {"queue.buffering.max.messages", "1000000"},
-        {"queue.buffering.max.kbytes", "1048576"},
+        /* A bounded local queue: producers wait (back-pressure) instead of buffering a whole
+         * campaign in memory; 100k messages / 32 MB keep batches full and RSS flat. */
+        {"queue.buffering.max.messages", "100000"},
+        {"queue.buffering.max.kbytes", "32768"},
         {"message.timeout.ms", "300000"},
     };
     mf_kafka_producer *p = calloc(1, sizeof(*p));
@@ -496,6 +498,10 @@ mf_kafka_consumer *mf_kafka_consumer_new(const mf_kafka_conf *conf,
         conf_set(rc, "auto.offset.reset",
                  opts->offset_reset != NULL ? opts->offset_reset : "earliest", err) < 0 ||
         conf_set(rc, "partition.assignment.strategy", "range,roundrobin", err) < 0 ||
+        /* Prefetch per partition: librdkafka's 64 MB default alone would exceed a daemon's
+         * memory budget; 2 MB or 20k messages still keeps a 5,000-job batch fed. */
+        conf_set(rc, "queued.max.messages.kbytes", "2048", err) < 0 ||
+        conf_set(rc, "queued.min.messages", "20000", err) < 0 ||
         conf_overrides(rc, conf->overrides, err) < 0)
         goto fail;
     rd_kafka_conf_set_rebalance_cb(rc, on_rebalance);

@@ -43,7 +43,7 @@ int mf_kafka_topic_name(const mf_kafka_conf *conf, const char *base, char *out, 
 
 /*
  * Producer: enable.idempotence=true, acks=all, compression lz4, linger 10 ms, batches of up
- * to 10,000 messages / 1 MB, a 1,000,000-message local queue, message.timeout.ms 300 s
+ * to 10,000 messages / 1 MB, a 100,000-message (32 MB) local queue, message.timeout.ms 300 s
  * (each overridable through conf->overrides).
  */
 typedef struct mf_kafka_producer mf_kafka_producer;

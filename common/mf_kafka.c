@@ -502,6 +502,9 @@ mf_kafka_consumer *mf_kafka_consumer_new(const mf_kafka_conf *conf,
          * memory budget; 2 MB or 20k messages still keeps a 5,000-job batch fed. */
         conf_set(rc, "queued.max.messages.kbytes", "2048", err) < 0 ||
         conf_set(rc, "queued.min.messages", "20000", err) < 0 ||
+        /* A subscribed topic created after start-up (the first retry or dlq message creates
+         * it) must be noticed in seconds, not after librdkafka's 5-minute default. */
+        conf_set(rc, "topic.metadata.refresh.interval.ms", "5000", err) < 0 ||
         conf_overrides(rc, conf->overrides, err) < 0)
         goto fail;
     rd_kafka_conf_set_rebalance_cb(rc, on_rebalance);

@@ -1,0 +1,886 @@
+#!/usr/bin/env python3
+"""faults: a campaign under SIGKILLs, Kafka/PostgreSQL restarts and a failing provider.
+
+Issue 5's fault test (docs/faults.md). It starts its OWN stack (PostgreSQL, PgBouncer, MariaDB,
+Kafka) with scripts/stack.sh on free private ports under a temporary folder, because it
+restarts PostgreSQL and Kafka; the shared development stack is never touched. On that stack it
+loads the sample customers, creates the sample workflow (scripts/campaign.py helpers), starts
+the CoolSMS simulator and a fleet of 2 planners, 3 senders and 2 reporters, triggers the run
+and then plays a fault plan drawn from a seeded random generator (the seed is printed first,
+so a failure can be replayed with --seed):
+
+  * SIGKILL of each kind of daemon, several times, each restarted after a short pause;
+  * one Kafka broker restart and one PostgreSQL restart;
+  * the simulator answers 5% of requests 5xx, times out 1%, and rate-limits (429) for a burst;
+  * malformed and unknown-version (v=2) msgpack messages produced into jobs and results (kcat).
+
+Single faults (--scenario kill-planner ...) run one fault at a pinned moment so a regression
+names its cause. A daemon that exits on its own is restarted like a supervisor would, and
+counted. After the run completes and the fleet settles, the checks are independent of the
+fleet's code: job ids are recomputed here from the run id, its start time and each MySQL
+customer (schemas/kafka/README.md), and matched against the simulator's ledger and
+message_logs; counters are recounted (campaign.check_counters). The last line is
+
+  fault-test: seed=S recipients=N accepted_once=N duplicates=0 lost=0 logs_rows=N
+              counters_match=yes dlq=K kills=K restarts=K
+
+Exit 0 only when duplicates=0, lost=0, counters match and no recipient is inconsistent
+(accepted by the provider but recorded failed, or recorded sent but unknown to the provider).
+Python standard library only; needs psql, mariadb and the built programs; kcat when present.
+"""
+
+import argparse
+import base64
+import glob
+import hashlib
+import json
+import os
+import random
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+import uuid
+import zlib
+
+SCRIPTS = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, SCRIPTS)
+import campaign  # noqa: E402  (scripts/campaign.py: psql, mysql, fleet, checks)
+
+ROOT = os.path.dirname(SCRIPTS)
+SCENARIOS = ("all", "kill-planner", "kill-sender", "kill-reporter", "restart-kafka",
+             "restart-postgres", "provider-outage")
+KINDS = ("planner", "sender", "reporter")
+COUNTS = {"planner": 2, "sender": 3, "reporter": 2}
+JOB_ATTEMPT = 1  # planner/expand.c JOB_ATTEMPT: the first expansion of a run
+
+
+def say(msg):
+    print(f"fault-test: {msg}", flush=True)
+
+
+def die(msg):
+    print(f"fault-test: error: {msg}", file=sys.stderr, flush=True)
+    sys.exit(2)
+
+
+# ---------------------------------------------------------------- the private stack
+
+def find_kafka_libs():
+    """The Kafka jars: $MF_KAFKA_LIBS, the default stack's, or those of a running broker."""
+    cands = [os.environ.get("MF_KAFKA_LIBS", ""),
+             os.path.join(os.environ.get("MF_STACK_DIR", os.path.join(ROOT, ".stack")),
+                          "kafka", "libs"),
+             os.path.join(ROOT, ".stack", "kafka", "libs")]
+    for pid_dir in glob.glob("/proc/[0-9]*"):
+        try:
+            with open(os.path.join(pid_dir, "cmdline"), "rb") as f:
+                argv = f.read().split(b"\0")
+        except OSError:
+            continue
+        if b"kafka.Kafka" in argv and b"-cp" in argv:
+            cp = argv[argv.index(b"-cp") + 1].decode(errors="replace")
+            cands.append(os.path.dirname(cp.split(":")[0]))
+    for c in cands:
+        if c and glob.glob(os.path.join(c, "kafka_2.13-*.jar")):
+            return c
+    die("no Kafka jars found (set MF_KAFKA_LIBS to a folder holding kafka_2.13-3.9.1.jar, "
+        "or run scripts/deps.sh)")
+
+
+class Stack:
+    """PostgreSQL, PgBouncer, MariaDB and Kafka of this test only, driven by scripts/stack.sh."""
+
+    def __init__(self, workdir, kafka_libs):
+        self.dir = os.path.join(workdir, "stack")
+        os.makedirs(os.path.join(self.dir, "kafka"))
+        os.symlink(kafka_libs, os.path.join(self.dir, "kafka", "libs"))
+        ports = set()
+        while len(ports) < 6:
+            ports.add(campaign.free_port())
+        pg, pgb, my, kafka, ctrl, sim = sorted(ports)
+        self.log = os.path.join(workdir, "stack.log")
+        over = {
+            "MF_STACK_DIR": self.dir, "MF_PG_PORT": str(pg), "MF_PGBOUNCER_PORT": str(pgb),
+            "MF_MYSQL_PORT": str(my), "MF_KAFKA_PORT": str(kafka),
+            "MF_KAFKA_CONTROLLER_PORT": str(ctrl), "MF_SIM_PORT": str(sim),
+        }
+        # env.sh only fills unset variables: drop every derived address of the shared stack
+        # first, then let env.sh derive them from the private ports.
+        base = {k: v for k, v in os.environ.items() if not k.startswith("MF_")}
+        base.update(over)
+        p = subprocess.run(["bash", "-c", f'set -a; . "{SCRIPTS}/env.sh"; env -0'],
+                           env=base, capture_output=True)
+        if p.returncode != 0:
+            die(f"could not source scripts/env.sh: {p.stderr.decode(errors='replace')}")
+        self.env = dict(kv.split("=", 1) for kv in
+                        p.stdout.decode().split("\0") if "=" in kv)
+        # stack.sh starts the simulator too when it finds it built: we start our own.
+        self.env["MF_BUILD_DIR"] = os.path.join(workdir, "no-build")
+
+    def stack_sh(self, cmd, wait=True):
+        logf = open(self.log, "ab")
+        p = subprocess.Popen([os.path.join(SCRIPTS, "stack.sh"), cmd], env=self.env,
+                             stdout=logf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        logf.close()
+        if wait and p.wait() != 0:
+            tail = open(self.log, "rb").read()[-3000:].decode(errors="replace")
+            die(f"stack.sh {cmd} failed:\n{tail}")
+        return p
+
+    def pg_stop(self):
+        """Fast shutdown of PostgreSQL (stack.sh has no per-service down): pg_ctl as postgres."""
+        argv = ["/usr/lib/postgresql/15/bin/pg_ctl", "-D",
+                os.path.join(self.dir, "postgres", "data"), "-m", "fast", "-w", "-t", "60",
+                "stop"]
+        if os.getuid() == 0:
+            argv = ["runuser", "-u", "postgres", "--"] + argv
+        p = subprocess.run(argv, capture_output=True, text=True, cwd="/")
+        if p.returncode != 0:
+            die(f"pg_ctl stop failed: {p.stderr.strip()}")
+
+    def kafka_stop(self):
+        """SIGTERM to the broker named by the stack's pid file, SIGKILL after 30 s."""
+        pidfile = os.path.join(self.dir, "kafka", "kafka.pid")
+        pid = int(open(pidfile).read().strip())
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                break
+            time.sleep(0.2)
+        else:
+            os.kill(pid, signal.SIGKILL)
+            time.sleep(0.5)
+        os.unlink(pidfile)
+
+
+# ---------------------------------------------------------------- the fleet, supervised
+
+class Supervisor:
+    """Daemons by slot name (planner-1...), restarted like a supervisor would after an exit."""
+
+    def __init__(self, fleet, argv_of, env_of):
+        self.fleet = fleet
+        self.argv_of = argv_of
+        self.env_of = env_of
+        self.slots = {}        # name -> Popen or None (killed, waiting for its planned restart)
+        self.exits = []        # (name, returncode) of exits we did not cause
+        self.kills = 0
+        self.restarts = 0
+        self.respawn_at = {}   # name -> time of the supervisor's restart after an own exit
+
+    def start(self, name):
+        self.slots[name] = self.fleet.start(name, self.argv_of(name), self.env_of(name))
+
+    def forget(self, name):
+        """Drops the exited processes of slot `name` from the fleet (closing their logs)."""
+        keep = []
+        for t in self.fleet.procs:
+            if t[0] == name and t[1].poll() is not None:
+                t[2].close()
+            else:
+                keep.append(t)
+        self.fleet.procs = keep
+
+    def kill(self, name):
+        p = self.slots.get(name)
+        if p is None or p.poll() is not None:
+            return False
+        p.send_signal(signal.SIGKILL)
+        p.wait()
+        self.forget(name)
+        self.slots[name] = None
+        self.kills += 1
+        return True
+
+    def restart(self, name):
+        if self.slots.get(name) is None:
+            self.start(name)
+            self.restarts += 1
+
+    def poll(self):
+        now = time.time()
+        for name, p in list(self.slots.items()):
+            if p is not None and p.poll() is not None:
+                self.exits.append((name, p.returncode))
+                say(f"{name} exited on its own with status {p.returncode}; "
+                    "restarting it in 1 s")
+                self.forget(name)
+                self.slots[name] = None
+                self.respawn_at[name] = now + 1.0
+        for name, t in list(self.respawn_at.items()):
+            if now >= t:
+                del self.respawn_at[name]
+                self.restart(name)
+
+    def stop(self):
+        """SIGTERM every daemon; returns [(name, status)] of those that did not exit 0."""
+        bad = []
+        live = [(n, p) for n, p in self.slots.items() if p is not None and p.poll() is None]
+        for _, p in live:
+            p.send_signal(signal.SIGTERM)
+        deadline = time.time() + 30
+        for name, p in live:
+            try:
+                rc = p.wait(timeout=max(0.1, deadline - time.time()))
+            except subprocess.TimeoutExpired:
+                p.kill()
+                rc = "ignored SIGTERM for 30 s"
+                p.wait()
+            if rc != 0:
+                bad.append((name, rc))
+            self.forget(name)
+            self.slots[name] = None
+        self.respawn_at.clear()
+        return bad
+
+
+# ---------------------------------------------------------------- message injection
+
+def mp_str(s):
+    b = s.encode()
+    assert len(b) < 32
+    return bytes([0xa0 | len(b)]) + b
+
+
+def mp_map(pairs):
+    """A tiny msgpack encoder: fixmap of fixstr keys with small int / str / bin16 values."""
+    out = bytes([0x80 | len(pairs)])
+    for k, v in pairs:
+        out += mp_str(k)
+        if isinstance(v, int):
+            assert 0 <= v < 128
+            out += bytes([v])
+        elif isinstance(v, bytes):
+            out += bytes([0xc4, len(v)]) + v
+        else:
+            out += mp_str(v)
+    return out
+
+
+def poison_messages(rng, topic_base):
+    """Malformed and unknown-version values for one topic; each one unique (a nonce)."""
+    nonce = lambda: "%08x" % rng.getrandbits(32)  # noqa: E731
+    good_id = uuid.UUID(int=rng.getrandbits(128)).bytes
+    msgs = [
+        ("v2", mp_map([("v", 2), ("x", nonce())])),
+        ("v2-full", mp_map([("v", 2), ("id", good_id), ("to", "01012345678"), ("n", nonce())])),
+        ("garbage", b"\xde\xad" + rng.getrandbits(64).to_bytes(8, "big") + b"not msgpack"),
+        ("truncated", mp_map([("v", 1), ("id", good_id), ("n", nonce())])[:-5]),
+        ("reserved-c1", b"\x81\xa1v\xc1" + nonce().encode()),
+        ("missing-keys", mp_map([("v", 1), ("n", nonce())])),
+        ("json", json.dumps({"v": 1, "topic": topic_base, "n": nonce()}).encode()),
+    ]
+    return msgs
+
+
+def kafka_produce_raw(brokers, topic, partition, key, values, timeout=30.0):
+    """Fallback without kcat: one Produce v2 request (message format v1, acks=all) to the
+    first broker, which must lead `partition` (true for the single-broker private stack)."""
+    host, port = brokers.split(",")[0].rsplit(":", 1)
+    mset = b""
+    for val in values:
+        body = struct.pack(">bbq", 1, 0, int(time.time() * 1000))
+        body += struct.pack(">i", len(key)) + key + struct.pack(">i", len(val)) + val
+        msg = struct.pack(">I", zlib.crc32(body) & 0xffffffff) + body
+        mset += struct.pack(">qi", 0, len(msg)) + msg
+    t = topic.encode()
+    client = b"msgfleet-faults"
+    req = struct.pack(">hhih", 0, 2, 11, len(client)) + client
+    req += struct.pack(">hii", -1, int(timeout * 1000), 1) + struct.pack(">h", len(t)) + t
+    req += struct.pack(">iii", 1, partition, len(mset)) + mset
+    with socket.create_connection((host, int(port)), timeout=timeout + 5) as sock:
+        sock.sendall(struct.pack(">i", len(req)) + req)
+        head = b""
+        while len(head) < 4:
+            chunk = sock.recv(4 - len(head))
+            if not chunk:
+                raise OSError("broker closed the connection")
+            head += chunk
+        size = struct.unpack(">i", head)[0]
+        resp = b""
+        while len(resp) < size:
+            chunk = sock.recv(size - len(resp))
+            if not chunk:
+                raise OSError("broker closed the connection")
+            resp += chunk
+    # correlation id, [topic: name, [partition, error_code, base_offset, log_append_time]]
+    pos = 4 + 4
+    tlen = struct.unpack_from(">h", resp, pos)[0]
+    pos += 2 + tlen + 4
+    _, code = struct.unpack_from(">ih", resp, pos)
+    if code != 0:
+        raise OSError(f"produce to {topic}[{partition}] failed with Kafka error {code}")
+
+
+def kafka_request(brokers, api_key, version, body, timeout=10.0):
+    """One request/response on a fresh connection to the first broker; returns the body."""
+    host, port = brokers.split(",")[0].rsplit(":", 1)
+    client = b"msgfleet-faults"
+    req = struct.pack(">hhih", api_key, version, 11, len(client)) + client + body
+    with socket.create_connection((host, int(port)), timeout=timeout) as sock:
+        sock.sendall(struct.pack(">i", len(req)) + req)
+        buf = b""
+        while len(buf) < 4 or len(buf) < 4 + struct.unpack(">i", buf[:4])[0]:
+            chunk = sock.recv(65536)
+            if not chunk:
+                raise OSError("broker closed the connection")
+            buf += chunk
+    return buf[8:]   # after the size and the correlation id
+
+
+def kafka_create_topics(brokers, topics, timeout=60.0):
+    """Has the broker create the topics (auto-creation through a Metadata v1 request, so
+    they get its default partition count) and waits until every partition has a leader."""
+    body = struct.pack(">i", len(topics))
+    for t in topics:
+        body += struct.pack(">h", len(t)) + t.encode()
+    deadline = time.time() + timeout
+    while True:
+        resp = kafka_request(brokers, 3, 1, body)
+        pos = 0
+        (nb,) = struct.unpack_from(">i", resp, pos)
+        pos += 4
+        for _ in range(nb):
+            pos += 4
+            (hl,) = struct.unpack_from(">h", resp, pos)
+            pos += 2 + hl + 4
+            (rl,) = struct.unpack_from(">h", resp, pos)
+            pos += 2 + max(rl, 0)
+        pos += 4   # controller id
+        (nt,) = struct.unpack_from(">i", resp, pos)
+        pos += 4
+        ready = 0
+        for _ in range(nt):
+            err, tl = struct.unpack_from(">hh", resp, pos)
+            pos += 4 + tl + 1
+            (np_,) = struct.unpack_from(">i", resp, pos)
+            pos += 4
+            ok = err == 0 and np_ > 0
+            for _ in range(np_):
+                perr, _, leader, nrep = struct.unpack_from(">hiii", resp, pos)
+                pos += 14 + 4 * nrep
+                (nisr,) = struct.unpack_from(">i", resp, pos)
+                pos += 4 + 4 * nisr
+                ok = ok and perr == 0 and leader >= 0
+            ready += ok
+        if ready == len(topics):
+            return
+        if time.time() > deadline:
+            die(f"kafka did not create the topics {topics} within {timeout:.0f} s")
+        time.sleep(0.3)
+
+
+def inject(workdir, brokers, topic, key, msgs):
+    """Produces each value as one message with kcat (one file per message), or without kcat
+    (or with MF_FAULTS_PRODUCER=python) by a raw Produce request to partition 0."""
+    if shutil.which("kcat") is None or os.environ.get("MF_FAULTS_PRODUCER") == "python":
+        try:
+            kafka_produce_raw(brokers, topic, 0, key.encode(), [v for _, v in msgs])
+            return True
+        except (OSError, struct.error) as e:
+            say(f"could not produce to {topic}: {e}")
+            return False
+    files = []
+    for i, (_, val) in enumerate(msgs):
+        path = os.path.join(workdir, f"poison-{topic}-{i}-{time.time_ns()}.bin")
+        with open(path, "wb") as f:
+            f.write(val)
+        files.append(path)
+    p = subprocess.run(["kcat", "-P", "-b", brokers, "-t", topic, "-k", key,
+                        "-X", "message.timeout.ms=60000"] + files,
+                       capture_output=True, text=True, timeout=90)
+    for f in files:
+        os.unlink(f)
+    if p.returncode != 0:
+        say(f"kcat could not produce to {topic}: {p.stderr.strip()}")
+        return False
+    return True
+
+
+def dlq_messages(build, brokers, prefix):
+    cli = campaign.binary(build, "tools/msgfleet/msgfleet")
+    p = subprocess.run([cli, "tail", "dlq", "--from-beginning", "--brokers", brokers,
+                        "--prefix", prefix, "--idle-ms", "5000"],
+                       capture_output=True, text=True, timeout=120)
+    out = []
+    for line in p.stdout.splitlines():
+        if line.strip():
+            out.append(json.loads(line))
+    return out
+
+
+# ---------------------------------------------------------------- the plan
+
+def make_plan(rng, scenario, dur):
+    """[(seconds after the trigger, action, argument)], drawn from rng only."""
+    plan = []
+
+    def kill(kind, t, pause, name=None):
+        n = name or f"{kind}-{rng.randrange(COUNTS[kind]) + 1}"
+        plan.append((t, "kill", n))
+        plan.append((t + pause, "restart", n))
+
+    if scenario == "all":
+        plan.append((0.0, "sim", {"error_5xx_ratio": 0.05, "timeout_ratio": 0.01,
+                                  "timeout_hold_ms": 2500}))
+        # the first planner kill hits the planner holding the expansion lease
+        kill("planner", rng.uniform(0.2, 1.0), rng.uniform(0.5, 3.0), "lease-owner")
+        kill("planner", rng.uniform(0.3, 0.9) * dur, rng.uniform(0.5, 3.0))
+        for _ in range(3):
+            kill("sender", rng.uniform(0.05, 0.9) * dur, rng.uniform(0.5, 3.0))
+        for _ in range(3):
+            kill("reporter", rng.uniform(0.05, 0.9) * dur, rng.uniform(0.5, 3.0))
+        plan.append((rng.uniform(0.2, 0.45) * dur, "restart-kafka", rng.uniform(1.0, 4.0)))
+        plan.append((rng.uniform(0.55, 0.8) * dur, "restart-postgres", rng.uniform(1.0, 4.0)))
+        t = rng.uniform(0.1, 0.8) * dur
+        plan.append((t, "sim", {"rate_limit_per_s": 50}))
+        plan.append((t + 4.0, "sim", {"rate_limit_per_s": 0}))
+        plan.append((rng.uniform(0.1, 0.9) * dur, "inject", "jobs"))
+        plan.append((rng.uniform(0.1, 0.9) * dur, "inject", "results"))
+    elif scenario == "kill-planner":
+        plan.append((0.3, "kill", "lease-owner"))
+        plan.append((2.3, "restart", "lease-owner"))
+    elif scenario.startswith("kill-"):
+        kind = scenario[5:]
+        plan.append((0.4 * dur, "kill", f"{kind}-1"))
+        plan.append((0.4 * dur + 2.0, "restart", f"{kind}-1"))
+    elif scenario == "restart-kafka":
+        plan.append((0.3 * dur, "restart-kafka", 3.0))
+    elif scenario == "restart-postgres":
+        plan.append((0.4 * dur, "restart-postgres", 3.0))
+    elif scenario == "provider-outage":
+        plan.append((0.2 * dur, "sim", {"error_5xx_ratio": 1.0}))
+        plan.append((0.2 * dur + 30.0, "sim", {"error_5xx_ratio": 0.0}))
+    plan.sort(key=lambda e: e[0])
+    return plan
+
+
+# ---------------------------------------------------------------- checks
+
+def job_id(run, started_ms, key, attempt):
+    """schemas/kafka/README.md "Deterministic job id", written again here."""
+    k = key.encode()
+    body = k if len(k) <= 200 else hashlib.sha256(k).digest()
+    d = hashlib.sha256(b"msgfleet.job.v1\0" + run + len(k).to_bytes(4, "big") + body
+                       + attempt.to_bytes(4, "big")).digest()
+    b = bytearray(started_ms.to_bytes(8, "big")[2:] + d[:10])
+    b[6] = (b[6] & 0x0F) | 0x80
+    b[8] = (b[8] & 0x3F) | 0x80
+    return str(uuid.UUID(bytes=bytes(b)))
+
+
+def recipients_of(mysql_db, run_id, started_ms):
+    """job id -> "valid"/"invalid" for every distinct recipient of the run (MySQL order)."""
+    rows = campaign.mysql_rows(mysql_db, "SELECT id, phone FROM customers ORDER BY id")
+    run = uuid.UUID(run_id).bytes
+    out, seen = {}, set()
+    for cid, phone in rows:
+        norm = campaign.normalise_phone(phone)
+        if norm is None:
+            out[job_id(run, started_ms, f"invalid:{cid}", JOB_ATTEMPT)] = "invalid"
+        elif norm not in seen:
+            seen.add(norm)
+            out[job_id(run, started_ms, norm, JOB_ATTEMPT)] = "valid"
+    return out
+
+
+def verify(dsn, mysql_db, sim_url, run_id):
+    problems = []
+    r = campaign.psql(dsn, "SELECT floor(extract(epoch FROM started_at) * 1000)::bigint "
+                           f"FROM workflow_runs WHERE id = '{run_id}'")
+    started_ms = int(r[0][0])
+    recips = recipients_of(mysql_db, run_id, started_ms)
+    rows = campaign.psql(dsn, "SELECT id, status, coalesce(error_code, '') FROM message_logs "
+                              f"WHERE workflow_run_id = '{run_id}'")
+    logs = {rid: (st, code) for rid, st, code in rows}
+    counts = campaign.ledger(sim_url)
+    once = dup = lost = bad_failed = bad_sent = 0
+    for jid, kind in recips.items():
+        n = counts.get(jid, 0)
+        st = logs.get(jid, ("", ""))[0]
+        if n == 1:
+            once += 1
+        elif n > 1:
+            dup += 1
+        elif st != "failed":
+            lost += 1
+        if n >= 1 and st == "failed":
+            bad_failed += 1
+        if n == 0 and st in ("sent", "delivered"):
+            bad_sent += 1
+    unknown_rows = sum(1 for rid in logs if rid not in recips)
+    stray = sum(c for j, c in counts.items() if j not in recips)
+    if logs and unknown_rows == len(logs):
+        problems.append("no message_logs id matches a recomputed job id: the job id rule "
+                        "(schemas/kafka/README.md) and the planner disagree")
+    elif unknown_rows:
+        problems.append(f"{unknown_rows} message_logs rows whose id is no recipient's job id")
+    if stray:
+        problems.append(f"{stray} accepted messages in the ledger for no recipient's job id")
+    if bad_failed:
+        problems.append(f"{bad_failed} recipients accepted by the provider but recorded failed")
+    if bad_sent:
+        problems.append(f"{bad_sent} recipients recorded sent but unknown to the provider")
+    if len(logs) != len(recips):
+        problems.append(f"{len(logs)} message_logs rows for {len(recips)} recipients")
+    counter_problems = campaign.check_counters(dsn, run_id)
+    failed_codes = {}
+    for st, code in logs.values():
+        if st == "failed":
+            failed_codes[code] = failed_codes.get(code, 0) + 1
+    delivered = sum(1 for st, _ in logs.values() if st == "delivered")
+    return {"recipients": len(recips), "once": once, "dup": dup, "lost": lost,
+            "delivered": delivered,
+            "logs_rows": len(logs), "counters": counter_problems, "problems": problems,
+            "inconsistent": bad_failed + bad_sent + stray, "failed_codes": failed_codes}
+
+
+def ok_so_far(res):
+    return res["dup"] == 0 and res["lost"] == 0 and not res["counters"] and not res["problems"]
+
+
+def error_digest(workdir, top=4):
+    """Per daemon log: the most frequent warn/error messages (with one sample detail)."""
+    out = []
+    for path in sorted(glob.glob(os.path.join(workdir, "*.log"))):
+        counts, sample = {}, {}
+        with open(path, errors="replace") as f:
+            for line in f:
+                try:
+                    m = json.loads(line)
+                except ValueError:
+                    continue
+                if m.get("level") not in ("warn", "error") or m.get("msg") == "kafka":
+                    continue
+                k = f"{m['level']}: {m.get('msg')}"
+                counts[k] = counts.get(k, 0) + 1
+                sample[k] = m.get("error") or m.get("reason") or m.get("detail") or ""
+        for k, n in sorted(counts.items(), key=lambda kv: -kv[1])[:top]:
+            out.append(f"log {os.path.basename(path)}: {n}x {k} ({str(sample[k])[:200]})")
+    return out
+
+
+class Interrupted(Exception):
+    pass
+
+
+def on_signal(signum, _frame):
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    raise Interrupted(f"signal {signum}")
+
+
+# ---------------------------------------------------------------- the test
+
+class Test:
+    def __init__(self, a, workdir):
+        self.a = a
+        self.workdir = workdir
+        self.rng = random.Random(a.seed)
+        self.injected = []     # base64 of every injected value
+        self.notes = []
+
+    def sim_config(self, knobs):
+        req = urllib.request.Request(f"{self.sim_url}/_sim/config",
+                                     data=json.dumps(knobs).encode(), method="POST",
+                                     headers={"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(req, timeout=10) as r:
+                r.read()
+        except OSError as e:
+            self.check_sim()
+            die(f"could not change the simulator's knobs: {e}")
+
+    def run_state(self):
+        r = campaign.psql(self.dsn, "SELECT status, coalesce(planner_owner, ''), "
+                                    "expansion_finished_at IS NOT NULL, success_count, "
+                                    "failed_count, target_count FROM workflow_runs "
+                                    f"WHERE id = '{self.run_id}'", check=False)
+        return r[0] if r else None
+
+    def check_sim(self):
+        """The simulator is not supervised: its in-memory ledger is the evidence."""
+        for name, p, _ in self.sup.fleet.procs:
+            if name == "coolsms-sim" and p.poll() is not None:
+                die(f"the simulator exited with status {p.returncode} during the test (a "
+                    "negative status is a signal: was it killed from outside?); its log: "
+                    f"{os.path.join(self.workdir, 'coolsms-sim.log')}")
+
+    def idle(self, seconds):
+        """Sleeps while supervising the daemons."""
+        end = time.time() + seconds
+        while True:
+            self.sup.poll()
+            self.check_sim()
+            left = end - time.time()
+            if left <= 0:
+                return
+            time.sleep(min(0.2, left))
+
+    def wait_proc(self, p):
+        while p.poll() is None:
+            self.sup.poll()
+            time.sleep(0.2)
+        return p.returncode
+
+    def resolve(self, name):
+        if name != "lease-owner":
+            return name
+        if self.lease_victim is None:
+            self.lease_victim = "planner-1"
+            for _ in range(50):   # the claim may take a poll interval
+                st = self.run_state()
+                if st and st[1].startswith("planner-"):
+                    self.lease_victim = st[1]
+                    if st[2] == "t":
+                        self.notes.append("the lease owner had already finished expanding")
+                    break
+                time.sleep(0.02)
+        return self.lease_victim
+
+    def do(self, action, arg):
+        if action == "kill":
+            name = self.resolve(arg)
+            if not self.sup.kill(name):
+                # still down from an earlier kill: hit another instance of the same kind
+                kind = name.split("-")[0]
+                for i in range(COUNTS[kind]):
+                    other = f"{kind}-{i + 1}"
+                    if self.sup.kill(other):
+                        say(f"{name} is down; killing {other} instead")
+                        name = other
+                        break
+                else:
+                    say(f"every {kind} is down; nothing to kill")
+            else:
+                say(f"SIGKILL {name}")
+            self.killed.setdefault(arg, []).append(name)
+        elif action == "restart":
+            # restarts what the kill of the same planned name hit
+            hit = self.killed.get(arg) or [self.resolve(arg)]
+            self.sup.restart(hit.pop(0))
+        elif action == "sim":
+            say(f"simulator knobs {json.dumps(arg)}")
+            self.sim_config(arg)
+        elif action == "restart-kafka":
+            say("stopping Kafka")
+            self.stack.kafka_stop()
+            self.idle(arg)
+            say("starting Kafka")
+            if self.wait_proc(self.stack.stack_sh("up", wait=False)) != 0:
+                die("stack.sh up failed after stopping Kafka (see stack.log)")
+            self.service_restarts += 1
+            say("Kafka is back")
+        elif action == "restart-postgres":
+            say("stopping PostgreSQL")
+            self.stack.pg_stop()
+            self.idle(arg)
+            say("starting PostgreSQL")
+            if self.wait_proc(self.stack.stack_sh("up", wait=False)) != 0:
+                die("stack.sh up failed after stopping PostgreSQL (see stack.log)")
+            self.service_restarts += 1
+            say("PostgreSQL is back")
+        elif action == "inject":
+            msgs = poison_messages(self.rng, arg)
+            key = "01000000000" if arg == "jobs" else str(uuid.UUID(int=self.rng.getrandbits(128)))
+            if inject(self.workdir, self.brokers, self.prefix + arg, key, msgs):
+                self.injected += [base64.b64encode(v).decode() for _, v in msgs]
+                say(f"injected {len(msgs)} poison messages into {self.prefix}{arg}")
+
+    def main(self):
+        a = self.a
+        self.service_restarts = 0
+        self.lease_victim = None
+        self.killed = {}
+        name = f"mftest_faults_{random.randrange(16**6):06x}"
+        say(f"workspace {self.workdir}")
+        self.stack = Stack(self.workdir, find_kafka_libs())
+        fleet = campaign.Fleet(a.build, self.workdir, {})
+        sup = None
+        try:
+            say(f"starting a private stack in {self.stack.dir} (stack.sh up)")
+            t0 = time.time()
+            self.stack.stack_sh("up")
+            os.environ.update(self.stack.env)
+            say(f"stack up in {time.time() - t0:.0f} s: "
+                f"PostgreSQL :{self.stack.env['MF_PG_PORT']}, "
+                f"MariaDB :{self.stack.env['MF_MYSQL_PORT']}, "
+                f"Kafka :{self.stack.env['MF_KAFKA_PORT']}")
+            self.brokers = self.stack.env["MF_KAFKA_BROKERS"]
+            self.prefix = f"{name}."
+            self.dsn = campaign.create_pg_database(self.stack.env["MF_PG_DSN"], name, a.build)
+            campaign.load_mysql(name, a.recipients, a.seed)
+            workflow = campaign.seed_platform(self.dsn, name)
+            if not a.auto_topics:
+                # like kafka-init in production (docs/operations.md): every topic exists before
+                # the fleet starts
+                kafka_create_topics(self.brokers, [self.prefix + t for t in
+                                                   ("jobs", "retry", "results", "dlq", "events")])
+            self.sim_url = campaign.start_simulator(fleet, campaign.free_port())
+            fleet.env = campaign.fleet_env(self.dsn, self.prefix, self.sim_url, name)
+            per_sender = max(20.0, a.recipients / (a.duration * COUNTS["sender"]))
+            fleet.env.update({
+                "MF_PLANNER_LEASE_S": "5", "MF_PLANNER_RETRY_MS": "1000",
+                "MF_PLANNER_PAGE_SIZE": "500", "MF_PLANNER_FLUSH_TIMEOUT_MS": "30000",
+                "MF_COOLSMS_TIMEOUT_MS": "2000", "MF_SENDER_RETRY_BASE_MS": "100",
+                "MF_SENDER_RETRY_CAP_MS": "1000", "MF_SENDER_INDOUBT_AFTER_MS": "5000",
+                "MF_SENDER_BATCH_MAX": "500", "MF_SENDER_REQUEST_SIZE": "100",
+                "MF_SENDER_RATE_LIMIT": f"{per_sender:.0f}",
+                "MF_REPORTER_STATUS_DELAY_MS": "1000", "MF_REPORTER_STATUS_RECHECK_MS": "2000",
+            })
+            bins = {k: campaign.binary(a.build, f"{k}/msgfleet-{k}") for k in KINDS}
+            sup = Supervisor(fleet, lambda n: [bins[n.split("-")[0]]],
+                             lambda n: {"MF_INSTANCE_ID": n})
+            self.sup = sup
+            for kind in KINDS:
+                for i in range(COUNTS[kind]):
+                    sup.start(f"{kind}-{i + 1}")
+            self.idle(1.0)
+            plan = make_plan(self.rng, a.scenario, a.duration)
+            say(f"fleet up: 2 planners, 3 senders ({per_sender:.0f} msg/s each), 2 reporters; "
+                f"simulator {self.sim_url}")
+            for t, action, arg in plan:
+                say(f"plan: t+{t:5.1f}s {action} {json.dumps(arg)}")
+            cli = campaign.binary(a.build, "tools/msgfleet/msgfleet")
+            p = subprocess.run([cli, "run", workflow, "--dsn", self.dsn], capture_output=True,
+                               text=True)
+            if p.returncode != 0 or not p.stdout.strip():
+                die(f"msgfleet run failed: {p.stderr.strip()}")
+            self.run_id = p.stdout.splitlines()[0].strip()
+            start = time.time()
+            say(f"run {self.run_id} triggered")
+            for t, action, arg in plan:
+                self.idle(start + t - time.time())
+                say(f"t+{time.time() - start:5.1f}s {action}")
+                self.do(action, arg)
+            # settle: the run completes, then in-doubt claims and late results have time;
+            # give up early when nothing moved for --stall seconds
+            deadline = start + a.timeout
+            last, moved = None, time.time()
+            while time.time() < deadline:
+                st = self.run_state()
+                if st and st != last:
+                    last, moved = st, time.time()
+                if st and st[0] != "running":
+                    break
+                if time.time() - moved > a.stall:
+                    self.notes.append(f"the run stalled: no counter moved for {a.stall:.0f} s")
+                    break
+                self.idle(1.0)
+            took = time.time() - start
+            say(f"run state after {took:.0f} s: {last}")
+            self.idle(12.0)
+            stop_bad = sup.stop()
+            for n, rc in stop_bad:
+                self.notes.append(f"{n} did not stop cleanly on SIGTERM: {rc}")
+            self.check_sim()
+            res = verify(self.dsn, name, self.sim_url, self.run_id)
+            dlq = dlq_messages(a.build, self.brokers, self.prefix)
+            dvals = [((m.get("value") or {}).get("val", "")) for m in dlq]
+            missing = [v for v in self.injected if v not in dvals]
+            other = [m for m, v in zip(dlq, dvals) if v not in self.injected]
+            extra = len(dlq) - len(other) - (len(self.injected) - len(missing))
+            if missing:
+                res["problems"].append(f"{len(missing)} of {len(self.injected)} injected "
+                                       "messages never reached the dlq")
+            if other:
+                reasons = {}
+                for m in other:
+                    rs = (m.get("value") or {}).get("reason", m.get("error", "?"))
+                    reasons[rs] = reasons.get(rs, 0) + 1
+                self.notes.append(f"{len(other)} dead letters not injected by the test: "
+                                  f"{json.dumps(reasons, ensure_ascii=False)[:400]}")
+            if extra:
+                self.notes.append(f"{extra} injected messages were dead-lettered more than once")
+            if res["once"] and not res["delivered"]:
+                self.notes.append("no message_logs row reached 'delivered': the reporter's "
+                                  "final-status poller never got an answer")
+            crashes = [(n, rc) for n, rc in sup.exits if isinstance(rc, int) and rc < 0]
+            for n, rc in sup.exits:
+                self.notes.append(f"{n} exited on its own with status {rc}")
+            if crashes:
+                res["problems"].append(f"daemons died of a signal: {crashes}")
+            if last is None or last[0] != "completed":
+                res["problems"].append(f"the run did not complete after {took:.0f} s "
+                                       f"(status, owner, expanded, sent, failed, target: "
+                                       f"{last})")
+            for pr in res["counters"]:
+                say(f"FAIL counters: {pr}")
+            for pr in res["problems"]:
+                say(f"FAIL: {pr}")
+            for n in self.notes:
+                say(f"note: {n}")
+            if not ok_so_far(res):
+                for line in error_digest(self.workdir):
+                    say(line)
+            say(f"details: scenario={a.scenario} run={self.run_id} seconds={took:.0f} "
+                f"failed_by_code={json.dumps(res['failed_codes'])} "
+                f"delivered={res['delivered']} "
+                f"injected={len(self.injected)} own_exits={len(sup.exits)} "
+                f"logs={self.workdir}")
+            ok = ok_so_far(res)
+            print(f"fault-test: seed={a.seed} recipients={res['recipients']} "
+                  f"accepted_once={res['once']} duplicates={res['dup']} lost={res['lost']} "
+                  f"logs_rows={res['logs_rows']} "
+                  f"counters_match={'no' if res['counters'] else 'yes'} dlq={len(dlq)} "
+                  f"kills={sup.kills} restarts={sup.restarts + self.service_restarts}",
+                  flush=True)
+            return 0 if ok else 1
+        finally:
+            if sup is not None:
+                sup.stop()
+            fleet.stop()
+            if not a.keep:
+                self.stack.stack_sh("down", wait=False).wait()
+                shutil.rmtree(self.stack.dir, ignore_errors=True)
+
+
+def main(argv):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seed", type=int, default=None, help="fault plan seed (default: random)")
+    ap.add_argument("--recipients", type=int, default=20000)
+    ap.add_argument("--scenario", choices=SCENARIOS, default="all")
+    ap.add_argument("--build", default=os.environ.get("MF_BUILD_DIR", os.path.join(ROOT, "build")))
+    ap.add_argument("--duration", type=float, default=None,
+                    help="seconds the run should last without faults (senders are throttled "
+                         "to it) and over which the faults are spread (default 60, single "
+                         "faults 30)")
+    ap.add_argument("--timeout", type=float, default=600, help="most seconds to wait for the run")
+    ap.add_argument("--stall", type=float, default=150,
+                    help="give up when the run's counters did not move for this many seconds")
+    ap.add_argument("--auto-topics", action="store_true",
+                    help="do not create the topics first: the fleet's first use creates them "
+                         "(broker auto-creation, as on the development stack)")
+    ap.add_argument("--keep", action="store_true", help="keep the private stack's data")
+    a = ap.parse_args(argv)
+    if a.seed is None:
+        a.seed = random.SystemRandom().randrange(1, 2**31)
+    if a.duration is None:
+        a.duration = 60.0 if a.scenario == "all" else 30.0
+    a.build = os.path.abspath(a.build)
+    say(f"seed={a.seed} (replay: scripts/faults.py --seed {a.seed} --scenario {a.scenario} "
+        f"--recipients {a.recipients})")
+    workdir = tempfile.mkdtemp(prefix="mffaults-")
+    os.chmod(workdir, 0o755)
+    # SIGTERM/SIGINT (ctest timeout, ^C) still stop the fleet and the private stack; a second
+    # signal during the clean-up is ignored
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    try:
+        return Test(a, workdir).main()
+    except Interrupted as e:
+        say(f"interrupted ({e}); stopped the fleet and the private stack")
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

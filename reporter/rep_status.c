@@ -208,10 +208,16 @@ static int is_final(const char *code)
     return code[0] != '\0' && strcmp(code, "2000") != 0 && strcmp(code, "3000") != 0;
 }
 
-/* Ask the list API about the claimed rows (messageIds, paged) and emit the final ones. */
-static int ask(rep_status *s, const PGresult *q, int *produced, mf_err *err)
+/* Message ids per list request: each is a `messageIds=` query parameter, and a URL of a few
+ * hundred of them (over 20 KB) is refused or dropped by HTTP servers. */
+#define IDS_PER_REQUEST 100
+
+/* Ask the list API about claimed rows first..first+n-1 (messageIds, paged) and emit the
+ * final ones. */
+static int ask_chunk(rep_status *s, const PGresult *q, int first, int n, int *produced,
+                     mf_err *err)
 {
-    int n = PQntuples(q), i, rc = -1;
+    int i, rc = -1;
     mf_coolsms_kv *f = calloc((size_t)n + 2, sizeof(*f));
     char limit[16], start[128] = "";
     mf_coolsms_list_result lr;
@@ -221,7 +227,7 @@ static int ask(rep_status *s, const PGresult *q, int *produced, mf_err *err)
         return mf_err_set(err, "out of memory");
     for (i = 0; i < n; i++) {
         f[i].key = "messageIds";
-        f[i].value = PQgetvalue(q, i, K_PMID);
+        f[i].value = PQgetvalue(q, first + i, K_PMID);
     }
     snprintf(limit, sizeof(limit), "%d", n > 500 ? 500 : n);
     f[n].key = "limit";
@@ -245,7 +251,7 @@ static int ask(rep_status *s, const PGresult *q, int *produced, mf_err *err)
 
             if (!is_final(it->status_code))
                 continue;
-            for (i = 0; i < n; i++) {
+            for (i = first; i < first + n; i++) {
                 if (strcmp(PQgetvalue(q, i, K_PMID), it->message_id) != 0)
                     continue;
                 if (emit(s, q, i, it, err) != 0)
@@ -263,6 +269,20 @@ out:
     mf_coolsms_list_result_free(&lr);
     free(f);
     return rc;
+}
+
+/* Ask about every claimed row, IDS_PER_REQUEST at a time. */
+static int ask(rep_status *s, const PGresult *q, int *produced, mf_err *err)
+{
+    int n = PQntuples(q);
+
+    for (int first = 0; first < n; first += IDS_PER_REQUEST) {
+        int m = n - first < IDS_PER_REQUEST ? n - first : IDS_PER_REQUEST;
+
+        if (ask_chunk(s, q, first, m, produced, err) != 0)
+            return -1;
+    }
+    return 0;
 }
 
 int rep_status_poll_once(rep_status *s, int *claimed, int *produced, mf_err *err)

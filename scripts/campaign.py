@@ -404,6 +404,24 @@ def check_counters(dsn, run_id):
     return problems
 
 
+def check_delivery(dsn, run_id, timeout_s=90):
+    """Accepted is not delivered: the reporter polls the list API and records the carrier's
+    final status; no row may stay 'sent', and counters must still equal a recount."""
+    deadline = time.time() + timeout_s
+    while True:
+        left = int(psql(dsn, "SELECT count(*) FROM message_logs WHERE workflow_run_id = "
+                             f"'{run_id}' AND status = 'sent'")[0][0])
+        if left == 0 or time.time() > deadline:
+            break
+        time.sleep(1)
+    problems = [f"{left} messages still 'sent' {timeout_s} s after the run"] if left else []
+    done = psql(dsn, "SELECT count(*) FILTER (WHERE status = 'delivered' AND delivered_at "
+                     "IS NOT NULL), count(*) FILTER (WHERE status = 'failed' AND failed_at "
+                     f"IS NOT NULL) FROM message_logs WHERE workflow_run_id = '{run_id}'")[0]
+    log(f"delivery: {done[0]} delivered, {done[1]} failed, {left} still sent")
+    return problems + check_counters(dsn, run_id)
+
+
 def sim_config(sim_url, knobs):
     req = urllib.request.Request(f"{sim_url}/_sim/config", data=json.dumps(knobs).encode(),
                                  headers={"Content-Type": "application/json"}, method="POST")
@@ -580,6 +598,9 @@ def main(argv):
                          "often enough that some requests outlast the retries; then the cause "
                          "is fixed and `msgfleet replay` must bring every valid recipient to "
                          "exactly one accepted message; a second replay sends nothing")
+    ap.add_argument("--await-delivery", action="store_true",
+                    help="after the run, wait until the reporter's status poller has turned "
+                         "every sent message into delivered or failed, and recheck counters")
     a = ap.parse_args(argv)
 
     name = a.name or f"mftest_e2e_{random.randrange(16**6):06x}"
@@ -627,6 +648,8 @@ def main(argv):
             status = rc
         else:
             problems, facts = check_run(dsn, run_id, name, sim_url)
+            if a.await_delivery:
+                problems += check_delivery(dsn, run_id)
             if a.inject_garbage:
                 problems += check_dlq(a.build, f"{name}.", a.inject_garbage)
             if a.tail_results:

@@ -8,24 +8,12 @@
 #include "mf_codec.h"
 #include "mf_daemon.h"
 #include "mf_phone.h"
+#include "emit.h"
 #include "page.h"
 #include "phoneset.h"
 #include "plan.h"
 #include "qcache.h"
 
-/* The job attempt of a first expansion (replays use higher attempts). */
-#define JOB_ATTEMPT 1
-/* Longest raw phone text carried in an INVALID_PHONE result (message_logs.recipient_phone). */
-#define RAW_PHONE_MAX 20
-
-typedef enum outcome {
-    OUT_OK = 0,
-    OUT_RETRY, /* transient failure: give the run back for retry_ms */
-    OUT_FAIL,  /* configuration error: the run fails */
-    OUT_LOST,  /* the lease is gone (taken over, run cancelled) */
-    OUT_STOP,  /* stop requested: give the run back at once */
-    OUT_FATAL  /* the producer is unusable: give back, then the process exits */
-} outcome;
 
 typedef struct expansion {
     planner_ctx *ctx;
@@ -48,10 +36,11 @@ typedef struct expansion {
     planner_counts counted; /* already added to the metrics */
     long long dups_counted;
     int64_t last_renew_ms;
+    planner_emitter em;
     char reason[MF_ERR_MAX];
 } expansion;
 
-static outcome set_reason(expansion *ex, outcome o, const char *msg)
+static planner_outcome set_reason(expansion *ex, planner_outcome o, const char *msg)
 {
     snprintf(ex->reason, sizeof(ex->reason), "%s", msg);
     return o;
@@ -70,20 +59,20 @@ static int mysql_errno_permanent(unsigned no)
     return 0;
 }
 
-static outcome mysql_failure(expansion *ex, const mf_err *err)
+static planner_outcome mysql_failure(expansion *ex, const mf_err *err)
 {
     planner_ctx *ctx = ex->ctx;
-    outcome o = mysql_errno_permanent(mf_mysql_last_errno(ctx->mysql)) ? OUT_FAIL : OUT_RETRY;
+    planner_outcome o = mysql_errno_permanent(mf_mysql_last_errno(ctx->mysql)) ? PLANNER_OUT_FAIL : PLANNER_OUT_RETRY;
 
     set_reason(ex, o, err->msg);
-    if (o == OUT_RETRY)
+    if (o == PLANNER_OUT_RETRY)
         planner_dep(ctx, "mysql", 0, err->msg);
     mf_mysql_close(ctx->mysql); /* reconnect next time */
     ctx->mysql = NULL;
     return o;
 }
 
-static outcome mysql_ready(expansion *ex)
+static planner_outcome mysql_ready(expansion *ex)
 {
     planner_ctx *ctx = ex->ctx;
     const planner_config *cfg = ctx->cfg;
@@ -94,14 +83,14 @@ static outcome mysql_ready(expansion *ex)
     mf_err err;
 
     if (ctx->mysql != NULL && ctx->mysql_limit_s == limit)
-        return OUT_OK;
+        return PLANNER_OUT_OK;
     mf_mysql_close(ctx->mysql);
     ctx->mysql = mf_mysql_connect(&mc, &err);
     planner_dep(ctx, "mysql", ctx->mysql != NULL, ctx->mysql != NULL ? NULL : err.msg);
     if (ctx->mysql == NULL)
-        return set_reason(ex, OUT_RETRY, err.msg);
+        return set_reason(ex, PLANNER_OUT_RETRY, err.msg);
     ctx->mysql_limit_s = limit;
-    return OUT_OK;
+    return PLANNER_OUT_OK;
 }
 
 /* ---- lease ------------------------------------------------------------------------------ */
@@ -117,7 +106,7 @@ static void cursor_text(const mf_mysql_key *k, char *out, size_t cap)
 }
 
 /* Renew the lease when a third of it has passed (or always when force). */
-static outcome keep_lease(expansion *ex, int force)
+static planner_outcome keep_lease(expansion *ex, int force)
 {
     planner_ctx *ctx = ex->ctx;
     int64_t now = planner_now_ms();
@@ -126,99 +115,41 @@ static outcome keep_lease(expansion *ex, int force)
     int rc;
 
     if (!force && now - ex->last_renew_ms < ctx->cfg->lease_s * 1000 / 3)
-        return OUT_OK;
+        return PLANNER_OUT_OK;
     cursor_text(&ex->key, cursor, sizeof(cursor));
     rc = planner_runs_renew(ctx->pg, ex->run, ctx->cfg->common.instance_id, ctx->cfg->lease_s,
                             cursor[0] ? cursor : NULL, &err);
     if (rc < 0)
-        return set_reason(ex, OUT_RETRY, err.msg);
+        return set_reason(ex, PLANNER_OUT_RETRY, err.msg);
     if (rc == 0)
-        return set_reason(ex, OUT_LOST, "lease lost (taken over or run no longer running)");
+        return set_reason(ex, PLANNER_OUT_LOST, "lease lost (taken over or run no longer running)");
     ex->last_renew_ms = now;
     planner_tick_schedules(ctx);
-    return OUT_OK;
+    return PLANNER_OUT_OK;
+}
+
+static planner_outcome renew_cb(void *self, int force)
+{
+    return keep_lease(self, force);
 }
 
 /* ---- producing -------------------------------------------------------------------------- */
 
-/* Queue the encoded message; waits (serving reports, renewing the lease) while the local
- * queue is full: back-pressure never drops a message. */
-static outcome produce(expansion *ex, const char *topic, const char *key, size_t key_len)
+static planner_outcome emit_invalid(expansion *ex, size_t row, const char *raw,
+                                    mf_phone_reason why)
 {
-    planner_ctx *ctx = ex->ctx;
-    mf_err err;
-
-    for (;;) {
-        outcome o;
-        if (mf_kafka_produce(ctx->producer, topic, key, key_len, ctx->sbuf.data,
-                             ctx->sbuf.size, (void *)ctx->gen, 1000, &err) == 0)
-            return OUT_OK;
-        if (mf_kafka_producer_fatal(ctx->producer, &err))
-            return set_reason(ex, OUT_FATAL, err.msg);
-        if (strstr(err.msg, "queue full") == NULL)
-            return set_reason(ex, OUT_RETRY, err.msg);
-        if (mf_daemon_stopping())
-            return set_reason(ex, OUT_STOP, "planner stopping");
-        o = keep_lease(ex, 0);
-        if (o != OUT_OK)
-            return o;
-    }
-}
-
-/* Text usable in a message: valid UTF-8 without NUL, else NULL. */
-static const char *clean(const char *s)
-{
-    if (s == NULL || !mf_buf_utf8_valid(s, strlen(s)))
-        return NULL;
-    return s;
-}
-
-/* Cut s to at most max bytes on a UTF-8 character boundary, into out. */
-static void cut_utf8(const char *s, char *out, size_t max)
-{
-    size_t n = strlen(s);
-
-    if (n > max) {
-        n = max;
-        while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80)
-            n--;
-    }
-    memcpy(out, s, n);
-    out[n] = '\0';
-}
-
-static outcome emit_invalid(expansion *ex, size_t row, const char *raw, mf_phone_reason why)
-{
-    planner_ctx *ctx = ex->ctx;
     const char *tkey = planner_page_get(&ex->page, row, ex->col_key);
-    char rkey[MF_MYSQL_KEY_MAX + 16], id[MF_UUID_STR_SIZE], to[RAW_PHONE_MAX + 1], msg[128];
-    mf_result r;
-    mf_err err;
+    char rkey[MF_MYSQL_KEY_MAX + 16], id[MF_UUID_STR_SIZE];
+    planner_outcome o;
 
-    memset(&r, 0, sizeof(r));
     snprintf(rkey, sizeof(rkey), "invalid:%s", tkey != NULL ? tkey : "");
-    mf_uuid_job_id(&ex->run->uuid, ex->run->started_ms, rkey, JOB_ATTEMPT, &r.id);
-    /* `to` is required by the wire format: a placeholder stands for an empty number */
-    cut_utf8(clean(raw) == NULL ? "(invalid)" : raw[0] == '\0' ? "(empty)" : raw, to,
-             RAW_PHONE_MAX);
-    snprintf(msg, sizeof(msg), "invalid phone number: %s", mf_phone_reason_text(why));
-    r.run = ex->run->uuid;
-    r.wf = ex->plan.wf;
-    r.tpl = ex->plan.tpl;
-    r.attempt = JOB_ATTEMPT;
-    r.status = MF_RESULT_FAILED;
-    r.to = to;
-    r.name = clean(planner_page_get(&ex->page, row, ex->col_name));
-    r.type = ex->plan.type;
-    r.code = "INVALID_PHONE";
-    r.msg = msg;
-    r.ts_ms = planner_now_ms();
-    if (mf_codec_encode_result(&ctx->sbuf, &r, &err) != 0)
-        return set_reason(ex, OUT_RETRY, err.msg);
-    mf_uuid_format(&r.id, id);
+    o = planner_emit_encode_invalid(&ex->em, rkey, raw,
+                                    planner_page_get(&ex->page, row, ex->col_name), why, id);
+    if (o != PLANNER_OUT_OK)
+        return o;
     ex->counts.invalid++;
     ex->counts.target++;
-    return produce(ex, ctx->topic_results, id, MF_UUID_STR_LEN);
+    return planner_emit_produce(&ex->em, ex->ctx->topic_results, id, MF_UUID_STR_LEN);
 }
 
 /* ---- variables -------------------------------------------------------------------------- */
@@ -269,25 +200,25 @@ static int query_key(expansion *ex, size_t i, size_t row, const char **params, m
 }
 
 /* Resolve query variable i for the row into rowbuf (qoff[i]). */
-static outcome resolve_query(expansion *ex, size_t i, size_t row)
+static planner_outcome resolve_query(expansion *ex, size_t i, size_t row)
 {
     const planner_var *v = &ex->plan.vars[i];
     const char *params[16], *cached = NULL;
     size_t start = ex->rowbuf.len;
     first_value fv = {v->column, &ex->rowbuf, 0, 0};
     mf_err err;
-    outcome o;
+    planner_outcome o;
 
     if (query_key(ex, i, row, params, &err) != 0)
-        return set_reason(ex, OUT_RETRY, err.msg);
+        return set_reason(ex, PLANNER_OUT_RETRY, err.msg);
     if (planner_qcache_get(&ex->qc, ex->keybuf.data, ex->keybuf.len, &cached)) {
         if (cached != NULL && (mf_buf_append(&ex->rowbuf, cached, strlen(cached) + 1, &err)
                                != 0))
-            return set_reason(ex, OUT_RETRY, err.msg);
+            return set_reason(ex, PLANNER_OUT_RETRY, err.msg);
         ex->qoff[i] = cached != NULL ? start + 1 : 0;
-        return OUT_OK;
+        return PLANNER_OUT_OK;
     }
-    if ((o = mysql_ready(ex)) != OUT_OK)
+    if ((o = mysql_ready(ex)) != PLANNER_OUT_OK)
         return o;
     if (mf_mysql_query_params(ex->ctx->mysql, v->sql, params, (unsigned)v->nparams,
                               first_value_cb, &fv, NULL, &err) != 0) {
@@ -297,12 +228,12 @@ static outcome resolve_query(expansion *ex, size_t i, size_t row)
     ex->qoff[i] = fv.has ? start + 1 : 0;
     if (planner_qcache_put(&ex->qc, ex->keybuf.data, ex->keybuf.len,
                            fv.has ? ex->rowbuf.data + start : NULL, &err) != 0)
-        return set_reason(ex, OUT_RETRY, err.msg);
-    return OUT_OK;
+        return set_reason(ex, PLANNER_OUT_RETRY, err.msg);
+    return PLANNER_OUT_OK;
 }
 
 /* Fill ex->kv with the row's variables; returns the number set (missing ones left out). */
-static outcome resolve_vars(expansion *ex, size_t row, size_t *nkv)
+static planner_outcome resolve_vars(expansion *ex, size_t row, size_t *nkv)
 {
     const planner_plan *p = &ex->plan;
     size_t n = 0;
@@ -311,8 +242,8 @@ static outcome resolve_vars(expansion *ex, size_t row, size_t *nkv)
     for (size_t i = 0; i < p->nvars; i++) {
         ex->qoff[i] = 0;
         if (p->vars[i].kind == PLANNER_VAR_QUERY) {
-            outcome o = resolve_query(ex, i, row);
-            if (o != OUT_OK)
+            planner_outcome o = resolve_query(ex, i, row);
+            if (o != PLANNER_OUT_OK)
                 return o;
         }
     }
@@ -322,7 +253,7 @@ static outcome resolve_vars(expansion *ex, size_t row, size_t *nkv)
         if (v->kind == PLANNER_VAR_STATIC)
             val = v->value;
         else if (v->kind == PLANNER_VAR_COLUMN)
-            val = clean(planner_page_get(&ex->page, row, ex->var_col[i]));
+            val = planner_emit_clean(planner_page_get(&ex->page, row, ex->var_col[i]));
         else if (ex->qoff[i] != 0)
             val = ex->rowbuf.data + ex->qoff[i] - 1;
         if (val == NULL)
@@ -333,42 +264,27 @@ static outcome resolve_vars(expansion *ex, size_t row, size_t *nkv)
         ex->kv[n++].val = val;
     }
     *nkv = n;
-    return OUT_OK;
+    return PLANNER_OUT_OK;
 }
 
 /* ---- rows and pages --------------------------------------------------------------------- */
 
-static outcome emit_job(expansion *ex, size_t row, const char *phone)
+static planner_outcome emit_job(expansion *ex, size_t row, const char *phone)
 {
-    planner_ctx *ctx = ex->ctx;
-    mf_job job;
     size_t nkv = 0;
-    mf_err err;
-    outcome o = resolve_vars(ex, row, &nkv);
+    planner_outcome o = resolve_vars(ex, row, &nkv);
 
-    if (o != OUT_OK)
+    if (o == PLANNER_OUT_OK)
+        o = planner_emit_encode_job(&ex->em, phone,
+                                    planner_page_get(&ex->page, row, ex->col_name), ex->kv, nkv);
+    if (o != PLANNER_OUT_OK)
         return o;
-    memset(&job, 0, sizeof(job));
-    mf_uuid_job_id(&ex->run->uuid, ex->run->started_ms, phone, JOB_ATTEMPT, &job.id);
-    job.run = ex->run->uuid;
-    job.wf = ex->plan.wf;
-    job.tpl = ex->plan.tpl;
-    job.attempt = JOB_ATTEMPT;
-    job.to = phone;
-    job.name = clean(planner_page_get(&ex->page, row, ex->col_name));
-    job.vars.items = ex->kv;
-    job.vars.n = nkv;
-    job.created_ms = planner_now_ms();
-    if (job.name == NULL)
-        job.name = "";
-    if (mf_codec_encode_job(&ctx->sbuf, &job, &err) != 0)
-        return set_reason(ex, OUT_RETRY, err.msg);
     ex->counts.expanded++;
     ex->counts.target++;
-    return produce(ex, ctx->topic_jobs, phone, strlen(phone));
+    return planner_emit_produce(&ex->em, ex->ctx->topic_jobs, phone, strlen(phone));
 }
 
-static outcome expand_row(expansion *ex, size_t row)
+static planner_outcome expand_row(expansion *ex, size_t row)
 {
     const char *raw = planner_page_get(&ex->page, row, ex->col_phone);
     char phone[MF_PHONE_MAX];
@@ -380,16 +296,16 @@ static outcome expand_row(expansion *ex, size_t row)
         return emit_invalid(ex, row, raw, why);
     rc = planner_phoneset_add(&ex->phones, phone, &err);
     if (rc < 0)
-        return set_reason(ex, OUT_RETRY, err.msg);
+        return set_reason(ex, PLANNER_OUT_RETRY, err.msg);
     if (rc == 0) {
         ex->duplicates++;
-        return OUT_OK;
+        return PLANNER_OUT_OK;
     }
     return emit_job(ex, row, phone);
 }
 
 /* Map the plan's column names to page columns (once, on the first page). */
-static outcome map_columns(expansion *ex)
+static planner_outcome map_columns(expansion *ex)
 {
     const planner_plan *p = &ex->plan;
     size_t at = 0;
@@ -401,7 +317,7 @@ static outcome map_columns(expansion *ex)
         snprintf(ex->reason, sizeof(ex->reason),
                  "target_config.phone_column \"%.64s\" is not a column of the target query",
                  p->phone_column);
-        return OUT_FAIL;
+        return PLANNER_OUT_FAIL;
     }
     for (size_t i = 0; i < p->nvars; i++) {
         const planner_var *v = &p->vars[i];
@@ -411,7 +327,7 @@ static outcome map_columns(expansion *ex)
         for (size_t j = 0; j < v->nparams; j++)
             ex->param_col[at++] = planner_page_col(&ex->page, v->params[j]);
     }
-    return OUT_OK;
+    return PLANNER_OUT_OK;
 }
 
 typedef struct page_fill {
@@ -432,23 +348,23 @@ static int page_fill_cb(const mf_mysql_row *row, void *arg)
 }
 
 /* Read the next page into ex->page. *more = 0 at the end. */
-static outcome read_page(expansion *ex, int *more)
+static planner_outcome read_page(expansion *ex, int *more)
 {
     planner_ctx *ctx = ex->ctx;
     page_fill pf = {&ex->page, {{0}}, 0};
     uint64_t n = 0;
     mf_err err;
-    outcome o = mysql_ready(ex);
+    planner_outcome o = mysql_ready(ex);
 
-    if (o != OUT_OK)
+    if (o != PLANNER_OUT_OK)
         return o;
     planner_page_reset(&ex->page);
     if (mf_mysql_stream_page(ctx->mysql, ex->plan.query, ex->plan.key_column, &ex->key,
                              (unsigned)ctx->cfg->page_size, page_fill_cb, &pf, &n, &err) != 0)
-        return pf.failed ? set_reason(ex, OUT_RETRY, pf.err.msg) : mysql_failure(ex, &err);
+        return pf.failed ? set_reason(ex, PLANNER_OUT_RETRY, pf.err.msg) : mysql_failure(ex, &err);
     *more = n == (uint64_t)ctx->cfg->page_size;
     mf_metric_add(ctx->metrics.pages, NULL, 1);
-    return OUT_OK;
+    return PLANNER_OUT_OK;
 }
 
 /* Add what was produced since the last call to the metrics (once per page). */
@@ -463,62 +379,34 @@ static void count_page(expansion *ex)
     ex->dups_counted = ex->duplicates;
 }
 
-static outcome expand_pages(expansion *ex)
+static planner_outcome expand_pages(expansion *ex)
 {
     int more = 1, first = 1;
 
     while (more) {
-        outcome o = read_page(ex, &more);
-        if (o == OUT_OK && first && ex->page.nrows > 0)
+        planner_outcome o = read_page(ex, &more);
+        if (o == PLANNER_OUT_OK && first && ex->page.nrows > 0)
             o = map_columns(ex);
         first = first && ex->page.nrows == 0;
-        for (size_t r = 0; o == OUT_OK && r < ex->page.nrows; r++) {
+        for (size_t r = 0; o == PLANNER_OUT_OK && r < ex->page.nrows; r++) {
             o = expand_row(ex, r);
-            if (o == OUT_OK && (r & 255) == 255)
+            if (o == PLANNER_OUT_OK && (r & 255) == 255)
                 o = keep_lease(ex, 0);
-            if (o == OUT_OK && mf_daemon_stopping())
-                o = set_reason(ex, OUT_STOP, "planner stopping");
+            if (o == PLANNER_OUT_OK && mf_daemon_stopping())
+                o = set_reason(ex, PLANNER_OUT_STOP, "planner stopping");
         }
         count_page(ex);
         /* Not forced per page: the renewal UPDATE waits on the run row, which reporters
          * lock for each batch of results, so a per-page renewal stalled expansion. */
-        if (o == OUT_OK)
+        if (o == PLANNER_OUT_OK)
             o = keep_lease(ex, 0);
-        if (o != OUT_OK)
+        if (o != PLANNER_OUT_OK)
             return o;
     }
-    return OUT_OK;
+    return PLANNER_OUT_OK;
 }
 
-/* Wait until the broker acknowledged everything produced (deadline), lease kept alive. */
-static outcome await_delivery(expansion *ex)
-{
-    planner_ctx *ctx = ex->ctx;
-    int64_t deadline = planner_now_ms() + ctx->cfg->flush_timeout_ms;
-
-    while (mf_kafka_outq_len(ctx->producer) > 0) {
-        outcome o;
-        if (planner_now_ms() > deadline) {
-            snprintf(ex->reason, sizeof(ex->reason),
-                     "%d messages not acknowledged by the broker within %lld ms",
-                     mf_kafka_outq_len(ctx->producer), ctx->cfg->flush_timeout_ms);
-            return OUT_RETRY;
-        }
-        if (mf_daemon_stopping()) /* given back: expanded again from the start (same ids) */
-            return set_reason(ex, OUT_STOP, "planner stopping");
-        mf_kafka_flush(ctx->producer, 500, NULL);
-        if ((o = keep_lease(ex, 0)) != OUT_OK)
-            return o;
-    }
-    if (ctx->dr_failed > 0) {
-        snprintf(ex->reason, sizeof(ex->reason), "%lld messages failed delivery: %s",
-                 ctx->dr_failed, ctx->dr_error);
-        return OUT_RETRY;
-    }
-    return OUT_OK;
-}
-
-/* ---- setup and outcome ------------------------------------------------------------------ */
+/* ---- setup and planner_outcome ------------------------------------------------------------------ */
 
 static int expansion_init(expansion *ex, planner_ctx *ctx, const planner_run *run)
 {
@@ -557,106 +445,53 @@ static void expansion_free(expansion *ex)
     free(ex->param_col);
 }
 
-static void log_outcome(expansion *ex, mf_log_level level, const char *msg)
+static void log_outcome(void *self, mf_log_level level, const char *msg)
 {
+    expansion *ex = self;
+
     MF_LOG(ex->ctx->log, level, msg, MF_KV_S("run_id", ex->run->id),
            MF_KV_S("workflow_id", ex->run->workflow_id), MF_KV_I("targets", ex->counts.target),
            MF_KV_I("jobs", ex->counts.expanded), MF_KV_I("invalid", ex->counts.invalid),
            MF_KV_I("duplicates", ex->duplicates), MF_KV_S("reason", ex->reason));
 }
 
-static void record_finish(expansion *ex)
-{
-    planner_ctx *ctx = ex->ctx;
-    mf_err err;
-    int rc = planner_runs_finish(ctx->pg, ex->run, ctx->cfg->common.instance_id, &ex->counts,
-                                 &err);
-
-    if (rc <= 0) {
-        snprintf(ex->reason, sizeof(ex->reason), "%s",
-                 rc < 0 ? err.msg : "lease lost before recording the expansion");
-        log_outcome(ex, MF_LOG_WARN, "run expanded but not recorded");
-        return;
-    }
-    log_outcome(ex, MF_LOG_INFO, "run expanded");
-    rc = planner_runs_complete(ctx->pg, ex->run->id, &err);
-    if (rc < 0)
-        MF_LOG(ctx->log, MF_LOG_WARN, "completion check failed", MF_KV_S("run_id", ex->run->id),
-               MF_KV_S("error", err.msg));
-    else if (rc == 1)
-        MF_LOG(ctx->log, MF_LOG_INFO, "run completed", MF_KV_S("run_id", ex->run->id));
-}
-
-static void record(expansion *ex, outcome o)
-{
-    planner_ctx *ctx = ex->ctx;
-    const char *owner = ctx->cfg->common.instance_id;
-    mf_err err;
-    int rc = 1;
-
-    switch (o) {
-    case OUT_OK:
-        record_finish(ex);
-        return;
-    case OUT_FAIL:
-        rc = planner_runs_fail(ctx->pg, ex->run, owner, ex->reason, &err);
-        mf_metric_add(ctx->metrics.runs_failed, NULL, 1);
-        log_outcome(ex, MF_LOG_ERROR, "run failed: configuration error");
-        break;
-    case OUT_LOST:
-        log_outcome(ex, MF_LOG_WARN, "run lease lost, expansion abandoned");
-        return;
-    case OUT_STOP:
-        rc = planner_runs_release(ctx->pg, ex->run, owner, 0, ex->reason, &err);
-        log_outcome(ex, MF_LOG_INFO, "run given back: stopping");
-        break;
-    default:
-        rc = planner_runs_release(ctx->pg, ex->run, owner, ctx->cfg->retry_ms, ex->reason,
-                                  &err);
-        log_outcome(ex, MF_LOG_WARN, "run given back after a transient failure");
-        break;
-    }
-    if (rc < 0)
-        MF_LOG(ctx->log, MF_LOG_WARN, "could not record the run outcome",
-               MF_KV_S("run_id", ex->run->id), MF_KV_S("error", err.msg));
-}
-
-static outcome load_plan(expansion *ex, planner_ctx *ctx, const planner_run *run)
+static planner_outcome load_plan(expansion *ex, planner_ctx *ctx, const planner_run *run)
 {
     int permanent = 0;
     mf_err err;
 
     if (planner_plan_load(ctx->pg, run->workflow_id, run->started_ms, &ex->plan, &permanent,
                           &err) != 0)
-        return set_reason(ex, permanent ? OUT_FAIL : OUT_RETRY, err.msg);
-    return OUT_OK;
+        return set_reason(ex, permanent ? PLANNER_OUT_FAIL : PLANNER_OUT_RETRY, err.msg);
+    return PLANNER_OUT_OK;
 }
 
 int planner_expand_run(planner_ctx *ctx, const planner_run *run, mf_err *err)
 {
     expansion ex;
     int64_t t0 = planner_now_ms();
-    outcome o;
+    planner_outcome o;
 
     memset(&ex, 0, sizeof(ex));
     ex.ctx = ctx;
     ex.run = run;
+    ex.em = (planner_emitter){ctx, run, &ex.plan, renew_cb, log_outcome, &ex, "run", ex.reason};
     ctx->gen++;
     ctx->dr_failed = 0;
     ctx->dr_error[0] = '\0';
     o = load_plan(&ex, ctx, run);
-    if (expansion_init(&ex, ctx, run) != 0 && o == OUT_OK)
-        o = set_reason(&ex, OUT_RETRY, "out of memory");
-    if (o == OUT_OK)
+    if (expansion_init(&ex, ctx, run) != 0 && o == PLANNER_OUT_OK)
+        o = set_reason(&ex, PLANNER_OUT_RETRY, "out of memory");
+    if (o == PLANNER_OUT_OK)
         o = expand_pages(&ex);
-    if (o == OUT_OK)
-        o = await_delivery(&ex);
-    record(&ex, o);
-    if (o == OUT_OK)
+    if (o == PLANNER_OUT_OK)
+        o = planner_emit_await(&ex.em);
+    planner_emit_record(&ex.em, o, &ex.counts);
+    if (o == PLANNER_OUT_OK)
         mf_metric_observe(ctx->metrics.expansion_seconds, NULL,
                           (double)(planner_now_ms() - t0) / 1000.0);
-    if (o == OUT_FATAL)
+    if (o == PLANNER_OUT_FATAL)
         mf_err_set(err, "%s", ex.reason);
     expansion_free(&ex);
-    return o == OUT_FATAL ? -1 : 0;
+    return o == PLANNER_OUT_FATAL ? -1 : 0;
 }

@@ -154,6 +154,34 @@ int sender_claims_fetch(sender_claims *c, PGconn *pg, const mf_uuid *jobs, size_
     return rc;
 }
 
+/* The claim UPDATEs that return the job ids they changed: $1 the jobs, $2.. one text array
+ * per texts[k] (n values each), then claimed_by. what names the action in the error. */
+static int update_returning(sender_claims *c, PGconn *pg, const char *sql, const mf_uuid *jobs,
+                            const char *const *const *texts, size_t ntexts, size_t n,
+                            const char *claimed_by, sender_claim_id_fn fn, void *arg,
+                            const char *what, mf_err *err)
+{
+    const char *params[8];
+
+    if (n == 0)
+        return 0;
+    if (begin_all(c, 1 + ntexts, err) != 0)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        if (mf_pgarr_add_uuid(&c->a[0], &jobs[i], err) != 0)
+            return -1;
+        for (size_t k = 0; k < ntexts; k++)
+            if (mf_pgarr_add(&c->a[1 + k], texts[k][i], err) != 0)
+                return -1;
+    }
+    if (end_all(c, 1 + ntexts, params, err) != 0)
+        return -1;
+    params[1 + ntexts] = claimed_by;
+    if (run_returning(pg, sql, (int)(2 + ntexts), params, fn, arg, err) != 0)
+        return mf_err_prefix(err, "could not %s claims", what);
+    return 0;
+}
+
 int sender_claims_take_over(sender_claims *c, PGconn *pg, const mf_uuid *jobs,
                             const char *const *old_claimed_at, size_t n, const char *claimed_by,
                             sender_claim_id_fn fn, void *arg, mf_err *err)
@@ -163,22 +191,9 @@ int sender_claims_take_over(sender_claims *c, PGconn *pg, const mf_uuid *jobs,
         "FROM unnest($1::uuid[], $2::timestamptz[]) AS u(j, old) "
         "WHERE c.job_id = u.j AND c.state = 'claimed' AND c.claimed_at = u.old "
         "RETURNING c.job_id";
-    const char *params[3];
+    const char *const *texts[1] = {old_claimed_at};
 
-    if (n == 0)
-        return 0;
-    if (begin_all(c, 2, err) != 0)
-        return -1;
-    for (size_t i = 0; i < n; i++)
-        if (mf_pgarr_add_uuid(&c->a[0], &jobs[i], err) != 0 ||
-            mf_pgarr_add(&c->a[1], old_claimed_at[i], err) != 0)
-            return -1;
-    if (end_all(c, 2, params, err) != 0)
-        return -1;
-    params[2] = claimed_by;
-    if (run_returning(pg, sql, 3, params, fn, arg, err) != 0)
-        return mf_err_prefix(err, "could not take claims over");
-    return 0;
+    return update_returning(c, pg, sql, jobs, texts, 1, n, claimed_by, fn, arg, "take over", err);
 }
 
 int sender_claims_renew(sender_claims *c, PGconn *pg, const mf_uuid *jobs, size_t n,
@@ -187,21 +202,8 @@ int sender_claims_renew(sender_claims *c, PGconn *pg, const mf_uuid *jobs, size_
     static const char *sql =
         "UPDATE mf_job_claims SET claimed_at = now() WHERE job_id = ANY($1::uuid[]) "
         "AND state = 'claimed' AND claimed_by = $2 RETURNING job_id";
-    const char *params[2];
 
-    if (n == 0)
-        return 0;
-    if (begin_all(c, 1, err) != 0)
-        return -1;
-    for (size_t i = 0; i < n; i++)
-        if (mf_pgarr_add_uuid(&c->a[0], &jobs[i], err) != 0)
-            return -1;
-    if (end_all(c, 1, params, err) != 0)
-        return -1;
-    params[1] = claimed_by;
-    if (run_returning(pg, sql, 2, params, fn, arg, err) != 0)
-        return mf_err_prefix(err, "could not renew claims");
-    return 0;
+    return update_returning(c, pg, sql, jobs, NULL, 0, n, claimed_by, fn, arg, "renew", err);
 }
 
 int sender_claims_finish(sender_claims *c, PGconn *pg, const sender_claim_out *outs, size_t n,
@@ -252,22 +254,9 @@ int sender_claims_release(sender_claims *c, PGconn *pg, const mf_uuid *jobs,
         "FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[]) AS u(j, rel, code, msg) "
         "WHERE c.job_id = u.j AND c.state = 'claimed' AND c.claimed_by = $5 "
         "RETURNING c.job_id";
-    const char *params[5];
+    const char *const *texts[3] = {released_as, codes, messages};
 
-    if (n == 0)
-        return 0;
-    if (begin_all(c, 4, err) != 0)
-        return -1;
-    for (size_t i = 0; i < n; i++)
-        if ((mf_pgarr_add_uuid(&c->a[0], &jobs[i], err) | mf_pgarr_add(&c->a[1], released_as[i], err) |
-             mf_pgarr_add(&c->a[2], codes[i], err) | mf_pgarr_add(&c->a[3], messages[i], err)) != 0)
-            return -1;
-    if (end_all(c, 4, params, err) != 0)
-        return -1;
-    params[4] = claimed_by;
-    if (run_returning(pg, sql, 5, params, fn, arg, err) != 0)
-        return mf_err_prefix(err, "could not release claims");
-    return 0;
+    return update_returning(c, pg, sql, jobs, texts, 3, n, claimed_by, fn, arg, "release", err);
 }
 
 int sender_claims_parse_released(const char *claimed_by, int *retries, int *unknown)

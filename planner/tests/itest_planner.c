@@ -23,6 +23,7 @@
 #include "mf_pg.h"
 #include "mf_phone.h"
 #include "mf_uuid.h"
+#include "mf_test.h"
 
 #define NCUST 2000
 #define MAX_RUNS 64
@@ -59,34 +60,11 @@ typedef struct itest {
 
 static itest T;
 
-static const char *env_or(const char *name, const char *def)
-{
-    const char *v = getenv(name);
-    return v != NULL && v[0] != '\0' ? v : def;
-}
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void sleep_ms(long ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
 /* ---- PostgreSQL -------------------------------------------------------------------------- */
 
 static PGresult *pg_q(const char *sql, int n, const char *const *params)
 {
-    mf_err err;
-    PGresult *res = mf_pg_query(T.pg, sql, n, params, &err);
-    if (res == NULL)
-        fail_msg("postgres: %s\nsql: %s", err.msg, sql);
-    return res;
+    return mf_test_pg_query(T.pg, sql, n, params);
 }
 
 /* First column of the first row as a newly copied string into out. */
@@ -108,46 +86,19 @@ static long long pg_num(const char *sql, int n, const char *const *params)
 
 static void pg_setup(void)
 {
-    char sql[256], dir[512];
-    PGconn *admin;
-    mf_err err;
-
-    snprintf(T.pg_admin_dsn, sizeof(T.pg_admin_dsn), "%s",
-             env_or("MF_PG_DSN", "host=127.0.0.1 port=55432 dbname=msgfleet user=msgfleet"));
-    admin = mf_pg_connect(T.pg_admin_dsn, NULL, "itest_planner", &err);
-    if (admin == NULL)
-        fail_msg("PostgreSQL (MF_PG_DSN) is not reachable: %s", err.msg);
-    snprintf(T.pg_db, sizeof(T.pg_db), "msgfleet_planner_%s", T.suffix);
-    snprintf(sql, sizeof(sql), "CREATE DATABASE %s", T.pg_db);
-    if (mf_pg_exec(admin, sql, &err) != 0)
-        fail_msg("create database: %s", err.msg);
-    PQfinish(admin);
+    snprintf(T.pg_admin_dsn, sizeof(T.pg_admin_dsn), "%s", mf_test_pg_dsn());
+    mf_test_db_create(T.pg_admin_dsn, "planner", T.pg_db, sizeof(T.pg_db));
     snprintf(T.pg_dsn, sizeof(T.pg_dsn), "%s dbname=%s", T.pg_admin_dsn, T.pg_db);
-    T.pg = mf_pg_connect(T.pg_dsn, NULL, "itest_planner", &err);
-    if (T.pg == NULL)
-        fail_msg("connect to %s: %s", T.pg_db, err.msg);
-    snprintf(dir, sizeof(dir), "%s/schemas/pg", env_or("MF_SOURCE_DIR", "."));
-    if (mf_migrate_run(T.pg, dir, NULL, NULL, &err) < 0)
-        fail_msg("migrate %s: %s", dir, err.msg);
+    T.pg = mf_test_pg_connect(T.pg_dsn, NULL, "PostgreSQL (MF_PG_DSN)");
+    mf_test_db_migrate(T.pg);
 }
 
 static void pg_teardown(void)
 {
-    char sql[256];
-    PGconn *admin;
-    mf_err err;
-
     if (T.pg != NULL)
         PQfinish(T.pg);
     T.pg = NULL;
-    if (T.pg_db[0] == '\0')
-        return;
-    admin = mf_pg_connect(T.pg_admin_dsn, NULL, "itest_planner", &err);
-    if (admin == NULL)
-        return;
-    snprintf(sql, sizeof(sql), "DROP DATABASE IF EXISTS %s WITH (FORCE)", T.pg_db);
-    mf_pg_exec(admin, sql, &err);
-    PQfinish(admin);
+    mf_test_db_drop(T.pg_admin_dsn, T.pg_db);
 }
 
 /* ---- MySQL ------------------------------------------------------------------------------- */
@@ -155,9 +106,9 @@ static void pg_teardown(void)
 static MYSQL *my_admin(const char *db)
 {
     MYSQL *m = mysql_init(NULL);
-    unsigned port = (unsigned)strtoul(env_or("MF_MYSQL_PORT", "53306"), NULL, 10);
+    unsigned port = (unsigned)strtoul(mf_test_env("MF_MYSQL_PORT", "53306"), NULL, 10);
 
-    if (m == NULL || mysql_real_connect(m, env_or("MF_MYSQL_HOST", "127.0.0.1"), "crm_admin",
+    if (m == NULL || mysql_real_connect(m, mf_test_env("MF_MYSQL_HOST", "127.0.0.1"), "crm_admin",
                                         "crm_admin_pw", db, port, NULL, 0) == NULL)
         fail_msg("MariaDB (MF_MYSQL_HOST:MF_MYSQL_PORT as crm_admin) is not reachable: %s",
                  m != NULL ? mysql_error(m) : "out of memory");
@@ -200,7 +151,7 @@ static void my_setup(void)
     my_exec(m, sql);
     snprintf(sql, sizeof(sql), "USE `%s`", T.my_db);
     my_exec(m, sql);
-    snprintf(path, sizeof(path), "%s/schemas/mysql/001_crm.sql", env_or("MF_SOURCE_DIR", "."));
+    snprintf(path, sizeof(path), "%s/schemas/mysql/001_crm.sql", mf_test_env("MF_SOURCE_DIR", "."));
     f = fopen(path, "rb");
     assert_non_null(f);
     fseek(f, 0, SEEK_END);
@@ -241,9 +192,9 @@ static void my_teardown(void)
     if (T.my_db[0] == '\0')
         return;
     m = mysql_init(NULL);
-    if (mysql_real_connect(m, env_or("MF_MYSQL_HOST", "127.0.0.1"), "crm_admin",
+    if (mysql_real_connect(m, mf_test_env("MF_MYSQL_HOST", "127.0.0.1"), "crm_admin",
                            "crm_admin_pw", NULL,
-                           (unsigned)strtoul(env_or("MF_MYSQL_PORT", "53306"), NULL, 10), NULL,
+                           (unsigned)strtoul(mf_test_env("MF_MYSQL_PORT", "53306"), NULL, 10), NULL,
                            0) != NULL) {
         snprintf(sql, sizeof(sql), "DROP DATABASE IF EXISTS `%s`", T.my_db);
         mysql_query(m, sql);
@@ -255,7 +206,7 @@ static void my_teardown(void)
 
 static pid_t start_planner(const char *instance)
 {
-    const char *bin = env_or("MF_PLANNER_BIN", "planner/msgfleet-planner");
+    const char *bin = mf_test_env("MF_PLANNER_BIN", "planner/msgfleet-planner");
     char e[16][700];
     char *envp[17];
     int n = 0;
@@ -263,17 +214,17 @@ static pid_t start_planner(const char *instance)
 
     snprintf(e[n++], sizeof(e[0]), "MF_PG_DSN=%s", T.pg_dsn);
     snprintf(e[n++], sizeof(e[0]), "MF_KAFKA_BROKERS=%s",
-             env_or("MF_KAFKA_BROKERS", "127.0.0.1:59092"));
+             mf_test_env("MF_KAFKA_BROKERS", MF_TEST_BROKERS_DEF));
     snprintf(e[n++], sizeof(e[0]), "MF_TOPIC_PREFIX=%s", T.topic_prefix);
     snprintf(e[n++], sizeof(e[0]), "MF_INSTANCE_ID=%s", instance);
-    snprintf(e[n++], sizeof(e[0]), "MF_MYSQL_HOST=%s", env_or("MF_MYSQL_HOST", "127.0.0.1"));
-    snprintf(e[n++], sizeof(e[0]), "MF_MYSQL_PORT=%s", env_or("MF_MYSQL_PORT", "53306"));
+    snprintf(e[n++], sizeof(e[0]), "MF_MYSQL_HOST=%s", mf_test_env("MF_MYSQL_HOST", "127.0.0.1"));
+    snprintf(e[n++], sizeof(e[0]), "MF_MYSQL_PORT=%s", mf_test_env("MF_MYSQL_PORT", "53306"));
     snprintf(e[n++], sizeof(e[0]), "MF_MYSQL_USER=crm_readonly");
     snprintf(e[n++], sizeof(e[0]), "MF_MYSQL_PASSWORD=crm_readonly_pw");
     snprintf(e[n++], sizeof(e[0]), "MF_MYSQL_DB=%s", T.my_db);
     snprintf(e[n++], sizeof(e[0]), "MF_PLANNER_POLL_MS=100");
     snprintf(e[n++], sizeof(e[0]), "MF_PLANNER_PAGE_SIZE=300");
-    snprintf(e[n++], sizeof(e[0]), "MF_LOG_LEVEL=%s", env_or("ITEST_PLANNER_LOG", "warn"));
+    snprintf(e[n++], sizeof(e[0]), "MF_LOG_LEVEL=%s", mf_test_env("ITEST_PLANNER_LOG", "warn"));
     for (int i = 0; i < n; i++)
         envp[i] = e[i];
     envp[n] = NULL;
@@ -291,22 +242,10 @@ static pid_t start_planner(const char *instance)
 /* SIGTERM, then wait; returns the exit status (or 128 + signal). */
 static int stop_planner(pid_t *pid)
 {
-    int st = 0;
+    int rc = mf_test_stop(*pid, 10000, NULL);
 
-    if (*pid <= 0)
-        return 0;
-    kill(*pid, SIGTERM);
-    for (int i = 0; i < 200; i++) {
-        if (waitpid(*pid, &st, WNOHANG) == *pid) {
-            *pid = 0;
-            return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-        }
-        sleep_ms(50);
-    }
-    kill(*pid, SIGKILL);
-    waitpid(*pid, &st, 0);
     *pid = 0;
-    return 255;
+    return rc;
 }
 
 /* ---- fixtures ----------------------------------------------------------------------------- */
@@ -360,13 +299,13 @@ static void create_run(const char *wf, char *run, size_t cap)
 static void wait_run_planned(const char *run, int timeout_s)
 {
     const char *p[1] = {run};
-    int64_t end = now_ms() + timeout_s * 1000LL;
+    int64_t end = (int64_t)mf_test_now_ms() + timeout_s * 1000LL;
 
-    while (now_ms() < end) {
+    while ((int64_t)mf_test_now_ms() < end) {
         if (pg_num("SELECT count(*) FROM workflow_runs WHERE id = $1 AND"
                    " (expansion_finished_at IS NOT NULL OR status <> 'running')", 1, p) == 1)
             return;
-        sleep_ms(100);
+        mf_test_sleep_ms(100);
     }
     fail_msg("run %s was not planned within %d s", run, timeout_s);
 }
@@ -496,7 +435,7 @@ static void on_result(const mf_kafka_msg *m)
 
 static void ensure_consumer(void)
 {
-    mf_kafka_conf kc = {env_or("MF_KAFKA_BROKERS", "127.0.0.1:59092"), "itest_planner", NULL,
+    mf_kafka_conf kc = {mf_test_env("MF_KAFKA_BROKERS", MF_TEST_BROKERS_DEF), "itest_planner", NULL,
                         NULL, NULL};
     const char *topics[] = {T.topic_jobs, T.topic_results, NULL};
     char group[64];
@@ -523,7 +462,7 @@ static void ensure_consumer(void)
 static tally *consume_run(const mf_uuid *run, int jobs, int invalid, int timeout_s)
 {
     mf_kafka_msg msgs[512];
-    int64_t end = now_ms() + timeout_s * 1000LL, settle = 0;
+    int64_t end = (int64_t)mf_test_now_ms() + timeout_s * 1000LL, settle = 0;
     tally *t;
     mf_err err;
 
@@ -542,8 +481,8 @@ static tally *consume_run(const mf_uuid *run, int jobs, int invalid, int timeout
         mf_codec_reset(T.codec);
         t = tally_of(run);
         if (settle == 0 && t->jobs >= jobs && t->invalid >= invalid)
-            settle = now_ms() + 1500;
-        if ((settle != 0 && now_ms() > settle) || now_ms() > end)
+            settle = (int64_t)mf_test_now_ms() + 1500;
+        if ((settle != 0 && (int64_t)mf_test_now_ms() > settle) || (int64_t)mf_test_now_ms() > end)
             return t;
     }
 }
@@ -601,7 +540,7 @@ static void test_two_planners_expand_once(void **state)
 
     (void)state;
     T.planners[1] = start_planner("itest-p2");
-    sleep_ms(500);
+    mf_test_sleep_ms(500);
     create_workflow(TARGET, "manual", "{}", wf, sizeof(wf));
     for (int k = 0; k < 3; k++) {
         const char *p[1] = {run};
@@ -663,12 +602,12 @@ static void test_interval_schedule(void **state)
     create_workflow(q, "schedule", "{\"type\":\"interval\",\"every_s\":2,\"tz\":\"UTC\"}", wf,
                     sizeof(wf));
     /* both planners run: initialise next_run_at, then fire about 3 slots */
-    end = now_ms() + 20000;
-    while (now_ms() < end && pg_num("SELECT count(*) FROM workflow_runs WHERE workflow_id = $1",
+    end = (int64_t)mf_test_now_ms() + 20000;
+    while ((int64_t)mf_test_now_ms() < end && pg_num("SELECT count(*) FROM workflow_runs WHERE workflow_id = $1",
                                     1, p) < 3)
-        sleep_ms(100);
+        mf_test_sleep_ms(100);
     PQclear(pg_q("UPDATE workflows SET status = 'paused' WHERE id = $1", 1, p));
-    sleep_ms(500);
+    mf_test_sleep_ms(500);
     slots = pg_num("SELECT count(*) FROM workflow_runs WHERE workflow_id = $1", 1, p);
     assert_true(slots >= 3);
     /* exactly one run per 2 s slot, all with trigger_type schedule */
@@ -683,11 +622,11 @@ static void test_interval_schedule(void **state)
                             "  WHERE workflow_id = w.id)"
                             " AND last_run_at IS NOT NULL", 1, p), 1);
     /* the scheduled runs get expanded: 10 customers, none invalid */
-    end = now_ms() + 20000;
-    while (now_ms() < end &&
+    end = (int64_t)mf_test_now_ms() + 20000;
+    while ((int64_t)mf_test_now_ms() < end &&
            pg_num("SELECT count(*) FROM workflow_runs WHERE workflow_id = $1"
                   " AND expansion_finished_at IS NULL", 1, p) > 0)
-        sleep_ms(100);
+        mf_test_sleep_ms(100);
     res = pg_q("SELECT expanded_count FROM workflow_runs WHERE workflow_id = $1", 1, p);
     for (int i = 0; i < PQntuples(res); i++)
         assert_string_equal(PQgetvalue(res, i, 0), "9"); /* 8 duplicates 7 */
@@ -760,7 +699,7 @@ static int group_setup(void **state)
 
 static int group_teardown(void **state)
 {
-    mf_kafka_conf kc = {env_or("MF_KAFKA_BROKERS", "127.0.0.1:59092"), NULL, NULL, NULL, NULL};
+    mf_kafka_conf kc = {mf_test_env("MF_KAFKA_BROKERS", MF_TEST_BROKERS_DEF), NULL, NULL, NULL, NULL};
     const char *topics[2] = {T.topic_jobs, T.topic_results};
     mf_err err;
 

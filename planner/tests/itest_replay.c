@@ -22,6 +22,7 @@
 #include "mf_migrate.h"
 #include "mf_pg.h"
 #include "mf_uuid.h"
+#include "mf_test.h"
 
 #define MAX_SEEN 64
 
@@ -52,34 +53,11 @@ typedef struct itest {
 
 static itest T;
 
-static const char *env_or(const char *name, const char *def)
-{
-    const char *v = getenv(name);
-    return v != NULL && v[0] != '\0' ? v : def;
-}
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void sleep_ms(long ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
 /* ---- PostgreSQL -------------------------------------------------------------------------- */
 
 static PGresult *pg_q(const char *sql, int n, const char *const *params)
 {
-    mf_err err;
-    PGresult *res = mf_pg_query(T.pg, sql, n, params, &err);
-    if (res == NULL)
-        fail_msg("postgres: %s\nsql: %s", err.msg, sql);
-    return res;
+    return mf_test_pg_query(T.pg, sql, n, params);
 }
 
 static void pg_val(const char *sql, int n, const char *const *params, char *out, size_t cap)
@@ -93,46 +71,19 @@ static void pg_val(const char *sql, int n, const char *const *params, char *out,
 
 static void pg_setup(void)
 {
-    char sql[256], dir[512];
-    PGconn *admin;
-    mf_err err;
-
-    snprintf(T.pg_admin_dsn, sizeof(T.pg_admin_dsn), "%s",
-             env_or("MF_PG_DSN", "host=127.0.0.1 port=55432 dbname=msgfleet user=msgfleet"));
-    admin = mf_pg_connect(T.pg_admin_dsn, NULL, "itest_replay", &err);
-    if (admin == NULL)
-        fail_msg("PostgreSQL (MF_PG_DSN) is not reachable: %s", err.msg);
-    snprintf(T.pg_db, sizeof(T.pg_db), "msgfleet_replay_%s", T.suffix);
-    snprintf(sql, sizeof(sql), "CREATE DATABASE %s", T.pg_db);
-    if (mf_pg_exec(admin, sql, &err) != 0)
-        fail_msg("create database: %s", err.msg);
-    PQfinish(admin);
+    snprintf(T.pg_admin_dsn, sizeof(T.pg_admin_dsn), "%s", mf_test_pg_dsn());
+    mf_test_db_create(T.pg_admin_dsn, "replay", T.pg_db, sizeof(T.pg_db));
     snprintf(T.pg_dsn, sizeof(T.pg_dsn), "%s dbname=%s", T.pg_admin_dsn, T.pg_db);
-    T.pg = mf_pg_connect(T.pg_dsn, NULL, "itest_replay", &err);
-    if (T.pg == NULL)
-        fail_msg("connect to %s: %s", T.pg_db, err.msg);
-    snprintf(dir, sizeof(dir), "%s/schemas/pg", env_or("MF_SOURCE_DIR", "."));
-    if (mf_migrate_run(T.pg, dir, NULL, NULL, &err) < 0)
-        fail_msg("migrate %s: %s", dir, err.msg);
+    T.pg = mf_test_pg_connect(T.pg_dsn, NULL, "PostgreSQL (MF_PG_DSN)");
+    mf_test_db_migrate(T.pg);
 }
 
 static void pg_teardown(void)
 {
-    char sql[256];
-    PGconn *admin;
-    mf_err err;
-
     if (T.pg != NULL)
         PQfinish(T.pg);
     T.pg = NULL;
-    if (T.pg_db[0] == '\0')
-        return;
-    admin = mf_pg_connect(T.pg_admin_dsn, NULL, "itest_replay", &err);
-    if (admin == NULL)
-        return;
-    snprintf(sql, sizeof(sql), "DROP DATABASE IF EXISTS %s WITH (FORCE)", T.pg_db);
-    mf_pg_exec(admin, sql, &err);
-    PQfinish(admin);
+    mf_test_db_drop(T.pg_admin_dsn, T.pg_db);
 }
 
 /* ---- planner ----------------------------------------------------------------------------- */
@@ -141,7 +92,7 @@ static void pg_teardown(void)
 static pid_t start_planner_env(const char *instance, const char *log_path, const char *extra,
                                const char *extra2)
 {
-    const char *bin = env_or("MF_PLANNER_BIN", "planner/msgfleet-planner");
+    const char *bin = mf_test_env("MF_PLANNER_BIN", "planner/msgfleet-planner");
     char e[18][700];
     char *envp[19];
     int n = 0;
@@ -153,11 +104,11 @@ static pid_t start_planner_env(const char *instance, const char *log_path, const
         snprintf(e[n++], sizeof(e[0]), "%s", extra2);
     snprintf(e[n++], sizeof(e[0]), "MF_PG_DSN=%s", T.pg_dsn);
     snprintf(e[n++], sizeof(e[0]), "MF_KAFKA_BROKERS=%s",
-             env_or("MF_KAFKA_BROKERS", "127.0.0.1:59092"));
+             mf_test_env("MF_KAFKA_BROKERS", MF_TEST_BROKERS_DEF));
     snprintf(e[n++], sizeof(e[0]), "MF_TOPIC_PREFIX=%s", T.topic_prefix);
     snprintf(e[n++], sizeof(e[0]), "MF_INSTANCE_ID=%s", instance);
-    snprintf(e[n++], sizeof(e[0]), "MF_MYSQL_HOST=%s", env_or("MF_MYSQL_HOST", "127.0.0.1"));
-    snprintf(e[n++], sizeof(e[0]), "MF_MYSQL_PORT=%s", env_or("MF_MYSQL_PORT", "53306"));
+    snprintf(e[n++], sizeof(e[0]), "MF_MYSQL_HOST=%s", mf_test_env("MF_MYSQL_HOST", "127.0.0.1"));
+    snprintf(e[n++], sizeof(e[0]), "MF_MYSQL_PORT=%s", mf_test_env("MF_MYSQL_PORT", "53306"));
     snprintf(e[n++], sizeof(e[0]), "MF_MYSQL_USER=crm_readonly");
     snprintf(e[n++], sizeof(e[0]), "MF_MYSQL_PASSWORD=crm_readonly_pw");
     snprintf(e[n++], sizeof(e[0]), "MF_MYSQL_DB=crm");
@@ -183,22 +134,10 @@ static pid_t start_planner_env(const char *instance, const char *log_path, const
 
 static int stop_planner(pid_t *pid)
 {
-    int st = 0;
+    int rc = mf_test_stop(*pid, 20000, NULL);
 
-    if (*pid <= 0)
-        return 0;
-    kill(*pid, SIGTERM);
-    for (int i = 0; i < 400; i++) {
-        if (waitpid(*pid, &st, WNOHANG) == *pid) {
-            *pid = 0;
-            return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-        }
-        sleep_ms(50);
-    }
-    kill(*pid, SIGKILL);
-    waitpid(*pid, &st, 0);
     *pid = 0;
-    return 255;
+    return rc;
 }
 
 static pid_t start_planner(const char *instance)
@@ -223,51 +162,23 @@ static int log_count(const char *path, const char *needle)
 /* HTTP status of GET url path on the planner's port; the body into body (may be NULL). */
 static int http_get(int port, const char *path, char *body, size_t cap)
 {
-    char cmd[256];
-    FILE *p;
-    size_t n = 0;
-    int code = 0;
+    char url[128];
+    mf_buf b;
+    long code;
 
-    snprintf(cmd, sizeof(cmd), "curl -s -w '\\n%%{http_code}' http://127.0.0.1:%d%s", port,
-             path);
-    p = popen(cmd, "r");
-    assert_non_null(p);
-    if (body != NULL) {
-        n = fread(body, 1, cap - 1, p);
-        body[n] = '\0';
-        for (size_t i = n; i > 0; i--) {
-            if (body[i - 1] == '\n') {
-                code = (int)strtol(body + i, NULL, 10);
-                body[i - 1] = '\0';
-                break;
-            }
-        }
-    }
-    pclose(p);
-    return code;
+    mf_buf_init(&b, 0);
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", port, path);
+    code = mf_test_http(NULL, url, NULL, 10000, &b);
+    if (body != NULL)
+        snprintf(body, cap, "%s", b.data != NULL ? b.data : "");
+    mf_buf_free(&b);
+    return (int)code;
 }
 
 /* The port of the planner's `{"msg":"http listening","port":N}` start-up line. */
 static int planner_port_of(const char *log_path)
 {
-    int64_t end = now_ms() + 15000;
-    char line[2048];
-
-    while (now_ms() < end) {
-        FILE *f = fopen(log_path, "r");
-        while (f != NULL && fgets(line, sizeof(line), f) != NULL) {
-            const char *p = strstr(line, "\"http listening\"");
-            if (p != NULL && (p = strstr(line, "\"port\":")) != NULL) {
-                fclose(f);
-                return (int)strtol(p + 7, NULL, 10);
-            }
-        }
-        if (f != NULL)
-            fclose(f);
-        sleep_ms(100);
-    }
-    fail_msg("no \"http listening\" line in %s", log_path);
-    return -1;
+    return mf_test_log_http_port(log_path, 15000);
 }
 
 static int planner_port(void)
@@ -349,16 +260,16 @@ static void create_replay(const char *filter, const char *owner, const char *cur
 static void wait_planned(const char *run, int timeout_s)
 {
     const char *p[1] = {run};
-    int64_t end = now_ms() + timeout_s * 1000LL;
+    int64_t end = (int64_t)mf_test_now_ms() + timeout_s * 1000LL;
     char v[8];
 
-    while (now_ms() < end) {
+    while ((int64_t)mf_test_now_ms() < end) {
         pg_val("SELECT count(*) FROM workflow_runs WHERE id = $1 AND"
                " (expansion_finished_at IS NOT NULL OR status <> 'running')", 1, p, v,
                sizeof(v));
         if (strcmp(v, "1") == 0)
             return;
-        sleep_ms(100);
+        mf_test_sleep_ms(100);
     }
     fail_msg("replay %s was not planned within %d s", run, timeout_s);
 }
@@ -367,7 +278,7 @@ static void wait_planned(const char *run, int timeout_s)
 
 static void ensure_consumer(void)
 {
-    mf_kafka_conf kc = {env_or("MF_KAFKA_BROKERS", "127.0.0.1:59092"), "itest_replay", NULL,
+    mf_kafka_conf kc = {mf_test_env("MF_KAFKA_BROKERS", MF_TEST_BROKERS_DEF), "itest_replay", NULL,
                         NULL, NULL};
     const char *topics[] = {T.topic_jobs, T.topic_results, NULL};
     char group[64];
@@ -435,7 +346,7 @@ static void keep(const mf_kafka_msg *m, int is_job)
 static size_t consume(const char *run, size_t want, int timeout_s)
 {
     mf_kafka_msg msgs[64];
-    int64_t end = now_ms() + timeout_s * 1000LL, settle = 0;
+    int64_t end = (int64_t)mf_test_now_ms() + timeout_s * 1000LL, settle = 0;
     mf_uuid u;
     mf_err err;
 
@@ -452,8 +363,8 @@ static size_t consume(const char *run, size_t want, int timeout_s)
         for (size_t i = 0; i < T.nmsgs; i++)
             mine += mf_uuid_equal(&T.msgs[i].run, &u);
         if (settle == 0 && mine >= want)
-            settle = now_ms() + 1500;
-        if ((settle != 0 && now_ms() > settle) || now_ms() > end)
+            settle = (int64_t)mf_test_now_ms() + 1500;
+        if ((settle != 0 && (int64_t)mf_test_now_ms() > settle) || (int64_t)mf_test_now_ms() > end)
             return mine;
     }
 }
@@ -670,13 +581,13 @@ static void test_mysql_down_gives_run_back(void **state)
     *pid = start_planner_env("itest-nomysql", path, "MF_MYSQL_PORT=1",
                             "MF_PLANNER_RETRY_MS=500");
     port = planner_port_of(path);
-    end = now_ms() + 20000;
-    while (now_ms() < end) {
+    end = (int64_t)mf_test_now_ms() + 20000;
+    while ((int64_t)mf_test_now_ms() < end) {
         pg_val("SELECT count(*) FROM workflow_runs WHERE id = $1 AND"
                " jsonb_array_length(logs) >= 4", 1, p, got, sizeof(got));
         if (strcmp(got, "1") == 0)
             break;
-        sleep_ms(100);
+        mf_test_sleep_ms(100);
     }
     /* claimed, retry, claimed again, retry...: still running, never failed */
     pg_val("SELECT status || ' ' || (SELECT count(*) FROM jsonb_array_elements(logs) e"
@@ -687,9 +598,9 @@ static void test_mysql_down_gives_run_back(void **state)
     assert_int_equal(http_get(port, "/healthz", body, sizeof(body)), 503);
     if (strstr(body, "\"mysql\"") == NULL || strstr(body, "could not connect") == NULL)
         fail_msg("/healthz does not show MySQL down: %s", body);
-    t0 = now_ms();
+    t0 = (int64_t)mf_test_now_ms();
     assert_int_equal(stop_planner(pid), 0);
-    assert_true(now_ms() - t0 < 10000);
+    assert_true((int64_t)mf_test_now_ms() - t0 < 10000);
     /* the lease was given back: nobody holds it beyond the retry delay */
     pg_val("SELECT count(*) FROM workflow_runs WHERE id = $1 AND status = 'running' AND"
            " planner_lease_until <= now() + interval '1 second'", 1, p, got, sizeof(got));
@@ -712,7 +623,7 @@ static void test_postgres_down_waits(void **state)
     snprintf(dsn, sizeof(dsn), "MF_PG_DSN=host=127.0.0.1 port=1 dbname=x user=x");
     *pid = start_planner_env("itest-nopg", path, dsn, NULL);
     port = planner_port_of(path);
-    sleep_ms(4000);
+    mf_test_sleep_ms(4000);
     assert_int_equal(waitpid(*pid, &st, WNOHANG), 0); /* still running */
     assert_int_equal(http_get(port, "/healthz", body, sizeof(body)), 503);
     if (strstr(body, "\"postgres\"") == NULL)
@@ -748,7 +659,7 @@ static int group_setup(void **state)
                             &err) != 0)
         return -1;
     {
-        mf_kafka_conf bc = {env_or("MF_KAFKA_BROKERS", "127.0.0.1:59092"), "itest_replay",
+        mf_kafka_conf bc = {mf_test_env("MF_KAFKA_BROKERS", MF_TEST_BROKERS_DEF), "itest_replay",
                             NULL, NULL, NULL};
         mf_kafka_topic_spec specs[2] = {{T.topic_jobs, 2, -1}, {T.topic_results, 2, -1}};
         /* both topics exist before the consumer subscribes */
@@ -762,7 +673,7 @@ static int group_setup(void **state)
 
 static int group_teardown(void **state)
 {
-    mf_kafka_conf kc = {env_or("MF_KAFKA_BROKERS", "127.0.0.1:59092"), NULL, NULL, NULL, NULL};
+    mf_kafka_conf kc = {mf_test_env("MF_KAFKA_BROKERS", MF_TEST_BROKERS_DEF), NULL, NULL, NULL, NULL};
     const char *topics[2] = {T.topic_jobs, T.topic_results};
     mf_err err;
 

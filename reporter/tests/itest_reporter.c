@@ -25,10 +25,9 @@
 #include "mf_pg.h"
 #include "mf_runs.h"
 #include "mf_uuid.h"
+#include "mf_test.h"
 #include "rep_store.h"
 
-#define API_KEY_DEF "NCSTESTKEY0000001"
-#define API_SECRET_DEF "TESTSECRET0123456789ABCDEFGHIJKLMNOPQRSTUV"
 #define NPARTS 4
 
 typedef struct itest {
@@ -40,11 +39,9 @@ typedef struct itest {
     char dlq[128];
     char brokers[256];
     char group[96];
-    char src[1024];
     char bin[1200];
     char sim_bin[1200];
     char sim_url[128];
-    PGconn *admin;
     PGconn *pg;
     mf_kafka_producer *prod;
     int64_t end[NPARTS]; /* next offset per partition, from delivery reports */
@@ -56,64 +53,7 @@ typedef struct itest {
     char tpl2[MF_UUID_STR_SIZE];
 } itest;
 
-static const char *env_or(const char *name, const char *def)
-{
-    const char *v = getenv(name);
-
-    return (v != NULL && *v != '\0') ? v : def;
-}
-
-static void sleep_ms(long ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-
-    nanosleep(&ts, NULL);
-}
-
-static long long now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* ---- database ----------------------------------------------------------------------- */
-
-static PGresult *q(PGconn *c, const char *sql, int n, const char *const *p)
-{
-    mf_err err;
-    PGresult *r = mf_pg_query(c, sql, n, p, &err);
-
-    if (r == NULL)
-        fail_msg("query failed: %s: %s", sql, err.msg);
-    return r;
-}
-
-static void ex(PGconn *c, const char *sql)
-{
-    mf_err err;
-
-    if (mf_pg_exec(c, sql, &err) != 0)
-        fail_msg("statement failed: %s: %s", sql, err.msg);
-}
-
-static long long q_ll(PGconn *c, const char *sql, int n, const char *const *p)
-{
-    PGresult *r = q(c, sql, n, p);
-    long long v = (PQntuples(r) > 0 && !PQgetisnull(r, 0, 0)) ? strtoll(PQgetvalue(r, 0, 0), NULL, 10) : -1;
-
-    PQclear(r);
-    return v;
-}
-
-static void q_str(PGconn *c, const char *sql, int n, const char *const *p, char *out, size_t cap)
-{
-    PGresult *r = q(c, sql, n, p);
-
-    snprintf(out, cap, "%s", (PQntuples(r) > 0 && !PQgetisnull(r, 0, 0)) ? PQgetvalue(r, 0, 0) : "");
-    PQclear(r);
-}
 
 /* One text digest of everything the reporter writes (minus status_checked_at). */
 static const char DIGEST_SQL[] =
@@ -136,7 +76,7 @@ static const char DIGEST_SQL[] =
 
 static void digest(itest *t, char out[64])
 {
-    q_str(t->pg, DIGEST_SQL, 0, NULL, out, 64);
+    mf_test_pg_str(t->pg, DIGEST_SQL, 0, NULL, out, 64);
 }
 
 static void assert_consistent(itest *t)
@@ -185,58 +125,20 @@ static void flush(itest *t)
 
 /* ---- processes ---------------------------------------------------------------------- */
 
-static pid_t spawn(const char *path, const char *const *env, const char *logfile, int out_fd)
-{
-    pid_t pid = fork();
-
-    if (pid != 0)
-        return pid;
-    for (size_t i = 0; env[i] != NULL; i += 2)
-        setenv(env[i], env[i + 1], 1);
-    {
-        FILE *f = fopen(logfile, "a");
-
-        if (f != NULL) {
-            dup2(fileno(f), STDERR_FILENO);
-            dup2(out_fd >= 0 ? out_fd : fileno(f), STDOUT_FILENO);
-        }
-    }
-    execl(path, path, (char *)NULL);
-    fprintf(stderr, "could not run %s: %s\n", path, strerror(errno));
-    _exit(127);
-}
-
-static int stop_process(pid_t pid, int timeout_ms)
-{
-    int st = 0;
-
-    if (pid <= 0)
-        return 0;
-    kill(pid, SIGTERM);
-    for (int waited = 0; waited < timeout_ms; waited += 50) {
-        if (waitpid(pid, &st, WNOHANG) == pid)
-            return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-        sleep_ms(50);
-    }
-    kill(pid, SIGKILL);
-    waitpid(pid, &st, 0);
-    return -1;
-}
-
 static void start_reporter(itest *t, const char *group, int status_on)
 {
     const char *env[] = {"MF_PG_DSN", t->dsn, "MF_KAFKA_BROKERS", t->brokers,
                          "MF_TOPIC_PREFIX", t->prefix, "MF_REPORTER_GROUP", group,
                          "MF_REPORTER_STATUS_ENABLED", status_on ? "true" : "false",
                          "MF_COOLSMS_BASE_URL", t->sim_url[0] ? t->sim_url : "http://127.0.0.1:1",
-                         "MF_COOLSMS_API_KEY", env_or("MF_COOLSMS_API_KEY", API_KEY_DEF),
-                         "MF_COOLSMS_API_SECRET", env_or("MF_COOLSMS_API_SECRET", API_SECRET_DEF),
+                         "MF_COOLSMS_API_KEY", mf_test_env("MF_COOLSMS_API_KEY", MF_TEST_API_KEY_DEF),
+                         "MF_COOLSMS_API_SECRET", mf_test_env("MF_COOLSMS_API_SECRET", MF_TEST_API_SECRET_DEF),
                          "MF_REPORTER_STATUS_DELAY_MS", "300", "MF_REPORTER_STATUS_RECHECK_MS", "300",
                          "MF_REPORTER_STATUS_INTERVAL_MS", "100",
                          "MF_REPORTER_BATCH_MAX", "1000", "MF_REPORTER_LINGER_MS", "50",
                          "MF_LOG_LEVEL", "info", "MF_INSTANCE_ID", "itest-reporter", NULL};
 
-    t->reporter = spawn(t->bin, env, "/tmp/itest_reporter.log", -1);
+    t->reporter = mf_test_spawn(t->bin, env, "/tmp/itest_reporter.log", -1);
     assert_true(t->reporter > 0);
 }
 
@@ -249,7 +151,7 @@ static void wait_offsets(itest *t, const char *group, int timeout_ms)
     for (int i = 0; i < NPARTS; i++)
         want += t->end[i];
     for (int waited = 0; waited < timeout_ms; waited += 100) {
-        long long got = q_ll(t->pg,
+        long long got = mf_test_pg_ll(t->pg,
                              "SELECT COALESCE(sum(next_offset), 0) FROM mf_consumer_offsets"
                              " WHERE consumer_group = $1 AND topic = $2", 2, p);
         int st;
@@ -258,7 +160,7 @@ static void wait_offsets(itest *t, const char *group, int timeout_ms)
             return;
         if (t->reporter > 0 && waitpid(t->reporter, &st, WNOHANG) == t->reporter)
             fail_msg("the reporter exited early (status %d), see /tmp/itest_reporter.log", st);
-        sleep_ms(100);
+        mf_test_sleep_ms(100);
     }
     fail_msg("stored offsets of %s did not reach %lld within %d ms (see /tmp/itest_reporter.log)",
              group, want, timeout_ms);
@@ -270,41 +172,28 @@ static int setup(void **state)
 {
     itest *t = calloc(1, sizeof(*t));
     mf_err err;
-    mf_uuid u;
-    char hex[MF_UUID_STR_SIZE], sql[512], dir[1100];
+    char hex[16];
     mf_kafka_conf kc = {0};
     mf_kafka_topic_spec specs[2];
 
     assert_non_null(t);
-    snprintf(t->src, sizeof(t->src), "%s", env_or("MF_SOURCE_DIR", "."));
-    snprintf(t->bin, sizeof(t->bin), "%s", env_or("MF_REPORTER_BIN", "reporter/msgfleet-reporter"));
+    snprintf(t->bin, sizeof(t->bin), "%s", mf_test_env("MF_REPORTER_BIN", "reporter/msgfleet-reporter"));
     snprintf(t->sim_bin, sizeof(t->sim_bin), "%s",
-             env_or("MF_SIM_BIN", "tools/coolsms-sim/coolsms-sim"));
+             mf_test_env("MF_SIM_BIN", "tools/coolsms-sim/coolsms-sim"));
     snprintf(t->admin_dsn, sizeof(t->admin_dsn), "%s",
-             env_or("MF_PG_DSN", "host=127.0.0.1 port=55432 dbname=msgfleet user=msgfleet"));
-    snprintf(t->brokers, sizeof(t->brokers), "%s", env_or("MF_KAFKA_BROKERS", "127.0.0.1:59092"));
-    assert_int_equal(mf_uuid_v4(&u, &err), 0);
-    mf_uuid_format(&u, hex);
-    hex[8] = '\0';
-    snprintf(t->db, sizeof(t->db), "msgfleet_reporter_%d_%s", (int)getpid(), hex);
+             mf_test_pg_dsn());
+    snprintf(t->brokers, sizeof(t->brokers), "%s", mf_test_env("MF_KAFKA_BROKERS", MF_TEST_BROKERS_DEF));
+    mf_test_tag(hex, sizeof(hex));
+    mf_test_db_create(t->admin_dsn, "rep", t->db, sizeof(t->db));
     snprintf(t->prefix, sizeof(t->prefix), "itrep%s.", hex);
     snprintf(t->group, sizeof(t->group), "itrep-%s", hex);
     /* the daemon goes through PgBouncer in transaction mode, like production */
     snprintf(t->dsn, sizeof(t->dsn), "%s dbname=%s",
-             env_or("MF_PGBOUNCER_DSN", "host=127.0.0.1 port=56432 dbname=msgfleet user=msgfleet"),
+             mf_test_env("MF_PGBOUNCER_DSN", MF_TEST_PGBOUNCER_DSN_DEF),
              t->db);
 
-    t->admin = mf_pg_connect(t->admin_dsn, NULL, "itest_reporter", &err);
-    if (t->admin == NULL)
-        fail_msg("PostgreSQL (MF_PG_DSN) is not reachable: %s", err.msg);
-    snprintf(sql, sizeof(sql), "CREATE DATABASE %s", t->db);
-    ex(t->admin, sql);
-    t->pg = mf_pg_connect(t->admin_dsn, t->db, "itest_reporter", &err);
-    if (t->pg == NULL)
-        fail_msg("could not connect to the test database: %s", err.msg);
-    snprintf(dir, sizeof(dir), "%s/schemas/pg", t->src);
-    if (mf_migrate_run(t->pg, dir, NULL, NULL, &err) < 0)
-        fail_msg("migrate: %s", err.msg);
+    t->pg = mf_test_pg_connect(t->admin_dsn, t->db, "PostgreSQL (MF_PG_DSN)");
+    mf_test_db_migrate(t->pg);
 
     kc.brokers = t->brokers;
     kc.topic_prefix = t->prefix;
@@ -317,20 +206,20 @@ static int setup(void **state)
     t->prod = mf_kafka_producer_new(&kc, on_dr, t, &err);
     assert_non_null(t->prod);
 
-    ex(t->pg, "INSERT INTO system_settings (setting_key, setting_value)"
+    mf_test_pg_exec(t->pg, "INSERT INTO system_settings (setting_key, setting_value)"
               " VALUES ('coolsms_prices', '{\"sms\": 10, \"lms\": 30, \"kakao\": 5}')");
-    q_str(t->pg,
+    mf_test_pg_str(t->pg,
           "INSERT INTO message_templates (name, message_type, content, category)"
           " VALUES ('t1', 'sms', '#{name}님 안녕하세요', 'notification') RETURNING id",
           0, NULL, t->tpl, sizeof(t->tpl));
-    q_str(t->pg,
+    mf_test_pg_str(t->pg,
           "INSERT INTO message_templates (name, message_type, content, category)"
           " VALUES ('t2', 'lms', '#{name}님 두번째', 'notification') RETURNING id",
           0, NULL, t->tpl2, sizeof(t->tpl2));
     {
         const char *p[1] = {t->tpl};
 
-        q_str(t->pg,
+        mf_test_pg_str(t->pg,
               "INSERT INTO workflows (name, trigger_type, message_config)"
               " VALUES ('wf', 'manual', jsonb_build_object('template_id', $1::text)) RETURNING id",
               1, p, t->wf, sizeof(t->wf));
@@ -342,26 +231,21 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     itest *t = *state;
-    char sql[256];
     mf_err err;
     mf_kafka_conf kc = {0};
     const char *names[2];
 
     if (t == NULL)
         return 0;
-    stop_process(t->reporter, 10000);
-    stop_process(t->sim, 5000);
+    mf_test_stop(t->reporter, 10000, NULL);
+    mf_test_stop(t->sim, 5000, NULL);
     if (t->prod != NULL) {
         mf_kafka_flush(t->prod, 5000, &err);
         mf_kafka_producer_free(t->prod);
     }
     if (t->pg != NULL)
         PQfinish(t->pg);
-    if (t->admin != NULL) {
-        snprintf(sql, sizeof(sql), "DROP DATABASE IF EXISTS %s WITH (FORCE)", t->db);
-        mf_pg_exec(t->admin, sql, &err);
-        PQfinish(t->admin);
-    }
+    mf_test_db_drop(t->admin_dsn, t->db);
     kc.brokers = t->brokers;
     names[0] = t->topic;
     names[1] = t->dlq;
@@ -387,7 +271,7 @@ static void make_run(itest *t, const char *tpl, int target, run_fx *r)
 
     (void)p[2];
     snprintf(tgt, sizeof(tgt), "%d", target);
-    res = q(t->pg,
+    res = mf_test_pg_query(t->pg,
             "INSERT INTO workflow_runs (workflow_id, status, trigger_type, target_count,"
             " expanded_count, expansion_finished_at) VALUES ($1::uuid, 'running', 'manual',"
             " $2::int, $2::int, now())"
@@ -512,12 +396,12 @@ static void wait_completed(itest *t, const run_fx *r, int timeout_ms)
     for (int waited = 0; waited < timeout_ms; waited += 100) {
         int st;
 
-        if (q_ll(t->pg, "SELECT count(*) FROM workflow_runs WHERE id = $1::uuid AND"
+        if (mf_test_pg_ll(t->pg, "SELECT count(*) FROM workflow_runs WHERE id = $1::uuid AND"
                         " status = 'completed'", 1, p) == 1)
             return;
         if (t->reporter > 0 && waitpid(t->reporter, &st, WNOHANG) == t->reporter)
             fail_msg("the reporter exited early (status %d), see /tmp/itest_reporter.log", st);
-        sleep_ms(100);
+        mf_test_sleep_ms(100);
     }
     fail_msg("run %s not completed within %d ms (see /tmp/itest_reporter.log)", r->id, timeout_ms);
 }
@@ -529,7 +413,7 @@ static void check_run(itest *t, const run_fx *r, int n, const char *tpl)
     PGresult *res;
     char cost[32];
 
-    res = q(t->pg,
+    res = mf_test_pg_query(t->pg,
             "SELECT status, success_count, failed_count, (total_cost * 100)::bigint,"
             " completed_at IS NOT NULL, execution_time_ms IS NOT NULL AND execution_time_ms >= 0,"
             " logs @> '[{\"event\":\"completed\"}]'::jsonb"
@@ -542,17 +426,17 @@ static void check_run(itest *t, const run_fx *r, int n, const char *tpl)
     assert_string_equal(PQgetvalue(res, 0, 5), "t");
     assert_string_equal(PQgetvalue(res, 0, 6), "t");
     PQclear(res);
-    assert_int_equal(q_ll(t->pg, "SELECT count(*) FROM message_logs WHERE workflow_run_id = $1::uuid",
+    assert_int_equal(mf_test_pg_ll(t->pg, "SELECT count(*) FROM message_logs WHERE workflow_run_id = $1::uuid",
                           1, p), n);
-    assert_int_equal(q_ll(t->pg, "SELECT count(*) FROM message_logs WHERE workflow_run_id = $1::uuid"
+    assert_int_equal(mf_test_pg_ll(t->pg, "SELECT count(*) FROM message_logs WHERE workflow_run_id = $1::uuid"
                                  " AND status = 'sent'", 1, p), e.sent);
-    assert_int_equal(q_ll(t->pg, "SELECT count(*) FROM message_logs WHERE workflow_run_id = $1::uuid"
+    assert_int_equal(mf_test_pg_ll(t->pg, "SELECT count(*) FROM message_logs WHERE workflow_run_id = $1::uuid"
                                  " AND status = 'delivered' AND delivered_at IS NOT NULL", 1, p),
                      e.delivered);
-    assert_int_equal(q_ll(t->pg, "SELECT count(*) FROM message_logs WHERE workflow_run_id = $1::uuid"
+    assert_int_equal(mf_test_pg_ll(t->pg, "SELECT count(*) FROM message_logs WHERE workflow_run_id = $1::uuid"
                                  " AND status = 'failed' AND failed_at IS NOT NULL"
                                  " AND error_code IS NOT NULL AND cost = 0", 1, p), e.failed);
-    assert_int_equal(q_ll(t->pg, "SELECT count(*) FROM template_usage_logs"
+    assert_int_equal(mf_test_pg_ll(t->pg, "SELECT count(*) FROM template_usage_logs"
                                  " WHERE workflow_run_id = $1::uuid AND template_id = $2::uuid",
                           2, p), 1);
     snprintf(cost, sizeof(cost), "%lld", e.cost_x100);
@@ -567,7 +451,7 @@ static void check_columns(itest *t, const run_fx *r)
     PGresult *res;
 
     phone_of(4, phone); /* accepted, sms, i % 3 != 0 */
-    res = q(t->pg,
+    res = mf_test_pg_query(t->pg,
             "SELECT template_id IS NOT NULL, recipient_name, message_type, message_content,"
             " variables_used::text, status, provider, provider_message_id, cost::text,"
             " sent_at IS NOT NULL, failed_at IS NULL, error_code IS NULL, job_attempt, channel,"
@@ -593,7 +477,7 @@ static void check_columns(itest *t, const run_fx *r)
     PQclear(res);
 
     phone_of(27, phone); /* failed at the provider (odd): 1062 */
-    res = q(t->pg,
+    res = mf_test_pg_query(t->pg,
             "SELECT status, error_code, error_message, cost::text, sent_at IS NULL,"
             " failed_at IS NOT NULL, message_type"
             " FROM message_logs WHERE workflow_run_id = $1::uuid AND recipient_phone = $2", 2, p);
@@ -607,11 +491,11 @@ static void check_columns(itest *t, const run_fx *r)
     assert_string_equal(PQgetvalue(res, 0, 6), "lms");
     PQclear(res);
     phone_of(7, phone); /* planner-side INVALID_PHONE */
-    assert_int_equal(q_ll(t->pg, "SELECT count(*) FROM message_logs WHERE workflow_run_id = $1::uuid"
+    assert_int_equal(mf_test_pg_ll(t->pg, "SELECT count(*) FROM message_logs WHERE workflow_run_id = $1::uuid"
                                  " AND recipient_phone = $2 AND error_code = 'INVALID_PHONE'"
                                  " AND status = 'failed'", 2, p), 1);
     phone_of(3, phone); /* undelivered: cost back to 0, code 3043 */
-    assert_int_equal(q_ll(t->pg, "SELECT count(*) FROM message_logs WHERE workflow_run_id = $1::uuid"
+    assert_int_equal(mf_test_pg_ll(t->pg, "SELECT count(*) FROM message_logs WHERE workflow_run_id = $1::uuid"
                                  " AND recipient_phone = $2 AND status = 'failed'"
                                  " AND error_code = '3043' AND cost = 0 AND sent_at IS NOT NULL",
                           2, p), 1);
@@ -627,7 +511,7 @@ static void test_record_redeliver_kill(void **state)
     expect e1 = expected(n1), e2 = expected(n2);
     char d1[64], d2[64], d3[64], group2[128], group3[128];
     const char *p[2];
-    long long ts = now_ms();
+    long long ts = mf_test_now_ms();
 
     /* 1: a run of 2,000 results plus one undecodable message */
     make_run(t, t->tpl, n1, &r1);
@@ -640,23 +524,23 @@ static void test_record_redeliver_kill(void **state)
     check_columns(t, &r1);
     assert_consistent(t);
     p[0] = t->tpl;
-    assert_int_equal(q_ll(t->pg, "SELECT usage_count FROM message_templates WHERE id = $1::uuid",
+    assert_int_equal(mf_test_pg_ll(t->pg, "SELECT usage_count FROM message_templates WHERE id = $1::uuid",
                           1, p), 1);
-    assert_int_equal(q_ll(t->pg, "SELECT messages_sent FROM daily_statistics WHERE stat_date ="
+    assert_int_equal(mf_test_pg_ll(t->pg, "SELECT messages_sent FROM daily_statistics WHERE stat_date ="
                                  " (now() AT TIME ZONE 'Asia/Seoul')::date", 0, NULL),
                      e1.sent + e1.delivered);
-    assert_int_equal(q_ll(t->pg, "SELECT messages_failed FROM daily_statistics WHERE stat_date ="
+    assert_int_equal(mf_test_pg_ll(t->pg, "SELECT messages_failed FROM daily_statistics WHERE stat_date ="
                                  " (now() AT TIME ZONE 'Asia/Seoul')::date", 0, NULL), e1.failed);
-    assert_int_equal(q_ll(t->pg, "SELECT (total_cost * 100)::bigint FROM daily_statistics WHERE"
+    assert_int_equal(mf_test_pg_ll(t->pg, "SELECT (total_cost * 100)::bigint FROM daily_statistics WHERE"
                                  " stat_date = (now() AT TIME ZONE 'Asia/Seoul')::date", 0, NULL),
                      e1.cost_x100);
-    assert_int_equal(q_ll(t->pg, "SELECT workflows_executed * 10 + templates_used FROM"
+    assert_int_equal(mf_test_pg_ll(t->pg, "SELECT workflows_executed * 10 + templates_used FROM"
                                  " daily_statistics WHERE stat_date ="
                                  " (now() AT TIME ZONE 'Asia/Seoul')::date", 0, NULL), 11);
     p[0] = t->wf;
-    assert_int_equal(q_ll(t->pg, "SELECT (statistics->>'total_sent')::bigint FROM workflows"
+    assert_int_equal(mf_test_pg_ll(t->pg, "SELECT (statistics->>'total_sent')::bigint FROM workflows"
                                  " WHERE id = $1::uuid", 1, p), e1.sent + e1.delivered);
-    assert_int_equal(stop_process(t->reporter, 20000), 0);
+    assert_int_equal(mf_test_stop(t->reporter, 20000, NULL), 0);
     t->reporter = 0;
     digest(t, d1);
 
@@ -664,7 +548,7 @@ static void test_record_redeliver_kill(void **state)
     produce_run(t, &r1, t->tpl, n1, ts);
     start_reporter(t, t->group, 0);
     wait_offsets(t, t->group, 60000);
-    assert_int_equal(stop_process(t->reporter, 20000), 0);
+    assert_int_equal(mf_test_stop(t->reporter, 20000, NULL), 0);
     t->reporter = 0;
     digest(t, d2);
     assert_string_equal(d1, d2);
@@ -674,7 +558,7 @@ static void test_record_redeliver_kill(void **state)
     snprintf(group2, sizeof(group2), "%s-replay", t->group);
     start_reporter(t, group2, 0);
     wait_offsets(t, group2, 60000);
-    assert_int_equal(stop_process(t->reporter, 20000), 0);
+    assert_int_equal(mf_test_stop(t->reporter, 20000, NULL), 0);
     t->reporter = 0;
     digest(t, d2);
     assert_string_equal(d1, d2);
@@ -687,47 +571,47 @@ static void test_record_redeliver_kill(void **state)
         snprintf(sql, sizeof(sql), "UPDATE workflows SET message_config ="
                                    " jsonb_build_object('template_id', '%s') WHERE id = '%s'",
                  t->tpl2, t->wf);
-        ex(t->pg, sql);
+        mf_test_pg_exec(t->pg, sql);
     }
     produce_run(t, &r2, t->tpl2, n2, ts);
     start_reporter(t, t->group, 0);
     p[0] = r2.id;
     for (int waited = 0; waited < 60000; waited += 5) {
-        long long got = q_ll(t->pg, "SELECT count(*) FROM message_logs"
+        long long got = mf_test_pg_ll(t->pg, "SELECT count(*) FROM message_logs"
                                     " WHERE workflow_run_id = $1::uuid", 1, p);
 
         if (got > 0) {
             kill(t->reporter, SIGKILL);
             waitpid(t->reporter, NULL, 0);
             t->reporter = 0;
-            got = q_ll(t->pg, "SELECT count(*) FROM message_logs WHERE workflow_run_id = $1::uuid",
+            got = mf_test_pg_ll(t->pg, "SELECT count(*) FROM message_logs WHERE workflow_run_id = $1::uuid",
                        1, p);
             print_message("killed the reporter with %lld of %d rows written\n", got, n2);
             assert_true(got < n2);
             break;
         }
-        sleep_ms(5);
+        mf_test_sleep_ms(5);
     }
     assert_int_equal(t->reporter, 0);
     assert_consistent(t);
     start_reporter(t, t->group, 0);
     wait_completed(t, &r2, 120000);
     wait_offsets(t, t->group, 60000);
-    assert_int_equal(stop_process(t->reporter, 20000), 0);
+    assert_int_equal(mf_test_stop(t->reporter, 20000, NULL), 0);
     t->reporter = 0;
     check_run(t, &r2, n2, t->tpl2);
     assert_consistent(t);
     p[0] = t->tpl2;
-    assert_int_equal(q_ll(t->pg, "SELECT usage_count FROM message_templates WHERE id = $1::uuid",
+    assert_int_equal(mf_test_pg_ll(t->pg, "SELECT usage_count FROM message_templates WHERE id = $1::uuid",
                           1, p), 1);
-    assert_int_equal(q_ll(t->pg, "SELECT messages_sent FROM daily_statistics WHERE stat_date ="
+    assert_int_equal(mf_test_pg_ll(t->pg, "SELECT messages_sent FROM daily_statistics WHERE stat_date ="
                                  " (now() AT TIME ZONE 'Asia/Seoul')::date", 0, NULL),
                      e1.sent + e1.delivered + e2.sent + e2.delivered);
-    assert_int_equal(q_ll(t->pg, "SELECT workflows_executed * 10 + templates_used FROM"
+    assert_int_equal(mf_test_pg_ll(t->pg, "SELECT workflows_executed * 10 + templates_used FROM"
                                  " daily_statistics WHERE stat_date ="
                                  " (now() AT TIME ZONE 'Asia/Seoul')::date", 0, NULL), 22);
     p[0] = t->wf;
-    assert_int_equal(q_ll(t->pg, "SELECT (statistics->>'total_runs')::bigint * 1000000 +"
+    assert_int_equal(mf_test_pg_ll(t->pg, "SELECT (statistics->>'total_runs')::bigint * 1000000 +"
                                  " (statistics->>'total_failed')::bigint FROM workflows"
                                  " WHERE id = $1::uuid", 1, p), 2 * 1000000 + e1.failed + e2.failed);
     digest(t, d3);
@@ -736,7 +620,7 @@ static void test_record_redeliver_kill(void **state)
     snprintf(group3, sizeof(group3), "%s-replay2", t->group);
     start_reporter(t, group3, 0);
     wait_offsets(t, group3, 120000);
-    assert_int_equal(stop_process(t->reporter, 20000), 0);
+    assert_int_equal(mf_test_stop(t->reporter, 20000, NULL), 0);
     t->reporter = 0;
     digest(t, d2);
     assert_string_equal(d3, d2);
@@ -747,9 +631,9 @@ static void test_record_redeliver_kill(void **state)
         mf_err err;
 
         p[0] = r2.id;
-        q_ll(t->pg, "UPDATE workflow_runs SET failed_count = failed_count + 1 WHERE id = $1::uuid"
+        mf_test_pg_ll(t->pg, "UPDATE workflow_runs SET failed_count = failed_count + 1 WHERE id = $1::uuid"
                     " RETURNING 1", 1, p);
-        ex(t->pg, "UPDATE daily_statistics SET templates_used = templates_used + 1");
+        mf_test_pg_exec(t->pg, "UPDATE daily_statistics SET templates_used = templates_used + 1");
         /* the run's failed_count, its workflow's statistics, the day's templates_used */
         assert_int_equal(mf_runs_recount_check(t->pg, NULL, &mm, &err), 3);
         assert_non_null(strstr(mm, "failed_count"));
@@ -779,25 +663,11 @@ static void on_sent(const mf_coolsms_result *res, void *user)
 
 static void start_sim(itest *t)
 {
-    char line[256], *port;
-    int pfd[2];
-    FILE *f;
-    const char *env[] = {"MF_SIM_PORT", "0", "MF_SIM_API_KEY", env_or("MF_COOLSMS_API_KEY", API_KEY_DEF),
-                         "MF_SIM_API_SECRET", env_or("MF_COOLSMS_API_SECRET", API_SECRET_DEF),
-                         "MF_SIM_SENDERS", "0212345678", "MF_SIM_DELIVER_DELAY_MS", "200",
+    const char *env[] = {"MF_SIM_SENDERS", "0212345678", "MF_SIM_DELIVER_DELAY_MS", "200",
                          "MF_SIM_DELIVER_FAIL_RATIO", "0.25", NULL};
 
-    assert_int_equal(pipe(pfd), 0);
-    t->sim = spawn(t->sim_bin, env, "/tmp/itest_reporter_sim.log", pfd[1]);
-    close(pfd[1]);
-    f = fdopen(pfd[0], "r");
-    assert_non_null(f);
-    if (fgets(line, sizeof(line), f) == NULL)
-        fail_msg("the simulator %s did not start (see /tmp/itest_reporter_sim.log)", t->sim_bin);
-    fclose(f);
-    port = strrchr(line, ':');
-    assert_non_null(port);
-    snprintf(t->sim_url, sizeof(t->sim_url), "http://127.0.0.1:%ld", strtol(port + 1, NULL, 10));
+    t->sim = mf_test_sim_start(t->sim_bin, env, "/tmp/itest_reporter_sim.log", t->sim_url,
+                               sizeof(t->sim_url));
 }
 
 static void test_status_poller(void **state)
@@ -817,8 +687,8 @@ static void test_status_poller(void **state)
     start_sim(t);
     make_run(t, t->tpl, n, &r);
     cc.base_url = t->sim_url;
-    cc.api_key = env_or("MF_COOLSMS_API_KEY", API_KEY_DEF);
-    cc.api_secret = env_or("MF_COOLSMS_API_SECRET", API_SECRET_DEF);
+    cc.api_key = mf_test_env("MF_COOLSMS_API_KEY", MF_TEST_API_KEY_DEF);
+    cc.api_secret = mf_test_env("MF_COOLSMS_API_SECRET", MF_TEST_API_SECRET_DEF);
     api = mf_coolsms_new(&cc, &err);
     assert_non_null(api);
     for (int i = 0; i < n; i++) {
@@ -841,32 +711,32 @@ static void test_status_poller(void **state)
     assert_int_equal((int)sent.n, n);
     /* accepted results carrying the simulator's message ids (in request order) */
     for (int i = 0; i < n; i++)
-        produce_result(t, &r, t->tpl, 500000 + i, MF_RESULT_ACCEPTED, sent.ids[i], now_ms());
+        produce_result(t, &r, t->tpl, 500000 + i, MF_RESULT_ACCEPTED, sent.ids[i], mf_test_now_ms());
     flush(t);
 
     start_reporter(t, t->group, 1);
     p[0] = r.id;
     for (int waited = 0; waited < 60000; waited += 100) {
-        if (q_ll(t->pg, "SELECT count(*) FROM message_logs WHERE workflow_run_id = $1::uuid"
+        if (mf_test_pg_ll(t->pg, "SELECT count(*) FROM message_logs WHERE workflow_run_id = $1::uuid"
                         " AND status <> 'sent'", 1, p) == n)
             break;
-        sleep_ms(100);
+        mf_test_sleep_ms(100);
     }
-    delivered = q_ll(t->pg, "SELECT count(*) FROM message_logs WHERE workflow_run_id = $1::uuid"
+    delivered = mf_test_pg_ll(t->pg, "SELECT count(*) FROM message_logs WHERE workflow_run_id = $1::uuid"
                             " AND status = 'delivered' AND delivered_at IS NOT NULL"
                             " AND provider_status_code = '4000'", 1, p);
-    failed = q_ll(t->pg, "SELECT count(*) FROM message_logs WHERE workflow_run_id = $1::uuid"
+    failed = mf_test_pg_ll(t->pg, "SELECT count(*) FROM message_logs WHERE workflow_run_id = $1::uuid"
                          " AND status = 'failed' AND error_code = '3043' AND cost = 0", 1, p);
     print_message("status poller: %lld delivered, %lld failed of %d\n", delivered, failed, n);
     assert_int_equal(delivered + failed, n);
     assert_true(delivered > 0);
     assert_true(failed > 0);
-    assert_int_equal(q_ll(t->pg, "SELECT count(*) FROM message_logs WHERE workflow_run_id = $1::uuid"
+    assert_int_equal(mf_test_pg_ll(t->pg, "SELECT count(*) FROM message_logs WHERE workflow_run_id = $1::uuid"
                                  " AND status_checked_at IS NOT NULL", 1, p), n);
     wait_completed(t, &r, 30000);
-    assert_int_equal(q_ll(t->pg, "SELECT success_count * 1000 + failed_count FROM workflow_runs"
+    assert_int_equal(mf_test_pg_ll(t->pg, "SELECT success_count * 1000 + failed_count FROM workflow_runs"
                                  " WHERE id = $1::uuid", 1, p), delivered * 1000 + failed);
-    assert_int_equal(stop_process(t->reporter, 20000), 0);
+    assert_int_equal(mf_test_stop(t->reporter, 20000, NULL), 0);
     t->reporter = 0;
     assert_consistent(t);
 }
@@ -932,7 +802,7 @@ static void test_insert_modes(void **state)
         const char *p[1];
 
         make_run(t, t->tpl, N, &r);
-        fill_batch(&r, &wf, &tpl, res, phones, texts, vars, N, now_ms());
+        fill_batch(&r, &wf, &tpl, res, phones, texts, vars, N, mf_test_now_ms());
         rep_store_set_insert_mode(st, mode == 0 ? REP_INSERT_COPY : REP_INSERT_UNNEST);
         t0 = mono_s();
         if (rep_store_write(st, t->pg, res, N, &off, 1, &stats, &err) != 0)
@@ -950,12 +820,12 @@ static void test_insert_modes(void **state)
                       (t1 - t0) * 1000, (t2 - t1) * 1000);
         p[0] = r.id;
         /* both paths store the same bytes (tabs, quotes, backslashes, newlines included) */
-        q_str(t->pg, "SELECT md5(string_agg(concat_ws('|', recipient_phone, recipient_name,"
+        mf_test_pg_str(t->pg, "SELECT md5(string_agg(concat_ws('|', recipient_phone, recipient_name,"
                      " message_content, variables_used::text, status, cost, error_code, channel,"
                      " provider_message_id), ',' ORDER BY recipient_phone)) FROM message_logs"
                      " WHERE workflow_run_id = $1::uuid", 1, p, d[mode], sizeof(d[mode]));
         phone_of(1, phones[0]);
-        assert_int_equal(q_ll(t->pg, "SELECT count(*) FROM message_logs WHERE workflow_run_id ="
+        assert_int_equal(mf_test_pg_ll(t->pg, "SELECT count(*) FROM message_logs WHERE workflow_run_id ="
                                      " $1::uuid AND message_content = '고객1님' || chr(9) ||"
                                      " '안녕하세요 \"쿠폰\" \\ 확인' || chr(10) || '하세요'", 1, p), 1);
     }

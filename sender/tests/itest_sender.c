@@ -1,8 +1,5 @@
 /* itest_sender: two sender processes against a real PostgreSQL, Kafka and the simulator. */
 #include <errno.h>
-#include <netinet/in.h>
-#include <poll.h>
-#include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -11,7 +8,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -27,6 +23,7 @@
 #include "mf_migrate.h"
 #include "mf_pg.h"
 #include "mf_uuid.h"
+#include "mf_test.h"
 
 #define NJOBS 500
 #define NJOBS_5XX 300
@@ -56,16 +53,6 @@ typedef struct tjob {
     int64_t seen_ms; /* when its (last) result arrived here */
 } tjob;
 
-/* A TCP forwarder to PgBouncer that the test can cut (listener closed, connections dropped)
- * and restore: PostgreSQL unreachability without touching the shared server. */
-#define PROXY_MAX 64
-typedef struct tproxy {
-    int port, target;
-    volatile int cut, stop;
-    int lfd;
-    int a[PROXY_MAX], b[PROXY_MAX];
-    pthread_t th;
-} tproxy;
 
 typedef struct itest {
     char src[1024], bld[1024];
@@ -85,278 +72,24 @@ typedef struct itest {
     tjob jobs[MAX_JOBS];
     size_t njobs;
     long results_total;
-    tproxy proxy;
+    mf_test_fwd *proxy; /* to PgBouncer, cut in test_faults */
     int http_port[2];
 } itest;
 
-static const char *env_or(const char *name, const char *dflt)
-{
-    const char *v = getenv(name);
-
-    return v != NULL && *v ? v : dflt;
-}
-
-static void sleep_ms(long ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-
-    nanosleep(&ts, NULL);
-}
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* ---- HTTP (simulator admin) --------------------------------------------------------- */
-
-static size_t on_body(char *p, size_t size, size_t n, void *ud)
-{
-    mf_buf_append(ud, p, size * n, NULL);
-    return size * n;
-}
-
-static long http(const char *url, const char *post, mf_buf *out)
-{
-    CURL *c = curl_easy_init();
-    long status = 0;
-
-    mf_buf_reset(out);
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, out);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT, 30L);
-    if (post != NULL)
-        curl_easy_setopt(c, CURLOPT_POSTFIELDS, post);
-    if (curl_easy_perform(c) == CURLE_OK)
-        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-    curl_easy_cleanup(c);
-    return status;
-}
 
 /* ---- the PostgreSQL proxy ------------------------------------------------------------ */
 
-static int proxy_listen(tproxy *p)
-{
-    struct sockaddr_in sa;
-    socklen_t len = sizeof(sa);
-    int one = 1, fd = socket(AF_INET, SOCK_STREAM, 0);
-
-    if (fd < 0)
-        return -1;
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    memset(&sa, 0, sizeof(sa));
-    sa.sin_family = AF_INET;
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    sa.sin_port = htons((uint16_t)p->port);
-    if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 || listen(fd, 64) != 0) {
-        close(fd);
-        return -1;
-    }
-    getsockname(fd, (struct sockaddr *)&sa, &len);
-    p->port = ntohs(sa.sin_port);
-    return fd;
-}
-
-static int connect_target(int port)
-{
-    struct sockaddr_in sa;
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-
-    memset(&sa, 0, sizeof(sa));
-    sa.sin_family = AF_INET;
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    sa.sin_port = htons((uint16_t)port);
-    if (fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
-        close(fd);
-        fd = -1;
-    }
-    return fd;
-}
-
-static void proxy_close_pair(tproxy *p, int i)
-{
-    close(p->a[i]);
-    close(p->b[i]);
-    p->a[i] = p->b[i] = -1;
-}
-
-/* Copies what is readable on `from` to `to`; -1 on EOF or error. */
-static int pump(int from, int to)
-{
-    char buf[65536];
-    ssize_t n = read(from, buf, sizeof(buf)), off = 0;
-
-    if (n <= 0)
-        return -1;
-    while (off < n) {
-        ssize_t w = write(to, buf + off, (size_t)(n - off));
-
-        if (w <= 0)
-            return -1;
-        off += w;
-    }
-    return 0;
-}
-
-static void *proxy_main(void *arg)
-{
-    tproxy *p = arg;
-
-    while (!p->stop) {
-        struct pollfd pf[1 + 2 * PROXY_MAX];
-        int np = 0;
-
-        if (p->cut) {
-            /* cut: every connection is dropped, new ones are closed at once */
-            for (int i = 0; i < PROXY_MAX; i++)
-                if (p->a[i] >= 0)
-                    proxy_close_pair(p, i);
-            pf[0] = (struct pollfd){p->lfd, POLLIN, 0};
-            if (poll(pf, 1, 20) > 0) {
-                int c = accept(p->lfd, NULL, NULL);
-
-                if (c >= 0)
-                    close(c);
-            }
-            continue;
-        }
-        pf[np++] = (struct pollfd){p->lfd, POLLIN, 0};
-        for (int i = 0; i < PROXY_MAX; i++)
-            if (p->a[i] >= 0) {
-                pf[np++] = (struct pollfd){p->a[i], POLLIN, 0};
-                pf[np++] = (struct pollfd){p->b[i], POLLIN, 0};
-            }
-        if (poll(pf, (nfds_t)np, 20) <= 0)
-            continue;
-        if (pf[0].revents & POLLIN) {
-            int c = accept(p->lfd, NULL, NULL), d = c >= 0 ? connect_target(p->target) : -1;
-            int slot = -1;
-
-            for (int i = 0; i < PROXY_MAX && slot < 0; i++)
-                if (p->a[i] < 0)
-                    slot = i;
-            if (c >= 0 && (d < 0 || slot < 0)) {
-                close(c);
-                if (d >= 0)
-                    close(d);
-            } else if (c >= 0) {
-                p->a[slot] = c;
-                p->b[slot] = d;
-            }
-        }
-        for (int k = 1; k < np; k++) {
-            if (!(pf[k].revents & (POLLIN | POLLHUP | POLLERR)))
-                continue;
-            for (int i = 0; i < PROXY_MAX; i++) {
-                if (p->a[i] < 0 || (pf[k].fd != p->a[i] && pf[k].fd != p->b[i]))
-                    continue;
-                if (pump(pf[k].fd, pf[k].fd == p->a[i] ? p->b[i] : p->a[i]) != 0)
-                    proxy_close_pair(p, i);
-                break;
-            }
-        }
-    }
-    if (p->lfd >= 0)
-        close(p->lfd);
-    for (int i = 0; i < PROXY_MAX; i++)
-        if (p->a[i] >= 0)
-            proxy_close_pair(p, i);
-    return NULL;
-}
-
-static void proxy_start(tproxy *p, int target)
-{
-    p->target = target;
-    p->port = 0;
-    for (int i = 0; i < PROXY_MAX; i++)
-        p->a[i] = p->b[i] = -1;
-    p->lfd = proxy_listen(p);
-    assert_true(p->lfd >= 0);
-    assert_int_equal(pthread_create(&p->th, NULL, proxy_main, p), 0);
-}
-
-static void proxy_stop(tproxy *p)
-{
-    if (p->port == 0)
-        return;
-    p->stop = 1;
-    pthread_join(p->th, NULL);
-    p->port = 0;
-}
-
 /* ---- processes ---------------------------------------------------------------------- */
-
-static pid_t spawn(const char *path, const char *const *env, const char *logfile, int out_pipe[2])
-{
-    pid_t pid = fork();
-
-    if (pid != 0)
-        return pid;
-    for (size_t i = 0; env[i] != NULL; i += 2)
-        setenv(env[i], env[i + 1], 1);
-    {
-        FILE *f = fopen(logfile, "w");
-
-        if (f != NULL) {
-            dup2(fileno(f), STDERR_FILENO);
-            if (out_pipe == NULL)
-                dup2(fileno(f), STDOUT_FILENO);
-        }
-    }
-    if (out_pipe != NULL) {
-        dup2(out_pipe[1], STDOUT_FILENO);
-        close(out_pipe[0]);
-    }
-    execl(path, path, (char *)NULL);
-    fprintf(stderr, "could not run %s: %s\n", path, strerror(errno));
-    _exit(127);
-}
-
-/* SIGTERM and wait up to timeout; returns the exit status (or -1 when it had to be killed). */
-static int stop_process(pid_t pid, int timeout_ms)
-{
-    int st = 0;
-
-    if (pid <= 0)
-        return 0;
-    kill(pid, SIGTERM);
-    for (int waited = 0; waited < timeout_ms; waited += 50) {
-        if (waitpid(pid, &st, WNOHANG) == pid)
-            return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-        sleep_ms(50);
-    }
-    kill(pid, SIGKILL);
-    waitpid(pid, &st, 0);
-    return -1;
-}
 
 static void start_sim(itest *t)
 {
-    char path[1200], line[256];
-    int p[2];
-    FILE *f;
-    const char *env[] = {"MF_SIM_PORT", "0", "MF_SIM_API_KEY", env_or("MF_COOLSMS_API_KEY", "NCSTESTKEY0000001"),
-                         "MF_SIM_API_SECRET",
-                         env_or("MF_COOLSMS_API_SECRET", "TESTSECRET0123456789ABCDEFGHIJKLMNOPQRSTUV"),
-                         "MF_SIM_SENDERS", "0212345678", "MF_SIM_DELIVER_DELAY_MS", "100", NULL};
-    char *port;
+    char path[1200];
+    const char *env[] = {"MF_SIM_SENDERS", "0212345678", "MF_SIM_DELIVER_DELAY_MS", "100", NULL};
 
     snprintf(path, sizeof(path), "%s/tools/coolsms-sim/coolsms-sim", t->bld);
-    assert_int_equal(pipe(p), 0);
-    t->sim = spawn(path, env, "/tmp/itest_sender_sim.log", p);
-    close(p[1]);
-    f = fdopen(p[0], "r");
-    assert_non_null(f);
-    if (fgets(line, sizeof(line), f) == NULL)
-        fail_msg("the simulator %s did not start (see /tmp/itest_sender_sim.log)", path);
-    fclose(f);
-    port = strrchr(line, ':');
-    assert_non_null(port);
-    snprintf(t->sim_url, sizeof(t->sim_url), "http://127.0.0.1:%ld", strtol(port + 1, NULL, 10));
+    t->sim = mf_test_sim_start(path, env, "/tmp/itest_sender_sim.log", t->sim_url,
+                               sizeof(t->sim_url));
 }
 
 static void start_sender(itest *t, int i)
@@ -365,9 +98,9 @@ static void start_sender(itest *t, int i)
     const char *env[] = {"MF_PG_DSN", t->sender_dsn, "MF_KAFKA_BROKERS", t->brokers,
                          "MF_TOPIC_PREFIX", t->prefix, "MF_SENDER_GROUP", t->group,
                          "MF_COOLSMS_BASE_URL", t->sim_url,
-                         "MF_COOLSMS_API_KEY", env_or("MF_COOLSMS_API_KEY", "NCSTESTKEY0000001"),
+                         "MF_COOLSMS_API_KEY", mf_test_env("MF_COOLSMS_API_KEY", MF_TEST_API_KEY_DEF),
                          "MF_COOLSMS_API_SECRET",
-                         env_or("MF_COOLSMS_API_SECRET", "TESTSECRET0123456789ABCDEFGHIJKLMNOPQRSTUV"),
+                         mf_test_env("MF_COOLSMS_API_SECRET", MF_TEST_API_SECRET_DEF),
                          "MF_COOLSMS_SENDER", "", "MF_INSTANCE_ID", inst,
                          "MF_SENDER_REQUEST_SIZE", "100", "MF_SENDER_BATCH_MAX", "200",
                          "MF_SENDER_RETRY_MAX", "40", "MF_SENDER_RETRY_BASE_MS", "20",
@@ -378,7 +111,7 @@ static void start_sender(itest *t, int i)
     snprintf(path, sizeof(path), "%s/sender/msgfleet-sender", t->bld);
     snprintf(log, sizeof(log), "/tmp/itest_%s_%d.log", t->db, i); /* unique per run */
     snprintf(inst, sizeof(inst), "itest-sender-%d", i);
-    t->senders[i] = spawn(path, env, log, NULL);
+    t->senders[i] = mf_test_spawn(path, env, log, -1);
 }
 
 /* ---- database ----------------------------------------------------------------------- */
@@ -404,20 +137,9 @@ static void insert_id(itest *t, const char *sql, int n, const char *const *p, ch
 
 static void setup_db(itest *t)
 {
-    char sql[256], dir[1200];
-    mf_err err;
-    PGconn *admin = mf_pg_connect(t->admin_dsn, NULL, "itest_sender", &err);
-
-    if (admin == NULL)
-        fail_msg("PostgreSQL is not reachable: %s", err.msg);
-    snprintf(sql, sizeof(sql), "CREATE DATABASE %s", t->db);
-    assert_int_equal(mf_pg_exec(admin, sql, &err), 0);
-    PQfinish(admin);
-    t->pg = mf_pg_connect(t->admin_dsn, t->db, "itest_sender", &err);
-    assert_non_null(t->pg);
-    snprintf(dir, sizeof(dir), "%s/schemas/pg", t->src);
-    if (mf_migrate_run(t->pg, dir, NULL, NULL, &err) < 0)
-        fail_msg("migration failed: %s", err.msg);
+    mf_test_db_create(t->admin_dsn, "sender", t->db, sizeof(t->db));
+    t->pg = mf_test_pg_connect(t->admin_dsn, t->db, "PostgreSQL (MF_PG_DSN)");
+    mf_test_db_migrate(t->pg);
 }
 
 static void seed_rows(itest *t)
@@ -525,7 +247,7 @@ static void produce_jobs_to(itest *t, size_t from, size_t to, const char *topic,
         j.name = "";
         j.vars.items = vars;
         j.vars.n = tj->kind == K_MISSING ? 1 : 2;
-        j.created_ms = now_ms();
+        j.created_ms = mf_test_now_ms();
         j.not_before_ms = nb;
         assert_int_equal(mf_codec_encode_job(&sb, &j, &err), 0);
         if (mf_kafka_produce(t->prod, topic, topic == t->t_jobs ? tj->phone : tj->id_s,
@@ -550,10 +272,10 @@ static tjob *find_job(itest *t, const mf_uuid *id)
 static void collect_results(itest *t, long total)
 {
     mf_kafka_msg msgs[500];
-    int64_t deadline = now_ms() + 180000;
+    int64_t deadline = mf_test_now_ms() + 180000;
     mf_err err;
 
-    while (t->results_total < total && now_ms() < deadline) {
+    while (t->results_total < total && mf_test_now_ms() < deadline) {
         size_t n = 0;
 
         if (mf_kafka_consume(t->rcons, msgs, 500, 500, &n, &err) != 0)
@@ -581,7 +303,7 @@ static void collect_results(itest *t, long total)
             snprintf(j->code, sizeof(j->code), "%s", r.code ? r.code : "");
             snprintf(j->msg, sizeof(j->msg), "%s", r.msg ? r.msg : "");
             j->sent_ms = r.sent_ms;
-            j->seen_ms = now_ms();
+            j->seen_ms = mf_test_now_ms();
             t->results_total++;
         }
         mf_kafka_release(msgs, n);
@@ -608,7 +330,7 @@ static size_t read_ledger(itest *t, ledger_row *rows)
     memset(rows, 0, sizeof(ledger_row) * t->njobs);
     mf_buf_init(&b, 0);
     snprintf(url, sizeof(url), "%s/_sim/ledger/export", t->sim_url);
-    assert_int_equal(http(url, NULL, &b), 200);
+    assert_int_equal(mf_test_http(NULL, url, NULL, 30000, &b), 200);
     for (line = b.data ? strtok_r(b.data, "\n", &save) : NULL; line;
          line = strtok_r(NULL, "\n", &save)) {
         json_error_t je;
@@ -690,21 +412,20 @@ static int setup(void **state)
 
     srand((unsigned)time(NULL) ^ (unsigned)getpid());
     r = (unsigned)rand();
-    snprintf(t->src, sizeof(t->src), "%s", env_or("MF_SOURCE_DIR", "/work/main"));
-    snprintf(t->bld, sizeof(t->bld), "%s", env_or("MF_BUILD_DIR", "/work/main/build"));
-    snprintf(t->db, sizeof(t->db), "msgfleet_sender_%u", r);
+    snprintf(t->src, sizeof(t->src), "%s", mf_test_env("MF_SOURCE_DIR", "/work/main"));
+    snprintf(t->bld, sizeof(t->bld), "%s", mf_test_env("MF_BUILD_DIR", "/work/main/build"));
     snprintf(t->prefix, sizeof(t->prefix), "itest.sender.%u.", r);
     snprintf(t->group, sizeof(t->group), "itest-sender-%u", r);
-    snprintf(t->brokers, sizeof(t->brokers), "%s", env_or("MF_KAFKA_BROKERS", "127.0.0.1:59092"));
+    snprintf(t->brokers, sizeof(t->brokers), "%s", mf_test_env("MF_KAFKA_BROKERS", MF_TEST_BROKERS_DEF));
     snprintf(t->admin_dsn, sizeof(t->admin_dsn), "%s",
-             env_or("MF_PG_DSN", "host=127.0.0.1 port=55432 dbname=msgfleet user=msgfleet"));
+             mf_test_pg_dsn());
+    setup_db(t); /* names t->db */
     /* the senders reach PgBouncer through the test's proxy (cut in test_faults) */
-    proxy_start(&t->proxy, (int)strtol(env_or("MF_PGBOUNCER_PORT", "56432"), NULL, 10));
+    t->proxy = mf_test_fwd_start((int)strtol(mf_test_env("MF_PGBOUNCER_PORT", "56432"), NULL, 10));
     snprintf(t->sender_dsn, sizeof(t->sender_dsn),
-             "host=127.0.0.1 port=%d dbname=%s user=%s connect_timeout=3", t->proxy.port,
-             t->db, env_or("MF_PG_USER", "msgfleet"));
+             "host=127.0.0.1 port=%d dbname=%s user=%s connect_timeout=3", mf_test_fwd_port(t->proxy),
+             t->db, mf_test_env("MF_PG_USER", "msgfleet"));
     curl_global_init(CURL_GLOBAL_DEFAULT);
-    setup_db(t);
     seed_rows(t);
     make_jobs(t);
 
@@ -743,27 +464,20 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     itest *t = *state;
-    char sql[256];
     const char *names[4] = {t->t_jobs, t->t_results, t->t_retry, t->t_dlq};
     mf_err err;
-    PGconn *admin;
 
     for (int i = 0; i < 2; i++)
-        stop_process(t->senders[i], 20000);
-    stop_process(t->sim, 5000);
-    proxy_stop(&t->proxy);
+        mf_test_stop(t->senders[i], 20000, NULL);
+    mf_test_stop(t->sim, 5000, NULL);
+    mf_test_fwd_stop(t->proxy);
     mf_kafka_consumer_free(t->rcons);
     mf_kafka_producer_free(t->prod);
     mf_codec_free(t->codec);
     mf_kafka_delete_topics(&t->kc, names, 4, 30000, &err);
     if (t->pg != NULL)
         PQfinish(t->pg);
-    admin = mf_pg_connect(t->admin_dsn, NULL, "itest_sender", &err);
-    if (admin != NULL) {
-        snprintf(sql, sizeof(sql), "DROP DATABASE IF EXISTS %s WITH (FORCE)", t->db);
-        mf_pg_exec(admin, sql, &err);
-        PQfinish(admin);
-    }
+    mf_test_db_drop(t->admin_dsn, t->db);
     curl_global_cleanup();
     free(t);
     return 0;
@@ -795,7 +509,7 @@ static void test_two_senders_exactly_once(void **state)
     for (size_t i = NJOBS; i < NJOBS + NJOBS_5XX; i++)
         valid5 += t->jobs[i].kind != K_MISSING;
     /* let both senders join the group before any job exists (no rebalance mid-batch) */
-    sleep_ms(8000);
+    mf_test_sleep_ms(8000);
     for (int i = 0; i < 2; i++)
         assert_int_equal(waitpid(t->senders[i], &st, WNOHANG), 0);
 
@@ -817,14 +531,14 @@ static void test_two_senders_exactly_once(void **state)
 
     /* 3. 30% of provider requests answer 5xx: still exactly one accepted per job */
     snprintf(url, sizeof(url), "%s/_sim/config", t->sim_url);
-    assert_int_equal(http(url, "{\"error_5xx_ratio\":0.3}", &b), 200);
+    assert_int_equal(mf_test_http(NULL, url, "{\"error_5xx_ratio\":0.3}", 30000, &b), 200);
     produce_jobs(t, NJOBS, NJOBS + NJOBS_5XX);
     collect_results(t, 2 * NJOBS + NJOBS_5XX);
     ledger3 = read_ledger(t, rows);
     assert_int_equal(ledger3, ledger1 + valid5);
     check_jobs(t, NJOBS, NJOBS + NJOBS_5XX, rows, 1);
     snprintf(url, sizeof(url), "%s/_sim/stats", t->sim_url);
-    assert_int_equal(http(url, NULL, &b), 200);
+    assert_int_equal(mf_test_http(NULL, url, NULL, 30000, &b), 200);
     {
         json_error_t je;
         json_t *o = json_loads(b.data, 0, &je);
@@ -836,7 +550,7 @@ static void test_two_senders_exactly_once(void **state)
 
     /* graceful SIGTERM: exit status 0 */
     for (int i = 0; i < 2; i++) {
-        assert_int_equal(stop_process(t->senders[i], 20000), 0);
+        assert_int_equal(mf_test_stop(t->senders[i], 20000, NULL), 0);
         t->senders[i] = 0;
     }
     mf_buf_free(&b);
@@ -865,9 +579,9 @@ static void on_direct(const mf_coolsms_result *res, void *user)
 /* Sends job j straight to the simulator, as a sender that died right after would have. */
 static void send_direct(itest *t, const tjob *j, char *pmid)
 {
-    mf_coolsms_config cc = {t->sim_url, env_or("MF_COOLSMS_API_KEY", "NCSTESTKEY0000001"),
-                            env_or("MF_COOLSMS_API_SECRET",
-                                   "TESTSECRET0123456789ABCDEFGHIJKLMNOPQRSTUV"),
+    mf_coolsms_config cc = {t->sim_url, mf_test_env("MF_COOLSMS_API_KEY", MF_TEST_API_KEY_DEF),
+                            mf_test_env("MF_COOLSMS_API_SECRET",
+                                   MF_TEST_API_SECRET_DEF),
                             10000, 5000, 1, NULL};
     char text[128];
     mf_coolsms_msg m;
@@ -902,8 +616,8 @@ static void test_in_doubt_claims(void **state)
     assert_non_null(rows);
     mf_buf_init(&b, 0);
     snprintf(url, sizeof(url), "%s/_sim/config", t->sim_url);
-    assert_int_equal(http(url, "{\"error_5xx_ratio\":0}", &b), 200);
-    sleep_ms(8000); /* both senders in the group */
+    assert_int_equal(mf_test_http(NULL, url, "{\"error_5xx_ratio\":0}", 30000, &b), 200);
+    mf_test_sleep_ms(8000); /* both senders in the group */
     /* a dead sender's claims, 2 minutes old: one message reached the provider, one did not;
      * a live sender's young claim that it finishes 3 s later */
     send_direct(t, found, pmid);
@@ -911,7 +625,7 @@ static void test_in_doubt_claims(void **state)
     claim_row(t, lost, "2 minutes", "dead-sender");
     claim_row(t, busy, "0 seconds", "live-sender");
     produce_jobs(t, base, F0);
-    sleep_ms(3000);
+    mf_test_sleep_ms(3000);
     assert_int_equal(busy->results, 0); /* still waiting for the other sender */
     p[0] = busy->id_s;
     r = q(t, "UPDATE mf_job_claims SET state = 'accepted', provider_message_id = 'M4VLIVE', "
@@ -948,24 +662,12 @@ static void test_in_doubt_claims(void **state)
 
 static int sender_port(itest *t, int i)
 {
-    char path[128], line[1024];
-    FILE *f;
+    char path[128];
 
     if (t->http_port[i] > 0)
         return t->http_port[i];
     snprintf(path, sizeof(path), "/tmp/itest_%s_%d.log", t->db, i);
-    f = fopen(path, "r");
-    assert_non_null(f);
-    while (fgets(line, sizeof(line), f) != NULL) {
-        const char *k = strstr(line, "\"msg\":\"http listening\"");
-        const char *p = k ? strstr(k, "\"port\":") : NULL;
-
-        if (p != NULL)
-            t->http_port[i] = (int)strtol(p + 7, NULL, 10);
-    }
-    fclose(f);
-    if (t->http_port[i] <= 0)
-        fail_msg("sender %d logged no \"http listening\" line (%s)", i, path);
+    t->http_port[i] = mf_test_log_http_port(path, 10000);
     return t->http_port[i];
 }
 
@@ -981,7 +683,7 @@ static int dep_ok(itest *t, int i, const char *dep)
 
     mf_buf_init(&b, 0);
     snprintf(url, sizeof(url), "http://127.0.0.1:%d/healthz", sender_port(t, i));
-    status = http(url, NULL, &b);
+    status = mf_test_http(NULL, url, NULL, 30000, &b);
     assert_true(status == 200 || status == 503);
     o = json_loads(b.data, 0, &je);
     assert_non_null(o);
@@ -1032,7 +734,7 @@ static char *scrape(itest *t, int i)
 
     mf_buf_init(&b, 0);
     snprintf(url, sizeof(url), "http://127.0.0.1:%d/metrics", sender_port(t, i));
-    assert_int_equal(http(url, NULL, &b), 200);
+    assert_int_equal(mf_test_http(NULL, url, NULL, 30000, &b), 200);
     assert_non_null(b.data);
     snprintf(path, sizeof(path), "/tmp/itest_sender_metrics_%d_%d.txt", (int)getpid(), i);
     f = fopen(path, "w");
@@ -1055,7 +757,7 @@ static void sim_config(itest *t, const char *json)
 
     mf_buf_init(&b, 0);
     snprintf(url, sizeof(url), "%s/_sim/config", t->sim_url);
-    assert_int_equal(http(url, json, &b), 200);
+    assert_int_equal(mf_test_http(NULL, url, json, 30000, &b), 200);
     mf_buf_free(&b);
 }
 
@@ -1068,7 +770,7 @@ static void check_dead_letters(itest *t)
     mf_kafka_consumer_opts co;
     mf_kafka_consumer *c;
     mf_kafka_msg msgs[8];
-    int64_t deadline = now_ms() + 30000;
+    int64_t deadline = mf_test_now_ms() + 30000;
     int seen_jobs = 0, seen_retry = 0;
     char group[96];
     mf_err err;
@@ -1085,7 +787,7 @@ static void check_dead_letters(itest *t)
     co.offsets = MF_KAFKA_OFFSETS_EXTERNAL;
     c = mf_kafka_consumer_new(&t->kc, &co, &err);
     assert_non_null(c);
-    while ((!seen_jobs || !seen_retry) && now_ms() < deadline) {
+    while ((!seen_jobs || !seen_retry) && mf_test_now_ms() < deadline) {
         size_t n = 0;
 
         assert_int_equal(mf_kafka_consume(c, msgs, 8, 500, &n, &err), 0);
@@ -1121,16 +823,16 @@ static void test_faults(void **state)
     int down;
 
     assert_non_null(rows);
-    sleep_ms(7000); /* both senders in the group */
+    mf_test_sleep_ms(7000); /* both senders in the group */
 
     /* provider outage (every request 5xx) for ~10 s: jobs go through the retry topic and end
      * with exactly one accepted message each */
     sim_config(t, "{\"error_5xx_ratio\":1}");
     produce_jobs(t, F0, F0 + 100);
-    sleep_ms(4000);
+    mf_test_sleep_ms(4000);
     down = !dep_ok(t, 0, "coolsms") + !dep_ok(t, 1, "coolsms");
     assert_true(down >= 1);
-    sleep_ms(6000);
+    mf_test_sleep_ms(6000);
     assert_int_equal(read_ledger(t, rows), 0);
     sim_config(t, "{\"error_5xx_ratio\":0}");
     collect_results(t, 100);
@@ -1143,7 +845,7 @@ static void test_faults(void **state)
     }
 
     /* not-before 3 s ahead, through jobs (parked on retry) and straight on retry */
-    nb = now_ms() + 3000;
+    nb = mf_test_now_ms() + 3000;
     produce_jobs_to(t, F0 + 100, F0 + 101, t->t_jobs, nb);
     produce_jobs_to(t, F0 + 101, F0 + 102, t->t_retry, nb);
     collect_results(t, 102);
@@ -1161,15 +863,15 @@ static void test_faults(void **state)
 
     /* PostgreSQL unreachable (the proxy is cut): nothing is sent without a claim; the
      * senders report it and wait; everything goes out once it is back */
-    t->proxy.cut = 1;
-    sleep_ms(300);
+    mf_test_fwd_set(t->proxy, MF_TEST_FWD_DROP);
+    mf_test_sleep_ms(300);
     produce_jobs(t, F0 + 110, F0 + 160);
-    sleep_ms(7000);
+    mf_test_sleep_ms(7000);
     assert_int_equal(dep_ok(t, 0, "postgres") + dep_ok(t, 1, "postgres"), 0);
     read_ledger(t, rows);
     for (size_t i = F0 + 110; i < F0 + 160; i++)
         assert_int_equal(rows[i].count, 0);
-    t->proxy.cut = 0;
+    mf_test_fwd_set(t->proxy, MF_TEST_FWD_PASS);
     collect_results(t, 152);
     total = read_ledger(t, rows);
     assert_int_equal(total, 152);
@@ -1179,7 +881,7 @@ static void test_faults(void **state)
     }
     for (int waited = 0; waited < 10000 && dep_ok(t, 0, "postgres") + dep_ok(t, 1, "postgres") < 2;
          waited += 500)
-        sleep_ms(500);
+        mf_test_sleep_ms(500);
     assert_int_equal(dep_ok(t, 0, "postgres") + dep_ok(t, 1, "postgres"), 2);
 
     /* /metrics: promtool-clean, accepted counts equal the ledger */
@@ -1200,26 +902,26 @@ static void test_faults(void **state)
     /* SIGTERM while PostgreSQL is away and a batch waits for it: both senders hand the batch
      * back within MF_SENDER_SHUTDOWN_S (3 s here) and exit 0; a new sender then sends every
      * one of those jobs exactly once */
-    t->proxy.cut = 1;
+    mf_test_fwd_set(t->proxy, MF_TEST_FWD_DROP);
     produce_jobs(t, F0 + 102, F0 + 110);
-    sleep_ms(2000);
+    mf_test_sleep_ms(2000);
     for (int i = 0; i < 2; i++)
         kill(t->senders[i], SIGTERM);
     {
-        int64_t t0 = now_ms();
+        int64_t t0 = mf_test_now_ms();
 
         for (int i = 0; i < 2; i++) {
-            assert_int_equal(stop_process(t->senders[i], 15000), 0);
+            assert_int_equal(mf_test_stop(t->senders[i], 15000, NULL), 0);
             t->senders[i] = 0;
         }
-        assert_true(now_ms() - t0 < 10000);
+        assert_true(mf_test_now_ms() - t0 < 10000);
     }
     read_ledger(t, rows);
     for (size_t i = F0 + 102; i < F0 + 110; i++)
         assert_int_equal(rows[i].count, 0);
     start_sender(t, 0); /* starts while PostgreSQL is still away: it waits for it */
-    sleep_ms(1500);
-    t->proxy.cut = 0;
+    mf_test_sleep_ms(1500);
+    mf_test_fwd_set(t->proxy, MF_TEST_FWD_PASS);
     collect_results(t, 160);
     total = read_ledger(t, rows);
     assert_int_equal(total, 160);
@@ -1227,7 +929,7 @@ static void test_faults(void **state)
         assert_int_equal(rows[i].count, 1);
         assert_int_equal(t->jobs[i].results, 1);
     }
-    assert_int_equal(stop_process(t->senders[0], 30000), 0);
+    assert_int_equal(mf_test_stop(t->senders[0], 30000, NULL), 0);
     t->senders[0] = 0;
     free(rows);
 }

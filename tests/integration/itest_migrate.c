@@ -19,59 +19,11 @@
 
 #include "mf_migrate.h"
 #include "mf_pg.h"
+#include "mf_test.h"
 
-/* ---- helpers (each itest is one file; the schema tests share this block by copy) ---------- */
+/* ---- helpers (the shared ones are in tests/support/mf_test.h) ------------------------------ */
 
-#define DEFAULT_PG_DSN "host=127.0.0.1 port=55432 dbname=msgfleet user=msgfleet"
-
-typedef struct testdb {
-    char name[64];
-} testdb;
-
-static const char *pg_dsn(void)
-{
-    const char *v = getenv("MF_PG_DSN");
-
-    return v != NULL && v[0] != '\0' ? v : DEFAULT_PG_DSN;
-}
-
-/* <source>/schemas/pg: $MF_SOURCE_DIR, else derived from this file's path. */
-static void schema_dir(char *buf, size_t cap)
-{
-    const char *src = getenv("MF_SOURCE_DIR");
-    char here[PATH_MAX];
-
-    if (src == NULL || src[0] == '\0') {
-        char *p;
-
-        snprintf(here, sizeof(here), "%s", __FILE__);
-        p = strstr(here, "/tests/integration/");
-        assert_non_null(p);
-        *p = '\0';
-        src = here;
-    }
-    if (snprintf(buf, cap, "%s/schemas/pg", src) >= (int)cap)
-        fail_msg("source path too long: %s", src);
-}
-
-static PGconn *connect_db(const char *dsn, const char *db)
-{
-    mf_err err = { { 0 } };
-    PGconn *c = mf_pg_connect(dsn, db, "itest_migrate", &err);
-
-    if (c == NULL)
-        fail_msg("PostgreSQL unreachable: %s (is the dev stack up? scripts/stack.sh up)",
-                 err.msg);
-    return c;
-}
-
-static void exec_ok(PGconn *c, const char *sql)
-{
-    mf_err err = { { 0 } };
-
-    if (mf_pg_exec(c, sql, &err) != 0)
-        fail_msg("%s: %s", sql, err.msg);
-}
+typedef mf_test_db testdb;
 
 /* First value of the first row, strdup'ed (NULL for SQL NULL or no row). Caller frees. */
 static char *scalar(PGconn *c, const char *sql)
@@ -99,74 +51,7 @@ static long scalar_long(PGconn *c, const char *sql)
     return n;
 }
 
-static void create_db(testdb *t, const char *tag)
-{
-    struct timespec ts;
-    char sql[160];
-    PGconn *c;
-
-    clock_gettime(CLOCK_REALTIME, &ts);
-    snprintf(t->name, sizeof(t->name), "mf_it_%s_%ld_%lx", tag, (long)getpid(),
-             (unsigned long)(ts.tv_nsec ^ (ts.tv_sec << 20) ^ (long)rand()));
-    c = connect_db(pg_dsn(), NULL);
-    snprintf(sql, sizeof(sql), "CREATE DATABASE %s", t->name);
-    exec_ok(c, sql);
-    PQfinish(c);
-}
-
-static void drop_db(testdb *t)
-{
-    char sql[160];
-    PGconn *c;
-
-    if (t->name[0] == '\0')
-        return;
-    c = connect_db(pg_dsn(), NULL);
-    snprintf(sql, sizeof(sql), "DROP DATABASE IF EXISTS %s WITH (FORCE)", t->name);
-    exec_ok(c, sql);
-    PQfinish(c);
-    t->name[0] = '\0';
-}
-
-static int setup_db(void **state)
-{
-    testdb *t = calloc(1, sizeof(*t));
-
-    assert_non_null(t);
-    create_db(t, "mig");
-    *state = t;
-    return 0;
-}
-
-static int teardown_db(void **state)
-{
-    testdb *t = *state;
-
-    drop_db(t);
-    free(t);
-    return 0;
-}
-
 /* ---- tests -------------------------------------------------------------------------------- */
-
-/* Number of NNNN_*.sql files in dir. */
-static int count_migrations(const char *dir)
-{
-    DIR *d = opendir(dir);
-    struct dirent *e;
-    int n = 0;
-
-    assert_non_null(d);
-    while ((e = readdir(d)) != NULL) {
-        size_t len = strlen(e->d_name);
-
-        if (e->d_name[0] >= '0' && e->d_name[0] <= '9' && len > 4 &&
-            strcmp(e->d_name + len - 4, ".sql") == 0)
-            n++;
-    }
-    closedir(d);
-    return n;
-}
 
 static int migrate(PGconn *c, const char *dir, mf_err *err)
 {
@@ -178,12 +63,12 @@ static void test_apply_twice_is_noop(void **state)
     testdb *t = *state;
     char dir[PATH_MAX];
     mf_err err = { { 0 } };
-    PGconn *c = connect_db(pg_dsn(), t->name);
+    PGconn *c = mf_test_pg_connect(mf_test_pg_dsn(), t->name, "PostgreSQL");
     int files;
     int n;
 
-    schema_dir(dir, sizeof(dir));
-    files = count_migrations(dir);
+    mf_test_source_path(dir, sizeof(dir), "schemas/pg");
+    files = mf_test_count_migrations(dir);
     assert_true(files >= 2);
 
     n = migrate(c, dir, &err);
@@ -217,13 +102,13 @@ static void select_as(PGconn *c, const char *role, const char *table, char *sqls
     PGresult *r;
 
     snprintf(sql, sizeof(sql), "SET ROLE %s", role);
-    exec_ok(c, sql);
+    mf_test_pg_exec(c, sql);
     snprintf(sql, sizeof(sql), "SELECT count(*) FROM %s", table);
     r = PQexec(c, sql);
     snprintf(sqlstate, 6, "%s", mf_pg_sqlstate(r));
     *rows = PQresultStatus(r) == PGRES_TUPLES_OK ? strtol(PQgetvalue(r, 0, 0), NULL, 10) : -1;
     PQclear(r);
-    exec_ok(c, "RESET ROLE");
+    mf_test_pg_exec(c, "RESET ROLE");
 }
 
 static void test_fleet_tables_closed_to_anon(void **state)
@@ -235,15 +120,15 @@ static void test_fleet_tables_closed_to_anon(void **state)
     char dir[PATH_MAX];
     char sqlstate[6];
     mf_err err = { { 0 } };
-    PGconn *c = connect_db(pg_dsn(), t->name);
+    PGconn *c = mf_test_pg_connect(mf_test_pg_dsn(), t->name, "PostgreSQL");
     long rows;
 
-    schema_dir(dir, sizeof(dir));
+    mf_test_source_path(dir, sizeof(dir), "schemas/pg");
     if (migrate(c, dir, &err) < 0)
         fail_msg("%s", err.msg);
-    exec_ok(c, "INSERT INTO mf_job_claims (job_id, run_id, attempt, state) "
+    mf_test_pg_exec(c, "INSERT INTO mf_job_claims (job_id, run_id, attempt, state) "
                "VALUES (gen_random_uuid(), gen_random_uuid(), 0, 'claimed')");
-    exec_ok(c, "INSERT INTO mf_consumer_offsets (consumer_group, topic, partition, next_offset) "
+    mf_test_pg_exec(c, "INSERT INTO mf_consumer_offsets (consumer_group, topic, partition, next_offset) "
                "VALUES ('g', 't', 0, 42)");
 
     /* plain PostgreSQL: no privilege at all */
@@ -257,15 +142,15 @@ static void test_fleet_tables_closed_to_anon(void **state)
     }
 
     /* Supabase grants table privileges to anon by default: RLS must still hide every row */
-    exec_ok(c, "BEGIN");
-    exec_ok(c, "GRANT SELECT ON mf_job_claims, mf_consumer_offsets, mf_schema_migrations "
+    mf_test_pg_exec(c, "BEGIN");
+    mf_test_pg_exec(c, "GRANT SELECT ON mf_job_claims, mf_consumer_offsets, mf_schema_migrations "
                "TO anon");
     for (size_t i = 0; i < sizeof(tables) / sizeof(tables[0]); i++) {
         select_as(c, "anon", tables[i], sqlstate, &rows);
         assert_string_equal(sqlstate, "");
         assert_int_equal(rows, 0);
     }
-    exec_ok(c, "ROLLBACK");
+    mf_test_pg_exec(c, "ROLLBACK");
 
     /* service_role sees the rows */
     select_as(c, "service_role", "mf_job_claims", sqlstate, &rows);
@@ -286,30 +171,30 @@ static void test_seed_usage_trigger_and_run_dedup(void **state)
     testdb *t = *state;
     char dir[PATH_MAX];
     mf_err err = { { 0 } };
-    PGconn *c = connect_db(pg_dsn(), t->name);
+    PGconn *c = mf_test_pg_connect(mf_test_pg_dsn(), t->name, "PostgreSQL");
     char *v;
 
-    schema_dir(dir, sizeof(dir));
+    mf_test_source_path(dir, sizeof(dir), "schemas/pg");
     if (migrate(c, dir, &err) < 0)
         fail_msg("%s", err.msg);
-    exec_ok(c, "INSERT INTO message_templates (name, message_type, content) "
+    mf_test_pg_exec(c, "INSERT INTO message_templates (name, message_type, content) "
                "VALUES ('환영', 'sms', '#{name}님 환영합니다')");
     assert_int_equal(scalar_long(c, "SELECT usage_count FROM message_templates"), 0);
     v = scalar(c, "SELECT last_used_at FROM message_templates");
     assert_null(v);
 
-    exec_ok(c, "INSERT INTO template_usage_logs (template_id) SELECT id FROM message_templates");
+    mf_test_pg_exec(c, "INSERT INTO template_usage_logs (template_id) SELECT id FROM message_templates");
     assert_int_equal(scalar_long(c, "SELECT usage_count FROM message_templates"), 1);
     v = scalar(c, "SELECT last_used_at FROM message_templates");
     assert_non_null(v);
     free(v);
 
     /* one usage row per (run, template), whatever the number of attempts */
-    exec_ok(c, "INSERT INTO workflows (name, trigger_type) VALUES ('w', 'manual')");
-    exec_ok(c, "INSERT INTO workflow_runs (workflow_id, status) SELECT id, 'running' "
+    mf_test_pg_exec(c, "INSERT INTO workflows (name, trigger_type) VALUES ('w', 'manual')");
+    mf_test_pg_exec(c, "INSERT INTO workflow_runs (workflow_id, status) SELECT id, 'running' "
                "FROM workflows");
-    exec_ok(c, usage_once);
-    exec_ok(c, usage_once);
+    mf_test_pg_exec(c, usage_once);
+    mf_test_pg_exec(c, usage_once);
     assert_int_equal(scalar_long(c, "SELECT count(*) FROM template_usage_logs "
                                     "WHERE workflow_run_id IS NOT NULL"),
                      1);
@@ -326,7 +211,7 @@ static void copy_schemas(char *tmp, size_t cap)
     char dir[PATH_MAX];
     char cmd[2 * PATH_MAX + 64];
 
-    schema_dir(dir, sizeof(dir));
+    mf_test_source_path(dir, sizeof(dir), "schemas/pg");
     snprintf(tmp, cap, "/tmp/mf_it_schemas_XXXXXX");
     assert_non_null(mkdtemp(tmp));
     snprintf(cmd, sizeof(cmd), "cp '%s'/[0-9]*.sql '%s'/", dir, tmp);
@@ -358,7 +243,7 @@ static void test_changed_file_is_refused(void **state)
     testdb *t = *state;
     char tmp[PATH_MAX];
     mf_err err = { { 0 } };
-    PGconn *c = connect_db(pg_dsn(), t->name);
+    PGconn *c = mf_test_pg_connect(mf_test_pg_dsn(), t->name, "PostgreSQL");
 
     copy_schemas(tmp, sizeof(tmp));
     if (migrate(c, tmp, &err) < 0)
@@ -380,7 +265,7 @@ static void test_failing_file_rolls_back(void **state)
     testdb *t = *state;
     char tmp[PATH_MAX];
     mf_err err = { { 0 } };
-    PGconn *c = connect_db(pg_dsn(), t->name);
+    PGconn *c = mf_test_pg_connect(mf_test_pg_dsn(), t->name, "PostgreSQL");
 
     copy_schemas(tmp, sizeof(tmp));
     write_file(tmp, "9000_bad.sql", "w",
@@ -416,7 +301,7 @@ typedef struct runner_arg {
 static void *runner(void *p)
 {
     runner_arg *a = p;
-    PGconn *c = mf_pg_connect(pg_dsn(), a->db, "itest_migrate", &a->err);
+    PGconn *c = mf_pg_connect(mf_test_pg_dsn(), a->db, "itest_migrate", &a->err);
 
     a->applied = c != NULL ? mf_migrate_run(c, a->dir, NULL, NULL, &a->err) : -1;
     PQfinish(c);
@@ -431,7 +316,7 @@ static void test_concurrent_runners_apply_once(void **state)
     runner_arg args[RUNNERS];
     int total = 0;
 
-    schema_dir(dir, sizeof(dir));
+    mf_test_source_path(dir, sizeof(dir), "schemas/pg");
     for (int i = 0; i < RUNNERS; i++) {
         memset(&args[i], 0, sizeof(args[i]));
         args[i].db = t->name;
@@ -444,7 +329,7 @@ static void test_concurrent_runners_apply_once(void **state)
             fail_msg("runner %d: %s", i, args[i].err.msg);
         total += args[i].applied;
     }
-    assert_int_equal(total, count_migrations(dir));
+    assert_int_equal(total, mf_test_count_migrations(dir));
 }
 
 static void test_connect_error_names_server_not_password(void **state)
@@ -464,15 +349,15 @@ static void test_connect_error_names_server_not_password(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_apply_twice_is_noop, setup_db, teardown_db),
-        cmocka_unit_test_setup_teardown(test_fleet_tables_closed_to_anon, setup_db,
-                                        teardown_db),
-        cmocka_unit_test_setup_teardown(test_seed_usage_trigger_and_run_dedup, setup_db,
-                                        teardown_db),
-        cmocka_unit_test_setup_teardown(test_changed_file_is_refused, setup_db, teardown_db),
-        cmocka_unit_test_setup_teardown(test_failing_file_rolls_back, setup_db, teardown_db),
-        cmocka_unit_test_setup_teardown(test_concurrent_runners_apply_once, setup_db,
-                                        teardown_db),
+        cmocka_unit_test_setup_teardown(test_apply_twice_is_noop, mf_test_db_setup, mf_test_db_teardown),
+        cmocka_unit_test_setup_teardown(test_fleet_tables_closed_to_anon, mf_test_db_setup,
+                                        mf_test_db_teardown),
+        cmocka_unit_test_setup_teardown(test_seed_usage_trigger_and_run_dedup, mf_test_db_setup,
+                                        mf_test_db_teardown),
+        cmocka_unit_test_setup_teardown(test_changed_file_is_refused, mf_test_db_setup, mf_test_db_teardown),
+        cmocka_unit_test_setup_teardown(test_failing_file_rolls_back, mf_test_db_setup, mf_test_db_teardown),
+        cmocka_unit_test_setup_teardown(test_concurrent_runners_apply_once, mf_test_db_setup,
+                                        mf_test_db_teardown),
         cmocka_unit_test(test_connect_error_names_server_not_password),
     };
 

@@ -19,78 +19,22 @@
 
 #include "mf_migrate.h"
 #include "mf_pg.h"
+#include "mf_test.h"
 
 /* ---- helpers (each itest is one file; the schema tests share this block by copy) ---------- */
 
-#define DEFAULT_PG_DSN "host=127.0.0.1 port=55432 dbname=msgfleet user=msgfleet"
-#define DEFAULT_PGBOUNCER_DSN "host=127.0.0.1 port=56432 dbname=msgfleet user=msgfleet"
 
-typedef struct testdb {
-    char name[64];
-} testdb;
-
-static const char *env_or(const char *name, const char *def)
-{
-    const char *v = getenv(name);
-
-    return v != NULL && v[0] != '\0' ? v : def;
-}
-
-static const char *pg_dsn(void)
-{
-    return env_or("MF_PG_DSN", DEFAULT_PG_DSN);
-}
-
-static const char *bouncer_dsn(void)
-{
-    return env_or("MF_PGBOUNCER_DSN", DEFAULT_PGBOUNCER_DSN);
-}
-
-static void schema_dir(char *buf, size_t cap)
-{
-    const char *src = getenv("MF_SOURCE_DIR");
-    char here[PATH_MAX];
-
-    if (src == NULL || src[0] == '\0') {
-        char *p;
-
-        snprintf(here, sizeof(here), "%s", __FILE__);
-        p = strstr(here, "/tests/integration/");
-        assert_non_null(p);
-        *p = '\0';
-        src = here;
-    }
-    if (snprintf(buf, cap, "%s/schemas/pg", src) >= (int)cap)
-        fail_msg("source path too long: %s", src);
-}
-
-static PGconn *connect_db(const char *dsn, const char *db, const char *what)
-{
-    mf_err err = { { 0 } };
-    PGconn *c = mf_pg_connect(dsn, db, "itest_pgbouncer", &err);
-
-    if (c == NULL)
-        fail_msg("%s unreachable: %s (is the dev stack up? scripts/stack.sh up)", what,
-                 err.msg);
-    return c;
-}
+typedef mf_test_db testdb;
 
 static PGconn *direct(const char *db)
 {
-    return connect_db(pg_dsn(), db, "PostgreSQL");
+    return mf_test_pg_connect(mf_test_pg_dsn(), db, "PostgreSQL");
 }
 
 static PGconn *bouncer(const char *db)
 {
-    return connect_db(bouncer_dsn(), db, "PgBouncer");
-}
-
-static void exec_ok(PGconn *c, const char *sql)
-{
-    mf_err err = { { 0 } };
-
-    if (mf_pg_exec(c, sql, &err) != 0)
-        fail_msg("%s: %s", sql, err.msg);
+    return mf_test_pg_connect(mf_test_env("MF_PGBOUNCER_DSN", MF_TEST_PGBOUNCER_DSN_DEF), db,
+                              "PgBouncer");
 }
 
 static long scalar_long(PGconn *c, const char *sql)
@@ -104,72 +48,6 @@ static long scalar_long(PGconn *c, const char *sql)
     assert_int_equal(PQntuples(r), 1);
     n = strtol(PQgetvalue(r, 0, 0), NULL, 10);
     PQclear(r);
-    return n;
-}
-
-static void create_db(testdb *t, const char *tag)
-{
-    struct timespec ts;
-    char sql[160];
-    PGconn *c;
-
-    clock_gettime(CLOCK_REALTIME, &ts);
-    snprintf(t->name, sizeof(t->name), "mf_it_%s_%ld_%lx", tag, (long)getpid(),
-             (unsigned long)(ts.tv_nsec ^ (ts.tv_sec << 20) ^ (long)rand()));
-    c = direct(NULL);
-    snprintf(sql, sizeof(sql), "CREATE DATABASE %s", t->name);
-    exec_ok(c, sql);
-    PQfinish(c);
-}
-
-static void drop_db(testdb *t)
-{
-    char sql[160];
-    PGconn *c;
-
-    if (t->name[0] == '\0')
-        return;
-    c = direct(NULL);
-    snprintf(sql, sizeof(sql), "DROP DATABASE IF EXISTS %s WITH (FORCE)", t->name);
-    exec_ok(c, sql);
-    PQfinish(c);
-    t->name[0] = '\0';
-}
-
-static int setup_db(void **state)
-{
-    testdb *t = calloc(1, sizeof(*t));
-
-    assert_non_null(t);
-    create_db(t, "pgb");
-    *state = t;
-    return 0;
-}
-
-static int teardown_db(void **state)
-{
-    testdb *t = *state;
-
-    drop_db(t);
-    free(t);
-    return 0;
-}
-
-static int count_migrations(const char *dir)
-{
-    DIR *d = opendir(dir);
-    struct dirent *e;
-    int n = 0;
-
-    assert_non_null(d);
-    while ((e = readdir(d)) != NULL) {
-        size_t len = strlen(e->d_name);
-
-        if (e->d_name[0] >= '0' && e->d_name[0] <= '9' && len > 4 &&
-            strcmp(e->d_name + len - 4, ".sql") == 0)
-            n++;
-    }
-    closedir(d);
     return n;
 }
 
@@ -198,7 +76,7 @@ typedef struct runner_arg {
 static void *runner(void *p)
 {
     runner_arg *a = p;
-    PGconn *c = mf_pg_connect(bouncer_dsn(), a->db, "itest_pgbouncer", &a->err);
+    PGconn *c = mf_pg_connect(mf_test_env("MF_PGBOUNCER_DSN", MF_TEST_PGBOUNCER_DSN_DEF), a->db, "itest_pgbouncer", &a->err);
 
     a->applied = c != NULL ? mf_migrate_run(c, a->dir, NULL, NULL, &a->err) : -1;
     PQfinish(c);
@@ -218,8 +96,8 @@ static void test_migrate_through_bouncer(void **state)
     int total = 0;
 
     assert_through_bouncer(c);
-    schema_dir(dir, sizeof(dir));
-    files = count_migrations(dir);
+    mf_test_source_path(dir, sizeof(dir), "schemas/pg");
+    files = mf_test_count_migrations(dir);
 
     /* concurrent runners through the pooler: each file applied exactly once */
     for (int i = 0; i < RUNNERS; i++) {
@@ -302,7 +180,7 @@ static void test_copy_through_bouncer(void **state)
     long long rows = -1;
 
     assert_through_bouncer(c);
-    schema_dir(dir, sizeof(dir));
+    mf_test_source_path(dir, sizeof(dir), "schemas/pg");
     if (mf_migrate_run(c, dir, NULL, NULL, &err) < 0)
         fail_msg("%s", err.msg);
 
@@ -358,9 +236,9 @@ static void test_copy_rejects_non_copy(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_migrate_through_bouncer, setup_db, teardown_db),
-        cmocka_unit_test_setup_teardown(test_copy_through_bouncer, setup_db, teardown_db),
-        cmocka_unit_test_setup_teardown(test_copy_rejects_non_copy, setup_db, teardown_db),
+        cmocka_unit_test_setup_teardown(test_migrate_through_bouncer, mf_test_db_setup, mf_test_db_teardown),
+        cmocka_unit_test_setup_teardown(test_copy_through_bouncer, mf_test_db_setup, mf_test_db_teardown),
+        cmocka_unit_test_setup_teardown(test_copy_rejects_non_copy, mf_test_db_setup, mf_test_db_teardown),
     };
 
     srand((unsigned)time(NULL) ^ (unsigned)getpid());

@@ -18,6 +18,7 @@
 
 #include "mf_migrate.h"
 #include "mf_pg.h"
+#include "mf_test.h"
 
 /*
  * Database A gets the seed's SQL straight from the seed file (```sql blocks of sections 2 and
@@ -26,83 +27,6 @@
  * columns and indexes on seed tables (listed), fleet tables, views and functions. It may not
  * have triggers, policies or constraints on seed columns that the seed lacks.
  */
-
-/* ---- helpers (each itest is one file; the schema tests share this block by copy) ---------- */
-
-#define DEFAULT_PG_DSN "host=127.0.0.1 port=55432 dbname=msgfleet user=msgfleet"
-
-static const char *pg_dsn(void)
-{
-    const char *v = getenv("MF_PG_DSN");
-
-    return v != NULL && v[0] != '\0' ? v : DEFAULT_PG_DSN;
-}
-
-static void source_dir(char *buf, size_t cap)
-{
-    const char *src = getenv("MF_SOURCE_DIR");
-    char here[PATH_MAX];
-
-    if (src == NULL || src[0] == '\0') {
-        char *p;
-
-        snprintf(here, sizeof(here), "%s", __FILE__);
-        p = strstr(here, "/tests/integration/");
-        assert_non_null(p);
-        *p = '\0';
-        src = here;
-    }
-    if (snprintf(buf, cap, "%s", src) >= (int)cap)
-        fail_msg("source path too long: %s", src);
-}
-
-static PGconn *connect_db(const char *db)
-{
-    mf_err err = { { 0 } };
-    PGconn *c = mf_pg_connect(pg_dsn(), db, "itest_schema_fidelity", &err);
-
-    if (c == NULL)
-        fail_msg("PostgreSQL unreachable: %s (is the dev stack up? scripts/stack.sh up)",
-                 err.msg);
-    return c;
-}
-
-static void exec_ok(PGconn *c, const char *sql)
-{
-    mf_err err = { { 0 } };
-
-    if (mf_pg_exec(c, sql, &err) != 0)
-        fail_msg("%.200s: %s", sql, err.msg);
-}
-
-static void create_db(char *name, size_t cap, const char *tag)
-{
-    struct timespec ts;
-    char sql[160];
-    PGconn *c;
-
-    clock_gettime(CLOCK_REALTIME, &ts);
-    snprintf(name, cap, "mf_it_%s_%ld_%lx", tag, (long)getpid(),
-             (unsigned long)(ts.tv_nsec ^ (ts.tv_sec << 20) ^ (long)rand()));
-    c = connect_db(NULL);
-    snprintf(sql, sizeof(sql), "CREATE DATABASE %s", name);
-    exec_ok(c, sql);
-    PQfinish(c);
-}
-
-static void drop_db(char *name)
-{
-    char sql[160];
-    PGconn *c;
-
-    if (name[0] == '\0')
-        return;
-    c = connect_db(NULL);
-    snprintf(sql, sizeof(sql), "DROP DATABASE IF EXISTS %s WITH (FORCE)", name);
-    exec_ok(c, sql);
-    PQfinish(c);
-    name[0] = '\0';
-}
 
 /* ---- seed extraction ---------------------------------------------------------------------- */
 
@@ -117,7 +41,7 @@ static void seed_path(char *buf, size_t cap)
         snprintf(buf, cap, "%s", env);
         return;
     }
-    source_dir(src, sizeof(src));
+    mf_test_source_path(src, sizeof(src), ".");
     snprintf(pattern, sizeof(pattern), "%s/../shared/seeds/000_*.txt", src);
     if (glob(pattern, 0, NULL, &g) != 0 || g.gl_pathc != 1)
         fail_msg("seed file not found: expected exactly one %s (or set MF_SEED_FILE)", pattern);
@@ -380,8 +304,8 @@ static int teardown_dbs(void **state)
 {
     dbs *d = *state;
 
-    drop_db(d->a);
-    drop_db(d->b);
+    mf_test_db_drop(mf_test_pg_dsn(), d->a);
+    mf_test_db_drop(mf_test_pg_dsn(), d->b);
     free(d);
     return 0;
 }
@@ -409,17 +333,17 @@ static void test_migrations_match_seed(void **state)
     assert_int_equal(count_occurrences(sql, "CREATE OR REPLACE VIEW "), 2);
     assert_null(strstr(sql, "AUTO_INCREMENT")); /* not the MySQL section */
 
-    create_db(db_a, sizeof(d->a), "fida");
-    create_db(db_b, sizeof(d->b), "fidb");
-    a = connect_db(db_a);
-    b = connect_db(db_b);
+    mf_test_db_create(mf_test_pg_dsn(), "fida", db_a, sizeof(d->a));
+    mf_test_db_create(mf_test_pg_dsn(), "fidb", db_b, sizeof(d->b));
+    a = mf_test_pg_connect(mf_test_pg_dsn(), db_a, "PostgreSQL");
+    b = mf_test_pg_connect(mf_test_pg_dsn(), db_b, "PostgreSQL");
 
     if (mf_migrate_ensure_roles(a, &err) != 0)
         fail_msg("%s", err.msg);
-    exec_ok(a, sql);
+    mf_test_pg_exec(a, sql);
     free(sql);
 
-    source_dir(src, sizeof(src));
+    mf_test_source_path(src, sizeof(src), ".");
     snprintf(dir, sizeof(dir), "%s/schemas/pg", src);
     if (mf_migrate_run(b, dir, NULL, NULL, &err) < 0)
         fail_msg("%s", err.msg);
@@ -427,13 +351,13 @@ static void test_migrations_match_seed(void **state)
     assert_int_equal(compare(a, b, 1), 0);
 
     /* the comparison can fail: change a seed CHECK and a seed default in B, add a trigger */
-    exec_ok(b, "ALTER TABLE message_logs DROP CONSTRAINT message_logs_status_check");
-    exec_ok(b, "ALTER TABLE message_logs ADD CONSTRAINT message_logs_status_check CHECK "
+    mf_test_pg_exec(b, "ALTER TABLE message_logs DROP CONSTRAINT message_logs_status_check");
+    mf_test_pg_exec(b, "ALTER TABLE message_logs ADD CONSTRAINT message_logs_status_check CHECK "
                "(status IN ('pending', 'sent', 'delivered', 'failed', 'cancelled', 'accepted'))");
-    exec_ok(b, "ALTER TABLE workflows ALTER COLUMN status SET DEFAULT 'active'");
-    exec_ok(b, "CREATE TRIGGER mf_it_extra BEFORE UPDATE ON message_logs "
+    mf_test_pg_exec(b, "ALTER TABLE workflows ALTER COLUMN status SET DEFAULT 'active'");
+    mf_test_pg_exec(b, "CREATE TRIGGER mf_it_extra BEFORE UPDATE ON message_logs "
                "FOR EACH ROW EXECUTE FUNCTION update_updated_at_column()");
-    exec_ok(b, "ALTER TABLE workflow_runs ADD CONSTRAINT mf_it_extra_check "
+    mf_test_pg_exec(b, "ALTER TABLE workflow_runs ADD CONSTRAINT mf_it_extra_check "
                "CHECK (target_count >= 0)");
     print_message("expected differences follow (self-check of the comparison):\n");
     assert_int_equal(compare(a, b, 0), 4);

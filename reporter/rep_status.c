@@ -51,6 +51,7 @@ struct rep_status {
     mf_metric *m_finals;
     mf_httpd *httpd;
     atomic_int stop; /* set by the owner before join, read by the thread */
+    atomic_llong backlog; /* results not yet consumed, set by the consumer loop */
 };
 
 static void on_dr(void *ctx, const mf_kafka_dr *dr)
@@ -345,7 +346,11 @@ static void *loop(void *arg)
         mf_err e;
 
         mf_err_clear(&e);
-        if (rep_status_poll_once(s, &claimed, &produced, &e) != 0) {
+        if (atomic_load(&s->backlog) > s->cfg->status_max_lag) {
+            /* First outcomes come first: every status update rewrites a message_logs row and
+             * its indexes, so while results queue up the poller waits its turn. */
+            mf_metric_add(s->m_polls, (const char *const[]){"deferred"}, 1);
+        } else if (rep_status_poll_once(s, &claimed, &produced, &e) != 0) {
             MF_LOG(s->log, MF_LOG_WARN, "status poll failed", MF_KV_S("error", e.msg));
             mf_metric_add(s->m_polls, (const char *const[]){"error"}, 1);
             if (s->api_failed)
@@ -369,6 +374,12 @@ static void *loop(void *arg)
         }
     }
     return NULL;
+}
+
+void rep_status_set_backlog(rep_status *s, long long lag)
+{
+    if (s != NULL)
+        atomic_store(&s->backlog, lag);
 }
 
 void rep_status_observe(rep_status *s, mf_metric *polls, mf_metric *finals, mf_httpd *httpd)

@@ -30,6 +30,10 @@ int rep_status_poll_once(rep_status *s, int *claimed, int *produced, mf_err *err
 void rep_status_observe(rep_status *s, mf_metric *polls, mf_metric *finals, mf_httpd *httpd);
 
 /* Start / stop the background thread that polls until stopped (or mf_daemon_stopping()). */
+/* The consumer's current lag on the results topic: above MF_REPORTER_STATUS_MAX_LAG the
+ * poller defers its work so that first outcomes are recorded first. Thread-safe. */
+void rep_status_set_backlog(rep_status *s, long long lag);
+
 int rep_status_start(rep_status *s, mf_err *err);
 void rep_status_free(rep_status *s); /* stops and joins the thread if running; s may be NULL */
 

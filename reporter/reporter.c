@@ -563,6 +563,7 @@ static void tick(reporter *r, int idle)
                       &e) == 0) {
         set_dep(r, "kafka", &r->kafka_ok, 1, NULL);
         mf_metric_set(r->m.lag, NULL, (double)lag);
+        rep_status_set_backlog(r->status, lag);
     } else {
         set_dep(r, "kafka", &r->kafka_ok, 0, e.msg);
     }

@@ -36,6 +36,9 @@ const mf_config_key reporter_config_keys[] = {
           "time before a message still not final is asked about again"),
     R_INT(status_interval_ms, "MF_REPORTER_STATUS_INTERVAL_MS", "500", 10, 600000,
           "pause of the status poller when a poll found nothing to do"),
+    R_INT(status_max_lag, "MF_REPORTER_STATUS_MAX_LAG", "5000", 0, 1000000000,
+          "results waiting on the topic above which status polling waits (first outcomes "
+          "are recorded first; lag is measured every MF_REPORTER_LAG_INTERVAL_MS)"),
     R_STR(coolsms_base_url, "MF_COOLSMS_BASE_URL", "https://api.coolsms.co.kr",
           "CoolSMS/SOLAPI API base URL (no path)"),
     R_SECRET(coolsms_api_key, "MF_COOLSMS_API_KEY",

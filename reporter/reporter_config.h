@@ -19,6 +19,7 @@ typedef struct reporter_config {
     long long status_delay_ms;
     long long status_recheck_ms;
     long long status_interval_ms;
+    long long status_max_lag;
     char coolsms_base_url[256];
     char coolsms_api_key[128];
     char coolsms_api_secret[256];

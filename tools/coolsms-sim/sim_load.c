@@ -6,11 +6,9 @@
 #include <time.h>
 
 #include <curl/curl.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
-#include <openssl/rand.h>
 
 #include "mf_buf.h"
+#include "mf_coolsms.h"
 
 typedef struct load_opts {
     const char *url;
@@ -30,33 +28,20 @@ typedef struct load_job {
     int failed;
 } load_job;
 
-/* Authorization header value (the simulator's verification lives in sim_auth.c; the fleet's
- * client is common/mf_coolsms: this small copy keeps the load tool standalone). */
+/* "Authorization: ..." header line built by the fleet's own client (common/mf_coolsms), so
+ * the load also checks that the simulator accepts what the sender really sends. */
 static int auth_header(const char *key, const char *secret, char *out, size_t outsz)
 {
-    unsigned char rnd[16], mac[EVP_MAX_MD_SIZE];
-    unsigned int maclen = 0;
-    char salt[33], date[64], data[128], hex[2 * EVP_MAX_MD_SIZE + 1];
-    struct timespec ts;
-    struct tm tm;
+    static const char prefix[] = "Authorization: ";
+    char date[64], salt[33];
+    mf_err err;
 
-    if (RAND_bytes(rnd, sizeof(rnd)) != 1)
+    if (outsz <= sizeof(prefix) || mf_coolsms_format_date(time(NULL), date, sizeof(date), &err) != 0 ||
+        mf_coolsms_make_salt(salt, sizeof(salt), &err) != 0)
         return -1;
-    for (size_t i = 0; i < sizeof(rnd); i++)
-        snprintf(salt + 2 * i, 3, "%02x", rnd[i]);
-    clock_gettime(CLOCK_REALTIME, &ts);
-    gmtime_r(&ts.tv_sec, &tm);
-    snprintf(date, sizeof(date), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900,
-             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000);
-    int n = snprintf(data, sizeof(data), "%s%s", date, salt);
-    if (HMAC(EVP_sha256(), secret, (int)strlen(secret), (unsigned char *)data, (size_t)n, mac,
-             &maclen) == NULL)
-        return -1;
-    for (unsigned i = 0; i < maclen; i++)
-        snprintf(hex + 2 * i, 3, "%02x", mac[i]);
-    snprintf(out, outsz, "Authorization: HMAC-SHA256 apiKey=%s, date=%s, salt=%s, signature=%s",
-             key, date, salt, hex);
-    return 0;
+    memcpy(out, prefix, sizeof(prefix) - 1);
+    return mf_coolsms_auth_header(out + sizeof(prefix) - 1, outsz - (sizeof(prefix) - 1), key,
+                                  secret, date, salt, &err);
 }
 
 static int build_body(const load_opts *o, long req, mf_buf *b)

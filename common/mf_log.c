@@ -1,5 +1,6 @@
 /* mf_log: structured JSON-lines logging with levels; phone numbers masked, one write per line. */
 #include "mf_log.h"
+#include "mf_phone.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -111,19 +112,6 @@ static void put_key(line *l, const char *key)
     put_str(l, "\":");
 }
 
-void mf_log_mask_phone(const char *phone, char *out, size_t outsz)
-{
-    size_t len = strlen(phone);
-
-    if (outsz == 0)
-        return;
-    if (len <= 7) {
-        snprintf(out, outsz, "****");
-        return;
-    }
-    snprintf(out, outsz, "%.3s%.*s%s", phone, (int)(len - 7), "********************", phone + len - 4);
-}
-
 static void put_field(line *l, const mf_log_kv *kv)
 {
     char tmp[64];
@@ -138,7 +126,7 @@ static void put_field(line *l, const mf_log_kv *kv)
         put_str(l, tmp);
         return;
     case 'p':
-        mf_log_mask_phone(kv->str ? kv->str : "", tmp, sizeof(tmp));
+        mf_phone_mask(kv->str ? kv->str : "", tmp, sizeof(tmp));
         put_str(l, "\"");
         put_escaped(l, tmp);
         put_str(l, "\"");

@@ -19,7 +19,7 @@ typedef struct mf_log_kv {
     const char *key;
     const char *str;
     long long num;
-    char kind; /* 's' string, 'i' integer, 'p' phone number (masked), 'd' double in num/1000 */
+    char kind; /* 's' string, 'i' integer, 'p' phone (mf_phone_mask), 'd' num/1000 */
 } mf_log_kv;
 
 #define MF_KV_S(k, v) ((mf_log_kv){(k), (v), 0, 's'})
@@ -47,9 +47,5 @@ void mf_log_msgf(mf_log *log, mf_log_level level, const char *fmt, ...)
 #define MF_LOG(lg, lvl, msg, ...)                                                              \
     mf_log_write((lg), (lvl), (msg), (const mf_log_kv[]){__VA_ARGS__},                          \
                  sizeof((const mf_log_kv[]){__VA_ARGS__}) / sizeof(mf_log_kv))
-
-/* Masks a phone number for logs: keeps the first 3 and last 4 characters ("010****5678").
- * Writes at most outsz bytes including the terminator. */
-void mf_log_mask_phone(const char *phone, char *out, size_t outsz);
 
 #endif

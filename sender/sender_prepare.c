@@ -99,18 +99,26 @@ static int collect_used(sender_ctx *s, sender_slot *sl, const char *content,
     return 0;
 }
 
-/* Renders tpl into the arena; -1 with err on a missing variable or overflow. */
+/* Renders tpl into the arena; NULL with err on a missing variable or overflow. The text is
+ * rendered into the reusable scratch buffer first and only its real length goes to the
+ * arena: reserving the worst case per job in the arena cost 8 KB x 5,000 jobs per batch. */
 static const char *render(sender_ctx *s, const sender_slot *sl, const char *tpl, mf_err *err)
 {
     size_t cap = strlen(tpl) + 8192, len = 0;
-    char *out = sender_arena_alloc(&s->arena, cap);
+    char *out;
 
+    mf_buf_reset(&s->scratch);
+    if (mf_buf_reserve(&s->scratch, cap, err) != 0)
+        return NULL;
+    if (mf_template_render(tpl, lookup, (void *)&sl->job, s->scratch.data, cap, &len, err) != 0)
+        return NULL;
+    out = sender_arena_alloc(&s->arena, len + 1);
     if (out == NULL) {
         mf_err_set(err, "out of memory");
         return NULL;
     }
-    if (mf_template_render(tpl, lookup, (void *)&sl->job, out, cap, &len, err) != 0)
-        return NULL;
+    memcpy(out, s->scratch.data, len);
+    out[len] = '\0';
     return out;
 }
 

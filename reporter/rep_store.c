@@ -1,6 +1,8 @@
 /* rep_store: write a batch of results to PostgreSQL in one transaction (rows, counters, offsets). */
 #include "rep_store.h"
 
+#include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -17,30 +19,29 @@
 
 #define MS_TS(x) "CASE WHEN " x " > 0 THEN to_timestamp(" x " / 1000.0) END"
 
-/* Counters from the rows a CTE named `ins` returned (status, cost, sent_at, failed_at,
- * run_id): the run counters and the daily statistics of the event's Seoul date. */
-#define COUNT_INSERTED                                                                          \
-    "rc AS ("                                                                                   \
-    " UPDATE workflow_runs r SET success_count = COALESCE(r.success_count, 0) + a.sc,"          \
-    "  failed_count = COALESCE(r.failed_count, 0) + a.fc,"                                       \
-    "  total_cost = COALESCE(r.total_cost, 0) + a.tc"                                            \
-    " FROM (SELECT run_id, count(*) FILTER (WHERE status IN ('sent', 'delivered')) AS sc,"      \
-    "   count(*) FILTER (WHERE status IN ('failed', 'cancelled')) AS fc,"                        \
-    "   COALESCE(sum(cost), 0) AS tc FROM ins GROUP BY run_id) a"                                \
-    " WHERE r.id = a.run_id RETURNING 1),"                                                       \
-    "dd AS ("                                                                                   \
-    " INSERT INTO daily_statistics AS d (stat_date, messages_sent, messages_failed, total_cost)" \
-    " SELECT dt, sum(ms), sum(mf), sum(tc) FROM ("                                               \
-    "  SELECT (sent_at AT TIME ZONE 'Asia/Seoul')::date AS dt, 1 AS ms, 0 AS mf, cost AS tc"      \
-    "   FROM ins WHERE status IN ('sent', 'delivered')"                                          \
-    "  UNION ALL SELECT (failed_at AT TIME ZONE 'Asia/Seoul')::date, 0, 1, 0"                     \
-    "   FROM ins WHERE status IN ('failed', 'cancelled')) e"                                     \
-    " WHERE dt IS NOT NULL GROUP BY dt ORDER BY dt"                                              \
-    " ON CONFLICT (stat_date) DO UPDATE SET"                                                     \
-    "  messages_sent = COALESCE(d.messages_sent, 0) + EXCLUDED.messages_sent,"                    \
-    "  messages_failed = COALESCE(d.messages_failed, 0) + EXCLUDED.messages_failed,"              \
-    "  total_cost = COALESCE(d.total_cost, 0) + EXCLUDED.total_cost, updated_at = now()"         \
-    " RETURNING 1)"
+/* The insert and final statements do not touch workflow_runs or daily_statistics: they return
+ * what changed as delta rows, which the batch applies at its end (apply_deltas), after every
+ * row is written. The run rows are therefore locked only for the last statements of the
+ * transaction, and two reporters write their rows in parallel (docs/reporter.md).
+ * Delta row columns: kind ('r' run, 'd' Seoul date), key (run id or date), success delta,
+ * failed delta, cost delta (numeric text), then rows by new status: sent, delivered, failed,
+ * cancelled ('r' rows only). */
+#define DELTA_DAYS(src, ms, tc, when_sent, when_failed)                                       \
+    " UNION ALL SELECT 'd', dt::text, sum(ms), sum(mf), sum(tc)::text, 0, 0, 0, 0 FROM ("       \
+    "  SELECT (sent_at AT TIME ZONE 'Asia/Seoul')::date AS dt, " ms " AS ms, 0 AS mf, "          \
+    tc " AS tc FROM " src " WHERE " when_sent                                                   \
+    "  UNION ALL SELECT (failed_at AT TIME ZONE 'Asia/Seoul')::date, 0, 1, 0 FROM " src          \
+    "   WHERE " when_failed ") e WHERE dt IS NOT NULL GROUP BY dt"
+
+#define DELTA_INSERTED                                                                          \
+    "SELECT 'r', run_id::text,"                                                                 \
+    " count(*) FILTER (WHERE status IN ('sent', 'delivered')),"                                 \
+    " count(*) FILTER (WHERE status IN ('failed', 'cancelled')), COALESCE(sum(cost), 0)::text,"  \
+    " count(*) FILTER (WHERE status = 'sent'), count(*) FILTER (WHERE status = 'delivered'),"     \
+    " count(*) FILTER (WHERE status = 'failed'), count(*) FILTER (WHERE status = 'cancelled')"  \
+    " FROM ins GROUP BY run_id"                                                                 \
+    DELTA_DAYS("ins", "1", "cost", "status IN ('sent', 'delivered')",                           \
+               "status IN ('failed', 'cancelled')")
 
 enum {
     C_ID, C_RUN, C_TPL, C_ATT, C_STATUS, C_PHONE, C_NAME, C_TYPE, C_TEXT, C_VARS, C_PMID,
@@ -62,13 +63,8 @@ enum {
     "  s.att, s.channel, s.gid, s.code"                                                        \
     " FROM s LEFT JOIN message_templates t ON t.id = s.tpl"                                    \
     " ON CONFLICT (id) DO NOTHING"                                                              \
-    " RETURNING m.workflow_run_id AS run_id, m.status, m.cost, m.sent_at, m.failed_at),"       \
-    COUNT_INSERTED                                                                              \
-    "SELECT (SELECT count(*) FROM ins), (SELECT count(*) FROM rc), (SELECT count(*) FROM dd),"  \
-    " (SELECT count(*) FILTER (WHERE status = 'sent') FROM ins),"                               \
-    " (SELECT count(*) FILTER (WHERE status = 'delivered') FROM ins),"                          \
-    " (SELECT count(*) FILTER (WHERE status = 'failed') FROM ins),"                             \
-    " (SELECT count(*) FILTER (WHERE status = 'cancelled') FROM ins)"
+    " RETURNING m.workflow_run_id AS run_id, m.status, m.cost, m.sent_at, m.failed_at) "      \
+    DELTA_INSERTED
 
 #define STAGE_COLUMNS                                                                           \
     "id uuid, run_id uuid, tpl uuid, att int, status text, phone text, name text, mtype text,"  \
@@ -112,34 +108,49 @@ static const char FINAL_SQL[] =
     " FROM u JOIN message_logs o ON o.id = u.id"
     " WHERE m.id = u.id AND m.status = 'sent'"
     " RETURNING m.id, m.workflow_run_id AS run_id, m.status, COALESCE(o.cost, 0) AS old_cost,"
-    "  m.sent_at, m.failed_at),"
-    "rc AS ("
-    " UPDATE workflow_runs r SET success_count = COALESCE(r.success_count, 0) - a.n,"
-    "  failed_count = COALESCE(r.failed_count, 0) + a.n,"
-    "  total_cost = COALESCE(r.total_cost, 0) - a.c"
-    " FROM (SELECT run_id, count(*) AS n, sum(old_cost) AS c FROM upd WHERE status = 'failed'"
-    "  GROUP BY run_id) a WHERE r.id = a.run_id RETURNING 1),"
-    "dd AS ("
-    " INSERT INTO daily_statistics AS d (stat_date, messages_sent, messages_failed, total_cost)"
-    " SELECT dt, sum(ms), sum(mf), sum(tc) FROM ("
-    "  SELECT (sent_at AT TIME ZONE 'Asia/Seoul')::date AS dt, -1 AS ms, 0 AS mf,"
-    "   -old_cost AS tc FROM upd WHERE status = 'failed'"
-    "  UNION ALL SELECT (failed_at AT TIME ZONE 'Asia/Seoul')::date, 0, 1, 0"
-    "   FROM upd WHERE status = 'failed') e"
-    " WHERE dt IS NOT NULL GROUP BY dt ORDER BY dt"
+    "  m.sent_at, m.failed_at) "
+    "SELECT 'r', run_id::text, -count(*) FILTER (WHERE status = 'failed'),"
+    " count(*) FILTER (WHERE status = 'failed'),"
+    " (-COALESCE(sum(old_cost) FILTER (WHERE status = 'failed'), 0))::text, 0,"
+    " count(*) FILTER (WHERE status = 'delivered'), count(*) FILTER (WHERE status = 'failed'), 0"
+    " FROM upd GROUP BY run_id"
+    DELTA_DAYS("upd", "-1", "-old_cost", "status = 'failed'", "status = 'failed'");
+
+/* The batch's deltas, applied last: runs in id order, then days in date order, the same order
+ * in every reporter. */
+static const char RUN_DELTAS_SQL[] =
+    "UPDATE workflow_runs r SET success_count = COALESCE(r.success_count, 0) + d.s,"
+    " failed_count = COALESCE(r.failed_count, 0) + d.f,"
+    " total_cost = COALESCE(r.total_cost, 0) + d.c"
+    " FROM unnest($1::uuid[], $2::bigint[], $3::bigint[], $4::numeric[]) AS d(id, s, f, c)"
+    " WHERE r.id = d.id";
+
+static const char DAY_DELTAS_SQL[] =
+    "INSERT INTO daily_statistics AS d (stat_date, messages_sent, messages_failed, total_cost)"
+    " SELECT dt, s, f, c FROM unnest($1::date[], $2::bigint[], $3::bigint[], $4::numeric[])"
+    "  AS x(dt, s, f, c) ORDER BY dt"
     " ON CONFLICT (stat_date) DO UPDATE SET"
     "  messages_sent = COALESCE(d.messages_sent, 0) + EXCLUDED.messages_sent,"
     "  messages_failed = COALESCE(d.messages_failed, 0) + EXCLUDED.messages_failed,"
-    "  total_cost = COALESCE(d.total_cost, 0) + EXCLUDED.total_cost, updated_at = now()"
-    " RETURNING 1)"
-    "SELECT (SELECT count(*) FROM upd), (SELECT count(*) FROM rc), (SELECT count(*) FROM dd),"
-    " 0, (SELECT count(*) FILTER (WHERE status = 'delivered') FROM upd),"
-    " (SELECT count(*) FILTER (WHERE status = 'failed') FROM upd), 0";
+    "  total_cost = COALESCE(d.total_cost, 0) + EXCLUDED.total_cost, updated_at = now()";
 
-/* Runs of the batch, locked in id order (so concurrent reporters lock in the same order). */
+/* Direct mode: first outcomes COPYed straight into message_logs (no staging table, no
+ * ON CONFLICT), every value computed here; a duplicate id or a vanished template makes the
+ * COPY fail, and the batch is redone through the staging table. */
+static const char DIRECT_COPY_SQL[] =
+    "COPY message_logs (id, workflow_run_id, template_id, recipient_phone, recipient_name,"
+    " message_type, message_content, variables_used, status, provider, provider_message_id,"
+    " cost, sent_at, delivered_at, failed_at, error_code, error_message, job_attempt, channel,"
+    " provider_group_id, provider_status_code) FROM STDIN";
+
+/* Runs of the batch, locked in id order (so concurrent reporters lock in the same order), as the
+ * first of the batch's last statements. FOR NO KEY UPDATE, the lock an UPDATE of the counters
+ * takes anyway: FOR UPDATE would conflict with the KEY SHARE locks that the message_logs
+ * foreign key checks of another reporter's transaction hold, and two reporters would
+ * deadlock. */
 static const char LOCK_RUNS_SQL[] =
     "SELECT id, status, workflow_id FROM workflow_runs WHERE id = ANY($1::uuid[])"
-    " ORDER BY id FOR UPDATE";
+    " ORDER BY id FOR NO KEY UPDATE";
 
 static const char EXISTING_RUNS_SQL[] =
     "SELECT id FROM workflow_runs WHERE id = ANY($1::uuid[])";
@@ -161,6 +172,22 @@ static const char PRICES_SQL[] =
 /* ---- state ------------------------------------------------------------------------------ */
 
 #define MAX_ATTEMPTS 5
+
+/* What a batch changed on one run (key: run id) or one Seoul date (key: YYYY-MM-DD). Costs are
+ * in hundredths of a won: message_logs.cost is DECIMAL(8,2), so the sums are exact. */
+typedef struct rep_delta {
+    char key[MF_UUID_STR_SIZE];
+    long long success, failed, cents;
+} rep_delta;
+
+typedef struct rep_deltas {
+    rep_delta *d;
+    size_t n, cap;
+} rep_deltas;
+
+/* Batches that use the staging path after a direct COPY met a duplicate (a redelivery or a
+ * rebalance: more duplicates are likely to follow, and each failed COPY costs a rollback). */
+#define DIRECT_COOLDOWN_BATCHES 16
 
 typedef struct run_ref {
     char id[MF_UUID_STR_SIZE];
@@ -188,6 +215,8 @@ struct rep_store {
     size_t sorted_cap;
     run_ref *refs;
     size_t nrefs, refs_cap;
+    rep_deltas run_d, day_d;
+    int direct_cooldown; /* batches left before the direct COPY is tried again */
 };
 
 static long long mono_ms(void)
@@ -219,7 +248,7 @@ rep_store *rep_store_new(const char *group, const char *topic, long long price_t
     mf_pgarr_init(&st->runs);
     mf_buf_init(&st->json, 0);
     mf_buf_init(&st->copy, (size_t)256 * 1024 * 1024);
-    st->mode = REP_INSERT_COPY;
+    st->mode = REP_INSERT_DIRECT;
     return st;
 }
 
@@ -238,6 +267,8 @@ void rep_store_free(rep_store *st)
     mf_buf_free(&st->copy);
     free(st->sorted);
     free(st->refs);
+    free(st->run_d.d);
+    free(st->day_d.d);
     free(st);
 }
 
@@ -420,59 +451,229 @@ static int copy_field(mf_buf *b, const char *v, int first, mf_err *err)
     return mf_buf_append(b, v + run, i - run, err);
 }
 
-/* One row for the insert (any status; the mapping is in docs/reporter.md), added to the COPY
- * buffer or to the column arrays. */
-static int add_insert_row(rep_store *st, PGconn *conn, const mf_result *r, mf_err *err)
-{
-    const char *v[NCOL];
-    const char *status = "failed";
-    long long sent = 0, delivered = 0, failed = 0;
-    double price = 0;
-    char cost[32], id[MF_UUID_STR_SIZE], run[MF_UUID_STR_SIZE], tpl[MF_UUID_STR_SIZE];
-    char att[16], s_sent[24], s_del[24], s_fail[24];
-    mf_msg_type carried = r->channel != MF_TYPE_NONE ? r->channel : r->type;
-    int charged = 0, i;
+/* One result as the values of its message_logs row (the mapping is in docs/reporter.md). */
+typedef struct rep_row {
+    const char *status;
+    long long sent, delivered, failed; /* epoch ms, 0: NULL */
+    long long cents;                   /* cost */
+    int attempt;
+} rep_row;
 
+static int row_values(rep_store *st, PGconn *conn, const mf_result *r, rep_row *row,
+                      mf_err *err)
+{
+    mf_msg_type carried = r->channel != MF_TYPE_NONE ? r->channel : r->type;
+    double price = 0;
+    int charged = 0;
+
+    memset(row, 0, sizeof(*row));
+    row->status = "failed";
+    row->attempt = (int)r->attempt;
     switch (r->status) {
     case MF_RESULT_ACCEPTED:
-        status = "sent";
-        sent = r->sent_ms > 0 ? r->sent_ms : r->ts_ms;
+        row->status = "sent";
+        row->sent = r->sent_ms > 0 ? r->sent_ms : r->ts_ms;
         charged = 1;
         break;
     case MF_RESULT_DELIVERED:
-        status = "delivered";
-        sent = r->sent_ms > 0 ? r->sent_ms : r->ts_ms;
-        delivered = r->ts_ms;
+        row->status = "delivered";
+        row->sent = r->sent_ms > 0 ? r->sent_ms : r->ts_ms;
+        row->delivered = r->ts_ms;
         charged = 1;
         break;
     case MF_RESULT_UNDELIVERED:
-        sent = r->sent_ms;
-        failed = r->ts_ms;
+        row->sent = r->sent_ms;
+        row->failed = r->ts_ms;
         break;
     case MF_RESULT_CANCELLED:
-        status = "cancelled";
-        failed = r->ts_ms;
+        row->status = "cancelled";
+        row->failed = r->ts_ms;
         break;
     case MF_RESULT_FAILED:
     default:
-        sent = r->sent_ms;
-        failed = r->ts_ms;
+        row->sent = r->sent_ms;
+        row->failed = r->ts_ms;
         break;
     }
     if (charged && rep_store_price(st, conn, carried, &price, err) != 0)
         return -1;
-    snprintf(cost, sizeof(cost), "%.2f", price);
-    snprintf(att, sizeof(att), "%d", (int)r->attempt);
-    snprintf(s_sent, sizeof(s_sent), "%lld", sent);
-    snprintf(s_del, sizeof(s_del), "%lld", delivered);
-    snprintf(s_fail, sizeof(s_fail), "%lld", failed);
+    row->cents = llround(price * 100.0);
+    return 0;
+}
+
+static int row_is_failed(const rep_row *row)
+{
+    return strcmp(row->status, "failed") == 0 || strcmp(row->status, "cancelled") == 0;
+}
+
+static void format_cents(long long cents, char *out, size_t cap)
+{
+    unsigned long long a = cents < 0 ? (unsigned long long)(-(cents + 1)) + 1
+                                     : (unsigned long long)cents;
+
+    snprintf(out, cap, "%s%llu.%02llu", cents < 0 ? "-" : "", a / 100, a % 100);
+}
+
+/* "-12.3", "7", "0.05" -> hundredths; more than 2 decimals is an error (DECIMAL(8,2) sums). */
+static int parse_cents(const char *txt, long long *out, mf_err *err)
+{
+    const char *p = txt;
+    int neg = 0, frac = 0;
+    long long v = 0;
+
+    if (*p == '-' || *p == '+')
+        neg = *p++ == '-';
+    if (*p < '0' || *p > '9')
+        return mf_err_set(err, "not a cost: \"%s\"", txt);
+    for (; *p >= '0' && *p <= '9'; p++) {
+        if (v > 900000000000000LL)
+            return mf_err_set(err, "cost out of range: \"%s\"", txt);
+        v = v * 10 + (*p - '0');
+    }
+    v *= 100;
+    if (*p == '.') {
+        for (p++; *p >= '0' && *p <= '9'; p++, frac++) {
+            if (frac >= 2 && *p != '0')
+                return mf_err_set(err, "cost with more than 2 decimals: \"%s\"", txt);
+            if (frac == 0)
+                v += (*p - '0') * 10;
+            else if (frac == 1)
+                v += *p - '0';
+        }
+    }
+    if (*p != '\0')
+        return mf_err_set(err, "not a cost: \"%s\"", txt);
+    *out = neg ? -v : v;
+    return 0;
+}
+
+/* Epoch ms as a timestamptz literal (UTC), or NULL for 0. */
+static const char *format_ts(long long ms, char *out, size_t cap)
+{
+    time_t secs;
+    struct tm tm;
+    size_t k;
+
+    if (ms <= 0)
+        return NULL;
+    secs = (time_t)(ms / 1000);
+    if (gmtime_r(&secs, &tm) == NULL || (k = strftime(out, cap, "%Y-%m-%d %H:%M:%S", &tm)) == 0)
+        return NULL;
+    snprintf(out + k, cap - k, ".%03d+00", (int)(ms % 1000));
+    return out;
+}
+
+/* The Asia/Seoul calendar date of epoch ms (Korea keeps UTC+9 all year). */
+static void seoul_date(long long ms, char *out, size_t cap)
+{
+    time_t secs = (time_t)(ms / 1000) + 9 * 3600;
+    struct tm tm;
+
+    if (gmtime_r(&secs, &tm) == NULL || strftime(out, cap, "%Y-%m-%d", &tm) == 0)
+        snprintf(out, cap, "1970-01-01");
+}
+
+static int delta_add(rep_deltas *ds, const char *key, long long success, long long failed,
+                     long long cents, mf_err *err)
+{
+    size_t i;
+
+    for (i = 0; i < ds->n; i++)
+        if (strcmp(ds->d[i].key, key) == 0)
+            break;
+    if (i == ds->n) {
+        if (ds->n == ds->cap) {
+            size_t cap = ds->cap ? ds->cap * 2 : 8;
+            rep_delta *p = realloc(ds->d, cap * sizeof(*p));
+
+            if (p == NULL)
+                return mf_err_set(err, "out of memory");
+            ds->d = p;
+            ds->cap = cap;
+        }
+        memset(&ds->d[i], 0, sizeof(ds->d[i]));
+        snprintf(ds->d[i].key, sizeof(ds->d[i].key), "%s", key);
+        ds->n++;
+    }
+    ds->d[i].success += success;
+    ds->d[i].failed += failed;
+    ds->d[i].cents += cents;
+    return 0;
+}
+
+/* The deltas a freshly inserted row adds (what DELTA_INSERTED computes in SQL). */
+static int row_deltas(rep_store *st, const mf_result *r, const rep_row *row, long long *by,
+                      mf_err *err)
+{
+    char run[MF_UUID_STR_SIZE], day[16];
+    int failed = row_is_failed(row);
+
+    if (delta_add(&st->run_d, mf_uuid_format(&r->run, run), failed ? 0 : 1, failed ? 1 : 0,
+                  row->cents, err) != 0)
+        return -1;
+    if (!failed && row->sent > 0) {
+        seoul_date(row->sent, day, sizeof(day));
+        if (delta_add(&st->day_d, day, 1, 0, row->cents, err) != 0)
+            return -1;
+    } else if (failed && row->failed > 0) {
+        seoul_date(row->failed, day, sizeof(day));
+        if (delta_add(&st->day_d, day, 0, 1, 0, err) != 0)
+            return -1;
+    }
+    if (strcmp(row->status, "sent") == 0)
+        by[REP_ST_SENT]++;
+    else if (strcmp(row->status, "delivered") == 0)
+        by[REP_ST_DELIVERED]++;
+    else if (strcmp(row->status, "cancelled") == 0)
+        by[REP_ST_CANCELLED]++;
+    else
+        by[REP_ST_FAILED]++;
+    return 0;
+}
+
+/* Whether a result can go through the direct COPY unchanged: the staging INSERT trims some
+ * values (left()) and falls back to the template's type; such rare rows take that path. */
+static int direct_ok(const mf_result *r)
+{
+    return mf_msg_type_name(r->type) != NULL && strlen(r->to) <= 20 &&
+           (r->name == NULL || strlen(r->name) <= 255) &&
+           (r->provider_msg_id == NULL || strlen(r->provider_msg_id) <= 255) &&
+           (r->code == NULL || strlen(r->code) <= 50);
+}
+
+static int copy_row(mf_buf *b, const char *const *v, int n, mf_err *err)
+{
+    int i;
+
+    for (i = 0; i < n; i++)
+        if (copy_field(b, v[i], i == 0, err) != 0)
+            return -1;
+    return mf_buf_append_char(b, '\n', err);
+}
+
+/* One row for the staging table or the unnest arrays (any status). */
+static int add_insert_row(rep_store *st, PGconn *conn, const mf_result *r, mf_err *err)
+{
+    const char *v[NCOL];
+    rep_row row;
+    char cost[32], id[MF_UUID_STR_SIZE], run[MF_UUID_STR_SIZE], tpl[MF_UUID_STR_SIZE];
+    char att[16], s_sent[24], s_del[24], s_fail[24];
+    int i;
+
+    if (row_values(st, conn, r, &row, err) != 0)
+        return -1;
+    format_cents(row.cents, cost, sizeof(cost));
+    snprintf(att, sizeof(att), "%d", row.attempt);
+    snprintf(s_sent, sizeof(s_sent), "%lld", row.sent);
+    snprintf(s_del, sizeof(s_del), "%lld", row.delivered);
+    snprintf(s_fail, sizeof(s_fail), "%lld", row.failed);
     if (r->vars.n > 0 && vars_json(&st->json, &r->vars, err) != 0)
         return -1;
     v[C_ID] = mf_uuid_format(&r->id, id);
     v[C_RUN] = mf_uuid_format(&r->run, run);
     v[C_TPL] = mf_uuid_format(&r->tpl, tpl);
     v[C_ATT] = att;
-    v[C_STATUS] = status;
+    v[C_STATUS] = row.status;
     v[C_PHONE] = r->to;
     v[C_NAME] = empty_null(r->name);
     v[C_TYPE] = mf_msg_type_name(r->type);
@@ -483,20 +684,59 @@ static int add_insert_row(rep_store *st, PGconn *conn, const mf_result *r, mf_er
     v[C_CODE] = empty_null(r->code);
     v[C_MSG] = empty_null(r->msg);
     v[C_COST] = cost;
-    v[C_SENT] = sent > 0 ? s_sent : NULL;
-    v[C_DELIVERED] = delivered > 0 ? s_del : NULL;
-    v[C_FAILED] = failed > 0 ? s_fail : NULL;
+    v[C_SENT] = row.sent > 0 ? s_sent : NULL;
+    v[C_DELIVERED] = row.delivered > 0 ? s_del : NULL;
+    v[C_FAILED] = row.failed > 0 ? s_fail : NULL;
     v[C_CHANNEL] = mf_msg_type_name(r->channel);
-    if (st->mode == REP_INSERT_COPY) {
-        for (i = 0; i < NCOL; i++)
-            if (copy_field(&st->copy, v[i], i == 0, err) != 0)
-                return -1;
-        return mf_buf_append_char(&st->copy, '\n', err);
-    }
+    if (st->mode != REP_INSERT_UNNEST)
+        return copy_row(&st->copy, v, NCOL, err);
     for (i = 0; i < NCOL; i++)
         if (mf_pgarr_add(&st->cols[i], v[i], err) != 0)
             return -1;
     return 0;
+}
+
+/* One message_logs row for the direct COPY (columns of DIRECT_COPY_SQL), and its deltas. */
+static int add_direct_row(rep_store *st, PGconn *conn, const mf_result *r, long long *by,
+                          mf_err *err)
+{
+    const char *v[21];
+    rep_row row;
+    char cost[32], id[MF_UUID_STR_SIZE], run[MF_UUID_STR_SIZE], tpl[MF_UUID_STR_SIZE];
+    char att[16], t_sent[40], t_del[40], t_fail[40];
+    int failed;
+
+    if (row_values(st, conn, r, &row, err) != 0)
+        return -1;
+    failed = row_is_failed(&row);
+    format_cents(row.cents, cost, sizeof(cost));
+    snprintf(att, sizeof(att), "%d", row.attempt);
+    if (r->vars.n > 0 && vars_json(&st->json, &r->vars, err) != 0)
+        return -1;
+    v[0] = mf_uuid_format(&r->id, id);
+    v[1] = mf_uuid_format(&r->run, run);
+    v[2] = mf_uuid_is_nil(&r->tpl) ? NULL : mf_uuid_format(&r->tpl, tpl);
+    v[3] = r->to;
+    v[4] = empty_null(r->name);
+    v[5] = mf_msg_type_name(r->type);
+    v[6] = r->text;
+    v[7] = r->vars.n > 0 ? st->json.data : "{}";
+    v[8] = row.status;
+    v[9] = "coolsms";
+    v[10] = empty_null(r->provider_msg_id);
+    v[11] = cost;
+    v[12] = format_ts(row.sent, t_sent, sizeof(t_sent));
+    v[13] = format_ts(row.delivered, t_del, sizeof(t_del));
+    v[14] = format_ts(row.failed, t_fail, sizeof(t_fail));
+    v[15] = failed ? empty_null(r->code) : NULL;
+    v[16] = failed ? empty_null(r->msg) : NULL;
+    v[17] = att;
+    v[18] = mf_msg_type_name(r->channel);
+    v[19] = empty_null(r->group_id);
+    v[20] = empty_null(r->code);
+    if (copy_row(&st->copy, v, 21, err) != 0)
+        return -1;
+    return row_deltas(st, r, &row, by, err);
 }
 
 static long long res_ll(const PGresult *res, int row, int col)
@@ -504,23 +744,42 @@ static long long res_ll(const PGresult *res, int row, int col)
     return PQgetisnull(res, row, col) ? 0 : strtoll(PQgetvalue(res, row, col), NULL, 10);
 }
 
-/* Columns 3..6 of the insert / final statements: rows by their new status (RETURNING). */
-static void status_counts(const PGresult *res, long long *by)
+/* Fold the delta rows of an insert / final statement into the batch's deltas; *changed gets
+ * the rows changed, `by` the rows by their new status. */
+static int read_deltas(rep_store *st, const PGresult *res, long long *changed, long long *by,
+                       mf_err *err)
 {
-    int i;
+    int i, k;
 
-    for (i = 0; i < REP_ST_N; i++)
-        by[i] += (PQntuples(res) > 0 && PQnfields(res) > 3 + i) ? res_ll(res, 0, 3 + i) : 0;
+    *changed = 0;
+    if (PQnfields(res) < 5 + REP_ST_N)
+        return mf_err_set(err, "delta statement returned %d columns", PQnfields(res));
+    for (i = 0; i < PQntuples(res); i++) {
+        const char *kind = PQgetvalue(res, i, 0), *key = PQgetvalue(res, i, 1);
+        long long cents = 0;
+
+        if (parse_cents(PQgetisnull(res, i, 4) ? "0" : PQgetvalue(res, i, 4), &cents, err) != 0)
+            return -1;
+        if (delta_add(kind[0] == 'r' ? &st->run_d : &st->day_d, key, res_ll(res, i, 2),
+                      res_ll(res, i, 3), cents, err) != 0)
+            return -1;
+        if (kind[0] != 'r')
+            continue;
+        for (k = 0; k < REP_ST_N; k++) {
+            by[k] += res_ll(res, i, 5 + k);
+            *changed += res_ll(res, i, 5 + k);
+        }
+    }
+    return 0;
 }
 
-/* Run `sql` with the finished arrays as parameters; *changed gets the first column, `by` the
- * rows by status. */
-static int exec_arrays(PGconn *conn, const char *sql, mf_pgarr *arrs, int narr,
+/* Run `sql` with the finished arrays as parameters and fold its delta rows. */
+static int exec_arrays(rep_store *st, PGconn *conn, const char *sql, mf_pgarr *arrs, int narr,
                        long long *changed, long long *by, mf_err *err)
 {
     const char *params[NCOL];
     PGresult *res;
-    int i;
+    int i, rc;
 
     for (i = 0; i < narr; i++) {
         params[i] = mf_pgarr_finish(&arrs[i], err);
@@ -530,22 +789,52 @@ static int exec_arrays(PGconn *conn, const char *sql, mf_pgarr *arrs, int narr,
     res = mf_pg_query(conn, sql, narr, params, err);
     if (res == NULL)
         return -1;
-    *changed = PQntuples(res) > 0 ? res_ll(res, 0, 0) : 0;
-    status_counts(res, by);
+    rc = read_deltas(st, res, changed, by, err);
     PQclear(res);
+    return rc;
+}
+
+/* Whether every selected result can take the direct COPY. */
+static int batch_direct_ok(const rep_store *st, size_t m)
+{
+    size_t i;
+
+    for (i = 0; i < m; i++)
+        if (!direct_ok(st->sorted[i]))
+            return 0;
+    return 1;
+}
+
+/* COPY the selected first outcomes straight into message_logs: all are new, or it fails. */
+static int insert_direct(rep_store *st, PGconn *conn, size_t m, long long *inserted,
+                         long long *by, mf_err *err)
+{
+    long long rows = 0;
+    size_t i;
+
+    mf_buf_reset(&st->copy);
+    for (i = 0; i < m; i++)
+        if (add_direct_row(st, conn, st->sorted[i], by, err) != 0)
+            return -1;
+    if (mf_pg_copy_in(conn, DIRECT_COPY_SQL, st->copy.data, st->copy.len, &rows, err) != 0)
+        return mf_err_prefix(err, "could not copy %zu message_logs rows", m);
+    *inserted = rows;
     return 0;
 }
 
-/* Insert the selected results (st->sorted[0..m)). */
-static int insert_rows(rep_store *st, PGconn *conn, size_t m, long long *inserted,
+/* Insert the selected results (st->sorted[0..m)); direct: try the direct COPY. */
+static int insert_rows(rep_store *st, PGconn *conn, size_t m, int direct, long long *inserted,
                        long long *by, mf_err *err)
 {
     size_t i;
     PGresult *res;
+    int rc;
 
     *inserted = 0;
     if (m == 0)
         return 0;
+    if (direct)
+        return insert_direct(st, conn, m, inserted, by, err);
     for (i = 0; i < NCOL; i++)
         mf_pgarr_reset(&st->cols[i]);
     mf_buf_reset(&st->copy);
@@ -553,7 +842,7 @@ static int insert_rows(rep_store *st, PGconn *conn, size_t m, long long *inserte
         if (add_insert_row(st, conn, st->sorted[i], err) != 0)
             return -1;
     if (st->mode == REP_INSERT_UNNEST) {
-        if (exec_arrays(conn, INSERT_UNNEST_SQL, st->cols, NCOL, inserted, by, err) != 0)
+        if (exec_arrays(st, conn, INSERT_UNNEST_SQL, st->cols, NCOL, inserted, by, err) != 0)
             return mf_err_prefix(err, "could not insert %zu message_logs rows", m);
         return 0;
     }
@@ -564,10 +853,9 @@ static int insert_rows(rep_store *st, PGconn *conn, size_t m, long long *inserte
     res = mf_pg_query(conn, INSERT_STAGE_SQL, 0, NULL, err);
     if (res == NULL)
         return mf_err_prefix(err, "could not insert %zu message_logs rows", m);
-    *inserted = PQntuples(res) > 0 ? res_ll(res, 0, 0) : 0;
-    status_counts(res, by);
+    rc = read_deltas(st, res, inserted, by, err);
     PQclear(res);
-    return 0;
+    return rc;
 }
 
 static int apply_finals(rep_store *st, PGconn *conn, size_t m, long long *updated,
@@ -592,7 +880,7 @@ static int apply_finals(rep_store *st, PGconn *conn, size_t m, long long *update
             mf_pgarr_add(&u[U_MSG], empty_null(r->msg), err) != 0)
             return -1;
     }
-    if (exec_arrays(conn, FINAL_SQL, u, NUCOL, updated, by, err) != 0)
+    if (exec_arrays(st, conn, FINAL_SQL, u, NUCOL, updated, by, err) != 0)
         return mf_err_prefix(err, "could not apply %zu final outcomes", m);
     return 0;
 }
@@ -715,21 +1003,70 @@ static int after_counts(rep_store *st, PGconn *conn, int changed, rep_store_stat
     return 0;
 }
 
+/* Apply the batch's run and day deltas (the run rows are locked already). */
+static int apply_deltas(rep_store *st, PGconn *conn, mf_err *err)
+{
+    rep_deltas *sets[2] = {&st->run_d, &st->day_d};
+    const char *sql[2] = {RUN_DELTAS_SQL, DAY_DELTAS_SQL};
+    mf_pgarr *a = st->ucols;
+    const char *params[4];
+    size_t i, k, used;
+    char cents[32];
+
+    for (k = 0; k < 2; k++) {
+        for (i = 0; i < 4; i++)
+            mf_pgarr_reset(&a[i]);
+        for (i = 0, used = 0; i < sets[k]->n; i++) {
+            const rep_delta *d = &sets[k]->d[i];
+
+            if (d->success == 0 && d->failed == 0 && d->cents == 0)
+                continue;
+            format_cents(d->cents, cents, sizeof(cents));
+            if (mf_pgarr_add(&a[0], d->key, err) != 0 || mf_pgarr_add_ll(&a[1], d->success, err) != 0 ||
+                mf_pgarr_add_ll(&a[2], d->failed, err) != 0 || mf_pgarr_add(&a[3], cents, err) != 0)
+                return -1;
+            used++;
+        }
+        if (used == 0)
+            continue;
+        for (i = 0; i < 4; i++)
+            if ((params[i] = mf_pgarr_finish(&a[i], err)) == NULL)
+                return -1;
+        if (mf_pg_command(conn, sql[k], 4, params, NULL, err) != 0)
+            return mf_err_prefix(err, "could not update the %s counters",
+                                 k == 0 ? "run" : "daily");
+    }
+    return 0;
+}
+
+static int direct_conflict(const mf_err *err)
+{
+    return strstr(err->msg, "SQLSTATE 23505") != NULL || strstr(err->msg, "SQLSTATE 23503") != NULL;
+}
+
+/* One try of the batch transaction. Rows first (in parallel with other reporters), then the
+ * statements that serialize reporters: run locks, counters, offsets, completion. *direct_failed
+ * is set when the direct COPY met a duplicate or a missing template (redo without it). */
 static int write_once(rep_store *st, PGconn *conn, const mf_result *res, size_t n,
-                      const rep_offset *offs, size_t noffs, rep_store_stats *stats, mf_err *err)
+                      const rep_offset *offs, size_t noffs, int direct, rep_store_stats *stats,
+                      int *direct_failed, mf_err *err)
 {
     long m;
     long long ins = 0, upd = 0, late = 0;
     size_t finals = 0;
 
     st->stage_ready = 0;
+    st->run_d.n = st->day_d.n = 0;
+    *direct_failed = 0;
     if (mf_pg_begin(conn, err) != 0)
         return -1;
-    if (n > 0 && lock_runs(st, conn, res, n, err) != 0)
+    if ((m = select_unique(st, res, n, 0, err)) < 0)
         goto fail;
-    if ((m = select_unique(st, res, n, 0, err)) < 0 ||
-        insert_rows(st, conn, (size_t)m, &ins, stats->ins_status, err) != 0)
+    direct = direct && batch_direct_ok(st, (size_t)m);
+    if (insert_rows(st, conn, (size_t)m, direct, &ins, stats->ins_status, err) != 0) {
+        *direct_failed = direct && direct_conflict(err);
         goto fail;
+    }
     if ((m = select_unique(st, res, n, 1, err)) < 0 ||
         apply_finals(st, conn, (size_t)m, &upd, stats->upd_status, err) != 0)
         goto fail;
@@ -737,9 +1074,10 @@ static int write_once(rep_store *st, PGconn *conn, const mf_result *res, size_t 
     /* A final outcome whose job has no row yet (it overtook its `accepted`) is inserted as
      * final; rows that exist conflict and change nothing. */
     if (upd < (long long)finals &&
-        insert_rows(st, conn, finals, &late, stats->ins_status, err) != 0)
+        insert_rows(st, conn, finals, 0, &late, stats->ins_status, err) != 0)
         goto fail;
-    if (store_offsets(st, conn, offs, noffs, err) != 0)
+    if ((n > 0 && lock_runs(st, conn, res, n, err) != 0) || apply_deltas(st, conn, err) != 0 ||
+        store_offsets(st, conn, offs, noffs, err) != 0)
         goto fail;
     stats->inserted = ins + late;
     stats->finalized = upd;
@@ -761,18 +1099,29 @@ int rep_store_write(rep_store *st, PGconn *conn, const mf_result *res, size_t n,
                     const rep_offset *offs, size_t noffs, rep_store_stats *stats, mf_err *err)
 {
     rep_store_stats local;
+    int direct = st->mode == REP_INSERT_DIRECT && st->direct_cooldown == 0;
     mf_err e;
     int attempt;
 
     if (stats == NULL)
         stats = &local;
+    if (st->direct_cooldown > 0)
+        st->direct_cooldown--;
     for (attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
+        int direct_failed = 0;
+
         memset(stats, 0, sizeof(*stats));
         stats->attempts = attempt;
         mf_err_clear(&e);
         if (mf_pg_ensure(conn, &e) == 0 &&
-            write_once(st, conn, res, n, offs, noffs, stats, &e) == 0)
+            write_once(st, conn, res, n, offs, noffs, direct, stats, &direct_failed, &e) == 0)
             return 0;
+        if (direct_failed) {
+            /* duplicates (redelivery) or a deleted template: the staging path handles both */
+            direct = 0;
+            st->direct_cooldown = DIRECT_COOLDOWN_BATCHES;
+            continue;
+        }
         if (!retryable(&e) || attempt == MAX_ATTEMPTS)
             break;
         if (st->log != NULL)

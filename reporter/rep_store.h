@@ -67,10 +67,17 @@ int rep_store_write(rep_store *st, PGconn *conn, const mf_result *res, size_t n,
 int rep_store_load_offsets(rep_store *st, PGconn *conn, const int32_t *parts, size_t n,
                            int64_t *offsets, mf_err *err);
 
-/* How message_logs rows reach the server: COPY into a staging table that is dropped at commit
- * (default; faster for 5,000 rows, see docs/reporter.md), or one INSERT with unnest() of 19
- * array parameters. Both are pooler-safe. For benchmarks and tests. */
-typedef enum rep_insert_mode { REP_INSERT_COPY = 0, REP_INSERT_UNNEST } rep_insert_mode;
+/* How first outcomes reach message_logs. DIRECT (the default): one COPY straight into
+ * message_logs, counters computed here; a batch with a duplicate (redelivery) or a deleted
+ * template is redone through the staging path, which is then used for the next 16 batches.
+ * STAGE: COPY into a staging table dropped at commit, then INSERT ... ON CONFLICT DO NOTHING.
+ * UNNEST: one INSERT with unnest() of 19 array parameters. All are pooler-safe; the modes are
+ * for benchmarks and tests (docs/reporter.md). */
+typedef enum rep_insert_mode {
+    REP_INSERT_DIRECT = 0,
+    REP_INSERT_STAGE,
+    REP_INSERT_UNNEST
+} rep_insert_mode;
 void rep_store_set_insert_mode(rep_store *st, rep_insert_mode mode);
 
 /* Price (KRW) of one accepted message sent as `type` (sms, lms, kakao), from the cache;

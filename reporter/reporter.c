@@ -548,7 +548,7 @@ static int process(reporter *r, size_t n, const char **dep, mf_err *err)
     MF_LOG(r->log, MF_LOG_DEBUG, "batch recorded", MF_KV_I("messages", (long long)n),
            MF_KV_I("inserted", stats.inserted), MF_KV_I("finalized", stats.finalized),
            MF_KV_I("duplicates", stats.duplicates), MF_KV_I("completed", stats.completed),
-           MF_KV_I("attempts", stats.attempts));
+           MF_KV_I("attempts", stats.attempts), MF_KV_I("ms", mono_ms() - t0));
     return 0;
 }
 

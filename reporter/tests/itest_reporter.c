@@ -788,14 +788,18 @@ static void test_insert_modes(void **state)
     mf_uuid wf, tpl;
     mf_err err;
     rep_store *st;
-    char d[2][64];
+    static const rep_insert_mode modes[3] = {REP_INSERT_DIRECT, REP_INSERT_STAGE,
+                                             REP_INSERT_UNNEST};
+    static const char *const names[3] = {"direct COPY", "COPY + staging table",
+                                         "unnest() arrays"};
+    char d[3][64];
     rep_offset off = {0, 1};
 
     assert_int_equal(mf_uuid_parse(t->wf, &wf, &err), 0);
     assert_int_equal(mf_uuid_parse(t->tpl, &tpl, &err), 0);
     st = rep_store_new("bench", t->topic, 60000, NULL, &err);
     assert_non_null(st);
-    for (int mode = 0; mode < 2; mode++) {
+    for (int mode = 0; mode < 3; mode++) {
         run_fx r;
         rep_store_stats stats;
         double t0, t1, t2;
@@ -803,7 +807,7 @@ static void test_insert_modes(void **state)
 
         make_run(t, t->tpl, N, &r);
         fill_batch(&r, &wf, &tpl, res, phones, texts, vars, N, mf_test_now_ms());
-        rep_store_set_insert_mode(st, mode == 0 ? REP_INSERT_COPY : REP_INSERT_UNNEST);
+        rep_store_set_insert_mode(st, modes[mode]);
         t0 = mono_s();
         if (rep_store_write(st, t->pg, res, N, &off, 1, &stats, &err) != 0)
             fail_msg("write: %s", err.msg);
@@ -816,7 +820,7 @@ static void test_insert_modes(void **state)
         assert_int_equal(stats.inserted, 0);
         assert_int_equal(stats.duplicates, N);
         print_message("%s: %d new rows %.1f ms, the same rows again %.1f ms\n",
-                      mode == 0 ? "COPY + staging table" : "unnest() arrays", N,
+                      names[mode], N,
                       (t1 - t0) * 1000, (t2 - t1) * 1000);
         p[0] = r.id;
         /* both paths store the same bytes (tabs, quotes, backslashes, newlines included) */
@@ -830,6 +834,7 @@ static void test_insert_modes(void **state)
                                      " '안녕하세요 \"쿠폰\" \\ 확인' || chr(10) || '하세요'", 1, p), 1);
     }
     assert_string_equal(d[0], d[1]);
+    assert_string_equal(d[0], d[2]);
     assert_consistent(t);
     rep_store_free(st);
 }

@@ -527,6 +527,7 @@ def main(argv):
     ap.add_argument("--build", default=os.environ.get("MF_BUILD_DIR") or
                     os.path.join(ROOT, "build"))
     ap.add_argument("--senders", type=int, default=2, help="senders of the e2e run (2)")
+    ap.add_argument("--reporters", type=int, default=1, help="reporters of the e2e run (1)")
     ap.add_argument("--latency-runs", type=int, default=10)
     ap.add_argument("--scale-recipients", type=int, default=None,
                     help="recipients of each scale-out run (default min(N, 40000))")
@@ -578,10 +579,11 @@ def main(argv):
         fleet.env.update(kv.split("=", 1) for kv in a.fleet_env)
         if a.fleet_env:
             log(f"fleet settings added: {' '.join(a.fleet_env)}")
-        campaign.start_fleet(fleet, a.senders)
+        campaign.start_fleet(fleet, a.senders, reporters=a.reporters)
         time.sleep(0.5)
         fleet.check_alive()
-        log(f"fleet up: 1 planner, {a.senders} senders, 1 reporter; simulator at {sim.url}")
+        log(f"fleet up: 1 planner, {a.senders} senders, {a.reporters} reporters; "
+            f"simulator at {sim.url}")
         first_ms = 0.0
         if "latency" not in skip:
             first_ms, res["latency_samples_ms"] = stage_latency(a, ctx)

@@ -239,6 +239,9 @@ def fleet_env(dsn, prefix, sim_url, mysql_db):
     e.update({
         "MF_PG_DSN": dsn,
         "MF_TOPIC_PREFIX": prefix,
+        # own consumer groups too: two campaigns at once (tests, benchmarks) never share one
+        "MF_SENDER_GROUP": f"{prefix}sender",
+        "MF_REPORTER_GROUP": f"{prefix}reporter",
         "MF_COOLSMS_BASE_URL": sim_url,
         "MF_MYSQL_DB": mysql_db,
         "MF_LOG_LEVEL": "info",

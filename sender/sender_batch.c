@@ -259,7 +259,7 @@ static int produce_result(sender_ctx *s, sender_slot *sl, mf_err *err)
                           err);
 }
 
-static int produce_finals(sender_ctx *s, mf_err *err)
+int sender_produce_finals(sender_ctx *s, mf_err *err)
 {
     int rc = 0;
 
@@ -284,20 +284,24 @@ static void on_inserted(void *arg, const mf_uuid *job)
         sl->state = SLOT_FINAL;
 }
 
-static int insert_claims(sender_ctx *s, mf_err *err)
+int sender_claim_next(sender_ctx *s, size_t want, mf_err *err)
 {
-    sender_claim_in *rows = calloc(s->n ? s->n : 1, sizeof(*rows));
-    size_t n = 0;
+    size_t i = s->claim_next, n = 0, nsend = 0;
+    sender_claim_in *rows;
     int rc;
 
+    if (i >= s->n)
+        return 0;
+    rows = calloc(s->n - i, sizeof(*rows));
     if (rows == NULL)
         return mf_err_set(err, "out of memory");
-    for (size_t i = 0; i < s->n; i++) {
+    for (; i < s->n && nsend < want; i++) {
         sender_slot *sl = &s->slots[i];
         sender_claim_in *r = &rows[n];
 
         if (sl->state != SLOT_SEND && sl->state != SLOT_FAILED)
             continue;
+        nsend += sl->state == SLOT_SEND;
         r->job = sl->job.id;
         r->run = sl->job.run;
         r->attempt = sl->job.attempt;
@@ -311,7 +315,9 @@ static int insert_claims(sender_ctx *s, mf_err *err)
     rc = sender_claims_insert(&s->claims, s->pg, rows, n, s->cfg->common.instance_id,
                               on_inserted, s, err);
     free(rows);
-    return rc;
+    if (rc == 0)
+        s->claim_next = i; /* only once committed: a failed INSERT is retried with the batch */
+    return rc < 0 ? -1 : n > 0;
 }
 
 /* An existing claim seen for a slot that was not freshly claimed. */
@@ -462,7 +468,8 @@ static int fetch_pending(sender_ctx *s, int first, mf_err *err)
         return mf_err_set(err, "out of memory");
     for (size_t i = 0; i < s->n; i++) {
         sender_slot *sl = &s->slots[i];
-        int want = first ? (sl->state == SLOT_SEND || sl->state == SLOT_FAILED) && !sl->fresh
+        int want = first ? (sl->state == SLOT_SEND || sl->state == SLOT_FAILED) &&
+                               !sl->fresh && i < s->claim_next
                          : sl->state == SLOT_PENDING;
 
         if (want)
@@ -502,6 +509,7 @@ static int grow_batch(sender_ctx *s, size_t max, mf_err *err)
 
 static int decode_all(sender_ctx *s, mf_err *err)
 {
+    s->claim_next = 0;
     for (size_t i = 0; i < s->n; i++) {
         sender_slot *sl = &s->slots[i];
         const mf_kafka_msg *m = &s->msgs[i];
@@ -586,24 +594,40 @@ static int wait_pending(sender_ctx *s, mf_err *err)
         rc = sender_send_all(s, err);
         if (rc != 0)
             return rc;
-        if (produce_finals(s, err) != 0)
+        if (sender_produce_finals(s, err) != 0)
             return -1;
     }
     return 0;
+}
+
+/* Jobs whose claim INSERT met an existing claim: re-emit, resolve or wait (fetch_pending),
+ * then send the freshly claimed ones; the send loop claims the rest of the batch as it goes. */
+static int settle_and_send(sender_ctx *s, mf_err *err)
+{
+    if (fetch_pending(s, 1, err) != 0 || resolve_stale(s, err) != 0 ||
+        sender_produce_finals(s, err) != 0)
+        return -1;
+    return sender_send_all(s, err);
 }
 
 static int process(sender_ctx *s, mf_err *err)
 {
     int rc;
 
+    /* Only the first request's claims are inserted before sending starts: the send loop
+     * inserts the others while requests are in flight (sender_send.c), so the provider is
+     * not kept waiting for one INSERT of the whole batch. */
     if (decode_all(s, err) != 0 || load_catalog(s, err) != 0 || prepare_all(s, err) != 0 ||
-        insert_claims(s, err) != 0 || fetch_pending(s, 1, err) != 0 ||
-        resolve_stale(s, err) != 0 || produce_finals(s, err) != 0)
+        sender_claim_next(s, (size_t)s->cfg->request_size, err) < 0)
         return -1;
-    rc = sender_send_all(s, err);
+    rc = settle_and_send(s, err);
     if (rc != 0)
         return rc;
-    if (produce_finals(s, err) != 0)
+    /* the jobs of those later INSERTs that found a claim already there */
+    rc = settle_and_send(s, err);
+    if (rc != 0)
+        return rc;
+    if (sender_produce_finals(s, err) != 0)
         return -1;
     rc = wait_pending(s, err);
     if (rc != 0)

@@ -105,6 +105,7 @@ struct sender_ctx {
     size_t n;
     size_t *idx;              /* job id hash table: slot index + 1, 0 = empty */
     size_t idx_cap;
+    size_t claim_next;        /* slots before this one had their claim INSERT committed */
     /* delivery reports of the batch */
     long acks_pending;
     int produce_failed;
@@ -140,6 +141,16 @@ int sender_prepare_slot(sender_ctx *s, sender_slot *sl, size_t i, mf_err *err);
  * took its claim over. -1 on a PostgreSQL error; 1 when the shutdown deadline passed (slots
  * not in flight were released, the batch is abandoned). */
 int sender_send_all(sender_ctx *s, mf_err *err);
+
+/* Inserts the claims of the next slots from claim_next on (SLOT_SEND "claimed", SLOT_FAILED
+ * "failed") up to `want` SLOT_SEND slots, in one statement, and moves claim_next past them.
+ * Inserted slots become fresh (failed ones SLOT_FINAL); the others met an existing claim and
+ * are left for fetch_pending. 1 when a statement ran, 0 when nothing was left, -1 on error. */
+int sender_claim_next(sender_ctx *s, size_t want, mf_err *err);
+
+/* Produces the result of every SLOT_FINAL slot (they become SLOT_DONE); acknowledgements are
+ * awaited at the end of the batch, before its offsets are stored. */
+int sender_produce_finals(sender_ctx *s, mf_err *err);
 
 /* Marks a slot final (strings copied into the batch arena). */
 void sender_slot_final(sender_ctx *s, sender_slot *sl, mf_result_status st, const char *pmid,

@@ -1,4 +1,5 @@
 /* sender_send: hand prepared jobs to CoolSMS in batched requests, retry, resolve, record. */
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -279,18 +280,23 @@ static int submit_one(send_state *st, int64_t now, mf_err *err)
     return 1;
 }
 
-/* Submits requests while free slots, rate budget and ready messages allow. */
+/* Submits requests while free slots, rate budget and ready messages allow; returns how many
+ * were submitted, -1 on error. */
 static int submit_ready(send_state *st, mf_err *err)
 {
     int64_t now = sender_now_ms();
+    int n = 0;
 
     while (mf_coolsms_free_slots(st->s->sms) > 0) {
         int rc = submit_one(st, now, err);
 
-        if (rc <= 0)
-            return rc;
+        if (rc < 0)
+            return -1;
+        if (rc == 0)
+            break;
+        n++;
     }
-    return 0;
+    return n;
 }
 
 /* Asks the list API whether the provider has the slot's message (by customFields.jobId). */
@@ -391,7 +397,8 @@ static int renew_claims(send_state *st, mf_err *err)
     return 0;
 }
 
-/* Stores the outcomes that became final (one UPDATE) and marks the slots SLOT_FINAL. */
+/* Stores the outcomes that became final (one UPDATE) and marks the slots SLOT_FINAL; returns
+ * how many, -1 on error. */
 static int store_outcomes(send_state *st, mf_err *err)
 {
     sender_ctx *s = st->s;
@@ -425,7 +432,7 @@ static int store_outcomes(send_state *st, mf_err *err)
             sl->finish = 0;
         }
     }
-    return 0;
+    return (int)(n > INT_MAX ? INT_MAX : n);
 }
 
 static int release_kind(const sender_slot *sl, int produce)
@@ -509,35 +516,92 @@ static int release(send_state *st, int produce, mf_err *err)
 
 static int remaining(const send_state *st)
 {
+    if (st->s->claim_next < st->s->n)
+        return 1; /* claims still to insert */
     for (size_t c = 0; c < st->ntodo; c++)
         if (st->s->slots[st->todo[c]].state == SLOT_SEND)
             return 1;
     return 0;
 }
 
+/*
+ * Inserts the next claims of the batch when fewer than two rounds of requests
+ * (2 x MF_SENDER_REQUEST_SIZE x MF_SENDER_MAX_IN_FLIGHT messages) are claimed and waiting:
+ * called while requests are in flight, so the INSERT overlaps the provider's answer instead
+ * of delaying the next request. Freshly claimed jobs join the send list; the others met an
+ * existing claim and are settled by the batch afterwards. 1 when claims were inserted.
+ */
+static int claim_more(send_state *st, mf_err *err)
+{
+    sender_ctx *s = st->s;
+    size_t round = (size_t)s->cfg->request_size * (size_t)s->cfg->max_in_flight;
+    size_t waiting = 0, from = s->claim_next;
+    int rc;
+
+    if (from >= s->n)
+        return 0;
+    for (size_t c = 0; c < st->ntodo && waiting < 2 * round; c++) {
+        const sender_slot *sl = &s->slots[st->todo[c]];
+
+        waiting += sl->state == SLOT_SEND && !sl->in_flight && !sl->finish;
+    }
+    if (waiting >= 2 * round)
+        return 0;
+    rc = sender_claim_next(s, 4 * round, err);
+    if (rc < 0)
+        return -1;
+    for (size_t i = from; i < s->claim_next; i++)
+        if (s->slots[i].state == SLOT_SEND && s->slots[i].fresh)
+            st->todo[st->ntodo++] = i;
+    return 1;
+}
+
+/*
+ * The loop keeps the provider busy: new requests are submitted and put on the wire first,
+ * then, while they are in flight, the database and Kafka work of the requests that finished
+ * (claim outcomes, results) and the next claims are done. It sleeps only when nothing is in
+ * flight and nothing could be done (a backoff or the rate budget), never right after a
+ * request finished.
+ */
 static int send_loop(send_state *st, mf_err *err)
 {
     sender_ctx *s = st->s;
 
     while (remaining(st)) {
+        int progress, rc;
+
         if (sender_past_deadline(s)) {
             /* hand back: outcomes known so far are stored, claims of jobs not in flight are
              * released (the redelivered job takes them over at once); claims in flight stay
              * open and are resolved through the list API by whoever gets the job next */
-            if (store_outcomes(st, err) != 0 || release(st, 0, err) != 0)
+            if (store_outcomes(st, err) < 0 || release(st, 0, err) != 0)
                 return -1;
             return 1;
         }
-        if (renew_claims(st, err) != 0 || submit_ready(st, err) != 0)
+        if (renew_claims(st, err) != 0 || (progress = submit_ready(st, err)) < 0)
             return -1;
         mf_metric_set(s->obs.inflight, NULL, (double)mf_coolsms_in_flight(s->sms));
-        if (mf_coolsms_poll(s->sms, 20, err) < 0)
+        if ((rc = mf_coolsms_poll(s->sms, 0, err)) < 0) /* sends what was just submitted */
             return -1;
-        if (mf_coolsms_in_flight(s->sms) == 0)
-            resolve_pending(st);
-        if (store_outcomes(st, err) != 0 || release(st, 1, err) != 0)
+        progress += rc;
+        /* outcomes are stored before their results are produced (a redelivered job finds
+         * its final claim and re-emits the same result) */
+        if ((rc = store_outcomes(st, err)) < 0 || release(st, 1, err) != 0 ||
+            sender_produce_finals(s, err) != 0)
             return -1;
-        if (mf_coolsms_in_flight(s->sms) == 0 && remaining(st)) {
+        progress += rc;
+        if ((rc = claim_more(st, err)) < 0)
+            return -1;
+        progress += rc;
+        if (rc > 0 && mf_coolsms_free_slots(s->sms) > 0)
+            continue; /* newly claimed jobs can go out at once */
+        if (mf_coolsms_in_flight(s->sms) > 0) {
+            if (mf_coolsms_poll(s->sms, 20, err) < 0)
+                return -1;
+            continue;
+        }
+        progress += resolve_pending(st);
+        if (progress == 0) {
             struct timespec ts = {0, 5 * 1000 * 1000};
 
             nanosleep(&ts, NULL); /* waiting for a backoff or the rate budget */

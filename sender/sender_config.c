@@ -30,7 +30,7 @@ const mf_config_key sender_config_keys[] = {
     S_STR(group, "MF_SENDER_GROUP", "msgfleet-sender",
           "Kafka consumer group of the senders (all senders share the jobs partitions)"),
     S_INT(batch_max, "MF_SENDER_BATCH_MAX", "5000", 1, 100000,
-          "most jobs handled as one batch (one claim round trip)"),
+          "most jobs handled as one batch (their offsets are stored together)"),
     S_INT(linger_ms, "MF_SENDER_LINGER_MS", "50", 0, 60000,
           "how long to wait for more jobs before a partial batch is processed"),
     S_INT(template_ttl_ms, "MF_SENDER_TEMPLATE_TTL_MS", "30000", 0, 86400000,

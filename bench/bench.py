@@ -527,7 +527,7 @@ def main(argv):
     ap.add_argument("--build", default=os.environ.get("MF_BUILD_DIR") or
                     os.path.join(ROOT, "build"))
     ap.add_argument("--senders", type=int, default=2, help="senders of the e2e run (2)")
-    ap.add_argument("--reporters", type=int, default=1, help="reporters of the e2e run (1)")
+    ap.add_argument("--reporters", type=int, default=2, help="reporters of the e2e run (2)")
     ap.add_argument("--latency-runs", type=int, default=10)
     ap.add_argument("--scale-recipients", type=int, default=None,
                     help="recipients of each scale-out run (default min(N, 40000))")

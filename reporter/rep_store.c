@@ -452,8 +452,16 @@ static int copy_field(mf_buf *b, const char *v, int first, mf_err *err)
 }
 
 /* One result as the values of its message_logs row (the mapping is in docs/reporter.md). */
+/* message_logs.status by REP_ST_* */
+static const char *const STATUS_NAMES[REP_ST_N] = {"sent", "delivered", "failed", "cancelled"};
+
+const char *rep_store_status_name(int st)
+{
+    return st >= 0 && st < REP_ST_N ? STATUS_NAMES[st] : "failed";
+}
+
 typedef struct rep_row {
-    const char *status;
+    int st;                            /* REP_ST_*: the row's status */
     long long sent, delivered, failed; /* epoch ms, 0: NULL */
     long long cents;                   /* cost */
     int attempt;
@@ -467,16 +475,16 @@ static int row_values(rep_store *st, PGconn *conn, const mf_result *r, rep_row *
     int charged = 0;
 
     memset(row, 0, sizeof(*row));
-    row->status = "failed";
+    row->st = REP_ST_FAILED;
     row->attempt = (int)r->attempt;
     switch (r->status) {
     case MF_RESULT_ACCEPTED:
-        row->status = "sent";
+        row->st = REP_ST_SENT;
         row->sent = r->sent_ms > 0 ? r->sent_ms : r->ts_ms;
         charged = 1;
         break;
     case MF_RESULT_DELIVERED:
-        row->status = "delivered";
+        row->st = REP_ST_DELIVERED;
         row->sent = r->sent_ms > 0 ? r->sent_ms : r->ts_ms;
         row->delivered = r->ts_ms;
         charged = 1;
@@ -486,7 +494,7 @@ static int row_values(rep_store *st, PGconn *conn, const mf_result *r, rep_row *
         row->failed = r->ts_ms;
         break;
     case MF_RESULT_CANCELLED:
-        row->status = "cancelled";
+        row->st = REP_ST_CANCELLED;
         row->failed = r->ts_ms;
         break;
     case MF_RESULT_FAILED:
@@ -503,7 +511,7 @@ static int row_values(rep_store *st, PGconn *conn, const mf_result *r, rep_row *
 
 static int row_is_failed(const rep_row *row)
 {
-    return strcmp(row->status, "failed") == 0 || strcmp(row->status, "cancelled") == 0;
+    return row->st == REP_ST_FAILED || row->st == REP_ST_CANCELLED;
 }
 
 static void format_cents(long long cents, char *out, size_t cap)
@@ -602,14 +610,13 @@ static int delta_add(rep_deltas *ds, const char *key, long long success, long lo
 }
 
 /* The deltas a freshly inserted row adds (what DELTA_INSERTED computes in SQL). */
-static int row_deltas(rep_store *st, const mf_result *r, const rep_row *row, long long *by,
+static int row_deltas(rep_store *st, const char *run, const rep_row *row, long long *by,
                       mf_err *err)
 {
-    char run[MF_UUID_STR_SIZE], day[16];
+    char day[16];
     int failed = row_is_failed(row);
 
-    if (delta_add(&st->run_d, mf_uuid_format(&r->run, run), failed ? 0 : 1, failed ? 1 : 0,
-                  row->cents, err) != 0)
+    if (delta_add(&st->run_d, run, failed ? 0 : 1, failed ? 1 : 0, row->cents, err) != 0)
         return -1;
     if (!failed && row->sent > 0) {
         seoul_date(row->sent, day, sizeof(day));
@@ -620,14 +627,7 @@ static int row_deltas(rep_store *st, const mf_result *r, const rep_row *row, lon
         if (delta_add(&st->day_d, day, 0, 1, 0, err) != 0)
             return -1;
     }
-    if (strcmp(row->status, "sent") == 0)
-        by[REP_ST_SENT]++;
-    else if (strcmp(row->status, "delivered") == 0)
-        by[REP_ST_DELIVERED]++;
-    else if (strcmp(row->status, "cancelled") == 0)
-        by[REP_ST_CANCELLED]++;
-    else
-        by[REP_ST_FAILED]++;
+    by[row->st]++;
     return 0;
 }
 
@@ -673,7 +673,7 @@ static int add_insert_row(rep_store *st, PGconn *conn, const mf_result *r, mf_er
     v[C_RUN] = mf_uuid_format(&r->run, run);
     v[C_TPL] = mf_uuid_format(&r->tpl, tpl);
     v[C_ATT] = att;
-    v[C_STATUS] = row.status;
+    v[C_STATUS] = STATUS_NAMES[row.st];
     v[C_PHONE] = r->to;
     v[C_NAME] = empty_null(r->name);
     v[C_TYPE] = mf_msg_type_name(r->type);
@@ -721,7 +721,7 @@ static int add_direct_row(rep_store *st, PGconn *conn, const mf_result *r, long 
     v[5] = mf_msg_type_name(r->type);
     v[6] = r->text;
     v[7] = r->vars.n > 0 ? st->json.data : "{}";
-    v[8] = row.status;
+    v[8] = STATUS_NAMES[row.st];
     v[9] = "coolsms";
     v[10] = empty_null(r->provider_msg_id);
     v[11] = cost;
@@ -736,7 +736,7 @@ static int add_direct_row(rep_store *st, PGconn *conn, const mf_result *r, long 
     v[20] = empty_null(r->code);
     if (copy_row(&st->copy, v, 21, err) != 0)
         return -1;
-    return row_deltas(st, r, &row, by, err);
+    return row_deltas(st, v[1], &row, by, err);
 }
 
 static long long res_ll(const PGresult *res, int row, int col)

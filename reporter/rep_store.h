@@ -22,6 +22,9 @@ typedef struct rep_offset {
 /* Statuses of message_logs rows, as counted in rep_store_stats. */
 enum { REP_ST_SENT, REP_ST_DELIVERED, REP_ST_FAILED, REP_ST_CANCELLED, REP_ST_N };
 
+/* The message_logs.status text of a REP_ST_* value (a static string). */
+const char *rep_store_status_name(int st);
+
 /* What one batch changed (for logs, metrics and tests). The by-status counts come from the
  * statements' RETURNING rows, so they agree with the database. */
 typedef struct rep_store_stats {

@@ -490,15 +490,14 @@ static size_t batch_offsets(reporter *r, size_t n)
 static void observe_batch(reporter *r, size_t n, long long dead, const rep_store_stats *st,
                           double secs)
 {
-    static const char *const names[REP_ST_N] = {"sent", "delivered", "failed", "cancelled"};
     int i;
 
     for (i = 0; i < REP_ST_N; i++) {
         if (st->ins_status[i] > 0)
-            mf_metric_add(r->m.rows, (const char *const[]){names[i], "insert"},
+            mf_metric_add(r->m.rows, (const char *const[]){rep_store_status_name(i), "insert"},
                           (double)st->ins_status[i]);
         if (st->upd_status[i] > 0)
-            mf_metric_add(r->m.rows, (const char *const[]){names[i], "update"},
+            mf_metric_add(r->m.rows, (const char *const[]){rep_store_status_name(i), "update"},
                           (double)st->upd_status[i]);
     }
     mf_metric_add(r->m.batches, NULL, 1);

@@ -92,7 +92,11 @@ static const char INSERT_UNNEST_SQL[] =
 enum { U_ID, U_STATUS, U_TS, U_CODE, U_MSG, NUCOL };
 
 /* A later outcome applies only to a row still 'sent'. An undelivered message costs nothing
- * (the provider refunds it) and moves from success to failed, on the run and on the days. */
+ * (the provider refunds it) and moves from success to failed, on the run and on the days.
+ * "IS NOT DISTINCT FROM" (same result as "=" here) because no index or partial-index predicate
+ * matches it: with "=", stale statistics (a campaign's rows arrive faster than autoanalyze)
+ * made the planner hash every 'sent' row of the table per batch instead of looking up the
+ * batch's ids by primary key, 65 ms instead of 25 ms for 700 rows at 100k rows in flight. */
 static const char FINAL_SQL[] =
     "WITH u AS ("
     " SELECT * FROM unnest($1::uuid[], $2::text[], $3::bigint[], $4::text[], $5::text[])"
@@ -106,7 +110,7 @@ static const char FINAL_SQL[] =
     "  error_message = CASE WHEN u.st = 'failed' THEN u.msg ELSE m.error_message END,"
     "  provider_status_code = COALESCE(u.code, m.provider_status_code)"
     " FROM u JOIN message_logs o ON o.id = u.id"
-    " WHERE m.id = u.id AND m.status = 'sent'"
+    " WHERE m.id = u.id AND m.status IS NOT DISTINCT FROM 'sent'"
     " RETURNING m.id, m.workflow_run_id AS run_id, m.status, COALESCE(o.cost, 0) AS old_cost,"
     "  m.sent_at, m.failed_at) "
     "SELECT 'r', run_id::text, -count(*) FILTER (WHERE status = 'failed'),"
@@ -394,6 +398,7 @@ static long select_unique(rep_store *st, const mf_result *res, size_t n, int fin
 void rep_store_set_insert_mode(rep_store *st, rep_insert_mode mode)
 {
     st->mode = mode;
+    st->direct_cooldown = 0;
 }
 
 static int add_uuid(mf_pgarr *a, const mf_uuid *u, mf_err *err)
@@ -795,26 +800,33 @@ static int exec_arrays(rep_store *st, PGconn *conn, const char *sql, mf_pgarr *a
 }
 
 /* Whether every selected result can take the direct COPY. */
-static int batch_direct_ok(const rep_store *st, size_t m)
+/* Moves the results that can take the direct COPY to the front of st->sorted[0..m) and
+ * returns their count. One row that cannot (an invalid phone number longer than the column,
+ * a failure before the type was known) used to send the whole batch to the staging path. */
+static size_t partition_direct(rep_store *st, size_t m)
 {
-    size_t i;
+    size_t i, d = 0;
 
     for (i = 0; i < m; i++)
-        if (!direct_ok(st->sorted[i]))
-            return 0;
-    return 1;
+        if (direct_ok(st->sorted[i])) {
+            const mf_result *t = st->sorted[d];
+
+            st->sorted[d++] = st->sorted[i];
+            st->sorted[i] = t;
+        }
+    return d;
 }
 
 /* COPY the selected first outcomes straight into message_logs: all are new, or it fails. */
-static int insert_direct(rep_store *st, PGconn *conn, size_t m, long long *inserted,
-                         long long *by, mf_err *err)
+static int insert_direct(rep_store *st, PGconn *conn, const mf_result *const *rows_in,
+                         size_t m, long long *inserted, long long *by, mf_err *err)
 {
     long long rows = 0;
     size_t i;
 
     mf_buf_reset(&st->copy);
     for (i = 0; i < m; i++)
-        if (add_direct_row(st, conn, st->sorted[i], by, err) != 0)
+        if (add_direct_row(st, conn, rows_in[i], by, err) != 0)
             return -1;
     if (mf_pg_copy_in(conn, DIRECT_COPY_SQL, st->copy.data, st->copy.len, &rows, err) != 0)
         return mf_err_prefix(err, "could not copy %zu message_logs rows", m);
@@ -822,9 +834,10 @@ static int insert_direct(rep_store *st, PGconn *conn, size_t m, long long *inser
     return 0;
 }
 
-/* Insert the selected results (st->sorted[0..m)); direct: try the direct COPY. */
-static int insert_rows(rep_store *st, PGconn *conn, size_t m, int direct, long long *inserted,
-                       long long *by, mf_err *err)
+/* Insert rows[0..m) through the staging table (or unnest arrays): duplicates and vanished
+ * templates are handled there. */
+static int insert_checked(rep_store *st, PGconn *conn, const mf_result *const *rows, size_t m,
+                          long long *inserted, long long *by, mf_err *err)
 {
     size_t i;
     PGresult *res;
@@ -833,13 +846,11 @@ static int insert_rows(rep_store *st, PGconn *conn, size_t m, int direct, long l
     *inserted = 0;
     if (m == 0)
         return 0;
-    if (direct)
-        return insert_direct(st, conn, m, inserted, by, err);
     for (i = 0; i < NCOL; i++)
         mf_pgarr_reset(&st->cols[i]);
     mf_buf_reset(&st->copy);
     for (i = 0; i < m; i++)
-        if (add_insert_row(st, conn, st->sorted[i], err) != 0)
+        if (add_insert_row(st, conn, rows[i], err) != 0)
             return -1;
     if (st->mode == REP_INSERT_UNNEST) {
         if (exec_arrays(st, conn, INSERT_UNNEST_SQL, st->cols, NCOL, inserted, by, err) != 0)
@@ -856,6 +867,23 @@ static int insert_rows(rep_store *st, PGconn *conn, size_t m, int direct, long l
     rc = read_deltas(st, res, inserted, by, err);
     PQclear(res);
     return rc;
+}
+
+/* Insert the selected results st->sorted[0..m). direct: the rows the direct COPY can take go
+ * that way, the others through insert_checked, in the same transaction. */
+static int insert_rows(rep_store *st, PGconn *conn, size_t m, int direct, long long *inserted,
+                       long long *direct_rows, long long *by, mf_err *err)
+{
+    size_t d = direct ? partition_direct(st, m) : 0;
+    long long checked = 0;
+
+    *inserted = *direct_rows = 0;
+    if (d > 0 && insert_direct(st, conn, st->sorted, d, direct_rows, by, err) != 0)
+        return -1;
+    if (insert_checked(st, conn, st->sorted + d, m - d, &checked, by, err) != 0)
+        return -1;
+    *inserted = *direct_rows + checked;
+    return 0;
 }
 
 static int apply_finals(rep_store *st, PGconn *conn, size_t m, long long *updated,
@@ -1052,7 +1080,7 @@ static int write_once(rep_store *st, PGconn *conn, const mf_result *res, size_t 
                       int *direct_failed, mf_err *err)
 {
     long m;
-    long long ins = 0, upd = 0, late = 0;
+    long long ins = 0, upd = 0, late = 0, late_direct = 0;
     size_t finals = 0;
 
     st->stage_ready = 0;
@@ -1062,8 +1090,8 @@ static int write_once(rep_store *st, PGconn *conn, const mf_result *res, size_t 
         return -1;
     if ((m = select_unique(st, res, n, 0, err)) < 0)
         goto fail;
-    direct = direct && batch_direct_ok(st, (size_t)m);
-    if (insert_rows(st, conn, (size_t)m, direct, &ins, stats->ins_status, err) != 0) {
+    if (insert_rows(st, conn, (size_t)m, direct, &ins, &stats->direct, stats->ins_status,
+                    err) != 0) {
         *direct_failed = direct && direct_conflict(err);
         goto fail;
     }
@@ -1074,7 +1102,7 @@ static int write_once(rep_store *st, PGconn *conn, const mf_result *res, size_t 
     /* A final outcome whose job has no row yet (it overtook its `accepted`) is inserted as
      * final; rows that exist conflict and change nothing. */
     if (upd < (long long)finals &&
-        insert_rows(st, conn, finals, 0, &late, stats->ins_status, err) != 0)
+        insert_rows(st, conn, finals, 0, &late, &late_direct, stats->ins_status, err) != 0)
         goto fail;
     if ((n > 0 && lock_runs(st, conn, res, n, err) != 0) || apply_deltas(st, conn, err) != 0 ||
         store_offsets(st, conn, offs, noffs, err) != 0)

@@ -29,6 +29,7 @@ const char *rep_store_status_name(int st);
  * statements' RETURNING rows, so they agree with the database. */
 typedef struct rep_store_stats {
     long long inserted;  /* message_logs rows inserted */
+    long long direct;    /* of those, inserted by the direct COPY (the rest took the staging path) */
     long long finalized; /* sent rows turned delivered/failed by a later outcome */
     long long duplicates; /* results that changed nothing (redelivery, repeats) */
     long long completed; /* runs completed by this batch */
@@ -71,8 +72,10 @@ int rep_store_load_offsets(rep_store *st, PGconn *conn, const int32_t *parts, si
                            int64_t *offsets, mf_err *err);
 
 /* How first outcomes reach message_logs. DIRECT (the default): one COPY straight into
- * message_logs, counters computed here; a batch with a duplicate (redelivery) or a deleted
- * template is redone through the staging path, which is then used for the next 16 batches.
+ * message_logs, counters computed here; rows it cannot store unchanged (see direct_ok in
+ * rep_store.c) take the staging path in the same transaction. A batch with a duplicate
+ * (redelivery) or a deleted template is redone through the staging path, which is then used
+ * for the next 16 batches. Setting a mode ends such a cool-down.
  * STAGE: COPY into a staging table dropped at commit, then INSERT ... ON CONFLICT DO NOTHING.
  * UNNEST: one INSERT with unnest() of 19 array parameters. All are pooler-safe; the modes are
  * for benchmarks and tests (docs/reporter.md). */

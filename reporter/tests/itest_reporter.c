@@ -788,18 +788,18 @@ static void test_insert_modes(void **state)
     mf_uuid wf, tpl;
     mf_err err;
     rep_store *st;
-    static const rep_insert_mode modes[3] = {REP_INSERT_DIRECT, REP_INSERT_STAGE,
-                                             REP_INSERT_UNNEST};
-    static const char *const names[3] = {"direct COPY", "COPY + staging table",
-                                         "unnest() arrays"};
-    char d[3][64];
+    static const rep_insert_mode modes[4] = {REP_INSERT_DIRECT, REP_INSERT_STAGE,
+                                             REP_INSERT_UNNEST, REP_INSERT_DIRECT};
+    static const char *const names[4] = {"direct COPY", "COPY + staging table",
+                                         "unnest() arrays", "direct COPY, mixed batch"};
+    char d[4][64];
     rep_offset off = {0, 1};
 
     assert_int_equal(mf_uuid_parse(t->wf, &wf, &err), 0);
     assert_int_equal(mf_uuid_parse(t->tpl, &tpl, &err), 0);
     st = rep_store_new("bench", t->topic, 60000, NULL, &err);
     assert_non_null(st);
-    for (int mode = 0; mode < 3; mode++) {
+    for (int mode = 0; mode < 4; mode++) {
         run_fx r;
         rep_store_stats stats;
         double t0, t1, t2;
@@ -807,12 +807,17 @@ static void test_insert_modes(void **state)
 
         make_run(t, t->tpl, N, &r);
         fill_batch(&r, &wf, &tpl, res, phones, texts, vars, N, mf_test_now_ms());
+        /* mixed: every 7th row has no type (a failure before rendering), which only the
+         * staging path can store (it takes the template's); the others still go direct */
+        for (int i = 0; mode == 3 && i < N; i += 7)
+            res[i].type = MF_TYPE_NONE;
         rep_store_set_insert_mode(st, modes[mode]);
         t0 = mono_s();
         if (rep_store_write(st, t->pg, res, N, &off, 1, &stats, &err) != 0)
             fail_msg("write: %s", err.msg);
         t1 = mono_s();
         assert_int_equal(stats.inserted, N);
+        assert_int_equal(stats.direct, mode == 0 ? N : mode == 3 ? N - (N + 6) / 7 : 0);
         assert_int_equal(stats.completed, 1);
         if (rep_store_write(st, t->pg, res, N, &off, 1, &stats, &err) != 0)
             fail_msg("rewrite: %s", err.msg);
@@ -825,7 +830,7 @@ static void test_insert_modes(void **state)
         p[0] = r.id;
         /* both paths store the same bytes (tabs, quotes, backslashes, newlines included) */
         mf_test_pg_str(t->pg, "SELECT md5(string_agg(concat_ws('|', recipient_phone, recipient_name,"
-                     " message_content, variables_used::text, status, cost, error_code, channel,"
+                     " message_content, variables_used::text, status, cost, error_code, channel, message_type,"
                      " provider_message_id), ',' ORDER BY recipient_phone)) FROM message_logs"
                      " WHERE workflow_run_id = $1::uuid", 1, p, d[mode], sizeof(d[mode]));
         phone_of(1, phones[0]);
@@ -835,6 +840,7 @@ static void test_insert_modes(void **state)
     }
     assert_string_equal(d[0], d[1]);
     assert_string_equal(d[0], d[2]);
+    assert_string_equal(d[0], d[3]);
     assert_consistent(t);
     rep_store_free(st);
 }

@@ -15,7 +15,7 @@ RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
       build-essential cmake ninja-build pkg-config \
       librdkafka-dev libpq-dev libmariadb-dev libcurl4-openssl-dev libmsgpack-dev \
-      libcmocka-dev libmicrohttpd-dev libjansson-dev libssl-dev \
+      libcmocka-dev libmicrohttpd-dev libjansson-dev libyajl-dev libssl-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 # Only what the build reads (.dockerignore keeps build trees and .stack out anyway).
@@ -54,7 +54,7 @@ FROM ${DEBIAN_IMAGE} AS runtime
 # there for the container health checks: `curl -fsS http://127.0.0.1:$MF_HTTP_PORT/healthz`.
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
-      librdkafka1 libpq5 libmariadb3 libcurl4 libmsgpackc2 libmicrohttpd12 libjansson4 \
+      librdkafka1 libpq5 libmariadb3 libcurl4 libmsgpackc2 libmicrohttpd12 libjansson4 libyajl2 \
       libssl3 ca-certificates curl \
  && rm -rf /var/lib/apt/lists/* \
  && groupadd --system --gid 10001 msgfleet \

@@ -18,7 +18,7 @@ KAFKA_LIBS="$MF_STACK_DIR/kafka/libs"
 PACKAGES=(
   build-essential cmake ninja-build pkg-config
   librdkafka-dev libpq-dev default-libmysqlclient-dev libmariadb-dev libcurl4-openssl-dev
-  libmsgpack-dev libcmocka-dev libmicrohttpd-dev libjansson-dev libssl-dev
+  libmsgpack-dev libcmocka-dev libmicrohttpd-dev libjansson-dev libyajl-dev libssl-dev
   postgresql-15 postgresql-client mariadb-server mariadb-client pgbouncer
   gnuplot-nox prometheus docker-compose python3 curl procps kcat
 )

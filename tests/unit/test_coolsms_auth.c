@@ -260,6 +260,53 @@ static void test_decode_failed_wins_and_failure_code_in_message_list(void **stat
     assert_int_equal(r.n_unmatched, 0);
 }
 
+/* Shapes a streaming decoder could get wrong: a jobId outside customFields, escapes, a repeated
+ * failure, elements that are not objects, the top-level groupId, and a body cut short after
+ * complete entries (nothing of it may be applied). */
+static void test_decode_stream_edges(void **state)
+{
+    const char *body =
+        "{\"groupId\":\"GTOP\",\"failedMessageList\":["
+        "{\"statusCode\":\"1062\",\"customFields\":{\"jobId\":\"job-b\"}},"
+        "{\"statusCode\":\"1063\",\"customFields\":{\"jobId\":\"job-b\"}}, 7, [\"x\"], null],"
+        "\"messageList\":["
+        "{\"kakaoOptions\":{\"jobId\":\"job-c\",\"buttons\":[{\"jobId\":\"job-c\"}]},"
+        "\"messageId\":\"M\\u00411\",\"statusCode\":\"2000\","
+        "\"statusMessage\":\"\\uc815\\uc0c1 \\\"\\uc811\\uc218\\\"\","
+        "\"customFields\":{\"runId\":\"r\",\"jobId\":\"job-a\",\"x\":{\"jobId\":\"job-d\"}}},"
+        "{\"messageId\":\"M2\",\"statusCode\":\"2000\",\"customFields\":{\"jobId\":\"job-b\"}}]}";
+    const char *cut =
+        "{\"messageList\":[{\"messageId\":\"M1\",\"statusCode\":\"2000\","
+        "\"customFields\":{\"jobId\":\"job-a\"}},{\"messageId\":\"M2\"";
+    mf_coolsms_outcome oc[4];
+    mf_coolsms_result r;
+
+    (void)state;
+    mf_coolsms_decode_send(NULL, 200, -1, body, strlen(body), IDS, 4, oc, &r);
+    assert_string_equal(r.error_code, "");
+    assert_string_equal(r.group_id, "GTOP");
+    assert_int_equal(oc[0].state, MF_COOLSMS_MSG_ACCEPTED);
+    assert_string_equal(oc[0].message_id, "MA1");
+    assert_string_equal(oc[0].status_message, "정상 \"접수\"");
+    assert_int_equal(oc[1].state, MF_COOLSMS_MSG_FAILED);
+    assert_string_equal(oc[1].status_code, "1062"); /* the first failure report stays */
+    assert_int_equal(oc[2].state, MF_COOLSMS_MSG_UNKNOWN); /* kakaoOptions.jobId is not it */
+    assert_int_equal(oc[3].state, MF_COOLSMS_MSG_UNKNOWN); /* nor customFields.x.jobId */
+    /* the second job-b failure, 7, ["x"] and null; job-b's messageList mention is ignored */
+    assert_int_equal(r.n_unmatched, 4);
+
+    mf_coolsms_decode_send(NULL, 200, -1, cut, strlen(cut), IDS, 4, oc, &r);
+    assert_string_equal(r.error_code, "BAD_RESPONSE");
+    assert_non_null(strstr(r.error_message, "could not parse the send response"));
+    assert_int_equal(oc[0].state, MF_COOLSMS_MSG_UNKNOWN);
+    assert_int_equal(r.n_unknown, 4);
+    assert_int_equal(r.n_unmatched, 0);
+
+    mf_coolsms_decode_send(NULL, 200, -1, "[1,2]", 5, IDS, 4, oc, &r);
+    assert_string_equal(r.error_code, "BAD_RESPONSE");
+    assert_int_equal(r.n_unknown, 4);
+}
+
 static void test_decode_4xx_json(void **state)
 {
     const char *body = "{\"errorCode\":\"SignatureDoesNotMatch\","
@@ -487,6 +534,7 @@ int main(void)
         cmocka_unit_test(test_body_rejects_bad_input),
         cmocka_unit_test(test_decode_success_and_partial),
         cmocka_unit_test(test_decode_failed_wins_and_failure_code_in_message_list),
+        cmocka_unit_test(test_decode_stream_edges),
         cmocka_unit_test(test_decode_4xx_json),
         cmocka_unit_test(test_decode_429_and_5xx_text),
         cmocka_unit_test(test_decode_transport_and_bad_2xx),

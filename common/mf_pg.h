@@ -6,6 +6,7 @@
 
 #include <libpq-fe.h>
 
+#include "mf_buf.h"
 #include "mf_err.h"
 
 /*
@@ -87,6 +88,10 @@ int mf_pg_copy_begin(PGconn *conn, const char *copy_sql, mf_err *err);
 int mf_pg_copy_put(PGconn *conn, const char *data, size_t len, mf_err *err);
 int mf_pg_copy_end(PGconn *conn, long long *rows, mf_err *err);
 void mf_pg_copy_abort(PGconn *conn, const char *reason);
+
+/* Append v as one field of a COPY text-format row to b: NULL as \N, backslash, tab, newline
+ * and carriage return escaped, a tab before it unless first. 0 or -1 (out of memory). */
+int mf_pg_copy_field(mf_buf *b, const char *v, int first, mf_err *err);
 
 /* The three steps at once for a single buffer. */
 int mf_pg_copy_in(PGconn *conn, const char *copy_sql, const char *data, size_t len,

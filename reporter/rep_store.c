@@ -430,32 +430,6 @@ static int vars_json(mf_buf *b, const mf_codec_map *m, mf_err *err)
     return mf_buf_append_char(b, '}', err);
 }
 
-/* Append one COPY text field (NULL: \N), tab-separated unless first. */
-static int copy_field(mf_buf *b, const char *v, int first, mf_err *err)
-{
-    size_t i, run = 0;
-
-    if (!first && mf_buf_append_char(b, '\t', err) != 0)
-        return -1;
-    if (v == NULL)
-        return mf_buf_append_str(b, "\\N", err);
-    for (i = 0; v[i] != '\0'; i++) {
-        const char *e = NULL;
-
-        switch (v[i]) {
-        case '\\': e = "\\\\"; break;
-        case '\t': e = "\\t"; break;
-        case '\n': e = "\\n"; break;
-        case '\r': e = "\\r"; break;
-        default: continue;
-        }
-        if (mf_buf_append(b, v + run, i - run, err) != 0 || mf_buf_append_str(b, e, err) != 0)
-            return -1;
-        run = i + 1;
-    }
-    return mf_buf_append(b, v + run, i - run, err);
-}
-
 /* One result as the values of its message_logs row (the mapping is in docs/reporter.md). */
 /* message_logs.status by REP_ST_* */
 static const char *const STATUS_NAMES[REP_ST_N] = {"sent", "delivered", "failed", "cancelled"};
@@ -651,7 +625,7 @@ static int copy_row(mf_buf *b, const char *const *v, int n, mf_err *err)
     int i;
 
     for (i = 0; i < n; i++)
-        if (copy_field(b, v[i], i == 0, err) != 0)
+        if (mf_pg_copy_field(b, v[i], i == 0, err) != 0)
             return -1;
     return mf_buf_append_char(b, '\n', err);
 }

@@ -7,6 +7,7 @@
 
 #include <libpq-fe.h>
 
+#include "mf_buf.h"
 #include "mf_err.h"
 #include "mf_uuid.h"
 #include "mf_pgarr.h"
@@ -50,13 +51,18 @@ typedef void (*sender_claim_row_fn)(void *arg, const sender_claim_row *row);
 /* Scratch arrays reused across calls (not thread-safe). */
 typedef struct sender_claims {
     mf_pgarr a[9];
+    mf_buf copy;       /* COPY rows of the fast path */
+    int copy_cooldown; /* inserts left before the COPY is tried again after a conflict */
 } sender_claims;
 
 void sender_claims_init(sender_claims *c);
 void sender_claims_free(sender_claims *c);
 
-/* INSERT ... SELECT FROM unnest(...) ON CONFLICT (job_id) DO NOTHING RETURNING job_id:
- * calls fn for every job id actually inserted (job ids must be unique in rows). */
+/* Claims rows; calls fn for every job id actually inserted (job ids must be unique in rows).
+ * Fast path: one COPY, which inserts all rows or none. When a claim already exists (a
+ * redelivery: SQLSTATE 23505) or a row is already failed, the rows go through
+ * INSERT ... SELECT FROM unnest(...) ON CONFLICT (job_id) DO NOTHING RETURNING job_id, which
+ * is then used for the next 16 calls (more conflicts follow a redelivery). */
 int sender_claims_insert(sender_claims *c, PGconn *pg, const sender_claim_in *rows, size_t n,
                          const char *claimed_by, sender_claim_id_fn fn, void *arg, mf_err *err);
 

@@ -296,13 +296,41 @@ def wait_run(dsn, run_id, timeout, fleets, on_poll=None, period=0.5):
         time.sleep(period)
 
 
+PLANNER_PROGRESS = ("msgfleet_planner_jobs_total", "msgfleet_planner_invalid_total",
+                    "msgfleet_planner_duplicates_dropped_total")
+
+
+def planner_metrics_url(fleet):
+    """/metrics of the fleet's first planner, from its `http listening` log line (or None)."""
+    try:
+        with open(os.path.join(fleet.workdir, "planner-1.log")) as f:
+            ports = [json.loads(l).get("port") for l in f if '"http listening"' in l]
+    except (OSError, ValueError):
+        return None
+    return f"http://127.0.0.1:{ports[-1]}/metrics" if ports and ports[-1] else None
+
+
+def planner_progress(url):
+    """Recipients the planner has published, rejected or dropped as duplicates (its counters
+    advance per acknowledged page; expansion_cursor is only saved with the lease)."""
+    with urllib.request.urlopen(url, timeout=5) as r:
+        text = r.read().decode()
+    total = 0.0
+    for line in text.splitlines():
+        name = line.split(" ", 1)[0].split("{", 1)[0]
+        if name in PLANNER_PROGRESS:
+            total += num(line.rsplit(" ", 1)[1])
+    return int(total)
+
+
 class Sampler(threading.Thread):
     """Every 0.5 s: planner rows read, simulator accepted, reporter rows, CPU per daemon."""
 
-    def __init__(self, dsn, run_id, sim, pids, total, t0):
+    def __init__(self, dsn, run_id, sim, pids, total, t0, planner=(None, 0)):
         super().__init__(daemon=True)
         self.dsn, self.run_id, self.sim, self.pids, self.total, self.t0 = \
             dsn, run_id, sim, pids, total, t0
+        self.planner_url, self.planner_base = planner  # /metrics, progress before the trigger
         self.rows = []
         self.lock_waits = []
         self.stop_flag = threading.Event()
@@ -315,7 +343,7 @@ class Sampler(threading.Thread):
                          f"FROM workflow_runs WHERE id = '{self.run_id}'")[0]
         status, cursor, expanded, recorded = r[0], r[1], r[2] == "t", int(r[3])
         waits = int(r[4])
-        planned = self.total if expanded else int(num(cursor))
+        planned = self.total if expanded else self.planned(cursor)
         cpu = {n: cpu_seconds(p) for n, p in self.pids.items()}
         cpu["~postgres"] = postgres_cpu_seconds()
         cpu["~host"] = host_cpu_seconds()
@@ -323,6 +351,15 @@ class Sampler(threading.Thread):
         self.rows.append((time.time() - self.t0, planned, accepted, recorded, cpu))
         self.lock_waits.append(waits)
         return status
+
+    def planned(self, cursor):
+        if self.planner_url is None:
+            return int(num(cursor))
+        try:
+            done = planner_progress(self.planner_url) - self.planner_base
+        except (OSError, ValueError):
+            return int(num(cursor))
+        return max(0, min(done, self.total))
 
     def run(self):
         while not self.stop_flag.is_set():
@@ -417,10 +454,15 @@ def stage_e2e(a, ctx):
     pids = daemon_pids(fleet)
     cpu0 = {n: cpu_seconds(p) for n, p in pids.items()}
     pg0, host0 = postgres_cpu_seconds(), host_cpu_seconds()
+    planner = (planner_metrics_url(fleet), 0)
+    try:
+        planner = (planner[0], planner_progress(planner[0])) if planner[0] else (None, 0)
+    except (OSError, ValueError):
+        planner = (None, 0)
     t0 = time.time()
     run = trigger(build, dsn, ctx["workflow"])
     log(f"e2e: run {run} of {a.recipients} recipients triggered")
-    sampler = Sampler(dsn, run, sim, pids, a.recipients, t0)
+    sampler = Sampler(dsn, run, sim, pids, a.recipients, t0, planner)
     sampler.start()
     wait_run(dsn, run, a.timeout, [fleet, ctx["simfleet"]])
     sampler.stop_flag.set()

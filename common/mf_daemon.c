@@ -2,7 +2,9 @@
 #include "mf_daemon.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -52,6 +54,12 @@ void mf_daemon_default_instance(mf_daemon_common *common)
         snprintf(host, sizeof(host), "host");
     host[sizeof(host) - 1] = '\0';
     snprintf(common->instance_id, sizeof(common->instance_id), "%s-%ld", host, (long)getpid());
+}
+
+void mf_daemon_tune_memory(void)
+{
+    if (getenv("MALLOC_ARENA_MAX") == NULL)
+        (void)mallopt(M_ARENA_MAX, 2);
 }
 
 int mf_daemon_handle_args(int argc, char **argv, const char *program_name,

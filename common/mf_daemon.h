@@ -56,6 +56,12 @@ void mf_daemon_request_stop(void);
 /* Fills common->instance_id with "<host>-<pid>" when it is empty. */
 void mf_daemon_default_instance(mf_daemon_common *common);
 
+/* Caps glibc's malloc arenas at 2 unless MALLOC_ARENA_MAX is set. Call first in main, before
+ * any thread starts. librdkafka, libcurl and the daemons' own threads otherwise each get an
+ * arena that keeps its freed memory: the sender's peak RSS in a 300k benchmark was 49.7-56.4 MB
+ * with the default and 46.8-49.8 MB with 2 arenas, at the same speed. */
+void mf_daemon_tune_memory(void);
+
 /* Handles the arguments every daemon understands. Returns 1 when the program should exit
  * with status 0 (after --help or --config-doc), 0 to go on, -1 on an unknown argument. */
 int mf_daemon_handle_args(int argc, char **argv, const char *program_name,

@@ -65,6 +65,7 @@ int main(int argc, char **argv)
     mf_err err = {{0}};
     int rc, status = 1;
 
+    mf_daemon_tune_memory();
     rc = mf_daemon_handle_args(argc, argv, "msgfleet-planner", PLANNER_CONFIG_KEYS,
                                PLANNER_CONFIG_NKEYS);
     if (rc != 0)

@@ -18,6 +18,7 @@ int main(int argc, char **argv)
     mf_err err;
     int rc, status = 1;
 
+    mf_daemon_tune_memory();
     rc = mf_daemon_handle_args(argc, argv, "msgfleet-sender", sender_config_keys,
                                sender_config_nkeys);
     if (rc != 0)

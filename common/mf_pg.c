@@ -312,25 +312,24 @@ int mf_pg_copy_in(PGconn *conn, const char *copy_sql, const char *data, size_t l
 
 int mf_pg_copy_field(mf_buf *b, const char *v, int first, mf_err *err)
 {
-    size_t i, run = 0;
-
     if (!first && mf_buf_append_char(b, '\t', err) != 0)
         return -1;
     if (v == NULL)
         return mf_buf_append_str(b, "\\N", err);
-    for (i = 0; v[i] != '\0'; i++) {
-        const char *e = NULL;
+    for (;;) {
+        /* strcspn scans many bytes at a time: most fields have nothing to escape (callgrind:
+         * the byte-by-byte loop was 18 % of the reporter's instructions) */
+        size_t run = strcspn(v, "\\\t\n\r");
+        const char *e;
 
-        switch (v[i]) {
-        case '\\': e = "\\\\"; break;
-        case '\t': e = "\\t"; break;
-        case '\n': e = "\\n"; break;
-        case '\r': e = "\\r"; break;
-        default: continue;
-        }
-        if (mf_buf_append(b, v + run, i - run, err) != 0 || mf_buf_append_str(b, e, err) != 0)
+        if (mf_buf_append(b, v, run, err) != 0)
             return -1;
-        run = i + 1;
+        v += run;
+        if (*v == '\0')
+            return 0;
+        e = *v == '\\' ? "\\\\" : *v == '\t' ? "\\t" : *v == '\n' ? "\\n" : "\\r";
+        if (mf_buf_append_str(b, e, err) != 0)
+            return -1;
+        v++;
     }
-    return mf_buf_append(b, v + run, i - run, err);
 }

@@ -153,20 +153,33 @@ def host_cpu_seconds():
     return (sum(v[:8]) - v[3] - v[4]) / TICK   # all but idle and iowait
 
 
-def postgres_cpu_seconds():
-    """CPU seconds of every running process named postgres (the server and its backends)."""
+def comm_cpu_seconds(comm):
+    """CPU seconds of every running process whose name (/proc/PID/comm) is comm."""
     total = 0.0
     for d in os.listdir("/proc"):
         if not d.isdigit():
             continue
         try:
             with open(f"/proc/{d}/comm") as f:
-                if f.read().strip() != "postgres":
+                if f.read().strip() != comm:
                     continue
         except OSError:
             continue
         total += cpu_seconds(int(d))
     return total
+
+
+def postgres_cpu_seconds():
+    """CPU seconds of the PostgreSQL server and its backends."""
+    return comm_cpu_seconds("postgres")
+
+
+# The other servers sharing the machine during the e2e stage, by process name.
+OTHER_SERVERS = {"simulator": "coolsms-sim", "kafka": "java", "mariadb": "mariadbd"}
+
+
+def other_cpu_seconds():
+    return {k: comm_cpu_seconds(c) for k, c in OTHER_SERVERS.items()}
 
 
 def peak_rss_mb(pid):
@@ -453,7 +466,7 @@ def stage_e2e(a, ctx):
     campaign.psql(dsn, "CHECKPOINT")
     pids = daemon_pids(fleet)
     cpu0 = {n: cpu_seconds(p) for n, p in pids.items()}
-    pg0, host0 = postgres_cpu_seconds(), host_cpu_seconds()
+    pg0, host0, other0 = postgres_cpu_seconds(), host_cpu_seconds(), other_cpu_seconds()
     planner = (planner_metrics_url(fleet), 0)
     try:
         planner = (planner[0], planner_progress(planner[0])) if planner[0] else (None, 0)
@@ -470,6 +483,8 @@ def stage_e2e(a, ctx):
     sampler.sample()  # the final state
     cpu1 = {n: cpu_seconds(p) for n, p in pids.items()}
     pg_cpu, host_cpu = postgres_cpu_seconds() - pg0, host_cpu_seconds() - host0
+    other1 = other_cpu_seconds()
+    other_cpu = {k: other1[k] - other0[k] for k in OTHER_SERVERS}
     rss = {n: peak_rss_mb(p) for n, p in pids.items()}
     r = q1(dsn, "SELECT extract(epoch FROM started_at), extract(epoch FROM expansion_finished_at), "
                 "extract(epoch FROM completed_at), target_count, expanded_count, invalid_count, "
@@ -495,7 +510,7 @@ def stage_e2e(a, ctx):
         "reporter_rps": rows / max(last_row - first_row, 1e-3),
         "cpu_s": {n: cpu1[n] - cpu0[n] for n in pids},
         "rss_mb": rss,
-        "postgres_cpu_s": pg_cpu, "host_cpu_s": host_cpu,
+        "postgres_cpu_s": pg_cpu, "host_cpu_s": host_cpu, "other_cpu_s": other_cpu,
     }
     by_role = {}
     for n in pids:
@@ -771,6 +786,9 @@ def main(argv):
         f"(all postgres processes); whole machine {e2e['host_cpu_s']:.1f} CPU-s in "
         f"{e2e['e2e_s']:.1f} s = {100 * e2e['host_cpu_s'] / max(e2e['e2e_s'], 1e-3):.0f}% "
         f"of one core ({os.cpu_count()} cores)")
+    log("  others   " + ", ".join(
+        f"{k} {1e6 * v / max(e2e['target'], 1):.1f} us/message"
+        for k, v in e2e.get("other_cpu_s", {}).items()) + " (processes by name, same machine)")
     log(f"  peer     {peer['secs']:.2f} s, peak RSS {peer['rss_mb']:.0f} MB")
     log(f"  series   {e2e['csv']}  chart {e2e['png']}")
     checks = [

@@ -495,8 +495,14 @@ static int is_accepted_code(const char *code)
  * Depth 1: the response's members; 2: a list's elements (or groupInfo's members); 3: an
  * entry's members; 4: the entry's customFields members. */
 
-enum { TOP_OTHER, TOP_GROUP_INFO, TOP_GROUP_ID, TOP_FAILED_LIST, TOP_MESSAGE_LIST };
-enum { FIELD_OTHER, FIELD_MESSAGE_ID, FIELD_STATUS_CODE, FIELD_STATUS_MESSAGE, FIELD_CUSTOM };
+enum { TOP_OTHER, TOP_GROUP_INFO, TOP_GROUP_ID, TOP_FAILED_LIST, TOP_MESSAGE_LIST, TOP_N };
+enum { FIELD_OTHER, FIELD_MESSAGE_ID, FIELD_STATUS_CODE, FIELD_STATUS_MESSAGE, FIELD_CUSTOM, FIELD_N };
+
+/* The member names by TOP_* / FIELD_* value (slot 0: any other name). */
+static const char *const TOP_KEYS[TOP_N] = {NULL, "groupInfo", "groupId", "failedMessageList",
+                                            "messageList"};
+static const char *const FIELD_KEYS[FIELD_N] = {NULL, "messageId", "statusCode",
+                                                "statusMessage", "customFields"};
 
 typedef struct send_decoder {
     const idmap *ids;
@@ -524,6 +530,15 @@ typedef struct send_decoder {
 static int key_is(const unsigned char *k, size_t n, const char *want)
 {
     return strlen(want) == n && memcmp(k, want, n) == 0;
+}
+
+/* The index of key k in names[1..count), or 0 (other). */
+static int key_index(const unsigned char *k, size_t n, const char *const *names, int count)
+{
+    for (int i = 1; i < count; i++)
+        if (key_is(k, n, names[i]))
+            return i;
+    return 0;
 }
 
 /* Apply the entry just closed. A failure reported in failedMessageList wins over a
@@ -600,19 +615,11 @@ static int sd_key(void *ctx, const unsigned char *k, size_t n)
     send_decoder *d = ctx;
 
     if (d->depth == 1) {
-        d->top = key_is(k, n, "messageList")         ? TOP_MESSAGE_LIST
-                 : key_is(k, n, "failedMessageList") ? TOP_FAILED_LIST
-                 : key_is(k, n, "groupInfo")         ? TOP_GROUP_INFO
-                 : key_is(k, n, "groupId")           ? TOP_GROUP_ID
-                                                     : TOP_OTHER;
+        d->top = key_index(k, n, TOP_KEYS, TOP_N);
     } else if (d->depth == 2) {
         d->group_id_key = d->top == TOP_GROUP_INFO && key_is(k, n, "groupId");
     } else if (d->depth == 3 && d->entry_open) {
-        d->field = key_is(k, n, "messageId")       ? FIELD_MESSAGE_ID
-                   : key_is(k, n, "statusCode")    ? FIELD_STATUS_CODE
-                   : key_is(k, n, "statusMessage") ? FIELD_STATUS_MESSAGE
-                   : key_is(k, n, "customFields")  ? FIELD_CUSTOM
-                                                   : FIELD_OTHER;
+        d->field = key_index(k, n, FIELD_KEYS, FIELD_N);
     } else if (d->depth == 4) {
         d->job_key = key_is(k, n, "jobId");
     }

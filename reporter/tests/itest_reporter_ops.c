@@ -27,6 +27,7 @@
 #include "mf_runs.h"
 #include "mf_uuid.h"
 #include "mf_test.h"
+#include "rep_itest.h"
 
 #define NPARTS 4
 
@@ -237,10 +238,7 @@ static void assert_alive(itest *t)
 static int setup(void **state)
 {
     itest *t = calloc(1, sizeof(*t));
-    mf_err err;
     char hex[16];
-    mf_kafka_conf kc = {0};
-    mf_kafka_topic_spec specs[2];
     PQconninfoOption *opts;
 
     assert_non_null(t);
@@ -269,31 +267,9 @@ static int setup(void **state)
     t->pg = mf_test_pg_connect(t->admin_dsn, t->db, "PostgreSQL (MF_PG_DSN)");
     mf_test_db_migrate(t->pg);
 
-    kc.brokers = t->brokers;
-    kc.topic_prefix = t->prefix;
-    assert_int_equal(mf_kafka_topic_name(&kc, MF_TOPIC_RESULTS, t->topic, sizeof(t->topic), &err), 0);
-    assert_int_equal(mf_kafka_topic_name(&kc, MF_TOPIC_DLQ, t->dlq, sizeof(t->dlq), &err), 0);
-    specs[0] = (mf_kafka_topic_spec){t->topic, NPARTS, -1};
-    specs[1] = (mf_kafka_topic_spec){t->dlq, 1, -1};
-    if (mf_kafka_ensure_topics(&kc, specs, 2, 30000, &err) != 0)
-        fail_msg("Kafka (MF_KAFKA_BROKERS=%s) topics: %s", t->brokers, err.msg);
-    t->prod = mf_kafka_producer_new(&kc, on_dr, t, &err);
-    assert_non_null(t->prod);
+    t->prod = rep_itest_topics(t->brokers, t->prefix, NPARTS, t->topic, t->dlq, on_dr, t);
 
-    mf_test_pg_exec(t->pg, "INSERT INTO system_settings (setting_key, setting_value)"
-              " VALUES ('coolsms_prices', '{\"sms\": 10, \"lms\": 30, \"kakao\": 5}')");
-    mf_test_pg_str(t->pg,
-          "INSERT INTO message_templates (name, message_type, content, category)"
-          " VALUES ('t1', 'sms', '#{name}님 안녕하세요', 'notification') RETURNING id",
-          0, NULL, t->tpl, sizeof(t->tpl));
-    {
-        const char *p[1] = {t->tpl};
-
-        mf_test_pg_str(t->pg,
-              "INSERT INTO workflows (name, trigger_type, message_config)"
-              " VALUES ('wf', 'manual', jsonb_build_object('template_id', $1::text)) RETURNING id",
-              1, p, t->wf, sizeof(t->wf));
-    }
+    rep_itest_seed(t->pg, t->tpl, NULL, t->wf);
     *state = t;
     return 0;
 }
@@ -302,8 +278,6 @@ static int teardown(void **state)
 {
     itest *t = *state;
     mf_err err;
-    mf_kafka_conf kc = {0};
-    const char *names[2];
 
     if (t == NULL)
         return 0;
@@ -313,13 +287,7 @@ static int teardown(void **state)
         mf_kafka_flush(t->prod, 5000, &err);
         mf_kafka_producer_free(t->prod);
     }
-    if (t->pg != NULL)
-        PQfinish(t->pg);
-    mf_test_db_drop(t->admin_dsn, t->db);
-    kc.brokers = t->brokers;
-    names[0] = t->topic;
-    names[1] = t->dlq;
-    mf_kafka_delete_topics(&kc, names, 2, 10000, &err);
+    rep_itest_cleanup(t->pg, t->admin_dsn, t->db, t->brokers, t->topic, t->dlq);
     free(t);
     return 0;
 }

@@ -310,6 +310,14 @@ int mf_pg_copy_in(PGconn *conn, const char *copy_sql, const char *data, size_t l
     return mf_pg_copy_end(conn, rows, err);
 }
 
+int mf_pg_err_has_sqlstate(const mf_err *err, const char *state)
+{
+    char tag[24];
+
+    snprintf(tag, sizeof(tag), "(SQLSTATE %s)", state);
+    return strstr(err->msg, tag) != NULL;
+}
+
 int mf_pg_copy_field(mf_buf *b, const char *v, int first, mf_err *err)
 {
     if (!first && mf_buf_append_char(b, '\t', err) != 0)

@@ -46,6 +46,10 @@ int mf_pg_result_check(PGconn *conn, const PGresult *res, mf_err *err);
 /* SQLSTATE of a failed result ("" when none, e.g. a lost connection). Never NULL. */
 const char *mf_pg_sqlstate(const PGresult *res);
 
+/* Whether err (set by a function of this module) carries SQLSTATE state, e.g. "23505". The
+ * state is part of the error text ("... (SQLSTATE 23505) ..."), written in one place here. */
+int mf_pg_err_has_sqlstate(const mf_err *err, const char *state);
+
 /*
  * Run sql (one or more statements, simple query protocol, no parameters) and discard the
  * result. Returns 0 or -1 with err set as mf_pg_result_check does.

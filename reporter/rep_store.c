@@ -1043,7 +1043,7 @@ static int apply_deltas(rep_store *st, PGconn *conn, mf_err *err)
 
 static int direct_conflict(const mf_err *err)
 {
-    return strstr(err->msg, "SQLSTATE 23505") != NULL || strstr(err->msg, "SQLSTATE 23503") != NULL;
+    return mf_pg_err_has_sqlstate(err, "23505") || mf_pg_err_has_sqlstate(err, "23503");
 }
 
 /* One try of the batch transaction. Rows first (in parallel with other reporters), then the
@@ -1094,7 +1094,7 @@ fail:
 
 static int retryable(const mf_err *err)
 {
-    return strstr(err->msg, "SQLSTATE 40P01") != NULL || strstr(err->msg, "SQLSTATE 40001") != NULL;
+    return mf_pg_err_has_sqlstate(err, "40P01") || mf_pg_err_has_sqlstate(err, "40001");
 }
 
 int rep_store_write(rep_store *st, PGconn *conn, const mf_result *res, size_t n,

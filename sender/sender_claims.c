@@ -104,7 +104,7 @@ static int copy_claims(sender_claims *c, PGconn *pg, const sender_claim_in *rows
     mf_err_clear(&e);
     if (mf_pg_copy_in(pg, sql, b->data, b->len, NULL, &e) == 0)
         return 1;
-    if (strstr(e.msg, "SQLSTATE 23505") != NULL)
+    if (mf_pg_err_has_sqlstate(&e, "23505"))
         return 0;
     mf_err_set(err, "%s", e.msg);
     return -1;

@@ -1,4 +1,4 @@
-/* test_pg_copy: COPY text-format fields (mf_pg_copy_field): escapes, NULL, separators. */
+/* test_pg_copy: mf_pg helpers without a server: COPY text fields, SQLSTATE in error texts. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -28,10 +28,23 @@ static void test_fields(void **state)
     mf_buf_free(&b);
 }
 
+static void test_err_sqlstate(void **state)
+{
+    mf_err err;
+
+    (void)state;
+    mf_err_set(&err, "duplicate key value violates unique constraint (SQLSTATE 23505): Key (id)");
+    mf_err_prefix(&err, "could not insert claims");
+    assert_true(mf_pg_err_has_sqlstate(&err, "23505"));
+    assert_false(mf_pg_err_has_sqlstate(&err, "2350"));
+    assert_false(mf_pg_err_has_sqlstate(&err, "23503"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_fields),
+        cmocka_unit_test(test_err_sqlstate),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -153,25 +153,26 @@ def host_cpu_seconds():
     return (sum(v[:8]) - v[3] - v[4]) / TICK   # all but idle and iowait
 
 
-def comm_cpu_seconds(comm):
-    """CPU seconds of every running process whose name (/proc/PID/comm) is comm."""
-    total = 0.0
+def cpu_by_comm(comms):
+    """{name: CPU seconds} summed over the running processes whose /proc/PID/comm is one of
+    comms, in one pass over /proc."""
+    total = {c: 0.0 for c in comms}
     for d in os.listdir("/proc"):
         if not d.isdigit():
             continue
         try:
             with open(f"/proc/{d}/comm") as f:
-                if f.read().strip() != comm:
-                    continue
+                name = f.read().strip()
         except OSError:
             continue
-        total += cpu_seconds(int(d))
+        if name in total:
+            total[name] += cpu_seconds(int(d))
     return total
 
 
 def postgres_cpu_seconds():
     """CPU seconds of the PostgreSQL server and its backends."""
-    return comm_cpu_seconds("postgres")
+    return cpu_by_comm(("postgres",))["postgres"]
 
 
 # The other servers sharing the machine during the e2e stage, by process name.
@@ -179,7 +180,8 @@ OTHER_SERVERS = {"simulator": "coolsms-sim", "kafka": "java", "mariadb": "mariad
 
 
 def other_cpu_seconds():
-    return {k: comm_cpu_seconds(c) for k, c in OTHER_SERVERS.items()}
+    cpu = cpu_by_comm(OTHER_SERVERS.values())
+    return {k: cpu[c] for k, c in OTHER_SERVERS.items()}
 
 
 def peak_rss_mb(pid):
@@ -336,6 +338,16 @@ def planner_progress(url):
     return int(total)
 
 
+def planner_baseline(fleet):
+    """(the planner's /metrics URL, its progress now), or (None, 0) when it cannot be read:
+    the sampler then falls back to expansion_cursor."""
+    url = planner_metrics_url(fleet)
+    try:
+        return (url, planner_progress(url)) if url else (None, 0)
+    except (OSError, ValueError):
+        return (None, 0)
+
+
 class Sampler(threading.Thread):
     """Every 0.5 s: planner rows read, simulator accepted, reporter rows, CPU per daemon."""
 
@@ -467,11 +479,7 @@ def stage_e2e(a, ctx):
     pids = daemon_pids(fleet)
     cpu0 = {n: cpu_seconds(p) for n, p in pids.items()}
     pg0, host0, other0 = postgres_cpu_seconds(), host_cpu_seconds(), other_cpu_seconds()
-    planner = (planner_metrics_url(fleet), 0)
-    try:
-        planner = (planner[0], planner_progress(planner[0])) if planner[0] else (None, 0)
-    except (OSError, ValueError):
-        planner = (None, 0)
+    planner = planner_baseline(fleet)
     t0 = time.time()
     run = trigger(build, dsn, ctx["workflow"])
     log(f"e2e: run {run} of {a.recipients} recipients triggered")

@@ -430,7 +430,6 @@ static int vars_json(mf_buf *b, const mf_codec_map *m, mf_err *err)
     return mf_buf_append_char(b, '}', err);
 }
 
-/* One result as the values of its message_logs row (the mapping is in docs/reporter.md). */
 /* message_logs.status by REP_ST_* */
 static const char *const STATUS_NAMES[REP_ST_N] = {"sent", "delivered", "failed", "cancelled"};
 
@@ -439,6 +438,7 @@ const char *rep_store_status_name(int st)
     return st >= 0 && st < REP_ST_N ? STATUS_NAMES[st] : "failed";
 }
 
+/* One result as the values of its message_logs row (the mapping is in docs/reporter.md). */
 typedef struct rep_row {
     int st;                            /* REP_ST_*: the row's status */
     long long sent, delivered, failed; /* epoch ms, 0: NULL */
@@ -773,7 +773,6 @@ static int exec_arrays(rep_store *st, PGconn *conn, const char *sql, mf_pgarr *a
     return rc;
 }
 
-/* Whether every selected result can take the direct COPY. */
 /* Moves the results that can take the direct COPY to the front of st->sorted[0..m) and
  * returns their count. One row that cannot (an invalid phone number longer than the column,
  * a failure before the type was known) used to send the whole batch to the staging path. */
@@ -1054,7 +1053,7 @@ static int write_once(rep_store *st, PGconn *conn, const mf_result *res, size_t 
                       int *direct_failed, mf_err *err)
 {
     long m;
-    long long ins = 0, upd = 0, late = 0, late_direct = 0;
+    long long ins = 0, upd = 0, late = 0;
     size_t finals = 0;
 
     st->stage_ready = 0;
@@ -1076,7 +1075,7 @@ static int write_once(rep_store *st, PGconn *conn, const mf_result *res, size_t 
     /* A final outcome whose job has no row yet (it overtook its `accepted`) is inserted as
      * final; rows that exist conflict and change nothing. */
     if (upd < (long long)finals &&
-        insert_rows(st, conn, finals, 0, &late, &late_direct, stats->ins_status, err) != 0)
+        insert_checked(st, conn, st->sorted, finals, &late, stats->ins_status, err) != 0)
         goto fail;
     if ((n > 0 && lock_runs(st, conn, res, n, err) != 0) || apply_deltas(st, conn, err) != 0 ||
         store_offsets(st, conn, offs, noffs, err) != 0)

@@ -83,7 +83,6 @@ static int copy_claims(sender_claims *c, PGconn *pg, const sender_claim_in *rows
     static const char *sql = "COPY mf_job_claims (job_id, run_id, attempt, state, claimed_by, "
                              "msg_type, content, status_code, message) FROM STDIN";
     mf_buf *b = &c->copy;
-    mf_err e;
 
     mf_buf_reset(b);
     for (size_t i = 0; i < n; i++) {
@@ -101,13 +100,9 @@ static int copy_claims(sender_claims *c, PGconn *pg, const sender_claim_in *rows
             mf_pg_copy_field(b, r->message, 0, err) != 0 || mf_buf_append_char(b, '\n', err) != 0)
             return -1;
     }
-    mf_err_clear(&e);
-    if (mf_pg_copy_in(pg, sql, b->data, b->len, NULL, &e) == 0)
+    if (mf_pg_copy_in(pg, sql, b->data, b->len, NULL, err) == 0)
         return 1;
-    if (mf_pg_err_has_sqlstate(&e, "23505"))
-        return 0;
-    mf_err_set(err, "%s", e.msg);
-    return -1;
+    return mf_pg_err_has_sqlstate(err, "23505") ? 0 : -1;
 }
 
 int sender_claims_insert(sender_claims *c, PGconn *pg, const sender_claim_in *rows, size_t n,

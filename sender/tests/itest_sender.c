@@ -911,7 +911,7 @@ static void test_faults(void **state)
         int64_t t0 = mf_test_now_ms();
 
         for (int i = 0; i < 2; i++) {
-            assert_int_equal(mf_test_stop(t->senders[i], 15000, NULL), 0);
+            assert_int_equal(mf_test_wait(t->senders[i], 15000, NULL), 0);
             t->senders[i] = 0;
         }
         assert_true(mf_test_now_ms() - t0 < 10000);

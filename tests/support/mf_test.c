@@ -246,14 +246,13 @@ pid_t mf_test_spawn(const char *path, const char *const *env, const char *logfil
     _exit(127);
 }
 
-int mf_test_stop(pid_t pid, int timeout_ms, long long *took_ms)
+int mf_test_wait(pid_t pid, int timeout_ms, long long *took_ms)
 {
     int st = 0;
     long long t0 = mf_test_mono_ms();
 
     if (pid <= 0)
         return 0;
-    kill(pid, SIGTERM);
     for (int waited = 0; waited < timeout_ms; waited += 20) {
         if (waitpid(pid, &st, WNOHANG) == pid) {
             if (took_ms != NULL)
@@ -265,6 +264,13 @@ int mf_test_stop(pid_t pid, int timeout_ms, long long *took_ms)
     kill(pid, SIGKILL);
     waitpid(pid, &st, 0);
     return -1;
+}
+
+int mf_test_stop(pid_t pid, int timeout_ms, long long *took_ms)
+{
+    if (pid > 0)
+        kill(pid, SIGTERM);
+    return mf_test_wait(pid, timeout_ms, took_ms);
 }
 
 int mf_test_file_contains(const char *path, const char *needle)

@@ -76,6 +76,10 @@ pid_t mf_test_spawn(const char *path, const char *const *env, const char *logfil
 /* SIGTERM, wait up to timeout_ms; the exit status (128 + signal when killed by one), or -1
  * when it had to be SIGKILLed. took_ms (optional) gets the time to exit. pid <= 0: 0. */
 int mf_test_stop(pid_t pid, int timeout_ms, long long *took_ms);
+/* Like mf_test_stop without sending a signal: for a process already sent SIGTERM. A second
+ * SIGTERM means "leave now" to the daemons (exit 1), so a test that signals several processes
+ * first and then waits must wait with this. */
+int mf_test_wait(pid_t pid, int timeout_ms, long long *took_ms);
 /* 1 when a line of the file contains needle. */
 int mf_test_file_contains(const char *path, const char *needle);
 /* Wait up to timeout_ms for the log line {"msg":"http listening",...,"port":N}; N. Fails the

@@ -175,6 +175,48 @@ def postgres_cpu_seconds():
     return cpu_by_comm(("postgres",))["postgres"]
 
 
+class PgCpuByClient:
+    """CPU seconds of each PostgreSQL process since start(), grouped by what it serves: the
+    client's application_name (msgfleet-sender, msgfleet-reporter...) or the backend type
+    (autovacuum worker, walwriter...). poll() often enough to see short-lived processes such as
+    autovacuum workers; CPU a process spent after its last poll is not counted."""
+
+    def __init__(self, dsn):
+        self.dsn, self.base, self.last, self.label = dsn, {}, {}, {}
+
+    def _postgres_pids(self):
+        for d in os.listdir("/proc"):
+            if d.isdigit():
+                try:
+                    with open(f"/proc/{d}/comm") as f:
+                        if f.read().strip() == "postgres":
+                            yield int(d)
+                except OSError:
+                    pass
+
+    def start(self):
+        self.base = {p: cpu_seconds(p) for p in self._postgres_pids()}
+        self.last, self.label = dict(self.base), {}
+
+    def poll(self):
+        names = {int(r[0]): r[1] for r in session(self.dsn).rows(
+            "SELECT pid, coalesce(nullif(application_name, ''), backend_type, '?') "
+            "FROM pg_stat_activity")}
+        for p in self._postgres_pids():
+            c = cpu_seconds(p)
+            if c > 0:
+                self.last[p] = c
+            if p in names and p not in self.label:
+                self.label[p] = names[p]
+
+    def result(self):
+        out = {}
+        for p, c in self.last.items():
+            name = self.label.get(p, "postmaster/other")
+            out[name] = out.get(name, 0.0) + c - self.base.get(p, 0.0)
+        return {k: v for k, v in out.items() if v >= 0.005}
+
+
 # The other servers sharing the machine during the e2e stage, by process name.
 OTHER_SERVERS = {"simulator": "coolsms-sim", "kafka": "java", "mariadb": "mariadbd"}
 
@@ -351,8 +393,9 @@ def planner_baseline(fleet):
 class Sampler(threading.Thread):
     """Every 0.5 s: planner rows read, simulator accepted, reporter rows, CPU per daemon."""
 
-    def __init__(self, dsn, run_id, sim, pids, total, t0, planner=(None, 0)):
+    def __init__(self, dsn, run_id, sim, pids, total, t0, planner=(None, 0), pgcpu=None):
         super().__init__(daemon=True)
+        self.pgcpu = pgcpu
         self.dsn, self.run_id, self.sim, self.pids, self.total, self.t0 = \
             dsn, run_id, sim, pids, total, t0
         self.planner_url, self.planner_base = planner  # /metrics, progress before the trigger
@@ -373,6 +416,8 @@ class Sampler(threading.Thread):
         cpu["~postgres"] = postgres_cpu_seconds()
         cpu["~host"] = host_cpu_seconds()
         accepted = self.sim.accepted()
+        if self.pgcpu is not None:
+            self.pgcpu.poll()
         self.rows.append((time.time() - self.t0, planned, accepted, recorded, cpu))
         self.lock_waits.append(waits)
         return status
@@ -480,10 +525,12 @@ def stage_e2e(a, ctx):
     cpu0 = {n: cpu_seconds(p) for n, p in pids.items()}
     pg0, host0, other0 = postgres_cpu_seconds(), host_cpu_seconds(), other_cpu_seconds()
     planner = planner_baseline(fleet)
+    pgcpu = PgCpuByClient(dsn)
+    pgcpu.start()
     t0 = time.time()
     run = trigger(build, dsn, ctx["workflow"])
     log(f"e2e: run {run} of {a.recipients} recipients triggered")
-    sampler = Sampler(dsn, run, sim, pids, a.recipients, t0, planner)
+    sampler = Sampler(dsn, run, sim, pids, a.recipients, t0, planner, pgcpu)
     sampler.start()
     wait_run(dsn, run, a.timeout, [fleet, ctx["simfleet"]])
     sampler.stop_flag.set()
@@ -519,6 +566,7 @@ def stage_e2e(a, ctx):
         "cpu_s": {n: cpu1[n] - cpu0[n] for n in pids},
         "rss_mb": rss,
         "postgres_cpu_s": pg_cpu, "host_cpu_s": host_cpu, "other_cpu_s": other_cpu,
+        "postgres_by_client_s": pgcpu.result(),
     }
     by_role = {}
     for n in pids:
@@ -794,6 +842,10 @@ def main(argv):
         f"(all postgres processes); whole machine {e2e['host_cpu_s']:.1f} CPU-s in "
         f"{e2e['e2e_s']:.1f} s = {100 * e2e['host_cpu_s'] / max(e2e['e2e_s'], 1e-3):.0f}% "
         f"of one core ({os.cpu_count()} cores)")
+    log("  postgres by client: " + ", ".join(
+        f"{k} {1e6 * v / max(e2e['target'], 1):.1f}"
+        for k, v in sorted(e2e.get("postgres_by_client_s", {}).items(), key=lambda kv: -kv[1]))
+        + " us/message")
     log("  others   " + ", ".join(
         f"{k} {1e6 * v / max(e2e['target'], 1):.1f} us/message"
         for k, v in e2e.get("other_cpu_s", {}).items()) + " (processes by name, same machine)")

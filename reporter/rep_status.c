@@ -14,23 +14,61 @@
 #include "mf_pg.h"
 #include "mf_uuid.h"
 
-/* Claim the oldest sent messages due for a check; several pollers share the work through
- * SKIP LOCKED, and status_checked_at keeps a claimed row away until the recheck delay. */
-static const char CLAIM_SQL[] =
-    "UPDATE message_logs m SET status_checked_at = now()"
-    " FROM workflow_runs r"
-    " WHERE m.id IN ("
-    "   SELECT id FROM message_logs"
-    "   WHERE status = 'sent' AND provider_message_id IS NOT NULL"
-    "    AND sent_at < now() - make_interval(secs => $1::bigint / 1000.0)"
-    "    AND (status_checked_at IS NULL"
-    "     OR status_checked_at < now() - make_interval(secs => $2::bigint / 1000.0))"
-    "   ORDER BY sent_at LIMIT $3::int FOR UPDATE SKIP LOCKED)"
-    "  AND r.id = m.workflow_run_id"
-    " RETURNING m.id, m.workflow_run_id, r.workflow_id, m.template_id,"
+/*
+ * One poller at a time walks the sent messages in (sent_at, id) order; the row of
+ * mf_status_poller holds its lease and position (schemas/pg/0006_status_sweep.sql). Nothing is
+ * written to message_logs to mark a row as checked: such an update rewrites the row and all 8
+ * of its indexes. A message still not final is asked about again on the next sweep, which
+ * starts once the current one reached the end and began MF_REPORTER_STATUS_RECHECK_MS ago.
+ */
+
+/* Takes or renews the lease; returns the cursor as text (read back in the same transaction, so
+ * the session's TimeZone and DateStyle parse it as they printed it), whether a sweep is under
+ * way, and whether a new one may start. No row: another poller holds the lease. */
+static const char LEASE_SQL[] =
+    "UPDATE mf_status_poller"
+    " SET owner = $1, lease_until = now() + make_interval(secs => $2::bigint / 1000.0)"
+    " WHERE id = 1 AND (owner IS NULL OR owner = $1 OR lease_until < now())"
+    " RETURNING COALESCE(cursor_sent_at, '-infinity')::text,"
+    "  COALESCE(cursor_id, '00000000-0000-0000-0000-000000000000')::text,"
+    "  cursor_sent_at IS NOT NULL,"
+    "  sweep_started_at IS NULL"
+    "   OR sweep_started_at < now() - make_interval(secs => $3::bigint / 1000.0)";
+
+/* The next sent messages due for a check after the cursor. `sent_at >= $1` is what the index
+ * scan starts from; the row comparison then skips what the cursor already passed. */
+static const char DUE_SQL[] =
+    "SELECT m.id, m.workflow_run_id, r.workflow_id, m.template_id,"
     "  COALESCE(m.job_attempt, 0), m.recipient_phone, m.message_type, m.channel,"
     "  m.provider_message_id, m.provider_group_id,"
-    "  floor(extract(epoch FROM m.sent_at) * 1000)::bigint";
+    "  floor(extract(epoch FROM m.sent_at) * 1000)::bigint"
+    " FROM message_logs m JOIN workflow_runs r ON r.id = m.workflow_run_id"
+    " WHERE m.status = 'sent' AND m.provider_message_id IS NOT NULL"
+    "  AND m.sent_at < now() - make_interval(secs => $3::bigint / 1000.0)"
+    "  AND m.sent_at >= $1::timestamptz AND (m.sent_at, m.id) > ($1::timestamptz, $2::uuid)"
+    " ORDER BY m.sent_at, m.id LIMIT $4::int";
+
+/* Moves the cursor past the last row checked (its sent_at read by id); a new sweep starts
+ * its clock with its first step. */
+static const char ADVANCE_SQL[] =
+    "UPDATE mf_status_poller"
+    " SET cursor_sent_at = (SELECT sent_at FROM message_logs WHERE id = $2::uuid),"
+    "  cursor_id = $2::uuid,"
+    "  sweep_started_at = CASE WHEN cursor_id IS NULL THEN now() ELSE sweep_started_at END,"
+    "  updated_at = now()"
+    " WHERE id = 1 AND owner = $1";
+
+static const char WRAP_SQL[] =
+    "UPDATE mf_status_poller SET cursor_sent_at = NULL, cursor_id = NULL, updated_at = now()"
+    " WHERE id = 1 AND owner = $1";
+
+static const char RELEASE_SQL[] =
+    "UPDATE mf_status_poller SET owner = NULL, lease_until = NULL, updated_at = now()"
+    " WHERE id = 1 AND owner = $1";
+
+/* A lease outlives a stalled poll step (list API timeouts, a Kafka flush) by a wide margin; a
+ * poller that stops gives it back at once. */
+enum { LEASE_MS = 60000, STANDBY_WAIT_MS = 2000 };
 
 enum { K_ID, K_RUN, K_WF, K_TPL, K_ATT, K_TO, K_TYPE, K_CH, K_PMID, K_GID, K_SENT };
 
@@ -286,54 +324,78 @@ static int ask(rep_status *s, const PGresult *q, int *produced, mf_err *err)
     return 0;
 }
 
-/* Runs CLAIM_SQL with sorting disabled for its transaction only. The planner's estimate of
- * "status = 'sent'" comes from statistics taken before the running campaign (autoanalyze waits
- * for a tenth of the table to change), so it often expects a few rows and chooses to read every
- * sent row and sort them, once per poll: O(messages in flight) per poll, 40 % of the reporter's
- * PostgreSQL CPU in a 300k benchmark. Without the sort the only plan left walks
- * idx_message_logs_sent_unfinal in sent_at order and stops after LIMIT rows. SET LOCAL keeps
- * the setting off the session, so a transaction-pooling PgBouncer is fine. */
-static PGresult *claim_due(PGconn *pg, const char *const *params, mf_err *err)
+/* Takes (or renews) the lease and reads the next rows due for a check, in one transaction
+ * with sorting disabled. The planner's estimate of "status = 'sent'" comes from statistics
+ * taken before the running campaign (autoanalyze waits for a tenth of the table to change), so
+ * it may expect a few rows and choose to read and sort every sent row, once per poll; without
+ * the full sort the plan walks idx_message_logs_sent_unfinal from the cursor and stops after
+ * LIMIT rows. SET LOCAL keeps the setting off the session (transaction pooling is fine).
+ * 0 with *q set (the rows), 1 when another poller holds the lease, -1 with err. */
+static int lease_and_read(rep_status *s, PGresult **q, int *may_wrap, mf_err *err)
 {
-    PGresult *q = NULL;
+    char lease[32], recheck[32], delay[32], batch[32];
+    const char *lp[3] = {s->cfg->common.instance_id, lease, recheck};
+    PGresult *l = NULL;
+    int rc = -1, held;
 
-    if (mf_pg_begin(pg, err) != 0)
-        return NULL;
-    if (mf_pg_exec(pg, "SET LOCAL enable_sort = off", err) != 0 ||
-        (q = mf_pg_query(pg, CLAIM_SQL, 3, params, err)) == NULL || mf_pg_commit(pg, err) != 0) {
-        PQclear(q);
-        mf_pg_rollback(pg);
-        return NULL;
+    *q = NULL;
+    *may_wrap = 0;
+    snprintf(lease, sizeof(lease), "%d", LEASE_MS);
+    snprintf(recheck, sizeof(recheck), "%lld", s->cfg->status_recheck_ms);
+    snprintf(delay, sizeof(delay), "%lld", s->cfg->status_delay_ms);
+    snprintf(batch, sizeof(batch), "%lld", s->cfg->status_batch);
+    if (mf_pg_begin(s->pg, err) != 0)
+        return -1;
+    if ((l = mf_pg_query(s->pg, LEASE_SQL, 3, lp, err)) == NULL)
+        goto out;
+    held = PQntuples(l) == 1;
+    if (held) {
+        const char *dp[4] = {PQgetvalue(l, 0, 0), PQgetvalue(l, 0, 1), delay, batch};
+
+        *may_wrap = PQgetvalue(l, 0, 2)[0] == 't' && PQgetvalue(l, 0, 3)[0] == 't';
+        if (mf_pg_exec(s->pg, "SET LOCAL enable_sort = off", err) != 0 ||
+            (*q = mf_pg_query(s->pg, DUE_SQL, 4, dp, err)) == NULL)
+            goto out;
     }
-    return q;
+    if (mf_pg_commit(s->pg, err) != 0)
+        goto out;
+    rc = held ? 0 : 1;
+out:
+    PQclear(l);
+    if (rc < 0) {
+        PQclear(*q);
+        *q = NULL;
+        mf_pg_rollback(s->pg);
+    }
+    return rc;
 }
 
-int rep_status_poll_once(rep_status *s, int *claimed, int *produced, mf_err *err)
+int rep_status_poll_once(rep_status *s, int *checked, int *produced, mf_err *err)
 {
-    char delay[32], recheck[32], batch[32];
-    const char *params[3] = {delay, recheck, batch};
-    PGresult *q;
-    int got = 0, rc = -1;
+    const char *me = s->cfg->common.instance_id;
+    PGresult *q = NULL;
+    int got = 0, rc, may_wrap;
 
-    if (claimed != NULL)
-        *claimed = 0;
+    if (checked != NULL)
+        *checked = 0;
     if (produced != NULL)
         *produced = 0;
     s->api_failed = 0;
-    snprintf(delay, sizeof(delay), "%lld", s->cfg->status_delay_ms);
-    snprintf(recheck, sizeof(recheck), "%lld", s->cfg->status_recheck_ms);
-    snprintf(batch, sizeof(batch), "%lld", s->cfg->status_batch);
     if (mf_pg_ensure(s->pg, err) != 0)
         return -1;
-    q = claim_due(s->pg, params, err);
-    if (q == NULL)
-        return mf_err_prefix(err, "could not claim sent messages for a status check");
-    if (claimed != NULL)
-        *claimed = PQntuples(q);
+    rc = lease_and_read(s, &q, &may_wrap, err);
+    if (rc != 0)
+        return rc < 0 ? mf_err_prefix(err, "could not read sent messages due for a status check")
+                      : 1;
+    if (checked != NULL)
+        *checked = PQntuples(q);
     if (PQntuples(q) == 0) {
         PQclear(q);
+        if (may_wrap && mf_pg_command(s->pg, WRAP_SQL, 1, &me, NULL, err) != 0)
+            return mf_err_prefix(err, "could not start a new status sweep");
         return 0;
     }
+    rc = -1;
     s->dr_failed = 0;
     if (ask(s, q, &got, err) != 0)
         goto out;
@@ -342,6 +404,15 @@ int rep_status_poll_once(rep_status *s, int *claimed, int *produced, mf_err *err
     if (s->dr_failed > 0) {
         mf_err_set(err, "%lld status results not acknowledged: %s", s->dr_failed, s->dr_error);
         goto out;
+    }
+    /* only now: a failed step is asked again from the same position */
+    {
+        const char *ap[2] = {me, PQgetvalue(q, PQntuples(q) - 1, K_ID)};
+
+        if (mf_pg_command(s->pg, ADVANCE_SQL, 2, ap, NULL, err) != 0) {
+            mf_err_prefix(err, "could not store the status sweep position");
+            goto out;
+        }
     }
     rc = 0;
 out:
@@ -363,7 +434,7 @@ static void *loop(void *arg)
     rep_status *s = arg;
 
     while (!s->stop && !mf_daemon_stopping()) {
-        int claimed = 0, produced = 0;
+        int checked = 0, produced = 0, rc;
         long long wait = s->cfg->status_interval_ms;
         mf_err e;
 
@@ -372,20 +443,24 @@ static void *loop(void *arg)
             /* First outcomes come first: every status update rewrites a message_logs row and
              * its indexes, so while results queue up the poller waits its turn. */
             mf_metric_add(s->m_polls, (const char *const[]){"deferred"}, 1);
-        } else if (rep_status_poll_once(s, &claimed, &produced, &e) != 0) {
+        } else if ((rc = rep_status_poll_once(s, &checked, &produced, &e)) < 0) {
             MF_LOG(s->log, MF_LOG_WARN, "status poll failed", MF_KV_S("error", e.msg));
             mf_metric_add(s->m_polls, (const char *const[]){"error"}, 1);
             if (s->api_failed)
                 mf_httpd_set_dep(s->httpd, "coolsms", 0, e.msg);
             wait = wait * 4 > 5000 ? wait * 4 : 5000;
-        } else if (claimed == 0) {
+        } else if (rc == 1) {
+            /* another reporter's poller holds the lease: look again now and then */
+            mf_metric_add(s->m_polls, (const char *const[]){"standby"}, 1);
+            wait = wait > STANDBY_WAIT_MS ? wait : STANDBY_WAIT_MS;
+        } else if (checked == 0) {
             mf_metric_add(s->m_polls, (const char *const[]){"idle"}, 1);
         } else {
             mf_metric_add(s->m_polls, (const char *const[]){"ok"}, 1);
             mf_metric_add(s->m_finals, NULL, produced);
-            MF_LOG(s->log, MF_LOG_DEBUG, "status poll", MF_KV_I("claimed", claimed),
+            MF_LOG(s->log, MF_LOG_DEBUG, "status poll", MF_KV_I("checked", checked),
                    MF_KV_I("final", produced));
-            if (claimed >= s->cfg->status_batch)
+            if (checked >= s->cfg->status_batch)
                 wait = 0;
         }
         while (wait > 0 && !s->stop && !mf_daemon_stopping()) {
@@ -431,6 +506,12 @@ void rep_status_free(rep_status *s)
     }
     if (s->prod != NULL && mf_kafka_flush(s->prod, 5000, &e) != 0 && s->log != NULL)
         mf_log_msgf(s->log, MF_LOG_WARN, "status producer not flushed: %s", e.msg);
+    if (s->running && s->pg != NULL && PQstatus(s->pg) == CONNECTION_OK) {
+        const char *me = s->cfg->common.instance_id;
+
+        /* hand the lease over at once (best effort: it expires anyway) */
+        (void)mf_pg_command(s->pg, RELEASE_SQL, 1, &me, NULL, &e);
+    }
     mf_kafka_producer_free(s->prod);
     mf_coolsms_destroy(s->api);
     if (s->pg != NULL)

@@ -16,17 +16,19 @@ rep_status *rep_status_new(const reporter_config *cfg, const char *results_topic
                            mf_err *err);
 
 /*
- * One poll: claim up to MF_REPORTER_STATUS_BATCH sent messages due for a check
- * (status_checked_at set in the same statement, FOR UPDATE SKIP LOCKED), ask the list API by
- * messageIds, produce a delivered / undelivered result for each final status and wait for the
- * broker's acknowledgements. *claimed / *produced (optional) get the counts. 0 or -1.
+ * One poll step: take or renew the poller lease (mf_status_poller), read up to
+ * MF_REPORTER_STATUS_BATCH sent messages due for a check after the sweep's cursor, ask the
+ * list API by messageIds, produce a delivered / undelivered result for each final status, wait
+ * for the broker's acknowledgements, then move the cursor past them. *checked / *produced
+ * (optional) get the counts. 0, 1 when another poller holds the lease (nothing done), or -1.
  */
-int rep_status_poll_once(rep_status *s, int *claimed, int *produced, mf_err *err);
+int rep_status_poll_once(rep_status *s, int *checked, int *produced, mf_err *err);
 
 /* Observability (call before rep_status_start; every argument may be NULL): `polls` is a
- * counter family with one label, outcome = ok (something claimed) | idle | error; `finals`
- * counts the final statuses produced; the "coolsms" dependency of `httpd` follows the list API
- * calls (up after an answered call, down with the error after a failed one). Borrowed. */
+ * counter family with one label, outcome = ok (something checked) | idle | standby (another
+ * poller holds the lease) | deferred | error; `finals` counts the final statuses produced; the
+ * "coolsms" dependency of `httpd` follows the list API calls (up after an answered call, down
+ * with the error after a failed one). Borrowed. */
 void rep_status_observe(rep_status *s, mf_metric *polls, mf_metric *finals, mf_httpd *httpd);
 
 /* Start / stop the background thread that polls until stopped (or mf_daemon_stopping()). */

@@ -174,8 +174,9 @@ static int declare_metrics(reporter *r, mf_err *err)
     m->lag = mf_metrics_gauge(mm, "msgfleet_reporter_consumer_lag",
                               "results not yet recorded on the assigned partitions", NULL, err);
     m->polls = mf_metrics_counter(mm, "msgfleet_reporter_status_polls_total",
-                                  "final-status polls by outcome (ok, idle, error)", "outcome",
-                                  err);
+                                  "final-status polls by outcome (ok, idle, standby, deferred, "
+                                  "error)",
+                                  "outcome", err);
     m->finals = mf_metrics_counter(mm, "msgfleet_reporter_status_finals_total",
                                    "final statuses learned by the poller and produced", NULL, err);
     if (!m->rows || !m->batches || !m->batch_s || !m->batch_size || !m->dups || !m->dlq ||

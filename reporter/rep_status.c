@@ -205,7 +205,7 @@ static void uuid_or_nil(const PGresult *q, int row, int col, mf_uuid *u)
         (void)mf_uuid_parse(PQgetvalue(q, row, col), u, NULL);
 }
 
-/* Produce the final result of claimed row `row` with the listed status. */
+/* Produce the final result of row `row` with the listed status. */
 static int emit(rep_status *s, const PGresult *q, int row, const mf_coolsms_listed *it,
                 mf_err *err)
 {
@@ -251,7 +251,7 @@ static int is_final(const char *code)
  * hundred of them (over 20 KB) is refused or dropped by HTTP servers. */
 #define IDS_PER_REQUEST 100
 
-/* Ask the list API about claimed rows first..first+n-1 (messageIds, paged) and emit the
+/* Ask the list API about rows first..first+n-1 (messageIds, paged) and emit the
  * final ones. */
 static int ask_chunk(rep_status *s, const PGresult *q, int first, int n, int *produced,
                      mf_err *err)
@@ -310,7 +310,7 @@ out:
     return rc;
 }
 
-/* Ask about every claimed row, IDS_PER_REQUEST at a time. */
+/* Ask about every row read, IDS_PER_REQUEST at a time. */
 static int ask(rep_status *s, const PGresult *q, int *produced, mf_err *err)
 {
     int n = PQntuples(q);

@@ -273,13 +273,23 @@ int sender_produce_finals(sender_ctx *s, mf_err *err)
 
 /* ---- claims -------------------------------------------------------------------------- */
 
+/* A new chunk id for the claims about to be inserted or taken over: UUIDv7, time-ordered, so
+ * outcomes are purged by range like the claims (docs/sender.md). */
+static int next_chunk(sender_ctx *s, mf_err *err)
+{
+    return mf_uuid_v7((uint64_t)sender_now_ms(), &s->chunk_cur, err);
+}
+
 static void on_inserted(void *arg, const mf_uuid *job)
 {
-    sender_slot *sl = sender_slot_by_id(arg, job);
+    sender_ctx *s = arg;
+    sender_slot *sl = sender_slot_by_id(s, job);
 
     if (sl == NULL)
         return;
     sl->fresh = 1;
+    sl->chunk = s->chunk_cur;
+    sl->has_chunk = 1;
     if (sl->state == SLOT_FAILED)
         sl->state = SLOT_FINAL;
 }
@@ -312,8 +322,10 @@ int sender_claim_next(sender_ctx *s, size_t want, mf_err *err)
         r->message = sl->state == SLOT_FAILED ? sl->msg : NULL;
         n++;
     }
-    rc = sender_claims_insert(&s->claims, s->pg, rows, n, s->cfg->common.instance_id,
-                              on_inserted, s, err);
+    rc = next_chunk(s, err);
+    if (rc == 0)
+        rc = sender_claims_insert(&s->claims, s->pg, rows, n, s->cfg->common.instance_id,
+                                  &s->chunk_cur, on_inserted, s, err);
     free(rows);
     if (rc == 0)
         s->claim_next = i; /* only once committed: a failed INSERT is retried with the batch */
@@ -361,12 +373,15 @@ static void on_existing(void *arg, const sender_claim_row *row)
 
 static void on_taken(void *arg, const mf_uuid *job)
 {
-    sender_slot *sl = sender_slot_by_id(arg, job);
+    sender_ctx *s = arg;
+    sender_slot *sl = sender_slot_by_id(s, job);
 
     if (sl != NULL && sl->state == SLOT_PENDING) {
         sl->state = SLOT_SEND;
         sl->fresh = 1;
         sl->stale = 0;
+        sl->chunk = s->chunk_cur;
+        sl->has_chunk = 1;
     }
 }
 
@@ -437,8 +452,11 @@ static int resolve_stale(sender_ctx *s, mf_err *err)
                    MF_KV_I("released", sl->released));
         }
         if (found == 1) {
-            outs[nf] = (sender_claim_out){sl->job.id, "accepted", sl->pmid, sl->gid, sl->code,
-                                          sl->msg, mf_msg_type_name(sl->ch), sl->sent_ms};
+            outs[nf] = (sender_claim_out){.job = sl->job.id, .state = "accepted",
+                                          .pmid = sl->pmid, .gid = sl->gid, .code = sl->code,
+                                          .message = sl->msg,
+                                          .channel = mf_msg_type_name(sl->ch),
+                                          .sent_ms = sl->sent_ms};
             nf++;
             sl->state = SLOT_FINAL;
         } else if (found == 0) {
@@ -447,8 +465,9 @@ static int resolve_stale(sender_ctx *s, mf_err *err)
         }
     }
     if (sender_claims_finish(&s->claims, s->pg, outs, nf, err) != 0 ||
+        (nt > 0 && next_chunk(s, err) != 0) ||
         sender_claims_take_over(&s->claims, s->pg, ids, olds, nt, s->cfg->common.instance_id,
-                                on_taken, s, err) != 0)
+                                &s->chunk_cur, on_taken, s, err) != 0)
         goto out;
     rc = 0;
 out:

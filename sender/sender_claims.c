@@ -78,11 +78,12 @@ static int copy_eligible(const sender_claims *c, const sender_claim_in *rows, si
  * 40 % less server time per claim than the INSERT ... ON CONFLICT). 1: all inserted, 0: a
  * claim already existed (nothing inserted), -1: another error. */
 static int copy_claims(sender_claims *c, PGconn *pg, const sender_claim_in *rows, size_t n,
-                       const char *claimed_by, mf_err *err)
+                       const char *claimed_by, const mf_uuid *chunk, mf_err *err)
 {
     static const char *sql = "COPY mf_job_claims (job_id, run_id, attempt, state, claimed_by, "
-                             "msg_type, content, status_code, message) FROM STDIN";
+                             "msg_type, content, status_code, message, chunk_id) FROM STDIN";
     mf_buf *b = &c->copy;
+    char ch[MF_UUID_STR_SIZE];
 
     mf_buf_reset(b);
     for (size_t i = 0; i < n; i++) {
@@ -97,7 +98,9 @@ static int copy_claims(sender_claims *c, PGconn *pg, const sender_claim_in *rows
             mf_pg_copy_field(b, r->msg_type, 0, err) != 0 ||
             mf_pg_copy_field(b, r->content, 0, err) != 0 ||
             mf_pg_copy_field(b, r->code, 0, err) != 0 ||
-            mf_pg_copy_field(b, r->message, 0, err) != 0 || mf_buf_append_char(b, '\n', err) != 0)
+            mf_pg_copy_field(b, r->message, 0, err) != 0 ||
+            mf_pg_copy_field(b, mf_uuid_format(chunk, ch), 0, err) != 0 ||
+            mf_buf_append_char(b, '\n', err) != 0)
             return -1;
     }
     if (mf_pg_copy_in(pg, sql, b->data, b->len, NULL, err) == 0)
@@ -106,23 +109,25 @@ static int copy_claims(sender_claims *c, PGconn *pg, const sender_claim_in *rows
 }
 
 int sender_claims_insert(sender_claims *c, PGconn *pg, const sender_claim_in *rows, size_t n,
-                         const char *claimed_by, sender_claim_id_fn fn, void *arg, mf_err *err)
+                         const char *claimed_by, const mf_uuid *chunk, sender_claim_id_fn fn,
+                         void *arg, mf_err *err)
 {
     static const char *sql =
         "INSERT INTO mf_job_claims (job_id, run_id, attempt, state, claimed_by, msg_type, "
-        "content, status_code, message, updated_at) "
+        "content, status_code, message, updated_at, chunk_id) "
         "SELECT u.j, u.r, u.a, u.s, $9, u.t, u.c, u.code, u.msg, "
-        "CASE WHEN u.s = 'failed' THEN now() END "
+        "CASE WHEN u.s = 'failed' THEN now() END, $10::uuid "
         "FROM unnest($1::uuid[], $2::uuid[], $3::int[], $4::text[], $5::text[], $6::text[], "
         "$7::text[], $8::text[]) AS u(j, r, a, s, t, c, code, msg) "
         "ON CONFLICT (job_id) DO NOTHING RETURNING job_id";
-    const char *params[9];
+    const char *params[10];
+    char ch[MF_UUID_STR_SIZE];
     int ok = 0;
 
     if (n == 0)
         return 0;
     if (copy_eligible(c, rows, n)) {
-        int rc = copy_claims(c, pg, rows, n, claimed_by, err);
+        int rc = copy_claims(c, pg, rows, n, claimed_by, chunk, err);
 
         if (rc < 0)
             return mf_err_prefix(err, "could not insert claims");
@@ -153,7 +158,8 @@ int sender_claims_insert(sender_claims *c, PGconn *pg, const sender_claim_in *ro
     if (end_all(c, 8, params, err) != 0)
         return -1;
     params[8] = claimed_by;
-    if (run_returning(pg, sql, 9, params, fn, arg, err) != 0)
+    params[9] = mf_uuid_format(chunk, ch);
+    if (run_returning(pg, sql, 10, params, fn, arg, err) != 0)
         return mf_err_prefix(err, "could not insert claims");
     return 0;
 }
@@ -172,7 +178,7 @@ int sender_claims_fetch(sender_claims *c, PGconn *pg, const mf_uuid *jobs, size_
         "coalesce(now() - claimed_at > $2::bigint * interval '1 millisecond', true), "
         "provider_message_id, group_id, status_code, message, msg_type, channel, content, "
         "coalesce((extract(epoch FROM sent_at) * 1000)::bigint, 0) "
-        "FROM mf_job_claims WHERE job_id = ANY($1::uuid[])";
+        "FROM mf_job_claim_states WHERE job_id = ANY($1::uuid[])";
     const char *params[2];
     char age[32];
     PGresult *res;
@@ -218,13 +224,15 @@ int sender_claims_fetch(sender_claims *c, PGconn *pg, const mf_uuid *jobs, size_
 }
 
 /* The claim UPDATEs that return the job ids they changed: $1 the jobs, $2.. one text array
- * per texts[k] (n values each), then claimed_by. what names the action in the error. */
+ * per texts[k] (n values each), then claimed_by, then `extra` unless NULL. what names the
+ * action in the error. */
 static int update_returning(sender_claims *c, PGconn *pg, const char *sql, const mf_uuid *jobs,
                             const char *const *const *texts, size_t ntexts, size_t n,
-                            const char *claimed_by, sender_claim_id_fn fn, void *arg,
-                            const char *what, mf_err *err)
+                            const char *claimed_by, const char *extra, sender_claim_id_fn fn,
+                            void *arg, const char *what, mf_err *err)
 {
     const char *params[8];
+    int np = (int)(2 + ntexts);
 
     if (n == 0)
         return 0;
@@ -240,23 +248,30 @@ static int update_returning(sender_claims *c, PGconn *pg, const char *sql, const
     if (end_all(c, 1 + ntexts, params, err) != 0)
         return -1;
     params[1 + ntexts] = claimed_by;
-    if (run_returning(pg, sql, (int)(2 + ntexts), params, fn, arg, err) != 0)
+    if (extra != NULL)
+        params[np++] = extra;
+    if (run_returning(pg, sql, np, params, fn, arg, err) != 0)
         return mf_err_prefix(err, "could not %s claims", what);
     return 0;
 }
 
 int sender_claims_take_over(sender_claims *c, PGconn *pg, const mf_uuid *jobs,
                             const char *const *old_claimed_at, size_t n, const char *claimed_by,
-                            sender_claim_id_fn fn, void *arg, mf_err *err)
+                            const mf_uuid *chunk, sender_claim_id_fn fn, void *arg, mf_err *err)
 {
     static const char *sql =
-        "UPDATE mf_job_claims c SET claimed_by = $3, claimed_at = now(), updated_at = now() "
+        "UPDATE mf_job_claims c SET claimed_by = $3, claimed_at = now(), updated_at = now(), "
+        "chunk_id = $4::uuid "
         "FROM unnest($1::uuid[], $2::timestamptz[]) AS u(j, old) "
         "WHERE c.job_id = u.j AND c.state = 'claimed' AND c.claimed_at = u.old "
+        "AND NOT EXISTS (SELECT 1 FROM mf_claim_outcomes o WHERE o.chunk_id = c.chunk_id "
+        "AND c.job_id = ANY (o.job_ids)) "
         "RETURNING c.job_id";
     const char *const *texts[1] = {old_claimed_at};
+    char ch[MF_UUID_STR_SIZE];
 
-    return update_returning(c, pg, sql, jobs, texts, 1, n, claimed_by, fn, arg, "take over", err);
+    return update_returning(c, pg, sql, jobs, texts, 1, n, claimed_by,
+                            mf_uuid_format(chunk, ch), fn, arg, "take over", err);
 }
 
 int sender_claims_renew(sender_claims *c, PGconn *pg, const mf_uuid *jobs, size_t n,
@@ -266,7 +281,8 @@ int sender_claims_renew(sender_claims *c, PGconn *pg, const mf_uuid *jobs, size_
         "UPDATE mf_job_claims SET claimed_at = now() WHERE job_id = ANY($1::uuid[]) "
         "AND state = 'claimed' AND claimed_by = $2 RETURNING job_id";
 
-    return update_returning(c, pg, sql, jobs, NULL, 0, n, claimed_by, fn, arg, "renew", err);
+    return update_returning(c, pg, sql, jobs, NULL, 0, n, claimed_by, NULL, fn, arg, "renew",
+                            err);
 }
 
 int sender_claims_finish(sender_claims *c, PGconn *pg, const sender_claim_out *outs, size_t n,
@@ -306,6 +322,46 @@ int sender_claims_finish(sender_claims *c, PGconn *pg, const sender_claim_out *o
     return 0;
 }
 
+int sender_claims_record(sender_claims *c, PGconn *pg, const sender_claim_out *outs, size_t n,
+                         mf_err *err)
+{
+    /* element order follows outs (ORDER BY ordinality), so job_ids[i] and states[i] pair up */
+    static const char *sql =
+        "INSERT INTO mf_claim_outcomes (chunk_id, job_ids, states, provider_message_ids, "
+        "group_ids, status_codes, messages, channels, sent_ms) "
+        "SELECT ch, array_agg(j ORDER BY i), array_agg(st ORDER BY i), "
+        "array_agg(pmid ORDER BY i), array_agg(gid ORDER BY i), array_agg(code ORDER BY i), "
+        "array_agg(msg ORDER BY i), array_agg(chan ORDER BY i), array_agg(sat ORDER BY i) "
+        "FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[], "
+        "$7::text[], $8::text[], $9::bigint[]) WITH ORDINALITY "
+        "AS u(ch, j, st, pmid, gid, code, msg, chan, sat, i) GROUP BY ch";
+    const char *params[9];
+
+    if (n == 0)
+        return 0;
+    if (begin_all(c, 9, err) != 0)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        const sender_claim_out *o = &outs[i];
+
+        if ((mf_pgarr_add_uuid(&c->a[0], &o->chunk, err) |
+             mf_pgarr_add_uuid(&c->a[1], &o->job, err) |
+             mf_pgarr_add(&c->a[2], o->state, err) |
+             mf_pgarr_add(&c->a[3], o->pmid, err) |
+             mf_pgarr_add(&c->a[4], o->gid, err) |
+             mf_pgarr_add(&c->a[5], o->code, err) |
+             mf_pgarr_add(&c->a[6], o->message, err) |
+             mf_pgarr_add(&c->a[7], o->channel, err) |
+             mf_pgarr_add_ll(&c->a[8], o->sent_ms, err)) != 0)
+            return -1;
+    }
+    if (end_all(c, 9, params, err) != 0)
+        return -1;
+    if (mf_pg_command(pg, sql, 9, params, NULL, err) != 0)
+        return mf_err_prefix(err, "could not record claim outcomes");
+    return 0;
+}
+
 int sender_claims_release(sender_claims *c, PGconn *pg, const mf_uuid *jobs,
                           const char *const *released_as, const char *const *codes,
                           const char *const *messages, size_t n, const char *claimed_by,
@@ -319,7 +375,8 @@ int sender_claims_release(sender_claims *c, PGconn *pg, const mf_uuid *jobs,
         "RETURNING c.job_id";
     const char *const *texts[3] = {released_as, codes, messages};
 
-    return update_returning(c, pg, sql, jobs, texts, 3, n, claimed_by, fn, arg, "release", err);
+    return update_returning(c, pg, sql, jobs, texts, 3, n, claimed_by, NULL, fn, arg, "release",
+                            err);
 }
 
 int sender_claims_parse_released(const char *claimed_by, int *retries, int *unknown)

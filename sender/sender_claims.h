@@ -37,9 +37,11 @@ typedef struct sender_claim_row {
     int64_t sent_ms;         /* 0 when unknown */
 } sender_claim_row;
 
-/* One outcome to store: state "accepted" or "failed". */
+/* One outcome to store: state "accepted" or "failed". chunk: the claim's chunk id (used by
+ * sender_claims_record only). */
 typedef struct sender_claim_out {
     mf_uuid job;
+    mf_uuid chunk;
     const char *state;
     const char *pmid, *gid, *code, *message, *channel;
     int64_t sent_ms;
@@ -50,7 +52,7 @@ typedef void (*sender_claim_row_fn)(void *arg, const sender_claim_row *row);
 
 /* Scratch arrays reused across calls (not thread-safe). */
 typedef struct sender_claims {
-    mf_pgarr a[9];
+    mf_pgarr a[10];
     mf_buf copy;       /* COPY rows of the fast path */
     int copy_cooldown; /* inserts left before the COPY is tried again after a conflict */
 } sender_claims;
@@ -58,34 +60,46 @@ typedef struct sender_claims {
 void sender_claims_init(sender_claims *c);
 void sender_claims_free(sender_claims *c);
 
-/* Claims rows; calls fn for every job id actually inserted (job ids must be unique in rows).
+/* Claims rows under chunk id `chunk` (a new UUIDv7 per call: the key of the outcomes recorded
+ * later, sender_claims_record); calls fn for every job id actually inserted (job ids must be
+ * unique in rows).
  * Fast path: one COPY, which inserts all rows or none. When a claim already exists (a
  * redelivery: SQLSTATE 23505) or a row is already failed, the rows go through
  * INSERT ... SELECT FROM unnest(...) ON CONFLICT (job_id) DO NOTHING RETURNING job_id, which
  * is then used for the next 16 calls (more conflicts follow a redelivery). */
 int sender_claims_insert(sender_claims *c, PGconn *pg, const sender_claim_in *rows, size_t n,
-                         const char *claimed_by, sender_claim_id_fn fn, void *arg, mf_err *err);
+                         const char *claimed_by, const mf_uuid *chunk, sender_claim_id_fn fn,
+                         void *arg, mf_err *err);
 
-/* Reads the claims of the given jobs (one query); calls fn per existing row. `stale` is
- * computed against indoubt_after_ms on the server's clock. */
+/* Reads the claims of the given jobs with their outcomes (view mf_job_claim_states: an open
+ * claim whose job is in an outcome row of its chunk is final), one query; calls fn per
+ * existing row. `stale` is computed against indoubt_after_ms on the server's clock. */
 int sender_claims_fetch(sender_claims *c, PGconn *pg, const mf_uuid *jobs, size_t n,
                         long long indoubt_after_ms, sender_claim_row_fn fn, void *arg,
                         mf_err *err);
 
 /* Conditional take-over of abandoned claims: only rows still 'claimed' with exactly the
- * claimed_at seen (old_claimed_at[i]) move to claimed_by with a new claimed_at. Calls fn for
- * every job taken over. */
+ * claimed_at seen (old_claimed_at[i]) and no recorded outcome move to claimed_by, with a new
+ * claimed_at and chunk id `chunk`. Calls fn for every job taken over. */
 int sender_claims_take_over(sender_claims *c, PGconn *pg, const mf_uuid *jobs,
                             const char *const *old_claimed_at, size_t n, const char *claimed_by,
-                            sender_claim_id_fn fn, void *arg, mf_err *err);
+                            const mf_uuid *chunk, sender_claim_id_fn fn, void *arg,
+                            mf_err *err);
 
 /* Renews this sender's open claims (claimed_at = now()) before a resend, so no other sender
  * takes them as abandoned. Calls fn for every claim still ours. */
 int sender_claims_renew(sender_claims *c, PGconn *pg, const mf_uuid *jobs, size_t n,
                         const char *claimed_by, sender_claim_id_fn fn, void *arg, mf_err *err);
 
-/* Stores outcomes of open claims (rows already final are left alone), one statement. */
+/* Stores outcomes in the claim rows themselves (open claims only; rows already final are left
+ * alone), one statement. For the rare paths: a claim settled by the list API. */
 int sender_claims_finish(sender_claims *c, PGconn *pg, const sender_claim_out *outs, size_t n,
+                         mf_err *err);
+
+/* Records outcomes of this sender's claims: one mf_claim_outcomes row per distinct chunk in
+ * outs (arrays in the order of outs), one statement. The common path: a few rows per thousand
+ * messages instead of an UPDATE of every claim. */
+int sender_claims_record(sender_claims *c, PGconn *pg, const sender_claim_out *outs, size_t n,
                          mf_err *err);
 
 /*

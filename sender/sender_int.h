@@ -71,6 +71,8 @@ typedef struct sender_slot {
     int resolve;     /* ask the list API before resending */
     int renew;       /* renew the claim before resending */
     int finish;      /* outcome to store in the claim */
+    mf_uuid chunk;   /* chunk id of our claim (fresh or taken over); see has_chunk */
+    int has_chunk;
     /* retry topic */
     int retries;     /* retry-topic rounds already done (from a released claim "retry:N") */
     int released;    /* the claim was released: 1 provider has no message, 2 unknown */
@@ -82,6 +84,7 @@ typedef struct sender_slot {
 
 struct sender_ctx {
     const sender_config *cfg;
+    mf_uuid chunk_cur; /* chunk id of the claim INSERT / take-over in progress (callbacks) */
     mf_log *log;
     PGconn *pg;
     mf_kafka_producer *prod;

@@ -397,32 +397,40 @@ static int renew_claims(send_state *st, mf_err *err)
     return 0;
 }
 
-/* Stores the outcomes that became final (one UPDATE) and marks the slots SLOT_FINAL; returns
- * how many, -1 on error. */
+/* Records the outcomes that became final and marks the slots SLOT_FINAL; returns how many,
+ * -1 on error. Our claims carry a chunk id, so their outcomes are appended per chunk
+ * (sender_claims_record); a slot without one (cannot happen today: every slot sent is freshly
+ * claimed or taken over) would have its claim row updated instead. */
 static int store_outcomes(send_state *st, mf_err *err)
 {
     sender_ctx *s = st->s;
-    size_t n = 0;
+    size_t n = 0, nrec = 0;
 
-    for (size_t c = 0; c < st->ntodo; c++) {
-        sender_slot *sl = &s->slots[st->todo[c]];
-        sender_claim_out *o = &st->outs[n];
+    for (int pass = 0; pass < 2; pass++) {
+        for (size_t c = 0; c < st->ntodo; c++) {
+            sender_slot *sl = &s->slots[st->todo[c]];
+            sender_claim_out *o = &st->outs[n];
 
-        if (sl->state != SLOT_SEND || !sl->finish)
-            continue;
-        o->job = sl->job.id;
-        o->state = sl->st == MF_RESULT_ACCEPTED ? "accepted" : "failed";
-        o->pmid = sl->pmid;
-        o->gid = sl->gid;
-        o->code = sl->code;
-        o->message = sl->msg;
-        o->channel = sl->st == MF_RESULT_ACCEPTED ? mf_msg_type_name(sl->ch) : NULL;
-        o->sent_ms = sl->sent_ms;
-        n++;
+            if (sl->state != SLOT_SEND || !sl->finish || sl->has_chunk != (pass == 0))
+                continue;
+            o->job = sl->job.id;
+            o->chunk = sl->chunk;
+            o->state = sl->st == MF_RESULT_ACCEPTED ? "accepted" : "failed";
+            o->pmid = sl->pmid;
+            o->gid = sl->gid;
+            o->code = sl->code;
+            o->message = sl->msg;
+            o->channel = sl->st == MF_RESULT_ACCEPTED ? mf_msg_type_name(sl->ch) : NULL;
+            o->sent_ms = sl->sent_ms;
+            n++;
+        }
+        if (pass == 0)
+            nrec = n;
     }
     if (n == 0)
         return 0;
-    if (sender_claims_finish(&s->claims, s->pg, st->outs, n, err) != 0)
+    if (sender_claims_record(&s->claims, s->pg, st->outs, nrec, err) != 0 ||
+        sender_claims_finish(&s->claims, s->pg, st->outs + nrec, n - nrec, err) != 0)
         return -1;
     for (size_t c = 0; c < st->ntodo; c++) {
         sender_slot *sl = &s->slots[st->todo[c]];

@@ -483,10 +483,11 @@ static int teardown(void **state)
     return 0;
 }
 
+/* Claims whose outcome is `state` (the claim row's own state, or its chunk's outcome row). */
 static long claims_in_state(itest *t, const char *state)
 {
     const char *p[1] = {state};
-    PGresult *r = q(t, "SELECT count(*) FROM mf_job_claims WHERE state = $1", 1, p);
+    PGresult *r = q(t, "SELECT count(*) FROM mf_job_claim_states WHERE state = $1", 1, p);
     long n = strtol(PQgetvalue(r, 0, 0), NULL, 10);
 
     PQclear(r);
@@ -521,6 +522,18 @@ static void test_two_senders_exactly_once(void **state)
     assert_int_equal(ledger1, valid);
     assert_int_equal(claims_in_state(t, "accepted"), (long)valid);
     assert_int_equal(claims_in_state(t, "failed"), (long)(NJOBS - valid));
+    {
+        /* accepted outcomes were appended per chunk: no claim row was rewritten for them */
+        PGresult *r = q(t, "SELECT (SELECT count(*) FROM mf_job_claims WHERE state = 'accepted'),"
+                           " (SELECT count(*) FROM mf_claim_outcomes),"
+                           " (SELECT coalesce(sum(cardinality(job_ids)), 0) FROM mf_claim_outcomes)",
+                        0, NULL);
+
+        assert_int_equal(strtol(PQgetvalue(r, 0, 0), NULL, 10), 0);
+        assert_true(strtol(PQgetvalue(r, 0, 1), NULL, 10) < (long)valid / 10);
+        assert_int_equal(strtol(PQgetvalue(r, 0, 2), NULL, 10), (long)valid);
+        PQclear(r);
+    }
 
     /* 2. redelivery: the same jobs again; results re-emitted from the claims, nothing sent */
     produce_jobs(t, 0, NJOBS);
@@ -644,7 +657,7 @@ static void test_in_doubt_claims(void **state)
     assert_int_equal(lost->st, MF_RESULT_ACCEPTED);
     assert_int_equal(rows[base + 1].count, 1);
     p[0] = lost->id_s;
-    r = q(t, "SELECT claimed_by, state FROM mf_job_claims WHERE job_id = $1", 1, p);
+    r = q(t, "SELECT claimed_by, state FROM mf_job_claim_states WHERE job_id = $1", 1, p);
     assert_true(strncmp(PQgetvalue(r, 0, 0), "itest-sender-", 13) == 0);
     assert_string_equal(PQgetvalue(r, 0, 1), "accepted");
     PQclear(r);

@@ -114,7 +114,8 @@ static void select_as(PGconn *c, const char *role, const char *table, char *sqls
 static void test_fleet_tables_closed_to_anon(void **state)
 {
     static const char *const tables[] = { "mf_job_claims", "mf_consumer_offsets",
-                                          "mf_status_poller", "mf_schema_migrations" };
+                                          "mf_status_poller", "mf_claim_outcomes",
+                                          "mf_job_claim_states", "mf_schema_migrations" };
     static const char *const roles[] = { "anon", "authenticated" };
     testdb *t = *state;
     char dir[PATH_MAX];
@@ -144,7 +145,7 @@ static void test_fleet_tables_closed_to_anon(void **state)
     /* Supabase grants table privileges to anon by default: RLS must still hide every row */
     mf_test_pg_exec(c, "BEGIN");
     mf_test_pg_exec(c, "GRANT SELECT ON mf_job_claims, mf_consumer_offsets, mf_status_poller, "
-               "mf_schema_migrations TO anon");
+               "mf_claim_outcomes, mf_job_claim_states, mf_schema_migrations TO anon");
     for (size_t i = 0; i < sizeof(tables) / sizeof(tables[0]); i++) {
         select_as(c, "anon", tables[i], sqlstate, &rows);
         assert_string_equal(sqlstate, "");

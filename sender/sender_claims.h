@@ -97,7 +97,7 @@ int sender_claims_finish(sender_claims *c, PGconn *pg, const sender_claim_out *o
                          mf_err *err);
 
 /* Records outcomes of this sender's claims: one mf_claim_outcomes row per distinct chunk in
- * outs (arrays in the order of outs), one statement. The common path: a few rows per thousand
+ * outs (arrays in the order of outs), one INSERT each. The common path: a few rows per thousand
  * messages instead of an UPDATE of every claim. */
 int sender_claims_record(sender_claims *c, PGconn *pg, const sender_claim_out *outs, size_t n,
                          mf_err *err);

@@ -15,17 +15,19 @@ ALTER TABLE mf_job_claims ADD COLUMN chunk_id uuid;
 COMMENT ON COLUMN mf_job_claims.chunk_id IS
   'msgfleet: the claim COPY (or take-over) this claim came from; its outcome is in mf_claim_outcomes under the same chunk_id';
 
+-- The arrays are TOASTed; lz4 instead of the default pglz, which took 2 % of the machine's CPU
+-- in a 300k benchmark (perf) compressing them.
 CREATE TABLE mf_claim_outcomes (
   id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
   chunk_id uuid NOT NULL,
-  job_ids uuid[] NOT NULL,
-  states text[] NOT NULL,
-  provider_message_ids text[] NOT NULL,
-  group_ids text[] NOT NULL,
-  status_codes text[] NOT NULL,
-  messages text[] NOT NULL,
-  channels text[] NOT NULL,
-  sent_ms bigint[] NOT NULL,
+  job_ids uuid[] COMPRESSION lz4 NOT NULL,
+  states text[] COMPRESSION lz4 NOT NULL,
+  provider_message_ids text[] COMPRESSION lz4 NOT NULL,
+  group_ids text[] COMPRESSION lz4 NOT NULL,
+  status_codes text[] COMPRESSION lz4 NOT NULL,
+  messages text[] COMPRESSION lz4 NOT NULL,
+  channels text[] COMPRESSION lz4 NOT NULL,
+  sent_ms bigint[] COMPRESSION lz4 NOT NULL,
   created_at timestamptz DEFAULT now(),
   CHECK (cardinality(job_ids) = cardinality(states))
 );

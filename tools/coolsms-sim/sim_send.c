@@ -4,17 +4,16 @@
 #include <string.h>
 #include <strings.h>
 
-#include <jansson.h>
-
 #include "mf_euckr.h"
 #include "mf_phone.h"
 #include "sim.h"
+#include "sim_req.h"
 
 #define JSON_CT "application/json; charset=utf-8"
 
 /* Outcome of one requested message. */
 typedef struct verdict {
-    json_t *src;               /* the request's message object (borrowed) */
+    const sim_req_msg *src;    /* the request's message (borrowed) */
     const char *fail_code;     /* NULL when accepted */
     char fail_msg[256];
     char to[MF_PHONE_MAX];     /* normalised, or the raw value cut to fit when invalid */
@@ -32,18 +31,11 @@ typedef struct send_req {
     int show_list;
     int scheduled;
     char scheduled_text[40];
-    json_t *root;
-    json_t *msgs;
+    sim_req *req;
     size_t n;
     verdict *v;
     size_t accepted;
 } send_req;
-
-static const char *jstr(json_t *obj, const char *key)
-{
-    json_t *v = json_object_get(obj, key);
-    return json_is_string(v) ? json_string_value(v) : NULL;
-}
 
 /* After a cut, drop a trailing partial UTF-8 sequence so the text stays valid. */
 static void utf8_trim_partial(char *s)
@@ -98,23 +90,24 @@ static size_t utf8_chars(const char *s)
     return n;
 }
 
-static int check_custom_fields(json_t *cf, verdict *v)
+static int check_custom_fields(const send_req *q, const sim_req_msg *m, verdict *v)
 {
-    const char *key;
-    json_t *val;
-    if (cf == NULL)
+    const sim_req_kv *kv = sim_req_cf(q->req, m);
+
+    if (m->custom_fields.kind == SIM_J_ABSENT)
         return 0;
-    if (!json_is_object(cf)) {
+    if (m->custom_fields.kind != SIM_J_OBJECT) {
         set_fail(v, SIM_C_BAD_CUSTOM, "customFields must be an object");
         return -1;
     }
-    if (json_object_size(cf) > 32) {
+    if (m->cf_distinct > 32) {
         set_fail(v, SIM_C_BAD_CUSTOM, "at most 32 fields");
         return -1;
     }
-    json_object_foreach(cf, key, val) {
-        if (!json_is_string(val) || utf8_chars(key) > 30 ||
-            utf8_chars(json_string_value(val)) > 100 || *key == '\0') {
+    for (size_t i = 0; i < m->ncf; i++) {
+        const char *key = kv[i].key, *val = sim_jstr(&kv[i].val);
+
+        if (val == NULL || utf8_chars(key) > 30 || utf8_chars(val) > 100 || *key == '\0') {
             set_fail(v, SIM_C_BAD_CUSTOM, key);
             return -1;
         }
@@ -123,13 +116,12 @@ static int check_custom_fields(json_t *cf, verdict *v)
 }
 
 /* Resolve the type: explicit (case-insensitive) or detected. Returns NULL after set_fail. */
-static const char *resolve_type(send_req *q, json_t *m, verdict *v, const char *text,
+static const char *resolve_type(send_req *q, const sim_req_msg *m, verdict *v, const char *text,
                                 const char *subject)
 {
     static const char *types[] = {"SMS", "LMS", "MMS", "ATA", "CTA"};
-    const char *t = jstr(m, "type");
-    json_t *kakao = json_object_get(m, "kakaoOptions");
-    json_t *auto_td = json_object_get(m, "autoTypeDetect");
+    const char *t = sim_jstr(&m->type);
+    int kakao_obj = m->kakao.kind == SIM_J_OBJECT;
 
     if (t != NULL) {
         for (size_t i = 0; i < 5; i++)
@@ -139,13 +131,13 @@ static const char *resolve_type(send_req *q, json_t *m, verdict *v, const char *
         set_fail(v, SIM_C_BAD_TYPE, t);
         return NULL;
     }
-    if (json_object_get(m, "type") != NULL || json_is_false(auto_td)) {
+    if (m->type.kind != SIM_J_ABSENT || m->auto_type_detect.kind == SIM_J_FALSE) {
         set_fail(v, SIM_C_BAD_TYPE, "type missing and autoTypeDetect is false");
         return NULL;
     }
-    if (json_is_object(kakao) && jstr(kakao, "templateId"))
+    if (kakao_obj && sim_jstr(&m->template_id))
         return "ATA";
-    if (json_is_object(kakao) && jstr(kakao, "pfId"))
+    if (kakao_obj && sim_jstr(&m->pf_id))
         return "CTA";
     mf_euckr_kind kind;
     mf_err err;
@@ -197,23 +189,24 @@ static int check_text_len(send_req *q, verdict *v, const char *text, const char 
     return 0;
 }
 
-static int check_kakao(json_t *m, verdict *v)
+static int check_kakao(const sim_req_msg *m, verdict *v)
 {
-    json_t *kakao = json_object_get(m, "kakaoOptions");
+    sim_jkind kakao = m->kakao.kind;
     int is_kakao = !strcmp(v->type, "ATA") || !strcmp(v->type, "CTA");
+    const char *pf = kakao == SIM_J_OBJECT ? sim_jstr(&m->pf_id) : NULL;
+    const char *tpl = kakao == SIM_J_OBJECT ? sim_jstr(&m->template_id) : NULL;
 
-    if (kakao != NULL && !json_is_null(kakao) && !is_kakao) {
+    if (kakao != SIM_J_ABSENT && kakao != SIM_J_NULL && !is_kakao) {
         set_fail(v, SIM_C_KAKAO_TYPE, NULL);
         return -1;
     }
     if (!is_kakao)
         return 0;
-    if (!json_is_object(kakao) || jstr(kakao, "pfId") == NULL || !*jstr(kakao, "pfId")) {
+    if (pf == NULL || !*pf) {
         set_fail(v, SIM_C_NO_PFID, "kakaoOptions.pfId missing");
         return -1;
     }
-    if (!strcmp(v->type, "ATA") &&
-        (jstr(kakao, "templateId") == NULL || !*jstr(kakao, "templateId"))) {
+    if (!strcmp(v->type, "ATA") && (tpl == NULL || !*tpl)) {
         set_fail(v, SIM_C_NO_TEMPLATE, "kakaoOptions.templateId missing");
         return -1;
     }
@@ -223,22 +216,22 @@ static int check_kakao(json_t *m, verdict *v)
 static void validate_one(send_req *q, size_t i)
 {
     verdict *v = &q->v[i];
-    json_t *m = json_array_get(q->msgs, i);
+    const sim_req_msg *m = sim_req_at(q->req, i);
     const char *to, *from, *text, *subject;
     mf_phone_reason why;
 
     v->src = m;
     v->type = "";
-    if (!json_is_object(m)) {
+    if (!m->is_object) {
         set_fail(v, SIM_C_MISSING, "message must be an object");
         return;
     }
-    to = jstr(m, "to");
-    from = jstr(m, "from");
-    text = jstr(m, "text");
-    subject = jstr(m, "subject");
-    if (jstr(m, "type"))
-        v->type = jstr(m, "type");
+    to = sim_jstr(&m->to);
+    from = sim_jstr(&m->from);
+    text = sim_jstr(&m->text);
+    subject = sim_jstr(&m->subject);
+    if (sim_jstr(&m->type))
+        v->type = sim_jstr(&m->type);
     if (to == NULL || from == NULL || text == NULL) {
         snprintf(v->to, sizeof(v->to), "%s", to ? to : "");
         set_fail(v, SIM_C_MISSING, to == NULL ? "to" : from == NULL ? "from" : "text");
@@ -253,7 +246,7 @@ static void validate_one(send_req *q, size_t i)
         set_fail(v, SIM_C_NO_SENDER, NULL);
         return;
     }
-    if (check_custom_fields(json_object_get(m, "customFields"), v) != 0)
+    if (check_custom_fields(q, m, v) != 0)
         return;
     const char *t = resolve_type(q, m, v, text, subject);
     if (t == NULL)
@@ -261,7 +254,7 @@ static void validate_one(send_req *q, size_t i)
     v->type = t;
     if (check_kakao(m, v) != 0 || check_text_len(q, v, text, subject) != 0)
         return;
-    if (!strcmp(t, "MMS") && jstr(m, "imageId") == NULL) {
+    if (!strcmp(t, "MMS") && sim_jstr(&m->image_id) == NULL) {
         set_fail(v, SIM_C_NO_IMAGE, NULL);
         return;
     }
@@ -299,8 +292,7 @@ static void apply_permanent_failures(send_req *q)
         verdict *v = &q->v[i];
         if (v->fail_code)
             continue;
-        json_t *cf = json_object_get(v->src, "customFields");
-        const char *job = json_is_object(cf) ? jstr(cf, SIM_INDEX_FIELD) : NULL;
+        const char *job = sim_req_cf_get(q->req, v->src, SIM_INDEX_FIELD);
         if (sim_hash_unit(q->ctx->set.seed, v->to, job, "permanent") < q->k.permanent_fail_ratio) {
             v->fail_code = q->k.permanent_fail_code;
             snprintf(v->fail_msg, sizeof(v->fail_msg), "%s",
@@ -335,17 +327,14 @@ static int rate_admit(sim_ctx *ctx, double rate, size_t n, int64_t now_ms)
 
 static void fill_new_msg(send_req *q, verdict *v, sim_new_msg *nm)
 {
-    json_t *m = v->src;
-    json_t *kakao = json_object_get(m, "kakaoOptions");
-    json_t *cf = json_object_get(m, "customFields");
-    const char *key;
-    json_t *val;
+    const sim_req_msg *m = v->src;
+    const sim_req_kv *kv = sim_req_cf(q->req, m);
 
     memset(nm, 0, sizeof(*nm));
     sim_new_id(q->ctx, 'M', q->now_ms, v->id);
     memcpy(nm->m.id, v->id, sizeof(nm->m.id));
     snprintf(nm->m.to, sizeof(nm->m.to), "%s", v->to);
-    snprintf(nm->m.from, sizeof(nm->m.from), "%s", jstr(m, "from"));
+    snprintf(nm->m.from, sizeof(nm->m.from), "%s", sim_jstr(&m->from));
     snprintf(nm->m.type, sizeof(nm->m.type), "%s", v->type);
     nm->m.accepted_ms = q->now_ms;
     nm->m.final_ms = q->start_ms + q->k.deliver_delay_ms;
@@ -353,20 +342,18 @@ static void fill_new_msg(send_req *q, verdict *v, sim_new_msg *nm)
                 sim_hash_unit(q->ctx->set.seed, v->id, NULL, "deliver") < q->k.deliver_fail_ratio;
     snprintf(nm->m.final_code, sizeof(nm->m.final_code), "%s",
              fails ? q->k.deliver_fail_code : sim_code_get(SIM_C_DELIVERED)->code);
-    nm->m.text = jstr(m, "text");
-    nm->text_len = json_string_length(json_object_get(m, "text"));
-    nm->m.subject = jstr(m, "subject");
-    nm->subject_len = nm->m.subject ? json_string_length(json_object_get(m, "subject")) : 0;
-    if (json_is_object(kakao)) {
-        nm->m.pf_id = jstr(kakao, "pfId");
-        nm->m.template_id = jstr(kakao, "templateId");
+    nm->m.text = sim_jstr(&m->text);
+    nm->text_len = m->text.len;
+    nm->m.subject = sim_jstr(&m->subject);
+    nm->subject_len = nm->m.subject ? m->subject.len : 0;
+    if (m->kakao.kind == SIM_J_OBJECT) {
+        nm->m.pf_id = sim_jstr(&m->pf_id);
+        nm->m.template_id = sim_jstr(&m->template_id);
     }
-    if (json_is_object(cf)) {
-        json_object_foreach(cf, key, val) {
-            if (nm->ncf >= 32)
-                break;
-            nm->cf_keys[nm->ncf] = key;
-            nm->cf_vals[nm->ncf] = json_string_value(val);
+    if (m->custom_fields.kind == SIM_J_OBJECT) {
+        for (size_t i = 0; i < m->ncf && nm->ncf < 32; i++) {
+            nm->cf_keys[nm->ncf] = kv[i].key;
+            nm->cf_vals[nm->ncf] = sim_jstr(&kv[i].val);
             nm->ncf++;
         }
     }
@@ -392,22 +379,22 @@ static int record_accepted(send_req *q, const char *group_id, mf_err *err)
 }
 
 /* Append the customFields of the request message (as given) or {}. */
-static int append_src_cf(mf_buf *b, json_t *m, mf_err *err)
+static int append_src_cf(const send_req *q, mf_buf *b, const sim_req_msg *m, mf_err *err)
 {
-    json_t *cf = json_is_object(m) ? json_object_get(m, "customFields") : NULL;
-    const char *key;
-    json_t *val;
+    const sim_req_kv *kv = sim_req_cf(q->req, m);
     int first = 1;
     if (mf_buf_append_char(b, '{', err) != 0)
         return -1;
-    if (json_is_object(cf)) {
-        json_object_foreach(cf, key, val) {
-            if (!json_is_string(val))
+    if (m->is_object && m->custom_fields.kind == SIM_J_OBJECT) {
+        for (size_t i = 0; i < m->ncf; i++) {
+            const char *val = sim_jstr(&kv[i].val);
+
+            if (val == NULL)
                 continue;
             if ((!first && mf_buf_append_char(b, ',', err) != 0) ||
-                mf_buf_append_json_cstr(b, key, err) != 0 ||
+                mf_buf_append_json_cstr(b, kv[i].key, err) != 0 ||
                 mf_buf_append_char(b, ':', err) != 0 ||
-                mf_buf_append_json_cstr(b, json_string_value(val), err) != 0)
+                mf_buf_append_json_cstr(b, val, err) != 0)
                 return -1;
             first = 0;
         }
@@ -422,7 +409,7 @@ static int append_failed(send_req *q, mf_buf *b, mf_err *err)
         return -1;
     for (size_t i = 0; i < q->n; i++) {
         verdict *v = &q->v[i];
-        const char *from = json_is_object(v->src) ? jstr(v->src, "from") : NULL;
+        const char *from = v->src->is_object ? sim_jstr(&v->src->from) : NULL;
         if (!v->fail_code)
             continue;
         if (!v->id[0])
@@ -439,7 +426,7 @@ static int append_failed(send_req *q, mf_buf *b, mf_err *err)
             mf_buf_printf(b, err, ",\"country\":\"82\",\"messageId\":\"%s\",\"statusCode\":\"%s\","
                           "\"accountId\":\"%s\",\"customFields\":", v->id, v->fail_code,
                           q->ctx->set.account_id) != 0 ||
-            append_src_cf(b, v->src, err) != 0 || mf_buf_append_char(b, '}', err) != 0)
+            append_src_cf(q, b, v->src, err) != 0 || mf_buf_append_char(b, '}', err) != 0)
             return -1;
         first = 0;
     }
@@ -488,7 +475,7 @@ static int append_list(send_req *q, mf_buf *b, mf_err *err)
             mf_buf_append_json_cstr(b, ok->message, err) != 0 ||
             mf_buf_printf(b, err, ",\"to\":\"%s\",\"type\":\"%s\",\"customFields\":", v->to,
                           v->type) != 0 ||
-            append_src_cf(b, v->src, err) != 0 || mf_buf_append_char(b, '}', err) != 0)
+            append_src_cf(q, b, v->src, err) != 0 || mf_buf_append_char(b, '}', err) != 0)
             return -1;
         first = 0;
     }
@@ -498,33 +485,31 @@ static int append_list(send_req *q, mf_buf *b, mf_err *err)
 /* Parse the body's top level. Returns 0, or -1 after filling the error reply. */
 static int parse_top(send_req *q, const char *body, size_t len, sim_reply *r)
 {
-    json_error_t jerr;
-    json_t *sd;
+    char why[256];
+    const sim_jfield *sd;
 
-    q->root = json_loadb(body, len, 0, &jerr);
-    if (q->root == NULL || !json_is_object(q->root)) {
-        sim_reply_error(r, 400, "InvalidJSON", "request body is not a JSON object: %s",
-                        q->root ? "not an object" : jerr.text);
+    q->req = sim_req_parse(body, len, why, sizeof(why));
+    if (q->req == NULL) {
+        sim_reply_error(r, 400, "InvalidJSON", "request body is not a JSON object: %s", why);
         return -1;
     }
-    q->msgs = json_object_get(q->root, "messages");
-    if (!json_is_array(q->msgs) || json_array_size(q->msgs) == 0) {
+    if (sim_req_messages_kind(q->req) != SIM_J_ARRAY || sim_req_count(q->req) == 0) {
         sim_reply_error(r, 400, "ValidationError", "messages must be a non-empty array");
         return -1;
     }
-    q->n = json_array_size(q->msgs);
+    q->n = sim_req_count(q->req);
     if (q->n > SIM_MAX_MESSAGES) {
         sim_reply_error(r, 400, "TooManyMessages",
                         "at most %d messages per request (got %zu)", SIM_MAX_MESSAGES, q->n);
         return -1;
     }
-    q->allow_dup = json_is_true(json_object_get(q->root, "allowDuplicates"));
-    q->show_list = json_is_true(json_object_get(q->root, "showMessageList"));
+    q->allow_dup = sim_req_allow_duplicates(q->req)->kind == SIM_J_TRUE;
+    q->show_list = sim_req_show_message_list(q->req)->kind == SIM_J_TRUE;
     q->start_ms = q->now_ms;
-    sd = json_object_get(q->root, "scheduledDate");
-    if (sd != NULL && !json_is_null(sd)) {
+    sd = sim_req_scheduled_date(q->req);
+    if (sd->kind != SIM_J_ABSENT && sd->kind != SIM_J_NULL) {
         int64_t t;
-        if (!json_is_string(sd) || sim_parse_iso8601(json_string_value(sd), &t) != 0) {
+        if (sd->kind != SIM_J_STRING || sim_parse_iso8601(sd->s, &t) != 0) {
             sim_reply_error(r, 400, "ValidationError", "scheduledDate is not an ISO 8601 time");
             return -1;
         }
@@ -596,5 +581,5 @@ void sim_handle_send(sim_ctx *ctx, const char *body, size_t len, sim_reply *r)
 out:
     free(q.v);
     mf_euckr_free(q.euckr);
-    json_decref(q.root);
+    sim_req_free(q.req);
 }

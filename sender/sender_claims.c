@@ -285,6 +285,19 @@ int sender_claims_renew(sender_claims *c, PGconn *pg, const mf_uuid *jobs, size_
                             err);
 }
 
+/* Appends one outcome to the arrays a[0..7]: job, state, provider message id, group id,
+ * code, message, channel, sent_ms (the layout both outcome statements read). */
+static int add_outcome(sender_claims *c, const sender_claim_out *o, mf_err *err)
+{
+    return (mf_pgarr_add_uuid(&c->a[0], &o->job, err) | mf_pgarr_add(&c->a[1], o->state, err) |
+            mf_pgarr_add(&c->a[2], o->pmid, err) | mf_pgarr_add(&c->a[3], o->gid, err) |
+            mf_pgarr_add(&c->a[4], o->code, err) | mf_pgarr_add(&c->a[5], o->message, err) |
+            mf_pgarr_add(&c->a[6], o->channel, err) |
+            mf_pgarr_add_ll(&c->a[7], o->sent_ms, err)) != 0
+               ? -1
+               : 0;
+}
+
 int sender_claims_finish(sender_claims *c, PGconn *pg, const sender_claim_out *outs, size_t n,
                          mf_err *err)
 {
@@ -305,14 +318,7 @@ int sender_claims_finish(sender_claims *c, PGconn *pg, const sender_claim_out *o
     for (size_t i = 0; i < n; i++) {
         const sender_claim_out *o = &outs[i];
 
-        if ((mf_pgarr_add_uuid(&c->a[0], &o->job, err) |
-             mf_pgarr_add(&c->a[1], o->state, err) |
-             mf_pgarr_add(&c->a[2], o->pmid, err) |
-             mf_pgarr_add(&c->a[3], o->gid, err) |
-             mf_pgarr_add(&c->a[4], o->code, err) |
-             mf_pgarr_add(&c->a[5], o->message, err) |
-             mf_pgarr_add(&c->a[6], o->channel, err) |
-             mf_pgarr_add_ll(&c->a[7], o->sent_ms, err)) != 0)
+        if (add_outcome(c, o, err) != 0)
             return -1;
     }
     if (end_all(c, 8, params, err) != 0)
@@ -342,14 +348,7 @@ static int record_chunk(sender_claims *c, PGconn *pg, const sender_claim_out *ou
 
         if (!mf_uuid_equal(&o->chunk, chunk))
             continue;
-        if ((mf_pgarr_add_uuid(&c->a[0], &o->job, err) |
-             mf_pgarr_add(&c->a[1], o->state, err) |
-             mf_pgarr_add(&c->a[2], o->pmid, err) |
-             mf_pgarr_add(&c->a[3], o->gid, err) |
-             mf_pgarr_add(&c->a[4], o->code, err) |
-             mf_pgarr_add(&c->a[5], o->message, err) |
-             mf_pgarr_add(&c->a[6], o->channel, err) |
-             mf_pgarr_add_ll(&c->a[7], o->sent_ms, err)) != 0)
+        if (add_outcome(c, o, err) != 0)
             return -1;
     }
     params[0] = mf_uuid_format(chunk, ch);

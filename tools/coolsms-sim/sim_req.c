@@ -113,19 +113,32 @@ static sim_req_msg *cur_msg(sim_req *r)
     return &r->msgs[r->n - 1];
 }
 
+/* arr (n used of *cap elements of `size` bytes) with room for one more: arr itself, or a
+ * reallocation doubling from `first`; NULL with r->fail set (arr is then still valid). */
+static void *grow(sim_req *r, void *arr, size_t n, size_t *cap, size_t size, size_t first)
+{
+    void *p;
+    size_t c;
+
+    if (n < *cap)
+        return arr;
+    c = *cap ? *cap * 2 : first;
+    p = realloc(arr, c * size);
+    if (p == NULL) {
+        r->fail = "out of memory";
+        return NULL;
+    }
+    *cap = c;
+    return p;
+}
+
 static int new_msg(sim_req *r)
 {
-    if (r->n == r->cap) {
-        size_t cap = r->cap ? r->cap * 2 : 64;
-        sim_req_msg *m = realloc(r->msgs, cap * sizeof(*m));
+    sim_req_msg *m = grow(r, r->msgs, r->n, &r->cap, sizeof(r->msgs[0]), 64);
 
-        if (m == NULL) {
-            r->fail = "out of memory";
-            return 0;
-        }
-        r->msgs = m;
-        r->cap = cap;
-    }
+    if (m == NULL)
+        return 0;
+    r->msgs = m;
     memset(&r->msgs[r->n++], 0, sizeof(r->msgs[0]));
     return 1;
 }
@@ -297,6 +310,7 @@ static int cb_start_array(void *ctx)
 static int cf_key(sim_req *r, const unsigned char *k, size_t len)
 {
     sim_req_msg *m = cur_msg(r);
+    sim_req_kv *cf;
 
     for (size_t i = m->cf_first; i < m->cf_first + m->ncf; i++) {
         if (strlen(r->cf[i].key) == len && memcmp(r->cf[i].key, k, len) == 0) {
@@ -308,17 +322,10 @@ static int cf_key(sim_req *r, const unsigned char *k, size_t len)
     r->cf_pending = -1;
     if (m->ncf == SIM_REQ_CF_KEEP)
         return 1;
-    if (r->ncf == r->cfcap) {
-        size_t cap = r->cfcap ? r->cfcap * 2 : 128;
-        sim_req_kv *cf = realloc(r->cf, cap * sizeof(*cf));
-
-        if (cf == NULL) {
-            r->fail = "out of memory";
-            return 0;
-        }
-        r->cf = cf;
-        r->cfcap = cap;
-    }
+    cf = grow(r, r->cf, r->ncf, &r->cfcap, sizeof(r->cf[0]), 128);
+    if (cf == NULL)
+        return 0;
+    r->cf = cf;
     r->cf[r->ncf].key = arena_dup(&r->arena, k, len);
     memset(&r->cf[r->ncf].val, 0, sizeof(r->cf[r->ncf].val));
     if (r->cf[r->ncf].key == NULL) {

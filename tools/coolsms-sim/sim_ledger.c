@@ -14,9 +14,17 @@ typedef struct arena_block {
     char data[];
 } arena_block;
 
+/* A slot keeps its key's hash next to the message index, so that growing the table and
+ * walking a probe chain do not read the messages (a rehash of millions of entries did, and
+ * stalled the request holding the lock: 8 % of the simulator's CPU in a 300k run). */
+typedef struct index_slot_t {
+    uint32_t idx;  /* message index + 1, 0 = empty */
+    uint32_t hash; /* low bits of the key's hash */
+} index_slot_t;
+
 typedef struct index_tab {
-    uint32_t *slots; /* message index + 1, 0 = empty */
-    size_t cap;      /* power of two */
+    index_slot_t *slots;
+    size_t cap; /* power of two */
     size_t used;
 } index_tab;
 
@@ -143,21 +151,24 @@ typedef const char *(*key_of_fn)(const sim_msg *m);
 static const char *key_id(const sim_msg *m) { return m->id; }
 static const char *key_job(const sim_msg *m) { return m->job_id; }
 
-static int index_grow(sim_ledger *l, index_tab *t, key_of_fn key)
+static uint64_t key_hash(const char *key)
+{
+    return sim_hash64(key, strlen(key), 0);
+}
+
+static int index_grow(index_tab *t)
 {
     size_t ncap = t->cap ? t->cap * 2 : 1024;
-    uint32_t *ns = calloc(ncap, sizeof(uint32_t));
+    index_slot_t *ns = calloc(ncap, sizeof(*ns));
     if (ns == NULL)
         return -1;
     for (size_t i = 0; i < t->cap; i++) {
-        uint32_t v = t->slots[i];
-        if (v == 0)
+        if (t->slots[i].idx == 0)
             continue;
-        const char *k = key(msg_at(l, v - 1));
-        size_t j = (size_t)sim_hash64(k, strlen(k), 0) & (ncap - 1);
-        while (ns[j] != 0)
+        size_t j = t->slots[i].hash & (ncap - 1);
+        while (ns[j].idx != 0)
             j = (j + 1) & (ncap - 1);
-        ns[j] = v;
+        ns[j] = t->slots[i];
     }
     free(t->slots);
     t->slots = ns;
@@ -165,11 +176,16 @@ static int index_grow(sim_ledger *l, index_tab *t, key_of_fn key)
     return 0;
 }
 
-/* Slot of key in t: either the slot holding it or the empty slot where it would go. */
-static size_t index_slot(sim_ledger *l, const index_tab *t, key_of_fn keyf, const char *key)
+/* Slot of key (hash h) in t: either the slot holding it or the empty slot where it would go.
+ * Tables stay under 2^32 slots (message indexes are 32-bit), so the low 32 bits of h pick
+ * the slot. */
+static size_t index_slot(sim_ledger *l, const index_tab *t, key_of_fn keyf, const char *key,
+                         uint64_t h)
 {
-    size_t j = (size_t)sim_hash64(key, strlen(key), 0) & (t->cap - 1);
-    while (t->slots[j] != 0 && strcmp(keyf(msg_at(l, t->slots[j] - 1)), key) != 0)
+    size_t j = (size_t)h & (t->cap - 1);
+    while (t->slots[j].idx != 0 &&
+           (t->slots[j].hash != (uint32_t)h ||
+            strcmp(keyf(msg_at(l, t->slots[j].idx - 1)), key) != 0))
         j = (j + 1) & (t->cap - 1);
     return j;
 }
@@ -178,36 +194,38 @@ long sim_ledger_find(sim_ledger *l, const char *message_id)
 {
     if (l->by_id.cap == 0)
         return -1;
-    size_t j = index_slot(l, &l->by_id, key_id, message_id);
-    return l->by_id.slots[j] ? (long)l->by_id.slots[j] - 1 : -1;
+    size_t j = index_slot(l, &l->by_id, key_id, message_id, key_hash(message_id));
+    return l->by_id.slots[j].idx ? (long)l->by_id.slots[j].idx - 1 : -1;
 }
 
 uint32_t sim_ledger_find_job(sim_ledger *l, const char *job_id)
 {
     if (l->by_job.cap == 0)
         return 0;
-    size_t j = index_slot(l, &l->by_job, key_job, job_id);
-    return l->by_job.slots[j];
+    size_t j = index_slot(l, &l->by_job, key_job, job_id, key_hash(job_id));
+    return l->by_job.slots[j].idx;
 }
 
 static int index_add(sim_ledger *l, size_t idx)
 {
     sim_msg *m = msg_at(l, idx);
-    if ((l->by_id.used + 1) * 2 > l->by_id.cap && index_grow(l, &l->by_id, key_id) != 0)
+    uint64_t h = key_hash(m->id);
+    if ((l->by_id.used + 1) * 2 > l->by_id.cap && index_grow(&l->by_id) != 0)
         return -1;
-    size_t j = index_slot(l, &l->by_id, key_id, m->id);
-    if (l->by_id.slots[j] == 0)
+    size_t j = index_slot(l, &l->by_id, key_id, m->id, h);
+    if (l->by_id.slots[j].idx == 0)
         l->by_id.used++;
-    l->by_id.slots[j] = (uint32_t)idx + 1;
+    l->by_id.slots[j] = (index_slot_t){(uint32_t)idx + 1, (uint32_t)h};
     if (m->job_id == NULL)
         return 0;
-    if ((l->by_job.used + 1) * 2 > l->by_job.cap && index_grow(l, &l->by_job, key_job) != 0)
+    h = key_hash(m->job_id);
+    if ((l->by_job.used + 1) * 2 > l->by_job.cap && index_grow(&l->by_job) != 0)
         return -1;
-    j = index_slot(l, &l->by_job, key_job, m->job_id);
-    if (l->by_job.slots[j] == 0)
+    j = index_slot(l, &l->by_job, key_job, m->job_id, h);
+    if (l->by_job.slots[j].idx == 0)
         l->by_job.used++;
-    m->job_next = l->by_job.slots[j];
-    l->by_job.slots[j] = (uint32_t)idx + 1;
+    m->job_next = l->by_job.slots[j].idx;
+    l->by_job.slots[j] = (index_slot_t){(uint32_t)idx + 1, (uint32_t)h};
     return 0;
 }
 

@@ -32,9 +32,12 @@ int rep_status_poll_once(rep_status *s, int *checked, int *produced, mf_err *err
 void rep_status_observe(rep_status *s, mf_metric *polls, mf_metric *finals, mf_httpd *httpd);
 
 /* Start / stop the background thread that polls until stopped (or mf_daemon_stopping()). */
-/* The consumer's current lag on the results topic: above MF_REPORTER_STATUS_MAX_LAG the
- * poller defers its work so that first outcomes are recorded first. Thread-safe. */
+/* What the results consumer is doing, so that first outcomes are recorded first: its lag on
+ * the results topic and the results it recorded per second lately. Above
+ * MF_REPORTER_STATUS_MAX_LAG or MF_REPORTER_STATUS_BUSY_RATE the poller waits, at most
+ * MF_REPORTER_STATUS_MAX_DEFER_MS at a time. Thread-safe; s may be NULL. */
 void rep_status_set_backlog(rep_status *s, long long lag);
+void rep_status_set_rate(rep_status *s, long long per_s);
 
 int rep_status_start(rep_status *s, mf_err *err);
 void rep_status_free(rep_status *s); /* stops and joins the thread if running; s may be NULL */

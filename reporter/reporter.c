@@ -23,6 +23,7 @@
 #define BACKOFF_MIN_MS 200
 #define BACKOFF_MAX_MS 10000
 #define MAX_STALLED_LOGGED 64
+#define RATE_WINDOW_MS 1000 /* window of the recorded-results rate the status poller sees */
 
 /* The metric families (docs/reporter.md "Operations"). */
 typedef struct rep_metrics {
@@ -68,6 +69,7 @@ struct reporter {
     int kafka_ok;  /* last known state of the "kafka" dependency (-1: not checked yet) */
     int pg_ok;     /* same for "postgres" */
     long long next_tick_ms, next_stall_ms;
+    long long rate_since_ms, rate_count; /* results recorded since rate_since_ms */
     /* assigned partitions and the next offset of each (for the lag gauge) */
     int32_t a_parts[MAX_PARTS];
     int64_t a_next[MAX_PARTS];
@@ -596,10 +598,34 @@ static void stall_check(reporter *r)
     mf_metric_add(r->m.stalled, NULL, (double)n);
 }
 
-static void housekeeping(reporter *r, int idle)
+/* The status poller's view of the consumer (rep_status_set_backlog / _set_rate): the lag
+ * after every batch (librdkafka's cached watermarks, no round trip; tick()'s watermark query
+ * runs every lag_interval_ms only), and the results recorded per second over about a second. */
+static void tell_status_poller(reporter *r, size_t recorded, long long now)
+{
+    int64_t lag;
+    mf_err e;
+
+    mf_err_clear(&e);
+    if (mf_kafka_consumer_lag(r->cons, &lag, &e) == 0)
+        rep_status_set_backlog(r->status, (long long)lag);
+    r->rate_count += (long long)recorded;
+    if (r->rate_since_ms == 0)
+        r->rate_since_ms = now;
+    if (now - r->rate_since_ms >= RATE_WINDOW_MS) {
+        rep_status_set_rate(r->status, r->rate_count * 1000 / (now - r->rate_since_ms));
+        r->rate_since_ms = now;
+        r->rate_count = 0;
+    }
+}
+
+/* recorded: results of the batch just recorded (0 when the consumer found nothing) */
+static void housekeeping(reporter *r, size_t recorded)
 {
     long long now = mono_ms(), every;
+    int idle = recorded == 0;
 
+    tell_status_poller(r, recorded, now);
     if (now >= r->next_tick_ms) {
         tick(r, idle);
         r->next_tick_ms = mono_ms() + r->cfg->lag_interval_ms;
@@ -658,7 +684,7 @@ int reporter_run(reporter *r, mf_err *err)
             return -1;
         }
         mf_kafka_release(r->msgs, n);
-        housekeeping(r, n == 0);
+        housekeeping(r, n);
     }
     MF_LOG(r->log, MF_LOG_INFO, "reporter stopping", MF_KV_I("batches", r->batches),
            MF_KV_I("rows", r->rows), MF_KV_I("dead_letters", r->dead));

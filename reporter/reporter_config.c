@@ -38,7 +38,14 @@ const mf_config_key reporter_config_keys[] = {
           "pause of the status poller when a poll found nothing to do"),
     R_INT(status_max_lag, "MF_REPORTER_STATUS_MAX_LAG", "5000", 0, 1000000000,
           "results waiting on the topic above which status polling waits (first outcomes "
-          "are recorded first; lag is measured every MF_REPORTER_LAG_INTERVAL_MS)"),
+          "are recorded first; the lag is taken after every batch)"),
+    R_INT(status_busy_rate, "MF_REPORTER_STATUS_BUSY_RATE", "2000", 0, 1000000000,
+          "results recorded per second by this reporter above which status polling waits "
+          "(a campaign in full swing, even while the reporter keeps up; it also waits while "
+          "a run is in progress); 0: no limit"),
+    R_INT(status_max_defer_ms, "MF_REPORTER_STATUS_MAX_DEFER_MS", "60000", 0, 86400000,
+          "longest the status poller waits its turn in one busy spell; after that it polls as "
+          "usual until the spell ends, so steady traffic cannot starve final statuses"),
     R_STR(coolsms_base_url, "MF_COOLSMS_BASE_URL", "https://api.coolsms.co.kr",
           "CoolSMS/SOLAPI API base URL (no path)"),
     R_SECRET(coolsms_api_key, "MF_COOLSMS_API_KEY",

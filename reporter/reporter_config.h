@@ -20,6 +20,8 @@ typedef struct reporter_config {
     long long status_recheck_ms;
     long long status_interval_ms;
     long long status_max_lag;
+    long long status_busy_rate;
+    long long status_max_defer_ms;
     char coolsms_base_url[256];
     char coolsms_api_key[128];
     char coolsms_api_secret[256];

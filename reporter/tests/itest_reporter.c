@@ -52,6 +52,7 @@ typedef struct itest {
     char wf[MF_UUID_STR_SIZE];
     char tpl[MF_UUID_STR_SIZE];
     char tpl2[MF_UUID_STR_SIZE];
+    const char *max_defer_ms; /* MF_REPORTER_STATUS_MAX_DEFER_MS of the next reporter (NULL: default) */
 } itest;
 
 /* ---- database ----------------------------------------------------------------------- */
@@ -137,7 +138,9 @@ static void start_reporter(itest *t, const char *group, int status_on)
                          "MF_REPORTER_STATUS_DELAY_MS", "300", "MF_REPORTER_STATUS_RECHECK_MS", "300",
                          "MF_REPORTER_STATUS_INTERVAL_MS", "100",
                          "MF_REPORTER_BATCH_MAX", "1000", "MF_REPORTER_LINGER_MS", "50",
-                         "MF_LOG_LEVEL", "info", "MF_INSTANCE_ID", "itest-reporter", NULL};
+                         "MF_LOG_LEVEL", "info", "MF_INSTANCE_ID", "itest-reporter",
+                         "MF_REPORTER_STATUS_MAX_DEFER_MS",
+                         t->max_defer_ms != NULL ? t->max_defer_ms : "60000", NULL};
 
     t->reporter = mf_test_spawn(t->bin, env, "/tmp/itest_reporter.log", -1);
     assert_true(t->reporter > 0);
@@ -634,22 +637,18 @@ static void start_sim(itest *t)
                                sizeof(t->sim_url));
 }
 
-static void test_status_poller(void **state)
+/* Hands n messages of run r to the simulator (recipients 500000 + i) and produces their
+ * accepted results, carrying the simulator's message ids. */
+static void send_and_produce(itest *t, const run_fx *r, int n)
 {
-    itest *t = *state;
-    const int n = 40;
-    run_fx r;
     mf_coolsms_config cc = {0};
     mf_coolsms *api;
     mf_coolsms_msg msgs[40];
     char phones[40][16], jobs[40][MF_UUID_STR_SIZE];
     sent_ids sent = {.n = 0};
     mf_err err;
-    const char *p[1];
-    long long delivered = 0, failed = 0;
 
-    start_sim(t);
-    make_run(t, t->tpl, n, &r);
+    assert_true(n <= 40);
     cc.base_url = t->sim_url;
     cc.api_key = mf_test_env("MF_COOLSMS_API_KEY", MF_TEST_API_KEY_DEF);
     cc.api_secret = mf_test_env("MF_COOLSMS_API_SECRET", MF_TEST_API_SECRET_DEF);
@@ -659,7 +658,7 @@ static void test_status_poller(void **state)
         mf_uuid id;
 
         phone_of(500000 + i, phones[i]);
-        mf_uuid_job_id(&r.uid, (uint64_t)r.started_ms, phones[i], 0, &id);
+        mf_uuid_job_id(&r->uid, (uint64_t)r->started_ms, phones[i], 0, &id);
         mf_uuid_format(&id, jobs[i]);
         memset(&msgs[i], 0, sizeof(msgs[i]));
         msgs[i].to = phones[i];
@@ -675,17 +674,46 @@ static void test_status_poller(void **state)
     assert_int_equal((int)sent.n, n);
     /* accepted results carrying the simulator's message ids (in request order) */
     for (int i = 0; i < n; i++)
-        produce_result(t, &r, t->tpl, 500000 + i, MF_RESULT_ACCEPTED, sent.ids[i], mf_test_now_ms());
+        produce_result(t, r, t->tpl, 500000 + i, MF_RESULT_ACCEPTED, sent.ids[i], mf_test_now_ms());
     flush(t);
+}
 
-    start_reporter(t, t->group, 1);
-    p[0] = r.id;
-    for (int waited = 0; waited < 60000; waited += 100) {
-        if (mf_test_pg_ll(t->pg, "SELECT count(*) FROM message_logs WHERE workflow_run_id = $1::uuid"
-                        " AND status <> 'sent'", 1, p) == n)
-            break;
+/* message_logs rows of run r: all of them, or those whose status is no longer 'sent' */
+static long long run_rows(itest *t, const run_fx *r, int final_only)
+{
+    const char *p[1] = {r->id};
+
+    return mf_test_pg_ll(t->pg, final_only ? "SELECT count(*) FROM message_logs WHERE"
+                                             " workflow_run_id = $1::uuid AND status <> 'sent'"
+                                           : "SELECT count(*) FROM message_logs WHERE"
+                                             " workflow_run_id = $1::uuid",
+                         1, p);
+}
+
+/* Waits (at most timeout_ms) until run r has `want` rows (final ones if final_only). */
+static void wait_rows(itest *t, const run_fx *r, int final_only, long long want, int timeout_ms)
+{
+    for (int waited = 0; waited < timeout_ms; waited += 100) {
+        if (run_rows(t, r, final_only) == want)
+            return;
         mf_test_sleep_ms(100);
     }
+}
+
+static void test_status_poller(void **state)
+{
+    itest *t = *state;
+    const int n = 40;
+    run_fx r;
+    const char *p[1];
+    long long delivered = 0, failed = 0;
+
+    start_sim(t);
+    make_run(t, t->tpl, n, &r);
+    send_and_produce(t, &r, n);
+    start_reporter(t, t->group, 1);
+    p[0] = r.id;
+    wait_rows(t, &r, 1, n, 60000);
     delivered = mf_test_pg_ll(t->pg, "SELECT count(*) FROM message_logs WHERE workflow_run_id = $1::uuid"
                             " AND status = 'delivered' AND delivered_at IS NOT NULL"
                             " AND provider_status_code = '4000'", 1, p);
@@ -706,6 +734,45 @@ static void test_status_poller(void **state)
     /* a stopping poller hands the lease back at once */
     assert_int_equal(mf_test_pg_ll(t->pg, "SELECT count(*) FROM mf_status_poller WHERE owner IS NULL",
                                  0, NULL), 1);
+    assert_consistent(t);
+}
+
+/* While a campaign is being recorded (a run still 'running') the poller waits its turn, at
+ * most MF_REPORTER_STATUS_MAX_DEFER_MS: first outcomes come first, final statuses are not
+ * starved. Here a second run stays 'running' throughout (its results never come). */
+static void test_status_poller_waits_turn(void **state)
+{
+    itest *t = *state;
+    const int n = 20;
+    run_fx r, busy;
+    long long t0, waited_ms;
+
+    start_sim(t);
+    make_run(t, t->tpl, 1000, &busy);
+    make_run(t, t->tpl, n, &r);
+    send_and_produce(t, &r, n);
+    t->max_defer_ms = "15000";
+    t0 = mf_test_now_ms();
+    start_reporter(t, t->group, 1);
+    wait_rows(t, &r, 0, n, 60000);
+    assert_int_equal(run_rows(t, &r, 0), n);
+    /* without the wait they would be final within about a second (status delay 300 ms,
+     * simulator delivery 200 ms, poll interval 100 ms) */
+    mf_test_sleep_ms(2000);
+    waited_ms = mf_test_now_ms() - t0;
+    if (waited_ms < 14000)
+        assert_int_equal(run_rows(t, &r, 1), 0);
+    else
+        print_message("start-up took %lld ms: no check of the wait itself\n", waited_ms);
+    /* the wait is bounded: the run in progress does not starve them */
+    wait_rows(t, &r, 1, n, 60000);
+    assert_int_equal(run_rows(t, &r, 1), n);
+    waited_ms = mf_test_now_ms() - t0;
+    print_message("final statuses after %lld ms (bound 15000 ms)\n", waited_ms);
+    assert_true(waited_ms >= 14000);
+    assert_int_equal(mf_test_stop(t->reporter, 20000, NULL), 0);
+    t->reporter = 0;
+    t->max_defer_ms = NULL;
     assert_consistent(t);
 }
 
@@ -818,6 +885,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_record_redeliver_kill, setup, teardown),
         cmocka_unit_test_setup_teardown(test_status_poller, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_status_poller_waits_turn, setup, teardown),
         cmocka_unit_test_setup_teardown(test_insert_modes, setup, teardown),
     };
 

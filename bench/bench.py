@@ -357,26 +357,52 @@ PLANNER_PROGRESS = ("msgfleet_planner_jobs_total", "msgfleet_planner_invalid_tot
                     "msgfleet_planner_duplicates_dropped_total")
 
 
-def planner_metrics_url(fleet):
-    """/metrics of the fleet's first planner, from its `http listening` log line (or None)."""
+def metrics_url(fleet, name):
+    """/metrics of the fleet's daemon `name` (planner-1, reporter-2...), from its
+    `http listening` log line (or None)."""
     try:
-        with open(os.path.join(fleet.workdir, "planner-1.log")) as f:
+        with open(os.path.join(fleet.workdir, f"{name}.log")) as f:
             ports = [json.loads(l).get("port") for l in f if '"http listening"' in l]
     except (OSError, ValueError):
         return None
     return f"http://127.0.0.1:{ports[-1]}/metrics" if ports and ports[-1] else None
 
 
-def planner_progress(url):
-    """Recipients the planner has published, rejected or dropped as duplicates (its counters
-    advance per acknowledged page; expansion_cursor is only saved with the lease)."""
+def planner_metrics_url(fleet):
+    """/metrics of the fleet's first planner (or None)."""
+    return metrics_url(fleet, "planner-1")
+
+
+def metric_sum(url, names):
+    """Sum of the samples of the named metrics (all label sets) at url."""
     with urllib.request.urlopen(url, timeout=5) as r:
         text = r.read().decode()
     total = 0.0
     for line in text.splitlines():
         name = line.split(" ", 1)[0].split("{", 1)[0]
-        if name in PLANNER_PROGRESS:
+        if name in names:
             total += num(line.rsplit(" ", 1)[1])
+    return total
+
+
+def planner_progress(url):
+    """Recipients the planner has published, rejected or dropped as duplicates (its counters
+    advance per acknowledged page; expansion_cursor is only saved with the lease)."""
+    return int(metric_sum(url, PLANNER_PROGRESS))
+
+
+def status_finals(fleet):
+    """Final statuses the reporters' status pollers have produced so far (None if unknown):
+    each becomes a message_logs UPDATE, work that competes with the run's own rows."""
+    total = 0.0
+    for name, _, _ in fleet.procs:
+        if role(name) != "reporter":
+            continue
+        url = metrics_url(fleet, name)
+        try:
+            total += metric_sum(url, ("msgfleet_reporter_status_finals_total",)) if url else 0
+        except (OSError, ValueError):
+            return None
     return int(total)
 
 
@@ -393,9 +419,12 @@ def planner_baseline(fleet):
 class Sampler(threading.Thread):
     """Every 0.5 s: planner rows read, simulator accepted, reporter rows, CPU per daemon."""
 
-    def __init__(self, dsn, run_id, sim, pids, total, t0, planner=(None, 0), pgcpu=None):
+    def __init__(self, dsn, run_id, sim, pids, total, t0, planner=(None, 0), pgcpu=None,
+                 finals=None):
         super().__init__(daemon=True)
         self.pgcpu = pgcpu
+        self.finals = finals  # () -> final statuses produced so far, or None
+        self.finals_seen = []
         self.dsn, self.run_id, self.sim, self.pids, self.total, self.t0 = \
             dsn, run_id, sim, pids, total, t0
         self.planner_url, self.planner_base = planner  # /metrics, progress before the trigger
@@ -420,6 +449,7 @@ class Sampler(threading.Thread):
             self.pgcpu.poll()
         self.rows.append((time.time() - self.t0, planned, accepted, recorded, cpu))
         self.lock_waits.append(waits)
+        self.finals_seen.append(self.finals() if self.finals is not None else None)
         return status
 
     def planned(self, cursor):
@@ -446,7 +476,8 @@ class Sampler(threading.Thread):
             w = csv.writer(f)
             w.writerow(["t_s", "planner_rps", "sender_mps", "reporter_rps", "planned",
                         "accepted", "recorded"] +
-                       [f"cpu_{r.lstrip('~')}_pct" for r in roles] + ["pg_lock_waits"])
+                       [f"cpu_{r.lstrip('~')}_pct" for r in roles] +
+                       ["pg_lock_waits", "status_finals"])
             prev = None
             for i, row in enumerate(self.rows):
                 t, planned, acc, rec, cpu = row
@@ -460,7 +491,9 @@ class Sampler(threading.Thread):
                     cpu_pct.append(f"{100.0 * used / dt:.0f}")
                 w.writerow([f"{t:.2f}", f"{(planned - prev[1]) / dt:.0f}",
                             f"{(acc - prev[2]) / dt:.0f}", f"{(rec - prev[3]) / dt:.0f}",
-                            planned, acc, rec] + cpu_pct + [self.lock_waits[i]])
+                            planned, acc, rec] + cpu_pct +
+                           [self.lock_waits[i], "" if self.finals_seen[i] is None
+                            else self.finals_seen[i]])
                 prev = row
 
 
@@ -525,12 +558,14 @@ def stage_e2e(a, ctx):
     cpu0 = {n: cpu_seconds(p) for n, p in pids.items()}
     pg0, host0, other0 = postgres_cpu_seconds(), host_cpu_seconds(), other_cpu_seconds()
     planner = planner_baseline(fleet)
+    finals0 = status_finals(fleet)
     pgcpu = PgCpuByClient(dsn)
     pgcpu.start()
     t0 = time.time()
     run = trigger(build, dsn, ctx["workflow"])
     log(f"e2e: run {run} of {a.recipients} recipients triggered")
-    sampler = Sampler(dsn, run, sim, pids, a.recipients, t0, planner, pgcpu)
+    sampler = Sampler(dsn, run, sim, pids, a.recipients, t0, planner, pgcpu,
+                      finals=lambda: status_finals(fleet))
     sampler.start()
     wait_run(dsn, run, a.timeout, [fleet, ctx["simfleet"]])
     sampler.stop_flag.set()
@@ -541,6 +576,7 @@ def stage_e2e(a, ctx):
     other1 = other_cpu_seconds()
     other_cpu = {k: other1[k] - other0[k] for k in OTHER_SERVERS}
     rss = {n: peak_rss_mb(p) for n, p in pids.items()}
+    finals1 = status_finals(fleet)
     r = q1(dsn, "SELECT extract(epoch FROM started_at), extract(epoch FROM expansion_finished_at), "
                 "extract(epoch FROM completed_at), target_count, expanded_count, invalid_count, "
                 f"success_count, failed_count FROM workflow_runs WHERE id = '{run}'")
@@ -567,6 +603,8 @@ def stage_e2e(a, ctx):
         "rss_mb": rss,
         "postgres_cpu_s": pg_cpu, "host_cpu_s": host_cpu, "other_cpu_s": other_cpu,
         "postgres_by_client_s": pgcpu.result(),
+        "status_finals": (finals1 - finals0) if finals0 is not None and finals1 is not None
+                         else None,
     }
     by_role = {}
     for n in pids:
@@ -849,6 +887,9 @@ def main(argv):
     log("  others   " + ", ".join(
         f"{k} {1e6 * v / max(e2e['target'], 1):.1f} us/message"
         for k, v in e2e.get("other_cpu_s", {}).items()) + " (processes by name, same machine)")
+    if e2e.get("status_finals") is not None:
+        log(f"  status poller: {e2e['status_finals']} final statuses produced during e2e "
+            "(each a message_logs UPDATE)")
     log(f"  peer     {peer['secs']:.2f} s, peak RSS {peer['rss_mb']:.0f} MB")
     log(f"  series   {e2e['csv']}  chart {e2e['png']}")
     checks = [

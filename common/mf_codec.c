@@ -432,6 +432,7 @@ enum fkind {
 
 typedef struct field {
     const char *key;
+    size_t keylen; /* strlen(key) */
     enum fkind kind;
     int required;
     size_t off;
@@ -702,6 +703,27 @@ static int unpack_root(mf_codec *c, const void *bytes, size_t len, mf_err *err)
     return 0;
 }
 
+static int key_is(const msgpack_object *k, const field *f)
+{
+    return k->via.str.size == f->keylen && memcmp(k->via.str.ptr, f->key, f->keylen) == 0;
+}
+
+/* Index of k's field in fields[0..nf), or nf. Encoders write the keys in table order, so the
+ * field after the previous key (hint) is tried first: the scan over the whole table with a
+ * strlen per candidate was 1.5 % of the machine in a 1 M run (perf). */
+static size_t find_field(const msgpack_object *k, const field *fields, size_t nf, size_t hint)
+{
+    size_t j;
+
+    if (k->type != MSGPACK_OBJECT_STR)
+        return nf;
+    if (hint < nf && key_is(k, &fields[hint]))
+        return hint;
+    for (j = 0; j < nf && !key_is(k, &fields[j]); j++)
+        ;
+    return j;
+}
+
 static int decode(mf_codec *c, const void *bytes, size_t len, const field *fields, size_t nf,
                   void *out, size_t out_size, mf_err *err)
 {
@@ -709,7 +731,7 @@ static int decode(mf_codec *c, const void *bytes, size_t len, const field *field
     char *base = out;
     uint64_t seen = 0;
     uint32_t i;
-    size_t j;
+    size_t j, hint = 0;
 
     memset(out, 0, out_size);
     if (unpack_root(c, bytes, len, err) < 0)
@@ -718,10 +740,10 @@ static int decode(mf_codec *c, const void *bytes, size_t len, const field *field
     for (i = 0; i < m->size; i++) {
         const msgpack_object *k = &m->ptr[i].key, *v = &m->ptr[i].val;
 
-        for (j = 0; j < nf && !str_eq(k, fields[j].key); j++)
-            ;
+        j = find_field(k, fields, nf, hint);
         if (j == nf)
             continue; /* "v" and keys of later minor additions */
+        hint = j + 1;
         if (seen & ((uint64_t)1 << j))
             return mf_err_set(err, "duplicate key \"%s\"", fields[j].key);
         if (v->type == MSGPACK_OBJECT_NIL && !fields[j].required)
@@ -740,7 +762,8 @@ static int decode(mf_codec *c, const void *bytes, size_t len, const field *field
     return 0;
 }
 
-#define FLD(st, key, kind, req, member, min) {key, kind, req, offsetof(st, member), 0, min}
+#define FLD(st, key, kind, req, member, min)                                                 \
+    {key, sizeof(key) - 1, kind, req, offsetof(st, member), 0, min}
 
 static const field job_fields[] = {
     FLD(mf_job, "id", F_UUID, 1, id, 0),
@@ -781,8 +804,8 @@ static const field dlq_fields[] = {
     FLD(mf_dlq, "part", F_I32, 1, partition, -1),
     FLD(mf_dlq, "off", F_I64, 1, offset, -1),
     FLD(mf_dlq, "reason", F_STR, 1, reason, 0),
-    {"key", F_BIN, 0, offsetof(mf_dlq, key), offsetof(mf_dlq, key_len), 0},
-    {"val", F_BIN, 1, offsetof(mf_dlq, val), offsetof(mf_dlq, val_len), 0},
+    {"key", sizeof("key") - 1, F_BIN, 0, offsetof(mf_dlq, key), offsetof(mf_dlq, key_len), 0},
+    {"val", sizeof("val") - 1, F_BIN, 1, offsetof(mf_dlq, val), offsetof(mf_dlq, val_len), 0},
     FLD(mf_dlq, "ts", F_I64, 1, ts_ms, 0),
 };
 

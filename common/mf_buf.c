@@ -137,6 +137,22 @@ int mf_buf_utf8_valid(const char *s, size_t n)
     size_t i = 0, k;
 
     while (i < n) {
+        /* ASCII 8 bytes at a time: ids, numbers and phone numbers are most of the strings
+         * the codec checks on every encode and decode */
+        while (n - i >= 8) {
+            uint64_t w;
+
+            memcpy(&w, p + i, sizeof(w));
+            if ((w & 0x8080808080808080ULL) != 0)
+                break;
+            i += 8;
+        }
+        if (i >= n)
+            break;
+        if (p[i] < 0x80) {
+            i++;
+            continue;
+        }
         k = utf8_seq_len(p + i, n - i);
         if (k == 0)
             return 0;

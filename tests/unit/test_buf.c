@@ -53,6 +53,14 @@ static void test_utf8_valid(void **state)
     assert_false(mf_buf_utf8_valid("\xEC\x95", 2));         /* cut Hangul */
     assert_false(mf_buf_utf8_valid("\xB1\xE8", 2));         /* EUC-KR bytes */
     assert_false(mf_buf_utf8_valid("\xF4\x90\x80\x80", 4)); /* above U+10FFFF */
+    /* around the 8-byte ASCII fast path: a bad byte after, inside and at the end of runs */
+    assert_true(mf_buf_utf8_valid("0123456789abcdef01", 18));
+    assert_true(mf_buf_utf8_valid("01234567안녕01234567", strlen("01234567안녕01234567")));
+    assert_false(mf_buf_utf8_valid("01234567\xFF", 9));
+    assert_false(mf_buf_utf8_valid("0123\xFF" "5678", 9));
+    assert_false(mf_buf_utf8_valid("0123456789abcde\xEC\x95", 17));
+    assert_false(mf_buf_utf8_valid("01234567\x80" "abcdefgh", 17));
+    assert_true(mf_buf_utf8_valid("0123456789\0abc", 14)); /* NUL is ASCII here */
 }
 
 /* Escape s, parse the result back with jansson and compare with the original. */

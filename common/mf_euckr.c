@@ -141,21 +141,9 @@ int mf_euckr_len(mf_euckr *c, const char *s, size_t len, size_t *out, unsigned *
     return 0;
 }
 
-int mf_euckr_decide(mf_euckr *c, const char *body, size_t body_len, const char *subject,
-                    size_t subject_len, mf_euckr_kind *kind, size_t *body_bytes,
-                    size_t *subject_bytes, mf_err *err)
+int mf_euckr_decide_bytes(size_t b, int has_subject, size_t sb, mf_euckr_kind *kind,
+                          mf_err *err)
 {
-    size_t b = 0, sb = 0;
-
-    if (mf_euckr_len(c, body, body_len, &b, NULL, err) != 0)
-        return mf_err_prefix(err, "message body");
-    if (subject != NULL && subject_len > 0 &&
-        mf_euckr_len(c, subject, subject_len, &sb, NULL, err) != 0)
-        return mf_err_prefix(err, "message subject");
-    if (body_bytes)
-        *body_bytes = b;
-    if (subject_bytes)
-        *subject_bytes = sb;
     if (sb > MF_EUCKR_SUBJECT_MAX)
         return mf_err_set(err, "message subject is %zu bytes in EUC-KR, more than the limit of %d",
                           sb, MF_EUCKR_SUBJECT_MAX);
@@ -163,9 +151,26 @@ int mf_euckr_decide(mf_euckr *c, const char *body, size_t body_len, const char *
         return mf_err_set(err,
                           "message body is %zu bytes in EUC-KR, more than the LMS limit of %d",
                           b, MF_EUCKR_LMS_MAX);
-    *kind = (b <= MF_EUCKR_SMS_MAX && (subject == NULL || subject_len == 0)) ? MF_EUCKR_KIND_SMS
-                                                                             : MF_EUCKR_KIND_LMS;
+    *kind = (b <= MF_EUCKR_SMS_MAX && !has_subject) ? MF_EUCKR_KIND_SMS : MF_EUCKR_KIND_LMS;
     return 0;
+}
+
+int mf_euckr_decide(mf_euckr *c, const char *body, size_t body_len, const char *subject,
+                    size_t subject_len, mf_euckr_kind *kind, size_t *body_bytes,
+                    size_t *subject_bytes, mf_err *err)
+{
+    size_t b = 0, sb = 0;
+    int has_subject = subject != NULL && subject_len > 0;
+
+    if (mf_euckr_len(c, body, body_len, &b, NULL, err) != 0)
+        return mf_err_prefix(err, "message body");
+    if (has_subject && mf_euckr_len(c, subject, subject_len, &sb, NULL, err) != 0)
+        return mf_err_prefix(err, "message subject");
+    if (body_bytes)
+        *body_bytes = b;
+    if (subject_bytes)
+        *subject_bytes = sb;
+    return mf_euckr_decide_bytes(b, has_subject, sb, kind, err);
 }
 
 const char *mf_euckr_kind_name(mf_euckr_kind kind)

@@ -52,6 +52,11 @@ int mf_euckr_decide(mf_euckr *c, const char *body, size_t body_len, const char *
                     size_t subject_len, mf_euckr_kind *kind, size_t *body_bytes,
                     size_t *subject_bytes, mf_err *err);
 
+/* The same decision from byte counts already known (mf_euckr_len), without counting again.
+ * has_subject: a non-empty subject was given (subject_bytes is its count). */
+int mf_euckr_decide_bytes(size_t body_bytes, int has_subject, size_t subject_bytes,
+                          mf_euckr_kind *kind, mf_err *err);
+
 /* "SMS" or "LMS". */
 const char *mf_euckr_kind_name(mf_euckr_kind kind);
 

@@ -43,13 +43,13 @@ int sender_rules_decide(struct mf_euckr *c, const char *template_type, const cha
     }
     if (is_empty(subject))
         subject = NULL;
-    if (mf_euckr_decide(c, body, strlen(body), subject, subject ? strlen(subject) : 0, &k,
-                        &body_bytes, &subj_bytes, err) != 0) {
-        /* the body is representable (checked above): a failure is a length or the subject */
+    if (subject != NULL && mf_euckr_len(c, subject, strlen(subject), &subj_bytes, &bad, err) != 0) {
+        *code = SENDER_CODE_RENDER;
+        return mf_err_prefix(err, "message subject");
+    }
+    /* the body was counted above (counting it again was 1.3 % of the sender's CPU) */
+    if (mf_euckr_decide_bytes(body_bytes, subject != NULL, subj_bytes, &k, err) != 0) {
         *code = SENDER_CODE_TOO_LONG;
-        if (subject != NULL && mf_euckr_len(c, subject, strlen(subject), &subj_bytes, &bad,
-                                            NULL) != 0)
-            *code = SENDER_CODE_RENDER;
         return -1;
     }
     *kind = k == MF_EUCKR_KIND_SMS ? SENDER_KIND_SMS : SENDER_KIND_LMS;

@@ -469,12 +469,20 @@ static int append_list(send_req *q, mf_buf *b, mf_err *err)
         verdict *v = &q->v[i];
         if (v->fail_code)
             continue;
+        /* appends, not a printf per message (vfprintf was 11 % of the simulator's CPU);
+         * id, code, number and type are plain ASCII the simulator checked or made */
         if ((!first && mf_buf_append_char(b, ',', err) != 0) ||
-            mf_buf_printf(b, err, "{\"messageId\":\"%s\",\"statusCode\":\"%s\",\"statusMessage\":",
-                          v->id, ok->code) != 0 ||
+            mf_buf_append_str(b, "{\"messageId\":\"", err) != 0 ||
+            mf_buf_append_str(b, v->id, err) != 0 ||
+            mf_buf_append_str(b, "\",\"statusCode\":\"", err) != 0 ||
+            mf_buf_append_str(b, ok->code, err) != 0 ||
+            mf_buf_append_str(b, "\",\"statusMessage\":", err) != 0 ||
             mf_buf_append_json_cstr(b, ok->message, err) != 0 ||
-            mf_buf_printf(b, err, ",\"to\":\"%s\",\"type\":\"%s\",\"customFields\":", v->to,
-                          v->type) != 0 ||
+            mf_buf_append_str(b, ",\"to\":\"", err) != 0 ||
+            mf_buf_append_str(b, v->to, err) != 0 ||
+            mf_buf_append_str(b, "\",\"type\":\"", err) != 0 ||
+            mf_buf_append_str(b, v->type, err) != 0 ||
+            mf_buf_append_str(b, "\",\"customFields\":", err) != 0 ||
             append_src_cf(q, b, v->src, err) != 0 || mf_buf_append_char(b, '}', err) != 0)
             return -1;
         first = 0;

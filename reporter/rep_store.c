@@ -189,6 +189,10 @@ typedef struct rep_deltas {
     size_t n, cap;
 } rep_deltas;
 
+/* Bytes of direct-COPY rows built before they are sent (the server starts on them while the
+ * rest of the batch is built). */
+#define COPY_SLICE ((size_t)256 * 1024)
+
 /* Batches that use the staging path after a direct COPY met a duplicate (a redelivery or a
  * rebalance: more duplicates are likely to follow, and each failed COPY costs a rollback). */
 #define DIRECT_COOLDOWN_BATCHES 16
@@ -208,6 +212,7 @@ struct rep_store {
     double price[4]; /* by mf_msg_type */
     long long price_loaded_ms;
     int price_valid;
+    int price_frozen; /* a COPY holds the connection: serve prices from the cache */
     rep_insert_mode mode;
     int stage_ready; /* the staging table exists in the current transaction */
     mf_buf copy;
@@ -335,7 +340,9 @@ static int load_prices(rep_store *st, PGconn *conn, mf_err *err)
 
 int rep_store_price(rep_store *st, PGconn *conn, mf_msg_type type, double *price, mf_err *err)
 {
-    if (!st->price_valid || mono_ms() - st->price_loaded_ms >= st->price_ttl_ms) {
+    /* while a COPY holds the connection (price_frozen) the cache serves, however old */
+    if (!st->price_valid ||
+        (!st->price_frozen && mono_ms() - st->price_loaded_ms >= st->price_ttl_ms)) {
         if (load_prices(st, conn, err) != 0)
             return -1;
     }
@@ -803,21 +810,47 @@ static int cmp_run_phone(const void *a, const void *b)
     return c != 0 ? c : strcmp(x->to != NULL ? x->to : "", y->to != NULL ? y->to : "");
 }
 
-/* COPY the selected first outcomes straight into message_logs: all are new, or it fails. */
+/* COPY the selected first outcomes straight into message_logs: all are new, or it fails.
+ * The rows go out in slices while the rest are still being built, so the server's work on
+ * the first rows overlaps the client's on the last (the backend otherwise idled while the
+ * reporter built the whole batch). The connection is busy meanwhile: prices come from the
+ * cache, refreshed before the COPY starts. */
 static int insert_direct(rep_store *st, PGconn *conn, const mf_result *const *rows_in,
                          size_t m, long long *inserted, long long *by, mf_err *err)
 {
     long long rows = 0;
+    double unused;
     size_t i;
+    int rc = -1;
 
+    if (rep_store_price(st, conn, MF_TYPE_SMS, &unused, err) != 0 ||
+        mf_pg_copy_begin(conn, DIRECT_COPY_SQL, err) != 0)
+        return -1;
+    st->price_frozen = 1;
     mf_buf_reset(&st->copy);
-    for (i = 0; i < m; i++)
-        if (add_direct_row(st, conn, rows_in[i], by, err) != 0)
-            return -1;
-    if (mf_pg_copy_in(conn, DIRECT_COPY_SQL, st->copy.data, st->copy.len, &rows, err) != 0)
-        return mf_err_prefix(err, "could not copy %zu message_logs rows", m);
+    for (i = 0; i < m; i++) {
+        if (add_direct_row(st, conn, rows_in[i], by, err) != 0 ||
+            (st->copy.len >= COPY_SLICE &&
+             mf_pg_copy_put(conn, st->copy.data, st->copy.len, err) != 0)) {
+            mf_pg_copy_abort(conn, "client could not build or send the rows");
+            goto out;
+        }
+        if (st->copy.len >= COPY_SLICE)
+            mf_buf_reset(&st->copy);
+    }
+    if (st->copy.len > 0 && mf_pg_copy_put(conn, st->copy.data, st->copy.len, err) != 0) {
+        mf_pg_copy_abort(conn, "client could not send the rows");
+        goto out;
+    }
+    if (mf_pg_copy_end(conn, &rows, err) != 0) {
+        mf_err_prefix(err, "could not copy %zu message_logs rows", m);
+        goto out;
+    }
     *inserted = rows;
-    return 0;
+    rc = 0;
+out:
+    st->price_frozen = 0;
+    return rc;
 }
 
 /* Insert rows[0..m) through the staging table (or unnest arrays): duplicates and vanished

@@ -53,6 +53,7 @@ typedef struct itest {
     char tpl[MF_UUID_STR_SIZE];
     char tpl2[MF_UUID_STR_SIZE];
     const char *max_defer_ms; /* MF_REPORTER_STATUS_MAX_DEFER_MS of the next reporter (NULL: default) */
+    const char *price_ttl_ms; /* MF_REPORTER_PRICE_TTL_MS of the next reporter (NULL: default) */
 } itest;
 
 /* ---- database ----------------------------------------------------------------------- */
@@ -140,7 +141,9 @@ static void start_reporter(itest *t, const char *group, int status_on)
                          "MF_REPORTER_BATCH_MAX", "1000", "MF_REPORTER_LINGER_MS", "50",
                          "MF_LOG_LEVEL", "info", "MF_INSTANCE_ID", "itest-reporter",
                          "MF_REPORTER_STATUS_MAX_DEFER_MS",
-                         t->max_defer_ms != NULL ? t->max_defer_ms : "60000", NULL};
+                         t->max_defer_ms != NULL ? t->max_defer_ms : "60000",
+                         "MF_REPORTER_PRICE_TTL_MS",
+                         t->price_ttl_ms != NULL ? t->price_ttl_ms : "60000", NULL};
 
     t->reporter = mf_test_spawn(t->bin, env, "/tmp/itest_reporter.log", -1);
     assert_true(t->reporter > 0);
@@ -711,7 +714,11 @@ static void test_status_poller(void **state)
     start_sim(t);
     make_run(t, t->tpl, n, &r);
     send_and_produce(t, &r, n);
+    /* prices re-read for every row: none may be read while the direct COPY holds the
+     * connection (the cache serves then) */
+    t->price_ttl_ms = "0";
     start_reporter(t, t->group, 1);
+    t->price_ttl_ms = NULL;
     p[0] = r.id;
     wait_rows(t, &r, 1, n, 60000);
     delivered = mf_test_pg_ll(t->pg, "SELECT count(*) FROM message_logs WHERE workflow_run_id = $1::uuid"

@@ -476,7 +476,9 @@ static int wait_turn(rep_status *s, long long *since)
                (s->cfg->status_busy_rate > 0 &&
                 atomic_load(&s->rate) > s->cfg->status_busy_rate);
 
-    if (!busy && (*since == 0 || now - *since < s->cfg->status_max_defer_ms))
+    /* asked also after the bound: only the end of the spell resets it, else every poll past
+     * the bound would start a new 60 s wait */
+    if (!busy)
         busy = run_in_progress(s);
     if (!busy) {
         *since = 0;

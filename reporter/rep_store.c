@@ -810,6 +810,15 @@ static int cmp_run_phone(const void *a, const void *b)
     return c != 0 ? c : strcmp(x->to != NULL ? x->to : "", y->to != NULL ? y->to : "");
 }
 
+/* Sends the rows built so far into the open COPY and empties the buffer. */
+static int send_slice(rep_store *st, PGconn *conn, mf_err *err)
+{
+    if (st->copy.len > 0 && mf_pg_copy_put(conn, st->copy.data, st->copy.len, err) != 0)
+        return -1;
+    mf_buf_reset(&st->copy);
+    return 0;
+}
+
 /* COPY the selected first outcomes straight into message_logs: all are new, or it fails.
  * The rows go out in slices while the rest are still being built, so the server's work on
  * the first rows overlaps the client's on the last (the backend otherwise idled while the
@@ -830,15 +839,12 @@ static int insert_direct(rep_store *st, PGconn *conn, const mf_result *const *ro
     mf_buf_reset(&st->copy);
     for (i = 0; i < m; i++) {
         if (add_direct_row(st, conn, rows_in[i], by, err) != 0 ||
-            (st->copy.len >= COPY_SLICE &&
-             mf_pg_copy_put(conn, st->copy.data, st->copy.len, err) != 0)) {
+            (st->copy.len >= COPY_SLICE && send_slice(st, conn, err) != 0)) {
             mf_pg_copy_abort(conn, "client could not build or send the rows");
             goto out;
         }
-        if (st->copy.len >= COPY_SLICE)
-            mf_buf_reset(&st->copy);
     }
-    if (st->copy.len > 0 && mf_pg_copy_put(conn, st->copy.data, st->copy.len, err) != 0) {
+    if (send_slice(st, conn, err) != 0) {
         mf_pg_copy_abort(conn, "client could not send the rows");
         goto out;
     }

@@ -42,7 +42,7 @@ int mf_kafka_topic_name(const mf_kafka_conf *conf, const char *base, char *out, 
 /* producer                                                                                 */
 
 /*
- * Producer: enable.idempotence=true, acks=all, compression lz4, linger 10 ms, batches of up
+ * Producer: enable.idempotence=true, acks=all, compression lz4, linger 25 ms, batches of up
  * to 10,000 messages / 1 MB, a 100,000-message (32 MB) local queue, message.timeout.ms 300 s
  * (each overridable through conf->overrides).
  */

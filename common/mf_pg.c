@@ -156,7 +156,13 @@ int mf_pg_exec(PGconn *conn, const char *sql, mf_err *err)
 PGresult *mf_pg_query(PGconn *conn, const char *sql, int nparams, const char *const *params,
                       mf_err *err)
 {
-    PGresult *res = PQexecParams(conn, sql, nparams, NULL, params, NULL, NULL, 0);
+    return mf_pg_query_fmt(conn, sql, nparams, params, NULL, NULL, err);
+}
+
+PGresult *mf_pg_query_fmt(PGconn *conn, const char *sql, int nparams, const char *const *params,
+                          const int *lengths, const int *formats, mf_err *err)
+{
+    PGresult *res = PQexecParams(conn, sql, nparams, NULL, params, lengths, formats, 0);
 
     if (mf_pg_result_check(conn, res, err) != 0) {
         PQclear(res);
@@ -168,7 +174,13 @@ PGresult *mf_pg_query(PGconn *conn, const char *sql, int nparams, const char *co
 int mf_pg_command(PGconn *conn, const char *sql, int nparams, const char *const *params,
                   long long *affected, mf_err *err)
 {
-    PGresult *res = mf_pg_query(conn, sql, nparams, params, err);
+    return mf_pg_command_fmt(conn, sql, nparams, params, NULL, NULL, affected, err);
+}
+
+int mf_pg_command_fmt(PGconn *conn, const char *sql, int nparams, const char *const *params,
+                      const int *lengths, const int *formats, long long *affected, mf_err *err)
+{
+    PGresult *res = mf_pg_query_fmt(conn, sql, nparams, params, lengths, formats, err);
 
     if (res == NULL)
         return -1;

@@ -68,6 +68,14 @@ PGresult *mf_pg_query(PGconn *conn, const char *sql, int nparams, const char *co
 int mf_pg_command(PGconn *conn, const char *sql, int nparams, const char *const *params,
                   long long *affected, mf_err *err);
 
+/* The same two with per-parameter byte lengths and formats (0 text, 1 binary, as PQexecParams
+ * takes them; both may be NULL: all text). Binary values (mf_pgbin) need no terminating NUL.
+ * Results are text. */
+PGresult *mf_pg_query_fmt(PGconn *conn, const char *sql, int nparams, const char *const *params,
+                          const int *lengths, const int *formats, mf_err *err);
+int mf_pg_command_fmt(PGconn *conn, const char *sql, int nparams, const char *const *params,
+                      const int *lengths, const int *formats, long long *affected, mf_err *err);
+
 /* BEGIN / COMMIT. 0 or -1 with err. */
 int mf_pg_begin(PGconn *conn, mf_err *err);
 int mf_pg_commit(PGconn *conn, mf_err *err);

@@ -11,6 +11,7 @@
 #include "mf_err.h"
 #include "mf_uuid.h"
 #include "mf_pgarr.h"
+#include "mf_pgbin.h"
 
 /* One claim to insert. state "claimed" (about to be sent) or "failed" (failed before sending:
  * render, length, template, config; code/message say why). Strings may be NULL. */
@@ -53,7 +54,9 @@ typedef void (*sender_claim_row_fn)(void *arg, const sender_claim_row *row);
 /* Scratch arrays reused across calls (not thread-safe). */
 typedef struct sender_claims {
     mf_pgarr a[10];
-    mf_buf copy;       /* COPY rows of the fast path */
+    mf_pgbin_arr out[8]; /* outcome arrays (binary): job, state, pmid, gid, code, message,
+                          * channel, sent_ms */
+    mf_buf copy;       /* COPY rows of the fast path (binary format) */
     int copy_cooldown; /* inserts left before the COPY is tried again after a conflict */
     mf_uuid *seen;     /* chunks already recorded by the current sender_claims_record call */
     size_t seen_cap;

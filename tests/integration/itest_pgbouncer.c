@@ -19,6 +19,7 @@
 
 #include "mf_migrate.h"
 #include "mf_pg.h"
+#include "mf_pgbin.h"
 #include "mf_test.h"
 
 /* ---- helpers (each itest is one file; the schema tests share this block by copy) ---------- */
@@ -220,6 +221,107 @@ static void test_copy_through_bouncer(void **state)
     PQfinish(c);
 }
 
+/* Binary COPY rows and binary array parameters (mf_pgbin) through the pooler: what the server
+ * stores is what was sent, NULLs included, and bad text is refused, not stored. */
+static void test_binary_through_bouncer(void **state)
+{
+    static const mf_uuid u = {{0x01, 0x8f, 0x00, 0x00, 0x00, 0x00, 0x80, 0x00, 0x80, 0x00, 0x00,
+                               0x00, 0x00, 0x00, 0x00, 0x2a}};
+    static const char *want = "018f0000-0000-8000-8000-00000000002a|7|홍길동 \t\"q\"|*|-5";
+    testdb *t = *state;
+    mf_err err = { { 0 } };
+    PGconn *c = bouncer(t->name);
+    mf_pgbin_arr ids, names, nums;
+    const char *params[3];
+    int lengths[3], formats[3] = {1, 1, 1};
+    mf_buf b;
+    PGresult *r;
+    long long rows = -1;
+
+    assert_through_bouncer(c);
+    if (mf_pg_exec(c, "CREATE TABLE bin_t (id uuid, n int, name text, note text, big bigint)",
+                   &err) != 0)
+        fail_msg("%s", err.msg);
+    mf_buf_init(&b, 0);
+    assert_int_equal(mf_pgbin_copy_header(&b, &err), 0);
+    assert_int_equal(mf_pgbin_copy_row(&b, 5, &err), 0);
+    assert_int_equal(mf_pgbin_uuid(&b, &u, &err) | mf_pgbin_int4(&b, 7, &err) |
+                         mf_pgbin_text(&b, "홍길동 \t\"q\"", &err) |
+                         mf_pgbin_text(&b, NULL, &err) | mf_pgbin_int8(&b, -5, &err),
+                     0);
+    assert_int_equal(mf_pgbin_copy_trailer(&b, &err), 0);
+    if (mf_pg_copy_in(c, "COPY bin_t FROM STDIN (FORMAT binary)", b.data, b.len, &rows,
+                      &err) != 0)
+        fail_msg("%s", err.msg);
+    assert_int_equal(rows, 1);
+    r = mf_pg_query(c, "SELECT id || '|' || n || '|' || name || '|' || coalesce(note, '*') "
+                       "|| '|' || big FROM bin_t", 0, NULL, &err);
+    assert_non_null(r);
+    assert_string_equal(PQgetvalue(r, 0, 0), want);
+    PQclear(r);
+
+    /* text that is not UTF-8 is refused (22021), and nothing is stored */
+    mf_buf_reset(&b);
+    assert_int_equal(mf_pgbin_copy_header(&b, &err) | mf_pgbin_copy_row(&b, 5, &err) |
+                         mf_pgbin_uuid(&b, &u, &err) | mf_pgbin_int4(&b, 8, &err) |
+                         mf_pgbin_text(&b, "bad \xff", &err) | mf_pgbin_text(&b, NULL, &err) |
+                         mf_pgbin_int8(&b, 0, &err) | mf_pgbin_copy_trailer(&b, &err),
+                     0);
+    assert_int_equal(mf_pg_copy_in(c, "COPY bin_t FROM STDIN (FORMAT binary)", b.data, b.len,
+                                   NULL, &err),
+                     -1);
+    if (strstr(err.msg, "22021") == NULL)
+        fail_msg("unexpected error: %s", err.msg);
+    assert_int_equal(scalar_long(c, "SELECT count(*) FROM bin_t"), 1);
+    mf_buf_free(&b);
+
+    /* array parameters: three arrays of one row each, then all empty */
+    mf_pgbin_arr_init(&ids, MF_PGBIN_OID_UUID);
+    mf_pgbin_arr_init(&names, MF_PGBIN_OID_TEXT);
+    mf_pgbin_arr_init(&nums, MF_PGBIN_OID_INT8);
+    for (int round = 0; round < 2; round++) {
+        const char *sql = "SELECT count(*), string_agg(i || '|' || coalesce(s, '*') || '|' || k, "
+                          "',' ORDER BY k) FROM unnest($1::uuid[], $2::text[], $3::bigint[]) "
+                          "AS x(i, s, k)";
+
+        mf_pgbin_arr_reset(&ids);
+        mf_pgbin_arr_reset(&names);
+        mf_pgbin_arr_reset(&nums);
+        if (round == 0)
+            assert_int_equal(mf_pgbin_arr_uuid(&ids, &u, &err) | mf_pgbin_arr_uuid(&ids, &u, &err) |
+                                 mf_pgbin_arr_text(&names, "이름", &err) |
+                                 mf_pgbin_arr_text(&names, NULL, &err) |
+                                 mf_pgbin_arr_int8(&nums, 1, &err) |
+                                 mf_pgbin_arr_int8(&nums, 1LL << 40, &err),
+                             0);
+        params[0] = mf_pgbin_arr_finish(&ids, &lengths[0], &err);
+        params[1] = mf_pgbin_arr_finish(&names, &lengths[1], &err);
+        params[2] = mf_pgbin_arr_finish(&nums, &lengths[2], &err);
+        r = mf_pg_query_fmt(c, sql, 3, params, lengths, formats, &err);
+        if (r == NULL)
+            fail_msg("%s", err.msg);
+        if (round == 0) {
+            assert_string_equal(PQgetvalue(r, 0, 0), "2");
+            assert_string_equal(PQgetvalue(r, 0, 1),
+                                "018f0000-0000-8000-8000-00000000002a|이름|1,"
+                                "018f0000-0000-8000-8000-00000000002a|*|1099511627776");
+        } else {
+            assert_string_equal(PQgetvalue(r, 0, 0), "0");
+        }
+        PQclear(r);
+    }
+    /* an element type that does not match the cast is refused */
+    params[0] = mf_pgbin_arr_finish(&names, &lengths[0], &err);
+    assert_null(mf_pg_query_fmt(c, "SELECT cardinality($1::uuid[])", 1, params, lengths,
+                                formats, &err));
+    if (strstr(err.msg, "element type") == NULL)
+        fail_msg("unexpected error: %s", err.msg);
+    mf_pgbin_arr_free(&ids);
+    mf_pgbin_arr_free(&names);
+    mf_pgbin_arr_free(&nums);
+    PQfinish(c);
+}
+
 static void test_copy_rejects_non_copy(void **state)
 {
     testdb *t = *state;
@@ -239,6 +341,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_migrate_through_bouncer, mf_test_db_setup, mf_test_db_teardown),
         cmocka_unit_test_setup_teardown(test_copy_through_bouncer, mf_test_db_setup, mf_test_db_teardown),
         cmocka_unit_test_setup_teardown(test_copy_rejects_non_copy, mf_test_db_setup, mf_test_db_teardown),
+        cmocka_unit_test_setup_teardown(test_binary_through_bouncer, mf_test_db_setup, mf_test_db_teardown),
     };
 
     srand((unsigned)time(NULL) ^ (unsigned)getpid());

@@ -217,6 +217,12 @@ class PgCpuByClient:
         return {k: v for k, v in out.items() if v >= 0.005}
 
 
+# JIT compile seconds of the broker during the e2e stage above which the stack counts as cold.
+# Measured at 1 M: a freshly started broker compiled 6.2 s in the first e2e run (Kafka 6.7 us
+# per message, e2e 26.7 s), 2.6 s in the second (3.7 us, 23.3 s), 0.4 s in the third (2.1 us,
+# 22.3 s); a broker warm from a morning of runs, 0.0 s.
+COLD_JIT_S = 1.0
+
 # The other servers sharing the machine during the e2e stage, by process name.
 OTHER_SERVERS = {"simulator": "coolsms-sim", "kafka": "java", "mariadb": "mariadbd"}
 
@@ -224,6 +230,26 @@ OTHER_SERVERS = {"simulator": "coolsms-sim", "kafka": "java", "mariadb": "mariad
 def other_cpu_seconds():
     cpu = cpu_by_comm(OTHER_SERVERS.values())
     return {k: cpu[c] for k, c in OTHER_SERVERS.items()}
+
+
+def kafka_jit_seconds():
+    """Seconds the Kafka broker's JVM has spent compiling (JIT), from `jstat -compiler`; None
+    when there is no jstat or no broker. A freshly started broker compiles for minutes under
+    load, which costs the fleet CPU that a long-running broker does not."""
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open(f"/proc/{d}/cmdline", "rb") as f:
+                if b"kafka.Kafka" not in f.read():
+                    continue
+            out = subprocess.run(["jstat", "-compiler", d], capture_output=True, text=True,
+                                 timeout=20).stdout.split("\n")
+            head, vals = out[0].split(), out[1].split()
+            return float(vals[head.index("Time")])
+        except (OSError, ValueError, IndexError, subprocess.SubprocessError):
+            continue
+    return None
 
 
 def peak_rss_mb(pid):
@@ -556,6 +582,7 @@ def stage_e2e(a, ctx):
     campaign.psql(dsn, "CHECKPOINT")
     pids = daemon_pids(fleet)
     cpu0 = {n: cpu_seconds(p) for n, p in pids.items()}
+    jit0 = kafka_jit_seconds()
     pg0, host0, other0 = postgres_cpu_seconds(), host_cpu_seconds(), other_cpu_seconds()
     planner = planner_baseline(fleet)
     finals0 = status_finals(fleet)
@@ -575,6 +602,7 @@ def stage_e2e(a, ctx):
     pg_cpu, host_cpu = postgres_cpu_seconds() - pg0, host_cpu_seconds() - host0
     other1 = other_cpu_seconds()
     other_cpu = {k: other1[k] - other0[k] for k in OTHER_SERVERS}
+    jit1 = kafka_jit_seconds()
     rss = {n: peak_rss_mb(p) for n, p in pids.items()}
     finals1 = status_finals(fleet)
     r = q1(dsn, "SELECT extract(epoch FROM started_at), extract(epoch FROM expansion_finished_at), "
@@ -603,6 +631,7 @@ def stage_e2e(a, ctx):
         "rss_mb": rss,
         "postgres_cpu_s": pg_cpu, "host_cpu_s": host_cpu, "other_cpu_s": other_cpu,
         "postgres_by_client_s": pgcpu.result(),
+        "kafka_jit_s": (jit1 - jit0) if jit0 is not None and jit1 is not None else None,
         "status_finals": (finals1 - finals0) if finals0 is not None and finals1 is not None
                          else None,
     }
@@ -887,6 +916,12 @@ def main(argv):
     log("  others   " + ", ".join(
         f"{k} {1e6 * v / max(e2e['target'], 1):.1f} us/message"
         for k, v in e2e.get("other_cpu_s", {}).items()) + " (processes by name, same machine)")
+    if e2e.get("kafka_jit_s") is not None:
+        log(f"  kafka    JIT compiling {e2e['kafka_jit_s']:.1f} s during e2e (jstat -compiler)")
+        if e2e["kafka_jit_s"] > COLD_JIT_S:
+            log("  WARNING: the Kafka broker was still compiling its code: a cold stack. It "
+                "costs the fleet CPU a long-running broker does not; run again for the figures "
+                "of a warm stack (BENCHMARKS.md)")
     if e2e.get("status_finals") is not None:
         log(f"  status poller: {e2e['status_finals']} final statuses produced during e2e "
             "(each a message_logs UPDATE)")

@@ -94,26 +94,24 @@ int mf_pgbin_copy_trailer(mf_buf *b, mf_err *err)
     return append_be16(b, UINT16_MAX, err); /* -1 */
 }
 
-void mf_pgbin_arr_init(mf_pgbin_arr *a, uint32_t elemtype)
-{
-    mf_buf_init(&a->buf, MF_PGBIN_ARR_MAX);
-    a->elemtype = elemtype;
-    a->n = 0;
-    a->hasnull = 0;
-}
-
-void mf_pgbin_arr_free(mf_pgbin_arr *a)
-{
-    mf_buf_free(&a->buf);
-    a->n = 0;
-    a->hasnull = 0;
-}
-
 void mf_pgbin_arr_reset(mf_pgbin_arr *a)
 {
     mf_buf_reset(&a->buf);
     a->n = 0;
     a->hasnull = 0;
+}
+
+void mf_pgbin_arr_init(mf_pgbin_arr *a, uint32_t elemtype)
+{
+    mf_buf_init(&a->buf, MF_PGBIN_ARR_MAX);
+    a->elemtype = elemtype;
+    mf_pgbin_arr_reset(a);
+}
+
+void mf_pgbin_arr_free(mf_pgbin_arr *a)
+{
+    mf_buf_free(&a->buf);
+    mf_pgbin_arr_reset(a);
 }
 
 /* Room for the header before the first element; the counts are filled in by finish. */

@@ -233,23 +233,19 @@ def other_cpu_seconds():
 
 
 def kafka_jit_seconds():
-    """Seconds the Kafka broker's JVM has spent compiling (JIT), from `jstat -compiler`; None
-    when there is no jstat or no broker. A freshly started broker compiles for minutes under
-    load, which costs the fleet CPU that a long-running broker does not."""
-    for d in os.listdir("/proc"):
-        if not d.isdigit():
-            continue
-        try:
-            with open(f"/proc/{d}/cmdline", "rb") as f:
-                if b"kafka.Kafka" not in f.read():
-                    continue
-            out = subprocess.run(["jstat", "-compiler", d], capture_output=True, text=True,
-                                 timeout=20).stdout.split("\n")
-            head, vals = out[0].split(), out[1].split()
-            return float(vals[head.index("Time")])
-        except (OSError, ValueError, IndexError, subprocess.SubprocessError):
-            continue
-    return None
+    """Seconds the stack's Kafka broker (the pid in $MF_STACK_DIR/kafka/kafka.pid, as
+    scripts/stack.sh writes it) has spent compiling (JIT), from `jstat -compiler`; None when
+    there is no jstat or no pid file. A freshly started broker compiles for minutes under load,
+    which costs the fleet CPU that a long-running broker does not."""
+    try:
+        with open(os.path.join(os.environ.get("MF_STACK_DIR", ""), "kafka", "kafka.pid")) as f:
+            pid = f.read().strip()
+        out = subprocess.run(["jstat", "-compiler", pid], capture_output=True, text=True,
+                             timeout=20, env=dict(os.environ, LC_ALL="C")).stdout.split("\n")
+        head, vals = out[0].split(), out[1].split()
+        return float(vals[head.index("Time")])
+    except (OSError, ValueError, IndexError, subprocess.SubprocessError):
+        return None
 
 
 def peak_rss_mb(pid):

@@ -201,8 +201,9 @@ mf_kafka_producer *mf_kafka_producer_new(const mf_kafka_conf *conf, mf_kafka_dr_
         {"acks", "all"},
         {"compression.type", "lz4"},
         /* 25 ms rather than 10: fuller batches, so fewer produce requests for the broker to
-         * validate (with the consumers' fetch.min.bytes below, the broker's CPU per message of
-         * a 1 M run went from 2.1-3.0 to 1.8-2.0 us; see BENCHMARKS.md, sixth round). */
+         * validate. With the consumers' fetch.min.bytes it took the broker's CPU from 2.1-3.0
+         * to 1.8-2.2 us per message in alternating 1 M runs of neighbouring settings
+         * (BENCHMARKS.md, sixth round). */
         {"linger.ms", "25"},
         {"batch.num.messages", "10000"},
         {"batch.size", "1000000"},
@@ -513,8 +514,8 @@ mf_kafka_consumer *mf_kafka_consumer_new(const mf_kafka_conf *conf,
          * recipients; fetches are woken per batch (wake_fetcher), so smaller ones keep up. */
         conf_set(rc, "fetch.message.max.bytes", "262144", err) < 0 ||
         /* A caught-up consumer's fetch otherwise returns as soon as one byte arrives: under
-         * load, one fetch request per producer batch. Waiting for 256 KB (at most 50 ms, so a
-         * lone job is still picked up at once) cuts the broker's request rate. */
+         * load, one fetch request per producer batch. Waiting for 256 KB cuts the broker's
+         * request rate; a lone job waits at most 50 ms more. */
         conf_set(rc, "fetch.min.bytes", "262144", err) < 0 ||
         conf_set(rc, "fetch.wait.max.ms", "50", err) < 0 ||
         /* A subscribed topic created after start-up (the first retry or dlq message creates

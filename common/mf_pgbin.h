@@ -12,12 +12,14 @@
 /*
  * Why binary: the server parses text input character by character (array_in's quoting,
  * uuid_in's 16 strtoul calls, COPY's escapes); binary input is a length and the bytes. For the
- * sender's claims that parsing was about a quarter of its backends' CPU (perf, 1 M run).
+ * sender's claims (perf, 1 M run) array_in alone was 13 % of its backends' CPU; binary claims
+ * and outcomes took those backends from 5.2-5.7 to 4.4 us per message.
  *
  * A value is an int32 length (-1: NULL) and that many bytes, in network byte order; the same
  * encoding serves a COPY field and an array element, so the value appenders below write
  * either. Text is sent as is: the server still checks that it is valid in its encoding.
- * All appenders return 0, or -1 with err when the buffer cannot grow.
+ * All appenders return 0, or -1 with err: the buffer cannot grow, a value is over 2 GB, or a
+ * row's field count is out of range. The caller owns every mf_buf passed in.
  */
 
 /* Element type OIDs of the arrays built here (pg_type.oid, fixed in PostgreSQL's catalog). */
@@ -49,6 +51,7 @@ typedef struct mf_pgbin_arr {
     int hasnull;
 } mf_pgbin_arr;
 
+/* The array owns its buffer: init allocates nothing, free releases what the adds grew. */
 void mf_pgbin_arr_init(mf_pgbin_arr *a, uint32_t elemtype);
 void mf_pgbin_arr_free(mf_pgbin_arr *a);
 /* Start a new empty array (keeps the memory). */

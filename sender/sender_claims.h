@@ -53,7 +53,7 @@ typedef void (*sender_claim_row_fn)(void *arg, const sender_claim_row *row);
 
 /* Scratch arrays reused across calls (not thread-safe). */
 typedef struct sender_claims {
-    mf_pgarr a[10];
+    mf_pgarr a[8]; /* text arrays of the rare paths and the fallback INSERT */
     mf_pgbin_arr out[8]; /* outcome arrays (binary): job, state, pmid, gid, code, message,
                           * channel, sent_ms */
     mf_buf copy;       /* COPY rows of the fast path (binary format) */

@@ -48,6 +48,8 @@ static void test_copy_row(void **state)
     assert_bytes(b.data, b.len, want, sizeof(want));
     assert_int_equal(mf_pgbin_copy_row(&b, -1, &err), -1);
     assert_non_null(strstr(err.msg, "-1 fields"));
+    assert_int_equal(mf_pgbin_copy_row(&b, 32768, &err), -1);
+    assert_int_equal(b.len, sizeof(want)); /* nothing written by the refused rows */
     mf_buf_free(&b);
 }
 
@@ -80,6 +82,13 @@ static void test_arrays(void **state)
     /* finish twice gives the same bytes */
     p = mf_pgbin_arr_finish(&a, &len, &err);
     assert_bytes(p, (size_t)len, texts, sizeof(texts));
+    /* a reset clears the null flag: one non-NULL element after the NULLs above */
+    mf_pgbin_arr_reset(&a);
+    assert_int_equal(mf_pgbin_arr_text(&a, "a", &err), 0);
+    p = mf_pgbin_arr_finish(&a, &len, &err);
+    assert_int_equal(len, 20 + 4 + 1);
+    assert_int_equal((unsigned char)p[7], 0);
+    assert_int_equal((unsigned char)p[15], 1);
     mf_pgbin_arr_free(&a);
 
     mf_pgbin_arr_init(&a, MF_PGBIN_OID_INT8);

@@ -1,4 +1,5 @@
 /* mf_kafka: thin librdkafka wrappers: idempotent producer, group consumer, topic admin. */
+#include "mf_clock.h"
 #include "mf_kafka.h"
 
 #include <stdlib.h>
@@ -28,13 +29,6 @@ struct mf_kafka_consumer {
 /* ---------------------------------------------------------------------------------------- */
 /* configuration                                                                            */
 
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* Property names whose values (and librdkafka's messages about them) must not be logged. */
 static int is_secret_key(const char *key)
@@ -271,7 +265,7 @@ int mf_kafka_produce(mf_kafka_producer *p, const char *topic, const void *key, s
                      const void *val, size_t val_len, void *msg_opaque, int block_ms,
                      mf_err *err)
 {
-    int64_t deadline = now_ms() + (block_ms > 0 ? block_ms : 0);
+    int64_t deadline = mf_clock_mono_ms() + (block_ms > 0 ? block_ms : 0);
     size_t klen = key != NULL ? key_len : 0;
     size_t vlen = val != NULL ? val_len : 0;
 
@@ -290,7 +284,7 @@ int mf_kafka_produce(mf_kafka_producer *p, const char *topic, const void *key, s
         if (code != RD_KAFKA_RESP_ERR__QUEUE_FULL)
             return mf_err_set(err, "could not produce to \"%s\": %s", topic,
                               rd_kafka_err2str(code));
-        left = deadline - now_ms();
+        left = deadline - mf_clock_mono_ms();
         if (left <= 0)
             return mf_err_set(err, "could not produce to \"%s\": local queue full", topic);
         rd_kafka_poll(p->rk, left < 100 ? (int)left : 100);
@@ -608,7 +602,7 @@ static void wake_fetcher(mf_kafka_consumer *c, const rd_kafka_message_t *last)
 int mf_kafka_consume(mf_kafka_consumer *c, mf_kafka_msg *msgs, size_t max, int timeout_ms,
                      size_t *n, mf_err *err)
 {
-    int64_t deadline = now_ms() + (timeout_ms > 0 ? timeout_ms : 0);
+    int64_t deadline = mf_clock_mono_ms() + (timeout_ms > 0 ? timeout_ms : 0);
     size_t got = 0;
     int rc = 0;
 
@@ -620,7 +614,7 @@ int mf_kafka_consume(mf_kafka_consumer *c, mf_kafka_msg *msgs, size_t max, int t
          * message was 0.5 % of the machine in a 1 M run); wait only when the queue is empty. */
         rkm = rd_kafka_consumer_poll(c->rk, 0);
         if (rkm == NULL && !c->failed) {
-            left = deadline - now_ms();
+            left = deadline - mf_clock_mono_ms();
             if (left > 0)
                 rkm = rd_kafka_consumer_poll(c->rk, (int)left);
         }
@@ -884,7 +878,7 @@ int mf_kafka_ensure_topics(const mf_kafka_conf *conf, const mf_kafka_topic_spec 
                            int timeout_ms, mf_err *err)
 {
     admin a;
-    int64_t deadline = now_ms() + timeout_ms;
+    int64_t deadline = mf_clock_mono_ms() + timeout_ms;
     size_t i;
     int rc = -1;
 
@@ -900,7 +894,7 @@ int mf_kafka_ensure_topics(const mf_kafka_conf *conf, const mf_kafka_topic_spec 
         int parts;
 
         while ((parts = ready_partitions(a.rk, specs[i].name, 2000, err)) == 0 &&
-               now_ms() < deadline)
+               mf_clock_mono_ms() < deadline)
             rd_kafka_poll(a.rk, 50);
         if (parts < 0)
             goto out;

@@ -49,7 +49,7 @@ planner_outcome planner_emit_encode_job(planner_emitter *em, const char *phone,
     job.name = planner_emit_clean(name) != NULL ? name : "";
     job.vars.items = kv;
     job.vars.n = nkv;
-    job.created_ms = planner_now_ms();
+    job.created_ms = mf_clock_wall_ms();
     if (mf_codec_encode_job(&em->ctx->sbuf, &job, &err) != 0)
         return planner_emit_why(em, PLANNER_OUT_RETRY, err.msg);
     return PLANNER_OUT_OK;
@@ -79,7 +79,7 @@ planner_outcome planner_emit_encode_invalid(planner_emitter *em, const char *rke
     r.type = em->plan->type;
     r.code = "INVALID_PHONE";
     r.msg = msg;
-    r.ts_ms = planner_now_ms();
+    r.ts_ms = mf_clock_wall_ms();
     if (mf_codec_encode_result(&em->ctx->sbuf, &r, &err) != 0)
         return planner_emit_why(em, PLANNER_OUT_RETRY, err.msg);
     mf_uuid_format(&r.id, id);
@@ -113,12 +113,12 @@ planner_outcome planner_emit_produce(planner_emitter *em, const char *topic, con
 planner_outcome planner_emit_await(planner_emitter *em)
 {
     planner_ctx *ctx = em->ctx;
-    int64_t deadline = planner_now_ms() + ctx->cfg->flush_timeout_ms;
+    int64_t deadline = mf_clock_wall_ms() + ctx->cfg->flush_timeout_ms;
 
     while (mf_kafka_outq_len(ctx->producer) > 0) {
         planner_outcome o;
 
-        if (planner_now_ms() > deadline) {
+        if (mf_clock_wall_ms() > deadline) {
             snprintf(em->reason, MF_ERR_MAX,
                      "%d messages not acknowledged by the broker within %lld ms",
                      mf_kafka_outq_len(ctx->producer), ctx->cfg->flush_timeout_ms);

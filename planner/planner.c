@@ -76,13 +76,6 @@ void planner_dep(planner_ctx *ctx, const char *name, int ok, const char *detail)
         mf_httpd_set_dep(ctx->httpd, name, ok, detail);
 }
 
-int64_t planner_now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* Delivery report: count failures of the run being expanded (its generation). */
 static void on_delivery(void *arg, const mf_kafka_dr *dr)
@@ -158,10 +151,10 @@ void planner_close(planner_ctx *ctx)
 /* Sleep ms in small steps so a stop request is seen quickly. */
 static void nap(int64_t ms)
 {
-    int64_t end = planner_now_ms() + ms;
+    int64_t end = mf_clock_wall_ms() + ms;
 
     while (!mf_daemon_stopping()) {
-        int64_t left = end - planner_now_ms();
+        int64_t left = end - mf_clock_wall_ms();
         struct timespec ts;
         if (left <= 0)
             return;
@@ -215,7 +208,7 @@ static void probe_idle(planner_ctx *ctx)
     mf_mysql_config mc = {cfg->mysql_host, (unsigned)cfg->mysql_port, cfg->mysql_user,
                           cfg->mysql_password, cfg->mysql_db, 5,
                           (unsigned)cfg->mysql_time_limit_s, 0, 0};
-    int64_t now = planner_now_ms();
+    int64_t now = mf_clock_wall_ms();
     int parts = 0;
     mf_err err;
 

@@ -7,6 +7,7 @@
 #include <libpq-fe.h>
 #include <msgpack.h>
 
+#include "mf_clock.h"
 #include "mf_httpd.h"
 #include "mf_kafka.h"
 #include "mf_log.h"
@@ -75,7 +76,5 @@ void planner_tick_schedules(planner_ctx *ctx);
  * Logs a warning when a dependency goes down and an info line when it comes back. */
 void planner_dep(planner_ctx *ctx, const char *name, int ok, const char *detail);
 
-/* Wall clock in unix milliseconds. */
-int64_t planner_now_ms(void);
 
 #endif

@@ -46,7 +46,7 @@ typedef struct fire {
 
 static void warn_bad_schedule(planner_ctx *ctx, const char *wf, const char *msg)
 {
-    int64_t now = planner_now_ms();
+    int64_t now = mf_clock_wall_ms();
 
     if (now - ctx->bad_schedule_warned_ms < BAD_SCHEDULE_WARN_MS)
         return;
@@ -120,7 +120,7 @@ static void fire_one(planner_ctx *ctx, const char *wf)
 
 void planner_tick_schedules(planner_ctx *ctx)
 {
-    int64_t now = planner_now_ms();
+    int64_t now = mf_clock_wall_ms();
     PGresult *res;
     mf_err err;
 

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "mf_clock.h"
 #include "mf_codec.h"
 #include "mf_coolsms.h"
 #include "mf_daemon.h"
@@ -139,21 +140,7 @@ rep_status *rep_status_new(const reporter_config *cfg, const char *results_topic
     return s;
 }
 
-static long long mono_ms(void)
-{
-    struct timespec ts;
 
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static long long wall_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* "2024-01-02T03:04:05.678Z" / "+09:00" / no zone (UTC) -> unix ms; -1 when unparsable. */
 static long long parse_iso_ms(const char *s)
@@ -245,7 +232,7 @@ static int emit(rep_status *s, const PGresult *q, int row, const mf_coolsms_list
     r.code = it->status_code;
     r.msg = it->status_message[0] ? it->status_message : NULL;
     ts = parse_iso_ms(it->date_received[0] ? it->date_received : it->date_processed);
-    r.ts_ms = ts > 0 ? ts : wall_ms();
+    r.ts_ms = ts > 0 ? ts : mf_clock_wall_ms();
     r.sent_ms = PQgetisnull(q, row, K_SENT) ? 0 : strtoll(PQgetvalue(q, row, K_SENT), NULL, 10);
     if (r.sent_ms > 0 && r.ts_ms < r.sent_ms)
         r.ts_ms = r.sent_ms;
@@ -471,7 +458,7 @@ static int run_in_progress(rep_status *s)
  * that much and never starves them. *since: start of the current busy spell (0: none). */
 static int wait_turn(rep_status *s, long long *since)
 {
-    long long now = mono_ms();
+    long long now = mf_clock_mono_ms();
     int busy = atomic_load(&s->backlog) > s->cfg->status_max_lag ||
                (s->cfg->status_busy_rate > 0 &&
                 atomic_load(&s->rate) > s->cfg->status_busy_rate);

@@ -9,6 +9,7 @@
 
 #include <jansson.h>
 
+#include "mf_clock.h"
 #include "mf_buf.h"
 #include "mf_pg.h"
 #include "mf_runs.h"
@@ -228,13 +229,6 @@ struct rep_store {
     int direct_cooldown; /* batches left before the direct COPY is tried again */
 };
 
-static long long mono_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 rep_store *rep_store_new(const char *group, const char *topic, long long price_ttl_ms,
                          mf_log *log, mf_err *err)
@@ -334,7 +328,7 @@ static int load_prices(rep_store *st, PGconn *conn, mf_err *err)
     }
     PQclear(res);
     st->price_valid = 1;
-    st->price_loaded_ms = mono_ms();
+    st->price_loaded_ms = mf_clock_mono_ms();
     return 0;
 }
 
@@ -342,7 +336,7 @@ int rep_store_price(rep_store *st, PGconn *conn, mf_msg_type type, double *price
 {
     /* while a COPY holds the connection (price_frozen) the cache serves, however old */
     if (!st->price_valid ||
-        (!st->price_frozen && mono_ms() - st->price_loaded_ms >= st->price_ttl_ms)) {
+        (!st->price_frozen && mf_clock_mono_ms() - st->price_loaded_ms >= st->price_ttl_ms)) {
         if (load_prices(st, conn, err) != 0)
             return -1;
     }

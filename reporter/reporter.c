@@ -8,6 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "mf_clock.h"
 #include "mf_codec.h"
 #include "mf_daemon.h"
 #include "mf_httpd.h"
@@ -80,13 +81,6 @@ struct reporter {
     atomic_int wd_done;
 };
 
-static long long mono_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void pause_ms(long long ms)
 {
@@ -131,8 +125,8 @@ static void *watchdog(void *arg)
 
         if (mf_daemon_stopping()) {
             if (since < 0)
-                since = mono_ms();
-            else if (mono_ms() - since >= r->cfg->shutdown_s * 1000) {
+                since = mf_clock_mono_ms();
+            else if (mf_clock_mono_ms() - since >= r->cfg->shutdown_s * 1000) {
                 MF_LOG(r->log, MF_LOG_ERROR, "shutdown deadline passed, exiting now",
                        MF_KV_I("shutdown_s", r->cfg->shutdown_s));
                 _exit(1);
@@ -391,13 +385,6 @@ void reporter_free(reporter *r)
     free(r);
 }
 
-static long long wall_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static int dead_letter(reporter *r, const mf_kafka_msg *m, const char *reason, mf_err *err)
 {
@@ -412,7 +399,7 @@ static int dead_letter(reporter *r, const mf_kafka_msg *m, const char *reason, m
     d.key_len = m->key_len;
     d.val = m->val != NULL ? m->val : "";
     d.val_len = m->val_len;
-    d.ts_ms = wall_ms();
+    d.ts_ms = mf_clock_wall_ms();
     if (mf_codec_encode_dlq(&r->sbuf, &d, err) != 0)
         return mf_err_prefix(err, "could not encode a dead letter");
     r->dead++;
@@ -526,7 +513,7 @@ static void advance_positions(reporter *r, size_t no)
 static int process(reporter *r, size_t n, const char **dep, mf_err *err)
 {
     rep_store_stats stats;
-    long long t0 = mono_ms(), dead0 = r->dead;
+    long long t0 = mf_clock_mono_ms(), dead0 = r->dead;
     long k;
     size_t no;
 
@@ -545,12 +532,12 @@ static int process(reporter *r, size_t n, const char **dep, mf_err *err)
     r->batches++;
     r->rows += stats.inserted;
     advance_positions(r, no);
-    observe_batch(r, n, r->dead - dead0, &stats, (double)(mono_ms() - t0) / 1000.0);
+    observe_batch(r, n, r->dead - dead0, &stats, (double)(mf_clock_mono_ms() - t0) / 1000.0);
     set_dep(r, "postgres", &r->pg_ok, 1, NULL);
     MF_LOG(r->log, MF_LOG_DEBUG, "batch recorded", MF_KV_I("messages", (long long)n),
            MF_KV_I("inserted", stats.inserted), MF_KV_I("finalized", stats.finalized),
            MF_KV_I("duplicates", stats.duplicates), MF_KV_I("completed", stats.completed),
-           MF_KV_I("attempts", stats.attempts), MF_KV_I("ms", mono_ms() - t0));
+           MF_KV_I("attempts", stats.attempts), MF_KV_I("ms", mf_clock_mono_ms() - t0));
     return 0;
 }
 
@@ -622,19 +609,19 @@ static void tell_status_poller(reporter *r, size_t recorded, long long now)
 /* recorded: results of the batch just recorded (0 when the consumer found nothing) */
 static void housekeeping(reporter *r, size_t recorded)
 {
-    long long now = mono_ms(), every;
+    long long now = mf_clock_mono_ms(), every;
     int idle = recorded == 0;
 
     tell_status_poller(r, recorded, now);
     if (now >= r->next_tick_ms) {
         tick(r, idle);
-        r->next_tick_ms = mono_ms() + r->cfg->lag_interval_ms;
+        r->next_tick_ms = mf_clock_mono_ms() + r->cfg->lag_interval_ms;
     }
     if (now >= r->next_stall_ms) {
         stall_check(r);
         every = r->cfg->stall_s * 1000 / 4;
         every = every < 1000 ? 1000 : (every > 60000 ? 60000 : every);
-        r->next_stall_ms = mono_ms() + every;
+        r->next_stall_ms = mf_clock_mono_ms() + every;
     }
 }
 

@@ -18,21 +18,14 @@
 
 /* ---- small helpers ------------------------------------------------------------------- */
 
-int64_t sender_now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 int sender_past_deadline(sender_ctx *s)
 {
     if (!mf_daemon_stopping())
         return 0;
     if (s->stop_deadline_ms == 0)
-        s->stop_deadline_ms = sender_now_ms() + s->cfg->shutdown_s * 1000;
-    return sender_now_ms() >= s->stop_deadline_ms;
+        s->stop_deadline_ms = mf_clock_wall_ms() + s->cfg->shutdown_s * 1000;
+    return mf_clock_wall_ms() >= s->stop_deadline_ms;
 }
 
 uint32_t sender_rand(sender_ctx *s)
@@ -195,7 +188,7 @@ static int produce_dlq(sender_ctx *s, size_t i, const char *reason, mf_err *err)
     d.key_len = m->key_len;
     d.val = m->val ? m->val : "";
     d.val_len = m->val_len;
-    d.ts_ms = sender_now_ms();
+    d.ts_ms = mf_clock_wall_ms();
     if (mf_codec_encode_dlq(&s->sbuf, &d, err) != 0)
         return -1;
     s->n_dlq++;
@@ -240,7 +233,7 @@ static int produce_result(sender_ctx *s, sender_slot *sl, mf_err *err)
     r.group_id = sl->gid;
     r.code = sl->code;
     r.msg = sl->msg;
-    r.ts_ms = sender_now_ms();
+    r.ts_ms = mf_clock_wall_ms();
     r.sent_ms = sl->sent_ms;
     if (mf_codec_encode_result(&s->sbuf, &r, err) != 0)
         return mf_err_prefix(err, "could not encode the result of job %s",
@@ -277,7 +270,7 @@ int sender_produce_finals(sender_ctx *s, mf_err *err)
  * outcomes are purged by range like the claims (docs/sender.md). */
 static int next_chunk(sender_ctx *s, mf_err *err)
 {
-    return mf_uuid_v7((uint64_t)sender_now_ms(), &s->chunk_cur, err);
+    return mf_uuid_v7((uint64_t)mf_clock_wall_ms(), &s->chunk_cur, err);
 }
 
 static void on_inserted(void *arg, const mf_uuid *job)
@@ -406,7 +399,7 @@ static int ask_provider(sender_ctx *s, sender_slot *sl)
             continue;
         sender_slot_final(s, sl, MF_RESULT_ACCEPTED, lr.items[i].message_id,
                           lr.items[i].group_id, lr.items[i].status_code,
-                          lr.items[i].status_message, sender_now_ms());
+                          lr.items[i].status_message, mf_clock_wall_ms());
         rc = 1;
         break;
     }
@@ -544,7 +537,7 @@ static int decode_all(sender_ctx *s, mf_err *err)
             continue;
         }
         sl->decoded = 1;
-        if (sl->job.not_before_ms > sender_now_ms() && m->rkm != NULL &&
+        if (sl->job.not_before_ms > mf_clock_wall_ms() && m->rkm != NULL &&
             strcmp(m->topic, s->t_retry) == 0) {
             /* not due: held in memory, its offset not stored past (sender_retryq.h) */
             if (sender_retryq_hold(&s->rq, m, sl->job.not_before_ms, err) != 0)
@@ -576,7 +569,7 @@ static int load_catalog(sender_ctx *s, mf_err *err)
             tpl[n] = s->slots[i].job.tpl;
             wf[n++] = s->slots[i].job.wf;
         }
-    rc = sender_catalog_load(s->cat, s->pg, tpl, n, wf, n, sender_now_ms(), err);
+    rc = sender_catalog_load(s->cat, s->pg, tpl, n, wf, n, mf_clock_wall_ms(), err);
     free(tpl);
     free(wf);
     return rc;
@@ -694,7 +687,7 @@ static int await_acks(sender_ctx *s, mf_err *err)
 /* First wait of a batch: up to 500 ms, less when a held retry job is due sooner. */
 static int first_wait_ms(sender_ctx *s)
 {
-    int64_t due = sender_retryq_next_due(&s->rq), now = sender_now_ms();
+    int64_t due = sender_retryq_next_due(&s->rq), now = mf_clock_wall_ms();
 
     if (due == INT64_MAX || due - now >= 500)
         return 500;
@@ -716,7 +709,7 @@ static int consume_batch(sender_ctx *s, mf_err *err)
     }
     s->n = got + more;
     /* held retry jobs that are due join the batch */
-    s->n += sender_retryq_take_due(&s->rq, sender_now_ms(), s->t_retry, s->msgs + s->n,
+    s->n += sender_retryq_take_due(&s->rq, mf_clock_wall_ms(), s->t_retry, s->msgs + s->n,
                                    max - s->n);
     return 0;
 }
@@ -808,7 +801,7 @@ static int store_offsets(sender_ctx *s, mf_err *err)
 
 static int one_batch(sender_ctx *s, mf_err *err)
 {
-    int64_t t0 = sender_now_ms();
+    int64_t t0 = mf_clock_wall_ms();
     int rc;
 
     if (consume_batch(s, err) != 0)
@@ -838,7 +831,7 @@ static int one_batch(sender_ctx *s, mf_err *err)
         MF_LOG(s->log, MF_LOG_WARN, "could not store offsets", MF_KV_S("error", err->msg));
     }
     MF_LOG(s->log, MF_LOG_INFO, "batch done", MF_KV_I("jobs", (long long)s->n),
-           MF_KV_I("ms", sender_now_ms() - t0), MF_KV_I("accepted", (long long)s->n_accepted),
+           MF_KV_I("ms", mf_clock_wall_ms() - t0), MF_KV_I("accepted", (long long)s->n_accepted),
            MF_KV_I("failed", (long long)s->n_failed),
            MF_KV_I("reemitted", (long long)s->n_reemitted),
            MF_KV_I("deferred", (long long)s->n_deferred), MF_KV_I("dlq", (long long)s->n_dlq),
@@ -855,7 +848,7 @@ static int one_batch(sender_ctx *s, mf_err *err)
 /* Every few seconds: consumer lag, and a PostgreSQL check while idle. */
 static void housekeeping(sender_ctx *s)
 {
-    int64_t now = sender_now_ms(), lag;
+    int64_t now = mf_clock_wall_ms(), lag;
     mf_err e2;
 
     if (now - s->last_lag_ms >= LAG_EVERY_MS) {
@@ -983,8 +976,8 @@ sender_ctx *sender_new(const sender_config *cfg, mf_log *log, mf_err *err)
     }
     s->cfg = cfg;
     s->log = log;
-    s->rnd = (uint32_t)sender_now_ms() ^ (uint32_t)(uintptr_t)s;
-    s->tokens_ms = sender_now_ms();
+    s->rnd = (uint32_t)mf_clock_wall_ms() ^ (uint32_t)(uintptr_t)s;
+    s->tokens_ms = mf_clock_wall_ms();
     msgpack_sbuffer_init(&s->sbuf);
     mf_buf_init(&s->scratch, 0);
     mf_buf_init(&s->text, 0);

@@ -5,6 +5,7 @@
 #include <msgpack.h>
 #include <stdint.h>
 
+#include "mf_clock.h"
 #include "mf_codec.h"
 #include "mf_coolsms.h"
 #include "mf_kafka.h"
@@ -131,7 +132,6 @@ struct sender_ctx {
 /* 1 once a stop was requested and MF_SENDER_SHUTDOWN_S has passed since. */
 int sender_past_deadline(sender_ctx *s);
 
-int64_t sender_now_ms(void);
 uint32_t sender_rand(sender_ctx *s);
 sender_slot *sender_slot_by_id(sender_ctx *s, const mf_uuid *id);
 

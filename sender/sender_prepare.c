@@ -247,7 +247,7 @@ int sender_prepare_slot(sender_ctx *s, sender_slot *sl, size_t i, mf_err *err)
     const sender_template *t = sender_catalog_template(s->cat, &sl->job.tpl);
     const sender_wfconf *wf = sender_catalog_workflow(s->cat, &sl->job.wf);
     const sender_settings *st = sender_catalog_settings(s->cat);
-    int64_t resume = 0, now = sender_now_ms();
+    int64_t resume = 0, now = mf_clock_wall_ms();
 
     sl->type = MF_TYPE_SMS;
     if (t == NULL) {

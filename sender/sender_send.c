@@ -40,7 +40,7 @@ static void mark_final(sender_ctx *s, sender_slot *sl, mf_result_status st, cons
                        const char *gid, const char *code, const char *msg)
 {
     sender_slot_final(s, sl, st, pmid, gid, code, msg,
-                      st == MF_RESULT_ACCEPTED ? sender_now_ms() : 0);
+                      st == MF_RESULT_ACCEPTED ? mf_clock_wall_ms() : 0);
     sl->finish = 1;
 }
 
@@ -67,7 +67,7 @@ static void retry_or_fail(sender_ctx *s, sender_slot *sl)
         hand_off_or_fail(s, sl, 1);
         return;
     }
-    sl->next_try_ms = sender_now_ms() + sender_rules_backoff_ms(sl->attempts, c->retry_base_ms,
+    sl->next_try_ms = mf_clock_wall_ms() + sender_rules_backoff_ms(sl->attempts, c->retry_base_ms,
                                                                c->retry_cap_ms,
                                                                sl->retry_after_ms,
                                                                sender_rand(s));
@@ -97,7 +97,7 @@ static void observe_request(sender_ctx *s, const req *r, const mf_coolsms_result
 
     mf_metric_add(s->obs.provider_requests, lv, 1);
     mf_metric_observe(s->obs.provider_seconds, NULL,
-                      (double)(sender_now_ms() - r->t0_ms) / 1000.0);
+                      (double)(mf_clock_wall_ms() - r->t0_ms) / 1000.0);
     if (res->cls == MF_COOLSMS_TRANSIENT) {
         char detail[192];
 
@@ -157,7 +157,7 @@ static void on_done(const mf_coolsms_result *res, void *user)
 static size_t take_tokens(sender_ctx *s, size_t want)
 {
     double rate = s->cfg->rate_limit, cap;
-    int64_t now = sender_now_ms();
+    int64_t now = mf_clock_wall_ms();
 
     if (rate <= 0)
         return want;
@@ -247,7 +247,7 @@ static int submit_one(send_state *st, int64_t now, mf_err *err)
         return mf_err_set(err, "out of memory");
     }
     r->s = s;
-    r->t0_ms = sender_now_ms();
+    r->t0_ms = mf_clock_wall_ms();
     memset(st->set, 0, st->set_cap * sizeof(*st->set));
     for (size_t c = 0; c < st->ntodo && k < granted; c++) {
         size_t si = st->todo[c];
@@ -284,7 +284,7 @@ static int submit_one(send_state *st, int64_t now, mf_err *err)
  * were submitted, -1 on error. */
 static int submit_ready(send_state *st, mf_err *err)
 {
-    int64_t now = sender_now_ms();
+    int64_t now = mf_clock_wall_ms();
     int n = 0;
 
     while (mf_coolsms_free_slots(st->s->sms) > 0) {
@@ -312,7 +312,7 @@ static void resolve_one(sender_ctx *s, sender_slot *sl)
         /* cannot tell: try again after a backoff (never resend blindly); after the fast
          * retries the job goes to the retry topic, its claim released as "unknown" */
         sl->resolve_fails++;
-        sl->next_try_ms = sender_now_ms() + sender_rules_backoff_ms(
+        sl->next_try_ms = mf_clock_wall_ms() + sender_rules_backoff_ms(
             sl->resolve_fails, s->cfg->retry_base_ms, s->cfg->retry_cap_ms, lr.retry_after_ms,
             sender_rand(s));
         MF_LOG(s->log, MF_LOG_WARN, "list API lookup failed", MF_KV_S("job_id", id),
@@ -341,7 +341,7 @@ static void resolve_one(sender_ctx *s, sender_slot *sl)
 static int resolve_pending(send_state *st)
 {
     sender_ctx *s = st->s;
-    int64_t now = sender_now_ms();
+    int64_t now = mf_clock_wall_ms();
     int did = 0;
 
     for (size_t c = 0; c < st->ntodo; c++) {
@@ -503,7 +503,7 @@ static int release(send_state *st, int produce, mf_err *err)
         sl->released = 0;
         sl->state = SLOT_SKIP;
         if (produce) {
-            int64_t nb = sender_now_ms() +
+            int64_t nb = mf_clock_wall_ms() +
                          sender_rules_backoff_ms(sl->retries + 1, s->cfg->retry_delay_ms,
                                                  s->cfg->retry_delay_cap_ms, sl->retry_after_ms,
                                                  sender_rand(s));
@@ -511,7 +511,7 @@ static int release(send_state *st, int produce, mf_err *err)
 
             MF_LOG(s->log, MF_LOG_INFO, "job handed to the retry topic",
                    MF_KV_S("job_id", mf_uuid_format(&sl->job.id, id)),
-                   MF_KV_I("round", sl->retries + 1), MF_KV_I("delay_ms", nb - sender_now_ms()),
+                   MF_KV_I("round", sl->retries + 1), MF_KV_I("delay_ms", nb - mf_clock_wall_ms()),
                    MF_KV_S("code", sl->code ? sl->code : ""));
             if (sender_produce_retry(s, sl, nb, err) != 0)
                 return -1;

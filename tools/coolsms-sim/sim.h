@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "mf_clock.h"
 #include "mf_buf.h"
 #include "mf_err.h"
 #include "mf_log.h"
@@ -207,7 +208,6 @@ typedef struct sim_reply {
 } sim_reply;
 
 void sim_knobs_snapshot(sim_ctx *ctx, sim_knobs *out);
-int64_t sim_now_ms(void);
 /* Uniform double in [0,1) from the context's seeded generator. */
 double sim_rand(sim_ctx *ctx);
 /* Deterministic double in [0,1) from the seed and a string. */

@@ -126,7 +126,7 @@ static void reply_text(sim_reply *r, int status, const char *json)
 static void handle_stats(sim_ctx *ctx, sim_reply *r)
 {
     unsigned long long delivered = 0, failed = 0, pending = 0;
-    int64_t now = sim_now_ms();
+    int64_t now = mf_clock_wall_ms();
     sim_stats *s = &ctx->stats;
 
     sim_ledger_rdlock(ctx->ledger);
@@ -257,7 +257,7 @@ static int export_line(sim_ledger *l, const sim_msg *m, int64_t now, mf_buf *b, 
 static int export_fill(export_state *s)
 {
     sim_ledger *l = s->ctx->ledger;
-    int64_t now = sim_now_ms();
+    int64_t now = mf_clock_wall_ms();
     int rc = 0;
 
     mf_buf_reset(&s->pending);
@@ -331,7 +331,7 @@ static int authenticate(sim_ctx *ctx, struct MHD_Connection *conn, sim_reply *r)
 {
     sim_auth_result res;
     const char *h = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Authorization");
-    if (sim_auth_verify(h, ctx->set.api_key, ctx->set.api_secret, ctx->salts, sim_now_ms(),
+    if (sim_auth_verify(h, ctx->set.api_key, ctx->set.api_secret, ctx->salts, mf_clock_wall_ms(),
                         &res) == 0)
         return 0;
     atomic_fetch_add(&ctx->stats.auth_failures, 1);

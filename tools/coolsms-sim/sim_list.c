@@ -279,7 +279,7 @@ static int append_msg(sim_ledger *l, const char *account, const sim_msg *m, int6
 static int emit(sim_ctx *ctx, const list_filter *f, mf_buf *b, sim_reply *r, mf_err *err)
 {
     sim_ledger *l = ctx->ledger;
-    int64_t now = sim_now_ms();
+    int64_t now = mf_clock_wall_ms();
     size_t n, emitted = 0, from = 0;
     uint32_t *c = candidates(l, f, &n);
     size_t total = n == SIZE_MAX ? sim_ledger_count(l) : n;

@@ -554,7 +554,7 @@ void sim_handle_send(sim_ctx *ctx, const char *body, size_t len, sim_reply *r)
 
     memset(&q, 0, sizeof(q));
     q.ctx = ctx;
-    q.now_ms = sim_now_ms();
+    q.now_ms = mf_clock_wall_ms();
     sim_knobs_snapshot(ctx, &q.k);
     if (parse_top(&q, body, len, r) != 0)
         goto out;

@@ -6,12 +6,6 @@
 
 #include "sim.h"
 
-int64_t sim_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static uint64_t splitmix64(uint64_t x)
 {

@@ -249,7 +249,10 @@ static int lease_and_read(rep_status *s, PGresult **q, int *may_wrap, mf_err *er
     *may_wrap = 0;
     snprintf(lease, sizeof(lease), "%d", LEASE_MS);
     snprintf(recheck, sizeof(recheck), "%lld", s->cfg->status_recheck_ms);
-    snprintf(delay, sizeof(delay), "%lld", s->cfg->status_delay_ms);
+    /* with the webhook receiver on, reports normally arrive within seconds: poll only what
+     * has waited long enough for one to have been lost */
+    snprintf(delay, sizeof(delay), "%lld",
+             s->cfg->webhook_enabled ? s->cfg->status_poll_after_ms : s->cfg->status_delay_ms);
     snprintf(batch, sizeof(batch), "%lld", s->cfg->status_batch);
     if (mf_pg_begin(s->pg, err) != 0)
         return -1;

@@ -97,6 +97,7 @@ struct rep_webhook {
     mf_metric *m_requests; /* {path, outcome} */
     mf_metric *m_reports;  /* {status} */
     mf_metric *m_groups;
+    mf_metric *m_old_token;
 };
 
 static void acks_release(acks *a)
@@ -134,8 +135,9 @@ static int same_secret(const char *secret, const char *s, size_t n)
 }
 
 /* The endpoint url names: /<token>/single-report or /<token>/group-report; KIND_NONE for
- * anything else, a wrong token included. Both tokens are always compared. */
-static int route(const rep_webhook *w, const char *url)
+ * anything else, a wrong token included. Both tokens are always compared; *old: the old one
+ * matched. */
+static int route(const rep_webhook *w, const char *url, int *old)
 {
     const char *slash;
     size_t n;
@@ -149,7 +151,8 @@ static int route(const rep_webhook *w, const char *url)
         return KIND_NONE;
     n = (size_t)(slash - url);
     ok = same_secret(w->cfg->webhook_token, url, n);
-    ok |= same_secret(w->cfg->webhook_token_old, url, n);
+    *old = same_secret(w->cfg->webhook_token_old, url, n);
+    ok |= *old;
     if (!ok)
         return KIND_NONE;
     if (strcmp(slash + 1, "single-report") == 0)
@@ -499,10 +502,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 
     (void)version;
     if (r == NULL) {
-        int kind = strcmp(method, MHD_HTTP_METHOD_POST) == 0 ? route(w, url) : KIND_NONE;
+        int old = 0;
+        int kind = strcmp(method, MHD_HTTP_METHOD_POST) == 0 ? route(w, url, &old) : KIND_NONE;
 
         if (kind == KIND_NONE)
             return answer(w, conn, KIND_NONE, 404, "not_found", "not found\n");
+        if (old)
+            mf_metric_add(w->m_old_token, NULL, 1);
         if (announced_too_big(conn, w->cfg->webhook_max_body))
             return answer(w, conn, kind, 413, "too_large", "body too large\n");
         r = calloc(1, sizeof(*r));
@@ -576,7 +582,12 @@ rep_webhook *rep_webhook_new(const reporter_config *cfg, const char *results_top
                                       "status", err);
     w->m_groups = mf_metrics_counter(metrics, "msgfleet_reporter_webhook_group_reports_total",
                                      "group reports received (logged only)", NULL, err);
+    w->m_old_token = mf_metrics_counter(metrics, "msgfleet_reporter_webhook_old_token_total",
+                                        "requests that used MF_REPORTER_WEBHOOK_TOKEN_OLD "
+                                        "(rotation: remove it once this stops growing)",
+                                        NULL, err);
     if (w->m_requests == NULL || w->m_reports == NULL || w->m_groups == NULL ||
+        w->m_old_token == NULL ||
         (w->euckr = mf_euckr_new(err)) == NULL ||
         (w->prod = mf_kafka_producer_new(&kc, on_dr, w, err)) == NULL) {
         rep_webhook_free(w);

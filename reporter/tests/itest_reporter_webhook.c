@@ -603,6 +603,7 @@ static void test_webhook_reports(void **state)
                                        "status=\"duplicate\""), 9);
     assert_int_equal((long long)metric(t, "msgfleet_reporter_webhook_requests_total",
                                        "outcome=\"ok\""), 2);
+    assert_int_equal((long long)metric(t, "msgfleet_reporter_webhook_old_token_total", NULL), 1);
 
     /* 404 for anything else, always the same answer */
     {
@@ -645,8 +646,8 @@ static void test_webhook_reports(void **state)
                                        "outcome=\"bad_request\""), 3);
     assert_int_equal((long long)metric(t, "msgfleet_reporter_webhook_requests_total",
                                        "outcome=\"too_large\""), 2);
-    assert_true(metric(t, "msgfleet_reporter_webhook_requests_total",
-                       "outcome=\"not_found\"") >= 13);
+    assert_int_equal((long long)metric(t, "msgfleet_reporter_webhook_requests_total",
+                                       "outcome=\"not_found\""), 13);
 
     /* group-report: logged and counted */
     snprintf(path, sizeof(path), "/%s/group-report", TOKEN);

@@ -602,7 +602,9 @@ static void test_list_and_delivery(void **state)
     resp r = send_msgs(all);
     json_t *root = parse(&r);
     json_t *list = json_object_get(root, "messageList");
-    char id0[40], id1[40];
+    char id0[40], id1[40], gid[40];
+    snprintf(gid, sizeof(gid), "%s",
+             json_string_value(json_object_get(json_object_get(root, "groupInfo"), "groupId")));
     snprintf(id0, sizeof(id0), "%s",
              json_string_value(json_object_get(json_array_get(list, 0), "messageId")));
     snprintf(id1, sizeof(id1), "%s",
@@ -621,14 +623,30 @@ static void test_list_and_delivery(void **state)
     json_decref(root);
     free(r.body);
 
-    snprintf(path, sizeof(path), "/messages/v4/list?customFields.jobId=%s", j[1]);
+    /* groupId is a real filter; customFields.* is not one (ignored like any unknown key) */
+    snprintf(path, sizeof(path), "/messages/v4/list?groupId=%s&customFields.jobId=nope&x=1",
+             gid);
     r = api("GET", path, NULL);
+    assert_int_equal(r.status, 200);
     root = parse(&r);
     ml = json_object_get(root, "messageList");
-    assert_int_equal(json_object_size(ml), 1);
+    assert_int_equal(json_object_size(ml), 2);
     json_t *e = json_object_get(ml, id1);
     assert_non_null(e);
     assert_string_equal(json_string_value(json_object_get(e, "to")), "01066660002");
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(e, "customFields"), "jobId")), j[1]);
+    json_decref(root);
+    free(r.body);
+
+    /* criteria/cond/value, the documented query form */
+    snprintf(path, sizeof(path), "/messages/v4/list?criteria=groupId,to&cond=eq,eq&value=%s,"
+             "01066660001", gid);
+    r = api("GET", path, NULL);
+    assert_int_equal(r.status, 200);
+    root = parse(&r);
+    assert_int_equal(json_object_size(json_object_get(root, "messageList")), 1);
+    assert_non_null(json_object_get(json_object_get(root, "messageList"), id0));
     json_decref(root);
     free(r.body);
 
@@ -653,7 +671,7 @@ static void test_list_and_delivery(void **state)
     json_decref(root);
     free(r.body);
 
-    snprintf(path, sizeof(path), "/messages/v4/list?statusCode=4000&customFields.jobId=%s", j[0]);
+    snprintf(path, sizeof(path), "/messages/v4/list?statusCode=4000&messageId=%s", id0);
     r = api("GET", path, NULL);
     root = parse(&r);
     assert_int_equal(json_object_size(json_object_get(root, "messageList")), 1);
@@ -670,9 +688,13 @@ static void test_delivery_failure(void **state)
     msg_json(m, sizeof(m), "01066660003", SENDER, "SMS", "fail", j);
     resp r = send_msgs(m);
     assert_int_equal(r.status, 200);
+    json_t *sent = parse(&r);
+    snprintf(path, sizeof(path), "/messages/v4/list?messageId=%s",
+             json_string_value(json_object_get(
+                 json_array_get(json_object_get(sent, "messageList"), 0), "messageId")));
+    json_decref(sent);
     free(r.body);
     set_config("{\"deliver_fail_ratio\":0,\"deliver_delay_ms\":300}");
-    snprintf(path, sizeof(path), "/messages/v4/list?customFields.jobId=%s", j);
     r = api("GET", path, NULL);
     json_t *root = parse(&r);
     const char *k;

@@ -20,6 +20,10 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <sys/socket.h>
 
 #define KEY "NCSITESTKEY00001"
 #define SECRET "itest-secret-0123456789abcdefghijklmnop"
@@ -272,9 +276,11 @@ static resp send_msgs(const char *msgs_json)
     return r;
 }
 
+/* errorCode of an error answer; every error body is {errorCode, errorMessage}. */
 static const char *error_code(const resp *r, json_t **holder)
 {
     *holder = parse(r);
+    assert_true(json_is_string(json_object_get(*holder, "errorMessage")));
     return json_string_value(json_object_get(*holder, "errorCode"));
 }
 
@@ -602,7 +608,9 @@ static void test_list_and_delivery(void **state)
     resp r = send_msgs(all);
     json_t *root = parse(&r);
     json_t *list = json_object_get(root, "messageList");
-    char id0[40], id1[40];
+    char id0[40], id1[40], gid[40];
+    snprintf(gid, sizeof(gid), "%s",
+             json_string_value(json_object_get(json_object_get(root, "groupInfo"), "groupId")));
     snprintf(id0, sizeof(id0), "%s",
              json_string_value(json_object_get(json_array_get(list, 0), "messageId")));
     snprintf(id1, sizeof(id1), "%s",
@@ -621,14 +629,30 @@ static void test_list_and_delivery(void **state)
     json_decref(root);
     free(r.body);
 
-    snprintf(path, sizeof(path), "/messages/v4/list?customFields.jobId=%s", j[1]);
+    /* groupId is a real filter; customFields.* is not one (ignored like any unknown key) */
+    snprintf(path, sizeof(path), "/messages/v4/list?groupId=%s&customFields.jobId=nope&x=1",
+             gid);
     r = api("GET", path, NULL);
+    assert_int_equal(r.status, 200);
     root = parse(&r);
     ml = json_object_get(root, "messageList");
-    assert_int_equal(json_object_size(ml), 1);
+    assert_int_equal(json_object_size(ml), 2);
     json_t *e = json_object_get(ml, id1);
     assert_non_null(e);
     assert_string_equal(json_string_value(json_object_get(e, "to")), "01066660002");
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(e, "customFields"), "jobId")), j[1]);
+    json_decref(root);
+    free(r.body);
+
+    /* criteria/cond/value, the documented query form */
+    snprintf(path, sizeof(path), "/messages/v4/list?criteria=groupId,to&cond=eq,eq&value=%s,"
+             "01066660001", gid);
+    r = api("GET", path, NULL);
+    assert_int_equal(r.status, 200);
+    root = parse(&r);
+    assert_int_equal(json_object_size(json_object_get(root, "messageList")), 1);
+    assert_non_null(json_object_get(json_object_get(root, "messageList"), id0));
     json_decref(root);
     free(r.body);
 
@@ -653,7 +677,7 @@ static void test_list_and_delivery(void **state)
     json_decref(root);
     free(r.body);
 
-    snprintf(path, sizeof(path), "/messages/v4/list?statusCode=4000&customFields.jobId=%s", j[0]);
+    snprintf(path, sizeof(path), "/messages/v4/list?statusCode=4000&messageId=%s", id0);
     r = api("GET", path, NULL);
     root = parse(&r);
     assert_int_equal(json_object_size(json_object_get(root, "messageList")), 1);
@@ -670,9 +694,13 @@ static void test_delivery_failure(void **state)
     msg_json(m, sizeof(m), "01066660003", SENDER, "SMS", "fail", j);
     resp r = send_msgs(m);
     assert_int_equal(r.status, 200);
+    json_t *sent = parse(&r);
+    snprintf(path, sizeof(path), "/messages/v4/list?messageId=%s",
+             json_string_value(json_object_get(
+                 json_array_get(json_object_get(sent, "messageList"), 0), "messageId")));
+    json_decref(sent);
     free(r.body);
     set_config("{\"deliver_fail_ratio\":0,\"deliver_delay_ms\":300}");
-    snprintf(path, sizeof(path), "/messages/v4/list?customFields.jobId=%s", j);
     r = api("GET", path, NULL);
     json_t *root = parse(&r);
     const char *k;
@@ -748,6 +776,355 @@ static void test_admin(void **state)
     free(r.body);
 }
 
+
+/* ---- message groups ---------------------------------------------------------------------- */
+
+/* Call the API; returns the parsed body (NULL when not JSON) and the status. */
+static json_t *call(const char *method, const char *path, const char *body, long *status)
+{
+    json_error_t e;
+    resp r = api(method, path, body);
+    json_t *j = json_loads(r.body, 0, &e);
+    *status = r.status;
+    free(r.body);
+    return j;
+}
+
+static const char *jstr(json_t *o, const char *k)
+{
+    return json_string_value(json_object_get(o, k));
+}
+
+static long count_of(json_t *group, const char *k)
+{
+    return (long)json_integer_value(json_object_get(json_object_get(group, "count"), k));
+}
+
+/* Every field of the SDK's groupMessageResponseSchema and groupSchema is present. */
+static void assert_group_shape(json_t *g)
+{
+    static const char *const keys[] = {
+        "count", "countForCharge", "balance", "point", "app", "log", "status",
+        "allowDuplicates", "isRefunded", "accountId", "masterAccountId", "apiVersion",
+        "groupId", "price", "dateCreated", "dateUpdated", "scheduledDate", "dateSent",
+        "dateCompleted", "sdkVersion", "osPlatform", NULL};
+    static const char *const counts[] = {"total", "sentTotal", "sentFailed", "sentSuccess",
+                                         "sentPending", "sentReplacement", "refund",
+                                         "registeredFailed", "registeredSuccess", NULL};
+    static const char *const charge[] = {"sms", "lms", "mms", "ata", "cta", "cti", "nsa",
+                                         "rcs_sms", "rcs_lms", "rcs_mms", "rcs_tpl", NULL};
+    assert_true(json_is_object(g));
+    for (int i = 0; keys[i]; i++)
+        if (json_object_get(g, keys[i]) == NULL)
+            fail_msg("group object lacks %s", keys[i]);
+    for (int i = 0; counts[i]; i++)
+        assert_true(json_is_integer(json_object_get(json_object_get(g, "count"), counts[i])));
+    for (int i = 0; charge[i]; i++) {
+        assert_true(json_is_object(json_object_get(json_object_get(g, "countForCharge"),
+                                                   charge[i])));
+        assert_true(json_is_integer(json_object_get(
+            json_object_get(json_object_get(g, "app"), "profit"), charge[i])));
+    }
+    assert_true(json_is_null(json_object_get(g, "masterAccountId")));
+    assert_true(json_is_boolean(json_object_get(g, "isRefunded")));
+    assert_true(json_is_array(json_object_get(g, "log")));
+    assert_true(json_is_integer(json_object_get(json_object_get(g, "balance"), "sum")));
+    assert_true(json_is_object(json_object_get(g, "price")));
+    assert_true(json_is_string(json_object_get(g, "dateCreated")));
+}
+
+/* POST /messages/v4/groups; returns the new groupId in gid. */
+static void create_group(const char *body, char *gid, size_t gidsz)
+{
+    long st;
+    json_t *g = call("POST", "/messages/v4/groups", body, &st);
+    assert_int_equal(st, 200);
+    assert_group_shape(g);
+    assert_string_equal(jstr(g, "status"), "PENDING");
+    snprintf(gid, gidsz, "%s", jstr(g, "groupId"));
+    json_decref(g);
+}
+
+static json_t *add_to_group(const char *gid, const char *msgs, long *st)
+{
+    char path[128];
+    size_t n = strlen(msgs) + 32;
+    char *body = malloc(n);
+    assert_non_null(body);
+    snprintf(body, n, "{\"messages\":[%s]}", msgs);
+    snprintf(path, sizeof(path), "/messages/v4/groups/%s/messages", gid);
+    json_t *j = call("PUT", path, body, st);
+    free(body);
+    return j;
+}
+
+static json_t *group_op(const char *method, const char *gid, const char *suffix, long *st)
+{
+    char path[160];
+    snprintf(path, sizeof(path), "/messages/v4/groups/%s%s", gid, suffix);
+    return call(method, path, NULL, st);
+}
+
+static void expect_error_code(json_t *j, long st, long want_st, const char *want)
+{
+    if (st != want_st || j == NULL || jstr(j, "errorCode") == NULL ||
+        strcmp(jstr(j, "errorCode"), want) != 0 || !json_is_string(json_object_get(j, "errorMessage")))
+        fail_msg("expected HTTP %ld %s, got %ld %s", want_st, want, st,
+                 j && jstr(j, "errorCode") ? jstr(j, "errorCode") : "(no errorCode)");
+}
+
+static void msleep(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+static void test_group_flow(void **state)
+{
+    char gid[64], m[3][256], all[1024], j[3][64], path[256], next[64];
+    long st;
+    (void)state;
+    create_group("{\"allowDuplicates\":false,\"customFields\":{\"batch\":\"b-1\"},"
+                 "\"sdkVersion\":\"msgfleet/1\",\"osPlatform\":\"linux\"}", gid, sizeof(gid));
+    job_id(j[0], sizeof(j[0]), "g-ok");
+    job_id(j[1], sizeof(j[1]), "g-dup");
+    job_id(j[2], sizeof(j[2]), "g-bad");
+    msg_json(m[0], sizeof(m[0]), "010-4444-0001", SENDER, "SMS", "group", j[0]);
+    msg_json(m[1], sizeof(m[1]), "01044440001", SENDER, "SMS", "group", j[1]);
+    msg_json(m[2], sizeof(m[2]), "010-12", SENDER, "SMS", "group", j[2]);
+    snprintf(all, sizeof(all), "%s,%s,%s", m[0], m[1], m[2]);
+    json_t *a = add_to_group(gid, all, &st);
+    assert_int_equal(st, 200);
+    assert_string_equal(jstr(a, "errorCount"), "2"); /* a string, as the SDK's schema says */
+    json_t *rl = json_object_get(a, "resultList");
+    assert_int_equal(json_array_size(rl), 3);
+    assert_string_equal(jstr(json_array_get(rl, 0), "statusCode"), "2000");
+    assert_string_equal(jstr(json_array_get(rl, 1), "statusCode"), "1026");
+    assert_string_equal(jstr(json_array_get(rl, 2), "statusCode"), "1011");
+    for (size_t i = 0; i < 3; i++) {
+        json_t *e = json_array_get(rl, i);
+        assert_non_null(jstr(e, "messageId"));
+        assert_string_equal(jstr(e, "country"), "82");
+        assert_string_equal(jstr(e, "accountId"), "10000001");
+        assert_string_equal(jstr(json_object_get(e, "customFields"), "jobId"), j[i]);
+    }
+    json_decref(a);
+    assert_int_equal(ledger_count(j[0]), 0); /* registered, not sent */
+
+    /* the group's messages, two pages, every message with its customFields */
+    json_t *p1 = group_op("GET", gid, "/messages?limit=2", &st);
+    assert_int_equal(st, 200);
+    assert_int_equal(json_object_size(json_object_get(p1, "messageList")), 2);
+    assert_int_equal(json_integer_value(json_object_get(p1, "limit")), 2);
+    assert_true(json_is_null(json_object_get(p1, "startKey")));
+    snprintf(next, sizeof(next), "%s", jstr(p1, "nextKey"));
+    json_decref(p1);
+    snprintf(path, sizeof(path), "/messages?limit=2&startKey=%s", next);
+    json_t *p2 = group_op("GET", gid, path, &st);
+    assert_int_equal(st, 200);
+    json_t *ml = json_object_get(p2, "messageList");
+    assert_int_equal(json_object_size(ml), 1);
+    json_t *bad = json_object_get(ml, next);
+    assert_non_null(bad);
+    assert_string_equal(jstr(bad, "statusCode"), "1011");
+    assert_string_equal(jstr(bad, "groupId"), gid);
+    assert_string_equal(jstr(json_object_get(bad, "customFields"), "jobId"), j[2]);
+    assert_true(json_is_null(json_object_get(p2, "nextKey")));
+    json_decref(p2);
+
+    json_t *g = group_op("GET", gid, "", &st);
+    assert_int_equal(st, 200);
+    assert_group_shape(g);
+    assert_int_equal(count_of(g, "total"), 3);
+    assert_int_equal(count_of(g, "registeredSuccess"), 1);
+    assert_int_equal(count_of(g, "registeredFailed"), 2);
+    assert_string_equal(jstr(json_object_get(g, "customFields"), "batch"), "b-1");
+    json_decref(g);
+
+    /* send: only the registered message goes out, once */
+    g = group_op("POST", gid, "/send", &st);
+    assert_int_equal(st, 200);
+    assert_group_shape(g);
+    assert_string_equal(jstr(g, "status"), "SENDING");
+    assert_true(json_is_string(json_object_get(g, "dateSent")));
+    json_decref(g);
+    assert_int_equal(ledger_count(j[0]), 1);
+    assert_int_equal(ledger_count(j[1]), 0);
+    assert_int_equal(ledger_count(j[2]), 0);
+    g = group_op("POST", gid, "/send", &st);
+    expect_error_code(g, st, 409, "GroupInProcessing");
+    json_decref(g);
+    g = add_to_group(gid, m[0], &st);
+    expect_error_code(g, st, 400, "InvalidGroupStatus");
+    json_decref(g);
+    assert_int_equal(ledger_count(j[0]), 1);
+
+    msleep(450); /* deliver_delay_ms is 300 */
+    g = group_op("GET", gid, "", &st);
+    assert_string_equal(jstr(g, "status"), "COMPLETE");
+    assert_int_equal(count_of(g, "sentSuccess"), 1);
+    assert_int_equal(count_of(g, "sentPending"), 0);
+    assert_true(json_is_string(json_object_get(g, "dateCompleted")));
+    json_decref(g);
+    g = group_op("POST", gid, "/send", &st);
+    expect_error_code(g, st, 409, "AlreadySent");
+    json_decref(g);
+    g = group_op("DELETE", gid, "", &st);
+    expect_error_code(g, st, 400, "NotOperationalStatus");
+    json_decref(g);
+
+    /* the list API finds the group's messages by groupId */
+    snprintf(path, sizeof(path), "/messages/v4/list?groupId=%s", gid);
+    g = call("GET", path, NULL, &st);
+    assert_int_equal(st, 200);
+    assert_int_equal(json_object_size(json_object_get(g, "messageList")), 3);
+    json_decref(g);
+}
+
+static void test_group_delete(void **state)
+{
+    char gid[64], m[2][256], all[600], j[2][64], body[256], path[128];
+    long st;
+    (void)state;
+    create_group("{}", gid, sizeof(gid));
+    job_id(j[0], sizeof(j[0]), "gd-0");
+    job_id(j[1], sizeof(j[1]), "gd-1");
+    msg_json(m[0], sizeof(m[0]), "01055550001", SENDER, "SMS", "del", j[0]);
+    msg_json(m[1], sizeof(m[1]), "01055550002", SENDER, "SMS", "del", j[1]);
+    snprintf(all, sizeof(all), "%s,%s", m[0], m[1]);
+    json_t *a = add_to_group(gid, all, &st);
+    assert_int_equal(st, 200);
+    char id0[40];
+    snprintf(id0, sizeof(id0), "%s", jstr(json_array_get(json_object_get(a, "resultList"), 0),
+                                          "messageId"));
+    json_decref(a);
+
+    snprintf(body, sizeof(body), "{\"messageIds\":[\"%s\",\"M4V00000000000000NOSUCHMESSAGE1\"]}",
+             id0);
+    snprintf(path, sizeof(path), "/messages/v4/groups/%s/messages", gid);
+    json_t *d = call("DELETE", path, body, &st);
+    assert_int_equal(st, 200);
+    assert_string_equal(jstr(d, "groupId"), gid);
+    assert_int_equal(json_integer_value(json_object_get(d, "errorCount")), 1);
+    assert_string_equal(jstr(json_array_get(json_object_get(d, "resultList"), 0), "resultCode"),
+                        "Success");
+    json_decref(d);
+    /* the removed number may be added again (it left the group) */
+    a = add_to_group(gid, m[0], &st);
+    assert_int_equal(st, 200);
+    assert_string_equal(jstr(a, "errorCount"), "0");
+    json_decref(a);
+    json_t *g = group_op("GET", gid, "", &st);
+    assert_int_equal(count_of(g, "total"), 2);
+    json_decref(g);
+
+    g = group_op("DELETE", gid, "", &st);
+    assert_int_equal(st, 200);
+    assert_string_equal(jstr(g, "status"), "DELETED");
+    json_decref(g);
+    g = group_op("POST", gid, "/send", &st);
+    expect_error_code(g, st, 400, "DeletedGroup");
+    json_decref(g);
+    g = add_to_group(gid, m[1], &st);
+    expect_error_code(g, st, 400, "InvalidGroupStatus");
+    json_decref(g);
+    d = call("DELETE", path, body, &st);
+    expect_error_code(d, st, 400, "InvalidGroupStatus");
+    json_decref(d);
+    assert_int_equal(ledger_count(j[0]), 0);
+    assert_int_equal(ledger_count(j[1]), 0);
+
+    g = group_op("GET", "G4V20240101000000ABCDEFGHIJKLMNO", "", &st);
+    expect_error_code(g, st, 404, "ResourceNotFound");
+    json_decref(g);
+    g = group_op("POST", "not-a-group", "/send", &st);
+    expect_error_code(g, st, 400, "ValidationError");
+    json_decref(g);
+}
+
+static void test_group_limits(void **state)
+{
+    size_t cap = (size_t)16 << 20, off = 0;
+    char *msgs = malloc(cap), gid[64], text[1700];
+    long st;
+    (void)state;
+    create_group("{\"allowDuplicates\":true}", gid, sizeof(gid));
+    for (int i = 0; i < 10001; i++)
+        off += (size_t)snprintf(msgs + off, cap - off,
+                                "%s{\"to\":\"010%08d\",\"from\":\"%s\",\"text\":\"x\"}",
+                                i ? "," : "", i, SENDER);
+    json_t *j = add_to_group(gid, msgs, &st);
+    expect_error_code(j, st, 413, "RecipientsTooMany");
+    json_decref(j);
+
+    /* 10,000 messages of 1,600 bytes: over 15 MB */
+    memset(text, 'a', 1600);
+    text[1600] = '\0';
+    off = 0;
+    for (int i = 0; i < 10000; i++)
+        off += (size_t)snprintf(msgs + off, cap - off,
+                                "%s{\"to\":\"010%08d\",\"from\":\"%s\",\"text\":\"%s\"}",
+                                i ? "," : "", i, SENDER, text);
+    j = add_to_group(gid, msgs, &st);
+    expect_error_code(j, st, 413, "PayloadTooLarge");
+    json_decref(j);
+    json_t *g = group_op("GET", gid, "", &st);
+    assert_int_equal(count_of(g, "total"), 0);
+    json_decref(g);
+    free(msgs);
+}
+
+static void test_group_list(void **state)
+{
+    char gid[64], path[256], now[64], later[64];
+    long st;
+    (void)state;
+    iso_now(-60, now, sizeof(now));
+    iso_now(60, later, sizeof(later));
+    create_group("{\"customFields\":{\"batch\":\"list-me\"}}", gid, sizeof(gid));
+    snprintf(path, sizeof(path), "/messages/v4/groups?criteria=groupId&cond=eq&value=%s", gid);
+    json_t *l = call("GET", path, NULL, &st);
+    assert_int_equal(st, 200);
+    assert_int_equal(json_object_size(json_object_get(l, "groupList")), 1);
+    json_t *g = json_object_get(json_object_get(l, "groupList"), gid);
+    assert_group_shape(g);
+    assert_string_equal(jstr(json_object_get(g, "customFields"), "batch"), "list-me");
+    assert_true(json_is_null(json_object_get(l, "nextKey")));
+    json_decref(l);
+
+    /* date window and status, one per page */
+    snprintf(path, sizeof(path), "/messages/v4/groups?startDate=%s&endDate=%s&criteria=status"
+             "&cond=eq&value=PENDING&limit=1", now, later);
+    l = call("GET", path, NULL, &st);
+    assert_int_equal(st, 200);
+    assert_int_equal(json_object_size(json_object_get(l, "groupList")), 1);
+    json_decref(l);
+
+    l = call("GET", "/messages/v4/groups?criteria=customFields.batch&value=x", NULL, &st);
+    expect_error_code(l, st, 400, "ValidationError");
+    json_decref(l);
+}
+
+static void test_send_many_group_info(void **state)
+{
+    char m[256], j[64];
+    long st;
+    (void)state;
+    job_id(j, sizeof(j), "sm-info");
+    msg_json(m, sizeof(m), "01077771111", SENDER, "SMS", "info", j);
+    resp r = send_msgs(m);
+    assert_int_equal(r.status, 200);
+    json_t *root = parse(&r);
+    json_t *gi = json_object_get(root, "groupInfo");
+    assert_group_shape(gi);
+    json_t *g = group_op("GET", jstr(gi, "groupId"), "", &st);
+    assert_int_equal(st, 200);
+    assert_int_equal(count_of(g, "registeredSuccess"), 1);
+    json_decref(g);
+    json_decref(root);
+    free(r.body);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -765,6 +1142,11 @@ int main(void)
         cmocka_unit_test(test_delivery_failure),
         cmocka_unit_test(test_too_many_messages),
         cmocka_unit_test(test_admin),
+        cmocka_unit_test(test_group_flow),
+        cmocka_unit_test(test_group_delete),
+        cmocka_unit_test(test_group_limits),
+        cmocka_unit_test(test_group_list),
+        cmocka_unit_test(test_send_many_group_info),
     };
     return cmocka_run_group_tests(tests, start_sim, stop_sim);
 }

@@ -580,7 +580,7 @@ static void claim_row(itest *t, const tjob *j, const char *age, const char *by, 
                        "claimed_by, claimed_at, chunk_id) VALUES ($1, $2, 0, 'claimed', $4, "
                        "now() - $3::interval, gen_random_uuid()) RETURNING job_id, chunk_id) "
                        "INSERT INTO mf_claim_groups (chunk_id, group_id, job_ids) "
-                       "SELECT chunk_id, $5, ARRAY[job_id] FROM c WHERE $5 IS NOT NULL",
+                       "SELECT chunk_id, $5::text, ARRAY[job_id] FROM c WHERE $5::text IS NOT NULL",
                     5, p);
 
     PQclear(r);

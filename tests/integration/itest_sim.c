@@ -1,4 +1,5 @@
 /* itest_sim: drive the coolsms-sim binary over HTTP with independently computed HMAC headers. */
+#define _GNU_SOURCE /* strcasestr */
 #include <errno.h>
 #include <limits.h>
 #include <setjmp.h>
@@ -1125,6 +1126,310 @@ static void test_send_many_group_info(void **state)
     free(r.body);
 }
 
+
+/* ---- step faults, capture, quota, webhooks ----------------------------------------------- */
+
+static void test_step_faults(void **state)
+{
+    char gid[64], m[512], j[64], auth[512], path[160], body[700];
+    long st;
+    (void)state;
+    job_id(j, sizeof(j), "sf-0");
+    msg_json(m, sizeof(m), "01033330001", SENDER, "SMS", "faults", j);
+    /* timeouts only on send: create and add answer, send is processed then dropped */
+    set_config("{\"timeout_ratio\":1,\"timeout_steps\":\"send\",\"timeout_hold_ms\":200,"
+               "\"timeout_commit\":true}");
+    create_group("{}", gid, sizeof(gid));
+    json_t *a = add_to_group(gid, m, &st);
+    assert_int_equal(st, 200);
+    json_decref(a);
+    good_auth(auth, sizeof(auth));
+    snprintf(path, sizeof(path), "/messages/v4/groups/%s/send", gid);
+    resp r = http("POST", path, NULL, auth, 5000);
+    assert_int_not_equal(r.curl, CURLE_OK);
+    free(r.body);
+    set_config("{\"timeout_ratio\":0,\"timeout_steps\":\"\"}");
+    json_t *g = group_op("GET", gid, "", &st); /* the send happened: the in-doubt case */
+    assert_string_equal(jstr(g, "status"), "SENDING");
+    json_decref(g);
+    assert_int_equal(ledger_count(j), 1);
+
+    /* resets only on add: processed, then the connection is reset without an answer */
+    set_config("{\"reset_ratio\":1,\"reset_steps\":\"add\"}");
+    create_group("{}", gid, sizeof(gid));
+    job_id(j, sizeof(j), "sf-1");
+    msg_json(m, sizeof(m), "01033330002", SENDER, "SMS", "faults", j);
+    good_auth(auth, sizeof(auth));
+    snprintf(path, sizeof(path), "/messages/v4/groups/%s/messages", gid);
+
+    snprintf(body, sizeof(body), "{\"messages\":[%s]}", m);
+    r = http("PUT", path, body, auth, 5000);
+    assert_int_not_equal(r.curl, CURLE_OK);
+    free(r.body);
+    set_config("{\"reset_ratio\":0,\"reset_steps\":\"\"}");
+    g = group_op("GET", gid, "/messages", &st);
+    assert_int_equal(json_object_size(json_object_get(g, "messageList")), 1);
+    json_decref(g);
+
+    /* 5xx only on group_get; the others answer */
+    set_config("{\"error_5xx_ratio\":1,\"fault_steps\":\"group_get\"}");
+    resp r5 = api("GET", "/messages/v4/groups/G4V20240101000000ABCDEFGHIJKLMNO", NULL);
+    assert_true(r5.status >= 500);
+    free(r5.body);
+    g = group_op("GET", gid, "/messages", &st);
+    assert_int_equal(st, 200);
+    json_decref(g);
+    set_config("{\"error_5xx_ratio\":0,\"fault_steps\":\"all\"}");
+
+    resp bad = http("POST", "/_sim/config", "{\"fault_steps\":\"sendd\"}", NULL, 0);
+    assert_int_equal(bad.status, 400);
+    free(bad.body);
+    resp cfg = http("GET", "/_sim/config", NULL, NULL, 0);
+    assert_non_null(strstr(cfg.body, "\"fault_steps\":\"all\""));
+    free(cfg.body);
+}
+
+static void test_capture(void **state)
+{
+    char path[256], cfg[400], gid[64], m[512], j[64], line[8192];
+    long st;
+    (void)state;
+    snprintf(path, sizeof(path), "/tmp/itest-sim-capture-%s-%d.jsonl", S.run, (int)getpid());
+    unlink(path);
+    snprintf(cfg, sizeof(cfg), "{\"capture_file\":\"%s\"}", path);
+    set_config(cfg);
+    create_group("{\"allowDuplicates\":false}", gid, sizeof(gid));
+    job_id(j, sizeof(j), "cap-0");
+    msg_json(m, sizeof(m), "01022220001", SENDER, "SMS", "cap", j);
+    json_t *a = add_to_group(gid, m, &st);
+    json_decref(a);
+    json_t *g = group_op("GET", gid, "", &st);
+    json_decref(g);
+    set_config("{\"capture_file\":\"\"}");
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    int n = 0;
+    while (fgets(line, sizeof(line), f)) {
+        json_error_t e;
+        json_t *l = json_loads(line, 0, &e);
+        assert_non_null(l);
+        if (n == 0) {
+            assert_string_equal(jstr(l, "method"), "POST");
+            assert_string_equal(jstr(l, "path"), "/messages/v4/groups");
+            assert_true(json_is_false(json_object_get(json_object_get(l, "body"),
+                                                      "allowDuplicates")));
+        } else if (n == 1) {
+            assert_string_equal(jstr(l, "method"), "PUT");
+            json_t *msg = json_array_get(json_object_get(json_object_get(l, "body"), "messages"),
+                                         0);
+            assert_string_equal(jstr(json_object_get(msg, "customFields"), "jobId"), j);
+        } else {
+            assert_string_equal(jstr(l, "method"), "GET");
+            assert_true(json_is_null(json_object_get(l, "body")));
+        }
+        json_decref(l);
+        n++;
+    }
+    fclose(f);
+    unlink(path);
+    assert_int_equal(n, 3);
+}
+
+/* ---- a tiny webhook receiver: answers `fail_first` requests 500, then 200 ----------------- */
+
+typedef struct receiver {
+    int fd, port;
+    pthread_t th;
+    pthread_mutex_t lock;
+    int fail_first, seen;
+    char *bodies[64];
+    int nbodies;
+    int stop;
+} receiver;
+
+static receiver RCV;
+
+static void *receiver_main(void *arg)
+{
+    receiver *rv = arg;
+    while (!rv->stop) {
+        int c = accept(rv->fd, NULL, NULL);
+        if (c < 0)
+            continue;
+        char *buf = malloc(1 << 20);
+        size_t len = 0, want = 0;
+        char *hdr_end = NULL;
+        for (;;) {
+            ssize_t k = recv(c, buf + len, (1 << 20) - 1 - len, 0);
+            if (k <= 0)
+                break;
+            len += (size_t)k;
+            buf[len] = '\0';
+            if (hdr_end == NULL && (hdr_end = strstr(buf, "\r\n\r\n")) != NULL) {
+                char *cl = strcasestr(buf, "Content-Length:");
+                want = (size_t)(hdr_end + 4 - buf) + (cl ? strtoul(cl + 15, NULL, 10) : 0);
+            }
+            if (hdr_end && len >= want)
+                break;
+        }
+        pthread_mutex_lock(&rv->lock);
+        int fail = rv->seen++ < rv->fail_first;
+        if (hdr_end && rv->nbodies < 64)
+            rv->bodies[rv->nbodies++] = strdup(hdr_end + 4);
+        pthread_mutex_unlock(&rv->lock);
+        const char *ans = fail ? "HTTP/1.1 500 Oops\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                               : "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+        send(c, ans, strlen(ans), MSG_NOSIGNAL);
+        close(c);
+        free(buf);
+    }
+    return NULL;
+}
+
+static void receiver_start(int fail_first)
+{
+    struct sockaddr_in sa;
+    socklen_t sl = sizeof(sa);
+    memset(&RCV, 0, sizeof(RCV));
+    pthread_mutex_init(&RCV.lock, NULL);
+    RCV.fail_first = fail_first;
+    RCV.fd = socket(AF_INET, SOCK_STREAM, 0);
+    memset(&sa, 0, sizeof(sa));
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(bind(RCV.fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    assert_int_equal(listen(RCV.fd, 16), 0);
+    getsockname(RCV.fd, (struct sockaddr *)&sa, &sl);
+    RCV.port = ntohs(sa.sin_port);
+    struct timeval tv = {0, 200000};
+    setsockopt(RCV.fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    pthread_create(&RCV.th, NULL, receiver_main, &RCV);
+}
+
+static void receiver_stop(void)
+{
+    RCV.stop = 1;
+    pthread_join(RCV.th, NULL);
+    close(RCV.fd);
+    for (int i = 0; i < RCV.nbodies; i++)
+        free(RCV.bodies[i]);
+    pthread_mutex_destroy(&RCV.lock);
+}
+
+static void test_webhook(void **state)
+{
+    char gid[64], m[2][512], all[1100], j[2][64], cfg[512];
+    long st;
+    (void)state;
+    receiver_start(2); /* the first two deliveries (at least one single-report) fail */
+    snprintf(cfg, sizeof(cfg),
+             "{\"webhook_url\":\"http://127.0.0.1:%d/single\",\"webhook_group_url\":"
+             "\"http://127.0.0.1:%d/group\",\"webhook_interval_ms\":20,\"webhook_retry_ms\":20,"
+             "\"webhook_batch\":10,\"deliver_delay_ms\":100}", RCV.port, RCV.port);
+    set_config(cfg);
+    create_group("{}", gid, sizeof(gid));
+    job_id(j[0], sizeof(j[0]), "wh-0");
+    job_id(j[1], sizeof(j[1]), "wh-1");
+    msg_json(m[0], sizeof(m[0]), "01011110001", SENDER, "SMS", "hook", j[0]);
+    msg_json(m[1], sizeof(m[1]), "01011110002", SENDER, "SMS", "hook", j[1]);
+    snprintf(all, sizeof(all), "%s,%s", m[0], m[1]);
+    json_t *a = add_to_group(gid, all, &st);
+    if (st != 200 || strcmp(jstr(a, "errorCount"), "0") != 0)
+        fail_msg("add: HTTP %ld %s", st, a ? json_dumps(a, 0) : "?");
+    json_decref(a);
+    json_decref(group_op("POST", gid, "/send", &st));
+    assert_int_equal(st, 200);
+    int single_ok = 0, group_ok = 0;
+    char first_eid[64] = "";
+    for (int t = 0; t < 100 && !(single_ok && group_ok); t++) {
+        msleep(50);
+        pthread_mutex_lock(&RCV.lock);
+        for (int i = 0; i < RCV.nbodies; i++) {
+            json_error_t e;
+            json_t *arr = json_loads(RCV.bodies[i], 0, &e);
+            json_t *ev = json_array_get(arr, 0);
+            json_t *data = json_object_get(ev, "data");
+            if (jstr(data, "messageId") && json_array_size(arr) == 2 &&
+                json_integer_value(json_object_get(ev, "retryCount")) == 0 && !first_eid[0])
+                snprintf(first_eid, sizeof(first_eid), "%s", jstr(ev, "eventDataId"));
+            if (jstr(data, "messageId") && json_array_size(arr) == 2 &&
+                json_integer_value(json_object_get(ev, "retryCount")) >= 1) {
+                /* a retry: same event, same eventDataId, retryCount counted up */
+                assert_string_equal(jstr(ev, "eventDataId"), first_eid);
+                assert_string_equal(jstr(data, "groupId"), gid);
+                assert_string_equal(jstr(data, "statusCode"), "4000");
+                assert_non_null(jstr(data, "dateReported"));
+                assert_non_null(jstr(ev, "eventDataId"));
+                const char *jj = jstr(json_object_get(data, "customFields"), "jobId");
+                assert_true(jj && (!strcmp(jj, j[0]) || !strcmp(jj, j[1])));
+                single_ok = 1;
+            } else if (!jstr(data, "messageId") && jstr(data, "groupId")) {
+                assert_string_equal(jstr(data, "groupId"), gid);
+                assert_string_equal(jstr(data, "status"), "COMPLETE");
+                group_ok = 1;
+            }
+            json_decref(arr);
+        }
+        pthread_mutex_unlock(&RCV.lock);
+    }
+    set_config("{\"webhook_url\":\"\",\"webhook_group_url\":\"\",\"deliver_delay_ms\":300}");
+    if (!single_ok || !group_ok) {
+        resp sr = http("GET", "/_sim/stats", NULL, NULL, 0);
+        print_error("stats: %s\n", sr.body);
+        free(sr.body);
+    }
+    if (!single_ok || !group_ok)
+        for (int i = 0; i < RCV.nbodies; i++)
+            print_error("webhook body %d: %.300s\n", i, RCV.bodies[i]);
+    receiver_stop();
+    assert_true(single_ok);
+    assert_true(group_ok);
+    resp r = http("GET", "/_sim/stats", NULL, NULL, 0);
+    json_t *stj = parse(&r);
+    assert_true(json_integer_value(json_object_get(stj, "webhook_failures")) >= 2);
+    json_decref(stj);
+    free(r.body);
+}
+
+static void test_quota(void **state)
+{
+    char gid[64], m[3][512], all[1600], j[3][64], path[200];
+    long st;
+    (void)state;
+    resp rr = http("POST", "/_sim/reset", NULL, NULL, 0); /* quota used today back to 0 */
+    assert_int_equal(rr.status, 200);
+    free(rr.body);
+    set_config("{\"daily_quota\":2}");
+    json_t *q = call("GET", "/quota/v1/me", NULL, &st);
+    assert_int_equal(st, 200);
+    assert_int_equal(json_integer_value(json_object_get(q, "quota")), 2);
+    assert_non_null(json_object_get(q, "min"));
+    assert_non_null(json_object_get(q, "max"));
+    assert_true(json_is_boolean(json_object_get(q, "autoAdjustment")));
+    json_decref(q);
+    create_group("{}", gid, sizeof(gid));
+    for (int i = 0; i < 3; i++) {
+        char name[16], to[16];
+        snprintf(name, sizeof(name), "quota-%d", i);
+        snprintf(to, sizeof(to), "0109999000%d", i);
+        job_id(j[i], sizeof(j[i]), name);
+        msg_json(m[i], sizeof(m[i]), to, SENDER, "SMS", "quota", j[i]);
+    }
+    snprintf(all, sizeof(all), "%s,%s,%s", m[0], m[1], m[2]);
+    json_decref(add_to_group(gid, all, &st));
+    json_t *g = group_op("POST", gid, "/send", &st);
+    assert_int_equal(st, 200);
+    assert_int_equal(count_of(g, "sentFailed"), 1);
+    assert_int_equal(count_of(g, "sentPending"), 2);
+    json_decref(g);
+    assert_int_equal(ledger_count(j[0]) + ledger_count(j[1]) + ledger_count(j[2]), 2);
+    snprintf(path, sizeof(path), "/messages/v4/list?groupId=%s&statusCode=2024", gid);
+    json_t *l = call("GET", path, NULL, &st);
+    assert_int_equal(json_object_size(json_object_get(l, "messageList")), 1);
+    json_decref(l);
+    set_config("{\"daily_quota\":0}");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1147,6 +1452,10 @@ int main(void)
         cmocka_unit_test(test_group_limits),
         cmocka_unit_test(test_group_list),
         cmocka_unit_test(test_send_many_group_info),
+        cmocka_unit_test(test_step_faults),
+        cmocka_unit_test(test_capture),
+        cmocka_unit_test(test_webhook),
+        cmocka_unit_test(test_quota), /* resets the simulator: keep it last */
     };
     return cmocka_run_group_tests(tests, start_sim, stop_sim);
 }

@@ -77,8 +77,9 @@ static const knob_def knobs[] = {
      "gives HTTP 429 TooManyRequests; 0 = off"},
     {"permanent_fail_ratio", "MF_SIM_PERMANENT_FAIL_RATIO", K_DOUBLE, "0", 0, 1,
      KOFF(permanent_fail_ratio),
-     "share of otherwise valid messages put in failedMessageList with permanent_fail_code; "
-     "deterministic per (seed, to, customFields.jobId)"},
+     "share of otherwise valid messages refused at registration with permanent_fail_code "
+     "(send-many's failedMessageList, or stored but never sent in a group); deterministic "
+     "per (seed, to, customFields.jobId)"},
     {"permanent_fail_code", "MF_SIM_PERMANENT_FAIL_CODE", K_CODE, "1060", 0, 0,
      KOFF(permanent_fail_code), "statusCode of those permanent failures"},
     {"deliver_delay_ms", "MF_SIM_DELIVER_DELAY_MS", K_INT, "1000", 0, 86400000,

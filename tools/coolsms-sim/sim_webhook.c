@@ -330,6 +330,7 @@ static void *webhook_main(void *arg)
 
         sim_knobs_snapshot(w->ctx, &k);
         nap_ms(w, k.webhook_interval_ms);
+        sim_knobs_snapshot(w->ctx, &k); /* the knobs now, not those before the nap */
         now = mf_clock_wall_ms();
         pthread_mutex_lock(&w->lock);
         gen = w->generation;

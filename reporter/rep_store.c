@@ -301,7 +301,9 @@ static void price_from_json(json_t *obj, const char *key, double *dst)
     } else {
         return;
     }
-    if (d >= 0 && d < 1e6)
+    /* message_logs.cost is DECIMAL(8,2): a price that rounds past 999,999.99 could never be
+     * stored (every row of its type would be a data error) */
+    if (d >= 0 && llround(d * 100.0) <= 99999999LL)
         *dst = d;
 }
 

@@ -330,6 +330,57 @@ int mf_pg_err_has_sqlstate(const mf_err *err, const char *state)
     return strstr(err->msg, tag) != NULL;
 }
 
+const char *mf_pg_err_sqlstate(const mf_err *err, char out[6])
+{
+    const char *p = err != NULL ? strstr(err->msg, "(SQLSTATE ") : NULL;
+    size_t n = 0;
+
+    out[0] = '\0';
+    if (p == NULL)
+        return out;
+    for (p += 10; n < 5 && ((*p >= '0' && *p <= '9') || (*p >= 'A' && *p <= 'Z')); p++)
+        out[n++] = *p;
+    out[n] = '\0';
+    if (n != 5 || *p != ')')
+        out[0] = '\0';
+    return out;
+}
+
+mf_pg_fault mf_pg_err_fault(const mf_err *err)
+{
+    char st[6];
+
+    mf_pg_err_sqlstate(err, st);
+    if (st[0] == '\0' || strncmp(st, "08", 2) == 0 || strncmp(st, "53", 2) == 0 ||
+        strncmp(st, "58", 2) == 0 || strncmp(st, "57P0", 4) == 0)
+        return MF_PG_FAULT_UNREACHABLE;
+    if (strncmp(st, "22", 2) == 0 || strncmp(st, "23", 2) == 0 || strncmp(st, "54", 2) == 0)
+        return MF_PG_FAULT_DATA;
+    return MF_PG_FAULT_OTHER;
+}
+
+const char *mf_pg_fault_name(mf_pg_fault f)
+{
+    switch (f) {
+    case MF_PG_FAULT_UNREACHABLE:
+        return "unreachable";
+    case MF_PG_FAULT_DATA:
+        return "data";
+    default:
+        return "other";
+    }
+}
+
+const char *mf_pg_err_brief(const mf_err *err, char *out, size_t cap)
+{
+    const char *p = strstr(err->msg, "(SQLSTATE ");
+    const char *end = p != NULL ? strchr(p, ')') : NULL;
+    size_t n = end != NULL ? (size_t)(end + 1 - err->msg) : strlen(err->msg);
+
+    snprintf(out, cap, "%.*s", (int)n, err->msg);
+    return out;
+}
+
 int mf_pg_copy_field(mf_buf *b, const char *v, int first, mf_err *err)
 {
     if (!first && mf_buf_append_char(b, '\t', err) != 0)

@@ -50,6 +50,39 @@ const char *mf_pg_sqlstate(const PGresult *res);
  * state is part of the error text ("... (SQLSTATE 23505) ..."), written in one place here. */
 int mf_pg_err_has_sqlstate(const mf_err *err, const char *state);
 
+/* The SQLSTATE that err (set by a function of this module) carries, into out; "" when none
+ * (a lost connection, a client-side error). The first one in the text counts. Returns out. */
+const char *mf_pg_err_sqlstate(const mf_err *err, char out[6]);
+
+/*
+ * What a failed statement says about the database and about retrying it, from its SQLSTATE:
+ * - MF_PG_FAULT_UNREACHABLE: the server cannot be reached or went away: no SQLSTATE (connect
+ *   or reconnect failure, connection lost mid-statement), class 08 (connection exception),
+ *   57P01-57P05 (shutdown, crash, cannot connect now, idle timeout), 53 (out of resources:
+ *   too many connections, disk full), 58 (system error). Only these make a database "down".
+ * - MF_PG_FAULT_DATA: the statement's data cannot be stored, and sending the same data again
+ *   fails again: class 22 (data exception: numeric field overflow, invalid text), class 23
+ *   (integrity constraint violation: CHECK, NOT NULL, foreign key, unique), class 54 (program
+ *   limit exceeded, e.g. an index row too large). The caller handles the conflicts it expects
+ *   (e.g. 23505 of an idempotent insert) before asking.
+ * - MF_PG_FAULT_OTHER: anything else (deadlock, serialization, statement timeout, a schema or
+ *   permission error): may pass, is not the data's fault, does not say the server is down.
+ */
+typedef enum mf_pg_fault {
+    MF_PG_FAULT_UNREACHABLE,
+    MF_PG_FAULT_DATA,
+    MF_PG_FAULT_OTHER
+} mf_pg_fault;
+mf_pg_fault mf_pg_err_fault(const mf_err *err);
+
+/* A short name of a fault for logs and metrics: "unreachable", "data", "other". */
+const char *mf_pg_fault_name(mf_pg_fault f);
+
+/* err's message without the server's DETAIL (the text after "(SQLSTATE xxxxx)"), into out:
+ * a data error's detail quotes the failing row ("Failing row contains (...)"), i.e. phone
+ * numbers and message texts, which must not reach logs or dead-letter reasons. Returns out. */
+const char *mf_pg_err_brief(const mf_err *err, char *out, size_t cap);
+
 /*
  * Run sql (one or more statements, simple query protocol, no parameters) and discard the
  * result. Returns 0 or -1 with err set as mf_pg_result_check does.

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "mf_pg.h"
 #include "mf_daemon.h"
 
 planner_outcome planner_emit_why(planner_emitter *em, planner_outcome o, const char *msg)
@@ -152,6 +153,15 @@ static void record_finish(planner_emitter *em, const planner_counts *counts)
     mf_err err;
     int rc = planner_runs_finish(ctx->pg, em->run, ctx->cfg->common.instance_id, counts, &err);
 
+    if (rc < 0 && planner_data_error(ctx, em->run->id, "expansion counts", &err)) {
+        /* a value the row cannot hold: retrying (another planner re-expanding the run after
+         * the lease) would fail the same way, forever */
+        char brief[MF_ERR_MAX];
+
+        planner_emit_why(em, PLANNER_OUT_FAIL, mf_pg_err_brief(&err, brief, sizeof(brief)));
+        planner_emit_record(em, PLANNER_OUT_FAIL, counts);
+        return;
+    }
     if (rc <= 0) {
         planner_emit_why(em, PLANNER_OUT_OK,
                          rc < 0 ? err.msg : "lease lost before recording the expansion");
@@ -196,7 +206,9 @@ void planner_emit_record(planner_emitter *em, planner_outcome o, const planner_c
         log_msg(em, MF_LOG_WARN, "given back after a transient failure");
         break;
     }
-    if (rc < 0)
+    if (rc < 0 && planner_data_error(ctx, em->run->id, "run outcome", &err))
+        planner_skip_run(ctx, em->run->id);
+    else if (rc < 0)
         MF_LOG(ctx->log, MF_LOG_WARN, "could not record the run outcome",
                MF_KV_S("run_id", em->run->id), MF_KV_S("error", err.msg));
 }

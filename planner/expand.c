@@ -120,7 +120,8 @@ static planner_outcome keep_lease(expansion *ex, int force)
     rc = planner_runs_renew(ctx->pg, ex->run, ctx->cfg->common.instance_id, ctx->cfg->lease_s,
                             cursor[0] ? cursor : NULL, &err);
     if (rc < 0)
-        return set_reason(ex, PLANNER_OUT_RETRY, err.msg);
+        return set_reason(ex, planner_data_error(ctx, ex->run->id, "lease renewal", &err)
+                                  ? PLANNER_OUT_FAIL : PLANNER_OUT_RETRY, err.msg);
     if (rc == 0)
         return set_reason(ex, PLANNER_OUT_LOST, "lease lost (taken over or run no longer running)");
     ex->last_renew_ms = now;

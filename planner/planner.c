@@ -45,7 +45,11 @@ int planner_metrics_init(planner_metrics *pm, mf_metrics *m, mf_err *err)
         m, "msgfleet_planner_pages_total", "Target or replay pages read.", NULL, err);
     pm->schedules_fired = pm->pages == NULL ? NULL : mf_metrics_counter(
         m, "msgfleet_planner_schedules_fired_total", "Scheduled runs created.", NULL, err);
-    if (pm->schedules_fired == NULL)
+    pm->data_errors = pm->schedules_fired == NULL ? NULL : mf_metrics_counter(
+        m, "msgfleet_planner_data_errors_total",
+        "Writes of a run's row that failed with a data error (the run is failed or skipped), "
+        "by SQLSTATE.", "sqlstate", err);
+    if (pm->data_errors == NULL)
         return -1;
     /* every counter shows 0 from the start (series are created on first use) */
     mf_metric_add(pm->runs_claimed, NULL, 0);
@@ -166,6 +170,63 @@ static void nap(int64_t ms)
     }
 }
 
+static void back_off(planner_ctx *ctx, const char *what, const char *error);
+
+int planner_data_error(planner_ctx *ctx, const char *run_id, const char *what, const mf_err *err)
+{
+    char st[6], brief[MF_ERR_MAX];
+
+    if (mf_pg_err_fault(err) != MF_PG_FAULT_DATA)
+        return 0;
+    mf_pg_err_sqlstate(err, st);
+    mf_metric_add(ctx->metrics.data_errors, (const char *const[]){st}, 1);
+    MF_LOG(ctx->log, MF_LOG_ERROR, "data error writing a run", MF_KV_S("run_id", run_id),
+           MF_KV_S("what", what), MF_KV_S("sqlstate", st),
+           MF_KV_S("error", mf_pg_err_brief(err, brief, sizeof(brief))));
+    return 1;
+}
+
+void planner_skip_run(planner_ctx *ctx, const char *run_id)
+{
+    if (ctx->nskip == PLANNER_SKIP_MAX)
+        return;
+    snprintf(ctx->skip[ctx->nskip++], sizeof(ctx->skip[0]), "%s", run_id);
+    MF_LOG(ctx->log, MF_LOG_ERROR, "run skipped: its row cannot be written",
+           MF_KV_S("run_id", run_id), MF_KV_I("skipped", (long long)ctx->nskip));
+}
+
+/* The claim statement failed with a data error: the oldest claimable run's row cannot take
+ * the claim. Fail that run with the error; if even that cannot be written, skip it, so the
+ * runs behind it are claimed. */
+static void claim_data_error(planner_ctx *ctx, const mf_err *cerr)
+{
+    char id[40], brief[MF_ERR_MAX], msg[MF_ERR_MAX + 64];
+    mf_err err;
+    int rc;
+
+    rc = planner_runs_candidate(ctx->pg, (const char (*)[40])ctx->skip, ctx->nskip, id,
+                                sizeof(id), &err);
+    if (rc <= 0) {
+        back_off(ctx, "could not claim a run, waiting", rc < 0 ? err.msg : cerr->msg);
+        return;
+    }
+    planner_data_error(ctx, id, "claim", cerr);
+    snprintf(msg, sizeof(msg), "data error: could not claim the run: %s",
+             mf_pg_err_brief(cerr, brief, sizeof(brief)));
+    rc = planner_runs_fail_unclaimed(ctx->pg, id, msg, &err);
+    if (rc > 0) {
+        mf_metric_add(ctx->metrics.runs_failed, NULL, 1);
+        MF_LOG(ctx->log, MF_LOG_ERROR, "run failed: data error", MF_KV_S("run_id", id),
+               MF_KV_S("error", brief));
+        return;
+    }
+    if (rc < 0 && mf_pg_err_fault(&err) != MF_PG_FAULT_DATA) {
+        back_off(ctx, "could not fail a run, waiting", err.msg);
+        return;
+    }
+    planner_skip_run(ctx, id);
+}
+
 /* A dependency failed: wait longer next time (doubling, capped), logged with the wait. */
 static void back_off(planner_ctx *ctx, const char *what, const char *error)
 {
@@ -241,10 +302,13 @@ static int round_once(planner_ctx *ctx, mf_err *err)
     if (!pg_ready(ctx))
         return 0;
     planner_tick_schedules(ctx);
-    rc = planner_runs_claim(ctx->pg, ctx->cfg->common.instance_id, ctx->cfg->lease_s, &run,
-                            &cerr);
+    rc = planner_runs_claim(ctx->pg, ctx->cfg->common.instance_id, ctx->cfg->lease_s,
+                            (const char (*)[40])ctx->skip, ctx->nskip, &run, &cerr);
     if (rc < 0) {
-        back_off(ctx, "could not claim a run, waiting", cerr.msg);
+        if (mf_pg_err_fault(&cerr) == MF_PG_FAULT_DATA)
+            claim_data_error(ctx, &cerr);
+        else
+            back_off(ctx, "could not claim a run, waiting", cerr.msg);
         return 0;
     }
     ctx->backoff_ms = 0;

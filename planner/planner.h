@@ -26,10 +26,13 @@ typedef struct planner_metrics {
     mf_metric *expansion_seconds; /* msgfleet_planner_expansion_seconds (per finished run) */
     mf_metric *pages;             /* msgfleet_planner_pages_total */
     mf_metric *schedules_fired;   /* msgfleet_planner_schedules_fired_total */
+    mf_metric *data_errors;       /* msgfleet_planner_data_errors_total{sqlstate} */
 } planner_metrics;
 
 /* Declare the planner's metrics in registry m. 0 or -1 with err. */
 int planner_metrics_init(planner_metrics *pm, mf_metrics *m, mf_err *err);
+
+#define PLANNER_SKIP_MAX 64
 
 /* Everything the planner works with; one per process, passed everywhere (no globals). */
 typedef struct planner_ctx {
@@ -53,6 +56,10 @@ typedef struct planner_ctx {
     int64_t last_kafka_probe_ms;
     int64_t last_schedule_ms; /* last schedule tick */
     int64_t bad_schedule_warned_ms;
+    /* runs whose row cannot be written at all (a data error even when failing them): never
+     * claimed again by this process (docs/planner.md, "Data errors") */
+    char skip[PLANNER_SKIP_MAX][40];
+    size_t nskip;
 } planner_ctx;
 
 /* ctx->httpd and ctx->metrics are kept (set them before, or zero them); the rest is reset.
@@ -75,6 +82,16 @@ void planner_tick_schedules(planner_ctx *ctx);
 /* Record a dependency state ("postgres", "kafka", "mysql") for /healthz; no-op without httpd.
  * Logs a warning when a dependency goes down and an info line when it comes back. */
 void planner_dep(planner_ctx *ctx, const char *name, int ok, const char *detail);
+
+/* A write of run run_id's row failed with err. A data error (mf_pg_err_fault: the value
+ * cannot be stored, retrying fails again) is counted in msgfleet_planner_data_errors_total
+ * and logged as an error naming the run and cause: returns 1, the caller fails the run
+ * instead of giving it back. Anything else: 0 (retry; "down" only when unreachable). */
+int planner_data_error(planner_ctx *ctx, const char *run_id, const char *what, const mf_err *err);
+
+/* A run whose row cannot even be failed or given back (a data error): this process never
+ * claims it again (up to PLANNER_SKIP_MAX runs), so the runs behind it are planned. */
+void planner_skip_run(planner_ctx *ctx, const char *run_id);
 
 
 #endif

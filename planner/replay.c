@@ -136,7 +136,8 @@ static planner_outcome renew(replay *r, int force)
     rc = planner_runs_renew(ctx->pg, r->run, ctx->cfg->common.instance_id, ctx->cfg->lease_s,
                             NULL, &err);
     if (rc < 0)
-        return why(r, PLANNER_OUT_RETRY, err.msg);
+        return why(r, planner_data_error(ctx, r->run->id, "lease renewal", &err)
+                          ? PLANNER_OUT_FAIL : PLANNER_OUT_RETRY, err.msg);
     if (rc == 0)
         return why(r, PLANNER_OUT_LOST, "lease lost (taken over or run no longer running)");
     r->last_renew_ms = now;
@@ -265,7 +266,8 @@ static planner_outcome page(replay *r, int *more)
     case 0:
         return why(r, PLANNER_OUT_LOST, "lease lost (taken over or run no longer running)");
     default:
-        return why(r, PLANNER_OUT_RETRY, err.msg);
+        return why(r, planner_data_error(ctx, r->run->id, "replay progress", &err)
+                          ? PLANNER_OUT_FAIL : PLANNER_OUT_RETRY, err.msg);
     }
 }
 

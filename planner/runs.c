@@ -16,11 +16,16 @@
 
 #define OWNED "id = $1::uuid AND planner_owner = $2 AND status = 'running'"
 
+/* Claimable runs; SKIP names the parameter with the runs to skip (uuid[] text) */
+#define CLAIMABLE(SKIP)                                                                         \
+    " WHERE status = 'running' AND expansion_finished_at IS NULL"                               \
+    "   AND (planner_lease_until IS NULL OR planner_lease_until < now())"                       \
+    "   AND id <> ALL(" SKIP "::uuid[])"
+
 static const char CLAIM_SQL[] =
     "WITH c AS ("
     " SELECT id, planner_owner AS prev, planner_lease_until AS until FROM workflow_runs"
-    " WHERE status = 'running' AND expansion_finished_at IS NULL"
-    "   AND (planner_lease_until IS NULL OR planner_lease_until < now())"
+    CLAIMABLE("$3")
     " ORDER BY started_at LIMIT 1 FOR UPDATE SKIP LOCKED) "
     "UPDATE workflow_runs r SET planner_owner = $1,"
     " planner_lease_until = now() + make_interval(secs => $2::double precision),"
@@ -57,22 +62,73 @@ static int fill_run(PGresult *res, planner_run *run, mf_err *err)
     return mf_uuid_parse(run->id, &run->uuid, err);
 }
 
-int planner_runs_claim(PGconn *conn, const char *owner, long long lease_s, planner_run *run,
-                       mf_err *err)
+/* The skip list as a uuid[] literal ("{}" when empty; ids are uuids, no quoting needed). */
+static void skip_array(const char (*skip)[40], size_t nskip, char *out, size_t cap)
 {
-    char lease[32];
-    const char *params[2] = {owner, lease};
+    size_t i, k = 0;
+
+    out[k++] = '{';
+    for (i = 0; i < nskip && k + 40 < cap; i++)
+        k += (size_t)snprintf(out + k, cap - k, "%s%s", i > 0 ? "," : "", skip[i]);
+    snprintf(out + k, cap - k, "}");
+}
+
+int planner_runs_claim(PGconn *conn, const char *owner, long long lease_s,
+                       const char (*skip)[40], size_t nskip, planner_run *run, mf_err *err)
+{
+    char lease[32], sk[64 * 40 + 8];
+    const char *params[3] = {owner, lease, sk};
     PGresult *res;
     int rc = 0;
 
     snprintf(lease, sizeof(lease), "%lld", lease_s);
-    res = mf_pg_query(conn, CLAIM_SQL, 2, params, err);
+    skip_array(skip, nskip, sk, sizeof(sk));
+    res = mf_pg_query(conn, CLAIM_SQL, 3, params, err);
     if (res == NULL)
         return mf_err_prefix(err, "could not claim a run");
     if (PQntuples(res) == 1)
         rc = fill_run(res, run, err) == 0 ? 1 : -1;
     PQclear(res);
     return rc;
+}
+
+int planner_runs_candidate(PGconn *conn, const char (*skip)[40], size_t nskip, char *id,
+                           size_t cap, mf_err *err)
+{
+    static const char sql[] =
+        "SELECT id::text FROM workflow_runs" CLAIMABLE("$1") " ORDER BY started_at LIMIT 1";
+    char sk[64 * 40 + 8];
+    const char *params[1] = {sk};
+    PGresult *res;
+    int rc = 0;
+
+    skip_array(skip, nskip, sk, sizeof(sk));
+    res = mf_pg_query(conn, sql, 1, params, err);
+    if (res == NULL)
+        return mf_err_prefix(err, "could not look for a claimable run");
+    if (PQntuples(res) == 1) {
+        snprintf(id, cap, "%s", PQgetvalue(res, 0, 0));
+        rc = 1;
+    }
+    PQclear(res);
+    return rc;
+}
+
+int planner_runs_fail_unclaimed(PGconn *conn, const char *run_id, const char *message,
+                                mf_err *err)
+{
+    static const char sql[] =
+        "UPDATE workflow_runs SET status = 'failed', error_message = $2, completed_at = now(),"
+        " execution_time_ms = LEAST(floor(extract(epoch FROM now() - started_at) * 1000),"
+        "   2147483647)::integer, " LOG_APPEND("'failed'", "$2")
+        " WHERE id = $1::uuid AND status = 'running' AND expansion_finished_at IS NULL"
+        "   AND (planner_lease_until IS NULL OR planner_lease_until < now())";
+    const char *params[2] = {run_id, message};
+    long long affected = 0;
+
+    if (mf_pg_command(conn, sql, 2, params, &affected, err) != 0)
+        return mf_err_prefix(err, "could not mark run %s failed", run_id);
+    return affected > 0 ? 1 : 0;
 }
 
 /* Run one owned-run UPDATE; 1 when it changed the row, 0 when the run is no longer ours. */

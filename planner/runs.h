@@ -37,10 +37,21 @@ typedef struct planner_counts {
 } planner_counts;
 
 /* Claim the oldest running, unexpanded run whose lease is free or expired (FOR UPDATE SKIP
- * LOCKED), take the lease for lease_s seconds and log "claimed". Returns 1 with *run filled,
- * 0 when there is nothing to claim, -1 with err. */
-int planner_runs_claim(PGconn *conn, const char *owner, long long lease_s, planner_run *run,
-                       mf_err *err);
+ * LOCKED), other than the nskip runs of skip, take the lease for lease_s seconds and log
+ * "claimed". Returns 1 with *run filled, 0 when there is nothing to claim, -1 with err. */
+int planner_runs_claim(PGconn *conn, const char *owner, long long lease_s,
+                       const char (*skip)[40], size_t nskip, planner_run *run, mf_err *err);
+
+/* The run planner_runs_claim would pick (no lock, nothing written): its id into id.
+ * 1, 0 when there is none, -1 with err. */
+int planner_runs_candidate(PGconn *conn, const char (*skip)[40], size_t nskip, char *id,
+                           size_t cap, mf_err *err);
+
+/* A claimable run whose row cannot take a claim (a data error): status 'failed',
+ * error_message, completed_at, log "failed", if it is still running, unexpanded and not
+ * leased. 1 when failed, 0 when no longer claimable, -1 with err. */
+int planner_runs_fail_unclaimed(PGconn *conn, const char *run_id, const char *message,
+                                mf_err *err);
 
 /* Extend the lease to now() + lease_s and record the resume position (may be NULL).
  * Returns 1 while the run is still ours and running, 0 when lost, -1 with err. */

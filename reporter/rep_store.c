@@ -230,6 +230,7 @@ struct rep_store {
     size_t nrefs, refs_cap;
     rep_deltas run_d, day_d;
     int direct_cooldown; /* batches left before the direct COPY is tried again */
+    rep_step failed_step; /* where the last failed write_once failed */
 };
 
 
@@ -303,7 +304,9 @@ static void price_from_json(json_t *obj, const char *key, double *dst)
     } else {
         return;
     }
-    if (d >= 0 && d < 1e6)
+    /* message_logs.cost is DECIMAL(8,2): a price that rounds past 999,999.99 could never be
+     * stored (every row of its type would be a data error) */
+    if (d >= 0 && llround(d * 100.0) <= 99999999LL)
         *dst = d;
 }
 
@@ -1110,8 +1113,10 @@ static int write_once(rep_store *st, PGconn *conn, const mf_result *res, size_t 
     st->stage_ready = 0;
     st->run_d.n = st->day_d.n = 0;
     *direct_failed = 0;
+    st->failed_step = REP_STEP_NONE;
     if (mf_pg_begin(conn, err) != 0)
         return -1;
+    st->failed_step = REP_STEP_ROWS;
     if ((m = select_unique(st, res, n, 0, err)) < 0)
         goto fail;
     if (insert_rows(st, conn, (size_t)m, direct, &ins, &stats->direct, stats->ins_status,
@@ -1128,15 +1133,23 @@ static int write_once(rep_store *st, PGconn *conn, const mf_result *res, size_t 
     if (upd < (long long)finals &&
         insert_checked(st, conn, st->sorted, finals, &late, stats->ins_status, err) != 0)
         goto fail;
-    if ((n > 0 && lock_runs(st, conn, res, n, err) != 0) || apply_deltas(st, conn, err) != 0 ||
-        store_offsets(st, conn, offs, noffs, err) != 0)
+    st->failed_step = REP_STEP_COUNTERS;
+    if ((n > 0 && lock_runs(st, conn, res, n, err) != 0) || apply_deltas(st, conn, err) != 0)
+        goto fail;
+    st->failed_step = REP_STEP_OFFSETS;
+    if (store_offsets(st, conn, offs, noffs, err) != 0)
         goto fail;
     stats->inserted = ins + late;
     stats->finalized = upd;
     stats->duplicates = (long long)n - ins - late - upd;
+    st->failed_step = REP_STEP_COMPLETION;
     if (after_counts(st, conn, ins + late + upd > 0, stats, err) != 0)
         goto fail;
-    return mf_pg_commit(conn, err);
+    st->failed_step = REP_STEP_COMMIT;
+    if (mf_pg_commit(conn, err) != 0)
+        return -1;
+    st->failed_step = REP_STEP_NONE;
+    return 0;
 fail:
     mf_pg_rollback(conn);
     return -1;
@@ -1164,6 +1177,7 @@ int rep_store_write(rep_store *st, PGconn *conn, const mf_result *res, size_t n,
 
         memset(stats, 0, sizeof(*stats));
         stats->attempts = attempt;
+        st->failed_step = REP_STEP_NONE;
         mf_err_clear(&e);
         if (mf_pg_ensure(conn, &e) == 0 &&
             write_once(st, conn, res, n, offs, noffs, direct, stats, &direct_failed, &e) == 0)
@@ -1180,6 +1194,100 @@ int rep_store_write(rep_store *st, PGconn *conn, const mf_result *res, size_t n,
             mf_log_msgf(st->log, MF_LOG_WARN, "batch transaction retried: %s", e.msg);
     }
     memset(stats, 0, sizeof(*stats));
+    return mf_err_set(err, "%s", e.msg);
+}
+
+rep_step rep_store_failed_step(const rep_store *st)
+{
+    return st->failed_step;
+}
+
+const char *rep_store_step_name(rep_step step)
+{
+    static const char *const names[] = {"none", "rows", "counters", "offsets", "completion",
+                                        "commit"};
+
+    return (int)step >= 0 && (size_t)step < sizeof(names) / sizeof(names[0]) ? names[step]
+                                                                             : "none";
+}
+
+/* The data_error entry of one run (after its row was locked by LOCK_RUNS_SQL). */
+static const char PROBLEM_LOG_SQL[] =
+    "UPDATE workflow_runs SET logs = COALESCE(logs, '[]'::jsonb) || jsonb_build_array("
+    " jsonb_build_object('ts', now(), 'event', 'data_error', 'detail', jsonb_build_object("
+    "  'sqlstate', $2::text, 'error', $3::text, 'step', $4::text,"
+    "  'not_recorded', $5::bigint, 'first_job_id', $6::text)))"
+    " WHERE id = $1::uuid AND (SELECT count(*) FROM jsonb_array_elements("
+    "  CASE WHEN jsonb_typeof(logs) = 'array' THEN logs ELSE '[]'::jsonb END) e"
+    "  WHERE e->>'event' = 'data_error') < " REP_PROBLEM_LOG_MAX_S;
+
+static int cmp_problem(const void *a, const void *b)
+{
+    return strcmp(((const rep_problem *)a)->run, ((const rep_problem *)b)->run);
+}
+
+static int problems_once(rep_store *st, PGconn *conn, const rep_problem *problems, size_t np,
+                         const rep_offset *offs, size_t noffs, mf_err *err)
+{
+    const char *params[6];
+    char count[32];
+    PGresult *q;
+    size_t i;
+
+    if (mf_pg_begin(conn, err) != 0)
+        return -1;
+    if (np > 0) {
+        mf_pgarr_reset(&st->runs);
+        for (i = 0; i < np; i++)
+            if (mf_pgarr_add(&st->runs, problems[i].run, err) != 0)
+                goto fail;
+        if ((params[0] = mf_pgarr_finish(&st->runs, err)) == NULL)
+            goto fail;
+        q = mf_pg_query(conn, LOCK_RUNS_SQL, 1, params, err);
+        if (q == NULL) {
+            mf_err_prefix(err, "could not lock the runs of the batch");
+            goto fail;
+        }
+        PQclear(q);
+    }
+    for (i = 0; i < np; i++) {
+        const rep_problem *p = &problems[i];
+
+        snprintf(count, sizeof(count), "%lld", p->results);
+        params[0] = p->run;
+        params[1] = p->sqlstate;
+        params[2] = p->error;
+        params[3] = rep_store_step_name(p->step);
+        params[4] = count;
+        params[5] = p->first_job;
+        if (mf_pg_command(conn, PROBLEM_LOG_SQL, 6, params, NULL, err) != 0) {
+            mf_err_prefix(err, "could not log the data error of run %s", p->run);
+            goto fail;
+        }
+    }
+    if (store_offsets(st, conn, offs, noffs, err) != 0)
+        goto fail;
+    return mf_pg_commit(conn, err);
+fail:
+    mf_pg_rollback(conn);
+    return -1;
+}
+
+int rep_store_write_problems(rep_store *st, PGconn *conn, rep_problem *problems, size_t np,
+                             const rep_offset *offs, size_t noffs, mf_err *err)
+{
+    mf_err e;
+    int attempt;
+
+    qsort(problems, np, sizeof(*problems), cmp_problem);
+    for (attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
+        mf_err_clear(&e);
+        if (mf_pg_ensure(conn, &e) == 0 &&
+            problems_once(st, conn, problems, np, offs, noffs, &e) == 0)
+            return 0;
+        if (!retryable(&e))
+            break;
+    }
     return mf_err_set(err, "%s", e.msg);
 }
 

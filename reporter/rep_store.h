@@ -10,6 +10,7 @@
 #include "mf_codec.h"
 #include "mf_err.h"
 #include "mf_log.h"
+#include "mf_uuid.h"
 
 typedef struct rep_store rep_store;
 
@@ -63,6 +64,44 @@ int rep_store_find_missing_runs(rep_store *st, PGconn *conn, const mf_result *re
  */
 int rep_store_write(rep_store *st, PGconn *conn, const mf_result *res, size_t n,
                     const rep_offset *offs, size_t noffs, rep_store_stats *stats, mf_err *err);
+
+/* The step of the batch transaction where the last failed rep_store_write failed: rows
+ * (message_logs inserts and updates), counters (run locks, run and daily counters), offsets,
+ * completion (mf_runs_try_complete, workflow statistics), commit. A data error at the rows
+ * step is one row's; at a later step it is the run's or the day's (docs/reporter.md). */
+typedef enum rep_step {
+    REP_STEP_NONE = 0,
+    REP_STEP_ROWS,
+    REP_STEP_COUNTERS,
+    REP_STEP_OFFSETS,
+    REP_STEP_COMPLETION,
+    REP_STEP_COMMIT
+} rep_step;
+rep_step rep_store_failed_step(const rep_store *st);
+const char *rep_store_step_name(rep_step step);
+
+/* Results of one run that could not be recorded because of a data error (rep_isolate). */
+typedef struct rep_problem {
+    char run[MF_UUID_STR_SIZE];
+    char sqlstate[6];
+    rep_step step;
+    char error[MF_ERR_MAX];           /* the error without the server's detail (no row data) */
+    long long results;                /* results of the run not recorded */
+    char first_job[MF_UUID_STR_SIZE]; /* the first of them */
+} rep_problem;
+
+/*
+ * One transaction (retried on deadlock): append {"ts","event":"data_error","detail":
+ * {"sqlstate","error","step","not_recorded","first_job_id"}} to workflow_runs.logs of each
+ * problem's run (runs locked in id order, problems sorted here), then upsert the offsets.
+ * A run gets at most REP_PROBLEM_LOG_MAX such entries (a run whose every batch fails would
+ * otherwise grow its logs by one entry per batch); the dead letters, the metric and the log
+ * lines count every result. 0 or -1 with err (nothing written).
+ */
+#define REP_PROBLEM_LOG_MAX 100
+#define REP_PROBLEM_LOG_MAX_S "100"
+int rep_store_write_problems(rep_store *st, PGconn *conn, rep_problem *problems, size_t np,
+                             const rep_offset *offs, size_t noffs, mf_err *err);
 
 /*
  * Stored next offsets of the results topic for this group: for each parts[i], *offsets[i]

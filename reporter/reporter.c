@@ -16,6 +16,7 @@
 #include "mf_metrics.h"
 #include "mf_pg.h"
 #include "mf_runs.h"
+#include "rep_isolate.h"
 #include "rep_lag.h"
 #include "rep_status.h"
 #include "rep_store.h"
@@ -41,6 +42,7 @@ typedef struct rep_metrics {
     mf_metric *lag;        /* consumer_lag */
     mf_metric *polls;      /* status_polls_total{outcome} */
     mf_metric *finals;     /* status_finals_total */
+    mf_metric *data_errors; /* data_errors_total{sqlstate} */
 } rep_metrics;
 
 struct reporter {
@@ -53,6 +55,7 @@ struct reporter {
     mf_codec *codec;
     rep_status *status;
     rep_webhook *webhook;
+    rep_isolate *iso;
     char t_results[MF_KAFKA_TOPIC_MAX + 1];
     char t_dlq[MF_KAFKA_TOPIC_MAX + 1];
     mf_kafka_msg *msgs;
@@ -177,8 +180,13 @@ static int declare_metrics(reporter *r, mf_err *err)
                                   "outcome", err);
     m->finals = mf_metrics_counter(mm, "msgfleet_reporter_status_finals_total",
                                    "final statuses learned by the poller and produced", NULL, err);
+    m->data_errors = mf_metrics_counter(mm, "msgfleet_reporter_data_errors_total",
+                                        "results not recorded because of a data error (sent to "
+                                        "the dead-letter topic), by SQLSTATE",
+                                        "sqlstate", err);
     if (!m->rows || !m->batches || !m->batch_s || !m->batch_size || !m->dups || !m->dlq ||
-        !m->completed || !m->stalled || !m->retries || !m->lag || !m->polls || !m->finals)
+        !m->completed || !m->stalled || !m->retries || !m->lag || !m->polls || !m->finals ||
+        !m->data_errors)
         return -1;
     return 0;
 }
@@ -325,7 +333,8 @@ reporter *reporter_new(const reporter_config *cfg, mf_log *log, mf_err *err)
     if (r->lag == NULL)
         goto fail;
     r->store = rep_store_new(cfg->group, r->t_results, cfg->price_ttl_ms, log, err);
-    if (r->store == NULL || (r->codec = mf_codec_new(err)) == NULL)
+    if (r->store == NULL || (r->codec = mf_codec_new(err)) == NULL ||
+        (r->iso = rep_isolate_new(err)) == NULL)
         goto fail;
     r->prod = mf_kafka_producer_new(&kc, on_dr, r, err);
     if (r->prod == NULL)
@@ -376,6 +385,7 @@ void reporter_free(reporter *r)
     mf_kafka_producer_free(r->prod);
     mf_codec_free(r->codec);
     rep_store_free(r->store);
+    rep_isolate_free(r->iso);
     if (r->pg != NULL)
         PQfinish(r->pg);
     msgpack_sbuffer_destroy(&r->sbuf);
@@ -517,6 +527,61 @@ static void advance_positions(reporter *r, size_t no)
                 r->a_next[j] = r->offs[i].next_offset;
 }
 
+/* ---- data errors (docs/reporter.md, "A data error never wedges the reporter") ----------- */
+
+/* The batch results[0..k) failed with a data error (first): record it run by run and row by
+ * row, dead-letter what cannot be recorded, then store the offsets and the runs' data_error
+ * log entries. 0, or -1 with err when something else failed (the batch is retried whole). */
+static int record_isolated(reporter *r, size_t k, size_t no, const mf_err *first,
+                           rep_store_stats *stats, const char **dep, mf_err *err)
+{
+    const rep_problem *p;
+    size_t i, np;
+    long long before = r->dead;
+    int logged = 0;
+    char brief[MF_ERR_MAX];
+
+    MF_LOG(r->log, MF_LOG_WARN, "batch failed with a data error, recording it run by run",
+           MF_KV_S("error", mf_pg_err_brief(first, brief, sizeof(brief))),
+           MF_KV_I("results", (long long)k));
+    if (rep_isolate_write(r->iso, r->store, r->pg, r->results, k, first, stats, err) != 0)
+        return -1;
+    for (i = 0; i < k; i++) {
+        char reason[MF_ERR_MAX + 128];
+
+        if ((p = rep_isolate_rejected(r->iso, i)) == NULL)
+            continue;
+        snprintf(reason, sizeof(reason), "data error recording run %s (%s step): %s", p->run,
+                 rep_store_step_name(p->step), p->error);
+        if (dead_letter(r, &r->msgs[r->origin[i]], reason, err) != 0) {
+            *dep = "kafka";
+            return -1;
+        }
+    }
+    if (r->dead > before) {
+        r->dr_failed = 0;
+        if (mf_kafka_flush(r->prod, 60000, err) != 0 ||
+            (r->dr_failed > 0 && mf_err_set(err, "%lld dead letters not acknowledged: %s",
+                                            r->dr_failed, r->dr_error) != 0)) {
+            *dep = "kafka";
+            return -1;
+        }
+    }
+    if (rep_isolate_finish(r->iso, r->store, r->pg, r->offs, no, &logged, err) != 0)
+        return -1;
+    p = rep_isolate_problems(r->iso, &np);
+    for (i = 0; i < np; i++) {
+        MF_LOG(r->log, MF_LOG_ERROR, "results not recorded: data error",
+               MF_KV_S("run_id", p[i].run), MF_KV_S("sqlstate", p[i].sqlstate),
+               MF_KV_S("step", rep_store_step_name(p[i].step)), MF_KV_S("error", p[i].error),
+               MF_KV_I("results", p[i].results), MF_KV_S("first_job_id", p[i].first_job),
+               MF_KV_I("run_log_written", logged));
+        mf_metric_add(r->m.data_errors, (const char *const[]){p[i].sqlstate},
+                      (double)p[i].results);
+    }
+    return 0;
+}
+
 /* One attempt at a batch. *dep names the dependency a failure points at. */
 static int process(reporter *r, size_t n, const char **dep, mf_err *err)
 {
@@ -535,8 +600,13 @@ static int process(reporter *r, size_t n, const char **dep, mf_err *err)
         return -1;
     }
     no = batch_offsets(r, n);
-    if (rep_store_write(r->store, r->pg, r->results, (size_t)k, r->offs, no, &stats, err) != 0)
-        return -1;
+    if (rep_store_write(r->store, r->pg, r->results, (size_t)k, r->offs, no, &stats, err) != 0) {
+        mf_err first = *err;
+
+        if (mf_pg_err_fault(&first) != MF_PG_FAULT_DATA ||
+            record_isolated(r, (size_t)k, no, &first, &stats, dep, err) != 0)
+            return -1;
+    }
     r->batches++;
     r->rows += stats.inserted;
     advance_positions(r, no);
@@ -645,11 +715,18 @@ static int record(reporter *r, size_t n, mf_err *err)
         mf_err_clear(&e);
         if (process(r, n, &dep, &e) == 0)
             return 0;
-        set_dep(r, dep, strcmp(dep, "kafka") == 0 ? &r->kafka_ok : &r->pg_ok, 0, e.msg);
+        /* down only when unreachable: a deadlock, a timeout or a schema error is retried
+         * without calling the database down (a data error never gets here) */
+        if (strcmp(dep, "kafka") == 0)
+            set_dep(r, dep, &r->kafka_ok, 0, e.msg);
+        else if (mf_pg_err_fault(&e) == MF_PG_FAULT_UNREACHABLE)
+            set_dep(r, dep, &r->pg_ok, 0, e.msg);
         mf_metric_add(r->m.retries, NULL, 1);
         MF_LOG(r->log, MF_LOG_ERROR, "batch not recorded, retrying", MF_KV_S("error", e.msg),
-               MF_KV_S("dependency", dep), MF_KV_I("messages", (long long)n),
-               MF_KV_I("retry_in_ms", backoff));
+               MF_KV_S("dependency", dep),
+               MF_KV_S("fault", strcmp(dep, "kafka") == 0 ? "kafka"
+                                : mf_pg_fault_name(mf_pg_err_fault(&e))),
+               MF_KV_I("messages", (long long)n), MF_KV_I("retry_in_ms", backoff));
         if (mf_kafka_producer_fatal(r->prod, err))
             return -1;
         pause_ms(backoff);

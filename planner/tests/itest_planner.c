@@ -296,6 +296,15 @@ static void create_run(const char *wf, char *run, size_t cap)
 }
 
 /* Wait until the run's expansion is finished or it left 'running'. */
+/* A running run that started `ago` (an interval) before now. */
+static void create_run_at(const char *wf, const char *ago, char *run, size_t cap)
+{
+    const char *p[2] = {wf, ago};
+    pg_val("INSERT INTO workflow_runs (workflow_id, status, trigger_type, started_at)"
+           " VALUES ($1, 'running', 'manual', clock_timestamp() - $2::interval) RETURNING id",
+           2, p, run, cap);
+}
+
 static void wait_run_planned(const char *run, int timeout_s)
 {
     const char *p[1] = {run};
@@ -666,6 +675,48 @@ static void test_config_errors_fail_the_run(void **state)
     assert_string_equal(msg, "completed 0");
 }
 
+/* A run whose row cannot be written (a data error) neither wedges the planners nor is
+ * retried forever: X's row refuses every update (claim, failure), so it is skipped and the
+ * run behind it is planned; Z's row refuses only the recorded expansion, so Z fails with the
+ * error instead of being re-expanded after every lease. */
+static void test_data_error_does_not_wedge(void **state)
+{
+    char wf[40], x[40], y[40], z[40], sql[256], msg[512];
+    const char *px[1] = {x}, *py[1] = {y}, *pz[1] = {z};
+
+    (void)state;
+    create_workflow(TARGET, "manual", "{}", wf, sizeof(wf));
+    /* one transaction: the planners see the three runs (oldest first: x, z, y) only with
+     * the constraints that poison two of them */
+    mf_test_pg_exec(T.pg, "BEGIN");
+    create_run_at(wf, "3 s", x, sizeof(x));
+    snprintf(sql, sizeof(sql), "ALTER TABLE workflow_runs ADD CONSTRAINT mf_it_poison_x"
+             " CHECK (id <> '%s') NOT VALID", x);
+    mf_test_pg_exec(T.pg, sql);
+    create_run_at(wf, "2 s", z, sizeof(z));
+    snprintf(sql, sizeof(sql), "ALTER TABLE workflow_runs ADD CONSTRAINT mf_it_poison_z"
+             " CHECK (id <> '%s' OR expansion_finished_at IS NULL) NOT VALID", z);
+    mf_test_pg_exec(T.pg, sql);
+    create_run_at(wf, "1 s", y, sizeof(y));
+    mf_test_pg_exec(T.pg, "COMMIT");
+    wait_run_planned(y, 60);
+    assert_int_equal(pg_num("SELECT expanded_count FROM workflow_runs WHERE id = $1", 1, py),
+                     UNIQUE_VALID);
+    wait_run_planned(z, 60);
+    pg_val("SELECT status || ': ' || COALESCE(error_message, '') FROM workflow_runs"
+           " WHERE id = $1", 1, pz, msg, sizeof(msg));
+    if (strncmp(msg, "failed: ", 8) != 0 || strstr(msg, "(SQLSTATE 23514)") == NULL ||
+        strstr(msg, "Failing row") != NULL)
+        fail_msg("unexpected outcome of run z: %s", msg);
+    assert_int_equal(pg_num("SELECT count(*) FROM workflow_runs WHERE id = $1 AND"
+                            " status = 'running' AND expansion_finished_at IS NULL AND"
+                            " planner_owner IS NULL", 1, px), 1);
+    mf_test_pg_exec(T.pg, "ALTER TABLE workflow_runs DROP CONSTRAINT mf_it_poison_x,"
+                          " DROP CONSTRAINT mf_it_poison_z");
+    mf_test_pg_exec(T.pg, "UPDATE workflow_runs SET status = 'cancelled'"
+                          " WHERE status = 'running' AND expansion_finished_at IS NULL");
+}
+
 static void test_sigterm_exits_cleanly(void **state)
 {
     (void)state;
@@ -722,6 +773,7 @@ int main(void)
         cmocka_unit_test(test_takeover_after_lease_expiry),
         cmocka_unit_test(test_interval_schedule),
         cmocka_unit_test(test_config_errors_fail_the_run),
+        cmocka_unit_test(test_data_error_does_not_wedge),
         cmocka_unit_test(test_sigterm_exits_cleanly),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -1,4 +1,5 @@
 /* itest_sim: drive the coolsms-sim binary over HTTP with independently computed HMAC headers. */
+#define _GNU_SOURCE /* strcasestr */
 #include <errno.h>
 #include <limits.h>
 #include <setjmp.h>
@@ -20,6 +21,10 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <sys/socket.h>
 
 #define KEY "NCSITESTKEY00001"
 #define SECRET "itest-secret-0123456789abcdefghijklmnop"
@@ -272,9 +277,11 @@ static resp send_msgs(const char *msgs_json)
     return r;
 }
 
+/* errorCode of an error answer; every error body is {errorCode, errorMessage}. */
 static const char *error_code(const resp *r, json_t **holder)
 {
     *holder = parse(r);
+    assert_true(json_is_string(json_object_get(*holder, "errorMessage")));
     return json_string_value(json_object_get(*holder, "errorCode"));
 }
 
@@ -602,7 +609,9 @@ static void test_list_and_delivery(void **state)
     resp r = send_msgs(all);
     json_t *root = parse(&r);
     json_t *list = json_object_get(root, "messageList");
-    char id0[40], id1[40];
+    char id0[40], id1[40], gid[40];
+    snprintf(gid, sizeof(gid), "%s",
+             json_string_value(json_object_get(json_object_get(root, "groupInfo"), "groupId")));
     snprintf(id0, sizeof(id0), "%s",
              json_string_value(json_object_get(json_array_get(list, 0), "messageId")));
     snprintf(id1, sizeof(id1), "%s",
@@ -621,14 +630,30 @@ static void test_list_and_delivery(void **state)
     json_decref(root);
     free(r.body);
 
-    snprintf(path, sizeof(path), "/messages/v4/list?customFields.jobId=%s", j[1]);
+    /* groupId is a real filter; customFields.* is not one (ignored like any unknown key) */
+    snprintf(path, sizeof(path), "/messages/v4/list?groupId=%s&customFields.jobId=nope&x=1",
+             gid);
     r = api("GET", path, NULL);
+    assert_int_equal(r.status, 200);
     root = parse(&r);
     ml = json_object_get(root, "messageList");
-    assert_int_equal(json_object_size(ml), 1);
+    assert_int_equal(json_object_size(ml), 2);
     json_t *e = json_object_get(ml, id1);
     assert_non_null(e);
     assert_string_equal(json_string_value(json_object_get(e, "to")), "01066660002");
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(e, "customFields"), "jobId")), j[1]);
+    json_decref(root);
+    free(r.body);
+
+    /* criteria/cond/value, the documented query form */
+    snprintf(path, sizeof(path), "/messages/v4/list?criteria=groupId,to&cond=eq,eq&value=%s,"
+             "01066660001", gid);
+    r = api("GET", path, NULL);
+    assert_int_equal(r.status, 200);
+    root = parse(&r);
+    assert_int_equal(json_object_size(json_object_get(root, "messageList")), 1);
+    assert_non_null(json_object_get(json_object_get(root, "messageList"), id0));
     json_decref(root);
     free(r.body);
 
@@ -653,7 +678,7 @@ static void test_list_and_delivery(void **state)
     json_decref(root);
     free(r.body);
 
-    snprintf(path, sizeof(path), "/messages/v4/list?statusCode=4000&customFields.jobId=%s", j[0]);
+    snprintf(path, sizeof(path), "/messages/v4/list?statusCode=4000&messageId=%s", id0);
     r = api("GET", path, NULL);
     root = parse(&r);
     assert_int_equal(json_object_size(json_object_get(root, "messageList")), 1);
@@ -670,9 +695,13 @@ static void test_delivery_failure(void **state)
     msg_json(m, sizeof(m), "01066660003", SENDER, "SMS", "fail", j);
     resp r = send_msgs(m);
     assert_int_equal(r.status, 200);
+    json_t *sent = parse(&r);
+    snprintf(path, sizeof(path), "/messages/v4/list?messageId=%s",
+             json_string_value(json_object_get(
+                 json_array_get(json_object_get(sent, "messageList"), 0), "messageId")));
+    json_decref(sent);
     free(r.body);
     set_config("{\"deliver_fail_ratio\":0,\"deliver_delay_ms\":300}");
-    snprintf(path, sizeof(path), "/messages/v4/list?customFields.jobId=%s", j);
     r = api("GET", path, NULL);
     json_t *root = parse(&r);
     const char *k;
@@ -748,6 +777,659 @@ static void test_admin(void **state)
     free(r.body);
 }
 
+
+/* ---- message groups ---------------------------------------------------------------------- */
+
+/* Call the API; returns the parsed body (NULL when not JSON) and the status. */
+static json_t *call(const char *method, const char *path, const char *body, long *status)
+{
+    json_error_t e;
+    resp r = api(method, path, body);
+    json_t *j = json_loads(r.body, 0, &e);
+    *status = r.status;
+    free(r.body);
+    return j;
+}
+
+static const char *jstr(json_t *o, const char *k)
+{
+    return json_string_value(json_object_get(o, k));
+}
+
+static long count_of(json_t *group, const char *k)
+{
+    return (long)json_integer_value(json_object_get(json_object_get(group, "count"), k));
+}
+
+/* Every field of the SDK's groupMessageResponseSchema and groupSchema is present. */
+static void assert_group_shape(json_t *g)
+{
+    static const char *const keys[] = {
+        "count", "countForCharge", "balance", "point", "app", "log", "status",
+        "allowDuplicates", "isRefunded", "accountId", "masterAccountId", "apiVersion",
+        "groupId", "price", "dateCreated", "dateUpdated", "scheduledDate", "dateSent",
+        "dateCompleted", "sdkVersion", "osPlatform", NULL};
+    static const char *const counts[] = {"total", "sentTotal", "sentFailed", "sentSuccess",
+                                         "sentPending", "sentReplacement", "refund",
+                                         "registeredFailed", "registeredSuccess", NULL};
+    static const char *const charge[] = {"sms", "lms", "mms", "ata", "cta", "cti", "nsa",
+                                         "rcs_sms", "rcs_lms", "rcs_mms", "rcs_tpl", NULL};
+    assert_true(json_is_object(g));
+    for (int i = 0; keys[i]; i++)
+        if (json_object_get(g, keys[i]) == NULL)
+            fail_msg("group object lacks %s", keys[i]);
+    for (int i = 0; counts[i]; i++)
+        assert_true(json_is_integer(json_object_get(json_object_get(g, "count"), counts[i])));
+    for (int i = 0; charge[i]; i++) {
+        assert_true(json_is_object(json_object_get(json_object_get(g, "countForCharge"),
+                                                   charge[i])));
+        assert_true(json_is_integer(json_object_get(
+            json_object_get(json_object_get(g, "app"), "profit"), charge[i])));
+    }
+    assert_true(json_is_null(json_object_get(g, "masterAccountId")));
+    assert_true(json_is_boolean(json_object_get(g, "isRefunded")));
+    assert_true(json_is_array(json_object_get(g, "log")));
+    assert_true(json_is_integer(json_object_get(json_object_get(g, "balance"), "sum")));
+    assert_true(json_is_object(json_object_get(g, "price")));
+    assert_true(json_is_string(json_object_get(g, "dateCreated")));
+}
+
+/* POST /messages/v4/groups; returns the new groupId in gid. */
+static void create_group(const char *body, char *gid, size_t gidsz)
+{
+    long st;
+    json_t *g = call("POST", "/messages/v4/groups", body, &st);
+    assert_int_equal(st, 200);
+    assert_group_shape(g);
+    assert_string_equal(jstr(g, "status"), "PENDING");
+    snprintf(gid, gidsz, "%s", jstr(g, "groupId"));
+    json_decref(g);
+}
+
+static json_t *add_to_group(const char *gid, const char *msgs, long *st)
+{
+    char path[128];
+    size_t n = strlen(msgs) + 32;
+    char *body = malloc(n);
+    assert_non_null(body);
+    snprintf(body, n, "{\"messages\":[%s]}", msgs);
+    snprintf(path, sizeof(path), "/messages/v4/groups/%s/messages", gid);
+    json_t *j = call("PUT", path, body, st);
+    free(body);
+    return j;
+}
+
+static json_t *group_op(const char *method, const char *gid, const char *suffix, long *st)
+{
+    char path[160];
+    snprintf(path, sizeof(path), "/messages/v4/groups/%s%s", gid, suffix);
+    return call(method, path, NULL, st);
+}
+
+static void expect_error_code(json_t *j, long st, long want_st, const char *want)
+{
+    if (st != want_st || j == NULL || jstr(j, "errorCode") == NULL ||
+        strcmp(jstr(j, "errorCode"), want) != 0 || !json_is_string(json_object_get(j, "errorMessage")))
+        fail_msg("expected HTTP %ld %s, got %ld %s", want_st, want, st,
+                 j && jstr(j, "errorCode") ? jstr(j, "errorCode") : "(no errorCode)");
+}
+
+static void msleep(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+static void test_group_flow(void **state)
+{
+    char gid[64], m[3][256], all[1024], j[3][64], path[256], next[64];
+    long st;
+    (void)state;
+    create_group("{\"allowDuplicates\":false,\"customFields\":{\"batch\":\"b-1\"},"
+                 "\"sdkVersion\":\"msgfleet/1\",\"osPlatform\":\"linux\"}", gid, sizeof(gid));
+    job_id(j[0], sizeof(j[0]), "g-ok");
+    job_id(j[1], sizeof(j[1]), "g-dup");
+    job_id(j[2], sizeof(j[2]), "g-bad");
+    msg_json(m[0], sizeof(m[0]), "010-4444-0001", SENDER, "SMS", "group", j[0]);
+    msg_json(m[1], sizeof(m[1]), "01044440001", SENDER, "SMS", "group", j[1]);
+    msg_json(m[2], sizeof(m[2]), "010-12", SENDER, "SMS", "group", j[2]);
+    snprintf(all, sizeof(all), "%s,%s,%s", m[0], m[1], m[2]);
+    json_t *a = add_to_group(gid, all, &st);
+    assert_int_equal(st, 200);
+    assert_string_equal(jstr(a, "errorCount"), "2"); /* a string, as the SDK's schema says */
+    json_t *rl = json_object_get(a, "resultList");
+    assert_int_equal(json_array_size(rl), 3);
+    assert_string_equal(jstr(json_array_get(rl, 0), "statusCode"), "2000");
+    assert_string_equal(jstr(json_array_get(rl, 1), "statusCode"), "1026");
+    assert_string_equal(jstr(json_array_get(rl, 2), "statusCode"), "1011");
+    for (size_t i = 0; i < 3; i++) {
+        json_t *e = json_array_get(rl, i);
+        assert_non_null(jstr(e, "messageId"));
+        assert_string_equal(jstr(e, "country"), "82");
+        assert_string_equal(jstr(e, "accountId"), "10000001");
+        assert_string_equal(jstr(json_object_get(e, "customFields"), "jobId"), j[i]);
+    }
+    json_decref(a);
+    assert_int_equal(ledger_count(j[0]), 0); /* registered, not sent */
+
+    /* the group's messages, two pages, every message with its customFields */
+    json_t *p1 = group_op("GET", gid, "/messages?limit=2", &st);
+    assert_int_equal(st, 200);
+    assert_int_equal(json_object_size(json_object_get(p1, "messageList")), 2);
+    assert_int_equal(json_integer_value(json_object_get(p1, "limit")), 2);
+    assert_true(json_is_null(json_object_get(p1, "startKey")));
+    snprintf(next, sizeof(next), "%s", jstr(p1, "nextKey"));
+    json_decref(p1);
+    snprintf(path, sizeof(path), "/messages?limit=2&startKey=%s", next);
+    json_t *p2 = group_op("GET", gid, path, &st);
+    assert_int_equal(st, 200);
+    json_t *ml = json_object_get(p2, "messageList");
+    assert_int_equal(json_object_size(ml), 1);
+    json_t *bad = json_object_get(ml, next);
+    assert_non_null(bad);
+    assert_string_equal(jstr(bad, "statusCode"), "1011");
+    assert_string_equal(jstr(bad, "groupId"), gid);
+    assert_string_equal(jstr(json_object_get(bad, "customFields"), "jobId"), j[2]);
+    assert_true(json_is_null(json_object_get(p2, "nextKey")));
+    json_decref(p2);
+
+    json_t *g = group_op("GET", gid, "", &st);
+    assert_int_equal(st, 200);
+    assert_group_shape(g);
+    assert_int_equal(count_of(g, "total"), 3);
+    assert_int_equal(count_of(g, "registeredSuccess"), 1);
+    assert_int_equal(count_of(g, "registeredFailed"), 2);
+    assert_string_equal(jstr(json_object_get(g, "customFields"), "batch"), "b-1");
+    json_decref(g);
+
+    /* send: only the registered message goes out, once */
+    g = group_op("POST", gid, "/send", &st);
+    assert_int_equal(st, 200);
+    assert_group_shape(g);
+    assert_string_equal(jstr(g, "status"), "SENDING");
+    assert_true(json_is_string(json_object_get(g, "dateSent")));
+    json_decref(g);
+    assert_int_equal(ledger_count(j[0]), 1);
+    assert_int_equal(ledger_count(j[1]), 0);
+    assert_int_equal(ledger_count(j[2]), 0);
+    g = group_op("POST", gid, "/send", &st);
+    expect_error_code(g, st, 409, "GroupInProcessing");
+    json_decref(g);
+    g = add_to_group(gid, m[0], &st);
+    expect_error_code(g, st, 400, "InvalidGroupStatus");
+    json_decref(g);
+    assert_int_equal(ledger_count(j[0]), 1);
+
+    msleep(450); /* deliver_delay_ms is 300 */
+    g = group_op("GET", gid, "", &st);
+    assert_string_equal(jstr(g, "status"), "COMPLETE");
+    assert_int_equal(count_of(g, "sentSuccess"), 1);
+    assert_int_equal(count_of(g, "sentPending"), 0);
+    assert_true(json_is_string(json_object_get(g, "dateCompleted")));
+    json_decref(g);
+    g = group_op("POST", gid, "/send", &st);
+    expect_error_code(g, st, 409, "AlreadySent");
+    json_decref(g);
+    g = group_op("DELETE", gid, "", &st);
+    expect_error_code(g, st, 400, "NotOperationalStatus");
+    json_decref(g);
+
+    /* the list API finds the group's messages by groupId */
+    snprintf(path, sizeof(path), "/messages/v4/list?groupId=%s", gid);
+    g = call("GET", path, NULL, &st);
+    assert_int_equal(st, 200);
+    assert_int_equal(json_object_size(json_object_get(g, "messageList")), 3);
+    json_decref(g);
+}
+
+static void test_group_delete(void **state)
+{
+    char gid[64], m[2][256], all[600], j[2][64], body[256], path[128];
+    long st;
+    (void)state;
+    create_group("{}", gid, sizeof(gid));
+    job_id(j[0], sizeof(j[0]), "gd-0");
+    job_id(j[1], sizeof(j[1]), "gd-1");
+    msg_json(m[0], sizeof(m[0]), "01055550001", SENDER, "SMS", "del", j[0]);
+    msg_json(m[1], sizeof(m[1]), "01055550002", SENDER, "SMS", "del", j[1]);
+    snprintf(all, sizeof(all), "%s,%s", m[0], m[1]);
+    json_t *a = add_to_group(gid, all, &st);
+    assert_int_equal(st, 200);
+    char id0[40];
+    snprintf(id0, sizeof(id0), "%s", jstr(json_array_get(json_object_get(a, "resultList"), 0),
+                                          "messageId"));
+    json_decref(a);
+
+    snprintf(body, sizeof(body), "{\"messageIds\":[\"%s\",\"M4V00000000000000NOSUCHMESSAGE1\"]}",
+             id0);
+    snprintf(path, sizeof(path), "/messages/v4/groups/%s/messages", gid);
+    json_t *d = call("DELETE", path, body, &st);
+    assert_int_equal(st, 200);
+    assert_string_equal(jstr(d, "groupId"), gid);
+    assert_int_equal(json_integer_value(json_object_get(d, "errorCount")), 1);
+    assert_string_equal(jstr(json_array_get(json_object_get(d, "resultList"), 0), "resultCode"),
+                        "Success");
+    json_decref(d);
+    /* the removed number may be added again (it left the group) */
+    a = add_to_group(gid, m[0], &st);
+    assert_int_equal(st, 200);
+    assert_string_equal(jstr(a, "errorCount"), "0");
+    json_decref(a);
+    json_t *g = group_op("GET", gid, "", &st);
+    assert_int_equal(count_of(g, "total"), 2);
+    json_decref(g);
+
+    g = group_op("DELETE", gid, "", &st);
+    assert_int_equal(st, 200);
+    assert_string_equal(jstr(g, "status"), "DELETED");
+    json_decref(g);
+    g = group_op("POST", gid, "/send", &st);
+    expect_error_code(g, st, 400, "DeletedGroup");
+    json_decref(g);
+    g = add_to_group(gid, m[1], &st);
+    expect_error_code(g, st, 400, "InvalidGroupStatus");
+    json_decref(g);
+    d = call("DELETE", path, body, &st);
+    expect_error_code(d, st, 400, "InvalidGroupStatus");
+    json_decref(d);
+    assert_int_equal(ledger_count(j[0]), 0);
+    assert_int_equal(ledger_count(j[1]), 0);
+
+    g = group_op("GET", "G4V20240101000000ABCDEFGHIJKLMNO", "", &st);
+    expect_error_code(g, st, 404, "ResourceNotFound");
+    json_decref(g);
+    g = group_op("POST", "not-a-group", "/send", &st);
+    expect_error_code(g, st, 400, "ValidationError");
+    json_decref(g);
+}
+
+static void test_group_limits(void **state)
+{
+    size_t cap = (size_t)16 << 20, off = 0;
+    char *msgs = malloc(cap), gid[64], text[1700];
+    long st;
+    (void)state;
+    create_group("{\"allowDuplicates\":true}", gid, sizeof(gid));
+    for (int i = 0; i < 10001; i++)
+        off += (size_t)snprintf(msgs + off, cap - off,
+                                "%s{\"to\":\"010%08d\",\"from\":\"%s\",\"text\":\"x\"}",
+                                i ? "," : "", i, SENDER);
+    json_t *j = add_to_group(gid, msgs, &st);
+    expect_error_code(j, st, 413, "RecipientsTooMany");
+    json_decref(j);
+
+    /* 10,000 messages of 1,600 bytes: over 15 MB */
+    memset(text, 'a', 1600);
+    text[1600] = '\0';
+    off = 0;
+    for (int i = 0; i < 10000; i++)
+        off += (size_t)snprintf(msgs + off, cap - off,
+                                "%s{\"to\":\"010%08d\",\"from\":\"%s\",\"text\":\"%s\"}",
+                                i ? "," : "", i, SENDER, text);
+    j = add_to_group(gid, msgs, &st);
+    expect_error_code(j, st, 413, "PayloadTooLarge");
+    json_decref(j);
+    json_t *g = group_op("GET", gid, "", &st);
+    assert_int_equal(count_of(g, "total"), 0);
+    json_decref(g);
+    free(msgs);
+}
+
+static void test_group_list(void **state)
+{
+    char gid[64], path[256], now[64], later[64];
+    long st;
+    (void)state;
+    iso_now(-60, now, sizeof(now));
+    iso_now(60, later, sizeof(later));
+    create_group("{\"customFields\":{\"batch\":\"list-me\"}}", gid, sizeof(gid));
+    snprintf(path, sizeof(path), "/messages/v4/groups?criteria=groupId&cond=eq&value=%s", gid);
+    json_t *l = call("GET", path, NULL, &st);
+    assert_int_equal(st, 200);
+    assert_int_equal(json_object_size(json_object_get(l, "groupList")), 1);
+    json_t *g = json_object_get(json_object_get(l, "groupList"), gid);
+    assert_group_shape(g);
+    assert_string_equal(jstr(json_object_get(g, "customFields"), "batch"), "list-me");
+    assert_true(json_is_null(json_object_get(l, "nextKey")));
+    json_decref(l);
+
+    /* date window and status, one per page */
+    snprintf(path, sizeof(path), "/messages/v4/groups?startDate=%s&endDate=%s&criteria=status"
+             "&cond=eq&value=PENDING&limit=1", now, later);
+    l = call("GET", path, NULL, &st);
+    assert_int_equal(st, 200);
+    assert_int_equal(json_object_size(json_object_get(l, "groupList")), 1);
+    json_decref(l);
+
+    l = call("GET", "/messages/v4/groups?criteria=customFields.batch&value=x", NULL, &st);
+    expect_error_code(l, st, 400, "ValidationError");
+    json_decref(l);
+}
+
+static void test_send_many_group_info(void **state)
+{
+    char m[256], j[64];
+    long st;
+    (void)state;
+    job_id(j, sizeof(j), "sm-info");
+    msg_json(m, sizeof(m), "01077771111", SENDER, "SMS", "info", j);
+    resp r = send_msgs(m);
+    assert_int_equal(r.status, 200);
+    json_t *root = parse(&r);
+    json_t *gi = json_object_get(root, "groupInfo");
+    assert_group_shape(gi);
+    json_t *g = group_op("GET", jstr(gi, "groupId"), "", &st);
+    assert_int_equal(st, 200);
+    assert_int_equal(count_of(g, "registeredSuccess"), 1);
+    json_decref(g);
+    json_decref(root);
+    free(r.body);
+}
+
+
+/* ---- step faults, capture, quota, webhooks ----------------------------------------------- */
+
+static void test_step_faults(void **state)
+{
+    char gid[64], m[512], j[64], auth[512], path[160], body[700];
+    long st;
+    (void)state;
+    job_id(j, sizeof(j), "sf-0");
+    msg_json(m, sizeof(m), "01033330001", SENDER, "SMS", "faults", j);
+    /* timeouts only on send: create and add answer, send is processed then dropped */
+    set_config("{\"timeout_ratio\":1,\"timeout_steps\":\"send\",\"timeout_hold_ms\":200,"
+               "\"timeout_commit\":true}");
+    create_group("{}", gid, sizeof(gid));
+    json_t *a = add_to_group(gid, m, &st);
+    assert_int_equal(st, 200);
+    json_decref(a);
+    good_auth(auth, sizeof(auth));
+    snprintf(path, sizeof(path), "/messages/v4/groups/%s/send", gid);
+    resp r = http("POST", path, NULL, auth, 5000);
+    assert_int_not_equal(r.curl, CURLE_OK);
+    free(r.body);
+    set_config("{\"timeout_ratio\":0,\"timeout_steps\":\"\"}");
+    json_t *g = group_op("GET", gid, "", &st); /* the send happened: the in-doubt case */
+    assert_string_equal(jstr(g, "status"), "SENDING");
+    json_decref(g);
+    assert_int_equal(ledger_count(j), 1);
+
+    /* resets only on add: processed, then the connection is reset without an answer */
+    set_config("{\"reset_ratio\":1,\"reset_steps\":\"add\"}");
+    create_group("{}", gid, sizeof(gid));
+    job_id(j, sizeof(j), "sf-1");
+    msg_json(m, sizeof(m), "01033330002", SENDER, "SMS", "faults", j);
+    good_auth(auth, sizeof(auth));
+    snprintf(path, sizeof(path), "/messages/v4/groups/%s/messages", gid);
+
+    snprintf(body, sizeof(body), "{\"messages\":[%s]}", m);
+    r = http("PUT", path, body, auth, 5000);
+    assert_int_not_equal(r.curl, CURLE_OK);
+    free(r.body);
+    set_config("{\"reset_ratio\":0,\"reset_steps\":\"\"}");
+    g = group_op("GET", gid, "/messages", &st);
+    assert_int_equal(json_object_size(json_object_get(g, "messageList")), 1);
+    json_decref(g);
+
+    /* 5xx only on group_get; the others answer */
+    set_config("{\"error_5xx_ratio\":1,\"fault_steps\":\"group_get\"}");
+    resp r5 = api("GET", "/messages/v4/groups/G4V20240101000000ABCDEFGHIJKLMNO", NULL);
+    assert_true(r5.status >= 500);
+    free(r5.body);
+    g = group_op("GET", gid, "/messages", &st);
+    assert_int_equal(st, 200);
+    json_decref(g);
+    set_config("{\"error_5xx_ratio\":0,\"fault_steps\":\"all\"}");
+
+    resp bad = http("POST", "/_sim/config", "{\"fault_steps\":\"sendd\"}", NULL, 0);
+    assert_int_equal(bad.status, 400);
+    free(bad.body);
+    resp cfg = http("GET", "/_sim/config", NULL, NULL, 0);
+    assert_non_null(strstr(cfg.body, "\"fault_steps\":\"all\""));
+    free(cfg.body);
+}
+
+static void test_capture(void **state)
+{
+    char path[256], cfg[400], gid[64], m[512], j[64], line[8192];
+    long st;
+    (void)state;
+    snprintf(path, sizeof(path), "/tmp/itest-sim-capture-%s-%d.jsonl", S.run, (int)getpid());
+    unlink(path);
+    snprintf(cfg, sizeof(cfg), "{\"capture_file\":\"%s\"}", path);
+    set_config(cfg);
+    create_group("{\"allowDuplicates\":false}", gid, sizeof(gid));
+    job_id(j, sizeof(j), "cap-0");
+    msg_json(m, sizeof(m), "01022220001", SENDER, "SMS", "cap", j);
+    json_t *a = add_to_group(gid, m, &st);
+    json_decref(a);
+    json_t *g = group_op("GET", gid, "", &st);
+    json_decref(g);
+    set_config("{\"capture_file\":\"\"}");
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    int n = 0;
+    while (fgets(line, sizeof(line), f)) {
+        json_error_t e;
+        json_t *l = json_loads(line, 0, &e);
+        assert_non_null(l);
+        if (n == 0) {
+            assert_string_equal(jstr(l, "method"), "POST");
+            assert_string_equal(jstr(l, "path"), "/messages/v4/groups");
+            assert_true(json_is_false(json_object_get(json_object_get(l, "body"),
+                                                      "allowDuplicates")));
+        } else if (n == 1) {
+            assert_string_equal(jstr(l, "method"), "PUT");
+            json_t *msg = json_array_get(json_object_get(json_object_get(l, "body"), "messages"),
+                                         0);
+            assert_string_equal(jstr(json_object_get(msg, "customFields"), "jobId"), j);
+        } else {
+            assert_string_equal(jstr(l, "method"), "GET");
+            assert_true(json_is_null(json_object_get(l, "body")));
+        }
+        json_decref(l);
+        n++;
+    }
+    fclose(f);
+    unlink(path);
+    assert_int_equal(n, 3);
+}
+
+/* ---- a tiny webhook receiver: answers `fail_first` requests 500, then 200 ----------------- */
+
+typedef struct receiver {
+    int fd, port;
+    pthread_t th;
+    pthread_mutex_t lock;
+    int fail_first, seen;
+    char *bodies[64];
+    int nbodies;
+    int stop;
+} receiver;
+
+static receiver RCV;
+
+static void *receiver_main(void *arg)
+{
+    receiver *rv = arg;
+    while (!rv->stop) {
+        int c = accept(rv->fd, NULL, NULL);
+        if (c < 0)
+            continue;
+        char *buf = malloc(1 << 20);
+        size_t len = 0, want = 0;
+        char *hdr_end = NULL;
+        for (;;) {
+            ssize_t k = recv(c, buf + len, (1 << 20) - 1 - len, 0);
+            if (k <= 0)
+                break;
+            len += (size_t)k;
+            buf[len] = '\0';
+            if (hdr_end == NULL && (hdr_end = strstr(buf, "\r\n\r\n")) != NULL) {
+                char *cl = strcasestr(buf, "Content-Length:");
+                want = (size_t)(hdr_end + 4 - buf) + (cl ? strtoul(cl + 15, NULL, 10) : 0);
+            }
+            if (hdr_end && len >= want)
+                break;
+        }
+        pthread_mutex_lock(&rv->lock);
+        int fail = rv->seen++ < rv->fail_first;
+        if (hdr_end && rv->nbodies < 64)
+            rv->bodies[rv->nbodies++] = strdup(hdr_end + 4);
+        pthread_mutex_unlock(&rv->lock);
+        const char *ans = fail ? "HTTP/1.1 500 Oops\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                               : "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+        send(c, ans, strlen(ans), MSG_NOSIGNAL);
+        close(c);
+        free(buf);
+    }
+    return NULL;
+}
+
+static void receiver_start(int fail_first)
+{
+    struct sockaddr_in sa;
+    socklen_t sl = sizeof(sa);
+    memset(&RCV, 0, sizeof(RCV));
+    pthread_mutex_init(&RCV.lock, NULL);
+    RCV.fail_first = fail_first;
+    RCV.fd = socket(AF_INET, SOCK_STREAM, 0);
+    memset(&sa, 0, sizeof(sa));
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(bind(RCV.fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    assert_int_equal(listen(RCV.fd, 16), 0);
+    getsockname(RCV.fd, (struct sockaddr *)&sa, &sl);
+    RCV.port = ntohs(sa.sin_port);
+    struct timeval tv = {0, 200000};
+    setsockopt(RCV.fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    pthread_create(&RCV.th, NULL, receiver_main, &RCV);
+}
+
+static void receiver_stop(void)
+{
+    RCV.stop = 1;
+    pthread_join(RCV.th, NULL);
+    close(RCV.fd);
+    for (int i = 0; i < RCV.nbodies; i++)
+        free(RCV.bodies[i]);
+    pthread_mutex_destroy(&RCV.lock);
+}
+
+static void test_webhook(void **state)
+{
+    char gid[64], m[2][512], all[1100], j[2][64], cfg[512];
+    long st;
+    (void)state;
+    receiver_start(2); /* the first two deliveries (at least one single-report) fail */
+    snprintf(cfg, sizeof(cfg),
+             "{\"webhook_url\":\"http://127.0.0.1:%d/single\",\"webhook_group_url\":"
+             "\"http://127.0.0.1:%d/group\",\"webhook_interval_ms\":20,\"webhook_retry_ms\":20,"
+             "\"webhook_batch\":10,\"deliver_delay_ms\":100}", RCV.port, RCV.port);
+    set_config(cfg);
+    create_group("{}", gid, sizeof(gid));
+    job_id(j[0], sizeof(j[0]), "wh-0");
+    job_id(j[1], sizeof(j[1]), "wh-1");
+    msg_json(m[0], sizeof(m[0]), "01011110001", SENDER, "SMS", "hook", j[0]);
+    msg_json(m[1], sizeof(m[1]), "01011110002", SENDER, "SMS", "hook", j[1]);
+    snprintf(all, sizeof(all), "%s,%s", m[0], m[1]);
+    json_t *a = add_to_group(gid, all, &st);
+    if (st != 200 || strcmp(jstr(a, "errorCount"), "0") != 0)
+        fail_msg("add: HTTP %ld %s", st, a ? json_dumps(a, 0) : "?");
+    json_decref(a);
+    json_decref(group_op("POST", gid, "/send", &st));
+    assert_int_equal(st, 200);
+    int single_ok = 0, group_ok = 0;
+    char first_eid[64] = "";
+    for (int t = 0; t < 100 && !(single_ok && group_ok); t++) {
+        msleep(50);
+        pthread_mutex_lock(&RCV.lock);
+        for (int i = 0; i < RCV.nbodies; i++) {
+            json_error_t e;
+            json_t *arr = json_loads(RCV.bodies[i], 0, &e);
+            json_t *ev = json_array_get(arr, 0);
+            json_t *data = json_object_get(ev, "data");
+            if (jstr(data, "messageId") && json_array_size(arr) == 2 &&
+                json_integer_value(json_object_get(ev, "retryCount")) == 0 && !first_eid[0])
+                snprintf(first_eid, sizeof(first_eid), "%s", jstr(ev, "eventDataId"));
+            if (jstr(data, "messageId") && json_array_size(arr) == 2 &&
+                json_integer_value(json_object_get(ev, "retryCount")) >= 1) {
+                /* a retry: same event, same eventDataId, retryCount counted up */
+                assert_string_equal(jstr(ev, "eventDataId"), first_eid);
+                assert_string_equal(jstr(data, "groupId"), gid);
+                assert_string_equal(jstr(data, "statusCode"), "4000");
+                assert_non_null(jstr(data, "dateReported"));
+                assert_non_null(jstr(ev, "eventDataId"));
+                const char *jj = jstr(json_object_get(data, "customFields"), "jobId");
+                assert_true(jj && (!strcmp(jj, j[0]) || !strcmp(jj, j[1])));
+                single_ok = 1;
+            } else if (!jstr(data, "messageId") && jstr(data, "groupId")) {
+                assert_string_equal(jstr(data, "groupId"), gid);
+                assert_string_equal(jstr(data, "status"), "COMPLETE");
+                group_ok = 1;
+            }
+            json_decref(arr);
+        }
+        pthread_mutex_unlock(&RCV.lock);
+    }
+    set_config("{\"webhook_url\":\"\",\"webhook_group_url\":\"\",\"deliver_delay_ms\":300}");
+    if (!single_ok || !group_ok) {
+        resp sr = http("GET", "/_sim/stats", NULL, NULL, 0);
+        print_error("stats: %s\n", sr.body);
+        free(sr.body);
+    }
+    if (!single_ok || !group_ok)
+        for (int i = 0; i < RCV.nbodies; i++)
+            print_error("webhook body %d: %.300s\n", i, RCV.bodies[i]);
+    receiver_stop();
+    assert_true(single_ok);
+    assert_true(group_ok);
+    resp r = http("GET", "/_sim/stats", NULL, NULL, 0);
+    json_t *stj = parse(&r);
+    assert_true(json_integer_value(json_object_get(stj, "webhook_failures")) >= 2);
+    json_decref(stj);
+    free(r.body);
+}
+
+static void test_quota(void **state)
+{
+    char gid[64], m[3][512], all[1600], j[3][64], path[200];
+    long st;
+    (void)state;
+    resp rr = http("POST", "/_sim/reset", NULL, NULL, 0); /* quota used today back to 0 */
+    assert_int_equal(rr.status, 200);
+    free(rr.body);
+    set_config("{\"daily_quota\":2}");
+    json_t *q = call("GET", "/quota/v1/me", NULL, &st);
+    assert_int_equal(st, 200);
+    assert_int_equal(json_integer_value(json_object_get(q, "quota")), 2);
+    assert_non_null(json_object_get(q, "min"));
+    assert_non_null(json_object_get(q, "max"));
+    assert_true(json_is_boolean(json_object_get(q, "autoAdjustment")));
+    json_decref(q);
+    create_group("{}", gid, sizeof(gid));
+    for (int i = 0; i < 3; i++) {
+        char name[16], to[16];
+        snprintf(name, sizeof(name), "quota-%d", i);
+        snprintf(to, sizeof(to), "0109999000%d", i);
+        job_id(j[i], sizeof(j[i]), name);
+        msg_json(m[i], sizeof(m[i]), to, SENDER, "SMS", "quota", j[i]);
+    }
+    snprintf(all, sizeof(all), "%s,%s,%s", m[0], m[1], m[2]);
+    json_decref(add_to_group(gid, all, &st));
+    json_t *g = group_op("POST", gid, "/send", &st);
+    assert_int_equal(st, 200);
+    assert_int_equal(count_of(g, "sentFailed"), 1);
+    assert_int_equal(count_of(g, "sentPending"), 2);
+    json_decref(g);
+    assert_int_equal(ledger_count(j[0]) + ledger_count(j[1]) + ledger_count(j[2]), 2);
+    snprintf(path, sizeof(path), "/messages/v4/list?groupId=%s&statusCode=2024", gid);
+    json_t *l = call("GET", path, NULL, &st);
+    assert_int_equal(json_object_size(json_object_get(l, "messageList")), 1);
+    json_decref(l);
+    set_config("{\"daily_quota\":0}");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -765,6 +1447,15 @@ int main(void)
         cmocka_unit_test(test_delivery_failure),
         cmocka_unit_test(test_too_many_messages),
         cmocka_unit_test(test_admin),
+        cmocka_unit_test(test_group_flow),
+        cmocka_unit_test(test_group_delete),
+        cmocka_unit_test(test_group_limits),
+        cmocka_unit_test(test_group_list),
+        cmocka_unit_test(test_send_many_group_info),
+        cmocka_unit_test(test_step_faults),
+        cmocka_unit_test(test_capture),
+        cmocka_unit_test(test_webhook),
+        cmocka_unit_test(test_quota), /* resets the simulator: keep it last */
     };
     return cmocka_run_group_tests(tests, start_sim, stop_sim);
 }

@@ -6,6 +6,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <curl/curl.h>
 #include <microhttpd.h>
 
 #include "sim_http.h"
@@ -37,22 +38,34 @@ static int ctx_init(sim_ctx *ctx, mf_err *err)
         return -1;
     pthread_mutex_init(&ctx->knob_lock, NULL);
     pthread_mutex_init(&ctx->bucket_lock, NULL);
+    pthread_mutex_init(&ctx->quota_lock, NULL);
+    pthread_mutex_init(&ctx->capture_lock, NULL);
     ctx->salts = sim_salts_new((size_t)1 << 20);
     ctx->ledger = sim_ledger_new();
+    ctx->groups = sim_groups_new();
     ctx->log = mf_log_new("coolsms-sim", MF_LOG_INFO, 2);
-    if (ctx->salts == NULL || ctx->ledger == NULL || ctx->log == NULL)
+    if (ctx->salts == NULL || ctx->ledger == NULL || ctx->groups == NULL || ctx->log == NULL)
         return mf_err_set(err, "out of memory");
+    ctx->webhook = sim_webhook_start(ctx, err);
+    if (ctx->webhook == NULL)
+        return -1;
     atomic_store(&ctx->id_counter, (unsigned long long)time(NULL) << 20);
     return 0;
 }
 
 static void ctx_free(sim_ctx *ctx)
 {
+    atomic_store(&ctx->stopping, 1);
+    sim_webhook_stop(ctx->webhook);
+    sim_capture_close(ctx);
+    sim_groups_free(ctx->groups);
     sim_salts_free(ctx->salts);
     sim_ledger_free(ctx->ledger);
     mf_log_free(ctx->log);
     pthread_mutex_destroy(&ctx->knob_lock);
     pthread_mutex_destroy(&ctx->bucket_lock);
+    pthread_mutex_destroy(&ctx->quota_lock);
+    pthread_mutex_destroy(&ctx->capture_lock);
 }
 
 int main(int argc, char **argv)
@@ -73,6 +86,7 @@ int main(int argc, char **argv)
         usage(strcmp(argv[1], "--help") == 0 ? stdout : stderr);
         return strcmp(argv[1], "--help") == 0 ? 0 : 2;
     }
+    curl_global_init(CURL_GLOBAL_DEFAULT); /* before any thread: the webhook client */
     if (ctx_init(&ctx, &err) != 0) {
         fprintf(stderr, "coolsms-sim: %s\n", err.msg);
         goto out;
@@ -102,5 +116,6 @@ out:
     if (d != NULL)
         MHD_stop_daemon(d);
     ctx_free(&ctx);
+    curl_global_cleanup();
     return rc;
 }

@@ -13,14 +13,34 @@
 #include "mf_err.h"
 #include "mf_log.h"
 
-#define SIM_MAX_MESSAGES 10000       /* per send-many request */
-#define SIM_MAX_BODY ((size_t)64 << 20) /* request body limit */
+#define SIM_MAX_MESSAGES 10000       /* per send-many or group-add request */
+#define SIM_MAX_BODY ((size_t)64 << 20) /* request body limit (send-many) */
+#define SIM_MAX_ADD_BODY ((size_t)15 << 20) /* group-add body limit (15 MB, documented) */
+#define SIM_MAX_GROUP_MESSAGES 1000000 /* messages per group (documented) */
+#define SIM_STR_KNOB 256              /* room of a string knob */
 #define SIM_ID_LEN 32                 /* "M4V" + 14-digit time + 15 alnum */
 #define SIM_CODE_LEN 8                /* status codes are 4 digits; room for "TEST1000" */
 #define SIM_MAX_SENDERS 64
 #define SIM_INDEX_FIELD "jobId"       /* the customFields key that has its own hash index */
 
 /* ---- knobs (sim_config.c) ---------------------------------------------------------------- */
+
+/* The API steps fault knobs can aim at (bit masks; see sim_config.c for the names). */
+enum {
+    SIM_STEP_CREATE = 1u << 0,         /* POST /messages/v4/groups */
+    SIM_STEP_ADD = 1u << 1,            /* PUT .../groups/{id}/messages */
+    SIM_STEP_SEND = 1u << 2,           /* POST .../groups/{id}/send */
+    SIM_STEP_GROUP_GET = 1u << 3,      /* GET .../groups/{id} */
+    SIM_STEP_GROUP_MESSAGES = 1u << 4, /* GET .../groups/{id}/messages */
+    SIM_STEP_GROUP_LIST = 1u << 5,     /* GET /messages/v4/groups */
+    SIM_STEP_GROUP_DELETE = 1u << 6,   /* DELETE .../groups/{id} and .../groups/{id}/messages */
+    SIM_STEP_LIST = 1u << 7,           /* GET /messages/v4/list */
+    SIM_STEP_SEND_MANY = 1u << 8,      /* POST /messages/v4/send-many/detail */
+    SIM_STEP_QUOTA = 1u << 9,          /* GET /quota/v1/me */
+    SIM_STEP_WEBHOOK = 1u << 10,       /* the simulator's own webhook deliveries */
+    SIM_STEP_ALL = (1u << 11) - 1,
+    SIM_STEP_SET = 1u << 31            /* marks an explicit list ("none" = SET alone) */
+};
 
 /* Runtime-adjustable behaviour. Read as a whole snapshot under knob_lock. */
 typedef struct sim_knobs {
@@ -29,6 +49,20 @@ typedef struct sim_knobs {
     double timeout_ratio;
     long long timeout_hold_ms;
     int timeout_commit;
+    double reset_ratio;
+    unsigned fault_steps;      /* steps the fault knobs apply to */
+    unsigned latency_steps;    /* per-kind lists; 0 = use fault_steps */
+    unsigned error_5xx_steps;
+    unsigned timeout_steps;
+    unsigned reset_steps;
+    char capture_file[SIM_STR_KNOB];
+    long long daily_quota;
+    char quota_fail_code[SIM_CODE_LEN];
+    char webhook_url[SIM_STR_KNOB];
+    char webhook_group_url[SIM_STR_KNOB];
+    long long webhook_batch;
+    long long webhook_interval_ms;
+    long long webhook_retry_ms;
     double rate_limit_per_s;
     double permanent_fail_ratio;
     char permanent_fail_code[SIM_CODE_LEN];
@@ -58,6 +92,8 @@ int sim_config_apply_json(sim_knobs *k, const char *json, size_t len, mf_err *er
 int sim_config_to_json(const sim_knobs *k, mf_buf *out, mf_err *err);
 /* Print the knob and environment tables as Markdown (for docs/simulator.md). */
 void sim_config_print_markdown(void);
+/* 1 when a fault kind (its own step list, else fault_steps) applies to step. */
+int sim_step_hit(unsigned kind_steps, unsigned fault_steps, unsigned step);
 
 /* ---- failure codes (sim_codes.c): the ONE table of status codes ------------------------- */
 
@@ -118,15 +154,27 @@ void sim_format_iso8601(int64_t ms, char *out, size_t outsz);
 
 /* ---- ledger (sim_ledger.c) --------------------------------------------------------------- */
 
+/* Where a stored message stands. Only SIM_MS_SENT messages are "accepted" in the ledger's
+ * counts, its export and /_sim/ledger/count; the others are visible through the API. */
+typedef enum sim_msg_state {
+    SIM_MS_SENT = 0,   /* accepted for delivery: lifecycle 2000 -> 3000 -> final */
+    SIM_MS_PENDING,    /* registered (2000) in a group not sent yet */
+    SIM_MS_REJECTED,   /* registered with a 1xxx code: stored, never sent */
+    SIM_MS_UNSENT,     /* failed at send time (daily quota): final_code, never delivered */
+    SIM_MS_REMOVED     /* deleted from its group: invisible */
+} sim_msg_state;
+
 typedef struct sim_msg {
     char id[SIM_ID_LEN + 1];
     char to[12];
     char from[24];
     char type[4];
-    char final_code[SIM_CODE_LEN]; /* code reached at final_ms */
-    uint32_t group;                /* index in the group table */
+    char final_code[SIM_CODE_LEN]; /* code reached at final_ms (or the 1xxx code) */
+    uint8_t state;                 /* sim_msg_state */
+    uint32_t group;                /* index in the ledger's group table */
     uint32_t job_next;             /* next message (index + 1) with the same jobId, 0 = none */
-    int64_t accepted_ms;
+    int64_t created_ms;            /* registration (dateCreated) */
+    int64_t accepted_ms;           /* lifecycle start (send); created_ms until sent */
     int64_t final_ms;
     const char *text;              /* arena strings, NULL when absent */
     const char *subject;
@@ -145,7 +193,14 @@ void sim_ledger_free(sim_ledger *l);
 void sim_ledger_rdlock(sim_ledger *l);
 void sim_ledger_unlock(sim_ledger *l);
 
-size_t sim_ledger_count(sim_ledger *l);               /* under rdlock */
+void sim_ledger_wrlock(sim_ledger *l);
+
+size_t sim_ledger_count(sim_ledger *l);               /* under rdlock: every stored message */
+size_t sim_ledger_sent(sim_ledger *l);                /* under rdlock: SIM_MS_SENT messages */
+/* Adjust the SENT count after changing states under sim_ledger_wrlock. */
+void sim_ledger_sent_add(sim_ledger *l, long delta);
+/* Writable record, under sim_ledger_wrlock. */
+sim_msg *sim_ledger_at_mut(sim_ledger *l, size_t i);
 const sim_msg *sim_ledger_at(sim_ledger *l, size_t i); /* under rdlock */
 const char *sim_ledger_group_id(sim_ledger *l, uint32_t g); /* under rdlock */
 /* Index of messageId, or -1. Under rdlock. */
@@ -165,13 +220,25 @@ typedef struct sim_new_msg {
     size_t ncf;
 } sim_new_msg;
 
-/* Add a group and its messages atomically; returns 0 or -1 (out of memory). */
+/* Add a group and its messages atomically; *first (if not NULL) gets the first message's
+ * index (the n messages are consecutive). Returns 0 or -1 (out of memory). */
 int sim_ledger_add(sim_ledger *l, const char *group_id, sim_new_msg *msgs, size_t n,
-                   mf_err *err);
+                   size_t *first, uint32_t *group_out, mf_err *err);
+/* Append messages to an existing ledger group g (consecutive indexes from *first). */
+int sim_ledger_append(sim_ledger *l, uint32_t g, sim_new_msg *msgs, size_t n, size_t *first,
+                      mf_err *err);
+/* A new, empty ledger group; returns 0 with *g, or -1. */
+int sim_ledger_group_new(sim_ledger *l, const char *group_id, uint32_t *g, mf_err *err);
 void sim_ledger_reset(sim_ledger *l);
 
-/* Status of a message at now_ms: "2000" before half the delay, "3000" after, final after. */
+/* Status of a message at now_ms: "2000" before half the delay, "3000" after, final after;
+ * "2000" while pending; the 1xxx code when rejected. */
 const char *sim_msg_status(const sim_msg *m, int64_t now_ms);
+/* The message's "status" word: PENDING, SENDING, COMPLETE or FAILED. */
+const char *sim_msg_status_word(const sim_msg *m, int64_t now_ms);
+/* Append one message as the list APIs show it: "<id>":{...} with with_key, else {...}. */
+int sim_msg_json(sim_ledger *l, const char *account, const sim_msg *m, int64_t now,
+                 int with_key, mf_buf *b, mf_err *err);
 /* Value of customFields[key] or NULL. */
 const char *sim_msg_cf(const sim_msg *m, const char *key);
 /* Append the customFields as a JSON object. */
@@ -181,8 +248,11 @@ int sim_msg_cf_json(const sim_msg *m, mf_buf *out, mf_err *err);
 
 typedef struct sim_stats {
     atomic_ullong requests, accepted, rejected, auth_failures, http_5xx, timeouts,
-        rate_limited;
+        rate_limited, resets, quota_failed, webhook_posts, webhook_failures, webhook_dropped;
 } sim_stats;
+
+typedef struct sim_groups sim_groups;
+typedef struct sim_webhook sim_webhook;
 
 typedef struct sim_ctx {
     sim_settings set;
@@ -193,6 +263,14 @@ typedef struct sim_ctx {
     int64_t bucket_ms;
     sim_salts *salts;
     sim_ledger *ledger;
+    sim_groups *groups;
+    sim_webhook *webhook;
+    pthread_mutex_t quota_lock;
+    int64_t quota_day;          /* Korean calendar day of quota_used */
+    long long quota_used;
+    pthread_mutex_t capture_lock;
+    void *capture;              /* FILE * of capture_path, or NULL */
+    char capture_path[SIM_STR_KNOB];
     sim_stats stats;
     atomic_ullong id_counter;
     atomic_ullong rng_counter;
@@ -223,6 +301,15 @@ void sim_reply_error(sim_reply *r, int status, const char *code, const char *fmt
 /* POST /messages/v4/send-many/detail after authentication (body parsed inside). */
 void sim_handle_send(sim_ctx *ctx, const char *body, size_t len, sim_reply *r);
 
+/* Token bucket over the account. Returns 0 when n messages are admitted. */
+int sim_rate_admit(sim_ctx *ctx, double rate, size_t n, int64_t now_ms);
+/* Take up to n messages from today's quota (Korean day); returns how many may be sent. */
+size_t sim_quota_take(sim_ctx *ctx, const sim_knobs *k, size_t n, int64_t now_ms);
+/* GET /quota/v1/me. */
+void sim_handle_quota(sim_ctx *ctx, sim_reply *r);
+/* Decide the lifecycle of a message sent at now_ms (state SENT, times, final code). */
+void sim_msg_start(sim_ctx *ctx, const sim_knobs *k, sim_msg *m, int64_t start_ms);
+
 /* Query parameter access for the list handler. */
 typedef struct sim_query sim_query;
 const char *sim_query_get(const sim_query *q, const char *key);
@@ -234,7 +321,74 @@ void sim_query_each_prefix(const sim_query *q, const char *prefix,
                            void (*fn)(const char *key, const char *value, void *arg),
                            void *arg);
 
+/* criteria/cond/value query conditions (comma lists of equal length; operators eq, ne, gt,
+ * gte, lt, lte, like). */
+#define SIM_MAX_CONDS 8
+typedef enum sim_op { SIM_OP_EQ, SIM_OP_NE, SIM_OP_GT, SIM_OP_GTE, SIM_OP_LT, SIM_OP_LTE,
+                      SIM_OP_LIKE } sim_op;
+typedef struct sim_cond {
+    char field[32];
+    sim_op op;
+    char value[128];
+    int64_t t;     /* value as a time, when it parses as ISO 8601 */
+    int has_t;
+} sim_cond;
+/* Parse criteria/cond/value from q; fields must be among allowed (NULL-terminated). Returns
+ * 0 with *n conditions, or -1 after filling r with 400 ValidationError. */
+int sim_conds_parse(const sim_query *q, const char *const *allowed, sim_cond *out, size_t *n,
+                    sim_reply *r);
+/* Does string v (or time t, for a date field) satisfy c? */
+int sim_cond_str(const sim_cond *c, const char *v);
+int sim_cond_time(const sim_cond *c, int64_t t);
+/* Parse a positive decimal integer in [lo, hi]; returns 0 or -1. */
+int sim_parse_long(const char *s, long lo, long hi, long *out);
+
 /* GET /messages/v4/list after authentication. */
 void sim_handle_list(sim_ctx *ctx, const sim_query *q, sim_reply *r);
+
+/* ---- message groups (sim_group.c) --------------------------------------------------------- */
+
+sim_groups *sim_groups_new(void);
+void sim_groups_free(sim_groups *gs);
+void sim_groups_reset(sim_groups *gs);
+
+void sim_handle_group_create(sim_ctx *ctx, const char *body, size_t len, sim_reply *r);
+void sim_handle_group_add(sim_ctx *ctx, const char *gid, const char *body, size_t len,
+                          sim_reply *r);
+void sim_handle_group_send(sim_ctx *ctx, const char *gid, sim_reply *r);
+void sim_handle_group_get(sim_ctx *ctx, const char *gid, sim_reply *r);
+void sim_handle_group_messages(sim_ctx *ctx, const char *gid, const sim_query *q,
+                               sim_reply *r);
+void sim_handle_group_delete(sim_ctx *ctx, const char *gid, sim_reply *r);
+void sim_handle_group_delete_messages(sim_ctx *ctx, const char *gid, const char *body,
+                                      size_t len, sim_reply *r);
+void sim_handle_group_list(sim_ctx *ctx, const sim_query *q, sim_reply *r);
+
+/* A group made by send-many: its n messages are ledger [first, first + n) of ledger group lg;
+ * extra_failed messages were refused and not stored. Appends the group object to out. */
+int sim_groups_register_sent(sim_ctx *ctx, const char *gid, uint32_t lg, size_t first,
+                             size_t n, size_t extra_failed, int allow_dup, int64_t now_ms,
+                             int64_t start_ms, mf_buf *out, mf_err *err);
+
+/* Append the group object of gid (groups lock taken inside) for a webhook group-report.
+ * Returns 0, or -1 when the group is gone. */
+int sim_groups_json_by_id(sim_ctx *ctx, const char *gid, int64_t now, mf_buf *out,
+                          mf_err *err);
+
+/* ---- capture (sim_capture.c) and webhooks (sim_webhook.c) -------------------------------- */
+
+/* Append {"method","path","body"} as one line to the capture_file knob's file, if set. */
+void sim_capture(sim_ctx *ctx, const sim_knobs *k, const char *method, const char *path,
+                 const char *body, size_t len);
+void sim_capture_close(sim_ctx *ctx);
+
+sim_webhook *sim_webhook_start(sim_ctx *ctx, mf_err *err);
+void sim_webhook_stop(sim_webhook *w);
+void sim_webhook_reset(sim_webhook *w);
+/* Queue single-reports for n ledger messages (idx[i], or first + i when idx is NULL), each
+ * at its final_ms (when webhook_url is set), and a group-report for gid at group_done_ms
+ * (when webhook_group_url is set). Call without the ledger lock. */
+void sim_webhook_queue(sim_ctx *ctx, const sim_knobs *k, const char *gid, const uint32_t *idx,
+                       size_t first, size_t n, int64_t group_done_ms);
 
 #endif

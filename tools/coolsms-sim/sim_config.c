@@ -9,7 +9,7 @@
 
 #include "sim.h"
 
-typedef enum knob_type { K_INT, K_DOUBLE, K_BOOL, K_CODE } knob_type;
+typedef enum knob_type { K_INT, K_DOUBLE, K_BOOL, K_CODE, K_STEPS, K_STR } knob_type;
 
 typedef struct knob_def {
     const char *name;
@@ -33,8 +33,44 @@ static const knob_def knobs[] = {
     {"timeout_hold_ms", "MF_SIM_TIMEOUT_HOLD_MS", K_INT, "30000", 0, 3600000,
      KOFF(timeout_hold_ms), "how long a timed-out request is held before the connection drops"},
     {"timeout_commit", "MF_SIM_TIMEOUT_COMMIT", K_BOOL, "1", 0, 1, KOFF(timeout_commit),
-     "1: a timed-out send is processed and recorded before the drop (the in-doubt case); "
+     "1: a timed-out request is processed (and recorded) before the drop (the in-doubt case); "
      "0: dropped before processing"},
+    {"reset_ratio", "MF_SIM_RESET_RATIO", K_DOUBLE, "0", 0, 1, KOFF(reset_ratio),
+     "share of API requests processed (and recorded), then answered by closing the "
+     "connection with a TCP reset and no answer"},
+    {"fault_steps", "MF_SIM_FAULT_STEPS", K_STEPS, "all", 0, 0, KOFF(fault_steps),
+     "comma list of the steps latency_ms, error_5xx_ratio, timeout_ratio and reset_ratio apply "
+     "to: create, add, send, group_get, group_messages, group_list, group_delete, list, "
+     "send_many, quota, webhook; or all, none"},
+    {"latency_steps", "MF_SIM_LATENCY_STEPS", K_STEPS, "", 0, 0, KOFF(latency_steps),
+     "steps latency_ms applies to; empty = fault_steps"},
+    {"error_5xx_steps", "MF_SIM_ERROR_5XX_STEPS", K_STEPS, "", 0, 0, KOFF(error_5xx_steps),
+     "steps error_5xx_ratio applies to; empty = fault_steps"},
+    {"timeout_steps", "MF_SIM_TIMEOUT_STEPS", K_STEPS, "", 0, 0, KOFF(timeout_steps),
+     "steps timeout_ratio applies to; empty = fault_steps"},
+    {"reset_steps", "MF_SIM_RESET_STEPS", K_STEPS, "", 0, 0, KOFF(reset_steps),
+     "steps reset_ratio applies to; empty = fault_steps"},
+    {"capture_file", "MF_SIM_CAPTURE_FILE", K_STR, "", 0, 0, KOFF(capture_file),
+     "when set, append {\"method\",\"path\",\"body\"} as one JSON line per /messages/v4 request "
+     "(body: the parsed JSON or null); empty = off"},
+    {"daily_quota", "MF_SIM_DAILY_QUOTA", K_INT, "0", 0, 1000000000, KOFF(daily_quota),
+     "messages the account may send per Korean calendar day; those sent beyond it fail in "
+     "their group with quota_fail_code; 0 = unlimited"},
+    {"quota_fail_code", "MF_SIM_QUOTA_FAIL_CODE", K_CODE, "2024", 0, 0, KOFF(quota_fail_code),
+     "final statusCode of messages sent beyond daily_quota (the real code is undocumented)"},
+    {"webhook_url", "MF_SIM_WEBHOOK_URL", K_STR, "", 0, 0, KOFF(webhook_url),
+     "plain http:// URL that receives single-report POSTs for messages sent while it is set; "
+     "empty = off"},
+    {"webhook_group_url", "MF_SIM_WEBHOOK_GROUP_URL", K_STR, "", 0, 0, KOFF(webhook_group_url),
+     "plain http:// URL that receives group-report POSTs for groups sent while it is set; "
+     "empty = off"},
+    {"webhook_batch", "MF_SIM_WEBHOOK_BATCH", K_INT, "100", 1, 10000, KOFF(webhook_batch),
+     "reports per single-report POST"},
+    {"webhook_interval_ms", "MF_SIM_WEBHOOK_INTERVAL_MS", K_INT, "200", 10, 600000,
+     KOFF(webhook_interval_ms), "how often due reports are collected and posted"},
+    {"webhook_retry_ms", "MF_SIM_WEBHOOK_RETRY_MS", K_INT, "1000", 0, 3600000,
+     KOFF(webhook_retry_ms),
+     "delay before a failed delivery is retried (times the retry number; at most 5 retries)"},
     {"rate_limit_per_s", "MF_SIM_RATE_LIMIT_PER_S", K_DOUBLE, "0", 0, 1e9,
      KOFF(rate_limit_per_s),
      "token bucket over the account in messages per second (burst: one second); exceeding "
@@ -72,6 +108,82 @@ static int parse_code(const char *v, char *out, mf_err *err, const char *name)
     return 0;
 }
 
+static const char *const STEP_NAMES[] = {"create", "add", "send", "group_get",
+                                         "group_messages", "group_list", "group_delete", "list",
+                                         "send_many", "quota", "webhook"};
+#define NSTEPS (sizeof(STEP_NAMES) / sizeof(STEP_NAMES[0]))
+
+int sim_step_hit(unsigned kind_steps, unsigned fault_steps, unsigned step)
+{
+    unsigned m = kind_steps ? kind_steps : fault_steps;
+    return (m & step) != 0;
+}
+
+/* "all", "none", "" or a comma list of step names. */
+static int parse_steps(const char *v, unsigned *out, mf_err *err, const char *name)
+{
+    unsigned m = 0;
+    const char *p = v;
+
+    if (*v == '\0') {
+        *out = 0;
+        return 0;
+    }
+    while (*p) {
+        char tok[32];
+        size_t n = strcspn(p, ",");
+        size_t b = 0;
+        int found = 0;
+
+        while (b < n && p[b] == ' ')
+            b++;
+        while (n > b && p[n - 1] == ' ')
+            n--;
+        if (n - b >= sizeof(tok))
+            return mf_err_set(err, "invalid value for %s: step name too long", name);
+        memcpy(tok, p + b, n - b);
+        tok[n - b] = '\0';
+        if (!strcmp(tok, "all")) {
+            m |= SIM_STEP_ALL;
+            found = 1;
+        } else if (!strcmp(tok, "none") || tok[0] == '\0') {
+            found = 1;
+        }
+        for (size_t i = 0; i < NSTEPS && !found; i++)
+            if (!strcmp(tok, STEP_NAMES[i])) {
+                m |= 1u << i;
+                found = 1;
+            }
+        if (!found)
+            return mf_err_set(err, "invalid value for %s: unknown step \"%s\"", name, tok);
+        p += strcspn(p, ",");
+        if (*p == ',')
+            p++;
+    }
+    *out = m | SIM_STEP_SET;
+    return 0;
+}
+
+static int steps_to_json(unsigned m, mf_buf *out, mf_err *err)
+{
+    int first = 1;
+    if (m == 0)
+        return mf_buf_append_str(out, "\"\"", err);
+    if ((m & SIM_STEP_ALL) == SIM_STEP_ALL)
+        return mf_buf_append_str(out, "\"all\"", err);
+    if ((m & SIM_STEP_ALL) == 0)
+        return mf_buf_append_str(out, "\"none\"", err);
+    if (mf_buf_append_char(out, '"', err) != 0)
+        return -1;
+    for (size_t i = 0; i < NSTEPS; i++)
+        if (m & (1u << i)) {
+            if (mf_buf_printf(out, err, "%s%s", first ? "" : ",", STEP_NAMES[i]) != 0)
+                return -1;
+            first = 0;
+        }
+    return mf_buf_append_char(out, '"', err);
+}
+
 static int parse_number(const char *v, double *out)
 {
     char *end;
@@ -105,6 +217,17 @@ static int knob_set_text(sim_knobs *k, const knob_def *d, const char *v, const c
     switch (d->type) {
     case K_CODE:
         return parse_code(v, base, err, name);
+    case K_STEPS:
+        return parse_steps(v, (unsigned *)(void *)base, err, name);
+    case K_STR:
+        if (strlen(v) >= SIM_STR_KNOB)
+            return mf_err_set(err, "value for %s is too long (at most %d bytes)", name,
+                              SIM_STR_KNOB - 1);
+        if (!strncmp(d->name, "webhook_", 8) && *v && strncmp(v, "http://", 7) != 0)
+            return mf_err_set(err, "invalid value for %s: \"%s\" (expected an http:// URL)",
+                              name, v);
+        memcpy(base, v, strlen(v) + 1);
+        return 0;
     case K_BOOL:
         if (parse_bool(v, &b) != 0)
             return mf_err_set(err, "invalid value for %s: \"%s\" (expected true or false)",
@@ -266,7 +389,7 @@ int sim_config_apply_json(sim_knobs *k, const char *json, size_t len, mf_err *er
     }
     json_object_foreach(root, key, val) {
         const knob_def *d = NULL;
-        char text[64];
+        char text[SIM_STR_KNOB + 8];
         for (size_t i = 0; i < NKNOBS; i++)
             if (strcmp(knobs[i].name, key) == 0)
                 d = &knobs[i];
@@ -303,7 +426,9 @@ int sim_config_to_json(const sim_knobs *k, mf_buf *out, mf_err *err)
             case K_DOUBLE: rc = mf_buf_printf(out, err, "%.17g", *(const double *)p); break;
             case K_BOOL: rc = mf_buf_append_str(out, *(const int *)p ? "true" : "false", err);
                 break;
-            case K_CODE: rc = mf_buf_append_json_cstr(out, (const char *)p, err); break;
+            case K_CODE:
+            case K_STR: rc = mf_buf_append_json_cstr(out, (const char *)p, err); break;
+            case K_STEPS: rc = steps_to_json(*(const unsigned *)p, out, err); break;
             }
         }
         if (rc != 0)
@@ -319,11 +444,12 @@ void sim_config_print_markdown(void)
     for (size_t i = 0; i < NKNOBS; i++) {
         const knob_def *d = &knobs[i];
         const char *t = d->type == K_INT ? "int" : d->type == K_DOUBLE ? "ratio/number"
-                        : d->type == K_BOOL ? "bool" : "status code";
+                        : d->type == K_BOOL ? "bool" : d->type == K_STEPS ? "step list"
+                        : d->type == K_STR ? "string" : "status code";
         char bounds[64] = "";
         if (d->type == K_INT || d->type == K_DOUBLE)
             snprintf(bounds, sizeof(bounds), "%.15g..%.15g", d->min, d->max);
-        printf("| `%s` | `%s` | %s | %s | %s | %s |\n", d->name, d->env, t, d->def, bounds,
-               d->desc);
+        printf("| `%s` | `%s` | %s | %s | %s | %s |\n", d->name, d->env, t,
+               *d->def ? d->def : "(empty)", bounds, d->desc);
     }
 }

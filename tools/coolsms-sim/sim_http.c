@@ -130,9 +130,11 @@ static void handle_stats(sim_ctx *ctx, sim_reply *r)
     sim_stats *s = &ctx->stats;
 
     sim_ledger_rdlock(ctx->ledger);
-    size_t n = sim_ledger_count(ctx->ledger);
-    for (size_t i = 0; i < n; i++) {
+    size_t total = sim_ledger_count(ctx->ledger), n = sim_ledger_sent(ctx->ledger);
+    for (size_t i = 0; i < total; i++) {
         const sim_msg *m = sim_ledger_at(ctx->ledger, i);
+        if (m->state != SIM_MS_SENT)
+            continue;
         if (now < m->final_ms)
             pending++;
         else if (strcmp(m->final_code, "4000") == 0)
@@ -147,11 +149,15 @@ static void handle_stats(sim_ctx *ctx, sim_reply *r)
     mf_buf_printf(&r->body, NULL,
                   "{\"requests\":%llu,\"accepted\":%llu,\"rejected\":%llu,\"auth_failures\":%llu,"
                   "\"http_5xx\":%llu,\"timeouts\":%llu,\"rate_limited\":%llu,\"delivered\":%llu,"
-                  "\"failed\":%llu,\"pending\":%llu,\"ledger\":%zu}",
+                  "\"failed\":%llu,\"pending\":%llu,\"ledger\":%zu,\"stored\":%zu,"
+                  "\"resets\":%llu,\"quota_failed\":%llu,\"webhook_posts\":%llu,"
+                  "\"webhook_failures\":%llu,\"webhook_dropped\":%llu}",
                   atomic_load(&s->requests), atomic_load(&s->accepted), atomic_load(&s->rejected),
                   atomic_load(&s->auth_failures), atomic_load(&s->http_5xx),
                   atomic_load(&s->timeouts), atomic_load(&s->rate_limited), delivered, failed,
-                  pending, n);
+                  pending, n, total, atomic_load(&s->resets), atomic_load(&s->quota_failed),
+                  atomic_load(&s->webhook_posts), atomic_load(&s->webhook_failures),
+                  atomic_load(&s->webhook_dropped));
 }
 
 static void handle_count(sim_ctx *ctx, const sim_query *q, sim_reply *r)
@@ -168,12 +174,14 @@ static void handle_count(sim_ctx *ctx, const sim_query *q, sim_reply *r)
     if (strcmp(field, SIM_INDEX_FIELD) == 0) {
         for (uint32_t v = sim_ledger_find_job(ctx->ledger, value); v != 0;
              v = sim_ledger_at(ctx->ledger, v - 1)->job_next)
-            count++;
+            if (sim_ledger_at(ctx->ledger, v - 1)->state == SIM_MS_SENT)
+                count++;
     } else {
         size_t n = sim_ledger_count(ctx->ledger);
         for (size_t i = 0; i < n; i++) {
-            const char *v = sim_msg_cf(sim_ledger_at(ctx->ledger, i), field);
-            if (v != NULL && strcmp(v, value) == 0)
+            const sim_msg *m = sim_ledger_at(ctx->ledger, i);
+            const char *v = sim_msg_cf(m, field);
+            if (m->state == SIM_MS_SENT && v != NULL && strcmp(v, value) == 0)
                 count++;
         }
     }
@@ -209,7 +217,12 @@ static void handle_config(sim_ctx *ctx, const char *method, conn_state *st, sim_
 
 static void handle_reset(sim_ctx *ctx, sim_reply *r)
 {
+    sim_webhook_reset(ctx->webhook);
+    sim_groups_reset(ctx->groups); /* groups before the ledger they point into */
     sim_ledger_reset(ctx->ledger);
+    pthread_mutex_lock(&ctx->quota_lock);
+    ctx->quota_used = 0;
+    pthread_mutex_unlock(&ctx->quota_lock);
     sim_salts_clear(ctx->salts);
     pthread_mutex_lock(&ctx->bucket_lock);
     ctx->bucket_ms = 0;
@@ -221,6 +234,11 @@ static void handle_reset(sim_ctx *ctx, sim_reply *r)
     atomic_store(&ctx->stats.http_5xx, 0);
     atomic_store(&ctx->stats.timeouts, 0);
     atomic_store(&ctx->stats.rate_limited, 0);
+    atomic_store(&ctx->stats.resets, 0);
+    atomic_store(&ctx->stats.quota_failed, 0);
+    atomic_store(&ctx->stats.webhook_posts, 0);
+    atomic_store(&ctx->stats.webhook_failures, 0);
+    atomic_store(&ctx->stats.webhook_dropped, 0);
     reply_text(r, 200, "{\"ok\":true}");
 }
 
@@ -267,7 +285,8 @@ static int export_fill(export_state *s)
         rc = -1; /* reset while streaming: stop */
     } else {
         for (size_t k = 0; k < EXPORT_BATCH && s->next < s->end; k++, s->next++)
-            if (export_line(l, sim_ledger_at(l, s->next), now, &s->pending, NULL) != 0) {
+            if (sim_ledger_at(l, s->next)->state == SIM_MS_SENT &&
+                export_line(l, sim_ledger_at(l, s->next), now, &s->pending, NULL) != 0) {
                 rc = -1;
                 break;
             }
@@ -281,8 +300,10 @@ static ssize_t export_cb(void *cls, uint64_t pos, char *buf, size_t max)
     export_state *s = cls;
     (void)pos;
     if (s->pending_off >= s->pending.len) {
-        if (s->next >= s->end || export_fill(s) != 0 || s->pending.len == 0)
-            return MHD_CONTENT_READER_END_OF_STREAM;
+        do {
+            if (s->next >= s->end || export_fill(s) != 0)
+                return MHD_CONTENT_READER_END_OF_STREAM;
+        } while (s->pending.len == 0); /* a batch of unsent messages only */
     }
     size_t n = s->pending.len - s->pending_off;
     if (n > max)
@@ -327,6 +348,17 @@ static enum MHD_Result handle_export(sim_ctx *ctx, struct MHD_Connection *conn)
 
 /* ---- API with faults --------------------------------------------------------------------- */
 
+typedef enum route {
+    R_SEND_MANY, R_LIST, R_G_CREATE, R_G_LIST, R_G_GET, R_G_DELETE, R_G_ADD, R_G_MESSAGES,
+    R_G_DEL_MESSAGES, R_G_SEND, R_QUOTA
+} route;
+
+typedef struct api_call {
+    route rt;
+    unsigned step;
+    char gid[48];
+} api_call;
+
 static int authenticate(sim_ctx *ctx, struct MHD_Connection *conn, sim_reply *r)
 {
     sim_auth_result res;
@@ -339,22 +371,52 @@ static int authenticate(sim_ctx *ctx, struct MHD_Connection *conn, sim_reply *r)
     return -1;
 }
 
-static void api_process(sim_ctx *ctx, struct MHD_Connection *conn, int is_send, conn_state *st,
-                        sim_reply *r)
+static void api_process(sim_ctx *ctx, struct MHD_Connection *conn, const api_call *c,
+                        conn_state *st, sim_reply *r)
 {
+    const char *body = st->body.data ? st->body.data : "";
+    size_t len = st->body.len;
+    sim_query q = {conn};
+
     if (authenticate(ctx, conn, r) != 0)
         return;
-    if (is_send) {
-        sim_handle_send(ctx, st->body.data ? st->body.data : "", st->body.len, r);
-    } else {
-        sim_query q = {conn};
-        sim_handle_list(ctx, &q, r);
+    switch (c->rt) {
+    case R_SEND_MANY:
+        if (st->too_big)
+            sim_reply_error(r, 413, "PayloadTooLarge", "request body over %zu bytes",
+                            SIM_MAX_BODY);
+        else
+            sim_handle_send(ctx, body, len, r);
+        break;
+    case R_LIST: sim_handle_list(ctx, &q, r); break;
+    case R_G_CREATE: sim_handle_group_create(ctx, body, len, r); break;
+    case R_G_LIST: sim_handle_group_list(ctx, &q, r); break;
+    case R_G_GET: sim_handle_group_get(ctx, c->gid, r); break;
+    case R_G_DELETE: sim_handle_group_delete(ctx, c->gid, r); break;
+    case R_G_ADD:
+        sim_handle_group_add(ctx, c->gid, body, st->too_big ? SIM_MAX_BODY + 1 : len, r);
+        break;
+    case R_G_MESSAGES: sim_handle_group_messages(ctx, c->gid, &q, r); break;
+    case R_G_DEL_MESSAGES: sim_handle_group_delete_messages(ctx, c->gid, body, len, r); break;
+    case R_G_SEND: sim_handle_group_send(ctx, c->gid, r); break;
+    case R_QUOTA: sim_handle_quota(ctx, r); break;
     }
 }
 
-/* Returns MHD_NO to drop the connection (timeout), else queues the reply. */
-static enum MHD_Result handle_api(sim_ctx *ctx, struct MHD_Connection *conn, int is_send,
-                                  conn_state *st, sim_reply *r)
+/* Close the connection with a TCP reset (SO_LINGER 0) when MHD drops it. */
+static void arm_reset(struct MHD_Connection *conn)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    struct linger lg = {1, 0};
+    if (ci != NULL)
+        setsockopt(ci->connect_fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+}
+
+/* Returns MHD_NO to drop the connection (timeout, reset), else queues the reply. */
+static enum MHD_Result handle_api(sim_ctx *ctx, struct MHD_Connection *conn, const api_call *c,
+                                  const char *method, const char *url, conn_state *st,
+                                  sim_reply *r)
 {
     static const int codes5xx[] = {500, 502, 503};
     static const char *texts5xx[] = {"Internal Server Error", "Bad Gateway",
@@ -363,16 +425,21 @@ static enum MHD_Result handle_api(sim_ctx *ctx, struct MHD_Connection *conn, int
 
     atomic_fetch_add(&ctx->stats.requests, 1);
     sim_knobs_snapshot(ctx, &k);
-    if (k.latency_ms > 0)
+    if (strncmp(url, "/messages/v4", 12) == 0)
+        sim_capture(ctx, &k, method, url, st->too_big ? "" : st->body.data,
+                    st->too_big ? 0 : st->body.len);
+    if (k.latency_ms > 0 && sim_step_hit(k.latency_steps, k.fault_steps, c->step))
         nap(ctx, k.latency_ms);
-    if (k.timeout_ratio > 0 && sim_rand(ctx) < k.timeout_ratio) {
+    if (k.timeout_ratio > 0 && sim_step_hit(k.timeout_steps, k.fault_steps, c->step) &&
+        sim_rand(ctx) < k.timeout_ratio) {
         atomic_fetch_add(&ctx->stats.timeouts, 1);
         if (k.timeout_commit)
-            api_process(ctx, conn, is_send, st, r);
+            api_process(ctx, conn, c, st, r);
         nap(ctx, k.timeout_hold_ms);
         return MHD_NO;
     }
-    if (k.error_5xx_ratio > 0 && sim_rand(ctx) < k.error_5xx_ratio) {
+    if (k.error_5xx_ratio > 0 && sim_step_hit(k.error_5xx_steps, k.fault_steps, c->step) &&
+        sim_rand(ctx) < k.error_5xx_ratio) {
         int i = (int)(sim_rand(ctx) * 3) % 3;
         atomic_fetch_add(&ctx->stats.http_5xx, 1);
         r->status = codes5xx[i];
@@ -381,15 +448,88 @@ static enum MHD_Result handle_api(sim_ctx *ctx, struct MHD_Connection *conn, int
         mf_buf_append_str(&r->body, texts5xx[i], NULL);
         return send_reply(conn, r);
     }
-    if (st->too_big) {
-        sim_reply_error(r, 413, "PayloadTooLarge", "request body over %zu bytes", SIM_MAX_BODY);
-        return send_reply(conn, r);
+    if (k.reset_ratio > 0 && sim_step_hit(k.reset_steps, k.fault_steps, c->step) &&
+        sim_rand(ctx) < k.reset_ratio) {
+        atomic_fetch_add(&ctx->stats.resets, 1);
+        api_process(ctx, conn, c, st, r);
+        arm_reset(conn);
+        return MHD_NO;
     }
-    api_process(ctx, conn, is_send, st, r);
+    api_process(ctx, conn, c, st, r);
     return send_reply(conn, r);
 }
 
 /* ---- dispatch ---------------------------------------------------------------------------- */
+
+/* Match the API routes; 1 with *c filled, 0 when url/method is not an API route. */
+static int match_api(const char *url, const char *method, api_call *c)
+{
+    static const char groups[] = "/messages/v4/groups";
+    int get = !strcmp(method, "GET"), post = !strcmp(method, "POST");
+    int put = !strcmp(method, "PUT"), del = !strcmp(method, "DELETE");
+    const char *rest, *slash;
+    size_t idlen;
+
+    memset(c, 0, sizeof(*c));
+    if (!strcmp(url, "/messages/v4/send-many/detail") && post) {
+        c->rt = R_SEND_MANY, c->step = SIM_STEP_SEND_MANY;
+        return 1;
+    }
+    if (!strcmp(url, "/messages/v4/list") && get) {
+        c->rt = R_LIST, c->step = SIM_STEP_LIST;
+        return 1;
+    }
+    if (!strcmp(url, "/quota/v1/me") && get) {
+        c->rt = R_QUOTA, c->step = SIM_STEP_QUOTA;
+        return 1;
+    }
+    if (strncmp(url, groups, sizeof(groups) - 1) != 0)
+        return 0;
+    rest = url + sizeof(groups) - 1;
+    if (*rest == '\0' || !strcmp(rest, "/")) {
+        if (post)
+            c->rt = R_G_CREATE, c->step = SIM_STEP_CREATE;
+        else if (get)
+            c->rt = R_G_LIST, c->step = SIM_STEP_GROUP_LIST;
+        else
+            return 0;
+        return 1;
+    }
+    if (*rest != '/')
+        return 0;
+    rest++;
+    slash = strchr(rest, '/');
+    idlen = slash ? (size_t)(slash - rest) : strlen(rest);
+    if (idlen == 0 || idlen >= sizeof(c->gid))
+        return 0;
+    memcpy(c->gid, rest, idlen);
+    c->gid[idlen] = '\0';
+    if (slash == NULL || !strcmp(slash, "/")) {
+        if (get)
+            c->rt = R_G_GET, c->step = SIM_STEP_GROUP_GET;
+        else if (del)
+            c->rt = R_G_DELETE, c->step = SIM_STEP_GROUP_DELETE;
+        else
+            return 0;
+        return 1;
+    }
+    if (!strcmp(slash, "/messages")) {
+        if (put)
+            c->rt = R_G_ADD, c->step = SIM_STEP_ADD;
+        else if (get)
+            c->rt = R_G_MESSAGES, c->step = SIM_STEP_GROUP_MESSAGES;
+        else if (del)
+            c->rt = R_G_DEL_MESSAGES, c->step = SIM_STEP_GROUP_DELETE;
+        else
+            return 0;
+        return 1;
+    }
+    if (!strcmp(slash, "/send") && post) {
+        c->rt = R_G_SEND, c->step = SIM_STEP_SEND;
+        return 1;
+    }
+    return 0;
+}
 
 static enum MHD_Result dispatch(sim_ctx *ctx, struct MHD_Connection *conn, const char *url,
                                 const char *method, conn_state *st)
@@ -398,14 +538,11 @@ static enum MHD_Result dispatch(sim_ctx *ctx, struct MHD_Connection *conn, const
     sim_query q = {conn};
     int get = !strcmp(method, "GET"), post = !strcmp(method, "POST");
     enum MHD_Result ret;
+    api_call c;
 
     mf_buf_init(&r.body, 0);
-    if (!strcmp(url, "/messages/v4/send-many/detail") && post) {
-        ret = handle_api(ctx, conn, 1, st, &r);
-        goto out;
-    }
-    if (!strcmp(url, "/messages/v4/list") && get) {
-        ret = handle_api(ctx, conn, 0, st, &r);
+    if (match_api(url, method, &c)) {
+        ret = handle_api(ctx, conn, &c, method, url, st, &r);
         goto out;
     }
     if (!strcmp(url, "/_sim/ledger/export") && get) {

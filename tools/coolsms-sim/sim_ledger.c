@@ -33,6 +33,7 @@ struct sim_ledger {
     sim_msg **chunks;
     size_t nchunks, chunk_cap;
     size_t count;
+    size_t sent;     /* messages in state SIM_MS_SENT */
     char (*groups)[SIM_ID_LEN + 1];
     size_t ngroups, group_cap;
     arena_block *arena;
@@ -77,7 +78,7 @@ static void ledger_release(sim_ledger *l)
     free(l->by_id.slots);
     free(l->by_job.slots);
     l->chunks = NULL;
-    l->nchunks = l->chunk_cap = l->count = 0;
+    l->nchunks = l->chunk_cap = l->count = l->sent = 0;
     l->groups = NULL;
     l->ngroups = l->group_cap = 0;
     memset(&l->by_id, 0, sizeof(l->by_id));
@@ -102,8 +103,11 @@ void sim_ledger_reset(sim_ledger *l)
 }
 
 void sim_ledger_rdlock(sim_ledger *l) { pthread_rwlock_rdlock(&l->lock); }
+void sim_ledger_wrlock(sim_ledger *l) { pthread_rwlock_wrlock(&l->lock); }
 void sim_ledger_unlock(sim_ledger *l) { pthread_rwlock_unlock(&l->lock); }
 size_t sim_ledger_count(sim_ledger *l) { return l->count; }
+size_t sim_ledger_sent(sim_ledger *l) { return l->sent; }
+void sim_ledger_sent_add(sim_ledger *l, long delta) { l->sent = (size_t)((long)l->sent + delta); }
 uint64_t sim_ledger_generation(sim_ledger *l) { return l->generation; }
 
 const sim_msg *sim_ledger_at(sim_ledger *l, size_t i)
@@ -116,6 +120,11 @@ const sim_msg *sim_ledger_at(sim_ledger *l, size_t i)
 static sim_msg *msg_at(sim_ledger *l, size_t i)
 {
     return &l->chunks[i >> CHUNK_SHIFT][i & (CHUNK_SIZE - 1)];
+}
+
+sim_msg *sim_ledger_at_mut(sim_ledger *l, size_t i)
+{
+    return i < l->count ? msg_at(l, i) : NULL;
 }
 
 const char *sim_ledger_group_id(sim_ledger *l, uint32_t g)
@@ -312,30 +321,65 @@ static int add_one(sim_ledger *l, uint32_t group, sim_new_msg *nm)
     return 0;
 }
 
-int sim_ledger_add(sim_ledger *l, const char *group_id, sim_new_msg *msgs, size_t n,
-                   mf_err *err)
+/* A new group slot; called with the write lock held. */
+static int group_new_locked(sim_ledger *l, const char *group_id, uint32_t *g, mf_err *err)
 {
-    int rc = -1;
-    pthread_rwlock_wrlock(&l->lock);
     if (l->ngroups == l->group_cap) {
         size_t ncap = l->group_cap ? l->group_cap * 2 : 256;
-        void *g = realloc(l->groups, ncap * sizeof(*l->groups));
-        if (g == NULL) {
-            mf_err_set(err, "out of memory");
-            goto out;
-        }
-        l->groups = g;
+        void *ng = realloc(l->groups, ncap * sizeof(*l->groups));
+        if (ng == NULL)
+            return mf_err_set(err, "out of memory");
+        l->groups = ng;
         l->group_cap = ncap;
     }
     memcpy(l->groups[l->ngroups], group_id, SIM_ID_LEN + 1);
-    uint32_t g = (uint32_t)l->ngroups++;
+    *g = (uint32_t)l->ngroups++;
+    return 0;
+}
+
+static int append_locked(sim_ledger *l, uint32_t g, sim_new_msg *msgs, size_t n, size_t *first,
+                         mf_err *err)
+{
+    if (first)
+        *first = l->count;
     for (size_t i = 0; i < n; i++) {
-        if (add_one(l, g, &msgs[i]) != 0) {
-            mf_err_set(err, "out of memory while recording message %zu", i);
-            goto out;
-        }
+        if (add_one(l, g, &msgs[i]) != 0)
+            return mf_err_set(err, "out of memory while recording message %zu", i);
+        if (msgs[i].m.state == SIM_MS_SENT)
+            l->sent++;
     }
-    rc = 0;
+    return 0;
+}
+
+int sim_ledger_group_new(sim_ledger *l, const char *group_id, uint32_t *g, mf_err *err)
+{
+    pthread_rwlock_wrlock(&l->lock);
+    int rc = group_new_locked(l, group_id, g, err);
+    pthread_rwlock_unlock(&l->lock);
+    return rc;
+}
+
+int sim_ledger_append(sim_ledger *l, uint32_t g, sim_new_msg *msgs, size_t n, size_t *first,
+                      mf_err *err)
+{
+    pthread_rwlock_wrlock(&l->lock);
+    int rc = append_locked(l, g, msgs, n, first, err);
+    pthread_rwlock_unlock(&l->lock);
+    return rc;
+}
+
+int sim_ledger_add(sim_ledger *l, const char *group_id, sim_new_msg *msgs, size_t n,
+                   size_t *first, uint32_t *group_out, mf_err *err)
+{
+    uint32_t g;
+    int rc = -1;
+
+    pthread_rwlock_wrlock(&l->lock);
+    if (group_new_locked(l, group_id, &g, err) != 0)
+        goto out;
+    if (group_out)
+        *group_out = g;
+    rc = append_locked(l, g, msgs, n, first, err);
 out:
     pthread_rwlock_unlock(&l->lock);
     return rc;
@@ -345,11 +389,26 @@ out:
 
 const char *sim_msg_status(const sim_msg *m, int64_t now_ms)
 {
+    if (m->state == SIM_MS_PENDING || m->state == SIM_MS_REMOVED)
+        return "2000";
+    if (m->state == SIM_MS_REJECTED || m->state == SIM_MS_UNSENT)
+        return m->final_code;
     if (now_ms >= m->final_ms)
         return m->final_code;
     if (now_ms >= m->accepted_ms + (m->final_ms - m->accepted_ms) / 2)
         return "3000";
     return "2000";
+}
+
+const char *sim_msg_status_word(const sim_msg *m, int64_t now_ms)
+{
+    const char *st = sim_msg_status(m, now_ms);
+
+    if (m->state == SIM_MS_PENDING || m->state == SIM_MS_REMOVED)
+        return "PENDING";
+    if (!strcmp(st, "2000") || !strcmp(st, "3000"))
+        return "SENDING";
+    return !strcmp(st, "4000") ? "COMPLETE" : "FAILED";
 }
 
 const char *sim_msg_cf(const sim_msg *m, const char *key)

@@ -1,4 +1,4 @@
-/* sim_list: GET /messages/v4/list with SOLAPI filters plus customFields.<key> (extension). */
+/* sim_list: GET /messages/v4/list with the filters SOLAPI documents, and the message JSON. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,7 +9,6 @@
 
 #define JSON_CT "application/json; charset=utf-8"
 #define MAX_IDS 1000
-#define MAX_CF 8
 
 typedef struct list_filter {
     const char *ids[MAX_IDS];
@@ -24,10 +23,8 @@ typedef struct list_filter {
     int64_t start_ms, end_ms;
     int has_start, has_end;
     int by_updated;
-    const char *cf_keys[MAX_CF];
-    const char *cf_vals[MAX_CF];
-    size_t ncf;
-    int cf_overflow;
+    sim_cond conds[SIM_MAX_CONDS];
+    size_t nconds;
     long limit;
     const char *start_key;
 } list_filter;
@@ -56,18 +53,6 @@ static void add_id_list(const char *value, void *arg)
     }
 }
 
-static void add_cf(const char *key, const char *value, void *arg)
-{
-    list_filter *f = arg;
-    if (f->ncf >= MAX_CF) {
-        f->cf_overflow = 1;
-        return;
-    }
-    f->cf_keys[f->ncf] = key + strlen("customFields.");
-    f->cf_vals[f->ncf] = value;
-    f->ncf++;
-}
-
 static void free_filter(list_filter *f)
 {
     for (size_t i = 0; i < f->nids; i++)
@@ -87,6 +72,11 @@ static int parse_date(const sim_query *q, const char *key, int64_t *out, int *ha
     return 0;
 }
 
+/* The criteria the documentation lists for messages. */
+static const char *const COND_FIELDS[] = {"messageId", "groupId", "to", "from", "type",
+                                          "dateCreated", "dateUpdated", "replacement",
+                                          "statusCode", NULL};
+
 static int parse_filter(const sim_query *q, list_filter *f, sim_reply *r)
 {
     const char *v;
@@ -94,14 +84,9 @@ static int parse_filter(const sim_query *q, list_filter *f, sim_reply *r)
     memset(f, 0, sizeof(*f));
     f->limit = 20;
     v = sim_query_get(q, "limit");
-    if (v && *v) {
-        char *end;
-        long n = strtol(v, &end, 10);
-        if (*end != '\0' || n < 1 || n > 500) {
-            sim_reply_error(r, 400, "ValidationError", "limit must be 1 to 500");
-            return -1;
-        }
-        f->limit = n;
+    if (v && *v && sim_parse_long(v, 1, 500, &f->limit) != 0) {
+        sim_reply_error(r, 400, "ValidationError", "limit must be 1 to 500");
+        return -1;
     }
     v = sim_query_get(q, "messageId");
     if (v && *v)
@@ -133,11 +118,8 @@ static int parse_filter(const sim_query *q, list_filter *f, sim_reply *r)
     if (parse_date(q, "startDate", &f->start_ms, &f->has_start, r) != 0 ||
         parse_date(q, "endDate", &f->end_ms, &f->has_end, r) != 0)
         return -1;
-    sim_query_each_prefix(q, "customFields.", add_cf, f);
-    if (f->cf_overflow) {
-        sim_reply_error(r, 400, "ValidationError", "at most %d customFields filters", MAX_CF);
+    if (sim_conds_parse(q, COND_FIELDS, f->conds, &f->nconds, r) != 0)
         return -1;
-    }
     f->start_key = sim_query_get(q, "startKey");
     if (f->start_key && !*f->start_key)
         f->start_key = NULL;
@@ -147,6 +129,8 @@ static int parse_filter(const sim_query *q, list_filter *f, sim_reply *r)
 /* Last time the message changed state, at or before now. */
 static int64_t updated_ms(const sim_msg *m, int64_t now)
 {
+    if (m->state != SIM_MS_SENT)
+        return m->state == SIM_MS_PENDING ? m->created_ms : m->final_ms;
     int64_t mid = m->accepted_ms + (m->final_ms - m->accepted_ms) / 2;
     if (now >= m->final_ms)
         return m->final_ms;
@@ -155,8 +139,32 @@ static int64_t updated_ms(const sim_msg *m, int64_t now)
     return m->accepted_ms;
 }
 
+static int cond_matches(sim_ledger *l, const sim_cond *c, const sim_msg *m, int64_t now)
+{
+    const char *f = c->field;
+    if (!strcmp(f, "messageId"))
+        return sim_cond_str(c, m->id);
+    if (!strcmp(f, "groupId"))
+        return sim_cond_str(c, sim_ledger_group_id(l, m->group));
+    if (!strcmp(f, "to"))
+        return sim_cond_str(c, m->to);
+    if (!strcmp(f, "from"))
+        return sim_cond_str(c, m->from);
+    if (!strcmp(f, "type"))
+        return sim_cond_str(c, m->type);
+    if (!strcmp(f, "statusCode"))
+        return sim_cond_str(c, sim_msg_status(m, now));
+    if (!strcmp(f, "replacement"))
+        return sim_cond_str(c, "false");
+    if (!strcmp(f, "dateCreated"))
+        return sim_cond_time(c, m->created_ms);
+    return sim_cond_time(c, updated_ms(m, now));
+}
+
 static int matches(sim_ledger *l, const list_filter *f, const sim_msg *m, int64_t now)
 {
+    if (m->state == SIM_MS_REMOVED)
+        return 0;
     if (f->group_id && *f->group_id && strcmp(sim_ledger_group_id(l, m->group), f->group_id))
         return 0;
     if (f->has_to && strcmp(m->to, f->to))
@@ -167,14 +175,12 @@ static int matches(sim_ledger *l, const list_filter *f, const sim_msg *m, int64_
         return 0;
     if (f->status && *f->status && strcmp(sim_msg_status(m, now), f->status))
         return 0;
-    int64_t t = f->by_updated ? updated_ms(m, now) : m->accepted_ms;
+    int64_t t = f->by_updated ? updated_ms(m, now) : m->created_ms;
     if ((f->has_start && t < f->start_ms) || (f->has_end && t > f->end_ms))
         return 0;
-    for (size_t i = 0; i < f->ncf; i++) {
-        const char *v = sim_msg_cf(m, f->cf_keys[i]);
-        if (v == NULL || strcmp(v, f->cf_vals[i]))
+    for (size_t i = 0; i < f->nconds; i++)
+        if (!cond_matches(l, &f->conds[i], m, now))
             return 0;
-    }
     return 1;
 }
 
@@ -184,40 +190,22 @@ static int cmp_u32(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-/* Candidate indexes when an index applies: sorted ascending, deduplicated. NULL + *n == SIZE_MAX
- * means "scan everything". */
+/* Candidate indexes when messageId(s) are given: sorted ascending, deduplicated. NULL with
+ * *n == SIZE_MAX means "scan everything". */
 static uint32_t *candidates(sim_ledger *l, const list_filter *f, size_t *n)
 {
     uint32_t *c = NULL;
-    size_t k = 0, cap = 0;
-    const char *job = NULL;
+    size_t k = 0;
 
-    for (size_t i = 0; i < f->ncf; i++)
-        if (!strcmp(f->cf_keys[i], SIM_INDEX_FIELD))
-            job = f->cf_vals[i];
-    if (f->nids == 0 && job == NULL) {
+    if (f->nids == 0) {
         *n = SIZE_MAX;
         return NULL;
     }
-    if (f->nids > 0) {
-        c = malloc(f->nids * sizeof(uint32_t));
-        for (size_t i = 0; c && i < f->nids; i++) {
-            long idx = sim_ledger_find(l, f->ids[i]);
-            if (idx >= 0)
-                c[k++] = (uint32_t)idx;
-        }
-    } else {
-        for (uint32_t v = sim_ledger_find_job(l, job); v != 0;
-             v = sim_ledger_at(l, v - 1)->job_next) {
-            if (k == cap) {
-                cap = cap ? cap * 2 : 16;
-                uint32_t *nc = realloc(c, cap * sizeof(uint32_t));
-                if (nc == NULL)
-                    break;
-                c = nc;
-            }
-            c[k++] = v - 1;
-        }
+    c = malloc(f->nids * sizeof(uint32_t));
+    for (size_t i = 0; c && i < f->nids; i++) {
+        long idx = sim_ledger_find(l, f->ids[i]);
+        if (idx >= 0)
+            c[k++] = (uint32_t)idx;
     }
     if (c)
         qsort(c, k, sizeof(uint32_t), cmp_u32);
@@ -229,22 +217,35 @@ static uint32_t *candidates(sim_ledger *l, const list_filter *f, size_t *n)
     return c;
 }
 
-static int append_msg(sim_ledger *l, const char *account, const sim_msg *m, int64_t now,
-                      mf_buf *b, mf_err *err)
+int sim_msg_json(sim_ledger *l, const char *account, const sim_msg *m, int64_t now,
+                 int with_key, mf_buf *b, mf_err *err)
 {
     char created[40], updated[40], final[40];
     const char *st = sim_msg_status(m, now);
-    int reported = now >= m->final_ms;
+    int sent = m->state == SIM_MS_SENT;
+    int reported = (sent && now >= m->final_ms) || m->state == SIM_MS_UNSENT;
     int64_t mid = m->accepted_ms + (m->final_ms - m->accepted_ms) / 2;
 
-    sim_format_iso8601(m->accepted_ms, created, sizeof(created));
+    sim_format_iso8601(m->created_ms, created, sizeof(created));
     sim_format_iso8601(updated_ms(m, now), updated, sizeof(updated));
     sim_format_iso8601(m->final_ms, final, sizeof(final));
-    if (mf_buf_printf(b, err, "\"%s\":{\"_id\":\"%s\",\"messageId\":\"%s\",\"groupId\":\"%s\","
-                      "\"accountId\":\"%s\",\"type\":\"%s\",\"country\":\"82\",\"to\":\"%s\","
-                      "\"from\":\"%s\",\"statusCode\":\"%s\",\"statusMessage\":",
-                      m->id, m->id, m->id, sim_ledger_group_id(l, m->group), account, m->type,
-                      m->to, m->from, st) != 0 ||
+    if ((with_key && mf_buf_printf(b, err, "\"%s\":", m->id) != 0) ||
+        mf_buf_append_str(b, "{\"_id\":\"", err) != 0 || mf_buf_append_str(b, m->id, err) != 0 ||
+        mf_buf_append_str(b, "\",\"messageId\":\"", err) != 0 ||
+        mf_buf_append_str(b, m->id, err) != 0 ||
+        mf_buf_append_str(b, "\",\"groupId\":\"", err) != 0 ||
+        mf_buf_append_str(b, sim_ledger_group_id(l, m->group), err) != 0 ||
+        mf_buf_append_str(b, "\",\"accountId\":", err) != 0 ||
+        mf_buf_append_json_cstr(b, account, err) != 0 ||
+        mf_buf_append_str(b, ",\"type\":", err) != 0 ||
+        (m->type[0] ? mf_buf_append_json_cstr(b, m->type, err)
+                    : mf_buf_append_str(b, "null", err)) != 0 ||
+        mf_buf_append_str(b, ",\"country\":\"82\",\"to\":", err) != 0 ||
+        mf_buf_append_json_cstr(b, m->to, err) != 0 ||
+        mf_buf_append_str(b, ",\"from\":", err) != 0 ||
+        mf_buf_append_json_cstr(b, m->from, err) != 0 ||
+        mf_buf_printf(b, err, ",\"status\":\"%s\",\"statusCode\":\"%s\",\"statusMessage\":",
+                      sim_msg_status_word(m, now), st) != 0 ||
         mf_buf_append_json_cstr(b, sim_code_message(st), err) != 0 ||
         mf_buf_append_str(b, ",\"text\":", err) != 0 ||
         mf_buf_append_json_cstr(b, m->text ? m->text : "", err) != 0 ||
@@ -259,12 +260,16 @@ static int append_msg(sim_ledger *l, const char *account, const sim_msg *m, int6
         (m->template_id ? mf_buf_append_json_cstr(b, m->template_id, err)
                         : mf_buf_append_str(b, "null", err)) != 0)
         return -1;
-    if (mf_buf_printf(b, err, "},\"replacement\":false,\"networkName\":\"ETC\",\"reason\":null,"
-                      "\"dateCreated\":\"%s\",\"dateUpdated\":\"%s\"", created, updated) != 0)
+    if (mf_buf_printf(b, err, "},\"imageId\":null,\"replacement\":false,\"autoTypeDetect\":true,"
+                      "\"resendCount\":0,\"networkName\":\"ETC\",\"networkCode\":null,"
+                      "\"reason\":null,\"clusterKey\":null,\"log\":[],\"queues\":[],"
+                      "\"currentQueue\":null,\"dateCreated\":\"%s\",\"dateUpdated\":\"%s\"",
+                      created, updated) != 0)
         return -1;
     if (mf_buf_append_str(b, ",\"dateProcessed\":", err) != 0 ||
-        (now >= mid ? mf_buf_printf(b, err, "\"%s\"", updated) : mf_buf_append_str(b, "null", err))
-            != 0 ||
+        ((sent && now >= mid) || m->state == SIM_MS_UNSENT
+             ? mf_buf_printf(b, err, "\"%s\"", m->state == SIM_MS_UNSENT ? final : updated)
+             : mf_buf_append_str(b, "null", err)) != 0 ||
         mf_buf_append_str(b, ",\"dateReported\":", err) != 0 ||
         (reported ? mf_buf_printf(b, err, "\"%s\"", final) : mf_buf_append_str(b, "null", err))
             != 0 ||
@@ -307,7 +312,7 @@ static int emit(sim_ctx *ctx, const list_filter *f, mf_buf *b, sim_reply *r, mf_
             break;
         }
         if ((emitted && mf_buf_append_char(b, ',', err) != 0) ||
-            append_msg(l, ctx->set.account_id, m, now, b, err) != 0)
+            sim_msg_json(l, ctx->set.account_id, m, now, 1, b, err) != 0)
             goto out;
         emitted++;
     }

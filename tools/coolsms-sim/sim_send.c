@@ -1,25 +1,15 @@
-/* sim_send: POST /messages/v4/send-many/detail: validate, rate-limit, record, answer. */
+/* sim_send: POST /messages/v4/send-many/detail and the per-message validation it shares. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
 #include "mf_euckr.h"
-#include "mf_phone.h"
-#include "sim.h"
-#include "sim_req.h"
+#include "sim_send.h"
 
 #define JSON_CT "application/json; charset=utf-8"
 
-/* Outcome of one requested message. */
-typedef struct verdict {
-    const sim_req_msg *src;    /* the request's message (borrowed) */
-    const char *fail_code;     /* NULL when accepted */
-    char fail_msg[256];
-    char to[MF_PHONE_MAX];     /* normalised, or the raw value cut to fit when invalid */
-    const char *type;          /* "SMS", ... or the raw type when invalid */
-    char id[SIM_ID_LEN + 1];
-} verdict;
+typedef sim_verdict verdict;
 
 typedef struct send_req {
     sim_ctx *ctx;
@@ -35,6 +25,8 @@ typedef struct send_req {
     size_t n;
     verdict *v;
     size_t accepted;
+    size_t first;              /* ledger index of the first accepted message */
+    uint32_t lg;               /* its ledger group */
 } send_req;
 
 /* After a cut, drop a trailing partial UTF-8 sequence so the text stays valid. */
@@ -51,7 +43,7 @@ static void utf8_trim_partial(char *s)
         s[i - 1] = '\0';
 }
 
-static void set_fail(verdict *v, sim_code_id id, const char *detail)
+void sim_verdict_fail(verdict *v, sim_code_id id, const char *detail)
 {
     const sim_code *c = sim_code_get(id);
     v->fail_code = c->code;
@@ -97,18 +89,18 @@ static int check_custom_fields(const send_req *q, const sim_req_msg *m, verdict 
     if (m->custom_fields.kind == SIM_J_ABSENT)
         return 0;
     if (m->custom_fields.kind != SIM_J_OBJECT) {
-        set_fail(v, SIM_C_BAD_CUSTOM, "customFields must be an object");
+        sim_verdict_fail(v, SIM_C_BAD_CUSTOM, "customFields must be an object");
         return -1;
     }
     if (m->cf_distinct > 32) {
-        set_fail(v, SIM_C_BAD_CUSTOM, "at most 32 fields");
+        sim_verdict_fail(v, SIM_C_BAD_CUSTOM, "at most 32 fields");
         return -1;
     }
     for (size_t i = 0; i < m->ncf; i++) {
         const char *key = kv[i].key, *val = sim_jstr(&kv[i].val);
 
         if (val == NULL || utf8_chars(key) > 30 || utf8_chars(val) > 100 || *key == '\0') {
-            set_fail(v, SIM_C_BAD_CUSTOM, key);
+            sim_verdict_fail(v, SIM_C_BAD_CUSTOM, key);
             return -1;
         }
     }
@@ -128,11 +120,11 @@ static const char *resolve_type(send_req *q, const sim_req_msg *m, verdict *v, c
             if (strcasecmp(t, types[i]) == 0)
                 return types[i];
         v->type = t;
-        set_fail(v, SIM_C_BAD_TYPE, t);
+        sim_verdict_fail(v, SIM_C_BAD_TYPE, t);
         return NULL;
     }
     if (m->type.kind != SIM_J_ABSENT || m->auto_type_detect.kind == SIM_J_FALSE) {
-        set_fail(v, SIM_C_BAD_TYPE, "type missing and autoTypeDetect is false");
+        sim_verdict_fail(v, SIM_C_BAD_TYPE, "type missing and autoTypeDetect is false");
         return NULL;
     }
     if (kakao_obj && sim_jstr(&m->template_id))
@@ -144,7 +136,7 @@ static const char *resolve_type(send_req *q, const sim_req_msg *m, verdict *v, c
     if (mf_euckr_decide(q->euckr, text, strlen(text), subject, subject ? strlen(subject) : 0,
                         &kind, NULL, NULL, &err) != 0) {
         v->type = "LMS";
-        set_fail(v, strstr(err.msg, "not representable") || strstr(err.msg, "UTF-8")
+        sim_verdict_fail(v, strstr(err.msg, "not representable") || strstr(err.msg, "UTF-8")
                         ? SIM_C_NOT_EUCKR
                         : strstr(err.msg, "subject") ? SIM_C_SUBJECT_LONG : SIM_C_TOO_LONG,
                  err.msg);
@@ -161,29 +153,29 @@ static int check_text_len(send_req *q, verdict *v, const char *text, const char 
 
     if (!strcmp(t, "ATA") || !strcmp(t, "CTA")) {
         if (utf8_chars(text) > 1000) {
-            set_fail(v, SIM_C_TOO_LONG, "more than 1000 characters");
+            sim_verdict_fail(v, SIM_C_TOO_LONG, "more than 1000 characters");
             return -1;
         }
         return 0;
     }
     if (!strcmp(t, "SMS") && subject && *subject) {
-        set_fail(v, SIM_C_SUBJECT_SMS, NULL);
+        sim_verdict_fail(v, SIM_C_SUBJECT_SMS, NULL);
         return -1;
     }
     if (mf_euckr_len(q->euckr, text, strlen(text), &tb, NULL, &err) != 0 ||
         (subject && mf_euckr_len(q->euckr, subject, strlen(subject), &sb, NULL, &err) != 0)) {
-        set_fail(v, SIM_C_NOT_EUCKR, err.msg);
+        sim_verdict_fail(v, SIM_C_NOT_EUCKR, err.msg);
         return -1;
     }
     if (sb > MF_EUCKR_SUBJECT_MAX) {
-        set_fail(v, SIM_C_SUBJECT_LONG, NULL);
+        sim_verdict_fail(v, SIM_C_SUBJECT_LONG, NULL);
         return -1;
     }
     size_t limit = !strcmp(t, "SMS") ? MF_EUCKR_SMS_MAX : MF_EUCKR_LMS_MAX;
     if (tb > limit) {
         char d[96];
         snprintf(d, sizeof(d), "%s text is %zu bytes in EUC-KR, limit %zu", t, tb, limit);
-        set_fail(v, SIM_C_TOO_LONG, d);
+        sim_verdict_fail(v, SIM_C_TOO_LONG, d);
         return -1;
     }
     return 0;
@@ -197,17 +189,17 @@ static int check_kakao(const sim_req_msg *m, verdict *v)
     const char *tpl = kakao == SIM_J_OBJECT ? sim_jstr(&m->template_id) : NULL;
 
     if (kakao != SIM_J_ABSENT && kakao != SIM_J_NULL && !is_kakao) {
-        set_fail(v, SIM_C_KAKAO_TYPE, NULL);
+        sim_verdict_fail(v, SIM_C_KAKAO_TYPE, NULL);
         return -1;
     }
     if (!is_kakao)
         return 0;
     if (pf == NULL || !*pf) {
-        set_fail(v, SIM_C_NO_PFID, "kakaoOptions.pfId missing");
+        sim_verdict_fail(v, SIM_C_NO_PFID, "kakaoOptions.pfId missing");
         return -1;
     }
     if (!strcmp(v->type, "ATA") && (tpl == NULL || !*tpl)) {
-        set_fail(v, SIM_C_NO_TEMPLATE, "kakaoOptions.templateId missing");
+        sim_verdict_fail(v, SIM_C_NO_TEMPLATE, "kakaoOptions.templateId missing");
         return -1;
     }
     return 0;
@@ -223,7 +215,7 @@ static void validate_one(send_req *q, size_t i)
     v->src = m;
     v->type = "";
     if (!m->is_object) {
-        set_fail(v, SIM_C_MISSING, "message must be an object");
+        sim_verdict_fail(v, SIM_C_MISSING, "message must be an object");
         return;
     }
     to = sim_jstr(&m->to);
@@ -234,16 +226,16 @@ static void validate_one(send_req *q, size_t i)
         v->type = sim_jstr(&m->type);
     if (to == NULL || from == NULL || text == NULL) {
         snprintf(v->to, sizeof(v->to), "%s", to ? to : "");
-        set_fail(v, SIM_C_MISSING, to == NULL ? "to" : from == NULL ? "from" : "text");
+        sim_verdict_fail(v, SIM_C_MISSING, to == NULL ? "to" : from == NULL ? "from" : "text");
         return;
     }
     if (mf_phone_normalize(to, v->to, sizeof(v->to), &why, NULL) != 0) {
         snprintf(v->to, sizeof(v->to), "%s", to);
-        set_fail(v, SIM_C_BAD_TO, mf_phone_reason_text(why));
+        sim_verdict_fail(v, SIM_C_BAD_TO, mf_phone_reason_text(why));
         return;
     }
     if (!sender_registered(&q->ctx->set, from)) {
-        set_fail(v, SIM_C_NO_SENDER, NULL);
+        sim_verdict_fail(v, SIM_C_NO_SENDER, NULL);
         return;
     }
     if (check_custom_fields(q, m, v) != 0)
@@ -255,7 +247,7 @@ static void validate_one(send_req *q, size_t i)
     if (check_kakao(m, v) != 0 || check_text_len(q, v, text, subject) != 0)
         return;
     if (!strcmp(t, "MMS") && sim_jstr(&m->image_id) == NULL) {
-        set_fail(v, SIM_C_NO_IMAGE, NULL);
+        sim_verdict_fail(v, SIM_C_NO_IMAGE, NULL);
         return;
     }
 }
@@ -277,7 +269,7 @@ static void check_duplicates(send_req *q)
         while (seen[j] && strcmp(q->v[seen[j] - 1].to, v->to) != 0)
             j = (j + 1) & (cap - 1);
         if (seen[j])
-            set_fail(v, SIM_C_DUP_TO, "allowDuplicates is false");
+            sim_verdict_fail(v, SIM_C_DUP_TO, "allowDuplicates is false");
         else
             seen[j] = (uint32_t)i + 1;
     }
@@ -294,15 +286,16 @@ static void apply_permanent_failures(send_req *q)
             continue;
         const char *job = sim_req_cf_get(q->req, v->src, SIM_INDEX_FIELD);
         if (sim_hash_unit(q->ctx->set.seed, v->to, job, "permanent") < q->k.permanent_fail_ratio) {
-            v->fail_code = q->k.permanent_fail_code;
+            snprintf(v->fail_code_buf, sizeof(v->fail_code_buf), "%s",
+                     q->k.permanent_fail_code);
+            v->fail_code = v->fail_code_buf; /* q->k does not outlive the validation */
             snprintf(v->fail_msg, sizeof(v->fail_msg), "%s",
                      sim_code_message(q->k.permanent_fail_code));
         }
     }
 }
 
-/* Token bucket over the account. Returns 0 when admitted. */
-static int rate_admit(sim_ctx *ctx, double rate, size_t n, int64_t now_ms)
+int sim_rate_admit(sim_ctx *ctx, double rate, size_t n, int64_t now_ms)
 {
     int rc = 0;
     if (rate <= 0)
@@ -325,25 +318,75 @@ static int rate_admit(sim_ctx *ctx, double rate, size_t n, int64_t now_ms)
     return rc;
 }
 
-static void fill_new_msg(send_req *q, verdict *v, sim_new_msg *nm)
+void sim_msg_start(sim_ctx *ctx, const sim_knobs *k, sim_msg *m, int64_t start_ms)
+{
+    int fails = k->deliver_fail_ratio > 0 &&
+                sim_hash_unit(ctx->set.seed, m->id, NULL, "deliver") < k->deliver_fail_ratio;
+
+    m->state = SIM_MS_SENT;
+    m->accepted_ms = start_ms;
+    m->final_ms = start_ms + k->deliver_delay_ms;
+    snprintf(m->final_code, sizeof(m->final_code), "%s",
+             fails ? k->deliver_fail_code : sim_code_get(SIM_C_DELIVERED)->code);
+}
+
+/* Fail m at start_ms with the quota code: it never reaches the carrier. */
+static void quota_fail(const sim_knobs *k, sim_msg *m, int64_t start_ms)
+{
+    m->state = SIM_MS_UNSENT;
+    m->accepted_ms = m->final_ms = start_ms;
+    snprintf(m->final_code, sizeof(m->final_code), "%s", k->quota_fail_code);
+}
+
+size_t sim_quota_take(sim_ctx *ctx, const sim_knobs *k, size_t n, int64_t now_ms)
+{
+    int64_t day = (now_ms / 1000 + 9 * 3600) / 86400; /* the quota is per Korean day */
+    size_t ok = n;
+
+    pthread_mutex_lock(&ctx->quota_lock);
+    if (day != ctx->quota_day) {
+        ctx->quota_day = day;
+        ctx->quota_used = 0;
+    }
+    if (k->daily_quota > 0) {
+        long long left = k->daily_quota - ctx->quota_used;
+        if (left < 0)
+            left = 0;
+        if ((long long)n > left)
+            ok = (size_t)left;
+    }
+    ctx->quota_used += (long long)n; /* messages beyond it count as attempts too */
+    pthread_mutex_unlock(&ctx->quota_lock);
+    return ok;
+}
+
+void sim_verdict_record(sim_ctx *ctx, const sim_req *req, verdict *v, int64_t now_ms,
+                        sim_new_msg *nm)
 {
     const sim_req_msg *m = v->src;
-    const sim_req_kv *kv = sim_req_cf(q->req, m);
+    const sim_req_kv *kv = sim_req_cf(req, m);
+    const char *from = m->is_object ? sim_jstr(&m->from) : NULL;
 
     memset(nm, 0, sizeof(*nm));
-    sim_new_id(q->ctx, 'M', q->now_ms, v->id);
+    if (!v->id[0])
+        sim_new_id(ctx, 'M', now_ms, v->id);
     memcpy(nm->m.id, v->id, sizeof(nm->m.id));
     snprintf(nm->m.to, sizeof(nm->m.to), "%s", v->to);
-    snprintf(nm->m.from, sizeof(nm->m.from), "%s", sim_jstr(&m->from));
-    snprintf(nm->m.type, sizeof(nm->m.type), "%s", v->type);
-    nm->m.accepted_ms = q->now_ms;
-    nm->m.final_ms = q->start_ms + q->k.deliver_delay_ms;
-    int fails = q->k.deliver_fail_ratio > 0 &&
-                sim_hash_unit(q->ctx->set.seed, v->id, NULL, "deliver") < q->k.deliver_fail_ratio;
-    snprintf(nm->m.final_code, sizeof(nm->m.final_code), "%s",
-             fails ? q->k.deliver_fail_code : sim_code_get(SIM_C_DELIVERED)->code);
+    snprintf(nm->m.from, sizeof(nm->m.from), "%s", from ? from : "");
+    snprintf(nm->m.type, sizeof(nm->m.type), "%s", v->type ? v->type : "");
+    nm->m.created_ms = nm->m.accepted_ms = nm->m.final_ms = now_ms;
+    if (v->fail_code) {
+        nm->m.state = SIM_MS_REJECTED;
+        snprintf(nm->m.final_code, sizeof(nm->m.final_code), "%s", v->fail_code);
+    } else {
+        nm->m.state = SIM_MS_PENDING;
+        snprintf(nm->m.final_code, sizeof(nm->m.final_code), "%s",
+                 sim_code_get(SIM_C_ACCEPTED)->code);
+    }
+    if (!m->is_object)
+        return;
     nm->m.text = sim_jstr(&m->text);
-    nm->text_len = m->text.len;
+    nm->text_len = nm->m.text ? m->text.len : 0;
     nm->m.subject = sim_jstr(&m->subject);
     nm->subject_len = nm->m.subject ? m->subject.len : 0;
     if (m->kakao.kind == SIM_J_OBJECT) {
@@ -352,6 +395,8 @@ static void fill_new_msg(send_req *q, verdict *v, sim_new_msg *nm)
     }
     if (m->custom_fields.kind == SIM_J_OBJECT) {
         for (size_t i = 0; i < m->ncf && nm->ncf < 32; i++) {
+            if (sim_jstr(&kv[i].val) == NULL)
+                continue;
             nm->cf_keys[nm->ncf] = kv[i].key;
             nm->cf_vals[nm->ncf] = sim_jstr(&kv[i].val);
             nm->ncf++;
@@ -361,27 +406,37 @@ static void fill_new_msg(send_req *q, verdict *v, sim_new_msg *nm)
 
 static int record_accepted(send_req *q, const char *group_id, mf_err *err)
 {
-    sim_new_msg *nms;
-    size_t k = 0;
+    sim_new_msg *nms = NULL;
+    size_t k = 0, ok;
     int rc;
 
-    if (q->accepted == 0)
-        return 0;
-    nms = malloc(q->accepted * sizeof(*nms));
-    if (nms == NULL)
-        return mf_err_set(err, "out of memory");
-    for (size_t i = 0; i < q->n; i++)
-        if (!q->v[i].fail_code)
-            fill_new_msg(q, &q->v[i], &nms[k++]);
-    rc = sim_ledger_add(q->ctx->ledger, group_id, nms, k, err);
+    if (q->accepted > 0) {
+        nms = malloc(q->accepted * sizeof(*nms));
+        if (nms == NULL)
+            return mf_err_set(err, "out of memory");
+    }
+    ok = sim_quota_take(q->ctx, &q->k, q->accepted, q->now_ms);
+    for (size_t i = 0; i < q->n; i++) {
+        if (q->v[i].fail_code)
+            continue;
+        sim_verdict_record(q->ctx, q->req, &q->v[i], q->now_ms, &nms[k]);
+        if (k < ok)
+            sim_msg_start(q->ctx, &q->k, &nms[k].m, q->start_ms);
+        else
+            quota_fail(&q->k, &nms[k].m, q->now_ms);
+        nms[k].m.created_ms = q->now_ms;
+        k++;
+    }
+    if (k > ok)
+        atomic_fetch_add(&q->ctx->stats.quota_failed, k - ok);
+    rc = sim_ledger_add(q->ctx->ledger, group_id, nms, k, &q->first, &q->lg, err);
     free(nms);
     return rc;
 }
 
-/* Append the customFields of the request message (as given) or {}. */
-static int append_src_cf(const send_req *q, mf_buf *b, const sim_req_msg *m, mf_err *err)
+int sim_append_req_cf(const sim_req *req, const sim_req_msg *m, mf_buf *b, mf_err *err)
 {
-    const sim_req_kv *kv = sim_req_cf(q->req, m);
+    const sim_req_kv *kv = sim_req_cf(req, m);
     int first = 1;
     if (mf_buf_append_char(b, '{', err) != 0)
         return -1;
@@ -426,7 +481,7 @@ static int append_failed(send_req *q, mf_buf *b, mf_err *err)
             mf_buf_printf(b, err, ",\"country\":\"82\",\"messageId\":\"%s\",\"statusCode\":\"%s\","
                           "\"accountId\":\"%s\",\"customFields\":", v->id, v->fail_code,
                           q->ctx->set.account_id) != 0 ||
-            append_src_cf(q, b, v->src, err) != 0 || mf_buf_append_char(b, '}', err) != 0)
+            sim_append_req_cf(q->req, v->src, b, err) != 0 || mf_buf_append_char(b, '}', err) != 0)
             return -1;
         first = 0;
     }
@@ -435,26 +490,11 @@ static int append_failed(send_req *q, mf_buf *b, mf_err *err)
 
 static int append_group(send_req *q, mf_buf *b, const char *gid, mf_err *err)
 {
-    char now[40];
-    size_t failed = q->n - q->accepted;
-    const char *status = q->accepted == 0 ? "FAILED" : q->scheduled ? "SCHEDULED" : "SENDING";
-
-    sim_format_iso8601(q->now_ms, now, sizeof(now));
-    if (mf_buf_printf(b, err,
-                      ",\"groupInfo\":{\"count\":{\"total\":%zu,\"sentTotal\":0,\"sentFailed\":0,"
-                      "\"sentSuccess\":0,\"sentPending\":%zu,\"sentReplacement\":0,\"refund\":0,"
-                      "\"registeredFailed\":%zu,\"registeredSuccess\":%zu},"
-                      "\"status\":\"%s\",\"groupId\":\"%s\",\"_id\":\"%s\",\"accountId\":\"%s\","
-                      "\"apiVersion\":\"4\",\"serviceMethod\":\"MT\",\"allowDuplicates\":%s,"
-                      "\"isRefunded\":false,\"customFields\":{},\"dateCreated\":\"%s\","
-                      "\"dateUpdated\":\"%s\",\"dateSent\":\"%s\",\"scheduledDate\":",
-                      q->n, q->accepted, failed, q->accepted, status, gid, gid,
-                      q->ctx->set.account_id, q->allow_dup ? "true" : "false", now, now,
-                      now) != 0)
+    if (mf_buf_append_str(b, ",\"groupInfo\":", err) != 0)
         return -1;
-    if (q->scheduled)
-        return mf_buf_printf(b, err, "\"%s\"}", q->scheduled_text);
-    return mf_buf_append_str(b, "null}", err);
+    return sim_groups_register_sent(q->ctx, gid, q->lg, q->first, q->accepted,
+                                    q->n - q->accepted, q->allow_dup, q->now_ms, q->start_ms,
+                                    b, err);
 }
 
 static int append_list(send_req *q, mf_buf *b, mf_err *err)
@@ -483,7 +523,7 @@ static int append_list(send_req *q, mf_buf *b, mf_err *err)
             mf_buf_append_str(b, "\",\"type\":\"", err) != 0 ||
             mf_buf_append_str(b, v->type, err) != 0 ||
             mf_buf_append_str(b, "\",\"customFields\":", err) != 0 ||
-            append_src_cf(q, b, v->src, err) != 0 || mf_buf_append_char(b, '}', err) != 0)
+            sim_append_req_cf(q->req, v->src, b, err) != 0 || mf_buf_append_char(b, '}', err) != 0)
             return -1;
         first = 0;
     }
@@ -546,6 +586,29 @@ static void build_reply(send_req *q, const char *gid, sim_reply *r)
     r->content_type = JSON_CT;
 }
 
+int sim_validate_messages(sim_ctx *ctx, const sim_knobs *k, sim_req *req, verdict *v,
+                          size_t n, int dup_check, mf_err *err)
+{
+    send_req q;
+
+    memset(&q, 0, sizeof(q));
+    q.ctx = ctx;
+    q.k = *k;
+    q.req = req;
+    q.n = n;
+    q.v = v;
+    q.euckr = mf_euckr_new(err);
+    if (q.euckr == NULL)
+        return -1;
+    for (size_t i = 0; i < n; i++)
+        validate_one(&q, i);
+    if (dup_check)
+        check_duplicates(&q);
+    apply_permanent_failures(&q);
+    mf_euckr_free(q.euckr);
+    return 0;
+}
+
 void sim_handle_send(sim_ctx *ctx, const char *body, size_t len, sim_reply *r)
 {
     send_req q;
@@ -558,23 +621,21 @@ void sim_handle_send(sim_ctx *ctx, const char *body, size_t len, sim_reply *r)
     sim_knobs_snapshot(ctx, &q.k);
     if (parse_top(&q, body, len, r) != 0)
         goto out;
-    if (rate_admit(ctx, q.k.rate_limit_per_s, q.n, q.now_ms) != 0) {
+    if (sim_rate_admit(ctx, q.k.rate_limit_per_s, q.n, q.now_ms) != 0) {
         atomic_fetch_add(&ctx->stats.rate_limited, 1);
         sim_reply_error(r, 429, "TooManyRequests",
                         "rate limit of %g messages per second exceeded", q.k.rate_limit_per_s);
         goto out;
     }
-    q.euckr = mf_euckr_new(&err);
     q.v = calloc(q.n, sizeof(verdict));
-    if (q.euckr == NULL || q.v == NULL) {
-        sim_reply_error(r, 500, "InternalError", "%s", q.euckr ? "out of memory" : err.msg);
+    if (q.v == NULL) {
+        sim_reply_error(r, 500, "InternalError", "out of memory");
         goto out;
     }
-    for (size_t i = 0; i < q.n; i++)
-        validate_one(&q, i);
-    if (!q.allow_dup)
-        check_duplicates(&q);
-    apply_permanent_failures(&q);
+    if (sim_validate_messages(ctx, &q.k, q.req, q.v, q.n, !q.allow_dup, &err) != 0) {
+        sim_reply_error(r, 500, "InternalError", "%s", err.msg);
+        goto out;
+    }
     for (size_t i = 0; i < q.n; i++)
         if (!q.v[i].fail_code)
             q.accepted++;
@@ -586,8 +647,34 @@ void sim_handle_send(sim_ctx *ctx, const char *body, size_t len, sim_reply *r)
     atomic_fetch_add(&ctx->stats.accepted, q.accepted);
     atomic_fetch_add(&ctx->stats.rejected, q.n - q.accepted);
     build_reply(&q, gid, r);
+    if (r->status == 200 && q.accepted > 0)
+        sim_webhook_queue(ctx, &q.k, gid, NULL, q.first, q.accepted,
+                          q.start_ms + q.k.deliver_delay_ms);
 out:
     free(q.v);
-    mf_euckr_free(q.euckr);
     sim_req_free(q.req);
+}
+
+void sim_handle_quota(sim_ctx *ctx, sim_reply *r)
+{
+    sim_knobs k;
+    char now[40];
+    long long quota;
+
+    sim_knobs_snapshot(ctx, &k);
+    /* unlimited (0) is shown as the largest quota the knob allows */
+    quota = k.daily_quota > 0 ? k.daily_quota : 1000000000LL;
+    sim_format_iso8601(mf_clock_wall_ms(), now, sizeof(now));
+    mf_buf_reset(&r->body);
+    if (mf_buf_append_str(&r->body, "{\"accountId\":", NULL) != 0 ||
+        mf_buf_append_json_cstr(&r->body, ctx->set.account_id, NULL) != 0 ||
+        mf_buf_printf(&r->body, NULL,
+                      ",\"quota\":%lld,\"min\":%lld,\"max\":%lld,\"autoAdjustment\":false,"
+                      "\"overseasQuota\":0,\"dateCreated\":\"%s\",\"dateUpdated\":\"%s\"}",
+                      quota, quota < 50 ? quota : 50LL, quota, now, now) != 0) {
+        sim_reply_error(r, 500, "InternalError", "out of memory");
+        return;
+    }
+    r->status = 200;
+    r->content_type = JSON_CT;
 }

@@ -14,6 +14,7 @@
 
 #define SEND_PATH "/messages/v4/send-many/detail"
 #define LIST_PATH "/messages/v4/list"
+#define GROUPS_PATH "/messages/v4/groups"
 #define DEFAULT_REQUEST_TIMEOUT_MS 30000L
 #define DEFAULT_CONNECT_TIMEOUT_MS 5000L
 #define DEFAULT_IN_FLIGHT 4
@@ -31,8 +32,12 @@ typedef struct slot {
     struct curl_slist *headers;
     mf_buf body;
     mf_buf resp;
+    mf_buf url;              /* this request's URL */
     mf_buf ids;              /* the job ids, each NUL-terminated, back to back */
     const char **id_ptrs;    /* n pointers into ids */
+    mf_buf tos;              /* group add: the recipients, like ids */
+    const char **to_ptrs;    /* n pointers into tos (group add only) */
+    mf_coolsms_op op;
     mf_coolsms_outcome *outcomes;
     size_t cap;              /* entries allocated in id_ptrs and outcomes */
     size_t n;
@@ -431,7 +436,9 @@ static int put_message(mf_buf *b, const mf_coolsms_msg *m, size_t i, const char 
     return mf_buf_append_char(b, '}', err);
 }
 
-int mf_coolsms_build_body(mf_buf *body, const mf_coolsms_msg *msgs, size_t n, mf_err *err)
+/* {"messages":[...]<tail>: tail closes the object (send-many adds its options there). */
+static int build_messages(mf_buf *body, const mf_coolsms_msg *msgs, size_t n, const char *tail,
+                          mf_err *err)
 {
     const char *last_buttons = NULL;
     size_t start = body->len, i;
@@ -444,7 +451,7 @@ int mf_coolsms_build_body(mf_buf *body, const mf_coolsms_msg *msgs, size_t n, mf
     for (i = 0; i < n; i++)
         if (put_message(body, &msgs[i], i, &last_buttons, err) < 0)
             goto fail;
-    if (mf_buf_append_str(body, "],\"allowDuplicates\":false,\"showMessageList\":true}", err) < 0)
+    if (mf_buf_append_str(body, tail, err) < 0)
         goto fail;
     return 0;
 fail:
@@ -452,6 +459,12 @@ fail:
     if (body->data != NULL)
         body->data[start] = '\0';
     return -1;
+}
+
+int mf_coolsms_build_body(mf_buf *body, const mf_coolsms_msg *msgs, size_t n, mf_err *err)
+{
+    return build_messages(body, msgs, n, "],\"allowDuplicates\":false,\"showMessageList\":true}",
+                          err);
 }
 
 /* ------------------------------------------------------------------ decoding */
@@ -495,17 +508,21 @@ static int is_accepted_code(const char *code)
  * Depth 1: the response's members; 2: a list's elements (or groupInfo's members); 3: an
  * entry's members; 4: the entry's customFields members. */
 
-enum { TOP_OTHER, TOP_GROUP_INFO, TOP_GROUP_ID, TOP_FAILED_LIST, TOP_MESSAGE_LIST, TOP_N };
-enum { FIELD_OTHER, FIELD_MESSAGE_ID, FIELD_STATUS_CODE, FIELD_STATUS_MESSAGE, FIELD_CUSTOM, FIELD_N };
+enum { TOP_OTHER, TOP_GROUP_INFO, TOP_GROUP_ID, TOP_FAILED_LIST, TOP_MESSAGE_LIST,
+       TOP_RESULT_LIST, TOP_STATUS, TOP_N };
+enum { FIELD_OTHER, FIELD_MESSAGE_ID, FIELD_STATUS_CODE, FIELD_STATUS_MESSAGE, FIELD_CUSTOM,
+       FIELD_TO, FIELD_N };
 
-/* The member names by TOP_* / FIELD_* value (slot 0: any other name). */
+/* The member names by TOP_* / FIELD_* value (slot 0: any other name). resultList is the
+ * group add answer's list; status is a group answer's status. */
 static const char *const TOP_KEYS[TOP_N] = {NULL, "groupInfo", "groupId", "failedMessageList",
-                                            "messageList"};
+                                            "messageList", "resultList", "status"};
 static const char *const FIELD_KEYS[FIELD_N] = {NULL, "messageId", "statusCode",
-                                                "statusMessage", "customFields"};
+                                                "statusMessage", "customFields", "to"};
 
 typedef struct send_decoder {
     const idmap *ids;
+    const idmap *tos;         /* recipient -> index, for entries without customFields.jobId */
     mf_coolsms_outcome *outcomes;
     unsigned char *by_failed; /* outcome i came from failedMessageList */
     mf_coolsms_result *res;
@@ -523,6 +540,7 @@ typedef struct send_decoder {
         char status_code[16];
         char status_message[256];
         char job[128];
+        char to[32];
         int has_job;
     } e;
 } send_decoder;
@@ -546,7 +564,9 @@ static int key_index(const unsigned char *k, size_t n, const char *const *names,
 static void apply_entry(send_decoder *d)
 {
     int failed_list = d->top == TOP_FAILED_LIST;
-    size_t idx = d->e.has_job ? idmap_find(d->ids, d->e.job) : SIZE_MAX;
+    size_t idx = d->e.has_job                        ? idmap_find(d->ids, d->e.job)
+                 : d->tos != NULL && d->e.to[0] != '\0' ? idmap_find(d->tos, d->e.to)
+                                                         : SIZE_MAX;
     mf_coolsms_outcome *o;
 
     if (idx == SIZE_MAX) {
@@ -581,6 +601,8 @@ static int sd_value(send_decoder *d, const char *str, size_t n)
 {
     if (d->depth == 1 && d->top == TOP_GROUP_ID && str != NULL)
         copy_clean(d->top_group_id, sizeof(d->top_group_id), str, n);
+    else if (d->depth == 1 && d->top == TOP_STATUS && str != NULL)
+        copy_clean(d->res->group_status, sizeof(d->res->group_status), str, n);
     else if (d->depth == 2 && d->in_list)
         d->res->n_unmatched++; /* a list element that is not an object */
     else if (d->depth == 2 && d->group_id_key && str != NULL)
@@ -592,6 +614,8 @@ static int sd_value(send_decoder *d, const char *str, size_t n)
             copy_clean(d->e.status_code, sizeof(d->e.status_code), str, n);
         else if (d->field == FIELD_STATUS_MESSAGE)
             copy_clean(d->e.status_message, sizeof(d->e.status_message), str, n);
+        else if (d->field == FIELD_TO)
+            copy_clean(d->e.to, sizeof(d->e.to), str, n);
     } else if (d->depth == 4 && d->entry_open && d->field == FIELD_CUSTOM && d->job_key &&
                str != NULL && n < sizeof(d->e.job)) {
         memcpy(d->e.job, str, n);
@@ -660,7 +684,8 @@ static int sd_start_array(void *ctx)
     send_decoder *d = ctx;
 
     if (d->depth == 1)
-        d->in_list = d->top == TOP_MESSAGE_LIST || d->top == TOP_FAILED_LIST;
+        d->in_list = d->top == TOP_MESSAGE_LIST || d->top == TOP_FAILED_LIST ||
+                     d->top == TOP_RESULT_LIST;
     else if (d->depth == 2 && d->in_list)
         d->res->n_unmatched++; /* a list element that is not an object */
     d->depth++;
@@ -693,11 +718,12 @@ static void bad_response(mf_coolsms_result *res, mf_coolsms_outcome *outcomes, s
     snprintf(res->error_message, sizeof(res->error_message), "%s", why);
 }
 
-static void decode_ok_body(const char *body, size_t len, const char *const *job_ids, size_t n,
-                           mf_coolsms_outcome *outcomes, mf_coolsms_result *res)
+static void decode_ok_body(const char *body, size_t len, const char *const *job_ids,
+                           const char *const *tos, size_t n, mf_coolsms_outcome *outcomes,
+                           mf_coolsms_result *res)
 {
     send_decoder d;
-    idmap m = {0};
+    idmap m = {0}, tm = {0};
     yajl_handle h = NULL;
     size_t dup;
     yajl_status st;
@@ -706,6 +732,13 @@ static void decode_ok_body(const char *body, size_t len, const char *const *job_
     d.ids = &m;
     d.outcomes = outcomes;
     d.res = res;
+    if (tos != NULL) {
+        if (idmap_build(&tm, tos, n, &dup) < 0) {
+            bad_response(res, outcomes, n, "out of memory matching the send response");
+            goto out;
+        }
+        d.tos = &tm;
+    }
     if (idmap_build(&m, job_ids, n, &dup) < 0 || (d.by_failed = calloc(n + 1, 1)) == NULL ||
         (h = yajl_alloc(&SEND_DECODER_CALLBACKS, NULL, &d)) == NULL) {
         bad_response(res, outcomes, n, "out of memory matching the send response");
@@ -733,6 +766,7 @@ out:
         yajl_free(h);
     free(d.by_failed);
     free(m.tab);
+    free(tm.tab);
 }
 
 void mf_coolsms_decode_send(const mf_coolsms_transport *tr, long http_status,
@@ -740,9 +774,19 @@ void mf_coolsms_decode_send(const mf_coolsms_transport *tr, long http_status,
                             const char *const *job_ids, size_t n,
                             mf_coolsms_outcome *outcomes, mf_coolsms_result *res)
 {
+    mf_coolsms_decode_op(MF_COOLSMS_OP_SEND_MANY, tr, http_status, retry_after_s, body,
+                         body_len, job_ids, NULL, n, outcomes, res);
+}
+
+void mf_coolsms_decode_op(mf_coolsms_op op, const mf_coolsms_transport *tr, long http_status,
+                          long retry_after_s, const char *body, size_t body_len,
+                          const char *const *job_ids, const char *const *tos, size_t n,
+                          mf_coolsms_outcome *outcomes, mf_coolsms_result *res)
+{
     size_t i;
 
     memset(res, 0, sizeof(*res));
+    res->op = op;
     if (n > 0)
         memset(outcomes, 0, n * sizeof(*outcomes));
     res->n_messages = n;
@@ -760,7 +804,7 @@ void mf_coolsms_decode_send(const mf_coolsms_transport *tr, long http_status,
         res->cls = classify_status(http_status);
         res->maybe_sent = res->cls == MF_COOLSMS_OK || http_status >= 500;
         if (res->cls == MF_COOLSMS_OK)
-            decode_ok_body(body, body_len, job_ids, n, outcomes, res);
+            decode_ok_body(body, body_len, job_ids, tos, n, outcomes, res);
         else
             decode_error_body(http_status, body, body_len, res->error_code,
                               sizeof(res->error_code), res->error_message,
@@ -977,6 +1021,8 @@ static int slot_init(mf_coolsms *h, slot *s)
     mf_buf_init(&s->body, BODY_MAX);
     mf_buf_init(&s->resp, RESP_MAX);
     mf_buf_init(&s->ids, 0);
+    mf_buf_init(&s->tos, 0);
+    mf_buf_init(&s->url, 4096);
     s->easy = curl_easy_init();
     if (s->easy == NULL || easy_common(h, s->easy, s->errbuf) < 0)
         return -1;
@@ -1000,7 +1046,10 @@ static void slot_free(mf_coolsms *h, slot *s)
     mf_buf_free(&s->body);
     mf_buf_free(&s->resp);
     mf_buf_free(&s->ids);
+    mf_buf_free(&s->tos);
+    mf_buf_free(&s->url);
     free(s->id_ptrs);
+    free(s->to_ptrs);
     free(s->outcomes);
 }
 
@@ -1134,6 +1183,10 @@ static int slot_reserve(slot *s, size_t n, mf_err *err)
     if (ip == NULL)
         return mf_err_set(err, "out of memory for %zu messages", n);
     s->id_ptrs = ip;
+    ip = realloc(s->to_ptrs, n * sizeof(*ip));
+    if (ip == NULL)
+        return mf_err_set(err, "out of memory for %zu messages", n);
+    s->to_ptrs = ip;
     op = realloc(s->outcomes, n * sizeof(*op));
     if (op == NULL)
         return mf_err_set(err, "out of memory for %zu messages", n);
@@ -1175,20 +1228,57 @@ static slot *find_free_slot(mf_coolsms *h)
     return NULL;
 }
 
-int mf_coolsms_submit(mf_coolsms *h, const mf_coolsms_msg *msgs, size_t n,
+/* Copy the recipients into the slot (group add: the fallback key of the answer). */
+static int slot_take_tos(slot *s, const mf_coolsms_msg *msgs, size_t n, mf_err *err)
+{
+    size_t i, off;
+
+    mf_buf_reset(&s->tos);
+    for (i = 0; i < n; i++)
+        if (mf_buf_append(&s->tos, msgs[i].to, strlen(msgs[i].to) + 1, err) < 0)
+            return -1;
+    for (i = 0, off = 0; i < n; i++) {
+        s->to_ptrs[i] = s->tos.data + off;
+        off += strlen(s->to_ptrs[i]) + 1;
+    }
+    return 0;
+}
+
+/* A group id goes into the URL path: only letters and digits, as the provider issues them. */
+static int check_group_id(const char *gid, mf_err *err)
+{
+    size_t n = gid != NULL ? strlen(gid) : 0;
+
+    if (n == 0 || n > 63)
+        return mf_err_set(err, "group id must have 1 to 63 characters");
+    for (size_t i = 0; i < n; i++)
+        if (!((gid[i] >= '0' && gid[i] <= '9') || (gid[i] >= 'A' && gid[i] <= 'Z') ||
+              (gid[i] >= 'a' && gid[i] <= 'z')))
+            return mf_err_set(err, "group id \"%.63s\" has a character other than a letter or "
+                                   "digit", gid);
+    return 0;
+}
+
+/* base_url + path [+ "/" + group id + suffix] into buf. */
+static int build_url(const mf_coolsms *h, mf_buf *buf, const char *path, const char *gid,
+                     const char *suffix, mf_err *err)
+{
+    mf_buf_reset(buf);
+    if (mf_buf_append_str(buf, h->base_url, err) < 0 || mf_buf_append_str(buf, path, err) < 0)
+        return -1;
+    if (gid != NULL && (mf_buf_append_char(buf, '/', err) < 0 ||
+                        mf_buf_append_str(buf, gid, err) < 0 ||
+                        mf_buf_append_str(buf, suffix != NULL ? suffix : "", err) < 0))
+        return -1;
+    return 0;
+}
+
+/* Starts the request prepared in s (url, body, n, ids) with the given method. */
+static int slot_start(mf_coolsms *h, slot *s, mf_coolsms_op op, const char *method,
                       mf_coolsms_done_fn cb, void *user, uint64_t *request_id, mf_err *err)
 {
-    slot *s = find_free_slot(h);
     CURLMcode mc;
 
-    if (s == NULL)
-        return mf_err_set(err, "all %d coolsms request slots are in flight", h->n_slots);
-    if (cb == NULL)
-        return mf_err_set(err, "coolsms submit needs a completion callback");
-    mf_buf_reset(&s->body);
-    if (mf_coolsms_build_body(&s->body, msgs, n, err) < 0 || slot_reserve(s, n, err) < 0 ||
-        slot_take_ids(s, msgs, n, err) < 0)
-        return -1;
     curl_slist_free_all(s->headers);
     s->headers = make_headers(h, 1, err);
     if (s->headers == NULL)
@@ -1196,11 +1286,13 @@ int mf_coolsms_submit(mf_coolsms *h, const mf_coolsms_msg *msgs, size_t n,
     mf_buf_reset(&s->resp);
     s->errbuf[0] = '\0';
     s->retry_after_s = -1;
-    s->n = n;
+    s->op = op;
     s->cb = cb;
     s->user = user;
     s->request_id = h->next_id++;
-    if (curl_easy_setopt(s->easy, CURLOPT_HTTPHEADER, s->headers) != CURLE_OK ||
+    if (curl_easy_setopt(s->easy, CURLOPT_URL, s->url.data) != CURLE_OK ||
+        curl_easy_setopt(s->easy, CURLOPT_CUSTOMREQUEST, method) != CURLE_OK ||
+        curl_easy_setopt(s->easy, CURLOPT_HTTPHEADER, s->headers) != CURLE_OK ||
         curl_easy_setopt(s->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)s->body.len) !=
             CURLE_OK ||
         curl_easy_setopt(s->easy, CURLOPT_POSTFIELDS, s->body.data) != CURLE_OK)
@@ -1217,6 +1309,97 @@ int mf_coolsms_submit(mf_coolsms *h, const mf_coolsms_msg *msgs, size_t n,
     return 0;
 }
 
+/* A free slot for a new request, or NULL with err. */
+static slot *take_slot(mf_coolsms *h, mf_coolsms_done_fn cb, mf_err *err)
+{
+    slot *s = find_free_slot(h);
+
+    if (s == NULL)
+        mf_err_set(err, "all %d coolsms request slots are in flight", h->n_slots);
+    else if (cb == NULL) {
+        mf_err_set(err, "coolsms submit needs a completion callback");
+        s = NULL;
+    }
+    return s;
+}
+
+int mf_coolsms_submit(mf_coolsms *h, const mf_coolsms_msg *msgs, size_t n,
+                      mf_coolsms_done_fn cb, void *user, uint64_t *request_id, mf_err *err)
+{
+    slot *s = take_slot(h, cb, err);
+
+    if (s == NULL)
+        return -1;
+    mf_buf_reset(&s->body);
+    if (mf_coolsms_build_body(&s->body, msgs, n, err) < 0 || slot_reserve(s, n, err) < 0 ||
+        slot_take_ids(s, msgs, n, err) < 0 ||
+        build_url(h, &s->url, SEND_PATH, NULL, NULL, err) < 0)
+        return -1;
+    s->n = n;
+    return slot_start(h, s, MF_COOLSMS_OP_SEND_MANY, NULL, cb, user, request_id, err);
+}
+
+int mf_coolsms_group_create(mf_coolsms *h, const mf_coolsms_kv *custom_fields, size_t n,
+                            mf_coolsms_done_fn cb, void *user, uint64_t *request_id,
+                            mf_err *err)
+{
+    slot *s = take_slot(h, cb, err);
+
+    if (s == NULL)
+        return -1;
+    mf_buf_reset(&s->body);
+    if (mf_buf_append_str(&s->body, "{\"allowDuplicates\":false,\"customFields\":{", err) < 0)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        const mf_coolsms_kv *kv = &custom_fields[i];
+
+        if (kv->key == NULL || kv->value == NULL)
+            return mf_err_set(err, "group custom field %zu has no key or value", i);
+        if ((i > 0 && mf_buf_append_char(&s->body, ',', err) < 0) ||
+            mf_buf_append_json_cstr(&s->body, kv->key, err) < 0 ||
+            mf_buf_append_char(&s->body, ':', err) < 0 ||
+            mf_buf_append_json_cstr(&s->body, kv->value, err) < 0)
+            return mf_err_prefix(err, "group custom field %zu", i);
+    }
+    if (mf_buf_append_str(&s->body, "}}", err) < 0 ||
+        build_url(h, &s->url, GROUPS_PATH, NULL, NULL, err) < 0)
+        return -1;
+    s->n = 0;
+    return slot_start(h, s, MF_COOLSMS_OP_GROUP_CREATE, NULL, cb, user, request_id, err);
+}
+
+int mf_coolsms_group_add(mf_coolsms *h, const char *group_id, const mf_coolsms_msg *msgs,
+                         size_t n, mf_coolsms_done_fn cb, void *user, uint64_t *request_id,
+                         mf_err *err)
+{
+    slot *s = take_slot(h, cb, err);
+
+    if (s == NULL || check_group_id(group_id, err) < 0)
+        return -1;
+    mf_buf_reset(&s->body);
+    if (build_messages(&s->body, msgs, n, "]}", err) < 0 || slot_reserve(s, n, err) < 0 ||
+        slot_take_ids(s, msgs, n, err) < 0 || slot_take_tos(s, msgs, n, err) < 0 ||
+        build_url(h, &s->url, GROUPS_PATH, group_id, "/messages", err) < 0)
+        return -1;
+    s->n = n;
+    return slot_start(h, s, MF_COOLSMS_OP_GROUP_ADD, "PUT", cb, user, request_id, err);
+}
+
+int mf_coolsms_group_send(mf_coolsms *h, const char *group_id, mf_coolsms_done_fn cb,
+                          void *user, uint64_t *request_id, mf_err *err)
+{
+    slot *s = take_slot(h, cb, err);
+
+    if (s == NULL || check_group_id(group_id, err) < 0)
+        return -1;
+    mf_buf_reset(&s->body);
+    if (mf_buf_append_str(&s->body, "{}", err) < 0 ||
+        build_url(h, &s->url, GROUPS_PATH, group_id, "/send", err) < 0)
+        return -1;
+    s->n = 0;
+    return slot_start(h, s, MF_COOLSMS_OP_GROUP_SEND, NULL, cb, user, request_id, err);
+}
+
 static void finish(mf_coolsms *h, slot *s, CURLcode c)
 {
     mf_coolsms_transport tr;
@@ -1227,8 +1410,10 @@ static void finish(mf_coolsms *h, slot *s, CURLcode c)
     curl_easy_getinfo(s->easy, CURLINFO_RESPONSE_CODE, &status);
     fill_transport(s->easy, c, s->errbuf, &tr, msg, sizeof(msg));
     curl_multi_remove_handle(h->multi, s->easy);
-    mf_coolsms_decode_send(&tr, status, s->retry_after_s, s->resp.data != NULL ? s->resp.data : "",
-                           s->resp.len, s->id_ptrs, s->n, s->outcomes, &res);
+    mf_coolsms_decode_op(s->op, &tr, status, s->retry_after_s,
+                         s->resp.data != NULL ? s->resp.data : "", s->resp.len, s->id_ptrs,
+                         s->op == MF_COOLSMS_OP_GROUP_ADD ? s->to_ptrs : NULL, s->n, s->outcomes,
+                         &res);
     res.request_id = s->request_id;
     res.elapsed_ms = ms_since(&s->started);
     s->cb(&res, s->user);
@@ -1306,8 +1491,23 @@ static int build_list_url(mf_coolsms *h, const mf_coolsms_kv *f, size_t n, mf_er
     return 0;
 }
 
-int mf_coolsms_list(mf_coolsms *h, const mf_coolsms_kv *filters, size_t n_filters,
-                    mf_coolsms_list_result *out, mf_err *err)
+/* Where a blocking call's outcome goes (fields of mf_coolsms_list_result and
+ * mf_coolsms_group_info alike). */
+typedef struct call_out {
+    long *http_status;
+    mf_coolsms_class *cls;
+    long *retry_after_ms;
+    char *code;
+    size_t code_sz;
+    char *msg;
+    size_t msg_sz;
+} call_out;
+
+/* One blocking request on the handle's own easy handle to h->list_url; method NULL is GET,
+ * body NULL sends none. The answer is in h->list_resp. 0 on a 2xx status, -1 with err
+ * (`what` names the call) and the failure in o. */
+static int blocking_call(mf_coolsms *h, const char *method, const char *body, const char *what,
+                         const call_out *o, mf_err *err)
 {
     struct curl_slist *hdr = NULL;
     mf_coolsms_transport tr;
@@ -1315,57 +1515,183 @@ int mf_coolsms_list(mf_coolsms *h, const mf_coolsms_kv *filters, size_t n_filter
     CURLcode c;
     int rc = -1;
 
-    memset(out, 0, sizeof(*out));
-    out->retry_after_ms = -1;
-    out->cls = MF_COOLSMS_PERMANENT;
-    if (build_list_url(h, filters, n_filters, err) < 0)
-        goto out;
-    hdr = make_headers(h, 0, err);
+    *o->retry_after_ms = -1;
+    *o->cls = MF_COOLSMS_PERMANENT;
+    hdr = make_headers(h, body != NULL, err);
     if (hdr == NULL)
         goto out;
     mf_buf_reset(&h->list_resp);
     h->list_errbuf[0] = '\0';
     h->list_retry_after_s = -1;
     if (curl_easy_setopt(h->list_easy, CURLOPT_URL, h->list_url.data) != CURLE_OK ||
-        curl_easy_setopt(h->list_easy, CURLOPT_HTTPHEADER, hdr) != CURLE_OK) {
-        mf_err_set(err, "could not set up the coolsms list request");
+        curl_easy_setopt(h->list_easy, CURLOPT_HTTPHEADER, hdr) != CURLE_OK ||
+        (body != NULL
+             ? curl_easy_setopt(h->list_easy, CURLOPT_POSTFIELDS, body) != CURLE_OK
+             : curl_easy_setopt(h->list_easy, CURLOPT_HTTPGET, 1L) != CURLE_OK) ||
+        curl_easy_setopt(h->list_easy, CURLOPT_CUSTOMREQUEST, method) != CURLE_OK) {
+        mf_err_set(err, "could not set up the coolsms %s request", what);
         goto out;
     }
     c = curl_easy_perform(h->list_easy);
     if (h->list_retry_after_s >= 0)
-        out->retry_after_ms = h->list_retry_after_s * 1000;
+        *o->retry_after_ms = h->list_retry_after_s * 1000;
     if (c != CURLE_OK) {
         fill_transport(h->list_easy, c, h->list_errbuf, &tr, msg, sizeof(msg));
-        out->cls = tr.curl_permanent ? MF_COOLSMS_PERMANENT : MF_COOLSMS_TRANSIENT;
-        snprintf(out->error_code, sizeof(out->error_code), "%s",
+        *o->cls = tr.curl_permanent ? MF_COOLSMS_PERMANENT : MF_COOLSMS_TRANSIENT;
+        snprintf(o->code, o->code_sz, "%s",
                  tr.curl_permanent ? "CONFIG_ERROR"
                  : tr.curl_timeout ? "NETWORK_TIMEOUT" : "NETWORK_ERROR");
-        copy_cstr(out->error_message, sizeof(out->error_message), msg);
-        mf_err_set(err, "could not list coolsms messages: %s", out->error_message);
+        copy_cstr(o->msg, o->msg_sz, msg);
+        mf_err_set(err, "could not %s: %s", what, o->msg);
         goto out;
     }
-    curl_easy_getinfo(h->list_easy, CURLINFO_RESPONSE_CODE, &out->http_status);
-    out->cls = classify_status(out->http_status);
-    if (out->cls != MF_COOLSMS_OK) {
-        decode_error_body(out->http_status, h->list_resp.data != NULL ? h->list_resp.data : "",
-                          h->list_resp.len, out->error_code, sizeof(out->error_code),
-                          out->error_message, sizeof(out->error_message));
-        mf_err_set(err, "coolsms list failed with HTTP %ld: %s: %s", out->http_status,
-                   out->error_code, out->error_message);
-        goto out;
-    }
-    if (mf_coolsms_decode_list(h->list_resp.data != NULL ? h->list_resp.data : "",
-                               h->list_resp.len, out, err) < 0) {
-        out->cls = MF_COOLSMS_TRANSIENT;
-        snprintf(out->error_code, sizeof(out->error_code), "BAD_RESPONSE");
-        copy_cstr(out->error_message, sizeof(out->error_message), err != NULL ? err->msg : "");
+    curl_easy_getinfo(h->list_easy, CURLINFO_RESPONSE_CODE, o->http_status);
+    *o->cls = classify_status(*o->http_status);
+    if (*o->cls != MF_COOLSMS_OK) {
+        decode_error_body(*o->http_status, h->list_resp.data != NULL ? h->list_resp.data : "",
+                          h->list_resp.len, o->code, o->code_sz, o->msg, o->msg_sz);
+        mf_err_set(err, "could not %s: HTTP %ld: %s: %s", what, *o->http_status, o->code,
+                   o->msg);
         goto out;
     }
     rc = 0;
 out:
     curl_easy_setopt(h->list_easy, CURLOPT_HTTPHEADER, NULL);
+    curl_easy_setopt(h->list_easy, CURLOPT_CUSTOMREQUEST, NULL);
+    curl_easy_setopt(h->list_easy, CURLOPT_HTTPGET, 1L);
     curl_slist_free_all(hdr);
     return rc;
+}
+
+/* Decodes a list-shaped answer (list, group messages) in h->list_resp into out. */
+static int decode_list_answer(mf_coolsms *h, mf_coolsms_list_result *out, mf_err *err)
+{
+    if (mf_coolsms_decode_list(h->list_resp.data != NULL ? h->list_resp.data : "",
+                               h->list_resp.len, out, err) < 0) {
+        out->cls = MF_COOLSMS_TRANSIENT;
+        snprintf(out->error_code, sizeof(out->error_code), "BAD_RESPONSE");
+        copy_cstr(out->error_message, sizeof(out->error_message), err != NULL ? err->msg : "");
+        return -1;
+    }
+    return 0;
+}
+
+static void list_out(mf_coolsms_list_result *out, call_out *o)
+{
+    memset(out, 0, sizeof(*out));
+    o->http_status = &out->http_status;
+    o->cls = &out->cls;
+    o->retry_after_ms = &out->retry_after_ms;
+    o->code = out->error_code;
+    o->code_sz = sizeof(out->error_code);
+    o->msg = out->error_message;
+    o->msg_sz = sizeof(out->error_message);
+}
+
+int mf_coolsms_list(mf_coolsms *h, const mf_coolsms_kv *filters, size_t n_filters,
+                    mf_coolsms_list_result *out, mf_err *err)
+{
+    call_out o;
+
+    list_out(out, &o);
+    out->retry_after_ms = -1;
+    out->cls = MF_COOLSMS_PERMANENT;
+    if (build_list_url(h, filters, n_filters, err) < 0 ||
+        blocking_call(h, NULL, NULL, "list coolsms messages", &o, err) < 0)
+        return -1;
+    return decode_list_answer(h, out, err);
+}
+
+int mf_coolsms_group_messages(mf_coolsms *h, const char *group_id, const char *start_key,
+                              int limit, mf_coolsms_list_result *out, mf_err *err)
+{
+    call_out o;
+    char lim[16];
+
+    list_out(out, &o);
+    out->retry_after_ms = -1;
+    out->cls = MF_COOLSMS_PERMANENT;
+    snprintf(lim, sizeof(lim), "%d", limit > 0 ? limit : 20);
+    if (check_group_id(group_id, err) < 0 ||
+        build_url(h, &h->list_url, GROUPS_PATH, group_id, "/messages?limit=", err) < 0 ||
+        mf_buf_append_str(&h->list_url, lim, err) < 0)
+        return -1;
+    if (start_key != NULL && start_key[0] != '\0' &&
+        (mf_buf_append_str(&h->list_url, "&startKey=", err) < 0 ||
+         mf_buf_append_urlenc(&h->list_url, start_key, strlen(start_key), err) < 0))
+        return -1;
+    if (blocking_call(h, NULL, NULL, "list the group's messages", &o, err) < 0)
+        return -1;
+    return decode_list_answer(h, out, err);
+}
+
+static long long jcount(const json_t *count, const char *key)
+{
+    const json_t *v = json_object_get(count, key);
+
+    return json_is_integer(v) ? (long long)json_integer_value(v)
+           : json_is_real(v)  ? (long long)json_real_value(v)
+                              : 0;
+}
+
+/* One blocking group call (GET, POST .../send or DELETE) decoded into out. */
+static int group_call(mf_coolsms *h, const char *group_id, const char *method,
+                      const char *suffix, const char *body, const char *what,
+                      mf_coolsms_group_info *out, mf_err *err)
+{
+    call_out o = {&out->http_status, &out->cls, &out->retry_after_ms, out->error_code,
+                  sizeof(out->error_code), out->error_message, sizeof(out->error_message)};
+    json_t *j = NULL;
+    const json_t *count;
+    int rc = -1;
+
+    memset(out, 0, sizeof(*out));
+    if (check_group_id(group_id, err) < 0 ||
+        build_url(h, &h->list_url, GROUPS_PATH, group_id, suffix, err) < 0 ||
+        blocking_call(h, method, body, what, &o, err) < 0)
+        goto out;
+    j = json_loadb(h->list_resp.data != NULL ? h->list_resp.data : "", h->list_resp.len, 0,
+                   NULL);
+    if (!json_is_object(j)) {
+        out->cls = MF_COOLSMS_TRANSIENT;
+        snprintf(out->error_code, sizeof(out->error_code), "BAD_RESPONSE");
+        mf_err_set(err, "could not %s: the answer is not a JSON object", what);
+        goto out;
+    }
+    jcopy(out->group_id, sizeof(out->group_id), j, "groupId");
+    jcopy(out->status, sizeof(out->status), j, "status");
+    count = json_object_get(j, "count");
+    if (json_is_object(count)) {
+        out->total = jcount(count, "total");
+        out->registered_success = jcount(count, "registeredSuccess");
+        out->registered_failed = jcount(count, "registeredFailed");
+        out->sent_total = jcount(count, "sentTotal");
+        out->sent_success = jcount(count, "sentSuccess");
+        out->sent_failed = jcount(count, "sentFailed");
+        out->sent_pending = jcount(count, "sentPending");
+    }
+    rc = 0;
+out:
+    json_decref(j);
+    return rc;
+}
+
+int mf_coolsms_group_get(mf_coolsms *h, const char *group_id, mf_coolsms_group_info *out,
+                         mf_err *err)
+{
+    return group_call(h, group_id, NULL, "", NULL, "read the message group", out, err);
+}
+
+int mf_coolsms_group_send_wait(mf_coolsms *h, const char *group_id,
+                               mf_coolsms_group_info *out, mf_err *err)
+{
+    return group_call(h, group_id, "POST", "/send", "{}", "send the message group", out, err);
+}
+
+int mf_coolsms_group_delete(mf_coolsms *h, const char *group_id, mf_coolsms_group_info *out,
+                            mf_err *err)
+{
+    return group_call(h, group_id, "DELETE", "", NULL, "delete the message group", out, err);
 }
 
 void mf_coolsms_list_result_free(mf_coolsms_list_result *r)

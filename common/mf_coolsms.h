@@ -68,6 +68,16 @@ typedef struct mf_coolsms_msg {
     size_t n_custom_fields;
 } mf_coolsms_msg;
 
+/* What an asynchronous request does. The group operations are the exactly-once path: a group
+ * is created (its id recorded by the caller), messages are added, then the group is sent;
+ * each step can be checked afterwards with mf_coolsms_group_get / _group_messages. */
+typedef enum mf_coolsms_op {
+    MF_COOLSMS_OP_SEND_MANY = 0, /* POST /messages/v4/send-many/detail */
+    MF_COOLSMS_OP_GROUP_CREATE,  /* POST /messages/v4/groups */
+    MF_COOLSMS_OP_GROUP_ADD,     /* PUT /messages/v4/groups/{id}/messages */
+    MF_COOLSMS_OP_GROUP_SEND     /* POST /messages/v4/groups/{id}/send */
+} mf_coolsms_op;
+
 /* Request-level classification. */
 typedef enum mf_coolsms_class {
     MF_COOLSMS_OK = 0,        /* HTTP 2xx: see the per-message outcomes */
@@ -93,6 +103,7 @@ typedef struct mf_coolsms_outcome {
 /* The result of one send request, handed to the completion callback. */
 typedef struct mf_coolsms_result {
     uint64_t request_id;      /* as returned by mf_coolsms_submit */
+    mf_coolsms_op op;
     long http_status;         /* 0 when no HTTP response arrived */
     mf_coolsms_class cls;
     int maybe_sent;           /* 1 when the provider may have registered the messages although
@@ -103,7 +114,9 @@ typedef struct mf_coolsms_result {
     char error_code[64];      /* 4xx JSON errorCode, "HTTP_<status>", "NETWORK_TIMEOUT",
                                * "NETWORK_ERROR", or "" */
     char error_message[512];  /* errorMessage, start of a text body, or curl's message */
-    char group_id[64];        /* groupInfo.groupId of a 2xx response, "" if absent */
+    char group_id[64];        /* groupInfo.groupId (send-many) or the top-level groupId (group
+                               * operations) of a 2xx response, "" if absent */
+    char group_status[16];    /* the top-level status of a group answer (PENDING, SENDING...) */
     size_t n_messages;        /* as submitted */
     mf_coolsms_outcome *outcomes; /* n_messages entries, outcomes[i] for message i; all
                                * UNKNOWN unless cls == OK. Valid only during the callback. */
@@ -140,6 +153,52 @@ int mf_coolsms_in_flight(const mf_coolsms *h);
  * once. */
 int mf_coolsms_submit(mf_coolsms *h, const mf_coolsms_msg *msgs, size_t n,
                       mf_coolsms_done_fn cb, void *user, uint64_t *request_id, mf_err *err);
+
+/* ---- message groups (asynchronous steps, through the same slots as submit) ---- */
+
+/* POST /messages/v4/groups {"allowDuplicates":false,"customFields":{...}}: the result's
+ * group_id is the new group's id (status PENDING). custom_fields may be NULL (n = 0). */
+int mf_coolsms_group_create(mf_coolsms *h, const mf_coolsms_kv *custom_fields, size_t n,
+                            mf_coolsms_done_fn cb, void *user, uint64_t *request_id,
+                            mf_err *err);
+
+/* PUT /messages/v4/groups/{group_id}/messages {"messages":[...]} with n (1..10000) messages,
+ * validated like mf_coolsms_submit. outcomes[i] comes from resultList, matched by
+ * customFields.jobId when the answer echoes it, else by `to` (which must then be unique in the
+ * request: a group refuses a repeated recipient anyway). ACCEPTED here means registered in the
+ * group (2000), not yet sent; FAILED carries the registration error (1xxx), a message stored in
+ * the group but never sent. */
+int mf_coolsms_group_add(mf_coolsms *h, const char *group_id, const mf_coolsms_msg *msgs,
+                         size_t n, mf_coolsms_done_fn cb, void *user, uint64_t *request_id,
+                         mf_err *err);
+
+/* POST /messages/v4/groups/{group_id}/send: the result's group_status is the group's status
+ * after the call (SENDING...). Only a PENDING group can be sent; a second send is refused. */
+int mf_coolsms_group_send(mf_coolsms *h, const char *group_id, mf_coolsms_done_fn cb,
+                          void *user, uint64_t *request_id, mf_err *err);
+
+/* A group as GET /messages/v4/groups/{id} (and the send and delete answers) describe it. */
+typedef struct mf_coolsms_group_info {
+    long http_status;
+    mf_coolsms_class cls;
+    long retry_after_ms;
+    char error_code[64];
+    char error_message[512];
+    char group_id[64];
+    char status[16];          /* PENDING, SENDING, COMPLETE, SCHEDULED, FAILED, DELETED */
+    long long total, registered_success, registered_failed, sent_total, sent_success,
+        sent_failed, sent_pending;
+} mf_coolsms_group_info;
+
+/* Blocking group calls (the recovery path), on the handle's own connection like
+ * mf_coolsms_list. Each returns 0 on a parsed 2xx answer; -1 with err otherwise, out->cls,
+ * http_status and error_code telling whether to retry (404 means no such group). */
+int mf_coolsms_group_get(mf_coolsms *h, const char *group_id, mf_coolsms_group_info *out,
+                         mf_err *err);
+int mf_coolsms_group_send_wait(mf_coolsms *h, const char *group_id,
+                               mf_coolsms_group_info *out, mf_err *err);
+int mf_coolsms_group_delete(mf_coolsms *h, const char *group_id, mf_coolsms_group_info *out,
+                            mf_err *err);
 
 /* Drive the transfers: wait up to timeout_ms for network activity (0: do not wait), then
  * call the callbacks of the requests that completed. Returns how many completed, or -1 on a
@@ -179,8 +238,8 @@ typedef struct mf_coolsms_list_result {
 } mf_coolsms_list_result;
 
 /* GET /messages/v4/list with the given query filters, each key and value URL-encoded and
- * repeated keys kept (e.g. messageIds twice, limit, startKey, groupId, or the simulator's
- * "customFields.jobId"). Blocks up to the request timeout; independent of the send requests
+ * repeated keys kept (e.g. messageIds twice, limit, startKey, groupId). The real API has no
+ * filter on customFields. Blocks up to the request timeout; independent of the send requests
  * in flight (which are not advanced meanwhile). Returns 0 on a parsed 2xx response; -1 with
  * err otherwise, out->cls / http_status / error_code telling whether to retry. out is always
  * initialised; free it with mf_coolsms_list_result_free in both cases. */
@@ -188,6 +247,12 @@ int mf_coolsms_list(mf_coolsms *h, const mf_coolsms_kv *filters, size_t n_filter
                     mf_coolsms_list_result *out, mf_err *err);
 
 void mf_coolsms_list_result_free(mf_coolsms_list_result *r);
+
+/* GET /messages/v4/groups/{group_id}/messages?limit=&startKey=: one page of the group's
+ * messages, each with its customFields (job_id). start_key NULL or "" for the first page;
+ * out->next_key is "" on the last page. Free out with mf_coolsms_list_result_free. */
+int mf_coolsms_group_messages(mf_coolsms *h, const char *group_id, const char *start_key,
+                              int limit, mf_coolsms_list_result *out, mf_err *err);
 
 /* ---- building blocks, exposed for tests and tools ---- */
 
@@ -228,6 +293,14 @@ void mf_coolsms_decode_send(const mf_coolsms_transport *tr, long http_status,
                             long retry_after_s, const char *body, size_t body_len,
                             const char *const *job_ids, size_t n,
                             mf_coolsms_outcome *outcomes, mf_coolsms_result *res);
+
+/* Like mf_coolsms_decode_send, for any operation: a group answer's top-level groupId and
+ * status are taken, and resultList entries (group add) are matched by customFields.jobId, else
+ * by `to` when tos (message i's recipient) is given. */
+void mf_coolsms_decode_op(mf_coolsms_op op, const mf_coolsms_transport *tr, long http_status,
+                          long retry_after_s, const char *body, size_t body_len,
+                          const char *const *job_ids, const char *const *tos, size_t n,
+                          mf_coolsms_outcome *outcomes, mf_coolsms_result *res);
 
 /* Decode a list response body of a 2xx status into out (initialised by the caller with
  * zeroes or by a previous mf_coolsms_list_result_free). Returns 0 or -1 with err. */

@@ -14,6 +14,7 @@
 #include "mf_kafka.h"
 #include "mf_pg.h"
 #include "mf_uuid.h"
+#include "rep_final.h"
 
 /*
  * One poller at a time walks the sent messages in (sent_at, id) order; the row of
@@ -43,10 +44,7 @@ static const char LEASE_SQL[] =
 /* The next sent messages due for a check after the cursor. `sent_at >= $1` is what the index
  * scan starts from; the row comparison then skips what the cursor already passed. */
 static const char DUE_SQL[] =
-    "SELECT m.id, m.workflow_run_id, r.workflow_id, m.template_id,"
-    "  COALESCE(m.job_attempt, 0), m.recipient_phone, m.message_type, m.channel,"
-    "  m.provider_message_id, m.provider_group_id,"
-    "  floor(extract(epoch FROM m.sent_at) * 1000)::bigint"
+    "SELECT " REP_FINAL_COLS
     " FROM message_logs m JOIN workflow_runs r ON r.id = m.workflow_run_id"
     " WHERE m.status = 'sent' AND m.provider_message_id IS NOT NULL"
     "  AND m.sent_at < now() - make_interval(secs => $3::bigint / 1000.0)"
@@ -74,8 +72,6 @@ static const char RELEASE_SQL[] =
 /* A lease outlives a stalled poll step (list API timeouts, a Kafka flush) by a wide margin; a
  * poller that stops gives it back at once. */
 enum { LEASE_MS = 60000, STANDBY_WAIT_MS = 2000 };
-
-enum { K_ID, K_RUN, K_WF, K_TPL, K_ATT, K_TO, K_TYPE, K_CH, K_PMID, K_GID, K_SENT };
 
 struct rep_status {
     const reporter_config *cfg;
@@ -142,109 +138,20 @@ rep_status *rep_status_new(const reporter_config *cfg, const char *results_topic
 
 
 
-/* "2024-01-02T03:04:05.678Z" / "+09:00" / no zone (UTC) -> unix ms; -1 when unparsable. */
-static long long parse_iso_ms(const char *s)
-{
-    struct tm tm;
-    int y, mo, d, h, mi, sec, n = 0, ms = 0;
-    long long off = 0;
-    const char *p;
-    time_t t;
-
-    if (s == NULL || sscanf(s, "%4d-%2d-%2d%*1[T ]%2d:%2d:%2d%n", &y, &mo, &d, &h, &mi, &sec, &n) < 6 ||
-        n == 0)
-        return -1;
-    p = s + n;
-    if (*p == '.') {
-        int digits = 0;
-
-        for (p++; *p >= '0' && *p <= '9'; p++, digits++)
-            if (digits < 3)
-                ms = ms * 10 + (*p - '0');
-        for (; digits < 3; digits++)
-            ms *= 10;
-    }
-    if (*p == '+' || *p == '-') {
-        int oh = 0, om = 0;
-
-        if (sscanf(p + 1, "%2d:%2d", &oh, &om) < 1 && sscanf(p + 1, "%2d%2d", &oh, &om) < 1)
-            return -1;
-        off = (oh * 60LL + om) * 60 * (*p == '-' ? -1 : 1);
-    }
-    memset(&tm, 0, sizeof(tm));
-    tm.tm_year = y - 1900;
-    tm.tm_mon = mo - 1;
-    tm.tm_mday = d;
-    tm.tm_hour = h;
-    tm.tm_min = mi;
-    tm.tm_sec = sec;
-    t = timegm(&tm);
-    if (t == (time_t)-1)
-        return -1;
-    return ((long long)t - off) * 1000 + ms;
-}
-
-static int type_from(const char *s, mf_msg_type *out)
-{
-    *out = MF_TYPE_NONE;
-    if (s == NULL)
-        return 0;
-    if (strcmp(s, "sms") == 0)
-        *out = MF_TYPE_SMS;
-    else if (strcmp(s, "lms") == 0)
-        *out = MF_TYPE_LMS;
-    else if (strcmp(s, "kakao") == 0)
-        *out = MF_TYPE_KAKAO;
-    return 0;
-}
-
-static void uuid_or_nil(const PGresult *q, int row, int col, mf_uuid *u)
-{
-    memset(u, 0, sizeof(*u));
-    if (!PQgetisnull(q, row, col))
-        (void)mf_uuid_parse(PQgetvalue(q, row, col), u, NULL);
-}
-
-/* Produce the final result of row `row` with the listed status. */
+/* Produce the final result of row `row` for the listed status. */
 static int emit(rep_status *s, const PGresult *q, int row, const mf_coolsms_listed *it,
                 mf_err *err)
 {
-    mf_result r;
-    long long ts;
-    int delivered = strcmp(it->status_code, "4000") == 0;
+    rep_final_report rep;
 
-    memset(&r, 0, sizeof(r));
-    uuid_or_nil(q, row, K_ID, &r.id);
-    uuid_or_nil(q, row, K_RUN, &r.run);
-    uuid_or_nil(q, row, K_WF, &r.wf);
-    uuid_or_nil(q, row, K_TPL, &r.tpl);
-    r.attempt = (int32_t)strtol(PQgetvalue(q, row, K_ATT), NULL, 10);
-    r.status = delivered ? MF_RESULT_DELIVERED : MF_RESULT_UNDELIVERED;
-    r.to = PQgetvalue(q, row, K_TO);
-    if (r.to[0] == '\0')
-        r.to = it->to[0] ? it->to : "unknown";
-    type_from(PQgetisnull(q, row, K_TYPE) ? NULL : PQgetvalue(q, row, K_TYPE), &r.type);
-    if (r.type == MF_TYPE_NONE)
-        r.type = MF_TYPE_SMS;
-    type_from(PQgetisnull(q, row, K_CH) ? NULL : PQgetvalue(q, row, K_CH), &r.channel);
-    r.provider_msg_id = it->message_id;
-    r.group_id = PQgetisnull(q, row, K_GID) ? NULL : PQgetvalue(q, row, K_GID);
-    r.code = it->status_code;
-    r.msg = it->status_message[0] ? it->status_message : NULL;
-    ts = parse_iso_ms(it->date_received[0] ? it->date_received : it->date_processed);
-    r.ts_ms = ts > 0 ? ts : mf_clock_wall_ms();
-    r.sent_ms = PQgetisnull(q, row, K_SENT) ? 0 : strtoll(PQgetvalue(q, row, K_SENT), NULL, 10);
-    if (r.sent_ms > 0 && r.ts_ms < r.sent_ms)
-        r.ts_ms = r.sent_ms;
-    if (mf_codec_encode_result(&s->sbuf, &r, err) != 0)
-        return -1;
-    return mf_kafka_produce(s->prod, s->topic, PQgetvalue(q, row, K_ID), MF_UUID_STR_LEN,
-                            s->sbuf.data, s->sbuf.size, NULL, 10000, err);
-}
-
-static int is_final(const char *code)
-{
-    return code[0] != '\0' && strcmp(code, "2000") != 0 && strcmp(code, "3000") != 0;
+    memset(&rep, 0, sizeof(rep));
+    rep.message_id = it->message_id;
+    rep.to = it->to;
+    rep.status_code = it->status_code;
+    rep.status_message = it->status_message;
+    rep.date_received = it->date_received;
+    rep.date_processed = it->date_processed;
+    return rep_final_produce(s->prod, s->topic, &s->sbuf, q, row, &rep, NULL, err);
 }
 
 /* Message ids per list request: each is a `messageIds=` query parameter, and a URL of a few
@@ -266,7 +173,7 @@ static int ask_chunk(rep_status *s, const PGresult *q, int first, int n, int *pr
         return mf_err_set(err, "out of memory");
     for (i = 0; i < n; i++) {
         f[i].key = "messageIds";
-        f[i].value = PQgetvalue(q, first + i, K_PMID);
+        f[i].value = PQgetvalue(q, first + i, REP_FINAL_PMID);
     }
     snprintf(limit, sizeof(limit), "%d", n > 500 ? 500 : n);
     f[n].key = "limit";
@@ -288,10 +195,10 @@ static int ask_chunk(rep_status *s, const PGresult *q, int first, int n, int *pr
         for (j = 0; j < lr.n_items; j++) {
             const mf_coolsms_listed *it = &lr.items[j];
 
-            if (!is_final(it->status_code))
+            if (!rep_final_is_final(it->status_code))
                 continue;
             for (i = first; i < first + n; i++) {
-                if (strcmp(PQgetvalue(q, i, K_PMID), it->message_id) != 0)
+                if (strcmp(PQgetvalue(q, i, REP_FINAL_PMID), it->message_id) != 0)
                     continue;
                 if (emit(s, q, i, it, err) != 0)
                     goto out;
@@ -342,7 +249,10 @@ static int lease_and_read(rep_status *s, PGresult **q, int *may_wrap, mf_err *er
     *may_wrap = 0;
     snprintf(lease, sizeof(lease), "%d", LEASE_MS);
     snprintf(recheck, sizeof(recheck), "%lld", s->cfg->status_recheck_ms);
-    snprintf(delay, sizeof(delay), "%lld", s->cfg->status_delay_ms);
+    /* with the webhook receiver on, reports normally arrive within seconds: poll only what
+     * has waited long enough for one to have been lost */
+    snprintf(delay, sizeof(delay), "%lld",
+             s->cfg->webhook_enabled ? s->cfg->status_poll_after_ms : s->cfg->status_delay_ms);
     snprintf(batch, sizeof(batch), "%lld", s->cfg->status_batch);
     if (mf_pg_begin(s->pg, err) != 0)
         return -1;
@@ -407,7 +317,7 @@ int rep_status_poll_once(rep_status *s, int *checked, int *produced, mf_err *err
     }
     /* only now: a failed step is asked again from the same position */
     {
-        const char *ap[2] = {me, PQgetvalue(q, PQntuples(q) - 1, K_ID)};
+        const char *ap[2] = {me, PQgetvalue(q, PQntuples(q) - 1, REP_FINAL_ID)};
 
         if (mf_pg_command(s->pg, ADVANCE_SQL, 2, ap, NULL, err) != 0) {
             mf_err_prefix(err, "could not store the status sweep position");

@@ -1,4 +1,4 @@
-/* reporter: the results consumer (batches into PostgreSQL) plus the final-status poller. */
+/* reporter: the results consumer (batches into PostgreSQL), the final-status poller and webhook. */
 #include "reporter.h"
 
 #include <pthread.h>
@@ -19,6 +19,7 @@
 #include "rep_lag.h"
 #include "rep_status.h"
 #include "rep_store.h"
+#include "rep_webhook.h"
 
 #define MAX_PARTS 1024
 #define BACKOFF_MIN_MS 200
@@ -51,6 +52,7 @@ struct reporter {
     mf_kafka_producer *prod;
     mf_codec *codec;
     rep_status *status;
+    rep_webhook *webhook;
     char t_results[MF_KAFKA_TOPIC_MAX + 1];
     char t_dlq[MF_KAFKA_TOPIC_MAX + 1];
     mf_kafka_msg *msgs;
@@ -347,6 +349,11 @@ reporter *reporter_new(const reporter_config *cfg, mf_log *log, mf_err *err)
         if (rep_status_start(r->status, err) != 0)
             goto fail;
     }
+    if (cfg->webhook_enabled) {
+        r->webhook = rep_webhook_new(cfg, r->t_results, r->metrics, log, err);
+        if (r->webhook == NULL || rep_webhook_start(r->webhook, err) != 0)
+            goto fail;
+    }
     return r;
 fail:
     reporter_free(r);
@@ -359,6 +366,7 @@ void reporter_free(reporter *r)
 
     if (r == NULL)
         return;
+    rep_webhook_free(r->webhook); /* first: no new report is taken while the rest stops */
     rep_status_free(r->status);
     mf_kafka_consumer_free(r->cons);
     if (r->log != NULL && r->cons != NULL)

@@ -1,4 +1,4 @@
-/* reporter: the results consumer (batches into PostgreSQL) plus the final-status poller. */
+/* reporter: the results consumer (batches into PostgreSQL), the final-status poller and webhook. */
 #ifndef REPORTER_H
 #define REPORTER_H
 
@@ -12,7 +12,8 @@ typedef struct reporter reporter;
  * listening","port":N}; dependencies postgres, kafka, coolsms when the poller is on), connects
  * to PostgreSQL (retrying with a growing pause until it answers or a stop), creates the results
  * consumer (offsets from mf_consumer_offsets), the dead-letter producer, the watermark client
- * of the lag gauge and, when enabled, the status poller thread. cfg and log must outlive the
+ * of the lag gauge and, when enabled, the status poller thread and the delivery-report webhook
+ * receiver (rep_webhook; logs {"msg":"webhook listening","port":N}). cfg and log must outlive the
  * reporter. NULL with err on failure. */
 reporter *reporter_new(const reporter_config *cfg, mf_log *log, mf_err *err);
 

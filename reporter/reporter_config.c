@@ -31,7 +31,8 @@ const mf_config_key reporter_config_keys[] = {
     R_INT(status_batch, "MF_REPORTER_STATUS_BATCH", "500", 1, 1000,
           "sent messages claimed per poll (one list request per 1,000 message ids at most)"),
     R_INT(status_delay_ms, "MF_REPORTER_STATUS_DELAY_MS", "2000", 0, 86400000,
-          "age of sent_at before a message's final status is asked for"),
+          "age of sent_at before a message's final status is asked for (webhook receiver "
+          "off; with it on, MF_REPORTER_STATUS_POLL_AFTER_MS applies)"),
     R_INT(status_recheck_ms, "MF_REPORTER_STATUS_RECHECK_MS", "30000", 100, 86400000,
           "time before a message still not final is asked about again"),
     R_INT(status_interval_ms, "MF_REPORTER_STATUS_INTERVAL_MS", "500", 10, 600000,
@@ -46,6 +47,32 @@ const mf_config_key reporter_config_keys[] = {
     R_INT(status_max_defer_ms, "MF_REPORTER_STATUS_MAX_DEFER_MS", "60000", 0, 86400000,
           "longest the status poller waits its turn in one busy spell; after that it polls as "
           "usual until the spell ends, so steady traffic cannot starve final statuses"),
+    R_INT(status_poll_after_ms, "MF_REPORTER_STATUS_POLL_AFTER_MS", "600000", 0, 86400000,
+          "while the webhook receiver is on: age of sent_at before the poller asks about a "
+          "message (used instead of MF_REPORTER_STATUS_DELAY_MS; reports normally arrive "
+          "within seconds, so the poller only catches the ones that got lost)"),
+    {"MF_REPORTER_WEBHOOK_ENABLED", MF_CFG_BOOL, "false", 0, 0, 0, 0,
+     offsetof(reporter_config, webhook_enabled), 0, MF_CFG_REPORTER,
+     "run the delivery-report webhook receiver (SOLAPI POSTs to `/{token}/single-report` "
+     "and `/{token}/group-report`)"},
+    R_STR(webhook_bind, "MF_REPORTER_WEBHOOK_BIND", "127.0.0.1",
+          "IPv4 address the webhook receiver listens on (plain HTTP: TLS is terminated by the "
+          "reverse proxy in front of it; 0.0.0.0 in containers)"),
+    R_INT(webhook_port, "MF_REPORTER_WEBHOOK_PORT", "8090", 0, 65535,
+          "port of the webhook receiver (0: any free port, logged as \"webhook listening\")"),
+    R_SECRET(webhook_token, "MF_REPORTER_WEBHOOK_TOKEN",
+             "secret first path segment of the webhook URL (32 to 128 characters of "
+             "[A-Za-z0-9_-]; required when the receiver is on; never logged)"),
+    R_SECRET(webhook_token_old, "MF_REPORTER_WEBHOOK_TOKEN_OLD",
+             "previous token, still accepted while SOLAPI is switched to the new one "
+             "(rotation; empty: none)"),
+    R_INT(webhook_max_body, "MF_REPORTER_WEBHOOK_MAX_BODY", "4194304", 1024, 67108864,
+          "largest report body accepted, in bytes (413 beyond)"),
+    R_INT(webhook_ack_ms, "MF_REPORTER_WEBHOOK_ACK_MS", "10000", 100, 120000,
+          "how long a report request waits for Kafka to acknowledge its results before it "
+          "answers 503 (SOLAPI then sends it again)"),
+    R_INT(webhook_threads, "MF_REPORTER_WEBHOOK_THREADS", "4", 1, 64,
+          "requests the webhook receiver handles at once"),
     R_STR(coolsms_base_url, "MF_COOLSMS_BASE_URL", "https://api.coolsms.co.kr",
           "CoolSMS/SOLAPI API base URL (no path)"),
     R_SECRET(coolsms_api_key, "MF_COOLSMS_API_KEY",
@@ -68,6 +95,31 @@ const mf_config_key reporter_config_keys[] = {
 
 const size_t reporter_config_nkeys = sizeof(reporter_config_keys) / sizeof(reporter_config_keys[0]);
 
+/* A webhook token is a URL path segment: 32..128 characters of [A-Za-z0-9_-]. The message
+ * names the key and the rule, never the value. */
+static int check_token(const char *key, const char *tok, int required, mf_err *err)
+{
+    size_t n = strlen(tok);
+
+    if (n == 0 && !required)
+        return 0;
+    if (n == 0)
+        return mf_err_set(err, "missing value for %s (required while "
+                               "MF_REPORTER_WEBHOOK_ENABLED is true)", key);
+    if (n < REPORTER_WEBHOOK_TOKEN_MIN)
+        return mf_err_set(err, "invalid value for %s: shorter than %d characters", key,
+                          REPORTER_WEBHOOK_TOKEN_MIN);
+    for (size_t i = 0; i < n; i++) {
+        char c = tok[i];
+
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '-' || c == '_'))
+            return mf_err_set(err, "invalid value for %s: only letters, digits, '-' and '_' "
+                                   "may appear in a URL token", key);
+    }
+    return 0;
+}
+
 int reporter_config_load(reporter_config *cfg, mf_config_getenv_fn get, mf_err *err)
 {
     memset(cfg, 0, sizeof(*cfg));
@@ -80,6 +132,13 @@ int reporter_config_load(reporter_config *cfg, mf_config_getenv_fn get, mf_err *
     if (cfg->status_enabled && cfg->coolsms_api_secret[0] == '\0')
         return mf_err_set(err, "missing value for MF_COOLSMS_API_SECRET (required while "
                                "MF_REPORTER_STATUS_ENABLED is true)");
+    if (cfg->webhook_enabled &&
+        (check_token("MF_REPORTER_WEBHOOK_TOKEN", cfg->webhook_token, 1, err) != 0 ||
+         check_token("MF_REPORTER_WEBHOOK_TOKEN_OLD", cfg->webhook_token_old, 0, err) != 0))
+        return -1;
+    if (cfg->webhook_enabled && strcmp(cfg->webhook_token, cfg->webhook_token_old) == 0)
+        return mf_err_set(err, "invalid value for MF_REPORTER_WEBHOOK_TOKEN_OLD: equal to "
+                               "MF_REPORTER_WEBHOOK_TOKEN");
     if (cfg->common.pg_dsn[0] == '\0')
         return mf_err_set(err, "missing value for MF_PG_DSN");
     mf_daemon_default_instance(&cfg->common);

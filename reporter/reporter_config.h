@@ -29,15 +29,29 @@ typedef struct reporter_config {
     long long stall_s;
     long long shutdown_s;
     long long lag_interval_ms;
+    long long status_poll_after_ms;
+    /* delivery-report webhook receiver (rep_webhook) */
+    int webhook_enabled;
+    char webhook_bind[64];
+    long long webhook_port;
+    char webhook_token[129];
+    char webhook_token_old[129];
+    long long webhook_max_body;
+    long long webhook_ack_ms;
+    long long webhook_threads;
 } reporter_config;
+
+/* Shortest webhook path token accepted (characters of [A-Za-z0-9_-]). */
+#define REPORTER_WEBHOOK_TOKEN_MIN 32
 
 /* The table (for --config-doc and the drift check). */
 extern const mf_config_key reporter_config_keys[];
 extern const size_t reporter_config_nkeys;
 
 /* Loads the configuration from the environment (get: NULL = getenv), checks the cross-key
- * rules (the API key and secret are required when the status poller is on) and fills the
- * default instance id. Returns 0 or -1 with a message naming the key. */
+ * rules (the API key and secret are required when the status poller is on; the webhook
+ * receiver needs a token of REPORTER_WEBHOOK_TOKEN_MIN to 128 characters of [A-Za-z0-9_-],
+ * the old one too when set, and they must differ) and fills the default instance id. Returns 0 or -1 with a message naming the key. */
 int reporter_config_load(reporter_config *cfg, mf_config_getenv_fn get, mf_err *err);
 
 #endif

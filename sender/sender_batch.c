@@ -355,6 +355,7 @@ static void on_existing(void *arg, const sender_claim_row *row)
     sl->state = SLOT_PENDING;
     sl->stale = row->stale || strcmp(row->claimed_by, s->cfg->common.instance_id) == 0;
     sl->old_claimed_at = sender_arena_strdup(&s->arena, row->claimed_at);
+    sl->pgid = row->send_gid[0] ? sender_arena_strdup(&s->arena, row->send_gid) : NULL;
     /* a claim released for the retry topic ("retry:N"): free to take at once; "retry?:N"
      * after the list API said the provider does not have the message */
     if (sender_claims_parse_released(row->claimed_by, &rounds, &unknown)) {
@@ -378,95 +379,54 @@ static void on_taken(void *arg, const mf_uuid *job)
     }
 }
 
-/* Asks the list API about one abandoned claim. 1 found (slot final), 0 not found, -1 unknown. */
-static int ask_provider(sender_ctx *s, sender_slot *sl)
-{
-    char id[MF_UUID_STR_SIZE];
-    mf_coolsms_kv f[2] = {{"customFields.jobId", mf_uuid_format(&sl->job.id, id)},
-                          {"limit", "10"}};
-    mf_coolsms_list_result lr;
-    mf_err e2;
-    int rc = 0;
-
-    if (mf_coolsms_list(s->sms, f, 2, &lr, &e2) != 0) {
-        MF_LOG(s->log, MF_LOG_WARN, "list API lookup failed", MF_KV_S("job_id", id),
-               MF_KV_S("error", e2.msg));
-        rc = -1;
-        goto out;
-    }
-    for (size_t i = 0; i < lr.n_items; i++) {
-        if (strcmp(lr.items[i].job_id, id) != 0)
-            continue;
-        sender_slot_final(s, sl, MF_RESULT_ACCEPTED, lr.items[i].message_id,
-                          lr.items[i].group_id, lr.items[i].status_code,
-                          lr.items[i].status_message, mf_clock_wall_ms());
-        rc = 1;
-        break;
-    }
-out:
-    mf_coolsms_list_result_free(&lr);
-    return rc;
-}
-
-/* Resolves stale claims: found at the provider -> accepted (claim stored); not found ->
- * conditional take-over, then they are sent by this sender. */
+/* Takes stale claims over (conditionally, one statement). A claim abandoned while its
+ * outcome was unknown (a crashed sender, or "retry?:N") whose job was put in a provider group
+ * is resolved by the send loop before anything is resent: it reads that group (and sends it
+ * when it is still PENDING), then the group's messages. Without a recorded group nothing was
+ * ever added for the job, so it is sent at once. */
 static int resolve_stale(sender_ctx *s, mf_err *err)
 {
-    size_t n = s->n ? s->n : 1, nt = 0, nf = 0;
+    size_t n = s->n ? s->n : 1, nt = 0;
     mf_uuid *ids = calloc(n, sizeof(*ids));
     const char **olds = calloc(n, sizeof(*olds));
-    sender_claim_out *outs = calloc(n, sizeof(*outs));
+    const char **gids = calloc(n, sizeof(*gids));
     int rc = -1;
 
-    if (!ids || !olds || !outs) {
+    if (!ids || !olds || !gids) {
         mf_err_set(err, "out of memory");
         goto out;
     }
     for (size_t i = 0; i < s->n; i++) {
         sender_slot *sl = &s->slots[i];
         char idt[MF_UUID_STR_SIZE], rt[MF_UUID_STR_SIZE];
-        int found;
 
         if (sl->state != SLOT_PENDING || !sl->stale)
             continue;
-        if (sl->released) {
-            /* released for the retry topic: taken over at once; when the provider's answer
-             * was unknown ("retry?:N") the send loop asks the list API before sending, and
-             * hands the job back to the retry topic while the list API stays down */
-            found = 0;
-            sl->resolve = sl->released == 2;
-        } else {
-            found = ask_provider(s, sl);
-            if (!sl->released)
-                mf_metric_add(s->obs.in_doubt, NULL, 1);
-            MF_LOG(s->log, MF_LOG_INFO, "in-doubt claim resolved",
+        /* "retry:N": the provider was known not to hold the message */
+        sl->resolve = sl->released != 1 && sl->pgid != NULL;
+        if (sl->released == 1)
+            sl->pgid = NULL;
+        if (!sl->released) {
+            mf_metric_add(s->obs.in_doubt, NULL, 1);
+            MF_LOG(s->log, MF_LOG_INFO, "in-doubt claim taken over",
                    MF_KV_S("job_id", mf_uuid_format(&sl->job.id, idt)),
-                   MF_KV_S("run_id", mf_uuid_format(&sl->job.run, rt)), MF_KV_I("found", found),
-                   MF_KV_I("released", sl->released));
+                   MF_KV_S("run_id", mf_uuid_format(&sl->job.run, rt)),
+                   MF_KV_S("group_id", sl->pgid ? sl->pgid : ""));
         }
-        if (found == 1) {
-            outs[nf] = (sender_claim_out){.job = sl->job.id, .state = "accepted",
-                                          .pmid = sl->pmid, .gid = sl->gid, .code = sl->code,
-                                          .message = sl->msg,
-                                          .channel = mf_msg_type_name(sl->ch),
-                                          .sent_ms = sl->sent_ms};
-            nf++;
-            sl->state = SLOT_FINAL;
-        } else if (found == 0) {
-            ids[nt] = sl->job.id;
-            olds[nt++] = sl->old_claimed_at;
-        }
+        ids[nt] = sl->job.id;
+        gids[nt] = sl->pgid; /* kept in the claim row across the take-over */
+        olds[nt++] = sl->old_claimed_at;
     }
-    if (sender_claims_finish(&s->claims, s->pg, outs, nf, err) != 0 ||
-        (nt > 0 && next_chunk(s, err) != 0) ||
-        sender_claims_take_over(&s->claims, s->pg, ids, olds, nt, s->cfg->common.instance_id,
-                                &s->chunk_cur, on_taken, s, err) != 0)
+    if ((nt > 0 && next_chunk(s, err) != 0) ||
+        sender_claims_take_over(&s->claims, s->pg, ids, olds, gids, nt,
+                                s->cfg->common.instance_id, &s->chunk_cur, on_taken, s,
+                                err) != 0)
         goto out;
     rc = 0;
 out:
     free(ids);
     free(olds);
-    free(outs);
+    free(gids);
     return rc;
 }
 

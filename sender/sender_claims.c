@@ -191,7 +191,7 @@ int sender_claims_fetch(sender_claims *c, PGconn *pg, const mf_uuid *jobs, size_
         "SELECT job_id, state, claimed_at::text, coalesce(claimed_by, ''), "
         "coalesce(now() - claimed_at > $2::bigint * interval '1 millisecond', true), "
         "provider_message_id, group_id, status_code, message, msg_type, channel, content, "
-        "coalesce((extract(epoch FROM sent_at) * 1000)::bigint, 0) "
+        "coalesce((extract(epoch FROM sent_at) * 1000)::bigint, 0), send_group_id "
         "FROM mf_job_claim_states WHERE job_id = ANY($1::uuid[])";
     const char *params[2];
     char age[32];
@@ -231,6 +231,7 @@ int sender_claims_fetch(sender_claims *c, PGconn *pg, const mf_uuid *jobs, size_
         row.channel = col(res, r, 10);
         row.content = PQgetisnull(res, r, 11) ? NULL : PQgetvalue(res, r, 11);
         row.sent_ms = strtoll(col(res, r, 12), NULL, 10);
+        row.send_gid = col(res, r, 13);
         fn(arg, &row);
     }
     PQclear(res);
@@ -270,21 +271,22 @@ static int update_returning(sender_claims *c, PGconn *pg, const char *sql, const
 }
 
 int sender_claims_take_over(sender_claims *c, PGconn *pg, const mf_uuid *jobs,
-                            const char *const *old_claimed_at, size_t n, const char *claimed_by,
-                            const mf_uuid *chunk, sender_claim_id_fn fn, void *arg, mf_err *err)
+                            const char *const *old_claimed_at, const char *const *gids,
+                            size_t n, const char *claimed_by, const mf_uuid *chunk,
+                            sender_claim_id_fn fn, void *arg, mf_err *err)
 {
     static const char *sql =
-        "UPDATE mf_job_claims c SET claimed_by = $3, claimed_at = now(), updated_at = now(), "
-        "chunk_id = $4::uuid "
-        "FROM unnest($1::uuid[], $2::timestamptz[]) AS u(j, old) "
+        "UPDATE mf_job_claims c SET claimed_by = $4, claimed_at = now(), updated_at = now(), "
+        "chunk_id = $5::uuid, group_id = coalesce(nullif(u.gid, ''), c.group_id) "
+        "FROM unnest($1::uuid[], $2::timestamptz[], $3::text[]) AS u(j, old, gid) "
         "WHERE c.job_id = u.j AND c.state = 'claimed' AND c.claimed_at = u.old "
         "AND NOT EXISTS (SELECT 1 FROM mf_claim_outcomes o WHERE o.chunk_id = c.chunk_id "
         "AND c.job_id = ANY (o.job_ids)) "
         "RETURNING c.job_id";
-    const char *const *texts[1] = {old_claimed_at};
+    const char *const *texts[2] = {old_claimed_at, gids};
     char ch[MF_UUID_STR_SIZE];
 
-    return update_returning(c, pg, sql, jobs, texts, 1, n, claimed_by,
+    return update_returning(c, pg, sql, jobs, texts, 2, n, claimed_by,
                             mf_uuid_format(chunk, ch), fn, arg, "take over", err);
 }
 
@@ -432,19 +434,47 @@ int sender_claims_record(sender_claims *c, PGconn *pg, const sender_claim_out *o
 
 int sender_claims_release(sender_claims *c, PGconn *pg, const mf_uuid *jobs,
                           const char *const *released_as, const char *const *codes,
-                          const char *const *messages, size_t n, const char *claimed_by,
-                          sender_claim_id_fn fn, void *arg, mf_err *err)
+                          const char *const *messages, const char *const *gids, size_t n,
+                          const char *claimed_by, sender_claim_id_fn fn, void *arg,
+                          mf_err *err)
 {
     static const char *sql =
         "UPDATE mf_job_claims c SET claimed_by = u.rel, claimed_at = now(), "
-        "status_code = u.code, message = u.msg, updated_at = now() "
-        "FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[]) AS u(j, rel, code, msg) "
-        "WHERE c.job_id = u.j AND c.state = 'claimed' AND c.claimed_by = $5 "
+        "status_code = u.code, message = u.msg, updated_at = now(), "
+        "group_id = coalesce(nullif(u.gid, ''), c.group_id) "
+        "FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[]) "
+        "AS u(j, rel, code, msg, gid) "
+        "WHERE c.job_id = u.j AND c.state = 'claimed' AND c.claimed_by = $6 "
         "RETURNING c.job_id";
-    const char *const *texts[3] = {released_as, codes, messages};
+    const char *const *texts[4] = {released_as, codes, messages, gids};
 
-    return update_returning(c, pg, sql, jobs, texts, 3, n, claimed_by, NULL, fn, arg, "release",
+    return update_returning(c, pg, sql, jobs, texts, 4, n, claimed_by, NULL, fn, arg, "release",
                             err);
+}
+
+int sender_claims_groups(sender_claims *c, PGconn *pg, const sender_claim_group *rows, size_t n,
+                         mf_err *err)
+{
+    static const char *sql =
+        "INSERT INTO mf_claim_groups (chunk_id, group_id, job_ids) "
+        "SELECT u.ch, u.g, array_agg(u.j) "
+        "FROM unnest($1::uuid[], $2::uuid[], $3::text[]) AS u(j, ch, g) GROUP BY u.ch, u.g";
+    const char *params[3];
+
+    if (n == 0)
+        return 0;
+    if (begin_all(c, 3, err) != 0)
+        return -1;
+    for (size_t i = 0; i < n; i++)
+        if (mf_pgarr_add_uuid(&c->a[0], &rows[i].job, err) != 0 ||
+            mf_pgarr_add_uuid(&c->a[1], &rows[i].chunk, err) != 0 ||
+            mf_pgarr_add(&c->a[2], rows[i].gid, err) != 0)
+            return -1;
+    if (end_all(c, 3, params, err) != 0)
+        return -1;
+    if (mf_pg_command(pg, sql, 3, params, NULL, err) != 0)
+        return mf_err_prefix(err, "could not record message groups");
+    return 0;
 }
 
 int sender_claims_parse_released(const char *claimed_by, int *retries, int *unknown)

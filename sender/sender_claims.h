@@ -36,7 +36,16 @@ typedef struct sender_claim_row {
     const char *pmid, *gid, *code, *message, *msg_type, *channel;
     const char *content;     /* NULL when not stored */
     int64_t sent_ms;         /* 0 when unknown */
+    const char *send_gid;    /* open claim: the provider group that may hold the message, ""
+                              * when none was recorded (then nothing was ever added) */
 } sender_claim_row;
+
+/* One job put in a provider message group (sender_claims_groups). */
+typedef struct sender_claim_group {
+    mf_uuid job;
+    mf_uuid chunk;
+    const char *gid;
+} sender_claim_group;
 
 /* One outcome to store: state "accepted" or "failed". chunk: the claim's chunk id (used by
  * sender_claims_record only). */
@@ -85,11 +94,19 @@ int sender_claims_fetch(sender_claims *c, PGconn *pg, const mf_uuid *jobs, size_
 
 /* Conditional take-over of abandoned claims: only rows still 'claimed' with exactly the
  * claimed_at seen (old_claimed_at[i]) and no recorded outcome move to claimed_by, with a new
- * claimed_at and chunk id `chunk`. Calls fn for every job taken over. */
+ * claimed_at and chunk id `chunk`. gids[i] (NULL or "": keep the row's) is the group that may
+ * hold the job, read under the old chunk; it moves into the claim row so that it survives the
+ * chunk change. Calls fn for every job taken over. */
 int sender_claims_take_over(sender_claims *c, PGconn *pg, const mf_uuid *jobs,
-                            const char *const *old_claimed_at, size_t n, const char *claimed_by,
-                            const mf_uuid *chunk, sender_claim_id_fn fn, void *arg,
-                            mf_err *err);
+                            const char *const *old_claimed_at, const char *const *gids,
+                            size_t n, const char *claimed_by, const mf_uuid *chunk,
+                            sender_claim_id_fn fn, void *arg, mf_err *err);
+
+/* Records the provider group of each job (rows[i].gid) under its claim chunk: one
+ * mf_claim_groups row per (chunk, group), one statement. Called after the group was created
+ * and before any message is added to it. */
+int sender_claims_groups(sender_claims *c, PGconn *pg, const sender_claim_group *rows, size_t n,
+                         mf_err *err);
 
 /* Renews this sender's open claims (claimed_at = now()) before a resend, so no other sender
  * takes them as abandoned. Calls fn for every claim still ours. */
@@ -112,13 +129,15 @@ int sender_claims_record(sender_claims *c, PGconn *pg, const sender_claim_out *o
  * keeps state 'claimed'; the CHECK constraint of the seed-era table allows no new state).
  * released_as[i] becomes claimed_by: "retry:N" when the provider said it has no such message
  * (whoever consumes the job next takes the claim over at once), "retry?:N" when that could
- * not be asked (the next owner asks the list API first). N counts the retry-topic rounds.
+ * not be asked (the next owner reads the group gids[i] first, kept in the claim row; NULL or
+ * "": keep the row's). N counts the retry-topic rounds.
  * codes/messages keep the last provider error. Only rows still claimed by `claimed_by` move;
  * fn is called for each. */
 int sender_claims_release(sender_claims *c, PGconn *pg, const mf_uuid *jobs,
                           const char *const *released_as, const char *const *codes,
-                          const char *const *messages, size_t n, const char *claimed_by,
-                          sender_claim_id_fn fn, void *arg, mf_err *err);
+                          const char *const *messages, const char *const *gids, size_t n,
+                          const char *claimed_by, sender_claim_id_fn fn, void *arg,
+                          mf_err *err);
 
 /* 1 when claimed_by is a released claim ("retry:N" / "retry?:N"), with N and whether the
  * provider's answer is unknown; 0 otherwise. */

@@ -36,10 +36,10 @@ const mf_config_key sender_config_keys[] = {
     S_INT(template_ttl_ms, "MF_SENDER_TEMPLATE_TTL_MS", "30000", 0, 86400000,
           "how long templates, message_config and system_settings stay cached"),
     S_INT(indoubt_after_ms, "MF_SENDER_INDOUBT_AFTER_MS", "60000", 1000, 86400000,
-          "age after which another sender's open claim is resolved through the list API; "
+          "age after which another sender's open claim is resolved by reading its provider group; "
           "must exceed MF_COOLSMS_TIMEOUT_MS + MF_SENDER_RETRY_CAP_MS"),
     S_INT(request_size, "MF_SENDER_REQUEST_SIZE", "1000", 1, MF_COOLSMS_MAX_BATCH,
-          "messages per send-many/detail request"),
+          "messages per provider message group (created, filled in one call, sent)"),
     S_INT(max_in_flight, "MF_SENDER_MAX_IN_FLIGHT", "4", 1, 64,
           "provider requests in flight at once"),
     S_INT(fast_retries, "MF_SENDER_FAST_RETRIES", "2", 0, 20,

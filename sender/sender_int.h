@@ -68,8 +68,11 @@ typedef struct sender_slot {
     int attempts;
     int64_t next_try_ms;
     long long retry_after_ms;
-    int in_flight;
-    int resolve;     /* ask the list API before resending */
+    int in_flight;   /* carried by a group being created, recorded, filled or sent */
+    int resolve;     /* read the provider group pgid before resending */
+    const char *pgid; /* the provider group that may hold the message (recorded, not known
+                       * to lack it); NULL: the provider surely does not hold it */
+    int registered;  /* added to its group with 2000: accepted once the group is sent */
     int renew;       /* renew the claim before resending */
     int finish;      /* outcome to store in the claim */
     mf_uuid chunk;   /* chunk id of our claim (fresh or taken over); see has_chunk */

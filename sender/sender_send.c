@@ -7,13 +7,32 @@
 #include "sender_int.h"
 #include "sender_rules.h"
 
-/* One request in flight: the slots it carries. */
-typedef struct req {
-    sender_ctx *s;
+/*
+ * One provider message group: the jobs it carries and the step it has reached. A group is
+ * created (POST /groups), recorded with the jobs' claims (mf_claim_groups) before anything is
+ * added, filled (PUT /groups/{id}/messages) and sent (POST /groups/{id}/send). Every step whose
+ * answer is lost leaves the group id in the claims, so whoever resolves the claim reads the
+ * group instead of guessing: the provider has no idempotency key and its list API cannot
+ * search by customFields.
+ */
+typedef enum grp_step {
+    GRP_CREATE = 0, /* to create */
+    GRP_RECORD,     /* created: record its id with the claims */
+    GRP_ADD,        /* recorded: add the messages */
+    GRP_SEND,       /* filled: send it */
+    GRP_DONE        /* finished (every slot settled or handed to the resolver) */
+} grp_step;
+
+typedef struct grp {
+    struct send_state *st;
     size_t *slots;
     size_t n;
+    grp_step step;
+    int in_flight;
+    char gid[64];
     int64_t t0_ms;
-} req;
+    struct grp *next;
+} grp;
 
 typedef struct send_state {
     sender_ctx *s;
@@ -29,6 +48,9 @@ typedef struct send_state {
     mf_coolsms_kakao *kk;
     uint64_t *set;       /* numbers of the request being built */
     size_t set_cap;
+    grp *groups;         /* groups not yet done */
+    sender_claim_group *grows; /* scratch: the rows of sender_claims_groups */
+    const char **rel_gid;
 } send_state;
 
 static const char *type_wire(mf_msg_type t)
@@ -88,7 +110,15 @@ static void on_trouble(sender_ctx *s, sender_slot *sl, const char *code, const c
         retry_or_fail(s, sl);
 }
 
-static void observe_request(sender_ctx *s, const req *r, const mf_coolsms_result *res)
+static const char *op_name(mf_coolsms_op op)
+{
+    return op == MF_COOLSMS_OP_GROUP_CREATE ? "create"
+           : op == MF_COOLSMS_OP_GROUP_ADD  ? "add"
+           : op == MF_COOLSMS_OP_GROUP_SEND ? "send"
+                                            : "send-many";
+}
+
+static void observe_request(sender_ctx *s, const grp *g, const mf_coolsms_result *res)
 {
     const char *outcome = res->cls == MF_COOLSMS_OK          ? "ok"
                           : res->cls == MF_COOLSMS_TRANSIENT ? "transient"
@@ -97,7 +127,7 @@ static void observe_request(sender_ctx *s, const req *r, const mf_coolsms_result
 
     mf_metric_add(s->obs.provider_requests, lv, 1);
     mf_metric_observe(s->obs.provider_seconds, NULL,
-                      (double)(mf_clock_wall_ms() - r->t0_ms) / 1000.0);
+                      (double)(mf_clock_wall_ms() - g->t0_ms) / 1000.0);
     if (res->cls == MF_COOLSMS_TRANSIENT) {
         char detail[192];
 
@@ -107,50 +137,122 @@ static void observe_request(sender_ctx *s, const req *r, const mf_coolsms_result
     } else {
         sender_obs_dep(&s->obs, "coolsms", 1, NULL);
     }
-}
-
-static void on_done(const mf_coolsms_result *res, void *user)
-{
-    req *r = user;
-    sender_ctx *s = r->s;
-
-    observe_request(s, r, res);
-    for (size_t i = 0; i < r->n; i++) {
-        sender_slot *sl = &s->slots[r->slots[i]];
-        const mf_coolsms_outcome *o = &res->outcomes[i];
-
-        sl->in_flight = 0;
-        if (res->cls == MF_COOLSMS_OK) {
-            if (o->state == MF_COOLSMS_MSG_ACCEPTED)
-                mark_final(s, sl, MF_RESULT_ACCEPTED, o->message_id, res->group_id,
-                           o->status_code, o->status_message);
-            else if (o->state == MF_COOLSMS_MSG_FAILED)
-                mark_final(s, sl, MF_RESULT_FAILED, o->message_id, res->group_id,
-                           o->status_code, o->status_message);
-            else
-                on_trouble(s, sl, "UNKNOWN_OUTCOME", "the response did not mention the message",
-                           -1, 1);
-        } else if (res->cls == MF_COOLSMS_TRANSIENT) {
-            on_trouble(s, sl, res->error_code, res->error_message, res->retry_after_ms,
-                       res->maybe_sent);
-        } else {
-            mark_final(s, sl, MF_RESULT_FAILED, NULL, NULL,
-                       res->error_code[0] ? res->error_code : "PERMANENT",
-                       res->error_message);
-        }
-    }
-    if (res->cls != MF_COOLSMS_OK) {
-        char reqid[32];
-
-        snprintf(reqid, sizeof(reqid), "%llu", (unsigned long long)res->request_id);
-        MF_LOG(s->log, MF_LOG_WARN, "provider request failed",
+    if (res->cls != MF_COOLSMS_OK)
+        MF_LOG(s->log, MF_LOG_WARN, "provider request failed", MF_KV_S("step", op_name(res->op)),
                MF_KV_S("class", mf_coolsms_class_name(res->cls)),
                MF_KV_S("code", res->error_code), MF_KV_I("http_status", res->http_status),
-               MF_KV_I("messages", (long long)res->n_messages), MF_KV_I("maybe_sent", res->maybe_sent),
-               MF_KV_S("request", reqid));
+               MF_KV_I("messages", (long long)g->n), MF_KV_I("maybe_sent", res->maybe_sent),
+               MF_KV_S("group_id", g->gid));
+}
+
+/* Settles every slot of g still open and takes it out of the group. how: 0 the provider
+ * surely holds none of them (resend or give up), 1 the group may hold them (read it before
+ * anything is resent), 2 failed for good with the request's error. */
+static void group_settle(sender_ctx *s, grp *g, int how, const char *code, const char *msg,
+                         long long retry_after_ms)
+{
+    for (size_t i = 0; i < g->n; i++) {
+        sender_slot *sl = &s->slots[g->slots[i]];
+
+        if (!sl->in_flight)
+            continue;
+        sl->in_flight = 0;
+        sl->registered = 0;
+        if (how == 2) {
+            mark_final(s, sl, MF_RESULT_FAILED, NULL, NULL, code[0] ? code : "PERMANENT", msg);
+            continue;
+        }
+        if (how == 0)
+            sl->pgid = NULL;
+        on_trouble(s, sl, code, msg, retry_after_ms, how == 1);
     }
-    free(r->slots);
-    free(r);
+    g->step = GRP_DONE;
+}
+
+static void on_created(sender_ctx *s, grp *g, const mf_coolsms_result *res)
+{
+    if (res->cls == MF_COOLSMS_OK && res->group_id[0] != '\0') {
+        snprintf(g->gid, sizeof(g->gid), "%s", res->group_id);
+        g->step = GRP_RECORD;
+    } else if (res->cls == MF_COOLSMS_OK) {
+        group_settle(s, g, 0, "BAD_RESPONSE", "the group answer carries no groupId", -1);
+    } else if (res->cls == MF_COOLSMS_TRANSIENT) {
+        /* at worst an empty group was created: it holds none of the messages */
+        group_settle(s, g, 0, res->error_code, res->error_message, res->retry_after_ms);
+    } else {
+        group_settle(s, g, 2, res->error_code, res->error_message, -1);
+    }
+}
+
+static void on_added(sender_ctx *s, grp *g, const mf_coolsms_result *res)
+{
+    int any = 0;
+
+    if (res->cls != MF_COOLSMS_OK) {
+        group_settle(s, g, res->cls == MF_COOLSMS_PERMANENT ? 2 : res->maybe_sent ? 1 : 0,
+                     res->error_code, res->error_message, res->retry_after_ms);
+        return;
+    }
+    for (size_t i = 0; i < g->n; i++) {
+        sender_slot *sl = &s->slots[g->slots[i]];
+        const mf_coolsms_outcome *o = &res->outcomes[i];
+
+        if (o->state == MF_COOLSMS_MSG_ACCEPTED) {
+            sl->registered = 1;
+            sl->pmid = sender_arena_strdup(&s->arena, o->message_id);
+            any = 1;
+            continue;
+        }
+        sl->in_flight = 0;
+        if (o->state == MF_COOLSMS_MSG_FAILED) /* stored in the group, never sent */
+            mark_final(s, sl, MF_RESULT_FAILED, o->message_id, g->gid, o->status_code,
+                       o->status_message);
+        else
+            on_trouble(s, sl, "UNKNOWN_OUTCOME", "the answer did not mention the message", -1, 1);
+    }
+    g->step = any ? GRP_SEND : GRP_DONE;
+}
+
+static void on_sent(sender_ctx *s, grp *g, const mf_coolsms_result *res)
+{
+    if (res->cls != MF_COOLSMS_OK) {
+        /* whatever the answer (lost, 5xx, 409 already sent, 402...), the group is read before
+         * anything else happens to its messages: the resolver sends it if still PENDING, and
+         * deletes it when the provider refuses to send it for good */
+        group_settle(s, g, 1, res->error_code, res->error_message, res->retry_after_ms);
+        return;
+    }
+    for (size_t i = 0; i < g->n; i++) {
+        sender_slot *sl = &s->slots[g->slots[i]];
+
+        if (!sl->in_flight)
+            continue;
+        sl->in_flight = 0;
+        sl->registered = 0;
+        mark_final(s, sl, MF_RESULT_ACCEPTED, sl->pmid, g->gid, "2000", NULL);
+    }
+    g->step = GRP_DONE;
+}
+
+static void on_group_done(const mf_coolsms_result *res, void *user)
+{
+    grp *g = user;
+    sender_ctx *s;
+
+    g->in_flight = 0;
+    if (g->st == NULL) { /* the batch was left while this step was in flight */
+        free(g->slots);
+        free(g);
+        return;
+    }
+    s = g->st->s;
+    observe_request(s, g, res);
+    if (res->op == MF_COOLSMS_OP_GROUP_CREATE)
+        on_created(s, g, res);
+    else if (res->op == MF_COOLSMS_OP_GROUP_ADD)
+        on_added(s, g, res);
+    else
+        on_sent(s, g, res);
 }
 
 /* Takes up to `want` tokens of the per-process rate budget; returns how many were granted. */
@@ -230,112 +332,302 @@ static int to_set_add(send_state *st, const char *to)
     }
 }
 
-/* Builds and submits one request from the ready slots; 0 when nothing was ready. */
-static int submit_one(send_state *st, int64_t now, mf_err *err)
+/* Takes ready slots into a new group (distinct numbers, within the rate budget): *out, or
+ * NULL when nothing was ready. -1 when out of memory. */
+static int new_group(send_state *st, int64_t now, grp **out, mf_err *err)
 {
     sender_ctx *s = st->s;
     size_t want = 0, granted, k = 0;
-    req *r;
+    grp *g;
 
+    *out = NULL;
     for (size_t c = 0; c < st->ntodo && want < (size_t)s->cfg->request_size; c++)
         want += is_ready(&s->slots[st->todo[c]], now);
     if (want == 0 || (granted = take_tokens(s, want)) == 0)
         return 0;
-    r = calloc(1, sizeof(*r));
-    if (r == NULL || (r->slots = calloc(granted, sizeof(size_t))) == NULL) {
-        free(r);
+    g = calloc(1, sizeof(*g));
+    if (g == NULL || (g->slots = calloc(granted, sizeof(size_t))) == NULL) {
+        free(g);
         return mf_err_set(err, "out of memory");
     }
-    r->s = s;
-    r->t0_ms = mf_clock_wall_ms();
+    g->st = st;
     memset(st->set, 0, st->set_cap * sizeof(*st->set));
     for (size_t c = 0; c < st->ntodo && k < granted; c++) {
         size_t si = st->todo[c];
 
         if (!is_ready(&s->slots[si], now) || !to_set_add(st, s->slots[si].job.to))
             continue;
-        fill_msg(st, &s->slots[si], k, &st->kk[k]);
-        r->slots[k++] = si;
+        g->slots[k++] = si;
+        s->slots[si].in_flight = 1;
     }
     if (s->cfg->rate_limit > 0)
         s->tokens += (double)(granted - k); /* unused budget goes back */
-    r->n = k;
+    g->n = k;
     if (k == 0) {
-        free(r->slots);
-        free(r);
+        free(g->slots);
+        free(g);
         return 0;
     }
-    if (mf_coolsms_submit(s->sms, st->msgs, k, on_done, r, NULL, err) != 0) {
-        /* invalid message content: fail those messages at once, nothing was sent */
-        for (size_t i = 0; i < k; i++)
-            mark_final(s, &s->slots[r->slots[i]], MF_RESULT_FAILED, NULL, NULL, "BAD_MESSAGE",
-                       err->msg);
-        free(r->slots);
-        free(r);
-        return 1;
-    }
-    for (size_t i = 0; i < k; i++)
-        s->slots[r->slots[i]].in_flight = 1;
-    mf_metric_observe(s->obs.batch_size, NULL, (double)k);
-    return 1;
+    g->next = st->groups;
+    st->groups = g;
+    *out = g;
+    return 0;
 }
 
-/* Submits requests while free slots, rate budget and ready messages allow; returns how many
- * were submitted, -1 on error. */
+/* Puts the group's next step on the wire. A message the client refuses to serialise fails the
+ * group's messages at once (nothing was added). */
+static int submit_step(send_state *st, grp *g, mf_err *err)
+{
+    sender_ctx *s = st->s;
+    int rc;
+
+    g->t0_ms = mf_clock_wall_ms();
+    if (g->step == GRP_CREATE) {
+        char chunk[MF_UUID_STR_SIZE];
+        mf_coolsms_kv cf[2] = {{"fleet", "msgfleet"},
+                               {"chunkId", mf_uuid_format(&s->slots[g->slots[0]].chunk, chunk)}};
+
+        rc = mf_coolsms_group_create(s->sms, cf, 2, on_group_done, g, NULL, err);
+    } else if (g->step == GRP_ADD) {
+        for (size_t i = 0; i < g->n; i++)
+            fill_msg(st, &s->slots[g->slots[i]], i, &st->kk[i]);
+        rc = mf_coolsms_group_add(s->sms, g->gid, st->msgs, g->n, on_group_done, g, NULL, err);
+        if (rc != 0) {
+            group_settle(s, g, 2, "BAD_MESSAGE", err->msg, -1);
+            return 0;
+        }
+        mf_metric_observe(s->obs.batch_size, NULL, (double)g->n);
+    } else {
+        rc = mf_coolsms_group_send(s->sms, g->gid, on_group_done, g, NULL, err);
+    }
+    if (rc != 0)
+        return -1;
+    g->in_flight = 1;
+    return 0;
+}
+
+/* The waiting group step that comes first: sends, then adds, then creates (a group further
+ * along frees its jobs sooner). NULL when none waits. */
+static grp *next_step(send_state *st)
+{
+    grp *best = NULL;
+
+    for (grp *g = st->groups; g != NULL; g = g->next)
+        if (!g->in_flight && (g->step == GRP_CREATE || g->step == GRP_ADD ||
+                              g->step == GRP_SEND) &&
+            (best == NULL || g->step > best->step))
+            best = g;
+    return best;
+}
+
+/* Submits group steps and new groups while free slots, rate budget and ready messages
+ * allow; returns how many were submitted, -1 on error. */
 static int submit_ready(send_state *st, mf_err *err)
 {
     int64_t now = mf_clock_wall_ms();
     int n = 0;
 
     while (mf_coolsms_free_slots(st->s->sms) > 0) {
-        int rc = submit_one(st, now, err);
+        grp *g = next_step(st);
 
-        if (rc < 0)
+        if (g == NULL && new_group(st, now, &g, err) != 0)
             return -1;
-        if (rc == 0)
+        if (g == NULL)
             break;
+        if (submit_step(st, g, err) != 0)
+            return -1;
         n++;
     }
     return n;
 }
 
-/* Asks the list API whether the provider has the slot's message (by customFields.jobId). */
-static void resolve_one(sender_ctx *s, sender_slot *sl)
+/* Records the ids of the groups just created with their jobs' claims (one statement), before
+ * anything is added to them; from then on a lost answer is resolved by reading the group. */
+static int record_groups(send_state *st, mf_err *err)
 {
-    char id[MF_UUID_STR_SIZE];
-    mf_coolsms_kv f[2] = {{"customFields.jobId", mf_uuid_format(&sl->job.id, id)},
-                          {"limit", "10"}};
-    mf_coolsms_list_result lr;
-    mf_err err;
+    sender_ctx *s = st->s;
+    size_t n = 0;
 
-    if (mf_coolsms_list(s->sms, f, 2, &lr, &err) != 0) {
-        /* cannot tell: try again after a backoff (never resend blindly); after the fast
-         * retries the job goes to the retry topic, its claim released as "unknown" */
-        sl->resolve_fails++;
-        sl->next_try_ms = mf_clock_wall_ms() + sender_rules_backoff_ms(
-            sl->resolve_fails, s->cfg->retry_base_ms, s->cfg->retry_cap_ms, lr.retry_after_ms,
-            sender_rand(s));
-        MF_LOG(s->log, MF_LOG_WARN, "list API lookup failed", MF_KV_S("job_id", id),
-               MF_KV_S("error", err.msg));
-        sender_obs_dep(&s->obs, "coolsms", 0, err.msg);
-        if (sl->resolve_fails > s->cfg->fast_retries) {
-            sl->resolve = 0;
-            hand_off_or_fail(s, sl, 2);
+    for (grp *g = st->groups; g != NULL; g = g->next) {
+        if (g->step != GRP_RECORD)
+            continue;
+        for (size_t i = 0; i < g->n; i++) {
+            sender_slot *sl = &s->slots[g->slots[i]];
+
+            st->grows[n].job = sl->job.id;
+            st->grows[n].chunk = sl->chunk;
+            st->grows[n++].gid = g->gid;
         }
+    }
+    if (n == 0)
+        return 0;
+    if (sender_claims_groups(&s->claims, s->pg, st->grows, n, err) != 0)
+        return -1;
+    for (grp *g = st->groups; g != NULL; g = g->next) {
+        if (g->step != GRP_RECORD)
+            continue;
+        for (size_t i = 0; i < g->n; i++)
+            s->slots[g->slots[i]].pgid = sender_arena_strdup(&s->arena, g->gid);
+        g->step = GRP_ADD;
+    }
+    return 1;
+}
+
+/* Frees the finished groups. */
+static void reap_groups(send_state *st)
+{
+    grp **pp = &st->groups;
+
+    while (*pp != NULL) {
+        grp *g = *pp;
+
+        if (g->step == GRP_DONE && !g->in_flight) {
+            *pp = g->next;
+            free(g->slots);
+            free(g);
+        } else {
+            pp = &g->next;
+        }
+    }
+}
+
+/* The group could not be read: try again after a backoff (never resend blindly); after the
+ * fast retries the job goes to the retry topic, its claim released as "unknown" with the
+ * group kept in it. */
+static void resolve_failed(sender_ctx *s, sender_slot *sl, long long retry_after_ms)
+{
+    sl->resolve_fails++;
+    sl->next_try_ms = mf_clock_wall_ms() + sender_rules_backoff_ms(
+        sl->resolve_fails, s->cfg->retry_base_ms, s->cfg->retry_cap_ms, retry_after_ms,
+        sender_rand(s));
+    if (sl->resolve_fails > s->cfg->fast_retries) {
+        sl->resolve = 0;
+        hand_off_or_fail(s, sl, 2);
+    }
+}
+
+/* Whether slot sl waits for group gid to be read now. */
+static int waits_for(const sender_slot *sl, const char *gid, int64_t now)
+{
+    return sl->state == SLOT_SEND && sl->resolve && !sl->in_flight && !sl->finish &&
+           !sl->to_retry && sl->next_try_ms <= now && sl->pgid != NULL &&
+           strcmp(sl->pgid, gid) == 0;
+}
+
+/* Settles the slots waiting for gid. how: 0 the group does not hold them (resend or give
+ * up), 1 could not tell (backoff), 2 failed for good with code/msg. */
+static void settle_waiting(send_state *st, const char *gid, int64_t now, int how,
+                           const char *code, const char *msg, long long retry_after_ms)
+{
+    sender_ctx *s = st->s;
+
+    for (size_t c = 0; c < st->ntodo; c++) {
+        sender_slot *sl = &s->slots[st->todo[c]];
+
+        if (!waits_for(sl, gid, now))
+            continue;
+        if (how == 1) {
+            resolve_failed(s, sl, retry_after_ms);
+            continue;
+        }
+        sl->resolve = 0;
+        sl->pgid = NULL;
+        if (how == 2)
+            mark_final(s, sl, MF_RESULT_FAILED, NULL, NULL, code, msg);
+        else
+            retry_or_fail(s, sl); /* the provider does not have it: resend (or give up) */
+    }
+}
+
+/* Reads every page of the group's messages and settles the waiting slots found in it (a
+ * registration error 1xxx failed, anything else accepted: sent with the group). 0 when all
+ * pages were read, -1 when a page could not be. */
+static int match_group_messages(send_state *st, const char *gid, int64_t now, mf_err *err)
+{
+    sender_ctx *s = st->s;
+    mf_coolsms_list_result lr;
+    char start[128] = "";
+
+    for (;;) {
+        if (mf_coolsms_group_messages(s->sms, gid, start, 500, &lr, err) != 0) {
+            mf_coolsms_list_result_free(&lr);
+            return -1;
+        }
+        for (size_t i = 0; i < lr.n_items; i++) {
+            const mf_coolsms_listed *it = &lr.items[i];
+            sender_slot *sl;
+            mf_uuid id;
+
+            if (mf_uuid_parse(it->job_id, &id, NULL) != 0 ||
+                (sl = sender_slot_by_id(s, &id)) == NULL || !waits_for(sl, gid, now))
+                continue;
+            sl->resolve = 0;
+            mark_final(s, sl, it->status_code[0] == '1' ? MF_RESULT_FAILED : MF_RESULT_ACCEPTED,
+                       it->message_id, gid, it->status_code, it->status_message);
+        }
+        if (lr.next_key[0] == '\0' || strcmp(lr.next_key, start) == 0)
+            break;
+        snprintf(start, sizeof(start), "%s", lr.next_key);
         mf_coolsms_list_result_free(&lr);
+    }
+    mf_coolsms_list_result_free(&lr);
+    return 0;
+}
+
+/*
+ * Resolves the slots in doubt about group gid: reads the group; a PENDING group was never
+ * sent, so it is sent now (only a PENDING group can be sent, so two resolvers cannot send it
+ * twice; one the provider refuses for good is deleted and its messages fail with the reason);
+ * a DELETED or unknown group holds nothing; otherwise the group's messages say which jobs it
+ * carried. Jobs it does not carry are resent in a new group.
+ */
+static void resolve_group(send_state *st, const char *gid, int64_t now)
+{
+    sender_ctx *s = st->s;
+    mf_coolsms_group_info gi;
+    mf_err err = {0};
+
+    if (mf_coolsms_group_get(s->sms, gid, &gi, &err) != 0) {
+        MF_LOG(s->log, MF_LOG_WARN, "group lookup failed", MF_KV_S("group_id", gid),
+               MF_KV_S("error", err.msg));
+        if (gi.http_status == 404) {
+            settle_waiting(st, gid, now, 0, NULL, NULL, -1);
+            return;
+        }
+        sender_obs_dep(&s->obs, "coolsms", 0, err.msg);
+        settle_waiting(st, gid, now, 1, NULL, NULL, gi.retry_after_ms);
         return;
     }
-    sl->resolve = 0;
-    for (size_t i = 0; i < lr.n_items; i++) {
-        if (strcmp(lr.items[i].job_id, id) != 0)
-            continue;
-        mark_final(s, sl, MF_RESULT_ACCEPTED, lr.items[i].message_id, lr.items[i].group_id,
-                   lr.items[i].status_code, lr.items[i].status_message);
-        break;
+    if (strcmp(gi.status, "PENDING") == 0 &&
+        mf_coolsms_group_send_wait(s->sms, gid, &gi, &err) != 0 && gi.http_status != 409) {
+        char code[64], msg[512];
+
+        MF_LOG(s->log, MF_LOG_WARN, "sending a pending group failed", MF_KV_S("group_id", gid),
+               MF_KV_S("error", err.msg));
+        if (gi.cls != MF_COOLSMS_PERMANENT) {
+            settle_waiting(st, gid, now, 1, NULL, NULL, gi.retry_after_ms);
+            return;
+        }
+        snprintf(code, sizeof(code), "%s", gi.error_code);
+        snprintf(msg, sizeof(msg), "%s", gi.error_message);
+        if (mf_coolsms_group_delete(s->sms, gid, &gi, &err) != 0 && gi.http_status != 404) {
+            settle_waiting(st, gid, now, 1, NULL, NULL, gi.retry_after_ms);
+            return;
+        }
+        settle_waiting(st, gid, now, 2, code, msg, -1);
+        return;
     }
-    if (!sl->finish)
-        retry_or_fail(s, sl); /* the provider does not have it: resend (or give up) */
-    mf_coolsms_list_result_free(&lr);
+    if (strcmp(gi.status, "DELETED") == 0) {
+        settle_waiting(st, gid, now, 0, NULL, NULL, -1);
+        return;
+    }
+    if (match_group_messages(st, gid, now, &err) != 0) {
+        MF_LOG(s->log, MF_LOG_WARN, "reading the group's messages failed",
+               MF_KV_S("group_id", gid), MF_KV_S("error", err.msg));
+        settle_waiting(st, gid, now, 1, NULL, NULL, -1);
+        return;
+    }
+    settle_waiting(st, gid, now, 0, NULL, NULL, -1); /* sent without them */
 }
 
 static int resolve_pending(send_state *st)
@@ -347,12 +639,20 @@ static int resolve_pending(send_state *st)
     for (size_t c = 0; c < st->ntodo; c++) {
         sender_slot *sl = &s->slots[st->todo[c]];
 
-        if (sl->state == SLOT_SEND && sl->resolve && !sl->in_flight && !sl->finish &&
-            !sl->to_retry && sl->next_try_ms <= now) {
-            resolve_one(s, sl);
-            did = 1;
+        if (sl->state != SLOT_SEND || !sl->resolve || sl->in_flight || sl->finish ||
+            sl->to_retry || sl->next_try_ms > now)
+            continue;
+        did = 1;
+        if (sl->pgid == NULL) { /* no group was recorded: nothing was ever added */
+            sl->resolve = 0;
+            retry_or_fail(s, sl);
+        } else {
+            char gid[64];
+
+            snprintf(gid, sizeof(gid), "%s", sl->pgid);
+            resolve_group(st, gid, now);
         }
-        if (mf_daemon_stopping() && did)
+        if (mf_daemon_stopping())
             break;
     }
     return did;
@@ -447,7 +747,7 @@ static int release_kind(const sender_slot *sl, int produce)
 {
     if (produce)
         return sl->to_retry;
-    return sl->resolve || sl->to_retry == 2 ? 2 : 1;
+    return sl->resolve || sl->to_retry == 2 || sl->pgid != NULL ? 2 : 1;
 }
 
 static void on_released(void *arg, const mf_uuid *job)
@@ -479,13 +779,15 @@ static int release(send_state *st, int produce, mf_err *err)
         st->rel_as[n] = st->rel_buf[n];
         st->rel_code[n] = sl->code;
         st->rel_msg[n] = sl->msg;
+        st->rel_gid[n] = sl->pgid;
         sl->released = 0;
         n++;
     }
     if (n == 0)
         return 0;
     if (sender_claims_release(&s->claims, s->pg, st->renew_ids, st->rel_as, st->rel_code,
-                              st->rel_msg, n, s->cfg->common.instance_id, on_released, s,
+                              st->rel_msg, st->rel_gid, n, s->cfg->common.instance_id,
+                              on_released, s,
                               err) != 0)
         return -1;
     for (size_t c = 0; c < st->ntodo; c++) {
@@ -586,14 +888,18 @@ static int send_loop(send_state *st, mf_err *err)
                 return -1;
             return 1;
         }
-        if (renew_claims(st, err) != 0 || (progress = submit_ready(st, err)) < 0)
+        if (renew_claims(st, err) != 0 || (progress = record_groups(st, err)) < 0)
             return -1;
+        if ((rc = submit_ready(st, err)) < 0)
+            return -1;
+        progress += rc;
         mf_metric_set(s->obs.inflight, NULL, (double)mf_coolsms_in_flight(s->sms));
         if ((rc = mf_coolsms_poll(s->sms, 0, err)) < 0) /* sends what was just submitted */
             return -1;
         progress += rc;
         /* outcomes are stored before their results are produced (a redelivered job finds
          * its final claim and re-emits the same result) */
+        reap_groups(st);
         if ((rc = store_outcomes(st, err)) < 0 || release(st, 1, err) != 0 ||
             sender_produce_finals(s, err) != 0)
             return -1;
@@ -637,11 +943,13 @@ int sender_send_all(sender_ctx *s, mf_err *err)
     st.rel_code = calloc(s->n ? s->n : 1, sizeof(*st.rel_code));
     st.rel_msg = calloc(s->n ? s->n : 1, sizeof(*st.rel_msg));
     st.rel_buf = calloc(s->n ? s->n : 1, sizeof(*st.rel_buf));
+    st.rel_gid = calloc(s->n ? s->n : 1, sizeof(*st.rel_gid));
+    st.grows = calloc(s->n ? s->n : 1, sizeof(*st.grows));
     st.set_cap = 16;
     while (st.set_cap < rs * 2)
         st.set_cap *= 2;
     st.set = calloc(st.set_cap, sizeof(*st.set));
-    if (!st.rel_as || !st.rel_code || !st.rel_msg || !st.rel_buf || !st.set || !st.kk || !st.todo || !st.outs || !st.renew_ids || !st.msgs || !st.ids || !st.runs) {
+    if (!st.rel_gid || !st.grows || !st.rel_as || !st.rel_code || !st.rel_msg || !st.rel_buf || !st.set || !st.kk || !st.todo || !st.outs || !st.renew_ids || !st.msgs || !st.ids || !st.runs) {
         mf_err_set(err, "out of memory");
         goto out;
     }
@@ -650,6 +958,23 @@ int sender_send_all(sender_ctx *s, mf_err *err)
             st.todo[st.ntodo++] = i;
     rc = send_loop(&st, err);
 out:
+    /* a step still in flight keeps its group: the callback frees it (its claims stay open and
+     * are resolved through the recorded group by whoever handles the job next) */
+    while (st.groups != NULL) {
+        grp *g = st.groups;
+
+        st.groups = g->next;
+        if (g->in_flight) {
+            g->st = NULL;
+            for (size_t i = 0; i < g->n; i++)
+                s->slots[g->slots[i]].in_flight = 0;
+            continue;
+        }
+        free(g->slots);
+        free(g);
+    }
+    free(st.rel_gid);
+    free(st.grows);
     free(st.todo);
     free(st.outs);
     free(st.renew_ids);

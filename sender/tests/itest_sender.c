@@ -27,7 +27,8 @@
 
 #define NJOBS 500
 #define NJOBS_5XX 300
-#define NJOBS_DOUBT 3 /* stale claim found at the provider, stale not found, young claim */
+#define NJOBS_DOUBT 4 /* stale claims: in a sent group, in a pending group, in no group; a
+                       * young claim */
 #define NJOBS_FAULT 160 /* outage 100, two not-before jobs, PostgreSQL cut 50 */
 #define F0 (NJOBS + NJOBS_5XX + NJOBS_DOUBT)
 #define MAX_JOBS (F0 + NJOBS_FAULT)
@@ -570,27 +571,49 @@ static void test_two_senders_exactly_once(void **state)
     free(rows);
 }
 
-static void claim_row(itest *t, const tjob *j, const char *age, const char *by)
+/* A claim row as a sender leaves it; gid (or NULL) recorded as the group of its chunk, the
+ * way the sender records a group before adding to it. */
+static void claim_row(itest *t, const tjob *j, const char *age, const char *by, const char *gid)
 {
-    const char *p[4] = {j->id_s, t->run[1], age, by};
-    PGresult *r = q(t, "INSERT INTO mf_job_claims (job_id, run_id, attempt, state, claimed_by, "
-                       "claimed_at) VALUES ($1, $2, 0, 'claimed', $4, now() - $3::interval)",
-                    4, p);
+    const char *p[5] = {j->id_s, t->run[1], age, by, gid};
+    PGresult *r = q(t, "WITH c AS (INSERT INTO mf_job_claims (job_id, run_id, attempt, state, "
+                       "claimed_by, claimed_at, chunk_id) VALUES ($1, $2, 0, 'claimed', $4, "
+                       "now() - $3::interval, gen_random_uuid()) RETURNING job_id, chunk_id) "
+                       "INSERT INTO mf_claim_groups (chunk_id, group_id, job_ids) "
+                       "SELECT chunk_id, $5::text, ARRAY[job_id] FROM c WHERE $5::text IS NOT NULL",
+                    5, p);
 
     PQclear(r);
 }
 
+typedef struct direct_rec {
+    int calls;
+    mf_coolsms_result res;
+    char pmid[64];
+} direct_rec;
+
 static void on_direct(const mf_coolsms_result *res, void *user)
 {
-    char *pmid = user;
+    direct_rec *d = user;
 
-    assert_int_equal(res->cls, MF_COOLSMS_OK);
-    assert_int_equal(res->outcomes[0].state, MF_COOLSMS_MSG_ACCEPTED);
-    snprintf(pmid, 64, "%s", res->outcomes[0].message_id);
+    d->calls++;
+    d->res = *res;
+    if (res->n_messages > 0 && res->outcomes[0].state == MF_COOLSMS_MSG_ACCEPTED)
+        snprintf(d->pmid, sizeof(d->pmid), "%s", res->outcomes[0].message_id);
 }
 
-/* Sends job j straight to the simulator, as a sender that died right after would have. */
-static void send_direct(itest *t, const tjob *j, char *pmid)
+static void direct_wait(mf_coolsms *h, direct_rec *d)
+{
+    mf_err err;
+
+    assert_int_equal(mf_coolsms_drain(h, 10000, &err), 0);
+    assert_int_equal(d->calls, 1);
+    assert_int_equal(d->res.cls, MF_COOLSMS_OK);
+}
+
+/* Puts job j in a new provider group, as a sender that died right after would have: created
+ * and filled, and sent when `send` is set. gid and pmid receive the ids. */
+static void send_direct(itest *t, const tjob *j, int send, char *gid, char *pmid)
 {
     mf_coolsms_config cc = {t->sim_url, mf_test_env("MF_COOLSMS_API_KEY", MF_TEST_API_KEY_DEF),
                             mf_test_env("MF_COOLSMS_API_SECRET",
@@ -599,6 +622,7 @@ static void send_direct(itest *t, const tjob *j, char *pmid)
     char text[128];
     mf_coolsms_msg m;
     mf_err err;
+    direct_rec d;
     mf_coolsms *h = mf_coolsms_new(&cc, &err);
 
     assert_non_null(h);
@@ -610,8 +634,19 @@ static void send_direct(itest *t, const tjob *j, char *pmid)
     m.type = "SMS";
     m.job_id = j->id_s;
     m.run_id = t->run[1];
-    assert_int_equal(mf_coolsms_submit(h, &m, 1, on_direct, pmid, NULL, &err), 0);
-    assert_int_equal(mf_coolsms_drain(h, 10000, &err), 0);
+    memset(&d, 0, sizeof(d));
+    assert_int_equal(mf_coolsms_group_create(h, NULL, 0, on_direct, &d, NULL, &err), 0);
+    direct_wait(h, &d);
+    snprintf(gid, 64, "%s", d.res.group_id);
+    memset(&d, 0, sizeof(d));
+    assert_int_equal(mf_coolsms_group_add(h, gid, &m, 1, on_direct, &d, NULL, &err), 0);
+    direct_wait(h, &d);
+    snprintf(pmid, 64, "%s", d.pmid);
+    if (send) {
+        memset(&d, 0, sizeof(d));
+        assert_int_equal(mf_coolsms_group_send(h, gid, on_direct, &d, NULL, &err), 0);
+        direct_wait(h, &d);
+    }
     mf_coolsms_destroy(h);
 }
 
@@ -620,8 +655,9 @@ static void test_in_doubt_claims(void **state)
     itest *t = *state;
     size_t base = NJOBS + NJOBS_5XX;
     tjob *found = &t->jobs[base], *lost = &t->jobs[base + 1], *busy = &t->jobs[base + 2];
+    tjob *pend = &t->jobs[base + 3];
     ledger_row *rows = calloc(MAX_JOBS, sizeof(*rows));
-    char pmid[64] = "", url[256];
+    char pmid[64] = "", gid[64] = "", pmid2[64] = "", gid2[64] = "", url[256];
     const char *p[1];
     PGresult *r;
     mf_buf b;
@@ -631,12 +667,15 @@ static void test_in_doubt_claims(void **state)
     snprintf(url, sizeof(url), "%s/_sim/config", t->sim_url);
     assert_int_equal(mf_test_http(NULL, url, "{\"error_5xx_ratio\":0}", 30000, &b), 200);
     mf_test_sleep_ms(8000); /* both senders in the group */
-    /* a dead sender's claims, 2 minutes old: one message reached the provider, one did not;
-     * a live sender's young claim that it finishes 3 s later */
-    send_direct(t, found, pmid);
-    claim_row(t, found, "2 minutes", "dead-sender");
-    claim_row(t, lost, "2 minutes", "dead-sender");
-    claim_row(t, busy, "0 seconds", "live-sender");
+    /* a dead sender's claims, 2 minutes old: one message went out in a sent group, one sits
+     * in a group never sent, one was never added (no group recorded); a live sender's young
+     * claim that it finishes 3 s later */
+    send_direct(t, found, 1, gid, pmid);
+    send_direct(t, pend, 0, gid2, pmid2);
+    claim_row(t, found, "2 minutes", "dead-sender", gid);
+    claim_row(t, pend, "2 minutes", "dead-sender", gid2);
+    claim_row(t, lost, "2 minutes", "dead-sender", NULL);
+    claim_row(t, busy, "0 seconds", "live-sender", NULL);
     produce_jobs(t, base, F0);
     mf_test_sleep_ms(3000);
     assert_int_equal(busy->results, 0); /* still waiting for the other sender */
@@ -652,6 +691,11 @@ static void test_in_doubt_claims(void **state)
     assert_int_equal(found->st, MF_RESULT_ACCEPTED);
     assert_string_equal(found->pmid, pmid);
     assert_int_equal(rows[base].count, 1);
+    /* pending: its group was sent by the resolver, with the message added by the dead sender */
+    assert_int_equal(pend->results, 1);
+    assert_int_equal(pend->st, MF_RESULT_ACCEPTED);
+    assert_string_equal(pend->pmid, pmid2);
+    assert_int_equal(rows[base + 3].count, 1);
     /* lost: taken over and sent once */
     assert_int_equal(lost->results, 1);
     assert_int_equal(lost->st, MF_RESULT_ACCEPTED);

@@ -365,18 +365,21 @@ static void test_send_success_and_list(void **state)
     }
     assert_string_not_equal(d.out[0].message_id, d.out[1].message_id);
 
-    /* The list API finds the message by customFields.jobId (the in-doubt resolution path). */
-    f[0].key = "customFields.jobId";
-    f[0].value = j.id[1];
+    /* The list API finds the messages by groupId (a filter of the real API); each carries its
+     * job id in customFields. */
+    f[0].key = "groupId";
+    f[0].value = d.res.group_id;
     if (mf_coolsms_list(h, f, 1, &lr, &err) < 0)
         fail_msg("list: %s", err.msg);
     assert_int_equal(lr.http_status, 200);
-    assert_int_equal(lr.n_items, 1);
-    assert_string_equal(lr.items[0].message_id, d.out[1].message_id);
-    assert_string_equal(lr.items[0].job_id, j.id[1]);
-    assert_string_equal(lr.items[0].run_id, g_sim.run);
-    assert_string_equal(lr.items[0].to, "01098765432");
-    assert_string_equal(lr.items[0].group_id, d.res.group_id);
+    assert_int_equal(lr.n_items, 3);
+    for (i = 0; i < lr.n_items && strcmp(lr.items[i].job_id, j.id[1]) != 0; i++)
+        ;
+    assert_true(i < lr.n_items);
+    assert_string_equal(lr.items[i].message_id, d.out[1].message_id);
+    assert_string_equal(lr.items[i].run_id, g_sim.run);
+    assert_string_equal(lr.items[i].to, "01098765432");
+    assert_string_equal(lr.items[i].group_id, d.res.group_id);
     mf_coolsms_list_result_free(&lr);
 
     /* By messageId, and by an id nobody has. */
@@ -387,8 +390,8 @@ static void test_send_success_and_list(void **state)
     assert_string_equal(lr.items[0].job_id, j.id[2]);
     assert_string_equal(lr.items[0].type, "SMS");
     mf_coolsms_list_result_free(&lr);
-    f[0].key = "customFields.jobId";
-    f[0].value = "no-such-job";
+    f[0].key = "messageId";
+    f[0].value = "M4V20000101000000NOSUCHMESSAGE00";
     assert_int_equal(mf_coolsms_list(h, f, 1, &lr, &err), 0);
     assert_int_equal(lr.n_items, 0);
     mf_coolsms_list_result_free(&lr);
@@ -491,42 +494,130 @@ static void test_invalid_number_fails_alone(void **state)
     mf_coolsms_destroy(h);
 }
 
+/* Runs one asynchronous group step to its callback (at most 20 s). */
+static void step_wait(mf_coolsms *h, done_rec *d)
+{
+    mf_err err = {{0}};
+
+    for (int i = 0; i < 400 && d->calls == 0; i++)
+        if (mf_coolsms_poll(h, 50, &err) < 0)
+            fail_msg("poll: %s", err.msg);
+    assert_int_equal(d->calls, 1);
+}
+
+/* Creates a group and returns its id in gid. */
+static void create_group(mf_coolsms *h, char *gid, size_t size)
+{
+    mf_coolsms_kv cf[1] = {{"fleet", "itest"}};
+    done_rec d;
+    mf_err err = {{0}};
+
+    memset(&d, 0, sizeof(d));
+    if (mf_coolsms_group_create(h, cf, 1, on_done, &d, NULL, &err) < 0)
+        fail_msg("create: %s", err.msg);
+    step_wait(h, &d);
+    if (d.res.cls != MF_COOLSMS_OK)
+        fail_msg("create failed: HTTP %ld %s", d.res.http_status, d.res.error_code);
+    assert_string_equal(d.res.group_status, "PENDING");
+    assert_true(d.res.group_id[0] != '\0');
+    snprintf(gid, size, "%s", d.res.group_id);
+}
+
+/* Create, add, send: nothing is sent before the send step, every message once after it; a
+ * second send is refused; the group's messages carry the job ids. */
+static void test_group_flow(void **state)
+{
+    mf_coolsms *h = client(API_SECRET, 10000, 2);
+    jobs j;
+    done_rec d;
+    char gid[64];
+    mf_coolsms_group_info gi;
+    mf_coolsms_list_result lr;
+    mf_err err = {{0}};
+    size_t i, found = 0;
+
+    (void)state;
+    make_jobs(&j, "grp", 3);
+    j.m[2].to = "0101234"; /* an invalid number: registered as failed, never sent */
+    create_group(h, gid, sizeof(gid));
+    memset(&d, 0, sizeof(d));
+    if (mf_coolsms_group_add(h, gid, j.m, 3, on_done, &d, NULL, &err) < 0)
+        fail_msg("add: %s", err.msg);
+    step_wait(h, &d);
+    assert_int_equal(d.res.cls, MF_COOLSMS_OK);
+    assert_int_equal(d.res.n_accepted, 2);
+    assert_int_equal(d.res.n_failed, 1);
+    assert_int_equal(d.out[2].state, MF_COOLSMS_MSG_FAILED);
+    assert_true(d.out[2].status_code[0] == '1');
+    assert_int_equal(ledger_count(j.id[0]), 0); /* registered, not sent */
+    assert_int_equal(mf_coolsms_group_get(h, gid, &gi, &err), 0);
+    assert_string_equal(gi.status, "PENDING");
+
+    memset(&d, 0, sizeof(d));
+    if (mf_coolsms_group_send(h, gid, on_done, &d, NULL, &err) < 0)
+        fail_msg("send: %s", err.msg);
+    step_wait(h, &d);
+    assert_int_equal(d.res.cls, MF_COOLSMS_OK);
+    assert_string_not_equal(d.res.group_status, "PENDING");
+    assert_int_equal(ledger_count(j.id[0]), 1);
+    assert_int_equal(ledger_count(j.id[1]), 1);
+    assert_int_equal(ledger_count(j.id[2]), 0);
+
+    /* Only a PENDING group is sent: the second send is refused, nothing sent twice. */
+    assert_int_equal(mf_coolsms_group_send_wait(h, gid, &gi, &err), -1);
+    assert_true(gi.http_status == 409 || gi.http_status == 400);
+    assert_int_equal(ledger_count(j.id[0]), 1);
+
+    assert_int_equal(mf_coolsms_group_messages(h, gid, NULL, 500, &lr, &err), 0);
+    assert_int_equal(lr.n_items, 3);
+    for (i = 0; i < lr.n_items; i++)
+        found += strcmp(lr.items[i].job_id, j.id[0]) == 0 || strcmp(lr.items[i].job_id, j.id[1]) == 0;
+    assert_int_equal(found, 2);
+    mf_coolsms_list_result_free(&lr);
+
+    /* An unknown group is 404. */
+    assert_int_equal(mf_coolsms_group_get(h, "G4V20990101000000NOSUCHGROUP0000", &gi, &err), -1);
+    assert_int_equal(gi.http_status, 404);
+    mf_coolsms_destroy(h);
+}
+
+/* A lost add answer (the provider processed the request, then the connection dropped): the
+ * call is in doubt, and the group's messages show what the provider holds. */
 static void test_timeout_is_in_doubt_and_resolvable(void **state)
 {
     mf_coolsms *h = client(API_SECRET, 700, 1);
     jobs j;
     done_rec d;
-    mf_coolsms_kv f[1];
+    char gid[64];
     mf_coolsms_list_result lr;
     mf_err err = {{0}};
     struct timespec ts = {0, 100 * 1000 * 1000};
     int i, found = 0;
 
     (void)state;
-    set_knobs("{\"timeout_ratio\":1,\"timeout_hold_ms\":3000,\"timeout_commit\":true}");
     make_jobs(&j, "tmo", 1);
-    send_and_wait(h, &j, &d);
+    create_group(h, gid, sizeof(gid));
+    set_knobs("{\"timeout_ratio\":1,\"timeout_hold_ms\":3000,\"timeout_commit\":true}");
+    memset(&d, 0, sizeof(d));
+    if (mf_coolsms_group_add(h, gid, j.m, 1, on_done, &d, NULL, &err) < 0)
+        fail_msg("add: %s", err.msg);
+    step_wait(h, &d);
     reset_knobs();
     assert_int_equal(d.res.cls, MF_COOLSMS_TRANSIENT);
     assert_int_equal(d.res.http_status, 0);
     assert_string_equal(d.res.error_code, "NETWORK_TIMEOUT");
     assert_true(d.res.maybe_sent);
     assert_true(d.res.elapsed_ms >= 600 && d.res.elapsed_ms < 2500);
-    /* The simulator commits a held request (timeout_commit): the list API tells the caller
-     * that the in-doubt message exists, so it must not be sent again. Allow for the hold. */
-    f[0].key = "customFields.jobId";
-    f[0].value = j.id[0];
-    for (i = 0; i < 50; i++) {
-        if (mf_coolsms_list(h, f, 1, &lr, &err) < 0)
-            fail_msg("list: %s", err.msg);
+    for (i = 0; i < 50 && !found; i++) {
+        if (mf_coolsms_group_messages(h, gid, NULL, 100, &lr, &err) < 0)
+            fail_msg("group messages: %s", err.msg);
         found = lr.n_items == 1 && strcmp(lr.items[0].job_id, j.id[0]) == 0;
         mf_coolsms_list_result_free(&lr);
-        if (found)
-            break;
-        nanosleep(&ts, NULL);
+        if (!found)
+            nanosleep(&ts, NULL);
     }
     assert_true(found);
-    assert_int_equal(ledger_count(j.id[0]), 1);
+    assert_int_equal(ledger_count(j.id[0]), 0); /* in the group, not sent */
     mf_coolsms_destroy(h);
 }
 
@@ -635,6 +726,7 @@ int main(void)
         cmocka_unit_test(test_5xx_is_transient),
         cmocka_unit_test(test_rate_limit_is_transient_429),
         cmocka_unit_test(test_invalid_number_fails_alone),
+        cmocka_unit_test(test_group_flow),
         cmocka_unit_test(test_timeout_is_in_doubt_and_resolvable),
         cmocka_unit_test(test_requests_in_flight_concurrently),
         cmocka_unit_test(test_full_batch_of_10000),

@@ -123,10 +123,10 @@ static void test_urlenc(void **state)
 
     (void)state;
     mf_buf_init(&b, 0);
-    assert_int_equal(mf_buf_append_urlenc(&b, "customFields.jobId", 18, &err), 0);
+    assert_int_equal(mf_buf_append_urlenc(&b, "criteria.jobId", 14, &err), 0);
     assert_int_equal(mf_buf_append_char(&b, '=', &err), 0);
     assert_int_equal(mf_buf_append_urlenc(&b, "a b&c=d/é~", strlen("a b&c=d/é~"), &err), 0);
-    assert_string_equal(b.data, "customFields.jobId=a%20b%26c%3Dd%2F%C3%A9~");
+    assert_string_equal(b.data, "criteria.jobId=a%20b%26c%3Dd%2F%C3%A9~");
     mf_buf_free(&b);
 }
 

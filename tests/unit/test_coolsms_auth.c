@@ -525,6 +525,56 @@ static void test_new_validates_config(void **state)
     mf_coolsms_destroy(h);
 }
 
+/* The group add answer: resultList entries matched by customFields jobId when echoed, else by
+ * `to`; a registration error fails its message; an unknown recipient is not matched. */
+static void test_decode_group_add(void **state)
+{
+    static const char *const ids[3] = {"job-a", "job-b", "job-c"};
+    static const char *const tos[3] = {"01011112222", "01033334444", "01055556666"};
+    const char *body =
+        "{\"errorCount\":\"1\",\"resultList\":["
+        "{\"to\":\"01033334444\",\"from\":\"0212345678\",\"type\":\"SMS\",\"country\":\"82\","
+        "\"messageId\":\"M2\",\"statusCode\":\"2000\",\"statusMessage\":\"ok\",\"accountId\":\"1\"},"
+        "{\"to\":\"01099999999\",\"messageId\":\"MX\",\"statusCode\":\"2000\"},"
+        "{\"to\":\"01011112222\",\"messageId\":\"M1\",\"statusCode\":\"1062\","
+        "\"statusMessage\":\"unregistered sender\",\"customFields\":{\"jobId\":\"job-a\"}}]}";
+    mf_coolsms_outcome oc[3];
+    mf_coolsms_result r;
+
+    (void)state;
+    mf_coolsms_decode_op(MF_COOLSMS_OP_GROUP_ADD, NULL, 200, -1, body, strlen(body), ids, tos, 3,
+                         oc, &r);
+    assert_int_equal(r.cls, MF_COOLSMS_OK);
+    assert_int_equal(r.op, MF_COOLSMS_OP_GROUP_ADD);
+    assert_int_equal(oc[0].state, MF_COOLSMS_MSG_FAILED);
+    assert_string_equal(oc[0].status_code, "1062");
+    assert_int_equal(oc[1].state, MF_COOLSMS_MSG_ACCEPTED);
+    assert_string_equal(oc[1].message_id, "M2");
+    assert_int_equal(oc[2].state, MF_COOLSMS_MSG_UNKNOWN);
+    assert_int_equal(r.n_unmatched, 1);
+    assert_int_equal(r.n_unknown, 1);
+}
+
+/* A group answer gives the group's id and status. */
+static void test_decode_group_answer(void **state)
+{
+    const char *body = "{\"count\":{\"total\":0},\"log\":[{\"message\":\"x\"}],"
+                       "\"status\":\"PENDING\",\"groupId\":\"G4V2026\",\"customFields\":{}}";
+    mf_coolsms_result r;
+
+    (void)state;
+    mf_coolsms_decode_op(MF_COOLSMS_OP_GROUP_CREATE, NULL, 200, -1, body, strlen(body), NULL,
+                         NULL, 0, NULL, &r);
+    assert_int_equal(r.cls, MF_COOLSMS_OK);
+    assert_string_equal(r.group_id, "G4V2026");
+    assert_string_equal(r.group_status, "PENDING");
+    mf_coolsms_decode_op(MF_COOLSMS_OP_GROUP_SEND, NULL, 409, -1,
+                         "{\"errorCode\":\"AlreadySent\",\"errorMessage\":\"sent\"}", 49,
+                         NULL, NULL, 0, NULL, &r);
+    assert_int_equal(r.cls, MF_COOLSMS_PERMANENT);
+    assert_string_equal(r.error_code, "AlreadySent");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -540,6 +590,8 @@ int main(void)
         cmocka_unit_test(test_decode_transport_and_bad_2xx),
         cmocka_unit_test(test_full_batch_build_and_match),
         cmocka_unit_test(test_decode_list),
+        cmocka_unit_test(test_decode_group_add),
+        cmocka_unit_test(test_decode_group_answer),
         cmocka_unit_test(test_new_validates_config),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,151 @@
+/* rep_final: a provider's final status of a sent message as a delivered/undelivered result. */
+#include "rep_final.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "mf_clock.h"
+#include "mf_uuid.h"
+
+int rep_final_is_final(const char *code)
+{
+    return code != NULL && code[0] != '\0' && strcmp(code, "2000") != 0 &&
+           strcmp(code, "3000") != 0;
+}
+
+long long rep_final_parse_iso_ms(const char *s)
+{
+    struct tm tm;
+    int y, mo, d, h, mi, sec, n = 0, ms = 0;
+    long long off = 0;
+    const char *p;
+    time_t t;
+
+    if (s == NULL || sscanf(s, "%4d-%2d-%2d%*1[T ]%2d:%2d:%2d%n", &y, &mo, &d, &h, &mi, &sec, &n) < 6 ||
+        n == 0)
+        return -1;
+    p = s + n;
+    if (*p == '.') {
+        int digits = 0;
+
+        for (p++; *p >= '0' && *p <= '9'; p++, digits++)
+            if (digits < 3)
+                ms = ms * 10 + (*p - '0');
+        for (; digits < 3; digits++)
+            ms *= 10;
+    }
+    if (*p == '+' || *p == '-') {
+        int oh = 0, om = 0;
+
+        if (sscanf(p + 1, "%2d:%2d", &oh, &om) < 1 && sscanf(p + 1, "%2d%2d", &oh, &om) < 1)
+            return -1;
+        off = (oh * 60LL + om) * 60 * (*p == '-' ? -1 : 1);
+    }
+    memset(&tm, 0, sizeof(tm));
+    tm.tm_year = y - 1900;
+    tm.tm_mon = mo - 1;
+    tm.tm_mday = d;
+    tm.tm_hour = h;
+    tm.tm_min = mi;
+    tm.tm_sec = sec;
+    t = timegm(&tm);
+    if (t == (time_t)-1)
+        return -1;
+    return ((long long)t - off) * 1000 + ms;
+}
+
+mf_msg_type rep_final_channel_of(const char *t)
+{
+    if (t == NULL)
+        return MF_TYPE_NONE;
+    if (strcasecmp(t, "SMS") == 0)
+        return MF_TYPE_SMS;
+    if (strcasecmp(t, "LMS") == 0 || strcasecmp(t, "MMS") == 0)
+        return MF_TYPE_LMS;
+    if (strcasecmp(t, "ATA") == 0 || strcasecmp(t, "CTA") == 0 || strcasecmp(t, "CTI") == 0)
+        return MF_TYPE_KAKAO;
+    return MF_TYPE_NONE;
+}
+
+/* message_logs' own names ("sms", "lms", "kakao"). */
+static mf_msg_type type_from_row(const PGresult *q, int row, int col)
+{
+    const char *s = PQgetisnull(q, row, col) ? "" : PQgetvalue(q, row, col);
+
+    if (strcmp(s, "sms") == 0)
+        return MF_TYPE_SMS;
+    if (strcmp(s, "lms") == 0)
+        return MF_TYPE_LMS;
+    if (strcmp(s, "kakao") == 0)
+        return MF_TYPE_KAKAO;
+    return MF_TYPE_NONE;
+}
+
+static void uuid_or_nil(const PGresult *q, int row, int col, mf_uuid *u)
+{
+    memset(u, 0, sizeof(*u));
+    if (!PQgetisnull(q, row, col))
+        (void)mf_uuid_parse(PQgetvalue(q, row, col), u, NULL);
+}
+
+static const char *nonempty(const char *s)
+{
+    return s != NULL && s[0] != '\0' ? s : NULL;
+}
+
+/* The report's time: received, else reported, else processed, else now. */
+static long long report_ms(const rep_final_report *rep)
+{
+    const char *dates[3] = {rep->date_received, rep->date_reported, rep->date_processed};
+
+    for (size_t i = 0; i < 3; i++) {
+        long long ms = nonempty(dates[i]) ? rep_final_parse_iso_ms(dates[i]) : -1;
+
+        if (ms > 0)
+            return ms;
+    }
+    return mf_clock_wall_ms();
+}
+
+int rep_final_produce(mf_kafka_producer *prod, const char *topic, msgpack_sbuffer *sbuf,
+                      const PGresult *q, int row, const rep_final_report *rep, void *msg_opaque,
+                      mf_err *err)
+{
+    mf_result r;
+
+    if (!rep_final_is_final(rep->status_code))
+        return mf_err_set(err, "status code \"%s\" is not final",
+                          rep->status_code ? rep->status_code : "");
+    memset(&r, 0, sizeof(r));
+    uuid_or_nil(q, row, REP_FINAL_ID, &r.id);
+    uuid_or_nil(q, row, REP_FINAL_RUN, &r.run);
+    uuid_or_nil(q, row, REP_FINAL_WF, &r.wf);
+    uuid_or_nil(q, row, REP_FINAL_TPL, &r.tpl);
+    r.attempt = (int32_t)strtol(PQgetvalue(q, row, REP_FINAL_ATT), NULL, 10);
+    r.status = strcmp(rep->status_code, "4000") == 0 ? MF_RESULT_DELIVERED
+                                                     : MF_RESULT_UNDELIVERED;
+    r.to = PQgetvalue(q, row, REP_FINAL_TO);
+    if (r.to[0] == '\0')
+        r.to = nonempty(rep->to) ? rep->to : "unknown";
+    r.type = type_from_row(q, row, REP_FINAL_TYPE);
+    if (r.type == MF_TYPE_NONE)
+        r.type = MF_TYPE_SMS;
+    r.channel = rep->channel != MF_TYPE_NONE ? rep->channel
+                                             : type_from_row(q, row, REP_FINAL_CH);
+    r.provider_msg_id = nonempty(rep->message_id);
+    r.group_id = PQgetisnull(q, row, REP_FINAL_GID) ? NULL : PQgetvalue(q, row, REP_FINAL_GID);
+    r.code = rep->status_code;
+    r.msg = nonempty(rep->status_message);
+    r.ts_ms = report_ms(rep);
+    r.sent_ms = PQgetisnull(q, row, REP_FINAL_SENT)
+                    ? 0
+                    : strtoll(PQgetvalue(q, row, REP_FINAL_SENT), NULL, 10);
+    if (r.sent_ms > 0 && r.ts_ms < r.sent_ms)
+        r.ts_ms = r.sent_ms;
+    if (mf_codec_encode_result(sbuf, &r, err) != 0)
+        return -1;
+    return mf_kafka_produce(prod, topic, PQgetvalue(q, row, REP_FINAL_ID), MF_UUID_STR_LEN,
+                            sbuf->data, sbuf->size, msg_opaque, 10000, err);
+}

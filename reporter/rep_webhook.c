@@ -1,0 +1,651 @@
+/* rep_webhook: the delivery-report receiver: SOLAPI's single-report POSTs become results. */
+#include "rep_webhook.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <jansson.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mf_buf.h"
+#include "mf_clock.h"
+#include "mf_euckr.h"
+#include "mf_kafka.h"
+#include "mf_pg.h"
+#include "mf_pgarr.h"
+#include "mf_uuid.h"
+#include "rep_final.h"
+
+/* The rows of a request's jobs: one query per request, by primary key. */
+static const char ROWS_SQL[] =
+    "SELECT " REP_FINAL_COLS ", m.message_content"
+    " FROM message_logs m JOIN workflow_runs r ON r.id = m.workflow_run_id"
+    " WHERE m.id = ANY($1::uuid[])";
+
+enum { COL_CONTENT = REP_FINAL_NCOLS };
+
+/* Endpoints (the path label of requests_total). */
+enum { KIND_NONE, KIND_SINGLE, KIND_GROUP, KIND_N };
+static const char *const KIND_NAMES[KIND_N] = {"other", "single-report", "group-report"};
+
+/* What became of one report (the status label of reports_total). */
+enum {
+    RS_DELIVERED,   /* a delivered result was produced */
+    RS_UNDELIVERED, /* an undelivered result was produced */
+    RS_PENDING,     /* 2000 / 3000: not final yet, nothing to do */
+    RS_DUPLICATE,   /* the row is final already (a report sent again) */
+    RS_STALE,       /* about another message of the job than the one recorded */
+    RS_UNKNOWN,     /* no jobId, not a job id, no such row, or another run's */
+    RS_INVALID,     /* not an object, or no messageId / statusCode */
+    RS_N
+};
+static const char *const RS_NAMES[RS_N] = {"delivered", "undelivered", "pending", "duplicate",
+                                           "stale", "unknown", "invalid"};
+
+#define CODE_MAX 16
+
+/* Delivery acknowledgements of one request's results. The request and each message it
+ * produced hold a reference: a message still in flight when the request gave up (503) is
+ * reported later into a tracker that still exists. */
+typedef struct acks {
+    atomic_int refs;
+    atomic_int pending;
+    atomic_int failed;
+} acks;
+
+/* One connection's request while its body arrives. */
+typedef struct req {
+    int kind;
+    int too_big;
+    mf_buf body;
+} req;
+
+/* One report of a single-report body; the strings point into the parsed JSON. */
+typedef struct item {
+    const char *mid;
+    const char *to;
+    const char *type;
+    const char *msg;
+    const char *received, *reported, *processed;
+    const char *run;
+    char code[CODE_MAX];
+    char job[MF_UUID_STR_SIZE];
+    int replacement;
+    int status; /* RS_*, or -1 while its row is to be looked up */
+} item;
+
+/* A looked-up row by job id (sorted for bsearch). */
+typedef struct row_ref {
+    const char *id;
+    int row;
+} row_ref;
+
+struct rep_webhook {
+    const reporter_config *cfg;
+    mf_log *log;
+    char topic[MF_KAFKA_TOPIC_MAX + 1];
+    struct MHD_Daemon *mhd;
+    int port;
+    pthread_mutex_t lock; /* pg and euckr: the request threads take turns */
+    PGconn *pg;           /* connected at the first request that needs it */
+    mf_euckr *euckr;
+    mf_kafka_producer *prod;
+    mf_metric *m_requests; /* {path, outcome} */
+    mf_metric *m_reports;  /* {status} */
+    mf_metric *m_groups;
+    mf_metric *m_old_token;
+};
+
+static void acks_release(acks *a)
+{
+    if (a != NULL && atomic_fetch_sub(&a->refs, 1) == 1)
+        free(a);
+}
+
+/* Delivery reports come from mf_kafka_poll on whichever request thread polls. */
+static void on_dr(void *ctx, const mf_kafka_dr *dr)
+{
+    acks *a = dr->opaque;
+
+    (void)ctx;
+    if (a == NULL)
+        return;
+    if (!dr->ok)
+        atomic_fetch_add(&a->failed, 1);
+    atomic_fetch_sub(&a->pending, 1);
+    acks_release(a);
+}
+
+/* ---- routing -------------------------------------------------------------------------- */
+
+/* Whether n bytes at s equal the secret, in time that depends on neither's content. An empty
+ * secret (no old token) matches nothing. */
+static int same_secret(const char *secret, const char *s, size_t n)
+{
+    size_t len = strlen(secret);
+    unsigned char d = (unsigned char)(len != n);
+
+    for (size_t i = 0; i < len; i++)
+        d |= (unsigned char)(secret[i] ^ (i < n ? s[i] : 0));
+    return len > 0 && d == 0;
+}
+
+/* The endpoint url names: /<token>/single-report or /<token>/group-report; KIND_NONE for
+ * anything else, a wrong token included. Both tokens are always compared; *old: the old one
+ * matched. */
+static int route(const rep_webhook *w, const char *url, int *old)
+{
+    const char *slash;
+    size_t n;
+    int ok;
+
+    if (url[0] != '/')
+        return KIND_NONE;
+    url++;
+    slash = strchr(url, '/');
+    if (slash == NULL)
+        return KIND_NONE;
+    n = (size_t)(slash - url);
+    ok = same_secret(w->cfg->webhook_token, url, n);
+    *old = same_secret(w->cfg->webhook_token_old, url, n);
+    ok |= *old;
+    if (!ok)
+        return KIND_NONE;
+    if (strcmp(slash + 1, "single-report") == 0)
+        return KIND_SINGLE;
+    if (strcmp(slash + 1, "group-report") == 0)
+        return KIND_GROUP;
+    return KIND_NONE;
+}
+
+static enum MHD_Result answer(rep_webhook *w, struct MHD_Connection *conn, int kind,
+                              unsigned status, const char *outcome, const char *body)
+{
+    struct MHD_Response *r =
+        MHD_create_response_from_buffer(strlen(body), (void *)body, MHD_RESPMEM_MUST_COPY);
+    enum MHD_Result rc;
+
+    mf_metric_add(w->m_requests, (const char *const[]){KIND_NAMES[kind], outcome}, 1);
+    if (r == NULL)
+        return MHD_NO;
+    MHD_add_response_header(r, "Content-Type", "text/plain; charset=utf-8");
+    rc = MHD_queue_response(conn, status, r);
+    MHD_destroy_response(r);
+    return rc;
+}
+
+/* ---- single-report -------------------------------------------------------------------- */
+
+static const char *str_of(const json_t *o, const char *key)
+{
+    const json_t *v = json_object_get(o, key);
+
+    return json_is_string(v) ? json_string_value(v) : NULL;
+}
+
+/* One element of the array. SOLAPI documents {eventDataId, data: {message}, retryCount};
+ * its SDK's example handles the message object itself: both are taken. */
+static void parse_item(const json_t *e, item *it)
+{
+    const json_t *d, *code, *cf, *rep;
+    const char *job;
+    mf_uuid u;
+
+    memset(it, 0, sizeof(*it));
+    it->status = RS_INVALID;
+    if (!json_is_object(e))
+        return;
+    d = json_object_get(e, "data");
+    if (!json_is_object(d))
+        d = e;
+    it->mid = str_of(d, "messageId");
+    code = json_object_get(d, "statusCode");
+    if (json_is_string(code) && strlen(json_string_value(code)) < CODE_MAX)
+        snprintf(it->code, sizeof(it->code), "%s", json_string_value(code));
+    else if (json_is_integer(code))
+        snprintf(it->code, sizeof(it->code), "%lld", (long long)json_integer_value(code));
+    if (it->mid == NULL || it->mid[0] == '\0' || it->code[0] == '\0')
+        return;
+    if (!rep_final_is_final(it->code)) {
+        it->status = RS_PENDING;
+        return;
+    }
+    it->to = str_of(d, "to");
+    it->type = str_of(d, "type");
+    it->msg = str_of(d, "statusMessage");
+    it->received = str_of(d, "dateReceived");
+    it->reported = str_of(d, "dateReported");
+    it->processed = str_of(d, "dateProcessed");
+    rep = json_object_get(d, "replacement");
+    it->replacement = json_is_true(rep) || (json_is_integer(rep) && json_integer_value(rep) == 1);
+    cf = json_object_get(d, "customFields");
+    job = str_of(cf, "jobId");
+    it->run = str_of(cf, "runId");
+    it->status = RS_UNKNOWN;
+    if (job == NULL || mf_uuid_parse(job, &u, NULL) != 0)
+        return;
+    mf_uuid_format(&u, it->job);
+    it->status = -1;
+}
+
+static int cmp_ref(const void *a, const void *b)
+{
+    return strcmp(((const row_ref *)a)->id, ((const row_ref *)b)->id);
+}
+
+/* The rows of the jobs in ids (a uuid[] literal), in one query. */
+static int lookup(rep_webhook *w, mf_pgarr *ids, PGresult **q, mf_err *err)
+{
+    const char *p[1];
+    int rc = -1;
+
+    if ((p[0] = mf_pgarr_finish(ids, err)) == NULL)
+        return -1;
+    pthread_mutex_lock(&w->lock);
+    if (w->pg == NULL)
+        w->pg = mf_pg_connect(w->cfg->common.pg_dsn, NULL, "msgfleet-reporter-webhook", err);
+    if (w->pg != NULL && mf_pg_ensure(w->pg, err) == 0 &&
+        (*q = mf_pg_query(w->pg, ROWS_SQL, 1, p, err)) != NULL)
+        rc = 0;
+    pthread_mutex_unlock(&w->lock);
+    if (rc != 0)
+        mf_err_prefix(err, "could not read the reported messages");
+    return rc;
+}
+
+/* What carried a message whose report says `replacement`: an alimtalk the provider fell back
+ * to SMS/LMS for. The report's type when it names SMS or LMS, else what the provider picks
+ * for the text (its EUC-KR length). MF_TYPE_NONE (the row's channel) for anything else. */
+static mf_msg_type carried_by(rep_webhook *w, const PGresult *q, int row, const item *it)
+{
+    mf_msg_type t = rep_final_channel_of(it->type);
+    const char *text = PQgetvalue(q, row, COL_CONTENT);
+    mf_euckr_kind kind = MF_EUCKR_KIND_LMS;
+    mf_err e;
+
+    if (!it->replacement || strcmp(PQgetvalue(q, row, REP_FINAL_TYPE), "kakao") != 0)
+        return MF_TYPE_NONE;
+    if (t == MF_TYPE_SMS || t == MF_TYPE_LMS)
+        return t;
+    pthread_mutex_lock(&w->lock);
+    if (mf_euckr_decide(w->euckr, text, strlen(text), NULL, 0, &kind, NULL, NULL, &e) != 0)
+        kind = MF_EUCKR_KIND_LMS;
+    pthread_mutex_unlock(&w->lock);
+    return kind == MF_EUCKR_KIND_SMS ? MF_TYPE_SMS : MF_TYPE_LMS;
+}
+
+/* Decide item it against its row (or none), producing its result when it has one. */
+static int produce_item(rep_webhook *w, const PGresult *q, const row_ref *refs, size_t nrefs,
+                        item *it, acks *a, msgpack_sbuffer *sb, mf_err *err)
+{
+    row_ref key = {it->job, 0};
+    const row_ref *hit = bsearch(&key, refs, nrefs, sizeof(*refs), cmp_ref);
+    rep_final_report rep;
+    int row;
+
+    if (hit == NULL) {
+        it->status = RS_UNKNOWN;
+        return 0;
+    }
+    row = hit->row;
+    if (it->run != NULL && strcmp(it->run, PQgetvalue(q, row, REP_FINAL_RUN)) != 0) {
+        it->status = RS_UNKNOWN;
+        return 0;
+    }
+    if (!PQgetisnull(q, row, REP_FINAL_PMID) &&
+        strcmp(PQgetvalue(q, row, REP_FINAL_PMID), it->mid) != 0) {
+        it->status = RS_STALE;
+        return 0;
+    }
+    if (strcmp(PQgetvalue(q, row, REP_FINAL_STATUS), "sent") != 0) {
+        it->status = RS_DUPLICATE;
+        return 0;
+    }
+    memset(&rep, 0, sizeof(rep));
+    rep.message_id = it->mid;
+    rep.to = it->to;
+    rep.status_code = it->code;
+    rep.status_message = it->msg;
+    rep.date_received = it->received;
+    rep.date_reported = it->reported;
+    rep.date_processed = it->processed;
+    rep.channel = carried_by(w, q, row, it);
+    atomic_fetch_add(&a->refs, 1);
+    atomic_fetch_add(&a->pending, 1);
+    if (rep_final_produce(w->prod, w->topic, sb, q, row, &rep, a, err) != 0) {
+        atomic_fetch_sub(&a->pending, 1);
+        atomic_fetch_sub(&a->refs, 1); /* the request's own reference keeps it above 0 */
+        return -1;
+    }
+    it->status = strcmp(it->code, "4000") == 0 ? RS_DELIVERED : RS_UNDELIVERED;
+    return 0;
+}
+
+/* Until every result of the request is acknowledged by the broker, or the deadline. */
+static int wait_acks(rep_webhook *w, acks *a, mf_err *err)
+{
+    long long deadline = mf_clock_mono_ms() + w->cfg->webhook_ack_ms;
+
+    while (atomic_load(&a->pending) > 0) {
+        long long left = deadline - mf_clock_mono_ms();
+
+        if (left <= 0)
+            return mf_err_set(err, "kafka did not acknowledge %d results within %lld ms",
+                              atomic_load(&a->pending), w->cfg->webhook_ack_ms);
+        mf_kafka_poll(w->prod, left < 20 ? (int)left : 20);
+    }
+    if (atomic_load(&a->failed) > 0)
+        return mf_err_set(err, "kafka refused %d results", atomic_load(&a->failed));
+    return 0;
+}
+
+/* Look up the jobs of the final reports, produce their results and wait for the broker. */
+static int record(rep_webhook *w, item *items, size_t n, mf_err *err)
+{
+    mf_pgarr ids;
+    PGresult *q = NULL;
+    row_ref *refs = NULL;
+    acks *a = NULL;
+    msgpack_sbuffer sb;
+    size_t i, want = 0, nrefs;
+    int rc = -1;
+
+    mf_pgarr_init(&ids);
+    msgpack_sbuffer_init(&sb);
+    for (i = 0; i < n; i++) {
+        if (items[i].status >= 0)
+            continue;
+        if (mf_pgarr_add(&ids, items[i].job, err) != 0)
+            goto out;
+        want++;
+    }
+    if (want == 0) {
+        rc = 0;
+        goto out;
+    }
+    if (lookup(w, &ids, &q, err) != 0)
+        goto out;
+    nrefs = (size_t)PQntuples(q);
+    refs = calloc(nrefs ? nrefs : 1, sizeof(*refs));
+    a = calloc(1, sizeof(*a));
+    if (refs == NULL || a == NULL) {
+        mf_err_set(err, "out of memory");
+        goto out;
+    }
+    atomic_init(&a->refs, 1);
+    for (i = 0; i < nrefs; i++) {
+        refs[i].id = PQgetvalue(q, (int)i, REP_FINAL_ID);
+        refs[i].row = (int)i;
+    }
+    qsort(refs, nrefs, sizeof(*refs), cmp_ref);
+    for (i = 0; i < n; i++)
+        if (items[i].status < 0 && produce_item(w, q, refs, nrefs, &items[i], a, &sb, err) != 0)
+            goto out;
+    if (wait_acks(w, a, err) != 0)
+        goto out;
+    rc = 0;
+out:
+    acks_release(a);
+    free(refs);
+    PQclear(q);
+    mf_pgarr_free(&ids);
+    msgpack_sbuffer_destroy(&sb);
+    return rc;
+}
+
+static enum MHD_Result single_report(rep_webhook *w, struct MHD_Connection *conn, req *r)
+{
+    json_error_t jerr;
+    json_t *root = json_loadb(r->body.data ? r->body.data : "", r->body.len, 0, &jerr);
+    long long counts[RS_N] = {0};
+    item *items = NULL;
+    size_t n, i;
+    enum MHD_Result rc;
+    mf_err e;
+
+    mf_err_clear(&e);
+    if (root == NULL || !json_is_array(root)) {
+        json_decref(root);
+        return answer(w, conn, KIND_SINGLE, 400, "bad_request",
+                      "invalid report body: a JSON array expected\n");
+    }
+    n = json_array_size(root);
+    items = calloc(n ? n : 1, sizeof(*items));
+    if (items == NULL) {
+        json_decref(root);
+        return answer(w, conn, KIND_SINGLE, 503, "unavailable", "out of memory\n");
+    }
+    for (i = 0; i < n; i++)
+        parse_item(json_array_get(root, i), &items[i]);
+    if (record(w, items, n, &e) != 0) {
+        MF_LOG(w->log, MF_LOG_WARN, "delivery reports not recorded, answered 503",
+               MF_KV_S("error", e.msg), MF_KV_I("reports", (long long)n));
+        rc = answer(w, conn, KIND_SINGLE, 503, "unavailable", "not recorded, send again\n");
+        goto out;
+    }
+    for (i = 0; i < n; i++)
+        counts[items[i].status]++;
+    for (i = 0; i < RS_N; i++)
+        if (counts[i] > 0)
+            mf_metric_add(w->m_reports, (const char *const[]){RS_NAMES[i]}, (double)counts[i]);
+    MF_LOG(w->log, MF_LOG_DEBUG, "delivery reports", MF_KV_I("reports", (long long)n),
+           MF_KV_I("delivered", counts[RS_DELIVERED]),
+           MF_KV_I("undelivered", counts[RS_UNDELIVERED]),
+           MF_KV_I("pending", counts[RS_PENDING]), MF_KV_I("duplicate", counts[RS_DUPLICATE]),
+           MF_KV_I("stale", counts[RS_STALE]), MF_KV_I("unknown", counts[RS_UNKNOWN]),
+           MF_KV_I("invalid", counts[RS_INVALID]));
+    rc = answer(w, conn, KIND_SINGLE, 200, "ok", "ok\n");
+out:
+    free(items);
+    json_decref(root);
+    return rc;
+}
+
+/* ---- group-report --------------------------------------------------------------------- */
+
+/* A group's summary (its messages are reported one by one): logged and counted. */
+static enum MHD_Result group_report(rep_webhook *w, struct MHD_Connection *conn, req *r)
+{
+    json_error_t jerr;
+    json_t *root = json_loadb(r->body.data ? r->body.data : "", r->body.len, 0, &jerr);
+    size_t i, n;
+
+    if (root == NULL || !json_is_array(root)) {
+        json_decref(root);
+        return answer(w, conn, KIND_GROUP, 400, "bad_request",
+                      "invalid report body: a JSON array expected\n");
+    }
+    n = json_array_size(root);
+    for (i = 0; i < n; i++) {
+        const json_t *g = json_array_get(root, i), *d = json_object_get(g, "data");
+        const char *gid, *st;
+
+        if (!json_is_object(d))
+            d = g;
+        gid = str_of(d, "groupId");
+        st = str_of(d, "status");
+        MF_LOG(w->log, MF_LOG_INFO, "group report", MF_KV_S("group_id", gid ? gid : ""),
+               MF_KV_S("status", st ? st : ""));
+    }
+    mf_metric_add(w->m_groups, NULL, (double)n);
+    json_decref(root);
+    return answer(w, conn, KIND_GROUP, 200, "ok", "ok\n");
+}
+
+/* ---- the server ----------------------------------------------------------------------- */
+
+/* Whether a Content-Length announces more than the limit (then 413 before reading it). */
+static int announced_too_big(struct MHD_Connection *conn, long long max)
+{
+    const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                                 MHD_HTTP_HEADER_CONTENT_LENGTH);
+    unsigned long long v;
+    char *end = NULL;
+
+    if (cl == NULL)
+        return 0;
+    errno = 0;
+    v = strtoull(cl, &end, 10);
+    return end != cl && (errno == ERANGE || v > (unsigned long long)max);
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+                                  const char *method, const char *version,
+                                  const char *upload_data, size_t *upload_size, void **state)
+{
+    rep_webhook *w = cls;
+    req *r = *state;
+
+    (void)version;
+    if (r == NULL) {
+        int old = 0;
+        int kind = strcmp(method, MHD_HTTP_METHOD_POST) == 0 ? route(w, url, &old) : KIND_NONE;
+
+        if (kind == KIND_NONE)
+            return answer(w, conn, KIND_NONE, 404, "not_found", "not found\n");
+        if (old)
+            mf_metric_add(w->m_old_token, NULL, 1);
+        if (announced_too_big(conn, w->cfg->webhook_max_body))
+            return answer(w, conn, kind, 413, "too_large", "body too large\n");
+        r = calloc(1, sizeof(*r));
+        if (r == NULL)
+            return MHD_NO;
+        r->kind = kind;
+        mf_buf_init(&r->body, (size_t)w->cfg->webhook_max_body);
+        *state = r;
+        return MHD_YES;
+    }
+    if (*upload_size > 0) {
+        mf_err e;
+
+        /* past the limit (a chunked body announces no length): read and drop the rest */
+        if (!r->too_big && mf_buf_append(&r->body, upload_data, *upload_size, &e) != 0) {
+            r->too_big = 1;
+            mf_buf_free(&r->body);
+        }
+        *upload_size = 0;
+        return MHD_YES;
+    }
+    if (r->too_big)
+        return answer(w, conn, r->kind, 413, "too_large", "body too large\n");
+    return r->kind == KIND_GROUP ? group_report(w, conn, r) : single_report(w, conn, r);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **state,
+                         enum MHD_RequestTerminationCode toe)
+{
+    req *r = *state;
+
+    (void)cls;
+    (void)conn;
+    (void)toe;
+    if (r == NULL)
+        return;
+    mf_buf_free(&r->body);
+    free(r);
+    *state = NULL;
+}
+
+rep_webhook *rep_webhook_new(const reporter_config *cfg, const char *results_topic,
+                             mf_metrics *metrics, mf_log *log, mf_err *err)
+{
+    rep_webhook *w = calloc(1, sizeof(*w));
+    /* a report request waits for its acknowledgements: no reason to linger */
+    const char *const overrides[] = {"linger.ms=5", NULL};
+    mf_kafka_conf kc = {0};
+
+    if (w == NULL) {
+        mf_err_set(err, "out of memory");
+        return NULL;
+    }
+    w->cfg = cfg;
+    w->log = log;
+    pthread_mutex_init(&w->lock, NULL);
+    snprintf(w->topic, sizeof(w->topic), "%s", results_topic);
+    kc.brokers = cfg->common.kafka_brokers;
+    kc.client_id = cfg->common.instance_id;
+    kc.overrides = overrides;
+    kc.log = log;
+    w->m_requests = mf_metrics_counter(metrics, "msgfleet_reporter_webhook_requests_total",
+                                       "webhook requests by path (single-report, group-report, "
+                                       "other) and outcome (ok, not_found, too_large, "
+                                       "bad_request, unavailable)",
+                                       "path,outcome", err);
+    w->m_reports = mf_metrics_counter(metrics, "msgfleet_reporter_webhook_reports_total",
+                                      "single reports of answered requests by what became of "
+                                      "them (delivered, undelivered, pending, duplicate, stale, "
+                                      "unknown, invalid)",
+                                      "status", err);
+    w->m_groups = mf_metrics_counter(metrics, "msgfleet_reporter_webhook_group_reports_total",
+                                     "group reports received (logged only)", NULL, err);
+    w->m_old_token = mf_metrics_counter(metrics, "msgfleet_reporter_webhook_old_token_total",
+                                        "requests that used MF_REPORTER_WEBHOOK_TOKEN_OLD "
+                                        "(rotation: remove it once this stops growing)",
+                                        NULL, err);
+    if (w->m_requests == NULL || w->m_reports == NULL || w->m_groups == NULL ||
+        w->m_old_token == NULL ||
+        (w->euckr = mf_euckr_new(err)) == NULL ||
+        (w->prod = mf_kafka_producer_new(&kc, on_dr, w, err)) == NULL) {
+        rep_webhook_free(w);
+        return NULL;
+    }
+    return w;
+}
+
+int rep_webhook_start(rep_webhook *w, mf_err *err)
+{
+    struct sockaddr_in addr;
+    const union MHD_DaemonInfo *info;
+    unsigned threads = (unsigned)w->cfg->webhook_threads;
+
+    memset(&addr, 0, sizeof(addr));
+    if (inet_pton(AF_INET, w->cfg->webhook_bind, &addr.sin_addr) != 1)
+        return mf_err_set(err, "invalid value for MF_REPORTER_WEBHOOK_BIND: \"%s\" is not an "
+                               "IPv4 address", w->cfg->webhook_bind);
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons((uint16_t)w->cfg->webhook_port);
+    /* no MHD_USE_ERROR_LOG: its messages may quote a request line, i.e. the token */
+    w->mhd = MHD_start_daemon(MHD_USE_AUTO_INTERNAL_THREAD, 0, NULL, NULL, on_request, w,
+                              MHD_OPTION_SOCK_ADDR, &addr,
+                              MHD_OPTION_THREAD_POOL_SIZE, threads,
+                              MHD_OPTION_CONNECTION_LIMIT, (unsigned)256,
+                              MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30,
+                              MHD_OPTION_NOTIFY_COMPLETED, on_completed, w,
+                              MHD_OPTION_END);
+    if (w->mhd == NULL)
+        return mf_err_set(err, "could not listen on %s:%lld: address in use or not permitted",
+                          w->cfg->webhook_bind, w->cfg->webhook_port);
+    info = MHD_get_daemon_info(w->mhd, MHD_DAEMON_INFO_BIND_PORT);
+    w->port = info ? info->port : (int)w->cfg->webhook_port;
+    MF_LOG(w->log, MF_LOG_INFO, "webhook listening", MF_KV_S("bind", w->cfg->webhook_bind),
+           MF_KV_I("port", w->port), MF_KV_I("threads", threads),
+           MF_KV_I("tokens", w->cfg->webhook_token_old[0] ? 2 : 1));
+    return 0;
+}
+
+int rep_webhook_port(const rep_webhook *w)
+{
+    return w->port;
+}
+
+void rep_webhook_free(rep_webhook *w)
+{
+    mf_err e;
+
+    if (w == NULL)
+        return;
+    if (w->mhd != NULL)
+        MHD_stop_daemon(w->mhd);
+    if (w->prod != NULL && mf_kafka_flush(w->prod, 5000, &e) != 0 && w->log != NULL)
+        MF_LOG(w->log, MF_LOG_WARN, "webhook producer not flushed", MF_KV_S("error", e.msg));
+    mf_kafka_producer_free(w->prod);
+    mf_euckr_free(w->euckr);
+    if (w->pg != NULL)
+        PQfinish(w->pg);
+    pthread_mutex_destroy(&w->lock);
+    free(w);
+}

@@ -1,0 +1,787 @@
+/* itest_reporter_webhook: the delivery-report webhook against the dev stack: real single-report
+ * bodies finalise message_logs rows, repeats change nothing, token/size/format checks, 503
+ * while Kafka cannot acknowledge, and the poller leaves young rows to the webhook. */
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <curl/curl.h>
+#include <libpq-fe.h>
+
+#include "mf_buf.h"
+#include "mf_codec.h"
+#include "mf_kafka.h"
+#include "mf_runs.h"
+#include "mf_test.h"
+#include "mf_uuid.h"
+#include "rep_itest.h"
+
+#define NPARTS 2
+#define NJOBS 12
+#define TOKEN "wh_0123456789abcdefghijklmnopqrstuvWXYZ"
+#define TOKEN_OLD "old-ABCDEFGHIJKLMNOPQRSTUVWXYZ_0123456789"
+#define MAX_BODY "65536"
+
+typedef struct itest {
+    char admin_dsn[512];
+    char dsn[768];
+    char db[96];
+    char prefix[64];
+    char topic[REP_ITEST_TOPIC_MAX];
+    char dlq[REP_ITEST_TOPIC_MAX];
+    char brokers[256];
+    char group[96];
+    char bin[1200];
+    char logfile[160];
+    PGconn *pg;
+    mf_kafka_producer *prod;
+    long long dr_failed;
+    pid_t reporter;
+    int http_port;
+    int hook_port;
+    char wf[MF_UUID_STR_SIZE];
+    char tpl[MF_UUID_STR_SIZE];
+    /* the run and its jobs */
+    char run[MF_UUID_STR_SIZE];
+    mf_uuid run_u;
+    long long started_ms;
+    char job[NJOBS][MF_UUID_STR_SIZE];
+    char mid[NJOBS][40];
+} itest;
+
+static void on_dr(void *ctx, const mf_kafka_dr *dr)
+{
+    itest *t = ctx;
+
+    if (!dr->ok)
+        t->dr_failed++;
+}
+
+/* ---- the reporter ------------------------------------------------------------------------ */
+
+/* Port of the log line {"msg":"webhook listening",...,"port":N}; fails the test without one. */
+static int webhook_port(itest *t, int timeout_ms)
+{
+    for (int waited = 0; waited < timeout_ms; waited += 50) {
+        FILE *f = fopen(t->logfile, "r");
+        char line[2048];
+        int port = 0;
+
+        while (f != NULL && fgets(line, sizeof(line), f) != NULL) {
+            const char *p = strstr(line, "\"port\":");
+
+            if (strstr(line, "\"msg\":\"webhook listening\"") != NULL && p != NULL)
+                port = (int)strtol(p + 7, NULL, 10);
+        }
+        if (f != NULL)
+            fclose(f);
+        if (port > 0)
+            return port;
+        mf_test_sleep_ms(50);
+    }
+    fail_msg("no \"webhook listening\" line in %s", t->logfile);
+    return 0;
+}
+
+static void start_reporter(itest *t, const char *brokers, const char *const *more)
+{
+    const char *env[64] = {"MF_PG_DSN", t->dsn, "MF_KAFKA_BROKERS", brokers,
+                           "MF_TOPIC_PREFIX", t->prefix, "MF_REPORTER_GROUP", t->group,
+                           "MF_REPORTER_STATUS_ENABLED", "false", "MF_HTTP_PORT", "0",
+                           "MF_REPORTER_LINGER_MS", "50", "MF_REPORTER_LAG_INTERVAL_MS", "200",
+                           "MF_REPORTER_WEBHOOK_ENABLED", "true",
+                           "MF_REPORTER_WEBHOOK_PORT", "0",
+                           "MF_REPORTER_WEBHOOK_TOKEN", TOKEN,
+                           "MF_REPORTER_WEBHOOK_TOKEN_OLD", TOKEN_OLD,
+                           "MF_REPORTER_WEBHOOK_MAX_BODY", MAX_BODY,
+                           "MF_LOG_LEVEL", "debug", "MF_INSTANCE_ID", "itest-reporter-webhook",
+                           NULL};
+    size_t n = 0;
+
+    while (env[n] != NULL)
+        n++;
+    for (size_t i = 0; more != NULL && more[i] != NULL && n + 2 < 63; i++)
+        env[n++] = more[i];
+    env[n] = NULL;
+    unlink(t->logfile);
+    t->reporter = mf_test_spawn(t->bin, env, t->logfile, -1);
+    assert_true(t->reporter > 0);
+    t->http_port = mf_test_log_http_port(t->logfile, 15000);
+    t->hook_port = webhook_port(t, 15000);
+}
+
+static void stop_reporter(itest *t)
+{
+    assert_int_equal(mf_test_stop(t->reporter, 25000, NULL), 0);
+    t->reporter = 0;
+}
+
+static size_t on_body(char *p, size_t size, size_t n, void *ud)
+{
+    mf_err err;
+
+    return mf_buf_append(ud, p, size * n, &err) == 0 ? size * n : 0;
+}
+
+/* method path on the webhook port with body (NULL: none; chunked: no Content-Length). The
+ * status; the answer into out (NUL-terminated). */
+static long hook(itest *t, const char *method, const char *path, const char *body, int chunked,
+                 mf_buf *out)
+{
+    CURL *c = curl_easy_init();
+    struct curl_slist *h = NULL;
+    char url[512];
+    long status = 0;
+    mf_err err;
+
+    assert_non_null(c);
+    mf_buf_reset(out);
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", t->hook_port, path);
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, out);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 30000L);
+    h = curl_slist_append(h, "Content-Type: application/json");
+    h = curl_slist_append(h, "Expect:");
+    if (chunked)
+        h = curl_slist_append(h, "Transfer-Encoding: chunked");
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+    if (body != NULL) {
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+        if (!chunked)
+            curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(body));
+    }
+    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+    if (curl_easy_perform(c) == CURLE_OK)
+        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+    curl_slist_free_all(h);
+    curl_easy_cleanup(c);
+    mf_buf_append_char(out, '\0', &err);
+    return status;
+}
+
+static long post_report(itest *t, const char *token, const char *body, mf_buf *out)
+{
+    char path[256];
+
+    snprintf(path, sizeof(path), "/%s/single-report", token);
+    return hook(t, "POST", path, body, 0, out);
+}
+
+/* Sum of the samples of `name` whose labels contain the filter (may be NULL). */
+static double metric(itest *t, const char *name, const char *filter)
+{
+    char url[128];
+    mf_buf b;
+    double sum = 0;
+    size_t nl = strlen(name);
+    const char *line;
+
+    mf_buf_init(&b, 0);
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/metrics", t->http_port);
+    assert_int_equal(mf_test_http(NULL, url, NULL, 5000, &b), 200);
+    for (line = b.data; line != NULL && *line != '\0';) {
+        const char *eol = strchr(line, '\n');
+        size_t len = eol ? (size_t)(eol - line) : strlen(line);
+        char buf[1024];
+
+        if (len < sizeof(buf) && line[0] != '#' && strncmp(line, name, nl) == 0 &&
+            (line[nl] == '{' || line[nl] == ' ')) {
+            memcpy(buf, line, len);
+            buf[len] = '\0';
+            if (filter == NULL || strstr(buf, filter) != NULL) {
+                char *sp = strrchr(buf, ' ');
+
+                sum += sp ? strtod(sp + 1, NULL) : 0;
+            }
+        }
+        line = eol ? eol + 1 : NULL;
+    }
+    mf_buf_free(&b);
+    return sum;
+}
+
+/* Whether the results topic holds a `status` result keyed by job (read from the beginning
+ * by a consumer group of its own). */
+static int on_topic(itest *t, const char *job, mf_result_status status, int timeout_ms)
+{
+    mf_kafka_conf kc = {0};
+    mf_kafka_consumer_opts co = {0};
+    const char *topics[2] = {t->topic, NULL};
+    char group[160];
+    mf_kafka_consumer *c;
+    mf_codec *codec;
+    mf_kafka_msg msgs[64];
+    int found = 0;
+    mf_err err;
+
+    kc.brokers = t->brokers;
+    snprintf(group, sizeof(group), "%s-peek-%lld", t->group, mf_test_mono_ms());
+    co.group_id = group;
+    co.topics = topics;
+    co.offsets = MF_KAFKA_OFFSETS_STORE;
+    c = mf_kafka_consumer_new(&kc, &co, &err);
+    assert_non_null(c);
+    codec = mf_codec_new(&err);
+    assert_non_null(codec);
+    for (long long end = mf_test_mono_ms() + timeout_ms; !found && mf_test_mono_ms() < end;) {
+        size_t n = 0;
+
+        assert_int_equal(mf_kafka_consume(c, msgs, 64, 500, &n, &err), 0);
+        for (size_t i = 0; i < n; i++) {
+            mf_result r;
+
+            if (msgs[i].key_len == strlen(job) && memcmp(msgs[i].key, job, msgs[i].key_len) == 0 &&
+                msgs[i].val != NULL &&
+                mf_codec_decode_result(codec, msgs[i].val, msgs[i].val_len, &r, &err) == 0 &&
+                r.status == status)
+                found = 1;
+        }
+        mf_kafka_release(msgs, n);
+        mf_codec_reset(codec);
+    }
+    mf_codec_free(codec);
+    mf_kafka_consumer_free(c);
+    return found;
+}
+
+/* ---- fixture ----------------------------------------------------------------------------- */
+
+static int setup(void **state)
+{
+    itest *t = calloc(1, sizeof(*t));
+    char hex[16];
+
+    assert_non_null(t);
+    snprintf(t->bin, sizeof(t->bin), "%s",
+             mf_test_env("MF_REPORTER_BIN", "reporter/msgfleet-reporter"));
+    snprintf(t->admin_dsn, sizeof(t->admin_dsn), "%s", mf_test_pg_dsn());
+    snprintf(t->brokers, sizeof(t->brokers), "%s",
+             mf_test_env("MF_KAFKA_BROKERS", MF_TEST_BROKERS_DEF));
+    mf_test_tag(hex, sizeof(hex));
+    mf_test_db_create(t->admin_dsn, "rephook", t->db, sizeof(t->db));
+    snprintf(t->prefix, sizeof(t->prefix), "itrephook%s.", hex);
+    snprintf(t->group, sizeof(t->group), "itrephook-%s", hex);
+    snprintf(t->logfile, sizeof(t->logfile), "/tmp/itest_reporter_webhook_%s.log", hex);
+    snprintf(t->dsn, sizeof(t->dsn), "%s dbname=%s", t->admin_dsn, t->db);
+    t->pg = mf_test_pg_connect(t->admin_dsn, t->db, "PostgreSQL (MF_PG_DSN)");
+    mf_test_db_migrate(t->pg);
+    t->prod = rep_itest_topics(t->brokers, t->prefix, NPARTS, t->topic, t->dlq, on_dr, t);
+    rep_itest_seed(t->pg, t->tpl, NULL, t->wf);
+    *state = t;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    itest *t = *state;
+    mf_err err;
+
+    if (t == NULL)
+        return 0;
+    mf_test_stop(t->reporter, 25000, NULL);
+    if (t->prod != NULL) {
+        mf_kafka_flush(t->prod, 5000, &err);
+        mf_kafka_producer_free(t->prod);
+    }
+    rep_itest_cleanup(t->pg, t->admin_dsn, t->db, t->brokers, t->topic, t->dlq);
+    free(t);
+    return 0;
+}
+
+/* ---- the run: NJOBS accepted messages ------------------------------------------------------ */
+
+/* Jobs 0..9 are SMS, 10 a short and 11 a long alimtalk. */
+#define IS_KAKAO(i) ((i) >= 10)
+
+static void job_text(int i, char *out, size_t cap)
+{
+    if (i == 11)
+        snprintf(out, cap, "고객%d님, 주문하신 상품이 오늘 출고되었습니다. 배송 조회는 "
+                           "마이페이지에서 하실 수 있습니다. 감사합니다.", i);
+    else
+        snprintf(out, cap, "고객%d님 안녕하세요", i);
+}
+
+/* A running run of NJOBS recipients and their `accepted` results on the topic. */
+static void make_run(itest *t)
+{
+    char tgt[16];
+    const char *p[2] = {t->wf, tgt};
+    PGresult *res;
+    mf_uuid wf, tp;
+    msgpack_sbuffer sb;
+    mf_err err;
+    long long now = mf_test_now_ms();
+
+    snprintf(tgt, sizeof(tgt), "%d", NJOBS);
+    res = mf_test_pg_query(t->pg,
+            "INSERT INTO workflow_runs (workflow_id, status, trigger_type, target_count,"
+            " expanded_count, expansion_finished_at) VALUES ($1::uuid, 'running', 'manual',"
+            " $2::int, $2::int, now())"
+            " RETURNING id, floor(extract(epoch FROM started_at) * 1000)::bigint", 2, p);
+    snprintf(t->run, sizeof(t->run), "%s", PQgetvalue(res, 0, 0));
+    t->started_ms = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
+    PQclear(res);
+    assert_int_equal(mf_uuid_parse(t->run, &t->run_u, &err), 0);
+    assert_int_equal(mf_uuid_parse(t->wf, &wf, &err), 0);
+    assert_int_equal(mf_uuid_parse(t->tpl, &tp, &err), 0);
+    msgpack_sbuffer_init(&sb);
+    for (int i = 0; i < NJOBS; i++) {
+        mf_result r;
+        char phone[16], name[32], text[512];
+
+        snprintf(phone, sizeof(phone), "010%08d", 20000000 + i);
+        snprintf(name, sizeof(name), "고객%d", i);
+        job_text(i, text, sizeof(text));
+        snprintf(t->mid[i], sizeof(t->mid[i]), "M4V20260101WEBHOOK%013d", i);
+        memset(&r, 0, sizeof(r));
+        mf_uuid_job_id(&t->run_u, (uint64_t)t->started_ms, phone, 0, &r.id);
+        mf_uuid_format(&r.id, t->job[i]);
+        r.run = t->run_u;
+        r.wf = wf;
+        r.tpl = tp;
+        r.status = MF_RESULT_ACCEPTED;
+        r.to = phone;
+        r.name = name;
+        r.type = IS_KAKAO(i) ? MF_TYPE_KAKAO : MF_TYPE_SMS;
+        r.channel = r.type;
+        r.text = text;
+        r.provider_msg_id = t->mid[i];
+        r.group_id = "G4V20260101WEBHOOKGROUP0000001";
+        r.code = "2000";
+        r.ts_ms = now;
+        r.sent_ms = now;
+        if (mf_codec_encode_result(&sb, &r, &err) != 0)
+            fail_msg("encode: %s", err.msg);
+        if (mf_kafka_produce(t->prod, t->topic, t->job[i], strlen(t->job[i]), sb.data, sb.size,
+                             NULL, 10000, &err) != 0)
+            fail_msg("produce: %s", err.msg);
+    }
+    msgpack_sbuffer_destroy(&sb);
+    if (mf_kafka_flush(t->prod, 60000, &err) != 0)
+        fail_msg("flush: %s", err.msg);
+    assert_int_equal(t->dr_failed, 0);
+}
+
+static long long count_where(itest *t, const char *cond)
+{
+    char sql[512];
+    const char *p[1] = {t->run};
+
+    snprintf(sql, sizeof(sql), "SELECT count(*) FROM message_logs WHERE workflow_run_id = $1::uuid"
+             " AND %s", cond);
+    return mf_test_pg_ll(t->pg, sql, 1, p);
+}
+
+static void wait_count(itest *t, const char *cond, long long want, int timeout_ms)
+{
+    long long got = -1;
+
+    for (int waited = 0; waited < timeout_ms; waited += 100) {
+        int st;
+
+        if ((got = count_where(t, cond)) == want)
+            return;
+        if (t->reporter > 0 && waitpid(t->reporter, &st, WNOHANG) == t->reporter) {
+            t->reporter = 0;
+            fail_msg("the reporter exited (status %d), see %s", st, t->logfile);
+        }
+        mf_test_sleep_ms(100);
+    }
+    fail_msg("%lld rows with %s, not %lld, after %d ms (see %s)", got, cond, want, timeout_ms,
+             t->logfile);
+}
+
+/* One column of job i's row as text. */
+static void col(itest *t, int i, const char *expr, char *out, size_t cap)
+{
+    char sql[256];
+    const char *p[1] = {t->job[i]};
+
+    snprintf(sql, sizeof(sql), "SELECT (%s)::text FROM message_logs WHERE id = $1::uuid", expr);
+    mf_test_pg_str(t->pg, sql, 1, p, out, cap);
+}
+
+static long long col_ll(itest *t, int i, const char *expr)
+{
+    char v[64];
+
+    col(t, i, expr, v, sizeof(v));
+    return v[0] ? strtoll(v, NULL, 10) : -1;
+}
+
+/* Everything the webhook may change in the run's rows, as one text. */
+static void digest(itest *t, char *out, size_t cap)
+{
+    const char *p[1] = {t->run};
+
+    mf_test_pg_str(t->pg,
+                   "SELECT md5(string_agg(concat_ws('|', id, status, delivered_at, failed_at,"
+                   " cost, error_code, error_message, channel, provider_status_code), ','"
+                   " ORDER BY id)) || (SELECT concat_ws('|', success_count, failed_count,"
+                   " total_cost) FROM workflow_runs WHERE id = $1::uuid)"
+                   " FROM message_logs WHERE workflow_run_id = $1::uuid",
+                   1, p, out, cap);
+}
+
+static void assert_consistent(itest *t)
+{
+    mf_err err;
+    char *mm = NULL;
+    int n = mf_runs_recount_check(t->pg, NULL, &mm, &err);
+
+    if (n < 0)
+        fail_msg("recount failed: %s", err.msg);
+    if (n != 0)
+        fail_msg("%d counter mismatches:\n%s", n, mm);
+    free(mm);
+}
+
+/* ---- report bodies ----------------------------------------------------------------------- */
+
+static void iso(long long ms, char *out, size_t cap)
+{
+    time_t s = (time_t)(ms / 1000);
+    struct tm tm;
+    char base[32];
+
+    gmtime_r(&s, &tm);
+    strftime(base, sizeof(base), "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(out, cap, "%s.%03dZ", base, (int)(ms % 1000));
+}
+
+/* One report as SOLAPI sends it: {eventDataId, data: {...}, retryCount}, or (wrapped = 0) the
+ * message object alone. job/run/mid NULL: left out. */
+static void add_report(mf_buf *b, int wrapped, const char *mid, const char *job, const char *run,
+                       const char *type, const char *code, const char *msg, long long recv_ms,
+                       int replacement)
+{
+    char when[40], proc[40], cf[256] = "";
+    mf_err err;
+
+    iso(recv_ms, when, sizeof(when));
+    iso(recv_ms - 500, proc, sizeof(proc));
+    if (job != NULL && run != NULL)
+        snprintf(cf, sizeof(cf), "{\"jobId\":\"%s\",\"runId\":\"%s\"}", job, run);
+    else if (job != NULL)
+        snprintf(cf, sizeof(cf), "{\"jobId\":\"%s\"}", job);
+    else
+        snprintf(cf, sizeof(cf), "{}");
+    if (b->len > 1)
+        mf_buf_append_char(b, ',', &err);
+    if (wrapped)
+        mf_buf_printf(b, &err, "{\"eventDataId\":\"EVT%s\",\"data\":", mid);
+    mf_buf_printf(b, &err,
+                  "{\"messageId\":\"%s\",\"groupId\":\"G4V20260101WEBHOOKGROUP0000001\","
+                  "\"to\":\"01020000000\",\"from\":\"0212345678\",\"type\":\"%s\","
+                  "\"statusCode\":\"%s\",\"statusMessage\":\"%s\",\"dateProcessed\":\"%s\","
+                  "\"dateReported\":\"%s\",\"dateReceived\":\"%s\",\"customFields\":%s,"
+                  "\"replacement\":%s,\"country\":\"82\",\"networkName\":\"SKT\"}",
+                  mid, type, code, msg, proc, when, when, cf, replacement ? "true" : "false");
+    if (wrapped)
+        mf_buf_printf(b, &err, ",\"retryCount\":0}");
+}
+
+/* ---- tests ------------------------------------------------------------------------------- */
+
+/*
+ * Real single-report bodies: delivered (4000) and failed (3043) rows with code and times, the
+ * alimtalk fallback's channel, pending/unknown/foreign/stale reports skipped, the result on the
+ * results topic when 200 comes, a repeat that changes nothing, the old token during rotation,
+ * 404/413/400, group-report, /healthz unaffected, and a poller that leaves young rows alone.
+ */
+static void test_webhook_reports(void **state)
+{
+    itest *t = *state;
+    const char *more[] = {"MF_REPORTER_STATUS_ENABLED", "true",
+                          "MF_COOLSMS_BASE_URL", "http://127.0.0.1:1",
+                          "MF_COOLSMS_API_KEY", "NCSWEBHOOKTEST01",
+                          "MF_COOLSMS_API_SECRET", "WEBHOOKTESTSECRET0123456789ABCDEF",
+                          "MF_REPORTER_STATUS_DELAY_MS", "0",
+                          "MF_REPORTER_STATUS_POLL_AFTER_MS", "600000",
+                          "MF_REPORTER_STATUS_INTERVAL_MS", "100", NULL};
+    long long recv = mf_test_now_ms() + 60000, fail_at = recv + 1234;
+    char foreign_job[MF_UUID_STR_SIZE], other_run[MF_UUID_STR_SIZE], v[512], before[128],
+        after[128], path[256];
+    mf_uuid u;
+    mf_buf body, out, big;
+    mf_err err;
+
+    mf_buf_init(&body, 0);
+    mf_buf_init(&out, 0);
+    mf_buf_init(&big, 0);
+    make_run(t);
+    start_reporter(t, t->brokers, more);
+    wait_count(t, "status = 'sent'", NJOBS, 30000);
+
+    assert_int_equal(mf_uuid_v4(&u, &err), 0);
+    mf_uuid_format(&u, foreign_job);
+    assert_int_equal(mf_uuid_v4(&u, &err), 0);
+    mf_uuid_format(&u, other_run);
+    mf_buf_append_char(&body, '[', &err);
+    for (int i = 0; i <= 3; i++) /* delivered */
+        add_report(&body, 1, t->mid[i], t->job[i], t->run, "SMS", "4000", "정상 수신", recv, 0);
+    for (int i = 4; i <= 5; i++) /* failed at the carrier */
+        add_report(&body, 1, t->mid[i], t->job[i], t->run, "SMS", "3043", "착신 거부", fail_at, 0);
+    add_report(&body, 1, t->mid[6], t->job[6], t->run, "SMS", "3000", "", recv, 0);    /* pending */
+    add_report(&body, 1, "M4VSOMEOTHERMESSAGE0000000000007", t->job[7], t->run, "SMS", "4000",
+               "", recv, 0);                                                           /* stale */
+    add_report(&body, 0, t->mid[8], t->job[8], NULL, "SMS", "4000", "", recv, 0);      /* bare */
+    add_report(&body, 1, t->mid[9], t->job[9], other_run, "SMS", "4000", "", recv, 0); /* foreign */
+    add_report(&body, 1, t->mid[10], t->job[10], t->run, "ATA", "4000", "", recv, 1);  /* -> sms */
+    add_report(&body, 1, t->mid[11], t->job[11], t->run, "LMS", "4000", "", recv, 1);  /* -> lms */
+    add_report(&body, 1, "M4VNOTOURS000000000000000000001", foreign_job, NULL, "SMS", "4000", "",
+               recv, 0);                                                               /* unknown */
+    add_report(&body, 1, "M4VNOCUSTOMFIELDS00000000000001", NULL, NULL, "SMS", "4000", "", recv,
+               0);                                                                     /* unknown */
+    mf_buf_append_str(&body, ",{\"eventDataId\":\"x\",\"data\":{\"statusCode\":\"4000\"}}]", &err);
+
+    /* 200 once the results are on the topic (that they are not before: the next test) */
+    assert_int_equal(post_report(t, TOKEN, body.data, &out), 200);
+    assert_true(on_topic(t, t->job[0], MF_RESULT_DELIVERED, 20000));
+    assert_true(on_topic(t, t->job[4], MF_RESULT_UNDELIVERED, 20000));
+    wait_count(t, "status = 'delivered'", 7, 20000);
+    wait_count(t, "status = 'failed'", 2, 20000);
+    for (int i = 0; i <= 3; i++) {
+        assert_int_equal(col_ll(t, i, "floor(extract(epoch FROM delivered_at) * 1000)::bigint"),
+                         recv);
+        col(t, i, "provider_status_code", v, sizeof(v));
+        assert_string_equal(v, "4000");
+        col(t, i, "channel", v, sizeof(v));
+        assert_string_equal(v, "sms");
+        assert_int_equal(col_ll(t, i, "cost * 100"), 1000);
+    }
+    for (int i = 4; i <= 5; i++) {
+        assert_int_equal(col_ll(t, i, "floor(extract(epoch FROM failed_at) * 1000)::bigint"),
+                         fail_at);
+        col(t, i, "status || '/' || error_code || '/' || error_message || '/' || cost", v,
+            sizeof(v));
+        assert_string_equal(v, "failed/3043/착신 거부/0.00");
+        col(t, i, "delivered_at IS NULL", v, sizeof(v));
+        assert_string_equal(v, "true");
+    }
+    for (int i = 6; i <= 9; i++) {
+        col(t, i, "status", v, sizeof(v));
+        assert_string_equal(v, i == 8 ? "delivered" : "sent");
+    }
+    col(t, 10, "status || '/' || channel || '/' || message_type", v, sizeof(v));
+    assert_string_equal(v, "delivered/sms/kakao");
+    col(t, 11, "status || '/' || channel || '/' || message_type", v, sizeof(v));
+    assert_string_equal(v, "delivered/lms/kakao");
+    assert_consistent(t);
+    assert_int_equal((long long)metric(t, "msgfleet_reporter_webhook_reports_total",
+                                       "status=\"delivered\""), 7);
+    assert_int_equal((long long)metric(t, "msgfleet_reporter_webhook_reports_total",
+                                       "status=\"undelivered\""), 2);
+    assert_int_equal((long long)metric(t, "msgfleet_reporter_webhook_reports_total",
+                                       "status=\"pending\""), 1);
+    assert_int_equal((long long)metric(t, "msgfleet_reporter_webhook_reports_total",
+                                       "status=\"stale\""), 1);
+    assert_int_equal((long long)metric(t, "msgfleet_reporter_webhook_reports_total",
+                                       "status=\"unknown\""), 3);
+    assert_int_equal((long long)metric(t, "msgfleet_reporter_webhook_reports_total",
+                                       "status=\"invalid\""), 1);
+
+    /* the same body again, with the old token (rotation): 200, nothing moves */
+    digest(t, before, sizeof(before));
+    assert_int_equal(post_report(t, TOKEN_OLD, body.data, &out), 200);
+    mf_test_sleep_ms(1500);
+    digest(t, after, sizeof(after));
+    assert_string_equal(before, after);
+    assert_int_equal((long long)metric(t, "msgfleet_reporter_webhook_reports_total",
+                                       "status=\"duplicate\""), 9);
+    assert_int_equal((long long)metric(t, "msgfleet_reporter_webhook_requests_total",
+                                       "outcome=\"ok\""), 2);
+    assert_int_equal((long long)metric(t, "msgfleet_reporter_webhook_old_token_total", NULL), 1);
+
+    /* 404 for anything else, always the same answer */
+    {
+        char wrong[64];
+        const char *paths[] = {wrong, "/" TOKEN, "/" TOKEN "/", "/" TOKEN "/single-report/",
+                               "/" TOKEN "/fax", "/" TOKEN "x/single-report",
+                               "/wh_0123456789/single-report", "/single-report", "/healthz",
+                               "/", "//single-report"};
+
+        snprintf(wrong, sizeof(wrong), "/%s", TOKEN "/single-report");
+        wrong[5] ^= 1; /* one character off, same length */
+        for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
+            assert_int_equal(hook(t, "POST", paths[i], "[]", 0, &out), 404);
+            assert_string_equal(out.data, "not found\n");
+        }
+        snprintf(path, sizeof(path), "/%s/single-report", TOKEN);
+        assert_int_equal(hook(t, "GET", path, NULL, 0, &out), 404);
+        assert_string_equal(out.data, "not found\n");
+        assert_int_equal(hook(t, "PUT", path, "[]", 0, &out), 404);
+    }
+    assert_false(mf_test_file_contains(t->logfile, TOKEN));
+    assert_false(mf_test_file_contains(t->logfile, TOKEN_OLD));
+
+    /* 413 beyond MF_REPORTER_WEBHOOK_MAX_BODY, announced or chunked */
+    mf_buf_append_char(&big, '[', &err);
+    while (big.len < 70000)
+        add_report(&big, 1, t->mid[6], t->job[6], t->run, "SMS", "3000", "", recv, 0);
+    mf_buf_append_char(&big, ']', &err);
+    snprintf(path, sizeof(path), "/%s/single-report", TOKEN);
+    assert_int_equal(hook(t, "POST", path, big.data, 0, &out), 413);
+    assert_int_equal(hook(t, "POST", path, big.data, 1, &out), 413);
+    /* a chunked body under the limit is fine */
+    assert_int_equal(hook(t, "POST", path, "[]", 1, &out), 200);
+
+    /* 400 for what is not a JSON array */
+    assert_int_equal(post_report(t, TOKEN, "[{\"data\":", &out), 400);
+    assert_int_equal(post_report(t, TOKEN, "{\"data\":{}}", &out), 400);
+    assert_int_equal(post_report(t, TOKEN, "", &out), 400);
+    assert_int_equal((long long)metric(t, "msgfleet_reporter_webhook_requests_total",
+                                       "outcome=\"bad_request\""), 3);
+    assert_int_equal((long long)metric(t, "msgfleet_reporter_webhook_requests_total",
+                                       "outcome=\"too_large\""), 2);
+    assert_int_equal((long long)metric(t, "msgfleet_reporter_webhook_requests_total",
+                                       "outcome=\"not_found\""), 13);
+
+    /* group-report: logged and counted */
+    snprintf(path, sizeof(path), "/%s/group-report", TOKEN);
+    assert_int_equal(hook(t, "POST", path,
+                          "[{\"eventDataId\":\"G1\",\"data\":{\"groupId\":"
+                          "\"G4V20260101WEBHOOKGROUP0000001\",\"status\":\"COMPLETE\","
+                          "\"count\":{\"total\":12}},\"retryCount\":0}]", 0, &out), 200);
+    assert_int_equal((long long)metric(t, "msgfleet_reporter_webhook_group_reports_total", NULL), 1);
+    assert_true(mf_test_file_contains(t->logfile, "\"msg\":\"group report\""));
+
+    /* /healthz of the operations port unaffected; the poller left the young rows alone */
+    {
+        char url[128];
+
+        snprintf(url, sizeof(url), "http://127.0.0.1:%d/healthz", t->http_port);
+        assert_int_equal(mf_test_http(NULL, url, NULL, 5000, &out), 200);
+    }
+    assert_true(metric(t, "msgfleet_reporter_status_polls_total", "outcome=\"idle\"") > 0);
+    assert_int_equal((long long)metric(t, "msgfleet_reporter_status_polls_total",
+                                       "outcome=\"ok\""), 0);
+    assert_int_equal((long long)metric(t, "msgfleet_reporter_status_polls_total",
+                                       "outcome=\"error\""), 0);
+    stop_reporter(t);
+
+    /* ... which it asks about once they are older than MF_REPORTER_STATUS_POLL_AFTER_MS (here
+     * the API is unreachable: the poll fails, the rows stay as they are) */
+    more[11] = "1000";
+    start_reporter(t, t->brokers, more);
+    for (int waited = 0; metric(t, "msgfleet_reporter_status_polls_total",
+                                "outcome=\"error\"") == 0; waited += 100) {
+        if (waited > 15000)
+            fail_msg("the poller did not ask about the sent rows (see %s)", t->logfile);
+        mf_test_sleep_ms(100);
+    }
+    digest(t, after, sizeof(after));
+    assert_string_equal(before, after);
+    stop_reporter(t);
+    mf_buf_free(&body);
+    mf_buf_free(&out);
+    mf_buf_free(&big);
+}
+
+/* Kafka cannot acknowledge: 503 (the provider sends the report again) and nothing changes;
+ * the same report once Kafka is back: 200 and the row is final. */
+static void test_webhook_kafka_down(void **state)
+{
+    itest *t = *state;
+    const char *down[] = {"MF_REPORTER_WEBHOOK_ACK_MS", "1000", NULL};
+    long long recv = mf_test_now_ms() + 30000, t0, took;
+    char before[128], after[128];
+    mf_buf body, out;
+    mf_err err;
+
+    mf_buf_init(&body, 0);
+    mf_buf_init(&out, 0);
+    make_run(t);
+    start_reporter(t, t->brokers, NULL);
+    wait_count(t, "status = 'sent'", NJOBS, 30000);
+    stop_reporter(t);
+
+    mf_buf_append_char(&body, '[', &err);
+    add_report(&body, 1, t->mid[0], t->job[0], t->run, "SMS", "4000", "", recv, 0);
+    add_report(&body, 1, t->mid[1], t->job[1], t->run, "SMS", "3059", "발신번호 변조", recv, 0);
+    mf_buf_append_char(&body, ']', &err);
+
+    digest(t, before, sizeof(before));
+    start_reporter(t, "127.0.0.1:1", down);
+    t0 = mf_test_mono_ms();
+    assert_int_equal(post_report(t, TOKEN, body.data, &out), 503);
+    took = mf_test_mono_ms() - t0;
+    print_message("Kafka down: 503 after %lld ms\n", took);
+    assert_true(took >= 900 && took < 10000);
+    assert_int_equal((long long)metric(t, "msgfleet_reporter_webhook_requests_total",
+                                       "outcome=\"unavailable\""), 1);
+    assert_int_equal((long long)metric(t, "msgfleet_reporter_webhook_reports_total", NULL), 0);
+    assert_true(mf_test_file_contains(t->logfile, "delivery reports not recorded"));
+    {
+        int rc = mf_test_stop(t->reporter, 25000, NULL);
+
+        t->reporter = 0;
+        assert_true(rc == 0 || rc == 1);
+    }
+    digest(t, after, sizeof(after));
+    assert_string_equal(before, after);
+
+    /* the provider's next attempt */
+    start_reporter(t, t->brokers, NULL);
+    assert_int_equal(post_report(t, TOKEN, body.data, &out), 200);
+    wait_count(t, "status = 'delivered'", 1, 20000);
+    wait_count(t, "status = 'failed' AND error_code = '3059'", 1, 20000);
+    assert_int_equal(col_ll(t, 0, "floor(extract(epoch FROM delivered_at) * 1000)::bigint"), recv);
+    assert_consistent(t);
+    stop_reporter(t);
+    mf_buf_free(&body);
+    mf_buf_free(&out);
+}
+
+/* A token that is too short stops the start, and the message does not quote it. */
+static void test_webhook_config(void **state)
+{
+    itest *t = *state;
+    const char *env[] = {"MF_PG_DSN", t->dsn, "MF_REPORTER_STATUS_ENABLED", "false",
+                         "MF_REPORTER_WEBHOOK_ENABLED", "true",
+                         "MF_REPORTER_WEBHOOK_TOKEN", "tooShortSecret123", NULL};
+    const char *env2[] = {"MF_PG_DSN", t->dsn, "MF_REPORTER_STATUS_ENABLED", "false",
+                          "MF_REPORTER_WEBHOOK_ENABLED", "true",
+                          "MF_REPORTER_WEBHOOK_TOKEN", TOKEN "/../x", NULL};
+    pid_t pid;
+    int st;
+
+    unlink(t->logfile);
+    pid = mf_test_spawn(t->bin, env, t->logfile, -1);
+    assert_true(pid > 0);
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 2);
+    assert_true(mf_test_file_contains(t->logfile, "MF_REPORTER_WEBHOOK_TOKEN: shorter than 32"));
+    assert_false(mf_test_file_contains(t->logfile, "tooShortSecret123"));
+    pid = mf_test_spawn(t->bin, env2, t->logfile, -1);
+    assert_true(pid > 0);
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 2);
+    assert_true(mf_test_file_contains(t->logfile, "may appear in a URL token"));
+    assert_false(mf_test_file_contains(t->logfile, TOKEN));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_webhook_config, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_webhook_reports, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_webhook_kafka_down, setup, teardown),
+    };
+
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    signal(SIGPIPE, SIG_IGN);
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

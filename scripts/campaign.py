@@ -132,16 +132,19 @@ def binary(build, rel):
     return path
 
 
-def start_simulator(fleet, port):
+def start_simulator(fleet, port, capture_file=None):
     sim = binary(fleet.build, "tools/coolsms-sim/coolsms-sim")
-    fleet.start("coolsms-sim", [sim], {
+    sim_env = {
         "MF_SIM_PORT": str(port),
         "MF_SIM_API_KEY": env("MF_COOLSMS_API_KEY"),
         "MF_SIM_API_SECRET": env("MF_COOLSMS_API_SECRET"),
         "MF_SIM_SENDERS": env("MF_COOLSMS_SENDER"),
         "MF_SIM_DELIVER_DELAY_MS": "1500",
         "MF_SIM_SEED": "7",
-    })
+    }
+    if capture_file:
+        sim_env["MF_SIM_CAPTURE_FILE"] = capture_file
+    fleet.start("coolsms-sim", [sim], sim_env)
     url = f"http://127.0.0.1:{port}/_sim/health"
     for _ in range(100):
         try:
@@ -601,6 +604,13 @@ def main(argv):
                          "often enough that some requests outlast the retries; then the cause "
                          "is fixed and `msgfleet replay` must bring every valid recipient to "
                          "exactly one accepted message; a second replay sends nothing")
+    ap.add_argument("--sim-capture", metavar="FILE", default=None,
+                    help="the simulator writes every /messages/v4 request it gets to FILE "
+                         "(JSON lines; its capture_file knob), e.g. for the SDK contract test")
+    ap.add_argument("--then-alimtalk", action="store_true",
+                    help="after the run (and its checks), also run the seeded alimtalk "
+                         "workflow (100 recipients, Kakao options and buttons); exit 1 if it "
+                         "does not complete")
     ap.add_argument("--await-delivery", action="store_true",
                     help="after the run, wait until the reporter's status poller has turned "
                          "every sent message into delivered or failed, and recheck counters")
@@ -619,7 +629,7 @@ def main(argv):
     fleet = Fleet(a.build, workdir, {})
     status = 1
     try:
-        sim_url = start_simulator(fleet, free_port())
+        sim_url = start_simulator(fleet, free_port(), a.sim_capture)
         fleet.env = fleet_env(dsn, f"{name}.", sim_url, name)
         if a.replay_check:
             # small requests and few retries, so that a 5xx streak outlasts them
@@ -665,6 +675,13 @@ def main(argv):
                   f"rate={facts['recipients'] / secs:.0f}/s "
                   f"result={'ok' if not problems else 'FAILED'}", flush=True)
             status = 0 if (rc == 0 and not problems) else 1
+        if a.then_alimtalk:
+            wf2 = psql(dsn, "SELECT id FROM workflows WHERE name = '배송 알림톡'")[0][0]
+            run2, rc2, secs2 = run_workflow(a.build, dsn, wf2, a.timeout)
+            fleet.check_alive()
+            log(f"alimtalk run {run2}: exit {rc2} in {secs2:.1f} s")
+            if rc2 != 0:
+                status = 1
     finally:
         fleet.stop()
         if not a.keep:

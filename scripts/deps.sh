@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # deps.sh: install what a fresh Debian 12 machine needs to build msgfleet and run its local stack.
 #
-# Idempotent: when every Debian package is already installed apt is not touched at all, and the
-# Kafka jars are fetched only when missing. Needs root (or sudo) only when something is missing.
+# Idempotent: when every Debian package is already installed apt is not touched at all, the
+# Kafka jars are fetched only when missing, and the Node.js packages only when node_modules does
+# not match the committed package-lock.json. Needs root (or sudo) only when something is missing.
 # Installing the database servers never leaves their system services running on the default
 # ports: the local stack (scripts/stack.sh) runs its own instances on its own ports.
 set -euo pipefail
@@ -22,6 +23,10 @@ PACKAGES=(
   postgresql-15 postgresql-client mariadb-server mariadb-client pgbouncer
   gnuplot-nox prometheus docker-compose python3 curl procps kcat
 )
+
+# Node.js projects installed from their committed package-lock.json (npm ci, exact versions):
+# the official CoolSMS/SOLAPI SDK for the contract test and the benchmark's peer.
+NODE_PROJECTS=(tests/contract bench/peer)
 
 say() { printf 'deps: %s\n' "$*"; }
 die() { printf 'deps: error: %s\n' "$*" >&2; exit 1; }
@@ -132,10 +137,61 @@ fetch_kafka() {
   say "kafka jars fetched"
 }
 
+# node and npm: Debian's nodejs and npm packages when the machine has neither (a node from
+# another source, e.g. NodeSource, brings its own npm and is left alone).
+install_node() {
+  if command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1; then
+    say "node $(node --version) and npm $(npm --version) present"
+    return 0
+  fi
+  local pkgs=()
+  command -v node >/dev/null 2>&1 || pkgs+=(nodejs)
+  command -v npm >/dev/null 2>&1 || pkgs+=(npm)
+  command -v apt-get >/dev/null 2>&1 || die "node/npm not found and no apt-get; install: ${pkgs[*]}"
+  say "installing Debian packages: ${pkgs[*]}"
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get update -q ||
+    die "apt-get update failed"
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${pkgs[@]}" ||
+    die "apt-get install ${pkgs[*]} failed"
+  command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 ||
+    die "node or npm still missing after apt-get"
+}
+
+# Whether dir/node_modules holds exactly the versions of dir/package-lock.json.
+node_modules_current() {
+  node -e '
+    const fs = require("fs"), path = require("path"), dir = process.argv[1];
+    const lock = JSON.parse(fs.readFileSync(path.join(dir, "package-lock.json"), "utf8"));
+    for (const [p, e] of Object.entries(lock.packages || {})) {
+      if (p === "" || e.dev || e.optional) continue;
+      let v = null;
+      try { v = JSON.parse(fs.readFileSync(path.join(dir, p, "package.json"), "utf8")).version; } catch {}
+      if (v !== e.version) process.exit(1);
+    }' "$1"
+}
+
+install_node_modules() {
+  local rel dir
+  for rel in "${NODE_PROJECTS[@]}"; do
+    dir="$MF_ROOT/$rel"
+    [ -f "$dir/package-lock.json" ] || die "$rel/package-lock.json missing"
+    if node_modules_current "$dir"; then
+      say "$rel/node_modules matches its package-lock.json"
+      continue
+    fi
+    say "installing $rel/node_modules (npm ci)"
+    (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error) ||
+      die "npm ci failed in $rel (is the npm registry reachable?)"
+    node_modules_current "$dir" || die "$rel/node_modules does not match package-lock.json after npm ci"
+  done
+}
+
 main() {
   install_packages
   check_tools
   fetch_kafka
+  install_node
+  install_node_modules
   say "ok"
 }
 

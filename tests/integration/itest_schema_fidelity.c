@@ -29,7 +29,7 @@
  *
  * One deliberate change of the seed is accepted, and only in exactly the form listed in
  * ALLOWED below: the two cost totals widened from numeric(10,2) to numeric(14,2) by
- * 0010_money.sql (docs/schema.md, "Money"), which the view daily_stats_summary passes on.
+ * 0009_money.sql (docs/schema.md, "Money"), which the view daily_stats_summary passes on.
  * Every other difference of a seed object still fails, and so does the same column with any
  * other type; each listed change must also be present, so the list cannot go stale.
  */

@@ -1,4 +1,4 @@
--- 0010_money: the seed's two cost totals hold any realistic campaign and day (docs/schema.md,
+-- 0009_money: the seed's two cost totals hold any realistic campaign and day (docs/schema.md,
 -- "Money"). A deliberate, compatible change of the seed, and the only change of a seed column.
 --
 -- workflow_runs.total_cost and daily_statistics.total_cost were DECIMAL(10,2): at most

@@ -403,6 +403,41 @@ static void api_process(sim_ctx *ctx, struct MHD_Connection *conn, const api_cal
     }
 }
 
+/* Appends "?k=v&k=v" of the request's query arguments (URL-encoded, in order) to b. */
+static enum MHD_Result query_cb(void *cls, enum MHD_ValueKind kind, const char *key,
+                                const char *value)
+{
+    mf_buf *b = cls;
+
+    (void)kind;
+    if (mf_buf_append_char(b, b->len == 0 || strchr(b->data, '?') == NULL ? '?' : '&', NULL) != 0 ||
+        mf_buf_append_urlenc(b, key, strlen(key), NULL) != 0)
+        return MHD_NO;
+    if (value != NULL && (mf_buf_append_char(b, '=', NULL) != 0 ||
+                          mf_buf_append_urlenc(b, value, strlen(value), NULL) != 0))
+        return MHD_NO;
+    return MHD_YES;
+}
+
+/* The capture line of an API request: the path with its query string, as the client sent it
+ * (libmicrohttpd hands the path and the arguments over separately). */
+static void capture_request(sim_ctx *ctx, const sim_knobs *k, struct MHD_Connection *conn,
+                            const char *method, const char *url, const conn_state *st)
+{
+    mf_buf full;
+
+    if (k->capture_file[0] == '\0') {
+        sim_capture(ctx, k, method, url, "", 0);
+        return;
+    }
+    mf_buf_init(&full, 64 * 1024);
+    if (mf_buf_append_str(&full, url, NULL) == 0)
+        MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, query_cb, &full);
+    sim_capture(ctx, k, method, full.data != NULL ? full.data : url,
+                st->too_big ? "" : st->body.data, st->too_big ? 0 : st->body.len);
+    mf_buf_free(&full);
+}
+
 /* Close the connection with a TCP reset (SO_LINGER 0) when MHD drops it. */
 static void arm_reset(struct MHD_Connection *conn)
 {
@@ -426,8 +461,7 @@ static enum MHD_Result handle_api(sim_ctx *ctx, struct MHD_Connection *conn, con
     atomic_fetch_add(&ctx->stats.requests, 1);
     sim_knobs_snapshot(ctx, &k);
     if (strncmp(url, "/messages/v4", 12) == 0)
-        sim_capture(ctx, &k, method, url, st->too_big ? "" : st->body.data,
-                    st->too_big ? 0 : st->body.len);
+        capture_request(ctx, &k, conn, method, url, st);
     if (k.latency_ms > 0 && sim_step_hit(k.latency_steps, k.fault_steps, c->step))
         nap(ctx, k.latency_ms);
     if (k.timeout_ratio > 0 && sim_step_hit(k.timeout_steps, k.fault_steps, c->step) &&

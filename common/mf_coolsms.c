@@ -478,6 +478,15 @@ static mf_coolsms_class classify_status(long status)
     return MF_COOLSMS_PERMANENT;
 }
 
+/* 403 DuplicatedSignature: the provider has already seen this exact request (same date, salt
+ * and signature). The client signs every request afresh, so only a resend of the same bytes
+ * gets it: curl resending a request on a reused connection that died before the answer came.
+ * The first copy may have been processed: the request is in doubt, not refused. */
+static int is_duplicated_signature(long status, const char *code)
+{
+    return status == 403 && strcmp(code, "DuplicatedSignature") == 0;
+}
+
 /* errorCode/errorMessage of a JSON error body, else "HTTP_<status>" and the start of the text. */
 static void decode_error_body(long status, const char *body, size_t len, char *code,
                               size_t code_sz, char *msg, size_t msg_sz)
@@ -809,6 +818,10 @@ void mf_coolsms_decode_op(mf_coolsms_op op, const mf_coolsms_transport *tr, long
             decode_error_body(http_status, body, body_len, res->error_code,
                               sizeof(res->error_code), res->error_message,
                               sizeof(res->error_message));
+        if (is_duplicated_signature(http_status, res->error_code)) {
+            res->cls = MF_COOLSMS_TRANSIENT;
+            res->maybe_sent = 1;
+        }
     }
     for (i = 0; i < n; i++) {
         if (outcomes[i].state == MF_COOLSMS_MSG_ACCEPTED)
@@ -1550,6 +1563,8 @@ static int blocking_call(mf_coolsms *h, const char *method, const char *body, co
     if (*o->cls != MF_COOLSMS_OK) {
         decode_error_body(*o->http_status, h->list_resp.data != NULL ? h->list_resp.data : "",
                           h->list_resp.len, o->code, o->code_sz, o->msg, o->msg_sz);
+        if (is_duplicated_signature(*o->http_status, o->code))
+            *o->cls = MF_COOLSMS_TRANSIENT;
         mf_err_set(err, "could not %s: HTTP %ld: %s: %s", what, *o->http_status, o->code,
                    o->msg);
         goto out;

@@ -420,6 +420,18 @@ def dlq_messages(build, brokers, prefix):
 
 # ---------------------------------------------------------------- the plan
 
+# The provider faults of the "all" scenario, before and between the step windows below.
+BASE_FAULTS = {"error_5xx_ratio": 0.05, "timeout_ratio": 0.01, "timeout_hold_ms": 2500,
+               "reset_ratio": 0.0}
+# Windows of faults at single steps (the simulator's *_steps knobs name the steps).
+STEP_FAULTS_SEND = {"timeout_ratio": 0.15, "timeout_steps": "send,add", "reset_ratio": 0.1,
+                    "reset_steps": "send,add", "error_5xx_ratio": 0.1, "error_5xx_steps": "send"}
+STEP_FAULTS_READ = {"error_5xx_ratio": 0.3, "error_5xx_steps": "create,group_get,group_messages",
+                    "reset_ratio": 0.2, "reset_steps": "webhook,create",
+                    "timeout_ratio": 0.05, "timeout_steps": "group_get,webhook"}
+STEP_FAULTS_OFF = dict(BASE_FAULTS, timeout_steps="", reset_steps="", error_5xx_steps="")
+
+
 def make_plan(rng, scenario, dur):
     """[(seconds after the trigger, action, argument)], drawn from rng only."""
     plan = []
@@ -430,8 +442,7 @@ def make_plan(rng, scenario, dur):
         plan.append((t + pause, "restart", n))
 
     if scenario == "all":
-        plan.append((0.0, "sim", {"error_5xx_ratio": 0.05, "timeout_ratio": 0.01,
-                                  "timeout_hold_ms": 2500}))
+        plan.append((0.0, "sim", BASE_FAULTS))
         # the first planner kill hits the planner holding the expansion lease
         kill("planner", rng.uniform(0.2, 1.0), rng.uniform(0.5, 3.0), "lease-owner")
         kill("planner", rng.uniform(0.3, 0.9) * dur, rng.uniform(0.5, 3.0))
@@ -446,6 +457,13 @@ def make_plan(rng, scenario, dur):
         plan.append((t + 4.0, "sim", {"rate_limit_per_s": 0}))
         plan.append((rng.uniform(0.1, 0.9) * dur, "inject", "jobs"))
         plan.append((rng.uniform(0.1, 0.9) * dur, "inject", "results"))
+        # faults at single steps of the provider protocol, each answer lost after the
+        # simulator processed the request: a timed-out or reset send, a reset add, 5xx on
+        # create and on the group reads the resolver depends on, a webhook that drops reports
+        for knobs in (STEP_FAULTS_SEND, STEP_FAULTS_READ):
+            t = rng.uniform(0.1, 0.75) * dur
+            plan.append((t, "sim", knobs))
+            plan.append((t + rng.uniform(4.0, 8.0), "sim", STEP_FAULTS_OFF))
     elif scenario == "kill-planner":
         plan.append((0.3, "kill", "lease-owner"))
         plan.append((2.3, "restart", "lease-owner"))
@@ -737,14 +755,24 @@ class Test:
                 "MF_SENDER_RATE_LIMIT": f"{per_sender:.0f}",
                 "MF_REPORTER_STATUS_DELAY_MS": "1000", "MF_REPORTER_STATUS_RECHECK_MS": "2000",
             })
+            # reporter-1 receives the simulator's delivery reports by webhook; the status poller
+            # (every reporter) is the fallback for reports lost to kills and webhook faults
+            wh_port, wh_token = campaign.free_port(), f"{random.randrange(16**40):040x}"
+            fleet.env["MF_REPORTER_STATUS_POLL_AFTER_MS"] = "5000"
+            webhook_env = {"MF_REPORTER_WEBHOOK_ENABLED": "true",
+                           "MF_REPORTER_WEBHOOK_PORT": str(wh_port),
+                           "MF_REPORTER_WEBHOOK_TOKEN": wh_token}
             bins = {k: campaign.binary(a.build, f"{k}/msgfleet-{k}") for k in KINDS}
             sup = Supervisor(fleet, lambda n: [bins[n.split("-")[0]]],
-                             lambda n: {"MF_INSTANCE_ID": n})
+                             lambda n: dict({"MF_INSTANCE_ID": n},
+                                            **(webhook_env if n == "reporter-1" else {})))
             self.sup = sup
             for kind in KINDS:
                 for i in range(COUNTS[kind]):
                     sup.start(f"{kind}-{i + 1}")
             self.idle(1.0)
+            self.sim_config({"webhook_url":
+                             f"http://127.0.0.1:{wh_port}/{wh_token}/single-report"})
             plan = make_plan(self.rng, a.scenario, a.duration)
             say(f"fleet up: 2 planners, 3 senders ({per_sender:.0f} msg/s each), 2 reporters; "
                 f"simulator {self.sim_url}")
@@ -779,6 +807,16 @@ class Test:
             took = time.time() - start
             say(f"run state after {took:.0f} s: {last}")
             self.idle(12.0)
+            # every accepted message ends final (delivered or failed): webhook or poller
+            unfinal = None
+            for _ in range(90):
+                r = campaign.psql(self.dsn, "SELECT count(*) FROM message_logs WHERE "
+                                            f"workflow_run_id = '{self.run_id}' AND "
+                                            "status = 'sent'", check=False)
+                unfinal = int(r[0][0]) if r else None
+                if unfinal == 0:
+                    break
+                self.idle(1.0)
             stop_bad = sup.stop()
             for n, rc in stop_bad:
                 self.notes.append(f"{n} did not stop cleanly on SIGTERM: {rc}")
@@ -801,6 +839,9 @@ class Test:
                                   f"{json.dumps(reasons, ensure_ascii=False)[:400]}")
             if extra:
                 self.notes.append(f"{extra} injected messages were dead-lettered more than once")
+            if unfinal:
+                res["problems"].append(f"{unfinal} accepted messages never reached a final "
+                                       "status (delivered or failed) in message_logs")
             if res["once"] and not res["delivered"]:
                 self.notes.append("no message_logs row reached 'delivered': the reporter's "
                                   "final-status poller never got an answer")
@@ -831,7 +872,8 @@ class Test:
             print(f"fault-test: seed={a.seed} recipients={res['recipients']} "
                   f"accepted_once={res['once']} duplicates={res['dup']} lost={res['lost']} "
                   f"logs_rows={res['logs_rows']} "
-                  f"counters_match={'no' if res['counters'] else 'yes'} dlq={len(dlq)} "
+                  f"counters_match={'no' if res['counters'] else 'yes'} "
+                  f"all_final={'yes' if unfinal == 0 else 'no'} dlq={len(dlq)} "
                   f"kills={sup.kills} restarts={sup.restarts + self.service_restarts}",
                   flush=True)
             return 0 if ok else 1

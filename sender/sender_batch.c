@@ -692,6 +692,7 @@ static int process_with_retries(sender_ctx *s, mf_err *err)
 
     for (int tries = 1;; tries++) {
         mf_err e2;
+        mf_pg_fault fault;
         int rc = process(s, err);
 
         if (rc != -1) {
@@ -701,14 +702,17 @@ static int process_with_retries(sender_ctx *s, mf_err *err)
         }
         if (s->produce_failed || mf_kafka_producer_fatal(s->prod, &e2))
             return -1;
-        if (mf_pg_ensure(s->pg, &e2) != 0) {
+        /* PostgreSQL is "down" only when it cannot be reached; a statement it refused (a
+         * data error, a deadlock) is logged as what it is, and /healthz stays truthful */
+        fault = mf_pg_err_fault(err);
+        if (mf_pg_ensure(s->pg, &e2) != 0)
             set_pg_state(s, 0, e2.msg);
-        } else if (PQstatus(s->pg) != CONNECTION_OK || strstr(err->msg, "claim") != NULL ||
-                   strstr(err->msg, "query") != NULL) {
+        else if (PQstatus(s->pg) != CONNECTION_OK)
             set_pg_state(s, 0, err->msg);
-        }
-        MF_LOG(s->log, MF_LOG_WARN, "batch failed, retrying", MF_KV_S("error", err->msg),
-               MF_KV_I("try", tries), MF_KV_I("delay_ms", delay));
+        MF_LOG(s->log, fault == MF_PG_FAULT_DATA ? MF_LOG_ERROR : MF_LOG_WARN,
+               "batch failed, retrying", MF_KV_S("error", err->msg),
+               MF_KV_S("fault", mf_pg_fault_name(fault)), MF_KV_I("try", tries),
+               MF_KV_I("delay_ms", delay));
         mf_coolsms_drain(s->sms, (int)s->cfg->coolsms_timeout_ms + 1000, &e2);
         for (long waited = 0; waited < delay; waited += 100) {
             if (sender_past_deadline(s))

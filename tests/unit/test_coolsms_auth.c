@@ -573,6 +573,16 @@ static void test_decode_group_answer(void **state)
                          NULL, NULL, 0, NULL, &r);
     assert_int_equal(r.cls, MF_COOLSMS_PERMANENT);
     assert_string_equal(r.error_code, "AlreadySent");
+    /* a resent copy of a request the provider has seen: in doubt, not refused */
+    mf_coolsms_decode_op(MF_COOLSMS_OP_GROUP_ADD, NULL, 403, -1,
+                         "{\"errorCode\":\"DuplicatedSignature\",\"errorMessage\":\"x\"}", 54,
+                         NULL, NULL, 0, NULL, &r);
+    assert_int_equal(r.cls, MF_COOLSMS_TRANSIENT);
+    assert_true(r.maybe_sent);
+    mf_coolsms_decode_op(MF_COOLSMS_OP_GROUP_ADD, NULL, 403, -1,
+                         "{\"errorCode\":\"SignatureDoesNotMatch\",\"errorMessage\":\"x\"}", 56,
+                         NULL, NULL, 0, NULL, &r);
+    assert_int_equal(r.cls, MF_COOLSMS_PERMANENT);
 }
 
 int main(void)

@@ -31,7 +31,9 @@
                        * young claim */
 #define NJOBS_FAULT 160 /* outage 100, two not-before jobs, PostgreSQL cut 50 */
 #define F0 (NJOBS + NJOBS_5XX + NJOBS_DOUBT)
-#define MAX_JOBS (F0 + NJOBS_FAULT)
+#define NJOBS_STEP 120 /* 40 each with the answer of create, add or send lost */
+#define S0 (F0 + NJOBS_FAULT)
+#define MAX_JOBS (S0 + NJOBS_STEP)
 
 enum { K_SMS, K_LMS, K_KAKAO, K_MISSING };
 
@@ -991,12 +993,73 @@ static void test_faults(void **state)
     free(rows);
 }
 
+/* The simulator's /_sim/stats counter `name`. */
+static long long sim_stat(itest *t, const char *name)
+{
+    char url[256];
+    json_error_t je;
+    json_t *o;
+    long long v;
+    mf_buf b;
+
+    mf_buf_init(&b, 0);
+    snprintf(url, sizeof(url), "%s/_sim/stats", t->sim_url);
+    assert_int_equal(mf_test_http(NULL, url, NULL, 30000, &b), 200);
+    o = json_loads(b.data, 0, &je);
+    assert_non_null(o);
+    v = json_integer_value(json_object_get(o, name));
+    json_decref(o);
+    mf_buf_free(&b);
+    return v;
+}
+
+/* One targeted test per lost step of the group protocol: for 1.5 s every answer of that step
+ * is lost after the simulator processed the request (the connection is reset), then the fault
+ * stops. create lost: an empty group is left behind and the jobs go into new groups; add lost
+ * and send lost: the sender reads the recorded group (sending it when still PENDING) and finds
+ * its messages there. Every job ends with exactly one accepted message. */
+static void test_step_faults(void **state)
+{
+    static const char *const steps[3] = {"create", "add", "send"};
+    itest *t = *state;
+    ledger_row *rows = calloc(MAX_JOBS, sizeof(*rows));
+    long seen = 0;
+    char knobs[128];
+
+    assert_non_null(rows);
+    mf_test_sleep_ms(7000); /* both senders in the group */
+    for (int k = 0; k < 3; k++) {
+        size_t from = S0 + (size_t)k * 40, to = from + 40;
+
+        long long resets = sim_stat(t, "resets");
+
+        snprintf(knobs, sizeof(knobs), "{\"reset_ratio\":1,\"reset_steps\":\"%s\"}", steps[k]);
+        sim_config(t, knobs);
+        produce_jobs(t, from, to);
+        mf_test_sleep_ms(1500);
+        sim_config(t, "{\"reset_ratio\":0,\"reset_steps\":\"\"}");
+        if (sim_stat(t, "resets") <= resets)
+            fail_msg("no %s answer was lost: the fault did not happen", steps[k]);
+        seen += 40;
+        collect_results(t, seen);
+        read_ledger(t, rows);
+        for (size_t i = from; i < to; i++) {
+            if (rows[i].count != 1 || t->jobs[i].st != MF_RESULT_ACCEPTED)
+                fail_msg("%s lost: job %zu sent %d times, result %d %s", steps[k], i,
+                         rows[i].count, (int)t->jobs[i].st, t->jobs[i].code);
+            assert_int_equal(t->jobs[i].results, 1);
+        }
+    }
+    free(rows);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_two_senders_exactly_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_in_doubt_claims, setup, teardown),
         cmocka_unit_test_setup_teardown(test_faults, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_step_faults, setup, teardown),
     };
 
     if (getenv("ITEST_FILTER") != NULL) /* e.g. ITEST_FILTER=test_faults */

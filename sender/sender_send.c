@@ -67,15 +67,17 @@ static void mark_final(sender_ctx *s, sender_slot *sl, mf_result_status st, cons
 }
 
 /* The fast in-place resends are used up: hand the job to the retry topic (1: the provider
- * has no such message, 2: unknown), or fail it after MF_SENDER_RETRY_MAX rounds. */
+ * has no such message, 2: unknown), or fail it after MF_SENDER_RETRY_MAX rounds. A job whose
+ * message may be in a group is never failed: that group may still be sent (by the resolver
+ * of another of its jobs), and a job recorded failed whose message went out would be sent a
+ * second time by a replay. It goes round the retry topic until its group can be read. */
 static void hand_off_or_fail(sender_ctx *s, sender_slot *sl, int kind)
 {
-    if (sl->retries < s->cfg->retry_max) {
+    if (kind == 2 || sl->retries < s->cfg->retry_max) {
         sl->to_retry = kind;
         return;
     }
-    mark_final(s, sl, MF_RESULT_FAILED, NULL, NULL,
-               kind == 2 ? "UNKNOWN_OUTCOME" : sl->code, sl->msg);
+    mark_final(s, sl, MF_RESULT_FAILED, NULL, NULL, sl->code, sl->msg);
 }
 
 /* The slot's message is surely not at the provider after a failed try: back off and send

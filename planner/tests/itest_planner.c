@@ -670,6 +670,12 @@ static void test_config_errors_fail_the_run(void **state)
                     sizeof(wf));
     create_run(wf, run, sizeof(run));
     wait_run_planned(run, 30);
+    /* the completion check is the planner's next statement after the recorded expansion */
+    for (int64_t end = (int64_t)mf_test_now_ms() + 10000;
+         (int64_t)mf_test_now_ms() < end &&
+         pg_num("SELECT count(*) FROM workflow_runs WHERE id = $1 AND status = 'running'", 1,
+                p) == 1;)
+        mf_test_sleep_ms(50);
     pg_val("SELECT status || ' ' || target_count FROM workflow_runs WHERE id = $1", 1, p, msg,
            sizeof(msg));
     assert_string_equal(msg, "completed 0");

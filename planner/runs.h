@@ -37,8 +37,9 @@ typedef struct planner_counts {
 } planner_counts;
 
 /* Claim the oldest running, unexpanded run of an `active` workflow whose lease is free or
- * expired (FOR UPDATE SKIP LOCKED), other than the nskip runs of skip, take the lease for lease_s seconds and log
- * "claimed". Returns 1 with *run filled, 0 when there is nothing to claim, -1 with err. */
+ * expired (FOR UPDATE SKIP LOCKED), other than the nskip runs of skip, take the lease for
+ * lease_s seconds and log "claimed". Returns 1 with *run filled, 0 when there is nothing to
+ * claim, -1 with err. */
 int planner_runs_claim(PGconn *conn, const char *owner, long long lease_s,
                        const char (*skip)[40], size_t nskip, planner_run *run, mf_err *err);
 

@@ -227,6 +227,43 @@ static void claim_data_error(planner_ctx *ctx, const mf_err *cerr)
     planner_skip_run(ctx, id);
 }
 
+/* Runs of workflows that are not active (draft, archived, no status, no workflow) are failed
+ * with a message naming the workflow's status, a few per round, oldest first; runs of paused
+ * workflows are left waiting. A run whose row cannot take the failure (a data error) is
+ * skipped like an unclaimable one; any other error waits for the claim to report it. */
+static void fail_inactive_runs(planner_ctx *ctx)
+{
+    planner_inactive runs[8];
+    char msg[256];
+    size_t n = 0;
+    mf_err err;
+    int rc;
+
+    if (planner_runs_inactive(ctx->pg, (const char (*)[40])ctx->skip, ctx->nskip, runs,
+                              sizeof(runs) / sizeof(runs[0]), &n, &err) != 0) {
+        MF_LOG(ctx->log, MF_LOG_WARN, "could not look for runs of inactive workflows",
+               MF_KV_S("error", err.msg));
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        planner_inactive_message(&runs[i], msg, sizeof(msg));
+        rc = planner_runs_fail_inactive(ctx->pg, runs[i].id, msg, &err);
+        if (rc > 0) {
+            mf_metric_add(ctx->metrics.runs_failed, NULL, 1);
+            MF_LOG(ctx->log, MF_LOG_WARN, "run failed: workflow not active",
+                   MF_KV_S("run_id", runs[i].id), MF_KV_S("workflow_id", runs[i].workflow_id),
+                   MF_KV_S("workflow_status", runs[i].workflow_status));
+        } else if (rc < 0) {
+            if (planner_data_error(ctx, runs[i].id, "fail inactive", &err))
+                planner_skip_run(ctx, runs[i].id);
+            else
+                MF_LOG(ctx->log, MF_LOG_WARN, "could not fail a run of an inactive workflow",
+                       MF_KV_S("run_id", runs[i].id), MF_KV_S("error", err.msg));
+            return;
+        }
+    }
+}
+
 /* A dependency failed: wait longer next time (doubling, capped), logged with the wait. */
 static void back_off(planner_ctx *ctx, const char *what, const char *error)
 {
@@ -302,6 +339,7 @@ static int round_once(planner_ctx *ctx, mf_err *err)
     if (!pg_ready(ctx))
         return 0;
     planner_tick_schedules(ctx);
+    fail_inactive_runs(ctx);
     rc = planner_runs_claim(ctx->pg, ctx->cfg->common.instance_id, ctx->cfg->lease_s,
                             (const char (*)[40])ctx->skip, ctx->nskip, &run, &cerr);
     if (rc < 0) {

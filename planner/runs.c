@@ -16,10 +16,23 @@
 
 #define OWNED "id = $1::uuid AND planner_owner = $2 AND status = 'running'"
 
-/* Claimable runs; SKIP names the parameter with the runs to skip (uuid[] text) */
+/* Runs (of the relation named R) waiting for a planner: running, not expanded, lease free or
+ * expired. */
+#define UNPLANNED(R)                                                                            \
+    " " R ".status = 'running' AND " R ".expansion_finished_at IS NULL"                         \
+    " AND (" R ".planner_lease_until IS NULL OR " R ".planner_lease_until < now())"
+
+/* Workflow states whose runs are kept: active ones are planned, paused ones wait (resume). */
+#define WORKFLOW_KEEPS(RUN)                                                                     \
+    " EXISTS (SELECT 1 FROM workflows w WHERE w.id = " RUN ".workflow_id"                        \
+    " AND w.status IN ('active', 'paused'))"
+
+/* Claimable runs: unplanned runs of active workflows; SKIP names the parameter with the runs
+ * to skip (uuid[] text) */
 #define CLAIMABLE(SKIP)                                                                         \
-    " WHERE status = 'running' AND expansion_finished_at IS NULL"                               \
-    "   AND (planner_lease_until IS NULL OR planner_lease_until < now())"                       \
+    " WHERE" UNPLANNED("workflow_runs")                                                         \
+    "   AND EXISTS (SELECT 1 FROM workflows w WHERE w.id = workflow_runs.workflow_id"           \
+    "   AND w.status = 'active')"                                                               \
     "   AND id <> ALL(" SKIP "::uuid[])"
 
 static const char CLAIM_SQL[] =
@@ -123,6 +136,66 @@ int planner_runs_fail_unclaimed(PGconn *conn, const char *run_id, const char *me
         "   2147483647)::integer, " LOG_APPEND("'failed'", "$2")
         " WHERE id = $1::uuid AND status = 'running' AND expansion_finished_at IS NULL"
         "   AND (planner_lease_until IS NULL OR planner_lease_until < now())";
+    const char *params[2] = {run_id, message};
+    long long affected = 0;
+
+    if (mf_pg_command(conn, sql, 2, params, &affected, err) != 0)
+        return mf_err_prefix(err, "could not mark run %s failed", run_id);
+    return affected > 0 ? 1 : 0;
+}
+
+int planner_runs_inactive(PGconn *conn, const char (*skip)[40], size_t nskip,
+                          planner_inactive *out, size_t cap, size_t *n, mf_err *err)
+{
+    static const char sql[] =
+        "SELECT r.id::text, COALESCE(r.workflow_id::text, ''), COALESCE(w.status, '')"
+        " FROM workflow_runs r"
+        " LEFT JOIN workflows w ON w.id = r.workflow_id"
+        " WHERE" UNPLANNED("r") " AND NOT" WORKFLOW_KEEPS("r") " AND r.id <> ALL($1::uuid[])"
+        " ORDER BY r.started_at LIMIT $2::integer";
+    char sk[64 * 40 + 8], lim[32];
+    const char *params[2] = {sk, lim};
+    PGresult *res;
+
+    *n = 0;
+    skip_array(skip, nskip, sk, sizeof(sk));
+    snprintf(lim, sizeof(lim), "%zu", cap);
+    res = mf_pg_query(conn, sql, 2, params, err);
+    if (res == NULL)
+        return mf_err_prefix(err, "could not look for runs of inactive workflows");
+    for (int i = 0; i < PQntuples(res) && *n < cap; i++) {
+        planner_inactive *r = &out[(*n)++];
+
+        memset(r, 0, sizeof(*r));
+        snprintf(r->id, sizeof(r->id), "%s", PQgetvalue(res, i, 0));
+        snprintf(r->workflow_id, sizeof(r->workflow_id), "%s", PQgetvalue(res, i, 1));
+        snprintf(r->workflow_status, sizeof(r->workflow_status), "%s", PQgetvalue(res, i, 2));
+    }
+    PQclear(res);
+    return 0;
+}
+
+void planner_inactive_message(const planner_inactive *r, char *out, size_t cap)
+{
+    if (r->workflow_id[0] == '\0')
+        snprintf(out, cap, "the run has no workflow: only runs of active workflows are sent");
+    else if (r->workflow_status[0] == '\0')
+        snprintf(out, cap, "workflow %s has no status: only runs of active workflows are sent",
+                 r->workflow_id);
+    else
+        snprintf(out, cap, "workflow %s is %.50s: only runs of active workflows are sent",
+                 r->workflow_id, r->workflow_status);
+}
+
+int planner_runs_fail_inactive(PGconn *conn, const char *run_id, const char *message,
+                               mf_err *err)
+{
+    static const char sql[] =
+        "UPDATE workflow_runs SET status = 'failed', error_message = $2, completed_at = now(),"
+        " execution_time_ms = LEAST(floor(extract(epoch FROM now() - started_at) * 1000),"
+        "   2147483647)::integer, planner_lease_until = NULL, " LOG_APPEND("'failed'", "$2")
+        " WHERE id = $1::uuid AND" UNPLANNED("workflow_runs")
+        " AND NOT" WORKFLOW_KEEPS("workflow_runs");
     const char *params[2] = {run_id, message};
     long long affected = 0;
 

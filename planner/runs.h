@@ -36,9 +36,10 @@ typedef struct planner_counts {
     long long invalid;  /* recipients rejected at planning */
 } planner_counts;
 
-/* Claim the oldest running, unexpanded run whose lease is free or expired (FOR UPDATE SKIP
- * LOCKED), other than the nskip runs of skip, take the lease for lease_s seconds and log
- * "claimed". Returns 1 with *run filled, 0 when there is nothing to claim, -1 with err. */
+/* Claim the oldest running, unexpanded run of an `active` workflow whose lease is free or
+ * expired (FOR UPDATE SKIP LOCKED), other than the nskip runs of skip, take the lease for
+ * lease_s seconds and log "claimed". Returns 1 with *run filled, 0 when there is nothing to
+ * claim, -1 with err. */
 int planner_runs_claim(PGconn *conn, const char *owner, long long lease_s,
                        const char (*skip)[40], size_t nskip, planner_run *run, mf_err *err);
 
@@ -52,6 +53,31 @@ int planner_runs_candidate(PGconn *conn, const char (*skip)[40], size_t nskip, c
  * leased. 1 when failed, 0 when no longer claimable, -1 with err. */
 int planner_runs_fail_unclaimed(PGconn *conn, const char *run_id, const char *message,
                                 mf_err *err);
+
+/* A run that waits for a planner but whose workflow will not let it run: the workflow is
+ * draft, archived or has no status, or the run has no workflow (workflow_id NULL; the
+ * foreign key deletes the runs of a deleted workflow). (Runs of paused workflows
+ * wait: they are neither claimed nor failed, so they go on when the workflow is resumed.) */
+typedef struct planner_inactive {
+    char id[MF_UUID_STR_SIZE];
+    char workflow_id[MF_UUID_STR_SIZE]; /* "" when the run has none */
+    char workflow_status[64];           /* "" when NULL */
+} planner_inactive;
+
+/* Up to cap such runs (running, unexpanded, lease free or expired, not in skip), oldest
+ * first, into out; their number into *n. Reads only. 0, or -1 with err. */
+int planner_runs_inactive(PGconn *conn, const char (*skip)[40], size_t nskip,
+                          planner_inactive *out, size_t cap, size_t *n, mf_err *err);
+
+/* The run's error message and log detail, naming the workflow's status:
+ * `workflow <id> is draft: only runs of active workflows are sent`. */
+void planner_inactive_message(const planner_inactive *r, char *out, size_t cap);
+
+/* Fail run_id with message (status 'failed', error_message, completed_at,
+ * execution_time_ms, log "failed") if it is still unplanned and its workflow is still
+ * neither active nor paused. 1 when failed, 0 when that no longer holds, -1 with err. */
+int planner_runs_fail_inactive(PGconn *conn, const char *run_id, const char *message,
+                               mf_err *err);
 
 /* Extend the lease to now() + lease_s and record the resume position (may be NULL).
  * Returns 1 while the run is still ours and running, 0 when lost, -1 with err. */

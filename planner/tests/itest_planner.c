@@ -618,6 +618,10 @@ static void test_interval_schedule(void **state)
     PQclear(pg_q("UPDATE workflows SET status = 'paused' WHERE id = $1", 1, p));
     mf_test_sleep_ms(500);
     slots = pg_num("SELECT count(*) FROM workflow_runs WHERE workflow_id = $1", 1, p);
+    /* runs of a paused workflow wait; make it a manual active one so they go on and no
+     * schedule fires any more */
+    PQclear(pg_q("UPDATE workflows SET status = 'active', trigger_type = 'manual' WHERE id = $1",
+                 1, p));
     assert_true(slots >= 3);
     /* exactly one run per 2 s slot, all with trigger_type schedule */
     assert_int_equal(pg_num("SELECT count(DISTINCT floor(extract(epoch FROM started_at) / 2))"
@@ -670,6 +674,12 @@ static void test_config_errors_fail_the_run(void **state)
                     sizeof(wf));
     create_run(wf, run, sizeof(run));
     wait_run_planned(run, 30);
+    /* the completion check is the planner's next statement after the recorded expansion */
+    for (int64_t end = (int64_t)mf_test_now_ms() + 10000;
+         (int64_t)mf_test_now_ms() < end &&
+         pg_num("SELECT count(*) FROM workflow_runs WHERE id = $1 AND status = 'running'", 1,
+                p) == 1;)
+        mf_test_sleep_ms(50);
     pg_val("SELECT status || ' ' || target_count FROM workflow_runs WHERE id = $1", 1, p, msg,
            sizeof(msg));
     assert_string_equal(msg, "completed 0");
@@ -715,6 +725,80 @@ static void test_data_error_does_not_wedge(void **state)
                           " DROP CONSTRAINT mf_it_poison_z");
     mf_test_pg_exec(T.pg, "UPDATE workflow_runs SET status = 'cancelled'"
                           " WHERE status = 'running' AND expansion_finished_at IS NULL");
+}
+
+/* Only runs of active workflows are planned. Runs of draft, archived and status-less
+ * workflows, and a run without a workflow, fail with a message naming why; a run of a paused
+ * workflow is neither claimed nor failed, and is planned once the workflow is active again.
+ * All of them are older than an active workflow's run, which would be claimed after them if
+ * the claim looked at the run alone. */
+static void test_inactive_workflows_not_run(void **state)
+{
+    static const char *const STATES[] = {"draft", "archived", NULL, "paused"};
+    static const char SMALL[] = "SELECT id, name, phone, email FROM customers WHERE id <= 10";
+    char wf[4][40], run[4][40], orphan[40], active_wf[40], active_run[40], msg[512], want[128];
+    const char *p[2];
+
+    (void)state;
+    for (int i = 0; i < 4; i++) {
+        create_workflow(SMALL, "manual", "{}", wf[i], sizeof(wf[i]));
+        p[0] = wf[i];
+        p[1] = STATES[i];
+        PQclear(pg_q("UPDATE workflows SET status = $2 WHERE id = $1", 2, p));
+    }
+    create_workflow(SMALL, "manual", "{}", active_wf, sizeof(active_wf));
+    mf_test_pg_exec(T.pg, "BEGIN");
+    for (int i = 0; i < 4; i++)
+        create_run_at(wf[i], "3 s", run[i], sizeof(run[i]));
+    pg_val("INSERT INTO workflow_runs (workflow_id, status, trigger_type, started_at)"
+           " VALUES (NULL, 'running', 'manual', clock_timestamp() - interval '3 s')"
+           " RETURNING id", 0, NULL, orphan, sizeof(orphan));
+    create_run_at(active_wf, "1 s", active_run, sizeof(active_run));
+    mf_test_pg_exec(T.pg, "COMMIT");
+
+    wait_run_planned(active_run, 30);
+    p[0] = active_run;
+    assert_int_equal(pg_num("SELECT expanded_count FROM workflow_runs WHERE id = $1", 1, p), 9);
+    for (int i = 0; i < 3; i++) {
+        wait_run_planned(run[i], 30);
+        p[0] = run[i];
+        pg_val("SELECT status || ': ' || COALESCE(error_message, '') FROM workflow_runs"
+               " WHERE id = $1", 1, p, msg, sizeof(msg));
+        snprintf(want, sizeof(want), "failed: workflow %s %s%s: only runs of active workflows",
+                 wf[i], STATES[i] != NULL ? "is " : "has no status",
+                 STATES[i] != NULL ? STATES[i] : "");
+        if (strncmp(msg, want, strlen(want)) != 0)
+            fail_msg("run of a %s workflow: \"%s\", want \"%s...\"",
+                     STATES[i] != NULL ? STATES[i] : "status-less", msg, want);
+        /* the run's log says so, and nobody claimed or expanded it */
+        assert_int_equal(pg_num("SELECT count(*) FROM workflow_runs WHERE id = $1"
+                                " AND jsonb_array_length(logs) = 1"
+                                " AND logs->0->>'event' = 'failed'"
+                                " AND logs->0->>'detail' = error_message"
+                                " AND completed_at IS NOT NULL AND planner_owner IS NULL"
+                                " AND expanded_count = 0", 1, p), 1);
+    }
+    wait_run_planned(orphan, 30);
+    p[0] = orphan;
+    pg_val("SELECT status || ': ' || COALESCE(error_message, '') FROM workflow_runs"
+           " WHERE id = $1", 1, p, msg, sizeof(msg));
+    if (strncmp(msg, "failed: the run has no workflow", 31) != 0)
+        fail_msg("run without a workflow: \"%s\"", msg);
+
+    /* the paused workflow's run waits, untouched, while the planners poll */
+    mf_test_sleep_ms(1000);
+    p[0] = run[3];
+    assert_int_equal(pg_num("SELECT count(*) FROM workflow_runs WHERE id = $1"
+                            " AND status = 'running' AND expansion_finished_at IS NULL"
+                            " AND planner_owner IS NULL AND logs = '[]'::jsonb", 1, p), 1);
+    /* resumed: planned like any other */
+    p[0] = wf[3];
+    PQclear(pg_q("UPDATE workflows SET status = 'active' WHERE id = $1", 1, p));
+    wait_run_planned(run[3], 30);
+    p[0] = run[3];
+    assert_int_equal(pg_num("SELECT count(*) FROM workflow_runs WHERE id = $1"
+                            " AND status = 'running' AND expanded_count = 9"
+                            " AND logs @> '[{\"event\":\"claimed\"}]'", 1, p), 1);
 }
 
 static void test_sigterm_exits_cleanly(void **state)
@@ -774,6 +858,7 @@ int main(void)
         cmocka_unit_test(test_interval_schedule),
         cmocka_unit_test(test_config_errors_fail_the_run),
         cmocka_unit_test(test_data_error_does_not_wedge),
+        cmocka_unit_test(test_inactive_workflows_not_run),
         cmocka_unit_test(test_sigterm_exits_cleanly),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -23,15 +23,24 @@
 /*
  * Database A gets the seed's SQL straight from the seed file (```sql blocks of sections 2 and
  * 4-7, extracted here, independent of schemas/pg/0001_seed.sql); database B gets the migrations.
- * Every catalog fact of the seed's objects must be identical in B. B may have more: fleet
- * columns and indexes on seed tables (listed), fleet tables, views and functions. It may not
- * have triggers, policies or constraints on seed columns that the seed lacks.
+ * Every catalog fact of the seed's objects must be identical in B: columns, constraints,
+ * indexes, triggers, policies, views, functions, RLS flags, relation options and what anon and
+ * authenticated may do with each table and view. B may have more: fleet columns and indexes on
+ * seed tables (listed), fleet tables, views and functions. It may not have triggers, policies
+ * or constraints on seed columns that the seed lacks.
  *
- * One deliberate change of the seed is accepted, and only in exactly the form listed in
- * ALLOWED below: the two cost totals widened from numeric(10,2) to numeric(14,2) by
- * 0009_money.sql (docs/schema.md, "Money"), which the view daily_stats_summary passes on.
- * Every other difference of a seed object still fails, and so does the same column with any
- * other type; each listed change must also be present, so the list cannot go stale.
+ * Two deliberate changes of the seed are accepted, and only in exactly the form listed in
+ * ALLOWED below:
+ * - the two cost totals widened from numeric(10,2) to numeric(14,2) by 0009_money.sql
+ *   (docs/schema.md, "Money"), which the view daily_stats_summary passes on;
+ * - row-level security by 0010_rls.sql (docs/security.md): RLS enabled on the seven seed
+ *   tables the seed left open, the seed views made security_invoker, the three
+ *   dev_full_access policies dropped, the staff policies added (each with its exact
+ *   definition), and the privileges of anon (none) and authenticated on the seed's tables and
+ *   views.
+ * Every other difference of a seed object still fails (a policy, an RLS flag, a view option,
+ * a privilege of anon or authenticated, a column type...), and so does a listed object with
+ * any other value; each listed change must also be present, so the list cannot go stale.
  */
 
 /* ---- seed extraction ---------------------------------------------------------------------- */
@@ -184,10 +193,12 @@ typedef struct category {
     enum extra_rule rule;
 } category;
 
+/* compare() takes the seed's tables and columns from the first two */
 static const category CATEGORIES[] = {
     { "table",
       "SELECT c.relname, c.relkind::text || '|rls=' || c.relrowsecurity || '|force=' || "
-      "c.relforcerowsecurity || '|' || c.relpersistence::text "
+      "c.relforcerowsecurity || '|' || c.relpersistence::text || '|options=' || "
+      "coalesce(array_to_string(c.reloptions, ','), '') || '|' "
       "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
       "WHERE n.nspname = 'public' AND c.relkind IN ('r', 'v', 'p')",
       EXTRA_ALLOWED },
@@ -236,38 +247,116 @@ static const category CATEGORIES[] = {
       "JOIN pg_namespace n ON n.oid = p.pronamespace "
       "WHERE n.nspname = 'public' AND p.prokind = 'f'",
       EXTRA_ALLOWED },
+    /* what Supabase's public key (anon) and signed-in users (authenticated) may do with each
+     * relation, PUBLIC's grants included (RLS then filters the rows) */
+    { "privilege",
+      "SELECT c.relname, 'anon=' || array_to_string(ARRAY(SELECT p FROM unnest(ARRAY["
+      "'SELECT', 'INSERT', 'UPDATE', 'DELETE', 'TRUNCATE', 'REFERENCES', 'TRIGGER']) p "
+      "WHERE has_table_privilege('anon', c.oid, p)), ',') || '|authenticated=' || "
+      "array_to_string(ARRAY(SELECT p FROM unnest(ARRAY['SELECT', 'INSERT', 'UPDATE', "
+      "'DELETE', 'TRUNCATE', 'REFERENCES', 'TRIGGER']) p "
+      "WHERE has_table_privilege('authenticated', c.oid, p)), ',') || '|' "
+      "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+      "WHERE n.nspname = 'public' AND c.relkind IN ('r', 'v', 'p')",
+      EXTRA_ALLOWED },
 };
 
 #define NCATEGORIES (sizeof(CATEGORIES) / sizeof(CATEGORIES[0]))
 
-/* A seed fact the migrations change on purpose: in category `cat`, object `key`, the seed's
- * value with `from` replaced once by `to` must be the migrated value, byte for byte. */
+/* A seed fact the migrations change on purpose, in category `cat`, object `key`:
+ * CHANGE: the seed's value with `from` replaced once by `to` must be the migrated value, byte
+ *         for byte;
+ * DROP:   the seed's object must be gone after the migrations;
+ * ADD:    the migrations add the object to a seed table with exactly the value `to`. */
+enum allowed_kind { CHANGE, DROP, ADD };
+
 typedef struct allowed_change {
+    enum allowed_kind kind;
     const char *cat;
     const char *key;
     const char *from;
     const char *to;
 } allowed_change;
 
+/* 0010_rls.sql's policies as pg_policies shows them: permissive|roles|cmd|qual|with_check */
+#define STAFF_ROLE "( SELECT mf_jwt_staff_role() AS mf_jwt_staff_role)"
+#define STAFF_IN(LIST) "(" STAFF_ROLE " = ANY (ARRAY[" LIST "]))"
+#define ALL4 "'admin'::text, 'operator'::text, 'marketer'::text, 'analyst'::text"
+#define MGR3 "'admin'::text, 'operator'::text, 'marketer'::text"
+#define READ_BY(LIST) "PERMISSIVE|{authenticated}|SELECT|" STAFF_IN(LIST) "|<none>"
+#define MANAGED_BY(LIST) "PERMISSIVE|{authenticated}|ALL|" STAFF_IN(LIST) "|" STAFF_IN(LIST)
+#define APPEND_BY(LIST) "PERMISSIVE|{authenticated}|INSERT|<none>|" STAFF_IN(LIST)
+#define ADMIN "(" STAFF_ROLE " = 'admin'::text)"
+
+/* RLS switched on where the seed left it off */
+#define RLS_ON(T) { CHANGE, "table", T, "|rls=false|", "|rls=true|" }
+/* authenticated gets the privileges RLS governs (never TRUNCATE, REFERENCES, TRIGGER) */
+#define STAFF_TABLE(T) { CHANGE, "privilege", T, "|authenticated=|", \
+                         "|authenticated=SELECT,INSERT,UPDATE,DELETE|" }
+
 static const allowed_change ALLOWED[] = {
-    { "column", "workflow_runs.total_cost", "|numeric(10,2)|", "|numeric(14,2)|" },
-    { "column", "daily_statistics.total_cost", "|numeric(10,2)|", "|numeric(14,2)|" },
-    { "column", "daily_stats_summary.total_cost", "|numeric(10,2)|", "|numeric(14,2)|" },
+    /* 0009_money.sql */
+    { CHANGE, "column", "workflow_runs.total_cost", "|numeric(10,2)|", "|numeric(14,2)|" },
+    { CHANGE, "column", "daily_statistics.total_cost", "|numeric(10,2)|", "|numeric(14,2)|" },
+    { CHANGE, "column", "daily_stats_summary.total_cost", "|numeric(10,2)|", "|numeric(14,2)|" },
+    /* 0010_rls.sql */
+    RLS_ON("workflow_runs"), RLS_ON("template_usage_logs"), RLS_ON("variable_query_templates"),
+    RLS_ON("message_logs"), RLS_ON("system_settings"), RLS_ON("user_activity_logs"),
+    RLS_ON("daily_statistics"),
+    { CHANGE, "table", "workflow_summary", "|options=|", "|options=security_invoker=true|" },
+    { CHANGE, "table", "daily_stats_summary", "|options=|", "|options=security_invoker=true|" },
+    STAFF_TABLE("workflows"), STAFF_TABLE("workflow_runs"), STAFF_TABLE("message_templates"),
+    STAFF_TABLE("template_usage_logs"), STAFF_TABLE("individual_variable_mappings"),
+    STAFF_TABLE("variable_query_templates"), STAFF_TABLE("message_logs"),
+    STAFF_TABLE("system_settings"), STAFF_TABLE("user_activity_logs"),
+    STAFF_TABLE("daily_statistics"),
+    { CHANGE, "privilege", "workflow_summary", "|authenticated=|", "|authenticated=SELECT|" },
+    { CHANGE, "privilege", "daily_stats_summary", "|authenticated=|", "|authenticated=SELECT|" },
+    { DROP, "policy", "workflows.dev_full_access", NULL, NULL },
+    { DROP, "policy", "message_templates.dev_full_access", NULL, NULL },
+    { DROP, "policy", "individual_variable_mappings.dev_full_access", NULL, NULL },
+    { ADD, "policy", "workflows.staff_read", NULL, READ_BY(ALL4) },
+    { ADD, "policy", "workflows.staff_manage", NULL, MANAGED_BY(MGR3) },
+    { ADD, "policy", "message_templates.staff_read", NULL, READ_BY(ALL4) },
+    { ADD, "policy", "message_templates.staff_manage", NULL, MANAGED_BY(MGR3) },
+    { ADD, "policy", "individual_variable_mappings.staff_manage", NULL, MANAGED_BY(MGR3) },
+    { ADD, "policy", "variable_query_templates.staff_manage", NULL, MANAGED_BY(MGR3) },
+    { ADD, "policy", "workflow_runs.staff_read", NULL, READ_BY(ALL4) },
+    { ADD, "policy", "workflow_runs.staff_manage", NULL, MANAGED_BY(MGR3) },
+    { ADD, "policy", "message_logs.staff_read", NULL, READ_BY(ALL4) },
+    { ADD, "policy", "daily_statistics.staff_read", NULL, READ_BY(ALL4) },
+    { ADD, "policy", "template_usage_logs.staff_read", NULL, READ_BY(ALL4) },
+    { ADD, "policy", "template_usage_logs.staff_append", NULL, APPEND_BY(MGR3) },
+    { ADD, "policy", "user_activity_logs.staff_read", NULL,
+      READ_BY("'admin'::text, 'analyst'::text") },
+    { ADD, "policy", "user_activity_logs.staff_append", NULL,
+      "PERMISSIVE|{authenticated}|INSERT|<none>|(" STAFF_IN(ALL4)
+      " AND ((user_id)::text = ( SELECT mf_jwt_subject() AS mf_jwt_subject)))" },
+    { ADD, "policy", "system_settings.staff_read", NULL,
+      "PERMISSIVE|{authenticated}|SELECT|(" ADMIN " OR (" STAFF_IN("'operator'::text, "
+      "'marketer'::text, 'analyst'::text") " AND (is_encrypted IS FALSE)))|<none>" },
+    { ADD, "policy", "system_settings.admin_manage", NULL,
+      "PERMISSIVE|{authenticated}|ALL|" ADMIN "|" ADMIN },
 };
 
 #define NALLOWED (sizeof(ALLOWED) / sizeof(ALLOWED[0]))
 
-/* The index in ALLOWED of the change that turns seed value a into migrated value b of
- * cat/key, or -1 when the difference is not an allowed one. */
-static int allowed_index(const char *cat, const char *key, const char *a, const char *b)
+/* The index in ALLOWED of the change of kind that turns seed value a (NULL: none) into
+ * migrated value b (NULL: none) of cat/key, or -1 when the difference is not an allowed one. */
+static int allowed_index(enum allowed_kind kind, const char *cat, const char *key,
+                         const char *a, const char *b)
 {
     for (size_t i = 0; i < NALLOWED; i++) {
         const allowed_change *c = &ALLOWED[i];
         const char *at;
         char want[1024];
 
-        if (strcmp(c->cat, cat) != 0 || strcmp(c->key, key) != 0)
+        if (c->kind != kind || strcmp(c->cat, cat) != 0 || strcmp(c->key, key) != 0)
             continue;
+        if (kind == DROP)
+            return (int)i;
+        if (kind == ADD)
+            return strcmp(c->to, b) == 0 ? (int)i : -1;
         at = strstr(a, c->from);
         if (at == NULL)
             return -1;
@@ -300,10 +389,19 @@ static int compare(PGconn *a, PGconn *b, int verbose)
             int j = find_key(&sb, key);
 
             if (j < 0) {
+                int ak = allowed_index(DROP, cat->name, key, PQgetvalue(sa.res, i, 1), NULL);
+
+                if (ak >= 0) {
+                    seen[ak] = 1;
+                    if (verbose)
+                        print_message("allowed change of the seed: %s %s dropped\n",
+                                      cat->name, key);
+                    continue;
+                }
                 print_error("%s %s: missing after migrations\n", cat->name, key);
                 diffs++;
             } else if (strcmp(PQgetvalue(sa.res, i, 1), PQgetvalue(sb.res, j, 1)) != 0) {
-                int ak = allowed_index(cat->name, key, PQgetvalue(sa.res, i, 1),
+                int ak = allowed_index(CHANGE, cat->name, key, PQgetvalue(sa.res, i, 1),
                                       PQgetvalue(sb.res, j, 1));
 
                 if (ak >= 0) {
@@ -324,7 +422,17 @@ static int compare(PGconn *a, PGconn *b, int verbose)
             if (find_key(&sa, key) >= 0)
                 continue;
             if (cat->rule == EXTRA_NOT_ON_SEED && on_seed_table(&tables, key)) {
-                print_error("%s %s: added to a seed table\n", cat->name, key);
+                int ak = allowed_index(ADD, cat->name, key, NULL, PQgetvalue(sb.res, j, 1));
+
+                if (ak >= 0) {
+                    seen[ak] = 1;
+                    if (verbose)
+                        print_message("allowed change of the seed: %s %s added\n", cat->name,
+                                      key);
+                    continue;
+                }
+                print_error("%s %s: added to a seed table:\n  migrations: %s\n", cat->name, key,
+                            PQgetvalue(sb.res, j, 1));
                 diffs++;
             } else if (cat->rule == EXTRA_NOT_ON_SEED_COL && on_seed_table(&tables, key) &&
                        touches_seed_column(&columns, key, PQgetvalue(sb.res, j, 2))) {
@@ -339,11 +447,18 @@ static int compare(PGconn *a, PGconn *b, int verbose)
         PQclear(sb.res);
     }
     for (size_t k = 0; k < NALLOWED; k++) {
-        if (!seen[k]) {
+        const allowed_change *c = &ALLOWED[k];
+
+        if (seen[k])
+            continue;
+        if (c->kind == CHANGE)
             print_error("%s %s: the allowed change %s -> %s is not in the migrations\n",
-                        ALLOWED[k].cat, ALLOWED[k].key, ALLOWED[k].from, ALLOWED[k].to);
-            diffs++;
-        }
+                        c->cat, c->key, c->from, c->to);
+        else
+            print_error("%s %s: the allowed %s is not in the migrations%s%s\n", c->cat, c->key,
+                        c->kind == DROP ? "drop" : "addition", c->kind == ADD ? ": " : "",
+                        c->kind == ADD ? c->to : "");
+        diffs++;
     }
     PQclear(tables.res);
     PQclear(columns.res);
@@ -428,12 +543,27 @@ static void test_migrations_match_seed(void **state)
     mf_test_pg_exec(b, "DO $$ DECLARE d text := pg_get_viewdef('daily_stats_summary'); BEGIN"
                " DROP VIEW daily_stats_summary;"
                " ALTER TABLE daily_statistics ALTER COLUMN total_cost TYPE NUMERIC(16,2);"
-               " EXECUTE 'CREATE VIEW daily_stats_summary AS ' || d; END $$");
+               " EXECUTE 'CREATE VIEW daily_stats_summary WITH (security_invoker = true) AS '"
+               " || d; GRANT SELECT ON daily_stats_summary TO authenticated; END $$");
     mf_test_pg_exec(b, "ALTER TABLE message_logs ALTER COLUMN cost TYPE NUMERIC(14,2)");
     print_message("expected differences follow (self-check of the comparison):\n");
     /* the 4 above; message_logs.cost; daily_statistics.total_cost and the view's column, each
      * once as a difference and once as an allowed change no longer present */
     assert_int_equal(compare(a, b, 0), 9);
+
+    /* the security changes are allowed only as listed too */
+    mf_test_pg_exec(b, "CREATE POLICY mf_it_extra ON message_logs FOR SELECT TO anon "
+                       "USING (true)"); /* an unlisted policy: 1 */
+    mf_test_pg_exec(b, "ALTER POLICY staff_read ON workflows USING (true)"); /* 2 */
+    mf_test_pg_exec(b, "ALTER TABLE user_activity_logs DISABLE ROW LEVEL SECURITY"); /* 1 */
+    mf_test_pg_exec(b, "ALTER VIEW workflow_summary RESET (security_invoker)"); /* 1 */
+    mf_test_pg_exec(b, "CREATE POLICY dev_full_access ON message_templates FOR ALL "
+                       "TO anon, authenticated USING (true) WITH CHECK (true)"); /* 1 */
+    mf_test_pg_exec(b, "GRANT SELECT ON system_settings TO anon"); /* 2 */
+    mf_test_pg_exec(b, "GRANT TRUNCATE ON workflow_runs TO authenticated"); /* 2 */
+    /* a value that is neither the seed's nor the listed one counts as a difference and as a
+     * listed change no longer present; back to the seed's value only as the latter */
+    assert_int_equal(compare(a, b, 0), 9 + 10);
 
     PQfinish(a);
     PQfinish(b);

@@ -26,6 +26,8 @@
 #define BACKOFF_MIN_MS 200
 #define BACKOFF_MAX_MS 10000
 #define MAX_STALLED_LOGGED 64
+/* Most cancelled runs ended per sweep (the rest wait for the next tick). */
+#define CANCEL_SWEEP_MAX 100
 #define RATE_WINDOW_MS 1000 /* window of the recorded-results rate the status poller sees */
 
 /* The metric families (docs/reporter.md "Operations"). */
@@ -620,6 +622,23 @@ static int process(reporter *r, size_t n, const char **dep, mf_err *err)
 }
 
 /* Kafka health and the lag gauge (watermark query), PostgreSQL health when idle. */
+/* Cancelled runs that no later result will touch (cancelled after their last row, or before
+ * a planner claimed them) are ended here; the others end with their last batch. */
+static void end_cancelled_runs(reporter *r)
+{
+    int n = 0;
+    mf_err e;
+
+    mf_err_clear(&e);
+    if (mf_pg_ensure(r->pg, &e) != 0 ||
+        mf_runs_finish_cancelled_sweep(r->pg, CANCEL_SWEEP_MAX, &n, &e) != 0) {
+        MF_LOG(r->log, MF_LOG_WARN, "could not end cancelled runs", MF_KV_S("error", e.msg));
+        return;
+    }
+    if (n > 0)
+        MF_LOG(r->log, MF_LOG_INFO, "cancelled runs ended", MF_KV_I("runs", n));
+}
+
 static void tick(reporter *r, int idle)
 {
     long long lag = 0;
@@ -634,6 +653,7 @@ static void tick(reporter *r, int idle)
     } else {
         set_dep(r, "kafka", &r->kafka_ok, 0, e.msg);
     }
+    end_cancelled_runs(r);
     if (!idle)
         return;
     mf_err_clear(&e);

@@ -322,6 +322,8 @@ static const char STALL_SQL[] =
     "  AND expansion_finished_at < now() - make_interval(secs => $1::bigint)"
     "  AND COALESCE(success_count, 0) + COALESCE(failed_count, 0) < COALESCE(target_count, 0)"
     "  AND NOT COALESCE(logs, '[]'::jsonb) @> '[{\"event\":\"stalled\"}]'::jsonb"
+    "  AND NOT EXISTS (SELECT 1 FROM workflows w"
+    "                  WHERE w.id = workflow_runs.workflow_id AND w.status = 'paused')"
     " ORDER BY id FOR UPDATE SKIP LOCKED)"
     "UPDATE workflow_runs r SET logs = COALESCE(r.logs, '[]'::jsonb) || jsonb_build_array("
     " jsonb_build_object('ts', now(), 'event', 'stalled', 'detail', jsonb_build_object("

@@ -112,7 +112,8 @@ typedef struct mf_runs_stalled {
 /*
  * Stall detection (issue 5: a run must never stay 'running' forever without a reason). Every
  * run still 'running' whose expansion finished more than stall_s seconds ago and that still
- * misses results (success_count + failed_count < target_count) gets ONE entry appended to its
+ * misses results (success_count + failed_count < target_count), and whose workflow is not paused
+ * (a held run waits on purpose), gets ONE entry appended to its
  * logs: {"ts","event":"stalled","detail":{"missing","target_count","success_count",
  * "failed_count","expansion_finished_at"}}. Runs that already have a "stalled" entry are left
  * alone, so calling this on every poll, from several processes, logs each run once. Rows are

@@ -232,6 +232,31 @@ def log_event(dsn, run_id, event):
     return r[0] if r else None
 
 
+def sender_metrics(workdir, senders):
+    """Sum of each sample over the senders' /metrics (ports from their `http listening` line)."""
+    total = {}
+    for i in range(senders):
+        port = None
+        with open(os.path.join(workdir, f"sender-{i + 1}.log"), encoding="utf-8",
+                  errors="replace") as f:
+            for line in f:
+                if '"http listening"' in line:
+                    port = json.loads(line).get("port")
+                    break
+        if port is None:
+            continue
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as r:
+            for line in r.read().decode().splitlines():
+                if line and not line.startswith("#"):
+                    key, _, val = line.rpartition(" ")
+                    total[key] = total.get(key, 0.0) + float(val)
+    return total
+
+
+def metric_sum(metrics, prefix, must=""):
+    return int(sum(v for k, v in metrics.items() if k.startswith(prefix) and must in k))
+
+
 def fleet_env_for(a, fleet):
     fleet.env.update({"MF_SENDER_RATE_LIMIT": str(a.rate), "MF_SENDER_TEMPLATE_TTL_MS": "1000",
                       "MF_PLANNER_POLL_MS": "50"})
@@ -239,7 +264,7 @@ def fleet_env_for(a, fleet):
 
 # ---------------------------------------------------------------- cancel
 
-def mode_cancel(a, dsn, name, sim_url, fleet):
+def mode_cancel(a, dsn, name, sim_url, fleet, workdir):
     problems, facts = [], {}
     wf_a = cp.psql(dsn, "SELECT id FROM workflows WHERE name = '11월 회원 혜택 발송'")[0][0]
     wf_b = add_workflow(dsn, "동시 발송 캠페인",
@@ -315,6 +340,12 @@ def mode_cancel(a, dsn, name, sim_url, fleet):
         problems.append("the cancel did not land mid-flight (nothing sent or nothing cancelled)")
     if not log_event(dsn, run_a, "finished"):
         problems.append("run A has no 'finished' log entry")
+    m = sender_metrics(workdir, a.senders)
+    m_cancelled = metric_sum(m, "msgfleet_sender_messages_total{", 'status="cancelled"')
+    facts.update(groups_deleted=metric_sum(m, "msgfleet_sender_groups_deleted_total"))
+    if m_cancelled != ca_["cancelled"]:
+        problems.append(f"senders' /metrics count {m_cancelled} cancelled jobs, "
+                        f"message_logs {ca_['cancelled']}")
     tu = cp.psql(dsn, f"SELECT count(*), bool_and(NOT success) FROM template_usage_logs "
                       f"WHERE workflow_run_id = '{run_a}'")[0]
     if tu[0] != "1" or tu[1] != "t":
@@ -358,7 +389,7 @@ def mode_cancel(a, dsn, name, sim_url, fleet):
 
 # ---------------------------------------------------------------- pause
 
-def mode_pause(a, dsn, name, sim_url, fleet):
+def mode_pause(a, dsn, name, sim_url, fleet, workdir):
     problems, facts = [], {}
     wf_a = cp.psql(dsn, "SELECT id FROM workflows WHERE name = '11월 회원 혜택 발송'")[0][0]
     wf_s = add_workflow(dsn, "1초 간격 알림", "SELECT id, name, phone FROM customers WHERE id <= 5",
@@ -402,6 +433,25 @@ def mode_pause(a, dsn, name, sim_url, fleet):
         problems.append(f"while paused: run {st}, {failed} rows not sent")
     if fired:
         problems.append(f"the paused schedule fired {fired} run(s)")
+    # a run started while its workflow is paused waits unclaimed; cancelled the web UI way
+    # (a plain UPDATE, no log entry, no CLI) it ends by itself with nothing sent
+    run_w = start_run(a.build, dsn, wf_a)
+    time.sleep(1.0)
+    owner = cp.psql(dsn, "SELECT coalesce(planner_owner, ''), status FROM workflow_runs "
+                         f"WHERE id = '{run_w}'")[0]
+    if owner != ["", "running"]:
+        problems.append(f"a run of the paused workflow was claimed: {owner}")
+    cp.psql(dsn, f"UPDATE workflow_runs SET status = 'cancelled' WHERE id = '{run_w}'")
+    t_ui = time.time()
+    ended = wait_ended(dsn, run_w, 30)
+    facts["ui_cancel_end_s"] = time.time() - t_ui
+    if ended != "cancelled" or rows_of(dsn, run_w):
+        problems.append(f"the unclaimed run cancelled in the web UI ended {ended} with "
+                        f"{len(rows_of(dsn, run_w))} rows")
+    m = sender_metrics(workdir, a.senders)
+    facts["jobs_paused"] = metric_sum(m, "msgfleet_sender_jobs_paused_total")
+    if facts["jobs_paused"] == 0:
+        problems.append("the senders' /metrics count no paused job")
     rc, out = cp.msgfleet_cli(a.build, dsn, "resume", wf_a)
     print(out, end="", flush=True)
     if rc != 0:
@@ -456,9 +506,9 @@ def main(argv):
         time.sleep(0.5)
         fleet.check_alive()
         if a.mode == "cancel":
-            problems, facts = mode_cancel(a, dsn, name, sim_url, fleet)
+            problems, facts = mode_cancel(a, dsn, name, sim_url, fleet, workdir)
         else:
-            problems, facts = mode_pause(a, dsn, name, sim_url, fleet)
+            problems, facts = mode_pause(a, dsn, name, sim_url, fleet, workdir)
     finally:
         fleet.stop()
         if not a.keep:

@@ -34,7 +34,7 @@ int sender_obs_init(sender_obs *o, mf_err *err)
     C(reused, "msgfleet_sender_claims_reused_total",
       "redelivered jobs whose stored outcome was re-emitted without sending", NULL)
     C(held, "msgfleet_sender_jobs_paused_total",
-      "jobs deferred to the retry topic because their workflow is paused", NULL)
+      "deferrals of jobs to the retry topic because their workflow is paused", NULL)
     C(groups_deleted, "msgfleet_sender_groups_deleted_total",
       "provider groups deleted unsent because their run was cancelled", NULL)
     G(inflight, "msgfleet_sender_inflight_requests", "provider requests in flight")

@@ -651,6 +651,11 @@ static int held_state(void *arg, const mf_uuid *run)
     }
 }
 
+void sender_halt_mark_held(sender_ctx *s)
+{
+    sender_retryq_mark(&s->rq, held_state, s);
+}
+
 /* Asks about the runs of the held retry jobs too (only when a query runs anyway) and applies
  * a new answer to them: parked while paused, due at once when cancelled. */
 static int check_with_held(sender_ctx *s, mf_err *err)
@@ -663,7 +668,7 @@ static int check_with_held(sender_ctx *s, mf_err *err)
                 return -1;
     rc = sender_halt_check(&s->halt, s->pg, mf_clock_wall_ms(), err);
     if (rc > 0)
-        sender_retryq_mark(&s->rq, held_state, s);
+        sender_halt_mark_held(s);
     return rc;
 }
 

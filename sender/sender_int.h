@@ -184,6 +184,10 @@ int sender_produce_retry(sender_ctx *s, sender_slot *sl, int64_t nb_ms, mf_err *
  * 0 or -1 with err (Kafka). */
 int sender_halt_apply(sender_ctx *s, size_t from, mf_err *err);
 
+/* sender_batch.c: applies the last answer to the held retry jobs (sender_retryq_mark):
+ * parked while their workflow is paused, due at once when their run was cancelled. */
+void sender_halt_mark_held(sender_ctx *s);
+
 /* Marks a slot cancelled (result status cancelled, code RUN_CANCELLED, the job's variables as
  * the variables used, the template's type), without changing its state. */
 void sender_slot_cancelled(sender_ctx *s, sender_slot *sl);

@@ -1026,8 +1026,11 @@ static int halt_in_loop(send_state *st, mf_err *err)
 
     if (rc < 0)
         return -1;
-    if (rc > 0 && sender_halt_apply(s, s->claim_next, err) != 0)
-        return -1;
+    if (rc > 0) {
+        sender_halt_mark_held(s);
+        if (sender_halt_apply(s, s->claim_next, err) != 0)
+            return -1;
+    }
     if (sender_halt_count(&s->halt) == 0)
         return 0;
     halt_groups(st);

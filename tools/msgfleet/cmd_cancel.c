@@ -123,8 +123,9 @@ static int cancel_run(PGconn *conn, const cancel_opts *o)
                done.failed_count);
     else
         printf("the senders stop within about a second; jobs not sent become 'cancelled'\n");
-    printf("resend the cancelled recipients later with: msgfleet replay %s --status cancelled\n",
-           o->run);
+    if (!done.completed || done.failed_count > 0)
+        printf("resend the cancelled recipients later with: msgfleet replay %s --status "
+               "cancelled\n", o->run);
     fflush(stdout);
     return MSGFLEET_EXIT_OK;
 }

@@ -309,6 +309,52 @@ int mf_runs_finish_cancelled_sweep(PGconn *conn, int max, int *n, mf_err *err)
     return rc;
 }
 
+/* $1 quiet seconds, $2 most runs. The lease filter first (cheap); the rows' age only for the
+ * few runs it lets through. */
+static const char ORPHAN_SQL[] =
+    "WITH c AS ("
+    " SELECT r.id FROM workflow_runs r"
+    " WHERE r.status = 'cancelled' AND r.completed_at IS NULL"
+    "  AND r.expansion_finished_at IS NULL AND r.planner_owner IS NOT NULL"
+    "  AND (r.planner_lease_until IS NULL"
+    "       OR r.planner_lease_until < now() - make_interval(secs => $1::double precision))"
+    "  AND NOT EXISTS (SELECT 1 FROM message_logs m WHERE m.workflow_run_id = r.id"
+    "   AND m.created_at > now() - make_interval(secs => $1::double precision))"
+    " ORDER BY r.id LIMIT $2::integer FOR UPDATE SKIP LOCKED)"
+    "UPDATE workflow_runs r SET"
+    " target_count = COALESCE(r.success_count, 0) + COALESCE(r.failed_count, 0),"
+    " expansion_finished_at = now(), planner_lease_until = NULL,"
+    " logs = COALESCE(r.logs, '[]'::jsonb) || jsonb_build_array(jsonb_build_object("
+    "  'ts', now(), 'event', 'expansion_stopped', 'detail', format('run cancelled while its"
+    " planner (%s) was gone: counted from the %s messages recorded, none in the last %s s',"
+    "  r.planner_owner, COALESCE(r.success_count, 0) + COALESCE(r.failed_count, 0),"
+    "  $1::double precision)))"
+    " FROM c WHERE r.id = c.id AND r.expansion_finished_at IS NULL"
+    " RETURNING r.id::text";
+
+int mf_runs_stop_orphaned_cancelled(PGconn *conn, long long quiet_s, int max, int *n,
+                                    mf_err *err)
+{
+    char quiet[32], lim[16];
+    const char *params[2] = {quiet, lim};
+    PGresult *res;
+    int i, rc = 0;
+
+    if (n != NULL)
+        *n = 0;
+    snprintf(quiet, sizeof(quiet), "%lld", quiet_s);
+    snprintf(lim, sizeof(lim), "%d", max > 0 ? max : 1);
+    res = mf_pg_query(conn, ORPHAN_SQL, 2, params, err);
+    if (res == NULL)
+        return mf_err_prefix(err, "could not count the jobs of cancelled runs left by a planner");
+    for (i = 0; i < PQntuples(res) && rc == 0; i++)
+        rc = mf_runs_try_finish_cancelled(conn, PQgetvalue(res, i, 0), NULL, err);
+    if (n != NULL)
+        *n = PQntuples(res);
+    PQclear(res);
+    return rc;
+}
+
 /* ---------------------------------------------------------------------------------------- */
 /* recount                                                                                  */
 

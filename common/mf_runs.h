@@ -79,6 +79,18 @@ int mf_runs_try_finish_cancelled(PGconn *conn, const char *run_id_text, mf_runs_
 int mf_runs_finish_cancelled_sweep(PGconn *conn, int max, int *n, mf_err *err);
 
 /*
+ * A cancelled run whose expansion was never recorded because its planner died (its lease ran
+ * out more than quiet_s seconds ago) would wait forever: nobody knows how many jobs that
+ * planner put on Kafka. Once none of its message_logs rows is younger than quiet_s seconds
+ * (the senders drained what was left), its counts are taken from the rows recorded
+ * (target_count = success_count + failed_count, expansion_finished_at = now(), log
+ * "expansion_stopped" saying so); mf_runs_try_finish_cancelled then ends it. A job recorded
+ * later still counts in the counters. Up to `max` runs; *n (optional) gets how many. 0 or -1.
+ */
+int mf_runs_stop_orphaned_cancelled(PGconn *conn, long long quiet_s, int max, int *n,
+                                    mf_err *err);
+
+/*
  * Recompute workflows.statistics of workflow `workflow_id_text` from its workflow_runs:
  * {"total_runs": completed runs, "total_sent": sum success_count, "total_failed": sum
  * failed_count, "total_cost": sum total_cost, "last_run_id": latest completed run,

@@ -668,6 +668,7 @@ static void stall_check(reporter *r)
 {
     mf_runs_stalled st[MAX_STALLED_LOGGED];
     size_t n = 0, i;
+    int ended = 0;
     mf_err e;
 
     mf_err_clear(&e);
@@ -681,6 +682,15 @@ static void stall_check(reporter *r)
                MF_KV_I("missing", st[i].missing), MF_KV_I("target_count", st[i].target_count),
                MF_KV_I("expansion_finished_s_ago", st[i].finished_ago_s));
     mf_metric_add(r->m.stalled, NULL, (double)n);
+    /* a cancelled run whose planner died before it recorded what it expanded: counted from
+     * its rows once they stopped coming for as long (mf_runs_stop_orphaned_cancelled) */
+    if (mf_runs_stop_orphaned_cancelled(r->pg, r->cfg->stall_s, CANCEL_SWEEP_MAX, &ended,
+                                        &e) != 0)
+        MF_LOG(r->log, MF_LOG_WARN, "could not end cancelled runs left by a planner",
+               MF_KV_S("error", e.msg));
+    else if (ended > 0)
+        MF_LOG(r->log, MF_LOG_WARN, "cancelled runs counted from their rows: planner gone",
+               MF_KV_I("runs", ended));
 }
 
 /* The status poller's view of the consumer (rep_status_set_backlog / _set_rate): the lag

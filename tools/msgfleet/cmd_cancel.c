@@ -1,4 +1,4 @@
-/* cmd_cancel: `msgfleet cancel`, stop a running run across the fleet; jobs not sent are cancelled. */
+/* cmd_cancel: `msgfleet cancel`, stop a run across the fleet; jobs not sent yet are cancelled. */
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>

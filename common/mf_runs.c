@@ -164,6 +164,198 @@ int mf_runs_try_complete(PGconn *conn, const char *run_id_text, mf_runs_completi
 }
 
 /* ---------------------------------------------------------------------------------------- */
+/* cancelled runs                                                                           */
+
+/* A cancelled run whose expanded jobs all have their row (or that no planner ever claimed,
+ * so that no job exists). */
+#define CANCEL_READY                                                                            \
+    " status = 'cancelled' AND completed_at IS NULL"                                            \
+    " AND ((expansion_finished_at IS NOT NULL"                                                  \
+    "       AND COALESCE(success_count, 0) + COALESCE(failed_count, 0)"                         \
+    "           >= COALESCE(target_count, 0))"                                                  \
+    "      OR (expansion_finished_at IS NULL AND planner_owner IS NULL))"
+
+static const char CANCEL_END_SQL[] =
+    "UPDATE workflow_runs SET completed_at = now(),"
+    " execution_time_ms = LEAST(GREATEST(floor(extract(epoch FROM now() - started_at) * 1000),"
+    "   0), 2147483647)::integer,"
+    " logs = COALESCE(logs, '[]'::jsonb) || jsonb_build_array(jsonb_build_object("
+    "   'ts', now(), 'event', 'finished', 'detail', jsonb_build_object('status', 'cancelled',"
+    "     'target_count', COALESCE(target_count, 0), 'success_count', COALESCE(success_count, 0),"
+    "     'failed_count', COALESCE(failed_count, 0), 'total_cost', COALESCE(total_cost, 0))))"
+    " WHERE id = $1::uuid AND" CANCEL_READY
+    " RETURNING workflow_id, COALESCE(target_count, 0), COALESCE(success_count, 0),"
+    "   COALESCE(failed_count, 0), COALESCE(execution_time_ms, 0)";
+
+/* The side effects of a cancelled run that ended: its template was used when it sent
+ * anything (same template rule as WINNER_SQL); no workflows_executed. */
+static const char CANCEL_WINNER_SQL[] =
+    "WITH r AS ("
+    " SELECT r.id, r.workflow_id, r.started_at, r.completed_at, COALESCE(r.success_count, 0) AS sc,"
+    "  COALESCE(r.failed_count, 0) AS fc, w.message_config AS mc"
+    " FROM workflow_runs r LEFT JOIN workflows w ON w.id = r.workflow_id WHERE r.id = $1::uuid),"
+    "t AS ("
+    " SELECT COALESCE("
+    "  (SELECT mt.id FROM message_templates mt, r WHERE mt.id = CASE WHEN r.mc->>'template_id' ~ "
+    UUID_RE " THEN (r.mc->>'template_id')::uuid END),"
+    "  (SELECT ml.template_id FROM message_logs ml WHERE ml.workflow_run_id = $1::uuid"
+    "    AND ml.template_id IS NOT NULL LIMIT 1)) AS template_id),"
+    "tu AS ("
+    " INSERT INTO template_usage_logs (template_id, workflow_id, workflow_run_id, used_at,"
+    "  variables_used, success, error_message)"
+    " SELECT t.template_id, r.workflow_id, r.id, r.completed_at, '{}'::jsonb, false,"
+    "  format('run cancelled after %s of %s messages', r.sc, r.sc + r.fc)"
+    " FROM r, t WHERE t.template_id IS NOT NULL AND r.sc > 0"
+    " ON CONFLICT (workflow_run_id, template_id) WHERE workflow_run_id IS NOT NULL DO NOTHING"
+    " RETURNING 1),"
+    "wf AS ("
+    " UPDATE workflows w SET last_run_at = GREATEST(w.last_run_at, r.started_at)"
+    " FROM r WHERE w.id = r.workflow_id AND r.started_at IS NOT NULL"
+    "  AND (w.last_run_at IS NULL OR w.last_run_at < r.started_at)"
+    " RETURNING 1),"
+    "ds AS ("
+    " INSERT INTO daily_statistics AS d (stat_date, templates_used)"
+    " SELECT (r.completed_at AT TIME ZONE 'Asia/Seoul')::date, (SELECT count(*) FROM tu)"
+    " FROM r WHERE (SELECT count(*) FROM tu) > 0"
+    " ON CONFLICT (stat_date) DO UPDATE SET"
+    "  templates_used = COALESCE(d.templates_used, 0) + EXCLUDED.templates_used,"
+    "  updated_at = now()"
+    " RETURNING 1)"
+    "SELECT (SELECT count(*) FROM tu), (SELECT count(*) FROM ds), (SELECT count(*) FROM wf)";
+
+/* The body: conn is inside a transaction. */
+static int finish_cancelled_tx(PGconn *conn, const char *run_id, mf_runs_completion *out,
+                               mf_err *err)
+{
+    const char *params[1] = {run_id};
+    PGresult *res;
+    int rc = -1;
+
+    res = mf_pg_query(conn, CANCEL_END_SQL, 1, params, err);
+    if (res == NULL)
+        goto out;
+    if (PQntuples(res) == 0) {
+        rc = 0;
+        goto out;
+    }
+    out->completed = 1;
+    out->target_count = getll(res, 0, 1);
+    out->success_count = getll(res, 0, 2);
+    out->failed_count = getll(res, 0, 3);
+    out->execution_time_ms = getll(res, 0, 4);
+    PQclear(res);
+    res = mf_pg_query(conn, CANCEL_WINNER_SQL, 1, params, err);
+    if (res == NULL)
+        goto out;
+    out->templates_logged = (int)getll(res, 0, 0);
+    rc = 0;
+out:
+    PQclear(res);
+    if (rc != 0)
+        mf_err_prefix(err, "could not end cancelled run %s", run_id);
+    return rc;
+}
+
+int mf_runs_try_finish_cancelled(PGconn *conn, const char *run_id_text, mf_runs_completion *out,
+                                 mf_err *err)
+{
+    mf_runs_completion local;
+    int own = PQtransactionStatus(conn) == PQTRANS_IDLE;
+
+    if (out == NULL)
+        out = &local;
+    memset(out, 0, sizeof(*out));
+    if (run_id_text == NULL)
+        return mf_err_set(err, "could not end cancelled run: no run id");
+    if (own && mf_pg_begin(conn, err) != 0)
+        return -1;
+    if (finish_cancelled_tx(conn, run_id_text, out, err) != 0) {
+        if (own)
+            mf_pg_rollback(conn);
+        memset(out, 0, sizeof(*out));
+        return -1;
+    }
+    if (own && mf_pg_commit(conn, err) != 0) {
+        memset(out, 0, sizeof(*out));
+        return -1;
+    }
+    return 0;
+}
+
+int mf_runs_finish_cancelled_sweep(PGconn *conn, int max, int *n, mf_err *err)
+{
+    static const char sql[] =
+        "SELECT id::text FROM workflow_runs WHERE" CANCEL_READY " ORDER BY id LIMIT $1::integer";
+    char lim[16];
+    const char *params[1] = {lim};
+    PGresult *res;
+    int i, ended = 0, rc = 0;
+
+    if (n != NULL)
+        *n = 0;
+    snprintf(lim, sizeof(lim), "%d", max > 0 ? max : 1);
+    res = mf_pg_query(conn, sql, 1, params, err);
+    if (res == NULL)
+        return mf_err_prefix(err, "could not look for cancelled runs to end");
+    for (i = 0; i < PQntuples(res) && rc == 0; i++) {
+        mf_runs_completion c;
+
+        rc = mf_runs_try_finish_cancelled(conn, PQgetvalue(res, i, 0), &c, err);
+        ended += c.completed;
+    }
+    PQclear(res);
+    if (n != NULL)
+        *n = ended;
+    return rc;
+}
+
+/* $1 quiet seconds, $2 most runs. The lease filter first (cheap); the rows' age only for the
+ * few runs it lets through. */
+static const char ORPHAN_SQL[] =
+    "WITH c AS ("
+    " SELECT r.id FROM workflow_runs r"
+    " WHERE r.status = 'cancelled' AND r.completed_at IS NULL"
+    "  AND r.expansion_finished_at IS NULL AND r.planner_owner IS NOT NULL"
+    "  AND (r.planner_lease_until IS NULL"
+    "       OR r.planner_lease_until < now() - make_interval(secs => $1::double precision))"
+    "  AND NOT EXISTS (SELECT 1 FROM message_logs m WHERE m.workflow_run_id = r.id"
+    "   AND m.created_at > now() - make_interval(secs => $1::double precision))"
+    " ORDER BY r.id LIMIT $2::integer FOR UPDATE SKIP LOCKED)"
+    "UPDATE workflow_runs r SET"
+    " target_count = COALESCE(r.success_count, 0) + COALESCE(r.failed_count, 0),"
+    " expansion_finished_at = now(), planner_lease_until = NULL,"
+    " logs = COALESCE(r.logs, '[]'::jsonb) || jsonb_build_array(jsonb_build_object("
+    "  'ts', now(), 'event', 'expansion_stopped', 'detail', format('run cancelled while its"
+    " planner (%s) was gone: counted from the %s messages recorded, none in the last %s s',"
+    "  r.planner_owner, COALESCE(r.success_count, 0) + COALESCE(r.failed_count, 0),"
+    "  $1::double precision)))"
+    " FROM c WHERE r.id = c.id AND r.expansion_finished_at IS NULL"
+    " RETURNING r.id::text";
+
+int mf_runs_stop_orphaned_cancelled(PGconn *conn, long long quiet_s, int max, int *n,
+                                    mf_err *err)
+{
+    char quiet[32], lim[16];
+    const char *params[2] = {quiet, lim};
+    PGresult *res;
+    int i, rc = 0;
+
+    if (n != NULL)
+        *n = 0;
+    snprintf(quiet, sizeof(quiet), "%lld", quiet_s);
+    snprintf(lim, sizeof(lim), "%d", max > 0 ? max : 1);
+    res = mf_pg_query(conn, ORPHAN_SQL, 2, params, err);
+    if (res == NULL)
+        return mf_err_prefix(err, "could not count the jobs of cancelled runs left by a planner");
+    for (i = 0; i < PQntuples(res) && rc == 0; i++)
+        rc = mf_runs_try_finish_cancelled(conn, PQgetvalue(res, i, 0), NULL, err);
+    if (n != NULL)
+        *n = PQntuples(res);
+    PQclear(res);
+    return rc;
+}
+
+/* ---------------------------------------------------------------------------------------- */
 /* recount                                                                                  */
 
 /* Each query returns rows (label, stored, recounted) only where they differ. */
@@ -176,6 +368,8 @@ static const char STALL_SQL[] =
     "  AND expansion_finished_at < now() - make_interval(secs => $1::bigint)"
     "  AND COALESCE(success_count, 0) + COALESCE(failed_count, 0) < COALESCE(target_count, 0)"
     "  AND NOT COALESCE(logs, '[]'::jsonb) @> '[{\"event\":\"stalled\"}]'::jsonb"
+    "  AND NOT EXISTS (SELECT 1 FROM workflows w"
+    "                  WHERE w.id = workflow_runs.workflow_id AND w.status = 'paused')"
     " ORDER BY id FOR UPDATE SKIP LOCKED)"
     "UPDATE workflow_runs r SET logs = COALESCE(r.logs, '[]'::jsonb) || jsonb_build_array("
     " jsonb_build_object('ts', now(), 'event', 'stalled', 'detail', jsonb_build_object("

@@ -50,6 +50,47 @@ int mf_runs_try_complete(PGconn *conn, const char *run_id_text, mf_runs_completi
                          mf_err *err);
 
 /*
+ * A cancelled run ends when every job that was expanded has its message_logs row: the single
+ * conditional
+ *   UPDATE workflow_runs SET completed_at=now(), execution_time_ms=..., logs = logs ||
+ *          [{"ts","event":"finished","detail":{"status":"cancelled", counts}}]
+ *   WHERE id=$1 AND status='cancelled' AND completed_at IS NULL
+ *     AND ((expansion_finished_at IS NOT NULL
+ *           AND success_count + failed_count >= target_count)
+ *          OR (expansion_finished_at IS NULL AND planner_owner IS NULL))
+ * decides (the second arm: no planner ever claimed the run, so no job exists). The status
+ * stays 'cancelled'. The winner's transaction also, when the run sent anything
+ * (success_count > 0), inserts its template_usage_logs row (success false, error_message
+ * "run cancelled after N of M messages") and bumps daily_statistics.templates_used for the
+ * date of completed_at, and advances workflows.last_run_at. A cancelled run is not an
+ * execution: workflows_executed and workflows.statistics count completed runs only.
+ * Transactions and return values as mf_runs_try_complete (out->completed = 1 when this call
+ * ended the run).
+ */
+int mf_runs_try_finish_cancelled(PGconn *conn, const char *run_id_text, mf_runs_completion *out,
+                                 mf_err *err);
+
+/*
+ * Ends every cancelled run that is ready (mf_runs_try_finish_cancelled), up to `max` runs,
+ * each in its own transaction: for runs cancelled after their last result was recorded, or
+ * before any planner claimed them, which no later result will touch. *n (optional) gets how
+ * many were ended. 0 or -1 with err.
+ */
+int mf_runs_finish_cancelled_sweep(PGconn *conn, int max, int *n, mf_err *err);
+
+/*
+ * A cancelled run whose expansion was never recorded because its planner died (its lease ran
+ * out more than quiet_s seconds ago) would wait forever: nobody knows how many jobs that
+ * planner put on Kafka. Once none of its message_logs rows is younger than quiet_s seconds
+ * (the senders drained what was left), its counts are taken from the rows recorded
+ * (target_count = success_count + failed_count, expansion_finished_at = now(), log
+ * "expansion_stopped" saying so); mf_runs_try_finish_cancelled then ends it. A job recorded
+ * later still counts in the counters. Up to `max` runs; *n (optional) gets how many. 0 or -1.
+ */
+int mf_runs_stop_orphaned_cancelled(PGconn *conn, long long quiet_s, int max, int *n,
+                                    mf_err *err);
+
+/*
  * Recompute workflows.statistics of workflow `workflow_id_text` from its workflow_runs:
  * {"total_runs": completed runs, "total_sent": sum success_count, "total_failed": sum
  * failed_count, "total_cost": sum total_cost, "last_run_id": latest completed run,
@@ -83,7 +124,8 @@ typedef struct mf_runs_stalled {
 /*
  * Stall detection (issue 5: a run must never stay 'running' forever without a reason). Every
  * run still 'running' whose expansion finished more than stall_s seconds ago and that still
- * misses results (success_count + failed_count < target_count) gets ONE entry appended to its
+ * misses results (success_count + failed_count < target_count), and whose workflow is not paused
+ * (a held run waits on purpose), gets ONE entry appended to its
  * logs: {"ts","event":"stalled","detail":{"missing","target_count","success_count",
  * "failed_count","expansion_finished_at"}}. Runs that already have a "stalled" entry are left
  * alone, so calling this on every poll, from several processes, logs each run once. Rows are

@@ -4,8 +4,9 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "mf_pg.h"
 #include "mf_daemon.h"
+#include "mf_pg.h"
+#include "mf_runs.h"
 
 planner_outcome planner_emit_why(planner_emitter *em, planner_outcome o, const char *msg)
 {
@@ -97,8 +98,13 @@ planner_outcome planner_emit_produce(planner_emitter *em, const char *topic, con
         planner_outcome o;
 
         if (mf_kafka_produce(ctx->producer, topic, key, key_len, ctx->sbuf.data,
-                             ctx->sbuf.size, (void *)ctx->gen, 1000, &err) == 0)
+                             ctx->sbuf.size, (void *)ctx->gen, 1000, &err) == 0) {
+            if (strcmp(topic, ctx->topic_results) == 0)
+                ctx->queued_invalid++;
+            else
+                ctx->queued_jobs++;
             return PLANNER_OUT_OK;
+        }
         if (mf_kafka_producer_fatal(ctx->producer, &err))
             return planner_emit_why(em, PLANNER_OUT_FATAL, err.msg);
         /* TODO(lead): a typed queue-full return from mf_kafka_produce (see docs/replay.md) */
@@ -147,6 +153,47 @@ static void log_msg(planner_emitter *em, mf_log_level level, const char *what)
     em->log(em->self, level, msg);
 }
 
+/*
+ * The lease was lost because the run was cancelled (not taken over): record what this
+ * expansion put on Kafka as the run's counts, so that the run ends once those jobs all have
+ * their row. The messages still queued are waited for first (flush deadline), and those whose
+ * delivery failed are not counted. A replay resumed after a cursor adds the counts recorded
+ * before it (run->done_*; 0 for a normal run, which restarts from the beginning).
+ */
+static void record_cancelled(planner_emitter *em)
+{
+    planner_ctx *ctx = em->ctx;
+    const char *owner = ctx->cfg->common.instance_id;
+    planner_counts c;
+    mf_err err;
+    int rc = planner_runs_cancelled(ctx->pg, em->run, owner, &err);
+
+    if (rc <= 0) {
+        if (rc < 0)
+            MF_LOG(ctx->log, MF_LOG_WARN, "could not read the run status",
+                   MF_KV_S("run_id", em->run->id), MF_KV_S("error", err.msg));
+        return;
+    }
+    if (mf_kafka_flush(ctx->producer, (int)ctx->cfg->flush_timeout_ms, &err) != 0)
+        MF_LOG(ctx->log, MF_LOG_WARN, "cancelled run: messages not acknowledged yet",
+               MF_KV_S("run_id", em->run->id), MF_KV_S("error", err.msg));
+    c.expanded = em->run->done_jobs + ctx->queued_jobs;
+    c.invalid = em->run->done_invalid + ctx->queued_invalid;
+    c.target = c.expanded + c.invalid - ctx->dr_failed;
+    rc = planner_runs_stop_cancelled(ctx->pg, em->run, owner, &c, &err);
+    if (rc < 0) {
+        MF_LOG(ctx->log, MF_LOG_WARN, "could not record the stopped expansion",
+               MF_KV_S("run_id", em->run->id), MF_KV_S("error", err.msg));
+        return;
+    }
+    if (rc == 0)
+        return;
+    log_msg(em, MF_LOG_INFO, "cancelled: expansion stopped");
+    if (mf_runs_try_finish_cancelled(ctx->pg, em->run->id, NULL, &err) != 0)
+        MF_LOG(ctx->log, MF_LOG_WARN, "could not end the cancelled run",
+               MF_KV_S("run_id", em->run->id), MF_KV_S("error", err.msg));
+}
+
 static void record_finish(planner_emitter *em, const planner_counts *counts)
 {
     planner_ctx *ctx = em->ctx;
@@ -166,6 +213,8 @@ static void record_finish(planner_emitter *em, const planner_counts *counts)
         planner_emit_why(em, PLANNER_OUT_OK,
                          rc < 0 ? err.msg : "lease lost before recording the expansion");
         log_msg(em, MF_LOG_WARN, "expanded but not recorded");
+        if (rc == 0)
+            record_cancelled(em);
         return;
     }
     log_msg(em, MF_LOG_INFO, "expanded");
@@ -195,6 +244,7 @@ void planner_emit_record(planner_emitter *em, planner_outcome o, const planner_c
         break;
     case PLANNER_OUT_LOST:
         log_msg(em, MF_LOG_WARN, "lease lost, expansion abandoned");
+        record_cancelled(em);
         return;
     case PLANNER_OUT_STOP:
         rc = planner_runs_release(ctx->pg, em->run, owner, 0, em->reason, &err);
@@ -206,6 +256,8 @@ void planner_emit_record(planner_emitter *em, planner_outcome o, const planner_c
         log_msg(em, MF_LOG_WARN, "given back after a transient failure");
         break;
     }
+    if (rc == 0) /* no longer ours or no longer running: perhaps cancelled meanwhile */
+        record_cancelled(em);
     if (rc < 0 && planner_data_error(ctx, em->run->id, "run outcome", &err))
         planner_skip_run(ctx, em->run->id);
     else if (rc < 0)

@@ -358,6 +358,7 @@ static int round_once(planner_ctx *ctx, mf_err *err)
     MF_LOG(ctx->log, MF_LOG_INFO, "run claimed", MF_KV_S("run_id", run.id),
            MF_KV_S("workflow_id", run.workflow_id), MF_KV_S("previous_owner", run.prev_owner),
            MF_KV_S("replay_of", run.replay_of));
+    ctx->queued_jobs = ctx->queued_invalid = 0;
     rc = run.replay_of[0] != '\0' ? planner_replay_run(ctx, &run, err)
                                    : planner_expand_run(ctx, &run, err);
     return rc != 0 ? -1 : 1;

@@ -49,6 +49,9 @@ typedef struct planner_ctx {
     uintptr_t gen;
     long long dr_failed;
     char dr_error[256];
+    /* messages of the run being expanded queued to Kafka by this planner (jobs, INVALID_PHONE
+     * results): what a cancelled run's expansion leaves behind (emit.c) */
+    long long queued_jobs, queued_invalid;
     planner_metrics metrics;
     mf_httpd *httpd;          /* borrowed, may be NULL: dependency states for /healthz */
     int64_t backoff_ms;       /* current wait after a dependency failure (0: none) */

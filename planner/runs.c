@@ -322,3 +322,44 @@ int planner_runs_complete(PGconn *conn, const char *run_id, mf_err *err)
         return mf_err_prefix(err, "could not run the completion check of run %s", run_id);
     return c.completed ? 1 : 0;
 }
+
+/* ---- cancelled runs ----------------------------------------------------------------------- */
+
+#define CANCELLED_OURS                                                                          \
+    "id = $1::uuid AND planner_owner = $2 AND status = 'cancelled'"                            \
+    " AND expansion_finished_at IS NULL"
+
+int planner_runs_cancelled(PGconn *conn, const planner_run *run, const char *owner,
+                           mf_err *err)
+{
+    static const char sql[] = "SELECT 1 FROM workflow_runs WHERE " CANCELLED_OURS;
+    const char *params[2] = {run->id, owner};
+    PGresult *res = mf_pg_query(conn, sql, 2, params, err);
+    int rc;
+
+    if (res == NULL)
+        return mf_err_prefix(err, "could not read the status of run %s", run->id);
+    rc = PQntuples(res) > 0;
+    PQclear(res);
+    return rc;
+}
+
+int planner_runs_stop_cancelled(PGconn *conn, const planner_run *run, const char *owner,
+                                const planner_counts *counts, mf_err *err)
+{
+    static const char sql[] =
+        "UPDATE workflow_runs SET target_count = $3::integer, expanded_count = $4::integer,"
+        " invalid_count = $5::integer, expansion_finished_at = now(),"
+        " planner_lease_until = NULL, "
+        LOG_APPEND("'expansion_stopped'",
+                   "format('run cancelled: %s recipients planned before the stop (%s jobs, "
+                   "%s invalid)', $3, $4, $5)")
+        " WHERE " CANCELLED_OURS;
+    char t[32], e[32], i[32];
+    const char *params[5] = {run->id, owner, t, e, i};
+
+    snprintf(t, sizeof(t), "%lld", counts->target);
+    snprintf(e, sizeof(e), "%lld", counts->expanded);
+    snprintf(i, sizeof(i), "%lld", counts->invalid);
+    return owned_update(conn, "record the stopped expansion", sql, 5, params, err);
+}

@@ -114,4 +114,16 @@ int planner_runs_finish(PGconn *conn, const planner_run *run, const char *owner,
  * for a run whose expansion is finished. Returns 1 when this call completed the run, 0 when not (yet), -1 with err. */
 int planner_runs_complete(PGconn *conn, const char *run_id, mf_err *err);
 
+/* Whether the run lost to a cancel: status 'cancelled', still owned by owner and its
+ * expansion not recorded. 1 yes, 0 no, -1 with err. */
+int planner_runs_cancelled(PGconn *conn, const planner_run *run, const char *owner,
+                           mf_err *err);
+
+/* A cancelled run's expansion stopped: counts = the messages that reached Kafka (so the run
+ * ends once they all have their row), expansion_finished_at = now(), lease cleared, log
+ * "expansion_stopped"; only while the run is 'cancelled', ours and unrecorded. 1/0/-1 as
+ * renew. */
+int planner_runs_stop_cancelled(PGconn *conn, const planner_run *run, const char *owner,
+                                const planner_counts *counts, mf_err *err);
+
 #endif

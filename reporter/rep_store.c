@@ -206,6 +206,7 @@ typedef struct run_ref {
     char workflow[MF_UUID_STR_SIZE];
     int running;
     int completed;
+    int cancelled;
 } run_ref;
 
 struct rep_store {
@@ -960,6 +961,7 @@ static int add_ref(rep_store *st, const char *id, const char *status, const char
     snprintf(r->workflow, sizeof(r->workflow), "%s", wf);
     r->running = strcmp(status, "running") == 0;
     r->completed = strcmp(status, "completed") == 0;
+    r->cancelled = strcmp(status, "cancelled") == 0;
     return 0;
 }
 
@@ -1021,7 +1023,24 @@ static int store_offsets(rep_store *st, PGconn *conn, const rep_offset *offs, si
     return 0;
 }
 
-/* Completion for running runs, statistics for completed ones whose counters changed. */
+/* A cancelled run of the batch ends once its last job has its row (status stays
+ * 'cancelled'; mf_runs_try_finish_cancelled). */
+static int end_cancelled(rep_store *st, PGconn *conn, const run_ref *ref, mf_err *err)
+{
+    mf_runs_completion c;
+
+    if (mf_runs_try_finish_cancelled(conn, ref->id, &c, err) != 0)
+        return -1;
+    if (c.completed && st->log != NULL)
+        MF_LOG(st->log, MF_LOG_INFO, "cancelled run ended", MF_KV_S("run_id", ref->id),
+               MF_KV_I("target", c.target_count), MF_KV_I("success", c.success_count),
+               MF_KV_I("failed", c.failed_count),
+               MF_KV_I("execution_time_ms", c.execution_time_ms));
+    return 0;
+}
+
+/* Completion for running runs (and the end of cancelled ones), statistics for completed ones
+ * whose counters changed. */
 static int after_counts(rep_store *st, PGconn *conn, int changed, rep_store_stats *stats,
                         mf_err *err)
 {
@@ -1030,6 +1049,8 @@ static int after_counts(rep_store *st, PGconn *conn, int changed, rep_store_stat
     for (i = 0; i < st->nrefs; i++) {
         mf_runs_completion c;
 
+        if (st->refs[i].cancelled && end_cancelled(st, conn, &st->refs[i], err) != 0)
+            return -1;
         if (!st->refs[i].running)
             continue;
         if (mf_runs_try_complete(conn, st->refs[i].id, &c, err) != 0)

@@ -26,6 +26,8 @@
 #define BACKOFF_MIN_MS 200
 #define BACKOFF_MAX_MS 10000
 #define MAX_STALLED_LOGGED 64
+/* Most cancelled runs ended per sweep (the rest wait for the next tick). */
+#define CANCEL_SWEEP_MAX 100
 #define RATE_WINDOW_MS 1000 /* window of the recorded-results rate the status poller sees */
 
 /* The metric families (docs/reporter.md "Operations"). */
@@ -620,6 +622,23 @@ static int process(reporter *r, size_t n, const char **dep, mf_err *err)
 }
 
 /* Kafka health and the lag gauge (watermark query), PostgreSQL health when idle. */
+/* Cancelled runs that no later result will touch (cancelled after their last row, or before
+ * a planner claimed them) are ended here; the others end with their last batch. */
+static void end_cancelled_runs(reporter *r)
+{
+    int n = 0;
+    mf_err e;
+
+    mf_err_clear(&e);
+    if (mf_pg_ensure(r->pg, &e) != 0 ||
+        mf_runs_finish_cancelled_sweep(r->pg, CANCEL_SWEEP_MAX, &n, &e) != 0) {
+        MF_LOG(r->log, MF_LOG_WARN, "could not end cancelled runs", MF_KV_S("error", e.msg));
+        return;
+    }
+    if (n > 0)
+        MF_LOG(r->log, MF_LOG_INFO, "cancelled runs ended", MF_KV_I("runs", n));
+}
+
 static void tick(reporter *r, int idle)
 {
     long long lag = 0;
@@ -634,6 +653,7 @@ static void tick(reporter *r, int idle)
     } else {
         set_dep(r, "kafka", &r->kafka_ok, 0, e.msg);
     }
+    end_cancelled_runs(r);
     if (!idle)
         return;
     mf_err_clear(&e);
@@ -648,6 +668,7 @@ static void stall_check(reporter *r)
 {
     mf_runs_stalled st[MAX_STALLED_LOGGED];
     size_t n = 0, i;
+    int ended = 0;
     mf_err e;
 
     mf_err_clear(&e);
@@ -661,6 +682,15 @@ static void stall_check(reporter *r)
                MF_KV_I("missing", st[i].missing), MF_KV_I("target_count", st[i].target_count),
                MF_KV_I("expansion_finished_s_ago", st[i].finished_ago_s));
     mf_metric_add(r->m.stalled, NULL, (double)n);
+    /* a cancelled run whose planner died before it recorded what it expanded: counted from
+     * its rows once they stopped coming for as long (mf_runs_stop_orphaned_cancelled) */
+    if (mf_runs_stop_orphaned_cancelled(r->pg, r->cfg->stall_s, CANCEL_SWEEP_MAX, &ended,
+                                        &e) != 0)
+        MF_LOG(r->log, MF_LOG_WARN, "could not end cancelled runs left by a planner",
+               MF_KV_S("error", e.msg));
+    else if (ended > 0)
+        MF_LOG(r->log, MF_LOG_WARN, "cancelled runs counted from their rows: planner gone",
+               MF_KV_I("runs", ended));
 }
 
 /* The status poller's view of the consumer (rep_status_set_backlog / _set_rate): the lag

@@ -241,10 +241,12 @@ static int produce_result(sender_ctx *s, sender_slot *sl, mf_err *err)
     mf_uuid_format(&sl->job.id, key);
     if (sl->st == MF_RESULT_ACCEPTED)
         s->n_accepted++;
+    else if (sl->st == MF_RESULT_CANCELLED)
+        s->n_cancelled++;
     else
         s->n_failed++;
     if (!sl->reused)
-        sender_tally_add(&s->obs, &s->tally, sl->st == MF_RESULT_ACCEPTED ? "accepted" : "failed",
+        sender_tally_add(&s->obs, &s->tally, mf_result_status_name(sl->st),
                          sl->type == MF_TYPE_LMS ? "lms" : sl->type == MF_TYPE_KAKAO ? "kakao" : "sms",
                          sl->st == MF_RESULT_ACCEPTED ? "" : sl->code);
     sl->state = SLOT_DONE;
@@ -336,11 +338,16 @@ static void on_existing(void *arg, const sender_claim_row *row)
     if (sl == NULL || sl->fresh)
         return;
     if (accepted || strcmp(row->state, "failed") == 0) {
+        /* a job cancelled with its run is stored as failed with RUN_CANCELLED */
+        mf_result_status st = accepted                                         ? MF_RESULT_ACCEPTED
+                              : strcmp(row->code, SENDER_CODE_CANCELLED) == 0 ? MF_RESULT_CANCELLED
+                                                                               : MF_RESULT_FAILED;
+
         sl->type = type_from_name(row->msg_type, sl->type);
         if (row->content != NULL)
             sl->text = sender_arena_strdup(&s->arena, row->content);
-        sender_slot_final(s, sl, accepted ? MF_RESULT_ACCEPTED : MF_RESULT_FAILED, row->pmid,
-                          row->gid, row->code, row->message, row->sent_ms);
+        sender_slot_final(s, sl, st, row->pmid, row->gid, row->code, row->message,
+                          row->sent_ms);
         if (accepted)
             sl->ch = type_from_name(row->channel, sl->type);
         sl->state = SLOT_FINAL;
@@ -356,6 +363,12 @@ static void on_existing(void *arg, const sender_claim_row *row)
     sl->stale = row->stale || strcmp(row->claimed_by, s->cfg->common.instance_id) == 0;
     sl->old_claimed_at = sender_arena_strdup(&s->arena, row->claimed_at);
     sl->pgid = row->send_gid[0] ? sender_arena_strdup(&s->arena, row->send_gid) : NULL;
+    if (sl->cancel && sl->text == NULL && row->content != NULL) {
+        /* not prepared (its run was cancelled): should the group read find it sent, the
+         * result carries the text the claim recorded */
+        sl->text = sender_arena_strdup(&s->arena, row->content);
+        sl->type = type_from_name(row->msg_type, sl->type);
+    }
     /* a claim released for the retry topic ("retry:N"): free to take at once; "retry?:N"
      * after the list API said the provider does not have the message */
     if (sender_claims_parse_released(row->claimed_by, &rounds, &unknown)) {
@@ -474,7 +487,8 @@ static int grow_batch(sender_ctx *s, size_t max, mf_err *err)
         cap *= 2;
     s->idx = calloc(cap, sizeof(*s->idx));
     s->idx_cap = cap;
-    if (!s->msgs || !s->slots || !s->idx)
+    s->held_msg = calloc(max, 1);
+    if (!s->msgs || !s->slots || !s->idx || !s->held_msg)
         return mf_err_set(err, "out of memory");
     return 0;
 }
@@ -499,9 +513,16 @@ static int decode_all(sender_ctx *s, mf_err *err)
         sl->decoded = 1;
         if (sl->job.not_before_ms > mf_clock_wall_ms() && m->rkm != NULL &&
             strcmp(m->topic, s->t_retry) == 0) {
-            /* not due: held in memory, its offset not stored past (sender_retryq.h) */
-            if (sender_retryq_hold(&s->rq, m, sl->job.not_before_ms, err) != 0)
+            /* not due: held in memory, its offset not stored past (sender_retryq.h); parked
+             * while its workflow is paused, due at once once its run is cancelled */
+            sender_halt_state hs = sender_halt_of(&s->halt, &sl->job.run);
+
+            if (!s->held_msg[i] &&
+                sender_retryq_hold(&s->rq, m,
+                                   hs == SENDER_HALT_CANCELLED ? 0 : sl->job.not_before_ms,
+                                   &sl->job.run, hs == SENDER_HALT_PAUSED, err) != 0)
                 return -1;
+            s->held_msg[i] = 1; /* a retry of this batch must not hold it twice */
             sl->held = 1;
             continue;
         }
@@ -541,6 +562,142 @@ static int prepare_all(sender_ctx *s, mf_err *err)
         if (s->slots[i].state == SLOT_SEND && sender_prepare_slot(s, &s->slots[i], i, err) != 0)
             return -1;
     return 0;
+}
+
+/* ---- cancelled runs, paused workflows ---------------------------------------------------- */
+
+void sender_slot_cancelled(sender_ctx *s, sender_slot *sl)
+{
+    const sender_template *t = sender_catalog_template(s->cat, &sl->job.tpl);
+
+    if (sl->text == NULL) { /* not prepared: the template's type, the job's variables */
+        sl->type = t != NULL ? type_from_name(t->message_type, MF_TYPE_SMS) : MF_TYPE_SMS;
+        if (sl->nused == 0 && sl->job.vars.n > 0) {
+            mf_codec_kv *used = sender_arena_alloc(&s->arena, sl->job.vars.n * sizeof(*used));
+
+            if (used != NULL) { /* a replay of the cancelled job needs them */
+                memcpy(used, sl->job.vars.items, sl->job.vars.n * sizeof(*used));
+                sl->used = used;
+                sl->nused = sl->job.vars.n;
+            }
+        }
+    }
+    sl->st = MF_RESULT_CANCELLED;
+    sl->ch = MF_TYPE_NONE;
+    sl->code = SENDER_CODE_CANCELLED;
+    sl->msg = "run cancelled before sending";
+    sl->pmid = NULL;
+    sl->gid = NULL;
+    sl->sent_ms = 0;
+    sl->cancel = 1;
+}
+
+/* A job of a paused workflow: to the retry topic, due at once (the retry consumer parks it),
+ * or, when it came from the retry topic, back into the retry queue, parked. No claim, no
+ * result: the offset counts as done once the retry message is acknowledged (or stays at the
+ * parked job). */
+static int hold_paused(sender_ctx *s, sender_slot *sl, size_t i, mf_err *err)
+{
+    const mf_kafka_msg *m = &s->msgs[i];
+
+    if (strcmp(m->topic, s->t_retry) == 0) {
+        if (m->rkm == NULL)
+            sender_retryq_keep(&s->rq, m->partition, m->offset);
+        else if (!s->held_msg[i] &&
+                 sender_retryq_hold(&s->rq, m, mf_clock_wall_ms(), &sl->job.run, 1, err) != 0)
+            return -1;
+        s->held_msg[i] = 1;
+        sl->held = 1;
+    } else {
+        if (sender_produce_retry(s, sl, mf_clock_wall_ms(), err) != 0)
+            return -1;
+        s->n_held++;
+        mf_metric_add(s->obs.held, NULL, 1);
+    }
+    sl->state = SLOT_SKIP;
+    return 0;
+}
+
+int sender_halt_apply(sender_ctx *s, size_t from, mf_err *err)
+{
+    if (sender_halt_count(&s->halt) == 0)
+        return 0;
+    for (size_t i = from; i < s->n; i++) {
+        sender_slot *sl = &s->slots[i];
+        sender_halt_state hs;
+
+        if (sl->state != SLOT_SEND || sl->fresh)
+            continue;
+        hs = sender_halt_of(&s->halt, &sl->job.run);
+        if (hs == SENDER_HALT_CANCELLED) {
+            sender_slot_cancelled(s, sl);
+            sl->state = SLOT_FAILED; /* its claim is inserted as failed: RUN_CANCELLED */
+        } else if (hs == SENDER_HALT_PAUSED && hold_paused(s, sl, i, err) != 0) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static int held_state(void *arg, const mf_uuid *run)
+{
+    switch (sender_halt_of(&((sender_ctx *)arg)->halt, run)) {
+    case SENDER_HALT_PAUSED:
+        return SENDER_RETRYQ_PARK;
+    case SENDER_HALT_CANCELLED:
+        return SENDER_RETRYQ_NOW;
+    default:
+        return SENDER_RETRYQ_GO;
+    }
+}
+
+void sender_halt_mark_held(sender_ctx *s)
+{
+    sender_retryq_mark(&s->rq, held_state, s);
+}
+
+/* Asks about the runs of the held retry jobs too (only when a query runs anyway) and applies
+ * a new answer to them: parked while paused, due at once when cancelled. */
+static int check_with_held(sender_ctx *s, mf_err *err)
+{
+    int rc;
+
+    if (!sender_halt_fresh(&s->halt, mf_clock_wall_ms()))
+        for (size_t i = 0; i < s->rq.n; i++)
+            if (sender_halt_want(&s->halt, &s->rq.h[i].run, err) != 0)
+                return -1;
+    rc = sender_halt_check(&s->halt, s->pg, mf_clock_wall_ms(), err);
+    if (rc > 0)
+        sender_halt_mark_held(s);
+    return rc;
+}
+
+/* Before anything is prepared or claimed: the state of every run of the batch, at most one
+ * query (cached for MF_SENDER_HALT_CHECK_MS), applied to the slots. */
+static int check_halts(sender_ctx *s, mf_err *err)
+{
+    sender_halt_begin(&s->halt);
+    for (size_t i = 0; i < s->n; i++)
+        if (s->slots[i].state == SLOT_SEND &&
+            sender_halt_want(&s->halt, &s->slots[i].job.run, err) != 0)
+            return -1;
+    if (check_with_held(s, err) < 0)
+        return -1;
+    return sender_halt_apply(s, 0, err);
+}
+
+/* While no batch runs: held retry jobs learn that their workflow was resumed (or their run
+ * cancelled) within MF_SENDER_HALT_CHECK_MS. */
+static void halt_tick(sender_ctx *s)
+{
+    mf_err e2;
+
+    if (s->rq.n == 0 || mf_clock_wall_ms() - s->halt.checked_ms < s->halt.every_ms)
+        return;
+    sender_halt_begin(&s->halt);
+    if (check_with_held(s, &e2) < 0)
+        MF_LOG(s->log, MF_LOG_WARN, "could not read the state of held runs",
+               MF_KV_S("error", e2.msg));
 }
 
 static void sleep_ms(long ms)
@@ -589,8 +746,8 @@ static int process(sender_ctx *s, mf_err *err)
     /* Only the first request's claims are inserted before sending starts: the send loop
      * inserts the others while requests are in flight (sender_send.c), so the provider is
      * not kept waiting for one INSERT of the whole batch. */
-    if (decode_all(s, err) != 0 || load_catalog(s, err) != 0 || prepare_all(s, err) != 0 ||
-        sender_claim_next(s, (size_t)s->cfg->request_size, err) < 0)
+    if (decode_all(s, err) != 0 || load_catalog(s, err) != 0 || check_halts(s, err) != 0 ||
+        prepare_all(s, err) != 0 || sender_claim_next(s, (size_t)s->cfg->request_size, err) < 0)
         return -1;
     rc = settle_and_send(s, err);
     if (rc != 0)
@@ -611,6 +768,7 @@ static void reset_batch(sender_ctx *s)
 {
     mf_kafka_release(s->msgs, s->n);
     sender_retryq_batch_end(&s->rq);
+    memset(s->held_msg, 0, s->n);
     memset(s->idx, 0, s->idx_cap * sizeof(*s->idx));
     mf_codec_reset(s->codec);
     sender_arena_reset(&s->arena);
@@ -797,6 +955,8 @@ static int one_batch(sender_ctx *s, mf_err *err)
     MF_LOG(s->log, MF_LOG_INFO, "batch done", MF_KV_I("jobs", (long long)s->n),
            MF_KV_I("ms", mf_clock_wall_ms() - t0), MF_KV_I("accepted", (long long)s->n_accepted),
            MF_KV_I("failed", (long long)s->n_failed),
+           MF_KV_I("cancelled", (long long)s->n_cancelled),
+           MF_KV_I("paused", (long long)s->n_held),
            MF_KV_I("reemitted", (long long)s->n_reemitted),
            MF_KV_I("deferred", (long long)s->n_deferred), MF_KV_I("dlq", (long long)s->n_dlq),
            MF_KV_I("retried", (long long)s->n_retried),
@@ -815,10 +975,12 @@ static void housekeeping(sender_ctx *s)
     int64_t now = mf_clock_wall_ms(), lag;
     mf_err e2;
 
+    halt_tick(s);
     if (now - s->last_lag_ms >= LAG_EVERY_MS) {
         s->last_lag_ms = now;
         if (mf_kafka_consumer_lag(s->cons, &lag, &e2) == 0)
             mf_metric_set(s->obs.lag, NULL, (double)lag);
+        mf_metric_set(s->obs.parked, NULL, (double)sender_retryq_parked(&s->rq));
     }
     if (now - s->last_ping_ms >= PING_EVERY_MS) {
         PGresult *r;
@@ -946,6 +1108,7 @@ sender_ctx *sender_new(const sender_config *cfg, mf_log *log, mf_err *err)
     mf_buf_init(&s->scratch, 0);
     mf_buf_init(&s->text, 0);
     sender_claims_init(&s->claims);
+    sender_halt_init(&s->halt, cfg->halt_check_ms);
     if (sender_obs_init(&s->obs, err) != 0 ||
         sender_obs_listen(&s->obs, (int)cfg->common.http_port, err) != 0)
         goto fail;
@@ -1000,6 +1163,8 @@ void sender_free(sender_ctx *s)
     free(s->msgs);
     free(s->slots);
     free(s->idx);
+    free(s->held_msg);
+    sender_halt_free(&s->halt);
     sender_retryq_free(&s->rq);
     sender_obs_free(&s->obs);
     free(s);

@@ -59,6 +59,10 @@ const mf_config_key sender_config_keys[] = {
     S_INT(shutdown_s, "MF_SENDER_SHUTDOWN_S", "20", 1, 3600,
           "on SIGTERM, how long the batch in progress may take before it is handed back "
           "(offsets not stored; claims released or resolved later)"),
+    S_INT(halt_check_ms, "MF_SENDER_HALT_CHECK_MS", "1000", 100, 60000,
+          "how long the cancelled / paused state of the runs being sent, read from PostgreSQL "
+          "in one query, is trusted before it is read again; a cancel or a pause reaches "
+          "every sender within this time plus one provider request"),
     {"MF_SENDER_RATE_LIMIT", MF_CFG_DOUBLE, "0", 0, 0, 0, 1e7,
      offsetof(sender_config, rate_limit), 0, MF_CFG_SENDER,
      "messages per second this process may hand to the provider (0: unlimited); set it to "

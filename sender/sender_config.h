@@ -29,6 +29,7 @@ typedef struct sender_config {
     long long retry_delay_ms;
     long long retry_delay_cap_ms;
     long long shutdown_s;
+    long long halt_check_ms;
     double rate_limit;
 } sender_config;
 

@@ -14,6 +14,7 @@
 #include "sender.h"
 #include "sender_catalog.h"
 #include "sender_claims.h"
+#include "sender_halt.h"
 #include "sender_obs.h"
 #include "sender_retryq.h"
 
@@ -84,6 +85,8 @@ typedef struct sender_slot {
     int resolve_fails; /* failed list-API lookups of this round */
     int held;        /* retry-topic message not due yet: held, offset not stored */
     int reused;      /* outcome re-emitted from a final claim */
+    int cancel;      /* its run was cancelled: never sent in this batch (not prepared when
+                      * the cancel was seen before its claim) */
 } sender_slot;
 
 struct sender_ctx {
@@ -113,6 +116,8 @@ struct sender_ctx {
     size_t *idx;              /* job id hash table: slot index + 1, 0 = empty */
     size_t idx_cap;
     size_t claim_next;        /* slots before this one had their claim INSERT committed */
+    unsigned char *held_msg;  /* per message of the batch: already held in the retry queue by
+                               * an earlier try of this batch */
     /* delivery reports of the batch */
     long acks_pending;
     int produce_failed;
@@ -122,7 +127,10 @@ struct sender_ctx {
     int64_t tokens_ms;
     uint32_t rnd;
     /* counters */
-    unsigned long long n_accepted, n_failed, n_reemitted, n_deferred, n_dlq, n_retried;
+    unsigned long long n_accepted, n_failed, n_reemitted, n_deferred, n_dlq, n_retried,
+        n_cancelled, n_held;
+    /* cancelled runs and paused workflows (sender_halt.h) */
+    sender_halt halt;
     /* observability, retry topic, shutdown */
     sender_obs obs;
     sender_tally tally;
@@ -164,6 +172,25 @@ void sender_slot_final(sender_ctx *s, sender_slot *sl, mf_result_status st, cons
 
 /* Produces the slot's job to the retry topic with not-before nb_ms (key = job id). */
 int sender_produce_retry(sender_ctx *s, sender_slot *sl, int64_t nb_ms, mf_err *err);
+
+/* The result code of a job whose run was cancelled before it was sent. */
+#define SENDER_CODE_CANCELLED "RUN_CANCELLED"
+
+/* sender_batch.c: applies the halt states last read (sender_halt) to the slots from index
+ * `from` on that are still SLOT_SEND and not claimed yet (from >= claim_next): a cancelled
+ * run's slot becomes SLOT_FAILED with status cancelled (its claim is inserted as failed, code
+ * RUN_CANCELLED); a paused workflow's slot is deferred (jobs topic: produced to the retry
+ * topic, due at once; retry topic: kept in the retry queue, parked) and becomes SLOT_SKIP.
+ * 0 or -1 with err (Kafka). */
+int sender_halt_apply(sender_ctx *s, size_t from, mf_err *err);
+
+/* sender_batch.c: applies the last answer to the held retry jobs (sender_retryq_mark):
+ * parked while their workflow is paused, due at once when their run was cancelled. */
+void sender_halt_mark_held(sender_ctx *s);
+
+/* Marks a slot cancelled (result status cancelled, code RUN_CANCELLED, the job's variables as
+ * the variables used, the template's type), without changing its state. */
+void sender_slot_cancelled(sender_ctx *s, sender_slot *sl);
 
 /* Produces to a full topic name, counting the delivery report. */
 int sender_produce(sender_ctx *s, const char *topic, const void *key, size_t klen,

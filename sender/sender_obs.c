@@ -33,7 +33,13 @@ int sender_obs_init(sender_obs *o, mf_err *err)
       "abandoned claims resolved through the provider's list API", NULL)
     C(reused, "msgfleet_sender_claims_reused_total",
       "redelivered jobs whose stored outcome was re-emitted without sending", NULL)
+    C(held, "msgfleet_sender_jobs_paused_total",
+      "deferrals of jobs to the retry topic because their workflow is paused", NULL)
+    C(groups_deleted, "msgfleet_sender_groups_deleted_total",
+      "provider groups deleted unsent because their run was cancelled", NULL)
     G(inflight, "msgfleet_sender_inflight_requests", "provider requests in flight")
+    G(parked, "msgfleet_sender_parked_jobs",
+      "retry-topic jobs held in memory while their workflow is paused")
     G(lag, "msgfleet_sender_consumer_lag",
       "messages behind the high watermark, summed over the assigned partitions")
 #undef C

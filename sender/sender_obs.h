@@ -12,7 +12,7 @@ typedef struct sender_obs {
     mf_metrics *reg;
     mf_httpd *httpd;  /* NULL when not started */
     mf_metric *messages, *provider_requests, *provider_seconds, *batch_size, *retries, *dlq,
-        *inflight, *lag, *in_doubt, *reused;
+        *inflight, *lag, *in_doubt, *reused, *held, *parked, *groups_deleted;
 } sender_obs;
 
 /* Declares every family (no server yet). Returns 0 or -1 with err. */

@@ -17,6 +17,7 @@ void sender_retryq_free(sender_retryq *q)
         free_entry(&q->h[i]);
     free(q->h);
     free(q->pos);
+    free(q->taken);
     memset(q, 0, sizeof(*q));
 }
 
@@ -29,7 +30,8 @@ static void *dup_bytes(const void *p, size_t n)
     return d;
 }
 
-int sender_retryq_hold(sender_retryq *q, const mf_kafka_msg *m, int64_t due_ms, mf_err *err)
+int sender_retryq_hold(sender_retryq *q, const mf_kafka_msg *m, int64_t due_ms,
+                       const mf_uuid *run, int parked, mf_err *err)
 {
     sender_held *e;
 
@@ -47,6 +49,8 @@ int sender_retryq_hold(sender_retryq *q, const mf_kafka_msg *m, int64_t due_ms, 
     e->partition = m->partition;
     e->offset = m->offset;
     e->due_ms = due_ms;
+    e->run = *run;
+    e->parked = parked;
     e->klen = m->key ? m->key_len : 0;
     e->vlen = m->val_len;
     e->key = m->key ? dup_bytes(m->key, m->key_len) : NULL;
@@ -59,12 +63,41 @@ int sender_retryq_hold(sender_retryq *q, const mf_kafka_msg *m, int64_t due_ms, 
     return 0;
 }
 
+int sender_retryq_keep(sender_retryq *q, int32_t partition, int64_t offset)
+{
+    for (size_t t = 0; t < q->ntaken; t++) {
+        sender_held *e = &q->h[q->taken[t]];
+
+        if (e->in_batch && e->partition == partition && e->offset == offset) {
+            e->in_batch = 0;
+            e->parked = 1;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+void sender_retryq_mark(sender_retryq *q, sender_retryq_state_fn fn, void *arg)
+{
+    for (size_t i = 0; i < q->n; i++) {
+        sender_held *e = &q->h[i];
+        int st;
+
+        if (e->in_batch)
+            continue;
+        st = fn(arg, &e->run);
+        e->parked = st == SENDER_RETRYQ_PARK;
+        if (st == SENDER_RETRYQ_NOW)
+            e->due_ms = 0;
+    }
+}
+
 int64_t sender_retryq_next_due(const sender_retryq *q)
 {
     int64_t due = INT64_MAX;
 
     for (size_t i = 0; i < q->n; i++)
-        if (!q->h[i].in_batch && q->h[i].due_ms < due)
+        if (!q->h[i].in_batch && !q->h[i].parked && q->h[i].due_ms < due)
             due = q->h[i].due_ms;
     return due;
 }
@@ -74,12 +107,21 @@ size_t sender_retryq_take_due(sender_retryq *q, int64_t now, const char *topic,
 {
     size_t k = 0;
 
+    if (q->taken_cap < q->ntaken + max) {
+        size_t *t = realloc(q->taken, (q->ntaken + max) * sizeof(*t));
+
+        if (t == NULL)
+            return 0;
+        q->taken = t;
+        q->taken_cap = q->ntaken + max;
+    }
     for (size_t i = 0; i < q->n && k < max; i++) {
         sender_held *e = &q->h[i];
 
-        if (e->in_batch || e->due_ms > now)
+        if (e->in_batch || e->parked || e->due_ms > now)
             continue;
         e->in_batch = 1;
+        q->taken[q->ntaken++] = i;
         memset(&out[k], 0, sizeof(out[k]));
         out[k].topic = topic;
         out[k].partition = e->partition;
@@ -129,6 +171,7 @@ void sender_retryq_batch_end(sender_retryq *q)
 {
     size_t k = 0;
 
+    q->ntaken = 0;
     for (size_t i = 0; i < q->n; i++) {
         if (q->h[i].in_batch)
             free_entry(&q->h[i]);
@@ -176,5 +219,14 @@ size_t sender_retryq_held(const sender_retryq *q)
 
     for (size_t i = 0; i < q->n; i++)
         n += !q->h[i].in_batch;
+    return n;
+}
+
+size_t sender_retryq_parked(const sender_retryq *q)
+{
+    size_t n = 0;
+
+    for (size_t i = 0; i < q->n; i++)
+        n += !q->h[i].in_batch && q->h[i].parked;
     return n;
 }

@@ -7,6 +7,11 @@
 #include "sender_int.h"
 #include "sender_rules.h"
 
+/* sender_slot.to_retry: 1 / 2 after transient failures (the provider has no such message /
+ * unknown), HOLD_PAUSED for a job of a paused workflow (the provider has no such message; the
+ * hand-off counts no retry round). */
+#define HOLD_PAUSED 3
+
 /*
  * One provider message group: the jobs it carries and the step it has reached. A group is
  * created (POST /groups), recorded with the jobs' claims (mf_claim_groups) before anything is
@@ -541,6 +546,41 @@ static void settle_waiting(send_state *st, const char *gid, int64_t now, int how
     }
 }
 
+/* Whether a slot waiting for group gid belongs to a cancelled run. */
+static int waits_cancelled(send_state *st, const char *gid, int64_t now)
+{
+    sender_ctx *s = st->s;
+
+    for (size_t c = 0; c < st->ntodo; c++) {
+        const sender_slot *sl = &s->slots[st->todo[c]];
+
+        if (waits_for(sl, gid, now) &&
+            (sl->cancel || sender_halt_of(&s->halt, &sl->job.run) == SENDER_HALT_CANCELLED))
+            return 1;
+    }
+    return 0;
+}
+
+/* The group was deleted unsent: it holds nothing. A cancelled run's waiting slots are
+ * cancelled, the others are sent again in a new group (as for any group read DELETED). */
+static void settle_deleted(send_state *st, const char *gid, int64_t now)
+{
+    sender_ctx *s = st->s;
+
+    for (size_t c = 0; c < st->ntodo; c++) {
+        sender_slot *sl = &s->slots[st->todo[c]];
+
+        if (!waits_for(sl, gid, now) ||
+            !(sl->cancel || sender_halt_of(&s->halt, &sl->job.run) == SENDER_HALT_CANCELLED))
+            continue;
+        sl->resolve = 0;
+        sl->pgid = NULL;
+        sender_slot_cancelled(s, sl);
+        sl->finish = 1;
+    }
+    settle_waiting(st, gid, now, 0, NULL, NULL, -1);
+}
+
 /* Reads every page of the group's messages and settles the waiting slots found in it (a
  * registration error 1xxx failed, anything else accepted: sent with the group). 0 when all
  * pages were read, -1 when a page could not be. */
@@ -600,7 +640,22 @@ static void resolve_group(send_state *st, const char *gid, int64_t now)
         settle_waiting(st, gid, now, 1, NULL, NULL, gi.retry_after_ms);
         return;
     }
-    if (strcmp(gi.status, "PENDING") == 0 &&
+    if (strcmp(gi.status, "PENDING") == 0 && waits_cancelled(st, gid, now)) {
+        /* never sent, and a run it carries was cancelled: deleted instead of sent */
+        if (mf_coolsms_group_delete(s->sms, gid, &gi, &err) == 0 || gi.http_status == 404) {
+            mf_metric_add(s->obs.groups_deleted, NULL, 1);
+            MF_LOG(s->log, MF_LOG_INFO, "group deleted unsent: run cancelled",
+                   MF_KV_S("group_id", gid));
+            settle_deleted(st, gid, now);
+            return;
+        }
+        if (gi.cls != MF_COOLSMS_PERMANENT) {
+            settle_waiting(st, gid, now, 1, NULL, NULL, gi.retry_after_ms);
+            return;
+        }
+        /* no longer PENDING (sent meanwhile): its messages say what it carried */
+        snprintf(gi.status, sizeof(gi.status), "%s", "?");
+    } else if (strcmp(gi.status, "PENDING") == 0 &&
         mf_coolsms_group_send_wait(s->sms, gid, &gi, &err) != 0 && gi.http_status != 409) {
         char code[64], msg[512];
 
@@ -748,7 +803,7 @@ static int store_outcomes(send_state *st, mf_err *err)
 static int release_kind(const sender_slot *sl, int produce)
 {
     if (produce)
-        return sl->to_retry;
+        return sl->to_retry == HOLD_PAUSED ? 1 : sl->to_retry;
     return sl->resolve || sl->to_retry == 2 || sl->pgid != NULL ? 2 : 1;
 }
 
@@ -771,7 +826,7 @@ static int release(send_state *st, int produce, mf_err *err)
     for (size_t c = 0; c < st->ntodo; c++) {
         sender_slot *sl = &s->slots[st->todo[c]];
         int kind = release_kind(sl, produce);
-        int rounds = sl->retries + (produce ? 1 : 0);
+        int rounds = sl->retries + (produce && sl->to_retry != HOLD_PAUSED ? 1 : 0);
 
         if (sl->state != SLOT_SEND || sl->in_flight || sl->finish || kind == 0)
             continue;
@@ -806,7 +861,13 @@ static int release(send_state *st, int produce, mf_err *err)
         }
         sl->released = 0;
         sl->state = SLOT_SKIP;
-        if (produce) {
+        if (produce && sl->to_retry == HOLD_PAUSED) {
+            /* due at once: the retry consumer parks it until the workflow is resumed */
+            if (sender_produce_retry(s, sl, mf_clock_wall_ms(), err) != 0)
+                return -1;
+            s->n_held++;
+            mf_metric_add(s->obs.held, NULL, 1);
+        } else if (produce) {
             int64_t nb = mf_clock_wall_ms() +
                          sender_rules_backoff_ms(sl->retries + 1, s->cfg->retry_delay_ms,
                                                  s->cfg->retry_delay_cap_ms, sl->retry_after_ms,
@@ -868,6 +929,131 @@ static int claim_more(send_state *st, mf_err *err)
     return 1;
 }
 
+/* ---- cancelled runs, paused workflows (sender_halt.h) -------------------------------------- */
+
+/* Whether the slot's run is cancelled (as decided for this batch, or learned since). */
+static int slot_cancelled(const sender_ctx *s, const sender_slot *sl)
+{
+    return sl->cancel || sender_halt_of(&s->halt, &sl->job.run) == SENDER_HALT_CANCELLED;
+}
+
+/* A slot that waits for nothing (no request in flight, no group to read, no claim to renew,
+ * no outcome to store): its run's cancel or pause can take it now. */
+static int is_idle(const sender_slot *sl)
+{
+    return sl->state == SLOT_SEND && !sl->in_flight && !sl->finish && !sl->resolve &&
+           !sl->renew && !sl->to_retry;
+}
+
+/* Deletes an unsent group at the provider (only a PENDING group can be deleted, so a group
+ * that was sent meanwhile stays as it is). 1 when the provider no longer holds a sendable
+ * group (deleted, or unknown), 0 when it could not be deleted. */
+static int delete_group(sender_ctx *s, const char *gid)
+{
+    mf_coolsms_group_info gi;
+    mf_err e2 = {0};
+
+    if (mf_coolsms_group_delete(s->sms, gid, &gi, &e2) != 0 && gi.http_status != 404) {
+        MF_LOG(s->log, MF_LOG_WARN, "could not delete the group of a cancelled run",
+               MF_KV_S("group_id", gid), MF_KV_S("error", e2.msg));
+        return 0;
+    }
+    mf_metric_add(s->obs.groups_deleted, NULL, 1);
+    MF_LOG(s->log, MF_LOG_INFO, "group deleted unsent: run cancelled", MF_KV_S("group_id", gid));
+    return 1;
+}
+
+/*
+ * Groups of this batch that carry jobs of a run cancelled since they were created, and whose
+ * next step is not on the wire: a recorded group nothing was added to drops those jobs (and
+ * is deleted at the provider when none is left); a filled group that was not sent yet is
+ * deleted at the provider, its other jobs go into a new group (the deleted group provably
+ * holds nothing). A group that cannot be deleted is sent as planned: its messages count as
+ * sent before the cancel, exactly as those of a send already in flight.
+ */
+static void halt_groups(send_state *st)
+{
+    sender_ctx *s = st->s;
+
+    for (grp *g = st->groups; g != NULL; g = g->next) {
+        size_t ncan = 0, k = 0;
+
+        if (g->in_flight || (g->step != GRP_ADD && g->step != GRP_SEND))
+            continue;
+        for (size_t i = 0; i < g->n; i++)
+            ncan += slot_cancelled(s, &s->slots[g->slots[i]]);
+        if (ncan == 0)
+            continue;
+        if (g->step == GRP_SEND && !delete_group(s, g->gid))
+            continue;
+        for (size_t i = 0; i < g->n; i++) {
+            sender_slot *sl = &s->slots[g->slots[i]];
+
+            if (g->step == GRP_ADD && !slot_cancelled(s, sl)) {
+                g->slots[k++] = g->slots[i]; /* stays in the group */
+                continue;
+            }
+            if (!sl->in_flight)
+                continue; /* settled already (a registration error) */
+            sl->in_flight = 0;
+            sl->registered = 0;
+            sl->pmid = NULL;
+            sl->pgid = NULL; /* nothing of it is at the provider */
+            sl->renew = !slot_cancelled(s, sl);
+        }
+        if (g->step == GRP_SEND) {
+            g->step = GRP_DONE;
+            continue;
+        }
+        g->n = k;
+        if (k == 0) {
+            delete_group(s, g->gid); /* empty: it would never send anything anyway */
+            g->step = GRP_DONE;
+        }
+    }
+}
+
+/*
+ * Between requests: re-reads the state of the batch's runs once the last answer is older
+ * than MF_SENDER_HALT_CHECK_MS (one query), then, while any run is cancelled or held, takes
+ * the jobs that wait for nothing: a cancelled run's jobs get no provider call (outcome
+ * cancelled, stored in the claim like any outcome), a paused workflow's jobs go back to the
+ * retry topic with their claim released (HOLD_PAUSED). Jobs not claimed yet are handled like
+ * at the start of the batch. Returns how many slots it settled, -1 with err.
+ */
+static int halt_in_loop(send_state *st, mf_err *err)
+{
+    sender_ctx *s = st->s;
+    int rc = sender_halt_refresh(&s->halt, s->pg, mf_clock_wall_ms(), err), n = 0;
+
+    if (rc < 0)
+        return -1;
+    if (rc > 0) {
+        sender_halt_mark_held(s);
+        if (sender_halt_apply(s, s->claim_next, err) != 0)
+            return -1;
+    }
+    if (sender_halt_count(&s->halt) == 0)
+        return 0;
+    halt_groups(st);
+    for (size_t c = 0; c < st->ntodo; c++) {
+        sender_slot *sl = &s->slots[st->todo[c]];
+
+        if (!is_idle(sl))
+            continue;
+        if (slot_cancelled(s, sl)) {
+            sender_slot_cancelled(s, sl);
+            sl->finish = 1;
+            n++;
+        } else if (sl->pgid == NULL &&
+                   sender_halt_of(&s->halt, &sl->job.run) == SENDER_HALT_PAUSED) {
+            sl->to_retry = HOLD_PAUSED;
+            n++;
+        }
+    }
+    return n;
+}
+
 /*
  * The loop keeps the provider busy: new requests are submitted and put on the wire first,
  * then, while they are in flight, the database and Kafka work of the requests that finished
@@ -892,6 +1078,9 @@ static int send_loop(send_state *st, mf_err *err)
         }
         if (renew_claims(st, err) != 0 || (progress = record_groups(st, err)) < 0)
             return -1;
+        if ((rc = halt_in_loop(st, err)) < 0)
+            return -1;
+        progress += rc;
         if ((rc = submit_ready(st, err)) < 0)
             return -1;
         progress += rc;

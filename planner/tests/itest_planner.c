@@ -204,7 +204,7 @@ static void my_teardown(void)
 
 /* ---- planners ----------------------------------------------------------------------------- */
 
-static pid_t start_planner(const char *instance)
+static pid_t start_planner_env(const char *instance, const char *extra)
 {
     const char *bin = mf_test_env("MF_PLANNER_BIN", "planner/msgfleet-planner");
     char e[16][700];
@@ -225,6 +225,8 @@ static pid_t start_planner(const char *instance)
     snprintf(e[n++], sizeof(e[0]), "MF_PLANNER_POLL_MS=100");
     snprintf(e[n++], sizeof(e[0]), "MF_PLANNER_PAGE_SIZE=300");
     snprintf(e[n++], sizeof(e[0]), "MF_LOG_LEVEL=%s", mf_test_env("ITEST_PLANNER_LOG", "warn"));
+    if (extra != NULL)
+        snprintf(e[n++], sizeof(e[0]), "%s", extra);
     for (int i = 0; i < n; i++)
         envp[i] = e[i];
     envp[n] = NULL;
@@ -237,6 +239,11 @@ static pid_t start_planner(const char *instance)
         _exit(127);
     }
     return pid;
+}
+
+static pid_t start_planner(const char *instance)
+{
+    return start_planner_env(instance, NULL);
 }
 
 /* SIGTERM, then wait; returns the exit status (or 128 + signal). */
@@ -597,6 +604,78 @@ static void test_takeover_after_lease_expiry(void **state)
     assert_int_equal(t->dup, 0);
 }
 
+/* A run cancelled while it is being expanded (slowly: a variable query that sleeps 4 ms a row)
+ * stops at the next lease renewal (5 s lease: every 1.7 s) and records exactly what reached
+ * Kafka as its counts, so that it can end once those jobs have their rows. A run of a paused
+ * workflow is not claimed at all. */
+static void test_cancel_stops_expansion(void **state)
+{
+    char wf[40], run[40], held[40], logs[8192], qt[40], saved[40];
+    const char *p[1] = {run}, *ph[1] = {held};
+    const char *pw[1] = {wf};
+    long long jobs, invalid, target;
+    int64_t end;
+    mf_uuid u;
+    mf_err err;
+    tally *t;
+
+    (void)state;
+    stop_planner(&T.planners[0]);
+    stop_planner(&T.planners[1]);
+    pg_val("INSERT INTO variable_query_templates (template_name, query_sql) VALUES"
+           " ('slow points', 'SELECT id * 10 + SLEEP(0.004) AS points FROM customers"
+           " WHERE id = ?') RETURNING id", 0, NULL, qt, sizeof(qt));
+    snprintf(saved, sizeof(saved), "%s", T.qt_id);
+    snprintf(T.qt_id, sizeof(T.qt_id), "%s", qt);
+    create_workflow(TARGET, "manual", "{}", wf, sizeof(wf));
+    snprintf(T.qt_id, sizeof(T.qt_id), "%s", saved);
+    create_run(wf, run, sizeof(run));
+    T.planners[0] = start_planner_env("itest-pc", "MF_PLANNER_LEASE_S=5");
+    end = (int64_t)mf_test_now_ms() + 30000;
+    while (pg_num("SELECT count(*) FROM workflow_runs WHERE id = $1 AND"
+                  " planner_owner = 'itest-pc'", 1, p) == 0) {
+        if ((int64_t)mf_test_now_ms() > end)
+            fail_msg("run %s was not claimed", run);
+        mf_test_sleep_ms(50);
+    }
+    mf_test_sleep_ms(1500);
+    PQclear(pg_q("UPDATE workflow_runs SET status = 'cancelled' WHERE id = $1", 1, p));
+    end = (int64_t)mf_test_now_ms() + 30000;
+    while (pg_num("SELECT count(*) FROM workflow_runs WHERE id = $1 AND"
+                  " expansion_finished_at IS NOT NULL", 1, p) == 0) {
+        if ((int64_t)mf_test_now_ms() > end)
+            fail_msg("the stopped expansion of run %s was not recorded", run);
+        mf_test_sleep_ms(100);
+    }
+    jobs = pg_num("SELECT expanded_count FROM workflow_runs WHERE id = $1", 1, p);
+    invalid = pg_num("SELECT invalid_count FROM workflow_runs WHERE id = $1", 1, p);
+    target = pg_num("SELECT target_count FROM workflow_runs WHERE id = $1", 1, p);
+    pg_val("SELECT logs::text FROM workflow_runs WHERE id = $1", 1, p, logs, sizeof(logs));
+    if (strstr(logs, "\"expansion_stopped\"") == NULL)
+        fail_msg("no expansion_stopped entry: %s", logs);
+    if (jobs <= 0 || jobs >= UNIQUE_VALID)
+        fail_msg("the expansion was not stopped midway: %lld jobs of %d", jobs, UNIQUE_VALID);
+    assert_int_equal(target, jobs + invalid);
+    assert_int_equal(pg_num("SELECT count(*) FROM workflow_runs WHERE id = $1 AND"
+                            " status = 'cancelled' AND completed_at IS NULL AND"
+                            " planner_lease_until IS NULL", 1, p), 1);
+    assert_int_equal(mf_uuid_parse(run, &u, &err), 0);
+    t = consume_run(&u, (int)jobs, (int)invalid, 60);
+    assert_int_equal(t->jobs, jobs); /* exactly what it recorded, nothing after */
+    assert_int_equal(t->invalid, invalid);
+    assert_int_equal(t->dup, 0);
+    /* paused: a new run waits unclaimed, still running */
+    PQclear(pg_q("UPDATE workflows SET status = 'paused' WHERE id = $1", 1, pw));
+    create_run(wf, held, sizeof(held));
+    mf_test_sleep_ms(1500);
+    assert_int_equal(pg_num("SELECT count(*) FROM workflow_runs WHERE id = $1 AND"
+                            " status = 'running' AND planner_owner IS NULL", 1, ph), 1);
+    PQclear(pg_q("UPDATE workflow_runs SET status = 'cancelled' WHERE id = $1", 1, ph));
+    stop_planner(&T.planners[0]);
+    T.planners[0] = start_planner("itest-p1");
+    T.planners[1] = start_planner("itest-p2");
+}
+
 static void test_interval_schedule(void **state)
 {
     char wf[40], q[128];
@@ -855,6 +934,7 @@ int main(void)
         cmocka_unit_test(test_expands_run),
         cmocka_unit_test(test_two_planners_expand_once),
         cmocka_unit_test(test_takeover_after_lease_expiry),
+        cmocka_unit_test(test_cancel_stops_expansion),
         cmocka_unit_test(test_interval_schedule),
         cmocka_unit_test(test_config_errors_fail_the_run),
         cmocka_unit_test(test_data_error_does_not_wedge),

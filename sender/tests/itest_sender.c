@@ -1053,6 +1053,86 @@ static void test_step_faults(void **state)
     free(rows);
 }
 
+/* ---- cancelled runs and paused workflows ------------------------------------------- */
+
+static void exec_sql(itest *t, const char *sql, const char *arg)
+{
+    const char *p[1] = {arg};
+
+    PQclear(q(t, sql, 1, p));
+}
+
+/*
+ * A cancelled run: its jobs get no provider call and a cancelled result (code RUN_CANCELLED),
+ * also those held on the retry topic for a later not-before (taken at once, not at their
+ * time); a redelivery re-emits the same outcome from the claims. A paused workflow: its jobs
+ * are neither sent nor failed while paused, and each goes out exactly once after the resume.
+ */
+static void test_cancel_and_pause(void **state)
+{
+    itest *t = *state;
+    ledger_row *rows = calloc(MAX_JOBS, sizeof(*rows));
+    const size_t c0 = NJOBS, c1 = NJOBS + 100, c2 = NJOBS + 110; /* run 1: cancelled */
+    double cancelled = 0, paused = 0;
+    int64_t t0;
+
+    assert_non_null(rows);
+    mf_test_sleep_ms(7000); /* both senders in the group */
+    exec_sql(t, "UPDATE workflow_runs SET status = 'cancelled' WHERE id = $1", t->run[1]);
+    t0 = mf_test_now_ms();
+    produce_jobs(t, c0, c1);
+    produce_jobs_to(t, c1, c2, t->t_retry, t0 + 120000); /* held like quiet-hours jobs */
+    collect_results(t, (long)(c2 - c0));
+    assert_int_equal(read_ledger(t, rows), 0);
+    for (size_t i = c0; i < c2; i++) {
+        const tjob *j = &t->jobs[i];
+
+        if (j->st != MF_RESULT_CANCELLED || strcmp(j->code, "RUN_CANCELLED") != 0)
+            fail_msg("job %zu of the cancelled run: status %d code %s", i, (int)j->st, j->code);
+        assert_int_equal(j->type, j->kind == K_LMS     ? MF_TYPE_LMS   /* the template's */
+                                  : j->kind == K_KAKAO ? MF_TYPE_KAKAO
+                                                       : MF_TYPE_SMS);
+        assert_true(j->seen_ms < t0 + 30000); /* the held ones did not wait for their time */
+    }
+    /* redelivered: the same outcome again, from the claims */
+    produce_jobs(t, c0, c1);
+    collect_results(t, (long)(c2 - c0) + 100);
+    assert_int_equal(read_ledger(t, rows), 0);
+    for (size_t i = c0; i < c1; i++)
+        assert_int_equal(t->jobs[i].results, 2);
+
+    /* paused (both runs share the workflow; the cancelled one stays cancelled) */
+    exec_sql(t, "UPDATE workflows SET status = 'paused' WHERE id = $1", t->wf);
+    mf_test_sleep_ms(1500); /* every sender's answer is older than MF_SENDER_HALT_CHECK_MS */
+    produce_jobs(t, 0, 100);
+    mf_test_sleep_ms(5000);
+    assert_int_equal(t->results_total, (long)(c2 - c0) + 100);
+    {
+        mf_kafka_msg msgs[64];
+        size_t n = 0;
+        mf_err err;
+
+        assert_int_equal(mf_kafka_consume(t->rcons, msgs, 64, 1000, &n, &err), 0);
+        if (n > 0)
+            fail_msg("%zu results while the workflow was paused", n);
+    }
+    assert_int_equal(read_ledger(t, rows), 0);
+    for (int i = 0; i < 2; i++) {
+        char *m = scrape(t, i);
+
+        cancelled += metric_sum(m, "msgfleet_sender_messages_total", "status=\"cancelled\"");
+        paused += metric_sum(m, "msgfleet_sender_jobs_paused_total", "");
+        free(m);
+    }
+    assert_true(cancelled == (double)(c2 - c0)); /* re-emitted outcomes are not counted */
+    assert_true(paused >= 100);
+    exec_sql(t, "UPDATE workflows SET status = 'active' WHERE id = $1", t->wf);
+    collect_results(t, (long)(c2 - c0) + 200);
+    read_ledger(t, rows);
+    check_jobs(t, 0, 100, rows, 1);
+    free(rows);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1060,6 +1140,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_in_doubt_claims, setup, teardown),
         cmocka_unit_test_setup_teardown(test_faults, setup, teardown),
         cmocka_unit_test_setup_teardown(test_step_faults, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cancel_and_pause, setup, teardown),
     };
 
     if (getenv("ITEST_FILTER") != NULL) /* e.g. ITEST_FILTER=test_faults */

@@ -198,6 +198,7 @@ static void test_retryq(void **state)
 {
     sender_retryq q;
     mf_kafka_msg m, out[4];
+    mf_uuid run = {{1}};
     mf_err err;
 
     (void)state;
@@ -206,9 +207,9 @@ static void test_retryq(void **state)
     assert_int_equal(sender_retryq_done(&q, 0, 4, &err), 0);
     assert_int_equal(sender_retryq_position(&q, 0), 5);
     m = kmsg(0, 5, "late");
-    assert_int_equal(sender_retryq_hold(&q, &m, 10000, &err), 0);
+    assert_int_equal(sender_retryq_hold(&q, &m, 10000, &run, 0, &err), 0);
     m = kmsg(0, 6, "soon");
-    assert_int_equal(sender_retryq_hold(&q, &m, 2000, &err), 0);
+    assert_int_equal(sender_retryq_hold(&q, &m, 2000, &run, 0, &err), 0);
     assert_int_equal(sender_retryq_done(&q, 0, 7, &err), 0); /* processed after the held ones */
     assert_int_equal(sender_retryq_position(&q, 0), 5);
     assert_int_equal(sender_retryq_next_due(&q), 2000);
@@ -226,10 +227,76 @@ static void test_retryq(void **state)
     sender_retryq_batch_end(&q);
     assert_int_equal(sender_retryq_position(&q, 0), 8); /* everything up to 7 is done */
     m = kmsg(1, 3, "x");
-    assert_int_equal(sender_retryq_hold(&q, &m, 5000, &err), 0);
+    assert_int_equal(sender_retryq_hold(&q, &m, 5000, &run, 0, &err), 0);
     sender_retryq_drop_partition(&q, 1);
     assert_int_equal(sender_retryq_held(&q), 0);
     assert_int_equal(sender_retryq_position(&q, 1), -1);
+    sender_retryq_free(&q);
+}
+
+/* The runs named by the parking test: A's workflow is paused, B's run cancelled. */
+static const mf_uuid RUN_A = {{0xa}}, RUN_B = {{0xb}}, RUN_C = {{0xc}};
+
+static int park_state(void *arg, const mf_uuid *run)
+{
+    (void)arg;
+    if (mf_uuid_equal(run, &RUN_A))
+        return SENDER_RETRYQ_PARK;
+    if (mf_uuid_equal(run, &RUN_B))
+        return SENDER_RETRYQ_NOW;
+    return SENDER_RETRYQ_GO;
+}
+
+static int go_state(void *arg, const mf_uuid *run)
+{
+    (void)arg;
+    (void)run;
+    return SENDER_RETRYQ_GO;
+}
+
+/* Held jobs of a paused workflow stay (parked, even when due; the offset stays at them), a
+ * cancelled run's come at once, others as due; a job handed to a batch can be parked again. */
+static void test_retryq_park(void **state)
+{
+    sender_retryq q;
+    mf_kafka_msg m, out[4];
+    mf_err err;
+
+    (void)state;
+    memset(&q, 0, sizeof(q));
+    m = kmsg(0, 10, "a");
+    assert_int_equal(sender_retryq_hold(&q, &m, 1000, &RUN_A, 0, &err), 0);
+    m = kmsg(0, 11, "b");
+    assert_int_equal(sender_retryq_hold(&q, &m, 90000, &RUN_B, 0, &err), 0);
+    m = kmsg(0, 12, "c");
+    assert_int_equal(sender_retryq_hold(&q, &m, 5000, &RUN_C, 0, &err), 0);
+    sender_retryq_mark(&q, park_state, NULL);
+    assert_int_equal(sender_retryq_parked(&q), 1);
+    assert_int_equal(sender_retryq_next_due(&q), 0); /* B: cancelled, due at once */
+    assert_int_equal(sender_retryq_take_due(&q, 2000, "r", out, 4), 1);
+    assert_memory_equal(out[0].val, "b", 1);
+    sender_retryq_batch_end(&q);
+    assert_int_equal(sender_retryq_next_due(&q), 5000); /* A is parked although due */
+    assert_int_equal(sender_retryq_take_due(&q, 6000, "r", out, 4), 1);
+    assert_memory_equal(out[0].val, "c", 1);
+    /* C turned out paused while in the batch: back to the queue, parked */
+    assert_int_equal(sender_retryq_keep(&q, 0, 12), 1);
+    assert_int_equal(sender_retryq_keep(&q, 0, 12), 0);
+    sender_retryq_batch_end(&q);
+    assert_int_equal(sender_retryq_held(&q), 2);
+    assert_int_equal(sender_retryq_parked(&q), 2);
+    assert_int_equal(sender_retryq_position(&q, 0), 10);
+    assert_int_equal(sender_retryq_take_due(&q, 99999, "r", out, 4), 0);
+    assert_int_equal(sender_retryq_next_due(&q), INT64_MAX);
+    /* resumed */
+    sender_retryq_mark(&q, go_state, NULL);
+    assert_int_equal(sender_retryq_parked(&q), 0);
+    assert_int_equal(sender_retryq_take_due(&q, 99999, "r", out, 4), 2);
+    sender_retryq_batch_end(&q);
+    assert_int_equal(sender_retryq_held(&q), 0);
+    m = kmsg(0, 13, "p");
+    assert_int_equal(sender_retryq_hold(&q, &m, 0, &RUN_C, 1, &err), 0); /* parked at once */
+    assert_int_equal(sender_retryq_take_due(&q, 99999, "r", out, 4), 0);
     sender_retryq_free(&q);
 }
 
@@ -259,6 +326,7 @@ int main(void)
         cmocka_unit_test(test_backoff),
         cmocka_unit_test(test_pgarr),
         cmocka_unit_test(test_retryq),
+        cmocka_unit_test(test_retryq_park),
         cmocka_unit_test(test_released_marker),
     };
 

@@ -16,7 +16,8 @@ static const char REPLAY_USAGE[] =
     "delivered message anywhere in the chain is never sent again, so running the same replay\n"
     "twice sends nothing the second time. Without --code, INVALID_PHONE failures are left out\n"
     "(fix the customer data first).\n"
-    "  --status S   message_logs status to resend (default failed; repeatable)\n"
+    "  --status S   message_logs status to resend (default failed; repeatable), e.g.\n"
+    "               cancelled: the recipients a cancelled run did not send to\n"
     "  --code C     only failures with this error code (repeatable)\n"
     "  --since T / --until T   failure time window (timestamptz, e.g. 2026-11-25T09:00+09)\n"
     "  --dry-run    print how many recipients and which codes, start nothing\n"
@@ -120,7 +121,8 @@ static int resolve_chain(PGconn *conn, const char *run, char *root, char *workfl
     static const char sql[] =
         "SELECT coalesce(r.replay_of, r.id), r.workflow_id, "
         "  EXISTS (SELECT 1 FROM workflow_runs x WHERE x.replay_of = coalesce(r.replay_of, r.id) "
-        "          AND x.status = 'running') "
+        "          AND x.status = 'running'), "
+        "  r.status = 'cancelled' AND r.completed_at IS NULL "
         "FROM workflow_runs r WHERE r.id::text = $1";
     const char *params[1] = {run};
     PGresult *res = msgfleet_query(conn, "replay", sql, 1, params);
@@ -134,6 +136,10 @@ static int resolve_chain(PGconn *conn, const char *run, char *root, char *workfl
         fprintf(stderr, "msgfleet replay: a replay of run %s is still running; wait for it to "
                         "finish (msgfleet watch) and replay again\n", PQgetvalue(res, 0, 0));
     } else {
+        if (PQgetvalue(res, 0, 3)[0] == 't')
+            fprintf(stderr, "msgfleet replay: note: run %s was cancelled and is still stopping; "
+                            "jobs it has not recorded yet are not in this replay (msgfleet watch "
+                            "shows when it ended)\n", run);
         snprintf(root, cap, "%s", PQgetvalue(res, 0, 0));
         snprintf(workflow, cap, "%s", PQgetvalue(res, 0, 1));
         rc = 0;

@@ -9,19 +9,24 @@
 
 static const char WATCH_USAGE[] =
     "usage: msgfleet watch RUN_ID [--dsn DSN] [--timeout SECONDS]\n\n"
-    "Follow a run until it leaves 'running': sent / failed / total, rate and ETA.\n"
+    "Follow a run until it ends: sent / failed / total, rate and ETA. A run whose workflow\n"
+    "is paused shows \"running (paused)\"; a cancelled run is followed until every job it\n"
+    "expanded has its row (\"cancelled, stopping\", then \"cancelled\").\n"
     "Exit 0 when the run completed, 1 when it failed, was cancelled or the timeout passed.\n";
 
 static const char PROGRESS_SQL[] =
-    "SELECT status, target_count, success_count, failed_count, "
-    "       expansion_finished_at IS NOT NULL, expanded_count + invalid_count, "
-    "       extract(epoch FROM (coalesce(completed_at, now()) - started_at)) "
-    "FROM workflow_runs WHERE id::text = $1";
+    "SELECT r.status, r.target_count, r.success_count, r.failed_count, "
+    "       r.expansion_finished_at IS NOT NULL, r.expanded_count + r.invalid_count, "
+    "       extract(epoch FROM (coalesce(r.completed_at, now()) - r.started_at)), "
+    "       coalesce(w.status = 'paused', false), r.completed_at IS NOT NULL "
+    "FROM workflow_runs r LEFT JOIN workflows w ON w.id = r.workflow_id WHERE r.id::text = $1";
 
 typedef struct progress {
     char status[32];
     long long target, sent, failed, planned;
     int expanded;
+    int paused;   /* running, its workflow paused: held */
+    int ended;    /* completed_at set */
     double elapsed_s;
 } progress;
 
@@ -57,6 +62,8 @@ static int read_progress(PGconn *conn, const char *run_id, progress *p)
     p->expanded = PQgetvalue(res, 0, 4)[0] == 't';
     p->planned = num(res, 5);
     p->elapsed_s = strtod(PQgetvalue(res, 0, 6), NULL);
+    p->paused = PQgetvalue(res, 0, 7)[0] == 't';
+    p->ended = PQgetvalue(res, 0, 8)[0] == 't';
     PQclear(res);
     return 0;
 }
@@ -65,6 +72,23 @@ static int read_progress(PGconn *conn, const char *run_id, progress *p)
 static long long shown_total(const progress *p)
 {
     return p->expanded ? p->target : p->planned;
+}
+
+/* The status as shown: a held run and a cancelled run still stopping say so. */
+static const char *state_text(const progress *p)
+{
+    if (strcmp(p->status, "running") == 0 && p->paused)
+        return "running (paused)";
+    if (strcmp(p->status, "cancelled") == 0 && !p->ended)
+        return "cancelled, stopping";
+    return p->status;
+}
+
+/* Whether the watch goes on: while running, and while a cancelled run still waits for rows. */
+static int still_going(const progress *p)
+{
+    return strcmp(p->status, "running") == 0 ||
+           (strcmp(p->status, "cancelled") == 0 && !p->ended);
 }
 
 static void format_line(const progress *p, char *out, size_t cap, int bar)
@@ -88,7 +112,7 @@ static void format_line(const progress *p, char *out, size_t cap, int bar)
         barbuf[33] = '\0';
     }
     snprintf(out, cap, "%s%lld/%lld%s sent %lld failed %lld  %.0f/s  ETA %s  %s", barbuf, done,
-             total, p->expanded ? "" : "+", p->sent, p->failed, rate, eta, p->status);
+             total, p->expanded ? "" : "+", p->sent, p->failed, rate, eta, state_text(p));
 }
 
 int msgfleet_watch_run(PGconn *conn, const char *run_id, double timeout_s)
@@ -105,16 +129,16 @@ int msgfleet_watch_run(PGconn *conn, const char *run_id, double timeout_s)
         if (tty) {
             printf("\r%-100s", line);
             fflush(stdout);
-        } else if (now_s() - last_print >= 2.0 || strcmp(p.status, "running") != 0) {
+        } else if (now_s() - last_print >= 2.0 || !still_going(&p)) {
             printf("progress: %s\n", line);
             fflush(stdout);
             last_print = now_s();
         }
-        if (strcmp(p.status, "running") != 0)
+        if (!still_going(&p))
             break;
         if (timeout_s > 0 && now_s() - start > timeout_s) {
-            fprintf(stderr, "%smsgfleet watch: run %s still running after %.0f s\n",
-                    tty ? "\n" : "", run_id, timeout_s);
+            fprintf(stderr, "%smsgfleet watch: run %s still %s after %.0f s\n",
+                    tty ? "\n" : "", run_id, state_text(&p), timeout_s);
             return MSGFLEET_EXIT_ERROR;
         }
         usleep(tty ? 200000 : 500000);

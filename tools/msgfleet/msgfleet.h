@@ -27,6 +27,9 @@ int cmd_watch(int argc, char **argv);
 int cmd_summary(int argc, char **argv);
 int cmd_tail(int argc, char **argv);
 int cmd_replay(int argc, char **argv);
+int cmd_cancel(int argc, char **argv);
+int cmd_pause(int argc, char **argv);
+int cmd_resume(int argc, char **argv);
 int cmd_dlq(int argc, char **argv);
 
 /* Connects to dsn (NULL: $MF_PG_DSN); prints `msgfleet <cmd>: <error>` and returns NULL on
@@ -42,8 +45,9 @@ PGresult *msgfleet_query(PGconn *conn, const char *cmd, const char *sql, int npa
 int msgfleet_parse_run_args(int argc, char **argv, const char *usage, const char **dsn,
                             const char **run_id, double *timeout_s);
 
-/* Follows a run until it leaves 'running' (or timeout_s passes, 0 = no limit): a progress bar
- * on a terminal, a plain line every 2 s otherwise. Returns an exit code: 0 completed,
+/* Follows a run until it leaves 'running' (a cancelled run: until its last job has its row,
+ * completed_at) or timeout_s passes (0 = no limit): a progress bar on a terminal, a plain line
+ * every 2 s otherwise; a held run shows "running (paused)". Returns an exit code: 0 completed,
  * 1 failed/cancelled/timeout/error. */
 int msgfleet_watch_run(PGconn *conn, const char *run_id, double timeout_s);
 

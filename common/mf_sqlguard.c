@@ -166,9 +166,64 @@ static int peek(const lexer *lx, token *t)
     return 0;
 }
 
+/* Functions with effects outside the statement: locks that outlive the transaction, waits
+ * that hold a connection (sleep, benchmark, replication waits), file reads, sequences. */
 static const char *const banned_functions[] = {
-    "LOAD_FILE", "GET_LOCK", "RELEASE_LOCK", "RELEASE_ALL_LOCKS", "NEXTVAL", "SETVAL", NULL,
+    "GET_LOCK", "RELEASE_LOCK", "RELEASE_ALL_LOCKS", "IS_FREE_LOCK", "IS_USED_LOCK",
+    "SLEEP", "BENCHMARK",
+    "MASTER_POS_WAIT", "SOURCE_POS_WAIT", "MASTER_GTID_WAIT", "WAIT_FOR_EXECUTED_GTID_SET",
+    "WAIT_UNTIL_SQL_THREAD_AFTER_GTIDS",
+    "LOAD_FILE", "NEXTVAL", "SETVAL", NULL,
 };
+
+/* The name a token spells: a bare word as is, a quoted identifier (or a double-quoted
+ * string, which is an identifier under ANSI_QUOTES) without its quotes and with doubled
+ * quotes undone; upper-cased into buf. Returns 0, or -1 when it does not fit (then it
+ * cannot be a banned name either). */
+static int name_of(const lexer *lx, const token *t, char *buf, size_t size)
+{
+    const char *p = lx->s + t->off;
+    size_t n = t->len, o = 0;
+    char q = 0;
+
+    if (t->type != TOK_WORD) {
+        q = p[0];
+        p++;
+        n -= 2;
+    }
+    for (size_t i = 0; i < n; i++) {
+        char c = p[i];
+
+        if (q != 0 && c == q && i + 1 < n && p[i + 1] == q)
+            i++;
+        if (o + 1 >= size)
+            return -1;
+        buf[o++] = (c >= 'a' && c <= 'z') ? (char)(c - 'a' + 'A') : c;
+    }
+    buf[o] = '\0';
+    return 0;
+}
+
+/* Any identifier followed by `(` (after whitespace and comments) is a function call, whether
+ * the name is bare, backtick-quoted or double-quoted: refuse the banned ones. */
+static int check_call(const lexer *lx, const token *t, mf_err *err)
+{
+    token nx;
+    char name[72];
+
+    if (t->type != TOK_WORD && t->type != TOK_QIDENT &&
+        !(t->type == TOK_STRING && lx->s[t->off] == '"'))
+        return 0;
+    peek(lx, &nx);
+    if (!punct_is(lx, &nx, '(') || name_of(lx, t, name, sizeof(name)) != 0)
+        return 0;
+    for (size_t i = 0; banned_functions[i] != NULL; i++) {
+        if (strcmp(name, banned_functions[i]) == 0)
+            return mf_err_set(err, "function %s is not allowed in a target query",
+                              banned_functions[i]);
+    }
+    return 0;
+}
 
 /* Checks that apply to every word anywhere in the statement. */
 static int check_word(const lexer *lx, const token *t, mf_err *err)
@@ -206,11 +261,6 @@ static int check_word(const lexer *lx, const token *t, mf_err *err)
         if (word_is(lx, &nx, "VALUE"))
             return mf_err_set(err, "NEXT VALUE FOR changes a sequence and is not allowed");
         return 0;
-    }
-    for (size_t i = 0; banned_functions[i] != NULL; i++) {
-        if (word_is(lx, t, banned_functions[i]))
-            return mf_err_set(err, "function %s is not allowed in a target query",
-                              banned_functions[i]);
     }
     return 0;
 }
@@ -339,7 +389,8 @@ int mf_sqlguard_check(const char *sql, unsigned flags, size_t *body_len, mf_err 
             break;
         }
         any = 1;
-        if (check_word(&lx, &t, err) != 0 || walk(&w, &lx, &t, err) != 0)
+        if (check_word(&lx, &t, err) != 0 || check_call(&lx, &t, err) != 0 ||
+            walk(&w, &lx, &t, err) != 0)
             return -1;
         end = t.off + t.len;
     }

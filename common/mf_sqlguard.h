@@ -23,8 +23,13 @@
  * Rejected (each with its own message): an empty query, any other statement (INSERT,
  * UPDATE, DELETE, SHOW, CALL, SET, WITH ... DELETE ...), a second statement after `;`,
  * SELECT ... INTO OUTFILE / DUMPFILE / @variable, FOR UPDATE, FOR SHARE,
- * LOCK IN SHARE MODE, the functions LOAD_FILE, GET_LOCK, RELEASE_LOCK, RELEASE_ALL_LOCKS,
- * NEXTVAL, SETVAL and NEXT VALUE FOR, unterminated strings, identifiers and comments.
+ * LOCK IN SHARE MODE, NEXT VALUE FOR, unterminated strings, identifiers and comments, and
+ * calls of the banned functions: lock functions (GET_LOCK, RELEASE_LOCK, RELEASE_ALL_LOCKS,
+ * IS_FREE_LOCK, IS_USED_LOCK), SLEEP, BENCHMARK, replication waits (MASTER_POS_WAIT,
+ * SOURCE_POS_WAIT, MASTER_GTID_WAIT, WAIT_FOR_EXECUTED_GTID_SET,
+ * WAIT_UNTIL_SQL_THREAD_AFTER_GTIDS), LOAD_FILE, NEXTVAL and SETVAL. A call is any
+ * identifier followed by `(` (whitespace and comments between are skipped), whether the name
+ * is bare, backtick-quoted or double-quoted; the same word without `(` (a column) is fine.
  * Reserved words used as column names after a dot (t.`update` is fine, t.update is not)
  * may be rejected: the guard errs on the side of refusing.
  */

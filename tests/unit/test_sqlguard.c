@@ -69,7 +69,8 @@ static void test_accepts_plain_selects(void **state)
          NULL},
         {"WITH a AS (SELECT 1 AS x), `b` AS (SELECT 2 AS y) SELECT * FROM a, b", NULL},
         {"WITH a AS (SELECT 1) (SELECT * FROM a)", NULL},
-        {"SELECT SLEEP(1)", NULL},
+        {"SELECT sleep, `benchmark`, t.get_lock FROM t", NULL}, /* columns, not calls */
+        {"SELECT \"GET_LOCK\" AS x", NULL}, /* a string (sql_mode is pinned, see mf_mysql) */
         {"SELECT x'4142', _utf8mb4'가', N'abc'", NULL},
         {"SELECT id FROM customers /*+ MAX_EXECUTION_TIME(1000) */", NULL},
         {"SELECT 1 FOR SYSTEM_TIME", NULL}, /* only FOR UPDATE / FOR SHARE are refused */
@@ -188,6 +189,38 @@ static void test_rejects_side_effects(void **state)
     run_cases(cases, sizeof(cases) / sizeof(cases[0]), 0);
 }
 
+/* Any identifier followed by `(` is a function name, quoted or not, spaced or not. */
+static void test_rejects_banned_calls_however_spelled(void **state)
+{
+    static const gcase cases[] = {
+        {"SELECT `GET_LOCK`('x', 0)", "GET_LOCK"},
+        {"SELECT `get_lock` ('x', 0)", "GET_LOCK"},
+        {"SELECT \"GET_LOCK\"('x', 0)", "GET_LOCK"}, /* an identifier under ANSI_QUOTES */
+        {"SELECT GET_LOCK /* c */ ('x', 0)", "GET_LOCK"},
+        {"SELECT GET_LOCK\n-- c\n('x', 0)", "GET_LOCK"},
+        {"SELECT `RELEASE_ALL_LOCKS`()", "RELEASE_ALL_LOCKS"},
+        {"SELECT RELEASE_LOCK('x')", "RELEASE_LOCK"},
+        {"SELECT IS_USED_LOCK('x'), 1", "IS_USED_LOCK"},
+        {"SELECT IS_FREE_LOCK('x')", "IS_FREE_LOCK"},
+        {"SELECT `LOAD_FILE`('/etc/passwd')", "LOAD_FILE"},
+        {"SELECT SLEEP(1)", "SLEEP"},
+        {"SELECT id FROM t WHERE `sleep`(10) = 0", "SLEEP"},
+        {"SELECT BENCHMARK(100000000, MD5('x'))", "BENCHMARK"},
+        {"SELECT `benchmark`(1, 1)", "BENCHMARK"},
+        {"SELECT MASTER_POS_WAIT('f', 4)", "MASTER_POS_WAIT"},
+        {"SELECT SOURCE_POS_WAIT('f', 4)", "SOURCE_POS_WAIT"},
+        {"SELECT MASTER_GTID_WAIT('0-1-1')", "MASTER_GTID_WAIT"},
+        {"SELECT WAIT_FOR_EXECUTED_GTID_SET('x')", "WAIT_FOR_EXECUTED_GTID_SET"},
+        {"SELECT WAIT_UNTIL_SQL_THREAD_AFTER_GTIDS('x')", "WAIT_UNTIL_SQL_THREAD_AFTER_GTIDS"},
+        {"SELECT `sl``eep`(1)", NULL}, /* another name: sl`eep */
+        {"SELECT {fn SLEEP(1)}", "SLEEP"},
+        {"WITH a AS (SELECT `Sleep`(1)) SELECT * FROM a", "SLEEP"},
+        {"SELECT db.`get_lock`('x', 0)", "GET_LOCK"},
+    };
+    (void)state;
+    run_cases(cases, sizeof(cases) / sizeof(cases[0]), 0);
+}
+
 static void test_body_len_strips_tail(void **state)
 {
     static const struct {
@@ -232,6 +265,7 @@ int main(void)
         cmocka_unit_test(test_rejects_hidden_code),
         cmocka_unit_test(test_no_backslash_escapes_mode),
         cmocka_unit_test(test_rejects_side_effects),
+        cmocka_unit_test(test_rejects_banned_calls_however_spelled),
         cmocka_unit_test(test_body_len_strips_tail),
         cmocka_unit_test(test_null_and_err_null),
     };

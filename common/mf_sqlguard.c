@@ -55,6 +55,11 @@ static int skip_space(lexer *lx, mf_err *err)
             if (p[0] == '!' || (p[0] == 'M' && p[1] == '!'))
                 return mf_err_set(err, "executable comments (/*! ... */) are not allowed "
                                        "(at offset %zu)", lx->pos);
+            /* MySQL 8 optimizer hints can change session variables for the statement
+             * (SET_VAR: sql_mode, the time limit) */
+            if (p[0] == '+')
+                return mf_err_set(err, "optimizer hints (/*+ ... */) are not allowed "
+                                       "(at offset %zu)", lx->pos);
             end = strstr(p, "*/");
             if (end == NULL)
                 return mf_err_set(err, "unterminated comment starting at offset %zu", lx->pos);

@@ -13,7 +13,9 @@
  * session's sql_mode has NO_BACKSLASH_ESCAPES), backtick identifiers, and the comment forms
  * `-- ` (dash dash followed by a space or control character), `#` and slash-star comments.
  * MySQL executable comments (slash-star-bang, as in "slash-star!50000 DELETE", and
- * MariaDB's slash-star-M-bang) are code the server runs, so they are rejected outright.
+ * MariaDB's slash-star-M-bang) are code the server runs, so they are rejected outright, and
+ * so are MySQL 8 optimizer hints (slash-star-plus), which can set session variables such as
+ * sql_mode or the time limit for the statement (SET_VAR).
  * The guard is the first of four layers: the read-only session/transaction, the
  * single-statement protocol and a SELECT-only account still stand behind it.
  *

@@ -72,7 +72,8 @@ static void test_accepts_plain_selects(void **state)
         {"SELECT sleep, `benchmark`, t.get_lock FROM t", NULL}, /* columns, not calls */
         {"SELECT \"GET_LOCK\" AS x", NULL}, /* a string (sql_mode is pinned, see mf_mysql) */
         {"SELECT x'4142', _utf8mb4'가', N'abc'", NULL},
-        {"SELECT id FROM customers /*+ MAX_EXECUTION_TIME(1000) */", NULL},
+        {"SELECT id FROM customers /* + not a hint */", NULL},
+        {"SELECT id FROM customers -- /*+ in a comment\n", NULL},
         {"SELECT 1 FOR SYSTEM_TIME", NULL}, /* only FOR UPDATE / FOR SHARE are refused */
         {"SELECT @a, @@version", NULL},
         {"SELECT ?, name FROM customers WHERE phone = ?", NULL},
@@ -138,6 +139,10 @@ static void test_rejects_hidden_code(void **state)
         {"/*!50000 DELETE*/ FROM customers", "executable comments"},
         {"SELECT /*! 1 */", "executable comments"},
         {"SELECT 1 /*M!100000 , 2 */", "executable comments"},
+        {"SELECT /*+ SET_VAR(sql_mode = 'ANSI_QUOTES') */ 1", "optimizer hints"},
+        {"SELECT /*+ MAX_EXECUTION_TIME(100000000) */ id FROM customers", "optimizer hints"},
+        {"SELECT id FROM customers /*+ MAX_EXECUTION_TIME(1000) */", "optimizer hints"},
+        {"WITH a AS (SELECT /*+ BKA(t) */ 1) SELECT * FROM a", "optimizer hints"},
         {"SELECT 1 /* never closed", "unterminated comment"},
         {"SELECT 'never closed", "unterminated string"},
         {"SELECT \"never closed", "unterminated string"},

@@ -93,10 +93,13 @@ static int run(mf_mysql *c, const char *sql, mf_err *err)
     return 0;
 }
 
+/* Read the session's sql_mode back after pinning it: the guard must lex quotes exactly as
+ * the server does, so a mode that changes quoting and survived the pin is refused. */
 static int read_sql_mode(mf_mysql *c, mf_err *err)
 {
     MYSQL_RES *res;
     MYSQL_ROW row;
+    int rc = 0;
 
     if (mysql_real_query(c->my, "SELECT @@SESSION.sql_mode", 25) != 0)
         return fail(c, err, "could not read sql_mode");
@@ -107,17 +110,22 @@ static int read_sql_mode(mf_mysql *c, mf_err *err)
     c->guard_flags = 0;
     if (row != NULL && row[0] != NULL && strstr(row[0], "NO_BACKSLASH_ESCAPES") != NULL)
         c->guard_flags |= MF_SQLGUARD_NO_BACKSLASH_ESCAPES;
+    if (row != NULL && row[0] != NULL && strstr(row[0], "ANSI_QUOTES") != NULL)
+        rc = mf_err_set(err, "could not prepare session on \"%s\": sql_mode still has "
+                             "ANSI_QUOTES after it was set", c->endpoint);
     mysql_free_result(res);
-    return 0;
+    return rc;
 }
 
-/* Session: utf8mb4, every transaction READ ONLY, the time limit, optional write timeout. */
+/* Session: utf8mb4, the pinned sql_mode, every transaction READ ONLY, the time limit,
+ * optional write timeout. */
 static int setup_session(mf_mysql *c, mf_err *err)
 {
     char q[128];
     const char *info = mysql_get_server_info(c->my);
 
     if (run(c, "SET NAMES utf8mb4", err) != 0 ||
+        run(c, "SET SESSION sql_mode = '" MF_MYSQL_SQL_MODE "'", err) != 0 ||
         run(c, "SET SESSION TRANSACTION READ ONLY", err) != 0)
         return -1;
     if (info != NULL && strstr(info, "MariaDB") != NULL)

@@ -16,6 +16,14 @@
 
 typedef struct mf_mysql mf_mysql;
 
+/*
+ * The session's sql_mode, set on every connect whatever the server's default: the guard lexes
+ * quotes the way this mode does (ANSI_QUOTES would make "..." an identifier, so that a string
+ * the guard skipped could hide INTO OUTFILE; PIPES_AS_CONCAT, NO_BACKSLASH_ESCAPES and the
+ * like would change what a target query means from one server to the next).
+ */
+#define MF_MYSQL_SQL_MODE "STRICT_TRANS_TABLES,ERROR_FOR_DIVISION_BY_ZERO,NO_ENGINE_SUBSTITUTION"
+
 typedef struct mf_mysql_config {
     const char *host;              /* "127.0.0.1"; required */
     unsigned port;                 /* 0: 3306 */
@@ -44,7 +52,8 @@ typedef struct mf_mysql_row {
 typedef int (*mf_mysql_row_cb)(const mf_mysql_row *row, void *arg);
 
 /*
- * Connect now (fails fast) and prepare the session: utf8mb4, READ ONLY, time limit.
+ * Connect now (fails fast) and prepare the session: utf8mb4, MF_MYSQL_SQL_MODE, READ ONLY,
+ * time limit.
  * The returned handle owns copies of all config strings; free with mf_mysql_close.
  * Errors: `could not connect to "host:port": <server message>`.
  */

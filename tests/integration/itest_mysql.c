@@ -493,6 +493,48 @@ static void test_reconnects_after_lost_connection(void **state)
     mf_mysql_close(m);
 }
 
+typedef struct one_text {
+    char value[256];
+    uint64_t rows;
+} one_text;
+
+static int read_one_text(const mf_mysql_row *r, void *arg)
+{
+    one_text *ot = arg;
+
+    snprintf(ot->value, sizeof(ot->value), "%s", r->values[0] ? r->values[0] : "(null)");
+    ot->rows++;
+    return 0;
+}
+
+/* The session's sql_mode is pinned whatever the server's default, so that the guard and the
+ * server agree on quoting: with ANSI_QUOTES the string below would be an identifier and the
+ * server would write the file. */
+static void test_sql_mode_is_pinned(void **state)
+{
+    ctx *c = *state;
+    mf_mysql *m = open_conn(c, 0, NULL, 30);
+    one_text ot = {{0}, 0};
+    mf_err err = {{0}};
+
+    assert_int_equal(mf_mysql_stream(m, "SELECT @@SESSION.sql_mode", read_one_text, &ot, NULL,
+                                     &err), 0);
+    assert_string_equal(ot.value, MF_MYSQL_SQL_MODE);
+    memset(&ot, 0, sizeof(ot));
+    assert_int_equal(mf_mysql_stream(m, "SELECT 1 AS \"a\\\" INTO OUTFILE '/tmp/mf_o' -- \"",
+                                     read_one_text, &ot, NULL, &err), 0);
+    assert_int_equal(ot.rows, 1);
+    assert_string_equal(ot.value, "1");
+    /* the same after a reconnect (the session is set up again) */
+    memset(&ot, 0, sizeof(ot));
+    assert_int_equal(mf_mysql_stream(m, "SELECT id FROM people", stop_after_n,
+                                     &(stopper){0, 1}, NULL, &err), 0);
+    assert_int_equal(mf_mysql_stream(m, "SELECT @@SESSION.sql_mode", read_one_text, &ot, NULL,
+                                     &err), 0);
+    assert_string_equal(ot.value, MF_MYSQL_SQL_MODE);
+    mf_mysql_close(m);
+}
+
 /* ---------------------------------------------------------------- paging */
 
 typedef struct page_seen {
@@ -847,6 +889,7 @@ int main(void)
         cmocka_unit_test(test_write_hidden_in_select_is_refused),
         cmocka_unit_test(test_time_limit_stops_slow_query),
         cmocka_unit_test(test_reconnects_after_lost_connection),
+        cmocka_unit_test(test_sql_mode_is_pinned),
         cmocka_unit_test(test_paging_by_int_key),
         cmocka_unit_test(test_paging_by_text_key),
         cmocka_unit_test(test_paging_resumes_after_early_stop),

@@ -11,7 +11,7 @@
  * Read-only by construction (docs/mysql.md): every query passes mf_sqlguard first, runs in
  * a session set to READ ONLY inside START TRANSACTION READ ONLY (rolled back afterwards)
  * under a server-side time limit, on a connection without multi-statement support and
- * without LOCAL INFILE. Use a database user that has only SELECT as the third layer.
+ * without LOCAL INFILE, as an account that holds only SELECT (checked on every connect).
  */
 
 typedef struct mf_mysql mf_mysql;
@@ -34,6 +34,9 @@ typedef struct mf_mysql_config {
     unsigned query_time_limit_s;   /* server-side limit per statement; 0: 300 */
     unsigned net_timeout_s;        /* client socket read/write timeout; 0: limit + 30 */
     unsigned net_write_timeout_s;  /* session net_write_timeout; 0: leave server default */
+    /* Tests only (no configuration key sets it): accept an account that may write, to prove
+     * that the read-only transaction stops what the guard lets through. */
+    int unsafe_skip_grant_check;
 } mf_mysql_config;
 
 /* One result row, valid only during the callback. Nothing is allocated per row. */
@@ -53,7 +56,10 @@ typedef int (*mf_mysql_row_cb)(const mf_mysql_row *row, void *arg);
 
 /*
  * Connect now (fails fast) and prepare the session: utf8mb4, MF_MYSQL_SQL_MODE, READ ONLY,
- * time limit.
+ * time limit. Then SHOW GRANTS (of the account and of each role it holds) may list only
+ * USAGE, SELECT and SHOW VIEW: an account that can write, or holds FILE, SUPER, PROCESS or
+ * anything else, is refused with `refusing mysql account "u" on "host:port" (...): account
+ * holds INSERT on `crm`.*`. Every reconnect checks again.
  * The returned handle owns copies of all config strings; free with mf_mysql_close.
  * Errors: `could not connect to "host:port": <server message>`.
  */

@@ -1,6 +1,7 @@
 /* mf_sqlguard: accept only one read-only SELECT (or WITH ... SELECT) as a target query. */
 #include "mf_sqlguard.h"
 
+#include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
@@ -406,5 +407,141 @@ int mf_sqlguard_check(const char *sql, unsigned flags, size_t *body_len, mf_err 
                                                : "WITH clause is not followed by SELECT");
     if (body_len != NULL)
         *body_len = end;
+    return 0;
+}
+
+/* ---------------------------------------------------------------- SHOW GRANTS lines */
+
+/* What a read-only account may hold: nothing that writes, locks, reads files or other
+ * sessions, administers the server or grants. */
+static const char *const read_privileges[] = {"USAGE", "SELECT", "SHOW VIEW", NULL};
+
+/* Copy s[off, end) into out (cap bytes), trimmed and cut to fit. */
+static void copy_span(const char *s, size_t off, size_t end, char *out, size_t cap)
+{
+    size_t n;
+
+    while (off < end && (s[off] == ' ' || s[off] == '\t'))
+        off++;
+    while (end > off && (s[end - 1] == ' ' || s[end - 1] == '\t'))
+        end--;
+    n = end - off < cap - 1 ? end - off : cap - 1;
+    memcpy(out, s + off, n);
+    out[n] = '\0';
+}
+
+/* One privilege item: its words (outside a column list) upper-cased and space-separated. */
+typedef struct grant_item {
+    char name[64];
+    size_t off, end; /* raw span in the line */
+} grant_item;
+
+static void item_add_word(grant_item *it, const lexer *lx, const token *t)
+{
+    size_t n = strlen(it->name);
+    char buf[40];
+
+    if (n + t->len + 2 >= sizeof(it->name))
+        return;
+    snprintf(it->name + n, sizeof(it->name) - n, "%s%s", n > 0 ? " " : "",
+             tok_text(lx, t, buf, sizeof(buf)));
+}
+
+static int is_read_privilege(const char *name)
+{
+    for (size_t i = 0; read_privileges[i] != NULL; i++) {
+        if (strcmp(name, read_privileges[i]) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+/* Append a role's raw text to the NUL-separated list. */
+static int add_role(const char *s, const grant_item *it, char *roles, size_t cap,
+                    size_t *used, size_t *nroles, mf_err *err)
+{
+    size_t n = it->end - it->off;
+
+    if (roles == NULL || *used + n + 1 > cap)
+        return mf_err_set(err, "account holds too many roles to check");
+    copy_span(s, it->off, it->end, roles + *used, n + 1);
+    *used += strlen(roles + *used) + 1;
+    (*nroles)++;
+    return 0;
+}
+
+int mf_sqlguard_grant_line(const char *line, char *roles, size_t cap, size_t *nroles,
+                           mf_err *err)
+{
+    lexer lx = {.s = line, .pos = 0, .flags = 0};
+    grant_item items[32];
+    size_t nitems = 0, used = 0, on_end = 0, obj_off = 0;
+    int depth = 0, is_role = 0, fresh = 0;
+    token t;
+    char obj[128];
+
+    if (nroles != NULL)
+        *nroles = 0;
+    if (line == NULL || lex_next(&lx, &t, NULL) != 0 || !word_is(&lx, &t, "GRANT"))
+        return 0; /* not a grant (REVOKE of a partial revoke, SET DEFAULT ROLE ...) */
+    memset(items, 0, sizeof(items));
+    for (;;) {
+        if (lex_next(&lx, &t, NULL) != 0 || t.type == TOK_END)
+            return mf_err_set(err, "could not parse a line of SHOW GRANTS");
+        if (depth == 0 && (word_is(&lx, &t, "ON") || word_is(&lx, &t, "TO"))) {
+            is_role = word_is(&lx, &t, "TO");
+            on_end = t.off + t.len;
+            break;
+        }
+        if (depth == 0 && punct_is(&lx, &t, ',')) {
+            fresh = 1;
+            continue;
+        }
+        if (nitems == 0 || fresh) {
+            if (nitems == sizeof(items) / sizeof(items[0]))
+                return mf_err_set(err, "could not parse a line of SHOW GRANTS");
+            items[nitems++].off = t.off;
+            fresh = 0;
+        }
+        if (punct_is(&lx, &t, '('))
+            depth++;
+        else if (punct_is(&lx, &t, ')') && depth > 0)
+            depth--;
+        else if (depth == 0 && t.type == TOK_WORD)
+            item_add_word(&items[nitems - 1], &lx, &t);
+        items[nitems - 1].end = t.off + t.len;
+    }
+    if (is_role) {
+        for (size_t i = 0; i < nitems; i++) {
+            if (add_role(line, &items[i], roles, cap, &used, nroles, err) != 0)
+                return -1;
+        }
+        return 1;
+    }
+    /* the object: from ON to TO */
+    obj_off = on_end;
+    for (;;) {
+        if (lex_next(&lx, &t, NULL) != 0 || t.type == TOK_END)
+            return mf_err_set(err, "could not parse a line of SHOW GRANTS");
+        if (word_is(&lx, &t, "TO"))
+            break;
+    }
+    copy_span(line, obj_off, t.off, obj, sizeof(obj));
+    for (size_t i = 0; i < nitems; i++) {
+        if (!is_read_privilege(items[i].name))
+            return mf_err_set(err, "account holds %s on %s", items[i].name, obj);
+    }
+    /* after TO: the account, IDENTIFIED BY ..., then WITH GRANT OPTION and limits */
+    for (;;) {
+        if (lex_next(&lx, &t, NULL) != 0 || t.type == TOK_END)
+            break;
+        if (word_is(&lx, &t, "GRANT")) {
+            token nx;
+
+            peek(&lx, &nx);
+            if (word_is(&lx, &nx, "OPTION"))
+                return mf_err_set(err, "account holds GRANT OPTION on %s", obj);
+        }
+    }
     return 0;
 }

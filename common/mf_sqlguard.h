@@ -49,4 +49,18 @@ enum {
  */
 int mf_sqlguard_check(const char *sql, unsigned flags, size_t *body_len, mf_err *err);
 
+/*
+ * Check one line of SHOW GRANTS output (MySQL or MariaDB) for an account that must only read.
+ * Allowed: USAGE, SELECT and SHOW VIEW (column lists included), without GRANT OPTION.
+ * Returns 0 when the line grants nothing more (lines that are not GRANT statements, such as
+ * a partial REVOKE or SET DEFAULT ROLE, also give 0); -1 with err naming the first other
+ * privilege and its object, e.g. `account holds INSERT on `crm`.*` (never the rest of the
+ * line: MariaDB prints the password hash in it); 1 when the line grants roles
+ * (`GRANT `r`@`%` TO ...`): their names, as the server quoted them, go into roles as
+ * NUL-terminated strings one after the other (cap bytes), their count into *nroles, for
+ * the caller to check with SHOW GRANTS FOR each.
+ */
+int mf_sqlguard_grant_line(const char *line, char *roles, size_t cap, size_t *nroles,
+                           mf_err *err);
+
 #endif

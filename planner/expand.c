@@ -78,8 +78,10 @@ static planner_outcome mysql_ready(expansion *ex)
     const planner_config *cfg = ctx->cfg;
     unsigned limit = ex->plan.time_limit_s ? ex->plan.time_limit_s
                                            : (unsigned)cfg->mysql_time_limit_s;
-    mf_mysql_config mc = {cfg->mysql_host, (unsigned)cfg->mysql_port, cfg->mysql_user,
-                          cfg->mysql_password, cfg->mysql_db, 10, limit, 0, 0};
+    mf_mysql_config mc = {.host = cfg->mysql_host, .port = (unsigned)cfg->mysql_port,
+                          .user = cfg->mysql_user, .password = cfg->mysql_password,
+                          .db = cfg->mysql_db, .connect_timeout_s = 10,
+                          .query_time_limit_s = limit};
     mf_err err;
 
     if (ctx->mysql != NULL && ctx->mysql_limit_s == limit)

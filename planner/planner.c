@@ -266,9 +266,10 @@ static void probe_idle(planner_ctx *ctx)
     const planner_config *cfg = ctx->cfg;
     mf_kafka_conf kc = {cfg->common.kafka_brokers, cfg->common.instance_id,
                         cfg->common.topic_prefix, NULL, ctx->log};
-    mf_mysql_config mc = {cfg->mysql_host, (unsigned)cfg->mysql_port, cfg->mysql_user,
-                          cfg->mysql_password, cfg->mysql_db, 5,
-                          (unsigned)cfg->mysql_time_limit_s, 0, 0};
+    mf_mysql_config mc = {.host = cfg->mysql_host, .port = (unsigned)cfg->mysql_port,
+                          .user = cfg->mysql_user, .password = cfg->mysql_password,
+                          .db = cfg->mysql_db, .connect_timeout_s = 5,
+                          .query_time_limit_s = (unsigned)cfg->mysql_time_limit_s};
     int64_t now = mf_clock_wall_ms();
     int parts = 0;
     mf_err err;

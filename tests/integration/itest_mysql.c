@@ -187,6 +187,8 @@ static mf_mysql *open_conn(ctx *c, int admin, const char *db, unsigned limit_s)
         .db = db ? db : c->db,
         .connect_timeout_s = 5,
         .query_time_limit_s = limit_s,
+        /* the admin handle proves the layers behind the guard and the grant check */
+        .unsafe_skip_grant_check = admin,
     };
     mf_err err = {{0}};
     mf_mysql *m = mf_mysql_connect(&cfg, &err);
@@ -774,6 +776,24 @@ static void test_connect_errors_name_the_server(void **state)
     assert_non_null(strstr(err.msg, want));
 }
 
+/* An account that could write is refused at connect, naming the grant and never the password
+ * hash SHOW GRANTS prints; the read-only account passes (every other test connects with it). */
+static void test_connect_refuses_write_capable_account(void **state)
+{
+    ctx *c = *state;
+    mf_mysql_config cfg = {.host = c->host, .port = c->port, .user = c->admin_user,
+                           .password = c->admin_password, .db = c->db,
+                           .connect_timeout_s = 5};
+    mf_err err = {{0}};
+
+    assert_null(mf_mysql_connect(&cfg, &err));
+    if (strstr(err.msg, "refusing mysql account") == NULL ||
+        strstr(err.msg, "holds ALL PRIVILEGES on `") == NULL ||
+        strstr(err.msg, "PASSWORD") != NULL || strstr(err.msg, "*6C") != NULL)
+        fail_msg("unexpected message: %s", err.msg);
+    assert_non_null(strstr(err.msg, c->host));
+}
+
 /* ---------------------------------------------------------------- gen_sample.py */
 
 typedef struct phones {
@@ -897,6 +917,7 @@ int main(void)
         cmocka_unit_test(test_bound_param_is_data),
         cmocka_unit_test(test_prepared_long_values_intact),
         cmocka_unit_test(test_connect_errors_name_the_server),
+        cmocka_unit_test(test_connect_refuses_write_capable_account),
         cmocka_unit_test(test_gen_sample_loads_2000),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -9,6 +9,7 @@
 
 #include <mysql.h>
 
+#include "mf_phone.h"
 #include "mf_sqlguard.h"
 
 #define PARAM_MAX 1024          /* placeholders per prepared statement */
@@ -16,6 +17,7 @@
 
 struct mf_mysql {
     MYSQL *my;
+    mf_log *log;            /* borrowed, may be NULL */
     char *host;
     char *user;
     char *password;
@@ -69,13 +71,88 @@ static void drop_connection(mf_mysql *c, MYSQL_RES *res)
     c->my = NULL;
 }
 
+/* What an error number means, in words that carry no data: the server's own text can quote
+ * values (`extractvalue(1, concat(0x7e, (SELECT group_concat(name, phone) ...)))` puts
+ * customers' names and phones in it). */
+static const char *generic_text(unsigned no)
+{
+    static const struct {
+        unsigned no;
+        const char *text;
+    } T[] = {
+        {1040, "too many connections"},
+        {1044, "access denied to the database"},
+        {1045, "access denied (user or password)"},
+        {1049, "unknown database"},
+        {1052, "ambiguous column name"},
+        {1053, "server shutdown in progress"},
+        {1054, "unknown column"},
+        {1060, "duplicate column name"},
+        {1064, "syntax error in the query"},
+        {1105, "unknown error"},
+        {1142, "command denied to the account"},
+        {1143, "column access denied to the account"},
+        {1146, "table does not exist"},
+        {1203, "the account has too many connections"},
+        {1205, "lock wait timeout"},
+        {1213, "deadlock"},
+        {1222, "the SELECTs of a UNION have different numbers of columns"},
+        {1226, "an account resource limit was exceeded"},
+        {1241, "an operand has the wrong number of columns"},
+        {1242, "a subquery returned more than one row"},
+        {1248, "a derived table has no alias"},
+        {1267, "illegal mix of collations"},
+        {1292, "incorrect value"},
+        {1305, "function or procedure does not exist"},
+        {1317, "query execution was interrupted"},
+        {1366, "incorrect value for a column"},
+        {1370, "execute command denied to the account"},
+        {1525, "incorrect value"},
+        {1582, "wrong number of arguments to a function"},
+        {1690, "value out of range"},
+        {1792, "cannot write in a READ ONLY transaction"},
+        {1927, "connection was killed"},
+        {1969, "query time limit exceeded (max_statement_time)"},
+        {3024, "query time limit exceeded (max_execution_time)"},
+        {4031, "disconnected by the server (inactivity)"},
+    };
+
+    for (size_t i = 0; i < sizeof(T) / sizeof(T[0]); i++) {
+        if (T[i].no == no)
+            return T[i].text;
+    }
+    return "server error";
+}
+
+/*
+ * Set err for a failure of `prefix` ("query failed on \"host:port\"") with error number no
+ * and the library's text. A server error (any number outside the client library's
+ * 2000-2999) is reported by number and generic_text only; its own text goes to the debug log
+ * with numbers masked. Client errors keep their text (it is the library's, with no data).
+ */
+static int report(mf_mysql *c, mf_err *err, const char *prefix, unsigned no, const char *text)
+{
+    char masked[MF_ERR_MAX];
+
+    c->last_errno = no;
+    if (no == 0 || (no >= 2000 && no < 3000))
+        return mf_err_set(err, "%s: %s", prefix, text != NULL ? text : "unknown error");
+    mf_phone_mask_text(text, masked, sizeof(masked));
+    MF_LOG(c->log, MF_LOG_DEBUG, "mysql server error", MF_KV_S("endpoint", c->endpoint),
+           MF_KV_I("errno", no), MF_KV_S("context", prefix), MF_KV_S("server_text", masked));
+    return mf_err_set(err, "%s: mysql error %u: %s", prefix, no, generic_text(no));
+}
+
 /* Record the server error. A lost connection is dropped later, by drop_if_lost, once
  * results and statements that point into it are freed. */
 static int fail(mf_mysql *c, mf_err *err, const char *what)
 {
-    c->last_errno = c->my ? mysql_errno(c->my) : 0;
-    return mf_err_set(err, "%s on \"%s\": %s", what, c->endpoint,
-                      c->my ? mysql_error(c->my) : "not connected");
+    char prefix[400];
+
+    snprintf(prefix, sizeof(prefix), "%s on \"%s\"", what, c->endpoint);
+    if (c->my == NULL)
+        return report(c, err, prefix, 0, "not connected");
+    return report(c, err, prefix, mysql_errno(c->my), mysql_error(c->my));
 }
 
 /* Server gone / lost connection: close, so that the next call reconnects. */
@@ -232,8 +309,10 @@ static int connect_now(mf_mysql *c, mf_err *err)
     /* client flags 0: no CLIENT_MULTI_STATEMENTS, no CLIENT_LOCAL_FILES */
     if (mysql_real_connect(my, c->host, c->user, c->password, c->db, c->port, NULL, 0) ==
         NULL) {
-        c->last_errno = mysql_errno(my);
-        mf_err_set(err, "could not connect to \"%s\": %s", c->endpoint, mysql_error(my));
+        char prefix[340];
+
+        snprintf(prefix, sizeof(prefix), "could not connect to \"%s\"", c->endpoint);
+        report(c, err, prefix, mysql_errno(my), mysql_error(my));
         mysql_close(my);
         return -1;
     }
@@ -274,6 +353,7 @@ mf_mysql *mf_mysql_connect(const mf_mysql_config *cfg, mf_err *err)
     c->net_timeout_s = cfg->net_timeout_s ? cfg->net_timeout_s : c->limit_s + 30;
     c->net_write_timeout_s = cfg->net_write_timeout_s;
     c->skip_grant_check = cfg->unsafe_skip_grant_check;
+    c->log = cfg->log;
     snprintf(c->endpoint, sizeof(c->endpoint), "%s:%u", cfg->host, c->port);
     if (failed) {
         mf_err_set(err, "out of memory");
@@ -591,11 +671,13 @@ static int keytrack_save(keytrack *kt, const mf_mysql_row *r, mf_err *err)
  * connection instead of the statement, so fall back to it. */
 static int stmt_fail(mf_mysql *c, MYSQL_STMT *st, mf_err *err, const char *what)
 {
+    char prefix[400];
+
     if (mysql_stmt_errno(st) == 0 && c->my != NULL && mysql_errno(c->my) != 0)
         return fail(c, err, what);
-    c->last_errno = mysql_stmt_errno(st);
-    return mf_err_set(err, "%s on \"%s\": %s", what, c->endpoint,
-                      c->last_errno ? mysql_stmt_error(st) : "unknown error");
+    snprintf(prefix, sizeof(prefix), "%s on \"%s\"", what, c->endpoint);
+    return report(c, err, prefix, mysql_stmt_errno(st),
+                  mysql_stmt_errno(st) ? mysql_stmt_error(st) : "unknown error");
 }
 
 /* Fetch all rows of an executed statement into the callback. */
@@ -759,6 +841,13 @@ int mf_mysql_stream_page(mf_mysql *conn, const char *sql, const char *key_column
     b[has_key].buffer = &lim;
     b[has_key].is_unsigned = 1;
     rc = run_prepared(conn, text, (size_t)n, b, has_key ? 2 : 1, &kt, cb, arg, &count, err);
+    if (rc != 0 && conn->last_errno == 1054 && err != NULL) {
+        char msg[MF_ERR_MAX];
+
+        snprintf(msg, sizeof(msg), "%s", err->msg);
+        mf_err_set(err, "%s (is the key column \"%.64s\" a column of the result?)", msg,
+                   key_column);
+    }
 out:
     if (nrows != NULL)
         *nrows = count;

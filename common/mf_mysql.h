@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 #include "mf_err.h"
+#include "mf_log.h"
 
 /*
  * Read-only by construction (docs/mysql.md): every query passes mf_sqlguard first, runs in
@@ -37,6 +38,9 @@ typedef struct mf_mysql_config {
     /* Tests only (no configuration key sets it): accept an account that may write, to prove
      * that the read-only transaction stops what the guard lets through. */
     int unsafe_skip_grant_check;
+    /* Borrowed, may be NULL: receives the server's own error text at debug level, numbers
+     * masked (errors themselves carry only the number and a generic text). */
+    mf_log *log;
 } mf_mysql_config;
 
 /* One result row, valid only during the callback. Nothing is allocated per row. */
@@ -53,6 +57,14 @@ typedef struct mf_mysql_row {
  * non-zero counts as NOT consumed (paging does not advance past it).
  */
 typedef int (*mf_mysql_row_cb)(const mf_mysql_row *row, void *arg);
+
+/*
+ * Errors of every function here: `<what> on "host:port": mysql error 1146: table does not
+ * exist`. A server error is reported by its number and a generic text, never the server's
+ * message, which can quote data (customers' names and phones through extractvalue() or a
+ * bad value); that message goes to cfg->log at debug level with phone numbers masked.
+ * Errors of the client library (2000-2999: lost connection, cannot connect) keep its text.
+ */
 
 /*
  * Connect now (fails fast) and prepare the session: utf8mb4, MF_MYSQL_SQL_MODE, READ ONLY,

@@ -81,7 +81,7 @@ static planner_outcome mysql_ready(expansion *ex)
     mf_mysql_config mc = {.host = cfg->mysql_host, .port = (unsigned)cfg->mysql_port,
                           .user = cfg->mysql_user, .password = cfg->mysql_password,
                           .db = cfg->mysql_db, .connect_timeout_s = 10,
-                          .query_time_limit_s = limit};
+                          .query_time_limit_s = limit, .log = ctx->log};
     mf_err err;
 
     if (ctx->mysql != NULL && ctx->mysql_limit_s == limit)

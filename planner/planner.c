@@ -269,7 +269,8 @@ static void probe_idle(planner_ctx *ctx)
     mf_mysql_config mc = {.host = cfg->mysql_host, .port = (unsigned)cfg->mysql_port,
                           .user = cfg->mysql_user, .password = cfg->mysql_password,
                           .db = cfg->mysql_db, .connect_timeout_s = 5,
-                          .query_time_limit_s = (unsigned)cfg->mysql_time_limit_s};
+                          .query_time_limit_s = (unsigned)cfg->mysql_time_limit_s,
+                          .log = ctx->log};
     int64_t now = mf_clock_wall_ms();
     int parts = 0;
     mf_err err;

@@ -537,6 +537,47 @@ static void test_sql_mode_is_pinned(void **state)
     mf_mysql_close(m);
 }
 
+/* The server's error text can quote customer data (error-based extraction through
+ * extractvalue): the error carries only the number and a generic text; the server's text
+ * goes to the debug log with phone numbers masked. */
+static void test_server_error_text_stays_out_of_errors(void **state)
+{
+    ctx *c = *state;
+    char path[] = "/tmp/mf_itest_mysql_log_XXXXXX";
+    int fd = mkstemp(path);
+    mf_log *log = mf_log_new("itest", MF_LOG_DEBUG, fd);
+    mf_mysql_config cfg = {.host = c->host, .port = c->port, .user = c->ro_user,
+                           .password = c->ro_password, .db = c->db, .connect_timeout_s = 5,
+                           .query_time_limit_s = 30, .log = log};
+    mf_err err = {{0}};
+    mf_mysql *m;
+    char name1[64], logtext[4096] = {0};
+    uint64_t n = 0;
+    const char *q = "SELECT extractvalue(1, concat(0x7e, '010-1234-5678', "
+                    "(SELECT group_concat(name) FROM people WHERE id <= 3)))";
+
+    assert_true(fd >= 0 && log != NULL);
+    m = mf_mysql_connect(&cfg, &err);
+    assert_non_null(m);
+    expected_name(1, name1, sizeof(name1));
+    assert_int_equal(mf_mysql_stream(m, q, count_rows, &n, NULL, &err), -1);
+    if (strstr(err.msg, "mysql error 1105") == NULL || strstr(err.msg, name1) != NULL ||
+        strstr(err.msg, "1234") != NULL || strstr(err.msg, "XPATH") != NULL)
+        fail_msg("unexpected message: %s", err.msg);
+    assert_int_equal(mf_mysql_query_params(m, q, NULL, 0, count_rows, &n, NULL, &err), -1);
+    if (strstr(err.msg, "mysql error 1105") == NULL || strstr(err.msg, name1) != NULL)
+        fail_msg("unexpected message: %s", err.msg);
+    /* the debug log has the server's text, the phone masked */
+    assert_true(pread(fd, logtext, sizeof(logtext) - 1, 0) > 0);
+    if (strstr(logtext, "010-****-5678") == NULL || strstr(logtext, "1234") != NULL ||
+        strstr(logtext, "\"errno\":1105") == NULL)
+        fail_msg("unexpected debug log: %s", logtext);
+    mf_mysql_close(m);
+    mf_log_free(log);
+    close(fd);
+    unlink(path);
+}
+
 /* ---------------------------------------------------------------- paging */
 
 typedef struct page_seen {
@@ -910,6 +951,7 @@ int main(void)
         cmocka_unit_test(test_time_limit_stops_slow_query),
         cmocka_unit_test(test_reconnects_after_lost_connection),
         cmocka_unit_test(test_sql_mode_is_pinned),
+        cmocka_unit_test(test_server_error_text_stays_out_of_errors),
         cmocka_unit_test(test_paging_by_int_key),
         cmocka_unit_test(test_paging_by_text_key),
         cmocka_unit_test(test_paging_resumes_after_early_stop),

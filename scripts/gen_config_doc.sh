@@ -41,20 +41,28 @@ section() {
   fi
 }
 
-# The CLI has no table: list the MF_* variables its sources read.
+# The CLI has no full table: list the MF_* variables its sources read with getenv, plus the
+# secret its mf_config table reads (MF_PG_DSN, or the file named by MF_PG_DSN_FILE).
 cli_section() {
   printf '\n## msgfleet (CLI)\n\n'
   printf 'The CLI takes options (`msgfleet <command> --help`); these variables are their defaults.\n\n'
   printf '| variable | used by | meaning |\n|---|---|---|\n'
-  grep -o 'getenv("MF_[A-Z0-9_]*")' "$ROOT"/tools/msgfleet/*.c |
+  {
+    grep -o 'getenv("MF_[A-Z0-9_]*")' "$ROOT"/tools/msgfleet/*.c
+    for v in MF_PG_DSN MF_PG_DSN_FILE; do
+      printf '%s/cli_dsn.c:getenv("%s")\n' "$ROOT/tools/msgfleet" "$v"
+    done
+  } |
     sed -e 's|^.*/cmd_\([a-z]*\)\.c:getenv("\(.*\)")$|\2 \1|' \
         -e 's|^.*/cli_common\.c:getenv("\(.*\)")$|\1 run,_watch,_summary|' \
+        -e 's|^.*/cli_dsn\.c:getenv("\(.*\)")$|\1 migrate,_run,_watch,_summary,_replay|' \
         -e 's|^.*/schema_dir\.c:getenv("\(.*\)")$|\1 migrate|' \
         -e 's|^.*/[a-z_]*\.c:getenv("\(.*\)")$|\1 other|' |
     sort -u | awk '
       { gsub(/,_/, ", ", $2); cmds[$1] = ($1 in cmds) ? cmds[$1] ", " $2 : $2 }
       END {
-        m["MF_PG_DSN"] = "libpq connection string of the platform database (`--dsn` overrides)"
+        m["MF_PG_DSN"] = "libpq connection string of the platform database (never taken from the command line: `--dsn` is refused)"
+        m["MF_PG_DSN_FILE"] = "file holding MF_PG_DSN (used when MF_PG_DSN is empty)"
         m["MF_SCHEMA_DIR"] = "folder of the PostgreSQL migrations (`--dir` overrides; default: schemas/pg found next to the executable or above the working directory)"
         m["MF_KAFKA_BROKERS"] = "Kafka bootstrap servers (`--brokers` overrides)"
         m["MF_TOPIC_PREFIX"] = "prefix of the topic names (`--prefix` overrides)"

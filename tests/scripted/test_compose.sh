@@ -56,9 +56,10 @@ keys_from_doc "$MF_BUILD_DIR/planner/msgfleet-planner" "$TMP/keys.msgfleet-plann
 keys_from_doc "$MF_BUILD_DIR/sender/msgfleet-sender" "$TMP/keys.msgfleet-sender"
 keys_from_doc "$MF_BUILD_DIR/reporter/msgfleet-reporter" "$TMP/keys.msgfleet-reporter"
 
-# The CLI has no table: it reads MF_PG_DSN (and a few more) with getenv.
+# The CLI reads MF_PG_DSN or MF_PG_DSN_FILE through mf_config, a few more with getenv.
 {
   echo MF_PG_DSN
+  echo MF_PG_DSN_FILE
   grep -ho 'getenv("MF_[A-Z0-9_]*")' "$MF_SOURCE_DIR"/tools/msgfleet/*.c |
     sed 's/getenv("\(.*\)")/\1/'
 } | sort -u >"$TMP/keys.msgfleet"

@@ -8,7 +8,7 @@
 #include "msgfleet.h"
 
 static const char WATCH_USAGE[] =
-    "usage: msgfleet watch RUN_ID [--dsn DSN] [--timeout SECONDS]\n\n"
+    "usage: msgfleet watch RUN_ID [--timeout SECONDS]\n\n"
     "Follow a run until it leaves 'running': sent / failed / total, rate and ETA.\n"
     "Exit 0 when the run completed, 1 when it failed, was cancelled or the timeout passed.\n";
 

@@ -108,7 +108,8 @@ Rules common to all keys: a missing **required** key, an unparsable value or a v
 bounds stops the program at start-up with a message naming the key and a non-zero exit
 status. Booleans accept true/false, 1/0, yes/no, on/off. A **secret** key that is unset or
 empty is read from the file named by `<KEY>_FILE` (one trailing newline is removed), which is
-how container secrets are passed; secrets are never logged or printed. Operating the fleet:
+how container secrets are passed; such a file that its group or every user may read is
+reported at start-up by a warning naming it. Secrets are never logged or printed. Operating the fleet:
 docs/operations.md.
 EOF
   section msgfleet-planner planner/msgfleet-planner \

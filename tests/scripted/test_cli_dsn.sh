@@ -2,7 +2,8 @@
 # test_cli_dsn: the CLI takes its database from MF_PG_DSN or MF_PG_DSN_FILE, never from the
 # command line (argv is readable by every local user through ps and /proc):
 # 1. `--dsn` is refused by every subcommand (exit 2), without echoing the value;
-# 2. `msgfleet migrate` migrates a fresh database named only by MF_PG_DSN_FILE (a 0600 file).
+# 2. `msgfleet migrate` migrates a fresh database named only by MF_PG_DSN_FILE (a 0600 file);
+# 3. a DSN file that others may read gets a warning naming it (never its content).
 # Needs MF_SOURCE_DIR, MF_BUILD_DIR (set by ctest) and the local stack's PostgreSQL.
 set -eu
 
@@ -49,3 +50,13 @@ env -u MF_PG_DSN MF_PG_DSN_FILE="$TMP/dsn" "$CLI" migrate >"$TMP/out" 2>&1 ||
   fail "second msgfleet migrate failed: $(cat "$TMP/out")"
 grep -q '^up to date' "$TMP/out" || fail "second migrate: $(cat "$TMP/out")"
 say "migrate reads MF_PG_DSN_FILE"
+grep -q warning "$TMP/out" && fail "warning for a 0600 DSN file: $(cat "$TMP/out")"
+
+# 3. a world-readable DSN file: warned about, still used
+chmod 0644 "$TMP/dsn"
+env -u MF_PG_DSN MF_PG_DSN_FILE="$TMP/dsn" "$CLI" migrate >"$TMP/out" 2>&1 ||
+  fail "msgfleet migrate with a 0644 MF_PG_DSN_FILE failed: $(cat "$TMP/out")"
+grep -q "warning: secret file MF_PG_DSN_FILE \"$TMP/dsn\" is readable by every user" "$TMP/out" ||
+  fail "no warning for a world-readable DSN file: $(cat "$TMP/out")"
+if grep -q "$DB" "$TMP/out"; then fail "the warning shows the DSN: $(cat "$TMP/out")"; fi
+say "a world-readable MF_PG_DSN_FILE is warned about"

@@ -29,6 +29,12 @@ int msgfleet_refuse_dsn(const char *cmd)
     return MSGFLEET_EXIT_USAGE;
 }
 
+static void warn_secret(void *arg, const char *key, const char *msg)
+{
+    (void)key;
+    fprintf(stderr, "msgfleet %s: warning: %s\n", (const char *)arg, msg);
+}
+
 PGconn *msgfleet_connect(const char *dsn, const char *cmd)
 {
     mf_err err = {{0}};
@@ -42,6 +48,8 @@ PGconn *msgfleet_connect(const char *dsn, const char *cmd)
             fprintf(stderr, "msgfleet %s: %s\n", cmd, err.msg);
             goto out;
         }
+        mf_config_check_secret_files(CLI_KEYS, sizeof(CLI_KEYS) / sizeof(CLI_KEYS[0]),
+                                     MF_CFG_CLI, NULL, warn_secret, (void *)cmd);
         dsn = cfg.pg_dsn;
     }
     if (dsn[0] == '\0') {

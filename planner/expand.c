@@ -31,6 +31,7 @@ typedef struct expansion {
     size_t *param_at;
     int col_key, col_phone, col_name;
     mf_mysql_key key;
+    uint64_t rows_read;   /* target rows consumed by the pages before the current one */
     planner_counts counts;
     long long duplicates;
     planner_counts counted; /* already added to the metrics */
@@ -334,38 +335,75 @@ static planner_outcome map_columns(expansion *ex)
 }
 
 typedef struct page_fill {
-    planner_page *page;
+    expansion *ex;
     mf_err err;
-    int failed;
+    int failed;     /* a row could not be taken: the page is incomplete */
+    int too_big;    /* ... because one of its cells is over the cell limit */
+    int full;       /* the page reached its byte budget: more rows follow */
 } page_fill;
+
+/* Where a cell broke the limit: the run's row number, its key (numbers masked) and the
+ * column, into pf->err. */
+static void describe_bad_cell(page_fill *pf, const mf_mysql_row *row)
+{
+    const expansion *ex = pf->ex;
+    char key[80] = "?", msg[MF_ERR_MAX];
+
+    for (unsigned i = 0; i < row->ncols; i++) {
+        if (strcmp(row->names[i], ex->plan.key_column) == 0 && row->values[i] != NULL &&
+            row->lengths[i] < 64 && mf_buf_utf8_valid(row->values[i], row->lengths[i])) {
+            mf_phone_mask_text(row->values[i], key, sizeof(key));
+            break;
+        }
+    }
+    snprintf(msg, sizeof(msg), "%s", pf->err.msg);
+    mf_err_set(&pf->err, "target row %llu (%.64s %s): %s (MF_PLANNER_CELL_MAX_BYTES)",
+               (unsigned long long)(ex->rows_read + row->index + 1), ex->plan.key_column, key,
+               msg);
+}
 
 static int page_fill_cb(const mf_mysql_row *row, void *arg)
 {
     page_fill *pf = arg;
+    int rc = planner_page_add(&pf->ex->page, row, &pf->err);
 
-    if (planner_page_add(pf->page, row, &pf->err) != 0) {
+    if (rc == 1) {
+        pf->full = 1; /* not consumed: the next page starts with it */
+        return 1;
+    }
+    if (rc != 0) {
         pf->failed = 1;
+        pf->too_big = pf->ex->page.bad_col >= 0;
+        if (pf->too_big)
+            describe_bad_cell(pf, row);
         return 1;
     }
     return 0;
 }
 
-/* Read the next page into ex->page. *more = 0 at the end. */
+/* Read the next page into ex->page. *more = 0 at the end. A page that could not take a row
+ * never ends the expansion: a cell over the limit fails the run (retrying reads the same
+ * value), anything else gives the run back. */
 static planner_outcome read_page(expansion *ex, int *more)
 {
     planner_ctx *ctx = ex->ctx;
-    page_fill pf = {&ex->page, {{0}}, 0};
+    page_fill pf = {ex, {{0}}, 0, 0, 0};
     uint64_t n = 0;
     mf_err err;
+    int rc;
     planner_outcome o = mysql_ready(ex);
 
     if (o != PLANNER_OUT_OK)
         return o;
     planner_page_reset(&ex->page);
-    if (mf_mysql_stream_page(ctx->mysql, ex->plan.query, ex->plan.key_column, &ex->key,
-                             (unsigned)ctx->cfg->page_size, page_fill_cb, &pf, &n, &err) != 0)
-        return pf.failed ? set_reason(ex, PLANNER_OUT_RETRY, pf.err.msg) : mysql_failure(ex, &err);
-    *more = n == (uint64_t)ctx->cfg->page_size;
+    rc = mf_mysql_stream_page(ctx->mysql, ex->plan.query, ex->plan.key_column, &ex->key,
+                              (unsigned)ctx->cfg->page_size, page_fill_cb, &pf, &n, &err);
+    if (pf.failed)
+        return set_reason(ex, pf.too_big ? PLANNER_OUT_FAIL : PLANNER_OUT_RETRY, pf.err.msg);
+    if (rc != 0)
+        return mysql_failure(ex, &err);
+    ex->rows_read += n;
+    *more = pf.full || n == (uint64_t)ctx->cfg->page_size;
     mf_metric_add(ctx->metrics.pages, NULL, 1);
     return PLANNER_OUT_OK;
 }
@@ -421,6 +459,8 @@ static int expansion_init(expansion *ex, planner_ctx *ctx, const planner_run *ru
     ex->run = run;
     ex->last_renew_ms = mf_clock_wall_ms();
     planner_page_init(&ex->page);
+    planner_page_limits(&ex->page, (size_t)ctx->cfg->cell_max_bytes,
+                        (size_t)ctx->cfg->page_max_bytes);
     planner_phoneset_init(&ex->phones);
     planner_qcache_init(&ex->qc, (size_t)ctx->cfg->query_cache_max);
     mf_buf_init(&ex->keybuf, 0);

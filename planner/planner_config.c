@@ -20,6 +20,12 @@ const mf_config_key PLANNER_CONFIG_KEYS[] = {
             "when it expires"),
     INT_KEY("MF_PLANNER_PAGE_SIZE", page_size, "5000", 1, 100000,
             "target rows read per MySQL page (one keyset-paged query each)"),
+    INT_KEY("MF_PLANNER_PAGE_MAX_BYTES", page_max_bytes, "67108864", 65536, 1073741824,
+            "most bytes of target data one page holds in memory; a page that would grow past "
+            "it ends early and the next page goes on from its last row"),
+    INT_KEY("MF_PLANNER_CELL_MAX_BYTES", cell_max_bytes, "65536", 1024, 16777216,
+            "most bytes of one value (cell) of a target row; a longer value fails the run, "
+            "naming the row and the column"),
     INT_KEY("MF_PLANNER_FLUSH_TIMEOUT_MS", flush_timeout_ms, "60000", 1000, 3600000,
             "how long to wait for the broker to acknowledge a run's jobs before giving the run "
             "back"),

@@ -12,6 +12,8 @@ typedef struct planner_config {
     long long poll_ms;          /* MF_PLANNER_POLL_MS */
     long long lease_s;          /* MF_PLANNER_LEASE_S */
     long long page_size;        /* MF_PLANNER_PAGE_SIZE */
+    long long page_max_bytes;   /* MF_PLANNER_PAGE_MAX_BYTES */
+    long long cell_max_bytes;   /* MF_PLANNER_CELL_MAX_BYTES */
     long long flush_timeout_ms; /* MF_PLANNER_FLUSH_TIMEOUT_MS */
     long long retry_ms;         /* MF_PLANNER_RETRY_MS */
     long long query_cache_max;  /* MF_PLANNER_QUERY_CACHE */

@@ -204,13 +204,18 @@ static void my_teardown(void)
 
 /* ---- planners ----------------------------------------------------------------------------- */
 
-static pid_t start_planner(const char *instance)
+/* A planner with the test's settings; extra ("NAME=value", NULL-terminated, may be NULL)
+ * come first, so they win over the defaults below (getenv takes the first). */
+static pid_t start_planner_with(const char *instance, const char *const *extra)
 {
     const char *bin = mf_test_env("MF_PLANNER_BIN", "planner/msgfleet-planner");
-    char e[16][700];
-    char *envp[17];
+    char e[24][700];
+    char *envp[25];
     int n = 0;
     pid_t pid;
+
+    for (size_t i = 0; extra != NULL && extra[i] != NULL && n < 8; i++)
+        snprintf(e[n++], sizeof(e[0]), "%s", extra[i]);
 
     snprintf(e[n++], sizeof(e[0]), "MF_PG_DSN=%s", T.pg_dsn);
     snprintf(e[n++], sizeof(e[0]), "MF_KAFKA_BROKERS=%s",
@@ -237,6 +242,11 @@ static pid_t start_planner(const char *instance)
         _exit(127);
     }
     return pid;
+}
+
+static pid_t start_planner(const char *instance)
+{
+    return start_planner_with(instance, NULL);
 }
 
 /* SIGTERM, then wait; returns the exit status (or 128 + signal). */
@@ -724,6 +734,63 @@ static void test_sigterm_exits_cleanly(void **state)
     assert_int_equal(stop_planner(&T.planners[1]), 0);
 }
 
+/* ---- bounds (after the shared planners stopped: each test runs its own) -------------------- */
+
+static void run_status(const char *run, char *out, size_t cap)
+{
+    const char *p[1] = {run};
+
+    pg_val("SELECT status || ': ' || COALESCE(error_message, '') FROM workflow_runs"
+           " WHERE id = $1", 1, p, out, cap);
+}
+
+/* A value over the cell limit fails the run, naming the row and the column. Before, a page
+ * that could not take a row (1 MB values: the page arena filled at row 1024 of 2000) ended
+ * the expansion as if the target were complete, and the rest were never sent. */
+static void test_oversized_cell_fails_the_run(void **state)
+{
+    static const char *const env[] = {"MF_PLANNER_PAGE_SIZE=5000", NULL};
+    char wf[40], run[40], msg[1024];
+    pid_t pid;
+
+    (void)state;
+    create_workflow("SELECT id, name, phone, email, REPEAT('x', 1048576) AS note FROM customers",
+                    "manual", "{}", wf, sizeof(wf));
+    create_run(wf, run, sizeof(run));
+    pid = start_planner_with("itest-cell", env);
+    wait_run_planned(run, 120);
+    stop_planner(&pid);
+    run_status(run, msg, sizeof(msg));
+    if (strncmp(msg, "failed: ", 8) != 0 || strstr(msg, "target row 1 (id 1)") == NULL ||
+        strstr(msg, "column \"note\" is 1048576 bytes, over the 65536-byte cell limit") ==
+            NULL)
+        fail_msg("unexpected outcome: %s", msg);
+}
+
+/* A page cut by its byte budget goes on from its last row: every recipient is planned. */
+static void test_page_byte_budget_keeps_every_row(void **state)
+{
+    static const char *const env[] = {"MF_PLANNER_PAGE_MAX_BYTES=65536", NULL};
+    char wf[40], run[40], msg[512];
+    const char *p[1] = {run};
+    pid_t pid;
+
+    (void)state;
+    create_workflow("SELECT id, name, phone, email, REPEAT('y', 2000) AS pad FROM customers",
+                    "manual", "{}", wf, sizeof(wf));
+    create_run(wf, run, sizeof(run));
+    pid = start_planner_with("itest-pagebytes", env);
+    wait_run_planned(run, 120);
+    stop_planner(&pid);
+    run_status(run, msg, sizeof(msg));
+    if (strncmp(msg, "running", 7) != 0 && strncmp(msg, "completed", 9) != 0)
+        fail_msg("unexpected outcome: %s", msg);
+    assert_int_equal(pg_num("SELECT expanded_count FROM workflow_runs WHERE id = $1", 1, p),
+                     UNIQUE_VALID);
+    assert_int_equal(pg_num("SELECT invalid_count FROM workflow_runs WHERE id = $1", 1, p),
+                     NCUST / 100);
+}
+
 /* ---- setup -------------------------------------------------------------------------------- */
 
 static int group_setup(void **state)
@@ -775,6 +842,8 @@ int main(void)
         cmocka_unit_test(test_config_errors_fail_the_run),
         cmocka_unit_test(test_data_error_does_not_wedge),
         cmocka_unit_test(test_sigterm_exits_cleanly),
+        cmocka_unit_test(test_oversized_cell_fails_the_run),
+        cmocka_unit_test(test_page_byte_budget_keeps_every_row),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

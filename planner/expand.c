@@ -47,6 +47,20 @@ static planner_outcome set_reason(expansion *ex, planner_outcome o, const char *
     return o;
 }
 
+/* A dependency is unavailable: give the run back without counting the attempt. */
+static planner_outcome dep_down(expansion *ex, const char *msg)
+{
+    ex->em.outage = 1;
+    return set_reason(ex, PLANNER_OUT_RETRY, msg);
+}
+
+/* Client errors that mean the server is unreachable or went away (a restart, the network),
+ * not that this run's query failed. */
+static int mysql_errno_outage(unsigned no)
+{
+    return no == 2002 || no == 2003 || no == 2005 || no == 2006 || no == 2013 || no == 2055;
+}
+
 /* ---- MySQL ----------------------------------------------------------------------------- */
 
 /* Server errors that retrying cannot fix: the query or its tables are wrong. */
@@ -63,9 +77,11 @@ static int mysql_errno_permanent(unsigned no)
 static planner_outcome mysql_failure(expansion *ex, const mf_err *err)
 {
     planner_ctx *ctx = ex->ctx;
-    planner_outcome o = mysql_errno_permanent(mf_mysql_last_errno(ctx->mysql)) ? PLANNER_OUT_FAIL : PLANNER_OUT_RETRY;
+    unsigned no = mf_mysql_last_errno(ctx->mysql);
+    planner_outcome o = mysql_errno_permanent(no) ? PLANNER_OUT_FAIL : PLANNER_OUT_RETRY;
 
     set_reason(ex, o, err->msg);
+    ex->em.outage = mysql_errno_outage(no);
     if (o == PLANNER_OUT_RETRY)
         planner_dep(ctx, "mysql", 0, err->msg);
     mf_mysql_close(ctx->mysql); /* reconnect next time */
@@ -91,7 +107,7 @@ static planner_outcome mysql_ready(expansion *ex)
     ctx->mysql = mf_mysql_connect(&mc, &err);
     planner_dep(ctx, "mysql", ctx->mysql != NULL, ctx->mysql != NULL ? NULL : err.msg);
     if (ctx->mysql == NULL)
-        return set_reason(ex, PLANNER_OUT_RETRY, err.msg);
+        return dep_down(ex, err.msg);
     ctx->mysql_limit_s = limit;
     return PLANNER_OUT_OK;
 }
@@ -123,8 +139,8 @@ static planner_outcome keep_lease(expansion *ex, int force)
     rc = planner_runs_renew(ctx->pg, ex->run, ctx->cfg->common.instance_id, ctx->cfg->lease_s,
                             cursor[0] ? cursor : NULL, &err);
     if (rc < 0)
-        return set_reason(ex, planner_data_error(ctx, ex->run->id, "lease renewal", &err)
-                                  ? PLANNER_OUT_FAIL : PLANNER_OUT_RETRY, err.msg);
+        return planner_data_error(ctx, ex->run->id, "lease renewal", &err)
+                   ? set_reason(ex, PLANNER_OUT_FAIL, err.msg) : dep_down(ex, err.msg);
     if (rc == 0)
         return set_reason(ex, PLANNER_OUT_LOST, "lease lost (taken over or run no longer running)");
     ex->last_renew_ms = now;
@@ -505,7 +521,7 @@ static planner_outcome load_plan(expansion *ex, planner_ctx *ctx, const planner_
 
     if (planner_plan_load(ctx->pg, run->workflow_id, run->started_ms, &ex->plan, &permanent,
                           &err) != 0)
-        return set_reason(ex, permanent ? PLANNER_OUT_FAIL : PLANNER_OUT_RETRY, err.msg);
+        return permanent ? set_reason(ex, PLANNER_OUT_FAIL, err.msg) : dep_down(ex, err.msg);
     return PLANNER_OUT_OK;
 }
 
@@ -518,7 +534,7 @@ int planner_expand_run(planner_ctx *ctx, const planner_run *run, mf_err *err)
     memset(&ex, 0, sizeof(ex));
     ex.ctx = ctx;
     ex.run = run;
-    ex.em = (planner_emitter){ctx, run, &ex.plan, renew_cb, log_outcome, &ex, "run", ex.reason};
+    ex.em = (planner_emitter){ctx, run, &ex.plan, renew_cb, log_outcome, &ex, "run", ex.reason, 0};
     ctx->gen++;
     ctx->dr_failed = 0;
     ctx->dr_error[0] = '\0';

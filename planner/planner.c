@@ -294,6 +294,27 @@ static void probe_idle(planner_ctx *ctx)
     planner_dep(ctx, "mysql", ctx->mysql != NULL, ctx->mysql != NULL ? NULL : err.msg);
 }
 
+/* The run's earlier attempts ended without an outcome (the planner was killed, crashed or
+ * lost its lease every time): a failure given back would have counted and failed it there. */
+static void give_up(planner_ctx *ctx, const planner_run *run)
+{
+    char msg[256];
+    mf_err err;
+    int rc;
+
+    snprintf(msg, sizeof(msg), "gave up after %lld attempts: the last ones ended without an "
+             "outcome (the planner was killed or lost its lease; see the run's log)",
+             run->attempts - 1);
+    rc = planner_runs_fail(ctx->pg, run, ctx->cfg->common.instance_id, msg, &err);
+    if (rc > 0)
+        mf_metric_add(ctx->metrics.runs_failed, NULL, 1);
+    else if (rc < 0 && planner_data_error(ctx, run->id, "attempts", &err))
+        planner_skip_run(ctx, run->id);
+    MF_LOG(ctx->log, rc > 0 ? MF_LOG_ERROR : MF_LOG_WARN,
+           rc > 0 ? "run failed: too many attempts" : "could not fail a run",
+           MF_KV_S("run_id", run->id), MF_KV_S("error", rc < 0 ? err.msg : msg));
+}
+
 /* One round: schedules, then claim and expand one run. 1 when a run was expanded. */
 static int round_once(planner_ctx *ctx, mf_err *err)
 {
@@ -321,7 +342,11 @@ static int round_once(planner_ctx *ctx, mf_err *err)
     mf_metric_add(ctx->metrics.runs_claimed, NULL, 1);
     MF_LOG(ctx->log, MF_LOG_INFO, "run claimed", MF_KV_S("run_id", run.id),
            MF_KV_S("workflow_id", run.workflow_id), MF_KV_S("previous_owner", run.prev_owner),
-           MF_KV_S("replay_of", run.replay_of));
+           MF_KV_S("replay_of", run.replay_of), MF_KV_I("attempt", run.attempts));
+    if (run.attempts > ctx->cfg->max_attempts) {
+        give_up(ctx, &run);
+        return 1;
+    }
     rc = run.replay_of[0] != '\0' ? planner_replay_run(ctx, &run, err)
                                    : planner_expand_run(ctx, &run, err);
     return rc != 0 ? -1 : 1;

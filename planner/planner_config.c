@@ -32,6 +32,10 @@ const mf_config_key PLANNER_CONFIG_KEYS[] = {
     INT_KEY("MF_PLANNER_RETRY_MS", retry_ms, "5000", 100, 600000,
             "after a transient failure (MySQL, Kafka, PostgreSQL), the run is given back for "
             "this long before a planner tries again"),
+    INT_KEY("MF_PLANNER_MAX_ATTEMPTS", max_attempts, "5", 1, 1000,
+            "expansion attempts of a run before it fails with the cause of the last one (an "
+            "attempt given back because the planner stopped or MySQL, PostgreSQL or Kafka was "
+            "unavailable does not count)"),
     INT_KEY("MF_PLANNER_QUERY_CACHE", query_cache_max, "100000", 0, 10000000,
             "most cached results of query variables per run (distinct parameter tuples)"),
     INT_KEY("MF_PLANNER_SHUTDOWN_S", shutdown_s, "20", 1, 600,

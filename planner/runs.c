@@ -29,6 +29,7 @@ static const char CLAIM_SQL[] =
     " ORDER BY started_at LIMIT 1 FOR UPDATE SKIP LOCKED) "
     "UPDATE workflow_runs r SET planner_owner = $1,"
     " planner_lease_until = now() + make_interval(secs => $2::double precision),"
+    " planner_attempts = r.planner_attempts + 1,"
     " " LOG_APPEND("CASE WHEN c.prev IS NULL OR c.prev = $1 THEN 'claimed'"
                    " ELSE 'taken_over' END",
                    "CASE WHEN c.prev IS NULL THEN 'claimed by ' || $1"
@@ -38,7 +39,7 @@ static const char CLAIM_SQL[] =
     " RETURNING r.id::text, r.workflow_id::text,"
     " floor(extract(epoch FROM r.started_at) * 1000)::bigint, COALESCE(c.prev, ''),"
     " COALESCE(r.replay_of::text, ''), COALESCE(r.expansion_cursor, ''),"
-    " COALESCE(r.expanded_count, 0), COALESCE(r.invalid_count, 0)";
+    " COALESCE(r.expanded_count, 0), COALESCE(r.invalid_count, 0), r.planner_attempts";
 
 static int fill_run(PGresult *res, planner_run *run, mf_err *err)
 {
@@ -56,6 +57,7 @@ static int fill_run(PGresult *res, planner_run *run, mf_err *err)
         run->done_jobs = strtoll(PQgetvalue(res, 0, 6), NULL, 10);
         run->done_invalid = strtoll(PQgetvalue(res, 0, 7), NULL, 10);
     }
+    run->attempts = strtoll(PQgetvalue(res, 0, 8), NULL, 10);
     run->started_ms = strtoull(PQgetvalue(res, 0, 2), &end, 10);
     if (*end != '\0')
         return mf_err_set(err, "run %s: bad started_at", run->id);
@@ -197,17 +199,18 @@ int planner_runs_replay_filter(PGconn *conn, const char *run_id, char *out, size
 }
 
 int planner_runs_release(PGconn *conn, const planner_run *run, const char *owner,
-                         long long retry_ms, const char *reason, mf_err *err)
+                         long long retry_ms, const char *reason, int refund, mf_err *err)
 {
     static const char sql[] =
         "UPDATE workflow_runs SET"
         " planner_lease_until = now() + make_interval(secs => $3::double precision / 1000),"
+        " planner_attempts = GREATEST(planner_attempts - $5::integer, 0),"
         " " LOG_APPEND("'retry'", "$4") " WHERE " OWNED;
     char retry[32];
-    const char *params[4] = {run->id, owner, retry, reason};
+    const char *params[5] = {run->id, owner, retry, reason, refund ? "1" : "0"};
 
     snprintf(retry, sizeof(retry), "%lld", retry_ms);
-    return owned_update(conn, "give the run back", sql, 4, params, err);
+    return owned_update(conn, "give the run back", sql, 5, params, err);
 }
 
 int planner_runs_fail(PGconn *conn, const planner_run *run, const char *owner,

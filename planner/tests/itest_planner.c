@@ -791,6 +791,70 @@ static void test_page_byte_budget_keeps_every_row(void **state)
                      NCUST / 100);
 }
 
+static long long run_num(const char *sql, const char *run)
+{
+    const char *p[1] = {run};
+
+    return pg_num(sql, 1, p);
+}
+
+/* A run that fails the same way on every attempt (here MySQL error 1242 at execution, which
+ * is not one of the permanent errors) is failed with its cause after MF_PLANNER_MAX_ATTEMPTS
+ * attempts; before, it was given back and retried forever, a log entry each time. An attempt
+ * given back because MySQL is unreachable does not count. */
+static void test_poison_run_fails_after_max_attempts(void **state)
+{
+    static const char *const env[] = {"MF_PLANNER_MAX_ATTEMPTS=3", "MF_PLANNER_RETRY_MS=100",
+                                      "MF_PLANNER_POLL_MS=50", NULL};
+    static const char *const env_down[] = {"MF_PLANNER_MAX_ATTEMPTS=2",
+                                           "MF_PLANNER_RETRY_MS=100", "MF_PLANNER_POLL_MS=50",
+                                           "MF_MYSQL_PORT=1", NULL};
+    char wf[40], run[40], down[40], msg[1024];
+    int64_t end;
+    pid_t pid;
+
+    (void)state;
+    create_workflow("SELECT id, name, phone, (SELECT id FROM customers) AS x FROM customers",
+                    "manual", "{}", wf, sizeof(wf));
+    create_run(wf, run, sizeof(run));
+    pid = start_planner_with("itest-poison", env);
+    end = (int64_t)mf_test_now_ms() + 30000;
+    while ((int64_t)mf_test_now_ms() < end &&
+           run_num("SELECT count(*) FROM workflow_runs WHERE id = $1 AND status = 'running'",
+                   run) == 1)
+        mf_test_sleep_ms(100);
+    stop_planner(&pid);
+    run_status(run, msg, sizeof(msg));
+    if (strncmp(msg, "failed: gave up after 3 attempts: ", 34) != 0 ||
+        strstr(msg, "mysql error 1242") == NULL)
+        fail_msg("unexpected outcome: %s (%lld retry entries)", msg,
+                 run_num("SELECT count(*) FROM workflow_runs, jsonb_array_elements(logs) e"
+                         " WHERE id = $1 AND e->>'event' = 'retry'", run));
+    assert_int_equal(run_num("SELECT planner_attempts FROM workflow_runs WHERE id = $1", run), 3);
+    assert_int_equal(run_num("SELECT count(*) FROM workflow_runs, jsonb_array_elements(logs) e"
+                             " WHERE id = $1 AND e->>'event' = 'retry'", run), 2);
+
+    /* MySQL unreachable: given back again and again, never failed, attempts not counted */
+    create_workflow(TARGET, "manual", "{}", wf, sizeof(wf));
+    create_run(wf, down, sizeof(down));
+    pid = start_planner_with("itest-down", env_down);
+    end = (int64_t)mf_test_now_ms() + 30000;
+    while ((int64_t)mf_test_now_ms() < end &&
+           run_num("SELECT count(*) FROM workflow_runs, jsonb_array_elements(logs) e"
+                   " WHERE id = $1 AND e->>'event' = 'retry'", down) < 4)
+        mf_test_sleep_ms(100);
+    stop_planner(&pid);
+    run_status(down, msg, sizeof(msg));
+    if (strncmp(msg, "running", 7) != 0)
+        fail_msg("a run given back for an unreachable MySQL ended: %s", msg);
+    assert_true(run_num("SELECT count(*) FROM workflow_runs, jsonb_array_elements(logs) e"
+                        " WHERE id = $1 AND e->>'event' = 'retry'", down) >= 4);
+    assert_int_equal(run_num("SELECT planner_attempts FROM workflow_runs WHERE id = $1", down),
+                     0);
+    mf_test_pg_exec(T.pg, "UPDATE workflow_runs SET status = 'cancelled'"
+                          " WHERE status = 'running' AND expansion_finished_at IS NULL");
+}
+
 /* ---- setup -------------------------------------------------------------------------------- */
 
 static int group_setup(void **state)
@@ -844,6 +908,7 @@ int main(void)
         cmocka_unit_test(test_sigterm_exits_cleanly),
         cmocka_unit_test(test_oversized_cell_fails_the_run),
         cmocka_unit_test(test_page_byte_budget_keeps_every_row),
+        cmocka_unit_test(test_poison_run_fails_after_max_attempts),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -93,14 +93,16 @@ static planner_outcome mysql_ready(expansion *ex)
 {
     planner_ctx *ctx = ex->ctx;
     const planner_config *cfg = ctx->cfg;
-    unsigned limit = ex->plan.time_limit_s ? ex->plan.time_limit_s
-                                           : (unsigned)cfg->mysql_time_limit_s;
+    unsigned limit = (unsigned)cfg->mysql_time_limit_s;
     mf_mysql_config mc = {.host = cfg->mysql_host, .port = (unsigned)cfg->mysql_port,
                           .user = cfg->mysql_user, .password = cfg->mysql_password,
                           .db = cfg->mysql_db, .connect_timeout_s = 10,
                           .query_time_limit_s = limit, .log = ctx->log};
     mf_err err;
 
+    /* a workflow may ask for less time than the operator allows, never more */
+    if (ex->plan.time_limit_s > 0 && ex->plan.time_limit_s < limit)
+        limit = ex->plan.time_limit_s;
     if (ctx->mysql != NULL && ctx->mysql_limit_s == limit)
         return PLANNER_OUT_OK;
     mf_mysql_close(ctx->mysql);

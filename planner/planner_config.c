@@ -51,8 +51,8 @@ const mf_config_key PLANNER_CONFIG_KEYS[] = {
             "MySQL password"),
     STR_KEY("MF_MYSQL_DB", MF_CFG_STR, mysql_db, NULL, "MySQL database of the target queries"),
     INT_KEY("MF_MYSQL_TIME_LIMIT_S", mysql_time_limit_s, "60", 1, 3600,
-            "server-side time limit per target page query unless target_config.time_limit_s "
-            "says otherwise"),
+            "server-side time limit per target page and variable query; a workflow's "
+            "target_config.time_limit_s may lower it, never raise it"),
 };
 
 const size_t PLANNER_CONFIG_NKEYS = sizeof(PLANNER_CONFIG_KEYS) / sizeof(PLANNER_CONFIG_KEYS[0]);

@@ -855,6 +855,35 @@ static void test_poison_run_fails_after_max_attempts(void **state)
                           " WHERE status = 'running' AND expansion_finished_at IS NULL");
 }
 
+/* target_config.time_limit_s cannot raise the operator's MF_MYSQL_TIME_LIMIT_S: a query of
+ * about 6 s under a 1 s planner limit is stopped after 1 s although the workflow asks for
+ * 30 s (before, the workflow's value won and the query ran to its end). */
+static void test_time_limit_is_clamped(void **state)
+{
+    static const char *const env[] = {"MF_MYSQL_TIME_LIMIT_S=1", "MF_PLANNER_MAX_ATTEMPTS=1",
+                                      NULL};
+    const char *slow = "SELECT a.id, a.name, a.phone FROM customers a, customers b WHERE "
+                       "SHA2(SHA2(SHA2(CONCAT(a.id, '-', b.id), 512), 512), 512) = 'x'";
+    char tc[512], wf[40], run[40], msg[1024];
+    const char *params[2] = {tc, T.tpl_id};
+    pid_t pid;
+
+    (void)state;
+    snprintf(tc, sizeof(tc), "{\"query\":\"%s\",\"time_limit_s\":30}", slow);
+    pg_val("INSERT INTO workflows (name, status, trigger_type, target_config, message_config)"
+           " VALUES ('itest-limit', 'active', 'manual', $1::jsonb,"
+           " jsonb_build_object('template_id', $2::text)) RETURNING id", 2, params, wf,
+           sizeof(wf));
+    create_run(wf, run, sizeof(run));
+    pid = start_planner_with("itest-limit", env);
+    wait_run_planned(run, 60);
+    stop_planner(&pid);
+    run_status(run, msg, sizeof(msg));
+    if (strncmp(msg, "failed: gave up after 1 attempts: ", 34) != 0 ||
+        strstr(msg, "mysql error 1969") == NULL)
+        fail_msg("unexpected outcome: %s", msg);
+}
+
 /* ---- setup -------------------------------------------------------------------------------- */
 
 static int group_setup(void **state)
@@ -909,6 +938,7 @@ int main(void)
         cmocka_unit_test(test_oversized_cell_fails_the_run),
         cmocka_unit_test(test_page_byte_budget_keeps_every_row),
         cmocka_unit_test(test_poison_run_fails_after_max_attempts),
+        cmocka_unit_test(test_time_limit_is_clamped),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

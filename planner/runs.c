@@ -9,9 +9,21 @@
 #include "mf_pg.h"
 #include "mf_runs.h"
 
-/* Append {"ts","event","detail"} to workflow_runs.logs; $E and $D are the parameters. */
+/* Most entries a run's log keeps: a run given back again and again (each attempt adds a
+ * claim and a retry entry) must not grow its row without bound. */
+#define RUN_LOG_MAX "100"
+
+/* The log as an array whatever the row holds. */
+#define LOG_ARRAY "(CASE WHEN jsonb_typeof(logs) = 'array' THEN logs ELSE '[]'::jsonb END)"
+
+/* Append {"ts","event","detail"} to workflow_runs.logs; E and D are SQL expressions (the
+ * parameters). Keeps the first entry (how the run began) and the newest ones, at most
+ * RUN_LOG_MAX in all. */
 #define LOG_APPEND(E, D)                                                                        \
-    "logs = COALESCE(logs, '[]'::jsonb) || jsonb_build_array(jsonb_build_object("              \
+    "logs = (SELECT COALESCE(jsonb_agg(k.e ORDER BY k.i), '[]'::jsonb)"                       \
+    "  FROM jsonb_array_elements(" LOG_ARRAY ") WITH ORDINALITY AS k(e, i)"                    \
+    "  WHERE k.i = 1 OR k.i > jsonb_array_length(" LOG_ARRAY ") - (" RUN_LOG_MAX " - 2))"      \
+    " || jsonb_build_array(jsonb_build_object("                                               \
     "'ts', now(), 'event', " E "::text, 'detail', " D "::text))"
 
 #define OWNED "id = $1::uuid AND planner_owner = $2 AND status = 'running'"

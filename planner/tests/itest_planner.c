@@ -884,6 +884,41 @@ static void test_time_limit_is_clamped(void **state)
         fail_msg("unexpected outcome: %s", msg);
 }
 
+/* A run given back again and again keeps at most 100 log entries: the first one and the
+ * newest (before, every attempt added two entries for ever). */
+static void test_run_log_is_capped(void **state)
+{
+    static const char *const env[] = {"MF_PLANNER_MAX_ATTEMPTS=1000",
+                                      "MF_PLANNER_RETRY_MS=100", "MF_PLANNER_POLL_MS=20", NULL};
+    char wf[40], run[40], first[64], last[64];
+    int64_t end;
+    pid_t pid;
+
+    (void)state;
+    create_workflow("SELECT id, name, phone, (SELECT id FROM customers) AS x FROM customers",
+                    "manual", "{}", wf, sizeof(wf));
+    create_run(wf, run, sizeof(run));
+    pid = start_planner_with("itest-logcap", env);
+    end = (int64_t)mf_test_now_ms() + 60000;
+    while ((int64_t)mf_test_now_ms() < end &&
+           run_num("SELECT planner_attempts FROM workflow_runs WHERE id = $1", run) < 60)
+        mf_test_sleep_ms(200);
+    stop_planner(&pid);
+    assert_true(run_num("SELECT planner_attempts FROM workflow_runs WHERE id = $1", run) >= 60);
+    if (run_num("SELECT jsonb_array_length(logs) FROM workflow_runs WHERE id = $1", run) > 100)
+        fail_msg("%lld log entries after %lld attempts",
+                 run_num("SELECT jsonb_array_length(logs) FROM workflow_runs WHERE id = $1", run),
+                 run_num("SELECT planner_attempts FROM workflow_runs WHERE id = $1", run));
+    pg_val("SELECT logs->0->>'event' FROM workflow_runs WHERE id = $1", 1,
+           (const char *const[]){run}, first, sizeof(first));
+    pg_val("SELECT logs->-1->>'event' FROM workflow_runs WHERE id = $1", 1,
+           (const char *const[]){run}, last, sizeof(last));
+    assert_string_equal(first, "claimed");
+    assert_string_equal(last, "retry"); /* the SIGTERM give-back, the newest entry */
+    mf_test_pg_exec(T.pg, "UPDATE workflow_runs SET status = 'cancelled'"
+                          " WHERE status = 'running' AND expansion_finished_at IS NULL");
+}
+
 /* ---- setup -------------------------------------------------------------------------------- */
 
 static int group_setup(void **state)
@@ -939,6 +974,7 @@ int main(void)
         cmocka_unit_test(test_page_byte_budget_keeps_every_row),
         cmocka_unit_test(test_poison_run_fails_after_max_attempts),
         cmocka_unit_test(test_time_limit_is_clamped),
+        cmocka_unit_test(test_run_log_is_capped),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -32,6 +32,7 @@ typedef struct expansion {
     int col_key, col_phone, col_name;
     mf_mysql_key key;
     uint64_t rows_read;   /* target rows consumed by the pages before the current one */
+    int warned_big_value; /* a query variable's value over the cell limit was logged */
     planner_counts counts;
     long long duplicates;
     planner_counts counted; /* already added to the metrics */
@@ -179,6 +180,8 @@ static planner_outcome emit_invalid(expansion *ex, size_t row, const char *raw,
 typedef struct first_value {
     const char *column; /* NULL: the first column */
     mf_buf *out;
+    size_t max;         /* longest value taken (the cell limit) */
+    unsigned long too_big; /* the value's length when it was longer, else 0 */
     int got, has;
 } first_value;
 
@@ -198,6 +201,10 @@ static int first_value_cb(const mf_mysql_row *row, void *arg)
     }
     if (row->values[col] == NULL || !mf_buf_utf8_valid(row->values[col], row->lengths[col]))
         return 0;
+    if (row->lengths[col] > fv->max) {
+        fv->too_big = row->lengths[col];
+        return 0;
+    }
     fv->has = mf_buf_append(fv->out, row->values[col], row->lengths[col], &err) == 0 &&
               mf_buf_append_char(fv->out, '\0', &err) == 0;
     return 0;
@@ -227,7 +234,7 @@ static planner_outcome resolve_query(expansion *ex, size_t i, size_t row)
     const planner_var *v = &ex->plan.vars[i];
     const char *params[16], *cached = NULL;
     size_t start = ex->rowbuf.len;
-    first_value fv = {v->column, &ex->rowbuf, 0, 0};
+    first_value fv = {v->column, &ex->rowbuf, (size_t)ex->ctx->cfg->cell_max_bytes, 0, 0, 0};
     mf_err err;
     planner_outcome o;
 
@@ -246,6 +253,13 @@ static planner_outcome resolve_query(expansion *ex, size_t i, size_t row)
                               first_value_cb, &fv, NULL, &err) != 0) {
         mf_err_prefix(&err, "variable \"%s\"", v->name);
         return mysql_failure(ex, &err);
+    }
+    if (fv.too_big > 0 && !ex->warned_big_value) {
+        /* like a NULL or non-UTF-8 value: the default, else the job fails RENDER_FAILED */
+        ex->warned_big_value = 1;
+        MF_LOG(ex->ctx->log, MF_LOG_WARN, "query variable value over the cell limit, treated "
+               "as missing", MF_KV_S("run_id", ex->run->id), MF_KV_S("variable", v->name),
+               MF_KV_I("bytes", fv.too_big), MF_KV_I("limit", ex->ctx->cfg->cell_max_bytes));
     }
     ex->qoff[i] = fv.has ? start + 1 : 0;
     if (planner_qcache_put(&ex->qc, ex->keybuf.data, ex->keybuf.len,
@@ -481,6 +495,8 @@ static int expansion_init(expansion *ex, planner_ctx *ctx, const planner_run *ru
                         (size_t)ctx->cfg->page_max_bytes);
     planner_phoneset_init(&ex->phones);
     planner_qcache_init(&ex->qc, (size_t)ctx->cfg->query_cache_max);
+    planner_qcache_limits(&ex->qc, (size_t)ctx->cfg->query_cache_bytes,
+                          (size_t)ctx->cfg->cell_max_bytes);
     mf_buf_init(&ex->keybuf, 0);
     mf_buf_init(&ex->rowbuf, 0);
     ex->qoff = calloc(nv, sizeof(size_t));

@@ -38,6 +38,10 @@ const mf_config_key PLANNER_CONFIG_KEYS[] = {
             "unavailable does not count)"),
     INT_KEY("MF_PLANNER_QUERY_CACHE", query_cache_max, "100000", 0, 10000000,
             "most cached results of query variables per run (distinct parameter tuples)"),
+    INT_KEY("MF_PLANNER_QUERY_CACHE_BYTES", query_cache_bytes, "67108864", 65536,
+            17179869184LL,
+            "most bytes of cached query-variable results per run (keys and values); the cache "
+            "is emptied when it would grow past it"),
     INT_KEY("MF_PLANNER_SHUTDOWN_S", shutdown_s, "20", 1, 600,
             "after SIGTERM the planner gives its run back and exits within this many seconds "
             "(a MySQL query that does not return in time is abandoned: the process exits and "

@@ -18,6 +18,7 @@ typedef struct planner_config {
     long long retry_ms;         /* MF_PLANNER_RETRY_MS */
     long long max_attempts;     /* MF_PLANNER_MAX_ATTEMPTS */
     long long query_cache_max;  /* MF_PLANNER_QUERY_CACHE */
+    long long query_cache_bytes; /* MF_PLANNER_QUERY_CACHE_BYTES */
     long long shutdown_s;       /* MF_PLANNER_SHUTDOWN_S */
     char mysql_host[256];
     long long mysql_port;

@@ -919,6 +919,40 @@ static void test_run_log_is_capped(void **state)
                           " WHERE status = 'running' AND expansion_finished_at IS NULL");
 }
 
+/* A query variable whose value is over the cell limit (1 MB) counts as missing: the
+ * variable's default goes into the job and the run is planned. Before, the 1 MB value went
+ * into every job, the broker refused them as too large and the run was retried forever. */
+static void test_big_query_value_is_missing(void **state)
+{
+    static const char *const env[] = {"MF_PLANNER_RETRY_MS=100", NULL};
+    char qt[40], tc[256], mc[128], vars[512], wf[40], run[40], msg[512];
+    const char *params[3] = {tc, mc, vars};
+    const char *p[1] = {run};
+    pid_t pid;
+
+    (void)state;
+    pg_val("INSERT INTO variable_query_templates (template_name, query_sql) VALUES"
+           " ('big', 'SELECT REPEAT(''x'', 1048576) AS points FROM customers WHERE id = ?')"
+           " RETURNING id", 0, NULL, qt, sizeof(qt));
+    snprintf(tc, sizeof(tc), "{\"query\":\"%s WHERE id <= 50\"}", TARGET);
+    snprintf(mc, sizeof(mc), "{\"template_id\":\"%s\"}", T.tpl_id);
+    snprintf(vars, sizeof(vars),
+             "{\"points\":{\"source\":\"query\",\"query_template_id\":\"%s\","
+             "\"params\":[\"id\"],\"column\":\"points\",\"default\":\"-\"}}", qt);
+    pg_val("INSERT INTO workflows (name, status, trigger_type, target_config, message_config,"
+           " variables) VALUES ('itest-big', 'active', 'manual', $1::jsonb, $2::jsonb,"
+           " $3::jsonb) RETURNING id", 3, params, wf, sizeof(wf));
+    create_run(wf, run, sizeof(run));
+    pid = start_planner_with("itest-bigvalue", env);
+    wait_run_planned(run, 30);
+    stop_planner(&pid);
+    run_status(run, msg, sizeof(msg));
+    if (strncmp(msg, "running", 7) != 0 && strncmp(msg, "completed", 9) != 0)
+        fail_msg("unexpected outcome: %s", msg);
+    /* 50 customers: none invalid (every 100th is), 8 repeats 7 */
+    assert_int_equal(pg_num("SELECT expanded_count FROM workflow_runs WHERE id = $1", 1, p), 49);
+}
+
 /* ---- setup -------------------------------------------------------------------------------- */
 
 static int group_setup(void **state)
@@ -975,6 +1009,7 @@ int main(void)
         cmocka_unit_test(test_poison_run_fails_after_max_attempts),
         cmocka_unit_test(test_time_limit_is_clamped),
         cmocka_unit_test(test_run_log_is_capped),
+        cmocka_unit_test(test_big_query_value_is_missing),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

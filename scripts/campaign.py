@@ -141,6 +141,8 @@ def start_simulator(fleet, port, capture_file=None):
         "MF_SIM_SENDERS": env("MF_COOLSMS_SENDER"),
         "MF_SIM_DELIVER_DELAY_MS": "1500",
         "MF_SIM_SEED": "7",
+        # the campaign drives faults through /_sim/config and counts on /_sim/ledger
+        "MF_SIM_CONTROL": "1",
     }
     if capture_file:
         sim_env["MF_SIM_CAPTURE_FILE"] = capture_file

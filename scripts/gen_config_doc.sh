@@ -75,7 +75,7 @@ cli_section() {
 
 sim_section() {
   printf '\n## coolsms-sim (test and demo simulator)\n\n'
-  printf 'Start-up settings (`MF_SIM_PORT`, `MF_SIM_API_KEY`, `MF_SIM_API_SECRET`, `MF_SIM_SENDERS`, `MF_SIM_SEED`, `MF_SIM_ACCOUNT_ID`) are described in docs/simulator.md. Knobs (environment at start, `POST /_sim/config` at run time):\n\n'
+  printf 'Start-up settings (`MF_SIM_PORT`, `MF_SIM_API_KEY`, `MF_SIM_API_SECRET`, `MF_SIM_SENDERS`, `MF_SIM_SEED`, `MF_SIM_ACCOUNT_ID`, `MF_SIM_CONTROL`) are described in docs/simulator.md. Knobs (environment at start, `POST /_sim/config` at run time when `MF_SIM_CONTROL` is on):\n\n'
   if [ -x "$BUILD/tools/coolsms-sim/coolsms-sim" ]; then
     # Only the knob table: the first table of --print-docs.
     env -i "$BUILD/tools/coolsms-sim/coolsms-sim" --print-docs | awk '/^$/ { exit } { print }'

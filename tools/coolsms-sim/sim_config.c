@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <jansson.h>
 
@@ -341,6 +342,15 @@ static int parse_settings(sim_settings *s, mf_err *err)
         if (errno != 0 || *end != '\0' || v[0] == '-')
             return mf_err_set(err, "invalid value for MF_SIM_SEED: \"%s\" (unsigned integer)", v);
         s->seed = u;
+    }
+    v = getenv("MF_SIM_CONTROL");
+    if (v && *v) {
+        if (!strcmp(v, "1") || !strcasecmp(v, "true") || !strcasecmp(v, "yes") ||
+            !strcasecmp(v, "on"))
+            s->control = 1;
+        else if (strcmp(v, "0") && strcasecmp(v, "false") && strcasecmp(v, "no") &&
+                 strcasecmp(v, "off"))
+            return mf_err_set(err, "invalid value for MF_SIM_CONTROL: \"%s\" (a boolean)", v);
     }
     return 0;
 }

@@ -66,6 +66,10 @@ COPY --from=build /out/bin/ /opt/msgfleet/bin/
 COPY schemas/ /opt/msgfleet/schemas/
 ENV PATH=/opt/msgfleet/bin:$PATH \
     MF_SCHEMA_DIR=/opt/msgfleet/schemas/pg
+# Nothing here is writable by 10001 and nothing needs to be: the programs write only to
+# stdout/stderr and /tmp, so docker-compose.yml runs them with a read-only root filesystem,
+# no capabilities and no-new-privileges. Secrets never go into the image (ENV/ARG) or the
+# command line: they come as files named by <KEY>_FILE.
 USER 10001:10001
 WORKDIR /opt/msgfleet
 # The daemons stop gracefully on SIGTERM (a second one exits at once).

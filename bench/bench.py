@@ -345,7 +345,8 @@ def settle(dsn, before, limit=90.0):
 
 def trigger(build, dsn, workflow):
     cli = campaign.binary(build, "tools/msgfleet/msgfleet")
-    p = subprocess.run([cli, "run", workflow, "--dsn", dsn], capture_output=True, text=True)
+    p = subprocess.run([cli, "run", workflow], capture_output=True, text=True,
+                       env=campaign.cli_env(dsn))
     if p.returncode != 0 or not p.stdout.strip():
         campaign.die(f"msgfleet run failed: {p.stderr.strip()}")
     return p.stdout.split()[0]

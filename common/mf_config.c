@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 
 static const char *type_name(mf_config_type t)
 {
@@ -250,4 +251,37 @@ void mf_config_write_effective(const mf_config_key *table, size_t n, unsigned pr
             break;
         }
     }
+}
+
+int mf_config_check_secret_files(const mf_config_key *table, size_t n, unsigned program,
+                                 mf_config_getenv_fn get, mf_config_warn_fn warn, void *arg)
+{
+    int nwarn = 0;
+
+    if (get == NULL)
+        get = getenv_default;
+    for (size_t i = 0; i < n; i++) {
+        const mf_config_key *k = &table[i];
+        const char *val, *path;
+        char fname[128], msg[MF_ERR_MAX];
+        struct stat st;
+
+        if (k->type != MF_CFG_SECRET || (k->used_by & program) == 0)
+            continue;
+        val = get(k->name);
+        snprintf(fname, sizeof(fname), "%s_FILE", k->name);
+        path = get(fname);
+        if ((val != NULL && *val != '\0') || path == NULL || *path == '\0')
+            continue; /* the file is not read */
+        if (stat(path, &st) != 0 || (st.st_mode & (S_IRGRP | S_IROTH)) == 0)
+            continue;
+        snprintf(msg, sizeof(msg), "secret file %s \"%s\" is readable by %s (mode %04o): "
+                                   "make it readable by its owner only (chmod 600)",
+                 fname, path, (st.st_mode & S_IROTH) ? "every user" : "its group",
+                 (unsigned)(st.st_mode & 07777));
+        if (warn != NULL)
+            warn(arg, k->name, msg);
+        nwarn++;
+    }
+    return nwarn;
 }

@@ -46,6 +46,17 @@ typedef const char *(*mf_config_getenv_fn)(const char *name);
 int mf_config_load(const mf_config_key *table, size_t n, unsigned program, void *out,
                    mf_config_getenv_fn get, mf_err *err);
 
+/* Called once per secret file that is too open: key name and a message naming the file. */
+typedef void (*mf_config_warn_fn)(void *arg, const char *key, const char *msg);
+
+/* For every secret key of `program` whose value comes from the file named by <NAME>_FILE (the
+ * variable itself empty): when group or others may read that file, call warn (may be NULL)
+ * with `secret file <NAME>_FILE "<path>" is readable by every user (mode 0644): ...`. A file
+ * that cannot be stat()ed is left to mf_config_load to report. Returns the number of warnings.
+ * Daemons log them at warn level once their logger exists (mf_daemon_warn_secret_files). */
+int mf_config_check_secret_files(const mf_config_key *table, size_t n, unsigned program,
+                                 mf_config_getenv_fn get, mf_config_warn_fn warn, void *arg);
+
 /* True when `name` is a key of the table (for the drift check of deployment files). */
 int mf_config_has_key(const mf_config_key *table, size_t n, const char *name);
 

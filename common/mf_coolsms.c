@@ -778,6 +778,14 @@ out:
     free(tm.tab);
 }
 
+/* Seconds from a caller (or a header) as milliseconds, clamped; -1 stays "absent". */
+static long retry_after_ms_of(long s)
+{
+    if (s < 0)
+        return -1;
+    return (s > MF_COOLSMS_RETRY_AFTER_MAX_S ? MF_COOLSMS_RETRY_AFTER_MAX_S : s) * 1000;
+}
+
 void mf_coolsms_decode_send(const mf_coolsms_transport *tr, long http_status,
                             long retry_after_s, const char *body, size_t body_len,
                             const char *const *job_ids, size_t n,
@@ -800,7 +808,7 @@ void mf_coolsms_decode_op(mf_coolsms_op op, const mf_coolsms_transport *tr, long
         memset(outcomes, 0, n * sizeof(*outcomes));
     res->n_messages = n;
     res->outcomes = outcomes;
-    res->retry_after_ms = retry_after_s >= 0 ? retry_after_s * 1000 : -1;
+    res->retry_after_ms = retry_after_ms_of(retry_after_s);
     if (tr != NULL && tr->curl_failed) {
         res->cls = tr->curl_permanent ? MF_COOLSMS_PERMANENT : MF_COOLSMS_TRANSIENT;
         res->maybe_sent = tr->curl_sent && !tr->curl_permanent;
@@ -919,7 +927,38 @@ static size_t on_body(char *p, size_t size, size_t nmemb, void *ud)
     return n;
 }
 
-/* Retry-After: delta-seconds or an HTTP date. */
+long mf_coolsms_retry_after_parse(const char *value, time_t now)
+{
+    const char *p = value, *q;
+    unsigned long long v = 0;
+    time_t t;
+
+    if (value == NULL)
+        return -1;
+    while (*p == ' ' || *p == '\t')
+        p++;
+    if (*p >= '0' && *p <= '9') {
+        /* delta-seconds: digits only, saturating instead of overflowing */
+        for (q = p; *q >= '0' && *q <= '9'; q++) {
+            if (v <= MF_COOLSMS_RETRY_AFTER_MAX_S)
+                v = v * 10 + (unsigned long long)(*q - '0');
+        }
+        while (*q == ' ' || *q == '\t' || *q == '\r' || *q == '\n')
+            q++;
+        if (*q != '\0')
+            return -1;
+        return v > MF_COOLSMS_RETRY_AFTER_MAX_S ? MF_COOLSMS_RETRY_AFTER_MAX_S : (long)v;
+    }
+    t = curl_getdate(p, NULL);
+    if (t == (time_t)-1)
+        return -1;
+    if (t <= now)
+        return 0;
+    return t - now > MF_COOLSMS_RETRY_AFTER_MAX_S ? MF_COOLSMS_RETRY_AFTER_MAX_S
+                                                   : (long)(t - now);
+}
+
+/* Retry-After: delta-seconds or an HTTP date (mf_coolsms_retry_after_parse). */
 static size_t on_header(char *p, size_t size, size_t nmemb, void *ud)
 {
     long *retry_after_s = ud;
@@ -927,24 +966,17 @@ static size_t on_header(char *p, size_t size, size_t nmemb, void *ud)
     static const char name[] = "retry-after:";
     char val[64];
     size_t vl;
-    char *end;
     long v;
-    time_t t;
 
     if (n > sizeof(name) - 1 && strncasecmp(p, name, sizeof(name) - 1) == 0) {
         vl = n - (sizeof(name) - 1);
         if (vl >= sizeof(val))
-            vl = sizeof(val) - 1;
+            return n; /* no valid value is that long */
         memcpy(val, p + sizeof(name) - 1, vl);
         val[vl] = '\0';
-        v = strtol(val, &end, 10);
-        if (end != val && v >= 0 && (*end == '\r' || *end == '\n' || *end == '\0' || *end == ' ')) {
+        v = mf_coolsms_retry_after_parse(val, time(NULL));
+        if (v >= 0)
             *retry_after_s = v;
-        } else {
-            t = curl_getdate(val, NULL);
-            if (t != (time_t)-1)
-                *retry_after_s = t > time(NULL) ? (long)(t - time(NULL)) : 0;
-        }
     }
     return n;
 }
@@ -1547,7 +1579,7 @@ static int blocking_call(mf_coolsms *h, const char *method, const char *body, co
     }
     c = curl_easy_perform(h->list_easy);
     if (h->list_retry_after_s >= 0)
-        *o->retry_after_ms = h->list_retry_after_s * 1000;
+        *o->retry_after_ms = retry_after_ms_of(h->list_retry_after_s);
     if (c != CURLE_OK) {
         fill_transport(h->list_easy, c, h->list_errbuf, &tr, msg, sizeof(msg));
         *o->cls = tr.curl_permanent ? MF_COOLSMS_PERMANENT : MF_COOLSMS_TRANSIENT;

@@ -283,10 +283,21 @@ typedef struct mf_coolsms_transport {
     const char *curl_message; /* goes to error_message */
 } mf_coolsms_transport;
 
+/* Longest wait a Retry-After may ask for; longer values (a hostile or broken
+ * `Retry-After: 99999999999999999`) are clamped to it. */
+#define MF_COOLSMS_RETRY_AFTER_MAX_S 3600
+
+/* A Retry-After value (header text after the colon): delta-seconds (digits, surrounding
+ * blanks allowed) or an HTTP date, relative to now. Seconds in [0,
+ * MF_COOLSMS_RETRY_AFTER_MAX_S] (larger values and far dates are clamped, past dates give 0,
+ * nothing overflows), or -1 when it is neither. */
+long mf_coolsms_retry_after_parse(const char *value, time_t now);
+
 /* Classify and decode a send response. tr may be NULL (an HTTP response arrived); with
  * tr->curl_failed the status and body are ignored. job_ids[i] is message i's job id. Fills
  * res (all fields but request_id and elapsed_ms) with outcomes pointing at the caller's
- * array of n entries. retry_after_s < 0 means no Retry-After. Never fails: an unparsable 2xx
+ * array of n entries. retry_after_s < 0 means no Retry-After; above
+ * MF_COOLSMS_RETRY_AFTER_MAX_S it is clamped. Never fails: an unparsable 2xx
  * body leaves every message UNKNOWN with error_code "BAD_RESPONSE". */
 
 void mf_coolsms_decode_send(const mf_coolsms_transport *tr, long http_status,

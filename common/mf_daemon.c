@@ -81,3 +81,15 @@ int mf_daemon_handle_args(int argc, char **argv, const char *program_name,
     }
     return 0;
 }
+
+static void log_secret_warning(void *arg, const char *key, const char *msg)
+{
+    MF_LOG((mf_log *)arg, MF_LOG_WARN, "secret file readable by others", MF_KV_S("key", key),
+           MF_KV_S("detail", msg));
+}
+
+void mf_daemon_warn_secret_files(const mf_config_key *table, size_t n, unsigned program,
+                                 mf_log *log)
+{
+    mf_config_check_secret_files(table, n, program, NULL, log_secret_warning, log);
+}

@@ -7,6 +7,7 @@
 
 #include "mf_config.h"
 #include "mf_err.h"
+#include "mf_log.h"
 
 /* Settings every daemon reads. Embed as a member named `common` in the daemon's own
  * settings struct and put MF_DAEMON_COMMON_KEYS(your_struct, programs) in its key table. */
@@ -61,6 +62,11 @@ void mf_daemon_default_instance(mf_daemon_common *common);
  * arena that keeps its freed memory: the sender's peak RSS in a 300k benchmark was 49.7-56.4 MB
  * with the default and 46.8-49.8 MB with 2 arenas, at the same speed. */
 void mf_daemon_tune_memory(void);
+
+/* Logs a warning for every secret the daemon reads from a file that group or others may read
+ * (mf_config_check_secret_files on the environment). Call once the logger exists. */
+void mf_daemon_warn_secret_files(const mf_config_key *table, size_t n, unsigned program,
+                                 mf_log *log);
 
 /* Handles the arguments every daemon understands. Returns 1 when the program should exit
  * with status 0 (after --help or --config-doc), 0 to go on, -1 on an unknown argument. */

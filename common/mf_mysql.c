@@ -9,6 +9,7 @@
 
 #include <mysql.h>
 
+#include "mf_phone.h"
 #include "mf_sqlguard.h"
 
 #define PARAM_MAX 1024          /* placeholders per prepared statement */
@@ -16,6 +17,7 @@
 
 struct mf_mysql {
     MYSQL *my;
+    mf_log *log;            /* borrowed, may be NULL */
     char *host;
     char *user;
     char *password;
@@ -26,6 +28,7 @@ struct mf_mysql {
     unsigned net_timeout_s;
     unsigned net_write_timeout_s;
     unsigned guard_flags;
+    int skip_grant_check;
     unsigned last_errno;
     char endpoint[300];
 };
@@ -68,13 +71,88 @@ static void drop_connection(mf_mysql *c, MYSQL_RES *res)
     c->my = NULL;
 }
 
+/* What an error number means, in words that carry no data: the server's own text can quote
+ * values (`extractvalue(1, concat(0x7e, (SELECT group_concat(name, phone) ...)))` puts
+ * customers' names and phones in it). */
+static const char *generic_text(unsigned no)
+{
+    static const struct {
+        unsigned no;
+        const char *text;
+    } T[] = {
+        {1040, "too many connections"},
+        {1044, "access denied to the database"},
+        {1045, "access denied (user or password)"},
+        {1049, "unknown database"},
+        {1052, "ambiguous column name"},
+        {1053, "server shutdown in progress"},
+        {1054, "unknown column"},
+        {1060, "duplicate column name"},
+        {1064, "syntax error in the query"},
+        {1105, "unknown error"},
+        {1142, "command denied to the account"},
+        {1143, "column access denied to the account"},
+        {1146, "table does not exist"},
+        {1203, "the account has too many connections"},
+        {1205, "lock wait timeout"},
+        {1213, "deadlock"},
+        {1222, "the SELECTs of a UNION have different numbers of columns"},
+        {1226, "an account resource limit was exceeded"},
+        {1241, "an operand has the wrong number of columns"},
+        {1242, "a subquery returned more than one row"},
+        {1248, "a derived table has no alias"},
+        {1267, "illegal mix of collations"},
+        {1292, "incorrect value"},
+        {1305, "function or procedure does not exist"},
+        {1317, "query execution was interrupted"},
+        {1366, "incorrect value for a column"},
+        {1370, "execute command denied to the account"},
+        {1525, "incorrect value"},
+        {1582, "wrong number of arguments to a function"},
+        {1690, "value out of range"},
+        {1792, "cannot write in a READ ONLY transaction"},
+        {1927, "connection was killed"},
+        {1969, "query time limit exceeded (max_statement_time)"},
+        {3024, "query time limit exceeded (max_execution_time)"},
+        {4031, "disconnected by the server (inactivity)"},
+    };
+
+    for (size_t i = 0; i < sizeof(T) / sizeof(T[0]); i++) {
+        if (T[i].no == no)
+            return T[i].text;
+    }
+    return "server error";
+}
+
+/*
+ * Set err for a failure of `prefix` ("query failed on \"host:port\"") with error number no
+ * and the library's text. A server error (any number outside the client library's
+ * 2000-2999) is reported by number and generic_text only; its own text goes to the debug log
+ * with numbers masked. Client errors keep their text (it is the library's, with no data).
+ */
+static int report(mf_mysql *c, mf_err *err, const char *prefix, unsigned no, const char *text)
+{
+    char masked[MF_ERR_MAX];
+
+    c->last_errno = no;
+    if (no == 0 || (no >= 2000 && no < 3000))
+        return mf_err_set(err, "%s: %s", prefix, text != NULL ? text : "unknown error");
+    mf_phone_mask_text(text, masked, sizeof(masked));
+    MF_LOG(c->log, MF_LOG_DEBUG, "mysql server error", MF_KV_S("endpoint", c->endpoint),
+           MF_KV_I("errno", no), MF_KV_S("context", prefix), MF_KV_S("server_text", masked));
+    return mf_err_set(err, "%s: mysql error %u: %s", prefix, no, generic_text(no));
+}
+
 /* Record the server error. A lost connection is dropped later, by drop_if_lost, once
  * results and statements that point into it are freed. */
 static int fail(mf_mysql *c, mf_err *err, const char *what)
 {
-    c->last_errno = c->my ? mysql_errno(c->my) : 0;
-    return mf_err_set(err, "%s on \"%s\": %s", what, c->endpoint,
-                      c->my ? mysql_error(c->my) : "not connected");
+    char prefix[400];
+
+    snprintf(prefix, sizeof(prefix), "%s on \"%s\"", what, c->endpoint);
+    if (c->my == NULL)
+        return report(c, err, prefix, 0, "not connected");
+    return report(c, err, prefix, mysql_errno(c->my), mysql_error(c->my));
 }
 
 /* Server gone / lost connection: close, so that the next call reconnects. */
@@ -93,10 +171,13 @@ static int run(mf_mysql *c, const char *sql, mf_err *err)
     return 0;
 }
 
+/* Read the session's sql_mode back after pinning it: the guard must lex quotes exactly as
+ * the server does, so a mode that changes quoting and survived the pin is refused. */
 static int read_sql_mode(mf_mysql *c, mf_err *err)
 {
     MYSQL_RES *res;
     MYSQL_ROW row;
+    int rc = 0;
 
     if (mysql_real_query(c->my, "SELECT @@SESSION.sql_mode", 25) != 0)
         return fail(c, err, "could not read sql_mode");
@@ -107,17 +188,22 @@ static int read_sql_mode(mf_mysql *c, mf_err *err)
     c->guard_flags = 0;
     if (row != NULL && row[0] != NULL && strstr(row[0], "NO_BACKSLASH_ESCAPES") != NULL)
         c->guard_flags |= MF_SQLGUARD_NO_BACKSLASH_ESCAPES;
+    if (row != NULL && row[0] != NULL && strstr(row[0], "ANSI_QUOTES") != NULL)
+        rc = mf_err_set(err, "could not prepare session on \"%s\": sql_mode still has "
+                             "ANSI_QUOTES after it was set", c->endpoint);
     mysql_free_result(res);
-    return 0;
+    return rc;
 }
 
-/* Session: utf8mb4, every transaction READ ONLY, the time limit, optional write timeout. */
+/* Session: utf8mb4, the pinned sql_mode, every transaction READ ONLY, the time limit,
+ * optional write timeout. */
 static int setup_session(mf_mysql *c, mf_err *err)
 {
     char q[128];
     const char *info = mysql_get_server_info(c->my);
 
     if (run(c, "SET NAMES utf8mb4", err) != 0 ||
+        run(c, "SET SESSION sql_mode = '" MF_MYSQL_SQL_MODE "'", err) != 0 ||
         run(c, "SET SESSION TRANSACTION READ ONLY", err) != 0)
         return -1;
     if (info != NULL && strstr(info, "MariaDB") != NULL)
@@ -133,6 +219,65 @@ static int setup_session(mf_mysql *c, mf_err *err)
             return -1;
     }
     return read_sql_mode(c, err);
+}
+
+/* Check every line of one SHOW GRANTS statement; role names into roles (see
+ * mf_sqlguard_grant_line). nested: a role's own grants, which may not grant further roles. */
+static int check_grants_of(mf_mysql *c, const char *sql, int nested, char *roles, size_t cap,
+                           size_t *nroles, mf_err *err)
+{
+    MYSQL_RES *res;
+    MYSQL_ROW row;
+    size_t used = 0;
+    int rc = 0;
+
+    *nroles = 0;
+    if (mysql_real_query(c->my, sql, strlen(sql)) != 0)
+        return fail(c, err, "could not read the account's grants");
+    res = mysql_store_result(c->my);
+    if (res == NULL)
+        return fail(c, err, "could not read the account's grants");
+    while (rc == 0 && (row = mysql_fetch_row(res)) != NULL) {
+        size_t n = 0;
+        int r = mf_sqlguard_grant_line(row[0], roles ? roles + used : NULL,
+                                       roles ? cap - used : 0, &n, err);
+
+        if (r == 1 && nested)
+            rc = mf_err_set(err, "account holds a role that holds further roles");
+        else if (r < 0)
+            rc = -1;
+        for (size_t i = 0; r == 1 && i < n; i++) {
+            used += strlen(roles + used) + 1;
+            (*nroles)++;
+        }
+    }
+    mysql_free_result(res);
+    return rc;
+}
+
+/*
+ * Refuse an account that could do more than read: SHOW GRANTS of the current user and of
+ * each role it holds may list only USAGE, SELECT and SHOW VIEW (docs/mysql.md). The message
+ * names the privilege and its object, never the line (it carries the password hash).
+ */
+static int check_grants(mf_mysql *c, mf_err *err)
+{
+    char roles[1024], q[320];
+    size_t nroles = 0, off = 0, dummy;
+
+    if (check_grants_of(c, "SHOW GRANTS", 0, roles, sizeof(roles), &nroles, err) != 0)
+        goto refuse;
+    for (size_t i = 0; i < nroles; i++, off += strlen(roles + off) + 1) {
+        snprintf(q, sizeof(q), "SHOW GRANTS FOR %s", roles + off);
+        if (check_grants_of(c, q, 1, NULL, 0, &dummy, err) != 0) {
+            mf_err_prefix(err, "role %.64s", roles + off);
+            goto refuse;
+        }
+    }
+    return 0;
+refuse:
+    return mf_err_prefix(err, "refusing mysql account \"%s\" on \"%s\" (the fleet reads with "
+                              "an account that holds only SELECT)", c->user, c->endpoint);
 }
 
 static int set_options(MYSQL *my, const mf_mysql *c)
@@ -164,13 +309,15 @@ static int connect_now(mf_mysql *c, mf_err *err)
     /* client flags 0: no CLIENT_MULTI_STATEMENTS, no CLIENT_LOCAL_FILES */
     if (mysql_real_connect(my, c->host, c->user, c->password, c->db, c->port, NULL, 0) ==
         NULL) {
-        c->last_errno = mysql_errno(my);
-        mf_err_set(err, "could not connect to \"%s\": %s", c->endpoint, mysql_error(my));
+        char prefix[340];
+
+        snprintf(prefix, sizeof(prefix), "could not connect to \"%s\"", c->endpoint);
+        report(c, err, prefix, mysql_errno(my), mysql_error(my));
         mysql_close(my);
         return -1;
     }
     c->my = my;
-    if (setup_session(c, err) != 0) {
+    if (setup_session(c, err) != 0 || (!c->skip_grant_check && check_grants(c, err) != 0)) {
         drop_connection(c, NULL);
         return -1;
     }
@@ -205,6 +352,8 @@ mf_mysql *mf_mysql_connect(const mf_mysql_config *cfg, mf_err *err)
     c->limit_s = cfg->query_time_limit_s ? cfg->query_time_limit_s : 300;
     c->net_timeout_s = cfg->net_timeout_s ? cfg->net_timeout_s : c->limit_s + 30;
     c->net_write_timeout_s = cfg->net_write_timeout_s;
+    c->skip_grant_check = cfg->unsafe_skip_grant_check;
+    c->log = cfg->log;
     snprintf(c->endpoint, sizeof(c->endpoint), "%s:%u", cfg->host, c->port);
     if (failed) {
         mf_err_set(err, "out of memory");
@@ -522,11 +671,13 @@ static int keytrack_save(keytrack *kt, const mf_mysql_row *r, mf_err *err)
  * connection instead of the statement, so fall back to it. */
 static int stmt_fail(mf_mysql *c, MYSQL_STMT *st, mf_err *err, const char *what)
 {
+    char prefix[400];
+
     if (mysql_stmt_errno(st) == 0 && c->my != NULL && mysql_errno(c->my) != 0)
         return fail(c, err, what);
-    c->last_errno = mysql_stmt_errno(st);
-    return mf_err_set(err, "%s on \"%s\": %s", what, c->endpoint,
-                      c->last_errno ? mysql_stmt_error(st) : "unknown error");
+    snprintf(prefix, sizeof(prefix), "%s on \"%s\"", what, c->endpoint);
+    return report(c, err, prefix, mysql_stmt_errno(st),
+                  mysql_stmt_errno(st) ? mysql_stmt_error(st) : "unknown error");
 }
 
 /* Fetch all rows of an executed statement into the callback. */
@@ -690,6 +841,13 @@ int mf_mysql_stream_page(mf_mysql *conn, const char *sql, const char *key_column
     b[has_key].buffer = &lim;
     b[has_key].is_unsigned = 1;
     rc = run_prepared(conn, text, (size_t)n, b, has_key ? 2 : 1, &kt, cb, arg, &count, err);
+    if (rc != 0 && conn->last_errno == 1054 && err != NULL) {
+        char msg[MF_ERR_MAX];
+
+        snprintf(msg, sizeof(msg), "%s", err->msg);
+        mf_err_set(err, "%s (is the key column \"%.64s\" a column of the result?)", msg,
+                   key_column);
+    }
 out:
     if (nrows != NULL)
         *nrows = count;

@@ -6,15 +6,24 @@
 #include <stdint.h>
 
 #include "mf_err.h"
+#include "mf_log.h"
 
 /*
  * Read-only by construction (docs/mysql.md): every query passes mf_sqlguard first, runs in
  * a session set to READ ONLY inside START TRANSACTION READ ONLY (rolled back afterwards)
  * under a server-side time limit, on a connection without multi-statement support and
- * without LOCAL INFILE. Use a database user that has only SELECT as the third layer.
+ * without LOCAL INFILE, as an account that holds only SELECT (checked on every connect).
  */
 
 typedef struct mf_mysql mf_mysql;
+
+/*
+ * The session's sql_mode, set on every connect whatever the server's default: the guard lexes
+ * quotes the way this mode does (ANSI_QUOTES would make "..." an identifier, so that a string
+ * the guard skipped could hide INTO OUTFILE; PIPES_AS_CONCAT, NO_BACKSLASH_ESCAPES and the
+ * like would change what a target query means from one server to the next).
+ */
+#define MF_MYSQL_SQL_MODE "STRICT_TRANS_TABLES,ERROR_FOR_DIVISION_BY_ZERO,NO_ENGINE_SUBSTITUTION"
 
 typedef struct mf_mysql_config {
     const char *host;              /* "127.0.0.1"; required */
@@ -26,6 +35,12 @@ typedef struct mf_mysql_config {
     unsigned query_time_limit_s;   /* server-side limit per statement; 0: 300 */
     unsigned net_timeout_s;        /* client socket read/write timeout; 0: limit + 30 */
     unsigned net_write_timeout_s;  /* session net_write_timeout; 0: leave server default */
+    /* Tests only (no configuration key sets it): accept an account that may write, to prove
+     * that the read-only transaction stops what the guard lets through. */
+    int unsafe_skip_grant_check;
+    /* Borrowed, may be NULL: receives the server's own error text at debug level, numbers
+     * masked (errors themselves carry only the number and a generic text). */
+    mf_log *log;
 } mf_mysql_config;
 
 /* One result row, valid only during the callback. Nothing is allocated per row. */
@@ -44,7 +59,19 @@ typedef struct mf_mysql_row {
 typedef int (*mf_mysql_row_cb)(const mf_mysql_row *row, void *arg);
 
 /*
- * Connect now (fails fast) and prepare the session: utf8mb4, READ ONLY, time limit.
+ * Errors of every function here: `<what> on "host:port": mysql error 1146: table does not
+ * exist`. A server error is reported by its number and a generic text, never the server's
+ * message, which can quote data (customers' names and phones through extractvalue() or a
+ * bad value); that message goes to cfg->log at debug level with phone numbers masked.
+ * Errors of the client library (2000-2999: lost connection, cannot connect) keep its text.
+ */
+
+/*
+ * Connect now (fails fast) and prepare the session: utf8mb4, MF_MYSQL_SQL_MODE, READ ONLY,
+ * time limit. Then SHOW GRANTS (of the account and of each role it holds) may list only
+ * USAGE, SELECT and SHOW VIEW: an account that can write, or holds FILE, SUPER, PROCESS or
+ * anything else, is refused with `refusing mysql account "u" on "host:port" (...): account
+ * holds INSERT on `crm`.*`. Every reconnect checks again.
  * The returned handle owns copies of all config strings; free with mf_mysql_close.
  * Errors: `could not connect to "host:port": <server message>`.
  */

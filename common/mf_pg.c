@@ -69,6 +69,20 @@ PGconn *mf_pg_connect(const char *conninfo, const char *dbname, const char *appl
     keys[n] = NULL;
     vals[n] = NULL;
 
+    /* libpq's own parse errors quote the string, password included
+     * (`missing "=" after "pw9"`): check it first and say only that it is invalid */
+    if (conninfo != NULL && conninfo[0] != '\0') {
+        char *perr = NULL;
+        PQconninfoOption *opts = PQconninfoParse(conninfo, &perr);
+
+        PQfreemem(perr);
+        if (opts == NULL) {
+            mf_err_set(err, "could not connect to postgresql: invalid connection string (not "
+                            "shown: it may hold a password)");
+            return NULL;
+        }
+        PQconninfoFree(opts);
+    }
     conn = PQconnectdbParams(keys, vals, 1);
     if (conn == NULL) {
         mf_err_set(err, "could not connect to \"%s\": out of memory",

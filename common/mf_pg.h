@@ -21,7 +21,9 @@
  * used unless the conninfo (or PGAPPNAME) sets one; connect_timeout defaults to 10 s unless the
  * conninfo sets it. dbname, if not NULL, overrides the database named by conninfo.
  * On failure returns NULL and sets err to `could not connect to "host:port/db": <libpq message>`
- * (never the password). The caller owns the result: PQfinish() it.
+ * (never the password). A conninfo that does not parse fails before libpq sees it, with
+ * `could not connect to postgresql: invalid connection string (...)` and nothing of its text
+ * (libpq's parse errors quote it, password included). The caller owns the result: PQfinish() it.
  */
 PGconn *mf_pg_connect(const char *conninfo, const char *dbname, const char *application_name,
                       mf_err *err);

@@ -195,3 +195,54 @@ void mf_phone_mask(const char *number, char *out, size_t outsz)
     }
     out[n] = '\0';
 }
+
+/* A run of digits and the separators a number is written with ('-', ' ', '.', a leading
+ * '+'), starting at s: its length, and its digit count into *digits. */
+static size_t number_run(const char *s, size_t *digits)
+{
+    size_t i = 0, last_digit = 0;
+
+    *digits = 0;
+    if (s[0] == '+')
+        i++;
+    for (; s[i] != '\0'; i++) {
+        if (s[i] >= '0' && s[i] <= '9') {
+            (*digits)++;
+            last_digit = i + 1;
+        } else if (s[i] != '-' && s[i] != ' ' && s[i] != '.') {
+            break;
+        }
+    }
+    return last_digit; /* trailing separators are not part of it */
+}
+
+void mf_phone_mask_text(const char *text, char *out, size_t outsz)
+{
+    size_t o = 0;
+
+    if (out == NULL || outsz == 0)
+        return;
+    for (const char *p = text ? text : ""; *p != '\0' && o + 1 < outsz;) {
+        size_t digits, len = 0;
+
+        if ((*p >= '0' && *p <= '9') || (*p == '+' && p[1] >= '0' && p[1] <= '9'))
+            len = number_run(p, &digits);
+        if (len == 0 || digits < MF_PHONE_MASK_MIN_DIGITS) {
+            /* copy the whole digit run: its tail is not a number of its own */
+            size_t n = len > 0 ? len : 1;
+
+            for (size_t i = 0; i < n && o + 1 < outsz; i++)
+                out[o++] = p[i];
+            p += n;
+            continue;
+        }
+        for (size_t i = 0, d = 0; i < len && o + 1 < outsz; i++) {
+            int is_digit = p[i] >= '0' && p[i] <= '9';
+
+            out[o++] = is_digit && d >= 3 && d < digits - 4 ? '*' : p[i];
+            d += (size_t)is_digit;
+        }
+        p += len;
+    }
+    out[o] = '\0';
+}

@@ -52,4 +52,17 @@ const char *mf_phone_reason_text(mf_phone_reason reason);
  */
 void mf_phone_mask(const char *number, char *out, size_t outsz);
 
+/* Fewest digits in a run that mf_phone_mask_text treats as a number. */
+#define MF_PHONE_MASK_MIN_DIGITS 8
+
+/*
+ * Mask every number in free text (a server's error message, say): a run of at least
+ * MF_PHONE_MASK_MIN_DIGITS digits, possibly written with '-', ' ', '.' and a leading '+',
+ * keeps its first 3 and last 4 digits and its separators, the digits between become '*':
+ * "x 010-1234-5678 y" -> "x 010-****-5678 y", "김01012345678" -> "김010****5678". Shorter
+ * runs and everything else are copied. At most outsz bytes, always NUL-terminated (cut
+ * where it does not fit); NULL text gives "".
+ */
+void mf_phone_mask_text(const char *text, char *out, size_t outsz);
+
 #endif

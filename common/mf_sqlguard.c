@@ -1,6 +1,7 @@
 /* mf_sqlguard: accept only one read-only SELECT (or WITH ... SELECT) as a target query. */
 #include "mf_sqlguard.h"
 
+#include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
@@ -54,6 +55,11 @@ static int skip_space(lexer *lx, mf_err *err)
 
             if (p[0] == '!' || (p[0] == 'M' && p[1] == '!'))
                 return mf_err_set(err, "executable comments (/*! ... */) are not allowed "
+                                       "(at offset %zu)", lx->pos);
+            /* MySQL 8 optimizer hints can change session variables for the statement
+             * (SET_VAR: sql_mode, the time limit) */
+            if (p[0] == '+')
+                return mf_err_set(err, "optimizer hints (/*+ ... */) are not allowed "
                                        "(at offset %zu)", lx->pos);
             end = strstr(p, "*/");
             if (end == NULL)
@@ -166,9 +172,64 @@ static int peek(const lexer *lx, token *t)
     return 0;
 }
 
+/* Functions with effects outside the statement: locks that outlive the transaction, waits
+ * that hold a connection (sleep, benchmark, replication waits), file reads, sequences. */
 static const char *const banned_functions[] = {
-    "LOAD_FILE", "GET_LOCK", "RELEASE_LOCK", "RELEASE_ALL_LOCKS", "NEXTVAL", "SETVAL", NULL,
+    "GET_LOCK", "RELEASE_LOCK", "RELEASE_ALL_LOCKS", "IS_FREE_LOCK", "IS_USED_LOCK",
+    "SLEEP", "BENCHMARK",
+    "MASTER_POS_WAIT", "SOURCE_POS_WAIT", "MASTER_GTID_WAIT", "WAIT_FOR_EXECUTED_GTID_SET",
+    "WAIT_UNTIL_SQL_THREAD_AFTER_GTIDS",
+    "LOAD_FILE", "NEXTVAL", "SETVAL", NULL,
 };
+
+/* The name a token spells: a bare word as is, a quoted identifier (or a double-quoted
+ * string, which is an identifier under ANSI_QUOTES) without its quotes and with doubled
+ * quotes undone; upper-cased into buf. Returns 0, or -1 when it does not fit (then it
+ * cannot be a banned name either). */
+static int name_of(const lexer *lx, const token *t, char *buf, size_t size)
+{
+    const char *p = lx->s + t->off;
+    size_t n = t->len, o = 0;
+    char q = 0;
+
+    if (t->type != TOK_WORD) {
+        q = p[0];
+        p++;
+        n -= 2;
+    }
+    for (size_t i = 0; i < n; i++) {
+        char c = p[i];
+
+        if (q != 0 && c == q && i + 1 < n && p[i + 1] == q)
+            i++;
+        if (o + 1 >= size)
+            return -1;
+        buf[o++] = (c >= 'a' && c <= 'z') ? (char)(c - 'a' + 'A') : c;
+    }
+    buf[o] = '\0';
+    return 0;
+}
+
+/* Any identifier followed by `(` (after whitespace and comments) is a function call, whether
+ * the name is bare, backtick-quoted or double-quoted: refuse the banned ones. */
+static int check_call(const lexer *lx, const token *t, mf_err *err)
+{
+    token nx;
+    char name[72];
+
+    if (t->type != TOK_WORD && t->type != TOK_QIDENT &&
+        !(t->type == TOK_STRING && lx->s[t->off] == '"'))
+        return 0;
+    peek(lx, &nx);
+    if (!punct_is(lx, &nx, '(') || name_of(lx, t, name, sizeof(name)) != 0)
+        return 0;
+    for (size_t i = 0; banned_functions[i] != NULL; i++) {
+        if (strcmp(name, banned_functions[i]) == 0)
+            return mf_err_set(err, "function %s is not allowed in a target query",
+                              banned_functions[i]);
+    }
+    return 0;
+}
 
 /* Checks that apply to every word anywhere in the statement. */
 static int check_word(const lexer *lx, const token *t, mf_err *err)
@@ -206,11 +267,6 @@ static int check_word(const lexer *lx, const token *t, mf_err *err)
         if (word_is(lx, &nx, "VALUE"))
             return mf_err_set(err, "NEXT VALUE FOR changes a sequence and is not allowed");
         return 0;
-    }
-    for (size_t i = 0; banned_functions[i] != NULL; i++) {
-        if (word_is(lx, t, banned_functions[i]))
-            return mf_err_set(err, "function %s is not allowed in a target query",
-                              banned_functions[i]);
     }
     return 0;
 }
@@ -339,7 +395,8 @@ int mf_sqlguard_check(const char *sql, unsigned flags, size_t *body_len, mf_err 
             break;
         }
         any = 1;
-        if (check_word(&lx, &t, err) != 0 || walk(&w, &lx, &t, err) != 0)
+        if (check_word(&lx, &t, err) != 0 || check_call(&lx, &t, err) != 0 ||
+            walk(&w, &lx, &t, err) != 0)
             return -1;
         end = t.off + t.len;
     }
@@ -350,5 +407,141 @@ int mf_sqlguard_check(const char *sql, unsigned flags, size_t *body_len, mf_err 
                                                : "WITH clause is not followed by SELECT");
     if (body_len != NULL)
         *body_len = end;
+    return 0;
+}
+
+/* ---------------------------------------------------------------- SHOW GRANTS lines */
+
+/* What a read-only account may hold: nothing that writes, locks, reads files or other
+ * sessions, administers the server or grants. */
+static const char *const read_privileges[] = {"USAGE", "SELECT", "SHOW VIEW", NULL};
+
+/* Copy s[off, end) into out (cap bytes), trimmed and cut to fit. */
+static void copy_span(const char *s, size_t off, size_t end, char *out, size_t cap)
+{
+    size_t n;
+
+    while (off < end && (s[off] == ' ' || s[off] == '\t'))
+        off++;
+    while (end > off && (s[end - 1] == ' ' || s[end - 1] == '\t'))
+        end--;
+    n = end - off < cap - 1 ? end - off : cap - 1;
+    memcpy(out, s + off, n);
+    out[n] = '\0';
+}
+
+/* One privilege item: its words (outside a column list) upper-cased and space-separated. */
+typedef struct grant_item {
+    char name[64];
+    size_t off, end; /* raw span in the line */
+} grant_item;
+
+static void item_add_word(grant_item *it, const lexer *lx, const token *t)
+{
+    size_t n = strlen(it->name);
+    char buf[40];
+
+    if (n + t->len + 2 >= sizeof(it->name))
+        return;
+    snprintf(it->name + n, sizeof(it->name) - n, "%s%s", n > 0 ? " " : "",
+             tok_text(lx, t, buf, sizeof(buf)));
+}
+
+static int is_read_privilege(const char *name)
+{
+    for (size_t i = 0; read_privileges[i] != NULL; i++) {
+        if (strcmp(name, read_privileges[i]) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+/* Append a role's raw text to the NUL-separated list. */
+static int add_role(const char *s, const grant_item *it, char *roles, size_t cap,
+                    size_t *used, size_t *nroles, mf_err *err)
+{
+    size_t n = it->end - it->off;
+
+    if (roles == NULL || *used + n + 1 > cap)
+        return mf_err_set(err, "account holds too many roles to check");
+    copy_span(s, it->off, it->end, roles + *used, n + 1);
+    *used += strlen(roles + *used) + 1;
+    (*nroles)++;
+    return 0;
+}
+
+int mf_sqlguard_grant_line(const char *line, char *roles, size_t cap, size_t *nroles,
+                           mf_err *err)
+{
+    lexer lx = {.s = line, .pos = 0, .flags = 0};
+    grant_item items[32];
+    size_t nitems = 0, used = 0, on_end = 0, obj_off = 0;
+    int depth = 0, is_role = 0, fresh = 0;
+    token t;
+    char obj[128];
+
+    if (nroles != NULL)
+        *nroles = 0;
+    if (line == NULL || lex_next(&lx, &t, NULL) != 0 || !word_is(&lx, &t, "GRANT"))
+        return 0; /* not a grant (REVOKE of a partial revoke, SET DEFAULT ROLE ...) */
+    memset(items, 0, sizeof(items));
+    for (;;) {
+        if (lex_next(&lx, &t, NULL) != 0 || t.type == TOK_END)
+            return mf_err_set(err, "could not parse a line of SHOW GRANTS");
+        if (depth == 0 && (word_is(&lx, &t, "ON") || word_is(&lx, &t, "TO"))) {
+            is_role = word_is(&lx, &t, "TO");
+            on_end = t.off + t.len;
+            break;
+        }
+        if (depth == 0 && punct_is(&lx, &t, ',')) {
+            fresh = 1;
+            continue;
+        }
+        if (nitems == 0 || fresh) {
+            if (nitems == sizeof(items) / sizeof(items[0]))
+                return mf_err_set(err, "could not parse a line of SHOW GRANTS");
+            items[nitems++].off = t.off;
+            fresh = 0;
+        }
+        if (punct_is(&lx, &t, '('))
+            depth++;
+        else if (punct_is(&lx, &t, ')') && depth > 0)
+            depth--;
+        else if (depth == 0 && t.type == TOK_WORD)
+            item_add_word(&items[nitems - 1], &lx, &t);
+        items[nitems - 1].end = t.off + t.len;
+    }
+    if (is_role) {
+        for (size_t i = 0; i < nitems; i++) {
+            if (add_role(line, &items[i], roles, cap, &used, nroles, err) != 0)
+                return -1;
+        }
+        return 1;
+    }
+    /* the object: from ON to TO */
+    obj_off = on_end;
+    for (;;) {
+        if (lex_next(&lx, &t, NULL) != 0 || t.type == TOK_END)
+            return mf_err_set(err, "could not parse a line of SHOW GRANTS");
+        if (word_is(&lx, &t, "TO"))
+            break;
+    }
+    copy_span(line, obj_off, t.off, obj, sizeof(obj));
+    for (size_t i = 0; i < nitems; i++) {
+        if (!is_read_privilege(items[i].name))
+            return mf_err_set(err, "account holds %s on %s", items[i].name, obj);
+    }
+    /* after TO: the account, IDENTIFIED BY ..., then WITH GRANT OPTION and limits */
+    for (;;) {
+        if (lex_next(&lx, &t, NULL) != 0 || t.type == TOK_END)
+            break;
+        if (word_is(&lx, &t, "GRANT")) {
+            token nx;
+
+            peek(&lx, &nx);
+            if (word_is(&lx, &nx, "OPTION"))
+                return mf_err_set(err, "account holds GRANT OPTION on %s", obj);
+        }
+    }
     return 0;
 }

@@ -126,6 +126,7 @@ planner_outcome planner_emit_await(planner_emitter *em)
         planner_outcome o;
 
         if (mf_clock_wall_ms() > deadline) {
+            em->outage = 1; /* the broker does not answer */
             snprintf(em->reason, MF_ERR_MAX,
                      "%d messages not acknowledged by the broker within %lld ms",
                      mf_kafka_outq_len(ctx->producer), ctx->cfg->flush_timeout_ms);
@@ -138,6 +139,8 @@ planner_outcome planner_emit_await(planner_emitter *em)
             return o;
     }
     if (ctx->dr_failed > 0) {
+        em->outage = 1; /* the broker refused or timed out (a too large message fails the
+                         * produce call itself, which counts) */
         snprintf(em->reason, MF_ERR_MAX, "%lld messages failed delivery: %s", ctx->dr_failed,
                  ctx->dr_error);
         return PLANNER_OUT_RETRY;
@@ -247,12 +250,21 @@ void planner_emit_record(planner_emitter *em, planner_outcome o, const planner_c
         record_cancelled(em);
         return;
     case PLANNER_OUT_STOP:
-        rc = planner_runs_release(ctx->pg, em->run, owner, 0, em->reason, &err);
+        rc = planner_runs_release(ctx->pg, em->run, owner, 0, em->reason, 1, &err);
         log_msg(em, MF_LOG_INFO, "given back: stopping");
         break;
     default:
+        if (!em->outage && em->run->attempts >= ctx->cfg->max_attempts) {
+            char why[MF_ERR_MAX];
+
+            snprintf(why, sizeof(why), "%s", em->reason);
+            snprintf(em->reason, MF_ERR_MAX, "gave up after %lld attempts: %.440s",
+                     em->run->attempts, why);
+            planner_emit_record(em, PLANNER_OUT_FAIL, counts);
+            return;
+        }
         rc = planner_runs_release(ctx->pg, em->run, owner, ctx->cfg->retry_ms, em->reason,
-                                  &err);
+                                  em->outage, &err);
         log_msg(em, MF_LOG_WARN, "given back after a transient failure");
         break;
     }

@@ -40,6 +40,9 @@ typedef struct planner_emitter {
     void *self;                /* passed to renew and log */
     const char *noun;          /* "run" or "replay", in the outcome messages */
     char *reason;              /* the caller's reason buffer (MF_ERR_MAX) */
+    int outage;                /* the RETRY is a dependency being unavailable (MySQL, PostgreSQL
+                                * or Kafka unreachable), not the run's doing: the attempt does
+                                * not count towards MF_PLANNER_MAX_ATTEMPTS */
 } planner_emitter;
 
 /* Set em->reason to msg; returns o. */
@@ -67,7 +70,9 @@ planner_outcome planner_emit_produce(planner_emitter *em, const char *topic, con
 planner_outcome planner_emit_await(planner_emitter *em);
 
 /* Record outcome o on the run: finished with counts (then the completion check), failed,
- * or given back; logs through em->log. */
+ * or given back; logs through em->log. A RETRY that counts (not em->outage) on the run's
+ * MF_PLANNER_MAX_ATTEMPTS-th attempt fails the run instead: `gave up after 5 attempts: <the
+ * reason>`. */
 void planner_emit_record(planner_emitter *em, planner_outcome o, const planner_counts *counts);
 
 #endif

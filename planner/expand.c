@@ -31,6 +31,8 @@ typedef struct expansion {
     size_t *param_at;
     int col_key, col_phone, col_name;
     mf_mysql_key key;
+    uint64_t rows_read;   /* target rows consumed by the pages before the current one */
+    int warned_big_value; /* a query variable's value over the cell limit was logged */
     planner_counts counts;
     long long duplicates;
     planner_counts counted; /* already added to the metrics */
@@ -44,6 +46,20 @@ static planner_outcome set_reason(expansion *ex, planner_outcome o, const char *
 {
     snprintf(ex->reason, sizeof(ex->reason), "%s", msg);
     return o;
+}
+
+/* A dependency is unavailable: give the run back without counting the attempt. */
+static planner_outcome dep_down(expansion *ex, const char *msg)
+{
+    ex->em.outage = 1;
+    return set_reason(ex, PLANNER_OUT_RETRY, msg);
+}
+
+/* Client errors that mean the server is unreachable or went away (a restart, the network),
+ * not that this run's query failed. */
+static int mysql_errno_outage(unsigned no)
+{
+    return no == 2002 || no == 2003 || no == 2005 || no == 2006 || no == 2013 || no == 2055;
 }
 
 /* ---- MySQL ----------------------------------------------------------------------------- */
@@ -62,9 +78,11 @@ static int mysql_errno_permanent(unsigned no)
 static planner_outcome mysql_failure(expansion *ex, const mf_err *err)
 {
     planner_ctx *ctx = ex->ctx;
-    planner_outcome o = mysql_errno_permanent(mf_mysql_last_errno(ctx->mysql)) ? PLANNER_OUT_FAIL : PLANNER_OUT_RETRY;
+    unsigned no = mf_mysql_last_errno(ctx->mysql);
+    planner_outcome o = mysql_errno_permanent(no) ? PLANNER_OUT_FAIL : PLANNER_OUT_RETRY;
 
     set_reason(ex, o, err->msg);
+    ex->em.outage = mysql_errno_outage(no);
     if (o == PLANNER_OUT_RETRY)
         planner_dep(ctx, "mysql", 0, err->msg);
     mf_mysql_close(ctx->mysql); /* reconnect next time */
@@ -76,19 +94,23 @@ static planner_outcome mysql_ready(expansion *ex)
 {
     planner_ctx *ctx = ex->ctx;
     const planner_config *cfg = ctx->cfg;
-    unsigned limit = ex->plan.time_limit_s ? ex->plan.time_limit_s
-                                           : (unsigned)cfg->mysql_time_limit_s;
-    mf_mysql_config mc = {cfg->mysql_host, (unsigned)cfg->mysql_port, cfg->mysql_user,
-                          cfg->mysql_password, cfg->mysql_db, 10, limit, 0, 0};
+    unsigned limit = (unsigned)cfg->mysql_time_limit_s;
+    mf_mysql_config mc = {.host = cfg->mysql_host, .port = (unsigned)cfg->mysql_port,
+                          .user = cfg->mysql_user, .password = cfg->mysql_password,
+                          .db = cfg->mysql_db, .connect_timeout_s = 10,
+                          .query_time_limit_s = limit, .log = ctx->log};
     mf_err err;
 
+    /* a workflow may ask for less time than the operator allows, never more */
+    if (ex->plan.time_limit_s > 0 && ex->plan.time_limit_s < limit)
+        limit = ex->plan.time_limit_s;
     if (ctx->mysql != NULL && ctx->mysql_limit_s == limit)
         return PLANNER_OUT_OK;
     mf_mysql_close(ctx->mysql);
     ctx->mysql = mf_mysql_connect(&mc, &err);
     planner_dep(ctx, "mysql", ctx->mysql != NULL, ctx->mysql != NULL ? NULL : err.msg);
     if (ctx->mysql == NULL)
-        return set_reason(ex, PLANNER_OUT_RETRY, err.msg);
+        return dep_down(ex, err.msg);
     ctx->mysql_limit_s = limit;
     return PLANNER_OUT_OK;
 }
@@ -120,8 +142,8 @@ static planner_outcome keep_lease(expansion *ex, int force)
     rc = planner_runs_renew(ctx->pg, ex->run, ctx->cfg->common.instance_id, ctx->cfg->lease_s,
                             cursor[0] ? cursor : NULL, &err);
     if (rc < 0)
-        return set_reason(ex, planner_data_error(ctx, ex->run->id, "lease renewal", &err)
-                                  ? PLANNER_OUT_FAIL : PLANNER_OUT_RETRY, err.msg);
+        return planner_data_error(ctx, ex->run->id, "lease renewal", &err)
+                   ? set_reason(ex, PLANNER_OUT_FAIL, err.msg) : dep_down(ex, err.msg);
     if (rc == 0)
         return set_reason(ex, PLANNER_OUT_LOST, "lease lost (taken over or run no longer running)");
     ex->last_renew_ms = now;
@@ -158,6 +180,8 @@ static planner_outcome emit_invalid(expansion *ex, size_t row, const char *raw,
 typedef struct first_value {
     const char *column; /* NULL: the first column */
     mf_buf *out;
+    size_t max;         /* longest value taken (the cell limit) */
+    unsigned long too_big; /* the value's length when it was longer, else 0 */
     int got, has;
 } first_value;
 
@@ -177,6 +201,10 @@ static int first_value_cb(const mf_mysql_row *row, void *arg)
     }
     if (row->values[col] == NULL || !mf_buf_utf8_valid(row->values[col], row->lengths[col]))
         return 0;
+    if (row->lengths[col] > fv->max) {
+        fv->too_big = row->lengths[col];
+        return 0;
+    }
     fv->has = mf_buf_append(fv->out, row->values[col], row->lengths[col], &err) == 0 &&
               mf_buf_append_char(fv->out, '\0', &err) == 0;
     return 0;
@@ -206,7 +234,7 @@ static planner_outcome resolve_query(expansion *ex, size_t i, size_t row)
     const planner_var *v = &ex->plan.vars[i];
     const char *params[16], *cached = NULL;
     size_t start = ex->rowbuf.len;
-    first_value fv = {v->column, &ex->rowbuf, 0, 0};
+    first_value fv = {v->column, &ex->rowbuf, (size_t)ex->ctx->cfg->cell_max_bytes, 0, 0, 0};
     mf_err err;
     planner_outcome o;
 
@@ -225,6 +253,13 @@ static planner_outcome resolve_query(expansion *ex, size_t i, size_t row)
                               first_value_cb, &fv, NULL, &err) != 0) {
         mf_err_prefix(&err, "variable \"%s\"", v->name);
         return mysql_failure(ex, &err);
+    }
+    if (fv.too_big > 0 && !ex->warned_big_value) {
+        /* like a NULL or non-UTF-8 value: the default, else the job fails RENDER_FAILED */
+        ex->warned_big_value = 1;
+        MF_LOG(ex->ctx->log, MF_LOG_WARN, "query variable value over the cell limit, treated "
+               "as missing", MF_KV_S("run_id", ex->run->id), MF_KV_S("variable", v->name),
+               MF_KV_I("bytes", fv.too_big), MF_KV_I("limit", ex->ctx->cfg->cell_max_bytes));
     }
     ex->qoff[i] = fv.has ? start + 1 : 0;
     if (planner_qcache_put(&ex->qc, ex->keybuf.data, ex->keybuf.len,
@@ -332,38 +367,75 @@ static planner_outcome map_columns(expansion *ex)
 }
 
 typedef struct page_fill {
-    planner_page *page;
+    expansion *ex;
     mf_err err;
-    int failed;
+    int failed;     /* a row could not be taken: the page is incomplete */
+    int too_big;    /* ... because one of its cells is over the cell limit */
+    int full;       /* the page reached its byte budget: more rows follow */
 } page_fill;
+
+/* Where a cell broke the limit: the run's row number, its key (numbers masked) and the
+ * column, into pf->err. */
+static void describe_bad_cell(page_fill *pf, const mf_mysql_row *row)
+{
+    const expansion *ex = pf->ex;
+    char key[80] = "?", msg[MF_ERR_MAX];
+
+    for (unsigned i = 0; i < row->ncols; i++) {
+        if (strcmp(row->names[i], ex->plan.key_column) == 0 && row->values[i] != NULL &&
+            row->lengths[i] < 64 && mf_buf_utf8_valid(row->values[i], row->lengths[i])) {
+            mf_phone_mask_text(row->values[i], key, sizeof(key));
+            break;
+        }
+    }
+    snprintf(msg, sizeof(msg), "%s", pf->err.msg);
+    mf_err_set(&pf->err, "target row %llu (%.64s %s): %s (MF_PLANNER_CELL_MAX_BYTES)",
+               (unsigned long long)(ex->rows_read + row->index + 1), ex->plan.key_column, key,
+               msg);
+}
 
 static int page_fill_cb(const mf_mysql_row *row, void *arg)
 {
     page_fill *pf = arg;
+    int rc = planner_page_add(&pf->ex->page, row, &pf->err);
 
-    if (planner_page_add(pf->page, row, &pf->err) != 0) {
+    if (rc == 1) {
+        pf->full = 1; /* not consumed: the next page starts with it */
+        return 1;
+    }
+    if (rc != 0) {
         pf->failed = 1;
+        pf->too_big = pf->ex->page.bad_col >= 0;
+        if (pf->too_big)
+            describe_bad_cell(pf, row);
         return 1;
     }
     return 0;
 }
 
-/* Read the next page into ex->page. *more = 0 at the end. */
+/* Read the next page into ex->page. *more = 0 at the end. A page that could not take a row
+ * never ends the expansion: a cell over the limit fails the run (retrying reads the same
+ * value), anything else gives the run back. */
 static planner_outcome read_page(expansion *ex, int *more)
 {
     planner_ctx *ctx = ex->ctx;
-    page_fill pf = {&ex->page, {{0}}, 0};
+    page_fill pf = {ex, {{0}}, 0, 0, 0};
     uint64_t n = 0;
     mf_err err;
+    int rc;
     planner_outcome o = mysql_ready(ex);
 
     if (o != PLANNER_OUT_OK)
         return o;
     planner_page_reset(&ex->page);
-    if (mf_mysql_stream_page(ctx->mysql, ex->plan.query, ex->plan.key_column, &ex->key,
-                             (unsigned)ctx->cfg->page_size, page_fill_cb, &pf, &n, &err) != 0)
-        return pf.failed ? set_reason(ex, PLANNER_OUT_RETRY, pf.err.msg) : mysql_failure(ex, &err);
-    *more = n == (uint64_t)ctx->cfg->page_size;
+    rc = mf_mysql_stream_page(ctx->mysql, ex->plan.query, ex->plan.key_column, &ex->key,
+                              (unsigned)ctx->cfg->page_size, page_fill_cb, &pf, &n, &err);
+    if (pf.failed)
+        return set_reason(ex, pf.too_big ? PLANNER_OUT_FAIL : PLANNER_OUT_RETRY, pf.err.msg);
+    if (rc != 0)
+        return mysql_failure(ex, &err);
+    ex->rows_read += n;
+    *more = pf.full || n == (uint64_t)ctx->cfg->page_size;
     mf_metric_add(ctx->metrics.pages, NULL, 1);
     return PLANNER_OUT_OK;
 }
@@ -419,8 +491,12 @@ static int expansion_init(expansion *ex, planner_ctx *ctx, const planner_run *ru
     ex->run = run;
     ex->last_renew_ms = mf_clock_wall_ms();
     planner_page_init(&ex->page);
+    planner_page_limits(&ex->page, (size_t)ctx->cfg->cell_max_bytes,
+                        (size_t)ctx->cfg->page_max_bytes);
     planner_phoneset_init(&ex->phones);
     planner_qcache_init(&ex->qc, (size_t)ctx->cfg->query_cache_max);
+    planner_qcache_limits(&ex->qc, (size_t)ctx->cfg->query_cache_bytes,
+                          (size_t)ctx->cfg->cell_max_bytes);
     mf_buf_init(&ex->keybuf, 0);
     mf_buf_init(&ex->rowbuf, 0);
     ex->qoff = calloc(nv, sizeof(size_t));
@@ -463,7 +539,7 @@ static planner_outcome load_plan(expansion *ex, planner_ctx *ctx, const planner_
 
     if (planner_plan_load(ctx->pg, run->workflow_id, run->started_ms, &ex->plan, &permanent,
                           &err) != 0)
-        return set_reason(ex, permanent ? PLANNER_OUT_FAIL : PLANNER_OUT_RETRY, err.msg);
+        return permanent ? set_reason(ex, PLANNER_OUT_FAIL, err.msg) : dep_down(ex, err.msg);
     return PLANNER_OUT_OK;
 }
 
@@ -476,7 +552,7 @@ int planner_expand_run(planner_ctx *ctx, const planner_run *run, mf_err *err)
     memset(&ex, 0, sizeof(ex));
     ex.ctx = ctx;
     ex.run = run;
-    ex.em = (planner_emitter){ctx, run, &ex.plan, renew_cb, log_outcome, &ex, "run", ex.reason};
+    ex.em = (planner_emitter){ctx, run, &ex.plan, renew_cb, log_outcome, &ex, "run", ex.reason, 0};
     ctx->gen++;
     ctx->dr_failed = 0;
     ctx->dr_error[0] = '\0';

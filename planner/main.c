@@ -80,6 +80,7 @@ int main(int argc, char **argv)
     metrics = mf_metrics_new();
     if (log == NULL || metrics == NULL || mf_daemon_install_signals(&err) != 0)
         goto out;
+    mf_daemon_warn_secret_files(PLANNER_CONFIG_KEYS, PLANNER_CONFIG_NKEYS, MF_CFG_PLANNER, log);
     httpd = start_http(&cfg, metrics, &pm, log, &err);
     if (httpd == NULL) {
         MF_LOG(log, MF_LOG_ERROR, "could not start", MF_KV_S("error", err.msg));

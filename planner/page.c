@@ -13,6 +13,13 @@ void planner_page_init(planner_page *pg)
 {
     memset(pg, 0, sizeof(*pg));
     mf_buf_init(&pg->arena, PAGE_ARENA_MAX);
+    pg->bad_col = -1;
+}
+
+void planner_page_limits(planner_page *pg, size_t cell_max, size_t byte_max)
+{
+    pg->cell_max = cell_max;
+    pg->byte_max = byte_max;
 }
 
 void planner_page_reset(planner_page *pg)
@@ -69,14 +76,38 @@ static int grow_rows(planner_page *pg, mf_err *err)
     return 0;
 }
 
+/* The row's arena bytes; -1 with err and pg->bad_col when a cell is over cell_max. */
+static int row_bytes(planner_page *pg, const mf_mysql_row *row, size_t *bytes, mf_err *err)
+{
+    size_t n = 0;
+
+    for (unsigned i = 0; i < row->ncols; i++) {
+        if (row->values[i] == NULL)
+            continue;
+        if (pg->cell_max > 0 && row->lengths[i] > pg->cell_max) {
+            pg->bad_col = (int)i;
+            return mf_err_set(err, "column \"%.64s\" is %lu bytes, over the %zu-byte cell limit",
+                              row->names[i], row->lengths[i], pg->cell_max);
+        }
+        n += (size_t)row->lengths[i] + 1;
+    }
+    *bytes = n;
+    return 0;
+}
+
 int planner_page_add(planner_page *pg, const mf_mysql_row *row, mf_err *err)
 {
-    size_t *out;
+    size_t *out, bytes = 0;
 
+    pg->bad_col = -1;
     if (pg->names == NULL && set_names(pg, row, err) != 0)
         return -1;
     if (row->ncols != pg->ncols)
         return mf_err_set(err, "row has %u columns, expected %u", row->ncols, pg->ncols);
+    if (row_bytes(pg, row, &bytes, err) != 0)
+        return -1;
+    if (pg->nrows > 0 && pg->byte_max > 0 && pg->arena.len + bytes > pg->byte_max)
+        return 1;
     if (pg->nrows == pg->cap_rows && grow_rows(pg, err) != 0)
         return -1;
     out = pg->cells + pg->nrows * pg->ncols;

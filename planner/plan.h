@@ -37,7 +37,8 @@ typedef struct planner_plan {
     char *key_column;        /* target_config.key_column (default "id") */
     char *phone_column;      /* target_config.phone_column (default "phone") */
     char *name_column;       /* target_config.name_column (default "name") */
-    unsigned time_limit_s;   /* target_config.time_limit_s (0: the planner's default) */
+    unsigned time_limit_s;   /* target_config.time_limit_s (0: the planner's limit; above
+                              * MF_MYSQL_TIME_LIMIT_S it is clamped to it) */
     planner_var *vars;
     size_t nvars;
 } planner_plan;

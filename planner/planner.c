@@ -303,9 +303,11 @@ static void probe_idle(planner_ctx *ctx)
     const planner_config *cfg = ctx->cfg;
     mf_kafka_conf kc = {cfg->common.kafka_brokers, cfg->common.instance_id,
                         cfg->common.topic_prefix, NULL, ctx->log};
-    mf_mysql_config mc = {cfg->mysql_host, (unsigned)cfg->mysql_port, cfg->mysql_user,
-                          cfg->mysql_password, cfg->mysql_db, 5,
-                          (unsigned)cfg->mysql_time_limit_s, 0, 0};
+    mf_mysql_config mc = {.host = cfg->mysql_host, .port = (unsigned)cfg->mysql_port,
+                          .user = cfg->mysql_user, .password = cfg->mysql_password,
+                          .db = cfg->mysql_db, .connect_timeout_s = 5,
+                          .query_time_limit_s = (unsigned)cfg->mysql_time_limit_s,
+                          .log = ctx->log};
     int64_t now = mf_clock_wall_ms();
     int parts = 0;
     mf_err err;
@@ -327,6 +329,27 @@ static void probe_idle(planner_ctx *ctx)
         ctx->mysql = NULL;
     }
     planner_dep(ctx, "mysql", ctx->mysql != NULL, ctx->mysql != NULL ? NULL : err.msg);
+}
+
+/* The run's earlier attempts ended without an outcome (the planner was killed, crashed or
+ * lost its lease every time): a failure given back would have counted and failed it there. */
+static void give_up(planner_ctx *ctx, const planner_run *run)
+{
+    char msg[256];
+    mf_err err;
+    int rc;
+
+    snprintf(msg, sizeof(msg), "gave up after %lld attempts: the last ones ended without an "
+             "outcome (the planner was killed or lost its lease; see the run's log)",
+             run->attempts - 1);
+    rc = planner_runs_fail(ctx->pg, run, ctx->cfg->common.instance_id, msg, &err);
+    if (rc > 0)
+        mf_metric_add(ctx->metrics.runs_failed, NULL, 1);
+    else if (rc < 0 && planner_data_error(ctx, run->id, "attempts", &err))
+        planner_skip_run(ctx, run->id);
+    MF_LOG(ctx->log, rc > 0 ? MF_LOG_ERROR : MF_LOG_WARN,
+           rc > 0 ? "run failed: too many attempts" : "could not fail a run",
+           MF_KV_S("run_id", run->id), MF_KV_S("error", rc < 0 ? err.msg : msg));
 }
 
 /* One round: schedules, then claim and expand one run. 1 when a run was expanded. */
@@ -357,7 +380,11 @@ static int round_once(planner_ctx *ctx, mf_err *err)
     mf_metric_add(ctx->metrics.runs_claimed, NULL, 1);
     MF_LOG(ctx->log, MF_LOG_INFO, "run claimed", MF_KV_S("run_id", run.id),
            MF_KV_S("workflow_id", run.workflow_id), MF_KV_S("previous_owner", run.prev_owner),
-           MF_KV_S("replay_of", run.replay_of));
+           MF_KV_S("replay_of", run.replay_of), MF_KV_I("attempt", run.attempts));
+    if (run.attempts > ctx->cfg->max_attempts) {
+        give_up(ctx, &run);
+        return 1;
+    }
     ctx->queued_jobs = ctx->queued_invalid = 0;
     rc = run.replay_of[0] != '\0' ? planner_replay_run(ctx, &run, err)
                                    : planner_expand_run(ctx, &run, err);

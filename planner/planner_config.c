@@ -20,14 +20,28 @@ const mf_config_key PLANNER_CONFIG_KEYS[] = {
             "when it expires"),
     INT_KEY("MF_PLANNER_PAGE_SIZE", page_size, "5000", 1, 100000,
             "target rows read per MySQL page (one keyset-paged query each)"),
+    INT_KEY("MF_PLANNER_PAGE_MAX_BYTES", page_max_bytes, "67108864", 65536, 1073741824,
+            "most bytes of target data one page holds in memory; a page that would grow past "
+            "it ends early and the next page goes on from its last row"),
+    INT_KEY("MF_PLANNER_CELL_MAX_BYTES", cell_max_bytes, "65536", 1024, 16777216,
+            "most bytes of one value (cell) of a target row; a longer value fails the run, "
+            "naming the row and the column"),
     INT_KEY("MF_PLANNER_FLUSH_TIMEOUT_MS", flush_timeout_ms, "60000", 1000, 3600000,
             "how long to wait for the broker to acknowledge a run's jobs before giving the run "
             "back"),
     INT_KEY("MF_PLANNER_RETRY_MS", retry_ms, "5000", 100, 600000,
             "after a transient failure (MySQL, Kafka, PostgreSQL), the run is given back for "
             "this long before a planner tries again"),
+    INT_KEY("MF_PLANNER_MAX_ATTEMPTS", max_attempts, "5", 1, 1000,
+            "expansion attempts of a run before it fails with the cause of the last one (an "
+            "attempt given back because the planner stopped or MySQL, PostgreSQL or Kafka was "
+            "unavailable does not count)"),
     INT_KEY("MF_PLANNER_QUERY_CACHE", query_cache_max, "100000", 0, 10000000,
             "most cached results of query variables per run (distinct parameter tuples)"),
+    INT_KEY("MF_PLANNER_QUERY_CACHE_BYTES", query_cache_bytes, "67108864", 65536,
+            17179869184LL,
+            "most bytes of cached query-variable results per run (keys and values); the cache "
+            "is emptied when it would grow past it"),
     INT_KEY("MF_PLANNER_SHUTDOWN_S", shutdown_s, "20", 1, 600,
             "after SIGTERM the planner gives its run back and exits within this many seconds "
             "(a MySQL query that does not return in time is abandoned: the process exits and "
@@ -41,8 +55,8 @@ const mf_config_key PLANNER_CONFIG_KEYS[] = {
             "MySQL password"),
     STR_KEY("MF_MYSQL_DB", MF_CFG_STR, mysql_db, NULL, "MySQL database of the target queries"),
     INT_KEY("MF_MYSQL_TIME_LIMIT_S", mysql_time_limit_s, "60", 1, 3600,
-            "server-side time limit per target page query unless target_config.time_limit_s "
-            "says otherwise"),
+            "server-side time limit per target page and variable query; a workflow's "
+            "target_config.time_limit_s may lower it, never raise it"),
 };
 
 const size_t PLANNER_CONFIG_NKEYS = sizeof(PLANNER_CONFIG_KEYS) / sizeof(PLANNER_CONFIG_KEYS[0]);

@@ -12,9 +12,13 @@ typedef struct planner_config {
     long long poll_ms;          /* MF_PLANNER_POLL_MS */
     long long lease_s;          /* MF_PLANNER_LEASE_S */
     long long page_size;        /* MF_PLANNER_PAGE_SIZE */
+    long long page_max_bytes;   /* MF_PLANNER_PAGE_MAX_BYTES */
+    long long cell_max_bytes;   /* MF_PLANNER_CELL_MAX_BYTES */
     long long flush_timeout_ms; /* MF_PLANNER_FLUSH_TIMEOUT_MS */
     long long retry_ms;         /* MF_PLANNER_RETRY_MS */
+    long long max_attempts;     /* MF_PLANNER_MAX_ATTEMPTS */
     long long query_cache_max;  /* MF_PLANNER_QUERY_CACHE */
+    long long query_cache_bytes; /* MF_PLANNER_QUERY_CACHE_BYTES */
     long long shutdown_s;       /* MF_PLANNER_SHUTDOWN_S */
     char mysql_host[256];
     long long mysql_port;

@@ -29,6 +29,12 @@ void planner_qcache_init(planner_qcache *c, size_t max)
     c->max = max;
 }
 
+void planner_qcache_limits(planner_qcache *c, size_t max_bytes, size_t value_max)
+{
+    c->max_bytes = max_bytes;
+    c->value_max = value_max;
+}
+
 static void clear(planner_qcache *c)
 {
     for (size_t i = 0; i < c->cap; i++) {
@@ -38,6 +44,7 @@ static void clear(planner_qcache *c)
         c->slots[i].value = NULL;
     }
     c->n = 0;
+    c->bytes = 0;
 }
 
 void planner_qcache_free(planner_qcache *c)
@@ -109,11 +116,16 @@ int planner_qcache_put(planner_qcache *c, const char *key, size_t len, const cha
                        mf_err *err)
 {
     uint64_t h = fnv(key, len);
+    size_t vlen = value != NULL ? strlen(value) : 0;
+    size_t charge = len + (value != NULL ? vlen + 1 : 0) + PLANNER_QCACHE_ENTRY_OVERHEAD;
     struct qc_slot *s;
 
-    if (c->max == 0)
+    if (c->value_max > 0 && vlen > c->value_max)
+        return mf_err_set(err, "query variable value is %zu bytes, over the %zu-byte limit",
+                          vlen, c->value_max);
+    if (c->max == 0 || (c->max_bytes > 0 && charge > c->max_bytes))
         return 0;
-    if (c->n >= c->max)
+    if (c->n >= c->max || (c->max_bytes > 0 && c->bytes + charge > c->max_bytes))
         clear(c);
     if ((c->n + 1) * 2 > c->cap && grow(c, err) != 0)
         return -1;
@@ -121,7 +133,7 @@ int planner_qcache_put(planner_qcache *c, const char *key, size_t len, const cha
     if (s->key != NULL)
         return 0;
     s->key = copy(key, len);
-    s->value = value != NULL ? copy(value, strlen(value)) : NULL;
+    s->value = value != NULL ? copy(value, vlen) : NULL;
     if (s->key == NULL || (value != NULL && s->value == NULL)) {
         free(s->key);
         free(s->value);
@@ -131,5 +143,6 @@ int planner_qcache_put(planner_qcache *c, const char *key, size_t len, const cha
     s->len = len;
     s->hash = h;
     c->n++;
+    c->bytes += charge;
     return 0;
 }

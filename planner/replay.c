@@ -38,6 +38,14 @@ static planner_outcome why(replay *r, planner_outcome o, const char *msg)
     return o;
 }
 
+/* PostgreSQL failed (a replay reads its recipients from it): give the run back without
+ * counting the attempt. */
+static planner_outcome pg_down(replay *r, const char *msg)
+{
+    r->em.outage = 1;
+    return why(r, PLANNER_OUT_RETRY, msg);
+}
+
 /* ---- filter --------------------------------------------------------------------------- */
 
 static int string_array(json_t *v)
@@ -97,7 +105,8 @@ static planner_outcome check_times(replay *r)
         char msg[MF_ERR_MAX];
         snprintf(msg, sizeof(msg), "replay_filter: %s", PQerrorMessage(r->ctx->pg));
         msg[strcspn(msg, "\n")] = '\0';
-        o = why(r, state != NULL && strncmp(state, "22", 2) == 0 ? PLANNER_OUT_FAIL : PLANNER_OUT_RETRY, msg);
+        o = state != NULL && strncmp(state, "22", 2) == 0 ? why(r, PLANNER_OUT_FAIL, msg)
+                                                          : pg_down(r, msg);
     }
     PQclear(res);
     return o;
@@ -113,12 +122,12 @@ static planner_outcome load(replay *r)
     if (r->filter == NULL)
         return why(r, PLANNER_OUT_RETRY, "out of memory");
     if (planner_runs_replay_filter(ctx->pg, r->run->id, r->filter, FILTER_MAX, &err) != 0)
-        return why(r, PLANNER_OUT_RETRY, err.msg);
+        return pg_down(r, err.msg);
     if (planner_replay_check_filter(r->filter, &err) != 0)
         return why(r, PLANNER_OUT_FAIL, err.msg);
     if (planner_plan_load_template(ctx->pg, r->run->workflow_id, &r->plan, &permanent, &err) !=
         0)
-        return why(r, permanent ? PLANNER_OUT_FAIL : PLANNER_OUT_RETRY, err.msg);
+        return permanent ? why(r, PLANNER_OUT_FAIL, err.msg) : pg_down(r, err.msg);
     return check_times(r);
 }
 
@@ -136,8 +145,8 @@ static planner_outcome renew(replay *r, int force)
     rc = planner_runs_renew(ctx->pg, r->run, ctx->cfg->common.instance_id, ctx->cfg->lease_s,
                             NULL, &err);
     if (rc < 0)
-        return why(r, planner_data_error(ctx, r->run->id, "lease renewal", &err)
-                          ? PLANNER_OUT_FAIL : PLANNER_OUT_RETRY, err.msg);
+        return planner_data_error(ctx, r->run->id, "lease renewal", &err)
+                   ? why(r, PLANNER_OUT_FAIL, err.msg) : pg_down(r, err.msg);
     if (rc == 0)
         return why(r, PLANNER_OUT_LOST, "lease lost (taken over or run no longer running)");
     r->last_renew_ms = now;
@@ -233,7 +242,7 @@ static planner_outcome page(replay *r, int *more)
     int n;
 
     if (res == NULL)
-        return why(r, PLANNER_OUT_RETRY, err.msg);
+        return pg_down(r, err.msg);
     n = PQntuples(res);
     mf_metric_add(ctx->metrics.pages, NULL, 1);
     r->page_jobs = r->page_invalid = 0;
@@ -266,8 +275,8 @@ static planner_outcome page(replay *r, int *more)
     case 0:
         return why(r, PLANNER_OUT_LOST, "lease lost (taken over or run no longer running)");
     default:
-        return why(r, planner_data_error(ctx, r->run->id, "replay progress", &err)
-                          ? PLANNER_OUT_FAIL : PLANNER_OUT_RETRY, err.msg);
+        return planner_data_error(ctx, r->run->id, "replay progress", &err)
+                   ? why(r, PLANNER_OUT_FAIL, err.msg) : pg_down(r, err.msg);
     }
 }
 
@@ -295,7 +304,8 @@ int planner_replay_run(planner_ctx *ctx, const planner_run *run, mf_err *err)
         return 0; /* the lease expires; retried later */
     r->ctx = ctx;
     r->run = run;
-    r->em = (planner_emitter){ctx, run, &r->plan, renew_cb, log_outcome, r, "replay", r->reason};
+    r->em = (planner_emitter){ctx, run, &r->plan, renew_cb, log_outcome, r, "replay", r->reason,
+                            0};
     r->last_renew_ms = t0;
     r->jobs = run->done_jobs;
     r->invalid = run->done_invalid;

@@ -9,9 +9,21 @@
 #include "mf_pg.h"
 #include "mf_runs.h"
 
-/* Append {"ts","event","detail"} to workflow_runs.logs; $E and $D are the parameters. */
+/* Most entries a run's log keeps: a run given back again and again (each attempt adds a
+ * claim and a retry entry) must not grow its row without bound. */
+#define RUN_LOG_MAX "100"
+
+/* The log as an array whatever the row holds. */
+#define LOG_ARRAY "(CASE WHEN jsonb_typeof(logs) = 'array' THEN logs ELSE '[]'::jsonb END)"
+
+/* Append {"ts","event","detail"} to workflow_runs.logs; E and D are SQL expressions (the
+ * parameters). Keeps the first entry (how the run began) and the newest ones, at most
+ * RUN_LOG_MAX in all. */
 #define LOG_APPEND(E, D)                                                                        \
-    "logs = COALESCE(logs, '[]'::jsonb) || jsonb_build_array(jsonb_build_object("              \
+    "logs = (SELECT COALESCE(jsonb_agg(k.e ORDER BY k.i), '[]'::jsonb)"                       \
+    "  FROM jsonb_array_elements(" LOG_ARRAY ") WITH ORDINALITY AS k(e, i)"                    \
+    "  WHERE k.i = 1 OR k.i > jsonb_array_length(" LOG_ARRAY ") - (" RUN_LOG_MAX " - 2))"      \
+    " || jsonb_build_array(jsonb_build_object("                                               \
     "'ts', now(), 'event', " E "::text, 'detail', " D "::text))"
 
 #define OWNED "id = $1::uuid AND planner_owner = $2 AND status = 'running'"
@@ -42,6 +54,7 @@ static const char CLAIM_SQL[] =
     " ORDER BY started_at LIMIT 1 FOR UPDATE SKIP LOCKED) "
     "UPDATE workflow_runs r SET planner_owner = $1,"
     " planner_lease_until = now() + make_interval(secs => $2::double precision),"
+    " planner_attempts = r.planner_attempts + 1,"
     " " LOG_APPEND("CASE WHEN c.prev IS NULL OR c.prev = $1 THEN 'claimed'"
                    " ELSE 'taken_over' END",
                    "CASE WHEN c.prev IS NULL THEN 'claimed by ' || $1"
@@ -51,7 +64,7 @@ static const char CLAIM_SQL[] =
     " RETURNING r.id::text, r.workflow_id::text,"
     " floor(extract(epoch FROM r.started_at) * 1000)::bigint, COALESCE(c.prev, ''),"
     " COALESCE(r.replay_of::text, ''), COALESCE(r.expansion_cursor, ''),"
-    " COALESCE(r.expanded_count, 0), COALESCE(r.invalid_count, 0)";
+    " COALESCE(r.expanded_count, 0), COALESCE(r.invalid_count, 0), r.planner_attempts";
 
 static int fill_run(PGresult *res, planner_run *run, mf_err *err)
 {
@@ -69,6 +82,7 @@ static int fill_run(PGresult *res, planner_run *run, mf_err *err)
         run->done_jobs = strtoll(PQgetvalue(res, 0, 6), NULL, 10);
         run->done_invalid = strtoll(PQgetvalue(res, 0, 7), NULL, 10);
     }
+    run->attempts = strtoll(PQgetvalue(res, 0, 8), NULL, 10);
     run->started_ms = strtoull(PQgetvalue(res, 0, 2), &end, 10);
     if (*end != '\0')
         return mf_err_set(err, "run %s: bad started_at", run->id);
@@ -270,17 +284,18 @@ int planner_runs_replay_filter(PGconn *conn, const char *run_id, char *out, size
 }
 
 int planner_runs_release(PGconn *conn, const planner_run *run, const char *owner,
-                         long long retry_ms, const char *reason, mf_err *err)
+                         long long retry_ms, const char *reason, int refund, mf_err *err)
 {
     static const char sql[] =
         "UPDATE workflow_runs SET"
         " planner_lease_until = now() + make_interval(secs => $3::double precision / 1000),"
+        " planner_attempts = GREATEST(planner_attempts - $5::integer, 0),"
         " " LOG_APPEND("'retry'", "$4") " WHERE " OWNED;
     char retry[32];
-    const char *params[4] = {run->id, owner, retry, reason};
+    const char *params[5] = {run->id, owner, retry, reason, refund ? "1" : "0"};
 
     snprintf(retry, sizeof(retry), "%lld", retry_ms);
-    return owned_update(conn, "give the run back", sql, 4, params, err);
+    return owned_update(conn, "give the run back", sql, 5, params, err);
 }
 
 int planner_runs_fail(PGconn *conn, const planner_run *run, const char *owner,

@@ -28,6 +28,7 @@ typedef struct planner_run {
      * these counts; "" / 0 at the start */
     char cursor[64];
     long long done_jobs, done_invalid;
+    long long attempts;    /* planner_attempts after this claim: this is attempt number n */
 } planner_run;
 
 typedef struct planner_counts {
@@ -38,8 +39,8 @@ typedef struct planner_counts {
 
 /* Claim the oldest running, unexpanded run of an `active` workflow whose lease is free or
  * expired (FOR UPDATE SKIP LOCKED), other than the nskip runs of skip, take the lease for
- * lease_s seconds and log "claimed". Returns 1 with *run filled, 0 when there is nothing to
- * claim, -1 with err. */
+ * lease_s seconds, count the attempt (planner_attempts + 1, in run->attempts) and log
+ * "claimed". Returns 1 with *run filled, 0 when there is nothing to claim, -1 with err. */
 int planner_runs_claim(PGconn *conn, const char *owner, long long lease_s,
                        const char (*skip)[40], size_t nskip, planner_run *run, mf_err *err);
 
@@ -96,9 +97,11 @@ int planner_runs_replay_filter(PGconn *conn, const char *run_id, char *out, size
                                mf_err *err);
 
 /* Give the run back after a transient failure: lease until now() + retry_ms (so another
- * planner, or this one, retries then) and log "retry" with the reason. 1/0/-1 as renew. */
+ * planner, or this one, retries then) and log "retry" with the reason. refund: the attempt
+ * does not count (the planner stopped, or a dependency was unavailable), planner_attempts
+ * goes back down by one. 1/0/-1 as renew. */
 int planner_runs_release(PGconn *conn, const planner_run *run, const char *owner,
-                         long long retry_ms, const char *reason, mf_err *err);
+                         long long retry_ms, const char *reason, int refund, mf_err *err);
 
 /* Permanent configuration error: status 'failed', error_message, completed_at,
  * execution_time_ms, lease cleared, log "failed". 1/0/-1 as renew. */

@@ -39,6 +39,8 @@ int main(int argc, char **argv)
         mf_log_free(log);
         return 1;
     }
+    mf_daemon_warn_secret_files(reporter_config_keys, reporter_config_nkeys, MF_CFG_REPORTER,
+                                log);
     r = reporter_new(&cfg, log, &err);
     if (r == NULL) {
         MF_LOG(log, MF_LOG_ERROR, "could not start", MF_KV_S("error", err.msg));

@@ -141,6 +141,8 @@ def start_simulator(fleet, port, capture_file=None):
         "MF_SIM_SENDERS": env("MF_COOLSMS_SENDER"),
         "MF_SIM_DELIVER_DELAY_MS": "1500",
         "MF_SIM_SEED": "7",
+        # the campaign drives faults through /_sim/config and counts on /_sim/ledger
+        "MF_SIM_CONTROL": "1",
     }
     if capture_file:
         sim_env["MF_SIM_CAPTURE_FILE"] = capture_file
@@ -166,12 +168,17 @@ def free_port():
     return port
 
 
+def cli_env(dsn):
+    """The CLI reads its database from MF_PG_DSN, never from argv (ps shows argv to everyone)."""
+    return {**os.environ, "MF_PG_DSN": dsn}
+
+
 def create_pg_database(admin_dsn, name, build):
     psql(admin_dsn, f"DROP DATABASE IF EXISTS {name}")
     psql(admin_dsn, f"CREATE DATABASE {name}")
     dsn = re.sub(r"dbname=\S+", f"dbname={name}", admin_dsn)
-    p = subprocess.run([binary(build, "tools/msgfleet/msgfleet"), "migrate", "--dsn", dsn],
-                       capture_output=True, text=True)
+    p = subprocess.run([binary(build, "tools/msgfleet/msgfleet"), "migrate"],
+                       capture_output=True, text=True, env=cli_env(dsn))
     if p.returncode != 0:
         die(f"msgfleet migrate failed: {p.stderr.strip()}")
     return dsn
@@ -269,8 +276,8 @@ def start_fleet(fleet, senders, planners=1, reporters=1):
 def run_workflow(build, dsn, workflow, timeout_s):
     cli = binary(build, "tools/msgfleet/msgfleet")
     t0 = time.time()
-    p = subprocess.run([cli, "run", workflow, "--dsn", dsn, "--watch", "--timeout",
-                        str(timeout_s)], text=True, stdout=subprocess.PIPE)
+    p = subprocess.run([cli, "run", workflow, "--watch", "--timeout", str(timeout_s)],
+                       text=True, stdout=subprocess.PIPE, env=cli_env(dsn))
     print(p.stdout, end="", flush=True)
     run_id = p.stdout.splitlines()[0].strip() if p.stdout else ""
     return run_id, p.returncode, time.time() - t0
@@ -436,8 +443,8 @@ def sim_config(sim_url, knobs):
 
 
 def msgfleet_cli(build, dsn, *args):
-    p = subprocess.run([binary(build, "tools/msgfleet/msgfleet"), *args, "--dsn", dsn],
-                       capture_output=True, text=True, timeout=900)
+    p = subprocess.run([binary(build, "tools/msgfleet/msgfleet"), *args],
+                       capture_output=True, text=True, timeout=900, env=cli_env(dsn))
     return p.returncode, p.stdout + p.stderr
 
 

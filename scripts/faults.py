@@ -779,8 +779,8 @@ class Test:
             for t, action, arg in plan:
                 say(f"plan: t+{t:5.1f}s {action} {json.dumps(arg)}")
             cli = campaign.binary(a.build, "tools/msgfleet/msgfleet")
-            p = subprocess.run([cli, "run", workflow, "--dsn", self.dsn], capture_output=True,
-                               text=True)
+            p = subprocess.run([cli, "run", workflow], capture_output=True, text=True,
+                               env=campaign.cli_env(self.dsn))
             if p.returncode != 0 or not p.stdout.strip():
                 die(f"msgfleet run failed: {p.stderr.strip()}")
             self.run_id = p.stdout.splitlines()[0].strip()

@@ -41,20 +41,28 @@ section() {
   fi
 }
 
-# The CLI has no table: list the MF_* variables its sources read.
+# The CLI has no full table: list the MF_* variables its sources read with getenv, plus the
+# secret its mf_config table reads (MF_PG_DSN, or the file named by MF_PG_DSN_FILE).
 cli_section() {
   printf '\n## msgfleet (CLI)\n\n'
   printf 'The CLI takes options (`msgfleet <command> --help`); these variables are their defaults.\n\n'
   printf '| variable | used by | meaning |\n|---|---|---|\n'
-  grep -o 'getenv("MF_[A-Z0-9_]*")' "$ROOT"/tools/msgfleet/*.c |
+  {
+    grep -o 'getenv("MF_[A-Z0-9_]*")' "$ROOT"/tools/msgfleet/*.c
+    for v in MF_PG_DSN MF_PG_DSN_FILE; do
+      printf '%s/cli_dsn.c:getenv("%s")\n' "$ROOT/tools/msgfleet" "$v"
+    done
+  } |
     sed -e 's|^.*/cmd_\([a-z]*\)\.c:getenv("\(.*\)")$|\2 \1|' \
         -e 's|^.*/cli_common\.c:getenv("\(.*\)")$|\1 run,_watch,_summary|' \
+        -e 's|^.*/cli_dsn\.c:getenv("\(.*\)")$|\1 migrate,_run,_watch,_summary,_replay|' \
         -e 's|^.*/schema_dir\.c:getenv("\(.*\)")$|\1 migrate|' \
         -e 's|^.*/[a-z_]*\.c:getenv("\(.*\)")$|\1 other|' |
     sort -u | awk '
       { gsub(/,_/, ", ", $2); cmds[$1] = ($1 in cmds) ? cmds[$1] ", " $2 : $2 }
       END {
-        m["MF_PG_DSN"] = "libpq connection string of the platform database (`--dsn` overrides)"
+        m["MF_PG_DSN"] = "libpq connection string of the platform database (never taken from the command line: `--dsn` is refused)"
+        m["MF_PG_DSN_FILE"] = "file holding MF_PG_DSN (used when MF_PG_DSN is empty)"
         m["MF_SCHEMA_DIR"] = "folder of the PostgreSQL migrations (`--dir` overrides; default: schemas/pg found next to the executable or above the working directory)"
         m["MF_KAFKA_BROKERS"] = "Kafka bootstrap servers (`--brokers` overrides)"
         m["MF_TOPIC_PREFIX"] = "prefix of the topic names (`--prefix` overrides)"
@@ -67,7 +75,7 @@ cli_section() {
 
 sim_section() {
   printf '\n## coolsms-sim (test and demo simulator)\n\n'
-  printf 'Start-up settings (`MF_SIM_PORT`, `MF_SIM_API_KEY`, `MF_SIM_API_SECRET`, `MF_SIM_SENDERS`, `MF_SIM_SEED`, `MF_SIM_ACCOUNT_ID`) are described in docs/simulator.md. Knobs (environment at start, `POST /_sim/config` at run time):\n\n'
+  printf 'Start-up settings (`MF_SIM_PORT`, `MF_SIM_API_KEY`, `MF_SIM_API_SECRET`, `MF_SIM_SENDERS`, `MF_SIM_SEED`, `MF_SIM_ACCOUNT_ID`, `MF_SIM_CONTROL`) are described in docs/simulator.md. Knobs (environment at start, `POST /_sim/config` at run time when `MF_SIM_CONTROL` is on):\n\n'
   if [ -x "$BUILD/tools/coolsms-sim/coolsms-sim" ]; then
     # Only the knob table: the first table of --print-docs.
     env -i "$BUILD/tools/coolsms-sim/coolsms-sim" --print-docs | awk '/^$/ { exit } { print }'
@@ -100,7 +108,8 @@ Rules common to all keys: a missing **required** key, an unparsable value or a v
 bounds stops the program at start-up with a message naming the key and a non-zero exit
 status. Booleans accept true/false, 1/0, yes/no, on/off. A **secret** key that is unset or
 empty is read from the file named by `<KEY>_FILE` (one trailing newline is removed), which is
-how container secrets are passed; secrets are never logged or printed. Operating the fleet:
+how container secrets are passed; such a file that its group or every user may read is
+reported at start-up by a warning naming it. Secrets are never logged or printed. Operating the fleet:
 docs/operations.md.
 EOF
   section msgfleet-planner planner/msgfleet-planner \

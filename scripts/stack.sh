@@ -429,8 +429,10 @@ sim_up() {
     require_free_port "$MF_SIM_PORT" coolsms-sim
     say "coolsms-sim: starting on 127.0.0.1:$MF_SIM_PORT"
     rm -f "$SIM_DIR/coolsms-sim.pid"
+    # the dev stack's simulator is for tests and the demo: its control endpoints are on
     MF_SIM_PORT="$MF_SIM_PORT" MF_SIM_API_KEY="$MF_COOLSMS_API_KEY" \
       MF_SIM_API_SECRET="$MF_COOLSMS_API_SECRET" MF_SIM_SENDERS="$MF_COOLSMS_SENDER" \
+      MF_SIM_CONTROL=1 \
       setsid sh -c 'echo $$ >"$0"; exec "$@"' "$SIM_DIR/coolsms-sim.pid" "$SIM_BIN" \
       </dev/null >>"$SIM_DIR/coolsms-sim.log" 2>&1 9>&- &
   fi

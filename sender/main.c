@@ -39,6 +39,7 @@ int main(int argc, char **argv)
         mf_log_free(log);
         return 1;
     }
+    mf_daemon_warn_secret_files(sender_config_keys, sender_config_nkeys, MF_CFG_SENDER, log);
     s = sender_new(&cfg, log, &err);
     if (s == NULL) {
         MF_LOG(log, MF_LOG_ERROR, "could not start", MF_KV_S("error", err.msg));

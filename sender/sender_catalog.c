@@ -9,6 +9,7 @@
 
 #include "mf_pg.h"
 #include "mf_pgarr.h"
+#include "sender_rules.h"
 
 #define NBUCKETS 1024
 #define MAX_ENTRIES 20000
@@ -175,17 +176,31 @@ static char *json_str_dup(json_t *obj, const char *key)
     return NULL;
 }
 
+/* A template or subject over a bound: keep only why (strs[5]), not the text. */
+static void mark_invalid(entry *e, int text_slot, const char *why)
+{
+    free(e->strs[text_slot]);
+    e->strs[text_slot] = NULL;
+    e->strs[5] = strdup(why);
+}
+
 static void parse_wfconf(entry *e, const char *json)
 {
     json_error_t jerr;
     json_t *root = json_loads(json, 0, &jerr);
     json_t *kakao, *ad, *qh;
+    mf_err err;
 
     e->wf.quiet_hours = 1;
     if (!json_is_object(root))
         goto out;
     e->wf.sender_number = e->strs[0] = json_str_dup(root, "sender_number");
     e->wf.subject = e->strs[1] = json_str_dup(root, "subject");
+    if (e->strs[1] != NULL && sender_rules_check_template("", e->strs[1], &err) != 0) {
+        mark_invalid(e, 1, err.msg);
+        e->wf.subject = NULL;
+        e->wf.invalid = e->strs[5] ? e->strs[5] : "message subject over a bound";
+    }
     kakao = json_object_get(root, "kakao");
     if (json_is_object(kakao)) {
         e->wf.pf_id = e->strs[2] = json_str_dup(kakao, "pf_id");
@@ -205,8 +220,15 @@ out:
 
 static void fill_template(entry *e, PGresult *res, int row)
 {
+    mf_err err;
+
     for (int f = 0; f < 5; f++)
         e->strs[f] = dup_or_empty(PQgetvalue(res, row, f + 1));
+    if (sender_rules_check_template(e->strs[3] ? e->strs[3] : "", NULL, &err) != 0) {
+        mark_invalid(e, 3, err.msg);
+        e->strs[3] = strdup("");
+        e->tpl.invalid = e->strs[5] ? e->strs[5] : "template over a bound";
+    }
     e->tpl.message_type = e->strs[0];
     e->tpl.category = e->strs[1];
     e->tpl.template_code = e->strs[2];

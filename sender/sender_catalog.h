@@ -16,6 +16,8 @@ typedef struct sender_template {
     const char *template_code;
     const char *content;
     const char *buttons;      /* JSON array text */
+    const char *invalid;      /* NULL, or why no job may use it (over a bound of
+                               * sender_rules_check_template; content is then "") */
 } sender_template;
 
 /* What the sender reads from workflows.message_config (NULL when absent). */
@@ -27,6 +29,8 @@ typedef struct sender_wfconf {
     const char *ad_sender_name;
     const char *ad_opt_out;
     int quiet_hours;          /* 1 unless advertising.quiet_hours is false */
+    const char *invalid;      /* NULL, or why no job may use it (the subject over a bound;
+                               * subject is then NULL) */
 } sender_wfconf;
 
 /* system_settings fallbacks (NULL when absent). */

@@ -254,6 +254,10 @@ int sender_prepare_slot(sender_ctx *s, sender_slot *sl, size_t i, mf_err *err)
         fail(s, sl, SENDER_CODE_NO_TEMPLATE, "message template not found");
         return 0;
     }
+    if (t->invalid != NULL || (wf != NULL && wf->invalid != NULL)) {
+        fail(s, sl, SENDER_CODE_BAD_CONFIG, t->invalid != NULL ? t->invalid : wf->invalid);
+        return 0;
+    }
     if (strcmp(t->message_type, "lms") == 0)
         sl->type = MF_TYPE_LMS;
     else if (strcmp(t->message_type, "kakao") == 0)

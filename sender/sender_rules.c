@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "mf_euckr.h"
+#include "mf_template.h"
 
 #define KST_OFFSET_MS (9LL * 3600 * 1000)
 #define DAY_MS (24LL * 3600 * 1000)
@@ -12,6 +13,34 @@
 static int is_empty(const char *s)
 {
     return s == NULL || *s == '\0';
+}
+
+/* Counts placeholders; stops (1) once past the bound, so a template of a million of them
+ * costs no more than the bound. */
+static int count_placeholder(void *arg, const char *name, size_t len)
+{
+    size_t *n = arg;
+
+    (void)name;
+    (void)len;
+    return ++*n > SENDER_TEMPLATE_VARS_MAX ? 1 : 0;
+}
+
+int sender_rules_check_template(const char *content, const char *subject, mf_err *err)
+{
+    size_t nc = strlen(content), ns = subject != NULL ? strlen(subject) : 0, nvars = 0;
+
+    if (nc > SENDER_TEMPLATE_CONTENT_MAX)
+        return mf_err_set(err, "template content is %zu bytes, over the %d-byte limit", nc,
+                          SENDER_TEMPLATE_CONTENT_MAX);
+    if (ns > SENDER_TEMPLATE_SUBJECT_MAX)
+        return mf_err_set(err, "message subject is %zu bytes, over the %d-byte limit", ns,
+                          SENDER_TEMPLATE_SUBJECT_MAX);
+    if (mf_template_each_variable(content, count_placeholder, &nvars) != 0 ||
+        (subject != NULL && mf_template_each_variable(subject, count_placeholder, &nvars) != 0))
+        return mf_err_set(err, "template has more than %d placeholders",
+                          SENDER_TEMPLATE_VARS_MAX);
+    return 0;
 }
 
 int sender_rules_decide(struct mf_euckr *c, const char *template_type, const char *body,

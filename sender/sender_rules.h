@@ -29,6 +29,21 @@ typedef enum sender_kind {
 /* Words that show an opt-out line is already there. */
 #define SENDER_AD_OPTOUT_WORD "무료수신거부"
 
+/* Bounds of what the sender renders per job: a longer template could never make a valid
+ * message (LMS: 2,000 EUC-KR bytes), and each placeholder costs a lookup per job. */
+#define SENDER_TEMPLATE_CONTENT_MAX 16384 /* message_templates.content, bytes */
+#define SENDER_TEMPLATE_SUBJECT_MAX 1024  /* message_config.subject, bytes */
+#define SENDER_TEMPLATE_VARS_MAX 100      /* placeholders, content and subject together */
+
+/*
+ * Check a template before it is cached: content (may not be NULL) and subject (may be NULL)
+ * within their byte bounds and at most SENDER_TEMPLATE_VARS_MAX placeholders in all.
+ * Returns 0, or -1 with err naming the bound: `template content is 4194304 bytes, over the
+ * 16384-byte limit`. The sender fails every job of such a template with SENDER_CODE_BAD_CONFIG
+ * and that message, without rendering it.
+ */
+int sender_rules_check_template(const char *content, const char *subject, mf_err *err);
+
 /*
  * Decide the type of an SMS/LMS template's message AFTER rendering (template_type "sms" or
  * "lms"; both pick by length) or pass a "kakao" template through as SENDER_KIND_KAKAO.

@@ -204,13 +204,18 @@ static void my_teardown(void)
 
 /* ---- planners ----------------------------------------------------------------------------- */
 
-static pid_t start_planner_env(const char *instance, const char *extra)
+/* A planner with the test's settings; extra ("NAME=value", NULL-terminated, may be NULL)
+ * come first, so they win over the defaults below (getenv takes the first). */
+static pid_t start_planner_with(const char *instance, const char *const *extra)
 {
     const char *bin = mf_test_env("MF_PLANNER_BIN", "planner/msgfleet-planner");
-    char e[16][700];
-    char *envp[17];
+    char e[24][700];
+    char *envp[25];
     int n = 0;
     pid_t pid;
+
+    for (size_t i = 0; extra != NULL && extra[i] != NULL && n < 8; i++)
+        snprintf(e[n++], sizeof(e[0]), "%s", extra[i]);
 
     snprintf(e[n++], sizeof(e[0]), "MF_PG_DSN=%s", T.pg_dsn);
     snprintf(e[n++], sizeof(e[0]), "MF_KAFKA_BROKERS=%s",
@@ -225,8 +230,6 @@ static pid_t start_planner_env(const char *instance, const char *extra)
     snprintf(e[n++], sizeof(e[0]), "MF_PLANNER_POLL_MS=100");
     snprintf(e[n++], sizeof(e[0]), "MF_PLANNER_PAGE_SIZE=300");
     snprintf(e[n++], sizeof(e[0]), "MF_LOG_LEVEL=%s", mf_test_env("ITEST_PLANNER_LOG", "warn"));
-    if (extra != NULL)
-        snprintf(e[n++], sizeof(e[0]), "%s", extra);
     for (int i = 0; i < n; i++)
         envp[i] = e[i];
     envp[n] = NULL;
@@ -243,7 +246,7 @@ static pid_t start_planner_env(const char *instance, const char *extra)
 
 static pid_t start_planner(const char *instance)
 {
-    return start_planner_env(instance, NULL);
+    return start_planner_with(instance, NULL);
 }
 
 /* SIGTERM, then wait; returns the exit status (or 128 + signal). */
@@ -630,7 +633,11 @@ static void test_cancel_stops_expansion(void **state)
     create_workflow(TARGET, "manual", "{}", wf, sizeof(wf));
     snprintf(T.qt_id, sizeof(T.qt_id), "%s", saved);
     create_run(wf, run, sizeof(run));
-    T.planners[0] = start_planner_env("itest-pc", "MF_PLANNER_LEASE_S=5");
+    {
+        static const char *const lease5[] = {"MF_PLANNER_LEASE_S=5", NULL};
+
+        T.planners[0] = start_planner_with("itest-pc", lease5);
+    }
     end = (int64_t)mf_test_now_ms() + 30000;
     while (pg_num("SELECT count(*) FROM workflow_runs WHERE id = $1 AND"
                   " planner_owner = 'itest-pc'", 1, p) == 0) {
@@ -887,6 +894,225 @@ static void test_sigterm_exits_cleanly(void **state)
     assert_int_equal(stop_planner(&T.planners[1]), 0);
 }
 
+/* ---- bounds (after the shared planners stopped: each test runs its own) -------------------- */
+
+static void run_status(const char *run, char *out, size_t cap)
+{
+    const char *p[1] = {run};
+
+    pg_val("SELECT status || ': ' || COALESCE(error_message, '') FROM workflow_runs"
+           " WHERE id = $1", 1, p, out, cap);
+}
+
+/* A value over the cell limit fails the run, naming the row and the column. Before, a page
+ * that could not take a row (1 MB values: the page arena filled at row 1024 of 2000) ended
+ * the expansion as if the target were complete, and the rest were never sent. */
+static void test_oversized_cell_fails_the_run(void **state)
+{
+    static const char *const env[] = {"MF_PLANNER_PAGE_SIZE=5000", NULL};
+    char wf[40], run[40], msg[1024];
+    pid_t pid;
+
+    (void)state;
+    create_workflow("SELECT id, name, phone, email, REPEAT('x', 1048576) AS note FROM customers",
+                    "manual", "{}", wf, sizeof(wf));
+    create_run(wf, run, sizeof(run));
+    pid = start_planner_with("itest-cell", env);
+    wait_run_planned(run, 120);
+    stop_planner(&pid);
+    run_status(run, msg, sizeof(msg));
+    if (strncmp(msg, "failed: ", 8) != 0 || strstr(msg, "target row 1 (id 1)") == NULL ||
+        strstr(msg, "column \"note\" is 1048576 bytes, over the 65536-byte cell limit") ==
+            NULL)
+        fail_msg("unexpected outcome: %s", msg);
+}
+
+/* A page cut by its byte budget goes on from its last row: every recipient is planned. */
+static void test_page_byte_budget_keeps_every_row(void **state)
+{
+    static const char *const env[] = {"MF_PLANNER_PAGE_MAX_BYTES=65536", NULL};
+    char wf[40], run[40], msg[512];
+    const char *p[1] = {run};
+    pid_t pid;
+
+    (void)state;
+    create_workflow("SELECT id, name, phone, email, REPEAT('y', 2000) AS pad FROM customers",
+                    "manual", "{}", wf, sizeof(wf));
+    create_run(wf, run, sizeof(run));
+    pid = start_planner_with("itest-pagebytes", env);
+    wait_run_planned(run, 120);
+    stop_planner(&pid);
+    run_status(run, msg, sizeof(msg));
+    if (strncmp(msg, "running", 7) != 0 && strncmp(msg, "completed", 9) != 0)
+        fail_msg("unexpected outcome: %s", msg);
+    assert_int_equal(pg_num("SELECT expanded_count FROM workflow_runs WHERE id = $1", 1, p),
+                     UNIQUE_VALID);
+    assert_int_equal(pg_num("SELECT invalid_count FROM workflow_runs WHERE id = $1", 1, p),
+                     NCUST / 100);
+}
+
+static long long run_num(const char *sql, const char *run)
+{
+    const char *p[1] = {run};
+
+    return pg_num(sql, 1, p);
+}
+
+/* A run that fails the same way on every attempt (here MySQL error 1242 at execution, which
+ * is not one of the permanent errors) is failed with its cause after MF_PLANNER_MAX_ATTEMPTS
+ * attempts; before, it was given back and retried forever, a log entry each time. An attempt
+ * given back because MySQL is unreachable does not count. */
+static void test_poison_run_fails_after_max_attempts(void **state)
+{
+    static const char *const env[] = {"MF_PLANNER_MAX_ATTEMPTS=3", "MF_PLANNER_RETRY_MS=100",
+                                      "MF_PLANNER_POLL_MS=50", NULL};
+    static const char *const env_down[] = {"MF_PLANNER_MAX_ATTEMPTS=2",
+                                           "MF_PLANNER_RETRY_MS=100", "MF_PLANNER_POLL_MS=50",
+                                           "MF_MYSQL_PORT=1", NULL};
+    char wf[40], run[40], down[40], msg[1024];
+    int64_t end;
+    pid_t pid;
+
+    (void)state;
+    create_workflow("SELECT id, name, phone, (SELECT id FROM customers) AS x FROM customers",
+                    "manual", "{}", wf, sizeof(wf));
+    create_run(wf, run, sizeof(run));
+    pid = start_planner_with("itest-poison", env);
+    end = (int64_t)mf_test_now_ms() + 30000;
+    while ((int64_t)mf_test_now_ms() < end &&
+           run_num("SELECT count(*) FROM workflow_runs WHERE id = $1 AND status = 'running'",
+                   run) == 1)
+        mf_test_sleep_ms(100);
+    stop_planner(&pid);
+    run_status(run, msg, sizeof(msg));
+    if (strncmp(msg, "failed: gave up after 3 attempts: ", 34) != 0 ||
+        strstr(msg, "mysql error 1242") == NULL)
+        fail_msg("unexpected outcome: %s (%lld retry entries)", msg,
+                 run_num("SELECT count(*) FROM workflow_runs, jsonb_array_elements(logs) e"
+                         " WHERE id = $1 AND e->>'event' = 'retry'", run));
+    assert_int_equal(run_num("SELECT planner_attempts FROM workflow_runs WHERE id = $1", run), 3);
+    assert_int_equal(run_num("SELECT count(*) FROM workflow_runs, jsonb_array_elements(logs) e"
+                             " WHERE id = $1 AND e->>'event' = 'retry'", run), 2);
+
+    /* MySQL unreachable: given back again and again, never failed, attempts not counted */
+    create_workflow(TARGET, "manual", "{}", wf, sizeof(wf));
+    create_run(wf, down, sizeof(down));
+    pid = start_planner_with("itest-down", env_down);
+    end = (int64_t)mf_test_now_ms() + 30000;
+    while ((int64_t)mf_test_now_ms() < end &&
+           run_num("SELECT count(*) FROM workflow_runs, jsonb_array_elements(logs) e"
+                   " WHERE id = $1 AND e->>'event' = 'retry'", down) < 4)
+        mf_test_sleep_ms(100);
+    stop_planner(&pid);
+    run_status(down, msg, sizeof(msg));
+    if (strncmp(msg, "running", 7) != 0)
+        fail_msg("a run given back for an unreachable MySQL ended: %s", msg);
+    assert_true(run_num("SELECT count(*) FROM workflow_runs, jsonb_array_elements(logs) e"
+                        " WHERE id = $1 AND e->>'event' = 'retry'", down) >= 4);
+    assert_int_equal(run_num("SELECT planner_attempts FROM workflow_runs WHERE id = $1", down),
+                     0);
+    mf_test_pg_exec(T.pg, "UPDATE workflow_runs SET status = 'cancelled'"
+                          " WHERE status = 'running' AND expansion_finished_at IS NULL");
+}
+
+/* target_config.time_limit_s cannot raise the operator's MF_MYSQL_TIME_LIMIT_S: a query of
+ * about 6 s under a 1 s planner limit is stopped after 1 s although the workflow asks for
+ * 30 s (before, the workflow's value won and the query ran to its end). */
+static void test_time_limit_is_clamped(void **state)
+{
+    static const char *const env[] = {"MF_MYSQL_TIME_LIMIT_S=1", "MF_PLANNER_MAX_ATTEMPTS=1",
+                                      NULL};
+    const char *slow = "SELECT a.id, a.name, a.phone FROM customers a, customers b WHERE "
+                       "SHA2(SHA2(SHA2(CONCAT(a.id, '-', b.id), 512), 512), 512) = 'x'";
+    char tc[512], wf[40], run[40], msg[1024];
+    const char *params[2] = {tc, T.tpl_id};
+    pid_t pid;
+
+    (void)state;
+    snprintf(tc, sizeof(tc), "{\"query\":\"%s\",\"time_limit_s\":30}", slow);
+    pg_val("INSERT INTO workflows (name, status, trigger_type, target_config, message_config)"
+           " VALUES ('itest-limit', 'active', 'manual', $1::jsonb,"
+           " jsonb_build_object('template_id', $2::text)) RETURNING id", 2, params, wf,
+           sizeof(wf));
+    create_run(wf, run, sizeof(run));
+    pid = start_planner_with("itest-limit", env);
+    wait_run_planned(run, 60);
+    stop_planner(&pid);
+    run_status(run, msg, sizeof(msg));
+    if (strncmp(msg, "failed: gave up after 1 attempts: ", 34) != 0 ||
+        strstr(msg, "mysql error 1969") == NULL)
+        fail_msg("unexpected outcome: %s", msg);
+}
+
+/* A run given back again and again keeps at most 100 log entries: the first one and the
+ * newest (before, every attempt added two entries for ever). */
+static void test_run_log_is_capped(void **state)
+{
+    static const char *const env[] = {"MF_PLANNER_MAX_ATTEMPTS=1000",
+                                      "MF_PLANNER_RETRY_MS=100", "MF_PLANNER_POLL_MS=20", NULL};
+    char wf[40], run[40], first[64], last[64];
+    int64_t end;
+    pid_t pid;
+
+    (void)state;
+    create_workflow("SELECT id, name, phone, (SELECT id FROM customers) AS x FROM customers",
+                    "manual", "{}", wf, sizeof(wf));
+    create_run(wf, run, sizeof(run));
+    pid = start_planner_with("itest-logcap", env);
+    end = (int64_t)mf_test_now_ms() + 60000;
+    while ((int64_t)mf_test_now_ms() < end &&
+           run_num("SELECT planner_attempts FROM workflow_runs WHERE id = $1", run) < 60)
+        mf_test_sleep_ms(200);
+    stop_planner(&pid);
+    assert_true(run_num("SELECT planner_attempts FROM workflow_runs WHERE id = $1", run) >= 60);
+    if (run_num("SELECT jsonb_array_length(logs) FROM workflow_runs WHERE id = $1", run) > 100)
+        fail_msg("%lld log entries after %lld attempts",
+                 run_num("SELECT jsonb_array_length(logs) FROM workflow_runs WHERE id = $1", run),
+                 run_num("SELECT planner_attempts FROM workflow_runs WHERE id = $1", run));
+    pg_val("SELECT logs->0->>'event' FROM workflow_runs WHERE id = $1", 1,
+           (const char *const[]){run}, first, sizeof(first));
+    pg_val("SELECT logs->-1->>'event' FROM workflow_runs WHERE id = $1", 1,
+           (const char *const[]){run}, last, sizeof(last));
+    assert_string_equal(first, "claimed");
+    assert_string_equal(last, "retry"); /* the SIGTERM give-back, the newest entry */
+    mf_test_pg_exec(T.pg, "UPDATE workflow_runs SET status = 'cancelled'"
+                          " WHERE status = 'running' AND expansion_finished_at IS NULL");
+}
+
+/* A query variable whose value is over the cell limit (1 MB) counts as missing: the
+ * variable's default goes into the job and the run is planned. Before, the 1 MB value went
+ * into every job, the broker refused them as too large and the run was retried forever. */
+static void test_big_query_value_is_missing(void **state)
+{
+    static const char *const env[] = {"MF_PLANNER_RETRY_MS=100", NULL};
+    char qt[40], tc[256], mc[128], vars[512], wf[40], run[40], msg[512];
+    const char *params[3] = {tc, mc, vars};
+    const char *p[1] = {run};
+    pid_t pid;
+
+    (void)state;
+    pg_val("INSERT INTO variable_query_templates (template_name, query_sql) VALUES"
+           " ('big', 'SELECT REPEAT(''x'', 1048576) AS points FROM customers WHERE id = ?')"
+           " RETURNING id", 0, NULL, qt, sizeof(qt));
+    snprintf(tc, sizeof(tc), "{\"query\":\"%s WHERE id <= 50\"}", TARGET);
+    snprintf(mc, sizeof(mc), "{\"template_id\":\"%s\"}", T.tpl_id);
+    snprintf(vars, sizeof(vars),
+             "{\"points\":{\"source\":\"query\",\"query_template_id\":\"%s\","
+             "\"params\":[\"id\"],\"column\":\"points\",\"default\":\"-\"}}", qt);
+    pg_val("INSERT INTO workflows (name, status, trigger_type, target_config, message_config,"
+           " variables) VALUES ('itest-big', 'active', 'manual', $1::jsonb, $2::jsonb,"
+           " $3::jsonb) RETURNING id", 3, params, wf, sizeof(wf));
+    create_run(wf, run, sizeof(run));
+    pid = start_planner_with("itest-bigvalue", env);
+    wait_run_planned(run, 30);
+    stop_planner(&pid);
+    run_status(run, msg, sizeof(msg));
+    if (strncmp(msg, "running", 7) != 0 && strncmp(msg, "completed", 9) != 0)
+        fail_msg("unexpected outcome: %s", msg);
+    /* 50 customers: none invalid (every 100th is), 8 repeats 7 */
+    assert_int_equal(pg_num("SELECT expanded_count FROM workflow_runs WHERE id = $1", 1, p), 49);
+}
+
 /* ---- setup -------------------------------------------------------------------------------- */
 
 static int group_setup(void **state)
@@ -940,6 +1166,12 @@ int main(void)
         cmocka_unit_test(test_data_error_does_not_wedge),
         cmocka_unit_test(test_inactive_workflows_not_run),
         cmocka_unit_test(test_sigterm_exits_cleanly),
+        cmocka_unit_test(test_oversized_cell_fails_the_run),
+        cmocka_unit_test(test_page_byte_budget_keeps_every_row),
+        cmocka_unit_test(test_poison_run_fails_after_max_attempts),
+        cmocka_unit_test(test_time_limit_is_clamped),
+        cmocka_unit_test(test_run_log_is_capped),
+        cmocka_unit_test(test_big_query_value_is_missing),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

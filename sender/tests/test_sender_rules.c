@@ -317,6 +317,46 @@ static void test_released_marker(void **state)
     assert_int_equal(sender_claims_parse_released("", &n, &unknown), 0);
 }
 
+/* Templates over a bound are refused before any job renders them: a 4 MB template cost
+ * 4 MB per job in the batch arena, a million placeholders 0.8 s of CPU per job. */
+static void test_template_bounds(void **state)
+{
+    static char big[4 * 1024 * 1024 + 1];
+    char buf[SENDER_TEMPLATE_CONTENT_MAX + 2];
+    mf_err err = {{0}};
+
+    (void)state;
+    memset(buf, 'a', SENDER_TEMPLATE_CONTENT_MAX);
+    buf[SENDER_TEMPLATE_CONTENT_MAX] = '\0';
+    assert_int_equal(sender_rules_check_template(buf, "#{name}님 안내", &err), 0);
+    buf[SENDER_TEMPLATE_CONTENT_MAX] = 'a';
+    buf[SENDER_TEMPLATE_CONTENT_MAX + 1] = '\0';
+    assert_int_equal(sender_rules_check_template(buf, NULL, &err), -1);
+    assert_string_equal(err.msg, "template content is 16385 bytes, over the 16384-byte limit");
+    memset(big, 'x', sizeof(big) - 1);
+    assert_int_equal(sender_rules_check_template(big, NULL, &err), -1);
+    assert_string_equal(err.msg,
+                        "template content is 4194304 bytes, over the 16384-byte limit");
+    /* the subject */
+    memset(buf, 's', SENDER_TEMPLATE_SUBJECT_MAX + 1);
+    buf[SENDER_TEMPLATE_SUBJECT_MAX + 1] = '\0';
+    assert_int_equal(sender_rules_check_template("hi", buf, &err), -1);
+    assert_string_equal(err.msg, "message subject is 1025 bytes, over the 1024-byte limit");
+    /* placeholders: 100 pass, 101 do not (content and subject together) */
+    for (size_t i = 0; i < 100; i++)
+        memcpy(buf + i * 4, "#{a}", 4);
+    buf[400] = '\0';
+    assert_int_equal(sender_rules_check_template(buf, NULL, &err), 0);
+    assert_int_equal(sender_rules_check_template(buf, "#{b}", &err), -1);
+    assert_string_equal(err.msg, "template has more than 100 placeholders");
+    /* a million placeholders are refused as fast as 101 */
+    for (size_t i = 0; i + 4 <= sizeof(big) - 1; i += 4)
+        memcpy(big + i, "#{a}", 4);
+    big[SENDER_TEMPLATE_CONTENT_MAX] = '\0';
+    assert_int_equal(sender_rules_check_template(big, NULL, &err), -1);
+    assert_string_equal(err.msg, "template has more than 100 placeholders");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -328,6 +368,7 @@ int main(void)
         cmocka_unit_test(test_retryq),
         cmocka_unit_test(test_retryq_park),
         cmocka_unit_test(test_released_marker),
+        cmocka_unit_test(test_template_bounds),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -207,6 +207,7 @@ static int start_sim(void **state)
         setenv("MF_SIM_API_SECRET", API_SECRET, 1);
         setenv("MF_SIM_SENDERS", SENDER, 1);
         setenv("MF_SIM_DELIVER_DELAY_MS", "200", 1);
+        setenv("MF_SIM_CONTROL", "1", 1); /* this test drives /_sim/config */
         execl(bin, bin, (char *)NULL);
         _exit(127);
     }

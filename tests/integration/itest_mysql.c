@@ -187,6 +187,8 @@ static mf_mysql *open_conn(ctx *c, int admin, const char *db, unsigned limit_s)
         .db = db ? db : c->db,
         .connect_timeout_s = 5,
         .query_time_limit_s = limit_s,
+        /* the admin handle proves the layers behind the guard and the grant check */
+        .unsafe_skip_grant_check = admin,
     };
     mf_err err = {{0}};
     mf_mysql *m = mf_mysql_connect(&cfg, &err);
@@ -422,7 +424,9 @@ static void test_time_limit_stops_slow_query(void **state)
     mf_err err = {{0}};
     double t0 = now_s(), dt;
 
-    assert_int_equal(mf_mysql_stream(m, "SELECT SLEEP(5)", count_rows, &n, NULL, &err), -1);
+    /* SLEEP is refused by the guard: a join of 8e12 rows keeps the server busy instead */
+    assert_int_equal(mf_mysql_stream(m, "SELECT COUNT(*) FROM people a, people b, people c",
+                                     count_rows, &n, NULL, &err), -1);
     dt = now_s() - t0;
     assert_true(dt < 3.5);
     assert_int_equal(mf_mysql_last_errno(m), 1969);
@@ -430,8 +434,10 @@ static void test_time_limit_stops_slow_query(void **state)
     assert_non_null(strstr(err.msg, c->host));
     /* same through the prepared-statement path */
     t0 = now_s();
-    assert_int_equal(mf_mysql_query_params(m, "SELECT SLEEP(?)", (const char *const[]){"5"}, 1,
-                                           count_rows, &n, NULL, &err), -1);
+    assert_int_equal(mf_mysql_query_params(m, "SELECT COUNT(*) FROM people a, people b, "
+                                              "people c WHERE a.id > ?",
+                                           (const char *const[]){"0"}, 1, count_rows, &n, NULL,
+                                           &err), -1);
     assert_true(now_s() - t0 < 3.5);
     assert_int_equal(mf_mysql_last_errno(m), 1969);
     /* and the connection is still usable */
@@ -487,6 +493,89 @@ static void test_reconnects_after_lost_connection(void **state)
     assert_int_equal(strtol(b.limit, NULL, 10), 7);
     assert_string_equal(b.charset, "utf8mb4");
     mf_mysql_close(m);
+}
+
+typedef struct one_text {
+    char value[256];
+    uint64_t rows;
+} one_text;
+
+static int read_one_text(const mf_mysql_row *r, void *arg)
+{
+    one_text *ot = arg;
+
+    snprintf(ot->value, sizeof(ot->value), "%s", r->values[0] ? r->values[0] : "(null)");
+    ot->rows++;
+    return 0;
+}
+
+/* The session's sql_mode is pinned whatever the server's default, so that the guard and the
+ * server agree on quoting: with ANSI_QUOTES the string below would be an identifier and the
+ * server would write the file. */
+static void test_sql_mode_is_pinned(void **state)
+{
+    ctx *c = *state;
+    mf_mysql *m = open_conn(c, 0, NULL, 30);
+    one_text ot = {{0}, 0};
+    mf_err err = {{0}};
+
+    assert_int_equal(mf_mysql_stream(m, "SELECT @@SESSION.sql_mode", read_one_text, &ot, NULL,
+                                     &err), 0);
+    assert_string_equal(ot.value, MF_MYSQL_SQL_MODE);
+    memset(&ot, 0, sizeof(ot));
+    assert_int_equal(mf_mysql_stream(m, "SELECT 1 AS \"a\\\" INTO OUTFILE '/tmp/mf_o' -- \"",
+                                     read_one_text, &ot, NULL, &err), 0);
+    assert_int_equal(ot.rows, 1);
+    assert_string_equal(ot.value, "1");
+    /* the same after a reconnect (the session is set up again) */
+    memset(&ot, 0, sizeof(ot));
+    assert_int_equal(mf_mysql_stream(m, "SELECT id FROM people", stop_after_n,
+                                     &(stopper){0, 1}, NULL, &err), 0);
+    assert_int_equal(mf_mysql_stream(m, "SELECT @@SESSION.sql_mode", read_one_text, &ot, NULL,
+                                     &err), 0);
+    assert_string_equal(ot.value, MF_MYSQL_SQL_MODE);
+    mf_mysql_close(m);
+}
+
+/* The server's error text can quote customer data (error-based extraction through
+ * extractvalue): the error carries only the number and a generic text; the server's text
+ * goes to the debug log with phone numbers masked. */
+static void test_server_error_text_stays_out_of_errors(void **state)
+{
+    ctx *c = *state;
+    char path[] = "/tmp/mf_itest_mysql_log_XXXXXX";
+    int fd = mkstemp(path);
+    mf_log *log = mf_log_new("itest", MF_LOG_DEBUG, fd);
+    mf_mysql_config cfg = {.host = c->host, .port = c->port, .user = c->ro_user,
+                           .password = c->ro_password, .db = c->db, .connect_timeout_s = 5,
+                           .query_time_limit_s = 30, .log = log};
+    mf_err err = {{0}};
+    mf_mysql *m;
+    char name1[64], logtext[4096] = {0};
+    uint64_t n = 0;
+    const char *q = "SELECT extractvalue(1, concat(0x7e, '010-1234-5678', "
+                    "(SELECT group_concat(name) FROM people WHERE id <= 3)))";
+
+    assert_true(fd >= 0 && log != NULL);
+    m = mf_mysql_connect(&cfg, &err);
+    assert_non_null(m);
+    expected_name(1, name1, sizeof(name1));
+    assert_int_equal(mf_mysql_stream(m, q, count_rows, &n, NULL, &err), -1);
+    if (strstr(err.msg, "mysql error 1105") == NULL || strstr(err.msg, name1) != NULL ||
+        strstr(err.msg, "1234") != NULL || strstr(err.msg, "XPATH") != NULL)
+        fail_msg("unexpected message: %s", err.msg);
+    assert_int_equal(mf_mysql_query_params(m, q, NULL, 0, count_rows, &n, NULL, &err), -1);
+    if (strstr(err.msg, "mysql error 1105") == NULL || strstr(err.msg, name1) != NULL)
+        fail_msg("unexpected message: %s", err.msg);
+    /* the debug log has the server's text, the phone masked */
+    assert_true(pread(fd, logtext, sizeof(logtext) - 1, 0) > 0);
+    if (strstr(logtext, "010-****-5678") == NULL || strstr(logtext, "1234") != NULL ||
+        strstr(logtext, "\"errno\":1105") == NULL)
+        fail_msg("unexpected debug log: %s", logtext);
+    mf_mysql_close(m);
+    mf_log_free(log);
+    close(fd);
+    unlink(path);
 }
 
 /* ---------------------------------------------------------------- paging */
@@ -728,6 +817,24 @@ static void test_connect_errors_name_the_server(void **state)
     assert_non_null(strstr(err.msg, want));
 }
 
+/* An account that could write is refused at connect, naming the grant and never the password
+ * hash SHOW GRANTS prints; the read-only account passes (every other test connects with it). */
+static void test_connect_refuses_write_capable_account(void **state)
+{
+    ctx *c = *state;
+    mf_mysql_config cfg = {.host = c->host, .port = c->port, .user = c->admin_user,
+                           .password = c->admin_password, .db = c->db,
+                           .connect_timeout_s = 5};
+    mf_err err = {{0}};
+
+    assert_null(mf_mysql_connect(&cfg, &err));
+    if (strstr(err.msg, "refusing mysql account") == NULL ||
+        strstr(err.msg, "holds ALL PRIVILEGES on `") == NULL ||
+        strstr(err.msg, "PASSWORD") != NULL || strstr(err.msg, "*6C") != NULL)
+        fail_msg("unexpected message: %s", err.msg);
+    assert_non_null(strstr(err.msg, c->host));
+}
+
 /* ---------------------------------------------------------------- gen_sample.py */
 
 typedef struct phones {
@@ -843,6 +950,8 @@ int main(void)
         cmocka_unit_test(test_write_hidden_in_select_is_refused),
         cmocka_unit_test(test_time_limit_stops_slow_query),
         cmocka_unit_test(test_reconnects_after_lost_connection),
+        cmocka_unit_test(test_sql_mode_is_pinned),
+        cmocka_unit_test(test_server_error_text_stays_out_of_errors),
         cmocka_unit_test(test_paging_by_int_key),
         cmocka_unit_test(test_paging_by_text_key),
         cmocka_unit_test(test_paging_resumes_after_early_stop),
@@ -850,6 +959,7 @@ int main(void)
         cmocka_unit_test(test_bound_param_is_data),
         cmocka_unit_test(test_prepared_long_values_intact),
         cmocka_unit_test(test_connect_errors_name_the_server),
+        cmocka_unit_test(test_connect_refuses_write_capable_account),
         cmocka_unit_test(test_gen_sample_loads_2000),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -67,16 +67,12 @@ static void sim_path(char *out, size_t outsz)
     snprintf(out, outsz, "%s/../tools/coolsms-sim/coolsms-sim", self);
 }
 
-static int start_sim(void **state)
+/* Start a simulator (control: MF_SIM_CONTROL=1); its pid and port. 0 or -1. */
+static int spawn_sim(int control, pid_t *pid, int *port)
 {
     char path[PATH_MAX + 64], line[256];
     int fds[2];
-    unsigned char r[4];
-    (void)state;
 
-    curl_global_init(CURL_GLOBAL_DEFAULT);
-    RAND_bytes(r, sizeof(r));
-    snprintf(S.run, sizeof(S.run), "%02x%02x%02x%02x", r[0], r[1], r[2], r[3]);
     sim_path(path, sizeof(path));
     if (access(path, X_OK) != 0) {
         print_error("simulator binary not found at %s (set MF_BUILD_DIR)\n", path);
@@ -84,10 +80,10 @@ static int start_sim(void **state)
     }
     if (pipe(fds) != 0)
         return -1;
-    S.pid = fork();
-    if (S.pid < 0)
+    *pid = fork();
+    if (*pid < 0)
         return -1;
-    if (S.pid == 0) {
+    if (*pid == 0) {
         dup2(fds[1], 1);
         close(fds[0]);
         close(fds[1]);
@@ -97,6 +93,10 @@ static int start_sim(void **state)
         setenv("MF_SIM_SENDERS", SENDER ",031-111-2222", 1);
         setenv("MF_SIM_DELIVER_DELAY_MS", "300", 1);
         setenv("MF_SIM_SEED", "42", 1);
+        if (control)
+            setenv("MF_SIM_CONTROL", "1", 1);
+        else
+            unsetenv("MF_SIM_CONTROL");
         execl(path, path, (char *)NULL);
         _exit(127);
     }
@@ -107,9 +107,20 @@ static int start_sim(void **state)
         return -1;
     }
     const char *colon = strrchr(line, ':');
-    S.port = colon ? (int)strtol(colon + 1, NULL, 10) : 0;
+    *port = colon ? (int)strtol(colon + 1, NULL, 10) : 0;
     /* keep the pipe open (the simulator writes nothing more to stdout) */
-    return S.port > 0 ? 0 : -1;
+    return *port > 0 ? 0 : -1;
+}
+
+static int start_sim(void **state)
+{
+    unsigned char r[4];
+    (void)state;
+
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    RAND_bytes(r, sizeof(r));
+    snprintf(S.run, sizeof(S.run), "%02x%02x%02x%02x", r[0], r[1], r[2], r[3]);
+    return spawn_sim(1, &S.pid, &S.port);
 }
 
 static int stop_sim(void **state)
@@ -1432,6 +1443,54 @@ static void test_quota(void **state)
     set_config("{\"daily_quota\":0}");
 }
 
+/* Without MF_SIM_CONTROL the control and inspection endpoints do not exist (404 like any
+ * unknown path): nobody who reaches the simulator can inject faults, reset it or read the
+ * ledger's numbers and texts. Only /_sim/health answers; the API works as before. */
+static void test_control_endpoints_off_by_default(void **state)
+{
+    static const char *const routes[][2] = {
+        {"GET", "/_sim/config"}, {"POST", "/_sim/config"}, {"POST", "/_sim/reset"},
+        {"GET", "/_sim/stats"}, {"GET", "/_sim/ledger/export"},
+        {"GET", "/_sim/ledger/count?field=to&value=01012345678"},
+    };
+    long got[8], health, api;
+    int main_port = S.port, st = 0, up;
+    pid_t pid = 0;
+    resp r;
+
+    (void)state;
+    up = spawn_sim(0, &pid, &S.port) == 0;
+    if (up) {
+        r = http("GET", "/_sim/health", NULL, NULL, 0);
+        health = r.status;
+        free(r.body);
+        for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
+            r = http(routes[i][0], routes[i][1], !strcmp(routes[i][0], "POST") ? "{}" : NULL,
+                     NULL, 0);
+            got[i] = r.status;
+            free(r.body);
+        }
+        /* the API itself still answers (an unsigned request: 401, not 404) */
+        r = http("GET", "/messages/v4/list", NULL, NULL, 0);
+        api = r.status;
+        free(r.body);
+    }
+    /* the shared simulator again, and this one gone, before anything can fail */
+    S.port = main_port;
+    if (pid > 0) {
+        kill(pid, SIGTERM);
+        waitpid(pid, &st, 0);
+    }
+    assert_true(up);
+    assert_int_equal(health, 200);
+    for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
+        if (got[i] != 404)
+            fail_msg("%s %s answered %ld without MF_SIM_CONTROL", routes[i][0], routes[i][1],
+                     got[i]);
+    }
+    assert_int_equal(api, 401);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1449,6 +1508,7 @@ int main(void)
         cmocka_unit_test(test_delivery_failure),
         cmocka_unit_test(test_too_many_messages),
         cmocka_unit_test(test_admin),
+        cmocka_unit_test(test_control_endpoints_off_by_default),
         cmocka_unit_test(test_group_flow),
         cmocka_unit_test(test_group_delete),
         cmocka_unit_test(test_group_limits),

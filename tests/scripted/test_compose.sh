@@ -8,7 +8,15 @@
 #    the MF_* variables its sources read, the simulator's from `coolsms-sim --help` and
 #    `--print-docs`. A misspelt, retired or invented variable fails, naming it.
 # 3. Each daemon's health check calls /healthz on its own MF_HTTP_PORT.
-# 4. Self-check: the same check on a copy with an invented sender variable must fail.
+# 4. Hardening, on every service: no-new-privileges, cap_drop ALL (only the two database
+#    servers add capabilities back), a memory limit; a read-only root filesystem on the
+#    fleet's services and the relays; secrets only through files (no variable named like a
+#    password, secret, token, API key or DSN unless it is <NAME>_FILE, no value holding
+#    "password="); PostgreSQL's superuser is not the fleet's: the fleet and migrate read their
+#    DSNs from secret files and the init script creates both roles NOSUPERUSER.
+#    The Dockerfile's runtime stage runs as a numeric non-root user and sets no secret.
+# 5. Self-checks: the same check on copies with an invented sender variable, with a service
+#    that may gain privileges and with a plain-text DSN must fail.
 #
 # Needs MF_SOURCE_DIR and MF_BUILD_DIR (set by ctest).
 set -eu
@@ -31,11 +39,10 @@ TMP=$(mktemp -d "${TMPDIR:-/tmp}/test_compose.XXXXXX")
 trap 'rm -rf "$TMP"' EXIT INT TERM
 
 # docker-compose runs in a clean environment (the test runner exports the local stack's MF_*
-# addresses, which would otherwise be interpolated), with dummies for what the file requires
-# from the operator's env file.
+# addresses, which would otherwise be interpolated): the file needs nothing from an env file.
 compose() {
   env -i PATH="$PATH" HOME="$TMP" COMPOSE_PROJECT_NAME=msgfleet-compose-test \
-    MF_PG_PASSWORD=compose-test-password docker-compose "$@"
+    docker-compose "$@"
 }
 
 # ---------------------------------------------------------------- known keys per program
@@ -56,9 +63,10 @@ keys_from_doc "$MF_BUILD_DIR/planner/msgfleet-planner" "$TMP/keys.msgfleet-plann
 keys_from_doc "$MF_BUILD_DIR/sender/msgfleet-sender" "$TMP/keys.msgfleet-sender"
 keys_from_doc "$MF_BUILD_DIR/reporter/msgfleet-reporter" "$TMP/keys.msgfleet-reporter"
 
-# The CLI has no table: it reads MF_PG_DSN (and a few more) with getenv.
+# The CLI reads MF_PG_DSN or MF_PG_DSN_FILE through mf_config, a few more with getenv.
 {
   echo MF_PG_DSN
+  echo MF_PG_DSN_FILE
   grep -ho 'getenv("MF_[A-Z0-9_]*")' "$MF_SOURCE_DIR"/tools/msgfleet/*.c |
     sed 's/getenv("\(.*\)")/\1/'
 } | sort -u >"$TMP/keys.msgfleet"
@@ -114,6 +122,49 @@ for name, svc in sorted(doc.get("services", {}).items()):
             print("!\t%s\thealth check does not call %s (MF_HTTP_PORT): %s" % (name, want, test))
     for var in sorted(env):
         print("%s\t%s\t%s" % (name, prog, var))
+
+# Hardening of every service (fleet image or not).
+import re
+SECRETISH = re.compile(r"(PASSWORD|SECRET|TOKEN|API_KEY|_DSN)$")
+for name, svc in sorted(doc.get("services", {}).items()):
+    image = str(svc.get("image", ""))
+    def bad(msg):
+        print("!\t%s\t%s" % (name, msg))
+    opts = [str(o).replace(" ", "") for o in svc.get("security_opt") or []]
+    if "no-new-privileges:true" not in opts:
+        bad("no security_opt no-new-privileges:true")
+    if "ALL" not in [str(c).upper() for c in svc.get("cap_drop") or []]:
+        bad("cap_drop does not drop ALL")
+    added = [str(c).upper() for c in svc.get("cap_add") or []]
+    if added and not image.startswith(("postgres:", "mariadb:")):
+        bad("cap_add on a service that is not a database server: %s" % added)
+    if "SYS_ADMIN" in added or "ALL" in added:
+        bad("cap_add %s" % added)
+    limits = ((svc.get("deploy") or {}).get("resources") or {}).get("limits") or {}
+    if not svc.get("mem_limit") and not limits.get("memory"):
+        bad("no memory limit (mem_limit)")
+    if image.startswith(("msgfleet:", "msgfleet-sim-relay:")) and svc.get("read_only") is not True:
+        bad("root filesystem not read-only (read_only: true)")
+    if svc.get("privileged"):
+        bad("privileged")
+    env = svc.get("environment") or {}
+    if isinstance(env, list):
+        env = dict(e.split("=", 1) if "=" in e else (e, "") for e in env)
+    for var, val in sorted(env.items()):
+        if SECRETISH.search(var) and not var.endswith("_FILE"):
+            bad("%s is a secret in the environment: pass it as %s_FILE" % (var, var))
+        if "password=" in str(val).lower():
+            bad("%s holds a password" % var)
+    if image.startswith("postgres:") and env.get("POSTGRES_USER") in (None, "", "msgfleet",
+                                                                      "msgfleet_owner"):
+        bad("POSTGRES_USER (the superuser) must not be a fleet role")
+    if image.startswith("msgfleet:"):
+        cmd = svc.get("command") or [""]
+        prog = (cmd if isinstance(cmd, list) else cmd.split())[0]
+        want = {"msgfleet-planner": "pg_fleet_dsn", "msgfleet-sender": "pg_fleet_dsn",
+                "msgfleet-reporter": "pg_fleet_dsn", "msgfleet": "pg_migrate_dsn"}.get(prog)
+        if want and env.get("MF_PG_DSN_FILE") != "/run/secrets/" + want:
+            bad("MF_PG_DSN_FILE is not /run/secrets/%s" % want)
 EOF
   [ -s "$TMP/vars" ] || fail "no msgfleet services found in $1"
   bad=0
@@ -138,12 +189,37 @@ EOF
   return "$bad"
 }
 
+# The image: its last stage (the runtime) runs as a numeric non-root user and bakes no secret.
+DOCKERFILE="$MF_SOURCE_DIR/Dockerfile"
+[ -f "$DOCKERFILE" ] || fail "$DOCKERFILE missing"
+last_user=$(awk '/^FROM /{u=""} /^USER /{u=$2} END{print u}' "$DOCKERFILE")
+case "$last_user" in
+  ''|0|0:*|root|root:*) fail "the runtime stage of the Dockerfile runs as root (USER \"$last_user\")" ;;
+  *[!0-9:]*) fail "the runtime stage's USER should be numeric (uid:gid), is \"$last_user\"" ;;
+esac
+if grep -Eiq '^(ENV|ARG) .*(PASSWORD|SECRET|TOKEN|API_KEY)' "$DOCKERFILE"; then
+  fail "the Dockerfile sets a secret-like ENV or ARG"
+fi
+
+# The roles the postgres service's init script creates: neither may be a superuser.
+INIT="$MF_SOURCE_DIR/docker/postgres-init/10-msgfleet-roles.sh"
+[ -f "$INIT" ] || fail "$INIT missing"
+grep -q '/docker-entrypoint-initdb.d/10-msgfleet-roles.sh' "$COMPOSE_FILE" ||
+  fail "the postgres service does not mount $INIT"
+for role in owner fleet; do
+  grep -q "^CREATE ROLE :\"$role\" LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE" "$INIT" ||
+    fail "$INIT does not create the $role role NOSUPERUSER NOCREATEDB NOCREATEROLE"
+done
+if grep -v '^#' "$INIT" | grep -i 'superuser' | grep -vqi 'nosuperuser'; then
+  fail "$INIT grants SUPERUSER"
+fi
+
 check "$COMPOSE_FILE" || fail "docker-compose.yml does not match the programs (see above; reference: docs/config.md)"
 for svc in planner sender reporter migrate; do
   grep -q "^$svc$(printf '\t')" "$TMP/vars" || fail "service $svc missing from docker-compose.yml"
 done
 nvars=$(grep -vc "$(printf '\t')-\$" "$TMP/vars" || true)
-say "docker-compose.yml valid; $nvars variables on $(cut -f1 "$TMP/vars" | sort -u | wc -l) fleet services, all known; daemon health checks on MF_HTTP_PORT"
+say "docker-compose.yml valid; $nvars variables on $(cut -f1 "$TMP/vars" | sort -u | wc -l) fleet services, all known; daemon health checks on MF_HTTP_PORT; every service hardened"
 
 # Self-check: an invented variable on the sender must be caught.
 sed 's/^\( *\)MF_SENDER_GROUP: .*/&\
@@ -155,3 +231,26 @@ fi
 grep -q 'service sender sets MF_SENDER_BOGUS_KNOB' "$TMP/bogus.err" ||
   fail "self-check: the failure did not name the unknown variable: $(cat "$TMP/bogus.err")"
 say "self-check: an invented variable is reported"
+
+# Self-checks of the hardening: a sender that may gain privileges, a plain-text DSN.
+python3 - "$COMPOSE_FILE" "$TMP/weak.yml" <<'EOF' || fail "self-check: could not write the weakened copy"
+import sys
+out, in_sender = [], False
+for l in open(sys.argv[1]).read().split("\n"):
+    if l.startswith("  ") and not l.startswith("   ") and l.strip().endswith(":"):
+        in_sender = l.strip() == "sender:"
+    if in_sender and l.strip() == "security_opt: *no-new-privileges":
+        continue
+    out.append(l)
+    if in_sender and l.strip() == "MF_SENDER_GROUP: msgfleet-sender":
+        out.append(l[: len(l) - len(l.lstrip())] + 'MF_PG_DSN: "host=postgres password=x"')
+open(sys.argv[2], "w").write("\n".join(out))
+EOF
+if check "$TMP/weak.yml" "$MF_SOURCE_DIR" 2>"$TMP/weak.err"; then
+  fail "self-check: a weakened sender service was not detected"
+fi
+grep -q 'service sender: no security_opt no-new-privileges' "$TMP/weak.err" ||
+  fail "self-check: a service without no-new-privileges was not named: $(cat "$TMP/weak.err")"
+grep -q 'service sender: MF_PG_DSN is a secret in the environment' "$TMP/weak.err" ||
+  fail "self-check: a plain-text DSN was not named: $(cat "$TMP/weak.err")"
+say "self-check: a service without no-new-privileges and a secret in the environment are reported"

@@ -324,8 +324,9 @@ pid_t mf_test_sim_start(const char *bin, const char *const *extra, const char *l
     const char *env[64] = {"MF_SIM_PORT", "0",
                            "MF_SIM_API_KEY", mf_test_env("MF_COOLSMS_API_KEY", MF_TEST_API_KEY_DEF),
                            "MF_SIM_API_SECRET",
-                           mf_test_env("MF_COOLSMS_API_SECRET", MF_TEST_API_SECRET_DEF), NULL};
-    size_t n = 6;
+                           mf_test_env("MF_COOLSMS_API_SECRET", MF_TEST_API_SECRET_DEF),
+                           "MF_SIM_CONTROL", "1", NULL};
+    size_t n = 8;
     char line[256], *port;
     int pfd[2];
     pid_t pid;

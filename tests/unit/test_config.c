@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <cmocka.h>
 
@@ -119,6 +120,62 @@ static void test_secret_from_file(void **state)
     unlink(path);
 }
 
+typedef struct warned {
+    int n;
+    char msg[512];
+} warned;
+
+static void on_warn(void *arg, const char *key, const char *msg)
+{
+    warned *w = arg;
+
+    assert_string_equal(key, "T_SECRET");
+    w->n++;
+    snprintf(w->msg, sizeof(w->msg), "%s", msg);
+}
+
+/* A secret read from a file that group or others may read gets a warning naming the file. */
+static void test_secret_file_mode_warning(void **state)
+{
+    char path[] = "/tmp/mf_test_secret_XXXXXX";
+    int fd = mkstemp(path);
+    const char *env[] = {"T_DSN", "x", "T_SECRET_FILE", path, NULL};
+    const char *env_set[] = {"T_DSN", "x", "T_SECRET", "direct", "T_SECRET_FILE", path, NULL};
+    warned w = {0, {0}};
+
+    (void)state;
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, "s3cr3t\n", 7), 7);
+    close(fd);
+    fake_env = env;
+    assert_int_equal(chmod(path, 0644), 0);
+    assert_int_equal(mf_config_check_secret_files(demo_table, NKEYS, MF_CFG_SENDER, fake_getenv,
+                                                  on_warn, &w), 1);
+    assert_int_equal(w.n, 1);
+    assert_non_null(strstr(w.msg, "T_SECRET_FILE"));
+    assert_non_null(strstr(w.msg, path));
+    assert_non_null(strstr(w.msg, "every user"));
+    assert_non_null(strstr(w.msg, "0644"));
+    assert_null(strstr(w.msg, "s3cr3t"));
+    assert_int_equal(chmod(path, 0640), 0);
+    assert_int_equal(mf_config_check_secret_files(demo_table, NKEYS, MF_CFG_SENDER, fake_getenv,
+                                                  on_warn, &w), 1);
+    assert_non_null(strstr(w.msg, "its group"));
+    /* owner only: quiet; a program that does not read the key: quiet */
+    assert_int_equal(chmod(path, 0600), 0);
+    assert_int_equal(mf_config_check_secret_files(demo_table, NKEYS, MF_CFG_SENDER, fake_getenv,
+                                                  on_warn, &w), 0);
+    assert_int_equal(chmod(path, 0644), 0);
+    assert_int_equal(mf_config_check_secret_files(demo_table, NKEYS, MF_CFG_PLANNER,
+                                                  fake_getenv, on_warn, &w), 0);
+    /* the variable itself wins: the file is not read, so no warning */
+    fake_env = env_set;
+    assert_int_equal(mf_config_check_secret_files(demo_table, NKEYS, MF_CFG_SENDER, fake_getenv,
+                                                  on_warn, &w), 0);
+    assert_int_equal(w.n, 2);
+    unlink(path);
+}
+
 static void test_markdown_lists_every_key(void **state)
 {
     char *text = NULL;
@@ -143,6 +200,7 @@ int main(void)
         cmocka_unit_test(test_missing_required_names_key),
         cmocka_unit_test(test_bad_values_name_key),
         cmocka_unit_test(test_secret_from_file),
+        cmocka_unit_test(test_secret_file_mode_warning),
         cmocka_unit_test(test_markdown_lists_every_key),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

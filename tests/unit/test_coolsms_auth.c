@@ -2,6 +2,7 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <limits.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -351,6 +352,42 @@ static void test_decode_429_and_5xx_text(void **state)
     assert_string_equal(r.error_message, "nope");
 }
 
+/* A hostile Retry-After must not overflow (99999999999999999 s * 1000 does not fit a long):
+ * parsed with range checks and clamped. */
+static void test_retry_after_is_clamped(void **state)
+{
+    const char *rl = "{\"errorCode\":\"TooManyRequests\",\"errorMessage\":\"slow down\"}";
+    mf_coolsms_outcome oc[1];
+    mf_coolsms_result r;
+    time_t now = 1700000000;
+
+    (void)state;
+    mf_coolsms_decode_send(NULL, 429, 99999999999999999L, rl, strlen(rl), IDS, 1, oc, &r);
+    assert_int_equal(r.retry_after_ms, MF_COOLSMS_RETRY_AFTER_MAX_S * 1000L);
+    mf_coolsms_decode_send(NULL, 429, LONG_MAX, rl, strlen(rl), IDS, 1, oc, &r);
+    assert_int_equal(r.retry_after_ms, MF_COOLSMS_RETRY_AFTER_MAX_S * 1000L);
+    mf_coolsms_decode_send(NULL, 429, -1, rl, strlen(rl), IDS, 1, oc, &r);
+    assert_int_equal(r.retry_after_ms, -1);
+
+    assert_int_equal(mf_coolsms_retry_after_parse(" 99999999999999999\r\n", now),
+                     MF_COOLSMS_RETRY_AFTER_MAX_S);
+    assert_int_equal(mf_coolsms_retry_after_parse(" 999999999999999999999999999999999\r\n", now),
+                     MF_COOLSMS_RETRY_AFTER_MAX_S);
+    assert_int_equal(mf_coolsms_retry_after_parse(" 120\r\n", now), 120);
+    assert_int_equal(mf_coolsms_retry_after_parse("0", now), 0);
+    assert_int_equal(mf_coolsms_retry_after_parse(" -5\r\n", now), -1);
+    assert_int_equal(mf_coolsms_retry_after_parse(" 12abc\r\n", now), -1);
+    assert_int_equal(mf_coolsms_retry_after_parse(" 1e3\r\n", now), -1);
+    assert_int_equal(mf_coolsms_retry_after_parse("", now), -1);
+    assert_int_equal(mf_coolsms_retry_after_parse(NULL, now), -1);
+    /* HTTP dates: 2023-11-14 22:13:20 UTC is now */
+    assert_int_equal(mf_coolsms_retry_after_parse(" Tue, 14 Nov 2023 22:14:20 GMT\r\n", now),
+                     60);
+    assert_int_equal(mf_coolsms_retry_after_parse(" Mon, 13 Nov 2023 22:13:20 GMT\r\n", now), 0);
+    assert_int_equal(mf_coolsms_retry_after_parse(" Fri, 31 Dec 9999 23:59:59 GMT\r\n", now),
+                     MF_COOLSMS_RETRY_AFTER_MAX_S);
+}
+
 static void test_decode_transport_and_bad_2xx(void **state)
 {
     mf_coolsms_transport timeout = {.curl_failed = 1, .curl_timeout = 1, .curl_sent = 1,
@@ -597,6 +634,7 @@ int main(void)
         cmocka_unit_test(test_decode_stream_edges),
         cmocka_unit_test(test_decode_4xx_json),
         cmocka_unit_test(test_decode_429_and_5xx_text),
+        cmocka_unit_test(test_retry_after_is_clamped),
         cmocka_unit_test(test_decode_transport_and_bad_2xx),
         cmocka_unit_test(test_full_batch_build_and_match),
         cmocka_unit_test(test_decode_list),

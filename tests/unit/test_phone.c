@@ -151,6 +151,34 @@ static void test_mask(void **state)
     assert_null(strstr(small, "5678"));
 }
 
+static void test_mask_text(void **state)
+{
+    static const struct {
+        const char *in, *want;
+    } cases[] = {
+        {"XPATH syntax error: '~김민준01012345678,이서연010-2000-0007'",
+         "XPATH syntax error: '~김민준010****5678,이서연010-****-0007'"},
+        {"+82 10-1234-5678 and 02-123-4567", "+82 1*-****-5678 and 02-1**-4567"},
+        {"error 1105 at row 1234567", "error 1105 at row 1234567"},
+        {"12345678", "123*5678"},
+        {"a 0101234567890123 b", "a 010*********0123 b"},
+        {"dash-- 7 - 1", "dash-- 7 - 1"},
+        {"", ""},
+    };
+    char out[128];
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        mf_phone_mask_text(cases[i].in, out, sizeof(out));
+        assert_string_equal(out, cases[i].want);
+    }
+    mf_phone_mask_text(NULL, out, sizeof(out));
+    assert_string_equal(out, "");
+    /* cut to fit, never a digit of the hidden part */
+    mf_phone_mask_text("x 01012345678", out, 9);
+    assert_string_equal(out, "x 010***");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -159,6 +187,7 @@ int main(void)
         cmocka_unit_test(test_null_and_small_buffer),
         cmocka_unit_test(test_reason_names),
         cmocka_unit_test(test_mask),
+        cmocka_unit_test(test_mask_text),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -69,9 +69,11 @@ static void test_accepts_plain_selects(void **state)
          NULL},
         {"WITH a AS (SELECT 1 AS x), `b` AS (SELECT 2 AS y) SELECT * FROM a, b", NULL},
         {"WITH a AS (SELECT 1) (SELECT * FROM a)", NULL},
-        {"SELECT SLEEP(1)", NULL},
+        {"SELECT sleep, `benchmark`, t.get_lock FROM t", NULL}, /* columns, not calls */
+        {"SELECT \"GET_LOCK\" AS x", NULL}, /* a string (sql_mode is pinned, see mf_mysql) */
         {"SELECT x'4142', _utf8mb4'가', N'abc'", NULL},
-        {"SELECT id FROM customers /*+ MAX_EXECUTION_TIME(1000) */", NULL},
+        {"SELECT id FROM customers /* + not a hint */", NULL},
+        {"SELECT id FROM customers -- /*+ in a comment\n", NULL},
         {"SELECT 1 FOR SYSTEM_TIME", NULL}, /* only FOR UPDATE / FOR SHARE are refused */
         {"SELECT @a, @@version", NULL},
         {"SELECT ?, name FROM customers WHERE phone = ?", NULL},
@@ -137,6 +139,10 @@ static void test_rejects_hidden_code(void **state)
         {"/*!50000 DELETE*/ FROM customers", "executable comments"},
         {"SELECT /*! 1 */", "executable comments"},
         {"SELECT 1 /*M!100000 , 2 */", "executable comments"},
+        {"SELECT /*+ SET_VAR(sql_mode = 'ANSI_QUOTES') */ 1", "optimizer hints"},
+        {"SELECT /*+ MAX_EXECUTION_TIME(100000000) */ id FROM customers", "optimizer hints"},
+        {"SELECT id FROM customers /*+ MAX_EXECUTION_TIME(1000) */", "optimizer hints"},
+        {"WITH a AS (SELECT /*+ BKA(t) */ 1) SELECT * FROM a", "optimizer hints"},
         {"SELECT 1 /* never closed", "unterminated comment"},
         {"SELECT 'never closed", "unterminated string"},
         {"SELECT \"never closed", "unterminated string"},
@@ -188,6 +194,38 @@ static void test_rejects_side_effects(void **state)
     run_cases(cases, sizeof(cases) / sizeof(cases[0]), 0);
 }
 
+/* Any identifier followed by `(` is a function name, quoted or not, spaced or not. */
+static void test_rejects_banned_calls_however_spelled(void **state)
+{
+    static const gcase cases[] = {
+        {"SELECT `GET_LOCK`('x', 0)", "GET_LOCK"},
+        {"SELECT `get_lock` ('x', 0)", "GET_LOCK"},
+        {"SELECT \"GET_LOCK\"('x', 0)", "GET_LOCK"}, /* an identifier under ANSI_QUOTES */
+        {"SELECT GET_LOCK /* c */ ('x', 0)", "GET_LOCK"},
+        {"SELECT GET_LOCK\n-- c\n('x', 0)", "GET_LOCK"},
+        {"SELECT `RELEASE_ALL_LOCKS`()", "RELEASE_ALL_LOCKS"},
+        {"SELECT RELEASE_LOCK('x')", "RELEASE_LOCK"},
+        {"SELECT IS_USED_LOCK('x'), 1", "IS_USED_LOCK"},
+        {"SELECT IS_FREE_LOCK('x')", "IS_FREE_LOCK"},
+        {"SELECT `LOAD_FILE`('/etc/passwd')", "LOAD_FILE"},
+        {"SELECT SLEEP(1)", "SLEEP"},
+        {"SELECT id FROM t WHERE `sleep`(10) = 0", "SLEEP"},
+        {"SELECT BENCHMARK(100000000, MD5('x'))", "BENCHMARK"},
+        {"SELECT `benchmark`(1, 1)", "BENCHMARK"},
+        {"SELECT MASTER_POS_WAIT('f', 4)", "MASTER_POS_WAIT"},
+        {"SELECT SOURCE_POS_WAIT('f', 4)", "SOURCE_POS_WAIT"},
+        {"SELECT MASTER_GTID_WAIT('0-1-1')", "MASTER_GTID_WAIT"},
+        {"SELECT WAIT_FOR_EXECUTED_GTID_SET('x')", "WAIT_FOR_EXECUTED_GTID_SET"},
+        {"SELECT WAIT_UNTIL_SQL_THREAD_AFTER_GTIDS('x')", "WAIT_UNTIL_SQL_THREAD_AFTER_GTIDS"},
+        {"SELECT `sl``eep`(1)", NULL}, /* another name: sl`eep */
+        {"SELECT {fn SLEEP(1)}", "SLEEP"},
+        {"WITH a AS (SELECT `Sleep`(1)) SELECT * FROM a", "SLEEP"},
+        {"SELECT db.`get_lock`('x', 0)", "GET_LOCK"},
+    };
+    (void)state;
+    run_cases(cases, sizeof(cases) / sizeof(cases[0]), 0);
+}
+
 static void test_body_len_strips_tail(void **state)
 {
     static const struct {
@@ -223,6 +261,82 @@ static void test_null_and_err_null(void **state)
     assert_int_equal(len, 123);
 }
 
+/* SHOW GRANTS lines of MariaDB and MySQL 8: only reading privileges pass. */
+static void test_grant_lines(void **state)
+{
+    static const gcase cases[] = {
+        /* the test stack's crm_readonly, verbatim (MariaDB 10.11) */
+        {"GRANT USAGE ON *.* TO `crm_readonly`@`%` IDENTIFIED BY PASSWORD "
+         "'*F9A49059B773B999260655E0C712712BE17FB8D7'", NULL},
+        {"GRANT SELECT ON `crm`.* TO `crm_readonly`@`%`", NULL},
+        {"GRANT SELECT ON `mftest\\_%`.* TO `crm_readonly`@`%`", NULL},
+        {"GRANT USAGE ON *.* TO `ro`@`%`", NULL},
+        {"GRANT SELECT, SHOW VIEW ON `crm`.* TO `ro`@`%`", NULL},
+        {"GRANT SELECT (`id`, `phone`) ON `crm`.`customers` TO 'ro'@'%'", NULL},
+        {"REVOKE INSERT ON `mysql`.* FROM `ro`@`%`", NULL},
+        {"SET DEFAULT ROLE `readers` FOR `ro`@`%`", NULL},
+        /* writers and the dangerous ones, named with their object */
+        {"GRANT ALL PRIVILEGES ON `crm`.* TO `crm_admin`@`%`", "holds ALL PRIVILEGES on `crm`.*"},
+        {"GRANT SELECT, INSERT, UPDATE ON `db1`.* TO `jeffrey`@`localhost`", "holds INSERT on `db1`.*"},
+        {"GRANT SELECT (`id`), UPDATE (`name`) ON `crm`.`customers` TO `ro`@`%`",
+         "holds UPDATE on `crm`.`customers`"},
+        {"GRANT FILE ON *.* TO `ro`@`%`", "holds FILE on *.*"},
+        {"GRANT SUPER ON *.* TO 'ro'@'%'", "holds SUPER"},
+        {"GRANT PROCESS ON *.* TO `ro`@`%` IDENTIFIED BY PASSWORD '*ABC'", "holds PROCESS on *.*"},
+        {"GRANT USAGE, REPLICATION CLIENT ON *.* TO `ro`@`%`", "holds REPLICATION CLIENT"},
+        {"GRANT CREATE TEMPORARY TABLES ON `crm`.* TO `ro`@`%`", "holds CREATE TEMPORARY TABLES"},
+        {"GRANT LOCK TABLES ON `crm`.* TO `ro`@`%`", "holds LOCK TABLES"},
+        {"GRANT EXECUTE ON PROCEDURE `crm`.`p` TO `ro`@`%`", "holds EXECUTE on PROCEDURE `crm`.`p`"},
+        {"GRANT PROXY ON ''@'%' TO 'ro'@'%' WITH GRANT OPTION", "holds PROXY"},
+        {"GRANT BACKUP_ADMIN,BINLOG_ADMIN ON *.* TO `ro`@`%`", "holds BACKUP_ADMIN"},
+        {"GRANT SELECT ON `crm`.* TO `ro`@`%` WITH GRANT OPTION", "holds GRANT OPTION on `crm`.*"},
+        {"grant select, delete on crm.* to ro@'%'", "holds DELETE on crm.*"},
+        {"GRANT SELECT ON", "could not parse"},
+    };
+    int failures = 0;
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        mf_err err = {{0}};
+        int rc = mf_sqlguard_grant_line(cases[i].sql, NULL, 0, NULL, &err);
+
+        if ((cases[i].want_err == NULL && rc != 0) ||
+            (cases[i].want_err != NULL &&
+             (rc != -1 || strstr(err.msg, cases[i].want_err) == NULL))) {
+            fprintf(stderr, "grant line [%s]: rc=%d msg=\"%s\", want %s\n", cases[i].sql, rc,
+                    err.msg, cases[i].want_err ? cases[i].want_err : "accepted");
+            failures++;
+        }
+        /* the password hash never reaches the message */
+        if (strstr(err.msg, "*ABC") != NULL || strstr(err.msg, "IDENTIFIED") != NULL)
+            failures++;
+    }
+    assert_int_equal(failures, 0);
+}
+
+static void test_grant_line_roles(void **state)
+{
+    char roles[128];
+    size_t n = 0;
+    mf_err err = {{0}};
+
+    (void)state;
+    /* MySQL 8 */
+    assert_int_equal(mf_sqlguard_grant_line("GRANT `r1`@`%`,`r 2`@`%` TO `ro`@`%`", roles,
+                                            sizeof(roles), &n, &err), 1);
+    assert_int_equal(n, 2);
+    assert_string_equal(roles, "`r1`@`%`");
+    assert_string_equal(roles + strlen(roles) + 1, "`r 2`@`%`");
+    /* MariaDB */
+    assert_int_equal(mf_sqlguard_grant_line("GRANT `readers` TO `ro`@`%`", roles, sizeof(roles),
+                                            &n, &err), 1);
+    assert_int_equal(n, 1);
+    assert_string_equal(roles, "`readers`");
+    /* no room: refused rather than unchecked */
+    assert_int_equal(mf_sqlguard_grant_line("GRANT `readers` TO `ro`@`%`", roles, 4, &n, &err),
+                     -1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -232,7 +346,10 @@ int main(void)
         cmocka_unit_test(test_rejects_hidden_code),
         cmocka_unit_test(test_no_backslash_escapes_mode),
         cmocka_unit_test(test_rejects_side_effects),
+        cmocka_unit_test(test_rejects_banned_calls_however_spelled),
         cmocka_unit_test(test_body_len_strips_tail),
+        cmocka_unit_test(test_grant_lines),
+        cmocka_unit_test(test_grant_line_roles),
         cmocka_unit_test(test_null_and_err_null),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

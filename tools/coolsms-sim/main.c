@@ -26,8 +26,11 @@ static void usage(FILE *out)
     fprintf(out,
             "usage: coolsms-sim [--print-docs]\n"
             "CoolSMS/SOLAPI v4 simulator on 127.0.0.1. Configuration from the environment:\n"
-            "MF_SIM_PORT (58080, 0 = any), MF_SIM_API_KEY, MF_SIM_API_SECRET, MF_SIM_SENDERS\n"
-            "(required), MF_SIM_SEED, MF_SIM_ACCOUNT_ID and one MF_SIM_<KNOB> per knob.\n"
+            "MF_SIM_PORT (58080, 0 = any), MF_SIM_API_KEY, MF_SIM_API_SECRET (or the files\n"
+            "named by MF_SIM_API_KEY_FILE, MF_SIM_API_SECRET_FILE), MF_SIM_SENDERS\n"
+            "(required), MF_SIM_SEED, MF_SIM_ACCOUNT_ID, MF_SIM_CONTROL (off: only\n"
+            "/_sim/health answers; 1 enables /_sim/config, reset, stats and the ledger) and\n"
+            "one MF_SIM_<KNOB> per knob.\n"
             "Prints \"coolsms-sim: listening on 127.0.0.1:<port>\" on stdout when ready.\n");
 }
 
@@ -102,7 +105,8 @@ int main(int argc, char **argv)
         goto out;
     }
     MF_LOG(ctx.log, MF_LOG_INFO, "listening", MF_KV_S("addr", "127.0.0.1"),
-           MF_KV_I("port", port), MF_KV_I("senders", ctx.set.nsenders));
+           MF_KV_I("port", port), MF_KV_I("senders", ctx.set.nsenders),
+           MF_KV_S("control", ctx.set.control ? "on" : "off"));
     printf("coolsms-sim: listening on 127.0.0.1:%d\n", port);
     fflush(stdout);
     while (!stop_signals) {

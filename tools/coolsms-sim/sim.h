@@ -80,6 +80,8 @@ typedef struct sim_settings {
     uint64_t seed;
     size_t nsenders;
     char senders[SIM_MAX_SENDERS][24];
+    int control;  /* MF_SIM_CONTROL: the control endpoints under /_sim/ answer (else only
+                   * /_sim/health does) */
 } sim_settings;
 
 struct sim_ctx;

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <jansson.h>
 
@@ -297,11 +298,34 @@ static int parse_senders(sim_settings *s, const char *v, mf_err *err)
     return 0;
 }
 
+/* The value of env, else the content of the file named by env_FILE (one trailing newline
+ * dropped), so that a deployment passes the key and secret as files. */
 static int copy_required(const char *env, char *out, size_t outsz, mf_err *err)
 {
     const char *v = getenv(env);
+    char fname[64];
+    const char *path;
+
+    snprintf(fname, sizeof(fname), "%s_FILE", env);
+    path = getenv(fname);
+    if ((v == NULL || *v == '\0') && path != NULL && *path != '\0') {
+        FILE *f = fopen(path, "r");
+        size_t n;
+
+        if (f == NULL)
+            return mf_err_set(err, "could not open %s \"%s\": %s", fname, path,
+                              strerror(errno));
+        n = fread(out, 1, outsz - 1, f);
+        fclose(f);
+        while (n > 0 && (out[n - 1] == '\n' || out[n - 1] == '\r'))
+            n--;
+        out[n] = '\0';
+        if (n == 0)
+            return mf_err_set(err, "%s \"%s\" is empty", fname, path);
+        return 0;
+    }
     if (v == NULL || *v == '\0')
-        return mf_err_set(err, "%s must be set", env);
+        return mf_err_set(err, "%s (or %s) must be set", env, fname);
     if (strlen(v) >= outsz)
         return mf_err_set(err, "value of %s is too long (at most %zu bytes)", env, outsz - 1);
     memcpy(out, v, strlen(v) + 1);
@@ -341,6 +365,15 @@ static int parse_settings(sim_settings *s, mf_err *err)
         if (errno != 0 || *end != '\0' || v[0] == '-')
             return mf_err_set(err, "invalid value for MF_SIM_SEED: \"%s\" (unsigned integer)", v);
         s->seed = u;
+    }
+    v = getenv("MF_SIM_CONTROL");
+    if (v && *v) {
+        if (!strcmp(v, "1") || !strcasecmp(v, "true") || !strcasecmp(v, "yes") ||
+            !strcasecmp(v, "on"))
+            s->control = 1;
+        else if (strcmp(v, "0") && strcasecmp(v, "false") && strcasecmp(v, "no") &&
+                 strcasecmp(v, "off"))
+            return mf_err_set(err, "invalid value for MF_SIM_CONTROL: \"%s\" (a boolean)", v);
     }
     return 0;
 }

@@ -579,13 +579,19 @@ static enum MHD_Result dispatch(sim_ctx *ctx, struct MHD_Connection *conn, const
         ret = handle_api(ctx, conn, &c, method, url, st, &r);
         goto out;
     }
-    if (!strcmp(url, "/_sim/ledger/export") && get) {
-        ret = handle_export(ctx, conn);
+    if (!strcmp(url, "/_sim/health") && get) {
+        reply_text(&r, 200, "{\"ok\":true}");
+        ret = send_reply(conn, &r);
         goto out;
     }
-    if (!strcmp(url, "/_sim/health") && get)
-        reply_text(&r, 200, "{\"ok\":true}");
-    else if (!strcmp(url, "/_sim/stats") && get)
+    /* the control and inspection endpoints (faults, reset, the ledger with every message
+     * text and number) exist only when MF_SIM_CONTROL enables them */
+    if (!ctx->set.control)
+        sim_reply_error(&r, 404, "NotFound", "no route for %s %s", method, url);
+    else if (!strcmp(url, "/_sim/ledger/export") && get) {
+        ret = handle_export(ctx, conn);
+        goto out;
+    } else if (!strcmp(url, "/_sim/stats") && get)
         handle_stats(ctx, &r);
     else if (!strcmp(url, "/_sim/config") && (get || post))
         handle_config(ctx, method, st, &r);

@@ -1,50 +1,66 @@
 /* cli_common: helpers the CLI's subcommands share (database connection, option parsing). */
 #include <getopt.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "mf_config.h"
 #include "mf_pg.h"
 #include "msgfleet.h"
 
-/* The DSN from $MF_PG_DSN, else from the file named by $MF_PG_DSN_FILE (it may hold a
- * password, so deployments keep it in a secret file as for the daemons). */
-static const char *dsn_from_env(char *buf, size_t cap)
-{
-    const char *dsn = getenv("MF_PG_DSN");
-    const char *path = getenv("MF_PG_DSN_FILE");
-    FILE *f;
-    size_t n;
+/* The CLI's one secret, read like the daemons read theirs (mf_config): MF_PG_DSN, or the file
+ * named by MF_PG_DSN_FILE; never from the command line. */
+typedef struct cli_config {
+    char pg_dsn[1024];
+} cli_config;
 
-    if ((dsn != NULL && *dsn != '\0') || path == NULL || *path == '\0')
-        return dsn;
-    f = fopen(path, "r");
-    if (f == NULL)
-        return NULL;
-    n = fread(buf, 1, cap - 1, f);
-    fclose(f);
-    while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
-        n--;
-    buf[n] = '\0';
-    return buf;
+static const mf_config_key CLI_KEYS[] = {
+    {"MF_PG_DSN", MF_CFG_SECRET, "", 0, 0, 0, 0, offsetof(cli_config, pg_dsn),
+     sizeof(((cli_config *)0)->pg_dsn), MF_CFG_CLI,
+     "libpq connection string of the platform database"},
+};
+
+int msgfleet_refuse_dsn(const char *cmd)
+{
+    fprintf(stderr, "msgfleet %s: --dsn is not accepted: a connection string on the command "
+                    "line is visible to every local user (ps, /proc); set MF_PG_DSN or "
+                    "MF_PG_DSN_FILE\n", cmd);
+    return MSGFLEET_EXIT_USAGE;
+}
+
+static void warn_secret(void *arg, const char *key, const char *msg)
+{
+    (void)key;
+    fprintf(stderr, "msgfleet %s: warning: %s\n", (const char *)arg, msg);
 }
 
 PGconn *msgfleet_connect(const char *dsn, const char *cmd)
 {
     mf_err err = {{0}};
-    char from_file[1024];
-    PGconn *conn;
+    cli_config cfg;
+    PGconn *conn = NULL;
 
-    if (dsn == NULL)
-        dsn = dsn_from_env(from_file, sizeof(from_file));
-    if (dsn == NULL || dsn[0] == '\0') {
-        fprintf(stderr, "msgfleet %s: no database: give --dsn or set MF_PG_DSN (or MF_PG_DSN_FILE)\n",
-                cmd);
-        return NULL;
+    memset(&cfg, 0, sizeof(cfg));
+    if (dsn == NULL) {
+        if (mf_config_load(CLI_KEYS, sizeof(CLI_KEYS) / sizeof(CLI_KEYS[0]), MF_CFG_CLI, &cfg,
+                           NULL, &err) != 0) {
+            fprintf(stderr, "msgfleet %s: %s\n", cmd, err.msg);
+            goto out;
+        }
+        mf_config_check_secret_files(CLI_KEYS, sizeof(CLI_KEYS) / sizeof(CLI_KEYS[0]),
+                                     MF_CFG_CLI, NULL, warn_secret, (void *)cmd);
+        dsn = cfg.pg_dsn;
+    }
+    if (dsn[0] == '\0') {
+        fprintf(stderr, "msgfleet %s: no database: set MF_PG_DSN or MF_PG_DSN_FILE\n", cmd);
+        goto out;
     }
     conn = mf_pg_connect(dsn, NULL, "msgfleet-cli", &err);
     if (conn == NULL)
         fprintf(stderr, "msgfleet %s: %s\n", cmd, err.msg);
+out:
+    explicit_bzero(&cfg, sizeof(cfg));
     return conn;
 }
 
@@ -68,11 +84,12 @@ int msgfleet_parse_run_args(int argc, char **argv, const char *usage, const char
     char *end = NULL;
     int c;
 
+    *dsn = NULL; /* never from the command line: msgfleet_connect reads the configuration */
     optind = 1;
     opterr = 0;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (c) {
-        case 'd': *dsn = optarg; break;
+        case 'd': return msgfleet_refuse_dsn(argv[0]);
         case 't':
             *timeout_s = strtod(optarg, &end);
             if (end == optarg || *end != '\0' || *timeout_s < 0) {

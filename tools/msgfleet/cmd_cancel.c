@@ -9,7 +9,7 @@
 #include "msgfleet.h"
 
 static const char CANCEL_USAGE[] =
-    "usage: msgfleet cancel RUN_ID [--reason TEXT] [--watch] [--timeout S] [--dsn DSN]\n\n"
+    "usage: msgfleet cancel RUN_ID [--reason TEXT] [--watch] [--timeout S]\n\n"
     "Cancel a running run, as the web UI does (workflow_runs.status = 'cancelled'), and note\n"
     "who and why in the run's logs. Every sender stops sending the run's jobs within about a\n"
     "second (MF_SENDER_HALT_CHECK_MS): a job not handed to the provider yet gets no message\n"
@@ -21,7 +21,7 @@ static const char CANCEL_USAGE[] =
     "  --reason TEXT  why (kept in the run's logs with the operator's name)\n"
     "  --watch        follow the run until its last job has its row, then print its summary\n"
     "  --timeout S    with --watch: give up after S seconds (exit 1)\n"
-    "  --dsn DSN      PostgreSQL (default: $MF_PG_DSN)\n";
+    "The database comes from MF_PG_DSN or MF_PG_DSN_FILE.\n";
 
 static const char CANCEL_SQL[] =
     "UPDATE workflow_runs SET status = 'cancelled',"
@@ -63,7 +63,7 @@ static int parse_cancel_args(int argc, char **argv, cancel_opts *o)
                 return MSGFLEET_EXIT_USAGE;
             }
             break;
-        case 'd': o->dsn = optarg; break;
+        case 'd': return msgfleet_refuse_dsn(argv[0]);
         case 'h': fputs(CANCEL_USAGE, stdout); return -1;
         default: fputs(CANCEL_USAGE, stderr); return MSGFLEET_EXIT_USAGE;
         }

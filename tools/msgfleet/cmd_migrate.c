@@ -14,11 +14,12 @@
 static void migrate_usage(FILE *out)
 {
     fprintf(out,
-            "usage: msgfleet migrate [--dsn DSN] [--dir DIR]\n\n"
+            "usage: msgfleet migrate [--dir DIR]\n\n"
             "Apply every schemas/pg/NNNN_*.sql not yet recorded in mf_schema_migrations, in\n"
             "order, each in its own transaction. Creates the Supabase roles anon, authenticated\n"
             "and service_role first where they are missing (plain PostgreSQL).\n\n"
-            "  --dsn DSN   libpq connection string or URI (default: $MF_PG_DSN)\n"
+            "The database: MF_PG_DSN (a libpq connection string or URI), or the file named by\n"
+            "MF_PG_DSN_FILE; never the command line, where every local user could read it.\n\n"
             "  --dir DIR   migrations directory (default: $MF_SCHEMA_DIR, else the\n"
             "              repository's schemas/pg found from the executable or the cwd)\n"
             "  --help      this text\n");
@@ -39,7 +40,6 @@ int cmd_migrate(int argc, char **argv)
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
-    const char *dsn = getenv("MF_PG_DSN");
     const char *dir = NULL;
     char found[PATH_MAX];
     PGconn *conn = NULL;
@@ -51,7 +51,7 @@ int cmd_migrate(int argc, char **argv)
     opterr = 0;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (c) {
-        case 'd': dsn = optarg; break;
+        case 'd': return msgfleet_refuse_dsn("migrate");
         case 'D': dir = optarg; break;
         case 'h': migrate_usage(stdout); return MSGFLEET_EXIT_OK;
         default:
@@ -64,10 +64,6 @@ int cmd_migrate(int argc, char **argv)
         fprintf(stderr, "msgfleet migrate: unexpected argument \"%s\"\n", argv[optind]);
         return MSGFLEET_EXIT_USAGE;
     }
-    if (dsn == NULL || dsn[0] == '\0') {
-        fprintf(stderr, "msgfleet migrate: no database: give --dsn or set MF_PG_DSN\n");
-        return MSGFLEET_EXIT_USAGE;
-    }
     if (dir == NULL) {
         if (msgfleet_schema_dir(found, sizeof(found)) != 0) {
             fprintf(stderr, "msgfleet migrate: could not find schemas/pg: give --dir or set "
@@ -76,11 +72,9 @@ int cmd_migrate(int argc, char **argv)
         }
         dir = found;
     }
-    conn = mf_pg_connect(dsn, NULL, "msgfleet-migrate", &err);
-    if (conn == NULL) {
-        fprintf(stderr, "msgfleet migrate: %s\n", err.msg);
+    conn = msgfleet_connect(NULL, "migrate");
+    if (conn == NULL)
         return MSGFLEET_EXIT_ERROR;
-    }
     n = mf_migrate_run(conn, dir, print_applied, NULL, &err);
     PQfinish(conn);
     if (n < 0) {

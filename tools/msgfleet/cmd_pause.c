@@ -7,17 +7,17 @@
 #include "msgfleet.h"
 
 static const char PAUSE_USAGE[] =
-    "usage: msgfleet pause WORKFLOW [--reason TEXT] [--dsn DSN]\n\n"
+    "usage: msgfleet pause WORKFLOW [--reason TEXT]\n\n"
     "Pause a workflow (its id or its name), as the web UI does (workflows.status = 'paused').\n"
     "Every running run of it is held: the senders stop sending its jobs within about a\n"
     "second (MF_SENDER_HALT_CHECK_MS) and park them on the retry topic, nothing fails and\n"
     "other runs are not slowed; runs not expanded yet wait unexpanded; its schedule does not\n"
     "fire. The runs stay 'running'. `msgfleet resume WORKFLOW` continues them.\n"
     "  --reason TEXT  why (kept in the logs of the runs it holds, with the operator's name)\n"
-    "  --dsn DSN      PostgreSQL (default: $MF_PG_DSN)\n";
+    "The database comes from MF_PG_DSN or MF_PG_DSN_FILE.\n";
 
 static const char RESUME_USAGE[] =
-    "usage: msgfleet resume WORKFLOW [--skip-missed] [--reason TEXT] [--dsn DSN]\n\n"
+    "usage: msgfleet resume WORKFLOW [--skip-missed] [--reason TEXT]\n\n"
     "Make a paused workflow active again: its held runs continue where they stopped (the\n"
     "senders see it within about a second), and its schedule fires again. A scheduled slot\n"
     "that came due while the workflow was paused fires once now (as after a planner outage),\n"
@@ -26,7 +26,7 @@ static const char RESUME_USAGE[] =
     "(30 s): after fixing a template during a pause, wait that long before resuming.\n"
     "  --skip-missed  do not fire a slot missed while paused\n"
     "  --reason TEXT  kept in the logs of the runs it continues\n"
-    "  --dsn DSN      PostgreSQL (default: $MF_PG_DSN)\n";
+    "The database comes from MF_PG_DSN or MF_PG_DSN_FILE.\n";
 
 /* The workflow named by id or by name: exactly one must match. */
 static const char FIND_SQL[] =
@@ -76,7 +76,7 @@ static int parse_args(int argc, char **argv, const char *usage, int resume, paus
             }
             o->skip_missed = 1;
             break;
-        case 'd': o->dsn = optarg; break;
+        case 'd': return msgfleet_refuse_dsn(argv[0]);
         case 'h': fputs(usage, stdout); return -1;
         default: fputs(usage, stderr); return MSGFLEET_EXIT_USAGE;
         }

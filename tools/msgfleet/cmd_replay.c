@@ -10,7 +10,7 @@
 
 static const char REPLAY_USAGE[] =
     "usage: msgfleet replay RUN_ID [--status S]... [--code C]... [--since T] [--until T]\n"
-    "                       [--dry-run] [--watch] [--timeout S] [--dsn DSN]\n\n"
+    "                       [--dry-run] [--watch] [--timeout S]\n\n"
     "Resend the failures of a run (or of a replay: the chain is the original run and all its\n"
     "replays) as a new run with replay_of = the original. A recipient who already has a sent or\n"
     "delivered message anywhere in the chain is never sent again, so running the same replay\n"
@@ -21,10 +21,10 @@ static const char REPLAY_USAGE[] =
     "  --code C     only failures with this error code (repeatable)\n"
     "  --since T / --until T   failure time window (timestamptz, e.g. 2026-11-25T09:00+09)\n"
     "  --dry-run    print how many recipients and which codes, start nothing\n"
-    "  --watch      follow the replay run and print its summary\n";
+    "  --watch      follow the replay run and print its summary\n"
+    "PostgreSQL: MF_PG_DSN or the file named by MF_PG_DSN_FILE.\n";
 
 typedef struct replay_opts {
-    const char *dsn;
     const char *run;
     const char *statuses[8];
     size_t nstatuses;
@@ -66,7 +66,7 @@ static int parse_replay_args(int argc, char **argv, replay_opts *o)
         case 'n': o->dry_run = 1; break;
         case 'w': o->watch = 1; break;
         case 't': o->timeout_s = strtod(optarg, NULL); break;
-        case 'd': o->dsn = optarg; break;
+        case 'd': return msgfleet_refuse_dsn("replay");
         case 'h': fputs(REPLAY_USAGE, stdout); return -1;
         default: fputs(REPLAY_USAGE, stderr); return MSGFLEET_EXIT_USAGE;
         }
@@ -233,7 +233,7 @@ int cmd_replay(int argc, char **argv)
         rc = MSGFLEET_EXIT_USAGE;
         goto out;
     }
-    conn = msgfleet_connect(o.dsn, "replay");
+    conn = msgfleet_connect(NULL, "replay");
     rc = conn == NULL ? MSGFLEET_EXIT_ERROR : replay(conn, &o, filter.data);
 out:
     if (conn != NULL)

@@ -18,11 +18,11 @@ static const char INSERT_RUN_SQL[] =
 
 static void run_usage(FILE *out)
 {
-    fprintf(out, "usage: msgfleet run WORKFLOW [--dsn DSN] [--watch] [--timeout SECONDS]\n\n"
+    fprintf(out, "usage: msgfleet run WORKFLOW [--watch] [--timeout SECONDS]\n\n"
                  "Start a manual run of WORKFLOW (its id or its name) and print the run id.\n"
                  "  --watch          follow the run until it ends, then print its summary\n"
                  "  --timeout S      with --watch: give up after S seconds (exit 1)\n"
-                 "  --dsn DSN        PostgreSQL (default: $MF_PG_DSN)\n");
+                 "PostgreSQL: MF_PG_DSN or the file named by MF_PG_DSN_FILE.\n");
 }
 
 static int insert_run(PGconn *conn, const char *workflow, char *run_id, size_t cap)
@@ -55,7 +55,6 @@ int cmd_run(int argc, char **argv)
         {"dsn", required_argument, NULL, 'd'}, {"watch", no_argument, NULL, 'w'},
         {"timeout", required_argument, NULL, 't'}, {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
-    const char *dsn = NULL;
     int watch = 0;
     double timeout_s = 0;
     char run_id[64];
@@ -66,7 +65,7 @@ int cmd_run(int argc, char **argv)
     opterr = 0;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (c) {
-        case 'd': dsn = optarg; break;
+        case 'd': return msgfleet_refuse_dsn("run");
         case 'w': watch = 1; break;
         case 't': timeout_s = strtod(optarg, NULL); break;
         case 'h': run_usage(stdout); return MSGFLEET_EXIT_OK;
@@ -77,7 +76,7 @@ int cmd_run(int argc, char **argv)
         run_usage(stderr);
         return MSGFLEET_EXIT_USAGE;
     }
-    conn = msgfleet_connect(dsn, "run");
+    conn = msgfleet_connect(NULL, "run");
     if (conn == NULL)
         return MSGFLEET_EXIT_ERROR;
     rc = insert_run(conn, argv[optind], run_id, sizeof(run_id));

@@ -5,7 +5,7 @@
 #include "msgfleet.h"
 
 static const char SUMMARY_USAGE[] =
-    "usage: msgfleet summary RUN_ID [--dsn DSN]\n\n"
+    "usage: msgfleet summary RUN_ID\n\n"
     "Print a run's targets, sent, failed by error code, messages by type, cost, duration\n"
     "and rate, all counted from PostgreSQL.\n";
 

@@ -8,7 +8,7 @@
 #include "msgfleet.h"
 
 static const char WATCH_USAGE[] =
-    "usage: msgfleet watch RUN_ID [--dsn DSN] [--timeout SECONDS]\n\n"
+    "usage: msgfleet watch RUN_ID [--timeout SECONDS]\n\n"
     "Follow a run until it ends: sent / failed / total, rate and ETA. A run whose workflow\n"
     "is paused shows \"running (paused)\"; a cancelled run is followed until every job it\n"
     "expanded has its row (\"cancelled, stopping\", then \"cancelled\").\n"

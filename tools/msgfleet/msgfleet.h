@@ -6,6 +6,8 @@
 
 #include <libpq-fe.h>
 
+#include "mf_config.h"
+
 /* Exit codes of every subcommand. */
 #define MSGFLEET_EXIT_OK 0
 #define MSGFLEET_EXIT_ERROR 1
@@ -32,16 +34,23 @@ int cmd_pause(int argc, char **argv);
 int cmd_resume(int argc, char **argv);
 int cmd_dlq(int argc, char **argv);
 
-/* Connects to dsn (NULL: $MF_PG_DSN); prints `msgfleet <cmd>: <error>` and returns NULL on
- * failure. The caller PQfinish()es the connection. */
+/* Connects to the platform database: dsn NULL (what every subcommand passes) reads
+ * MF_PG_DSN, or the file named by MF_PG_DSN_FILE, through mf_config like the daemons do; a
+ * connection string never comes from the command line. Prints `msgfleet <cmd>: <error>` and
+ * returns NULL on failure. The caller PQfinish()es the connection. */
 PGconn *msgfleet_connect(const char *dsn, const char *cmd);
+
+/* `--dsn` was given: prints why it is refused (argv is readable by every local user) and
+ * returns MSGFLEET_EXIT_USAGE. */
+int msgfleet_refuse_dsn(const char *cmd);
 
 /* mf_pg_query that prints the error as `msgfleet <cmd>: ...`; caller PQclear()s. */
 PGresult *msgfleet_query(PGconn *conn, const char *cmd, const char *sql, int nparams,
                          const char *const *params);
 
-/* Parses `<cmd> RUN_ID [--dsn DSN] [--timeout S]`. Returns MSGFLEET_EXIT_OK, USAGE on bad
- * arguments (usage printed to stderr), or -1 after --help (usage printed to stdout). */
+/* Parses `<cmd> RUN_ID [--timeout S]`. Returns MSGFLEET_EXIT_OK, USAGE on bad arguments
+ * (usage printed to stderr; `--dsn` is refused, msgfleet_refuse_dsn), or -1 after --help
+ * (usage printed to stdout). *dsn is set to NULL. */
 int msgfleet_parse_run_args(int argc, char **argv, const char *usage, const char **dsn,
                             const char **run_id, double *timeout_s);
 

@@ -60,6 +60,9 @@ typedef struct sender_claim_out {
 typedef void (*sender_claim_id_fn)(void *arg, const mf_uuid *job);
 typedef void (*sender_claim_row_fn)(void *arg, const sender_claim_row *row);
 
+/* Rows (chunk, group) written by one sender_claims_groups statement at most. */
+#define SENDER_CLAIMS_GROUP_ROWS 16
+
 /* Scratch arrays reused across calls (not thread-safe). */
 typedef struct sender_claims {
     mf_pgarr a[8]; /* text arrays of the rare paths and the fallback INSERT */
@@ -69,6 +72,8 @@ typedef struct sender_claims {
     int copy_cooldown; /* inserts left before the COPY is tried again after a conflict */
     mf_uuid *seen;     /* chunks already recorded by the current sender_claims_record call */
     size_t seen_cap;
+    mf_pgbin_arr groups[SENDER_CLAIMS_GROUP_ROWS]; /* job ids of each (chunk, group) row of
+                                                    * one sender_claims_groups statement */
 } sender_claims;
 
 void sender_claims_init(sender_claims *c);

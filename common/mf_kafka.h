@@ -22,7 +22,7 @@ typedef struct mf_kafka_conf {
     mf_log *log; /* librdkafka log lines and errors go here (NULL: dropped) */
 } mf_kafka_conf;
 
-/* Topic base names of the fleet (BRIEF section 3). */
+/* Topic base names of the fleet (schemas/kafka/README.md). */
 #define MF_TOPIC_JOBS "jobs"
 #define MF_TOPIC_RESULTS "results"
 #define MF_TOPIC_RETRY "retry"

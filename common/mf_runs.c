@@ -137,8 +137,11 @@ out:
     return rc;
 }
 
-int mf_runs_try_complete(PGconn *conn, const char *run_id_text, mf_runs_completion *out,
-                         mf_err *err)
+/* Runs tx (one of the *_tx steps) in its own transaction, or inside the caller's when one is
+ * open; *out is zeroed on failure. what names the action in the error. */
+static int run_step(PGconn *conn, const char *run_id_text, mf_runs_completion *out,
+                    int (*tx)(PGconn *, const char *, mf_runs_completion *, mf_err *),
+                    const char *what, mf_err *err)
 {
     mf_runs_completion local;
     int own = PQtransactionStatus(conn) == PQTRANS_IDLE;
@@ -147,10 +150,10 @@ int mf_runs_try_complete(PGconn *conn, const char *run_id_text, mf_runs_completi
         out = &local;
     memset(out, 0, sizeof(*out));
     if (run_id_text == NULL)
-        return mf_err_set(err, "could not complete run: no run id");
+        return mf_err_set(err, "could not %s: no run id", what);
     if (own && mf_pg_begin(conn, err) != 0)
         return -1;
-    if (try_complete_tx(conn, run_id_text, out, err) != 0) {
+    if (tx(conn, run_id_text, out, err) != 0) {
         if (own)
             mf_pg_rollback(conn);
         memset(out, 0, sizeof(*out));
@@ -161,6 +164,12 @@ int mf_runs_try_complete(PGconn *conn, const char *run_id_text, mf_runs_completi
         return -1;
     }
     return 0;
+}
+
+int mf_runs_try_complete(PGconn *conn, const char *run_id_text, mf_runs_completion *out,
+                         mf_err *err)
+{
+    return run_step(conn, run_id_text, out, try_complete_tx, "complete run", err);
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -259,27 +268,7 @@ out:
 int mf_runs_try_finish_cancelled(PGconn *conn, const char *run_id_text, mf_runs_completion *out,
                                  mf_err *err)
 {
-    mf_runs_completion local;
-    int own = PQtransactionStatus(conn) == PQTRANS_IDLE;
-
-    if (out == NULL)
-        out = &local;
-    memset(out, 0, sizeof(*out));
-    if (run_id_text == NULL)
-        return mf_err_set(err, "could not end cancelled run: no run id");
-    if (own && mf_pg_begin(conn, err) != 0)
-        return -1;
-    if (finish_cancelled_tx(conn, run_id_text, out, err) != 0) {
-        if (own)
-            mf_pg_rollback(conn);
-        memset(out, 0, sizeof(*out));
-        return -1;
-    }
-    if (own && mf_pg_commit(conn, err) != 0) {
-        memset(out, 0, sizeof(*out));
-        return -1;
-    }
-    return 0;
+    return run_step(conn, run_id_text, out, finish_cancelled_tx, "end cancelled run", err);
 }
 
 int mf_runs_finish_cancelled_sweep(PGconn *conn, int max, int *n, mf_err *err)

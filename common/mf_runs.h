@@ -122,7 +122,7 @@ typedef struct mf_runs_stalled {
 } mf_runs_stalled;
 
 /*
- * Stall detection (issue 5: a run must never stay 'running' forever without a reason). Every
+ * Stall detection (a run must never stay 'running' forever without a reason). Every
  * run still 'running' whose expansion finished more than stall_s seconds ago and that still
  * misses results (success_count + failed_count < target_count), and whose workflow is not paused
  * (a held run waits on purpose), gets ONE entry appended to its

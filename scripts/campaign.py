@@ -286,7 +286,7 @@ def run_workflow(build, dsn, workflow, timeout_s):
 # ---------------------------------------------------------------- independent checks
 
 def normalise_phone(raw):
-    """An independent reading of BRIEF section 5's phone rule (mobile numbers only)."""
+    """An independent reading of the phone rule (docs/planner.md; mobile numbers only)."""
     if raw is None:
         return None
     s = raw.strip()

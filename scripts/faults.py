@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """faults: a campaign under SIGKILLs, Kafka/PostgreSQL restarts and a failing provider.
 
-Issue 5's fault test (docs/faults.md). It starts its OWN stack (PostgreSQL, PgBouncer, MariaDB,
+The fault test (docs/faults.md). It starts its OWN stack (PostgreSQL, PgBouncer, MariaDB,
 Kafka) with scripts/stack.sh on free private ports under a temporary folder, because it
 restarts PostgreSQL and Kafka; the shared development stack is never touched. On that stack it
 loads the sample customers, creates the sample workflow (scripts/campaign.py helpers), starts

@@ -1,5 +1,5 @@
 #!/bin/sh
-# Issue 5: 20,000 recipients, 2 planners, 3 senders, 2 reporters, while daemons are SIGKILLed
+# The fault test: 20,000 recipients, 2 planners, 3 senders, 2 reporters, while daemons are SIGKILLed
 # and restarted, Kafka and PostgreSQL restart, the provider fails (5xx, timeouts, 429) and
 # poison messages reach jobs and results (scripts/faults.py, docs/faults.md). The seed is
 # random and printed first; replay a failure with MF_FAULT_SEED=<seed>.

@@ -1,5 +1,5 @@
 #!/bin/sh
-# Issue 5, one fault on its own (scripts/faults.py --scenario kill-reporter, docs/faults.md):
+# The fault test, one fault on its own (scripts/faults.py --scenario kill-reporter, docs/faults.md):
 # SIGKILL of one reporter 40% into the run; restarted 2 s later.
 # 5,000 recipients, 2 planners, 3 senders, 2 reporters; pinned seed.
 set -eu

@@ -1,5 +1,5 @@
 #!/bin/sh
-# Issue 5, one fault on its own (scripts/faults.py --scenario provider-outage, docs/faults.md):
+# The fault test, one fault on its own (scripts/faults.py --scenario provider-outage, docs/faults.md):
 # the simulator answers every request 5xx for 30 s from 20% into the run.
 # 5,000 recipients, 2 planners, 3 senders, 2 reporters; pinned seed.
 set -eu

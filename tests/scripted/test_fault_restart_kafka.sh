@@ -1,5 +1,5 @@
 #!/bin/sh
-# Issue 5, one fault on its own (scripts/faults.py --scenario restart-kafka, docs/faults.md):
+# The fault test, one fault on its own (scripts/faults.py --scenario restart-kafka, docs/faults.md):
 # the Kafka broker stopped 30% into the run and started again 3 s later.
 # 5,000 recipients, 2 planners, 3 senders, 2 reporters; pinned seed.
 set -eu

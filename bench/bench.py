@@ -574,8 +574,11 @@ def stage_latency(a, ctx):
     return med, samples
 
 
-def stage_e2e(a, ctx):
+def stage_e2e(a, ctx, workflow=None, count=None):
+    """One run of count recipients (default: the campaign of --recipients) from trigger to done."""
     build, dsn, sim, fleet = a.build, ctx["dsn"], ctx["sim"], ctx["fleet"]
+    workflow = workflow or ctx["workflow"]
+    count = count or a.recipients
     campaign.psql(dsn, "CHECKPOINT")
     pids = daemon_pids(fleet)
     cpu0 = {n: cpu_seconds(p) for n, p in pids.items()}
@@ -586,9 +589,9 @@ def stage_e2e(a, ctx):
     pgcpu = PgCpuByClient(dsn)
     pgcpu.start()
     t0 = time.time()
-    run = trigger(build, dsn, ctx["workflow"])
-    log(f"e2e: run {run} of {a.recipients} recipients triggered")
-    sampler = Sampler(dsn, run, sim, pids, a.recipients, t0, planner, pgcpu,
+    run = trigger(build, dsn, workflow)
+    log(f"e2e: run {run} of {count} recipients triggered")
+    sampler = Sampler(dsn, run, sim, pids, count, t0, planner, pgcpu,
                       finals=lambda: status_finals(fleet))
     sampler.start()
     wait_run(dsn, run, a.timeout, [fleet, ctx["simfleet"]])
@@ -640,13 +643,49 @@ def stage_e2e(a, ctx):
     res["rss_by_role"] = {r: max(rss[n] for n in names) for r, names in by_role.items()}
     if rows != target or success + failed != target:
         log(f"e2e: WARNING rows {rows}, counters {success}+{failed}, target {target}")
-    csv_path = os.path.join(a.out, f"timeseries-{a.recipients}.csv")
+    csv_path = os.path.join(a.out, f"timeseries-{count}.csv")
     sampler.write_csv(csv_path)
-    png_path = os.path.join(a.out, f"timeseries-{a.recipients}.png")
-    chart(csv_path, png_path, f"msgfleet, {a.recipients:,} recipients, {a.senders} senders: "
+    png_path = os.path.join(a.out, f"timeseries-{count}.png")
+    chart(csv_path, png_path, f"msgfleet, {count:,} recipients, {a.senders} senders: "
                               "throughput per stage")
     res["csv"], res["png"] = csv_path, png_path
     return res
+
+
+def exactness(dsn, run):
+    """Rows, counters and cost of a run recounted from message_logs: (ok, text)."""
+    r = q1(dsn, "SELECT r.target_count, r.success_count, r.failed_count, r.total_cost, "
+                "(SELECT count(*) FROM message_logs m WHERE m.workflow_run_id = r.id), "
+                "(SELECT count(DISTINCT m.id) FROM message_logs m WHERE m.workflow_run_id = r.id), "
+                "(SELECT count(*) FILTER (WHERE m.status IN ('sent', 'delivered')) "
+                "   FROM message_logs m WHERE m.workflow_run_id = r.id), "
+                "(SELECT coalesce(sum(m.cost), 0) FROM message_logs m "
+                "   WHERE m.workflow_run_id = r.id) "
+                f"FROM workflow_runs r WHERE r.id = '{run}'")
+    target, success, failed = int(r[0]), int(r[1]), int(r[2])
+    cost, rows, distinct, sent, row_cost = r[3], int(r[4]), int(r[5]), int(r[6]), r[7]
+    ok = (rows == target == distinct and success + failed == target and success == sent
+          and num(cost) == num(row_cost))
+    text = (f"rows={rows} distinct={distinct} target={target} success={success} sent_rows={sent} "
+            f"failed={failed} total_cost={cost} sum_row_cost={row_cost}")
+    return ok, text
+
+
+def print_big_run(a, res, e2e_s, max_rss):
+    """The big run's own line: against the 1M run of the same session and data."""
+    ref = res["reference_e2e"]
+    ratio = e2e_s / ref["e2e_s"] if ref["e2e_s"] > 0 else 0.0
+    ok, text = res["exact"]
+    scale = a.recipients / a.reference
+    log(f"big run: exact {'yes' if ok else 'NO'}: {text}")
+    log(f"  target e2e <= {1.05 * scale:.1f} x the {a.reference:,} run {ratio:>8.2f}  "
+        f"{'met' if 0 < ratio <= 1.05 * scale else 'MISSED'}")
+    log(f"  target each daemon's peak RSS <= 64 MB {max_rss:>8.1f}  "
+        f"{'met' if max_rss <= 64 else 'MISSED'}")
+    log(f"  charts {ref['png']} and {res['e2e']['png']}")
+    print(f"bench10m: recipients={a.recipients} e2e_s={e2e_s:.2f} ratio_to_1m={ratio:.2f} "
+          f"max_rss_mb={max_rss:.1f} pg_disk_gb={res['pg_disk_gb']:.2f} "
+          f"exact={'yes' if ok else 'no'}", flush=True)
 
 
 def stage_floor(a, ctx, run):
@@ -797,6 +836,9 @@ def main(argv):
     ap.add_argument("--out", default=os.path.join(HERE, "out"))
     ap.add_argument("--timeout", type=float, default=3600)
     ap.add_argument("--keep", action="store_true", help="keep the databases")
+    ap.add_argument("--reference", type=int, default=1_000_000,
+                    help="a campaign bigger than this is also measured at this size first, on "
+                         "the same data, and gets a bench10m: line (default 1,000,000)")
     a = ap.parse_args(argv)
     a.build = os.path.abspath(a.build)
     skip = set(s for s in a.skip.split(",") if s)
@@ -845,9 +887,18 @@ def main(argv):
             run = trigger(a.build, dsn, ctx["latency_wf"])
             wait_run(dsn, run, 120, [fleet])
         res["first_send_ms"] = first_ms
+        if a.recipients > a.reference:  # the big run's yardstick: 1M of the same data first
+            settle(admin, "reference e2e")
+            ref_wf = derived_workflow(dsn, ctx["workflow"], "bench reference", a.reference)
+            ref = stage_e2e(a, ctx, ref_wf, a.reference)
+            res["reference_e2e"] = ref
+            log(f"reference e2e: {ref['target']} recipients in {ref['e2e_s']:.2f} s; "
+                f"rows {ref['rows']}")
         settle(admin, "e2e")
         e2e = stage_e2e(a, ctx)
         res["e2e"] = e2e
+        res["pg_disk_gb"] = num(q1(dsn, "SELECT pg_database_size(current_database())")[0]) / 1e9
+        res["exact"] = exactness(dsn, e2e["run"])
         fleet.stop()
         log(f"e2e: {e2e['target']} recipients ({e2e['invalid']} invalid) in {e2e['e2e_s']:.2f} s "
             f"= {e2e['recipients_per_s']:.0f} recipients/s; rows {e2e['rows']}")
@@ -939,6 +990,8 @@ def main(argv):
           f"peer_speedup={peer_speedup:.2f} first_send_ms={first_ms:.0f} "
           f"max_rss_mb={max_rss:.1f} scale_1_2_4={','.join(f'{r:.0f}' for r in scale)}",
           flush=True)
+    if "reference_e2e" in res:
+        print_big_run(a, res, e2e_s, max_rss)
     return 0
 
 

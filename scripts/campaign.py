@@ -261,16 +261,21 @@ def fleet_env(dsn, prefix, sim_url, mysql_db):
     return e
 
 
-def start_fleet(fleet, senders, planners=1, reporters=1):
+def start_fleet(fleet, senders, planners=1, reporters=1, extra=None):
+    """extra: daemon name ("reporter-1") -> settings of that daemon alone."""
     planner = binary(fleet.build, "planner/msgfleet-planner")
     sender = binary(fleet.build, "sender/msgfleet-sender")
     reporter = binary(fleet.build, "reporter/msgfleet-reporter")
+    extra = extra or {}
+
+    def start(name, binary_path):
+        fleet.start(name, [binary_path], dict({"MF_INSTANCE_ID": name}, **extra.get(name, {})))
     for i in range(planners):
-        fleet.start(f"planner-{i + 1}", [planner], {"MF_INSTANCE_ID": f"planner-{i + 1}"})
+        start(f"planner-{i + 1}", planner)
     for i in range(senders):
-        fleet.start(f"sender-{i + 1}", [sender], {"MF_INSTANCE_ID": f"sender-{i + 1}"})
+        start(f"sender-{i + 1}", sender)
     for i in range(reporters):
-        fleet.start(f"reporter-{i + 1}", [reporter], {"MF_INSTANCE_ID": f"reporter-{i + 1}"})
+        start(f"reporter-{i + 1}", reporter)
 
 
 def run_workflow(build, dsn, workflow, timeout_s):

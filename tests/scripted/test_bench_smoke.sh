@@ -1,6 +1,7 @@
 #!/bin/sh
 # Benchmark harness, short run: bench/bench.py with 10,000 recipients on the local stack (every
-# stage: latency, end to end, COPY floor, solapi SDK peer, scale-out). Asserts that it ran and
+# stage: warm-up, latency, end to end with delivery reports, COPY floors (seed schema, migrated
+# schema, reports UPDATE), solapi SDK peers (INSERT and COPY), scale-out). Asserts that it ran and
 # printed its summary line with plausible figures, and wrote the time series and the chart.
 # The figures themselves are not judged here (BENCHMARKS.md holds the full run).
 set -eu
@@ -17,10 +18,10 @@ last=$(tail -n 1 "$out/bench.log")
 echo "$last"
 fail() { tail -n 40 "$out/bench.log"; echo "test_bench_smoke: FAIL: $1" >&2; exit 1; }
 n='[0-9][0-9]*\(\.[0-9][0-9]*\)\{0,1\}'
-echo "$last" | grep -q "^bench: recipients=10000 e2e_s=$n floor_s=$n floor_ratio=$n peer_s=$n peer_speedup=$n first_send_ms=$n max_rss_mb=$n scale_1_2_4=$n,$n,$n\$" ||
+echo "$last" | grep -q "^bench: recipients=10000 e2e_s=$n seed_floor_s=$n seed_floor_ratio=$n floor_s=$n floor_ratio=$n final_s=$n final_ratio=$n peer_s=$n peer_speedup=$n copy_peer_s=$n copy_peer_speedup=$n first_send_ms=$n transactional_under_load_ms=$n max_rss_mb=$n scale_1_2_4=$n,$n,$n\$" ||
   fail "last line is not the summary line: $last"
 # every figure measured (a skipped or broken stage prints 0)
-for key in e2e_s floor_s peer_s first_send_ms max_rss_mb; do
+for key in e2e_s seed_floor_s floor_s final_s peer_s copy_peer_s first_send_ms max_rss_mb; do
   v=$(echo "$last" | sed -n "s/.* $key=\([0-9.]*\).*/\1/p")
   awk -v v="$v" 'BEGIN { exit !(v > 0) }' || fail "$key is $v"
 done

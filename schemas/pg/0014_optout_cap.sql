@@ -78,93 +78,98 @@ CREATE FUNCTION mf_send_gate(p_jobs uuid[], p_phones text[], p_workflows uuid[],
   LANGUAGE plpgsql
   SET search_path = public, pg_catalog
 AS $$
+#variable_conflict use_column
 DECLARE
   v_default jsonb;
-  v_caps jsonb;
-  v_cap jsonb;
-  v_24 bigint;
-  v_7d bigint;
-  c_24 bigint;
-  c_7d bigint;
   k integer;
-  r record;
 BEGIN
   -- Opt-outs, for every job: 'all' stops any message, 'advertising' the advertising ones.
   RETURN QUERY
-    SELECT b.j, 'OPTED_OUT'::text,
-           format('recipient opted out (scope %s, source %s)', s.scope, s.source)
+    SELECT DISTINCT ON (b.j) b.j, 'OPTED_OUT'::text,
+           format('recipient opted out (scope %s, source %s)', x.scope, x.source)
     FROM unnest(p_jobs, p_phones, p_ad) AS b(j, ph, ad)
-    CROSS JOIN LATERAL (
-      SELECT x.scope, x.source FROM mf_suppressions x
-      WHERE x.phone = b.ph AND (x.scope = 'all' OR (b.ad AND x.scope = 'advertising'))
-      ORDER BY x.scope = 'all' DESC LIMIT 1) s;
+    JOIN mf_suppressions x
+      ON x.phone = b.ph AND (x.scope = 'all' OR (b.ad AND x.scope = 'advertising'))
+    ORDER BY b.j, x.scope = 'all' DESC;
 
   IF NOT (true = ANY (p_ad)) THEN
     RETURN;
   END IF;
 
-  -- The frequency cap. Every phone of the batch's advertising jobs is locked (transaction-scoped
-  -- advisory lock on its hash, in ascending order: two senders never deadlock) before it is
-  -- counted, so two senders sending to the same phone count one after the other.
-  FOR k IN SELECT DISTINCT hashtext(b.ph) FROM unnest(p_phones, p_ad) AS b(ph, ad)
+  -- The frequency cap. The phones of the batch's advertising jobs are locked before they are
+  -- counted: transaction-scoped advisory locks on 256 buckets of their hash (at most 256 locks
+  -- per call, however large the batch), taken in ascending order so that two senders never
+  -- deadlock; they are released at commit, together with the ledger rows inserted below, so a
+  -- second sender counting the same phone waits and then sees them. Key (140014, 0) is the
+  -- opt-out sync's.
+  FOR k IN SELECT DISTINCT (hashtext(b.ph) & 255) + 1 FROM unnest(p_phones, p_ad) AS b(ph, ad)
            WHERE b.ad ORDER BY 1 LOOP
     PERFORM pg_advisory_xact_lock(140014, k);
   END LOOP;
 
   SELECT s.setting_value INTO v_default FROM system_settings s
   WHERE s.setting_key = 'ad_frequency_cap';
-  SELECT coalesce(jsonb_object_agg(w.id::text, w.message_config -> 'frequency_cap'), '{}')
-    INTO v_caps
-  FROM workflows w
-  WHERE w.id = ANY (p_workflows) AND w.message_config ? 'frequency_cap';
 
-  FOR r IN
-    SELECT b.j, b.ph, b.wf
-    FROM unnest(p_jobs, p_phones, p_workflows, p_ad) WITH ORDINALITY AS b(j, ph, wf, ad, ord)
-    WHERE b.ad AND NOT EXISTS (
-      SELECT 1 FROM mf_suppressions x WHERE x.phone = b.ph)
-    ORDER BY b.ord
-  LOOP
-    -- already let through once (a redelivered or retried job): not counted again
-    PERFORM 1 FROM mf_ad_sends a WHERE a.job_id = r.j;
-    IF FOUND THEN
-      CONTINUE;
-    END IF;
-    v_cap := CASE WHEN v_caps ? r.wf::text THEN v_caps -> r.wf::text ELSE v_default END;
-    IF v_cap IS NOT NULL AND jsonb_typeof(v_cap) <> 'null' THEN
-      IF jsonb_typeof(v_cap) <> 'object' THEN
-        v_24 := -1;
-      ELSE
-        v_24 := mf_cap_limit(v_cap, 'per_24h');
-        v_7d := mf_cap_limit(v_cap, 'per_7d');
-      END IF;
-      IF v_24 = -1 OR v_7d = -1 THEN
-        job_id := r.j;
-        code := 'BAD_CONFIG';
-        message := format('invalid frequency cap %s (expected {"per_24h":N,"per_7d":M}, '
-                          'whole numbers >= 0)', left(v_cap::text, 200));
-        RETURN NEXT;
-        CONTINUE;
-      END IF;
-      IF v_24 IS NOT NULL OR v_7d IS NOT NULL THEN
-        SELECT count(*) FILTER (WHERE a.sent_at > now() - interval '24 hours'), count(*)
-          INTO c_24, c_7d
-        FROM mf_ad_sends a
-        WHERE a.phone = r.ph AND a.sent_at > now() - interval '7 days';
-        IF (v_24 IS NOT NULL AND c_24 >= v_24) OR (v_7d IS NOT NULL AND c_7d >= v_7d) THEN
-          job_id := r.j;
-          code := 'FREQUENCY_CAPPED';
-          message := format('frequency cap reached: %s advertising messages in 24 hours '
-                            '(cap %s), %s in 7 days (cap %s)', c_24,
-                            coalesce(v_24::text, 'none'), c_7d, coalesce(v_7d::text, 'none'));
-          RETURN NEXT;
-          CONTINUE;
-        END IF;
-      END IF;
-    END IF;
-    INSERT INTO mf_ad_sends (job_id, phone, workflow_id) VALUES (r.j, r.ph, r.wf)
-    ON CONFLICT ON CONSTRAINT mf_ad_sends_pkey DO NOTHING;
-  END LOOP;
+  -- In the batch's order per phone: a job is let through while the phone's count in the
+  -- window plus its rank among the batch's new jobs for that phone stays within the cap. A job
+  -- already in the ledger (redelivered, retried) is let through without counting again.
+  RETURN QUERY
+  WITH b AS (
+    SELECT u.j, u.ph, u.wf, u.ord
+    FROM unnest(p_jobs, p_phones, p_workflows, p_ad) WITH ORDINALITY AS u(j, ph, wf, ad, ord)
+    WHERE u.ad
+      AND NOT EXISTS (SELECT 1 FROM mf_suppressions x WHERE x.phone = u.ph)
+      AND NOT EXISTS (SELECT 1 FROM mf_ad_sends a WHERE a.job_id = u.j)),
+  -- the cap of each workflow of the batch, worked out once per workflow
+  wcap AS (
+    SELECT f.wf, c.cap,
+           CASE WHEN c.cap IS NULL OR jsonb_typeof(c.cap) = 'null' THEN NULL
+                WHEN jsonb_typeof(c.cap) <> 'object' THEN -1
+                ELSE mf_cap_limit(c.cap, 'per_24h') END AS l24,
+           CASE WHEN c.cap IS NULL OR jsonb_typeof(c.cap) = 'null' THEN NULL
+                WHEN jsonb_typeof(c.cap) <> 'object' THEN -1
+                ELSE mf_cap_limit(c.cap, 'per_7d') END AS l7
+    FROM (SELECT DISTINCT b.wf FROM b) f
+    LEFT JOIN workflows w ON w.id = f.wf
+    CROSS JOIN LATERAL (
+      SELECT CASE WHEN w.message_config ? 'frequency_cap' THEN w.message_config -> 'frequency_cap'
+                  ELSE v_default END AS cap) c),
+  lim AS (
+    SELECT b.*, wc.cap, wc.l24, wc.l7
+    FROM b JOIN wcap wc ON wc.wf IS NOT DISTINCT FROM b.wf),
+  cnt AS (
+    SELECT a.phone, count(*) FILTER (WHERE a.sent_at > now() - interval '24 hours') AS c24,
+           count(*) AS c7
+    FROM mf_ad_sends a
+    WHERE a.phone IN (SELECT DISTINCT b.ph FROM b) AND a.sent_at > now() - interval '7 days'
+    GROUP BY a.phone),
+  ranked AS (
+    SELECT l.*, coalesce(n.c24, 0) AS c24, coalesce(n.c7, 0) AS c7,
+           row_number() OVER (PARTITION BY l.ph ORDER BY l.ord) AS rk
+    FROM lim l LEFT JOIN cnt n ON n.phone = l.ph),
+  verdict AS (
+    SELECT r.*,
+           CASE WHEN r.l24 = -1 OR r.l7 = -1 THEN 'BAD_CONFIG'
+                WHEN (r.l24 IS NOT NULL AND r.c24 + r.rk > r.l24)
+                  OR (r.l7 IS NOT NULL AND r.c7 + r.rk > r.l7) THEN 'FREQUENCY_CAPPED'
+           END AS vcode
+    FROM ranked r),
+  ins AS (
+    INSERT INTO mf_ad_sends (job_id, phone, workflow_id)
+    SELECT v.j, v.ph, v.wf FROM verdict v WHERE v.vcode IS NULL
+    ON CONFLICT ON CONSTRAINT mf_ad_sends_pkey DO NOTHING
+    RETURNING 1)
+  SELECT v.j, v.vcode,
+         CASE WHEN v.vcode = 'BAD_CONFIG'
+              THEN format('invalid frequency cap %s (expected {"per_24h":N,"per_7d":M}, '
+                          'whole numbers >= 0)', left(v.cap::text, 200))
+              ELSE format('frequency cap reached: %s advertising messages in 24 hours (cap %s), '
+                          '%s in 7 days (cap %s)', v.c24 + v.rk - 1,
+                          coalesce(v.l24::text, 'none'), v.c7 + v.rk - 1,
+                          coalesce(v.l7::text, 'none'))
+         END
+  FROM verdict v
+  WHERE v.vcode IS NOT NULL;
 END
 $$;
 

@@ -14,8 +14,8 @@ on the simulator's ledger and in PostgreSQL (docs/compliance.md):
            neither;
   080      a number on the simulator's 080 list is answered 1061; the reporter lists it
            (source provider_080) and the next advertising run skips it (OPTED_OUT);
-  sync     the reporter's sync reads the simulator's whole 080 list (3 pages) into
-           mf_suppressions and records the sync;
+  sync     of two reporters with the sync on, one reads the simulator's whole 080 list
+           (3 pages) into mf_suppressions and records the sync, the other skips it;
   cap      with ad_frequency_cap {"per_24h":1}, two advertising runs started together on the
            same recipients with 2 senders: every recipient gets exactly one message in the
            ledger, the other row is FREQUENCY_CAPPED; a workflow override {"per_24h":2} lets
@@ -212,9 +212,12 @@ def phase_sync(fleet, dsn, sim_url, timeout):
     numbers = [f"0105550{i:04d}" for i in range(1200)]
     post(f"{sim_url}/_sim/black", {"numbers": numbers[:700]})
     post(f"{sim_url}/_sim/black", {"numbers": numbers[700:]})
-    fleet.start("reporter-sync", [cp.binary(fleet.build, "reporter/msgfleet-reporter")],
-                {"MF_INSTANCE_ID": "reporter-sync", "MF_REPORTER_OPTOUT_SYNC_MS": "1000",
-                 "MF_HTTP_PORT": "0"})
+    # two reporters with the sync on: one syncs, the other finds the lock taken or the sync
+    # recent (interval 10 min) and skips
+    for name in ("reporter-sync-1", "reporter-sync-2"):
+        fleet.start(name, [cp.binary(fleet.build, "reporter/msgfleet-reporter")],
+                    {"MF_INSTANCE_ID": name, "MF_REPORTER_OPTOUT_SYNC_MS": "600000",
+                     "MF_HTTP_PORT": "0"})
     deadline = time.time() + timeout
     row = None
     while time.time() < deadline:
@@ -225,8 +228,15 @@ def phase_sync(fleet, dsn, sim_url, timeout):
         time.sleep(0.5)
     check(row is not None and row[0] == "t", f"the sync ran: {row}")
     # 1200 + the number listed by the 080 phase, 500 per page
-    check(row[1:] == ["1201", "3", "reporter-sync"], f"the sync read 1201 numbers in 3 pages: "
-                                                    f"{row}")
+    check(row[1:3] == ["1201", "3"], f"the sync read 1201 numbers in 3 pages: {row}")
+    time.sleep(7)  # past both reporters' next look (every 5 s)
+    syncs = {}
+    for name in ("reporter-sync-1", "reporter-sync-2"):
+        with open(os.path.join(fleet.workdir, f"{name}.log"), encoding="utf-8",
+                  errors="replace") as f:
+            syncs[name] = sum(1 for line in f if "080 opt-out list synced" in line)
+    check(sum(syncs.values()) == 1 and syncs.get(row[3]) == 1,
+          f"one sync by one reporter ({row[3]}): {syncs}")
     got = cp.psql(dsn, "SELECT count(*) FROM mf_suppressions WHERE phone LIKE '0105550%' "
                        "AND scope = 'advertising' AND source = 'provider_080'")[0][0]
     check(got == "1200", f"the sync listed the simulator's 1200 numbers (got {got})")

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "mf_clock.h"
 #include "mf_coolsms.h"
 #include "mf_daemon.h"
 #include "mf_pg.h"
@@ -97,6 +98,10 @@ out:
 #define SYNC_CHECK_MS 5000
 /* Wait after a failed sync. */
 #define SYNC_RETRY_MS 60000
+/* How often the advertising ledger is pruned (rows older than 7 days), and most rows per
+ * statement. */
+#define PRUNE_EVERY_MS 600000
+#define PRUNE_LIMIT "100000"
 
 static const char LOCK_SQL[] =
     "SELECT pg_try_advisory_xact_lock(140014, 0) AND coalesce(synced_at < now() - "
@@ -109,7 +114,7 @@ static const char SYNC_INSERT_SQL[] =
 static const char SYNC_DONE_SQL[] =
     "UPDATE mf_optout_sync SET synced_at = now(), numbers = $1, added = $2, pages = $3, "
     "owner = $4 WHERE id = 1";
-static const char PRUNE_SQL[] = "SELECT mf_ad_sends_prune(100000)";
+static const char PRUNE_SQL[] = "SELECT mf_ad_sends_prune(" PRUNE_LIMIT ")";
 
 struct rep_optout {
     const reporter_config *cfg;
@@ -141,7 +146,7 @@ rep_optout *rep_optout_new(const reporter_config *cfg, mf_log *log, mf_err *err)
     cc.max_in_flight = 1;
     if ((o->pg = mf_pg_connect(cfg->common.pg_dsn, NULL, "msgfleet-reporter-optout", err)) ==
             NULL ||
-        (o->api = mf_coolsms_new(&cc, err)) == NULL) {
+        (cfg->optout_sync_ms > 0 && (o->api = mf_coolsms_new(&cc, err)) == NULL)) {
         rep_optout_free(o);
         return NULL;
     }
@@ -227,10 +232,14 @@ static int finish_sync(rep_optout *o, long long numbers, long long added, int pa
     snprintf(n1, sizeof(n1), "%lld", numbers);
     snprintf(n2, sizeof(n2), "%lld", added);
     snprintf(n3, sizeof(n3), "%d", pages);
-    if (mf_pg_command(o->pg, SYNC_DONE_SQL, 4, p, NULL, err) != 0 ||
-        count_query(o->pg, PRUNE_SQL, 0, NULL, NULL, err) != 0)
+    return mf_pg_command(o->pg, SYNC_DONE_SQL, 4, p, NULL, err);
+}
+
+int rep_optout_prune(rep_optout *o, long long *pruned, mf_err *err)
+{
+    if (mf_pg_ensure(o->pg, err) != 0)
         return -1;
-    return 0;
+    return count_query(o->pg, PRUNE_SQL, 0, NULL, pruned, err);
 }
 
 int rep_optout_sync_once(rep_optout *o, long long *added, mf_err *err)
@@ -240,6 +249,8 @@ int rep_optout_sync_once(rep_optout *o, long long *added, mf_err *err)
 
     if (added != NULL)
         *added = 0;
+    if (o->api == NULL)
+        return 1; /* the sync is off */
     if (mf_pg_ensure(o->pg, err) != 0 || mf_pg_begin(o->pg, err) != 0)
         return -1;
     rc = due(o, err);
@@ -266,11 +277,30 @@ static void sleep_ms(long long ms)
     nanosleep(&ts, NULL);
 }
 
+/* Prunes the ledger when PRUNE_EVERY_MS passed since the last prune (*last_ms). */
+static void prune_tick(rep_optout *o, int64_t *last_ms)
+{
+    int64_t now = mf_clock_mono_ms();
+    long long n = 0;
+    mf_err e;
+
+    if (*last_ms != 0 && now - *last_ms < PRUNE_EVERY_MS)
+        return;
+    *last_ms = now;
+    mf_err_clear(&e);
+    if (rep_optout_prune(o, &n, &e) != 0)
+        MF_LOG(o->log, MF_LOG_WARN, "advertising ledger prune failed", MF_KV_S("error", e.msg));
+    else if (n > 0)
+        MF_LOG(o->log, MF_LOG_INFO, "advertising ledger pruned", MF_KV_I("rows", n));
+}
+
 static void *loop(void *arg)
 {
     rep_optout *o = arg;
-    long long check = o->cfg->optout_sync_ms < SYNC_CHECK_MS ? o->cfg->optout_sync_ms
-                                                             : SYNC_CHECK_MS;
+    long long check = o->cfg->optout_sync_ms > 0 && o->cfg->optout_sync_ms < SYNC_CHECK_MS
+                          ? o->cfg->optout_sync_ms
+                          : SYNC_CHECK_MS;
+    int64_t pruned_ms = 0;
 
     while (!o->stop && !mf_daemon_stopping()) {
         mf_err e;
@@ -281,6 +311,7 @@ static void *loop(void *arg)
             MF_LOG(o->log, MF_LOG_WARN, "080 opt-out list sync failed", MF_KV_S("error", e.msg));
             wait = SYNC_RETRY_MS; /* the provider or PostgreSQL is down: not every 5 s */
         }
+        prune_tick(o, &pruned_ms);
         for (long long w = 0; w < wait && !o->stop && !mf_daemon_stopping(); w += 50)
             sleep_ms(50);
     }

@@ -27,8 +27,9 @@ int rep_optout_code(const char *code);
 
 typedef struct rep_optout rep_optout;
 
-/* The periodic sync of the provider's 080 opt-out list (MF_REPORTER_OPTOUT_SYNC_MS): own
- * PostgreSQL connection and CoolSMS client. cfg and log are borrowed. NULL with err. */
+/* The periodic sync of the provider's 080 opt-out list (MF_REPORTER_OPTOUT_SYNC_MS; its
+ * CoolSMS client only when that is above 0) and the pruning of the advertising ledger: own
+ * PostgreSQL connection. cfg and log are borrowed. NULL with err. */
 rep_optout *rep_optout_new(const reporter_config *cfg, mf_log *log, mf_err *err);
 
 /*
@@ -36,13 +37,17 @@ rep_optout *rep_optout_new(const reporter_config *cfg, mf_log *log, mf_err *err)
  * reporter at a time, the others skip), when mf_optout_sync.synced_at is older than the
  * interval: read every page of GET /iam/v1/black?type=DENIAL and insert each normalised
  * number (scope 'advertising', source 'provider_080'; numbers already listed are kept), then
- * prune the advertising ledger (mf_ad_sends_prune) and record the sync. *added (optional) gets
- * the numbers inserted. 0 after a sync, 1 when not due or another reporter holds the lock,
- * -1 with err (nothing written).
+ * record the sync. *added (optional) gets the numbers inserted. 0 after a sync, 1 when the
+ * sync is off, not due or another reporter holds the lock, -1 with err (nothing written).
  */
 int rep_optout_sync_once(rep_optout *o, long long *added, mf_err *err);
 
-/* Start / stop the thread that syncs until stopped (or mf_daemon_stopping()). */
+/* Deletes up to 100,000 rows of mf_ad_sends older than 7 days (mf_ad_sends_prune); *pruned
+ * (optional) gets their number. Several reporters may prune at once. 0 or -1 with err. */
+int rep_optout_prune(rep_optout *o, long long *pruned, mf_err *err);
+
+/* Start / stop the thread that syncs (when on) and prunes the ledger every 10 minutes until
+ * stopped (or mf_daemon_stopping()). */
 int rep_optout_start(rep_optout *o, mf_err *err);
 void rep_optout_free(rep_optout *o); /* stops and joins the thread if running; NULL ok */
 

@@ -57,7 +57,7 @@ struct reporter {
     mf_kafka_producer *prod;
     mf_codec *codec;
     rep_status *status;
-    rep_optout *optout; /* the 080 opt-out list sync (NULL when off) */
+    rep_optout *optout; /* the 080 opt-out list sync and the ad ledger's pruning */
     rep_webhook *webhook;
     rep_isolate *iso;
     char t_results[MF_KAFKA_TOPIC_MAX + 1];
@@ -362,11 +362,9 @@ reporter *reporter_new(const reporter_config *cfg, mf_log *log, mf_err *err)
         if (rep_status_start(r->status, err) != 0)
             goto fail;
     }
-    if (cfg->optout_sync_ms > 0) {
-        r->optout = rep_optout_new(cfg, log, err);
-        if (r->optout == NULL || rep_optout_start(r->optout, err) != 0)
-            goto fail;
-    }
+    r->optout = rep_optout_new(cfg, log, err); /* 080 list sync (when on), ledger pruning */
+    if (r->optout == NULL || rep_optout_start(r->optout, err) != 0)
+        goto fail;
     if (cfg->webhook_enabled) {
         r->webhook = rep_webhook_new(cfg, r->t_results, r->metrics, log, err);
         if (r->webhook == NULL || rep_webhook_start(r->webhook, err) != 0)

@@ -15,7 +15,8 @@ on the simulator's ledger and in PostgreSQL (docs/compliance.md):
   080      a number on the simulator's 080 list is answered 1061; the reporter lists it
            (source provider_080) and the next advertising run skips it (OPTED_OUT);
   sync     of two reporters with the sync on, one reads the simulator's whole 080 list
-           (3 pages) into mf_suppressions and records the sync, the other skips it;
+           (3 pages) into mf_suppressions and records the sync, the other skips it; the
+           advertising ledger's rows older than 7 days are pruned;
   cap      with ad_frequency_cap {"per_24h":1}, two advertising runs started together on the
            same recipients with 2 senders: every recipient gets exactly one message in the
            ledger, the other row is FREQUENCY_CAPPED; a workflow override {"per_24h":2} lets
@@ -212,6 +213,9 @@ def phase_sync(fleet, dsn, sim_url, timeout):
     numbers = [f"0105550{i:04d}" for i in range(1200)]
     post(f"{sim_url}/_sim/black", {"numbers": numbers[:700]})
     post(f"{sim_url}/_sim/black", {"numbers": numbers[700:]})
+    # ledger rows older than 7 days are pruned by the reporters; a 6-day-old one stays
+    cp.psql(dsn, "INSERT INTO mf_ad_sends (job_id, phone, sent_at) SELECT gen_random_uuid(), "
+                 "'01088800000', now() - d * interval '1 day' FROM unnest(ARRAY[8, 9, 30, 6]) d")
     # two reporters with the sync on: one syncs, the other finds the lock taken or the sync
     # recent (interval 10 min) and skips
     for name in ("reporter-sync-1", "reporter-sync-2"):
@@ -237,6 +241,9 @@ def phase_sync(fleet, dsn, sim_url, timeout):
             syncs[name] = sum(1 for line in f if "080 opt-out list synced" in line)
     check(sum(syncs.values()) == 1 and syncs.get(row[3]) == 1,
           f"one sync by one reporter ({row[3]}): {syncs}")
+    left = cp.psql(dsn, "SELECT count(*) FROM mf_ad_sends WHERE phone = '01088800000'")[0][0]
+    check(left == "1", f"the ledger's rows older than 7 days were pruned ({left} of 4 left, "
+                       "want the 6-day-old one)")
     got = cp.psql(dsn, "SELECT count(*) FROM mf_suppressions WHERE phone LIKE '0105550%' "
                        "AND scope = 'advertising' AND source = 'provider_080'")[0][0]
     check(got == "1200", f"the sync listed the simulator's 1200 numbers (got {got})")

@@ -15,6 +15,7 @@
 #define SEND_PATH "/messages/v4/send-many/detail"
 #define LIST_PATH "/messages/v4/list"
 #define GROUPS_PATH "/messages/v4/groups"
+#define BLACK_PATH "/iam/v1/black"
 #define DEFAULT_REQUEST_TIMEOUT_MS 30000L
 #define DEFAULT_CONNECT_TIMEOUT_MS 5000L
 #define DEFAULT_IN_FLIGHT 4
@@ -1739,6 +1740,79 @@ int mf_coolsms_group_delete(mf_coolsms *h, const char *group_id, mf_coolsms_grou
                             mf_err *err)
 {
     return group_call(h, group_id, "DELETE", "", NULL, "delete the message group", out, err);
+}
+
+/* ------------------------------------------------------------------ 080 opt-out list */
+
+static int decode_black(mf_coolsms *h, mf_coolsms_black_result *out, mf_err *err)
+{
+    json_t *j = json_loadb(h->list_resp.data != NULL ? h->list_resp.data : "", h->list_resp.len,
+                           0, NULL);
+    const json_t *list = json_object_get(j, "blackList"), *e;
+    size_t i;
+    int rc = -1;
+
+    if (!json_is_object(j) || !json_is_array(list)) {
+        out->cls = MF_COOLSMS_TRANSIENT;
+        snprintf(out->error_code, sizeof(out->error_code), "BAD_RESPONSE");
+        mf_err_set(err, "could not read the 080 opt-out list: the answer has no blackList "
+                        "array");
+        goto out;
+    }
+    out->numbers = calloc(json_array_size(list) ? json_array_size(list) : 1,
+                          sizeof(*out->numbers));
+    if (out->numbers == NULL) {
+        mf_err_set(err, "out of memory");
+        goto out;
+    }
+    json_array_foreach(list, i, e) {
+        const char *num = jstr(e, "recipientNumber");
+
+        if (num != NULL && strlen(num) < MF_COOLSMS_BLACK_NUMBER_MAX)
+            copy_cstr(out->numbers[out->n_numbers++], MF_COOLSMS_BLACK_NUMBER_MAX, num);
+    }
+    jcopy(out->next_key, sizeof(out->next_key), j, "nextKey");
+    rc = 0;
+out:
+    json_decref(j);
+    return rc;
+}
+
+int mf_coolsms_black_list(mf_coolsms *h, const char *start_key, int limit,
+                          mf_coolsms_black_result *out, mf_err *err)
+{
+    call_out o = {&out->http_status, &out->cls, &out->retry_after_ms, NULL, 0, NULL, 0};
+    char lim[16];
+
+    memset(out, 0, sizeof(*out));
+    o.code = out->error_code;
+    o.code_sz = sizeof(out->error_code);
+    o.msg = out->error_message;
+    o.msg_sz = sizeof(out->error_message);
+    out->retry_after_ms = -1;
+    out->cls = MF_COOLSMS_PERMANENT;
+    snprintf(lim, sizeof(lim), "%d", limit > 0 ? limit : 100);
+    mf_buf_reset(&h->list_url);
+    if (mf_buf_append_str(&h->list_url, h->base_url, err) < 0 ||
+        mf_buf_append_str(&h->list_url, BLACK_PATH "?type=DENIAL&limit=", err) < 0 ||
+        mf_buf_append_str(&h->list_url, lim, err) < 0)
+        return -1;
+    if (start_key != NULL && start_key[0] != '\0' &&
+        (mf_buf_append_str(&h->list_url, "&startKey=", err) < 0 ||
+         mf_buf_append_urlenc(&h->list_url, start_key, strlen(start_key), err) < 0))
+        return -1;
+    if (blocking_call(h, NULL, NULL, "read the 080 opt-out list", &o, err) < 0)
+        return -1;
+    return decode_black(h, out, err);
+}
+
+void mf_coolsms_black_result_free(mf_coolsms_black_result *r)
+{
+    if (r == NULL)
+        return;
+    free(r->numbers);
+    r->numbers = NULL;
+    r->n_numbers = 0;
 }
 
 void mf_coolsms_list_result_free(mf_coolsms_list_result *r)

@@ -254,6 +254,31 @@ void mf_coolsms_list_result_free(mf_coolsms_list_result *r);
 int mf_coolsms_group_messages(mf_coolsms *h, const char *group_id, const char *start_key,
                               int limit, mf_coolsms_list_result *out, mf_err *err);
 
+/* One page of the provider's 080 opt-out list (GET /iam/v1/black?type=DENIAL). */
+#define MF_COOLSMS_BLACK_NUMBER_MAX 32
+typedef struct mf_coolsms_black_result {
+    long http_status;
+    mf_coolsms_class cls;
+    long retry_after_ms;
+    char error_code[64];
+    char error_message[512];
+    char (*numbers)[MF_COOLSMS_BLACK_NUMBER_MAX]; /* recipientNumber as listed (not
+                                                    * normalised; owned: free with
+                                                    * mf_coolsms_black_result_free) */
+    size_t n_numbers;
+    char next_key[128]; /* "" when there is no further page */
+} mf_coolsms_black_result;
+
+/* GET /iam/v1/black?type=DENIAL&limit=&startKey=: one page of the numbers that opted out of
+ * the account's messages with the free 080 call (SOLAPI's blackList entries: handleKey,
+ * type, senderNumber, recipientNumber, dates). start_key NULL or "" for the first page. A
+ * recipientNumber that does not fit is left out. Blocking, on the handle's own connection
+ * like mf_coolsms_list. 0 on a parsed 2xx answer; -1 with err and out->cls otherwise. out is
+ * always initialised; free it with mf_coolsms_black_result_free in both cases. */
+int mf_coolsms_black_list(mf_coolsms *h, const char *start_key, int limit,
+                          mf_coolsms_black_result *out, mf_err *err);
+void mf_coolsms_black_result_free(mf_coolsms_black_result *r);
+
 /* ---- building blocks, exposed for tests and tools ---- */
 
 /* Authorization header value (without "Authorization: ") for the given date and salt:

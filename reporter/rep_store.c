@@ -15,6 +15,7 @@
 #include "mf_runs.h"
 #include "mf_uuid.h"
 #include "mf_pgarr.h"
+#include "rep_optout.h"
 
 /* ---- SQL ------------------------------------------------------------------------------- */
 
@@ -1153,6 +1154,9 @@ static int write_once(rep_store *st, PGconn *conn, const mf_result *res, size_t 
      * final; rows that exist conflict and change nothing. */
     if (upd < (long long)finals &&
         insert_checked(st, conn, st->sorted, finals, &late, stats->ins_status, err) != 0)
+        goto fail;
+    /* 080 opt-outs and blocked numbers reported by the provider join the opt-out list */
+    if (rep_optout_record(conn, res, n, NULL, err) != 0)
         goto fail;
     st->failed_step = REP_STEP_COUNTERS;
     if ((n > 0 && lock_runs(st, conn, res, n, err) != 0) || apply_deltas(st, conn, err) != 0)

@@ -18,6 +18,7 @@
 #include "mf_runs.h"
 #include "rep_isolate.h"
 #include "rep_lag.h"
+#include "rep_optout.h"
 #include "rep_status.h"
 #include "rep_store.h"
 #include "rep_webhook.h"
@@ -56,6 +57,7 @@ struct reporter {
     mf_kafka_producer *prod;
     mf_codec *codec;
     rep_status *status;
+    rep_optout *optout; /* the 080 opt-out list sync and the ad ledger's pruning */
     rep_webhook *webhook;
     rep_isolate *iso;
     char t_results[MF_KAFKA_TOPIC_MAX + 1];
@@ -360,6 +362,9 @@ reporter *reporter_new(const reporter_config *cfg, mf_log *log, mf_err *err)
         if (rep_status_start(r->status, err) != 0)
             goto fail;
     }
+    r->optout = rep_optout_new(cfg, log, err); /* 080 list sync (when on), ledger pruning */
+    if (r->optout == NULL || rep_optout_start(r->optout, err) != 0)
+        goto fail;
     if (cfg->webhook_enabled) {
         r->webhook = rep_webhook_new(cfg, r->t_results, r->metrics, log, err);
         if (r->webhook == NULL || rep_webhook_start(r->webhook, err) != 0)
@@ -379,6 +384,7 @@ void reporter_free(reporter *r)
         return;
     rep_webhook_free(r->webhook); /* first: no new report is taken while the rest stops */
     rep_status_free(r->status);
+    rep_optout_free(r->optout);
     mf_kafka_consumer_free(r->cons);
     if (r->log != NULL && r->cons != NULL)
         MF_LOG(r->log, MF_LOG_INFO, "consumer closed");

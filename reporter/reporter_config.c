@@ -51,6 +51,10 @@ const mf_config_key reporter_config_keys[] = {
           "while the webhook receiver is on: age of sent_at before the poller asks about a "
           "message (used instead of MF_REPORTER_STATUS_DELAY_MS; reports normally arrive "
           "within seconds, so the poller only catches the ones that got lost)"),
+    R_INT(optout_sync_ms, "MF_REPORTER_OPTOUT_SYNC_MS", "600000", 0, 604800000,
+          "how often the provider's 080 opt-out list (GET /iam/v1/black?type=DENIAL) is read "
+          "into mf_suppressions, by one reporter at a time (docs/compliance.md; needs the API key "
+          "and secret); 0: never"),
     {"MF_REPORTER_WEBHOOK_ENABLED", MF_CFG_BOOL, "false", 0, 0, 0, 0,
      offsetof(reporter_config, webhook_enabled), 0, MF_CFG_REPORTER,
      "run the delivery-report webhook receiver (SOLAPI POSTs to `/{token}/single-report` "
@@ -76,10 +80,10 @@ const mf_config_key reporter_config_keys[] = {
     R_STR(coolsms_base_url, "MF_COOLSMS_BASE_URL", "https://api.coolsms.co.kr",
           "CoolSMS/SOLAPI API base URL (no path)"),
     R_SECRET(coolsms_api_key, "MF_COOLSMS_API_KEY",
-             "CoolSMS API key (required when the status poller is on)"),
+             "CoolSMS API key (required when the status poller or the opt-out sync is on)"),
     R_SECRET(coolsms_api_secret, "MF_COOLSMS_API_SECRET",
              "CoolSMS API secret (signs requests; never logged; required when the status "
-             "poller is on)"),
+             "poller or the opt-out sync is on)"),
     R_INT(coolsms_timeout_ms, "MF_COOLSMS_TIMEOUT_MS", "15000", 1000, 300000,
           "timeout of one provider request, connect included"),
     R_INT(stall_s, "MF_REPORTER_STALL_S", "600", 1, 2592000,
@@ -132,6 +136,12 @@ int reporter_config_load(reporter_config *cfg, mf_config_getenv_fn get, mf_err *
     if (cfg->status_enabled && cfg->coolsms_api_secret[0] == '\0')
         return mf_err_set(err, "missing value for MF_COOLSMS_API_SECRET (required while "
                                "MF_REPORTER_STATUS_ENABLED is true)");
+    if (cfg->optout_sync_ms > 0 &&
+        (cfg->coolsms_api_key[0] == '\0' || cfg->coolsms_api_secret[0] == '\0'))
+        return mf_err_set(err, "missing value for %s (required while "
+                               "MF_REPORTER_OPTOUT_SYNC_MS is above 0; 0 turns the sync off)",
+                          cfg->coolsms_api_key[0] == '\0' ? "MF_COOLSMS_API_KEY"
+                                                          : "MF_COOLSMS_API_SECRET");
     if (cfg->webhook_enabled &&
         (check_token("MF_REPORTER_WEBHOOK_TOKEN", cfg->webhook_token, 1, err) != 0 ||
          check_token("MF_REPORTER_WEBHOOK_TOKEN_OLD", cfg->webhook_token_old, 0, err) != 0))

@@ -30,6 +30,7 @@ typedef struct reporter_config {
     long long shutdown_s;
     long long lag_interval_ms;
     long long status_poll_after_ms;
+    long long optout_sync_ms; /* 080 opt-out list sync interval (rep_optout); 0 = off */
     /* delivery-report webhook receiver (rep_webhook) */
     int webhook_enabled;
     char webhook_bind[64];

@@ -6,6 +6,7 @@
 #include <curl/curl.h>
 
 #include "mf_daemon.h"
+#include "sender_gate.h"
 #include "sender_int.h"
 #include "sender_rules.h"
 
@@ -747,7 +748,8 @@ static int process(sender_ctx *s, mf_err *err)
      * inserts the others while requests are in flight (sender_send.c), so the provider is
      * not kept waiting for one INSERT of the whole batch. */
     if (decode_all(s, err) != 0 || load_catalog(s, err) != 0 || check_halts(s, err) != 0 ||
-        prepare_all(s, err) != 0 || sender_claim_next(s, (size_t)s->cfg->request_size, err) < 0)
+        prepare_all(s, err) != 0 || sender_gate_apply(s, err) != 0 ||
+        sender_claim_next(s, (size_t)s->cfg->request_size, err) < 0)
         return -1;
     rc = settle_and_send(s, err);
     if (rc != 0)

@@ -7,8 +7,8 @@
  *
  * Live part (unless --no-live): starts the simulator binary on a free port, points the SDK at
  * it, calls send, getMessages, createGroup, addMessagesToGroup, getGroup, getGroupMessages,
- * sendGroup, getGroups, removeGroupMessages, removeGroup, and decodes every raw JSON answer
- * with the SDK's own exported response schemas. A field the schema requires and the simulator
+ * sendGroup, getBlacks, getGroups, removeGroupMessages, removeGroup, and decodes every raw JSON
+ * answer with the SDK's own exported response schemas. A field the schema requires and the simulator
  * omits (or gives the wrong type) fails the check and is named with its path.
  *
  * Capture part (each --capture FILE): JSON lines {"method","path","body"} of the requests the
@@ -34,6 +34,7 @@ const { Schema, Either, ParseResult } = require(require.resolve('effect', { path
 
 const SDK_BASE_URL = 'https://api.solapi.com'; // DefaultService.baseUrl in solapi 6.0.1
 const SENDER = '0212345678';
+const BLACK_NUMBERS = ['01090000031', '01090000032', '01090000033'];
 
 // ------------------------------------------------------------------ command line
 
@@ -176,6 +177,7 @@ function startSimulator(binary, apiKey, apiSecret, captureFile) {
     MF_SIM_SEED: '11',
     MF_SIM_DELIVER_DELAY_MS: '300',
     MF_SIM_CAPTURE_FILE: captureFile,
+    MF_SIM_CONTROL: '1', // POST /_sim/black seeds the 080 opt-out list read by getBlacks
   });
   const child = childProcess.spawn(binary, [], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
@@ -338,6 +340,9 @@ async function live(a) {
     const port = await sim.port;
     const base = `http://127.0.0.1:${port}`;
     console.log(`contract: simulator ${a.sim} on ${base}; solapi ${sdk.sdkVersion}`);
+    const seeded = await fetch(`${base}/_sim/black`, { method: 'POST',
+      body: JSON.stringify({ numbers: BLACK_NUMBERS }) });
+    if (seeded.status !== 200) fail('seed the 080 opt-out list', `POST /_sim/black: HTTP ${seeded.status}`);
     routeFetchTo(base);
     const svc = new sdk.SolapiMessageService(apiKey, apiSecret);
     await liveChecks(svc, apiKey, apiSecret);
@@ -473,6 +478,25 @@ async function liveChecks(svc, apiKey, apiSecret) {
         const jobs = Object.values(v.messageList).map((m) => m.customFields && m.customFields.jobId);
         expect('getMessages by groupId: lists the group\'s messages', jobs.includes(job(11)) && jobs.includes(job(12)),
           `jobIds listed: ${JSON.stringify(jobs)}`);
+      }
+    }
+  }
+
+  // --- the 080 opt-out list (SolapiMessageService.getBlacks), 3 numbers in pages of 2
+  r = await mustCall('getBlacks, limit 2', () => svc.getBlacks({ limit: 2 }));
+  if (r) {
+    const v = checkAnswer('080 opt-out list answer (page 1 of 2)', 'getBlacksResponseSchema', r.raw);
+    if (v && expect('getBlacks page 1: 2 numbers and a nextKey',
+      v.blackList.length === 2 && typeof v.nextKey === 'string' && v.nextKey !== '',
+      `blackList ${v.blackList.length}, nextKey ${v.nextKey}`)) {
+      r = await mustCall('getBlacks page 2 (startKey = nextKey)',
+        () => svc.getBlacks({ limit: 2, startKey: v.nextKey }));
+      const v2 = r ? checkAnswer('080 opt-out list answer (page 2 of 2)', 'getBlacksResponseSchema', r.raw) : null;
+      if (v2) {
+        const got = v.blackList.concat(v2.blackList).map((b) => b.recipientNumber);
+        expect('getBlacks: the 3 seeded numbers, then no nextKey',
+          JSON.stringify(got) === JSON.stringify(BLACK_NUMBERS) && !v2.nextKey,
+          `numbers ${JSON.stringify(got)}, nextKey ${v2.nextKey}`);
       }
     }
   }

@@ -46,8 +46,10 @@ static int ctx_init(sim_ctx *ctx, mf_err *err)
     ctx->salts = sim_salts_new((size_t)1 << 20);
     ctx->ledger = sim_ledger_new();
     ctx->groups = sim_groups_new();
+    ctx->black = sim_black_new();
     ctx->log = mf_log_new("coolsms-sim", MF_LOG_INFO, 2);
-    if (ctx->salts == NULL || ctx->ledger == NULL || ctx->groups == NULL || ctx->log == NULL)
+    if (ctx->salts == NULL || ctx->ledger == NULL || ctx->groups == NULL || ctx->black == NULL ||
+        ctx->log == NULL)
         return mf_err_set(err, "out of memory");
     ctx->webhook = sim_webhook_start(ctx, err);
     if (ctx->webhook == NULL)
@@ -64,6 +66,7 @@ static void ctx_free(sim_ctx *ctx)
     sim_groups_free(ctx->groups);
     sim_salts_free(ctx->salts);
     sim_ledger_free(ctx->ledger);
+    sim_black_free(ctx->black);
     mf_log_free(ctx->log);
     pthread_mutex_destroy(&ctx->knob_lock);
     pthread_mutex_destroy(&ctx->bucket_lock);

@@ -38,7 +38,8 @@ enum {
     SIM_STEP_SEND_MANY = 1u << 8,      /* POST /messages/v4/send-many/detail */
     SIM_STEP_QUOTA = 1u << 9,          /* GET /quota/v1/me */
     SIM_STEP_WEBHOOK = 1u << 10,       /* the simulator's own webhook deliveries */
-    SIM_STEP_ALL = (1u << 11) - 1,
+    SIM_STEP_BLACK = 1u << 11,         /* GET /iam/v1/black */
+    SIM_STEP_ALL = (1u << 12) - 1,
     SIM_STEP_SET = 1u << 31            /* marks an explicit list ("none" = SET alone) */
 };
 
@@ -255,6 +256,7 @@ typedef struct sim_stats {
 
 typedef struct sim_groups sim_groups;
 typedef struct sim_webhook sim_webhook;
+typedef struct sim_black sim_black;
 
 typedef struct sim_ctx {
     sim_settings set;
@@ -267,6 +269,7 @@ typedef struct sim_ctx {
     sim_ledger *ledger;
     sim_groups *groups;
     sim_webhook *webhook;
+    sim_black *black;
     pthread_mutex_t quota_lock;
     int64_t quota_day;          /* Korean calendar day of quota_used */
     long long quota_used;
@@ -376,6 +379,25 @@ int sim_groups_register_sent(sim_ctx *ctx, const char *gid, uint32_t lg, size_t 
  * Returns 0, or -1 when the group is gone. */
 int sim_groups_json_by_id(sim_ctx *ctx, const char *gid, int64_t now, mf_buf *out,
                           mf_err *err);
+
+/* ---- the 080 opt-out list (sim_black.c) ---------------------------------------------------- */
+
+/* Numbers that opted out with the free 080 call. A message to a listed number is refused at
+ * registration with 1061; a message the simulator answers 1061/2061 (permanent_fail_code,
+ * deliver_fail_code) lists its number. Thread-safe. */
+sim_black *sim_black_new(void);
+void sim_black_free(sim_black *b);
+void sim_black_reset(sim_black *b);
+/* Lists a number (normalised; already listed: nothing changes). 0, or -1 when it is not a
+ * mobile number or memory ran out. */
+int sim_black_add(sim_black *b, const char *to, const char *from, int64_t now_ms);
+int sim_black_has(sim_black *b, const char *to);
+/* 1 for the 080 opt-out codes 1061 and 2061. */
+int sim_black_code(const char *code);
+/* GET /iam/v1/black?type=DENIAL&limit=&startKey= after authentication. */
+void sim_handle_black(sim_ctx *ctx, const sim_query *q, sim_reply *r);
+/* POST /_sim/black (control). */
+void sim_handle_black_add(sim_ctx *ctx, const char *body, size_t len, sim_reply *r);
 
 /* ---- capture (sim_capture.c) and webhooks (sim_webhook.c) -------------------------------- */
 

@@ -42,7 +42,7 @@ static const knob_def knobs[] = {
     {"fault_steps", "MF_SIM_FAULT_STEPS", K_STEPS, "all", 0, 0, KOFF(fault_steps),
      "comma list of the steps latency_ms, error_5xx_ratio, timeout_ratio and reset_ratio apply "
      "to: create, add, send, group_get, group_messages, group_list, group_delete, list, "
-     "send_many, quota, webhook; or all, none"},
+     "send_many, quota, webhook, black; or all, none"},
     {"latency_steps", "MF_SIM_LATENCY_STEPS", K_STEPS, "", 0, 0, KOFF(latency_steps),
      "steps latency_ms applies to; empty = fault_steps"},
     {"error_5xx_steps", "MF_SIM_ERROR_5XX_STEPS", K_STEPS, "", 0, 0, KOFF(error_5xx_steps),
@@ -112,7 +112,7 @@ static int parse_code(const char *v, char *out, mf_err *err, const char *name)
 
 static const char *const STEP_NAMES[] = {"create", "add", "send", "group_get",
                                          "group_messages", "group_list", "group_delete", "list",
-                                         "send_many", "quota", "webhook"};
+                                         "send_many", "quota", "webhook", "black"};
 #define NSTEPS (sizeof(STEP_NAMES) / sizeof(STEP_NAMES[0]))
 
 int sim_step_hit(unsigned kind_steps, unsigned fault_steps, unsigned step)

@@ -220,6 +220,7 @@ static void handle_reset(sim_ctx *ctx, sim_reply *r)
     sim_webhook_reset(ctx->webhook);
     sim_groups_reset(ctx->groups); /* groups before the ledger they point into */
     sim_ledger_reset(ctx->ledger);
+    sim_black_reset(ctx->black);
     pthread_mutex_lock(&ctx->quota_lock);
     ctx->quota_used = 0;
     pthread_mutex_unlock(&ctx->quota_lock);
@@ -350,7 +351,7 @@ static enum MHD_Result handle_export(sim_ctx *ctx, struct MHD_Connection *conn)
 
 typedef enum route {
     R_SEND_MANY, R_LIST, R_G_CREATE, R_G_LIST, R_G_GET, R_G_DELETE, R_G_ADD, R_G_MESSAGES,
-    R_G_DEL_MESSAGES, R_G_SEND, R_QUOTA
+    R_G_DEL_MESSAGES, R_G_SEND, R_QUOTA, R_BLACK
 } route;
 
 typedef struct api_call {
@@ -400,6 +401,7 @@ static void api_process(sim_ctx *ctx, struct MHD_Connection *conn, const api_cal
     case R_G_DEL_MESSAGES: sim_handle_group_delete_messages(ctx, c->gid, body, len, r); break;
     case R_G_SEND: sim_handle_group_send(ctx, c->gid, r); break;
     case R_QUOTA: sim_handle_quota(ctx, r); break;
+    case R_BLACK: sim_handle_black(ctx, &q, r); break;
     }
 }
 
@@ -517,6 +519,10 @@ static int match_api(const char *url, const char *method, api_call *c)
         c->rt = R_QUOTA, c->step = SIM_STEP_QUOTA;
         return 1;
     }
+    if (!strcmp(url, "/iam/v1/black") && get) {
+        c->rt = R_BLACK, c->step = SIM_STEP_BLACK;
+        return 1;
+    }
     if (strncmp(url, groups, sizeof(groups) - 1) != 0)
         return 0;
     rest = url + sizeof(groups) - 1;
@@ -599,6 +605,8 @@ static enum MHD_Result dispatch(sim_ctx *ctx, struct MHD_Connection *conn, const
         handle_reset(ctx, &r);
     else if (!strcmp(url, "/_sim/ledger/count") && get)
         handle_count(ctx, &q, &r);
+    else if (!strcmp(url, "/_sim/black") && post)
+        sim_handle_black_add(ctx, st->body.data, st->body.len, &r);
     else
         sim_reply_error(&r, 404, "NotFound", "no route for %s %s", method, url);
     ret = send_reply(conn, &r);

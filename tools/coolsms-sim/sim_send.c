@@ -276,21 +276,33 @@ static void check_duplicates(send_req *q)
     free(seen);
 }
 
+static void fail_with(verdict *v, const char *code)
+{
+    snprintf(v->fail_code_buf, sizeof(v->fail_code_buf), "%s", code);
+    v->fail_code = v->fail_code_buf; /* q->k does not outlive the validation */
+    snprintf(v->fail_msg, sizeof(v->fail_msg), "%s", sim_code_message(code));
+}
+
+/* A number on the 080 opt-out list is refused with 1061; otherwise permanent_fail_ratio
+ * decides, and a 080 opt-out code it gives lists the number. */
 static void apply_permanent_failures(send_req *q)
 {
-    if (q->k.permanent_fail_ratio <= 0)
-        return;
     for (size_t i = 0; i < q->n; i++) {
         verdict *v = &q->v[i];
         if (v->fail_code)
             continue;
+        if (sim_black_has(q->ctx->black, v->to)) {
+            fail_with(v, "1061");
+            continue;
+        }
+        if (q->k.permanent_fail_ratio <= 0)
+            continue;
         const char *job = sim_req_cf_get(q->req, v->src, SIM_INDEX_FIELD);
         if (sim_hash_unit(q->ctx->set.seed, v->to, job, "permanent") < q->k.permanent_fail_ratio) {
-            snprintf(v->fail_code_buf, sizeof(v->fail_code_buf), "%s",
-                     q->k.permanent_fail_code);
-            v->fail_code = v->fail_code_buf; /* q->k does not outlive the validation */
-            snprintf(v->fail_msg, sizeof(v->fail_msg), "%s",
-                     sim_code_message(q->k.permanent_fail_code));
+            fail_with(v, q->k.permanent_fail_code);
+            if (sim_black_code(q->k.permanent_fail_code))
+                (void)sim_black_add(q->ctx->black, v->to, sim_jstr(&v->src->from),
+                                    mf_clock_wall_ms());
         }
     }
 }
@@ -328,6 +340,8 @@ void sim_msg_start(sim_ctx *ctx, const sim_knobs *k, sim_msg *m, int64_t start_m
     m->final_ms = start_ms + k->deliver_delay_ms;
     snprintf(m->final_code, sizeof(m->final_code), "%s",
              fails ? k->deliver_fail_code : sim_code_get(SIM_C_DELIVERED)->code);
+    if (fails && sim_black_code(k->deliver_fail_code)) /* the recipient called the 080 line */
+        (void)sim_black_add(ctx->black, m->to, m->from, start_ms);
 }
 
 /* Fail m at start_ms with the quota code: it never reaches the carrier. */

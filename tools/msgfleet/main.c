@@ -21,6 +21,8 @@ static const msgfleet_cmd COMMANDS[] = {
     { "dlq", "list the dead-letter topic with reasons, or replay it once the cause is fixed",
       cmd_dlq },
     { "tail", "print a topic's messages as JSON lines (from the beginning or live)", cmd_tail },
+    { "suppress", "the opt-out list: add, remove, list or import numbers never to message",
+      cmd_suppress },
 };
 
 #define NCOMMANDS (sizeof(COMMANDS) / sizeof(COMMANDS[0]))

@@ -23,6 +23,7 @@ import random
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 
@@ -293,9 +294,47 @@ def main():
                              f"'{wfs['main']}'")[0][0])
         check(n == 1, f"the retries started no run ({n} runs of the workflow)")
         time.sleep(3)
-        counts = cp.ledger(sim_url)
-        check(len(rows_of(dsn, run1)) == 2 and all(counts.get(r[0], 0) == 1 for r in rows),
-              "nothing was sent twice after the retries")
+        per_phone = cp.accepted_per_phone(sim_url)
+        check(len(rows_of(dsn, run1)) == 2 and
+              all(per_phone.get(p, 0) == 1 for p in ("01043210001", "01043210002")),
+              f"nothing was sent twice after the retries (ledger per phone: "
+              f"{[per_phone.get(p, 0) for p in ('01043210001', '01043210002')]})")
+
+        # one key, calls racing on two planners: one run, every answer names it
+        port2 = cp.free_port()
+        fleet.start("planner-2", [cp.binary(build, "planner/msgfleet-planner")],
+                    {"MF_INSTANCE_ID": "planner-2",
+                     "MF_PLANNER_WEBHOOK_LISTEN": f"127.0.0.1:{port2}"})
+        url2 = f"http://127.0.0.1:{port2}"
+        for _ in range(100):
+            try:
+                wc.call(url2, str(uuid.uuid4()), None, b"{}", timeout=1)
+                break
+            except OSError:
+                time.sleep(0.1)
+        time.sleep(1)  # a fresh second for the rate limit of the workflow
+        race = [None] * 4
+
+        def racer(i):
+            body_i = {"variables": {"order_id": f"RACE-{i}"}, "recipients": ["01043210009"]}
+            race[i] = wc.call(url if i % 2 == 0 else url2, wfs["main"], secret, body_i,
+                              idempotency_key="order-RACE")
+
+        threads = [threading.Thread(target=racer, args=(i,)) for i in range(len(race))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        ids = {r[1].get("run_id") for r in race if r and r[0] == 202 and r[1]}
+        check(all(r and r[0] == 202 for r in race) and len(ids) == 1,
+              f"4 racing calls with one key on two planners: one run id ({[r[:2] for r in race]})")
+        n = int(cp.psql(dsn, "SELECT count(*) FROM mf_webhook_runs WHERE recipients @> "
+                             "'[\"01043210009\"]'")[0][0])
+        check(n == 1, f"the race started exactly one run ({n})")
+        race_run = ids.pop() if ids else ""
+        check(wait_run(dsn, race_run) == "completed" and
+              cp.accepted_per_phone(sim_url).get("01043210009", 0) == 1,
+              "the race's run sent its message once")
 
         # a replayed signature without an Idempotency-Key
         ts = int(time.time())

@@ -29,6 +29,7 @@ struct hook_server {
     const planner_config *cfg;
     mf_log *log;
     mf_httpd *http;
+    mf_metric *calls;        /* msgfleet_planner_webhook_calls_total{code}, may be NULL */
     PGconn *pg;              /* used only by the server's thread */
     rate_slot rate[RATE_SLOTS];
 };
@@ -298,6 +299,7 @@ static void on_request(void *arg, const mf_httpd_req *req, mf_httpd_resp *resp)
     int64_t t0 = mf_clock_wall_ms();
 
     serve(&c);
+    mf_metric_add(c.s->calls, (const char *const[]){c.code[0] ? c.code : "none"}, 1);
     MF_LOG(c.s->log, resp->status >= 500 ? MF_LOG_WARN : MF_LOG_INFO, "webhook call",
            MF_KV_S("method", req->method), MF_KV_S("workflow_id", c.wf_id),
            MF_KV_I("status", resp->status), MF_KV_S("code", c.code),
@@ -324,7 +326,8 @@ static int parse_listen(const char *listen, char *host, size_t cap, int *port, m
     return 0;
 }
 
-hook_server *hook_server_start(const planner_config *cfg, mf_log *log, mf_err *err)
+hook_server *hook_server_start(const planner_config *cfg, mf_log *log, mf_metrics *metrics,
+                               mf_err *err)
 {
     hook_server *s = calloc(1, sizeof(*s));
     char host[64];
@@ -336,6 +339,14 @@ hook_server *hook_server_start(const planner_config *cfg, mf_log *log, mf_err *e
     }
     s->cfg = cfg;
     s->log = log;
+    if (metrics != NULL) {
+        s->calls = mf_metrics_counter(
+            metrics, "msgfleet_planner_webhook_calls_total",
+            "Webhook calls answered, by answer code (accepted, existing_run, or the error code; "
+            "a body refused as too large before it is read is not counted).", "code", err);
+        if (s->calls == NULL)
+            goto fail;
+    }
     if (parse_listen(cfg->webhook_listen, host, sizeof(host), &port, err) != 0)
         goto fail;
     s->http = mf_httpd_start_app(host, port, (size_t)cfg->webhook_max_body, on_request, s, err);

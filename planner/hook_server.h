@@ -4,6 +4,7 @@
 
 #include "mf_err.h"
 #include "mf_log.h"
+#include "mf_metrics.h"
 #include "planner_config.h"
 
 /*
@@ -16,9 +17,11 @@
  */
 typedef struct hook_server hook_server;
 
-/* Start on cfg->webhook_listen ("host:port", IPv4; port 0 picks a free one). cfg and log are
- * borrowed and must outlive the server. NULL with err (bad address, port in use). */
-hook_server *hook_server_start(const planner_config *cfg, mf_log *log, mf_err *err);
+/* Start on cfg->webhook_listen ("host:port", IPv4; port 0 picks a free one). cfg, log and
+ * metrics (may be NULL) are borrowed and must outlive the server; calls are counted in
+ * msgfleet_planner_webhook_calls_total{code}. NULL with err (bad address, port in use). */
+hook_server *hook_server_start(const planner_config *cfg, mf_log *log, mf_metrics *metrics,
+                               mf_err *err);
 
 /* The port listened on. */
 int hook_server_port(const hook_server *s);

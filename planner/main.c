@@ -89,7 +89,7 @@ int main(int argc, char **argv)
         goto out;
     }
     if (cfg.webhook_listen[0] != '\0') {
-        hooks = hook_server_start(&cfg, log, &err);
+        hooks = hook_server_start(&cfg, log, metrics, &err);
         if (hooks == NULL) {
             MF_LOG(log, MF_LOG_ERROR, "could not start", MF_KV_S("error", err.msg));
             goto out;

@@ -25,6 +25,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.request
 import uuid
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -374,6 +375,16 @@ def main():
         check(all(counts.get(r[0], 0) == 1 for r in rows), "each exactly once in the ledger")
 
         errors(url, dsn, wfs, secret, rate_secret)
+
+        # the planner counts its answers by code
+        plog = open(os.path.join(workdir, "planner-1.log"), errors="replace").read()
+        mport = json.loads(next(line for line in plog.splitlines()
+                                if '"http listening"' in line))["port"]
+        with urllib.request.urlopen(f"http://127.0.0.1:{mport}/metrics", timeout=10) as r:
+            metrics = r.read().decode()
+        check('msgfleet_planner_webhook_calls_total{code="rate_limited"}' in metrics and
+              'msgfleet_planner_webhook_calls_total{code="accepted"}' in metrics,
+              "/metrics counts webhook calls by code")
 
         # secrets: not in any log, not readable by anon or authenticated
         logs = "".join(open(os.path.join(workdir, f), errors="replace").read()

@@ -7,16 +7,22 @@ gives it a secret with `msgfleet webhook-secret` (--rotate when it has one), sta
 simulator, a planner with its webhook endpoint, a sender and a reporter, calls
 POST /v1/workflows/{id}/trigger signed with HMAC-SHA256 (scripts/webhook_call.py), follows
 the run and prints the message's outcome from message_logs and the simulator's ledger.
-Everything it starts, it stops. Python standard library only.
+With --calls N it then makes N more calls (one recipient each, one at a time, the fleet
+otherwise idle) and prints the median time to the 202 answer and from the call to the
+simulator's acceptance of the message (its acceptedAt), as webhook_answer_ms= and
+webhook_to_provider_ms=. Everything it starts, it stops. Python standard library only.
 """
 
 import argparse
+import datetime
 import json
+import statistics
 import os
 import re
 import sys
 import tempfile
 import time
+import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
@@ -52,6 +58,48 @@ def ensure_workflow(dsn):
                         "RETURNING id")[0][0]
 
 
+def accepted_at(sim_url):
+    """jobId -> acceptedAt (unix seconds) of every message in the simulator's ledger."""
+    out = {}
+    with urllib.request.urlopen(f"{sim_url}/_sim/ledger/export", timeout=60) as r:
+        for line in r:
+            if line.strip():
+                m = json.loads(line)
+                at = datetime.datetime.strptime(m["acceptedAt"], "%Y-%m-%dT%H:%M:%S.%fZ")
+                out[(m.get("customFields") or {}).get("jobId", "")] = \
+                    at.replace(tzinfo=datetime.timezone.utc).timestamp()
+    return out
+
+
+def measure(dsn, url, wf, secret, sim_url, n, timeout_s):
+    answer_ms, provider_ms = [], []
+    for i in range(n):
+        body = {"variables": {"order_id": f"M-{i}", "amount": "1,000"},
+                "recipients": [f"0105555{i:04d}"]}
+        t0 = time.time()
+        st, ans, _ = wc.call(url, wf, secret, body)
+        answer_ms.append((time.time() - t0) * 1000)
+        if st != 202:
+            log(f"call {i}: {st} {ans}")
+            return 1
+        deadline = time.time() + timeout_s
+        while time.time() < deadline:
+            ids = [r[0] for r in cp.psql(dsn, "SELECT id FROM message_logs WHERE "
+                                              f"workflow_run_id = '{ans['run_id']}'")]
+            at = accepted_at(sim_url) if ids else {}
+            if ids and ids[0] in at:
+                provider_ms.append((at[ids[0]] - t0) * 1000)
+                break
+            time.sleep(0.05)
+        else:
+            log(f"call {i}: its message did not reach the simulator in {timeout_s} s")
+            return 1
+    log(f"{n} calls: webhook_answer_ms={statistics.median(answer_ms):.1f} "
+        f"webhook_to_provider_ms={statistics.median(provider_ms):.0f} (medians; "
+        f"max {max(answer_ms):.1f} / {max(provider_ms):.0f})")
+    return 0
+
+
 def main(argv):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--build", default=os.environ.get("MF_BUILD_DIR",
@@ -59,6 +107,8 @@ def main(argv):
     ap.add_argument("--name", default="msgfleet_demo",
                     help="the sample campaign's databases (PostgreSQL and MariaDB)")
     ap.add_argument("--timeout", type=float, default=120)
+    ap.add_argument("--calls", type=int, default=0,
+                    help="then measure N more calls: answer and call-to-provider times")
     a = ap.parse_args(argv)
 
     dsn = re.sub(r"dbname=\S+", f"dbname={a.name}", cp.env("MF_PG_DSN"))
@@ -127,6 +177,8 @@ def main(argv):
             log(f"  \"{text}\"")
         status = 0 if run[0] == "completed" and len(rows) == 1 and \
             rows[0][2] in ("sent", "delivered") and counts.get(rows[0][0], 0) == 1 else 1
+        if status == 0 and a.calls > 0:
+            status = measure(dsn, url, wf, secret, sim_url, a.calls, a.timeout)
         log("result=" + ("ok" if status == 0 else "FAILED"))
     finally:
         fleet.stop()

@@ -86,7 +86,6 @@ static enum MHD_Result respond(struct MHD_Connection *conn, unsigned status, con
     return rc;
 }
 
-
 /* ---- application mode ----------------------------------------------------------------- */
 
 /* Per-request state of an application request: the body read so far. */

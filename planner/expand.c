@@ -9,6 +9,7 @@
 #include "mf_daemon.h"
 #include "mf_phone.h"
 #include "emit.h"
+#include "hook_expand.h"
 #include "page.h"
 #include "phoneset.h"
 #include "plan.h"
@@ -26,6 +27,8 @@ typedef struct expansion {
     mf_buf rowbuf;        /* query values of the current row */
     size_t *qoff;         /* per var: offset + 1 into rowbuf, 0 = no value */
     mf_codec_kv *kv;      /* resolved variables of the current row */
+    size_t kv_cap;
+    hook_run hook;        /* a webhook call's variables and recipients (hook_expand.h) */
     int *var_col;         /* per var: page column (COLUMN) */
     int *param_col;       /* per var: first of its params' page columns (QUERY) */
     size_t *param_at;
@@ -310,6 +313,7 @@ static planner_outcome emit_job(expansion *ex, size_t row, const char *phone)
     size_t nkv = 0;
     planner_outcome o = resolve_vars(ex, row, &nkv);
 
+    nkv = hook_expand_merge(&ex->hook, ex->kv, nkv, ex->kv_cap);
     if (o == PLANNER_OUT_OK)
         o = planner_emit_encode_job(&ex->em, phone,
                                     planner_page_get(&ex->page, row, ex->col_name), ex->kv, nkv);
@@ -479,11 +483,109 @@ static planner_outcome expand_pages(expansion *ex)
     return PLANNER_OUT_OK;
 }
 
+/* ---- webhook runs: the call's recipients or customer keys (docs/triggers.md) ---------- */
+
+/* Expand the rows of ex->page (mapping the columns on the first rows seen). */
+static planner_outcome expand_page_rows(expansion *ex, int *mapped)
+{
+    planner_outcome o = PLANNER_OUT_OK;
+
+    if (!*mapped && ex->page.nrows > 0) {
+        o = map_columns(ex);
+        *mapped = 1;
+    }
+    for (size_t r = 0; o == PLANNER_OUT_OK && r < ex->page.nrows; r++) {
+        o = expand_row(ex, r);
+        if (o == PLANNER_OUT_OK && (r & 255) == 255)
+            o = keep_lease(ex, 0);
+        if (o == PLANNER_OUT_OK && mf_daemon_stopping())
+            o = set_reason(ex, PLANNER_OUT_STOP, "planner stopping");
+    }
+    count_page(ex);
+    return o == PLANNER_OUT_OK ? keep_lease(ex, 0) : o;
+}
+
+/* Recipients given by the call: one target row each, holding only the phone. */
+static planner_outcome expand_recipients(expansion *ex)
+{
+    const char *names[2], *values[2];
+    unsigned long lengths[2];
+    mf_mysql_row row;
+    json_t *v;
+    size_t i;
+    int mapped = 0;
+    mf_err err;
+
+    planner_page_reset(&ex->page);
+    json_array_foreach(ex->hook.recipients, i, v) {
+        if (!json_is_string(v))
+            continue;
+        hook_expand_recipient_row(json_string_value(v), ex->plan.phone_column,
+                                  ex->plan.key_column, names, values, lengths, &row);
+        if (planner_page_add(&ex->page, &row, &err) != 0)
+            return set_reason(ex, PLANNER_OUT_RETRY, err.msg);
+    }
+    return expand_page_rows(ex, &mapped);
+}
+
+/* Customer keys given by the call: the target query bound to each key in turn. */
+static planner_outcome expand_keys(expansion *ex)
+{
+    mf_buf sql;
+    json_t *v;
+    size_t i;
+    int mapped = 0;
+    mf_err err;
+    planner_outcome o = PLANNER_OUT_OK;
+
+    mf_buf_init(&sql, 0);
+    if (hook_expand_key_sql(ex->plan.query, ex->plan.key_column, &sql, &err) != 0)
+        o = set_reason(ex, PLANNER_OUT_FAIL, err.msg);
+    json_array_foreach(ex->hook.keys, i, v) {
+        const char *params[1] = {json_string_value(v)};
+        page_fill pf = {ex, {{0}}, 0, 0, 0};
+        char masked[64];
+        if (o != PLANNER_OUT_OK)
+            break;
+        if ((o = mysql_ready(ex)) != PLANNER_OUT_OK)
+            break;
+        planner_page_reset(&ex->page);
+        if (mf_mysql_query_params(ex->ctx->mysql, sql.data, params, 1, page_fill_cb, &pf, NULL,
+                                  &err) != 0 && !pf.failed && !pf.full) {
+            o = mysql_failure(ex, &err);
+            break;
+        }
+        if (pf.failed || pf.full) {
+            o = set_reason(ex, pf.too_big ? PLANNER_OUT_FAIL : PLANNER_OUT_RETRY,
+                           pf.failed ? pf.err.msg : "a customer key matched more rows than a "
+                           "page holds");
+            break;
+        }
+        if (ex->page.nrows == 0) {
+            mf_phone_mask_text(params[0], masked, sizeof(masked));
+            MF_LOG(ex->ctx->log, MF_LOG_WARN, "webhook customer key matched no target row",
+                   MF_KV_S("run_id", ex->run->id), MF_KV_S("key", masked));
+        }
+        o = expand_page_rows(ex, &mapped);
+    }
+    mf_buf_free(&sql);
+    return o;
+}
+
+static planner_outcome load_hook(expansion *ex)
+{
+    mf_err err;
+
+    if (hook_expand_load(ex->ctx->pg, ex->run->id, &ex->hook, &err) != 0)
+        return dep_down(ex, err.msg);
+    return PLANNER_OUT_OK;
+}
+
 /* ---- setup and planner_outcome ------------------------------------------------------------------ */
 
 static int expansion_init(expansion *ex, planner_ctx *ctx, const planner_run *run)
 {
-    size_t nv = ex->plan.nvars + 1, np = 1;
+    size_t nv = ex->plan.nvars + 1 + hook_expand_nvars(&ex->hook), np = 1;
 
     for (size_t i = 0; i < ex->plan.nvars; i++)
         np += ex->plan.vars[i].nparams;
@@ -501,6 +603,7 @@ static int expansion_init(expansion *ex, planner_ctx *ctx, const planner_run *ru
     mf_buf_init(&ex->rowbuf, 0);
     ex->qoff = calloc(nv, sizeof(size_t));
     ex->kv = calloc(nv, sizeof(mf_codec_kv));
+    ex->kv_cap = nv;
     ex->var_col = calloc(nv, sizeof(int));
     ex->param_at = calloc(nv, sizeof(size_t));
     ex->param_col = calloc(np, sizeof(int));
@@ -520,6 +623,7 @@ static void expansion_free(expansion *ex)
     free(ex->var_col);
     free(ex->param_at);
     free(ex->param_col);
+    hook_expand_free(&ex->hook);
 }
 
 static void log_outcome(void *self, mf_log_level level, const char *msg)
@@ -557,10 +661,14 @@ int planner_expand_run(planner_ctx *ctx, const planner_run *run, mf_err *err)
     ctx->dr_failed = 0;
     ctx->dr_error[0] = '\0';
     o = load_plan(&ex, ctx, run);
+    if (o == PLANNER_OUT_OK)
+        o = load_hook(&ex);
     if (expansion_init(&ex, ctx, run) != 0 && o == PLANNER_OUT_OK)
         o = set_reason(&ex, PLANNER_OUT_RETRY, "out of memory");
     if (o == PLANNER_OUT_OK)
-        o = expand_pages(&ex);
+        o = ex.hook.recipients != NULL ? expand_recipients(&ex)
+            : ex.hook.keys != NULL     ? expand_keys(&ex)
+                                       : expand_pages(&ex);
     if (o == PLANNER_OUT_OK)
         o = planner_emit_await(&ex.em);
     planner_emit_record(&ex.em, o, &ex.counts);

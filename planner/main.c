@@ -4,6 +4,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "hook_server.h"
 #include "mf_daemon.h"
 #include "mf_httpd.h"
 #include "mf_log.h"
@@ -60,6 +61,7 @@ int main(int argc, char **argv)
     mf_log *log = NULL;
     mf_metrics *metrics = NULL;
     mf_httpd *httpd = NULL;
+    hook_server *hooks = NULL;
     watchdog wd;
     pthread_t wd_thread;
     mf_err err = {{0}};
@@ -86,6 +88,15 @@ int main(int argc, char **argv)
         MF_LOG(log, MF_LOG_ERROR, "could not start", MF_KV_S("error", err.msg));
         goto out;
     }
+    if (cfg.webhook_listen[0] != '\0') {
+        hooks = hook_server_start(&cfg, log, metrics, &err);
+        if (hooks == NULL) {
+            MF_LOG(log, MF_LOG_ERROR, "could not start", MF_KV_S("error", err.msg));
+            goto out;
+        }
+        MF_LOG(log, MF_LOG_INFO, "webhook endpoint listening",
+               MF_KV_S("listen", cfg.webhook_listen), MF_KV_I("port", hook_server_port(hooks)));
+    }
     wd.cfg = &cfg;
     wd.log = log;
     if (pthread_create(&wd_thread, NULL, watchdog_main, &wd) != 0 ||
@@ -107,6 +118,7 @@ int main(int argc, char **argv)
     mf_log_msgf(log, MF_LOG_INFO, "planner stopped");
     status = rc == 0 ? 0 : 1;
 out:
+    hook_server_stop(hooks);
     mf_httpd_stop(httpd);
     mf_metrics_free(metrics);
     mf_log_free(log);

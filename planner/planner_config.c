@@ -57,6 +57,16 @@ const mf_config_key PLANNER_CONFIG_KEYS[] = {
     INT_KEY("MF_MYSQL_TIME_LIMIT_S", mysql_time_limit_s, "60", 1, 3600,
             "server-side time limit per target page and variable query; a workflow's "
             "target_config.time_limit_s may lower it, never raise it"),
+    STR_KEY("MF_PLANNER_WEBHOOK_LISTEN", MF_CFG_STR, webhook_listen, "",
+            "address (IPv4 host:port) of the webhook endpoint POST /v1/workflows/{id}/trigger "
+            "(docs/triggers.md); empty: no endpoint"),
+    INT_KEY("MF_PLANNER_WEBHOOK_MAX_BODY", webhook_max_body, "65536", 1024, 16777216,
+            "largest webhook request body (bytes); a larger one is answered 413 unread"),
+    INT_KEY("MF_PLANNER_WEBHOOK_MAX_RECIPIENTS", webhook_max_recipients, "1000", 1, 100000,
+            "most recipients or customer keys one webhook call may name"),
+    INT_KEY("MF_PLANNER_WEBHOOK_RATE", webhook_rate, "20", 1, 100000,
+            "webhook calls a second each workflow may make per planner (a token bucket "
+            "holding as many); more are answered 429 with Retry-After"),
 };
 
 const size_t PLANNER_CONFIG_NKEYS = sizeof(PLANNER_CONFIG_KEYS) / sizeof(PLANNER_CONFIG_KEYS[0]);

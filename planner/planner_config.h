@@ -26,6 +26,10 @@ typedef struct planner_config {
     char mysql_password[256];
     char mysql_db[128];
     long long mysql_time_limit_s;
+    char webhook_listen[128];            /* MF_PLANNER_WEBHOOK_LISTEN ("" = no endpoint) */
+    long long webhook_max_body;          /* MF_PLANNER_WEBHOOK_MAX_BODY */
+    long long webhook_max_recipients;    /* MF_PLANNER_WEBHOOK_MAX_RECIPIENTS */
+    long long webhook_rate;              /* MF_PLANNER_WEBHOOK_RATE */
 } planner_config;
 
 /* The key table (for mf_config_load, --config-doc). */

@@ -114,3 +114,14 @@ STEPS=(demo_deps demo_build demo_stack demo_migrate demo_health demo_campaign)
 for s in "${STEPS[@]}"; do
   "$s"
 done
+
+# Webhook: a service of the shop starts a webhook-triggered workflow with one signed call
+# (docs/triggers.md). On the sample campaign's databases: a webhook workflow and its secret
+# (msgfleet webhook-secret), a planner serving POST /v1/workflows/{id}/trigger, one call signed
+# with HMAC-SHA256, then the message's outcome (message_logs and the simulator's ledger).
+demo_webhook() {
+  step "webhook-triggered workflow"
+  python3 "$ROOT/scripts/webhook_demo.py" --build "$MF_BUILD_DIR" --name msgfleet_demo ||
+    { printf 'demo: error: the webhook call failed (logs above)\n' >&2; exit 1; }
+}
+demo_webhook

@@ -88,6 +88,7 @@ static const char *const SEED_RELATIONS[] = {
 static const char *const FLEET_RELATIONS[] = {
     "mf_job_claims", "mf_consumer_offsets", "mf_status_poller", "mf_claim_outcomes",
     "mf_claim_groups", "mf_job_claim_states", "mf_schema_migrations",
+    "mf_webhook_secrets", "mf_webhook_signatures", "mf_webhook_idempotency", "mf_webhook_runs",
 };
 
 #define NSEED (sizeof(SEED_RELATIONS) / sizeof(SEED_RELATIONS[0]))
@@ -314,6 +315,14 @@ static void seed_rows(void)
             " '{}', '{}', '{}', '{}', '{}', '{}', '{}', '{}')");
     exec_ok("INSERT INTO mf_claim_groups (chunk_id, group_id, job_ids)"
             " VALUES (gen_random_uuid(), 'G4V20261125', '{}')");
+    exec_ok("INSERT INTO mf_webhook_secrets (workflow_id, secret) SELECT id,"
+            " 'whsec_0123456789abcdef0123456789abcdef' FROM workflows");
+    exec_ok("INSERT INTO mf_webhook_signatures (workflow_id, signature) SELECT id, 'ab'"
+            " FROM workflows");
+    exec_ok("INSERT INTO mf_webhook_idempotency (workflow_id, idempotency_key, run_id)"
+            " SELECT workflow_id, 'k', id FROM workflow_runs");
+    exec_ok("INSERT INTO mf_webhook_runs (run_id, workflow_id) SELECT id, workflow_id"
+            " FROM workflow_runs");
 }
 
 static int group_setup(void **state)

@@ -29,7 +29,8 @@ trap cleanup EXIT INT TERM
 for cmd in "migrate" "run wf" "watch 00000000-0000-0000-0000-000000000000" \
            "summary 00000000-0000-0000-0000-000000000000" \
            "replay 00000000-0000-0000-0000-000000000000" \
-           "cancel 00000000-0000-0000-0000-000000000000" "pause wf" "resume wf"; do
+           "cancel 00000000-0000-0000-0000-000000000000" "pause wf" "resume wf" \
+           "webhook-secret 00000000-0000-0000-0000-000000000000"; do
   rc=0
   # shellcheck disable=SC2086
   "$CLI" $cmd --dsn "host=127.0.0.1 password=pw9secret" >"$TMP/out" 2>&1 || rc=$?
@@ -37,7 +38,7 @@ for cmd in "migrate" "run wf" "watch 00000000-0000-0000-0000-000000000000" \
   grep -q -- '--dsn is not accepted' "$TMP/out" || fail "msgfleet $cmd --dsn: $(cat "$TMP/out")"
   if grep -q pw9secret "$TMP/out"; then fail "msgfleet $cmd echoed the DSN: $(cat "$TMP/out")"; fi
 done
-say "--dsn refused by migrate, run, watch, summary, replay, cancel, pause and resume"
+say "--dsn refused by migrate, run, watch, summary, replay, cancel, pause, resume and webhook-secret"
 
 # 2. migrate from MF_PG_DSN_FILE alone
 psql "$MF_PG_DSN" -X -q -v ON_ERROR_STOP=1 -c "CREATE DATABASE $DB" >/dev/null ||

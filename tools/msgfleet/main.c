@@ -20,6 +20,8 @@ static const msgfleet_cmd COMMANDS[] = {
       cmd_replay },
     { "dlq", "list the dead-letter topic with reasons, or replay it once the cause is fixed",
       cmd_dlq },
+    { "webhook-secret", "create (or --rotate) a workflow's webhook signing secret; printed once",
+      cmd_webhook_secret },
     { "tail", "print a topic's messages as JSON lines (from the beginning or live)", cmd_tail },
     { "suppress", "the opt-out list: add, remove, list or import numbers never to message",
       cmd_suppress },

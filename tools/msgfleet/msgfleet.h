@@ -34,6 +34,7 @@ int cmd_pause(int argc, char **argv);
 int cmd_resume(int argc, char **argv);
 int cmd_dlq(int argc, char **argv);
 int cmd_suppress(int argc, char **argv);
+int cmd_webhook_secret(int argc, char **argv);
 
 /* Connects to the platform database: dsn NULL (what every subcommand passes) reads
  * MF_PG_DSN, or the file named by MF_PG_DSN_FILE, through mf_config like the daemons do; a

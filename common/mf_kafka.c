@@ -1021,6 +1021,11 @@ int mf_kafka_check_login(const mf_kafka_conf *conf, int timeout_ms, mf_err *err)
                              lc.reason);
             break;
         }
+        if (code == RD_KAFKA_RESP_ERR_NO_ERROR && lc.log != NULL && conf->security != NULL)
+            MF_LOG(lc.log, MF_LOG_INFO, "kafka connection accepted",
+                   MF_KV_S("brokers", conf->brokers),
+                   MF_KV_S("protocol", conf->security->protocol),
+                   MF_KV_S("user", conf->security->sasl_username));
         if (code == RD_KAFKA_RESP_ERR_NO_ERROR || mf_clock_mono_ms() >= deadline)
             break;
     }

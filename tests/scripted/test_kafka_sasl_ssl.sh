@@ -3,10 +3,13 @@
 #   1. a wrong password stops a daemon at start-up with a message that says the login was
 #      refused and does not hold the password;
 #   2. a CA that did not sign the broker's certificate stops it too (the chain is verified);
-#   3. a 300-recipient campaign with planner, sender and reporter reaching Kafka only through
+#   3. a 300-customer campaign with planner, sender and reporter reaching Kafka only through
 #      the SASL_SSL listener, the password read from MF_KAFKA_SASL_PASSWORD_FILE, checked row
-#      by row in message_logs and in the simulator's ledger (scripts/campaign.py --check);
-#   4. the password appears in none of the fleet's logs.
+#      by row in message_logs and in the simulator's ledger (scripts/campaign.py --check),
+#      while `msgfleet tail results` follows the results over the same listener and must
+#      match message_logs (--tail-results);
+#   4. each daemon logged that the broker accepted its sasl_ssl login, and the password
+#      appears in none of the logs.
 # Needs the stack of scripts/stack.sh (its SASL_SSL listener, CA and password file).
 set -eu
 . "$MF_SOURCE_DIR/scripts/env.sh"
@@ -66,7 +69,8 @@ say "wrong CA: exit $rc, TLS handshake refused"
 # 3. the campaign; its workspace (the daemons' logs) goes under $WORK
 NAME="mftest_sasl_$(od -An -N3 -tx1 /dev/urandom | tr -d ' \n')"
 TMPDIR=$WORK python3 "$MF_SOURCE_DIR/scripts/campaign.py" --build "$MF_BUILD_DIR" \
-  --customers 300 --senders 1 --check --timeout 300 --name "$NAME" >"$WORK/campaign.out" 2>&1 ||
+  --customers 300 --senders 1 --check --tail-results --timeout 300 --name "$NAME" \
+  >"$WORK/campaign.out" 2>&1 ||
   { tail -n 30 "$WORK/campaign.out" >&2; fail "campaign over SASL_SSL failed"; }
 grep 'result=ok' "$WORK/campaign.out" || fail "campaign printed no result=ok"
 
@@ -75,7 +79,11 @@ LOGS=$(find "$WORK" -path "*$NAME-*" -name '*.log')
 for d in planner-1 sender-1 reporter-1; do
   f=$(printf '%s\n' "$LOGS" | grep "/$d.log$" || true)
   [ -n "$f" ] && [ -s "$f" ] || fail "no log of $d in the campaign's workspace"
+  grep -q "\"kafka connection accepted\",\"brokers\":\"$MF_KAFKA_BROKERS\",\"protocol\":\"sasl_ssl\",\"user\":\"$MF_KAFKA_SASL_USER\"" "$f" ||
+    fail "$d did not log a sasl_ssl login at $MF_KAFKA_BROKERS: $(grep -m1 kafka "$f")"
 done
+f=$(printf '%s\n' "$LOGS" | grep "/tail-results.log$" || true)
+[ -n "$f" ] && [ -s "$f" ] || fail "msgfleet tail printed nothing over SASL_SSL"
 if printf '%s\n' "$LOGS" | xargs grep -lF -e "$PASSWORD" >/dev/null 2>&1; then
   fail "the password appears in $(printf '%s\n' "$LOGS" | xargs grep -lF -e "$PASSWORD" | tr '\n' ' ')"
 fi

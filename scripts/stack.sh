@@ -448,9 +448,11 @@ log4j.appender.stdout.layout=org.apache.log4j.PatternLayout
 log4j.appender.stdout.layout.ConversionPattern=[%d] %p %m (%c)%n
 EOF
   local cp="$KAFKA_DIR/libs/*" log4j="-Dlog4j.configuration=file:$KAFKA_DIR/log4j.properties"
+  local started=0
   if kafka_running; then
     say "kafka already running on 127.0.0.1:$MF_KAFKA_PORT"
   else
+    started=1
     require_free_port "$MF_KAFKA_PORT" kafka
     require_free_port "$MF_KAFKA_CONTROLLER_PORT" "kafka controller"
     require_free_port "$MF_KAFKA_SASL_PORT" "kafka SASL_SSL listener"
@@ -471,6 +473,9 @@ EOF
       </dev/null >>"$KAFKA_DIR/kafka.log" 2>&1 9>&- &
   fi
   wait_for kafka "$KAFKA_DIR/kafka.log" "$MF_STACK_TIMEOUT" kafka_running kafka_probe
+  if [ "$started" -eq 0 ] && ! port_open "$MF_KAFKA_SASL_PORT"; then
+    die "kafka on 127.0.0.1:$MF_KAFKA_PORT runs without the SASL_SSL listener on port $MF_KAFKA_SASL_PORT (started with an older configuration): restart it with scripts/stack.sh down kafka && scripts/stack.sh up kafka"
+  fi
   kafka_scram_user
   wait_for "kafka SASL_SSL listener" "$KAFKA_DIR/kafka.log" 30 kafka_running kafka_tls_probe
   say "kafka ready ($(kafka_probe 2>&1)); SASL_SSL on 127.0.0.1:$MF_KAFKA_SASL_PORT as $MF_KAFKA_SASL_USER (CA $MF_KAFKA_TLS_DIR/ca.pem)"

@@ -218,11 +218,12 @@ int mf_kafka_delete_topics(const mf_kafka_conf *conf, const char *const *names, 
                            int timeout_ms, mf_err *err);
 
 /*
- * Start-up check of the connection settings: asks the brokers for metadata until one
- * answers (logged at info level with the protocol and user) or timeout_ms passes. Fails at once, with librdkafka's reason, when the brokers
- * refuse the SASL login or the TLS handshake fails (a configuration error that retrying will
- * not fix); brokers that do not answer at all within timeout_ms are not an error (the
- * clients keep retrying, as they do after start-up).
+ * Start-up check of the connection settings: asks the brokers for metadata until one answers
+ * (logged at info level with the protocol and user) or timeout_ms passes. Fails at once,
+ * with librdkafka's reason, when the brokers refuse the SASL login or the TLS handshake
+ * fails (a configuration error that retrying will not fix); brokers that do not answer at
+ * all within timeout_ms are not an error (the clients keep retrying, as they do after
+ * start-up).
  */
 int mf_kafka_check_login(const mf_kafka_conf *conf, int timeout_ms, mf_err *err);
 

@@ -18,7 +18,8 @@ typedef struct mf_kafka_conf {
     const char *client_id;    /* client.id (NULL: "msgfleet") */
     const char *topic_prefix; /* prepended to base topic names, e.g. "msgfleet." (NULL: "") */
     /* librdkafka properties applied last, each "key=value" (e.g. "compression.type=zstd",
-     * "security.protocol=SASL_SSL"); NULL-terminated array or NULL. Values are never logged. */
+     * "linger.ms=5"); NULL-terminated array or NULL. Values are never logged. TLS and SASL
+     * come from `security` below, where they are checked. */
     const char *const *overrides;
     mf_log *log; /* librdkafka log lines and errors go here (NULL: dropped) */
     /* TLS and SASL (NULL: plaintext), applied to every client before the overrides; checked

@@ -7,6 +7,7 @@
 
 #include "mf_config.h"
 #include "mf_err.h"
+#include "mf_kafka_sec.h"
 #include "mf_log.h"
 
 /* Settings every daemon reads. Embed as a member named `common` in the daemon's own
@@ -19,6 +20,7 @@ typedef struct mf_daemon_common {
     long long http_port;
     char http_bind[64];
     char instance_id[128];
+    mf_kafka_sec kafka_sec; /* TLS and SASL of the Kafka clients (mf_kafka_sec_check) */
 } mf_daemon_common;
 
 #define MF_DAEMON_STR_KEY(T, field, name, def, progs, desc)                                     \
@@ -41,7 +43,8 @@ typedef struct mf_daemon_common {
     MF_DAEMON_STR_KEY(T, http_bind, "MF_HTTP_BIND", "127.0.0.1", progs,                         \
                       "IPv4 address /healthz and /metrics listen on (0.0.0.0 in containers)"), \
     MF_DAEMON_STR_KEY(T, instance_id, "MF_INSTANCE_ID", "", progs,                              \
-                      "name of this process in claims, leases and logs (empty: host-pid)")
+                      "name of this process in claims, leases and logs (empty: host-pid)"),    \
+    MF_KAFKA_SEC_KEYS(T, common.kafka_sec, progs)
 
 /* Installs SIGTERM/SIGINT handlers: the first sets the stop flag, the second exits at once
  * (work in flight is redelivered and deduplicated, so nothing is lost). SIGPIPE is ignored.

@@ -2,6 +2,7 @@
 #include "mf_clock.h"
 #include "mf_kafka.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -114,7 +115,8 @@ static rd_kafka_conf_t *conf_base(const mf_kafka_conf *conf, void *opaque, mf_er
     if (conf_set(rc, "bootstrap.servers", conf->brokers, err) < 0 ||
         conf_set(rc, "client.id", conf->client_id != NULL ? conf->client_id : "msgfleet",
                  err) < 0 ||
-        conf_set(rc, "log.queue", "true", err) < 0) {
+        conf_set(rc, "log.queue", "true", err) < 0 ||
+        mf_kafka_sec_apply(conf->security, rc, err) < 0) {
         rd_kafka_conf_destroy(rc);
         return NULL;
     }
@@ -962,6 +964,73 @@ out:
     }
     admin_close(&a);
     return rc;
+}
+
+/* What a login check learns from its client's error callback. */
+typedef struct login_check {
+    mf_log *log; /* first member: the opaque seen by on_log / on_error */
+    int code;    /* the first authentication or TLS error, 0 while there is none */
+    char reason[384];
+} login_check;
+
+static void on_login_error(rd_kafka_t *rk, int code, const char *reason, void *opaque)
+{
+    login_check *lc = opaque;
+
+    on_error(rk, code, reason, opaque);
+    if (lc->code == 0 && (code == RD_KAFKA_RESP_ERR__AUTHENTICATION ||
+                          code == RD_KAFKA_RESP_ERR__SSL)) {
+        lc->code = code;
+        snprintf(lc->reason, sizeof(lc->reason), "%s", reason != NULL ? reason : "");
+    }
+}
+
+int mf_kafka_check_login(const mf_kafka_conf *conf, int timeout_ms, mf_err *err)
+{
+    login_check lc;
+    rd_kafka_conf_t *rc;
+    rd_kafka_t *rk;
+    int64_t deadline = mf_clock_mono_ms() + (timeout_ms > 0 ? timeout_ms : 0);
+    int ret = 0;
+
+    memset(&lc, 0, sizeof(lc));
+    lc.log = conf != NULL ? conf->log : NULL;
+    rc = conf_base(conf, &lc, err);
+    if (rc == NULL)
+        return -1;
+    if (conf_overrides(rc, conf->overrides, err) < 0) {
+        rd_kafka_conf_destroy(rc);
+        return -1;
+    }
+    rd_kafka_conf_set_error_cb(rc, on_login_error);
+    rk = new_handle(RD_KAFKA_PRODUCER, rc, err);
+    if (rk == NULL)
+        return -1;
+    for (;;) {
+        const struct rd_kafka_metadata *md = NULL;
+        rd_kafka_resp_err_t code = rd_kafka_metadata(rk, 0, NULL, &md, 500);
+
+        if (md != NULL)
+            rd_kafka_metadata_destroy(md);
+        rd_kafka_poll(rk, 0); /* serves the error events */
+        if (lc.code != 0) {
+            ret = mf_err_set(err, "kafka brokers %s refused the connection: %s: %s",
+                             conf->brokers, lc.code == RD_KAFKA_RESP_ERR__SSL
+                                                ? "TLS handshake failed"
+                                                : "SASL login failed",
+                             lc.reason);
+            break;
+        }
+        if (code == RD_KAFKA_RESP_ERR_NO_ERROR && lc.log != NULL && conf->security != NULL)
+            MF_LOG(lc.log, MF_LOG_INFO, "kafka connection accepted",
+                   MF_KV_S("brokers", conf->brokers),
+                   MF_KV_S("protocol", conf->security->protocol),
+                   MF_KV_S("user", conf->security->sasl_username));
+        if (code == RD_KAFKA_RESP_ERR_NO_ERROR || mf_clock_mono_ms() >= deadline)
+            break;
+    }
+    rd_kafka_destroy(rk);
+    return ret;
 }
 
 int mf_kafka_topic_partitions(const mf_kafka_conf *conf, const char *name, int timeout_ms,

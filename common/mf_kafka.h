@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 #include "mf_err.h"
+#include "mf_kafka_sec.h"
 #include "mf_log.h"
 
 /*
@@ -17,9 +18,13 @@ typedef struct mf_kafka_conf {
     const char *client_id;    /* client.id (NULL: "msgfleet") */
     const char *topic_prefix; /* prepended to base topic names, e.g. "msgfleet." (NULL: "") */
     /* librdkafka properties applied last, each "key=value" (e.g. "compression.type=zstd",
-     * "security.protocol=SASL_SSL"); NULL-terminated array or NULL. Values are never logged. */
+     * "linger.ms=5"); NULL-terminated array or NULL. Values are never logged. TLS and SASL
+     * come from `security` below, where they are checked. */
     const char *const *overrides;
     mf_log *log; /* librdkafka log lines and errors go here (NULL: dropped) */
+    /* TLS and SASL (NULL: plaintext), applied to every client before the overrides; checked
+     * with mf_kafka_sec_check when a client is made. */
+    const mf_kafka_sec *security;
 } mf_kafka_conf;
 
 /* Topic base names of the fleet (schemas/kafka/README.md). */
@@ -212,6 +217,19 @@ int mf_kafka_ensure_topics(const mf_kafka_conf *conf, const mf_kafka_topic_spec 
 /* Delete topics (tests, the CLI); missing topics are not an error. */
 int mf_kafka_delete_topics(const mf_kafka_conf *conf, const char *const *names, size_t n,
                            int timeout_ms, mf_err *err);
+
+/*
+ * Start-up check of the connection settings: asks the brokers for metadata until one answers
+ * (logged at info level with the protocol and user) or timeout_ms passes. Fails at once,
+ * with librdkafka's reason, when the brokers refuse the SASL login or the TLS handshake
+ * fails (a configuration error that retrying will not fix); brokers that do not answer at
+ * all within timeout_ms are not an error (the clients keep retrying, as they do after
+ * start-up).
+ */
+int mf_kafka_check_login(const mf_kafka_conf *conf, int timeout_ms, mf_err *err);
+
+/* How long the daemons' start-up login check waits for an answer. */
+#define MF_KAFKA_LOGIN_CHECK_MS 10000
 
 /* Partition count of an existing topic into *out; fails when the topic does not exist. */
 int mf_kafka_topic_partitions(const mf_kafka_conf *conf, const char *name, int timeout_ms,

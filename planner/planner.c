@@ -102,13 +102,16 @@ static int open_kafka(planner_ctx *ctx, mf_err *err)
 {
     const planner_config *cfg = ctx->cfg;
     mf_kafka_conf kc = {cfg->common.kafka_brokers, cfg->common.instance_id,
-                        cfg->common.topic_prefix, NULL, ctx->log};
+                        cfg->common.topic_prefix, NULL, ctx->log, &cfg->common.kafka_sec};
 
     if (mf_kafka_topic_name(&kc, MF_TOPIC_JOBS, ctx->topic_jobs, sizeof(ctx->topic_jobs),
                             err) != 0 ||
         mf_kafka_topic_name(&kc, MF_TOPIC_RESULTS, ctx->topic_results,
                             sizeof(ctx->topic_results), err) != 0)
         return mf_err_prefix(err, "MF_TOPIC_PREFIX");
+    if (mf_kafka_sec_enabled(kc.security) &&
+        mf_kafka_check_login(&kc, MF_KAFKA_LOGIN_CHECK_MS, err) != 0)
+        return -1;
     ctx->producer = mf_kafka_producer_new(&kc, on_delivery, ctx, err);
     return ctx->producer != NULL ? 0 : -1;
 }
@@ -302,7 +305,7 @@ static void probe_idle(planner_ctx *ctx)
 {
     const planner_config *cfg = ctx->cfg;
     mf_kafka_conf kc = {cfg->common.kafka_brokers, cfg->common.instance_id,
-                        cfg->common.topic_prefix, NULL, ctx->log};
+                        cfg->common.topic_prefix, NULL, ctx->log, &cfg->common.kafka_sec};
     mf_mysql_config mc = {.host = cfg->mysql_host, .port = (unsigned)cfg->mysql_port,
                           .user = cfg->mysql_user, .password = cfg->mysql_password,
                           .db = cfg->mysql_db, .connect_timeout_s = 5,

@@ -75,7 +75,8 @@ int planner_config_load(planner_config *cfg, mf_config_getenv_fn get, mf_err *er
 {
     memset(cfg, 0, sizeof(*cfg));
     if (mf_config_load(PLANNER_CONFIG_KEYS, PLANNER_CONFIG_NKEYS, MF_CFG_PLANNER, cfg, get,
-                       err) != 0)
+                       err) != 0 ||
+        mf_kafka_sec_check(&cfg->common.kafka_sec, err) != 0)
         return -1;
     mf_daemon_default_instance(&cfg->common);
     return 0;

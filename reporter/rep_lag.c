@@ -26,7 +26,8 @@ static void quiet_error(rd_kafka_t *rk, int code, const char *reason, void *opaq
     (void)opaque;
 }
 
-rep_lag *rep_lag_new(const char *brokers, const char *client_id, mf_err *err)
+rep_lag *rep_lag_new(const char *brokers, const char *client_id, const mf_kafka_sec *sec,
+                     mf_err *err)
 {
     rep_lag *l = calloc(1, sizeof(*l));
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
@@ -43,6 +44,8 @@ rep_lag *rep_lag_new(const char *brokers, const char *client_id, mf_err *err)
         mf_err_set(err, "invalid Kafka setting for the lag query: %s", errstr);
         goto fail;
     }
+    if (mf_kafka_sec_apply(sec, conf, err) != 0)
+        goto fail;
     rd_kafka_conf_set_log_cb(conf, quiet_log);
     rd_kafka_conf_set_error_cb(conf, quiet_error);
     l->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));

@@ -6,13 +6,16 @@
 #include <stdint.h>
 
 #include "mf_err.h"
+#include "mf_kafka_sec.h"
 
 /* mf_kafka keeps its consumer handle private and has no lag query, so the reporter asks the
  * brokers itself through a small librdkafka handle of its own (no group, nothing consumed). */
 typedef struct rep_lag rep_lag;
 
-/* brokers / client_id are copied into the librdkafka configuration. NULL with err. */
-rep_lag *rep_lag_new(const char *brokers, const char *client_id, mf_err *err);
+/* brokers / client_id / sec (TLS and SASL, NULL: plaintext) are copied into the librdkafka
+ * configuration. NULL with err. */
+rep_lag *rep_lag_new(const char *brokers, const char *client_id, const mf_kafka_sec *sec,
+                     mf_err *err);
 void rep_lag_free(rep_lag *l); /* l may be NULL */
 
 /*

@@ -122,6 +122,7 @@ rep_status *rep_status_new(const reporter_config *cfg, const char *results_topic
     kc.brokers = cfg->common.kafka_brokers;
     kc.client_id = cfg->common.instance_id;
     kc.log = log;
+    kc.security = &cfg->common.kafka_sec;
     cc.base_url = cfg->coolsms_base_url;
     cc.api_key = cfg->coolsms_api_key;
     cc.api_secret = cfg->coolsms_api_secret;

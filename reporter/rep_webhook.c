@@ -570,6 +570,7 @@ rep_webhook *rep_webhook_new(const reporter_config *cfg, const char *results_top
     kc.client_id = cfg->common.instance_id;
     kc.overrides = overrides;
     kc.log = log;
+    kc.security = &cfg->common.kafka_sec;
     w->m_requests = mf_metrics_counter(metrics, "msgfleet_reporter_webhook_requests_total",
                                        "webhook requests by path (single-report, group-report, "
                                        "other) and outcome (ok, not_found, too_large, "

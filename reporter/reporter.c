@@ -319,6 +319,7 @@ reporter *reporter_new(const reporter_config *cfg, mf_log *log, mf_err *err)
     kc.client_id = cfg->common.instance_id;
     kc.topic_prefix = cfg->common.topic_prefix;
     kc.log = log;
+    kc.security = &cfg->common.kafka_sec;
     if (mf_kafka_topic_name(&kc, MF_TOPIC_RESULTS, r->t_results, sizeof(r->t_results), err) != 0 ||
         mf_kafka_topic_name(&kc, MF_TOPIC_DLQ, r->t_dlq, sizeof(r->t_dlq), err) != 0)
         goto fail;
@@ -330,10 +331,14 @@ reporter *reporter_new(const reporter_config *cfg, mf_log *log, mf_err *err)
         mf_err_set(err, "out of memory");
         goto fail;
     }
+    if (mf_kafka_sec_enabled(kc.security) &&
+        mf_kafka_check_login(&kc, MF_KAFKA_LOGIN_CHECK_MS, err) != 0)
+        goto fail;
     r->pg = connect_pg(r, err);
     if (r->pg == NULL)
         goto fail;
-    r->lag = rep_lag_new(cfg->common.kafka_brokers, cfg->common.instance_id, err);
+    r->lag = rep_lag_new(cfg->common.kafka_brokers, cfg->common.instance_id,
+                         &cfg->common.kafka_sec, err);
     if (r->lag == NULL)
         goto fail;
     r->store = rep_store_new(cfg->group, r->t_results, cfg->price_ttl_ms, log, err);

@@ -128,7 +128,8 @@ int reporter_config_load(reporter_config *cfg, mf_config_getenv_fn get, mf_err *
 {
     memset(cfg, 0, sizeof(*cfg));
     if (mf_config_load(reporter_config_keys, reporter_config_nkeys, MF_CFG_REPORTER, cfg, get,
-                       err) != 0)
+                       err) != 0 ||
+        mf_kafka_sec_check(&cfg->common.kafka_sec, err) != 0)
         return -1;
     if (cfg->status_enabled && cfg->coolsms_api_key[0] == '\0')
         return mf_err_set(err, "missing value for MF_COOLSMS_API_KEY (required while "

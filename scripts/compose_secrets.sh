@@ -8,13 +8,18 @@
 # and secret default to the simulator's test values; put the real ones in
 # coolsms_api_key / coolsms_api_secret before sending for real.
 # Owners: files the fleet reads belong to uid 10001 (the image's user), the passwords the
-# postgres container's init script reads to uid 999 (its postgres user); every file is 0400,
+# postgres container's init script reads to uid 999 (its postgres user), the Kafka broker's
+# keystore and its password to uid 1000 (the apache/kafka image's user); every file is 0400,
 # so nobody else on the host or in another container can read it. chown needs root; without
 # it the files stay yours and you must chown them as printed.
+# Kafka TLS: a CA made here signs the broker's certificate (names kafka and localhost); the
+# fleet trusts kafka_ca.pem. The CA's key is not kept: to renew, delete kafka_ca.pem and
+# kafka.keystore.p12 and run this again. kafka_fleet_password is the fleet's SCRAM login.
 set -eu
 DIR=${1:-${MF_SECRETS_DIR:-./secrets}}
 FLEET_UID=10001
 PG_UID=999
+KAFKA_UID=1000
 
 say() { printf 'compose_secrets: %s\n' "$*"; }
 command -v openssl >/dev/null 2>&1 || { say "openssl not found"; exit 1; }
@@ -56,4 +61,38 @@ put mysql_password "$FLEET_UID" "$(openssl rand -hex 24)"
 put mysql_root_password "$FLEET_UID" "$(openssl rand -hex 24)"
 put coolsms_api_key "$FLEET_UID" NCSTESTKEY0000001
 put coolsms_api_secret "$FLEET_UID" TESTSECRET0123456789ABCDEFGHIJKLMNOPQRSTUV
+put kafka_fleet_password "$FLEET_UID" "$(openssl rand -hex 24)"
+put kafka_keystore_password "$KAFKA_UID" "$(openssl rand -hex 24)"
+
+# The broker's keystore (PKCS12: key, certificate, CA) and the CA certificate the fleet
+# trusts, made together so that they match.
+if [ -e "$DIR/kafka.keystore.p12" ] && [ -e "$DIR/kafka_ca.pem" ]; then
+  say "$DIR/kafka.keystore.p12 and kafka_ca.pem exist, kept"
+else
+  rm -f "$DIR/kafka.keystore.p12" "$DIR/kafka_ca.pem"
+  work=$(mktemp -d)
+  if ! (openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -keyout "$work/ca.key" \
+          -out "$work/ca.pem" -subj "/CN=msgfleet Kafka CA" \
+          -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" &&
+        openssl req -newkey rsa:2048 -nodes -keyout "$work/broker.key" -out "$work/broker.csr" \
+          -subj "/CN=kafka" &&
+        printf 'subjectAltName=DNS:kafka,DNS:localhost\nextendedKeyUsage=serverAuth\n' >"$work/ext" &&
+        openssl x509 -req -in "$work/broker.csr" -CA "$work/ca.pem" -CAkey "$work/ca.key" \
+          -CAcreateserial -days 3650 -extfile "$work/ext" -out "$work/broker.crt" &&
+        openssl pkcs12 -export -name kafka -in "$work/broker.crt" -inkey "$work/broker.key" \
+          -certfile "$work/ca.pem" -passout "file:$DIR/kafka_keystore_password" \
+          -out "$DIR/kafka.keystore.p12" &&
+        cp "$work/ca.pem" "$DIR/kafka_ca.pem") >"$work/openssl.log" 2>&1; then
+    cat "$work/openssl.log" >&2
+    rm -rf "$work"
+    say "could not make the Kafka TLS files"
+    exit 1
+  fi
+  rm -rf "$work"
+  say "$DIR/kafka.keystore.p12 and $DIR/kafka_ca.pem written"
+fi
+for f in kafka.keystore.p12:$KAFKA_UID kafka_ca.pem:$FLEET_UID; do
+  chmod 0400 "$DIR/${f%%:*}"
+  if [ "$(id -u)" = 0 ]; then chown "${f##*:}:${f##*:}" "$DIR/${f%%:*}"; else say "  run as root: chown ${f##*:}:${f##*:} $DIR/${f%%:*}"; fi
+done
 say "done: $DIR"

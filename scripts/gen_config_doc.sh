@@ -52,10 +52,18 @@ cli_section() {
     for v in MF_PG_DSN MF_PG_DSN_FILE; do
       printf '%s/cli_dsn.c:getenv("%s")\n' "$ROOT/tools/msgfleet" "$v"
     done
+    # the Kafka TLS/SASL keys, read through the daemons' table (common/mf_kafka_sec.h)
+    for v in MF_KAFKA_SECURITY_PROTOCOL MF_KAFKA_SASL_MECHANISM MF_KAFKA_SASL_USERNAME \
+             MF_KAFKA_SASL_PASSWORD MF_KAFKA_SASL_PASSWORD_FILE MF_KAFKA_SSL_CA_LOCATION \
+             MF_KAFKA_SSL_CERTIFICATE_LOCATION MF_KAFKA_SSL_KEY_LOCATION \
+             MF_KAFKA_SSL_KEY_PASSWORD MF_KAFKA_SSL_KEY_PASSWORD_FILE MF_KAFKA_SSL_VERIFY_HOSTNAME; do
+      printf '%s/cli_kafka.c:getenv("%s")\n' "$ROOT/tools/msgfleet" "$v"
+    done
   } |
     sed -e 's|^.*/cmd_\([a-z]*\)\.c:getenv("\(.*\)")$|\2 \1|' \
         -e 's|^.*/cli_common\.c:getenv("\(.*\)")$|\1 run,_watch,_summary|' \
         -e 's|^.*/cli_dsn\.c:getenv("\(.*\)")$|\1 migrate,_run,_watch,_summary,_replay|' \
+        -e 's|^.*/cli_kafka\.c:getenv("\(.*\)")$|\1 tail,_dlq|' \
         -e 's|^.*/schema_dir\.c:getenv("\(.*\)")$|\1 migrate|' \
         -e 's|^.*/[a-z_]*\.c:getenv("\(.*\)")$|\1 other|' |
     sort -u | awk '
@@ -66,6 +74,12 @@ cli_section() {
         m["MF_SCHEMA_DIR"] = "folder of the PostgreSQL migrations (`--dir` overrides; default: schemas/pg found next to the executable or above the working directory)"
         m["MF_KAFKA_BROKERS"] = "Kafka bootstrap servers (`--brokers` overrides)"
         m["MF_TOPIC_PREFIX"] = "prefix of the topic names (`--prefix` overrides)"
+        k = "Kafka TLS/SASL setting, as for the daemons (above); a bad value stops the command with a message naming the key"
+        m["MF_KAFKA_SECURITY_PROTOCOL"] = m["MF_KAFKA_SASL_MECHANISM"] = m["MF_KAFKA_SASL_USERNAME"] = k
+        m["MF_KAFKA_SSL_CA_LOCATION"] = m["MF_KAFKA_SSL_CERTIFICATE_LOCATION"] = k
+        m["MF_KAFKA_SSL_KEY_LOCATION"] = m["MF_KAFKA_SSL_VERIFY_HOSTNAME"] = k
+        m["MF_KAFKA_SASL_PASSWORD"] = m["MF_KAFKA_SSL_KEY_PASSWORD"] = "secret: " k
+        m["MF_KAFKA_SASL_PASSWORD_FILE"] = m["MF_KAFKA_SSL_KEY_PASSWORD_FILE"] = "file holding the secret of the same name without _FILE"
         for (v in cmds) {
           c = cmds[v]
           printf "| `%s` | %s | %s |\n", v, c, (v in m) ? m[v] : "see `msgfleet <command> --help`"

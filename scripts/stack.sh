@@ -1,13 +1,19 @@
 #!/usr/bin/env bash
 # stack.sh: run the local stack (PostgreSQL, PgBouncer, MariaDB, Kafka, CoolSMS simulator).
 #
-# usage: scripts/stack.sh up|down|status|reset
+# usage: scripts/stack.sh up|down [pg|pgb|my|kafka|sim ...] | status | reset
 #
 # Everything listens on 127.0.0.1 only, on the ports of scripts/env.sh (each overridable from
 # the environment), and keeps its state and logs under $MF_STACK_DIR/<service>/. `up` starts
 # what is not running yet and waits until each service really answers (a query, a Kafka
 # metadata request, an HTTP health check). `reset` stops the stack, deletes its data (the
-# downloaded Kafka jars stay) and starts it afresh.
+# downloaded Kafka jars stay) and starts it afresh. `up`/`down` with service names (pg, pgb,
+# my, kafka, sim) start or stop only those, e.g. a second Kafka beside a running stack.
+#
+# Kafka has two client listeners: PLAINTEXT on $MF_KAFKA_PORT (the tests) and SASL_SSL on
+# $MF_KAFKA_SASL_PORT (TLS with a certificate of a CA made for this stack, SCRAM-SHA-512 login
+# as $MF_KAFKA_SASL_USER). The CA, the broker's key and the user's random password are made
+# once under $MF_KAFKA_TLS_DIR (ca.pem, msgfleet.password) and kept across reset.
 set -euo pipefail
 
 . "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/env.sh"
@@ -349,20 +355,83 @@ kafka_running() { pid_alive "$KAFKA_DIR/kafka.pid" kafka.Kafka; }
 
 kafka_probe() { python3 "$KAFKA_PROBE" "127.0.0.1:$MF_KAFKA_PORT" 3; }
 
+# The SASL_SSL listener completes a TLS handshake whose certificate chains to the stack's CA
+# and names 127.0.0.1.
+kafka_tls_probe() {
+  openssl s_client -connect "127.0.0.1:$MF_KAFKA_SASL_PORT" -CAfile "$MF_KAFKA_TLS_DIR/ca.pem" \
+    -verify_return_error -verify_ip 127.0.0.1 </dev/null >/dev/null 2>&1
+}
+
+# The stack's own CA, the broker's key and certificate (PEM, for the SASL_SSL listener) and
+# the SCRAM password of the fleet's user: made when missing, never replaced, so clients keep
+# trusting the CA and the password file stays valid across restarts and resets.
+kafka_tls_files() {
+  local d=$MF_KAFKA_TLS_DIR log=$MF_KAFKA_TLS_DIR/openssl.log
+  command -v openssl >/dev/null 2>&1 || die "openssl not found (needed for the kafka SASL_SSL listener)"
+  mkdir -p "$d"
+  chmod 700 "$d"
+  if [ ! -f "$d/ca.pem" ] || [ ! -f "$d/ca.key" ]; then
+    say "kafka: making the stack's CA in $d"
+    (umask 077 && openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -keyout "$d/ca.key" \
+      -out "$d/ca.pem" -subj "/CN=msgfleet local stack CA" \
+      -addext "basicConstraints=critical,CA:TRUE" \
+      -addext "keyUsage=critical,keyCertSign,cRLSign") >"$log" 2>&1 ||
+      { show_log "$log"; die "kafka: could not make the CA"; }
+    rm -f "$d/broker.pem"
+  fi
+  if [ ! -f "$d/broker.pem" ]; then
+    say "kafka: making the broker's TLS certificate (127.0.0.1, localhost)"
+    (umask 077 &&
+      openssl req -newkey rsa:2048 -nodes -keyout "$d/broker.key" -out "$d/broker.csr" \
+        -subj "/CN=localhost" &&
+      printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n' >"$d/broker.ext" &&
+      openssl x509 -req -in "$d/broker.csr" -CA "$d/ca.pem" -CAkey "$d/ca.key" -CAcreateserial \
+        -days 3650 -extfile "$d/broker.ext" -out "$d/broker.crt" &&
+      cat "$d/broker.key" "$d/broker.crt" "$d/ca.pem" >"$d/broker.pem") >>"$log" 2>&1 ||
+      { show_log "$log"; die "kafka: could not make the broker certificate"; }
+    rm -f "$d/broker.csr" "$d/broker.ext"
+  fi
+  if [ ! -s "$d/$MF_KAFKA_SASL_USER.password" ]; then
+    (umask 077 && openssl rand -hex 24 >"$d/$MF_KAFKA_SASL_USER.password") ||
+      die "kafka: could not write $d/$MF_KAFKA_SASL_USER.password"
+  fi
+  chmod 644 "$d/ca.pem"
+  chmod 600 "$d/ca.key" "$d/broker.key" "$d/broker.pem" "$d/$MF_KAFKA_SASL_USER.password"
+}
+
+# Creates or updates the SCRAM-SHA-512 credential of the fleet's user through the PLAINTEXT
+# listener. Idempotent. ConfigCommand takes the password only as an argument (its
+# --add-config-file rejects SCRAM entries), so for the few seconds it runs a local user could
+# read this loopback-only stack's password in ps; real clusters set credentials their own way.
+kafka_scram_user() {
+  local cp="$KAFKA_DIR/libs/*"
+  java -Dlog4j.configuration="file:$KAFKA_DIR/log4j.properties" -cp "$cp" kafka.admin.ConfigCommand \
+    --bootstrap-server "127.0.0.1:$MF_KAFKA_PORT" --alter --entity-type users \
+    --entity-name "$MF_KAFKA_SASL_USER" \
+    --add-config "SCRAM-SHA-512=[iterations=8192,password=$(cat "$MF_KAFKA_TLS_DIR/$MF_KAFKA_SASL_USER.password")]" \
+    >"$KAFKA_DIR/scram.log" 2>&1 ||
+    { show_log "$KAFKA_DIR/scram.log"; die "kafka: could not set the SCRAM credential of $MF_KAFKA_SASL_USER"; }
+}
+
 kafka_up() {
   command -v java >/dev/null 2>&1 || die "java not found (Java 17 is needed for Kafka)"
   [ -f "$KAFKA_DIR/libs/kafka_2.13-3.9.1.jar" ] || die "kafka jars missing in $KAFKA_DIR/libs (run scripts/deps.sh)"
   mkdir -p "$KAFKA_DIR/data"
+  kafka_tls_files
   cat >"$KAFKA_DIR/server.properties" <<EOF
 # Written by scripts/stack.sh: single node KRaft broker+controller, loopback only.
 process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@127.0.0.1:$MF_KAFKA_CONTROLLER_PORT
-listeners=PLAINTEXT://127.0.0.1:$MF_KAFKA_PORT,CONTROLLER://127.0.0.1:$MF_KAFKA_CONTROLLER_PORT
-advertised.listeners=PLAINTEXT://127.0.0.1:$MF_KAFKA_PORT
+listeners=PLAINTEXT://127.0.0.1:$MF_KAFKA_PORT,CONTROLLER://127.0.0.1:$MF_KAFKA_CONTROLLER_PORT,SASL_SSL://127.0.0.1:$MF_KAFKA_SASL_PORT
+advertised.listeners=PLAINTEXT://127.0.0.1:$MF_KAFKA_PORT,SASL_SSL://127.0.0.1:$MF_KAFKA_SASL_PORT
 controller.listener.names=CONTROLLER
 inter.broker.listener.name=PLAINTEXT
-listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,SASL_SSL:SASL_SSL
+listener.name.sasl_ssl.sasl.enabled.mechanisms=SCRAM-SHA-512
+listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+listener.name.sasl_ssl.ssl.keystore.type=PEM
+listener.name.sasl_ssl.ssl.keystore.location=$MF_KAFKA_TLS_DIR/broker.pem
 log.dirs=$KAFKA_DIR/data
 num.partitions=8
 auto.create.topics.enable=true
@@ -379,11 +448,14 @@ log4j.appender.stdout.layout=org.apache.log4j.PatternLayout
 log4j.appender.stdout.layout.ConversionPattern=[%d] %p %m (%c)%n
 EOF
   local cp="$KAFKA_DIR/libs/*" log4j="-Dlog4j.configuration=file:$KAFKA_DIR/log4j.properties"
+  local started=0
   if kafka_running; then
     say "kafka already running on 127.0.0.1:$MF_KAFKA_PORT"
   else
+    started=1
     require_free_port "$MF_KAFKA_PORT" kafka
     require_free_port "$MF_KAFKA_CONTROLLER_PORT" "kafka controller"
+    require_free_port "$MF_KAFKA_SASL_PORT" "kafka SASL_SSL listener"
     if [ ! -f "$KAFKA_DIR/data/meta.properties" ]; then
       local id
       id=$(java "$log4j" -cp "$cp" kafka.tools.StorageTool random-uuid 2>>"$KAFKA_DIR/format.log") ||
@@ -401,7 +473,12 @@ EOF
       </dev/null >>"$KAFKA_DIR/kafka.log" 2>&1 9>&- &
   fi
   wait_for kafka "$KAFKA_DIR/kafka.log" "$MF_STACK_TIMEOUT" kafka_running kafka_probe
-  say "kafka ready ($(kafka_probe 2>&1))"
+  if [ "$started" -eq 0 ] && ! port_open "$MF_KAFKA_SASL_PORT"; then
+    die "kafka on 127.0.0.1:$MF_KAFKA_PORT runs without the SASL_SSL listener on port $MF_KAFKA_SASL_PORT (started with an older configuration): restart it with scripts/stack.sh down kafka && scripts/stack.sh up kafka"
+  fi
+  kafka_scram_user
+  wait_for "kafka SASL_SSL listener" "$KAFKA_DIR/kafka.log" 30 kafka_running kafka_tls_probe
+  say "kafka ready ($(kafka_probe 2>&1)); SASL_SSL on 127.0.0.1:$MF_KAFKA_SASL_PORT as $MF_KAFKA_SASL_USER (CA $MF_KAFKA_TLS_DIR/ca.pem)"
 }
 
 kafka_down() { stop_pid kafka "$KAFKA_DIR/kafka.pid" kafka.Kafka; }
@@ -473,6 +550,7 @@ cmd_status() {
   status_line mariadb "127.0.0.1:$MF_MYSQL_PORT" "$r" my_root -e 'select 1'
   kafka_running && r=0 || r=1
   status_line kafka "127.0.0.1:$MF_KAFKA_PORT" "$r" kafka_probe
+  status_line kafka-sasl "127.0.0.1:$MF_KAFKA_SASL_PORT" "$r" kafka_tls_probe
   if sim_running; then r=0; else r=1; fi
   if [ "$r" -ne 0 ] && [ ! -x "$SIM_BIN" ]; then
     printf '%-12s %-22s %s\n' coolsms-sim "127.0.0.1:$MF_SIM_PORT" "not built"
@@ -481,22 +559,34 @@ cmd_status() {
   fi
 }
 
+# Services named on the command line (default: all), in start order.
+SERVICES="pg pgb my kafka sim"
+pick_services() {
+  [ $# -eq 0 ] && return 0
+  local s
+  for s in "$@"; do
+    case " $SERVICES " in *" $s "*) ;; *) die "unknown service \"$s\" (one of: $SERVICES)" ;; esac
+  done
+  SERVICES="$*"
+}
+wanted() { case " $SERVICES " in *" $1 "*) return 0 ;; esac; return 1; }
+
 cmd_up() {
   prepare_dirs
-  pg_up
-  pgb_up
-  my_up
-  kafka_up
-  sim_up
+  if wanted pg; then pg_up; fi
+  if wanted pgb; then pgb_up; fi
+  if wanted my; then my_up; fi
+  if wanted kafka; then kafka_up; fi
+  if wanted sim; then sim_up; fi
   say "up: state and logs in $MF_STACK_DIR"
 }
 
 cmd_down() {
-  sim_down
-  kafka_down
-  pgb_down
-  my_down
-  pg_down
+  if wanted sim; then sim_down; fi
+  if wanted kafka; then kafka_down; fi
+  if wanted pgb; then pgb_down; fi
+  if wanted my; then my_down; fi
+  if wanted pg; then pg_down; fi
 }
 
 cmd_reset() {
@@ -514,10 +604,12 @@ lock_stack() {
   flock -w 600 9 || die "another stack.sh holds $MF_STACK_DIR/.lock"
 }
 
-case "${1:-}" in
-  up) lock_stack; cmd_up ;;
-  down) lock_stack; cmd_down ;;
+cmd=${1:-}
+[ $# -gt 0 ] && shift
+case "$cmd" in
+  up) pick_services "$@"; lock_stack; cmd_up ;;
+  down) pick_services "$@"; lock_stack; cmd_down ;;
   status) cmd_status ;;
   reset) lock_stack; cmd_reset ;;
-  *) printf 'usage: %s up|down|status|reset\n' "$0" >&2; exit 2 ;;
+  *) printf 'usage: %s up|down [pg|pgb|my|kafka|sim ...] | status | reset\n' "$0" >&2; exit 2 ;;
 esac

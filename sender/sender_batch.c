@@ -1030,7 +1030,7 @@ static int open_kafka(sender_ctx *s, mf_err *err)
 {
     const sender_config *c = s->cfg;
     mf_kafka_conf kc = {c->common.kafka_brokers, c->common.instance_id, c->common.topic_prefix,
-                        NULL, s->log};
+                        NULL, s->log, &c->common.kafka_sec};
     const char *topics[3] = {s->t_jobs, s->t_retry, NULL};
     mf_kafka_consumer_opts co;
 
@@ -1039,6 +1039,9 @@ static int open_kafka(sender_ctx *s, mf_err *err)
         mf_kafka_topic_name(&kc, MF_TOPIC_RETRY, s->t_retry, sizeof(s->t_retry), err) != 0 ||
         mf_kafka_topic_name(&kc, MF_TOPIC_DLQ, s->t_dlq, sizeof(s->t_dlq), err) != 0)
         return mf_err_prefix(err, "invalid value for MF_TOPIC_PREFIX");
+    if (mf_kafka_sec_enabled(kc.security) &&
+        mf_kafka_check_login(&kc, MF_KAFKA_LOGIN_CHECK_MS, err) != 0)
+        return -1;
     s->prod = mf_kafka_producer_new(&kc, on_delivery, s, err);
     if (s->prod == NULL)
         return -1;

@@ -455,7 +455,7 @@ static void on_result(const mf_kafka_msg *m)
 static void ensure_consumer(void)
 {
     mf_kafka_conf kc = {mf_test_env("MF_KAFKA_BROKERS", MF_TEST_BROKERS_DEF), "itest_planner", NULL,
-                        NULL, NULL};
+                        NULL, NULL, NULL};
     const char *topics[] = {T.topic_jobs, T.topic_results, NULL};
     char group[64];
     mf_kafka_consumer_opts o;
@@ -1121,7 +1121,7 @@ static void test_big_query_value_is_missing(void **state)
 static int group_setup(void **state)
 {
     unsigned char rnd[4];
-    mf_kafka_conf kc = {"x", NULL, NULL, NULL, NULL};
+    mf_kafka_conf kc = {"x", NULL, NULL, NULL, NULL, NULL};
     mf_err err;
 
     (void)state;
@@ -1142,7 +1142,8 @@ static int group_setup(void **state)
 
 static int group_teardown(void **state)
 {
-    mf_kafka_conf kc = {mf_test_env("MF_KAFKA_BROKERS", MF_TEST_BROKERS_DEF), NULL, NULL, NULL, NULL};
+    mf_kafka_conf kc = {mf_test_env("MF_KAFKA_BROKERS", MF_TEST_BROKERS_DEF), NULL, NULL, NULL, NULL,
+                        NULL};
     const char *topics[2] = {T.topic_jobs, T.topic_results};
     mf_err err;
 

@@ -279,7 +279,7 @@ static void wait_planned(const char *run, int timeout_s)
 static void ensure_consumer(void)
 {
     mf_kafka_conf kc = {mf_test_env("MF_KAFKA_BROKERS", MF_TEST_BROKERS_DEF), "itest_replay", NULL,
-                        NULL, NULL};
+                        NULL, NULL, NULL};
     const char *topics[] = {T.topic_jobs, T.topic_results, NULL};
     char group[64];
     mf_kafka_consumer_opts o;
@@ -644,7 +644,7 @@ static void test_postgres_down_waits(void **state)
 static int group_setup(void **state)
 {
     unsigned char rnd[4];
-    mf_kafka_conf kc = {"x", NULL, NULL, NULL, NULL};
+    mf_kafka_conf kc = {"x", NULL, NULL, NULL, NULL, NULL};
     mf_err err;
 
     (void)state;
@@ -660,7 +660,7 @@ static int group_setup(void **state)
         return -1;
     {
         mf_kafka_conf bc = {mf_test_env("MF_KAFKA_BROKERS", MF_TEST_BROKERS_DEF), "itest_replay",
-                            NULL, NULL, NULL};
+                            NULL, NULL, NULL, NULL};
         mf_kafka_topic_spec specs[2] = {{T.topic_jobs, 2, -1}, {T.topic_results, 2, -1}};
         /* both topics exist before the consumer subscribes */
         if (mf_kafka_ensure_topics(&bc, specs, 2, 15000, &err) != 0)
@@ -673,7 +673,8 @@ static int group_setup(void **state)
 
 static int group_teardown(void **state)
 {
-    mf_kafka_conf kc = {mf_test_env("MF_KAFKA_BROKERS", MF_TEST_BROKERS_DEF), NULL, NULL, NULL, NULL};
+    mf_kafka_conf kc = {mf_test_env("MF_KAFKA_BROKERS", MF_TEST_BROKERS_DEF), NULL, NULL, NULL, NULL,
+                        NULL};
     const char *topics[2] = {T.topic_jobs, T.topic_results};
     mf_err err;
 

@@ -14,6 +14,8 @@
 #    password, secret, token, API key or DSN unless it is <NAME>_FILE, no value holding
 #    "password="); PostgreSQL's superuser is not the fleet's: the fleet and migrate read their
 #    DSNs from secret files and the init script creates both roles NOSUPERUSER.
+#    Kafka: the daemons use TLS (MF_KAFKA_SECURITY_PROTOCOL ssl or sasl_ssl); the broker's
+#    PLAINTEXT and CONTROLLER listeners bind the container's loopback only.
 #    The Dockerfile's runtime stage runs as a numeric non-root user and sets no secret.
 # 5. Self-checks: the same check on copies with an invented sender variable, with a service
 #    that may gain privileges and with a plain-text DSN must fail.
@@ -165,6 +167,16 @@ for name, svc in sorted(doc.get("services", {}).items()):
                 "msgfleet-reporter": "pg_fleet_dsn", "msgfleet": "pg_migrate_dsn"}.get(prog)
         if want and env.get("MF_PG_DSN_FILE") != "/run/secrets/" + want:
             bad("MF_PG_DSN_FILE is not /run/secrets/%s" % want)
+        if prog in ("msgfleet-planner", "msgfleet-sender", "msgfleet-reporter") and \
+                env.get("MF_KAFKA_SECURITY_PROTOCOL") not in ("ssl", "sasl_ssl"):
+            bad("Kafka without TLS (MF_KAFKA_SECURITY_PROTOCOL is %s)"
+                % env.get("MF_KAFKA_SECURITY_PROTOCOL", "unset: plaintext"))
+    if image.startswith("apache/kafka:"):
+        for l in str(env.get("KAFKA_LISTENERS", "")).split(","):
+            proto, _, addr = l.strip().partition("://")
+            if proto in ("PLAINTEXT", "CONTROLLER") and \
+                    not addr.startswith(("localhost:", "127.0.0.1:")):
+                bad("Kafka listener %s is reachable from the network without TLS" % l.strip())
 EOF
   [ -s "$TMP/vars" ] || fail "no msgfleet services found in $1"
   bad=0
@@ -241,6 +253,8 @@ for l in open(sys.argv[1]).read().split("\n"):
         in_sender = l.strip() == "sender:"
     if in_sender and l.strip() == "security_opt: *no-new-privileges":
         continue
+    if l.strip() == "MF_KAFKA_SECURITY_PROTOCOL: sasl_ssl":
+        continue
     out.append(l)
     if in_sender and l.strip() == "MF_SENDER_GROUP: msgfleet-sender":
         out.append(l[: len(l) - len(l.lstrip())] + 'MF_PG_DSN: "host=postgres password=x"')
@@ -253,4 +267,6 @@ grep -q 'service sender: no security_opt no-new-privileges' "$TMP/weak.err" ||
   fail "self-check: a service without no-new-privileges was not named: $(cat "$TMP/weak.err")"
 grep -q 'service sender: MF_PG_DSN is a secret in the environment' "$TMP/weak.err" ||
   fail "self-check: a plain-text DSN was not named: $(cat "$TMP/weak.err")"
-say "self-check: a service without no-new-privileges and a secret in the environment are reported"
+grep -q 'service sender: Kafka without TLS' "$TMP/weak.err" ||
+  fail "self-check: a daemon reaching Kafka without TLS was not named: $(cat "$TMP/weak.err")"
+say "self-check: a service without no-new-privileges, a secret in the environment and Kafka without TLS are reported"

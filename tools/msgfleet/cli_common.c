@@ -35,6 +35,34 @@ static void warn_secret(void *arg, const char *key, const char *msg)
     fprintf(stderr, "msgfleet %s: warning: %s\n", (const char *)arg, msg);
 }
 
+/* The Kafka commands (tail, dlq) reach the brokers the way the daemons do. */
+typedef struct cli_kafka {
+    mf_kafka_sec sec;
+} cli_kafka;
+
+static const mf_config_key CLI_KAFKA_KEYS[] = {MF_KAFKA_SEC_KEYS(cli_kafka, sec, MF_CFG_CLI)};
+
+int msgfleet_kafka_security(mf_kafka_sec *out, const char *cmd)
+{
+    size_t n = sizeof(CLI_KAFKA_KEYS) / sizeof(CLI_KAFKA_KEYS[0]);
+    mf_err err = {{0}};
+    cli_kafka ck;
+    int rc = -1;
+
+    memset(&ck, 0, sizeof(ck));
+    if (mf_config_load(CLI_KAFKA_KEYS, n, MF_CFG_CLI, &ck, NULL, &err) != 0 ||
+        mf_kafka_sec_check(&ck.sec, &err) != 0) {
+        fprintf(stderr, "msgfleet %s: %s\n", cmd, err.msg);
+        goto out;
+    }
+    mf_config_check_secret_files(CLI_KAFKA_KEYS, n, MF_CFG_CLI, NULL, warn_secret, (void *)cmd);
+    *out = ck.sec;
+    rc = 0;
+out:
+    explicit_bzero(&ck, sizeof(ck));
+    return rc;
+}
+
 PGconn *msgfleet_connect(const char *dsn, const char *cmd)
 {
     mf_err err = {{0}};

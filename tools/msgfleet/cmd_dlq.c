@@ -36,6 +36,7 @@ typedef struct dlq_opts {
 typedef struct dlq_state {
     const dlq_opts *o;
     mf_kafka_conf conf;
+    mf_kafka_sec sec; /* conf.security points here */
     mf_codec *codec;
     mf_kafka_producer *producer;
     char source_full[MF_KAFKA_TOPIC_MAX + 1];
@@ -152,6 +153,10 @@ static int read_end_offsets(dlq_state *st, const char *topic, mf_err *err)
     rd_kafka_t *rk;
     int rc = 0;
 
+    if (mf_kafka_sec_apply(&st->sec, conf, err) != 0) {
+        rd_kafka_conf_destroy(conf);
+        return -1;
+    }
     if (rd_kafka_conf_set(conf, "bootstrap.servers", st->conf.brokers, errstr,
                           sizeof(errstr)) != RD_KAFKA_CONF_OK ||
         (rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof(errstr))) == NULL) {
@@ -260,6 +265,9 @@ int cmd_dlq(int argc, char **argv)
     st.conf.brokers = (o.brokers && *o.brokers) ? o.brokers : "127.0.0.1:9092";
     st.conf.client_id = "msgfleet-dlq";
     st.conf.topic_prefix = o.prefix ? o.prefix : "msgfleet.";
+    if (msgfleet_kafka_security(&st.sec, "dlq") != 0)
+        return MSGFLEET_EXIT_ERROR;
+    st.conf.security = &st.sec;
     signal(SIGINT, on_dlq_signal);
     signal(SIGTERM, on_dlq_signal);
     /* list and dry runs read everything without a trace; a real replay keeps its place */
@@ -291,5 +299,6 @@ out:
     mf_kafka_consumer_free(consumer);
     mf_kafka_producer_free(st.producer);
     mf_codec_free(st.codec);
+    explicit_bzero(&st.sec, sizeof(st.sec));
     return rc;
 }

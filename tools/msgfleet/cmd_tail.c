@@ -215,7 +215,10 @@ int cmd_tail(int argc, char **argv)
         o.brokers = "127.0.0.1:9092";
     if (o.prefix == NULL)
         o.prefix = "msgfleet.";
-    mf_kafka_conf conf = {o.brokers, "msgfleet-tail", o.prefix, NULL, NULL};
+    mf_kafka_sec sec;
+    if (msgfleet_kafka_security(&sec, "tail") != 0)
+        return MSGFLEET_EXIT_ERROR;
+    mf_kafka_conf conf = {o.brokers, "msgfleet-tail", o.prefix, NULL, NULL, &sec};
     signal(SIGINT, on_sigint);
     signal(SIGTERM, on_sigint);
     snprintf(group, sizeof(group), "msgfleet-tail-%ld-%ld", (long)getpid(), (long)time(NULL));
@@ -234,5 +237,6 @@ int cmd_tail(int argc, char **argv)
 out:
     mf_kafka_consumer_free(consumer);
     mf_codec_free(codec);
+    explicit_bzero(&sec, sizeof(sec));
     return rc;
 }

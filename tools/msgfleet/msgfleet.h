@@ -7,6 +7,7 @@
 #include <libpq-fe.h>
 
 #include "mf_config.h"
+#include "mf_kafka_sec.h"
 
 /* Exit codes of every subcommand. */
 #define MSGFLEET_EXIT_OK 0
@@ -41,6 +42,11 @@ int cmd_webhook_secret(int argc, char **argv);
  * connection string never comes from the command line. Prints `msgfleet <cmd>: <error>` and
  * returns NULL on failure. The caller PQfinish()es the connection. */
 PGconn *msgfleet_connect(const char *dsn, const char *cmd);
+
+/* Reads the Kafka TLS and SASL keys the daemons read (MF_KAFKA_SECURITY_PROTOCOL,
+ * MF_KAFKA_SASL_*, MF_KAFKA_SSL_*) into out and checks them. Returns 0, or -1 after printing
+ * "msgfleet <cmd>: <reason>". Wipe out with explicit_bzero after use. */
+int msgfleet_kafka_security(mf_kafka_sec *out, const char *cmd);
 
 /* `--dsn` was given: prints why it is refused (argv is readable by every local user) and
  * returns MSGFLEET_EXIT_USAGE. */

@@ -92,7 +92,7 @@ static const char INSERT_UNNEST_SQL[] =
     "   msg, cost, sent_ms, delivered_ms, failed_ms, channel)), " INSERT_BODY;
 
 /* Later outcomes as arrays: FINAL_SQL takes the first U_FINAL_N, EARLY_PARK_SQL all. */
-enum { U_ID, U_STATUS, U_TS, U_CODE, U_MSG, U_CH, U_FINAL_N, U_PMID = U_FINAL_N, U_RUN, NUCOL };
+enum { U_ID, U_STATUS, U_TS, U_CODE, U_MSG, U_CH, U_PMID, U_FINAL_N, U_RUN = U_FINAL_N, NUCOL };
 
 /* A later outcome applies only to a row still 'sent'. An undelivered message costs nothing
  * (the provider refunds it) and moves from success to failed, on the run and on the days.
@@ -101,15 +101,19 @@ enum { U_ID, U_STATUS, U_TS, U_CODE, U_MSG, U_CH, U_FINAL_N, U_PMID = U_FINAL_N,
  * "IS NOT DISTINCT FROM" (same result as "=" here) because no index or partial-index predicate
  * matches it: with "=", stale statistics (a campaign's rows arrive faster than autoanalyze)
  * made the planner hash every 'sent' row of the table per batch instead of looking up the
- * batch's ids by primary key, 65 ms instead of 25 ms for 700 rows at 100k rows in flight. */
-/* The update and its delta rows, from the later outcomes u(id, st, ts_ms, code, msg, ch);
- * ts: the time expression of the outcome, cond: more conditions (o: the row before the
- * update). */
-#define FINAL_BODY(ts, cond)                                                                         \
+ * batch's ids by primary key, 65 ms instead of 25 ms for 700 rows at 100k rows in flight.
+ * FINAL_BODY: the update and its delta rows, from the later outcomes u(id, st, ts_ms, code,
+ * msg, ch, pmid) (o: the row before the update). The outcome's time, never before the row's
+ * sent_at (an early report's receiver did not know it). An outcome about another provider
+ * message than the row's (an earlier attempt of the job; pmid set on both and different) is
+ * stale and changes nothing: the receiver checks this itself when the row exists, not for an
+ * early report. */
+#define FINAL_TS "GREATEST(" MS_TS("u.ts_ms") ", o.sent_at)"
+#define FINAL_BODY                                                                         \
     "upd AS ("                                                                                  \
     " UPDATE message_logs m SET status = u.st,"                                                 \
-    "  delivered_at = CASE WHEN u.st = 'delivered' THEN " ts " ELSE m.delivered_at END,"         \
-    "  failed_at = CASE WHEN u.st = 'failed' THEN " ts " ELSE m.failed_at END,"                  \
+    "  delivered_at = CASE WHEN u.st = 'delivered' THEN " FINAL_TS " ELSE m.delivered_at END,"   \
+    "  failed_at = CASE WHEN u.st = 'failed' THEN " FINAL_TS " ELSE m.failed_at END,"            \
     "  cost = CASE WHEN u.st = 'failed' THEN 0 ELSE m.cost END,"                                \
     "  error_code = CASE WHEN u.st = 'failed' THEN left(u.code, 50) ELSE m.error_code END,"     \
     "  error_message = CASE WHEN u.st = 'failed' THEN u.msg ELSE m.error_message END,"          \
@@ -117,7 +121,8 @@ enum { U_ID, U_STATUS, U_TS, U_CODE, U_MSG, U_CH, U_FINAL_N, U_PMID = U_FINAL_N,
     "  channel = COALESCE(u.ch, m.channel)"                                                     \
     " FROM u JOIN message_logs o ON o.id = u.id"                                                \
     " WHERE m.id = u.id AND m.status IS NOT DISTINCT FROM 'sent'"                               \
-    cond                                                                                        \
+    "  AND (u.pmid IS NULL OR o.provider_message_id IS NULL"                                   \
+    "   OR o.provider_message_id = u.pmid)"                                                     \
     " RETURNING m.id, m.workflow_run_id AS run_id, m.status, COALESCE(o.cost, 0) AS old_cost,"  \
     "  m.sent_at, m.failed_at) "                                                                \
     "SELECT 'r', run_id::text, -count(*) FILTER (WHERE status = 'failed'),"                     \
@@ -130,8 +135,8 @@ enum { U_ID, U_STATUS, U_TS, U_CODE, U_MSG, U_CH, U_FINAL_N, U_PMID = U_FINAL_N,
 static const char FINAL_SQL[] =
     "WITH u AS ("
     " SELECT * FROM unnest($1::uuid[], $2::text[], $3::bigint[], $4::text[], $5::text[],"
-    "  $6::text[]) AS u(id, st, ts_ms, code, msg, ch)), "
-    FINAL_BODY(MS_TS("u.ts_ms"), "");
+    "  $6::text[], $7::text[]) AS u(id, st, ts_ms, code, msg, ch, pmid)), "
+    FINAL_BODY;
 
 /* Early finals: a later outcome whose job has no row yet (a delivery report that overtook
  * its message's `accepted` result) waits in mf_early_finals (schemas/pg/0017_early_finals.sql)
@@ -150,17 +155,13 @@ static const char EARLY_PARK_SQL[] =
 
 static const char EARLY_ANY_SQL[] = "SELECT EXISTS (SELECT 1 FROM mf_early_finals)";
 
-/* The report's time, never before the row's sent_at (the receiver did not know it). A report
- * about another provider message than the row's (an earlier attempt of the job) is stale:
- * removed, changes nothing. */
+/* A waiting outcome is removed whether it applies or not (stale, or the row is final). */
 static const char EARLY_APPLY_SQL[] =
     "WITH u AS ("
     " DELETE FROM mf_early_finals e WHERE e.job_id = ANY($1::uuid[])"
     " RETURNING e.job_id AS id, e.status AS st, e.reported_ms AS ts_ms, e.status_code AS code,"
     "  e.status_message AS msg, e.channel AS ch, e.provider_message_id AS pmid), "
-    FINAL_BODY("GREATEST(" MS_TS("u.ts_ms") ", o.sent_at)",
-               "  AND (u.pmid IS NULL OR o.provider_message_id IS NULL"
-               "   OR o.provider_message_id = u.pmid)");
+    FINAL_BODY;
 
 /* Early finals whose row never came (its `accepted` was dead-lettered, or the row was
  * deleted): removed after EARLY_KEEP_DAYS by rep_store_prune_early. */

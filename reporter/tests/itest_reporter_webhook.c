@@ -796,7 +796,7 @@ static long long early_waiting(itest *t)
  * report's status and times, counters exact, without the poller (it would ask only after 3
  * hours). The same reports again, before and after the rows: applied once. A report about
  * another provider message than the row's is dropped when the row comes; one naming a run that
- * does not exist stays unknown.
+ * does not exist stays unknown. A full replay of the topic changes nothing.
  */
 static void test_webhook_early(void **state)
 {
@@ -902,6 +902,18 @@ static void test_webhook_early(void **state)
                                        "outcome=\"ok\""), 0);
     assert_int_equal((long long)metric(t, "msgfleet_reporter_status_polls_total",
                                        "outcome=\"error\""), 0);
+    stop_reporter(t);
+
+    /* a full replay of the topic (a new group, a restarted reporter): the 16 early results
+     * and the 12 accepted ones all change nothing, nothing waits again */
+    snprintf(t->group + strlen(t->group), sizeof(t->group) - strlen(t->group), "-replay");
+    start_reporter(t, t->brokers, more);
+    wait_metric(t, "msgfleet_reporter_duplicates_total", NULL, 16 + NJOBS, 30000);
+    digest(t, after, sizeof(after));
+    assert_string_equal(before, after);
+    assert_int_equal(early_waiting(t), 0);
+    assert_int_equal((long long)metric(t, "msgfleet_reporter_early_finals_total", NULL), 0);
+    assert_consistent(t);
     stop_reporter(t);
     mf_buf_free(&body);
     mf_buf_free(&out);

@@ -999,11 +999,9 @@ static int apply_early(rep_store *st, PGconn *conn, size_t m, long long *applied
     int any;
 
     *applied = 0;
-    mf_pgarr_reset(ids);
-    for (i = 0; i < m; i++)
-        if (st->sorted[i]->status == MF_RESULT_ACCEPTED && add_uuid(ids, &st->sorted[i]->id, err) != 0)
-            return -1;
-    if (ids->n == 0)
+    for (i = 0; i < m && st->sorted[i]->status != MF_RESULT_ACCEPTED; i++)
+        ;
+    if (i == m)
         return 0;
     if ((q = mf_pg_query(conn, EARLY_ANY_SQL, 0, NULL, err)) == NULL)
         return mf_err_prefix(err, "could not look for early final outcomes");
@@ -1011,6 +1009,11 @@ static int apply_early(rep_store *st, PGconn *conn, size_t m, long long *applied
     PQclear(q);
     if (!any)
         return 0;
+    mf_pgarr_reset(ids);
+    for (i = 0; i < m; i++)
+        if (st->sorted[i]->status == MF_RESULT_ACCEPTED &&
+            add_uuid(ids, &st->sorted[i]->id, err) != 0)
+            return -1;
     if (exec_arrays(st, conn, EARLY_APPLY_SQL, ids, 1, applied, by, err) != 0)
         return mf_err_prefix(err, "could not apply early final outcomes");
     return 0;

@@ -193,9 +193,9 @@ static int declare_metrics(reporter *r, mf_err *err)
                                         "results not recorded because of a data error (sent to "
                                         "the dead-letter topic), by SQLSTATE",
                                         "sqlstate", err);
-    if (!m->rows || !m->batches || !m->batch_s || !m->batch_size || !m->dups || !m->early || !m->dlq ||
-        !m->completed || !m->stalled || !m->retries || !m->lag || !m->polls || !m->finals ||
-        !m->data_errors)
+    if (!m->rows || !m->batches || !m->batch_s || !m->batch_size || !m->dups || !m->early ||
+        !m->dlq || !m->completed || !m->stalled || !m->retries || !m->lag || !m->polls ||
+        !m->finals || !m->data_errors)
         return -1;
     return 0;
 }

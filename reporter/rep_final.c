@@ -149,3 +149,36 @@ int rep_final_produce(mf_kafka_producer *prod, const char *topic, msgpack_sbuffe
     return mf_kafka_produce(prod, topic, PQgetvalue(q, row, REP_FINAL_ID), MF_UUID_STR_LEN,
                             sbuf->data, sbuf->size, msg_opaque, 10000, err);
 }
+
+int rep_final_produce_early(mf_kafka_producer *prod, const char *topic, msgpack_sbuffer *sbuf,
+                            const char *job, const char *run, const char *wf,
+                            const char *provider_type, const char *group_id,
+                            const rep_final_report *rep, void *msg_opaque, mf_err *err)
+{
+    mf_result r;
+
+    if (!rep_final_is_final(rep->status_code))
+        return mf_err_set(err, "status code \"%s\" is not final",
+                          rep->status_code ? rep->status_code : "");
+    memset(&r, 0, sizeof(r));
+    if (mf_uuid_parse(job, &r.id, err) != 0 || mf_uuid_parse(run, &r.run, err) != 0)
+        return -1;
+    if (wf != NULL)
+        (void)mf_uuid_parse(wf, &r.wf, NULL);
+    r.status = strcmp(rep->status_code, "4000") == 0 ? MF_RESULT_DELIVERED
+                                                     : MF_RESULT_UNDELIVERED;
+    r.to = nonempty(rep->to) ? rep->to : "unknown";
+    r.type = rep_final_channel_of(provider_type);
+    if (r.type == MF_TYPE_NONE)
+        r.type = MF_TYPE_SMS;
+    r.channel = rep->channel;
+    r.provider_msg_id = nonempty(rep->message_id);
+    r.group_id = nonempty(group_id);
+    r.code = rep->status_code;
+    r.msg = nonempty(rep->status_message);
+    r.ts_ms = report_ms(rep);
+    if (mf_codec_encode_result(sbuf, &r, err) != 0)
+        return -1;
+    return mf_kafka_produce(prod, topic, job, MF_UUID_STR_LEN, sbuf->data, sbuf->size,
+                            msg_opaque, 10000, err);
+}

@@ -73,4 +73,16 @@ int rep_final_produce(mf_kafka_producer *prod, const char *topic, msgpack_sbuffe
                       const PGresult *q, int row, const rep_final_report *rep, void *msg_opaque,
                       mf_err *err);
 
+/*
+ * The same result for a report whose message has no row yet (it overtook the message's
+ * `accepted` result): built from the report alone, for job `job` of run `run` (workflow
+ * `wf`, may be NULL), keyed by the job id like the job's other results. The batch writer keeps
+ * it until the row is recorded (docs/reporter.md, "Early reports"). The message type is the
+ * report's (SMS when it names none); the channel is rep->channel. 0 or -1 with err.
+ */
+int rep_final_produce_early(mf_kafka_producer *prod, const char *topic, msgpack_sbuffer *sbuf,
+                            const char *job, const char *run, const char *wf,
+                            const char *provider_type, const char *group_id,
+                            const rep_final_report *rep, void *msg_opaque, mf_err *err);
+
 #endif

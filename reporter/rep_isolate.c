@@ -89,6 +89,8 @@ static void add_stats(rep_store_stats *sum, const rep_store_stats *s)
     sum->inserted += s->inserted;
     sum->direct += s->direct;
     sum->finalized += s->finalized;
+    sum->early_parked += s->early_parked;
+    sum->early_applied += s->early_applied;
     sum->duplicates += s->duplicates;
     sum->completed += s->completed;
     sum->attempts += s->attempts;

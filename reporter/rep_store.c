@@ -91,7 +91,8 @@ static const char INSERT_UNNEST_SQL[] =
     "  AS s(id, run_id, tpl, att, status, phone, name, mtype, content, vars, pmid, gid, code,"
     "   msg, cost, sent_ms, delivered_ms, failed_ms, channel)), " INSERT_BODY;
 
-enum { U_ID, U_STATUS, U_TS, U_CODE, U_MSG, U_CH, NUCOL };
+/* Later outcomes as arrays: FINAL_SQL takes the first U_FINAL_N, EARLY_PARK_SQL all. */
+enum { U_ID, U_STATUS, U_TS, U_CODE, U_MSG, U_CH, U_PMID, U_FINAL_N, U_RUN = U_FINAL_N, NUCOL };
 
 /* A later outcome applies only to a row still 'sent'. An undelivered message costs nothing
  * (the provider refunds it) and moves from success to failed, on the run and on the days.
@@ -100,30 +101,72 @@ enum { U_ID, U_STATUS, U_TS, U_CODE, U_MSG, U_CH, NUCOL };
  * "IS NOT DISTINCT FROM" (same result as "=" here) because no index or partial-index predicate
  * matches it: with "=", stale statistics (a campaign's rows arrive faster than autoanalyze)
  * made the planner hash every 'sent' row of the table per batch instead of looking up the
- * batch's ids by primary key, 65 ms instead of 25 ms for 700 rows at 100k rows in flight. */
+ * batch's ids by primary key, 65 ms instead of 25 ms for 700 rows at 100k rows in flight.
+ * FINAL_BODY: the update and its delta rows, from the later outcomes u(id, st, ts_ms, code,
+ * msg, ch, pmid) (o: the row before the update). The outcome's time, never before the row's
+ * sent_at (an early report's receiver did not know it). An outcome about another provider
+ * message than the row's (an earlier attempt of the job; pmid set on both and different) is
+ * stale and changes nothing: the receiver checks this itself when the row exists, not for an
+ * early report. */
+#define FINAL_TS "GREATEST(" MS_TS("u.ts_ms") ", o.sent_at)"
+#define FINAL_BODY                                                                         \
+    "upd AS ("                                                                                  \
+    " UPDATE message_logs m SET status = u.st,"                                                 \
+    "  delivered_at = CASE WHEN u.st = 'delivered' THEN " FINAL_TS " ELSE m.delivered_at END,"   \
+    "  failed_at = CASE WHEN u.st = 'failed' THEN " FINAL_TS " ELSE m.failed_at END,"            \
+    "  cost = CASE WHEN u.st = 'failed' THEN 0 ELSE m.cost END,"                                \
+    "  error_code = CASE WHEN u.st = 'failed' THEN left(u.code, 50) ELSE m.error_code END,"     \
+    "  error_message = CASE WHEN u.st = 'failed' THEN u.msg ELSE m.error_message END,"          \
+    "  provider_status_code = COALESCE(u.code, m.provider_status_code),"                        \
+    "  channel = COALESCE(u.ch, m.channel)"                                                     \
+    " FROM u JOIN message_logs o ON o.id = u.id"                                                \
+    " WHERE m.id = u.id AND m.status IS NOT DISTINCT FROM 'sent'"                               \
+    "  AND (u.pmid IS NULL OR o.provider_message_id IS NULL"                                   \
+    "   OR o.provider_message_id = u.pmid)"                                                     \
+    " RETURNING m.id, m.workflow_run_id AS run_id, m.status, COALESCE(o.cost, 0) AS old_cost,"  \
+    "  m.sent_at, m.failed_at) "                                                                \
+    "SELECT 'r', run_id::text, -count(*) FILTER (WHERE status = 'failed'),"                     \
+    " count(*) FILTER (WHERE status = 'failed'),"                                               \
+    " (-COALESCE(sum(old_cost) FILTER (WHERE status = 'failed'), 0))::text, 0,"                 \
+    " count(*) FILTER (WHERE status = 'delivered'), count(*) FILTER (WHERE status = 'failed'), 0"\
+    " FROM upd GROUP BY run_id"                                                                 \
+    DELTA_DAYS("upd", "-1", "-old_cost", "status = 'failed'", "status = 'failed'")
+
 static const char FINAL_SQL[] =
     "WITH u AS ("
     " SELECT * FROM unnest($1::uuid[], $2::text[], $3::bigint[], $4::text[], $5::text[],"
-    "  $6::text[]) AS u(id, st, ts_ms, code, msg, ch)),"
-    "upd AS ("
-    " UPDATE message_logs m SET status = u.st,"
-    "  delivered_at = CASE WHEN u.st = 'delivered' THEN " MS_TS("u.ts_ms") " ELSE m.delivered_at END,"
-    "  failed_at = CASE WHEN u.st = 'failed' THEN " MS_TS("u.ts_ms") " ELSE m.failed_at END,"
-    "  cost = CASE WHEN u.st = 'failed' THEN 0 ELSE m.cost END,"
-    "  error_code = CASE WHEN u.st = 'failed' THEN left(u.code, 50) ELSE m.error_code END,"
-    "  error_message = CASE WHEN u.st = 'failed' THEN u.msg ELSE m.error_message END,"
-    "  provider_status_code = COALESCE(u.code, m.provider_status_code),"
-    "  channel = COALESCE(u.ch, m.channel)"
-    " FROM u JOIN message_logs o ON o.id = u.id"
-    " WHERE m.id = u.id AND m.status IS NOT DISTINCT FROM 'sent'"
-    " RETURNING m.id, m.workflow_run_id AS run_id, m.status, COALESCE(o.cost, 0) AS old_cost,"
-    "  m.sent_at, m.failed_at) "
-    "SELECT 'r', run_id::text, -count(*) FILTER (WHERE status = 'failed'),"
-    " count(*) FILTER (WHERE status = 'failed'),"
-    " (-COALESCE(sum(old_cost) FILTER (WHERE status = 'failed'), 0))::text, 0,"
-    " count(*) FILTER (WHERE status = 'delivered'), count(*) FILTER (WHERE status = 'failed'), 0"
-    " FROM upd GROUP BY run_id"
-    DELTA_DAYS("upd", "-1", "-old_cost", "status = 'failed'", "status = 'failed'");
+    "  $6::text[], $7::text[]) AS u(id, st, ts_ms, code, msg, ch, pmid)), "
+    FINAL_BODY;
+
+/* Early finals: a later outcome whose job has no row yet (a delivery report that overtook
+ * its message's `accepted` result) waits in mf_early_finals (schemas/pg/0017_early_finals.sql)
+ * instead of being dropped or written as a row without its message. The batch that inserts
+ * the job's row applies it in the same transaction (EARLY_APPLY_SQL, one statement by job id),
+ * after one look whether the table holds anything at all (EARLY_ANY_SQL): that look is the
+ * whole cost of this feature for a batch while no report is waiting. */
+static const char EARLY_PARK_SQL[] =
+    "INSERT INTO mf_early_finals (job_id, workflow_run_id, status, reported_ms, status_code,"
+    " status_message, channel, provider_message_id)"
+    " SELECT u.id, u.run, u.st, u.ts_ms, u.code, u.msg, u.ch, u.pmid"
+    " FROM unnest($1::uuid[], $2::text[], $3::bigint[], $4::text[], $5::text[], $6::text[],"
+    "  $7::text[], $8::uuid[]) AS u(id, st, ts_ms, code, msg, ch, pmid, run)"
+    " WHERE NOT EXISTS (SELECT 1 FROM message_logs m WHERE m.id = u.id)"
+    " ON CONFLICT (job_id) DO NOTHING";
+
+static const char EARLY_ANY_SQL[] = "SELECT EXISTS (SELECT 1 FROM mf_early_finals)";
+
+/* A waiting outcome is removed whether it applies or not (stale, or the row is final). */
+static const char EARLY_APPLY_SQL[] =
+    "WITH u AS ("
+    " DELETE FROM mf_early_finals e WHERE e.job_id = ANY($1::uuid[])"
+    " RETURNING e.job_id AS id, e.status AS st, e.reported_ms AS ts_ms, e.status_code AS code,"
+    "  e.status_message AS msg, e.channel AS ch, e.provider_message_id AS pmid), "
+    FINAL_BODY;
+
+/* Early finals whose row never came (its `accepted` was dead-lettered, or the row was
+ * deleted): removed after EARLY_KEEP_DAYS by rep_store_prune_early. */
+static const char EARLY_PRUNE_SQL[] =
+    "DELETE FROM mf_early_finals WHERE created_at < now() - make_interval(days => $1::int)";
 
 /* The batch's deltas, applied last: runs in id order, then days in date order, the same order
  * in every reporter. */
@@ -934,11 +977,71 @@ static int apply_finals(rep_store *st, PGconn *conn, size_t m, long long *update
             mf_pgarr_add_ll(&u[U_TS], r->ts_ms, err) != 0 ||
             mf_pgarr_add(&u[U_CODE], empty_null(r->code), err) != 0 ||
             mf_pgarr_add(&u[U_MSG], empty_null(r->msg), err) != 0 ||
-            mf_pgarr_add(&u[U_CH], mf_msg_type_name(r->channel), err) != 0)
+            mf_pgarr_add(&u[U_CH], mf_msg_type_name(r->channel), err) != 0 ||
+            mf_pgarr_add(&u[U_PMID], empty_null(r->provider_msg_id), err) != 0 ||
+            add_uuid(&u[U_RUN], &r->run, err) != 0)
             return -1;
     }
-    if (exec_arrays(st, conn, FINAL_SQL, u, NUCOL, updated, by, err) != 0)
+    if (exec_arrays(st, conn, FINAL_SQL, u, U_FINAL_N, updated, by, err) != 0)
         return mf_err_prefix(err, "could not apply %zu final outcomes", m);
+    return 0;
+}
+
+/* Early finals waiting for the rows of this batch's accepted results (st->sorted[0..m), the
+ * first outcomes) are applied like later outcomes: one look whether any waits at all, then,
+ * only if so, one statement by job id. */
+static int apply_early(rep_store *st, PGconn *conn, size_t m, long long *applied,
+                       long long *by, mf_err *err)
+{
+    mf_pgarr *ids = &st->ucols[U_ID];
+    PGresult *q;
+    size_t i;
+    int any;
+
+    *applied = 0;
+    for (i = 0; i < m && st->sorted[i]->status != MF_RESULT_ACCEPTED; i++)
+        ;
+    if (i == m)
+        return 0;
+    if ((q = mf_pg_query(conn, EARLY_ANY_SQL, 0, NULL, err)) == NULL)
+        return mf_err_prefix(err, "could not look for early final outcomes");
+    any = PQntuples(q) == 1 && strcmp(PQgetvalue(q, 0, 0), "t") == 0;
+    PQclear(q);
+    if (!any)
+        return 0;
+    mf_pgarr_reset(ids);
+    for (i = 0; i < m; i++)
+        if (st->sorted[i]->status == MF_RESULT_ACCEPTED &&
+            add_uuid(ids, &st->sorted[i]->id, err) != 0)
+            return -1;
+    if (exec_arrays(st, conn, EARLY_APPLY_SQL, ids, 1, applied, by, err) != 0)
+        return mf_err_prefix(err, "could not apply early final outcomes");
+    return 0;
+}
+
+/* The later outcomes of apply_finals (still in st->ucols) whose job has no row yet wait in
+ * mf_early_finals; one that waits already (a report sent again) changes nothing. */
+static int park_early(rep_store *st, PGconn *conn, long long *parked, mf_err *err)
+{
+    const char *params[NUCOL];
+    size_t i;
+
+    for (i = 0; i < NUCOL; i++)
+        if ((params[i] = mf_pgarr_finish(&st->ucols[i], err)) == NULL)
+            return -1;
+    if (mf_pg_command(conn, EARLY_PARK_SQL, NUCOL, params, parked, err) != 0)
+        return mf_err_prefix(err, "could not keep early final outcomes");
+    return 0;
+}
+
+int rep_store_prune_early(PGconn *conn, int days, long long *removed, mf_err *err)
+{
+    char d[16];
+    const char *params[1] = {d};
+
+    snprintf(d, sizeof(d), "%d", days);
+    if (mf_pg_command(conn, EARLY_PRUNE_SQL, 1, params, removed, err) != 0)
+        return mf_err_prefix(err, "could not prune early final outcomes");
     return 0;
 }
 
@@ -1129,7 +1232,7 @@ static int write_once(rep_store *st, PGconn *conn, const mf_result *res, size_t 
                       int *direct_failed, mf_err *err)
 {
     long m;
-    long long ins = 0, upd = 0, late = 0;
+    long long ins = 0, upd = 0, early = 0, parked = 0;
     size_t finals = 0;
 
     st->stage_ready = 0;
@@ -1146,14 +1249,14 @@ static int write_once(rep_store *st, PGconn *conn, const mf_result *res, size_t 
         *direct_failed = direct && direct_conflict(err);
         goto fail;
     }
+    if (apply_early(st, conn, (size_t)m, &early, stats->upd_status, err) != 0)
+        goto fail;
     if ((m = select_unique(st, res, n, 1, err)) < 0 ||
         apply_finals(st, conn, (size_t)m, &upd, stats->upd_status, err) != 0)
         goto fail;
     finals = (size_t)m;
-    /* A final outcome whose job has no row yet (it overtook its `accepted`) is inserted as
-     * final; rows that exist conflict and change nothing. */
-    if (upd < (long long)finals &&
-        insert_checked(st, conn, st->sorted, finals, &late, stats->ins_status, err) != 0)
+    /* A final outcome whose job has no row yet (it overtook its `accepted`) waits for it. */
+    if (upd < (long long)finals && park_early(st, conn, &parked, err) != 0)
         goto fail;
     /* 080 opt-outs and blocked numbers reported by the provider join the opt-out list */
     if (rep_optout_record(conn, res, n, NULL, err) != 0)
@@ -1164,11 +1267,13 @@ static int write_once(rep_store *st, PGconn *conn, const mf_result *res, size_t 
     st->failed_step = REP_STEP_OFFSETS;
     if (store_offsets(st, conn, offs, noffs, err) != 0)
         goto fail;
-    stats->inserted = ins + late;
-    stats->finalized = upd;
-    stats->duplicates = (long long)n - ins - late - upd;
+    stats->inserted = ins;
+    stats->finalized = upd + early;
+    stats->early_parked = parked;
+    stats->early_applied = early;
+    stats->duplicates = (long long)n - ins - upd - parked;
     st->failed_step = REP_STEP_COMPLETION;
-    if (after_counts(st, conn, ins + late + upd > 0, stats, err) != 0)
+    if (after_counts(st, conn, ins + upd + early > 0, stats, err) != 0)
         goto fail;
     st->failed_step = REP_STEP_COMMIT;
     if (mf_pg_commit(conn, err) != 0)

@@ -32,6 +32,8 @@ typedef struct rep_store_stats {
     long long inserted;  /* message_logs rows inserted */
     long long direct;    /* of those, inserted by the direct COPY (the rest took the staging path) */
     long long finalized; /* sent rows turned delivered/failed by a later outcome */
+    long long early_parked;  /* later outcomes whose row did not exist yet, kept waiting for it */
+    long long early_applied; /* of finalized, waiting outcomes applied to rows of this batch */
     long long duplicates; /* results that changed nothing (redelivery, repeats) */
     long long completed; /* runs completed by this batch */
     int attempts;        /* transactions tried (> 1 after a deadlock) */
@@ -109,6 +111,15 @@ int rep_store_write_problems(rep_store *st, PGconn *conn, rep_problem *problems,
  */
 int rep_store_load_offsets(rep_store *st, PGconn *conn, const int32_t *parts, size_t n,
                            int64_t *offsets, mf_err *err);
+
+/*
+ * Early final outcomes (mf_early_finals: a delivery report that overtook its message's
+ * `accepted` result) still waiting after `days` days are deleted: their row never came (its
+ * result was dead-lettered, the row deleted) or was finalised meanwhile by another way.
+ * *removed (may be NULL) gets the count. Runs outside a transaction. 0 or -1 with err.
+ */
+#define REP_EARLY_KEEP_DAYS 7
+int rep_store_prune_early(PGconn *conn, int days, long long *removed, mf_err *err);
 
 /* How first outcomes reach message_logs. DIRECT (the default): one COPY straight into
  * message_logs, counters computed here; rows it cannot store unchanged (see direct_ok in

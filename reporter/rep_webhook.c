@@ -28,6 +28,11 @@ static const char ROWS_SQL[] =
 
 enum { COL_CONTENT = REP_FINAL_NCOLS };
 
+/* The runs named by reports whose job has no row yet (an early report): one query per request
+ * that has any. */
+static const char RUNS_SQL[] =
+    "SELECT id, workflow_id FROM workflow_runs WHERE id = ANY($1::uuid[])";
+
 /* Endpoints (the path label of requests_total). */
 enum { KIND_NONE, KIND_SINGLE, KIND_GROUP, KIND_N };
 static const char *const KIND_NAMES[KIND_N] = {"other", "single-report", "group-report"};
@@ -39,12 +44,16 @@ enum {
     RS_PENDING,     /* 2000 / 3000: not final yet, nothing to do */
     RS_DUPLICATE,   /* the row is final already (a report sent again) */
     RS_STALE,       /* about another message of the job than the one recorded */
-    RS_UNKNOWN,     /* no jobId, not a job id, no such row, or another run's */
+    RS_UNKNOWN,     /* no jobId, not a job id, no row and no existing run, another run's */
     RS_INVALID,     /* not an object, or no messageId / statusCode */
+    RS_EARLY,       /* no row yet, an existing run: produced, waits for its row */
     RS_N
 };
 static const char *const RS_NAMES[RS_N] = {"delivered", "undelivered", "pending", "duplicate",
-                                           "stale", "unknown", "invalid"};
+                                           "stale", "unknown", "invalid", "early"};
+
+/* item.status while its row is to be looked up, and while its run is (no row). */
+enum { ST_LOOKUP = -1, ST_RUN_LOOKUP = -2 };
 
 #define CODE_MAX 16
 
@@ -72,10 +81,12 @@ typedef struct item {
     const char *msg;
     const char *received, *reported, *processed;
     const char *run;
+    const char *gid;
     char code[CODE_MAX];
     char job[MF_UUID_STR_SIZE];
+    char run_id[MF_UUID_STR_SIZE]; /* runId as a uuid, "" when it is none */
     int replacement;
-    int status; /* RS_*, or -1 while its row is to be looked up */
+    int status; /* RS_*, or ST_LOOKUP / ST_RUN_LOOKUP */
 } item;
 
 /* A looked-up row by job id (sorted for bsearch). */
@@ -215,6 +226,7 @@ static void parse_item(const json_t *e, item *it)
         return;
     }
     it->to = str_of(d, "to");
+    it->gid = str_of(d, "groupId");
     it->type = str_of(d, "type");
     it->msg = str_of(d, "statusMessage");
     it->received = str_of(d, "dateReceived");
@@ -229,7 +241,9 @@ static void parse_item(const json_t *e, item *it)
     if (job == NULL || mf_uuid_parse(job, &u, NULL) != 0)
         return;
     mf_uuid_format(&u, it->job);
-    it->status = -1;
+    if (it->run != NULL && mf_uuid_parse(it->run, &u, NULL) == 0)
+        mf_uuid_format(&u, it->run_id);
+    it->status = ST_LOOKUP;
 }
 
 static int cmp_ref(const void *a, const void *b)
@@ -237,8 +251,8 @@ static int cmp_ref(const void *a, const void *b)
     return strcmp(((const row_ref *)a)->id, ((const row_ref *)b)->id);
 }
 
-/* The rows of the jobs in ids (a uuid[] literal), in one query. */
-static int lookup(rep_webhook *w, mf_pgarr *ids, PGresult **q, mf_err *err)
+/* The rows of sql ($1: ids, a uuid[] literal), in one query. */
+static int lookup(rep_webhook *w, const char *sql, mf_pgarr *ids, PGresult **q, mf_err *err)
 {
     const char *p[1];
     int rc = -1;
@@ -249,7 +263,7 @@ static int lookup(rep_webhook *w, mf_pgarr *ids, PGresult **q, mf_err *err)
     if (w->pg == NULL)
         w->pg = mf_pg_connect(w->cfg->common.pg_dsn, NULL, "msgfleet-reporter-webhook", err);
     if (w->pg != NULL && mf_pg_ensure(w->pg, err) == 0 &&
-        (*q = mf_pg_query(w->pg, ROWS_SQL, 1, p, err)) != NULL)
+        (*q = mf_pg_query(w->pg, sql, 1, p, err)) != NULL)
         rc = 0;
     pthread_mutex_unlock(&w->lock);
     if (rc != 0)
@@ -278,6 +292,18 @@ static mf_msg_type carried_by(rep_webhook *w, const PGresult *q, int row, const 
     return kind == MF_EUCKR_KIND_SMS ? MF_TYPE_SMS : MF_TYPE_LMS;
 }
 
+static void report_of(const item *it, rep_final_report *rep)
+{
+    memset(rep, 0, sizeof(*rep));
+    rep->message_id = it->mid;
+    rep->to = it->to;
+    rep->status_code = it->code;
+    rep->status_message = it->msg;
+    rep->date_received = it->received;
+    rep->date_reported = it->reported;
+    rep->date_processed = it->processed;
+}
+
 /* Decide item it against its row (or none), producing its result when it has one. */
 static int produce_item(rep_webhook *w, const PGresult *q, const row_ref *refs, size_t nrefs,
                         item *it, acks *a, msgpack_sbuffer *sb, mf_err *err)
@@ -288,7 +314,8 @@ static int produce_item(rep_webhook *w, const PGresult *q, const row_ref *refs, 
     int row;
 
     if (hit == NULL) {
-        it->status = RS_UNKNOWN;
+        /* no row yet: a fleet job's report that overtook its `accepted` if the run exists */
+        it->status = it->run_id[0] != '\0' ? ST_RUN_LOOKUP : RS_UNKNOWN;
         return 0;
     }
     row = hit->row;
@@ -305,14 +332,7 @@ static int produce_item(rep_webhook *w, const PGresult *q, const row_ref *refs, 
         it->status = RS_DUPLICATE;
         return 0;
     }
-    memset(&rep, 0, sizeof(rep));
-    rep.message_id = it->mid;
-    rep.to = it->to;
-    rep.status_code = it->code;
-    rep.status_message = it->msg;
-    rep.date_received = it->received;
-    rep.date_reported = it->reported;
-    rep.date_processed = it->processed;
+    report_of(it, &rep);
     rep.channel = carried_by(w, q, row, it);
     atomic_fetch_add(&a->refs, 1);
     atomic_fetch_add(&a->pending, 1);
@@ -323,6 +343,69 @@ static int produce_item(rep_webhook *w, const PGresult *q, const row_ref *refs, 
     }
     it->status = strcmp(it->code, "4000") == 0 ? RS_DELIVERED : RS_UNDELIVERED;
     return 0;
+}
+
+/* What carried an early report's message: only a `replacement` report that names SMS or LMS
+ * says (without the row there is no text to measure); else the row's own channel stays. */
+static mf_msg_type early_channel(const item *it)
+{
+    mf_msg_type t = rep_final_channel_of(it->type);
+
+    return it->replacement && (t == MF_TYPE_SMS || t == MF_TYPE_LMS) ? t : MF_TYPE_NONE;
+}
+
+/* Reports whose job has no row yet (ST_RUN_LOOKUP): those naming an existing run are produced
+ * from the report alone, keyed by the job id; the batch writer keeps the result until the
+ * job's `accepted` result is recorded (docs/reporter.md, "Early reports"). One query for all
+ * their runs. */
+static int produce_early(rep_webhook *w, item *items, size_t n, acks *a, msgpack_sbuffer *sb,
+                         mf_err *err)
+{
+    mf_pgarr runs;
+    PGresult *q = NULL;
+    size_t i;
+    int j, rc = -1;
+
+    mf_pgarr_init(&runs);
+    for (i = 0; i < n; i++)
+        if (items[i].status == ST_RUN_LOOKUP && mf_pgarr_add(&runs, items[i].run_id, err) != 0)
+            goto out;
+    if (runs.n == 0) {
+        rc = 0;
+        goto out;
+    }
+    if (lookup(w, RUNS_SQL, &runs, &q, err) != 0)
+        goto out;
+    for (i = 0; i < n; i++) {
+        item *it = &items[i];
+        rep_final_report rep;
+
+        if (it->status != ST_RUN_LOOKUP)
+            continue;
+        it->status = RS_UNKNOWN;
+        for (j = 0; j < PQntuples(q); j++)
+            if (strcmp(PQgetvalue(q, j, 0), it->run_id) == 0)
+                break;
+        if (j == PQntuples(q))
+            continue;
+        report_of(it, &rep);
+        rep.channel = early_channel(it);
+        atomic_fetch_add(&a->refs, 1);
+        atomic_fetch_add(&a->pending, 1);
+        if (rep_final_produce_early(w->prod, w->topic, sb, it->job, it->run_id,
+                                    PQgetisnull(q, j, 1) ? NULL : PQgetvalue(q, j, 1), it->type,
+                                    it->gid, &rep, a, err) != 0) {
+            atomic_fetch_sub(&a->pending, 1);
+            atomic_fetch_sub(&a->refs, 1);
+            goto out;
+        }
+        it->status = RS_EARLY;
+    }
+    rc = 0;
+out:
+    PQclear(q);
+    mf_pgarr_free(&runs);
+    return rc;
 }
 
 /* Until every result of the request is acknowledged by the broker, or the deadline. */
@@ -367,7 +450,7 @@ static int record(rep_webhook *w, item *items, size_t n, mf_err *err)
         rc = 0;
         goto out;
     }
-    if (lookup(w, &ids, &q, err) != 0)
+    if (lookup(w, ROWS_SQL, &ids, &q, err) != 0)
         goto out;
     nrefs = (size_t)PQntuples(q);
     refs = calloc(nrefs ? nrefs : 1, sizeof(*refs));
@@ -383,8 +466,11 @@ static int record(rep_webhook *w, item *items, size_t n, mf_err *err)
     }
     qsort(refs, nrefs, sizeof(*refs), cmp_ref);
     for (i = 0; i < n; i++)
-        if (items[i].status < 0 && produce_item(w, q, refs, nrefs, &items[i], a, &sb, err) != 0)
+        if (items[i].status == ST_LOOKUP &&
+            produce_item(w, q, refs, nrefs, &items[i], a, &sb, err) != 0)
             goto out;
+    if (produce_early(w, items, n, a, &sb, err) != 0)
+        goto out;
     if (wait_acks(w, a, err) != 0)
         goto out;
     rc = 0;
@@ -437,7 +523,7 @@ static enum MHD_Result single_report(rep_webhook *w, struct MHD_Connection *conn
            MF_KV_I("undelivered", counts[RS_UNDELIVERED]),
            MF_KV_I("pending", counts[RS_PENDING]), MF_KV_I("duplicate", counts[RS_DUPLICATE]),
            MF_KV_I("stale", counts[RS_STALE]), MF_KV_I("unknown", counts[RS_UNKNOWN]),
-           MF_KV_I("invalid", counts[RS_INVALID]));
+           MF_KV_I("invalid", counts[RS_INVALID]), MF_KV_I("early", counts[RS_EARLY]));
     rc = answer(w, conn, KIND_SINGLE, 200, "ok", "ok\n");
 out:
     free(items);
@@ -579,7 +665,7 @@ rep_webhook *rep_webhook_new(const reporter_config *cfg, const char *results_top
     w->m_reports = mf_metrics_counter(metrics, "msgfleet_reporter_webhook_reports_total",
                                       "single reports of answered requests by what became of "
                                       "them (delivered, undelivered, pending, duplicate, stale, "
-                                      "unknown, invalid)",
+                                      "unknown, invalid, early)",
                                       "status", err);
     w->m_groups = mf_metrics_counter(metrics, "msgfleet_reporter_webhook_group_reports_total",
                                      "group reports received (logged only)", NULL, err);

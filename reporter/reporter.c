@@ -38,6 +38,7 @@ typedef struct rep_metrics {
     mf_metric *batch_s;    /* batch_seconds */
     mf_metric *batch_size; /* batch_size */
     mf_metric *dups;       /* duplicates_total */
+    mf_metric *early;      /* early_finals_total{event} */
     mf_metric *dlq;        /* dlq_total */
     mf_metric *completed;  /* runs_completed_total */
     mf_metric *stalled;    /* runs_stalled_total */
@@ -167,6 +168,10 @@ static int declare_metrics(reporter *r, mf_err *err)
                                          sizeof(sizes) / sizeof(sizes[0]), err);
     m->dups = mf_metrics_counter(mm, "msgfleet_reporter_duplicates_total",
                                  "results that changed nothing (redelivery, repeats)", NULL, err);
+    m->early = mf_metrics_counter(mm, "msgfleet_reporter_early_finals_total",
+                                  "final outcomes that came before their message's row: parked "
+                                  "(kept waiting for it), applied (to the row once recorded)",
+                                  "event", err);
     m->dlq = mf_metrics_counter(mm, "msgfleet_reporter_dlq_total",
                                 "messages of recorded batches sent to the dead-letter topic",
                                 NULL, err);
@@ -188,9 +193,9 @@ static int declare_metrics(reporter *r, mf_err *err)
                                         "results not recorded because of a data error (sent to "
                                         "the dead-letter topic), by SQLSTATE",
                                         "sqlstate", err);
-    if (!m->rows || !m->batches || !m->batch_s || !m->batch_size || !m->dups || !m->dlq ||
-        !m->completed || !m->stalled || !m->retries || !m->lag || !m->polls || !m->finals ||
-        !m->data_errors)
+    if (!m->rows || !m->batches || !m->batch_s || !m->batch_size || !m->dups || !m->early ||
+        !m->dlq || !m->completed || !m->stalled || !m->retries || !m->lag || !m->polls ||
+        !m->finals || !m->data_errors)
         return -1;
     return 0;
 }
@@ -525,6 +530,10 @@ static void observe_batch(reporter *r, size_t n, long long dead, const rep_store
     mf_metric_observe(r->m.batch_s, NULL, secs);
     mf_metric_observe(r->m.batch_size, NULL, (double)n);
     mf_metric_add(r->m.dups, NULL, (double)st->duplicates);
+    if (st->early_parked > 0)
+        mf_metric_add(r->m.early, (const char *const[]){"parked"}, (double)st->early_parked);
+    if (st->early_applied > 0)
+        mf_metric_add(r->m.early, (const char *const[]){"applied"}, (double)st->early_applied);
     mf_metric_add(r->m.dlq, NULL, (double)dead);
     mf_metric_add(r->m.completed, NULL, (double)st->completed);
 }
@@ -680,6 +689,7 @@ static void stall_check(reporter *r)
     mf_runs_stalled st[MAX_STALLED_LOGGED];
     size_t n = 0, i;
     int ended = 0;
+    long long pruned = 0;
     mf_err e;
 
     mf_err_clear(&e);
@@ -693,6 +703,12 @@ static void stall_check(reporter *r)
                MF_KV_I("missing", st[i].missing), MF_KV_I("target_count", st[i].target_count),
                MF_KV_I("expansion_finished_s_ago", st[i].finished_ago_s));
     mf_metric_add(r->m.stalled, NULL, (double)n);
+    if (rep_store_prune_early(r->pg, REP_EARLY_KEEP_DAYS, &pruned, &e) != 0)
+        MF_LOG(r->log, MF_LOG_WARN, "could not prune early final outcomes",
+               MF_KV_S("error", e.msg));
+    else if (pruned > 0)
+        MF_LOG(r->log, MF_LOG_WARN, "early final outcomes pruned: their rows never came",
+               MF_KV_I("outcomes", pruned), MF_KV_I("days", REP_EARLY_KEEP_DAYS));
     /* a cancelled run whose planner died before it recorded what it expanded: counted from
      * its rows once they stopped coming for as long (mf_runs_stop_orphaned_cancelled) */
     if (mf_runs_stop_orphaned_cancelled(r->pg, r->cfg->stall_s, CANCEL_SWEEP_MAX, &ended,

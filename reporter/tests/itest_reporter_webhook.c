@@ -1,6 +1,7 @@
 /* itest_reporter_webhook: the delivery-report webhook against the dev stack: real single-report
  * bodies finalise message_logs rows, repeats change nothing, token/size/format checks, 503
- * while Kafka cannot acknowledge, and the poller leaves young rows to the webhook. */
+ * while Kafka cannot acknowledge, the poller leaves young rows to the webhook, and reports
+ * that come before their rows are applied when the rows are recorded. */
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -313,16 +314,19 @@ static void job_text(int i, char *out, size_t cap)
         snprintf(out, cap, "고객%d님 안녕하세요", i);
 }
 
-/* A running run of NJOBS recipients and their `accepted` results on the topic. */
-static void make_run(itest *t)
+static void job_phone(int i, char *out, size_t cap)
 {
-    char tgt[16];
+    snprintf(out, cap, "010%08d", 20000000 + i);
+}
+
+/* A running run of NJOBS recipients: the run row, its job ids and provider message ids. */
+static void make_run_rows(itest *t)
+{
+    char tgt[16], phone[16];
     const char *p[2] = {t->wf, tgt};
     PGresult *res;
-    mf_uuid wf, tp;
-    msgpack_sbuffer sb;
+    mf_uuid id;
     mf_err err;
-    long long now = mf_test_now_ms();
 
     snprintf(tgt, sizeof(tgt), "%d", NJOBS);
     res = mf_test_pg_query(t->pg,
@@ -334,6 +338,22 @@ static void make_run(itest *t)
     t->started_ms = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
     PQclear(res);
     assert_int_equal(mf_uuid_parse(t->run, &t->run_u, &err), 0);
+    for (int i = 0; i < NJOBS; i++) {
+        job_phone(i, phone, sizeof(phone));
+        snprintf(t->mid[i], sizeof(t->mid[i]), "M4V20260101WEBHOOK%013d", i);
+        mf_uuid_job_id(&t->run_u, (uint64_t)t->started_ms, phone, 0, &id);
+        mf_uuid_format(&id, t->job[i]);
+    }
+}
+
+/* The `accepted` results of the run's jobs on the topic, keyed by job id like the sender's. */
+static void produce_accepted(itest *t)
+{
+    msgpack_sbuffer sb;
+    mf_uuid wf, tp;
+    mf_err err;
+    long long now = mf_test_now_ms();
+
     assert_int_equal(mf_uuid_parse(t->wf, &wf, &err), 0);
     assert_int_equal(mf_uuid_parse(t->tpl, &tp, &err), 0);
     msgpack_sbuffer_init(&sb);
@@ -341,13 +361,11 @@ static void make_run(itest *t)
         mf_result r;
         char phone[16], name[32], text[512];
 
-        snprintf(phone, sizeof(phone), "010%08d", 20000000 + i);
+        job_phone(i, phone, sizeof(phone));
         snprintf(name, sizeof(name), "고객%d", i);
         job_text(i, text, sizeof(text));
-        snprintf(t->mid[i], sizeof(t->mid[i]), "M4V20260101WEBHOOK%013d", i);
         memset(&r, 0, sizeof(r));
-        mf_uuid_job_id(&t->run_u, (uint64_t)t->started_ms, phone, 0, &r.id);
-        mf_uuid_format(&r.id, t->job[i]);
+        assert_int_equal(mf_uuid_parse(t->job[i], &r.id, &err), 0);
         r.run = t->run_u;
         r.wf = wf;
         r.tpl = tp;
@@ -372,6 +390,42 @@ static void make_run(itest *t)
     if (mf_kafka_flush(t->prod, 60000, &err) != 0)
         fail_msg("flush: %s", err.msg);
     assert_int_equal(t->dr_failed, 0);
+}
+
+/* A delivered result of job i about provider message mid at ts_ms, as the poller or the
+ * receiver produce it, straight onto the topic. */
+static void produce_delivered(itest *t, int i, const char *mid, long long ts_ms)
+{
+    msgpack_sbuffer sb;
+    mf_result r;
+    char phone[16];
+    mf_err err;
+
+    job_phone(i, phone, sizeof(phone));
+    memset(&r, 0, sizeof(r));
+    assert_int_equal(mf_uuid_parse(t->job[i], &r.id, &err), 0);
+    r.run = t->run_u;
+    r.status = MF_RESULT_DELIVERED;
+    r.to = phone;
+    r.type = MF_TYPE_SMS;
+    r.provider_msg_id = mid;
+    r.code = "4000";
+    r.ts_ms = ts_ms;
+    msgpack_sbuffer_init(&sb);
+    if (mf_codec_encode_result(&sb, &r, &err) != 0)
+        fail_msg("encode: %s", err.msg);
+    if (mf_kafka_produce(t->prod, t->topic, t->job[i], strlen(t->job[i]), sb.data, sb.size, NULL,
+                         10000, &err) != 0 ||
+        mf_kafka_flush(t->prod, 60000, &err) != 0)
+        fail_msg("produce: %s", err.msg);
+    msgpack_sbuffer_destroy(&sb);
+}
+
+/* A running run of NJOBS recipients and their `accepted` results on the topic. */
+static void make_run(itest *t)
+{
+    make_run_rows(t);
+    produce_accepted(t);
 }
 
 static long long count_where(itest *t, const char *cond)
@@ -745,6 +799,175 @@ static void test_webhook_kafka_down(void **state)
     mf_buf_free(&out);
 }
 
+static void wait_metric(itest *t, const char *name, const char *filter, long long want,
+                        int timeout_ms)
+{
+    long long got = -1;
+
+    for (int waited = 0; waited < timeout_ms; waited += 100) {
+        if ((got = (long long)metric(t, name, filter)) == want)
+            return;
+        mf_test_sleep_ms(100);
+    }
+    fail_msg("%s{%s} is %lld, not %lld, after %d ms (see %s)", name, filter ? filter : "", got,
+             want, timeout_ms, t->logfile);
+}
+
+static long long early_waiting(itest *t)
+{
+    return mf_test_pg_ll(t->pg, "SELECT count(*) FROM mf_early_finals", 0, NULL);
+}
+
+/*
+ * Delivery reports that overtake their messages' `accepted` results (the reporters lag): the
+ * receiver finds no row, produces them anyway (the run exists), the batch writer keeps them in
+ * mf_early_finals, and the batch that records the rows applies them: every row ends with the
+ * report's status and times, counters exact, without the poller (it would ask only after 3
+ * hours). The same reports again, before and after the rows: applied once. A report about
+ * another provider message than the row's is dropped when the row comes; one naming a run that
+ * does not exist stays unknown. A full replay of the topic changes nothing.
+ */
+static void test_webhook_early(void **state)
+{
+    itest *t = *state;
+    const char *more[] = {"MF_REPORTER_STATUS_ENABLED", "true",
+                          "MF_COOLSMS_BASE_URL", "http://127.0.0.1:1",
+                          "MF_COOLSMS_API_KEY", "NCSWEBHOOKTEST01",
+                          "MF_COOLSMS_API_SECRET", "WEBHOOKTESTSECRET0123456789ABCDEF",
+                          "MF_REPORTER_STATUS_POLL_AFTER_MS", "10800000",
+                          "MF_REPORTER_STATUS_INTERVAL_MS", "100", NULL};
+    long long recv = mf_test_now_ms() + 60000, fail_at = recv + 1234, t0;
+    char no_run[MF_UUID_STR_SIZE], v[512], before[128], after[128];
+    const char *p[1];
+    mf_uuid u;
+    mf_buf body, out;
+    mf_err err;
+
+    mf_buf_init(&body, 0);
+    mf_buf_init(&out, 0);
+    make_run_rows(t); /* the run and its job ids; no result on the topic yet */
+    start_reporter(t, t->brokers, more);
+    assert_int_equal(mf_uuid_v4(&u, &err), 0);
+    mf_uuid_format(&u, no_run);
+
+    mf_buf_append_char(&body, '[', &err);
+    for (int i = 0; i <= 3; i++) /* delivered */
+        add_report(&body, 1, t->mid[i], t->job[i], t->run, "SMS", "4000", "정상 수신", recv, 0);
+    for (int i = 4; i <= 5; i++) /* failed at the carrier */
+        add_report(&body, 1, t->mid[i], t->job[i], t->run, "SMS", "3043", "착신 거부", fail_at, 0);
+    add_report(&body, 1, "M4VSOMEOTHERMESSAGE0000000000006", t->job[6], t->run, "SMS", "4000",
+               "", recv, 0);                                                          /* stale */
+    add_report(&body, 1, t->mid[7], t->job[7], no_run, "SMS", "4000", "", recv, 0);  /* unknown */
+    add_report(&body, 1, t->mid[11], t->job[11], t->run, "LMS", "4000", "", recv, 1); /* -> lms */
+    mf_buf_append_char(&body, ']', &err);
+
+    /* before any row: 200, produced, kept waiting by the batch writer */
+    assert_int_equal(post_report(t, TOKEN, body.data, &out), 200);
+    assert_int_equal((long long)metric(t, "msgfleet_reporter_webhook_reports_total",
+                                       "status=\"early\""), 8);
+    assert_int_equal((long long)metric(t, "msgfleet_reporter_webhook_reports_total",
+                                       "status=\"unknown\""), 1);
+    assert_true(on_topic(t, t->job[0], MF_RESULT_DELIVERED, 20000));
+    wait_metric(t, "msgfleet_reporter_early_finals_total", "event=\"parked\"", 8, 20000);
+    assert_int_equal(early_waiting(t), 8);
+    assert_int_equal(count_where(t, "true"), 0);
+
+    /* the provider sends them again: still no row, kept once */
+    assert_int_equal(post_report(t, TOKEN, body.data, &out), 200);
+    wait_metric(t, "msgfleet_reporter_duplicates_total", NULL, 8, 20000);
+    assert_int_equal((long long)metric(t, "msgfleet_reporter_early_finals_total",
+                                       "event=\"parked\""), 8);
+    assert_int_equal(early_waiting(t), 8);
+
+    /* the accepted results arrive: the rows are recorded final at once */
+    t0 = mf_test_mono_ms();
+    produce_accepted(t);
+    wait_count(t, "status <> 'sent'", 7, 30000);
+    print_message("early reports: rows final %lld ms after their accepted results were "
+                  "produced\n", mf_test_mono_ms() - t0);
+    assert_int_equal(count_where(t, "true"), NJOBS);
+    assert_int_equal(count_where(t, "status = 'delivered'"), 5);
+    assert_int_equal(count_where(t, "status = 'failed'"), 2);
+    assert_int_equal(count_where(t, "status = 'sent'"), 5);
+    assert_int_equal(early_waiting(t), 0);
+    wait_metric(t, "msgfleet_reporter_early_finals_total", "event=\"applied\"", 7, 5000);
+    for (int i = 0; i <= 3; i++) {
+        assert_int_equal(col_ll(t, i, "floor(extract(epoch FROM delivered_at) * 1000)::bigint"),
+                         recv);
+        col(t, i, "status || '/' || provider_status_code || '/' || channel || '/' || cost", v,
+            sizeof(v));
+        assert_string_equal(v, "delivered/4000/sms/10.00");
+    }
+    for (int i = 4; i <= 5; i++) {
+        assert_int_equal(col_ll(t, i, "floor(extract(epoch FROM failed_at) * 1000)::bigint"),
+                         fail_at);
+        col(t, i, "status || '/' || error_code || '/' || error_message || '/' || cost", v,
+            sizeof(v));
+        assert_string_equal(v, "failed/3043/착신 거부/0.00");
+        col(t, i, "delivered_at IS NULL AND message_content IS NOT NULL", v, sizeof(v));
+        assert_string_equal(v, "true");
+    }
+    col(t, 6, "status", v, sizeof(v)); /* about another message of the job */
+    assert_string_equal(v, "sent");
+    col(t, 7, "status", v, sizeof(v)); /* named a run that does not exist */
+    assert_string_equal(v, "sent");
+    col(t, 11, "status || '/' || channel || '/' || message_type || '/' || recipient_name", v,
+        sizeof(v));
+    assert_string_equal(v, "delivered/lms/kakao/고객11");
+    assert_consistent(t);
+    p[0] = t->run;
+    mf_test_pg_str(t->pg, "SELECT concat_ws('/', status, success_count, failed_count)"
+                   " FROM workflow_runs WHERE id = $1::uuid", 1, p, v, sizeof(v));
+    assert_string_equal(v, "completed/10/2");
+
+    /* a result built from an early report can also find its row already there: applied by
+     * the ordinary statement, which checks what the receiver could not: the messageId (job
+     * 7: another message, nothing changes) and the time (job 8: a report 10 s before the
+     * recorded send is recorded at the send) */
+    produce_delivered(t, 7, "M4VSOMEOTHERMESSAGE0000000000007", recv);
+    produce_delivered(t, 8, t->mid[8],
+                      col_ll(t, 8, "floor(extract(epoch FROM sent_at) * 1000)::bigint") - 10000);
+    wait_count(t, "status = 'delivered'", 6, 20000);
+    col(t, 8, "delivered_at = sent_at", v, sizeof(v));
+    assert_string_equal(v, "true");
+    col(t, 7, "status", v, sizeof(v));
+    assert_string_equal(v, "sent");
+    wait_metric(t, "msgfleet_reporter_duplicates_total", NULL, 8 + 1, 20000);
+    assert_int_equal(early_waiting(t), 0);
+    assert_consistent(t);
+
+    /* and once more after the rows: duplicates, nothing moves */
+    digest(t, before, sizeof(before));
+    assert_int_equal(post_report(t, TOKEN, body.data, &out), 200);
+    assert_int_equal((long long)metric(t, "msgfleet_reporter_webhook_reports_total",
+                                       "status=\"duplicate\""), 7);
+    mf_test_sleep_ms(1000);
+    digest(t, after, sizeof(after));
+    assert_string_equal(before, after);
+    assert_int_equal(early_waiting(t), 0);
+    assert_consistent(t);
+    /* the poller never asked */
+    assert_int_equal((long long)metric(t, "msgfleet_reporter_status_polls_total",
+                                       "outcome=\"ok\""), 0);
+    assert_int_equal((long long)metric(t, "msgfleet_reporter_status_polls_total",
+                                       "outcome=\"error\""), 0);
+    stop_reporter(t);
+
+    /* a full replay of the topic (a new group, a restarted reporter): the 16 early results,
+     * the 12 accepted and the 2 later ones all change nothing, nothing waits again */
+    snprintf(t->group + strlen(t->group), sizeof(t->group) - strlen(t->group), "-replay");
+    start_reporter(t, t->brokers, more);
+    wait_metric(t, "msgfleet_reporter_duplicates_total", NULL, 16 + NJOBS + 2, 30000);
+    digest(t, after, sizeof(after));
+    assert_string_equal(before, after);
+    assert_int_equal(early_waiting(t), 0);
+    assert_int_equal((long long)metric(t, "msgfleet_reporter_early_finals_total", NULL), 0);
+    assert_consistent(t);
+    stop_reporter(t);
+    mf_buf_free(&body);
+    mf_buf_free(&out);
+}
+
 /* A token that is too short stops the start, and the message does not quote it. */
 static void test_webhook_config(void **state)
 {
@@ -779,9 +1002,12 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_webhook_config, setup, teardown),
         cmocka_unit_test_setup_teardown(test_webhook_reports, setup, teardown),
         cmocka_unit_test_setup_teardown(test_webhook_kafka_down, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_webhook_early, setup, teardown),
     };
 
     curl_global_init(CURL_GLOBAL_DEFAULT);
     signal(SIGPIPE, SIG_IGN);
+    if (getenv("ITEST_FILTER") != NULL) /* e.g. ITEST_FILTER=test_webhook_early */
+        cmocka_set_test_filter(getenv("ITEST_FILTER"));
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

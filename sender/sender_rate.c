@@ -24,7 +24,7 @@ static const char HOLD_SQL[] =
     " logs = COALESCE(CASE WHEN jsonb_typeof(logs) = 'array' THEN logs END, '[]'::jsonb)"
     "  || jsonb_build_array(jsonb_build_object('ts', now(), 'event', 'quota_hold',"
     "     'detail', 'the provider''s daily quota is used up: jobs are held until it is'"
-    "     || ' available again')))"
+    "     || ' available again'))"
     " WHERE id = ANY($1::uuid[]) AND status = 'running' AND send_hold IS NULL";
 
 static uint64_t fnv(uint64_t h, const char *s)

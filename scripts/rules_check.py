@@ -20,6 +20,8 @@ it: the ledger count stops at or under the quota, no message fails at the provid
 (quota_failed 0) or in message_logs, the run stays 'running' with send_hold 'quota' and a
 'quota_hold' log entry. The quota is raised: the run resumes ('quota_resumed'), completes, and
 every valid recipient has exactly one ledger message.
+--mode wfrate: a workflow with message_config.rate_per_minute takes recipients / rate, and an
+unlimited run started beside it completes without waiting for it.
 --mode rate: 2 senders share MF_SENDER_ACCOUNT_RATE. From the ledger's acceptedAt times: no
 window of --window-s seconds holds more than rate x window + burst (+ --tolerance), and the
 run takes at least (recipients - burst) / rate x (1 - tolerance).
@@ -224,9 +226,11 @@ def mode_quota(a, dsn, name, sim_url, fleet, workdir):
     deadline = time.time() + a.timeout
     while True:
         fleet.check_alive()
-        hold = cp.psql(dsn, f"SELECT coalesce(send_hold, '-') FROM workflow_runs "
-                            f"WHERE id = '{run}'")[0][0]
-        if hold == "quota" or time.time() > deadline:
+        # to_jsonb: the same query answers on a schema without send_hold (older fleets)
+        hold = cp.psql(dsn, "SELECT coalesce(to_jsonb(r)->>'send_hold', '-') "
+                            f"FROM workflow_runs r WHERE id = '{run}'")[0][0]
+        done = hc.ledger_count(sim_url, run) + sim_stats(sim_url)["quota_failed"] >= len(valid)
+        if hold == "quota" or done or time.time() > deadline:
             break
         time.sleep(0.2)
     if hold != "quota":
@@ -320,6 +324,50 @@ def mode_rate(a, dsn, name, sim_url, fleet, workdir):
     return problems, facts
 
 
+def mode_wfrate(a, dsn, name, sim_url, fleet, workdir):
+    """A workflow limited by message_config.rate_per_minute, and beside it an unlimited one
+    started a second later on the same partitions: the limited run takes recipients / rate
+    (within the tolerance x 2: a short run), the other is not held up by it."""
+    problems, facts = [], {}
+    valid, invalid = hc.expected_valid(name)
+    wf = cp.psql(dsn, "SELECT id FROM workflows WHERE name = '11월 회원 혜택 발송'")[0][0]
+    limited = hc.add_workflow(dsn, "분당 제한", "SELECT id, name, phone FROM customers")
+    cp.psql(dsn, "UPDATE workflows SET message_config = message_config || "
+                 f"jsonb_build_object('rate_per_minute', {a.per_min}) WHERE id = '{limited}'")
+    fleet.env["MF_SENDER_BATCH_MAX"] = "200"
+    cp.start_fleet(fleet, a.senders)
+    warm = hc.add_workflow(dsn, "워밍업", "SELECT id, name, phone FROM customers WHERE id <= 3")
+    if hc.wait_ended(dsn, hc.start_run(a.build, dsn, warm), a.timeout) != "completed":
+        problems.append("the warm-up run did not complete")
+    time.sleep(8)
+    t0 = time.time()
+    run_l = hc.start_run(a.build, dsn, limited)
+    time.sleep(1.0)
+    t1 = time.time()
+    run_u = hc.start_run(a.build, dsn, wf)
+    st_u = hc.wait_ended(dsn, run_u, a.timeout)
+    free_s = time.time() - t1
+    st_l = hc.wait_ended(dsn, run_l, a.timeout)
+    led = hc.ledger_by_run(sim_url)
+    times = sorted(t for _, t in led.get(run_l, []))
+    took = times[-1] - t0 if times else 0.0
+    want = len(times) / (a.per_min / 60.0)
+    facts.update(per_min=a.per_min, messages=len(times), limited_s=took, expected_s=want,
+                 unlimited_s=free_s)
+    say(f"rate_per_minute {a.per_min}: {len(times)} messages in {took:.1f} s (expected "
+        f"{want:.1f} s); the unlimited run beside it completed in {free_s:.1f} s")
+    if st_l != "completed" or st_u != "completed":
+        problems.append(f"runs ended {st_l} (limited) and {st_u} (unlimited)")
+    if abs(took - want) > 2 * a.tolerance * want + 1.0:
+        problems.append(f"the limited run took {took:.1f} s, expected {want:.1f} s")
+    if free_s > want / 2:
+        problems.append(f"the unlimited run took {free_s:.1f} s beside the limited one")
+    for run in (run_l, run_u):
+        p, _ = hc.check_rows(dsn, run, valid, invalid, led, False)
+        problems += p
+    return problems, facts
+
+
 def sender_accepted(workdir, i):
     """The accepted count of sender i from its last "batch done" log line."""
     n = 0
@@ -334,7 +382,9 @@ def main(argv):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--build", default=os.environ.get("MF_BUILD_DIR",
                                                       os.path.join(cp.ROOT, "build")))
-    ap.add_argument("--mode", choices=("consent", "quota", "rate"), required=True)
+    ap.add_argument("--mode", choices=("consent", "quota", "rate", "wfrate"), required=True)
+    ap.add_argument("--per-min", type=float, default=1200.0,
+                    help="wfrate: message_config.rate_per_minute")
     ap.add_argument("--customers", type=int, default=200)
     ap.add_argument("--max-id", type=int, default=60, help="consent: recipients with id <= N")
     ap.add_argument("--senders", type=int, default=2)
@@ -368,8 +418,10 @@ def main(argv):
             problems, facts = mode_consent(a, dsn, name, sim_url, fleet, workdir)
         elif a.mode == "quota":
             problems, facts = mode_quota(a, dsn, name, sim_url, fleet, workdir)
-        else:
+        elif a.mode == "rate":
             problems, facts = mode_rate(a, dsn, name, sim_url, fleet, workdir)
+        else:
+            problems, facts = mode_wfrate(a, dsn, name, sim_url, fleet, workdir)
     finally:
         fleet.stop()
         if not a.keep:

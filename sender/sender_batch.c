@@ -590,7 +590,14 @@ static int rate_defer(sender_ctx *s, sender_slot *sl, const sender_rate_want *w,
     int64_t nb = now + (int64_t)(s->rate.horizon_s * 1000.0);
 
     if (k > 0) {
+        /* due times rounded up to a quantum of about 20 tokens (0.1-1 s, on the wall clock,
+         * the same for every sender): the jobs due together come back as one batch instead
+         * of one batch (claims, a provider group) each */
+        int64_t q = (int64_t)(20000.0 / w->rate);
+
+        q = q < 100 ? 100 : q > 1000 ? 1000 : q;
         nb = now + (int64_t)(((double)k - w->base) / w->rate * 1000.0);
+        nb = (nb + q - 1) / q * q;
         sl->job.rate_reserved = 1;
     }
     if (sender_produce_retry(s, sl, nb, err) != 0)

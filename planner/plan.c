@@ -448,11 +448,19 @@ static int load_template(loader *l, json_t *mc, name_list *nl)
     return rc;
 }
 
-/* message_config.advertising.night_consent_column (optional, a non-empty string). */
+/* message_config.advertising.night_consent_column (optional, a non-empty string); also
+ * checks message_config.rate_per_minute (optional, a number above 0, applied by the senders)
+ * so that a bad value fails the run before anything is sent. */
 static int load_consent(loader *l, json_t *mc)
 {
     json_t *ad = json_object_get(mc, "advertising");
+    json_t *rate = json_object_get(mc, "rate_per_minute");
     const char *col;
+
+    if (rate != NULL && !json_is_null(rate) &&
+        (!json_is_number(rate) || !(json_number_value(rate) > 0) ||
+         json_number_value(rate) > 6e8))
+        return bad(l, "message_config.rate_per_minute must be a number above 0");
 
     if (ad == NULL || json_is_null(ad))
         return 0;

@@ -9,7 +9,7 @@
 #include "mf_clock.h"
 #include "mf_pg.h"
 
-#define NO_QUOTA_RETRY_MS 1000 /* quota never read (or its read failed): ask again after */
+#define NO_QUOTA_RETRY_MS 1000 /* quota unknown or used up: ask again after */
 
 static const char TAKE_SQL[] =
     "SELECT granted, wait_ms, quota_left, read_quota"
@@ -137,6 +137,8 @@ static int ask_account(sender_rate *r, PGconn *pg, size_t n, int *read_now, mf_e
     r->quota_out = r->check_ms > 0 && r->quota_known && r->quota_left <= 0;
     if (wait > 0)
         r->next_ask_ms = mf_clock_mono_ms() + wait;
+    else if (r->quota_out && n > 0)
+        r->next_ask_ms = mf_clock_mono_ms() + NO_QUOTA_RETRY_MS; /* asked again when read */
     else if (granted < (long long)n && !r->quota_known && r->check_ms > 0)
         r->next_ask_ms = mf_clock_mono_ms() + NO_QUOTA_RETRY_MS; /* quota not known yet */
     return 0;

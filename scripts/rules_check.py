@@ -33,6 +33,7 @@ import argparse
 import json
 import os
 import random
+import re
 import subprocess
 import sys
 import tempfile
@@ -396,6 +397,8 @@ def main(argv):
     ap.add_argument("--settle-s", type=float, default=4.0)
     ap.add_argument("--timeout", type=float, default=120)
     ap.add_argument("--keep", action="store_true")
+    ap.add_argument("--via-pgbouncer", action="store_true",
+                    help="the fleet connects through PgBouncer (transaction pooling)")
     a = ap.parse_args(argv)
 
     t0 = time.time()
@@ -410,7 +413,11 @@ def main(argv):
     problems, facts = ["did not finish"], {}
     try:
         sim_url = cp.start_simulator(fleet, cp.free_port())
-        fleet.env = cp.fleet_env(dsn, f"{name}.", sim_url, name)
+        fleet_dsn = dsn
+        if a.via_pgbouncer:
+            fleet_dsn = re.sub(r"port=\d+", f"port={cp.env('MF_PGBOUNCER_PORT')}", dsn)
+            say("the fleet connects through PgBouncer (transaction pooling)")
+        fleet.env = cp.fleet_env(fleet_dsn, f"{name}.", sim_url, name)
         fleet.env.update({"MF_SENDER_TEMPLATE_TTL_MS": "1000", "MF_PLANNER_POLL_MS": "50",
                           "MF_SENDER_QUOTA_CHECK_MS": "1000", "MF_SENDER_HALT_CHECK_MS": "500"})
         if a.mode == "consent":

@@ -778,8 +778,7 @@ def rate_windows(times, width):
     """Messages per second of each full `width`-second window from the first acceptance."""
     if not times:
         return []
-    out, t0, k = [], times[0], 0
-    counts = {}
+    out, t0, counts = [], times[0], {}
     for t in times:
         counts[int((t - t0) // width)] = counts.get(int((t - t0) // width), 0) + 1
     full = int((times[-1] - t0) // width)  # the last, partial window is left out

@@ -583,13 +583,14 @@ static long wf_rate_slot(sender_rate_want *w, wf_rate *r, size_t *n, size_t cap,
 }
 
 /* Defers one slot beyond its workflow's tokens to the retry topic: the k-th reserved one
- * (1-based) on the bucket's schedule, marked reserved; k 0: not reserved, after the horizon. */
+ * (1-based) on the bucket's schedule, marked reserved; k 0: not reserved, after the horizon;
+ * w NULL: its workflow did not fit in this batch's statement, in a second. */
 static int rate_defer(sender_ctx *s, sender_slot *sl, const sender_rate_want *w, size_t k,
                       int64_t now, mf_err *err)
 {
-    int64_t nb = now + (int64_t)(s->rate.horizon_s * 1000.0);
+    int64_t nb = now + (w == NULL ? 1000 : (int64_t)(s->rate.horizon_s * 1000.0));
 
-    if (k > 0) {
+    if (w != NULL && k > 0) {
         /* due times rounded up to a quantum of about 20 tokens (0.1-1 s, on the wall clock,
          * the same for every sender): the jobs due together come back as one batch instead
          * of one batch (claims, a provider group) each */
@@ -633,7 +634,7 @@ int sender_rate_apply(sender_ctx *s, mf_err *err)
                 continue;
             }
             if (at < 0) {
-                if (rate_defer(s, sl, &w[0], 0, now, err) != 0)
+                if (rate_defer(s, sl, NULL, 0, now, err) != 0)
                     return -1;
             } else if (r[at].seen++ >= w[at].now_n) {
                 size_t k = r[at].seen - w[at].now_n;

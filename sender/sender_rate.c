@@ -1,7 +1,6 @@
 /* sender_rate: the fleet-wide send rate and the provider's daily quota, shared in PostgreSQL. */
 #include "sender_rate.h"
 
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -92,13 +91,18 @@ static int read_quota(sender_rate *r, PGconn *pg, mf_coolsms *sms, mf_log *log, 
     if (mf_coolsms_quota_get(sms, &quota, &http, &e2) != 0) {
         MF_LOG(log, MF_LOG_WARN, "could not read the provider's daily quota",
                MF_KV_S("error", e2.msg), MF_KV_I("http_status", http));
-        return 0;
+        params[1] = NULL; /* recorded as failed: the last quota read stays in force */
+    } else {
+        snprintf(qbuf, sizeof(qbuf), "%lld", quota);
     }
-    snprintf(qbuf, sizeof(qbuf), "%lld", quota);
     r->queries++;
     res = mf_pg_query(pg, STORE_SQL, 2, params, err);
     if (res == NULL)
         return mf_err_prefix(err, "could not store the provider's daily quota");
+    if (params[1] == NULL) {
+        PQclear(res);
+        return 0;
+    }
     r->quota_known = 1;
     r->quota_left = cell_ll(res, 0);
     r->quota_out = r->quota_left <= 0;
@@ -160,7 +164,7 @@ int sender_rate_take(sender_rate *r, PGconn *pg, mf_coolsms *sms, mf_log *log, s
             if (read_quota(r, pg, sms, log, err) != 0)
                 return -1;
             /* the first read (nothing was granted without it): ask again at once */
-            if (!known && r->quota_known && r->quota_left > 0 && r->pool < (long long)want &&
+            if (!known && r->pool < (long long)want &&
                 ask_account(r, pg, ask - (size_t)r->pool, &read_now, err) != 0)
                 return -1;
         }

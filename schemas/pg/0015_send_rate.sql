@@ -25,7 +25,8 @@ CREATE TABLE mf_send_quota (
   day date NOT NULL,                 -- Korean calendar day that `used` counts
   used bigint NOT NULL DEFAULT 0,    -- messages the fleet handed to the provider that day
   read_at timestamptz,               -- when `quota` was read from the provider
-  read_claimed_at timestamptz        -- when a sender took the next read (one at a time)
+  read_claimed_at timestamptz,       -- when a sender took the next read (one at a time)
+  read_failed boolean NOT NULL DEFAULT false -- the last read failed (quota still unknown)
 );
 COMMENT ON TABLE mf_send_quota IS
   'msgfleet: the provider account''s daily quota (GET /quota/v1/me) and what the fleet sent against it today (Asia/Seoul day)';
@@ -110,7 +111,10 @@ $$;
 -- now (older than p_check_ms and nobody else reading it; p_check_ms 0: never) and store it
 -- with mf_quota_store. Granted messages count as sent today whatever happens to them, so
 -- the fleet errs on the side of stopping early. While the quota is checked but was never
--- read, nothing is granted (the caller told to read it does so and asks again).
+-- read, nothing is granted (the caller told to read it does so and asks again); when that
+-- first read failed (the provider unreachable), tokens are granted without the quota until a
+-- read succeeds: the provider's own limit still applies, and the fleet's dependency checks
+-- see the provider's state instead of a fleet that silently waits.
 CREATE FUNCTION mf_send_take(p_account text, p_rate double precision,
                              p_burst double precision, p_want integer, p_check_ms integer)
   RETURNS TABLE (granted integer, wait_ms integer, quota_left bigint, read_quota boolean)
@@ -132,8 +136,8 @@ BEGIN
   END IF;
   IF q.quota IS NOT NULL THEN
     g := least(g, greatest(q.quota - q.used, 0))::integer;
-  ELSIF p_check_ms > 0 THEN
-    g := 0; -- the quota was never read: nothing until it is
+  ELSIF p_check_ms > 0 AND NOT q.read_failed THEN
+    g := 0; -- the quota was never read: nothing until the first read answers
   END IF;
   wait_ms := 0;
   IF p_rate > 0 THEN
@@ -158,9 +162,10 @@ BEGIN
 END
 $$;
 
--- Stores the quota just read from the provider. When the account has quota left today, the
--- runs held at the quota are released (send_hold cleared, a 'quota_resumed' entry in their
--- logs). Returns the quota left and the number of runs released.
+-- Stores the quota just read from the provider (p_quota NULL: the read failed; the last
+-- quota read stays in force). When the account has quota left today, the runs held at the
+-- quota are released (send_hold cleared, a 'quota_resumed' entry in their logs). Returns the
+-- quota left (NULL when never read) and the number of runs released.
 CREATE FUNCTION mf_quota_store(p_account text, p_quota bigint)
   RETURNS TABLE (quota_left bigint, released integer)
   LANGUAGE plpgsql
@@ -172,13 +177,20 @@ DECLARE
 BEGIN
   INSERT INTO mf_send_quota (account, day) VALUES (p_account, today)
     ON CONFLICT (account) DO NOTHING;
+  released := 0;
+  IF p_quota IS NULL THEN
+    UPDATE mf_send_quota SET read_failed = true WHERE account = p_account
+      RETURNING CASE WHEN quota IS NULL THEN NULL ELSE quota - used END INTO quota_left;
+    RETURN NEXT;
+    RETURN;
+  END IF;
   UPDATE mf_send_quota
     SET quota = p_quota, read_at = clock_timestamp(), read_claimed_at = NULL,
+        read_failed = false,
         used = CASE WHEN day = today THEN used ELSE 0 END, day = today
     WHERE account = p_account
     RETURNING used INTO u;
   quota_left := p_quota - u;
-  released := 0;
   IF quota_left > 0 THEN
     WITH r AS (
       UPDATE workflow_runs SET send_hold = NULL,

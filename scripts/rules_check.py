@@ -306,6 +306,14 @@ def mode_rate(a, dsn, name, sim_url, fleet, workdir):
     limit = a.rate * a.window_s + burst
     span = times[-1] - times[0] if times else 0.0
     floor_s = (len(times) - burst) / a.rate * (1 - a.tolerance)
+    full = int(span // a.window_s)  # consecutive full windows from the first message
+    counts = [0] * max(full, 1)
+    for t in times:
+        k = int((t - times[0]) // a.window_s)
+        if k < full:
+            counts[k] += 1
+    facts.update(window_min_rate=min(counts) / a.window_s if full else 0.0,
+                 window_max_rate=max(counts) / a.window_s if full else 0.0)
     facts.update(messages=len(times), span_s=span, worst_window=worst,
                  window_limit=limit, mean_rate=(len(times) / span if span else 0.0))
     say(f"{len(times)} messages in {span:.2f} s with {a.senders} senders at "

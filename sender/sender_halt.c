@@ -119,7 +119,8 @@ static int ask(sender_halt *h, PGconn *pg, int64_t now_ms, mf_err *err)
                                                         : SENDER_HALT_PAUSED;
         h->nhalted++;
     }
-    qsort(h->halted, h->nhalted, sizeof(*h->halted), cmp_uuid); /* run is the first member */
+    if (h->nhalted > 1) /* none halted: the array may not exist yet (qsort wants a pointer) */
+        qsort(h->halted, h->nhalted, sizeof(*h->halted), cmp_uuid); /* run: first member */
     memcpy(h->known, h->want, h->nwant * sizeof(*h->want));
     h->nknown = h->nwant;
     h->checked_ms = now_ms;

@@ -16,7 +16,9 @@ Stages, all against the same PostgreSQL server (its settings are printed once):
   4. floor: a plain COPY of the run's message_logs rows into an empty message_logs of a fresh
      database migrated the same way (same seed indexes), same server;
   5. peer: bench/peer/peer.js, the same campaign with the solapi SDK, into a fresh database;
-  6. scale-out: the simulator answering after 50 ms, a run with 1, 2 and 4 senders.
+  6. scale-out: the simulator answering after 50 ms, a run with 1, 2 and 4 senders;
+  7. rate: 4 senders sharing a 500/s account rate (every full 10 s window of the ledger within
+     5 %), then a 30,000-recipient run of a workflow limited to 6,000/min (5 minutes +-5 %).
 It writes a CSV time series and a PNG chart (gnuplot) into --out, and its last line is
 `bench: recipients=N e2e_s=... scale_1_2_4=a,b,c`.
 """
@@ -947,6 +949,76 @@ def stage_scale(a, ctx):
     return rates
 
 
+def rate_windows(times, width):
+    """Messages per second of each full `width`-second window from the first acceptance."""
+    if not times:
+        return []
+    out, t0, counts = [], times[0], {}
+    for t in times:
+        counts[int((t - t0) // width)] = counts.get(int((t - t0) // width), 0) + 1
+    full = int((times[-1] - t0) // width)  # the last, partial window is left out
+    for k in range(full):
+        out.append(counts.get(k, 0) / width)
+    return out
+
+
+def stage_rate(a, ctx):
+    """The fleet-wide send rate (docs/compliance.md, "Send rate"): --rate-senders senders
+    sharing MF_SENDER_ACCOUNT_RATE (every full 10 s window of the ledger within 5 % of it),
+    then a workflow with message_config.rate_per_minute (its run's duration against
+    recipients / rate)."""
+    sim, dsn = ctx["sim"], ctx["dsn"]
+    sim.reset()
+    res = {}
+    wdir = os.path.join(ctx["workdir"], "rate")
+    os.makedirs(wdir, exist_ok=True)
+    fleet = campaign.Fleet(a.build, wdir, {})
+    fleet.env = campaign.fleet_env(dsn, f"{ctx['name']}.rate.", sim.url, ctx["name"])
+    fleet.env.update({"MF_SENDER_GROUP": f"{ctx['name']}-rate-s",
+                      "MF_REPORTER_GROUP": f"{ctx['name']}-rate-r",
+                      "MF_SENDER_ACCOUNT_RATE": str(a.rate_account),
+                      "MF_SENDER_BATCH_MAX": "1000"})
+    acc_wf = derived_workflow(dsn, ctx["workflow"], "bench rate account", a.rate_recipients)
+    wf_wf = derived_workflow(dsn, ctx["workflow"], "bench rate workflow", a.rate_recipients)
+    q1(dsn, "UPDATE workflows SET message_config = message_config || "
+            f"jsonb_build_object('rate_per_minute', {float(a.rate_workflow_per_min)}) "
+            f"WHERE id = '{wf_wf}'")
+    try:
+        campaign.start_fleet(fleet, a.rate_senders)
+        time.sleep(0.5)
+        fleet.check_alive()
+        run = trigger(a.build, dsn, ctx["latency_wf"])  # warm-up: topics, partitions spread
+        wait_run(dsn, run, 120, [fleet])
+        time.sleep(8)
+        run = trigger(a.build, dsn, acc_wf)
+        wait_run(dsn, run, a.timeout, [fleet])
+        times = ledger_times(sim.url, run)
+        win = rate_windows(times, 10.0)
+        res["account"] = {"rate": a.rate_account, "senders": a.rate_senders,
+                          "messages": len(times), "windows": win,
+                          "min": min(win) if win else 0.0, "max": max(win) if win else 0.0}
+        ok = bool(win) and all(abs(w - a.rate_account) <= 0.05 * a.rate_account for w in win)
+        res["account"]["ok"] = ok
+        log(f"rate: {a.rate_senders} senders at {a.rate_account:.0f}/s: {len(times)} messages, "
+            f"{len(win)} full 10 s windows {min(win) if win else 0:.1f}..{max(win) if win else 0:.1f}"
+            f"/s ({'within' if ok else 'OUTSIDE'} 5 %)")
+        t0 = time.time()
+        run = trigger(a.build, dsn, wf_wf)
+        wait_run(dsn, run, a.timeout, [fleet])
+        times = ledger_times(sim.url, run)
+        took = (times[-1] - t0) if times else 0.0
+        want = len(times) / (a.rate_workflow_per_min / 60.0)
+        ok = want > 0 and abs(took - want) <= 0.05 * want
+        res["workflow"] = {"per_min": a.rate_workflow_per_min, "messages": len(times),
+                           "secs": took, "expected_s": want, "ok": ok}
+        log(f"rate: workflow at {a.rate_workflow_per_min:.0f}/min: {len(times)} messages in "
+            f"{took:.1f} s (trigger to last accepted), expected {want:.1f} s "
+            f"({'within' if ok else 'OUTSIDE'} 5 %)")
+    finally:
+        fleet.stop()
+    return res
+
+
 # ---------------------------------------------------------------- main
 
 def main(argv):
@@ -966,7 +1038,14 @@ def main(argv):
     ap.add_argument("--scale-in-flight", type=int, default=1,
                     help="MF_SENDER_MAX_IN_FLIGHT in the scale-out runs (1)")
     ap.add_argument("--skip", default="", help="comma list of stages to skip: "
-                    "warmup,latency,floor,peer,scale (figures then print as 0)")
+                    "warmup,latency,floor,peer,scale,rate (figures then print as 0)")
+    ap.add_argument("--rate-senders", type=int, default=4)
+    ap.add_argument("--rate-account", type=float, default=500.0,
+                    help="MF_SENDER_ACCOUNT_RATE of the rate stage (500/s)")
+    ap.add_argument("--rate-recipients", type=int, default=30000,
+                    help="customers (id <= N) of each rate-stage run (30,000)")
+    ap.add_argument("--rate-workflow-per-min", type=float, default=6000.0,
+                    help="message_config.rate_per_minute of the rate stage's workflow run")
     ap.add_argument("--fleet-env", action="append", default=[], metavar="KEY=VALUE",
                     help="extra setting for every daemon (experiments; repeatable)")
     ap.add_argument("--out", default=os.path.join(HERE, "out"))
@@ -1075,6 +1154,11 @@ def main(argv):
             settle(ctx, "scale-out")
             scale = stage_scale(a, ctx)
         res["scale"] = scale
+        rate = {}
+        if "rate" not in skip:
+            settle(admin, "rate")
+            rate = stage_rate(a, ctx)
+        res["rate"] = rate
     finally:
         close_sessions()
         fleet.stop()
@@ -1155,6 +1239,13 @@ def main(argv):
         ("4 senders >= 3.5x one", scale[0] > 0 and scale[2] >= 3.5 * scale[0],
          f"{scale[2] / scale[0]:.2f}x" if scale[0] > 0 else "n/a"),
     ]
+    if rate:
+        checks += [
+            (f"account {a.rate_account:.0f}/s +-5 % per 10 s", rate["account"]["ok"],
+             f"{rate['account']['min']:.0f}..{rate['account']['max']:.0f}"),
+            (f"workflow {a.rate_workflow_per_min:.0f}/min +-5 %", rate["workflow"]["ok"],
+             f"{rate['workflow']['secs']:.0f}s/{rate['workflow']['expected_s']:.0f}s"),
+        ]
     for label, ok, value in checks:
         log(f"  target {label:<38} {value:>8}  {'met' if ok else 'MISSED'}")
     unsettled = ctx.get("unsettled", [])

@@ -173,14 +173,20 @@ int mf_codec_encode_job(msgpack_sbuffer *buf, const mf_job *job, mf_err *err)
         return mf_err_set(err, "could not encode job: key \"to\" is empty");
     if (job->attempt < 0 || job->not_before_ms < 0 || job->created_ms < 0)
         return mf_err_set(err, "could not encode job: negative att, nb or ts");
+    if ((job->night_consent != 0 && job->night_consent != 1) ||
+        (job->rate_reserved != 0 && job->rate_reserved != 1))
+        return mf_err_set(err, "could not encode job: nc and rs must be 0 or 1");
     packer_start(&pk, buf);
-    if (pack_head(&pk, 11, err) < 0 || pack_uuid(&pk, "id", &job->id, err) < 0 ||
+    if (pack_head(&pk, 11 + (size_t)job->night_consent + (size_t)job->rate_reserved, err) < 0 ||
+        pack_uuid(&pk, "id", &job->id, err) < 0 ||
         pack_uuid(&pk, "run", &job->run, err) < 0 || pack_uuid(&pk, "wf", &job->wf, err) < 0 ||
         pack_uuid(&pk, "tpl", &job->tpl, err) < 0 ||
         pack_i64(&pk, "att", job->attempt, err) < 0 || pack_str(&pk, "to", job->to, err) < 0 ||
         pack_str(&pk, "name", job->name, err) < 0 || pack_map(&pk, "vars", &job->vars, err) < 0 ||
         pack_i64(&pk, "nb", job->not_before_ms, err) < 0 ||
-        pack_i64(&pk, "ts", job->created_ms, err) < 0)
+        pack_i64(&pk, "ts", job->created_ms, err) < 0 ||
+        (job->night_consent && pack_i64(&pk, "nc", 1, err) < 0) ||
+        (job->rate_reserved && pack_i64(&pk, "rs", 1, err) < 0))
         return mf_err_prefix(err, "could not encode job");
     return 0;
 }
@@ -776,6 +782,8 @@ static const field job_fields[] = {
     FLD(mf_job, "vars", F_MAP, 0, vars, 0),
     FLD(mf_job, "nb", F_I64, 0, not_before_ms, 0),
     FLD(mf_job, "ts", F_I64, 1, created_ms, 0),
+    FLD(mf_job, "nc", F_I32, 0, night_consent, 0),
+    FLD(mf_job, "rs", F_I32, 0, rate_reserved, 0),
 };
 
 static const field result_fields[] = {

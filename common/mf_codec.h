@@ -109,6 +109,10 @@ typedef struct mf_job {
     mf_codec_map vars;     /* vars resolved template variables */
     int64_t not_before_ms; /* nb   unix ms, 0 = now */
     int64_t created_ms;    /* ts   unix ms */
+    int32_t night_consent; /* nc   1: the recipient consented to advertising at night (optional,
+                            * written only when 1; absent = 0) */
+    int32_t rate_reserved; /* rs   1: its workflow's send-rate token is already reserved (set
+                            * by the sender on the retry topic; optional, written only when 1) */
 } mf_job;
 
 /* Topic `results`, key = job id text. */

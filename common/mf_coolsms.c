@@ -16,6 +16,7 @@
 #define LIST_PATH "/messages/v4/list"
 #define GROUPS_PATH "/messages/v4/groups"
 #define BLACK_PATH "/iam/v1/black"
+#define QUOTA_PATH "/quota/v1/me"
 #define DEFAULT_REQUEST_TIMEOUT_MS 30000L
 #define DEFAULT_CONNECT_TIMEOUT_MS 5000L
 #define DEFAULT_IN_FLIGHT 4
@@ -1772,6 +1773,35 @@ static int decode_black(mf_coolsms *h, mf_coolsms_black_result *out, mf_err *err
             copy_cstr(out->numbers[out->n_numbers++], MF_COOLSMS_BLACK_NUMBER_MAX, num);
     }
     jcopy(out->next_key, sizeof(out->next_key), j, "nextKey");
+    rc = 0;
+out:
+    json_decref(j);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ sending quota */
+
+int mf_coolsms_quota_get(mf_coolsms *h, long long *quota, long *http_status, mf_err *err)
+{
+    mf_coolsms_class cls;
+    long retry_after = -1;
+    char code[64], msg[512];
+    call_out o = {http_status, &cls, &retry_after, code, sizeof(code), msg, sizeof(msg)};
+    json_t *j = NULL, *q;
+    int rc = -1;
+
+    *http_status = 0;
+    if (build_url(h, &h->list_url, QUOTA_PATH, NULL, NULL, err) < 0 ||
+        blocking_call(h, NULL, NULL, "read the sending quota", &o, err) < 0)
+        goto out;
+    j = json_loadb(h->list_resp.data != NULL ? h->list_resp.data : "", h->list_resp.len, 0,
+                   NULL);
+    q = json_object_get(j, "quota");
+    if (!json_is_integer(q) || json_integer_value(q) < 0) {
+        mf_err_set(err, "could not read the sending quota: the answer has no quota number");
+        goto out;
+    }
+    *quota = (long long)json_integer_value(q);
     rc = 0;
 out:
     json_decref(j);

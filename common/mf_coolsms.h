@@ -200,6 +200,11 @@ int mf_coolsms_group_send_wait(mf_coolsms *h, const char *group_id,
 int mf_coolsms_group_delete(mf_coolsms *h, const char *group_id, mf_coolsms_group_info *out,
                             mf_err *err);
 
+/* The account's daily sending quota (GET /quota/v1/me, blocking, on the handle's own
+ * connection): *quota = the answer's "quota" (messages per Korean calendar day). The answer
+ * does not say how much of it was used. 0, or -1 with err (and *http_status when one came). */
+int mf_coolsms_quota_get(mf_coolsms *h, long long *quota, long *http_status, mf_err *err);
+
 /* Drive the transfers: wait up to timeout_ms for network activity (0: do not wait), then
  * call the callbacks of the requests that completed. Returns how many completed, or -1 on a
  * curl multi failure. */

@@ -36,7 +36,8 @@ static void cut_utf8(const char *s, char *out, size_t max)
 }
 
 planner_outcome planner_emit_encode_job(planner_emitter *em, const char *phone,
-                                        const char *name, const mf_codec_kv *kv, size_t nkv)
+                                        const char *name, const mf_codec_kv *kv, size_t nkv,
+                                        int night_consent)
 {
     mf_job job;
     mf_err err;
@@ -52,6 +53,7 @@ planner_outcome planner_emit_encode_job(planner_emitter *em, const char *phone,
     job.vars.items = kv;
     job.vars.n = nkv;
     job.created_ms = mf_clock_wall_ms();
+    job.night_consent = night_consent ? 1 : 0;
     if (mf_codec_encode_job(&em->ctx->sbuf, &job, &err) != 0)
         return planner_emit_why(em, PLANNER_OUT_RETRY, err.msg);
     return PLANNER_OUT_OK;

@@ -51,9 +51,11 @@ planner_outcome planner_emit_why(planner_emitter *em, planner_outcome o, const c
 /* s when it is valid UTF-8 text usable in a message, else NULL. */
 const char *planner_emit_clean(const char *s);
 
-/* Encode the job for phone (name may be NULL; kv borrowed) into ctx->sbuf. */
+/* Encode the job for phone (name may be NULL; kv borrowed) into ctx->sbuf; night_consent 1
+ * when the recipient consented to advertising at night (job key "nc"). */
 planner_outcome planner_emit_encode_job(planner_emitter *em, const char *phone,
-                                        const char *name, const mf_codec_kv *kv, size_t nkv);
+                                        const char *name, const mf_codec_kv *kv, size_t nkv,
+                                        int night_consent);
 
 /* Encode a failed INVALID_PHONE result for raw (its id from rkey) into ctx->sbuf; the
  * result id as text into id (the message key). */

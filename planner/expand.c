@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "mf_codec.h"
 #include "mf_daemon.h"
@@ -32,7 +33,7 @@ typedef struct expansion {
     int *var_col;         /* per var: page column (COLUMN) */
     int *param_col;       /* per var: first of its params' page columns (QUERY) */
     size_t *param_at;
-    int col_key, col_phone, col_name;
+    int col_key, col_phone, col_name, col_consent;
     mf_mysql_key key;
     uint64_t rows_read;   /* target rows consumed by the pages before the current one */
     int warned_big_value; /* a query variable's value over the cell limit was logged */
@@ -308,15 +309,32 @@ static planner_outcome resolve_vars(expansion *ex, size_t row, size_t *nkv)
 
 /* ---- rows and pages --------------------------------------------------------------------- */
 
+/* A consent cell: 1, y, yes, t or true (any case) consent; anything else (0, N, NULL, "")
+ * does not. */
+static int consent_truthy(const char *v)
+{
+    static const char *const yes[] = {"1", "y", "yes", "t", "true"};
+
+    if (v == NULL)
+        return 0;
+    for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++)
+        if (strcasecmp(v, yes[i]) == 0)
+            return 1;
+    return 0;
+}
+
 static planner_outcome emit_job(expansion *ex, size_t row, const char *phone)
 {
     size_t nkv = 0;
     planner_outcome o = resolve_vars(ex, row, &nkv);
+    int consent = ex->col_consent >= 0 &&
+                  consent_truthy(planner_page_get(&ex->page, row, ex->col_consent));
 
     nkv = hook_expand_merge(&ex->hook, ex->kv, nkv, ex->kv_cap);
     if (o == PLANNER_OUT_OK)
         o = planner_emit_encode_job(&ex->em, phone,
-                                    planner_page_get(&ex->page, row, ex->col_name), ex->kv, nkv);
+                                    planner_page_get(&ex->page, row, ex->col_name), ex->kv, nkv,
+                                    consent);
     if (o != PLANNER_OUT_OK)
         return o;
     ex->counts.expanded++;
@@ -358,6 +376,16 @@ static planner_outcome map_columns(expansion *ex)
                  "target_config.phone_column \"%.64s\" is not a column of the target query",
                  p->phone_column);
         return PLANNER_OUT_FAIL;
+    }
+    ex->col_consent = -1;
+    if (p->consent_column != NULL) {
+        ex->col_consent = planner_page_col(&ex->page, p->consent_column);
+        if (ex->col_consent < 0) {
+            snprintf(ex->reason, sizeof(ex->reason),
+                     "message_config.advertising.night_consent_column \"%.64s\" is not a column "
+                     "of the target query", p->consent_column);
+            return PLANNER_OUT_FAIL;
+        }
     }
     for (size_t i = 0; i < p->nvars; i++) {
         const planner_var *v = &p->vars[i];

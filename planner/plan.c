@@ -448,6 +448,34 @@ static int load_template(loader *l, json_t *mc, name_list *nl)
     return rc;
 }
 
+/* message_config.advertising.night_consent_column (optional, a non-empty string); also
+ * checks message_config.rate_per_minute (optional, a number above 0, applied by the senders)
+ * so that a bad value fails the run before anything is sent. */
+static int load_consent(loader *l, json_t *mc)
+{
+    json_t *ad = json_object_get(mc, "advertising");
+    json_t *rate = json_object_get(mc, "rate_per_minute");
+    const char *col;
+
+    if (rate != NULL && !json_is_null(rate) &&
+        (!json_is_number(rate) || !(json_number_value(rate) > 0) ||
+         json_number_value(rate) > 6e8))
+        return bad(l, "message_config.rate_per_minute must be a number above 0");
+
+    if (ad == NULL || json_is_null(ad))
+        return 0;
+    if (!json_is_object(ad))
+        return bad(l, "message_config.advertising must be an object");
+    if (opt_str(l, ad, "message_config.advertising", "night_consent_column", &col) != 0)
+        return -1;
+    if (col == NULL)
+        return 0;
+    if (*col == '\0')
+        return bad(l, "message_config.advertising.night_consent_column is empty");
+    l->plan->consent_column = dup_str(col);
+    return l->plan->consent_column != NULL ? 0 : mf_err_set(l->err, "out of memory");
+}
+
 static int load_configs(loader *l, PGresult *wf)
 {
     json_t *tc = NULL, *mc = NULL, *sc = NULL;
@@ -464,7 +492,8 @@ static int load_configs(loader *l, PGresult *wf)
     sc = json_loads(PQgetvalue(wf, 0, 3), 0, NULL);
     l->tz = json_is_string(json_object_get(sc, "tz"))
                 ? json_string_value(json_object_get(sc, "tz")) : "Asia/Seoul";
-    if (load_target(l, tc) == 0 && load_template(l, mc, nl) == 0 && load_vars(l, nl) == 0)
+    if (load_target(l, tc) == 0 && load_template(l, mc, nl) == 0 && load_consent(l, mc) == 0 &&
+        load_vars(l, nl) == 0)
         rc = 0;
 out:
     json_decref(tc);
@@ -553,5 +582,6 @@ void planner_plan_free(planner_plan *plan)
     free(plan->key_column);
     free(plan->phone_column);
     free(plan->name_column);
+    free(plan->consent_column);
     memset(plan, 0, sizeof(*plan));
 }

@@ -37,6 +37,9 @@ typedef struct planner_plan {
     char *key_column;        /* target_config.key_column (default "id") */
     char *phone_column;      /* target_config.phone_column (default "phone") */
     char *name_column;       /* target_config.name_column (default "name") */
+    char *consent_column;    /* message_config.advertising.night_consent_column: the target
+                              * column holding each recipient's consent to advertising at
+                              * night (NULL: none; nobody consented) */
     unsigned time_limit_s;   /* target_config.time_limit_s (0: the planner's limit; above
                               * MF_MYSQL_TIME_LIMIT_S it is clamped to it) */
     planner_var *vars;

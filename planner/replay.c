@@ -207,7 +207,8 @@ static planner_outcome emit_job(replay *r, const char *phone, const char *name,
     json_error_t jerr;
     json_t *vars = json_loads(vars_json, 0, &jerr);
     planner_outcome o = planner_emit_encode_job(&r->em, phone, name, r->kv,
-                                                json_is_object(vars) ? parse_vars(r, vars) : 0);
+                                                json_is_object(vars) ? parse_vars(r, vars) : 0,
+                                                0);
 
     json_decref(vars);
     if (o != PLANNER_OUT_OK)

@@ -557,6 +557,99 @@ static int load_catalog(sender_ctx *s, mf_err *err)
     return rc;
 }
 
+/* ---- per-workflow send rate (sender_rate.h) ------------------------------------------- */
+
+typedef struct wf_rate {
+    mf_uuid wf;
+    size_t seen; /* slots of the workflow met in the second pass */
+} wf_rate;
+
+/* Index of wf in the table, added when missing; -1 when the table is full. */
+static long wf_rate_slot(sender_rate_want *w, wf_rate *r, size_t *n, size_t cap,
+                         const mf_uuid *wf, double per_min)
+{
+    char id[MF_UUID_STR_SIZE];
+
+    for (size_t i = 0; i < *n; i++)
+        if (mf_uuid_equal(&r[i].wf, wf))
+            return (long)i;
+    if (*n == cap)
+        return -1;
+    memset(&w[*n], 0, sizeof(w[*n]));
+    snprintf(w[*n].key, sizeof(w[*n].key), "workflow:%s", mf_uuid_format(wf, id));
+    w[*n].rate = per_min / 60.0;
+    r[*n].wf = *wf;
+    r[*n].seen = 0;
+    return (long)(*n)++;
+}
+
+/* Defers one slot beyond its workflow's tokens to the retry topic: the k-th reserved one
+ * (1-based) on the bucket's schedule, marked reserved; k 0: not reserved, after the horizon;
+ * w NULL: its workflow did not fit in this batch's statement, in a second. */
+static int rate_defer(sender_ctx *s, sender_slot *sl, const sender_rate_want *w, size_t k,
+                      int64_t now, mf_err *err)
+{
+    int64_t nb = now + (w == NULL ? 1000 : (int64_t)(s->rate.horizon_s * 1000.0));
+
+    if (w != NULL && k > 0) {
+        /* due times rounded up to a quantum of about 20 tokens (0.1-1 s, on the wall clock,
+         * the same for every sender): the jobs due together come back as one batch instead
+         * of one batch (claims, a provider group) each */
+        int64_t q = (int64_t)(20000.0 / w->rate);
+
+        q = q < 100 ? 100 : q > 1000 ? 1000 : q;
+        nb = now + (int64_t)(((double)k - w->base) / w->rate * 1000.0);
+        nb = (nb + q - 1) / q * q;
+        sl->job.rate_reserved = 1;
+    }
+    if (sender_produce_retry(s, sl, nb, err) != 0)
+        return -1;
+    sl->state = SLOT_SKIP;
+    s->n_rate_deferred++;
+    return 0;
+}
+
+int sender_rate_apply(sender_ctx *s, mf_err *err)
+{
+    enum { MAX_WF = 64 }; /* more rate-limited workflows in one batch wait for the next */
+    sender_rate_want w[MAX_WF];
+    wf_rate r[MAX_WF];
+    size_t nw = 0;
+    int64_t now = mf_clock_wall_ms();
+
+    for (int pass = 0; pass < 2; pass++) {
+        for (size_t i = 0; i < s->n; i++) {
+            sender_slot *sl = &s->slots[i];
+            const sender_wfconf *wf;
+            long at;
+
+            if (sl->state != SLOT_SEND || sl->job.rate_reserved)
+                continue;
+            wf = sender_catalog_workflow(s->cat, &sl->job.wf);
+            if (wf == NULL || wf->rate_per_min <= 0)
+                continue;
+            at = wf_rate_slot(w, r, &nw, MAX_WF, &sl->job.wf, wf->rate_per_min);
+            if (pass == 0) {
+                if (at >= 0)
+                    w[at].want++;
+                continue;
+            }
+            if (at < 0) {
+                if (rate_defer(s, sl, NULL, 0, now, err) != 0)
+                    return -1;
+            } else if (r[at].seen++ >= w[at].now_n) {
+                size_t k = r[at].seen - w[at].now_n;
+
+                if (rate_defer(s, sl, &w[at], k <= w[at].ahead_n ? k : 0, now, err) != 0)
+                    return -1;
+            }
+        }
+        if (pass == 0 && (nw == 0 || sender_rate_reserve(&s->rate, s->pg, w, nw, err) != 0))
+            return nw == 0 ? 0 : -1;
+    }
+    return 0;
+}
+
 static int prepare_all(sender_ctx *s, mf_err *err)
 {
     for (size_t i = 0; i < s->n; i++)
@@ -749,6 +842,7 @@ static int process(sender_ctx *s, mf_err *err)
      * not kept waiting for one INSERT of the whole batch. */
     if (decode_all(s, err) != 0 || load_catalog(s, err) != 0 || check_halts(s, err) != 0 ||
         prepare_all(s, err) != 0 || sender_gate_apply(s, err) != 0 ||
+        sender_rate_apply(s, err) != 0 ||
         sender_claim_next(s, (size_t)s->cfg->request_size, err) < 0)
         return -1;
     rc = settle_and_send(s, err);
@@ -960,7 +1054,9 @@ static int one_batch(sender_ctx *s, mf_err *err)
            MF_KV_I("cancelled", (long long)s->n_cancelled),
            MF_KV_I("paused", (long long)s->n_held),
            MF_KV_I("reemitted", (long long)s->n_reemitted),
-           MF_KV_I("deferred", (long long)s->n_deferred), MF_KV_I("dlq", (long long)s->n_dlq),
+           MF_KV_I("deferred", (long long)s->n_deferred),
+           MF_KV_I("rate_deferred", (long long)s->n_rate_deferred),
+           MF_KV_I("quota_holds", (long long)s->n_quota_held), MF_KV_I("dlq", (long long)s->n_dlq),
            MF_KV_I("retried", (long long)s->n_retried),
            MF_KV_I("held", (long long)sender_retryq_held(&s->rq)));
     reset_batch(s);
@@ -978,6 +1074,10 @@ static void housekeeping(sender_ctx *s)
     mf_err e2;
 
     halt_tick(s);
+    if (s->pg_ok && sender_rate_tick(&s->rate, s->pg, s->sms, s->log,
+                                     sender_retryq_parked(&s->rq) > 0, &e2) < 0)
+        MF_LOG(s->log, MF_LOG_WARN, "could not check the provider's daily quota",
+               MF_KV_S("error", e2.msg));
     if (now - s->last_lag_ms >= LAG_EVERY_MS) {
         s->last_lag_ms = now;
         if (mf_kafka_consumer_lag(s->cons, &lag, &e2) == 0)
@@ -1114,6 +1214,8 @@ sender_ctx *sender_new(const sender_config *cfg, mf_log *log, mf_err *err)
     mf_buf_init(&s->text, 0);
     sender_claims_init(&s->claims);
     sender_halt_init(&s->halt, cfg->halt_check_ms);
+    sender_rate_init(&s->rate, cfg->coolsms_base_url, cfg->coolsms_api_key, cfg->account_rate,
+                     cfg->account_burst_ms, cfg->quota_check_ms, cfg->rate_horizon_s);
     if (sender_obs_init(&s->obs, err) != 0 ||
         sender_obs_listen(&s->obs, (int)cfg->common.http_port, err) != 0)
         goto fail;
@@ -1170,6 +1272,7 @@ void sender_free(sender_ctx *s)
     free(s->idx);
     free(s->held_msg);
     sender_halt_free(&s->halt);
+    sender_rate_free(&s->rate);
     sender_retryq_free(&s->rq);
     sender_obs_free(&s->obs);
     free(s);

@@ -188,7 +188,7 @@ static void parse_wfconf(entry *e, const char *json)
 {
     json_error_t jerr;
     json_t *root = json_loads(json, 0, &jerr);
-    json_t *kakao, *ad, *qh;
+    json_t *kakao, *ad, *qh, *rate;
     mf_err err;
 
     e->wf.quiet_hours = 1;
@@ -200,6 +200,14 @@ static void parse_wfconf(entry *e, const char *json)
         mark_invalid(e, 1, err.msg);
         e->wf.subject = NULL;
         e->wf.invalid = e->strs[5] ? e->strs[5] : "message subject over a bound";
+    }
+    rate = json_object_get(root, "rate_per_minute");
+    if (rate != NULL && !json_is_null(rate)) {
+        if (json_is_number(rate) && json_number_value(rate) > 0 &&
+            json_number_value(rate) <= 6e8)
+            e->wf.rate_per_min = json_number_value(rate);
+        else if (e->wf.invalid == NULL)
+            e->wf.invalid = "message_config.rate_per_minute must be a number above 0";
     }
     kakao = json_object_get(root, "kakao");
     if (json_is_object(kakao)) {

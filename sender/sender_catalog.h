@@ -29,6 +29,7 @@ typedef struct sender_wfconf {
     const char *ad_sender_name;
     const char *ad_opt_out;
     int quiet_hours;          /* 1 unless advertising.quiet_hours is false */
+    double rate_per_min;      /* rate_per_minute: the workflow's send rate, 0: none */
     const char *invalid;      /* NULL, or why no job may use it (the subject over a bound;
                                * subject is then NULL) */
 } sender_wfconf;

@@ -67,6 +67,23 @@ const mf_config_key sender_config_keys[] = {
      offsetof(sender_config, rate_limit), 0, MF_CFG_SENDER,
      "messages per second this process may hand to the provider (0: unlimited); set it to "
      "the account's budget divided by the number of senders"},
+    {"MF_SENDER_ACCOUNT_RATE", MF_CFG_DOUBLE, "0", 0, 0, 0, 1e7,
+     offsetof(sender_config, account_rate), 0, MF_CFG_SENDER,
+     "messages per second the provider account may be sent, shared by every sender of the "
+     "account through PostgreSQL (0: no fleet-wide rate); give every sender the same value"},
+    S_INT(account_burst_ms, "MF_SENDER_ACCOUNT_BURST_MS", "200", 10, 60000,
+          "the account's token bucket holds this many milliseconds of MF_SENDER_ACCOUNT_RATE: "
+          "the largest burst above the rate"),
+    S_INT(quota_check_ms, "MF_SENDER_QUOTA_CHECK_MS", "5000", 0, 3600000,
+          "how often the fleet (one sender at a time) reads the provider's daily quota; the "
+          "messages handed to the provider are counted against it and runs are held when it "
+          "is used up (0: the quota is neither read nor counted)"),
+    S_INT(rate_horizon_s, "MF_SENDER_RATE_HORIZON_S", "600", 1, 86400,
+          "how far ahead a workflow's rate (message_config.rate_per_minute) reserves its "
+          "tokens; jobs beyond wait this long on the retry topic and ask again"),
+    S_INT(clock_offset_ms, "MF_SENDER_CLOCK_OFFSET_MS", "0", -864000000, 864000000,
+          "FOR TESTS ONLY: shifts the clock the advertising time windows (night consent, "
+          "Kakao hours) are decided with, in milliseconds; 0 in production"),
 };
 
 const size_t sender_config_nkeys = sizeof(sender_config_keys) / sizeof(sender_config_keys[0]);

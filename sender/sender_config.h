@@ -31,6 +31,11 @@ typedef struct sender_config {
     long long shutdown_s;
     long long halt_check_ms;
     double rate_limit;
+    double account_rate;
+    long long account_burst_ms;
+    long long quota_check_ms;
+    long long rate_horizon_s;
+    long long clock_offset_ms;
 } sender_config;
 
 /* The table (for --config-doc and the drift check). */

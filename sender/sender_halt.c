@@ -10,7 +10,8 @@ static const char HALT_SQL[] =
     "SELECT r.id::text, CASE WHEN r.status = 'cancelled' THEN 'c' ELSE 'p' END"
     " FROM workflow_runs r LEFT JOIN workflows w ON w.id = r.workflow_id"
     " WHERE r.id = ANY($1::uuid[])"
-    "   AND (r.status = 'cancelled' OR (r.status = 'running' AND w.status = 'paused'))";
+    "   AND (r.status = 'cancelled' OR (r.status = 'running' AND"
+    "        (w.status = 'paused' OR r.send_hold IS NOT NULL)))";
 
 void sender_halt_init(sender_halt *h, long long every_ms)
 {
@@ -118,7 +119,8 @@ static int ask(sender_halt *h, PGconn *pg, int64_t now_ms, mf_err *err)
                                                         : SENDER_HALT_PAUSED;
         h->nhalted++;
     }
-    qsort(h->halted, h->nhalted, sizeof(*h->halted), cmp_uuid); /* run is the first member */
+    if (h->nhalted > 1) /* none halted: the array may not exist yet (qsort wants a pointer) */
+        qsort(h->halted, h->nhalted, sizeof(*h->halted), cmp_uuid); /* run: first member */
     memcpy(h->known, h->want, h->nwant * sizeof(*h->want));
     h->nknown = h->nwant;
     h->checked_ms = now_ms;

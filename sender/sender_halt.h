@@ -13,12 +13,14 @@
 
 /*
  * A run is cancelled by setting workflow_runs.status = 'cancelled' (the web UI, `msgfleet
- * cancel`) and held while its workflow is paused (workflows.status = 'paused'). The senders
+ * cancel`) and held while its workflow is paused (workflows.status = 'paused') or the run is
+ * held at the provider's daily quota (workflow_runs.send_hold, sender_rate.h). The senders
  * learn both by asking PostgreSQL about the runs they are about to send: one statement for
  * every run of the batch and of the held retry jobs,
  *   SELECT r.id, ... FROM workflow_runs r LEFT JOIN workflows w ON w.id = r.workflow_id
  *   WHERE r.id = ANY($1::uuid[]) AND (r.status = 'cancelled' OR
- *                                      (r.status = 'running' AND w.status = 'paused'))
+ *                                      (r.status = 'running' AND
+ *                                       (w.status = 'paused' OR r.send_hold IS NOT NULL)))
  * (a primary-key lookup per distinct run; no LISTEN, so it works through a transaction-mode
  * pooler). The answer is trusted for every_ms (MF_SENDER_HALT_CHECK_MS): a batch whose runs
  * were all asked about within that time costs no query, and the send loop asks again once
@@ -26,7 +28,7 @@
  */
 typedef enum sender_halt_state {
     SENDER_HALT_GO = 0,    /* send as usual (also: a run the database does not know) */
-    SENDER_HALT_PAUSED,    /* running, its workflow paused: defer its jobs */
+    SENDER_HALT_PAUSED,    /* running, its workflow paused or the run held: defer its jobs */
     SENDER_HALT_CANCELLED  /* cancelled: no provider call, result status cancelled */
 } sender_halt_state;
 

@@ -16,6 +16,7 @@
 #include "sender_claims.h"
 #include "sender_halt.h"
 #include "sender_obs.h"
+#include "sender_rate.h"
 #include "sender_retryq.h"
 
 /* Bump allocator for one batch's strings (reset after the batch). */
@@ -131,6 +132,10 @@ struct sender_ctx {
         n_cancelled, n_held;
     /* cancelled runs and paused workflows (sender_halt.h) */
     sender_halt halt;
+    /* fleet-wide send rate and provider quota (sender_rate.h) */
+    sender_rate rate;
+    unsigned long long n_rate_deferred, n_quota_held;
+    int64_t rate_hold_ms;     /* when runs were last held at the quota */
     /* observability, retry topic, shutdown */
     sender_obs obs;
     sender_tally tally;
@@ -172,6 +177,11 @@ void sender_slot_final(sender_ctx *s, sender_slot *sl, mf_result_status st, cons
 
 /* Produces the slot's job to the retry topic with not-before nb_ms (key = job id). */
 int sender_produce_retry(sender_ctx *s, sender_slot *sl, int64_t nb_ms, mf_err *err);
+
+/* sender_batch.c: the per-workflow rates of the batch's SLOT_SEND slots (one statement,
+ * sender_rate_reserve): slots beyond the tokens at hand go to the retry topic, reserved ones
+ * due on the bucket's schedule and marked (job "rs"), the others after the horizon. */
+int sender_rate_apply(sender_ctx *s, mf_err *err);
 
 /* The result code of a job whose run was cancelled before it was sent. */
 #define SENDER_CODE_CANCELLED "RUN_CANCELLED"

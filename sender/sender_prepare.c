@@ -147,6 +147,23 @@ static int defer(sender_ctx *s, sender_slot *sl, size_t i, int64_t resume_ms, mf
     return 0;
 }
 
+/* An advertising job outside its time window (sender_rules_ad_window): SMS/LMS at night
+ * without the recipient's consent (job "nc", or the whole workflow's with
+ * advertising.quiet_hours false), Kakao outside the provider's 08:00-20:00. The window is
+ * decided on the clock shifted by MF_SENDER_CLOCK_OFFSET_MS (tests); *resume_ms is real time. */
+static int ad_deferred(const sender_ctx *s, const sender_slot *sl, const sender_template *t,
+                       const sender_wfconf *wf, int64_t now, int64_t *resume_ms)
+{
+    int kakao = strcmp(t->message_type, "kakao") == 0;
+    int consent = sl->job.night_consent != 0 || (wf != NULL && !wf->quiet_hours);
+    int64_t off = s->cfg->clock_offset_ms;
+
+    if (!sender_rules_ad_window(now + off, kakao, consent, resume_ms))
+        return 0;
+    *resume_ms -= off;
+    return 1;
+}
+
 static const char *first(const char *a, const char *b, const char *c)
 {
     if (a != NULL && *a)
@@ -264,8 +281,7 @@ int sender_prepare_slot(sender_ctx *s, sender_slot *sl, size_t i, mf_err *err)
         sl->type = MF_TYPE_KAKAO;
     if (sl->job.not_before_ms > now)
         return defer(s, sl, i, sl->job.not_before_ms, err);
-    if (strcmp(t->category, "promotion") == 0 && (wf == NULL || wf->quiet_hours) &&
-        sender_rules_quiet_hours(now, &resume))
+    if (strcmp(t->category, "promotion") == 0 && ad_deferred(s, sl, t, wf, now, &resume))
         return defer(s, sl, i, resume, err);
     if (prepare_text(s, sl, t, wf, err) != 0)
         return -1;

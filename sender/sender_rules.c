@@ -132,7 +132,8 @@ int sender_rules_advertise(const char *text, const char *sender_name, const char
     return 0;
 }
 
-int sender_rules_quiet_hours(int64_t now_ms, int64_t *resume_ms)
+/* 1 when now_ms is outside [08:00, end_hour:00) KST, with *resume_ms the next 08:00. */
+static int outside_day(int64_t now_ms, int end_hour, int64_t *resume_ms)
 {
     int64_t local = now_ms + KST_OFFSET_MS;
     int64_t into_day = local % DAY_MS;
@@ -142,12 +143,26 @@ int sender_rules_quiet_hours(int64_t now_ms, int64_t *resume_ms)
         into_day += DAY_MS;
     day_start = local - into_day;
     hour = into_day / HOUR_MS;
-    if (hour >= 8 && hour < 21)
+    if (hour >= 8 && hour < end_hour)
         return 0;
-    if (hour >= 21)
+    if (hour >= end_hour)
         day_start += DAY_MS;
     *resume_ms = day_start + 8 * HOUR_MS - KST_OFFSET_MS;
     return 1;
+}
+
+int sender_rules_quiet_hours(int64_t now_ms, int64_t *resume_ms)
+{
+    return outside_day(now_ms, 21, resume_ms);
+}
+
+int sender_rules_ad_window(int64_t now_ms, int kakao, int consent, int64_t *resume_ms)
+{
+    if (kakao)
+        return outside_day(now_ms, 20, resume_ms);
+    if (consent)
+        return 0;
+    return outside_day(now_ms, 21, resume_ms);
 }
 
 long long sender_rules_backoff_ms(int attempt, long long base_ms, long long cap_ms,

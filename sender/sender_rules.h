@@ -77,6 +77,17 @@ int sender_rules_advertise(const char *text, const char *sender_name, const char
  */
 int sender_rules_quiet_hours(int64_t now_ms, int64_t *resume_ms);
 
+/*
+ * The time window of an advertising message at now_ms (unix ms), Asia/Seoul:
+ * - SMS/LMS (kakao 0): 21:00 (inclusive) to 08:00 (exclusive) is night; a night send needs the
+ *   recipient's separate consent (Article 50(3) of the Network Act): with consent 1 it goes,
+ *   without it it waits for 08:00;
+ * - Kakao (kakao 1): the provider delivers advertising only from 08:00 (inclusive) to 20:00
+ *   (exclusive) and fails it outside (SOLAPI status 3108), consent or not: it waits for 08:00.
+ * Returns 1 (defer, *resume_ms = the next 08:00 KST) or 0 (send now; *resume_ms untouched).
+ */
+int sender_rules_ad_window(int64_t now_ms, int kakao, int consent, int64_t *resume_ms);
+
 /* Backoff before retry number `attempt` (1 = first retry): a full-jitter exponential delay
  * uniform in [base/2, min(cap, base * 2^(attempt-1))], using `rnd` (any 32-bit random
  * value). A Retry-After (retry_after_ms >= 0) raises the delay to at least that, still capped

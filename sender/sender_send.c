@@ -263,7 +263,7 @@ static void on_group_done(const mf_coolsms_result *res, void *user)
 }
 
 /* Takes up to `want` tokens of the per-process rate budget; returns how many were granted. */
-static size_t take_tokens(sender_ctx *s, size_t want)
+static size_t take_local_tokens(sender_ctx *s, size_t want)
 {
     double rate = s->cfg->rate_limit, cap;
     int64_t now = mf_clock_wall_ms();
@@ -281,6 +281,63 @@ static size_t take_tokens(sender_ctx *s, size_t want)
         want = (size_t)s->tokens;
     s->tokens -= (double)want;
     return want;
+}
+
+static int is_ready(const sender_slot *sl, int64_t now);
+
+/* The quota is used up: the runs of the ready jobs are held (sender_rate_hold_runs) and the
+ * halt state is read again at once, so the send loop parks their jobs (halt_in_loop) instead
+ * of sending them to fail. At most once a second. */
+static int hold_at_quota(send_state *st, int64_t now, mf_err *err)
+{
+    sender_ctx *s = st->s;
+    mf_uuid *runs;
+    size_t n = 0;
+    int rc;
+
+    if (now - s->rate_hold_ms < 1000)
+        return 0;
+    s->rate_hold_ms = now;
+    runs = calloc(st->ntodo ? st->ntodo : 1, sizeof(*runs));
+    if (runs == NULL)
+        return mf_err_set(err, "out of memory");
+    for (size_t c = 0; c < st->ntodo; c++) {
+        const sender_slot *sl = &s->slots[st->todo[c]];
+
+        if (is_ready(sl, now) && (n == 0 || !mf_uuid_equal(&runs[n - 1], &sl->job.run)))
+            runs[n++] = sl->job.run;
+    }
+    rc = sender_rate_hold_runs(&s->rate, s->pg, runs, n, err);
+    free(runs);
+    if (rc != 0)
+        return -1;
+    s->halt.checked_ms = 0; /* read the holds with the next halt check */
+    s->n_quota_held++;
+    MF_LOG(s->log, MF_LOG_WARN, "provider daily quota used up: runs held",
+           MF_KV_I("runs", (long long)n), MF_KV_I("quota_left", s->rate.quota_left));
+    return 0;
+}
+
+/* Tokens for a new group: the per-process budget (MF_SENDER_RATE_LIMIT), then the fleet's
+ * (account rate and daily quota, sender_rate.h) for as many as the batch still has ready. */
+static int take_tokens(send_state *st, size_t want, int64_t now, size_t *granted, mf_err *err)
+{
+    sender_ctx *s = st->s;
+    size_t local = take_local_tokens(s, want), ask = 0;
+
+    *granted = local;
+    if (local == 0 || !sender_rate_account_on(&s->rate))
+        return 0;
+    for (size_t c = 0; c < st->ntodo; c++)
+        ask += is_ready(&s->slots[st->todo[c]], now);
+    ask += s->n - s->claim_next;
+    if (sender_rate_take(&s->rate, s->pg, s->sms, s->log, local, ask, granted, err) != 0)
+        return -1;
+    if (s->cfg->rate_limit > 0)
+        s->tokens += (double)(local - *granted);
+    if (*granted == 0 && s->rate.quota_out)
+        return hold_at_quota(st, now, err);
+    return 0;
 }
 
 static void fill_msg(send_state *st, sender_slot *sl, size_t k, mf_coolsms_kakao *kk)
@@ -350,7 +407,11 @@ static int new_group(send_state *st, int64_t now, grp **out, mf_err *err)
     *out = NULL;
     for (size_t c = 0; c < st->ntodo && want < (size_t)s->cfg->request_size; c++)
         want += is_ready(&s->slots[st->todo[c]], now);
-    if (want == 0 || (granted = take_tokens(s, want)) == 0)
+    if (want == 0)
+        return 0;
+    if (take_tokens(st, want, now, &granted, err) != 0)
+        return -1;
+    if (granted == 0)
         return 0;
     g = calloc(1, sizeof(*g));
     if (g == NULL || (g->slots = calloc(granted, sizeof(size_t))) == NULL) {
@@ -369,6 +430,8 @@ static int new_group(send_state *st, int64_t now, grp **out, mf_err *err)
     }
     if (s->cfg->rate_limit > 0)
         s->tokens += (double)(granted - k); /* unused budget goes back */
+    if (sender_rate_account_on(&s->rate))
+        sender_rate_give_back(&s->rate, granted - k);
     g->n = k;
     if (k == 0) {
         free(g->slots);

@@ -774,6 +774,43 @@ static void test_config_errors_fail_the_run(void **state)
     assert_string_equal(msg, "completed 0");
 }
 
+/* The sending-rule settings the planner checks: a night-consent column that is not a column
+ * of the target query, a rate_per_minute that is not a number above 0: the run fails with
+ * that reason before any job is produced. */
+static void test_send_rule_config_errors(void **state)
+{
+    static const struct {
+        const char *mc, *why;
+    } C[] = {
+        {"{\"advertising\":{\"night_consent_column\":\"no_such_column\"}}",
+         "failed: message_config.advertising.night_consent_column \"no_such_column\" is not "
+         "a column of the target query"},
+        {"{\"rate_per_minute\":0}", "failed: message_config.rate_per_minute must be a number "
+                                     "above 0"},
+        {"{\"rate_per_minute\":\"fast\"}", "failed: message_config.rate_per_minute must be "
+                                              "a number above 0"},
+    };
+    char wf[40], run[40], msg[512];
+    const char *p[2] = {wf, NULL};
+    const char *pr[1] = {run};
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(C) / sizeof(C[0]); i++) {
+        create_workflow(TARGET, "manual", "{}", wf, sizeof(wf));
+        p[1] = C[i].mc;
+        pg_val("UPDATE workflows SET message_config = message_config || $2::jsonb"
+               " WHERE id = $1 RETURNING id", 2, p, msg, sizeof(msg));
+        create_run(wf, run, sizeof(run));
+        wait_run_planned(run, 30);
+        pg_val("SELECT status || ': ' || COALESCE(error_message, '') FROM workflow_runs"
+               " WHERE id = $1", 1, pr, msg, sizeof(msg));
+        if (strcmp(msg, C[i].why) != 0)
+            fail_msg("case %zu: got \"%s\", expected \"%s\"", i, msg, C[i].why);
+        assert_int_equal(pg_num("SELECT expanded_count FROM workflow_runs WHERE id = $1", 1,
+                                pr), 0);
+    }
+}
+
 /* A run whose row cannot be written (a data error) neither wedges the planners nor is
  * retried forever: X's row refuses every update (claim, failure), so it is skipped and the
  * run behind it is planned; Z's row refuses only the recorded expansion, so Z fails with the
@@ -1167,6 +1204,7 @@ int main(void)
         cmocka_unit_test(test_cancel_stops_expansion),
         cmocka_unit_test(test_interval_schedule),
         cmocka_unit_test(test_config_errors_fail_the_run),
+        cmocka_unit_test(test_send_rule_config_errors),
         cmocka_unit_test(test_data_error_does_not_wedge),
         cmocka_unit_test(test_inactive_workflows_not_run),
         cmocka_unit_test(test_sigterm_exits_cleanly),

@@ -141,6 +141,38 @@ static void test_quiet_hours(void **state)
     assert_int_equal(resume, day + 8 * H);
 }
 
+/* The advertising windows at their edges: SMS/LMS night 21:00-08:00 unless the recipient
+ * consented; Kakao only 08:00-20:00, consent or not. */
+static void test_ad_window(void **state)
+{
+    int64_t resume = 0, day = KST_MIDNIGHT_MS, m = 60000;
+
+    (void)state;
+    day -= (day + 9 * H) % (24 * H);
+    /* text, no consent: 20:59 goes, 21:00 and 07:59 wait for 08:00, 08:00 goes */
+    assert_int_equal(sender_rules_ad_window(day + 20 * H + 59 * m, 0, 0, &resume), 0);
+    assert_int_equal(sender_rules_ad_window(day + 21 * H, 0, 0, &resume), 1);
+    assert_int_equal(resume, day + 32 * H);
+    assert_int_equal(sender_rules_ad_window(day + 7 * H + 59 * m, 0, 0, &resume), 1);
+    assert_int_equal(resume, day + 8 * H);
+    assert_int_equal(sender_rules_ad_window(day + 8 * H, 0, 0, &resume), 0);
+    /* text, consent: every minute goes */
+    resume = 0;
+    assert_int_equal(sender_rules_ad_window(day + 20 * H + 59 * m, 0, 1, &resume), 0);
+    assert_int_equal(sender_rules_ad_window(day + 21 * H, 0, 1, &resume), 0);
+    assert_int_equal(sender_rules_ad_window(day + 7 * H + 59 * m, 0, 1, &resume), 0);
+    assert_int_equal(sender_rules_ad_window(day + 8 * H, 0, 1, &resume), 0);
+    assert_int_equal(resume, 0);
+    /* Kakao: 19:59 goes, 20:00 waits (consent does not count), 07:59 waits, 08:00 goes */
+    assert_int_equal(sender_rules_ad_window(day + 19 * H + 59 * m, 1, 1, &resume), 0);
+    assert_int_equal(sender_rules_ad_window(day + 20 * H, 1, 1, &resume), 1);
+    assert_int_equal(resume, day + 32 * H);
+    assert_int_equal(sender_rules_ad_window(day + 20 * H + 59 * m, 1, 0, &resume), 1);
+    assert_int_equal(sender_rules_ad_window(day + 7 * H + 59 * m, 1, 1, &resume), 1);
+    assert_int_equal(resume, day + 8 * H);
+    assert_int_equal(sender_rules_ad_window(day + 8 * H, 1, 0, &resume), 0);
+}
+
 static void test_backoff(void **state)
 {
     (void)state;
@@ -369,6 +401,7 @@ int main(void)
         cmocka_unit_test(test_retryq_park),
         cmocka_unit_test(test_released_marker),
         cmocka_unit_test(test_template_bounds),
+        cmocka_unit_test(test_ad_window),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

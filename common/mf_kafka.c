@@ -24,6 +24,9 @@ struct mf_kafka_consumer {
     size_t assigned;
     int failed;      /* the assign hook failed: every consume fails with failed_err */
     mf_err failed_err;
+    /* mf_kafka_topic_lag: start offsets (committed, else low watermark) of the partitions
+     * whose position is not known yet, read once per assignment */
+    rd_kafka_topic_partition_list_t *starts;
 };
 
 /* ---------------------------------------------------------------------------------------- */
@@ -434,6 +437,10 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t code,
 {
     mf_kafka_consumer *c = opaque;
 
+    if (c->starts != NULL) { /* a new assignment: start offsets are read again */
+        rd_kafka_topic_partition_list_destroy(c->starts);
+        c->starts = NULL;
+    }
     if (code == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
         assign_partitions(c, rk, parts);
         return;
@@ -545,6 +552,8 @@ void mf_kafka_consumer_free(mf_kafka_consumer *c)
         return;
     rd_kafka_consumer_close(c->rk);
     rd_kafka_destroy(c->rk);
+    if (c->starts != NULL)
+        rd_kafka_topic_partition_list_destroy(c->starts);
     free(c);
 }
 
@@ -734,6 +743,90 @@ int mf_kafka_consumer_lag(mf_kafka_consumer *c, int64_t *lag, mf_err *err)
     if (code != RD_KAFKA_RESP_ERR_NO_ERROR)
         return mf_err_set(err, "could not read positions: %s", rd_kafka_err2str(code));
     *lag = sum;
+    return 0;
+}
+
+/* Where partition (topic, p) of the assignment starts when nothing of it was consumed yet:
+ * the group's committed offset, else (no commit) the low watermark. Read from the broker
+ * once per assignment (one round trip), then from c->starts. -1 when unknown. */
+static int64_t start_offset(mf_kafka_consumer *c, const rd_kafka_topic_partition_list_t *asg,
+                            const char *topic, int32_t p)
+{
+    rd_kafka_topic_partition_t *tp;
+    int64_t lo = -1, hi = -1;
+
+    if (c->starts == NULL) {
+        c->starts = rd_kafka_topic_partition_list_copy(asg);
+        if (rd_kafka_committed(c->rk, c->starts, 2000) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+            rd_kafka_topic_partition_list_destroy(c->starts);
+            c->starts = NULL;
+            return -1;
+        }
+    }
+    tp = rd_kafka_topic_partition_list_find(c->starts, topic, p);
+    if (tp == NULL)
+        return -1;
+    if (tp->offset >= 0)
+        return tp->offset;
+    if (rd_kafka_get_watermark_offsets(c->rk, topic, p, &lo, &hi) != RD_KAFKA_RESP_ERR_NO_ERROR)
+        return -1;
+    return lo;
+}
+
+int mf_kafka_topic_lag(mf_kafka_consumer *c, const char *topic, int64_t *lag, mf_err *err)
+{
+    rd_kafka_topic_partition_list_t *parts = NULL;
+    rd_kafka_resp_err_t code;
+    int64_t sum = 0;
+    int i;
+
+    *lag = 0;
+    code = rd_kafka_assignment(c->rk, &parts);
+    if (code != RD_KAFKA_RESP_ERR_NO_ERROR)
+        return mf_err_set(err, "could not read the assignment: %s", rd_kafka_err2str(code));
+    code = rd_kafka_position(c->rk, parts);
+    for (i = 0; code == RD_KAFKA_RESP_ERR_NO_ERROR && i < parts->cnt; i++) {
+        const rd_kafka_topic_partition_t *tp = &parts->elems[i];
+        int64_t lo = -1, hi = -1, pos = tp->offset;
+
+        if (strcmp(tp->topic, topic) != 0 ||
+            rd_kafka_get_watermark_offsets(c->rk, tp->topic, tp->partition, &lo, &hi) !=
+                RD_KAFKA_RESP_ERR_NO_ERROR || hi < 0)
+            continue;
+        if (pos < 0)
+            pos = start_offset(c, parts, tp->topic, tp->partition);
+        if (pos >= 0 && hi > pos)
+            sum += hi - pos;
+    }
+    rd_kafka_topic_partition_list_destroy(parts);
+    if (code != RD_KAFKA_RESP_ERR_NO_ERROR)
+        return mf_err_set(err, "could not read positions: %s", rd_kafka_err2str(code));
+    *lag = sum;
+    return 0;
+}
+
+int mf_kafka_pause_topic(mf_kafka_consumer *c, const char *topic, int pause, mf_err *err)
+{
+    rd_kafka_topic_partition_list_t *parts = NULL, *sel;
+    rd_kafka_resp_err_t code;
+    int i;
+
+    code = rd_kafka_assignment(c->rk, &parts);
+    if (code != RD_KAFKA_RESP_ERR_NO_ERROR)
+        return mf_err_set(err, "could not read the assignment: %s", rd_kafka_err2str(code));
+    sel = rd_kafka_topic_partition_list_new(parts->cnt > 0 ? parts->cnt : 1);
+    for (i = 0; i < parts->cnt; i++) {
+        if (strcmp(parts->elems[i].topic, topic) == 0)
+            rd_kafka_topic_partition_list_add(sel, topic, parts->elems[i].partition);
+    }
+    rd_kafka_topic_partition_list_destroy(parts);
+    code = sel->cnt == 0 ? RD_KAFKA_RESP_ERR_NO_ERROR
+           : pause      ? rd_kafka_pause_partitions(c->rk, sel)
+                        : rd_kafka_resume_partitions(c->rk, sel);
+    rd_kafka_topic_partition_list_destroy(sel);
+    if (code != RD_KAFKA_RESP_ERR_NO_ERROR)
+        return mf_err_set(err, "could not %s %s: %s", pause ? "pause" : "resume", topic,
+                          rd_kafka_err2str(code));
     return 0;
 }
 

@@ -28,6 +28,9 @@ typedef struct mf_kafka_conf {
 #define MF_TOPIC_RETRY "retry"
 #define MF_TOPIC_DLQ "dlq"
 #define MF_TOPIC_EVENTS "events"
+/* The transactional lane (docs/pipeline.md, "Priority lane"): jobs of event, webhook and
+ * transactional runs, served by the senders before the campaign's jobs. */
+#define MF_TOPIC_JOBS_TX "jobs.tx"
 
 /* Longest full topic name Kafka allows. */
 #define MF_KAFKA_TOPIC_MAX 249
@@ -194,6 +197,17 @@ size_t mf_kafka_assigned_count(mf_kafka_consumer *c);
  * librdkafka's cached watermarks (no broker round trip; they refresh with every fetch).
  * Partitions whose position or watermark is not known yet count 0. */
 int mf_kafka_consumer_lag(mf_kafka_consumer *c, int64_t *lag, mf_err *err);
+
+/* The same lag for the assigned partitions of one topic (full name). A partition of which
+ * nothing was consumed yet counts from the group's committed offset (else its low
+ * watermark), read from the broker once per assignment; everything else comes from the cached
+ * watermarks. Used to serve a priority topic first (docs/pipeline.md, "Priority lane"). */
+int mf_kafka_topic_lag(mf_kafka_consumer *c, const char *topic, int64_t *lag, mf_err *err);
+
+/* Pause (pause = 1) or resume (0) fetching of every assigned partition of topic. Messages of
+ * a paused partition already fetched are dropped by librdkafka and fetched again from the
+ * consumed position on resume: nothing is skipped. A new assignment starts unpaused. */
+int mf_kafka_pause_topic(mf_kafka_consumer *c, const char *topic, int pause, mf_err *err);
 
 /* ---------------------------------------------------------------------------------------- */
 /* admin                                                                                    */

@@ -812,9 +812,42 @@ static int first_wait_ms(sender_ctx *s)
     return due <= now ? 0 : (int)(due - now);
 }
 
+/* The priority lane (docs/pipeline.md): while the transactional jobs topic has messages
+ * waiting, the campaign's jobs partitions are paused, so the next batch is the lane's (the
+ * campaign messages already fetched are dropped by librdkafka and fetched again later). The
+ * check reads cached watermarks: no broker round trip, nothing more to wait for when the lane
+ * is idle. Failures only log: the lane then waits its turn like any job. */
+static void serve_lane_first(sender_ctx *s)
+{
+    int64_t lag = 0;
+    int want;
+    mf_err e;
+
+    if (mf_kafka_topic_lag(s->cons, s->t_jobs_tx, &lag, &e) != 0) {
+        MF_LOG(s->log, MF_LOG_DEBUG, "could not read the priority lane's lag",
+               MF_KV_S("error", e.msg));
+        lag = 0;
+    }
+    want = lag > 0;
+    if (want == s->campaign_paused && !want)
+        return;
+    /* pausing again while paused is harmless and covers partitions assigned meanwhile */
+    if (mf_kafka_pause_topic(s->cons, s->t_jobs, want, &e) != 0) {
+        MF_LOG(s->log, MF_LOG_WARN, "could not pause or resume the campaign jobs",
+               MF_KV_S("error", e.msg));
+        return;
+    }
+    if (want != s->campaign_paused)
+        MF_LOG(s->log, MF_LOG_DEBUG, want ? "campaign jobs paused for the priority lane"
+                                          : "campaign jobs resumed", MF_KV_I("lane_lag", lag));
+    s->campaign_paused = want;
+}
+
 static int consume_batch(sender_ctx *s, mf_err *err)
 {
     size_t got = 0, more = 0, max = (size_t)s->cfg->batch_max;
+
+    serve_lane_first(s);
 
     if (mf_kafka_consume(s->cons, s->msgs, 1, first_wait_ms(s), &got, err) != 0)
         return -1;
@@ -999,7 +1032,8 @@ static void housekeeping(sender_ctx *s)
 int sender_run(sender_ctx *s, mf_err *err)
 {
     MF_LOG(s->log, MF_LOG_INFO, "sender started", MF_KV_S("group", s->cfg->group),
-           MF_KV_S("topic", s->t_jobs), MF_KV_S("retry_topic", s->t_retry),
+           MF_KV_S("topic", s->t_jobs), MF_KV_S("tx_topic", s->t_jobs_tx),
+           MF_KV_S("retry_topic", s->t_retry),
            MF_KV_S("instance", s->cfg->common.instance_id));
     while (!mf_daemon_stopping()) {
         housekeeping(s);
@@ -1029,10 +1063,12 @@ static int open_kafka(sender_ctx *s, mf_err *err)
     const sender_config *c = s->cfg;
     mf_kafka_conf kc = {c->common.kafka_brokers, c->common.instance_id, c->common.topic_prefix,
                         NULL, s->log};
-    const char *topics[3] = {s->t_jobs, s->t_retry, NULL};
+    const char *topics[4] = {s->t_jobs_tx, s->t_jobs, s->t_retry, NULL};
     mf_kafka_consumer_opts co;
 
     if (mf_kafka_topic_name(&kc, MF_TOPIC_JOBS, s->t_jobs, sizeof(s->t_jobs), err) != 0 ||
+        mf_kafka_topic_name(&kc, MF_TOPIC_JOBS_TX, s->t_jobs_tx, sizeof(s->t_jobs_tx),
+                            err) != 0 ||
         mf_kafka_topic_name(&kc, MF_TOPIC_RESULTS, s->t_results, sizeof(s->t_results), err) != 0 ||
         mf_kafka_topic_name(&kc, MF_TOPIC_RETRY, s->t_retry, sizeof(s->t_retry), err) != 0 ||
         mf_kafka_topic_name(&kc, MF_TOPIC_DLQ, s->t_dlq, sizeof(s->t_dlq), err) != 0)

@@ -353,7 +353,7 @@ static void windows_close(planner_events *ev)
         "  planner_lease_until = NULL,"
         "  logs = COALESCE(r.logs, '[]'::jsonb) || jsonb_build_array(jsonb_build_object("
         "   'ts', now(), 'event', 'window_closed', 'detail',"
-        "   COALESCE(r.target_count, 0) || ' jobs')))"
+        "   COALESCE(r.target_count, 0) || ' jobs'))"
         " FROM c WHERE r.id = c.run_id AND r.expansion_finished_at IS NULL"
         " RETURNING r.id::text";
     char grace[32];
@@ -831,11 +831,13 @@ static int process_batch(planner_events *ev, size_t n, mf_err *err)
     for (size_t i = 0; i < ev->nitems; i++) {
         ev_item *it = &ev->items[i];
         char why[MF_ERR_MAX] = "";
-        if (it->done || ev->why[it->msg][0] != '\0')
+        if (it->done)
             continue;
         if (emit_item(ev, it, why, err) != 0)
             return -1;
-        if (why[0] != '\0')
+        /* one workflow's failure does not stop the others; the event is dead-lettered once,
+         * with the first reason (a replay of the dead letter sends only what is missing) */
+        if (why[0] != '\0' && ev->why[it->msg][0] == '\0')
             snprintf(ev->why[it->msg], MF_ERR_MAX, "%s", why);
     }
     for (size_t i = 0; i < n; i++) {

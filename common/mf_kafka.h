@@ -143,6 +143,13 @@ typedef struct mf_kafka_consumer_opts {
     void *hook_ctx;
     /* auto.offset.reset when there is no committed offset: "earliest" (NULL) or "latest" */
     const char *offset_reset;
+    /* One of topics (full name) whose messages are served first, or NULL: its partitions are
+     * consumed through a queue of their own, and mf_kafka_consume returns only its messages
+     * while it has any; a call busy with other messages (or waiting for some) returns early
+     * when one arrives, so the next call delivers it (docs/pipeline.md, "Priority lane").
+     * Without priority messages the consumer works as without one, except that a wait is cut
+     * into 10 ms slices. */
+    const char *priority_topic;
 } mf_kafka_consumer_opts;
 
 typedef struct mf_kafka_consumer mf_kafka_consumer;
@@ -178,6 +185,10 @@ typedef struct mf_kafka_msg {
 int mf_kafka_consume(mf_kafka_consumer *c, mf_kafka_msg *msgs, size_t max, int timeout_ms,
                      size_t *n, mf_err *err);
 
+/* Up to max messages of the priority topic (mf_kafka_consumer_opts.priority_topic) that are
+ * already fetched, without waiting; 0 without a priority topic. */
+size_t mf_kafka_consume_priority(mf_kafka_consumer *c, mf_kafka_msg *msgs, size_t max);
+
 /* Give messages back to librdkafka (their key/val become invalid). */
 void mf_kafka_release(mf_kafka_msg *msgs, size_t n);
 
@@ -197,17 +208,6 @@ size_t mf_kafka_assigned_count(mf_kafka_consumer *c);
  * librdkafka's cached watermarks (no broker round trip; they refresh with every fetch).
  * Partitions whose position or watermark is not known yet count 0. */
 int mf_kafka_consumer_lag(mf_kafka_consumer *c, int64_t *lag, mf_err *err);
-
-/* The same lag for the assigned partitions of one topic (full name). A partition of which
- * nothing was consumed yet counts from the group's committed offset (else its low
- * watermark), read from the broker once per assignment; everything else comes from the cached
- * watermarks. Used to serve a priority topic first (docs/pipeline.md, "Priority lane"). */
-int mf_kafka_topic_lag(mf_kafka_consumer *c, const char *topic, int64_t *lag, mf_err *err);
-
-/* Pause (pause = 1) or resume (0) fetching of every assigned partition of topic. Messages of
- * a paused partition already fetched are dropped by librdkafka and fetched again from the
- * consumed position on resume: nothing is skipped. A new assignment starts unpaused. */
-int mf_kafka_pause_topic(mf_kafka_consumer *c, const char *topic, int pause, mf_err *err);
 
 /* ---------------------------------------------------------------------------------------- */
 /* admin                                                                                    */

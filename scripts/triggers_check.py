@@ -50,12 +50,14 @@ def event_job_id(workflow_id, event_id):
 
 
 def ledger_lines(sim_url):
+    """[(job id, acceptedAt text)] in the ledger's order (the order of acceptance)."""
     out = []
     with urllib.request.urlopen(f"{sim_url}/_sim/ledger/export", timeout=120) as r:
         for line in r:
             if line.strip():
                 m = json.loads(line)
-                out.append((m.get("customFields") or {}).get("jobId", ""))
+                out.append(((m.get("customFields") or {}).get("jobId", ""),
+                            m.get("acceptedAt", "")))
     return out
 
 
@@ -98,7 +100,18 @@ class Env:
         self.fleet = C.Fleet(build, self.workdir, {})
         self.sim_url = None
 
+    def create_topics(self):
+        """The fleet's topics exist before the fleet starts, as the compose file's kafka-init
+        creates them (here through the test broker's automatic creation, which a metadata
+        request for the topic triggers): a topic created by its first message would cost the
+        subscribers a metadata refresh and a rebalance in the middle of the check."""
+        for base in ("jobs", "jobs.tx", "retry", "results", "dlq", "events"):
+            C.subprocess.run(["kcat", "-b", C.env("MF_KAFKA_BROKERS"), "-L", "-t",
+                              self.prefix + base], capture_output=True, timeout=30)
+        time.sleep(1)
+
     def start(self, senders, extra_env, sim_knobs=None):
+        self.create_topics()
         self.sim_url = C.start_simulator(self.fleet, C.free_port())
         if sim_knobs:
             C.sim_config(self.sim_url, sim_knobs)
@@ -274,7 +287,8 @@ def check_lane(a):
         ev_wf = add_workflow(env.dsn, "결제 완료 알림", "event", {"event": "order_paid"}, {},
                              tpl_order)
         # slower provider answers, so the campaign takes long enough to be overtaken
-        env.start(2, FAST_WINDOWS, {"latency_ms": a.latency_ms})
+        env.start(2, dict(FAST_WINDOWS, **dict(kv.split("=", 1) for kv in a.fleet_env)),
+                  {"latency_ms": a.latency_ms})
         p = C.subprocess.run([C.binary(a.build, "tools/msgfleet/msgfleet"), "run", campaign_wf],
                              capture_output=True, text=True, env=C.cli_env(env.dsn))
         campaign_run = p.stdout.strip().splitlines()[0] if p.returncode == 0 else C.die(p.stderr)
@@ -282,6 +296,7 @@ def check_lane(a):
                         300, env):
             C.die("the campaign did not start sending within 300 s")
         before = sim_stats(env.sim_url)["ledger"]
+        trigger_at = time.strftime("%H:%M:%S", time.gmtime()) + f".{int(time.time() * 1000) % 1000:03d}Z"
         p = C.subprocess.run([C.binary(a.build, "tools/msgfleet/msgfleet"), "run", tx_wf],
                              capture_output=True, text=True, env=C.cli_env(env.dsn))
         tx_run = p.stdout.strip().splitlines()[0] if p.returncode == 0 else C.die(p.stderr)
@@ -298,7 +313,8 @@ def check_lane(a):
             problems.append(f"campaign not completed within {a.timeout} s")
         if not wait_for("tx run", lambda: done(tx_run), 60, env):
             problems.append("transactional run not completed")
-        order = ledger_lines(env.sim_url)
+        lines = ledger_lines(env.sim_url)
+        order = [j for j, _ in lines]
         tx_jobs = {r[0] for r in C.psql(env.dsn, "SELECT id FROM message_logs WHERE "
                                                  f"workflow_run_id = '{tx_run}' AND status "
                                                  "IN ('sent', 'delivered')")}
@@ -311,9 +327,10 @@ def check_lane(a):
             problems.append("nothing to compare in the ledger")
         else:
             after = sum(1 for i in camp if i > max(pos))
-            log(f"ledger: {len(camp)} campaign messages, {len(pos)} transactional; the last "
-                f"transactional one at position {max(pos) + 1}, {after} campaign messages "
-                f"({100.0 * after / len(camp):.1f} %) after it")
+            log(f"ledger: {len(camp)} campaign messages, {len(pos)} transactional; the "
+                f"transactional ones at positions {min(pos) + 1}..{max(pos) + 1} (accepted "
+                f"{lines[min(pos)][1]}..{lines[max(pos)][1]}, triggered {trigger_at}), "
+                f"{after} campaign messages ({100.0 * after / len(camp):.1f} %) after them")
             if max(pos) > max(camp):
                 problems.append("a transactional message came after the campaign's last one")
             # the lane must overtake the campaign, not merely finish before its very end: at
@@ -337,6 +354,8 @@ def main(argv):
     ap.add_argument("--latency-ms", type=int, default=20)
     ap.add_argument("--timeout", type=float, default=600)
     ap.add_argument("--keep", action="store_true")
+    ap.add_argument("--fleet-env", action="append", default=[], metavar="KEY=VALUE",
+                    help="extra daemon setting (experiments)")
     a = ap.parse_args(argv)
     problems = check_events(a) if a.check == "events" else check_lane(a)
     for p in problems:

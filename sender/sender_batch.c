@@ -812,46 +812,17 @@ static int first_wait_ms(sender_ctx *s)
     return due <= now ? 0 : (int)(due - now);
 }
 
-/* The priority lane (docs/pipeline.md): while the transactional jobs topic has messages
- * waiting, the campaign's jobs partitions are paused, so the next batch is the lane's (the
- * campaign messages already fetched are dropped by librdkafka and fetched again later). The
- * check reads cached watermarks: no broker round trip, nothing more to wait for when the lane
- * is idle. Failures only log: the lane then waits its turn like any job. */
-static void serve_lane_first(sender_ctx *s)
-{
-    int64_t lag = 0;
-    int want;
-    mf_err e;
-
-    if (mf_kafka_topic_lag(s->cons, s->t_jobs_tx, &lag, &e) != 0) {
-        MF_LOG(s->log, MF_LOG_DEBUG, "could not read the priority lane's lag",
-               MF_KV_S("error", e.msg));
-        lag = 0;
-    }
-    want = lag > 0;
-    if (want == s->campaign_paused && !want)
-        return;
-    /* pausing again while paused is harmless and covers partitions assigned meanwhile */
-    if (mf_kafka_pause_topic(s->cons, s->t_jobs, want, &e) != 0) {
-        MF_LOG(s->log, MF_LOG_WARN, "could not pause or resume the campaign jobs",
-               MF_KV_S("error", e.msg));
-        return;
-    }
-    if (want != s->campaign_paused)
-        MF_LOG(s->log, MF_LOG_DEBUG, want ? "campaign jobs paused for the priority lane"
-                                          : "campaign jobs resumed", MF_KV_I("lane_lag", lag));
-    s->campaign_paused = want;
-}
-
 static int consume_batch(sender_ctx *s, mf_err *err)
 {
     size_t got = 0, more = 0, max = (size_t)s->cfg->batch_max;
 
-    serve_lane_first(s);
-
     if (mf_kafka_consume(s->cons, s->msgs, 1, first_wait_ms(s), &got, err) != 0)
         return -1;
-    if (got == 1 && max > 1) {
+    /* a batch of the priority lane (the consumer returns its messages alone) takes what the
+     * lane has and goes at once, without waiting for campaign jobs to join it */
+    if (got == 1 && max > 1 && strcmp(s->msgs[0].topic, s->t_jobs_tx) == 0) {
+        more = mf_kafka_consume_priority(s->cons, s->msgs + 1, max - 1);
+    } else if (got == 1 && max > 1) {
         if (mf_kafka_consume(s->cons, s->msgs + 1, max - 1, (int)s->cfg->linger_ms, &more,
                              err) != 0) {
             s->n = 1 + more;
@@ -1082,6 +1053,7 @@ static int open_kafka(sender_ctx *s, mf_err *err)
     co.offsets = MF_KAFKA_OFFSETS_STORE;
     co.on_revoke = on_revoke;
     co.hook_ctx = s;
+    co.priority_topic = s->t_jobs_tx;
     s->cons = mf_kafka_consumer_new(&kc, &co, err);
     return s->cons == NULL ? -1 : 0;
 }

@@ -103,7 +103,6 @@ struct sender_ctx {
     sender_claims claims;
     char t_jobs[MF_KAFKA_TOPIC_MAX + 1];
     char t_jobs_tx[MF_KAFKA_TOPIC_MAX + 1]; /* the priority lane, served first */
-    int campaign_paused;      /* t_jobs paused while t_jobs_tx has messages waiting */
     char t_results[MF_KAFKA_TOPIC_MAX + 1];
     char t_retry[MF_KAFKA_TOPIC_MAX + 1];
     char t_dlq[MF_KAFKA_TOPIC_MAX + 1];

@@ -57,7 +57,6 @@ def load_env_defaults():
 load_env_defaults()
 import campaign  # noqa: E402  (scripts/campaign.py, after sys.path and the environment)
 import event as events_pub  # noqa: E402  (scripts/event.py: msgpack events through kcat)
-import triggers_check  # noqa: E402  (scripts/triggers_check.py: event job ids)
 
 TICK = os.sysconf("SC_CLK_TCK")
 PG_SETTINGS = ["server_version", "shared_buffers", "work_mem", "maintenance_work_mem",
@@ -858,7 +857,7 @@ def stage_tx(a, ctx):
                     "bench_tx", eid, to="01099990000",
                     attrs={"name": "홍길동", "id": "1", "coupon": "TX"}))])
                 pending.append((("event", delay), t, None,
-                                triggers_check.event_job_id(ev_wf, eid)))
+                                events_pub.event_job_id(ev_wf, eid)))
             for key, t, run, job in pending:
                 first = None
                 deadline = time.time() + 120
@@ -912,7 +911,7 @@ def stage_events(a, ctx):
                 batch.append(("", events_pub.encode_event(
                     "bench_load", eid, to=f"0107{i % 10000000:07d}"[:11], ts_ms=ts,
                     attrs={"name": "홍길동", "id": str(i), "coupon": "EV"})))
-                sent_at[triggers_check.event_job_id(ev_wf, eid)] = ts / 1000.0
+                sent_at[events_pub.event_job_id(ev_wf, eid)] = ts / 1000.0
                 i += 1
             events_pub.publish(prefix + "events", batch)
             time.sleep(max(0.0, t0 + (i / a.events_rate) - time.time()))

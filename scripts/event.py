@@ -15,6 +15,7 @@ The broker comes from MF_KAFKA_BROKERS, the topic from --topic (default: MF_TOPI
 """
 
 import argparse
+import hashlib
 import json
 import os
 import subprocess
@@ -69,6 +70,22 @@ def encode_event(type_, event_id, cust="", to=None, attrs=None, ts_ms=None):
     if to:
         pairs.append(("to", _str(to)))
     return _map_head(len(pairs)) + b"".join(_str(k) + v for k, v in pairs)
+
+
+def event_job_id(workflow_id, event_id):
+    """The job id (message_logs.id) of event_id's message from workflow workflow_id:
+    schemas/kafka/README.md's job id with the workflow id as run id, run start 0, key
+    "event:" + event id, attempt 1 (docs/triggers.md)."""
+    run = bytes.fromhex(workflow_id.replace("-", ""))
+    k = ("event:" + event_id).encode()
+    body = k if len(k) <= 200 else hashlib.sha256(k).digest()
+    d = hashlib.sha256(b"msgfleet.job.v1\0" + run + len(k).to_bytes(4, "big") + body
+                       + (1).to_bytes(4, "big")).digest()
+    b = bytearray((0).to_bytes(6, "big") + d[:10])
+    b[6] = (b[6] & 0x0F) | 0x80
+    b[8] = (b[8] & 0x3F) | 0x80
+    h = bytes(b).hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def event_topic(prefix=None):

@@ -13,7 +13,6 @@ removes what it created. Exit 0 when every check holds. Python standard library 
 """
 
 import argparse
-import hashlib
 import json
 import os
 import random
@@ -35,18 +34,7 @@ def log(msg):
 
 
 def event_job_id(workflow_id, event_id):
-    """The job id of (event, workflow): schemas/kafka/README.md's job id with run = the
-    workflow id, run start 0, key "event:" + event id, attempt 1 (docs/triggers.md)."""
-    run = bytes.fromhex(workflow_id.replace("-", ""))
-    k = ("event:" + event_id).encode()
-    body = k if len(k) <= 200 else hashlib.sha256(k).digest()
-    d = hashlib.sha256(b"msgfleet.job.v1\0" + run + len(k).to_bytes(4, "big") + body
-                       + (1).to_bytes(4, "big")).digest()
-    b = bytearray((0).to_bytes(6, "big") + d[:10])
-    b[6] = (b[6] & 0x0F) | 0x80
-    b[8] = (b[8] & 0x3F) | 0x80
-    h = bytes(b).hex()
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+    return E.event_job_id(workflow_id, event_id)
 
 
 def ledger_lines(sim_url):

@@ -784,7 +784,7 @@ def lane_fleet(a, ctx, tag):
     wdir = os.path.join(ctx["workdir"], tag)
     os.makedirs(wdir, exist_ok=True)
     prefix = f"{ctx['name']}.{tag}."
-    for base in ("jobs", "jobs.tx", "retry", "results", "dlq", "events"):
+    for base in ("jobs", "jobs.tx", "retry", "results", "results.tx", "dlq", "events"):
         subprocess.run(["kcat", "-b", campaign.env("MF_KAFKA_BROKERS"), "-L", "-t", prefix + base],
                        capture_output=True, timeout=30)
     fleet = campaign.Fleet(a.build, wdir, {})

@@ -29,8 +29,10 @@ typedef struct mf_kafka_conf {
 #define MF_TOPIC_DLQ "dlq"
 #define MF_TOPIC_EVENTS "events"
 /* The transactional lane (docs/pipeline.md, "Priority lane"): jobs of event, webhook and
- * transactional runs, served by the senders before the campaign's jobs. */
+ * transactional runs, served by the senders before the campaign's jobs, and their results,
+ * recorded by a consumer of their own in each reporter. */
 #define MF_TOPIC_JOBS_TX "jobs.tx"
+#define MF_TOPIC_RESULTS_TX "results.tx"
 
 /* Longest full topic name Kafka allows. */
 #define MF_KAFKA_TOPIC_MAX 249

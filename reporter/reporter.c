@@ -276,7 +276,7 @@ static void on_revoke(void *ctx, const mf_kafka_partition *parts, size_t n)
            MF_KV_I("first", n > 0 ? parts[0].partition : -1));
 }
 
-reporter *reporter_new(const reporter_config *cfg, mf_log *log, mf_err *err)
+static reporter *create(const reporter_config *cfg, mf_log *log, int lane, mf_err *err)
 {
     reporter *r = calloc(1, sizeof(*r));
     mf_kafka_conf kc = {0};
@@ -305,19 +305,21 @@ reporter *reporter_new(const reporter_config *cfg, mf_log *log, mf_err *err)
     }
     if (declare_metrics(r, err) != 0)
         goto fail;
-    r->httpd = mf_httpd_start((int)cfg->common.http_port, r->metrics, err);
-    if (r->httpd == NULL)
+    r->httpd = lane ? NULL : mf_httpd_start((int)cfg->common.http_port, r->metrics, err);
+    if (r->httpd == NULL && !lane)
         goto fail;
-    MF_LOG(log, MF_LOG_INFO, "http listening", MF_KV_I("port", mf_httpd_port(r->httpd)));
+    if (!lane)
+        MF_LOG(log, MF_LOG_INFO, "http listening", MF_KV_I("port", mf_httpd_port(r->httpd)));
     mf_httpd_set_dep(r->httpd, "postgres", 0, "connecting");
     mf_httpd_set_dep(r->httpd, "kafka", 0, "not checked yet");
-    if (cfg->status_enabled)
+    if (cfg->status_enabled && !lane)
         mf_httpd_set_dep(r->httpd, "coolsms", 1, "no request yet");
     kc.brokers = cfg->common.kafka_brokers;
     kc.client_id = cfg->common.instance_id;
     kc.topic_prefix = cfg->common.topic_prefix;
     kc.log = log;
-    if (mf_kafka_topic_name(&kc, MF_TOPIC_RESULTS, r->t_results, sizeof(r->t_results), err) != 0 ||
+    if (mf_kafka_topic_name(&kc, lane ? MF_TOPIC_RESULTS_TX : MF_TOPIC_RESULTS, r->t_results,
+                            sizeof(r->t_results), err) != 0 ||
         mf_kafka_topic_name(&kc, MF_TOPIC_DLQ, r->t_dlq, sizeof(r->t_dlq), err) != 0)
         goto fail;
     r->msgs = calloc(max, sizeof(*r->msgs));
@@ -352,7 +354,7 @@ reporter *reporter_new(const reporter_config *cfg, mf_log *log, mf_err *err)
     r->cons = mf_kafka_consumer_new(&kc, &co, err);
     if (r->cons == NULL)
         goto fail;
-    if (cfg->status_enabled) {
+    if (cfg->status_enabled && !lane) {
         r->status = rep_status_new(cfg, r->t_results, log, err);
         if (r->status == NULL)
             goto fail;
@@ -360,7 +362,7 @@ reporter *reporter_new(const reporter_config *cfg, mf_log *log, mf_err *err)
         if (rep_status_start(r->status, err) != 0)
             goto fail;
     }
-    if (cfg->webhook_enabled) {
+    if (cfg->webhook_enabled && !lane) {
         r->webhook = rep_webhook_new(cfg, r->t_results, r->metrics, log, err);
         if (r->webhook == NULL || rep_webhook_start(r->webhook, err) != 0)
             goto fail;
@@ -369,6 +371,16 @@ reporter *reporter_new(const reporter_config *cfg, mf_log *log, mf_err *err)
 fail:
     reporter_free(r);
     return NULL;
+}
+
+reporter *reporter_new(const reporter_config *cfg, mf_log *log, mf_err *err)
+{
+    return create(cfg, log, 0, err);
+}
+
+reporter *reporter_new_lane(const reporter_config *cfg, mf_log *log, mf_err *err)
+{
+    return create(cfg, log, 1, err);
 }
 
 void reporter_free(reporter *r)

@@ -210,7 +210,8 @@ static mf_msg_type type_from_name(const char *name, mf_msg_type dflt)
     return dflt;
 }
 
-static int produce_result(sender_ctx *s, sender_slot *sl, mf_err *err)
+/* topic: the results topic of the slot's lane (results.tx for a job of jobs.tx). */
+static int produce_result(sender_ctx *s, sender_slot *sl, const char *topic, mf_err *err)
 {
     char key[MF_UUID_STR_SIZE];
     mf_result r;
@@ -250,8 +251,7 @@ static int produce_result(sender_ctx *s, sender_slot *sl, mf_err *err)
                          sl->type == MF_TYPE_LMS ? "lms" : sl->type == MF_TYPE_KAKAO ? "kakao" : "sms",
                          sl->st == MF_RESULT_ACCEPTED ? "" : sl->code);
     sl->state = SLOT_DONE;
-    return sender_produce(s, s->t_results, key, MF_UUID_STR_LEN, s->sbuf.data, s->sbuf.size,
-                          err);
+    return sender_produce(s, topic, key, MF_UUID_STR_LEN, s->sbuf.data, s->sbuf.size, err);
 }
 
 int sender_produce_finals(sender_ctx *s, mf_err *err)
@@ -259,7 +259,9 @@ int sender_produce_finals(sender_ctx *s, mf_err *err)
     int rc = 0;
 
     for (size_t i = 0; i < s->n && rc == 0; i++)
-        if (s->slots[i].state == SLOT_FINAL && produce_result(s, &s->slots[i], err) != 0)
+        if (s->slots[i].state == SLOT_FINAL &&
+            produce_result(s, &s->slots[i], strcmp(s->msgs[i].topic, s->t_jobs_tx) == 0
+                                                ? s->t_results_tx : s->t_results, err) != 0)
             rc = -1;
     sender_tally_flush(&s->obs, &s->tally);
     mf_kafka_poll(s->prod, 0);
@@ -1041,6 +1043,8 @@ static int open_kafka(sender_ctx *s, mf_err *err)
         mf_kafka_topic_name(&kc, MF_TOPIC_JOBS_TX, s->t_jobs_tx, sizeof(s->t_jobs_tx),
                             err) != 0 ||
         mf_kafka_topic_name(&kc, MF_TOPIC_RESULTS, s->t_results, sizeof(s->t_results), err) != 0 ||
+        mf_kafka_topic_name(&kc, MF_TOPIC_RESULTS_TX, s->t_results_tx, sizeof(s->t_results_tx),
+                            err) != 0 ||
         mf_kafka_topic_name(&kc, MF_TOPIC_RETRY, s->t_retry, sizeof(s->t_retry), err) != 0 ||
         mf_kafka_topic_name(&kc, MF_TOPIC_DLQ, s->t_dlq, sizeof(s->t_dlq), err) != 0)
         return mf_err_prefix(err, "invalid value for MF_TOPIC_PREFIX");

@@ -147,7 +147,7 @@ static int pg_ready(planner_events *ev)
     if (ev->pg == NULL)
         ev->pg = mf_pg_connect(ev->cfg->common.pg_dsn, NULL, "msgfleet-planner-events", &err);
     if (ev->pg == NULL || mf_pg_ensure(ev->pg, &err) != 0) {
-        back_off(ev, "events: database unavailable, waiting", err.msg);
+        back_off(ev, "events: no database yet", err.msg);
         return 0;
     }
     return 1;

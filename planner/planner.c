@@ -287,7 +287,9 @@ static int pg_ready(planner_ctx *ctx)
         ctx->pg = mf_pg_connect(ctx->cfg->common.pg_dsn, NULL, "msgfleet-planner", &err);
     if (ctx->pg == NULL || mf_pg_ensure(ctx->pg, &err) != 0) {
         planner_dep(ctx, "postgres", 0, err.msg);
-        back_off(ctx, "database unavailable, waiting", err.msg);
+        /* the transactional lane's thread waits too, under a message of its own */
+        back_off(ctx, strcmp(ctx->lane, "tx") == 0 ? "transactional lane: no database yet"
+                                                  : "database unavailable, waiting", err.msg);
         return 0;
     }
     planner_dep(ctx, "postgres", 1, NULL);

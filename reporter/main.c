@@ -32,14 +32,15 @@ static void *lane_main(void *arg)
     return NULL;
 }
 
-static int lane_start(lane *l, const reporter_config *cfg, mf_log *log, mf_err *err)
+static int lane_start(lane *l, const reporter_config *cfg, mf_log *log, const reporter *main_r,
+                      mf_err *err)
 {
     l->cfg = *cfg;
     l->cfg.status_enabled = 0;
     l->cfg.webhook_enabled = 0;
     snprintf(l->cfg.group, sizeof(l->cfg.group), "%.120s-tx", cfg->group);
     l->log = log;
-    l->r = reporter_new_lane(&l->cfg, log, err);
+    l->r = reporter_new_lane(&l->cfg, log, main_r, err);
     if (l->r == NULL)
         return -1;
     if (pthread_create(&l->thread, NULL, lane_main, l) != 0) {
@@ -102,7 +103,7 @@ int main(int argc, char **argv)
     }
     MF_LOG(log, MF_LOG_INFO, "reporter started", MF_KV_S("group", cfg.group),
            MF_KV_S("instance", cfg.common.instance_id));
-    if (cfg.tx_lane && lane_start(&tx, &cfg, log, &err) != 0) {
+    if (cfg.tx_lane && lane_start(&tx, &cfg, log, r, &err) != 0) {
         MF_LOG(log, MF_LOG_ERROR, "could not start", MF_KV_S("error", err.msg));
         goto out;
     }

@@ -82,6 +82,9 @@ struct reporter {
     int32_t a_parts[MAX_PARTS];
     int64_t a_next[MAX_PARTS];
     size_t n_assigned;
+    /* the priority lane's instance (reporter_new_lane): its metrics are the main instance's,
+     * it has no HTTP endpoint and leaves the lag gauge and the stall check to the main one */
+    int lane;
     /* shutdown watchdog */
     pthread_t wd;
     int wd_running;
@@ -276,8 +279,10 @@ static void on_revoke(void *ctx, const mf_kafka_partition *parts, size_t n)
            MF_KV_I("first", n > 0 ? parts[0].partition : -1));
 }
 
-static reporter *create(const reporter_config *cfg, mf_log *log, int lane, mf_err *err)
+static reporter *create(const reporter_config *cfg, mf_log *log, const reporter *main_r,
+                        mf_err *err)
 {
+    int lane = main_r != NULL;
     reporter *r = calloc(1, sizeof(*r));
     mf_kafka_conf kc = {0};
     mf_kafka_consumer_opts co = {0};
@@ -298,13 +303,18 @@ static reporter *create(const reporter_config *cfg, mf_log *log, int lane, mf_er
         goto fail;
     }
     r->wd_running = 1;
-    r->metrics = mf_metrics_new();
-    if (r->metrics == NULL) {
-        mf_err_set(err, "out of memory");
-        goto fail;
+    r->lane = lane;
+    if (lane) {
+        r->m = main_r->m; /* the registry is thread-safe; the main instance outlives the lane */
+    } else {
+        r->metrics = mf_metrics_new();
+        if (r->metrics == NULL) {
+            mf_err_set(err, "out of memory");
+            goto fail;
+        }
+        if (declare_metrics(r, err) != 0)
+            goto fail;
     }
-    if (declare_metrics(r, err) != 0)
-        goto fail;
     r->httpd = lane ? NULL : mf_httpd_start((int)cfg->common.http_port, r->metrics, err);
     if (r->httpd == NULL && !lane)
         goto fail;
@@ -375,12 +385,13 @@ fail:
 
 reporter *reporter_new(const reporter_config *cfg, mf_log *log, mf_err *err)
 {
-    return create(cfg, log, 0, err);
+    return create(cfg, log, NULL, err);
 }
 
-reporter *reporter_new_lane(const reporter_config *cfg, mf_log *log, mf_err *err)
+reporter *reporter_new_lane(const reporter_config *cfg, mf_log *log, const reporter *main_r,
+                            mf_err *err)
 {
-    return create(cfg, log, 1, err);
+    return create(cfg, log, main_r, err);
 }
 
 void reporter_free(reporter *r)
@@ -732,6 +743,8 @@ static void housekeeping(reporter *r, size_t recorded)
     long long now = mf_clock_mono_ms(), every;
     int idle = recorded == 0;
 
+    if (r->lane)
+        return; /* the main instance keeps the gauges and runs the stall check */
     tell_status_poller(r, recorded, now);
     if (now >= r->next_tick_ms) {
         tick(r, idle);

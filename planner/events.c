@@ -49,6 +49,7 @@ typedef struct ev_item {
     size_t msg;        /* index into the batch */
     size_t wf;         /* index into the cache */
     mf_uuid job;
+    mf_uuid run;       /* the window run the job or result was produced with */
     int done;          /* recorded by an earlier delivery: nothing to do */
     int invalid;       /* an INVALID_PHONE result instead of a job */
     int produced;      /* a job or result went to Kafka */
@@ -685,7 +686,7 @@ static int produce_invalid(planner_events *ev, ev_item *it, const ev_wf *w, cons
     snprintf(msg, sizeof(msg), "invalid phone number: %s", mf_phone_reason_text(why));
     memset(&r, 0, sizeof(r));
     r.id = it->job;
-    r.run = w->run;
+    r.run = it->run;
     r.wf = w->plan.wf;
     r.tpl = w->plan.tpl;
     r.attempt = EV_ATTEMPT;
@@ -733,6 +734,7 @@ static int emit_item(planner_events *ev, ev_item *it, char *why, mf_err *err)
     }
     if (window_run(ev, w, err) != 0)
         return -1;
+    it->run = w->run; /* counted in this run even if the window turns before the record */
     if (mf_phone_normalize(raw, phone, sizeof(phone), &pr, &perr) != 0) {
         if (produce_invalid(ev, it, w, raw, pr, err) != 0)
             return -1;
@@ -749,7 +751,7 @@ static int emit_item(planner_events *ev, ev_item *it, char *why, mf_err *err)
         name = mf_codec_map_get(&e->attrs, "name");
     memset(&job, 0, sizeof(job));
     job.id = it->job;
-    job.run = w->run;
+    job.run = it->run;
     job.wf = w->plan.wf;
     job.tpl = w->plan.tpl;
     job.attempt = EV_ATTEMPT;
@@ -801,7 +803,7 @@ static int record(planner_events *ev, mf_err *err)
         if (mf_pgarr_add_uuid(&ev->a_job, &it->job, err) != 0 ||
             mf_pgarr_add(&ev->a_ev, ev->evs[it->msg].id, err) != 0 ||
             mf_pgarr_add(&ev->a_wf, w->id, err) != 0 ||
-            mf_pgarr_add_uuid(&ev->a_run, &w->run, err) != 0 ||
+            mf_pgarr_add_uuid(&ev->a_run, &it->run, err) != 0 ||
             (it->invalid && mf_pgarr_add_uuid(&ev->a_inv, &it->job, err) != 0))
             return -1;
     }

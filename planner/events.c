@@ -501,6 +501,14 @@ static int mark_done(planner_events *ev, mf_err *err)
 
 /* ---- one item: recipient, variables, job ------------------------------------------------ */
 
+/* Forget the target row and its column names (workflows' queries have different columns). */
+static void row_clear(planner_events *ev)
+{
+    planner_page_free(&ev->row);
+    planner_page_init(&ev->row);
+    planner_page_limits(&ev->row, (size_t)ev->cfg->cell_max_bytes, 0);
+}
+
 static int row_cb(const mf_mysql_row *row, void *arg)
 {
     planner_events *ev = arg;
@@ -612,7 +620,7 @@ static int find_recipient(planner_events *ev, const ev_wf *w, const mf_event *e,
     const char *params[1] = {e->cust};
     uint64_t nrows = 0;
 
-    planner_page_reset(&ev->row);
+    row_clear(ev);
     if (w->plan.query == NULL) {
         snprintf(why, MF_ERR_MAX, "missing recipient: the event has no phone (key \"to\") and "
                  "workflow %s has no target query", w->id);
@@ -721,7 +729,7 @@ static int emit_item(planner_events *ev, ev_item *it, char *why, mf_err *err)
         snprintf(why, MF_ERR_MAX, "workflow %s cannot be sent: %.400s", w->id, w->error);
         return 0;
     }
-    planner_page_reset(&ev->row);
+    row_clear(ev);
     if (!has(e->to) && (rc = find_recipient(ev, w, e, why, err)) != 0)
         return rc < 0 ? -1 : 0;
     raw = has(e->to) ? e->to

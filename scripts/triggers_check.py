@@ -165,11 +165,18 @@ def check_events(a):
         wf_c = add_workflow(env.dsn, "앱 주문 알림", "event",
                             {"event": "order_paid", "filters": {"channel": "app"}}, {},
                             tpl_order)
+        # another target query with other columns, for the same batch (rows of two shapes)
+        wf_d = add_workflow(env.dsn, "앱 주문 확인", "event",
+                            {"event": "order_paid", "filters": {"channel": "app"}},
+                            {"source": "mysql", "phone_column": "mobile",
+                             "query": "SELECT phone AS mobile, id FROM customers WHERE id = ?"},
+                            tpl_order)
         cid, cname, cphone = valid_customer(env.name)
         env.start(1, FAST_WINDOWS)
-        log(f"fleet up; workflows A={wf_a} B={wf_b} (channel web) C={wf_c} (channel app)")
+        log(f"fleet up; workflows A={wf_a} B={wf_b} (channel web) C={wf_c} D={wf_d} "
+            "(channel app)")
         run = f"{random.randrange(16**6):06x}"
-        ev = {n: f"ev-{n}-{run}" for n in range(1, 6)}
+        ev = {n: f"ev-{n}-{run}" for n in range(1, 8)}
         e1 = ("", E.encode_event("order_paid", ev[1], to="01090001111",
                                  attrs={"order_no": "1001", "channel": "web", "name": "김하늘"}))
         e2 = (cid, E.encode_event("order_paid", ev[2], cust=cid,
@@ -178,23 +185,32 @@ def check_events(a):
                                  attrs={"order_no": "1003", "channel": "app"}))
         e4 = ("", E.encode_event("order_paid", ev[4], to="12345",
                                  attrs={"order_no": "1004", "channel": "store"}))
+        # a variable of A's template (order_no) missing: a failed row with the sender's code
+        e6 = ("", E.encode_event("order_paid", ev[6], to="01090006666",
+                                 attrs={"channel": "store"}))
+        # a customer key for workflow D (and C and A, which have no query: dead-lettered)
+        e7 = (cid, E.encode_event("order_paid", ev[7], cust=cid,
+                                  attrs={"order_no": "1007", "channel": "app"}))
         no_id = E.encode_event("order_paid", "x", to="01090005555", attrs={"channel": "web"})
         no_id = no_id.replace(b"\xa2id\xa1x", b"\xa2zz\xa1x")  # the same map without "id"
         unknown = E.encode_event("no_such_event", ev[5], to="01090005555")
         env.publish([e1, e2, e3, e4, ("bad", b"\xc1 not msgpack"), ("", no_id),
-                     ("", unknown)])
+                     ("", unknown), e6, e7])
         # the same events again (a producer retrying, a replay), also twice in one batch
         env.publish([e1, e3, e1])
         expected = {event_job_id(wf_a, ev[1]): "01090001111",
                     event_job_id(wf_b, ev[1]): "01090001111",
                     event_job_id(wf_b, ev[2]): cphone,
                     event_job_id(wf_a, ev[3]): "01090003333",
-                    event_job_id(wf_c, ev[3]): "01090003333"}
+                    event_job_id(wf_c, ev[3]): "01090003333",
+                    event_job_id(wf_d, ev[3]): "01090003333",
+                    event_job_id(wf_d, ev[7]): cphone}
         invalid = event_job_id(wf_a, ev[4])
+        unrendered = event_job_id(wf_a, ev[6])
 
         def all_rows():
             n = C.psql(env.dsn, "SELECT count(*) FROM message_logs")[0][0]
-            return int(n) >= len(expected) + 1
+            return int(n) >= len(expected) + 2
         if not wait_for("rows", all_rows, 90, env):
             problems.append("not every expected message_logs row arrived within 90 s")
         # a late re-publish, after the first ones were recorded
@@ -211,8 +227,10 @@ def check_events(a):
         rows = {r[0]: r[1:] for r in C.psql(
             env.dsn, "SELECT id, recipient_phone, status, coalesce(error_code, ''), "
                      "message_content, workflow_run_id FROM message_logs")}
-        if len(rows) != len(expected) + 1:
-            problems.append(f"{len(rows)} message_logs rows, expected {len(expected) + 1}")
+        if len(rows) != len(expected) + 2:
+            problems.append(f"{len(rows)} message_logs rows, expected {len(expected) + 2}")
+        if tuple(rows.get(unrendered, ("", "", ""))[1:3]) != ("failed", "RENDER_FAILED"):
+            problems.append(f"the message missing a variable has the row {rows.get(unrendered)}")
         if tuple(rows.get(invalid, ("", "", ""))[1:3]) != ("failed", "INVALID_PHONE"):
             problems.append(f"the invalid phone's row is {rows.get(invalid)}")
         want = THANKS_TEMPLATE.replace("#{name}", cname).replace("#{order_no}", "1002") \
@@ -221,6 +239,9 @@ def check_events(a):
         if got[0] != cphone or got[3] != want:
             problems.append(f"customer-key message: {got[0][-4:]} {got[3]!r}, expected "
                             f"{cphone[-4:]} {want!r}")
+        got = rows.get(event_job_id(wf_d, ev[7]), ("", "", "", ""))
+        if got[0] != cphone or got[3] != "주문 1007 결제가 완료되었습니다 (app)":
+            problems.append(f"second target query's message: {got[0][-4:]} {got[3]!r}")
         got = rows.get(event_job_id(wf_c, ev[3]), ("", "", "", ""))
         if got[3] != "주문 1003 결제가 완료되었습니다 (app)":
             problems.append(f"payload variables: {got[3]!r}")
@@ -243,8 +264,8 @@ def check_events(a):
         for rid, wf, target in runs:
             per_wf[wf] = per_wf.get(wf, 0) + int(target)
             problems += C.check_counters(env.dsn, rid)
-        if per_wf != {wf_a: 3, wf_b: 2, wf_c: 1}:
-            problems.append(f"target counts per workflow {per_wf}, expected A 3, B 2, C 1")
+        if per_wf != {wf_a: 4, wf_b: 2, wf_c: 1, wf_d: 2}:
+            problems.append(f"target counts per workflow {per_wf}, expected A 4, B 2, C 1, D 2")
         tu = C.psql(env.dsn, "SELECT count(*) FROM template_usage_logs t JOIN workflow_runs r "
                              "ON r.id = t.workflow_run_id WHERE r.trigger_type = 'event'")[0][0]
         if int(tu) != len(runs):

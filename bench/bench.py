@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""bench: end-to-end, per-stage, floor, peer, latency and scale-out figures of the fleet.
+"""bench: end-to-end, floor, peer, latency, scale-out, rate and lane figures of the fleet.
 
 One command on the local stack (scripts/env.sh addresses; read BENCHMARKS.md):
 
@@ -7,20 +7,30 @@ One command on the local stack (scripts/env.sh addresses; read BENCHMARKS.md):
 
 Stages, all against the same PostgreSQL server (its settings are printed once):
   1. setup: PostgreSQL database (migrated), MariaDB sample customers, the campaign workflow
-     (scripts/campaign.py does all three; imported, not copied);
-  2. latency: with the fleet idle and warm, 10 runs of 20 recipients; trigger (workflow_runs.
+     (scripts/campaign.py does all three; imported, not copied); the fleet with delivery
+     reports 1 s after sending, by webhook to reporter-1;
+  2. warm-up: campaigns of min(N, 200,000) until the broker has compiled its hot code;
+  3. latency: with the fleet idle and warm, 10 runs of 20 recipients; trigger (workflow_runs.
      started_at) to the first message accepted by the simulator (ledger acceptedAt); median;
-  3. end to end: one run of N recipients, trigger to the last message_logs row and the run
-     completed; a sampler (0.5 s) follows the planner (expansion_cursor), the simulator
-     (accepted) and the reporter (run counters) and each daemon's CPU time and peak RSS;
-  4. floor: a plain COPY of the run's message_logs rows into an empty message_logs of a fresh
-     database migrated the same way (same seed indexes), same server;
-  5. peer: bench/peer/peer.js, the same campaign with the solapi SDK, into a fresh database;
-  6. scale-out: the simulator answering after 50 ms, a run with 1, 2 and 4 senders;
-  7. rate: 4 senders sharing a 500/s account rate (every full 10 s window of the ledger within
-     5 %), then a 30,000-recipient run of a workflow limited to 6,000/min (5 minutes +-5 %).
-It writes a CSV time series and a PNG chart (gnuplot) into --out, and its last line is
-`bench: recipients=N e2e_s=... scale_1_2_4=a,b,c`.
+  4. end to end: one run of N recipients, trigger to the last message_logs row and the run
+     completed (e2e_s), and to every row final (final_s); a sampler (0.5 s) follows the
+     planner, the simulator (accepted) and the reporter (run counters) and each daemon's CPU
+     time and peak RSS; with N above --reference, a run of --reference recipients of the same
+     data first, and a bench10m: line;
+  5. floors: plain COPYs of the run's rows into the seed's own message_logs (migration 0001
+     alone: seed_floor_s) and into a migrated one (floor_s); the delivery reports as one
+     UPDATE ... FROM a COPY-loaded table (the update floor of final_s);
+  6. peers: bench/peer/peer.js, the same campaign with the solapi SDK, writing with INSERTs
+     and with COPY, each into a fresh database;
+  7. scale-out: the simulator answering after 50 ms, a run with 1, 2 and 4 senders;
+  8. rate: 4 senders sharing a 500/s account rate (every full 10 s window of the ledger within
+     5 %), then a 30,000-recipient run of a workflow limited to 6,000/min (5 minutes +-5 %);
+  9. tx: trigger to first send of a 10-recipient transactional run and of one event, each 3 s
+     and 10 s after an N-recipient campaign started (--tx-rounds campaigns, median);
+ 10. events: --events-rate events a second for --events-seconds, each sent exactly once.
+Before each stage a settle check waits for a quiet database and says loudly when it was not.
+It writes a CSV time series and a PNG chart (gnuplot) into --out, and its closing line is
+`bench: recipients=N e2e_s=... transactional_under_load_ms=T max_rss_mb=M scale_1_2_4=a,b,c`.
 """
 
 import argparse
@@ -55,6 +65,7 @@ def load_env_defaults():
 
 load_env_defaults()
 import campaign  # noqa: E402  (scripts/campaign.py, after sys.path and the environment)
+import event as events_pub  # noqa: E402  (scripts/event.py: msgpack events through kcat)
 
 TICK = os.sysconf("SC_CLK_TCK")
 PG_SETTINGS = ["server_version", "shared_buffers", "work_mem", "maintenance_work_mem",
@@ -1016,6 +1027,177 @@ def stage_rate(a, ctx):
             f"({'within' if ok else 'OUTSIDE'} 5 %)")
     finally:
         fleet.stop()
+
+
+# ---------------------------------------------------------------- priority lane and events
+
+def lane_fleet(a, ctx, tag):
+    """A fleet of its own (prefix, groups) on the bench database, its topics created first
+    (as kafka-init does), for the tx and events stages."""
+    wdir = os.path.join(ctx["workdir"], tag)
+    os.makedirs(wdir, exist_ok=True)
+    prefix = f"{ctx['name']}.{tag}."
+    for base in ("jobs", "jobs.tx", "retry", "results", "results.tx", "dlq", "events"):
+        subprocess.run(["kcat", "-b", campaign.env("MF_KAFKA_BROKERS"), "-L", "-t", prefix + base],
+                       capture_output=True, timeout=30)
+    fleet = campaign.Fleet(a.build, wdir, {})
+    fleet.env = campaign.fleet_env(ctx["dsn"], prefix, ctx["sim"].url, ctx["name"])
+    fleet.env.update({"MF_SENDER_GROUP": f"{prefix}sender",
+                      "MF_REPORTER_GROUP": f"{prefix}reporter"})
+    fleet.env.update(kv.split("=", 1) for kv in a.fleet_env)
+    campaign.start_fleet(fleet, a.senders, reporters=a.reporters)
+    time.sleep(0.5)
+    fleet.check_alive()
+    return fleet, prefix
+
+
+def event_workflow(dsn, template, event):
+    """An event-triggered workflow on the bench template (variables from the payload)."""
+    message = json.dumps({"template_id": template,
+                          "sender_number": campaign.env("MF_COOLSMS_SENDER")})
+    return q1(dsn, "INSERT INTO workflows (name, status, trigger_type, trigger_config, "
+                   "message_config) VALUES ('bench event', 'active', 'event', "
+                   f"{campaign.sql_quote(json.dumps({'event': event}))}, "
+                   f"{campaign.sql_quote(message)}) RETURNING id")[0]
+
+
+def first_accept(sim_url, run_id=None, job_id=None):
+    """Epoch seconds of the first message of run_id (or of job job_id) in the ledger, or None."""
+    with urllib.request.urlopen(f"{sim_url}/_sim/ledger/export", timeout=600) as r:
+        for line in r:
+            if not line.strip():
+                continue
+            m = json.loads(line)
+            cf = m.get("customFields") or {}
+            if (run_id and cf.get("runId") == run_id) or (job_id and cf.get("jobId") == job_id):
+                return iso_to_epoch(m["acceptedAt"])
+    return None
+
+
+def stage_tx(a, ctx):
+    """Trigger to first send of a 10-recipient transactional run and of one event, each
+    triggered 3 s and 10 s after a campaign of N recipients started; --tx-rounds campaigns,
+    median per kind and delay. Returns the worst of the four medians (ms) and the samples."""
+    dsn, sim = ctx["dsn"], ctx["sim"]
+    tx_wf = q1(dsn, "INSERT INTO workflows (name, status, trigger_type, trigger_config, "
+                    "target_config, message_config, variables) SELECT 'bench transactional', "
+                    "status, trigger_type, '{\"transactional\": true}', target_config, "
+                    f"message_config, variables FROM workflows WHERE id = '{ctx['latency_wf']}' "
+                    "RETURNING id")[0]
+    tx_wf = q1(dsn, "UPDATE workflows SET target_config = jsonb_set(target_config, '{query}', "
+                    "'\"SELECT id, name, phone FROM customers WHERE id <= 10\"') "
+                    f"WHERE id = '{tx_wf}' RETURNING id")[0]
+    ev_wf = event_workflow(dsn, ctx["template"], "bench_tx")
+    fleet, prefix = lane_fleet(a, ctx, "tx")
+    samples = {("run", 3): [], ("run", 10): [], ("event", 3): [], ("event", 10): []}
+    try:
+        run = trigger(a.build, dsn, ctx["latency_wf"])  # warm-up
+        wait_run(dsn, run, 120, [fleet])
+        for rnd in range(a.tx_rounds):
+            sim.reset()
+            time.sleep(3)
+            camp = trigger(a.build, dsn, ctx["workflow"])
+            t_start = time.time()
+            pending = []
+            for delay in (3, 10):
+                time.sleep(max(0.0, t_start + delay - time.time()))
+                t = time.time()
+                run = trigger(a.build, dsn, tx_wf)
+                pending.append((("run", delay), t, run, None))
+                t = time.time()
+                eid = f"bench-{ctx['name']}-{rnd}-{delay}"
+                events_pub.publish(prefix + "events", [("", events_pub.encode_event(
+                    "bench_tx", eid, to="01099990000",
+                    attrs={"name": "홍길동", "id": "1", "coupon": "TX"}))])
+                pending.append((("event", delay), t, None,
+                                events_pub.event_job_id(ev_wf, eid)))
+            for key, t, run, job in pending:
+                first = None
+                deadline = time.time() + 120
+                while first is None and time.time() < deadline:
+                    first = first_accept(sim.url, run_id=run, job_id=job)
+                    if first is None:
+                        time.sleep(0.5)
+                if first is None:
+                    campaign.die(f"tx: {key} of round {rnd + 1} never reached the simulator")
+                samples[key].append((first - t) * 1000.0)
+            state = run_state(dsn, camp)
+            log(f"tx: round {rnd + 1}: campaign {state[3]} of {a.recipients} done when measured; "
+                + ", ".join(f"{k[0]}@{k[1]}s {v[-1]:.0f} ms" for k, v in samples.items()))
+            # the next round starts from an idle fleet: cancel the rest of the campaign
+            subprocess.run([campaign.binary(a.build, "tools/msgfleet/msgfleet"), "cancel", camp],
+                           capture_output=True, env=campaign.cli_env(dsn))
+            deadline = time.time() + a.timeout
+            while time.time() < deadline and q1(
+                    dsn, f"SELECT completed_at IS NULL FROM workflow_runs WHERE id = '{camp}'"
+                    )[0] == "t":
+                fleet.check_alive()
+                time.sleep(1)
+    finally:
+        fleet.stop()
+    meds = {k: statistics.median(v) for k, v in samples.items()}
+    for k, v in samples.items():
+        log(f"tx: {k[0]} triggered {k[1]} s after the campaign: median {meds[k]:.0f} ms "
+            f"({', '.join(f'{x:.0f}' for x in v)})")
+    return max(meds.values()), {f"{k[0]}_{k[1]}s": v for k, v in samples.items()}
+
+
+def stage_events(a, ctx):
+    """--events-rate events a second for --events-seconds, each to its own phone: achieved
+    publish rate, messages sent exactly once, end-to-end latency (event ts to acceptedAt)."""
+    dsn, sim = ctx["dsn"], ctx["sim"]
+    ev_wf = event_workflow(dsn, ctx["template"], "bench_load")
+    fleet, prefix = lane_fleet(a, ctx, "ev")
+    sent_at, total = {}, a.events_rate * a.events_seconds
+    try:
+        sim.reset()
+        time.sleep(1)
+        t0 = time.time()
+        step = 0.1
+        per_step = max(1, int(round(a.events_rate * step)))
+        i = 0
+        while i < total:
+            batch = []
+            for _ in range(min(per_step, total - i)):
+                eid = f"{ctx['name']}-load-{i}"
+                ts = int(time.time() * 1000)
+                batch.append(("", events_pub.encode_event(
+                    "bench_load", eid, to=f"0107{i % 10000000:07d}"[:11], ts_ms=ts,
+                    attrs={"name": "홍길동", "id": str(i), "coupon": "EV"})))
+                sent_at[events_pub.event_job_id(ev_wf, eid)] = ts / 1000.0
+                i += 1
+            events_pub.publish(prefix + "events", batch)
+            time.sleep(max(0.0, t0 + (i / a.events_rate) - time.time()))
+        t_pub = time.time() - t0
+        log(f"events: published {total} events in {t_pub:.1f} s = {total / t_pub:.0f}/s")
+        deadline = time.time() + max(120, a.events_seconds * 2)
+        while sim.accepted() < total and time.time() < deadline:
+            fleet.check_alive()
+            time.sleep(1)
+        time.sleep(2)  # duplicates, if any, would show up now
+        counts, lat = {}, []
+        with urllib.request.urlopen(f"{sim.url}/_sim/ledger/export", timeout=600) as r:
+            for line in r:
+                if not line.strip():
+                    continue
+                m = json.loads(line)
+                job = (m.get("customFields") or {}).get("jobId", "")
+                if job in sent_at:
+                    counts[job] = counts.get(job, 0) + 1
+                    if counts[job] == 1:
+                        lat.append((iso_to_epoch(m["acceptedAt"]) - sent_at[job]) * 1000.0)
+    finally:
+        fleet.stop()
+    once = sum(1 for v in counts.values() if v == 1)
+    dup = sum(1 for v in counts.values() if v > 1)
+    lat.sort()
+    res = {"events": total, "publish_rate": total / t_pub, "sent_once": once, "duplicates": dup,
+           "missing": total - len(counts),
+           "p50_ms": lat[len(lat) // 2] if lat else 0, "p95_ms": lat[int(len(lat) * 0.95)]
+           if lat else 0, "max_ms": lat[-1] if lat else 0}
+    log(f"events: {once} of {total} sent exactly once, {dup} duplicated, {res['missing']} "
+        f"missing; latency event to provider p50 {res['p50_ms']:.0f} ms, p95 "
+        f"{res['p95_ms']:.0f} ms, max {res['max_ms']:.0f} ms")
     return res
 
 
@@ -1038,7 +1220,7 @@ def main(argv):
     ap.add_argument("--scale-in-flight", type=int, default=1,
                     help="MF_SENDER_MAX_IN_FLIGHT in the scale-out runs (1)")
     ap.add_argument("--skip", default="", help="comma list of stages to skip: "
-                    "warmup,latency,floor,peer,scale,rate (figures then print as 0)")
+                    "warmup,latency,floor,peer,scale,rate,tx,events (figures then print as 0)")
     ap.add_argument("--rate-senders", type=int, default=4)
     ap.add_argument("--rate-account", type=float, default=500.0,
                     help="MF_SENDER_ACCOUNT_RATE of the rate stage (500/s)")
@@ -1046,6 +1228,10 @@ def main(argv):
                     help="customers (id <= N) of each rate-stage run (30,000)")
     ap.add_argument("--rate-workflow-per-min", type=float, default=6000.0,
                     help="message_config.rate_per_minute of the rate stage's workflow run")
+    ap.add_argument("--tx-rounds", type=int, default=5,
+                    help="campaigns of the tx stage (median over the rounds, 5)")
+    ap.add_argument("--events-rate", type=int, default=1000, help="events a second (1000)")
+    ap.add_argument("--events-seconds", type=int, default=60, help="events stage length (60)")
     ap.add_argument("--fleet-env", action="append", default=[], metavar="KEY=VALUE",
                     help="extra setting for every daemon (experiments; repeatable)")
     ap.add_argument("--out", default=os.path.join(HERE, "out"))
@@ -1156,9 +1342,17 @@ def main(argv):
         res["scale"] = scale
         rate = {}
         if "rate" not in skip:
-            settle(admin, "rate")
+            settle(ctx, "rate")
             rate = stage_rate(a, ctx)
         res["rate"] = rate
+        tx_ms = 0.0
+        if "tx" not in skip:
+            settle(ctx, "tx")
+            tx_ms, res["tx_samples_ms"] = stage_tx(a, ctx)
+        res["transactional_under_load_ms"] = tx_ms
+        if "events" not in skip:
+            settle(ctx, "events")
+            res["events"] = stage_events(a, ctx)
     finally:
         close_sessions()
         fleet.stop()
@@ -1238,6 +1432,7 @@ def main(argv):
         ("each daemon's peak RSS <= 64 MB", max_rss <= 64, f"{max_rss:.1f}"),
         ("4 senders >= 3.5x one", scale[0] > 0 and scale[2] >= 3.5 * scale[0],
          f"{scale[2] / scale[0]:.2f}x" if scale[0] > 0 else "n/a"),
+        ("transactional_under_load_ms <= 1000", 0 < tx_ms <= 1000, f"{tx_ms:.0f}"),
     ]
     if rate:
         checks += [

@@ -259,9 +259,12 @@ int mf_codec_encode_event(msgpack_sbuffer *buf, const mf_event *ev, mf_err *err)
     if (ev->ts_ms < 0)
         return mf_err_set(err, "could not encode event: negative ts");
     packer_start(&pk, buf);
-    if (pack_head(&pk, 5, err) < 0 || pack_str(&pk, "type", ev->type, err) < 0 ||
+    if (pack_head(&pk, 5 + (has(ev->id) ? 1 : 0) + (has(ev->to) ? 1 : 0), err) < 0 ||
+        pack_str(&pk, "type", ev->type, err) < 0 ||
         pack_str(&pk, "cust", ev->cust, err) < 0 || pack_map(&pk, "attrs", &ev->attrs, err) < 0 ||
-        pack_i64(&pk, "ts", ev->ts_ms, err) < 0)
+        pack_i64(&pk, "ts", ev->ts_ms, err) < 0 ||
+        (has(ev->id) && pack_str(&pk, "id", ev->id, err) < 0) ||
+        (has(ev->to) && pack_str(&pk, "to", ev->to, err) < 0))
         return mf_err_prefix(err, "could not encode event");
     return 0;
 }
@@ -822,6 +825,8 @@ static const field event_fields[] = {
     FLD(mf_event, "cust", F_STR, 1, cust, 0),
     FLD(mf_event, "attrs", F_MAP, 0, attrs, 0),
     FLD(mf_event, "ts", F_I64, 1, ts_ms, 0),
+    FLD(mf_event, "id", F_STR, 0, id, 0),
+    FLD(mf_event, "to", F_STR, 0, to, 0),
 };
 
 #define NF(a) (sizeof(a) / sizeof((a)[0]))

@@ -156,6 +156,10 @@ typedef struct mf_event {
     const char *cust;   /* cust  customer id text */
     mf_codec_map attrs; /* attrs */
     int64_t ts_ms;      /* ts */
+    const char *id;     /* id    event id, optional on the wire (the planner requires it:
+                         * jobs derive their ids from it); NULL/"" = absent */
+    const char *to;     /* to    recipient phone, optional (else the workflow's target query
+                         * bound to cust finds it); NULL/"" = absent */
 } mf_event;
 
 int mf_codec_encode_job(msgpack_sbuffer *buf, const mf_job *job, mf_err *err);

@@ -33,6 +33,11 @@ typedef struct mf_kafka_conf {
 #define MF_TOPIC_RETRY "retry"
 #define MF_TOPIC_DLQ "dlq"
 #define MF_TOPIC_EVENTS "events"
+/* The transactional lane (docs/pipeline.md, "Priority lane"): jobs of event, webhook and
+ * transactional runs, served by the senders before the campaign's jobs, and their results,
+ * recorded by a consumer of their own in each reporter. */
+#define MF_TOPIC_JOBS_TX "jobs.tx"
+#define MF_TOPIC_RESULTS_TX "results.tx"
 
 /* Longest full topic name Kafka allows. */
 #define MF_KAFKA_TOPIC_MAX 249
@@ -145,6 +150,13 @@ typedef struct mf_kafka_consumer_opts {
     void *hook_ctx;
     /* auto.offset.reset when there is no committed offset: "earliest" (NULL) or "latest" */
     const char *offset_reset;
+    /* One of topics (full name) whose messages are served first, or NULL: its partitions are
+     * consumed through a queue of their own, and mf_kafka_consume returns only its messages
+     * while it has any; a call busy with other messages (or waiting for some) returns early
+     * when one arrives, so the next call delivers it (docs/pipeline.md, "Priority lane").
+     * Without priority messages the consumer works as without one, except that a wait is cut
+     * into 10 ms slices. */
+    const char *priority_topic;
 } mf_kafka_consumer_opts;
 
 typedef struct mf_kafka_consumer mf_kafka_consumer;
@@ -179,6 +191,10 @@ typedef struct mf_kafka_msg {
  */
 int mf_kafka_consume(mf_kafka_consumer *c, mf_kafka_msg *msgs, size_t max, int timeout_ms,
                      size_t *n, mf_err *err);
+
+/* Up to max messages of the priority topic (mf_kafka_consumer_opts.priority_topic) that are
+ * already fetched, without waiting; 0 without a priority topic. */
+size_t mf_kafka_consume_priority(mf_kafka_consumer *c, mf_kafka_msg *msgs, size_t max);
 
 /* Give messages back to librdkafka (their key/val become invalid). */
 void mf_kafka_release(mf_kafka_msg *msgs, size_t n);

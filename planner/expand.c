@@ -339,7 +339,8 @@ static planner_outcome emit_job(expansion *ex, size_t row, const char *phone)
         return o;
     ex->counts.expanded++;
     ex->counts.target++;
-    return planner_emit_produce(&ex->em, ex->ctx->topic_jobs, phone, strlen(phone));
+    return planner_emit_produce(&ex->em, ex->run->tx ? ex->ctx->topic_jobs_tx
+                                                     : ex->ctx->topic_jobs, phone, strlen(phone));
 }
 
 static planner_outcome expand_row(expansion *ex, size_t row)

@@ -1,6 +1,7 @@
 /* msgfleet-planner: fires schedules, claims runs and expands them into jobs. */
 #include <pthread.h>
 #include <stdio.h>
+#include <string.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -9,6 +10,7 @@
 #include "mf_httpd.h"
 #include "mf_log.h"
 #include "mf_metrics.h"
+#include "events.h"
 #include "planner.h"
 #include "planner_config.h"
 
@@ -52,6 +54,56 @@ static mf_httpd *start_http(const planner_config *cfg, mf_metrics *m, planner_me
     return h;
 }
 
+/* The transactional lane's loop (MF_PLANNER_TX_LANE): claims only transactional runs, so a
+ * small run never waits for a campaign's expansion in the main loop. */
+typedef struct tx_lane {
+    planner_ctx ctx;
+    mf_log *log;
+    pthread_t thread;
+    int started;
+} tx_lane;
+
+static void *tx_main(void *arg)
+{
+    tx_lane *t = arg;
+    mf_err err = {{0}};
+
+    if (planner_run_loop(&t->ctx, &err) != 0) {
+        MF_LOG(t->log, MF_LOG_ERROR, "transactional lane stopped on a fatal error",
+               MF_KV_S("error", err.msg));
+        mf_daemon_request_stop();
+    }
+    return NULL;
+}
+
+static int tx_start(tx_lane *t, const planner_config *cfg, const planner_metrics *pm,
+                    mf_log *log, mf_err *err)
+{
+    memset(t, 0, sizeof(*t));
+    t->log = log;
+    t->ctx.metrics = *pm;
+    t->ctx.lane = "tx";
+    if (planner_open(&t->ctx, cfg, log, err) != 0) {
+        planner_close(&t->ctx);
+        return -1;
+    }
+    if (pthread_create(&t->thread, NULL, tx_main, t) != 0) {
+        planner_close(&t->ctx);
+        return mf_err_set(err, "could not start the transactional lane thread");
+    }
+    t->started = 1;
+    return 0;
+}
+
+static void tx_join(tx_lane *t)
+{
+    if (!t->started)
+        return;
+    pthread_join(t->thread, NULL);
+    planner_close(&t->ctx);
+    t->started = 0;
+}
+
 int main(int argc, char **argv)
 {
     planner_config cfg;
@@ -64,6 +116,8 @@ int main(int argc, char **argv)
     hook_server *hooks = NULL;
     watchdog wd;
     pthread_t wd_thread;
+    tx_lane tx = {0};
+    planner_events *events = NULL;
     mf_err err = {{0}};
     int rc, status = 1;
 
@@ -104,16 +158,29 @@ int main(int argc, char **argv)
         goto out;
     ctx.httpd = httpd;
     ctx.metrics = pm;
+    ctx.lane = cfg.tx_lane ? "campaign" : "";
     if (planner_open(&ctx, &cfg, log, &err) != 0) {
         MF_LOG(log, MF_LOG_ERROR, "could not start", MF_KV_S("error", err.msg));
         planner_close(&ctx);
         goto out;
     }
+    if ((cfg.tx_lane && tx_start(&tx, &cfg, &pm, log, &err) != 0) ||
+        (cfg.events && (events = planner_events_start(&cfg, log, &pm, &err)) == NULL)) {
+        MF_LOG(log, MF_LOG_ERROR, "could not start", MF_KV_S("error", err.msg));
+        mf_daemon_request_stop();
+        tx_join(&tx);
+        planner_close(&ctx);
+        goto out;
+    }
     MF_LOG(log, MF_LOG_INFO, "planner started", MF_KV_S("instance", cfg.common.instance_id),
-           MF_KV_S("jobs_topic", ctx.topic_jobs));
+           MF_KV_S("jobs_topic", ctx.topic_jobs), MF_KV_S("tx_jobs_topic", ctx.topic_jobs_tx),
+           MF_KV_I("tx_lane", cfg.tx_lane), MF_KV_I("events", cfg.events));
     rc = planner_run_loop(&ctx, &err);
     if (rc != 0)
         MF_LOG(log, MF_LOG_ERROR, "planner stopped on a fatal error", MF_KV_S("error", err.msg));
+    mf_daemon_request_stop(); /* the other threads end with the main loop */
+    tx_join(&tx);
+    planner_events_join(events);
     planner_close(&ctx);
     mf_log_msgf(log, MF_LOG_INFO, "planner stopped");
     status = rc == 0 ? 0 : 1;

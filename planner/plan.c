@@ -26,6 +26,7 @@ typedef struct loader {
     int64_t run_started_s;
     int permanent;      /* the last failure is a configuration error */
     mf_err *err;
+    int query_optional; /* an event workflow: the target query may be absent */
 } loader;
 
 static char *dup_str(const char *s)
@@ -115,6 +116,8 @@ static int load_target(loader *l, json_t *tc)
         str_or(l, tc, "target_config", "phone_column", "phone", &p->phone_column) != 0 ||
         str_or(l, tc, "target_config", "name_column", "name", &p->name_column) != 0)
         return -1;
+    if (p->query == NULL && l->query_optional)
+        return 0;
     if (p->query == NULL)
         return bad(l, "target_config.query is missing");
     if (mf_sqlguard_check(p->query, 0, NULL, &gerr) != 0)
@@ -504,14 +507,15 @@ out:
     return rc;
 }
 
-int planner_plan_load(PGconn *conn, const char *workflow_id, uint64_t run_started_ms,
-                      planner_plan *plan, int *permanent, mf_err *err)
+static int plan_load(PGconn *conn, const char *workflow_id, uint64_t run_started_ms,
+                     int query_optional, planner_plan *plan, int *permanent, mf_err *err)
 {
     static const char sql[] =
         "SELECT COALESCE(target_config, '{}')::text, COALESCE(message_config, '{}')::text,"
         " COALESCE(variables, '{}')::text, COALESCE(schedule_config, '{}')::text"
         " FROM workflows WHERE id = $1::uuid";
-    loader l = {conn, plan, NULL, "Asia/Seoul", (int64_t)(run_started_ms / 1000), 0, err};
+    loader l = {conn, plan, NULL, "Asia/Seoul", (int64_t)(run_started_ms / 1000), 0, err,
+                query_optional};
     PGresult *res;
     int rc = -1;
 
@@ -530,12 +534,24 @@ out:
     return rc;
 }
 
+int planner_plan_load(PGconn *conn, const char *workflow_id, uint64_t run_started_ms,
+                      planner_plan *plan, int *permanent, mf_err *err)
+{
+    return plan_load(conn, workflow_id, run_started_ms, 0, plan, permanent, err);
+}
+
+int planner_plan_load_event(PGconn *conn, const char *workflow_id, uint64_t now_ms,
+                            planner_plan *plan, int *permanent, mf_err *err)
+{
+    return plan_load(conn, workflow_id, now_ms, 1, plan, permanent, err);
+}
+
 int planner_plan_load_template(PGconn *conn, const char *workflow_id, planner_plan *plan,
                                int *permanent, mf_err *err)
 {
     static const char sql[] = "SELECT COALESCE(message_config, '{}')::text FROM workflows"
                               " WHERE id = $1::uuid";
-    loader l = {conn, plan, NULL, "Asia/Seoul", 0, 0, err};
+    loader l = {conn, plan, NULL, "Asia/Seoul", 0, 0, err, 0};
     name_list *nl = calloc(1, sizeof(*nl));
     json_t *mc = NULL;
     PGresult *res = NULL;

@@ -57,6 +57,13 @@ typedef struct planner_plan {
 int planner_plan_load(PGconn *conn, const char *workflow_id, uint64_t run_started_ms,
                       planner_plan *plan, int *permanent, mf_err *err);
 
+/* The same for an event-triggered workflow (planner/events.c): target_config.query may be
+ * absent (plan->query NULL: every event names its recipient's phone); when present it must
+ * have exactly one `?`, bound to the event's customer key. now_ms stands for the run start of
+ * function variables (the plan is reloaded every MF_PLANNER_EVENTS_REFRESH_MS). */
+int planner_plan_load_event(PGconn *conn, const char *workflow_id, uint64_t now_ms,
+                            planner_plan *plan, int *permanent, mf_err *err);
+
 /* Only wf, tpl and type (for a replay): the workflow's CURRENT message_config.template_id and
  * its message_type. Same return and *permanent rules as planner_plan_load. */
 int planner_plan_load_template(PGconn *conn, const char *workflow_id, planner_plan *plan,

@@ -106,6 +106,8 @@ static int open_kafka(planner_ctx *ctx, mf_err *err)
 
     if (mf_kafka_topic_name(&kc, MF_TOPIC_JOBS, ctx->topic_jobs, sizeof(ctx->topic_jobs),
                             err) != 0 ||
+        mf_kafka_topic_name(&kc, MF_TOPIC_JOBS_TX, ctx->topic_jobs_tx,
+                            sizeof(ctx->topic_jobs_tx), err) != 0 ||
         mf_kafka_topic_name(&kc, MF_TOPIC_RESULTS, ctx->topic_results,
                             sizeof(ctx->topic_results), err) != 0)
         return mf_err_prefix(err, "MF_TOPIC_PREFIX");
@@ -120,9 +122,11 @@ int planner_open(planner_ctx *ctx, const planner_config *cfg, mf_log *log, mf_er
 {
     mf_httpd *httpd = ctx->httpd;
     planner_metrics pm = ctx->metrics;
+    const char *lane = ctx->lane != NULL ? ctx->lane : "";
     mf_err perr;
 
     memset(ctx, 0, sizeof(*ctx));
+    ctx->lane = lane;
     ctx->cfg = cfg;
     ctx->log = log;
     ctx->httpd = httpd;
@@ -207,8 +211,8 @@ static void claim_data_error(planner_ctx *ctx, const mf_err *cerr)
     mf_err err;
     int rc;
 
-    rc = planner_runs_candidate(ctx->pg, (const char (*)[40])ctx->skip, ctx->nskip, id,
-                                sizeof(id), &err);
+    rc = planner_runs_candidate(ctx->pg, ctx->lane, (const char (*)[40])ctx->skip, ctx->nskip,
+                                id, sizeof(id), &err);
     if (rc <= 0) {
         back_off(ctx, "could not claim a run, waiting", rc < 0 ? err.msg : cerr->msg);
         return;
@@ -286,7 +290,9 @@ static int pg_ready(planner_ctx *ctx)
         ctx->pg = mf_pg_connect(ctx->cfg->common.pg_dsn, NULL, "msgfleet-planner", &err);
     if (ctx->pg == NULL || mf_pg_ensure(ctx->pg, &err) != 0) {
         planner_dep(ctx, "postgres", 0, err.msg);
-        back_off(ctx, "database unavailable, waiting", err.msg);
+        /* the transactional lane's thread waits too, under a message of its own */
+        back_off(ctx, strcmp(ctx->lane, "tx") == 0 ? "transactional lane: no database yet"
+                                                  : "database unavailable, waiting", err.msg);
         return 0;
     }
     planner_dep(ctx, "postgres", 1, NULL);
@@ -364,10 +370,12 @@ static int round_once(planner_ctx *ctx, mf_err *err)
 
     if (!pg_ready(ctx))
         return 0;
-    planner_tick_schedules(ctx);
-    fail_inactive_runs(ctx);
+    if (strcmp(ctx->lane, "tx") != 0) {
+        planner_tick_schedules(ctx);
+        fail_inactive_runs(ctx);
+    }
     rc = planner_runs_claim(ctx->pg, ctx->cfg->common.instance_id, ctx->cfg->lease_s,
-                            (const char (*)[40])ctx->skip, ctx->nskip, &run, &cerr);
+                            ctx->lane, (const char (*)[40])ctx->skip, ctx->nskip, &run, &cerr);
     if (rc < 0) {
         if (mf_pg_err_fault(&cerr) == MF_PG_FAULT_DATA)
             claim_data_error(ctx, &cerr);

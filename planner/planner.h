@@ -41,7 +41,12 @@ typedef struct planner_ctx {
     PGconn *pg;
     mf_kafka_producer *producer;
     char topic_jobs[MF_KAFKA_TOPIC_MAX + 1];
+    char topic_jobs_tx[MF_KAFKA_TOPIC_MAX + 1]; /* jobs of transactional runs */
     char topic_results[MF_KAFKA_TOPIC_MAX + 1];
+    /* which runs this loop claims (planner_runs_claim): "" all, "campaign", "tx"; kept by
+     * planner_open like httpd. The "tx" loop neither fires schedules nor fails runs of
+     * inactive workflows (the main loop does). */
+    const char *lane;
     mf_mysql *mysql;          /* connected lazily, dropped after a failure */
     unsigned mysql_limit_s;   /* time limit the current MySQL session was set up with */
     msgpack_sbuffer sbuf;     /* encode buffer, reused */
@@ -65,7 +70,8 @@ typedef struct planner_ctx {
     size_t nskip;
 } planner_ctx;
 
-/* ctx->httpd and ctx->metrics are kept (set them before, or zero them); the rest is reset.
+/* ctx->httpd, ctx->metrics and ctx->lane are kept (set them before, or zero them); the rest is
+ * reset.
  * Set up the Kafka producer and try PostgreSQL once (an unreachable database is not an
  * error: the loop reconnects with backoff). 0 or -1 with err (bad configuration). */
 int planner_open(planner_ctx *ctx, const planner_config *cfg, mf_log *log, mf_err *err);

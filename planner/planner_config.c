@@ -46,6 +46,23 @@ const mf_config_key PLANNER_CONFIG_KEYS[] = {
             "after SIGTERM the planner gives its run back and exits within this many seconds "
             "(a MySQL query that does not return in time is abandoned: the process exits and "
             "the run's lease expires)"),
+    INT_KEY("MF_PLANNER_EVENTS", events, "1", 0, 1,
+            "1: consume the events topic and send event-triggered workflows (its own thread "
+            "and consumer group <prefix>planner-events); 0: leave events to other planners"),
+    INT_KEY("MF_PLANNER_EVENTS_REFRESH_MS", events_refresh_ms, "5000", 100, 600000,
+            "how often the list of active event-triggered workflows (and their templates and "
+            "variables) is reloaded (ms)"),
+    INT_KEY("MF_PLANNER_EVENT_WINDOW_S", event_window_s, "3600", 10, 86400,
+            "length of the time window whose event jobs share one workflow run (s; windows "
+            "are aligned to Asia/Seoul midnight; the default is one hour)"),
+    INT_KEY("MF_PLANNER_EVENT_WINDOW_GRACE_S", event_grace_s, "120", 0, 3600,
+            "a window's run is closed (its target count final, completion checked) this long "
+            "after the window ends (s)"),
+    INT_KEY("MF_PLANNER_TX_LANE", tx_lane, "1", 0, 1,
+            "1: a second thread claims and expands only transactional runs (event, webhook, "
+            "trigger_config.transactional) onto the jobs.tx topic, so they never wait behind a "
+            "campaign's expansion; 0: one loop claims every run, transactional jobs still go "
+            "to jobs.tx"),
     STR_KEY("MF_MYSQL_HOST", MF_CFG_STR, mysql_host, "127.0.0.1",
             "host of the customers' MySQL/MariaDB database"),
     INT_KEY("MF_MYSQL_PORT", mysql_port, "3306", 1, 65535, "port of the MySQL database"),

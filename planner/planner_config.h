@@ -20,6 +20,11 @@ typedef struct planner_config {
     long long query_cache_max;  /* MF_PLANNER_QUERY_CACHE */
     long long query_cache_bytes; /* MF_PLANNER_QUERY_CACHE_BYTES */
     long long shutdown_s;       /* MF_PLANNER_SHUTDOWN_S */
+    long long events;           /* MF_PLANNER_EVENTS */
+    long long events_refresh_ms; /* MF_PLANNER_EVENTS_REFRESH_MS */
+    long long event_window_s;   /* MF_PLANNER_EVENT_WINDOW_S */
+    long long event_grace_s;    /* MF_PLANNER_EVENT_WINDOW_GRACE_S */
+    long long tx_lane;          /* MF_PLANNER_TX_LANE */
     char mysql_host[256];
     long long mysql_port;
     char mysql_user[128];

@@ -39,18 +39,27 @@
     " EXISTS (SELECT 1 FROM workflows w WHERE w.id = " RUN ".workflow_id"                        \
     " AND w.status IN ('active', 'paused'))"
 
+/* A run (of the relation named R, its workflow w) is transactional (docs/pipeline.md,
+ * "Priority lane"): not a replay, and its workflow is event- or webhook-triggered or says
+ * "transactional": true in its trigger_config. */
+#define TRANSACTIONAL(R)                                                                        \
+    " (" R ".replay_of IS NULL AND (w.trigger_type IN ('event', 'webhook')"                      \
+    "  OR COALESCE(w.trigger_config->>'transactional', '') = 'true'))"
+
 /* Claimable runs: unplanned runs of active workflows; SKIP names the parameter with the runs
- * to skip (uuid[] text) */
-#define CLAIMABLE(SKIP)                                                                         \
+ * to skip (uuid[] text), LANE the lane parameter ('' every run, 'tx' transactional runs only,
+ * 'campaign' the others) */
+#define CLAIMABLE(SKIP, LANE)                                                                   \
     " WHERE" UNPLANNED("workflow_runs")                                                         \
     "   AND EXISTS (SELECT 1 FROM workflows w WHERE w.id = workflow_runs.workflow_id"           \
-    "   AND w.status = 'active')"                                                               \
+    "   AND w.status = 'active' AND (" LANE " = '' OR" TRANSACTIONAL("workflow_runs")           \
+    "   = (" LANE " = 'tx')))"                                                                  \
     "   AND id <> ALL(" SKIP "::uuid[])"
 
 static const char CLAIM_SQL[] =
     "WITH c AS ("
     " SELECT id, planner_owner AS prev, planner_lease_until AS until FROM workflow_runs"
-    CLAIMABLE("$3")
+    CLAIMABLE("$3", "$4::text")
     " ORDER BY started_at LIMIT 1 FOR UPDATE SKIP LOCKED) "
     "UPDATE workflow_runs r SET planner_owner = $1,"
     " planner_lease_until = now() + make_interval(secs => $2::double precision),"
@@ -64,7 +73,8 @@ static const char CLAIM_SQL[] =
     " RETURNING r.id::text, r.workflow_id::text,"
     " floor(extract(epoch FROM r.started_at) * 1000)::bigint, COALESCE(c.prev, ''),"
     " COALESCE(r.replay_of::text, ''), COALESCE(r.expansion_cursor, ''),"
-    " COALESCE(r.expanded_count, 0), COALESCE(r.invalid_count, 0), r.planner_attempts";
+    " COALESCE(r.expanded_count, 0), COALESCE(r.invalid_count, 0), r.planner_attempts,"
+    " EXISTS (SELECT 1 FROM workflows w WHERE w.id = r.workflow_id AND" TRANSACTIONAL("r") ")";
 
 static int fill_run(PGresult *res, planner_run *run, mf_err *err)
 {
@@ -83,6 +93,7 @@ static int fill_run(PGresult *res, planner_run *run, mf_err *err)
         run->done_invalid = strtoll(PQgetvalue(res, 0, 7), NULL, 10);
     }
     run->attempts = strtoll(PQgetvalue(res, 0, 8), NULL, 10);
+    run->tx = strcmp(PQgetvalue(res, 0, 9), "t") == 0;
     run->started_ms = strtoull(PQgetvalue(res, 0, 2), &end, 10);
     if (*end != '\0')
         return mf_err_set(err, "run %s: bad started_at", run->id);
@@ -100,17 +111,17 @@ static void skip_array(const char (*skip)[40], size_t nskip, char *out, size_t c
     snprintf(out + k, cap - k, "}");
 }
 
-int planner_runs_claim(PGconn *conn, const char *owner, long long lease_s,
+int planner_runs_claim(PGconn *conn, const char *owner, long long lease_s, const char *lane,
                        const char (*skip)[40], size_t nskip, planner_run *run, mf_err *err)
 {
     char lease[32], sk[64 * 40 + 8];
-    const char *params[3] = {owner, lease, sk};
+    const char *params[4] = {owner, lease, sk, lane};
     PGresult *res;
     int rc = 0;
 
     snprintf(lease, sizeof(lease), "%lld", lease_s);
     skip_array(skip, nskip, sk, sizeof(sk));
-    res = mf_pg_query(conn, CLAIM_SQL, 3, params, err);
+    res = mf_pg_query(conn, CLAIM_SQL, 4, params, err);
     if (res == NULL)
         return mf_err_prefix(err, "could not claim a run");
     if (PQntuples(res) == 1)
@@ -119,18 +130,19 @@ int planner_runs_claim(PGconn *conn, const char *owner, long long lease_s,
     return rc;
 }
 
-int planner_runs_candidate(PGconn *conn, const char (*skip)[40], size_t nskip, char *id,
-                           size_t cap, mf_err *err)
+int planner_runs_candidate(PGconn *conn, const char *lane, const char (*skip)[40],
+                           size_t nskip, char *id, size_t cap, mf_err *err)
 {
     static const char sql[] =
-        "SELECT id::text FROM workflow_runs" CLAIMABLE("$1") " ORDER BY started_at LIMIT 1";
+        "SELECT id::text FROM workflow_runs" CLAIMABLE("$1", "$2::text")
+        " ORDER BY started_at LIMIT 1";
     char sk[64 * 40 + 8];
-    const char *params[1] = {sk};
+    const char *params[2] = {sk, lane};
     PGresult *res;
     int rc = 0;
 
     skip_array(skip, nskip, sk, sizeof(sk));
-    res = mf_pg_query(conn, sql, 1, params, err);
+    res = mf_pg_query(conn, sql, 2, params, err);
     if (res == NULL)
         return mf_err_prefix(err, "could not look for a claimable run");
     if (PQntuples(res) == 1) {

@@ -29,6 +29,7 @@ typedef struct planner_run {
     char cursor[64];
     long long done_jobs, done_invalid;
     long long attempts;    /* planner_attempts after this claim: this is attempt number n */
+    int tx;                /* a transactional run: its jobs go to the jobs.tx topic */
 } planner_run;
 
 typedef struct planner_counts {
@@ -40,14 +41,16 @@ typedef struct planner_counts {
 /* Claim the oldest running, unexpanded run of an `active` workflow whose lease is free or
  * expired (FOR UPDATE SKIP LOCKED), other than the nskip runs of skip, take the lease for
  * lease_s seconds, count the attempt (planner_attempts + 1, in run->attempts) and log
- * "claimed". Returns 1 with *run filled, 0 when there is nothing to claim, -1 with err. */
-int planner_runs_claim(PGconn *conn, const char *owner, long long lease_s,
+ * "claimed". lane: "" any run, "tx" only transactional runs (event, webhook or
+ * trigger_config.transactional, not replays), "campaign" only the others.
+ * Returns 1 with *run filled, 0 when there is nothing to claim, -1 with err. */
+int planner_runs_claim(PGconn *conn, const char *owner, long long lease_s, const char *lane,
                        const char (*skip)[40], size_t nskip, planner_run *run, mf_err *err);
 
-/* The run planner_runs_claim would pick (no lock, nothing written): its id into id.
+/* The run planner_runs_claim would pick in lane (no lock, nothing written): its id into id.
  * 1, 0 when there is none, -1 with err. */
-int planner_runs_candidate(PGconn *conn, const char (*skip)[40], size_t nskip, char *id,
-                           size_t cap, mf_err *err);
+int planner_runs_candidate(PGconn *conn, const char *lane, const char (*skip)[40],
+                           size_t nskip, char *id, size_t cap, mf_err *err);
 
 /* A claimable run whose row cannot take a claim (a data error): status 'failed',
  * error_message, completed_at, log "failed", if it is still running, unexpanded and not

@@ -124,7 +124,8 @@ void planner_tick_schedules(planner_ctx *ctx)
     PGresult *res;
     mf_err err;
 
-    if (now - ctx->last_schedule_ms < ctx->cfg->poll_ms || ctx->pg == NULL)
+    if (now - ctx->last_schedule_ms < ctx->cfg->poll_ms || ctx->pg == NULL ||
+        strcmp(ctx->lane, "tx") == 0) /* the main loop fires schedules */
         return;
     ctx->last_schedule_ms = now;
     res = mf_pg_query(ctx->pg, CANDIDATES_SQL, 0, NULL, &err);

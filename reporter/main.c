@@ -1,4 +1,5 @@
 /* msgfleet-reporter: record results in PostgreSQL (rows, counters, completion), poll final statuses. */
+#include <pthread.h>
 #include <stdio.h>
 #include <unistd.h>
 
@@ -9,8 +10,62 @@
 #include "reporter.h"
 #include "reporter_config.h"
 
+/* The priority lane's reporter (MF_REPORTER_TX_LANE): results.tx in a thread of its own. */
+typedef struct lane {
+    reporter_config cfg; /* the process's, with the lane's group and no poller or webhook */
+    reporter *r;
+    mf_log *log;
+    pthread_t thread;
+    int started;
+} lane;
+
+static void *lane_main(void *arg)
+{
+    lane *l = arg;
+    mf_err err = {{0}};
+
+    if (reporter_run(l->r, &err) != 0) {
+        MF_LOG(l->log, MF_LOG_ERROR, "transactional lane stopped on a fatal error",
+               MF_KV_S("error", err.msg));
+        mf_daemon_request_stop();
+    }
+    return NULL;
+}
+
+static int lane_start(lane *l, const reporter_config *cfg, mf_log *log, const reporter *main_r,
+                      mf_err *err)
+{
+    l->cfg = *cfg;
+    l->cfg.status_enabled = 0;
+    l->cfg.webhook_enabled = 0;
+    snprintf(l->cfg.group, sizeof(l->cfg.group), "%.120s-tx", cfg->group);
+    l->log = log;
+    l->r = reporter_new_lane(&l->cfg, log, main_r, err);
+    if (l->r == NULL)
+        return -1;
+    if (pthread_create(&l->thread, NULL, lane_main, l) != 0) {
+        reporter_free(l->r);
+        l->r = NULL;
+        return mf_err_set(err, "could not start the transactional lane thread");
+    }
+    l->started = 1;
+    MF_LOG(log, MF_LOG_INFO, "transactional lane started", MF_KV_S("group", l->cfg.group));
+    return 0;
+}
+
+static void lane_stop(lane *l)
+{
+    if (!l->started)
+        return;
+    mf_daemon_request_stop();
+    pthread_join(l->thread, NULL);
+    reporter_free(l->r);
+    l->started = 0;
+}
+
 int main(int argc, char **argv)
 {
+    lane tx = {.started = 0};
     reporter_config cfg;
     reporter *r = NULL;
     mf_log *log = NULL;
@@ -48,12 +103,17 @@ int main(int argc, char **argv)
     }
     MF_LOG(log, MF_LOG_INFO, "reporter started", MF_KV_S("group", cfg.group),
            MF_KV_S("instance", cfg.common.instance_id));
+    if (cfg.tx_lane && lane_start(&tx, &cfg, log, r, &err) != 0) {
+        MF_LOG(log, MF_LOG_ERROR, "could not start", MF_KV_S("error", err.msg));
+        goto out;
+    }
     if (reporter_run(r, &err) != 0) {
         MF_LOG(log, MF_LOG_ERROR, "stopped on a fatal error", MF_KV_S("error", err.msg));
         goto out;
     }
     status = 0;
 out:
+    lane_stop(&tx);
     reporter_free(r);
     if (status == 0)
         MF_LOG(log, MF_LOG_INFO, "reporter stopped");

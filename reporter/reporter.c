@@ -85,6 +85,9 @@ struct reporter {
     int32_t a_parts[MAX_PARTS];
     int64_t a_next[MAX_PARTS];
     size_t n_assigned;
+    /* the priority lane's instance (reporter_new_lane): its metrics are the main instance's,
+     * it has no HTTP endpoint and leaves the lag gauge and the stall check to the main one */
+    int lane;
     /* shutdown watchdog */
     pthread_t wd;
     int wd_running;
@@ -283,8 +286,10 @@ static void on_revoke(void *ctx, const mf_kafka_partition *parts, size_t n)
            MF_KV_I("first", n > 0 ? parts[0].partition : -1));
 }
 
-reporter *reporter_new(const reporter_config *cfg, mf_log *log, mf_err *err)
+static reporter *create(const reporter_config *cfg, mf_log *log, const reporter *main_r,
+                        mf_err *err)
 {
+    int lane = main_r != NULL;
     reporter *r = calloc(1, sizeof(*r));
     mf_kafka_conf kc = {0};
     mf_kafka_consumer_opts co = {0};
@@ -305,27 +310,34 @@ reporter *reporter_new(const reporter_config *cfg, mf_log *log, mf_err *err)
         goto fail;
     }
     r->wd_running = 1;
-    r->metrics = mf_metrics_new();
-    if (r->metrics == NULL) {
-        mf_err_set(err, "out of memory");
-        goto fail;
+    r->lane = lane;
+    if (lane) {
+        r->m = main_r->m; /* the registry is thread-safe; the main instance outlives the lane */
+    } else {
+        r->metrics = mf_metrics_new();
+        if (r->metrics == NULL) {
+            mf_err_set(err, "out of memory");
+            goto fail;
+        }
+        if (declare_metrics(r, err) != 0)
+            goto fail;
     }
-    if (declare_metrics(r, err) != 0)
+    r->httpd = lane ? NULL : mf_httpd_start((int)cfg->common.http_port, r->metrics, err);
+    if (r->httpd == NULL && !lane)
         goto fail;
-    r->httpd = mf_httpd_start((int)cfg->common.http_port, r->metrics, err);
-    if (r->httpd == NULL)
-        goto fail;
-    MF_LOG(log, MF_LOG_INFO, "http listening", MF_KV_I("port", mf_httpd_port(r->httpd)));
+    if (!lane)
+        MF_LOG(log, MF_LOG_INFO, "http listening", MF_KV_I("port", mf_httpd_port(r->httpd)));
     mf_httpd_set_dep(r->httpd, "postgres", 0, "connecting");
     mf_httpd_set_dep(r->httpd, "kafka", 0, "not checked yet");
-    if (cfg->status_enabled)
+    if (cfg->status_enabled && !lane)
         mf_httpd_set_dep(r->httpd, "coolsms", 1, "no request yet");
     kc.brokers = cfg->common.kafka_brokers;
     kc.client_id = cfg->common.instance_id;
     kc.topic_prefix = cfg->common.topic_prefix;
     kc.log = log;
     kc.security = &cfg->common.kafka_sec;
-    if (mf_kafka_topic_name(&kc, MF_TOPIC_RESULTS, r->t_results, sizeof(r->t_results), err) != 0 ||
+    if (mf_kafka_topic_name(&kc, lane ? MF_TOPIC_RESULTS_TX : MF_TOPIC_RESULTS, r->t_results,
+                            sizeof(r->t_results), err) != 0 ||
         mf_kafka_topic_name(&kc, MF_TOPIC_DLQ, r->t_dlq, sizeof(r->t_dlq), err) != 0)
         goto fail;
     r->msgs = calloc(max, sizeof(*r->msgs));
@@ -364,7 +376,7 @@ reporter *reporter_new(const reporter_config *cfg, mf_log *log, mf_err *err)
     r->cons = mf_kafka_consumer_new(&kc, &co, err);
     if (r->cons == NULL)
         goto fail;
-    if (cfg->status_enabled) {
+    if (cfg->status_enabled && !lane) {
         r->status = rep_status_new(cfg, r->t_results, log, err);
         if (r->status == NULL)
             goto fail;
@@ -372,10 +384,12 @@ reporter *reporter_new(const reporter_config *cfg, mf_log *log, mf_err *err)
         if (rep_status_start(r->status, err) != 0)
             goto fail;
     }
-    r->optout = rep_optout_new(cfg, log, err); /* 080 list sync (when on), ledger pruning */
-    if (r->optout == NULL || rep_optout_start(r->optout, err) != 0)
-        goto fail;
-    if (cfg->webhook_enabled) {
+    if (!lane) { /* 080 list sync (when on), ledger pruning: once per process */
+        r->optout = rep_optout_new(cfg, log, err);
+        if (r->optout == NULL || rep_optout_start(r->optout, err) != 0)
+            goto fail;
+    }
+    if (cfg->webhook_enabled && !lane) {
         r->webhook = rep_webhook_new(cfg, r->t_results, r->metrics, log, err);
         if (r->webhook == NULL || rep_webhook_start(r->webhook, err) != 0)
             goto fail;
@@ -384,6 +398,17 @@ reporter *reporter_new(const reporter_config *cfg, mf_log *log, mf_err *err)
 fail:
     reporter_free(r);
     return NULL;
+}
+
+reporter *reporter_new(const reporter_config *cfg, mf_log *log, mf_err *err)
+{
+    return create(cfg, log, NULL, err);
+}
+
+reporter *reporter_new_lane(const reporter_config *cfg, mf_log *log, const reporter *main_r,
+                            mf_err *err)
+{
+    return create(cfg, log, main_r, err);
 }
 
 void reporter_free(reporter *r)
@@ -747,6 +772,8 @@ static void housekeeping(reporter *r, size_t recorded)
     long long now = mf_clock_mono_ms(), every;
     int idle = recorded == 0;
 
+    if (r->lane)
+        return; /* the main instance keeps the gauges and runs the stall check */
     tell_status_poller(r, recorded, now);
     if (now >= r->next_tick_ms) {
         tick(r, idle);

@@ -17,6 +17,14 @@ typedef struct reporter reporter;
  * reporter. NULL with err on failure. */
 reporter *reporter_new(const reporter_config *cfg, mf_log *log, mf_err *err);
 
+/* The priority lane's reporter (docs/pipeline.md, "Priority lane"): the same, on the
+ * results.tx topic, with cfg->group as its consumer group (the caller passes the lane's
+ * group), counting into main_r's metrics (borrowed: main_r must outlive it), and without HTTP
+ * endpoint, status poller, webhook receiver, lag gauge or stall check (main_r does those; its
+ * poller's final statuses of lane messages go to results). */
+reporter *reporter_new_lane(const reporter_config *cfg, mf_log *log, const reporter *main_r,
+                            mf_err *err);
+
 /* Consume and record batches until mf_daemon_stopping(). A batch that cannot be written is
  * rolled back and retried from the same messages (kept in hand) with a growing pause (200 ms to
  * 10 s); nothing is skipped. Between batches: the lag gauge and Kafka health (every

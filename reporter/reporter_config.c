@@ -89,6 +89,9 @@ const mf_config_key reporter_config_keys[] = {
     R_INT(stall_s, "MF_REPORTER_STALL_S", "600", 1, 2592000,
           "a running run whose expansion finished this many seconds ago and that still misses "
           "results gets one \"stalled\" entry in workflow_runs.logs (and a warning)"),
+    R_INT(tx_lane, "MF_REPORTER_TX_LANE", "1", 0, 1,
+          "1: a second consumer (thread, group <MF_REPORTER_GROUP>-tx) records the results.tx "
+          "topic, the results of transactional runs, so they never wait behind a campaign's"),
     R_INT(shutdown_s, "MF_REPORTER_SHUTDOWN_S", "20", 1, 600,
           "after SIGTERM the reporter finishes or rolls back its batch and exits; past this "
           "many seconds it exits at once (nothing is lost: offsets live with the rows)"),

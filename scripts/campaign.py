@@ -37,6 +37,8 @@ SMS_LMS_TEMPLATE = ("[msgfleet] #{name}님, 11월 회원 혜택이 도착했습�
                     "이번 달 회원번호 #{id} 전용 쿠폰 #{coupon}")
 KAKAO_TEMPLATE = "#{name}님, 주문하신 상품이 발송되었습니다. 송장번호: #{invoice}"
 PRICES = {"sms": 8.4, "lms": 25.9, "kakao": 7.5}
+ORDER_TEMPLATE = "#{name}님, 주문 #{order_no} 결제가 확인되었습니다. 감사합니다."
+ORDER_EVENT = "order_confirmed"
 
 
 def log(msg):
@@ -235,6 +237,19 @@ def seed_platform(dsn, mysql_db):
               f"{sql_quote(json.dumps(ship_target, ensure_ascii=False))}, "
               f"{sql_quote(json.dumps({'template_id': kakao, 'kakao': {'disable_sms': False}}))}, "
               f"{sql_quote(json.dumps(ship_vars, ensure_ascii=False))})")
+    # An event-triggered workflow: an order confirmation to the customer the event names
+    # (docs/triggers.md; --then-event publishes one such event)
+    order = psql(dsn, "INSERT INTO message_templates (name, category, message_type, content, "
+                      "variables) VALUES ('주문 확인', 'notification', 'sms', "
+                      f"{sql_quote(ORDER_TEMPLATE)}, '[\"name\",\"order_no\"]') "
+                      "RETURNING id")[0][0]
+    order_target = dict(target, query="SELECT id, name, phone FROM customers WHERE id = ?")
+    psql(dsn, "INSERT INTO workflows (name, status, trigger_type, trigger_config, target_config, "
+              "message_config, variables) VALUES ('주문 확인 알림', 'active', 'event', "
+              f"{sql_quote(json.dumps({'event': ORDER_EVENT}))}, "
+              f"{sql_quote(json.dumps(order_target, ensure_ascii=False))}, "
+              f"{sql_quote(json.dumps({'template_id': order, 'sender_number': env('MF_COOLSMS_SENDER')}))}, "
+              f"{sql_quote(json.dumps({'name': variables['name']}, ensure_ascii=False))})")
     psql(dsn, "INSERT INTO workflows (name, status, trigger_type, target_config, message_config, "
               "variables, schedule_config) VALUES ('평일 아침 혜택 알림', 'paused', 'schedule', "
               f"{sql_quote(json.dumps(target, ensure_ascii=False))}, "
@@ -591,6 +606,42 @@ def check_tail(dsn, run_id, path, settle_s=10):
 
 # ---------------------------------------------------------------- commands
 
+def then_event(dsn, prefix, mysql_db, timeout_s=60):
+    """Publishes one order_confirmed event for a customer of the sample data (the event
+    workflow '주문 확인 알림' finds the phone with its target query) and prints the outcome of
+    the message it sends. Returns the problems."""
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import event
+    wf = psql(dsn, "SELECT id FROM workflows WHERE name = '주문 확인 알림'")[0][0]
+    cust = next((cid for cid, _, phone in mysql_rows(
+        mysql_db, "SELECT id, name, phone FROM customers ORDER BY id LIMIT 100")
+        if normalise_phone(phone)), None)
+    event_id = f"demo-order-{int(time.time())}"
+    event.publish(prefix + "events", [(cust, event.encode_event(
+        ORDER_EVENT, event_id, cust=cust, attrs={"order_no": "20261125-0042"}))])
+    job = event.event_job_id(wf, event_id)
+    log(f"event: published {ORDER_EVENT} {event_id} for customer {cust}; waiting for message {job}")
+    t0 = t_row = time.time()
+    row = []
+    # the row appears once the provider accepted the message (or it failed); then wait a
+    # little for the carrier's final report
+    while time.time() < t0 + timeout_s and (not row or (row[0][0] == "sent" and
+                                                        time.time() < t_row + 5)):
+        row = psql(dsn, "SELECT status, recipient_phone, coalesce(error_code, ''), "
+                        f"coalesce(message_content, '') FROM message_logs WHERE id = '{job}'")
+        if row and row[0][0] in ("delivered", "failed"):
+            break
+        if not row:
+            t_row = time.time()
+        time.sleep(0.5)
+    if not row:
+        return [f"event {event_id}: no message_logs row after {timeout_s} s"]
+    status, phone, code, content = row[0]
+    log(f"event: message to {phone[:3]}****{phone[-4:]} {status}{' ' + code if code else ''} "
+        f"{time.time() - t0:.1f} s after the event: {content}")
+    return [] if status in ("sent", "delivered") else [f"event message {status} {code}"]
+
+
 def main(argv):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--build", default=os.environ.get("MF_BUILD_DIR", os.path.join(ROOT, "build")))
@@ -623,6 +674,9 @@ def main(argv):
                     help="after the run (and its checks), also run the seeded alimtalk "
                          "workflow (100 recipients, Kakao options and buttons); exit 1 if it "
                          "does not complete")
+    ap.add_argument("--then-event", action="store_true",
+                    help="after the run, publish one order_confirmed event and print the outcome "
+                         "of its message (docs/triggers.md)")
     ap.add_argument("--await-delivery", action="store_true",
                     help="after the run, wait until the reporter's status poller has turned "
                          "every sent message into delivered or failed, and recheck counters")
@@ -687,6 +741,10 @@ def main(argv):
                   f"rate={facts['recipients'] / secs:.0f}/s "
                   f"result={'ok' if not problems else 'FAILED'}", flush=True)
             status = 0 if (rc == 0 and not problems) else 1
+        if a.then_event:
+            for p in then_event(dsn, f"{name}.", name):
+                print(f"campaign: FAIL: {p}", flush=True)
+                status = 1
         if a.then_alimtalk:
             wf2 = psql(dsn, "SELECT id FROM workflows WHERE name = '배송 알림톡'")[0][0]
             run2, rc2, secs2 = run_workflow(a.build, dsn, wf2, a.timeout)

@@ -211,7 +211,8 @@ static mf_msg_type type_from_name(const char *name, mf_msg_type dflt)
     return dflt;
 }
 
-static int produce_result(sender_ctx *s, sender_slot *sl, mf_err *err)
+/* topic: the results topic of the slot's lane (results.tx for a job of jobs.tx). */
+static int produce_result(sender_ctx *s, sender_slot *sl, const char *topic, mf_err *err)
 {
     char key[MF_UUID_STR_SIZE];
     mf_result r;
@@ -251,8 +252,7 @@ static int produce_result(sender_ctx *s, sender_slot *sl, mf_err *err)
                          sl->type == MF_TYPE_LMS ? "lms" : sl->type == MF_TYPE_KAKAO ? "kakao" : "sms",
                          sl->st == MF_RESULT_ACCEPTED ? "" : sl->code);
     sl->state = SLOT_DONE;
-    return sender_produce(s, s->t_results, key, MF_UUID_STR_LEN, s->sbuf.data, s->sbuf.size,
-                          err);
+    return sender_produce(s, topic, key, MF_UUID_STR_LEN, s->sbuf.data, s->sbuf.size, err);
 }
 
 int sender_produce_finals(sender_ctx *s, mf_err *err)
@@ -260,7 +260,9 @@ int sender_produce_finals(sender_ctx *s, mf_err *err)
     int rc = 0;
 
     for (size_t i = 0; i < s->n && rc == 0; i++)
-        if (s->slots[i].state == SLOT_FINAL && produce_result(s, &s->slots[i], err) != 0)
+        if (s->slots[i].state == SLOT_FINAL &&
+            produce_result(s, &s->slots[i], strcmp(s->msgs[i].topic, s->t_jobs_tx) == 0
+                                                ? s->t_results_tx : s->t_results, err) != 0)
             rc = -1;
     sender_tally_flush(&s->obs, &s->tally);
     mf_kafka_poll(s->prod, 0);
@@ -914,7 +916,11 @@ static int consume_batch(sender_ctx *s, mf_err *err)
 
     if (mf_kafka_consume(s->cons, s->msgs, 1, first_wait_ms(s), &got, err) != 0)
         return -1;
-    if (got == 1 && max > 1) {
+    /* a batch of the priority lane (the consumer returns its messages alone) takes what the
+     * lane has and goes at once, without waiting for campaign jobs to join it */
+    if (got == 1 && max > 1 && strcmp(s->msgs[0].topic, s->t_jobs_tx) == 0) {
+        more = mf_kafka_consume_priority(s->cons, s->msgs + 1, max - 1);
+    } else if (got == 1 && max > 1) {
         if (mf_kafka_consume(s->cons, s->msgs + 1, max - 1, (int)s->cfg->linger_ms, &more,
                              err) != 0) {
             s->n = 1 + more;
@@ -1101,7 +1107,8 @@ static void housekeeping(sender_ctx *s)
 int sender_run(sender_ctx *s, mf_err *err)
 {
     MF_LOG(s->log, MF_LOG_INFO, "sender started", MF_KV_S("group", s->cfg->group),
-           MF_KV_S("topic", s->t_jobs), MF_KV_S("retry_topic", s->t_retry),
+           MF_KV_S("topic", s->t_jobs), MF_KV_S("tx_topic", s->t_jobs_tx),
+           MF_KV_S("retry_topic", s->t_retry),
            MF_KV_S("instance", s->cfg->common.instance_id));
     while (!mf_daemon_stopping()) {
         housekeeping(s);
@@ -1131,11 +1138,15 @@ static int open_kafka(sender_ctx *s, mf_err *err)
     const sender_config *c = s->cfg;
     mf_kafka_conf kc = {c->common.kafka_brokers, c->common.instance_id, c->common.topic_prefix,
                         NULL, s->log, &c->common.kafka_sec};
-    const char *topics[3] = {s->t_jobs, s->t_retry, NULL};
+    const char *topics[4] = {s->t_jobs_tx, s->t_jobs, s->t_retry, NULL};
     mf_kafka_consumer_opts co;
 
     if (mf_kafka_topic_name(&kc, MF_TOPIC_JOBS, s->t_jobs, sizeof(s->t_jobs), err) != 0 ||
+        mf_kafka_topic_name(&kc, MF_TOPIC_JOBS_TX, s->t_jobs_tx, sizeof(s->t_jobs_tx),
+                            err) != 0 ||
         mf_kafka_topic_name(&kc, MF_TOPIC_RESULTS, s->t_results, sizeof(s->t_results), err) != 0 ||
+        mf_kafka_topic_name(&kc, MF_TOPIC_RESULTS_TX, s->t_results_tx, sizeof(s->t_results_tx),
+                            err) != 0 ||
         mf_kafka_topic_name(&kc, MF_TOPIC_RETRY, s->t_retry, sizeof(s->t_retry), err) != 0 ||
         mf_kafka_topic_name(&kc, MF_TOPIC_DLQ, s->t_dlq, sizeof(s->t_dlq), err) != 0)
         return mf_err_prefix(err, "invalid value for MF_TOPIC_PREFIX");
@@ -1151,6 +1162,7 @@ static int open_kafka(sender_ctx *s, mf_err *err)
     co.offsets = MF_KAFKA_OFFSETS_STORE;
     co.on_revoke = on_revoke;
     co.hook_ctx = s;
+    co.priority_topic = s->t_jobs_tx;
     s->cons = mf_kafka_consumer_new(&kc, &co, err);
     return s->cons == NULL ? -1 : 0;
 }

@@ -103,7 +103,9 @@ struct sender_ctx {
     sender_catalog *cat;
     sender_claims claims;
     char t_jobs[MF_KAFKA_TOPIC_MAX + 1];
+    char t_jobs_tx[MF_KAFKA_TOPIC_MAX + 1]; /* the priority lane, served first */
     char t_results[MF_KAFKA_TOPIC_MAX + 1];
+    char t_results_tx[MF_KAFKA_TOPIC_MAX + 1]; /* results of the lane's jobs */
     char t_retry[MF_KAFKA_TOPIC_MAX + 1];
     char t_dlq[MF_KAFKA_TOPIC_MAX + 1];
     msgpack_sbuffer sbuf;

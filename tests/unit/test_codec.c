@@ -269,7 +269,7 @@ static void test_event_round_trip(void **state)
 {
     fx *f = *state;
     static const mf_codec_kv attrs[] = {{"plan", "프리미엄"}, {"amount", "39000"}};
-    mf_event in = {"signup", "cust-42", {attrs, 2}, 1732500000000}, out;
+    mf_event in = {"signup", "cust-42", {attrs, 2}, 1732500000000, NULL, NULL}, out;
     mf_err err;
 
     assert_int_equal(mf_codec_encode_event(&f->sb, &in, &err), 0);
@@ -279,6 +279,23 @@ static void test_event_round_trip(void **state)
     assert_int_equal(out.attrs.n, 2);
     assert_string_equal(mf_codec_map_get(&out.attrs, "plan"), "프리미엄");
     assert_true(out.ts_ms == 1732500000000);
+    assert_true(out.id == NULL || out.id[0] == '\0'); /* absent: not set */
+    assert_true(out.to == NULL || out.to[0] == '\0');
+}
+
+/* The optional event id and recipient phone travel when set; an old-style event without them
+ * still decodes (the keys are optional within version 1). */
+static void test_event_id_and_phone(void **state)
+{
+    fx *f = *state;
+    mf_event in = {"order_paid", "", {NULL, 0}, 1732500000000, "ord-1001", "01012345678"}, out;
+    mf_err err;
+
+    assert_int_equal(mf_codec_encode_event(&f->sb, &in, &err), 0);
+    assert_int_equal(mf_codec_decode_event(f->codec, f->sb.data, f->sb.size, &out, &err), 0);
+    assert_string_equal(out.id, "ord-1001");
+    assert_string_equal(out.to, "01012345678");
+    assert_string_equal(out.cust, "");
 }
 
 static void test_encode_rejects(void **state)
@@ -762,6 +779,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_result_round_trip, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dlq_round_trip, setup, teardown),
         cmocka_unit_test_setup_teardown(test_event_round_trip, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_event_id_and_phone, setup, teardown),
         cmocka_unit_test_setup_teardown(test_encode_rejects, setup, teardown),
         cmocka_unit_test_setup_teardown(test_builder_baseline, setup, teardown),
         cmocka_unit_test_setup_teardown(test_missing_required_keys, setup, teardown),

@@ -223,7 +223,7 @@ int cmd_tail(int argc, char **argv)
     signal(SIGTERM, on_sigint);
     snprintf(group, sizeof(group), "msgfleet-tail-%ld-%ld", (long)getpid(), (long)time(NULL));
     mf_kafka_consumer_opts copts = {group, topics, MF_KAFKA_OFFSETS_EXTERNAL, start_at, NULL,
-                                    &o, o.from_beginning ? "earliest" : "latest"};
+                                    &o, o.from_beginning ? "earliest" : "latest", NULL};
     rc = MSGFLEET_EXIT_ERROR;
     if (mf_codec_kind_from_name(o.topic_base, &kind, &err) != 0 ||
         mf_kafka_topic_name(&conf, o.topic_base, topic, sizeof(topic), &err) != 0 ||

@@ -1,12 +1,14 @@
 /* rep_status: the final-status poller: asks the list API about sent messages, emits results. */
 #include "rep_status.h"
 
+#include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "mf_buf.h"
 #include "mf_clock.h"
 #include "mf_codec.h"
 #include "mf_coolsms.h"
@@ -17,52 +19,71 @@
 #include "rep_final.h"
 
 /*
- * One poller at a time walks the sent messages in (sent_at, id) order; the row of
- * mf_status_poller holds its lease and position (schemas/pg/0006_status_sweep.sql). Nothing is
- * written to message_logs to mark a row as checked: such an update rewrites the row and all 8
- * of its indexes. A message still not final is asked about again on the next sweep, which
- * starts once the current one reached the end and began MF_REPORTER_STATUS_RECHECK_MS ago.
+ * One poller at a time walks the provider groups the senders record with their claims
+ * (mf_claim_groups: group -> job ids, migration 0008) that still hold a message without its
+ * final status (final_at IS NULL, migration 0016), in id order; the row of mf_status_poller
+ * holds its lease and position. The jobs of a group are read by primary key
+ * (message_logs.id is the job id), so message_logs carries no index of its own for the poller
+ * and nothing is written to it to mark a row as checked. A group whose jobs all have a row
+ * that is no longer `sent` is marked final and never read again; one still holding a `sent`
+ * message (or a job whose row is not there yet) is read again on the next sweep, which starts
+ * once the current one reached the end and began MF_REPORTER_STATUS_RECHECK_MS ago.
  */
 
 /* Whether a run is still being recorded (the poller then waits its turn, wait_turn). */
 static const char RUNNING_SQL[] =
     "SELECT EXISTS (SELECT 1 FROM workflow_runs WHERE status = 'running')";
 
-/* Takes or renews the lease; returns the cursor as text (read back in the same transaction, so
- * the session's TimeZone and DateStyle parse it as they printed it), whether a sweep is under
- * way, and whether a new one may start. No row: another poller holds the lease. */
+/* Takes or renews the lease; returns the cursor, whether a sweep is under way, and whether a
+ * new one may start. No row: another poller holds the lease. */
 static const char LEASE_SQL[] =
     "UPDATE mf_status_poller"
     " SET owner = $1, lease_until = now() + make_interval(secs => $2::bigint / 1000.0)"
     " WHERE id = 1 AND (owner IS NULL OR owner = $1 OR lease_until < now())"
-    " RETURNING COALESCE(cursor_sent_at, '-infinity')::text,"
-    "  COALESCE(cursor_id, '00000000-0000-0000-0000-000000000000')::text,"
-    "  cursor_sent_at IS NOT NULL,"
+    " RETURNING COALESCE(cursor_group, 0)::text,"
+    "  cursor_group IS NOT NULL,"
     "  sweep_started_at IS NULL"
     "   OR sweep_started_at < now() - make_interval(secs => $3::bigint / 1000.0)";
 
-/* The next sent messages due for a check after the cursor. `sent_at >= $1` is what the index
- * scan starts from; the row comparison then skips what the cursor already passed. */
+/* The next open groups after the cursor, created before the status delay (their messages were
+ * sent after that), in id order: as many as hold $3 jobs, at least one. For each, whether it
+ * is final: every job has its row and none is `sent`. $1 cursor, $2 delay ms, $3 batch. */
+static const char GROUPS_SQL[] =
+    "WITH g AS ("
+    "  SELECT id, job_ids, sum(cardinality(job_ids)) OVER (ORDER BY id) AS upto"
+    "  FROM (SELECT id, job_ids FROM mf_claim_groups"
+    "        WHERE final_at IS NULL AND id > $1::bigint"
+    "          AND created_at < now() - make_interval(secs => $2::bigint / 1000.0)"
+    "        ORDER BY id LIMIT $3::int) x)"
+    " SELECT g.id, bool_and(m.status IS NOT NULL AND m.status <> 'sent'), count(*)"
+    " FROM g CROSS JOIN LATERAL unnest(g.job_ids) AS j(job_id)"
+    "  LEFT JOIN message_logs m ON m.id = j.job_id"
+    " WHERE g.upto - cardinality(g.job_ids) < $3::int"
+    " GROUP BY g.id ORDER BY g.id";
+
+/* The messages due for a check in the open groups $1 (a bigint array), by primary key. */
 static const char DUE_SQL[] =
     "SELECT " REP_FINAL_COLS
     " FROM message_logs m JOIN workflow_runs r ON r.id = m.workflow_run_id"
-    " WHERE m.status = 'sent' AND m.provider_message_id IS NOT NULL"
-    "  AND m.sent_at < now() - make_interval(secs => $3::bigint / 1000.0)"
-    "  AND m.sent_at >= $1::timestamptz AND (m.sent_at, m.id) > ($1::timestamptz, $2::uuid)"
-    " ORDER BY m.sent_at, m.id LIMIT $4::int";
+    " WHERE m.id IN (SELECT DISTINCT unnest(job_ids) FROM mf_claim_groups"
+    "                WHERE id = ANY ($1::bigint[]))"
+    "  AND m.status = 'sent' AND m.provider_message_id IS NOT NULL"
+    "  AND m.sent_at < now() - make_interval(secs => $2::bigint / 1000.0)"
+    " ORDER BY m.sent_at, m.id";
 
-/* Moves the cursor past the last row checked (its sent_at read by id); a new sweep starts
- * its clock with its first step. */
+/* Moves the cursor past the last group checked and marks the final ones ($3, a bigint array);
+ * a new sweep starts its clock with its first step. */
 static const char ADVANCE_SQL[] =
-    "UPDATE mf_status_poller"
-    " SET cursor_sent_at = (SELECT sent_at FROM message_logs WHERE id = $2::uuid),"
-    "  cursor_id = $2::uuid,"
-    "  sweep_started_at = CASE WHEN cursor_id IS NULL THEN now() ELSE sweep_started_at END,"
+    "WITH f AS (UPDATE mf_claim_groups SET final_at = now()"
+    "           WHERE id = ANY ($3::bigint[]) AND final_at IS NULL)"
+    " UPDATE mf_status_poller"
+    " SET cursor_group = $2::bigint,"
+    "  sweep_started_at = CASE WHEN cursor_group IS NULL THEN now() ELSE sweep_started_at END,"
     "  updated_at = now()"
     " WHERE id = 1 AND owner = $1";
 
 static const char WRAP_SQL[] =
-    "UPDATE mf_status_poller SET cursor_sent_at = NULL, cursor_id = NULL, updated_at = now()"
+    "UPDATE mf_status_poller SET cursor_group = NULL, updated_at = now()"
     " WHERE id = 1 AND owner = $1";
 
 static const char RELEASE_SQL[] =
@@ -231,21 +252,57 @@ static int ask(rep_status *s, const PGresult *q, int *produced, mf_err *err)
     return 0;
 }
 
-/* Takes (or renews) the lease and reads the next rows due for a check, in one transaction
- * with sorting disabled. The planner's estimate of "status = 'sent'" comes from statistics
- * taken before the running campaign (autoanalyze waits for a tenth of the table to change), so
- * it may expect a few rows and choose to read and sort every sent row, once per poll; without
- * the full sort the plan walks idx_message_logs_sent_unfinal from the cursor and stops after
- * LIMIT rows. SET LOCAL keeps the setting off the session (transaction pooling is fine).
- * 0 with *q set (the rows), 1 when another poller holds the lease, -1 with err. */
-static int lease_and_read(rep_status *s, PGresult **q, int *may_wrap, mf_err *err)
+/* One poll step's reading: the groups after the cursor and the messages due among them. */
+typedef struct poll_step {
+    PGresult *groups; /* GROUPS_SQL: id, final, jobs */
+    PGresult *due;    /* DUE_SQL rows (REP_FINAL_COLS), NULL when no open group was read */
+    mf_buf open;      /* "{id,...}" of the groups still holding a message not final */
+    mf_buf final;     /* "{id,...}" of the groups found final */
+    long long jobs;   /* jobs in the groups read */
+} poll_step;
+
+static void step_free(poll_step *st)
+{
+    PQclear(st->groups);
+    PQclear(st->due);
+    mf_buf_free(&st->open);
+    mf_buf_free(&st->final);
+    memset(st, 0, sizeof(*st));
+}
+
+/* Splits the groups read into st->open and st->final (array literals) and counts their jobs. */
+static int sort_groups(poll_step *st, mf_err *err)
+{
+    int n = PQntuples(st->groups);
+
+    if (mf_buf_append_char(&st->open, '{', err) != 0 ||
+        mf_buf_append_char(&st->final, '{', err) != 0)
+        return -1;
+    for (int i = 0; i < n; i++) {
+        int fin = PQgetvalue(st->groups, i, 1)[0] == 't';
+        mf_buf *b = fin ? &st->final : &st->open;
+
+        if ((b->len > 1 && mf_buf_append_char(b, ',', err) != 0) ||
+            mf_buf_append_str(b, PQgetvalue(st->groups, i, 0), err) != 0)
+            return -1;
+        st->jobs += strtoll(PQgetvalue(st->groups, i, 2), NULL, 10);
+    }
+    if (mf_buf_append_char(&st->open, '}', err) != 0 ||
+        mf_buf_append_char(&st->final, '}', err) != 0)
+        return -1;
+    return 0;
+}
+
+/* Takes (or renews) the lease and reads the next groups after the cursor and the messages due
+ * for a check among them, in one transaction. 0 with *st filled, 1 when another poller holds
+ * the lease, -1 with err. */
+static int lease_and_read(rep_status *s, poll_step *st, int *may_wrap, mf_err *err)
 {
     char lease[32], recheck[32], delay[32], batch[32];
     const char *lp[3] = {s->cfg->common.instance_id, lease, recheck};
     PGresult *l = NULL;
     int rc = -1, held;
 
-    *q = NULL;
     *may_wrap = 0;
     snprintf(lease, sizeof(lease), "%d", LEASE_MS);
     snprintf(recheck, sizeof(recheck), "%lld", s->cfg->status_recheck_ms);
@@ -260,30 +317,33 @@ static int lease_and_read(rep_status *s, PGresult **q, int *may_wrap, mf_err *er
         goto out;
     held = PQntuples(l) == 1;
     if (held) {
-        const char *dp[4] = {PQgetvalue(l, 0, 0), PQgetvalue(l, 0, 1), delay, batch};
+        const char *gp[3] = {PQgetvalue(l, 0, 0), delay, batch};
 
-        *may_wrap = PQgetvalue(l, 0, 2)[0] == 't' && PQgetvalue(l, 0, 3)[0] == 't';
-        if (mf_pg_exec(s->pg, "SET LOCAL enable_sort = off", err) != 0 ||
-            (*q = mf_pg_query(s->pg, DUE_SQL, 4, dp, err)) == NULL)
+        *may_wrap = PQgetvalue(l, 0, 1)[0] == 't' && PQgetvalue(l, 0, 2)[0] == 't';
+        if ((st->groups = mf_pg_query(s->pg, GROUPS_SQL, 3, gp, err)) == NULL ||
+            sort_groups(st, err) != 0)
             goto out;
+        if (st->open.len > 2) {
+            const char *dp[2] = {st->open.data, delay};
+
+            if ((st->due = mf_pg_query(s->pg, DUE_SQL, 2, dp, err)) == NULL)
+                goto out;
+        }
     }
     if (mf_pg_commit(s->pg, err) != 0)
         goto out;
     rc = held ? 0 : 1;
 out:
     PQclear(l);
-    if (rc < 0) {
-        PQclear(*q);
-        *q = NULL;
+    if (rc < 0)
         mf_pg_rollback(s->pg);
-    }
     return rc;
 }
 
 int rep_status_poll_once(rep_status *s, int *checked, int *produced, mf_err *err)
 {
     const char *me = s->cfg->common.instance_id;
-    PGresult *q = NULL;
+    poll_step st;
     int got = 0, rc, may_wrap;
 
     if (checked != NULL)
@@ -293,21 +353,26 @@ int rep_status_poll_once(rep_status *s, int *checked, int *produced, mf_err *err
     s->api_failed = 0;
     if (mf_pg_ensure(s->pg, err) != 0)
         return -1;
-    rc = lease_and_read(s, &q, &may_wrap, err);
-    if (rc != 0)
+    memset(&st, 0, sizeof(st));
+    mf_buf_init(&st.open, 0);
+    mf_buf_init(&st.final, 0);
+    rc = lease_and_read(s, &st, &may_wrap, err);
+    if (rc != 0) {
+        step_free(&st);
         return rc < 0 ? mf_err_prefix(err, "could not read sent messages due for a status check")
                       : 1;
+    }
     if (checked != NULL)
-        *checked = PQntuples(q);
-    if (PQntuples(q) == 0) {
-        PQclear(q);
+        *checked = st.jobs > INT_MAX ? INT_MAX : (int)st.jobs;
+    if (PQntuples(st.groups) == 0) {
+        step_free(&st);
         if (may_wrap && mf_pg_command(s->pg, WRAP_SQL, 1, &me, NULL, err) != 0)
             return mf_err_prefix(err, "could not start a new status sweep");
         return 0;
     }
     rc = -1;
     s->dr_failed = 0;
-    if (ask(s, q, &got, err) != 0)
+    if (st.due != NULL && ask(s, st.due, &got, err) != 0)
         goto out;
     if (got > 0 && mf_kafka_flush(s->prod, 60000, err) != 0)
         goto out;
@@ -317,9 +382,10 @@ int rep_status_poll_once(rep_status *s, int *checked, int *produced, mf_err *err
     }
     /* only now: a failed step is asked again from the same position */
     {
-        const char *ap[2] = {me, PQgetvalue(q, PQntuples(q) - 1, REP_FINAL_ID)};
+        const char *ap[3] = {me, PQgetvalue(st.groups, PQntuples(st.groups) - 1, 0),
+                             st.final.data};
 
-        if (mf_pg_command(s->pg, ADVANCE_SQL, 2, ap, NULL, err) != 0) {
+        if (mf_pg_command(s->pg, ADVANCE_SQL, 3, ap, NULL, err) != 0) {
             mf_err_prefix(err, "could not store the status sweep position");
             goto out;
         }
@@ -328,7 +394,7 @@ int rep_status_poll_once(rep_status *s, int *checked, int *produced, mf_err *err
 out:
     if (produced != NULL)
         *produced = got;
-    PQclear(q);
+    step_free(&st);
     return rc;
 }
 

@@ -642,6 +642,26 @@ static void start_sim(itest *t)
 
 /* Hands n messages of run r to the simulator (recipients 500000 + i) and produces their
  * accepted results, carrying the simulator's message ids. */
+/* An mf_claim_groups row holding these jobs, as the sender records one per claim chunk and
+ * provider group; returns its id. */
+static long long record_group(itest *t, char (*jobs)[MF_UUID_STR_SIZE], int n)
+{
+    char arr[40 * (MF_UUID_STR_SIZE + 1) + 3];
+    size_t len = 0;
+    const char *p[1] = {arr};
+
+    assert_true(n <= 40);
+    arr[len++] = '{';
+    for (int i = 0; i < n; i++)
+        len += (size_t)snprintf(arr + len, sizeof(arr) - len, "%s%s", i > 0 ? "," : "", jobs[i]);
+    assert_true(len + 2 <= sizeof(arr));
+    arr[len++] = '}';
+    arr[len] = '\0';
+    return mf_test_pg_ll(t->pg, "INSERT INTO mf_claim_groups (chunk_id, group_id, job_ids)"
+                         " VALUES (gen_random_uuid(), 'G4V20260101STATUSTEST00001', $1::uuid[])"
+                         " RETURNING id", 1, p);
+}
+
 static void send_and_produce(itest *t, const run_fx *r, int n)
 {
     mf_coolsms_config cc = {0};
@@ -675,6 +695,8 @@ static void send_and_produce(itest *t, const run_fx *r, int n)
     assert_int_equal(mf_coolsms_drain(api, 30000, &err), 0);
     mf_coolsms_destroy(api);
     assert_int_equal((int)sent.n, n);
+    /* the group the sender records with the claims: what the status poller reads */
+    record_group(t, jobs, n);
     /* accepted results carrying the simulator's message ids (in request order) */
     for (int i = 0; i < n; i++)
         produce_result(t, r, t->tpl, 500000 + i, MF_RESULT_ACCEPTED, sent.ids[i], mf_test_now_ms());
@@ -736,6 +758,19 @@ static void test_status_poller(void **state)
     wait_completed(t, &r, 30000);
     assert_int_equal(mf_test_pg_ll(t->pg, "SELECT success_count * 1000 + failed_count FROM workflow_runs"
                                  " WHERE id = $1::uuid", 1, p), delivered * 1000 + failed);
+    /* the next sweep finds every job of the group final and closes the group: later sweeps
+     * skip it */
+    for (int waited = 0; mf_test_pg_ll(t->pg, "SELECT count(*) FROM mf_claim_groups"
+                                       " WHERE final_at IS NULL", 0, NULL) > 0; waited += 100) {
+        if (waited > 15000)
+            fail_msg("the poller did not mark the group final");
+        mf_test_sleep_ms(100);
+    }
+    /* it read the group and its jobs by primary key: message_logs has no index of its own */
+    assert_int_equal(mf_test_pg_ll(t->pg, "SELECT count(*) FROM pg_indexes WHERE indexname IN"
+                                 " ('idx_message_logs_sent_unfinal',"
+                                 "  'idx_message_logs_provider_message_id',"
+                                 "  'idx_message_logs_run_phone')", 0, NULL), 0);
     assert_int_equal(mf_test_stop(t->reporter, 20000, NULL), 0);
     t->reporter = 0;
     /* a stopping poller hands the lease back at once */

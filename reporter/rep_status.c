@@ -8,7 +8,6 @@
 #include <string.h>
 #include <time.h>
 
-#include "mf_buf.h"
 #include "mf_clock.h"
 #include "mf_codec.h"
 #include "mf_coolsms.h"
@@ -24,10 +23,11 @@
  * final status (final_at IS NULL, migration 0016), in id order; the row of mf_status_poller
  * holds its lease and position. The jobs of a group are read by primary key
  * (message_logs.id is the job id), so message_logs carries no index of its own for the poller
- * and nothing is written to it to mark a row as checked. A group whose jobs all have a row
- * that is no longer `sent` is marked final and never read again; one still holding a `sent`
- * message (or a job whose row is not there yet) is read again on the next sweep, which starts
- * once the current one reached the end and began MF_REPORTER_STATUS_RECHECK_MS ago.
+ * and nothing is written to it to mark a row as checked. Each step narrows a group to its jobs
+ * not final yet (open_job_ids) and closes it (final_at) once none is left; a group still
+ * holding a `sent` message, or a job whose row is not there yet, is read again on the next
+ * sweep, which starts once the current one reached the end and began
+ * MF_REPORTER_STATUS_RECHECK_MS ago.
  */
 
 /* Whether a run is still being recorded (the poller then waits its turn, wait_turn). */
@@ -45,38 +45,54 @@ static const char LEASE_SQL[] =
     "  sweep_started_at IS NULL"
     "   OR sweep_started_at < now() - make_interval(secs => $3::bigint / 1000.0)";
 
-/* The next open groups after the cursor, created before the status delay (their messages were
- * sent after that), in id order: as many as hold $3 jobs, at least one. For each, whether it
- * is final: every job has its row and none is `sent`. $1 cursor, $2 delay ms, $3 batch. */
-static const char GROUPS_SQL[] =
+/* One step: the next open groups after the cursor, created before the status delay (their
+ * messages were sent after that), in id order: as many as hold $3 open jobs, at least one, at
+ * most 50 (each job array read is a detoast: groups hold up to 10,000 jobs). Their open jobs
+ * (open_job_ids, or all of job_ids until a step narrowed them) are read by primary key. In the
+ * same statement each group keeps only the jobs that are not final yet (no row, or still
+ * `sent`: a final row never becomes `sent` again), and a group without any gets final_at, so
+ * later sweeps read only what is left. One row per open job: its row (REP_FINAL_COLS, NULL
+ * when the reporters have not written it yet), its group, and whether it is due for a check;
+ * one row of NULLs when no job is open. $1 cursor, $2 delay ms, $3 batch. */
+static const char STEP_SQL[] =
     "WITH g AS ("
-    "  SELECT id, job_ids, sum(cardinality(job_ids)) OVER (ORDER BY id) AS upto"
-    "  FROM (SELECT id, job_ids FROM mf_claim_groups"
+    "  SELECT id, jobs, cardinality(jobs) AS n, sum(cardinality(jobs)) OVER (ORDER BY id) AS upto"
+    "  FROM (SELECT id, coalesce(open_job_ids, job_ids) AS jobs FROM mf_claim_groups"
     "        WHERE final_at IS NULL AND id > $1::bigint"
     "          AND created_at < now() - make_interval(secs => $2::bigint / 1000.0)"
-    "        ORDER BY id LIMIT $3::int) x)"
-    " SELECT g.id, bool_and(m.status IS NOT NULL AND m.status <> 'sent'), count(*)"
-    " FROM g CROSS JOIN LATERAL unnest(g.job_ids) AS j(job_id)"
-    "  LEFT JOIN message_logs m ON m.id = j.job_id"
-    " WHERE g.upto - cardinality(g.job_ids) < $3::int"
-    " GROUP BY g.id ORDER BY g.id";
+    "        ORDER BY id LIMIT LEAST($3::int, 50)) x),"
+    " j AS MATERIALIZED ("
+    "  SELECT g.id AS gid, g.n, u.job_id, m.id IS NOT NULL AND m.status <> 'sent' AS final"
+    "  FROM g CROSS JOIN LATERAL unnest(g.jobs) AS u(job_id)"
+    "   LEFT JOIN message_logs m ON m.id = u.job_id"
+    "  WHERE g.upto - g.n < $3::int),"
+    " o AS ("
+    "  SELECT gid, array_agg(job_id) FILTER (WHERE NOT final) AS open"
+    "  FROM j GROUP BY gid, n HAVING count(*) FILTER (WHERE NOT final) < n),"
+    " narrowed AS ("
+    "  UPDATE mf_claim_groups c SET open_job_ids = o.open,"
+    "   final_at = CASE WHEN o.open IS NULL THEN now() END"
+    "  FROM o WHERE c.id = o.gid)"
+    " SELECT x.*, l.last, l.jobs"
+    " FROM (SELECT max(gid) AS last, count(*) AS jobs FROM j) l"
+    " LEFT JOIN LATERAL ("
+    "  SELECT " REP_FINAL_COLS ", j.gid,"
+    "   m.status = 'sent' AND m.provider_message_id IS NOT NULL"
+    "    AND m.sent_at < now() - make_interval(secs => $2::bigint / 1000.0) AS due"
+    "  FROM j LEFT JOIN message_logs m ON m.id = j.job_id"
+    "   LEFT JOIN workflow_runs r ON r.id = m.workflow_run_id"
+    "  WHERE NOT j.final) x ON true"
+    " ORDER BY x.gid";
 
-/* The messages due for a check in the open groups $1 (a bigint array), by primary key. */
-static const char DUE_SQL[] =
-    "SELECT " REP_FINAL_COLS
-    " FROM message_logs m JOIN workflow_runs r ON r.id = m.workflow_run_id"
-    " WHERE m.id IN (SELECT DISTINCT unnest(job_ids) FROM mf_claim_groups"
-    "                WHERE id = ANY ($1::bigint[]))"
-    "  AND m.status = 'sent' AND m.provider_message_id IS NOT NULL"
-    "  AND m.sent_at < now() - make_interval(secs => $2::bigint / 1000.0)"
-    " ORDER BY m.sent_at, m.id";
+/* STEP_SQL's columns after REP_FINAL_COLS: the open job's group (NULL in the one row of a
+ * step whose jobs are all final), whether it is due, and in every row the last group read
+ * (NULL: none) and the number of jobs read. */
+enum { STEP_GROUP = REP_FINAL_NCOLS, STEP_DUE, STEP_LAST, STEP_JOBS };
 
-/* Moves the cursor past the last group checked and marks the final ones ($3, a bigint array);
- * a new sweep starts its clock with its first step. */
+/* Moves the cursor past the last group read; a new sweep starts its clock with its first
+ * step. */
 static const char ADVANCE_SQL[] =
-    "WITH f AS (UPDATE mf_claim_groups SET final_at = now()"
-    "           WHERE id = ANY ($3::bigint[]) AND final_at IS NULL)"
-    " UPDATE mf_status_poller"
+    "UPDATE mf_status_poller"
     " SET cursor_group = $2::bigint,"
     "  sweep_started_at = CASE WHEN cursor_group IS NULL THEN now() ELSE sweep_started_at END,"
     "  updated_at = now()"
@@ -179,9 +195,8 @@ static int emit(rep_status *s, const PGresult *q, int row, const mf_coolsms_list
  * hundred of them (over 20 KB) is refused or dropped by HTTP servers. */
 #define IDS_PER_REQUEST 100
 
-/* Ask the list API about rows first..first+n-1 (messageIds, paged) and emit the
- * final ones. */
-static int ask_chunk(rep_status *s, const PGresult *q, int first, int n, int *produced,
+/* Ask the list API about rows rows[0..n-1] of q (messageIds, paged) and emit the final ones. */
+static int ask_chunk(rep_status *s, const PGresult *q, const int *rows, int n, int *produced,
                      mf_err *err)
 {
     int i, rc = -1;
@@ -194,7 +209,7 @@ static int ask_chunk(rep_status *s, const PGresult *q, int first, int n, int *pr
         return mf_err_set(err, "out of memory");
     for (i = 0; i < n; i++) {
         f[i].key = "messageIds";
-        f[i].value = PQgetvalue(q, first + i, REP_FINAL_PMID);
+        f[i].value = PQgetvalue(q, rows[i], REP_FINAL_PMID);
     }
     snprintf(limit, sizeof(limit), "%d", n > 500 ? 500 : n);
     f[n].key = "limit";
@@ -218,10 +233,10 @@ static int ask_chunk(rep_status *s, const PGresult *q, int first, int n, int *pr
 
             if (!rep_final_is_final(it->status_code))
                 continue;
-            for (i = first; i < first + n; i++) {
-                if (strcmp(PQgetvalue(q, i, REP_FINAL_PMID), it->message_id) != 0)
+            for (i = 0; i < n; i++) {
+                if (strcmp(PQgetvalue(q, rows[i], REP_FINAL_PMID), it->message_id) != 0)
                     continue;
-                if (emit(s, q, i, it, err) != 0)
+                if (emit(s, q, rows[i], it, err) != 0)
                     goto out;
                 (*produced)++;
                 break;
@@ -238,63 +253,54 @@ out:
     return rc;
 }
 
-/* Ask about every row read, IDS_PER_REQUEST at a time. */
-static int ask(rep_status *s, const PGresult *q, int *produced, mf_err *err)
+/* Ask about the rows rows[0..n-1] of q, IDS_PER_REQUEST at a time. */
+static int ask(rep_status *s, const PGresult *q, const int *rows, int n, int *produced,
+               mf_err *err)
 {
-    int n = PQntuples(q);
-
     for (int first = 0; first < n; first += IDS_PER_REQUEST) {
         int m = n - first < IDS_PER_REQUEST ? n - first : IDS_PER_REQUEST;
 
-        if (ask_chunk(s, q, first, m, produced, err) != 0)
+        if (ask_chunk(s, q, rows + first, m, produced, err) != 0)
             return -1;
     }
     return 0;
 }
 
-/* One poll step's reading: the groups after the cursor and the messages due among them. */
+/* One poll step's reading: the open jobs of the groups after the cursor. */
 typedef struct poll_step {
-    PGresult *groups; /* GROUPS_SQL: id, final, jobs */
-    PGresult *due;    /* DUE_SQL rows (REP_FINAL_COLS), NULL when no open group was read */
-    mf_buf open;      /* "{id,...}" of the groups still holding a message not final */
-    mf_buf final;     /* "{id,...}" of the groups found final */
-    long long jobs;   /* jobs in the groups read */
+    PGresult *q;    /* STEP_SQL rows */
+    int *due;       /* rows of q due for a check */
+    int n_due;
+    const char *last; /* the last group read; NULL: none */
+    long long jobs;   /* jobs read in those groups, final or not */
 } poll_step;
 
 static void step_free(poll_step *st)
 {
-    PQclear(st->groups);
-    PQclear(st->due);
-    mf_buf_free(&st->open);
-    mf_buf_free(&st->final);
+    PQclear(st->q);
+    free(st->due);
     memset(st, 0, sizeof(*st));
 }
 
-/* Splits the groups read into st->open and st->final (array literals) and counts their jobs. */
-static int sort_groups(poll_step *st, mf_err *err)
+/* Lists the rows due for a check and reads the step's position. */
+static int sort_rows(poll_step *st, mf_err *err)
 {
-    int n = PQntuples(st->groups);
+    int n = PQntuples(st->q);
 
-    if (mf_buf_append_char(&st->open, '{', err) != 0 ||
-        mf_buf_append_char(&st->final, '{', err) != 0)
-        return -1;
-    for (int i = 0; i < n; i++) {
-        int fin = PQgetvalue(st->groups, i, 1)[0] == 't';
-        mf_buf *b = fin ? &st->final : &st->open;
-
-        if ((b->len > 1 && mf_buf_append_char(b, ',', err) != 0) ||
-            mf_buf_append_str(b, PQgetvalue(st->groups, i, 0), err) != 0)
-            return -1;
-        st->jobs += strtoll(PQgetvalue(st->groups, i, 2), NULL, 10);
+    if ((st->due = calloc((size_t)n + 1, sizeof(*st->due))) == NULL)
+        return mf_err_set(err, "out of memory");
+    for (int i = 0; i < n; i++)
+        if (PQgetvalue(st->q, i, STEP_DUE)[0] == 't')
+            st->due[st->n_due++] = i;
+    if (n > 0 && !PQgetisnull(st->q, 0, STEP_LAST)) {
+        st->last = PQgetvalue(st->q, 0, STEP_LAST);
+        st->jobs = strtoll(PQgetvalue(st->q, 0, STEP_JOBS), NULL, 10);
     }
-    if (mf_buf_append_char(&st->open, '}', err) != 0 ||
-        mf_buf_append_char(&st->final, '}', err) != 0)
-        return -1;
     return 0;
 }
 
-/* Takes (or renews) the lease and reads the next groups after the cursor and the messages due
- * for a check among them, in one transaction. 0 with *st filled, 1 when another poller holds
+/* Takes (or renews) the lease and reads the jobs of the next groups after the cursor, in one
+ * transaction. 0 with *st filled, 1 when another poller holds
  * the lease, -1 with err. */
 static int lease_and_read(rep_status *s, poll_step *st, int *may_wrap, mf_err *err)
 {
@@ -320,15 +326,9 @@ static int lease_and_read(rep_status *s, poll_step *st, int *may_wrap, mf_err *e
         const char *gp[3] = {PQgetvalue(l, 0, 0), delay, batch};
 
         *may_wrap = PQgetvalue(l, 0, 1)[0] == 't' && PQgetvalue(l, 0, 2)[0] == 't';
-        if ((st->groups = mf_pg_query(s->pg, GROUPS_SQL, 3, gp, err)) == NULL ||
-            sort_groups(st, err) != 0)
+        if ((st->q = mf_pg_query(s->pg, STEP_SQL, 3, gp, err)) == NULL ||
+            sort_rows(st, err) != 0)
             goto out;
-        if (st->open.len > 2) {
-            const char *dp[2] = {st->open.data, delay};
-
-            if ((st->due = mf_pg_query(s->pg, DUE_SQL, 2, dp, err)) == NULL)
-                goto out;
-        }
     }
     if (mf_pg_commit(s->pg, err) != 0)
         goto out;
@@ -354,8 +354,6 @@ int rep_status_poll_once(rep_status *s, int *checked, int *produced, mf_err *err
     if (mf_pg_ensure(s->pg, err) != 0)
         return -1;
     memset(&st, 0, sizeof(st));
-    mf_buf_init(&st.open, 0);
-    mf_buf_init(&st.final, 0);
     rc = lease_and_read(s, &st, &may_wrap, err);
     if (rc != 0) {
         step_free(&st);
@@ -364,7 +362,7 @@ int rep_status_poll_once(rep_status *s, int *checked, int *produced, mf_err *err
     }
     if (checked != NULL)
         *checked = st.jobs > INT_MAX ? INT_MAX : (int)st.jobs;
-    if (PQntuples(st.groups) == 0) {
+    if (st.last == NULL) {
         step_free(&st);
         if (may_wrap && mf_pg_command(s->pg, WRAP_SQL, 1, &me, NULL, err) != 0)
             return mf_err_prefix(err, "could not start a new status sweep");
@@ -372,7 +370,7 @@ int rep_status_poll_once(rep_status *s, int *checked, int *produced, mf_err *err
     }
     rc = -1;
     s->dr_failed = 0;
-    if (st.due != NULL && ask(s, st.due, &got, err) != 0)
+    if (ask(s, st.q, st.due, st.n_due, &got, err) != 0)
         goto out;
     if (got > 0 && mf_kafka_flush(s->prod, 60000, err) != 0)
         goto out;
@@ -382,10 +380,9 @@ int rep_status_poll_once(rep_status *s, int *checked, int *produced, mf_err *err
     }
     /* only now: a failed step is asked again from the same position */
     {
-        const char *ap[3] = {me, PQgetvalue(st.groups, PQntuples(st.groups) - 1, 0),
-                             st.final.data};
+        const char *ap[2] = {me, st.last};
 
-        if (mf_pg_command(s->pg, ADVANCE_SQL, 3, ap, NULL, err) != 0) {
+        if (mf_pg_command(s->pg, ADVANCE_SQL, 2, ap, NULL, err) != 0) {
             mf_err_prefix(err, "could not store the status sweep position");
             goto out;
         }

@@ -16,8 +16,12 @@ DROP INDEX IF EXISTS idx_message_logs_run_phone;
 -- the jobs of each by primary key (docs/reporter.md, "Final-status poller").
 DROP INDEX IF EXISTS idx_message_logs_sent_unfinal;
 
-ALTER TABLE mf_claim_groups ADD COLUMN final_at timestamptz;
+ALTER TABLE mf_claim_groups
+  ADD COLUMN open_job_ids uuid[],
+  ADD COLUMN final_at timestamptz;
 
+COMMENT ON COLUMN mf_claim_groups.open_job_ids IS
+  'msgfleet: the jobs of job_ids the final-status poller found not final yet (no message_logs row, or still sent); NULL until it first narrowed them; job_ids itself never changes';
 COMMENT ON COLUMN mf_claim_groups.final_at IS
   'msgfleet: set by the final-status poller once every job of the row has a message_logs row that is no longer sent; the poller reads only rows where it is NULL';
 

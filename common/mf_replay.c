@@ -5,19 +5,29 @@
 
 #include "mf_pg.h"
 
-/* $1 original run, $2 filter (jsonb). The filter is read in SQL so that the CLI's dry run and
- * the planner's expansion cannot disagree about what it means. */
+/* The chain (the original run $1 and its replays) and the statuses the filter $2 resends, read
+ * first and handed to the candidate query as values: with them the planner estimates from the
+ * table's statistics how many rows of those runs and statuses there are, and reads them through
+ * the seed's indexes on workflow_run_id and status. */
+static const char CHAIN_SQL[] =
+    "SELECT ARRAY(SELECT id FROM workflow_runs WHERE id = $1::uuid OR replay_of = $1::uuid)::text,"
+    " ARRAY(SELECT jsonb_array_elements_text("
+    "  coalesce($2::jsonb->'statuses', '[\"failed\"]'::jsonb)))::text";
+
+/* $1 the chain's run ids (uuid[]), $2 filter (jsonb), $3 the statuses to resend (text[]). The
+ * filter is read in SQL so that the CLI's dry run and the planner's expansion cannot disagree
+ * about what it means. Both reads of message_logs (the failures, and the never-resend check)
+ * touch the chain's rows only; the query used to name the chain through a CTE the planner
+ * cannot see into, and read the whole table twice per page (docs/replay.md, "Cost"). */
 #define CANDIDATES_SQL                                                                          \
-    "WITH chain AS (SELECT id FROM workflow_runs WHERE id = $1::uuid OR replay_of = $1::uuid), " \
-    "f AS (SELECT coalesce($2::jsonb, '{}'::jsonb) AS j) "                                      \
+    "WITH f AS (SELECT coalesce($2::jsonb, '{}'::jsonb) AS j) "                                 \
     "SELECT DISTINCT ON (m.recipient_phone) m.recipient_phone, m.recipient_name, "              \
     "       m.template_id, coalesce(m.variables_used, '{}'::jsonb), "                           \
     "       coalesce(m.error_code, ''), m.message_type "                                        \
     "FROM message_logs m, f "                                                                   \
-    "WHERE m.workflow_run_id IN (SELECT id FROM chain) "                                        \
+    "WHERE m.workflow_run_id = ANY ($1::uuid[]) "                                               \
     "  AND m.recipient_phone IS NOT NULL "                                                      \
-    "  AND m.status IN (SELECT jsonb_array_elements_text("                                      \
-    "        coalesce(f.j->'statuses', '[\"failed\"]'::jsonb))) "                               \
+    "  AND m.status = ANY ($3::text[]) "                                                        \
     "  AND (NOT f.j ? 'codes' OR m.error_code IN "                                              \
     "        (SELECT jsonb_array_elements_text(f.j->'codes'))) "                                \
     "  AND coalesce(m.error_code, '') NOT IN (SELECT jsonb_array_elements_text("               \
@@ -28,21 +38,42 @@
     "  AND (f.j->>'until' IS NULL OR "                                                          \
     "       coalesce(m.failed_at, m.created_at) < (f.j->>'until')::timestamptz) "               \
     "  AND NOT EXISTS (SELECT 1 FROM message_logs d "                                           \
-    "        WHERE d.workflow_run_id IN (SELECT id FROM chain) "                                \
+    "        WHERE d.workflow_run_id = ANY ($1::uuid[]) "                                       \
     "          AND d.recipient_phone = m.recipient_phone "                                      \
     "          AND d.status IN ('sent', 'delivered')) "
+
+/* Runs `sql` with $1 chain, $2 filter, $3 statuses and the n_more parameters `more` after them. */
+static PGresult *candidates(PGconn *conn, const char *sql, const char *original_run_id,
+                            const char *filter_json, const char *const *more, int n_more,
+                            mf_err *err)
+{
+    const char *cp[2] = {original_run_id, filter_json};
+    const char *params[5];
+    PGresult *chain = mf_pg_query(conn, CHAIN_SQL, 2, cp, err), *res;
+
+    if (chain == NULL)
+        return NULL;
+    params[0] = PQgetvalue(chain, 0, 0);
+    params[1] = filter_json;
+    params[2] = PQgetvalue(chain, 0, 1);
+    for (int i = 0; i < n_more && i < 2; i++)
+        params[3 + i] = more[i];
+    res = mf_pg_query(conn, sql, 3 + (n_more < 2 ? n_more : 2), params, err);
+    PQclear(chain);
+    return res;
+}
 
 PGresult *mf_replay_page(PGconn *conn, const char *original_run_id, const char *filter_json,
                          const char *after_phone, int limit, mf_err *err)
 {
     static const char sql[] = CANDIDATES_SQL
-        "  AND m.recipient_phone > $3 "
-        "ORDER BY m.recipient_phone, m.created_at DESC LIMIT $4";
+        "  AND m.recipient_phone > $4 "
+        "ORDER BY m.recipient_phone, m.created_at DESC LIMIT $5";
     char lim[16];
-    const char *params[4] = {original_run_id, filter_json, after_phone ? after_phone : "", lim};
+    const char *more[2] = {after_phone ? after_phone : "", lim};
 
     snprintf(lim, sizeof(lim), "%d", limit);
-    return mf_pg_query(conn, sql, 4, params, err);
+    return candidates(conn, sql, original_run_id, filter_json, more, 2, err);
 }
 
 PGresult *mf_replay_count_by_code(PGconn *conn, const char *original_run_id,
@@ -52,7 +83,5 @@ PGresult *mf_replay_count_by_code(PGconn *conn, const char *original_run_id,
                               "ORDER BY m.recipient_phone, m.created_at DESC) "
                               "AS c(phone, name, tpl, vars, code, type) "
                               "GROUP BY c.code ORDER BY 2 DESC, 1";
-    const char *params[2] = {original_run_id, filter_json};
-
-    return mf_pg_query(conn, sql, 2, params, err);
+    return candidates(conn, sql, original_run_id, filter_json, NULL, 0, err);
 }

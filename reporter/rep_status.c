@@ -1,6 +1,7 @@
 /* rep_status: the final-status poller: asks the list API about sent messages, emits results. */
 #include "rep_status.h"
 
+#include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -17,52 +18,88 @@
 #include "rep_final.h"
 
 /*
- * One poller at a time walks the sent messages in (sent_at, id) order; the row of
- * mf_status_poller holds its lease and position (schemas/pg/0006_status_sweep.sql). Nothing is
- * written to message_logs to mark a row as checked: such an update rewrites the row and all 8
- * of its indexes. A message still not final is asked about again on the next sweep, which
- * starts once the current one reached the end and began MF_REPORTER_STATUS_RECHECK_MS ago.
+ * One poller at a time walks the provider groups the senders record with their claims
+ * (mf_claim_groups: group -> job ids, migration 0008) that still hold a message without its
+ * final status (final_at IS NULL, migration 0016), in id order; the row of mf_status_poller
+ * holds its lease and position. The jobs of a group are read by primary key
+ * (message_logs.id is the job id), so message_logs carries no index of its own for the poller
+ * and nothing is written to it to mark a row as checked. Each step narrows a group to its jobs
+ * not final yet (open_job_ids) and closes it (final_at) once none is left; a group still
+ * holding a `sent` message, or a job whose row is not there yet, is read again on the next
+ * sweep, which starts once the current one reached the end and began
+ * MF_REPORTER_STATUS_RECHECK_MS ago.
  */
 
 /* Whether a run is still being recorded (the poller then waits its turn, wait_turn). */
 static const char RUNNING_SQL[] =
     "SELECT EXISTS (SELECT 1 FROM workflow_runs WHERE status = 'running')";
 
-/* Takes or renews the lease; returns the cursor as text (read back in the same transaction, so
- * the session's TimeZone and DateStyle parse it as they printed it), whether a sweep is under
- * way, and whether a new one may start. No row: another poller holds the lease. */
+/* Takes or renews the lease; returns the cursor, whether a sweep is under way, and whether a
+ * new one may start. No row: another poller holds the lease. */
 static const char LEASE_SQL[] =
     "UPDATE mf_status_poller"
     " SET owner = $1, lease_until = now() + make_interval(secs => $2::bigint / 1000.0)"
     " WHERE id = 1 AND (owner IS NULL OR owner = $1 OR lease_until < now())"
-    " RETURNING COALESCE(cursor_sent_at, '-infinity')::text,"
-    "  COALESCE(cursor_id, '00000000-0000-0000-0000-000000000000')::text,"
-    "  cursor_sent_at IS NOT NULL,"
+    " RETURNING COALESCE(cursor_group, 0)::text,"
+    "  cursor_group IS NOT NULL,"
     "  sweep_started_at IS NULL"
     "   OR sweep_started_at < now() - make_interval(secs => $3::bigint / 1000.0)";
 
-/* The next sent messages due for a check after the cursor. `sent_at >= $1` is what the index
- * scan starts from; the row comparison then skips what the cursor already passed. */
-static const char DUE_SQL[] =
-    "SELECT " REP_FINAL_COLS
-    " FROM message_logs m JOIN workflow_runs r ON r.id = m.workflow_run_id"
-    " WHERE m.status = 'sent' AND m.provider_message_id IS NOT NULL"
-    "  AND m.sent_at < now() - make_interval(secs => $3::bigint / 1000.0)"
-    "  AND m.sent_at >= $1::timestamptz AND (m.sent_at, m.id) > ($1::timestamptz, $2::uuid)"
-    " ORDER BY m.sent_at, m.id LIMIT $4::int";
+/* One step: the next open groups after the cursor, created before the status delay (their
+ * messages were sent after that), in id order: as many as hold $3 open jobs, at least one, at
+ * most 50 (each job array read is a detoast: groups hold up to 10,000 jobs). Their open jobs
+ * (open_job_ids, or all of job_ids until a step narrowed them) are read by primary key. In the
+ * same statement each group keeps only the jobs that are not final yet (no row, or still
+ * `sent`: a final row never becomes `sent` again), and a group without any gets final_at, so
+ * later sweeps read only what is left. One row per open job: its row (REP_FINAL_COLS, NULL
+ * when the reporters have not written it yet), its group, and whether it is due for a check;
+ * one row of NULLs when no job is open. $1 cursor, $2 delay ms, $3 batch. */
+static const char STEP_SQL[] =
+    "WITH g AS ("
+    "  SELECT id, jobs, cardinality(jobs) AS n, sum(cardinality(jobs)) OVER (ORDER BY id) AS upto"
+    "  FROM (SELECT id, coalesce(open_job_ids, job_ids) AS jobs FROM mf_claim_groups"
+    "        WHERE final_at IS NULL AND id > $1::bigint"
+    "          AND created_at < now() - make_interval(secs => $2::bigint / 1000.0)"
+    "        ORDER BY id LIMIT LEAST($3::int, 50)) x),"
+    " j AS MATERIALIZED ("
+    "  SELECT g.id AS gid, g.n, u.job_id, m.id IS NOT NULL AND m.status <> 'sent' AS final"
+    "  FROM g CROSS JOIN LATERAL unnest(g.jobs) AS u(job_id)"
+    "   LEFT JOIN message_logs m ON m.id = u.job_id"
+    "  WHERE g.upto - g.n < $3::int),"
+    " o AS ("
+    "  SELECT gid, array_agg(job_id) FILTER (WHERE NOT final) AS open"
+    "  FROM j GROUP BY gid, n HAVING count(*) FILTER (WHERE NOT final) < n),"
+    " narrowed AS ("
+    "  UPDATE mf_claim_groups c SET open_job_ids = o.open,"
+    "   final_at = CASE WHEN o.open IS NULL THEN now() END"
+    "  FROM o WHERE c.id = o.gid)"
+    " SELECT x.*, l.last, l.jobs"
+    " FROM (SELECT max(gid) AS last, count(*) AS jobs FROM j) l"
+    " LEFT JOIN LATERAL ("
+    "  SELECT " REP_FINAL_COLS ", j.gid,"
+    "   m.status = 'sent' AND m.provider_message_id IS NOT NULL"
+    "    AND m.sent_at < now() - make_interval(secs => $2::bigint / 1000.0) AS due"
+    "  FROM j LEFT JOIN message_logs m ON m.id = j.job_id"
+    "   LEFT JOIN workflow_runs r ON r.id = m.workflow_run_id"
+    "  WHERE NOT j.final) x ON true"
+    " ORDER BY x.gid";
 
-/* Moves the cursor past the last row checked (its sent_at read by id); a new sweep starts
- * its clock with its first step. */
+/* STEP_SQL's columns after REP_FINAL_COLS: the open job's group (NULL in the one row of a
+ * step whose jobs are all final), whether it is due, and in every row the last group read
+ * (NULL: none) and the number of jobs read. */
+enum { STEP_GROUP = REP_FINAL_NCOLS, STEP_DUE, STEP_LAST, STEP_JOBS };
+
+/* Moves the cursor past the last group read; a new sweep starts its clock with its first
+ * step. */
 static const char ADVANCE_SQL[] =
     "UPDATE mf_status_poller"
-    " SET cursor_sent_at = (SELECT sent_at FROM message_logs WHERE id = $2::uuid),"
-    "  cursor_id = $2::uuid,"
-    "  sweep_started_at = CASE WHEN cursor_id IS NULL THEN now() ELSE sweep_started_at END,"
+    " SET cursor_group = $2::bigint,"
+    "  sweep_started_at = CASE WHEN cursor_group IS NULL THEN now() ELSE sweep_started_at END,"
     "  updated_at = now()"
     " WHERE id = 1 AND owner = $1";
 
 static const char WRAP_SQL[] =
-    "UPDATE mf_status_poller SET cursor_sent_at = NULL, cursor_id = NULL, updated_at = now()"
+    "UPDATE mf_status_poller SET cursor_group = NULL, updated_at = now()"
     " WHERE id = 1 AND owner = $1";
 
 static const char RELEASE_SQL[] =
@@ -159,9 +196,8 @@ static int emit(rep_status *s, const PGresult *q, int row, const mf_coolsms_list
  * hundred of them (over 20 KB) is refused or dropped by HTTP servers. */
 #define IDS_PER_REQUEST 100
 
-/* Ask the list API about rows first..first+n-1 (messageIds, paged) and emit the
- * final ones. */
-static int ask_chunk(rep_status *s, const PGresult *q, int first, int n, int *produced,
+/* Ask the list API about rows rows[0..n-1] of q (messageIds, paged) and emit the final ones. */
+static int ask_chunk(rep_status *s, const PGresult *q, const int *rows, int n, int *produced,
                      mf_err *err)
 {
     int i, rc = -1;
@@ -174,7 +210,7 @@ static int ask_chunk(rep_status *s, const PGresult *q, int first, int n, int *pr
         return mf_err_set(err, "out of memory");
     for (i = 0; i < n; i++) {
         f[i].key = "messageIds";
-        f[i].value = PQgetvalue(q, first + i, REP_FINAL_PMID);
+        f[i].value = PQgetvalue(q, rows[i], REP_FINAL_PMID);
     }
     snprintf(limit, sizeof(limit), "%d", n > 500 ? 500 : n);
     f[n].key = "limit";
@@ -198,10 +234,10 @@ static int ask_chunk(rep_status *s, const PGresult *q, int first, int n, int *pr
 
             if (!rep_final_is_final(it->status_code))
                 continue;
-            for (i = first; i < first + n; i++) {
-                if (strcmp(PQgetvalue(q, i, REP_FINAL_PMID), it->message_id) != 0)
+            for (i = 0; i < n; i++) {
+                if (strcmp(PQgetvalue(q, rows[i], REP_FINAL_PMID), it->message_id) != 0)
                     continue;
-                if (emit(s, q, i, it, err) != 0)
+                if (emit(s, q, rows[i], it, err) != 0)
                     goto out;
                 (*produced)++;
                 break;
@@ -218,35 +254,62 @@ out:
     return rc;
 }
 
-/* Ask about every row read, IDS_PER_REQUEST at a time. */
-static int ask(rep_status *s, const PGresult *q, int *produced, mf_err *err)
+/* Ask about the rows rows[0..n-1] of q, IDS_PER_REQUEST at a time. */
+static int ask(rep_status *s, const PGresult *q, const int *rows, int n, int *produced,
+               mf_err *err)
 {
-    int n = PQntuples(q);
-
     for (int first = 0; first < n; first += IDS_PER_REQUEST) {
         int m = n - first < IDS_PER_REQUEST ? n - first : IDS_PER_REQUEST;
 
-        if (ask_chunk(s, q, first, m, produced, err) != 0)
+        if (ask_chunk(s, q, rows + first, m, produced, err) != 0)
             return -1;
     }
     return 0;
 }
 
-/* Takes (or renews) the lease and reads the next rows due for a check, in one transaction
- * with sorting disabled. The planner's estimate of "status = 'sent'" comes from statistics
- * taken before the running campaign (autoanalyze waits for a tenth of the table to change), so
- * it may expect a few rows and choose to read and sort every sent row, once per poll; without
- * the full sort the plan walks idx_message_logs_sent_unfinal from the cursor and stops after
- * LIMIT rows. SET LOCAL keeps the setting off the session (transaction pooling is fine).
- * 0 with *q set (the rows), 1 when another poller holds the lease, -1 with err. */
-static int lease_and_read(rep_status *s, PGresult **q, int *may_wrap, mf_err *err)
+/* One poll step's reading: the open jobs of the groups after the cursor. */
+typedef struct poll_step {
+    PGresult *q;    /* STEP_SQL rows */
+    int *due;       /* rows of q due for a check */
+    int n_due;
+    const char *last; /* the last group read; NULL: none */
+    long long jobs;   /* jobs read in those groups, final or not */
+} poll_step;
+
+static void step_free(poll_step *st)
+{
+    PQclear(st->q);
+    free(st->due);
+    memset(st, 0, sizeof(*st));
+}
+
+/* Lists the rows due for a check and reads the step's position. */
+static int sort_rows(poll_step *st, mf_err *err)
+{
+    int n = PQntuples(st->q);
+
+    if ((st->due = calloc((size_t)n + 1, sizeof(*st->due))) == NULL)
+        return mf_err_set(err, "out of memory");
+    for (int i = 0; i < n; i++)
+        if (PQgetvalue(st->q, i, STEP_DUE)[0] == 't')
+            st->due[st->n_due++] = i;
+    if (n > 0 && !PQgetisnull(st->q, 0, STEP_LAST)) {
+        st->last = PQgetvalue(st->q, 0, STEP_LAST);
+        st->jobs = strtoll(PQgetvalue(st->q, 0, STEP_JOBS), NULL, 10);
+    }
+    return 0;
+}
+
+/* Takes (or renews) the lease and reads the jobs of the next groups after the cursor, in one
+ * transaction. 0 with *st filled, 1 when another poller holds
+ * the lease, -1 with err. */
+static int lease_and_read(rep_status *s, poll_step *st, int *may_wrap, mf_err *err)
 {
     char lease[32], recheck[32], delay[32], batch[32];
     const char *lp[3] = {s->cfg->common.instance_id, lease, recheck};
     PGresult *l = NULL;
     int rc = -1, held;
 
-    *q = NULL;
     *may_wrap = 0;
     snprintf(lease, sizeof(lease), "%d", LEASE_MS);
     snprintf(recheck, sizeof(recheck), "%lld", s->cfg->status_recheck_ms);
@@ -261,11 +324,11 @@ static int lease_and_read(rep_status *s, PGresult **q, int *may_wrap, mf_err *er
         goto out;
     held = PQntuples(l) == 1;
     if (held) {
-        const char *dp[4] = {PQgetvalue(l, 0, 0), PQgetvalue(l, 0, 1), delay, batch};
+        const char *gp[3] = {PQgetvalue(l, 0, 0), delay, batch};
 
-        *may_wrap = PQgetvalue(l, 0, 2)[0] == 't' && PQgetvalue(l, 0, 3)[0] == 't';
-        if (mf_pg_exec(s->pg, "SET LOCAL enable_sort = off", err) != 0 ||
-            (*q = mf_pg_query(s->pg, DUE_SQL, 4, dp, err)) == NULL)
+        *may_wrap = PQgetvalue(l, 0, 1)[0] == 't' && PQgetvalue(l, 0, 2)[0] == 't';
+        if ((st->q = mf_pg_query(s->pg, STEP_SQL, 3, gp, err)) == NULL ||
+            sort_rows(st, err) != 0)
             goto out;
     }
     if (mf_pg_commit(s->pg, err) != 0)
@@ -273,18 +336,15 @@ static int lease_and_read(rep_status *s, PGresult **q, int *may_wrap, mf_err *er
     rc = held ? 0 : 1;
 out:
     PQclear(l);
-    if (rc < 0) {
-        PQclear(*q);
-        *q = NULL;
+    if (rc < 0)
         mf_pg_rollback(s->pg);
-    }
     return rc;
 }
 
 int rep_status_poll_once(rep_status *s, int *checked, int *produced, mf_err *err)
 {
     const char *me = s->cfg->common.instance_id;
-    PGresult *q = NULL;
+    poll_step st;
     int got = 0, rc, may_wrap;
 
     if (checked != NULL)
@@ -294,21 +354,24 @@ int rep_status_poll_once(rep_status *s, int *checked, int *produced, mf_err *err
     s->api_failed = 0;
     if (mf_pg_ensure(s->pg, err) != 0)
         return -1;
-    rc = lease_and_read(s, &q, &may_wrap, err);
-    if (rc != 0)
+    memset(&st, 0, sizeof(st));
+    rc = lease_and_read(s, &st, &may_wrap, err);
+    if (rc != 0) {
+        step_free(&st);
         return rc < 0 ? mf_err_prefix(err, "could not read sent messages due for a status check")
                       : 1;
+    }
     if (checked != NULL)
-        *checked = PQntuples(q);
-    if (PQntuples(q) == 0) {
-        PQclear(q);
+        *checked = st.jobs > INT_MAX ? INT_MAX : (int)st.jobs;
+    if (st.last == NULL) {
+        step_free(&st);
         if (may_wrap && mf_pg_command(s->pg, WRAP_SQL, 1, &me, NULL, err) != 0)
             return mf_err_prefix(err, "could not start a new status sweep");
         return 0;
     }
     rc = -1;
     s->dr_failed = 0;
-    if (ask(s, q, &got, err) != 0)
+    if (ask(s, st.q, st.due, st.n_due, &got, err) != 0)
         goto out;
     if (got > 0 && mf_kafka_flush(s->prod, 60000, err) != 0)
         goto out;
@@ -318,7 +381,7 @@ int rep_status_poll_once(rep_status *s, int *checked, int *produced, mf_err *err
     }
     /* only now: a failed step is asked again from the same position */
     {
-        const char *ap[2] = {me, PQgetvalue(q, PQntuples(q) - 1, REP_FINAL_ID)};
+        const char *ap[2] = {me, st.last};
 
         if (mf_pg_command(s->pg, ADVANCE_SQL, 2, ap, NULL, err) != 0) {
             mf_err_prefix(err, "could not store the status sweep position");
@@ -329,7 +392,7 @@ int rep_status_poll_once(rep_status *s, int *checked, int *produced, mf_err *err
 out:
     if (produced != NULL)
         *produced = got;
-    PQclear(q);
+    step_free(&st);
     return rc;
 }
 

@@ -467,9 +467,21 @@ static void test_replay_code_filter(void **state)
     assert_int_equal(consume(run, 1, 20), 1);
     assert_string_equal(find(run, "12345")->code, "INVALID_PHONE");
 
-    /* nothing matches: the replay completes at once */
+    /* nothing matches: the replay completes at once (the completion check is the planner's
+     * next statement after recording the expansion, which wait_planned sees first) */
     create_replay("{\"codes\":[\"NO_SUCH\"]}", NULL, NULL, NULL, run, sizeof(run));
     wait_planned(run, 30);
+    {
+        const char *p[1] = {run};
+        char st[16] = "";
+
+        for (int waited = 0; waited < 5000; waited += 50) {
+            pg_val("SELECT status FROM workflow_runs WHERE id = $1", 1, p, st, sizeof(st));
+            if (strcmp(st, "running") != 0)
+                break;
+            mf_test_sleep_ms(50);
+        }
+    }
     expect_counts(run, "completed 0 0 0 true true");
 }
 

@@ -642,6 +642,26 @@ static void start_sim(itest *t)
 
 /* Hands n messages of run r to the simulator (recipients 500000 + i) and produces their
  * accepted results, carrying the simulator's message ids. */
+/* An mf_claim_groups row holding these jobs, as the sender records one per claim chunk and
+ * provider group; returns its id. */
+static long long record_group(itest *t, char (*jobs)[MF_UUID_STR_SIZE], int n)
+{
+    char arr[40 * (MF_UUID_STR_SIZE + 1) + 3];
+    size_t len = 0;
+    const char *p[1] = {arr};
+
+    assert_true(n <= 40);
+    arr[len++] = '{';
+    for (int i = 0; i < n; i++)
+        len += (size_t)snprintf(arr + len, sizeof(arr) - len, "%s%s", i > 0 ? "," : "", jobs[i]);
+    assert_true(len + 2 <= sizeof(arr));
+    arr[len++] = '}';
+    arr[len] = '\0';
+    return mf_test_pg_ll(t->pg, "INSERT INTO mf_claim_groups (chunk_id, group_id, job_ids)"
+                         " VALUES (gen_random_uuid(), 'G4V20260101STATUSTEST00001', $1::uuid[])"
+                         " RETURNING id", 1, p);
+}
+
 static void send_and_produce(itest *t, const run_fx *r, int n)
 {
     mf_coolsms_config cc = {0};
@@ -675,6 +695,8 @@ static void send_and_produce(itest *t, const run_fx *r, int n)
     assert_int_equal(mf_coolsms_drain(api, 30000, &err), 0);
     mf_coolsms_destroy(api);
     assert_int_equal((int)sent.n, n);
+    /* the group the sender records with the claims: what the status poller reads */
+    record_group(t, jobs, n);
     /* accepted results carrying the simulator's message ids (in request order) */
     for (int i = 0; i < n; i++)
         produce_result(t, r, t->tpl, 500000 + i, MF_RESULT_ACCEPTED, sent.ids[i], mf_test_now_ms());
@@ -736,12 +758,104 @@ static void test_status_poller(void **state)
     wait_completed(t, &r, 30000);
     assert_int_equal(mf_test_pg_ll(t->pg, "SELECT success_count * 1000 + failed_count FROM workflow_runs"
                                  " WHERE id = $1::uuid", 1, p), delivered * 1000 + failed);
+    /* the next sweep finds every job of the group final and closes the group: later sweeps
+     * skip it */
+    for (int waited = 0; mf_test_pg_ll(t->pg, "SELECT count(*) FROM mf_claim_groups"
+                                       " WHERE final_at IS NULL", 0, NULL) > 0; waited += 100) {
+        if (waited > 15000)
+            fail_msg("the poller did not mark the group final");
+        mf_test_sleep_ms(100);
+    }
+    /* it read the group and its jobs by primary key: message_logs has no index of its own */
+    assert_int_equal(mf_test_pg_ll(t->pg, "SELECT count(*) FROM pg_indexes WHERE indexname IN"
+                                 " ('idx_message_logs_sent_unfinal',"
+                                 "  'idx_message_logs_provider_message_id',"
+                                 "  'idx_message_logs_run_phone')", 0, NULL), 0);
     assert_int_equal(mf_test_stop(t->reporter, 20000, NULL), 0);
     t->reporter = 0;
     /* a stopping poller hands the lease back at once */
     assert_int_equal(mf_test_pg_ll(t->pg, "SELECT count(*) FROM mf_status_poller WHERE owner IS NULL",
                                  0, NULL), 1);
     assert_consistent(t);
+}
+
+/* The poller reads a recorded group by its jobs: it keeps only the jobs not final yet (a job
+ * still `sent`, a job whose row the reporters have not written) and closes the group once none
+ * is left, whatever the provider says or does not say about the rest. */
+static void test_status_poller_groups(void **state)
+{
+    itest *t = *state;
+    run_fx r;
+    char jobs[3][MF_UUID_STR_SIZE], arr[3 * MF_UUID_STR_SIZE + 8], ids[3 * MF_UUID_STR_SIZE + 8];
+    const char *p[5];
+    long long gid;
+    mf_uuid u;
+    mf_err err;
+
+    start_sim(t);
+    make_run(t, t->tpl, 3, &r);
+    p[0] = r.id;
+    mf_test_pg_ll(t->pg, "WITH u AS (UPDATE workflow_runs SET status = 'completed'"
+                  " WHERE id = $1::uuid RETURNING 1) SELECT count(*) FROM u", 1, p);
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(mf_uuid_v4(&u, &err), 0);
+        mf_uuid_format(&u, jobs[i]);
+    }
+    /* job 0 delivered, job 1 sent an hour ago (the simulator never heard of it: it stays
+     * sent), job 2 without a row yet */
+    p[1] = jobs[0];
+    p[2] = jobs[1];
+    p[3] = t->tpl;
+    assert_int_equal(mf_test_pg_ll(t->pg,
+        "WITH i AS (INSERT INTO message_logs (id, workflow_run_id, template_id, recipient_phone,"
+        " message_type, status, provider, provider_message_id, sent_at, delivered_at)"
+        " VALUES ($2::uuid, $1::uuid, $4::uuid, '01055500000', 'sms', 'delivered', 'coolsms',"
+        "  'M4V20260101GROUPTEST00000000001', now() - interval '1 hour', now()),"
+        " ($3::uuid, $1::uuid, $4::uuid, '01055500001', 'sms', 'sent', 'coolsms',"
+        "  'M4V20260101GROUPTEST00000000002', now() - interval '1 hour', NULL) RETURNING 1)"
+        " SELECT count(*) FROM i", 4, p), 2);
+    snprintf(arr, sizeof(arr), "{%s,%s,%s}", jobs[0], jobs[1], jobs[2]);
+    gid = record_group(t, jobs, 3);
+    print_message("group %lld: %s\n", gid, arr);
+    start_reporter(t, t->group, 1);
+    /* narrowed to jobs 1 and 2, still open */
+    snprintf(ids, sizeof(ids), "{%s,%s}", jobs[1], jobs[2]);
+    p[0] = ids;
+    for (int waited = 0; mf_test_pg_ll(t->pg, "SELECT count(*) FROM mf_claim_groups WHERE"
+                                       " open_job_ids IS NOT NULL", 0, NULL) == 0; waited += 100) {
+        if (waited > 30000)
+            fail_msg("the poller did not narrow the group");
+        mf_test_sleep_ms(100);
+    }
+    assert_int_equal(mf_test_pg_ll(t->pg, "SELECT count(*) FROM mf_claim_groups WHERE final_at IS NULL"
+                                 " AND cardinality(job_ids) = 3"
+                                 " AND open_job_ids @> $1::uuid[] AND open_job_ids <@ $1::uuid[]",
+                                 1, p), 1);
+    /* the missing row arrives failed, the sent one becomes delivered: the group closes */
+    p[0] = r.id;
+    p[1] = jobs[2];
+    p[2] = jobs[1];
+    p[3] = t->tpl;
+    assert_int_equal(mf_test_pg_ll(t->pg,
+        "WITH i AS (INSERT INTO message_logs (id, workflow_run_id, template_id, recipient_phone,"
+        " message_type, status, provider, failed_at, error_code)"
+        " VALUES ($2::uuid, $1::uuid, $4::uuid, '01055500002', 'sms', 'failed', 'coolsms', now(),"
+        "  '3059') RETURNING 1),"
+        " d AS (UPDATE message_logs SET status = 'delivered', delivered_at = now()"
+        "  WHERE id = $3::uuid RETURNING 1)"
+        " SELECT (SELECT count(*) FROM i) + (SELECT count(*) FROM d)", 4, p), 2);
+    for (int waited = 0; mf_test_pg_ll(t->pg, "SELECT count(*) FROM mf_claim_groups WHERE"
+                                       " final_at IS NULL", 0, NULL) > 0; waited += 100) {
+        if (waited > 30000)
+            fail_msg("the poller did not close the group");
+        mf_test_sleep_ms(100);
+    }
+    /* the recorded jobs themselves are never changed (the senders' recovery reads them) */
+    p[0] = arr;
+    assert_int_equal(mf_test_pg_ll(t->pg, "SELECT count(*) FROM mf_claim_groups"
+                                 " WHERE job_ids = $1::uuid[] AND open_job_ids IS NULL", 1, p), 1);
+    assert_int_equal(mf_test_stop(t->reporter, 20000, NULL), 0);
+    t->reporter = 0;
 }
 
 /* While a campaign is being recorded (a run still 'running') the poller waits its turn, at
@@ -893,6 +1007,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_record_redeliver_kill, setup, teardown),
         cmocka_unit_test_setup_teardown(test_status_poller, setup, teardown),
         cmocka_unit_test_setup_teardown(test_status_poller_waits_turn, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_status_poller_groups, setup, teardown),
         cmocka_unit_test_setup_teardown(test_insert_modes, setup, teardown),
     };
 

@@ -390,6 +390,23 @@ static void produce_accepted(itest *t)
     if (mf_kafka_flush(t->prod, 60000, &err) != 0)
         fail_msg("flush: %s", err.msg);
     assert_int_equal(t->dr_failed, 0);
+    /* the group as the sender records it with the claims: what the status poller reads */
+    {
+        char arr[NJOBS * (MF_UUID_STR_SIZE + 1) + 3];
+        size_t len = 0;
+        const char *gp[1] = {arr};
+
+        arr[len++] = '{';
+        for (int i = 0; i < NJOBS; i++)
+            len += (size_t)snprintf(arr + len, sizeof(arr) - len, "%s%s", i > 0 ? "," : "",
+                                    t->job[i]);
+        arr[len++] = '}';
+        arr[len] = '\0';
+        assert_int_equal(mf_test_pg_ll(t->pg, "WITH g AS (INSERT INTO mf_claim_groups"
+                                       " (chunk_id, group_id, job_ids) VALUES (gen_random_uuid(),"
+                                       " 'G4V20260101WEBHOOKGROUP0000001', $1::uuid[]) RETURNING 1)"
+                                       " SELECT count(*) FROM g", 1, gp), 1);
+    }
 }
 
 /* A delivered result of job i about provider message mid at ts_ms, as the poller or the

@@ -379,7 +379,9 @@ def check_run(dsn, run_id, mysql_db, sim_url):
                       "invalid": invalid, "ledger_once": once, "duplicates": dup}
 
 
-def check_counters(dsn, run_id):
+def check_counters(dsn, run_id, status_expected="completed"):
+    """The run ended status_expected with completed_at, its counters and daily_statistics
+    equal a recount of message_logs ('cancelled' rows count as failed, docs/reporter.md)."""
     problems = []
     r = psql(dsn, "SELECT r.status, r.completed_at IS NOT NULL, r.target_count, r.success_count, "
                   "r.failed_count, r.total_cost, "
@@ -387,14 +389,14 @@ def check_counters(dsn, run_id):
                   "(SELECT count(*) FROM message_logs m WHERE m.workflow_run_id = r.id "
                   "   AND m.status IN ('sent', 'delivered')), "
                   "(SELECT count(*) FROM message_logs m WHERE m.workflow_run_id = r.id "
-                  "   AND m.status = 'failed'), "
+                  "   AND m.status IN ('failed', 'cancelled')), "
                   "(SELECT coalesce(sum(cost), 0) FROM message_logs m "
                   "   WHERE m.workflow_run_id = r.id) "
                   f"FROM workflow_runs r WHERE r.id = '{run_id}'")
     if not r:
         return [f"no workflow_runs row {run_id}"]
     status, done, target, succ, fail, cost, n, nsent, nfail, rcost = r[0]
-    if status != "completed" or done != "t":
+    if status != status_expected or done != "t":
         problems.append(f"run status {status}, completed_at set: {done}")
     if int(target) != int(n):
         problems.append(f"target_count {target} != {n} message_logs rows")
@@ -406,7 +408,8 @@ def check_counters(dsn, run_id):
     d = psql(dsn, "WITH m AS (SELECT (coalesce(sent_at, failed_at, created_at) "
                   "  AT TIME ZONE 'Asia/Seoul')::date AS d, status, cost FROM message_logs), "
                   "r AS (SELECT d, count(*) FILTER (WHERE status IN ('sent','delivered')) s, "
-                  "  count(*) FILTER (WHERE status = 'failed') f, sum(cost) c FROM m GROUP BY d) "
+                  "  count(*) FILTER (WHERE status IN ('failed', 'cancelled')) f, sum(cost) c "
+                  "  FROM m GROUP BY d) "
                   "SELECT r.d, r.s, r.f, r.c, ds.messages_sent, ds.messages_failed, ds.total_cost "
                   "FROM r LEFT JOIN daily_statistics ds ON ds.stat_date = r.d")
     for day, s, f, c, ds_s, ds_f, ds_c in d:

@@ -273,13 +273,27 @@ def start_fleet(fleet, senders, planners=1, reporters=1):
         fleet.start(f"reporter-{i + 1}", [reporter], {"MF_INSTANCE_ID": f"reporter-{i + 1}"})
 
 
-def run_workflow(build, dsn, workflow, timeout_s):
+def run_workflow(build, dsn, workflow, timeout_s, fleet=None):
+    """`msgfleet run --watch`; with fleet, a program of the fleet that exits meanwhile ends
+    the wait at once (fleet.check_alive: its log's tail, exit 1) instead of at the timeout."""
     cli = binary(build, "tools/msgfleet/msgfleet")
     t0 = time.time()
-    p = subprocess.run([cli, "run", workflow, "--watch", "--timeout", str(timeout_s)],
-                       text=True, stdout=subprocess.PIPE, env=cli_env(dsn))
-    print(p.stdout, end="", flush=True)
-    run_id = p.stdout.splitlines()[0].strip() if p.stdout else ""
+    with tempfile.TemporaryFile("w+") as out:
+        p = subprocess.Popen([cli, "run", workflow, "--watch", "--timeout", str(timeout_s)],
+                             text=True, stdout=out, env=cli_env(dsn))
+        try:
+            while p.poll() is None:
+                if fleet is not None:
+                    fleet.check_alive()
+                time.sleep(0.5)
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+        out.seek(0)
+        text = out.read()
+    print(text, end="", flush=True)
+    run_id = text.splitlines()[0].strip() if text else ""
     return run_id, p.returncode, time.time() - t0
 
 
@@ -657,7 +671,7 @@ def main(argv):
                                          "results", "--follow", "--from-beginning"])
         if a.inject_garbage:
             inject_garbage(f"{name}.jobs", a.inject_garbage)
-        run_id, rc, secs = run_workflow(a.build, dsn, workflow, a.timeout)
+        run_id, rc, secs = run_workflow(a.build, dsn, workflow, a.timeout, fleet)
         fleet.check_alive()
         if not run_id:
             die("msgfleet run printed no run id")
@@ -687,7 +701,7 @@ def main(argv):
             status = 0 if (rc == 0 and not problems) else 1
         if a.then_alimtalk:
             wf2 = psql(dsn, "SELECT id FROM workflows WHERE name = '배송 알림톡'")[0][0]
-            run2, rc2, secs2 = run_workflow(a.build, dsn, wf2, a.timeout)
+            run2, rc2, secs2 = run_workflow(a.build, dsn, wf2, a.timeout, fleet)
             fleet.check_alive()
             log(f"alimtalk run {run2}: exit {rc2} in {secs2:.1f} s")
             if rc2 != 0:

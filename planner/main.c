@@ -1,41 +1,14 @@
 /* msgfleet-planner: fires schedules, claims runs and expands them into jobs. */
-#include <pthread.h>
 #include <stdio.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "mf_daemon.h"
 #include "mf_httpd.h"
 #include "mf_log.h"
 #include "mf_metrics.h"
+#include "mf_watchdog.h"
 #include "planner.h"
 #include "planner_config.h"
-
-/* Shutdown watchdog: once a stop is requested, the process ends within shutdown_s even when
- * a MySQL query or a reconnect blocks (the run's lease then expires and another planner
- * takes it over). */
-typedef struct watchdog {
-    const planner_config *cfg;
-    mf_log *log;
-} watchdog;
-
-static void *watchdog_main(void *arg)
-{
-    const watchdog *w = arg;
-    struct timespec tick = {0, 100 * 1000000L};
-    long long waited_ms = 0;
-
-    while (!mf_daemon_stopping())
-        nanosleep(&tick, NULL);
-    while (waited_ms < w->cfg->shutdown_s * 1000) {
-        nanosleep(&tick, NULL);
-        waited_ms += 100;
-    }
-    MF_LOG(w->log, MF_LOG_ERROR, "shutdown deadline passed, exiting now",
-           MF_KV_I("shutdown_s", w->cfg->shutdown_s));
-    _exit(1);
-    return NULL;
-}
 
 static mf_httpd *start_http(const planner_config *cfg, mf_metrics *m, planner_metrics *pm,
                             mf_log *log, mf_err *err)
@@ -60,8 +33,7 @@ int main(int argc, char **argv)
     mf_log *log = NULL;
     mf_metrics *metrics = NULL;
     mf_httpd *httpd = NULL;
-    watchdog wd;
-    pthread_t wd_thread;
+    mf_watchdog *wd = NULL;
     mf_err err = {{0}};
     int rc, status = 1;
 
@@ -86,11 +58,13 @@ int main(int argc, char **argv)
         MF_LOG(log, MF_LOG_ERROR, "could not start", MF_KV_S("error", err.msg));
         goto out;
     }
-    wd.cfg = &cfg;
-    wd.log = log;
-    if (pthread_create(&wd_thread, NULL, watchdog_main, &wd) != 0 ||
-        pthread_detach(wd_thread) != 0)
+    /* once a stop is requested, the process ends within shutdown_s even when a MySQL query
+     * or a reconnect blocks (the run's lease then expires and another planner takes over) */
+    wd = mf_watchdog_start(cfg.shutdown_s * 1000, log, &err);
+    if (wd == NULL) {
+        MF_LOG(log, MF_LOG_ERROR, "could not start", MF_KV_S("error", err.msg));
         goto out;
+    }
     ctx.httpd = httpd;
     ctx.metrics = pm;
     if (planner_open(&ctx, &cfg, log, &err) != 0) {
@@ -108,6 +82,7 @@ int main(int argc, char **argv)
     status = rc == 0 ? 0 : 1;
 out:
     mf_httpd_stop(httpd);
+    mf_watchdog_stop(wd); /* joined: it reads the log, freed below */
     mf_metrics_free(metrics);
     mf_log_free(log);
     return status;

@@ -12,20 +12,28 @@ so a failure can be replayed with --seed):
   * SIGKILL of each kind of daemon, several times, each restarted after a short pause;
   * one Kafka broker restart and one PostgreSQL restart;
   * the simulator answers 5% of requests 5xx, times out 1%, and rate-limits (429) for a burst;
-  * malformed and unknown-version (v=2) msgpack messages produced into jobs and results (kcat).
+  * malformed and unknown-version (v=2) msgpack messages produced into jobs and results (kcat);
+  * (the 'all' scenario, or --cancel) a second run, of another workflow to the first quarter of
+    the customers, triggered with the first and cancelled with `msgfleet cancel` at a moment
+    drawn from the plan, as soon as it has an accepted message.
 
 Single faults (--scenario kill-planner ...) run one fault at a pinned moment so a regression
 names its cause. A daemon that exits on its own is restarted like a supervisor would, and
 counted. After the run completes and the fleet settles, the checks are independent of the
 fleet's code: job ids are recomputed here from the run id, its start time and each MySQL
 customer (schemas/kafka/README.md), and matched against the simulator's ledger and
-message_logs; counters are recounted (campaign.check_counters). The last line is
+message_logs; counters are recounted (campaign.check_counters). The cancelled run is checked
+the same way, a 'cancelled' row (RUN_CANCELLED, no ledger message) counting like a 'failed'
+one, and its ledger after the cancel is measured; its line comes before the last one:
 
+  fault-test: cancelled-run seed=S recipients=N sent_once=N cancelled=N duplicates=0 lost=0
+              logs_rows=N counters_match=yes cancel_at=t+Ts stop_ms=MS late=K ok=yes
   fault-test: seed=S recipients=N accepted_once=N duplicates=0 lost=0 logs_rows=N
-              counters_match=yes dlq=K kills=K restarts=K
+              counters_match=yes all_final=yes dlq=K kills=K restarts=K cancel=ok
 
-Exit 0 only when duplicates=0, lost=0, counters match and no recipient is inconsistent
-(accepted by the provider but recorded failed, or recorded sent but unknown to the provider).
+Exit 0 only when, for both runs, duplicates=0, lost=0, counters match and no recipient is
+inconsistent (accepted by the provider but recorded failed or cancelled, or recorded sent but
+unknown to the provider), and the cancelled run ended 'cancelled'.
 Python standard library only; needs psql, mariadb and the built programs; kcat when present.
 """
 

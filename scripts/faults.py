@@ -1078,9 +1078,11 @@ def main(argv):
                          "the plan (default: on in the 'all' scenario, off in single faults)")
     ap.add_argument("--cancel-recipients", type=int, default=None,
                     help="customers of the cancelled run (default: a quarter of --recipients)")
-    ap.add_argument("--cancel-limit-s", type=float, default=30.0,
+    ap.add_argument("--cancel-limit-s", type=float, default=10.0,
                     help="fail when the cancelled run has a message accepted later than this "
-                         "after the cancel (later than 2 s is reported as a note)")
+                         "after the cancel (later than 2 s is reported as a note); the default "
+                         "allows the halt check (1 s), one in-doubt resolution "
+                         "(MF_SENDER_INDOUBT_AFTER_MS, 5 s here) and a provider timeout (2 s)")
     a = ap.parse_args(argv)
     if a.cancel is None:
         a.cancel = a.scenario == "all"

@@ -14,7 +14,7 @@ so a failure can be replayed with --seed):
   * the simulator answers 5% of requests 5xx, times out 1%, and rate-limits (429) for a burst;
   * malformed and unknown-version (v=2) msgpack messages produced into jobs and results (kcat);
   * (the 'all' scenario, or --cancel) a second run, of another workflow to the first quarter of
-    the customers, triggered with the first and cancelled with `msgfleet cancel` at a moment
+    the customers, triggered just before the first and cancelled with `msgfleet cancel` at a moment
     drawn from the plan, as soon as it has an accepted message.
 
 Single faults (--scenario kill-planner ...) run one fault at a pinned moment so a regression
@@ -727,6 +727,10 @@ class Test:
         (PostgreSQL down), for at most 2 minutes."""
         c = self.cancel
         now = time.time()
+        if c is not None and c["due"] is None and c["due_at"] is not None \
+                and now >= c["due_at"]:
+            c["due"] = now   # its moment, even while a Kafka or PostgreSQL restart blocks the plan
+            say(f"t+{now - self.start:5.1f}s cancel due")
         if c is None or c["due"] is None or c["done"] is not None or c["error"] \
                 or now < c["next_try"]:
             return
@@ -767,6 +771,7 @@ class Test:
     def wait_proc(self, p):
         while p.poll() is None:
             self.sup.poll()
+            self.cancel_tick()
             time.sleep(0.2)
         return p.returncode
 
@@ -828,7 +833,8 @@ class Test:
             self.service_restarts += 1
             say("PostgreSQL is back")
         elif action == "cancel":
-            self.cancel["due"] = time.time()
+            if self.cancel["due"] is None:
+                self.cancel["due"] = time.time()
             self.cancel_tick()
         elif action == "inject":
             msgs = poison_messages(self.rng, arg)
@@ -911,6 +917,16 @@ class Test:
             for t, action, arg in plan:
                 say(f"plan: t+{t:5.1f}s {action} {json.dumps(arg)}")
             self.cli = cli = campaign.binary(a.build, "tools/msgfleet/msgfleet")
+            if a.cancel:
+                # triggered just before the first run: the planners claim the older run first,
+                # so its expansion is not the one hit by the lease-owner kill and its jobs lie
+                # early in the partitions, interleaved with the first run's: it sends while
+                # the faults play
+                p = subprocess.run([cli, "run", wf_b], capture_output=True, text=True,
+                                   env=campaign.cli_env(self.dsn))
+                if p.returncode != 0 or not p.stdout.strip():
+                    die(f"msgfleet run (second run) failed: {p.stderr.strip()}")
+                run_b = p.stdout.splitlines()[0].strip()
             p = subprocess.run([cli, "run", workflow], capture_output=True, text=True,
                                env=campaign.cli_env(self.dsn))
             if p.returncode != 0 or not p.stdout.strip():
@@ -919,14 +935,14 @@ class Test:
             self.start = start = time.time()
             say(f"run {self.run_id} triggered")
             if a.cancel:
-                p = subprocess.run([cli, "run", wf_b], capture_output=True, text=True,
-                                   env=campaign.cli_env(self.dsn))
-                if p.returncode != 0 or not p.stdout.strip():
-                    die(f"msgfleet run (second run) failed: {p.stderr.strip()}")
-                self.cancel = {"run": p.stdout.splitlines()[0].strip(), "max_id": n_b,
-                               "due": None, "done": None, "error": None, "next_try": 0.0,
+                # due at its planned moment (cancel_tick, called while idling and while
+                # waiting for a restart), not when the plan loop gets to it
+                due_at = [start + t for t, action, _ in plan if action == "cancel"]
+                self.cancel = {"run": run_b, "max_id": n_b,
+                               "due_at": due_at[0] if due_at else None, "due": None,
+                               "done": None, "error": None, "next_try": 0.0,
                                "accepted_before": None}
-                say(f"second run {self.cancel['run']} triggered (customers with id <= {n_b}; "
+                say(f"second run {run_b} triggered just before (customers with id <= {n_b}; "
                     "cancelled by the plan)")
             for t, action, arg in plan:
                 self.idle(start + t - time.time())

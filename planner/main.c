@@ -1,5 +1,4 @@
 /* msgfleet-planner: fires schedules, claims runs and expands them into jobs. */
-#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -11,34 +10,9 @@
 #include "mf_log.h"
 #include "mf_metrics.h"
 #include "events.h"
+#include "mf_watchdog.h"
 #include "planner.h"
 #include "planner_config.h"
-
-/* Shutdown watchdog: once a stop is requested, the process ends within shutdown_s even when
- * a MySQL query or a reconnect blocks (the run's lease then expires and another planner
- * takes it over). */
-typedef struct watchdog {
-    const planner_config *cfg;
-    mf_log *log;
-} watchdog;
-
-static void *watchdog_main(void *arg)
-{
-    const watchdog *w = arg;
-    struct timespec tick = {0, 100 * 1000000L};
-    long long waited_ms = 0;
-
-    while (!mf_daemon_stopping())
-        nanosleep(&tick, NULL);
-    while (waited_ms < w->cfg->shutdown_s * 1000) {
-        nanosleep(&tick, NULL);
-        waited_ms += 100;
-    }
-    MF_LOG(w->log, MF_LOG_ERROR, "shutdown deadline passed, exiting now",
-           MF_KV_I("shutdown_s", w->cfg->shutdown_s));
-    _exit(1);
-    return NULL;
-}
 
 static mf_httpd *start_http(const planner_config *cfg, mf_metrics *m, planner_metrics *pm,
                             mf_log *log, mf_err *err)
@@ -114,8 +88,7 @@ int main(int argc, char **argv)
     mf_metrics *metrics = NULL;
     mf_httpd *httpd = NULL;
     hook_server *hooks = NULL;
-    watchdog wd;
-    pthread_t wd_thread;
+    mf_watchdog *wd = NULL;
     tx_lane tx = {0};
     planner_events *events = NULL;
     mf_err err = {{0}};
@@ -151,11 +124,13 @@ int main(int argc, char **argv)
         MF_LOG(log, MF_LOG_INFO, "webhook endpoint listening",
                MF_KV_S("listen", cfg.webhook_listen), MF_KV_I("port", hook_server_port(hooks)));
     }
-    wd.cfg = &cfg;
-    wd.log = log;
-    if (pthread_create(&wd_thread, NULL, watchdog_main, &wd) != 0 ||
-        pthread_detach(wd_thread) != 0)
+    /* once a stop is requested, the process ends within shutdown_s even when a MySQL query
+     * or a reconnect blocks (the run's lease then expires and another planner takes over) */
+    wd = mf_watchdog_start(cfg.shutdown_s * 1000, log, &err);
+    if (wd == NULL) {
+        MF_LOG(log, MF_LOG_ERROR, "could not start", MF_KV_S("error", err.msg));
         goto out;
+    }
     ctx.httpd = httpd;
     ctx.metrics = pm;
     ctx.lane = cfg.tx_lane ? "campaign" : "";
@@ -187,6 +162,7 @@ int main(int argc, char **argv)
 out:
     hook_server_stop(hooks);
     mf_httpd_stop(httpd);
+    mf_watchdog_stop(wd); /* joined: it reads the log, freed below */
     mf_metrics_free(metrics);
     mf_log_free(log);
     return status;

@@ -293,13 +293,27 @@ def start_fleet(fleet, senders, planners=1, reporters=1, extra=None):
         start(f"reporter-{i + 1}", reporter)
 
 
-def run_workflow(build, dsn, workflow, timeout_s):
+def run_workflow(build, dsn, workflow, timeout_s, fleet=None):
+    """`msgfleet run --watch`; with fleet, a program of the fleet that exits meanwhile ends
+    the wait at once (fleet.check_alive: its log's tail, exit 1) instead of at the timeout."""
     cli = binary(build, "tools/msgfleet/msgfleet")
     t0 = time.time()
-    p = subprocess.run([cli, "run", workflow, "--watch", "--timeout", str(timeout_s)],
-                       text=True, stdout=subprocess.PIPE, env=cli_env(dsn))
-    print(p.stdout, end="", flush=True)
-    run_id = p.stdout.splitlines()[0].strip() if p.stdout else ""
+    with tempfile.TemporaryFile("w+") as out:
+        p = subprocess.Popen([cli, "run", workflow, "--watch", "--timeout", str(timeout_s)],
+                             text=True, stdout=out, env=cli_env(dsn))
+        try:
+            while p.poll() is None:
+                if fleet is not None:
+                    fleet.check_alive()
+                time.sleep(0.5)
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+        out.seek(0)
+        text = out.read()
+    print(text, end="", flush=True)
+    run_id = text.splitlines()[0].strip() if text else ""
     return run_id, p.returncode, time.time() - t0
 
 
@@ -399,7 +413,9 @@ def check_run(dsn, run_id, mysql_db, sim_url):
                       "invalid": invalid, "ledger_once": once, "duplicates": dup}
 
 
-def check_counters(dsn, run_id):
+def check_counters(dsn, run_id, status_expected="completed"):
+    """The run ended status_expected with completed_at, its counters and daily_statistics
+    equal a recount of message_logs ('cancelled' rows count as failed, docs/reporter.md)."""
     problems = []
     r = psql(dsn, "SELECT r.status, r.completed_at IS NOT NULL, r.target_count, r.success_count, "
                   "r.failed_count, r.total_cost, "
@@ -407,14 +423,14 @@ def check_counters(dsn, run_id):
                   "(SELECT count(*) FROM message_logs m WHERE m.workflow_run_id = r.id "
                   "   AND m.status IN ('sent', 'delivered')), "
                   "(SELECT count(*) FROM message_logs m WHERE m.workflow_run_id = r.id "
-                  "   AND m.status = 'failed'), "
+                  "   AND m.status IN ('failed', 'cancelled')), "
                   "(SELECT coalesce(sum(cost), 0) FROM message_logs m "
                   "   WHERE m.workflow_run_id = r.id) "
                   f"FROM workflow_runs r WHERE r.id = '{run_id}'")
     if not r:
         return [f"no workflow_runs row {run_id}"]
     status, done, target, succ, fail, cost, n, nsent, nfail, rcost = r[0]
-    if status != "completed" or done != "t":
+    if status != status_expected or done != "t":
         problems.append(f"run status {status}, completed_at set: {done}")
     if int(target) != int(n):
         problems.append(f"target_count {target} != {n} message_logs rows")
@@ -426,7 +442,8 @@ def check_counters(dsn, run_id):
     d = psql(dsn, "WITH m AS (SELECT (coalesce(sent_at, failed_at, created_at) "
                   "  AT TIME ZONE 'Asia/Seoul')::date AS d, status, cost FROM message_logs), "
                   "r AS (SELECT d, count(*) FILTER (WHERE status IN ('sent','delivered')) s, "
-                  "  count(*) FILTER (WHERE status = 'failed') f, sum(cost) c FROM m GROUP BY d) "
+                  "  count(*) FILTER (WHERE status IN ('failed', 'cancelled')) f, sum(cost) c "
+                  "  FROM m GROUP BY d) "
                   "SELECT r.d, r.s, r.f, r.c, ds.messages_sent, ds.messages_failed, ds.total_cost "
                   "FROM r LEFT JOIN daily_statistics ds ON ds.stat_date = r.d")
     for day, s, f, c, ds_s, ds_f, ds_c in d:
@@ -713,7 +730,7 @@ def main(argv):
                                          "results", "--follow", "--from-beginning"])
         if a.inject_garbage:
             inject_garbage(f"{name}.jobs", a.inject_garbage)
-        run_id, rc, secs = run_workflow(a.build, dsn, workflow, a.timeout)
+        run_id, rc, secs = run_workflow(a.build, dsn, workflow, a.timeout, fleet)
         fleet.check_alive()
         if not run_id:
             die("msgfleet run printed no run id")
@@ -747,7 +764,7 @@ def main(argv):
                 status = 1
         if a.then_alimtalk:
             wf2 = psql(dsn, "SELECT id FROM workflows WHERE name = '배송 알림톡'")[0][0]
-            run2, rc2, secs2 = run_workflow(a.build, dsn, wf2, a.timeout)
+            run2, rc2, secs2 = run_workflow(a.build, dsn, wf2, a.timeout, fleet)
             fleet.check_alive()
             log(f"alimtalk run {run2}: exit {rc2} in {secs2:.1f} s")
             if rc2 != 0:

@@ -12,20 +12,28 @@ so a failure can be replayed with --seed):
   * SIGKILL of each kind of daemon, several times, each restarted after a short pause;
   * one Kafka broker restart and one PostgreSQL restart;
   * the simulator answers 5% of requests 5xx, times out 1%, and rate-limits (429) for a burst;
-  * malformed and unknown-version (v=2) msgpack messages produced into jobs and results (kcat).
+  * malformed and unknown-version (v=2) msgpack messages produced into jobs and results (kcat);
+  * (the 'all' scenario, or --cancel) a second run, of another workflow to the first quarter of
+    the customers, triggered just before the first and cancelled with `msgfleet cancel` at a moment
+    drawn from the plan, as soon as it has an accepted message.
 
 Single faults (--scenario kill-planner ...) run one fault at a pinned moment so a regression
 names its cause. A daemon that exits on its own is restarted like a supervisor would, and
 counted. After the run completes and the fleet settles, the checks are independent of the
 fleet's code: job ids are recomputed here from the run id, its start time and each MySQL
 customer (schemas/kafka/README.md), and matched against the simulator's ledger and
-message_logs; counters are recounted (campaign.check_counters). The last line is
+message_logs; counters are recounted (campaign.check_counters). The cancelled run is checked
+the same way, a 'cancelled' row (RUN_CANCELLED, no ledger message) counting like a 'failed'
+one, and its ledger after the cancel is measured; its line comes before the last one:
 
+  fault-test: cancelled-run seed=S recipients=N sent_once=N cancelled=N duplicates=0 lost=0
+              logs_rows=N counters_match=yes cancel_at=t+Ts stop_ms=MS late=K ok=yes
   fault-test: seed=S recipients=N accepted_once=N duplicates=0 lost=0 logs_rows=N
-              counters_match=yes dlq=K kills=K restarts=K
+              counters_match=yes all_final=yes dlq=K kills=K restarts=K cancel=ok
 
-Exit 0 only when duplicates=0, lost=0, counters match and no recipient is inconsistent
-(accepted by the provider but recorded failed, or recorded sent but unknown to the provider).
+Exit 0 only when, for both runs, duplicates=0, lost=0, counters match and no recipient is
+inconsistent (accepted by the provider but recorded failed or cancelled, or recorded sent but
+unknown to the provider), and the cancelled run ended 'cancelled'.
 Python standard library only; needs psql, mariadb and the built programs; kcat when present.
 """
 
@@ -51,6 +59,7 @@ import zlib
 SCRIPTS = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, SCRIPTS)
 import campaign  # noqa: E402  (scripts/campaign.py: psql, mysql, fleet, checks)
+import halt_check  # noqa: E402  (scripts/halt_check.py: second workflow, ledger by run)
 
 ROOT = os.path.dirname(SCRIPTS)
 SCENARIOS = ("all", "kill-planner", "kill-sender", "kill-reporter", "restart-kafka",
@@ -58,6 +67,9 @@ SCENARIOS = ("all", "kill-planner", "kill-sender", "kill-reporter", "restart-kaf
 KINDS = ("planner", "sender", "reporter")
 COUNTS = {"planner": 2, "sender": 3, "reporter": 2}
 JOB_ATTEMPT = 1  # planner/expand.c JOB_ATTEMPT: the first expansion of a run
+CANCEL_WAIT_S = 60.0    # a due cancel waits at most this long for the run's first message
+CANCEL_STOP_S = 2.0     # what a cancel promises: nothing accepted later than this after it
+CANCEL_REASON = "fault test: cancel at a random moment"
 
 
 def say(msg):
@@ -432,8 +444,9 @@ STEP_FAULTS_READ = {"error_5xx_ratio": 0.3, "error_5xx_steps": "create,group_get
 STEP_FAULTS_OFF = dict(BASE_FAULTS, timeout_steps="", reset_steps="", error_5xx_steps="")
 
 
-def make_plan(rng, scenario, dur):
-    """[(seconds after the trigger, action, argument)], drawn from rng only."""
+def make_plan(rng, scenario, dur, cancel=False):
+    """[(seconds after the trigger, action, argument)], drawn from rng only; with cancel, a
+    moment to cancel the second run."""
     plan = []
 
     def kill(kind, t, pause, name=None):
@@ -464,6 +477,10 @@ def make_plan(rng, scenario, dur):
             t = rng.uniform(0.1, 0.75) * dur
             plan.append((t, "sim", knobs))
             plan.append((t + rng.uniform(4.0, 8.0), "sim", STEP_FAULTS_OFF))
+    if cancel:
+        # the second run is cancelled while the faults go on (drawn last: the faults above
+        # stay those of earlier versions for a given seed)
+        plan.append((rng.uniform(0.15, 0.7) * dur, "cancel", "second run"))
     elif scenario == "kill-planner":
         plan.append((0.3, "kill", "lease-owner"))
         plan.append((2.3, "restart", "lease-owner"))
@@ -496,9 +513,11 @@ def job_id(run, started_ms, key, attempt):
     return str(uuid.UUID(bytes=bytes(b)))
 
 
-def recipients_of(mysql_db, run_id, started_ms):
-    """job id -> "valid"/"invalid" for every distinct recipient of the run (MySQL order)."""
-    rows = campaign.mysql_rows(mysql_db, "SELECT id, phone FROM customers ORDER BY id")
+def recipients_of(mysql_db, run_id, started_ms, max_id=None):
+    """job id -> "valid"/"invalid" for every distinct recipient of the run (MySQL order);
+    with max_id, of a run whose target query reads the customers with id <= max_id."""
+    where = "" if max_id is None else f" WHERE id <= {int(max_id)}"
+    rows = campaign.mysql_rows(mysql_db, f"SELECT id, phone FROM customers{where} ORDER BY id")
     run = uuid.UUID(run_id).bytes
     out, seen = {}, set()
     for cid, phone in rows:
@@ -511,17 +530,23 @@ def recipients_of(mysql_db, run_id, started_ms):
     return out
 
 
-def verify(dsn, mysql_db, sim_url, run_id):
+def verify(dsn, mysql_db, led, run_id, max_id=None, cancelled=False):
+    """The run's recipients against message_logs and the ledger of the run (led: run id ->
+    [(job id, accepted unix s)]). A recipient with no accepted message must have a 'failed'
+    row, or, in a cancelled run, a 'cancelled' one (RUN_CANCELLED)."""
     problems = []
     r = campaign.psql(dsn, "SELECT floor(extract(epoch FROM started_at) * 1000)::bigint "
                            f"FROM workflow_runs WHERE id = '{run_id}'")
     started_ms = int(r[0][0])
-    recips = recipients_of(mysql_db, run_id, started_ms)
+    recips = recipients_of(mysql_db, run_id, started_ms, max_id)
     rows = campaign.psql(dsn, "SELECT id, status, coalesce(error_code, '') FROM message_logs "
                               f"WHERE workflow_run_id = '{run_id}'")
     logs = {rid: (st, code) for rid, st, code in rows}
-    counts = campaign.ledger(sim_url)
-    once = dup = lost = bad_failed = bad_sent = 0
+    counts = {}
+    for job, _ in led.get(run_id, []):
+        counts[job] = counts.get(job, 0) + 1
+    halted = ("failed", "cancelled") if cancelled else ("failed",)
+    once = dup = lost = bad_failed = bad_sent = n_cancelled = 0
     for jid, kind in recips.items():
         n = counts.get(jid, 0)
         st = logs.get(jid, ("", ""))[0]
@@ -529,12 +554,20 @@ def verify(dsn, mysql_db, sim_url, run_id):
             once += 1
         elif n > 1:
             dup += 1
-        elif st != "failed":
+        elif st not in halted:
             lost += 1
-        if n >= 1 and st == "failed":
+        if n >= 1 and st in ("failed", "cancelled"):
             bad_failed += 1
         if n == 0 and st in ("sent", "delivered"):
             bad_sent += 1
+        n_cancelled += st == "cancelled"
+    odd = {}
+    for st, code in logs.values():
+        if st not in ("sent", "delivered", "failed", "cancelled") or \
+                (st == "cancelled" and code != "RUN_CANCELLED"):
+            odd[f"{st} {code}".strip()] = odd.get(f"{st} {code}".strip(), 0) + 1
+    if odd:
+        problems.append(f"message_logs rows in no final state of this run: {json.dumps(odd)}")
     unknown_rows = sum(1 for rid in logs if rid not in recips)
     stray = sum(c for j, c in counts.items() if j not in recips)
     if logs and unknown_rows == len(logs):
@@ -545,19 +578,21 @@ def verify(dsn, mysql_db, sim_url, run_id):
     if stray:
         problems.append(f"{stray} accepted messages in the ledger for no recipient's job id")
     if bad_failed:
-        problems.append(f"{bad_failed} recipients accepted by the provider but recorded failed")
+        problems.append(f"{bad_failed} recipients accepted by the provider but recorded "
+                        "failed or cancelled")
     if bad_sent:
         problems.append(f"{bad_sent} recipients recorded sent but unknown to the provider")
     if len(logs) != len(recips):
         problems.append(f"{len(logs)} message_logs rows for {len(recips)} recipients")
-    counter_problems = campaign.check_counters(dsn, run_id)
+    counter_problems = campaign.check_counters(dsn, run_id,
+                                               "cancelled" if cancelled else "completed")
     failed_codes = {}
     for st, code in logs.values():
         if st == "failed":
             failed_codes[code] = failed_codes.get(code, 0) + 1
     delivered = sum(1 for st, _ in logs.values() if st == "delivered")
     return {"recipients": len(recips), "once": once, "dup": dup, "lost": lost,
-            "delivered": delivered,
+            "delivered": delivered, "cancelled": n_cancelled,
             "logs_rows": len(logs), "counters": counter_problems, "problems": problems,
             "inconsistent": bad_failed + bad_sent + stray, "failed_codes": failed_codes}
 
@@ -606,6 +641,7 @@ class Test:
         self.rng = random.Random(a.seed)
         self.injected = []     # base64 of every injected value
         self.notes = []
+        self.cancel = None     # the second run, cancelled by the plan (Test.cancel_tick)
 
     def sim_config(self, knobs):
         req = urllib.request.Request(f"{self.sim_url}/_sim/config",
@@ -633,12 +669,100 @@ class Test:
                     "negative status is a signal: was it killed from outside?); its log: "
                     f"{os.path.join(self.workdir, 'coolsms-sim.log')}")
 
+    def run_end(self, run_id):
+        """(status, completed_at set 't'/'f', success_count, failed_count) or None."""
+        r = campaign.psql(self.dsn, "SELECT status, completed_at IS NOT NULL, success_count, "
+                                    "failed_count FROM workflow_runs "
+                                    f"WHERE id = '{run_id}'", check=False)
+        return tuple(r[0]) if r else None
+
+    def verify_cancelled(self, mysql_db, led):
+        """The second run: verify() with 'cancelled' rows allowed, the run ended 'cancelled'
+        (check_counters), the cancel's log entry, and the ledger after the cancel: stop_ms is
+        the time from the cancel (its log entry) to the run's last accepted message (0 when
+        none came after it), late the messages accepted more than CANCEL_STOP_S after it.
+        Late messages are a note, not a failure, up to --cancel-limit-s: under the plan's
+        faults a group the sender could not delete at the provider is sent as planned."""
+        c = self.cancel
+        res = verify(self.dsn, mysql_db, led, c["run"], c["max_id"], cancelled=True)
+        res.update(cancel_at="-", stop_ms="-", late="-")
+        if c["done"] is None:
+            res["problems"].append(f"the second run was never cancelled "
+                                   f"({c['error'] or 'the cancel never came due'})")
+            return res
+        res["cancel_at"] = f"{c['done'] - self.start:.1f}s"
+        ev = halt_check.log_event(self.dsn, c["run"], "cancelled")
+        if ev is None:
+            res["problems"].append("no 'cancelled' entry in the second run's logs")
+            return res
+        if not ev[1].startswith("cli:") or ev[2] != CANCEL_REASON:
+            res["problems"].append(f"the cancel's log entry names {ev[1]!r} / {ev[2]!r}")
+        t_cancel = halt_check.parse_ts(ev[0])
+        times = sorted(t for _, t in led.get(c["run"], []))
+        after = [t for t in times if t > t_cancel]
+        late = [t for t in after if t > t_cancel + CANCEL_STOP_S]
+        stop = (after[-1] - t_cancel) if after else 0.0
+        res.update(stop_ms=f"{stop * 1000:.0f}", late=len(late))
+        say(f"cancelled run: {len(times) - len(after)} messages accepted before the cancel, "
+            f"{len(after)} after it (the last {stop * 1000:.0f} ms after), {len(late)} of them "
+            f"later than {CANCEL_STOP_S:.0f} s; {res['cancelled']} recipients cancelled")
+        if late and stop > self.a.cancel_limit_s:
+            res["problems"].append(f"{len(late)} messages of the cancelled run accepted up to "
+                                   f"{stop:.1f} s after the cancel (limit "
+                                   f"{self.a.cancel_limit_s:.0f} s under faults)")
+        elif late:
+            self.notes.append(f"{len(late)} messages of the cancelled run were accepted more "
+                              f"than {CANCEL_STOP_S:.0f} s after the cancel (the last "
+                              f"{stop:.1f} s after it)")
+        if res["cancelled"] == 0:
+            self.notes.append("the cancel came after the second run had sent everything")
+        elif not times:
+            self.notes.append("the cancel came before the second run sent anything")
+        return res
+
+    def cancel_tick(self):
+        """The planned cancel of the second run, once due: `msgfleet cancel` as soon as the run
+        has an accepted message (so it lands while the run sends), or CANCEL_WAIT_S after it
+        was due whatever the run's progress; tried again every second while it fails
+        (PostgreSQL down), for at most 2 minutes."""
+        c = self.cancel
+        now = time.time()
+        if c is not None and c["due"] is None and c["due_at"] is not None \
+                and now >= c["due_at"]:
+            c["due"] = now   # its moment, even while a Kafka or PostgreSQL restart blocks the plan
+            say(f"t+{now - self.start:5.1f}s cancel due")
+        if c is None or c["due"] is None or c["done"] is not None or c["error"] \
+                or now < c["next_try"]:
+            return
+        c["next_try"] = now + 0.25
+        try:
+            n = halt_check.ledger_count(self.sim_url, c["run"])
+        except (OSError, ValueError, KeyError):
+            n = 0
+        if n == 0 and now < c["due"] + CANCEL_WAIT_S:
+            return
+        p = subprocess.run([self.cli, "cancel", c["run"], "--reason", CANCEL_REASON],
+                           capture_output=True, text=True, timeout=60,
+                           env=campaign.cli_env(self.dsn))
+        if p.returncode != 0:
+            say(f"msgfleet cancel exited {p.returncode} ({p.stderr.strip()[:200]}); "
+                "trying again in 1 s")
+            c["next_try"] = time.time() + 1.0
+            if time.time() > c["due"] + CANCEL_WAIT_S + 120:
+                c["error"] = f"msgfleet cancel kept failing: {p.stderr.strip()[:200]}"
+            return
+        c["done"] = time.time()
+        c["accepted_before"] = n
+        say(f"t+{c['done'] - self.start:5.1f}s msgfleet cancel {c['run']} (the run had {n} "
+            "accepted messages)")
+
     def idle(self, seconds):
-        """Sleeps while supervising the daemons."""
+        """Sleeps while supervising the daemons (and issuing the planned cancel)."""
         end = time.time() + seconds
         while True:
             self.sup.poll()
             self.check_sim()
+            self.cancel_tick()
             left = end - time.time()
             if left <= 0:
                 return
@@ -647,6 +771,7 @@ class Test:
     def wait_proc(self, p):
         while p.poll() is None:
             self.sup.poll()
+            self.cancel_tick()
             time.sleep(0.2)
         return p.returncode
 
@@ -707,6 +832,10 @@ class Test:
                 die("stack.sh up failed after stopping PostgreSQL (see stack.log)")
             self.service_restarts += 1
             say("PostgreSQL is back")
+        elif action == "cancel":
+            if self.cancel["due"] is None:
+                self.cancel["due"] = time.time()
+            self.cancel_tick()
         elif action == "inject":
             msgs = poison_messages(self.rng, arg)
             key = "01000000000" if arg == "jobs" else str(uuid.UUID(int=self.rng.getrandbits(128)))
@@ -738,6 +867,13 @@ class Test:
             self.dsn = campaign.create_pg_database(self.stack.env["MF_PG_DSN"], name, a.build)
             campaign.load_mysql(name, a.recipients, a.seed)
             workflow = campaign.seed_platform(self.dsn, name)
+            if a.cancel:
+                # the second run: another workflow to the first customers (same phones, so
+                # its jobs share the partitions of the first run's), cancelled by the plan
+                n_b = a.cancel_recipients
+                wf_b = halt_check.add_workflow(self.dsn, "취소할 캠페인",
+                                               "SELECT id, name, phone FROM customers "
+                                               f"WHERE id <= {n_b}")
             if not a.auto_topics:
                 # like kafka-init in production (docs/operations.md): every topic exists before
                 # the fleet starts
@@ -745,7 +881,9 @@ class Test:
                                                    ("jobs", "retry", "results", "dlq", "events")])
             self.sim_url = campaign.start_simulator(fleet, campaign.free_port())
             fleet.env = campaign.fleet_env(self.dsn, self.prefix, self.sim_url, name)
-            per_sender = max(20.0, a.recipients / (a.duration * COUNTS["sender"]))
+            # about half of the second run is sent before its cancel
+            load = a.recipients + (a.cancel_recipients / 2 if a.cancel else 0)
+            per_sender = max(20.0, load / (a.duration * COUNTS["sender"]))
             fleet.env.update({
                 "MF_PLANNER_LEASE_S": "5", "MF_PLANNER_RETRY_MS": "1000",
                 "MF_PLANNER_PAGE_SIZE": "500", "MF_PLANNER_FLUSH_TIMEOUT_MS": "30000",
@@ -773,19 +911,39 @@ class Test:
             self.idle(1.0)
             self.sim_config({"webhook_url":
                              f"http://127.0.0.1:{wh_port}/{wh_token}/single-report"})
-            plan = make_plan(self.rng, a.scenario, a.duration)
+            plan = make_plan(self.rng, a.scenario, a.duration, a.cancel)
             say(f"fleet up: 2 planners, 3 senders ({per_sender:.0f} msg/s each), 2 reporters; "
                 f"simulator {self.sim_url}")
             for t, action, arg in plan:
                 say(f"plan: t+{t:5.1f}s {action} {json.dumps(arg)}")
-            cli = campaign.binary(a.build, "tools/msgfleet/msgfleet")
+            self.cli = cli = campaign.binary(a.build, "tools/msgfleet/msgfleet")
+            if a.cancel:
+                # triggered just before the first run: the planners claim the older run first,
+                # so its expansion is not the one hit by the lease-owner kill and its jobs lie
+                # early in the partitions, interleaved with the first run's: it sends while
+                # the faults play
+                p = subprocess.run([cli, "run", wf_b], capture_output=True, text=True,
+                                   env=campaign.cli_env(self.dsn))
+                if p.returncode != 0 or not p.stdout.strip():
+                    die(f"msgfleet run (second run) failed: {p.stderr.strip()}")
+                run_b = p.stdout.splitlines()[0].strip()
             p = subprocess.run([cli, "run", workflow], capture_output=True, text=True,
                                env=campaign.cli_env(self.dsn))
             if p.returncode != 0 or not p.stdout.strip():
                 die(f"msgfleet run failed: {p.stderr.strip()}")
             self.run_id = p.stdout.splitlines()[0].strip()
-            start = time.time()
+            self.start = start = time.time()
             say(f"run {self.run_id} triggered")
+            if a.cancel:
+                # due at its planned moment (cancel_tick, called while idling and while
+                # waiting for a restart), not when the plan loop gets to it
+                due_at = [start + t for t, action, _ in plan if action == "cancel"]
+                self.cancel = {"run": run_b, "max_id": n_b,
+                               "due_at": due_at[0] if due_at else None, "due": None,
+                               "done": None, "error": None, "next_try": 0.0,
+                               "accepted_before": None}
+                say(f"second run {run_b} triggered just before (customers with id <= {n_b}; "
+                    "cancelled by the plan)")
             for t, action, arg in plan:
                 self.idle(start + t - time.time())
                 say(f"t+{time.time() - start:5.1f}s {action}")
@@ -793,12 +951,17 @@ class Test:
             # settle: the run completes, then in-doubt claims and late results have time;
             # give up early when nothing moved for --stall seconds
             deadline = start + a.timeout
-            last, moved = None, time.time()
+            last, moved, seen = None, time.time(), None
+            c = self.cancel
             while time.time() < deadline:
                 st = self.run_state()
-                if st and st != last:
-                    last, moved = st, time.time()
-                if st and st[0] != "running":
+                st_b = self.run_end(c["run"]) if c else None
+                if st and (st, st_b) != seen:
+                    last, seen, moved = st, (st, st_b), time.time()
+                # the second run ends 'cancelled' once every job it expanded has its row
+                b_done = c is None or c["error"] or (c["done"] is not None and st_b is not None
+                                                      and st_b[1] == "t")
+                if st and st[0] != "running" and b_done:
                     break
                 if time.time() - moved > a.stall:
                     self.notes.append(f"the run stalled: no counter moved for {a.stall:.0f} s")
@@ -806,12 +969,16 @@ class Test:
                 self.idle(1.0)
             took = time.time() - start
             say(f"run state after {took:.0f} s: {last}")
+            if c:
+                say(f"second run state: {seen[1] if seen else None}")
             self.idle(12.0)
             # every accepted message ends final (delivered or failed): webhook or poller
             unfinal = None
+            runs = [self.run_id] + ([c["run"]] if c else [])
+            in_runs = ", ".join(f"'{r}'" for r in runs)
             for _ in range(90):
                 r = campaign.psql(self.dsn, "SELECT count(*) FROM message_logs WHERE "
-                                            f"workflow_run_id = '{self.run_id}' AND "
+                                            f"workflow_run_id IN ({in_runs}) AND "
                                             "status = 'sent'", check=False)
                 unfinal = int(r[0][0]) if r else None
                 if unfinal == 0:
@@ -821,7 +988,13 @@ class Test:
             for n, rc in stop_bad:
                 self.notes.append(f"{n} did not stop cleanly on SIGTERM: {rc}")
             self.check_sim()
-            res = verify(self.dsn, name, self.sim_url, self.run_id)
+            led = halt_check.ledger_by_run(self.sim_url)
+            res = verify(self.dsn, name, led, self.run_id)
+            stray = sum(len(v) for r, v in led.items() if r not in runs)
+            if stray:
+                res["problems"].append(f"{stray} accepted messages in the ledger for no run "
+                                       "of the test")
+            res_b = self.verify_cancelled(name, led) if c else None
             dlq = dlq_messages(a.build, self.brokers, self.prefix)
             dvals = [((m.get("value") or {}).get("val", "")) for m in dlq]
             missing = [v for v in self.injected if v not in dvals]
@@ -858,9 +1031,12 @@ class Test:
                 say(f"FAIL counters: {pr}")
             for pr in res["problems"]:
                 say(f"FAIL: {pr}")
+            for pr in (res_b["counters"] + res_b["problems"]) if res_b else []:
+                say(f"FAIL cancelled run: {pr}")
             for n in self.notes:
                 say(f"note: {n}")
-            if not ok_so_far(res):
+            ok = ok_so_far(res) and (res_b is None or ok_so_far(res_b))
+            if not ok:
                 for line in error_digest(self.workdir):
                     say(line)
             say(f"details: scenario={a.scenario} run={self.run_id} seconds={took:.0f} "
@@ -868,13 +1044,22 @@ class Test:
                 f"delivered={res['delivered']} "
                 f"injected={len(self.injected)} own_exits={len(sup.exits)} "
                 f"logs={self.workdir}")
-            ok = ok_so_far(res)
+            if res_b is not None:
+                print(f"fault-test: cancelled-run seed={a.seed} "
+                      f"recipients={res_b['recipients']} sent_once={res_b['once']} "
+                      f"cancelled={res_b['cancelled']} duplicates={res_b['dup']} "
+                      f"lost={res_b['lost']} logs_rows={res_b['logs_rows']} "
+                      f"counters_match={'no' if res_b['counters'] else 'yes'} "
+                      f"cancel_at=t+{res_b['cancel_at']} stop_ms={res_b['stop_ms']} "
+                      f"late={res_b['late']} ok={'yes' if ok_so_far(res_b) else 'no'}",
+                      flush=True)
             print(f"fault-test: seed={a.seed} recipients={res['recipients']} "
                   f"accepted_once={res['once']} duplicates={res['dup']} lost={res['lost']} "
                   f"logs_rows={res['logs_rows']} "
                   f"counters_match={'no' if res['counters'] else 'yes'} "
                   f"all_final={'yes' if unfinal == 0 else 'no'} dlq={len(dlq)} "
-                  f"kills={sup.kills} restarts={sup.restarts + self.service_restarts}",
+                  f"kills={sup.kills} restarts={sup.restarts + self.service_restarts} "
+                  f"cancel={'off' if res_b is None else 'ok' if ok_so_far(res_b) else 'FAILED'}",
                   flush=True)
             return 0 if ok else 1
         finally:
@@ -903,14 +1088,29 @@ def main(argv):
                     help="do not create the topics first: the fleet's first use creates them "
                          "(broker auto-creation, as on the development stack)")
     ap.add_argument("--keep", action="store_true", help="keep the private stack's data")
+    ap.add_argument("--cancel", action=argparse.BooleanOptionalAction, default=None,
+                    help="also trigger a second run (another workflow, the first "
+                         "--cancel-recipients customers) and cancel it at a random moment of "
+                         "the plan (default: on in the 'all' scenario, off in single faults)")
+    ap.add_argument("--cancel-recipients", type=int, default=None,
+                    help="customers of the cancelled run (default: a quarter of --recipients)")
+    ap.add_argument("--cancel-limit-s", type=float, default=10.0,
+                    help="fail when the cancelled run has a message accepted later than this "
+                         "after the cancel (later than 2 s is reported as a note); the default "
+                         "allows the halt check (1 s), one in-doubt resolution "
+                         "(MF_SENDER_INDOUBT_AFTER_MS, 5 s here) and a provider timeout (2 s)")
     a = ap.parse_args(argv)
+    if a.cancel is None:
+        a.cancel = a.scenario == "all"
+    if a.cancel_recipients is None:
+        a.cancel_recipients = max(1, a.recipients // 4)
     if a.seed is None:
         a.seed = random.SystemRandom().randrange(1, 2**31)
     if a.duration is None:
         a.duration = 60.0 if a.scenario == "all" else 30.0
     a.build = os.path.abspath(a.build)
     say(f"seed={a.seed} (replay: scripts/faults.py --seed {a.seed} --scenario {a.scenario} "
-        f"--recipients {a.recipients})")
+        f"--recipients {a.recipients}{' --cancel' if a.cancel else ' --no-cancel'})")
     workdir = tempfile.mkdtemp(prefix="mffaults-")
     os.chmod(workdir, 0o755)
     # SIGTERM/SIGINT (ctest timeout, ^C) still stop the fleet and the private stack; a second

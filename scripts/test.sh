@@ -5,7 +5,8 @@
 #   2. configure and build two trees with Ninja: $MF_BUILD_DIR (default build, RelWithDebInfo)
 #      and $MF_ASAN_BUILD_DIR (default build-asan, Debug with -DMF_SANITIZE=ON)
 #   3. scripts/stack.sh up, then the migrations (build/tools/msgfleet/msgfleet migrate)
-#   4. ctest: all tests in the normal tree, the unit tests (label unit) in the ASan tree
+#   4. ctest: all tests in the normal tree (test_e2e_campaign_asan among them runs the end-to-end
+#      campaign with the ASan tree's programs), the unit tests (label unit) in the ASan tree
 #
 # Exits non-zero when any step or test fails. Safe to run again: the builds are incremental and
 # the stack is reused. The stack stays up afterwards (scripts/stack.sh down stops it), except

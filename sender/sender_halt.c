@@ -10,8 +10,7 @@ static const char HALT_SQL[] =
     "SELECT r.id::text, CASE WHEN r.status = 'cancelled' THEN 'c' ELSE 'p' END"
     " FROM workflow_runs r LEFT JOIN workflows w ON w.id = r.workflow_id"
     " WHERE r.id = ANY($1::uuid[])"
-    "   AND (r.status = 'cancelled' OR (r.status = 'running' AND"
-    "        (w.status = 'paused' OR r.send_hold IS NOT NULL)))";
+    "   AND (r.status = 'cancelled' OR (r.status = 'running' AND w.status = 'paused'))";
 
 void sender_halt_init(sender_halt *h, long long every_ms)
 {
@@ -67,12 +66,19 @@ static int cmp_uuid(const void *a, const void *b)
     return memcmp(a, b, sizeof(mf_uuid));
 }
 
+/* qsort for arrays that may be empty and then NULL (qsort's base must never be NULL). */
+static void sort_runs(void *base, size_t n, size_t size)
+{
+    if (n > 1)
+        qsort(base, n, size, cmp_uuid);
+}
+
 /* Sorts the wanted runs and drops the repeats. */
 static void unique_want(sender_halt *h)
 {
     size_t k = 0;
 
-    qsort(h->want, h->nwant, sizeof(*h->want), cmp_uuid);
+    sort_runs(h->want, h->nwant, sizeof(*h->want));
     for (size_t i = 0; i < h->nwant; i++)
         if (k == 0 || !mf_uuid_equal(&h->want[k - 1], &h->want[i]))
             h->want[k++] = h->want[i];
@@ -85,12 +91,43 @@ static int is_known(const sender_halt *h, const mf_uuid *run)
            bsearch(run, h->known, h->nknown, sizeof(*h->known), cmp_uuid) != NULL;
 }
 
+int sender_halt_answer(sender_halt *h, const PGresult *res, int64_t now_ms, mf_err *err)
+{
+    size_t n = (size_t)PQntuples(res);
+    int rc = -1;
+
+    if (grow((void **)&h->halted, &h->halted_cap, n, sizeof(*h->halted), err) != 0 ||
+        grow((void **)&h->known, &h->known_cap, h->nwant, sizeof(*h->known), err) != 0)
+        goto out;
+    h->nhalted = 0;
+    for (size_t i = 0; i < n; i++) {
+        struct sender_halted *e = &h->halted[h->nhalted];
+
+        if (mf_uuid_parse(PQgetvalue(res, (int)i, 0), &e->run, err) != 0)
+            goto out;
+        e->state = PQgetvalue(res, (int)i, 1)[0] == 'c' ? SENDER_HALT_CANCELLED
+                                                        : SENDER_HALT_PAUSED;
+        h->nhalted++;
+    }
+    sort_runs(h->halted, h->nhalted, sizeof(*h->halted)); /* run is the first member */
+    if (h->nwant > 0)
+        memcpy(h->known, h->want, h->nwant * sizeof(*h->want));
+    h->nknown = h->nwant;
+    h->checked_ms = now_ms;
+    rc = 0;
+out:
+    if (rc != 0) {
+        h->nknown = 0; /* ask again next time */
+        h->nhalted = 0;
+    }
+    return rc;
+}
+
 /* One query about every run in want; the answer replaces known/halted. */
 static int ask(sender_halt *h, PGconn *pg, int64_t now_ms, mf_err *err)
 {
     const char *params[1];
     PGresult *res = NULL;
-    size_t n;
     int rc = -1;
 
     mf_pgarr_reset(&h->arr);
@@ -105,26 +142,7 @@ static int ask(sender_halt *h, PGconn *pg, int64_t now_ms, mf_err *err)
         goto out;
     }
     h->queries++;
-    n = (size_t)PQntuples(res);
-    if (grow((void **)&h->halted, &h->halted_cap, n, sizeof(*h->halted), err) != 0 ||
-        grow((void **)&h->known, &h->known_cap, h->nwant, sizeof(*h->known), err) != 0)
-        goto out;
-    h->nhalted = 0;
-    for (size_t i = 0; i < n; i++) {
-        struct sender_halted *e = &h->halted[h->nhalted];
-
-        if (mf_uuid_parse(PQgetvalue(res, (int)i, 0), &e->run, err) != 0)
-            goto out;
-        e->state = PQgetvalue(res, (int)i, 1)[0] == 'c' ? SENDER_HALT_CANCELLED
-                                                        : SENDER_HALT_PAUSED;
-        h->nhalted++;
-    }
-    if (h->nhalted > 1) /* none halted: the array may not exist yet (qsort wants a pointer) */
-        qsort(h->halted, h->nhalted, sizeof(*h->halted), cmp_uuid); /* run: first member */
-    memcpy(h->known, h->want, h->nwant * sizeof(*h->want));
-    h->nknown = h->nwant;
-    h->checked_ms = now_ms;
-    rc = 0;
+    rc = sender_halt_answer(h, res, now_ms, err);
 out:
     PQclear(res);
     if (rc != 0) {

@@ -71,6 +71,14 @@ int sender_halt_check(sender_halt *h, PGconn *pg, int64_t now_ms, mf_err *err);
  * older than every_ms. 1 queried, 0 not needed, -1 with err. */
 int sender_halt_refresh(sender_halt *h, PGconn *pg, int64_t now_ms, mf_err *err);
 
+/*
+ * Takes the answer of the halt query (rows: run id as text, 'c' cancelled or 'p' paused) for
+ * the runs of the set; what sender_halt_check and _refresh do with the statement's result,
+ * public for the unit tests. res is borrowed. 0, or -1 with err (a bad run id or out of
+ * memory; the answer is then empty, so the next check asks again).
+ */
+int sender_halt_answer(sender_halt *h, const PGresult *res, int64_t now_ms, mf_err *err);
+
 /* The state of a run as last answered (SENDER_HALT_GO when not asked about). */
 sender_halt_state sender_halt_of(const sender_halt *h, const mf_uuid *run);
 

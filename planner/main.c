@@ -1,15 +1,16 @@
 /* msgfleet-planner: fires schedules, claims runs and expands them into jobs. */
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "events.h"
 #include "hook_server.h"
 #include "mf_daemon.h"
 #include "mf_httpd.h"
 #include "mf_log.h"
 #include "mf_metrics.h"
-#include "events.h"
 #include "mf_watchdog.h"
 #include "planner.h"
 #include "planner_config.h"

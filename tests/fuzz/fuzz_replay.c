@@ -43,6 +43,7 @@ static int replay_file(const char *path)
         fprintf(stderr, "fuzz_replay: could not read \"%s\"\n", path);
         goto out;
     }
+    fprintf(stderr, "fuzz_replay: %s\n", path); /* the last one named is the one that crashed */
     LLVMFuzzerTestOneInput(buf, n);
     rc = 0;
 out:

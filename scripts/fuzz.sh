@@ -9,7 +9,8 @@
 # reads tests/fuzz/corpus/<name>/ and writes what it finds new to a scratch directory
 # ($MF_FUZZ_BUILD_DIR/fuzz-work/<name>/new); the repository's corpus is changed only with -m,
 # which merges corpus and new inputs, minimised (-merge=1), back into tests/fuzz/corpus/<name>/
-# (files named by hand, seeds and the inputs of fixed findings, are always kept).
+# (files named by hand, seeds and the inputs of fixed findings, are always kept); -m with
+# SECONDS 0 only merges what the last runs found.
 # Crash, leak and timeout inputs land in $MF_FUZZ_BUILD_DIR/fuzz-work/<name>/ (crash-*,
 # leak-*, timeout-*, oom-*). Runs niced (MF_FUZZ_NICE, default 10), one target after another.
 # Prints one line per target: executions, exec/s, cov and ft from libFuzzer's last status
@@ -39,7 +40,8 @@ case "${1:-}" in
   *[!0-9]*) ;;
   *) SECONDS_EACH=$1; shift ;;
 esac
-[ "$SECONDS_EACH" -gt 0 ] || die "SECONDS must be a positive number of seconds"
+[ "$SECONDS_EACH" -gt 0 ] || [ "$MERGE" = 1 ] ||
+  die "SECONDS must be a positive number of seconds (0 only with -m)"
 
 as_root() {
   if [ "$(id -u)" -eq 0 ]; then
@@ -106,13 +108,17 @@ STATUS=0
 printf '%-18s %12s %8s %6s %7s %7s  %s\n' target execs exec/s cov ft corpus crash
 for t in "$@"; do
   dir="$WORK/$t"
-  rm -rf "$dir/new"
-  mkdir -p "$dir/new" "$CORPUS/$t"
   log="$dir/run.log"
   rc=0
-  nice -n "$MF_FUZZ_NICE" "$MF_FUZZ_BUILD_DIR/tests/fuzz/fuzz_$t" -max_total_time="$SECONDS_EACH" \
-    -max_len="$MF_FUZZ_MAX_LEN" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
-    -artifact_prefix="$dir/" "$dir/new" "$CORPUS/$t" >"$log" 2>&1 || rc=$?
+  if [ "$SECONDS_EACH" -gt 0 ]; then
+    rm -rf "$dir/new"
+    mkdir -p "$dir/new" "$CORPUS/$t"
+    nice -n "$MF_FUZZ_NICE" "$MF_FUZZ_BUILD_DIR/tests/fuzz/fuzz_$t" \
+      -max_total_time="$SECONDS_EACH" -max_len="$MF_FUZZ_MAX_LEN" -timeout=10 \
+      -rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix="$dir/" \
+      "$dir/new" "$CORPUS/$t" >"$log" 2>&1 || rc=$?
+  fi
+  [ -f "$log" ] || die "$t has not been fuzzed yet: nothing to merge"
   # the last status line ("#N DONE cov: X ft: Y corp: ..." or the one before a crash)
   last=$(grep -E '^#[0-9]+' "$log" | tail -n 1)
   cov=$(printf '%s\n' "$last" | sed -n 's/.* cov: \([0-9]*\).*/\1/p')
@@ -121,8 +127,10 @@ for t in "$@"; do
   if [ "$MERGE" = 1 ] && [ -z "$crash" ]; then
     rm -rf "$dir/merged"
     mkdir -p "$dir/merged"
-    "$MF_FUZZ_BUILD_DIR/tests/fuzz/fuzz_$t" -merge=1 -max_len="$MF_FUZZ_MAX_LEN" \
-      "$dir/merged" "$CORPUS/$t" "$dir/new" >"$dir/merge.log" 2>&1 ||
+    # edges only (-use_counters=0): tens of files that reach every edge the run reached,
+    # rather than the hundreds that keep each hit-count bucket (those stay in new/)
+    "$MF_FUZZ_BUILD_DIR/tests/fuzz/fuzz_$t" -merge=1 -use_counters=0 \
+      -max_len="$MF_FUZZ_MAX_LEN" "$dir/merged" "$CORPUS/$t" "$dir/new" >"$dir/merge.log" 2>&1 ||
       die "merge failed for $t (log: $dir/merge.log)"
     # inputs named by hand (seeds, the input of each fixed finding) stay as they are; the
     # rest (libFuzzer names them by the SHA-1 of their content) is replaced by the merge

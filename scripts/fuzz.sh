@@ -101,8 +101,8 @@ is_hash_name() {
   [ ${#1} -eq 40 ]
 }
 
-# stat NAME LOG: a value of libFuzzer's -print_final_stats block.
-stat() { sed -n "s/^stat::$1: *//p" "$2" | tail -n 1; }
+# final_stat NAME LOG: a value of libFuzzer's -print_final_stats block.
+final_stat() { sed -n "s/^stat::$1: *//p" "$2" | tail -n 1; }
 
 STATUS=0
 printf '%-18s %12s %8s %6s %7s %7s  %s\n' target execs exec/s cov ft corpus crash
@@ -147,8 +147,8 @@ for t in "$@"; do
     done
   fi
   size=$(find "$CORPUS/$t" -type f | wc -l)
-  printf '%-18s %12s %8s %6s %7s %7s  %s\n' "$t" "$(stat number_of_executed_units "$log")" \
-    "$(stat average_exec_per_sec "$log")" "${cov:-?}" "${ft:-?}" "$size" "${crash:--}"
+  printf '%-18s %12s %8s %6s %7s %7s  %s\n' "$t" "$(final_stat number_of_executed_units "$log")" \
+    "$(final_stat average_exec_per_sec "$log")" "${cov:-?}" "${ft:-?}" "$size" "${crash:--}"
   if [ -n "$crash" ] || [ "$rc" -ne 0 ]; then
     STATUS=1
     [ -n "$crash" ] || say "$t: exit $rc without a crash file (log: $log)"

@@ -930,6 +930,24 @@ static int is_uuid_key(const msgpack_object *k)
 static int json_value(mf_buf *out, const msgpack_object *o, int uuid_bin, int depth,
                       mf_err *err);
 
+/* A map key as a JSON string: a str as itself, any other key (msgpack allows them in the
+ * nested maps of unknown keys, which the decoders ignore) as the string of its JSON text,
+ * e.g. the integer key 7 as "7". */
+static int json_key(mf_buf *out, const msgpack_object *k, int depth, mf_err *err)
+{
+    mf_buf text;
+    int rc;
+
+    if (k->type == MSGPACK_OBJECT_STR)
+        return json_str_lossy(out, k->via.str.ptr, k->via.str.size, err);
+    mf_buf_init(&text, 0);
+    rc = json_value(&text, k, 0, depth + 1, err);
+    if (rc == 0)
+        rc = mf_buf_append_json_str(out, text.data != NULL ? text.data : "", text.len, err);
+    mf_buf_free(&text);
+    return rc;
+}
+
 static int json_map(mf_buf *out, const msgpack_object_map *m, int depth, mf_err *err)
 {
     uint32_t i;
@@ -939,10 +957,8 @@ static int json_map(mf_buf *out, const msgpack_object_map *m, int depth, mf_err 
     for (i = 0; i < m->size; i++) {
         const msgpack_object *k = &m->ptr[i].key;
 
-        if (k->type != MSGPACK_OBJECT_STR)
-            return mf_err_set(err, "cannot print a %s map key as json", obj_type_name(k->type));
         if ((i > 0 && mf_buf_append_char(out, ',', err) < 0) ||
-            json_str_lossy(out, k->via.str.ptr, k->via.str.size, err) < 0 ||
+            json_key(out, k, depth, err) < 0 ||
             mf_buf_append_char(out, ':', err) < 0 ||
             json_value(out, &m->ptr[i].val, depth == 0 && is_uuid_key(k), depth + 1, err) < 0)
             return -1;

@@ -190,7 +190,9 @@ const char *mf_codec_map_get(const mf_codec_map *m, const char *key);
  * Append one JSON object (no newline) for a message of the given kind to `out`: it is first
  * validated by the strict decoder (a message the consumers would dead-letter fails here with
  * the same message), then printed key by key in wire order, unknown keys included: uuid keys
- * (id, run, wf, tpl) as text, other bin values (dlq key/val) as base64, maps as objects.
+ * (id, run, wf, tpl) as text, other bin values (dlq key/val) as base64, maps as objects (a
+ * key that is not a str, which the nested maps of unknown keys may hold, as the string of its
+ * JSON text: the integer key 7 as "7"). Every message that decodes prints.
  * On failure `out` is unchanged. Uses the decoder's memory like a decode (reset afterwards).
  */
 int mf_codec_to_json(mf_codec *c, mf_msg_kind kind, const void *bytes, size_t len, mf_buf *out,

@@ -960,26 +960,31 @@ long mf_coolsms_retry_after_parse(const char *value, time_t now)
                                                    : (long)(t - now);
 }
 
-/* Retry-After: delta-seconds or an HTTP date (mf_coolsms_retry_after_parse). */
-static size_t on_header(char *p, size_t size, size_t nmemb, void *ud)
+void mf_coolsms_header_line(const char *line, size_t n, time_t now, long *retry_after_s)
 {
-    long *retry_after_s = ud;
-    size_t n = size * nmemb;
     static const char name[] = "retry-after:";
     char val[64];
     size_t vl;
     long v;
 
-    if (n > sizeof(name) - 1 && strncasecmp(p, name, sizeof(name) - 1) == 0) {
+    if (n > sizeof(name) - 1 && strncasecmp(line, name, sizeof(name) - 1) == 0) {
         vl = n - (sizeof(name) - 1);
         if (vl >= sizeof(val))
-            return n; /* no valid value is that long */
-        memcpy(val, p + sizeof(name) - 1, vl);
+            return; /* no valid value is that long */
+        memcpy(val, line + sizeof(name) - 1, vl);
         val[vl] = '\0';
-        v = mf_coolsms_retry_after_parse(val, time(NULL));
+        v = mf_coolsms_retry_after_parse(val, now);
         if (v >= 0)
             *retry_after_s = v;
     }
+}
+
+/* curl's header callback: each header line through mf_coolsms_header_line. */
+static size_t on_header(char *p, size_t size, size_t nmemb, void *ud)
+{
+    size_t n = size * nmemb;
+
+    mf_coolsms_header_line(p, n, time(NULL), ud);
     return n;
 }
 

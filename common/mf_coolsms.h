@@ -323,6 +323,12 @@ typedef struct mf_coolsms_transport {
  * nothing overflows), or -1 when it is neither. */
 long mf_coolsms_retry_after_parse(const char *value, time_t now);
 
+/* One response header line as curl hands it (n bytes, not NUL-terminated, CRLF included):
+ * when it is a Retry-After header (name case-insensitive) with a value that
+ * mf_coolsms_retry_after_parse accepts, *retry_after_s receives it; any other line, an
+ * unparsable value or one of 64 bytes or more leaves *retry_after_s as it was. */
+void mf_coolsms_header_line(const char *line, size_t n, time_t now, long *retry_after_s);
+
 /* Classify and decode a send response. tr may be NULL (an HTTP response arrived); with
  * tr->curl_failed the status and body are ignored. job_ids[i] is message i's job id. Fills
  * res (all fields but request_id and elapsed_ms) with outcomes pointing at the caller's

@@ -405,6 +405,13 @@ int mf_sqlguard_check(const char *sql, unsigned flags, size_t *body_len, mf_err 
     if (w.st != ST_MAIN)
         return mf_err_set(err, w.st == ST_LEAD ? "query has no SELECT"
                                                : "WITH clause is not followed by SELECT");
+    /* The body goes to the server without what followed it: two '-' operators at its very
+     * end, say "SELECT a --" cut from "SELECT a ---\v...", would then read as a "-- "
+     * comment (a control character, the end of the text, follows), so the server would not
+     * parse the tokens that were checked. */
+    if (end >= 2 && sql[end - 1] == '-' && sql[end - 2] == '-')
+        return mf_err_set(err, "query ends with \"--\", which would start a comment once the "
+                               "rest of the text is cut off");
     if (body_len != NULL)
         *body_len = end;
     return 0;

@@ -32,6 +32,9 @@
  * WAIT_UNTIL_SQL_THREAD_AFTER_GTIDS), LOAD_FILE, NEXTVAL and SETVAL. A call is any
  * identifier followed by `(` (whitespace and comments between are skipped), whether the name
  * is bare, backtick-quoted or double-quoted; the same word without `(` (a column) is fine.
+ * Also rejected: a statement whose last token is a '-' right after another '-' ("SELECT a --"
+ * cut from "SELECT a ---- x"): the body below is sent without what followed it, and there
+ * "--" before the end of the text is a comment to the server, not the operators checked.
  * Reserved words used as column names after a dot (t.`update` is fine, t.update is not)
  * may be rejected: the guard errs on the side of refusing.
  */

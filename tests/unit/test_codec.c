@@ -751,6 +751,49 @@ static void test_json_unknown_key_not_utf8(void **state)
                                       "\"k\xef\xbf\xbd\":\"\xef\xbf\xbd\"}");
 }
 
+static void test_json_nested_non_string_keys(void **state)
+{
+    /* Found by fuzz_job/fuzz_event (corpus input nested_int_key): the decoders ignore an
+     * unknown key whatever its value, so a nested map with integer, nil or map keys decodes;
+     * the printer failed on it ("cannot print a integer map key as json"). Such keys print as
+     * the string of their JSON text. */
+    fx *f = *state;
+    msgpack_packer pk;
+    mf_event ev;
+    mf_err err;
+
+    msgpack_sbuffer_clear(&f->sb);
+    msgpack_packer_init(&pk, &f->sb, msgpack_sbuffer_write);
+    msgpack_pack_map(&pk, 5);
+    pack_s(&pk, "v");
+    msgpack_pack_int(&pk, 1);
+    pack_s(&pk, "type");
+    pack_s(&pk, "x");
+    pack_s(&pk, "cust");
+    pack_s(&pk, "");
+    pack_s(&pk, "ts");
+    msgpack_pack_int(&pk, 9);
+    pack_s(&pk, "later");
+    msgpack_pack_map(&pk, 4);
+    msgpack_pack_int(&pk, 7);
+    pack_s(&pk, "seven");
+    msgpack_pack_int(&pk, -2);
+    msgpack_pack_nil(&pk);
+    msgpack_pack_nil(&pk);
+    msgpack_pack_true(&pk);
+    msgpack_pack_map(&pk, 1);
+    pack_s(&pk, "q\"");
+    msgpack_pack_int(&pk, 1);
+    msgpack_pack_int(&pk, 0);
+    assert_int_equal(mf_codec_decode_event(f->codec, f->sb.data, f->sb.size, &ev, &err), 0);
+    if (mf_codec_to_json(f->codec, MF_MSG_EVENT, f->sb.data, f->sb.size, &f->json, &err) != 0)
+        fail_msg("a decodable event did not print: %s", err.msg);
+    assert_string_equal(f->json.data,
+                        "{\"v\":1,\"type\":\"x\",\"cust\":\"\",\"ts\":9,\"later\":"
+                        "{\"7\":\"seven\",\"-2\":null,\"null\":true,"
+                        "\"{\\\"q\\\\\\\"\\\":1}\":0}}");
+}
+
 static void test_kind_names(void **state)
 {
     mf_msg_kind k;
@@ -791,6 +834,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_garbage, setup, teardown),
         cmocka_unit_test_setup_teardown(test_json, setup, teardown),
         cmocka_unit_test_setup_teardown(test_json_unknown_key_not_utf8, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_json_nested_non_string_keys, setup, teardown),
         cmocka_unit_test(test_kind_names),
     };
 

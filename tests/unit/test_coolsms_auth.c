@@ -388,6 +388,40 @@ static void test_retry_after_is_clamped(void **state)
                      MF_COOLSMS_RETRY_AFTER_MAX_S);
 }
 
+static void test_header_line(void **state)
+{
+    /* header lines as curl hands them over: n bytes, CRLF included, not terminated */
+    static const char *const keep[] = {
+        "Content-Type: application/json\r\n", "HTTP/1.1 429 Too Many Requests\r\n",
+        "Retry-After: soon\r\n", "Retry-After:\r\n", "Retry-After",
+        "Retry-After: 1                                                                 \r\n",
+    };
+    time_t now = 1700000000;
+    char line[128];
+    long v;
+
+    (void)state;
+    v = -7;
+    mf_coolsms_header_line("Retry-After: 120\r\n", 18, now, &v);
+    assert_int_equal(v, 120);
+    v = -7;
+    mf_coolsms_header_line("retry-after:99999999999999999\r\n", 31, now, &v);
+    assert_int_equal(v, MF_COOLSMS_RETRY_AFTER_MAX_S);
+    v = -7;
+    mf_coolsms_header_line("RETRY-AFTER: Tue, 14 Nov 2023 22:14:20 GMT\r\n", 44, now, &v);
+    assert_int_equal(v, 60);
+    /* the value ends where the line does, whatever follows in memory */
+    memcpy(line, "Retry-After: 3\r\n999", 20);
+    v = -7;
+    mf_coolsms_header_line(line, 16, now, &v);
+    assert_int_equal(v, 3);
+    for (size_t i = 0; i < sizeof(keep) / sizeof(keep[0]); i++) {
+        v = -7;
+        mf_coolsms_header_line(keep[i], strlen(keep[i]), now, &v);
+        assert_int_equal(v, -7);
+    }
+}
+
 static void test_decode_transport_and_bad_2xx(void **state)
 {
     mf_coolsms_transport timeout = {.curl_failed = 1, .curl_timeout = 1, .curl_sent = 1,
@@ -639,6 +673,7 @@ int main(void)
         cmocka_unit_test(test_full_batch_build_and_match),
         cmocka_unit_test(test_decode_list),
         cmocka_unit_test(test_decode_group_add),
+        cmocka_unit_test(test_header_line),
         cmocka_unit_test(test_decode_group_answer),
         cmocka_unit_test(test_new_validates_config),
     };

@@ -250,6 +250,41 @@ static void test_body_len_strips_tail(void **state)
     }
 }
 
+/* Found by fuzz_sqlguard (corpus input trailing_dashes): the body is sent to the server
+ * without what followed it, so it must lex the same on its own. Two '-' operators right
+ * before a "-- " comment ("SELECT a ----\v...") left a body ending in "--", which the server
+ * reads as a comment start (the end of the text follows): the text sent was not the token
+ * stream that was checked. Such a query is refused; every accepted body checks again to
+ * itself. */
+static void test_body_stands_alone(void **state)
+{
+    static const char *const accepted[] = {
+        "SELECT 1--1", "SELECT a - -- c\nFROM t", "SELECT a -- -\n", "SELECT a - 1 ;--",
+        "SELECT `--` FROM t -- x", "SELECT '--' -- y",
+    };
+    static const gcase refused[] = {
+        {"SELECT * ----\v--------OM t FOR UPDATE", "ends with \"--\""},
+        {"SELECT a ----\x01", "ends with \"--\""},
+        {"SELECT a -----", "ends with \"--\""},
+        {"SELECT a ---- ;", "ends with \"--\""},
+    };
+    (void)state;
+    for (size_t i = 0; i < sizeof(accepted) / sizeof(accepted[0]); i++) {
+        char body[128];
+        size_t len = 0, again = 0;
+        mf_err err = {{0}};
+
+        if (mf_sqlguard_check(accepted[i], 0, &len, &err) != 0)
+            fail_msg("refused [%s]: %s", accepted[i], err.msg);
+        assert_true(len < sizeof(body));
+        memcpy(body, accepted[i], len);
+        body[len] = '\0';
+        if (mf_sqlguard_check(body, 0, &again, &err) != 0 || again != len)
+            fail_msg("body [%s] of [%s] does not check to itself", body, accepted[i]);
+    }
+    run_cases(refused, sizeof(refused) / sizeof(refused[0]), 0);
+}
+
 static void test_null_and_err_null(void **state)
 {
     size_t len = 123;
@@ -348,6 +383,7 @@ int main(void)
         cmocka_unit_test(test_rejects_side_effects),
         cmocka_unit_test(test_rejects_banned_calls_however_spelled),
         cmocka_unit_test(test_body_len_strips_tail),
+        cmocka_unit_test(test_body_stands_alone),
         cmocka_unit_test(test_grant_lines),
         cmocka_unit_test(test_grant_line_roles),
         cmocka_unit_test(test_null_and_err_null),

@@ -428,7 +428,7 @@ const sim_req_msg *sim_req_at(const sim_req *r, size_t i)
 
 const sim_req_kv *sim_req_cf(const sim_req *r, const sim_req_msg *m)
 {
-    return r->cf + m->cf_first;
+    return r->cf != NULL ? r->cf + m->cf_first : NULL; /* NULL + 0 is undefined */
 }
 
 const sim_jfield *sim_req_allow_duplicates(const sim_req *r)

@@ -62,7 +62,8 @@ void sim_req_free(sim_req *r);
 sim_jkind sim_req_messages_kind(const sim_req *r);
 size_t sim_req_count(const sim_req *r);
 const sim_req_msg *sim_req_at(const sim_req *r, size_t i);
-const sim_req_kv *sim_req_cf(const sim_req *r, const sim_req_msg *m); /* m->ncf entries */
+/* m->ncf entries; NULL when the request has no customFields entry at all */
+const sim_req_kv *sim_req_cf(const sim_req *r, const sim_req_msg *m);
 const sim_jfield *sim_req_allow_duplicates(const sim_req *r);
 const sim_jfield *sim_req_show_message_list(const sim_req *r);
 const sim_jfield *sim_req_scheduled_date(const sim_req *r);

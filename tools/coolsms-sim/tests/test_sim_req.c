@@ -121,6 +121,24 @@ static void test_kakao_and_repeated_messages(void **state)
     sim_req_free(r);
 }
 
+/* Found by fuzz_sim_req (corpus input kinds), as UBSan's "applying zero offset to null
+ * pointer": with no customFields entry in the whole request the table was never allocated
+ * and sim_req_cf returned NULL + 0, on every send without customFields. It now returns NULL
+ * (the loops over m->ncf == 0 entries never read it). Only clang's UBSan flags the old
+ * expression; here the contract is checked. */
+static void test_no_custom_fields_at_all(void **state)
+{
+    sim_req *r = parse("{\"messages\":[{\"to\":\"010\",\"customFields\":\"no\"},{}]}");
+
+    (void)state;
+    for (size_t i = 0; i < sim_req_count(r); i++) {
+        assert_int_equal(sim_req_at(r, i)->ncf, 0);
+        assert_null(sim_req_cf(r, sim_req_at(r, i)));
+        assert_null(sim_req_cf_get(r, sim_req_at(r, i), "jobId"));
+    }
+    sim_req_free(r);
+}
+
 static void test_rejects(void **state)
 {
     (void)state;
@@ -140,6 +158,7 @@ int main(void)
         cmocka_unit_test(test_many_custom_fields_are_counted),
         cmocka_unit_test(test_kakao_and_repeated_messages),
         cmocka_unit_test(test_rejects),
+        cmocka_unit_test(test_no_custom_fields_at_all),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,4 +1,4 @@
--- 0016_seed_indexes: message_logs keeps the seed's own indexes only (docs/schema.md, "Indexes").
+-- 0016_seed_indexes: message_logs drops two of the fleet's indexes (docs/schema.md, "Indexes").
 -- Every row the fleet writes into message_logs paid for three more indexes of 0002 and 0004;
 -- the queries that used them now go through the primary key (the row's id is the job id) and
 -- the seed's indexes, and the final-status poller is driven by the provider groups the sender
@@ -8,9 +8,10 @@
 -- nothing reads this index.
 DROP INDEX IF EXISTS idx_message_logs_provider_message_id;
 
--- Replays page through the chain's recipients with the seed's idx_message_logs_recipient_phone
--- and idx_message_logs_workflow_run_id (docs/replay.md).
-DROP INDEX IF EXISTS idx_message_logs_run_phone;
+-- idx_message_logs_run_phone (0004) stays: the replay's never-resend check looks up a phone
+-- within the run chain for every candidate; without the pair index a replay preview of a
+-- 100,000-recipient run, read right after the run (no ANALYZE yet), ran more than 7 minutes
+-- at a full core (a nested loop over the run's rows per candidate).
 
 -- The poller reads the recorded groups that still hold a message without its final status and
 -- the jobs of each by primary key (docs/reporter.md, "Final-status poller").

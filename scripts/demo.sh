@@ -119,12 +119,6 @@ demo_event() {
     { printf 'demo: error: the event-triggered message failed (logs above)\n' >&2; exit 1; }
 }
 
-STEPS=(demo_deps demo_build demo_stack demo_migrate demo_health demo_campaign demo_event)
-
-for s in "${STEPS[@]}"; do
-  "$s"
-done
-
 # Webhook: a service of the shop starts a webhook-triggered workflow with one signed call
 # (docs/triggers.md). On the sample campaign's databases: a webhook workflow and its secret
 # (msgfleet webhook-secret), a planner serving POST /v1/workflows/{id}/trigger, one call signed
@@ -134,4 +128,10 @@ demo_webhook() {
   python3 "$ROOT/scripts/webhook_demo.py" --build "$MF_BUILD_DIR" --name msgfleet_demo ||
     { printf 'demo: error: the webhook call failed (logs above)\n' >&2; exit 1; }
 }
-demo_webhook
+
+STEPS=(demo_deps demo_build demo_stack demo_migrate demo_health demo_campaign demo_event demo_webhook)
+
+for s in "${STEPS[@]}"; do
+  "$s"
+done
+

@@ -113,14 +113,15 @@ class Stack:
         os.makedirs(os.path.join(self.dir, "kafka"))
         os.symlink(kafka_libs, os.path.join(self.dir, "kafka", "libs"))
         ports = set()
-        while len(ports) < 6:
+        while len(ports) < 7:
             ports.add(campaign.free_port())
-        pg, pgb, my, kafka, ctrl, sim = sorted(ports)
+        pg, pgb, my, kafka, ctrl, sasl, sim = sorted(ports)
         self.log = os.path.join(workdir, "stack.log")
         over = {
             "MF_STACK_DIR": self.dir, "MF_PG_PORT": str(pg), "MF_PGBOUNCER_PORT": str(pgb),
             "MF_MYSQL_PORT": str(my), "MF_KAFKA_PORT": str(kafka),
-            "MF_KAFKA_CONTROLLER_PORT": str(ctrl), "MF_SIM_PORT": str(sim),
+            "MF_KAFKA_CONTROLLER_PORT": str(ctrl), "MF_KAFKA_SASL_PORT": str(sasl),
+            "MF_SIM_PORT": str(sim),
         }
         # env.sh only fills unset variables: drop every derived address of the shared stack
         # first, then let env.sh derive them from the private ports.

@@ -307,7 +307,8 @@ my_up() {
   wait_for mariadb "$MY_DIR/mariadb.log" "$MF_STACK_TIMEOUT" my_alive my_root -e 'select 1'
   # Anonymous accounts would shadow the named ones; the read-only account gets SELECT only
   # (seed section 3.1), the admin account loads sample data. Tests make throwaway databases
-  # named mftest_*: the admin account may write them, the read-only one only read them.
+  # named mftest_*, the demo msgfleet_demo*: the admin account may write them, the read-only
+  # one only read them.
   my_root <<EOF
 CREATE DATABASE IF NOT EXISTS \`$MF_MYSQL_DB\` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;
 DELETE FROM mysql.global_priv WHERE User = '';
@@ -320,8 +321,8 @@ ALTER USER '$MY_ADMIN_USER'@'%' IDENTIFIED BY '$MY_ADMIN_PASSWORD';
 GRANT ALL PRIVILEGES ON \`$MF_MYSQL_DB\`.* TO '$MY_ADMIN_USER'@'%';
 GRANT ALL PRIVILEGES ON \`mftest\\_%\`.* TO '$MY_ADMIN_USER'@'%';
 GRANT SELECT ON \`mftest\\_%\`.* TO '$MF_MYSQL_USER'@'%';
-GRANT ALL PRIVILEGES ON \`msgfleet\\_demo\`.* TO '$MY_ADMIN_USER'@'%';
-GRANT SELECT ON \`msgfleet\\_demo\`.* TO '$MF_MYSQL_USER'@'%';
+GRANT ALL PRIVILEGES ON \`msgfleet\\_demo%\`.* TO '$MY_ADMIN_USER'@'%';
+GRANT SELECT ON \`msgfleet\\_demo%\`.* TO '$MF_MYSQL_USER'@'%';
 FLUSH PRIVILEGES;
 EOF
   wait_for mariadb "$MY_DIR/mariadb.log" 10 my_running mariadb --no-defaults -h 127.0.0.1 -P "$MF_MYSQL_PORT" \

@@ -1358,12 +1358,9 @@ def main(argv):
         fleet.stop()
         simfleet.stop()
         if not a.keep:
-            for db in ctx["dbs"]:
+            for db in ctx["dbs"][1:]:  # the floors' and peers' (PostgreSQL only)
                 campaign.psql(admin, f"DROP DATABASE IF EXISTS {db} WITH (FORCE)", check=False)
-            subprocess.run(["mariadb", "--no-defaults", "-h", campaign.env("MF_MYSQL_HOST"),
-                            "-P", campaign.env("MF_MYSQL_PORT"), "-u", "crm_admin",
-                            "-pcrm_admin_pw", "-e", f"DROP DATABASE IF EXISTS `{name}`"],
-                           capture_output=True)
+            campaign.drop_databases(admin, name)
 
     e2e_s, final_s = e2e["e2e_s"], e2e["final_s"]
     seed_floor_s, update_floor_s, floor_s = (floors["seed_floor_s"], floors["update_floor_s"],

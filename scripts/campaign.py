@@ -186,6 +186,14 @@ def create_pg_database(admin_dsn, name, build):
     return dsn
 
 
+def drop_databases(admin_dsn, name):
+    """Removes a test's PostgreSQL and MariaDB databases called name (missing ones too)."""
+    psql(admin_dsn, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)", check=False)
+    subprocess.run(["mariadb", "--no-defaults", "-h", env("MF_MYSQL_HOST", "127.0.0.1"),
+                    "-P", env("MF_MYSQL_PORT"), "-u", "crm_admin", "-pcrm_admin_pw",
+                    "-e", f"DROP DATABASE IF EXISTS `{name}`"], capture_output=True)
+
+
 def load_mysql(db, customers, seed):
     p = subprocess.run([sys.executable, os.path.join(ROOT, "schemas/mysql/gen_sample.py"),
                         "--db", db, "--create-schema", "--truncate",
@@ -776,10 +784,7 @@ def main(argv):
     finally:
         fleet.stop()
         if not a.keep:
-            psql(admin_dsn, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)", check=False)
-            subprocess.run(["mariadb", "--no-defaults", "-h", env("MF_MYSQL_HOST", "127.0.0.1"),
-                            "-P", env("MF_MYSQL_PORT"), "-u", "crm_admin", "-pcrm_admin_pw",
-                            "-e", f"DROP DATABASE IF EXISTS `{name}`"], capture_output=True)
+            drop_databases(admin_dsn, name)
     return status
 
 

@@ -21,7 +21,7 @@ PACKAGES=(
   librdkafka-dev libpq-dev default-libmysqlclient-dev libmariadb-dev libcurl4-openssl-dev
   libmsgpack-dev libcmocka-dev libmicrohttpd-dev libjansson-dev libyajl-dev libssl-dev
   postgresql-15 postgresql-client mariadb-server mariadb-client pgbouncer
-  gnuplot-nox prometheus docker-compose python3 curl procps kcat
+  gnuplot-nox prometheus docker-compose python3 curl procps kcat openssl
 )
 
 # Node.js projects installed from their committed package-lock.json (npm ci, exact versions):

@@ -369,10 +369,7 @@ def main(argv):
     finally:
         fleet.stop()
         if not a.keep:
-            cp.psql(admin_dsn, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)", check=False)
-            subprocess.run(["mariadb", "--no-defaults", "-h", cp.env("MF_MYSQL_HOST", "127.0.0.1"),
-                            "-P", cp.env("MF_MYSQL_PORT"), "-u", "crm_admin", "-pcrm_admin_pw",
-                            "-e", f"DROP DATABASE IF EXISTS `{name}`"], capture_output=True)
+            cp.drop_databases(admin_dsn, name)
     say(f"recipients={len(phones)} capped_recipients={capped} problems={len(PROBLEMS)} "
         f"result={'ok' if not PROBLEMS else 'FAILED'}")
     return 0 if not PROBLEMS else 1

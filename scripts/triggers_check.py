@@ -115,12 +115,7 @@ class Env:
     def close(self):
         self.fleet.stop()
         if not self.keep:
-            C.psql(self.admin_dsn, f"DROP DATABASE IF EXISTS {self.name} WITH (FORCE)",
-                   check=False)
-            C.subprocess.run(["mariadb", "--no-defaults", "-h",
-                              C.env("MF_MYSQL_HOST", "127.0.0.1"), "-P", C.env("MF_MYSQL_PORT"),
-                              "-u", "crm_admin", "-pcrm_admin_pw", "-e",
-                              f"DROP DATABASE IF EXISTS `{self.name}`"], capture_output=True)
+            C.drop_databases(self.admin_dsn, self.name)
 
 
 def wait_for(what, cond, timeout_s, env):

@@ -40,3 +40,13 @@ void mf_err_clear(mf_err *err)
     if (err != NULL)
         err->msg[0] = '\0';
 }
+
+const char *mf_err_errno_str(int errnum, char *buf, size_t n)
+{
+    if (buf == NULL || n == 0)
+        return "";
+    if (strerror_r(errnum, buf, n) != 0)
+        snprintf(buf, n, "error %d", errnum);
+    buf[n - 1] = '\0';
+    return buf;
+}

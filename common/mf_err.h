@@ -23,6 +23,10 @@ int mf_err_set(mf_err *err, const char *fmt, ...) __attribute__((format(printf, 
 /* Put a context prefix in front of an existing message: "ctx: old message". Returns -1. */
 int mf_err_prefix(mf_err *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* The text of errno value `errnum` in buf (strerror_r: safe from any thread, unlike
+ * strerror). Returns buf, always terminated; "error N" for an unknown value. */
+const char *mf_err_errno_str(int errnum, char *buf, size_t n);
+
 /* Reset to the empty message. */
 void mf_err_clear(mf_err *err);
 

@@ -985,8 +985,8 @@ void sim_handle_group_list(sim_ctx *ctx, const sim_query *q, sim_reply *r)
 
     if (parse_limit(q, &limit, r) != 0 || sim_conds_parse(q, fields, conds, &nc, r) != 0)
         return;
-    if ((sd && *sd && sim_parse_iso8601(sd, &start) != 0) ||
-        (ed && *ed && sim_parse_iso8601(ed, &end) != 0)) {
+    if ((sd && *sd && mf_clock_parse_iso8601(sd, &start) != 0) ||
+        (ed && *ed && mf_clock_parse_iso8601(ed, &end) != 0)) {
         sim_reply_error(r, 400, "ValidationError", "startDate and endDate must be ISO 8601");
         return;
     }

@@ -64,7 +64,7 @@ static int parse_date(const sim_query *q, const char *key, int64_t *out, int *ha
     const char *v = sim_query_get(q, key);
     if (v == NULL || *v == '\0')
         return 0;
-    if (sim_parse_iso8601(v, out) != 0) {
+    if (mf_clock_parse_iso8601(v, out) != 0) {
         sim_reply_error(r, 400, "ValidationError", "%s is not an ISO 8601 time", key);
         return -1;
     }

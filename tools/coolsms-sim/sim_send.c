@@ -571,7 +571,7 @@ static int parse_top(send_req *q, const char *body, size_t len, sim_reply *r)
     sd = sim_req_scheduled_date(q->req);
     if (sd->kind != SIM_J_ABSENT && sd->kind != SIM_J_NULL) {
         int64_t t;
-        if (sd->kind != SIM_J_STRING || sim_parse_iso8601(sd->s, &t) != 0) {
+        if (sd->kind != SIM_J_STRING || mf_clock_parse_iso8601(sd->s, &t) != 0) {
             sim_reply_error(r, 400, "ValidationError", "scheduledDate is not an ISO 8601 time");
             return -1;
         }

@@ -349,7 +349,7 @@ int sim_parse_long(const char *s, long lo, long hi, long *out);
 /* GET /messages/v4/list after authentication. */
 void sim_handle_list(sim_ctx *ctx, const sim_query *q, sim_reply *r);
 
-/* ---- message groups (sim_group.c) --------------------------------------------------------- */
+/* ---- message groups (sim_group.c; reads and the group object: sim_group_read.c) ----------- */
 
 sim_groups *sim_groups_new(void);
 void sim_groups_free(sim_groups *gs);

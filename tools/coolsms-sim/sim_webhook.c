@@ -256,7 +256,8 @@ static int build(sim_webhook *w, const wh_batch *b, int64_t now, mf_buf *out)
             rc = -1;
             break;
         }
-        if (mf_buf_printf(out, NULL, "%s{\"eventDataId\":\"%s\",\"data\":", i ? "," : "", b->eid[i]) != 0 ||
+        if (mf_buf_printf(out, NULL, "%s{\"eventDataId\":\"%s\",\"data\":", i ? "," : "",
+                          b->eid[i]) != 0 ||
             sim_msg_json(ctx->ledger, ctx->set.account_id, m, now, 0, out, NULL) != 0 ||
             mf_buf_printf(out, NULL, ",\"retryCount\":%d}", b->retry) != 0)
             rc = -1;

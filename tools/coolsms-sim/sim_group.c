@@ -223,9 +223,12 @@ sim_group *sim_group_lock(sim_ctx *ctx, const char *gid, int missing_status, sim
     return g;
 }
 
-static char *dup_or_null(json_t *v)
+/* *out = a copy of v when it is a string (owned by the caller), else NULL. -1 when out of
+ * memory. */
+static int dup_opt_str(json_t *v, char **out)
 {
-    return json_is_string(v) ? strdup(json_string_value(v)) : NULL;
+    *out = json_is_string(v) ? strdup(json_string_value(v)) : NULL;
+    return json_is_string(v) && *out == NULL ? -1 : 0;
 }
 
 static size_t utf8_len(const char *s)
@@ -298,9 +301,12 @@ void sim_handle_group_create(sim_ctx *ctx, const char *body, size_t len, sim_rep
         }
         g->allow_dup = json_is_true(ad);
         g->strict = json_is_true(json_object_get(root, "strict"));
-        g->app_id = dup_or_null(json_object_get(root, "appId"));
-        g->sdk_version = dup_or_null(json_object_get(root, "sdkVersion"));
-        g->os_platform = dup_or_null(json_object_get(root, "osPlatform"));
+        if (dup_opt_str(json_object_get(root, "appId"), &g->app_id) != 0 ||
+            dup_opt_str(json_object_get(root, "sdkVersion"), &g->sdk_version) != 0 ||
+            dup_opt_str(json_object_get(root, "osPlatform"), &g->os_platform) != 0) {
+            sim_reply_error(r, 500, "InternalError", "out of memory");
+            goto out;
+        }
         if (check_group_cf(json_object_get(root, "customFields"), &g->cf_json, r) != 0)
             goto out;
     }
@@ -526,8 +532,12 @@ void sim_handle_group_send(sim_ctx *ctx, const char *gid, sim_reply *r)
         if (sim_ledger_at(ctx->ledger, g->idx[i])->state == SIM_MS_PENDING)
             pending++;
     sim_ledger_unlock(ctx->ledger);
+    /* the webhook's list of the sent messages; without it nothing is sent */
+    if (pending > 0 && (report = malloc(pending * sizeof(*report))) == NULL) {
+        sim_reply_error(r, 500, "InternalError", "out of memory");
+        goto unlock;
+    }
     ok = sim_quota_take(ctx, &k, pending, now);
-    report = pending ? malloc(pending * sizeof(*report)) : NULL;
     sim_ledger_wrlock(ctx->ledger);
     for (size_t i = 0; i < g->n; i++) {
         sim_msg *m = sim_ledger_at_mut(ctx->ledger, g->idx[i]);

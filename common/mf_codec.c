@@ -1,26 +1,15 @@
 /* mf_codec: msgpack wire format of the Kafka topics (job, result, dlq, event), strict decoders. */
-#include "mf_codec.h"
+#include "mf_codec_int.h"
 
 #include <inttypes.h>
-#include <math.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/evp.h>
-
 /* Containers may nest this deep (our messages need 2; msgpack-c itself stops at 32). */
 #define SCAN_MAX_DEPTH 16
-/* Most pairs in a string map (template variables, event attributes). */
-#define MAP_MAX_PAIRS 1024
 /* Memory chunk of the decoder's zones: one chunk holds a typical batch of small messages. */
 #define ZONE_CHUNK (64 * 1024)
-
-struct mf_codec {
-    msgpack_zone scratch; /* unpacked object tree of the last message; cleared per decode */
-    msgpack_zone values;  /* decoded strings and pair arrays; cleared by mf_codec_reset */
-    msgpack_object root;  /* the last message, for mf_codec_to_json */
-};
 
 /* ---------------------------------------------------------------------------------------- */
 /* names                                                                                    */
@@ -68,10 +57,7 @@ int mf_codec_kind_from_name(const char *name, mf_msg_kind *out, mf_err *err)
     return mf_err_set(err, "unknown message kind \"%s\"", name != NULL ? name : "(null)");
 }
 
-/* ---------------------------------------------------------------------------------------- */
-/* encoding                                                                                 */
-
-static int check_str(const char *key, const char *s, size_t n, mf_err *err)
+int mf_codec_check_str(const char *key, const char *s, size_t n, mf_err *err)
 {
     if (n > UINT32_MAX)
         return mf_err_set(err, "key \"%s\": string too long", key);
@@ -79,193 +65,6 @@ static int check_str(const char *key, const char *s, size_t n, mf_err *err)
         return mf_err_set(err, "key \"%s\": string contains a NUL byte", key);
     if (!mf_buf_utf8_valid(s, n))
         return mf_err_set(err, "key \"%s\": string is not valid utf-8", key);
-    return 0;
-}
-
-static int pack_key(msgpack_packer *pk, const char *key)
-{
-    return msgpack_pack_str_with_body(pk, key, strlen(key));
-}
-
-static int pack_str(msgpack_packer *pk, const char *key, const char *s, mf_err *err)
-{
-    size_t n;
-
-    if (s == NULL)
-        s = "";
-    n = strlen(s);
-    if (check_str(key, s, n, err) < 0)
-        return -1;
-    if (pack_key(pk, key) != 0 || msgpack_pack_str_with_body(pk, s, n) != 0)
-        return mf_err_set(err, "key \"%s\": could not write", key);
-    return 0;
-}
-
-static int pack_uuid(msgpack_packer *pk, const char *key, const mf_uuid *u, mf_err *err)
-{
-    if (pack_key(pk, key) != 0 || msgpack_pack_bin_with_body(pk, u->b, sizeof(u->b)) != 0)
-        return mf_err_set(err, "key \"%s\": could not write", key);
-    return 0;
-}
-
-static int pack_i64(msgpack_packer *pk, const char *key, int64_t v, mf_err *err)
-{
-    if (pack_key(pk, key) != 0 || msgpack_pack_int64(pk, v) != 0)
-        return mf_err_set(err, "key \"%s\": could not write", key);
-    return 0;
-}
-
-static int pack_bin(msgpack_packer *pk, const char *key, const void *p, size_t n, mf_err *err)
-{
-    if (n > UINT32_MAX)
-        return mf_err_set(err, "key \"%s\": value too long", key);
-    if (pack_key(pk, key) != 0 || msgpack_pack_bin_with_body(pk, n > 0 ? p : "", n) != 0)
-        return mf_err_set(err, "key \"%s\": could not write", key);
-    return 0;
-}
-
-static int pack_map(msgpack_packer *pk, const char *key, const mf_codec_map *m, mf_err *err)
-{
-    size_t i;
-
-    if (m->n > MAP_MAX_PAIRS)
-        return mf_err_set(err, "key \"%s\": %zu pairs, at most %d allowed", key, m->n,
-                          MAP_MAX_PAIRS);
-    if (pack_key(pk, key) != 0 || msgpack_pack_map(pk, m->n) != 0)
-        return mf_err_set(err, "key \"%s\": could not write", key);
-    for (i = 0; i < m->n; i++) {
-        const char *k = m->items[i].key != NULL ? m->items[i].key : "";
-        const char *v = m->items[i].val != NULL ? m->items[i].val : "";
-        size_t kn = strlen(k), vn = strlen(v);
-
-        if (check_str(key, k, kn, err) < 0 || check_str(key, v, vn, err) < 0)
-            return -1;
-        if (msgpack_pack_str_with_body(pk, k, kn) != 0 ||
-            msgpack_pack_str_with_body(pk, v, vn) != 0)
-            return mf_err_set(err, "key \"%s\": could not write", key);
-    }
-    return 0;
-}
-
-static int has(const char *s)
-{
-    return s != NULL && s[0] != '\0';
-}
-
-static void packer_start(msgpack_packer *pk, msgpack_sbuffer *buf)
-{
-    buf->size = 0;
-    msgpack_packer_init(pk, buf, msgpack_sbuffer_write);
-}
-
-static int pack_head(msgpack_packer *pk, size_t nkeys, mf_err *err)
-{
-    if (msgpack_pack_map(pk, nkeys) != 0)
-        return mf_err_set(err, "could not write message header");
-    return pack_i64(pk, "v", MF_CODEC_VERSION, err);
-}
-
-int mf_codec_encode_job(msgpack_sbuffer *buf, const mf_job *job, mf_err *err)
-{
-    msgpack_packer pk;
-
-    if (!has(job->to))
-        return mf_err_set(err, "could not encode job: key \"to\" is empty");
-    if (job->attempt < 0 || job->not_before_ms < 0 || job->created_ms < 0)
-        return mf_err_set(err, "could not encode job: negative att, nb or ts");
-    if ((job->night_consent != 0 && job->night_consent != 1) ||
-        (job->rate_reserved != 0 && job->rate_reserved != 1))
-        return mf_err_set(err, "could not encode job: nc and rs must be 0 or 1");
-    packer_start(&pk, buf);
-    if (pack_head(&pk, 11 + (size_t)job->night_consent + (size_t)job->rate_reserved, err) < 0 ||
-        pack_uuid(&pk, "id", &job->id, err) < 0 ||
-        pack_uuid(&pk, "run", &job->run, err) < 0 || pack_uuid(&pk, "wf", &job->wf, err) < 0 ||
-        pack_uuid(&pk, "tpl", &job->tpl, err) < 0 ||
-        pack_i64(&pk, "att", job->attempt, err) < 0 || pack_str(&pk, "to", job->to, err) < 0 ||
-        pack_str(&pk, "name", job->name, err) < 0 || pack_map(&pk, "vars", &job->vars, err) < 0 ||
-        pack_i64(&pk, "nb", job->not_before_ms, err) < 0 ||
-        pack_i64(&pk, "ts", job->created_ms, err) < 0 ||
-        (job->night_consent && pack_i64(&pk, "nc", 1, err) < 0) ||
-        (job->rate_reserved && pack_i64(&pk, "rs", 1, err) < 0))
-        return mf_err_prefix(err, "could not encode job");
-    return 0;
-}
-
-static int pack_opt_str(msgpack_packer *pk, const char *key, const char *s, mf_err *err)
-{
-    return has(s) ? pack_str(pk, key, s, err) : 0;
-}
-
-int mf_codec_encode_result(msgpack_sbuffer *buf, const mf_result *r, mf_err *err)
-{
-    msgpack_packer pk;
-    const char *st = mf_result_status_name(r->status);
-    const char *type = mf_msg_type_name(r->type);
-    const char *ch = mf_msg_type_name(r->channel);
-    size_t n = 10;
-
-    if (st == NULL || type == NULL || (r->channel != MF_TYPE_NONE && ch == NULL))
-        return mf_err_set(err, "could not encode result: invalid st, type or ch");
-    if (!has(r->to))
-        return mf_err_set(err, "could not encode result: key \"to\" is empty");
-    if (r->attempt < 0 || r->ts_ms < 0 || r->sent_ms < 0)
-        return mf_err_set(err, "could not encode result: negative att, ts or sat");
-    n += has(r->name) + (ch != NULL) + has(r->text) + (r->vars.n > 0) +
-         has(r->provider_msg_id) + has(r->group_id) + has(r->code) + has(r->msg) +
-         (r->sent_ms > 0);
-    packer_start(&pk, buf);
-    if (pack_head(&pk, n, err) < 0 || pack_uuid(&pk, "id", &r->id, err) < 0 ||
-        pack_uuid(&pk, "run", &r->run, err) < 0 || pack_uuid(&pk, "wf", &r->wf, err) < 0 ||
-        pack_uuid(&pk, "tpl", &r->tpl, err) < 0 || pack_i64(&pk, "att", r->attempt, err) < 0 ||
-        pack_str(&pk, "st", st, err) < 0 || pack_str(&pk, "to", r->to, err) < 0 ||
-        pack_opt_str(&pk, "name", r->name, err) < 0 || pack_str(&pk, "type", type, err) < 0 ||
-        (ch != NULL && pack_str(&pk, "ch", ch, err) < 0) ||
-        pack_opt_str(&pk, "text", r->text, err) < 0 ||
-        (r->vars.n > 0 && pack_map(&pk, "vars", &r->vars, err) < 0) ||
-        pack_opt_str(&pk, "pmid", r->provider_msg_id, err) < 0 ||
-        pack_opt_str(&pk, "gid", r->group_id, err) < 0 ||
-        pack_opt_str(&pk, "code", r->code, err) < 0 || pack_opt_str(&pk, "msg", r->msg, err) < 0 ||
-        pack_i64(&pk, "ts", r->ts_ms, err) < 0 ||
-        (r->sent_ms > 0 && pack_i64(&pk, "sat", r->sent_ms, err) < 0))
-        return mf_err_prefix(err, "could not encode result");
-    return 0;
-}
-
-int mf_codec_encode_dlq(msgpack_sbuffer *buf, const mf_dlq *d, mf_err *err)
-{
-    msgpack_packer pk;
-    size_t n = 7 + (d->key != NULL);
-
-    if (d->partition < -1 || d->offset < -1 || d->ts_ms < 0)
-        return mf_err_set(err, "could not encode dlq: part, off or ts out of range");
-    if (d->val == NULL && d->val_len > 0)
-        return mf_err_set(err, "could not encode dlq: null val with a length");
-    packer_start(&pk, buf);
-    if (pack_head(&pk, n, err) < 0 || pack_str(&pk, "src", d->src, err) < 0 ||
-        pack_i64(&pk, "part", d->partition, err) < 0 || pack_i64(&pk, "off", d->offset, err) < 0 ||
-        pack_str(&pk, "reason", d->reason, err) < 0 ||
-        (d->key != NULL && pack_bin(&pk, "key", d->key, d->key_len, err) < 0) ||
-        pack_bin(&pk, "val", d->val, d->val_len, err) < 0 || pack_i64(&pk, "ts", d->ts_ms, err) < 0)
-        return mf_err_prefix(err, "could not encode dlq");
-    return 0;
-}
-
-int mf_codec_encode_event(msgpack_sbuffer *buf, const mf_event *ev, mf_err *err)
-{
-    msgpack_packer pk;
-
-    if (!has(ev->type))
-        return mf_err_set(err, "could not encode event: key \"type\" is empty");
-    if (ev->ts_ms < 0)
-        return mf_err_set(err, "could not encode event: negative ts");
-    packer_start(&pk, buf);
-    if (pack_head(&pk, 5 + (has(ev->id) ? 1 : 0) + (has(ev->to) ? 1 : 0), err) < 0 ||
-        pack_str(&pk, "type", ev->type, err) < 0 ||
-        pack_str(&pk, "cust", ev->cust, err) < 0 || pack_map(&pk, "attrs", &ev->attrs, err) < 0 ||
-        pack_i64(&pk, "ts", ev->ts_ms, err) < 0 ||
-        (has(ev->id) && pack_str(&pk, "id", ev->id, err) < 0) ||
-        (has(ev->to) && pack_str(&pk, "to", ev->to, err) < 0))
-        return mf_err_prefix(err, "could not encode event");
     return 0;
 }
 
@@ -502,7 +301,7 @@ static const char *copy_str(mf_codec *c, const char *key, const msgpack_object *
 {
     char *s;
 
-    if (check_str(key, o->via.str.ptr, o->via.str.size, err) < 0)
+    if (mf_codec_check_str(key, o->via.str.ptr, o->via.str.size, err) < 0)
         return NULL;
     s = msgpack_zone_malloc_no_align(&c->values, (size_t)o->via.str.size + 1);
     if (s == NULL) {
@@ -515,7 +314,7 @@ static const char *copy_str(mf_codec *c, const char *key, const msgpack_object *
     return s;
 }
 
-static int str_eq(const msgpack_object *o, const char *s)
+int mf_codec_str_eq(const msgpack_object *o, const char *s)
 {
     size_t n = strlen(s);
 
@@ -531,9 +330,9 @@ static int get_map(mf_codec *c, const field *f, const msgpack_object *o, mf_code
 
     if (want(f, o, MSGPACK_OBJECT_MAP, "map", err) < 0)
         return -1;
-    if (m->size > MAP_MAX_PAIRS)
+    if (m->size > MF_CODEC_MAP_MAX_PAIRS)
         return mf_err_set(err, "key \"%s\": %u pairs, at most %d allowed", f->key, m->size,
-                          MAP_MAX_PAIRS);
+                          MF_CODEC_MAP_MAX_PAIRS);
     if (m->size > 0) {
         items = msgpack_zone_malloc(&c->values, m->size * sizeof(*items));
         if (items == NULL)
@@ -570,7 +369,7 @@ static int get_enum(const field *f, const msgpack_object *o, const char *const *
     if (want(f, o, MSGPACK_OBJECT_STR, "str", err) < 0)
         return -1;
     for (i = 1; i < nnames; i++) {
-        if (str_eq(o, names[i])) {
+        if (mf_codec_str_eq(o, names[i])) {
             *out = (int)i;
             return 0;
         }
@@ -696,7 +495,7 @@ static int unpack_root(mf_codec *c, const void *bytes, size_t len, mf_err *err)
 
         if (k->type != MSGPACK_OBJECT_STR)
             return mf_err_set(err, "map key %u is %s, expected str", i, obj_type_name(k->type));
-        if (!str_eq(k, "v"))
+        if (!mf_codec_str_eq(k, "v"))
             continue;
         if (seen_v)
             return mf_err_set(err, "duplicate key \"v\"");
@@ -862,183 +661,4 @@ const char *mf_codec_map_get(const mf_codec_map *m, const char *key)
             return m->items[i].val;
     }
     return NULL;
-}
-
-/* ---------------------------------------------------------------------------------------- */
-/* JSON                                                                                     */
-
-static int json_base64(mf_buf *out, const void *p, size_t n, mf_err *err)
-{
-    size_t need = 4 * ((n + 2) / 3);
-
-    if (n > INT32_MAX / 2)
-        return mf_err_set(err, "value too long for base64");
-    if (mf_buf_append_char(out, '"', err) < 0 || mf_buf_reserve(out, need + 1, err) < 0)
-        return -1;
-    EVP_EncodeBlock((unsigned char *)out->data + out->len, p, (int)n);
-    out->len += need;
-    return mf_buf_append_char(out, '"', err);
-}
-
-/* Byte length of the UTF-8 character at p (at most avail), 0 when it is not well-formed. */
-static size_t utf8_char_len(const char *p, size_t avail)
-{
-    uint8_t b = (uint8_t)p[0];
-    size_t n = b < 0x80 ? 1 : b >= 0xf0 ? 4 : b >= 0xe0 ? 3 : b >= 0xc0 ? 2 : 0;
-
-    if (n == 0 || n > avail || !mf_buf_utf8_valid(p, n))
-        return 0;
-    return n;
-}
-
-/* A JSON string of s; bytes that are not UTF-8 (possible only in keys the decoder does not
- * know, it checks all others) print as U+FFFD, so every decodable message prints. */
-static int json_str_lossy(mf_buf *out, const char *s, size_t n, mf_err *err)
-{
-    char *clean;
-    size_t i = 0, len = 0;
-    int rc;
-
-    if (mf_buf_utf8_valid(s, n))
-        return mf_buf_append_json_str(out, s, n, err);
-    clean = malloc(3 * n); /* rare path: junk in an unknown key */
-    if (clean == NULL)
-        return mf_err_set(err, "out of memory");
-    while (i < n) {
-        size_t cl = utf8_char_len(s + i, n - i);
-
-        if (cl > 0) {
-            memcpy(clean + len, s + i, cl);
-            len += cl;
-            i += cl;
-        } else {
-            memcpy(clean + len, "\xef\xbf\xbd", 3);
-            len += 3;
-            i++;
-        }
-    }
-    rc = mf_buf_append_json_str(out, clean, len, err);
-    free(clean);
-    return rc;
-}
-
-static int is_uuid_key(const msgpack_object *k)
-{
-    return str_eq(k, "id") || str_eq(k, "run") || str_eq(k, "wf") || str_eq(k, "tpl");
-}
-
-static int json_value(mf_buf *out, const msgpack_object *o, int uuid_bin, int depth,
-                      mf_err *err);
-
-/* A map key as a JSON string: a str as itself, any other key (msgpack allows them in the
- * nested maps of unknown keys, which the decoders ignore) as the string of its JSON text,
- * e.g. the integer key 7 as "7". */
-static int json_key(mf_buf *out, const msgpack_object *k, int depth, mf_err *err)
-{
-    mf_buf text;
-    int rc;
-
-    if (k->type == MSGPACK_OBJECT_STR)
-        return json_str_lossy(out, k->via.str.ptr, k->via.str.size, err);
-    mf_buf_init(&text, 0);
-    rc = json_value(&text, k, 0, depth + 1, err);
-    if (rc == 0)
-        rc = mf_buf_append_json_str(out, text.data != NULL ? text.data : "", text.len, err);
-    mf_buf_free(&text);
-    return rc;
-}
-
-static int json_map(mf_buf *out, const msgpack_object_map *m, int depth, mf_err *err)
-{
-    uint32_t i;
-
-    if (mf_buf_append_char(out, '{', err) < 0)
-        return -1;
-    for (i = 0; i < m->size; i++) {
-        const msgpack_object *k = &m->ptr[i].key;
-
-        if ((i > 0 && mf_buf_append_char(out, ',', err) < 0) ||
-            json_key(out, k, depth, err) < 0 ||
-            mf_buf_append_char(out, ':', err) < 0 ||
-            json_value(out, &m->ptr[i].val, depth == 0 && is_uuid_key(k), depth + 1, err) < 0)
-            return -1;
-    }
-    return mf_buf_append_char(out, '}', err);
-}
-
-static int json_value(mf_buf *out, const msgpack_object *o, int uuid_bin, int depth,
-                      mf_err *err)
-{
-    char u[MF_UUID_STR_SIZE];
-    uint32_t i;
-
-    switch (o->type) {
-    case MSGPACK_OBJECT_NIL:
-        return mf_buf_append_str(out, "null", err);
-    case MSGPACK_OBJECT_BOOLEAN:
-        return mf_buf_append_str(out, o->via.boolean ? "true" : "false", err);
-    case MSGPACK_OBJECT_POSITIVE_INTEGER:
-        return mf_buf_printf(out, err, "%" PRIu64, o->via.u64);
-    case MSGPACK_OBJECT_NEGATIVE_INTEGER:
-        return mf_buf_printf(out, err, "%" PRId64, o->via.i64);
-    case MSGPACK_OBJECT_FLOAT32:
-    case MSGPACK_OBJECT_FLOAT64:
-        if (!isfinite(o->via.f64))
-            return mf_buf_append_str(out, "null", err);
-        return mf_buf_printf(out, err, "%.17g", o->via.f64);
-    case MSGPACK_OBJECT_STR:
-        return json_str_lossy(out, o->via.str.ptr, o->via.str.size, err);
-    case MSGPACK_OBJECT_BIN:
-        if (uuid_bin && o->via.bin.size == 16) {
-            mf_uuid id;
-
-            memcpy(id.b, o->via.bin.ptr, 16);
-            return mf_buf_printf(out, err, "\"%s\"", mf_uuid_format(&id, u));
-        }
-        return json_base64(out, o->via.bin.ptr, o->via.bin.size, err);
-    case MSGPACK_OBJECT_EXT:
-        return json_base64(out, o->via.ext.ptr, o->via.ext.size, err);
-    case MSGPACK_OBJECT_ARRAY:
-        if (mf_buf_append_char(out, '[', err) < 0)
-            return -1;
-        for (i = 0; i < o->via.array.size; i++) {
-            if ((i > 0 && mf_buf_append_char(out, ',', err) < 0) ||
-                json_value(out, &o->via.array.ptr[i], 0, depth + 1, err) < 0)
-                return -1;
-        }
-        return mf_buf_append_char(out, ']', err);
-    case MSGPACK_OBJECT_MAP:
-        return json_map(out, &o->via.map, depth, err);
-    }
-    return mf_err_set(err, "cannot print msgpack type %d as json", (int)o->type);
-}
-
-int mf_codec_to_json(mf_codec *c, mf_msg_kind kind, const void *bytes, size_t len, mf_buf *out,
-                     mf_err *err)
-{
-    union {
-        mf_job job;
-        mf_result result;
-        mf_dlq dlq;
-        mf_event event;
-    } u;
-    size_t saved = out->len;
-    int rc;
-
-    switch (kind) {
-    case MF_MSG_JOB: rc = mf_codec_decode_job(c, bytes, len, &u.job, err); break;
-    case MF_MSG_RESULT: rc = mf_codec_decode_result(c, bytes, len, &u.result, err); break;
-    case MF_MSG_DLQ: rc = mf_codec_decode_dlq(c, bytes, len, &u.dlq, err); break;
-    case MF_MSG_EVENT: rc = mf_codec_decode_event(c, bytes, len, &u.event, err); break;
-    default: return mf_err_set(err, "unknown message kind %d", (int)kind);
-    }
-    if (rc < 0)
-        return -1;
-    if (json_map(out, &c->root.via.map, 0, err) < 0) {
-        out->len = saved;
-        if (out->data != NULL)
-            out->data[saved] = '\0';
-        return mf_err_prefix(err, "could not print message as json");
-    }
-    return 0;
 }

@@ -186,6 +186,8 @@ int mf_codec_decode_event(mf_codec *c, const void *bytes, size_t len, mf_event *
 /* Look a key up in a decoded map; NULL when absent. Linear (maps are small). */
 const char *mf_codec_map_get(const mf_codec_map *m, const char *key);
 
+/* ---- the JSON printer (mf_codec_json.c): msgfleet tail, the fuzz round-trip oracle ---- */
+
 /*
  * Append one JSON object (no newline) for a message of the given kind to `out`: it is first
  * validated by the strict decoder (a message the consumers would dead-letter fails here with

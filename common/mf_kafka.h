@@ -49,7 +49,7 @@ int mf_kafka_topic_name(const mf_kafka_conf *conf, const char *base, char *out, 
                         mf_err *err);
 
 /* ---------------------------------------------------------------------------------------- */
-/* producer                                                                                 */
+/* producer (mf_kafka.c)                                                                    */
 
 /*
  * Producer: enable.idempotence=true, acks=all, compression lz4, linger 25 ms, batches of up
@@ -108,7 +108,7 @@ int mf_kafka_outq_len(mf_kafka_producer *p);
 int mf_kafka_producer_fatal(mf_kafka_producer *p, mf_err *err);
 
 /* ---------------------------------------------------------------------------------------- */
-/* consumer                                                                                 */
+/* consumer (mf_kafka_consumer.c)                                                           */
 
 typedef enum mf_kafka_offsets {
     /* enable.auto.commit=true, enable.auto.offset.store=false: the caller stores the offset of
@@ -217,7 +217,7 @@ size_t mf_kafka_assigned_count(mf_kafka_consumer *c);
 int mf_kafka_consumer_lag(mf_kafka_consumer *c, int64_t *lag, mf_err *err);
 
 /* ---------------------------------------------------------------------------------------- */
-/* admin                                                                                    */
+/* admin (mf_kafka_admin.c)                                                                 */
 
 typedef struct mf_kafka_topic_spec {
     const char *name;        /* full name */

@@ -17,43 +17,14 @@ int rep_final_is_final(const char *code)
 
 long long rep_final_parse_iso_ms(const char *s)
 {
-    struct tm tm;
-    int y, mo, d, h, mi, sec, n = 0, ms = 0;
-    long long off = 0;
-    const char *p;
-    time_t t;
+    int64_t ms;
 
-    if (s == NULL || sscanf(s, "%4d-%2d-%2d%*1[T ]%2d:%2d:%2d%n", &y, &mo, &d, &h, &mi, &sec, &n) < 6 ||
-        n == 0)
+    /* The provider's dates always carry the time of day to the second: a date alone or a
+     * time without seconds is refused here, as it always was. */
+    if (s == NULL || strlen(s) < 19 || (s[10] != 'T' && s[10] != ' ') || s[16] != ':' ||
+        mf_clock_parse_iso8601(s, &ms) != 0)
         return -1;
-    p = s + n;
-    if (*p == '.') {
-        int digits = 0;
-
-        for (p++; *p >= '0' && *p <= '9'; p++, digits++)
-            if (digits < 3)
-                ms = ms * 10 + (*p - '0');
-        for (; digits < 3; digits++)
-            ms *= 10;
-    }
-    if (*p == '+' || *p == '-') {
-        int oh = 0, om = 0;
-
-        if (sscanf(p + 1, "%2d:%2d", &oh, &om) < 1 && sscanf(p + 1, "%2d%2d", &oh, &om) < 1)
-            return -1;
-        off = (oh * 60LL + om) * 60 * (*p == '-' ? -1 : 1);
-    }
-    memset(&tm, 0, sizeof(tm));
-    tm.tm_year = y - 1900;
-    tm.tm_mon = mo - 1;
-    tm.tm_mday = d;
-    tm.tm_hour = h;
-    tm.tm_min = mi;
-    tm.tm_sec = sec;
-    t = timegm(&tm);
-    if (t == (time_t)-1)
-        return -1;
-    return ((long long)t - off) * 1000 + ms;
+    return (long long)ms;
 }
 
 mf_msg_type rep_final_channel_of(const char *t)

@@ -182,7 +182,8 @@ static int start_sim(void **state)
     (void)state;
     if (find_sim_binary(bin, sizeof(bin)) < 0) {
         fprintf(stderr, "coolsms simulator binary not found (MF_BUILD_DIR=%s): build "
-                        "tools/coolsms-sim first\n", getenv("MF_BUILD_DIR") ? getenv("MF_BUILD_DIR") : "");
+                        "tools/coolsms-sim first\n",
+                getenv("MF_BUILD_DIR") ? getenv("MF_BUILD_DIR") : "");
         return -1;
     }
     g_sim.port = free_port();
@@ -572,7 +573,8 @@ static void test_group_flow(void **state)
     assert_int_equal(mf_coolsms_group_messages(h, gid, NULL, 500, &lr, &err), 0);
     assert_int_equal(lr.n_items, 3);
     for (i = 0; i < lr.n_items; i++)
-        found += strcmp(lr.items[i].job_id, j.id[0]) == 0 || strcmp(lr.items[i].job_id, j.id[1]) == 0;
+        found += strcmp(lr.items[i].job_id, j.id[0]) == 0 ||
+                 strcmp(lr.items[i].job_id, j.id[1]) == 0;
     assert_int_equal(found, 2);
     mf_coolsms_list_result_free(&lr);
 

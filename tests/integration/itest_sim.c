@@ -273,7 +273,8 @@ static void msg_json(char *out, size_t outsz, const char *to, const char *from, 
     if (type)
         snprintf(t, sizeof(t), "\"type\":\"%s\",", type);
     snprintf(out, outsz,
-             "{\"to\":\"%s\",\"from\":\"%s\",%s\"text\":\"%s\",\"customFields\":{\"jobId\":\"%s\"}}",
+             "{\"to\":\"%s\",\"from\":\"%s\",%s\"text\":\"%s\","
+             "\"customFields\":{\"jobId\":\"%s\"}}",
              to, from, t, text, job);
 }
 
@@ -882,7 +883,8 @@ static json_t *group_op(const char *method, const char *gid, const char *suffix,
 static void expect_error_code(json_t *j, long st, long want_st, const char *want)
 {
     if (st != want_st || j == NULL || jstr(j, "errorCode") == NULL ||
-        strcmp(jstr(j, "errorCode"), want) != 0 || !json_is_string(json_object_get(j, "errorMessage")))
+        strcmp(jstr(j, "errorCode"), want) != 0 ||
+        !json_is_string(json_object_get(j, "errorMessage")))
         fail_msg("expected HTTP %ld %s, got %ld %s", want_st, want, st,
                  j && jstr(j, "errorCode") ? jstr(j, "errorCode") : "(no errorCode)");
 }
@@ -1290,8 +1292,9 @@ static void *receiver_main(void *arg)
         if (hdr_end && rv->nbodies < 64)
             rv->bodies[rv->nbodies++] = strdup(hdr_end + 4);
         pthread_mutex_unlock(&rv->lock);
-        const char *ans = fail ? "HTTP/1.1 500 Oops\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-                               : "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+        const char *ans =
+            fail ? "HTTP/1.1 500 Oops\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                 : "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
         send(c, ans, strlen(ans), MSG_NOSIGNAL);
         close(c);
         free(buf);

@@ -33,7 +33,8 @@ static void test_auth_header_vector(void **state)
     assert_string_equal(out,
                         "HMAC-SHA256 apiKey=NCSTESTKEY0000001, date=2026-11-25T12:00:00Z, "
                         "salt=0123456789abcdefghijklmnopqrstuv, "
-                        "signature=446e8a59f3ba7edc423e3643ba8c85c44280fd12970f1c687447bfd57f32d4c3");
+                        "signature="
+                        "446e8a59f3ba7edc423e3643ba8c85c44280fd12970f1c687447bfd57f32d4c3");
 
     /* python3 -c 'import hmac,hashlib; print(hmac.new(b"secret", b"date"+b"salt",
      *   hashlib.sha256).hexdigest())' */
@@ -48,7 +49,8 @@ static void test_auth_header_vector(void **state)
     assert_int_equal(mf_coolsms_auth_header(out, sizeof(out), "K", "비밀키",
                                             "2019-07-01T00:41:48Z", "jqsba2jxjnrjor", &err),
                      0);
-    assert_non_null(strstr(out, "signature=de3b5d5f0d00f2f8675b97849e0d3d0efb6de984e1480847814959827d03f5e4"));
+    assert_non_null(strstr(out, "signature="
+                                "de3b5d5f0d00f2f8675b97849e0d3d0efb6de984e1480847814959827d03f5e4"));
 
     /* Too small an output buffer is an error, not a truncated header. */
     assert_int_equal(mf_coolsms_auth_header(out, 40, "k", "secret", "date", "salt", &err), -1);
@@ -207,7 +209,8 @@ static void test_decode_success_and_partial(void **state)
         "\"customFields\":{\"jobId\":\"job-a\",\"runId\":\"r\"}},"
         "{\"messageId\":\"M4V3\",\"statusCode\":2000,\"statusMessage\":\"정상 접수\","
         "\"customFields\":{\"jobId\":\"job-c\"}},"
-        "{\"messageId\":\"M4VX\",\"statusCode\":\"2000\",\"customFields\":{\"jobId\":\"stranger\"}},"
+        "{\"messageId\":\"M4VX\",\"statusCode\":\"2000\","
+        "\"customFields\":{\"jobId\":\"stranger\"}},"
         "{\"messageId\":\"M4VY\",\"statusCode\":\"2000\"}]}";
     mf_coolsms_outcome oc[4];
     mf_coolsms_result r;
@@ -529,7 +532,8 @@ static void test_decode_list(void **state)
         "\"M4V1\":{\"messageId\":\"M4V1\",\"groupId\":\"G1\",\"to\":\"01012345678\","
         "\"from\":\"0212345678\",\"type\":\"SMS\",\"statusCode\":\"4000\","
         "\"statusMessage\":\"수신 완료\",\"customFields\":{\"jobId\":\"job-a\",\"runId\":\"r1\"},"
-        "\"dateCreated\":\"2026-11-25T12:00:00.000Z\",\"dateProcessed\":\"2026-11-25T12:00:01.000Z\","
+        "\"dateCreated\":\"2026-11-25T12:00:00.000Z\","
+        "\"dateProcessed\":\"2026-11-25T12:00:01.000Z\","
         "\"dateReceived\":null},"
         "\"M4V2\":{\"groupId\":\"G1\",\"to\":\"01000000000\",\"statusCode\":\"3059\","
         "\"reason\":\"변작된 번호\",\"customFields\":null}}}";
@@ -605,7 +609,8 @@ static void test_decode_group_add(void **state)
     const char *body =
         "{\"errorCount\":\"1\",\"resultList\":["
         "{\"to\":\"01033334444\",\"from\":\"0212345678\",\"type\":\"SMS\",\"country\":\"82\","
-        "\"messageId\":\"M2\",\"statusCode\":\"2000\",\"statusMessage\":\"ok\",\"accountId\":\"1\"},"
+        "\"messageId\":\"M2\",\"statusCode\":\"2000\",\"statusMessage\":\"ok\","
+        "\"accountId\":\"1\"},"
         "{\"to\":\"01099999999\",\"messageId\":\"MX\",\"statusCode\":\"2000\"},"
         "{\"to\":\"01011112222\",\"messageId\":\"M1\",\"statusCode\":\"1062\","
         "\"statusMessage\":\"unregistered sender\",\"customFields\":{\"jobId\":\"job-a\"}}]}";

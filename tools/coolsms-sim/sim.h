@@ -149,9 +149,7 @@ typedef struct sim_auth_result {
  * fills res. Records the salt on success. */
 int sim_auth_verify(const char *header, const char *api_key, const char *api_secret,
                     sim_salts *salts, int64_t now_ms, sim_auth_result *res);
-/* Parse an ISO 8601 time ("2024-01-02T03:04:05.678Z", "+09:00" offsets, date-only, or
- * "2024-01-02 03:04:05"). Returns 0 with ms since epoch, or -1. */
-int sim_parse_iso8601(const char *s, int64_t *out_ms);
+/* ISO 8601 times are parsed by mf_clock_parse_iso8601 (mf_clock.h). */
 /* Format ms since epoch as "2024-01-02T03:04:05.678Z" (buffer >= 32). */
 void sim_format_iso8601(int64_t ms, char *out, size_t outsz);
 
@@ -351,7 +349,7 @@ int sim_parse_long(const char *s, long lo, long hi, long *out);
 /* GET /messages/v4/list after authentication. */
 void sim_handle_list(sim_ctx *ctx, const sim_query *q, sim_reply *r);
 
-/* ---- message groups (sim_group.c) --------------------------------------------------------- */
+/* ---- message groups (sim_group.c; reads and the group object: sim_group_read.c) ----------- */
 
 sim_groups *sim_groups_new(void);
 void sim_groups_free(sim_groups *gs);

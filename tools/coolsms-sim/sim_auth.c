@@ -116,93 +116,6 @@ static int salts_record(sim_salts *s, uint64_t h, int64_t exp, int64_t now_ms)
 
 /* ---- time -------------------------------------------------------------------------------- */
 
-static int digits(const char **p, int n, int *out)
-{
-    int v = 0;
-    for (int i = 0; i < n; i++) {
-        if (!isdigit((unsigned char)(*p)[i]))
-            return -1;
-        v = v * 10 + ((*p)[i] - '0');
-    }
-    *p += n;
-    *out = v;
-    return 0;
-}
-
-static int parse_offset(const char *p, int64_t *off_ms)
-{
-    int sign, hh, mm = 0;
-    if (*p == 'Z' || *p == 'z') {
-        *off_ms = 0;
-        return p[1] == '\0' ? 0 : -1;
-    }
-    if (*p == '\0') {
-        *off_ms = 0; /* no zone: UTC */
-        return 0;
-    }
-    if (*p != '+' && *p != '-')
-        return -1;
-    sign = *p == '-' ? -1 : 1;
-    p++;
-    if (digits(&p, 2, &hh) != 0)
-        return -1;
-    if (*p == ':')
-        p++;
-    if (*p != '\0' && digits(&p, 2, &mm) != 0)
-        return -1;
-    if (*p != '\0' || hh > 23 || mm > 59)
-        return -1;
-    *off_ms = sign * ((int64_t)hh * 3600 + mm * 60) * 1000;
-    return 0;
-}
-
-int sim_parse_iso8601(const char *s, int64_t *out_ms)
-{
-    struct tm tm;
-    const char *p = s;
-    int y, mo, d, h = 0, mi = 0, sec = 0, ms = 0;
-    int64_t off = 0;
-
-    if (s == NULL || digits(&p, 4, &y) != 0 || *p++ != '-' || digits(&p, 2, &mo) != 0 ||
-        *p++ != '-' || digits(&p, 2, &d) != 0)
-        return -1;
-    if (*p == 'T' || *p == 't' || *p == ' ') {
-        p++;
-        if (digits(&p, 2, &h) != 0 || *p++ != ':' || digits(&p, 2, &mi) != 0)
-            return -1;
-        if (*p == ':') {
-            p++;
-            if (digits(&p, 2, &sec) != 0)
-                return -1;
-            if (*p == '.') {
-                int scale = 100;
-                p++;
-                if (!isdigit((unsigned char)*p))
-                    return -1;
-                while (isdigit((unsigned char)*p)) {
-                    ms += (*p - '0') * scale;
-                    scale /= 10;
-                    p++;
-                }
-            }
-        }
-    }
-    if (parse_offset(p, &off) != 0)
-        return -1;
-    if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60)
-        return -1;
-    memset(&tm, 0, sizeof(tm));
-    tm.tm_year = y - 1900;
-    tm.tm_mon = mo - 1;
-    tm.tm_mday = d;
-    tm.tm_hour = h;
-    tm.tm_min = mi;
-    tm.tm_sec = sec;
-    time_t t = timegm(&tm);
-    *out_ms = (int64_t)t * 1000 + ms - off;
-    return 0;
-}
-
 void sim_format_iso8601(int64_t ms, char *out, size_t outsz)
 {
     time_t t = (time_t)(ms / 1000);
@@ -335,7 +248,7 @@ int sim_auth_verify(const char *header, const char *api_key, const char *api_sec
     }
     if (strcmp(a.api_key, api_key) != 0)
         return fail(res, 403, "InvalidAPIKey", "유효한 API Key가 아닙니다 (unknown apiKey)");
-    if (sim_parse_iso8601(a.date, &date_ms) != 0)
+    if (mf_clock_parse_iso8601(a.date, &date_ms) != 0)
         return fail(res, 401, "InvalidAuthorizationHeader", "date is not an ISO 8601 time");
     if (date_ms < now_ms - SKEW_MS || date_ms > now_ms + SKEW_MS)
         return fail(res, 403, "RequestTimeTooSkewed",

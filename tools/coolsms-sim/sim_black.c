@@ -200,7 +200,8 @@ void sim_handle_black_add(sim_ctx *ctx, const char *body, size_t len, sim_reply 
         goto out;
     }
     json_array_foreach(nums, i, e) {
-        if (!json_is_string(e) || sim_black_add(ctx->black, json_string_value(e), sender, now) != 0) {
+        if (!json_is_string(e) ||
+            sim_black_add(ctx->black, json_string_value(e), sender, now) != 0) {
             sim_reply_error(r, 400, "InvalidConfig", "numbers[%zu] is not a mobile number", i);
             goto out;
         }

@@ -52,14 +52,19 @@ void sim_capture(sim_ctx *ctx, const sim_knobs *k, const char *method, const cha
         parsed = json_loadb(body, len, JSON_ALLOW_NUL, &jerr);
     if (parsed != NULL)
         text = json_dumps(parsed, JSON_COMPACT | JSON_ENCODE_ANY);
-    if (mf_buf_append_str(&line, "{\"method\":", NULL) != 0 ||
+    /* out of memory: no line rather than a line that misstates the body */
+    if ((parsed != NULL && text == NULL) ||
+        mf_buf_append_str(&line, "{\"method\":", NULL) != 0 ||
         mf_buf_append_json_cstr(&line, method, NULL) != 0 ||
         mf_buf_append_str(&line, ",\"path\":", NULL) != 0 ||
         mf_buf_append_json_cstr(&line, path, NULL) != 0 ||
         mf_buf_append_str(&line, ",\"body\":", NULL) != 0 ||
         mf_buf_append_str(&line, text ? text : "null", NULL) != 0 ||
-        mf_buf_append_str(&line, "}\n", NULL) != 0)
+        mf_buf_append_str(&line, "}\n", NULL) != 0) {
+        MF_LOG(ctx->log, MF_LOG_WARN, "could not capture a request: out of memory",
+               MF_KV_S("path", path));
         goto out;
+    }
     pthread_mutex_lock(&ctx->capture_lock);
     f = capture_file(ctx, k->capture_file);
     if (f != NULL) {

@@ -312,9 +312,12 @@ static int copy_required(const char *env, char *out, size_t outsz, mf_err *err)
         FILE *f = fopen(path, "r");
         size_t n;
 
-        if (f == NULL)
+        if (f == NULL) {
+            char ebuf[128];
+
             return mf_err_set(err, "could not open %s \"%s\": %s", fname, path,
-                              strerror(errno));
+                              mf_err_errno_str(errno, ebuf, sizeof(ebuf)));
+        }
         n = fread(out, 1, outsz - 1, f);
         fclose(f);
         while (n > 0 && (out[n - 1] == '\n' || out[n - 1] == '\r'))

@@ -1,4 +1,6 @@
-/* sim_group: the message group API (create, add, send, read, delete, list) over the ledger. */
+/* sim_group: the message group table and the calls that change groups (create, add, send). */
+#include "sim_group_int.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,43 +11,6 @@
 #include "sim_send.h"
 
 #define JSON_CT "application/json; charset=utf-8"
-#define GLOG_MAX 16
-#define GROUP_LIMIT_MAX 500
-
-typedef enum gstate { G_PENDING, G_SENDING, G_FAILED, G_DELETED } gstate;
-
-typedef struct glog {
-    int64_t ms;
-    char msg[112];
-} glog;
-
-typedef struct sim_group {
-    char id[SIM_ID_LEN + 1];
-    uint32_t lg;               /* the ledger's group index */
-    gstate st;
-    int allow_dup, strict;
-    int64_t created_ms, updated_ms;
-    int64_t sent_ms;           /* 0 until sent */
-    int64_t start_ms;          /* lifecycle start (scheduledDate for a scheduled send-many) */
-    int64_t done_ms;           /* when the last sent message reaches its final status */
-    char *cf_json;             /* customFields as compact JSON, NULL = {} */
-    char *app_id, *sdk_version, *os_platform;
-    uint32_t *idx;             /* ledger indexes of its messages, ascending */
-    size_t n, cap;
-    size_t extra_failed;       /* send-many: refused messages that were not stored */
-    uint64_t *tos;             /* allowDuplicates false: hashes of registered numbers */
-    size_t tos_cap, tos_used;
-    glog log[GLOG_MAX];
-    size_t nlog;
-} sim_group;
-
-struct sim_groups {
-    pthread_mutex_t lock;
-    sim_group **v;             /* creation order */
-    size_t n, cap;
-    uint32_t *slots;           /* open addressing on the id: index + 1 */
-    size_t scap;
-};
 
 /* ---- table ------------------------------------------------------------------------------- */
 
@@ -107,7 +72,7 @@ static size_t slot_of(const sim_groups *gs, const char *id)
 }
 
 /* Index of group id in creation order, or -1. Under the lock. */
-static long group_index(const sim_groups *gs, const char *id)
+long sim_group_index(const sim_groups *gs, const char *id)
 {
     if (gs->scap == 0)
         return -1;
@@ -115,9 +80,9 @@ static long group_index(const sim_groups *gs, const char *id)
     return gs->slots[j] ? (long)gs->slots[j] - 1 : -1;
 }
 
-static sim_group *group_find(const sim_groups *gs, const char *id)
+sim_group *sim_group_find(const sim_groups *gs, const char *id)
 {
-    long i = group_index(gs, id);
+    long i = sim_group_index(gs, id);
     return i < 0 ? NULL : gs->v[i];
 }
 
@@ -228,166 +193,6 @@ static int tos_rebuild(sim_ctx *ctx, sim_group *g)
     return 0;
 }
 
-/* ---- the group object -------------------------------------------------------------------- */
-
-typedef struct gcount {
-    size_t total, sent_total, sent_failed, sent_success, sent_pending, reg_failed, reg_success;
-    size_t by_type[5];         /* registered, per SMS LMS MMS ATA CTA */
-} gcount;
-
-static const char *const TYPES[5] = {"SMS", "LMS", "MMS", "ATA", "CTA"};
-static const char *const CHARGE_KEYS[11] = {"sms", "lms", "mms", "ata", "cta", "cti", "nsa",
-                                            "rcs_sms", "rcs_lms", "rcs_mms", "rcs_tpl"};
-
-/* Counts from the messages, at now. Takes the ledger read lock. */
-static void group_count(sim_ctx *ctx, const sim_group *g, int64_t now, gcount *c)
-{
-    memset(c, 0, sizeof(*c));
-    c->total = g->n + g->extra_failed;
-    c->reg_failed = g->extra_failed;
-    sim_ledger_rdlock(ctx->ledger);
-    for (size_t i = 0; i < g->n; i++) {
-        const sim_msg *m = sim_ledger_at(ctx->ledger, g->idx[i]);
-        if (m->state == SIM_MS_REJECTED) {
-            c->reg_failed++;
-            continue;
-        }
-        c->reg_success++;
-        for (int t = 0; t < 5; t++)
-            if (!strcmp(m->type, TYPES[t]))
-                c->by_type[t]++;
-        if (m->state == SIM_MS_UNSENT) {
-            c->sent_failed++;
-        } else if (m->state == SIM_MS_SENT) {
-            const char *st = sim_msg_status(m, now);
-            if (now < m->final_ms)
-                c->sent_pending++;
-            else if (!strcmp(st, "4000"))
-                c->sent_success++;
-            else
-                c->sent_failed++;
-        }
-    }
-    sim_ledger_unlock(ctx->ledger);
-    c->sent_total = c->sent_success + c->sent_failed + c->sent_pending;
-}
-
-static const char *group_status(const sim_group *g, int64_t now)
-{
-    switch (g->st) {
-    case G_PENDING: return "PENDING";
-    case G_FAILED: return "FAILED";
-    case G_DELETED: return "DELETED";
-    case G_SENDING:
-        if (now < g->start_ms)
-            return "SCHEDULED";
-        return now >= g->done_ms ? "COMPLETE" : "SENDING";
-    }
-    return "PENDING";
-}
-
-static int json_opt_str(mf_buf *b, const char *s, mf_err *err)
-{
-    return s ? mf_buf_append_json_cstr(b, s, err) : mf_buf_append_str(b, "null", err);
-}
-
-static int json_opt_time(mf_buf *b, int64_t ms, mf_err *err)
-{
-    char t[40];
-    if (ms <= 0)
-        return mf_buf_append_str(b, "null", err);
-    sim_format_iso8601(ms, t, sizeof(t));
-    return mf_buf_printf(b, err, "\"%s\"", t);
-}
-
-/* Append the whole group object (every field of the SDK's group schemas). */
-static int group_json(sim_ctx *ctx, const sim_group *g, int64_t now, mf_buf *b, mf_err *err)
-{
-    static const char cash[] = "{\"requested\":0,\"replacement\":0,\"refund\":0,\"sum\":0}";
-    const char *status = group_status(g, now);
-    int complete = !strcmp(status, "COMPLETE");
-    int64_t updated = g->updated_ms;
-    gcount c;
-
-    if (complete && g->done_ms > updated)
-        updated = g->done_ms;
-    group_count(ctx, g, now, &c);
-    if (mf_buf_printf(b, err, "{\"count\":{\"total\":%zu,\"sentTotal\":%zu,\"sentFailed\":%zu,"
-                      "\"sentSuccess\":%zu,\"sentPending\":%zu,\"sentReplacement\":0,"
-                      "\"refund\":0,\"registeredFailed\":%zu,\"registeredSuccess\":%zu},"
-                      "\"countForCharge\":{", c.total, c.sent_total, c.sent_failed,
-                      c.sent_success, c.sent_pending, c.reg_failed, c.reg_success) != 0)
-        return -1;
-    for (int i = 0; i < 11; i++) {
-        size_t v = i < 5 ? c.by_type[i] : 0;
-        if (mf_buf_printf(b, err, "%s\"%s\":{", i ? "," : "", CHARGE_KEYS[i]) != 0 ||
-            (v > 0 && mf_buf_printf(b, err, "\"82\":%zu", v) != 0) ||
-            mf_buf_append_char(b, '}', err) != 0)
-            return -1;
-    }
-    if (mf_buf_printf(b, err, "},\"balance\":%s,\"point\":%s,\"app\":{\"profit\":{", cash,
-                      cash) != 0)
-        return -1;
-    for (int i = 0; i < 11; i++)
-        if (mf_buf_printf(b, err, "%s\"%s\":0", i ? "," : "", CHARGE_KEYS[i]) != 0)
-            return -1;
-    if (mf_buf_append_str(b, "},\"appId\":", err) != 0 || json_opt_str(b, g->app_id, err) != 0 ||
-        mf_buf_append_str(b, ",\"version\":null},\"serviceMethod\":\"MT\",\"sdkVersion\":",
-                          err) != 0 ||
-        json_opt_str(b, g->sdk_version, err) != 0 ||
-        mf_buf_append_str(b, ",\"osPlatform\":", err) != 0 ||
-        json_opt_str(b, g->os_platform, err) != 0 || mf_buf_append_str(b, ",\"log\":[", err) != 0)
-        return -1;
-    for (size_t i = 0; i < g->nlog; i++) {
-        char t[40];
-        sim_format_iso8601(g->log[i].ms, t, sizeof(t));
-        if (mf_buf_printf(b, err, "%s{\"createAt\":\"%s\",\"message\":", i ? "," : "", t) != 0 ||
-            mf_buf_append_json_cstr(b, g->log[i].msg, err) != 0 ||
-            mf_buf_append_char(b, '}', err) != 0)
-            return -1;
-    }
-    if (mf_buf_printf(b, err, "],\"status\":\"%s\",\"scheduledDate\":", status) != 0 ||
-        json_opt_time(b, g->start_ms > g->sent_ms && g->sent_ms > 0 ? g->start_ms : 0, err) != 0 ||
-        mf_buf_append_str(b, ",\"dateSent\":", err) != 0 || json_opt_time(b, g->sent_ms, err) != 0 ||
-        mf_buf_append_str(b, ",\"dateCompleted\":", err) != 0 ||
-        json_opt_time(b, complete ? g->done_ms : 0, err) != 0 ||
-        mf_buf_printf(b, err, ",\"isRefunded\":false,\"flagUpdated\":false,\"prepaid\":true,"
-                      "\"strict\":%s,\"masterAccountId\":null,\"allowDuplicates\":%s,"
-                      "\"_id\":\"%s\",\"groupId\":\"%s\",\"accountId\":",
-                      g->strict ? "true" : "false", g->allow_dup ? "true" : "false", g->id,
-                      g->id) != 0 ||
-        mf_buf_append_json_cstr(b, ctx->set.account_id, err) != 0 ||
-        mf_buf_printf(b, err, ",\"apiVersion\":\"4\",\"price\":{},\"customFields\":%s,"
-                      "\"hint\":null,\"dateCreated\":", g->cf_json ? g->cf_json : "{}") != 0 ||
-        json_opt_time(b, g->created_ms, err) != 0 ||
-        mf_buf_append_str(b, ",\"dateUpdated\":", err) != 0 || json_opt_time(b, updated, err) != 0)
-        return -1;
-    return mf_buf_append_char(b, '}', err);
-}
-
-static void reply_group(sim_ctx *ctx, const sim_group *g, int64_t now, sim_reply *r)
-{
-    mf_err err;
-    mf_buf_reset(&r->body);
-    if (group_json(ctx, g, now, &r->body, &err) != 0) {
-        sim_reply_error(r, 500, "InternalError", "could not build the group: %s", err.msg);
-        return;
-    }
-    r->status = 200;
-    r->content_type = JSON_CT;
-}
-
-int sim_groups_json_by_id(sim_ctx *ctx, const char *gid, int64_t now, mf_buf *out, mf_err *err)
-{
-    int rc = -1;
-    pthread_mutex_lock(&ctx->groups->lock);
-    sim_group *g = group_find(ctx->groups, gid);
-    if (g != NULL)
-        rc = group_json(ctx, g, now, out, err);
-    pthread_mutex_unlock(&ctx->groups->lock);
-    return rc;
-}
-
 /* ---- lookups and common answers ---------------------------------------------------------- */
 
 static int valid_group_id(const char *gid)
@@ -402,7 +207,7 @@ static int valid_group_id(const char *gid)
 }
 
 /* The group (groups lock held on success), or NULL after filling r (lock released). */
-static sim_group *lock_group(sim_ctx *ctx, const char *gid, int missing_status, sim_reply *r)
+sim_group *sim_group_lock(sim_ctx *ctx, const char *gid, int missing_status, sim_reply *r)
 {
     sim_group *g;
     if (!valid_group_id(gid)) {
@@ -410,7 +215,7 @@ static sim_group *lock_group(sim_ctx *ctx, const char *gid, int missing_status, 
         return NULL;
     }
     pthread_mutex_lock(&ctx->groups->lock);
-    g = group_find(ctx->groups, gid);
+    g = sim_group_find(ctx->groups, gid);
     if (g == NULL) {
         pthread_mutex_unlock(&ctx->groups->lock);
         sim_reply_error(r, missing_status, "ResourceNotFound", "해당 그룹아이디가 존재하지 않습니다.");
@@ -418,9 +223,12 @@ static sim_group *lock_group(sim_ctx *ctx, const char *gid, int missing_status, 
     return g;
 }
 
-static char *dup_or_null(json_t *v)
+/* *out = a copy of v when it is a string (owned by the caller), else NULL. -1 when out of
+ * memory. */
+static int dup_opt_str(json_t *v, char **out)
 {
-    return json_is_string(v) ? strdup(json_string_value(v)) : NULL;
+    *out = json_is_string(v) ? strdup(json_string_value(v)) : NULL;
+    return json_is_string(v) && *out == NULL ? -1 : 0;
 }
 
 static size_t utf8_len(const char *s)
@@ -493,9 +301,12 @@ void sim_handle_group_create(sim_ctx *ctx, const char *body, size_t len, sim_rep
         }
         g->allow_dup = json_is_true(ad);
         g->strict = json_is_true(json_object_get(root, "strict"));
-        g->app_id = dup_or_null(json_object_get(root, "appId"));
-        g->sdk_version = dup_or_null(json_object_get(root, "sdkVersion"));
-        g->os_platform = dup_or_null(json_object_get(root, "osPlatform"));
+        if (dup_opt_str(json_object_get(root, "appId"), &g->app_id) != 0 ||
+            dup_opt_str(json_object_get(root, "sdkVersion"), &g->sdk_version) != 0 ||
+            dup_opt_str(json_object_get(root, "osPlatform"), &g->os_platform) != 0) {
+            sim_reply_error(r, 500, "InternalError", "out of memory");
+            goto out;
+        }
         if (check_group_cf(json_object_get(root, "customFields"), &g->cf_json, r) != 0)
             goto out;
     }
@@ -514,7 +325,7 @@ void sim_handle_group_create(sim_ctx *ctx, const char *body, size_t len, sim_rep
         sim_reply_error(r, 500, "InternalError", "%s", err.msg);
         goto out;
     }
-    reply_group(ctx, g, now, r);
+    sim_group_reply(ctx, g, now, r);
     g = NULL; /* owned by the table */
     pthread_mutex_unlock(&ctx->groups->lock);
 out:
@@ -633,12 +444,12 @@ void sim_handle_group_add(sim_ctx *ctx, const char *gid, const char *body, size_
         sim_reply_error(r, 500, "InternalError", "%s", err.msg);
         goto out;
     }
-    g = lock_group(ctx, gid, 404, r);
+    g = sim_group_lock(ctx, gid, 404, r);
     if (g == NULL)
         goto out;
     if (g->st != G_PENDING) {
         sim_reply_error(r, 400, "InvalidGroupStatus",
-                        "처리가 가능한 그룹이 아닙니다. (status %s)", group_status(g, now));
+                        "처리가 가능한 그룹이 아닙니다. (status %s)", sim_group_status(g, now));
         goto unlock;
     }
     if (g->n + n > SIM_MAX_GROUP_MESSAGES) {
@@ -685,7 +496,7 @@ out:
 /* Refuse a send of g unless PENDING. Returns 0 when it may be sent. */
 static int send_refused(const sim_group *g, int64_t now, sim_reply *r)
 {
-    const char *st = group_status(g, now);
+    const char *st = sim_group_status(g, now);
     if (g->st == G_PENDING)
         return 0;
     if (g->st == G_DELETED)
@@ -711,7 +522,7 @@ void sim_handle_group_send(sim_ctx *ctx, const char *gid, sim_reply *r)
     sim_group *g;
 
     sim_knobs_snapshot(ctx, &k);
-    g = lock_group(ctx, gid, 404, r);
+    g = sim_group_lock(ctx, gid, 404, r);
     if (g == NULL)
         return;
     if (send_refused(g, now, r) != 0)
@@ -721,8 +532,12 @@ void sim_handle_group_send(sim_ctx *ctx, const char *gid, sim_reply *r)
         if (sim_ledger_at(ctx->ledger, g->idx[i])->state == SIM_MS_PENDING)
             pending++;
     sim_ledger_unlock(ctx->ledger);
+    /* the webhook's list of the sent messages; without it nothing is sent */
+    if (pending > 0 && (report = malloc(pending * sizeof(*report))) == NULL) {
+        sim_reply_error(r, 500, "InternalError", "out of memory");
+        goto unlock;
+    }
     ok = sim_quota_take(ctx, &k, pending, now);
-    report = pending ? malloc(pending * sizeof(*report)) : NULL;
     sim_ledger_wrlock(ctx->ledger);
     for (size_t i = 0; i < g->n; i++) {
         sim_msg *m = sim_ledger_at_mut(ctx->ledger, g->idx[i]);
@@ -754,7 +569,7 @@ void sim_handle_group_send(sim_ctx *ctx, const char *gid, sim_reply *r)
         group_log(g, now, "일일 발송량을 초과하여 발송에 실패하였습니다.");
     atomic_fetch_add(&ctx->stats.accepted, sent);
     atomic_fetch_add(&ctx->stats.quota_failed, unsent);
-    reply_group(ctx, g, now, r);
+    sim_group_reply(ctx, g, now, r);
     pthread_mutex_unlock(&ctx->groups->lock);
     if (report && r->status == 200)
         sim_webhook_queue(ctx, &k, gid, report, 0, sent + unsent, g->done_ms);
@@ -764,39 +579,30 @@ unlock:
     pthread_mutex_unlock(&ctx->groups->lock);
 }
 
-/* ---- GET /messages/v4/groups/{id} and DELETE --------------------------------------------- */
-
-void sim_handle_group_get(sim_ctx *ctx, const char *gid, sim_reply *r)
-{
-    sim_group *g = lock_group(ctx, gid, 404, r);
-    if (g == NULL)
-        return;
-    reply_group(ctx, g, mf_clock_wall_ms(), r);
-    pthread_mutex_unlock(&ctx->groups->lock);
-}
+/* ---- DELETE /messages/v4/groups/{id} --------------------------------------------- */
 
 void sim_handle_group_delete(sim_ctx *ctx, const char *gid, sim_reply *r)
 {
     int64_t now = mf_clock_wall_ms();
-    sim_group *g = lock_group(ctx, gid, 404, r);
+    sim_group *g = sim_group_lock(ctx, gid, 404, r);
     if (g == NULL)
         return;
     if (g->st != G_PENDING) {
         sim_reply_error(r, 400, "NotOperationalStatus",
                         "PENDING 상태의 그룹만 삭제할 수 있습니다. 현재 상태는 %s 입니다.",
-                        group_status(g, now));
+                        sim_group_status(g, now));
     } else {
         g->st = G_DELETED;
         g->updated_ms = now;
         group_log(g, now, "메시지 그룹이 삭제되었습니다.");
-        reply_group(ctx, g, now, r);
+        sim_group_reply(ctx, g, now, r);
     }
     pthread_mutex_unlock(&ctx->groups->lock);
 }
 
 /* ---- DELETE /messages/v4/groups/{id}/messages -------------------------------------------- */
 
-static long idx_pos(const sim_group *g, uint32_t v)
+long sim_group_idx_pos(const sim_group *g, uint32_t v)
 {
     size_t lo = 0, hi = g->n;
     while (lo < hi) {
@@ -825,7 +631,7 @@ void sim_handle_group_delete_messages(sim_ctx *ctx, const char *gid, const char 
         sim_reply_error(r, 400, "ValidationError", "messageIds must be a non-empty array");
         goto out;
     }
-    g = lock_group(ctx, gid, 400, r); /* the documented answer for an unknown group is 400 */
+    g = sim_group_lock(ctx, gid, 400, r); /* the documented answer for an unknown group is 400 */
     if (g == NULL)
         goto out;
     if (g->st != G_PENDING) {
@@ -840,7 +646,7 @@ void sim_handle_group_delete_messages(sim_ctx *ctx, const char *gid, const char 
         const char *id = json_string_value(json_array_get(ids, i));
         long li = id ? sim_ledger_find(ctx->ledger, id) : -1;
         sim_msg *m = li >= 0 ? sim_ledger_at_mut(ctx->ledger, (size_t)li) : NULL;
-        int ok = m != NULL && m->state != SIM_MS_REMOVED && idx_pos(g, (uint32_t)li) >= 0;
+        int ok = m != NULL && m->state != SIM_MS_REMOVED && sim_group_idx_pos(g, (uint32_t)li) >= 0;
 
         if (ok)
             m->state = SIM_MS_REMOVED;
@@ -874,160 +680,6 @@ unlock:
     pthread_mutex_unlock(&ctx->groups->lock);
 out:
     json_decref(root);
-}
-
-/* ---- GET /messages/v4/groups/{id}/messages ----------------------------------------------- */
-
-static int parse_limit(const sim_query *q, long *limit, sim_reply *r)
-{
-    const char *v = sim_query_get(q, "limit");
-    *limit = 20;
-    if (v && *v && sim_parse_long(v, 1, GROUP_LIMIT_MAX, limit) != 0) {
-        sim_reply_error(r, 400, "ValidationError", "limit must be 1 to %d", GROUP_LIMIT_MAX);
-        return -1;
-    }
-    return 0;
-}
-
-void sim_handle_group_messages(sim_ctx *ctx, const char *gid, const sim_query *q, sim_reply *r)
-{
-    const char *start_key = sim_query_get(q, "startKey");
-    int64_t now = mf_clock_wall_ms();
-    mf_buf *b = &r->body;
-    size_t from = 0, emitted = 0;
-    const char *next = NULL;
-    long limit;
-    sim_group *g;
-    mf_err err;
-
-    if (parse_limit(q, &limit, r) != 0)
-        return;
-    if (start_key && !*start_key)
-        start_key = NULL;
-    g = lock_group(ctx, gid, 404, r);
-    if (g == NULL)
-        return;
-    sim_ledger_rdlock(ctx->ledger);
-    if (start_key) {
-        long li = sim_ledger_find(ctx->ledger, start_key);
-        long pos = li >= 0 ? idx_pos(g, (uint32_t)li) : -1;
-        if (pos < 0) {
-            sim_reply_error(r, 400, "ValidationError", "unknown startKey");
-            goto unlock;
-        }
-        from = (size_t)pos;
-    }
-    mf_buf_reset(b);
-    if (mf_buf_append_str(b, "{\"startKey\":", &err) != 0 || json_opt_str(b, start_key, &err) != 0 ||
-        mf_buf_printf(b, &err, ",\"limit\":%ld,\"messageList\":{", limit) != 0)
-        goto fail;
-    for (size_t i = from; i < g->n; i++) {
-        const sim_msg *m = sim_ledger_at(ctx->ledger, g->idx[i]);
-        if (emitted == (size_t)limit) {
-            next = m->id;
-            break;
-        }
-        if ((emitted && mf_buf_append_char(b, ',', &err) != 0) ||
-            sim_msg_json(ctx->ledger, ctx->set.account_id, m, now, 1, b, &err) != 0)
-            goto fail;
-        emitted++;
-    }
-    if (mf_buf_append_str(b, "},\"nextKey\":", &err) != 0 || json_opt_str(b, next, &err) != 0 ||
-        mf_buf_append_char(b, '}', &err) != 0)
-        goto fail;
-    r->status = 200;
-    r->content_type = JSON_CT;
-    goto unlock;
-fail:
-    sim_reply_error(r, 500, "InternalError", "could not build the response");
-unlock:
-    sim_ledger_unlock(ctx->ledger);
-    pthread_mutex_unlock(&ctx->groups->lock);
-}
-
-/* ---- GET /messages/v4/groups ------------------------------------------------------------- */
-
-static int group_matches(const sim_group *g, int64_t now, const sim_cond *c, size_t nc,
-                         int64_t start, int64_t end, int by_updated)
-{
-    int64_t t = by_updated ? g->updated_ms : g->created_ms;
-    if ((start && t < start) || (end && t > end))
-        return 0;
-    for (size_t i = 0; i < nc; i++) {
-        int ok;
-        if (!strcmp(c[i].field, "groupId"))
-            ok = sim_cond_str(&c[i], g->id);
-        else if (!strcmp(c[i].field, "status"))
-            ok = sim_cond_str(&c[i], group_status(g, now));
-        else if (!strcmp(c[i].field, "dateCreated"))
-            ok = sim_cond_time(&c[i], g->created_ms);
-        else
-            ok = sim_cond_time(&c[i], g->updated_ms);
-        if (!ok)
-            return 0;
-    }
-    return 1;
-}
-
-void sim_handle_group_list(sim_ctx *ctx, const sim_query *q, sim_reply *r)
-{
-    static const char *const fields[] = {"groupId", "status", "dateCreated", "dateUpdated", NULL};
-    const char *start_key = sim_query_get(q, "startKey");
-    const char *sd = sim_query_get(q, "startDate"), *ed = sim_query_get(q, "endDate");
-    const char *dt = sim_query_get(q, "dateType");
-    sim_cond conds[SIM_MAX_CONDS];
-    int64_t now = mf_clock_wall_ms(), start = 0, end = 0;
-    mf_buf *b = &r->body;
-    size_t nc, from = 0, emitted = 0;
-    const char *next = NULL;
-    long limit;
-    mf_err err;
-
-    if (parse_limit(q, &limit, r) != 0 || sim_conds_parse(q, fields, conds, &nc, r) != 0)
-        return;
-    if ((sd && *sd && sim_parse_iso8601(sd, &start) != 0) ||
-        (ed && *ed && sim_parse_iso8601(ed, &end) != 0)) {
-        sim_reply_error(r, 400, "ValidationError", "startDate and endDate must be ISO 8601");
-        return;
-    }
-    if (start_key && !*start_key)
-        start_key = NULL;
-    pthread_mutex_lock(&ctx->groups->lock);
-    if (start_key) {
-        long i = group_index(ctx->groups, start_key);
-        if (i < 0) {
-            sim_reply_error(r, 400, "ValidationError", "unknown startKey");
-            goto unlock;
-        }
-        from = (size_t)i;
-    }
-    mf_buf_reset(b);
-    if (mf_buf_append_str(b, "{\"startKey\":", &err) != 0 || json_opt_str(b, start_key, &err) != 0 ||
-        mf_buf_printf(b, &err, ",\"limit\":%ld,\"groupList\":{", limit) != 0)
-        goto fail;
-    for (size_t i = from; i < ctx->groups->n; i++) {
-        const sim_group *g = ctx->groups->v[i];
-        if (!group_matches(g, now, conds, nc, start, end, dt && !strcmp(dt, "UPDATED")))
-            continue;
-        if (emitted == (size_t)limit) {
-            next = g->id;
-            break;
-        }
-        if (mf_buf_printf(b, &err, "%s\"%s\":", emitted ? "," : "", g->id) != 0 ||
-            group_json(ctx, g, now, b, &err) != 0)
-            goto fail;
-        emitted++;
-    }
-    if (mf_buf_append_str(b, "},\"nextKey\":", &err) != 0 || json_opt_str(b, next, &err) != 0 ||
-        mf_buf_append_char(b, '}', &err) != 0)
-        goto fail;
-    r->status = 200;
-    r->content_type = JSON_CT;
-    goto unlock;
-fail:
-    sim_reply_error(r, 500, "InternalError", "could not build the response");
-unlock:
-    pthread_mutex_unlock(&ctx->groups->lock);
 }
 
 /* ---- send-many's group ------------------------------------------------------------------- */
@@ -1073,7 +725,7 @@ int sim_groups_register_sent(sim_ctx *ctx, const char *gid, uint32_t lg, size_t 
         group_free(g);
         return -1;
     }
-    rc = group_json(ctx, g, now_ms, out, err);
+    rc = sim_group_json(ctx, g, now_ms, out, err);
     pthread_mutex_unlock(&ctx->groups->lock);
     return rc;
 }

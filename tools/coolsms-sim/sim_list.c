@@ -14,6 +14,7 @@ typedef struct list_filter {
     const char *ids[MAX_IDS];
     size_t nids;
     int ids_overflow;
+    int ids_oom;               /* a message id could not be copied: out of memory */
     const char *group_id;
     char to[MF_PHONE_MAX];
     int has_to;
@@ -43,8 +44,10 @@ static void add_id_list(const char *value, void *arg)
             }
             /* ids are [A-Z0-9]{32}: keep only exact-length tokens, the rest cannot match */
             char *copy = strndup(p, n);
-            if (copy == NULL)
+            if (copy == NULL) {
+                f->ids_oom = 1;
                 return;
+            }
             f->ids[f->nids++] = copy;
         }
         p += n;
@@ -64,7 +67,7 @@ static int parse_date(const sim_query *q, const char *key, int64_t *out, int *ha
     const char *v = sim_query_get(q, key);
     if (v == NULL || *v == '\0')
         return 0;
-    if (sim_parse_iso8601(v, out) != 0) {
+    if (mf_clock_parse_iso8601(v, out) != 0) {
         sim_reply_error(r, 400, "ValidationError", "%s is not an ISO 8601 time", key);
         return -1;
     }
@@ -92,6 +95,10 @@ static int parse_filter(const sim_query *q, list_filter *f, sim_reply *r)
     if (v && *v)
         add_id_list(v, f);
     sim_query_each(q, "messageIds", add_id_list, f);
+    if (f->ids_oom) {
+        sim_reply_error(r, 500, "InternalError", "out of memory for the message ids");
+        return -1;
+    }
     if (f->ids_overflow) {
         sim_reply_error(r, 400, "ValidationError", "at most %d message ids", MAX_IDS);
         return -1;
@@ -190,31 +197,35 @@ static int cmp_u32(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-/* Candidate indexes when messageId(s) are given: sorted ascending, deduplicated. NULL with
- * *n == SIZE_MAX means "scan everything". */
-static uint32_t *candidates(sim_ledger *l, const list_filter *f, size_t *n)
+/* Candidate indexes when messageId(s) are given: *out (owned by the caller) sorted ascending,
+ * deduplicated, *n of them. *out NULL with *n == SIZE_MAX means "scan everything". -1 with
+ * err when out of memory (an error, not an empty list). */
+static int candidates(sim_ledger *l, const list_filter *f, uint32_t **out, size_t *n,
+                      mf_err *err)
 {
-    uint32_t *c = NULL;
-    size_t k = 0;
+    uint32_t *c;
+    size_t k = 0, w = 0;
 
+    *out = NULL;
     if (f->nids == 0) {
         *n = SIZE_MAX;
-        return NULL;
+        return 0;
     }
     c = malloc(f->nids * sizeof(uint32_t));
-    for (size_t i = 0; c && i < f->nids; i++) {
+    if (c == NULL)
+        return mf_err_set(err, "out of memory for %zu message ids", f->nids);
+    for (size_t i = 0; i < f->nids; i++) {
         long idx = sim_ledger_find(l, f->ids[i]);
         if (idx >= 0)
             c[k++] = (uint32_t)idx;
     }
-    if (c)
-        qsort(c, k, sizeof(uint32_t), cmp_u32);
-    size_t w = 0;
+    qsort(c, k, sizeof(uint32_t), cmp_u32);
     for (size_t i = 0; i < k; i++)
         if (w == 0 || c[w - 1] != c[i])
             c[w++] = c[i];
-    *n = c ? w : 0;
-    return c;
+    *out = c;
+    *n = w;
+    return 0;
 }
 
 int sim_msg_json(sim_ledger *l, const char *account, const sim_msg *m, int64_t now,
@@ -285,12 +296,14 @@ static int emit(sim_ctx *ctx, const list_filter *f, mf_buf *b, sim_reply *r, mf_
 {
     sim_ledger *l = ctx->ledger;
     int64_t now = mf_clock_wall_ms();
-    size_t n, emitted = 0, from = 0;
-    uint32_t *c = candidates(l, f, &n);
-    size_t total = n == SIZE_MAX ? sim_ledger_count(l) : n;
+    size_t n = 0, emitted = 0, from = 0, total;
+    uint32_t *c = NULL;
     const char *next = NULL;
     int rc = -1;
 
+    if (candidates(l, f, &c, &n, err) != 0)
+        goto out;
+    total = n == SIZE_MAX ? sim_ledger_count(l) : n;
     if (f->start_key) {
         long s = sim_ledger_find(l, f->start_key);
         if (s < 0) {

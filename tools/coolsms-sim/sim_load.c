@@ -36,7 +36,8 @@ static int auth_header(const char *key, const char *secret, char *out, size_t ou
     char date[64], salt[33];
     mf_err err;
 
-    if (outsz <= sizeof(prefix) || mf_coolsms_format_date(time(NULL), date, sizeof(date), &err) != 0 ||
+    if (outsz <= sizeof(prefix) ||
+        mf_coolsms_format_date(time(NULL), date, sizeof(date), &err) != 0 ||
         mf_coolsms_make_salt(salt, sizeof(salt), &err) != 0)
         return -1;
     memcpy(out, prefix, sizeof(prefix) - 1);

@@ -252,15 +252,16 @@ static void validate_one(send_req *q, size_t i)
     }
 }
 
-/* Later messages to a number already accepted in this request fail with 1026. */
-static void check_duplicates(send_req *q)
+/* Later messages to a number already accepted in this request fail with 1026. -1 with err
+ * when out of memory (the request then fails: no duplicate may slip through). */
+static int check_duplicates(send_req *q, mf_err *err)
 {
     size_t cap = 1;
     while (cap < q->n * 2)
         cap <<= 1;
     uint32_t *seen = calloc(cap, sizeof(uint32_t));
     if (seen == NULL)
-        return;
+        return mf_err_set(err, "out of memory checking %zu recipients for duplicates", q->n);
     for (size_t i = 0; i < q->n; i++) {
         verdict *v = &q->v[i];
         if (v->fail_code)
@@ -274,6 +275,7 @@ static void check_duplicates(send_req *q)
             seen[j] = (uint32_t)i + 1;
     }
     free(seen);
+    return 0;
 }
 
 static void fail_with(verdict *v, const char *code)
@@ -571,7 +573,7 @@ static int parse_top(send_req *q, const char *body, size_t len, sim_reply *r)
     sd = sim_req_scheduled_date(q->req);
     if (sd->kind != SIM_J_ABSENT && sd->kind != SIM_J_NULL) {
         int64_t t;
-        if (sd->kind != SIM_J_STRING || sim_parse_iso8601(sd->s, &t) != 0) {
+        if (sd->kind != SIM_J_STRING || mf_clock_parse_iso8601(sd->s, &t) != 0) {
             sim_reply_error(r, 400, "ValidationError", "scheduledDate is not an ISO 8601 time");
             return -1;
         }
@@ -616,8 +618,10 @@ int sim_validate_messages(sim_ctx *ctx, const sim_knobs *k, sim_req *req, verdic
         return -1;
     for (size_t i = 0; i < n; i++)
         validate_one(&q, i);
-    if (dup_check)
-        check_duplicates(&q);
+    if (dup_check && check_duplicates(&q, err) != 0) {
+        mf_euckr_free(q.euckr);
+        return -1;
+    }
     apply_permanent_failures(&q);
     mf_euckr_free(q.euckr);
     return 0;

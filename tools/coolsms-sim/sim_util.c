@@ -181,7 +181,7 @@ int sim_conds_parse(const sim_query *q, const char *const *allowed, sim_cond *ou
             sim_reply_error(r, 400, "ValidationError", "unsupported cond \"%s\"", op);
             return -1;
         }
-        c->has_t = sim_parse_iso8601(c->value, &c->t) == 0;
+        c->has_t = mf_clock_parse_iso8601(c->value, &c->t) == 0;
     }
     *n = k;
     return 0;

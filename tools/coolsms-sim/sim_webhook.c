@@ -110,8 +110,11 @@ void sim_webhook_queue(sim_ctx *ctx, const sim_knobs *k, const char *gid, const 
     if (w == NULL || (k->webhook_url[0] == '\0' && k->webhook_group_url[0] == '\0'))
         return;
     items = n ? malloc(n * sizeof(*items)) : NULL;
-    if (n && items == NULL)
+    if (n && items == NULL) { /* out of memory: the events are lost, and counted as dropped */
+        atomic_fetch_add(&ctx->stats.webhook_dropped,
+                         (k->webhook_url[0] ? n : 0) + (k->webhook_group_url[0] ? 1 : 0));
         return;
+    }
     sim_ledger_rdlock(ctx->ledger);
     for (size_t i = 0; i < n; i++) {
         uint32_t li = idx ? idx[i] : (uint32_t)(first + i);
@@ -122,8 +125,10 @@ void sim_webhook_queue(sim_ctx *ctx, const sim_knobs *k, const char *gid, const 
     sim_ledger_unlock(ctx->ledger);
     pthread_mutex_lock(&w->lock);
     for (size_t i = 0; i < n && k->webhook_url[0]; i++)
-        if (heap_push(w, items[i]) != 0)
+        if (heap_push(w, items[i]) != 0) {
+            atomic_fetch_add(&ctx->stats.webhook_dropped, n - i);
             break;
+        }
     if (k->webhook_group_url[0] && w->ngroups == w->groups_cap) {
         size_t ncap = w->groups_cap ? w->groups_cap * 2 : 64;
         wh_group *ng = realloc(w->groups, ncap * sizeof(*ng));
@@ -136,6 +141,8 @@ void sim_webhook_queue(sim_ctx *ctx, const sim_knobs *k, const char *gid, const 
         w->groups[w->ngroups].due = group_done_ms;
         memcpy(w->groups[w->ngroups].gid, gid, SIM_ID_LEN + 1);
         w->ngroups++;
+    } else if (k->webhook_group_url[0]) {
+        atomic_fetch_add(&ctx->stats.webhook_dropped, 1);
     }
     pthread_cond_signal(&w->cond);
     pthread_mutex_unlock(&w->lock);
@@ -256,7 +263,8 @@ static int build(sim_webhook *w, const wh_batch *b, int64_t now, mf_buf *out)
             rc = -1;
             break;
         }
-        if (mf_buf_printf(out, NULL, "%s{\"eventDataId\":\"%s\",\"data\":", i ? "," : "", b->eid[i]) != 0 ||
+        if (mf_buf_printf(out, NULL, "%s{\"eventDataId\":\"%s\",\"data\":", i ? "," : "",
+                          b->eid[i]) != 0 ||
             sim_msg_json(ctx->ledger, ctx->set.account_id, m, now, 0, out, NULL) != 0 ||
             mf_buf_printf(out, NULL, ",\"retryCount\":%d}", b->retry) != 0)
             rc = -1;
@@ -375,16 +383,20 @@ static void *webhook_main(void *arg)
         for (size_t off = 0; off < ndue; off += (size_t)k.webhook_batch) {
             size_t n = ndue - off < (size_t)k.webhook_batch ? ndue - off : (size_t)k.webhook_batch;
             wh_batch *b = batch_new(w, n, 0);
-            if (b == NULL)
+            if (b == NULL) {
+                atomic_fetch_add(&w->ctx->stats.webhook_dropped, ndue - off);
                 break;
+            }
             for (size_t i = 0; i < n; i++)
                 b->idx[i] = due[off + i].idx;
             attempt(w, &k, b, gen, &body);
         }
         for (size_t i = 0; i < ngroups; i++) {
             wh_batch *b = batch_new(w, 1, 1);
-            if (b == NULL)
+            if (b == NULL) {
+                atomic_fetch_add(&w->ctx->stats.webhook_dropped, ngroups - i);
                 break;
+            }
             memcpy(b->gid, groups[i].gid, SIM_ID_LEN + 1);
             attempt(w, &k, b, gen, &body);
         }

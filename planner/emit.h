@@ -9,7 +9,7 @@
 #include "mf_phone.h"
 #include "plan.h"
 #include "planner.h"
-#include "runs.h"
+#include "run_lease.h"
 
 /* The job attempt of an expansion (first runs and replays alike). */
 #define PLANNER_JOB_ATTEMPT 1

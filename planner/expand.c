@@ -15,6 +15,7 @@
 #include "phoneset.h"
 #include "plan.h"
 #include "qcache.h"
+#include "schedule_fire.h"
 
 
 typedef struct expansion {

@@ -13,7 +13,7 @@
 #include "mf_pg.h"
 #include "mf_sqlguard.h"
 #include "mf_template.h"
-#include "schedule.h"
+#include "schedule_rule.h"
 
 #define FN_VALUE_MAX 256
 

@@ -6,10 +6,11 @@
 #include <time.h>
 
 #include "expand.h"
-#include "replay.h"
+#include "replay_expand.h"
 #include "mf_daemon.h"
 #include "mf_pg.h"
-#include "runs.h"
+#include "run_lease.h"
+#include "schedule_fire.h"
 
 /* Longest wait between attempts while a dependency is down; idle dependency probe period. */
 #define BACKOFF_MIN_MS 250

@@ -84,10 +84,6 @@ void planner_close(planner_ctx *ctx);
  * Returns 0 after a stop, -1 with err after a fatal error (Kafka producer fatal). */
 int planner_run_loop(planner_ctx *ctx, mf_err *err);
 
-/* Fire due schedules and initialise new ones (scheduler.c). Runs at most once per poll_ms;
- * called from the main loop and between pages of a long expansion. Failures are logged. */
-void planner_tick_schedules(planner_ctx *ctx);
-
 /* Record a dependency state ("postgres", "kafka", "mysql") for /healthz; no-op without httpd.
  * Logs a warning when a dependency goes down and an info line when it comes back. */
 void planner_dep(planner_ctx *ctx, const char *name, int ok, const char *detail);

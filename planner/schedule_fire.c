@@ -1,11 +1,13 @@
-/* scheduler: fire scheduled workflows: one run per due slot, next_run_at advanced atomically. */
+/* schedule_fire: fire due scheduled workflows: one run per slot, next_run_at advanced. */
+/* The rules themselves (cron, interval grid, next slot) are schedule_rule.c. */
+#include "schedule_fire.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "mf_pg.h"
-#include "planner.h"
-#include "schedule.h"
+#include "schedule_rule.h"
 
 #define SCHEDULE_BATCH 100
 #define BAD_SCHEDULE_WARN_MS 60000

@@ -1,7 +1,8 @@
-/* runs: the planner's workflow_runs statements: claim with a lease, renew, give back, fail,
- * finish and the run log. */
-#ifndef PLANNER_RUNS_H
-#define PLANNER_RUNS_H
+/* run_lease: the planner's workflow_runs statements: claim under a lease, renew, give back. */
+/* Also failing and finishing a claimed run and its capped log; the run completion shared with
+ * the reporter is common/mf_runs. Function prefix: planner_runs_. */
+#ifndef PLANNER_RUN_LEASE_H
+#define PLANNER_RUN_LEASE_H
 
 #include <stddef.h>
 #include <stdint.h>

@@ -1,5 +1,6 @@
-/* replay: expand a replay run (replay_of set) from the original run's failures, not MySQL. */
-#include "replay.h"
+/* replay_expand: expand a replay run into jobs from the original run's failures, not MySQL. */
+/* Which recipients a replay resends is common/mf_replay (shared with the CLI's preview). */
+#include "replay_expand.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +14,7 @@
 #include "mf_replay.h"
 #include "emit.h"
 #include "plan.h"
+#include "schedule_fire.h"
 
 #define FILTER_MAX 65536
 #define MAX_VARS 128

@@ -1,6 +1,7 @@
-/* runs: the planner's workflow_runs statements: claim with a lease, renew, give back, fail,
- * finish and the run log. */
-#include "runs.h"
+/* run_lease: the planner's workflow_runs statements: claim under a lease, renew, give back. */
+/* Also failing and finishing a claimed run and its capped log; the run completion shared with
+ * the reporter is common/mf_runs. Function prefix: planner_runs_. */
+#include "run_lease.h"
 
 #include <stdio.h>
 #include <stdlib.h>

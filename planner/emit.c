@@ -14,6 +14,12 @@ planner_outcome planner_emit_why(planner_emitter *em, planner_outcome o, const c
     return o;
 }
 
+planner_outcome planner_emit_outage(planner_emitter *em, const char *msg)
+{
+    em->outage = 1;
+    return planner_emit_why(em, PLANNER_OUT_RETRY, msg);
+}
+
 const char *planner_emit_clean(const char *s)
 {
     if (s == NULL || !mf_buf_utf8_valid(s, strlen(s)))

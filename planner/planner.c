@@ -9,6 +9,7 @@
 #include "replay_expand.h"
 #include "mf_daemon.h"
 #include "mf_pg.h"
+#include "planner_mysql.h"
 #include "run_lease.h"
 #include "schedule_fire.h"
 
@@ -313,11 +314,7 @@ static void probe_idle(planner_ctx *ctx)
     const planner_config *cfg = ctx->cfg;
     mf_kafka_conf kc = {cfg->common.kafka_brokers, cfg->common.instance_id,
                         cfg->common.topic_prefix, NULL, ctx->log, &cfg->common.kafka_sec};
-    mf_mysql_config mc = {.host = cfg->mysql_host, .port = (unsigned)cfg->mysql_port,
-                          .user = cfg->mysql_user, .password = cfg->mysql_password,
-                          .db = cfg->mysql_db, .connect_timeout_s = 5,
-                          .query_time_limit_s = (unsigned)cfg->mysql_time_limit_s,
-                          .log = ctx->log};
+    mf_mysql_config mc;
     int64_t now = mf_clock_wall_ms();
     int parts = 0;
     mf_err err;
@@ -331,6 +328,7 @@ static void probe_idle(planner_ctx *ctx)
     else
         planner_dep(ctx, "kafka", 0, err.msg);
     if (ctx->mysql == NULL) {
+        planner_mysql_config(cfg, ctx->log, 5, &mc);
         ctx->mysql = mf_mysql_connect(&mc, &err);
         ctx->mysql_limit_s = (unsigned)cfg->mysql_time_limit_s;
     } else if (mf_mysql_query_params(ctx->mysql, "SELECT 1", NULL, 0, probe_row, NULL, NULL,

@@ -34,18 +34,17 @@ typedef struct replay {
     char reason[MF_ERR_MAX];
 } replay;
 
+/* r->reason (through r->em, which points to it) = msg; returns o. */
 static planner_outcome why(replay *r, planner_outcome o, const char *msg)
 {
-    snprintf(r->reason, sizeof(r->reason), "%s", msg);
-    return o;
+    return planner_emit_why(&r->em, o, msg);
 }
 
 /* PostgreSQL failed (a replay reads its recipients from it): give the run back without
  * counting the attempt. */
 static planner_outcome pg_down(replay *r, const char *msg)
 {
-    r->em.outage = 1;
-    return why(r, PLANNER_OUT_RETRY, msg);
+    return planner_emit_outage(&r->em, msg);
 }
 
 /* ---- filter --------------------------------------------------------------------------- */

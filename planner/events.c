@@ -56,7 +56,8 @@ struct planner_events {
     char t_results[MF_KAFKA_TOPIC_MAX + 1], t_dlq[MF_KAFKA_TOPIC_MAX + 1];
     event_wf *wfs;
     size_t nwfs;
-    int64_t refreshed_ms, closed_ms, backoff_ms;
+    int64_t refreshed_ms, closed_ms; /* monotonic (0: never) */
+    int64_t backoff_ms;
     /* the batch */
     mf_kafka_msg msgs[EV_BATCH];
     mf_event evs[EV_BATCH];
@@ -79,9 +80,9 @@ static int has(const char *s)
 
 static void nap(int64_t ms)
 {
-    int64_t end = mf_clock_wall_ms() + ms;
+    int64_t end = mf_clock_mono_ms() + ms;
 
-    while (!mf_daemon_stopping() && mf_clock_wall_ms() < end) {
+    while (!mf_daemon_stopping() && mf_clock_mono_ms() < end) {
         struct timespec ts = {0, 50 * 1000000L};
         nanosleep(&ts, NULL);
     }
@@ -134,14 +135,16 @@ static int mysql_ready(planner_events *ev, mf_err *err)
 
 /* ---- the workflow cache and the windows (event_wf.c) ----------------------------------- */
 
-/* Reload the active event workflows and their plans (every MF_PLANNER_EVENTS_REFRESH_MS). */
+/* Reload the active event workflows and their plans (every MF_PLANNER_EVENTS_REFRESH_MS).
+ * The plans are loaded as of the wall clock (their date functions); the period is measured
+ * on the monotonic clock. */
 static int cache_refresh(planner_events *ev, mf_err *err)
 {
-    int64_t now = mf_clock_wall_ms();
+    int64_t started = mf_clock_mono_ms();
 
-    if (event_wf_load(ev->pg, now, &ev->wfs, &ev->nwfs, err) != 0)
+    if (event_wf_load(ev->pg, mf_clock_wall_ms(), &ev->wfs, &ev->nwfs, err) != 0)
         return -1;
-    ev->refreshed_ms = now;
+    ev->refreshed_ms = started;
     return 0;
 }
 
@@ -149,7 +152,7 @@ static int cache_refresh(planner_events *ev, mf_err *err)
  * EV_CLOSE_EVERY_MS). */
 static void windows_close(planner_events *ev)
 {
-    ev->closed_ms = mf_clock_wall_ms();
+    ev->closed_ms = mf_clock_mono_ms();
     event_wf_close_windows(ev->pg, ev->cfg->event_grace_s, ev->log);
 }
 
@@ -633,15 +636,15 @@ static void *events_main(void *arg)
     mf_err err;
 
     while (!mf_daemon_stopping()) {
-        int64_t now = mf_clock_wall_ms();
+        int64_t now = mf_clock_mono_ms();
         if (!pg_ready(ev))
             continue;
-        if (now - ev->refreshed_ms >= ev->cfg->events_refresh_ms &&
+        if ((ev->refreshed_ms == 0 || now - ev->refreshed_ms >= ev->cfg->events_refresh_ms) &&
             cache_refresh(ev, &err) != 0) {
             back_off(ev, "events: could not load the event workflows", err.msg);
             continue;
         }
-        if (now - ev->closed_ms >= EV_CLOSE_EVERY_MS)
+        if (ev->closed_ms == 0 || now - ev->closed_ms >= EV_CLOSE_EVERY_MS)
             windows_close(ev);
         if (n == 0 && mf_kafka_consume(ev->cons, ev->msgs, EV_BATCH, 100, &n, &err) != 0) {
             MF_LOG(ev->log, MF_LOG_ERROR, "events: consumer failed", MF_KV_S("error", err.msg));

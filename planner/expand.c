@@ -43,7 +43,7 @@ typedef struct expansion {
     long long duplicates;
     planner_counts counted; /* already added to the metrics */
     long long dups_counted;
-    int64_t last_renew_ms;
+    int64_t last_renew_ms;  /* monotonic: when the lease was last renewed */
     planner_emitter em;
     char reason[MF_ERR_MAX];
 } expansion;
@@ -134,7 +134,7 @@ static void cursor_text(const mf_mysql_key *k, char *out, size_t cap)
 static planner_outcome keep_lease(expansion *ex, int force)
 {
     planner_ctx *ctx = ex->ctx;
-    int64_t now = mf_clock_wall_ms();
+    int64_t now = mf_clock_mono_ms();
     char cursor[MF_MYSQL_KEY_MAX + 32];
     mf_err err;
     int rc;
@@ -578,7 +578,7 @@ static int expansion_init(expansion *ex, planner_ctx *ctx, const planner_run *ru
         np += ex->plan.vars[i].nparams;
     ex->ctx = ctx;
     ex->run = run;
-    ex->last_renew_ms = mf_clock_wall_ms();
+    ex->last_renew_ms = mf_clock_mono_ms();
     planner_page_init(&ex->page);
     planner_page_limits(&ex->page, (size_t)ctx->cfg->cell_max_bytes,
                         (size_t)ctx->cfg->page_max_bytes);
@@ -637,7 +637,7 @@ static planner_outcome load_plan(expansion *ex, planner_ctx *ctx, const planner_
 int planner_expand_run(planner_ctx *ctx, const planner_run *run, mf_err *err)
 {
     expansion ex;
-    int64_t t0 = mf_clock_wall_ms();
+    int64_t t0 = mf_clock_mono_ms();
     planner_outcome o;
 
     memset(&ex, 0, sizeof(ex));
@@ -661,7 +661,7 @@ int planner_expand_run(planner_ctx *ctx, const planner_run *run, mf_err *err)
     planner_emit_record(&ex.em, o, &ex.counts);
     if (o == PLANNER_OUT_OK)
         mf_metric_observe(ctx->metrics.expansion_seconds, NULL,
-                          (double)(mf_clock_wall_ms() - t0) / 1000.0);
+                          (double)(mf_clock_mono_ms() - t0) / 1000.0);
     if (o == PLANNER_OUT_FATAL)
         mf_err_set(err, "%s", ex.reason);
     expansion_free(&ex);

@@ -164,10 +164,10 @@ void planner_close(planner_ctx *ctx)
 /* Sleep ms in small steps so a stop request is seen quickly. */
 static void nap(int64_t ms)
 {
-    int64_t end = mf_clock_wall_ms() + ms;
+    int64_t end = mf_clock_mono_ms() + ms;
 
     while (!mf_daemon_stopping()) {
-        int64_t left = end - mf_clock_wall_ms();
+        int64_t left = end - mf_clock_mono_ms();
         struct timespec ts;
         if (left <= 0)
             return;
@@ -315,7 +315,7 @@ static void probe_idle(planner_ctx *ctx)
     mf_kafka_conf kc = {cfg->common.kafka_brokers, cfg->common.instance_id,
                         cfg->common.topic_prefix, NULL, ctx->log, &cfg->common.kafka_sec};
     mf_mysql_config mc;
-    int64_t now = mf_clock_wall_ms();
+    int64_t now = mf_clock_mono_ms();
     int parts = 0;
     mf_err err;
 

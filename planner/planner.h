@@ -61,8 +61,10 @@ typedef struct planner_ctx {
     mf_httpd *httpd;          /* borrowed, may be NULL: dependency states for /healthz */
     int64_t backoff_ms;       /* current wait after a dependency failure (0: none) */
     signed char dep_ok[3];    /* last state of postgres, kafka, mysql (-1: unknown) */
+    /* monotonic times (mf_clock_mono_ms; 0: never) of the last idle probe, schedule tick and
+     * bad schedule_config warning */
     int64_t last_kafka_probe_ms;
-    int64_t last_schedule_ms; /* last schedule tick */
+    int64_t last_schedule_ms;
     int64_t bad_schedule_warned_ms;
     /* runs whose row cannot be written at all (a data error even when failing them): never
      * claimed again by this process (docs/planner.md, "Data errors") */

@@ -48,9 +48,10 @@ typedef struct fire {
 
 static void warn_bad_schedule(planner_ctx *ctx, const char *wf, const char *msg)
 {
-    int64_t now = mf_clock_wall_ms();
+    int64_t now = mf_clock_mono_ms();
 
-    if (now - ctx->bad_schedule_warned_ms < BAD_SCHEDULE_WARN_MS)
+    if (ctx->bad_schedule_warned_ms != 0 &&
+        now - ctx->bad_schedule_warned_ms < BAD_SCHEDULE_WARN_MS)
         return;
     ctx->bad_schedule_warned_ms = now;
     MF_LOG(ctx->log, MF_LOG_WARN, "bad schedule_config, workflow not scheduled",
@@ -122,11 +123,12 @@ static void fire_one(planner_ctx *ctx, const char *wf)
 
 void planner_tick_schedules(planner_ctx *ctx)
 {
-    int64_t now = mf_clock_wall_ms();
+    int64_t now = mf_clock_mono_ms();
     PGresult *res;
     mf_err err;
 
-    if (now - ctx->last_schedule_ms < ctx->cfg->poll_ms || ctx->pg == NULL ||
+    if ((ctx->last_schedule_ms != 0 && now - ctx->last_schedule_ms < ctx->cfg->poll_ms) ||
+        ctx->pg == NULL ||
         strcmp(ctx->lane, "tx") == 0) /* the main loop fires schedules */
         return;
     ctx->last_schedule_ms = now;

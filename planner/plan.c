@@ -1,5 +1,5 @@
-/* plan: what a run expands: the workflow's target query, template and variables, loaded and
- * checked once per run. */
+/* plan: what a run expands: the workflow's target query, template and variables. */
+/* Loaded and checked once per run. */
 #include "plan.h"
 
 #include <stdarg.h>

@@ -118,7 +118,8 @@ int planner_runs_finish(PGconn *conn, const planner_run *run, const char *owner,
                         const planner_counts *counts, mf_err *err);
 
 /* The completion check of docs/pipeline.md (mf_runs_try_complete, shared with the reporter)
- * for a run whose expansion is finished. Returns 1 when this call completed the run, 0 when not (yet), -1 with err. */
+ * for a run whose expansion is finished. Returns 1 when this call completed the run, 0 when
+ * not (yet), -1 with err. */
 int planner_runs_complete(PGconn *conn, const char *run_id, mf_err *err);
 
 /* Whether the run lost to a cancel: status 'cancelled', still owned by owner and its

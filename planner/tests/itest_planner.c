@@ -1,5 +1,6 @@
-/* itest_planner: the planner daemon against the real stack: expansion, invalid phones,
- * dedupe, variables, schedules, two planners at once, configuration errors. */
+/* itest_planner: the planner daemon against the real stack. */
+/* Expansion, invalid phones, dedupe, variables, schedules, two planners at once, configuration
+ * errors. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -618,8 +619,8 @@ static void test_interval_schedule(void **state)
                     sizeof(wf));
     /* both planners run: initialise next_run_at, then fire about 3 slots */
     end = (int64_t)mf_test_now_ms() + 20000;
-    while ((int64_t)mf_test_now_ms() < end && pg_num("SELECT count(*) FROM workflow_runs WHERE workflow_id = $1",
-                                    1, p) < 3)
+    while ((int64_t)mf_test_now_ms() < end &&
+           pg_num("SELECT count(*) FROM workflow_runs WHERE workflow_id = $1", 1, p) < 3)
         mf_test_sleep_ms(100);
     PQclear(pg_q("UPDATE workflows SET status = 'paused' WHERE id = $1", 1, p));
     mf_test_sleep_ms(500);

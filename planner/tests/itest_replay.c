@@ -47,15 +47,10 @@ static itest T;
 
 /* ---- PostgreSQL -------------------------------------------------------------------------- */
 
-static PGresult *pg_q(const char *sql, int n, const char *const *params)
-{
-    return plan_itest_q(&T.b, sql, n, params);
-}
-
-static void pg_val(const char *sql, int n, const char *const *params, char *out, size_t cap)
-{
-    plan_itest_val(&T.b, sql, n, params, out, cap);
-}
+/* Queries on the test database (plan_itest.h): a result the caller PQclear()s; the first
+ * column of the first row into out. */
+#define pg_q(sql, n, params) plan_itest_q(&T.b, (sql), (n), (params))
+#define pg_val(sql, n, params, out, cap) plan_itest_val(&T.b, (sql), (n), (params), (out), (cap))
 
 /* ---- planner ----------------------------------------------------------------------------- */
 

@@ -1069,7 +1069,7 @@ static void test_big_query_value_is_missing(void **state)
  * reporter do), its message naming the key; before, it exited with 1. */
 static void test_bad_config_exits_2(void **state)
 {
-    static const char *const env[] = {"MF_PLANNER_POLL_MS=soon", NULL};
+    static const char *const env[] = {"MF_PLANNER_POLL_MS=soon", "MF_MYSQL_DB=crm", NULL};
     char path[128];
     pid_t pid;
     int rc;

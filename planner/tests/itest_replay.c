@@ -578,10 +578,12 @@ static void test_postgres_down_waits(void **state)
 
 /* ---- setup -------------------------------------------------------------------------------- */
 
-/* A test's own planner (T.planner, its log at T.log_path). */
+/* A test's own planner (T.planner, its log at T.log_path). The previous test's log goes
+ * first: its "http listening" line would name that planner's port. */
 static int planner_up(void **state)
 {
     (void)state;
+    remove(T.log_path);
     T.planner = start_planner("itest-replay-1");
     return 0;
 }

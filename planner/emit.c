@@ -14,6 +14,12 @@ planner_outcome planner_emit_why(planner_emitter *em, planner_outcome o, const c
     return o;
 }
 
+planner_outcome planner_emit_outage(planner_emitter *em, const char *msg)
+{
+    em->outage = 1;
+    return planner_emit_why(em, PLANNER_OUT_RETRY, msg);
+}
+
 const char *planner_emit_clean(const char *s)
 {
     if (s == NULL || !mf_buf_utf8_valid(s, strlen(s)))
@@ -122,12 +128,12 @@ planner_outcome planner_emit_produce(planner_emitter *em, const char *topic, con
 planner_outcome planner_emit_await(planner_emitter *em)
 {
     planner_ctx *ctx = em->ctx;
-    int64_t deadline = mf_clock_wall_ms() + ctx->cfg->flush_timeout_ms;
+    int64_t deadline = mf_clock_mono_ms() + ctx->cfg->flush_timeout_ms;
 
     while (mf_kafka_outq_len(ctx->producer) > 0) {
         planner_outcome o;
 
-        if (mf_clock_wall_ms() > deadline) {
+        if (mf_clock_mono_ms() > deadline) {
             em->outage = 1; /* the broker does not answer */
             snprintf(em->reason, MF_ERR_MAX,
                      "%d messages not acknowledged by the broker within %lld ms",

@@ -9,7 +9,7 @@
 #include "mf_phone.h"
 #include "plan.h"
 #include "planner.h"
-#include "runs.h"
+#include "run_lease.h"
 
 /* The job attempt of an expansion (first runs and replays alike). */
 #define PLANNER_JOB_ATTEMPT 1
@@ -47,6 +47,10 @@ typedef struct planner_emitter {
 
 /* Set em->reason to msg; returns o. */
 planner_outcome planner_emit_why(planner_emitter *em, planner_outcome o, const char *msg);
+
+/* A dependency is unavailable (em->outage = 1, em->reason = msg): the run is given back
+ * without counting the attempt. Returns PLANNER_OUT_RETRY. */
+planner_outcome planner_emit_outage(planner_emitter *em, const char *msg);
 
 /* s when it is valid UTF-8 text usable in a message, else NULL. */
 const char *planner_emit_clean(const char *s);

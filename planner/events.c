@@ -1,14 +1,14 @@
-/* events: the planner's event consumer: matches events with event-triggered workflows and
- * produces one job per (event, workflow) on the transactional jobs topic. */
+/* events: the planner's event consumer: one job per (event, matching event workflow). */
+/* The jobs go to the transactional jobs topic; the workflow cache and windows are event_wf.c. */
 #include "events.h"
 
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-#include <jansson.h>
 #include <msgpack.h>
 
 #include "mf_clock.h"
@@ -19,30 +19,16 @@
 #include "mf_pg.h"
 #include "mf_pgarr.h"
 #include "mf_phone.h"
-#include "mf_runs.h"
+#include "event_wf.h"
 #include "page.h"
 #include "plan.h"
+#include "planner_mysql.h"
 
 #define EV_BATCH 500            /* events consumed per batch */
 #define EV_ID_MAX 128           /* longest event id */
-#define EV_FILTERS_MAX 16       /* equality filters of one workflow */
 #define EV_CLOSE_EVERY_MS 2000  /* how often ended windows are closed */
 #define EV_BACKOFF_MAX_MS 10000
-#define EV_SEOUL_OFFSET_MS (9LL * 3600 * 1000) /* Asia/Seoul: UTC+9, no daylight saving */
 #define EV_ATTEMPT 1            /* the job attempt of an event job (like a run's first) */
-
-/* One active event-triggered workflow, as the cache holds it. */
-typedef struct ev_wf {
-    char id[MF_UUID_STR_SIZE];
-    char *event;                       /* trigger_config.event */
-    char *fkey[EV_FILTERS_MAX], *fval[EV_FILTERS_MAX];
-    size_t nfilters;
-    planner_plan plan;
-    char error[MF_ERR_MAX];            /* "" when the plan loaded */
-    int64_t win_start_ms;              /* the window whose run is below (0: none yet) */
-    char run_id[MF_UUID_STR_SIZE];
-    mf_uuid run;
-} ev_wf;
 
 /* One (event, workflow) match of the batch being processed. */
 typedef struct ev_item {
@@ -68,9 +54,10 @@ struct planner_events {
     msgpack_sbuffer sbuf;
     char t_events[MF_KAFKA_TOPIC_MAX + 1], t_jobs_tx[MF_KAFKA_TOPIC_MAX + 1];
     char t_results[MF_KAFKA_TOPIC_MAX + 1], t_dlq[MF_KAFKA_TOPIC_MAX + 1];
-    ev_wf *wfs;
+    event_wf *wfs;
     size_t nwfs;
-    int64_t refreshed_ms, closed_ms, backoff_ms;
+    int64_t refreshed_ms, closed_ms; /* monotonic (0: never) */
+    int64_t backoff_ms;
     /* the batch */
     mf_kafka_msg msgs[EV_BATCH];
     mf_event evs[EV_BATCH];
@@ -86,16 +73,6 @@ struct planner_events {
 
 /* ---- small helpers ---------------------------------------------------------------------- */
 
-static char *dup_str(const char *s)
-{
-    size_t n = strlen(s) + 1;
-    char *p = malloc(n);
-
-    if (p != NULL)
-        memcpy(p, s, n);
-    return p;
-}
-
 static int has(const char *s)
 {
     return s != NULL && s[0] != '\0';
@@ -103,9 +80,9 @@ static int has(const char *s)
 
 static void nap(int64_t ms)
 {
-    int64_t end = mf_clock_wall_ms() + ms;
+    int64_t end = mf_clock_mono_ms() + ms;
 
-    while (!mf_daemon_stopping() && mf_clock_wall_ms() < end) {
+    while (!mf_daemon_stopping() && mf_clock_mono_ms() < end) {
         struct timespec ts = {0, 50 * 1000000L};
         nanosleep(&ts, NULL);
     }
@@ -131,14 +108,6 @@ static void on_delivery(void *arg, const mf_kafka_dr *dr)
     snprintf(ev->dr_error, sizeof(ev->dr_error), "%s", dr->error ? dr->error : "unknown");
 }
 
-/* Start of the window (Asia/Seoul aligned) holding unix time now_ms. */
-static int64_t window_start(int64_t now_ms, int64_t len_ms)
-{
-    int64_t local = now_ms + EV_SEOUL_OFFSET_MS;
-
-    return local - local % len_ms - EV_SEOUL_OFFSET_MS;
-}
-
 /* ---- connections ------------------------------------------------------------------------ */
 
 static int pg_ready(planner_events *ev)
@@ -156,241 +125,38 @@ static int pg_ready(planner_events *ev)
 
 static int mysql_ready(planner_events *ev, mf_err *err)
 {
-    const planner_config *cfg = ev->cfg;
-    mf_mysql_config mc = {.host = cfg->mysql_host, .port = (unsigned)cfg->mysql_port,
-                          .user = cfg->mysql_user, .password = cfg->mysql_password,
-                          .db = cfg->mysql_db, .connect_timeout_s = 10,
-                          .query_time_limit_s = (unsigned)cfg->mysql_time_limit_s,
-                          .log = ev->log};
+    mf_mysql_config mc;
 
+    planner_mysql_config(ev->cfg, ev->log, 10, &mc);
     if (ev->mysql == NULL)
         ev->mysql = mf_mysql_connect(&mc, err);
     return ev->mysql != NULL ? 0 : -1;
 }
 
-/* ---- the workflow cache ----------------------------------------------------------------- */
+/* ---- the workflow cache and the windows (event_wf.c) ----------------------------------- */
 
-static void wf_free(ev_wf *w)
-{
-    free(w->event);
-    for (size_t i = 0; i < w->nfilters; i++) {
-        free(w->fkey[i]);
-        free(w->fval[i]);
-    }
-    planner_plan_free(&w->plan);
-}
-
-static void cache_free(planner_events *ev)
-{
-    for (size_t i = 0; i < ev->nwfs; i++)
-        wf_free(&ev->wfs[i]);
-    free(ev->wfs);
-    ev->wfs = NULL;
-    ev->nwfs = 0;
-}
-
-/* trigger_config: {"event": "order_paid", "filters": {"plan": "premium"}}. Fills w or sets
- * w->error (the workflow's events are then dead-lettered with it). 1 when the workflow is an
- * event workflow at all (names an event). */
-static int parse_trigger(ev_wf *w, const char *text)
-{
-    json_t *tc = json_loads(text, 0, NULL), *f, *v;
-    const char *k;
-    int rc = 0;
-
-    if (!json_is_object(tc) || !json_is_string(json_object_get(tc, "event")) ||
-        json_string_length(json_object_get(tc, "event")) == 0)
-        goto out;
-    rc = 1;
-    w->event = dup_str(json_string_value(json_object_get(tc, "event")));
-    f = json_object_get(tc, "filters");
-    if (f != NULL && !json_is_null(f) && !json_is_object(f)) {
-        snprintf(w->error, sizeof(w->error), "trigger_config.filters must be an object");
-        goto out;
-    }
-    json_object_foreach(f, k, v) {
-        if (!json_is_string(v)) {
-            snprintf(w->error, sizeof(w->error), "trigger_config.filters.%.64s must be a string",
-                     k);
-            goto out;
-        }
-        if (w->nfilters == EV_FILTERS_MAX) {
-            snprintf(w->error, sizeof(w->error), "trigger_config.filters has more than %d keys",
-                     EV_FILTERS_MAX);
-            goto out;
-        }
-        w->fkey[w->nfilters] = dup_str(k);
-        w->fval[w->nfilters++] = dup_str(json_string_value(v));
-    }
-out:
-    json_decref(tc);
-    return rc;
-}
-
-/* A target query must have exactly one `?`: the customer key. */
-static void check_query(ev_wf *w)
-{
-    size_t marks = 0;
-
-    if (w->plan.query == NULL || w->error[0] != '\0')
-        return;
-    for (const char *s = w->plan.query; *s != '\0'; s++)
-        marks += *s == '?';
-    if (marks != 1)
-        snprintf(w->error, sizeof(w->error), "target_config.query of an event workflow must "
-                 "have exactly one ? (the event's customer key), it has %zu", marks);
-}
-
-/* Reload the active event workflows and their plans (every MF_PLANNER_EVENTS_REFRESH_MS). */
+/* Reload the active event workflows and their plans (every MF_PLANNER_EVENTS_REFRESH_MS).
+ * The plans are loaded as of the wall clock (their date functions); the period is measured
+ * on the monotonic clock. */
 static int cache_refresh(planner_events *ev, mf_err *err)
 {
-    static const char sql[] =
-        "SELECT id::text, COALESCE(trigger_config, '{}')::text FROM workflows"
-        " WHERE status = 'active' AND trigger_type = 'event' ORDER BY id";
-    PGresult *res = mf_pg_query(ev->pg, sql, 0, NULL, err);
-    ev_wf *wfs;
-    size_t n = 0;
-    int64_t now = mf_clock_wall_ms();
+    int64_t started = mf_clock_mono_ms();
 
-    if (res == NULL)
-        return mf_err_prefix(err, "could not load the event workflows");
-    wfs = calloc((size_t)PQntuples(res) + 1, sizeof(ev_wf));
-    if (wfs == NULL) {
-        PQclear(res);
-        return mf_err_set(err, "out of memory");
-    }
-    for (int i = 0; i < PQntuples(res); i++) {
-        ev_wf *w = &wfs[n];
-        int permanent = 0;
-        mf_err perr;
-        snprintf(w->id, sizeof(w->id), "%s", PQgetvalue(res, i, 0));
-        if (!parse_trigger(w, PQgetvalue(res, i, 1))) {
-            wf_free(w);
-            memset(w, 0, sizeof(*w));
-            continue;
-        }
-        n++;
-        if (w->error[0] == '\0' &&
-            planner_plan_load_event(ev->pg, w->id, (uint64_t)now, &w->plan, &permanent,
-                                    &perr) != 0)
-            snprintf(w->error, sizeof(w->error), "%s", perr.msg);
-        check_query(w);
-        /* keep the window run already known */
-        for (size_t j = 0; j < ev->nwfs; j++) {
-            if (strcmp(ev->wfs[j].id, w->id) == 0) {
-                w->win_start_ms = ev->wfs[j].win_start_ms;
-                w->run = ev->wfs[j].run;
-                memcpy(w->run_id, ev->wfs[j].run_id, sizeof(w->run_id));
-            }
-        }
-    }
-    PQclear(res);
-    cache_free(ev);
-    ev->wfs = wfs;
-    ev->nwfs = n;
-    ev->refreshed_ms = now;
+    if (event_wf_load(ev->pg, mf_clock_wall_ms(), &ev->wfs, &ev->nwfs, err) != 0)
+        return -1;
+    ev->refreshed_ms = started;
     return 0;
 }
 
-/* ---- windows ---------------------------------------------------------------------------- */
-
-/* The run of workflow w's current window, created on first use (race-safe: the window row's
- * primary key decides, a loser reads the winner's run). */
-static int window_run(planner_events *ev, ev_wf *w, mf_err *err)
-{
-    static const char create_sql[] =
-        "WITH win AS ("
-        " INSERT INTO mf_event_windows (workflow_id, window_start, window_end, run_id)"
-        " VALUES ($1::uuid, to_timestamp($2::bigint / 1000.0), to_timestamp($3::bigint / 1000.0),"
-        "  gen_random_uuid()) ON CONFLICT DO NOTHING RETURNING run_id),"
-        " r AS ("
-        " INSERT INTO workflow_runs (id, workflow_id, status, trigger_type, planner_owner,"
-        "  planner_lease_until, requested_by, logs)"
-        " SELECT run_id, $1::uuid, 'running', 'event', 'events', 'infinity', 'events',"
-        "  jsonb_build_array(jsonb_build_object('ts', now(), 'event', 'window_opened',"
-        "   'detail', 'events of ' || to_timestamp($2::bigint / 1000.0) || ' to '"
-        "   || to_timestamp($3::bigint / 1000.0)))"
-        " FROM win RETURNING id)"
-        " SELECT id::text FROM r";
-    static const char read_sql[] =
-        "SELECT run_id::text FROM mf_event_windows WHERE workflow_id = $1::uuid"
-        " AND window_start = to_timestamp($2::bigint / 1000.0)";
-    int64_t len = ev->cfg->event_window_s * 1000, start = window_start(mf_clock_wall_ms(), len);
-    char s_start[32], s_end[32];
-    const char *params[3] = {w->id, s_start, s_end};
-    PGresult *res;
-
-    if (w->win_start_ms == start && w->run_id[0] != '\0')
-        return 0;
-    snprintf(s_start, sizeof(s_start), "%lld", (long long)start);
-    snprintf(s_end, sizeof(s_end), "%lld", (long long)(start + len));
-    res = mf_pg_query(ev->pg, create_sql, 3, params, err);
-    if (res != NULL && PQntuples(res) == 0) {
-        PQclear(res);
-        res = mf_pg_query(ev->pg, read_sql, 2, params, err);
-    }
-    if (res == NULL)
-        return mf_err_prefix(err, "could not open the window run of workflow %s", w->id);
-    if (PQntuples(res) != 1) {
-        PQclear(res);
-        return mf_err_set(err, "window run of workflow %s not found", w->id);
-    }
-    snprintf(w->run_id, sizeof(w->run_id), "%s", PQgetvalue(res, 0, 0));
-    PQclear(res);
-    w->win_start_ms = start;
-    return mf_uuid_parse(w->run_id, &w->run, err);
-}
-
-/* Close the windows whose end is MF_PLANNER_EVENT_WINDOW_GRACE_S past: their runs' counts are
- * final (expansion_finished_at), then the completion check of docs/pipeline.md. */
+/* Close the windows whose end is MF_PLANNER_EVENT_WINDOW_GRACE_S past (every
+ * EV_CLOSE_EVERY_MS). */
 static void windows_close(planner_events *ev)
 {
-    static const char sql[] =
-        "WITH c AS ("
-        " UPDATE mf_event_windows SET closed_at = now() WHERE closed_at IS NULL"
-        "  AND window_end + make_interval(secs => $1::double precision) < now()"
-        " RETURNING run_id)"
-        " UPDATE workflow_runs r SET expansion_finished_at = now(), planner_owner = NULL,"
-        "  planner_lease_until = NULL,"
-        "  logs = COALESCE(r.logs, '[]'::jsonb) || jsonb_build_array(jsonb_build_object("
-        "   'ts', now(), 'event', 'window_closed', 'detail',"
-        "   COALESCE(r.target_count, 0) || ' jobs'))"
-        " FROM c WHERE r.id = c.run_id AND r.expansion_finished_at IS NULL"
-        " RETURNING r.id::text";
-    char grace[32];
-    const char *params[1] = {grace};
-    PGresult *res;
-    mf_err err;
-
-    ev->closed_ms = mf_clock_wall_ms();
-    snprintf(grace, sizeof(grace), "%lld", ev->cfg->event_grace_s);
-    res = mf_pg_query(ev->pg, sql, 1, params, &err);
-    if (res == NULL) {
-        MF_LOG(ev->log, MF_LOG_WARN, "events: could not close windows", MF_KV_S("error", err.msg));
-        return;
-    }
-    for (int i = 0; i < PQntuples(res); i++) {
-        mf_runs_completion c;
-        if (mf_runs_try_complete(ev->pg, PQgetvalue(res, i, 0), &c, &err) != 0)
-            MF_LOG(ev->log, MF_LOG_WARN, "events: completion check failed",
-                   MF_KV_S("run_id", PQgetvalue(res, i, 0)), MF_KV_S("error", err.msg));
-        MF_LOG(ev->log, MF_LOG_INFO, "event window closed", MF_KV_S("run_id", PQgetvalue(res, i, 0)),
-               MF_KV_I("completed", c.completed));
-    }
-    PQclear(res);
+    ev->closed_ms = mf_clock_mono_ms();
+    event_wf_close_windows(ev->pg, ev->cfg->event_grace_s, ev->log);
 }
 
 /* ---- matching --------------------------------------------------------------------------- */
-
-static int filters_match(const ev_wf *w, const mf_event *e)
-{
-    for (size_t i = 0; i < w->nfilters; i++) {
-        const char *v = mf_codec_map_get(&e->attrs, w->fkey[i]);
-        if (v == NULL || strcmp(v, w->fval[i]) != 0)
-            return 0;
-    }
-    return 1;
-}
 
 static int add_item(planner_events *ev, size_t msg, size_t wf, mf_err *err)
 {
@@ -452,7 +218,7 @@ static int match_batch(planner_events *ev, size_t n, mf_err *err)
             if (strcmp(ev->wfs[w].event, e->type) != 0)
                 continue;
             named++;
-            if (filters_match(&ev->wfs[w], e) && add_item(ev, i, w, err) != 0)
+            if (event_wf_match(&ev->wfs[w], e) && add_item(ev, i, w, err) != 0)
                 return -1;
         }
         if (named == 0)
@@ -521,33 +287,6 @@ static int row_cb(const mf_mysql_row *row, void *arg)
     return 0;
 }
 
-typedef struct first_val {
-    const char *column;
-    mf_buf *out;
-    int got, has;
-} first_val;
-
-static int first_cb(const mf_mysql_row *row, void *arg)
-{
-    first_val *fv = arg;
-    unsigned col = 0;
-    mf_err err;
-
-    if (fv->got++)
-        return 0;
-    if (fv->column != NULL) {
-        for (col = 0; col < row->ncols && strcmp(row->names[col], fv->column) != 0; col++)
-            ;
-        if (col == row->ncols)
-            return 0;
-    }
-    if (row->values[col] == NULL || !mf_buf_utf8_valid(row->values[col], row->lengths[col]))
-        return 0;
-    fv->has = mf_buf_append(fv->out, row->values[col], row->lengths[col], &err) == 0 &&
-              mf_buf_append_char(fv->out, '\0', &err) == 0;
-    return 0;
-}
-
 /* A value by name: the event's attribute, else the target row's column. */
 static const char *lookup(planner_events *ev, const mf_event *e, const char *name)
 {
@@ -562,7 +301,7 @@ static const char *lookup(planner_events *ev, const mf_event *e, const char *nam
  * (static and function values, target row columns, query variables whose parameters are
  * attribute or column names), then defaults; a variable still missing is left out (the sender
  * fails the job with RENDER_FAILED). kv gets at most plan->nvars pairs. */
-static int resolve_vars(planner_events *ev, const ev_wf *w, const mf_event *e, mf_codec_kv *kv,
+static int resolve_vars(planner_events *ev, const event_wf *w, const mf_event *e, mf_codec_kv *kv,
                         size_t *nkv, size_t *qoff, mf_err *err)
 {
     const planner_plan *p = &w->plan;
@@ -572,7 +311,7 @@ static int resolve_vars(planner_events *ev, const ev_wf *w, const mf_event *e, m
     for (size_t i = 0; i < p->nvars; i++) {
         const planner_var *v = &p->vars[i];
         const char *params[16];
-        first_val fv = {v->column, &ev->vals, 0, 0};
+        planner_first_value fv = {v->column, &ev->vals, SIZE_MAX, 0, 0, 0}; /* no size limit */
         size_t start = ev->vals.len;
 
         qoff[i] = 0;
@@ -582,8 +321,8 @@ static int resolve_vars(planner_events *ev, const ev_wf *w, const mf_event *e, m
             params[j] = lookup(ev, e, v->params[j]);
         if (mysql_ready(ev, err) != 0)
             return -1;
-        if (mf_mysql_query_params(ev->mysql, v->sql, params, (unsigned)v->nparams, first_cb,
-                                  &fv, NULL, err) != 0) {
+        if (mf_mysql_query_params(ev->mysql, v->sql, params, (unsigned)v->nparams,
+                                  planner_first_value_cb, &fv, NULL, err) != 0) {
             mf_mysql_close(ev->mysql);
             ev->mysql = NULL;
             return mf_err_prefix(err, "variable \"%s\"", v->name);
@@ -614,7 +353,7 @@ static int resolve_vars(planner_events *ev, const ev_wf *w, const mf_event *e, m
 
 /* The target row for the event's customer key (exactly one row), into ev->row. 0, 1 with
  * why set (the event cannot be sent: dead-lettered), -1 with err (MySQL unavailable: retry). */
-static int find_recipient(planner_events *ev, const ev_wf *w, const mf_event *e, char *why,
+static int find_recipient(planner_events *ev, const event_wf *w, const mf_event *e, char *why,
                           mf_err *err)
 {
     const char *params[1] = {e->cust};
@@ -678,7 +417,7 @@ static int produce_dlq(planner_events *ev, size_t i, const char *reason, mf_err 
 }
 
 /* The phone is not a valid number: a failed INVALID_PHONE result (a message_logs row). */
-static int produce_invalid(planner_events *ev, ev_item *it, const ev_wf *w, const char *raw,
+static int produce_invalid(planner_events *ev, ev_item *it, const event_wf *w, const char *raw,
                            mf_phone_reason why, mf_err *err)
 {
     char to[21], msg[128], id[MF_UUID_STR_SIZE];
@@ -714,7 +453,7 @@ static int produce_invalid(planner_events *ev, ev_item *it, const ev_wf *w, cons
 /* One match: 0 produced (or dead-lettered: why set), -1 with err (transient: retry). */
 static int emit_item(planner_events *ev, ev_item *it, char *why, mf_err *err)
 {
-    ev_wf *w = &ev->wfs[it->wf];
+    event_wf *w = &ev->wfs[it->wf];
     const mf_event *e = &ev->evs[it->msg];
     mf_codec_kv kv[129];
     size_t qoff[129], nkv = 0;
@@ -740,7 +479,7 @@ static int emit_item(planner_events *ev, ev_item *it, char *why, mf_err *err)
                  "column \"%.64s\"", w->id, w->plan.phone_column);
         return 0;
     }
-    if (window_run(ev, w, err) != 0)
+    if (event_wf_window_run(ev->pg, w, ev->cfg->event_window_s, err) != 0)
         return -1;
     it->run = w->run; /* counted in this run even if the window turns before the record */
     if (mf_phone_normalize(raw, phone, sizeof(phone), &pr, &perr) != 0) {
@@ -804,7 +543,7 @@ static int record(planner_events *ev, mf_err *err)
     mf_pgarr_reset(&ev->a_inv);
     for (size_t i = 0; i < ev->nitems; i++) {
         const ev_item *it = &ev->items[i];
-        const ev_wf *w = &ev->wfs[it->wf];
+        const event_wf *w = &ev->wfs[it->wf];
         if (!it->produced)
             continue;
         k++;
@@ -897,15 +636,15 @@ static void *events_main(void *arg)
     mf_err err;
 
     while (!mf_daemon_stopping()) {
-        int64_t now = mf_clock_wall_ms();
+        int64_t now = mf_clock_mono_ms();
         if (!pg_ready(ev))
             continue;
-        if (now - ev->refreshed_ms >= ev->cfg->events_refresh_ms &&
+        if ((ev->refreshed_ms == 0 || now - ev->refreshed_ms >= ev->cfg->events_refresh_ms) &&
             cache_refresh(ev, &err) != 0) {
             back_off(ev, "events: could not load the event workflows", err.msg);
             continue;
         }
-        if (now - ev->closed_ms >= EV_CLOSE_EVERY_MS)
+        if (ev->closed_ms == 0 || now - ev->closed_ms >= EV_CLOSE_EVERY_MS)
             windows_close(ev);
         if (n == 0 && mf_kafka_consume(ev->cons, ev->msgs, EV_BATCH, 100, &n, &err) != 0) {
             MF_LOG(ev->log, MF_LOG_ERROR, "events: consumer failed", MF_KV_S("error", err.msg));
@@ -947,7 +686,7 @@ static void events_free(planner_events *ev)
     mf_mysql_close(ev->mysql);
     if (ev->pg != NULL)
         PQfinish(ev->pg);
-    cache_free(ev);
+    event_wf_free(ev->wfs, ev->nwfs);
     mf_codec_free(ev->codec);
     msgpack_sbuffer_destroy(&ev->sbuf);
     planner_page_free(&ev->row);

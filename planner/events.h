@@ -1,5 +1,4 @@
-/* events: the planner's event consumer: matches events with event-triggered workflows and
- * produces one job per (event, workflow) on the transactional jobs topic. */
+/* events: the planner's event consumer: one job per (event, matching event workflow). */
 #ifndef PLANNER_EVENTS_H
 #define PLANNER_EVENTS_H
 

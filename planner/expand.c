@@ -14,7 +14,9 @@
 #include "page.h"
 #include "phoneset.h"
 #include "plan.h"
+#include "planner_mysql.h"
 #include "qcache.h"
+#include "schedule_fire.h"
 
 
 typedef struct expansion {
@@ -41,22 +43,21 @@ typedef struct expansion {
     long long duplicates;
     planner_counts counted; /* already added to the metrics */
     long long dups_counted;
-    int64_t last_renew_ms;
+    int64_t last_renew_ms;  /* monotonic: when the lease was last renewed */
     planner_emitter em;
     char reason[MF_ERR_MAX];
 } expansion;
 
+/* ex->reason (through ex->em, which points to it) = msg; returns o. */
 static planner_outcome set_reason(expansion *ex, planner_outcome o, const char *msg)
 {
-    snprintf(ex->reason, sizeof(ex->reason), "%s", msg);
-    return o;
+    return planner_emit_why(&ex->em, o, msg);
 }
 
 /* A dependency is unavailable: give the run back without counting the attempt. */
 static planner_outcome dep_down(expansion *ex, const char *msg)
 {
-    ex->em.outage = 1;
-    return set_reason(ex, PLANNER_OUT_RETRY, msg);
+    return planner_emit_outage(&ex->em, msg);
 }
 
 /* Client errors that mean the server is unreachable or went away (a restart, the network),
@@ -99,12 +100,10 @@ static planner_outcome mysql_ready(expansion *ex)
     planner_ctx *ctx = ex->ctx;
     const planner_config *cfg = ctx->cfg;
     unsigned limit = (unsigned)cfg->mysql_time_limit_s;
-    mf_mysql_config mc = {.host = cfg->mysql_host, .port = (unsigned)cfg->mysql_port,
-                          .user = cfg->mysql_user, .password = cfg->mysql_password,
-                          .db = cfg->mysql_db, .connect_timeout_s = 10,
-                          .query_time_limit_s = limit, .log = ctx->log};
+    mf_mysql_config mc;
     mf_err err;
 
+    planner_mysql_config(cfg, ctx->log, 10, &mc);
     /* a workflow may ask for less time than the operator allows, never more */
     if (ex->plan.time_limit_s > 0 && ex->plan.time_limit_s < limit)
         limit = ex->plan.time_limit_s;
@@ -135,7 +134,7 @@ static void cursor_text(const mf_mysql_key *k, char *out, size_t cap)
 static planner_outcome keep_lease(expansion *ex, int force)
 {
     planner_ctx *ctx = ex->ctx;
-    int64_t now = mf_clock_wall_ms();
+    int64_t now = mf_clock_mono_ms();
     char cursor[MF_MYSQL_KEY_MAX + 32];
     mf_err err;
     int rc;
@@ -181,39 +180,6 @@ static planner_outcome emit_invalid(expansion *ex, size_t row, const char *raw,
 
 /* ---- variables -------------------------------------------------------------------------- */
 
-typedef struct first_value {
-    const char *column; /* NULL: the first column */
-    mf_buf *out;
-    size_t max;         /* longest value taken (the cell limit) */
-    unsigned long too_big; /* the value's length when it was longer, else 0 */
-    int got, has;
-} first_value;
-
-static int first_value_cb(const mf_mysql_row *row, void *arg)
-{
-    first_value *fv = arg;
-    unsigned col = 0;
-    mf_err err;
-
-    if (fv->got++)
-        return 0; /* keep draining: stopping early would drop the connection */
-    if (fv->column != NULL) {
-        for (col = 0; col < row->ncols && strcmp(row->names[col], fv->column) != 0; col++)
-            ;
-        if (col == row->ncols)
-            return 0;
-    }
-    if (row->values[col] == NULL || !mf_buf_utf8_valid(row->values[col], row->lengths[col]))
-        return 0;
-    if (row->lengths[col] > fv->max) {
-        fv->too_big = row->lengths[col];
-        return 0;
-    }
-    fv->has = mf_buf_append(fv->out, row->values[col], row->lengths[col], &err) == 0 &&
-              mf_buf_append_char(fv->out, '\0', &err) == 0;
-    return 0;
-}
-
 /* Cache key of (variable i, parameter values) into keybuf; params[] gets the values. */
 static int query_key(expansion *ex, size_t i, size_t row, const char **params, mf_err *err)
 {
@@ -238,7 +204,9 @@ static planner_outcome resolve_query(expansion *ex, size_t i, size_t row)
     const planner_var *v = &ex->plan.vars[i];
     const char *params[16], *cached = NULL;
     size_t start = ex->rowbuf.len;
-    first_value fv = {v->column, &ex->rowbuf, (size_t)ex->ctx->cfg->cell_max_bytes, 0, 0, 0};
+    /* the cell limit: a longer value is treated as missing */
+    planner_first_value fv = {v->column, &ex->rowbuf, (size_t)ex->ctx->cfg->cell_max_bytes, 0,
+                              0, 0};
     mf_err err;
     planner_outcome o;
 
@@ -254,7 +222,7 @@ static planner_outcome resolve_query(expansion *ex, size_t i, size_t row)
     if ((o = mysql_ready(ex)) != PLANNER_OUT_OK)
         return o;
     if (mf_mysql_query_params(ex->ctx->mysql, v->sql, params, (unsigned)v->nparams,
-                              first_value_cb, &fv, NULL, &err) != 0) {
+                              planner_first_value_cb, &fv, NULL, &err) != 0) {
         mf_err_prefix(&err, "variable \"%s\"", v->name);
         return mysql_failure(ex, &err);
     }
@@ -485,36 +453,10 @@ static void count_page(expansion *ex)
     ex->dups_counted = ex->duplicates;
 }
 
-static planner_outcome expand_pages(expansion *ex)
-{
-    int more = 1, first = 1;
-
-    while (more) {
-        planner_outcome o = read_page(ex, &more);
-        if (o == PLANNER_OUT_OK && first && ex->page.nrows > 0)
-            o = map_columns(ex);
-        first = first && ex->page.nrows == 0;
-        for (size_t r = 0; o == PLANNER_OUT_OK && r < ex->page.nrows; r++) {
-            o = expand_row(ex, r);
-            if (o == PLANNER_OUT_OK && (r & 255) == 255)
-                o = keep_lease(ex, 0);
-            if (o == PLANNER_OUT_OK && mf_daemon_stopping())
-                o = set_reason(ex, PLANNER_OUT_STOP, "planner stopping");
-        }
-        count_page(ex);
-        /* Not forced per page: the renewal UPDATE waits on the run row, which reporters
-         * lock for each batch of results, so a per-page renewal stalled expansion. */
-        if (o == PLANNER_OUT_OK)
-            o = keep_lease(ex, 0);
-        if (o != PLANNER_OUT_OK)
-            return o;
-    }
-    return PLANNER_OUT_OK;
-}
-
-/* ---- webhook runs: the call's recipients or customer keys (docs/triggers.md) ---------- */
-
-/* Expand the rows of ex->page (mapping the columns on the first rows seen). */
+/* Expand the rows of ex->page (mapping the columns on the first rows seen), count them in the
+ * metrics, then renew the lease if a third of it has passed. Not forced per page: the renewal
+ * UPDATE waits on the run row, which reporters lock for each batch of results, so a per-page
+ * renewal stalled expansion. */
 static planner_outcome expand_page_rows(expansion *ex, int *mapped)
 {
     planner_outcome o = PLANNER_OUT_OK;
@@ -533,6 +475,22 @@ static planner_outcome expand_page_rows(expansion *ex, int *mapped)
     count_page(ex);
     return o == PLANNER_OUT_OK ? keep_lease(ex, 0) : o;
 }
+
+static planner_outcome expand_pages(expansion *ex)
+{
+    int more = 1, mapped = 0;
+
+    while (more) {
+        planner_outcome o = read_page(ex, &more);
+        if (o == PLANNER_OUT_OK)
+            o = expand_page_rows(ex, &mapped);
+        if (o != PLANNER_OUT_OK)
+            return o;
+    }
+    return PLANNER_OUT_OK;
+}
+
+/* ---- webhook runs: the call's recipients or customer keys (docs/triggers.md) ---------- */
 
 /* Recipients given by the call: one target row each, holding only the phone. */
 static planner_outcome expand_recipients(expansion *ex)
@@ -610,7 +568,7 @@ static planner_outcome load_hook(expansion *ex)
     return PLANNER_OUT_OK;
 }
 
-/* ---- setup and planner_outcome ------------------------------------------------------------------ */
+/* ---- setup and outcome ------------------------------------------------------------------ */
 
 static int expansion_init(expansion *ex, planner_ctx *ctx, const planner_run *run)
 {
@@ -620,7 +578,7 @@ static int expansion_init(expansion *ex, planner_ctx *ctx, const planner_run *ru
         np += ex->plan.vars[i].nparams;
     ex->ctx = ctx;
     ex->run = run;
-    ex->last_renew_ms = mf_clock_wall_ms();
+    ex->last_renew_ms = mf_clock_mono_ms();
     planner_page_init(&ex->page);
     planner_page_limits(&ex->page, (size_t)ctx->cfg->cell_max_bytes,
                         (size_t)ctx->cfg->page_max_bytes);
@@ -679,7 +637,7 @@ static planner_outcome load_plan(expansion *ex, planner_ctx *ctx, const planner_
 int planner_expand_run(planner_ctx *ctx, const planner_run *run, mf_err *err)
 {
     expansion ex;
-    int64_t t0 = mf_clock_wall_ms();
+    int64_t t0 = mf_clock_mono_ms();
     planner_outcome o;
 
     memset(&ex, 0, sizeof(ex));
@@ -703,7 +661,7 @@ int planner_expand_run(planner_ctx *ctx, const planner_run *run, mf_err *err)
     planner_emit_record(&ex.em, o, &ex.counts);
     if (o == PLANNER_OUT_OK)
         mf_metric_observe(ctx->metrics.expansion_seconds, NULL,
-                          (double)(mf_clock_wall_ms() - t0) / 1000.0);
+                          (double)(mf_clock_mono_ms() - t0) / 1000.0);
     if (o == PLANNER_OUT_FATAL)
         mf_err_set(err, "%s", ex.reason);
     expansion_free(&ex);

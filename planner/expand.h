@@ -3,7 +3,7 @@
 #define PLANNER_EXPAND_H
 
 #include "planner.h"
-#include "runs.h"
+#include "run_lease.h"
 
 /*
  * Expand a run this planner has just claimed, to the end: load the plan, page through the

@@ -1,5 +1,5 @@
-/* hook_expand: what a webhook-triggered run adds to its expansion: the call's variables and
- * its recipients or customer keys. */
+/* hook_expand: what a webhook-triggered run adds to its expansion. */
+/* The call's variables and its recipients or customer keys. */
 #include "hook_expand.h"
 
 #include <string.h>

@@ -279,7 +279,7 @@ static void serve(call *c)
     }
     if (authenticate(c, wf, sig_hex) != 0)
         goto out;
-    wait_s = rate_take(s, c->wf_id, mf_clock_wall_ms());
+    wait_s = rate_take(s, c->wf_id, mf_clock_mono_ms());
     if (wait_s > 0) {
         snprintf(msg, sizeof(msg), "more than %lld calls a second for this workflow",
                  s->cfg->webhook_rate);
@@ -296,14 +296,14 @@ out:
 static void on_request(void *arg, const mf_httpd_req *req, mf_httpd_resp *resp)
 {
     call c = {arg, req, resp, "", "", ""};
-    int64_t t0 = mf_clock_wall_ms();
+    int64_t t0 = mf_clock_mono_ms();
 
     serve(&c);
     mf_metric_add(c.s->calls, (const char *const[]){c.code[0] ? c.code : "none"}, 1);
     MF_LOG(c.s->log, resp->status >= 500 ? MF_LOG_WARN : MF_LOG_INFO, "webhook call",
            MF_KV_S("method", req->method), MF_KV_S("workflow_id", c.wf_id),
            MF_KV_I("status", resp->status), MF_KV_S("code", c.code),
-           MF_KV_S("run_id", c.run_id), MF_KV_I("ms", mf_clock_wall_ms() - t0));
+           MF_KV_S("run_id", c.run_id), MF_KV_I("ms", mf_clock_mono_ms() - t0));
 }
 
 /* ---- lifecycle ------------------------------------------------------------------------- */

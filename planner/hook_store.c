@@ -1,5 +1,5 @@
-/* hook_store: the webhook endpoint's PostgreSQL statements: workflow and secret, replay guard,
- * idempotency and the run. */
+/* hook_store: the webhook endpoint's PostgreSQL statements. */
+/* The workflow and its secret, the replay guard, idempotency and the run. */
 #include "hook_store.h"
 
 #include <stdio.h>

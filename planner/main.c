@@ -104,7 +104,7 @@ int main(int argc, char **argv)
         mf_log_parse_level(cfg.common.log_level, &level) != 0) {
         fprintf(stderr, "msgfleet-planner: bad configuration: %s\n",
                 err.msg[0] ? err.msg : "MF_LOG_LEVEL must be debug, info, warn or error");
-        return 1;
+        return 2; /* like the sender and the reporter: a bad configuration is status 2 */
     }
     log = mf_log_new("planner", level, STDERR_FILENO);
     metrics = mf_metrics_new();

@@ -1,5 +1,6 @@
-/* page: one page of target rows copied out of the MySQL read, so the read is closed before
- * anything slow (variable queries, Kafka back-pressure) happens. */
+/* page: one page of target rows copied out of the MySQL read. */
+/* So the read is closed before anything slow (variable queries, Kafka back-pressure)
+ * happens. */
 #ifndef PLANNER_PAGE_H
 #define PLANNER_PAGE_H
 

@@ -1,5 +1,5 @@
-/* plan: what a run expands: the workflow's target query, template and variables, loaded and
- * checked once per run. */
+/* plan: what a run expands: the workflow's target query, template and variables. */
+/* Loaded and checked once per run. */
 #include "plan.h"
 
 #include <stdarg.h>
@@ -13,7 +13,7 @@
 #include "mf_pg.h"
 #include "mf_sqlguard.h"
 #include "mf_template.h"
-#include "schedule.h"
+#include "schedule_rule.h"
 
 #define FN_VALUE_MAX 256
 

@@ -1,5 +1,5 @@
-/* plan: what a run expands: the workflow's target query, template and variables, loaded and
- * checked once per run. */
+/* plan: what a run expands: the workflow's target query, template and variables. */
+/* Loaded and checked once per run. */
 #ifndef PLANNER_PLAN_H
 #define PLANNER_PLAN_H
 

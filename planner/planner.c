@@ -6,10 +6,12 @@
 #include <time.h>
 
 #include "expand.h"
-#include "replay.h"
+#include "replay_expand.h"
 #include "mf_daemon.h"
 #include "mf_pg.h"
-#include "runs.h"
+#include "planner_mysql.h"
+#include "run_lease.h"
+#include "schedule_fire.h"
 
 /* Longest wait between attempts while a dependency is down; idle dependency probe period. */
 #define BACKOFF_MIN_MS 250
@@ -162,10 +164,10 @@ void planner_close(planner_ctx *ctx)
 /* Sleep ms in small steps so a stop request is seen quickly. */
 static void nap(int64_t ms)
 {
-    int64_t end = mf_clock_wall_ms() + ms;
+    int64_t end = mf_clock_mono_ms() + ms;
 
     while (!mf_daemon_stopping()) {
-        int64_t left = end - mf_clock_wall_ms();
+        int64_t left = end - mf_clock_mono_ms();
         struct timespec ts;
         if (left <= 0)
             return;
@@ -312,12 +314,8 @@ static void probe_idle(planner_ctx *ctx)
     const planner_config *cfg = ctx->cfg;
     mf_kafka_conf kc = {cfg->common.kafka_brokers, cfg->common.instance_id,
                         cfg->common.topic_prefix, NULL, ctx->log, &cfg->common.kafka_sec};
-    mf_mysql_config mc = {.host = cfg->mysql_host, .port = (unsigned)cfg->mysql_port,
-                          .user = cfg->mysql_user, .password = cfg->mysql_password,
-                          .db = cfg->mysql_db, .connect_timeout_s = 5,
-                          .query_time_limit_s = (unsigned)cfg->mysql_time_limit_s,
-                          .log = ctx->log};
-    int64_t now = mf_clock_wall_ms();
+    mf_mysql_config mc;
+    int64_t now = mf_clock_mono_ms();
     int parts = 0;
     mf_err err;
 
@@ -330,6 +328,7 @@ static void probe_idle(planner_ctx *ctx)
     else
         planner_dep(ctx, "kafka", 0, err.msg);
     if (ctx->mysql == NULL) {
+        planner_mysql_config(cfg, ctx->log, 5, &mc);
         ctx->mysql = mf_mysql_connect(&mc, &err);
         ctx->mysql_limit_s = (unsigned)cfg->mysql_time_limit_s;
     } else if (mf_mysql_query_params(ctx->mysql, "SELECT 1", NULL, 0, probe_row, NULL, NULL,

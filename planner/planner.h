@@ -61,8 +61,10 @@ typedef struct planner_ctx {
     mf_httpd *httpd;          /* borrowed, may be NULL: dependency states for /healthz */
     int64_t backoff_ms;       /* current wait after a dependency failure (0: none) */
     signed char dep_ok[3];    /* last state of postgres, kafka, mysql (-1: unknown) */
+    /* monotonic times (mf_clock_mono_ms; 0: never) of the last idle probe, schedule tick and
+     * bad schedule_config warning */
     int64_t last_kafka_probe_ms;
-    int64_t last_schedule_ms; /* last schedule tick */
+    int64_t last_schedule_ms;
     int64_t bad_schedule_warned_ms;
     /* runs whose row cannot be written at all (a data error even when failing them): never
      * claimed again by this process (docs/planner.md, "Data errors") */
@@ -83,10 +85,6 @@ void planner_close(planner_ctx *ctx);
 /* Loop until a stop is requested: tick schedules, claim and expand runs, sleep poll_ms.
  * Returns 0 after a stop, -1 with err after a fatal error (Kafka producer fatal). */
 int planner_run_loop(planner_ctx *ctx, mf_err *err);
-
-/* Fire due schedules and initialise new ones (scheduler.c). Runs at most once per poll_ms;
- * called from the main loop and between pages of a long expansion. Failures are logged. */
-void planner_tick_schedules(planner_ctx *ctx);
 
 /* Record a dependency state ("postgres", "kafka", "mysql") for /healthz; no-op without httpd.
  * Logs a warning when a dependency goes down and an info line when it comes back. */

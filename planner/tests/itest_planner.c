@@ -1,5 +1,6 @@
-/* itest_planner: the planner daemon against the real stack: expansion, invalid phones,
- * dedupe, variables, schedules, two planners at once, configuration errors. */
+/* itest_planner: the planner daemon against the real stack. */
+/* Expansion, invalid phones, dedupe, variables, schedules, two planners at once, configuration
+ * errors. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -15,15 +16,14 @@
 
 #include <cmocka.h>
 #include <mysql.h>
-#include <openssl/rand.h>
 
 #include "mf_codec.h"
 #include "mf_kafka.h"
-#include "mf_migrate.h"
 #include "mf_pg.h"
 #include "mf_phone.h"
 #include "mf_uuid.h"
 #include "mf_test.h"
+#include "plan_itest.h"
 
 #define NCUST 2000
 #define MAX_RUNS 64
@@ -37,18 +37,10 @@ typedef struct tally {
 } tally;
 
 typedef struct itest {
-    char suffix[16];
-    char pg_admin_dsn[512];
-    char pg_db[64];
-    char pg_dsn[640];
-    PGconn *pg;
+    plan_itest b; /* database, topics, consumer */
     char my_db[64];
-    char topic_prefix[64];
-    char topic_jobs[128], topic_results[128];
     char tpl_id[40], map_id[40], qt_id[40], wf_id[40];
     pid_t planners[2];
-    mf_kafka_consumer *consumer;
-    mf_codec *codec;
     tally runs[MAX_RUNS];
     size_t nruns;
     int bad_messages; /* jobs/results that fail the content checks of the main run */
@@ -62,43 +54,16 @@ static itest T;
 
 /* ---- PostgreSQL -------------------------------------------------------------------------- */
 
-static PGresult *pg_q(const char *sql, int n, const char *const *params)
-{
-    return mf_test_pg_query(T.pg, sql, n, params);
-}
-
-/* First column of the first row as a newly copied string into out. */
-static void pg_val(const char *sql, int n, const char *const *params, char *out, size_t cap)
-{
-    PGresult *res = pg_q(sql, n, params);
-    if (PQntuples(res) < 1)
-        fail_msg("no row from: %s", sql);
-    snprintf(out, cap, "%s", PQgetisnull(res, 0, 0) ? "" : PQgetvalue(res, 0, 0));
-    PQclear(res);
-}
+/* Queries on the test database (plan_itest.h): a result the caller PQclear()s; the first
+ * column of the first row into out. */
+#define pg_q(sql, n, params) plan_itest_q(&T.b, (sql), (n), (params))
+#define pg_val(sql, n, params, out, cap) plan_itest_val(&T.b, (sql), (n), (params), (out), (cap))
 
 static long long pg_num(const char *sql, int n, const char *const *params)
 {
     char buf[64];
     pg_val(sql, n, params, buf, sizeof(buf));
     return strtoll(buf, NULL, 10);
-}
-
-static void pg_setup(void)
-{
-    snprintf(T.pg_admin_dsn, sizeof(T.pg_admin_dsn), "%s", mf_test_pg_dsn());
-    mf_test_db_create(T.pg_admin_dsn, "planner", T.pg_db, sizeof(T.pg_db));
-    snprintf(T.pg_dsn, sizeof(T.pg_dsn), "%s dbname=%s", T.pg_admin_dsn, T.pg_db);
-    T.pg = mf_test_pg_connect(T.pg_dsn, NULL, "PostgreSQL (MF_PG_DSN)");
-    mf_test_db_migrate(T.pg);
-}
-
-static void pg_teardown(void)
-{
-    if (T.pg != NULL)
-        PQfinish(T.pg);
-    T.pg = NULL;
-    mf_test_db_drop(T.pg_admin_dsn, T.pg_db);
 }
 
 /* ---- MySQL ------------------------------------------------------------------------------- */
@@ -146,7 +111,7 @@ static void my_setup(void)
     size_t cap = 256 * 1024, n;
     char *ins = malloc(cap);
 
-    snprintf(T.my_db, sizeof(T.my_db), "mftest_planner_%s", T.suffix);
+    snprintf(T.my_db, sizeof(T.my_db), "mftest_planner_%s", T.b.suffix);
     snprintf(sql, sizeof(sql), "CREATE DATABASE `%s` CHARACTER SET utf8mb4", T.my_db);
     my_exec(m, sql);
     snprintf(sql, sizeof(sql), "USE `%s`", T.my_db);
@@ -208,40 +173,19 @@ static void my_teardown(void)
  * come first, so they win over the defaults below (getenv takes the first). */
 static pid_t start_planner_with(const char *instance, const char *const *extra)
 {
-    const char *bin = mf_test_env("MF_PLANNER_BIN", "planner/msgfleet-planner");
-    char e[24][700];
-    char *envp[25];
-    int n = 0;
-    pid_t pid;
+    char db[96], level[64];
+    const char *env[12];
+    size_t n = 0;
 
     for (size_t i = 0; extra != NULL && extra[i] != NULL && n < 8; i++)
-        snprintf(e[n++], sizeof(e[0]), "%s", extra[i]);
-
-    snprintf(e[n++], sizeof(e[0]), "MF_PG_DSN=%s", T.pg_dsn);
-    snprintf(e[n++], sizeof(e[0]), "MF_KAFKA_BROKERS=%s",
-             mf_test_env("MF_KAFKA_BROKERS", MF_TEST_BROKERS_DEF));
-    snprintf(e[n++], sizeof(e[0]), "MF_TOPIC_PREFIX=%s", T.topic_prefix);
-    snprintf(e[n++], sizeof(e[0]), "MF_INSTANCE_ID=%s", instance);
-    snprintf(e[n++], sizeof(e[0]), "MF_MYSQL_HOST=%s", mf_test_env("MF_MYSQL_HOST", "127.0.0.1"));
-    snprintf(e[n++], sizeof(e[0]), "MF_MYSQL_PORT=%s", mf_test_env("MF_MYSQL_PORT", "53306"));
-    snprintf(e[n++], sizeof(e[0]), "MF_MYSQL_USER=crm_readonly");
-    snprintf(e[n++], sizeof(e[0]), "MF_MYSQL_PASSWORD=crm_readonly_pw");
-    snprintf(e[n++], sizeof(e[0]), "MF_MYSQL_DB=%s", T.my_db);
-    snprintf(e[n++], sizeof(e[0]), "MF_PLANNER_POLL_MS=100");
-    snprintf(e[n++], sizeof(e[0]), "MF_PLANNER_PAGE_SIZE=300");
-    snprintf(e[n++], sizeof(e[0]), "MF_LOG_LEVEL=%s", mf_test_env("ITEST_PLANNER_LOG", "warn"));
-    for (int i = 0; i < n; i++)
-        envp[i] = e[i];
-    envp[n] = NULL;
-    pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        char *argv[] = {(char *)bin, NULL};
-        execve(bin, argv, envp);
-        fprintf(stderr, "itest_planner: could not run %s\n", bin);
-        _exit(127);
-    }
-    return pid;
+        env[n++] = extra[i];
+    snprintf(db, sizeof(db), "MF_MYSQL_DB=%s", T.my_db);
+    snprintf(level, sizeof(level), "MF_LOG_LEVEL=%s", mf_test_env("ITEST_PLANNER_LOG", "warn"));
+    env[n++] = db;
+    env[n++] = "MF_PLANNER_PAGE_SIZE=300";
+    env[n++] = level;
+    env[n] = NULL;
+    return plan_itest_start(&T.b, instance, env, NULL);
 }
 
 static pid_t start_planner(const char *instance)
@@ -252,10 +196,7 @@ static pid_t start_planner(const char *instance)
 /* SIGTERM, then wait; returns the exit status (or 128 + signal). */
 static int stop_planner(pid_t *pid)
 {
-    int rc = mf_test_stop(*pid, 10000, NULL);
-
-    *pid = 0;
-    return rc;
+    return plan_itest_stop(pid, 10000);
 }
 
 /* ---- fixtures ----------------------------------------------------------------------------- */
@@ -305,7 +246,6 @@ static void create_run(const char *wf, char *run, size_t cap)
            " 'manual') RETURNING id", 1, p, run, cap);
 }
 
-/* Wait until the run's expansion is finished or it left 'running'. */
 /* A running run that started `ago` (an interval) before now. */
 static void create_run_at(const char *wf, const char *ago, char *run, size_t cap)
 {
@@ -317,16 +257,7 @@ static void create_run_at(const char *wf, const char *ago, char *run, size_t cap
 
 static void wait_run_planned(const char *run, int timeout_s)
 {
-    const char *p[1] = {run};
-    int64_t end = (int64_t)mf_test_now_ms() + timeout_s * 1000LL;
-
-    while ((int64_t)mf_test_now_ms() < end) {
-        if (pg_num("SELECT count(*) FROM workflow_runs WHERE id = $1 AND"
-                   " (expansion_finished_at IS NOT NULL OR status <> 'running')", 1, p) == 1)
-            return;
-        mf_test_sleep_ms(100);
-    }
-    fail_msg("run %s was not planned within %d s", run, timeout_s);
+    plan_itest_wait_planned(&T.b, "run", run, timeout_s);
 }
 
 /* ---- consuming ---------------------------------------------------------------------------- */
@@ -401,7 +332,7 @@ static void on_job(const mf_kafka_msg *m)
     tally *t;
     int i;
 
-    if (mf_codec_decode_job(T.codec, m->val, m->val_len, &job, &err) != 0) {
+    if (mf_codec_decode_job(T.b.codec, m->val, m->val_len, &job, &err) != 0) {
         bad_message("undecodable job: %s", err.msg);
         return;
     }
@@ -427,7 +358,7 @@ static void on_result(const mf_kafka_msg *m)
     char key[32], id[MF_UUID_STR_SIZE];
     mf_uuid want;
 
-    if (mf_codec_decode_result(T.codec, m->val, m->val_len, &r, &err) != 0) {
+    if (mf_codec_decode_result(T.b.codec, m->val, m->val_len, &r, &err) != 0) {
         bad_message("undecodable result: %s", err.msg);
         return;
     }
@@ -454,26 +385,7 @@ static void on_result(const mf_kafka_msg *m)
 
 static void ensure_consumer(void)
 {
-    mf_kafka_conf kc = {mf_test_env("MF_KAFKA_BROKERS", MF_TEST_BROKERS_DEF), "itest_planner", NULL,
-                        NULL, NULL, NULL};
-    const char *topics[] = {T.topic_jobs, T.topic_results, NULL};
-    char group[64];
-    mf_kafka_consumer_opts o;
-    mf_err err;
-
-    if (T.consumer != NULL)
-        return;
-    snprintf(group, sizeof(group), "itest-planner-%s", T.suffix);
-    memset(&o, 0, sizeof(o));
-    o.group_id = group;
-    o.topics = topics;
-    o.offsets = MF_KAFKA_OFFSETS_STORE;
-    o.offset_reset = "earliest";
-    T.consumer = mf_kafka_consumer_new(&kc, &o, &err);
-    if (T.consumer == NULL)
-        fail_msg("Kafka (MF_KAFKA_BROKERS) consumer: %s", err.msg);
-    T.codec = mf_codec_new(&err);
-    assert_non_null(T.codec);
+    plan_itest_consumer(&T.b, "itest_planner", "itest-planner");
 }
 
 /* Consume until the run has `jobs` jobs and `invalid` results (or the timeout), then a
@@ -488,16 +400,16 @@ static tally *consume_run(const mf_uuid *run, int jobs, int invalid, int timeout
     ensure_consumer();
     for (;;) {
         size_t n = 0;
-        if (mf_kafka_consume(T.consumer, msgs, 512, 500, &n, &err) != 0)
+        if (mf_kafka_consume(T.b.consumer, msgs, 512, 500, &n, &err) != 0)
             fail_msg("consume: %s", err.msg);
         for (size_t i = 0; i < n; i++) {
-            if (strcmp(msgs[i].topic, T.topic_jobs) == 0)
+            if (strcmp(msgs[i].topic, T.b.topic_jobs) == 0)
                 on_job(&msgs[i]);
             else
                 on_result(&msgs[i]);
         }
         mf_kafka_release(msgs, n);
-        mf_codec_reset(T.codec);
+        mf_codec_reset(T.b.codec);
         t = tally_of(run);
         if (settle == 0 && t->jobs >= jobs && t->invalid >= invalid)
             settle = (int64_t)mf_test_now_ms() + 1500;
@@ -701,8 +613,8 @@ static void test_interval_schedule(void **state)
                     sizeof(wf));
     /* both planners run: initialise next_run_at, then fire about 3 slots */
     end = (int64_t)mf_test_now_ms() + 20000;
-    while ((int64_t)mf_test_now_ms() < end && pg_num("SELECT count(*) FROM workflow_runs WHERE workflow_id = $1",
-                                    1, p) < 3)
+    while ((int64_t)mf_test_now_ms() < end &&
+           pg_num("SELECT count(*) FROM workflow_runs WHERE workflow_id = $1", 1, p) < 3)
         mf_test_sleep_ms(100);
     PQclear(pg_q("UPDATE workflows SET status = 'paused' WHERE id = $1", 1, p));
     mf_test_sleep_ms(500);
@@ -824,17 +736,17 @@ static void test_data_error_does_not_wedge(void **state)
     create_workflow(TARGET, "manual", "{}", wf, sizeof(wf));
     /* one transaction: the planners see the three runs (oldest first: x, z, y) only with
      * the constraints that poison two of them */
-    mf_test_pg_exec(T.pg, "BEGIN");
+    mf_test_pg_exec(T.b.pg, "BEGIN");
     create_run_at(wf, "3 s", x, sizeof(x));
     snprintf(sql, sizeof(sql), "ALTER TABLE workflow_runs ADD CONSTRAINT mf_it_poison_x"
              " CHECK (id <> '%s') NOT VALID", x);
-    mf_test_pg_exec(T.pg, sql);
+    mf_test_pg_exec(T.b.pg, sql);
     create_run_at(wf, "2 s", z, sizeof(z));
     snprintf(sql, sizeof(sql), "ALTER TABLE workflow_runs ADD CONSTRAINT mf_it_poison_z"
              " CHECK (id <> '%s' OR expansion_finished_at IS NULL) NOT VALID", z);
-    mf_test_pg_exec(T.pg, sql);
+    mf_test_pg_exec(T.b.pg, sql);
     create_run_at(wf, "1 s", y, sizeof(y));
-    mf_test_pg_exec(T.pg, "COMMIT");
+    mf_test_pg_exec(T.b.pg, "COMMIT");
     wait_run_planned(y, 60);
     assert_int_equal(pg_num("SELECT expanded_count FROM workflow_runs WHERE id = $1", 1, py),
                      UNIQUE_VALID);
@@ -847,9 +759,9 @@ static void test_data_error_does_not_wedge(void **state)
     assert_int_equal(pg_num("SELECT count(*) FROM workflow_runs WHERE id = $1 AND"
                             " status = 'running' AND expansion_finished_at IS NULL AND"
                             " planner_owner IS NULL", 1, px), 1);
-    mf_test_pg_exec(T.pg, "ALTER TABLE workflow_runs DROP CONSTRAINT mf_it_poison_x,"
+    mf_test_pg_exec(T.b.pg, "ALTER TABLE workflow_runs DROP CONSTRAINT mf_it_poison_x,"
                           " DROP CONSTRAINT mf_it_poison_z");
-    mf_test_pg_exec(T.pg, "UPDATE workflow_runs SET status = 'cancelled'"
+    mf_test_pg_exec(T.b.pg, "UPDATE workflow_runs SET status = 'cancelled'"
                           " WHERE status = 'running' AND expansion_finished_at IS NULL");
 }
 
@@ -873,14 +785,14 @@ static void test_inactive_workflows_not_run(void **state)
         PQclear(pg_q("UPDATE workflows SET status = $2 WHERE id = $1", 2, p));
     }
     create_workflow(SMALL, "manual", "{}", active_wf, sizeof(active_wf));
-    mf_test_pg_exec(T.pg, "BEGIN");
+    mf_test_pg_exec(T.b.pg, "BEGIN");
     for (int i = 0; i < 4; i++)
         create_run_at(wf[i], "3 s", run[i], sizeof(run[i]));
     pg_val("INSERT INTO workflow_runs (workflow_id, status, trigger_type, started_at)"
            " VALUES (NULL, 'running', 'manual', clock_timestamp() - interval '3 s')"
            " RETURNING id", 0, NULL, orphan, sizeof(orphan));
     create_run_at(active_wf, "1 s", active_run, sizeof(active_run));
-    mf_test_pg_exec(T.pg, "COMMIT");
+    mf_test_pg_exec(T.b.pg, "COMMIT");
 
     wait_run_planned(active_run, 30);
     p[0] = active_run;
@@ -1051,7 +963,7 @@ static void test_poison_run_fails_after_max_attempts(void **state)
                         " WHERE id = $1 AND e->>'event' = 'retry'", down) >= 4);
     assert_int_equal(run_num("SELECT planner_attempts FROM workflow_runs WHERE id = $1", down),
                      0);
-    mf_test_pg_exec(T.pg, "UPDATE workflow_runs SET status = 'cancelled'"
+    mf_test_pg_exec(T.b.pg, "UPDATE workflow_runs SET status = 'cancelled'"
                           " WHERE status = 'running' AND expansion_finished_at IS NULL");
 }
 
@@ -1115,7 +1027,7 @@ static void test_run_log_is_capped(void **state)
            (const char *const[]){run}, last, sizeof(last));
     assert_string_equal(first, "claimed");
     assert_string_equal(last, "retry"); /* the SIGTERM give-back, the newest entry */
-    mf_test_pg_exec(T.pg, "UPDATE workflow_runs SET status = 'cancelled'"
+    mf_test_pg_exec(T.b.pg, "UPDATE workflow_runs SET status = 'cancelled'"
                           " WHERE status = 'running' AND expansion_finished_at IS NULL");
 }
 
@@ -1153,25 +1065,34 @@ static void test_big_query_value_is_missing(void **state)
     assert_int_equal(pg_num("SELECT expanded_count FROM workflow_runs WHERE id = $1", 1, p), 49);
 }
 
+/* A bad configuration: the planner exits at start-up with status 2 (as the sender and the
+ * reporter do), its message naming the key; before, it exited with 1. */
+static void test_bad_config_exits_2(void **state)
+{
+    static const char *const env[] = {"MF_PLANNER_POLL_MS=soon", "MF_MYSQL_DB=crm", NULL};
+    char path[128];
+    pid_t pid;
+    int rc;
+
+    (void)state;
+    snprintf(path, sizeof(path), "/tmp/itest_planner_%s.badconfig.log", T.b.suffix);
+    pid = plan_itest_start(&T.b, "itest-badconfig", env, path);
+    rc = mf_test_wait(pid, 10000, NULL);
+    if (rc != 2 || !mf_test_file_contains(path, "msgfleet-planner: bad configuration:") ||
+        !mf_test_file_contains(path, "MF_PLANNER_POLL_MS"))
+        fail_msg("exit status %d (want 2), log %s", rc, path);
+    remove(path);
+}
+
 /* ---- setup -------------------------------------------------------------------------------- */
 
 static int group_setup(void **state)
 {
-    unsigned char rnd[4];
-    mf_kafka_conf kc = {"x", NULL, NULL, NULL, NULL, NULL};
-    mf_err err;
-
     (void)state;
     memset(&T, 0, sizeof(T));
-    RAND_bytes(rnd, sizeof(rnd));
-    snprintf(T.suffix, sizeof(T.suffix), "%02x%02x%02x%02x", rnd[0], rnd[1], rnd[2], rnd[3]);
-    snprintf(T.topic_prefix, sizeof(T.topic_prefix), "itplanner_%s.", T.suffix);
-    kc.topic_prefix = T.topic_prefix;
-    if (mf_kafka_topic_name(&kc, MF_TOPIC_JOBS, T.topic_jobs, sizeof(T.topic_jobs), &err) != 0 ||
-        mf_kafka_topic_name(&kc, MF_TOPIC_RESULTS, T.topic_results, sizeof(T.topic_results),
-                            &err) != 0)
+    if (plan_itest_names(&T.b, "itplanner") != 0)
         return -1;
-    pg_setup();
+    plan_itest_pg_setup(&T.b, "planner");
     my_setup();
     create_fixtures();
     return 0;
@@ -1179,19 +1100,11 @@ static int group_setup(void **state)
 
 static int group_teardown(void **state)
 {
-    mf_kafka_conf kc = {mf_test_env("MF_KAFKA_BROKERS", MF_TEST_BROKERS_DEF), NULL, NULL, NULL, NULL,
-                        NULL};
-    const char *topics[2] = {T.topic_jobs, T.topic_results};
-    mf_err err;
-
     (void)state;
     stop_planner(&T.planners[0]);
     stop_planner(&T.planners[1]);
-    mf_kafka_consumer_free(T.consumer);
-    mf_codec_free(T.codec);
-    mf_kafka_delete_topics(&kc, topics, 2, 10000, &err);
     my_teardown();
-    pg_teardown();
+    plan_itest_teardown(&T.b);
     return 0;
 }
 
@@ -1214,6 +1127,9 @@ int main(void)
         cmocka_unit_test(test_time_limit_is_clamped),
         cmocka_unit_test(test_run_log_is_capped),
         cmocka_unit_test(test_big_query_value_is_missing),
+        cmocka_unit_test(test_bad_config_exits_2),
     };
+    if (getenv("ITEST_FILTER") != NULL) /* e.g. ITEST_FILTER=test_bad_config_exits_2 */
+        cmocka_set_test_filter(getenv("ITEST_FILTER"));
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

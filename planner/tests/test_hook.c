@@ -1,5 +1,5 @@
-/* test_hook: the webhook signature (the worked example of docs/triggers.md), the body checks
- * and the variable merge, without a server. */
+/* test_hook: the webhook's signature, body checks and variable merge, without a server. */
+/* The signature is the worked example of docs/triggers.md. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

@@ -1,5 +1,5 @@
-/* test_phoneset: the run's dedupe set: mobile numbers as bits, everything else hashed, one
- * answer per number whichever part holds it. */
+/* test_phoneset: the run's dedupe set: mobile numbers as bits, everything else hashed. */
+/* One answer per number whichever part holds it. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

@@ -1,5 +1,4 @@
-/* test_qcache: the query-variable cache holds to its entry count, its byte budget and its
- * value cap. */
+/* test_qcache: the query-variable cache holds to its entry count, byte budget, value cap. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

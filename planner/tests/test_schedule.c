@@ -7,7 +7,7 @@
 
 #include <cmocka.h>
 
-#include "schedule.h"
+#include "schedule_rule.h"
 
 /* Unix seconds of a wall time in Asia/Seoul (+09:00). */
 static int64_t kst(int64_t y, unsigned mo, unsigned d, unsigned h, unsigned mi)

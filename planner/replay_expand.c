@@ -1,5 +1,6 @@
-/* replay: expand a replay run (replay_of set) from the original run's failures, not MySQL. */
-#include "replay.h"
+/* replay_expand: expand a replay run into jobs from the original run's failures, not MySQL. */
+/* Which recipients a replay resends is common/mf_replay (shared with the CLI's preview). */
+#include "replay_expand.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +14,7 @@
 #include "mf_replay.h"
 #include "emit.h"
 #include "plan.h"
+#include "schedule_fire.h"
 
 #define FILTER_MAX 65536
 #define MAX_VARS 128
@@ -25,25 +27,24 @@ typedef struct replay {
     char cursor[64];
     long long jobs, invalid;     /* acknowledged so far, including earlier attempts */
     long long page_jobs, page_invalid;
-    int64_t last_renew_ms;
+    int64_t last_renew_ms;       /* monotonic: when the lease was last renewed */
     mf_codec_kv kv[MAX_VARS];
     char num[MAX_VARS][32];      /* numbers of variables_used printed as text */
     planner_emitter em;
     char reason[MF_ERR_MAX];
 } replay;
 
+/* r->reason (through r->em, which points to it) = msg; returns o. */
 static planner_outcome why(replay *r, planner_outcome o, const char *msg)
 {
-    snprintf(r->reason, sizeof(r->reason), "%s", msg);
-    return o;
+    return planner_emit_why(&r->em, o, msg);
 }
 
 /* PostgreSQL failed (a replay reads its recipients from it): give the run back without
  * counting the attempt. */
 static planner_outcome pg_down(replay *r, const char *msg)
 {
-    r->em.outage = 1;
-    return why(r, PLANNER_OUT_RETRY, msg);
+    return planner_emit_outage(&r->em, msg);
 }
 
 /* ---- filter --------------------------------------------------------------------------- */
@@ -136,7 +137,7 @@ static planner_outcome load(replay *r)
 static planner_outcome renew(replay *r, int force)
 {
     planner_ctx *ctx = r->ctx;
-    int64_t now = mf_clock_wall_ms();
+    int64_t now = mf_clock_mono_ms();
     mf_err err;
     int rc;
 
@@ -271,7 +272,7 @@ static planner_outcome page(replay *r, int *more)
     switch (planner_runs_progress(ctx->pg, r->run, ctx->cfg->common.instance_id,
                                   ctx->cfg->lease_s, r->cursor, r->jobs, r->invalid, &err)) {
     case 1:
-        r->last_renew_ms = mf_clock_wall_ms();
+        r->last_renew_ms = mf_clock_mono_ms();
         return PLANNER_OUT_OK;
     case 0:
         return why(r, PLANNER_OUT_LOST, "lease lost (taken over or run no longer running)");
@@ -296,7 +297,7 @@ static void log_outcome(void *self, mf_log_level level, const char *msg)
 int planner_replay_run(planner_ctx *ctx, const planner_run *run, mf_err *err)
 {
     replay *r = calloc(1, sizeof(*r));
-    int64_t t0 = mf_clock_wall_ms();
+    int64_t t0 = mf_clock_mono_ms();
     planner_outcome o;
     planner_counts c;
     int more = 1;
@@ -321,7 +322,7 @@ int planner_replay_run(planner_ctx *ctx, const planner_run *run, mf_err *err)
     planner_emit_record(&r->em, o, &c);
     if (o == PLANNER_OUT_OK)
         mf_metric_observe(ctx->metrics.expansion_seconds, NULL,
-                          (double)(mf_clock_wall_ms() - t0) / 1000.0);
+                          (double)(mf_clock_mono_ms() - t0) / 1000.0);
     if (o == PLANNER_OUT_FATAL)
         mf_err_set(err, "%s", r->reason);
     planner_plan_free(&r->plan);

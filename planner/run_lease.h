@@ -1,7 +1,8 @@
-/* runs: the planner's workflow_runs statements: claim with a lease, renew, give back, fail,
- * finish and the run log. */
-#ifndef PLANNER_RUNS_H
-#define PLANNER_RUNS_H
+/* run_lease: the planner's workflow_runs statements: claim under a lease, renew, give back. */
+/* Also failing and finishing a claimed run and its capped log; the run completion shared with
+ * the reporter is common/mf_runs. Function prefix: planner_runs_. */
+#ifndef PLANNER_RUN_LEASE_H
+#define PLANNER_RUN_LEASE_H
 
 #include <stddef.h>
 #include <stdint.h>
@@ -117,7 +118,8 @@ int planner_runs_finish(PGconn *conn, const planner_run *run, const char *owner,
                         const planner_counts *counts, mf_err *err);
 
 /* The completion check of docs/pipeline.md (mf_runs_try_complete, shared with the reporter)
- * for a run whose expansion is finished. Returns 1 when this call completed the run, 0 when not (yet), -1 with err. */
+ * for a run whose expansion is finished. Returns 1 when this call completed the run, 0 when
+ * not (yet), -1 with err. */
 int planner_runs_complete(PGconn *conn, const char *run_id, mf_err *err);
 
 /* Whether the run lost to a cancel: status 'cancelled', still owned by owner and its

@@ -1,9 +1,10 @@
-/* replay: expand a replay run (replay_of set) from the original run's failures, not MySQL. */
-#ifndef PLANNER_REPLAY_H
-#define PLANNER_REPLAY_H
+/* replay_expand: expand a replay run into jobs from the original run's failures, not MySQL. */
+/* Which recipients a replay resends is common/mf_replay (shared with the CLI's preview). */
+#ifndef PLANNER_REPLAY_EXPAND_H
+#define PLANNER_REPLAY_EXPAND_H
 
 #include "planner.h"
-#include "runs.h"
+#include "run_lease.h"
 
 /*
  * Expand a claimed replay run (run->replay_of != ""): page through mf_replay_page (the

@@ -1,5 +1,5 @@
-/* schedule: parse workflow schedules (interval, 5-field cron) and compute the next fire time. */
-#include "schedule.h"
+/* schedule_rule: parse schedules (interval, 5-field cron), compute the next slot; no I/O. */
+#include "schedule_rule.h"
 
 #include <ctype.h>
 #include <errno.h>

@@ -1,6 +1,7 @@
-/* runs: the planner's workflow_runs statements: claim with a lease, renew, give back, fail,
- * finish and the run log. */
-#include "runs.h"
+/* run_lease: the planner's workflow_runs statements: claim under a lease, renew, give back. */
+/* Also failing and finishing a claimed run and its capped log; the run completion shared with
+ * the reporter is common/mf_runs. Function prefix: planner_runs_. */
+#include "run_lease.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -241,6 +242,20 @@ static int owned_update(PGconn *conn, const char *what, const char *sql, int npa
     return affected > 0 ? 1 : 0;
 }
 
+/* An owned-run UPDATE whose $3, $4, $5 are counts (target, expanded, invalid). */
+static int counts_update(PGconn *conn, const planner_run *run, const char *owner,
+                         const planner_counts *counts, const char *what, const char *sql,
+                         mf_err *err)
+{
+    char t[32], e[32], i[32];
+    const char *params[5] = {run->id, owner, t, e, i};
+
+    snprintf(t, sizeof(t), "%lld", counts->target);
+    snprintf(e, sizeof(e), "%lld", counts->expanded);
+    snprintf(i, sizeof(i), "%lld", counts->invalid);
+    return owned_update(conn, what, sql, 5, params, err);
+}
+
 int planner_runs_renew(PGconn *conn, const planner_run *run, const char *owner,
                        long long lease_s, const char *cursor, mf_err *err)
 {
@@ -332,13 +347,8 @@ int planner_runs_finish(PGconn *conn, const planner_run *run, const char *owner,
         " planner_lease_until = NULL, "
         LOG_APPEND("'expanded'", "format('%s recipients: %s jobs, %s invalid', $3, $4, $5)")
         " WHERE " OWNED " AND expansion_finished_at IS NULL";
-    char t[32], e[32], i[32];
-    const char *params[5] = {run->id, owner, t, e, i};
 
-    snprintf(t, sizeof(t), "%lld", counts->target);
-    snprintf(e, sizeof(e), "%lld", counts->expanded);
-    snprintf(i, sizeof(i), "%lld", counts->invalid);
-    return owned_update(conn, "record the expansion", sql, 5, params, err);
+    return counts_update(conn, run, owner, counts, "record the expansion", sql, err);
 }
 
 int planner_runs_complete(PGconn *conn, const char *run_id, mf_err *err)
@@ -382,11 +392,6 @@ int planner_runs_stop_cancelled(PGconn *conn, const planner_run *run, const char
                    "format('run cancelled: %s recipients planned before the stop (%s jobs, "
                    "%s invalid)', $3, $4, $5)")
         " WHERE " CANCELLED_OURS;
-    char t[32], e[32], i[32];
-    const char *params[5] = {run->id, owner, t, e, i};
 
-    snprintf(t, sizeof(t), "%lld", counts->target);
-    snprintf(e, sizeof(e), "%lld", counts->expanded);
-    snprintf(i, sizeof(i), "%lld", counts->invalid);
-    return owned_update(conn, "record the stopped expansion", sql, 5, params, err);
+    return counts_update(conn, run, owner, counts, "record the stopped expansion", sql, err);
 }

@@ -1,11 +1,13 @@
-/* scheduler: fire scheduled workflows: one run per due slot, next_run_at advanced atomically. */
+/* schedule_fire: fire due scheduled workflows: one run per slot, next_run_at advanced. */
+/* The rules themselves (cron, interval grid, next slot) are schedule_rule.c. */
+#include "schedule_fire.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "mf_pg.h"
-#include "planner.h"
-#include "schedule.h"
+#include "schedule_rule.h"
 
 #define SCHEDULE_BATCH 100
 #define BAD_SCHEDULE_WARN_MS 60000
@@ -46,9 +48,10 @@ typedef struct fire {
 
 static void warn_bad_schedule(planner_ctx *ctx, const char *wf, const char *msg)
 {
-    int64_t now = mf_clock_wall_ms();
+    int64_t now = mf_clock_mono_ms();
 
-    if (now - ctx->bad_schedule_warned_ms < BAD_SCHEDULE_WARN_MS)
+    if (ctx->bad_schedule_warned_ms != 0 &&
+        now - ctx->bad_schedule_warned_ms < BAD_SCHEDULE_WARN_MS)
         return;
     ctx->bad_schedule_warned_ms = now;
     MF_LOG(ctx->log, MF_LOG_WARN, "bad schedule_config, workflow not scheduled",
@@ -120,11 +123,12 @@ static void fire_one(planner_ctx *ctx, const char *wf)
 
 void planner_tick_schedules(planner_ctx *ctx)
 {
-    int64_t now = mf_clock_wall_ms();
+    int64_t now = mf_clock_mono_ms();
     PGresult *res;
     mf_err err;
 
-    if (now - ctx->last_schedule_ms < ctx->cfg->poll_ms || ctx->pg == NULL ||
+    if ((ctx->last_schedule_ms != 0 && now - ctx->last_schedule_ms < ctx->cfg->poll_ms) ||
+        ctx->pg == NULL ||
         strcmp(ctx->lane, "tx") == 0) /* the main loop fires schedules */
         return;
     ctx->last_schedule_ms = now;

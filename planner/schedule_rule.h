@@ -1,6 +1,6 @@
-/* schedule: parse workflow schedules (interval, 5-field cron) and compute the next fire time. */
-#ifndef PLANNER_SCHEDULE_H
-#define PLANNER_SCHEDULE_H
+/* schedule_rule: parse schedules (interval, 5-field cron), compute the next slot; no I/O. */
+#ifndef PLANNER_SCHEDULE_RULE_H
+#define PLANNER_SCHEDULE_RULE_H
 
 #include <stdint.h>
 
@@ -10,7 +10,7 @@
  * Pure functions, no I/O, no process-wide state (the TZ environment variable is never read or
  * changed). Times are unix seconds (UTC). Schedules are evaluated in the local wall time of
  * their zone; the supported zones have no daylight saving time, so a zone is a fixed offset
- * (table in schedule.c: Asia/Seoul +09:00, UTC). An unknown zone is a configuration error.
+ * (table in schedule_rule.c: Asia/Seoul +09:00, UTC). An unknown zone is a configuration error.
  */
 
 /* Longest accepted zone name (terminator included). */

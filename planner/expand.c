@@ -107,6 +107,7 @@ static planner_outcome mysql_ready(expansion *ex)
     /* a workflow may ask for less time than the operator allows, never more */
     if (ex->plan.time_limit_s > 0 && ex->plan.time_limit_s < limit)
         limit = ex->plan.time_limit_s;
+    mc.query_time_limit_s = limit;
     if (ctx->mysql != NULL && ctx->mysql_limit_s == limit)
         return PLANNER_OUT_OK;
     mf_mysql_close(ctx->mysql);

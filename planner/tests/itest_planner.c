@@ -996,6 +996,34 @@ static void test_time_limit_is_clamped(void **state)
         fail_msg("unexpected outcome: %s", msg);
 }
 
+/* target_config.time_limit_s lowers the operator's limit: the same slow query under the default
+ * 60 s planner limit is stopped after the 1 s the workflow asks for (before, the session was
+ * opened with the operator's limit and the query ran to its end: a run of no recipients). */
+static void test_time_limit_lowered_by_workflow(void **state)
+{
+    static const char *const env[] = {"MF_PLANNER_MAX_ATTEMPTS=1", NULL};
+    const char *slow = "SELECT a.id, a.name, a.phone FROM customers a, customers b WHERE "
+                       "SHA2(SHA2(SHA2(CONCAT(a.id, '-', b.id), 512), 512), 512) = 'x'";
+    char tc[512], wf[40], run[40], msg[1024];
+    const char *params[2] = {tc, T.tpl_id};
+    pid_t pid;
+
+    (void)state;
+    snprintf(tc, sizeof(tc), "{\"query\":\"%s\",\"time_limit_s\":1}", slow);
+    pg_val("INSERT INTO workflows (name, status, trigger_type, target_config, message_config)"
+           " VALUES ('itest-limit-low', 'active', 'manual', $1::jsonb,"
+           " jsonb_build_object('template_id', $2::text)) RETURNING id", 2, params, wf,
+           sizeof(wf));
+    create_run(wf, run, sizeof(run));
+    pid = start_planner_with("itest-limit-low", env);
+    wait_run_planned(run, 60);
+    stop_planner(&pid);
+    run_status(run, msg, sizeof(msg));
+    if (strncmp(msg, "failed: gave up after 1 attempts: ", 34) != 0 ||
+        strstr(msg, "mysql error 1969") == NULL)
+        fail_msg("unexpected outcome: %s", msg);
+}
+
 /* A run given back again and again keeps at most 100 log entries: the first one and the
  * newest (before, every attempt added two entries for ever). */
 static void test_run_log_is_capped(void **state)
@@ -1125,6 +1153,7 @@ int main(void)
         cmocka_unit_test(test_page_byte_budget_keeps_every_row),
         cmocka_unit_test(test_poison_run_fails_after_max_attempts),
         cmocka_unit_test(test_time_limit_is_clamped),
+        cmocka_unit_test(test_time_limit_lowered_by_workflow),
         cmocka_unit_test(test_run_log_is_capped),
         cmocka_unit_test(test_big_query_value_is_missing),
         cmocka_unit_test(test_bad_config_exits_2),

@@ -52,7 +52,8 @@ void event_wf_free(event_wf *wfs, size_t n)
 
 /* trigger_config: {"event": "order_paid", "filters": {"plan": "premium"}}. Fills w or sets
  * w->error (the workflow's events are then dead-lettered with it). 1 when the workflow is an
- * event workflow at all (names an event). */
+ * event workflow at all (names an event), 0 when not, -1 when out of memory (an error of the
+ * load, never a workflow error: out of memory must not look like a bad trigger_config). */
 static int parse_trigger(event_wf *w, const char *text)
 {
     json_t *tc = json_loads(text, 0, NULL), *f, *v;
@@ -64,6 +65,10 @@ static int parse_trigger(event_wf *w, const char *text)
         goto out;
     rc = 1;
     w->event = dup_str(json_string_value(json_object_get(tc, "event")));
+    if (w->event == NULL) {
+        rc = -1;
+        goto out;
+    }
     f = json_object_get(tc, "filters");
     if (f != NULL && !json_is_null(f) && !json_is_object(f)) {
         snprintf(w->error, sizeof(w->error), "trigger_config.filters must be an object");
@@ -82,6 +87,10 @@ static int parse_trigger(event_wf *w, const char *text)
         }
         w->fkey[w->nfilters] = dup_str(k);
         w->fval[w->nfilters++] = dup_str(json_string_value(v));
+        if (w->fkey[w->nfilters - 1] == NULL || w->fval[w->nfilters - 1] == NULL) {
+            rc = -1;
+            goto out;
+        }
     }
 out:
     json_decref(tc);
@@ -122,8 +131,16 @@ int event_wf_load(PGconn *pg, int64_t now_ms, event_wf **cache, size_t *ncache, 
         event_wf *w = &wfs[n];
         int permanent = 0;
         mf_err perr;
+        int is_event;
         snprintf(w->id, sizeof(w->id), "%s", PQgetvalue(res, i, 0));
-        if (!parse_trigger(w, PQgetvalue(res, i, 1))) {
+        is_event = parse_trigger(w, PQgetvalue(res, i, 1));
+        if (is_event < 0) {
+            /* the cache in use stays as it was */
+            event_wf_free(wfs, n + 1);
+            PQclear(res);
+            return mf_err_set(err, "could not load the event workflows: out of memory");
+        }
+        if (is_event == 0) {
             wf_free(w);
             memset(w, 0, sizeof(*w));
             continue;

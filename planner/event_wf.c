@@ -8,6 +8,7 @@
 #include <jansson.h>
 
 #include "mf_clock.h"
+#include "mf_daemon.h"
 #include "mf_pg.h"
 #include "mf_runs.h"
 
@@ -260,4 +261,34 @@ void event_wf_close_windows(PGconn *pg, long long grace_s, mf_log *log)
                MF_KV_I("completed", c.completed));
     }
     PQclear(res);
+}
+
+long long event_wf_prune_jobs(PGconn *pg, long long keep_days, mf_log *log)
+{
+    /* windows are few (one per workflow and hour); the jobs of one are found by run id */
+    static const char sql[] =
+        "DELETE FROM mf_event_jobs WHERE job_id IN ("
+        " SELECT j.job_id FROM mf_event_windows w JOIN mf_event_jobs j ON j.run_id = w.run_id"
+        " WHERE w.window_end < now() - make_interval(days => $1::int) LIMIT 5000)";
+    char days[32];
+    const char *params[1] = {days};
+    long long total = 0, n;
+    mf_err err;
+
+    snprintf(days, sizeof(days), "%lld", keep_days);
+    do {
+        PGresult *res = mf_pg_query(pg, sql, 1, params, &err);
+        if (res == NULL) {
+            MF_LOG(log, MF_LOG_WARN, "events: could not prune old event records",
+                   MF_KV_S("error", err.msg));
+            break;
+        }
+        n = strtoll(PQcmdTuples(res), NULL, 10);
+        PQclear(res);
+        total += n;
+    } while (n == 5000 && total < EVENT_WF_PRUNE_MAX && !mf_daemon_stopping());
+    if (total > 0)
+        MF_LOG(log, MF_LOG_INFO, "events: pruned old event records", MF_KV_I("rows", total),
+               MF_KV_I("older_than_days", keep_days));
+    return total;
 }

@@ -56,4 +56,11 @@ int event_wf_window_run(PGconn *pg, event_wf *w, long long window_s, mf_err *err
  * logged to log. */
 void event_wf_close_windows(PGconn *pg, long long grace_s, mf_log *log);
 
+/* Deletes the mf_event_jobs records of windows that ended more than keep_days ago, at most
+ * EVENT_WF_PRUNE_MAX rows per call in statements of a few thousand rows (short locks; the next
+ * call goes on). Failures are logged, not returned: pruning is housekeeping. Returns the
+ * number of rows deleted. */
+#define EVENT_WF_PRUNE_MAX 200000
+long long event_wf_prune_jobs(PGconn *pg, long long keep_days, mf_log *log);
+
 #endif

@@ -56,7 +56,7 @@ struct planner_events {
     char t_results[MF_KAFKA_TOPIC_MAX + 1], t_dlq[MF_KAFKA_TOPIC_MAX + 1];
     event_wf *wfs;
     size_t nwfs;
-    int64_t refreshed_ms, closed_ms; /* monotonic (0: never) */
+    int64_t refreshed_ms, closed_ms, pruned_ms; /* monotonic (0: never) */
     int64_t backoff_ms;
     /* the batch */
     mf_kafka_msg msgs[EV_BATCH];
@@ -191,6 +191,8 @@ static int add_item(planner_events *ev, size_t msg, size_t wf, mf_err *err)
 /* Decode every message and list the (event, workflow) matches; bad events get a reason. */
 static int match_batch(planner_events *ev, size_t n, mf_err *err)
 {
+    int64_t horizon_ms = mf_clock_wall_ms() - ev->cfg->event_dedup_days * 86400000LL;
+
     mf_codec_reset(ev->codec);
     ev->nitems = 0;
     for (size_t i = 0; i < n; i++) {
@@ -212,6 +214,13 @@ static int match_batch(planner_events *ev, size_t n, mf_err *err)
         }
         if (strlen(e->id) > EV_ID_MAX) {
             snprintf(ev->why[i], MF_ERR_MAX, "event id longer than %d bytes", EV_ID_MAX);
+            continue;
+        }
+        if (e->ts_ms < horizon_ms) {
+            /* its jobs' record may be pruned already: sending could send it twice */
+            snprintf(ev->why[i], MF_ERR_MAX, "event older than the exactly-once horizon of "
+                     "%lld days (MF_PLANNER_EVENT_DEDUP_DAYS): not sent",
+                     ev->cfg->event_dedup_days);
             continue;
         }
         for (size_t w = 0; w < ev->nwfs; w++) {
@@ -646,6 +655,10 @@ static void *events_main(void *arg)
         }
         if (ev->closed_ms == 0 || now - ev->closed_ms >= EV_CLOSE_EVERY_MS)
             windows_close(ev);
+        if (ev->pruned_ms == 0 || now - ev->pruned_ms >= ev->cfg->event_prune_ms) {
+            ev->pruned_ms = now;
+            event_wf_prune_jobs(ev->pg, ev->cfg->event_dedup_days, ev->log);
+        }
         if (n == 0 && mf_kafka_consume(ev->cons, ev->msgs, EV_BATCH, 100, &n, &err) != 0) {
             MF_LOG(ev->log, MF_LOG_ERROR, "events: consumer failed", MF_KV_S("error", err.msg));
             n = 0;

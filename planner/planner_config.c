@@ -58,6 +58,12 @@ const mf_config_key PLANNER_CONFIG_KEYS[] = {
     INT_KEY("MF_PLANNER_EVENT_WINDOW_GRACE_S", event_grace_s, "120", 0, 3600,
             "a window's run is closed (its target count final, completion checked) this long "
             "after the window ends (s)"),
+    INT_KEY("MF_PLANNER_EVENT_DEDUP_DAYS", event_dedup_days, "30", 1, 3650,
+            "how long the record of an event's jobs (mf_event_jobs) is kept (days): within it a "
+            "re-published event sends nothing again; an event whose ts is older is "
+            "dead-lettered, not sent (its record may be gone)"),
+    INT_KEY("MF_PLANNER_EVENT_PRUNE_MS", event_prune_ms, "3600000", 1000, 86400000,
+            "how often records older than MF_PLANNER_EVENT_DEDUP_DAYS are deleted (ms)"),
     INT_KEY("MF_PLANNER_TX_LANE", tx_lane, "1", 0, 1,
             "1: a second thread claims and expands only transactional runs (event, webhook, "
             "trigger_config.transactional) onto the jobs.tx topic, so they never wait behind a "

@@ -24,6 +24,8 @@ typedef struct planner_config {
     long long events_refresh_ms; /* MF_PLANNER_EVENTS_REFRESH_MS */
     long long event_window_s;   /* MF_PLANNER_EVENT_WINDOW_S */
     long long event_grace_s;    /* MF_PLANNER_EVENT_WINDOW_GRACE_S */
+    long long event_dedup_days; /* MF_PLANNER_EVENT_DEDUP_DAYS */
+    long long event_prune_ms;   /* MF_PLANNER_EVENT_PRUNE_MS */
     long long tx_lane;          /* MF_PLANNER_TX_LANE */
     char mysql_host[256];
     long long mysql_port;

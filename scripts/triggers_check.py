@@ -140,7 +140,37 @@ def valid_customer(db):
 
 
 FAST_WINDOWS = {"MF_PLANNER_EVENT_WINDOW_S": "10", "MF_PLANNER_EVENT_WINDOW_GRACE_S": "1",
+                "MF_PLANNER_EVENT_PRUNE_MS": "1000",
                 "MF_PLANNER_EVENTS_REFRESH_MS": "500"}
+
+
+def check_prune(env, wf):
+    """The records of an event window that ended more than MF_PLANNER_EVENT_DEDUP_DAYS ago are
+    deleted by the planner (every MF_PLANNER_EVENT_PRUNE_MS), the recent ones kept."""
+    recent = int(C.psql(env.dsn, "SELECT count(*) FROM mf_event_jobs")[0][0])
+    old_run = C.psql(env.dsn, f"""
+        WITH r AS (INSERT INTO workflow_runs (workflow_id, status, trigger_type, started_at,
+                   completed_at) VALUES ('{wf}', 'completed', 'manual', now() - interval '40 days',
+                   now() - interval '40 days') RETURNING id),
+             w AS (INSERT INTO mf_event_windows (workflow_id, window_start, window_end, run_id,
+                   closed_at) SELECT '{wf}', now() - interval '40 days',
+                   now() - interval '40 days' + interval '1 hour', id, now() - interval '40 days'
+                   FROM r)
+        INSERT INTO mf_event_jobs (job_id, event_id, workflow_id, run_id, created_at)
+          SELECT gen_random_uuid(), 'old-' || g, '{wf}', r.id, now() - interval '40 days'
+          FROM r, generate_series(1, 3) g RETURNING run_id""")[0][0]
+
+    def pruned():
+        return C.psql(env.dsn, "SELECT count(*) FROM mf_event_jobs WHERE run_id = "
+                               f"'{old_run}'")[0][0] == "0"
+    problems = []
+    if not wait_for("old event records pruned", pruned, 30, env):
+        problems.append("the records of a window 40 days old were not pruned within 30 s")
+    left = int(C.psql(env.dsn, "SELECT count(*) FROM mf_event_jobs")[0][0])
+    if left != recent:
+        problems.append(f"{left} event records after pruning, expected the {recent} recent ones")
+    log(f"prune: {left} event records left of {recent} recent ones and 3 of a window 40 days old")
+    return problems
 
 
 def check_events(a):
@@ -189,8 +219,12 @@ def check_events(a):
         no_id = E.encode_event("order_paid", "x", to="01090005555", attrs={"channel": "web"})
         no_id = no_id.replace(b"\xa2id\xa1x", b"\xa2zz\xa1x")  # the same map without "id"
         unknown = E.encode_event("no_such_event", ev[5], to="01090005555")
+        # older than the exactly-once horizon (30 days by default): dead-lettered, not sent
+        stale = E.encode_event("order_paid", f"ev-8-{run}", to="01090008888",
+                               attrs={"order_no": "1008", "channel": "store"},
+                               ts_ms=int((time.time() - 40 * 86400) * 1000))
         env.publish([e1, e2, e3, e4, ("bad", b"\xc1 not msgpack"), ("", no_id),
-                     ("", unknown), e6, e7])
+                     ("", unknown), e6, e7, ("", stale)])
         # the same events again (a producer retrying, a replay), also twice in one batch
         env.publish([e1, e3, e1])
         expected = {event_job_id(wf_a, ev[1]): "01090001111",
@@ -243,9 +277,10 @@ def check_events(a):
         # dead letters: undecodable, no id, unknown event, no recipient for workflow A
         rc, out = C.msgfleet_dlq(a.build, env.prefix, "list")
         for reason in ("not a msgpack map", "missing event id", "unknown event \"no_such_event\"",
-                       "missing recipient"):
+                       "missing recipient", "older than the exactly-once horizon of 30 days"):
             if reason not in out:
                 problems.append(f"no dead letter with reason containing {reason!r}")
+        problems += check_prune(env, wf_a)
         # the window runs: completed once the window is over, counters true
         def runs_done():
             r = C.psql(env.dsn, "SELECT count(*) FILTER (WHERE status <> 'completed'), count(*) "

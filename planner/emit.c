@@ -107,7 +107,8 @@ planner_outcome planner_emit_produce(planner_emitter *em, const char *topic, con
 
         if (mf_kafka_produce(ctx->producer, topic, key, key_len, ctx->sbuf.data,
                              ctx->sbuf.size, (void *)ctx->gen, 1000, &err) == 0) {
-            if (strcmp(topic, ctx->topic_results) == 0)
+            if (strcmp(topic, ctx->topic_results) == 0 ||
+                strcmp(topic, ctx->topic_results_tx) == 0)
                 ctx->queued_invalid++;
             else
                 ctx->queued_jobs++;

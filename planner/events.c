@@ -53,7 +53,8 @@ struct planner_events {
     mf_codec *codec;
     msgpack_sbuffer sbuf;
     char t_events[MF_KAFKA_TOPIC_MAX + 1], t_jobs_tx[MF_KAFKA_TOPIC_MAX + 1];
-    char t_results[MF_KAFKA_TOPIC_MAX + 1], t_dlq[MF_KAFKA_TOPIC_MAX + 1];
+    /* INVALID_PHONE results go to the lane's results topic: event runs are transactional */
+    char t_results_tx[MF_KAFKA_TOPIC_MAX + 1], t_dlq[MF_KAFKA_TOPIC_MAX + 1];
     event_wf *wfs;
     size_t nwfs;
     int64_t refreshed_ms, closed_ms, pruned_ms; /* monotonic (0: never) */
@@ -456,7 +457,7 @@ static int produce_invalid(planner_events *ev, ev_item *it, const event_wf *w, c
         return -1;
     it->invalid = 1;
     mf_uuid_format(&r.id, id);
-    return produce(ev, ev->t_results, id, MF_UUID_STR_LEN, err);
+    return produce(ev, ev->t_results_tx, id, MF_UUID_STR_LEN, err);
 }
 
 /* One match: 0 produced (or dead-lettered: why set), -1 with err (transient: retry). */
@@ -622,8 +623,8 @@ static int open_kafka(planner_events *ev, mf_err *err)
     if (mf_kafka_topic_name(&kc, MF_TOPIC_EVENTS, ev->t_events, sizeof(ev->t_events), err) != 0 ||
         mf_kafka_topic_name(&kc, MF_TOPIC_JOBS_TX, ev->t_jobs_tx, sizeof(ev->t_jobs_tx),
                             err) != 0 ||
-        mf_kafka_topic_name(&kc, MF_TOPIC_RESULTS, ev->t_results, sizeof(ev->t_results),
-                            err) != 0 ||
+        mf_kafka_topic_name(&kc, MF_TOPIC_RESULTS_TX, ev->t_results_tx,
+                            sizeof(ev->t_results_tx), err) != 0 ||
         mf_kafka_topic_name(&kc, MF_TOPIC_DLQ, ev->t_dlq, sizeof(ev->t_dlq), err) != 0)
         return mf_err_prefix(err, "MF_TOPIC_PREFIX");
     snprintf(group, sizeof(group), "%splanner-events", cfg->common.topic_prefix);

@@ -176,7 +176,10 @@ static planner_outcome emit_invalid(expansion *ex, size_t row, const char *raw,
         return o;
     ex->counts.invalid++;
     ex->counts.target++;
-    return planner_emit_produce(&ex->em, ex->ctx->topic_results, id, MF_UUID_STR_LEN);
+    /* a transactional run's failed rows go through the reporter's lane like its sends */
+    return planner_emit_produce(&ex->em, ex->run->tx ? ex->ctx->topic_results_tx
+                                                     : ex->ctx->topic_results,
+                                id, MF_UUID_STR_LEN);
 }
 
 /* ---- variables -------------------------------------------------------------------------- */

@@ -111,7 +111,9 @@ static int open_kafka(planner_ctx *ctx, mf_err *err)
         mf_kafka_topic_name(&kc, MF_TOPIC_JOBS_TX, ctx->topic_jobs_tx,
                             sizeof(ctx->topic_jobs_tx), err) != 0 ||
         mf_kafka_topic_name(&kc, MF_TOPIC_RESULTS, ctx->topic_results,
-                            sizeof(ctx->topic_results), err) != 0)
+                            sizeof(ctx->topic_results), err) != 0 ||
+        mf_kafka_topic_name(&kc, MF_TOPIC_RESULTS_TX, ctx->topic_results_tx,
+                            sizeof(ctx->topic_results_tx), err) != 0)
         return mf_err_prefix(err, "MF_TOPIC_PREFIX");
     if (mf_kafka_sec_enabled(kc.security) &&
         mf_kafka_check_login(&kc, MF_KAFKA_LOGIN_CHECK_MS, err) != 0)

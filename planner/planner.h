@@ -43,6 +43,7 @@ typedef struct planner_ctx {
     char topic_jobs[MF_KAFKA_TOPIC_MAX + 1];
     char topic_jobs_tx[MF_KAFKA_TOPIC_MAX + 1]; /* jobs of transactional runs */
     char topic_results[MF_KAFKA_TOPIC_MAX + 1];
+    char topic_results_tx[MF_KAFKA_TOPIC_MAX + 1]; /* INVALID_PHONE results of those runs */
     /* which runs this loop claims (planner_runs_claim): "" all, "campaign", "tx"; kept by
      * planner_open like httpd. The "tx" loop neither fires schedules nor fails runs of
      * inactive workflows (the main loop does). */

@@ -16,6 +16,7 @@ import argparse
 import json
 import os
 import random
+import subprocess
 import sys
 import tempfile
 import time
@@ -142,6 +143,13 @@ def valid_customer(db):
 FAST_WINDOWS = {"MF_PLANNER_EVENT_WINDOW_S": "10", "MF_PLANNER_EVENT_WINDOW_GRACE_S": "1",
                 "MF_PLANNER_EVENT_PRUNE_MS": "1000",
                 "MF_PLANNER_EVENTS_REFRESH_MS": "500"}
+
+
+def topic_keys(topic):
+    """The keys of every message on a topic (kcat, from the beginning to the end)."""
+    p = subprocess.run(["kcat", "-C", "-b", C.env("MF_KAFKA_BROKERS"), "-t", topic, "-e", "-q",
+                        "-f", "%k\\n"], capture_output=True, text=True, timeout=60)
+    return set(p.stdout.split())
 
 
 def check_prune(env, wf):
@@ -274,6 +282,9 @@ def check_events(a):
         got = rows.get(event_job_id(wf_c, ev[3]), ("", "", "", ""))
         if got[3] != "주문 1003 결제가 완료되었습니다 (app)":
             problems.append(f"payload variables: {got[3]!r}")
+        # the invalid phone's failed result went through the lane (results.tx), like a send's
+        if invalid not in topic_keys(env.prefix + "results.tx"):
+            problems.append("the INVALID_PHONE result of an event is not on results.tx")
         # dead letters: undecodable, no id, unknown event, no recipient for workflow A
         rc, out = C.msgfleet_dlq(a.build, env.prefix, "list")
         for reason in ("not a msgpack map", "missing event id", "unknown event \"no_such_event\"",

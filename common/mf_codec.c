@@ -586,6 +586,7 @@ static const field job_fields[] = {
     FLD(mf_job, "ts", F_I64, 1, created_ms, 0),
     FLD(mf_job, "nc", F_I32, 0, night_consent, 0),
     FLD(mf_job, "rs", F_I32, 0, rate_reserved, 0),
+    FLD(mf_job, "tx", F_I32, 0, lane_tx, 0),
 };
 
 static const field result_fields[] = {

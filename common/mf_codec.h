@@ -113,6 +113,9 @@ typedef struct mf_job {
                             * written only when 1; absent = 0) */
     int32_t rate_reserved; /* rs   1: its workflow's send-rate token is already reserved (set
                             * by the sender on the retry topic; optional, written only when 1) */
+    int32_t lane_tx;       /* tx   1: a job of the priority lane (read from jobs.tx) put on the
+                            * retry topic by the sender, whose results go to results.tx
+                            * (optional, written only when 1; absent = 0) */
 } mf_job;
 
 /* Topic `results`, key = job id text. */

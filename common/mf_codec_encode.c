@@ -98,10 +98,12 @@ int mf_codec_encode_job(msgpack_sbuffer *buf, const mf_job *job, mf_err *err)
     if (job->attempt < 0 || job->not_before_ms < 0 || job->created_ms < 0)
         return mf_err_set(err, "could not encode job: negative att, nb or ts");
     if ((job->night_consent != 0 && job->night_consent != 1) ||
-        (job->rate_reserved != 0 && job->rate_reserved != 1))
-        return mf_err_set(err, "could not encode job: nc and rs must be 0 or 1");
+        (job->rate_reserved != 0 && job->rate_reserved != 1) ||
+        (job->lane_tx != 0 && job->lane_tx != 1))
+        return mf_err_set(err, "could not encode job: nc, rs and tx must be 0 or 1");
     packer_start(&pk, buf);
-    if (pack_head(&pk, 11 + (size_t)job->night_consent + (size_t)job->rate_reserved, err) < 0 ||
+    if (pack_head(&pk, 11 + (size_t)job->night_consent + (size_t)job->rate_reserved +
+                           (size_t)job->lane_tx, err) < 0 ||
         pack_uuid(&pk, "id", &job->id, err) < 0 ||
         pack_uuid(&pk, "run", &job->run, err) < 0 || pack_uuid(&pk, "wf", &job->wf, err) < 0 ||
         pack_uuid(&pk, "tpl", &job->tpl, err) < 0 ||
@@ -110,7 +112,8 @@ int mf_codec_encode_job(msgpack_sbuffer *buf, const mf_job *job, mf_err *err)
         pack_i64(&pk, "nb", job->not_before_ms, err) < 0 ||
         pack_i64(&pk, "ts", job->created_ms, err) < 0 ||
         (job->night_consent && pack_i64(&pk, "nc", 1, err) < 0) ||
-        (job->rate_reserved && pack_i64(&pk, "rs", 1, err) < 0))
+        (job->rate_reserved && pack_i64(&pk, "rs", 1, err) < 0) ||
+        (job->lane_tx && pack_i64(&pk, "tx", 1, err) < 0))
         return mf_err_prefix(err, "could not encode job");
     return 0;
 }

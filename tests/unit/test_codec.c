@@ -101,6 +101,33 @@ static void test_job_round_trip(void **state)
     assert_true(out.created_ms == 1732500000123);
 }
 
+/* The optional flags nc, rs and tx: absent decode as 0, written only when 1, round-trip, and
+ * anything but 0 or 1 is refused by the encoder. */
+static void test_job_optional_flags(void **state)
+{
+    fx *f = *state;
+    mf_job in = sample_job(), out;
+    mf_err err;
+    size_t plain;
+
+    assert_int_equal(mf_codec_encode_job(&f->sb, &in, &err), 0);
+    plain = f->sb.size;
+    assert_int_equal(mf_codec_decode_job(f->codec, f->sb.data, f->sb.size, &out, &err), 0);
+    assert_int_equal(out.night_consent + out.rate_reserved + out.lane_tx, 0);
+    msgpack_sbuffer_clear(&f->sb);
+    in.night_consent = in.rate_reserved = in.lane_tx = 1;
+    assert_int_equal(mf_codec_encode_job(&f->sb, &in, &err), 0);
+    assert_int_equal(f->sb.size, plain + 3 * 4); /* three fixstr(2) keys and fixint 1 */
+    assert_int_equal(mf_codec_decode_job(f->codec, f->sb.data, f->sb.size, &out, &err), 0);
+    assert_int_equal(out.night_consent, 1);
+    assert_int_equal(out.rate_reserved, 1);
+    assert_int_equal(out.lane_tx, 1);
+    msgpack_sbuffer_clear(&f->sb);
+    in.lane_tx = 2;
+    assert_int_equal(mf_codec_encode_job(&f->sb, &in, &err), -1);
+    assert_non_null(strstr(err.msg, "tx must be 0 or 1"));
+}
+
 static void test_job_encoding_is_stable(void **state)
 {
     /* The exact bytes are the contract documented in schemas/kafka/job.md. */
@@ -816,6 +843,7 @@ static void test_kind_names(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_job_optional_flags, setup, teardown),
         cmocka_unit_test_setup_teardown(test_job_round_trip, setup, teardown),
         cmocka_unit_test_setup_teardown(test_job_encoding_is_stable, setup, teardown),
         cmocka_unit_test_setup_teardown(test_batch_lifetime, setup, teardown),

@@ -68,6 +68,25 @@ static void digest(itest *t, char out[64])
     mf_test_pg_str(t->fx.pg, DIGEST_SQL, 0, NULL, out, 64);
 }
 
+/* One value of today's (Asia/Seoul) daily_statistics row. */
+static long long today_stat(itest *t, const char *expr)
+{
+    char sql[256];
+
+    snprintf(sql, sizeof(sql), "SELECT %s FROM daily_statistics"
+             " WHERE stat_date = (now() AT TIME ZONE 'Asia/Seoul')::date", expr);
+    return mf_test_pg_ll(t->fx.pg, sql, 0, NULL);
+}
+
+/* message_templates.usage_count of template tpl. */
+static long long usage_count(itest *t, const char *tpl)
+{
+    const char *p[1] = {tpl};
+
+    return mf_test_pg_ll(t->fx.pg, "SELECT usage_count FROM message_templates WHERE id = $1::uuid",
+                         1, p);
+}
+
 /* ---- processes ---------------------------------------------------------------------- */
 
 static void start_reporter(itest *t, const char *group, int status_on)
@@ -368,29 +387,11 @@ static void test_record_redeliver_kill(void **state)
     check_run(t, &r1, n1, t->fx.tpl);
     check_columns(t, &r1);
     rep_itest_assert_consistent(t->fx.pg, NULL);
-    p[0] = t->fx.tpl;
-    assert_int_equal(mf_test_pg_ll(t->fx.pg,
-                                   "SELECT usage_count FROM message_templates WHERE id = $1::uuid",
-                                   1, p),
-                     1);
-    assert_int_equal(mf_test_pg_ll(t->fx.pg,
-                                   "SELECT messages_sent FROM daily_statistics WHERE stat_date ="
-                                   " (now() AT TIME ZONE 'Asia/Seoul')::date",
-                                   0, NULL),
-                     e1.sent + e1.delivered);
-    assert_int_equal(mf_test_pg_ll(t->fx.pg,
-                                   "SELECT messages_failed FROM daily_statistics WHERE stat_date ="
-                                   " (now() AT TIME ZONE 'Asia/Seoul')::date",
-                                   0, NULL),
-                     e1.failed);
-    assert_int_equal(mf_test_pg_ll(t->fx.pg,
-                                   "SELECT (total_cost * 100)::bigint FROM daily_statistics WHERE"
-                                   " stat_date = (now() AT TIME ZONE 'Asia/Seoul')::date",
-                                   0, NULL),
-                     e1.cost_x100);
-    assert_int_equal(mf_test_pg_ll(t->fx.pg, "SELECT workflows_executed * 10 + templates_used FROM"
-                                 " daily_statistics WHERE stat_date ="
-                                 " (now() AT TIME ZONE 'Asia/Seoul')::date", 0, NULL), 11);
+    assert_int_equal(usage_count(t, t->fx.tpl), 1);
+    assert_int_equal(today_stat(t, "messages_sent"), e1.sent + e1.delivered);
+    assert_int_equal(today_stat(t, "messages_failed"), e1.failed);
+    assert_int_equal(today_stat(t, "(total_cost * 100)::bigint"), e1.cost_x100);
+    assert_int_equal(today_stat(t, "workflows_executed * 10 + templates_used"), 11);
     p[0] = t->fx.wf;
     assert_int_equal(mf_test_pg_ll(t->fx.pg,
                                    "SELECT (statistics->>'total_sent')::bigint FROM workflows"
@@ -460,19 +461,10 @@ static void test_record_redeliver_kill(void **state)
     t->fx.reporter = 0;
     check_run(t, &r2, n2, t->fx.tpl2);
     rep_itest_assert_consistent(t->fx.pg, NULL);
-    p[0] = t->fx.tpl2;
-    assert_int_equal(mf_test_pg_ll(t->fx.pg,
-                                   "SELECT usage_count FROM message_templates WHERE id = $1::uuid",
-                                   1, p),
-                     1);
-    assert_int_equal(mf_test_pg_ll(t->fx.pg,
-                                   "SELECT messages_sent FROM daily_statistics WHERE stat_date ="
-                                   " (now() AT TIME ZONE 'Asia/Seoul')::date",
-                                   0, NULL),
+    assert_int_equal(usage_count(t, t->fx.tpl2), 1);
+    assert_int_equal(today_stat(t, "messages_sent"),
                      e1.sent + e1.delivered + e2.sent + e2.delivered);
-    assert_int_equal(mf_test_pg_ll(t->fx.pg, "SELECT workflows_executed * 10 + templates_used FROM"
-                                 " daily_statistics WHERE stat_date ="
-                                 " (now() AT TIME ZONE 'Asia/Seoul')::date", 0, NULL), 22);
+    assert_int_equal(today_stat(t, "workflows_executed * 10 + templates_used"), 22);
     p[0] = t->fx.wf;
     assert_int_equal(mf_test_pg_ll(t->fx.pg,
                                    "SELECT (statistics->>'total_runs')::bigint * 1000000 +"

@@ -27,7 +27,6 @@ typedef struct rep_metrics {
     mf_metric *data_errors; /* data_errors_total{sqlstate} */
 } rep_metrics;
 
-
 /* Declares every family in mm (names, help and labels as docs/reporter.md lists them) and
  * fills m. 0 or -1 with err. */
 int rep_metrics_declare(rep_metrics *m, mf_metrics *mm, mf_err *err);

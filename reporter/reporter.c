@@ -71,7 +71,6 @@ struct reporter {
     int lane;
 };
 
-
 /* Sleeps ms (monotonic clock), in steps of at most 100 ms, or until a stop. */
 static void pause_ms(long long ms)
 {
@@ -337,7 +336,6 @@ void reporter_free(reporter *r)
     mf_metrics_free(r->metrics);
     free(r);
 }
-
 
 static int dead_letter(reporter *r, const mf_kafka_msg *m, const char *reason, mf_err *err)
 {

@@ -815,7 +815,6 @@ static void test_status_poller_waits_turn(void **state)
     rep_itest_assert_consistent(t->fx.pg, NULL);
 }
 
-
 /* ---- the two insert paths, in-process: same rows, timing printed --------------------- */
 
 static double mono_s(void)

@@ -153,9 +153,8 @@ static void produce_result(itest *t, const run_fx *r, const char *tpl, int i, mf
 {
     mf_result res;
     mf_uuid wf, tp;
-    char phone[16], name[32], text[128], key[MF_UUID_STR_SIZE], mid[40], gid[40];
+    char phone[16], name[32], text[128], mid[40], gid[40];
     mf_codec_kv vars[1];
-    msgpack_sbuffer sb;
     mf_err err;
 
     phone_of(i, phone);
@@ -197,11 +196,7 @@ static void produce_result(itest *t, const run_fx *r, const char *tpl, int i, mf
             st == MF_RESULT_ACCEPTED ? "2000" : (st == MF_RESULT_DELIVERED ? "4000" : "3043");
         res.msg = st == MF_RESULT_UNDELIVERED ? "단말기 Power off" : NULL;
     }
-    msgpack_sbuffer_init(&sb);
-    if (mf_codec_encode_result(&sb, &res, &err) != 0)
-        fail_msg("encode: %s", err.msg);
-    rep_itest_produce(&t->fx, mf_uuid_format(&res.id, key), sb.data, sb.size);
-    msgpack_sbuffer_destroy(&sb);
+    rep_itest_produce_result(&t->fx, NULL, &res);
 }
 
 /* Run r of n jobs: i % 20 == 7 fails, the rest is accepted; of the accepted, i % 100 == 1

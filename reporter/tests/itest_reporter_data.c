@@ -61,8 +61,7 @@ static void produce_result(itest *t, const run_fx *r, int base, int i, int faile
 {
     mf_result res;
     mf_uuid wf, tp;
-    char phone[16], name[32], text[128], key[MF_UUID_STR_SIZE], mid[40];
-    msgpack_sbuffer sb;
+    char phone[16], name[32], text[128], mid[40];
     long long ts = mf_test_now_ms();
     mf_err err;
 
@@ -92,11 +91,7 @@ static void produce_result(itest *t, const run_fx *r, int base, int i, int faile
         res.sent_ms = ts;
         res.code = "2000";
     }
-    msgpack_sbuffer_init(&sb);
-    if (mf_codec_encode_result(&sb, &res, &err) != 0)
-        fail_msg("encode: %s", err.msg);
-    rep_itest_produce(&t->fx, mf_uuid_format(&res.id, key), sb.data, sb.size);
-    msgpack_sbuffer_destroy(&sb);
+    rep_itest_produce_result(&t->fx, NULL, &res);
 }
 
 /* The sum of not_recorded over run r's data_error entries with this SQLSTATE and step. */

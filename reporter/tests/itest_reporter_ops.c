@@ -152,8 +152,7 @@ static void produce_result(itest *t, const run_fx *r, int i, mf_result_status st
 {
     mf_result res;
     mf_uuid wf, tp;
-    char phone[16], name[32], text[128], key[MF_UUID_STR_SIZE], mid[40];
-    msgpack_sbuffer sb;
+    char phone[16], name[32], text[128], mid[40];
     mf_err err;
 
     snprintf(phone, sizeof(phone), "010%08d", 10000000 + i);
@@ -183,11 +182,7 @@ static void produce_result(itest *t, const run_fx *r, int i, mf_result_status st
         res.code =
             st == MF_RESULT_ACCEPTED ? "2000" : (st == MF_RESULT_DELIVERED ? "4000" : "3043");
     }
-    msgpack_sbuffer_init(&sb);
-    if (mf_codec_encode_result(&sb, &res, &err) != 0)
-        fail_msg("encode: %s", err.msg);
-    rep_itest_produce(&t->fx, mf_uuid_format(&res.id, key), sb.data, sb.size);
-    msgpack_sbuffer_destroy(&sb);
+    rep_itest_produce_result(&t->fx, NULL, &res);
 }
 
 /* Results [from, to) of run r (first outcomes), then the later outcomes if finals. Returns

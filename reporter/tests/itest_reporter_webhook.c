@@ -256,14 +256,12 @@ static void make_run_rows(itest *t)
 /* The `accepted` results of the run's jobs on the topic, keyed by job id like the sender's. */
 static void produce_accepted(itest *t)
 {
-    msgpack_sbuffer sb;
     mf_uuid wf, tp;
     mf_err err;
     long long now = mf_test_now_ms();
 
     assert_int_equal(mf_uuid_parse(t->fx.wf, &wf, &err), 0);
     assert_int_equal(mf_uuid_parse(t->fx.tpl, &tp, &err), 0);
-    msgpack_sbuffer_init(&sb);
     for (int i = 0; i < NJOBS; i++) {
         mf_result r;
         char phone[16], name[32], text[512];
@@ -287,11 +285,8 @@ static void produce_accepted(itest *t)
         r.code = "2000";
         r.ts_ms = now;
         r.sent_ms = now;
-        if (mf_codec_encode_result(&sb, &r, &err) != 0)
-            fail_msg("encode: %s", err.msg);
-        rep_itest_produce(&t->fx, t->job[i], sb.data, sb.size);
+        rep_itest_produce_result(&t->fx, t->job[i], &r);
     }
-    msgpack_sbuffer_destroy(&sb);
     rep_itest_flush(&t->fx);
     /* the group as the sender records it with the claims: what the status poller reads */
     {
@@ -316,7 +311,6 @@ static void produce_accepted(itest *t)
  * receiver produce it, straight onto the topic. */
 static void produce_delivered(itest *t, int i, const char *mid, long long ts_ms)
 {
-    msgpack_sbuffer sb;
     mf_result r;
     char phone[16];
     mf_err err;
@@ -331,12 +325,8 @@ static void produce_delivered(itest *t, int i, const char *mid, long long ts_ms)
     r.provider_msg_id = mid;
     r.code = "4000";
     r.ts_ms = ts_ms;
-    msgpack_sbuffer_init(&sb);
-    if (mf_codec_encode_result(&sb, &r, &err) != 0)
-        fail_msg("encode: %s", err.msg);
-    rep_itest_produce(&t->fx, t->job[i], sb.data, sb.size);
+    rep_itest_produce_result(&t->fx, t->job[i], &r);
     rep_itest_flush(&t->fx);
-    msgpack_sbuffer_destroy(&sb);
 }
 
 /* A running run of NJOBS recipients and their `accepted` results on the topic. */

@@ -98,6 +98,19 @@ void rep_itest_produce(rep_itest *fx, const char *key, const void *val, size_t l
         fail_msg("produce: %s", err.msg);
 }
 
+void rep_itest_produce_result(rep_itest *fx, const char *key, const mf_result *r)
+{
+    msgpack_sbuffer sb;
+    char id[MF_UUID_STR_SIZE];
+    mf_err err;
+
+    msgpack_sbuffer_init(&sb);
+    if (mf_codec_encode_result(&sb, r, &err) != 0)
+        fail_msg("encode: %s", err.msg);
+    rep_itest_produce(fx, key != NULL ? key : mf_uuid_format(&r->id, id), sb.data, sb.size);
+    msgpack_sbuffer_destroy(&sb);
+}
+
 void rep_itest_flush(rep_itest *fx)
 {
     mf_err err;

@@ -9,6 +9,7 @@
 #include <libpq-fe.h>
 
 #include "mf_buf.h"
+#include "mf_codec.h"
 #include "mf_kafka.h"
 #include "mf_uuid.h"
 
@@ -71,6 +72,10 @@ int rep_itest_teardown(void **state);
  * report and fails the test on a failed one. */
 void rep_itest_produce(rep_itest *fx, const char *key, const void *val, size_t len);
 void rep_itest_flush(rep_itest *fx);
+
+/* Encodes r (mf_codec_encode_result) and produces it keyed by key (NULL: r's job id); fails
+ * the test on an error. */
+void rep_itest_produce_result(rep_itest *fx, const char *key, const mf_result *r);
 
 /* Fails the test when the reporter process has exited (its status and log file named). */
 void rep_itest_assert_alive(rep_itest *fx);

@@ -1,4 +1,4 @@
-/* msgfleet-reporter: record results in PostgreSQL (rows, counters, completion), poll final statuses. */
+/* msgfleet-reporter: records results in PostgreSQL (rows, counters, completion), polls finals. */
 #include <pthread.h>
 #include <stdio.h>
 #include <unistd.h>
@@ -7,6 +7,7 @@
 
 #include "mf_daemon.h"
 #include "mf_log.h"
+#include "mf_watchdog.h"
 #include "reporter.h"
 #include "reporter_config.h"
 
@@ -69,6 +70,7 @@ int main(int argc, char **argv)
     reporter_config cfg;
     reporter *r = NULL;
     mf_log *log = NULL;
+    mf_watchdog *wd = NULL;
     mf_log_level level;
     mf_err err;
     int rc, status = 1;
@@ -96,6 +98,14 @@ int main(int argc, char **argv)
     }
     mf_daemon_warn_secret_files(reporter_config_keys, reporter_config_nkeys, MF_CFG_REPORTER,
                                 log);
+    /* after SIGTERM the process gets MF_REPORTER_SHUTDOWN_S to finish its batch and close; a
+     * call that hangs (a database that stopped answering) must not keep it alive past that.
+     * Nothing is lost by exiting: offsets are stored in the same transactions as the rows. */
+    wd = mf_watchdog_start(cfg.shutdown_s * 1000, log, &err);
+    if (wd == NULL) {
+        MF_LOG(log, MF_LOG_ERROR, "could not start", MF_KV_S("error", err.msg));
+        goto out;
+    }
     r = reporter_new(&cfg, log, &err);
     if (r == NULL) {
         MF_LOG(log, MF_LOG_ERROR, "could not start", MF_KV_S("error", err.msg));
@@ -117,6 +127,7 @@ out:
     reporter_free(r);
     if (status == 0)
         MF_LOG(log, MF_LOG_INFO, "reporter stopped");
+    mf_watchdog_stop(wd); /* joined: it reads the log, freed below */
     curl_global_cleanup();
     mf_log_free(log);
     return status;

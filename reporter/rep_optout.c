@@ -312,7 +312,8 @@ static void *loop(void *arg)
             wait = SYNC_RETRY_MS; /* the provider or PostgreSQL is down: not every 5 s */
         }
         prune_tick(o, &pruned_ms);
-        for (long long w = 0; w < wait && !o->stop && !mf_daemon_stopping(); w += 50)
+        for (int64_t end = mf_clock_mono_ms() + wait;
+             mf_clock_mono_ms() < end && !o->stop && !mf_daemon_stopping();)
             sleep_ms(50);
     }
     return NULL;

@@ -1,4 +1,4 @@
-/* rep_store: write a batch of results to PostgreSQL in one transaction (rows, counters, offsets). */
+/* rep_store: one batch of results into PostgreSQL in one transaction (rows, counters, offsets). */
 #ifndef REP_STORE_H
 #define REP_STORE_H
 
@@ -11,6 +11,7 @@
 #include "mf_err.h"
 #include "mf_log.h"
 #include "mf_uuid.h"
+#include "rep_rows.h"
 
 typedef struct rep_store rep_store;
 
@@ -20,17 +21,14 @@ typedef struct rep_offset {
     int64_t next_offset;
 } rep_offset;
 
-/* Statuses of message_logs rows, as counted in rep_store_stats. */
-enum { REP_ST_SENT, REP_ST_DELIVERED, REP_ST_FAILED, REP_ST_CANCELLED, REP_ST_N };
-
-/* The message_logs.status text of a REP_ST_* value (a static string). */
+/* The message_logs.status text of a REP_ST_* value (rep_rows.h; a static string). */
 const char *rep_store_status_name(int st);
 
 /* What one batch changed (for logs, metrics and tests). The by-status counts come from the
  * statements' RETURNING rows, so they agree with the database. */
 typedef struct rep_store_stats {
     long long inserted;  /* message_logs rows inserted */
-    long long direct;    /* of those, inserted by the direct COPY (the rest took the staging path) */
+    long long direct;    /* of those, inserted by the direct COPY (the rest: the staging path) */
     long long finalized; /* sent rows turned delivered/failed by a later outcome */
     long long early_parked;  /* later outcomes whose row did not exist yet, kept waiting for it */
     long long early_applied; /* of finalized, waiting outcomes applied to rows of this batch */
@@ -43,7 +41,7 @@ typedef struct rep_store_stats {
 
 /*
  * group and topic (full name) are copied: they key mf_consumer_offsets. price_ttl_ms: how long
- * the coolsms_prices setting stays cached. log may be NULL. Free with rep_store_free.
+ * the coolsms_prices setting stays cached (rep_price). log may be NULL. Free with rep_store_free.
  */
 rep_store *rep_store_new(const char *group, const char *topic, long long price_ttl_ms,
                          mf_log *log, mf_err *err);
@@ -122,8 +120,8 @@ int rep_store_load_offsets(rep_store *st, PGconn *conn, const int32_t *parts, si
 int rep_store_prune_early(PGconn *conn, int days, long long *removed, mf_err *err);
 
 /* How first outcomes reach message_logs. DIRECT (the default): one COPY straight into
- * message_logs, counters computed here; rows it cannot store unchanged (see direct_ok in
- * rep_store.c) take the staging path in the same transaction. A batch with a duplicate
+ * message_logs, counters computed here; rows it cannot store unchanged (see
+ * rep_rows_direct_ok) take the staging path in the same transaction. A batch with a duplicate
  * (redelivery) or a deleted template is redone through the staging path, which is then used
  * for the next 16 batches. Setting a mode ends such a cool-down.
  * STAGE: COPY into a staging table dropped at commit, then INSERT ... ON CONFLICT DO NOTHING.
@@ -135,9 +133,5 @@ typedef enum rep_insert_mode {
     REP_INSERT_UNNEST
 } rep_insert_mode;
 void rep_store_set_insert_mode(rep_store *st, rep_insert_mode mode);
-
-/* Price (KRW) of one accepted message sent as `type` (sms, lms, kakao), from the cache;
- * loads system_settings 'coolsms_prices' when the cache is stale. 0 or -1. */
-int rep_store_price(rep_store *st, PGconn *conn, mf_msg_type type, double *price, mf_err *err);
 
 #endif

@@ -1,12 +1,10 @@
 /* reporter: the results consumer (batches into PostgreSQL), the final-status poller and webhook. */
 #include "reporter.h"
 
-#include <pthread.h>
-#include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "mf_clock.h"
 #include "mf_codec.h"
@@ -18,6 +16,7 @@
 #include "mf_runs.h"
 #include "rep_isolate.h"
 #include "rep_lag.h"
+#include "rep_metrics.h"
 #include "rep_optout.h"
 #include "rep_status.h"
 #include "rep_store.h"
@@ -30,24 +29,6 @@
 /* Most cancelled runs ended per sweep (the rest wait for the next tick). */
 #define CANCEL_SWEEP_MAX 100
 #define RATE_WINDOW_MS 1000 /* window of the recorded-results rate the status poller sees */
-
-/* The metric families (docs/reporter.md "Operations"). */
-typedef struct rep_metrics {
-    mf_metric *rows;       /* rows_total{status,op} */
-    mf_metric *batches;    /* batches_total */
-    mf_metric *batch_s;    /* batch_seconds */
-    mf_metric *batch_size; /* batch_size */
-    mf_metric *dups;       /* duplicates_total */
-    mf_metric *early;      /* early_finals_total{event} */
-    mf_metric *dlq;        /* dlq_total */
-    mf_metric *completed;  /* runs_completed_total */
-    mf_metric *stalled;    /* runs_stalled_total */
-    mf_metric *retries;    /* batch_retries_total */
-    mf_metric *lag;        /* consumer_lag */
-    mf_metric *polls;      /* status_polls_total{outcome} */
-    mf_metric *finals;     /* status_finals_total */
-    mf_metric *data_errors; /* data_errors_total{sqlstate} */
-} rep_metrics;
 
 struct reporter {
     const reporter_config *cfg;
@@ -88,21 +69,18 @@ struct reporter {
     /* the priority lane's instance (reporter_new_lane): its metrics are the main instance's,
      * it has no HTTP endpoint and leaves the lag gauge and the stall check to the main one */
     int lane;
-    /* shutdown watchdog */
-    pthread_t wd;
-    int wd_running;
-    atomic_int wd_done;
 };
 
-
+/* Sleeps ms (monotonic clock), in steps of at most 100 ms, or until a stop. */
 static void pause_ms(long long ms)
 {
-    while (ms > 0 && !mf_daemon_stopping()) {
-        long long step = ms > 100 ? 100 : ms;
+    long long end = mf_clock_mono_ms() + ms, left;
+
+    while (!mf_daemon_stopping() && (left = end - mf_clock_mono_ms()) > 0) {
+        long long step = left > 100 ? 100 : left;
         struct timespec ts = {(time_t)(step / 1000), (long)(step % 1000) * 1000000L};
 
         nanosleep(&ts, NULL);
-        ms -= step;
     }
 }
 
@@ -123,84 +101,6 @@ static void set_dep(reporter *r, const char *name, int *state, int ok, const cha
         MF_LOG(r->log, MF_LOG_WARN, "dependency down", MF_KV_S("dependency", name),
                MF_KV_S("error", detail ? detail : ""));
     *state = ok;
-}
-
-/* After SIGTERM the process gets cfg->shutdown_s to finish its batch and close; a call that
- * hangs (a database that stopped answering) must not keep it alive past that. Nothing is lost
- * by exiting: offsets are stored in the same transactions as the rows. */
-static void *watchdog(void *arg)
-{
-    reporter *r = arg;
-    long long since = -1;
-
-    while (!atomic_load(&r->wd_done)) {
-        struct timespec ts = {0, 50 * 1000000L};
-
-        if (mf_daemon_stopping()) {
-            if (since < 0)
-                since = mf_clock_mono_ms();
-            else if (mf_clock_mono_ms() - since >= r->cfg->shutdown_s * 1000) {
-                MF_LOG(r->log, MF_LOG_ERROR, "shutdown deadline passed, exiting now",
-                       MF_KV_I("shutdown_s", r->cfg->shutdown_s));
-                _exit(1);
-            }
-        }
-        nanosleep(&ts, NULL);
-    }
-    return NULL;
-}
-
-static int declare_metrics(reporter *r, mf_err *err)
-{
-    static const double secs[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30};
-    static const double sizes[] = {1, 10, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 50000};
-    mf_metrics *mm = r->metrics;
-    rep_metrics *m = &r->m;
-
-    m->rows = mf_metrics_counter(mm, "msgfleet_reporter_rows_total",
-                                 "message_logs rows written (RETURNING), by the status they got"
-                                 " and by insert or update (of a sent row)",
-                                 "status,op", err);
-    m->batches = mf_metrics_counter(mm, "msgfleet_reporter_batches_total",
-                                    "batch transactions committed", NULL, err);
-    m->batch_s = mf_metrics_histogram(mm, "msgfleet_reporter_batch_seconds",
-                                      "time to record one batch (decode to commit)", NULL, secs,
-                                      sizeof(secs) / sizeof(secs[0]), err);
-    m->batch_size = mf_metrics_histogram(mm, "msgfleet_reporter_batch_size",
-                                         "Kafka messages per recorded batch", NULL, sizes,
-                                         sizeof(sizes) / sizeof(sizes[0]), err);
-    m->dups = mf_metrics_counter(mm, "msgfleet_reporter_duplicates_total",
-                                 "results that changed nothing (redelivery, repeats)", NULL, err);
-    m->early = mf_metrics_counter(mm, "msgfleet_reporter_early_finals_total",
-                                  "final outcomes that came before their message's row: parked "
-                                  "(kept waiting for it), applied (to the row once recorded)",
-                                  "event", err);
-    m->dlq = mf_metrics_counter(mm, "msgfleet_reporter_dlq_total",
-                                "messages of recorded batches sent to the dead-letter topic",
-                                NULL, err);
-    m->completed = mf_metrics_counter(mm, "msgfleet_reporter_runs_completed_total",
-                                      "runs this process completed", NULL, err);
-    m->stalled = mf_metrics_counter(mm, "msgfleet_reporter_runs_stalled_total",
-                                    "runs this process flagged as stalled", NULL, err);
-    m->retries = mf_metrics_counter(mm, "msgfleet_reporter_batch_retries_total",
-                                    "batch attempts that failed and were retried", NULL, err);
-    m->lag = mf_metrics_gauge(mm, "msgfleet_reporter_consumer_lag",
-                              "results not yet recorded on the assigned partitions", NULL, err);
-    m->polls = mf_metrics_counter(mm, "msgfleet_reporter_status_polls_total",
-                                  "final-status polls by outcome (ok, idle, standby, deferred, "
-                                  "error)",
-                                  "outcome", err);
-    m->finals = mf_metrics_counter(mm, "msgfleet_reporter_status_finals_total",
-                                   "final statuses learned by the poller and produced", NULL, err);
-    m->data_errors = mf_metrics_counter(mm, "msgfleet_reporter_data_errors_total",
-                                        "results not recorded because of a data error (sent to "
-                                        "the dead-letter topic), by SQLSTATE",
-                                        "sqlstate", err);
-    if (!m->rows || !m->batches || !m->batch_s || !m->batch_size || !m->dups || !m->early ||
-        !m->dlq || !m->completed || !m->stalled || !m->retries || !m->lag || !m->polls ||
-        !m->finals || !m->data_errors)
-        return -1;
-    return 0;
 }
 
 /* Connect to PostgreSQL, retrying with a growing pause until it answers or a stop. */
@@ -305,11 +205,6 @@ static reporter *create(const reporter_config *cfg, mf_log *log, const reporter 
     r->kafka_ok = -1;
     r->pg_ok = -1;
     msgpack_sbuffer_init(&r->sbuf);
-    if (pthread_create(&r->wd, NULL, watchdog, r) != 0) {
-        mf_err_set(err, "could not start the shutdown watchdog thread");
-        goto fail;
-    }
-    r->wd_running = 1;
     r->lane = lane;
     if (lane) {
         r->m = main_r->m; /* the registry is thread-safe; the main instance outlives the lane */
@@ -319,7 +214,7 @@ static reporter *create(const reporter_config *cfg, mf_log *log, const reporter 
             mf_err_set(err, "out of memory");
             goto fail;
         }
-        if (declare_metrics(r, err) != 0)
+        if (rep_metrics_declare(&r->m, r->metrics, err) != 0)
             goto fail;
     }
     r->httpd = lane ? NULL : mf_httpd_start((int)cfg->common.http_port, r->metrics, err);
@@ -439,13 +334,8 @@ void reporter_free(reporter *r)
     rep_lag_free(r->lag);
     mf_httpd_stop(r->httpd);
     mf_metrics_free(r->metrics);
-    if (r->wd_running) {
-        atomic_store(&r->wd_done, 1);
-        pthread_join(r->wd, NULL);
-    }
     free(r);
 }
-
 
 static int dead_letter(reporter *r, const mf_kafka_msg *m, const char *reason, mf_err *err)
 {
@@ -535,32 +425,6 @@ static size_t batch_offsets(reporter *r, size_t n)
         }
     }
     return no;
-}
-
-/* Count what a committed batch changed (from the statements' RETURNING rows). */
-static void observe_batch(reporter *r, size_t n, long long dead, const rep_store_stats *st,
-                          double secs)
-{
-    int i;
-
-    for (i = 0; i < REP_ST_N; i++) {
-        if (st->ins_status[i] > 0)
-            mf_metric_add(r->m.rows, (const char *const[]){rep_store_status_name(i), "insert"},
-                          (double)st->ins_status[i]);
-        if (st->upd_status[i] > 0)
-            mf_metric_add(r->m.rows, (const char *const[]){rep_store_status_name(i), "update"},
-                          (double)st->upd_status[i]);
-    }
-    mf_metric_add(r->m.batches, NULL, 1);
-    mf_metric_observe(r->m.batch_s, NULL, secs);
-    mf_metric_observe(r->m.batch_size, NULL, (double)n);
-    mf_metric_add(r->m.dups, NULL, (double)st->duplicates);
-    if (st->early_parked > 0)
-        mf_metric_add(r->m.early, (const char *const[]){"parked"}, (double)st->early_parked);
-    if (st->early_applied > 0)
-        mf_metric_add(r->m.early, (const char *const[]){"applied"}, (double)st->early_applied);
-    mf_metric_add(r->m.dlq, NULL, (double)dead);
-    mf_metric_add(r->m.completed, NULL, (double)st->completed);
 }
 
 /* Advance the in-memory positions of the assigned partitions (for the lag gauge). */
@@ -657,7 +521,8 @@ static int process(reporter *r, size_t n, const char **dep, mf_err *err)
     r->batches++;
     r->rows += stats.inserted;
     advance_positions(r, no);
-    observe_batch(r, n, r->dead - dead0, &stats, (double)(mf_clock_mono_ms() - t0) / 1000.0);
+    rep_metrics_batch(&r->m, n, r->dead - dead0, &stats,
+                      (double)(mf_clock_mono_ms() - t0) / 1000.0);
     set_dep(r, "postgres", &r->pg_ok, 1, NULL);
     MF_LOG(r->log, MF_LOG_DEBUG, "batch recorded", MF_KV_I("messages", (long long)n),
            MF_KV_I("inserted", stats.inserted), MF_KV_I("finalized", stats.finalized),

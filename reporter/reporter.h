@@ -8,7 +8,7 @@
 
 typedef struct reporter reporter;
 
-/* Starts the shutdown watchdog and the HTTP endpoint (MF_HTTP_PORT; logs {"msg":"http
+/* Starts the HTTP endpoint (MF_HTTP_PORT; logs {"msg":"http
  * listening","port":N}; dependencies postgres, kafka, coolsms when the poller is on), connects
  * to PostgreSQL (retrying with a growing pause until it answers or a stop), creates the results
  * consumer (offsets from mf_consumer_offsets), the dead-letter producer, the watermark client
@@ -33,8 +33,9 @@ reporter *reporter_new_lane(const reporter_config *cfg, mf_log *log, const repor
 int reporter_run(reporter *r, mf_err *err);
 
 /* Stops the poller thread, closes the consumer, flushes the producer (5 s), disconnects, stops
- * the HTTP endpoint. After SIGTERM the watchdog ends the process with status 1 if all this
- * (and the batch before it) takes longer than MF_REPORTER_SHUTDOWN_S. */
+ * the HTTP endpoint. After SIGTERM the process's watchdog (mf_watchdog, started by main.c)
+ * ends it with status 1 if all this (and the batch before it) takes longer than
+ * MF_REPORTER_SHUTDOWN_S. */
 void reporter_free(reporter *r);
 
 #endif

@@ -53,7 +53,8 @@ extern const size_t reporter_config_nkeys;
 /* Loads the configuration from the environment (get: NULL = getenv), checks the cross-key
  * rules (the API key and secret are required when the status poller is on; the webhook
  * receiver needs a token of REPORTER_WEBHOOK_TOKEN_MIN to 128 characters of [A-Za-z0-9_-],
- * the old one too when set, and they must differ) and fills the default instance id. Returns 0 or -1 with a message naming the key. */
+ * the old one too when set, and they must differ) and fills the default instance id. Returns 0
+ * or -1 with a message naming the key. */
 int reporter_config_load(reporter_config *cfg, mf_config_getenv_fn get, mf_err *err);
 
 #endif

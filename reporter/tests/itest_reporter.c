@@ -32,28 +32,14 @@
 #define NPARTS 4
 
 typedef struct itest {
-    char admin_dsn[512];
-    char dsn[768];
-    char db[96];
-    char prefix[64];
-    char topic[128];
-    char dlq[128];
-    char brokers[256];
-    char group[96];
-    char bin[1200];
+    rep_itest fx; /* the reporter reaches the database through PgBouncer (fx.dsn) */
     char sim_bin[1200];
     char sim_url[128];
-    PGconn *pg;
-    mf_kafka_producer *prod;
-    int64_t end[NPARTS]; /* next offset per partition, from delivery reports */
-    long long dr_failed;
-    pid_t reporter;
     pid_t sim;
-    char wf[MF_UUID_STR_SIZE];
-    char tpl[MF_UUID_STR_SIZE];
-    char tpl2[MF_UUID_STR_SIZE];
-    const char *max_defer_ms; /* MF_REPORTER_STATUS_MAX_DEFER_MS of the next reporter (NULL: default) */
-    const char *price_ttl_ms; /* MF_REPORTER_PRICE_TTL_MS of the next reporter (NULL: default) */
+    /* MF_REPORTER_STATUS_MAX_DEFER_MS and MF_REPORTER_PRICE_TTL_MS of the next reporter (NULL:
+     * the test's defaults) */
+    const char *max_defer_ms;
+    const char *price_ttl_ms;
 } itest;
 
 /* ---- database ----------------------------------------------------------------------- */
@@ -79,129 +65,61 @@ static const char DIGEST_SQL[] =
 
 static void digest(itest *t, char out[64])
 {
-    mf_test_pg_str(t->pg, DIGEST_SQL, 0, NULL, out, 64);
+    mf_test_pg_str(t->fx.pg, DIGEST_SQL, 0, NULL, out, 64);
 }
 
-static void assert_consistent(itest *t)
+/* One value of today's (Asia/Seoul) daily_statistics row. */
+static long long today_stat(itest *t, const char *expr)
 {
-    mf_err err;
-    char *mm = NULL;
-    int n = mf_runs_recount_check(t->pg, NULL, &mm, &err);
+    char sql[256];
 
-    if (n < 0)
-        fail_msg("recount failed: %s", err.msg);
-    if (n != 0)
-        fail_msg("%d counter mismatches:\n%s", n, mm);
-    free(mm);
+    snprintf(sql, sizeof(sql), "SELECT %s FROM daily_statistics"
+             " WHERE stat_date = (now() AT TIME ZONE 'Asia/Seoul')::date", expr);
+    return mf_test_pg_ll(t->fx.pg, sql, 0, NULL);
 }
 
-/* ---- kafka -------------------------------------------------------------------------- */
-
-static void on_dr(void *ctx, const mf_kafka_dr *dr)
+/* message_templates.usage_count of template tpl. */
+static long long usage_count(itest *t, const char *tpl)
 {
-    itest *t = ctx;
+    const char *p[1] = {tpl};
 
-    if (!dr->ok) {
-        t->dr_failed++;
-        return;
-    }
-    if (dr->partition >= 0 && dr->partition < NPARTS && dr->offset + 1 > t->end[dr->partition])
-        t->end[dr->partition] = dr->offset + 1;
-}
-
-static void produce_raw(itest *t, const char *key, const void *val, size_t len)
-{
-    mf_err err;
-
-    if (mf_kafka_produce(t->prod, t->topic, key, strlen(key), val, len, NULL, 10000, &err) != 0)
-        fail_msg("produce: %s", err.msg);
-}
-
-static void flush(itest *t)
-{
-    mf_err err;
-
-    if (mf_kafka_flush(t->prod, 60000, &err) != 0)
-        fail_msg("flush: %s", err.msg);
-    assert_int_equal(t->dr_failed, 0);
+    return mf_test_pg_ll(t->fx.pg, "SELECT usage_count FROM message_templates WHERE id = $1::uuid",
+                         1, p);
 }
 
 /* ---- processes ---------------------------------------------------------------------- */
 
 static void start_reporter(itest *t, const char *group, int status_on)
 {
-    const char *env[] = {"MF_PG_DSN", t->dsn, "MF_KAFKA_BROKERS", t->brokers,
-                         "MF_TOPIC_PREFIX", t->prefix, "MF_REPORTER_GROUP", group,
-                         "MF_REPORTER_STATUS_ENABLED", status_on ? "true" : "false",
-                         "MF_COOLSMS_BASE_URL", t->sim_url[0] ? t->sim_url : "http://127.0.0.1:1",
-                         "MF_COOLSMS_API_KEY", mf_test_env("MF_COOLSMS_API_KEY", MF_TEST_API_KEY_DEF),
-                         "MF_COOLSMS_API_SECRET", mf_test_env("MF_COOLSMS_API_SECRET", MF_TEST_API_SECRET_DEF),
-                         "MF_REPORTER_STATUS_DELAY_MS", "300", "MF_REPORTER_STATUS_RECHECK_MS", "300",
-                         "MF_REPORTER_STATUS_INTERVAL_MS", "100",
-                         "MF_REPORTER_BATCH_MAX", "1000", "MF_REPORTER_LINGER_MS", "50",
-                         "MF_LOG_LEVEL", "info", "MF_INSTANCE_ID", "itest-reporter",
-                         "MF_REPORTER_STATUS_MAX_DEFER_MS",
-                         t->max_defer_ms != NULL ? t->max_defer_ms : "60000",
-                         "MF_REPORTER_PRICE_TTL_MS",
-                         t->price_ttl_ms != NULL ? t->price_ttl_ms : "60000", NULL};
+    const char *env[] = {
+        "MF_PG_DSN", t->fx.dsn, "MF_KAFKA_BROKERS", t->fx.brokers,
+        "MF_TOPIC_PREFIX", t->fx.prefix, "MF_REPORTER_GROUP", group,
+        "MF_REPORTER_STATUS_ENABLED", status_on ? "true" : "false",
+        "MF_COOLSMS_BASE_URL", t->sim_url[0] ? t->sim_url : "http://127.0.0.1:1",
+        "MF_COOLSMS_API_KEY", mf_test_env("MF_COOLSMS_API_KEY", MF_TEST_API_KEY_DEF),
+        "MF_COOLSMS_API_SECRET", mf_test_env("MF_COOLSMS_API_SECRET", MF_TEST_API_SECRET_DEF),
+        "MF_REPORTER_STATUS_DELAY_MS", "300", "MF_REPORTER_STATUS_RECHECK_MS", "300",
+        "MF_REPORTER_STATUS_INTERVAL_MS", "100",
+        "MF_REPORTER_BATCH_MAX", "1000", "MF_REPORTER_LINGER_MS", "50",
+        "MF_LOG_LEVEL", "info", "MF_INSTANCE_ID", "itest-reporter",
+        "MF_REPORTER_STATUS_MAX_DEFER_MS", t->max_defer_ms != NULL ? t->max_defer_ms : "60000",
+        "MF_REPORTER_PRICE_TTL_MS", t->price_ttl_ms != NULL ? t->price_ttl_ms : "60000", NULL};
 
-    t->reporter = mf_test_spawn(t->bin, env, "/tmp/itest_reporter.log", -1);
-    assert_true(t->reporter > 0);
-}
-
-/* Wait until the group's stored offsets reach the produced end of every partition. */
-static void wait_offsets(itest *t, const char *group, int timeout_ms)
-{
-    const char *p[2] = {group, t->topic};
-    long long want = 0;
-
-    for (int i = 0; i < NPARTS; i++)
-        want += t->end[i];
-    for (int waited = 0; waited < timeout_ms; waited += 100) {
-        long long got = mf_test_pg_ll(t->pg,
-                             "SELECT COALESCE(sum(next_offset), 0) FROM mf_consumer_offsets"
-                             " WHERE consumer_group = $1 AND topic = $2", 2, p);
-        int st;
-
-        if (got == want)
-            return;
-        if (t->reporter > 0 && waitpid(t->reporter, &st, WNOHANG) == t->reporter)
-            fail_msg("the reporter exited early (status %d), see /tmp/itest_reporter.log", st);
-        mf_test_sleep_ms(100);
-    }
-    fail_msg("stored offsets of %s did not reach %lld within %d ms (see /tmp/itest_reporter.log)",
-             group, want, timeout_ms);
+    t->fx.reporter = mf_test_spawn(t->fx.bin, env, t->fx.logfile, -1);
+    assert_true(t->fx.reporter > 0);
 }
 
 /* ---- fixtures ----------------------------------------------------------------------- */
 
 static int setup(void **state)
 {
-    itest *t = calloc(1, sizeof(*t));
-    char hex[16];
+    itest *t = rep_itest_new(sizeof(*t), "rep", "itest_reporter", NPARTS, 1);
 
-    assert_non_null(t);
-    snprintf(t->bin, sizeof(t->bin), "%s", mf_test_env("MF_REPORTER_BIN", "reporter/msgfleet-reporter"));
     snprintf(t->sim_bin, sizeof(t->sim_bin), "%s",
              mf_test_env("MF_SIM_BIN", "tools/coolsms-sim/coolsms-sim"));
-    snprintf(t->admin_dsn, sizeof(t->admin_dsn), "%s",
-             mf_test_pg_dsn());
-    snprintf(t->brokers, sizeof(t->brokers), "%s", mf_test_env("MF_KAFKA_BROKERS", MF_TEST_BROKERS_DEF));
-    mf_test_tag(hex, sizeof(hex));
-    mf_test_db_create(t->admin_dsn, "rep", t->db, sizeof(t->db));
-    snprintf(t->prefix, sizeof(t->prefix), "itrep%s.", hex);
-    snprintf(t->group, sizeof(t->group), "itrep-%s", hex);
     /* the daemon goes through PgBouncer in transaction mode, like production */
-    snprintf(t->dsn, sizeof(t->dsn), "%s dbname=%s",
-             mf_test_env("MF_PGBOUNCER_DSN", MF_TEST_PGBOUNCER_DSN_DEF),
-             t->db);
-
-    t->pg = mf_test_pg_connect(t->admin_dsn, t->db, "PostgreSQL (MF_PG_DSN)");
-    mf_test_db_migrate(t->pg);
-
-    t->prod = rep_itest_topics(t->brokers, t->prefix, NPARTS, t->topic, t->dlq, on_dr, t);
-
-    rep_itest_seed(t->pg, t->tpl, t->tpl2, t->wf);
+    snprintf(t->fx.dsn, sizeof(t->fx.dsn), "%s dbname=%s",
+             mf_test_env("MF_PGBOUNCER_DSN", MF_TEST_PGBOUNCER_DSN_DEF), t->fx.db);
     *state = t;
     return 0;
 }
@@ -209,49 +127,20 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     itest *t = *state;
-    mf_err err;
 
     if (t == NULL)
         return 0;
-    mf_test_stop(t->reporter, 10000, NULL);
+    mf_test_stop(t->fx.reporter, 10000, NULL);
+    t->fx.reporter = 0;
     mf_test_stop(t->sim, 5000, NULL);
-    if (t->prod != NULL) {
-        mf_kafka_flush(t->prod, 5000, &err);
-        mf_kafka_producer_free(t->prod);
-    }
-    rep_itest_cleanup(t->pg, t->admin_dsn, t->db, t->brokers, t->topic, t->dlq);
+    rep_itest_close(&t->fx, 10000);
     free(t);
     return 0;
 }
 
 /* ---- results ------------------------------------------------------------------------ */
 
-typedef struct run_fx {
-    char id[MF_UUID_STR_SIZE];
-    mf_uuid uid;
-    long long started_ms;
-} run_fx;
-
-static void make_run(itest *t, const char *tpl, int target, run_fx *r)
-{
-    char tgt[16];
-    const char *p[3] = {t->wf, tgt, tpl};
-    PGresult *res;
-    mf_err err;
-
-    (void)p[2];
-    snprintf(tgt, sizeof(tgt), "%d", target);
-    res = mf_test_pg_query(t->pg,
-            "INSERT INTO workflow_runs (workflow_id, status, trigger_type, target_count,"
-            " expanded_count, expansion_finished_at) VALUES ($1::uuid, 'running', 'manual',"
-            " $2::int, $2::int, now())"
-            " RETURNING id, floor(extract(epoch FROM started_at) * 1000)::bigint",
-            2, p);
-    snprintf(r->id, sizeof(r->id), "%s", PQgetvalue(res, 0, 0));
-    r->started_ms = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
-    PQclear(res);
-    assert_int_equal(mf_uuid_parse(r->id, &r->uid, &err), 0);
-}
+typedef rep_itest_run run_fx;
 
 static void phone_of(int i, char out[16])
 {
@@ -264,9 +153,8 @@ static void produce_result(itest *t, const run_fx *r, const char *tpl, int i, mf
 {
     mf_result res;
     mf_uuid wf, tp;
-    char phone[16], name[32], text[128], key[MF_UUID_STR_SIZE], mid[40], gid[40];
+    char phone[16], name[32], text[128], mid[40], gid[40];
     mf_codec_kv vars[1];
-    msgpack_sbuffer sb;
     mf_err err;
 
     phone_of(i, phone);
@@ -278,7 +166,7 @@ static void produce_result(itest *t, const run_fx *r, const char *tpl, int i, mf
     memset(&res, 0, sizeof(res));
     mf_uuid_job_id(&r->uid, (uint64_t)r->started_ms, phone, 0, &res.id);
     res.run = r->uid;
-    assert_int_equal(mf_uuid_parse(t->wf, &wf, &err), 0);
+    assert_int_equal(mf_uuid_parse(t->fx.wf, &wf, &err), 0);
     assert_int_equal(mf_uuid_parse(tpl, &tp, &err), 0);
     res.wf = wf;
     res.tpl = tp;
@@ -304,14 +192,11 @@ static void produce_result(itest *t, const run_fx *r, const char *tpl, int i, mf
         res.provider_msg_id = pmid != NULL ? pmid : mid;
         res.group_id = gid;
         res.sent_ms = ts - (st == MF_RESULT_ACCEPTED ? 0 : 1000);
-        res.code = st == MF_RESULT_ACCEPTED ? "2000" : (st == MF_RESULT_DELIVERED ? "4000" : "3043");
+        res.code =
+            st == MF_RESULT_ACCEPTED ? "2000" : (st == MF_RESULT_DELIVERED ? "4000" : "3043");
         res.msg = st == MF_RESULT_UNDELIVERED ? "단말기 Power off" : NULL;
     }
-    msgpack_sbuffer_init(&sb);
-    if (mf_codec_encode_result(&sb, &res, &err) != 0)
-        fail_msg("encode: %s", err.msg);
-    produce_raw(t, mf_uuid_format(&res.id, key), sb.data, sb.size);
-    msgpack_sbuffer_destroy(&sb);
+    rep_itest_produce_result(&t->fx, NULL, &res);
 }
 
 /* Run r of n jobs: i % 20 == 7 fails, the rest is accepted; of the accepted, i % 100 == 1
@@ -323,7 +208,8 @@ static void produce_result(itest *t, const run_fx *r, const char *tpl, int i, mf
 static void produce_run(itest *t, const run_fx *r, const char *tpl, int n, long long ts)
 {
     for (int i = 0; i < n; i++)
-        produce_result(t, r, tpl, i, IS_FAILED(i) ? MF_RESULT_FAILED : MF_RESULT_ACCEPTED, NULL, ts);
+        produce_result(t, r, tpl, i, IS_FAILED(i) ? MF_RESULT_FAILED : MF_RESULT_ACCEPTED, NULL,
+                       ts);
     for (int i = 0; i < n; i++) {
         if (IS_FAILED(i))
             continue;
@@ -332,7 +218,7 @@ static void produce_run(itest *t, const run_fx *r, const char *tpl, int n, long 
         else if (IS_UNDELIVERED(i))
             produce_result(t, r, tpl, i, MF_RESULT_UNDELIVERED, NULL, ts + 5000);
     }
-    flush(t);
+    rep_itest_flush(&t->fx);
 }
 
 typedef struct expect {
@@ -359,23 +245,6 @@ static expect expected(int n)
     return e;
 }
 
-static void wait_completed(itest *t, const run_fx *r, int timeout_ms)
-{
-    const char *p[1] = {r->id};
-
-    for (int waited = 0; waited < timeout_ms; waited += 100) {
-        int st;
-
-        if (mf_test_pg_ll(t->pg, "SELECT count(*) FROM workflow_runs WHERE id = $1::uuid AND"
-                        " status = 'completed'", 1, p) == 1)
-            return;
-        if (t->reporter > 0 && waitpid(t->reporter, &st, WNOHANG) == t->reporter)
-            fail_msg("the reporter exited early (status %d), see /tmp/itest_reporter.log", st);
-        mf_test_sleep_ms(100);
-    }
-    fail_msg("run %s not completed within %d ms (see /tmp/itest_reporter.log)", r->id, timeout_ms);
-}
-
 static void check_run(itest *t, const run_fx *r, int n, const char *tpl)
 {
     const char *p[2] = {r->id, tpl};
@@ -383,7 +252,7 @@ static void check_run(itest *t, const run_fx *r, int n, const char *tpl)
     PGresult *res;
     char cost[32];
 
-    res = mf_test_pg_query(t->pg,
+    res = mf_test_pg_query(t->fx.pg,
             "SELECT status, success_count, failed_count, (total_cost * 100)::bigint,"
             " completed_at IS NOT NULL, execution_time_ms IS NOT NULL AND execution_time_ms >= 0,"
             " logs @> '[{\"event\":\"completed\"}]'::jsonb"
@@ -396,17 +265,30 @@ static void check_run(itest *t, const run_fx *r, int n, const char *tpl)
     assert_string_equal(PQgetvalue(res, 0, 5), "t");
     assert_string_equal(PQgetvalue(res, 0, 6), "t");
     PQclear(res);
-    assert_int_equal(mf_test_pg_ll(t->pg, "SELECT count(*) FROM message_logs WHERE workflow_run_id = $1::uuid",
-                          1, p), n);
-    assert_int_equal(mf_test_pg_ll(t->pg, "SELECT count(*) FROM message_logs WHERE workflow_run_id = $1::uuid"
-                                 " AND status = 'sent'", 1, p), e.sent);
-    assert_int_equal(mf_test_pg_ll(t->pg, "SELECT count(*) FROM message_logs WHERE workflow_run_id = $1::uuid"
-                                 " AND status = 'delivered' AND delivered_at IS NOT NULL", 1, p),
-                     e.delivered);
-    assert_int_equal(mf_test_pg_ll(t->pg, "SELECT count(*) FROM message_logs WHERE workflow_run_id = $1::uuid"
-                                 " AND status = 'failed' AND failed_at IS NOT NULL"
-                                 " AND error_code IS NOT NULL AND cost = 0", 1, p), e.failed);
-    assert_int_equal(mf_test_pg_ll(t->pg, "SELECT count(*) FROM template_usage_logs"
+    assert_int_equal(
+        mf_test_pg_ll(t->fx.pg,
+                      "SELECT count(*) FROM message_logs WHERE workflow_run_id = $1::uuid", 1, p),
+        n);
+    assert_int_equal(
+        mf_test_pg_ll(t->fx.pg,
+                      "SELECT count(*) FROM message_logs WHERE workflow_run_id = $1::uuid"
+                      " AND status = 'sent'",
+                      1, p),
+        e.sent);
+    assert_int_equal(
+        mf_test_pg_ll(t->fx.pg,
+                      "SELECT count(*) FROM message_logs WHERE workflow_run_id = $1::uuid"
+                      " AND status = 'delivered' AND delivered_at IS NOT NULL",
+                      1, p),
+        e.delivered);
+    assert_int_equal(
+        mf_test_pg_ll(t->fx.pg,
+                      "SELECT count(*) FROM message_logs WHERE workflow_run_id = $1::uuid"
+                      " AND status = 'failed' AND failed_at IS NOT NULL"
+                      " AND error_code IS NOT NULL AND cost = 0",
+                      1, p),
+        e.failed);
+    assert_int_equal(mf_test_pg_ll(t->fx.pg, "SELECT count(*) FROM template_usage_logs"
                                  " WHERE workflow_run_id = $1::uuid AND template_id = $2::uuid",
                           2, p), 1);
     snprintf(cost, sizeof(cost), "%lld", e.cost_x100);
@@ -421,7 +303,7 @@ static void check_columns(itest *t, const run_fx *r)
     PGresult *res;
 
     phone_of(4, phone); /* accepted, sms, i % 3 != 0 */
-    res = mf_test_pg_query(t->pg,
+    res = mf_test_pg_query(t->fx.pg,
             "SELECT template_id IS NOT NULL, recipient_name, message_type, message_content,"
             " variables_used::text, status, provider, provider_message_id, cost::text,"
             " sent_at IS NOT NULL, failed_at IS NULL, error_code IS NULL, job_attempt, channel,"
@@ -447,7 +329,7 @@ static void check_columns(itest *t, const run_fx *r)
     PQclear(res);
 
     phone_of(27, phone); /* failed at the provider (odd): 1062 */
-    res = mf_test_pg_query(t->pg,
+    res = mf_test_pg_query(t->fx.pg,
             "SELECT status, error_code, error_message, cost::text, sent_at IS NULL,"
             " failed_at IS NOT NULL, message_type"
             " FROM message_logs WHERE workflow_run_id = $1::uuid AND recipient_phone = $2", 2, p);
@@ -461,14 +343,21 @@ static void check_columns(itest *t, const run_fx *r)
     assert_string_equal(PQgetvalue(res, 0, 6), "lms");
     PQclear(res);
     phone_of(7, phone); /* planner-side INVALID_PHONE */
-    assert_int_equal(mf_test_pg_ll(t->pg, "SELECT count(*) FROM message_logs WHERE workflow_run_id = $1::uuid"
-                                 " AND recipient_phone = $2 AND error_code = 'INVALID_PHONE'"
-                                 " AND status = 'failed'", 2, p), 1);
+    assert_int_equal(
+        mf_test_pg_ll(t->fx.pg,
+                      "SELECT count(*) FROM message_logs WHERE workflow_run_id = $1::uuid"
+                      " AND recipient_phone = $2 AND error_code = 'INVALID_PHONE'"
+                      " AND status = 'failed'",
+                      2, p),
+        1);
     phone_of(3, phone); /* undelivered: cost back to 0, code 3043 */
-    assert_int_equal(mf_test_pg_ll(t->pg, "SELECT count(*) FROM message_logs WHERE workflow_run_id = $1::uuid"
-                                 " AND recipient_phone = $2 AND status = 'failed'"
-                                 " AND error_code = '3043' AND cost = 0 AND sent_at IS NOT NULL",
-                          2, p), 1);
+    assert_int_equal(
+        mf_test_pg_ll(t->fx.pg,
+                      "SELECT count(*) FROM message_logs WHERE workflow_run_id = $1::uuid"
+                      " AND recipient_phone = $2 AND status = 'failed'"
+                      " AND error_code = '3043' AND cost = 0 AND sent_at IS NOT NULL",
+                      2, p),
+        1);
 }
 
 /* ---- tests -------------------------------------------------------------------------- */
@@ -484,114 +373,108 @@ static void test_record_redeliver_kill(void **state)
     long long ts = mf_test_now_ms();
 
     /* 1: a run of 2,000 results plus one undecodable message */
-    make_run(t, t->tpl, n1, &r1);
-    produce_raw(t, "garbage", "\x81\xa1v\x63", 4);
-    produce_run(t, &r1, t->tpl, n1, ts);
-    start_reporter(t, t->group, 0);
-    wait_completed(t, &r1, 120000);
-    wait_offsets(t, t->group, 60000);
-    check_run(t, &r1, n1, t->tpl);
+    rep_itest_make_run(&t->fx, n1, "0 s", &r1);
+    rep_itest_produce(&t->fx, "garbage", "\x81\xa1v\x63", 4);
+    produce_run(t, &r1, t->fx.tpl, n1, ts);
+    start_reporter(t, t->fx.group, 0);
+    rep_itest_wait_completed(&t->fx, r1.id, 120000);
+    rep_itest_wait_offsets(&t->fx, t->fx.group, 60000);
+    check_run(t, &r1, n1, t->fx.tpl);
     check_columns(t, &r1);
-    assert_consistent(t);
-    p[0] = t->tpl;
-    assert_int_equal(mf_test_pg_ll(t->pg, "SELECT usage_count FROM message_templates WHERE id = $1::uuid",
-                          1, p), 1);
-    assert_int_equal(mf_test_pg_ll(t->pg, "SELECT messages_sent FROM daily_statistics WHERE stat_date ="
-                                 " (now() AT TIME ZONE 'Asia/Seoul')::date", 0, NULL),
+    rep_itest_assert_consistent(t->fx.pg, NULL);
+    assert_int_equal(usage_count(t, t->fx.tpl), 1);
+    assert_int_equal(today_stat(t, "messages_sent"), e1.sent + e1.delivered);
+    assert_int_equal(today_stat(t, "messages_failed"), e1.failed);
+    assert_int_equal(today_stat(t, "(total_cost * 100)::bigint"), e1.cost_x100);
+    assert_int_equal(today_stat(t, "workflows_executed * 10 + templates_used"), 11);
+    p[0] = t->fx.wf;
+    assert_int_equal(mf_test_pg_ll(t->fx.pg,
+                                   "SELECT (statistics->>'total_sent')::bigint FROM workflows"
+                                   " WHERE id = $1::uuid",
+                                   1, p),
                      e1.sent + e1.delivered);
-    assert_int_equal(mf_test_pg_ll(t->pg, "SELECT messages_failed FROM daily_statistics WHERE stat_date ="
-                                 " (now() AT TIME ZONE 'Asia/Seoul')::date", 0, NULL), e1.failed);
-    assert_int_equal(mf_test_pg_ll(t->pg, "SELECT (total_cost * 100)::bigint FROM daily_statistics WHERE"
-                                 " stat_date = (now() AT TIME ZONE 'Asia/Seoul')::date", 0, NULL),
-                     e1.cost_x100);
-    assert_int_equal(mf_test_pg_ll(t->pg, "SELECT workflows_executed * 10 + templates_used FROM"
-                                 " daily_statistics WHERE stat_date ="
-                                 " (now() AT TIME ZONE 'Asia/Seoul')::date", 0, NULL), 11);
-    p[0] = t->wf;
-    assert_int_equal(mf_test_pg_ll(t->pg, "SELECT (statistics->>'total_sent')::bigint FROM workflows"
-                                 " WHERE id = $1::uuid", 1, p), e1.sent + e1.delivered);
-    assert_int_equal(mf_test_stop(t->reporter, 20000, NULL), 0);
-    t->reporter = 0;
+    assert_int_equal(mf_test_stop(t->fx.reporter, 20000, NULL), 0);
+    t->fx.reporter = 0;
     digest(t, d1);
 
     /* 2: the same results again, same group: nothing changes */
-    produce_run(t, &r1, t->tpl, n1, ts);
-    start_reporter(t, t->group, 0);
-    wait_offsets(t, t->group, 60000);
-    assert_int_equal(mf_test_stop(t->reporter, 20000, NULL), 0);
-    t->reporter = 0;
+    produce_run(t, &r1, t->fx.tpl, n1, ts);
+    start_reporter(t, t->fx.group, 0);
+    rep_itest_wait_offsets(&t->fx, t->fx.group, 60000);
+    assert_int_equal(mf_test_stop(t->fx.reporter, 20000, NULL), 0);
+    t->fx.reporter = 0;
     digest(t, d2);
     assert_string_equal(d1, d2);
-    assert_consistent(t);
+    rep_itest_assert_consistent(t->fx.pg, NULL);
 
     /* 3: a fresh group replays the whole topic from the beginning: nothing changes */
-    snprintf(group2, sizeof(group2), "%s-replay", t->group);
+    snprintf(group2, sizeof(group2), "%s-replay", t->fx.group);
     start_reporter(t, group2, 0);
-    wait_offsets(t, group2, 60000);
-    assert_int_equal(mf_test_stop(t->reporter, 20000, NULL), 0);
-    t->reporter = 0;
+    rep_itest_wait_offsets(&t->fx, group2, 60000);
+    assert_int_equal(mf_test_stop(t->fx.reporter, 20000, NULL), 0);
+    t->fx.reporter = 0;
     digest(t, d2);
     assert_string_equal(d1, d2);
 
     /* 4: 20,000 results for a second run, kill -9 mid-stream, restart */
-    make_run(t, t->tpl2, n2, &r2);
+    rep_itest_make_run(&t->fx, n2, "0 s", &r2);
     {
         char sql[256];
 
         snprintf(sql, sizeof(sql), "UPDATE workflows SET message_config ="
                                    " jsonb_build_object('template_id', '%s') WHERE id = '%s'",
-                 t->tpl2, t->wf);
-        mf_test_pg_exec(t->pg, sql);
+                 t->fx.tpl2, t->fx.wf);
+        mf_test_pg_exec(t->fx.pg, sql);
     }
-    produce_run(t, &r2, t->tpl2, n2, ts);
-    start_reporter(t, t->group, 0);
+    produce_run(t, &r2, t->fx.tpl2, n2, ts);
+    start_reporter(t, t->fx.group, 0);
     p[0] = r2.id;
-    for (int waited = 0; waited < 60000; waited += 5) {
-        long long got = mf_test_pg_ll(t->pg, "SELECT count(*) FROM message_logs"
+    for (long long since = mf_test_mono_ms(), waited = 0; waited < 60000;
+         waited = mf_test_mono_ms() - since) {
+        long long got = mf_test_pg_ll(t->fx.pg, "SELECT count(*) FROM message_logs"
                                     " WHERE workflow_run_id = $1::uuid", 1, p);
 
         if (got > 0) {
-            kill(t->reporter, SIGKILL);
-            waitpid(t->reporter, NULL, 0);
-            t->reporter = 0;
-            got = mf_test_pg_ll(t->pg, "SELECT count(*) FROM message_logs WHERE workflow_run_id = $1::uuid",
-                       1, p);
+            kill(t->fx.reporter, SIGKILL);
+            waitpid(t->fx.reporter, NULL, 0);
+            t->fx.reporter = 0;
+            got = mf_test_pg_ll(
+                t->fx.pg, "SELECT count(*) FROM message_logs WHERE workflow_run_id = $1::uuid", 1,
+                p);
             print_message("killed the reporter with %lld of %d rows written\n", got, n2);
             assert_true(got < n2);
             break;
         }
         mf_test_sleep_ms(5);
     }
-    assert_int_equal(t->reporter, 0);
-    assert_consistent(t);
-    start_reporter(t, t->group, 0);
-    wait_completed(t, &r2, 120000);
-    wait_offsets(t, t->group, 60000);
-    assert_int_equal(mf_test_stop(t->reporter, 20000, NULL), 0);
-    t->reporter = 0;
-    check_run(t, &r2, n2, t->tpl2);
-    assert_consistent(t);
-    p[0] = t->tpl2;
-    assert_int_equal(mf_test_pg_ll(t->pg, "SELECT usage_count FROM message_templates WHERE id = $1::uuid",
-                          1, p), 1);
-    assert_int_equal(mf_test_pg_ll(t->pg, "SELECT messages_sent FROM daily_statistics WHERE stat_date ="
-                                 " (now() AT TIME ZONE 'Asia/Seoul')::date", 0, NULL),
+    assert_int_equal(t->fx.reporter, 0);
+    rep_itest_assert_consistent(t->fx.pg, NULL);
+    start_reporter(t, t->fx.group, 0);
+    rep_itest_wait_completed(&t->fx, r2.id, 120000);
+    rep_itest_wait_offsets(&t->fx, t->fx.group, 60000);
+    assert_int_equal(mf_test_stop(t->fx.reporter, 20000, NULL), 0);
+    t->fx.reporter = 0;
+    check_run(t, &r2, n2, t->fx.tpl2);
+    rep_itest_assert_consistent(t->fx.pg, NULL);
+    assert_int_equal(usage_count(t, t->fx.tpl2), 1);
+    assert_int_equal(today_stat(t, "messages_sent"),
                      e1.sent + e1.delivered + e2.sent + e2.delivered);
-    assert_int_equal(mf_test_pg_ll(t->pg, "SELECT workflows_executed * 10 + templates_used FROM"
-                                 " daily_statistics WHERE stat_date ="
-                                 " (now() AT TIME ZONE 'Asia/Seoul')::date", 0, NULL), 22);
-    p[0] = t->wf;
-    assert_int_equal(mf_test_pg_ll(t->pg, "SELECT (statistics->>'total_runs')::bigint * 1000000 +"
-                                 " (statistics->>'total_failed')::bigint FROM workflows"
-                                 " WHERE id = $1::uuid", 1, p), 2 * 1000000 + e1.failed + e2.failed);
+    assert_int_equal(today_stat(t, "workflows_executed * 10 + templates_used"), 22);
+    p[0] = t->fx.wf;
+    assert_int_equal(mf_test_pg_ll(t->fx.pg,
+                                   "SELECT (statistics->>'total_runs')::bigint * 1000000 +"
+                                   " (statistics->>'total_failed')::bigint FROM workflows"
+                                   " WHERE id = $1::uuid",
+                                   1, p),
+                     2 * 1000000 + e1.failed + e2.failed);
     digest(t, d3);
 
     /* 5: a full replay of everything after the crash changes nothing either */
-    snprintf(group3, sizeof(group3), "%s-replay2", t->group);
+    snprintf(group3, sizeof(group3), "%s-replay2", t->fx.group);
     start_reporter(t, group3, 0);
-    wait_offsets(t, group3, 120000);
-    assert_int_equal(mf_test_stop(t->reporter, 20000, NULL), 0);
-    t->reporter = 0;
+    rep_itest_wait_offsets(&t->fx, group3, 120000);
+    assert_int_equal(mf_test_stop(t->fx.reporter, 20000, NULL), 0);
+    t->fx.reporter = 0;
     digest(t, d2);
     assert_string_equal(d3, d2);
 
@@ -601,16 +484,19 @@ static void test_record_redeliver_kill(void **state)
         mf_err err;
 
         p[0] = r2.id;
-        mf_test_pg_ll(t->pg, "UPDATE workflow_runs SET failed_count = failed_count + 1 WHERE id = $1::uuid"
-                    " RETURNING 1", 1, p);
-        mf_test_pg_exec(t->pg, "UPDATE daily_statistics SET templates_used = templates_used + 1");
+        mf_test_pg_ll(t->fx.pg,
+                      "UPDATE workflow_runs SET failed_count = failed_count + 1 WHERE id = $1::uuid"
+                      " RETURNING 1",
+                      1, p);
+        mf_test_pg_exec(t->fx.pg,
+                        "UPDATE daily_statistics SET templates_used = templates_used + 1");
         /* the run's failed_count, its workflow's statistics, the day's templates_used */
-        assert_int_equal(mf_runs_recount_check(t->pg, NULL, &mm, &err), 3);
+        assert_int_equal(mf_runs_recount_check(t->fx.pg, NULL, &mm, &err), 3);
         assert_non_null(strstr(mm, "failed_count"));
         assert_non_null(strstr(mm, "statistics"));
         assert_non_null(strstr(mm, "templates_used"));
         free(mm);
-        assert_int_equal(mf_runs_recount_check(t->pg, r2.id, &mm, &err), 2);
+        assert_int_equal(mf_runs_recount_check(t->fx.pg, r2.id, &mm, &err), 2);
         free(mm);
     }
 }
@@ -657,7 +543,7 @@ static long long record_group(itest *t, char (*jobs)[MF_UUID_STR_SIZE], int n)
     assert_true(len + 2 <= sizeof(arr));
     arr[len++] = '}';
     arr[len] = '\0';
-    return mf_test_pg_ll(t->pg, "INSERT INTO mf_claim_groups (chunk_id, group_id, job_ids)"
+    return mf_test_pg_ll(t->fx.pg, "INSERT INTO mf_claim_groups (chunk_id, group_id, job_ids)"
                          " VALUES (gen_random_uuid(), 'G4V20260101STATUSTEST00001', $1::uuid[])"
                          " RETURNING id", 1, p);
 }
@@ -699,8 +585,9 @@ static void send_and_produce(itest *t, const run_fx *r, int n)
     record_group(t, jobs, n);
     /* accepted results carrying the simulator's message ids (in request order) */
     for (int i = 0; i < n; i++)
-        produce_result(t, r, t->tpl, 500000 + i, MF_RESULT_ACCEPTED, sent.ids[i], mf_test_now_ms());
-    flush(t);
+        produce_result(t, r, t->fx.tpl, 500000 + i, MF_RESULT_ACCEPTED, sent.ids[i],
+                       mf_test_now_ms());
+    rep_itest_flush(&t->fx);
 }
 
 /* message_logs rows of run r: all of them, or those whose status is no longer 'sent' */
@@ -708,7 +595,7 @@ static long long run_rows(itest *t, const run_fx *r, int final_only)
 {
     const char *p[1] = {r->id};
 
-    return mf_test_pg_ll(t->pg, final_only ? "SELECT count(*) FROM message_logs WHERE"
+    return mf_test_pg_ll(t->fx.pg, final_only ? "SELECT count(*) FROM message_logs WHERE"
                                              " workflow_run_id = $1::uuid AND status <> 'sent'"
                                            : "SELECT count(*) FROM message_logs WHERE"
                                              " workflow_run_id = $1::uuid",
@@ -718,7 +605,8 @@ static long long run_rows(itest *t, const run_fx *r, int final_only)
 /* Waits (at most timeout_ms) until run r has `want` rows (final ones if final_only). */
 static void wait_rows(itest *t, const run_fx *r, int final_only, long long want, int timeout_ms)
 {
-    for (int waited = 0; waited < timeout_ms; waited += 100) {
+    for (long long since = mf_test_mono_ms(), waited = 0; waited < timeout_ms;
+         waited = mf_test_mono_ms() - since) {
         if (run_rows(t, r, final_only) == want)
             return;
         mf_test_sleep_ms(100);
@@ -734,48 +622,64 @@ static void test_status_poller(void **state)
     long long delivered = 0, failed = 0;
 
     start_sim(t);
-    make_run(t, t->tpl, n, &r);
+    rep_itest_make_run(&t->fx, n, "0 s", &r);
     send_and_produce(t, &r, n);
     /* prices re-read for every row: none may be read while the direct COPY holds the
      * connection (the cache serves then) */
     t->price_ttl_ms = "0";
-    start_reporter(t, t->group, 1);
+    start_reporter(t, t->fx.group, 1);
     t->price_ttl_ms = NULL;
     p[0] = r.id;
     wait_rows(t, &r, 1, n, 60000);
-    delivered = mf_test_pg_ll(t->pg, "SELECT count(*) FROM message_logs WHERE workflow_run_id = $1::uuid"
-                            " AND status = 'delivered' AND delivered_at IS NOT NULL"
-                            " AND provider_status_code = '4000'", 1, p);
-    failed = mf_test_pg_ll(t->pg, "SELECT count(*) FROM message_logs WHERE workflow_run_id = $1::uuid"
-                         " AND status = 'failed' AND error_code = '3043' AND cost = 0", 1, p);
+    delivered = mf_test_pg_ll(t->fx.pg,
+                              "SELECT count(*) FROM message_logs WHERE workflow_run_id = $1::uuid"
+                              " AND status = 'delivered' AND delivered_at IS NOT NULL"
+                              " AND provider_status_code = '4000'",
+                              1, p);
+    failed = mf_test_pg_ll(t->fx.pg,
+                           "SELECT count(*) FROM message_logs WHERE workflow_run_id = $1::uuid"
+                           " AND status = 'failed' AND error_code = '3043' AND cost = 0",
+                           1, p);
     print_message("status poller: %lld delivered, %lld failed of %d\n", delivered, failed, n);
     assert_int_equal(delivered + failed, n);
     assert_true(delivered > 0);
     assert_true(failed > 0);
     /* the poller swept them holding the lease; nothing marked the rows themselves */
-    assert_int_equal(mf_test_pg_ll(t->pg, "SELECT count(*) FROM mf_status_poller WHERE owner IS NOT NULL"
-                                 " AND lease_until > now() AND sweep_started_at IS NOT NULL", 0, NULL), 1);
-    wait_completed(t, &r, 30000);
-    assert_int_equal(mf_test_pg_ll(t->pg, "SELECT success_count * 1000 + failed_count FROM workflow_runs"
-                                 " WHERE id = $1::uuid", 1, p), delivered * 1000 + failed);
+    assert_int_equal(mf_test_pg_ll(t->fx.pg,
+                                   "SELECT count(*) FROM mf_status_poller WHERE owner IS NOT NULL"
+                                   " AND lease_until > now() AND sweep_started_at IS NOT NULL",
+                                   0, NULL),
+                     1);
+    rep_itest_wait_completed(&t->fx, r.id, 30000);
+    assert_int_equal(mf_test_pg_ll(t->fx.pg,
+                                   "SELECT success_count * 1000 + failed_count FROM workflow_runs"
+                                   " WHERE id = $1::uuid",
+                                   1, p),
+                     delivered * 1000 + failed);
     /* the next sweep finds every job of the group final and closes the group: later sweeps
      * skip it */
-    for (int waited = 0; mf_test_pg_ll(t->pg, "SELECT count(*) FROM mf_claim_groups"
-                                       " WHERE final_at IS NULL", 0, NULL) > 0; waited += 100) {
+    for (long long since = mf_test_mono_ms(), waited = 0;
+         mf_test_pg_ll(t->fx.pg,
+                       "SELECT count(*) FROM mf_claim_groups"
+                       " WHERE final_at IS NULL",
+                       0, NULL) > 0;
+         waited = mf_test_mono_ms() - since) {
         if (waited > 15000)
             fail_msg("the poller did not mark the group final");
         mf_test_sleep_ms(100);
     }
     /* it read the group and its jobs by primary key: no index over the unfinished messages */
-    assert_int_equal(mf_test_pg_ll(t->pg, "SELECT count(*) FROM pg_indexes WHERE indexname IN"
+    assert_int_equal(mf_test_pg_ll(t->fx.pg, "SELECT count(*) FROM pg_indexes WHERE indexname IN"
                                  " ('idx_message_logs_sent_unfinal',"
                                  "  'idx_message_logs_provider_message_id')", 0, NULL), 0);
-    assert_int_equal(mf_test_stop(t->reporter, 20000, NULL), 0);
-    t->reporter = 0;
+    assert_int_equal(mf_test_stop(t->fx.reporter, 20000, NULL), 0);
+    t->fx.reporter = 0;
     /* a stopping poller hands the lease back at once */
-    assert_int_equal(mf_test_pg_ll(t->pg, "SELECT count(*) FROM mf_status_poller WHERE owner IS NULL",
-                                 0, NULL), 1);
-    assert_consistent(t);
+    assert_int_equal(mf_test_pg_ll(t->fx.pg,
+                                   "SELECT count(*) FROM mf_status_poller WHERE owner IS NULL", 0,
+                                   NULL),
+                     1);
+    rep_itest_assert_consistent(t->fx.pg, NULL);
 }
 
 /* The poller reads a recorded group by its jobs: it keeps only the jobs not final yet (a job
@@ -792,9 +696,9 @@ static void test_status_poller_groups(void **state)
     mf_err err;
 
     start_sim(t);
-    make_run(t, t->tpl, 3, &r);
+    rep_itest_make_run(&t->fx, 3, "0 s", &r);
     p[0] = r.id;
-    mf_test_pg_ll(t->pg, "WITH u AS (UPDATE workflow_runs SET status = 'completed'"
+    mf_test_pg_ll(t->fx.pg, "WITH u AS (UPDATE workflow_runs SET status = 'completed'"
                   " WHERE id = $1::uuid RETURNING 1) SELECT count(*) FROM u", 1, p);
     for (int i = 0; i < 3; i++) {
         assert_int_equal(mf_uuid_v4(&u, &err), 0);
@@ -804,8 +708,8 @@ static void test_status_poller_groups(void **state)
      * sent), job 2 without a row yet */
     p[1] = jobs[0];
     p[2] = jobs[1];
-    p[3] = t->tpl;
-    assert_int_equal(mf_test_pg_ll(t->pg,
+    p[3] = t->fx.tpl;
+    assert_int_equal(mf_test_pg_ll(t->fx.pg,
         "WITH i AS (INSERT INTO message_logs (id, workflow_run_id, template_id, recipient_phone,"
         " message_type, status, provider, provider_message_id, sent_at, delivered_at)"
         " VALUES ($2::uuid, $1::uuid, $4::uuid, '01055500000', 'sms', 'delivered', 'coolsms',"
@@ -816,26 +720,32 @@ static void test_status_poller_groups(void **state)
     snprintf(arr, sizeof(arr), "{%s,%s,%s}", jobs[0], jobs[1], jobs[2]);
     gid = record_group(t, jobs, 3);
     print_message("group %lld: %s\n", gid, arr);
-    start_reporter(t, t->group, 1);
+    start_reporter(t, t->fx.group, 1);
     /* narrowed to jobs 1 and 2, still open */
     snprintf(ids, sizeof(ids), "{%s,%s}", jobs[1], jobs[2]);
     p[0] = ids;
-    for (int waited = 0; mf_test_pg_ll(t->pg, "SELECT count(*) FROM mf_claim_groups WHERE"
-                                       " open_job_ids IS NOT NULL", 0, NULL) == 0; waited += 100) {
+    for (long long since = mf_test_mono_ms(), waited = 0;
+         mf_test_pg_ll(t->fx.pg,
+                       "SELECT count(*) FROM mf_claim_groups WHERE"
+                       " open_job_ids IS NOT NULL",
+                       0, NULL) == 0;
+         waited = mf_test_mono_ms() - since) {
         if (waited > 30000)
             fail_msg("the poller did not narrow the group");
         mf_test_sleep_ms(100);
     }
-    assert_int_equal(mf_test_pg_ll(t->pg, "SELECT count(*) FROM mf_claim_groups WHERE final_at IS NULL"
-                                 " AND cardinality(job_ids) = 3"
-                                 " AND open_job_ids @> $1::uuid[] AND open_job_ids <@ $1::uuid[]",
-                                 1, p), 1);
+    assert_int_equal(mf_test_pg_ll(t->fx.pg,
+                                   "SELECT count(*) FROM mf_claim_groups WHERE final_at IS NULL"
+                                   " AND cardinality(job_ids) = 3"
+                                   " AND open_job_ids @> $1::uuid[] AND open_job_ids <@ $1::uuid[]",
+                                   1, p),
+                     1);
     /* the missing row arrives failed, the sent one becomes delivered: the group closes */
     p[0] = r.id;
     p[1] = jobs[2];
     p[2] = jobs[1];
-    p[3] = t->tpl;
-    assert_int_equal(mf_test_pg_ll(t->pg,
+    p[3] = t->fx.tpl;
+    assert_int_equal(mf_test_pg_ll(t->fx.pg,
         "WITH i AS (INSERT INTO message_logs (id, workflow_run_id, template_id, recipient_phone,"
         " message_type, status, provider, failed_at, error_code)"
         " VALUES ($2::uuid, $1::uuid, $4::uuid, '01055500002', 'sms', 'failed', 'coolsms', now(),"
@@ -843,18 +753,22 @@ static void test_status_poller_groups(void **state)
         " d AS (UPDATE message_logs SET status = 'delivered', delivered_at = now()"
         "  WHERE id = $3::uuid RETURNING 1)"
         " SELECT (SELECT count(*) FROM i) + (SELECT count(*) FROM d)", 4, p), 2);
-    for (int waited = 0; mf_test_pg_ll(t->pg, "SELECT count(*) FROM mf_claim_groups WHERE"
-                                       " final_at IS NULL", 0, NULL) > 0; waited += 100) {
+    for (long long since = mf_test_mono_ms(), waited = 0;
+         mf_test_pg_ll(t->fx.pg,
+                       "SELECT count(*) FROM mf_claim_groups WHERE"
+                       " final_at IS NULL",
+                       0, NULL) > 0;
+         waited = mf_test_mono_ms() - since) {
         if (waited > 30000)
             fail_msg("the poller did not close the group");
         mf_test_sleep_ms(100);
     }
     /* the recorded jobs themselves are never changed (the senders' recovery reads them) */
     p[0] = arr;
-    assert_int_equal(mf_test_pg_ll(t->pg, "SELECT count(*) FROM mf_claim_groups"
+    assert_int_equal(mf_test_pg_ll(t->fx.pg, "SELECT count(*) FROM mf_claim_groups"
                                  " WHERE job_ids = $1::uuid[] AND open_job_ids IS NULL", 1, p), 1);
-    assert_int_equal(mf_test_stop(t->reporter, 20000, NULL), 0);
-    t->reporter = 0;
+    assert_int_equal(mf_test_stop(t->fx.reporter, 20000, NULL), 0);
+    t->fx.reporter = 0;
 }
 
 /* While a campaign is being recorded (a run still 'running') the poller waits its turn, at
@@ -868,12 +782,12 @@ static void test_status_poller_waits_turn(void **state)
     long long t0, waited_ms;
 
     start_sim(t);
-    make_run(t, t->tpl, 1000, &busy);
-    make_run(t, t->tpl, n, &r);
+    rep_itest_make_run(&t->fx, 1000, "0 s", &busy);
+    rep_itest_make_run(&t->fx, n, "0 s", &r);
     send_and_produce(t, &r, n);
     t->max_defer_ms = "15000";
     t0 = mf_test_now_ms();
-    start_reporter(t, t->group, 1);
+    start_reporter(t, t->fx.group, 1);
     wait_rows(t, &r, 0, n, 60000);
     assert_int_equal(run_rows(t, &r, 0), n);
     /* without the wait they would be final within about a second (status delay 300 ms,
@@ -890,12 +804,11 @@ static void test_status_poller_waits_turn(void **state)
     waited_ms = mf_test_now_ms() - t0;
     print_message("final statuses after %lld ms (bound 15000 ms)\n", waited_ms);
     assert_true(waited_ms >= 14000);
-    assert_int_equal(mf_test_stop(t->reporter, 20000, NULL), 0);
-    t->reporter = 0;
+    assert_int_equal(mf_test_stop(t->fx.reporter, 20000, NULL), 0);
+    t->fx.reporter = 0;
     t->max_defer_ms = NULL;
-    assert_consistent(t);
+    rep_itest_assert_consistent(t->fx.pg, NULL);
 }
-
 
 /* ---- the two insert paths, in-process: same rows, timing printed --------------------- */
 
@@ -950,9 +863,9 @@ static void test_insert_modes(void **state)
     char d[4][64];
     rep_offset off = {0, 1};
 
-    assert_int_equal(mf_uuid_parse(t->wf, &wf, &err), 0);
-    assert_int_equal(mf_uuid_parse(t->tpl, &tpl, &err), 0);
-    st = rep_store_new("bench", t->topic, 60000, NULL, &err);
+    assert_int_equal(mf_uuid_parse(t->fx.wf, &wf, &err), 0);
+    assert_int_equal(mf_uuid_parse(t->fx.tpl, &tpl, &err), 0);
+    st = rep_store_new("bench", t->fx.topic, 60000, NULL, &err);
     assert_non_null(st);
     for (int mode = 0; mode < 4; mode++) {
         run_fx r;
@@ -960,7 +873,7 @@ static void test_insert_modes(void **state)
         double t0, t1, t2;
         const char *p[1];
 
-        make_run(t, t->tpl, N, &r);
+        rep_itest_make_run(&t->fx, N, "0 s", &r);
         fill_batch(&r, &wf, &tpl, res, phones, texts, vars, N, mf_test_now_ms());
         /* mixed: every 7th row has no type (a failure before rendering), which only the
          * staging path can store (it takes the template's); the others still go direct */
@@ -968,13 +881,13 @@ static void test_insert_modes(void **state)
             res[i].type = MF_TYPE_NONE;
         rep_store_set_insert_mode(st, modes[mode]);
         t0 = mono_s();
-        if (rep_store_write(st, t->pg, res, N, &off, 1, &stats, &err) != 0)
+        if (rep_store_write(st, t->fx.pg, res, N, &off, 1, &stats, &err) != 0)
             fail_msg("write: %s", err.msg);
         t1 = mono_s();
         assert_int_equal(stats.inserted, N);
         assert_int_equal(stats.direct, mode == 0 ? N : mode == 3 ? N - (N + 6) / 7 : 0);
         assert_int_equal(stats.completed, 1);
-        if (rep_store_write(st, t->pg, res, N, &off, 1, &stats, &err) != 0)
+        if (rep_store_write(st, t->fx.pg, res, N, &off, 1, &stats, &err) != 0)
             fail_msg("rewrite: %s", err.msg);
         t2 = mono_s();
         assert_int_equal(stats.inserted, 0);
@@ -984,19 +897,25 @@ static void test_insert_modes(void **state)
                       (t1 - t0) * 1000, (t2 - t1) * 1000);
         p[0] = r.id;
         /* both paths store the same bytes (tabs, quotes, backslashes, newlines included) */
-        mf_test_pg_str(t->pg, "SELECT md5(string_agg(concat_ws('|', recipient_phone, recipient_name,"
-                     " message_content, variables_used::text, status, cost, error_code, channel, message_type,"
-                     " provider_message_id), ',' ORDER BY recipient_phone)) FROM message_logs"
-                     " WHERE workflow_run_id = $1::uuid", 1, p, d[mode], sizeof(d[mode]));
+        mf_test_pg_str(t->fx.pg,
+                       "SELECT md5(string_agg(concat_ws('|', recipient_phone, recipient_name,"
+                       " message_content, variables_used::text, status, cost, error_code, channel, "
+                       "message_type,"
+                       " provider_message_id), ',' ORDER BY recipient_phone)) FROM message_logs"
+                       " WHERE workflow_run_id = $1::uuid",
+                       1, p, d[mode], sizeof(d[mode]));
         phone_of(1, phones[0]);
-        assert_int_equal(mf_test_pg_ll(t->pg, "SELECT count(*) FROM message_logs WHERE workflow_run_id ="
-                                     " $1::uuid AND message_content = '고객1님' || chr(9) ||"
-                                     " '안녕하세요 \"쿠폰\" \\ 확인' || chr(10) || '하세요'", 1, p), 1);
+        assert_int_equal(mf_test_pg_ll(t->fx.pg,
+                                       "SELECT count(*) FROM message_logs WHERE workflow_run_id ="
+                                       " $1::uuid AND message_content = '고객1님' || chr(9) ||"
+                                       " '안녕하세요 \"쿠폰\" \\ 확인' || chr(10) || '하세요'",
+                                       1, p),
+                         1);
     }
     assert_string_equal(d[0], d[1]);
     assert_string_equal(d[0], d[2]);
     assert_string_equal(d[0], d[3]);
-    assert_consistent(t);
+    rep_itest_assert_consistent(t->fx.pg, NULL);
     rep_store_free(st);
 }
 

@@ -34,76 +34,17 @@
 /* ---- fixture ------------------------------------------------------------------------- */
 
 typedef struct itest {
-    char admin_dsn[512];
-    char dsn[768];
-    char db[96];
+    rep_itest fx;
     char user[64];
     int pg_port;
-    char prefix[64];
-    char topic[128];
-    char dlq[128];
-    char brokers[256];
-    char group[96];
-    char bin[1200];
-    char logfile[160];
-    PGconn *pg;
-    mf_kafka_producer *prod;
-    int64_t end[NPARTS];
-    long long dr_failed;
-    pid_t reporter;
-    int http_port;
     mf_test_fwd *fwd;
-    char wf[MF_UUID_STR_SIZE];
-    char tpl[MF_UUID_STR_SIZE];
 } itest;
 
 static long long status_count(itest *t, const char *status)
 {
     const char *p[1] = {status};
 
-    return mf_test_pg_ll(t->pg, "SELECT count(*) FROM message_logs WHERE status = $1", 1, p);
-}
-
-static void assert_consistent(itest *t)
-{
-    mf_err err;
-    char *mm = NULL;
-    int n = mf_runs_recount_check(t->pg, NULL, &mm, &err);
-
-    if (n < 0)
-        fail_msg("recount failed: %s", err.msg);
-    if (n != 0)
-        fail_msg("%d counter mismatches:\n%s", n, mm);
-    free(mm);
-}
-
-static void on_dr(void *ctx, const mf_kafka_dr *dr)
-{
-    itest *t = ctx;
-
-    if (!dr->ok) {
-        t->dr_failed++;
-        return;
-    }
-    if (dr->partition >= 0 && dr->partition < NPARTS && dr->offset + 1 > t->end[dr->partition])
-        t->end[dr->partition] = dr->offset + 1;
-}
-
-static void produce_raw(itest *t, const char *key, const void *val, size_t len)
-{
-    mf_err err;
-
-    if (mf_kafka_produce(t->prod, t->topic, key, strlen(key), val, len, NULL, 10000, &err) != 0)
-        fail_msg("produce: %s", err.msg);
-}
-
-static void flush(itest *t)
-{
-    mf_err err;
-
-    if (mf_kafka_flush(t->prod, 60000, &err) != 0)
-        fail_msg("flush: %s", err.msg);
-    assert_int_equal(t->dr_failed, 0);
+    return mf_test_pg_ll(t->fx.pg, "SELECT count(*) FROM message_logs WHERE status = $1", 1, p);
 }
 
 /* ---- the reporter process and its HTTP endpoint ---------------------------------------- */
@@ -115,7 +56,7 @@ typedef struct extra_env {
 static void start_reporter(itest *t, const char *dsn, const char *brokers, const char *const *more)
 {
     const char *env[64] = {"MF_PG_DSN", dsn, "MF_KAFKA_BROKERS", brokers,
-                           "MF_TOPIC_PREFIX", t->prefix, "MF_REPORTER_GROUP", t->group,
+                           "MF_TOPIC_PREFIX", t->fx.prefix, "MF_REPORTER_GROUP", t->fx.group,
                            "MF_REPORTER_STATUS_ENABLED", "false", "MF_HTTP_PORT", "0",
                            "MF_REPORTER_BATCH_MAX", "1000", "MF_REPORTER_LINGER_MS", "50",
                            "MF_REPORTER_LAG_INTERVAL_MS", "200",
@@ -127,49 +68,9 @@ static void start_reporter(itest *t, const char *dsn, const char *brokers, const
     for (size_t i = 0; more != NULL && more[i] != NULL && n + 2 < 63; i++)
         env[n++] = more[i];
     env[n] = NULL;
-    t->reporter = mf_test_spawn(t->bin, env, t->logfile, -1);
-    assert_true(t->reporter > 0);
-    t->http_port = mf_test_log_http_port(t->logfile, 15000);
-}
-
-/* GET path from the reporter; returns the HTTP status, body into b (NUL-terminated). */
-static long http_get(itest *t, const char *path, mf_buf *b)
-{
-    char url[128];
-    long code;
-
-    snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", t->http_port, path);
-    code = mf_test_http(NULL, url, NULL, 5000, b);
-    if (code == 0)
-        fail_msg("GET %s failed", url);
-    return code;
-}
-
-/* Sum of the samples of `name` (exact name) whose labels contain every filter (may be NULL). */
-static double metric(const char *body, const char *name, const char *f1, const char *f2)
-{
-    size_t nl = strlen(name);
-    double sum = 0;
-    const char *line = body;
-
-    while (line != NULL && *line != '\0') {
-        const char *eol = strchr(line, '\n');
-        size_t len = eol ? (size_t)(eol - line) : strlen(line);
-        char buf[1024];
-
-        if (len < sizeof(buf) && line[0] != '#' && strncmp(line, name, nl) == 0 &&
-            (line[nl] == '{' || line[nl] == ' ')) {
-            memcpy(buf, line, len);
-            buf[len] = '\0';
-            if ((f1 == NULL || strstr(buf, f1) != NULL) && (f2 == NULL || strstr(buf, f2) != NULL)) {
-                char *sp = strrchr(buf, ' ');
-
-                sum += sp ? strtod(sp + 1, NULL) : 0;
-            }
-        }
-        line = eol ? eol + 1 : NULL;
-    }
-    return sum;
+    t->fx.reporter = mf_test_spawn(t->fx.bin, env, t->fx.logfile, -1);
+    assert_true(t->fx.reporter > 0);
+    t->fx.http_port = mf_test_log_http_port(t->fx.logfile, 15000);
 }
 
 /* Rows by status as the metrics say the database has them: every row inserted with the
@@ -180,9 +81,9 @@ static long long metric_rows(const char *body, const char *status)
     double v;
 
     snprintf(lab, sizeof(lab), "status=\"%s\"", status);
-    v = metric(body, "msgfleet_reporter_rows_total", lab, NULL);
+    v = rep_itest_metric(body, "msgfleet_reporter_rows_total", lab, NULL);
     if (strcmp(status, "sent") == 0)
-        v -= metric(body, "msgfleet_reporter_rows_total", "op=\"update\"", NULL);
+        v -= rep_itest_metric(body, "msgfleet_reporter_rows_total", "op=\"update\"", NULL);
     return (long long)v;
 }
 
@@ -204,58 +105,15 @@ static void promtool_check(const mf_buf *body)
     unlink(path);
 }
 
-static void wait_offsets(itest *t, int timeout_ms)
-{
-    const char *p[2] = {t->group, t->topic};
-    long long want = 0;
-
-    for (int i = 0; i < NPARTS; i++)
-        want += t->end[i];
-    for (int waited = 0; waited < timeout_ms; waited += 100) {
-        int st;
-
-        if (mf_test_pg_ll(t->pg, "SELECT COALESCE(sum(next_offset), 0) FROM mf_consumer_offsets"
-                        " WHERE consumer_group = $1 AND topic = $2", 2, p) == want)
-            return;
-        if (t->reporter > 0 && waitpid(t->reporter, &st, WNOHANG) == t->reporter)
-            fail_msg("the reporter exited early (status %d), see %s", st, t->logfile);
-        mf_test_sleep_ms(100);
-    }
-    fail_msg("stored offsets did not reach %lld within %d ms (see %s)", want, timeout_ms,
-             t->logfile);
-}
-
-static void assert_alive(itest *t)
-{
-    int st;
-
-    if (waitpid(t->reporter, &st, WNOHANG) == t->reporter) {
-        t->reporter = 0;
-        fail_msg("the reporter exited (status %d), see %s", st, t->logfile);
-    }
-}
-
 static int setup(void **state)
 {
-    itest *t = calloc(1, sizeof(*t));
-    char hex[16];
+    itest *t = rep_itest_new(sizeof(*t), "repops", "itest_reporter_ops", NPARTS, 0);
     PQconninfoOption *opts;
 
-    assert_non_null(t);
-    snprintf(t->bin, sizeof(t->bin), "%s", mf_test_env("MF_REPORTER_BIN", "reporter/msgfleet-reporter"));
-    snprintf(t->admin_dsn, sizeof(t->admin_dsn), "%s",
-             mf_test_pg_dsn());
-    snprintf(t->brokers, sizeof(t->brokers), "%s", mf_test_env("MF_KAFKA_BROKERS", MF_TEST_BROKERS_DEF));
-    mf_test_tag(hex, sizeof(hex));
-    mf_test_db_create(t->admin_dsn, "repops", t->db, sizeof(t->db));
-    snprintf(t->prefix, sizeof(t->prefix), "itrepops%s.", hex);
-    snprintf(t->group, sizeof(t->group), "itrepops-%s", hex);
-    snprintf(t->logfile, sizeof(t->logfile), "/tmp/itest_reporter_ops_%s.log", hex);
-    snprintf(t->dsn, sizeof(t->dsn), "%s dbname=%s", t->admin_dsn, t->db);
     /* where the forwarder points: the server and user of MF_PG_DSN */
     t->pg_port = 55432;
     snprintf(t->user, sizeof(t->user), "msgfleet");
-    opts = PQconninfoParse(t->admin_dsn, NULL);
+    opts = PQconninfoParse(t->fx.admin_dsn, NULL);
     for (PQconninfoOption *o = opts; o != NULL && o->keyword != NULL; o++) {
         if (o->val != NULL && strcmp(o->keyword, "port") == 0)
             t->pg_port = (int)strtol(o->val, NULL, 10);
@@ -263,13 +121,6 @@ static int setup(void **state)
             snprintf(t->user, sizeof(t->user), "%s", o->val);
     }
     PQconninfoFree(opts);
-
-    t->pg = mf_test_pg_connect(t->admin_dsn, t->db, "PostgreSQL (MF_PG_DSN)");
-    mf_test_db_migrate(t->pg);
-
-    t->prod = rep_itest_topics(t->brokers, t->prefix, NPARTS, t->topic, t->dlq, on_dr, t);
-
-    rep_itest_seed(t->pg, t->tpl, NULL, t->wf);
     *state = t;
     return 0;
 }
@@ -277,49 +128,20 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     itest *t = *state;
-    mf_err err;
 
     if (t == NULL)
         return 0;
-    mf_test_stop(t->reporter, 25000, NULL);
+    mf_test_stop(t->fx.reporter, 25000, NULL);
+    t->fx.reporter = 0;
     mf_test_fwd_stop(t->fwd);
-    if (t->prod != NULL) {
-        mf_kafka_flush(t->prod, 5000, &err);
-        mf_kafka_producer_free(t->prod);
-    }
-    rep_itest_cleanup(t->pg, t->admin_dsn, t->db, t->brokers, t->topic, t->dlq);
+    rep_itest_close(&t->fx, 25000);
     free(t);
     return 0;
 }
 
 /* ---- results --------------------------------------------------------------------------- */
 
-typedef struct run_fx {
-    char id[MF_UUID_STR_SIZE];
-    mf_uuid uid;
-    long long started_ms;
-} run_fx;
-
-/* A running run; finished_ago: NULL = expansion not finished, else an interval ("0 s"). */
-static void make_run(itest *t, int target, const char *finished_ago, run_fx *r)
-{
-    char tgt[16];
-    const char *p[3] = {t->wf, tgt, finished_ago};
-    PGresult *res;
-    mf_err err;
-
-    snprintf(tgt, sizeof(tgt), "%d", target);
-    res = mf_test_pg_query(t->pg,
-            "INSERT INTO workflow_runs (workflow_id, status, trigger_type, target_count,"
-            " expanded_count, expansion_finished_at) VALUES ($1::uuid, 'running', 'manual',"
-            " $2::int, $2::int, now() - $3::interval)"
-            " RETURNING id, floor(extract(epoch FROM started_at) * 1000)::bigint",
-            3, p);
-    snprintf(r->id, sizeof(r->id), "%s", PQgetvalue(res, 0, 0));
-    r->started_ms = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
-    PQclear(res);
-    assert_int_equal(mf_uuid_parse(r->id, &r->uid, &err), 0);
-}
+typedef rep_itest_run run_fx;
 
 #define IS_FAILED(i) ((i) % 20 == 7)
 #define IS_DELIVERED(i) ((i) % 100 == 1)
@@ -330,8 +152,7 @@ static void produce_result(itest *t, const run_fx *r, int i, mf_result_status st
 {
     mf_result res;
     mf_uuid wf, tp;
-    char phone[16], name[32], text[128], key[MF_UUID_STR_SIZE], mid[40];
-    msgpack_sbuffer sb;
+    char phone[16], name[32], text[128], mid[40];
     mf_err err;
 
     snprintf(phone, sizeof(phone), "010%08d", 10000000 + i);
@@ -341,8 +162,8 @@ static void produce_result(itest *t, const run_fx *r, int i, mf_result_status st
     memset(&res, 0, sizeof(res));
     mf_uuid_job_id(&r->uid, (uint64_t)r->started_ms, phone, 0, &res.id);
     res.run = r->uid;
-    assert_int_equal(mf_uuid_parse(t->wf, &wf, &err), 0);
-    assert_int_equal(mf_uuid_parse(t->tpl, &tp, &err), 0);
+    assert_int_equal(mf_uuid_parse(t->fx.wf, &wf, &err), 0);
+    assert_int_equal(mf_uuid_parse(t->fx.tpl, &tp, &err), 0);
     res.wf = wf;
     res.tpl = tp;
     res.status = st;
@@ -358,13 +179,10 @@ static void produce_result(itest *t, const run_fx *r, int i, mf_result_status st
         res.channel = MF_TYPE_SMS;
         res.provider_msg_id = mid;
         res.sent_ms = ts - (st == MF_RESULT_ACCEPTED ? 0 : 1000);
-        res.code = st == MF_RESULT_ACCEPTED ? "2000" : (st == MF_RESULT_DELIVERED ? "4000" : "3043");
+        res.code =
+            st == MF_RESULT_ACCEPTED ? "2000" : (st == MF_RESULT_DELIVERED ? "4000" : "3043");
     }
-    msgpack_sbuffer_init(&sb);
-    if (mf_codec_encode_result(&sb, &res, &err) != 0)
-        fail_msg("encode: %s", err.msg);
-    produce_raw(t, mf_uuid_format(&res.id, key), sb.data, sb.size);
-    msgpack_sbuffer_destroy(&sb);
+    rep_itest_produce_result(&t->fx, NULL, &res);
 }
 
 /* Results [from, to) of run r (first outcomes), then the later outcomes if finals. Returns
@@ -385,27 +203,8 @@ static long long produce_range(itest *t, const run_fx *r, int from, int to, int 
             n++;
         }
     }
-    flush(t);
+    rep_itest_flush(&t->fx);
     return n;
-}
-
-static void wait_completed(itest *t, const run_fx *r, int timeout_ms)
-{
-    const char *p[1] = {r->id};
-
-    for (int waited = 0; waited < timeout_ms; waited += 100) {
-        int st;
-
-        if (mf_test_pg_ll(t->pg, "SELECT count(*) FROM workflow_runs WHERE id = $1::uuid AND"
-                        " status = 'completed'", 1, p) == 1)
-            return;
-        if (t->reporter > 0 && waitpid(t->reporter, &st, WNOHANG) == t->reporter) {
-            t->reporter = 0;
-            fail_msg("the reporter exited early (status %d), see %s", st, t->logfile);
-        }
-        mf_test_sleep_ms(100);
-    }
-    fail_msg("run %s not completed within %d ms (see %s)", r->id, timeout_ms, t->logfile);
 }
 
 /* Exact rows of a completed run of n results produced with finals. */
@@ -424,14 +223,19 @@ static void check_rows(itest *t, const run_fx *r, int n)
         else
             sent++;
     }
-    assert_int_equal(mf_test_pg_ll(t->pg, "SELECT count(*) FROM message_logs WHERE workflow_run_id ="
-                                 " $1::uuid", 1, p), n);
+    assert_int_equal(mf_test_pg_ll(t->fx.pg,
+                                   "SELECT count(*) FROM message_logs WHERE workflow_run_id ="
+                                   " $1::uuid",
+                                   1, p),
+                     n);
     assert_int_equal(status_count(t, "sent"), sent);
     assert_int_equal(status_count(t, "delivered"), delivered);
     assert_int_equal(status_count(t, "failed"), failed);
     assert_int_equal(status_count(t, "cancelled"), cancelled);
-    assert_int_equal(mf_test_pg_ll(t->pg, "SELECT success_count * 100000 + failed_count FROM workflow_runs"
-                                 " WHERE id = $1::uuid", 1, p),
+    assert_int_equal(mf_test_pg_ll(t->fx.pg,
+                                   "SELECT success_count * 100000 + failed_count FROM workflow_runs"
+                                   " WHERE id = $1::uuid",
+                                   1, p),
                      (sent + delivered) * 100000 + failed + cancelled);
 }
 
@@ -449,41 +253,43 @@ static void test_metrics_agree(void **state)
     const char *sts[] = {"sent", "delivered", "failed", "cancelled"};
 
     mf_buf_init(&b, 0);
-    make_run(t, n, "0 s", &r);
-    produce_raw(t, "garbage", "\x81\xa1v\x63", 4);
+    rep_itest_make_run(&t->fx, n, "0 s", &r);
+    rep_itest_produce(&t->fx, "garbage", "\x81\xa1v\x63", 4);
     produced = produce_range(t, &r, 0, n, 1) + 1;
-    start_reporter(t, t->dsn, t->brokers, NULL);
-    for (int waited = 0; waited < 60000; waited += 20) {
+    start_reporter(t, t->fx.dsn, t->fx.brokers, NULL);
+    for (long long since = mf_test_mono_ms(), waited = 0; waited < 60000;
+         waited = mf_test_mono_ms() - since) {
         const char *p[1] = {r.id};
         long long rows, done;
 
-        assert_int_equal(http_get(t, "/metrics", &b), 200);
-        rows = (long long)metric(b.data, "msgfleet_reporter_rows_total", "op=\"insert\"", NULL);
+        assert_int_equal(rep_itest_http_get(&t->fx, "/metrics", &b), 200);
+        rows = (long long)rep_itest_metric(b.data, "msgfleet_reporter_rows_total", "op=\"insert\"",
+                                           NULL);
         /* the counters move after COMMIT: the database has at least as much */
         for (size_t i = 0; i < 4; i++)
             if (strcmp(sts[i], "sent") != 0)
                 assert_true(metric_rows(b.data, sts[i]) <= status_count(t, sts[i]));
-        assert_true(rows <= mf_test_pg_ll(t->pg, "SELECT count(*) FROM message_logs", 0, NULL));
+        assert_true(rows <= mf_test_pg_ll(t->fx.pg, "SELECT count(*) FROM message_logs", 0, NULL));
         assert_true(rows >= prev_rows);
         prev_rows = rows;
         if (rows > 0 && rows < n)
             during++;
-        done = mf_test_pg_ll(t->pg, "SELECT count(*) FROM workflow_runs WHERE id = $1::uuid"
+        done = mf_test_pg_ll(t->fx.pg, "SELECT count(*) FROM workflow_runs WHERE id = $1::uuid"
                            " AND status = 'completed'", 1, p);
         if (done == 1)
             break;
-        assert_alive(t);
+        rep_itest_assert_alive(&t->fx);
         mf_test_sleep_ms(20);
     }
     print_message("%lld scrapes saw a partly recorded run\n", during);
-    wait_completed(t, &r, 30000);
-    wait_offsets(t, 30000);
+    rep_itest_wait_completed(&t->fx, r.id, 30000);
+    rep_itest_wait_offsets(&t->fx, t->fx.group, 30000);
     check_rows(t, &r, n);
-    assert_consistent(t);
+    rep_itest_assert_consistent(t->fx.pg, NULL);
     /* the lag gauge reaches 0 once the offsets are stored */
-    for (int waited = 0;; waited += 100) {
-        assert_int_equal(http_get(t, "/metrics", &b), 200);
-        if (metric(b.data, "msgfleet_reporter_consumer_lag", NULL, NULL) == 0 &&
+    for (long long since = mf_test_mono_ms(), waited = 0;; waited = mf_test_mono_ms() - since) {
+        assert_int_equal(rep_itest_http_get(&t->fx, "/metrics", &b), 200);
+        if (rep_itest_metric(b.data, "msgfleet_reporter_consumer_lag", NULL, NULL) == 0 &&
             strstr(b.data, "\nmsgfleet_reporter_consumer_lag ") != NULL)
             break;
         if (waited > 5000)
@@ -492,26 +298,33 @@ static void test_metrics_agree(void **state)
     }
     for (size_t i = 0; i < 4; i++)
         assert_int_equal(metric_rows(b.data, sts[i]), status_count(t, sts[i]));
-    assert_int_equal((long long)metric(b.data, "msgfleet_reporter_runs_completed_total", NULL, NULL), 1);
-    assert_int_equal((long long)metric(b.data, "msgfleet_reporter_dlq_total", NULL, NULL), 1);
-    assert_int_equal((long long)metric(b.data, "msgfleet_reporter_duplicates_total", NULL, NULL), 0);
-    assert_int_equal((long long)metric(b.data, "msgfleet_reporter_batch_size_sum", NULL, NULL),
-                     produced);
-    assert_true(metric(b.data, "msgfleet_reporter_batches_total", NULL, NULL) >= 1);
-    assert_int_equal((long long)metric(b.data, "msgfleet_reporter_batches_total", NULL, NULL),
-                     (long long)metric(b.data, "msgfleet_reporter_batch_seconds_count", NULL, NULL));
+    assert_int_equal(
+        (long long)rep_itest_metric(b.data, "msgfleet_reporter_runs_completed_total", NULL, NULL),
+        1);
+    assert_int_equal((long long)rep_itest_metric(b.data, "msgfleet_reporter_dlq_total", NULL, NULL),
+                     1);
+    assert_int_equal(
+        (long long)rep_itest_metric(b.data, "msgfleet_reporter_duplicates_total", NULL, NULL), 0);
+    assert_int_equal(
+        (long long)rep_itest_metric(b.data, "msgfleet_reporter_batch_size_sum", NULL, NULL),
+        produced);
+    assert_true(rep_itest_metric(b.data, "msgfleet_reporter_batches_total", NULL, NULL) >= 1);
+    assert_int_equal(
+        (long long)rep_itest_metric(b.data, "msgfleet_reporter_batches_total", NULL, NULL),
+        (long long)rep_itest_metric(b.data, "msgfleet_reporter_batch_seconds_count", NULL, NULL));
     promtool_check(&b);
-    assert_int_equal(http_get(t, "/healthz", &b), 200);
+    assert_int_equal(rep_itest_http_get(&t->fx, "/healthz", &b), 200);
     assert_non_null(strstr(b.data, "\"postgres\":{\"ok\":true"));
     assert_non_null(strstr(b.data, "\"kafka\":{\"ok\":true"));
-    assert_int_equal(http_get(t, "/livez", &b), 200);
+    assert_int_equal(rep_itest_http_get(&t->fx, "/livez", &b), 200);
 
     /* the same results again: nothing in the database moves, only duplicates_total */
     produced = produce_range(t, &r, 0, n, 1);
-    wait_offsets(t, 30000);
-    for (int waited = 0;; waited += 100) {
-        assert_int_equal(http_get(t, "/metrics", &b), 200);
-        if ((long long)metric(b.data, "msgfleet_reporter_duplicates_total", NULL, NULL) == produced)
+    rep_itest_wait_offsets(&t->fx, t->fx.group, 30000);
+    for (long long since = mf_test_mono_ms(), waited = 0;; waited = mf_test_mono_ms() - since) {
+        assert_int_equal(rep_itest_http_get(&t->fx, "/metrics", &b), 200);
+        if ((long long)rep_itest_metric(b.data, "msgfleet_reporter_duplicates_total", NULL, NULL) ==
+            produced)
             break;
         if (waited > 5000)
             fail_msg("duplicates_total is not %lld:\n%s", produced, b.data);
@@ -520,8 +333,8 @@ static void test_metrics_agree(void **state)
     for (size_t i = 0; i < 4; i++)
         assert_int_equal(metric_rows(b.data, sts[i]), status_count(t, sts[i]));
     check_rows(t, &r, n);
-    assert_int_equal(mf_test_stop(t->reporter, 25000, NULL), 0);
-    t->reporter = 0;
+    assert_int_equal(mf_test_stop(t->fx.reporter, 25000, NULL), 0);
+    t->fx.reporter = 0;
     mf_buf_free(&b);
 }
 
@@ -536,59 +349,73 @@ static void test_stalled_run(void **state)
     char detail[256];
 
     mf_buf_init(&b, 0);
-    make_run(t, 10, "0 s", &stalled);
-    make_run(t, 5, "1 hour", &fine);
-    make_run(t, 10, "0 s", &open);
+    rep_itest_make_run(&t->fx, 10, "0 s", &stalled);
+    rep_itest_make_run(&t->fx, 5, "1 hour", &fine);
+    rep_itest_make_run(&t->fx, 10, "0 s", &open);
     /* both still expanding; the stalled one "finishes" below, once its 7 rows are in */
-    mf_test_pg_exec(t->pg, "UPDATE workflow_runs SET expansion_finished_at = NULL WHERE target_count = 10");
+    mf_test_pg_exec(
+        t->fx.pg, "UPDATE workflow_runs SET expansion_finished_at = NULL WHERE target_count = 10");
     produce_range(t, &stalled, 0, 7, 0);
     produce_range(t, &fine, 100, 105, 0);
     produce_range(t, &open, 200, 203, 0);
-    start_reporter(t, t->dsn, t->brokers, more);
-    wait_completed(t, &fine, 20000);
+    start_reporter(t, t->fx.dsn, t->fx.brokers, more);
+    rep_itest_wait_completed(&t->fx, fine.id, 20000);
     p[0] = stalled.id;
-    for (int waited = 0; mf_test_pg_ll(t->pg, "SELECT success_count + failed_count FROM workflow_runs"
-                                     " WHERE id = $1::uuid", 1, p) < 7; waited += 50) {
+    for (long long since = mf_test_mono_ms(), waited = 0;
+         mf_test_pg_ll(t->fx.pg,
+                       "SELECT success_count + failed_count FROM workflow_runs"
+                       " WHERE id = $1::uuid",
+                       1, p) < 7;
+         waited = mf_test_mono_ms() - since) {
         if (waited > 20000)
-            fail_msg("the 7 results of the stalled run were not recorded (see %s)", t->logfile);
+            fail_msg("the 7 results of the stalled run were not recorded (see %s)", t->fx.logfile);
         mf_test_sleep_ms(50);
     }
-    mf_test_pg_exec(t->pg, "UPDATE workflow_runs SET expansion_finished_at = now() - interval '1 hour'"
-              " WHERE target_count = 10 AND success_count + failed_count = 7");
-    for (int waited = 0;; waited += 100) {
-        if (mf_test_pg_ll(t->pg, "SELECT count(*) FROM workflow_runs WHERE id = $1::uuid AND"
+    mf_test_pg_exec(t->fx.pg,
+                    "UPDATE workflow_runs SET expansion_finished_at = now() - interval '1 hour'"
+                    " WHERE target_count = 10 AND success_count + failed_count = 7");
+    for (long long since = mf_test_mono_ms(), waited = 0;; waited = mf_test_mono_ms() - since) {
+        if (mf_test_pg_ll(t->fx.pg, "SELECT count(*) FROM workflow_runs WHERE id = $1::uuid AND"
                         " logs @> '[{\"event\":\"stalled\"}]'", 1, p) == 1)
             break;
         if (waited > 10000)
-            fail_msg("no stalled entry within 10 s (see %s)", t->logfile);
+            fail_msg("no stalled entry within 10 s (see %s)", t->fx.logfile);
         mf_test_sleep_ms(100);
     }
     mf_test_sleep_ms(3000); /* three more checks: still one entry */
-    assert_int_equal(mf_test_pg_ll(t->pg, "SELECT count(*) FROM workflow_runs r,"
+    assert_int_equal(mf_test_pg_ll(t->fx.pg, "SELECT count(*) FROM workflow_runs r,"
                                  " jsonb_array_elements(r.logs) e WHERE r.id = $1::uuid"
                                  " AND e->>'event' = 'stalled'", 1, p), 1);
-    mf_test_pg_str(t->pg, "SELECT e->'detail'->>'missing' || '/' || (e->'detail'->>'target_count')"
-                 " FROM workflow_runs r, jsonb_array_elements(r.logs) e"
-                 " WHERE r.id = $1::uuid AND e->>'event' = 'stalled'", 1, p, detail, sizeof(detail));
+    mf_test_pg_str(t->fx.pg,
+                   "SELECT e->'detail'->>'missing' || '/' || (e->'detail'->>'target_count')"
+                   " FROM workflow_runs r, jsonb_array_elements(r.logs) e"
+                   " WHERE r.id = $1::uuid AND e->>'event' = 'stalled'",
+                   1, p, detail, sizeof(detail));
     assert_string_equal(detail, "3/10");
     /* a run still expanding is never stalled, however few results it has */
     p2[0] = open.id;
-    assert_int_equal(mf_test_pg_ll(t->pg, "SELECT count(*) FROM workflow_runs WHERE id = $1::uuid AND"
-                                 " logs @> '[{\"event\":\"stalled\"}]'", 1, p2), 0);
-    assert_true(mf_test_file_contains(t->logfile, "\"msg\":\"run stalled\""));
+    assert_int_equal(mf_test_pg_ll(t->fx.pg,
+                                   "SELECT count(*) FROM workflow_runs WHERE id = $1::uuid AND"
+                                   " logs @> '[{\"event\":\"stalled\"}]'",
+                                   1, p2),
+                     0);
+    assert_true(mf_test_file_contains(t->fx.logfile, "\"msg\":\"run stalled\""));
     /* (`fine` may have been flagged too if the first check ran before its rows were in) */
-    assert_int_equal(http_get(t, "/metrics", &b), 200);
-    assert_int_equal((long long)metric(b.data, "msgfleet_reporter_runs_stalled_total", NULL, NULL),
-                     mf_test_pg_ll(t->pg, "SELECT count(*) FROM workflow_runs WHERE"
-                                 " logs @> '[{\"event\":\"stalled\"}]'", 0, NULL));
+    assert_int_equal(rep_itest_http_get(&t->fx, "/metrics", &b), 200);
+    assert_int_equal(
+        (long long)rep_itest_metric(b.data, "msgfleet_reporter_runs_stalled_total", NULL, NULL),
+        mf_test_pg_ll(t->fx.pg,
+                      "SELECT count(*) FROM workflow_runs WHERE"
+                      " logs @> '[{\"event\":\"stalled\"}]'",
+                      0, NULL));
     /* the missing results arrive: the run completes, the stalled entry stays as history */
     produce_range(t, &stalled, 7, 10, 0);
-    wait_completed(t, &stalled, 20000);
-    assert_int_equal(mf_test_pg_ll(t->pg, "SELECT jsonb_array_length(logs) FROM workflow_runs"
+    rep_itest_wait_completed(&t->fx, stalled.id, 20000);
+    assert_int_equal(mf_test_pg_ll(t->fx.pg, "SELECT jsonb_array_length(logs) FROM workflow_runs"
                                  " WHERE id = $1::uuid", 1, p), 2);
-    assert_int_equal(mf_test_stop(t->reporter, 25000, NULL), 0);
-    t->reporter = 0;
-    assert_consistent(t);
+    assert_int_equal(mf_test_stop(t->fx.reporter, 25000, NULL), 0);
+    t->fx.reporter = 0;
+    rep_itest_assert_consistent(t->fx.pg, NULL);
     mf_buf_free(&b);
 }
 
@@ -607,23 +434,25 @@ static void test_pg_cut(void **state)
     mf_buf_init(&b, 0);
     t->fwd = mf_test_fwd_start(t->pg_port);
     snprintf(dsn, sizeof(dsn), "host=127.0.0.1 port=%d dbname=%s user=%s connect_timeout=3",
-             mf_test_fwd_port(t->fwd), t->db, t->user);
-    make_run(t, n, "0 s", &r);
+             mf_test_fwd_port(t->fwd), t->fx.db, t->user);
+    rep_itest_make_run(&t->fx, n, "0 s", &r);
     produced = produce_range(t, &r, 0, n, 1);
-    start_reporter(t, dsn, t->brokers, NULL);
+    start_reporter(t, dsn, t->fx.brokers, NULL);
     p[0] = r.id;
-    for (int waited = 0; waited < 60000 && got == 0; waited += 5) {
-        got = mf_test_pg_ll(t->pg, "SELECT count(*) FROM message_logs WHERE workflow_run_id = $1::uuid",
-                   1, p);
+    for (long long since = mf_test_mono_ms(), waited = 0; waited < 60000 && got == 0;
+         waited = mf_test_mono_ms() - since) {
+        got = mf_test_pg_ll(
+            t->fx.pg, "SELECT count(*) FROM message_logs WHERE workflow_run_id = $1::uuid", 1, p);
         mf_test_sleep_ms(5);
     }
     mf_test_fwd_set(t->fwd, MF_TEST_FWD_CUT);
-    got = mf_test_pg_ll(t->pg, "SELECT count(*) FROM message_logs WHERE workflow_run_id = $1::uuid", 1, p);
+    got = mf_test_pg_ll(t->fx.pg,
+                        "SELECT count(*) FROM message_logs WHERE workflow_run_id = $1::uuid", 1, p);
     print_message("cut PostgreSQL with %lld of %d rows written\n", got, n);
     assert_true(got > 0 && got < n);
-    for (int waited = 0;; waited += 100) {
-        assert_alive(t);
-        if (http_get(t, "/healthz", &b) == 503 &&
+    for (long long since = mf_test_mono_ms(), waited = 0;; waited = mf_test_mono_ms() - since) {
+        rep_itest_assert_alive(&t->fx);
+        if (rep_itest_http_get(&t->fx, "/healthz", &b) == 503 &&
             strstr(b.data, "\"postgres\":{\"ok\":false") != NULL)
             break;
         if (waited > 15000)
@@ -631,29 +460,30 @@ static void test_pg_cut(void **state)
         mf_test_sleep_ms(100);
     }
     mf_test_sleep_ms(1500);
-    assert_alive(t);
+    rep_itest_assert_alive(&t->fx);
     mf_test_fwd_set(t->fwd, MF_TEST_FWD_PASS);
-    wait_completed(t, &r, 60000);
-    wait_offsets(t, 30000);
+    rep_itest_wait_completed(&t->fx, r.id, 60000);
+    rep_itest_wait_offsets(&t->fx, t->fx.group, 30000);
     check_rows(t, &r, n);
-    assert_consistent(t);
-    assert_true(mf_test_file_contains(t->logfile, "batch not recorded, retrying"));
-    assert_true(mf_test_file_contains(t->logfile, "\"dependency\":\"postgres\""));
-    for (int waited = 0;; waited += 100) {
-        if (http_get(t, "/healthz", &b) == 200)
+    rep_itest_assert_consistent(t->fx.pg, NULL);
+    assert_true(mf_test_file_contains(t->fx.logfile, "batch not recorded, retrying"));
+    assert_true(mf_test_file_contains(t->fx.logfile, "\"dependency\":\"postgres\""));
+    for (long long since = mf_test_mono_ms(), waited = 0;; waited = mf_test_mono_ms() - since) {
+        if (rep_itest_http_get(&t->fx, "/healthz", &b) == 200)
             break;
         if (waited > 10000)
             fail_msg("/healthz not ready again: %s", b.data);
         mf_test_sleep_ms(100);
     }
-    assert_int_equal(http_get(t, "/metrics", &b), 200);
+    assert_int_equal(rep_itest_http_get(&t->fx, "/metrics", &b), 200);
     /* a COMMIT whose answer was lost is counted as duplicates on the redo; together exact */
-    assert_int_equal((long long)(metric(b.data, "msgfleet_reporter_rows_total", NULL, NULL) +
-                                 metric(b.data, "msgfleet_reporter_duplicates_total", NULL, NULL)),
-                     produced);
-    assert_true(metric(b.data, "msgfleet_reporter_batch_retries_total", NULL, NULL) >= 1);
-    assert_int_equal(mf_test_stop(t->reporter, 25000, NULL), 0);
-    t->reporter = 0;
+    assert_int_equal(
+        (long long)(rep_itest_metric(b.data, "msgfleet_reporter_rows_total", NULL, NULL) +
+                    rep_itest_metric(b.data, "msgfleet_reporter_duplicates_total", NULL, NULL)),
+        produced);
+    assert_true(rep_itest_metric(b.data, "msgfleet_reporter_batch_retries_total", NULL, NULL) >= 1);
+    assert_int_equal(mf_test_stop(t->fx.reporter, 25000, NULL), 0);
+    t->fx.reporter = 0;
     mf_buf_free(&b);
 }
 
@@ -671,65 +501,72 @@ static void test_sigterm(void **state)
     int rc;
 
     t->fwd = mf_test_fwd_start(t->pg_port);
-    snprintf(dsn, sizeof(dsn), "host=127.0.0.1 port=%d dbname=%s user=%s", mf_test_fwd_port(t->fwd), t->db,
-             t->user);
-    make_run(t, n, "0 s", &r);
+    snprintf(dsn, sizeof(dsn), "host=127.0.0.1 port=%d dbname=%s user=%s", mf_test_fwd_port(t->fwd),
+             t->fx.db, t->user);
+    rep_itest_make_run(&t->fx, n, "0 s", &r);
     produce_range(t, &r, 0, n, 0);
     p[0] = r.id;
 
     /* 1: plain SIGTERM while batches flow */
-    start_reporter(t, t->dsn, t->brokers, NULL);
-    for (int waited = 0; waited < 60000 && got == 0; waited += 5) {
-        got = mf_test_pg_ll(t->pg, "SELECT count(*) FROM message_logs WHERE workflow_run_id = $1::uuid",
-                   1, p);
+    start_reporter(t, t->fx.dsn, t->fx.brokers, NULL);
+    for (long long since = mf_test_mono_ms(), waited = 0; waited < 60000 && got == 0;
+         waited = mf_test_mono_ms() - since) {
+        got = mf_test_pg_ll(
+            t->fx.pg, "SELECT count(*) FROM message_logs WHERE workflow_run_id = $1::uuid", 1, p);
         mf_test_sleep_ms(5);
     }
-    rc = mf_test_stop(t->reporter, 25000, &took);
-    t->reporter = 0;
+    rc = mf_test_stop(t->fx.reporter, 25000, &took);
+    t->fx.reporter = 0;
     print_message("SIGTERM: exit %d after %lld ms\n", rc, took);
     assert_int_equal(rc, 0);
     assert_true(took < 20000);
-    assert_true(mf_test_file_contains(t->logfile, "\"msg\":\"consumer closed\""));
-    p[1] = t->group;
+    assert_true(mf_test_file_contains(t->fx.logfile, "\"msg\":\"consumer closed\""));
+    p[1] = t->fx.group;
     /* every stored offset is backed by its rows (one result per message here) */
-    assert_int_equal(mf_test_pg_ll(t->pg, "SELECT count(*) FROM message_logs", 0, NULL),
-                     mf_test_pg_ll(t->pg, "SELECT COALESCE(sum(next_offset), 0) FROM mf_consumer_offsets"
-                                 " WHERE consumer_group = $1", 1, p + 1));
-    assert_consistent(t);
+    assert_int_equal(mf_test_pg_ll(t->fx.pg, "SELECT count(*) FROM message_logs", 0, NULL),
+                     mf_test_pg_ll(t->fx.pg,
+                                   "SELECT COALESCE(sum(next_offset), 0) FROM mf_consumer_offsets"
+                                   " WHERE consumer_group = $1",
+                                   1, p + 1));
+    rep_itest_assert_consistent(t->fx.pg, NULL);
 
     /* 2: the database stops answering mid-batch (connection held open), then SIGTERM */
-    start_reporter(t, dsn, t->brokers, more);
-    got = mf_test_pg_ll(t->pg, "SELECT count(*) FROM message_logs", 0, NULL);
-    for (int waited = 0; waited < 60000; waited += 5) {
-        if (mf_test_pg_ll(t->pg, "SELECT count(*) FROM message_logs", 0, NULL) > got)
+    start_reporter(t, dsn, t->fx.brokers, more);
+    got = mf_test_pg_ll(t->fx.pg, "SELECT count(*) FROM message_logs", 0, NULL);
+    for (long long since = mf_test_mono_ms(), waited = 0; waited < 60000;
+         waited = mf_test_mono_ms() - since) {
+        if (mf_test_pg_ll(t->fx.pg, "SELECT count(*) FROM message_logs", 0, NULL) > got)
             break;
         mf_test_sleep_ms(5);
     }
     mf_test_fwd_set(t->fwd, MF_TEST_FWD_HOLD);
     mf_test_sleep_ms(300);
-    assert_alive(t);
-    rc = mf_test_stop(t->reporter, 10000, &took);
-    t->reporter = 0;
+    rep_itest_assert_alive(&t->fx);
+    rc = mf_test_stop(t->fx.reporter, 10000, &took);
+    t->fx.reporter = 0;
     print_message("SIGTERM with PostgreSQL hanging: exit %d after %lld ms\n", rc, took);
     assert_true(rc == 0 || rc == 1);
     assert_true(took < 3500);
-    mf_test_fwd_set(t->fwd, MF_TEST_FWD_CUT); /* drops the held sessions: their transactions roll back */
+    mf_test_fwd_set(t->fwd,
+                    MF_TEST_FWD_CUT); /* drops the held sessions: their transactions roll back */
     mf_test_fwd_set(t->fwd, MF_TEST_FWD_PASS);
 
     /* 3: a restart records the rest exactly once */
-    start_reporter(t, t->dsn, t->brokers, NULL);
-    wait_completed(t, &r, 60000);
-    wait_offsets(t, 30000);
-    assert_int_equal(mf_test_pg_ll(t->pg, "SELECT count(*) FROM message_logs", 0, NULL), n);
-    assert_consistent(t);
-    assert_int_equal(mf_test_stop(t->reporter, 25000, NULL), 0);
-    t->reporter = 0;
+    start_reporter(t, t->fx.dsn, t->fx.brokers, NULL);
+    rep_itest_wait_completed(&t->fx, r.id, 60000);
+    rep_itest_wait_offsets(&t->fx, t->fx.group, 30000);
+    assert_int_equal(mf_test_pg_ll(t->fx.pg, "SELECT count(*) FROM message_logs", 0, NULL), n);
+    rep_itest_assert_consistent(t->fx.pg, NULL);
+    assert_int_equal(mf_test_stop(t->fx.reporter, 25000, NULL), 0);
+    t->fx.reporter = 0;
 }
 
+/* utime + stime of /proc/<pid>/stat: fields 14 and 15, the 12th and 13th after the ")" that
+ * ends the command name (which may hold spaces and parentheses itself). */
 static long long cpu_ticks(pid_t pid)
 {
-    char path[64], buf[2048], *p;
-    unsigned long ut = 0, st = 0;
+    char path[64], buf[2048], *p, *end;
+    unsigned long long ticks = 0;
     FILE *f;
     size_t n;
 
@@ -741,10 +578,24 @@ static long long cpu_ticks(pid_t pid)
     buf[n] = '\0';
     p = strrchr(buf, ')');
     assert_non_null(p);
-    /* after ")": state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime stime */
-    if (sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) != 2)
-        fail_msg("cannot parse %s", path);
-    return (long long)(ut + st);
+    /* after ")": state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt, then
+     * utime stime */
+    for (int field = 0; field < 12; field++) {
+        p = strchr(p + 1, ' ');
+        if (p == NULL)
+            fail_msg("cannot parse %s: %d fields after the command", path, field);
+    }
+    for (int field = 0; field < 2; field++) {
+        unsigned long long v;
+
+        errno = 0;
+        v = strtoull(p + 1, &end, 10);
+        if (errno != 0 || end == p + 1 || (*end != ' ' && *end != '\0' && *end != '\n'))
+            fail_msg("cannot parse %s: %s time", path, field == 0 ? "user" : "system");
+        ticks += v;
+        p = end;
+    }
+    return (long long)ticks;
 }
 
 /* Kafka unreachable: the reporter waits (no exit, no busy loop) and says so in /healthz. */
@@ -757,21 +608,21 @@ static void test_kafka_down(void **state)
     int rc;
 
     mf_buf_init(&b, 0);
-    start_reporter(t, t->dsn, "127.0.0.1:1", NULL);
+    start_reporter(t, t->fx.dsn, "127.0.0.1:1", NULL);
     mf_test_sleep_ms(1000);
-    c0 = cpu_ticks(t->reporter);
+    c0 = cpu_ticks(t->fx.reporter);
     mf_test_sleep_ms(3000);
-    c1 = cpu_ticks(t->reporter);
-    assert_alive(t);
+    c1 = cpu_ticks(t->fx.reporter);
+    rep_itest_assert_alive(&t->fx);
     print_message("Kafka down: %lld ms of CPU in 3 s\n", (c1 - c0) * 1000 / hz);
     assert_true((c1 - c0) * 1000 / hz < 600);
-    assert_int_equal(http_get(t, "/livez", &b), 200);
-    assert_int_equal(http_get(t, "/healthz", &b), 503);
+    assert_int_equal(rep_itest_http_get(&t->fx, "/livez", &b), 200);
+    assert_int_equal(rep_itest_http_get(&t->fx, "/healthz", &b), 503);
     assert_non_null(strstr(b.data, "\"kafka\":{\"ok\":false"));
     assert_non_null(strstr(b.data, "\"postgres\":{\"ok\":true"));
-    assert_true(mf_test_file_contains(t->logfile, "\"msg\":\"dependency down\""));
-    rc = mf_test_stop(t->reporter, 25000, &took);
-    t->reporter = 0;
+    assert_true(mf_test_file_contains(t->fx.logfile, "\"msg\":\"dependency down\""));
+    rc = mf_test_stop(t->fx.reporter, 25000, &took);
+    t->fx.reporter = 0;
     print_message("SIGTERM with Kafka down: exit %d after %lld ms\n", rc, took);
     assert_true(rc == 0 || rc == 1);
     assert_true(took < 21000);

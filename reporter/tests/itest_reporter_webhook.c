@@ -34,47 +34,22 @@
 #define MAX_BODY "65536"
 
 typedef struct itest {
-    char admin_dsn[512];
-    char dsn[768];
-    char db[96];
-    char prefix[64];
-    char topic[REP_ITEST_TOPIC_MAX];
-    char dlq[REP_ITEST_TOPIC_MAX];
-    char brokers[256];
-    char group[96];
-    char bin[1200];
-    char logfile[160];
-    PGconn *pg;
-    mf_kafka_producer *prod;
-    long long dr_failed;
-    pid_t reporter;
-    int http_port;
+    rep_itest fx;
     int hook_port;
-    char wf[MF_UUID_STR_SIZE];
-    char tpl[MF_UUID_STR_SIZE];
     /* the run and its jobs */
-    char run[MF_UUID_STR_SIZE];
-    mf_uuid run_u;
-    long long started_ms;
+    rep_itest_run run;
     char job[NJOBS][MF_UUID_STR_SIZE];
     char mid[NJOBS][40];
 } itest;
-
-static void on_dr(void *ctx, const mf_kafka_dr *dr)
-{
-    itest *t = ctx;
-
-    if (!dr->ok)
-        t->dr_failed++;
-}
 
 /* ---- the reporter ------------------------------------------------------------------------ */
 
 /* Port of the log line {"msg":"webhook listening",...,"port":N}; fails the test without one. */
 static int webhook_port(itest *t, int timeout_ms)
 {
-    for (int waited = 0; waited < timeout_ms; waited += 50) {
-        FILE *f = fopen(t->logfile, "r");
+    for (long long since = mf_test_mono_ms(), waited = 0; waited < timeout_ms;
+         waited = mf_test_mono_ms() - since) {
+        FILE *f = fopen(t->fx.logfile, "r");
         char line[2048];
         int port = 0;
 
@@ -90,14 +65,14 @@ static int webhook_port(itest *t, int timeout_ms)
             return port;
         mf_test_sleep_ms(50);
     }
-    fail_msg("no \"webhook listening\" line in %s", t->logfile);
+    fail_msg("no \"webhook listening\" line in %s", t->fx.logfile);
     return 0;
 }
 
 static void start_reporter(itest *t, const char *brokers, const char *const *more)
 {
-    const char *env[64] = {"MF_PG_DSN", t->dsn, "MF_KAFKA_BROKERS", brokers,
-                           "MF_TOPIC_PREFIX", t->prefix, "MF_REPORTER_GROUP", t->group,
+    const char *env[64] = {"MF_PG_DSN", t->fx.dsn, "MF_KAFKA_BROKERS", brokers,
+                           "MF_TOPIC_PREFIX", t->fx.prefix, "MF_REPORTER_GROUP", t->fx.group,
                            "MF_REPORTER_STATUS_ENABLED", "false", "MF_HTTP_PORT", "0",
                            "MF_REPORTER_LINGER_MS", "50", "MF_REPORTER_LAG_INTERVAL_MS", "200",
                            "MF_REPORTER_WEBHOOK_ENABLED", "true",
@@ -114,17 +89,17 @@ static void start_reporter(itest *t, const char *brokers, const char *const *mor
     for (size_t i = 0; more != NULL && more[i] != NULL && n + 2 < 63; i++)
         env[n++] = more[i];
     env[n] = NULL;
-    unlink(t->logfile);
-    t->reporter = mf_test_spawn(t->bin, env, t->logfile, -1);
-    assert_true(t->reporter > 0);
-    t->http_port = mf_test_log_http_port(t->logfile, 15000);
+    unlink(t->fx.logfile);
+    t->fx.reporter = mf_test_spawn(t->fx.bin, env, t->fx.logfile, -1);
+    assert_true(t->fx.reporter > 0);
+    t->fx.http_port = mf_test_log_http_port(t->fx.logfile, 15000);
     t->hook_port = webhook_port(t, 15000);
 }
 
 static void stop_reporter(itest *t)
 {
-    assert_int_equal(mf_test_stop(t->reporter, 25000, NULL), 0);
-    t->reporter = 0;
+    assert_int_equal(mf_test_stop(t->fx.reporter, 25000, NULL), 0);
+    t->fx.reporter = 0;
 }
 
 static size_t on_body(char *p, size_t size, size_t n, void *ud)
@@ -182,32 +157,12 @@ static long post_report(itest *t, const char *token, const char *body, mf_buf *o
 /* Sum of the samples of `name` whose labels contain the filter (may be NULL). */
 static double metric(itest *t, const char *name, const char *filter)
 {
-    char url[128];
     mf_buf b;
-    double sum = 0;
-    size_t nl = strlen(name);
-    const char *line;
+    double sum;
 
     mf_buf_init(&b, 0);
-    snprintf(url, sizeof(url), "http://127.0.0.1:%d/metrics", t->http_port);
-    assert_int_equal(mf_test_http(NULL, url, NULL, 5000, &b), 200);
-    for (line = b.data; line != NULL && *line != '\0';) {
-        const char *eol = strchr(line, '\n');
-        size_t len = eol ? (size_t)(eol - line) : strlen(line);
-        char buf[1024];
-
-        if (len < sizeof(buf) && line[0] != '#' && strncmp(line, name, nl) == 0 &&
-            (line[nl] == '{' || line[nl] == ' ')) {
-            memcpy(buf, line, len);
-            buf[len] = '\0';
-            if (filter == NULL || strstr(buf, filter) != NULL) {
-                char *sp = strrchr(buf, ' ');
-
-                sum += sp ? strtod(sp + 1, NULL) : 0;
-            }
-        }
-        line = eol ? eol + 1 : NULL;
-    }
+    assert_int_equal(rep_itest_http_get(&t->fx, "/metrics", &b), 200);
+    sum = rep_itest_metric(b.data, name, filter, NULL);
     mf_buf_free(&b);
     return sum;
 }
@@ -218,7 +173,7 @@ static int on_topic(itest *t, const char *job, mf_result_status status, int time
 {
     mf_kafka_conf kc = {0};
     mf_kafka_consumer_opts co = {0};
-    const char *topics[2] = {t->topic, NULL};
+    const char *topics[2] = {t->fx.topic, NULL};
     char group[160];
     mf_kafka_consumer *c;
     mf_codec *codec;
@@ -226,8 +181,8 @@ static int on_topic(itest *t, const char *job, mf_result_status status, int time
     int found = 0;
     mf_err err;
 
-    kc.brokers = t->brokers;
-    snprintf(group, sizeof(group), "%s-peek-%lld", t->group, mf_test_mono_ms());
+    kc.brokers = t->fx.brokers;
+    snprintf(group, sizeof(group), "%s-peek-%lld", t->fx.group, mf_test_mono_ms());
     co.group_id = group;
     co.topics = topics;
     co.offsets = MF_KAFKA_OFFSETS_STORE;
@@ -260,43 +215,7 @@ static int on_topic(itest *t, const char *job, mf_result_status status, int time
 
 static int setup(void **state)
 {
-    itest *t = calloc(1, sizeof(*t));
-    char hex[16];
-
-    assert_non_null(t);
-    snprintf(t->bin, sizeof(t->bin), "%s",
-             mf_test_env("MF_REPORTER_BIN", "reporter/msgfleet-reporter"));
-    snprintf(t->admin_dsn, sizeof(t->admin_dsn), "%s", mf_test_pg_dsn());
-    snprintf(t->brokers, sizeof(t->brokers), "%s",
-             mf_test_env("MF_KAFKA_BROKERS", MF_TEST_BROKERS_DEF));
-    mf_test_tag(hex, sizeof(hex));
-    mf_test_db_create(t->admin_dsn, "rephook", t->db, sizeof(t->db));
-    snprintf(t->prefix, sizeof(t->prefix), "itrephook%s.", hex);
-    snprintf(t->group, sizeof(t->group), "itrephook-%s", hex);
-    snprintf(t->logfile, sizeof(t->logfile), "/tmp/itest_reporter_webhook_%s.log", hex);
-    snprintf(t->dsn, sizeof(t->dsn), "%s dbname=%s", t->admin_dsn, t->db);
-    t->pg = mf_test_pg_connect(t->admin_dsn, t->db, "PostgreSQL (MF_PG_DSN)");
-    mf_test_db_migrate(t->pg);
-    t->prod = rep_itest_topics(t->brokers, t->prefix, NPARTS, t->topic, t->dlq, on_dr, t);
-    rep_itest_seed(t->pg, t->tpl, NULL, t->wf);
-    *state = t;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    itest *t = *state;
-    mf_err err;
-
-    if (t == NULL)
-        return 0;
-    mf_test_stop(t->reporter, 25000, NULL);
-    if (t->prod != NULL) {
-        mf_kafka_flush(t->prod, 5000, &err);
-        mf_kafka_producer_free(t->prod);
-    }
-    rep_itest_cleanup(t->pg, t->admin_dsn, t->db, t->brokers, t->topic, t->dlq);
-    free(t);
+    *state = rep_itest_new(sizeof(itest), "rephook", "itest_reporter_webhook", NPARTS, 0);
     return 0;
 }
 
@@ -322,26 +241,14 @@ static void job_phone(int i, char *out, size_t cap)
 /* A running run of NJOBS recipients: the run row, its job ids and provider message ids. */
 static void make_run_rows(itest *t)
 {
-    char tgt[16], phone[16];
-    const char *p[2] = {t->wf, tgt};
-    PGresult *res;
+    char phone[16];
     mf_uuid id;
-    mf_err err;
 
-    snprintf(tgt, sizeof(tgt), "%d", NJOBS);
-    res = mf_test_pg_query(t->pg,
-            "INSERT INTO workflow_runs (workflow_id, status, trigger_type, target_count,"
-            " expanded_count, expansion_finished_at) VALUES ($1::uuid, 'running', 'manual',"
-            " $2::int, $2::int, now())"
-            " RETURNING id, floor(extract(epoch FROM started_at) * 1000)::bigint", 2, p);
-    snprintf(t->run, sizeof(t->run), "%s", PQgetvalue(res, 0, 0));
-    t->started_ms = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
-    PQclear(res);
-    assert_int_equal(mf_uuid_parse(t->run, &t->run_u, &err), 0);
+    rep_itest_make_run(&t->fx, NJOBS, "0 s", &t->run);
     for (int i = 0; i < NJOBS; i++) {
         job_phone(i, phone, sizeof(phone));
         snprintf(t->mid[i], sizeof(t->mid[i]), "M4V20260101WEBHOOK%013d", i);
-        mf_uuid_job_id(&t->run_u, (uint64_t)t->started_ms, phone, 0, &id);
+        mf_uuid_job_id(&t->run.uid, (uint64_t)t->run.started_ms, phone, 0, &id);
         mf_uuid_format(&id, t->job[i]);
     }
 }
@@ -349,14 +256,12 @@ static void make_run_rows(itest *t)
 /* The `accepted` results of the run's jobs on the topic, keyed by job id like the sender's. */
 static void produce_accepted(itest *t)
 {
-    msgpack_sbuffer sb;
     mf_uuid wf, tp;
     mf_err err;
     long long now = mf_test_now_ms();
 
-    assert_int_equal(mf_uuid_parse(t->wf, &wf, &err), 0);
-    assert_int_equal(mf_uuid_parse(t->tpl, &tp, &err), 0);
-    msgpack_sbuffer_init(&sb);
+    assert_int_equal(mf_uuid_parse(t->fx.wf, &wf, &err), 0);
+    assert_int_equal(mf_uuid_parse(t->fx.tpl, &tp, &err), 0);
     for (int i = 0; i < NJOBS; i++) {
         mf_result r;
         char phone[16], name[32], text[512];
@@ -366,7 +271,7 @@ static void produce_accepted(itest *t)
         job_text(i, text, sizeof(text));
         memset(&r, 0, sizeof(r));
         assert_int_equal(mf_uuid_parse(t->job[i], &r.id, &err), 0);
-        r.run = t->run_u;
+        r.run = t->run.uid;
         r.wf = wf;
         r.tpl = tp;
         r.status = MF_RESULT_ACCEPTED;
@@ -380,16 +285,9 @@ static void produce_accepted(itest *t)
         r.code = "2000";
         r.ts_ms = now;
         r.sent_ms = now;
-        if (mf_codec_encode_result(&sb, &r, &err) != 0)
-            fail_msg("encode: %s", err.msg);
-        if (mf_kafka_produce(t->prod, t->topic, t->job[i], strlen(t->job[i]), sb.data, sb.size,
-                             NULL, 10000, &err) != 0)
-            fail_msg("produce: %s", err.msg);
+        rep_itest_produce_result(&t->fx, t->job[i], &r);
     }
-    msgpack_sbuffer_destroy(&sb);
-    if (mf_kafka_flush(t->prod, 60000, &err) != 0)
-        fail_msg("flush: %s", err.msg);
-    assert_int_equal(t->dr_failed, 0);
+    rep_itest_flush(&t->fx);
     /* the group as the sender records it with the claims: what the status poller reads */
     {
         char arr[NJOBS * (MF_UUID_STR_SIZE + 1) + 3];
@@ -402,7 +300,7 @@ static void produce_accepted(itest *t)
                                     t->job[i]);
         arr[len++] = '}';
         arr[len] = '\0';
-        assert_int_equal(mf_test_pg_ll(t->pg, "WITH g AS (INSERT INTO mf_claim_groups"
+        assert_int_equal(mf_test_pg_ll(t->fx.pg, "WITH g AS (INSERT INTO mf_claim_groups"
                                        " (chunk_id, group_id, job_ids) VALUES (gen_random_uuid(),"
                                        " 'G4V20260101WEBHOOKGROUP0000001', $1::uuid[]) RETURNING 1)"
                                        " SELECT count(*) FROM g", 1, gp), 1);
@@ -413,7 +311,6 @@ static void produce_accepted(itest *t)
  * receiver produce it, straight onto the topic. */
 static void produce_delivered(itest *t, int i, const char *mid, long long ts_ms)
 {
-    msgpack_sbuffer sb;
     mf_result r;
     char phone[16];
     mf_err err;
@@ -421,21 +318,15 @@ static void produce_delivered(itest *t, int i, const char *mid, long long ts_ms)
     job_phone(i, phone, sizeof(phone));
     memset(&r, 0, sizeof(r));
     assert_int_equal(mf_uuid_parse(t->job[i], &r.id, &err), 0);
-    r.run = t->run_u;
+    r.run = t->run.uid;
     r.status = MF_RESULT_DELIVERED;
     r.to = phone;
     r.type = MF_TYPE_SMS;
     r.provider_msg_id = mid;
     r.code = "4000";
     r.ts_ms = ts_ms;
-    msgpack_sbuffer_init(&sb);
-    if (mf_codec_encode_result(&sb, &r, &err) != 0)
-        fail_msg("encode: %s", err.msg);
-    if (mf_kafka_produce(t->prod, t->topic, t->job[i], strlen(t->job[i]), sb.data, sb.size, NULL,
-                         10000, &err) != 0 ||
-        mf_kafka_flush(t->prod, 60000, &err) != 0)
-        fail_msg("produce: %s", err.msg);
-    msgpack_sbuffer_destroy(&sb);
+    rep_itest_produce_result(&t->fx, t->job[i], &r);
+    rep_itest_flush(&t->fx);
 }
 
 /* A running run of NJOBS recipients and their `accepted` results on the topic. */
@@ -448,30 +339,27 @@ static void make_run(itest *t)
 static long long count_where(itest *t, const char *cond)
 {
     char sql[512];
-    const char *p[1] = {t->run};
+    const char *p[1] = {t->run.id};
 
     snprintf(sql, sizeof(sql), "SELECT count(*) FROM message_logs WHERE workflow_run_id = $1::uuid"
              " AND %s", cond);
-    return mf_test_pg_ll(t->pg, sql, 1, p);
+    return mf_test_pg_ll(t->fx.pg, sql, 1, p);
 }
 
 static void wait_count(itest *t, const char *cond, long long want, int timeout_ms)
 {
-    long long got = -1;
+    long long got = -1, end = mf_test_mono_ms() + timeout_ms;
 
-    for (int waited = 0; waited < timeout_ms; waited += 100) {
-        int st;
-
+    for (;;) {
         if ((got = count_where(t, cond)) == want)
             return;
-        if (t->reporter > 0 && waitpid(t->reporter, &st, WNOHANG) == t->reporter) {
-            t->reporter = 0;
-            fail_msg("the reporter exited (status %d), see %s", st, t->logfile);
-        }
+        if (mf_test_mono_ms() >= end)
+            break;
+        rep_itest_assert_alive(&t->fx);
         mf_test_sleep_ms(100);
     }
     fail_msg("%lld rows with %s, not %lld, after %d ms (see %s)", got, cond, want, timeout_ms,
-             t->logfile);
+             t->fx.logfile);
 }
 
 /* One column of job i's row as text. */
@@ -481,7 +369,7 @@ static void col(itest *t, int i, const char *expr, char *out, size_t cap)
     const char *p[1] = {t->job[i]};
 
     snprintf(sql, sizeof(sql), "SELECT (%s)::text FROM message_logs WHERE id = $1::uuid", expr);
-    mf_test_pg_str(t->pg, sql, 1, p, out, cap);
+    mf_test_pg_str(t->fx.pg, sql, 1, p, out, cap);
 }
 
 static long long col_ll(itest *t, int i, const char *expr)
@@ -495,28 +383,15 @@ static long long col_ll(itest *t, int i, const char *expr)
 /* Everything the webhook may change in the run's rows, as one text. */
 static void digest(itest *t, char *out, size_t cap)
 {
-    const char *p[1] = {t->run};
+    const char *p[1] = {t->run.id};
 
-    mf_test_pg_str(t->pg,
+    mf_test_pg_str(t->fx.pg,
                    "SELECT md5(string_agg(concat_ws('|', id, status, delivered_at, failed_at,"
                    " cost, error_code, error_message, channel, provider_status_code), ','"
                    " ORDER BY id)) || (SELECT concat_ws('|', success_count, failed_count,"
                    " total_cost) FROM workflow_runs WHERE id = $1::uuid)"
                    " FROM message_logs WHERE workflow_run_id = $1::uuid",
                    1, p, out, cap);
-}
-
-static void assert_consistent(itest *t)
-{
-    mf_err err;
-    char *mm = NULL;
-    int n = mf_runs_recount_check(t->pg, NULL, &mm, &err);
-
-    if (n < 0)
-        fail_msg("recount failed: %s", err.msg);
-    if (n != 0)
-        fail_msg("%d counter mismatches:\n%s", n, mm);
-    free(mm);
 }
 
 /* ---- report bodies ----------------------------------------------------------------------- */
@@ -593,7 +468,7 @@ static void test_webhook_reports(void **state)
     mf_buf_init(&out, 0);
     mf_buf_init(&big, 0);
     make_run(t);
-    start_reporter(t, t->brokers, more);
+    start_reporter(t, t->fx.brokers, more);
     wait_count(t, "status = 'sent'", NJOBS, 30000);
 
     assert_int_equal(mf_uuid_v4(&u, &err), 0);
@@ -602,16 +477,18 @@ static void test_webhook_reports(void **state)
     mf_uuid_format(&u, other_run);
     mf_buf_append_char(&body, '[', &err);
     for (int i = 0; i <= 3; i++) /* delivered */
-        add_report(&body, 1, t->mid[i], t->job[i], t->run, "SMS", "4000", "정상 수신", recv, 0);
+        add_report(&body, 1, t->mid[i], t->job[i], t->run.id, "SMS", "4000", "정상 수신", recv, 0);
     for (int i = 4; i <= 5; i++) /* failed at the carrier */
-        add_report(&body, 1, t->mid[i], t->job[i], t->run, "SMS", "3043", "착신 거부", fail_at, 0);
-    add_report(&body, 1, t->mid[6], t->job[6], t->run, "SMS", "3000", "", recv, 0);    /* pending */
-    add_report(&body, 1, "M4VSOMEOTHERMESSAGE0000000000007", t->job[7], t->run, "SMS", "4000",
+        add_report(&body, 1, t->mid[i], t->job[i], t->run.id, "SMS", "3043", "착신 거부", fail_at, 0);
+    add_report(&body, 1, t->mid[6], t->job[6], t->run.id, "SMS", "3000", "", recv, 0); /* pending */
+    add_report(&body, 1, "M4VSOMEOTHERMESSAGE0000000000007", t->job[7], t->run.id, "SMS", "4000",
                "", recv, 0);                                                           /* stale */
     add_report(&body, 0, t->mid[8], t->job[8], NULL, "SMS", "4000", "", recv, 0);      /* bare */
     add_report(&body, 1, t->mid[9], t->job[9], other_run, "SMS", "4000", "", recv, 0); /* foreign */
-    add_report(&body, 1, t->mid[10], t->job[10], t->run, "ATA", "4000", "", recv, 1);  /* -> sms */
-    add_report(&body, 1, t->mid[11], t->job[11], t->run, "LMS", "4000", "", recv, 1);  /* -> lms */
+    add_report(&body, 1, t->mid[10], t->job[10], t->run.id, "ATA", "4000", "", recv,
+               1); /* -> sms */
+    add_report(&body, 1, t->mid[11], t->job[11], t->run.id, "LMS", "4000", "", recv,
+               1); /* -> lms */
     add_report(&body, 1, "M4VNOTOURS000000000000000000001", foreign_job, NULL, "SMS", "4000", "",
                recv, 0);                                                               /* unknown */
     add_report(&body, 1, "M4VNOCUSTOMFIELDS00000000000001", NULL, NULL, "SMS", "4000", "", recv,
@@ -650,7 +527,7 @@ static void test_webhook_reports(void **state)
     assert_string_equal(v, "delivered/sms/kakao");
     col(t, 11, "status || '/' || channel || '/' || message_type", v, sizeof(v));
     assert_string_equal(v, "delivered/lms/kakao");
-    assert_consistent(t);
+    rep_itest_assert_consistent(t->fx.pg, NULL);
     assert_int_equal((long long)metric(t, "msgfleet_reporter_webhook_reports_total",
                                        "status=\"delivered\""), 7);
     assert_int_equal((long long)metric(t, "msgfleet_reporter_webhook_reports_total",
@@ -695,13 +572,13 @@ static void test_webhook_reports(void **state)
         assert_string_equal(out.data, "not found\n");
         assert_int_equal(hook(t, "PUT", path, "[]", 0, &out), 404);
     }
-    assert_false(mf_test_file_contains(t->logfile, TOKEN));
-    assert_false(mf_test_file_contains(t->logfile, TOKEN_OLD));
+    assert_false(mf_test_file_contains(t->fx.logfile, TOKEN));
+    assert_false(mf_test_file_contains(t->fx.logfile, TOKEN_OLD));
 
     /* 413 beyond MF_REPORTER_WEBHOOK_MAX_BODY, announced or chunked */
     mf_buf_append_char(&big, '[', &err);
     while (big.len < 70000)
-        add_report(&big, 1, t->mid[6], t->job[6], t->run, "SMS", "3000", "", recv, 0);
+        add_report(&big, 1, t->mid[6], t->job[6], t->run.id, "SMS", "3000", "", recv, 0);
     mf_buf_append_char(&big, ']', &err);
     snprintf(path, sizeof(path), "/%s/single-report", TOKEN);
     assert_int_equal(hook(t, "POST", path, big.data, 0, &out), 413);
@@ -726,14 +603,15 @@ static void test_webhook_reports(void **state)
                           "[{\"eventDataId\":\"G1\",\"data\":{\"groupId\":"
                           "\"G4V20260101WEBHOOKGROUP0000001\",\"status\":\"COMPLETE\","
                           "\"count\":{\"total\":12}},\"retryCount\":0}]", 0, &out), 200);
-    assert_int_equal((long long)metric(t, "msgfleet_reporter_webhook_group_reports_total", NULL), 1);
-    assert_true(mf_test_file_contains(t->logfile, "\"msg\":\"group report\""));
+    assert_int_equal((long long)metric(t, "msgfleet_reporter_webhook_group_reports_total", NULL),
+                     1);
+    assert_true(mf_test_file_contains(t->fx.logfile, "\"msg\":\"group report\""));
 
     /* /healthz of the operations port unaffected; the poller left the young rows alone */
     {
         char url[128];
 
-        snprintf(url, sizeof(url), "http://127.0.0.1:%d/healthz", t->http_port);
+        snprintf(url, sizeof(url), "http://127.0.0.1:%d/healthz", t->fx.http_port);
         assert_int_equal(mf_test_http(NULL, url, NULL, 5000, &out), 200);
     }
     assert_true(metric(t, "msgfleet_reporter_status_polls_total", "outcome=\"idle\"") > 0);
@@ -746,11 +624,12 @@ static void test_webhook_reports(void **state)
     /* ... which it asks about once they are older than MF_REPORTER_STATUS_POLL_AFTER_MS (here
      * the API is unreachable: the poll fails, the rows stay as they are) */
     more[11] = "1000";
-    start_reporter(t, t->brokers, more);
-    for (int waited = 0; metric(t, "msgfleet_reporter_status_polls_total",
-                                "outcome=\"error\"") == 0; waited += 100) {
+    start_reporter(t, t->fx.brokers, more);
+    for (long long since = mf_test_mono_ms(), waited = 0;
+         metric(t, "msgfleet_reporter_status_polls_total", "outcome=\"error\"") == 0;
+         waited = mf_test_mono_ms() - since) {
         if (waited > 15000)
-            fail_msg("the poller did not ask about the sent rows (see %s)", t->logfile);
+            fail_msg("the poller did not ask about the sent rows (see %s)", t->fx.logfile);
         mf_test_sleep_ms(100);
     }
     digest(t, after, sizeof(after));
@@ -775,13 +654,13 @@ static void test_webhook_kafka_down(void **state)
     mf_buf_init(&body, 0);
     mf_buf_init(&out, 0);
     make_run(t);
-    start_reporter(t, t->brokers, NULL);
+    start_reporter(t, t->fx.brokers, NULL);
     wait_count(t, "status = 'sent'", NJOBS, 30000);
     stop_reporter(t);
 
     mf_buf_append_char(&body, '[', &err);
-    add_report(&body, 1, t->mid[0], t->job[0], t->run, "SMS", "4000", "", recv, 0);
-    add_report(&body, 1, t->mid[1], t->job[1], t->run, "SMS", "3059", "발신번호 변조", recv, 0);
+    add_report(&body, 1, t->mid[0], t->job[0], t->run.id, "SMS", "4000", "", recv, 0);
+    add_report(&body, 1, t->mid[1], t->job[1], t->run.id, "SMS", "3059", "발신번호 변조", recv, 0);
     mf_buf_append_char(&body, ']', &err);
 
     digest(t, before, sizeof(before));
@@ -794,23 +673,23 @@ static void test_webhook_kafka_down(void **state)
     assert_int_equal((long long)metric(t, "msgfleet_reporter_webhook_requests_total",
                                        "outcome=\"unavailable\""), 1);
     assert_int_equal((long long)metric(t, "msgfleet_reporter_webhook_reports_total", NULL), 0);
-    assert_true(mf_test_file_contains(t->logfile, "delivery reports not recorded"));
+    assert_true(mf_test_file_contains(t->fx.logfile, "delivery reports not recorded"));
     {
-        int rc = mf_test_stop(t->reporter, 25000, NULL);
+        int rc = mf_test_stop(t->fx.reporter, 25000, NULL);
 
-        t->reporter = 0;
+        t->fx.reporter = 0;
         assert_true(rc == 0 || rc == 1);
     }
     digest(t, after, sizeof(after));
     assert_string_equal(before, after);
 
     /* the provider's next attempt */
-    start_reporter(t, t->brokers, NULL);
+    start_reporter(t, t->fx.brokers, NULL);
     assert_int_equal(post_report(t, TOKEN, body.data, &out), 200);
     wait_count(t, "status = 'delivered'", 1, 20000);
     wait_count(t, "status = 'failed' AND error_code = '3059'", 1, 20000);
     assert_int_equal(col_ll(t, 0, "floor(extract(epoch FROM delivered_at) * 1000)::bigint"), recv);
-    assert_consistent(t);
+    rep_itest_assert_consistent(t->fx.pg, NULL);
     stop_reporter(t);
     mf_buf_free(&body);
     mf_buf_free(&out);
@@ -821,18 +700,19 @@ static void wait_metric(itest *t, const char *name, const char *filter, long lon
 {
     long long got = -1;
 
-    for (int waited = 0; waited < timeout_ms; waited += 100) {
+    for (long long since = mf_test_mono_ms(), waited = 0; waited < timeout_ms;
+         waited = mf_test_mono_ms() - since) {
         if ((got = (long long)metric(t, name, filter)) == want)
             return;
         mf_test_sleep_ms(100);
     }
     fail_msg("%s{%s} is %lld, not %lld, after %d ms (see %s)", name, filter ? filter : "", got,
-             want, timeout_ms, t->logfile);
+             want, timeout_ms, t->fx.logfile);
 }
 
 static long long early_waiting(itest *t)
 {
-    return mf_test_pg_ll(t->pg, "SELECT count(*) FROM mf_early_finals", 0, NULL);
+    return mf_test_pg_ll(t->fx.pg, "SELECT count(*) FROM mf_early_finals", 0, NULL);
 }
 
 /*
@@ -863,19 +743,20 @@ static void test_webhook_early(void **state)
     mf_buf_init(&body, 0);
     mf_buf_init(&out, 0);
     make_run_rows(t); /* the run and its job ids; no result on the topic yet */
-    start_reporter(t, t->brokers, more);
+    start_reporter(t, t->fx.brokers, more);
     assert_int_equal(mf_uuid_v4(&u, &err), 0);
     mf_uuid_format(&u, no_run);
 
     mf_buf_append_char(&body, '[', &err);
     for (int i = 0; i <= 3; i++) /* delivered */
-        add_report(&body, 1, t->mid[i], t->job[i], t->run, "SMS", "4000", "정상 수신", recv, 0);
+        add_report(&body, 1, t->mid[i], t->job[i], t->run.id, "SMS", "4000", "정상 수신", recv, 0);
     for (int i = 4; i <= 5; i++) /* failed at the carrier */
-        add_report(&body, 1, t->mid[i], t->job[i], t->run, "SMS", "3043", "착신 거부", fail_at, 0);
-    add_report(&body, 1, "M4VSOMEOTHERMESSAGE0000000000006", t->job[6], t->run, "SMS", "4000",
+        add_report(&body, 1, t->mid[i], t->job[i], t->run.id, "SMS", "3043", "착신 거부", fail_at, 0);
+    add_report(&body, 1, "M4VSOMEOTHERMESSAGE0000000000006", t->job[6], t->run.id, "SMS", "4000",
                "", recv, 0);                                                          /* stale */
     add_report(&body, 1, t->mid[7], t->job[7], no_run, "SMS", "4000", "", recv, 0);  /* unknown */
-    add_report(&body, 1, t->mid[11], t->job[11], t->run, "LMS", "4000", "", recv, 1); /* -> lms */
+    add_report(&body, 1, t->mid[11], t->job[11], t->run.id, "LMS", "4000", "", recv,
+               1); /* -> lms */
     mf_buf_append_char(&body, ']', &err);
 
     /* before any row: 200, produced, kept waiting by the batch writer */
@@ -931,9 +812,9 @@ static void test_webhook_early(void **state)
     col(t, 11, "status || '/' || channel || '/' || message_type || '/' || recipient_name", v,
         sizeof(v));
     assert_string_equal(v, "delivered/lms/kakao/고객11");
-    assert_consistent(t);
-    p[0] = t->run;
-    mf_test_pg_str(t->pg, "SELECT concat_ws('/', status, success_count, failed_count)"
+    rep_itest_assert_consistent(t->fx.pg, NULL);
+    p[0] = t->run.id;
+    mf_test_pg_str(t->fx.pg, "SELECT concat_ws('/', status, success_count, failed_count)"
                    " FROM workflow_runs WHERE id = $1::uuid", 1, p, v, sizeof(v));
     assert_string_equal(v, "completed/10/2");
 
@@ -951,7 +832,7 @@ static void test_webhook_early(void **state)
     assert_string_equal(v, "sent");
     wait_metric(t, "msgfleet_reporter_duplicates_total", NULL, 8 + 1, 20000);
     assert_int_equal(early_waiting(t), 0);
-    assert_consistent(t);
+    rep_itest_assert_consistent(t->fx.pg, NULL);
 
     /* and once more after the rows: duplicates, nothing moves */
     digest(t, before, sizeof(before));
@@ -962,7 +843,7 @@ static void test_webhook_early(void **state)
     digest(t, after, sizeof(after));
     assert_string_equal(before, after);
     assert_int_equal(early_waiting(t), 0);
-    assert_consistent(t);
+    rep_itest_assert_consistent(t->fx.pg, NULL);
     /* the poller never asked */
     assert_int_equal((long long)metric(t, "msgfleet_reporter_status_polls_total",
                                        "outcome=\"ok\""), 0);
@@ -972,14 +853,15 @@ static void test_webhook_early(void **state)
 
     /* a full replay of the topic (a new group, a restarted reporter): the 16 early results,
      * the 12 accepted and the 2 later ones all change nothing, nothing waits again */
-    snprintf(t->group + strlen(t->group), sizeof(t->group) - strlen(t->group), "-replay");
-    start_reporter(t, t->brokers, more);
+    snprintf(t->fx.group + strlen(t->fx.group), sizeof(t->fx.group) - strlen(t->fx.group),
+             "-replay");
+    start_reporter(t, t->fx.brokers, more);
     wait_metric(t, "msgfleet_reporter_duplicates_total", NULL, 16 + NJOBS + 2, 30000);
     digest(t, after, sizeof(after));
     assert_string_equal(before, after);
     assert_int_equal(early_waiting(t), 0);
     assert_int_equal((long long)metric(t, "msgfleet_reporter_early_finals_total", NULL), 0);
-    assert_consistent(t);
+    rep_itest_assert_consistent(t->fx.pg, NULL);
     stop_reporter(t);
     mf_buf_free(&body);
     mf_buf_free(&out);
@@ -989,37 +871,37 @@ static void test_webhook_early(void **state)
 static void test_webhook_config(void **state)
 {
     itest *t = *state;
-    const char *env[] = {"MF_PG_DSN", t->dsn, "MF_REPORTER_STATUS_ENABLED", "false",
+    const char *env[] = {"MF_PG_DSN", t->fx.dsn, "MF_REPORTER_STATUS_ENABLED", "false",
                          "MF_REPORTER_WEBHOOK_ENABLED", "true",
                          "MF_REPORTER_WEBHOOK_TOKEN", "tooShortSecret123", NULL};
-    const char *env2[] = {"MF_PG_DSN", t->dsn, "MF_REPORTER_STATUS_ENABLED", "false",
+    const char *env2[] = {"MF_PG_DSN", t->fx.dsn, "MF_REPORTER_STATUS_ENABLED", "false",
                           "MF_REPORTER_WEBHOOK_ENABLED", "true",
                           "MF_REPORTER_WEBHOOK_TOKEN", TOKEN "/../x", NULL};
     pid_t pid;
     int st;
 
-    unlink(t->logfile);
-    pid = mf_test_spawn(t->bin, env, t->logfile, -1);
+    unlink(t->fx.logfile);
+    pid = mf_test_spawn(t->fx.bin, env, t->fx.logfile, -1);
     assert_true(pid > 0);
     assert_int_equal(waitpid(pid, &st, 0), pid);
     assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 2);
-    assert_true(mf_test_file_contains(t->logfile, "MF_REPORTER_WEBHOOK_TOKEN: shorter than 32"));
-    assert_false(mf_test_file_contains(t->logfile, "tooShortSecret123"));
-    pid = mf_test_spawn(t->bin, env2, t->logfile, -1);
+    assert_true(mf_test_file_contains(t->fx.logfile, "MF_REPORTER_WEBHOOK_TOKEN: shorter than 32"));
+    assert_false(mf_test_file_contains(t->fx.logfile, "tooShortSecret123"));
+    pid = mf_test_spawn(t->fx.bin, env2, t->fx.logfile, -1);
     assert_true(pid > 0);
     assert_int_equal(waitpid(pid, &st, 0), pid);
     assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 2);
-    assert_true(mf_test_file_contains(t->logfile, "may appear in a URL token"));
-    assert_false(mf_test_file_contains(t->logfile, TOKEN));
+    assert_true(mf_test_file_contains(t->fx.logfile, "may appear in a URL token"));
+    assert_false(mf_test_file_contains(t->fx.logfile, TOKEN));
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_webhook_config, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_webhook_reports, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_webhook_kafka_down, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_webhook_early, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_webhook_config, setup, rep_itest_teardown),
+        cmocka_unit_test_setup_teardown(test_webhook_reports, setup, rep_itest_teardown),
+        cmocka_unit_test_setup_teardown(test_webhook_kafka_down, setup, rep_itest_teardown),
+        cmocka_unit_test_setup_teardown(test_webhook_early, setup, rep_itest_teardown),
     };
 
     curl_global_init(CURL_GLOBAL_DEFAULT);

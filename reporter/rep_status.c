@@ -165,7 +165,8 @@ rep_status *rep_status_new(const reporter_config *cfg, const char *results_topic
     cc.api_secret = cfg->coolsms_api_secret;
     cc.request_timeout_ms = (long)cfg->coolsms_timeout_ms;
     cc.max_in_flight = 1;
-    if ((s->pg = mf_pg_connect(cfg->common.pg_dsn, NULL, "msgfleet-reporter-status", err)) == NULL ||
+    s->pg = mf_pg_connect(cfg->common.pg_dsn, NULL, "msgfleet-reporter-status", err);
+    if (s->pg == NULL ||
         (s->prod = mf_kafka_producer_new(&kc, on_dr, s, err)) == NULL ||
         (s->api = mf_coolsms_new(&cc, err)) == NULL) {
         rep_status_free(s);
@@ -483,11 +484,11 @@ static void *loop(void *arg)
             if (checked >= s->cfg->status_batch)
                 wait = 0;
         }
-        while (wait > 0 && !s->stop && !mf_daemon_stopping()) {
-            long long step = wait > 50 ? 50 : wait;
-
-            sleep_ms(step);
-            wait -= step;
+        /* until a monotonic deadline: a counted sleep drifts by each step's overshoot */
+        for (int64_t until = mf_clock_mono_ms() + wait;
+             !s->stop && !mf_daemon_stopping() && mf_clock_mono_ms() < until;) {
+            int64_t left = until - mf_clock_mono_ms();
+            sleep_ms(left > 50 ? 50 : left);
         }
     }
     return NULL;

@@ -119,8 +119,8 @@ binaries print, and `tests/scripted/test_compose.sh` fails when docker-compose.y
 variable a program does not know.
 
 Rules common to all keys: a missing **required** key, an unparsable value or a value out of
-bounds stops the program at start-up with a message naming the key and a non-zero exit
-status. Booleans accept true/false, 1/0, yes/no, on/off. A **secret** key that is unset or
+bounds stops the program at start-up with a message naming the key and exit status 2
+(every daemon and the simulator; 1 is a failure after start-up). Booleans accept true/false, 1/0, yes/no, on/off. A **secret** key that is unset or
 empty is read from the file named by `<KEY>_FILE` (one trailing newline is removed), which is
 how container secrets are passed; such a file that its group or every user may read is
 reported at start-up by a warning naming it. Secrets are never logged or printed. Operating the fleet:

@@ -34,11 +34,9 @@ static void usage(FILE *out)
             "Prints \"coolsms-sim: listening on 127.0.0.1:<port>\" on stdout when ready.\n");
 }
 
+/* Everything but the settings (read before, by sim_config_from_env). */
 static int ctx_init(sim_ctx *ctx, mf_err *err)
 {
-    memset(ctx, 0, sizeof(*ctx));
-    if (sim_config_from_env(&ctx->set, &ctx->knobs, err) != 0)
-        return -1;
     pthread_mutex_init(&ctx->knob_lock, NULL);
     pthread_mutex_init(&ctx->bucket_lock, NULL);
     pthread_mutex_init(&ctx->quota_lock, NULL);
@@ -93,6 +91,12 @@ int main(int argc, char **argv)
         return strcmp(argv[1], "--help") == 0 ? 0 : 2;
     }
     curl_global_init(CURL_GLOBAL_DEFAULT); /* before any thread: the webhook client */
+    memset(&ctx, 0, sizeof(ctx));
+    if (sim_config_from_env(&ctx.set, &ctx.knobs, &err) != 0) {
+        fprintf(stderr, "coolsms-sim: %s\n", err.msg);
+        rc = 2; /* a bad configuration: the fleet's daemons exit 2 too */
+        goto out;
+    }
     if (ctx_init(&ctx, &err) != 0) {
         fprintf(stderr, "coolsms-sim: %s\n", err.msg);
         goto out;

@@ -24,6 +24,7 @@
 #include "mf_pg.h"
 #include "mf_uuid.h"
 #include "mf_test.h"
+#include "sender_itest.h"
 
 #define NJOBS 500
 #define NJOBS_5XX 300
@@ -131,11 +132,7 @@ static PGresult *q(itest *t, const char *sql, int n, const char *const *p)
 
 static void insert_id(itest *t, const char *sql, int n, const char *const *p, char *out)
 {
-    PGresult *r = q(t, sql, n, p);
-
-    assert_int_equal(PQntuples(r), 1);
-    snprintf(out, MF_UUID_STR_SIZE, "%s", PQgetvalue(r, 0, 0));
-    PQclear(r);
+    sender_itest_insert_id(t->pg, sql, n, p, out);
 }
 
 static void setup_db(itest *t)

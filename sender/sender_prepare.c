@@ -1,8 +1,11 @@
 /* sender_prepare: turn one decoded job into a ready message (render, advertising, type). */
 #include <string.h>
 
+#include "mf_clock.h"
 #include "mf_template.h"
-#include "sender_int.h"
+#include "sender_ctx.h"
+#include "sender_prepare.h"
+#include "sender_produce.h"
 #include "sender_rules.h"
 
 typedef struct vars_ctx {
@@ -120,19 +123,6 @@ static const char *render(sender_ctx *s, const sender_slot *sl, const char *tpl,
     memcpy(out, s->scratch.data, len);
     out[len] = '\0';
     return out;
-}
-
-int sender_produce_retry(sender_ctx *s, sender_slot *sl, int64_t nb_ms, mf_err *err)
-{
-    char key[MF_UUID_STR_SIZE];
-    mf_job j = sl->job;
-
-    j.not_before_ms = nb_ms;
-    if (mf_codec_encode_job(&s->sbuf, &j, err) != 0)
-        return -1;
-    mf_uuid_format(&j.id, key);
-    return sender_produce(s, s->t_retry, key, MF_UUID_STR_LEN, s->sbuf.data, s->sbuf.size,
-                          err);
 }
 
 /* A future not-before, or a promotion in quiet hours: park the job on the retry topic until

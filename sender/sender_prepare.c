@@ -164,7 +164,7 @@ static const char *first(const char *a, const char *b, const char *c)
 }
 
 static int prepare_kakao(sender_ctx *s, sender_slot *sl, const sender_template *t,
-                         const sender_wfconf *wf)
+                         const sender_wfconf *wf, mf_err *err)
 {
     const sender_settings *st = sender_catalog_settings(s->cat);
 
@@ -183,7 +183,7 @@ static int prepare_kakao(sender_ctx *s, sender_slot *sl, const sender_template *
     }
     sl->kvars = sender_arena_alloc(&s->arena, (sl->nused ? sl->nused : 1) * sizeof(*sl->kvars));
     if (sl->kvars == NULL)
-        return -1;
+        return mf_err_set(err, "out of memory");
     for (size_t k = 0; k < sl->nused; k++) {
         sl->kvars[k].key = sl->used[k].key;
         sl->kvars[k].value = sl->used[k].val;
@@ -246,7 +246,7 @@ static int prepare_text(sender_ctx *s, sender_slot *sl, const sender_template *t
     sl->type = (mf_msg_type)kind;
     if (sl->type != MF_TYPE_LMS)
         sl->subject = NULL;
-    return sl->type == MF_TYPE_KAKAO ? prepare_kakao(s, sl, t, wf) : 0;
+    return sl->type == MF_TYPE_KAKAO ? prepare_kakao(s, sl, t, wf, err) : 0;
 }
 
 int sender_prepare_slot(sender_ctx *s, sender_slot *sl, size_t i, mf_err *err)

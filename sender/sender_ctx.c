@@ -11,8 +11,8 @@ int sender_ctx_past_deadline(sender_ctx *s)
     if (!mf_daemon_stopping())
         return 0;
     if (s->stop_deadline_ms == 0)
-        s->stop_deadline_ms = mf_clock_wall_ms() + s->cfg->shutdown_s * 1000;
-    return mf_clock_wall_ms() >= s->stop_deadline_ms;
+        s->stop_deadline_ms = mf_clock_mono_ms() + s->cfg->shutdown_s * 1000;
+    return mf_clock_mono_ms() >= s->stop_deadline_ms;
 }
 
 uint32_t sender_ctx_rand(sender_ctx *s)

@@ -76,7 +76,7 @@ struct sender_ctx {
     sender_obs obs;
     sender_tally tally;
     sender_retryq rq;
-    int64_t stop_deadline_ms; /* 0 until a stop was seen */
+    int64_t stop_deadline_ms; /* monotonic; 0 until a stop was seen */
     int64_t last_lag_ms, last_ping_ms;
     int pg_ok;
 };

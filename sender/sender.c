@@ -18,7 +18,7 @@
 /* Every few seconds: consumer lag, and a PostgreSQL check while idle. */
 static void housekeeping(sender_ctx *s)
 {
-    int64_t now = mf_clock_wall_ms(), lag;
+    int64_t now = mf_clock_mono_ms(), lag;
     mf_err e2;
 
     sender_runstate_tick(s);
@@ -26,13 +26,13 @@ static void housekeeping(sender_ctx *s)
                                      sender_retryq_parked(&s->rq) > 0, &e2) < 0)
         MF_LOG(s->log, MF_LOG_WARN, "could not check the provider's daily quota",
                MF_KV_S("error", e2.msg));
-    if (now - s->last_lag_ms >= LAG_EVERY_MS) {
+    if (s->last_lag_ms == 0 || now - s->last_lag_ms >= LAG_EVERY_MS) {
         s->last_lag_ms = now;
         if (mf_kafka_consumer_lag(s->cons, &lag, &e2) == 0)
             mf_metric_set(s->obs.lag, NULL, (double)lag);
         mf_metric_set(s->obs.parked, NULL, (double)sender_retryq_parked(&s->rq));
     }
-    if (now - s->last_ping_ms >= PING_EVERY_MS) {
+    if (s->last_ping_ms == 0 || now - s->last_ping_ms >= PING_EVERY_MS) {
         PGresult *r;
 
         s->last_ping_ms = now;
@@ -162,7 +162,7 @@ sender_ctx *sender_new(const sender_config *cfg, mf_log *log, mf_err *err)
     s->cfg = cfg;
     s->log = log;
     s->rnd = (uint32_t)mf_clock_wall_ms() ^ (uint32_t)(uintptr_t)s;
-    s->tokens_ms = mf_clock_wall_ms();
+    s->tokens_ms = mf_clock_mono_ms();
     msgpack_sbuffer_init(&s->sbuf);
     mf_buf_init(&s->scratch, 0);
     mf_buf_init(&s->text, 0);

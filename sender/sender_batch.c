@@ -93,7 +93,7 @@ static int load_catalog(sender_ctx *s, mf_err *err)
             tpl[n] = s->slots[i].job.tpl;
             wf[n++] = s->slots[i].job.wf;
         }
-    rc = sender_catalog_load(s->cat, s->pg, tpl, n, wf, n, mf_clock_wall_ms(), err);
+    rc = sender_catalog_load(s->cat, s->pg, tpl, n, wf, n, mf_clock_mono_ms(), err);
     free(tpl);
     free(wf);
     return rc;
@@ -295,7 +295,7 @@ static int store_offsets(sender_ctx *s, mf_err *err)
 
 int sender_batch_one(sender_ctx *s, mf_err *err)
 {
-    int64_t t0 = mf_clock_wall_ms();
+    int64_t t0 = mf_clock_mono_ms();
     int rc;
 
     if (consume_batch(s, err) != 0)
@@ -325,7 +325,8 @@ int sender_batch_one(sender_ctx *s, mf_err *err)
         MF_LOG(s->log, MF_LOG_WARN, "could not store offsets", MF_KV_S("error", err->msg));
     }
     MF_LOG(s->log, MF_LOG_INFO, "batch done", MF_KV_I("jobs", (long long)s->n),
-           MF_KV_I("ms", mf_clock_wall_ms() - t0), MF_KV_I("accepted", (long long)s->n_accepted),
+           MF_KV_I("ms", mf_clock_mono_ms() - t0),
+           MF_KV_I("accepted", (long long)s->n_accepted),
            MF_KV_I("failed", (long long)s->n_failed),
            MF_KV_I("cancelled", (long long)s->n_cancelled),
            MF_KV_I("paused", (long long)s->n_held),

@@ -104,7 +104,7 @@ int sender_budget_workflows(sender_ctx *s, mf_err *err)
 static size_t take_local_tokens(sender_ctx *s, size_t want)
 {
     double rate = s->cfg->rate_limit, cap;
-    int64_t now = mf_clock_wall_ms();
+    int64_t now = mf_clock_mono_ms();
 
     if (rate <= 0)
         return want;
@@ -131,7 +131,7 @@ static int hold_at_quota(sender_ctx *s, const size_t *todo, size_t ntodo, int64_
     size_t n = 0;
     int rc;
 
-    if (now - s->rate_hold_ms < 1000)
+    if (s->rate_hold_ms != 0 && now - s->rate_hold_ms < 1000)
         return 0;
     s->rate_hold_ms = now;
     runs = calloc(ntodo ? ntodo : 1, sizeof(*runs));
@@ -148,7 +148,7 @@ static int hold_at_quota(sender_ctx *s, const size_t *todo, size_t ntodo, int64_
     free(runs);
     if (rc != 0)
         return -1;
-    s->halt.checked_ms = 0; /* read the holds with the next halt check */
+    sender_halt_expire(&s->halt); /* read the holds with the next halt check */
     s->n_quota_held++;
     MF_LOG(s->log, MF_LOG_WARN, "provider daily quota used up: runs held",
            MF_KV_I("runs", (long long)n), MF_KV_I("quota_left", s->rate.quota_left));

@@ -61,7 +61,7 @@ struct sender_ctx {
     char produce_error[256];
     /* rate budget */
     double tokens;
-    int64_t tokens_ms;
+    int64_t tokens_ms;        /* monotonic */
     uint32_t rnd;
     /* counters */
     unsigned long long n_accepted, n_failed, n_reemitted, n_deferred, n_dlq, n_retried,
@@ -71,13 +71,13 @@ struct sender_ctx {
     /* fleet-wide send rate and provider quota (sender_rate.h) */
     sender_rate rate;
     unsigned long long n_rate_deferred, n_quota_held;
-    int64_t rate_hold_ms;     /* when runs were last held at the quota */
+    int64_t rate_hold_ms;     /* monotonic: when runs were last held at the quota, 0 never */
     /* observability, retry topic, shutdown */
     sender_obs obs;
     sender_tally tally;
     sender_retryq rq;
     int64_t stop_deadline_ms; /* monotonic; 0 until a stop was seen */
-    int64_t last_lag_ms, last_ping_ms;
+    int64_t last_lag_ms, last_ping_ms; /* monotonic, 0: never */
     int pg_ok;
 };
 

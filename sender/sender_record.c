@@ -44,7 +44,7 @@ void sender_record_retry(sender_ctx *s, sender_slot *sl)
         sender_record_hand_off(s, sl, 1);
         return;
     }
-    sl->next_try_ms = mf_clock_wall_ms() + sender_rules_backoff_ms(sl->attempts, c->retry_base_ms,
+    sl->next_try_ms = mf_clock_mono_ms() + sender_rules_backoff_ms(sl->attempts, c->retry_base_ms,
                                                                c->retry_cap_ms,
                                                                sl->retry_after_ms,
                                                                sender_ctx_rand(s));

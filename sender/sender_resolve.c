@@ -18,7 +18,7 @@
 static void resolve_failed(sender_ctx *s, sender_slot *sl, long long retry_after_ms)
 {
     sl->resolve_fails++;
-    sl->next_try_ms = mf_clock_wall_ms() + sender_rules_backoff_ms(
+    sl->next_try_ms = mf_clock_mono_ms() + sender_rules_backoff_ms(
         sl->resolve_fails, s->cfg->retry_base_ms, s->cfg->retry_cap_ms, retry_after_ms,
         sender_ctx_rand(s));
     if (sl->resolve_fails > s->cfg->fast_retries) {
@@ -204,7 +204,7 @@ static void resolve_group(sender_sendlist *st, const char *gid, int64_t now)
 int sender_resolve_pending(sender_sendlist *st)
 {
     sender_ctx *s = st->s;
-    int64_t now = mf_clock_wall_ms();
+    int64_t now = mf_clock_mono_ms();
     int did = 0;
 
     for (size_t c = 0; c < st->ntodo; c++) {

@@ -105,11 +105,11 @@ static int check_with_held(sender_ctx *s, mf_err *err)
 {
     int rc;
 
-    if (!sender_halt_fresh(&s->halt, mf_clock_wall_ms()))
+    if (!sender_halt_fresh(&s->halt, mf_clock_mono_ms()))
         for (size_t i = 0; i < s->rq.n; i++)
             if (sender_halt_want(&s->halt, &s->rq.h[i].run, err) != 0)
                 return -1;
-    rc = sender_halt_check(&s->halt, s->pg, mf_clock_wall_ms(), err);
+    rc = sender_halt_check(&s->halt, s->pg, mf_clock_mono_ms(), err);
     if (rc > 0)
         sender_runstate_mark_held(s);
     return rc;
@@ -135,7 +135,7 @@ void sender_runstate_tick(sender_ctx *s)
 {
     mf_err e2;
 
-    if (s->rq.n == 0 || mf_clock_wall_ms() - s->halt.checked_ms < s->halt.every_ms)
+    if (s->rq.n == 0 || !sender_halt_due(&s->halt, mf_clock_mono_ms()))
         return;
     sender_halt_begin(&s->halt);
     if (check_with_held(s, &e2) < 0)

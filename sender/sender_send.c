@@ -38,7 +38,7 @@ typedef struct grp {
     grp_step step;
     int in_flight;
     char gid[64];
-    int64_t t0_ms;
+    int64_t t0_ms; /* monotonic: the step went on the wire */
     struct grp *next;
 } grp;
 
@@ -64,7 +64,7 @@ static void observe_request(sender_ctx *s, const grp *g, const mf_coolsms_result
 
     mf_metric_add(s->obs.provider_requests, lv, 1);
     mf_metric_observe(s->obs.provider_seconds, NULL,
-                      (double)(mf_clock_wall_ms() - g->t0_ms) / 1000.0);
+                      (double)(mf_clock_mono_ms() - g->t0_ms) / 1000.0);
     if (res->cls == MF_COOLSMS_TRANSIENT) {
         char detail[192];
 
@@ -294,7 +294,7 @@ static int submit_step(sender_sendlist *st, grp *g, mf_err *err)
     sender_ctx *s = st->s;
     int rc;
 
-    g->t0_ms = mf_clock_wall_ms();
+    g->t0_ms = mf_clock_mono_ms();
     if (g->step == GRP_CREATE) {
         char chunk[MF_UUID_STR_SIZE];
         mf_coolsms_kv cf[2] = {{"fleet", "msgfleet"},
@@ -337,7 +337,7 @@ static grp *next_step(sender_sendlist *st)
  * allow; returns how many were submitted, -1 on error. */
 static int submit_ready(sender_sendlist *st, mf_err *err)
 {
-    int64_t now = mf_clock_wall_ms();
+    int64_t now = mf_clock_mono_ms();
     int n = 0;
 
     while (mf_coolsms_free_slots(st->s->sms) > 0) {
@@ -541,7 +541,7 @@ static void halt_groups(sender_sendlist *st)
 static int halt_in_loop(sender_sendlist *st, mf_err *err)
 {
     sender_ctx *s = st->s;
-    int rc = sender_halt_refresh(&s->halt, s->pg, mf_clock_wall_ms(), err), n = 0;
+    int rc = sender_halt_refresh(&s->halt, s->pg, mf_clock_mono_ms(), err), n = 0;
 
     if (rc < 0)
         return -1;

@@ -52,7 +52,7 @@ typedef struct sender_slot {
     const char *old_claimed_at;
     int stale;
     int attempts;
-    int64_t next_try_ms;
+    int64_t next_try_ms;     /* monotonic: not before (backoff) */
     long long retry_after_ms;
     int in_flight;   /* carried by a group being created, recorded, filled or sent */
     int resolve;     /* read the provider group pgid before resending */

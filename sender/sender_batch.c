@@ -272,7 +272,8 @@ static int store_offsets(sender_ctx *s, mf_err *err)
 
         if (strcmp(m->topic, s->t_retry) != 0)
             out[k++] = *m;
-        else if (!s->slots[i].held && sender_retryq_done(&s->rq, m->partition, m->offset, err) != 0) {
+        else if (!s->slots[i].held &&
+                 sender_retryq_done(&s->rq, m->partition, m->offset, err) != 0) {
             free(out);
             return -1;
         }

@@ -93,7 +93,9 @@ static int produce_result(sender_ctx *s, sender_slot *sl, const char *topic, mf_
         s->n_failed++;
     if (!sl->reused)
         sender_tally_add(&s->obs, &s->tally, mf_result_status_name(sl->st),
-                         sl->type == MF_TYPE_LMS ? "lms" : sl->type == MF_TYPE_KAKAO ? "kakao" : "sms",
+                         sl->type == MF_TYPE_LMS     ? "lms"
+                         : sl->type == MF_TYPE_KAKAO ? "kakao"
+                                                     : "sms",
                          sl->st == MF_RESULT_ACCEPTED ? "" : sl->code);
     sl->state = SLOT_DONE;
     return sender_produce(s, topic, key, MF_UUID_STR_LEN, s->sbuf.data, s->sbuf.size, err);

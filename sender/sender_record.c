@@ -12,7 +12,7 @@
 #include "sender_rules.h"
 
 void sender_record_final(sender_ctx *s, sender_slot *sl, mf_result_status st, const char *pmid,
-                       const char *gid, const char *code, const char *msg)
+                         const char *gid, const char *code, const char *msg)
 {
     sender_slot_final(&s->arena, sl, st, pmid, gid, code, msg,
                       st == MF_RESULT_ACCEPTED ? mf_clock_wall_ms() : 0);
@@ -44,17 +44,16 @@ void sender_record_retry(sender_ctx *s, sender_slot *sl)
         sender_record_hand_off(s, sl, 1);
         return;
     }
-    sl->next_try_ms = mf_clock_mono_ms() + sender_rules_backoff_ms(sl->attempts, c->retry_base_ms,
-                                                               c->retry_cap_ms,
-                                                               sl->retry_after_ms,
-                                                               sender_ctx_rand(s));
+    sl->next_try_ms = mf_clock_mono_ms() +
+                      sender_rules_backoff_ms(sl->attempts, c->retry_base_ms, c->retry_cap_ms,
+                                              sl->retry_after_ms, sender_ctx_rand(s));
     sl->renew = 1;
 }
 
 /* Remembers the last error; when the provider may have the message (maybe_sent, or a 2xx
  * that did not mention it) the list API is asked first, else the retry is scheduled. */
 void sender_record_trouble(sender_ctx *s, sender_slot *sl, const char *code, const char *msg,
-                       long long retry_after_ms, int maybe_sent)
+                           long long retry_after_ms, int maybe_sent)
 {
     sl->code = sender_arena_strdup(&s->arena, code);
     sl->msg = sender_arena_strdup(&s->arena, msg);

@@ -118,8 +118,9 @@ static int match_group_messages(sender_sendlist *st, const char *gid, int64_t no
                 (sl = sender_ctx_slot_by_id(s, &id)) == NULL || !waits_for(sl, gid, now))
                 continue;
             sl->resolve = 0;
-            sender_record_final(s, sl, it->status_code[0] == '1' ? MF_RESULT_FAILED : MF_RESULT_ACCEPTED,
-                       it->message_id, gid, it->status_code, it->status_message);
+            sender_record_final(s, sl,
+                                it->status_code[0] == '1' ? MF_RESULT_FAILED : MF_RESULT_ACCEPTED,
+                                it->message_id, gid, it->status_code, it->status_message);
         }
         if (lr.next_key[0] == '\0' || strcmp(lr.next_key, start) == 0)
             break;

@@ -96,7 +96,8 @@ static void group_settle(sender_ctx *s, grp *g, int how, const char *code, const
         sl->in_flight = 0;
         sl->registered = 0;
         if (how == 2) {
-            sender_record_final(s, sl, MF_RESULT_FAILED, NULL, NULL, code[0] ? code : "PERMANENT", msg);
+            sender_record_final(s, sl, MF_RESULT_FAILED, NULL, NULL,
+                                code[0] ? code : "PERMANENT", msg);
             continue;
         }
         if (how == 0)
@@ -142,10 +143,11 @@ static void on_added(sender_ctx *s, grp *g, const mf_coolsms_result *res)
         }
         sl->in_flight = 0;
         if (o->state == MF_COOLSMS_MSG_FAILED) /* stored in the group, never sent */
-            sender_record_final(s, sl, MF_RESULT_FAILED, o->message_id, g->gid, o->status_code,
-                       o->status_message);
+            sender_record_final(s, sl, MF_RESULT_FAILED, o->message_id, g->gid,
+                                o->status_code, o->status_message);
         else
-            sender_record_trouble(s, sl, "UNKNOWN_OUTCOME", "the answer did not mention the message", -1, 1);
+            sender_record_trouble(s, sl, "UNKNOWN_OUTCOME",
+                                  "the answer did not mention the message", -1, 1);
     }
     g->step = any ? GRP_SEND : GRP_DONE;
 }

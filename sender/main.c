@@ -6,6 +6,7 @@
 
 #include "mf_daemon.h"
 #include "mf_log.h"
+#include "mf_watchdog.h"
 #include "sender.h"
 #include "sender_config.h"
 
@@ -14,6 +15,7 @@ int main(int argc, char **argv)
     sender_config cfg;
     sender_ctx *s = NULL;
     mf_log *log = NULL;
+    mf_watchdog *wd = NULL;
     mf_log_level level;
     mf_err err;
     int rc, status = 1;
@@ -40,6 +42,12 @@ int main(int argc, char **argv)
         return 1;
     }
     mf_daemon_warn_secret_files(sender_config_keys, sender_config_nkeys, MF_CFG_SENDER, log);
+    /* the hard stop; the cooperative one (finish or hand back the batch) is sender_run's */
+    wd = mf_watchdog_start(cfg.shutdown_s * 1000 + SENDER_STOP_GRACE_MS, log, &err);
+    if (wd == NULL) {
+        MF_LOG(log, MF_LOG_ERROR, "could not start", MF_KV_S("error", err.msg));
+        goto out;
+    }
     s = sender_new(&cfg, log, &err);
     if (s == NULL) {
         MF_LOG(log, MF_LOG_ERROR, "could not start", MF_KV_S("error", err.msg));
@@ -53,6 +61,7 @@ int main(int argc, char **argv)
     MF_LOG(log, MF_LOG_INFO, "sender stopped");
 out:
     sender_free(s);
+    mf_watchdog_stop(wd); /* joined after the producer's flush: it reads the log, freed below */
     curl_global_cleanup();
     mf_log_free(log);
     return status;

@@ -162,44 +162,68 @@ static int collect(sender_catalog *c, const mf_uuid *ids, size_t n, int is_wf, i
     return mf_pgarr_finish(&c->arr, err) != NULL ? 0 : -1;
 }
 
+/* A copy of s ("" for NULL); NULL only when out of memory. */
 static char *dup_or_empty(const char *s)
 {
     return strdup(s ? s : "");
 }
 
-static char *json_str_dup(json_t *obj, const char *key)
+/* A member of obj that is a non-empty JSON string: *out gets a copy, NULL when the member is
+ * absent or not such a string. 0, or -1 with err when out of memory. */
+static int json_str_dup(json_t *obj, const char *key, char **out, mf_err *err)
 {
     json_t *v = json_object_get(obj, key);
 
-    if (json_is_string(v) && json_string_length(v) > 0)
-        return strdup(json_string_value(v));
-    return NULL;
+    *out = NULL;
+    if (!json_is_string(v) || json_string_length(v) == 0)
+        return 0;
+    *out = strdup(json_string_value(v));
+    if (*out == NULL)
+        return mf_err_set(err, "out of memory reading message_config.%s", key);
+    return 0;
 }
 
-/* A template or subject over a bound: keep only why (strs[5]), not the text. */
-static void mark_invalid(entry *e, int text_slot, const char *why)
+/* A template or subject over a bound: keep only why (strs[5]), not the text. 0 or -1 with
+ * err when out of memory. */
+static int mark_invalid(entry *e, int text_slot, const char *why, mf_err *err)
 {
     free(e->strs[text_slot]);
     e->strs[text_slot] = NULL;
     e->strs[5] = strdup(why);
+    if (e->strs[5] == NULL)
+        return mf_err_set(err, "out of memory keeping why a template is invalid");
+    return 0;
 }
 
-static void parse_wfconf(entry *e, const char *json)
+/* Fills e->wf from a workflow's message_config. 0, or -1 with err when out of memory (JSON
+ * that does not parse is an empty configuration, as an absent one). */
+static int parse_wfconf(entry *e, const char *json, mf_err *err)
 {
     json_error_t jerr;
     json_t *root = json_loads(json, 0, &jerr);
     json_t *kakao, *ad, *qh, *rate;
-    mf_err err;
+    mf_err e2;
+    int rc = -1;
 
     e->wf.quiet_hours = 1;
-    if (!json_is_object(root))
+    if (root == NULL && json_error_code(&jerr) == json_error_out_of_memory) {
+        mf_err_set(err, "out of memory parsing a workflow's message_config");
         goto out;
-    e->wf.sender_number = e->strs[0] = json_str_dup(root, "sender_number");
-    e->wf.subject = e->strs[1] = json_str_dup(root, "subject");
-    if (e->strs[1] != NULL && sender_rules_check_template("", e->strs[1], &err) != 0) {
-        mark_invalid(e, 1, err.msg);
+    }
+    if (!json_is_object(root)) {
+        rc = 0;
+        goto out;
+    }
+    if (json_str_dup(root, "sender_number", &e->strs[0], err) != 0 ||
+        json_str_dup(root, "subject", &e->strs[1], err) != 0)
+        goto out;
+    e->wf.sender_number = e->strs[0];
+    e->wf.subject = e->strs[1];
+    if (e->strs[1] != NULL && sender_rules_check_template("", e->strs[1], &e2) != 0) {
+        if (mark_invalid(e, 1, e2.msg, err) != 0)
+            goto out;
         e->wf.subject = NULL;
-        e->wf.invalid = e->strs[5] ? e->strs[5] : "message subject over a bound";
+        e->wf.invalid = e->strs[5];
     }
     rate = json_object_get(root, "rate_per_minute");
     if (rate != NULL && !json_is_null(rate)) {
@@ -211,53 +235,69 @@ static void parse_wfconf(entry *e, const char *json)
     }
     kakao = json_object_get(root, "kakao");
     if (json_is_object(kakao)) {
-        e->wf.pf_id = e->strs[2] = json_str_dup(kakao, "pf_id");
+        if (json_str_dup(kakao, "pf_id", &e->strs[2], err) != 0)
+            goto out;
+        e->wf.pf_id = e->strs[2];
         e->wf.disable_sms = json_is_true(json_object_get(kakao, "disable_sms"));
     }
     ad = json_object_get(root, "advertising");
     if (json_is_object(ad)) {
-        e->wf.ad_sender_name = e->strs[3] = json_str_dup(ad, "sender_name");
-        e->wf.ad_opt_out = e->strs[4] = json_str_dup(ad, "opt_out");
+        if (json_str_dup(ad, "sender_name", &e->strs[3], err) != 0 ||
+            json_str_dup(ad, "opt_out", &e->strs[4], err) != 0)
+            goto out;
+        e->wf.ad_sender_name = e->strs[3];
+        e->wf.ad_opt_out = e->strs[4];
         qh = json_object_get(ad, "quiet_hours");
         if (json_is_false(qh))
             e->wf.quiet_hours = 0;
     }
+    rc = 0;
 out:
     json_decref(root);
+    return rc;
 }
 
-static void fill_template(entry *e, PGresult *res, int row)
+/* Fills e->tpl from row `row` of the templates query. 0, or -1 with err when out of memory. */
+static int fill_template(entry *e, PGresult *res, int row, mf_err *err)
 {
-    mf_err err;
+    mf_err e2;
 
-    for (int f = 0; f < 5; f++)
+    for (int f = 0; f < 5; f++) {
         e->strs[f] = dup_or_empty(PQgetvalue(res, row, f + 1));
-    if (sender_rules_check_template(e->strs[3] ? e->strs[3] : "", NULL, &err) != 0) {
-        mark_invalid(e, 3, err.msg);
+        if (e->strs[f] == NULL)
+            return mf_err_set(err, "out of memory loading template %s",
+                              PQgetvalue(res, row, 0));
+    }
+    if (sender_rules_check_template(e->strs[3], NULL, &e2) != 0) {
+        if (mark_invalid(e, 3, e2.msg, err) != 0)
+            return -1;
         e->strs[3] = strdup("");
-        e->tpl.invalid = e->strs[5] ? e->strs[5] : "template over a bound";
+        if (e->strs[3] == NULL)
+            return mf_err_set(err, "out of memory loading template %s",
+                              PQgetvalue(res, row, 0));
+        e->tpl.invalid = e->strs[5];
     }
     e->tpl.message_type = e->strs[0];
     e->tpl.category = e->strs[1];
     e->tpl.template_code = e->strs[2];
     e->tpl.content = e->strs[3];
     e->tpl.buttons = e->strs[4];
+    return 0;
 }
 
-/* Marks the collected entries as loaded (found or not) from a result of (id, ...) rows. */
+/* Marks the collected entries as loaded (found or not) from a result of (id, ...) rows. On an
+ * error (a bad id, out of memory) nothing is marked loaded: the caller forgets the collected
+ * entries (forget_pending) and the next load asks again. */
 static int apply_rows(sender_catalog *c, PGresult *res, int is_wf, int64_t now_ms, mf_err *err)
 {
-    int64_t exp = now_ms + c->ttl_ms;
-
     for (int b = 0; b < NBUCKETS; b++)
         for (entry *e = c->buckets[b]; e; e = e->next)
-            if (e->is_wf == is_wf && e->expires_ms == -1) {
+            if (e->is_wf == is_wf && e->expires_ms == -1)
                 entry_clear(e);
-                e->expires_ms = exp;
-            }
     for (int r = 0; r < PQntuples(res); r++) {
         mf_uuid id;
         entry *e;
+        int rc;
 
         if (mf_uuid_parse(PQgetvalue(res, r, 0), &id, err) != 0)
             return -1;
@@ -266,11 +306,16 @@ static int apply_rows(sender_catalog *c, PGresult *res, int is_wf, int64_t now_m
             continue;
         entry_clear(e);
         e->found = 1;
-        if (is_wf)
-            parse_wfconf(e, PQgetvalue(res, r, 1));
-        else
-            fill_template(e, res, r);
+        rc = is_wf ? parse_wfconf(e, PQgetvalue(res, r, 1), err) : fill_template(e, res, r, err);
+        if (rc != 0) {
+            entry_clear(e); /* not found rather than half filled */
+            return -1;
+        }
     }
+    for (int b = 0; b < NBUCKETS; b++)
+        for (entry *e = c->buckets[b]; e; e = e->next)
+            if (e->is_wf == is_wf && e->expires_ms == -1)
+                e->expires_ms = now_ms + c->ttl_ms;
     return 0;
 }
 
@@ -316,28 +361,38 @@ static int load_kind(sender_catalog *c, PGconn *pg, const mf_uuid *ids, size_t n
     return rc;
 }
 
-/* A JSON string setting value ("0212345678") or a bare one: its text, else NULL. */
-static char *setting_text(const char *json)
+/* A JSON string setting value ("0212345678") or a bare one: *out gets its text, NULL when it
+ * has none. 0, or -1 with err when out of memory. */
+static int setting_text(const char *key, const char *json, char **out, mf_err *err)
 {
     json_error_t jerr;
     json_t *v = json_loads(json, JSON_DECODE_ANY, &jerr);
-    char *out = NULL;
+    int rc = 0;
 
-    if (json_is_string(v) && json_string_length(v) > 0)
-        out = strdup(json_string_value(v));
-    else if (json_is_integer(v)) {
+    *out = NULL;
+    if (v == NULL && json_error_code(&jerr) == json_error_out_of_memory)
+        return mf_err_set(err, "out of memory reading setting %s", key);
+    if (json_is_string(v) && json_string_length(v) > 0) {
+        *out = strdup(json_string_value(v));
+    } else if (json_is_integer(v)) {
         char tmp[32];
 
         snprintf(tmp, sizeof(tmp), "%lld", (long long)json_integer_value(v));
-        out = strdup(tmp);
+        *out = strdup(tmp);
+    } else {
+        goto out;
     }
+    if (*out == NULL)
+        rc = mf_err_set(err, "out of memory reading setting %s", key);
+out:
     json_decref(v);
-    return out;
+    return rc;
 }
 
 static int load_settings(sender_catalog *c, PGconn *pg, int64_t now_ms, mf_err *err)
 {
     PGresult *res;
+    int rc = 0;
 
     if (c->settings_loaded && c->settings_expires_ms > now_ms)
         return 0;
@@ -349,13 +404,19 @@ static int load_settings(sender_catalog *c, PGconn *pg, int64_t now_ms, mf_err *
     if (res == NULL)
         return mf_err_prefix(err, "could not load system_settings");
     settings_clear(c);
-    for (int r = 0; r < PQntuples(res); r++) {
+    for (int r = 0; r < PQntuples(res) && rc == 0; r++) {
         int slot = strcmp(PQgetvalue(res, r, 0), "kakao_pf_id") == 0;
 
         free(c->settings_strs[slot]);
-        c->settings_strs[slot] = setting_text(PQgetvalue(res, r, 1));
+        rc = setting_text(PQgetvalue(res, r, 0), PQgetvalue(res, r, 1),
+                          &c->settings_strs[slot], err);
     }
     PQclear(res);
+    if (rc != 0) {
+        settings_clear(c);
+        c->settings_loaded = 0; /* asked again by the next load */
+        return -1;
+    }
     c->settings.sender_number = c->settings_strs[0];
     c->settings.pf_id = c->settings_strs[1];
     c->settings_loaded = 1;

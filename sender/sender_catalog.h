@@ -49,8 +49,10 @@ void sender_catalog_free(sender_catalog *c);
 /*
  * Make sure every template and workflow id given (duplicates allowed) has a fresh entry:
  * one query for all missing or expired templates, one for workflows, one for the settings
- * when expired. Pointers returned by the getters stay valid until the next load.
- * Returns 0 or -1 with err (nothing is cached from a failed query).
+ * when expired (now_ms: a clock that never goes back; the sender passes monotonic ms).
+ * Pointers returned by the getters stay valid until the next load.
+ * Returns 0 or -1 with err (nothing is cached from a failed query). Out of memory is such an
+ * error ("out of memory ..."), never a missing row or a NULL field.
  */
 int sender_catalog_load(sender_catalog *c, PGconn *pg, const mf_uuid *tpl_ids, size_t ntpl,
                         const mf_uuid *wf_ids, size_t nwf, int64_t now_ms, mf_err *err);

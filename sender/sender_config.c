@@ -91,7 +91,8 @@ const size_t sender_config_nkeys = sizeof(sender_config_keys) / sizeof(sender_co
 int sender_config_load(sender_config *cfg, mf_config_getenv_fn get, mf_err *err)
 {
     memset(cfg, 0, sizeof(*cfg));
-    if (mf_config_load(sender_config_keys, sender_config_nkeys, MF_CFG_SENDER, cfg, get, err) != 0 ||
+    if (mf_config_load(sender_config_keys, sender_config_nkeys, MF_CFG_SENDER, cfg, get,
+                       err) != 0 ||
         mf_kafka_sec_check(&cfg->common.kafka_sec, err) != 0)
         return -1;
     if (cfg->indoubt_after_ms <= cfg->coolsms_timeout_ms + cfg->retry_cap_ms)

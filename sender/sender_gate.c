@@ -2,8 +2,8 @@
 #include <string.h>
 
 #include "mf_pgarr.h"
+#include "sender_ctx.h"
 #include "sender_gate.h"
-#include "sender_int.h"
 #include "sender_rules.h"
 
 static const char GATE_SQL[] =
@@ -65,7 +65,7 @@ static int apply_rows(sender_ctx *s, PGresult *res, long *refused, mf_err *err)
 
         if (mf_uuid_parse(PQgetvalue(res, r, 0), &id, err) != 0)
             return -1;
-        sl = sender_slot_by_id(s, &id);
+        sl = sender_ctx_slot_by_id(s, &id);
         if (sl == NULL || !wants_gate(sl))
             continue;
         refuse(s, sl, PQgetvalue(res, r, 1), PQgetvalue(res, r, 2));

@@ -3,7 +3,8 @@
 #define SENDER_GATE_H
 
 #include "mf_err.h"
-#include "sender.h"
+
+typedef struct sender_ctx sender_ctx; /* sender_ctx.h */
 
 /* Fleet-side failure codes (message_logs.error_code) of the gate. */
 #define SENDER_CODE_OPTED_OUT "OPTED_OUT"

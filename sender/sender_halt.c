@@ -171,13 +171,23 @@ int sender_halt_check(sender_halt *h, PGconn *pg, int64_t now_ms, mf_err *err)
 
 int sender_halt_refresh(sender_halt *h, PGconn *pg, int64_t now_ms, mf_err *err)
 {
-    if (h->nknown == 0 || now_ms - h->checked_ms < h->every_ms)
+    if (h->nknown == 0 || !sender_halt_due(h, now_ms))
         return 0;
     if (grow((void **)&h->want, &h->want_cap, h->nknown, sizeof(*h->want), err) != 0)
         return -1;
     memcpy(h->want, h->known, h->nknown * sizeof(*h->known));
     h->nwant = h->nknown;
     return ask(h, pg, now_ms, err) != 0 ? -1 : 1;
+}
+
+int sender_halt_due(const sender_halt *h, int64_t now_ms)
+{
+    return h->checked_ms == 0 || now_ms - h->checked_ms >= h->every_ms;
+}
+
+void sender_halt_expire(sender_halt *h)
+{
+    h->checked_ms = 0;
 }
 
 sender_halt_state sender_halt_of(const sender_halt *h, const mf_uuid *run)

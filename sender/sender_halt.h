@@ -43,7 +43,7 @@ typedef struct sender_halt {
     mf_uuid *want;           /* the runs to ask about (sender_halt_want) */
     size_t nwant, want_cap;
     mf_pgarr arr;            /* the uuid[] parameter */
-    int64_t checked_ms;      /* when the last query ran (0: never) */
+    int64_t checked_ms;      /* when the last query ran (monotonic ms; 0: never) */
     long long every_ms;
     unsigned long queries;   /* statements run so far (tests, logs) */
 } sender_halt;
@@ -78,6 +78,12 @@ int sender_halt_refresh(sender_halt *h, PGconn *pg, int64_t now_ms, mf_err *err)
  * memory; the answer is then empty, so the next check asks again).
  */
 int sender_halt_answer(sender_halt *h, const PGresult *res, int64_t now_ms, mf_err *err);
+
+/* 1 when the last answer is older than every_ms (or there is none, or it was expired). */
+int sender_halt_due(const sender_halt *h, int64_t now_ms);
+
+/* Makes the last answer old: the next check or refresh asks again. */
+void sender_halt_expire(sender_halt *h);
 
 /* The state of a run as last answered (SENDER_HALT_GO when not asked about). */
 sender_halt_state sender_halt_of(const sender_halt *h, const mf_uuid *run);

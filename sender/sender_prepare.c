@@ -1,8 +1,11 @@
 /* sender_prepare: turn one decoded job into a ready message (render, advertising, type). */
 #include <string.h>
 
+#include "mf_clock.h"
 #include "mf_template.h"
-#include "sender_int.h"
+#include "sender_ctx.h"
+#include "sender_prepare.h"
+#include "sender_produce.h"
 #include "sender_rules.h"
 
 typedef struct vars_ctx {
@@ -122,19 +125,6 @@ static const char *render(sender_ctx *s, const sender_slot *sl, const char *tpl,
     return out;
 }
 
-int sender_produce_retry(sender_ctx *s, sender_slot *sl, int64_t nb_ms, mf_err *err)
-{
-    char key[MF_UUID_STR_SIZE];
-    mf_job j = sl->job;
-
-    j.not_before_ms = nb_ms;
-    if (mf_codec_encode_job(&s->sbuf, &j, err) != 0)
-        return -1;
-    mf_uuid_format(&j.id, key);
-    return sender_produce(s, s->t_retry, key, MF_UUID_STR_LEN, s->sbuf.data, s->sbuf.size,
-                          err);
-}
-
 /* A future not-before, or a promotion in quiet hours: park the job on the retry topic until
  * resume_ms (the retry consumer holds it until then). */
 static int defer(sender_ctx *s, sender_slot *sl, size_t i, int64_t resume_ms, mf_err *err)
@@ -174,7 +164,7 @@ static const char *first(const char *a, const char *b, const char *c)
 }
 
 static int prepare_kakao(sender_ctx *s, sender_slot *sl, const sender_template *t,
-                         const sender_wfconf *wf)
+                         const sender_wfconf *wf, mf_err *err)
 {
     const sender_settings *st = sender_catalog_settings(s->cat);
 
@@ -193,7 +183,7 @@ static int prepare_kakao(sender_ctx *s, sender_slot *sl, const sender_template *
     }
     sl->kvars = sender_arena_alloc(&s->arena, (sl->nused ? sl->nused : 1) * sizeof(*sl->kvars));
     if (sl->kvars == NULL)
-        return -1;
+        return mf_err_set(err, "out of memory");
     for (size_t k = 0; k < sl->nused; k++) {
         sl->kvars[k].key = sl->used[k].key;
         sl->kvars[k].value = sl->used[k].val;
@@ -256,7 +246,7 @@ static int prepare_text(sender_ctx *s, sender_slot *sl, const sender_template *t
     sl->type = (mf_msg_type)kind;
     if (sl->type != MF_TYPE_LMS)
         sl->subject = NULL;
-    return sl->type == MF_TYPE_KAKAO ? prepare_kakao(s, sl, t, wf) : 0;
+    return sl->type == MF_TYPE_KAKAO ? prepare_kakao(s, sl, t, wf, err) : 0;
 }
 
 int sender_prepare_slot(sender_ctx *s, sender_slot *sl, size_t i, mf_err *err)

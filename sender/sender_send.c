@@ -1,16 +1,19 @@
-/* sender_send: hand prepared jobs to CoolSMS in batched requests, retry, resolve, record. */
-#include <limits.h>
+/* sender_send: hand the batch's claimed jobs to CoolSMS in provider message groups. */
+#include "sender_send.h"
+
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-#include "sender_int.h"
-#include "sender_rules.h"
-
-/* sender_slot.to_retry: 1 / 2 after transient failures (the provider has no such message /
- * unknown), HOLD_PAUSED for a job of a paused workflow (the provider has no such message; the
- * hand-off counts no retry round). */
-#define HOLD_PAUSED 3
+#include "mf_clock.h"
+#include "sender_budget.h"
+#include "sender_ctx.h"
+#include "sender_produce.h"
+#include "sender_record.h"
+#include "sender_resolve.h"
+#include "sender_runstate.h"
+#include "sender_sendlist.h"
+#include "sender_settle.h"
 
 /*
  * One provider message group: the jobs it carries and the step it has reached. A group is
@@ -29,92 +32,19 @@ typedef enum grp_step {
 } grp_step;
 
 typedef struct grp {
-    struct send_state *st;
+    struct sender_sendlist *st;
     size_t *slots;
     size_t n;
     grp_step step;
     int in_flight;
     char gid[64];
-    int64_t t0_ms;
+    int64_t t0_ms; /* monotonic: the step went on the wire */
     struct grp *next;
 } grp;
-
-typedef struct send_state {
-    sender_ctx *s;
-    size_t *todo;        /* slot indices being sent */
-    size_t ntodo;
-    mf_coolsms_msg *msgs;
-    char (*ids)[MF_UUID_STR_SIZE];
-    char (*runs)[MF_UUID_STR_SIZE];
-    sender_claim_out *outs;
-    mf_uuid *renew_ids;
-    const char **rel_as, **rel_code, **rel_msg;
-    char (*rel_buf)[32];
-    mf_coolsms_kakao *kk;
-    uint64_t *set;       /* numbers of the request being built */
-    size_t set_cap;
-    grp *groups;         /* groups not yet done */
-    sender_claim_group *grows; /* scratch: the rows of sender_claims_groups */
-    const char **rel_gid;
-} send_state;
 
 static const char *type_wire(mf_msg_type t)
 {
     return t == MF_TYPE_KAKAO ? "ATA" : t == MF_TYPE_LMS ? "LMS" : "SMS";
-}
-
-static void mark_final(sender_ctx *s, sender_slot *sl, mf_result_status st, const char *pmid,
-                       const char *gid, const char *code, const char *msg)
-{
-    sender_slot_final(s, sl, st, pmid, gid, code, msg,
-                      st == MF_RESULT_ACCEPTED ? mf_clock_wall_ms() : 0);
-    sl->finish = 1;
-}
-
-/* The fast in-place resends are used up: hand the job to the retry topic (1: the provider
- * has no such message, 2: unknown), or fail it after MF_SENDER_RETRY_MAX rounds. A job whose
- * message may be in a group is never failed: that group may still be sent (by the resolver
- * of another of its jobs), and a job recorded failed whose message went out would be sent a
- * second time by a replay. It goes round the retry topic until its group can be read. */
-static void hand_off_or_fail(sender_ctx *s, sender_slot *sl, int kind)
-{
-    if (kind == 2 || sl->retries < s->cfg->retry_max) {
-        sl->to_retry = kind;
-        return;
-    }
-    mark_final(s, sl, MF_RESULT_FAILED, NULL, NULL, sl->code, sl->msg);
-}
-
-/* The slot's message is surely not at the provider after a failed try: back off and send
- * again (MF_SENDER_FAST_RETRIES times), then hand it to the retry topic. */
-static void retry_or_fail(sender_ctx *s, sender_slot *sl)
-{
-    const sender_config *c = s->cfg;
-
-    sl->attempts++;
-    if (sl->attempts > c->fast_retries) {
-        hand_off_or_fail(s, sl, 1);
-        return;
-    }
-    sl->next_try_ms = mf_clock_wall_ms() + sender_rules_backoff_ms(sl->attempts, c->retry_base_ms,
-                                                               c->retry_cap_ms,
-                                                               sl->retry_after_ms,
-                                                               sender_rand(s));
-    sl->renew = 1;
-}
-
-/* Remembers the last error; when the provider may have the message (maybe_sent, or a 2xx
- * that did not mention it) the list API is asked first, else the retry is scheduled. */
-static void on_trouble(sender_ctx *s, sender_slot *sl, const char *code, const char *msg,
-                       long long retry_after_ms, int maybe_sent)
-{
-    sl->code = sender_arena_strdup(&s->arena, code);
-    sl->msg = sender_arena_strdup(&s->arena, msg);
-    sl->retry_after_ms = retry_after_ms;
-    if (maybe_sent)
-        sl->resolve = 1;
-    else
-        retry_or_fail(s, sl);
 }
 
 static const char *op_name(mf_coolsms_op op)
@@ -134,7 +64,7 @@ static void observe_request(sender_ctx *s, const grp *g, const mf_coolsms_result
 
     mf_metric_add(s->obs.provider_requests, lv, 1);
     mf_metric_observe(s->obs.provider_seconds, NULL,
-                      (double)(mf_clock_wall_ms() - g->t0_ms) / 1000.0);
+                      (double)(mf_clock_mono_ms() - g->t0_ms) / 1000.0);
     if (res->cls == MF_COOLSMS_TRANSIENT) {
         char detail[192];
 
@@ -166,12 +96,13 @@ static void group_settle(sender_ctx *s, grp *g, int how, const char *code, const
         sl->in_flight = 0;
         sl->registered = 0;
         if (how == 2) {
-            mark_final(s, sl, MF_RESULT_FAILED, NULL, NULL, code[0] ? code : "PERMANENT", msg);
+            sender_record_final(s, sl, MF_RESULT_FAILED, NULL, NULL,
+                                code[0] ? code : "PERMANENT", msg);
             continue;
         }
         if (how == 0)
             sl->pgid = NULL;
-        on_trouble(s, sl, code, msg, retry_after_ms, how == 1);
+        sender_record_trouble(s, sl, code, msg, retry_after_ms, how == 1);
     }
     g->step = GRP_DONE;
 }
@@ -212,10 +143,11 @@ static void on_added(sender_ctx *s, grp *g, const mf_coolsms_result *res)
         }
         sl->in_flight = 0;
         if (o->state == MF_COOLSMS_MSG_FAILED) /* stored in the group, never sent */
-            mark_final(s, sl, MF_RESULT_FAILED, o->message_id, g->gid, o->status_code,
-                       o->status_message);
+            sender_record_final(s, sl, MF_RESULT_FAILED, o->message_id, g->gid,
+                                o->status_code, o->status_message);
         else
-            on_trouble(s, sl, "UNKNOWN_OUTCOME", "the answer did not mention the message", -1, 1);
+            sender_record_trouble(s, sl, "UNKNOWN_OUTCOME",
+                                  "the answer did not mention the message", -1, 1);
     }
     g->step = any ? GRP_SEND : GRP_DONE;
 }
@@ -236,7 +168,7 @@ static void on_sent(sender_ctx *s, grp *g, const mf_coolsms_result *res)
             continue;
         sl->in_flight = 0;
         sl->registered = 0;
-        mark_final(s, sl, MF_RESULT_ACCEPTED, sl->pmid, g->gid, "2000", NULL);
+        sender_record_final(s, sl, MF_RESULT_ACCEPTED, sl->pmid, g->gid, "2000", NULL);
     }
     g->step = GRP_DONE;
 }
@@ -262,85 +194,7 @@ static void on_group_done(const mf_coolsms_result *res, void *user)
         on_sent(s, g, res);
 }
 
-/* Takes up to `want` tokens of the per-process rate budget; returns how many were granted. */
-static size_t take_local_tokens(sender_ctx *s, size_t want)
-{
-    double rate = s->cfg->rate_limit, cap;
-    int64_t now = mf_clock_wall_ms();
-
-    if (rate <= 0)
-        return want;
-    cap = rate > (double)s->cfg->request_size ? rate : (double)s->cfg->request_size;
-    s->tokens += (double)(now - s->tokens_ms) * rate / 1000.0;
-    s->tokens_ms = now;
-    if (s->tokens > cap)
-        s->tokens = cap;
-    if (s->tokens < 1)
-        return 0;
-    if ((double)want > s->tokens)
-        want = (size_t)s->tokens;
-    s->tokens -= (double)want;
-    return want;
-}
-
-static int is_ready(const sender_slot *sl, int64_t now);
-
-/* The quota is used up: the runs of the ready jobs are held (sender_rate_hold_runs) and the
- * halt state is read again at once, so the send loop parks their jobs (halt_in_loop) instead
- * of sending them to fail. At most once a second. */
-static int hold_at_quota(send_state *st, int64_t now, mf_err *err)
-{
-    sender_ctx *s = st->s;
-    mf_uuid *runs;
-    size_t n = 0;
-    int rc;
-
-    if (now - s->rate_hold_ms < 1000)
-        return 0;
-    s->rate_hold_ms = now;
-    runs = calloc(st->ntodo ? st->ntodo : 1, sizeof(*runs));
-    if (runs == NULL)
-        return mf_err_set(err, "out of memory");
-    for (size_t c = 0; c < st->ntodo; c++) {
-        const sender_slot *sl = &s->slots[st->todo[c]];
-
-        if (is_ready(sl, now) && (n == 0 || !mf_uuid_equal(&runs[n - 1], &sl->job.run)))
-            runs[n++] = sl->job.run;
-    }
-    rc = sender_rate_hold_runs(&s->rate, s->pg, runs, n, err);
-    free(runs);
-    if (rc != 0)
-        return -1;
-    s->halt.checked_ms = 0; /* read the holds with the next halt check */
-    s->n_quota_held++;
-    MF_LOG(s->log, MF_LOG_WARN, "provider daily quota used up: runs held",
-           MF_KV_I("runs", (long long)n), MF_KV_I("quota_left", s->rate.quota_left));
-    return 0;
-}
-
-/* Tokens for a new group: the per-process budget (MF_SENDER_RATE_LIMIT), then the fleet's
- * (account rate and daily quota, sender_rate.h) for as many as the batch still has ready. */
-static int take_tokens(send_state *st, size_t want, int64_t now, size_t *granted, mf_err *err)
-{
-    sender_ctx *s = st->s;
-    size_t local = take_local_tokens(s, want), ask = 0;
-
-    *granted = local;
-    if (local == 0 || !sender_rate_account_on(&s->rate))
-        return 0;
-    for (size_t c = 0; c < st->ntodo; c++)
-        ask += is_ready(&s->slots[st->todo[c]], now);
-    ask += s->n - s->claim_next;
-    if (sender_rate_take(&s->rate, s->pg, s->sms, s->log, local, ask, granted, err) != 0)
-        return -1;
-    if (s->cfg->rate_limit > 0)
-        s->tokens += (double)(local - *granted);
-    if (*granted == 0 && s->rate.quota_out)
-        return hold_at_quota(st, now, err);
-    return 0;
-}
-
-static void fill_msg(send_state *st, sender_slot *sl, size_t k, mf_coolsms_kakao *kk)
+static void fill_msg(sender_sendlist *st, sender_slot *sl, size_t k, mf_coolsms_kakao *kk)
 {
     mf_coolsms_msg *m = &st->msgs[k];
 
@@ -364,12 +218,6 @@ static void fill_msg(send_state *st, sender_slot *sl, size_t k, mf_coolsms_kakao
     }
 }
 
-static int is_ready(const sender_slot *sl, int64_t now)
-{
-    return sl->state == SLOT_SEND && !sl->in_flight && !sl->finish && !sl->resolve &&
-           !sl->renew && !sl->to_retry && sl->next_try_ms <= now;
-}
-
 static uint64_t hash_to(const char *to)
 {
     uint64_t h = 1469598103934665603ull;
@@ -382,7 +230,7 @@ static uint64_t hash_to(const char *to)
 /* Adds `to` to the request's set of numbers; 0 when it was already there. The provider
  * rejects a repeated number within one request (allowDuplicates false), so a second job for
  * the same number waits for the next request. */
-static int to_set_add(send_state *st, const char *to)
+static int to_set_add(sender_sendlist *st, const char *to)
 {
     uint64_t h = hash_to(to);
 
@@ -398,7 +246,7 @@ static int to_set_add(send_state *st, const char *to)
 
 /* Takes ready slots into a new group (distinct numbers, within the rate budget): *out, or
  * NULL when nothing was ready. -1 when out of memory. */
-static int new_group(send_state *st, int64_t now, grp **out, mf_err *err)
+static int new_group(sender_sendlist *st, int64_t now, grp **out, mf_err *err)
 {
     sender_ctx *s = st->s;
     size_t want = 0, granted, k = 0;
@@ -406,10 +254,10 @@ static int new_group(send_state *st, int64_t now, grp **out, mf_err *err)
 
     *out = NULL;
     for (size_t c = 0; c < st->ntodo && want < (size_t)s->cfg->request_size; c++)
-        want += is_ready(&s->slots[st->todo[c]], now);
+        want += sender_slot_ready(&s->slots[st->todo[c]], now);
     if (want == 0)
         return 0;
-    if (take_tokens(st, want, now, &granted, err) != 0)
+    if (sender_budget_take(s, st->todo, st->ntodo, want, now, &granted, err) != 0)
         return -1;
     if (granted == 0)
         return 0;
@@ -423,15 +271,12 @@ static int new_group(send_state *st, int64_t now, grp **out, mf_err *err)
     for (size_t c = 0; c < st->ntodo && k < granted; c++) {
         size_t si = st->todo[c];
 
-        if (!is_ready(&s->slots[si], now) || !to_set_add(st, s->slots[si].job.to))
+        if (!sender_slot_ready(&s->slots[si], now) || !to_set_add(st, s->slots[si].job.to))
             continue;
         g->slots[k++] = si;
         s->slots[si].in_flight = 1;
     }
-    if (s->cfg->rate_limit > 0)
-        s->tokens += (double)(granted - k); /* unused budget goes back */
-    if (sender_rate_account_on(&s->rate))
-        sender_rate_give_back(&s->rate, granted - k);
+    sender_budget_give_back(s, granted - k); /* unused budget goes back */
     g->n = k;
     if (k == 0) {
         free(g->slots);
@@ -446,12 +291,12 @@ static int new_group(send_state *st, int64_t now, grp **out, mf_err *err)
 
 /* Puts the group's next step on the wire. A message the client refuses to serialise fails the
  * group's messages at once (nothing was added). */
-static int submit_step(send_state *st, grp *g, mf_err *err)
+static int submit_step(sender_sendlist *st, grp *g, mf_err *err)
 {
     sender_ctx *s = st->s;
     int rc;
 
-    g->t0_ms = mf_clock_wall_ms();
+    g->t0_ms = mf_clock_mono_ms();
     if (g->step == GRP_CREATE) {
         char chunk[MF_UUID_STR_SIZE];
         mf_coolsms_kv cf[2] = {{"fleet", "msgfleet"},
@@ -478,7 +323,7 @@ static int submit_step(send_state *st, grp *g, mf_err *err)
 
 /* The waiting group step that comes first: sends, then adds, then creates (a group further
  * along frees its jobs sooner). NULL when none waits. */
-static grp *next_step(send_state *st)
+static grp *next_step(sender_sendlist *st)
 {
     grp *best = NULL;
 
@@ -492,9 +337,9 @@ static grp *next_step(send_state *st)
 
 /* Submits group steps and new groups while free slots, rate budget and ready messages
  * allow; returns how many were submitted, -1 on error. */
-static int submit_ready(send_state *st, mf_err *err)
+static int submit_ready(sender_sendlist *st, mf_err *err)
 {
-    int64_t now = mf_clock_wall_ms();
+    int64_t now = mf_clock_mono_ms();
     int n = 0;
 
     while (mf_coolsms_free_slots(st->s->sms) > 0) {
@@ -513,7 +358,7 @@ static int submit_ready(send_state *st, mf_err *err)
 
 /* Records the ids of the groups just created with their jobs' claims (one statement), before
  * anything is added to them; from then on a lost answer is resolved by reading the group. */
-static int record_groups(send_state *st, mf_err *err)
+static int record_groups(sender_sendlist *st, mf_err *err)
 {
     sender_ctx *s = st->s;
     size_t n = 0;
@@ -544,7 +389,7 @@ static int record_groups(send_state *st, mf_err *err)
 }
 
 /* Frees the finished groups. */
-static void reap_groups(send_state *st)
+static void reap_groups(sender_sendlist *st)
 {
     grp **pp = &st->groups;
 
@@ -561,396 +406,7 @@ static void reap_groups(send_state *st)
     }
 }
 
-/* The group could not be read: try again after a backoff (never resend blindly); after the
- * fast retries the job goes to the retry topic, its claim released as "unknown" with the
- * group kept in it. */
-static void resolve_failed(sender_ctx *s, sender_slot *sl, long long retry_after_ms)
-{
-    sl->resolve_fails++;
-    sl->next_try_ms = mf_clock_wall_ms() + sender_rules_backoff_ms(
-        sl->resolve_fails, s->cfg->retry_base_ms, s->cfg->retry_cap_ms, retry_after_ms,
-        sender_rand(s));
-    if (sl->resolve_fails > s->cfg->fast_retries) {
-        sl->resolve = 0;
-        hand_off_or_fail(s, sl, 2);
-    }
-}
-
-/* Whether slot sl waits for group gid to be read now. */
-static int waits_for(const sender_slot *sl, const char *gid, int64_t now)
-{
-    return sl->state == SLOT_SEND && sl->resolve && !sl->in_flight && !sl->finish &&
-           !sl->to_retry && sl->next_try_ms <= now && sl->pgid != NULL &&
-           strcmp(sl->pgid, gid) == 0;
-}
-
-/* Settles the slots waiting for gid. how: 0 the group does not hold them (resend or give
- * up), 1 could not tell (backoff), 2 failed for good with code/msg. */
-static void settle_waiting(send_state *st, const char *gid, int64_t now, int how,
-                           const char *code, const char *msg, long long retry_after_ms)
-{
-    sender_ctx *s = st->s;
-
-    for (size_t c = 0; c < st->ntodo; c++) {
-        sender_slot *sl = &s->slots[st->todo[c]];
-
-        if (!waits_for(sl, gid, now))
-            continue;
-        if (how == 1) {
-            resolve_failed(s, sl, retry_after_ms);
-            continue;
-        }
-        sl->resolve = 0;
-        sl->pgid = NULL;
-        if (how == 2)
-            mark_final(s, sl, MF_RESULT_FAILED, NULL, NULL, code, msg);
-        else
-            retry_or_fail(s, sl); /* the provider does not have it: resend (or give up) */
-    }
-}
-
-/* Whether a slot waiting for group gid belongs to a cancelled run. */
-static int waits_cancelled(send_state *st, const char *gid, int64_t now)
-{
-    sender_ctx *s = st->s;
-
-    for (size_t c = 0; c < st->ntodo; c++) {
-        const sender_slot *sl = &s->slots[st->todo[c]];
-
-        if (waits_for(sl, gid, now) &&
-            (sl->cancel || sender_halt_of(&s->halt, &sl->job.run) == SENDER_HALT_CANCELLED))
-            return 1;
-    }
-    return 0;
-}
-
-/* The group was deleted unsent: it holds nothing. A cancelled run's waiting slots are
- * cancelled, the others are sent again in a new group (as for any group read DELETED). */
-static void settle_deleted(send_state *st, const char *gid, int64_t now)
-{
-    sender_ctx *s = st->s;
-
-    for (size_t c = 0; c < st->ntodo; c++) {
-        sender_slot *sl = &s->slots[st->todo[c]];
-
-        if (!waits_for(sl, gid, now) ||
-            !(sl->cancel || sender_halt_of(&s->halt, &sl->job.run) == SENDER_HALT_CANCELLED))
-            continue;
-        sl->resolve = 0;
-        sl->pgid = NULL;
-        sender_slot_cancelled(s, sl);
-        sl->finish = 1;
-    }
-    settle_waiting(st, gid, now, 0, NULL, NULL, -1);
-}
-
-/* Reads every page of the group's messages and settles the waiting slots found in it (a
- * registration error 1xxx failed, anything else accepted: sent with the group). 0 when all
- * pages were read, -1 when a page could not be. */
-static int match_group_messages(send_state *st, const char *gid, int64_t now, mf_err *err)
-{
-    sender_ctx *s = st->s;
-    mf_coolsms_list_result lr;
-    char start[128] = "";
-
-    for (;;) {
-        if (mf_coolsms_group_messages(s->sms, gid, start, 500, &lr, err) != 0) {
-            mf_coolsms_list_result_free(&lr);
-            return -1;
-        }
-        for (size_t i = 0; i < lr.n_items; i++) {
-            const mf_coolsms_listed *it = &lr.items[i];
-            sender_slot *sl;
-            mf_uuid id;
-
-            if (mf_uuid_parse(it->job_id, &id, NULL) != 0 ||
-                (sl = sender_slot_by_id(s, &id)) == NULL || !waits_for(sl, gid, now))
-                continue;
-            sl->resolve = 0;
-            mark_final(s, sl, it->status_code[0] == '1' ? MF_RESULT_FAILED : MF_RESULT_ACCEPTED,
-                       it->message_id, gid, it->status_code, it->status_message);
-        }
-        if (lr.next_key[0] == '\0' || strcmp(lr.next_key, start) == 0)
-            break;
-        snprintf(start, sizeof(start), "%s", lr.next_key);
-        mf_coolsms_list_result_free(&lr);
-    }
-    mf_coolsms_list_result_free(&lr);
-    return 0;
-}
-
-/*
- * Resolves the slots in doubt about group gid: reads the group; a PENDING group was never
- * sent, so it is sent now (only a PENDING group can be sent, so two resolvers cannot send it
- * twice; one the provider refuses for good is deleted and its messages fail with the reason);
- * a DELETED or unknown group holds nothing; otherwise the group's messages say which jobs it
- * carried. Jobs it does not carry are resent in a new group.
- */
-static void resolve_group(send_state *st, const char *gid, int64_t now)
-{
-    sender_ctx *s = st->s;
-    mf_coolsms_group_info gi;
-    mf_err err = {0};
-
-    if (mf_coolsms_group_get(s->sms, gid, &gi, &err) != 0) {
-        MF_LOG(s->log, MF_LOG_WARN, "group lookup failed", MF_KV_S("group_id", gid),
-               MF_KV_S("error", err.msg));
-        if (gi.http_status == 404) {
-            settle_waiting(st, gid, now, 0, NULL, NULL, -1);
-            return;
-        }
-        sender_obs_dep(&s->obs, "coolsms", 0, err.msg);
-        settle_waiting(st, gid, now, 1, NULL, NULL, gi.retry_after_ms);
-        return;
-    }
-    if (strcmp(gi.status, "PENDING") == 0 && waits_cancelled(st, gid, now)) {
-        /* never sent, and a run it carries was cancelled: deleted instead of sent */
-        if (mf_coolsms_group_delete(s->sms, gid, &gi, &err) == 0 || gi.http_status == 404) {
-            mf_metric_add(s->obs.groups_deleted, NULL, 1);
-            MF_LOG(s->log, MF_LOG_INFO, "group deleted unsent: run cancelled",
-                   MF_KV_S("group_id", gid));
-            settle_deleted(st, gid, now);
-            return;
-        }
-        if (gi.cls != MF_COOLSMS_PERMANENT) {
-            settle_waiting(st, gid, now, 1, NULL, NULL, gi.retry_after_ms);
-            return;
-        }
-        /* no longer PENDING (sent meanwhile): its messages say what it carried */
-        snprintf(gi.status, sizeof(gi.status), "%s", "?");
-    } else if (strcmp(gi.status, "PENDING") == 0 &&
-        mf_coolsms_group_send_wait(s->sms, gid, &gi, &err) != 0 && gi.http_status != 409) {
-        char code[64], msg[512];
-
-        MF_LOG(s->log, MF_LOG_WARN, "sending a pending group failed", MF_KV_S("group_id", gid),
-               MF_KV_S("error", err.msg));
-        if (gi.cls != MF_COOLSMS_PERMANENT) {
-            settle_waiting(st, gid, now, 1, NULL, NULL, gi.retry_after_ms);
-            return;
-        }
-        snprintf(code, sizeof(code), "%s", gi.error_code);
-        snprintf(msg, sizeof(msg), "%s", gi.error_message);
-        if (mf_coolsms_group_delete(s->sms, gid, &gi, &err) != 0 && gi.http_status != 404) {
-            settle_waiting(st, gid, now, 1, NULL, NULL, gi.retry_after_ms);
-            return;
-        }
-        settle_waiting(st, gid, now, 2, code, msg, -1);
-        return;
-    }
-    if (strcmp(gi.status, "DELETED") == 0) {
-        settle_waiting(st, gid, now, 0, NULL, NULL, -1);
-        return;
-    }
-    if (match_group_messages(st, gid, now, &err) != 0) {
-        MF_LOG(s->log, MF_LOG_WARN, "reading the group's messages failed",
-               MF_KV_S("group_id", gid), MF_KV_S("error", err.msg));
-        settle_waiting(st, gid, now, 1, NULL, NULL, -1);
-        return;
-    }
-    settle_waiting(st, gid, now, 0, NULL, NULL, -1); /* sent without them */
-}
-
-static int resolve_pending(send_state *st)
-{
-    sender_ctx *s = st->s;
-    int64_t now = mf_clock_wall_ms();
-    int did = 0;
-
-    for (size_t c = 0; c < st->ntodo; c++) {
-        sender_slot *sl = &s->slots[st->todo[c]];
-
-        if (sl->state != SLOT_SEND || !sl->resolve || sl->in_flight || sl->finish ||
-            sl->to_retry || sl->next_try_ms > now)
-            continue;
-        did = 1;
-        if (sl->pgid == NULL) { /* no group was recorded: nothing was ever added */
-            sl->resolve = 0;
-            retry_or_fail(s, sl);
-        } else {
-            char gid[64];
-
-            snprintf(gid, sizeof(gid), "%s", sl->pgid);
-            resolve_group(st, gid, now);
-        }
-        if (mf_daemon_stopping())
-            break;
-    }
-    return did;
-}
-
-static void on_renewed(void *arg, const mf_uuid *job)
-{
-    sender_slot *sl = sender_slot_by_id(arg, job);
-
-    if (sl != NULL)
-        sl->renew = 0;
-}
-
-/* Renews the claims of slots about to be resent; those taken over become SLOT_PENDING. */
-static int renew_claims(send_state *st, mf_err *err)
-{
-    sender_ctx *s = st->s;
-    size_t n = 0;
-
-    for (size_t c = 0; c < st->ntodo; c++) {
-        sender_slot *sl = &s->slots[st->todo[c]];
-
-        if (sl->state == SLOT_SEND && sl->renew && !sl->finish && !sl->resolve &&
-            !sl->to_retry)
-            st->renew_ids[n++] = sl->job.id;
-    }
-    if (n == 0)
-        return 0;
-    if (sender_claims_renew(&s->claims, s->pg, st->renew_ids, n, s->cfg->common.instance_id,
-                            on_renewed, s, err) != 0)
-        return -1;
-    for (size_t c = 0; c < st->ntodo; c++) {
-        sender_slot *sl = &s->slots[st->todo[c]];
-
-        if (sl->state == SLOT_SEND && sl->renew && !sl->finish && !sl->resolve &&
-            !sl->to_retry) {
-            sl->state = SLOT_PENDING; /* another sender took it over: watch its claim */
-            sl->renew = 0;
-            sl->fresh = 0;
-        }
-    }
-    return 0;
-}
-
-/* Records the outcomes that became final and marks the slots SLOT_FINAL; returns how many,
- * -1 on error. Our claims carry a chunk id, so their outcomes are appended per chunk
- * (sender_claims_record); a slot without one (cannot happen today: every slot sent is freshly
- * claimed or taken over) would have its claim row updated instead. */
-static int store_outcomes(send_state *st, mf_err *err)
-{
-    sender_ctx *s = st->s;
-    size_t n = 0, nrec = 0;
-
-    for (int pass = 0; pass < 2; pass++) {
-        for (size_t c = 0; c < st->ntodo; c++) {
-            sender_slot *sl = &s->slots[st->todo[c]];
-            sender_claim_out *o = &st->outs[n];
-
-            if (sl->state != SLOT_SEND || !sl->finish || sl->has_chunk != (pass == 0))
-                continue;
-            o->job = sl->job.id;
-            o->chunk = sl->chunk;
-            o->state = sl->st == MF_RESULT_ACCEPTED ? "accepted" : "failed";
-            o->pmid = sl->pmid;
-            o->gid = sl->gid;
-            o->code = sl->code;
-            o->message = sl->msg;
-            o->channel = sl->st == MF_RESULT_ACCEPTED ? mf_msg_type_name(sl->ch) : NULL;
-            o->sent_ms = sl->sent_ms;
-            n++;
-        }
-        if (pass == 0)
-            nrec = n;
-    }
-    if (n == 0)
-        return 0;
-    if (sender_claims_record(&s->claims, s->pg, st->outs, nrec, err) != 0 ||
-        sender_claims_finish(&s->claims, s->pg, st->outs + nrec, n - nrec, err) != 0)
-        return -1;
-    for (size_t c = 0; c < st->ntodo; c++) {
-        sender_slot *sl = &s->slots[st->todo[c]];
-
-        if (sl->state == SLOT_SEND && sl->finish) {
-            sl->state = SLOT_FINAL;
-            sl->finish = 0;
-        }
-    }
-    return (int)(n > INT_MAX ? INT_MAX : n);
-}
-
-static int release_kind(const sender_slot *sl, int produce)
-{
-    if (produce)
-        return sl->to_retry == HOLD_PAUSED ? 1 : sl->to_retry;
-    return sl->resolve || sl->to_retry == 2 || sl->pgid != NULL ? 2 : 1;
-}
-
-static void on_released(void *arg, const mf_uuid *job)
-{
-    sender_slot *sl = sender_slot_by_id(arg, job);
-
-    if (sl != NULL)
-        sl->released = -1; /* marker: ours was released */
-}
-
-/* Releases the claims of the selected slots as "retry:N" / "retry?:N" (one UPDATE). With
- * produce set, each released job is produced to the retry topic with its next not-before
- * and the slot is done (SLOT_SKIP); a claim taken over meanwhile makes the slot pending. */
-static int release(send_state *st, int produce, mf_err *err)
-{
-    sender_ctx *s = st->s;
-    size_t n = 0;
-
-    for (size_t c = 0; c < st->ntodo; c++) {
-        sender_slot *sl = &s->slots[st->todo[c]];
-        int kind = release_kind(sl, produce);
-        int rounds = sl->retries + (produce && sl->to_retry != HOLD_PAUSED ? 1 : 0);
-
-        if (sl->state != SLOT_SEND || sl->in_flight || sl->finish || kind == 0)
-            continue;
-        snprintf(st->rel_buf[n], sizeof(st->rel_buf[n]), "%s%d", kind == 2 ? "retry?:" : "retry:",
-                 rounds);
-        st->renew_ids[n] = sl->job.id;
-        st->rel_as[n] = st->rel_buf[n];
-        st->rel_code[n] = sl->code;
-        st->rel_msg[n] = sl->msg;
-        st->rel_gid[n] = sl->pgid;
-        sl->released = 0;
-        n++;
-    }
-    if (n == 0)
-        return 0;
-    if (sender_claims_release(&s->claims, s->pg, st->renew_ids, st->rel_as, st->rel_code,
-                              st->rel_msg, st->rel_gid, n, s->cfg->common.instance_id,
-                              on_released, s,
-                              err) != 0)
-        return -1;
-    for (size_t c = 0; c < st->ntodo; c++) {
-        sender_slot *sl = &s->slots[st->todo[c]];
-        int kind = release_kind(sl, produce);
-
-        if (sl->state != SLOT_SEND || sl->in_flight || sl->finish || kind == 0)
-            continue;
-        if (sl->released != -1) {
-            sl->state = SLOT_PENDING; /* taken over by another sender: watch its claim */
-            sl->fresh = 0;
-            sl->to_retry = 0;
-            continue;
-        }
-        sl->released = 0;
-        sl->state = SLOT_SKIP;
-        if (produce && sl->to_retry == HOLD_PAUSED) {
-            /* due at once: the retry consumer parks it until the workflow is resumed */
-            if (sender_produce_retry(s, sl, mf_clock_wall_ms(), err) != 0)
-                return -1;
-            s->n_held++;
-            mf_metric_add(s->obs.held, NULL, 1);
-        } else if (produce) {
-            int64_t nb = mf_clock_wall_ms() +
-                         sender_rules_backoff_ms(sl->retries + 1, s->cfg->retry_delay_ms,
-                                                 s->cfg->retry_delay_cap_ms, sl->retry_after_ms,
-                                                 sender_rand(s));
-            char id[MF_UUID_STR_SIZE];
-
-            MF_LOG(s->log, MF_LOG_INFO, "job handed to the retry topic",
-                   MF_KV_S("job_id", mf_uuid_format(&sl->job.id, id)),
-                   MF_KV_I("round", sl->retries + 1), MF_KV_I("delay_ms", nb - mf_clock_wall_ms()),
-                   MF_KV_S("code", sl->code ? sl->code : ""));
-            if (sender_produce_retry(s, sl, nb, err) != 0)
-                return -1;
-            s->n_retried++;
-            mf_metric_add(s->obs.retries, NULL, 1);
-        }
-    }
-    return 0;
-}
-
-static int remaining(const send_state *st)
+static int remaining(const sender_sendlist *st)
 {
     if (st->s->claim_next < st->s->n)
         return 1; /* claims still to insert */
@@ -967,7 +423,7 @@ static int remaining(const send_state *st)
  * of delaying the next request. Freshly claimed jobs join the send list; the others met an
  * existing claim and are settled by the batch afterwards. 1 when claims were inserted.
  */
-static int claim_more(send_state *st, mf_err *err)
+static int claim_more(sender_sendlist *st, mf_err *err)
 {
     sender_ctx *s = st->s;
     size_t round = (size_t)s->cfg->request_size * (size_t)s->cfg->max_in_flight;
@@ -983,7 +439,7 @@ static int claim_more(send_state *st, mf_err *err)
     }
     if (waiting >= 2 * round)
         return 0;
-    rc = sender_claim_next(s, 4 * round, err);
+    rc = sender_settle_claim_next(s, 4 * round, err);
     if (rc < 0)
         return -1;
     for (size_t i = from; i < s->claim_next; i++)
@@ -1034,7 +490,7 @@ static int delete_group(sender_ctx *s, const char *gid)
  * holds nothing). A group that cannot be deleted is sent as planned: its messages count as
  * sent before the cancel, exactly as those of a send already in flight.
  */
-static void halt_groups(send_state *st)
+static void halt_groups(sender_sendlist *st)
 {
     sender_ctx *s = st->s;
 
@@ -1081,19 +537,19 @@ static void halt_groups(send_state *st)
  * than MF_SENDER_HALT_CHECK_MS (one query), then, while any run is cancelled or held, takes
  * the jobs that wait for nothing: a cancelled run's jobs get no provider call (outcome
  * cancelled, stored in the claim like any outcome), a paused workflow's jobs go back to the
- * retry topic with their claim released (HOLD_PAUSED). Jobs not claimed yet are handled like
+ * retry topic with their claim released (SENDER_HOLD_PAUSED). Jobs not claimed yet are handled like
  * at the start of the batch. Returns how many slots it settled, -1 with err.
  */
-static int halt_in_loop(send_state *st, mf_err *err)
+static int halt_in_loop(sender_sendlist *st, mf_err *err)
 {
     sender_ctx *s = st->s;
-    int rc = sender_halt_refresh(&s->halt, s->pg, mf_clock_wall_ms(), err), n = 0;
+    int rc = sender_halt_refresh(&s->halt, s->pg, mf_clock_mono_ms(), err), n = 0;
 
     if (rc < 0)
         return -1;
     if (rc > 0) {
-        sender_halt_mark_held(s);
-        if (sender_halt_apply(s, s->claim_next, err) != 0)
+        sender_runstate_mark_held(s);
+        if (sender_runstate_apply(s, s->claim_next, err) != 0)
             return -1;
     }
     if (sender_halt_count(&s->halt) == 0)
@@ -1105,12 +561,12 @@ static int halt_in_loop(send_state *st, mf_err *err)
         if (!is_idle(sl))
             continue;
         if (slot_cancelled(s, sl)) {
-            sender_slot_cancelled(s, sl);
+            sender_runstate_cancel_slot(s, sl);
             sl->finish = 1;
             n++;
         } else if (sl->pgid == NULL &&
                    sender_halt_of(&s->halt, &sl->job.run) == SENDER_HALT_PAUSED) {
-            sl->to_retry = HOLD_PAUSED;
+            sl->to_retry = SENDER_HOLD_PAUSED;
             n++;
         }
     }
@@ -1124,22 +580,22 @@ static int halt_in_loop(send_state *st, mf_err *err)
  * flight and nothing could be done (a backoff or the rate budget), never right after a
  * request finished.
  */
-static int send_loop(send_state *st, mf_err *err)
+static int send_loop(sender_sendlist *st, mf_err *err)
 {
     sender_ctx *s = st->s;
 
     while (remaining(st)) {
         int progress, rc;
 
-        if (sender_past_deadline(s)) {
+        if (sender_ctx_past_deadline(s)) {
             /* hand back: outcomes known so far are stored, claims of jobs not in flight are
              * released (the redelivered job takes them over at once); claims in flight stay
              * open and are resolved through the list API by whoever gets the job next */
-            if (store_outcomes(st, err) < 0 || release(st, 0, err) != 0)
+            if (sender_record_store(st, err) < 0 || sender_record_release(st, 0, err) != 0)
                 return -1;
             return 1;
         }
-        if (renew_claims(st, err) != 0 || (progress = record_groups(st, err)) < 0)
+        if (sender_record_renew(st, err) != 0 || (progress = record_groups(st, err)) < 0)
             return -1;
         if ((rc = halt_in_loop(st, err)) < 0)
             return -1;
@@ -1154,7 +610,7 @@ static int send_loop(send_state *st, mf_err *err)
         /* outcomes are stored before their results are produced (a redelivered job finds
          * its final claim and re-emits the same result) */
         reap_groups(st);
-        if ((rc = store_outcomes(st, err)) < 0 || release(st, 1, err) != 0 ||
+        if ((rc = sender_record_store(st, err)) < 0 || sender_record_release(st, 1, err) != 0 ||
             sender_produce_finals(s, err) != 0)
             return -1;
         progress += rc;
@@ -1168,7 +624,7 @@ static int send_loop(send_state *st, mf_err *err)
                 return -1;
             continue;
         }
-        progress += resolve_pending(st);
+        progress += sender_resolve_pending(st);
         if (progress == 0) {
             struct timespec ts = {0, 5 * 1000 * 1000};
 
@@ -1180,36 +636,11 @@ static int send_loop(send_state *st, mf_err *err)
 
 int sender_send_all(sender_ctx *s, mf_err *err)
 {
-    send_state st;
-    size_t rs = (size_t)s->cfg->request_size;
+    sender_sendlist st;
     int rc = -1;
 
-    memset(&st, 0, sizeof(st));
-    st.s = s;
-    st.todo = calloc(s->n ? s->n : 1, sizeof(*st.todo));
-    st.outs = calloc(s->n ? s->n : 1, sizeof(*st.outs));
-    st.renew_ids = calloc(s->n ? s->n : 1, sizeof(*st.renew_ids));
-    st.msgs = calloc(rs, sizeof(*st.msgs));
-    st.ids = calloc(rs, sizeof(*st.ids));
-    st.runs = calloc(rs, sizeof(*st.runs));
-    st.kk = calloc(rs, sizeof(*st.kk));
-    st.rel_as = calloc(s->n ? s->n : 1, sizeof(*st.rel_as));
-    st.rel_code = calloc(s->n ? s->n : 1, sizeof(*st.rel_code));
-    st.rel_msg = calloc(s->n ? s->n : 1, sizeof(*st.rel_msg));
-    st.rel_buf = calloc(s->n ? s->n : 1, sizeof(*st.rel_buf));
-    st.rel_gid = calloc(s->n ? s->n : 1, sizeof(*st.rel_gid));
-    st.grows = calloc(s->n ? s->n : 1, sizeof(*st.grows));
-    st.set_cap = 16;
-    while (st.set_cap < rs * 2)
-        st.set_cap *= 2;
-    st.set = calloc(st.set_cap, sizeof(*st.set));
-    if (!st.rel_gid || !st.grows || !st.rel_as || !st.rel_code || !st.rel_msg || !st.rel_buf || !st.set || !st.kk || !st.todo || !st.outs || !st.renew_ids || !st.msgs || !st.ids || !st.runs) {
-        mf_err_set(err, "out of memory");
+    if (sender_sendlist_init(&st, s, err) != 0)
         goto out;
-    }
-    for (size_t i = 0; i < s->n; i++)
-        if (s->slots[i].state == SLOT_SEND && s->slots[i].fresh)
-            st.todo[st.ntodo++] = i;
     rc = send_loop(&st, err);
 out:
     /* a step still in flight keeps its group: the callback frees it (its claims stay open and
@@ -1227,20 +658,7 @@ out:
         free(g->slots);
         free(g);
     }
-    free(st.rel_gid);
-    free(st.grows);
-    free(st.todo);
-    free(st.outs);
-    free(st.renew_ids);
-    free(st.msgs);
-    free(st.ids);
-    free(st.runs);
-    free(st.kk);
-    free(st.set);
-    free(st.rel_as);
-    free(st.rel_code);
-    free(st.rel_msg);
-    free(st.rel_buf);
+    sender_sendlist_free(&st);
     mf_metric_set(s->obs.inflight, NULL, (double)mf_coolsms_in_flight(s->sms));
     return rc;
 }

@@ -24,6 +24,7 @@
 #include "mf_pg.h"
 #include "mf_uuid.h"
 #include "mf_test.h"
+#include "sender_itest.h"
 
 #define NJOBS 500
 #define NJOBS_5XX 300
@@ -101,7 +102,8 @@ static void start_sender(itest *t, int i)
     const char *env[] = {"MF_PG_DSN", t->sender_dsn, "MF_KAFKA_BROKERS", t->brokers,
                          "MF_TOPIC_PREFIX", t->prefix, "MF_SENDER_GROUP", t->group,
                          "MF_COOLSMS_BASE_URL", t->sim_url,
-                         "MF_COOLSMS_API_KEY", mf_test_env("MF_COOLSMS_API_KEY", MF_TEST_API_KEY_DEF),
+                         "MF_COOLSMS_API_KEY",
+                         mf_test_env("MF_COOLSMS_API_KEY", MF_TEST_API_KEY_DEF),
                          "MF_COOLSMS_API_SECRET",
                          mf_test_env("MF_COOLSMS_API_SECRET", MF_TEST_API_SECRET_DEF),
                          "MF_COOLSMS_SENDER", "", "MF_INSTANCE_ID", inst,
@@ -131,11 +133,7 @@ static PGresult *q(itest *t, const char *sql, int n, const char *const *p)
 
 static void insert_id(itest *t, const char *sql, int n, const char *const *p, char *out)
 {
-    PGresult *r = q(t, sql, n, p);
-
-    assert_int_equal(PQntuples(r), 1);
-    snprintf(out, MF_UUID_STR_SIZE, "%s", PQgetvalue(r, 0, 0));
-    PQclear(r);
+    sender_itest_insert_id(t->pg, sql, n, p, out);
 }
 
 static void setup_db(itest *t)
@@ -167,7 +165,8 @@ static void seed_rows(itest *t)
     p[0] = "kakao";
     p[1] = "#{name}님, 주문이 완료되었습니다.";
     p[2] = "KA01TP0001";
-    p[3] = "[{\"buttonType\":\"WL\",\"buttonName\":\"주문 보기\",\"linkMo\":\"https://m.example.com\"}]";
+    p[3] = "[{\"buttonType\":\"WL\",\"buttonName\":\"주문 보기\","
+           "\"linkMo\":\"https://m.example.com\"}]";
     insert_id(t, "INSERT INTO message_templates (name, category, message_type, template_code, "
                  "content, buttons) VALUES ('t', 'notification', $1, nullif($3, ''), $2, "
                  "$4::jsonb) RETURNING id", 4, p, t->tpl[2]);
@@ -419,14 +418,16 @@ static int setup(void **state)
     snprintf(t->bld, sizeof(t->bld), "%s", mf_test_env("MF_BUILD_DIR", "/work/main/build"));
     snprintf(t->prefix, sizeof(t->prefix), "itest.sender.%u.", r);
     snprintf(t->group, sizeof(t->group), "itest-sender-%u", r);
-    snprintf(t->brokers, sizeof(t->brokers), "%s", mf_test_env("MF_KAFKA_BROKERS", MF_TEST_BROKERS_DEF));
+    snprintf(t->brokers, sizeof(t->brokers), "%s",
+             mf_test_env("MF_KAFKA_BROKERS", MF_TEST_BROKERS_DEF));
     snprintf(t->admin_dsn, sizeof(t->admin_dsn), "%s",
              mf_test_pg_dsn());
     setup_db(t); /* names t->db */
     /* the senders reach PgBouncer through the test's proxy (cut in test_faults) */
     t->proxy = mf_test_fwd_start((int)strtol(mf_test_env("MF_PGBOUNCER_PORT", "56432"), NULL, 10));
     snprintf(t->sender_dsn, sizeof(t->sender_dsn),
-             "host=127.0.0.1 port=%d dbname=%s user=%s connect_timeout=3", mf_test_fwd_port(t->proxy),
+             "host=127.0.0.1 port=%d dbname=%s user=%s connect_timeout=3",
+             mf_test_fwd_port(t->proxy),
              t->db, mf_test_env("MF_PG_USER", "msgfleet"));
     curl_global_init(CURL_GLOBAL_DEFAULT);
     seed_rows(t);
@@ -529,7 +530,8 @@ static void test_two_senders_exactly_once(void **state)
         /* accepted outcomes were appended per chunk: no claim row was rewritten for them */
         PGresult *r = q(t, "SELECT (SELECT count(*) FROM mf_job_claims WHERE state = 'accepted'),"
                            " (SELECT count(*) FROM mf_claim_outcomes),"
-                           " (SELECT coalesce(sum(cardinality(job_ids)), 0) FROM mf_claim_outcomes)",
+                           " (SELECT coalesce(sum(cardinality(job_ids)), 0)"
+                           " FROM mf_claim_outcomes)",
                         0, NULL);
 
         assert_int_equal(strtol(PQgetvalue(r, 0, 0), NULL, 10), 0);

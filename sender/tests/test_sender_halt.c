@@ -85,6 +85,11 @@ static void test_answer_without_halted_runs(void **state)
     assert_int_equal(sender_halt_of(&h, &b), SENDER_HALT_GO);
     assert_int_equal(sender_halt_fresh(&h, 5999), 1); /* trusted for every_ms */
     assert_int_equal(sender_halt_fresh(&h, 6000), 0);
+    assert_int_equal(sender_halt_due(&h, 5999), 0);
+    assert_int_equal(sender_halt_due(&h, 6000), 1);
+    sender_halt_expire(&h); /* the quota hold's "read again at once" */
+    assert_int_equal(sender_halt_due(&h, 5001), 1);
+    assert_int_equal(sender_halt_fresh(&h, 5001), 0);
     PQclear(res);
     sender_halt_free(&h);
 }

@@ -206,7 +206,8 @@ static void test_pgarr(void **state)
     assert_int_equal(mf_pgarr_add_ll(&a, -5, &err), 0);
     assert_non_null(mf_pgarr_finish(&a, &err));
     assert_string_equal(a.buf.data,
-                        "{\"a \\\"q\\\" \\\\ 한글,{}\",NULL,\"0193a1b2-0000-8000-8000-000000000001\",\"-5\"}");
+                        "{\"a \\\"q\\\" \\\\ 한글,{}\",NULL,"
+                        "\"0193a1b2-0000-8000-8000-000000000001\",\"-5\"}");
     mf_pgarr_free(&a);
 }
 

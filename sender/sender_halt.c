@@ -10,7 +10,8 @@ static const char HALT_SQL[] =
     "SELECT r.id::text, CASE WHEN r.status = 'cancelled' THEN 'c' ELSE 'p' END"
     " FROM workflow_runs r LEFT JOIN workflows w ON w.id = r.workflow_id"
     " WHERE r.id = ANY($1::uuid[])"
-    "   AND (r.status = 'cancelled' OR (r.status = 'running' AND w.status = 'paused'))";
+    "   AND (r.status = 'cancelled' OR"
+    "        (r.status = 'running' AND (w.status = 'paused' OR r.send_hold IS NOT NULL)))";
 
 void sender_halt_init(sender_halt *h, long long every_ms)
 {

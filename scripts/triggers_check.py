@@ -152,6 +152,48 @@ def topic_keys(topic):
     return set(p.stdout.split())
 
 
+def check_lane_retry(a, env, tpl):
+    """A transactional run paced by message_config.rate_per_minute: the jobs beyond its first
+    token go through the retry topic and keep their lane there, so the sender's result of
+    every job is on results.tx (the reporter's lane)."""
+    variables = {"order_no": {"source": "column", "column": "id"},
+                 "channel": {"source": "static", "value": "retry"}}
+    wf = add_workflow(env.dsn, "주문 확인 (paced, transactional)", "manual",
+                      {"transactional": True},
+                      {"source": "mysql",
+                       "query": "SELECT id, name, phone FROM customers WHERE id <= 8"},
+                      tpl, variables)
+    C.psql(env.dsn, "UPDATE workflows SET message_config = message_config || "
+                    f"'{{\"rate_per_minute\": 240}}' WHERE id = '{wf}'")
+    p = subprocess.run([C.binary(a.build, "tools/msgfleet/msgfleet"), "run", wf],
+                       capture_output=True, text=True, env=C.cli_env(env.dsn))
+    if p.returncode != 0:
+        C.die(p.stderr)
+    run = p.stdout.strip().splitlines()[0]
+    problems = []
+
+    def done():
+        return C.psql(env.dsn, f"SELECT status FROM workflow_runs WHERE id = '{run}'"
+                      )[0][0] == "completed"
+    if not wait_for("paced transactional run", done, 90, env):
+        problems.append("the paced transactional run did not complete within 90 s")
+    jobs = {r[0] for r in C.psql(env.dsn, "SELECT id FROM message_logs WHERE "
+                                          f"workflow_run_id = '{run}' AND status <> 'failed'")}
+    retried = jobs & topic_keys(env.prefix + "retry")
+    on_tx = jobs & topic_keys(env.prefix + "results.tx")
+    # (the delivery reports the reporter turns into results go to results whatever the lane)
+    log(f"lane retry: {len(jobs)} sent jobs, {len(retried)} through the retry topic, "
+        f"{len(on_tx)} with their sender result on results.tx")
+    if not retried:
+        problems.append("no job of the paced transactional run went through the retry topic "
+                        "(nothing tested)")
+    if on_tx != jobs:
+        problems.append(f"results of a transactional run's jobs: {len(on_tx)} of {len(jobs)} "
+                        "on results.tx")
+    problems += C.check_counters(env.dsn, run)
+    return problems
+
+
 def check_prune(env, wf):
     """The records of an event window that ended more than MF_PLANNER_EVENT_DEDUP_DAYS ago are
     deleted by the planner (every MF_PLANNER_EVENT_PRUNE_MS), the recent ones kept."""
@@ -292,6 +334,7 @@ def check_events(a):
             if reason not in out:
                 problems.append(f"no dead letter with reason containing {reason!r}")
         problems += check_prune(env, wf_a)
+        problems += check_lane_retry(a, env, tpl_order)
         # the window runs: completed once the window is over, counters true
         def runs_done():
             r = C.psql(env.dsn, "SELECT count(*) FILTER (WHERE status <> 'completed'), count(*) "

@@ -54,6 +54,9 @@ static int decode_all(sender_ctx *s, mf_err *err)
             continue;
         }
         sl->decoded = 1;
+        /* a lane job keeps its lane on the retry topic (the tx flag): results to results.tx */
+        if (strcmp(m->topic, s->t_jobs_tx) == 0)
+            sl->job.lane_tx = 1;
         if (sl->job.not_before_ms > mf_clock_wall_ms() && m->rkm != NULL &&
             strcmp(m->topic, s->t_retry) == 0) {
             /* not due: held in memory, its offset not stored past (sender_retryq.h); parked

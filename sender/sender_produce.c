@@ -55,7 +55,8 @@ int sender_produce_dlq(sender_ctx *s, size_t i, const char *reason, mf_err *err)
     return sender_produce(s, s->t_dlq, m->key, m->key_len, s->sbuf.data, s->sbuf.size, err);
 }
 
-/* topic: the results topic of the slot's lane (results.tx for a job of jobs.tx). */
+/* topic: the results topic of the slot's lane (results.tx for a job of jobs.tx, and for one
+ * of the retry topic that came from there: its tx flag). */
 static int produce_result(sender_ctx *s, sender_slot *sl, const char *topic, mf_err *err)
 {
     char key[MF_UUID_STR_SIZE];
@@ -107,8 +108,9 @@ int sender_produce_finals(sender_ctx *s, mf_err *err)
 
     for (size_t i = 0; i < s->n && rc == 0; i++)
         if (s->slots[i].state == SLOT_FINAL &&
-            produce_result(s, &s->slots[i], strcmp(s->msgs[i].topic, s->t_jobs_tx) == 0
-                                                ? s->t_results_tx : s->t_results, err) != 0)
+            produce_result(s, &s->slots[i], s->slots[i].job.lane_tx ? s->t_results_tx
+                                                                    : s->t_results,
+                           err) != 0)
             rc = -1;
     sender_tally_flush(&s->obs, &s->tally);
     mf_kafka_poll(s->prod, 0);

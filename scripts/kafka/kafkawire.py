@@ -3,8 +3,9 @@
 One request on one fresh connection, no library: the broker probe (scripts/kafka/kafka_probe.py)
 and the fault test's topic creation and raw producer (scripts/faults.py) use it, and so can
 any other script of the tree that must talk to a broker without kcat (bench/bench.py goes
-through kcat today). Python standard library only. It covers the old, stable API versions
-that every broker since Kafka 1.0 answers and the tools need:
+through kcat today). Python standard library only. It covers the old, simple API versions
+the tools need, which the pinned broker (Kafka 3.9, scripts/kafka/pom.xml) answers; Kafka 4
+dropped them, so moving the stack to Kafka 4 means newer versions here:
 
   * framing: a request is int32 size, then api_key, api_version, correlation_id (int16, int16,
     int32), client_id (int16-length string), then the body; a response is int32 size, then

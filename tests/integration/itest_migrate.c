@@ -185,6 +185,7 @@ static void test_seed_usage_trigger_and_run_dedup(void **state)
     assert_int_equal(scalar_long(c, "SELECT usage_count FROM message_templates"), 0);
     v = scalar(c, "SELECT last_used_at FROM message_templates");
     assert_null(v);
+    free(v); /* NULL unless the assertion failed */
 
     mf_test_pg_exec(c, "INSERT INTO template_usage_logs (template_id) "
                        "SELECT id FROM message_templates");

@@ -214,8 +214,10 @@ int mf_test_count_migrations(const char *dir)
     int n = 0;
     char ebuf[128];
 
-    if (d == NULL)
+    if (d == NULL) {
         fail_msg("could not open %s: %s", dir, mf_err_errno_str(errno, ebuf, sizeof(ebuf)));
+        return -1; /* not reached: fail_msg leaves the test */
+    }
     while ((e = readdir(d)) != NULL) {
         size_t len = strlen(e->d_name);
 

@@ -56,10 +56,11 @@ static int read_secret_file(const mf_config_key *k, const char *path, char *dst,
     FILE *f = fopen(path, "r");
     size_t len;
     int rc = -1;
+    char ebuf[128];
 
     if (f == NULL)
         return mf_err_set(err, "could not open %s_FILE \"%s\": %s", k->name, path,
-                          strerror(errno));
+                          mf_err_errno_str(errno, ebuf, sizeof(ebuf)));
     len = fread(dst, 1, k->size - 1, f);
     if (!feof(f)) {
         mf_err_set(err, "invalid value for %s_FILE: secret longer than %zu bytes", k->name,

@@ -22,15 +22,18 @@ static void on_stop_signal(int sig)
 int mf_daemon_install_signals(mf_err *err)
 {
     struct sigaction sa;
+    char ebuf[128];
 
     memset(&sa, 0, sizeof(sa));
     sa.sa_handler = on_stop_signal;
     sigemptyset(&sa.sa_mask);
     if (sigaction(SIGTERM, &sa, NULL) != 0 || sigaction(SIGINT, &sa, NULL) != 0)
-        return mf_err_set(err, "could not install signal handlers: %s", strerror(errno));
+        return mf_err_set(err, "could not install signal handlers: %s",
+                          mf_err_errno_str(errno, ebuf, sizeof(ebuf)));
     sa.sa_handler = SIG_IGN;
     if (sigaction(SIGPIPE, &sa, NULL) != 0)
-        return mf_err_set(err, "could not ignore SIGPIPE: %s", strerror(errno));
+        return mf_err_set(err, "could not ignore SIGPIPE: %s",
+                          mf_err_errno_str(errno, ebuf, sizeof(ebuf)));
     return 0;
 }
 

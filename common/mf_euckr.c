@@ -13,6 +13,7 @@ struct mf_euckr {
 mf_euckr *mf_euckr_new(mf_err *err)
 {
     mf_euckr *c = calloc(1, sizeof(*c));
+    char ebuf[128];
 
     if (c == NULL) {
         mf_err_set(err, "out of memory");
@@ -21,7 +22,7 @@ mf_euckr *mf_euckr_new(mf_err *err)
     c->cd = iconv_open("CP949", "UTF-8");
     if (c->cd == (iconv_t)-1) {
         mf_err_set(err, "could not open iconv converter from \"UTF-8\" to \"CP949\": %s",
-                   strerror(errno));
+                   mf_err_errno_str(errno, ebuf, sizeof(ebuf)));
         free(c);
         return NULL;
     }

@@ -43,17 +43,19 @@ static int check_file(const char *key, const char *path, mf_err *err)
 {
     struct stat st;
     FILE *f;
+    char ebuf[128];
 
     if (path[0] == '\0')
         return 0;
     if (stat(path, &st) != 0)
-        return mf_err_set(err, "invalid value for %s: \"%s\": %s", key, path, strerror(errno));
+        return mf_err_set(err, "invalid value for %s: \"%s\": %s", key, path,
+                          mf_err_errno_str(errno, ebuf, sizeof(ebuf)));
     if (!S_ISREG(st.st_mode))
         return mf_err_set(err, "invalid value for %s: \"%s\" is not a file", key, path);
     f = fopen(path, "r");
     if (f == NULL)
         return mf_err_set(err, "invalid value for %s: could not open \"%s\": %s", key, path,
-                          strerror(errno));
+                          mf_err_errno_str(errno, ebuf, sizeof(ebuf)));
     fclose(f);
     return 0;
 }

@@ -119,9 +119,11 @@ static int read_file(const char *path, char **out, size_t *outlen, mf_err *err)
     size_t len = 0;
     size_t cap = 0;
     int rc = -1;
+    char ebuf[128];
 
     if (f == NULL)
-        return mf_err_set(err, "could not open file \"%s\": %s", path, strerror(errno));
+        return mf_err_set(err, "could not open file \"%s\": %s", path,
+                          mf_err_errno_str(errno, ebuf, sizeof(ebuf)));
     for (;;) {
         if (cap - len < 65536) {
             cap = cap == 0 ? 65536 : cap * 2;
@@ -142,7 +144,8 @@ static int read_file(const char *path, char **out, size_t *outlen, mf_err *err)
             break;
     }
     if (ferror(f)) {
-        mf_err_set(err, "could not read file \"%s\": %s", path, strerror(errno));
+        mf_err_set(err, "could not read file \"%s\": %s", path,
+                   mf_err_errno_str(errno, ebuf, sizeof(ebuf)));
         goto out;
     }
     if (memchr(buf, '\0', len) != NULL) {
@@ -199,10 +202,11 @@ static int load_dir(const char *dir, mig_set *s, mf_err *err)
     struct dirent *e;
     char version[VERSION_MAX + 1];
     int rc = -1;
+    char ebuf[128];
 
     if (d == NULL)
         return mf_err_set(err, "could not open migrations directory \"%s\": %s", dir,
-                          strerror(errno));
+                          mf_err_errno_str(errno, ebuf, sizeof(ebuf)));
     s->v = calloc(MAX_FILES, sizeof(*s->v));
     if (s->v == NULL) {
         mf_err_set(err, "out of memory");

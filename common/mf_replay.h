@@ -10,8 +10,8 @@
  * A replay is a workflow_runs row with replay_of = the original run and replay_filter = a
  * JSON object: {"statuses":["failed"], "codes":["3043"], "exclude_codes":["INVALID_PHONE"],
  * "since":"2026-11-25T00:00:00+09", "until":"..."}; every key is optional (defaults: statuses
- * ["failed"], no code restriction, exclude_codes ["INVALID_PHONE"] unless "codes" is given, because an
- * invalid number fails again until the customer data is fixed; no time window).
+ * ["failed"], no code restriction, exclude_codes ["INVALID_PHONE"] unless "codes" is given,
+ * because an invalid number fails again until the customer data is fixed; no time window).
  *
  * The candidates are the recipients (by phone) with a message_logs row matching the filter in
  * the original run or any of its replays, EXCLUDING every recipient that already has a sent or

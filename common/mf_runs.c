@@ -72,7 +72,7 @@ static const char WF_LOCK_SQL[] = "SELECT 1 FROM workflows WHERE id = $1::uuid F
     " 'total_cost', COALESCE(sum(total_cost), 0),"                                              \
     " 'last_run_id', (array_agg(id ORDER BY completed_at DESC, id DESC))[1],"                  \
     " 'last_run_at', to_char(max(completed_at) AT TIME ZONE 'UTC',"                            \
-    "   'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), 'last_run_status', 'completed',"                       \
+    "   'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), 'last_run_status', 'completed',"                 \
     " 'updated_by', 'msgfleet') AS j"                                                           \
     " FROM workflow_runs WHERE workflow_id = " WF " AND status = 'completed'"
 
@@ -420,7 +420,8 @@ static const char WF_CHECK_SQL[] =
     "SELECT 'workflow ' || w.id || ' statistics', COALESCE(w.statistics, '{}'::jsonb)::text,"
     "  s.j::text"
     " FROM workflows w CROSS JOIN LATERAL (" STATS_SELECT("w.id") ") s"
-    " WHERE ($1::uuid IS NULL OR w.id = (SELECT workflow_id FROM workflow_runs WHERE id = $1::uuid))"
+    " WHERE ($1::uuid IS NULL"
+    " OR w.id = (SELECT workflow_id FROM workflow_runs WHERE id = $1::uuid))"
     "  AND EXISTS (SELECT 1 FROM workflow_runs r WHERE r.workflow_id = w.id"
     "   AND r.status = 'completed')"
     "  AND NOT (COALESCE(w.statistics, '{}'::jsonb) @> (s.j - 'updated_by'))"

@@ -473,7 +473,8 @@ static int add_role(const char *s, const grant_item *it, char *roles, size_t cap
         return mf_err_set(err, "account holds too many roles to check");
     copy_span(s, it->off, it->end, roles + *used, n + 1);
     *used += strlen(roles + *used) + 1;
-    (*nroles)++;
+    if (nroles != NULL) /* may be NULL, like in mf_sqlguard_grant_line */
+        (*nroles)++;
     return 0;
 }
 

@@ -15,9 +15,10 @@ KAFKA_LIBS="$MF_STACK_DIR/kafka/libs"
 
 # Debian packages: build tool chain, client libraries the fleet links, the servers of the local
 # stack, and the tools scripts and tests call (gnuplot for benchmark plots, promtool to check
-# the metrics text format).
+# the metrics text format, clang-format for scripts/format_check.sh, clang-tidy's static
+# analyzer for scripts/analyze.sh).
 PACKAGES=(
-  build-essential cmake ninja-build pkg-config
+  build-essential cmake ninja-build pkg-config clang-format clang-tidy
   librdkafka-dev libpq-dev default-libmysqlclient-dev libmariadb-dev libcurl4-openssl-dev
   libmsgpack-dev libcmocka-dev libmicrohttpd-dev libjansson-dev libyajl-dev libssl-dev
   postgresql-15 postgresql-client mariadb-server mariadb-client pgbouncer

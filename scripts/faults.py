@@ -46,7 +46,6 @@ import os
 import random
 import shutil
 import signal
-import socket
 import struct
 import subprocess
 import sys
@@ -54,12 +53,13 @@ import tempfile
 import time
 import urllib.request
 import uuid
-import zlib
 
 SCRIPTS = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, SCRIPTS)
 import campaign  # noqa: E402  (scripts/campaign.py: psql, mysql, fleet, checks)
 import halt_check  # noqa: E402  (scripts/halt_check.py: second workflow, ledger by run)
+sys.path.insert(0, os.path.join(SCRIPTS, "kafka"))
+import kafkawire  # noqa: E402  (scripts/kafka/kafkawire.py: raw Kafka requests)
 
 ROOT = os.path.dirname(SCRIPTS)
 SCENARIOS = ("all", "kill-planner", "kill-sender", "kill-reporter", "restart-kafka",
@@ -295,94 +295,35 @@ def poison_messages(rng, topic_base):
     return msgs
 
 
+KAFKA_CLIENT_ID = b"msgfleet-faults"
+
+
 def kafka_produce_raw(brokers, topic, partition, key, values, timeout=30.0):
     """Fallback without kcat: one Produce v2 request (message format v1, acks=all) to the
     first broker, which must lead `partition` (true for the single-broker private stack)."""
-    host, port = brokers.split(",")[0].rsplit(":", 1)
-    mset = b""
-    for val in values:
-        body = struct.pack(">bbq", 1, 0, int(time.time() * 1000))
-        body += struct.pack(">i", len(key)) + key + struct.pack(">i", len(val)) + val
-        msg = struct.pack(">I", zlib.crc32(body) & 0xffffffff) + body
-        mset += struct.pack(">qi", 0, len(msg)) + msg
-    t = topic.encode()
-    client = b"msgfleet-faults"
-    req = struct.pack(">hhih", 0, 2, 11, len(client)) + client
-    req += struct.pack(">hii", -1, int(timeout * 1000), 1) + struct.pack(">h", len(t)) + t
-    req += struct.pack(">iii", 1, partition, len(mset)) + mset
-    with socket.create_connection((host, int(port)), timeout=timeout + 5) as sock:
-        sock.sendall(struct.pack(">i", len(req)) + req)
-        head = b""
-        while len(head) < 4:
-            chunk = sock.recv(4 - len(head))
-            if not chunk:
-                raise OSError("broker closed the connection")
-            head += chunk
-        size = struct.unpack(">i", head)[0]
-        resp = b""
-        while len(resp) < size:
-            chunk = sock.recv(size - len(resp))
-            if not chunk:
-                raise OSError("broker closed the connection")
-            resp += chunk
-    # correlation id, [topic: name, [partition, error_code, base_offset, log_append_time]]
-    pos = 4 + 4
-    tlen = struct.unpack_from(">h", resp, pos)[0]
-    pos += 2 + tlen + 4
-    _, code = struct.unpack_from(">ih", resp, pos)
+    host, port = kafkawire.first_broker(brokers)
+    mset = kafkawire.message_set_v1(key, values, int(time.time() * 1000))
+    body = kafkawire.produce_request_v2(topic, partition, mset, int(timeout * 1000))
+    resp = kafkawire.roundtrip(host, port, kafkawire.API_PRODUCE, 2, body, KAFKA_CLIENT_ID,
+                               timeout=timeout + 5)
+    code = kafkawire.parse_produce_v2(resp)
     if code != 0:
         raise OSError(f"produce to {topic}[{partition}] failed with Kafka error {code}")
-
-
-def kafka_request(brokers, api_key, version, body, timeout=10.0):
-    """One request/response on a fresh connection to the first broker; returns the body."""
-    host, port = brokers.split(",")[0].rsplit(":", 1)
-    client = b"msgfleet-faults"
-    req = struct.pack(">hhih", api_key, version, 11, len(client)) + client + body
-    with socket.create_connection((host, int(port)), timeout=timeout) as sock:
-        sock.sendall(struct.pack(">i", len(req)) + req)
-        buf = b""
-        while len(buf) < 4 or len(buf) < 4 + struct.unpack(">i", buf[:4])[0]:
-            chunk = sock.recv(65536)
-            if not chunk:
-                raise OSError("broker closed the connection")
-            buf += chunk
-    return buf[8:]   # after the size and the correlation id
 
 
 def kafka_create_topics(brokers, topics, timeout=60.0):
     """Has the broker create the topics (auto-creation through a Metadata v1 request, so
     they get its default partition count) and waits until every partition has a leader."""
-    body = struct.pack(">i", len(topics))
-    for t in topics:
-        body += struct.pack(">h", len(t)) + t.encode()
+    host, port = kafkawire.first_broker(brokers)
+    body = kafkawire.metadata_request_v1(topics)
     deadline = time.time() + timeout
     while True:
-        resp = kafka_request(brokers, 3, 1, body)
-        pos = 0
-        (nb,) = struct.unpack_from(">i", resp, pos)
-        pos += 4
-        for _ in range(nb):
-            pos += 4
-            (hl,) = struct.unpack_from(">h", resp, pos)
-            pos += 2 + hl + 4
-            (rl,) = struct.unpack_from(">h", resp, pos)
-            pos += 2 + max(rl, 0)
-        pos += 4   # controller id
-        (nt,) = struct.unpack_from(">i", resp, pos)
-        pos += 4
+        resp = kafkawire.roundtrip(host, port, kafkawire.API_METADATA, 1, body, KAFKA_CLIENT_ID)
+        _, _, listed = kafkawire.parse_metadata_v1(resp)
         ready = 0
-        for _ in range(nt):
-            err, tl = struct.unpack_from(">hh", resp, pos)
-            pos += 4 + tl + 1
-            (np_,) = struct.unpack_from(">i", resp, pos)
-            pos += 4
-            ok = err == 0 and np_ > 0
-            for _ in range(np_):
-                perr, _, leader, nrep = struct.unpack_from(">hiii", resp, pos)
-                pos += 14 + 4 * nrep
-                (nisr,) = struct.unpack_from(">i", resp, pos)
-                pos += 4 + 4 * nisr
+        for err, _, parts in listed:
+            ok = err == 0 and len(parts) > 0
+            for perr, _, leader, _, _ in parts:
                 ok = ok and perr == 0 and leader >= 0
             ready += ok
         if ready == len(topics):

@@ -1,6 +1,13 @@
 #!/usr/bin/env bash
 # test.sh: build msgfleet and run every test against the local stack (the README's test command).
 #
+#   0. scripts/checksrc.sh: the source rules of HACKING.md (banned calls, line length, trailing
+#      whitespace, purpose comments); it names file and line of each violation, and any
+#      violation fails the suite (the tests still run). With MF_FORMAT_CHECK=1 also
+#      scripts/format_check.sh (after step 1, which installs clang-format), failing the same
+#      way: off by default until the tree has been formatted once. Then scripts/analyze.sh,
+#      clang's static analyzer over the tree (its own build-analyze tree, about 3.5 minutes
+#      on two cores; MF_ANALYZE=0 skips it): a finding fails the suite the same way
 #   1. scripts/deps.sh (fast when everything is installed)
 #   2. configure and build two trees with Ninja: $MF_BUILD_DIR (default build, RelWithDebInfo)
 #      and $MF_ASAN_BUILD_DIR (default build-asan, Debug with -DMF_SANITIZE=ON)
@@ -79,8 +86,44 @@ run_ctest() {
 }
 SUMMARY=()
 
+step "source rules (scripts/checksrc.sh)"
+if "$ROOT/scripts/checksrc.sh" 2>&1 | tee "$LOG_DIR/checksrc.log"; then
+  SUMMARY+=("checksrc: clean")
+else
+  SUMMARY+=("checksrc: FAILED, rules of HACKING.md broken (file:line in $LOG_DIR/checksrc.log)")
+  FAILED=$((FAILED + 1))
+  STATUS=1
+fi
+
 step "dependencies"
 "$ROOT/scripts/deps.sh" || fail "scripts/deps.sh failed"
+
+if [ "${MF_FORMAT_CHECK:-0}" = 1 ]; then
+  step "formatting (scripts/format_check.sh)"
+  if "$ROOT/scripts/format_check.sh" >"$LOG_DIR/format_check.log" 2>&1; then
+    SUMMARY+=("format_check: formatted")
+  else
+    tail -n 40 "$LOG_DIR/format_check.log"
+    SUMMARY+=("format_check: FAILED, files not formatted (details in $LOG_DIR/format_check.log)")
+    FAILED=$((FAILED + 1))
+    STATUS=1
+  fi
+fi
+
+# About 3.5 minutes on two cores; MF_ANALYZE=0 skips it (a quick local run).
+if [ "${MF_ANALYZE:-1}" = 1 ]; then
+  step "static analysis (scripts/analyze.sh)"
+  if "$ROOT/scripts/analyze.sh" >"$LOG_DIR/analyze.log" 2>&1; then
+    tail -n 1 "$LOG_DIR/analyze.log"
+    SUMMARY+=("analyze: no finding")
+  else
+    grep -E '^[^ ]+:[0-9]+:[0-9]+: (warning|error): ' "$LOG_DIR/analyze.log" | sort -u
+    tail -n 1 "$LOG_DIR/analyze.log"
+    SUMMARY+=("analyze: FAILED, static analyzer findings (details in $LOG_DIR/analyze.log)")
+    FAILED=$((FAILED + 1))
+    STATUS=1
+  fi
+fi
 
 step "configure and build $MF_BUILD_DIR (RelWithDebInfo)"
 configure "$MF_BUILD_DIR" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMF_SANITIZE=OFF

@@ -3,55 +3,29 @@
 
 Used by scripts/stack.sh to wait until the local KRaft broker really serves requests (a TCP
 connect succeeds long before the broker has joined its controller quorum). Speaks the Kafka
-wire protocol directly (Metadata request v1, no topics) so it needs nothing but python3.
+wire protocol directly (Metadata request v1, no topics, through kafkawire.py beside it) so it
+needs nothing but python3.
 
 usage: kafka_probe.py HOST:PORT [TIMEOUT_SECONDS]
 """
-import socket
+import os
 import struct
 import sys
 
-API_METADATA = 3
-VERSION = 1
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import kafkawire  # noqa: E402  (scripts/kafka/kafkawire.py: the wire protocol)
 
-
-def read_exact(sock, n):
-    buf = b""
-    while len(buf) < n:
-        chunk = sock.recv(n - len(buf))
-        if not chunk:
-            raise ConnectionError("broker closed the connection")
-        buf += chunk
-    return buf
+CLIENT_ID = b"msgfleet-probe"
+CORRELATION_ID = 7
 
 
 def probe(host, port, timeout):
-    client_id = b"msgfleet-probe"
-    # v1 request: header (api_key, api_version, correlation_id, client_id) then topics
-    # array; -1 (null) would mean all topics, 0 means none: we only want the brokers.
-    body = struct.pack(">hhih", API_METADATA, VERSION, 7, len(client_id)) + client_id
-    body += struct.pack(">i", 0)
-    with socket.create_connection((host, port), timeout=timeout) as sock:
-        sock.settimeout(timeout)
-        sock.sendall(struct.pack(">i", len(body)) + body)
-        size = struct.unpack(">i", read_exact(sock, 4))[0]
-        resp = read_exact(sock, size)
-    pos = 0
-    corr, nbrokers = struct.unpack_from(">ii", resp, pos)
-    pos += 8
-    if corr != 7:
-        raise ValueError("unexpected correlation id %d" % corr)
-    brokers = []
-    for _ in range(nbrokers):
-        node_id, hlen = struct.unpack_from(">ih", resp, pos)
-        pos += 6
-        bhost = resp[pos:pos + hlen].decode()
-        pos += hlen
-        bport, rlen = struct.unpack_from(">ih", resp, pos)
-        pos += 6 + max(rlen, 0)
-        brokers.append("%d@%s:%d" % (node_id, bhost, bport))
-    controller = struct.unpack_from(">i", resp, pos)[0]
-    return brokers, controller
+    # No topics (an empty array; None would mean all topics): we only want the brokers.
+    resp = kafkawire.roundtrip(host, port, kafkawire.API_METADATA, 1,
+                               kafkawire.metadata_request_v1([]), CLIENT_ID,
+                               correlation_id=CORRELATION_ID, timeout=timeout)
+    brokers, controller, _ = kafkawire.parse_metadata_v1(resp)
+    return ["%d@%s:%d" % b for b in brokers], controller
 
 
 def main():

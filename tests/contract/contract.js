@@ -113,9 +113,9 @@ function describeIssue(i, what) {
   return i.message.replace(/\s+/g, ' ');
 }
 
-function foldIssues(issues, what) {
+function foldIssues(found, what) {
   const seen = new Map();
-  for (const i of issues) {
+  for (const i of found) {
     const line = `${foldPath(i.path)}: ${describeIssue(i, what)}`;
     seen.set(line, (seen.get(line) || 0) + 1);
   }

@@ -8,6 +8,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "mf_err.h"
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 /* Largest input replayed; the fuzz runs use -max_len far below it. */
@@ -22,9 +24,11 @@ static int replay_file(const char *path)
     struct stat st;
     size_t n = 0;
     int rc = -1;
+    char ebuf[128];
 
     if (fp == NULL) {
-        fprintf(stderr, "fuzz_replay: could not open \"%s\": %s\n", path, strerror(errno));
+        fprintf(stderr, "fuzz_replay: could not open \"%s\": %s\n", path,
+                mf_err_errno_str(errno, ebuf, sizeof(ebuf)));
         return -1;
     }
     if (fstat(fileno(fp), &st) != 0 || st.st_size < 0 ||
@@ -59,11 +63,12 @@ static long replay_dir(const char *dir)
     char path[4096];
     long count = 0;
     int n, i;
+    char ebuf[128];
 
     n = scandir(dir, &names, NULL, alphasort);
     if (n < 0) {
         fprintf(stderr, "fuzz_replay: could not read directory \"%s\": %s\n", dir,
-                strerror(errno));
+                mf_err_errno_str(errno, ebuf, sizeof(ebuf)));
         return -1;
     }
     for (i = 0; i < n; i++) {
@@ -86,6 +91,7 @@ int main(int argc, char **argv)
     struct stat st;
     long total = 0, n;
     int i;
+    char ebuf[128];
 
     if (argc < 2) {
         fprintf(stderr, "usage: %s CORPUS-DIR|FILE...\n", argv[0]);
@@ -93,7 +99,8 @@ int main(int argc, char **argv)
     }
     for (i = 1; i < argc; i++) {
         if (stat(argv[i], &st) != 0) {
-            fprintf(stderr, "fuzz_replay: \"%s\": %s\n", argv[i], strerror(errno));
+            fprintf(stderr, "fuzz_replay: \"%s\": %s\n", argv[i],
+                    mf_err_errno_str(errno, ebuf, sizeof(ebuf)));
             return 1;
         }
         n = S_ISDIR(st.st_mode) ? replay_dir(argv[i]) : replay_file(argv[i]) == 0 ? 1 : -1;

@@ -129,8 +129,8 @@ static void test_fleet_tables_closed_to_anon(void **state)
         fail_msg("%s", err.msg);
     mf_test_pg_exec(c, "INSERT INTO mf_job_claims (job_id, run_id, attempt, state) "
                "VALUES (gen_random_uuid(), gen_random_uuid(), 0, 'claimed')");
-    mf_test_pg_exec(c, "INSERT INTO mf_consumer_offsets (consumer_group, topic, partition, next_offset) "
-               "VALUES ('g', 't', 0, 42)");
+    mf_test_pg_exec(c, "INSERT INTO mf_consumer_offsets (consumer_group, topic, partition, "
+               "next_offset) VALUES ('g', 't', 0, 42)");
 
     /* plain PostgreSQL: no privilege at all */
     for (size_t r = 0; r < 2; r++) {
@@ -185,8 +185,10 @@ static void test_seed_usage_trigger_and_run_dedup(void **state)
     assert_int_equal(scalar_long(c, "SELECT usage_count FROM message_templates"), 0);
     v = scalar(c, "SELECT last_used_at FROM message_templates");
     assert_null(v);
+    free(v); /* NULL unless the assertion failed */
 
-    mf_test_pg_exec(c, "INSERT INTO template_usage_logs (template_id) SELECT id FROM message_templates");
+    mf_test_pg_exec(c, "INSERT INTO template_usage_logs (template_id) "
+                       "SELECT id FROM message_templates");
     assert_int_equal(scalar_long(c, "SELECT usage_count FROM message_templates"), 1);
     v = scalar(c, "SELECT last_used_at FROM message_templates");
     assert_non_null(v);
@@ -352,13 +354,16 @@ static void test_connect_error_names_server_not_password(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_apply_twice_is_noop, mf_test_db_setup, mf_test_db_teardown),
+        cmocka_unit_test_setup_teardown(test_apply_twice_is_noop, mf_test_db_setup,
+                                        mf_test_db_teardown),
         cmocka_unit_test_setup_teardown(test_fleet_tables_closed_to_anon, mf_test_db_setup,
                                         mf_test_db_teardown),
         cmocka_unit_test_setup_teardown(test_seed_usage_trigger_and_run_dedup, mf_test_db_setup,
                                         mf_test_db_teardown),
-        cmocka_unit_test_setup_teardown(test_changed_file_is_refused, mf_test_db_setup, mf_test_db_teardown),
-        cmocka_unit_test_setup_teardown(test_failing_file_rolls_back, mf_test_db_setup, mf_test_db_teardown),
+        cmocka_unit_test_setup_teardown(test_changed_file_is_refused, mf_test_db_setup,
+                                        mf_test_db_teardown),
+        cmocka_unit_test_setup_teardown(test_failing_file_rolls_back, mf_test_db_setup,
+                                        mf_test_db_teardown),
         cmocka_unit_test_setup_teardown(test_concurrent_runners_apply_once, mf_test_db_setup,
                                         mf_test_db_teardown),
         cmocka_unit_test(test_connect_error_names_server_not_password),

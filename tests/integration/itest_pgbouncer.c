@@ -77,7 +77,8 @@ typedef struct runner_arg {
 static void *runner(void *p)
 {
     runner_arg *a = p;
-    PGconn *c = mf_pg_connect(mf_test_env("MF_PGBOUNCER_DSN", MF_TEST_PGBOUNCER_DSN_DEF), a->db, "itest_pgbouncer", &a->err);
+    PGconn *c = mf_pg_connect(mf_test_env("MF_PGBOUNCER_DSN", MF_TEST_PGBOUNCER_DSN_DEF), a->db,
+                              "itest_pgbouncer", &a->err);
 
     a->applied = c != NULL ? mf_migrate_run(c, a->dir, NULL, NULL, &a->err) : -1;
     PQfinish(c);
@@ -338,10 +339,14 @@ static void test_copy_rejects_non_copy(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_migrate_through_bouncer, mf_test_db_setup, mf_test_db_teardown),
-        cmocka_unit_test_setup_teardown(test_copy_through_bouncer, mf_test_db_setup, mf_test_db_teardown),
-        cmocka_unit_test_setup_teardown(test_copy_rejects_non_copy, mf_test_db_setup, mf_test_db_teardown),
-        cmocka_unit_test_setup_teardown(test_binary_through_bouncer, mf_test_db_setup, mf_test_db_teardown),
+        cmocka_unit_test_setup_teardown(test_migrate_through_bouncer, mf_test_db_setup,
+                                        mf_test_db_teardown),
+        cmocka_unit_test_setup_teardown(test_copy_through_bouncer, mf_test_db_setup,
+                                        mf_test_db_teardown),
+        cmocka_unit_test_setup_teardown(test_copy_rejects_non_copy, mf_test_db_setup,
+                                        mf_test_db_teardown),
+        cmocka_unit_test_setup_teardown(test_binary_through_bouncer, mf_test_db_setup,
+                                        mf_test_db_teardown),
     };
 
     srand((unsigned)time(NULL) ^ (unsigned)getpid());

@@ -25,6 +25,7 @@
 #include <cmocka.h>
 #include <curl/curl.h>
 
+#include "mf_err.h"
 #include "mf_migrate.h"
 #include "mf_pg.h"
 #include "mf_uuid.h"
@@ -211,9 +212,12 @@ int mf_test_count_migrations(const char *dir)
     DIR *d = opendir(dir);
     struct dirent *e;
     int n = 0;
+    char ebuf[128];
 
-    if (d == NULL)
-        fail_msg("could not open %s: %s", dir, strerror(errno));
+    if (d == NULL) {
+        fail_msg("could not open %s: %s", dir, mf_err_errno_str(errno, ebuf, sizeof(ebuf)));
+        return -1; /* not reached: fail_msg leaves the test */
+    }
     while ((e = readdir(d)) != NULL) {
         size_t len = strlen(e->d_name);
 
@@ -231,6 +235,7 @@ pid_t mf_test_spawn(const char *path, const char *const *env, const char *logfil
 {
     pid_t pid = fork();
     FILE *f;
+    char ebuf[128];
 
     if (pid != 0)
         return pid;
@@ -242,7 +247,7 @@ pid_t mf_test_spawn(const char *path, const char *const *env, const char *logfil
         dup2(out_fd >= 0 ? out_fd : fileno(f), STDOUT_FILENO);
     }
     execl(path, path, (char *)NULL);
-    fprintf(stderr, "could not run %s: %s\n", path, strerror(errno));
+    fprintf(stderr, "could not run %s: %s\n", path, mf_err_errno_str(errno, ebuf, sizeof(ebuf)));
     _exit(127);
 }
 

@@ -86,7 +86,8 @@ int mf_test_file_contains(const char *path, const char *needle);
  * test when none came. */
 int mf_test_log_http_port(const char *logfile, int timeout_ms);
 /* Start the CoolSMS simulator (bin) on a free port with the dev key/secret, its control
- * endpoints on (MF_SIM_CONTROL=1) and extra env pairs (may be NULL); base URL into url. Returns its pid; fails the test if it did not start. */
+ * endpoints on (MF_SIM_CONTROL=1) and extra env pairs (may be NULL); base URL into url.
+ * Returns its pid; fails the test if it did not start. */
 pid_t mf_test_sim_start(const char *bin, const char *const *extra, const char *logfile,
                         char *url, size_t cap);
 

@@ -95,11 +95,12 @@ static void test_json_escape(void **state)
     mf_buf_free(&b);
 
     roundtrip("", 0);
-    roundtrip("(광고) 홍길동님, \"특가\" 안내\n무료수신거부 080-000-0000", 
+    roundtrip("(광고) 홍길동님, \"특가\" 안내\n무료수신거부 080-000-0000",
               strlen("(광고) 홍길동님, \"특가\" 안내\n무료수신거부 080-000-0000"));
     roundtrip(ctl, sizeof(ctl) - 1);
     roundtrip("nul\0inside", 10);
-    roundtrip("\xF0\x9F\x98\x80 emoji \xE2\x80\xA8 line sep", strlen("\xF0\x9F\x98\x80 emoji \xE2\x80\xA8 line sep"));
+    roundtrip("\xF0\x9F\x98\x80 emoji \xE2\x80\xA8 line sep",
+              strlen("\xF0\x9F\x98\x80 emoji \xE2\x80\xA8 line sep"));
 }
 
 static void test_json_invalid_utf8_fails_cleanly(void **state)

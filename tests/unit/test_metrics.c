@@ -51,11 +51,13 @@ static void test_render_text(void **state)
     mf_buf_init(&out, 0);
     assert_int_equal(mf_metrics_render(m, &out, &err), 0);
     assert_non_null(strstr(out.data, "# TYPE msgfleet_messages_total counter\n"));
-    assert_non_null(strstr(out.data, "# HELP msgfleet_messages_total Messages by status\\nand type\n"));
+    assert_non_null(
+        strstr(out.data, "# HELP msgfleet_messages_total Messages by status\\nand type\n"));
     assert_non_null(strstr(out.data, "msgfleet_messages_total{status=\"sent\",type=\"sms\"} 5\n"));
     assert_non_null(strstr(out.data, "type=\"a\\\"b\\\\c\\nd\"} 1\n"));
     assert_non_null(strstr(out.data, "msgfleet_inflight_requests 4\n"));
-    assert_non_null(strstr(out.data, "msgfleet_request_seconds_bucket{le=\"0.10000000000000001\"} 1\n"));
+    assert_non_null(
+        strstr(out.data, "msgfleet_request_seconds_bucket{le=\"0.10000000000000001\"} 1\n"));
     assert_non_null(strstr(out.data, "msgfleet_request_seconds_bucket{le=\"+Inf\"} 2\n"));
     assert_non_null(strstr(out.data, "msgfleet_request_seconds_count 2\n"));
     mf_buf_free(&out);

@@ -76,7 +76,9 @@ static int parse_args(int argc, char **argv, const char *usage, int resume, paus
             }
             o->skip_missed = 1;
             break;
-        case 'd': return msgfleet_refuse_dsn(argv[0]);
+        case 'd':
+            msgfleet_refuse_dsn(argv[0]); /* always the usage status */
+            return MSGFLEET_EXIT_USAGE;
         case 'h': fputs(usage, stdout); return -1;
         default: fputs(usage, stderr); return MSGFLEET_EXIT_USAGE;
         }

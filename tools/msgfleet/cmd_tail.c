@@ -21,7 +21,8 @@ static const char TAIL_USAGE[] =
     "group's offsets (nothing is committed). Without --follow it stops once no message arrived\n"
     "for --idle-ms (default 3000).\n"
     "  --from-beginning  start at the oldest message (default: only new ones)\n"
-    "  --brokers         default $MF_KAFKA_BROKERS;  --prefix  default $MF_TOPIC_PREFIX or msgfleet.\n";
+    "  --brokers         default $MF_KAFKA_BROKERS;  --prefix  default $MF_TOPIC_PREFIX or "
+    "msgfleet.\n";
 
 typedef struct tail_opts {
     const char *topic_base;

@@ -49,8 +49,8 @@ static void test_auth_header_vector(void **state)
     assert_int_equal(mf_coolsms_auth_header(out, sizeof(out), "K", "비밀키",
                                             "2019-07-01T00:41:48Z", "jqsba2jxjnrjor", &err),
                      0);
-    assert_non_null(strstr(out, "signature="
-                                "de3b5d5f0d00f2f8675b97849e0d3d0efb6de984e1480847814959827d03f5e4"));
+    assert_non_null(strstr(out, "signature=de3b5d5f0d00f2f8675b97849e0d3d0e"
+                                "fb6de984e1480847814959827d03f5e4"));
 
     /* Too small an output buffer is an error, not a truncated header. */
     assert_int_equal(mf_coolsms_auth_header(out, 40, "k", "secret", "date", "salt", &err), -1);

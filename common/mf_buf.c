@@ -119,8 +119,7 @@ static size_t utf8_seq_len(const unsigned char *s, size_t avail)
         return 3;
     }
     if (c >= 0xF0 && c <= 0xF4) {
-        if (avail < 4 || (s[1] & 0xC0) != 0x80 || (s[2] & 0xC0) != 0x80 ||
-            (s[3] & 0xC0) != 0x80)
+        if (avail < 4 || (s[1] & 0xC0) != 0x80 || (s[2] & 0xC0) != 0x80 || (s[3] & 0xC0) != 0x80)
             return 0;
         if (c == 0xF0 && s[1] < 0x90) /* overlong */
             return 0;
@@ -255,8 +254,8 @@ int mf_buf_append_json_cstr(mf_buf *b, const char *s, mf_err *err)
 
 static int url_unreserved(unsigned char c)
 {
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-           c == '-' || c == '_' || c == '.' || c == '~';
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '_' || c == '.' || c == '~';
 }
 
 int mf_buf_append_urlenc(mf_buf *b, const char *s, size_t n, mf_err *err)

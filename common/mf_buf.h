@@ -17,10 +17,10 @@
  * invalid input) `len` is unchanged and `err` says why.
  */
 typedef struct mf_buf {
-    char *data;  /* NULL until the first growth */
-    size_t len;  /* bytes used, terminating NUL not counted */
-    size_t cap;  /* bytes allocated */
-    size_t max;  /* most bytes `len` may reach */
+    char *data; /* NULL until the first growth */
+    size_t len; /* bytes used, terminating NUL not counted */
+    size_t cap; /* bytes allocated */
+    size_t max; /* most bytes `len` may reach */
 } mf_buf;
 
 /* Default limit when mf_buf_init gets max == 0: 64 MiB. */

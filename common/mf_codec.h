@@ -44,12 +44,7 @@
 #define MF_CODEC_MAX_BYTES ((size_t)4 * 1024 * 1024)
 
 /* Message kinds. The `retry` topic carries job messages. */
-typedef enum mf_msg_kind {
-    MF_MSG_JOB = 0,
-    MF_MSG_RESULT,
-    MF_MSG_DLQ,
-    MF_MSG_EVENT
-} mf_msg_kind;
+typedef enum mf_msg_kind { MF_MSG_JOB = 0, MF_MSG_RESULT, MF_MSG_DLQ, MF_MSG_EVENT } mf_msg_kind;
 
 /* Map a topic base name (without prefix) or kind name to its kind: "jobs", "job", "retry" ->
  * MF_MSG_JOB; "results"/"result"; "dlq"; "events"/"event". Returns 0 or -1. */
@@ -124,33 +119,33 @@ typedef struct mf_result {
     mf_uuid run;
     mf_uuid wf;
     mf_uuid tpl;
-    int32_t attempt;            /* att */
-    mf_result_status status;    /* st */
-    const char *to;             /* to */
-    const char *name;           /* name (optional) */
-    mf_msg_type type;           /* type: message_logs.message_type */
-    mf_msg_type channel;        /* ch: what actually carried it (optional, NONE if not sent) */
-    const char *text;           /* text rendered content (optional) */
-    mf_codec_map vars;          /* vars actually used (optional) */
+    int32_t attempt;             /* att */
+    mf_result_status status;     /* st */
+    const char *to;              /* to */
+    const char *name;            /* name (optional) */
+    mf_msg_type type;            /* type: message_logs.message_type */
+    mf_msg_type channel;         /* ch: what actually carried it (optional, NONE if not sent) */
+    const char *text;            /* text rendered content (optional) */
+    mf_codec_map vars;           /* vars actually used (optional) */
     const char *provider_msg_id; /* pmid (optional) */
-    const char *group_id;       /* gid (optional) */
-    const char *code;           /* code provider status/error code (optional) */
-    const char *msg;            /* msg  status/error message (optional) */
-    int64_t ts_ms;              /* ts   event time */
-    int64_t sent_ms;            /* sat  sent_at, 0 = unknown (optional) */
+    const char *group_id;        /* gid (optional) */
+    const char *code;            /* code provider status/error code (optional) */
+    const char *msg;             /* msg  status/error message (optional) */
+    int64_t ts_ms;               /* ts   event time */
+    int64_t sent_ms;             /* sat  sent_at, 0 = unknown (optional) */
 } mf_result;
 
 /* Topic `dlq`, key = original key. */
 typedef struct mf_dlq {
-    const char *src;   /* src    full source topic name */
-    int32_t partition; /* part   >= 0, or -1 when unknown (failed before produce) */
-    int64_t offset;    /* off    >= 0, or -1 when unknown */
+    const char *src;    /* src    full source topic name */
+    int32_t partition;  /* part   >= 0, or -1 when unknown (failed before produce) */
+    int64_t offset;     /* off    >= 0, or -1 when unknown */
     const char *reason; /* reason the mf_err message */
-    const void *key;   /* key    original key bytes (NULL = no key: the field is left out) */
+    const void *key;    /* key    original key bytes (NULL = no key: the field is left out) */
     size_t key_len;
-    const void *val;   /* val    original value bytes (may be empty) */
+    const void *val; /* val    original value bytes (may be empty) */
     size_t val_len;
-    int64_t ts_ms;     /* ts     when it was dead-lettered */
+    int64_t ts_ms; /* ts     when it was dead-lettered */
 } mf_dlq;
 
 /* Topic `events`, key = customer id. */
@@ -180,11 +175,9 @@ void mf_codec_free(mf_codec *c);
 void mf_codec_reset(mf_codec *c);
 
 int mf_codec_decode_job(mf_codec *c, const void *bytes, size_t len, mf_job *out, mf_err *err);
-int mf_codec_decode_result(mf_codec *c, const void *bytes, size_t len, mf_result *out,
-                           mf_err *err);
+int mf_codec_decode_result(mf_codec *c, const void *bytes, size_t len, mf_result *out, mf_err *err);
 int mf_codec_decode_dlq(mf_codec *c, const void *bytes, size_t len, mf_dlq *out, mf_err *err);
-int mf_codec_decode_event(mf_codec *c, const void *bytes, size_t len, mf_event *out,
-                          mf_err *err);
+int mf_codec_decode_event(mf_codec *c, const void *bytes, size_t len, mf_event *out, mf_err *err);
 
 /* Look a key up in a decoded map; NULL when absent. Linear (maps are small). */
 const char *mf_codec_map_get(const mf_codec_map *m, const char *key);

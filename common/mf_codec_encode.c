@@ -102,11 +102,12 @@ int mf_codec_encode_job(msgpack_sbuffer *buf, const mf_job *job, mf_err *err)
         (job->lane_tx != 0 && job->lane_tx != 1))
         return mf_err_set(err, "could not encode job: nc, rs and tx must be 0 or 1");
     packer_start(&pk, buf);
-    if (pack_head(&pk, 11 + (size_t)job->night_consent + (size_t)job->rate_reserved +
-                           (size_t)job->lane_tx, err) < 0 ||
-        pack_uuid(&pk, "id", &job->id, err) < 0 ||
-        pack_uuid(&pk, "run", &job->run, err) < 0 || pack_uuid(&pk, "wf", &job->wf, err) < 0 ||
-        pack_uuid(&pk, "tpl", &job->tpl, err) < 0 ||
+    if (pack_head(&pk,
+                  11 + (size_t)job->night_consent + (size_t)job->rate_reserved +
+                      (size_t)job->lane_tx,
+                  err) < 0 ||
+        pack_uuid(&pk, "id", &job->id, err) < 0 || pack_uuid(&pk, "run", &job->run, err) < 0 ||
+        pack_uuid(&pk, "wf", &job->wf, err) < 0 || pack_uuid(&pk, "tpl", &job->tpl, err) < 0 ||
         pack_i64(&pk, "att", job->attempt, err) < 0 || pack_str(&pk, "to", job->to, err) < 0 ||
         pack_str(&pk, "name", job->name, err) < 0 || pack_map(&pk, "vars", &job->vars, err) < 0 ||
         pack_i64(&pk, "nb", job->not_before_ms, err) < 0 ||
@@ -137,9 +138,8 @@ int mf_codec_encode_result(msgpack_sbuffer *buf, const mf_result *r, mf_err *err
         return mf_err_set(err, "could not encode result: key \"to\" is empty");
     if (r->attempt < 0 || r->ts_ms < 0 || r->sent_ms < 0)
         return mf_err_set(err, "could not encode result: negative att, ts or sat");
-    n += has(r->name) + (ch != NULL) + has(r->text) + (r->vars.n > 0) +
-         has(r->provider_msg_id) + has(r->group_id) + has(r->code) + has(r->msg) +
-         (r->sent_ms > 0);
+    n += has(r->name) + (ch != NULL) + has(r->text) + (r->vars.n > 0) + has(r->provider_msg_id) +
+         has(r->group_id) + has(r->code) + has(r->msg) + (r->sent_ms > 0);
     packer_start(&pk, buf);
     if (pack_head(&pk, n, err) < 0 || pack_uuid(&pk, "id", &r->id, err) < 0 ||
         pack_uuid(&pk, "run", &r->run, err) < 0 || pack_uuid(&pk, "wf", &r->wf, err) < 0 ||
@@ -187,9 +187,8 @@ int mf_codec_encode_event(msgpack_sbuffer *buf, const mf_event *ev, mf_err *err)
         return mf_err_set(err, "could not encode event: negative ts");
     packer_start(&pk, buf);
     if (pack_head(&pk, 5 + (has(ev->id) ? 1 : 0) + (has(ev->to) ? 1 : 0), err) < 0 ||
-        pack_str(&pk, "type", ev->type, err) < 0 ||
-        pack_str(&pk, "cust", ev->cust, err) < 0 || pack_map(&pk, "attrs", &ev->attrs, err) < 0 ||
-        pack_i64(&pk, "ts", ev->ts_ms, err) < 0 ||
+        pack_str(&pk, "type", ev->type, err) < 0 || pack_str(&pk, "cust", ev->cust, err) < 0 ||
+        pack_map(&pk, "attrs", &ev->attrs, err) < 0 || pack_i64(&pk, "ts", ev->ts_ms, err) < 0 ||
         (has(ev->id) && pack_str(&pk, "id", ev->id, err) < 0) ||
         (has(ev->to) && pack_str(&pk, "to", ev->to, err) < 0))
         return mf_err_prefix(err, "could not encode event");

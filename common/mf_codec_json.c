@@ -72,8 +72,7 @@ static int is_uuid_key(const msgpack_object *k)
            mf_codec_str_eq(k, "tpl");
 }
 
-static int json_value(mf_buf *out, const msgpack_object *o, int uuid_bin, int depth,
-                      mf_err *err);
+static int json_value(mf_buf *out, const msgpack_object *o, int uuid_bin, int depth, mf_err *err);
 
 /* A map key as a JSON string: a str as itself, any other key (msgpack allows them in the
  * nested maps of unknown keys, which the decoders ignore) as the string of its JSON text,
@@ -102,8 +101,7 @@ static int json_map(mf_buf *out, const msgpack_object_map *m, int depth, mf_err 
     for (i = 0; i < m->size; i++) {
         const msgpack_object *k = &m->ptr[i].key;
 
-        if ((i > 0 && mf_buf_append_char(out, ',', err) < 0) ||
-            json_key(out, k, depth, err) < 0 ||
+        if ((i > 0 && mf_buf_append_char(out, ',', err) < 0) || json_key(out, k, depth, err) < 0 ||
             mf_buf_append_char(out, ':', err) < 0 ||
             json_value(out, &m->ptr[i].val, depth == 0 && is_uuid_key(k), depth + 1, err) < 0)
             return -1;
@@ -111,28 +109,23 @@ static int json_map(mf_buf *out, const msgpack_object_map *m, int depth, mf_err 
     return mf_buf_append_char(out, '}', err);
 }
 
-static int json_value(mf_buf *out, const msgpack_object *o, int uuid_bin, int depth,
-                      mf_err *err)
+static int json_value(mf_buf *out, const msgpack_object *o, int uuid_bin, int depth, mf_err *err)
 {
     char u[MF_UUID_STR_SIZE];
     uint32_t i;
 
     switch (o->type) {
-    case MSGPACK_OBJECT_NIL:
-        return mf_buf_append_str(out, "null", err);
+    case MSGPACK_OBJECT_NIL: return mf_buf_append_str(out, "null", err);
     case MSGPACK_OBJECT_BOOLEAN:
         return mf_buf_append_str(out, o->via.boolean ? "true" : "false", err);
-    case MSGPACK_OBJECT_POSITIVE_INTEGER:
-        return mf_buf_printf(out, err, "%" PRIu64, o->via.u64);
-    case MSGPACK_OBJECT_NEGATIVE_INTEGER:
-        return mf_buf_printf(out, err, "%" PRId64, o->via.i64);
+    case MSGPACK_OBJECT_POSITIVE_INTEGER: return mf_buf_printf(out, err, "%" PRIu64, o->via.u64);
+    case MSGPACK_OBJECT_NEGATIVE_INTEGER: return mf_buf_printf(out, err, "%" PRId64, o->via.i64);
     case MSGPACK_OBJECT_FLOAT32:
     case MSGPACK_OBJECT_FLOAT64:
         if (!isfinite(o->via.f64))
             return mf_buf_append_str(out, "null", err);
         return mf_buf_printf(out, err, "%.17g", o->via.f64);
-    case MSGPACK_OBJECT_STR:
-        return json_str_lossy(out, o->via.str.ptr, o->via.str.size, err);
+    case MSGPACK_OBJECT_STR: return json_str_lossy(out, o->via.str.ptr, o->via.str.size, err);
     case MSGPACK_OBJECT_BIN:
         if (uuid_bin && o->via.bin.size == 16) {
             mf_uuid id;
@@ -141,8 +134,7 @@ static int json_value(mf_buf *out, const msgpack_object *o, int uuid_bin, int de
             return mf_buf_printf(out, err, "\"%s\"", mf_uuid_format(&id, u));
         }
         return json_base64(out, o->via.bin.ptr, o->via.bin.size, err);
-    case MSGPACK_OBJECT_EXT:
-        return json_base64(out, o->via.ext.ptr, o->via.ext.size, err);
+    case MSGPACK_OBJECT_EXT: return json_base64(out, o->via.ext.ptr, o->via.ext.size, err);
     case MSGPACK_OBJECT_ARRAY:
         if (mf_buf_append_char(out, '[', err) < 0)
             return -1;
@@ -152,8 +144,7 @@ static int json_value(mf_buf *out, const msgpack_object *o, int uuid_bin, int de
                 return -1;
         }
         return mf_buf_append_char(out, ']', err);
-    case MSGPACK_OBJECT_MAP:
-        return json_map(out, &o->via.map, depth, err);
+    case MSGPACK_OBJECT_MAP: return json_map(out, &o->via.map, depth, err);
     }
     return mf_err_set(err, "cannot print msgpack type %d as json", (int)o->type);
 }

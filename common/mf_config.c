@@ -44,8 +44,7 @@ static int set_text(const mf_config_key *k, const char *val, char *dst, mf_err *
     size_t len = strlen(val);
 
     if (len + 1 > k->size)
-        return mf_err_set(err, "invalid value for %s: longer than %zu bytes", k->name,
-                          k->size - 1);
+        return mf_err_set(err, "invalid value for %s: longer than %zu bytes", k->name, k->size - 1);
     memcpy(dst, val, len + 1);
     return 0;
 }
@@ -102,8 +101,8 @@ static int set_double(const mf_config_key *k, const char *val, void *dst, mf_err
     if (errno != 0 || end == val || *end != '\0' || !isfinite(v))
         return mf_err_set(err, "invalid value for %s: \"%s\" is not a number", k->name, val);
     if (v < k->dmin || v > k->dmax)
-        return mf_err_set(err, "invalid value for %s: %g is outside [%g, %g]", k->name, v,
-                          k->dmin, k->dmax);
+        return mf_err_set(err, "invalid value for %s: %g is outside [%g, %g]", k->name, v, k->dmin,
+                          k->dmax);
     memcpy(dst, &v, sizeof(v));
     return 0;
 }
@@ -115,12 +114,9 @@ static int set_value(const mf_config_key *k, const char *val, char *base, mf_err
 
     switch (k->type) {
     case MF_CFG_STR:
-    case MF_CFG_SECRET:
-        return set_text(k, val, dst, err);
-    case MF_CFG_INT:
-        return set_int(k, val, dst, err);
-    case MF_CFG_DOUBLE:
-        return set_double(k, val, dst, err);
+    case MF_CFG_SECRET: return set_text(k, val, dst, err);
+    case MF_CFG_INT: return set_int(k, val, dst, err);
+    case MF_CFG_DOUBLE: return set_double(k, val, dst, err);
     case MF_CFG_BOOL:
         if (parse_bool(val, &b) != 0)
             return mf_err_set(err, "invalid value for %s: \"%s\" is not a boolean", k->name, val);
@@ -179,9 +175,13 @@ int mf_config_has_key(const mf_config_key *table, size_t n, const char *name)
 
 static void write_programs(unsigned used_by, FILE *out)
 {
-    static const struct { unsigned bit; const char *name; } progs[] = {
-        {MF_CFG_PLANNER, "planner"}, {MF_CFG_SENDER, "sender"},
-        {MF_CFG_REPORTER, "reporter"}, {MF_CFG_CLI, "cli"}};
+    static const struct {
+        unsigned bit;
+        const char *name;
+    } progs[] = {{MF_CFG_PLANNER, "planner"},
+                 {MF_CFG_SENDER, "sender"},
+                 {MF_CFG_REPORTER, "reporter"},
+                 {MF_CFG_CLI, "cli"}};
     const char *sep = "";
 
     for (size_t i = 0; i < sizeof(progs) / sizeof(progs[0]); i++) {
@@ -199,9 +199,8 @@ void mf_config_write_markdown(const mf_config_key *table, size_t n, FILE *out)
     for (size_t i = 0; i < n; i++) {
         const mf_config_key *k = &table[i];
 
-        fprintf(out, "| `%s` | %s | %s%s%s | ", k->name, type_name(k->type),
-                k->def ? "`" : "", k->def ? (*k->def ? k->def : "(empty)") : "**required**",
-                k->def ? "`" : "");
+        fprintf(out, "| `%s` | %s | %s%s%s | ", k->name, type_name(k->type), k->def ? "`" : "",
+                k->def ? (*k->def ? k->def : "(empty)") : "**required**", k->def ? "`" : "");
         if (k->type == MF_CFG_INT)
             fprintf(out, "%lld..%lld", k->min, k->max);
         else if (k->type == MF_CFG_DOUBLE)
@@ -235,9 +234,7 @@ void mf_config_write_effective(const mf_config_key *table, size_t n, unsigned pr
         case MF_CFG_SECRET:
             fprintf(out, "%s=%s\n", k->name, *(const char *)p ? "(set)" : "(empty)");
             break;
-        case MF_CFG_STR:
-            fprintf(out, "%s=%s\n", k->name, (const char *)p);
-            break;
+        case MF_CFG_STR: fprintf(out, "%s=%s\n", k->name, (const char *)p); break;
         case MF_CFG_INT:
             memcpy(&iv, p, sizeof(iv));
             fprintf(out, "%s=%lld\n", k->name, iv);
@@ -276,8 +273,9 @@ int mf_config_check_secret_files(const mf_config_key *table, size_t n, unsigned 
             continue; /* the file is not read */
         if (stat(path, &st) != 0 || (st.st_mode & (S_IRGRP | S_IROTH)) == 0)
             continue;
-        snprintf(msg, sizeof(msg), "secret file %s \"%s\" is readable by %s (mode %04o): "
-                                   "make it readable by its owner only (chmod 600)",
+        snprintf(msg, sizeof(msg),
+                 "secret file %s \"%s\" is readable by %s (mode %04o): "
+                 "make it readable by its owner only (chmod 600)",
                  fname, path, (st.st_mode & S_IROTH) ? "every user" : "its group",
                  (unsigned)(st.st_mode & 07777));
         if (warn != NULL)

@@ -31,10 +31,10 @@ typedef struct mf_config_key {
     const char *name;
     mf_config_type type;
     const char *def;
-    long long min, max;  /* MF_CFG_INT bounds */
-    double dmin, dmax;   /* MF_CFG_DOUBLE bounds */
+    long long min, max; /* MF_CFG_INT bounds */
+    double dmin, dmax;  /* MF_CFG_DOUBLE bounds */
     size_t offset;
-    size_t size;         /* MF_CFG_STR/SECRET: size of the char array, terminator included */
+    size_t size; /* MF_CFG_STR/SECRET: size of the char array, terminator included */
     unsigned used_by;
     const char *desc;
 } mf_config_key;

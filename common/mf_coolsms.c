@@ -109,15 +109,13 @@ static int transport_permanent(CURLcode c)
     case CURLE_PEER_FAILED_VERIFICATION:
     case CURLE_SSL_CERTPROBLEM:
     case CURLE_SSL_CACERT_BADFILE:
-    case CURLE_BAD_FUNCTION_ARGUMENT:
-        return 1;
-    default:
-        return 0;
+    case CURLE_BAD_FUNCTION_ARGUMENT: return 1;
+    default: return 0;
     }
 }
 
-void mf_coolsms_fill_transport(CURL *e, CURLcode c, const char *errbuf,
-                               mf_coolsms_transport *tr, char *msg, size_t msg_sz)
+void mf_coolsms_fill_transport(CURL *e, CURLcode c, const char *errbuf, mf_coolsms_transport *tr,
+                               char *msg, size_t msg_sz)
 {
     long req_size = 0;
 
@@ -185,8 +183,8 @@ static int check_config(const mf_coolsms_config *cfg, mf_err *err)
         return mf_err_set(err, "coolsms base_url, api_key and user_agent must not contain "
                                "control characters");
     if (cfg->max_in_flight < 0 || cfg->max_in_flight > MAX_IN_FLIGHT)
-        return mf_err_set(err, "coolsms max_in_flight %d is out of range 1..%d",
-                          cfg->max_in_flight, MAX_IN_FLIGHT);
+        return mf_err_set(err, "coolsms max_in_flight %d is out of range 1..%d", cfg->max_in_flight,
+                          MAX_IN_FLIGHT);
     if (cfg->request_timeout_ms < 0 || cfg->connect_timeout_ms < 0)
         return mf_err_set(err, "coolsms timeouts must not be negative");
     return 0;
@@ -203,8 +201,8 @@ static int copy_config(mf_coolsms *h, const mf_coolsms_config *cfg)
     h->api_key = dup_str(cfg->api_key);
     h->api_secret = dup_str(cfg->api_secret);
     h->user_agent = dup_str(cfg->user_agent != NULL ? cfg->user_agent : DEFAULT_USER_AGENT);
-    if (h->base_url == NULL || h->send_url == NULL || h->api_key == NULL ||
-        h->api_secret == NULL || h->user_agent == NULL)
+    if (h->base_url == NULL || h->send_url == NULL || h->api_key == NULL || h->api_secret == NULL ||
+        h->user_agent == NULL)
         return -1;
     memcpy(h->base_url, cfg->base_url, bl);
     h->base_url[bl] = '\0';
@@ -373,8 +371,10 @@ int mf_coolsms_check_group_id(const char *gid, mf_err *err)
     for (size_t i = 0; i < n; i++)
         if (!((gid[i] >= '0' && gid[i] <= '9') || (gid[i] >= 'A' && gid[i] <= 'Z') ||
               (gid[i] >= 'a' && gid[i] <= 'z')))
-            return mf_err_set(err, "group id \"%.63s\" has a character other than a letter or "
-                                   "digit", gid);
+            return mf_err_set(err,
+                              "group id \"%.63s\" has a character other than a letter or "
+                              "digit",
+                              gid);
     return 0;
 }
 
@@ -385,9 +385,9 @@ int mf_coolsms_build_url(const mf_coolsms *h, mf_buf *buf, const char *path, con
     mf_buf_reset(buf);
     if (mf_buf_append_str(buf, h->base_url, err) < 0 || mf_buf_append_str(buf, path, err) < 0)
         return -1;
-    if (gid != NULL && (mf_buf_append_char(buf, '/', err) < 0 ||
-                        mf_buf_append_str(buf, gid, err) < 0 ||
-                        mf_buf_append_str(buf, suffix != NULL ? suffix : "", err) < 0))
+    if (gid != NULL &&
+        (mf_buf_append_char(buf, '/', err) < 0 || mf_buf_append_str(buf, gid, err) < 0 ||
+         mf_buf_append_str(buf, suffix != NULL ? suffix : "", err) < 0))
         return -1;
     return 0;
 }
@@ -418,8 +418,7 @@ static int slot_start(mf_coolsms *h, slot *s, mf_coolsms_op op, const char *meth
         return mf_err_set(err, "could not set up the coolsms request");
     mc = curl_multi_add_handle(h->multi, s->easy);
     if (mc != CURLM_OK)
-        return mf_err_set(err, "could not start the coolsms request: %s",
-                          curl_multi_strerror(mc));
+        return mf_err_set(err, "could not start the coolsms request: %s", curl_multi_strerror(mc));
     clock_gettime(CLOCK_MONOTONIC, &s->started);
     s->busy = 1;
     h->in_flight++;
@@ -442,8 +441,8 @@ static slot *take_slot(mf_coolsms *h, mf_coolsms_done_fn cb, mf_err *err)
     return s;
 }
 
-int mf_coolsms_submit(mf_coolsms *h, const mf_coolsms_msg *msgs, size_t n,
-                      mf_coolsms_done_fn cb, void *user, uint64_t *request_id, mf_err *err)
+int mf_coolsms_submit(mf_coolsms *h, const mf_coolsms_msg *msgs, size_t n, mf_coolsms_done_fn cb,
+                      void *user, uint64_t *request_id, mf_err *err)
 {
     slot *s = take_slot(h, cb, err);
 
@@ -459,8 +458,7 @@ int mf_coolsms_submit(mf_coolsms *h, const mf_coolsms_msg *msgs, size_t n,
 }
 
 int mf_coolsms_group_create(mf_coolsms *h, const mf_coolsms_kv *custom_fields, size_t n,
-                            mf_coolsms_done_fn cb, void *user, uint64_t *request_id,
-                            mf_err *err)
+                            mf_coolsms_done_fn cb, void *user, uint64_t *request_id, mf_err *err)
 {
     slot *s = take_slot(h, cb, err);
 
@@ -487,9 +485,8 @@ int mf_coolsms_group_create(mf_coolsms *h, const mf_coolsms_kv *custom_fields, s
     return slot_start(h, s, MF_COOLSMS_OP_GROUP_CREATE, NULL, cb, user, request_id, err);
 }
 
-int mf_coolsms_group_add(mf_coolsms *h, const char *group_id, const mf_coolsms_msg *msgs,
-                         size_t n, mf_coolsms_done_fn cb, void *user, uint64_t *request_id,
-                         mf_err *err)
+int mf_coolsms_group_add(mf_coolsms *h, const char *group_id, const mf_coolsms_msg *msgs, size_t n,
+                         mf_coolsms_done_fn cb, void *user, uint64_t *request_id, mf_err *err)
 {
     slot *s = take_slot(h, cb, err);
 
@@ -505,8 +502,8 @@ int mf_coolsms_group_add(mf_coolsms *h, const char *group_id, const mf_coolsms_m
     return slot_start(h, s, MF_COOLSMS_OP_GROUP_ADD, "PUT", cb, user, request_id, err);
 }
 
-int mf_coolsms_group_send(mf_coolsms *h, const char *group_id, mf_coolsms_done_fn cb,
-                          void *user, uint64_t *request_id, mf_err *err)
+int mf_coolsms_group_send(mf_coolsms *h, const char *group_id, mf_coolsms_done_fn cb, void *user,
+                          uint64_t *request_id, mf_err *err)
 {
     slot *s = take_slot(h, cb, err);
 

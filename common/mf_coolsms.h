@@ -27,13 +27,13 @@ typedef struct mf_coolsms mf_coolsms;
 /* Configuration, copied by mf_coolsms_new (the caller's strings may go away afterwards).
  * Zero values pick the default given in brackets. */
 typedef struct mf_coolsms_config {
-    const char *base_url;      /* e.g. "https://api.coolsms.co.kr" (required, no path) */
-    const char *api_key;       /* required */
-    const char *api_secret;    /* required */
-    long request_timeout_ms;   /* whole request, connect included [30000] */
-    long connect_timeout_ms;   /* [5000] */
-    int max_in_flight;         /* concurrent send requests [4], at most 64 */
-    const char *user_agent;    /* [msgfleet-coolsms/1] */
+    const char *base_url;    /* e.g. "https://api.coolsms.co.kr" (required, no path) */
+    const char *api_key;     /* required */
+    const char *api_secret;  /* required */
+    long request_timeout_ms; /* whole request, connect included [30000] */
+    long connect_timeout_ms; /* [5000] */
+    int max_in_flight;       /* concurrent send requests [4], at most 64 */
+    const char *user_agent;  /* [msgfleet-coolsms/1] */
 } mf_coolsms_config;
 
 /* A string key/value pair (kakao variables, extra custom fields, list filters). */
@@ -48,8 +48,8 @@ typedef struct mf_coolsms_kakao {
     const char *template_id;        /* NULL: omitted */
     const mf_coolsms_kv *variables; /* keys as "name" or "#{name}"; sent as "#{name}" */
     size_t n_variables;
-    const char *buttons_json;       /* raw JSON array copied verbatim; NULL: omitted */
-    int disable_sms;                /* 1: no SMS/LMS fallback when kakao delivery fails */
+    const char *buttons_json; /* raw JSON array copied verbatim; NULL: omitted */
+    int disable_sms;          /* 1: no SMS/LMS fallback when kakao delivery fails */
 } mf_coolsms_kakao;
 
 /* One message of a send request. Strings must be valid UTF-8. */
@@ -61,9 +61,9 @@ typedef struct mf_coolsms_msg {
                           * When given, autoTypeDetect:false is sent so the type is kept. */
     const char *subject; /* LMS/MMS subject; NULL: omitted */
     const mf_coolsms_kakao *kakao; /* NULL: no kakaoOptions */
-    const char *job_id;  /* required, unique in the request: customFields.jobId, the key
+    const char *job_id;            /* required, unique in the request: customFields.jobId, the key
                           * that matches the response back to this message */
-    const char *run_id;  /* customFields.runId; NULL: omitted */
+    const char *run_id;            /* customFields.runId; NULL: omitted */
     const mf_coolsms_kv *custom_fields; /* further customFields (string map) */
     size_t n_custom_fields;
 } mf_coolsms_msg;
@@ -96,32 +96,32 @@ typedef enum mf_coolsms_state {
 typedef struct mf_coolsms_outcome {
     mf_coolsms_state state;
     char message_id[64];
-    char status_code[16];     /* e.g. "2000" accepted, "1062" invalid number... */
+    char status_code[16]; /* e.g. "2000" accepted, "1062" invalid number... */
     char status_message[256];
 } mf_coolsms_outcome;
 
 /* The result of one send request, handed to the completion callback. */
 typedef struct mf_coolsms_result {
-    uint64_t request_id;      /* as returned by mf_coolsms_submit */
+    uint64_t request_id; /* as returned by mf_coolsms_submit */
     mf_coolsms_op op;
-    long http_status;         /* 0 when no HTTP response arrived */
+    long http_status; /* 0 when no HTTP response arrived */
     mf_coolsms_class cls;
-    int maybe_sent;           /* 1 when the provider may have registered the messages although
+    int maybe_sent;               /* 1 when the provider may have registered the messages although
                                * the request did not succeed (timeout after sending, 5xx,
                                * connection lost mid-way): resolve with the list API before
                                * resending. 0 when surely not registered. 1 for OK. */
-    long retry_after_ms;      /* from Retry-After, -1 when absent */
-    char error_code[64];      /* 4xx JSON errorCode, "HTTP_<status>", "NETWORK_TIMEOUT",
+    long retry_after_ms;          /* from Retry-After, -1 when absent */
+    char error_code[64];          /* 4xx JSON errorCode, "HTTP_<status>", "NETWORK_TIMEOUT",
                                * "NETWORK_ERROR", or "" */
-    char error_message[512];  /* errorMessage, start of a text body, or curl's message */
-    char group_id[64];        /* groupInfo.groupId (send-many) or the top-level groupId (group
+    char error_message[512];      /* errorMessage, start of a text body, or curl's message */
+    char group_id[64];            /* groupInfo.groupId (send-many) or the top-level groupId (group
                                * operations) of a 2xx response, "" if absent */
-    char group_status[16];    /* the top-level status of a group answer (PENDING, SENDING...) */
-    size_t n_messages;        /* as submitted */
+    char group_status[16];        /* the top-level status of a group answer (PENDING, SENDING...) */
+    size_t n_messages;            /* as submitted */
     mf_coolsms_outcome *outcomes; /* n_messages entries, outcomes[i] for message i; all
                                * UNKNOWN unless cls == OK. Valid only during the callback. */
     size_t n_accepted, n_failed, n_unknown;
-    size_t n_unmatched;       /* response entries whose jobId matched no submitted message
+    size_t n_unmatched; /* response entries whose jobId matched no submitted message
                                * (or that repeated one): ignored, counted here */
     double elapsed_ms;
 } mf_coolsms_result;
@@ -151,16 +151,15 @@ int mf_coolsms_in_flight(const mf_coolsms *h);
  * JSON array; the message names the offending message index. On success *request_id
  * (if not NULL) receives the id later found in the result, and cb will be called exactly
  * once. */
-int mf_coolsms_submit(mf_coolsms *h, const mf_coolsms_msg *msgs, size_t n,
-                      mf_coolsms_done_fn cb, void *user, uint64_t *request_id, mf_err *err);
+int mf_coolsms_submit(mf_coolsms *h, const mf_coolsms_msg *msgs, size_t n, mf_coolsms_done_fn cb,
+                      void *user, uint64_t *request_id, mf_err *err);
 
 /* ---- message groups (asynchronous steps, through the same slots as submit) ---- */
 
 /* POST /messages/v4/groups {"allowDuplicates":false,"customFields":{...}}: the result's
  * group_id is the new group's id (status PENDING). custom_fields may be NULL (n = 0). */
 int mf_coolsms_group_create(mf_coolsms *h, const mf_coolsms_kv *custom_fields, size_t n,
-                            mf_coolsms_done_fn cb, void *user, uint64_t *request_id,
-                            mf_err *err);
+                            mf_coolsms_done_fn cb, void *user, uint64_t *request_id, mf_err *err);
 
 /* PUT /messages/v4/groups/{group_id}/messages {"messages":[...]} with n (1..10000) messages,
  * validated like mf_coolsms_submit. outcomes[i] comes from resultList, matched by
@@ -168,14 +167,13 @@ int mf_coolsms_group_create(mf_coolsms *h, const mf_coolsms_kv *custom_fields, s
  * request: a group refuses a repeated recipient anyway). ACCEPTED here means registered in the
  * group (2000), not yet sent; FAILED carries the registration error (1xxx), a message stored in
  * the group but never sent. */
-int mf_coolsms_group_add(mf_coolsms *h, const char *group_id, const mf_coolsms_msg *msgs,
-                         size_t n, mf_coolsms_done_fn cb, void *user, uint64_t *request_id,
-                         mf_err *err);
+int mf_coolsms_group_add(mf_coolsms *h, const char *group_id, const mf_coolsms_msg *msgs, size_t n,
+                         mf_coolsms_done_fn cb, void *user, uint64_t *request_id, mf_err *err);
 
 /* POST /messages/v4/groups/{group_id}/send: the result's group_status is the group's status
  * after the call (SENDING...). Only a PENDING group can be sent; a second send is refused. */
-int mf_coolsms_group_send(mf_coolsms *h, const char *group_id, mf_coolsms_done_fn cb,
-                          void *user, uint64_t *request_id, mf_err *err);
+int mf_coolsms_group_send(mf_coolsms *h, const char *group_id, mf_coolsms_done_fn cb, void *user,
+                          uint64_t *request_id, mf_err *err);
 
 /* A group as GET /messages/v4/groups/{id} (and the send and delete answers) describe it. */
 typedef struct mf_coolsms_group_info {
@@ -185,9 +183,9 @@ typedef struct mf_coolsms_group_info {
     char error_code[64];
     char error_message[512];
     char group_id[64];
-    char status[16];          /* PENDING, SENDING, COMPLETE, SCHEDULED, FAILED, DELETED */
-    long long total, registered_success, registered_failed, sent_total, sent_success,
-        sent_failed, sent_pending;
+    char status[16]; /* PENDING, SENDING, COMPLETE, SCHEDULED, FAILED, DELETED */
+    long long total, registered_success, registered_failed, sent_total, sent_success, sent_failed,
+        sent_pending;
 } mf_coolsms_group_info;
 
 /* Blocking group calls (the recovery path), on the handle's own connection like
@@ -195,8 +193,8 @@ typedef struct mf_coolsms_group_info {
  * http_status and error_code telling whether to retry (404 means no such group). */
 int mf_coolsms_group_get(mf_coolsms *h, const char *group_id, mf_coolsms_group_info *out,
                          mf_err *err);
-int mf_coolsms_group_send_wait(mf_coolsms *h, const char *group_id,
-                               mf_coolsms_group_info *out, mf_err *err);
+int mf_coolsms_group_send_wait(mf_coolsms *h, const char *group_id, mf_coolsms_group_info *out,
+                               mf_err *err);
 int mf_coolsms_group_delete(mf_coolsms *h, const char *group_id, mf_coolsms_group_info *out,
                             mf_err *err);
 
@@ -224,11 +222,11 @@ typedef struct mf_coolsms_listed {
     char type[16];
     char status_code[16];
     char status_message[256];
-    char job_id[128];         /* customFields.jobId */
-    char run_id[128];         /* customFields.runId */
+    char job_id[128]; /* customFields.jobId */
+    char run_id[128]; /* customFields.runId */
     char date_created[40];
-    char date_processed[40];  /* "" when absent or null */
-    char date_received[40];   /* "" when absent or null */
+    char date_processed[40]; /* "" when absent or null */
+    char date_received[40];  /* "" when absent or null */
 } mf_coolsms_listed;
 
 typedef struct mf_coolsms_list_result {
@@ -239,7 +237,7 @@ typedef struct mf_coolsms_list_result {
     char error_message[512];
     mf_coolsms_listed *items; /* owned: free with mf_coolsms_list_result_free */
     size_t n_items;
-    char next_key[128];       /* "" when there is no further page */
+    char next_key[128]; /* "" when there is no further page */
 } mf_coolsms_list_result;
 
 /* GET /messages/v4/list with the given query filters, each key and value URL-encoded and
@@ -256,8 +254,8 @@ void mf_coolsms_list_result_free(mf_coolsms_list_result *r);
 /* GET /messages/v4/groups/{group_id}/messages?limit=&startKey=: one page of the group's
  * messages, each with its customFields (job_id). start_key NULL or "" for the first page;
  * out->next_key is "" on the last page. Free out with mf_coolsms_list_result_free. */
-int mf_coolsms_group_messages(mf_coolsms *h, const char *group_id, const char *start_key,
-                              int limit, mf_coolsms_list_result *out, mf_err *err);
+int mf_coolsms_group_messages(mf_coolsms *h, const char *group_id, const char *start_key, int limit,
+                              mf_coolsms_list_result *out, mf_err *err);
 
 /* One page of the provider's 080 opt-out list (GET /iam/v1/black?type=DENIAL). */
 #define MF_COOLSMS_BLACK_NUMBER_MAX 32
@@ -289,9 +287,8 @@ void mf_coolsms_black_result_free(mf_coolsms_black_result *r);
 /* Authorization header value (without "Authorization: ") for the given date and salt:
  * "HMAC-SHA256 apiKey=<key>, date=<date>, salt=<salt>, signature=<hex HMAC-SHA256(secret,
  * date + salt)>". Fails if it does not fit in out. */
-int mf_coolsms_auth_header(char *out, size_t out_size, const char *api_key,
-                           const char *api_secret, const char *date, const char *salt,
-                           mf_err *err);
+int mf_coolsms_auth_header(char *out, size_t out_size, const char *api_key, const char *api_secret,
+                           const char *date, const char *salt, mf_err *err);
 
 /* Date as the official SDK sends it (date-fns formatISO in UTC): "2026-11-25T12:00:00Z".
  * out needs at least 21 bytes. */
@@ -336,9 +333,8 @@ void mf_coolsms_header_line(const char *line, size_t n, time_t now, long *retry_
  * MF_COOLSMS_RETRY_AFTER_MAX_S it is clamped. Never fails: an unparsable 2xx
  * body leaves every message UNKNOWN with error_code "BAD_RESPONSE". */
 
-void mf_coolsms_decode_send(const mf_coolsms_transport *tr, long http_status,
-                            long retry_after_s, const char *body, size_t body_len,
-                            const char *const *job_ids, size_t n,
+void mf_coolsms_decode_send(const mf_coolsms_transport *tr, long http_status, long retry_after_s,
+                            const char *body, size_t body_len, const char *const *job_ids, size_t n,
                             mf_coolsms_outcome *outcomes, mf_coolsms_result *res);
 
 /* Like mf_coolsms_decode_send, for any operation: a group answer's top-level groupId and

@@ -10,9 +10,8 @@
 
 /* ------------------------------------------------------------------ auth */
 
-int mf_coolsms_auth_header(char *out, size_t out_size, const char *api_key,
-                           const char *api_secret, const char *date, const char *salt,
-                           mf_err *err)
+int mf_coolsms_auth_header(char *out, size_t out_size, const char *api_key, const char *api_secret,
+                           const char *date, const char *salt, mf_err *err)
 {
     static const char hex[] = "0123456789abcdef";
     unsigned char md[EVP_MAX_MD_SIZE];
@@ -35,8 +34,8 @@ int mf_coolsms_auth_header(char *out, size_t out_size, const char *api_key,
     }
     sig[2 * md_len] = '\0';
     OPENSSL_cleanse(md, sizeof(md));
-    n = snprintf(out, out_size, "HMAC-SHA256 apiKey=%s, date=%s, salt=%s, signature=%s",
-                 api_key, date, salt, sig);
+    n = snprintf(out, out_size, "HMAC-SHA256 apiKey=%s, date=%s, salt=%s, signature=%s", api_key,
+                 date, salt, sig);
     if (n < 0 || (size_t)n >= out_size)
         return mf_err_set(err, "authorization header does not fit in %zu bytes", out_size);
     return 0;
@@ -55,8 +54,7 @@ int mf_coolsms_format_date(time_t t, char *out, size_t out_size, mf_err *err)
 
 int mf_coolsms_make_salt(char *out, size_t out_size, mf_err *err)
 {
-    static const char alphabet[] =
-        "1234567890abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
+    static const char alphabet[] = "1234567890abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
     unsigned char rnd[64];
     size_t o = 0, i;
 

@@ -61,9 +61,8 @@ static int blocking_call(mf_coolsms *h, const char *method, const char *body, co
     h->list_retry_after_s = -1;
     if (curl_easy_setopt(h->list_easy, CURLOPT_URL, h->list_url.data) != CURLE_OK ||
         curl_easy_setopt(h->list_easy, CURLOPT_HTTPHEADER, hdr) != CURLE_OK ||
-        (body != NULL
-             ? curl_easy_setopt(h->list_easy, CURLOPT_POSTFIELDS, body) != CURLE_OK
-             : curl_easy_setopt(h->list_easy, CURLOPT_HTTPGET, 1L) != CURLE_OK) ||
+        (body != NULL ? curl_easy_setopt(h->list_easy, CURLOPT_POSTFIELDS, body) != CURLE_OK
+                      : curl_easy_setopt(h->list_easy, CURLOPT_HTTPGET, 1L) != CURLE_OK) ||
         curl_easy_setopt(h->list_easy, CURLOPT_CUSTOMREQUEST, method) != CURLE_OK) {
         mf_err_set(err, "could not set up the coolsms %s request", what);
         goto out;
@@ -76,7 +75,8 @@ static int blocking_call(mf_coolsms *h, const char *method, const char *body, co
         *o->cls = tr.curl_permanent ? MF_COOLSMS_PERMANENT : MF_COOLSMS_TRANSIENT;
         snprintf(o->code, o->code_sz, "%s",
                  tr.curl_permanent ? "CONFIG_ERROR"
-                 : tr.curl_timeout ? "NETWORK_TIMEOUT" : "NETWORK_ERROR");
+                 : tr.curl_timeout ? "NETWORK_TIMEOUT"
+                                   : "NETWORK_ERROR");
         mf_coolsms_copy_cstr(o->msg, o->msg_sz, msg);
         mf_err_set(err, "could not %s: %s", what, o->msg);
         goto out;
@@ -89,8 +89,7 @@ static int blocking_call(mf_coolsms *h, const char *method, const char *body, co
                                      h->list_resp.len, o->code, o->code_sz, o->msg, o->msg_sz);
         if (mf_coolsms_is_duplicated_signature(*o->http_status, o->code))
             *o->cls = MF_COOLSMS_TRANSIENT;
-        mf_err_set(err, "could not %s: HTTP %ld: %s: %s", what, *o->http_status, o->code,
-                   o->msg);
+        mf_err_set(err, "could not %s: HTTP %ld: %s: %s", what, *o->http_status, o->code, o->msg);
         goto out;
     }
     rc = 0;
@@ -105,8 +104,8 @@ out:
 /* Decodes a list-shaped answer (list, group messages) in h->list_resp into out. */
 static int decode_list_answer(mf_coolsms *h, mf_coolsms_list_result *out, mf_err *err)
 {
-    if (mf_coolsms_decode_list(h->list_resp.data != NULL ? h->list_resp.data : "",
-                               h->list_resp.len, out, err) < 0) {
+    if (mf_coolsms_decode_list(h->list_resp.data != NULL ? h->list_resp.data : "", h->list_resp.len,
+                               out, err) < 0) {
         out->cls = MF_COOLSMS_TRANSIENT;
         snprintf(out->error_code, sizeof(out->error_code), "BAD_RESPONSE");
         mf_coolsms_copy_cstr(out->error_message, sizeof(out->error_message),
@@ -142,8 +141,8 @@ int mf_coolsms_list(mf_coolsms *h, const mf_coolsms_kv *filters, size_t n_filter
     return decode_list_answer(h, out, err);
 }
 
-int mf_coolsms_group_messages(mf_coolsms *h, const char *group_id, const char *start_key,
-                              int limit, mf_coolsms_list_result *out, mf_err *err)
+int mf_coolsms_group_messages(mf_coolsms *h, const char *group_id, const char *start_key, int limit,
+                              mf_coolsms_list_result *out, mf_err *err)
 {
     call_out o;
     char lim[16];
@@ -175,12 +174,13 @@ static long long jcount(const json_t *count, const char *key)
 }
 
 /* One blocking group call (GET, POST .../send or DELETE) decoded into out. */
-static int group_call(mf_coolsms *h, const char *group_id, const char *method,
-                      const char *suffix, const char *body, const char *what,
-                      mf_coolsms_group_info *out, mf_err *err)
+static int group_call(mf_coolsms *h, const char *group_id, const char *method, const char *suffix,
+                      const char *body, const char *what, mf_coolsms_group_info *out, mf_err *err)
 {
-    call_out o = {&out->http_status, &out->cls, &out->retry_after_ms, out->error_code,
-                  sizeof(out->error_code), out->error_message, sizeof(out->error_message)};
+    call_out o = {&out->http_status,         &out->cls,
+                  &out->retry_after_ms,      out->error_code,
+                  sizeof(out->error_code),   out->error_message,
+                  sizeof(out->error_message)};
     json_t *j = NULL;
     const json_t *count;
     int rc = -1;
@@ -190,8 +190,7 @@ static int group_call(mf_coolsms *h, const char *group_id, const char *method,
         mf_coolsms_build_url(h, &h->list_url, GROUPS_PATH, group_id, suffix, err) < 0 ||
         blocking_call(h, method, body, what, &o, err) < 0)
         goto out;
-    j = json_loadb(h->list_resp.data != NULL ? h->list_resp.data : "", h->list_resp.len, 0,
-                   NULL);
+    j = json_loadb(h->list_resp.data != NULL ? h->list_resp.data : "", h->list_resp.len, 0, NULL);
     if (!json_is_object(j)) {
         out->cls = MF_COOLSMS_TRANSIENT;
         snprintf(out->error_code, sizeof(out->error_code), "BAD_RESPONSE");
@@ -222,8 +221,8 @@ int mf_coolsms_group_get(mf_coolsms *h, const char *group_id, mf_coolsms_group_i
     return group_call(h, group_id, NULL, "", NULL, "read the message group", out, err);
 }
 
-int mf_coolsms_group_send_wait(mf_coolsms *h, const char *group_id,
-                               mf_coolsms_group_info *out, mf_err *err)
+int mf_coolsms_group_send_wait(mf_coolsms *h, const char *group_id, mf_coolsms_group_info *out,
+                               mf_err *err)
 {
     return group_call(h, group_id, "POST", "/send", "{}", "send the message group", out, err);
 }
@@ -238,8 +237,8 @@ int mf_coolsms_group_delete(mf_coolsms *h, const char *group_id, mf_coolsms_grou
 
 static int decode_black(mf_coolsms *h, mf_coolsms_black_result *out, mf_err *err)
 {
-    json_t *j = json_loadb(h->list_resp.data != NULL ? h->list_resp.data : "", h->list_resp.len,
-                           0, NULL);
+    json_t *j = json_loadb(h->list_resp.data != NULL ? h->list_resp.data : "", h->list_resp.len, 0,
+                           NULL);
     const json_t *list = json_object_get(j, "blackList"), *e;
     size_t i;
     int rc = -1;
@@ -251,13 +250,13 @@ static int decode_black(mf_coolsms *h, mf_coolsms_black_result *out, mf_err *err
                         "array");
         goto out;
     }
-    out->numbers = calloc(json_array_size(list) ? json_array_size(list) : 1,
-                          sizeof(*out->numbers));
+    out->numbers = calloc(json_array_size(list) ? json_array_size(list) : 1, sizeof(*out->numbers));
     if (out->numbers == NULL) {
         mf_err_set(err, "out of memory");
         goto out;
     }
-    json_array_foreach(list, i, e) {
+    json_array_foreach(list, i, e)
+    {
         const char *num = mf_coolsms_jstr(e, "recipientNumber");
 
         if (num != NULL && strlen(num) < MF_COOLSMS_BLACK_NUMBER_MAX)
@@ -285,8 +284,7 @@ int mf_coolsms_quota_get(mf_coolsms *h, long long *quota, long *http_status, mf_
     if (mf_coolsms_build_url(h, &h->list_url, QUOTA_PATH, NULL, NULL, err) < 0 ||
         blocking_call(h, NULL, NULL, "read the sending quota", &o, err) < 0)
         goto out;
-    j = json_loadb(h->list_resp.data != NULL ? h->list_resp.data : "", h->list_resp.len, 0,
-                   NULL);
+    j = json_loadb(h->list_resp.data != NULL ? h->list_resp.data : "", h->list_resp.len, 0, NULL);
     q = json_object_get(j, "quota");
     if (!json_is_integer(q) || json_integer_value(q) < 0) {
         mf_err_set(err, "could not read the sending quota: the answer has no quota number");

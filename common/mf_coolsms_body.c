@@ -105,8 +105,7 @@ static int put_custom_fields(mf_buf *b, const mf_coolsms_msg *m, size_t i, mf_er
             return mf_err_set(err, "message %zu: custom field %zu is empty or repeats jobId/runId",
                               i, c);
         if (mf_buf_append_char(b, ',', err) < 0 || mf_buf_append_json_cstr(b, kv->key, err) < 0 ||
-            mf_buf_append_char(b, ':', err) < 0 ||
-            mf_buf_append_json_cstr(b, kv->value, err) < 0)
+            mf_buf_append_char(b, ':', err) < 0 || mf_buf_append_json_cstr(b, kv->value, err) < 0)
             return mf_err_prefix(err, "message %zu: custom field %zu", i, c);
     }
     return mf_buf_append_char(b, '}', err);
@@ -139,15 +138,15 @@ static int put_message(mf_buf *b, const mf_coolsms_msg *m, size_t i, const char 
 }
 
 /* {"messages":[...]<tail>: tail closes the object (send-many adds its options there). */
-int mf_coolsms_build_messages(mf_buf *body, const mf_coolsms_msg *msgs, size_t n,
-                              const char *tail, mf_err *err)
+int mf_coolsms_build_messages(mf_buf *body, const mf_coolsms_msg *msgs, size_t n, const char *tail,
+                              mf_err *err)
 {
     const char *last_buttons = NULL;
     size_t start = body->len, i;
 
     if (n == 0 || n > MF_COOLSMS_MAX_BATCH)
-        return mf_err_set(err, "a request carries 1 to %d messages, not %zu",
-                          MF_COOLSMS_MAX_BATCH, n);
+        return mf_err_set(err, "a request carries 1 to %d messages, not %zu", MF_COOLSMS_MAX_BATCH,
+                          n);
     if (mf_buf_append_str(body, "{\"messages\":[", err) < 0)
         goto fail;
     for (i = 0; i < n; i++)
@@ -165,6 +164,6 @@ fail:
 
 int mf_coolsms_build_body(mf_buf *body, const mf_coolsms_msg *msgs, size_t n, mf_err *err)
 {
-    return mf_coolsms_build_messages(
-        body, msgs, n, "],\"allowDuplicates\":false,\"showMessageList\":true}", err);
+    return mf_coolsms_build_messages(body, msgs, n,
+                                     "],\"allowDuplicates\":false,\"showMessageList\":true}", err);
 }

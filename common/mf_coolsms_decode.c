@@ -179,32 +179,47 @@ static int is_accepted_code(const char *code)
  * Depth 1: the response's members; 2: a list's elements (or groupInfo's members); 3: an
  * entry's members; 4: the entry's customFields members. */
 
-enum { TOP_OTHER, TOP_GROUP_INFO, TOP_GROUP_ID, TOP_FAILED_LIST, TOP_MESSAGE_LIST,
-       TOP_RESULT_LIST, TOP_STATUS, TOP_N };
-enum { FIELD_OTHER, FIELD_MESSAGE_ID, FIELD_STATUS_CODE, FIELD_STATUS_MESSAGE, FIELD_CUSTOM,
-       FIELD_TO, FIELD_N };
+enum {
+    TOP_OTHER,
+    TOP_GROUP_INFO,
+    TOP_GROUP_ID,
+    TOP_FAILED_LIST,
+    TOP_MESSAGE_LIST,
+    TOP_RESULT_LIST,
+    TOP_STATUS,
+    TOP_N
+};
+enum {
+    FIELD_OTHER,
+    FIELD_MESSAGE_ID,
+    FIELD_STATUS_CODE,
+    FIELD_STATUS_MESSAGE,
+    FIELD_CUSTOM,
+    FIELD_TO,
+    FIELD_N
+};
 
 /* The member names by TOP_* / FIELD_* value (slot 0: any other name). resultList is the
  * group add answer's list; status is a group answer's status. */
-static const char *const TOP_KEYS[TOP_N] = {NULL, "groupInfo", "groupId", "failedMessageList",
-                                            "messageList", "resultList", "status"};
-static const char *const FIELD_KEYS[FIELD_N] = {NULL, "messageId", "statusCode",
-                                                "statusMessage", "customFields", "to"};
+static const char *const TOP_KEYS[TOP_N] = {
+    NULL, "groupInfo", "groupId", "failedMessageList", "messageList", "resultList", "status"};
+static const char *const FIELD_KEYS[FIELD_N] = {
+    NULL, "messageId", "statusCode", "statusMessage", "customFields", "to"};
 
 typedef struct send_decoder {
     const idmap *ids;
-    const idmap *tos;         /* recipient -> index, for entries without customFields.jobId */
+    const idmap *tos; /* recipient -> index, for entries without customFields.jobId */
     mf_coolsms_outcome *outcomes;
     unsigned char *by_failed; /* outcome i came from failedMessageList */
     mf_coolsms_result *res;
-    int depth;                /* maps and arrays open */
-    int root_map;             /* the response is a JSON object */
-    int top;                  /* TOP_* of the current response member */
-    int in_list;              /* depth 2 is the array of a message list */
-    int group_id_key;         /* the current groupInfo member is groupId */
-    int entry_open;           /* depth 3 is a list entry */
-    int field;                /* FIELD_* of the current entry member */
-    int job_key;              /* the current customFields member is jobId */
+    int depth;        /* maps and arrays open */
+    int root_map;     /* the response is a JSON object */
+    int top;          /* TOP_* of the current response member */
+    int in_list;      /* depth 2 is the array of a message list */
+    int group_id_key; /* the current groupInfo member is groupId */
+    int entry_open;   /* depth 3 is a list entry */
+    int field;        /* FIELD_* of the current entry member */
+    int job_key;      /* the current customFields member is jobId */
     char top_group_id[64];
     struct {
         char message_id[64];
@@ -235,9 +250,9 @@ static int key_index(const unsigned char *k, size_t n, const char *const *names,
 static void apply_entry(send_decoder *d)
 {
     int failed_list = d->top == TOP_FAILED_LIST;
-    size_t idx = d->e.has_job                        ? mf_coolsms_idmap_find(d->ids, d->e.job)
+    size_t idx = d->e.has_job                           ? mf_coolsms_idmap_find(d->ids, d->e.job)
                  : d->tos != NULL && d->e.to[0] != '\0' ? mf_coolsms_idmap_find(d->tos, d->e.to)
-                                                         : SIZE_MAX;
+                                                        : SIZE_MAX;
     mf_coolsms_outcome *o;
 
     if (idx == SIZE_MAX) {
@@ -296,9 +311,19 @@ static int sd_value(send_decoder *d, const char *str, size_t n)
     return 1;
 }
 
-static int sd_null(void *ctx) { return sd_value(ctx, NULL, 0); }
-static int sd_bool(void *ctx, int v) { (void)v; return sd_value(ctx, NULL, 0); }
-static int sd_number(void *ctx, const char *s, size_t n) { return sd_value(ctx, s, n); }
+static int sd_null(void *ctx)
+{
+    return sd_value(ctx, NULL, 0);
+}
+static int sd_bool(void *ctx, int v)
+{
+    (void)v;
+    return sd_value(ctx, NULL, 0);
+}
+static int sd_number(void *ctx, const char *s, size_t n)
+{
+    return sd_value(ctx, s, n);
+}
 
 static int sd_string(void *ctx, const unsigned char *s, size_t n)
 {
@@ -374,8 +399,8 @@ static int sd_end_array(void *ctx)
 }
 
 static const yajl_callbacks SEND_DECODER_CALLBACKS = {
-    sd_null, sd_bool, NULL, NULL, sd_number, sd_string,
-    sd_start_map, sd_key, sd_end_map, sd_start_array, sd_end_array,
+    sd_null,      sd_bool, NULL,       NULL,           sd_number,    sd_string,
+    sd_start_map, sd_key,  sd_end_map, sd_start_array, sd_end_array,
 };
 
 static void bad_response(mf_coolsms_result *res, mf_coolsms_outcome *outcomes, size_t n,
@@ -449,13 +474,12 @@ long mf_coolsms_retry_after_ms(long s)
     return (s > MF_COOLSMS_RETRY_AFTER_MAX_S ? MF_COOLSMS_RETRY_AFTER_MAX_S : s) * 1000;
 }
 
-void mf_coolsms_decode_send(const mf_coolsms_transport *tr, long http_status,
-                            long retry_after_s, const char *body, size_t body_len,
-                            const char *const *job_ids, size_t n,
+void mf_coolsms_decode_send(const mf_coolsms_transport *tr, long http_status, long retry_after_s,
+                            const char *body, size_t body_len, const char *const *job_ids, size_t n,
                             mf_coolsms_outcome *outcomes, mf_coolsms_result *res)
 {
-    mf_coolsms_decode_op(MF_COOLSMS_OP_SEND_MANY, tr, http_status, retry_after_s, body,
-                         body_len, job_ids, NULL, n, outcomes, res);
+    mf_coolsms_decode_op(MF_COOLSMS_OP_SEND_MANY, tr, http_status, retry_after_s, body, body_len,
+                         job_ids, NULL, n, outcomes, res);
 }
 
 void mf_coolsms_decode_op(mf_coolsms_op op, const mf_coolsms_transport *tr, long http_status,
@@ -477,7 +501,8 @@ void mf_coolsms_decode_op(mf_coolsms_op op, const mf_coolsms_transport *tr, long
         res->maybe_sent = tr->curl_sent && !tr->curl_permanent;
         snprintf(res->error_code, sizeof(res->error_code), "%s",
                  tr->curl_permanent ? "CONFIG_ERROR"
-                 : tr->curl_timeout ? "NETWORK_TIMEOUT" : "NETWORK_ERROR");
+                 : tr->curl_timeout ? "NETWORK_TIMEOUT"
+                                    : "NETWORK_ERROR");
         mf_coolsms_copy_cstr(res->error_message, sizeof(res->error_message), tr->curl_message);
     } else {
         res->http_status = http_status;
@@ -562,14 +587,12 @@ int mf_coolsms_decode_list(const char *body, size_t body_len, mf_coolsms_list_re
         }
     }
     if (json_is_object(ml)) {
-        json_object_foreach((json_t *)ml, key, e)
-            if (json_is_object(e))
-                decode_listed(key, e, &out->items[i++]);
+        json_object_foreach((json_t *)ml, key, e) if (json_is_object(e))
+            decode_listed(key, e, &out->items[i++]);
     } else if (json_is_array(ml)) {
         size_t k;
-        json_array_foreach(ml, k, e)
-            if (json_is_object(e))
-                decode_listed(NULL, e, &out->items[i++]);
+        json_array_foreach(ml, k, e) if (json_is_object(e))
+            decode_listed(NULL, e, &out->items[i++]);
     }
     out->n_items = i;
     rc = 0;
@@ -607,8 +630,7 @@ long mf_coolsms_retry_after_parse(const char *value, time_t now)
         return -1;
     if (t <= now)
         return 0;
-    return t - now > MF_COOLSMS_RETRY_AFTER_MAX_S ? MF_COOLSMS_RETRY_AFTER_MAX_S
-                                                   : (long)(t - now);
+    return t - now > MF_COOLSMS_RETRY_AFTER_MAX_S ? MF_COOLSMS_RETRY_AFTER_MAX_S : (long)(t - now);
 }
 
 void mf_coolsms_header_line(const char *line, size_t n, time_t now, long *retry_after_s)

@@ -38,14 +38,14 @@ typedef struct slot {
     struct curl_slist *headers;
     mf_buf body;
     mf_buf resp;
-    mf_buf url;              /* this request's URL */
-    mf_buf ids;              /* the job ids, each NUL-terminated, back to back */
-    const char **id_ptrs;    /* n pointers into ids */
-    mf_buf tos;              /* group add: the recipients, like ids */
-    const char **to_ptrs;    /* n pointers into tos (group add only) */
+    mf_buf url;           /* this request's URL */
+    mf_buf ids;           /* the job ids, each NUL-terminated, back to back */
+    const char **id_ptrs; /* n pointers into ids */
+    mf_buf tos;           /* group add: the recipients, like ids */
+    const char **to_ptrs; /* n pointers into tos (group add only) */
     mf_coolsms_op op;
     mf_coolsms_outcome *outcomes;
-    size_t cap;              /* entries allocated in id_ptrs and outcomes */
+    size_t cap; /* entries allocated in id_ptrs and outcomes */
     size_t n;
     uint64_t request_id;
     mf_coolsms_done_fn cb;
@@ -116,8 +116,8 @@ int mf_coolsms_auth_line(const mf_coolsms *h, char *line, size_t size, mf_err *e
 
 /* Append {"messages":[...<tail> for msgs to body, validated like mf_coolsms_submit (except
  * for job_id uniqueness); tail closes the array and the object. */
-int mf_coolsms_build_messages(mf_buf *body, const mf_coolsms_msg *msgs, size_t n,
-                              const char *tail, mf_err *err);
+int mf_coolsms_build_messages(mf_buf *body, const mf_coolsms_msg *msgs, size_t n, const char *tail,
+                              mf_err *err);
 
 /* ---- mf_coolsms.c ---- */
 
@@ -125,8 +125,8 @@ int mf_coolsms_build_messages(mf_buf *body, const mf_coolsms_msg *msgs, size_t n
  * err on failure. */
 struct curl_slist *mf_coolsms_make_headers(const mf_coolsms *h, int with_body, mf_err *err);
 /* How a curl transfer on e ended (c), its message written into msg. */
-void mf_coolsms_fill_transport(CURL *e, CURLcode c, const char *errbuf,
-                               mf_coolsms_transport *tr, char *msg, size_t msg_sz);
+void mf_coolsms_fill_transport(CURL *e, CURLcode c, const char *errbuf, mf_coolsms_transport *tr,
+                               char *msg, size_t msg_sz);
 /* A group id goes into the URL path: only letters and digits, as the provider issues them. */
 int mf_coolsms_check_group_id(const char *gid, mf_err *err);
 /* base_url + path [+ "/" + group id + suffix] into buf. */

@@ -23,10 +23,13 @@ typedef struct mf_daemon_common {
     mf_kafka_sec kafka_sec; /* TLS and SASL of the Kafka clients (mf_kafka_sec_check) */
 } mf_daemon_common;
 
-#define MF_DAEMON_STR_KEY(T, field, name, def, progs, desc)                                     \
-    {name, MF_CFG_STR, def, 0, 0, 0, 0, offsetof(T, common.field),                             \
-     sizeof(((T *)0)->common.field), progs, desc}
+#define MF_DAEMON_STR_KEY(T, field, name, def, progs, desc)                                        \
+    {                                                                                              \
+        name, MF_CFG_STR, def, 0, 0, 0, 0, offsetof(T, common.field),                              \
+            sizeof(((T *)0)->common.field), progs, desc                                            \
+    }
 
+/* clang-format off */
 #define MF_DAEMON_COMMON_KEYS(T, progs)                                                         \
     MF_DAEMON_STR_KEY(T, log_level, "MF_LOG_LEVEL", "info", progs,                              \
                       "log level: debug, info, warn or error"),                                 \
@@ -45,6 +48,7 @@ typedef struct mf_daemon_common {
     MF_DAEMON_STR_KEY(T, instance_id, "MF_INSTANCE_ID", "", progs,                              \
                       "name of this process in claims, leases and logs (empty: host-pid)"),    \
     MF_KAFKA_SEC_KEYS(T, common.kafka_sec, progs)
+/* clang-format on */
 
 /* Installs SIGTERM/SIGINT handlers: the first sets the stop flag, the second exits at once
  * (work in flight is redelivered and deduplicated, so nothing is lost). SIGPIPE is ignored.

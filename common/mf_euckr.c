@@ -86,8 +86,8 @@ static int report_bad(const char *s, size_t len, size_t off, unsigned *bad_cp, m
     }
     if (bad_cp)
         *bad_cp = cp;
-    return mf_err_set(err, "character U+%04X at byte %zu is not representable in EUC-KR/CP949",
-                      cp, off);
+    return mf_err_set(err, "character U+%04X at byte %zu is not representable in EUC-KR/CP949", cp,
+                      off);
 }
 
 /* Convert s[start..len) and add up the output bytes; error offsets are relative to s. */
@@ -115,8 +115,7 @@ static int count_iconv(mf_euckr *c, const char *s, size_t len, size_t start, siz
     return 0;
 }
 
-int mf_euckr_len(mf_euckr *c, const char *s, size_t len, size_t *out, unsigned *bad_cp,
-                 mf_err *err)
+int mf_euckr_len(mf_euckr *c, const char *s, size_t len, size_t *out, unsigned *bad_cp, mf_err *err)
 {
     size_t i, rest = 0;
 
@@ -142,15 +141,13 @@ int mf_euckr_len(mf_euckr *c, const char *s, size_t len, size_t *out, unsigned *
     return 0;
 }
 
-int mf_euckr_decide_bytes(size_t b, int has_subject, size_t sb, mf_euckr_kind *kind,
-                          mf_err *err)
+int mf_euckr_decide_bytes(size_t b, int has_subject, size_t sb, mf_euckr_kind *kind, mf_err *err)
 {
     if (sb > MF_EUCKR_SUBJECT_MAX)
         return mf_err_set(err, "message subject is %zu bytes in EUC-KR, more than the limit of %d",
                           sb, MF_EUCKR_SUBJECT_MAX);
     if (b > MF_EUCKR_LMS_MAX)
-        return mf_err_set(err,
-                          "message body is %zu bytes in EUC-KR, more than the LMS limit of %d",
+        return mf_err_set(err, "message body is %zu bytes in EUC-KR, more than the LMS limit of %d",
                           b, MF_EUCKR_LMS_MAX);
     *kind = (b <= MF_EUCKR_SMS_MAX && !has_subject) ? MF_EUCKR_KIND_SMS : MF_EUCKR_KIND_LMS;
     return 0;

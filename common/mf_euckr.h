@@ -36,10 +36,7 @@ void mf_euckr_free(mf_euckr *c);
 int mf_euckr_len(mf_euckr *c, const char *s, size_t len, size_t *out, unsigned *bad_cp,
                  mf_err *err);
 
-typedef enum mf_euckr_kind {
-    MF_EUCKR_KIND_SMS = 0,
-    MF_EUCKR_KIND_LMS = 1
-} mf_euckr_kind;
+typedef enum mf_euckr_kind { MF_EUCKR_KIND_SMS = 0, MF_EUCKR_KIND_LMS = 1 } mf_euckr_kind;
 
 /*
  * Decide the message type by length: no subject and body <= 90 bytes -> SMS; otherwise body

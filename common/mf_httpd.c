@@ -58,11 +58,10 @@ static int health_body(mf_httpd *h, mf_buf *out, mf_err *err)
     pthread_mutex_lock(&h->lock);
     for (size_t i = 0; i < h->ndeps; i++)
         ready &= h->deps[i].ok != 0;
-    mf_buf_printf(out, err, "{\"status\":\"%s\",\"dependencies\":{",
-                  ready ? "ready" : "not ready");
+    mf_buf_printf(out, err, "{\"status\":\"%s\",\"dependencies\":{", ready ? "ready" : "not ready");
     for (size_t i = 0; i < h->ndeps; i++) {
-        mf_buf_printf(out, err, "%s\"%s\":{\"ok\":%s,\"detail\":", i ? "," : "",
-                      h->deps[i].name, h->deps[i].ok ? "true" : "false");
+        mf_buf_printf(out, err, "%s\"%s\":{\"ok\":%s,\"detail\":", i ? "," : "", h->deps[i].name,
+                      h->deps[i].ok ? "true" : "false");
         mf_buf_append_json_cstr(out, h->deps[i].detail, err);
         mf_buf_append_char(out, '}', err);
     }
@@ -74,8 +73,8 @@ static int health_body(mf_httpd *h, mf_buf *out, mf_err *err)
 static enum MHD_Result respond(struct MHD_Connection *conn, unsigned status, const char *type,
                                const char *body, size_t len)
 {
-    struct MHD_Response *r =
-        MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
+    struct MHD_Response *r = MHD_create_response_from_buffer(len, (void *)body,
+                                                             MHD_RESPMEM_MUST_COPY);
     enum MHD_Result rc;
 
     if (r == NULL)
@@ -97,8 +96,7 @@ typedef struct app_req {
 
 const char *mf_httpd_req_header(const mf_httpd_req *req, const char *name)
 {
-    return MHD_lookup_connection_value((struct MHD_Connection *)req->conn_, MHD_HEADER_KIND,
-                                       name);
+    return MHD_lookup_connection_value((struct MHD_Connection *)req->conn_, MHD_HEADER_KIND, name);
 }
 
 static enum MHD_Result respond_app(struct MHD_Connection *conn, mf_httpd_resp *resp)
@@ -124,8 +122,10 @@ static enum MHD_Result respond_app(struct MHD_Connection *conn, mf_httpd_resp *r
 static enum MHD_Result respond_too_big(struct MHD_Connection *conn, size_t max_body)
 {
     char body[160];
-    int n = snprintf(body, sizeof(body), "{\"code\":\"body_too_large\",\"message\":\"the body "
-                     "is larger than %zu bytes\"}\n", max_body);
+    int n = snprintf(body, sizeof(body),
+                     "{\"code\":\"body_too_large\",\"message\":\"the body "
+                     "is larger than %zu bytes\"}\n",
+                     max_body);
 
     return respond(conn, 413, "application/json", body, (size_t)n);
 }
@@ -211,8 +211,8 @@ static void on_app_completed(void *cls, struct MHD_Connection *conn, void **stat
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
-                                  const char *method, const char *version,
-                                  const char *upload_data, size_t *upload_size, void **state)
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_size, void **state)
 {
     mf_httpd *h = cls;
     mf_buf body;
@@ -253,8 +253,8 @@ mf_httpd *mf_httpd_start(int port, mf_metrics *metrics, mf_err *err)
     return mf_httpd_start_on("127.0.0.1", port, metrics, err);
 }
 
-static mf_httpd *start(const char *bind_addr, int port, mf_metrics *metrics,
-                       mf_httpd_handler fn, void *fn_arg, size_t max_body, mf_err *err)
+static mf_httpd *start(const char *bind_addr, int port, mf_metrics *metrics, mf_httpd_handler fn,
+                       void *fn_arg, size_t max_body, mf_err *err)
 {
     mf_httpd *h = calloc(1, sizeof(*h));
     struct sockaddr_in addr;
@@ -277,14 +277,14 @@ static mf_httpd *start(const char *bind_addr, int port, mf_metrics *metrics,
     h->max_body = max_body;
     addr.sin_family = AF_INET;
     addr.sin_port = htons((uint16_t)port);
-    h->mhd = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, 0, NULL,
-                              NULL, on_request, h, MHD_OPTION_SOCK_ADDR, &addr,
+    h->mhd = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, 0, NULL, NULL,
+                              on_request, h, MHD_OPTION_SOCK_ADDR, &addr,
                               MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)10,
                               MHD_OPTION_NOTIFY_COMPLETED, on_app_completed, (void *)NULL,
                               MHD_OPTION_END);
     if (h->mhd == NULL) {
-        mf_err_set(err, "could not listen on %s:%d: address in use or not permitted",
-                   bind_addr, port);
+        mf_err_set(err, "could not listen on %s:%d: address in use or not permitted", bind_addr,
+                   port);
         pthread_mutex_destroy(&h->lock);
         free(h);
         return NULL;
@@ -299,8 +299,8 @@ mf_httpd *mf_httpd_start_on(const char *bind_addr, int port, mf_metrics *metrics
     return start(bind_addr, port, metrics, NULL, NULL, 0, err);
 }
 
-mf_httpd *mf_httpd_start_app(const char *bind_addr, int port, size_t max_body,
-                             mf_httpd_handler fn, void *arg, mf_err *err)
+mf_httpd *mf_httpd_start_app(const char *bind_addr, int port, size_t max_body, mf_httpd_handler fn,
+                             void *arg, mf_err *err)
 {
     return start(bind_addr, port, NULL, fn, arg, max_body, err);
 }

@@ -44,11 +44,11 @@ void mf_httpd_set_dep(mf_httpd *h, const char *name, int ok, const char *detail)
  * discarded as it comes and answered 413; the handler never sees either. The handler runs on
  * the server's single thread, one request at a time. */
 typedef struct mf_httpd_req {
-    const char *method;  /* "POST", "GET", ... */
-    const char *url;     /* path, without the query string */
-    const char *body;    /* NUL-terminated copy of the body ("" when none) */
+    const char *method; /* "POST", "GET", ... */
+    const char *url;    /* path, without the query string */
+    const char *body;   /* NUL-terminated copy of the body ("" when none) */
     size_t body_len;
-    void *conn_;         /* private: for mf_httpd_req_header */
+    void *conn_; /* private: for mf_httpd_req_header */
 } mf_httpd_req;
 
 /* The handler's answer: status (default 200), Content-Type (default application/json),
@@ -68,7 +68,7 @@ const char *mf_httpd_req_header(const mf_httpd_req *req, const char *name);
 /* Starts an application server on bind_addr:port (port 0: a free one) calling fn(arg, ...)
  * for every request. arg is borrowed and must outlive the server. Stop with mf_httpd_stop.
  * Returns NULL with err (`could not listen on %s:%d: ...`). */
-mf_httpd *mf_httpd_start_app(const char *bind_addr, int port, size_t max_body,
-                             mf_httpd_handler fn, void *arg, mf_err *err);
+mf_httpd *mf_httpd_start_app(const char *bind_addr, int port, size_t max_body, mf_httpd_handler fn,
+                             void *arg, mf_err *err);
 
 #endif

@@ -85,8 +85,8 @@ void mf_kafka_rk_on_error(rd_kafka_t *rk, int code, const char *reason, void *op
 
     (void)rk;
     if (log != NULL)
-        MF_LOG(log, code == RD_KAFKA_RESP_ERR__FATAL ? MF_LOG_ERROR : MF_LOG_WARN,
-               "kafka error", MF_KV_S("error", rd_kafka_err2name((rd_kafka_resp_err_t)code)),
+        MF_LOG(log, code == RD_KAFKA_RESP_ERR__FATAL ? MF_LOG_ERROR : MF_LOG_WARN, "kafka error",
+               MF_KV_S("error", rd_kafka_err2name((rd_kafka_resp_err_t)code)),
                MF_KV_S("reason", reason));
 }
 
@@ -180,8 +180,8 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
     p->dr(p->dr_ctx, &dr);
 }
 
-mf_kafka_producer *mf_kafka_producer_new(const mf_kafka_conf *conf, mf_kafka_dr_fn dr,
-                                         void *dr_ctx, mf_err *err)
+mf_kafka_producer *mf_kafka_producer_new(const mf_kafka_conf *conf, mf_kafka_dr_fn dr, void *dr_ctx,
+                                         mf_err *err)
 {
     static const char *const defaults[][2] = {
         {"enable.idempotence", "true"},
@@ -255,19 +255,18 @@ int mf_kafka_rk_fatal(rd_kafka_t *rk, mf_err *err)
 }
 
 int mf_kafka_produce(mf_kafka_producer *p, const char *topic, const void *key, size_t key_len,
-                     const void *val, size_t val_len, void *msg_opaque, int block_ms,
-                     mf_err *err)
+                     const void *val, size_t val_len, void *msg_opaque, int block_ms, mf_err *err)
 {
     int64_t deadline = mf_clock_mono_ms() + (block_ms > 0 ? block_ms : 0);
     size_t klen = key != NULL ? key_len : 0;
     size_t vlen = val != NULL ? val_len : 0;
 
     for (;;) {
-        rd_kafka_resp_err_t code = rd_kafka_producev(
-            p->rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-            RD_KAFKA_V_KEY((void *)key, klen),
-            RD_KAFKA_V_VALUE((void *)val, vlen),
-            RD_KAFKA_V_OPAQUE(msg_opaque), RD_KAFKA_V_END);
+        rd_kafka_resp_err_t code = rd_kafka_producev(p->rk, RD_KAFKA_V_TOPIC(topic),
+                                                     RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                                                     RD_KAFKA_V_KEY((void *)key, klen),
+                                                     RD_KAFKA_V_VALUE((void *)val, vlen),
+                                                     RD_KAFKA_V_OPAQUE(msg_opaque), RD_KAFKA_V_END);
         int64_t left;
 
         if (code == RD_KAFKA_RESP_ERR_NO_ERROR)
@@ -295,8 +294,10 @@ int mf_kafka_flush(mf_kafka_producer *p, int timeout_ms, mf_err *err)
     if (mf_kafka_rk_fatal(p->rk, err))
         return -1;
     if (rd_kafka_outq_len(p->rk) > 0)
-        return mf_err_set(err, "could not flush kafka producer: %d messages still in flight "
-                          "after %d ms", rd_kafka_outq_len(p->rk), timeout_ms);
+        return mf_err_set(err,
+                          "could not flush kafka producer: %d messages still in flight "
+                          "after %d ms",
+                          rd_kafka_outq_len(p->rk), timeout_ms);
     return 0;
 }
 

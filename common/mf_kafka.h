@@ -66,7 +66,7 @@ typedef struct mf_kafka_dr {
     const char *error; /* NULL when ok, else the reason */
     const char *topic;
     int32_t partition;
-    int64_t offset;    /* -1 when not known */
+    int64_t offset; /* -1 when not known */
     const void *key;
     size_t key_len;
 } mf_kafka_dr;
@@ -77,8 +77,8 @@ typedef void (*mf_kafka_dr_fn)(void *ctx, const mf_kafka_dr *dr);
 
 /* New producer; dr may be NULL (fire and forget, errors still logged). Returns NULL and fills
  * err when the configuration is rejected. */
-mf_kafka_producer *mf_kafka_producer_new(const mf_kafka_conf *conf, mf_kafka_dr_fn dr,
-                                         void *dr_ctx, mf_err *err);
+mf_kafka_producer *mf_kafka_producer_new(const mf_kafka_conf *conf, mf_kafka_dr_fn dr, void *dr_ctx,
+                                         mf_err *err);
 
 /* Destroy. Call mf_kafka_flush first: messages still queued are purged and their reports are
  * not delivered. p may be NULL. */
@@ -90,8 +90,7 @@ void mf_kafka_producer_free(mf_kafka_producer *p);
  * with "local queue full". Fails at once after a fatal error.
  */
 int mf_kafka_produce(mf_kafka_producer *p, const char *topic, const void *key, size_t key_len,
-                     const void *val, size_t val_len, void *msg_opaque, int block_ms,
-                     mf_err *err);
+                     const void *val, size_t val_len, void *msg_opaque, int block_ms, mf_err *err);
 
 /* Serve delivery reports and errors for up to timeout_ms. Returns the number of events. */
 int mf_kafka_poll(mf_kafka_producer *p, int timeout_ms);
@@ -142,9 +141,9 @@ typedef int (*mf_kafka_assign_fn)(void *ctx, mf_kafka_partition *parts, size_t n
 typedef void (*mf_kafka_revoke_fn)(void *ctx, const mf_kafka_partition *parts, size_t n);
 
 typedef struct mf_kafka_consumer_opts {
-    const char *group_id;        /* required */
-    const char *const *topics;   /* full names, NULL-terminated, required */
-    mf_kafka_offsets offsets;    /* see above */
+    const char *group_id;         /* required */
+    const char *const *topics;    /* full names, NULL-terminated, required */
+    mf_kafka_offsets offsets;     /* see above */
     mf_kafka_assign_fn on_assign; /* may be NULL */
     mf_kafka_revoke_fn on_revoke; /* may be NULL */
     void *hook_ctx;
@@ -179,8 +178,8 @@ typedef struct mf_kafka_msg {
     size_t key_len;
     const void *val; /* NULL for a null value */
     size_t val_len;
-    int64_t ts_ms;   /* message timestamp, -1 when absent */
-    void *rkm;       /* the rd_kafka_message_t */
+    int64_t ts_ms; /* message timestamp, -1 when absent */
+    void *rkm;     /* the rd_kafka_message_t */
 } mf_kafka_msg;
 
 /*
@@ -201,8 +200,7 @@ void mf_kafka_release(mf_kafka_msg *msgs, size_t n);
 
 /* Store offset+1 of each message (per partition, the highest wins) for the next commit
  * (STORE mode). Fails e.g. for partitions no longer assigned. */
-int mf_kafka_store_offsets(mf_kafka_consumer *c, const mf_kafka_msg *msgs, size_t n,
-                           mf_err *err);
+int mf_kafka_store_offsets(mf_kafka_consumer *c, const mf_kafka_msg *msgs, size_t n, mf_err *err);
 
 /* Commit the stored offsets now and wait for the broker (STORE mode; normally the background
  * auto-commit and close do it). "nothing to commit" is success. */
@@ -220,9 +218,9 @@ int mf_kafka_consumer_lag(mf_kafka_consumer *c, int64_t *lag, mf_err *err);
 /* admin (mf_kafka_admin.c)                                                                 */
 
 typedef struct mf_kafka_topic_spec {
-    const char *name;        /* full name */
-    int partitions;          /* > 0 */
-    int replication;         /* -1: broker default */
+    const char *name; /* full name */
+    int partitions;   /* > 0 */
+    int replication;  /* -1: broker default */
 } mf_kafka_topic_spec;
 
 /* Create each topic that does not exist yet (an existing one is left as it is, whatever its
@@ -248,7 +246,7 @@ int mf_kafka_check_login(const mf_kafka_conf *conf, int timeout_ms, mf_err *err)
 #define MF_KAFKA_LOGIN_CHECK_MS 10000
 
 /* Partition count of an existing topic into *out; fails when the topic does not exist. */
-int mf_kafka_topic_partitions(const mf_kafka_conf *conf, const char *name, int timeout_ms,
-                              int *out, mf_err *err);
+int mf_kafka_topic_partitions(const mf_kafka_conf *conf, const char *name, int timeout_ms, int *out,
+                              mf_err *err);
 
 #endif

@@ -67,30 +67,42 @@ static int check_sasl(const mf_kafka_sec *s, const char *proto, mf_err *err)
 
     if (!uses_sasl(proto)) {
         if (s->sasl_username[0] != '\0' || s->sasl_password[0] != '\0')
-            return mf_err_set(err, "MF_KAFKA_SASL_USERNAME/MF_KAFKA_SASL_PASSWORD are set but "
-                                   "MF_KAFKA_SECURITY_PROTOCOL is %s: use sasl_ssl (or unset "
-                                   "them)", proto);
+            return mf_err_set(err,
+                              "MF_KAFKA_SASL_USERNAME/MF_KAFKA_SASL_PASSWORD are set but "
+                              "MF_KAFKA_SECURITY_PROTOCOL is %s: use sasl_ssl (or unset "
+                              "them)",
+                              proto);
         return 0;
     }
     if (canon == NULL)
-        return mf_err_set(err, "invalid value for MF_KAFKA_SASL_MECHANISM: \"%s\" is not one of "
-                               "SCRAM-SHA-512, SCRAM-SHA-256, PLAIN", mech);
+        return mf_err_set(err,
+                          "invalid value for MF_KAFKA_SASL_MECHANISM: \"%s\" is not one of "
+                          "SCRAM-SHA-512, SCRAM-SHA-256, PLAIN",
+                          mech);
     if (strcmp(canon, "PLAIN") == 0 && !uses_tls(proto))
-        return mf_err_set(err, "MF_KAFKA_SASL_MECHANISM PLAIN sends the password itself: it "
-                               "needs MF_KAFKA_SECURITY_PROTOCOL sasl_ssl, not %s", proto);
+        return mf_err_set(err,
+                          "MF_KAFKA_SASL_MECHANISM PLAIN sends the password itself: it "
+                          "needs MF_KAFKA_SECURITY_PROTOCOL sasl_ssl, not %s",
+                          proto);
     if (s->sasl_username[0] == '\0')
-        return mf_err_set(err, "missing required configuration MF_KAFKA_SASL_USERNAME "
-                               "(MF_KAFKA_SECURITY_PROTOCOL is %s)", proto);
+        return mf_err_set(err,
+                          "missing required configuration MF_KAFKA_SASL_USERNAME "
+                          "(MF_KAFKA_SECURITY_PROTOCOL is %s)",
+                          proto);
     if (s->sasl_password[0] == '\0')
-        return mf_err_set(err, "missing required configuration MF_KAFKA_SASL_PASSWORD or "
-                               "MF_KAFKA_SASL_PASSWORD_FILE (MF_KAFKA_SECURITY_PROTOCOL is %s)",
+        return mf_err_set(err,
+                          "missing required configuration MF_KAFKA_SASL_PASSWORD or "
+                          "MF_KAFKA_SASL_PASSWORD_FILE (MF_KAFKA_SECURITY_PROTOCOL is %s)",
                           proto);
     return 0;
 }
 
 static int check_tls(const mf_kafka_sec *s, const char *proto, mf_err *err)
 {
-    static const struct { size_t off; const char *key; } files[] = {
+    static const struct {
+        size_t off;
+        const char *key;
+    } files[] = {
         {offsetof(mf_kafka_sec, ssl_ca_location), "MF_KAFKA_SSL_CA_LOCATION"},
         {offsetof(mf_kafka_sec, ssl_cert_location), "MF_KAFKA_SSL_CERTIFICATE_LOCATION"},
         {offsetof(mf_kafka_sec, ssl_key_location), "MF_KAFKA_SSL_KEY_LOCATION"},
@@ -101,14 +113,18 @@ static int check_tls(const mf_kafka_sec *s, const char *proto, mf_err *err)
         const char *path = base + files[i].off;
 
         if (path[0] != '\0' && !uses_tls(proto))
-            return mf_err_set(err, "%s is set but MF_KAFKA_SECURITY_PROTOCOL is %s: use ssl "
-                                   "or sasl_ssl (or unset it)", files[i].key, proto);
+            return mf_err_set(err,
+                              "%s is set but MF_KAFKA_SECURITY_PROTOCOL is %s: use ssl "
+                              "or sasl_ssl (or unset it)",
+                              files[i].key, proto);
         if (check_file(files[i].key, path, err) != 0)
             return -1;
     }
     if (s->ssl_key_password[0] != '\0' && !uses_tls(proto))
-        return mf_err_set(err, "MF_KAFKA_SSL_KEY_PASSWORD is set but MF_KAFKA_SECURITY_PROTOCOL "
-                               "is %s: use ssl or sasl_ssl (or unset it)", proto);
+        return mf_err_set(err,
+                          "MF_KAFKA_SSL_KEY_PASSWORD is set but MF_KAFKA_SECURITY_PROTOCOL "
+                          "is %s: use ssl or sasl_ssl (or unset it)",
+                          proto);
     if ((s->ssl_cert_location[0] != '\0') != (s->ssl_key_location[0] != '\0'))
         return mf_err_set(err, "MF_KAFKA_SSL_CERTIFICATE_LOCATION and MF_KAFKA_SSL_KEY_LOCATION "
                                "go together: set both or neither");
@@ -126,8 +142,10 @@ int mf_kafka_sec_check(const mf_kafka_sec *s, mf_err *err)
         return 0;
     proto = protocol_of(s);
     if (proto == NULL)
-        return mf_err_set(err, "invalid value for MF_KAFKA_SECURITY_PROTOCOL: \"%s\" is not one "
-                               "of plaintext, ssl, sasl_ssl, sasl_plaintext", s->protocol);
+        return mf_err_set(err,
+                          "invalid value for MF_KAFKA_SECURITY_PROTOCOL: \"%s\" is not one "
+                          "of plaintext, ssl, sasl_ssl, sasl_plaintext",
+                          s->protocol);
     if (check_sasl(s, proto, err) != 0 || check_tls(s, proto, err) != 0)
         return -1;
     return 0;
@@ -172,12 +190,12 @@ int mf_kafka_sec_props_make(const mf_kafka_sec *s, mf_kafka_sec_props *out, mf_e
         return 0;
     if (add(out, &n, &used, "security.protocol", proto, err) != 0)
         goto out;
-    if (uses_sasl(proto) &&
-        (add(out, &n, &used, "sasl.mechanisms",
-             lookup(s->sasl_mechanism[0] ? s->sasl_mechanism : "SCRAM-SHA-512", MECHANISMS,
-                    sizeof(MECHANISMS) / sizeof(MECHANISMS[0])), err) != 0 ||
-         add(out, &n, &used, "sasl.username", s->sasl_username, err) != 0 ||
-         add(out, &n, &used, "sasl.password", s->sasl_password, err) != 0))
+    if (uses_sasl(proto) && (add(out, &n, &used, "sasl.mechanisms",
+                                 lookup(s->sasl_mechanism[0] ? s->sasl_mechanism : "SCRAM-SHA-512",
+                                        MECHANISMS, sizeof(MECHANISMS) / sizeof(MECHANISMS[0])),
+                                 err) != 0 ||
+                             add(out, &n, &used, "sasl.username", s->sasl_username, err) != 0 ||
+                             add(out, &n, &used, "sasl.password", s->sasl_password, err) != 0))
         goto out;
     if (uses_tls(proto) &&
         ((s->ssl_ca_location[0] &&

@@ -14,10 +14,10 @@
  * An all-zero struct means plaintext.
  */
 typedef struct mf_kafka_sec {
-    char protocol[16];        /* plaintext, ssl, sasl_plaintext, sasl_ssl */
-    char sasl_mechanism[16];  /* SCRAM-SHA-512, SCRAM-SHA-256, PLAIN */
+    char protocol[16];       /* plaintext, ssl, sasl_plaintext, sasl_ssl */
+    char sasl_mechanism[16]; /* SCRAM-SHA-512, SCRAM-SHA-256, PLAIN */
     char sasl_username[256];
-    char sasl_password[256];  /* secret */
+    char sasl_password[256];     /* secret */
     char ssl_ca_location[512];   /* PEM file of the CA(s) to trust (empty: the system's) */
     char ssl_cert_location[512]; /* client certificate (PEM) for mutual TLS */
     char ssl_key_location[512];  /* its private key (PEM) */
@@ -25,11 +25,14 @@ typedef struct mf_kafka_sec {
     int ssl_verify_hostname;     /* 1: the broker's certificate must name the host dialled */
 } mf_kafka_sec;
 
-#define MF_KAFKA_SEC_STR(T, m, field, name, def, type, progs, desc)                             \
-    {name, type, def, 0, 0, 0, 0, offsetof(T, m.field), sizeof(((T *)0)->m.field), progs, desc}
+#define MF_KAFKA_SEC_STR(T, m, field, name, def, type, progs, desc)                                \
+    {                                                                                              \
+        name, type, def, 0, 0, 0, 0, offsetof(T, m.field), sizeof(((T *)0)->m.field), progs, desc  \
+    }
 
 /* The configuration keys, for the table of a program whose settings struct T has an
  * mf_kafka_sec member m. */
+/* clang-format off */
 #define MF_KAFKA_SEC_KEYS(T, m, progs)                                                          \
     MF_KAFKA_SEC_STR(T, m, protocol, "MF_KAFKA_SECURITY_PROTOCOL", "plaintext", MF_CFG_STR,    \
                      progs,                                                                     \
@@ -59,6 +62,7 @@ typedef struct mf_kafka_sec {
      offsetof(T, m.ssl_verify_hostname), 0, progs,                                              \
      "the broker's certificate must name the host in MF_KAFKA_BROKERS (the certificate "       \
      "chain is always verified)"}
+/* clang-format on */
 
 /* Number of librdkafka properties mf_kafka_sec_props can produce, plus the terminator. */
 #define MF_KAFKA_SEC_PROPS_MAX 12

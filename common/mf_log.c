@@ -177,8 +177,7 @@ static void write_line(const mf_log *log, line *l)
     }
 }
 
-void mf_log_write(mf_log *log, mf_log_level level, const char *msg, const mf_log_kv *kv,
-                  size_t nkv)
+void mf_log_write(mf_log *log, mf_log_level level, const char *msg, const mf_log_kv *kv, size_t nkv)
 {
     line l;
 

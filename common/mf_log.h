@@ -4,12 +4,7 @@
 
 #include <stddef.h>
 
-typedef enum mf_log_level {
-    MF_LOG_DEBUG = 0,
-    MF_LOG_INFO,
-    MF_LOG_WARN,
-    MF_LOG_ERROR
-} mf_log_level;
+typedef enum mf_log_level { MF_LOG_DEBUG = 0, MF_LOG_INFO, MF_LOG_WARN, MF_LOG_ERROR } mf_log_level;
 
 /* Opaque logger: component name, minimum level, output descriptor. */
 typedef struct mf_log mf_log;
@@ -44,8 +39,8 @@ void mf_log_msgf(mf_log *log, mf_log_level level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 /* Field list helper: MF_LOG(log, MF_LOG_INFO, "run started", MF_KV_S("run_id", id)). */
-#define MF_LOG(lg, lvl, msg, ...)                                                              \
-    mf_log_write((lg), (lvl), (msg), (const mf_log_kv[]){__VA_ARGS__},                          \
+#define MF_LOG(lg, lvl, msg, ...)                                                                  \
+    mf_log_write((lg), (lvl), (msg), (const mf_log_kv[]){__VA_ARGS__},                             \
                  sizeof((const mf_log_kv[]){__VA_ARGS__}) / sizeof(mf_log_kv))
 
 #endif

@@ -15,8 +15,8 @@ typedef enum kind { KIND_COUNTER, KIND_GAUGE, KIND_HISTOGRAM } kind;
 typedef struct series {
     struct series *next;
     char values[MF_METRICS_MAX_LABELS][VALUE_MAX_LEN];
-    double value;                               /* counter, gauge; histogram sum */
-    unsigned long long count;                   /* histogram count */
+    double value;             /* counter, gauge; histogram sum */
+    unsigned long long count; /* histogram count */
     unsigned long long buckets[MF_METRICS_MAX_BUCKETS];
 } series;
 
@@ -127,14 +127,14 @@ static mf_metric *declare(mf_metrics *m, kind k, const char *name, const char *h
     return f;
 }
 
-mf_metric *mf_metrics_counter(mf_metrics *m, const char *name, const char *help,
-                              const char *labels, mf_err *err)
+mf_metric *mf_metrics_counter(mf_metrics *m, const char *name, const char *help, const char *labels,
+                              mf_err *err)
 {
     return declare(m, KIND_COUNTER, name, help, labels, err);
 }
 
-mf_metric *mf_metrics_gauge(mf_metrics *m, const char *name, const char *help,
-                            const char *labels, mf_err *err)
+mf_metric *mf_metrics_gauge(mf_metrics *m, const char *name, const char *help, const char *labels,
+                            mf_err *err)
 {
     return declare(m, KIND_GAUGE, name, help, labels, err);
 }
@@ -265,8 +265,7 @@ static int put_help(mf_buf *out, const char *v, mf_err *err)
 }
 
 /* {a="x",b="y"[,le="0.5"]} or nothing. */
-static int put_labels(mf_buf *out, const mf_metric *f, const series *s, const char *le,
-                      mf_err *err)
+static int put_labels(mf_buf *out, const mf_metric *f, const series *s, const char *le, mf_err *err)
 {
     if (f->nlabels == 0 && le == NULL)
         return 0;
@@ -310,8 +309,7 @@ static int put_family(mf_buf *out, const mf_metric *f, mf_err *err)
 {
     static const char *types[] = {"counter", "gauge", "histogram"};
 
-    if (mf_buf_printf(out, err, "# HELP %s ", f->name) != 0 ||
-        put_help(out, f->help, err) != 0 ||
+    if (mf_buf_printf(out, err, "# HELP %s ", f->name) != 0 || put_help(out, f->help, err) != 0 ||
         mf_buf_printf(out, err, "\n# TYPE %s %s\n", f->name, types[f->kind]) != 0)
         return -1;
     for (const series *s = f->series; s != NULL; s = s->next) {

@@ -24,10 +24,10 @@ void mf_metrics_free(mf_metrics *m);
 
 /* Declare a family. `labels` is a comma-separated list of label names ("status,type") or
  * NULL. Returns NULL (with err) on a bad name or out of memory. The registry owns the result. */
-mf_metric *mf_metrics_counter(mf_metrics *m, const char *name, const char *help,
-                              const char *labels, mf_err *err);
-mf_metric *mf_metrics_gauge(mf_metrics *m, const char *name, const char *help,
-                            const char *labels, mf_err *err);
+mf_metric *mf_metrics_counter(mf_metrics *m, const char *name, const char *help, const char *labels,
+                              mf_err *err);
+mf_metric *mf_metrics_gauge(mf_metrics *m, const char *name, const char *help, const char *labels,
+                            mf_err *err);
 /* Histogram with the given upper bounds (ascending; +Inf is implicit). */
 mf_metric *mf_metrics_histogram(mf_metrics *m, const char *name, const char *help,
                                 const char *labels, const double *bounds, size_t nbounds,

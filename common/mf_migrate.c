@@ -20,6 +20,7 @@
 
 /* Roles Supabase has and plain PostgreSQL lacks. The sub-block swallows the error a concurrent
  * creator (on any database of the cluster) causes; roles are cluster-wide, advisory locks not. */
+/* clang-format off */
 static const char ROLES_SQL[] =
     "DO $mf$\n"
     "DECLARE\n"
@@ -58,13 +59,14 @@ static const char TRACKING_SQL[] =
     "  END IF;\n"
     "END\n"
     "$mf$";
+/* clang-format on */
 
 typedef struct mig_file {
     char version[VERSION_MAX + 1];
     unsigned long long num;
-    char *name;     /* file name, owned */
-    char *sql;      /* content, owned, NUL-terminated */
-    char sum[65];   /* sha256 hex */
+    char *name;   /* file name, owned */
+    char *sql;    /* content, owned, NUL-terminated */
+    char sum[65]; /* sha256 hex */
 } mig_file;
 
 typedef struct mig_set {
@@ -171,8 +173,7 @@ static int cmp_file(const void *a, const void *b)
     return x->num < y->num ? -1 : x->num > y->num ? 1 : 0;
 }
 
-static int add_file(mig_set *s, const char *dir, const char *name, const char *version,
-                    mf_err *err)
+static int add_file(mig_set *s, const char *dir, const char *name, const char *version, mf_err *err)
 {
     char path[4096];
     mig_file *f;
@@ -263,10 +264,9 @@ int mf_migrate_bootstrap(PGconn *conn, mf_err *err)
 /* Recorded checksum of version into sum ("" when not applied). */
 static int recorded_sum(PGconn *conn, const char *version, char sum[65], mf_err *err)
 {
-    const char *params[1] = { version };
-    PGresult *res = mf_pg_query(conn,
-                                "SELECT checksum FROM mf_schema_migrations WHERE version = $1",
-                                1, params, err);
+    const char *params[1] = {version};
+    PGresult *res = mf_pg_query(
+        conn, "SELECT checksum FROM mf_schema_migrations WHERE version = $1", 1, params, err);
 
     if (res == NULL)
         return -1;
@@ -281,8 +281,10 @@ static int check_sum(const mig_file *f, const char *recorded, mf_err *err)
 {
     if (strcmp(recorded, f->sum) == 0)
         return 0;
-    return mf_err_set(err, "migration \"%s\" was changed after it was applied "
-                      "(recorded sha256 %.12s, file has %.12s)", f->name, recorded, f->sum);
+    return mf_err_set(err,
+                      "migration \"%s\" was changed after it was applied "
+                      "(recorded sha256 %.12s, file has %.12s)",
+                      f->name, recorded, f->sum);
 }
 
 /* Every applied file must still have its checksum; nothing is applied otherwise. */
@@ -329,8 +331,10 @@ static int run_sql(PGconn *conn, const mig_file *f, mf_err *err)
             mf_err_prefix(err, "migration \"%s\" failed", f->name);
         rc = -1;
     } else if (PQtransactionStatus(conn) != PQTRANS_INTRANS) {
-        rc = mf_err_set(err, "migration \"%s\" ended the runner's transaction: "
-                        "files must not contain BEGIN/COMMIT/ROLLBACK", f->name);
+        rc = mf_err_set(err,
+                        "migration \"%s\" ended the runner's transaction: "
+                        "files must not contain BEGIN/COMMIT/ROLLBACK",
+                        f->name);
     }
     PQclear(res);
     return rc;
@@ -345,7 +349,7 @@ static int apply_tx(PGconn *conn, void *arg, mf_err *err)
 {
     apply_ctx *a = arg;
     char sum[65];
-    const char *params[2] = { a->f->version, a->f->sum };
+    const char *params[2] = {a->f->version, a->f->sum};
 
     a->applied = 0;
     if (mf_pg_exec(conn, LOCK_SQL, err) != 0)
@@ -356,8 +360,10 @@ static int apply_tx(PGconn *conn, void *arg, mf_err *err)
         return check_sum(a->f, sum, err);
     if (run_sql(conn, a->f, err) != 0)
         return -1;
-    if (mf_pg_command(conn, "INSERT INTO mf_schema_migrations (version, checksum) "
-                      "VALUES ($1, $2)", 2, params, NULL, err) != 0)
+    if (mf_pg_command(conn,
+                      "INSERT INTO mf_schema_migrations (version, checksum) "
+                      "VALUES ($1, $2)",
+                      2, params, NULL, err) != 0)
         return mf_err_prefix(err, "could not record migration \"%s\"", a->f->name);
     a->applied = 1;
     return 0;
@@ -366,7 +372,7 @@ static int apply_tx(PGconn *conn, void *arg, mf_err *err)
 int mf_migrate_run(PGconn *conn, const char *dir, mf_migrate_applied_fn on_applied, void *arg,
                    mf_err *err)
 {
-    mig_set s = { NULL, 0 };
+    mig_set s = {NULL, 0};
     int applied = 0;
     int rc = -1;
 
@@ -381,7 +387,7 @@ int mf_migrate_run(PGconn *conn, const char *dir, mf_migrate_applied_fn on_appli
     if (verify_applied(conn, &s, err) != 0)
         goto out;
     for (size_t i = 0; i < s.n; i++) {
-        apply_ctx a = { &s.v[i], 0 };
+        apply_ctx a = {&s.v[i], 0};
 
         if (mf_pg_tx(conn, apply_tx, &a, err) != 0)
             goto out;

@@ -166,8 +166,10 @@ static int read_sql_mode(mf_mysql *c, mf_err *err)
     if (row != NULL && row[0] != NULL && strstr(row[0], "NO_BACKSLASH_ESCAPES") != NULL)
         c->guard_flags |= MF_SQLGUARD_NO_BACKSLASH_ESCAPES;
     if (row != NULL && row[0] != NULL && strstr(row[0], "ANSI_QUOTES") != NULL)
-        rc = mf_err_set(err, "could not prepare session on \"%s\": sql_mode still has "
-                             "ANSI_QUOTES after it was set", c->endpoint);
+        rc = mf_err_set(err,
+                        "could not prepare session on \"%s\": sql_mode still has "
+                        "ANSI_QUOTES after it was set",
+                        c->endpoint);
     mysql_free_result(res);
     return rc;
 }
@@ -216,8 +218,8 @@ static int check_grants_of(mf_mysql *c, const char *sql, int nested, char *roles
         return mf_mysql_conn_fail(c, err, "could not read the account's grants");
     while (rc == 0 && (row = mysql_fetch_row(res)) != NULL) {
         size_t n = 0;
-        int r = mf_sqlguard_grant_line(row[0], roles ? roles + used : NULL,
-                                       roles ? cap - used : 0, &n, err);
+        int r = mf_sqlguard_grant_line(row[0], roles ? roles + used : NULL, roles ? cap - used : 0,
+                                       &n, err);
 
         if (r == 1 && nested)
             rc = mf_err_set(err, "account holds a role that holds further roles");
@@ -253,8 +255,10 @@ static int check_grants(mf_mysql *c, mf_err *err)
     }
     return 0;
 refuse:
-    return mf_err_prefix(err, "refusing mysql account \"%s\" on \"%s\" (the fleet reads with "
-                              "an account that holds only SELECT)", c->user, c->endpoint);
+    return mf_err_prefix(err,
+                         "refusing mysql account \"%s\" on \"%s\" (the fleet reads with "
+                         "an account that holds only SELECT)",
+                         c->user, c->endpoint);
 }
 
 static int set_options(MYSQL *my, const mf_mysql *c)
@@ -284,8 +288,7 @@ static int connect_now(mf_mysql *c, mf_err *err)
                           c->endpoint);
     }
     /* client flags 0: no CLIENT_MULTI_STATEMENTS, no CLIENT_LOCAL_FILES */
-    if (mysql_real_connect(my, c->host, c->user, c->password, c->db, c->port, NULL, 0) ==
-        NULL) {
+    if (mysql_real_connect(my, c->host, c->user, c->password, c->db, c->port, NULL, 0) == NULL) {
         char prefix[340];
 
         snprintf(prefix, sizeof(prefix), "could not connect to \"%s\"", c->endpoint);
@@ -394,4 +397,3 @@ void mf_mysql_tx_end_ro(mf_mysql *c)
     if (c->my != NULL && mysql_real_query(c->my, "ROLLBACK", 8) != 0)
         mf_mysql_conn_drop(c, NULL);
 }
-

@@ -26,15 +26,15 @@ typedef struct mf_mysql mf_mysql;
 #define MF_MYSQL_SQL_MODE "STRICT_TRANS_TABLES,ERROR_FOR_DIVISION_BY_ZERO,NO_ENGINE_SUBSTITUTION"
 
 typedef struct mf_mysql_config {
-    const char *host;              /* "127.0.0.1"; required */
-    unsigned port;                 /* 0: 3306 */
-    const char *user;              /* required */
-    const char *password;          /* may be NULL; copied, never logged, wiped on close */
-    const char *db;                /* required */
-    unsigned connect_timeout_s;    /* 0: 10 */
-    unsigned query_time_limit_s;   /* server-side limit per statement; 0: 300 */
-    unsigned net_timeout_s;        /* client socket read/write timeout; 0: limit + 30 */
-    unsigned net_write_timeout_s;  /* session net_write_timeout; 0: leave server default */
+    const char *host;             /* "127.0.0.1"; required */
+    unsigned port;                /* 0: 3306 */
+    const char *user;             /* required */
+    const char *password;         /* may be NULL; copied, never logged, wiped on close */
+    const char *db;               /* required */
+    unsigned connect_timeout_s;   /* 0: 10 */
+    unsigned query_time_limit_s;  /* server-side limit per statement; 0: 300 */
+    unsigned net_timeout_s;       /* client socket read/write timeout; 0: limit + 30 */
+    unsigned net_write_timeout_s; /* session net_write_timeout; 0: leave server default */
     /* Tests only (no configuration key sets it): accept an account that may write, to prove
      * that the read-only transaction stops what the guard lets through. */
     int unsafe_skip_grant_check;
@@ -46,10 +46,10 @@ typedef struct mf_mysql_config {
 /* One result row, valid only during the callback. Nothing is allocated per row. */
 typedef struct mf_mysql_row {
     unsigned ncols;
-    const char *const *names;      /* column names (same pointers for every row) */
-    const char *const *values;     /* NUL-terminated text; NULL means SQL NULL */
-    const unsigned long *lengths;  /* byte length of each value (0 for NULL) */
-    uint64_t index;                /* 0-based row number within this call */
+    const char *const *names;     /* column names (same pointers for every row) */
+    const char *const *values;    /* NUL-terminated text; NULL means SQL NULL */
+    const unsigned long *lengths; /* byte length of each value (0 for NULL) */
+    uint64_t index;               /* 0-based row number within this call */
 } mf_mysql_row;
 
 /*
@@ -86,17 +86,17 @@ void mf_mysql_close(mf_mysql *conn);
  * of a possibly huge result; the handle reconnects transparently on its next call.
  * *nrows (may be NULL) receives the number of rows consumed.
  */
-int mf_mysql_stream(mf_mysql *conn, const char *sql, mf_mysql_row_cb cb, void *arg,
-                    uint64_t *nrows, mf_err *err);
+int mf_mysql_stream(mf_mysql *conn, const char *sql, mf_mysql_row_cb cb, void *arg, uint64_t *nrows,
+                    mf_err *err);
 
 /* Key of the last row consumed by paging; zero-initialise for "from the beginning". */
 enum { MF_MYSQL_KEY_NONE = 0, MF_MYSQL_KEY_INT, MF_MYSQL_KEY_TEXT };
 #define MF_MYSQL_KEY_MAX 256
 
 typedef struct mf_mysql_key {
-    int type;                      /* MF_MYSQL_KEY_* */
-    long long i;                   /* for MF_MYSQL_KEY_INT */
-    char text[MF_MYSQL_KEY_MAX];   /* for MF_MYSQL_KEY_TEXT, NUL-terminated */
+    int type;                    /* MF_MYSQL_KEY_* */
+    long long i;                 /* for MF_MYSQL_KEY_INT */
+    char text[MF_MYSQL_KEY_MAX]; /* for MF_MYSQL_KEY_TEXT, NUL-terminated */
     size_t text_len;
 } mf_mysql_key;
 
@@ -110,9 +110,9 @@ typedef struct mf_mysql_key {
  * from the column: integer columns give MF_MYSQL_KEY_INT, anything else MF_MYSQL_KEY_TEXT.
  * sql must not contain `?` placeholders; its column names must be unique.
  */
-int mf_mysql_stream_page(mf_mysql *conn, const char *sql, const char *key_column,
-                         mf_mysql_key *key, unsigned limit, mf_mysql_row_cb cb, void *arg,
-                         uint64_t *nrows, mf_err *err);
+int mf_mysql_stream_page(mf_mysql *conn, const char *sql, const char *key_column, mf_mysql_key *key,
+                         unsigned limit, mf_mysql_row_cb cb, void *arg, uint64_t *nrows,
+                         mf_err *err);
 
 /*
  * Run a guarded SELECT with `?` placeholders bound to params (text values; a NULL entry

@@ -13,7 +13,7 @@
 
 struct mf_mysql {
     MYSQL *my;
-    mf_log *log;            /* borrowed, may be NULL */
+    mf_log *log; /* borrowed, may be NULL */
     char *host;
     char *user;
     char *password;

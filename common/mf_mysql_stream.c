@@ -6,8 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define PARAM_MAX 1024          /* placeholders per prepared statement */
-#define COL_BUF_INITIAL 256     /* initial text buffer per result column (grows) */
+#define PARAM_MAX 1024      /* placeholders per prepared statement */
+#define COL_BUF_INITIAL 256 /* initial text buffer per result column (grows) */
 
 /* ---------------------------------------------------------------- text protocol stream */
 
@@ -22,8 +22,8 @@ static const char **column_names(MYSQL_FIELD *fields, unsigned n)
     return names;
 }
 
-int mf_mysql_stream(mf_mysql *conn, const char *sql, mf_mysql_row_cb cb, void *arg,
-                    uint64_t *nrows, mf_err *err)
+int mf_mysql_stream(mf_mysql *conn, const char *sql, mf_mysql_row_cb cb, void *arg, uint64_t *nrows,
+                    mf_err *err)
 {
     MYSQL_RES *res = NULL;
     const char **names = NULL;
@@ -136,8 +136,8 @@ static int pcols_init(pcols *p, MYSQL_FIELD *fields, unsigned n)
     p->values = calloc(m, sizeof(*p->values));
     p->lengths = calloc(m, sizeof(*p->lengths));
     p->names = column_names(fields, n);
-    if (!p->bind || !p->buf || !p->cap || !p->len || !p->is_null || !p->trunc ||
-        !p->values || !p->lengths || !p->names)
+    if (!p->bind || !p->buf || !p->cap || !p->len || !p->is_null || !p->trunc || !p->values ||
+        !p->lengths || !p->names)
         return -1;
     for (unsigned i = 0; i < n; i++) {
         p->buf[i] = malloc(COL_BUF_INITIAL);
@@ -198,7 +198,7 @@ static void pcols_row(pcols *p, mf_mysql_row *r)
 
 /* Paging bookkeeping: which result column is the key, and where to store it. */
 typedef struct keytrack {
-    const char *column;   /* NULL: no key tracking */
+    const char *column; /* NULL: no key tracking */
     int idx;
     int is_int;
     mf_mysql_key *key;
@@ -381,9 +381,9 @@ static int quote_ident(const char *name, char *out, size_t size)
     return 0;
 }
 
-int mf_mysql_stream_page(mf_mysql *conn, const char *sql, const char *key_column,
-                         mf_mysql_key *key, unsigned limit, mf_mysql_row_cb cb, void *arg,
-                         uint64_t *nrows, mf_err *err)
+int mf_mysql_stream_page(mf_mysql *conn, const char *sql, const char *key_column, mf_mysql_key *key,
+                         unsigned limit, mf_mysql_row_cb cb, void *arg, uint64_t *nrows,
+                         mf_err *err)
 {
     char qk[160];
     char *text = NULL;
@@ -410,9 +410,11 @@ int mf_mysql_stream_page(mf_mysql *conn, const char *sql, const char *key_column
     text = malloc(cap);
     if (text == NULL)
         return mf_err_set(err, "out of memory");
-    n = snprintf(text, cap, "SELECT * FROM (\n%.*s\n) AS mf_page %s%s%s ORDER BY mf_page.%s "
-                            "LIMIT ?", (int)body_len, sql, has_key ? "WHERE mf_page." : "",
-                 has_key ? qk : "", has_key ? " > ?" : "", qk);
+    n = snprintf(text, cap,
+                 "SELECT * FROM (\n%.*s\n) AS mf_page %s%s%s ORDER BY mf_page.%s "
+                 "LIMIT ?",
+                 (int)body_len, sql, has_key ? "WHERE mf_page." : "", has_key ? qk : "",
+                 has_key ? " > ?" : "", qk);
     if (n < 0 || (size_t)n >= cap) {
         mf_err_set(err, "query too long");
         goto out;

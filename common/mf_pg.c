@@ -135,16 +135,16 @@ int mf_pg_result_check(PGconn *conn, const PGresult *res, mf_err *err)
         case PGRES_TUPLES_OK:
         case PGRES_COPY_IN:
         case PGRES_COPY_OUT:
-        case PGRES_EMPTY_QUERY:
-            return 0;
-        default:
-            break;
+        case PGRES_EMPTY_QUERY: return 0;
+        default: break;
         }
     }
     primary = res != NULL ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
     if (primary == NULL) {
         flatten(res != NULL && PQresultErrorMessage(res)[0] != '\0' ? PQresultErrorMessage(res)
-                : conn != NULL ? PQerrorMessage(conn) : "no connection", msg, sizeof(msg));
+                : conn != NULL                                      ? PQerrorMessage(conn)
+                                                                    : "no connection",
+                msg, sizeof(msg));
         return mf_err_set(err, "%s", msg[0] != '\0' ? msg : "unknown error");
     }
     flatten(primary, msg, sizeof(msg));
@@ -324,8 +324,8 @@ void mf_pg_copy_abort(PGconn *conn, const char *reason)
         copy_finish(conn, NULL, NULL);
 }
 
-int mf_pg_copy_in(PGconn *conn, const char *copy_sql, const char *data, size_t len,
-                  long long *rows, mf_err *err)
+int mf_pg_copy_in(PGconn *conn, const char *copy_sql, const char *data, size_t len, long long *rows,
+                  mf_err *err)
 {
     if (mf_pg_copy_begin(conn, copy_sql, err) != 0)
         return -1;
@@ -376,12 +376,9 @@ mf_pg_fault mf_pg_err_fault(const mf_err *err)
 const char *mf_pg_fault_name(mf_pg_fault f)
 {
     switch (f) {
-    case MF_PG_FAULT_UNREACHABLE:
-        return "unreachable";
-    case MF_PG_FAULT_DATA:
-        return "data";
-    default:
-        return "other";
+    case MF_PG_FAULT_UNREACHABLE: return "unreachable";
+    case MF_PG_FAULT_DATA: return "data";
+    default: return "other";
     }
 }
 

@@ -141,7 +141,7 @@ void mf_pg_copy_abort(PGconn *conn, const char *reason);
 int mf_pg_copy_field(mf_buf *b, const char *v, int first, mf_err *err);
 
 /* The three steps at once for a single buffer. */
-int mf_pg_copy_in(PGconn *conn, const char *copy_sql, const char *data, size_t len,
-                  long long *rows, mf_err *err);
+int mf_pg_copy_in(PGconn *conn, const char *copy_sql, const char *data, size_t len, long long *rows,
+                  mf_err *err);
 
 #endif

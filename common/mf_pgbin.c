@@ -73,13 +73,13 @@ int mf_pgbin_int8(mf_buf *b, int64_t v, mf_err *err)
 
 int mf_pgbin_copy_header(mf_buf *b, mf_err *err)
 {
-    static const unsigned char signature[11] = {'P', 'G', 'C', 'O', 'P', 'Y', '\n', 0xff,
-                                                '\r', '\n', '\0'};
+    static const unsigned char signature[11] = {'P',  'G',  'C',  'O',  'P', 'Y',
+                                                '\n', 0xff, '\r', '\n', '\0'};
 
     if (mf_buf_append(b, signature, sizeof(signature), err) != 0 ||
         append_be32(b, 0, err) != 0) /* flags: no OIDs */
         return -1;
-    return append_be32(b, 0, err);    /* header extension length */
+    return append_be32(b, 0, err); /* header extension length */
 }
 
 int mf_pgbin_copy_row(mf_buf *b, int nfields, mf_err *err)

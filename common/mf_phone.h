@@ -15,14 +15,14 @@
  * error codes and logs. */
 typedef enum mf_phone_reason {
     MF_PHONE_OK = 0,
-    MF_PHONE_EMPTY,          /* NULL, "" or only separators */
-    MF_PHONE_LETTERS,        /* contains a letter */
-    MF_PHONE_BAD_CHAR,       /* contains a character that is neither digit nor separator */
-    MF_PHONE_BAD_PLUS,       /* '+' not at the start */
-    MF_PHONE_NOT_KOREAN,     /* international prefix other than +82 / 0082 */
-    MF_PHONE_NOT_MOBILE,     /* does not start with 010/011/016/017/018/019 */
-    MF_PHONE_TOO_SHORT,      /* mobile prefix but too few digits */
-    MF_PHONE_TOO_LONG        /* mobile prefix but too many digits */
+    MF_PHONE_EMPTY,      /* NULL, "" or only separators */
+    MF_PHONE_LETTERS,    /* contains a letter */
+    MF_PHONE_BAD_CHAR,   /* contains a character that is neither digit nor separator */
+    MF_PHONE_BAD_PLUS,   /* '+' not at the start */
+    MF_PHONE_NOT_KOREAN, /* international prefix other than +82 / 0082 */
+    MF_PHONE_NOT_MOBILE, /* does not start with 010/011/016/017/018/019 */
+    MF_PHONE_TOO_SHORT,  /* mobile prefix but too few digits */
+    MF_PHONE_TOO_LONG    /* mobile prefix but too many digits */
 } mf_phone_reason;
 
 /*

@@ -9,6 +9,7 @@
  * first and handed to the candidate query as values: with them the planner estimates from the
  * table's statistics how many rows of those runs and statuses there are, and reads them through
  * the seed's indexes on workflow_run_id and status. */
+/* clang-format off */
 static const char CHAIN_SQL[] =
     "SELECT ARRAY(SELECT id FROM workflow_runs WHERE id = $1::uuid OR replay_of = $1::uuid)::text,"
     " ARRAY(SELECT jsonb_array_elements_text("
@@ -41,6 +42,7 @@ static const char CHAIN_SQL[] =
     "        WHERE d.workflow_run_id = ANY ($1::uuid[]) "                                       \
     "          AND d.recipient_phone = m.recipient_phone "                                      \
     "          AND d.status IN ('sent', 'delivered')) "
+/* clang-format on */
 
 /* Runs `sql` with $1 chain, $2 filter, $3 statuses and the n_more parameters `more` after them. */
 static PGresult *candidates(PGconn *conn, const char *sql, const char *original_run_id,
@@ -66,9 +68,11 @@ static PGresult *candidates(PGconn *conn, const char *sql, const char *original_
 PGresult *mf_replay_page(PGconn *conn, const char *original_run_id, const char *filter_json,
                          const char *after_phone, int limit, mf_err *err)
 {
+    /* clang-format off */
     static const char sql[] = CANDIDATES_SQL
         "  AND m.recipient_phone > $4 "
         "ORDER BY m.recipient_phone, m.created_at DESC LIMIT $5";
+    /* clang-format on */
     char lim[16];
     const char *more[2] = {after_phone ? after_phone : "", lim};
 
@@ -79,9 +83,11 @@ PGresult *mf_replay_page(PGconn *conn, const char *original_run_id, const char *
 PGresult *mf_replay_count_by_code(PGconn *conn, const char *original_run_id,
                                   const char *filter_json, mf_err *err)
 {
+    /* clang-format off */
     static const char sql[] = "SELECT c.code, count(*) FROM (" CANDIDATES_SQL
                               "ORDER BY m.recipient_phone, m.created_at DESC) "
                               "AS c(phone, name, tpl, vars, code, type) "
                               "GROUP BY c.code ORDER BY 2 DESC, 1";
+    /* clang-format on */
     return candidates(conn, sql, original_run_id, filter_json, NULL, 0, err);
 }

@@ -24,10 +24,10 @@
 enum {
     MF_REPLAY_COL_PHONE = 0,
     MF_REPLAY_COL_NAME,
-    MF_REPLAY_COL_TEMPLATE,  /* template_id (may be NULL) */
-    MF_REPLAY_COL_VARS,      /* variables_used, a JSON object of strings */
-    MF_REPLAY_COL_CODE,      /* error_code of the failure being replayed */
-    MF_REPLAY_COL_TYPE       /* message_type of that failure */
+    MF_REPLAY_COL_TEMPLATE, /* template_id (may be NULL) */
+    MF_REPLAY_COL_VARS,     /* variables_used, a JSON object of strings */
+    MF_REPLAY_COL_CODE,     /* error_code of the failure being replayed */
+    MF_REPLAY_COL_TYPE      /* message_type of that failure */
 };
 
 /* Up to `limit` candidates whose phone sorts after `after_phone` ("" to start). The caller

@@ -11,6 +11,7 @@
 #define UUID_RE "'^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$'"
 
 /* The transition. Counts are taken from the row as locked by this UPDATE. */
+/* clang-format off */
 static const char COMPLETE_SQL[] =
     "UPDATE workflow_runs SET status = 'completed', completed_at = now(),"
     " execution_time_ms = LEAST(GREATEST(floor(extract(epoch FROM now() - started_at) * 1000),"
@@ -79,6 +80,7 @@ static const char WF_LOCK_SQL[] = "SELECT 1 FROM workflows WHERE id = $1::uuid F
 static const char WF_STATS_SQL[] =
     "UPDATE workflows w SET statistics = COALESCE(w.statistics, '{}'::jsonb) || s.j"
     " FROM (" STATS_SELECT("$1::uuid") ") s WHERE w.id = $1::uuid";
+/* clang-format on */
 
 int mf_runs_refresh_workflow_stats(PGconn *conn, const char *workflow_id_text, mf_err *err)
 {
@@ -99,8 +101,7 @@ static long long getll(const PGresult *res, int row, int col)
 }
 
 /* The body: conn is inside a transaction. */
-static int try_complete_tx(PGconn *conn, const char *run_id, mf_runs_completion *out,
-                           mf_err *err)
+static int try_complete_tx(PGconn *conn, const char *run_id, mf_runs_completion *out, mf_err *err)
 {
     const char *params[1] = {run_id};
     PGresult *res = NULL;
@@ -177,6 +178,7 @@ int mf_runs_try_complete(PGconn *conn, const char *run_id_text, mf_runs_completi
 
 /* A cancelled run whose expanded jobs all have their row (or that no planner ever claimed,
  * so that no job exists). */
+/* clang-format off */
 #define CANCEL_READY                                                                            \
     " status = 'cancelled' AND completed_at IS NULL"                                            \
     " AND ((expansion_finished_at IS NOT NULL"                                                  \
@@ -231,6 +233,7 @@ static const char CANCEL_WINNER_SQL[] =
     "  updated_at = now()"
     " RETURNING 1)"
     "SELECT (SELECT count(*) FROM tu), (SELECT count(*) FROM ds), (SELECT count(*) FROM wf)";
+/* clang-format on */
 
 /* The body: conn is inside a transaction. */
 static int finish_cancelled_tx(PGconn *conn, const char *run_id, mf_runs_completion *out,
@@ -273,8 +276,10 @@ int mf_runs_try_finish_cancelled(PGconn *conn, const char *run_id_text, mf_runs_
 
 int mf_runs_finish_cancelled_sweep(PGconn *conn, int max, int *n, mf_err *err)
 {
+    /* clang-format off */
     static const char sql[] =
         "SELECT id::text FROM workflow_runs WHERE" CANCEL_READY " ORDER BY id LIMIT $1::integer";
+    /* clang-format on */
     char lim[16];
     const char *params[1] = {lim};
     PGresult *res;
@@ -300,6 +305,7 @@ int mf_runs_finish_cancelled_sweep(PGconn *conn, int max, int *n, mf_err *err)
 
 /* $1 quiet seconds, $2 most runs. The lease filter first (cheap); the rows' age only for the
  * few runs it lets through. */
+/* clang-format off */
 static const char ORPHAN_SQL[] =
     "WITH c AS ("
     " SELECT r.id FROM workflow_runs r"
@@ -320,9 +326,9 @@ static const char ORPHAN_SQL[] =
     "  $1::double precision)))"
     " FROM c WHERE r.id = c.id AND r.expansion_finished_at IS NULL"
     " RETURNING r.id::text";
+/* clang-format on */
 
-int mf_runs_stop_orphaned_cancelled(PGconn *conn, long long quiet_s, int max, int *n,
-                                    mf_err *err)
+int mf_runs_stop_orphaned_cancelled(PGconn *conn, long long quiet_s, int max, int *n, mf_err *err)
 {
     char quiet[32], lim[16];
     const char *params[2] = {quiet, lim};
@@ -350,6 +356,7 @@ int mf_runs_stop_orphaned_cancelled(PGconn *conn, long long quiet_s, int max, in
 /* Each query returns rows (label, stored, recounted) only where they differ. */
 /* One statement: pick the stalled runs (id order, SKIP LOCKED: a batch transaction holding a
  * run is never waited for) and append the "stalled" entry once per run. */
+/* clang-format off */
 static const char STALL_SQL[] =
     "WITH c AS ("
     " SELECT id FROM workflow_runs"
@@ -373,6 +380,7 @@ static const char STALL_SQL[] =
     " RETURNING r.id, COALESCE(r.target_count, 0),"
     "  COALESCE(r.target_count, 0) - COALESCE(r.success_count, 0) - COALESCE(r.failed_count, 0),"
     "  floor(extract(epoch FROM now() - r.expansion_finished_at))::bigint";
+/* clang-format on */
 
 int mf_runs_mark_stalled(PGconn *conn, long long stall_s, mf_runs_stalled *out, size_t cap,
                          size_t *n, mf_err *err)
@@ -398,6 +406,7 @@ int mf_runs_mark_stalled(PGconn *conn, long long stall_s, mf_runs_stalled *out, 
     return 0;
 }
 
+/* clang-format off */
 static const char RUNS_CHECK_SQL[] =
     "WITH c AS ("
     " SELECT workflow_run_id AS id,"
@@ -458,6 +467,7 @@ static const char DAILY_CHECK_SQL[] =
     "  ('workflows_executed', s_we::numeric, c_we::numeric),"
     "  ('templates_used', s_tu::numeric, c_tu::numeric)) AS x(k, stored, recount)"
     " WHERE x.stored <> x.recount ORDER BY 1";
+/* clang-format on */
 
 static int run_check(PGconn *conn, const char *sql, int nparams, const char *run_id, mf_buf *out,
                      int *n, mf_err *err)

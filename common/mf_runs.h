@@ -18,8 +18,8 @@
 
 /* What mf_runs_try_complete learned. */
 typedef struct mf_runs_completion {
-    int completed;               /* 1: this call made the running -> completed transition */
-    long long target_count;      /* the run's counters at that moment (only when completed) */
+    int completed;          /* 1: this call made the running -> completed transition */
+    long long target_count; /* the run's counters at that moment (only when completed) */
     long long success_count;
     long long failed_count;
     long long execution_time_ms; /* completed_at - started_at */
@@ -87,8 +87,7 @@ int mf_runs_finish_cancelled_sweep(PGconn *conn, int max, int *n, mf_err *err);
  * "expansion_stopped" saying so); mf_runs_try_finish_cancelled then ends it. A job recorded
  * later still counts in the counters. Up to `max` runs; *n (optional) gets how many. 0 or -1.
  */
-int mf_runs_stop_orphaned_cancelled(PGconn *conn, long long quiet_s, int max, int *n,
-                                    mf_err *err);
+int mf_runs_stop_orphaned_cancelled(PGconn *conn, long long quiet_s, int max, int *n, mf_err *err);
 
 /*
  * Recompute workflows.statistics of workflow `workflow_id_text` from its workflow_runs:
@@ -117,8 +116,8 @@ int mf_runs_refresh_workflow_stats(PGconn *conn, const char *workflow_id_text, m
 typedef struct mf_runs_stalled {
     char run_id[40];
     long long target_count;
-    long long missing;          /* target_count - success_count - failed_count */
-    long long finished_ago_s;   /* seconds since expansion_finished_at */
+    long long missing;        /* target_count - success_count - failed_count */
+    long long finished_ago_s; /* seconds since expansion_finished_at */
 } mf_runs_stalled;
 
 /*

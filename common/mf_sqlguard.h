@@ -63,7 +63,6 @@ int mf_sqlguard_check(const char *sql, unsigned flags, size_t *body_len, mf_err 
  * NUL-terminated strings one after the other (cap bytes), their count into *nroles, for
  * the caller to check with SHOW GRANTS FOR each.
  */
-int mf_sqlguard_grant_line(const char *line, char *roles, size_t cap, size_t *nroles,
-                           mf_err *err);
+int mf_sqlguard_grant_line(const char *line, char *roles, size_t cap, size_t *nroles, mf_err *err);
 
 #endif

@@ -4,8 +4,8 @@
 #include <string.h>
 
 typedef struct placeholder {
-    const char *start;  /* at "#{" */
-    const char *end;    /* just past "}" */
+    const char *start; /* at "#{" */
+    const char *end;   /* just past "}" */
     const char *name;
     size_t name_len;
 } placeholder;

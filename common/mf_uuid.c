@@ -33,8 +33,7 @@ int mf_uuid_parse_n(const char *text, size_t n, mf_uuid *out, mf_err *err)
     if (text == NULL)
         return mf_err_set(err, "invalid uuid: null");
     if (n != MF_UUID_STR_LEN)
-        return mf_err_set(err, "invalid uuid: expected %d characters, got %zu", MF_UUID_STR_LEN,
-                          n);
+        return mf_err_set(err, "invalid uuid: expected %d characters, got %zu", MF_UUID_STR_LEN, n);
     memset(&u, 0, sizeof(u));
     for (i = 0; i < n; i++) {
         int v;

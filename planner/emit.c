@@ -41,9 +41,8 @@ static void cut_utf8(const char *s, char *out, size_t max)
     out[n] = '\0';
 }
 
-planner_outcome planner_emit_encode_job(planner_emitter *em, const char *phone,
-                                        const char *name, const mf_codec_kv *kv, size_t nkv,
-                                        int night_consent)
+planner_outcome planner_emit_encode_job(planner_emitter *em, const char *phone, const char *name,
+                                        const mf_codec_kv *kv, size_t nkv, int night_consent)
 {
     mf_job job;
     mf_err err;
@@ -65,9 +64,9 @@ planner_outcome planner_emit_encode_job(planner_emitter *em, const char *phone,
     return PLANNER_OUT_OK;
 }
 
-planner_outcome planner_emit_encode_invalid(planner_emitter *em, const char *rkey,
-                                            const char *raw, const char *name,
-                                            mf_phone_reason why, char id[MF_UUID_STR_SIZE])
+planner_outcome planner_emit_encode_invalid(planner_emitter *em, const char *rkey, const char *raw,
+                                            const char *name, mf_phone_reason why,
+                                            char id[MF_UUID_STR_SIZE])
 {
     char to[PLANNER_RAW_PHONE_MAX + 1], msg[128];
     mf_result r;
@@ -76,7 +75,9 @@ planner_outcome planner_emit_encode_invalid(planner_emitter *em, const char *rke
     memset(&r, 0, sizeof(r));
     mf_uuid_job_id(&em->run->uuid, em->run->started_ms, rkey, PLANNER_JOB_ATTEMPT, &r.id);
     /* `to` is required by the wire format: a placeholder stands for an empty number */
-    cut_utf8(planner_emit_clean(raw) == NULL ? "(invalid)" : raw[0] == '\0' ? "(empty)" : raw,
+    cut_utf8(planner_emit_clean(raw) == NULL ? "(invalid)"
+             : raw[0] == '\0'                ? "(empty)"
+                                             : raw,
              to, PLANNER_RAW_PHONE_MAX);
     snprintf(msg, sizeof(msg), "invalid phone number: %s", mf_phone_reason_text(why));
     r.run = em->run->uuid;
@@ -105,10 +106,9 @@ planner_outcome planner_emit_produce(planner_emitter *em, const char *topic, con
     for (;;) {
         planner_outcome o;
 
-        if (mf_kafka_produce(ctx->producer, topic, key, key_len, ctx->sbuf.data,
-                             ctx->sbuf.size, (void *)ctx->gen, 1000, &err) == 0) {
-            if (strcmp(topic, ctx->topic_results) == 0 ||
-                strcmp(topic, ctx->topic_results_tx) == 0)
+        if (mf_kafka_produce(ctx->producer, topic, key, key_len, ctx->sbuf.data, ctx->sbuf.size,
+                             (void *)ctx->gen, 1000, &err) == 0) {
+            if (strcmp(topic, ctx->topic_results) == 0 || strcmp(topic, ctx->topic_results_tx) == 0)
                 ctx->queued_invalid++;
             else
                 ctx->queued_jobs++;
@@ -246,9 +246,7 @@ void planner_emit_record(planner_emitter *em, planner_outcome o, const planner_c
     int rc = 1;
 
     switch (o) {
-    case PLANNER_OUT_OK:
-        record_finish(em, counts);
-        return;
+    case PLANNER_OUT_OK: record_finish(em, counts); return;
     case PLANNER_OUT_FAIL:
         rc = planner_runs_fail(ctx->pg, em->run, owner, em->reason, &err);
         mf_metric_add(ctx->metrics.runs_failed, NULL, 1);

@@ -37,10 +37,10 @@ typedef struct planner_emitter {
     const planner_plan *plan;
     planner_renew_fn renew;
     planner_outcome_log_fn log;
-    void *self;                /* passed to renew and log */
-    const char *noun;          /* "run" or "replay", in the outcome messages */
-    char *reason;              /* the caller's reason buffer (MF_ERR_MAX) */
-    int outage;                /* the RETRY is a dependency being unavailable (MySQL, PostgreSQL
+    void *self;       /* passed to renew and log */
+    const char *noun; /* "run" or "replay", in the outcome messages */
+    char *reason;     /* the caller's reason buffer (MF_ERR_MAX) */
+    int outage;       /* the RETRY is a dependency being unavailable (MySQL, PostgreSQL
                                 * or Kafka unreachable), not the run's doing: the attempt does
                                 * not count towards MF_PLANNER_MAX_ATTEMPTS */
 } planner_emitter;
@@ -57,15 +57,14 @@ const char *planner_emit_clean(const char *s);
 
 /* Encode the job for phone (name may be NULL; kv borrowed) into ctx->sbuf; night_consent 1
  * when the recipient consented to advertising at night (job key "nc"). */
-planner_outcome planner_emit_encode_job(planner_emitter *em, const char *phone,
-                                        const char *name, const mf_codec_kv *kv, size_t nkv,
-                                        int night_consent);
+planner_outcome planner_emit_encode_job(planner_emitter *em, const char *phone, const char *name,
+                                        const mf_codec_kv *kv, size_t nkv, int night_consent);
 
 /* Encode a failed INVALID_PHONE result for raw (its id from rkey) into ctx->sbuf; the
  * result id as text into id (the message key). */
-planner_outcome planner_emit_encode_invalid(planner_emitter *em, const char *rkey,
-                                            const char *raw, const char *name,
-                                            mf_phone_reason why, char id[MF_UUID_STR_SIZE]);
+planner_outcome planner_emit_encode_invalid(planner_emitter *em, const char *rkey, const char *raw,
+                                            const char *name, mf_phone_reason why,
+                                            char id[MF_UUID_STR_SIZE]);
 
 /* Queue ctx->sbuf on topic; waits (serving reports, renewing the lease) while the local
  * queue is full: back-pressure never drops a message. */

@@ -75,7 +75,8 @@ static int parse_trigger(event_wf *w, const char *text)
         snprintf(w->error, sizeof(w->error), "trigger_config.filters must be an object");
         goto out;
     }
-    json_object_foreach(f, k, v) {
+    json_object_foreach(f, k, v)
+    {
         if (!json_is_string(v)) {
             snprintf(w->error, sizeof(w->error), "trigger_config.filters.%.64s must be a string",
                      k);
@@ -108,15 +109,19 @@ static void check_query(event_wf *w)
     for (const char *s = w->plan.query; *s != '\0'; s++)
         marks += *s == '?';
     if (marks != 1)
-        snprintf(w->error, sizeof(w->error), "target_config.query of an event workflow must "
-                 "have exactly one ? (the event's customer key), it has %zu", marks);
+        snprintf(w->error, sizeof(w->error),
+                 "target_config.query of an event workflow must "
+                 "have exactly one ? (the event's customer key), it has %zu",
+                 marks);
 }
 
 int event_wf_load(PGconn *pg, int64_t now_ms, event_wf **cache, size_t *ncache, mf_err *err)
 {
+    /* clang-format off */
     static const char sql[] =
         "SELECT id::text, COALESCE(trigger_config, '{}')::text FROM workflows"
         " WHERE status = 'active' AND trigger_type = 'event' ORDER BY id";
+    /* clang-format on */
     PGresult *res = mf_pg_query(pg, sql, 0, NULL, err);
     event_wf *wfs;
     size_t n = 0;
@@ -182,6 +187,7 @@ int event_wf_match(const event_wf *w, const mf_event *e)
 
 int event_wf_window_run(PGconn *pg, event_wf *w, long long window_s, mf_err *err)
 {
+    /* clang-format off */
     static const char create_sql[] =
         "WITH win AS ("
         " INSERT INTO mf_event_windows (workflow_id, window_start, window_end, run_id)"
@@ -199,6 +205,7 @@ int event_wf_window_run(PGconn *pg, event_wf *w, long long window_s, mf_err *err
     static const char read_sql[] =
         "SELECT run_id::text FROM mf_event_windows WHERE workflow_id = $1::uuid"
         " AND window_start = to_timestamp($2::bigint / 1000.0)";
+    /* clang-format on */
     int64_t len = window_s * 1000, start = window_start(mf_clock_wall_ms(), len);
     char s_start[32], s_end[32];
     const char *params[3] = {w->id, s_start, s_end};
@@ -227,6 +234,7 @@ int event_wf_window_run(PGconn *pg, event_wf *w, long long window_s, mf_err *err
 
 void event_wf_close_windows(PGconn *pg, long long grace_s, mf_log *log)
 {
+    /* clang-format off */
     static const char sql[] =
         "WITH c AS ("
         " UPDATE mf_event_windows SET closed_at = now() WHERE closed_at IS NULL"
@@ -239,6 +247,7 @@ void event_wf_close_windows(PGconn *pg, long long grace_s, mf_log *log)
         "   COALESCE(r.target_count, 0) || ' jobs'))"
         " FROM c WHERE r.id = c.run_id AND r.expansion_finished_at IS NULL"
         " RETURNING r.id::text";
+    /* clang-format on */
     char grace[32];
     const char *params[1] = {grace};
     PGresult *res;
@@ -266,10 +275,12 @@ void event_wf_close_windows(PGconn *pg, long long grace_s, mf_log *log)
 long long event_wf_prune_jobs(PGconn *pg, long long keep_days, mf_log *log)
 {
     /* windows are few (one per workflow and hour); the jobs of one are found by run id */
+    /* clang-format off */
     static const char sql[] =
         "DELETE FROM mf_event_jobs WHERE job_id IN ("
         " SELECT j.job_id FROM mf_event_windows w JOIN mf_event_jobs j ON j.run_id = w.run_id"
         " WHERE w.window_end < now() - make_interval(days => $1::int) LIMIT 5000)";
+    /* clang-format on */
     char days[32];
     const char *params[1] = {days};
     long long total = 0, n;

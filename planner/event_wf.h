@@ -18,12 +18,12 @@
 /* One active event-triggered workflow, as the cache holds it (strings owned by the entry). */
 typedef struct event_wf {
     char id[MF_UUID_STR_SIZE];
-    char *event;                       /* trigger_config.event */
+    char *event; /* trigger_config.event */
     char *fkey[EVENT_WF_FILTERS_MAX], *fval[EVENT_WF_FILTERS_MAX];
     size_t nfilters;
     planner_plan plan;
-    char error[MF_ERR_MAX];            /* "" when the plan loaded */
-    int64_t win_start_ms;              /* the window whose run is below (0: none yet) */
+    char error[MF_ERR_MAX]; /* "" when the plan loaded */
+    int64_t win_start_ms;   /* the window whose run is below (0: none yet) */
     char run_id[MF_UUID_STR_SIZE];
     mf_uuid run;
 } event_wf;

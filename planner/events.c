@@ -24,21 +24,21 @@
 #include "plan.h"
 #include "planner_mysql.h"
 
-#define EV_BATCH 500            /* events consumed per batch */
-#define EV_ID_MAX 128           /* longest event id */
-#define EV_CLOSE_EVERY_MS 2000  /* how often ended windows are closed */
+#define EV_BATCH 500           /* events consumed per batch */
+#define EV_ID_MAX 128          /* longest event id */
+#define EV_CLOSE_EVERY_MS 2000 /* how often ended windows are closed */
 #define EV_BACKOFF_MAX_MS 10000
-#define EV_ATTEMPT 1            /* the job attempt of an event job (like a run's first) */
+#define EV_ATTEMPT 1 /* the job attempt of an event job (like a run's first) */
 
 /* One (event, workflow) match of the batch being processed. */
 typedef struct ev_item {
-    size_t msg;        /* index into the batch */
-    size_t wf;         /* index into the cache */
+    size_t msg; /* index into the batch */
+    size_t wf;  /* index into the cache */
     mf_uuid job;
-    mf_uuid run;       /* the window run the job or result was produced with */
-    int done;          /* recorded by an earlier delivery: nothing to do */
-    int invalid;       /* an INVALID_PHONE result instead of a job */
-    int produced;      /* a job or result went to Kafka */
+    mf_uuid run;  /* the window run the job or result was produced with */
+    int done;     /* recorded by an earlier delivery: nothing to do */
+    int invalid;  /* an INVALID_PHONE result instead of a job */
+    int produced; /* a job or result went to Kafka */
 } ev_item;
 
 struct planner_events {
@@ -65,8 +65,8 @@ struct planner_events {
     char why[EV_BATCH][MF_ERR_MAX]; /* "" = fine, else the dead-letter reason */
     ev_item *items;
     size_t nitems, cap_items;
-    planner_page row;               /* the target row of the current item */
-    mf_buf vals;                    /* query variable values of the current item */
+    planner_page row; /* the target row of the current item */
+    mf_buf vals;      /* query variable values of the current item */
     mf_pgarr a_job, a_ev, a_wf, a_run, a_inv;
     long long dr_failed;
     char dr_error[256];
@@ -203,13 +203,14 @@ static int match_batch(planner_events *ev, size_t n, mf_err *err)
         mf_err derr;
 
         ev->why[i][0] = '\0';
-        if (mf_codec_decode_event(ev->codec, m->val != NULL ? m->val : "", m->val_len, e,
-                                  &derr) != 0) {
+        if (mf_codec_decode_event(ev->codec, m->val != NULL ? m->val : "", m->val_len, e, &derr) !=
+            0) {
             snprintf(ev->why[i], MF_ERR_MAX, "%s", derr.msg);
             continue;
         }
         if (!has(e->id)) {
-            snprintf(ev->why[i], MF_ERR_MAX, "missing event id (key \"id\"): an event without "
+            snprintf(ev->why[i], MF_ERR_MAX,
+                     "missing event id (key \"id\"): an event without "
                      "an id cannot be sent exactly once");
             continue;
         }
@@ -219,7 +220,8 @@ static int match_batch(planner_events *ev, size_t n, mf_err *err)
         }
         if (e->ts_ms < horizon_ms) {
             /* its jobs' record may be pruned already: sending could send it twice */
-            snprintf(ev->why[i], MF_ERR_MAX, "event older than the exactly-once horizon of "
+            snprintf(ev->why[i], MF_ERR_MAX,
+                     "event older than the exactly-once horizon of "
                      "%lld days (MF_PLANNER_EVENT_DEDUP_DAYS): not sent",
                      ev->cfg->event_dedup_days);
             continue;
@@ -232,8 +234,10 @@ static int match_batch(planner_events *ev, size_t n, mf_err *err)
                 return -1;
         }
         if (named == 0)
-            snprintf(ev->why[i], MF_ERR_MAX, "unknown event \"%.64s\": no active workflow is "
-                     "triggered by it", e->type);
+            snprintf(ev->why[i], MF_ERR_MAX,
+                     "unknown event \"%.64s\": no active workflow is "
+                     "triggered by it",
+                     e->type);
         else if (ev->nitems == before)
             MF_LOG(ev->log, MF_LOG_DEBUG, "event matched no filter", MF_KV_S("event_id", e->id),
                    MF_KV_S("type", e->type));
@@ -244,8 +248,10 @@ static int match_batch(planner_events *ev, size_t n, mf_err *err)
 /* Items recorded by an earlier delivery of the same event are marked done. */
 static int mark_done(planner_events *ev, mf_err *err)
 {
+    /* clang-format off */
     static const char sql[] = "SELECT job_id::text FROM mf_event_jobs"
                               " WHERE job_id = ANY($1::uuid[])";
+    /* clang-format on */
     const char *params[1];
     PGresult *res;
 
@@ -371,27 +377,30 @@ static int find_recipient(planner_events *ev, const event_wf *w, const mf_event 
 
     row_clear(ev);
     if (w->plan.query == NULL) {
-        snprintf(why, MF_ERR_MAX, "missing recipient: the event has no phone (key \"to\") and "
-                 "workflow %s has no target query", w->id);
+        snprintf(why, MF_ERR_MAX,
+                 "missing recipient: the event has no phone (key \"to\") and "
+                 "workflow %s has no target query",
+                 w->id);
         return 1;
     }
     if (!has(e->cust)) {
-        snprintf(why, MF_ERR_MAX, "missing recipient: the event has neither a phone (key "
+        snprintf(why, MF_ERR_MAX,
+                 "missing recipient: the event has neither a phone (key "
                  "\"to\") nor a customer key (key \"cust\")");
         return 1;
     }
     if (mysql_ready(ev, err) != 0)
         return -1;
-    if (mf_mysql_query_params(ev->mysql, w->plan.query, params, 1, row_cb, ev, &nrows,
-                              err) != 0) {
+    if (mf_mysql_query_params(ev->mysql, w->plan.query, params, 1, row_cb, ev, &nrows, err) != 0) {
         mf_mysql_close(ev->mysql);
         ev->mysql = NULL;
         return mf_err_prefix(err, "target query of workflow %s", w->id);
     }
     if (nrows != 1 || ev->row.nrows != 1) {
-        snprintf(why, MF_ERR_MAX, "missing recipient: the target query of workflow %s returned "
-                 "%llu rows for customer \"%.64s\" (exactly one is needed)", w->id,
-                 (unsigned long long)nrows, e->cust);
+        snprintf(why, MF_ERR_MAX,
+                 "missing recipient: the target query of workflow %s returned "
+                 "%llu rows for customer \"%.64s\" (exactly one is needed)",
+                 w->id, (unsigned long long)nrows, e->cust);
         return 1;
     }
     return 0;
@@ -400,8 +409,8 @@ static int find_recipient(planner_events *ev, const event_wf *w, const mf_event 
 static int produce(planner_events *ev, const char *topic, const char *key, size_t key_len,
                    mf_err *err)
 {
-    return mf_kafka_produce(ev->producer, topic, key, key_len, ev->sbuf.data, ev->sbuf.size,
-                            NULL, 60000, err);
+    return mf_kafka_produce(ev->producer, topic, key, key_len, ev->sbuf.data, ev->sbuf.size, NULL,
+                            60000, err);
 }
 
 static int produce_dlq(planner_events *ev, size_t i, const char *reason, mf_err *err)
@@ -481,12 +490,14 @@ static int emit_item(planner_events *ev, ev_item *it, char *why, mf_err *err)
     row_clear(ev);
     if (!has(e->to) && (rc = find_recipient(ev, w, e, why, err)) != 0)
         return rc < 0 ? -1 : 0;
-    raw = has(e->to) ? e->to
-                     : planner_page_get(&ev->row, 0, planner_page_col(&ev->row,
-                                                                      w->plan.phone_column));
+    raw = has(e->to)
+              ? e->to
+              : planner_page_get(&ev->row, 0, planner_page_col(&ev->row, w->plan.phone_column));
     if (raw == NULL) {
-        snprintf(why, MF_ERR_MAX, "missing recipient: the target row of workflow %s has no "
-                 "column \"%.64s\"", w->id, w->plan.phone_column);
+        snprintf(why, MF_ERR_MAX,
+                 "missing recipient: the target row of workflow %s has no "
+                 "column \"%.64s\"",
+                 w->id, w->plan.phone_column);
         return 0;
     }
     if (event_wf_window_run(ev->pg, w, ev->cfg->event_window_s, err) != 0)
@@ -531,6 +542,7 @@ static int emit_item(planner_events *ev, ev_item *it, char *why, mf_err *err)
  * counters, in one statement: rows already there (a redelivery) add nothing. */
 static int record(planner_events *ev, mf_err *err)
 {
+    /* clang-format off */
     static const char sql[] =
         "WITH ins AS ("
         " INSERT INTO mf_event_jobs (job_id, event_id, workflow_id, run_id)"
@@ -543,6 +555,7 @@ static int record(planner_events *ev, mf_err *err)
         "  expanded_count = r.expanded_count + (n.c - n.ci),"
         "  invalid_count = r.invalid_count + n.ci"
         " FROM n WHERE r.id = n.run_id";
+    /* clang-format on */
     const char *params[5];
     size_t k = 0;
 
@@ -606,25 +619,25 @@ static int process_batch(planner_events *ev, size_t n, mf_err *err)
     if (mf_kafka_flush(ev->producer, (int)ev->cfg->flush_timeout_ms, err) != 0)
         return -1;
     if (ev->dr_failed > 0)
-        return mf_err_set(err, "%lld messages failed delivery: %s", ev->dr_failed,
-                          ev->dr_error);
+        return mf_err_set(err, "%lld messages failed delivery: %s", ev->dr_failed, ev->dr_error);
     return record(ev, err);
 }
 
 static int open_kafka(planner_events *ev, mf_err *err)
 {
     const planner_config *cfg = ev->cfg;
-    mf_kafka_conf kc = {cfg->common.kafka_brokers, cfg->common.instance_id,
-                        cfg->common.topic_prefix, NULL, ev->log, &cfg->common.kafka_sec};
+    mf_kafka_conf kc = {
+        cfg->common.kafka_brokers, cfg->common.instance_id, cfg->common.topic_prefix, NULL, ev->log,
+        &cfg->common.kafka_sec};
     const char *topics[2] = {ev->t_events, NULL};
     char group[160];
     mf_kafka_consumer_opts co;
 
     if (mf_kafka_topic_name(&kc, MF_TOPIC_EVENTS, ev->t_events, sizeof(ev->t_events), err) != 0 ||
-        mf_kafka_topic_name(&kc, MF_TOPIC_JOBS_TX, ev->t_jobs_tx, sizeof(ev->t_jobs_tx),
+        mf_kafka_topic_name(&kc, MF_TOPIC_JOBS_TX, ev->t_jobs_tx, sizeof(ev->t_jobs_tx), err) !=
+            0 ||
+        mf_kafka_topic_name(&kc, MF_TOPIC_RESULTS_TX, ev->t_results_tx, sizeof(ev->t_results_tx),
                             err) != 0 ||
-        mf_kafka_topic_name(&kc, MF_TOPIC_RESULTS_TX, ev->t_results_tx,
-                            sizeof(ev->t_results_tx), err) != 0 ||
         mf_kafka_topic_name(&kc, MF_TOPIC_DLQ, ev->t_dlq, sizeof(ev->t_dlq), err) != 0)
         return mf_err_prefix(err, "MF_TOPIC_PREFIX");
     snprintf(group, sizeof(group), "%splanner-events", cfg->common.topic_prefix);

@@ -26,14 +26,14 @@ typedef struct expansion {
     planner_page page;
     planner_phoneset phones;
     planner_qcache qc;
-    mf_buf keybuf;        /* query cache key */
-    mf_buf rowbuf;        /* query values of the current row */
-    size_t *qoff;         /* per var: offset + 1 into rowbuf, 0 = no value */
-    mf_codec_kv *kv;      /* resolved variables of the current row */
+    mf_buf keybuf;   /* query cache key */
+    mf_buf rowbuf;   /* query values of the current row */
+    size_t *qoff;    /* per var: offset + 1 into rowbuf, 0 = no value */
+    mf_codec_kv *kv; /* resolved variables of the current row */
     size_t kv_cap;
-    hook_run hook;        /* a webhook call's variables and recipients (hook_expand.h) */
-    int *var_col;         /* per var: page column (COLUMN) */
-    int *param_col;       /* per var: first of its params' page columns (QUERY) */
+    hook_run hook;  /* a webhook call's variables and recipients (hook_expand.h) */
+    int *var_col;   /* per var: page column (COLUMN) */
+    int *param_col; /* per var: first of its params' page columns (QUERY) */
     size_t *param_at;
     int col_key, col_phone, col_name, col_consent;
     mf_mysql_key key;
@@ -43,7 +43,7 @@ typedef struct expansion {
     long long duplicates;
     planner_counts counted; /* already added to the metrics */
     long long dups_counted;
-    int64_t last_renew_ms;  /* monotonic: when the lease was last renewed */
+    int64_t last_renew_ms; /* monotonic: when the lease was last renewed */
     planner_emitter em;
     char reason[MF_ERR_MAX];
 } expansion;
@@ -147,7 +147,8 @@ static planner_outcome keep_lease(expansion *ex, int force)
                             cursor[0] ? cursor : NULL, &err);
     if (rc < 0)
         return planner_data_error(ctx, ex->run->id, "lease renewal", &err)
-                   ? set_reason(ex, PLANNER_OUT_FAIL, err.msg) : dep_down(ex, err.msg);
+                   ? set_reason(ex, PLANNER_OUT_FAIL, err.msg)
+                   : dep_down(ex, err.msg);
     if (rc == 0)
         return set_reason(ex, PLANNER_OUT_LOST, "lease lost (taken over or run no longer running)");
     ex->last_renew_ms = now;
@@ -162,8 +163,7 @@ static planner_outcome renew_cb(void *self, int force)
 
 /* ---- producing -------------------------------------------------------------------------- */
 
-static planner_outcome emit_invalid(expansion *ex, size_t row, const char *raw,
-                                    mf_phone_reason why)
+static planner_outcome emit_invalid(expansion *ex, size_t row, const char *raw, mf_phone_reason why)
 {
     const char *tkey = planner_page_get(&ex->page, row, ex->col_key);
     char rkey[MF_MYSQL_KEY_MAX + 16], id[MF_UUID_STR_SIZE];
@@ -177,8 +177,8 @@ static planner_outcome emit_invalid(expansion *ex, size_t row, const char *raw,
     ex->counts.invalid++;
     ex->counts.target++;
     /* a transactional run's failed rows go through the reporter's lane like its sends */
-    return planner_emit_produce(&ex->em, ex->run->tx ? ex->ctx->topic_results_tx
-                                                     : ex->ctx->topic_results,
+    return planner_emit_produce(&ex->em,
+                                ex->run->tx ? ex->ctx->topic_results_tx : ex->ctx->topic_results,
                                 id, MF_UUID_STR_LEN);
 }
 
@@ -195,8 +195,8 @@ static int query_key(expansion *ex, size_t i, size_t row, const char **params, m
     for (size_t j = 0; j < v->nparams; j++) {
         params[j] = planner_page_get(&ex->page, row, ex->param_col[ex->param_at[i] + j]);
         if (mf_buf_append_char(&ex->keybuf, params[j] != NULL ? '\x01' : '\x02', err) != 0 ||
-            (params[j] != NULL && mf_buf_append(&ex->keybuf, params[j], strlen(params[j]) + 1,
-                                                err) != 0))
+            (params[j] != NULL &&
+             mf_buf_append(&ex->keybuf, params[j], strlen(params[j]) + 1, err) != 0))
             return -1;
     }
     return 0;
@@ -209,16 +209,15 @@ static planner_outcome resolve_query(expansion *ex, size_t i, size_t row)
     const char *params[16], *cached = NULL;
     size_t start = ex->rowbuf.len;
     /* the cell limit: a longer value is treated as missing */
-    planner_first_value fv = {v->column, &ex->rowbuf, (size_t)ex->ctx->cfg->cell_max_bytes, 0,
-                              0, 0};
+    planner_first_value fv = {v->column, &ex->rowbuf, (size_t)ex->ctx->cfg->cell_max_bytes,
+                              0,         0,           0};
     mf_err err;
     planner_outcome o;
 
     if (query_key(ex, i, row, params, &err) != 0)
         return set_reason(ex, PLANNER_OUT_RETRY, err.msg);
     if (planner_qcache_get(&ex->qc, ex->keybuf.data, ex->keybuf.len, &cached)) {
-        if (cached != NULL && (mf_buf_append(&ex->rowbuf, cached, strlen(cached) + 1, &err)
-                               != 0))
+        if (cached != NULL && (mf_buf_append(&ex->rowbuf, cached, strlen(cached) + 1, &err) != 0))
             return set_reason(ex, PLANNER_OUT_RETRY, err.msg);
         ex->qoff[i] = cached != NULL ? start + 1 : 0;
         return PLANNER_OUT_OK;
@@ -233,8 +232,10 @@ static planner_outcome resolve_query(expansion *ex, size_t i, size_t row)
     if (fv.too_big > 0 && !ex->warned_big_value) {
         /* like a NULL or non-UTF-8 value: the default, else the job fails RENDER_FAILED */
         ex->warned_big_value = 1;
-        MF_LOG(ex->ctx->log, MF_LOG_WARN, "query variable value over the cell limit, treated "
-               "as missing", MF_KV_S("run_id", ex->run->id), MF_KV_S("variable", v->name),
+        MF_LOG(ex->ctx->log, MF_LOG_WARN,
+               "query variable value over the cell limit, treated "
+               "as missing",
+               MF_KV_S("run_id", ex->run->id), MF_KV_S("variable", v->name),
                MF_KV_I("bytes", fv.too_big), MF_KV_I("limit", ex->ctx->cfg->cell_max_bytes));
     }
     ex->qoff[i] = fv.has ? start + 1 : 0;
@@ -304,15 +305,14 @@ static planner_outcome emit_job(expansion *ex, size_t row, const char *phone)
 
     nkv = hook_expand_merge(&ex->hook, ex->kv, nkv, ex->kv_cap);
     if (o == PLANNER_OUT_OK)
-        o = planner_emit_encode_job(&ex->em, phone,
-                                    planner_page_get(&ex->page, row, ex->col_name), ex->kv, nkv,
-                                    consent);
+        o = planner_emit_encode_job(&ex->em, phone, planner_page_get(&ex->page, row, ex->col_name),
+                                    ex->kv, nkv, consent);
     if (o != PLANNER_OUT_OK)
         return o;
     ex->counts.expanded++;
     ex->counts.target++;
-    return planner_emit_produce(&ex->em, ex->run->tx ? ex->ctx->topic_jobs_tx
-                                                     : ex->ctx->topic_jobs, phone, strlen(phone));
+    return planner_emit_produce(&ex->em, ex->run->tx ? ex->ctx->topic_jobs_tx : ex->ctx->topic_jobs,
+                                phone, strlen(phone));
 }
 
 static planner_outcome expand_row(expansion *ex, size_t row)
@@ -356,14 +356,15 @@ static planner_outcome map_columns(expansion *ex)
         if (ex->col_consent < 0) {
             snprintf(ex->reason, sizeof(ex->reason),
                      "message_config.advertising.night_consent_column \"%.64s\" is not a column "
-                     "of the target query", p->consent_column);
+                     "of the target query",
+                     p->consent_column);
             return PLANNER_OUT_FAIL;
         }
     }
     for (size_t i = 0; i < p->nvars; i++) {
         const planner_var *v = &p->vars[i];
         ex->var_col[i] = v->kind == PLANNER_VAR_COLUMN ? planner_page_col(&ex->page, v->column)
-                                                        : -1;
+                                                       : -1;
         ex->param_at[i] = at;
         for (size_t j = 0; j < v->nparams; j++)
             ex->param_col[at++] = planner_page_col(&ex->page, v->params[j]);
@@ -374,9 +375,9 @@ static planner_outcome map_columns(expansion *ex)
 typedef struct page_fill {
     expansion *ex;
     mf_err err;
-    int failed;     /* a row could not be taken: the page is incomplete */
-    int too_big;    /* ... because one of its cells is over the cell limit */
-    int full;       /* the page reached its byte budget: more rows follow */
+    int failed;  /* a row could not be taken: the page is incomplete */
+    int too_big; /* ... because one of its cells is over the cell limit */
+    int full;    /* the page reached its byte budget: more rows follow */
 } page_fill;
 
 /* Where a cell broke the limit: the run's row number, its key (numbers masked) and the
@@ -395,8 +396,7 @@ static void describe_bad_cell(page_fill *pf, const mf_mysql_row *row)
     }
     snprintf(msg, sizeof(msg), "%s", pf->err.msg);
     mf_err_set(&pf->err, "target row %llu (%.64s %s): %s (MF_PLANNER_CELL_MAX_BYTES)",
-               (unsigned long long)(ex->rows_read + row->index + 1), ex->plan.key_column, key,
-               msg);
+               (unsigned long long)(ex->rows_read + row->index + 1), ex->plan.key_column, key, msg);
 }
 
 static int page_fill_cb(const mf_mysql_row *row, void *arg)
@@ -508,11 +508,12 @@ static planner_outcome expand_recipients(expansion *ex)
     mf_err err;
 
     planner_page_reset(&ex->page);
-    json_array_foreach(ex->hook.recipients, i, v) {
+    json_array_foreach(ex->hook.recipients, i, v)
+    {
         if (!json_is_string(v))
             continue;
-        hook_expand_recipient_row(json_string_value(v), ex->plan.phone_column,
-                                  ex->plan.key_column, names, values, lengths, &row);
+        hook_expand_recipient_row(json_string_value(v), ex->plan.phone_column, ex->plan.key_column,
+                                  names, values, lengths, &row);
         if (planner_page_add(&ex->page, &row, &err) != 0)
             return set_reason(ex, PLANNER_OUT_RETRY, err.msg);
     }
@@ -532,7 +533,8 @@ static planner_outcome expand_keys(expansion *ex)
     mf_buf_init(&sql, 0);
     if (hook_expand_key_sql(ex->plan.query, ex->plan.key_column, &sql, &err) != 0)
         o = set_reason(ex, PLANNER_OUT_FAIL, err.msg);
-    json_array_foreach(ex->hook.keys, i, v) {
+    json_array_foreach(ex->hook.keys, i, v)
+    {
         const char *params[1] = {json_string_value(v)};
         page_fill pf = {ex, {{0}}, 0, 0, 0};
         char masked[64];
@@ -542,14 +544,16 @@ static planner_outcome expand_keys(expansion *ex)
             break;
         planner_page_reset(&ex->page);
         if (mf_mysql_query_params(ex->ctx->mysql, sql.data, params, 1, page_fill_cb, &pf, NULL,
-                                  &err) != 0 && !pf.failed && !pf.full) {
+                                  &err) != 0 &&
+            !pf.failed && !pf.full) {
             o = mysql_failure(ex, &err);
             break;
         }
         if (pf.failed || pf.full) {
             o = set_reason(ex, pf.too_big ? PLANNER_OUT_FAIL : PLANNER_OUT_RETRY,
-                           pf.failed ? pf.err.msg : "a customer key matched more rows than a "
-                           "page holds");
+                           pf.failed ? pf.err.msg
+                                     : "a customer key matched more rows than a "
+                                       "page holds");
             break;
         }
         if (ex->page.nrows == 0) {

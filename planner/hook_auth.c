@@ -25,8 +25,9 @@ int hook_auth_sign(const char *secret, const char *timestamp, const char *body, 
     if (mf_buf_append_str(&msg, timestamp, err) != 0 || mf_buf_append_char(&msg, '.', err) != 0 ||
         mf_buf_append(&msg, body, body_len, err) != 0)
         goto out;
-    if (HMAC(EVP_sha256(), secret, (int)strlen(secret), (const unsigned char *)msg.data,
-             msg.len, mac, &mac_len) == NULL || mac_len != 32) {
+    if (HMAC(EVP_sha256(), secret, (int)strlen(secret), (const unsigned char *)msg.data, msg.len,
+             mac, &mac_len) == NULL ||
+        mac_len != 32) {
         mf_err_set(err, "could not compute the signature (libcrypto)");
         goto out;
     }
@@ -78,9 +79,9 @@ static void lower_hex(const char *s, char out[HOOK_AUTH_HEX_SIZE])
     out[64] = '\0';
 }
 
-hook_auth_result hook_auth_verify(const char *secret, const char *timestamp,
-                                  const char *signature, const char *body, size_t body_len,
-                                  int64_t now_s, char sig_hex[HOOK_AUTH_HEX_SIZE], mf_err *err)
+hook_auth_result hook_auth_verify(const char *secret, const char *timestamp, const char *signature,
+                                  const char *body, size_t body_len, int64_t now_s,
+                                  char sig_hex[HOOK_AUTH_HEX_SIZE], mf_err *err)
 {
     char want[HOOK_AUTH_HEX_SIZE], got[HOOK_AUTH_HEX_SIZE];
     const char *p;

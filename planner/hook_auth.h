@@ -31,8 +31,8 @@ int hook_auth_sign(const char *secret, const char *timestamp, const char *body, 
  * comparison is constant-time. On HOOK_AUTH_OK, sig_hex receives the matching signature's hex
  * (the replay key). err gets a message fit for the client (never the secret or the expected
  * signature). */
-hook_auth_result hook_auth_verify(const char *secret, const char *timestamp,
-                                  const char *signature, const char *body, size_t body_len,
-                                  int64_t now_s, char sig_hex[HOOK_AUTH_HEX_SIZE], mf_err *err);
+hook_auth_result hook_auth_verify(const char *secret, const char *timestamp, const char *signature,
+                                  const char *body, size_t body_len, int64_t now_s,
+                                  char sig_hex[HOOK_AUTH_HEX_SIZE], mf_err *err);
 
 #endif

@@ -14,8 +14,10 @@ static json_t *load_json(PGresult *res, int col)
 
 int hook_expand_load(PGconn *conn, const char *run_id, hook_run *out, mf_err *err)
 {
+    /* clang-format off */
     static const char sql[] = "SELECT variables::text, recipients::text, customer_keys::text"
                               " FROM mf_webhook_runs WHERE run_id = $1::uuid";
+    /* clang-format on */
     const char *params[1] = {run_id};
     PGresult *res;
     int rc = 0;
@@ -60,7 +62,8 @@ size_t hook_expand_merge(const hook_run *h, mf_codec_kv *kv, size_t n, size_t ca
 
     if (!h->present)
         return n;
-    json_object_foreach(h->variables, name, v) {
+    json_object_foreach(h->variables, name, v)
+    {
         size_t i;
         if (!json_is_string(v))
             continue;
@@ -90,10 +93,9 @@ int hook_expand_key_sql(const char *query, const char *key_column, mf_buf *out, 
                          (int)body_len, query, key_column);
 }
 
-void hook_expand_recipient_row(const char *phone, const char *phone_column,
-                               const char *key_column, const char *names[2],
-                               const char *values[2], unsigned long lengths[2],
-                               mf_mysql_row *row)
+void hook_expand_recipient_row(const char *phone, const char *phone_column, const char *key_column,
+                               const char *names[2], const char *values[2],
+                               unsigned long lengths[2], mf_mysql_row *row)
 {
     names[0] = phone_column;
     names[1] = key_column;

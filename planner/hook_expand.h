@@ -16,9 +16,9 @@
 /* The mf_webhook_runs row of a run (present = 0 for every other run). Owned: hook_expand_free. */
 typedef struct hook_run {
     int present;
-    json_t *variables;   /* object name -> string */
-    json_t *recipients;  /* array of normalised phones, or NULL */
-    json_t *keys;        /* array of customer keys (strings), or NULL */
+    json_t *variables;  /* object name -> string */
+    json_t *recipients; /* array of normalised phones, or NULL */
+    json_t *keys;       /* array of customer keys (strings), or NULL */
 } hook_run;
 
 /* Load run_id's webhook data into out. 0 (present or not), or -1 with err (database). */
@@ -41,9 +41,8 @@ int hook_expand_key_sql(const char *query, const char *key_column, mf_buf *out, 
 
 /* A target row for recipient phone: the columns phone_column and key_column (one column
  * when they are the same) holding the phone. names/values/lengths are caller arrays of 2. */
-void hook_expand_recipient_row(const char *phone, const char *phone_column,
-                               const char *key_column, const char *names[2],
-                               const char *values[2], unsigned long lengths[2],
-                               mf_mysql_row *row);
+void hook_expand_recipient_row(const char *phone, const char *phone_column, const char *key_column,
+                               const char *names[2], const char *values[2],
+                               unsigned long lengths[2], mf_mysql_row *row);
 
 #endif

@@ -29,8 +29,8 @@ struct hook_server {
     const planner_config *cfg;
     mf_log *log;
     mf_httpd *http;
-    mf_metric *calls;        /* msgfleet_planner_webhook_calls_total{code}, may be NULL */
-    PGconn *pg;              /* used only by the server's thread */
+    mf_metric *calls; /* msgfleet_planner_webhook_calls_total{code}, may be NULL */
+    PGconn *pg;       /* used only by the server's thread */
     rate_slot rate[RATE_SLOTS];
 };
 
@@ -54,8 +54,10 @@ static void answer_run(mf_httpd_resp *resp, const char *run_id, int existing)
 
     resp->status = 202;
     mf_buf_reset(&resp->body);
-    mf_buf_printf(&resp->body, &err, "{\"run_id\":\"%s\",\"status\":\"running\","
-                  "\"idempotent_replay\":%s}\n", run_id, existing ? "true" : "false");
+    mf_buf_printf(&resp->body, &err,
+                  "{\"run_id\":\"%s\",\"status\":\"running\","
+                  "\"idempotent_replay\":%s}\n",
+                  run_id, existing ? "true" : "false");
 }
 
 /* ---- helpers ---------------------------------------------------------------------------- */
@@ -143,7 +145,7 @@ typedef struct call {
     const mf_httpd_req *req;
     mf_httpd_resp *resp;
     char wf_id[MF_UUID_STR_SIZE];
-    const char *code;       /* what the answer said, for the log line */
+    const char *code; /* what the answer said, for the log line */
     char run_id[MF_UUID_STR_SIZE];
 } call;
 
@@ -162,20 +164,21 @@ static void unavailable(call *c, const mf_err *err)
 /* Authenticate against the workflow's secret; 0 when the call may go on. */
 static int authenticate(call *c, hook_workflow *wf, char sig_hex[HOOK_AUTH_HEX_SIZE])
 {
-    static const char *const CODES[] = {"", "missing_signature", "bad_signature",
-                                        "stale_timestamp", "bad_signature"};
+    static const char *const CODES[] = {"", "missing_signature", "bad_signature", "stale_timestamp",
+                                        "bad_signature"};
     const mf_httpd_req *req = c->req;
     hook_auth_result r;
     mf_err err;
 
     if (!wf->has_secret) {
-        fail(c, 401, "no_secret", "the workflow has no webhook secret yet "
+        fail(c, 401, "no_secret",
+             "the workflow has no webhook secret yet "
              "(msgfleet webhook-secret)");
         return -1;
     }
     r = hook_auth_verify(wf->secret, mf_httpd_req_header(req, "X-Msgfleet-Timestamp"),
-                         mf_httpd_req_header(req, "X-Msgfleet-Signature"), req->body,
-                         req->body_len, mf_clock_wall_ms() / 1000, sig_hex, &err);
+                         mf_httpd_req_header(req, "X-Msgfleet-Signature"), req->body, req->body_len,
+                         mf_clock_wall_ms() / 1000, sig_hex, &err);
     if (r != HOOK_AUTH_OK) {
         fail(c, 401, CODES[r], err.msg);
         return -1;
@@ -194,7 +197,8 @@ static void start_run(call *c, const hook_workflow *wf, const char *sig_hex)
     mf_err err;
 
     if (!idem_key_ok(idem)) {
-        fail(c, 400, "bad_request", "Idempotency-Key must be 1 to 255 printable ASCII "
+        fail(c, 400, "bad_request",
+             "Idempotency-Key must be 1 to 255 printable ASCII "
              "characters");
         return;
     }
@@ -225,7 +229,8 @@ static void start_run(call *c, const hook_workflow *wf, const char *sig_hex)
     if (hook_store_trigger(c->s->pg, &t, &err) != 0)
         unavailable(c, &err);
     else if (t.replay)
-        fail(c, 401, "replayed_signature", "this signature was used before: sign each call "
+        fail(c, 401, "replayed_signature",
+             "this signature was used before: sign each call "
              "anew (an Idempotency-Key makes a retry safe)");
     else if (t.gone)
         fail(c, 404, "workflow_not_found", "the workflow is no longer active");
@@ -302,8 +307,8 @@ static void on_request(void *arg, const mf_httpd_req *req, mf_httpd_resp *resp)
     mf_metric_add(c.s->calls, (const char *const[]){c.code[0] ? c.code : "none"}, 1);
     MF_LOG(c.s->log, resp->status >= 500 ? MF_LOG_WARN : MF_LOG_INFO, "webhook call",
            MF_KV_S("method", req->method), MF_KV_S("workflow_id", c.wf_id),
-           MF_KV_I("status", resp->status), MF_KV_S("code", c.code),
-           MF_KV_S("run_id", c.run_id), MF_KV_I("ms", mf_clock_mono_ms() - t0));
+           MF_KV_I("status", resp->status), MF_KV_S("code", c.code), MF_KV_S("run_id", c.run_id),
+           MF_KV_I("ms", mf_clock_mono_ms() - t0));
 }
 
 /* ---- lifecycle ------------------------------------------------------------------------- */
@@ -343,7 +348,8 @@ hook_server *hook_server_start(const planner_config *cfg, mf_log *log, mf_metric
         s->calls = mf_metrics_counter(
             metrics, "msgfleet_planner_webhook_calls_total",
             "Webhook calls answered, by answer code (accepted, existing_run, or the error code; "
-            "a body refused as too large before it is read is not counted).", "code", err);
+            "a body refused as too large before it is read is not counted).",
+            "code", err);
         if (s->calls == NULL)
             goto fail;
     }

@@ -11,6 +11,7 @@
 #include "mf_pg.h"
 #include "mf_template.h"
 
+/* clang-format off */
 static const char WORKFLOW_SQL[] =
     "SELECT COALESCE(w.status, ''), w.trigger_type, s.secret,"
     " COALESCE(w.variables, '{}')::text, t.content, w.message_config->>'subject'"
@@ -18,6 +19,7 @@ static const char WORKFLOW_SQL[] =
     " LEFT JOIN mf_webhook_secrets s ON s.workflow_id = w.id"
     " LEFT JOIN message_templates t ON t.id::text = w.message_config->>'template_id'"
     " WHERE w.id = $1::uuid";
+/* clang-format on */
 
 static void add_known(hook_workflow *wf, const char *name, size_t len)
 {
@@ -64,8 +66,7 @@ int hook_store_workflow(PGconn *conn, const char *wf_id, hook_workflow *out, mf_
         if (!PQgetisnull(res, 0, 5))
             mf_template_each_variable(PQgetvalue(res, 0, 5), collect, out);
         vars = json_loads(PQgetvalue(res, 0, 3), 0, NULL);
-        json_object_foreach(vars, name, v)
-            add_known(out, name, strlen(name));
+        json_object_foreach(vars, name, v) add_known(out, name, strlen(name));
         json_decref(vars);
         /* the copy of the secret in the result is wiped before it is freed */
         if (!PQgetisnull(res, 0, 2))
@@ -84,8 +85,10 @@ void hook_store_workflow_wipe(hook_workflow *wf)
 /* The run of (workflow, key) into t->run_id: 1 found, 0 none, -1 with err. */
 static int find_key(PGconn *conn, hook_trigger *t, mf_err *err)
 {
+    /* clang-format off */
     static const char sql[] = "SELECT run_id FROM mf_webhook_idempotency"
                               " WHERE workflow_id = $1::uuid AND idempotency_key = $2";
+    /* clang-format on */
     const char *params[2] = {t->workflow_id, t->idem_key};
     PGresult *res = mf_pg_query(conn, sql, 2, params, err);
     int found;
@@ -103,10 +106,12 @@ static int find_key(PGconn *conn, hook_trigger *t, mf_err *err)
 
 static int record_signature(PGconn *conn, const hook_trigger *t, long long *added, mf_err *err)
 {
+    /* clang-format off */
     static const char purge[] = "DELETE FROM mf_webhook_signatures"
                                 " WHERE seen_at < now() - interval '15 minutes'";
     static const char sql[] = "INSERT INTO mf_webhook_signatures (workflow_id, signature)"
                               " VALUES ($1::uuid, $2) ON CONFLICT DO NOTHING";
+    /* clang-format on */
     const char *params[2] = {t->workflow_id, t->sig_hex};
 
     if (mf_pg_command(conn, purge, 0, NULL, NULL, err) != 0)
@@ -116,6 +121,7 @@ static int record_signature(PGconn *conn, const hook_trigger *t, long long *adde
 
 static int insert_run(PGconn *conn, hook_trigger *t, mf_err *err)
 {
+    /* clang-format off */
     static const char run_sql[] =
         "INSERT INTO workflow_runs (workflow_id, status, trigger_type, requested_by)"
         " SELECT id, 'running', 'webhook', 'webhook' FROM workflows"
@@ -124,6 +130,7 @@ static int insert_run(PGconn *conn, hook_trigger *t, mf_err *err)
     static const char data_sql[] =
         "INSERT INTO mf_webhook_runs (run_id, workflow_id, variables, recipients, customer_keys)"
         " VALUES ($1::uuid, $2::uuid, $3::jsonb, $4::jsonb, $5::jsonb)";
+    /* clang-format on */
     const char *params[5] = {t->workflow_id};
     PGresult *res = mf_pg_query(conn, run_sql, 1, params, err);
 
@@ -146,9 +153,11 @@ static int insert_run(PGconn *conn, hook_trigger *t, mf_err *err)
 
 static int record_key(PGconn *conn, const hook_trigger *t, long long *added, mf_err *err)
 {
+    /* clang-format off */
     static const char sql[] =
         "INSERT INTO mf_webhook_idempotency (workflow_id, idempotency_key, run_id)"
         " VALUES ($1::uuid, $2, $3::uuid) ON CONFLICT DO NOTHING";
+    /* clang-format on */
     const char *params[3] = {t->workflow_id, t->idem_key, t->run_id};
 
     return mf_pg_command(conn, sql, 3, params, added, err);

@@ -16,7 +16,7 @@
 /* What the endpoint needs of a workflow. */
 typedef struct hook_workflow {
     int found;
-    char status[32];        /* "" when NULL */
+    char status[32]; /* "" when NULL */
     char trigger_type[32];
     int has_secret;
     char secret[HOOK_STORE_SECRET_MAX]; /* wiped by hook_store_workflow_wipe */
@@ -36,11 +36,11 @@ void hook_store_workflow_wipe(hook_workflow *wf);
 /* One accepted call. Inputs are borrowed; outputs are filled by hook_store_trigger. */
 typedef struct hook_trigger {
     const char *workflow_id;
-    const char *sig_hex;        /* the request's signature (replay key) */
-    const char *idem_key;       /* Idempotency-Key or NULL */
-    const char *variables_json; /* JSON object text */
+    const char *sig_hex;         /* the request's signature (replay key) */
+    const char *idem_key;        /* Idempotency-Key or NULL */
+    const char *variables_json;  /* JSON object text */
     const char *recipients_json; /* JSON array text or NULL */
-    const char *keys_json;      /* JSON array text or NULL */
+    const char *keys_json;       /* JSON array text or NULL */
     char run_id[MF_UUID_STR_SIZE];
     int existing; /* the Idempotency-Key named an earlier call: run_id is that call's run */
     int replay;   /* the signature was used before (and no Idempotency-Key matched) */

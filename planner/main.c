@@ -51,8 +51,8 @@ static void *tx_main(void *arg)
     return NULL;
 }
 
-static int tx_start(tx_lane *t, const planner_config *cfg, const planner_metrics *pm,
-                    mf_log *log, mf_err *err)
+static int tx_start(tx_lane *t, const planner_config *cfg, const planner_metrics *pm, mf_log *log,
+                    mf_err *err)
 {
     memset(t, 0, sizeof(*t));
     t->log = log;

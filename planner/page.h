@@ -13,13 +13,13 @@
 /* Rows of one page: all cells in one arena (no allocation per row once warmed up). */
 typedef struct planner_page {
     unsigned ncols;
-    char **names;       /* column names of the first row added (owned) */
-    mf_buf arena;       /* cell bytes, each followed by a NUL */
-    size_t *cells;      /* nrows * ncols: offset + 1 into arena, 0 = SQL NULL */
+    char **names;  /* column names of the first row added (owned) */
+    mf_buf arena;  /* cell bytes, each followed by a NUL */
+    size_t *cells; /* nrows * ncols: offset + 1 into arena, 0 = SQL NULL */
     size_t nrows, cap_rows;
-    size_t cell_max;    /* most bytes of one cell (0: no limit) */
-    size_t byte_max;    /* most arena bytes of a page (0: no limit but the arena's) */
-    int bad_col;        /* after planner_page_add failed on a cell over cell_max: its column,
+    size_t cell_max; /* most bytes of one cell (0: no limit) */
+    size_t byte_max; /* most arena bytes of a page (0: no limit but the arena's) */
+    int bad_col;     /* after planner_page_add failed on a cell over cell_max: its column,
                          * else -1 */
 } planner_page;
 

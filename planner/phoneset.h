@@ -17,8 +17,8 @@
 
 typedef struct planner_phoneset {
     uint64_t *slots;
-    size_t cap, n;                 /* hash: slots, and numbers in it */
-    size_t n_mobile;               /* numbers in the bitmaps */
+    size_t cap, n;                                /* hash: slots, and numbers in it */
+    size_t n_mobile;                              /* numbers in the bitmaps */
     uint8_t *mobile[10][PLANNER_PHONESET_CHUNKS]; /* [third digit][suffix >> CHUNK_BITS] */
 } planner_phoneset;
 

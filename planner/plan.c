@@ -21,10 +21,10 @@
 typedef struct loader {
     PGconn *conn;
     planner_plan *plan;
-    json_t *variables;  /* workflows.variables (object) */
-    const char *tz;     /* default zone of function variables */
+    json_t *variables; /* workflows.variables (object) */
+    const char *tz;    /* default zone of function variables */
     int64_t run_started_s;
-    int permanent;      /* the last failure is a configuration error */
+    int permanent; /* the last failure is a configuration error */
     mf_err *err;
     int query_optional; /* an event workflow: the target query may be absent */
 } loader;
@@ -123,8 +123,7 @@ static int load_target(loader *l, json_t *tc)
     if (mf_sqlguard_check(p->query, 0, NULL, &gerr) != 0)
         return bad(l, "target_config.query rejected: %s", gerr.msg);
     if (tl != NULL && !json_is_null(tl)) {
-        if (!json_is_integer(tl) || json_integer_value(tl) < 1 ||
-            json_integer_value(tl) > 3600)
+        if (!json_is_integer(tl) || json_integer_value(tl) < 1 || json_integer_value(tl) > 3600)
             return bad(l, "target_config.time_limit_s must be an integer in 1-3600");
         p->time_limit_s = (unsigned)json_integer_value(tl);
     }
@@ -202,8 +201,8 @@ static int collect_name(void *arg, const char *name, size_t len)
     return 0;
 }
 
-int planner_plan_function(const char *fn, const char *format, const char *tz, int64_t t,
-                          char *out, size_t outsz, mf_err *err)
+int planner_plan_function(const char *fn, const char *format, const char *tz, int64_t t, char *out,
+                          size_t outsz, mf_err *err)
 {
     int off;
     time_t local;
@@ -268,7 +267,8 @@ static int set_params(loader *l, planner_var *v, json_t *entry)
     v->params = calloc(json_array_size(params) + 1, sizeof(char *));
     if (v->params == NULL)
         return mf_err_set(l->err, "out of memory");
-    json_array_foreach(params, i, p) {
+    json_array_foreach(params, i, p)
+    {
         if (!json_is_string(p))
             return bad(l, "variable \"%s\": params must be column names", v->name);
         v->params[i] = dup_str(json_string_value(p));
@@ -279,8 +279,7 @@ static int set_params(loader *l, planner_var *v, json_t *entry)
     return 0;
 }
 
-static int set_query(loader *l, planner_var *v, const char *sql, const char *column,
-                     json_t *entry)
+static int set_query(loader *l, planner_var *v, const char *sql, const char *column, json_t *entry)
 {
     mf_err gerr;
     size_t marks = 0;
@@ -292,8 +291,7 @@ static int set_query(loader *l, planner_var *v, const char *sql, const char *col
     for (const char *s = sql; *s != '\0'; s++)
         marks += *s == '?';
     if (marks != v->nparams)
-        return bad(l, "variable \"%s\": query placeholders and params differ in number",
-                   v->name);
+        return bad(l, "variable \"%s\": query placeholders and params differ in number", v->name);
     v->kind = PLANNER_VAR_QUERY;
     v->sql = dup_str(sql);
     v->column = dup_str(column);
@@ -302,9 +300,11 @@ static int set_query(loader *l, planner_var *v, const char *sql, const char *col
 
 static int var_mapping(loader *l, planner_var *v, json_t *entry)
 {
+    /* clang-format off */
     static const char sql[] =
         "SELECT source_type, source_field, selected_column, default_value"
         " FROM individual_variable_mappings WHERE id = $1::uuid";
+    /* clang-format on */
     const char *id;
     mf_uuid u;
     PGresult *res;
@@ -339,7 +339,9 @@ static int var_mapping(loader *l, planner_var *v, json_t *entry)
 
 static int var_query(loader *l, planner_var *v, json_t *entry)
 {
+    /* clang-format off */
     static const char sql[] = "SELECT query_sql FROM variable_query_templates WHERE id = $1::uuid";
+    /* clang-format on */
     const char *id, *column;
     mf_uuid u;
     PGresult *res;
@@ -426,8 +428,10 @@ static int load_vars(loader *l, const name_list *nl)
 
 static int load_template(loader *l, json_t *mc, name_list *nl)
 {
+    /* clang-format off */
     static const char sql[] = "SELECT content, message_type FROM message_templates"
                               " WHERE id = $1::uuid";
+    /* clang-format on */
     const char *id, *subject;
     PGresult *res;
     int rc = 0;
@@ -440,8 +444,7 @@ static int load_template(loader *l, json_t *mc, name_list *nl)
     if (res == NULL)
         return -1;
     if (parse_msg_type(PQgetvalue(res, 0, 1), &l->plan->type) != 0)
-        rc = bad(l, "template %s has unknown message_type \"%.16s\"", id,
-                 PQgetvalue(res, 0, 1));
+        rc = bad(l, "template %s has unknown message_type \"%.16s\"", id, PQgetvalue(res, 0, 1));
     mf_template_each_variable(PQgetvalue(res, 0, 0), collect_name, nl);
     if (subject != NULL)
         mf_template_each_variable(subject, collect_name, nl);
@@ -461,8 +464,7 @@ static int load_consent(loader *l, json_t *mc)
     const char *col;
 
     if (rate != NULL && !json_is_null(rate) &&
-        (!json_is_number(rate) || !(json_number_value(rate) > 0) ||
-         json_number_value(rate) > 6e8))
+        (!json_is_number(rate) || !(json_number_value(rate) > 0) || json_number_value(rate) > 6e8))
         return bad(l, "message_config.rate_per_minute must be a number above 0");
 
     if (ad == NULL || json_is_null(ad))
@@ -493,8 +495,8 @@ static int load_configs(loader *l, PGresult *wf)
     if (l->variables == NULL)
         goto out;
     sc = json_loads(PQgetvalue(wf, 0, 3), 0, NULL);
-    l->tz = json_is_string(json_object_get(sc, "tz"))
-                ? json_string_value(json_object_get(sc, "tz")) : "Asia/Seoul";
+    l->tz = json_is_string(json_object_get(sc, "tz")) ? json_string_value(json_object_get(sc, "tz"))
+                                                      : "Asia/Seoul";
     if (load_target(l, tc) == 0 && load_template(l, mc, nl) == 0 && load_consent(l, mc) == 0 &&
         load_vars(l, nl) == 0)
         rc = 0;
@@ -510,12 +512,14 @@ out:
 static int plan_load(PGconn *conn, const char *workflow_id, uint64_t run_started_ms,
                      int query_optional, planner_plan *plan, int *permanent, mf_err *err)
 {
+    /* clang-format off */
     static const char sql[] =
         "SELECT COALESCE(target_config, '{}')::text, COALESCE(message_config, '{}')::text,"
         " COALESCE(variables, '{}')::text, COALESCE(schedule_config, '{}')::text"
         " FROM workflows WHERE id = $1::uuid";
-    loader l = {conn, plan, NULL, "Asia/Seoul", (int64_t)(run_started_ms / 1000), 0, err,
-                query_optional};
+    /* clang-format on */
+    loader l = {conn, plan, NULL,          "Asia/Seoul", (int64_t)(run_started_ms / 1000),
+                0,    err,  query_optional};
     PGresult *res;
     int rc = -1;
 
@@ -549,8 +553,10 @@ int planner_plan_load_event(PGconn *conn, const char *workflow_id, uint64_t now_
 int planner_plan_load_template(PGconn *conn, const char *workflow_id, planner_plan *plan,
                                int *permanent, mf_err *err)
 {
+    /* clang-format off */
     static const char sql[] = "SELECT COALESCE(message_config, '{}')::text FROM workflows"
                               " WHERE id = $1::uuid";
+    /* clang-format on */
     loader l = {conn, plan, NULL, "Asia/Seoul", 0, 0, err, 0};
     name_list *nl = calloc(1, sizeof(*nl));
     json_t *mc = NULL;

@@ -22,25 +22,25 @@ typedef enum planner_var_kind {
 typedef struct planner_var {
     char *name;
     planner_var_kind kind;
-    char *column;    /* COLUMN: the row column; QUERY: result column (NULL: the first) */
-    char *value;     /* STATIC: the value */
-    char *def;       /* default when there is no value (NULL: none, the variable is missing) */
-    char *sql;       /* QUERY: the SELECT with `?` placeholders */
-    char **params;   /* QUERY: row columns bound to the placeholders, in order */
+    char *column;  /* COLUMN: the row column; QUERY: result column (NULL: the first) */
+    char *value;   /* STATIC: the value */
+    char *def;     /* default when there is no value (NULL: none, the variable is missing) */
+    char *sql;     /* QUERY: the SELECT with `?` placeholders */
+    char **params; /* QUERY: row columns bound to the placeholders, in order */
     size_t nparams;
 } planner_var;
 
 typedef struct planner_plan {
     mf_uuid wf, tpl;
-    mf_msg_type type;        /* message_templates.message_type */
-    char *query;             /* target_config.query (passed mf_sqlguard) */
-    char *key_column;        /* target_config.key_column (default "id") */
-    char *phone_column;      /* target_config.phone_column (default "phone") */
-    char *name_column;       /* target_config.name_column (default "name") */
-    char *consent_column;    /* message_config.advertising.night_consent_column: the target
+    mf_msg_type type;      /* message_templates.message_type */
+    char *query;           /* target_config.query (passed mf_sqlguard) */
+    char *key_column;      /* target_config.key_column (default "id") */
+    char *phone_column;    /* target_config.phone_column (default "phone") */
+    char *name_column;     /* target_config.name_column (default "name") */
+    char *consent_column;  /* message_config.advertising.night_consent_column: the target
                               * column holding each recipient's consent to advertising at
                               * night (NULL: none; nobody consented) */
-    unsigned time_limit_s;   /* target_config.time_limit_s (0: the planner's limit; above
+    unsigned time_limit_s; /* target_config.time_limit_s (0: the planner's limit; above
                               * MF_MYSQL_TIME_LIMIT_S it is clamped to it) */
     planner_var *vars;
     size_t nvars;
@@ -74,7 +74,7 @@ void planner_plan_free(planner_plan *plan);
 /* Format unix time t (seconds) with strftime in the given zone (see schedule.h). Used for
  * function variables: "now" (default format "%Y-%m-%d %H:%M") and "today" ("%Y-%m-%d").
  * Returns 0 or -1 (unknown function or zone, output over outsz). */
-int planner_plan_function(const char *fn, const char *format, const char *tz, int64_t t,
-                          char *out, size_t outsz, mf_err *err);
+int planner_plan_function(const char *fn, const char *format, const char *tz, int64_t t, char *out,
+                          size_t outsz, mf_err *err);
 
 #endif

@@ -26,31 +26,53 @@ int planner_metrics_init(planner_metrics *pm, mf_metrics *m, mf_err *err)
 
     memset(pm, 0, sizeof(*pm));
     pm->runs_claimed = mf_metrics_counter(m, "msgfleet_planner_runs_claimed_total",
-                                          "Runs claimed for expansion (takeovers included).",
-                                          NULL, err);
-    pm->runs_failed = pm->runs_claimed == NULL ? NULL : mf_metrics_counter(
-        m, "msgfleet_planner_runs_failed_total",
-        "Runs failed by the planner (permanent configuration errors).", NULL, err);
-    pm->jobs = pm->runs_failed == NULL ? NULL : mf_metrics_counter(
-        m, "msgfleet_planner_jobs_total", "Jobs published (acknowledged per page or run).",
-        NULL, err);
-    pm->invalid = pm->jobs == NULL ? NULL : mf_metrics_counter(
-        m, "msgfleet_planner_invalid_total", "Recipients rejected as INVALID_PHONE.", NULL, err);
-    pm->duplicates = pm->invalid == NULL ? NULL : mf_metrics_counter(
-        m, "msgfleet_planner_duplicates_dropped_total",
-        "Target rows dropped because their phone was already planned in the run.", NULL, err);
-    pm->expansion_seconds = pm->duplicates == NULL ? NULL : mf_metrics_histogram(
-        m, "msgfleet_planner_expansion_seconds",
-        "Duration of one finished run expansion (claim to recorded counts).", NULL, BOUNDS,
-        sizeof(BOUNDS) / sizeof(BOUNDS[0]), err);
-    pm->pages = pm->expansion_seconds == NULL ? NULL : mf_metrics_counter(
-        m, "msgfleet_planner_pages_total", "Target or replay pages read.", NULL, err);
-    pm->schedules_fired = pm->pages == NULL ? NULL : mf_metrics_counter(
-        m, "msgfleet_planner_schedules_fired_total", "Scheduled runs created.", NULL, err);
-    pm->data_errors = pm->schedules_fired == NULL ? NULL : mf_metrics_counter(
-        m, "msgfleet_planner_data_errors_total",
-        "Writes of a run's row that failed with a data error (the run is failed or skipped), "
-        "by SQLSTATE.", "sqlstate", err);
+                                          "Runs claimed for expansion (takeovers included).", NULL,
+                                          err);
+    pm->runs_failed = pm->runs_claimed == NULL
+                          ? NULL
+                          : mf_metrics_counter(
+                                m, "msgfleet_planner_runs_failed_total",
+                                "Runs failed by the planner (permanent configuration errors).",
+                                NULL, err);
+    pm->jobs = pm->runs_failed == NULL
+                   ? NULL
+                   : mf_metrics_counter(m, "msgfleet_planner_jobs_total",
+                                        "Jobs published (acknowledged per page or run).", NULL,
+                                        err);
+    pm->invalid = pm->jobs == NULL
+                      ? NULL
+                      : mf_metrics_counter(m, "msgfleet_planner_invalid_total",
+                                           "Recipients rejected as INVALID_PHONE.", NULL, err);
+    pm->duplicates =
+        pm->invalid == NULL
+            ? NULL
+            : mf_metrics_counter(
+                  m, "msgfleet_planner_duplicates_dropped_total",
+                  "Target rows dropped because their phone was already planned in the run.", NULL,
+                  err);
+    pm->expansion_seconds =
+        pm->duplicates == NULL
+            ? NULL
+            : mf_metrics_histogram(
+                  m, "msgfleet_planner_expansion_seconds",
+                  "Duration of one finished run expansion (claim to recorded counts).", NULL,
+                  BOUNDS, sizeof(BOUNDS) / sizeof(BOUNDS[0]), err);
+    pm->pages = pm->expansion_seconds == NULL
+                    ? NULL
+                    : mf_metrics_counter(m, "msgfleet_planner_pages_total",
+                                         "Target or replay pages read.", NULL, err);
+    pm->schedules_fired = pm->pages == NULL
+                              ? NULL
+                              : mf_metrics_counter(m, "msgfleet_planner_schedules_fired_total",
+                                                   "Scheduled runs created.", NULL, err);
+    pm->data_errors =
+        pm->schedules_fired == NULL
+            ? NULL
+            : mf_metrics_counter(
+                  m, "msgfleet_planner_data_errors_total",
+                  "Writes of a run's row that failed with a data error (the run is failed or "
+                  "skipped), by SQLSTATE.",
+                  "sqlstate", err);
     if (pm->data_errors == NULL)
         return -1;
     /* every counter shows 0 from the start (series are created on first use) */
@@ -73,8 +95,8 @@ void planner_dep(planner_ctx *ctx, const char *name, int ok, const char *detail)
             if (ok)
                 MF_LOG(ctx->log, MF_LOG_INFO, "dependency available", MF_KV_S("dependency", name));
             else
-                MF_LOG(ctx->log, MF_LOG_WARN, "dependency unavailable",
-                       MF_KV_S("dependency", name), MF_KV_S("error", detail ? detail : ""));
+                MF_LOG(ctx->log, MF_LOG_WARN, "dependency unavailable", MF_KV_S("dependency", name),
+                       MF_KV_S("error", detail ? detail : ""));
         }
         ctx->dep_ok[i] = (signed char)(ok ? 1 : 0);
     }
@@ -103,15 +125,19 @@ static void on_delivery(void *arg, const mf_kafka_dr *dr)
 static int open_kafka(planner_ctx *ctx, mf_err *err)
 {
     const planner_config *cfg = ctx->cfg;
-    mf_kafka_conf kc = {cfg->common.kafka_brokers, cfg->common.instance_id,
-                        cfg->common.topic_prefix, NULL, ctx->log, &cfg->common.kafka_sec};
+    mf_kafka_conf kc = {cfg->common.kafka_brokers,
+                        cfg->common.instance_id,
+                        cfg->common.topic_prefix,
+                        NULL,
+                        ctx->log,
+                        &cfg->common.kafka_sec};
 
-    if (mf_kafka_topic_name(&kc, MF_TOPIC_JOBS, ctx->topic_jobs, sizeof(ctx->topic_jobs),
+    if (mf_kafka_topic_name(&kc, MF_TOPIC_JOBS, ctx->topic_jobs, sizeof(ctx->topic_jobs), err) !=
+            0 ||
+        mf_kafka_topic_name(&kc, MF_TOPIC_JOBS_TX, ctx->topic_jobs_tx, sizeof(ctx->topic_jobs_tx),
                             err) != 0 ||
-        mf_kafka_topic_name(&kc, MF_TOPIC_JOBS_TX, ctx->topic_jobs_tx,
-                            sizeof(ctx->topic_jobs_tx), err) != 0 ||
-        mf_kafka_topic_name(&kc, MF_TOPIC_RESULTS, ctx->topic_results,
-                            sizeof(ctx->topic_results), err) != 0 ||
+        mf_kafka_topic_name(&kc, MF_TOPIC_RESULTS, ctx->topic_results, sizeof(ctx->topic_results),
+                            err) != 0 ||
         mf_kafka_topic_name(&kc, MF_TOPIC_RESULTS_TX, ctx->topic_results_tx,
                             sizeof(ctx->topic_results_tx), err) != 0)
         return mf_err_prefix(err, "MF_TOPIC_PREFIX");
@@ -215,8 +241,8 @@ static void claim_data_error(planner_ctx *ctx, const mf_err *cerr)
     mf_err err;
     int rc;
 
-    rc = planner_runs_candidate(ctx->pg, ctx->lane, (const char (*)[40])ctx->skip, ctx->nskip,
-                                id, sizeof(id), &err);
+    rc = planner_runs_candidate(ctx->pg, ctx->lane, (const char(*)[40])ctx->skip, ctx->nskip, id,
+                                sizeof(id), &err);
     if (rc <= 0) {
         back_off(ctx, "could not claim a run, waiting", rc < 0 ? err.msg : cerr->msg);
         return;
@@ -250,7 +276,7 @@ static void fail_inactive_runs(planner_ctx *ctx)
     mf_err err;
     int rc;
 
-    if (planner_runs_inactive(ctx->pg, (const char (*)[40])ctx->skip, ctx->nskip, runs,
+    if (planner_runs_inactive(ctx->pg, (const char(*)[40])ctx->skip, ctx->nskip, runs,
                               sizeof(runs) / sizeof(runs[0]), &n, &err) != 0) {
         MF_LOG(ctx->log, MF_LOG_WARN, "could not look for runs of inactive workflows",
                MF_KV_S("error", err.msg));
@@ -295,8 +321,10 @@ static int pg_ready(planner_ctx *ctx)
     if (ctx->pg == NULL || mf_pg_ensure(ctx->pg, &err) != 0) {
         planner_dep(ctx, "postgres", 0, err.msg);
         /* the transactional lane's thread waits too, under a message of its own */
-        back_off(ctx, strcmp(ctx->lane, "tx") == 0 ? "transactional lane: no database yet"
-                                                  : "database unavailable, waiting", err.msg);
+        back_off(ctx,
+                 strcmp(ctx->lane, "tx") == 0 ? "transactional lane: no database yet"
+                                              : "database unavailable, waiting",
+                 err.msg);
         return 0;
     }
     planner_dep(ctx, "postgres", 1, NULL);
@@ -314,8 +342,12 @@ static int probe_row(const mf_mysql_row *row, void *arg)
 static void probe_idle(planner_ctx *ctx)
 {
     const planner_config *cfg = ctx->cfg;
-    mf_kafka_conf kc = {cfg->common.kafka_brokers, cfg->common.instance_id,
-                        cfg->common.topic_prefix, NULL, ctx->log, &cfg->common.kafka_sec};
+    mf_kafka_conf kc = {cfg->common.kafka_brokers,
+                        cfg->common.instance_id,
+                        cfg->common.topic_prefix,
+                        NULL,
+                        ctx->log,
+                        &cfg->common.kafka_sec};
     mf_mysql_config mc;
     int64_t now = mf_clock_mono_ms();
     int parts = 0;
@@ -349,7 +381,8 @@ static void give_up(planner_ctx *ctx, const planner_run *run)
     mf_err err;
     int rc;
 
-    snprintf(msg, sizeof(msg), "gave up after %lld attempts: the last ones ended without an "
+    snprintf(msg, sizeof(msg),
+             "gave up after %lld attempts: the last ones ended without an "
              "outcome (the planner was killed or lost its lease; see the run's log)",
              run->attempts - 1);
     rc = planner_runs_fail(ctx->pg, run, ctx->cfg->common.instance_id, msg, &err);
@@ -375,8 +408,8 @@ static int round_once(planner_ctx *ctx, mf_err *err)
         planner_tick_schedules(ctx);
         fail_inactive_runs(ctx);
     }
-    rc = planner_runs_claim(ctx->pg, ctx->cfg->common.instance_id, ctx->cfg->lease_s,
-                            ctx->lane, (const char (*)[40])ctx->skip, ctx->nskip, &run, &cerr);
+    rc = planner_runs_claim(ctx->pg, ctx->cfg->common.instance_id, ctx->cfg->lease_s, ctx->lane,
+                            (const char(*)[40])ctx->skip, ctx->nskip, &run, &cerr);
     if (rc < 0) {
         if (mf_pg_err_fault(&cerr) == MF_PG_FAULT_DATA)
             claim_data_error(ctx, &cerr);
@@ -399,7 +432,7 @@ static int round_once(planner_ctx *ctx, mf_err *err)
     }
     ctx->queued_jobs = ctx->queued_invalid = 0;
     rc = run.replay_of[0] != '\0' ? planner_replay_run(ctx, &run, err)
-                                   : planner_expand_run(ctx, &run, err);
+                                  : planner_expand_run(ctx, &run, err);
     return rc != 0 ? -1 : 1;
 }
 

@@ -48,9 +48,9 @@ typedef struct planner_ctx {
      * planner_open like httpd. The "tx" loop neither fires schedules nor fails runs of
      * inactive workflows (the main loop does). */
     const char *lane;
-    mf_mysql *mysql;          /* connected lazily, dropped after a failure */
-    unsigned mysql_limit_s;   /* time limit the current MySQL session was set up with */
-    msgpack_sbuffer sbuf;     /* encode buffer, reused */
+    mf_mysql *mysql;        /* connected lazily, dropped after a failure */
+    unsigned mysql_limit_s; /* time limit the current MySQL session was set up with */
+    msgpack_sbuffer sbuf;   /* encode buffer, reused */
     /* delivery reports of the run being expanded (messages carry the run's generation) */
     uintptr_t gen;
     long long dr_failed;
@@ -59,9 +59,9 @@ typedef struct planner_ctx {
      * results): what a cancelled run's expansion leaves behind (emit.c) */
     long long queued_jobs, queued_invalid;
     planner_metrics metrics;
-    mf_httpd *httpd;          /* borrowed, may be NULL: dependency states for /healthz */
-    int64_t backoff_ms;       /* current wait after a dependency failure (0: none) */
-    signed char dep_ok[3];    /* last state of postgres, kafka, mysql (-1: unknown) */
+    mf_httpd *httpd;       /* borrowed, may be NULL: dependency states for /healthz */
+    int64_t backoff_ms;    /* current wait after a dependency failure (0: none) */
+    signed char dep_ok[3]; /* last state of postgres, kafka, mysql (-1: unknown) */
     /* monotonic times (mf_clock_mono_ms; 0: never) of the last idle probe, schedule tick and
      * bad schedule_config warning */
     int64_t last_kafka_probe_ms;

@@ -5,11 +5,15 @@
 
 #define P MF_CFG_PLANNER
 
-#define INT_KEY(name, field, def, lo, hi, desc)                                                 \
-    {name, MF_CFG_INT, def, lo, hi, 0, 0, offsetof(planner_config, field), 0, P, desc}
-#define STR_KEY(name, type, field, def, desc)                                                  \
-    {name, type, def, 0, 0, 0, 0, offsetof(planner_config, field),                            \
-     sizeof(((planner_config *)0)->field), P, desc}
+#define INT_KEY(name, field, def, lo, hi, desc)                                                    \
+    {                                                                                              \
+        name, MF_CFG_INT, def, lo, hi, 0, 0, offsetof(planner_config, field), 0, P, desc           \
+    }
+#define STR_KEY(name, type, field, def, desc)                                                      \
+    {                                                                                              \
+        name, type, def, 0, 0, 0, 0, offsetof(planner_config, field),                              \
+            sizeof(((planner_config *)0)->field), P, desc                                          \
+    }
 
 const mf_config_key PLANNER_CONFIG_KEYS[] = {
     MF_DAEMON_COMMON_KEYS(planner_config, P),
@@ -38,8 +42,7 @@ const mf_config_key PLANNER_CONFIG_KEYS[] = {
             "unavailable does not count)"),
     INT_KEY("MF_PLANNER_QUERY_CACHE", query_cache_max, "100000", 0, 10000000,
             "most cached results of query variables per run (distinct parameter tuples)"),
-    INT_KEY("MF_PLANNER_QUERY_CACHE_BYTES", query_cache_bytes, "67108864", 65536,
-            17179869184LL,
+    INT_KEY("MF_PLANNER_QUERY_CACHE_BYTES", query_cache_bytes, "67108864", 65536, 17179869184LL,
             "most bytes of cached query-variable results per run (keys and values); the cache "
             "is emptied when it would grow past it"),
     INT_KEY("MF_PLANNER_SHUTDOWN_S", shutdown_s, "20", 1, 600,
@@ -74,8 +77,7 @@ const mf_config_key PLANNER_CONFIG_KEYS[] = {
     INT_KEY("MF_MYSQL_PORT", mysql_port, "3306", 1, 65535, "port of the MySQL database"),
     STR_KEY("MF_MYSQL_USER", MF_CFG_STR, mysql_user, NULL,
             "MySQL user (should hold only SELECT privileges)"),
-    STR_KEY("MF_MYSQL_PASSWORD", MF_CFG_SECRET, mysql_password, "",
-            "MySQL password"),
+    STR_KEY("MF_MYSQL_PASSWORD", MF_CFG_SECRET, mysql_password, "", "MySQL password"),
     STR_KEY("MF_MYSQL_DB", MF_CFG_STR, mysql_db, NULL, "MySQL database of the target queries"),
     INT_KEY("MF_MYSQL_TIME_LIMIT_S", mysql_time_limit_s, "60", 1, 3600,
             "server-side time limit per target page and variable query; a workflow's "
@@ -97,8 +99,8 @@ const size_t PLANNER_CONFIG_NKEYS = sizeof(PLANNER_CONFIG_KEYS) / sizeof(PLANNER
 int planner_config_load(planner_config *cfg, mf_config_getenv_fn get, mf_err *err)
 {
     memset(cfg, 0, sizeof(*cfg));
-    if (mf_config_load(PLANNER_CONFIG_KEYS, PLANNER_CONFIG_NKEYS, MF_CFG_PLANNER, cfg, get,
-                       err) != 0 ||
+    if (mf_config_load(PLANNER_CONFIG_KEYS, PLANNER_CONFIG_NKEYS, MF_CFG_PLANNER, cfg, get, err) !=
+            0 ||
         mf_kafka_sec_check(&cfg->common.kafka_sec, err) != 0)
         return -1;
     mf_daemon_default_instance(&cfg->common);

@@ -20,11 +20,11 @@ void planner_mysql_config(const planner_config *cfg, mf_log *log, unsigned conne
 /* The first row's value of one column of a variable query, appended to out with its
  * terminator. Borrowed: column, out. */
 typedef struct planner_first_value {
-    const char *column;     /* NULL: the first column */
+    const char *column; /* NULL: the first column */
     mf_buf *out;
-    size_t max;             /* longest value taken (SIZE_MAX: any) */
-    unsigned long too_big;  /* the value's length when it was longer than max, else 0 */
-    int got, has;           /* rows seen; 1 when a value was appended */
+    size_t max;            /* longest value taken (SIZE_MAX: any) */
+    unsigned long too_big; /* the value's length when it was longer than max, else 0 */
+    int got, has;          /* rows seen; 1 when a value was appended */
 } planner_first_value;
 
 /* mf_mysql row callback (arg: a planner_first_value): takes the first row's value when the

@@ -67,8 +67,7 @@ static struct qc_slot *find(const planner_qcache *c, const char *key, size_t len
     return &c->slots[i];
 }
 
-int planner_qcache_get(const planner_qcache *c, const char *key, size_t len,
-                       const char **value)
+int planner_qcache_get(const planner_qcache *c, const char *key, size_t len, const char **value)
 {
     struct qc_slot *s;
 
@@ -121,8 +120,8 @@ int planner_qcache_put(planner_qcache *c, const char *key, size_t len, const cha
     struct qc_slot *s;
 
     if (c->value_max > 0 && vlen > c->value_max)
-        return mf_err_set(err, "query variable value is %zu bytes, over the %zu-byte limit",
-                          vlen, c->value_max);
+        return mf_err_set(err, "query variable value is %zu bytes, over the %zu-byte limit", vlen,
+                          c->value_max);
     if (c->max == 0 || (c->max_bytes > 0 && charge > c->max_bytes))
         return 0;
     if (c->n >= c->max || (c->max_bytes > 0 && c->bytes + charge > c->max_bytes))

@@ -12,9 +12,9 @@
 typedef struct planner_qcache {
     struct qc_slot *slots;
     size_t cap, n, max;
-    size_t bytes;      /* keys and values held, plus a fixed overhead per entry */
-    size_t max_bytes;  /* 0: no byte budget */
-    size_t value_max;  /* longest value put accepts (0: no limit) */
+    size_t bytes;     /* keys and values held, plus a fixed overhead per entry */
+    size_t max_bytes; /* 0: no byte budget */
+    size_t value_max; /* longest value put accepts (0: no limit) */
 } planner_qcache;
 
 /* Bytes an entry is charged beyond its key and value (allocation and slot overhead). */
@@ -28,8 +28,7 @@ void planner_qcache_free(planner_qcache *c);
 
 /* Look key (len bytes) up. Returns 1 when present (*value = the cached text, or NULL for
  * "no value"), 0 when absent. The pointer is valid until the next put. */
-int planner_qcache_get(const planner_qcache *c, const char *key, size_t len,
-                       const char **value);
+int planner_qcache_get(const planner_qcache *c, const char *key, size_t len, const char **value);
 
 /* Store a copy of key and value (value may be NULL). max == 0 disables caching (no-op). A
  * value longer than value_max fails (`query variable value is N bytes, over the M-byte

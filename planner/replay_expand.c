@@ -25,11 +25,11 @@ typedef struct replay {
     planner_plan plan;
     char *filter;
     char cursor[64];
-    long long jobs, invalid;     /* acknowledged so far, including earlier attempts */
+    long long jobs, invalid; /* acknowledged so far, including earlier attempts */
     long long page_jobs, page_invalid;
-    int64_t last_renew_ms;       /* monotonic: when the lease was last renewed */
+    int64_t last_renew_ms; /* monotonic: when the lease was last renewed */
     mf_codec_kv kv[MAX_VARS];
-    char num[MAX_VARS][32];      /* numbers of variables_used printed as text */
+    char num[MAX_VARS][32]; /* numbers of variables_used printed as text */
     planner_emitter em;
     char reason[MF_ERR_MAX];
 } replay;
@@ -56,7 +56,8 @@ static int string_array(json_t *v)
 
     if (!json_is_array(v))
         return 0;
-    json_array_foreach(v, i, e) {
+    json_array_foreach(v, i, e)
+    {
         if (!json_is_string(e))
             return 0;
     }
@@ -74,7 +75,8 @@ int planner_replay_check_filter(const char *json, mf_err *err)
         json_decref(f);
         return mf_err_set(err, "replay_filter is not a JSON object");
     }
-    json_object_foreach(f, key, v) {
+    json_object_foreach(f, key, v)
+    {
         int list = strcmp(key, "statuses") == 0 || strcmp(key, "codes") == 0 ||
                    strcmp(key, "exclude_codes") == 0;
         int text = strcmp(key, "since") == 0 || strcmp(key, "until") == 0;
@@ -95,8 +97,10 @@ int planner_replay_check_filter(const char *json, mf_err *err)
 /* since / until must be timestamps PostgreSQL accepts (class 22 = a permanent data error). */
 static planner_outcome check_times(replay *r)
 {
+    /* clang-format off */
     static const char sql[] =
         "SELECT ($1::jsonb->>'since')::timestamptz, ($1::jsonb->>'until')::timestamptz";
+    /* clang-format on */
     const char *params[1] = {r->filter};
     PGresult *res = PQexecParams(r->ctx->pg, sql, 1, NULL, params, NULL, NULL, 0);
     const char *state = res != NULL ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
@@ -126,8 +130,7 @@ static planner_outcome load(replay *r)
         return pg_down(r, err.msg);
     if (planner_replay_check_filter(r->filter, &err) != 0)
         return why(r, PLANNER_OUT_FAIL, err.msg);
-    if (planner_plan_load_template(ctx->pg, r->run->workflow_id, &r->plan, &permanent, &err) !=
-        0)
+    if (planner_plan_load_template(ctx->pg, r->run->workflow_id, &r->plan, &permanent, &err) != 0)
         return permanent ? why(r, PLANNER_OUT_FAIL, err.msg) : pg_down(r, err.msg);
     return check_times(r);
 }
@@ -143,11 +146,12 @@ static planner_outcome renew(replay *r, int force)
 
     if (!force && now - r->last_renew_ms < ctx->cfg->lease_s * 1000 / 3)
         return PLANNER_OUT_OK;
-    rc = planner_runs_renew(ctx->pg, r->run, ctx->cfg->common.instance_id, ctx->cfg->lease_s,
-                            NULL, &err);
+    rc = planner_runs_renew(ctx->pg, r->run, ctx->cfg->common.instance_id, ctx->cfg->lease_s, NULL,
+                            &err);
     if (rc < 0)
         return planner_data_error(ctx, r->run->id, "lease renewal", &err)
-                   ? why(r, PLANNER_OUT_FAIL, err.msg) : pg_down(r, err.msg);
+                   ? why(r, PLANNER_OUT_FAIL, err.msg)
+                   : pg_down(r, err.msg);
     if (rc == 0)
         return why(r, PLANNER_OUT_LOST, "lease lost (taken over or run no longer running)");
     r->last_renew_ms = now;
@@ -182,18 +186,21 @@ static size_t parse_vars(replay *r, json_t *vars)
     json_t *v;
     size_t n = 0;
 
-    json_object_foreach(vars, key, v) {
+    json_object_foreach(vars, key, v)
+    {
         const char *val = NULL;
         if (n == MAX_VARS)
             break;
         if (json_is_string(v))
             val = planner_emit_clean(json_string_value(v));
         else if (json_is_integer(v))
-            val = snprintf(r->num[n], sizeof(r->num[n]), "%lld",
-                           (long long)json_integer_value(v)) > 0 ? r->num[n] : NULL;
+            val = snprintf(r->num[n], sizeof(r->num[n]), "%lld", (long long)json_integer_value(v)) >
+                          0
+                      ? r->num[n]
+                      : NULL;
         else if (json_is_real(v))
-            val = snprintf(r->num[n], sizeof(r->num[n]), "%g", json_real_value(v)) > 0
-                      ? r->num[n] : NULL;
+            val = snprintf(r->num[n], sizeof(r->num[n]), "%g", json_real_value(v)) > 0 ? r->num[n]
+                                                                                       : NULL;
         if (val == NULL || planner_emit_clean(key) == NULL)
             continue;
         r->kv[n].key = key;
@@ -208,8 +215,7 @@ static planner_outcome emit_job(replay *r, const char *phone, const char *name,
     json_error_t jerr;
     json_t *vars = json_loads(vars_json, 0, &jerr);
     planner_outcome o = planner_emit_encode_job(&r->em, phone, name, r->kv,
-                                                json_is_object(vars) ? parse_vars(r, vars) : 0,
-                                                0);
+                                                json_is_object(vars) ? parse_vars(r, vars) : 0, 0);
 
     json_decref(vars);
     if (o != PLANNER_OUT_OK)
@@ -222,7 +228,8 @@ static planner_outcome candidate(replay *r, PGresult *res, int i)
 {
     const char *raw = PQgetvalue(res, i, MF_REPLAY_COL_PHONE);
     const char *name = PQgetisnull(res, i, MF_REPLAY_COL_NAME)
-                           ? NULL : PQgetvalue(res, i, MF_REPLAY_COL_NAME);
+                           ? NULL
+                           : PQgetvalue(res, i, MF_REPLAY_COL_NAME);
     char phone[MF_PHONE_MAX];
     mf_phone_reason pr = MF_PHONE_OK;
     mf_err err;
@@ -269,16 +276,14 @@ static planner_outcome page(replay *r, int *more)
     mf_metric_add(ctx->metrics.invalid, NULL, (double)r->page_invalid);
     if (n == 0)
         return PLANNER_OUT_OK;
-    switch (planner_runs_progress(ctx->pg, r->run, ctx->cfg->common.instance_id,
-                                  ctx->cfg->lease_s, r->cursor, r->jobs, r->invalid, &err)) {
-    case 1:
-        r->last_renew_ms = mf_clock_mono_ms();
-        return PLANNER_OUT_OK;
-    case 0:
-        return why(r, PLANNER_OUT_LOST, "lease lost (taken over or run no longer running)");
+    switch (planner_runs_progress(ctx->pg, r->run, ctx->cfg->common.instance_id, ctx->cfg->lease_s,
+                                  r->cursor, r->jobs, r->invalid, &err)) {
+    case 1: r->last_renew_ms = mf_clock_mono_ms(); return PLANNER_OUT_OK;
+    case 0: return why(r, PLANNER_OUT_LOST, "lease lost (taken over or run no longer running)");
     default:
         return planner_data_error(ctx, r->run->id, "replay progress", &err)
-                   ? why(r, PLANNER_OUT_FAIL, err.msg) : pg_down(r, err.msg);
+                   ? why(r, PLANNER_OUT_FAIL, err.msg)
+                   : pg_down(r, err.msg);
     }
 }
 
@@ -306,8 +311,7 @@ int planner_replay_run(planner_ctx *ctx, const planner_run *run, mf_err *err)
         return 0; /* the lease expires; retried later */
     r->ctx = ctx;
     r->run = run;
-    r->em = (planner_emitter){ctx, run, &r->plan, renew_cb, log_outcome, r, "replay", r->reason,
-                            0};
+    r->em = (planner_emitter){ctx, run, &r->plan, renew_cb, log_outcome, r, "replay", r->reason, 0};
     r->last_renew_ms = t0;
     r->jobs = run->done_jobs;
     r->invalid = run->done_invalid;

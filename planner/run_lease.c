@@ -20,17 +20,20 @@
 /* Append {"ts","event","detail"} to workflow_runs.logs; E and D are SQL expressions (the
  * parameters). Keeps the first entry (how the run began) and the newest ones, at most
  * RUN_LOG_MAX in all. */
+/* clang-format off */
 #define LOG_APPEND(E, D)                                                                        \
     "logs = (SELECT COALESCE(jsonb_agg(k.e ORDER BY k.i), '[]'::jsonb)"                       \
     "  FROM jsonb_array_elements(" LOG_ARRAY ") WITH ORDINALITY AS k(e, i)"                    \
     "  WHERE k.i = 1 OR k.i > jsonb_array_length(" LOG_ARRAY ") - (" RUN_LOG_MAX " - 2))"      \
     " || jsonb_build_array(jsonb_build_object("                                               \
     "'ts', now(), 'event', " E "::text, 'detail', " D "::text))"
+/* clang-format on */
 
 #define OWNED "id = $1::uuid AND planner_owner = $2 AND status = 'running'"
 
 /* Runs (of the relation named R) waiting for a planner: running, not expanded, lease free or
  * expired. */
+/* clang-format off */
 #define UNPLANNED(R)                                                                            \
     " " R ".status = 'running' AND " R ".expansion_finished_at IS NULL"                         \
     " AND (" R ".planner_lease_until IS NULL OR " R ".planner_lease_until < now())"
@@ -76,6 +79,7 @@ static const char CLAIM_SQL[] =
     " COALESCE(r.replay_of::text, ''), COALESCE(r.expansion_cursor, ''),"
     " COALESCE(r.expanded_count, 0), COALESCE(r.invalid_count, 0), r.planner_attempts,"
     " EXISTS (SELECT 1 FROM workflows w WHERE w.id = r.workflow_id AND" TRANSACTIONAL("r") ")";
+/* clang-format on */
 
 static int fill_run(PGresult *res, planner_run *run, mf_err *err)
 {
@@ -131,12 +135,14 @@ int planner_runs_claim(PGconn *conn, const char *owner, long long lease_s, const
     return rc;
 }
 
-int planner_runs_candidate(PGconn *conn, const char *lane, const char (*skip)[40],
-                           size_t nskip, char *id, size_t cap, mf_err *err)
+int planner_runs_candidate(PGconn *conn, const char *lane, const char (*skip)[40], size_t nskip,
+                           char *id, size_t cap, mf_err *err)
 {
+    /* clang-format off */
     static const char sql[] =
         "SELECT id::text FROM workflow_runs" CLAIMABLE("$1", "$2::text")
         " ORDER BY started_at LIMIT 1";
+    /* clang-format on */
     char sk[64 * 40 + 8];
     const char *params[2] = {sk, lane};
     PGresult *res;
@@ -154,15 +160,16 @@ int planner_runs_candidate(PGconn *conn, const char *lane, const char (*skip)[40
     return rc;
 }
 
-int planner_runs_fail_unclaimed(PGconn *conn, const char *run_id, const char *message,
-                                mf_err *err)
+int planner_runs_fail_unclaimed(PGconn *conn, const char *run_id, const char *message, mf_err *err)
 {
+    /* clang-format off */
     static const char sql[] =
         "UPDATE workflow_runs SET status = 'failed', error_message = $2, completed_at = now(),"
         " execution_time_ms = LEAST(floor(extract(epoch FROM now() - started_at) * 1000),"
         "   2147483647)::integer, " LOG_APPEND("'failed'", "$2")
         " WHERE id = $1::uuid AND status = 'running' AND expansion_finished_at IS NULL"
         "   AND (planner_lease_until IS NULL OR planner_lease_until < now())";
+    /* clang-format on */
     const char *params[2] = {run_id, message};
     long long affected = 0;
 
@@ -171,15 +178,17 @@ int planner_runs_fail_unclaimed(PGconn *conn, const char *run_id, const char *me
     return affected > 0 ? 1 : 0;
 }
 
-int planner_runs_inactive(PGconn *conn, const char (*skip)[40], size_t nskip,
-                          planner_inactive *out, size_t cap, size_t *n, mf_err *err)
+int planner_runs_inactive(PGconn *conn, const char (*skip)[40], size_t nskip, planner_inactive *out,
+                          size_t cap, size_t *n, mf_err *err)
 {
+    /* clang-format off */
     static const char sql[] =
         "SELECT r.id::text, COALESCE(r.workflow_id::text, ''), COALESCE(w.status, '')"
         " FROM workflow_runs r"
         " LEFT JOIN workflows w ON w.id = r.workflow_id"
         " WHERE" UNPLANNED("r") " AND NOT" WORKFLOW_KEEPS("r") " AND r.id <> ALL($1::uuid[])"
         " ORDER BY r.started_at LIMIT $2::integer";
+    /* clang-format on */
     char sk[64 * 40 + 8], lim[32];
     const char *params[2] = {sk, lim};
     PGresult *res;
@@ -214,15 +223,16 @@ void planner_inactive_message(const planner_inactive *r, char *out, size_t cap)
                  r->workflow_id, r->workflow_status);
 }
 
-int planner_runs_fail_inactive(PGconn *conn, const char *run_id, const char *message,
-                               mf_err *err)
+int planner_runs_fail_inactive(PGconn *conn, const char *run_id, const char *message, mf_err *err)
 {
+    /* clang-format off */
     static const char sql[] =
         "UPDATE workflow_runs SET status = 'failed', error_message = $2, completed_at = now(),"
         " execution_time_ms = LEAST(floor(extract(epoch FROM now() - started_at) * 1000),"
         "   2147483647)::integer, planner_lease_until = NULL, " LOG_APPEND("'failed'", "$2")
         " WHERE id = $1::uuid AND" UNPLANNED("workflow_runs")
         " AND NOT" WORKFLOW_KEEPS("workflow_runs");
+    /* clang-format on */
     const char *params[2] = {run_id, message};
     long long affected = 0;
 
@@ -256,14 +266,16 @@ static int counts_update(PGconn *conn, const planner_run *run, const char *owner
     return owned_update(conn, what, sql, 5, params, err);
 }
 
-int planner_runs_renew(PGconn *conn, const planner_run *run, const char *owner,
-                       long long lease_s, const char *cursor, mf_err *err)
+int planner_runs_renew(PGconn *conn, const planner_run *run, const char *owner, long long lease_s,
+                       const char *cursor, mf_err *err)
 {
+    /* clang-format off */
     static const char sql[] =
         "UPDATE workflow_runs SET"
         " planner_lease_until = now() + make_interval(secs => $3::double precision),"
         " expansion_cursor = COALESCE($4, expansion_cursor)"
         " WHERE " OWNED;
+    /* clang-format on */
     char lease[32];
     const char *params[4] = {run->id, owner, lease, cursor};
 
@@ -272,14 +284,16 @@ int planner_runs_renew(PGconn *conn, const planner_run *run, const char *owner,
 }
 
 int planner_runs_progress(PGconn *conn, const planner_run *run, const char *owner,
-                          long long lease_s, const char *cursor, long long jobs,
-                          long long invalid, mf_err *err)
+                          long long lease_s, const char *cursor, long long jobs, long long invalid,
+                          mf_err *err)
 {
+    /* clang-format off */
     static const char sql[] =
         "UPDATE workflow_runs SET"
         " planner_lease_until = now() + make_interval(secs => $3::double precision),"
         " expansion_cursor = $4, expanded_count = $5::integer, invalid_count = $6::integer"
         " WHERE " OWNED;
+    /* clang-format on */
     char lease[32], j[32], i[32];
     const char *params[6] = {run->id, owner, lease, cursor, j, i};
 
@@ -289,11 +303,12 @@ int planner_runs_progress(PGconn *conn, const planner_run *run, const char *owne
     return owned_update(conn, "record the replay progress", sql, 6, params, err);
 }
 
-int planner_runs_replay_filter(PGconn *conn, const char *run_id, char *out, size_t cap,
-                               mf_err *err)
+int planner_runs_replay_filter(PGconn *conn, const char *run_id, char *out, size_t cap, mf_err *err)
 {
+    /* clang-format off */
     static const char sql[] =
         "SELECT COALESCE(replay_filter, '{}'::jsonb)::text FROM workflow_runs WHERE id = $1::uuid";
+    /* clang-format on */
     const char *params[1] = {run_id};
     PGresult *res = mf_pg_query(conn, sql, 1, params, err);
     int rc = 0;
@@ -313,11 +328,13 @@ int planner_runs_replay_filter(PGconn *conn, const char *run_id, char *out, size
 int planner_runs_release(PGconn *conn, const planner_run *run, const char *owner,
                          long long retry_ms, const char *reason, int refund, mf_err *err)
 {
+    /* clang-format off */
     static const char sql[] =
         "UPDATE workflow_runs SET"
         " planner_lease_until = now() + make_interval(secs => $3::double precision / 1000),"
         " planner_attempts = GREATEST(planner_attempts - $5::integer, 0),"
         " " LOG_APPEND("'retry'", "$4") " WHERE " OWNED;
+    /* clang-format on */
     char retry[32];
     const char *params[5] = {run->id, owner, retry, reason, refund ? "1" : "0"};
 
@@ -325,14 +342,16 @@ int planner_runs_release(PGconn *conn, const planner_run *run, const char *owner
     return owned_update(conn, "give the run back", sql, 5, params, err);
 }
 
-int planner_runs_fail(PGconn *conn, const planner_run *run, const char *owner,
-                      const char *message, mf_err *err)
+int planner_runs_fail(PGconn *conn, const planner_run *run, const char *owner, const char *message,
+                      mf_err *err)
 {
+    /* clang-format off */
     static const char sql[] =
         "UPDATE workflow_runs SET status = 'failed', error_message = $3, completed_at = now(),"
         " execution_time_ms = LEAST(floor(extract(epoch FROM now() - started_at) * 1000),"
         "   2147483647)::integer,"
         " planner_lease_until = NULL, " LOG_APPEND("'failed'", "$3") " WHERE " OWNED;
+    /* clang-format on */
     const char *params[3] = {run->id, owner, message};
 
     return owned_update(conn, "mark the run failed", sql, 3, params, err);
@@ -341,12 +360,14 @@ int planner_runs_fail(PGconn *conn, const planner_run *run, const char *owner,
 int planner_runs_finish(PGconn *conn, const planner_run *run, const char *owner,
                         const planner_counts *counts, mf_err *err)
 {
+    /* clang-format off */
     static const char sql[] =
         "UPDATE workflow_runs SET target_count = $3::integer, expanded_count = $4::integer,"
         " invalid_count = $5::integer, expansion_finished_at = now(),"
         " planner_lease_until = NULL, "
         LOG_APPEND("'expanded'", "format('%s recipients: %s jobs, %s invalid', $3, $4, $5)")
         " WHERE " OWNED " AND expansion_finished_at IS NULL";
+    /* clang-format on */
 
     return counts_update(conn, run, owner, counts, "record the expansion", sql, err);
 }
@@ -362,14 +383,17 @@ int planner_runs_complete(PGconn *conn, const char *run_id, mf_err *err)
 
 /* ---- cancelled runs ----------------------------------------------------------------------- */
 
+/* clang-format off */
 #define CANCELLED_OURS                                                                          \
     "id = $1::uuid AND planner_owner = $2 AND status = 'cancelled'"                            \
     " AND expansion_finished_at IS NULL"
+/* clang-format on */
 
-int planner_runs_cancelled(PGconn *conn, const planner_run *run, const char *owner,
-                           mf_err *err)
+int planner_runs_cancelled(PGconn *conn, const planner_run *run, const char *owner, mf_err *err)
 {
+    /* clang-format off */
     static const char sql[] = "SELECT 1 FROM workflow_runs WHERE " CANCELLED_OURS;
+    /* clang-format on */
     const char *params[2] = {run->id, owner};
     PGresult *res = mf_pg_query(conn, sql, 2, params, err);
     int rc;
@@ -384,6 +408,7 @@ int planner_runs_cancelled(PGconn *conn, const planner_run *run, const char *own
 int planner_runs_stop_cancelled(PGconn *conn, const planner_run *run, const char *owner,
                                 const planner_counts *counts, mf_err *err)
 {
+    /* clang-format off */
     static const char sql[] =
         "UPDATE workflow_runs SET target_count = $3::integer, expanded_count = $4::integer,"
         " invalid_count = $5::integer, expansion_finished_at = now(),"
@@ -392,6 +417,7 @@ int planner_runs_stop_cancelled(PGconn *conn, const planner_run *run, const char
                    "format('run cancelled: %s recipients planned before the stop (%s jobs, "
                    "%s invalid)', $3, $4, $5)")
         " WHERE " CANCELLED_OURS;
+    /* clang-format on */
 
     return counts_update(conn, run, owner, counts, "record the stopped expansion", sql, err);
 }

@@ -22,15 +22,15 @@ typedef struct planner_run {
     char id[MF_UUID_STR_SIZE];
     mf_uuid uuid;
     char workflow_id[MF_UUID_STR_SIZE];
-    uint64_t started_ms;   /* started_at truncated to milliseconds (job id input) */
-    char prev_owner[128];  /* "" when nobody held the run before */
+    uint64_t started_ms;              /* started_at truncated to milliseconds (job id input) */
+    char prev_owner[128];             /* "" when nobody held the run before */
     char replay_of[MF_UUID_STR_SIZE]; /* the original run of a replay, "" for a normal run */
     /* a replay's confirmed progress (planner_runs_progress): resume after this phone with
      * these counts; "" / 0 at the start */
     char cursor[64];
     long long done_jobs, done_invalid;
-    long long attempts;    /* planner_attempts after this claim: this is attempt number n */
-    int tx;                /* a transactional run: its jobs go to the jobs.tx topic */
+    long long attempts; /* planner_attempts after this claim: this is attempt number n */
+    int tx;             /* a transactional run: its jobs go to the jobs.tx topic */
 } planner_run;
 
 typedef struct planner_counts {
@@ -50,14 +50,13 @@ int planner_runs_claim(PGconn *conn, const char *owner, long long lease_s, const
 
 /* The run planner_runs_claim would pick in lane (no lock, nothing written): its id into id.
  * 1, 0 when there is none, -1 with err. */
-int planner_runs_candidate(PGconn *conn, const char *lane, const char (*skip)[40],
-                           size_t nskip, char *id, size_t cap, mf_err *err);
+int planner_runs_candidate(PGconn *conn, const char *lane, const char (*skip)[40], size_t nskip,
+                           char *id, size_t cap, mf_err *err);
 
 /* A claimable run whose row cannot take a claim (a data error): status 'failed',
  * error_message, completed_at, log "failed", if it is still running, unexpanded and not
  * leased. 1 when failed, 0 when no longer claimable, -1 with err. */
-int planner_runs_fail_unclaimed(PGconn *conn, const char *run_id, const char *message,
-                                mf_err *err);
+int planner_runs_fail_unclaimed(PGconn *conn, const char *run_id, const char *message, mf_err *err);
 
 /* A run that waits for a planner but whose workflow will not let it run: the workflow is
  * draft, archived or has no status, or the run has no workflow (workflow_id NULL; the
@@ -71,8 +70,8 @@ typedef struct planner_inactive {
 
 /* Up to cap such runs (running, unexpanded, lease free or expired, not in skip), oldest
  * first, into out; their number into *n. Reads only. 0, or -1 with err. */
-int planner_runs_inactive(PGconn *conn, const char (*skip)[40], size_t nskip,
-                          planner_inactive *out, size_t cap, size_t *n, mf_err *err);
+int planner_runs_inactive(PGconn *conn, const char (*skip)[40], size_t nskip, planner_inactive *out,
+                          size_t cap, size_t *n, mf_err *err);
 
 /* The run's error message and log detail, naming the workflow's status:
  * `workflow <id> is draft: only runs of active workflows are sent`. */
@@ -81,20 +80,19 @@ void planner_inactive_message(const planner_inactive *r, char *out, size_t cap);
 /* Fail run_id with message (status 'failed', error_message, completed_at,
  * execution_time_ms, log "failed") if it is still unplanned and its workflow is still
  * neither active nor paused. 1 when failed, 0 when that no longer holds, -1 with err. */
-int planner_runs_fail_inactive(PGconn *conn, const char *run_id, const char *message,
-                               mf_err *err);
+int planner_runs_fail_inactive(PGconn *conn, const char *run_id, const char *message, mf_err *err);
 
 /* Extend the lease to now() + lease_s and record the resume position (may be NULL).
  * Returns 1 while the run is still ours and running, 0 when lost, -1 with err. */
-int planner_runs_renew(PGconn *conn, const planner_run *run, const char *owner,
-                       long long lease_s, const char *cursor, mf_err *err);
+int planner_runs_renew(PGconn *conn, const planner_run *run, const char *owner, long long lease_s,
+                       const char *cursor, mf_err *err);
 
 /* A replay's progress after a page whose messages the broker acknowledged: lease renewed,
  * expansion_cursor = the page's last phone, expanded_count / invalid_count = counts so far
  * (so a takeover resumes after the cursor with the same counts). 1/0/-1 as renew. */
 int planner_runs_progress(PGconn *conn, const planner_run *run, const char *owner,
-                          long long lease_s, const char *cursor, long long jobs,
-                          long long invalid, mf_err *err);
+                          long long lease_s, const char *cursor, long long jobs, long long invalid,
+                          mf_err *err);
 
 /* The replay_filter of run_id as JSON text into out ("{}" when NULL). 0 or -1 with err. */
 int planner_runs_replay_filter(PGconn *conn, const char *run_id, char *out, size_t cap,
@@ -109,8 +107,8 @@ int planner_runs_release(PGconn *conn, const planner_run *run, const char *owner
 
 /* Permanent configuration error: status 'failed', error_message, completed_at,
  * execution_time_ms, lease cleared, log "failed". 1/0/-1 as renew. */
-int planner_runs_fail(PGconn *conn, const planner_run *run, const char *owner,
-                      const char *message, mf_err *err);
+int planner_runs_fail(PGconn *conn, const planner_run *run, const char *owner, const char *message,
+                      mf_err *err);
 
 /* Expansion done: counts, expansion_finished_at = now(), lease cleared, log "expanded".
  * 1/0/-1 as renew. */
@@ -124,8 +122,7 @@ int planner_runs_complete(PGconn *conn, const char *run_id, mf_err *err);
 
 /* Whether the run lost to a cancel: status 'cancelled', still owned by owner and its
  * expansion not recorded. 1 yes, 0 no, -1 with err. */
-int planner_runs_cancelled(PGconn *conn, const planner_run *run, const char *owner,
-                           mf_err *err);
+int planner_runs_cancelled(PGconn *conn, const planner_run *run, const char *owner, mf_err *err);
 
 /* A cancelled run's expansion stopped: counts = the messages that reached Kafka (so the run
  * ends once they all have their row), expansion_finished_at = now(), lease cleared, log

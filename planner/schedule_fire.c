@@ -13,6 +13,7 @@
 #define BAD_SCHEDULE_WARN_MS 60000
 
 /* Due or uninitialised schedules (no lock: each is re-checked under its row lock). */
+/* clang-format off */
 static const char CANDIDATES_SQL[] =
     "SELECT id::text FROM workflows"
     " WHERE trigger_type = 'schedule' AND status = 'active'"
@@ -37,6 +38,7 @@ static const char ADVANCE_SQL[] =
     "UPDATE workflows SET next_run_at = to_timestamp($2::bigint),"
     " last_run_at = CASE WHEN $3::boolean THEN now() ELSE last_run_at END"
     " WHERE id = $1::uuid";
+/* clang-format on */
 
 typedef struct fire {
     planner_ctx *ctx;
@@ -128,8 +130,7 @@ void planner_tick_schedules(planner_ctx *ctx)
     mf_err err;
 
     if ((ctx->last_schedule_ms != 0 && now - ctx->last_schedule_ms < ctx->cfg->poll_ms) ||
-        ctx->pg == NULL ||
-        strcmp(ctx->lane, "tx") == 0) /* the main loop fires schedules */
+        ctx->pg == NULL || strcmp(ctx->lane, "tx") == 0) /* the main loop fires schedules */
         return;
     ctx->last_schedule_ms = now;
     res = mf_pg_query(ctx->pg, CANDIDATES_SQL, 0, NULL, &err);

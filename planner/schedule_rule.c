@@ -16,8 +16,8 @@ static const struct {
     const char *name;
     int offset_s;
 } ZONES[] = {
-    {"Asia/Seoul", 9 * 3600}, {"ROK", 9 * 3600},  {"UTC", 0},
-    {"Etc/UTC", 0},           {"Etc/GMT", 0},     {"GMT", 0},
+    {"Asia/Seoul", 9 * 3600}, {"ROK", 9 * 3600}, {"UTC", 0},
+    {"Etc/UTC", 0},           {"Etc/GMT", 0},    {"GMT", 0},
 };
 
 #define CRON_SEARCH_DAYS (28 * 366)
@@ -85,10 +85,8 @@ static const char *const MONTH_NAMES[] = {"jan", "feb", "mar", "apr", "may", "ju
 static const char *const DOW_NAMES[] = {"sun", "mon", "tue", "wed", "thu", "fri", "sat"};
 
 static const cron_field FIELDS[5] = {
-    {"minute", 0, 59, NULL, 0, 0},
-    {"hour", 0, 23, NULL, 0, 0},
-    {"day of month", 1, 31, NULL, 0, 0},
-    {"month", 1, 12, MONTH_NAMES, 1, 12},
+    {"minute", 0, 59, NULL, 0, 0},          {"hour", 0, 23, NULL, 0, 0},
+    {"day of month", 1, 31, NULL, 0, 0},    {"month", 1, 12, MONTH_NAMES, 1, 12},
     {"day of week", 0, 7, DOW_NAMES, 0, 7},
 };
 
@@ -263,8 +261,8 @@ static int parse_interval(json_t *root, planner_schedule *out, mf_err *err)
         return mf_err_set(err, "schedule_config.every_s must be an integer");
     out->every_s = json_integer_value(every);
     if (out->every_s < 1 || out->every_s > INTERVAL_MAX_S)
-        return mf_err_set(err, "schedule_config.every_s %lld out of range 1-%lld",
-                          out->every_s, INTERVAL_MAX_S);
+        return mf_err_set(err, "schedule_config.every_s %lld out of range 1-%lld", out->every_s,
+                          INTERVAL_MAX_S);
     out->type = PLANNER_SCHED_INTERVAL;
     return 0;
 }

@@ -34,9 +34,9 @@ typedef struct planner_cron {
 
 typedef struct planner_schedule {
     planner_sched_type type;
-    long long every_s;         /* interval: seconds between slots */
-    planner_cron cron;         /* cron */
-    int tz_offset_s;           /* east of UTC */
+    long long every_s; /* interval: seconds between slots */
+    planner_cron cron; /* cron */
+    int tz_offset_s;   /* east of UTC */
     char tz[PLANNER_TZ_MAX];
 } planner_schedule;
 

@@ -96,8 +96,7 @@ int main(int argc, char **argv)
         mf_log_free(log);
         return 1;
     }
-    mf_daemon_warn_secret_files(reporter_config_keys, reporter_config_nkeys, MF_CFG_REPORTER,
-                                log);
+    mf_daemon_warn_secret_files(reporter_config_keys, reporter_config_nkeys, MF_CFG_REPORTER, log);
     /* after SIGTERM the process gets MF_REPORTER_SHUTDOWN_S to finish its batch and close; a
      * call that hangs (a database that stopped answering) must not keep it alive past that.
      * Nothing is lost by exiting: offsets are stored in the same transactions as the rows. */

@@ -95,16 +95,14 @@ int rep_final_produce(mf_kafka_producer *prod, const char *topic, msgpack_sbuffe
     uuid_or_nil(q, row, REP_FINAL_WF, &r.wf);
     uuid_or_nil(q, row, REP_FINAL_TPL, &r.tpl);
     r.attempt = (int32_t)strtol(PQgetvalue(q, row, REP_FINAL_ATT), NULL, 10);
-    r.status = strcmp(rep->status_code, "4000") == 0 ? MF_RESULT_DELIVERED
-                                                     : MF_RESULT_UNDELIVERED;
+    r.status = strcmp(rep->status_code, "4000") == 0 ? MF_RESULT_DELIVERED : MF_RESULT_UNDELIVERED;
     r.to = PQgetvalue(q, row, REP_FINAL_TO);
     if (r.to[0] == '\0')
         r.to = nonempty(rep->to) ? rep->to : "unknown";
     r.type = type_from_row(q, row, REP_FINAL_TYPE);
     if (r.type == MF_TYPE_NONE)
         r.type = MF_TYPE_SMS;
-    r.channel = rep->channel != MF_TYPE_NONE ? rep->channel
-                                             : type_from_row(q, row, REP_FINAL_CH);
+    r.channel = rep->channel != MF_TYPE_NONE ? rep->channel : type_from_row(q, row, REP_FINAL_CH);
     r.provider_msg_id = nonempty(rep->message_id);
     r.group_id = PQgetisnull(q, row, REP_FINAL_GID) ? NULL : PQgetvalue(q, row, REP_FINAL_GID);
     r.code = rep->status_code;
@@ -136,8 +134,7 @@ int rep_final_produce_early(mf_kafka_producer *prod, const char *topic, msgpack_
         return -1;
     if (wf != NULL)
         (void)mf_uuid_parse(wf, &r.wf, NULL);
-    r.status = strcmp(rep->status_code, "4000") == 0 ? MF_RESULT_DELIVERED
-                                                     : MF_RESULT_UNDELIVERED;
+    r.status = strcmp(rep->status_code, "4000") == 0 ? MF_RESULT_DELIVERED : MF_RESULT_UNDELIVERED;
     r.to = nonempty(rep->to) ? rep->to : "unknown";
     r.type = rep_final_channel_of(provider_type);
     if (r.type == MF_TYPE_NONE)
@@ -150,6 +147,6 @@ int rep_final_produce_early(mf_kafka_producer *prod, const char *topic, msgpack_
     r.ts_ms = report_ms(rep);
     if (mf_codec_encode_result(sbuf, &r, err) != 0)
         return -1;
-    return mf_kafka_produce(prod, topic, job, MF_UUID_STR_LEN, sbuf->data, sbuf->size,
-                            msg_opaque, 10000, err);
+    return mf_kafka_produce(prod, topic, job, MF_UUID_STR_LEN, sbuf->data, sbuf->size, msg_opaque,
+                            10000, err);
 }

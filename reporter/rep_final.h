@@ -18,10 +18,12 @@
  */
 
 /* The columns, in the order of the REP_FINAL_* indexes below. */
+/* clang-format off */
 #define REP_FINAL_COLS                                                                         \
     "m.id, m.workflow_run_id, r.workflow_id, m.template_id, COALESCE(m.job_attempt, 0),"       \
     " m.recipient_phone, m.message_type, m.channel, m.provider_message_id,"                    \
     " m.provider_group_id, floor(extract(epoch FROM m.sent_at) * 1000)::bigint, m.status"
+/* clang-format on */
 
 enum {
     REP_FINAL_ID,
@@ -41,14 +43,14 @@ enum {
 
 /* What the provider said about one message. Strings may be NULL or "". */
 typedef struct rep_final_report {
-    const char *message_id;     /* the provider's messageId */
-    const char *to;             /* used only when the row has no recipient */
-    const char *status_code;    /* "4000" delivered; see rep_final_is_final */
+    const char *message_id;  /* the provider's messageId */
+    const char *to;          /* used only when the row has no recipient */
+    const char *status_code; /* "4000" delivered; see rep_final_is_final */
     const char *status_message;
-    const char *date_received;  /* ISO 8601; the first of these three that parses is the */
-    const char *date_reported;  /* result's time (never before sent_at); none: now */
+    const char *date_received; /* ISO 8601; the first of these three that parses is the */
+    const char *date_reported; /* result's time (never before sent_at); none: now */
     const char *date_processed;
-    mf_msg_type channel;        /* what carried it when the report says (an alimtalk that fell
+    mf_msg_type channel; /* what carried it when the report says (an alimtalk that fell
                                  * back to SMS/LMS); MF_TYPE_NONE: the row's channel */
 } rep_final_report;
 

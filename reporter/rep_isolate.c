@@ -16,10 +16,10 @@ typedef struct run_key {
 
 struct rep_isolate {
     run_key *keys;
-    size_t *idx;       /* result indices grouped by run */
-    mf_result *sub;    /* the results of the part being written */
-    int *prob_of;      /* per result: index into problems, -1 when recorded */
-    size_t cap;        /* of the four arrays above */
+    size_t *idx;    /* result indices grouped by run */
+    mf_result *sub; /* the results of the part being written */
+    int *prob_of;   /* per result: index into problems, -1 when recorded */
+    size_t cap;     /* of the four arrays above */
     rep_problem *problems;
     size_t np, pcap;
 };
@@ -174,8 +174,8 @@ static int write_part(rep_isolate *iso, rep_store *st, PGconn *conn, const mf_re
     return part_failed(iso, st, conn, res, idx, m, &e, rep_store_failed_step(st), stats, err);
 }
 
-int rep_isolate_write(rep_isolate *iso, rep_store *st, PGconn *conn, const mf_result *res,
-                      size_t n, const mf_err *first, rep_store_stats *stats, mf_err *err)
+int rep_isolate_write(rep_isolate *iso, rep_store *st, PGconn *conn, const mf_result *res, size_t n,
+                      const mf_err *first, rep_store_stats *stats, mf_err *err)
 {
     rep_step first_step = rep_store_failed_step(st);
     size_t i, from, runs = 0;

@@ -33,8 +33,8 @@ void rep_isolate_free(rep_isolate *iso);
  * recording the whole batch again is harmless (their rows conflict and count nothing).
  * stats gets the sum over the committed parts.
  */
-int rep_isolate_write(rep_isolate *iso, rep_store *st, PGconn *conn, const mf_result *res,
-                      size_t n, const mf_err *first, rep_store_stats *stats, mf_err *err);
+int rep_isolate_write(rep_isolate *iso, rep_store *st, PGconn *conn, const mf_result *res, size_t n,
+                      const mf_err *first, rep_store_stats *stats, mf_err *err);
 
 /* After rep_isolate_write and before rep_isolate_finish (which sorts the problems): the
  * problem of result i, or NULL when it was recorded. */

@@ -87,8 +87,8 @@ int rep_lag_query(rep_lag *l, const char *topic, const int32_t *parts, const int
     }
     for (i = 0; i < n; i++) {
         int64_t lo = 0, hi = 0, pos;
-        rd_kafka_resp_err_t e =
-            rd_kafka_query_watermark_offsets(l->rk, topic, parts[i], &lo, &hi, timeout_ms);
+        rd_kafka_resp_err_t e = rd_kafka_query_watermark_offsets(l->rk, topic, parts[i], &lo, &hi,
+                                                                 timeout_ms);
 
         if (e != RD_KAFKA_RESP_ERR_NO_ERROR)
             return mf_err_set(err, "could not read the watermarks of %s [%d]: %s", topic,

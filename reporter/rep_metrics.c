@@ -25,8 +25,8 @@ int rep_metrics_declare(rep_metrics *m, mf_metrics *mm, mf_err *err)
                                   "(kept waiting for it), applied (to the row once recorded)",
                                   "event", err);
     m->dlq = mf_metrics_counter(mm, "msgfleet_reporter_dlq_total",
-                                "messages of recorded batches sent to the dead-letter topic",
-                                NULL, err);
+                                "messages of recorded batches sent to the dead-letter topic", NULL,
+                                err);
     m->completed = mf_metrics_counter(mm, "msgfleet_reporter_runs_completed_total",
                                       "runs this process completed", NULL, err);
     m->stalled = mf_metrics_counter(mm, "msgfleet_reporter_runs_stalled_total",

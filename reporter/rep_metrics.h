@@ -11,19 +11,19 @@
 /* The metric families (docs/reporter.md "Operations"): borrowed from their registry, which
  * outlives every copy of this struct (the priority lane's instance copies the main one's). */
 typedef struct rep_metrics {
-    mf_metric *rows;       /* rows_total{status,op} */
-    mf_metric *batches;    /* batches_total */
-    mf_metric *batch_s;    /* batch_seconds */
-    mf_metric *batch_size; /* batch_size */
-    mf_metric *dups;       /* duplicates_total */
-    mf_metric *early;      /* early_finals_total{event} */
-    mf_metric *dlq;        /* dlq_total */
-    mf_metric *completed;  /* runs_completed_total */
-    mf_metric *stalled;    /* runs_stalled_total */
-    mf_metric *retries;    /* batch_retries_total */
-    mf_metric *lag;        /* consumer_lag */
-    mf_metric *polls;      /* status_polls_total{outcome} */
-    mf_metric *finals;     /* status_finals_total */
+    mf_metric *rows;        /* rows_total{status,op} */
+    mf_metric *batches;     /* batches_total */
+    mf_metric *batch_s;     /* batch_seconds */
+    mf_metric *batch_size;  /* batch_size */
+    mf_metric *dups;        /* duplicates_total */
+    mf_metric *early;       /* early_finals_total{event} */
+    mf_metric *dlq;         /* dlq_total */
+    mf_metric *completed;   /* runs_completed_total */
+    mf_metric *stalled;     /* runs_stalled_total */
+    mf_metric *retries;     /* batch_retries_total */
+    mf_metric *lag;         /* consumer_lag */
+    mf_metric *polls;       /* status_polls_total{outcome} */
+    mf_metric *finals;      /* status_finals_total */
     mf_metric *data_errors; /* data_errors_total{sqlstate} */
 } rep_metrics;
 

@@ -16,6 +16,7 @@
 
 /* ------------------------------------------------------------------ from results */
 
+/* clang-format off */
 static const char RECORD_SQL[] =
     "WITH i AS (INSERT INTO mf_suppressions (phone, scope, source, reason) "
     "SELECT DISTINCT ON (p, sc) p, sc, src, 'provider status ' || c "
@@ -23,6 +24,7 @@ static const char RECORD_SQL[] =
     "WHERE p ~ '^01[016789][0-9]{7,8}$' "
     "ON CONFLICT (phone, scope) DO NOTHING RETURNING 1) "
     "SELECT count(*) FROM i";
+/* clang-format on */
 
 int rep_optout_code(const char *code)
 {
@@ -32,8 +34,8 @@ int rep_optout_code(const char *code)
 
 static int qualifies(const mf_result *r)
 {
-    return (r->status == MF_RESULT_FAILED || r->status == MF_RESULT_UNDELIVERED) &&
-           r->to != NULL && rep_optout_code(r->code);
+    return (r->status == MF_RESULT_FAILED || r->status == MF_RESULT_UNDELIVERED) && r->to != NULL &&
+           rep_optout_code(r->code);
 }
 
 static int count_query(PGconn *conn, const char *sql, int np, const char *const *params,
@@ -49,8 +51,7 @@ static int count_query(PGconn *conn, const char *sql, int np, const char *const 
     return 0;
 }
 
-int rep_optout_record(PGconn *conn, const mf_result *res, size_t n, long long *added,
-                      mf_err *err)
+int rep_optout_record(PGconn *conn, const mf_result *res, size_t n, long long *added, mf_err *err)
 {
     mf_pgarr a[4];
     const char *params[4];
@@ -103,6 +104,7 @@ out:
 #define PRUNE_EVERY_MS 600000
 #define PRUNE_LIMIT "100000"
 
+/* clang-format off */
 static const char LOCK_SQL[] =
     "SELECT pg_try_advisory_xact_lock(140014, 0) AND coalesce(synced_at < now() - "
     "$1::bigint * interval '1 millisecond', true) FROM mf_optout_sync WHERE id = 1";
@@ -115,6 +117,7 @@ static const char SYNC_DONE_SQL[] =
     "UPDATE mf_optout_sync SET synced_at = now(), numbers = $1, added = $2, pages = $3, "
     "owner = $4 WHERE id = 1";
 static const char PRUNE_SQL[] = "SELECT mf_ad_sends_prune(" PRUNE_LIMIT ")";
+/* clang-format on */
 
 struct rep_optout {
     const reporter_config *cfg;
@@ -223,8 +226,7 @@ static int read_pages(rep_optout *o, long long *numbers, long long *added, long 
     return mf_err_set(err, "the 080 opt-out list has more than %d pages", SYNC_MAX_PAGES);
 }
 
-static int finish_sync(rep_optout *o, long long numbers, long long added, int pages,
-                       mf_err *err)
+static int finish_sync(rep_optout *o, long long numbers, long long added, int pages, mf_err *err)
 {
     char n1[32], n2[32], n3[32];
     const char *p[4] = {n1, n2, n3, o->cfg->common.instance_id};

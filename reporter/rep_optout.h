@@ -19,8 +19,7 @@
  * scope is left as it is. One statement, only when a result qualifies; *added (optional) gets
  * the rows inserted. Results are read only during the call. 0 or -1 with err.
  */
-int rep_optout_record(PGconn *conn, const mf_result *res, size_t n, long long *added,
-                      mf_err *err);
+int rep_optout_record(PGconn *conn, const mf_result *res, size_t n, long long *added, mf_err *err);
 
 /* 1 when a provider status code means the number opted out or is blocked. */
 int rep_optout_code(const char *code);

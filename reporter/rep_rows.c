@@ -162,8 +162,8 @@ void rep_deltas_free(rep_deltas *ds)
     ds->n = ds->cap = 0;
 }
 
-int rep_rows_add_deltas(rep_deltas *runs, rep_deltas *days, const char *run,
-                        const rep_row *row, long long *by, mf_err *err)
+int rep_rows_add_deltas(rep_deltas *runs, rep_deltas *days, const char *run, const rep_row *row,
+                        long long *by, mf_err *err)
 {
     char day[16];
     int failed = rep_rows_is_failed(row);

@@ -76,8 +76,8 @@ void rep_deltas_free(rep_deltas *ds);
 /* The deltas a freshly inserted row of run `run` adds (what the insert statement computes in
  * SQL): +1 success or failed and the cost on the run; on the Seoul date of sent_at (success,
  * with the cost) or of failed_at (failed). by[row->st] is incremented. 0 or -1. */
-int rep_rows_add_deltas(rep_deltas *runs, rep_deltas *days, const char *run,
-                        const rep_row *row, long long *by, mf_err *err);
+int rep_rows_add_deltas(rep_deltas *runs, rep_deltas *days, const char *run, const rep_row *row,
+                        long long *by, mf_err *err);
 
 /* Whether a result can go through the direct COPY unchanged: the staging INSERT trims some
  * values (left()) and falls back to the template's type; such rare rows take that path. */

@@ -16,6 +16,7 @@
  * Delta row columns: kind ('r' run, 'd' Seoul date), key (run id or date), success delta,
  * failed delta, cost delta (numeric text), then rows by new status: sent, delivered, failed,
  * cancelled ('r' rows only). */
+/* clang-format off */
 #define DELTA_DAYS(src, ms, tc, when_sent, when_failed)                                       \
     " UNION ALL SELECT 'd', dt::text, sum(ms), sum(mf), sum(tc)::text, 0, 0, 0, 0 FROM ("       \
     "  SELECT (sent_at AT TIME ZONE 'Asia/Seoul')::date AS dt, " ms " AS ms, 0 AS mf, "          \
@@ -32,15 +33,33 @@
     " FROM ins GROUP BY run_id"                                                                 \
     DELTA_DAYS("ins", "1", "cost", "status IN ('sent', 'delivered')",                           \
                "status IN ('failed', 'cancelled')")
+/* clang-format on */
 
 /* Columns of the staging table and of the unnest arrays (STAGE_COLUMNS), in order. */
 enum {
-    REP_COL_ID, REP_COL_RUN, REP_COL_TPL, REP_COL_ATT, REP_COL_STATUS, REP_COL_PHONE,
-    REP_COL_NAME, REP_COL_TYPE, REP_COL_TEXT, REP_COL_VARS, REP_COL_PMID, REP_COL_GID,
-    REP_COL_CODE, REP_COL_MSG, REP_COL_COST, REP_COL_SENT, REP_COL_DELIVERED, REP_COL_FAILED,
-    REP_COL_CHANNEL, REP_NCOL
+    REP_COL_ID,
+    REP_COL_RUN,
+    REP_COL_TPL,
+    REP_COL_ATT,
+    REP_COL_STATUS,
+    REP_COL_PHONE,
+    REP_COL_NAME,
+    REP_COL_TYPE,
+    REP_COL_TEXT,
+    REP_COL_VARS,
+    REP_COL_PMID,
+    REP_COL_GID,
+    REP_COL_CODE,
+    REP_COL_MSG,
+    REP_COL_COST,
+    REP_COL_SENT,
+    REP_COL_DELIVERED,
+    REP_COL_FAILED,
+    REP_COL_CHANNEL,
+    REP_NCOL
 };
 
+/* clang-format off */
 #define INSERT_BODY                                                                             \
     "ins AS ("                                                                                  \
     " INSERT INTO message_logs AS m (id, workflow_run_id, template_id, recipient_phone,"        \
@@ -58,14 +77,16 @@ enum {
     " ON CONFLICT (id) DO NOTHING"                                                              \
     " RETURNING m.workflow_run_id AS run_id, m.status, m.cost, m.sent_at, m.failed_at) "      \
     DELTA_INSERTED
+/* clang-format on */
 
-#define STAGE_COLUMNS                                                                           \
-    "id uuid, run_id uuid, tpl uuid, att int, status text, phone text, name text, mtype text,"  \
-    " content text, vars jsonb, pmid text, gid text, code text, msg text, cost numeric,"        \
+#define STAGE_COLUMNS                                                                              \
+    "id uuid, run_id uuid, tpl uuid, att int, status text, phone text, name text, mtype text,"     \
+    " content text, vars jsonb, pmid text, gid text, code text, msg text, cost numeric,"           \
     " sent_ms bigint, delivered_ms bigint, failed_ms bigint, channel text"
 
 /* COPY mode (the default: measured faster for 5,000 rows, docs/reporter.md): a staging table
  * that lives only inside the batch transaction (pooler-safe), filled by COPY. */
+/* clang-format off */
 static const char REP_SQL_STAGE_CREATE[] =
     "CREATE TEMP TABLE mf_rep_stage (" STAGE_COLUMNS ") ON COMMIT DROP";
 static const char REP_SQL_STAGE_TRUNCATE[] = "TRUNCATE mf_rep_stage";
@@ -81,12 +102,21 @@ static const char REP_SQL_INSERT_UNNEST[] =
     "  $19::text[])"
     "  AS s(id, run_id, tpl, att, status, phone, name, mtype, content, vars, pmid, gid, code,"
     "   msg, cost, sent_ms, delivered_ms, failed_ms, channel)), " INSERT_BODY;
+/* clang-format on */
 
 /* Later outcomes as arrays: REP_SQL_FINAL takes the first REP_UCOL_FINAL_N, REP_SQL_EARLY_PARK
  * all. */
 enum {
-    REP_UCOL_ID, REP_UCOL_STATUS, REP_UCOL_TS, REP_UCOL_CODE, REP_UCOL_MSG, REP_UCOL_CH,
-    REP_UCOL_PMID, REP_UCOL_FINAL_N, REP_UCOL_RUN = REP_UCOL_FINAL_N, REP_NUCOL
+    REP_UCOL_ID,
+    REP_UCOL_STATUS,
+    REP_UCOL_TS,
+    REP_UCOL_CODE,
+    REP_UCOL_MSG,
+    REP_UCOL_CH,
+    REP_UCOL_PMID,
+    REP_UCOL_FINAL_N,
+    REP_UCOL_RUN = REP_UCOL_FINAL_N,
+    REP_NUCOL
 };
 
 /* A later outcome applies only to a row still 'sent'. An undelivered message costs nothing
@@ -104,6 +134,7 @@ enum {
  * stale and changes nothing: the receiver checks this itself when the row exists, not for an
  * early report. */
 #define FINAL_TS "GREATEST(" MS_TS("u.ts_ms") ", o.sent_at)"
+/* clang-format off */
 #define FINAL_BODY                                                                         \
     "upd AS ("                                                                                  \
     " UPDATE message_logs m SET status = u.st,"                                                 \
@@ -225,6 +256,7 @@ static const char REP_SQL_PROBLEM_LOG[] =
     " WHERE id = $1::uuid AND (SELECT count(*) FROM jsonb_array_elements("
     "  CASE WHEN jsonb_typeof(logs) = 'array' THEN logs ELSE '[]'::jsonb END) e"
     "  WHERE e->>'event' = 'data_error') < " REP_PROBLEM_LOG_MAX_S;
+/* clang-format on */
 
 #undef MS_TS
 #undef DELTA_DAYS

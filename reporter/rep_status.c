@@ -31,6 +31,7 @@
  */
 
 /* Whether a run is still being recorded (the poller then waits its turn, wait_turn). */
+/* clang-format off */
 static const char RUNNING_SQL[] =
     "SELECT EXISTS (SELECT 1 FROM workflow_runs WHERE status = 'running')";
 
@@ -83,6 +84,7 @@ static const char STEP_SQL[] =
     "   LEFT JOIN workflow_runs r ON r.id = m.workflow_run_id"
     "  WHERE NOT j.final) x ON true"
     " ORDER BY x.gid";
+/* clang-format on */
 
 /* STEP_SQL's columns after REP_FINAL_COLS: the open job's group (NULL in the one row of a
  * step whose jobs are all final), whether it is due, and in every row the last group read
@@ -91,6 +93,7 @@ enum { STEP_GROUP = REP_FINAL_NCOLS, STEP_DUE, STEP_LAST, STEP_JOBS };
 
 /* Moves the cursor past the last group read; a new sweep starts its clock with its first
  * step. */
+/* clang-format off */
 static const char ADVANCE_SQL[] =
     "UPDATE mf_status_poller"
     " SET cursor_group = $2::bigint,"
@@ -105,6 +108,7 @@ static const char WRAP_SQL[] =
 static const char RELEASE_SQL[] =
     "UPDATE mf_status_poller SET owner = NULL, lease_until = NULL, updated_at = now()"
     " WHERE id = 1 AND owner = $1";
+/* clang-format on */
 
 /* A lease outlives a stalled poll step (list API timeouts, a Kafka flush) by a wide margin; a
  * poller that stops gives it back at once. */
@@ -126,7 +130,7 @@ struct rep_status {
     mf_metric *m_polls;
     mf_metric *m_finals;
     mf_httpd *httpd;
-    atomic_int stop; /* set by the owner before join, read by the thread */
+    atomic_int stop;      /* set by the owner before join, read by the thread */
     atomic_llong backlog; /* results not yet consumed, set by the consumer loop */
     atomic_llong rate;    /* results the consumer recorded per second lately */
 };
@@ -166,8 +170,7 @@ rep_status *rep_status_new(const reporter_config *cfg, const char *results_topic
     cc.request_timeout_ms = (long)cfg->coolsms_timeout_ms;
     cc.max_in_flight = 1;
     s->pg = mf_pg_connect(cfg->common.pg_dsn, NULL, "msgfleet-reporter-status", err);
-    if (s->pg == NULL ||
-        (s->prod = mf_kafka_producer_new(&kc, on_dr, s, err)) == NULL ||
+    if (s->pg == NULL || (s->prod = mf_kafka_producer_new(&kc, on_dr, s, err)) == NULL ||
         (s->api = mf_coolsms_new(&cc, err)) == NULL) {
         rep_status_free(s);
         return NULL;
@@ -176,10 +179,8 @@ rep_status *rep_status_new(const reporter_config *cfg, const char *results_topic
 }
 
 
-
 /* Produce the final result of row `row` for the listed status. */
-static int emit(rep_status *s, const PGresult *q, int row, const mf_coolsms_listed *it,
-                mf_err *err)
+static int emit(rep_status *s, const PGresult *q, int row, const mf_coolsms_listed *it, mf_err *err)
 {
     rep_final_report rep;
 
@@ -256,8 +257,7 @@ out:
 }
 
 /* Ask about the rows rows[0..n-1] of q, IDS_PER_REQUEST at a time. */
-static int ask(rep_status *s, const PGresult *q, const int *rows, int n, int *produced,
-               mf_err *err)
+static int ask(rep_status *s, const PGresult *q, const int *rows, int n, int *produced, mf_err *err)
 {
     for (int first = 0; first < n; first += IDS_PER_REQUEST) {
         int m = n - first < IDS_PER_REQUEST ? n - first : IDS_PER_REQUEST;
@@ -270,8 +270,8 @@ static int ask(rep_status *s, const PGresult *q, const int *rows, int n, int *pr
 
 /* One poll step's reading: the open jobs of the groups after the cursor. */
 typedef struct poll_step {
-    PGresult *q;    /* STEP_SQL rows */
-    int *due;       /* rows of q due for a check */
+    PGresult *q; /* STEP_SQL rows */
+    int *due;    /* rows of q due for a check */
     int n_due;
     const char *last; /* the last group read; NULL: none */
     long long jobs;   /* jobs read in those groups, final or not */
@@ -328,8 +328,7 @@ static int lease_and_read(rep_status *s, poll_step *st, int *may_wrap, mf_err *e
         const char *gp[3] = {PQgetvalue(l, 0, 0), delay, batch};
 
         *may_wrap = PQgetvalue(l, 0, 1)[0] == 't' && PQgetvalue(l, 0, 2)[0] == 't';
-        if ((st->q = mf_pg_query(s->pg, STEP_SQL, 3, gp, err)) == NULL ||
-            sort_rows(st, err) != 0)
+        if ((st->q = mf_pg_query(s->pg, STEP_SQL, 3, gp, err)) == NULL || sort_rows(st, err) != 0)
             goto out;
     }
     if (mf_pg_commit(s->pg, err) != 0)
@@ -435,8 +434,7 @@ static int wait_turn(rep_status *s, long long *since)
 {
     long long now = mf_clock_mono_ms();
     int busy = atomic_load(&s->backlog) > s->cfg->status_max_lag ||
-               (s->cfg->status_busy_rate > 0 &&
-                atomic_load(&s->rate) > s->cfg->status_busy_rate);
+               (s->cfg->status_busy_rate > 0 && atomic_load(&s->rate) > s->cfg->status_busy_rate);
 
     /* asked also after the bound: only the end of the spell resets it, else every poll past
      * the bound would start a new 60 s wait */

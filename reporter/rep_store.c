@@ -17,8 +17,8 @@
  * rebalance: more duplicates are likely to follow, and each failed COPY costs a rollback). */
 #define DIRECT_COOLDOWN_BATCHES 16
 
-rep_store *rep_store_new(const char *group, const char *topic, long long price_ttl_ms,
-                         mf_log *log, mf_err *err)
+rep_store *rep_store_new(const char *group, const char *topic, long long price_ttl_ms, mf_log *log,
+                         mf_err *err)
 {
     rep_store *st = calloc(1, sizeof(*st));
     size_t i;
@@ -92,8 +92,8 @@ static long long res_ll(const PGresult *res, int row, int col)
     return PQgetisnull(res, row, col) ? 0 : strtoll(PQgetvalue(res, row, col), NULL, 10);
 }
 
-int rep_store_read_deltas(rep_store *st, const PGresult *res, long long *changed,
-                          long long *by, mf_err *err)
+int rep_store_read_deltas(rep_store *st, const PGresult *res, long long *changed, long long *by,
+                          mf_err *err)
 {
     int i, k;
 
@@ -120,8 +120,8 @@ int rep_store_read_deltas(rep_store *st, const PGresult *res, long long *changed
     return 0;
 }
 
-int rep_store_exec_arrays(rep_store *st, PGconn *conn, const char *sql, mf_pgarr *arrs,
-                          int narr, long long *changed, long long *by, mf_err *err)
+int rep_store_exec_arrays(rep_store *st, PGconn *conn, const char *sql, mf_pgarr *arrs, int narr,
+                          long long *changed, long long *by, mf_err *err)
 {
     const char *params[REP_NCOL];
     PGresult *res;
@@ -140,8 +140,8 @@ int rep_store_exec_arrays(rep_store *st, PGconn *conn, const char *sql, mf_pgarr
     return rc;
 }
 
-static int apply_finals(rep_store *st, PGconn *conn, size_t m, long long *updated,
-                        long long *by, mf_err *err)
+static int apply_finals(rep_store *st, PGconn *conn, size_t m, long long *updated, long long *by,
+                        mf_err *err)
 {
     mf_pgarr *u = st->ucols;
     size_t i;
@@ -156,7 +156,7 @@ static int apply_finals(rep_store *st, PGconn *conn, size_t m, long long *update
 
         if (add_uuid(&u[REP_UCOL_ID], &r->id, err) != 0 ||
             mf_pgarr_add(&u[REP_UCOL_STATUS],
-                        r->status == MF_RESULT_DELIVERED ? "delivered" : "failed", err) != 0 ||
+                         r->status == MF_RESULT_DELIVERED ? "delivered" : "failed", err) != 0 ||
             mf_pgarr_add_ll(&u[REP_UCOL_TS], r->ts_ms, err) != 0 ||
             mf_pgarr_add(&u[REP_UCOL_CODE], rep_store_empty_null(r->code), err) != 0 ||
             mf_pgarr_add(&u[REP_UCOL_MSG], rep_store_empty_null(r->msg), err) != 0 ||
@@ -173,8 +173,8 @@ static int apply_finals(rep_store *st, PGconn *conn, size_t m, long long *update
 /* Early finals waiting for the rows of this batch's accepted results (st->pick.v[0..m), the
  * first outcomes) are applied like later outcomes: one look whether any waits at all, then,
  * only if so, one statement by job id. */
-static int apply_early(rep_store *st, PGconn *conn, size_t m, long long *applied,
-                       long long *by, mf_err *err)
+static int apply_early(rep_store *st, PGconn *conn, size_t m, long long *applied, long long *by,
+                       mf_err *err)
 {
     mf_pgarr *ids = &st->ucols[REP_UCOL_ID];
     PGresult *q;
@@ -228,8 +228,7 @@ int rep_store_prune_early(PGconn *conn, int days, long long *removed, mf_err *er
     return 0;
 }
 
-static int add_ref(rep_store *st, const char *id, const char *status, const char *wf,
-                   mf_err *err)
+static int add_ref(rep_store *st, const char *id, const char *status, const char *wf, mf_err *err)
 {
     run_ref *r;
 
@@ -398,8 +397,7 @@ static int apply_deltas(rep_store *st, PGconn *conn, mf_err *err)
             if ((params[i] = mf_pgarr_finish(&a[i], err)) == NULL)
                 return -1;
         if (mf_pg_command(conn, sql[k], 4, params, NULL, err) != 0)
-            return mf_err_prefix(err, "could not update the %s counters",
-                                 k == 0 ? "run" : "daily");
+            return mf_err_prefix(err, "could not update the %s counters", k == 0 ? "run" : "daily");
     }
     return 0;
 }
@@ -429,8 +427,8 @@ static int write_once(rep_store *st, PGconn *conn, const mf_result *res, size_t 
     st->failed_step = REP_STEP_ROWS;
     if ((m = rep_rows_pick_unique(&st->pick, res, n, 0, err)) < 0)
         goto fail;
-    if (rep_store_insert_rows(st, conn, (size_t)m, direct, &ins, &stats->direct,
-                              stats->ins_status, err) != 0) {
+    if (rep_store_insert_rows(st, conn, (size_t)m, direct, &ins, &stats->direct, stats->ins_status,
+                              err) != 0) {
         *direct_failed = direct && direct_conflict(err);
         goto fail;
     }
@@ -519,11 +517,10 @@ rep_step rep_store_failed_step(const rep_store *st)
 
 const char *rep_store_step_name(rep_step step)
 {
-    static const char *const names[] = {"none", "rows", "counters", "offsets", "completion",
-                                        "commit"};
+    static const char *const names[] = {"none",    "rows",       "counters",
+                                        "offsets", "completion", "commit"};
 
-    return (int)step >= 0 && (size_t)step < sizeof(names) / sizeof(names[0]) ? names[step]
-                                                                             : "none";
+    return (int)step >= 0 && (size_t)step < sizeof(names) / sizeof(names[0]) ? names[step] : "none";
 }
 
 static int cmp_problem(const void *a, const void *b)

@@ -27,14 +27,14 @@ const char *rep_store_status_name(int st);
 /* What one batch changed (for logs, metrics and tests). The by-status counts come from the
  * statements' RETURNING rows, so they agree with the database. */
 typedef struct rep_store_stats {
-    long long inserted;  /* message_logs rows inserted */
-    long long direct;    /* of those, inserted by the direct COPY (the rest: the staging path) */
-    long long finalized; /* sent rows turned delivered/failed by a later outcome */
-    long long early_parked;  /* later outcomes whose row did not exist yet, kept waiting for it */
+    long long inserted;     /* message_logs rows inserted */
+    long long direct;       /* of those, inserted by the direct COPY (the rest: the staging path) */
+    long long finalized;    /* sent rows turned delivered/failed by a later outcome */
+    long long early_parked; /* later outcomes whose row did not exist yet, kept waiting for it */
     long long early_applied; /* of finalized, waiting outcomes applied to rows of this batch */
-    long long duplicates; /* results that changed nothing (redelivery, repeats) */
-    long long completed; /* runs completed by this batch */
-    int attempts;        /* transactions tried (> 1 after a deadlock) */
+    long long duplicates;    /* results that changed nothing (redelivery, repeats) */
+    long long completed;     /* runs completed by this batch */
+    int attempts;            /* transactions tried (> 1 after a deadlock) */
     long long ins_status[REP_ST_N]; /* rows inserted, by their status (REP_ST_*) */
     long long upd_status[REP_ST_N]; /* 'sent' rows updated to delivered / failed */
 } rep_store_stats;
@@ -43,8 +43,8 @@ typedef struct rep_store_stats {
  * group and topic (full name) are copied: they key mf_consumer_offsets. price_ttl_ms: how long
  * the coolsms_prices setting stays cached (rep_price). log may be NULL. Free with rep_store_free.
  */
-rep_store *rep_store_new(const char *group, const char *topic, long long price_ttl_ms,
-                         mf_log *log, mf_err *err);
+rep_store *rep_store_new(const char *group, const char *topic, long long price_ttl_ms, mf_log *log,
+                         mf_err *err);
 void rep_store_free(rep_store *st);
 
 /*

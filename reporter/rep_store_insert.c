@@ -10,8 +10,7 @@
  * rest of the batch is built). */
 #define COPY_SLICE ((size_t)256 * 1024)
 
-static int row_values(rep_store *st, PGconn *conn, const mf_result *r, rep_row *row,
-                      mf_err *err)
+static int row_values(rep_store *st, PGconn *conn, const mf_result *r, rep_row *row, mf_err *err)
 {
     double price = 0;
 
@@ -134,8 +133,8 @@ static int send_slice(rep_store *st, PGconn *conn, mf_err *err)
  * the first rows overlaps the client's on the last (the backend otherwise idled while the
  * reporter built the whole batch). The connection is busy meanwhile: prices come from the
  * cache, refreshed before the COPY starts. */
-static int insert_direct(rep_store *st, PGconn *conn, const mf_result *const *rows_in,
-                         size_t m, long long *inserted, long long *by, mf_err *err)
+static int insert_direct(rep_store *st, PGconn *conn, const mf_result *const *rows_in, size_t m,
+                         long long *inserted, long long *by, mf_err *err)
 {
     long long rows = 0;
     double unused;
@@ -188,13 +187,13 @@ static int insert_checked(rep_store *st, PGconn *conn, const mf_result *const *r
         if (add_insert_row(st, conn, rows[i], err) != 0)
             return -1;
     if (st->mode == REP_INSERT_UNNEST) {
-        if (rep_store_exec_arrays(st, conn, REP_SQL_INSERT_UNNEST, st->cols, REP_NCOL, inserted,
-                                  by, err) != 0)
+        if (rep_store_exec_arrays(st, conn, REP_SQL_INSERT_UNNEST, st->cols, REP_NCOL, inserted, by,
+                                  err) != 0)
             return mf_err_prefix(err, "could not insert %zu message_logs rows", m);
         return 0;
     }
-    if (mf_pg_exec(conn, st->stage_ready ? REP_SQL_STAGE_TRUNCATE : REP_SQL_STAGE_CREATE,
-                   err) != 0 ||
+    if (mf_pg_exec(conn, st->stage_ready ? REP_SQL_STAGE_TRUNCATE : REP_SQL_STAGE_CREATE, err) !=
+            0 ||
         mf_pg_copy_in(conn, REP_SQL_STAGE_COPY, st->copy.data, st->copy.len, NULL, err) != 0)
         return mf_err_prefix(err, "could not stage %zu message_logs rows", m);
     st->stage_ready = 1;
@@ -207,9 +206,8 @@ static int insert_checked(rep_store *st, PGconn *conn, const mf_result *const *r
 }
 
 /* The others than the direct COPY's go through insert_checked. */
-int rep_store_insert_rows(rep_store *st, PGconn *conn, size_t m, int direct,
-                          long long *inserted, long long *direct_rows, long long *by,
-                          mf_err *err)
+int rep_store_insert_rows(rep_store *st, PGconn *conn, size_t m, int direct, long long *inserted,
+                          long long *direct_rows, long long *by, mf_err *err)
 {
     size_t d = direct ? rep_rows_partition_direct(st->pick.v, m) : 0;
     long long checked = 0;

@@ -38,7 +38,7 @@ struct rep_store {
     run_ref *refs;
     size_t nrefs, refs_cap;
     rep_deltas run_d, day_d;
-    int direct_cooldown; /* batches left before the direct COPY is tried again */
+    int direct_cooldown;  /* batches left before the direct COPY is tried again */
     rep_step failed_step; /* where the last failed write_once failed */
 };
 
@@ -50,19 +50,18 @@ static inline const char *rep_store_empty_null(const char *s)
 
 /* Fold the delta rows of an insert / final statement into the batch's deltas; *changed gets
  * the rows changed, `by` the rows by their new status. 0 or -1. */
-int rep_store_read_deltas(rep_store *st, const PGresult *res, long long *changed,
-                          long long *by, mf_err *err);
+int rep_store_read_deltas(rep_store *st, const PGresult *res, long long *changed, long long *by,
+                          mf_err *err);
 
 /* Run `sql` with the finished arrays as parameters and fold its delta rows. 0 or -1. */
-int rep_store_exec_arrays(rep_store *st, PGconn *conn, const char *sql, mf_pgarr *arrs,
-                          int narr, long long *changed, long long *by, mf_err *err);
+int rep_store_exec_arrays(rep_store *st, PGconn *conn, const char *sql, mf_pgarr *arrs, int narr,
+                          long long *changed, long long *by, mf_err *err);
 
 /* Insert the picked first outcomes st->pick.v[0..m) (rep_store_insert.c). direct: the rows the
  * direct COPY can take go that way, the others through the staging table (or the unnest
  * arrays), in the same transaction. *inserted: rows inserted, *direct_rows: of those by the
  * direct COPY, `by`: rows by status. 0 or -1. */
-int rep_store_insert_rows(rep_store *st, PGconn *conn, size_t m, int direct,
-                          long long *inserted, long long *direct_rows, long long *by,
-                          mf_err *err);
+int rep_store_insert_rows(rep_store *st, PGconn *conn, size_t m, int direct, long long *inserted,
+                          long long *direct_rows, long long *by, mf_err *err);
 
 #endif

@@ -21,17 +21,21 @@
 #include "rep_final.h"
 
 /* The rows of a request's jobs: one query per request, by primary key. */
+/* clang-format off */
 static const char ROWS_SQL[] =
     "SELECT " REP_FINAL_COLS ", m.message_content"
     " FROM message_logs m JOIN workflow_runs r ON r.id = m.workflow_run_id"
     " WHERE m.id = ANY($1::uuid[])";
+/* clang-format on */
 
 enum { COL_CONTENT = REP_FINAL_NCOLS };
 
 /* The runs named by reports whose job has no row yet (an early report): one query per request
  * that has any. */
+/* clang-format off */
 static const char RUNS_SQL[] =
     "SELECT id, workflow_id FROM workflow_runs WHERE id = ANY($1::uuid[])";
+/* clang-format on */
 
 /* Endpoints (the path label of requests_total). */
 enum { KIND_NONE, KIND_SINGLE, KIND_GROUP, KIND_N };
@@ -50,7 +54,7 @@ enum {
     RS_N
 };
 static const char *const RS_NAMES[RS_N] = {"delivered", "undelivered", "pending", "duplicate",
-                                           "stale", "unknown", "invalid", "early"};
+                                           "stale",     "unknown",     "invalid", "early"};
 
 /* item.status while its row is to be looked up, and while its run is (no row). */
 enum { ST_LOOKUP = -1, ST_RUN_LOOKUP = -2 };
@@ -176,8 +180,8 @@ static int route(const rep_webhook *w, const char *url, int *old)
 static enum MHD_Result answer(rep_webhook *w, struct MHD_Connection *conn, int kind,
                               unsigned status, const char *outcome, const char *body)
 {
-    struct MHD_Response *r =
-        MHD_create_response_from_buffer(strlen(body), (void *)body, MHD_RESPMEM_MUST_COPY);
+    struct MHD_Response *r = MHD_create_response_from_buffer(strlen(body), (void *)body,
+                                                             MHD_RESPMEM_MUST_COPY);
     enum MHD_Result rc;
 
     mf_metric_add(w->m_requests, (const char *const[]){KIND_NAMES[kind], outcome}, 1);
@@ -520,10 +524,10 @@ static enum MHD_Result single_report(rep_webhook *w, struct MHD_Connection *conn
             mf_metric_add(w->m_reports, (const char *const[]){RS_NAMES[i]}, (double)counts[i]);
     MF_LOG(w->log, MF_LOG_DEBUG, "delivery reports", MF_KV_I("reports", (long long)n),
            MF_KV_I("delivered", counts[RS_DELIVERED]),
-           MF_KV_I("undelivered", counts[RS_UNDELIVERED]),
-           MF_KV_I("pending", counts[RS_PENDING]), MF_KV_I("duplicate", counts[RS_DUPLICATE]),
-           MF_KV_I("stale", counts[RS_STALE]), MF_KV_I("unknown", counts[RS_UNKNOWN]),
-           MF_KV_I("invalid", counts[RS_INVALID]), MF_KV_I("early", counts[RS_EARLY]));
+           MF_KV_I("undelivered", counts[RS_UNDELIVERED]), MF_KV_I("pending", counts[RS_PENDING]),
+           MF_KV_I("duplicate", counts[RS_DUPLICATE]), MF_KV_I("stale", counts[RS_STALE]),
+           MF_KV_I("unknown", counts[RS_UNKNOWN]), MF_KV_I("invalid", counts[RS_INVALID]),
+           MF_KV_I("early", counts[RS_EARLY]));
     rc = answer(w, conn, KIND_SINGLE, 200, "ok", "ok\n");
 out:
     free(items);
@@ -580,8 +584,8 @@ static int announced_too_big(struct MHD_Connection *conn, long long max)
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
-                                  const char *method, const char *version,
-                                  const char *upload_data, size_t *upload_size, void **state)
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_size, void **state)
 {
     rep_webhook *w = cls;
     req *r = *state;
@@ -674,8 +678,7 @@ rep_webhook *rep_webhook_new(const reporter_config *cfg, const char *results_top
                                         "(rotation: remove it once this stops growing)",
                                         NULL, err);
     if (w->m_requests == NULL || w->m_reports == NULL || w->m_groups == NULL ||
-        w->m_old_token == NULL ||
-        (w->euckr = mf_euckr_new(err)) == NULL ||
+        w->m_old_token == NULL || (w->euckr = mf_euckr_new(err)) == NULL ||
         (w->prod = mf_kafka_producer_new(&kc, on_dr, w, err)) == NULL) {
         rep_webhook_free(w);
         return NULL;
@@ -691,18 +694,18 @@ int rep_webhook_start(rep_webhook *w, mf_err *err)
 
     memset(&addr, 0, sizeof(addr));
     if (inet_pton(AF_INET, w->cfg->webhook_bind, &addr.sin_addr) != 1)
-        return mf_err_set(err, "invalid value for MF_REPORTER_WEBHOOK_BIND: \"%s\" is not an "
-                               "IPv4 address", w->cfg->webhook_bind);
+        return mf_err_set(err,
+                          "invalid value for MF_REPORTER_WEBHOOK_BIND: \"%s\" is not an "
+                          "IPv4 address",
+                          w->cfg->webhook_bind);
     addr.sin_family = AF_INET;
     addr.sin_port = htons((uint16_t)w->cfg->webhook_port);
     /* no MHD_USE_ERROR_LOG: its messages may quote a request line, i.e. the token */
     w->mhd = MHD_start_daemon(MHD_USE_AUTO_INTERNAL_THREAD, 0, NULL, NULL, on_request, w,
-                              MHD_OPTION_SOCK_ADDR, &addr,
-                              MHD_OPTION_THREAD_POOL_SIZE, threads,
+                              MHD_OPTION_SOCK_ADDR, &addr, MHD_OPTION_THREAD_POOL_SIZE, threads,
                               MHD_OPTION_CONNECTION_LIMIT, (unsigned)256,
                               MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30,
-                              MHD_OPTION_NOTIFY_COMPLETED, on_completed, w,
-                              MHD_OPTION_END);
+                              MHD_OPTION_NOTIFY_COMPLETED, on_completed, w, MHD_OPTION_END);
     if (w->mhd == NULL)
         return mf_err_set(err, "could not listen on %s:%lld: address in use or not permitted",
                           w->cfg->webhook_bind, w->cfg->webhook_port);

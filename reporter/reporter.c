@@ -58,8 +58,8 @@ struct reporter {
     mf_httpd *httpd;
     rep_metrics m;
     rep_lag *lag;
-    int kafka_ok;  /* last known state of the "kafka" dependency (-1: not checked yet) */
-    int pg_ok;     /* same for "postgres" */
+    int kafka_ok; /* last known state of the "kafka" dependency (-1: not checked yet) */
+    int pg_ok;    /* same for "postgres" */
     long long next_tick_ms, next_stall_ms;
     long long rate_since_ms, rate_count; /* results recorded since rate_since_ms */
     /* assigned partitions and the next offset of each (for the lag gauge) */
@@ -249,8 +249,8 @@ static reporter *create(const reporter_config *cfg, mf_log *log, const reporter 
     r->pg = connect_pg(r, err);
     if (r->pg == NULL)
         goto fail;
-    r->lag = rep_lag_new(cfg->common.kafka_brokers, cfg->common.instance_id,
-                         &cfg->common.kafka_sec, err);
+    r->lag = rep_lag_new(cfg->common.kafka_brokers, cfg->common.instance_id, &cfg->common.kafka_sec,
+                         err);
     if (r->lag == NULL)
         goto fail;
     r->store = rep_store_new(cfg->group, r->t_results, cfg->price_ttl_ms, log, err);
@@ -356,8 +356,8 @@ static int dead_letter(reporter *r, const mf_kafka_msg *m, const char *reason, m
     r->dead++;
     MF_LOG(r->log, MF_LOG_WARN, "result dead-lettered", MF_KV_I("partition", m->partition),
            MF_KV_I("offset", m->offset), MF_KV_S("reason", reason));
-    return mf_kafka_produce(r->prod, r->t_dlq, m->key, m->key_len, r->sbuf.data, r->sbuf.size,
-                            NULL, 10000, err);
+    return mf_kafka_produce(r->prod, r->t_dlq, m->key, m->key_len, r->sbuf.data, r->sbuf.size, NULL,
+                            10000, err);
 }
 
 /* Decode the batch; undecodable messages and results of unknown runs go to the dead-letter
@@ -487,8 +487,7 @@ static int record_isolated(reporter *r, size_t k, size_t no, const mf_err *first
                MF_KV_S("step", rep_store_step_name(p[i].step)), MF_KV_S("error", p[i].error),
                MF_KV_I("results", p[i].results), MF_KV_S("first_job_id", p[i].first_job),
                MF_KV_I("run_log_written", logged));
-        mf_metric_add(r->m.data_errors, (const char *const[]){p[i].sqlstate},
-                      (double)p[i].results);
+        mf_metric_add(r->m.data_errors, (const char *const[]){p[i].sqlstate}, (double)p[i].results);
     }
     return 0;
 }
@@ -555,8 +554,8 @@ static void tick(reporter *r, int idle)
     mf_err e;
 
     mf_err_clear(&e);
-    if (rep_lag_query(r->lag, r->t_results, r->a_parts, r->a_next, r->n_assigned, 1000, &lag,
-                      &e) == 0) {
+    if (rep_lag_query(r->lag, r->t_results, r->a_parts, r->a_next, r->n_assigned, 1000, &lag, &e) ==
+        0) {
         set_dep(r, "kafka", &r->kafka_ok, 1, NULL);
         mf_metric_set(r->m.lag, NULL, (double)lag);
         rep_status_set_backlog(r->status, lag);
@@ -601,8 +600,7 @@ static void stall_check(reporter *r)
                MF_KV_I("outcomes", pruned), MF_KV_I("days", REP_EARLY_KEEP_DAYS));
     /* a cancelled run whose planner died before it recorded what it expanded: counted from
      * its rows once they stopped coming for as long (mf_runs_stop_orphaned_cancelled) */
-    if (mf_runs_stop_orphaned_cancelled(r->pg, r->cfg->stall_s, CANCEL_SWEEP_MAX, &ended,
-                                        &e) != 0)
+    if (mf_runs_stop_orphaned_cancelled(r->pg, r->cfg->stall_s, CANCEL_SWEEP_MAX, &ended, &e) != 0)
         MF_LOG(r->log, MF_LOG_WARN, "could not end cancelled runs left by a planner",
                MF_KV_S("error", e.msg));
     else if (ended > 0)
@@ -673,15 +671,17 @@ static int record(reporter *r, size_t n, mf_err *err)
         mf_metric_add(r->m.retries, NULL, 1);
         MF_LOG(r->log, MF_LOG_ERROR, "batch not recorded, retrying", MF_KV_S("error", e.msg),
                MF_KV_S("dependency", dep),
-               MF_KV_S("fault", strcmp(dep, "kafka") == 0 ? "kafka"
-                                : mf_pg_fault_name(mf_pg_err_fault(&e))),
+               MF_KV_S("fault",
+                       strcmp(dep, "kafka") == 0 ? "kafka" : mf_pg_fault_name(mf_pg_err_fault(&e))),
                MF_KV_I("messages", (long long)n), MF_KV_I("retry_in_ms", backoff));
         if (mf_kafka_producer_fatal(r->prod, err))
             return -1;
         pause_ms(backoff);
         if (mf_daemon_stopping()) {
-            MF_LOG(r->log, MF_LOG_WARN, "stopping with a batch not recorded (it is consumed "
-                                        "again later)", MF_KV_I("messages", (long long)n));
+            MF_LOG(r->log, MF_LOG_WARN,
+                   "stopping with a batch not recorded (it is consumed "
+                   "again later)",
+                   MF_KV_I("messages", (long long)n));
             return 0;
         }
         backoff = next_backoff(backoff);

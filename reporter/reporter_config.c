@@ -4,15 +4,21 @@
 #include <stddef.h>
 #include <string.h>
 
-#define R_STR(field, name, def, desc)                                                           \
-    {name, MF_CFG_STR, def, 0, 0, 0, 0, offsetof(reporter_config, field),                      \
-     sizeof(((reporter_config *)0)->field), MF_CFG_REPORTER, desc}
-#define R_SECRET(field, name, desc)                                                             \
-    {name, MF_CFG_SECRET, "", 0, 0, 0, 0, offsetof(reporter_config, field),                    \
-     sizeof(((reporter_config *)0)->field), MF_CFG_REPORTER, desc}
-#define R_INT(field, name, def, lo, hi, desc)                                                   \
-    {name, MF_CFG_INT, def, lo, hi, 0, 0, offsetof(reporter_config, field), 0, MF_CFG_REPORTER, \
-     desc}
+#define R_STR(field, name, def, desc)                                                              \
+    {                                                                                              \
+        name, MF_CFG_STR, def, 0, 0, 0, 0, offsetof(reporter_config, field),                       \
+            sizeof(((reporter_config *)0)->field), MF_CFG_REPORTER, desc                           \
+    }
+#define R_SECRET(field, name, desc)                                                                \
+    {                                                                                              \
+        name, MF_CFG_SECRET, "", 0, 0, 0, 0, offsetof(reporter_config, field),                     \
+            sizeof(((reporter_config *)0)->field), MF_CFG_REPORTER, desc                           \
+    }
+#define R_INT(field, name, def, lo, hi, desc)                                                      \
+    {                                                                                              \
+        name, MF_CFG_INT, def, lo, hi, 0, 0, offsetof(reporter_config, field), 0, MF_CFG_REPORTER, \
+            desc                                                                                   \
+    }
 
 const mf_config_key reporter_config_keys[] = {
     MF_DAEMON_COMMON_KEYS(reporter_config, MF_CFG_REPORTER),
@@ -111,8 +117,10 @@ static int check_token(const char *key, const char *tok, int required, mf_err *e
     if (n == 0 && !required)
         return 0;
     if (n == 0)
-        return mf_err_set(err, "missing value for %s (required while "
-                               "MF_REPORTER_WEBHOOK_ENABLED is true)", key);
+        return mf_err_set(err,
+                          "missing value for %s (required while "
+                          "MF_REPORTER_WEBHOOK_ENABLED is true)",
+                          key);
     if (n < REPORTER_WEBHOOK_TOKEN_MIN)
         return mf_err_set(err, "invalid value for %s: shorter than %d characters", key,
                           REPORTER_WEBHOOK_TOKEN_MIN);
@@ -121,8 +129,10 @@ static int check_token(const char *key, const char *tok, int required, mf_err *e
 
         if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
               c == '-' || c == '_'))
-            return mf_err_set(err, "invalid value for %s: only letters, digits, '-' and '_' "
-                                   "may appear in a URL token", key);
+            return mf_err_set(err,
+                              "invalid value for %s: only letters, digits, '-' and '_' "
+                              "may appear in a URL token",
+                              key);
     }
     return 0;
 }
@@ -142,8 +152,9 @@ int reporter_config_load(reporter_config *cfg, mf_config_getenv_fn get, mf_err *
                                "MF_REPORTER_STATUS_ENABLED is true)");
     if (cfg->optout_sync_ms > 0 &&
         (cfg->coolsms_api_key[0] == '\0' || cfg->coolsms_api_secret[0] == '\0'))
-        return mf_err_set(err, "missing value for %s (required while "
-                               "MF_REPORTER_OPTOUT_SYNC_MS is above 0; 0 turns the sync off)",
+        return mf_err_set(err,
+                          "missing value for %s (required while "
+                          "MF_REPORTER_OPTOUT_SYNC_MS is above 0; 0 turns the sync off)",
                           cfg->coolsms_api_key[0] == '\0' ? "MF_COOLSMS_API_KEY"
                                                           : "MF_COOLSMS_API_SECRET");
     if (cfg->webhook_enabled &&

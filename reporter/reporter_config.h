@@ -28,7 +28,7 @@ typedef struct reporter_config {
     long long coolsms_timeout_ms;
     long long stall_s;
     long long shutdown_s;
-    long long tx_lane;          /* MF_REPORTER_TX_LANE */
+    long long tx_lane; /* MF_REPORTER_TX_LANE */
     long long lag_interval_ms;
     long long status_poll_after_ms;
     long long optout_sync_ms; /* 080 opt-out list sync interval (rep_optout); 0 = off */

@@ -50,8 +50,7 @@ int sender_run(sender_ctx *s, mf_err *err)
 {
     MF_LOG(s->log, MF_LOG_INFO, "sender started", MF_KV_S("group", s->cfg->group),
            MF_KV_S("topic", s->t_jobs), MF_KV_S("tx_topic", s->t_jobs_tx),
-           MF_KV_S("retry_topic", s->t_retry),
-           MF_KV_S("instance", s->cfg->common.instance_id));
+           MF_KV_S("retry_topic", s->t_retry), MF_KV_S("instance", s->cfg->common.instance_id));
     while (!mf_daemon_stopping()) {
         housekeeping(s);
         if (sender_batch_one(s, err) != 0)
@@ -78,14 +77,14 @@ static void on_revoke(void *ctx, const mf_kafka_partition *parts, size_t n)
 static int open_kafka(sender_ctx *s, mf_err *err)
 {
     const sender_config *c = s->cfg;
-    mf_kafka_conf kc = {c->common.kafka_brokers, c->common.instance_id, c->common.topic_prefix,
-                        NULL, s->log, &c->common.kafka_sec};
+    mf_kafka_conf kc = {
+        c->common.kafka_brokers, c->common.instance_id, c->common.topic_prefix, NULL, s->log,
+        &c->common.kafka_sec};
     const char *topics[4] = {s->t_jobs_tx, s->t_jobs, s->t_retry, NULL};
     mf_kafka_consumer_opts co;
 
     if (mf_kafka_topic_name(&kc, MF_TOPIC_JOBS, s->t_jobs, sizeof(s->t_jobs), err) != 0 ||
-        mf_kafka_topic_name(&kc, MF_TOPIC_JOBS_TX, s->t_jobs_tx, sizeof(s->t_jobs_tx),
-                            err) != 0 ||
+        mf_kafka_topic_name(&kc, MF_TOPIC_JOBS_TX, s->t_jobs_tx, sizeof(s->t_jobs_tx), err) != 0 ||
         mf_kafka_topic_name(&kc, MF_TOPIC_RESULTS, s->t_results, sizeof(s->t_results), err) != 0 ||
         mf_kafka_topic_name(&kc, MF_TOPIC_RESULTS_TX, s->t_results_tx, sizeof(s->t_results_tx),
                             err) != 0 ||

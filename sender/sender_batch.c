@@ -151,8 +151,7 @@ static int process(sender_ctx *s, mf_err *err)
      * not kept waiting for one INSERT of the whole batch. */
     if (decode_all(s, err) != 0 || load_catalog(s, err) != 0 ||
         sender_runstate_check(s, err) != 0 || prepare_all(s, err) != 0 ||
-        sender_gate_apply(s, err) != 0 ||
-        sender_budget_workflows(s, err) != 0 ||
+        sender_gate_apply(s, err) != 0 || sender_budget_workflows(s, err) != 0 ||
         sender_settle_claim_next(s, (size_t)s->cfg->request_size, err) < 0)
         return -1;
     rc = settle_and_send(s, err);
@@ -202,8 +201,8 @@ static int consume_batch(sender_ctx *s, mf_err *err)
     if (got == 1 && max > 1 && strcmp(s->msgs[0].topic, s->t_jobs_tx) == 0) {
         more = mf_kafka_consume_priority(s->cons, s->msgs + 1, max - 1);
     } else if (got == 1 && max > 1) {
-        if (mf_kafka_consume(s->cons, s->msgs + 1, max - 1, (int)s->cfg->linger_ms, &more,
-                             err) != 0) {
+        if (mf_kafka_consume(s->cons, s->msgs + 1, max - 1, (int)s->cfg->linger_ms, &more, err) !=
+            0) {
             s->n = 1 + more;
             return -1;
         }
@@ -329,11 +328,9 @@ int sender_batch_one(sender_ctx *s, mf_err *err)
         MF_LOG(s->log, MF_LOG_WARN, "could not store offsets", MF_KV_S("error", err->msg));
     }
     MF_LOG(s->log, MF_LOG_INFO, "batch done", MF_KV_I("jobs", (long long)s->n),
-           MF_KV_I("ms", mf_clock_mono_ms() - t0),
-           MF_KV_I("accepted", (long long)s->n_accepted),
+           MF_KV_I("ms", mf_clock_mono_ms() - t0), MF_KV_I("accepted", (long long)s->n_accepted),
            MF_KV_I("failed", (long long)s->n_failed),
-           MF_KV_I("cancelled", (long long)s->n_cancelled),
-           MF_KV_I("paused", (long long)s->n_held),
+           MF_KV_I("cancelled", (long long)s->n_cancelled), MF_KV_I("paused", (long long)s->n_held),
            MF_KV_I("reemitted", (long long)s->n_reemitted),
            MF_KV_I("deferred", (long long)s->n_deferred),
            MF_KV_I("rate_deferred", (long long)s->n_rate_deferred),

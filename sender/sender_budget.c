@@ -15,8 +15,8 @@ typedef struct wf_rate {
 } wf_rate;
 
 /* Index of wf in the table, added when missing; -1 when the table is full. */
-static long wf_rate_slot(sender_rate_want *w, wf_rate *r, size_t *n, size_t cap,
-                         const mf_uuid *wf, double per_min)
+static long wf_rate_slot(sender_rate_want *w, wf_rate *r, size_t *n, size_t cap, const mf_uuid *wf,
+                         double per_min)
 {
     char id[MF_UUID_STR_SIZE];
 
@@ -124,8 +124,7 @@ static size_t take_local_tokens(sender_ctx *s, size_t want)
 /* The quota is used up: the runs of the ready jobs are held (sender_rate_hold_runs) and the
  * halt state is read again at once, so the send loop parks their jobs (halt_in_loop) instead
  * of sending them to fail. At most once a second. */
-static int hold_at_quota(sender_ctx *s, const size_t *todo, size_t ntodo, int64_t now,
-                         mf_err *err)
+static int hold_at_quota(sender_ctx *s, const size_t *todo, size_t ntodo, int64_t now, mf_err *err)
 {
     mf_uuid *runs;
     size_t n = 0;
@@ -140,8 +139,7 @@ static int hold_at_quota(sender_ctx *s, const size_t *todo, size_t ntodo, int64_
     for (size_t c = 0; c < ntodo; c++) {
         const sender_slot *sl = &s->slots[todo[c]];
 
-        if (sender_slot_ready(sl, now) &&
-            (n == 0 || !mf_uuid_equal(&runs[n - 1], &sl->job.run)))
+        if (sender_slot_ready(sl, now) && (n == 0 || !mf_uuid_equal(&runs[n - 1], &sl->job.run)))
             runs[n++] = sl->job.run;
     }
     rc = sender_rate_hold_runs(&s->rate, s->pg, runs, n, err);
@@ -155,8 +153,8 @@ static int hold_at_quota(sender_ctx *s, const size_t *todo, size_t ntodo, int64_
     return 0;
 }
 
-int sender_budget_take(sender_ctx *s, const size_t *todo, size_t ntodo, size_t want,
-                       int64_t now, size_t *granted, mf_err *err)
+int sender_budget_take(sender_ctx *s, const size_t *todo, size_t ntodo, size_t want, int64_t now,
+                       size_t *granted, mf_err *err)
 {
     size_t local = take_local_tokens(s, want), ask = 0;
 

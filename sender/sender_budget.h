@@ -19,8 +19,8 @@ int sender_budget_workflows(sender_ctx *s, mf_err *err);
  * (MF_SENDER_RATE_LIMIT), then the fleet's (account rate and daily quota, sender_rate.h) for
  * as many as the batch still has ready (todo[0..ntodo): the slots being sent; now: monotonic
  * ms). At the quota the runs of the ready slots are held. *granted <= want. 0 or -1 with err. */
-int sender_budget_take(sender_ctx *s, const size_t *todo, size_t ntodo, size_t want,
-                       int64_t now, size_t *granted, mf_err *err);
+int sender_budget_take(sender_ctx *s, const size_t *todo, size_t ntodo, size_t want, int64_t now,
+                       size_t *granted, mf_err *err);
 
 /* Gives back n tokens taken by sender_budget_take and not used. */
 void sender_budget_give_back(sender_ctx *s, size_t n);

@@ -20,7 +20,7 @@ typedef struct entry {
     int is_wf;
     int found;
     int64_t expires_ms;
-    char *strs[7];          /* owned strings */
+    char *strs[7]; /* owned strings */
     sender_template tpl;
     sender_wfconf wf;
 } entry;
@@ -227,8 +227,7 @@ static int parse_wfconf(entry *e, const char *json, mf_err *err)
     }
     rate = json_object_get(root, "rate_per_minute");
     if (rate != NULL && !json_is_null(rate)) {
-        if (json_is_number(rate) && json_number_value(rate) > 0 &&
-            json_number_value(rate) <= 6e8)
+        if (json_is_number(rate) && json_number_value(rate) > 0 && json_number_value(rate) <= 6e8)
             e->wf.rate_per_min = json_number_value(rate);
         else if (e->wf.invalid == NULL)
             e->wf.invalid = "message_config.rate_per_minute must be a number above 0";
@@ -265,16 +264,14 @@ static int fill_template(entry *e, PGresult *res, int row, mf_err *err)
     for (int f = 0; f < 5; f++) {
         e->strs[f] = dup_or_empty(PQgetvalue(res, row, f + 1));
         if (e->strs[f] == NULL)
-            return mf_err_set(err, "out of memory loading template %s",
-                              PQgetvalue(res, row, 0));
+            return mf_err_set(err, "out of memory loading template %s", PQgetvalue(res, row, 0));
     }
     if (sender_rules_check_template(e->strs[3], NULL, &e2) != 0) {
         if (mark_invalid(e, 3, e2.msg, err) != 0)
             return -1;
         e->strs[3] = strdup("");
         if (e->strs[3] == NULL)
-            return mf_err_set(err, "out of memory loading template %s",
-                              PQgetvalue(res, row, 0));
+            return mf_err_set(err, "out of memory loading template %s", PQgetvalue(res, row, 0));
         e->tpl.invalid = e->strs[5];
     }
     e->tpl.message_type = e->strs[0];
@@ -408,8 +405,8 @@ static int load_settings(sender_catalog *c, PGconn *pg, int64_t now_ms, mf_err *
         int slot = strcmp(PQgetvalue(res, r, 0), "kakao_pf_id") == 0;
 
         free(c->settings_strs[slot]);
-        rc = setting_text(PQgetvalue(res, r, 0), PQgetvalue(res, r, 1),
-                          &c->settings_strs[slot], err);
+        rc = setting_text(PQgetvalue(res, r, 0), PQgetvalue(res, r, 1), &c->settings_strs[slot],
+                          err);
     }
     PQclear(res);
     if (rc != 0) {

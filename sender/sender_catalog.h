@@ -15,8 +15,8 @@ typedef struct sender_template {
     const char *category;     /* promotion, ... */
     const char *template_code;
     const char *content;
-    const char *buttons;      /* JSON array text */
-    const char *invalid;      /* NULL, or why no job may use it (over a bound of
+    const char *buttons; /* JSON array text */
+    const char *invalid; /* NULL, or why no job may use it (over a bound of
                                * sender_rules_check_template; content is then "") */
 } sender_template;
 
@@ -28,9 +28,9 @@ typedef struct sender_wfconf {
     int disable_sms;
     const char *ad_sender_name;
     const char *ad_opt_out;
-    int quiet_hours;          /* 1 unless advertising.quiet_hours is false */
-    double rate_per_min;      /* rate_per_minute: the workflow's send rate, 0: none */
-    const char *invalid;      /* NULL, or why no job may use it (the subject over a bound;
+    int quiet_hours;     /* 1 unless advertising.quiet_hours is false */
+    double rate_per_min; /* rate_per_minute: the workflow's send rate, 0: none */
+    const char *invalid; /* NULL, or why no job may use it (the subject over a bound;
                                * subject is then NULL) */
 } sender_wfconf;
 

@@ -164,12 +164,9 @@ int sender_claims_insert(sender_claims *c, PGconn *pg, const sender_claim_in *ro
         const sender_claim_in *r = &rows[i];
 
         ok = mf_pgarr_add_uuid(&c->a[0], &r->job, err) | mf_pgarr_add_uuid(&c->a[1], &r->run, err) |
-             mf_pgarr_add_ll(&c->a[2], r->attempt, err) |
-             mf_pgarr_add(&c->a[3], r->state, err) |
-             mf_pgarr_add(&c->a[4], r->msg_type, err) |
-             mf_pgarr_add(&c->a[5], r->content, err) |
-             mf_pgarr_add(&c->a[6], r->code, err) |
-             mf_pgarr_add(&c->a[7], r->message, err);
+             mf_pgarr_add_ll(&c->a[2], r->attempt, err) | mf_pgarr_add(&c->a[3], r->state, err) |
+             mf_pgarr_add(&c->a[4], r->msg_type, err) | mf_pgarr_add(&c->a[5], r->content, err) |
+             mf_pgarr_add(&c->a[6], r->code, err) | mf_pgarr_add(&c->a[7], r->message, err);
         if (ok != 0)
             return -1;
     }
@@ -188,8 +185,7 @@ static const char *col(PGresult *res, int r, int f)
 }
 
 int sender_claims_fetch(sender_claims *c, PGconn *pg, const mf_uuid *jobs, size_t n,
-                        long long indoubt_after_ms, sender_claim_row_fn fn, void *arg,
-                        mf_err *err)
+                        long long indoubt_after_ms, sender_claim_row_fn fn, void *arg, mf_err *err)
 {
     static const char *sql =
         "SELECT job_id, state, claimed_at::text, coalesce(claimed_by, ''), "
@@ -275,9 +271,9 @@ static int update_returning(sender_claims *c, PGconn *pg, const char *sql, const
 }
 
 int sender_claims_take_over(sender_claims *c, PGconn *pg, const mf_uuid *jobs,
-                            const char *const *old_claimed_at, const char *const *gids,
-                            size_t n, const char *claimed_by, const mf_uuid *chunk,
-                            sender_claim_id_fn fn, void *arg, mf_err *err)
+                            const char *const *old_claimed_at, const char *const *gids, size_t n,
+                            const char *claimed_by, const mf_uuid *chunk, sender_claim_id_fn fn,
+                            void *arg, mf_err *err)
 {
     static const char *sql =
         "UPDATE mf_job_claims c SET claimed_by = $4, claimed_at = now(), updated_at = now(), "
@@ -290,8 +286,8 @@ int sender_claims_take_over(sender_claims *c, PGconn *pg, const mf_uuid *jobs,
     const char *const *texts[2] = {old_claimed_at, gids};
     char ch[MF_UUID_STR_SIZE];
 
-    return update_returning(c, pg, sql, jobs, texts, 2, n, claimed_by,
-                            mf_uuid_format(chunk, ch), fn, arg, "take over", err);
+    return update_returning(c, pg, sql, jobs, texts, 2, n, claimed_by, mf_uuid_format(chunk, ch),
+                            fn, arg, "take over", err);
 }
 
 int sender_claims_renew(sender_claims *c, PGconn *pg, const mf_uuid *jobs, size_t n,
@@ -301,8 +297,7 @@ int sender_claims_renew(sender_claims *c, PGconn *pg, const mf_uuid *jobs, size_
         "UPDATE mf_job_claims SET claimed_at = now() WHERE job_id = ANY($1::uuid[]) "
         "AND state = 'claimed' AND claimed_by = $2 RETURNING job_id";
 
-    return update_returning(c, pg, sql, jobs, NULL, 0, n, claimed_by, NULL, fn, arg, "renew",
-                            err);
+    return update_returning(c, pg, sql, jobs, NULL, 0, n, claimed_by, NULL, fn, arg, "renew", err);
 }
 
 /* Appends one outcome to the binary arrays out[0..7]: job, state, provider message id, group
@@ -439,8 +434,7 @@ int sender_claims_record(sender_claims *c, PGconn *pg, const sender_claim_out *o
 int sender_claims_release(sender_claims *c, PGconn *pg, const mf_uuid *jobs,
                           const char *const *released_as, const char *const *codes,
                           const char *const *messages, const char *const *gids, size_t n,
-                          const char *claimed_by, sender_claim_id_fn fn, void *arg,
-                          mf_err *err)
+                          const char *claimed_by, sender_claim_id_fn fn, void *arg, mf_err *err)
 {
     static const char *sql =
         "UPDATE mf_job_claims c SET claimed_by = u.rel, claimed_at = now(), "

@@ -29,14 +29,14 @@ typedef struct sender_claim_in {
 /* An existing claim as read back (strings valid during the callback only, "" when NULL). */
 typedef struct sender_claim_row {
     mf_uuid job;
-    const char *state;       /* claimed, accepted, failed, in_doubt */
-    const char *claimed_at;  /* text form, for the conditional take-over */
+    const char *state;      /* claimed, accepted, failed, in_doubt */
+    const char *claimed_at; /* text form, for the conditional take-over */
     const char *claimed_by;
-    int stale;               /* claimed_at older than the in-doubt age (server clock) */
+    int stale; /* claimed_at older than the in-doubt age (server clock) */
     const char *pmid, *gid, *code, *message, *msg_type, *channel;
-    const char *content;     /* NULL when not stored */
-    int64_t sent_ms;         /* 0 when unknown */
-    const char *send_gid;    /* open claim: the provider group that may hold the message, ""
+    const char *content;  /* NULL when not stored */
+    int64_t sent_ms;      /* 0 when unknown */
+    const char *send_gid; /* open claim: the provider group that may hold the message, ""
                               * when none was recorded (then nothing was ever added) */
 } sender_claim_row;
 
@@ -65,12 +65,12 @@ typedef void (*sender_claim_row_fn)(void *arg, const sender_claim_row *row);
 
 /* Scratch arrays reused across calls (not thread-safe). */
 typedef struct sender_claims {
-    mf_pgarr a[8]; /* text arrays of the rare paths and the fallback INSERT */
+    mf_pgarr a[8];       /* text arrays of the rare paths and the fallback INSERT */
     mf_pgbin_arr out[8]; /* outcome arrays (binary): job, state, pmid, gid, code, message,
                           * channel, sent_ms */
-    mf_buf copy;       /* COPY rows of the fast path (binary format) */
-    int copy_cooldown; /* inserts left before the COPY is tried again after a conflict */
-    mf_uuid *seen;     /* chunks already recorded by the current sender_claims_record call */
+    mf_buf copy;         /* COPY rows of the fast path (binary format) */
+    int copy_cooldown;   /* inserts left before the COPY is tried again after a conflict */
+    mf_uuid *seen;       /* chunks already recorded by the current sender_claims_record call */
     size_t seen_cap;
     mf_pgbin_arr groups[SENDER_CLAIMS_GROUP_ROWS]; /* job ids of each (chunk, group) row of
                                                     * one sender_claims_groups statement */
@@ -94,8 +94,7 @@ int sender_claims_insert(sender_claims *c, PGconn *pg, const sender_claim_in *ro
  * claim whose job is in an outcome row of its chunk is final), one query; calls fn per
  * existing row. `stale` is computed against indoubt_after_ms on the server's clock. */
 int sender_claims_fetch(sender_claims *c, PGconn *pg, const mf_uuid *jobs, size_t n,
-                        long long indoubt_after_ms, sender_claim_row_fn fn, void *arg,
-                        mf_err *err);
+                        long long indoubt_after_ms, sender_claim_row_fn fn, void *arg, mf_err *err);
 
 /* Conditional take-over of abandoned claims: only rows still 'claimed' with exactly the
  * claimed_at seen (old_claimed_at[i]) and no recorded outcome move to claimed_by, with a new
@@ -103,9 +102,9 @@ int sender_claims_fetch(sender_claims *c, PGconn *pg, const mf_uuid *jobs, size_
  * hold the job, read under the old chunk; it moves into the claim row so that it survives the
  * chunk change. Calls fn for every job taken over. */
 int sender_claims_take_over(sender_claims *c, PGconn *pg, const mf_uuid *jobs,
-                            const char *const *old_claimed_at, const char *const *gids,
-                            size_t n, const char *claimed_by, const mf_uuid *chunk,
-                            sender_claim_id_fn fn, void *arg, mf_err *err);
+                            const char *const *old_claimed_at, const char *const *gids, size_t n,
+                            const char *claimed_by, const mf_uuid *chunk, sender_claim_id_fn fn,
+                            void *arg, mf_err *err);
 
 /* Records the provider group of each job (rows[i].gid) under its claim chunk: one
  * mf_claim_groups row per (chunk, group), one statement. Called after the group was created
@@ -141,8 +140,7 @@ int sender_claims_record(sender_claims *c, PGconn *pg, const sender_claim_out *o
 int sender_claims_release(sender_claims *c, PGconn *pg, const mf_uuid *jobs,
                           const char *const *released_as, const char *const *codes,
                           const char *const *messages, const char *const *gids, size_t n,
-                          const char *claimed_by, sender_claim_id_fn fn, void *arg,
-                          mf_err *err);
+                          const char *claimed_by, sender_claim_id_fn fn, void *arg, mf_err *err);
 
 /* 1 when claimed_by is a released claim ("retry:N" / "retry?:N"), with N and whether the
  * provider's answer is unknown; 0 otherwise. */

@@ -6,14 +6,21 @@
 
 #include "mf_coolsms.h"
 
-#define S_STR(field, name, def, desc)                                                           \
-    {name, MF_CFG_STR, def, 0, 0, 0, 0, offsetof(sender_config, field),                        \
-     sizeof(((sender_config *)0)->field), MF_CFG_SENDER, desc}
-#define S_SECRET(field, name, desc)                                                             \
-    {name, MF_CFG_SECRET, NULL, 0, 0, 0, 0, offsetof(sender_config, field),                    \
-     sizeof(((sender_config *)0)->field), MF_CFG_SENDER, desc}
-#define S_INT(field, name, def, lo, hi, desc)                                                   \
-    {name, MF_CFG_INT, def, lo, hi, 0, 0, offsetof(sender_config, field), 0, MF_CFG_SENDER, desc}
+#define S_STR(field, name, def, desc)                                                              \
+    {                                                                                              \
+        name, MF_CFG_STR, def, 0, 0, 0, 0, offsetof(sender_config, field),                         \
+            sizeof(((sender_config *)0)->field), MF_CFG_SENDER, desc                               \
+    }
+#define S_SECRET(field, name, desc)                                                                \
+    {                                                                                              \
+        name, MF_CFG_SECRET, NULL, 0, 0, 0, 0, offsetof(sender_config, field),                     \
+            sizeof(((sender_config *)0)->field), MF_CFG_SENDER, desc                               \
+    }
+#define S_INT(field, name, def, lo, hi, desc)                                                      \
+    {                                                                                              \
+        name, MF_CFG_INT, def, lo, hi, 0, 0, offsetof(sender_config, field), 0, MF_CFG_SENDER,     \
+            desc                                                                                   \
+    }
 
 const mf_config_key sender_config_keys[] = {
     MF_DAEMON_COMMON_KEYS(sender_config, MF_CFG_SENDER),
@@ -63,8 +70,8 @@ const mf_config_key sender_config_keys[] = {
           "how long the cancelled / paused state of the runs being sent, read from PostgreSQL "
           "in one query, is trusted before it is read again; a cancel or a pause reaches "
           "every sender within this time plus one provider request"),
-    {"MF_SENDER_RATE_LIMIT", MF_CFG_DOUBLE, "0", 0, 0, 0, 1e7,
-     offsetof(sender_config, rate_limit), 0, MF_CFG_SENDER,
+    {"MF_SENDER_RATE_LIMIT", MF_CFG_DOUBLE, "0", 0, 0, 0, 1e7, offsetof(sender_config, rate_limit),
+     0, MF_CFG_SENDER,
      "messages per second this process may hand to the provider (0: unlimited); set it to "
      "the account's budget divided by the number of senders"},
     {"MF_SENDER_ACCOUNT_RATE", MF_CFG_DOUBLE, "0", 0, 0, 0, 1e7,
@@ -91,8 +98,8 @@ const size_t sender_config_nkeys = sizeof(sender_config_keys) / sizeof(sender_co
 int sender_config_load(sender_config *cfg, mf_config_getenv_fn get, mf_err *err)
 {
     memset(cfg, 0, sizeof(*cfg));
-    if (mf_config_load(sender_config_keys, sender_config_nkeys, MF_CFG_SENDER, cfg, get,
-                       err) != 0 ||
+    if (mf_config_load(sender_config_keys, sender_config_nkeys, MF_CFG_SENDER, cfg, get, err) !=
+            0 ||
         mf_kafka_sec_check(&cfg->common.kafka_sec, err) != 0)
         return -1;
     if (cfg->indoubt_after_ms <= cfg->coolsms_timeout_ms + cfg->retry_cap_ms)
@@ -101,16 +108,20 @@ int sender_config_load(sender_config *cfg, mf_config_getenv_fn get, mf_err *err)
                           "MF_COOLSMS_TIMEOUT_MS + MF_SENDER_RETRY_CAP_MS (%lld)",
                           cfg->indoubt_after_ms, cfg->coolsms_timeout_ms + cfg->retry_cap_ms);
     if (cfg->retry_base_ms > cfg->retry_cap_ms)
-        return mf_err_set(err, "invalid value for MF_SENDER_RETRY_BASE_MS: %lld is above "
-                               "MF_SENDER_RETRY_CAP_MS (%lld)",
+        return mf_err_set(err,
+                          "invalid value for MF_SENDER_RETRY_BASE_MS: %lld is above "
+                          "MF_SENDER_RETRY_CAP_MS (%lld)",
                           cfg->retry_base_ms, cfg->retry_cap_ms);
     if (cfg->retry_delay_ms > cfg->retry_delay_cap_ms)
-        return mf_err_set(err, "invalid value for MF_SENDER_RETRY_DELAY_MS: %lld is above "
-                               "MF_SENDER_RETRY_DELAY_CAP_MS (%lld)",
+        return mf_err_set(err,
+                          "invalid value for MF_SENDER_RETRY_DELAY_MS: %lld is above "
+                          "MF_SENDER_RETRY_DELAY_CAP_MS (%lld)",
                           cfg->retry_delay_ms, cfg->retry_delay_cap_ms);
     mf_daemon_default_instance(&cfg->common);
     if (strncmp(cfg->common.instance_id, "retry", 5) == 0)
-        return mf_err_set(err, "invalid value for MF_INSTANCE_ID: \"%s\" (names starting "
-                               "with \"retry\" mark released claims)", cfg->common.instance_id);
+        return mf_err_set(err,
+                          "invalid value for MF_INSTANCE_ID: \"%s\" (names starting "
+                          "with \"retry\" mark released claims)",
+                          cfg->common.instance_id);
     return 0;
 }

@@ -51,9 +51,9 @@ struct sender_ctx {
     mf_kafka_msg *msgs;
     sender_slot *slots;
     size_t n;
-    sender_slot_index idx;    /* the slots by job id */
-    size_t claim_next;        /* slots before this one had their claim INSERT committed */
-    unsigned char *held_msg;  /* per message of the batch: already held in the retry queue by
+    sender_slot_index idx;   /* the slots by job id */
+    size_t claim_next;       /* slots before this one had their claim INSERT committed */
+    unsigned char *held_msg; /* per message of the batch: already held in the retry queue by
                                * an earlier try of this batch */
     /* delivery reports of the batch */
     long acks_pending;
@@ -61,22 +61,22 @@ struct sender_ctx {
     char produce_error[256];
     /* rate budget */
     double tokens;
-    int64_t tokens_ms;        /* monotonic */
+    int64_t tokens_ms; /* monotonic */
     uint32_t rnd;
     /* counters */
-    unsigned long long n_accepted, n_failed, n_reemitted, n_deferred, n_dlq, n_retried,
-        n_cancelled, n_held;
+    unsigned long long n_accepted, n_failed, n_reemitted, n_deferred, n_dlq, n_retried, n_cancelled,
+        n_held;
     /* cancelled runs and paused workflows (sender_halt.h) */
     sender_halt halt;
     /* fleet-wide send rate and provider quota (sender_rate.h) */
     sender_rate rate;
     unsigned long long n_rate_deferred, n_quota_held;
-    int64_t rate_hold_ms;     /* monotonic: when runs were last held at the quota, 0 never */
+    int64_t rate_hold_ms; /* monotonic: when runs were last held at the quota, 0 never */
     /* observability, retry topic, shutdown */
     sender_obs obs;
     sender_tally tally;
     sender_retryq rq;
-    int64_t stop_deadline_ms; /* monotonic; 0 until a stop was seen */
+    int64_t stop_deadline_ms;          /* monotonic; 0 until a stop was seen */
     int64_t last_lag_ms, last_ping_ms; /* monotonic, 0: never */
     int pg_ok;
 };

@@ -6,9 +6,11 @@
 #include "sender_gate.h"
 #include "sender_rules.h"
 
+/* clang-format off */
 static const char GATE_SQL[] =
     "SELECT job_id, code, message FROM mf_send_gate($1::uuid[], $2::text[], $3::uuid[], "
     "$4::boolean[])";
+/* clang-format on */
 
 /* 1 when the slot's template is an advertising one (category promotion). */
 static int is_ad(sender_ctx *s, const sender_slot *sl)
@@ -48,9 +50,9 @@ static void refuse(sender_ctx *s, sender_slot *sl, const char *code, const char 
     sl->state = SLOT_FAILED;
     sl->st = MF_RESULT_FAILED;
     sl->ch = MF_TYPE_NONE;
-    sl->code = strcmp(code, SENDER_CODE_OPTED_OUT) == 0 ? SENDER_CODE_OPTED_OUT
+    sl->code = strcmp(code, SENDER_CODE_OPTED_OUT) == 0          ? SENDER_CODE_OPTED_OUT
                : strcmp(code, SENDER_CODE_FREQUENCY_CAPPED) == 0 ? SENDER_CODE_FREQUENCY_CAPPED
-                                                                  : SENDER_CODE_BAD_CONFIG;
+                                                                 : SENDER_CODE_BAD_CONFIG;
     sl->msg = sender_arena_strdup(&s->arena, msg);
 }
 

@@ -6,12 +6,14 @@
 
 #include "mf_pg.h"
 
+/* clang-format off */
 static const char HALT_SQL[] =
     "SELECT r.id::text, CASE WHEN r.status = 'cancelled' THEN 'c' ELSE 'p' END"
     " FROM workflow_runs r LEFT JOIN workflows w ON w.id = r.workflow_id"
     " WHERE r.id = ANY($1::uuid[])"
     "   AND (r.status = 'cancelled' OR"
     "        (r.status = 'running' AND (w.status = 'paused' OR r.send_hold IS NOT NULL)))";
+/* clang-format on */
 
 void sender_halt_init(sender_halt *h, long long every_ms)
 {
@@ -88,8 +90,7 @@ static void unique_want(sender_halt *h)
 
 static int is_known(const sender_halt *h, const mf_uuid *run)
 {
-    return h->nknown > 0 &&
-           bsearch(run, h->known, h->nknown, sizeof(*h->known), cmp_uuid) != NULL;
+    return h->nknown > 0 && bsearch(run, h->known, h->nknown, sizeof(*h->known), cmp_uuid) != NULL;
 }
 
 int sender_halt_answer(sender_halt *h, const PGresult *res, int64_t now_ms, mf_err *err)

@@ -27,25 +27,25 @@
  * it is older. So a cancel is seen by every sender within every_ms plus one statement.
  */
 typedef enum sender_halt_state {
-    SENDER_HALT_GO = 0,    /* send as usual (also: a run the database does not know) */
-    SENDER_HALT_PAUSED,    /* running, its workflow paused or the run held: defer its jobs */
-    SENDER_HALT_CANCELLED  /* cancelled: no provider call, result status cancelled */
+    SENDER_HALT_GO = 0,   /* send as usual (also: a run the database does not know) */
+    SENDER_HALT_PAUSED,   /* running, its workflow paused or the run held: defer its jobs */
+    SENDER_HALT_CANCELLED /* cancelled: no provider call, result status cancelled */
 } sender_halt_state;
 
 typedef struct sender_halt {
-    mf_uuid *known;          /* sorted: the runs of the last query */
+    mf_uuid *known; /* sorted: the runs of the last query */
     size_t nknown, known_cap;
-    struct sender_halted {   /* sorted by run: those cancelled or paused */
+    struct sender_halted { /* sorted by run: those cancelled or paused */
         mf_uuid run;
         sender_halt_state state;
-    } *halted;
+    } * halted;
     size_t nhalted, halted_cap;
-    mf_uuid *want;           /* the runs to ask about (sender_halt_want) */
+    mf_uuid *want; /* the runs to ask about (sender_halt_want) */
     size_t nwant, want_cap;
-    mf_pgarr arr;            /* the uuid[] parameter */
-    int64_t checked_ms;      /* when the last query ran (monotonic ms; 0: never) */
+    mf_pgarr arr;       /* the uuid[] parameter */
+    int64_t checked_ms; /* when the last query ran (monotonic ms; 0: never) */
     long long every_ms;
-    unsigned long queries;   /* statements run so far (tests, logs) */
+    unsigned long queries; /* statements run so far (tests, logs) */
 } sender_halt;
 
 void sender_halt_init(sender_halt *h, long long every_ms);

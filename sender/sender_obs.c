@@ -14,11 +14,11 @@ int sender_obs_init(sender_obs *o, mf_err *err)
     o->reg = mf_metrics_new();
     if (o->reg == NULL)
         return mf_err_set(err, "out of memory");
-#define C(field, name, help, labels)                                                            \
-    if ((o->field = mf_metrics_counter(o->reg, name, help, labels, err)) == NULL)                \
+#define C(field, name, help, labels)                                                               \
+    if ((o->field = mf_metrics_counter(o->reg, name, help, labels, err)) == NULL)                  \
         return -1;
-#define G(field, name, help)                                                                    \
-    if ((o->field = mf_metrics_gauge(o->reg, name, help, NULL, err)) == NULL)                    \
+#define G(field, name, help)                                                                       \
+    if ((o->field = mf_metrics_gauge(o->reg, name, help, NULL, err)) == NULL)                      \
         return -1;
     C(messages, "msgfleet_sender_messages_total",
       "jobs whose outcome this sender decided (re-emitted outcomes are not counted)",
@@ -45,8 +45,8 @@ int sender_obs_init(sender_obs *o, mf_err *err)
 #undef C
 #undef G
     o->provider_seconds = mf_metrics_histogram(
-        o->reg, "msgfleet_sender_provider_request_seconds", "duration of provider requests",
-        NULL, SECONDS_BOUNDS, sizeof(SECONDS_BOUNDS) / sizeof(SECONDS_BOUNDS[0]), err);
+        o->reg, "msgfleet_sender_provider_request_seconds", "duration of provider requests", NULL,
+        SECONDS_BOUNDS, sizeof(SECONDS_BOUNDS) / sizeof(SECONDS_BOUNDS[0]), err);
     if (o->provider_seconds == NULL)
         return -1;
     o->batch_size = mf_metrics_histogram(o->reg, "msgfleet_sender_request_batch_size",
@@ -81,8 +81,7 @@ void sender_tally_add(sender_obs *o, sender_tally *t, const char *status, const 
     if (code == NULL)
         code = "";
     for (int i = 0; i < t->n; i++)
-        if (t->e[i].status == status && t->e[i].type == type &&
-            strcmp(t->e[i].code, code) == 0) {
+        if (t->e[i].status == status && t->e[i].type == type && strcmp(t->e[i].code, code) == 0) {
             t->e[i].n++;
             return;
         }

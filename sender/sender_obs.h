@@ -10,7 +10,7 @@
 
 typedef struct sender_obs {
     mf_metrics *reg;
-    mf_httpd *httpd;  /* NULL when not started */
+    mf_httpd *httpd; /* NULL when not started */
     mf_metric *messages, *provider_requests, *provider_seconds, *batch_size, *retries, *dlq,
         *inflight, *lag, *in_doubt, *reused, *held, *parked, *groups_deleted;
 } sender_obs;

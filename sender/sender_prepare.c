@@ -82,8 +82,8 @@ static int count_vars(void *arg, const char *name, size_t len)
     return 0;
 }
 
-static int collect_used(sender_ctx *s, sender_slot *sl, const char *content,
-                        const char *subject, mf_err *err)
+static int collect_used(sender_ctx *s, sender_slot *sl, const char *content, const char *subject,
+                        mf_err *err)
 {
     vars_ctx vc = {&sl->job, s, sl, 0};
 
@@ -198,8 +198,8 @@ static int advertise(sender_ctx *s, sender_slot *sl, const sender_wfconf *wf, mf
     mf_err e2;
 
     mf_buf_reset(&s->text);
-    if (sender_rules_advertise(sl->text, wf ? wf->ad_sender_name : NULL,
-                               wf ? wf->ad_opt_out : NULL, &s->text, &e2) != 0) {
+    if (sender_rules_advertise(sl->text, wf ? wf->ad_sender_name : NULL, wf ? wf->ad_opt_out : NULL,
+                               &s->text, &e2) != 0) {
         fail(s, sl, SENDER_CODE_BAD_CONFIG, e2.msg);
         return 1;
     }
@@ -238,8 +238,8 @@ static int prepare_text(sender_ctx *s, sender_slot *sl, const sender_template *t
         if (rc != 0)
             return rc < 0 ? -1 : 0;
     }
-    if (sender_rules_decide(s->euckr, t->message_type, sl->text, sl->subject, &kind, &code,
-                            &e2) != 0) {
+    if (sender_rules_decide(s->euckr, t->message_type, sl->text, sl->subject, &kind, &code, &e2) !=
+        0) {
         fail(s, sl, code, e2.msg);
         return 0;
     }

@@ -21,8 +21,8 @@ void sender_produce_on_delivery(void *ctx, const mf_kafka_dr *dr)
     }
 }
 
-int sender_produce(sender_ctx *s, const char *topic, const void *key, size_t klen,
-                   const void *val, size_t vlen, mf_err *err)
+int sender_produce(sender_ctx *s, const char *topic, const void *key, size_t klen, const void *val,
+                   size_t vlen, mf_err *err)
 {
     if (mf_kafka_produce(s->prod, topic, key, klen, val, vlen, NULL, 30000, err) != 0)
         return mf_err_prefix(err, "could not produce to \"%s\"", topic);
@@ -108,9 +108,8 @@ int sender_produce_finals(sender_ctx *s, mf_err *err)
 
     for (size_t i = 0; i < s->n && rc == 0; i++)
         if (s->slots[i].state == SLOT_FINAL &&
-            produce_result(s, &s->slots[i], s->slots[i].job.lane_tx ? s->t_results_tx
-                                                                    : s->t_results,
-                           err) != 0)
+            produce_result(s, &s->slots[i],
+                           s->slots[i].job.lane_tx ? s->t_results_tx : s->t_results, err) != 0)
             rc = -1;
     sender_tally_flush(&s->obs, &s->tally);
     mf_kafka_poll(s->prod, 0);
@@ -126,8 +125,7 @@ int sender_produce_retry(sender_ctx *s, sender_slot *sl, int64_t nb_ms, mf_err *
     if (mf_codec_encode_job(&s->sbuf, &j, err) != 0)
         return -1;
     mf_uuid_format(&j.id, key);
-    return sender_produce(s, s->t_retry, key, MF_UUID_STR_LEN, s->sbuf.data, s->sbuf.size,
-                          err);
+    return sender_produce(s, s->t_retry, key, MF_UUID_STR_LEN, s->sbuf.data, s->sbuf.size, err);
 }
 
 int sender_produce_await(sender_ctx *s, mf_err *err)

@@ -17,8 +17,8 @@ typedef struct sender_ctx sender_ctx; /* sender_ctx.h */
 void sender_produce_on_delivery(void *ctx, const mf_kafka_dr *dr);
 
 /* Produces to a full topic name, counting the delivery report. */
-int sender_produce(sender_ctx *s, const char *topic, const void *key, size_t klen,
-                   const void *val, size_t vlen, mf_err *err);
+int sender_produce(sender_ctx *s, const char *topic, const void *key, size_t klen, const void *val,
+                   size_t vlen, mf_err *err);
 
 /* Dead-letters message i of the batch (the original key and bytes, with reason). */
 int sender_produce_dlq(sender_ctx *s, size_t i, const char *reason, mf_err *err);

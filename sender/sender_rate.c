@@ -10,6 +10,7 @@
 
 #define NO_QUOTA_RETRY_MS 1000 /* quota unknown or used up: ask again after */
 
+/* clang-format off */
 static const char TAKE_SQL[] =
     "SELECT granted, wait_ms, quota_left, read_quota"
     " FROM mf_send_take($1, $2::float8, $3::float8, $4::integer, $5::integer)";
@@ -25,6 +26,7 @@ static const char HOLD_SQL[] =
     "     'detail', 'the provider''s daily quota is used up: jobs are held until it is'"
     "     || ' available again'))"
     " WHERE id = ANY($1::uuid[]) AND status = 'running' AND send_hold IS NULL";
+/* clang-format on */
 
 static uint64_t fnv(uint64_t h, const char *s)
 {
@@ -33,9 +35,8 @@ static uint64_t fnv(uint64_t h, const char *s)
     return h;
 }
 
-void sender_rate_init(sender_rate *r, const char *base_url, const char *api_key,
-                      double rate_per_s, long long burst_ms, long long check_ms,
-                      long long horizon_s)
+void sender_rate_init(sender_rate *r, const char *base_url, const char *api_key, double rate_per_s,
+                      long long burst_ms, long long check_ms, long long horizon_s)
 {
     uint64_t h = fnv(fnv(1469598103934665603ull, base_url), "\n");
 
@@ -187,8 +188,7 @@ static int add_double(mf_pgarr *a, double v, mf_err *err)
     return mf_pgarr_add(a, buf, err);
 }
 
-int sender_rate_reserve(sender_rate *r, PGconn *pg, sender_rate_want *w, size_t n,
-                        mf_err *err)
+int sender_rate_reserve(sender_rate *r, PGconn *pg, sender_rate_want *w, size_t n, mf_err *err)
 {
     const char *params[5];
     char horizon[32];
@@ -235,8 +235,7 @@ int sender_rate_reserve(sender_rate *r, PGconn *pg, sender_rate_want *w, size_t 
     return 0;
 }
 
-int sender_rate_hold_runs(sender_rate *r, PGconn *pg, const mf_uuid *runs, size_t n,
-                          mf_err *err)
+int sender_rate_hold_runs(sender_rate *r, PGconn *pg, const mf_uuid *runs, size_t n, mf_err *err)
 {
     const char *params[1];
 

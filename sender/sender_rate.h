@@ -33,27 +33,26 @@
  *   campaign never holds up another workflow's jobs.
  */
 typedef struct sender_rate {
-    char account[48];       /* bucket key of the provider account: "account:<hash>" */
-    double rate;            /* messages per second, 0: none */
-    double burst;           /* tokens the account bucket holds */
-    long long check_ms;     /* quota read interval, 0: the quota is not checked */
-    double horizon_s;       /* how far ahead workflow tokens are reserved */
-    long long pool;         /* account tokens granted and not used yet */
-    int64_t next_ask_ms;    /* monotonic: no account statement before (rate wait) */
-    int quota_out;          /* the last answer: the daily quota is used up */
-    int64_t last_tick_ms;   /* monotonic: the last quota check while idle */
-    int quota_known;        /* the fleet has read the quota (quota_left means something) */
-    long long quota_left;   /* the last answer's quota left (<= 0: used up) */
-    unsigned long queries;  /* statements run (tests, logs) */
+    char account[48];          /* bucket key of the provider account: "account:<hash>" */
+    double rate;               /* messages per second, 0: none */
+    double burst;              /* tokens the account bucket holds */
+    long long check_ms;        /* quota read interval, 0: the quota is not checked */
+    double horizon_s;          /* how far ahead workflow tokens are reserved */
+    long long pool;            /* account tokens granted and not used yet */
+    int64_t next_ask_ms;       /* monotonic: no account statement before (rate wait) */
+    int quota_out;             /* the last answer: the daily quota is used up */
+    int64_t last_tick_ms;      /* monotonic: the last quota check while idle */
+    int quota_known;           /* the fleet has read the quota (quota_left means something) */
+    long long quota_left;      /* the last answer's quota left (<= 0: used up) */
+    unsigned long queries;     /* statements run (tests, logs) */
     unsigned long quota_reads; /* provider quota reads done by this process */
     mf_pgarr keys, rates, bursts, wants, runs;
 } sender_rate;
 
 /* The rate settings (from sender_config); base_url and api_key name the account (hashed,
  * the key itself is never stored). */
-void sender_rate_init(sender_rate *r, const char *base_url, const char *api_key,
-                      double rate_per_s, long long burst_ms, long long check_ms,
-                      long long horizon_s);
+void sender_rate_init(sender_rate *r, const char *base_url, const char *api_key, double rate_per_s,
+                      long long burst_ms, long long check_ms, long long horizon_s);
 void sender_rate_free(sender_rate *r);
 
 /* 1 when account tokens must be asked for (an account rate or the quota check is on). */
@@ -83,13 +82,11 @@ typedef struct sender_rate_want {
 } sender_rate_want;
 
 /* One statement for every workflow of w[0..n). 0 or -1 with err. */
-int sender_rate_reserve(sender_rate *r, PGconn *pg, sender_rate_want *w, size_t n,
-                        mf_err *err);
+int sender_rate_reserve(sender_rate *r, PGconn *pg, sender_rate_want *w, size_t n, mf_err *err);
 
 /* Holds runs at the quota (send_hold = 'quota', a 'quota_hold' entry in the logs of those
  * not held yet). 0 or -1 with err. */
-int sender_rate_hold_runs(sender_rate *r, PGconn *pg, const mf_uuid *runs, size_t n,
-                          mf_err *err);
+int sender_rate_hold_runs(sender_rate *r, PGconn *pg, const mf_uuid *runs, size_t n, mf_err *err);
 
 /*
  * While idle (no batch): when this sender saw the quota used up or parks jobs, checks the

@@ -81,8 +81,7 @@ int sender_record_renew(sender_sendlist *st, mf_err *err)
     for (size_t c = 0; c < st->ntodo; c++) {
         sender_slot *sl = &s->slots[st->todo[c]];
 
-        if (sl->state == SLOT_SEND && sl->renew && !sl->finish && !sl->resolve &&
-            !sl->to_retry)
+        if (sl->state == SLOT_SEND && sl->renew && !sl->finish && !sl->resolve && !sl->to_retry)
             st->renew_ids[n++] = sl->job.id;
     }
     if (n == 0)
@@ -93,8 +92,7 @@ int sender_record_renew(sender_sendlist *st, mf_err *err)
     for (size_t c = 0; c < st->ntodo; c++) {
         sender_slot *sl = &s->slots[st->todo[c]];
 
-        if (sl->state == SLOT_SEND && sl->renew && !sl->finish && !sl->resolve &&
-            !sl->to_retry) {
+        if (sl->state == SLOT_SEND && sl->renew && !sl->finish && !sl->resolve && !sl->to_retry) {
             sl->state = SLOT_PENDING; /* another sender took it over: watch its claim */
             sl->renew = 0;
             sl->fresh = 0;
@@ -179,8 +177,8 @@ int sender_record_release(sender_sendlist *st, int produce, mf_err *err)
 
         if (sl->state != SLOT_SEND || sl->in_flight || sl->finish || kind == 0)
             continue;
-        snprintf(st->rel_buf[n], sizeof(st->rel_buf[n]), "%s%d", kind == 2 ? "retry?:" : "retry:",
-                 rounds);
+        snprintf(st->rel_buf[n], sizeof(st->rel_buf[n]), "%s%d",
+                 kind == 2 ? "retry?:" : "retry:", rounds);
         st->renew_ids[n] = sl->job.id;
         st->rel_as[n] = st->rel_buf[n];
         st->rel_code[n] = sl->code;
@@ -192,9 +190,8 @@ int sender_record_release(sender_sendlist *st, int produce, mf_err *err)
     if (n == 0)
         return 0;
     if (sender_claims_release(&s->claims, s->pg, st->renew_ids, st->rel_as, st->rel_code,
-                              st->rel_msg, st->rel_gid, n, s->cfg->common.instance_id,
-                              on_released, s,
-                              err) != 0)
+                              st->rel_msg, st->rel_gid, n, s->cfg->common.instance_id, on_released,
+                              s, err) != 0)
         return -1;
     for (size_t c = 0; c < st->ntodo; c++) {
         sender_slot *sl = &s->slots[st->todo[c]];

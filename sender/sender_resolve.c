@@ -18,9 +18,10 @@
 static void resolve_failed(sender_ctx *s, sender_slot *sl, long long retry_after_ms)
 {
     sl->resolve_fails++;
-    sl->next_try_ms = mf_clock_mono_ms() + sender_rules_backoff_ms(
-        sl->resolve_fails, s->cfg->retry_base_ms, s->cfg->retry_cap_ms, retry_after_ms,
-        sender_ctx_rand(s));
+    sl->next_try_ms = mf_clock_mono_ms() +
+                      sender_rules_backoff_ms(sl->resolve_fails, s->cfg->retry_base_ms,
+                                              s->cfg->retry_cap_ms, retry_after_ms,
+                                              sender_ctx_rand(s));
     if (sl->resolve_fails > s->cfg->fast_retries) {
         sl->resolve = 0;
         sender_record_hand_off(s, sl, 2);
@@ -171,7 +172,7 @@ static void resolve_group(sender_sendlist *st, const char *gid, int64_t now)
         /* no longer PENDING (sent meanwhile): its messages say what it carried */
         snprintf(gi.status, sizeof(gi.status), "%s", "?");
     } else if (strcmp(gi.status, "PENDING") == 0 &&
-        mf_coolsms_group_send_wait(s->sms, gid, &gi, &err) != 0 && gi.http_status != 409) {
+               mf_coolsms_group_send_wait(s->sms, gid, &gi, &err) != 0 && gi.http_status != 409) {
         char code[64], msg[512];
 
         MF_LOG(s->log, MF_LOG_WARN, "sending a pending group failed", MF_KV_S("group_id", gid),
@@ -194,8 +195,8 @@ static void resolve_group(sender_sendlist *st, const char *gid, int64_t now)
         return;
     }
     if (match_group_messages(st, gid, now, &err) != 0) {
-        MF_LOG(s->log, MF_LOG_WARN, "reading the group's messages failed",
-               MF_KV_S("group_id", gid), MF_KV_S("error", err.msg));
+        MF_LOG(s->log, MF_LOG_WARN, "reading the group's messages failed", MF_KV_S("group_id", gid),
+               MF_KV_S("error", err.msg));
         settle_waiting(st, gid, now, 1, NULL, NULL, -1);
         return;
     }
@@ -211,8 +212,8 @@ int sender_resolve_pending(sender_sendlist *st)
     for (size_t c = 0; c < st->ntodo; c++) {
         sender_slot *sl = &s->slots[st->todo[c]];
 
-        if (sl->state != SLOT_SEND || !sl->resolve || sl->in_flight || sl->finish ||
-            sl->to_retry || sl->next_try_ms > now)
+        if (sl->state != SLOT_SEND || !sl->resolve || sl->in_flight || sl->finish || sl->to_retry ||
+            sl->next_try_ms > now)
             continue;
         did = 1;
         if (sl->pgid == NULL) { /* no group was recorded: nothing was ever added */

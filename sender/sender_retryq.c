@@ -30,8 +30,8 @@ static void *dup_bytes(const void *p, size_t n)
     return d;
 }
 
-int sender_retryq_hold(sender_retryq *q, const mf_kafka_msg *m, int64_t due_ms,
-                       const mf_uuid *run, int parked, mf_err *err)
+int sender_retryq_hold(sender_retryq *q, const mf_kafka_msg *m, int64_t due_ms, const mf_uuid *run,
+                       int parked, mf_err *err)
 {
     sender_held *e;
 
@@ -102,8 +102,8 @@ int64_t sender_retryq_next_due(const sender_retryq *q)
     return due;
 }
 
-size_t sender_retryq_take_due(sender_retryq *q, int64_t now, const char *topic,
-                              mf_kafka_msg *out, size_t max)
+size_t sender_retryq_take_due(sender_retryq *q, int64_t now, const char *topic, mf_kafka_msg *out,
+                              size_t max)
 {
     size_t k = 0;
 

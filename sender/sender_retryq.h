@@ -38,7 +38,7 @@ typedef struct sender_retry_pos {
 typedef struct sender_retryq {
     sender_held *h;
     size_t n, cap;
-    size_t *taken;        /* indices in h of the jobs handed to the current batch */
+    size_t *taken; /* indices in h of the jobs handed to the current batch */
     size_t ntaken, taken_cap;
     sender_retry_pos *pos;
     size_t npos, poscap;
@@ -48,8 +48,8 @@ void sender_retryq_free(sender_retryq *q);
 
 /* Holds a copy of a message of run `run` until due_ms (parked: also until un-parked by
  * sender_retryq_mark). 0 or -1 (out of memory). */
-int sender_retryq_hold(sender_retryq *q, const mf_kafka_msg *m, int64_t due_ms,
-                       const mf_uuid *run, int parked, mf_err *err);
+int sender_retryq_hold(sender_retryq *q, const mf_kafka_msg *m, int64_t due_ms, const mf_uuid *run,
+                       int parked, mf_err *err);
 
 /* The job handed to the current batch at partition/offset goes back to the queue, parked
  * (its workflow was found paused). 1 when found, 0 when not. */
@@ -70,8 +70,8 @@ int64_t sender_retryq_next_due(const sender_retryq *q);
 /* Fills out[0..max) with held jobs due at `now`, parked ones excepted (topic = retry topic
  * name, rkm = NULL; key/val point into the queue until sender_retryq_batch_end) and marks them
  * in_batch. Fewer than asked when out of memory (the rest stay held). */
-size_t sender_retryq_take_due(sender_retryq *q, int64_t now, const char *topic,
-                              mf_kafka_msg *out, size_t max);
+size_t sender_retryq_take_due(sender_retryq *q, int64_t now, const char *topic, mf_kafka_msg *out,
+                              size_t max);
 
 /* Records a processed retry-topic offset. 0 or -1 (out of memory). */
 int sender_retryq_done(sender_retryq *q, int32_t partition, int64_t offset, mf_err *err);

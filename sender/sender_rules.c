@@ -38,14 +38,12 @@ int sender_rules_check_template(const char *content, const char *subject, mf_err
                           SENDER_TEMPLATE_SUBJECT_MAX);
     if (mf_template_each_variable(content, count_placeholder, &nvars) != 0 ||
         (subject != NULL && mf_template_each_variable(subject, count_placeholder, &nvars) != 0))
-        return mf_err_set(err, "template has more than %d placeholders",
-                          SENDER_TEMPLATE_VARS_MAX);
+        return mf_err_set(err, "template has more than %d placeholders", SENDER_TEMPLATE_VARS_MAX);
     return 0;
 }
 
 int sender_rules_decide(struct mf_euckr *c, const char *template_type, const char *body,
-                        const char *subject, sender_kind *kind, const char **code,
-                        mf_err *err)
+                        const char *subject, sender_kind *kind, const char **code, mf_err *err)
 {
     mf_euckr_kind k;
     size_t body_bytes = 0, subj_bytes = 0;

@@ -53,8 +53,7 @@ int sender_rules_check_template(const char *content, const char *subject, mf_err
  * unknown template_type: -1 with SENDER_CODE_BAD_CONFIG. *code points at a static string.
  */
 int sender_rules_decide(struct mf_euckr *c, const char *template_type, const char *body,
-                        const char *subject, sender_kind *kind, const char **code,
-                        mf_err *err);
+                        const char *subject, sender_kind *kind, const char **code, mf_err *err);
 
 /*
  * Make an advertising (category "promotion") text lawful (Article 50 of the Network Act):

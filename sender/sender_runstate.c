@@ -85,12 +85,9 @@ int sender_runstate_apply(sender_ctx *s, size_t from, mf_err *err)
 static int held_state(void *arg, const mf_uuid *run)
 {
     switch (sender_halt_of(&((sender_ctx *)arg)->halt, run)) {
-    case SENDER_HALT_PAUSED:
-        return SENDER_RETRYQ_PARK;
-    case SENDER_HALT_CANCELLED:
-        return SENDER_RETRYQ_NOW;
-    default:
-        return SENDER_RETRYQ_GO;
+    case SENDER_HALT_PAUSED: return SENDER_RETRYQ_PARK;
+    case SENDER_HALT_CANCELLED: return SENDER_RETRYQ_NOW;
+    default: return SENDER_RETRYQ_GO;
     }
 }
 

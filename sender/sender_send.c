@@ -68,18 +68,16 @@ static void observe_request(sender_ctx *s, const grp *g, const mf_coolsms_result
     if (res->cls == MF_COOLSMS_TRANSIENT) {
         char detail[192];
 
-        snprintf(detail, sizeof(detail), "%s (HTTP %ld)", res->error_code,
-                 (long)res->http_status);
+        snprintf(detail, sizeof(detail), "%s (HTTP %ld)", res->error_code, (long)res->http_status);
         sender_obs_dep(&s->obs, "coolsms", 0, detail);
     } else {
         sender_obs_dep(&s->obs, "coolsms", 1, NULL);
     }
     if (res->cls != MF_COOLSMS_OK)
         MF_LOG(s->log, MF_LOG_WARN, "provider request failed", MF_KV_S("step", op_name(res->op)),
-               MF_KV_S("class", mf_coolsms_class_name(res->cls)),
-               MF_KV_S("code", res->error_code), MF_KV_I("http_status", res->http_status),
-               MF_KV_I("messages", (long long)g->n), MF_KV_I("maybe_sent", res->maybe_sent),
-               MF_KV_S("group_id", g->gid));
+               MF_KV_S("class", mf_coolsms_class_name(res->cls)), MF_KV_S("code", res->error_code),
+               MF_KV_I("http_status", res->http_status), MF_KV_I("messages", (long long)g->n),
+               MF_KV_I("maybe_sent", res->maybe_sent), MF_KV_S("group_id", g->gid));
 }
 
 /* Settles every slot of g still open and takes it out of the group. how: 0 the provider
@@ -96,8 +94,8 @@ static void group_settle(sender_ctx *s, grp *g, int how, const char *code, const
         sl->in_flight = 0;
         sl->registered = 0;
         if (how == 2) {
-            sender_record_final(s, sl, MF_RESULT_FAILED, NULL, NULL,
-                                code[0] ? code : "PERMANENT", msg);
+            sender_record_final(s, sl, MF_RESULT_FAILED, NULL, NULL, code[0] ? code : "PERMANENT",
+                                msg);
             continue;
         }
         if (how == 0)
@@ -127,7 +125,10 @@ static void on_added(sender_ctx *s, grp *g, const mf_coolsms_result *res)
     int any = 0;
 
     if (res->cls != MF_COOLSMS_OK) {
-        group_settle(s, g, res->cls == MF_COOLSMS_PERMANENT ? 2 : res->maybe_sent ? 1 : 0,
+        group_settle(s, g,
+                     res->cls == MF_COOLSMS_PERMANENT ? 2
+                     : res->maybe_sent                ? 1
+                                                      : 0,
                      res->error_code, res->error_message, res->retry_after_ms);
         return;
     }
@@ -143,8 +144,8 @@ static void on_added(sender_ctx *s, grp *g, const mf_coolsms_result *res)
         }
         sl->in_flight = 0;
         if (o->state == MF_COOLSMS_MSG_FAILED) /* stored in the group, never sent */
-            sender_record_final(s, sl, MF_RESULT_FAILED, o->message_id, g->gid,
-                                o->status_code, o->status_message);
+            sender_record_final(s, sl, MF_RESULT_FAILED, o->message_id, g->gid, o->status_code,
+                                o->status_message);
         else
             sender_record_trouble(s, sl, "UNKNOWN_OUTCOME",
                                   "the answer did not mention the message", -1, 1);
@@ -328,8 +329,7 @@ static grp *next_step(sender_sendlist *st)
     grp *best = NULL;
 
     for (grp *g = st->groups; g != NULL; g = g->next)
-        if (!g->in_flight && (g->step == GRP_CREATE || g->step == GRP_ADD ||
-                              g->step == GRP_SEND) &&
+        if (!g->in_flight && (g->step == GRP_CREATE || g->step == GRP_ADD || g->step == GRP_SEND) &&
             (best == NULL || g->step > best->step))
             best = g;
     return best;
@@ -460,8 +460,8 @@ static int slot_cancelled(const sender_ctx *s, const sender_slot *sl)
  * no outcome to store): its run's cancel or pause can take it now. */
 static int is_idle(const sender_slot *sl)
 {
-    return sl->state == SLOT_SEND && !sl->in_flight && !sl->finish && !sl->resolve &&
-           !sl->renew && !sl->to_retry;
+    return sl->state == SLOT_SEND && !sl->in_flight && !sl->finish && !sl->resolve && !sl->renew &&
+           !sl->to_retry;
 }
 
 /* Deletes an unsent group at the provider (only a PENDING group can be deleted, so a group

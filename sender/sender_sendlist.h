@@ -16,7 +16,7 @@ struct grp; /* a provider message group (sender_send.c) */
 
 typedef struct sender_sendlist {
     sender_ctx *s;
-    size_t *todo;        /* slot indices being sent */
+    size_t *todo; /* slot indices being sent */
     size_t ntodo;
     mf_coolsms_msg *msgs;
     char (*ids)[MF_UUID_STR_SIZE];
@@ -26,7 +26,7 @@ typedef struct sender_sendlist {
     const char **rel_as, **rel_code, **rel_msg;
     char (*rel_buf)[32];
     mf_coolsms_kakao *kk;
-    uint64_t *set;       /* numbers of the request being built */
+    uint64_t *set; /* numbers of the request being built */
     size_t set_cap;
     struct grp *groups;        /* groups not yet done */
     sender_claim_group *grows; /* scratch: the rows of sender_claims_groups */

@@ -79,9 +79,9 @@ static void on_existing(void *arg, const sender_claim_row *row)
         return;
     if (accepted || strcmp(row->state, "failed") == 0) {
         /* a job cancelled with its run is stored as failed with RUN_CANCELLED */
-        mf_result_status st = accepted                                         ? MF_RESULT_ACCEPTED
+        mf_result_status st = accepted                                        ? MF_RESULT_ACCEPTED
                               : strcmp(row->code, SENDER_CODE_CANCELLED) == 0 ? MF_RESULT_CANCELLED
-                                                                               : MF_RESULT_FAILED;
+                                                                              : MF_RESULT_FAILED;
 
         sl->type = sender_slot_type_from_name(row->msg_type, sl->type);
         if (row->content != NULL)
@@ -171,9 +171,8 @@ static int resolve_stale(sender_ctx *s, mf_err *err)
         olds[nt++] = sl->old_claimed_at;
     }
     if ((nt > 0 && next_chunk(s, err) != 0) ||
-        sender_claims_take_over(&s->claims, s->pg, ids, olds, gids, nt,
-                                s->cfg->common.instance_id, &s->chunk_cur, on_taken, s,
-                                err) != 0)
+        sender_claims_take_over(&s->claims, s->pg, ids, olds, gids, nt, s->cfg->common.instance_id,
+                                &s->chunk_cur, on_taken, s, err) != 0)
         goto out;
     rc = 0;
 out:
@@ -193,15 +192,15 @@ static int fetch_pending(sender_ctx *s, int first, mf_err *err)
         return mf_err_set(err, "out of memory");
     for (size_t i = 0; i < s->n; i++) {
         sender_slot *sl = &s->slots[i];
-        int want = first ? (sl->state == SLOT_SEND || sl->state == SLOT_FAILED) &&
-                               !sl->fresh && i < s->claim_next
+        int want = first ? (sl->state == SLOT_SEND || sl->state == SLOT_FAILED) && !sl->fresh &&
+                               i < s->claim_next
                          : sl->state == SLOT_PENDING;
 
         if (want)
             ids[n++] = sl->job.id;
     }
-    rc = sender_claims_fetch(&s->claims, s->pg, ids, n, s->cfg->indoubt_after_ms, on_existing,
-                             s, err);
+    rc = sender_claims_fetch(&s->claims, s->pg, ids, n, s->cfg->indoubt_after_ms, on_existing, s,
+                             err);
     free(ids);
     return rc;
 }

@@ -82,8 +82,8 @@ void sender_slot_final(sender_arena *a, sender_slot *sl, mf_result_status st, co
 
 int sender_slot_ready(const sender_slot *sl, int64_t now)
 {
-    return sl->state == SLOT_SEND && !sl->in_flight && !sl->finish && !sl->resolve &&
-           !sl->renew && !sl->to_retry && sl->next_try_ms <= now;
+    return sl->state == SLOT_SEND && !sl->in_flight && !sl->finish && !sl->resolve && !sl->renew &&
+           !sl->to_retry && sl->next_try_ms <= now;
 }
 
 mf_msg_type sender_slot_type_from_name(const char *name, mf_msg_type dflt)

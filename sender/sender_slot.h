@@ -20,12 +20,12 @@
 #define SENDER_HOLD_PAUSED 3
 
 typedef enum slot_state {
-    SLOT_SKIP = 0,  /* undecodable (dead-lettered), deferred, duplicate: no result */
-    SLOT_FAILED,    /* failed before sending: result ready, claim to insert as failed */
-    SLOT_SEND,      /* prepared, claim to insert */
-    SLOT_FINAL,     /* outcome known: result to produce */
-    SLOT_PENDING,   /* another sender holds a young claim: re-check later */
-    SLOT_DONE       /* result produced */
+    SLOT_SKIP = 0, /* undecodable (dead-lettered), deferred, duplicate: no result */
+    SLOT_FAILED,   /* failed before sending: result ready, claim to insert as failed */
+    SLOT_SEND,     /* prepared, claim to insert */
+    SLOT_FINAL,    /* outcome known: result to produce */
+    SLOT_PENDING,  /* another sender holds a young claim: re-check later */
+    SLOT_DONE      /* result produced */
 } slot_state;
 
 typedef struct sender_slot {
@@ -52,25 +52,25 @@ typedef struct sender_slot {
     const char *old_claimed_at;
     int stale;
     int attempts;
-    int64_t next_try_ms;     /* monotonic: not before (backoff) */
+    int64_t next_try_ms; /* monotonic: not before (backoff) */
     long long retry_after_ms;
-    int in_flight;   /* carried by a group being created, recorded, filled or sent */
-    int resolve;     /* read the provider group pgid before resending */
+    int in_flight;    /* carried by a group being created, recorded, filled or sent */
+    int resolve;      /* read the provider group pgid before resending */
     const char *pgid; /* the provider group that may hold the message (recorded, not known
                        * to lack it); NULL: the provider surely does not hold it */
-    int registered;  /* added to its group with 2000: accepted once the group is sent */
-    int renew;       /* renew the claim before resending */
-    int finish;      /* outcome to store in the claim */
-    mf_uuid chunk;   /* chunk id of our claim (fresh or taken over); see has_chunk */
+    int registered;   /* added to its group with 2000: accepted once the group is sent */
+    int renew;        /* renew the claim before resending */
+    int finish;       /* outcome to store in the claim */
+    mf_uuid chunk;    /* chunk id of our claim (fresh or taken over); see has_chunk */
     int has_chunk;
     /* retry topic */
-    int retries;     /* retry-topic rounds already done (from a released claim "retry:N") */
-    int released;    /* the claim was released: 1 provider has no message, 2 unknown */
-    int to_retry;    /* hand to the retry topic: 1 known absent, 2 unknown */
+    int retries;       /* retry-topic rounds already done (from a released claim "retry:N") */
+    int released;      /* the claim was released: 1 provider has no message, 2 unknown */
+    int to_retry;      /* hand to the retry topic: 1 known absent, 2 unknown */
     int resolve_fails; /* failed list-API lookups of this round */
-    int held;        /* retry-topic message not due yet: held, offset not stored */
-    int reused;      /* outcome re-emitted from a final claim */
-    int cancel;      /* its run was cancelled: never sent in this batch (not prepared when
+    int held;          /* retry-topic message not due yet: held, offset not stored */
+    int reused;        /* outcome re-emitted from a final claim */
+    int cancel;        /* its run was cancelled: never sent in this batch (not prepared when
                       * the cancel was seen before its claim) */
 } sender_slot;
 

@@ -91,8 +91,8 @@ static void my_exec(MYSQL *m, const char *sql)
  * repeats customer 7's number in another spelling. */
 static const char *cust_phone(int i, char *buf, size_t cap)
 {
-    static const char *const BAD[] = {"12345", "010-abcd-efgh", NULL, "", "+1 555 1234",
-                                      "02-123-4567"};
+    static const char *const BAD[] = {"12345", "010-abcd-efgh", NULL,
+                                      "",      "+1 555 1234",   "02-123-4567"};
     if (i % 100 == 0)
         return BAD[(i / 100) % 6];
     if (i == 8)
@@ -141,8 +141,8 @@ static void my_setup(void)
         char pq[48], em[48];
         snprintf(pq, sizeof(pq), p ? "'%s'" : "NULL", p ? p : "");
         snprintf(em, sizeof(em), i % 7 == 0 ? "NULL" : "'c%d@example.com'", i);
-        n += (size_t)snprintf(ins + n, cap - n, "%s(%d, '고객%d', %s, %s)", i > 1 ? "," : "",
-                              i, i, pq, em);
+        n += (size_t)snprintf(ins + n, cap - n, "%s(%d, '고객%d', %s, %s)", i > 1 ? "," : "", i, i,
+                              pq, em);
     }
     my_exec(m, ins);
     free(ins);
@@ -157,10 +157,9 @@ static void my_teardown(void)
     if (T.my_db[0] == '\0')
         return;
     m = mysql_init(NULL);
-    if (mysql_real_connect(m, mf_test_env("MF_MYSQL_HOST", "127.0.0.1"), "crm_admin",
-                           "crm_admin_pw", NULL,
-                           (unsigned)strtoul(mf_test_env("MF_MYSQL_PORT", "53306"), NULL, 10), NULL,
-                           0) != NULL) {
+    if (mysql_real_connect(
+            m, mf_test_env("MF_MYSQL_HOST", "127.0.0.1"), "crm_admin", "crm_admin_pw", NULL,
+            (unsigned)strtoul(mf_test_env("MF_MYSQL_PORT", "53306"), NULL, 10), NULL, 0) != NULL) {
         snprintf(sql, sizeof(sql), "DROP DATABASE IF EXISTS `%s`", T.my_db);
         mysql_query(m, sql);
     }
@@ -206,25 +205,27 @@ static void create_fixtures(void)
     pg_val("INSERT INTO message_templates (name, category, message_type, content)"
            " VALUES ('itest', 'notification', 'lms',"
            " '#{name}님, 쿠폰 #{coupon} (#{date}) 등급 #{grade} 포인트 #{points} #{email}')"
-           " RETURNING id", 0, NULL, T.tpl_id, sizeof(T.tpl_id));
+           " RETURNING id",
+           0, NULL, T.tpl_id, sizeof(T.tpl_id));
     pg_val("INSERT INTO individual_variable_mappings (variable_name, source_type, source_field)"
-           " VALUES ('grade', 'static', 'VIP') RETURNING id", 0, NULL, T.map_id,
-           sizeof(T.map_id));
+           " VALUES ('grade', 'static', 'VIP') RETURNING id",
+           0, NULL, T.map_id, sizeof(T.map_id));
     pg_val("INSERT INTO variable_query_templates (template_name, query_sql) VALUES"
            " ('points', 'SELECT id * 10 AS points FROM customers WHERE id = ?') RETURNING id",
            0, NULL, T.qt_id, sizeof(T.qt_id));
 }
 
 /* A workflow over the customers table; returns its id in out. */
-static void create_workflow(const char *query, const char *trigger, const char *schedule,
-                            char *out, size_t cap)
+static void create_workflow(const char *query, const char *trigger, const char *schedule, char *out,
+                            size_t cap)
 {
     char tc[512], mc[128], vars[1024];
     const char *params[5] = {tc, mc, vars, trigger, schedule};
 
     snprintf(tc, sizeof(tc),
              "{\"source\":\"mysql\",\"query\":\"%s\",\"key_column\":\"id\","
-             "\"phone_column\":\"phone\",\"name_column\":\"name\"}", query);
+             "\"phone_column\":\"phone\",\"name_column\":\"name\"}",
+             query);
     snprintf(mc, sizeof(mc), "{\"template_id\":\"%s\"}", T.tpl_id);
     snprintf(vars, sizeof(vars),
              "{\"name\":{\"source\":\"column\",\"column\":\"name\",\"default\":\"고객\"},"
@@ -233,17 +234,20 @@ static void create_workflow(const char *query, const char *trigger, const char *
              "\"tz\":\"Asia/Seoul\"},"
              "\"grade\":{\"source\":\"mapping\",\"mapping_id\":\"%s\"},"
              "\"points\":{\"source\":\"query\",\"query_template_id\":\"%s\",\"params\":[\"id\"],"
-             "\"column\":\"points\",\"default\":\"0\"}}", T.map_id, T.qt_id);
+             "\"column\":\"points\",\"default\":\"0\"}}",
+             T.map_id, T.qt_id);
     pg_val("INSERT INTO workflows (name, status, trigger_type, target_config, message_config,"
            " variables, schedule_config) VALUES ('itest', 'active', $4, $1::jsonb, $2::jsonb,"
-           " $3::jsonb, $5::jsonb) RETURNING id", 5, params, out, cap);
+           " $3::jsonb, $5::jsonb) RETURNING id",
+           5, params, out, cap);
 }
 
 static void create_run(const char *wf, char *run, size_t cap)
 {
     const char *p[1] = {wf};
     pg_val("INSERT INTO workflow_runs (workflow_id, status, trigger_type) VALUES ($1, 'running',"
-           " 'manual') RETURNING id", 1, p, run, cap);
+           " 'manual') RETURNING id",
+           1, p, run, cap);
 }
 
 /* A running run that started `ago` (an interval) before now. */
@@ -420,7 +424,9 @@ static tally *consume_run(const mf_uuid *run, int jobs, int invalid, int timeout
 
 /* ---- tests -------------------------------------------------------------------------------- */
 
+/* clang-format off */
 static const char TARGET[] = "SELECT id, name, phone, email FROM customers";
+/* clang-format on */
 #define UNIQUE_VALID (NCUST - NCUST / 100 - 1)
 
 static void test_expands_run(void **state)
@@ -436,7 +442,8 @@ static void test_expands_run(void **state)
     create_run(wf, T.main_run, sizeof(T.main_run));
     assert_int_equal(mf_uuid_parse(T.main_run, &T.main_uuid, &err), 0);
     T.main_started_ms = (uint64_t)pg_num("SELECT floor(extract(epoch FROM started_at) * 1000)"
-                                         "::bigint FROM workflow_runs WHERE id = $1", 1, p);
+                                         "::bigint FROM workflow_runs WHERE id = $1",
+                                         1, p);
     T.planners[0] = start_planner("itest-p1");
     wait_run_planned(T.main_run, 60);
     assert_int_equal(pg_num("SELECT target_count FROM workflow_runs WHERE id = $1", 1, p),
@@ -447,7 +454,9 @@ static void test_expands_run(void **state)
                      NCUST / 100);
     assert_int_equal(pg_num("SELECT count(*) FROM workflow_runs WHERE id = $1 AND"
                             " status = 'running' AND expansion_finished_at IS NOT NULL AND"
-                            " planner_lease_until IS NULL", 1, p), 1);
+                            " planner_lease_until IS NULL",
+                            1, p),
+                     1);
     pg_val("SELECT logs::text FROM workflow_runs WHERE id = $1", 1, p, logs, sizeof(logs));
     assert_non_null(strstr(logs, "\"claimed\""));
     assert_non_null(strstr(logs, "\"expanded\""));
@@ -503,12 +512,14 @@ static void test_takeover_after_lease_expiry(void **state)
     create_workflow(TARGET, "manual", "{}", wf, sizeof(wf));
     pg_val("INSERT INTO workflow_runs (workflow_id, status, trigger_type, planner_owner,"
            " planner_lease_until) VALUES ($1, 'running', 'manual', 'itest-dead',"
-           " now() + interval '3 seconds') RETURNING id", 1, pw, run, sizeof(run));
+           " now() + interval '3 seconds') RETURNING id",
+           1, pw, run, sizeof(run));
     wait_run_planned(run, 60);
     /* not before the dead planner's lease ran out */
     assert_int_equal(pg_num("SELECT count(*) FROM workflow_runs WHERE id = $1 AND"
                             " expansion_finished_at >= started_at + interval '2.5 seconds'",
-                            1, p), 1);
+                            1, p),
+                     1);
     pg_val("SELECT logs::text FROM workflow_runs WHERE id = $1", 1, p, logs, sizeof(logs));
     if (strstr(logs, "lease of itest-dead expired") == NULL)
         fail_msg("no takeover in the run log: %s", logs);
@@ -542,7 +553,8 @@ static void test_cancel_stops_expansion(void **state)
     pg_val("INSERT INTO variable_query_templates (template_name, query_sql) VALUES"
            " ('slow points', 'SELECT c.id * 10 AS points FROM customers c WHERE c.id = ?"
            " AND (SELECT count(*) FROM customers x JOIN customers y ON y.id <= x.id"
-           " WHERE x.id <= 300 AND y.id <= 300) > 0') RETURNING id", 0, NULL, qt, sizeof(qt));
+           " WHERE x.id <= 300 AND y.id <= 300) > 0') RETURNING id",
+           0, NULL, qt, sizeof(qt));
     snprintf(saved, sizeof(saved), "%s", T.qt_id);
     snprintf(T.qt_id, sizeof(T.qt_id), "%s", qt);
     create_workflow(TARGET, "manual", "{}", wf, sizeof(wf));
@@ -555,7 +567,8 @@ static void test_cancel_stops_expansion(void **state)
     }
     end = (int64_t)mf_test_now_ms() + 30000;
     while (pg_num("SELECT count(*) FROM workflow_runs WHERE id = $1 AND"
-                  " planner_owner = 'itest-pc'", 1, p) == 0) {
+                  " planner_owner = 'itest-pc'",
+                  1, p) == 0) {
         if ((int64_t)mf_test_now_ms() > end)
             fail_msg("run %s was not claimed", run);
         mf_test_sleep_ms(50);
@@ -564,7 +577,8 @@ static void test_cancel_stops_expansion(void **state)
     PQclear(pg_q("UPDATE workflow_runs SET status = 'cancelled' WHERE id = $1", 1, p));
     end = (int64_t)mf_test_now_ms() + 30000;
     while (pg_num("SELECT count(*) FROM workflow_runs WHERE id = $1 AND"
-                  " expansion_finished_at IS NOT NULL", 1, p) == 0) {
+                  " expansion_finished_at IS NOT NULL",
+                  1, p) == 0) {
         if ((int64_t)mf_test_now_ms() > end)
             fail_msg("the stopped expansion of run %s was not recorded", run);
         mf_test_sleep_ms(100);
@@ -580,7 +594,9 @@ static void test_cancel_stops_expansion(void **state)
     assert_int_equal(target, jobs + invalid);
     assert_int_equal(pg_num("SELECT count(*) FROM workflow_runs WHERE id = $1 AND"
                             " status = 'cancelled' AND completed_at IS NULL AND"
-                            " planner_lease_until IS NULL", 1, p), 1);
+                            " planner_lease_until IS NULL",
+                            1, p),
+                     1);
     assert_int_equal(mf_uuid_parse(run, &u, &err), 0);
     t = consume_run(&u, (int)jobs, (int)invalid, 60);
     assert_int_equal(t->jobs, jobs); /* exactly what it recorded, nothing after */
@@ -591,7 +607,9 @@ static void test_cancel_stops_expansion(void **state)
     create_run(wf, held, sizeof(held));
     mf_test_sleep_ms(1500);
     assert_int_equal(pg_num("SELECT count(*) FROM workflow_runs WHERE id = $1 AND"
-                            " status = 'running' AND planner_owner IS NULL", 1, ph), 1);
+                            " status = 'running' AND planner_owner IS NULL",
+                            1, ph),
+                     1);
     PQclear(pg_q("UPDATE workflow_runs SET status = 'cancelled' WHERE id = $1", 1, ph));
     stop_planner(&T.planners[0]);
     T.planners[0] = start_planner("itest-p1");
@@ -621,25 +639,32 @@ static void test_interval_schedule(void **state)
     slots = pg_num("SELECT count(*) FROM workflow_runs WHERE workflow_id = $1", 1, p);
     /* runs of a paused workflow wait; make it a manual active one so they go on and no
      * schedule fires any more */
-    PQclear(pg_q("UPDATE workflows SET status = 'active', trigger_type = 'manual' WHERE id = $1",
-                 1, p));
+    PQclear(pg_q("UPDATE workflows SET status = 'active', trigger_type = 'manual' WHERE id = $1", 1,
+                 p));
     assert_true(slots >= 3);
     /* exactly one run per 2 s slot, all with trigger_type schedule */
     assert_int_equal(pg_num("SELECT count(DISTINCT floor(extract(epoch FROM started_at) / 2))"
-                            " FROM workflow_runs WHERE workflow_id = $1", 1, p), slots);
+                            " FROM workflow_runs WHERE workflow_id = $1",
+                            1, p),
+                     slots);
     assert_int_equal(pg_num("SELECT count(*) FROM workflow_runs WHERE workflow_id = $1"
-                            " AND trigger_type = 'schedule'", 1, p), slots);
+                            " AND trigger_type = 'schedule'",
+                            1, p),
+                     slots);
     /* next_run_at lies on the 2 s grid, after the last run; last_run_at set */
     assert_int_equal(pg_num("SELECT count(*) FROM workflows w WHERE id = $1"
                             " AND extract(epoch FROM next_run_at)::bigint % 2 = 0"
                             " AND next_run_at > (SELECT max(started_at) FROM workflow_runs"
                             "  WHERE workflow_id = w.id)"
-                            " AND last_run_at IS NOT NULL", 1, p), 1);
+                            " AND last_run_at IS NOT NULL",
+                            1, p),
+                     1);
     /* the scheduled runs get expanded: 10 customers, none invalid */
     end = (int64_t)mf_test_now_ms() + 20000;
     while ((int64_t)mf_test_now_ms() < end &&
            pg_num("SELECT count(*) FROM workflow_runs WHERE workflow_id = $1"
-                  " AND expansion_finished_at IS NULL", 1, p) > 0)
+                  " AND expansion_finished_at IS NULL",
+                  1, p) > 0)
         mf_test_sleep_ms(100);
     res = pg_q("SELECT expanded_count FROM workflow_runs WHERE workflow_id = $1", 1, p);
     for (int i = 0; i < PQntuples(res); i++)
@@ -657,11 +682,14 @@ static void test_config_errors_fail_the_run(void **state)
     create_run(wf, run, sizeof(run));
     wait_run_planned(run, 30);
     pg_val("SELECT status || ': ' || COALESCE(error_message, '') FROM workflow_runs"
-           " WHERE id = $1", 1, p, msg, sizeof(msg));
+           " WHERE id = $1",
+           1, p, msg, sizeof(msg));
     if (strncmp(msg, "failed: target_config.query rejected", 36) != 0)
         fail_msg("unexpected outcome: %s", msg);
     assert_int_equal(pg_num("SELECT count(*) FROM workflow_runs WHERE id = $1 AND"
-                            " logs @> '[{\"event\":\"failed\"}]'", 1, p), 1);
+                            " logs @> '[{\"event\":\"failed\"}]'",
+                            1, p),
+                     1);
 
     /* a missing table is permanent too (MySQL error 1146) */
     create_workflow("SELECT id, phone FROM no_such_table", "manual", "{}", wf, sizeof(wf));
@@ -678,8 +706,8 @@ static void test_config_errors_fail_the_run(void **state)
     /* the completion check is the planner's next statement after the recorded expansion */
     for (int64_t end = (int64_t)mf_test_now_ms() + 10000;
          (int64_t)mf_test_now_ms() < end &&
-         pg_num("SELECT count(*) FROM workflow_runs WHERE id = $1 AND status = 'running'", 1,
-                p) == 1;)
+         pg_num("SELECT count(*) FROM workflow_runs WHERE id = $1 AND status = 'running'", 1, p) ==
+             1;)
         mf_test_sleep_ms(50);
     pg_val("SELECT status || ' ' || target_count FROM workflow_runs WHERE id = $1", 1, p, msg,
            sizeof(msg));
@@ -698,9 +726,9 @@ static void test_send_rule_config_errors(void **state)
          "failed: message_config.advertising.night_consent_column \"no_such_column\" is not "
          "a column of the target query"},
         {"{\"rate_per_minute\":0}", "failed: message_config.rate_per_minute must be a number "
-                                     "above 0"},
+                                    "above 0"},
         {"{\"rate_per_minute\":\"fast\"}", "failed: message_config.rate_per_minute must be "
-                                              "a number above 0"},
+                                           "a number above 0"},
     };
     char wf[40], run[40], msg[512];
     const char *p[2] = {wf, NULL};
@@ -711,15 +739,17 @@ static void test_send_rule_config_errors(void **state)
         create_workflow(TARGET, "manual", "{}", wf, sizeof(wf));
         p[1] = C[i].mc;
         pg_val("UPDATE workflows SET message_config = message_config || $2::jsonb"
-               " WHERE id = $1 RETURNING id", 2, p, msg, sizeof(msg));
+               " WHERE id = $1 RETURNING id",
+               2, p, msg, sizeof(msg));
         create_run(wf, run, sizeof(run));
         wait_run_planned(run, 30);
         pg_val("SELECT status || ': ' || COALESCE(error_message, '') FROM workflow_runs"
-               " WHERE id = $1", 1, pr, msg, sizeof(msg));
+               " WHERE id = $1",
+               1, pr, msg, sizeof(msg));
         if (strcmp(msg, C[i].why) != 0)
             fail_msg("case %zu: got \"%s\", expected \"%s\"", i, msg, C[i].why);
-        assert_int_equal(pg_num("SELECT expanded_count FROM workflow_runs WHERE id = $1", 1,
-                                pr), 0);
+        assert_int_equal(pg_num("SELECT expanded_count FROM workflow_runs WHERE id = $1", 1, pr),
+                         0);
     }
 }
 
@@ -738,12 +768,16 @@ static void test_data_error_does_not_wedge(void **state)
      * the constraints that poison two of them */
     mf_test_pg_exec(T.b.pg, "BEGIN");
     create_run_at(wf, "3 s", x, sizeof(x));
-    snprintf(sql, sizeof(sql), "ALTER TABLE workflow_runs ADD CONSTRAINT mf_it_poison_x"
-             " CHECK (id <> '%s') NOT VALID", x);
+    snprintf(sql, sizeof(sql),
+             "ALTER TABLE workflow_runs ADD CONSTRAINT mf_it_poison_x"
+             " CHECK (id <> '%s') NOT VALID",
+             x);
     mf_test_pg_exec(T.b.pg, sql);
     create_run_at(wf, "2 s", z, sizeof(z));
-    snprintf(sql, sizeof(sql), "ALTER TABLE workflow_runs ADD CONSTRAINT mf_it_poison_z"
-             " CHECK (id <> '%s' OR expansion_finished_at IS NULL) NOT VALID", z);
+    snprintf(sql, sizeof(sql),
+             "ALTER TABLE workflow_runs ADD CONSTRAINT mf_it_poison_z"
+             " CHECK (id <> '%s' OR expansion_finished_at IS NULL) NOT VALID",
+             z);
     mf_test_pg_exec(T.b.pg, sql);
     create_run_at(wf, "1 s", y, sizeof(y));
     mf_test_pg_exec(T.b.pg, "COMMIT");
@@ -752,17 +786,20 @@ static void test_data_error_does_not_wedge(void **state)
                      UNIQUE_VALID);
     wait_run_planned(z, 60);
     pg_val("SELECT status || ': ' || COALESCE(error_message, '') FROM workflow_runs"
-           " WHERE id = $1", 1, pz, msg, sizeof(msg));
+           " WHERE id = $1",
+           1, pz, msg, sizeof(msg));
     if (strncmp(msg, "failed: ", 8) != 0 || strstr(msg, "(SQLSTATE 23514)") == NULL ||
         strstr(msg, "Failing row") != NULL)
         fail_msg("unexpected outcome of run z: %s", msg);
     assert_int_equal(pg_num("SELECT count(*) FROM workflow_runs WHERE id = $1 AND"
                             " status = 'running' AND expansion_finished_at IS NULL AND"
-                            " planner_owner IS NULL", 1, px), 1);
+                            " planner_owner IS NULL",
+                            1, px),
+                     1);
     mf_test_pg_exec(T.b.pg, "ALTER TABLE workflow_runs DROP CONSTRAINT mf_it_poison_x,"
-                          " DROP CONSTRAINT mf_it_poison_z");
+                            " DROP CONSTRAINT mf_it_poison_z");
     mf_test_pg_exec(T.b.pg, "UPDATE workflow_runs SET status = 'cancelled'"
-                          " WHERE status = 'running' AND expansion_finished_at IS NULL");
+                            " WHERE status = 'running' AND expansion_finished_at IS NULL");
 }
 
 /* Only runs of active workflows are planned. Runs of draft, archived and status-less
@@ -773,7 +810,9 @@ static void test_data_error_does_not_wedge(void **state)
 static void test_inactive_workflows_not_run(void **state)
 {
     static const char *const STATES[] = {"draft", "archived", NULL, "paused"};
+    /* clang-format off */
     static const char SMALL[] = "SELECT id, name, phone, email FROM customers WHERE id <= 10";
+    /* clang-format on */
     char wf[4][40], run[4][40], orphan[40], active_wf[40], active_run[40], msg[512], want[128];
     const char *p[2];
 
@@ -790,7 +829,8 @@ static void test_inactive_workflows_not_run(void **state)
         create_run_at(wf[i], "3 s", run[i], sizeof(run[i]));
     pg_val("INSERT INTO workflow_runs (workflow_id, status, trigger_type, started_at)"
            " VALUES (NULL, 'running', 'manual', clock_timestamp() - interval '3 s')"
-           " RETURNING id", 0, NULL, orphan, sizeof(orphan));
+           " RETURNING id",
+           0, NULL, orphan, sizeof(orphan));
     create_run_at(active_wf, "1 s", active_run, sizeof(active_run));
     mf_test_pg_exec(T.b.pg, "COMMIT");
 
@@ -801,7 +841,8 @@ static void test_inactive_workflows_not_run(void **state)
         wait_run_planned(run[i], 30);
         p[0] = run[i];
         pg_val("SELECT status || ': ' || COALESCE(error_message, '') FROM workflow_runs"
-               " WHERE id = $1", 1, p, msg, sizeof(msg));
+               " WHERE id = $1",
+               1, p, msg, sizeof(msg));
         snprintf(want, sizeof(want), "failed: workflow %s %s%s: only runs of active workflows",
                  wf[i], STATES[i] != NULL ? "is " : "has no status",
                  STATES[i] != NULL ? STATES[i] : "");
@@ -814,12 +855,15 @@ static void test_inactive_workflows_not_run(void **state)
                                 " AND logs->0->>'event' = 'failed'"
                                 " AND logs->0->>'detail' = error_message"
                                 " AND completed_at IS NOT NULL AND planner_owner IS NULL"
-                                " AND expanded_count = 0", 1, p), 1);
+                                " AND expanded_count = 0",
+                                1, p),
+                         1);
     }
     wait_run_planned(orphan, 30);
     p[0] = orphan;
     pg_val("SELECT status || ': ' || COALESCE(error_message, '') FROM workflow_runs"
-           " WHERE id = $1", 1, p, msg, sizeof(msg));
+           " WHERE id = $1",
+           1, p, msg, sizeof(msg));
     if (strncmp(msg, "failed: the run has no workflow", 31) != 0)
         fail_msg("run without a workflow: \"%s\"", msg);
 
@@ -828,7 +872,9 @@ static void test_inactive_workflows_not_run(void **state)
     p[0] = run[3];
     assert_int_equal(pg_num("SELECT count(*) FROM workflow_runs WHERE id = $1"
                             " AND status = 'running' AND expansion_finished_at IS NULL"
-                            " AND planner_owner IS NULL AND logs = '[]'::jsonb", 1, p), 1);
+                            " AND planner_owner IS NULL AND logs = '[]'::jsonb",
+                            1, p),
+                     1);
     /* resumed: planned like any other */
     p[0] = wf[3];
     PQclear(pg_q("UPDATE workflows SET status = 'active' WHERE id = $1", 1, p));
@@ -836,7 +882,9 @@ static void test_inactive_workflows_not_run(void **state)
     p[0] = run[3];
     assert_int_equal(pg_num("SELECT count(*) FROM workflow_runs WHERE id = $1"
                             " AND status = 'running' AND expanded_count = 9"
-                            " AND logs @> '[{\"event\":\"claimed\"}]'", 1, p), 1);
+                            " AND logs @> '[{\"event\":\"claimed\"}]'",
+                            1, p),
+                     1);
 }
 
 static void test_sigterm_exits_cleanly(void **state)
@@ -853,7 +901,8 @@ static void run_status(const char *run, char *out, size_t cap)
     const char *p[1] = {run};
 
     pg_val("SELECT status || ': ' || COALESCE(error_message, '') FROM workflow_runs"
-           " WHERE id = $1", 1, p, out, cap);
+           " WHERE id = $1",
+           1, p, out, cap);
 }
 
 /* A value over the cell limit fails the run, naming the row and the column. Before, a page
@@ -874,8 +923,7 @@ static void test_oversized_cell_fails_the_run(void **state)
     stop_planner(&pid);
     run_status(run, msg, sizeof(msg));
     if (strncmp(msg, "failed: ", 8) != 0 || strstr(msg, "target row 1 (id 1)") == NULL ||
-        strstr(msg, "column \"note\" is 1048576 bytes, over the 65536-byte cell limit") ==
-            NULL)
+        strstr(msg, "column \"note\" is 1048576 bytes, over the 65536-byte cell limit") == NULL)
         fail_msg("unexpected outcome: %s", msg);
 }
 
@@ -918,9 +966,8 @@ static void test_poison_run_fails_after_max_attempts(void **state)
 {
     static const char *const env[] = {"MF_PLANNER_MAX_ATTEMPTS=3", "MF_PLANNER_RETRY_MS=100",
                                       "MF_PLANNER_POLL_MS=50", NULL};
-    static const char *const env_down[] = {"MF_PLANNER_MAX_ATTEMPTS=2",
-                                           "MF_PLANNER_RETRY_MS=100", "MF_PLANNER_POLL_MS=50",
-                                           "MF_MYSQL_PORT=1", NULL};
+    static const char *const env_down[] = {"MF_PLANNER_MAX_ATTEMPTS=2", "MF_PLANNER_RETRY_MS=100",
+                                           "MF_PLANNER_POLL_MS=50", "MF_MYSQL_PORT=1", NULL};
     char wf[40], run[40], down[40], msg[1024];
     int64_t end;
     pid_t pid;
@@ -941,10 +988,13 @@ static void test_poison_run_fails_after_max_attempts(void **state)
         strstr(msg, "mysql error 1242") == NULL)
         fail_msg("unexpected outcome: %s (%lld retry entries)", msg,
                  run_num("SELECT count(*) FROM workflow_runs, jsonb_array_elements(logs) e"
-                         " WHERE id = $1 AND e->>'event' = 'retry'", run));
+                         " WHERE id = $1 AND e->>'event' = 'retry'",
+                         run));
     assert_int_equal(run_num("SELECT planner_attempts FROM workflow_runs WHERE id = $1", run), 3);
     assert_int_equal(run_num("SELECT count(*) FROM workflow_runs, jsonb_array_elements(logs) e"
-                             " WHERE id = $1 AND e->>'event' = 'retry'", run), 2);
+                             " WHERE id = $1 AND e->>'event' = 'retry'",
+                             run),
+                     2);
 
     /* MySQL unreachable: given back again and again, never failed, attempts not counted */
     create_workflow(TARGET, "manual", "{}", wf, sizeof(wf));
@@ -953,18 +1003,19 @@ static void test_poison_run_fails_after_max_attempts(void **state)
     end = (int64_t)mf_test_now_ms() + 30000;
     while ((int64_t)mf_test_now_ms() < end &&
            run_num("SELECT count(*) FROM workflow_runs, jsonb_array_elements(logs) e"
-                   " WHERE id = $1 AND e->>'event' = 'retry'", down) < 4)
+                   " WHERE id = $1 AND e->>'event' = 'retry'",
+                   down) < 4)
         mf_test_sleep_ms(100);
     stop_planner(&pid);
     run_status(down, msg, sizeof(msg));
     if (strncmp(msg, "running", 7) != 0)
         fail_msg("a run given back for an unreachable MySQL ended: %s", msg);
     assert_true(run_num("SELECT count(*) FROM workflow_runs, jsonb_array_elements(logs) e"
-                        " WHERE id = $1 AND e->>'event' = 'retry'", down) >= 4);
-    assert_int_equal(run_num("SELECT planner_attempts FROM workflow_runs WHERE id = $1", down),
-                     0);
+                        " WHERE id = $1 AND e->>'event' = 'retry'",
+                        down) >= 4);
+    assert_int_equal(run_num("SELECT planner_attempts FROM workflow_runs WHERE id = $1", down), 0);
     mf_test_pg_exec(T.b.pg, "UPDATE workflow_runs SET status = 'cancelled'"
-                          " WHERE status = 'running' AND expansion_finished_at IS NULL");
+                            " WHERE status = 'running' AND expansion_finished_at IS NULL");
 }
 
 /* target_config.time_limit_s cannot raise the operator's MF_MYSQL_TIME_LIMIT_S: a query of
@@ -972,8 +1023,7 @@ static void test_poison_run_fails_after_max_attempts(void **state)
  * 30 s (before, the workflow's value won and the query ran to its end). */
 static void test_time_limit_is_clamped(void **state)
 {
-    static const char *const env[] = {"MF_MYSQL_TIME_LIMIT_S=1", "MF_PLANNER_MAX_ATTEMPTS=1",
-                                      NULL};
+    static const char *const env[] = {"MF_MYSQL_TIME_LIMIT_S=1", "MF_PLANNER_MAX_ATTEMPTS=1", NULL};
     const char *slow = "SELECT a.id, a.name, a.phone FROM customers a, customers b WHERE "
                        "SHA2(SHA2(SHA2(CONCAT(a.id, '-', b.id), 512), 512), 512) = 'x'";
     char tc[512], wf[40], run[40], msg[1024];
@@ -984,8 +1034,8 @@ static void test_time_limit_is_clamped(void **state)
     snprintf(tc, sizeof(tc), "{\"query\":\"%s\",\"time_limit_s\":30}", slow);
     pg_val("INSERT INTO workflows (name, status, trigger_type, target_config, message_config)"
            " VALUES ('itest-limit', 'active', 'manual', $1::jsonb,"
-           " jsonb_build_object('template_id', $2::text)) RETURNING id", 2, params, wf,
-           sizeof(wf));
+           " jsonb_build_object('template_id', $2::text)) RETURNING id",
+           2, params, wf, sizeof(wf));
     create_run(wf, run, sizeof(run));
     pid = start_planner_with("itest-limit", env);
     wait_run_planned(run, 60);
@@ -1012,8 +1062,8 @@ static void test_time_limit_lowered_by_workflow(void **state)
     snprintf(tc, sizeof(tc), "{\"query\":\"%s\",\"time_limit_s\":1}", slow);
     pg_val("INSERT INTO workflows (name, status, trigger_type, target_config, message_config)"
            " VALUES ('itest-limit-low', 'active', 'manual', $1::jsonb,"
-           " jsonb_build_object('template_id', $2::text)) RETURNING id", 2, params, wf,
-           sizeof(wf));
+           " jsonb_build_object('template_id', $2::text)) RETURNING id",
+           2, params, wf, sizeof(wf));
     create_run(wf, run, sizeof(run));
     pid = start_planner_with("itest-limit-low", env);
     wait_run_planned(run, 60);
@@ -1028,8 +1078,8 @@ static void test_time_limit_lowered_by_workflow(void **state)
  * newest (before, every attempt added two entries for ever). */
 static void test_run_log_is_capped(void **state)
 {
-    static const char *const env[] = {"MF_PLANNER_MAX_ATTEMPTS=1000",
-                                      "MF_PLANNER_RETRY_MS=100", "MF_PLANNER_POLL_MS=20", NULL};
+    static const char *const env[] = {"MF_PLANNER_MAX_ATTEMPTS=1000", "MF_PLANNER_RETRY_MS=100",
+                                      "MF_PLANNER_POLL_MS=20", NULL};
     char wf[40], run[40], first[64], last[64];
     int64_t end;
     pid_t pid;
@@ -1056,7 +1106,7 @@ static void test_run_log_is_capped(void **state)
     assert_string_equal(first, "claimed");
     assert_string_equal(last, "retry"); /* the SIGTERM give-back, the newest entry */
     mf_test_pg_exec(T.b.pg, "UPDATE workflow_runs SET status = 'cancelled'"
-                          " WHERE status = 'running' AND expansion_finished_at IS NULL");
+                            " WHERE status = 'running' AND expansion_finished_at IS NULL");
 }
 
 /* A query variable whose value is over the cell limit (1 MB) counts as missing: the
@@ -1073,15 +1123,18 @@ static void test_big_query_value_is_missing(void **state)
     (void)state;
     pg_val("INSERT INTO variable_query_templates (template_name, query_sql) VALUES"
            " ('big', 'SELECT REPEAT(''x'', 1048576) AS points FROM customers WHERE id = ?')"
-           " RETURNING id", 0, NULL, qt, sizeof(qt));
+           " RETURNING id",
+           0, NULL, qt, sizeof(qt));
     snprintf(tc, sizeof(tc), "{\"query\":\"%s WHERE id <= 50\"}", TARGET);
     snprintf(mc, sizeof(mc), "{\"template_id\":\"%s\"}", T.tpl_id);
     snprintf(vars, sizeof(vars),
              "{\"points\":{\"source\":\"query\",\"query_template_id\":\"%s\","
-             "\"params\":[\"id\"],\"column\":\"points\",\"default\":\"-\"}}", qt);
+             "\"params\":[\"id\"],\"column\":\"points\",\"default\":\"-\"}}",
+             qt);
     pg_val("INSERT INTO workflows (name, status, trigger_type, target_config, message_config,"
            " variables) VALUES ('itest-big', 'active', 'manual', $1::jsonb, $2::jsonb,"
-           " $3::jsonb) RETURNING id", 3, params, wf, sizeof(wf));
+           " $3::jsonb) RETURNING id",
+           3, params, wf, sizeof(wf));
     create_run(wf, run, sizeof(run));
     pid = start_planner_with("itest-bigvalue", env);
     wait_run_planned(run, 30);

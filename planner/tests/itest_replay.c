@@ -136,7 +136,8 @@ static void log_row(const char *run, const char *phone, const char *name, const 
                  " recipient_name, message_type, variables_used, status, error_code, sent_at,"
                  " failed_at) VALUES ($1, $2, $3, $4, 'lms', $7::jsonb, $5::text, $6,"
                  " CASE WHEN $5::text IN ('sent', 'delivered') THEN now() END,"
-                 " CASE WHEN $5::text = 'failed' THEN now() END)", 7, p));
+                 " CASE WHEN $5::text = 'failed' THEN now() END)",
+                 7, p));
 }
 
 static void create_fixtures(void)
@@ -145,25 +146,27 @@ static void create_fixtures(void)
     char mc[128], earlier[40];
 
     pg_val("INSERT INTO message_templates (name, category, message_type, content) VALUES"
-           " ('old', 'notification', 'lms', '#{name}님 쿠폰 #{coupon}') RETURNING id", 0, NULL,
-           T.tpl_old, sizeof(T.tpl_old));
+           " ('old', 'notification', 'lms', '#{name}님 쿠폰 #{coupon}') RETURNING id",
+           0, NULL, T.tpl_old, sizeof(T.tpl_old));
     pg_val("INSERT INTO message_templates (name, category, message_type, content) VALUES"
-           " ('current', 'notification', 'sms', '#{name}님 새 쿠폰 #{coupon}') RETURNING id", 0,
-           NULL, T.tpl_cur, sizeof(T.tpl_cur));
+           " ('current', 'notification', 'sms', '#{name}님 새 쿠폰 #{coupon}') RETURNING id",
+           0, NULL, T.tpl_cur, sizeof(T.tpl_cur));
     snprintf(mc, sizeof(mc), "{\"template_id\":\"%s\"}", T.tpl_cur);
     pw[0] = mc;
     pg_val("INSERT INTO workflows (name, status, trigger_type, target_config, message_config)"
            " VALUES ('replay', 'active', 'manual', '{\"query\":\"SELECT id, phone FROM x\"}',"
-           " $1::jsonb) RETURNING id", 1, pw, T.wf, sizeof(T.wf));
+           " $1::jsonb) RETURNING id",
+           1, pw, T.wf, sizeof(T.wf));
     pw[0] = T.wf;
     pg_val("INSERT INTO workflow_runs (workflow_id, status, trigger_type, completed_at)"
-           " VALUES ($1, 'completed', 'manual', now()) RETURNING id", 1, pw, T.orig,
-           sizeof(T.orig));
+           " VALUES ($1, 'completed', 'manual', now()) RETURNING id",
+           1, pw, T.orig, sizeof(T.orig));
     po[0] = T.wf;
     po[1] = T.orig;
     pg_val("INSERT INTO workflow_runs (workflow_id, status, trigger_type, replay_of,"
            " replay_filter, completed_at) VALUES ($1, 'completed', 'replay', $2, '{}', now())"
-           " RETURNING id", 2, po, earlier, sizeof(earlier));
+           " RETURNING id",
+           2, po, earlier, sizeof(earlier));
 
     log_row(T.orig, "01030000001", "가", "failed", "3059", "{\"name\":\"가\",\"coupon\":\"A1\"}");
     log_row(T.orig, "01030000002", "나", "sent", NULL, "{\"name\":\"나\"}");
@@ -193,7 +196,8 @@ static void create_replay(const char *filter, const char *owner, const char *cur
            " replay_filter, planner_owner, planner_lease_until, expansion_cursor,"
            " expanded_count) VALUES ($1, 'running', 'replay', $2, $3::jsonb, $4::text,"
            " CASE WHEN $4::text IS NOT NULL THEN now() - interval '1 second' END, $5::text,"
-           " COALESCE($6::integer, 0)) RETURNING id", 6, p, out, cap);
+           " COALESCE($6::integer, 0)) RETURNING id",
+           6, p, out, cap);
 }
 
 static void wait_planned(const char *run, int timeout_s)
@@ -303,7 +307,8 @@ static void expect_job(const char *run, const char *to, const char *name, const 
     assert_string_equal(s->name, name);
     assert_string_equal(s->vars, vars);
     pg_val("SELECT floor(extract(epoch FROM started_at) * 1000)::bigint FROM workflow_runs"
-           " WHERE id = $1", 1, p, started, sizeof(started));
+           " WHERE id = $1",
+           1, p, started, sizeof(started));
     assert_int_equal(mf_uuid_parse(run, &ru, &err), 0);
     mf_uuid_job_id(&ru, strtoull(started, NULL, 10), to, 1, &want);
     assert_true(mf_uuid_equal(&want, &s->id));
@@ -318,8 +323,8 @@ static void expect_counts(const char *run, const char *want)
 
     pg_val("SELECT status || ' ' || target_count || ' ' || expanded_count || ' ' ||"
            " invalid_count || ' ' || (expansion_finished_at IS NOT NULL) || ' ' ||"
-           " (planner_lease_until IS NULL) FROM workflow_runs WHERE id = $1", 1, p, got,
-           sizeof(got));
+           " (planner_lease_until IS NULL) FROM workflow_runs WHERE id = $1",
+           1, p, got, sizeof(got));
     assert_string_equal(got, want);
 }
 
@@ -401,7 +406,8 @@ static void test_replay_bad_filter_fails(void **state)
     create_replay("{\"bogus\":1}", NULL, NULL, NULL, run, sizeof(run));
     wait_planned(run, 30);
     pg_val("SELECT status || ': ' || coalesce(error_message, '') FROM workflow_runs"
-           " WHERE id = $1", 1, p, got, sizeof(got));
+           " WHERE id = $1",
+           1, p, got, sizeof(got));
     assert_string_equal(got, "failed: replay_filter: unknown key \"bogus\"");
     create_replay("{\"since\":\"not a time\"}", NULL, NULL, NULL, run, sizeof(run));
     wait_planned(run, 30);
@@ -452,7 +458,8 @@ static void test_metrics_and_health(void **state)
     }
     snprintf(cmd, sizeof(cmd),
              "curl -sf http://127.0.0.1:%d/metrics > %s.metrics && promtool check metrics < "
-             "%s.metrics", port, T.log_path, T.log_path);
+             "%s.metrics",
+             port, T.log_path, T.log_path);
     assert_int_equal(system(cmd), 0);
     snprintf(cmd, sizeof(cmd), "%s.metrics", T.log_path);
     f = fopen(cmd, "r");
@@ -473,14 +480,15 @@ static void test_metrics_and_health(void **state)
     remove(cmd);
     /* this planner's one replay: claimed once, 7 jobs acknowledged */
     if (jobs != 7.0 || claimed != 1.0)
-        fail_msg("msgfleet_planner_jobs_total %g (want 7), runs_claimed_total %g (want 1)",
-                 jobs, claimed);
+        fail_msg("msgfleet_planner_jobs_total %g (want 7), runs_claimed_total %g (want 1)", jobs,
+                 claimed);
     assert_int_equal(ok, 6);
     snprintf(cmd, sizeof(cmd),
              "curl -s http://127.0.0.1:%d/healthz | grep -q '\"postgres\"' && "
              "curl -s http://127.0.0.1:%d/healthz | grep -q '\"kafka\"' && "
              "curl -s http://127.0.0.1:%d/healthz | grep -q '\"mysql\"' && "
-             "curl -sf http://127.0.0.1:%d/healthz > /dev/null", port, port, port, port);
+             "curl -sf http://127.0.0.1:%d/healthz > /dev/null",
+             port, port, port, port);
     assert_int_equal(system(cmd), 0);
 }
 
@@ -511,17 +519,19 @@ static void test_mysql_down_gives_run_back(void **state)
     pg_val("INSERT INTO workflows (name, status, trigger_type, target_config, message_config)"
            " VALUES ('mysql-down', 'active', 'manual',"
            " '{\"query\":\"SELECT id, phone FROM customers\"}',"
-           " jsonb_build_object('template_id', $1::text)) RETURNING id", 1, pw, wf, sizeof(wf));
+           " jsonb_build_object('template_id', $1::text)) RETURNING id",
+           1, pw, wf, sizeof(wf));
     pw[0] = wf;
     pg_val("INSERT INTO workflow_runs (workflow_id, status, trigger_type) VALUES ($1,"
-           " 'running', 'manual') RETURNING id", 1, pw, run, sizeof(run));
-    *pid = start_planner_env("itest-nomysql", path, "MF_MYSQL_PORT=1",
-                            "MF_PLANNER_RETRY_MS=500");
+           " 'running', 'manual') RETURNING id",
+           1, pw, run, sizeof(run));
+    *pid = start_planner_env("itest-nomysql", path, "MF_MYSQL_PORT=1", "MF_PLANNER_RETRY_MS=500");
     port = planner_port_of(path);
     end = (int64_t)mf_test_now_ms() + 20000;
     while ((int64_t)mf_test_now_ms() < end) {
         pg_val("SELECT count(*) FROM workflow_runs WHERE id = $1 AND"
-               " jsonb_array_length(logs) >= 4", 1, p, got, sizeof(got));
+               " jsonb_array_length(logs) >= 4",
+               1, p, got, sizeof(got));
         if (strcmp(got, "1") == 0)
             break;
         mf_test_sleep_ms(100);
@@ -540,7 +550,8 @@ static void test_mysql_down_gives_run_back(void **state)
     assert_true((int64_t)mf_test_now_ms() - t0 < 10000);
     /* the lease was given back: nobody holds it beyond the retry delay */
     pg_val("SELECT count(*) FROM workflow_runs WHERE id = $1 AND status = 'running' AND"
-           " planner_lease_until <= now() + interval '1 second'", 1, p, got, sizeof(got));
+           " planner_lease_until <= now() + interval '1 second'",
+           1, p, got, sizeof(got));
     assert_string_equal(got, "1");
     PQclear(pg_q("UPDATE workflow_runs SET status = 'cancelled' WHERE id = $1", 1, p));
     if (getenv("ITEST_KEEP_LOG") == NULL)
@@ -607,8 +618,12 @@ static int group_setup(void **state)
         return -1;
     snprintf(T.log_path, sizeof(T.log_path), "/tmp/itest_replay_%s.log", T.b.suffix);
     {
-        mf_kafka_conf bc = {mf_test_env("MF_KAFKA_BROKERS", MF_TEST_BROKERS_DEF), "itest_replay",
-                            NULL, NULL, NULL, NULL};
+        mf_kafka_conf bc = {mf_test_env("MF_KAFKA_BROKERS", MF_TEST_BROKERS_DEF),
+                            "itest_replay",
+                            NULL,
+                            NULL,
+                            NULL,
+                            NULL};
         mf_kafka_topic_spec specs[2] = {{T.b.topic_jobs, 2, -1}, {T.b.topic_results, 2, -1}};
         /* both topics exist before the consumer subscribes */
         if (mf_kafka_ensure_topics(&bc, specs, 2, 15000, &err) != 0)
@@ -635,8 +650,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_replay_default_filter, planner_up, planners_down),
         cmocka_unit_test_setup_teardown(test_replay_code_filter, planner_up, planners_down),
-        cmocka_unit_test_setup_teardown(test_replay_bad_filter_fails, planner_up,
-                                        planners_down),
+        cmocka_unit_test_setup_teardown(test_replay_bad_filter_fails, planner_up, planners_down),
         cmocka_unit_test_setup_teardown(test_replay_resumes_after_takeover, planner_up,
                                         planners_down),
         cmocka_unit_test_setup_teardown(test_metrics_and_health, planner_up, planners_down),

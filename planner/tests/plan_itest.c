@@ -26,8 +26,7 @@ int plan_itest_names(plan_itest *b, const char *name)
     snprintf(b->suffix, sizeof(b->suffix), "%02x%02x%02x%02x", rnd[0], rnd[1], rnd[2], rnd[3]);
     snprintf(b->topic_prefix, sizeof(b->topic_prefix), "%s_%s.", name, b->suffix);
     kc.topic_prefix = b->topic_prefix;
-    if (mf_kafka_topic_name(&kc, MF_TOPIC_JOBS, b->topic_jobs, sizeof(b->topic_jobs),
-                            &err) != 0 ||
+    if (mf_kafka_topic_name(&kc, MF_TOPIC_JOBS, b->topic_jobs, sizeof(b->topic_jobs), &err) != 0 ||
         mf_kafka_topic_name(&kc, MF_TOPIC_RESULTS, b->topic_results, sizeof(b->topic_results),
                             &err) != 0)
         return -1;
@@ -48,8 +47,8 @@ PGresult *plan_itest_q(plan_itest *b, const char *sql, int n, const char *const 
     return mf_test_pg_query(b->pg, sql, n, params);
 }
 
-void plan_itest_val(plan_itest *b, const char *sql, int n, const char *const *params,
-                    char *out, size_t cap)
+void plan_itest_val(plan_itest *b, const char *sql, int n, const char *const *params, char *out,
+                    size_t cap)
 {
     PGresult *res = plan_itest_q(b, sql, n, params);
 
@@ -111,9 +110,10 @@ void plan_itest_wait_planned(plan_itest *b, const char *noun, const char *run, i
     char v[8];
 
     while ((int64_t)mf_test_now_ms() < end) {
-        plan_itest_val(b, "SELECT count(*) FROM workflow_runs WHERE id = $1 AND"
-                       " (expansion_finished_at IS NOT NULL OR status <> 'running')", 1, p, v,
-                       sizeof(v));
+        plan_itest_val(b,
+                       "SELECT count(*) FROM workflow_runs WHERE id = $1 AND"
+                       " (expansion_finished_at IS NOT NULL OR status <> 'running')",
+                       1, p, v, sizeof(v));
         if (strcmp(v, "1") == 0)
             return;
         mf_test_sleep_ms(100);
@@ -123,8 +123,8 @@ void plan_itest_wait_planned(plan_itest *b, const char *noun, const char *run, i
 
 void plan_itest_consumer(plan_itest *b, const char *client, const char *group)
 {
-    mf_kafka_conf kc = {mf_test_env("MF_KAFKA_BROKERS", MF_TEST_BROKERS_DEF), client, NULL,
-                        NULL, NULL, NULL};
+    mf_kafka_conf kc = {
+        mf_test_env("MF_KAFKA_BROKERS", MF_TEST_BROKERS_DEF), client, NULL, NULL, NULL, NULL};
     const char *topics[] = {b->topic_jobs, b->topic_results, NULL};
     char name[64];
     mf_kafka_consumer_opts o;
@@ -147,8 +147,8 @@ void plan_itest_consumer(plan_itest *b, const char *client, const char *group)
 
 void plan_itest_teardown(plan_itest *b)
 {
-    mf_kafka_conf kc = {mf_test_env("MF_KAFKA_BROKERS", MF_TEST_BROKERS_DEF), NULL, NULL, NULL,
-                        NULL, NULL};
+    mf_kafka_conf kc = {
+        mf_test_env("MF_KAFKA_BROKERS", MF_TEST_BROKERS_DEF), NULL, NULL, NULL, NULL, NULL};
     const char *topics[2] = {b->topic_jobs, b->topic_results};
     mf_err err;
 

@@ -12,14 +12,14 @@
 
 /* A test program's own PostgreSQL database (migrated), topic prefix and consumer. */
 typedef struct plan_itest {
-    char suffix[16];                  /* random hex, part of every name */
+    char suffix[16]; /* random hex, part of every name */
     char pg_admin_dsn[512];
     char pg_db[64];
-    char pg_dsn[640];                 /* the test database */
+    char pg_dsn[640]; /* the test database */
     PGconn *pg;
-    char topic_prefix[64];            /* "<name>_<suffix>." */
+    char topic_prefix[64]; /* "<name>_<suffix>." */
     char topic_jobs[128], topic_results[128];
-    mf_kafka_consumer *consumer;      /* plan_itest_consumer, then the caller's */
+    mf_kafka_consumer *consumer; /* plan_itest_consumer, then the caller's */
     mf_codec *codec;
 } plan_itest;
 
@@ -35,8 +35,8 @@ void plan_itest_pg_setup(plan_itest *b, const char *tag);
 PGresult *plan_itest_q(plan_itest *b, const char *sql, int n, const char *const *params);
 
 /* First column of the first row into out ("" for NULL); fails the test when there is none. */
-void plan_itest_val(plan_itest *b, const char *sql, int n, const char *const *params,
-                    char *out, size_t cap);
+void plan_itest_val(plan_itest *b, const char *sql, int n, const char *const *params, char *out,
+                    size_t cap);
 
 /*
  * Starts msgfleet-planner (MF_PLANNER_BIN) as instance with nothing of the test's own

@@ -44,8 +44,10 @@ static void test_verify(void **state)
     assert_int_equal(verify(TS, "v1=" SIG, BODY, now, hex), HOOK_AUTH_OK);
     assert_string_equal(hex, SIG);
     /* upper-case hex, and a list with another scheme first */
-    assert_int_equal(verify(TS, "v0=abc, v1=C1A47D1AD5C3F1416B503C0EB85428C4"
-                                "51FC9ED5BE292401BE72AE8612077FC3", BODY, now, hex),
+    assert_int_equal(verify(TS,
+                            "v0=abc, v1=C1A47D1AD5C3F1416B503C0EB85428C4"
+                            "51FC9ED5BE292401BE72AE8612077FC3",
+                            BODY, now, hex),
                      HOOK_AUTH_OK);
     assert_string_equal(hex, SIG);
     /* the window: 300 s either way is fine, 301 is not */
@@ -57,8 +59,10 @@ static void test_verify(void **state)
     assert_int_equal(verify(TS, "v1=" SIG, BODY " ", now, hex), HOOK_AUTH_MISMATCH);
     assert_string_equal(hex, "");
     assert_int_equal(verify("1767225601", "v1=" SIG, BODY, now, hex), HOOK_AUTH_MISMATCH);
-    assert_int_equal(verify(TS, "v1=d1a47d1ad5c3f1416b503c0eb85428c4"
-                                "51fc9ed5be292401be72ae8612077fc3", BODY, now, hex),
+    assert_int_equal(verify(TS,
+                            "v1=d1a47d1ad5c3f1416b503c0eb85428c4"
+                            "51fc9ed5be292401be72ae8612077fc3",
+                            BODY, now, hex),
                      HOOK_AUTH_MISMATCH);
     /* missing and malformed headers */
     assert_int_equal(verify(NULL, "v1=" SIG, BODY, now, hex), HOOK_AUTH_MISSING);
@@ -83,7 +87,9 @@ static void test_req(void **state)
 
     (void)state;
     assert_int_equal(parse("{\"variables\":{\"a\":\"x\",\"n\":42},"
-                           "\"recipients\":[\"+82 10-1234-5678\"]}", 3, &r, &code), 0);
+                           "\"recipients\":[\"+82 10-1234-5678\"]}",
+                           3, &r, &code),
+                     0);
     assert_string_equal(json_string_value(json_object_get(r.variables, "n")), "42");
     assert_string_equal(json_string_value(json_array_get(r.recipients, 0)), "01012345678");
     assert_null(r.customer_keys);
@@ -101,8 +107,7 @@ static void test_req(void **state)
     assert_string_equal(code, "bad_json");
     assert_int_equal(parse("{\"variables\":{\"a\":1},\"variables\":{}}", 3, &r, &code), -1);
     assert_string_equal(code, "bad_json");
-    assert_int_equal(parse("{\"recipients\":[\"01012345678\",\"01012345679\"]}", 1, &r, &code),
-                     -1);
+    assert_int_equal(parse("{\"recipients\":[\"01012345678\",\"01012345679\"]}", 1, &r, &code), -1);
     assert_string_equal(code, "too_many_recipients");
     assert_int_equal(parse("{\"customer_keys\":[1,2]}", 1, &r, &code), -1);
     assert_string_equal(code, "too_many_recipients");
@@ -116,8 +121,8 @@ static void test_req(void **state)
     assert_string_equal(code, "bad_request");
     assert_int_equal(parse("{\"to\":\"x\"}", 3, &r, &code), -1);
     assert_string_equal(code, "bad_request");
-    assert_int_equal(parse("{\"recipients\":[\"01012345678\"],\"customer_keys\":[1]}", 3, &r,
-                           &code), -1);
+    assert_int_equal(
+        parse("{\"recipients\":[\"01012345678\"],\"customer_keys\":[1]}", 3, &r, &code), -1);
     assert_string_equal(code, "bad_request");
 }
 
@@ -132,8 +137,8 @@ static void test_known_vars_and_merge(void **state)
     mf_err err;
 
     (void)state;
-    assert_int_equal(parse("{\"variables\":{\"order_id\":\"A\",\"name\":\"김민수\"}}", 3, &r,
-                           &code), 0);
+    assert_int_equal(
+        parse("{\"variables\":{\"order_id\":\"A\",\"name\":\"김민수\"}}", 3, &r, &code), 0);
     assert_int_equal(hook_req_check_vars(&r, known, 2, &err), 0);
     assert_int_equal(hook_req_check_vars(&r, known, 1, &err), -1);
     assert_non_null(strstr(err.msg, "unknown variable \"order_id\""));

@@ -26,18 +26,18 @@ static void test_mobile_and_others(void **state)
     planner_phoneset_init(&s);
     assert_int_equal(add(&s, "01012345678"), 1);
     assert_int_equal(add(&s, "01012345678"), 0);
-    assert_int_equal(add(&s, "01112345678"), 1);   /* another prefix, same suffix */
-    assert_int_equal(add(&s, "01000000000"), 1);   /* the first bit */
-    assert_int_equal(add(&s, "01099999999"), 1);   /* the last bit (last, partial chunk) */
+    assert_int_equal(add(&s, "01112345678"), 1); /* another prefix, same suffix */
+    assert_int_equal(add(&s, "01000000000"), 1); /* the first bit */
+    assert_int_equal(add(&s, "01099999999"), 1); /* the last bit (last, partial chunk) */
     assert_int_equal(add(&s, "01099999999"), 0);
-    assert_int_equal(add(&s, "0101234567"), 1);    /* 10 digits: hashed */
+    assert_int_equal(add(&s, "0101234567"), 1); /* 10 digits: hashed */
     assert_int_equal(add(&s, "0101234567"), 0);
-    assert_int_equal(add(&s, "021234567"), 1);     /* a landline */
-    assert_int_equal(add(&s, "0212345678"), 1);    /* same digits longer: another number */
+    assert_int_equal(add(&s, "021234567"), 1);  /* a landline */
+    assert_int_equal(add(&s, "0212345678"), 1); /* same digits longer: another number */
     assert_int_equal(planner_phoneset_count(&s), 7);
     planner_phoneset_clear(&s);
     assert_int_equal(planner_phoneset_count(&s), 0);
-    assert_int_equal(add(&s, "01012345678"), 1);   /* cleared: new again */
+    assert_int_equal(add(&s, "01012345678"), 1); /* cleared: new again */
     planner_phoneset_free(&s);
 }
 

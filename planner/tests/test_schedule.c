@@ -86,21 +86,19 @@ static void test_cron_weekdays_at_nine_seoul(void **state)
 static void test_cron_steps_lists_names(void **state)
 {
     (void)state;
-    assert_int_equal(
-        next_of("{\"type\":\"cron\",\"cron\":\"*/15 * * * *\"}", kst(2025, 1, 1, 10, 7)),
-        kst(2025, 1, 1, 10, 15));
-    assert_int_equal(
-        next_of("{\"type\":\"cron\",\"cron\":\"*/15 * * * *\"}", kst(2025, 1, 1, 10, 50)),
-        kst(2025, 1, 1, 11, 0));
-    assert_int_equal(
-        next_of("{\"type\":\"cron\",\"cron\":\"5,35 8-10/2 * * *\"}", kst(2025, 1, 1, 8, 40)),
-        kst(2025, 1, 1, 10, 5));
-    assert_int_equal(
-        next_of("{\"type\":\"cron\",\"cron\":\"30 18 * jun-aug sat,SUN\"}",
-                kst(2025, 1, 1, 0, 0)),
-        kst(2025, 6, 1, 18, 30)); /* 2025-06-01 is a Sunday */
-    assert_int_equal(next_of("{\"type\":\"cron\",\"cron\":\"0 0 * * 7\"}",
-                             kst(2025, 3, 10, 0, 0)),
+    assert_int_equal(next_of("{\"type\":\"cron\",\"cron\":\"*/15 * * * *\"}",
+                             kst(2025, 1, 1, 10, 7)),
+                     kst(2025, 1, 1, 10, 15));
+    assert_int_equal(next_of("{\"type\":\"cron\",\"cron\":\"*/15 * * * *\"}",
+                             kst(2025, 1, 1, 10, 50)),
+                     kst(2025, 1, 1, 11, 0));
+    assert_int_equal(next_of("{\"type\":\"cron\",\"cron\":\"5,35 8-10/2 * * *\"}",
+                             kst(2025, 1, 1, 8, 40)),
+                     kst(2025, 1, 1, 10, 5));
+    assert_int_equal(next_of("{\"type\":\"cron\",\"cron\":\"30 18 * jun-aug sat,SUN\"}",
+                             kst(2025, 1, 1, 0, 0)),
+                     kst(2025, 6, 1, 18, 30)); /* 2025-06-01 is a Sunday */
+    assert_int_equal(next_of("{\"type\":\"cron\",\"cron\":\"0 0 * * 7\"}", kst(2025, 3, 10, 0, 0)),
                      kst(2025, 3, 16, 0, 0)); /* 7 = Sunday */
     assert_int_equal(next_of("{\"type\":\"cron\",\"cron\":\"10/20 * * * *\"}",
                              kst(2025, 1, 1, 10, 31)),
@@ -112,11 +110,9 @@ static void test_cron_steps_lists_names(void **state)
 static void test_cron_month_ends_and_leap_days(void **state)
 {
     (void)state;
-    assert_int_equal(next_of("{\"type\":\"cron\",\"cron\":\"0 12 31 * *\"}",
-                             kst(2025, 4, 1, 0, 0)),
+    assert_int_equal(next_of("{\"type\":\"cron\",\"cron\":\"0 12 31 * *\"}", kst(2025, 4, 1, 0, 0)),
                      kst(2025, 5, 31, 12, 0));
-    assert_int_equal(next_of("{\"type\":\"cron\",\"cron\":\"0 0 29 2 *\"}",
-                             kst(2025, 1, 1, 0, 0)),
+    assert_int_equal(next_of("{\"type\":\"cron\",\"cron\":\"0 0 29 2 *\"}", kst(2025, 1, 1, 0, 0)),
                      kst(2028, 2, 29, 0, 0));
     /* year rollover */
     assert_int_equal(next_of("{\"type\":\"cron\",\"cron\":\"0 0 1 1 *\"}",
@@ -133,8 +129,7 @@ static void test_cron_dom_dow_or_rule(void **state)
     assert_int_equal(next_of(j, kst(2025, 3, 10, 0, 0)), kst(2025, 3, 13, 9, 0));
     assert_int_equal(next_of(j, kst(2025, 3, 13, 9, 0)), kst(2025, 3, 14, 9, 0));
     /* with a star in day-of-week both must match: only the 13th */
-    assert_int_equal(next_of("{\"type\":\"cron\",\"cron\":\"0 9 13 * *\"}",
-                             kst(2025, 3, 13, 9, 0)),
+    assert_int_equal(next_of("{\"type\":\"cron\",\"cron\":\"0 9 13 * *\"}", kst(2025, 3, 13, 9, 0)),
                      kst(2025, 4, 13, 9, 0));
 }
 
@@ -193,9 +188,8 @@ static void test_config_errors(void **state)
     expect_config_error("{\"type\":\"interval\",\"every_s\":60,\"tz\":\"Europe/Berlin\"}",
                         "unsupported time zone");
     /* Feb 31 never happens */
-    assert_int_equal(planner_schedule_parse("{\"type\":\"cron\",\"cron\":\"0 0 31 2 *\"}", &s,
-                                            &err),
-                     0);
+    assert_int_equal(
+        planner_schedule_parse("{\"type\":\"cron\",\"cron\":\"0 0 31 2 *\"}", &s, &err), 0);
     assert_int_equal(planner_schedule_next(&s, 0, &next, &err), -1);
     assert_non_null(strstr(err.msg, "matches no time"));
 }

@@ -45,6 +45,7 @@ typedef struct itest {
 /* ---- database ----------------------------------------------------------------------- */
 
 /* One text digest of everything the reporter writes. */
+/* clang-format off */
 static const char DIGEST_SQL[] =
     "SELECT md5(concat_ws('#',"
     " (SELECT string_agg(t::text, '|' ORDER BY t.id) FROM (SELECT id, workflow_run_id,"
@@ -62,6 +63,7 @@ static const char DIGEST_SQL[] =
     " (SELECT string_agg(id || ':' || usage_count, ',' ORDER BY id) FROM message_templates),"
     " (SELECT string_agg(id || ':' || statistics::text || last_run_at, ',' ORDER BY id)"
     "   FROM workflows)))";
+/* clang-format on */
 
 static void digest(itest *t, char out[64])
 {
@@ -73,8 +75,10 @@ static long long today_stat(itest *t, const char *expr)
 {
     char sql[256];
 
-    snprintf(sql, sizeof(sql), "SELECT %s FROM daily_statistics"
-             " WHERE stat_date = (now() AT TIME ZONE 'Asia/Seoul')::date", expr);
+    snprintf(sql, sizeof(sql),
+             "SELECT %s FROM daily_statistics"
+             " WHERE stat_date = (now() AT TIME ZONE 'Asia/Seoul')::date",
+             expr);
     return mf_test_pg_ll(t->fx.pg, sql, 0, NULL);
 }
 
@@ -91,19 +95,41 @@ static long long usage_count(itest *t, const char *tpl)
 
 static void start_reporter(itest *t, const char *group, int status_on)
 {
-    const char *env[] = {
-        "MF_PG_DSN", t->fx.dsn, "MF_KAFKA_BROKERS", t->fx.brokers,
-        "MF_TOPIC_PREFIX", t->fx.prefix, "MF_REPORTER_GROUP", group,
-        "MF_REPORTER_STATUS_ENABLED", status_on ? "true" : "false",
-        "MF_COOLSMS_BASE_URL", t->sim_url[0] ? t->sim_url : "http://127.0.0.1:1",
-        "MF_COOLSMS_API_KEY", mf_test_env("MF_COOLSMS_API_KEY", MF_TEST_API_KEY_DEF),
-        "MF_COOLSMS_API_SECRET", mf_test_env("MF_COOLSMS_API_SECRET", MF_TEST_API_SECRET_DEF),
-        "MF_REPORTER_STATUS_DELAY_MS", "300", "MF_REPORTER_STATUS_RECHECK_MS", "300",
-        "MF_REPORTER_STATUS_INTERVAL_MS", "100",
-        "MF_REPORTER_BATCH_MAX", "1000", "MF_REPORTER_LINGER_MS", "50",
-        "MF_LOG_LEVEL", "info", "MF_INSTANCE_ID", "itest-reporter",
-        "MF_REPORTER_STATUS_MAX_DEFER_MS", t->max_defer_ms != NULL ? t->max_defer_ms : "60000",
-        "MF_REPORTER_PRICE_TTL_MS", t->price_ttl_ms != NULL ? t->price_ttl_ms : "60000", NULL};
+    const char *env[] = {"MF_PG_DSN",
+                         t->fx.dsn,
+                         "MF_KAFKA_BROKERS",
+                         t->fx.brokers,
+                         "MF_TOPIC_PREFIX",
+                         t->fx.prefix,
+                         "MF_REPORTER_GROUP",
+                         group,
+                         "MF_REPORTER_STATUS_ENABLED",
+                         status_on ? "true" : "false",
+                         "MF_COOLSMS_BASE_URL",
+                         t->sim_url[0] ? t->sim_url : "http://127.0.0.1:1",
+                         "MF_COOLSMS_API_KEY",
+                         mf_test_env("MF_COOLSMS_API_KEY", MF_TEST_API_KEY_DEF),
+                         "MF_COOLSMS_API_SECRET",
+                         mf_test_env("MF_COOLSMS_API_SECRET", MF_TEST_API_SECRET_DEF),
+                         "MF_REPORTER_STATUS_DELAY_MS",
+                         "300",
+                         "MF_REPORTER_STATUS_RECHECK_MS",
+                         "300",
+                         "MF_REPORTER_STATUS_INTERVAL_MS",
+                         "100",
+                         "MF_REPORTER_BATCH_MAX",
+                         "1000",
+                         "MF_REPORTER_LINGER_MS",
+                         "50",
+                         "MF_LOG_LEVEL",
+                         "info",
+                         "MF_INSTANCE_ID",
+                         "itest-reporter",
+                         "MF_REPORTER_STATUS_MAX_DEFER_MS",
+                         t->max_defer_ms != NULL ? t->max_defer_ms : "60000",
+                         "MF_REPORTER_PRICE_TTL_MS",
+                         t->price_ttl_ms != NULL ? t->price_ttl_ms : "60000",
+                         NULL};
 
     t->fx.reporter = mf_test_spawn(t->fx.bin, env, t->fx.logfile, -1);
     assert_true(t->fx.reporter > 0);
@@ -192,8 +218,8 @@ static void produce_result(itest *t, const run_fx *r, const char *tpl, int i, mf
         res.provider_msg_id = pmid != NULL ? pmid : mid;
         res.group_id = gid;
         res.sent_ms = ts - (st == MF_RESULT_ACCEPTED ? 0 : 1000);
-        res.code =
-            st == MF_RESULT_ACCEPTED ? "2000" : (st == MF_RESULT_DELIVERED ? "4000" : "3043");
+        res.code = st == MF_RESULT_ACCEPTED ? "2000"
+                                            : (st == MF_RESULT_DELIVERED ? "4000" : "3043");
         res.msg = st == MF_RESULT_UNDELIVERED ? "단말기 Power off" : NULL;
     }
     rep_itest_produce_result(&t->fx, NULL, &res);
@@ -252,11 +278,13 @@ static void check_run(itest *t, const run_fx *r, int n, const char *tpl)
     PGresult *res;
     char cost[32];
 
-    res = mf_test_pg_query(t->fx.pg,
-            "SELECT status, success_count, failed_count, (total_cost * 100)::bigint,"
-            " completed_at IS NOT NULL, execution_time_ms IS NOT NULL AND execution_time_ms >= 0,"
-            " logs @> '[{\"event\":\"completed\"}]'::jsonb"
-            " FROM workflow_runs WHERE id = $1::uuid", 1, p);
+    res = mf_test_pg_query(
+        t->fx.pg,
+        "SELECT status, success_count, failed_count, (total_cost * 100)::bigint,"
+        " completed_at IS NOT NULL, execution_time_ms IS NOT NULL AND execution_time_ms >= 0,"
+        " logs @> '[{\"event\":\"completed\"}]'::jsonb"
+        " FROM workflow_runs WHERE id = $1::uuid",
+        1, p);
     assert_string_equal(PQgetvalue(res, 0, 0), "completed");
     assert_int_equal(strtoll(PQgetvalue(res, 0, 1), NULL, 10), e.sent + e.delivered);
     assert_int_equal(strtoll(PQgetvalue(res, 0, 2), NULL, 10), e.failed);
@@ -288,9 +316,11 @@ static void check_run(itest *t, const run_fx *r, int n, const char *tpl)
                       " AND error_code IS NOT NULL AND cost = 0",
                       1, p),
         e.failed);
-    assert_int_equal(mf_test_pg_ll(t->fx.pg, "SELECT count(*) FROM template_usage_logs"
-                                 " WHERE workflow_run_id = $1::uuid AND template_id = $2::uuid",
-                          2, p), 1);
+    assert_int_equal(mf_test_pg_ll(t->fx.pg,
+                                   "SELECT count(*) FROM template_usage_logs"
+                                   " WHERE workflow_run_id = $1::uuid AND template_id = $2::uuid",
+                                   2, p),
+                     1);
     snprintf(cost, sizeof(cost), "%lld", e.cost_x100);
     (void)cost;
 }
@@ -303,12 +333,14 @@ static void check_columns(itest *t, const run_fx *r)
     PGresult *res;
 
     phone_of(4, phone); /* accepted, sms, i % 3 != 0 */
-    res = mf_test_pg_query(t->fx.pg,
-            "SELECT template_id IS NOT NULL, recipient_name, message_type, message_content,"
-            " variables_used::text, status, provider, provider_message_id, cost::text,"
-            " sent_at IS NOT NULL, failed_at IS NULL, error_code IS NULL, job_attempt, channel,"
-            " provider_group_id, provider_status_code"
-            " FROM message_logs WHERE workflow_run_id = $1::uuid AND recipient_phone = $2", 2, p);
+    res = mf_test_pg_query(
+        t->fx.pg,
+        "SELECT template_id IS NOT NULL, recipient_name, message_type, message_content,"
+        " variables_used::text, status, provider, provider_message_id, cost::text,"
+        " sent_at IS NOT NULL, failed_at IS NULL, error_code IS NULL, job_attempt, channel,"
+        " provider_group_id, provider_status_code"
+        " FROM message_logs WHERE workflow_run_id = $1::uuid AND recipient_phone = $2",
+        2, p);
     assert_int_equal(PQntuples(res), 1);
     assert_string_equal(PQgetvalue(res, 0, 0), "t");
     assert_string_equal(PQgetvalue(res, 0, 1), "고객4");
@@ -329,10 +361,12 @@ static void check_columns(itest *t, const run_fx *r)
     PQclear(res);
 
     phone_of(27, phone); /* failed at the provider (odd): 1062 */
-    res = mf_test_pg_query(t->fx.pg,
-            "SELECT status, error_code, error_message, cost::text, sent_at IS NULL,"
-            " failed_at IS NOT NULL, message_type"
-            " FROM message_logs WHERE workflow_run_id = $1::uuid AND recipient_phone = $2", 2, p);
+    res = mf_test_pg_query(
+        t->fx.pg,
+        "SELECT status, error_code, error_message, cost::text, sent_at IS NULL,"
+        " failed_at IS NOT NULL, message_type"
+        " FROM message_logs WHERE workflow_run_id = $1::uuid AND recipient_phone = $2",
+        2, p);
     assert_int_equal(PQntuples(res), 1);
     assert_string_equal(PQgetvalue(res, 0, 0), "failed");
     assert_string_equal(PQgetvalue(res, 0, 1), "1062");
@@ -421,8 +455,9 @@ static void test_record_redeliver_kill(void **state)
     {
         char sql[256];
 
-        snprintf(sql, sizeof(sql), "UPDATE workflows SET message_config ="
-                                   " jsonb_build_object('template_id', '%s') WHERE id = '%s'",
+        snprintf(sql, sizeof(sql),
+                 "UPDATE workflows SET message_config ="
+                 " jsonb_build_object('template_id', '%s') WHERE id = '%s'",
                  t->fx.tpl2, t->fx.wf);
         mf_test_pg_exec(t->fx.pg, sql);
     }
@@ -431,8 +466,10 @@ static void test_record_redeliver_kill(void **state)
     p[0] = r2.id;
     for (long long since = mf_test_mono_ms(), waited = 0; waited < 60000;
          waited = mf_test_mono_ms() - since) {
-        long long got = mf_test_pg_ll(t->fx.pg, "SELECT count(*) FROM message_logs"
-                                    " WHERE workflow_run_id = $1::uuid", 1, p);
+        long long got = mf_test_pg_ll(t->fx.pg,
+                                      "SELECT count(*) FROM message_logs"
+                                      " WHERE workflow_run_id = $1::uuid",
+                                      1, p);
 
         if (got > 0) {
             kill(t->fx.reporter, SIGKILL);
@@ -519,8 +556,13 @@ static void on_sent(const mf_coolsms_result *res, void *user)
 
 static void start_sim(itest *t)
 {
-    const char *env[] = {"MF_SIM_SENDERS", "0212345678", "MF_SIM_DELIVER_DELAY_MS", "200",
-                         "MF_SIM_DELIVER_FAIL_RATIO", "0.25", NULL};
+    const char *env[] = {"MF_SIM_SENDERS",
+                         "0212345678",
+                         "MF_SIM_DELIVER_DELAY_MS",
+                         "200",
+                         "MF_SIM_DELIVER_FAIL_RATIO",
+                         "0.25",
+                         NULL};
 
     t->sim = mf_test_sim_start(t->sim_bin, env, "/tmp/itest_reporter_sim.log", t->sim_url,
                                sizeof(t->sim_url));
@@ -543,9 +585,11 @@ static long long record_group(itest *t, char (*jobs)[MF_UUID_STR_SIZE], int n)
     assert_true(len + 2 <= sizeof(arr));
     arr[len++] = '}';
     arr[len] = '\0';
-    return mf_test_pg_ll(t->fx.pg, "INSERT INTO mf_claim_groups (chunk_id, group_id, job_ids)"
+    return mf_test_pg_ll(t->fx.pg,
+                         "INSERT INTO mf_claim_groups (chunk_id, group_id, job_ids)"
                          " VALUES (gen_random_uuid(), 'G4V20260101STATUSTEST00001', $1::uuid[])"
-                         " RETURNING id", 1, p);
+                         " RETURNING id",
+                         1, p);
 }
 
 static void send_and_produce(itest *t, const run_fx *r, int n)
@@ -595,10 +639,11 @@ static long long run_rows(itest *t, const run_fx *r, int final_only)
 {
     const char *p[1] = {r->id};
 
-    return mf_test_pg_ll(t->fx.pg, final_only ? "SELECT count(*) FROM message_logs WHERE"
-                                             " workflow_run_id = $1::uuid AND status <> 'sent'"
-                                           : "SELECT count(*) FROM message_logs WHERE"
-                                             " workflow_run_id = $1::uuid",
+    return mf_test_pg_ll(t->fx.pg,
+                         final_only ? "SELECT count(*) FROM message_logs WHERE"
+                                      " workflow_run_id = $1::uuid AND status <> 'sent'"
+                                    : "SELECT count(*) FROM message_logs WHERE"
+                                      " workflow_run_id = $1::uuid",
                          1, p);
 }
 
@@ -669,9 +714,12 @@ static void test_status_poller(void **state)
         mf_test_sleep_ms(100);
     }
     /* it read the group and its jobs by primary key: no index over the unfinished messages */
-    assert_int_equal(mf_test_pg_ll(t->fx.pg, "SELECT count(*) FROM pg_indexes WHERE indexname IN"
-                                 " ('idx_message_logs_sent_unfinal',"
-                                 "  'idx_message_logs_provider_message_id')", 0, NULL), 0);
+    assert_int_equal(mf_test_pg_ll(t->fx.pg,
+                                   "SELECT count(*) FROM pg_indexes WHERE indexname IN"
+                                   " ('idx_message_logs_sent_unfinal',"
+                                   "  'idx_message_logs_provider_message_id')",
+                                   0, NULL),
+                     0);
     assert_int_equal(mf_test_stop(t->fx.reporter, 20000, NULL), 0);
     t->fx.reporter = 0;
     /* a stopping poller hands the lease back at once */
@@ -698,8 +746,10 @@ static void test_status_poller_groups(void **state)
     start_sim(t);
     rep_itest_make_run(&t->fx, 3, "0 s", &r);
     p[0] = r.id;
-    mf_test_pg_ll(t->fx.pg, "WITH u AS (UPDATE workflow_runs SET status = 'completed'"
-                  " WHERE id = $1::uuid RETURNING 1) SELECT count(*) FROM u", 1, p);
+    mf_test_pg_ll(t->fx.pg,
+                  "WITH u AS (UPDATE workflow_runs SET status = 'completed'"
+                  " WHERE id = $1::uuid RETURNING 1) SELECT count(*) FROM u",
+                  1, p);
     for (int i = 0; i < 3; i++) {
         assert_int_equal(mf_uuid_v4(&u, &err), 0);
         mf_uuid_format(&u, jobs[i]);
@@ -709,14 +759,19 @@ static void test_status_poller_groups(void **state)
     p[1] = jobs[0];
     p[2] = jobs[1];
     p[3] = t->fx.tpl;
-    assert_int_equal(mf_test_pg_ll(t->fx.pg,
-        "WITH i AS (INSERT INTO message_logs (id, workflow_run_id, template_id, recipient_phone,"
-        " message_type, status, provider, provider_message_id, sent_at, delivered_at)"
-        " VALUES ($2::uuid, $1::uuid, $4::uuid, '01055500000', 'sms', 'delivered', 'coolsms',"
-        "  'M4V20260101GROUPTEST00000000001', now() - interval '1 hour', now()),"
-        " ($3::uuid, $1::uuid, $4::uuid, '01055500001', 'sms', 'sent', 'coolsms',"
-        "  'M4V20260101GROUPTEST00000000002', now() - interval '1 hour', NULL) RETURNING 1)"
-        " SELECT count(*) FROM i", 4, p), 2);
+    assert_int_equal(
+        mf_test_pg_ll(
+            t->fx.pg,
+            "WITH i AS (INSERT INTO message_logs (id, workflow_run_id, template_id,"
+            " recipient_phone,"
+            " message_type, status, provider, provider_message_id, sent_at, delivered_at)"
+            " VALUES ($2::uuid, $1::uuid, $4::uuid, '01055500000', 'sms', 'delivered', 'coolsms',"
+            "  'M4V20260101GROUPTEST00000000001', now() - interval '1 hour', now()),"
+            " ($3::uuid, $1::uuid, $4::uuid, '01055500001', 'sms', 'sent', 'coolsms',"
+            "  'M4V20260101GROUPTEST00000000002', now() - interval '1 hour', NULL) RETURNING 1)"
+            " SELECT count(*) FROM i",
+            4, p),
+        2);
     snprintf(arr, sizeof(arr), "{%s,%s,%s}", jobs[0], jobs[1], jobs[2]);
     gid = record_group(t, jobs, 3);
     print_message("group %lld: %s\n", gid, arr);
@@ -745,14 +800,19 @@ static void test_status_poller_groups(void **state)
     p[1] = jobs[2];
     p[2] = jobs[1];
     p[3] = t->fx.tpl;
-    assert_int_equal(mf_test_pg_ll(t->fx.pg,
-        "WITH i AS (INSERT INTO message_logs (id, workflow_run_id, template_id, recipient_phone,"
-        " message_type, status, provider, failed_at, error_code)"
-        " VALUES ($2::uuid, $1::uuid, $4::uuid, '01055500002', 'sms', 'failed', 'coolsms', now(),"
-        "  '3059') RETURNING 1),"
-        " d AS (UPDATE message_logs SET status = 'delivered', delivered_at = now()"
-        "  WHERE id = $3::uuid RETURNING 1)"
-        " SELECT (SELECT count(*) FROM i) + (SELECT count(*) FROM d)", 4, p), 2);
+    assert_int_equal(
+        mf_test_pg_ll(
+            t->fx.pg,
+            "WITH i AS (INSERT INTO message_logs (id, workflow_run_id, template_id,"
+            " recipient_phone,"
+            " message_type, status, provider, failed_at, error_code)"
+            " VALUES ($2::uuid, $1::uuid, $4::uuid, '01055500002', 'sms', 'failed', 'coolsms',"
+            " now(), '3059') RETURNING 1),"
+            " d AS (UPDATE message_logs SET status = 'delivered', delivered_at = now()"
+            "  WHERE id = $3::uuid RETURNING 1)"
+            " SELECT (SELECT count(*) FROM i) + (SELECT count(*) FROM d)",
+            4, p),
+        2);
     for (long long since = mf_test_mono_ms(), waited = 0;
          mf_test_pg_ll(t->fx.pg,
                        "SELECT count(*) FROM mf_claim_groups WHERE"
@@ -765,8 +825,11 @@ static void test_status_poller_groups(void **state)
     }
     /* the recorded jobs themselves are never changed (the senders' recovery reads them) */
     p[0] = arr;
-    assert_int_equal(mf_test_pg_ll(t->fx.pg, "SELECT count(*) FROM mf_claim_groups"
-                                 " WHERE job_ids = $1::uuid[] AND open_job_ids IS NULL", 1, p), 1);
+    assert_int_equal(mf_test_pg_ll(t->fx.pg,
+                                   "SELECT count(*) FROM mf_claim_groups"
+                                   " WHERE job_ids = $1::uuid[] AND open_job_ids IS NULL",
+                                   1, p),
+                     1);
     assert_int_equal(mf_test_stop(t->fx.reporter, 20000, NULL), 0);
     t->fx.reporter = 0;
 }
@@ -856,10 +919,10 @@ static void test_insert_modes(void **state)
     mf_uuid wf, tpl;
     mf_err err;
     rep_store *st;
-    static const rep_insert_mode modes[4] = {REP_INSERT_DIRECT, REP_INSERT_STAGE,
-                                             REP_INSERT_UNNEST, REP_INSERT_DIRECT};
-    static const char *const names[4] = {"direct COPY", "COPY + staging table",
-                                         "unnest() arrays", "direct COPY, mixed batch"};
+    static const rep_insert_mode modes[4] = {REP_INSERT_DIRECT, REP_INSERT_STAGE, REP_INSERT_UNNEST,
+                                             REP_INSERT_DIRECT};
+    static const char *const names[4] = {"direct COPY", "COPY + staging table", "unnest() arrays",
+                                         "direct COPY, mixed batch"};
     char d[4][64];
     rep_offset off = {0, 1};
 
@@ -892,8 +955,7 @@ static void test_insert_modes(void **state)
         t2 = mono_s();
         assert_int_equal(stats.inserted, 0);
         assert_int_equal(stats.duplicates, N);
-        print_message("%s: %d new rows %.1f ms, the same rows again %.1f ms\n",
-                      names[mode], N,
+        print_message("%s: %d new rows %.1f ms, the same rows again %.1f ms\n", names[mode], N,
                       (t1 - t0) * 1000, (t2 - t1) * 1000);
         p[0] = r.id;
         /* both paths store the same bytes (tabs, quotes, backslashes, newlines included) */

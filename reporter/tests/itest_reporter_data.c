@@ -42,12 +42,29 @@ static int setup(void **state)
 
 static void start_reporter(itest *t)
 {
-    const char *env[] = {"MF_PG_DSN", t->fx.dsn, "MF_KAFKA_BROKERS", t->fx.brokers,
-                         "MF_TOPIC_PREFIX", t->fx.prefix, "MF_REPORTER_GROUP", t->fx.group,
-                         "MF_REPORTER_STATUS_ENABLED", "false", "MF_HTTP_PORT", "0",
-                         "MF_REPORTER_BATCH_MAX", "1000", "MF_REPORTER_LINGER_MS", "50",
-                         "MF_REPORTER_LAG_INTERVAL_MS", "200", "MF_LOG_LEVEL", "info",
-                         "MF_INSTANCE_ID", "itest-reporter-data", NULL};
+    const char *env[] = {"MF_PG_DSN",
+                         t->fx.dsn,
+                         "MF_KAFKA_BROKERS",
+                         t->fx.brokers,
+                         "MF_TOPIC_PREFIX",
+                         t->fx.prefix,
+                         "MF_REPORTER_GROUP",
+                         t->fx.group,
+                         "MF_REPORTER_STATUS_ENABLED",
+                         "false",
+                         "MF_HTTP_PORT",
+                         "0",
+                         "MF_REPORTER_BATCH_MAX",
+                         "1000",
+                         "MF_REPORTER_LINGER_MS",
+                         "50",
+                         "MF_REPORTER_LAG_INTERVAL_MS",
+                         "200",
+                         "MF_LOG_LEVEL",
+                         "info",
+                         "MF_INSTANCE_ID",
+                         "itest-reporter-data",
+                         NULL};
 
     t->fx.reporter = mf_test_spawn(t->fx.bin, env, t->fx.logfile, -1);
     assert_true(t->fx.reporter > 0);
@@ -56,8 +73,8 @@ static void start_reporter(itest *t)
 
 /* Result i of run r: recipient 010 + 8 digits (base + i), accepted (or failed when failed),
  * sent as `type` through the template tpl. */
-static void produce_result(itest *t, const run_fx *r, int base, int i, int failed,
-                           mf_msg_type type, const char *tpl)
+static void produce_result(itest *t, const run_fx *r, int base, int i, int failed, mf_msg_type type,
+                           const char *tpl)
 {
     mf_result res;
     mf_uuid wf, tp;
@@ -110,9 +127,9 @@ static long long logged_not_recorded(itest *t, const run_fx *r, const char *sqls
 
 /* ---- tests ----------------------------------------------------------------------------- */
 
-#define N_BAD 1000   /* run A: every 10th recipient violates a CHECK added for the test */
-#define N_GOOD 2000  /* run B: fine */
-#define N_FULL 500   /* run C: its success_count is already at the integer maximum */
+#define N_BAD 1000  /* run A: every 10th recipient violates a CHECK added for the test */
+#define N_GOOD 2000 /* run B: fine */
+#define N_FULL 500  /* run C: its success_count is already at the integer maximum */
 
 /* Three runs recorded side by side, in the same batches. A's rows partly violate a CHECK
  * constraint (a row's data error); C's counter cannot grow (a run's data error). B completes
@@ -133,7 +150,8 @@ static void test_data_error_isolated(void **state)
     rep_itest_make_run(&t->fx, N_FULL, "0 s", &c);
     snprintf(sql, sizeof(sql),
              "ALTER TABLE message_logs ADD CONSTRAINT mf_it_poison CHECK"
-             " (workflow_run_id <> '%s' OR recipient_phone NOT LIKE '%%7')", a.id);
+             " (workflow_run_id <> '%s' OR recipient_phone NOT LIKE '%%7')",
+             a.id);
     mf_test_pg_exec(t->fx.pg, sql);
     snprintf(sql, sizeof(sql),
              "UPDATE workflow_runs SET success_count = 2147483647 WHERE id = '%s'", c.id);
@@ -157,8 +175,11 @@ static void test_data_error_isolated(void **state)
     pa[0] = a.id;
     pb[0] = b.id;
     pc[0] = c.id;
-    assert_int_equal(mf_test_pg_ll(t->fx.pg, "SELECT count(*) FROM message_logs"
-                                   " WHERE workflow_run_id = $1::uuid", 1, pb), N_GOOD);
+    assert_int_equal(mf_test_pg_ll(t->fx.pg,
+                                   "SELECT count(*) FROM message_logs"
+                                   " WHERE workflow_run_id = $1::uuid",
+                                   1, pb),
+                     N_GOOD);
     assert_int_equal(mf_test_pg_ll(t->fx.pg,
                                    "SELECT success_count + failed_count FROM workflow_runs"
                                    " WHERE id = $1::uuid",
@@ -166,22 +187,31 @@ static void test_data_error_isolated(void **state)
                      N_GOOD);
     rep_itest_assert_consistent(t->fx.pg, b.id);
     /* A: every row but the poisoned ones, counters equal to its rows */
-    assert_int_equal(mf_test_pg_ll(t->fx.pg, "SELECT count(*) FROM message_logs"
-                                   " WHERE workflow_run_id = $1::uuid", 1, pa), N_BAD - bad);
+    assert_int_equal(mf_test_pg_ll(t->fx.pg,
+                                   "SELECT count(*) FROM message_logs"
+                                   " WHERE workflow_run_id = $1::uuid",
+                                   1, pa),
+                     N_BAD - bad);
     rep_itest_assert_consistent(t->fx.pg, a.id);
     assert_int_equal(logged_not_recorded(t, &a, "23514", "rows"), bad);
     /* C: nothing recorded, the counter overflow is in its logs */
-    assert_int_equal(mf_test_pg_ll(t->fx.pg, "SELECT count(*) FROM message_logs"
-                                   " WHERE workflow_run_id = $1::uuid", 1, pc), 0);
+    assert_int_equal(mf_test_pg_ll(t->fx.pg,
+                                   "SELECT count(*) FROM message_logs"
+                                   " WHERE workflow_run_id = $1::uuid",
+                                   1, pc),
+                     0);
     assert_int_equal(logged_not_recorded(t, &c, "22003", "counters"), N_FULL);
     /* the metrics count every result not recorded; they went to the dead-letter topic */
     assert_int_equal(rep_itest_http_get(&t->fx, "/metrics", &body), 200);
     assert_int_equal((long long)rep_itest_metric(body.data, "msgfleet_reporter_data_errors_total",
-                                                 "sqlstate=\"23514\"", NULL), bad);
+                                                 "sqlstate=\"23514\"", NULL),
+                     bad);
     assert_int_equal((long long)rep_itest_metric(body.data, "msgfleet_reporter_data_errors_total",
-                                                 "sqlstate=\"22003\"", NULL), N_FULL);
+                                                 "sqlstate=\"22003\"", NULL),
+                     N_FULL);
     assert_int_equal((long long)rep_itest_metric(body.data, "msgfleet_reporter_dlq_total", NULL,
-                                                 NULL), bad + N_FULL);
+                                                 NULL),
+                     bad + N_FULL);
     /* a data error is not an outage */
     assert_int_equal(rep_itest_http_get(&t->fx, "/healthz", &body), 200);
     assert_non_null(strstr(body.data, "\"postgres\":{\"ok\":true"));
@@ -197,7 +227,7 @@ static void test_data_error_isolated(void **state)
     mf_buf_free(&body);
 }
 
-#define N_BIG 4000       /* LMS at 30,000 KRW: 120,000,000 KRW, past DECIMAL(10,2) */
+#define N_BIG 4000 /* LMS at 30,000 KRW: 120,000,000 KRW, past DECIMAL(10,2) */
 #define BIG_TOTAL "120000000.00"
 
 /* A run whose total passes 10^8 KRW completes; total_cost equals the sum over its rows, and
@@ -213,8 +243,8 @@ static void test_big_money(void **state)
     int n;
 
     mf_test_pg_exec(t->fx.pg, "UPDATE system_settings SET setting_value ="
-                           " '{\"sms\": 10, \"lms\": 30000, \"kakao\": 5}'"
-                           " WHERE setting_key = 'coolsms_prices'");
+                              " '{\"sms\": 10, \"lms\": 30000, \"kakao\": 5}'"
+                              " WHERE setting_key = 'coolsms_prices'");
     rep_itest_make_run(&t->fx, N_BIG, "0 s", &r);
     for (int i = 0; i < N_BIG; i++)
         produce_result(t, &r, 40000000, i, 0, MF_TYPE_LMS, t->fx.tpl2);
@@ -226,14 +256,17 @@ static void test_big_money(void **state)
     mf_test_pg_str(t->fx.pg, "SELECT total_cost::text FROM workflow_runs WHERE id = $1::uuid", 1, p,
                    got, sizeof(got));
     assert_string_equal(got, BIG_TOTAL);
-    mf_test_pg_str(t->fx.pg, "SELECT sum(cost)::text FROM message_logs WHERE workflow_run_id ="
-                          " $1::uuid", 1, p, got, sizeof(got));
+    mf_test_pg_str(t->fx.pg,
+                   "SELECT sum(cost)::text FROM message_logs WHERE workflow_run_id ="
+                   " $1::uuid",
+                   1, p, got, sizeof(got));
     assert_string_equal(got, BIG_TOTAL);
     mf_test_pg_str(t->fx.pg, "SELECT sum(total_cost)::text FROM daily_statistics", 0, NULL, got,
                    sizeof(got));
     assert_string_equal(got, BIG_TOTAL);
-    mf_test_pg_str(t->fx.pg, "SELECT (statistics->>'total_cost') FROM workflows w"
-                          " JOIN workflow_runs r ON r.workflow_id = w.id WHERE r.id = $1::uuid",
+    mf_test_pg_str(t->fx.pg,
+                   "SELECT (statistics->>'total_cost') FROM workflows w"
+                   " JOIN workflow_runs r ON r.workflow_id = w.id WHERE r.id = $1::uuid",
                    1, p, got, sizeof(got));
     assert_string_equal(got, BIG_TOTAL);
     n = mf_runs_recount_check(t->fx.pg, NULL, &mm, &err);

@@ -71,16 +71,36 @@ static int webhook_port(itest *t, int timeout_ms)
 
 static void start_reporter(itest *t, const char *brokers, const char *const *more)
 {
-    const char *env[64] = {"MF_PG_DSN", t->fx.dsn, "MF_KAFKA_BROKERS", brokers,
-                           "MF_TOPIC_PREFIX", t->fx.prefix, "MF_REPORTER_GROUP", t->fx.group,
-                           "MF_REPORTER_STATUS_ENABLED", "false", "MF_HTTP_PORT", "0",
-                           "MF_REPORTER_LINGER_MS", "50", "MF_REPORTER_LAG_INTERVAL_MS", "200",
-                           "MF_REPORTER_WEBHOOK_ENABLED", "true",
-                           "MF_REPORTER_WEBHOOK_PORT", "0",
-                           "MF_REPORTER_WEBHOOK_TOKEN", TOKEN,
-                           "MF_REPORTER_WEBHOOK_TOKEN_OLD", TOKEN_OLD,
-                           "MF_REPORTER_WEBHOOK_MAX_BODY", MAX_BODY,
-                           "MF_LOG_LEVEL", "debug", "MF_INSTANCE_ID", "itest-reporter-webhook",
+    const char *env[64] = {"MF_PG_DSN",
+                           t->fx.dsn,
+                           "MF_KAFKA_BROKERS",
+                           brokers,
+                           "MF_TOPIC_PREFIX",
+                           t->fx.prefix,
+                           "MF_REPORTER_GROUP",
+                           t->fx.group,
+                           "MF_REPORTER_STATUS_ENABLED",
+                           "false",
+                           "MF_HTTP_PORT",
+                           "0",
+                           "MF_REPORTER_LINGER_MS",
+                           "50",
+                           "MF_REPORTER_LAG_INTERVAL_MS",
+                           "200",
+                           "MF_REPORTER_WEBHOOK_ENABLED",
+                           "true",
+                           "MF_REPORTER_WEBHOOK_PORT",
+                           "0",
+                           "MF_REPORTER_WEBHOOK_TOKEN",
+                           TOKEN,
+                           "MF_REPORTER_WEBHOOK_TOKEN_OLD",
+                           TOKEN_OLD,
+                           "MF_REPORTER_WEBHOOK_MAX_BODY",
+                           MAX_BODY,
+                           "MF_LOG_LEVEL",
+                           "debug",
+                           "MF_INSTANCE_ID",
+                           "itest-reporter-webhook",
                            NULL};
     size_t n = 0;
 
@@ -227,8 +247,10 @@ static int setup(void **state)
 static void job_text(int i, char *out, size_t cap)
 {
     if (i == 11)
-        snprintf(out, cap, "고객%d님, 주문하신 상품이 오늘 출고되었습니다. 배송 조회는 "
-                           "마이페이지에서 하실 수 있습니다. 감사합니다.", i);
+        snprintf(out, cap,
+                 "고객%d님, 주문하신 상품이 오늘 출고되었습니다. 배송 조회는 "
+                 "마이페이지에서 하실 수 있습니다. 감사합니다.",
+                 i);
     else
         snprintf(out, cap, "고객%d님 안녕하세요", i);
 }
@@ -300,10 +322,13 @@ static void produce_accepted(itest *t)
                                     t->job[i]);
         arr[len++] = '}';
         arr[len] = '\0';
-        assert_int_equal(mf_test_pg_ll(t->fx.pg, "WITH g AS (INSERT INTO mf_claim_groups"
+        assert_int_equal(mf_test_pg_ll(t->fx.pg,
+                                       "WITH g AS (INSERT INTO mf_claim_groups"
                                        " (chunk_id, group_id, job_ids) VALUES (gen_random_uuid(),"
                                        " 'G4V20260101WEBHOOKGROUP0000001', $1::uuid[]) RETURNING 1)"
-                                       " SELECT count(*) FROM g", 1, gp), 1);
+                                       " SELECT count(*) FROM g",
+                                       1, gp),
+                         1);
     }
 }
 
@@ -341,8 +366,10 @@ static long long count_where(itest *t, const char *cond)
     char sql[512];
     const char *p[1] = {t->run.id};
 
-    snprintf(sql, sizeof(sql), "SELECT count(*) FROM message_logs WHERE workflow_run_id = $1::uuid"
-             " AND %s", cond);
+    snprintf(sql, sizeof(sql),
+             "SELECT count(*) FROM message_logs WHERE workflow_run_id = $1::uuid"
+             " AND %s",
+             cond);
     return mf_test_pg_ll(t->fx.pg, sql, 1, p);
 }
 
@@ -450,13 +477,21 @@ static void add_report(mf_buf *b, int wrapped, const char *mid, const char *job,
 static void test_webhook_reports(void **state)
 {
     itest *t = *state;
-    const char *more[] = {"MF_REPORTER_STATUS_ENABLED", "true",
-                          "MF_COOLSMS_BASE_URL", "http://127.0.0.1:1",
-                          "MF_COOLSMS_API_KEY", "NCSWEBHOOKTEST01",
-                          "MF_COOLSMS_API_SECRET", "WEBHOOKTESTSECRET0123456789ABCDEF",
-                          "MF_REPORTER_STATUS_DELAY_MS", "0",
-                          "MF_REPORTER_STATUS_POLL_AFTER_MS", "600000",
-                          "MF_REPORTER_STATUS_INTERVAL_MS", "100", NULL};
+    const char *more[] = {"MF_REPORTER_STATUS_ENABLED",
+                          "true",
+                          "MF_COOLSMS_BASE_URL",
+                          "http://127.0.0.1:1",
+                          "MF_COOLSMS_API_KEY",
+                          "NCSWEBHOOKTEST01",
+                          "MF_COOLSMS_API_SECRET",
+                          "WEBHOOKTESTSECRET0123456789ABCDEF",
+                          "MF_REPORTER_STATUS_DELAY_MS",
+                          "0",
+                          "MF_REPORTER_STATUS_POLL_AFTER_MS",
+                          "600000",
+                          "MF_REPORTER_STATUS_INTERVAL_MS",
+                          "100",
+                          NULL};
     long long recv = mf_test_now_ms() + 60000, fail_at = recv + 1234;
     char foreign_job[MF_UUID_STR_SIZE], other_run[MF_UUID_STR_SIZE], v[512], before[128],
         after[128], path[256];
@@ -479,7 +514,8 @@ static void test_webhook_reports(void **state)
     for (int i = 0; i <= 3; i++) /* delivered */
         add_report(&body, 1, t->mid[i], t->job[i], t->run.id, "SMS", "4000", "정상 수신", recv, 0);
     for (int i = 4; i <= 5; i++) /* failed at the carrier */
-        add_report(&body, 1, t->mid[i], t->job[i], t->run.id, "SMS", "3043", "착신 거부", fail_at, 0);
+        add_report(&body, 1, t->mid[i], t->job[i], t->run.id, "SMS", "3043", "착신 거부", fail_at,
+                   0);
     add_report(&body, 1, t->mid[6], t->job[6], t->run.id, "SMS", "3000", "", recv, 0); /* pending */
     add_report(&body, 1, "M4VSOMEOTHERMESSAGE0000000000007", t->job[7], t->run.id, "SMS", "4000",
                "", recv, 0);                                                           /* stale */
@@ -490,9 +526,9 @@ static void test_webhook_reports(void **state)
     add_report(&body, 1, t->mid[11], t->job[11], t->run.id, "LMS", "4000", "", recv,
                1); /* -> lms */
     add_report(&body, 1, "M4VNOTOURS000000000000000000001", foreign_job, NULL, "SMS", "4000", "",
-               recv, 0);                                                               /* unknown */
+               recv, 0); /* unknown */
     add_report(&body, 1, "M4VNOCUSTOMFIELDS00000000000001", NULL, NULL, "SMS", "4000", "", recv,
-               0);                                                                     /* unknown */
+               0); /* unknown */
     mf_buf_append_str(&body, ",{\"eventDataId\":\"x\",\"data\":{\"statusCode\":\"4000\"}}]", &err);
 
     /* 200 once the results are on the topic (that they are not before: the next test) */
@@ -528,18 +564,19 @@ static void test_webhook_reports(void **state)
     col(t, 11, "status || '/' || channel || '/' || message_type", v, sizeof(v));
     assert_string_equal(v, "delivered/lms/kakao");
     rep_itest_assert_consistent(t->fx.pg, NULL);
+    assert_int_equal(
+        (long long)metric(t, "msgfleet_reporter_webhook_reports_total", "status=\"delivered\""), 7);
     assert_int_equal((long long)metric(t, "msgfleet_reporter_webhook_reports_total",
-                                       "status=\"delivered\""), 7);
-    assert_int_equal((long long)metric(t, "msgfleet_reporter_webhook_reports_total",
-                                       "status=\"undelivered\""), 2);
-    assert_int_equal((long long)metric(t, "msgfleet_reporter_webhook_reports_total",
-                                       "status=\"pending\""), 1);
-    assert_int_equal((long long)metric(t, "msgfleet_reporter_webhook_reports_total",
-                                       "status=\"stale\""), 1);
-    assert_int_equal((long long)metric(t, "msgfleet_reporter_webhook_reports_total",
-                                       "status=\"unknown\""), 3);
-    assert_int_equal((long long)metric(t, "msgfleet_reporter_webhook_reports_total",
-                                       "status=\"invalid\""), 1);
+                                       "status=\"undelivered\""),
+                     2);
+    assert_int_equal(
+        (long long)metric(t, "msgfleet_reporter_webhook_reports_total", "status=\"pending\""), 1);
+    assert_int_equal(
+        (long long)metric(t, "msgfleet_reporter_webhook_reports_total", "status=\"stale\""), 1);
+    assert_int_equal(
+        (long long)metric(t, "msgfleet_reporter_webhook_reports_total", "status=\"unknown\""), 3);
+    assert_int_equal(
+        (long long)metric(t, "msgfleet_reporter_webhook_reports_total", "status=\"invalid\""), 1);
 
     /* the same body again, with the old token (rotation): 200, nothing moves */
     digest(t, before, sizeof(before));
@@ -547,19 +584,26 @@ static void test_webhook_reports(void **state)
     mf_test_sleep_ms(1500);
     digest(t, after, sizeof(after));
     assert_string_equal(before, after);
-    assert_int_equal((long long)metric(t, "msgfleet_reporter_webhook_reports_total",
-                                       "status=\"duplicate\""), 9);
-    assert_int_equal((long long)metric(t, "msgfleet_reporter_webhook_requests_total",
-                                       "outcome=\"ok\""), 2);
+    assert_int_equal(
+        (long long)metric(t, "msgfleet_reporter_webhook_reports_total", "status=\"duplicate\""), 9);
+    assert_int_equal(
+        (long long)metric(t, "msgfleet_reporter_webhook_requests_total", "outcome=\"ok\""), 2);
     assert_int_equal((long long)metric(t, "msgfleet_reporter_webhook_old_token_total", NULL), 1);
 
     /* 404 for anything else, always the same answer */
     {
         char wrong[64];
-        const char *paths[] = {wrong, "/" TOKEN, "/" TOKEN "/", "/" TOKEN "/single-report/",
-                               "/" TOKEN "/fax", "/" TOKEN "x/single-report",
-                               "/wh_0123456789/single-report", "/single-report", "/healthz",
-                               "/", "//single-report"};
+        const char *paths[] = {wrong,
+                               "/" TOKEN,
+                               "/" TOKEN "/",
+                               "/" TOKEN "/single-report/",
+                               "/" TOKEN "/fax",
+                               "/" TOKEN "x/single-report",
+                               "/wh_0123456789/single-report",
+                               "/single-report",
+                               "/healthz",
+                               "/",
+                               "//single-report"};
 
         snprintf(wrong, sizeof(wrong), "/%s", TOKEN "/single-report");
         wrong[5] ^= 1; /* one character off, same length */
@@ -591,18 +635,23 @@ static void test_webhook_reports(void **state)
     assert_int_equal(post_report(t, TOKEN, "{\"data\":{}}", &out), 400);
     assert_int_equal(post_report(t, TOKEN, "", &out), 400);
     assert_int_equal((long long)metric(t, "msgfleet_reporter_webhook_requests_total",
-                                       "outcome=\"bad_request\""), 3);
+                                       "outcome=\"bad_request\""),
+                     3);
     assert_int_equal((long long)metric(t, "msgfleet_reporter_webhook_requests_total",
-                                       "outcome=\"too_large\""), 2);
+                                       "outcome=\"too_large\""),
+                     2);
     assert_int_equal((long long)metric(t, "msgfleet_reporter_webhook_requests_total",
-                                       "outcome=\"not_found\""), 13);
+                                       "outcome=\"not_found\""),
+                     13);
 
     /* group-report: logged and counted */
     snprintf(path, sizeof(path), "/%s/group-report", TOKEN);
     assert_int_equal(hook(t, "POST", path,
                           "[{\"eventDataId\":\"G1\",\"data\":{\"groupId\":"
                           "\"G4V20260101WEBHOOKGROUP0000001\",\"status\":\"COMPLETE\","
-                          "\"count\":{\"total\":12}},\"retryCount\":0}]", 0, &out), 200);
+                          "\"count\":{\"total\":12}},\"retryCount\":0}]",
+                          0, &out),
+                     200);
     assert_int_equal((long long)metric(t, "msgfleet_reporter_webhook_group_reports_total", NULL),
                      1);
     assert_true(mf_test_file_contains(t->fx.logfile, "\"msg\":\"group report\""));
@@ -615,10 +664,10 @@ static void test_webhook_reports(void **state)
         assert_int_equal(mf_test_http(NULL, url, NULL, 5000, &out), 200);
     }
     assert_true(metric(t, "msgfleet_reporter_status_polls_total", "outcome=\"idle\"") > 0);
-    assert_int_equal((long long)metric(t, "msgfleet_reporter_status_polls_total",
-                                       "outcome=\"ok\""), 0);
-    assert_int_equal((long long)metric(t, "msgfleet_reporter_status_polls_total",
-                                       "outcome=\"error\""), 0);
+    assert_int_equal((long long)metric(t, "msgfleet_reporter_status_polls_total", "outcome=\"ok\""),
+                     0);
+    assert_int_equal(
+        (long long)metric(t, "msgfleet_reporter_status_polls_total", "outcome=\"error\""), 0);
     stop_reporter(t);
 
     /* ... which it asks about once they are older than MF_REPORTER_STATUS_POLL_AFTER_MS (here
@@ -671,7 +720,8 @@ static void test_webhook_kafka_down(void **state)
     print_message("Kafka down: 503 after %lld ms\n", took);
     assert_true(took >= 900 && took < 10000);
     assert_int_equal((long long)metric(t, "msgfleet_reporter_webhook_requests_total",
-                                       "outcome=\"unavailable\""), 1);
+                                       "outcome=\"unavailable\""),
+                     1);
     assert_int_equal((long long)metric(t, "msgfleet_reporter_webhook_reports_total", NULL), 0);
     assert_true(mf_test_file_contains(t->fx.logfile, "delivery reports not recorded"));
     {
@@ -727,12 +777,19 @@ static long long early_waiting(itest *t)
 static void test_webhook_early(void **state)
 {
     itest *t = *state;
-    const char *more[] = {"MF_REPORTER_STATUS_ENABLED", "true",
-                          "MF_COOLSMS_BASE_URL", "http://127.0.0.1:1",
-                          "MF_COOLSMS_API_KEY", "NCSWEBHOOKTEST01",
-                          "MF_COOLSMS_API_SECRET", "WEBHOOKTESTSECRET0123456789ABCDEF",
-                          "MF_REPORTER_STATUS_POLL_AFTER_MS", "10800000",
-                          "MF_REPORTER_STATUS_INTERVAL_MS", "100", NULL};
+    const char *more[] = {"MF_REPORTER_STATUS_ENABLED",
+                          "true",
+                          "MF_COOLSMS_BASE_URL",
+                          "http://127.0.0.1:1",
+                          "MF_COOLSMS_API_KEY",
+                          "NCSWEBHOOKTEST01",
+                          "MF_COOLSMS_API_SECRET",
+                          "WEBHOOKTESTSECRET0123456789ABCDEF",
+                          "MF_REPORTER_STATUS_POLL_AFTER_MS",
+                          "10800000",
+                          "MF_REPORTER_STATUS_INTERVAL_MS",
+                          "100",
+                          NULL};
     long long recv = mf_test_now_ms() + 60000, fail_at = recv + 1234, t0;
     char no_run[MF_UUID_STR_SIZE], v[512], before[128], after[128];
     const char *p[1];
@@ -751,20 +808,21 @@ static void test_webhook_early(void **state)
     for (int i = 0; i <= 3; i++) /* delivered */
         add_report(&body, 1, t->mid[i], t->job[i], t->run.id, "SMS", "4000", "정상 수신", recv, 0);
     for (int i = 4; i <= 5; i++) /* failed at the carrier */
-        add_report(&body, 1, t->mid[i], t->job[i], t->run.id, "SMS", "3043", "착신 거부", fail_at, 0);
+        add_report(&body, 1, t->mid[i], t->job[i], t->run.id, "SMS", "3043", "착신 거부", fail_at,
+                   0);
     add_report(&body, 1, "M4VSOMEOTHERMESSAGE0000000000006", t->job[6], t->run.id, "SMS", "4000",
-               "", recv, 0);                                                          /* stale */
-    add_report(&body, 1, t->mid[7], t->job[7], no_run, "SMS", "4000", "", recv, 0);  /* unknown */
+               "", recv, 0);                                                        /* stale */
+    add_report(&body, 1, t->mid[7], t->job[7], no_run, "SMS", "4000", "", recv, 0); /* unknown */
     add_report(&body, 1, t->mid[11], t->job[11], t->run.id, "LMS", "4000", "", recv,
                1); /* -> lms */
     mf_buf_append_char(&body, ']', &err);
 
     /* before any row: 200, produced, kept waiting by the batch writer */
     assert_int_equal(post_report(t, TOKEN, body.data, &out), 200);
-    assert_int_equal((long long)metric(t, "msgfleet_reporter_webhook_reports_total",
-                                       "status=\"early\""), 8);
-    assert_int_equal((long long)metric(t, "msgfleet_reporter_webhook_reports_total",
-                                       "status=\"unknown\""), 1);
+    assert_int_equal(
+        (long long)metric(t, "msgfleet_reporter_webhook_reports_total", "status=\"early\""), 8);
+    assert_int_equal(
+        (long long)metric(t, "msgfleet_reporter_webhook_reports_total", "status=\"unknown\""), 1);
     assert_true(on_topic(t, t->job[0], MF_RESULT_DELIVERED, 20000));
     wait_metric(t, "msgfleet_reporter_early_finals_total", "event=\"parked\"", 8, 20000);
     assert_int_equal(early_waiting(t), 8);
@@ -773,8 +831,8 @@ static void test_webhook_early(void **state)
     /* the provider sends them again: still no row, kept once */
     assert_int_equal(post_report(t, TOKEN, body.data, &out), 200);
     wait_metric(t, "msgfleet_reporter_duplicates_total", NULL, 8, 20000);
-    assert_int_equal((long long)metric(t, "msgfleet_reporter_early_finals_total",
-                                       "event=\"parked\""), 8);
+    assert_int_equal(
+        (long long)metric(t, "msgfleet_reporter_early_finals_total", "event=\"parked\""), 8);
     assert_int_equal(early_waiting(t), 8);
 
     /* the accepted results arrive: the rows are recorded final at once */
@@ -782,7 +840,8 @@ static void test_webhook_early(void **state)
     produce_accepted(t);
     wait_count(t, "status <> 'sent'", 7, 30000);
     print_message("early reports: rows final %lld ms after their accepted results were "
-                  "produced\n", mf_test_mono_ms() - t0);
+                  "produced\n",
+                  mf_test_mono_ms() - t0);
     assert_int_equal(count_where(t, "true"), NJOBS);
     assert_int_equal(count_where(t, "status = 'delivered'"), 5);
     assert_int_equal(count_where(t, "status = 'failed'"), 2);
@@ -814,8 +873,10 @@ static void test_webhook_early(void **state)
     assert_string_equal(v, "delivered/lms/kakao/고객11");
     rep_itest_assert_consistent(t->fx.pg, NULL);
     p[0] = t->run.id;
-    mf_test_pg_str(t->fx.pg, "SELECT concat_ws('/', status, success_count, failed_count)"
-                   " FROM workflow_runs WHERE id = $1::uuid", 1, p, v, sizeof(v));
+    mf_test_pg_str(t->fx.pg,
+                   "SELECT concat_ws('/', status, success_count, failed_count)"
+                   " FROM workflow_runs WHERE id = $1::uuid",
+                   1, p, v, sizeof(v));
     assert_string_equal(v, "completed/10/2");
 
     /* a result built from an early report can also find its row already there: applied by
@@ -837,18 +898,18 @@ static void test_webhook_early(void **state)
     /* and once more after the rows: duplicates, nothing moves */
     digest(t, before, sizeof(before));
     assert_int_equal(post_report(t, TOKEN, body.data, &out), 200);
-    assert_int_equal((long long)metric(t, "msgfleet_reporter_webhook_reports_total",
-                                       "status=\"duplicate\""), 7);
+    assert_int_equal(
+        (long long)metric(t, "msgfleet_reporter_webhook_reports_total", "status=\"duplicate\""), 7);
     mf_test_sleep_ms(1000);
     digest(t, after, sizeof(after));
     assert_string_equal(before, after);
     assert_int_equal(early_waiting(t), 0);
     rep_itest_assert_consistent(t->fx.pg, NULL);
     /* the poller never asked */
-    assert_int_equal((long long)metric(t, "msgfleet_reporter_status_polls_total",
-                                       "outcome=\"ok\""), 0);
-    assert_int_equal((long long)metric(t, "msgfleet_reporter_status_polls_total",
-                                       "outcome=\"error\""), 0);
+    assert_int_equal((long long)metric(t, "msgfleet_reporter_status_polls_total", "outcome=\"ok\""),
+                     0);
+    assert_int_equal(
+        (long long)metric(t, "msgfleet_reporter_status_polls_total", "outcome=\"error\""), 0);
     stop_reporter(t);
 
     /* a full replay of the topic (a new group, a restarted reporter): the 16 early results,
@@ -871,12 +932,24 @@ static void test_webhook_early(void **state)
 static void test_webhook_config(void **state)
 {
     itest *t = *state;
-    const char *env[] = {"MF_PG_DSN", t->fx.dsn, "MF_REPORTER_STATUS_ENABLED", "false",
-                         "MF_REPORTER_WEBHOOK_ENABLED", "true",
-                         "MF_REPORTER_WEBHOOK_TOKEN", "tooShortSecret123", NULL};
-    const char *env2[] = {"MF_PG_DSN", t->fx.dsn, "MF_REPORTER_STATUS_ENABLED", "false",
-                          "MF_REPORTER_WEBHOOK_ENABLED", "true",
-                          "MF_REPORTER_WEBHOOK_TOKEN", TOKEN "/../x", NULL};
+    const char *env[] = {"MF_PG_DSN",
+                         t->fx.dsn,
+                         "MF_REPORTER_STATUS_ENABLED",
+                         "false",
+                         "MF_REPORTER_WEBHOOK_ENABLED",
+                         "true",
+                         "MF_REPORTER_WEBHOOK_TOKEN",
+                         "tooShortSecret123",
+                         NULL};
+    const char *env2[] = {"MF_PG_DSN",
+                          t->fx.dsn,
+                          "MF_REPORTER_STATUS_ENABLED",
+                          "false",
+                          "MF_REPORTER_WEBHOOK_ENABLED",
+                          "true",
+                          "MF_REPORTER_WEBHOOK_TOKEN",
+                          TOKEN "/../x",
+                          NULL};
     pid_t pid;
     int st;
 

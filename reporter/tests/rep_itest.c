@@ -22,13 +22,11 @@ static void count_delivery(void *ctx, const mf_kafka_dr *dr)
         fx->dr_failed++;
         return;
     }
-    if (dr->partition >= 0 && dr->partition < fx->nparts &&
-        dr->offset + 1 > fx->end[dr->partition])
+    if (dr->partition >= 0 && dr->partition < fx->nparts && dr->offset + 1 > fx->end[dr->partition])
         fx->end[dr->partition] = dr->offset + 1;
 }
 
-void rep_itest_open(rep_itest *fx, const char *name, const char *log, int nparts,
-                    int with_tpl2)
+void rep_itest_open(rep_itest *fx, const char *name, const char *log, int nparts, int with_tpl2)
 {
     char hex[16];
 
@@ -48,7 +46,7 @@ void rep_itest_open(rep_itest *fx, const char *name, const char *log, int nparts
     fx->pg = mf_test_pg_connect(fx->admin_dsn, fx->db, "PostgreSQL (MF_PG_DSN)");
     mf_test_db_migrate(fx->pg);
     fx->prod = rep_itest_topics(fx->brokers, fx->prefix, nparts, fx->topic, fx->dlq, count_delivery,
-                                 fx);
+                                fx);
     rep_itest_seed(fx->pg, fx->tpl, with_tpl2 ? fx->tpl2 : NULL, fx->wf);
 }
 
@@ -93,8 +91,7 @@ void rep_itest_produce(rep_itest *fx, const char *key, const void *val, size_t l
 {
     mf_err err;
 
-    if (mf_kafka_produce(fx->prod, fx->topic, key, strlen(key), val, len, NULL, 10000,
-                         &err) != 0)
+    if (mf_kafka_produce(fx->prod, fx->topic, key, strlen(key), val, len, NULL, 10000, &err) != 0)
         fail_msg("produce: %s", err.msg);
 }
 
@@ -138,8 +135,10 @@ void rep_itest_wait_offsets(rep_itest *fx, const char *group, int timeout_ms)
     for (int i = 0; i < fx->nparts; i++)
         want += fx->end[i];
     for (;;) {
-        if (mf_test_pg_ll(fx->pg, "SELECT COALESCE(sum(next_offset), 0) FROM mf_consumer_offsets"
-                          " WHERE consumer_group = $1 AND topic = $2", 2, p) == want)
+        if (mf_test_pg_ll(fx->pg,
+                          "SELECT COALESCE(sum(next_offset), 0) FROM mf_consumer_offsets"
+                          " WHERE consumer_group = $1 AND topic = $2",
+                          2, p) == want)
             return;
         if (mf_test_mono_ms() >= end)
             break;
@@ -156,8 +155,10 @@ void rep_itest_wait_completed(rep_itest *fx, const char *run, int timeout_ms)
     long long end = mf_test_mono_ms() + timeout_ms;
 
     for (;;) {
-        if (mf_test_pg_ll(fx->pg, "SELECT count(*) FROM workflow_runs WHERE id = $1::uuid AND"
-                          " status = 'completed'", 1, p) == 1)
+        if (mf_test_pg_ll(fx->pg,
+                          "SELECT count(*) FROM workflow_runs WHERE id = $1::uuid AND"
+                          " status = 'completed'",
+                          1, p) == 1)
             return;
         if (mf_test_mono_ms() >= end)
             break;
@@ -167,8 +168,7 @@ void rep_itest_wait_completed(rep_itest *fx, const char *run, int timeout_ms)
     fail_msg("run %s not completed within %d ms (see %s)", run, timeout_ms, fx->logfile);
 }
 
-void rep_itest_make_run(rep_itest *fx, int target, const char *finished_ago,
-                        rep_itest_run *r)
+void rep_itest_make_run(rep_itest *fx, int target, const char *finished_ago, rep_itest_run *r)
 {
     char tgt[16];
     const char *p[3] = {fx->wf, tgt, finished_ago};
@@ -176,12 +176,13 @@ void rep_itest_make_run(rep_itest *fx, int target, const char *finished_ago,
     mf_err err;
 
     snprintf(tgt, sizeof(tgt), "%d", target);
-    res = mf_test_pg_query(fx->pg,
-            "INSERT INTO workflow_runs (workflow_id, status, trigger_type, target_count,"
-            " expanded_count, expansion_finished_at) VALUES ($1::uuid, 'running', 'manual',"
-            " $2::int, $2::int, now() - $3::interval)"
-            " RETURNING id, floor(extract(epoch FROM started_at) * 1000)::bigint",
-            3, p);
+    res = mf_test_pg_query(
+        fx->pg,
+        "INSERT INTO workflow_runs (workflow_id, status, trigger_type, target_count,"
+        " expanded_count, expansion_finished_at) VALUES ($1::uuid, 'running', 'manual',"
+        " $2::int, $2::int, now() - $3::interval)"
+        " RETURNING id, floor(extract(epoch FROM started_at) * 1000)::bigint",
+        3, p);
     snprintf(r->id, sizeof(r->id), "%s", PQgetvalue(res, 0, 0));
     r->started_ms = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
     PQclear(res);
@@ -243,9 +244,8 @@ double rep_itest_metric(const char *body, const char *name, const char *f1, cons
 }
 
 mf_kafka_producer *rep_itest_topics(const char *brokers, const char *prefix, int nparts,
-                                    char topic[REP_ITEST_TOPIC_MAX],
-                                    char dlq[REP_ITEST_TOPIC_MAX], mf_kafka_dr_fn on_dr,
-                                    void *ctx)
+                                    char topic[REP_ITEST_TOPIC_MAX], char dlq[REP_ITEST_TOPIC_MAX],
+                                    mf_kafka_dr_fn on_dr, void *ctx)
 {
     mf_kafka_conf kc = {0};
     mf_kafka_topic_spec specs[2];
@@ -266,8 +266,7 @@ mf_kafka_producer *rep_itest_topics(const char *brokers, const char *prefix, int
     return prod;
 }
 
-void rep_itest_seed(PGconn *pg, char tpl[MF_UUID_STR_SIZE], char *tpl2,
-                    char wf[MF_UUID_STR_SIZE])
+void rep_itest_seed(PGconn *pg, char tpl[MF_UUID_STR_SIZE], char *tpl2, char wf[MF_UUID_STR_SIZE])
 {
     const char *p[1] = {tpl};
 

@@ -22,19 +22,19 @@ typedef struct rep_itest {
     char admin_dsn[512]; /* MF_PG_DSN */
     char dsn[768];       /* the reporter's: the test database on admin_dsn's server */
     char db[96];
-    char prefix[64];     /* topic prefix it<name><hex>. */
+    char prefix[64]; /* topic prefix it<name><hex>. */
     char topic[REP_ITEST_TOPIC_MAX];
     char dlq[REP_ITEST_TOPIC_MAX];
     char brokers[256];
-    char group[96];      /* it<name>-<hex> */
-    char bin[1200];      /* the reporter binary (MF_REPORTER_BIN) */
-    char logfile[160];   /* /tmp/<log>_<hex>.log: the reporter's stderr */
-    PGconn *pg;          /* the test database */
+    char group[96];          /* it<name>-<hex> */
+    char bin[1200];          /* the reporter binary (MF_REPORTER_BIN) */
+    char logfile[160];       /* /tmp/<log>_<hex>.log: the reporter's stderr */
+    PGconn *pg;              /* the test database */
     mf_kafka_producer *prod; /* results topic; delivery reports counted below */
     int nparts;
     int64_t end[REP_ITEST_NPARTS_MAX]; /* next offset per partition, from delivery reports */
     long long dr_failed;
-    pid_t reporter;      /* 0 when none runs */
+    pid_t reporter; /* 0 when none runs */
     int http_port;
     char wf[MF_UUID_STR_SIZE];
     char tpl[MF_UUID_STR_SIZE];
@@ -54,8 +54,7 @@ typedef struct rep_itest_run {
  * template (and the LMS one when with_tpl2) and the workflow (rep_itest_seed). log names the
  * reporter's log file. Fails the test (cmocka) when a server is unreachable.
  */
-void rep_itest_open(rep_itest *fx, const char *name, const char *log, int nparts,
-                    int with_tpl2);
+void rep_itest_open(rep_itest *fx, const char *name, const char *log, int nparts, int with_tpl2);
 
 /* Stops the reporter (SIGTERM, stop_ms), flushes and frees the producer, drops the database
  * and deletes the topics. */
@@ -88,8 +87,7 @@ void rep_itest_wait_completed(rep_itest *fx, const char *run, int timeout_ms);
 
 /* A running run of target recipients whose expansion finished finished_ago ("0 s": now; NULL:
  * not finished) into r. */
-void rep_itest_make_run(rep_itest *fx, int target, const char *finished_ago,
-                        rep_itest_run *r);
+void rep_itest_make_run(rep_itest *fx, int target, const char *finished_ago, rep_itest_run *r);
 
 /* The counters of run (NULL: every run) against a recount of their rows; fails the test on a
  * mismatch, naming it. */
@@ -109,16 +107,14 @@ double rep_itest_metric(const char *body, const char *name, const char *f1, cons
  * test (cmocka) when Kafka is unreachable. The caller owns the producer.
  */
 mf_kafka_producer *rep_itest_topics(const char *brokers, const char *prefix, int nparts,
-                                    char topic[REP_ITEST_TOPIC_MAX],
-                                    char dlq[REP_ITEST_TOPIC_MAX], mf_kafka_dr_fn on_dr,
-                                    void *ctx);
+                                    char topic[REP_ITEST_TOPIC_MAX], char dlq[REP_ITEST_TOPIC_MAX],
+                                    mf_kafka_dr_fn on_dr, void *ctx);
 
 /*
  * Seeds the prices setting, an SMS template (id into tpl), an LMS template when tpl2 is not
  * NULL, and a manual workflow using the SMS template (id into wf).
  */
-void rep_itest_seed(PGconn *pg, char tpl[MF_UUID_STR_SIZE], char *tpl2,
-                    char wf[MF_UUID_STR_SIZE]);
+void rep_itest_seed(PGconn *pg, char tpl[MF_UUID_STR_SIZE], char *tpl2, char wf[MF_UUID_STR_SIZE]);
 
 /* Closes pg (may be NULL), drops the test database and deletes the two topics. */
 void rep_itest_cleanup(PGconn *pg, const char *admin_dsn, char *db, const char *brokers,

@@ -50,8 +50,8 @@ static void test_parse_cents(void **state)
     assert_int_equal(cents_of("-12.3"), -1230);
     assert_int_equal(cents_of("-0.05"), -5);
     assert_int_equal(cents_of("+1.5"), 150);
-    assert_int_equal(cents_of("25.900"), 2590);   /* PostgreSQL's numeric text of a sum */
-    assert_int_equal(cents_of("1."), 100);        /* a point without decimals */
+    assert_int_equal(cents_of("25.900"), 2590); /* PostgreSQL's numeric text of a sum */
+    assert_int_equal(cents_of("1."), 100);      /* a point without decimals */
     assert_int_equal(cents_of("999999.99"), 99999999);
     /* the largest batch sums are 5e11 hundredths; 9e15 units still parse */
     assert_int_equal(cents_of("9000000000000000"), 900000000000000000LL);
@@ -354,7 +354,7 @@ static void test_direct(void **state)
     res[0].to = "01099999999";
     res[1].to = "010123456789012345678"; /* 21 characters: longer than the column */
     res[2].to = "01011111111";
-    res[3].code = code;                  /* longer than error_code's 50 */
+    res[3].code = code; /* longer than error_code's 50 */
     res[4].to = "01055555555";
     assert_true(rep_rows_direct_ok(&res[0]));
     assert_false(rep_rows_direct_ok(&res[1]));
@@ -411,8 +411,7 @@ static void test_price_parse(void **state)
                      0);
     assert_true(p[MF_TYPE_SMS] == 8.4 && p[MF_TYPE_NONE] == 8.4);
     assert_true(p[MF_TYPE_LMS] == 25.9 && p[MF_TYPE_KAKAO] == 7.5);
-    assert_int_equal(rep_price_parse("{\"lms\": 999999.99, \"kakao\": null, \"sms\": \"\"}", p),
-                     0);
+    assert_int_equal(rep_price_parse("{\"lms\": 999999.99, \"kakao\": null, \"sms\": \"\"}", p), 0);
     assert_true(p[MF_TYPE_LMS] == 999999.99 && p[MF_TYPE_KAKAO] == 7.5);
     assert_true(p[MF_TYPE_SMS] == 8.4);
     /* not an object: the defaults, and -1 so that the caller warns */

@@ -28,7 +28,8 @@
 
 #define NJOBS 500
 #define NJOBS_5XX 300
-#define NJOBS_DOUBT 4 /* stale claims: in a sent group, in a pending group, in no group; a
+#define NJOBS_DOUBT                                                                                \
+    4                   /* stale claims: in a sent group, in a pending group, in no group; a
                        * young claim */
 #define NJOBS_FAULT 160 /* outage 100, two not-before jobs, PostgreSQL cut 50 */
 #define F0 (NJOBS + NJOBS_5XX + NJOBS_DOUBT)
@@ -99,19 +100,43 @@ static void start_sim(itest *t)
 static void start_sender(itest *t, int i)
 {
     char path[1200], log[128], inst[32];
-    const char *env[] = {"MF_PG_DSN", t->sender_dsn, "MF_KAFKA_BROKERS", t->brokers,
-                         "MF_TOPIC_PREFIX", t->prefix, "MF_SENDER_GROUP", t->group,
-                         "MF_COOLSMS_BASE_URL", t->sim_url,
+    const char *env[] = {"MF_PG_DSN",
+                         t->sender_dsn,
+                         "MF_KAFKA_BROKERS",
+                         t->brokers,
+                         "MF_TOPIC_PREFIX",
+                         t->prefix,
+                         "MF_SENDER_GROUP",
+                         t->group,
+                         "MF_COOLSMS_BASE_URL",
+                         t->sim_url,
                          "MF_COOLSMS_API_KEY",
                          mf_test_env("MF_COOLSMS_API_KEY", MF_TEST_API_KEY_DEF),
                          "MF_COOLSMS_API_SECRET",
                          mf_test_env("MF_COOLSMS_API_SECRET", MF_TEST_API_SECRET_DEF),
-                         "MF_COOLSMS_SENDER", "", "MF_INSTANCE_ID", inst,
-                         "MF_SENDER_REQUEST_SIZE", "100", "MF_SENDER_BATCH_MAX", "200",
-                         "MF_SENDER_RETRY_MAX", "40", "MF_SENDER_RETRY_BASE_MS", "20",
-                         "MF_SENDER_RETRY_DELAY_MS", "200", "MF_SENDER_RETRY_DELAY_CAP_MS", "1000",
-                         "MF_SENDER_RETRY_CAP_MS", "200", "MF_SENDER_SHUTDOWN_S", "3",
-                         "MF_LOG_LEVEL", "info", NULL};
+                         "MF_COOLSMS_SENDER",
+                         "",
+                         "MF_INSTANCE_ID",
+                         inst,
+                         "MF_SENDER_REQUEST_SIZE",
+                         "100",
+                         "MF_SENDER_BATCH_MAX",
+                         "200",
+                         "MF_SENDER_RETRY_MAX",
+                         "40",
+                         "MF_SENDER_RETRY_BASE_MS",
+                         "20",
+                         "MF_SENDER_RETRY_DELAY_MS",
+                         "200",
+                         "MF_SENDER_RETRY_DELAY_CAP_MS",
+                         "1000",
+                         "MF_SENDER_RETRY_CAP_MS",
+                         "200",
+                         "MF_SENDER_SHUTDOWN_S",
+                         "3",
+                         "MF_LOG_LEVEL",
+                         "info",
+                         NULL};
 
     snprintf(path, sizeof(path), "%s/sender/msgfleet-sender", t->bld);
     snprintf(log, sizeof(log), "/tmp/itest_%s_%d.log", t->db, i); /* unique per run */
@@ -152,38 +177,52 @@ static void seed_rows(itest *t)
     p[1] = "#{name}님 안녕하세요. 쿠폰 #{coupon} 도착!";
     p[2] = "";
     p[3] = "[]";
-    insert_id(t, "INSERT INTO message_templates (name, category, message_type, template_code, "
-                 "content, buttons) VALUES ('t', 'notification', $1, nullif($3, ''), $2, "
-                 "$4::jsonb) RETURNING id", 4, p, t->tpl[0]);
+    insert_id(t,
+              "INSERT INTO message_templates (name, category, message_type, template_code, "
+              "content, buttons) VALUES ('t', 'notification', $1, nullif($3, ''), $2, "
+              "$4::jsonb) RETURNING id",
+              4, p, t->tpl[0]);
     p[0] = "lms";
     p[1] = "#{name}님, 안녕하세요. msgfleet 회원님께 이번 달 안내 말씀을 드립니다. 가입해 주셔서 "
            "진심으로 감사드리며 앞으로도 더 좋은 서비스로 보답하겠습니다. 문의는 고객센터로 "
            "연락 주세요.";
-    insert_id(t, "INSERT INTO message_templates (name, category, message_type, template_code, "
-                 "content, buttons) VALUES ('t', 'notification', $1, nullif($3, ''), $2, "
-                 "$4::jsonb) RETURNING id", 4, p, t->tpl[1]);
+    insert_id(t,
+              "INSERT INTO message_templates (name, category, message_type, template_code, "
+              "content, buttons) VALUES ('t', 'notification', $1, nullif($3, ''), $2, "
+              "$4::jsonb) RETURNING id",
+              4, p, t->tpl[1]);
     p[0] = "kakao";
     p[1] = "#{name}님, 주문이 완료되었습니다.";
     p[2] = "KA01TP0001";
     p[3] = "[{\"buttonType\":\"WL\",\"buttonName\":\"주문 보기\","
            "\"linkMo\":\"https://m.example.com\"}]";
-    insert_id(t, "INSERT INTO message_templates (name, category, message_type, template_code, "
-                 "content, buttons) VALUES ('t', 'notification', $1, nullif($3, ''), $2, "
-                 "$4::jsonb) RETURNING id", 4, p, t->tpl[2]);
+    insert_id(t,
+              "INSERT INTO message_templates (name, category, message_type, template_code, "
+              "content, buttons) VALUES ('t', 'notification', $1, nullif($3, ''), $2, "
+              "$4::jsonb) RETURNING id",
+              4, p, t->tpl[2]);
     p[0] = "{\"subject\":\"#{name}님 안내\",\"kakao\":{\"pf_id\":\"KA01PF0001\"}}";
-    insert_id(t, "INSERT INTO workflows (name, trigger_type, message_config) VALUES "
-                 "('wf', 'manual', $1::jsonb) RETURNING id", 1, p, t->wf);
+    insert_id(t,
+              "INSERT INTO workflows (name, trigger_type, message_config) VALUES "
+              "('wf', 'manual', $1::jsonb) RETURNING id",
+              1, p, t->wf);
     /* the sender number comes from system_settings (fallback of message_config) */
-    r = q(t, "INSERT INTO system_settings (setting_key, setting_value) VALUES "
-             "('coolsms_sender_number', '\"0212345678\"')", 0, NULL);
+    r = q(t,
+          "INSERT INTO system_settings (setting_key, setting_value) VALUES "
+          "('coolsms_sender_number', '\"0212345678\"')",
+          0, NULL);
     PQclear(r);
     for (int i = 0; i < 2; i++) {
         p[0] = t->wf;
-        insert_id(t, "INSERT INTO workflow_runs (workflow_id, status, trigger_type) VALUES "
-                     "($1, 'running', 'manual') RETURNING id", 1, p, t->run[i]);
+        insert_id(t,
+                  "INSERT INTO workflow_runs (workflow_id, status, trigger_type) VALUES "
+                  "($1, 'running', 'manual') RETURNING id",
+                  1, p, t->run[i]);
         p[0] = t->run[i];
-        r = q(t, "SELECT (extract(epoch FROM date_trunc('milliseconds', started_at)) * 1000)"
-                 "::bigint FROM workflow_runs WHERE id = $1", 1, p);
+        r = q(t,
+              "SELECT (extract(epoch FROM date_trunc('milliseconds', started_at)) * 1000)"
+              "::bigint FROM workflow_runs WHERE id = $1",
+              1, p);
         t->run_ms[i] = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
         PQclear(r);
     }
@@ -244,7 +283,8 @@ static void produce_jobs_to(itest *t, size_t from, size_t to, const char *topic,
         assert_int_equal(mf_uuid_parse(t->tpl[tj->kind == K_LMS     ? 1
                                               : tj->kind == K_KAKAO ? 2
                                                                     : 0],
-                                       &j.tpl, &err), 0);
+                                       &j.tpl, &err),
+                         0);
         j.to = tj->phone;
         j.name = "";
         j.vars.items = vars;
@@ -337,8 +377,8 @@ static size_t read_ledger(itest *t, ledger_row *rows)
          line = strtok_r(NULL, "\n", &save)) {
         json_error_t je;
         json_t *o = json_loads(line, 0, &je);
-        const char *jid = json_string_value(json_object_get(json_object_get(o, "customFields"),
-                                                            "jobId"));
+        const char *jid = json_string_value(
+            json_object_get(json_object_get(o, "customFields"), "jobId"));
 
         assert_non_null(o);
         total++;
@@ -420,15 +460,13 @@ static int setup(void **state)
     snprintf(t->group, sizeof(t->group), "itest-sender-%u", r);
     snprintf(t->brokers, sizeof(t->brokers), "%s",
              mf_test_env("MF_KAFKA_BROKERS", MF_TEST_BROKERS_DEF));
-    snprintf(t->admin_dsn, sizeof(t->admin_dsn), "%s",
-             mf_test_pg_dsn());
+    snprintf(t->admin_dsn, sizeof(t->admin_dsn), "%s", mf_test_pg_dsn());
     setup_db(t); /* names t->db */
     /* the senders reach PgBouncer through the test's proxy (cut in test_faults) */
     t->proxy = mf_test_fwd_start((int)strtol(mf_test_env("MF_PGBOUNCER_PORT", "56432"), NULL, 10));
     snprintf(t->sender_dsn, sizeof(t->sender_dsn),
              "host=127.0.0.1 port=%d dbname=%s user=%s connect_timeout=3",
-             mf_test_fwd_port(t->proxy),
-             t->db, mf_test_env("MF_PG_USER", "msgfleet"));
+             mf_test_fwd_port(t->proxy), t->db, mf_test_env("MF_PG_USER", "msgfleet"));
     curl_global_init(CURL_GLOBAL_DEFAULT);
     seed_rows(t);
     make_jobs(t);
@@ -528,10 +566,11 @@ static void test_two_senders_exactly_once(void **state)
     assert_int_equal(claims_in_state(t, "failed"), (long)(NJOBS - valid));
     {
         /* accepted outcomes were appended per chunk: no claim row was rewritten for them */
-        PGresult *r = q(t, "SELECT (SELECT count(*) FROM mf_job_claims WHERE state = 'accepted'),"
-                           " (SELECT count(*) FROM mf_claim_outcomes),"
-                           " (SELECT coalesce(sum(cardinality(job_ids)), 0)"
-                           " FROM mf_claim_outcomes)",
+        PGresult *r = q(t,
+                        "SELECT (SELECT count(*) FROM mf_job_claims WHERE state = 'accepted'),"
+                        " (SELECT count(*) FROM mf_claim_outcomes),"
+                        " (SELECT coalesce(sum(cardinality(job_ids)), 0)"
+                        " FROM mf_claim_outcomes)",
                         0, NULL);
 
         assert_int_equal(strtol(PQgetvalue(r, 0, 0), NULL, 10), 0);
@@ -580,11 +619,12 @@ static void test_two_senders_exactly_once(void **state)
 static void claim_row(itest *t, const tjob *j, const char *age, const char *by, const char *gid)
 {
     const char *p[5] = {j->id_s, t->run[1], age, by, gid};
-    PGresult *r = q(t, "WITH c AS (INSERT INTO mf_job_claims (job_id, run_id, attempt, state, "
-                       "claimed_by, claimed_at, chunk_id) VALUES ($1, $2, 0, 'claimed', $4, "
-                       "now() - $3::interval, gen_random_uuid()) RETURNING job_id, chunk_id) "
-                       "INSERT INTO mf_claim_groups (chunk_id, group_id, job_ids) "
-                       "SELECT chunk_id, $5::text, ARRAY[job_id] FROM c WHERE $5::text IS NOT NULL",
+    PGresult *r = q(t,
+                    "WITH c AS (INSERT INTO mf_job_claims (job_id, run_id, attempt, state, "
+                    "claimed_by, claimed_at, chunk_id) VALUES ($1, $2, 0, 'claimed', $4, "
+                    "now() - $3::interval, gen_random_uuid()) RETURNING job_id, chunk_id) "
+                    "INSERT INTO mf_claim_groups (chunk_id, group_id, job_ids) "
+                    "SELECT chunk_id, $5::text, ARRAY[job_id] FROM c WHERE $5::text IS NOT NULL",
                     5, p);
 
     PQclear(r);
@@ -619,10 +659,13 @@ static void direct_wait(mf_coolsms *h, direct_rec *d)
  * and filled, and sent when `send` is set. gid and pmid receive the ids. */
 static void send_direct(itest *t, const tjob *j, int send, char *gid, char *pmid)
 {
-    mf_coolsms_config cc = {t->sim_url, mf_test_env("MF_COOLSMS_API_KEY", MF_TEST_API_KEY_DEF),
-                            mf_test_env("MF_COOLSMS_API_SECRET",
-                                   MF_TEST_API_SECRET_DEF),
-                            10000, 5000, 1, NULL};
+    mf_coolsms_config cc = {t->sim_url,
+                            mf_test_env("MF_COOLSMS_API_KEY", MF_TEST_API_KEY_DEF),
+                            mf_test_env("MF_COOLSMS_API_SECRET", MF_TEST_API_SECRET_DEF),
+                            10000,
+                            5000,
+                            1,
+                            NULL};
     char text[128];
     mf_coolsms_msg m;
     mf_err err;
@@ -684,9 +727,11 @@ static void test_in_doubt_claims(void **state)
     mf_test_sleep_ms(3000);
     assert_int_equal(busy->results, 0); /* still waiting for the other sender */
     p[0] = busy->id_s;
-    r = q(t, "UPDATE mf_job_claims SET state = 'accepted', provider_message_id = 'M4VLIVE', "
-             "msg_type = 'sms', content = 'from the live sender', sent_at = now() "
-             "WHERE job_id = $1", 1, p);
+    r = q(t,
+          "UPDATE mf_job_claims SET state = 'accepted', provider_message_id = 'M4VLIVE', "
+          "msg_type = 'sms', content = 'from the live sender', sent_at = now() "
+          "WHERE job_id = $1",
+          1, p);
     PQclear(r);
     collect_results(t, t->results_total + NJOBS_DOUBT);
     read_ledger(t, rows);
@@ -748,8 +793,8 @@ static int dep_ok(itest *t, int i, const char *dep)
     assert_true(status == 200 || status == 503);
     o = json_loads(b.data, 0, &je);
     assert_non_null(o);
-    ok = json_is_true(json_object_get(json_object_get(json_object_get(o, "dependencies"), dep),
-                                      "ok"));
+    ok = json_is_true(
+        json_object_get(json_object_get(json_object_get(o, "dependencies"), dep), "ok"));
     if (status == 200)
         assert_true(ok);
     json_decref(o);
@@ -837,9 +882,11 @@ static void check_dead_letters(itest *t)
     mf_err err;
 
     assert_int_equal(mf_kafka_produce(t->prod, t->t_jobs, "k1", 2, junk, sizeof(junk) - 1, NULL,
-                                      10000, &err), 0);
+                                      10000, &err),
+                     0);
     assert_int_equal(mf_kafka_produce(t->prod, t->t_retry, "k2", 2, junk, sizeof(junk) - 1, NULL,
-                                      10000, &err), 0);
+                                      10000, &err),
+                     0);
     assert_int_equal(mf_kafka_flush(t->prod, 30000, &err), 0);
     snprintf(group, sizeof(group), "%s-dlq", t->group);
     memset(&co, 0, sizeof(co));
@@ -855,8 +902,8 @@ static void check_dead_letters(itest *t)
         for (size_t i = 0; i < n; i++) {
             mf_dlq d;
 
-            assert_int_equal(mf_codec_decode_dlq(t->codec, msgs[i].val, msgs[i].val_len, &d,
-                                                 &err), 0);
+            assert_int_equal(mf_codec_decode_dlq(t->codec, msgs[i].val, msgs[i].val_len, &d, &err),
+                             0);
             assert_non_null(d.reason);
             assert_true(strlen(d.reason) > 0);
             assert_int_equal(d.val_len, sizeof(junk) - 1);
@@ -1047,8 +1094,8 @@ static void test_step_faults(void **state)
         read_ledger(t, rows);
         for (size_t i = from; i < to; i++) {
             if (rows[i].count != 1 || t->jobs[i].st != MF_RESULT_ACCEPTED)
-                fail_msg("%s lost: job %zu sent %d times, result %d %s", steps[k], i,
-                         rows[i].count, (int)t->jobs[i].st, t->jobs[i].code);
+                fail_msg("%s lost: job %zu sent %d times, result %d %s", steps[k], i, rows[i].count,
+                         (int)t->jobs[i].st, t->jobs[i].code);
             assert_int_equal(t->jobs[i].results, 1);
         }
     }
@@ -1091,7 +1138,7 @@ static void test_cancel_and_pause(void **state)
 
         if (j->st != MF_RESULT_CANCELLED || strcmp(j->code, "RUN_CANCELLED") != 0)
             fail_msg("job %zu of the cancelled run: status %d code %s", i, (int)j->st, j->code);
-        assert_int_equal(j->type, j->kind == K_LMS     ? MF_TYPE_LMS   /* the template's */
+        assert_int_equal(j->type, j->kind == K_LMS     ? MF_TYPE_LMS /* the template's */
                                   : j->kind == K_KAKAO ? MF_TYPE_KAKAO
                                                        : MF_TYPE_SMS);
         assert_true(j->seen_ms < t0 + 30000); /* the held ones did not wait for their time */

@@ -65,18 +65,26 @@ static void test_oversized_template_is_invalid(void **state)
     memset(big, 'x', 4 * 1024 * 1024);
     big[4 * 1024 * 1024] = '\0';
     p[0] = big;
-    insert_id(c, "INSERT INTO message_templates (name, category, message_type, content) VALUES"
-                 " ('big', 'notification', 'lms', $1) RETURNING id", 1, p, &tpl[0]);
+    insert_id(c,
+              "INSERT INTO message_templates (name, category, message_type, content) VALUES"
+              " ('big', 'notification', 'lms', $1) RETURNING id",
+              1, p, &tpl[0]);
     p[0] = "#{name}님 안녕하세요";
-    insert_id(c, "INSERT INTO message_templates (name, category, message_type, content) VALUES"
-                 " ('ok', 'notification', 'sms', $1) RETURNING id", 1, p, &tpl[1]);
+    insert_id(c,
+              "INSERT INTO message_templates (name, category, message_type, content) VALUES"
+              " ('ok', 'notification', 'sms', $1) RETURNING id",
+              1, p, &tpl[1]);
     snprintf(subject, 4096, "{\"subject\":\"%02000d\"}", 0);
     p[0] = subject;
-    insert_id(c, "INSERT INTO workflows (name, trigger_type, message_config) VALUES"
-                 " ('wf', 'manual', $1::jsonb) RETURNING id", 1, p, &wf[0]);
+    insert_id(c,
+              "INSERT INTO workflows (name, trigger_type, message_config) VALUES"
+              " ('wf', 'manual', $1::jsonb) RETURNING id",
+              1, p, &wf[0]);
     p[0] = "{\"subject\":\"#{name}님 안내\"}";
-    insert_id(c, "INSERT INTO workflows (name, trigger_type, message_config) VALUES"
-                 " ('wf', 'manual', $1::jsonb) RETURNING id", 1, p, &wf[1]);
+    insert_id(c,
+              "INSERT INTO workflows (name, trigger_type, message_config) VALUES"
+              " ('wf', 'manual', $1::jsonb) RETURNING id",
+              1, p, &wf[1]);
     assert_non_null(cat);
     if (sender_catalog_load(cat, c, tpl, 2, wf, 2, 1000, &err) != 0)
         fail_msg("%s", err.msg);
@@ -118,16 +126,22 @@ static void test_out_of_memory_is_an_error(void **state)
 
     mf_test_db_migrate(c);
     p[0] = "#{name}님 안녕하세요";
-    insert_id(c, "INSERT INTO message_templates (name, category, message_type, content) VALUES"
-                 " ('ok', 'promotion', 'sms', $1) RETURNING id", 1, p, &tpl);
+    insert_id(c,
+              "INSERT INTO message_templates (name, category, message_type, content) VALUES"
+              " ('ok', 'promotion', 'sms', $1) RETURNING id",
+              1, p, &tpl);
     p[0] = "{\"sender_number\":\"0212345678\",\"subject\":\"안내\","
            "\"kakao\":{\"pf_id\":\"KA01PF\"},"
            "\"advertising\":{\"sender_name\":\"가게\",\"opt_out\":\"080-000-0000\"}}";
-    insert_id(c, "INSERT INTO workflows (name, trigger_type, message_config) VALUES"
-                 " ('wf', 'manual', $1::jsonb) RETURNING id", 1, p, &wf);
-    PQclear(mf_test_pg_query(c, "INSERT INTO system_settings (setting_key, setting_value) VALUES"
-                                " ('coolsms_sender_number', '\"0299998888\"'::jsonb),"
-                                " ('kakao_pf_id', '\"KA01SET\"'::jsonb)", 0, NULL));
+    insert_id(c,
+              "INSERT INTO workflows (name, trigger_type, message_config) VALUES"
+              " ('wf', 'manual', $1::jsonb) RETURNING id",
+              1, p, &wf);
+    PQclear(mf_test_pg_query(c,
+                             "INSERT INTO system_settings (setting_key, setting_value) VALUES"
+                             " ('coolsms_sender_number', '\"0299998888\"'::jsonb),"
+                             " ('kakao_pf_id', '\"KA01SET\"'::jsonb)",
+                             0, NULL));
     for (nth = 1; nth < 64; nth++) {
         sender_catalog *cat = sender_catalog_new(60000);
         const sender_template *t;

@@ -40,8 +40,7 @@ static PGresult *answer(const char *const rows[][2], int n)
     assert_int_equal(PQsetResultAttrs(res, 2, cols), 1);
     for (int i = 0; i < n; i++)
         for (int j = 0; j < 2; j++)
-            assert_int_equal(PQsetvalue(res, i, j, (char *)rows[i][j],
-                                        (int)strlen(rows[i][j])), 1);
+            assert_int_equal(PQsetvalue(res, i, j, (char *)rows[i][j], (int)strlen(rows[i][j])), 1);
     return res;
 }
 

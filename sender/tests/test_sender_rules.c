@@ -44,24 +44,25 @@ static void test_decide_by_euckr_bytes(void **state)
 
     (void)state;
     /* 45 Hangul = 90 bytes: SMS, even from an "lms" template */
-    assert_int_equal(sender_rules_decide(c, "lms", hangul(buf, sizeof(buf), 45), NULL, &k, &code,
-                                         &err), 0);
+    assert_int_equal(
+        sender_rules_decide(c, "lms", hangul(buf, sizeof(buf), 45), NULL, &k, &code, &err), 0);
     assert_int_equal(k, SENDER_KIND_SMS);
     /* 46 Hangul = 92 bytes (only 46 characters!): LMS */
-    assert_int_equal(sender_rules_decide(c, "sms", hangul(buf, sizeof(buf), 46), "제목", &k,
-                                         &code, &err), 0);
+    assert_int_equal(
+        sender_rules_decide(c, "sms", hangul(buf, sizeof(buf), 46), "제목", &k, &code, &err), 0);
     assert_int_equal(k, SENDER_KIND_LMS);
     /* 1000 Hangul = 2000 bytes: still LMS; 1001 = 2002: TOO_LONG, no truncation */
-    assert_int_equal(sender_rules_decide(c, "sms", hangul(buf, sizeof(buf), 1000), NULL, &k,
-                                         &code, &err), 0);
+    assert_int_equal(
+        sender_rules_decide(c, "sms", hangul(buf, sizeof(buf), 1000), NULL, &k, &code, &err), 0);
     assert_int_equal(k, SENDER_KIND_LMS);
-    assert_int_equal(sender_rules_decide(c, "sms", hangul(buf, sizeof(buf), 1001), NULL, &k,
-                                         &code, &err), -1);
+    assert_int_equal(
+        sender_rules_decide(c, "sms", hangul(buf, sizeof(buf), 1001), NULL, &k, &code, &err), -1);
     assert_string_equal(code, SENDER_CODE_TOO_LONG);
     /* subject over 40 bytes on an LMS */
     assert_int_equal(sender_rules_decide(c, "lms", hangul(buf, sizeof(buf), 60),
                                          "이십일자를넘는아주긴제목입니다정말로길어요", &k, &code,
-                                         &err), -1);
+                                         &err),
+                     -1);
     assert_string_equal(code, SENDER_CODE_TOO_LONG);
     /* 90 ASCII bytes: SMS; an emoji has no EUC-KR form: RENDER_FAILED */
     memset(buf, 'a', 90);
@@ -72,8 +73,8 @@ static void test_decide_by_euckr_bytes(void **state)
                      -1);
     assert_string_equal(code, SENDER_CODE_RENDER);
     /* kakao passes through; unknown types are a config error */
-    assert_int_equal(sender_rules_decide(c, "kakao", hangul(buf, sizeof(buf), 1500), NULL, &k,
-                                         &code, &err), 0);
+    assert_int_equal(
+        sender_rules_decide(c, "kakao", hangul(buf, sizeof(buf), 1500), NULL, &k, &code, &err), 0);
     assert_int_equal(k, SENDER_KIND_KAKAO);
     assert_int_equal(sender_rules_decide(c, "mms", "x", NULL, &k, &code, &err), -1);
     assert_string_equal(code, SENDER_CODE_BAD_CONFIG);
@@ -205,9 +206,8 @@ static void test_pgarr(void **state)
     assert_int_equal(mf_pgarr_add_uuid(&a, &u, &err), 0);
     assert_int_equal(mf_pgarr_add_ll(&a, -5, &err), 0);
     assert_non_null(mf_pgarr_finish(&a, &err));
-    assert_string_equal(a.buf.data,
-                        "{\"a \\\"q\\\" \\\\ 한글,{}\",NULL,"
-                        "\"0193a1b2-0000-8000-8000-000000000001\",\"-5\"}");
+    assert_string_equal(a.buf.data, "{\"a \\\"q\\\" \\\\ 한글,{}\",NULL,"
+                                    "\"0193a1b2-0000-8000-8000-000000000001\",\"-5\"}");
     mf_pgarr_free(&a);
 }
 
@@ -368,8 +368,7 @@ static void test_template_bounds(void **state)
     assert_string_equal(err.msg, "template content is 16385 bytes, over the 16384-byte limit");
     memset(big, 'x', sizeof(big) - 1);
     assert_int_equal(sender_rules_check_template(big, NULL, &err), -1);
-    assert_string_equal(err.msg,
-                        "template content is 4194304 bytes, over the 16384-byte limit");
+    assert_string_equal(err.msg, "template content is 4194304 bytes, over the 16384-byte limit");
     /* the subject */
     memset(buf, 's', SENDER_TEMPLATE_SUBJECT_MAX + 1);
     buf[SENDER_TEMPLATE_SUBJECT_MAX + 1] = '\0';

@@ -62,8 +62,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         free(body);
         return 0;
     }
-    mf_coolsms_decode_op((mf_coolsms_op)(sel & 3), NULL, STATUSES[(sel >> 3) & 7], -1, body,
-                         len, JOB_IDS, (sel & 4) ? TOS : NULL, n, outcomes, &res);
+    mf_coolsms_decode_op((mf_coolsms_op)(sel & 3), NULL, STATUSES[(sel >> 3) & 7], -1, body, len,
+                         JOB_IDS, (sel & 4) ? TOS : NULL, n, outcomes, &res);
     if (res.n_accepted + res.n_failed + res.n_unknown != n || res.n_messages != n)
         abort();
     if (res.cls != MF_COOLSMS_OK && res.n_unknown != n)

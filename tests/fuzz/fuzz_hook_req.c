@@ -9,8 +9,8 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static const char *const CODES[] = {"bad_json", "bad_request", "too_many_recipients",
-                                    "bad_phone", "internal"};
+static const char *const CODES[] = {"bad_json", "bad_request", "too_many_recipients", "bad_phone",
+                                    "internal"};
 
 static void check_code(const char *code)
 {
@@ -56,24 +56,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (!json_is_object(r.variables) || json_object_size(r.variables) > HOOK_REQ_VARS_MAX ||
             (r.recipients != NULL && r.customer_keys != NULL))
             abort();
-        json_object_foreach(r.variables, name, v)
-            if (!json_is_string(v) || json_string_length(v) > HOOK_REQ_VALUE_MAX)
-                abort();
+        json_object_foreach(r.variables, name,
+                            v) if (!json_is_string(v) || json_string_length(v) > HOOK_REQ_VALUE_MAX)
+            abort();
         if (r.recipients != NULL) {
             if (json_array_size(r.recipients) < 1 || json_array_size(r.recipients) > max)
                 abort();
-            json_array_foreach(r.recipients, i, v)
-                if (mf_phone_normalize(json_string_value(v), phone, sizeof(phone), NULL,
-                                       NULL) != 0 || strcmp(phone, json_string_value(v)) != 0)
-                    abort();
+            json_array_foreach(r.recipients, i,
+                               v) if (mf_phone_normalize(json_string_value(v), phone, sizeof(phone),
+                                                         NULL, NULL) != 0 ||
+                                      strcmp(phone, json_string_value(v)) != 0) abort();
         }
         if (r.customer_keys != NULL) {
             if (json_array_size(r.customer_keys) < 1 || json_array_size(r.customer_keys) > max)
                 abort();
-            json_array_foreach(r.customer_keys, i, v)
-                if (!json_is_string(v) || json_string_length(v) == 0 ||
-                    json_string_length(v) > HOOK_REQ_KEY_MAX)
-                    abort();
+            json_array_foreach(r.customer_keys, i,
+                               v) if (!json_is_string(v) || json_string_length(v) == 0 ||
+                                      json_string_length(v) > HOOK_REQ_KEY_MAX) abort();
         }
     }
     hook_req_free(&r);

@@ -31,8 +31,7 @@ static int replay_file(const char *path)
                 mf_err_errno_str(errno, ebuf, sizeof(ebuf)));
         return -1;
     }
-    if (fstat(fileno(fp), &st) != 0 || st.st_size < 0 ||
-        (size_t)st.st_size > REPLAY_MAX_BYTES) {
+    if (fstat(fileno(fp), &st) != 0 || st.st_size < 0 || (size_t)st.st_size > REPLAY_MAX_BYTES) {
         fprintf(stderr, "fuzz_replay: \"%s\" is not a file of at most %zu bytes\n", path,
                 REPLAY_MAX_BYTES);
         goto out;

@@ -21,19 +21,14 @@ static const char *lookup(void *arg, const char *name, size_t name_len, size_t *
     if (name_len == 0)
         abort(); /* the renderer never looks up an empty name */
     switch (name[0]) {
-    case '!':
-        return NULL;
-    case '+':
-        *value_len = sizeof(nested) - 1;
-        return nested;
+    case '!': return NULL;
+    case '+': *value_len = sizeof(nested) - 1; return nested;
     case '*':
         if (longval[0] == '\0')
             memset(longval, 'v', sizeof(longval));
         *value_len = sizeof(longval);
         return longval;
-    default:
-        *value_len = name_len;
-        return name;
+    default: *value_len = name_len; return name;
     }
 }
 

@@ -181,8 +181,9 @@ static int start_sim(void **state)
 
     (void)state;
     if (find_sim_binary(bin, sizeof(bin)) < 0) {
-        fprintf(stderr, "coolsms simulator binary not found (MF_BUILD_DIR=%s): build "
-                        "tools/coolsms-sim first\n",
+        fprintf(stderr,
+                "coolsms simulator binary not found (MF_BUILD_DIR=%s): build "
+                "tools/coolsms-sim first\n",
                 getenv("MF_BUILD_DIR") ? getenv("MF_BUILD_DIR") : "");
         return -1;
     }
@@ -274,9 +275,12 @@ static void on_done(const mf_coolsms_result *r, void *user)
 
 static mf_coolsms *client(const char *secret, long timeout_ms, int in_flight)
 {
-    mf_coolsms_config cfg = {.base_url = g_sim.base, .api_key = API_KEY,
-                             .api_secret = secret, .request_timeout_ms = timeout_ms,
-                             .connect_timeout_ms = 2000, .max_in_flight = in_flight};
+    mf_coolsms_config cfg = {.base_url = g_sim.base,
+                             .api_key = API_KEY,
+                             .api_secret = secret,
+                             .request_timeout_ms = timeout_ms,
+                             .connect_timeout_ms = 2000,
+                             .max_in_flight = in_flight};
     mf_err err = {{0}};
     mf_coolsms *h = mf_coolsms_new(&cfg, &err);
 
@@ -676,8 +680,8 @@ static void test_full_batch_of_10000(void **state)
     enum { N = MF_COOLSMS_MAX_BATCH };
     mf_coolsms *h = client(API_SECRET, 60000, 1);
     mf_coolsms_msg *m = calloc(N, sizeof(*m));
-    char (*ids)[48] = calloc(N, sizeof(*ids));
-    char (*to)[16] = calloc(N, sizeof(*to));
+    char(*ids)[48] = calloc(N, sizeof(*ids));
+    char(*to)[16] = calloc(N, sizeof(*to));
     done_rec d;
     mf_err err = {{0}};
     size_t i;

@@ -79,14 +79,16 @@ static int group_setup(void **state)
     f->conf.client_id = "itest_kafka";
     f->conf.topic_prefix = f->prefix;
     f->conf.log = mf_log_new("itest_kafka", MF_LOG_WARN, 2); /* exercises the log path */
-    assert_int_equal(mf_kafka_topic_name(&f->conf, MF_TOPIC_JOBS, f->topic, sizeof(f->topic),
-                                         &err), 0);
+    assert_int_equal(mf_kafka_topic_name(&f->conf, MF_TOPIC_JOBS, f->topic, sizeof(f->topic), &err),
+                     0);
     spec.name = f->topic;
     spec.partitions = NPART;
     spec.replication = -1;
     if (mf_kafka_ensure_topics(&f->conf, &spec, 1, 10000, &err) < 0) {
-        fprintf(stderr, "kafka broker at %s is not usable (set MF_KAFKA_BROKERS, start the "
-                        "stack with scripts/stack.sh up): %s\n", f->brokers, err.msg);
+        fprintf(stderr,
+                "kafka broker at %s is not usable (set MF_KAFKA_BROKERS, start the "
+                "stack with scripts/stack.sh up): %s\n",
+                f->brokers, err.msg);
         mf_log_free(f->conf.log);
         free(f);
         return -1;
@@ -168,8 +170,8 @@ static void produce_range(fx *f, int from, int to)
 
 /* Consume until `want` messages arrived or timeout; checks each against the expected job and
  * counts it in seen[]. Stores offsets when store != 0. Returns the count. */
-static int consume_jobs(fx *f, mf_kafka_consumer *c, int want, int timeout_ms, int *seen,
-                        int store, const int64_t *min_off)
+static int consume_jobs(fx *f, mf_kafka_consumer *c, int want, int timeout_ms, int *seen, int store,
+                        const int64_t *min_off)
 {
     static mf_kafka_msg msgs[BATCH];
     mf_codec *codec = mf_codec_new(NULL);
@@ -232,8 +234,8 @@ static void wait_assigned(mf_kafka_consumer *c, size_t want, int timeout_ms)
             fail_msg("got %zu messages while waiting for the assignment", n);
     }
     if (mf_kafka_assigned_count(c) < want)
-        fail_msg("only %zu of %zu partitions assigned after %d ms",
-                 mf_kafka_assigned_count(c), want, timeout_ms);
+        fail_msg("only %zu of %zu partitions assigned after %d ms", mf_kafka_assigned_count(c),
+                 want, timeout_ms);
 }
 
 static void test_topic_names(void **state)

@@ -28,7 +28,7 @@ typedef mf_test_db testdb;
 /* First value of the first row, strdup'ed (NULL for SQL NULL or no row). Caller frees. */
 static char *scalar(PGconn *c, const char *sql)
 {
-    mf_err err = { { 0 } };
+    mf_err err = {{0}};
     PGresult *r = mf_pg_query(c, sql, 0, NULL, &err);
     char *v = NULL;
 
@@ -62,7 +62,7 @@ static void test_apply_twice_is_noop(void **state)
 {
     testdb *t = *state;
     char dir[PATH_MAX];
-    mf_err err = { { 0 } };
+    mf_err err = {{0}};
     PGconn *c = mf_test_pg_connect(mf_test_pg_dsn(), t->name, "PostgreSQL");
     int files;
     int n;
@@ -95,8 +95,7 @@ static void test_apply_twice_is_noop(void **state)
 }
 
 /* SELECT as role; returns the SQLSTATE ("" on success) into state, count into *rows. */
-static void select_as(PGconn *c, const char *role, const char *table, char *sqlstate,
-                      long *rows)
+static void select_as(PGconn *c, const char *role, const char *table, char *sqlstate, long *rows)
 {
     char sql[256];
     PGresult *r;
@@ -113,14 +112,14 @@ static void select_as(PGconn *c, const char *role, const char *table, char *sqls
 
 static void test_fleet_tables_closed_to_anon(void **state)
 {
-    static const char *const tables[] = { "mf_job_claims", "mf_consumer_offsets",
-                                          "mf_status_poller", "mf_claim_outcomes",
-                                          "mf_job_claim_states", "mf_schema_migrations" };
-    static const char *const roles[] = { "anon", "authenticated" };
+    static const char *const tables[] = {"mf_job_claims",       "mf_consumer_offsets",
+                                         "mf_status_poller",    "mf_claim_outcomes",
+                                         "mf_job_claim_states", "mf_schema_migrations"};
+    static const char *const roles[] = {"anon", "authenticated"};
     testdb *t = *state;
     char dir[PATH_MAX];
     char sqlstate[6];
-    mf_err err = { { 0 } };
+    mf_err err = {{0}};
     PGconn *c = mf_test_pg_connect(mf_test_pg_dsn(), t->name, "PostgreSQL");
     long rows;
 
@@ -128,9 +127,9 @@ static void test_fleet_tables_closed_to_anon(void **state)
     if (migrate(c, dir, &err) < 0)
         fail_msg("%s", err.msg);
     mf_test_pg_exec(c, "INSERT INTO mf_job_claims (job_id, run_id, attempt, state) "
-               "VALUES (gen_random_uuid(), gen_random_uuid(), 0, 'claimed')");
+                       "VALUES (gen_random_uuid(), gen_random_uuid(), 0, 'claimed')");
     mf_test_pg_exec(c, "INSERT INTO mf_consumer_offsets (consumer_group, topic, partition, "
-               "next_offset) VALUES ('g', 't', 0, 42)");
+                       "next_offset) VALUES ('g', 't', 0, 42)");
 
     /* plain PostgreSQL: no privilege at all */
     for (size_t r = 0; r < 2; r++) {
@@ -145,7 +144,7 @@ static void test_fleet_tables_closed_to_anon(void **state)
     /* Supabase grants table privileges to anon by default: RLS must still hide every row */
     mf_test_pg_exec(c, "BEGIN");
     mf_test_pg_exec(c, "GRANT SELECT ON mf_job_claims, mf_consumer_offsets, mf_status_poller, "
-               "mf_claim_outcomes, mf_job_claim_states, mf_schema_migrations TO anon");
+                       "mf_claim_outcomes, mf_job_claim_states, mf_schema_migrations TO anon");
     for (size_t i = 0; i < sizeof(tables) / sizeof(tables[0]); i++) {
         select_as(c, "anon", tables[i], sqlstate, &rows);
         assert_string_equal(sqlstate, "");
@@ -173,7 +172,7 @@ static void test_seed_usage_trigger_and_run_dedup(void **state)
         "DO NOTHING";
     testdb *t = *state;
     char dir[PATH_MAX];
-    mf_err err = { { 0 } };
+    mf_err err = {{0}};
     PGconn *c = mf_test_pg_connect(mf_test_pg_dsn(), t->name, "PostgreSQL");
     char *v;
 
@@ -181,7 +180,7 @@ static void test_seed_usage_trigger_and_run_dedup(void **state)
     if (migrate(c, dir, &err) < 0)
         fail_msg("%s", err.msg);
     mf_test_pg_exec(c, "INSERT INTO message_templates (name, message_type, content) "
-               "VALUES ('환영', 'sms', '#{name}님 환영합니다')");
+                       "VALUES ('환영', 'sms', '#{name}님 환영합니다')");
     assert_int_equal(scalar_long(c, "SELECT usage_count FROM message_templates"), 0);
     v = scalar(c, "SELECT last_used_at FROM message_templates");
     assert_null(v);
@@ -197,7 +196,7 @@ static void test_seed_usage_trigger_and_run_dedup(void **state)
     /* one usage row per (run, template), whatever the number of attempts */
     mf_test_pg_exec(c, "INSERT INTO workflows (name, trigger_type) VALUES ('w', 'manual')");
     mf_test_pg_exec(c, "INSERT INTO workflow_runs (workflow_id, status) SELECT id, 'running' "
-               "FROM workflows");
+                       "FROM workflows");
     mf_test_pg_exec(c, usage_once);
     mf_test_pg_exec(c, usage_once);
     assert_int_equal(scalar_long(c, "SELECT count(*) FROM template_usage_logs "
@@ -205,8 +204,7 @@ static void test_seed_usage_trigger_and_run_dedup(void **state)
                      1);
     assert_int_equal(scalar_long(c, "SELECT usage_count FROM message_templates"), 2);
     /* the fleet's defaulted columns on a seed insert */
-    assert_int_equal(scalar_long(c, "SELECT expanded_count + invalid_count FROM workflow_runs"),
-                     0);
+    assert_int_equal(scalar_long(c, "SELECT expanded_count + invalid_count FROM workflow_runs"), 0);
     PQfinish(c);
 }
 
@@ -247,7 +245,7 @@ static void test_changed_file_is_refused(void **state)
 {
     testdb *t = *state;
     char tmp[PATH_MAX];
-    mf_err err = { { 0 } };
+    mf_err err = {{0}};
     PGconn *c = mf_test_pg_connect(mf_test_pg_dsn(), t->name, "PostgreSQL");
 
     copy_schemas(tmp, sizeof(tmp));
@@ -260,7 +258,8 @@ static void test_changed_file_is_refused(void **state)
         fail_msg("unexpected error: %s", err.msg);
     /* nothing applied after the refusal */
     assert_int_equal(scalar_long(c, "SELECT count(*) FROM pg_tables "
-                                    "WHERE tablename = 'mf_it_never'"), 0);
+                                    "WHERE tablename = 'mf_it_never'"),
+                     0);
     remove_dir(tmp);
     PQfinish(c);
 }
@@ -269,7 +268,7 @@ static void test_failing_file_rolls_back(void **state)
 {
     testdb *t = *state;
     char tmp[PATH_MAX];
-    mf_err err = { { 0 } };
+    mf_err err = {{0}};
     PGconn *c = mf_test_pg_connect(mf_test_pg_dsn(), t->name, "PostgreSQL");
 
     copy_schemas(tmp, sizeof(tmp));
@@ -281,11 +280,14 @@ static void test_failing_file_rolls_back(void **state)
     if (strstr(err.msg, "\"9000_bad.sql\" failed at line 3") == NULL)
         fail_msg("unexpected error: %s", err.msg);
     assert_int_equal(scalar_long(c, "SELECT count(*) FROM pg_tables "
-                                    "WHERE tablename = 'mf_it_partial'"), 0);
+                                    "WHERE tablename = 'mf_it_partial'"),
+                     0);
     assert_int_equal(scalar_long(c, "SELECT count(*) FROM mf_schema_migrations "
-                                    "WHERE version = '9000'"), 0);
+                                    "WHERE version = '9000'"),
+                     0);
     assert_int_equal(scalar_long(c, "SELECT count(*) FROM mf_schema_migrations "
-                                    "WHERE version IN ('0001', '0002')"), 2);
+                                    "WHERE version IN ('0001', '0002')"),
+                     2);
 
     /* fixed file: applies, the earlier ones are skipped */
     write_file(tmp, "9000_bad.sql", "w", "CREATE TABLE mf_it_partial (x int);\n");
@@ -339,7 +341,7 @@ static void test_concurrent_runners_apply_once(void **state)
 
 static void test_connect_error_names_server_not_password(void **state)
 {
-    mf_err err = { { 0 } };
+    mf_err err = {{0}};
     PGconn *c;
 
     (void)state;

@@ -23,8 +23,8 @@ typedef struct ctx {
     char ro_password[128];
     char admin_user[64];
     char admin_password[128];
-    char db[64];        /* unique test database */
-    char gen_db[64];    /* unique database for gen_sample.py */
+    char db[64];     /* unique test database */
+    char gen_db[64]; /* unique database for gen_sample.py */
     MYSQL *admin;
 } ctx;
 
@@ -38,8 +38,8 @@ static const char *env_or(const char *name, const char *def)
 /* Deterministic Korean name for row id (three syllables, sometimes two-syllable family). */
 static void expected_name(unsigned id, char *out, size_t size)
 {
-    static const char *const fam[] = {"김", "이", "박", "최", "정", "강", "조", "윤",
-                                      "장", "임", "남궁", "황보"};
+    static const char *const fam[] = {"김", "이", "박", "최", "정",   "강",
+                                      "조", "윤", "장", "임", "남궁", "황보"};
     static const char *const syl[] = {"민", "서", "준", "지", "하", "윤", "도", "현",
                                       "우", "연", "아", "은", "수", "빈", "훈", "결"};
 
@@ -49,8 +49,8 @@ static void expected_name(unsigned id, char *out, size_t size)
 static int admin_exec(ctx *c, const char *sql)
 {
     if (mysql_query(c->admin, sql) != 0) {
-        fprintf(stderr, "admin query failed on \"%s:%u\": %s\n  query: %.200s\n", c->host,
-                c->port, mysql_error(c->admin), sql);
+        fprintf(stderr, "admin query failed on \"%s:%u\": %s\n  query: %.200s\n", c->host, c->port,
+                mysql_error(c->admin), sql);
         return -1;
     }
     return 0;
@@ -89,8 +89,8 @@ static int load_people(ctx *c)
 
             expected_name(id, name, sizeof(name));
             if (id % 100 == 0)
-                o += (size_t)snprintf(q + o, cap - o, "%s(%u,'%s',NULL)",
-                                      id == start ? "" : ",", id, name);
+                o += (size_t)snprintf(q + o, cap - o, "%s(%u,'%s',NULL)", id == start ? "" : ",",
+                                      id, name);
             else
                 o += (size_t)snprintf(q + o, cap - o, "%s(%u,'%s','메모 %u 😀')",
                                       id == start ? "" : ",", id, name, id);
@@ -128,12 +128,12 @@ static int group_setup(void **state)
     *state = c;
 
     c->admin = mysql_init(NULL);
-    if (c->admin == NULL ||
-        mysql_options(c->admin, MYSQL_SET_CHARSET_NAME, "utf8mb4") != 0 ||
-        mysql_real_connect(c->admin, c->host, c->admin_user, c->admin_password, NULL, c->port,
-                           NULL, 0) == NULL) {
-        fprintf(stderr, "could not connect to MariaDB \"%s:%u\" as %s: %s "
-                        "(is the stack running? scripts/env.sh)\n",
+    if (c->admin == NULL || mysql_options(c->admin, MYSQL_SET_CHARSET_NAME, "utf8mb4") != 0 ||
+        mysql_real_connect(c->admin, c->host, c->admin_user, c->admin_password, NULL, c->port, NULL,
+                           0) == NULL) {
+        fprintf(stderr,
+                "could not connect to MariaDB \"%s:%u\" as %s: %s "
+                "(is the stack running? scripts/env.sh)\n",
                 c->host, c->port, c->admin_user, c->admin ? mysql_error(c->admin) : "oom");
         if (c->admin != NULL)
             mysql_close(c->admin);
@@ -221,8 +221,7 @@ static int check_people_row(const mf_mysql_row *r, void *arg)
                        strcmp(r->names[1], "name") == 0 && strcmp(r->names[2], "note") == 0;
     id = (unsigned)strtoul(r->values[0], NULL, 10);
     expected_name(id, want, sizeof(want));
-    if (id != r->index + 1 || strcmp(r->values[1], want) != 0 ||
-        r->lengths[1] != strlen(want))
+    if (id != r->index + 1 || strcmp(r->values[1], want) != 0 || r->lengths[1] != strlen(want))
         pc->bad++;
     if (r->values[2] == NULL) {
         pc->nulls++;
@@ -245,8 +244,11 @@ static void test_stream_korean_round_trip(void **state)
     uint64_t n = 0;
     mf_err err = {{0}};
 
-    assert_int_equal(mf_mysql_stream(m, "SELECT id, name, note FROM people WHERE id <= 20000 "
-                                        "ORDER BY id;", check_people_row, &pc, &n, &err), 0);
+    assert_int_equal(mf_mysql_stream(m,
+                                     "SELECT id, name, note FROM people WHERE id <= 20000 "
+                                     "ORDER BY id;",
+                                     check_people_row, &pc, &n, &err),
+                     0);
     assert_int_equal(pc.rows, NROWS);
     assert_int_equal(n, NROWS);
     assert_int_equal(pc.nulls, NROWS / 100);
@@ -304,14 +306,15 @@ static void test_early_stop_does_not_drain_huge_result(void **state)
     double t0 = now_s();
 
     /* 400 million rows: draining them would take minutes */
-    assert_int_equal(mf_mysql_stream(m, "SELECT a.id, b.name FROM people a, people b",
-                                     stop_after_n, &st, &n, &err), 0);
+    assert_int_equal(mf_mysql_stream(m, "SELECT a.id, b.name FROM people a, people b", stop_after_n,
+                                     &st, &n, &err),
+                     0);
     assert_int_equal(n, 10);
     assert_true(now_s() - t0 < 3.0);
     /* an empty result calls nothing and succeeds */
     st.rows = 0;
-    assert_int_equal(mf_mysql_stream(m, "SELECT id FROM people WHERE id < 0", stop_after_n,
-                                     &st, &n, &err), 0);
+    assert_int_equal(
+        mf_mysql_stream(m, "SELECT id FROM people WHERE id < 0", stop_after_n, &st, &n, &err), 0);
     assert_int_equal(n, 0);
     assert_int_equal(st.rows, 0);
     mf_mysql_close(m);
@@ -344,8 +347,7 @@ static void test_guard_refuses_before_server(void **state)
         assert_int_equal(mf_mysql_stream(m, bad[i], count_rows, &n, NULL, &err), -1);
         assert_non_null(strstr(err.msg, "refused target query"));
         assert_int_equal(mf_mysql_last_errno(m), 0); /* no server error: never sent */
-        assert_int_equal(mf_mysql_query_params(m, bad[i], NULL, 0, count_rows, &n, NULL,
-                                               &err), -1);
+        assert_int_equal(mf_mysql_query_params(m, bad[i], NULL, 0, count_rows, &n, NULL, &err), -1);
         assert_non_null(strstr(err.msg, "refused target query"));
     }
     assert_int_equal(n, 0);
@@ -361,13 +363,13 @@ static void test_server_refuses_raw_write(void **state)
     unsigned e;
 
     /* layer 3, the read-only user, with the guard bypassed (raw C API) */
-    assert_non_null(mysql_real_connect(ro, c->host, c->ro_user, c->ro_password, c->db,
-                                       c->port, NULL, 0));
+    assert_non_null(
+        mysql_real_connect(ro, c->host, c->ro_user, c->ro_password, c->db, c->port, NULL, 0));
     assert_int_equal(mysql_query(ro, "INSERT INTO people VALUES (40000, 'x', NULL)"), 1);
     assert_int_equal(mysql_errno(ro), 1142); /* command denied */
     /* layer 2, the read-only transaction, even for a user who may write */
-    assert_non_null(mysql_real_connect(rw, c->host, c->admin_user, c->admin_password, c->db,
-                                       c->port, NULL, 0));
+    assert_non_null(
+        mysql_real_connect(rw, c->host, c->admin_user, c->admin_password, c->db, c->port, NULL, 0));
     assert_int_equal(mysql_query(rw, "SET SESSION TRANSACTION READ ONLY"), 0);
     assert_int_equal(mysql_query(rw, "START TRANSACTION READ ONLY"), 0);
     assert_int_equal(mysql_query(rw, "INSERT INTO people VALUES (40000, 'x', NULL)"), 1);
@@ -388,16 +390,15 @@ static void test_write_hidden_in_select_is_refused(void **state)
     mf_err err = {{0}};
 
     /* passes the guard (it is a SELECT), but the function writes */
-    assert_int_equal(mf_mysql_stream(rw, "SELECT mf_write_fn()", count_rows, &n, NULL, &err),
-                     -1);
+    assert_int_equal(mf_mysql_stream(rw, "SELECT mf_write_fn()", count_rows, &n, NULL, &err), -1);
     assert_int_equal(mf_mysql_last_errno(rw), 1792);
     assert_non_null(strstr(err.msg, "READ ONLY"));
     assert_int_equal(mf_mysql_query_params(rw, "SELECT mf_write_fn() FROM people WHERE id = ?",
-                                           (const char *const[]){"1"}, 1, count_rows, &n,
-                                           NULL, &err), -1);
-    assert_int_equal(mf_mysql_last_errno(rw), 1792);
-    assert_int_equal(mf_mysql_stream(ro, "SELECT mf_write_fn()", count_rows, &n, NULL, &err),
+                                           (const char *const[]){"1"}, 1, count_rows, &n, NULL,
+                                           &err),
                      -1);
+    assert_int_equal(mf_mysql_last_errno(rw), 1792);
+    assert_int_equal(mf_mysql_stream(ro, "SELECT mf_write_fn()", count_rows, &n, NULL, &err), -1);
     assert_true(mf_mysql_last_errno(ro) == 1370 || mf_mysql_last_errno(ro) == 1792);
     assert_int_equal(admin_count(c, "SELECT COUNT(*) FROM audit"), 0);
     /* the handles still work afterwards */
@@ -426,7 +427,8 @@ static void test_time_limit_stops_slow_query(void **state)
 
     /* SLEEP is refused by the guard: a join of 8e12 rows keeps the server busy instead */
     assert_int_equal(mf_mysql_stream(m, "SELECT COUNT(*) FROM people a, people b, people c",
-                                     count_rows, &n, NULL, &err), -1);
+                                     count_rows, &n, NULL, &err),
+                     -1);
     dt = now_s() - t0;
     assert_true(dt < 3.5);
     assert_int_equal(mf_mysql_last_errno(m), 1969);
@@ -434,10 +436,12 @@ static void test_time_limit_stops_slow_query(void **state)
     assert_non_null(strstr(err.msg, c->host));
     /* same through the prepared-statement path */
     t0 = now_s();
-    assert_int_equal(mf_mysql_query_params(m, "SELECT COUNT(*) FROM people a, people b, "
-                                              "people c WHERE a.id > ?",
+    assert_int_equal(mf_mysql_query_params(m,
+                                           "SELECT COUNT(*) FROM people a, people b, "
+                                           "people c WHERE a.id > ?",
                                            (const char *const[]){"0"}, 1, count_rows, &n, NULL,
-                                           &err), -1);
+                                           &err),
+                     -1);
     assert_true(now_s() - t0 < 3.5);
     assert_int_equal(mf_mysql_last_errno(m), 1969);
     /* and the connection is still usable */
@@ -519,20 +523,21 @@ static void test_sql_mode_is_pinned(void **state)
     one_text ot = {{0}, 0};
     mf_err err = {{0}};
 
-    assert_int_equal(mf_mysql_stream(m, "SELECT @@SESSION.sql_mode", read_one_text, &ot, NULL,
-                                     &err), 0);
+    assert_int_equal(
+        mf_mysql_stream(m, "SELECT @@SESSION.sql_mode", read_one_text, &ot, NULL, &err), 0);
     assert_string_equal(ot.value, MF_MYSQL_SQL_MODE);
     memset(&ot, 0, sizeof(ot));
     assert_int_equal(mf_mysql_stream(m, "SELECT 1 AS \"a\\\" INTO OUTFILE '/tmp/mf_o' -- \"",
-                                     read_one_text, &ot, NULL, &err), 0);
+                                     read_one_text, &ot, NULL, &err),
+                     0);
     assert_int_equal(ot.rows, 1);
     assert_string_equal(ot.value, "1");
     /* the same after a reconnect (the session is set up again) */
     memset(&ot, 0, sizeof(ot));
-    assert_int_equal(mf_mysql_stream(m, "SELECT id FROM people", stop_after_n,
-                                     &(stopper){0, 1}, NULL, &err), 0);
-    assert_int_equal(mf_mysql_stream(m, "SELECT @@SESSION.sql_mode", read_one_text, &ot, NULL,
-                                     &err), 0);
+    assert_int_equal(
+        mf_mysql_stream(m, "SELECT id FROM people", stop_after_n, &(stopper){0, 1}, NULL, &err), 0);
+    assert_int_equal(
+        mf_mysql_stream(m, "SELECT @@SESSION.sql_mode", read_one_text, &ot, NULL, &err), 0);
     assert_string_equal(ot.value, MF_MYSQL_SQL_MODE);
     mf_mysql_close(m);
 }
@@ -546,9 +551,14 @@ static void test_server_error_text_stays_out_of_errors(void **state)
     char path[] = "/tmp/mf_itest_mysql_log_XXXXXX";
     int fd = mkstemp(path);
     mf_log *log = mf_log_new("itest", MF_LOG_DEBUG, fd);
-    mf_mysql_config cfg = {.host = c->host, .port = c->port, .user = c->ro_user,
-                           .password = c->ro_password, .db = c->db, .connect_timeout_s = 5,
-                           .query_time_limit_s = 30, .log = log};
+    mf_mysql_config cfg = {.host = c->host,
+                           .port = c->port,
+                           .user = c->ro_user,
+                           .password = c->ro_password,
+                           .db = c->db,
+                           .connect_timeout_s = 5,
+                           .query_time_limit_s = 30,
+                           .log = log};
     mf_err err = {{0}};
     mf_mysql *m;
     char name1[64], logtext[4096] = {0};
@@ -581,12 +591,12 @@ static void test_server_error_text_stays_out_of_errors(void **state)
 /* ---------------------------------------------------------------- paging */
 
 typedef struct page_seen {
-    unsigned char *seen;  /* per id, 1..NROWS */
+    unsigned char *seen; /* per id, 1..NROWS */
     uint64_t dup;
     uint64_t bad;
     uint64_t in_page;
-    uint64_t stop_at;     /* stop once in_page reaches this (0: never) */
-    int key_col;          /* 0: id is an integer column; 1: text key "k000123" */
+    uint64_t stop_at; /* stop once in_page reaches this (0: never) */
+    int key_col;      /* 0: id is an integer column; 1: text key "k000123" */
 } page_seen;
 
 static int page_row(const mf_mysql_row *r, void *arg)
@@ -655,8 +665,8 @@ static void test_paging_by_int_key(void **state)
     unsigned pages = 0;
 
     /* user query with its own ORDER BY, a trailing comment and semicolon */
-    page_all(*state, "SELECT id, name FROM people WHERE id <= 20000 ORDER BY name; -- tail",
-             "id", 0, 3000, 0, &pages);
+    page_all(*state, "SELECT id, name FROM people WHERE id <= 20000 ORDER BY name; -- tail", "id",
+             0, 3000, 0, &pages);
     assert_int_equal(pages, 7); /* 6 full pages of 3000 and one of 2000 */
 }
 
@@ -664,8 +674,10 @@ static void test_paging_by_text_key(void **state)
 {
     unsigned pages = 0;
 
-    page_all(*state, "SELECT CONCAT('k', LPAD(id, 6, '0')) AS k, name FROM people "
-                     "WHERE id <= 20000", "k", 1, 4000, 0, &pages);
+    page_all(*state,
+             "SELECT CONCAT('k', LPAD(id, 6, '0')) AS k, name FROM people "
+             "WHERE id <= 20000",
+             "k", 1, 4000, 0, &pages);
     assert_int_equal(pages, 6); /* 5 full pages, then an empty one */
 }
 
@@ -674,8 +686,7 @@ static void test_paging_resumes_after_early_stop(void **state)
     unsigned pages = 0;
 
     /* every page stops after 1234 of 5000 rows; the key makes the next page resume */
-    page_all(*state, "SELECT id, name FROM people WHERE id <= 20000", "id", 0, 5000, 1234,
-             &pages);
+    page_all(*state, "SELECT id, name FROM people WHERE id <= 20000", "id", 0, 5000, 1234, &pages);
     assert_int_equal(pages, 17); /* ceil(20000 / 1234) */
 }
 
@@ -688,14 +699,17 @@ static void test_paging_rejects_bad_input(void **state)
     mf_err err = {{0}};
 
     memset(&k, 0, sizeof(k));
-    assert_int_equal(mf_mysql_stream_page(m, "SELECT id FROM people", "nope", &k, 10,
-                                          count_rows, &cnt, &n, &err), -1);
+    assert_int_equal(mf_mysql_stream_page(m, "SELECT id FROM people", "nope", &k, 10, count_rows,
+                                          &cnt, &n, &err),
+                     -1);
     assert_non_null(strstr(err.msg, "nope"));
-    assert_int_equal(mf_mysql_stream_page(m, "DELETE FROM people", "id", &k, 10, count_rows,
-                                          &cnt, &n, &err), -1);
+    assert_int_equal(mf_mysql_stream_page(m, "DELETE FROM people", "id", &k, 10, count_rows, &cnt,
+                                          &n, &err),
+                     -1);
     assert_non_null(strstr(err.msg, "refused"));
-    assert_int_equal(mf_mysql_stream_page(m, "SELECT id, note FROM people WHERE id > 19990",
-                                          "note", &k, 100, count_rows, &cnt, &n, &err), -1);
+    assert_int_equal(mf_mysql_stream_page(m, "SELECT id, note FROM people WHERE id > 19990", "note",
+                                          &k, 100, count_rows, &cnt, &n, &err),
+                     -1);
     assert_non_null(strstr(err.msg, "NULL"));
     assert_int_equal(k.type, MF_MYSQL_KEY_NONE); /* unchanged: no row consumed before it */
     mf_mysql_close(m);
@@ -727,27 +741,31 @@ static void test_bound_param_is_data(void **state)
     const char *q = "SELECT id, name FROM people WHERE name = ?";
 
     assert_int_equal(mf_mysql_query_params(m, q, (const char *const[]){"x' OR '1'='1"}, 1,
-                                           remember_name, &ns, &n, &err), 0);
+                                           remember_name, &ns, &n, &err),
+                     0);
     assert_int_equal(ns.rows, 1);
     assert_string_equal(ns.last, "x' OR '1'='1");
     memset(&ns, 0, sizeof(ns));
     assert_int_equal(mf_mysql_query_params(m, q, (const char *const[]){"O'Brien 김"}, 1,
-                                           remember_name, &ns, &n, &err), 0);
+                                           remember_name, &ns, &n, &err),
+                     0);
     assert_int_equal(ns.rows, 1);
     assert_string_equal(ns.last, "O'Brien 김");
     memset(&ns, 0, sizeof(ns));
     assert_int_equal(mf_mysql_query_params(m, q, (const char *const[]){"' OR 1=1 -- "}, 1,
-                                           remember_name, &ns, &n, &err), 0);
+                                           remember_name, &ns, &n, &err),
+                     0);
     assert_int_equal(ns.rows, 0);
     /* NULL parameter is SQL NULL; several parameters; a long value that grows the buffer */
     assert_int_equal(mf_mysql_query_params(m, "SELECT id, name FROM people WHERE name <=> ?",
-                                           (const char *const[]){NULL}, 1, remember_name, &ns,
-                                           &n, &err), 0);
+                                           (const char *const[]){NULL}, 1, remember_name, &ns, &n,
+                                           &err),
+                     0);
     assert_int_equal(ns.rows, 0);
     assert_int_equal(mf_mysql_query_params(
                          m, "SELECT id, REPEAT(name, 300) FROM people WHERE id IN (?, ?, ?)",
-                         (const char *const[]){"1", "2", "30002"}, 3, remember_name, &ns, &n,
-                         &err), 0);
+                         (const char *const[]){"1", "2", "30002"}, 3, remember_name, &ns, &n, &err),
+                     0);
     assert_int_equal(ns.rows, 3);
     assert_int_equal(n, 3);
     assert_int_equal(strlen(ns.last), sizeof(ns.last) - 1); /* truncated copy of a long value */
@@ -788,9 +806,11 @@ static void test_prepared_long_values_intact(void **state)
     mf_err err = {{0}};
 
     memset(&k, 0, sizeof(k));
-    assert_int_equal(mf_mysql_stream_page(m, "SELECT id, REPEAT(name, 300) AS r FROM people "
-                                             "WHERE id <= 20000", "id", &k, 500, check_long,
-                                          &lv, &n, &err), 0);
+    assert_int_equal(mf_mysql_stream_page(m,
+                                          "SELECT id, REPEAT(name, 300) AS r FROM people "
+                                          "WHERE id <= 20000",
+                                          "id", &k, 500, check_long, &lv, &n, &err),
+                     0);
     assert_int_equal(lv.rows, 500);
     assert_int_equal(lv.bad, 0);
     mf_mysql_close(m);
@@ -801,8 +821,12 @@ static void test_prepared_long_values_intact(void **state)
 static void test_connect_errors_name_the_server(void **state)
 {
     ctx *c = *state;
-    mf_mysql_config cfg = {.host = c->host, .port = c->port, .user = c->ro_user,
-                           .password = "wrong-secret-pw", .db = c->db, .connect_timeout_s = 3};
+    mf_mysql_config cfg = {.host = c->host,
+                           .port = c->port,
+                           .user = c->ro_user,
+                           .password = "wrong-secret-pw",
+                           .db = c->db,
+                           .connect_timeout_s = 3};
     mf_err err = {{0}};
     char want[200];
 
@@ -822,8 +846,11 @@ static void test_connect_errors_name_the_server(void **state)
 static void test_connect_refuses_write_capable_account(void **state)
 {
     ctx *c = *state;
-    mf_mysql_config cfg = {.host = c->host, .port = c->port, .user = c->admin_user,
-                           .password = c->admin_password, .db = c->db,
+    mf_mysql_config cfg = {.host = c->host,
+                           .port = c->port,
+                           .user = c->admin_user,
+                           .password = c->admin_password,
+                           .db = c->db,
                            .connect_timeout_s = 5};
     mf_err err = {{0}};
 
@@ -911,9 +938,10 @@ static void test_gen_sample_loads_2000(void **state)
     source_dir(src, sizeof(src));
     /* the password goes through the environment, not the command line */
     assert_int_equal(setenv("MF_MYSQL_ADMIN_PASSWORD", c->admin_password, 1), 0);
-    snprintf(cmd, sizeof(cmd), "python3 '%s/schemas/mysql/gen_sample.py' --customers 2000 "
-                               "--seed 7 --db '%s' --create-schema "
-                               "--host '%s' --port %u --user '%s' --truncate",
+    snprintf(cmd, sizeof(cmd),
+             "python3 '%s/schemas/mysql/gen_sample.py' --customers 2000 "
+             "--seed 7 --db '%s' --create-schema "
+             "--host '%s' --port %u --user '%s' --truncate",
              src, c->gen_db, c->host, c->port, c->admin_user);
     assert_int_equal(system(cmd), 0);
     /* idempotent: the same seed again, without --truncate, changes nothing */
@@ -931,8 +959,8 @@ static void test_gen_sample_loads_2000(void **state)
     assert_true(stream_count(m, "SELECT 0, COUNT(DISTINCT status) FROM subscriptions") == 3);
     assert_true(stream_count(m, "SELECT 0, COUNT(*) FROM customers WHERE name REGEXP "
                                 "'^[가-힣]{3,4}$'") == 2000);
-    assert_int_equal(mf_mysql_stream(m, "SELECT phone FROM customers", count_phone, &ph, NULL,
-                                     &err), 0);
+    assert_int_equal(
+        mf_mysql_stream(m, "SELECT phone FROM customers", count_phone, &ph, NULL, &err), 0);
     assert_int_equal(ph.rows, 2000);
     /* default share 3%: expect roughly 60 of 2000 */
     assert_true(ph.malformed >= 20 && ph.malformed <= 120);

@@ -40,7 +40,7 @@ static PGconn *bouncer(const char *db)
 
 static long scalar_long(PGconn *c, const char *sql)
 {
-    mf_err err = { { 0 } };
+    mf_err err = {{0}};
     PGresult *r = mf_pg_query(c, sql, 0, NULL, &err);
     long n;
 
@@ -91,7 +91,7 @@ static void test_migrate_through_bouncer(void **state)
     char dir[PATH_MAX];
     pthread_t th[RUNNERS];
     runner_arg args[RUNNERS];
-    mf_err err = { { 0 } };
+    mf_err err = {{0}};
     PGconn *c = bouncer(t->name);
     PGconn *d;
     int files;
@@ -152,8 +152,10 @@ static int copy_rows(PGconn *c, void *arg, mf_err *err)
         len += (size_t)n;
     }
     /* rows split across buffers on purpose */
-    if (mf_pg_copy_begin(c, "COPY mf_consumer_offsets (consumer_group, topic, partition, "
-                            "next_offset) FROM STDIN", err) != 0)
+    if (mf_pg_copy_begin(c,
+                         "COPY mf_consumer_offsets (consumer_group, topic, partition, "
+                         "next_offset) FROM STDIN",
+                         err) != 0)
         goto out;
     if (mf_pg_copy_put(c, buf, len / 3, err) != 0 ||
         mf_pg_copy_put(c, buf + len / 3, len - len / 3, err) != 0) {
@@ -177,7 +179,7 @@ static void test_copy_through_bouncer(void **state)
     static const char bad[] = "reporter\tmf.results\t1\t5\nreporter\tmf.results\tnot-a-number\t6\n";
     testdb *t = *state;
     char dir[PATH_MAX];
-    mf_err err = { { 0 } };
+    mf_err err = {{0}};
     PGconn *c = bouncer(t->name);
     long long rows = -1;
 
@@ -191,27 +193,31 @@ static void test_copy_through_bouncer(void **state)
         fail_msg("%s", err.msg);
     assert_int_equal(scalar_long(c, "SELECT count(*) FROM mf_consumer_offsets"), COPY_ROWS);
     assert_int_equal(scalar_long(c, "SELECT sum(next_offset) - sum(partition) * 2 "
-                                    "FROM mf_consumer_offsets"), 0);
+                                    "FROM mf_consumer_offsets"),
+                     0);
 
     /* a failing COPY (outside a transaction) reports the error and leaves nothing behind */
-    assert_int_equal(mf_pg_copy_in(c, "COPY mf_consumer_offsets (consumer_group, topic, "
-                                      "partition, next_offset) FROM STDIN",
+    assert_int_equal(mf_pg_copy_in(c,
+                                   "COPY mf_consumer_offsets (consumer_group, topic, "
+                                   "partition, next_offset) FROM STDIN",
                                    bad, sizeof(bad) - 1, &rows, &err),
                      -1);
     if (strstr(err.msg, "copy failed") == NULL || strstr(err.msg, "22P02") == NULL)
         fail_msg("unexpected error: %s", err.msg);
     assert_int_equal(scalar_long(c, "SELECT count(*) FROM mf_consumer_offsets "
-                                    "WHERE next_offset = 5 AND partition = 1"), 0);
+                                    "WHERE next_offset = 5 AND partition = 1"),
+                     0);
 
     /* the pooled connection is usable after the error; parameters use the unnamed statement */
     for (int i = 0; i < 50; i++) {
         char num[16];
-        const char *params[1] = { num };
+        const char *params[1] = {num};
         PGresult *r;
 
         snprintf(num, sizeof(num), "%d", i);
-        r = mf_pg_query(c, "SELECT next_offset FROM mf_consumer_offsets "
-                           "WHERE consumer_group = 'reporter' AND partition = $1::int",
+        r = mf_pg_query(c,
+                        "SELECT next_offset FROM mf_consumer_offsets "
+                        "WHERE consumer_group = 'reporter' AND partition = $1::int",
                         1, params, &err);
         if (r == NULL)
             fail_msg("%s", err.msg);
@@ -230,7 +236,7 @@ static void test_binary_through_bouncer(void **state)
                                0x00, 0x00, 0x00, 0x00, 0x2a}};
     static const char *want = "018f0000-0000-8000-8000-00000000002a|7|홍길동 \t\"q\"|*|-5";
     testdb *t = *state;
-    mf_err err = { { 0 } };
+    mf_err err = {{0}};
     PGconn *c = bouncer(t->name);
     mf_pgbin_arr ids, names, nums;
     const char *params[3];
@@ -247,16 +253,17 @@ static void test_binary_through_bouncer(void **state)
     assert_int_equal(mf_pgbin_copy_header(&b, &err), 0);
     assert_int_equal(mf_pgbin_copy_row(&b, 5, &err), 0);
     assert_int_equal(mf_pgbin_uuid(&b, &u, &err) | mf_pgbin_int4(&b, 7, &err) |
-                         mf_pgbin_text(&b, "홍길동 \t\"q\"", &err) |
-                         mf_pgbin_text(&b, NULL, &err) | mf_pgbin_int8(&b, -5, &err),
+                         mf_pgbin_text(&b, "홍길동 \t\"q\"", &err) | mf_pgbin_text(&b, NULL, &err) |
+                         mf_pgbin_int8(&b, -5, &err),
                      0);
     assert_int_equal(mf_pgbin_copy_trailer(&b, &err), 0);
-    if (mf_pg_copy_in(c, "COPY bin_t FROM STDIN (FORMAT binary)", b.data, b.len, &rows,
-                      &err) != 0)
+    if (mf_pg_copy_in(c, "COPY bin_t FROM STDIN (FORMAT binary)", b.data, b.len, &rows, &err) != 0)
         fail_msg("%s", err.msg);
     assert_int_equal(rows, 1);
-    r = mf_pg_query(c, "SELECT id || '|' || n || '|' || name || '|' || coalesce(note, '*') "
-                       "|| '|' || big FROM bin_t", 0, NULL, &err);
+    r = mf_pg_query(c,
+                    "SELECT id || '|' || n || '|' || name || '|' || coalesce(note, '*') "
+                    "|| '|' || big FROM bin_t",
+                    0, NULL, &err);
     assert_non_null(r);
     assert_string_equal(PQgetvalue(r, 0, 0), want);
     PQclear(r);
@@ -268,9 +275,8 @@ static void test_binary_through_bouncer(void **state)
                          mf_pgbin_text(&b, "bad \xff", &err) | mf_pgbin_text(&b, NULL, &err) |
                          mf_pgbin_int8(&b, 0, &err) | mf_pgbin_copy_trailer(&b, &err),
                      0);
-    assert_int_equal(mf_pg_copy_in(c, "COPY bin_t FROM STDIN (FORMAT binary)", b.data, b.len,
-                                   NULL, &err),
-                     -1);
+    assert_int_equal(
+        mf_pg_copy_in(c, "COPY bin_t FROM STDIN (FORMAT binary)", b.data, b.len, NULL, &err), -1);
     if (strstr(err.msg, "22021") == NULL)
         fail_msg("unexpected error: %s", err.msg);
     assert_int_equal(scalar_long(c, "SELECT count(*) FROM bin_t"), 1);
@@ -313,8 +319,8 @@ static void test_binary_through_bouncer(void **state)
     }
     /* an element type that does not match the cast is refused */
     params[0] = mf_pgbin_arr_finish(&names, &lengths[0], &err);
-    assert_null(mf_pg_query_fmt(c, "SELECT cardinality($1::uuid[])", 1, params, lengths,
-                                formats, &err));
+    assert_null(
+        mf_pg_query_fmt(c, "SELECT cardinality($1::uuid[])", 1, params, lengths, formats, &err));
     if (strstr(err.msg, "element type") == NULL)
         fail_msg("unexpected error: %s", err.msg);
     mf_pgbin_arr_free(&ids);
@@ -326,7 +332,7 @@ static void test_binary_through_bouncer(void **state)
 static void test_copy_rejects_non_copy(void **state)
 {
     testdb *t = *state;
-    mf_err err = { { 0 } };
+    mf_err err = {{0}};
     PGconn *c = bouncer(t->name);
 
     assert_int_equal(mf_pg_copy_begin(c, "SELECT 1", &err), -1);

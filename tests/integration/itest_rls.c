@@ -64,31 +64,39 @@ static const char ADMIN[] = "{\"sub\":\"u-admin\",\"role\":\"authenticated\","
  * staff role in app_metadata (user_metadata is editable by the user, a top-level role is the
  * database role, an unknown or differently spelt role is no role). */
 static const who NOBODY[] = {
-    { "anon", NULL },
-    { "anon", ADMIN },
-    { "authenticated", NULL },
-    { "authenticated", "{}" },
-    { "authenticated", "{\"sub\":\"u1\",\"role\":\"authenticated\"}" },
-    { "authenticated", "{\"sub\":\"u1\",\"user_metadata\":{\"role\":\"admin\"}}" },
-    { "authenticated", "{\"sub\":\"u1\",\"role\":\"admin\"}" },
-    { "authenticated", "{\"sub\":\"u1\",\"app_metadata\":{\"role\":\"owner\"}}" },
-    { "authenticated", "{\"sub\":\"u1\",\"app_metadata\":{\"role\":\"Admin\"}}" },
-    { "authenticated", "{\"sub\":\"u1\",\"app_metadata\":{\"roles\":[\"admin\"]}}" },
+    {"anon", NULL},
+    {"anon", ADMIN},
+    {"authenticated", NULL},
+    {"authenticated", "{}"},
+    {"authenticated", "{\"sub\":\"u1\",\"role\":\"authenticated\"}"},
+    {"authenticated", "{\"sub\":\"u1\",\"user_metadata\":{\"role\":\"admin\"}}"},
+    {"authenticated", "{\"sub\":\"u1\",\"role\":\"admin\"}"},
+    {"authenticated", "{\"sub\":\"u1\",\"app_metadata\":{\"role\":\"owner\"}}"},
+    {"authenticated", "{\"sub\":\"u1\",\"app_metadata\":{\"role\":\"Admin\"}}"},
+    {"authenticated", "{\"sub\":\"u1\",\"app_metadata\":{\"roles\":[\"admin\"]}}"},
 };
 
 #define NNOBODY (sizeof(NOBODY) / sizeof(NOBODY[0]))
 
 /* The seed's tables and views, then the fleet's. */
 static const char *const SEED_RELATIONS[] = {
-    "workflows", "workflow_runs", "message_templates", "template_usage_logs",
-    "individual_variable_mappings", "variable_query_templates", "message_logs",
-    "system_settings", "user_activity_logs", "daily_statistics", "workflow_summary",
+    "workflows",
+    "workflow_runs",
+    "message_templates",
+    "template_usage_logs",
+    "individual_variable_mappings",
+    "variable_query_templates",
+    "message_logs",
+    "system_settings",
+    "user_activity_logs",
+    "daily_statistics",
+    "workflow_summary",
     "daily_stats_summary",
 };
 static const char *const FLEET_RELATIONS[] = {
-    "mf_job_claims", "mf_consumer_offsets", "mf_status_poller", "mf_claim_outcomes",
-    "mf_claim_groups", "mf_job_claim_states", "mf_schema_migrations",
-    "mf_webhook_secrets", "mf_webhook_signatures", "mf_webhook_idempotency", "mf_webhook_runs",
+    "mf_job_claims",         "mf_consumer_offsets",    "mf_status_poller",     "mf_claim_outcomes",
+    "mf_claim_groups",       "mf_job_claim_states",    "mf_schema_migrations", "mf_webhook_secrets",
+    "mf_webhook_signatures", "mf_webhook_idempotency", "mf_webhook_runs",
 };
 
 #define NSEED (sizeof(SEED_RELATIONS) / sizeof(SEED_RELATIONS[0]))
@@ -161,15 +169,15 @@ static void exec_ok(const char *sql)
 static outcome request(const who *w, const char *sql, int is_read, int commit)
 {
     char role[96];
-    const char *params[1] = { w->claims };
+    const char *params[1] = {w->claims};
     outcome o;
     PGresult *r;
 
     memset(&o, 0, sizeof(o));
     exec_ok("BEGIN");
     if (w->claims != NULL)
-        PQclear(mf_test_pg_query(S.c, "SELECT set_config('request.jwt.claims', $1, true)", 1,
-                                 params));
+        PQclear(
+            mf_test_pg_query(S.c, "SELECT set_config('request.jwt.claims', $1, true)", 1, params));
     snprintf(role, sizeof(role), "SET LOCAL ROLE %s", w->role);
     exec_ok(role);
     r = PQexec(S.c, sql);
@@ -281,10 +289,12 @@ static void write_sql(size_t i, char *out, size_t cap)
 
 static void seed_rows(void)
 {
-    PGresult *r = mf_test_pg_query(S.c, "INSERT INTO workflows (name, status, trigger_type,"
-                                        " target_config) VALUES ('가입 환영', 'active', 'manual',"
-                                        " '{\"query\":\"SELECT id, phone FROM customers\"}')"
-                                        " RETURNING id", 0, NULL);
+    PGresult *r = mf_test_pg_query(S.c,
+                                   "INSERT INTO workflows (name, status, trigger_type,"
+                                   " target_config) VALUES ('가입 환영', 'active', 'manual',"
+                                   " '{\"query\":\"SELECT id, phone FROM customers\"}')"
+                                   " RETURNING id",
+                                   0, NULL);
 
     snprintf(S.workflow, sizeof(S.workflow), "%s", PQgetvalue(r, 0, 0));
     PQclear(r);
@@ -327,7 +337,7 @@ static void seed_rows(void)
 
 static int group_setup(void **state)
 {
-    mf_err err = { { 0 } };
+    mf_err err = {{0}};
 
     (void)state;
     memset(&S, 0, sizeof(S));
@@ -386,7 +396,8 @@ static void test_self_check(void **state)
         o = as_owner(sql, 0);
         if (o.sqlstate[0] != '\0' || o.rows == 0)
             fail_msg("the owner's \"%s\": sqlstate \"%s\", rows %lld: the statement proves "
-                     "nothing", sql, o.sqlstate, o.rows);
+                     "nothing",
+                     sql, o.sqlstate, o.rows);
     }
 }
 
@@ -395,6 +406,7 @@ static void test_self_check(void **state)
  * RLS does not govern (TRUNCATE, REFERENCES, TRIGGER) on any. */
 static void test_privileges(void **state)
 {
+    /* clang-format off */
     static const char sql[] =
         "SELECT string_agg(format('%s %s %s', r.rolname, c.relname, p), ', ' ORDER BY 1)"
         " FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
@@ -417,6 +429,7 @@ static void test_privileges(void **state)
         " JOIN pg_namespace n ON n.oid = p.pronamespace"
         " WHERE n.nspname = 'public' AND p.proname LIKE 'mf\\_%'"
         "   AND has_function_privilege('anon', p.oid, 'EXECUTE')";
+    /* clang-format on */
     char got[4096];
 
     (void)state;
@@ -430,9 +443,11 @@ static void test_privileges(void **state)
     if (got[0] != '\0')
         fail_msg("anon may execute: %s", got);
     /* the sequences exist (the check above is not vacuous) */
-    assert_true(mf_test_pg_ll(S.c, "SELECT count(*) FROM pg_class c JOIN pg_namespace n"
-                                   " ON n.oid = c.relnamespace WHERE n.nspname = 'public'"
-                                   " AND c.relkind = 'S'", 0, NULL) >= 2);
+    assert_true(mf_test_pg_ll(S.c,
+                              "SELECT count(*) FROM pg_class c JOIN pg_namespace n"
+                              " ON n.oid = c.relnamespace WHERE n.nspname = 'public'"
+                              " AND c.relkind = 'S'",
+                              0, NULL) >= 2);
 }
 
 static void no_access(void)
@@ -469,7 +484,7 @@ static void test_nobody_reads_or_writes(void **state)
 
 static void test_marketer_manages_workflows(void **state)
 {
-    const who m = { "authenticated", MARKETER };
+    const who m = {"authenticated", MARKETER};
     char sql[SQL_MAX];
 
     (void)state;
@@ -477,17 +492,21 @@ static void test_marketer_manages_workflows(void **state)
     expect_rows(&m, "SELECT count(*) FROM workflow_summary", 1, 0, 1);
     /* an edit that stays */
     expect_rows(&m, "UPDATE workflows SET description = 'edited by a marketer'", 0, 1, 1);
-    assert_int_equal(mf_test_pg_ll(S.c, "SELECT count(*) FROM workflows"
-                                        " WHERE description = 'edited by a marketer'", 0, NULL),
+    assert_int_equal(mf_test_pg_ll(S.c,
+                                   "SELECT count(*) FROM workflows"
+                                   " WHERE description = 'edited by a marketer'",
+                                   0, NULL),
                      1);
-    expect_rows(&m, "INSERT INTO workflows (name, trigger_type) VALUES ('새 캠페인', 'manual')",
-                0, 0, 1);
+    expect_rows(&m, "INSERT INTO workflows (name, trigger_type) VALUES ('새 캠페인', 'manual')", 0,
+                0, 1);
     expect_rows(&m, "DELETE FROM workflows", 0, 0, 1);
     expect_rows(&m, "UPDATE message_templates SET content = '#{name}님 반갑습니다'", 0, 0, 1);
     expect_rows(&m, "UPDATE variable_query_templates SET description = 'x'", 0, 0, 1);
     expect_rows(&m, "UPDATE individual_variable_mappings SET default_value = 'x'", 0, 0, 1);
-    snprintf(sql, sizeof(sql), "INSERT INTO workflow_runs (workflow_id, status, trigger_type)"
-             " VALUES ('%s', 'running', 'manual')", S.workflow);
+    snprintf(sql, sizeof(sql),
+             "INSERT INTO workflow_runs (workflow_id, status, trigger_type)"
+             " VALUES ('%s', 'running', 'manual')",
+             S.workflow);
     expect_rows(&m, sql, 0, 0, 1);
     expect_rows(&m, "SELECT count(*) FROM message_logs", 1, 0, 1);
     /* outcomes are the fleet's to write; settings the admins' */
@@ -502,8 +521,10 @@ static void test_marketer_manages_workflows(void **state)
     expect_rows(&m, "SELECT count(*) FROM system_settings WHERE is_encrypted", 1, 0, 0);
     expect_rows(&m, "SELECT count(*) FROM user_activity_logs", 1, 0, 0);
     /* they append their own actions only */
-    expect_rows(&m, "INSERT INTO user_activity_logs (user_id, action)"
-                    " VALUES ('u-marketer', 'workflow.update')", 0, 0, 1);
+    expect_rows(&m,
+                "INSERT INTO user_activity_logs (user_id, action)"
+                " VALUES ('u-marketer', 'workflow.update')",
+                0, 0, 1);
     expect_refused(&m, "INSERT INTO user_activity_logs (user_id, action)"
                        " VALUES ('u-admin', 'workflow.update')");
     expect_refused(&m, "TRUNCATE workflows CASCADE");
@@ -511,7 +532,7 @@ static void test_marketer_manages_workflows(void **state)
 
 static void test_operator_manages_runs(void **state)
 {
-    const who o = { "authenticated", OPERATOR };
+    const who o = {"authenticated", OPERATOR};
 
     (void)state;
     expect_rows(&o, "UPDATE workflow_runs SET status = 'cancelled'", 0, 0, 1);
@@ -521,7 +542,7 @@ static void test_operator_manages_runs(void **state)
 
 static void test_analyst_reads_results(void **state)
 {
-    const who a = { "authenticated", ANALYST };
+    const who a = {"authenticated", ANALYST};
 
     (void)state;
     expect_rows(&a, "SELECT count(*) FROM message_logs", 1, 0, 1);
@@ -547,24 +568,32 @@ static void test_analyst_reads_results(void **state)
 
 static void test_admin_changes_settings(void **state)
 {
-    const who a = { "authenticated", ADMIN };
-    const who m = { "authenticated", MARKETER };
+    const who a = {"authenticated", ADMIN};
+    const who m = {"authenticated", MARKETER};
 
     (void)state;
     expect_rows(&a, "SELECT count(*) FROM system_settings", 1, 0, 2);
-    expect_rows(&a, "UPDATE system_settings SET setting_value = '\"0299998888\"'"
-                    " WHERE setting_key = 'default_sender'", 0, 1, 1);
-    assert_int_equal(mf_test_pg_ll(S.c, "SELECT count(*) FROM system_settings WHERE"
-                                        " setting_value = '\"0299998888\"'", 0, NULL), 1);
-    expect_rows(&a, "INSERT INTO system_settings (setting_key, setting_value)"
-                    " VALUES ('quiet_hours', '{\"from\":\"21:00\"}')", 0, 0, 1);
+    expect_rows(&a,
+                "UPDATE system_settings SET setting_value = '\"0299998888\"'"
+                " WHERE setting_key = 'default_sender'",
+                0, 1, 1);
+    assert_int_equal(mf_test_pg_ll(S.c,
+                                   "SELECT count(*) FROM system_settings WHERE"
+                                   " setting_value = '\"0299998888\"'",
+                                   0, NULL),
+                     1);
+    expect_rows(&a,
+                "INSERT INTO system_settings (setting_key, setting_value)"
+                " VALUES ('quiet_hours', '{\"from\":\"21:00\"}')",
+                0, 0, 1);
     /* the marketer sees the change, cannot make one */
-    expect_rows(&m, "SELECT count(*) FROM system_settings WHERE"
-                    " setting_value = '\"0299998888\"'", 1, 0, 1);
+    expect_rows(&m,
+                "SELECT count(*) FROM system_settings WHERE"
+                " setting_value = '\"0299998888\"'",
+                1, 0, 1);
     expect_no_write(&m, "DELETE FROM system_settings");
     /* the fleet's key reads everything */
-    expect_rows(&(const who){ "service_role", NULL }, "SELECT count(*) FROM message_logs", 1, 0,
-                1);
+    expect_rows(&(const who){"service_role", NULL}, "SELECT count(*) FROM message_logs", 1, 0, 1);
 }
 
 /* A project whose owner later runs GRANT ... ON ALL TABLES again (the Supabase dashboard, a
@@ -574,10 +603,11 @@ static void test_rls_holds_without_revokes(void **state)
     (void)state;
     exec_ok("GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public"
             " TO anon, authenticated");
-    assert_int_equal(mf_test_pg_ll(S.c, "SELECT count(*) FROM pg_class c JOIN pg_namespace n"
-                                        " ON n.oid = c.relnamespace WHERE n.nspname = 'public'"
-                                        " AND c.relkind IN ('r', 'v')"
-                                        " AND NOT has_table_privilege('anon', c.oid, 'SELECT')",
+    assert_int_equal(mf_test_pg_ll(S.c,
+                                   "SELECT count(*) FROM pg_class c JOIN pg_namespace n"
+                                   " ON n.oid = c.relnamespace WHERE n.nspname = 'public'"
+                                   " AND c.relkind IN ('r', 'v')"
+                                   " AND NOT has_table_privilege('anon', c.oid, 'SELECT')",
                                    0, NULL),
                      0);
     no_access();

@@ -29,19 +29,22 @@ static int setup(void **state)
     mf_test_db_create(mf_test_pg_dsn(), "runscancel", f->db.name, sizeof(f->db.name));
     f->pg = mf_test_pg_connect(mf_test_pg_dsn(), f->db.name, "PostgreSQL (MF_PG_DSN)");
     mf_test_db_migrate(f->pg);
-    mf_test_pg_str(f->pg, "INSERT INTO message_templates (name, category, message_type, content)"
-                          " VALUES ('t', 'notification', 'sms', '안녕 #{name}') RETURNING id",
+    mf_test_pg_str(f->pg,
+                   "INSERT INTO message_templates (name, category, message_type, content)"
+                   " VALUES ('t', 'notification', 'sms', '안녕 #{name}') RETURNING id",
                    0, NULL, f->tpl, sizeof(f->tpl));
     {
         const char *p[1] = {f->tpl};
 
-        mf_test_pg_str(f->pg, "INSERT INTO workflows (name, status, trigger_type, message_config)"
-                              " VALUES ('w', 'active', 'manual',"
-                              " jsonb_build_object('template_id', $1::text)) RETURNING id",
+        mf_test_pg_str(f->pg,
+                       "INSERT INTO workflows (name, status, trigger_type, message_config)"
+                       " VALUES ('w', 'active', 'manual',"
+                       " jsonb_build_object('template_id', $1::text)) RETURNING id",
                        1, p, f->wf, sizeof(f->wf));
-        mf_test_pg_str(f->pg, "INSERT INTO workflows (name, status, trigger_type, message_config)"
-                              " VALUES ('p', 'paused', 'manual',"
-                              " jsonb_build_object('template_id', $1::text)) RETURNING id",
+        mf_test_pg_str(f->pg,
+                       "INSERT INTO workflows (name, status, trigger_type, message_config)"
+                       " VALUES ('p', 'paused', 'manual',"
+                       " jsonb_build_object('template_id', $1::text)) RETURNING id",
                        1, p, f->paused_wf, sizeof(f->paused_wf));
     }
     *state = f;
@@ -59,15 +62,16 @@ static int teardown(void **state)
 }
 
 /* A run of workflow wf; `cols` and `vals` add columns (", planner_owner" / ", 'p1'"). */
-static void run(fixture *f, const char *wf, const char *status, const char *cols,
-                const char *vals, char *out)
+static void run(fixture *f, const char *wf, const char *status, const char *cols, const char *vals,
+                char *out)
 {
     char sql[1024];
     const char *p[2] = {wf, status};
 
     snprintf(sql, sizeof(sql),
              "INSERT INTO workflow_runs (workflow_id, status, trigger_type%s)"
-             " VALUES ($1, $2, 'manual'%s) RETURNING id", cols, vals);
+             " VALUES ($1, $2, 'manual'%s) RETURNING id",
+             cols, vals);
     mf_test_pg_str(f->pg, sql, 2, p, out, 40);
 }
 
@@ -113,9 +117,11 @@ static int finish(fixture *f, const char *run_id)
     return c.completed;
 }
 
+/* clang-format off */
 #define ENDED "SELECT count(*) FROM workflow_runs WHERE id = $1 AND status = 'cancelled'" \
               " AND completed_at IS NOT NULL AND execution_time_ms IS NOT NULL" \
               " AND logs @> '[{\"event\":\"finished\"}]'"
+/* clang-format on */
 
 /* Never claimed: no job exists, it ends at once; nothing sent, so no template usage. An
  * expanded run ends only once every job has its row, exactly once; it used the template. A
@@ -140,16 +146,18 @@ static void test_finish(void **state)
     assert_int_equal(finish(f, expanded), 1);
     assert_int_equal(finish(f, expanded), 0);
     assert_int_equal(num(f, ENDED, expanded), 1);
-    assert_int_equal(num(f, "SELECT count(*) FROM template_usage_logs WHERE workflow_run_id = $1"
-                            " AND NOT success"
-                            " AND error_message = 'run cancelled after 2 of 4 messages'",
-                         expanded), 1);
-    assert_int_equal(num(f, "SELECT coalesce(sum(templates_used), 0) FROM daily_statistics",
-                         NULL), 1);
-    assert_int_equal(num(f, "SELECT coalesce(sum(workflows_executed), 0) FROM daily_statistics",
-                         NULL), 0);
-    assert_int_equal(num(f, "SELECT count(*) FROM workflows WHERE last_run_at IS NOT NULL",
-                         NULL), 1);
+    assert_int_equal(num(f,
+                         "SELECT count(*) FROM template_usage_logs WHERE workflow_run_id = $1"
+                         " AND NOT success"
+                         " AND error_message = 'run cancelled after 2 of 4 messages'",
+                         expanded),
+                     1);
+    assert_int_equal(num(f, "SELECT coalesce(sum(templates_used), 0) FROM daily_statistics", NULL),
+                     1);
+    assert_int_equal(
+        num(f, "SELECT coalesce(sum(workflows_executed), 0) FROM daily_statistics", NULL), 0);
+    assert_int_equal(num(f, "SELECT count(*) FROM workflows WHERE last_run_at IS NOT NULL", NULL),
+                     1);
 
     run(f, f->wf, "running", ", planner_owner, expansion_finished_at, target_count",
         ", 'p1', now(), 0", running);
@@ -206,8 +214,11 @@ static void test_orphaned(void **state)
         fail_msg("no expansion_stopped entry naming the planner: %s", logs);
     assert_int_equal(num(f, ENDED, busy), 0);
     assert_int_equal(num(f, ENDED, leased), 0);
-    assert_int_equal(num(f, "SELECT count(*) FROM workflow_runs WHERE id = $1"
-                            " AND expansion_finished_at IS NULL", leased), 1);
+    assert_int_equal(num(f,
+                         "SELECT count(*) FROM workflow_runs WHERE id = $1"
+                         " AND expansion_finished_at IS NULL",
+                         leased),
+                     1);
 }
 
 /* A held run (paused workflow) missing results is not flagged stalled; an active one is. */
@@ -224,10 +235,16 @@ static void test_stall_skips_paused(void **state)
         ", now() - interval '1 hour', 10", stuck);
     assert_int_equal(mf_runs_mark_stalled(f->pg, 60, NULL, 0, &n, &err), 0);
     assert_int_equal(n, 1);
-    assert_int_equal(num(f, "SELECT count(*) FROM workflow_runs WHERE id = $1"
-                            " AND logs @> '[{\"event\":\"stalled\"}]'", stuck), 1);
-    assert_int_equal(num(f, "SELECT count(*) FROM workflow_runs WHERE id = $1"
-                            " AND logs @> '[{\"event\":\"stalled\"}]'", held), 0);
+    assert_int_equal(num(f,
+                         "SELECT count(*) FROM workflow_runs WHERE id = $1"
+                         " AND logs @> '[{\"event\":\"stalled\"}]'",
+                         stuck),
+                     1);
+    assert_int_equal(num(f,
+                         "SELECT count(*) FROM workflow_runs WHERE id = $1"
+                         " AND logs @> '[{\"event\":\"stalled\"}]'",
+                         held),
+                     0);
 }
 
 int main(void)

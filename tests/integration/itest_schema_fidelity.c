@@ -125,8 +125,8 @@ typedef struct snap {
 
 static snap take(PGconn *c, const char *sql)
 {
-    mf_err err = { { 0 } };
-    snap s = { mf_pg_query(c, sql, 0, NULL, &err) };
+    mf_err err = {{0}};
+    snap s = {mf_pg_query(c, sql, 0, NULL, &err)};
 
     if (s.res == NULL)
         fail_msg("%s: %s", sql, err.msg);
@@ -195,70 +195,70 @@ typedef struct category {
 
 /* compare() takes the seed's tables and columns from the first two */
 static const category CATEGORIES[] = {
-    { "table",
-      "SELECT c.relname, c.relkind::text || '|rls=' || c.relrowsecurity || '|force=' || "
-      "c.relforcerowsecurity || '|' || c.relpersistence::text || '|options=' || "
-      "coalesce(array_to_string(c.reloptions, ','), '') || '|' "
-      "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-      "WHERE n.nspname = 'public' AND c.relkind IN ('r', 'v', 'p')",
-      EXTRA_ALLOWED },
-    { "column",
-      "SELECT c.relname || '.' || a.attname, a.attnum || '|' || "
-      "format_type(a.atttypid, a.atttypmod) || '|notnull=' || a.attnotnull || '|default=' || "
-      "coalesce(pg_get_expr(d.adbin, d.adrelid), '<none>') || '|collation=' || a.attcollation "
-      "|| '|' || a.attidentity::text || a.attgenerated::text "
-      "FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid "
-      "JOIN pg_namespace n ON n.oid = c.relnamespace "
-      "LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum "
-      "WHERE n.nspname = 'public' AND c.relkind IN ('r', 'v', 'p') AND a.attnum > 0 "
-      "AND NOT a.attisdropped",
-      EXTRA_ALLOWED },
-    { "constraint",
-      "SELECT c.relname || '.' || con.conname, con.contype::text || '|' || "
-      "pg_get_constraintdef(con.oid) || '|deferrable=' || con.condeferrable, "
-      "coalesce((SELECT string_agg(a.attname, ',' ORDER BY a.attname) FROM pg_attribute a "
-      "WHERE a.attrelid = con.conrelid AND a.attnum = ANY (con.conkey)), '') "
-      "FROM pg_constraint con JOIN pg_class c ON c.oid = con.conrelid "
-      "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'public'",
-      EXTRA_NOT_ON_SEED_COL },
-    { "index",
-      "SELECT tablename || '.' || indexname, indexdef FROM pg_indexes "
-      "WHERE schemaname = 'public'",
-      EXTRA_ALLOWED },
-    { "trigger",
-      "SELECT c.relname || '.' || t.tgname, pg_get_triggerdef(t.oid) || '|enabled=' || "
-      "t.tgenabled::text FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
-      "JOIN pg_namespace n ON n.oid = c.relnamespace "
-      "WHERE n.nspname = 'public' AND NOT t.tgisinternal",
-      EXTRA_NOT_ON_SEED },
-    { "policy",
-      "SELECT tablename || '.' || policyname, permissive || '|' || roles::text || '|' || cmd || "
-      "'|' || coalesce(qual, '<none>') || '|' || coalesce(with_check, '<none>') "
-      "FROM pg_policies WHERE schemaname = 'public'",
-      EXTRA_NOT_ON_SEED },
-    { "view",
-      "SELECT c.relname, pg_get_viewdef(c.oid) FROM pg_class c "
-      "JOIN pg_namespace n ON n.oid = c.relnamespace "
-      "WHERE n.nspname = 'public' AND c.relkind IN ('v', 'm')",
-      EXTRA_ALLOWED },
-    { "function",
-      "SELECT p.proname || '(' || pg_get_function_identity_arguments(p.oid) || ')', "
-      "pg_get_functiondef(p.oid) FROM pg_proc p "
-      "JOIN pg_namespace n ON n.oid = p.pronamespace "
-      "WHERE n.nspname = 'public' AND p.prokind = 'f'",
-      EXTRA_ALLOWED },
+    {"table",
+     "SELECT c.relname, c.relkind::text || '|rls=' || c.relrowsecurity || '|force=' || "
+     "c.relforcerowsecurity || '|' || c.relpersistence::text || '|options=' || "
+     "coalesce(array_to_string(c.reloptions, ','), '') || '|' "
+     "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+     "WHERE n.nspname = 'public' AND c.relkind IN ('r', 'v', 'p')",
+     EXTRA_ALLOWED},
+    {"column",
+     "SELECT c.relname || '.' || a.attname, a.attnum || '|' || "
+     "format_type(a.atttypid, a.atttypmod) || '|notnull=' || a.attnotnull || '|default=' || "
+     "coalesce(pg_get_expr(d.adbin, d.adrelid), '<none>') || '|collation=' || a.attcollation "
+     "|| '|' || a.attidentity::text || a.attgenerated::text "
+     "FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid "
+     "JOIN pg_namespace n ON n.oid = c.relnamespace "
+     "LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum "
+     "WHERE n.nspname = 'public' AND c.relkind IN ('r', 'v', 'p') AND a.attnum > 0 "
+     "AND NOT a.attisdropped",
+     EXTRA_ALLOWED},
+    {"constraint",
+     "SELECT c.relname || '.' || con.conname, con.contype::text || '|' || "
+     "pg_get_constraintdef(con.oid) || '|deferrable=' || con.condeferrable, "
+     "coalesce((SELECT string_agg(a.attname, ',' ORDER BY a.attname) FROM pg_attribute a "
+     "WHERE a.attrelid = con.conrelid AND a.attnum = ANY (con.conkey)), '') "
+     "FROM pg_constraint con JOIN pg_class c ON c.oid = con.conrelid "
+     "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'public'",
+     EXTRA_NOT_ON_SEED_COL},
+    {"index",
+     "SELECT tablename || '.' || indexname, indexdef FROM pg_indexes "
+     "WHERE schemaname = 'public'",
+     EXTRA_ALLOWED},
+    {"trigger",
+     "SELECT c.relname || '.' || t.tgname, pg_get_triggerdef(t.oid) || '|enabled=' || "
+     "t.tgenabled::text FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
+     "JOIN pg_namespace n ON n.oid = c.relnamespace "
+     "WHERE n.nspname = 'public' AND NOT t.tgisinternal",
+     EXTRA_NOT_ON_SEED},
+    {"policy",
+     "SELECT tablename || '.' || policyname, permissive || '|' || roles::text || '|' || cmd || "
+     "'|' || coalesce(qual, '<none>') || '|' || coalesce(with_check, '<none>') "
+     "FROM pg_policies WHERE schemaname = 'public'",
+     EXTRA_NOT_ON_SEED},
+    {"view",
+     "SELECT c.relname, pg_get_viewdef(c.oid) FROM pg_class c "
+     "JOIN pg_namespace n ON n.oid = c.relnamespace "
+     "WHERE n.nspname = 'public' AND c.relkind IN ('v', 'm')",
+     EXTRA_ALLOWED},
+    {"function",
+     "SELECT p.proname || '(' || pg_get_function_identity_arguments(p.oid) || ')', "
+     "pg_get_functiondef(p.oid) FROM pg_proc p "
+     "JOIN pg_namespace n ON n.oid = p.pronamespace "
+     "WHERE n.nspname = 'public' AND p.prokind = 'f'",
+     EXTRA_ALLOWED},
     /* what Supabase's public key (anon) and signed-in users (authenticated) may do with each
      * relation, PUBLIC's grants included (RLS then filters the rows) */
-    { "privilege",
-      "SELECT c.relname, 'anon=' || array_to_string(ARRAY(SELECT p FROM unnest(ARRAY["
-      "'SELECT', 'INSERT', 'UPDATE', 'DELETE', 'TRUNCATE', 'REFERENCES', 'TRIGGER']) p "
-      "WHERE has_table_privilege('anon', c.oid, p)), ',') || '|authenticated=' || "
-      "array_to_string(ARRAY(SELECT p FROM unnest(ARRAY['SELECT', 'INSERT', 'UPDATE', "
-      "'DELETE', 'TRUNCATE', 'REFERENCES', 'TRIGGER']) p "
-      "WHERE has_table_privilege('authenticated', c.oid, p)), ',') || '|' "
-      "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-      "WHERE n.nspname = 'public' AND c.relkind IN ('r', 'v', 'p')",
-      EXTRA_ALLOWED },
+    {"privilege",
+     "SELECT c.relname, 'anon=' || array_to_string(ARRAY(SELECT p FROM unnest(ARRAY["
+     "'SELECT', 'INSERT', 'UPDATE', 'DELETE', 'TRUNCATE', 'REFERENCES', 'TRIGGER']) p "
+     "WHERE has_table_privilege('anon', c.oid, p)), ',') || '|authenticated=' || "
+     "array_to_string(ARRAY(SELECT p FROM unnest(ARRAY['SELECT', 'INSERT', 'UPDATE', "
+     "'DELETE', 'TRUNCATE', 'REFERENCES', 'TRIGGER']) p "
+     "WHERE has_table_privilege('authenticated', c.oid, p)), ',') || '|' "
+     "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+     "WHERE n.nspname = 'public' AND c.relkind IN ('r', 'v', 'p')",
+     EXTRA_ALLOWED},
 };
 
 #define NCATEGORIES (sizeof(CATEGORIES) / sizeof(CATEGORIES[0]))
@@ -289,62 +289,77 @@ typedef struct allowed_change {
 #define ADMIN "(" STAFF_ROLE " = 'admin'::text)"
 
 /* RLS switched on where the seed left it off */
-#define RLS_ON(T) { CHANGE, "table", T, "|rls=false|", "|rls=true|" }
+#define RLS_ON(T)                                                                                  \
+    {                                                                                              \
+        CHANGE, "table", T, "|rls=false|", "|rls=true|"                                            \
+    }
 /* authenticated gets the privileges RLS governs (never TRUNCATE, REFERENCES, TRIGGER) */
-#define STAFF_TABLE(T) { CHANGE, "privilege", T, "|authenticated=|", \
-                         "|authenticated=SELECT,INSERT,UPDATE,DELETE|" }
+#define STAFF_TABLE(T)                                                                             \
+    {                                                                                              \
+        CHANGE, "privilege", T, "|authenticated=|", "|authenticated=SELECT,INSERT,UPDATE,DELETE|"  \
+    }
 
 static const allowed_change ALLOWED[] = {
     /* 0009_money.sql */
-    { CHANGE, "column", "workflow_runs.total_cost", "|numeric(10,2)|", "|numeric(14,2)|" },
-    { CHANGE, "column", "daily_statistics.total_cost", "|numeric(10,2)|", "|numeric(14,2)|" },
-    { CHANGE, "column", "daily_stats_summary.total_cost", "|numeric(10,2)|", "|numeric(14,2)|" },
+    {CHANGE, "column", "workflow_runs.total_cost", "|numeric(10,2)|", "|numeric(14,2)|"},
+    {CHANGE, "column", "daily_statistics.total_cost", "|numeric(10,2)|", "|numeric(14,2)|"},
+    {CHANGE, "column", "daily_stats_summary.total_cost", "|numeric(10,2)|", "|numeric(14,2)|"},
     /* 0010_rls.sql */
-    RLS_ON("workflow_runs"), RLS_ON("template_usage_logs"), RLS_ON("variable_query_templates"),
-    RLS_ON("message_logs"), RLS_ON("system_settings"), RLS_ON("user_activity_logs"),
+    RLS_ON("workflow_runs"),
+    RLS_ON("template_usage_logs"),
+    RLS_ON("variable_query_templates"),
+    RLS_ON("message_logs"),
+    RLS_ON("system_settings"),
+    RLS_ON("user_activity_logs"),
     RLS_ON("daily_statistics"),
-    { CHANGE, "table", "workflow_summary", "|options=|", "|options=security_invoker=true|" },
-    { CHANGE, "table", "daily_stats_summary", "|options=|", "|options=security_invoker=true|" },
-    STAFF_TABLE("workflows"), STAFF_TABLE("workflow_runs"), STAFF_TABLE("message_templates"),
-    STAFF_TABLE("template_usage_logs"), STAFF_TABLE("individual_variable_mappings"),
-    STAFF_TABLE("variable_query_templates"), STAFF_TABLE("message_logs"),
-    STAFF_TABLE("system_settings"), STAFF_TABLE("user_activity_logs"),
+    {CHANGE, "table", "workflow_summary", "|options=|", "|options=security_invoker=true|"},
+    {CHANGE, "table", "daily_stats_summary", "|options=|", "|options=security_invoker=true|"},
+    STAFF_TABLE("workflows"),
+    STAFF_TABLE("workflow_runs"),
+    STAFF_TABLE("message_templates"),
+    STAFF_TABLE("template_usage_logs"),
+    STAFF_TABLE("individual_variable_mappings"),
+    STAFF_TABLE("variable_query_templates"),
+    STAFF_TABLE("message_logs"),
+    STAFF_TABLE("system_settings"),
+    STAFF_TABLE("user_activity_logs"),
     STAFF_TABLE("daily_statistics"),
-    { CHANGE, "privilege", "workflow_summary", "|authenticated=|", "|authenticated=SELECT|" },
-    { CHANGE, "privilege", "daily_stats_summary", "|authenticated=|", "|authenticated=SELECT|" },
-    { DROP, "policy", "workflows.dev_full_access", NULL, NULL },
-    { DROP, "policy", "message_templates.dev_full_access", NULL, NULL },
-    { DROP, "policy", "individual_variable_mappings.dev_full_access", NULL, NULL },
-    { ADD, "policy", "workflows.staff_read", NULL, READ_BY(ALL4) },
-    { ADD, "policy", "workflows.staff_manage", NULL, MANAGED_BY(MGR3) },
-    { ADD, "policy", "message_templates.staff_read", NULL, READ_BY(ALL4) },
-    { ADD, "policy", "message_templates.staff_manage", NULL, MANAGED_BY(MGR3) },
-    { ADD, "policy", "individual_variable_mappings.staff_manage", NULL, MANAGED_BY(MGR3) },
-    { ADD, "policy", "variable_query_templates.staff_manage", NULL, MANAGED_BY(MGR3) },
-    { ADD, "policy", "workflow_runs.staff_read", NULL, READ_BY(ALL4) },
-    { ADD, "policy", "workflow_runs.staff_manage", NULL, MANAGED_BY(MGR3) },
-    { ADD, "policy", "message_logs.staff_read", NULL, READ_BY(ALL4) },
-    { ADD, "policy", "daily_statistics.staff_read", NULL, READ_BY(ALL4) },
-    { ADD, "policy", "template_usage_logs.staff_read", NULL, READ_BY(ALL4) },
-    { ADD, "policy", "template_usage_logs.staff_append", NULL, APPEND_BY(MGR3) },
-    { ADD, "policy", "user_activity_logs.staff_read", NULL,
-      READ_BY("'admin'::text, 'analyst'::text") },
-    { ADD, "policy", "user_activity_logs.staff_append", NULL,
-      "PERMISSIVE|{authenticated}|INSERT|<none>|(" STAFF_IN(ALL4)
-      " AND ((user_id)::text = ( SELECT mf_jwt_subject() AS mf_jwt_subject)))" },
-    { ADD, "policy", "system_settings.staff_read", NULL,
-      "PERMISSIVE|{authenticated}|SELECT|(" ADMIN " OR (" STAFF_IN("'operator'::text, "
-      "'marketer'::text, 'analyst'::text") " AND (is_encrypted IS FALSE)))|<none>" },
-    { ADD, "policy", "system_settings.admin_manage", NULL,
-      "PERMISSIVE|{authenticated}|ALL|" ADMIN "|" ADMIN },
+    {CHANGE, "privilege", "workflow_summary", "|authenticated=|", "|authenticated=SELECT|"},
+    {CHANGE, "privilege", "daily_stats_summary", "|authenticated=|", "|authenticated=SELECT|"},
+    {DROP, "policy", "workflows.dev_full_access", NULL, NULL},
+    {DROP, "policy", "message_templates.dev_full_access", NULL, NULL},
+    {DROP, "policy", "individual_variable_mappings.dev_full_access", NULL, NULL},
+    {ADD, "policy", "workflows.staff_read", NULL, READ_BY(ALL4)},
+    {ADD, "policy", "workflows.staff_manage", NULL, MANAGED_BY(MGR3)},
+    {ADD, "policy", "message_templates.staff_read", NULL, READ_BY(ALL4)},
+    {ADD, "policy", "message_templates.staff_manage", NULL, MANAGED_BY(MGR3)},
+    {ADD, "policy", "individual_variable_mappings.staff_manage", NULL, MANAGED_BY(MGR3)},
+    {ADD, "policy", "variable_query_templates.staff_manage", NULL, MANAGED_BY(MGR3)},
+    {ADD, "policy", "workflow_runs.staff_read", NULL, READ_BY(ALL4)},
+    {ADD, "policy", "workflow_runs.staff_manage", NULL, MANAGED_BY(MGR3)},
+    {ADD, "policy", "message_logs.staff_read", NULL, READ_BY(ALL4)},
+    {ADD, "policy", "daily_statistics.staff_read", NULL, READ_BY(ALL4)},
+    {ADD, "policy", "template_usage_logs.staff_read", NULL, READ_BY(ALL4)},
+    {ADD, "policy", "template_usage_logs.staff_append", NULL, APPEND_BY(MGR3)},
+    {ADD, "policy", "user_activity_logs.staff_read", NULL,
+     READ_BY("'admin'::text, 'analyst'::text")},
+    {ADD, "policy", "user_activity_logs.staff_append", NULL,
+     "PERMISSIVE|{authenticated}|INSERT|<none>|(" STAFF_IN(
+         ALL4) " AND ((user_id)::text = ( SELECT mf_jwt_subject() AS mf_jwt_subject)))"},
+    {ADD, "policy", "system_settings.staff_read", NULL,
+     "PERMISSIVE|{authenticated}|SELECT|(" ADMIN
+     " OR (" STAFF_IN("'operator'::text, "
+                      "'marketer'::text, 'analyst'::text") " AND (is_encrypted IS FALSE)))|<none>"},
+    {ADD, "policy", "system_settings.admin_manage", NULL,
+     "PERMISSIVE|{authenticated}|ALL|" ADMIN "|" ADMIN},
 };
 
 #define NALLOWED (sizeof(ALLOWED) / sizeof(ALLOWED[0]))
 
 /* The index in ALLOWED of the change of kind that turns seed value a (NULL: none) into
  * migrated value b (NULL: none) of cat/key, or -1 when the difference is not an allowed one. */
-static int allowed_index(enum allowed_kind kind, const char *cat, const char *key,
-                         const char *a, const char *b)
+static int allowed_index(enum allowed_kind kind, const char *cat, const char *key, const char *a,
+                         const char *b)
 {
     for (size_t i = 0; i < NALLOWED; i++) {
         const allowed_change *c = &ALLOWED[i];
@@ -376,7 +391,7 @@ static int compare(PGconn *a, PGconn *b, int verbose)
     snap tables = take(a, CATEGORIES[0].sql);
     snap columns = take(a, CATEGORIES[1].sql);
     int diffs = 0;
-    int seen[NALLOWED] = { 0 };
+    int seen[NALLOWED] = {0};
 
     assert_int_equal(PQntuples(tables.res), 12); /* 10 tables and 2 views */
     for (size_t k = 0; k < NCATEGORIES; k++) {
@@ -394,25 +409,25 @@ static int compare(PGconn *a, PGconn *b, int verbose)
                 if (ak >= 0) {
                     seen[ak] = 1;
                     if (verbose)
-                        print_message("allowed change of the seed: %s %s dropped\n",
-                                      cat->name, key);
+                        print_message("allowed change of the seed: %s %s dropped\n", cat->name,
+                                      key);
                     continue;
                 }
                 print_error("%s %s: missing after migrations\n", cat->name, key);
                 diffs++;
             } else if (strcmp(PQgetvalue(sa.res, i, 1), PQgetvalue(sb.res, j, 1)) != 0) {
                 int ak = allowed_index(CHANGE, cat->name, key, PQgetvalue(sa.res, i, 1),
-                                      PQgetvalue(sb.res, j, 1));
+                                       PQgetvalue(sb.res, j, 1));
 
                 if (ak >= 0) {
                     seen[ak] = 1;
                     if (verbose)
-                        print_message("allowed change of the seed: %s %s %s -> %s\n",
-                                      cat->name, key, ALLOWED[ak].from, ALLOWED[ak].to);
+                        print_message("allowed change of the seed: %s %s %s -> %s\n", cat->name,
+                                      key, ALLOWED[ak].from, ALLOWED[ak].to);
                     continue;
                 }
-                print_error("%s %s differs:\n  seed:       %s\n  migrations: %s\n", cat->name,
-                            key, PQgetvalue(sa.res, i, 1), PQgetvalue(sb.res, j, 1));
+                print_error("%s %s differs:\n  seed:       %s\n  migrations: %s\n", cat->name, key,
+                            PQgetvalue(sa.res, i, 1), PQgetvalue(sb.res, j, 1));
                 diffs++;
             }
         }
@@ -427,8 +442,7 @@ static int compare(PGconn *a, PGconn *b, int verbose)
                 if (ak >= 0) {
                     seen[ak] = 1;
                     if (verbose)
-                        print_message("allowed change of the seed: %s %s added\n", cat->name,
-                                      key);
+                        print_message("allowed change of the seed: %s %s added\n", cat->name, key);
                     continue;
                 }
                 print_error("%s %s: added to a seed table:\n  migrations: %s\n", cat->name, key,
@@ -452,8 +466,8 @@ static int compare(PGconn *a, PGconn *b, int verbose)
         if (seen[k])
             continue;
         if (c->kind == CHANGE)
-            print_error("%s %s: the allowed change %s -> %s is not in the migrations\n",
-                        c->cat, c->key, c->from, c->to);
+            print_error("%s %s: the allowed change %s -> %s is not in the migrations\n", c->cat,
+                        c->key, c->from, c->to);
         else
             print_error("%s %s: the allowed %s is not in the migrations%s%s\n", c->cat, c->key,
                         c->kind == DROP ? "drop" : "addition", c->kind == ADD ? ": " : "",
@@ -497,7 +511,7 @@ static void test_migrations_match_seed(void **state)
     char dir[PATH_MAX + 16];
     char *db_a = d->a;
     char *db_b = d->b;
-    mf_err err = { { 0 } };
+    mf_err err = {{0}};
     PGconn *a;
     PGconn *b;
     char *sql;
@@ -531,20 +545,22 @@ static void test_migrations_match_seed(void **state)
 
     /* the comparison can fail: change a seed CHECK and a seed default in B, add a trigger */
     mf_test_pg_exec(b, "ALTER TABLE message_logs DROP CONSTRAINT message_logs_status_check");
-    mf_test_pg_exec(b, "ALTER TABLE message_logs ADD CONSTRAINT message_logs_status_check CHECK "
-               "(status IN ('pending', 'sent', 'delivered', 'failed', 'cancelled', 'accepted'))");
+    mf_test_pg_exec(
+        b, "ALTER TABLE message_logs ADD CONSTRAINT message_logs_status_check CHECK "
+           "(status IN ('pending', 'sent', 'delivered', 'failed', 'cancelled', 'accepted'))");
     mf_test_pg_exec(b, "ALTER TABLE workflows ALTER COLUMN status SET DEFAULT 'active'");
     mf_test_pg_exec(b, "CREATE TRIGGER mf_it_extra BEFORE UPDATE ON message_logs "
-               "FOR EACH ROW EXECUTE FUNCTION update_updated_at_column()");
+                       "FOR EACH ROW EXECUTE FUNCTION update_updated_at_column()");
     mf_test_pg_exec(b, "ALTER TABLE workflow_runs ADD CONSTRAINT mf_it_extra_check "
-               "CHECK (target_count >= 0)");
+                       "CHECK (target_count >= 0)");
     /* the cost widening is allowed only as listed: another type for an allowed column, or
      * the same widening of another seed column, is a difference */
-    mf_test_pg_exec(b, "DO $$ DECLARE d text := pg_get_viewdef('daily_stats_summary'); BEGIN"
-               " DROP VIEW daily_stats_summary;"
-               " ALTER TABLE daily_statistics ALTER COLUMN total_cost TYPE NUMERIC(16,2);"
-               " EXECUTE 'CREATE VIEW daily_stats_summary WITH (security_invoker = true) AS '"
-               " || d; GRANT SELECT ON daily_stats_summary TO authenticated; END $$");
+    mf_test_pg_exec(b,
+                    "DO $$ DECLARE d text := pg_get_viewdef('daily_stats_summary'); BEGIN"
+                    " DROP VIEW daily_stats_summary;"
+                    " ALTER TABLE daily_statistics ALTER COLUMN total_cost TYPE NUMERIC(16,2);"
+                    " EXECUTE 'CREATE VIEW daily_stats_summary WITH (security_invoker = true) AS '"
+                    " || d; GRANT SELECT ON daily_stats_summary TO authenticated; END $$");
     mf_test_pg_exec(b, "ALTER TABLE message_logs ALTER COLUMN cost TYPE NUMERIC(14,2)");
     print_message("expected differences follow (self-check of the comparison):\n");
     /* the 4 above; message_logs.cost; daily_statistics.total_cost and the view's column, each
@@ -554,13 +570,13 @@ static void test_migrations_match_seed(void **state)
     /* the security changes are allowed only as listed too */
     mf_test_pg_exec(b, "CREATE POLICY mf_it_extra ON message_logs FOR SELECT TO anon "
                        "USING (true)"); /* an unlisted policy: 1 */
-    mf_test_pg_exec(b, "ALTER POLICY staff_read ON workflows USING (true)"); /* 2 */
+    mf_test_pg_exec(b, "ALTER POLICY staff_read ON workflows USING (true)");         /* 2 */
     mf_test_pg_exec(b, "ALTER TABLE user_activity_logs DISABLE ROW LEVEL SECURITY"); /* 1 */
-    mf_test_pg_exec(b, "ALTER VIEW workflow_summary RESET (security_invoker)"); /* 1 */
+    mf_test_pg_exec(b, "ALTER VIEW workflow_summary RESET (security_invoker)");      /* 1 */
     mf_test_pg_exec(b, "CREATE POLICY dev_full_access ON message_templates FOR ALL "
                        "TO anon, authenticated USING (true) WITH CHECK (true)"); /* 1 */
-    mf_test_pg_exec(b, "GRANT SELECT ON system_settings TO anon"); /* 2 */
-    mf_test_pg_exec(b, "GRANT TRUNCATE ON workflow_runs TO authenticated"); /* 2 */
+    mf_test_pg_exec(b, "GRANT SELECT ON system_settings TO anon");               /* 2 */
+    mf_test_pg_exec(b, "GRANT TRUNCATE ON workflow_runs TO authenticated");      /* 2 */
     /* a value that is neither the seed's nor the listed one counts as a difference and as a
      * listed change no longer present; back to the seed's value only as the latter */
     assert_int_equal(compare(a, b, 0), 9 + 10);

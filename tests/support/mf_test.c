@@ -133,14 +133,14 @@ long long mf_test_pg_ll(PGconn *c, const char *sql, int n, const char *const *p)
 {
     PGresult *r = mf_test_pg_query(c, sql, n, p);
     long long v = (PQntuples(r) > 0 && !PQgetisnull(r, 0, 0))
-                      ? strtoll(PQgetvalue(r, 0, 0), NULL, 10) : -1;
+                      ? strtoll(PQgetvalue(r, 0, 0), NULL, 10)
+                      : -1;
 
     PQclear(r);
     return v;
 }
 
-void mf_test_pg_str(PGconn *c, const char *sql, int n, const char *const *p, char *out,
-                    size_t cap)
+void mf_test_pg_str(PGconn *c, const char *sql, int n, const char *const *p, char *out, size_t cap)
 {
     PGresult *r = mf_test_pg_query(c, sql, n, p);
 
@@ -323,14 +323,18 @@ int mf_test_log_http_port(const char *logfile, int timeout_ms)
     return 0;
 }
 
-pid_t mf_test_sim_start(const char *bin, const char *const *extra, const char *logfile,
-                        char *url, size_t cap)
+pid_t mf_test_sim_start(const char *bin, const char *const *extra, const char *logfile, char *url,
+                        size_t cap)
 {
-    const char *env[64] = {"MF_SIM_PORT", "0",
-                           "MF_SIM_API_KEY", mf_test_env("MF_COOLSMS_API_KEY", MF_TEST_API_KEY_DEF),
+    const char *env[64] = {"MF_SIM_PORT",
+                           "0",
+                           "MF_SIM_API_KEY",
+                           mf_test_env("MF_COOLSMS_API_KEY", MF_TEST_API_KEY_DEF),
                            "MF_SIM_API_SECRET",
                            mf_test_env("MF_COOLSMS_API_SECRET", MF_TEST_API_SECRET_DEF),
-                           "MF_SIM_CONTROL", "1", NULL};
+                           "MF_SIM_CONTROL",
+                           "1",
+                           NULL};
     size_t n = 8;
     char line[256], *port;
     int pfd[2];

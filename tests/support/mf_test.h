@@ -47,8 +47,7 @@ PGresult *mf_test_pg_query(PGconn *c, const char *sql, int n, const char *const 
 /* First value of the first row as a number; -1 when there is no row or it is NULL. */
 long long mf_test_pg_ll(PGconn *c, const char *sql, int n, const char *const *p);
 /* First value of the first row as text into out ("" when no row or NULL). */
-void mf_test_pg_str(PGconn *c, const char *sql, int n, const char *const *p, char *out,
-                    size_t cap);
+void mf_test_pg_str(PGconn *c, const char *sql, int n, const char *const *p, char *out, size_t cap);
 
 /* A throwaway database "mf_it_<tag>_<pid>_<random>" on admin_dsn (CREATE DATABASE). */
 void mf_test_db_create(const char *admin_dsn, const char *tag, char *name, size_t cap);
@@ -88,8 +87,8 @@ int mf_test_log_http_port(const char *logfile, int timeout_ms);
 /* Start the CoolSMS simulator (bin) on a free port with the dev key/secret, its control
  * endpoints on (MF_SIM_CONTROL=1) and extra env pairs (may be NULL); base URL into url.
  * Returns its pid; fails the test if it did not start. */
-pid_t mf_test_sim_start(const char *bin, const char *const *extra, const char *logfile,
-                        char *url, size_t cap);
+pid_t mf_test_sim_start(const char *bin, const char *const *extra, const char *logfile, char *url,
+                        size_t cap);
 
 /* ---- HTTP ---- */
 
@@ -102,10 +101,12 @@ long mf_test_http(const char *method, const char *url, const char *body, long ti
 
 typedef struct mf_test_fwd mf_test_fwd;
 
-enum { MF_TEST_FWD_PASS = 0, /* relay both ways */
-       MF_TEST_FWD_CUT,      /* drop every connection and close the listener (refused) */
-       MF_TEST_FWD_HOLD,     /* keep connections but relay nothing (a stalled server) */
-       MF_TEST_FWD_DROP };   /* drop every connection; new ones are accepted and closed */
+enum {
+    MF_TEST_FWD_PASS = 0, /* relay both ways */
+    MF_TEST_FWD_CUT,      /* drop every connection and close the listener (refused) */
+    MF_TEST_FWD_HOLD,     /* keep connections but relay nothing (a stalled server) */
+    MF_TEST_FWD_DROP
+}; /* drop every connection; new ones are accepted and closed */
 
 /* Listen on a free loopback port, relay to 127.0.0.1:up_port. Free with mf_test_fwd_stop. */
 mf_test_fwd *mf_test_fwd_start(int up_port);

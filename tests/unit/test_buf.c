@@ -47,7 +47,7 @@ static void test_utf8_valid(void **state)
     (void)state;
     assert_true(mf_buf_utf8_valid("plain", 5));
     assert_true(mf_buf_utf8_valid("안녕하세요", strlen("안녕하세요")));
-    assert_true(mf_buf_utf8_valid("\xF0\x9F\x98\x80", 4)); /* emoji */
+    assert_true(mf_buf_utf8_valid("\xF0\x9F\x98\x80", 4));  /* emoji */
     assert_false(mf_buf_utf8_valid("\xC0\xAF", 2));         /* overlong '/' */
     assert_false(mf_buf_utf8_valid("\xED\xA0\x80", 3));     /* surrogate */
     assert_false(mf_buf_utf8_valid("\xEC\x95", 2));         /* cut Hangul */
@@ -57,9 +57,13 @@ static void test_utf8_valid(void **state)
     assert_true(mf_buf_utf8_valid("0123456789abcdef01", 18));
     assert_true(mf_buf_utf8_valid("01234567안녕01234567", strlen("01234567안녕01234567")));
     assert_false(mf_buf_utf8_valid("01234567\xFF", 9));
-    assert_false(mf_buf_utf8_valid("0123\xFF" "5678", 9));
+    assert_false(mf_buf_utf8_valid("0123\xFF"
+                                   "5678",
+                                   9));
     assert_false(mf_buf_utf8_valid("0123456789abcde\xEC\x95", 17));
-    assert_false(mf_buf_utf8_valid("01234567\x80" "abcdefgh", 17));
+    assert_false(mf_buf_utf8_valid("01234567\x80"
+                                   "abcdefgh",
+                                   17));
     assert_true(mf_buf_utf8_valid("0123456789\0abc", 14)); /* NUL is ASCII here */
 }
 

@@ -364,8 +364,8 @@ static void pack_s(msgpack_packer *pk, const char *s)
 static void build_job(msgpack_sbuffer *sb, const char *omit, const char *key, enum bad how,
                       int version, const char *extra_key)
 {
-    static const char *keys[] = {"v", "id", "run", "wf", "tpl", "att", "to", "name", "vars",
-                                 "nb", "ts"};
+    static const char *keys[] = {"v",  "id",   "run",  "wf", "tpl", "att",
+                                 "to", "name", "vars", "nb", "ts"};
     static const uint8_t u[16] = {1, 2, 3, 4, 5, 6, 0x87, 8, 0x89, 10, 11, 12, 13, 14, 15, 16};
     msgpack_packer pk;
     size_t i, n = 0;
@@ -597,12 +597,11 @@ static void test_string_content(void **state)
         err.msg[0] = '\0';
         if (round == 2) {
             /* empty customer id is allowed; empty type is not */
-            assert_int_equal(
-                mf_codec_decode_event(f->codec, f->sb.data, f->sb.size, &out, &err), 0);
+            assert_int_equal(mf_codec_decode_event(f->codec, f->sb.data, f->sb.size, &out, &err),
+                             0);
             continue;
         }
-        assert_int_equal(mf_codec_decode_event(f->codec, f->sb.data, f->sb.size, &out, &err),
-                         -1);
+        assert_int_equal(mf_codec_decode_event(f->codec, f->sb.data, f->sb.size, &out, &err), -1);
         if (round == 0)
             assert_non_null(strstr(err.msg, "NUL"));
         else if (round == 1)
@@ -698,16 +697,15 @@ static void test_json(void **state)
 
     j.vars.n = 1;
     assert_int_equal(mf_codec_encode_job(&f->sb, &j, &err), 0);
-    assert_int_equal(mf_codec_to_json(f->codec, MF_MSG_JOB, f->sb.data, f->sb.size, &f->json,
-                                      &err), 0);
-    assert_string_equal(f->json.data,
-                        "{\"v\":1,\"id\":\"0193610c-0d7b-8a1b-94ea-e9a7fcfacf59\","
-                        "\"run\":\"0b7e6f1a-3c2d-4e5f-8a9b-0c1d2e3f4a5b\","
-                        "\"wf\":\"11111111-2222-4333-8444-555555555555\","
-                        "\"tpl\":\"66666666-7777-4888-9999-aaaaaaaaaaaa\",\"att\":2,"
-                        "\"to\":\"01012345678\",\"name\":\"홍길동\","
-                        "\"vars\":{\"이름\":\"홍길동\"},\"nb\":1732525200000,"
-                        "\"ts\":1732500000123}");
+    assert_int_equal(mf_codec_to_json(f->codec, MF_MSG_JOB, f->sb.data, f->sb.size, &f->json, &err),
+                     0);
+    assert_string_equal(f->json.data, "{\"v\":1,\"id\":\"0193610c-0d7b-8a1b-94ea-e9a7fcfacf59\","
+                                      "\"run\":\"0b7e6f1a-3c2d-4e5f-8a9b-0c1d2e3f4a5b\","
+                                      "\"wf\":\"11111111-2222-4333-8444-555555555555\","
+                                      "\"tpl\":\"66666666-7777-4888-9999-aaaaaaaaaaaa\",\"att\":2,"
+                                      "\"to\":\"01012345678\",\"name\":\"홍길동\","
+                                      "\"vars\":{\"이름\":\"홍길동\"},\"nb\":1732525200000,"
+                                      "\"ts\":1732500000123}");
     mf_buf_reset(&f->json);
 
     memset(&d, 0, sizeof(d));
@@ -721,8 +719,8 @@ static void test_json(void **state)
     d.val_len = sizeof(val);
     d.ts_ms = 5;
     assert_int_equal(mf_codec_encode_dlq(&f->sb, &d, &err), 0);
-    assert_int_equal(mf_codec_to_json(f->codec, MF_MSG_DLQ, f->sb.data, f->sb.size, &f->json,
-                                      &err), 0);
+    assert_int_equal(mf_codec_to_json(f->codec, MF_MSG_DLQ, f->sb.data, f->sb.size, &f->json, &err),
+                     0);
     assert_string_equal(f->json.data,
                         "{\"v\":1,\"src\":\"msgfleet.jobs\",\"part\":0,\"off\":7,"
                         "\"reason\":\"unsupported \\\"schema\\\" version 2\",\"key\":\"aw==\","
@@ -732,8 +730,8 @@ static void test_json(void **state)
     {
         size_t before = f->json.len;
 
-        assert_int_equal(mf_codec_to_json(f->codec, MF_MSG_JOB, f->sb.data, f->sb.size,
-                                          &f->json, &err), -1);
+        assert_int_equal(
+            mf_codec_to_json(f->codec, MF_MSG_JOB, f->sb.data, f->sb.size, &f->json, &err), -1);
         assert_string_equal(err.msg, "missing required key \"id\"");
         assert_int_equal(f->json.len, before);
     }
@@ -757,8 +755,8 @@ static void test_json_unknown_key_not_utf8(void **state)
     pack_s(&pk, "");
     pack_s(&pk, "ts");
     msgpack_pack_int(&pk, 9);
-    assert_int_equal(mf_codec_to_json(f->codec, MF_MSG_EVENT, f->sb.data, f->sb.size, &f->json,
-                                      &err), 0);
+    assert_int_equal(
+        mf_codec_to_json(f->codec, MF_MSG_EVENT, f->sb.data, f->sb.size, &f->json, &err), 0);
     mf_buf_reset(&f->json);
     msgpack_sbuffer_clear(&f->sb);
     msgpack_pack_map(&pk, 5);
@@ -772,8 +770,8 @@ static void test_json_unknown_key_not_utf8(void **state)
     msgpack_pack_int(&pk, 9);
     msgpack_pack_str_with_body(&pk, "k\xff", 2);
     msgpack_pack_str_with_body(&pk, "\xfe", 1);
-    assert_int_equal(mf_codec_to_json(f->codec, MF_MSG_EVENT, f->sb.data, f->sb.size, &f->json,
-                                      &err), 0);
+    assert_int_equal(
+        mf_codec_to_json(f->codec, MF_MSG_EVENT, f->sb.data, f->sb.size, &f->json, &err), 0);
     assert_string_equal(f->json.data, "{\"v\":1,\"type\":\"x\",\"cust\":\"\",\"ts\":9,"
                                       "\"k\xef\xbf\xbd\":\"\xef\xbf\xbd\"}");
 }
@@ -815,10 +813,9 @@ static void test_json_nested_non_string_keys(void **state)
     assert_int_equal(mf_codec_decode_event(f->codec, f->sb.data, f->sb.size, &ev, &err), 0);
     if (mf_codec_to_json(f->codec, MF_MSG_EVENT, f->sb.data, f->sb.size, &f->json, &err) != 0)
         fail_msg("a decodable event did not print: %s", err.msg);
-    assert_string_equal(f->json.data,
-                        "{\"v\":1,\"type\":\"x\",\"cust\":\"\",\"ts\":9,\"later\":"
-                        "{\"7\":\"seven\",\"-2\":null,\"null\":true,"
-                        "\"{\\\"q\\\\\\\"\\\":1}\":0}}");
+    assert_string_equal(f->json.data, "{\"v\":1,\"type\":\"x\",\"cust\":\"\",\"ts\":9,\"later\":"
+                                      "{\"7\":\"seven\",\"-2\":null,\"null\":true,"
+                                      "\"{\\\"q\\\\\\\"\\\":1}\":0}}");
 }
 
 static void test_kind_names(void **state)

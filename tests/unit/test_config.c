@@ -26,8 +26,8 @@ static const mf_config_key demo_table[] = {
      sizeof(((demo_cfg *)0)->secret), MF_CFG_SENDER, "api secret"},
     {"T_BATCH", MF_CFG_INT, "500", 1, 10000, 0, 0, offsetof(demo_cfg, batch), 0, MF_CFG_SENDER,
      "batch size"},
-    {"T_RATIO", MF_CFG_DOUBLE, "0.5", 0, 0, 0.0, 1.0, offsetof(demo_cfg, ratio), 0,
-     MF_CFG_SENDER, "a share"},
+    {"T_RATIO", MF_CFG_DOUBLE, "0.5", 0, 0, 0.0, 1.0, offsetof(demo_cfg, ratio), 0, MF_CFG_SENDER,
+     "a share"},
     {"T_VERBOSE", MF_CFG_BOOL, "false", 0, 0, 0, 0, offsetof(demo_cfg, verbose), 0,
      MF_CFG_SENDER | MF_CFG_PLANNER, "chatty"},
 };
@@ -150,7 +150,8 @@ static void test_secret_file_mode_warning(void **state)
     fake_env = env;
     assert_int_equal(chmod(path, 0644), 0);
     assert_int_equal(mf_config_check_secret_files(demo_table, NKEYS, MF_CFG_SENDER, fake_getenv,
-                                                  on_warn, &w), 1);
+                                                  on_warn, &w),
+                     1);
     assert_int_equal(w.n, 1);
     assert_non_null(strstr(w.msg, "T_SECRET_FILE"));
     assert_non_null(strstr(w.msg, path));
@@ -159,19 +160,23 @@ static void test_secret_file_mode_warning(void **state)
     assert_null(strstr(w.msg, "s3cr3t"));
     assert_int_equal(chmod(path, 0640), 0);
     assert_int_equal(mf_config_check_secret_files(demo_table, NKEYS, MF_CFG_SENDER, fake_getenv,
-                                                  on_warn, &w), 1);
+                                                  on_warn, &w),
+                     1);
     assert_non_null(strstr(w.msg, "its group"));
     /* owner only: quiet; a program that does not read the key: quiet */
     assert_int_equal(chmod(path, 0600), 0);
     assert_int_equal(mf_config_check_secret_files(demo_table, NKEYS, MF_CFG_SENDER, fake_getenv,
-                                                  on_warn, &w), 0);
+                                                  on_warn, &w),
+                     0);
     assert_int_equal(chmod(path, 0644), 0);
-    assert_int_equal(mf_config_check_secret_files(demo_table, NKEYS, MF_CFG_PLANNER,
-                                                  fake_getenv, on_warn, &w), 0);
+    assert_int_equal(mf_config_check_secret_files(demo_table, NKEYS, MF_CFG_PLANNER, fake_getenv,
+                                                  on_warn, &w),
+                     0);
     /* the variable itself wins: the file is not read, so no warning */
     fake_env = env_set;
     assert_int_equal(mf_config_check_secret_files(demo_table, NKEYS, MF_CFG_SENDER, fake_getenv,
-                                                  on_warn, &w), 0);
+                                                  on_warn, &w),
+                     0);
     assert_int_equal(w.n, 2);
     unlink(path);
 }

@@ -30,11 +30,10 @@ static void test_auth_header_vector(void **state)
                                             "2026-11-25T12:00:00Z",
                                             "0123456789abcdefghijklmnopqrstuv", &err),
                      0);
-    assert_string_equal(out,
-                        "HMAC-SHA256 apiKey=NCSTESTKEY0000001, date=2026-11-25T12:00:00Z, "
-                        "salt=0123456789abcdefghijklmnopqrstuv, "
-                        "signature="
-                        "446e8a59f3ba7edc423e3643ba8c85c44280fd12970f1c687447bfd57f32d4c3");
+    assert_string_equal(out, "HMAC-SHA256 apiKey=NCSTESTKEY0000001, date=2026-11-25T12:00:00Z, "
+                             "salt=0123456789abcdefghijklmnopqrstuv, "
+                             "signature="
+                             "446e8a59f3ba7edc423e3643ba8c85c44280fd12970f1c687447bfd57f32d4c3");
 
     /* python3 -c 'import hmac,hashlib; print(hmac.new(b"secret", b"date"+b"salt",
      *   hashlib.sha256).hexdigest())' */
@@ -46,8 +45,8 @@ static void test_auth_header_vector(void **state)
     /* A UTF-8 secret is used as its bytes:
      * python3 -c 'import hmac,hashlib; print(hmac.new("비밀키".encode(),
      *   b"2019-07-01T00:41:48Z"+b"jqsba2jxjnrjor", hashlib.sha256).hexdigest())' */
-    assert_int_equal(mf_coolsms_auth_header(out, sizeof(out), "K", "비밀키",
-                                            "2019-07-01T00:41:48Z", "jqsba2jxjnrjor", &err),
+    assert_int_equal(mf_coolsms_auth_header(out, sizeof(out), "K", "비밀키", "2019-07-01T00:41:48Z",
+                                            "jqsba2jxjnrjor", &err),
                      0);
     assert_non_null(strstr(out, "signature=de3b5d5f0d00f2f8675b97849e0d3d0e"
                                 "fb6de984e1480847814959827d03f5e4"));
@@ -71,8 +70,8 @@ static void test_date_and_salt(void **state)
     assert_int_equal(mf_coolsms_make_salt(s2, sizeof(s2), &err), 0);
     assert_int_equal(strlen(s1), 32);
     for (i = 0; i < 32; i++)
-        assert_non_null(strchr("0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ",
-                               s1[i]));
+        assert_non_null(
+            strchr("0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ", s1[i]));
     assert_string_not_equal(s1, s2);
     assert_int_equal(mf_coolsms_make_salt(s1, 32, &err), -1);
 }
@@ -86,16 +85,30 @@ static void test_body_roundtrip(void **state)
 {
     mf_coolsms_kv vars[] = {{"name", "홍길동"}, {"#{code}", "A\"1"}};
     mf_coolsms_kakao kakao = {
-        .pf_id = "KA01PF", .template_id = "TPL-1", .variables = vars, .n_variables = 2,
-        .buttons_json = "[{\"buttonType\":\"WL\",\"buttonName\":\"열기\",\"linkMo\":\"https://x\"}]",
+        .pf_id = "KA01PF",
+        .template_id = "TPL-1",
+        .variables = vars,
+        .n_variables = 2,
+        .buttons_json =
+            "[{\"buttonType\":\"WL\",\"buttonName\":\"열기\",\"linkMo\":\"https://x\"}]",
         .disable_sms = 0};
     mf_coolsms_kv extra[] = {{"campaign", "봄 세일"}};
     mf_coolsms_msg m[3] = {
-        {.to = "01012345678", .from = "0212345678", .text = KR_TEXT, .type = "LMS",
-         .subject = "제목 \"따옴표\"", .job_id = "job-1", .run_id = "run-9",
-         .custom_fields = extra, .n_custom_fields = 1},
-        {.to = "01000000002", .from = "0212345678", .text = "알림톡 본문", .type = "ATA",
-         .kakao = &kakao, .job_id = "job-2"},
+        {.to = "01012345678",
+         .from = "0212345678",
+         .text = KR_TEXT,
+         .type = "LMS",
+         .subject = "제목 \"따옴표\"",
+         .job_id = "job-1",
+         .run_id = "run-9",
+         .custom_fields = extra,
+         .n_custom_fields = 1},
+        {.to = "01000000002",
+         .from = "0212345678",
+         .text = "알림톡 본문",
+         .type = "ATA",
+         .kakao = &kakao,
+         .job_id = "job-2"},
         {.to = "01000000003", .from = "0212345678", .text = "", .job_id = "job-3"},
     };
     mf_buf b;
@@ -279,9 +292,8 @@ static void test_decode_stream_edges(void **state)
         "\"statusMessage\":\"\\uc815\\uc0c1 \\\"\\uc811\\uc218\\\"\","
         "\"customFields\":{\"runId\":\"r\",\"jobId\":\"job-a\",\"x\":{\"jobId\":\"job-d\"}}},"
         "{\"messageId\":\"M2\",\"statusCode\":\"2000\",\"customFields\":{\"jobId\":\"job-b\"}}]}";
-    const char *cut =
-        "{\"messageList\":[{\"messageId\":\"M1\",\"statusCode\":\"2000\","
-        "\"customFields\":{\"jobId\":\"job-a\"}},{\"messageId\":\"M2\"";
+    const char *cut = "{\"messageList\":[{\"messageId\":\"M1\",\"statusCode\":\"2000\","
+                      "\"customFields\":{\"jobId\":\"job-a\"}},{\"messageId\":\"M2\"";
     mf_coolsms_outcome oc[4];
     mf_coolsms_result r;
 
@@ -293,7 +305,7 @@ static void test_decode_stream_edges(void **state)
     assert_string_equal(oc[0].message_id, "MA1");
     assert_string_equal(oc[0].status_message, "정상 \"접수\"");
     assert_int_equal(oc[1].state, MF_COOLSMS_MSG_FAILED);
-    assert_string_equal(oc[1].status_code, "1062"); /* the first failure report stays */
+    assert_string_equal(oc[1].status_code, "1062");        /* the first failure report stays */
     assert_int_equal(oc[2].state, MF_COOLSMS_MSG_UNKNOWN); /* kakaoOptions.jobId is not it */
     assert_int_equal(oc[3].state, MF_COOLSMS_MSG_UNKNOWN); /* nor customFields.x.jobId */
     /* the second job-b failure, 7, ["x"] and null; job-b's messageList mention is ignored */
@@ -384,8 +396,7 @@ static void test_retry_after_is_clamped(void **state)
     assert_int_equal(mf_coolsms_retry_after_parse("", now), -1);
     assert_int_equal(mf_coolsms_retry_after_parse(NULL, now), -1);
     /* HTTP dates: 2023-11-14 22:13:20 UTC is now */
-    assert_int_equal(mf_coolsms_retry_after_parse(" Tue, 14 Nov 2023 22:14:20 GMT\r\n", now),
-                     60);
+    assert_int_equal(mf_coolsms_retry_after_parse(" Tue, 14 Nov 2023 22:14:20 GMT\r\n", now), 60);
     assert_int_equal(mf_coolsms_retry_after_parse(" Mon, 13 Nov 2023 22:13:20 GMT\r\n", now), 0);
     assert_int_equal(mf_coolsms_retry_after_parse(" Fri, 31 Dec 9999 23:59:59 GMT\r\n", now),
                      MF_COOLSMS_RETRY_AFTER_MAX_S);
@@ -395,8 +406,11 @@ static void test_header_line(void **state)
 {
     /* header lines as curl hands them over: n bytes, CRLF included, not terminated */
     static const char *const keep[] = {
-        "Content-Type: application/json\r\n", "HTTP/1.1 429 Too Many Requests\r\n",
-        "Retry-After: soon\r\n", "Retry-After:\r\n", "Retry-After",
+        "Content-Type: application/json\r\n",
+        "HTTP/1.1 429 Too Many Requests\r\n",
+        "Retry-After: soon\r\n",
+        "Retry-After:\r\n",
+        "Retry-After",
         "Retry-After: 1                                                                 \r\n",
     };
     time_t now = 1700000000;
@@ -427,8 +441,8 @@ static void test_header_line(void **state)
 
 static void test_decode_transport_and_bad_2xx(void **state)
 {
-    mf_coolsms_transport timeout = {.curl_failed = 1, .curl_timeout = 1, .curl_sent = 1,
-                                    .curl_message = "Timeout was reached"};
+    mf_coolsms_transport timeout = {
+        .curl_failed = 1, .curl_timeout = 1, .curl_sent = 1, .curl_message = "Timeout was reached"};
     mf_coolsms_transport refused = {.curl_failed = 1, .curl_message = "Connection refused"};
     mf_coolsms_outcome oc[2];
     mf_coolsms_result r;
@@ -457,7 +471,7 @@ static void test_full_batch_build_and_match(void **state)
 {
     enum { N = MF_COOLSMS_MAX_BATCH };
     mf_coolsms_msg *m = calloc(N, sizeof(*m));
-    char (*ids)[24] = calloc(N, sizeof(*ids));
+    char(*ids)[24] = calloc(N, sizeof(*ids));
     const char **idp = calloc(N, sizeof(*idp));
     mf_coolsms_outcome *oc = calloc(N, sizeof(*oc));
     mf_coolsms_result r;
@@ -490,20 +504,27 @@ static void test_full_batch_build_and_match(void **state)
     /* A response that lists the messages in reverse order, every 1000th one as failed and
      * leaves out job-5: matching is by jobId, not by position. */
     mf_buf_init(&resp, 0);
-    assert_int_equal(mf_buf_append_str(&resp, "{\"groupInfo\":{\"groupId\":\"G\"},"
-                                              "\"failedMessageList\":[", &err), 0);
+    assert_int_equal(mf_buf_append_str(&resp,
+                                       "{\"groupInfo\":{\"groupId\":\"G\"},"
+                                       "\"failedMessageList\":[",
+                                       &err),
+                     0);
     for (i = 0; i < N; i += 1000)
-        assert_int_equal(mf_buf_printf(&resp, &err, "%s{\"statusCode\":\"1011\","
+        assert_int_equal(mf_buf_printf(&resp, &err,
+                                       "%s{\"statusCode\":\"1011\","
                                        "\"customFields\":{\"jobId\":\"job-%zu\"}}",
-                                       i ? "," : "", i), 0);
+                                       i ? "," : "", i),
+                         0);
     assert_int_equal(mf_buf_append_str(&resp, "],\"messageList\":[", &err), 0);
     for (i = N; i-- > 0;) {
         if (i % 1000 == 0 || i == 5)
             continue;
-        assert_int_equal(mf_buf_printf(&resp, &err, "%s{\"messageId\":\"M%zu\","
+        assert_int_equal(mf_buf_printf(&resp, &err,
+                                       "%s{\"messageId\":\"M%zu\","
                                        "\"statusCode\":\"2000\",\"customFields\":"
                                        "{\"jobId\":\"job-%zu\"}}",
-                                       i == N - 1 ? "" : ",", i, i), 0);
+                                       i == N - 1 ? "" : ",", i, i),
+                         0);
     }
     assert_int_equal(mf_buf_append_str(&resp, "]}", &err), 0);
     mf_coolsms_decode_send(NULL, 200, -1, resp.data, resp.len, idp, N, oc, &r);
@@ -561,8 +582,8 @@ static void test_decode_list(void **state)
     mf_coolsms_list_result_free(&lr);
 
     memset(&lr, 0, sizeof(lr));
-    assert_int_equal(mf_coolsms_decode_list("{\"nextKey\":null,\"messageList\":{}}", 33, &lr,
-                                            &err), 0);
+    assert_int_equal(mf_coolsms_decode_list("{\"nextKey\":null,\"messageList\":{}}", 33, &lr, &err),
+                     0);
     assert_int_equal(lr.n_items, 0);
     assert_string_equal(lr.next_key, "");
     mf_coolsms_list_result_free(&lr);
@@ -639,20 +660,20 @@ static void test_decode_group_answer(void **state)
     mf_coolsms_result r;
 
     (void)state;
-    mf_coolsms_decode_op(MF_COOLSMS_OP_GROUP_CREATE, NULL, 200, -1, body, strlen(body), NULL,
-                         NULL, 0, NULL, &r);
+    mf_coolsms_decode_op(MF_COOLSMS_OP_GROUP_CREATE, NULL, 200, -1, body, strlen(body), NULL, NULL,
+                         0, NULL, &r);
     assert_int_equal(r.cls, MF_COOLSMS_OK);
     assert_string_equal(r.group_id, "G4V2026");
     assert_string_equal(r.group_status, "PENDING");
     mf_coolsms_decode_op(MF_COOLSMS_OP_GROUP_SEND, NULL, 409, -1,
-                         "{\"errorCode\":\"AlreadySent\",\"errorMessage\":\"sent\"}", 49,
-                         NULL, NULL, 0, NULL, &r);
+                         "{\"errorCode\":\"AlreadySent\",\"errorMessage\":\"sent\"}", 49, NULL,
+                         NULL, 0, NULL, &r);
     assert_int_equal(r.cls, MF_COOLSMS_PERMANENT);
     assert_string_equal(r.error_code, "AlreadySent");
     /* a resent copy of a request the provider has seen: in doubt, not refused */
     mf_coolsms_decode_op(MF_COOLSMS_OP_GROUP_ADD, NULL, 403, -1,
-                         "{\"errorCode\":\"DuplicatedSignature\",\"errorMessage\":\"x\"}", 54,
-                         NULL, NULL, 0, NULL, &r);
+                         "{\"errorCode\":\"DuplicatedSignature\",\"errorMessage\":\"x\"}", 54, NULL,
+                         NULL, 0, NULL, &r);
     assert_int_equal(r.cls, MF_COOLSMS_TRANSIENT);
     assert_true(r.maybe_sent);
     mf_coolsms_decode_op(MF_COOLSMS_OP_GROUP_ADD, NULL, 403, -1,

@@ -112,8 +112,8 @@ static void decide_ok(mf_euckr *c, const char *body, const char *subj, mf_euckr_
     mf_euckr_kind k = MF_EUCKR_KIND_LMS;
     size_t b = 0;
     mf_err err = {{0}};
-    if (mf_euckr_decide(c, body, strlen(body), subj, subj ? strlen(subj) : 0, &k, &b, NULL,
-                        &err) != 0)
+    if (mf_euckr_decide(c, body, strlen(body), subj, subj ? strlen(subj) : 0, &k, &b, NULL, &err) !=
+        0)
         fail_msg("decide: %s", err.msg);
     assert_int_equal(k, want);
     assert_int_equal(b, want_bytes);
@@ -161,8 +161,7 @@ static void test_boundaries(void **state)
     memcpy(b2000 + strlen(h999a), "ab", 3);
     memcpy(b2001 + strlen(h999a), "abc", 4);
     decide_ok(c, b2000, NULL, MF_EUCKR_KIND_LMS, 2000);
-    assert_int_equal(mf_euckr_decide(c, b2001, strlen(b2001), NULL, 0, &k, NULL, NULL, &err),
-                     -1);
+    assert_int_equal(mf_euckr_decide(c, b2001, strlen(b2001), NULL, 0, &k, NULL, NULL, &err), -1);
     assert_non_null(strstr(err.msg, "2001 bytes"));
 
     free(h45);
@@ -193,12 +192,12 @@ static void test_subject(void **state)
     assert_int_equal(mf_euckr_decide(c, "body", 4, s21, strlen(s21), &k, NULL, &sb, &err), -1);
     assert_non_null(strstr(err.msg, "subject is 42 bytes"));
     const char *emoji_subj = "제목😀";
-    assert_int_equal(mf_euckr_decide(c, "body", 4, emoji_subj, strlen(emoji_subj), &k, NULL,
-                                     NULL, &err), -1);
+    assert_int_equal(
+        mf_euckr_decide(c, "body", 4, emoji_subj, strlen(emoji_subj), &k, NULL, NULL, &err), -1);
     assert_non_null(strstr(err.msg, "message subject: character U+1F600"));
     const char *emoji_body = "본문😀";
-    assert_int_equal(mf_euckr_decide(c, emoji_body, strlen(emoji_body), NULL, 0, &k, NULL,
-                                     NULL, &err), -1);
+    assert_int_equal(
+        mf_euckr_decide(c, emoji_body, strlen(emoji_body), NULL, 0, &k, NULL, NULL, &err), -1);
     assert_non_null(strstr(err.msg, "message body: character U+1F600"));
     assert_string_equal(mf_euckr_kind_name(MF_EUCKR_KIND_SMS), "SMS");
     assert_string_equal(mf_euckr_kind_name(MF_EUCKR_KIND_LMS), "LMS");
@@ -209,10 +208,8 @@ static void test_subject(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_ascii),
-        cmocka_unit_test(test_hangul_and_mixed),
-        cmocka_unit_test(test_unsupported),
-        cmocka_unit_test(test_boundaries),
+        cmocka_unit_test(test_ascii),       cmocka_unit_test(test_hangul_and_mixed),
+        cmocka_unit_test(test_unsupported), cmocka_unit_test(test_boundaries),
         cmocka_unit_test(test_subject),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

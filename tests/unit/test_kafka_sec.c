@@ -104,11 +104,17 @@ static void test_default_is_plaintext(void **state)
  * spelling is librdkafka's whatever the case of the key's value. */
 static void test_sasl_ssl_properties(void **state)
 {
-    const char *const env[] = {"MF_KAFKA_SECURITY_PROTOCOL", "SASL_SSL",
-                               "MF_KAFKA_SASL_MECHANISM", "scram-sha-256",
-                               "MF_KAFKA_SASL_USERNAME", "fleet",
-                               "MF_KAFKA_SASL_PASSWORD_FILE", pw_path,
-                               "MF_KAFKA_SSL_CA_LOCATION", ca_path, NULL};
+    const char *const env[] = {"MF_KAFKA_SECURITY_PROTOCOL",
+                               "SASL_SSL",
+                               "MF_KAFKA_SASL_MECHANISM",
+                               "scram-sha-256",
+                               "MF_KAFKA_SASL_USERNAME",
+                               "fleet",
+                               "MF_KAFKA_SASL_PASSWORD_FILE",
+                               pw_path,
+                               "MF_KAFKA_SSL_CA_LOCATION",
+                               ca_path,
+                               NULL};
     sec_cfg cfg;
     mf_kafka_sec_props p;
     mf_err err;
@@ -134,11 +140,17 @@ static void test_sasl_ssl_properties(void **state)
 /* The properties are accepted by librdkafka itself and land in its configuration. */
 static void test_apply_to_librdkafka(void **state)
 {
-    const char *const env[] = {"MF_KAFKA_SECURITY_PROTOCOL", "sasl_ssl",
-                               "MF_KAFKA_SASL_USERNAME", "fleet",
-                               "MF_KAFKA_SASL_PASSWORD", PASSWORD,
-                               "MF_KAFKA_SSL_CA_LOCATION", ca_path,
-                               "MF_KAFKA_SSL_VERIFY_HOSTNAME", "false", NULL};
+    const char *const env[] = {"MF_KAFKA_SECURITY_PROTOCOL",
+                               "sasl_ssl",
+                               "MF_KAFKA_SASL_USERNAME",
+                               "fleet",
+                               "MF_KAFKA_SASL_PASSWORD",
+                               PASSWORD,
+                               "MF_KAFKA_SSL_CA_LOCATION",
+                               ca_path,
+                               "MF_KAFKA_SSL_VERIFY_HOSTNAME",
+                               "false",
+                               NULL};
     sec_cfg cfg;
     rd_kafka_conf_t *rc = rd_kafka_conf_new();
     char val[256];
@@ -183,16 +195,15 @@ static void test_mistakes_name_the_key(void **state)
         {{"MF_KAFKA_SASL_USERNAME", "u", "MF_KAFKA_SASL_PASSWORD", PASSWORD, NULL},
          "MF_KAFKA_SECURITY_PROTOCOL is plaintext"},
         {{"MF_KAFKA_SECURITY_PROTOCOL", "sasl_plaintext", "MF_KAFKA_SASL_USERNAME", "u",
-          "MF_KAFKA_SASL_PASSWORD", PASSWORD, "MF_KAFKA_SSL_CA_LOCATION", "/etc/hostname",
-          NULL},
+          "MF_KAFKA_SASL_PASSWORD", PASSWORD, "MF_KAFKA_SSL_CA_LOCATION", "/etc/hostname", NULL},
          "MF_KAFKA_SSL_CA_LOCATION is set but MF_KAFKA_SECURITY_PROTOCOL is sasl_plaintext"},
-        {{"MF_KAFKA_SECURITY_PROTOCOL", "ssl", "MF_KAFKA_SSL_CA_LOCATION",
-          "/nonexistent/ca.pem", NULL},
+        {{"MF_KAFKA_SECURITY_PROTOCOL", "ssl", "MF_KAFKA_SSL_CA_LOCATION", "/nonexistent/ca.pem",
+          NULL},
          "MF_KAFKA_SSL_CA_LOCATION: \"/nonexistent/ca.pem\": No such file"},
         {{"MF_KAFKA_SECURITY_PROTOCOL", "ssl", "MF_KAFKA_SSL_CA_LOCATION", "/tmp", NULL},
          "MF_KAFKA_SSL_CA_LOCATION: \"/tmp\" is not a file"},
-        {{"MF_KAFKA_SECURITY_PROTOCOL", "ssl", "MF_KAFKA_SSL_CERTIFICATE_LOCATION",
-          "/etc/hostname", NULL},
+        {{"MF_KAFKA_SECURITY_PROTOCOL", "ssl", "MF_KAFKA_SSL_CERTIFICATE_LOCATION", "/etc/hostname",
+          NULL},
          "set both or neither"},
         {{"MF_KAFKA_SECURITY_PROTOCOL", "ssl", "MF_KAFKA_SSL_KEY_PASSWORD", PASSWORD, NULL},
          "MF_KAFKA_SSL_KEY_PASSWORD is set without MF_KAFKA_SSL_KEY_LOCATION"},
@@ -221,9 +232,13 @@ static void test_mistakes_name_the_key(void **state)
 /* The effective configuration (--config-doc, logs) shows that a password is set, not it. */
 static void test_password_never_printed(void **state)
 {
-    const char *const env[] = {"MF_KAFKA_SECURITY_PROTOCOL", "sasl_ssl",
-                               "MF_KAFKA_SASL_USERNAME", "fleet",
-                               "MF_KAFKA_SASL_PASSWORD", PASSWORD, NULL};
+    const char *const env[] = {"MF_KAFKA_SECURITY_PROTOCOL",
+                               "sasl_ssl",
+                               "MF_KAFKA_SASL_USERNAME",
+                               "fleet",
+                               "MF_KAFKA_SASL_PASSWORD",
+                               PASSWORD,
+                               NULL};
     sec_cfg cfg;
     mf_err err;
     char *buf = NULL;
@@ -244,9 +259,13 @@ static void test_password_never_printed(void **state)
  * and the clients go on retrying as usual. */
 static void test_login_check_unreachable_is_not_fatal(void **state)
 {
-    const char *const env[] = {"MF_KAFKA_SECURITY_PROTOCOL", "sasl_ssl",
-                               "MF_KAFKA_SASL_USERNAME", "fleet",
-                               "MF_KAFKA_SASL_PASSWORD", PASSWORD, NULL};
+    const char *const env[] = {"MF_KAFKA_SECURITY_PROTOCOL",
+                               "sasl_ssl",
+                               "MF_KAFKA_SASL_USERNAME",
+                               "fleet",
+                               "MF_KAFKA_SASL_PASSWORD",
+                               PASSWORD,
+                               NULL};
     sec_cfg cfg;
     mf_kafka_conf kc = {"127.0.0.1:1", "test_kafka_sec", NULL, NULL, NULL, NULL};
     int64_t t0;

@@ -24,10 +24,9 @@ static mf_metrics *sample_registry(void)
     assert_non_null(m);
     sent = mf_metrics_counter(m, "msgfleet_messages_total", "Messages by status\nand type",
                               "status,type", &err);
-    inflight = mf_metrics_gauge(m, "msgfleet_inflight_requests", "Requests in flight", NULL,
-                                &err);
-    lat = mf_metrics_histogram(m, "msgfleet_request_seconds", "Request latency", NULL, bounds,
-                               3, &err);
+    inflight = mf_metrics_gauge(m, "msgfleet_inflight_requests", "Requests in flight", NULL, &err);
+    lat = mf_metrics_histogram(m, "msgfleet_request_seconds", "Request latency", NULL, bounds, 3,
+                               &err);
     assert_non_null(sent);
     assert_non_null(inflight);
     assert_non_null(lat);

@@ -24,7 +24,8 @@ static void test_fields(void **state)
     assert_int_equal(mf_pg_copy_field(&b, "\\N", 0, &err), 0);
     assert_int_equal(mf_buf_append_char(&b, '\n', &err), 0);
     assert_int_equal(b.len, strlen(b.data));
-    assert_string_equal(b.data, "plain 한글\t\\N\t\ta\\tb\\nc\\rd\\\\e\t\\\\\\\\\\t\\t\\n\t\\\\N\n");
+    assert_string_equal(b.data,
+                        "plain 한글\t\\N\t\ta\\tb\\nc\\rd\\\\e\t\\\\\\\\\\t\\t\\n\t\\\\N\n");
     mf_buf_free(&b);
 }
 
@@ -55,7 +56,7 @@ static void test_err_fault(void **state)
                         "could not update the run counters: numeric field overflow"
                         " (SQLSTATE 22003)");
     mf_err_set(&err, "new row violates check constraint \"x\" (SQLSTATE 23514): Failing row"
-               " contains (01012345678)");
+                     " contains (01012345678)");
     assert_int_equal(mf_pg_err_fault(&err), MF_PG_FAULT_DATA);
     assert_null(strstr(mf_pg_err_brief(&err, brief, sizeof(brief)), "0101234"));
     mf_err_set(&err, "index row size 3000 exceeds maximum (SQLSTATE 54000)");

@@ -9,8 +9,8 @@
 
 #include "mf_pgbin.h"
 
-static const mf_uuid U = {{0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef, 0x10, 0x32, 0x54,
-                           0x76, 0x98, 0xba, 0xdc, 0xfe}};
+static const mf_uuid U = {{0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef, 0x10, 0x32, 0x54, 0x76,
+                           0x98, 0xba, 0xdc, 0xfe}};
 
 static void assert_bytes(const void *got, size_t got_len, const void *want, size_t want_len)
 {
@@ -21,16 +21,16 @@ static void assert_bytes(const void *got, size_t got_len, const void *want, size
 static void test_copy_row(void **state)
 {
     static const unsigned char want[] = {
-        'P', 'G', 'C', 'O', 'P', 'Y', '\n', 0xff, '\r', '\n', 0, /* signature */
-        0, 0, 0, 0, 0, 0, 0, 0,                                   /* flags, extension */
-        0, 5,                                                     /* 5 fields */
-        0, 0, 0, 16, 0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef, 0x10, 0x32, 0x54, 0x76,
-        0x98, 0xba, 0xdc, 0xfe,                                   /* uuid */
-        0, 0, 0, 4, 0xff, 0xff, 0xff, 0xfe,                       /* int4 -2 */
-        0, 0, 0, 6, 0xed, 0x95, 0x9c, 0xea, 0xb8, 0x80,           /* text "한글" */
-        0xff, 0xff, 0xff, 0xff,                                   /* NULL */
-        0, 0, 0, 8, 0x00, 0x00, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, /* int8 */
-        0xff, 0xff,                                               /* trailer */
+        'P',  'G',  'C',  'O',  'P',  'Y',  '\n', 0xff, '\r', '\n', 0, /* signature */
+        0,    0,    0,    0,    0,    0,    0,    0,                   /* flags, extension */
+        0,    5,                                                       /* 5 fields */
+        0,    0,    0,    16,   0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef,
+        0x10, 0x32, 0x54, 0x76, 0x98, 0xba, 0xdc, 0xfe,                         /* uuid */
+        0,    0,    0,    4,    0xff, 0xff, 0xff, 0xfe,                         /* int4 -2 */
+        0,    0,    0,    6,    0xed, 0x95, 0x9c, 0xea, 0xb8, 0x80,             /* text "한글" */
+        0xff, 0xff, 0xff, 0xff,                                                 /* NULL */
+        0,    0,    0,    8,    0x00, 0x00, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, /* int8 */
+        0xff, 0xff,                                                             /* trailer */
     };
     mf_buf b;
     mf_err err;
@@ -56,14 +56,13 @@ static void test_copy_row(void **state)
 static void test_arrays(void **state)
 {
     static const unsigned char texts[] = {
-        0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 25, 0, 0, 0, 3, 0, 0, 0, 1, /* 1 dim, nulls, text, 3 */
-        0, 0, 0, 1, 'a',
-        0xff, 0xff, 0xff, 0xff,
-        0, 0, 0, 0,                                                   /* "" */
+        0, 0, 0, 1, 0,   0,    0,    1,    0,    0, 0, 25, 0,
+        0, 0, 3, 0, 0,   0,    1,                             /* 1 dim, nulls, text, 3 */
+        0, 0, 0, 1, 'a', 0xff, 0xff, 0xff, 0xff, 0, 0, 0,  0, /* "" */
     };
     static const unsigned char int8s[] = {
-        0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 20, 0, 0, 0, 1, 0, 0, 0, 1,
-        0, 0, 0, 8, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,    /* -1 */
+        0, 0, 0, 1, 0, 0, 0, 0, 0,    0,    0,    20,   0,    0,    0,    1,
+        0, 0, 0, 1, 0, 0, 0, 8, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, /* -1 */
     };
     static const unsigned char empty_uuids[] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x0b, 0x86};
     mf_pgbin_arr a;

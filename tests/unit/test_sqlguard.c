@@ -260,8 +260,8 @@ static void test_body_len_strips_tail(void **state)
 static void test_body_stands_alone(void **state)
 {
     static const char *const accepted[] = {
-        "SELECT 1--1", "SELECT a - -- c\nFROM t", "SELECT a -- -\n", "SELECT a - 1 ;--",
-        "SELECT `--` FROM t -- x", "SELECT '--' -- y",
+        "SELECT 1--1",      "SELECT a - -- c\nFROM t", "SELECT a -- -\n",
+        "SELECT a - 1 ;--", "SELECT `--` FROM t -- x", "SELECT '--' -- y",
     };
     static const gcase refused[] = {
         {"SELECT * ----\v--------OM t FOR UPDATE", "ends with \"--\""},
@@ -303,7 +303,8 @@ static void test_grant_lines(void **state)
     static const gcase cases[] = {
         /* the test stack's crm_readonly, verbatim (MariaDB 10.11) */
         {"GRANT USAGE ON *.* TO `crm_readonly`@`%` IDENTIFIED BY PASSWORD "
-         "'*F9A49059B773B999260655E0C712712BE17FB8D7'", NULL},
+         "'*F9A49059B773B999260655E0C712712BE17FB8D7'",
+         NULL},
         {"GRANT SELECT ON `crm`.* TO `crm_readonly`@`%`", NULL},
         {"GRANT SELECT ON `mftest\\_%`.* TO `crm_readonly`@`%`", NULL},
         {"GRANT USAGE ON *.* TO `ro`@`%`", NULL},
@@ -361,18 +362,18 @@ static void test_grant_line_roles(void **state)
     (void)state;
     /* MySQL 8 */
     assert_int_equal(mf_sqlguard_grant_line("GRANT `r1`@`%`,`r 2`@`%` TO `ro`@`%`", roles,
-                                            sizeof(roles), &n, &err), 1);
+                                            sizeof(roles), &n, &err),
+                     1);
     assert_int_equal(n, 2);
     assert_string_equal(roles, "`r1`@`%`");
     assert_string_equal(roles + strlen(roles) + 1, "`r 2`@`%`");
     /* MariaDB */
-    assert_int_equal(mf_sqlguard_grant_line("GRANT `readers` TO `ro`@`%`", roles, sizeof(roles),
-                                            &n, &err), 1);
+    assert_int_equal(
+        mf_sqlguard_grant_line("GRANT `readers` TO `ro`@`%`", roles, sizeof(roles), &n, &err), 1);
     assert_int_equal(n, 1);
     assert_string_equal(roles, "`readers`");
     /* no room: refused rather than unchecked */
-    assert_int_equal(mf_sqlguard_grant_line("GRANT `readers` TO `ro`@`%`", roles, 4, &n, &err),
-                     -1);
+    assert_int_equal(mf_sqlguard_grant_line("GRANT `readers` TO `ro`@`%`", roles, 4, &n, &err), -1);
 }
 
 int main(void)

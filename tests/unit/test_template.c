@@ -35,8 +35,8 @@ static const char *render(const char *tpl, const char *const *vars, char *out, s
 
 static void test_substitutes_korean(void **state)
 {
-    static const char *const vars[] = {"name", "김민수", "이름", "박지영", "date", "2026-11-25",
-                                       NULL};
+    static const char *const vars[] = {"name", "김민수",     "이름", "박지영",
+                                       "date", "2026-11-25", NULL};
     char out[256];
     mf_err err = {{0}};
 
@@ -44,8 +44,7 @@ static void test_substitutes_korean(void **state)
     assert_string_equal(render("#{name}님, #{ date } 예약이 확정되었습니다. #{이름}", vars, out,
                                sizeof(out), &err),
                         "김민수님, 2026-11-25 예약이 확정되었습니다. 박지영");
-    assert_string_equal(render("no placeholders", vars, out, sizeof(out), &err),
-                        "no placeholders");
+    assert_string_equal(render("no placeholders", vars, out, sizeof(out), &err), "no placeholders");
     assert_string_equal(render("", vars, out, sizeof(out), &err), "");
 }
 
@@ -91,7 +90,7 @@ static void test_output_bound_is_an_error(void **state)
     mf_err err = {{0}};
 
     (void)state;
-    assert_string_equal(render("#{a}#{a}"  + 4, vars, out, sizeof(out), &err), "0123456789");
+    assert_string_equal(render("#{a}#{a}" + 4, vars, out, sizeof(out), &err), "0123456789");
     assert_null(render("#{a}#{a}", vars, out, sizeof(out), &err));
     assert_string_equal(err.msg, "rendered text longer than 15 bytes");
     /* exactly fits: 15 bytes + terminator */

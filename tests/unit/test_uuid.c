@@ -179,10 +179,10 @@ static void test_random_versions(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_text_round_trip),    cmocka_unit_test(test_invalid_text),
+        cmocka_unit_test(test_text_round_trip),      cmocka_unit_test(test_invalid_text),
         cmocka_unit_test(test_job_id_deterministic), cmocka_unit_test(test_job_id_known_value),
-        cmocka_unit_test(test_job_id_differs),     cmocka_unit_test(test_job_id_long_key),
-        cmocka_unit_test(test_job_ids_spread),     cmocka_unit_test(test_random_versions),
+        cmocka_unit_test(test_job_id_differs),       cmocka_unit_test(test_job_id_long_key),
+        cmocka_unit_test(test_job_ids_spread),       cmocka_unit_test(test_random_versions),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

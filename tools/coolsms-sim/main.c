@@ -23,15 +23,14 @@ static void on_signal(int sig)
 
 static void usage(FILE *out)
 {
-    fprintf(out,
-            "usage: coolsms-sim [--print-docs]\n"
-            "CoolSMS/SOLAPI v4 simulator on 127.0.0.1. Configuration from the environment:\n"
-            "MF_SIM_PORT (58080, 0 = any), MF_SIM_API_KEY, MF_SIM_API_SECRET (or the files\n"
-            "named by MF_SIM_API_KEY_FILE, MF_SIM_API_SECRET_FILE), MF_SIM_SENDERS\n"
-            "(required), MF_SIM_SEED, MF_SIM_ACCOUNT_ID, MF_SIM_CONTROL (off: only\n"
-            "/_sim/health answers; 1 enables /_sim/config, reset, stats and the ledger) and\n"
-            "one MF_SIM_<KNOB> per knob.\n"
-            "Prints \"coolsms-sim: listening on 127.0.0.1:<port>\" on stdout when ready.\n");
+    fprintf(out, "usage: coolsms-sim [--print-docs]\n"
+                 "CoolSMS/SOLAPI v4 simulator on 127.0.0.1. Configuration from the environment:\n"
+                 "MF_SIM_PORT (58080, 0 = any), MF_SIM_API_KEY, MF_SIM_API_SECRET (or the files\n"
+                 "named by MF_SIM_API_KEY_FILE, MF_SIM_API_SECRET_FILE), MF_SIM_SENDERS\n"
+                 "(required), MF_SIM_SEED, MF_SIM_ACCOUNT_ID, MF_SIM_CONTROL (off: only\n"
+                 "/_sim/health answers; 1 enables /_sim/config, reset, stats and the ledger) and\n"
+                 "one MF_SIM_<KNOB> per knob.\n"
+                 "Prints \"coolsms-sim: listening on 127.0.0.1:<port>\" on stdout when ready.\n");
 }
 
 /* Everything but the settings (read before, by sim_config_from_env). */
@@ -111,8 +110,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "coolsms-sim: %s\n", err.msg);
         goto out;
     }
-    MF_LOG(ctx.log, MF_LOG_INFO, "listening", MF_KV_S("addr", "127.0.0.1"),
-           MF_KV_I("port", port), MF_KV_I("senders", ctx.set.nsenders),
+    MF_LOG(ctx.log, MF_LOG_INFO, "listening", MF_KV_S("addr", "127.0.0.1"), MF_KV_I("port", port),
+           MF_KV_I("senders", ctx.set.nsenders),
            MF_KV_S("control", ctx.set.control ? "on" : "off"));
     printf("coolsms-sim: listening on 127.0.0.1:%d\n", port);
     fflush(stdout);

@@ -13,15 +13,15 @@
 #include "mf_err.h"
 #include "mf_log.h"
 
-#define SIM_MAX_MESSAGES 10000       /* per send-many or group-add request */
-#define SIM_MAX_BODY ((size_t)64 << 20) /* request body limit (send-many) */
+#define SIM_MAX_MESSAGES 10000              /* per send-many or group-add request */
+#define SIM_MAX_BODY ((size_t)64 << 20)     /* request body limit (send-many) */
 #define SIM_MAX_ADD_BODY ((size_t)15 << 20) /* group-add body limit (15 MB, documented) */
-#define SIM_MAX_GROUP_MESSAGES 1000000 /* messages per group (documented) */
-#define SIM_STR_KNOB 256              /* room of a string knob */
-#define SIM_ID_LEN 32                 /* "M4V" + 14-digit time + 15 alnum */
-#define SIM_CODE_LEN 8                /* status codes are 4 digits; room for "TEST1000" */
+#define SIM_MAX_GROUP_MESSAGES 1000000      /* messages per group (documented) */
+#define SIM_STR_KNOB 256                    /* room of a string knob */
+#define SIM_ID_LEN 32                       /* "M4V" + 14-digit time + 15 alnum */
+#define SIM_CODE_LEN 8                      /* status codes are 4 digits; room for "TEST1000" */
 #define SIM_MAX_SENDERS 64
-#define SIM_INDEX_FIELD "jobId"       /* the customFields key that has its own hash index */
+#define SIM_INDEX_FIELD "jobId" /* the customFields key that has its own hash index */
 
 /* ---- knobs (sim_config.c) ---------------------------------------------------------------- */
 
@@ -40,7 +40,7 @@ enum {
     SIM_STEP_WEBHOOK = 1u << 10,       /* the simulator's own webhook deliveries */
     SIM_STEP_BLACK = 1u << 11,         /* GET /iam/v1/black */
     SIM_STEP_ALL = (1u << 12) - 1,
-    SIM_STEP_SET = 1u << 31            /* marks an explicit list ("none" = SET alone) */
+    SIM_STEP_SET = 1u << 31 /* marks an explicit list ("none" = SET alone) */
 };
 
 /* Runtime-adjustable behaviour. Read as a whole snapshot under knob_lock. */
@@ -51,8 +51,8 @@ typedef struct sim_knobs {
     long long timeout_hold_ms;
     int timeout_commit;
     double reset_ratio;
-    unsigned fault_steps;      /* steps the fault knobs apply to */
-    unsigned latency_steps;    /* per-kind lists; 0 = use fault_steps */
+    unsigned fault_steps;   /* steps the fault knobs apply to */
+    unsigned latency_steps; /* per-kind lists; 0 = use fault_steps */
     unsigned error_5xx_steps;
     unsigned timeout_steps;
     unsigned reset_steps;
@@ -81,7 +81,7 @@ typedef struct sim_settings {
     uint64_t seed;
     size_t nsenders;
     char senders[SIM_MAX_SENDERS][24];
-    int control;  /* MF_SIM_CONTROL: the control endpoints under /_sim/ answer (else only
+    int control; /* MF_SIM_CONTROL: the control endpoints under /_sim/ answer (else only
                    * /_sim/health does) */
 } sim_settings;
 
@@ -101,23 +101,23 @@ int sim_step_hit(unsigned kind_steps, unsigned fault_steps, unsigned step);
 /* ---- failure codes (sim_codes.c): the ONE table of status codes ------------------------- */
 
 typedef enum sim_code_id {
-    SIM_C_ACCEPTED = 0,  /* 2000 */
-    SIM_C_CARRIER,       /* 3000 */
-    SIM_C_DELIVERED,     /* 4000 */
-    SIM_C_MISSING,       /* required value missing */
-    SIM_C_BAD_TO,        /* recipient number invalid */
-    SIM_C_SUBJECT_SMS,   /* subject on an SMS */
-    SIM_C_SUBJECT_LONG,  /* subject over 40 bytes */
-    SIM_C_BAD_TYPE,      /* unknown message type */
-    SIM_C_DUP_TO,        /* duplicate recipient without allowDuplicates */
-    SIM_C_NOT_EUCKR,     /* character outside EUC-KR in SMS/LMS/MMS */
-    SIM_C_TOO_LONG,      /* over the length limit of its type */
-    SIM_C_BAD_CUSTOM,    /* invalid customFields */
-    SIM_C_KAKAO_TYPE,    /* kakaoOptions on a non-Kakao type */
-    SIM_C_NO_IMAGE,      /* MMS without imageId */
-    SIM_C_NO_PFID,       /* ATA/CTA without kakaoOptions.pfId */
-    SIM_C_NO_TEMPLATE,   /* ATA without kakaoOptions.templateId */
-    SIM_C_NO_SENDER,     /* from not registered */
+    SIM_C_ACCEPTED = 0, /* 2000 */
+    SIM_C_CARRIER,      /* 3000 */
+    SIM_C_DELIVERED,    /* 4000 */
+    SIM_C_MISSING,      /* required value missing */
+    SIM_C_BAD_TO,       /* recipient number invalid */
+    SIM_C_SUBJECT_SMS,  /* subject on an SMS */
+    SIM_C_SUBJECT_LONG, /* subject over 40 bytes */
+    SIM_C_BAD_TYPE,     /* unknown message type */
+    SIM_C_DUP_TO,       /* duplicate recipient without allowDuplicates */
+    SIM_C_NOT_EUCKR,    /* character outside EUC-KR in SMS/LMS/MMS */
+    SIM_C_TOO_LONG,     /* over the length limit of its type */
+    SIM_C_BAD_CUSTOM,   /* invalid customFields */
+    SIM_C_KAKAO_TYPE,   /* kakaoOptions on a non-Kakao type */
+    SIM_C_NO_IMAGE,     /* MMS without imageId */
+    SIM_C_NO_PFID,      /* ATA/CTA without kakaoOptions.pfId */
+    SIM_C_NO_TEMPLATE,  /* ATA without kakaoOptions.templateId */
+    SIM_C_NO_SENDER,    /* from not registered */
     SIM_C__COUNT
 } sim_code_id;
 
@@ -158,11 +158,11 @@ void sim_format_iso8601(int64_t ms, char *out, size_t outsz);
 /* Where a stored message stands. Only SIM_MS_SENT messages are "accepted" in the ledger's
  * counts, its export and /_sim/ledger/count; the others are visible through the API. */
 typedef enum sim_msg_state {
-    SIM_MS_SENT = 0,   /* accepted for delivery: lifecycle 2000 -> 3000 -> final */
-    SIM_MS_PENDING,    /* registered (2000) in a group not sent yet */
-    SIM_MS_REJECTED,   /* registered with a 1xxx code: stored, never sent */
-    SIM_MS_UNSENT,     /* failed at send time (daily quota): final_code, never delivered */
-    SIM_MS_REMOVED     /* deleted from its group: invisible */
+    SIM_MS_SENT = 0, /* accepted for delivery: lifecycle 2000 -> 3000 -> final */
+    SIM_MS_PENDING,  /* registered (2000) in a group not sent yet */
+    SIM_MS_REJECTED, /* registered with a 1xxx code: stored, never sent */
+    SIM_MS_UNSENT,   /* failed at send time (daily quota): final_code, never delivered */
+    SIM_MS_REMOVED   /* deleted from its group: invisible */
 } sim_msg_state;
 
 typedef struct sim_msg {
@@ -177,12 +177,12 @@ typedef struct sim_msg {
     int64_t created_ms;            /* registration (dateCreated) */
     int64_t accepted_ms;           /* lifecycle start (send); created_ms until sent */
     int64_t final_ms;
-    const char *text;              /* arena strings, NULL when absent */
+    const char *text; /* arena strings, NULL when absent */
     const char *subject;
     const char *pf_id;
     const char *template_id;
-    const char *cf;                /* customFields: "k\0v\0k\0v\0\0", NULL when none */
-    const char *job_id;            /* value of customFields.jobId or NULL */
+    const char *cf;     /* customFields: "k\0v\0k\0v\0\0", NULL when none */
+    const char *job_id; /* value of customFields.jobId or NULL */
 } sim_msg;
 
 typedef struct sim_ledger sim_ledger;
@@ -196,13 +196,13 @@ void sim_ledger_unlock(sim_ledger *l);
 
 void sim_ledger_wrlock(sim_ledger *l);
 
-size_t sim_ledger_count(sim_ledger *l);               /* under rdlock: every stored message */
-size_t sim_ledger_sent(sim_ledger *l);                /* under rdlock: SIM_MS_SENT messages */
+size_t sim_ledger_count(sim_ledger *l); /* under rdlock: every stored message */
+size_t sim_ledger_sent(sim_ledger *l);  /* under rdlock: SIM_MS_SENT messages */
 /* Adjust the SENT count after changing states under sim_ledger_wrlock. */
 void sim_ledger_sent_add(sim_ledger *l, long delta);
 /* Writable record, under sim_ledger_wrlock. */
 sim_msg *sim_ledger_at_mut(sim_ledger *l, size_t i);
-const sim_msg *sim_ledger_at(sim_ledger *l, size_t i); /* under rdlock */
+const sim_msg *sim_ledger_at(sim_ledger *l, size_t i);      /* under rdlock */
 const char *sim_ledger_group_id(sim_ledger *l, uint32_t g); /* under rdlock */
 /* Index of messageId, or -1. Under rdlock. */
 long sim_ledger_find(sim_ledger *l, const char *message_id);
@@ -214,7 +214,7 @@ uint64_t sim_ledger_generation(sim_ledger *l);
 
 /* A message prepared for adding: strings point into the caller's memory and are copied. */
 typedef struct sim_new_msg {
-    sim_msg m;       /* id/to/from/type/final_code/accepted_ms/final_ms filled by the caller */
+    sim_msg m; /* id/to/from/type/final_code/accepted_ms/final_ms filled by the caller */
     size_t text_len, subject_len;
     const char *cf_keys[32];
     const char *cf_vals[32];
@@ -223,8 +223,8 @@ typedef struct sim_new_msg {
 
 /* Add a group and its messages atomically; *first (if not NULL) gets the first message's
  * index (the n messages are consecutive). Returns 0 or -1 (out of memory). */
-int sim_ledger_add(sim_ledger *l, const char *group_id, sim_new_msg *msgs, size_t n,
-                   size_t *first, uint32_t *group_out, mf_err *err);
+int sim_ledger_add(sim_ledger *l, const char *group_id, sim_new_msg *msgs, size_t n, size_t *first,
+                   uint32_t *group_out, mf_err *err);
 /* Append messages to an existing ledger group g (consecutive indexes from *first). */
 int sim_ledger_append(sim_ledger *l, uint32_t g, sim_new_msg *msgs, size_t n, size_t *first,
                       mf_err *err);
@@ -238,8 +238,8 @@ const char *sim_msg_status(const sim_msg *m, int64_t now_ms);
 /* The message's "status" word: PENDING, SENDING, COMPLETE or FAILED. */
 const char *sim_msg_status_word(const sim_msg *m, int64_t now_ms);
 /* Append one message as the list APIs show it: "<id>":{...} with with_key, else {...}. */
-int sim_msg_json(sim_ledger *l, const char *account, const sim_msg *m, int64_t now,
-                 int with_key, mf_buf *b, mf_err *err);
+int sim_msg_json(sim_ledger *l, const char *account, const sim_msg *m, int64_t now, int with_key,
+                 mf_buf *b, mf_err *err);
 /* Value of customFields[key] or NULL. */
 const char *sim_msg_cf(const sim_msg *m, const char *key);
 /* Append the customFields as a JSON object. */
@@ -248,8 +248,8 @@ int sim_msg_cf_json(const sim_msg *m, mf_buf *out, mf_err *err);
 /* ---- context and handlers ---------------------------------------------------------------- */
 
 typedef struct sim_stats {
-    atomic_ullong requests, accepted, rejected, auth_failures, http_5xx, timeouts,
-        rate_limited, resets, quota_failed, webhook_posts, webhook_failures, webhook_dropped;
+    atomic_ullong requests, accepted, rejected, auth_failures, http_5xx, timeouts, rate_limited,
+        resets, quota_failed, webhook_posts, webhook_failures, webhook_dropped;
 } sim_stats;
 
 typedef struct sim_groups sim_groups;
@@ -269,10 +269,10 @@ typedef struct sim_ctx {
     sim_webhook *webhook;
     sim_black *black;
     pthread_mutex_t quota_lock;
-    int64_t quota_day;          /* Korean calendar day of quota_used */
+    int64_t quota_day; /* Korean calendar day of quota_used */
     long long quota_used;
     pthread_mutex_t capture_lock;
-    void *capture;              /* FILE * of capture_path, or NULL */
+    void *capture; /* FILE * of capture_path, or NULL */
     char capture_path[SIM_STR_KNOB];
     sim_stats stats;
     atomic_ullong id_counter;
@@ -317,23 +317,29 @@ void sim_msg_start(sim_ctx *ctx, const sim_knobs *k, sim_msg *m, int64_t start_m
 typedef struct sim_query sim_query;
 const char *sim_query_get(const sim_query *q, const char *key);
 /* Call fn for every value of key (repeated keys and "key[]" too). */
-void sim_query_each(const sim_query *q, const char *key,
-                    void (*fn)(const char *value, void *arg), void *arg);
+void sim_query_each(const sim_query *q, const char *key, void (*fn)(const char *value, void *arg),
+                    void *arg);
 /* Call fn for every key starting with prefix. */
 void sim_query_each_prefix(const sim_query *q, const char *prefix,
-                           void (*fn)(const char *key, const char *value, void *arg),
-                           void *arg);
+                           void (*fn)(const char *key, const char *value, void *arg), void *arg);
 
 /* criteria/cond/value query conditions (comma lists of equal length; operators eq, ne, gt,
  * gte, lt, lte, like). */
 #define SIM_MAX_CONDS 8
-typedef enum sim_op { SIM_OP_EQ, SIM_OP_NE, SIM_OP_GT, SIM_OP_GTE, SIM_OP_LT, SIM_OP_LTE,
-                      SIM_OP_LIKE } sim_op;
+typedef enum sim_op {
+    SIM_OP_EQ,
+    SIM_OP_NE,
+    SIM_OP_GT,
+    SIM_OP_GTE,
+    SIM_OP_LT,
+    SIM_OP_LTE,
+    SIM_OP_LIKE
+} sim_op;
 typedef struct sim_cond {
     char field[32];
     sim_op op;
     char value[128];
-    int64_t t;     /* value as a time, when it parses as ISO 8601 */
+    int64_t t; /* value as a time, when it parses as ISO 8601 */
     int has_t;
 } sim_cond;
 /* Parse criteria/cond/value from q; fields must be among allowed (NULL-terminated). Returns
@@ -360,23 +366,21 @@ void sim_handle_group_add(sim_ctx *ctx, const char *gid, const char *body, size_
                           sim_reply *r);
 void sim_handle_group_send(sim_ctx *ctx, const char *gid, sim_reply *r);
 void sim_handle_group_get(sim_ctx *ctx, const char *gid, sim_reply *r);
-void sim_handle_group_messages(sim_ctx *ctx, const char *gid, const sim_query *q,
-                               sim_reply *r);
+void sim_handle_group_messages(sim_ctx *ctx, const char *gid, const sim_query *q, sim_reply *r);
 void sim_handle_group_delete(sim_ctx *ctx, const char *gid, sim_reply *r);
-void sim_handle_group_delete_messages(sim_ctx *ctx, const char *gid, const char *body,
-                                      size_t len, sim_reply *r);
+void sim_handle_group_delete_messages(sim_ctx *ctx, const char *gid, const char *body, size_t len,
+                                      sim_reply *r);
 void sim_handle_group_list(sim_ctx *ctx, const sim_query *q, sim_reply *r);
 
 /* A group made by send-many: its n messages are ledger [first, first + n) of ledger group lg;
  * extra_failed messages were refused and not stored. Appends the group object to out. */
-int sim_groups_register_sent(sim_ctx *ctx, const char *gid, uint32_t lg, size_t first,
-                             size_t n, size_t extra_failed, int allow_dup, int64_t now_ms,
-                             int64_t start_ms, mf_buf *out, mf_err *err);
+int sim_groups_register_sent(sim_ctx *ctx, const char *gid, uint32_t lg, size_t first, size_t n,
+                             size_t extra_failed, int allow_dup, int64_t now_ms, int64_t start_ms,
+                             mf_buf *out, mf_err *err);
 
 /* Append the group object of gid (groups lock taken inside) for a webhook group-report.
  * Returns 0, or -1 when the group is gone. */
-int sim_groups_json_by_id(sim_ctx *ctx, const char *gid, int64_t now, mf_buf *out,
-                          mf_err *err);
+int sim_groups_json_by_id(sim_ctx *ctx, const char *gid, int64_t now, mf_buf *out, mf_err *err);
 
 /* ---- the 080 opt-out list (sim_black.c) ---------------------------------------------------- */
 

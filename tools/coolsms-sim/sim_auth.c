@@ -17,14 +17,14 @@
 /* ---- used-salt set: open addressing over 64-bit hashes with expiry ----------------------- */
 
 typedef struct salt_slot {
-    uint64_t h;   /* 0 = empty */
-    int64_t exp;  /* ms since epoch after which the salt may be forgotten */
+    uint64_t h;  /* 0 = empty */
+    int64_t exp; /* ms since epoch after which the salt may be forgotten */
 } salt_slot;
 
 struct sim_salts {
     pthread_mutex_t lock;
     salt_slot *slots;
-    size_t cap;  /* power of two */
+    size_t cap; /* power of two */
     size_t used;
 };
 
@@ -121,8 +121,8 @@ void sim_format_iso8601(int64_t ms, char *out, size_t outsz)
     time_t t = (time_t)(ms / 1000);
     struct tm tm;
     gmtime_r(&t, &tm);
-    snprintf(out, outsz, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ms % 1000));
+    snprintf(out, outsz, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
+             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ms % 1000));
 }
 
 /* ---- header ------------------------------------------------------------------------------ */
@@ -214,8 +214,8 @@ static int signature_matches(const char *secret, const char *date, const char *s
 
     if (n < 0 || (size_t)n >= sizeof(data))
         return 0;
-    if (HMAC(EVP_sha256(), secret, (int)strlen(secret), (const unsigned char *)data, (size_t)n,
-             mac, &maclen) == NULL)
+    if (HMAC(EVP_sha256(), secret, (int)strlen(secret), (const unsigned char *)data, (size_t)n, mac,
+             &maclen) == NULL)
         return 0;
     for (unsigned i = 0; i < maclen; i++)
         snprintf(hex + 2 * i, 3, "%02x", mac[i]);

@@ -145,8 +145,7 @@ static int page_json(sim_black *b, const char *start, long limit, mf_buf *out, i
     if (rc == 0)
         rc = mf_buf_append_str(out, ",\"blackList\":[", NULL);
     for (size_t j = i; rc == 0 && j < k; j++)
-        rc = (j > i ? mf_buf_append_char(out, ',', NULL) : 0) != 0 ? -1
-                                                                    : entry_json(&b->e[j], out);
+        rc = (j > i ? mf_buf_append_char(out, ',', NULL) : 0) != 0 ? -1 : entry_json(&b->e[j], out);
     if (rc == 0)
         rc = mf_buf_append_str(out, "]}", NULL);
 out:
@@ -199,7 +198,8 @@ void sim_handle_black_add(sim_ctx *ctx, const char *body, size_t len, sim_reply 
         sim_reply_error(r, 400, "InvalidConfig", "expected {\"numbers\":[\"010...\"]}");
         goto out;
     }
-    json_array_foreach(nums, i, e) {
+    json_array_foreach(nums, i, e)
+    {
         if (!json_is_string(e) ||
             sim_black_add(ctx->black, json_string_value(e), sender, now) != 0) {
             sim_reply_error(r, 400, "InvalidConfig", "numbers[%zu] is not a mobile number", i);

@@ -15,8 +15,7 @@ static FILE *capture_file(sim_ctx *ctx, const char *path)
     sim_capture_close(ctx);
     ctx->capture = fopen(path, "a");
     if (ctx->capture == NULL) {
-        MF_LOG(ctx->log, MF_LOG_WARN, "could not open the capture file",
-               MF_KV_S("path", path));
+        MF_LOG(ctx->log, MF_LOG_WARN, "could not open the capture file", MF_KV_S("path", path));
         return NULL;
     }
     snprintf(ctx->capture_path, sizeof(ctx->capture_path), "%s", path);
@@ -53,8 +52,7 @@ void sim_capture(sim_ctx *ctx, const sim_knobs *k, const char *method, const cha
     if (parsed != NULL)
         text = json_dumps(parsed, JSON_COMPACT | JSON_ENCODE_ANY);
     /* out of memory: no line rather than a line that misstates the body */
-    if ((parsed != NULL && text == NULL) ||
-        mf_buf_append_str(&line, "{\"method\":", NULL) != 0 ||
+    if ((parsed != NULL && text == NULL) || mf_buf_append_str(&line, "{\"method\":", NULL) != 0 ||
         mf_buf_append_json_cstr(&line, method, NULL) != 0 ||
         mf_buf_append_str(&line, ",\"path\":", NULL) != 0 ||
         mf_buf_append_json_cstr(&line, path, NULL) != 0 ||

@@ -21,7 +21,8 @@ static const sim_code codes[SIM_C__COUNT] = {
     [SIM_C_SUBJECT_LONG] = {"1014", "제목은 40byte까지 사용 가능합니다."},
     [SIM_C_BAD_TYPE] = {"1025", "잘못된 메시지 타입"},
     [SIM_C_DUP_TO] = {"1026", "중복 수신번호"},
-    [SIM_C_NOT_EUCKR] = {"1029", "문자메시지의 경우 EUC-KR(완성형 한글) 범위 안에 있는 문자만 사용 합니다."},
+    [SIM_C_NOT_EUCKR] =
+        {"1029", "문자메시지의 경우 EUC-KR(완성형 한글) 범위 안에 있는 문자만 사용 합니다."},
     [SIM_C_TOO_LONG] = {"1031", "SMS는 90byte LMS, MMS는 2000byte ATA, CTA는 "
                                 "한/영포함 1000자까지 사용 가능 합니다."},
     [SIM_C_BAD_CUSTOM] = {"1032", "유효한 커스텀 필드 값이 아닙니다."},

@@ -31,8 +31,8 @@ static const knob_def knobs[] = {
      "share of API requests answered 500/502/503 with a text body (nothing recorded)"},
     {"timeout_ratio", "MF_SIM_TIMEOUT_RATIO", K_DOUBLE, "0", 0, 1, KOFF(timeout_ratio),
      "share of API requests held for timeout_hold_ms, then dropped without an answer"},
-    {"timeout_hold_ms", "MF_SIM_TIMEOUT_HOLD_MS", K_INT, "30000", 0, 3600000,
-     KOFF(timeout_hold_ms), "how long a timed-out request is held before the connection drops"},
+    {"timeout_hold_ms", "MF_SIM_TIMEOUT_HOLD_MS", K_INT, "30000", 0, 3600000, KOFF(timeout_hold_ms),
+     "how long a timed-out request is held before the connection drops"},
     {"timeout_commit", "MF_SIM_TIMEOUT_COMMIT", K_BOOL, "1", 0, 1, KOFF(timeout_commit),
      "1: a timed-out request is processed (and recorded) before the drop (the in-doubt case); "
      "0: dropped before processing"},
@@ -72,8 +72,7 @@ static const knob_def knobs[] = {
     {"webhook_retry_ms", "MF_SIM_WEBHOOK_RETRY_MS", K_INT, "1000", 0, 3600000,
      KOFF(webhook_retry_ms),
      "delay before a failed delivery is retried (times the retry number; at most 5 retries)"},
-    {"rate_limit_per_s", "MF_SIM_RATE_LIMIT_PER_S", K_DOUBLE, "0", 0, 1e9,
-     KOFF(rate_limit_per_s),
+    {"rate_limit_per_s", "MF_SIM_RATE_LIMIT_PER_S", K_DOUBLE, "0", 0, 1e9, KOFF(rate_limit_per_s),
      "token bucket over the account in messages per second (burst: one second); exceeding "
      "gives HTTP 429 TooManyRequests; 0 = off"},
     {"permanent_fail_ratio", "MF_SIM_PERMANENT_FAIL_RATIO", K_DOUBLE, "0", 0, 1,
@@ -90,8 +89,8 @@ static const knob_def knobs[] = {
      KOFF(deliver_fail_ratio),
      "share of accepted messages that end with deliver_fail_code instead of 4000; "
      "deterministic per (seed, messageId)"},
-    {"deliver_fail_code", "MF_SIM_DELIVER_FAIL_CODE", K_CODE, "3043", 0, 0,
-     KOFF(deliver_fail_code), "final statusCode of delivery failures"},
+    {"deliver_fail_code", "MF_SIM_DELIVER_FAIL_CODE", K_CODE, "3043", 0, 0, KOFF(deliver_fail_code),
+     "final statusCode of delivery failures"},
 };
 #define NKNOBS (sizeof(knobs) / sizeof(knobs[0]))
 
@@ -110,9 +109,9 @@ static int parse_code(const char *v, char *out, mf_err *err, const char *name)
     return 0;
 }
 
-static const char *const STEP_NAMES[] = {"create", "add", "send", "group_get",
-                                         "group_messages", "group_list", "group_delete", "list",
-                                         "send_many", "quota", "webhook", "black"};
+static const char *const STEP_NAMES[] = {
+    "create",       "add",  "send",      "group_get", "group_messages", "group_list",
+    "group_delete", "list", "send_many", "quota",     "webhook",        "black"};
 #define NSTEPS (sizeof(STEP_NAMES) / sizeof(STEP_NAMES[0]))
 
 int sim_step_hit(unsigned kind_steps, unsigned fault_steps, unsigned step)
@@ -217,23 +216,21 @@ static int knob_set_text(sim_knobs *k, const knob_def *d, const char *v, const c
     int b;
 
     switch (d->type) {
-    case K_CODE:
-        return parse_code(v, base, err, name);
-    case K_STEPS:
-        return parse_steps(v, (unsigned *)(void *)base, err, name);
+    case K_CODE: return parse_code(v, base, err, name);
+    case K_STEPS: return parse_steps(v, (unsigned *)(void *)base, err, name);
     case K_STR:
         if (strlen(v) >= SIM_STR_KNOB)
             return mf_err_set(err, "value for %s is too long (at most %d bytes)", name,
                               SIM_STR_KNOB - 1);
         if (!strncmp(d->name, "webhook_", 8) && *v && strncmp(v, "http://", 7) != 0)
-            return mf_err_set(err, "invalid value for %s: \"%s\" (expected an http:// URL)",
-                              name, v);
+            return mf_err_set(err, "invalid value for %s: \"%s\" (expected an http:// URL)", name,
+                              v);
         memcpy(base, v, strlen(v) + 1);
         return 0;
     case K_BOOL:
         if (parse_bool(v, &b) != 0)
-            return mf_err_set(err, "invalid value for %s: \"%s\" (expected true or false)",
-                              name, v);
+            return mf_err_set(err, "invalid value for %s: \"%s\" (expected true or false)", name,
+                              v);
         *(int *)(void *)base = b;
         return 0;
     case K_INT:
@@ -245,8 +242,8 @@ static int knob_set_text(sim_knobs *k, const knob_def *d, const char *v, const c
                               d->min, d->max);
         if (d->type == K_INT) {
             if (x != floor(x))
-                return mf_err_set(err, "invalid value for %s: \"%s\" (expected an integer)",
-                                  name, v);
+                return mf_err_set(err, "invalid value for %s: \"%s\" (expected an integer)", name,
+                                  v);
             *(long long *)(void *)base = (long long)x;
         } else {
             *(double *)(void *)base = x;
@@ -278,8 +275,7 @@ static int parse_senders(sim_settings *s, const char *v, mf_err *err)
                     return mf_err_set(err, "invalid value for MF_SIM_SENDERS: number too long");
                 num[n++] = *p;
             } else if (*p != '-' && *p != ' ') {
-                return mf_err_set(err, "invalid value for MF_SIM_SENDERS: unexpected \"%c\"",
-                                  *p);
+                return mf_err_set(err, "invalid value for MF_SIM_SENDERS: unexpected \"%c\"", *p);
             }
             p++;
         }
@@ -345,8 +341,7 @@ static int parse_settings(sim_settings *s, mf_err *err)
     v = getenv("MF_SIM_PORT");
     if (v && *v) {
         if (parse_number(v, &x) != 0 || x < 0 || x > 65535 || x != floor(x))
-            return mf_err_set(err, "invalid value for MF_SIM_PORT: \"%s\" (0-65535, 0 = any)",
-                              v);
+            return mf_err_set(err, "invalid value for MF_SIM_PORT: \"%s\" (0-65535, 0 = any)", v);
         s->port = (int)x;
     }
     if (copy_required("MF_SIM_API_KEY", s->api_key, sizeof(s->api_key), err) != 0 ||
@@ -424,7 +419,8 @@ int sim_config_apply_json(sim_knobs *k, const char *json, size_t len, mf_err *er
         mf_err_set(err, "config body must be a JSON object");
         goto out;
     }
-    json_object_foreach(root, key, val) {
+    json_object_foreach(root, key, val)
+    {
         const knob_def *d = NULL;
         char text[SIM_STR_KNOB + 8];
         for (size_t i = 0; i < NKNOBS; i++)
@@ -461,7 +457,8 @@ int sim_config_to_json(const sim_knobs *k, mf_buf *out, mf_err *err)
             switch (d->type) {
             case K_INT: rc = mf_buf_printf(out, err, "%lld", *(const long long *)p); break;
             case K_DOUBLE: rc = mf_buf_printf(out, err, "%.17g", *(const double *)p); break;
-            case K_BOOL: rc = mf_buf_append_str(out, *(const int *)p ? "true" : "false", err);
+            case K_BOOL:
+                rc = mf_buf_append_str(out, *(const int *)p ? "true" : "false", err);
                 break;
             case K_CODE:
             case K_STR: rc = mf_buf_append_json_cstr(out, (const char *)p, err); break;
@@ -480,9 +477,12 @@ void sim_config_print_markdown(void)
     printf("|---|---|---|---|---|---|\n");
     for (size_t i = 0; i < NKNOBS; i++) {
         const knob_def *d = &knobs[i];
-        const char *t = d->type == K_INT ? "int" : d->type == K_DOUBLE ? "ratio/number"
-                        : d->type == K_BOOL ? "bool" : d->type == K_STEPS ? "step list"
-                        : d->type == K_STR ? "string" : "status code";
+        const char *t = d->type == K_INT      ? "int"
+                        : d->type == K_DOUBLE ? "ratio/number"
+                        : d->type == K_BOOL   ? "bool"
+                        : d->type == K_STEPS  ? "step list"
+                        : d->type == K_STR    ? "string"
+                                              : "status code";
         char bounds[64] = "";
         if (d->type == K_INT || d->type == K_DOUBLE)
             snprintf(bounds, sizeof(bounds), "%.15g..%.15g", d->min, d->max);

@@ -218,7 +218,8 @@ sim_group *sim_group_lock(sim_ctx *ctx, const char *gid, int missing_status, sim
     g = sim_group_find(ctx->groups, gid);
     if (g == NULL) {
         pthread_mutex_unlock(&ctx->groups->lock);
-        sim_reply_error(r, missing_status, "ResourceNotFound", "해당 그룹아이디가 존재하지 않습니다.");
+        sim_reply_error(r, missing_status, "ResourceNotFound",
+                        "해당 그룹아이디가 존재하지 않습니다.");
     }
     return g;
 }
@@ -253,12 +254,14 @@ static int check_group_cf(json_t *cf, char **out, sim_reply *r)
         sim_reply_error(r, 400, "ValidationError", "customFields must be an object");
         return -1;
     }
-    json_object_foreach(cf, k, v) {
+    json_object_foreach(cf, k, v)
+    {
         if (!json_is_string(v) || *k == '\0' || utf8_len(k) > 30 ||
             utf8_len(json_string_value(v)) > 100) {
             sim_reply_error(r, 400, "ValidationError",
                             "customFields: keys up to 30 and string values up to 100 characters "
-                            "(\"%s\")", k);
+                            "(\"%s\")",
+                            k);
             return -1;
         }
     }
@@ -347,8 +350,10 @@ static int append_result(sim_ctx *ctx, const sim_req *req, const sim_verdict *v,
         mf_buf_append_json_cstr(b, from ? from : "", err) != 0 ||
         mf_buf_append_str(b, ",\"type\":", err) != 0 ||
         mf_buf_append_json_cstr(b, v->type ? v->type : "", err) != 0 ||
-        mf_buf_printf(b, err, ",\"country\":\"82\",\"messageId\":\"%s\",\"statusCode\":\"%s\","
-                      "\"statusMessage\":", v->id, v->fail_code ? v->fail_code : ok->code) != 0 ||
+        mf_buf_printf(b, err,
+                      ",\"country\":\"82\",\"messageId\":\"%s\",\"statusCode\":\"%s\","
+                      "\"statusMessage\":",
+                      v->id, v->fail_code ? v->fail_code : ok->code) != 0 ||
         mf_buf_append_json_cstr(b, v->fail_code ? v->fail_msg : ok->message, err) != 0 ||
         mf_buf_append_str(b, ",\"accountId\":", err) != 0 ||
         mf_buf_append_json_cstr(b, ctx->set.account_id, err) != 0 ||
@@ -360,8 +365,8 @@ static int append_result(sim_ctx *ctx, const sim_req *req, const sim_verdict *v,
 
 /* Register the verdicts in g (under the groups lock): 1026 for repeated numbers, ledger
  * records, indexes. Returns the number that failed, or -1 (out of memory). */
-static long group_register(sim_ctx *ctx, sim_group *g, const sim_req *req, sim_verdict *v,
-                           size_t n, int64_t now, mf_err *err)
+static long group_register(sim_ctx *ctx, sim_group *g, const sim_req *req, sim_verdict *v, size_t n,
+                           int64_t now, mf_err *err)
 {
     sim_new_msg *nms = malloc(n * sizeof(*nms));
     size_t first;
@@ -394,8 +399,7 @@ static long group_register(sim_ctx *ctx, sim_group *g, const sim_req *req, sim_v
     return failed;
 }
 
-void sim_handle_group_add(sim_ctx *ctx, const char *gid, const char *body, size_t len,
-                          sim_reply *r)
+void sim_handle_group_add(sim_ctx *ctx, const char *gid, const char *body, size_t len, sim_reply *r)
 {
     sim_knobs k;
     sim_req *req = NULL;
@@ -410,8 +414,7 @@ void sim_handle_group_add(sim_ctx *ctx, const char *gid, const char *body, size_
 
     sim_knobs_snapshot(ctx, &k);
     if (len > SIM_MAX_ADD_BODY) {
-        sim_reply_error(r, 413, "PayloadTooLarge", "request body over %zu bytes",
-                        SIM_MAX_ADD_BODY);
+        sim_reply_error(r, 413, "PayloadTooLarge", "request body over %zu bytes", SIM_MAX_ADD_BODY);
         goto out;
     }
     req = sim_req_parse(body, len, why, sizeof(why));
@@ -431,8 +434,8 @@ void sim_handle_group_add(sim_ctx *ctx, const char *gid, const char *body, size_
     }
     if (sim_rate_admit(ctx, k.rate_limit_per_s, n, now) != 0) {
         atomic_fetch_add(&ctx->stats.rate_limited, 1);
-        sim_reply_error(r, 429, "TooManyRequests",
-                        "rate limit of %g messages per second exceeded", k.rate_limit_per_s);
+        sim_reply_error(r, 429, "TooManyRequests", "rate limit of %g messages per second exceeded",
+                        k.rate_limit_per_s);
         goto out;
     }
     v = calloc(n, sizeof(*v));
@@ -448,14 +451,15 @@ void sim_handle_group_add(sim_ctx *ctx, const char *gid, const char *body, size_
     if (g == NULL)
         goto out;
     if (g->st != G_PENDING) {
-        sim_reply_error(r, 400, "InvalidGroupStatus",
-                        "처리가 가능한 그룹이 아닙니다. (status %s)", sim_group_status(g, now));
+        sim_reply_error(r, 400, "InvalidGroupStatus", "처리가 가능한 그룹이 아닙니다. (status %s)",
+                        sim_group_status(g, now));
         goto unlock;
     }
     if (g->n + n > SIM_MAX_GROUP_MESSAGES) {
-        sim_reply_error(r, 413, "RecipientsTooMany",
-                        "하나의 그룹에 담을 수 있는 메시지는 최대 %d건 입니다. (has %zu, adding %zu)",
-                        SIM_MAX_GROUP_MESSAGES, g->n, n);
+        sim_reply_error(
+            r, 413, "RecipientsTooMany",
+            "하나의 그룹에 담을 수 있는 메시지는 최대 %d건 입니다. (has %zu, adding %zu)",
+            SIM_MAX_GROUP_MESSAGES, g->n, n);
         goto unlock;
     }
     failed = group_register(ctx, g, req, v, n, now, &err);
@@ -464,7 +468,8 @@ void sim_handle_group_add(sim_ctx *ctx, const char *gid, const char *body, size_
         goto unlock;
     }
     g->updated_ms = now;
-    snprintf(logmsg, sizeof(logmsg), "메시지 %zu 건이 추가되었습니다. (접수 실패 %ld 건)", n, failed);
+    snprintf(logmsg, sizeof(logmsg), "메시지 %zu 건이 추가되었습니다. (접수 실패 %ld 건)", n,
+             failed);
     group_log(g, now, logmsg);
     pthread_mutex_unlock(&ctx->groups->lock);
     atomic_fetch_add(&ctx->stats.rejected, (unsigned long long)failed);
@@ -615,8 +620,8 @@ long sim_group_idx_pos(const sim_group *g, uint32_t v)
     return lo < g->n && g->idx[lo] == v ? (long)lo : -1;
 }
 
-void sim_handle_group_delete_messages(sim_ctx *ctx, const char *gid, const char *body,
-                                      size_t len, sim_reply *r)
+void sim_handle_group_delete_messages(sim_ctx *ctx, const char *gid, const char *body, size_t len,
+                                      sim_reply *r)
 {
     json_error_t jerr;
     json_t *root = json_loadb(body, len, 0, &jerr);
@@ -684,9 +689,9 @@ out:
 
 /* ---- send-many's group ------------------------------------------------------------------- */
 
-int sim_groups_register_sent(sim_ctx *ctx, const char *gid, uint32_t lg, size_t first,
-                             size_t n, size_t extra_failed, int allow_dup, int64_t now_ms,
-                             int64_t start_ms, mf_buf *out, mf_err *err)
+int sim_groups_register_sent(sim_ctx *ctx, const char *gid, uint32_t lg, size_t first, size_t n,
+                             size_t extra_failed, int allow_dup, int64_t now_ms, int64_t start_ms,
+                             mf_buf *out, mf_err *err)
 {
     sim_knobs k;
     sim_group *g = calloc(1, sizeof(*g));

@@ -20,19 +20,19 @@ typedef struct glog {
 
 typedef struct sim_group {
     char id[SIM_ID_LEN + 1];
-    uint32_t lg;               /* the ledger's group index */
+    uint32_t lg; /* the ledger's group index */
     gstate st;
     int allow_dup, strict;
     int64_t created_ms, updated_ms;
-    int64_t sent_ms;           /* 0 until sent */
-    int64_t start_ms;          /* lifecycle start (scheduledDate for a scheduled send-many) */
-    int64_t done_ms;           /* when the last sent message reaches its final status */
-    char *cf_json;             /* customFields as compact JSON, NULL = {} */
+    int64_t sent_ms;  /* 0 until sent */
+    int64_t start_ms; /* lifecycle start (scheduledDate for a scheduled send-many) */
+    int64_t done_ms;  /* when the last sent message reaches its final status */
+    char *cf_json;    /* customFields as compact JSON, NULL = {} */
     char *app_id, *sdk_version, *os_platform;
-    uint32_t *idx;             /* ledger indexes of its messages, ascending */
+    uint32_t *idx; /* ledger indexes of its messages, ascending */
     size_t n, cap;
-    size_t extra_failed;       /* send-many: refused messages that were not stored */
-    uint64_t *tos;             /* allowDuplicates false: hashes of registered numbers */
+    size_t extra_failed; /* send-many: refused messages that were not stored */
+    uint64_t *tos;       /* allowDuplicates false: hashes of registered numbers */
     size_t tos_cap, tos_used;
     glog log[GLOG_MAX];
     size_t nlog;
@@ -40,9 +40,9 @@ typedef struct sim_group {
 
 struct sim_groups {
     pthread_mutex_t lock;
-    sim_group **v;             /* creation order */
+    sim_group **v; /* creation order */
     size_t n, cap;
-    uint32_t *slots;           /* open addressing on the id: index + 1 */
+    uint32_t *slots; /* open addressing on the id: index + 1 */
     size_t scap;
 };
 

@@ -12,12 +12,12 @@
 
 typedef struct gcount {
     size_t total, sent_total, sent_failed, sent_success, sent_pending, reg_failed, reg_success;
-    size_t by_type[5];         /* registered, per SMS LMS MMS ATA CTA */
+    size_t by_type[5]; /* registered, per SMS LMS MMS ATA CTA */
 } gcount;
 
 static const char *const TYPES[5] = {"SMS", "LMS", "MMS", "ATA", "CTA"};
-static const char *const CHARGE_KEYS[11] = {"sms", "lms", "mms", "ata", "cta", "cti", "nsa",
-                                            "rcs_sms", "rcs_lms", "rcs_mms", "rcs_tpl"};
+static const char *const CHARGE_KEYS[11] = {"sms", "lms",     "mms",     "ata",     "cta",    "cti",
+                                            "nsa", "rcs_sms", "rcs_lms", "rcs_mms", "rcs_tpl"};
 
 /* Counts from the messages, at now. Takes the ledger read lock. */
 static void group_count(sim_ctx *ctx, const sim_group *g, int64_t now, gcount *c)
@@ -92,11 +92,13 @@ int sim_group_json(sim_ctx *ctx, const sim_group *g, int64_t now, mf_buf *b, mf_
     if (complete && g->done_ms > updated)
         updated = g->done_ms;
     group_count(ctx, g, now, &c);
-    if (mf_buf_printf(b, err, "{\"count\":{\"total\":%zu,\"sentTotal\":%zu,\"sentFailed\":%zu,"
+    if (mf_buf_printf(b, err,
+                      "{\"count\":{\"total\":%zu,\"sentTotal\":%zu,\"sentFailed\":%zu,"
                       "\"sentSuccess\":%zu,\"sentPending\":%zu,\"sentReplacement\":0,"
                       "\"refund\":0,\"registeredFailed\":%zu,\"registeredSuccess\":%zu},"
-                      "\"countForCharge\":{", c.total, c.sent_total, c.sent_failed,
-                      c.sent_success, c.sent_pending, c.reg_failed, c.reg_success) != 0)
+                      "\"countForCharge\":{",
+                      c.total, c.sent_total, c.sent_failed, c.sent_success, c.sent_pending,
+                      c.reg_failed, c.reg_success) != 0)
         return -1;
     for (int i = 0; i < 11; i++) {
         size_t v = i < 5 ? c.by_type[i] : 0;
@@ -105,15 +107,15 @@ int sim_group_json(sim_ctx *ctx, const sim_group *g, int64_t now, mf_buf *b, mf_
             mf_buf_append_char(b, '}', err) != 0)
             return -1;
     }
-    if (mf_buf_printf(b, err, "},\"balance\":%s,\"point\":%s,\"app\":{\"profit\":{", cash,
-                      cash) != 0)
+    if (mf_buf_printf(b, err, "},\"balance\":%s,\"point\":%s,\"app\":{\"profit\":{", cash, cash) !=
+        0)
         return -1;
     for (int i = 0; i < 11; i++)
         if (mf_buf_printf(b, err, "%s\"%s\":0", i ? "," : "", CHARGE_KEYS[i]) != 0)
             return -1;
     if (mf_buf_append_str(b, "},\"appId\":", err) != 0 || json_opt_str(b, g->app_id, err) != 0 ||
-        mf_buf_append_str(b, ",\"version\":null},\"serviceMethod\":\"MT\",\"sdkVersion\":",
-                          err) != 0 ||
+        mf_buf_append_str(b, ",\"version\":null},\"serviceMethod\":\"MT\",\"sdkVersion\":", err) !=
+            0 ||
         json_opt_str(b, g->sdk_version, err) != 0 ||
         mf_buf_append_str(b, ",\"osPlatform\":", err) != 0 ||
         json_opt_str(b, g->os_platform, err) != 0 || mf_buf_append_str(b, ",\"log\":[", err) != 0)
@@ -132,14 +134,17 @@ int sim_group_json(sim_ctx *ctx, const sim_group *g, int64_t now, mf_buf *b, mf_
         json_opt_time(b, g->sent_ms, err) != 0 ||
         mf_buf_append_str(b, ",\"dateCompleted\":", err) != 0 ||
         json_opt_time(b, complete ? g->done_ms : 0, err) != 0 ||
-        mf_buf_printf(b, err, ",\"isRefunded\":false,\"flagUpdated\":false,\"prepaid\":true,"
+        mf_buf_printf(b, err,
+                      ",\"isRefunded\":false,\"flagUpdated\":false,\"prepaid\":true,"
                       "\"strict\":%s,\"masterAccountId\":null,\"allowDuplicates\":%s,"
                       "\"_id\":\"%s\",\"groupId\":\"%s\",\"accountId\":",
                       g->strict ? "true" : "false", g->allow_dup ? "true" : "false", g->id,
                       g->id) != 0 ||
         mf_buf_append_json_cstr(b, ctx->set.account_id, err) != 0 ||
-        mf_buf_printf(b, err, ",\"apiVersion\":\"4\",\"price\":{},\"customFields\":%s,"
-                      "\"hint\":null,\"dateCreated\":", g->cf_json ? g->cf_json : "{}") != 0 ||
+        mf_buf_printf(b, err,
+                      ",\"apiVersion\":\"4\",\"price\":{},\"customFields\":%s,"
+                      "\"hint\":null,\"dateCreated\":",
+                      g->cf_json ? g->cf_json : "{}") != 0 ||
         json_opt_time(b, g->created_ms, err) != 0 ||
         mf_buf_append_str(b, ",\"dateUpdated\":", err) != 0 || json_opt_time(b, updated, err) != 0)
         return -1;
@@ -335,4 +340,3 @@ fail:
 unlock:
     pthread_mutex_unlock(&ctx->groups->lock);
 }
-

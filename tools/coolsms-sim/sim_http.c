@@ -48,8 +48,8 @@ static enum MHD_Result each_cb(void *cls, enum MHD_ValueKind kind, const char *k
     return MHD_YES;
 }
 
-void sim_query_each(const sim_query *q, const char *key,
-                    void (*fn)(const char *value, void *arg), void *arg)
+void sim_query_each(const sim_query *q, const char *key, void (*fn)(const char *value, void *arg),
+                    void *arg)
 {
     each_arg a = {key, NULL, fn, NULL, arg};
     MHD_get_connection_values(q->conn, MHD_GET_ARGUMENT_KIND, each_cb, &a);
@@ -257,15 +257,16 @@ static int export_line(sim_ledger *l, const sim_msg *m, int64_t now, mf_buf *b, 
 {
     char at[40];
     sim_format_iso8601(m->accepted_ms, at, sizeof(at));
-    if (mf_buf_printf(b, err, "{\"messageId\":\"%s\",\"groupId\":\"%s\",\"to\":\"%s\","
-                      "\"from\":\"%s\",\"type\":\"%s\",\"text\":", m->id,
-                      sim_ledger_group_id(l, m->group), m->to, m->from, m->type) != 0 ||
+    if (mf_buf_printf(b, err,
+                      "{\"messageId\":\"%s\",\"groupId\":\"%s\",\"to\":\"%s\","
+                      "\"from\":\"%s\",\"type\":\"%s\",\"text\":",
+                      m->id, sim_ledger_group_id(l, m->group), m->to, m->from, m->type) != 0 ||
         mf_buf_append_json_cstr(b, m->text ? m->text : "", err) != 0 ||
         mf_buf_append_str(b, ",\"subject\":", err) != 0 ||
         (m->subject ? mf_buf_append_json_cstr(b, m->subject, err)
                     : mf_buf_append_str(b, "null", err)) != 0 ||
-        mf_buf_printf(b, err, ",\"statusCode\":\"%s\",\"customFields\":",
-                      sim_msg_status(m, now)) != 0 ||
+        mf_buf_printf(b, err, ",\"statusCode\":\"%s\",\"customFields\":", sim_msg_status(m, now)) !=
+            0 ||
         sim_msg_cf_json(m, b, err) != 0 ||
         mf_buf_printf(b, err, ",\"acceptedAt\":\"%s\"}\n", at) != 0)
         return -1;
@@ -350,8 +351,18 @@ static enum MHD_Result handle_export(sim_ctx *ctx, struct MHD_Connection *conn)
 /* ---- API with faults --------------------------------------------------------------------- */
 
 typedef enum route {
-    R_SEND_MANY, R_LIST, R_G_CREATE, R_G_LIST, R_G_GET, R_G_DELETE, R_G_ADD, R_G_MESSAGES,
-    R_G_DEL_MESSAGES, R_G_SEND, R_QUOTA, R_BLACK
+    R_SEND_MANY,
+    R_LIST,
+    R_G_CREATE,
+    R_G_LIST,
+    R_G_GET,
+    R_G_DELETE,
+    R_G_ADD,
+    R_G_MESSAGES,
+    R_G_DEL_MESSAGES,
+    R_G_SEND,
+    R_QUOTA,
+    R_BLACK
 } route;
 
 typedef struct api_call {
@@ -384,8 +395,7 @@ static void api_process(sim_ctx *ctx, struct MHD_Connection *conn, const api_cal
     switch (c->rt) {
     case R_SEND_MANY:
         if (st->too_big)
-            sim_reply_error(r, 413, "PayloadTooLarge", "request body over %zu bytes",
-                            SIM_MAX_BODY);
+            sim_reply_error(r, 413, "PayloadTooLarge", "request body over %zu bytes", SIM_MAX_BODY);
         else
             sim_handle_send(ctx, body, len, r);
         break;
@@ -443,8 +453,8 @@ static void capture_request(sim_ctx *ctx, const sim_knobs *k, struct MHD_Connect
 /* Close the connection with a TCP reset (SO_LINGER 0) when MHD drops it. */
 static void arm_reset(struct MHD_Connection *conn)
 {
-    const union MHD_ConnectionInfo *ci =
-        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn,
+                                                                 MHD_CONNECTION_INFO_CONNECTION_FD);
     struct linger lg = {1, 0};
     if (ci != NULL)
         setsockopt(ci->connect_fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
@@ -452,12 +462,10 @@ static void arm_reset(struct MHD_Connection *conn)
 
 /* Returns MHD_NO to drop the connection (timeout, reset), else queues the reply. */
 static enum MHD_Result handle_api(sim_ctx *ctx, struct MHD_Connection *conn, const api_call *c,
-                                  const char *method, const char *url, conn_state *st,
-                                  sim_reply *r)
+                                  const char *method, const char *url, conn_state *st, sim_reply *r)
 {
     static const int codes5xx[] = {500, 502, 503};
-    static const char *texts5xx[] = {"Internal Server Error", "Bad Gateway",
-                                     "Service Unavailable"};
+    static const char *texts5xx[] = {"Internal Server Error", "Bad Gateway", "Service Unavailable"};
     sim_knobs k;
 
     atomic_fetch_add(&ctx->stats.requests, 1);
@@ -616,9 +624,8 @@ out:
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
-                                  const char *method, const char *version,
-                                  const char *upload_data, size_t *upload_data_size,
-                                  void **con_cls)
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **con_cls)
 {
     sim_ctx *ctx = cls;
     conn_state *st = *con_cls;
@@ -665,14 +672,11 @@ struct MHD_Daemon *sim_http_start(sim_ctx *ctx, int port, int *bound_port, mf_er
     sa.sin_family = AF_INET;
     sa.sin_port = htons((uint16_t)port);
     sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    d = MHD_start_daemon(MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
-                             MHD_USE_POLL,
-                         (uint16_t)port, NULL, NULL, on_request, ctx,
-                         MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
-                         MHD_OPTION_NOTIFY_COMPLETED, on_completed, ctx,
-                         MHD_OPTION_CONNECTION_LIMIT, (unsigned int)2000,
-                         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)300,
-                         MHD_OPTION_END);
+    d = MHD_start_daemon(
+        MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL,
+        (uint16_t)port, NULL, NULL, on_request, ctx, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, ctx, MHD_OPTION_CONNECTION_LIMIT,
+        (unsigned int)2000, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)300, MHD_OPTION_END);
     if (d == NULL) {
         mf_err_set(err, "could not listen on 127.0.0.1:%d", port);
         return NULL;

@@ -14,7 +14,7 @@ typedef struct list_filter {
     const char *ids[MAX_IDS];
     size_t nids;
     int ids_overflow;
-    int ids_oom;               /* a message id could not be copied: out of memory */
+    int ids_oom; /* a message id could not be copied: out of memory */
     const char *group_id;
     char to[MF_PHONE_MAX];
     int has_to;
@@ -76,8 +76,8 @@ static int parse_date(const sim_query *q, const char *key, int64_t *out, int *ha
 }
 
 /* The criteria the documentation lists for messages. */
-static const char *const COND_FIELDS[] = {"messageId", "groupId", "to", "from", "type",
-                                          "dateCreated", "dateUpdated", "replacement",
+static const char *const COND_FIELDS[] = {"messageId",  "groupId",     "to",          "from",
+                                          "type",       "dateCreated", "dateUpdated", "replacement",
                                           "statusCode", NULL};
 
 static int parse_filter(const sim_query *q, list_filter *f, sim_reply *r)
@@ -200,8 +200,7 @@ static int cmp_u32(const void *a, const void *b)
 /* Candidate indexes when messageId(s) are given: *out (owned by the caller) sorted ascending,
  * deduplicated, *n of them. *out NULL with *n == SIZE_MAX means "scan everything". -1 with
  * err when out of memory (an error, not an empty list). */
-static int candidates(sim_ledger *l, const list_filter *f, uint32_t **out, size_t *n,
-                      mf_err *err)
+static int candidates(sim_ledger *l, const list_filter *f, uint32_t **out, size_t *n, mf_err *err)
 {
     uint32_t *c;
     size_t k = 0, w = 0;
@@ -228,8 +227,8 @@ static int candidates(sim_ledger *l, const list_filter *f, uint32_t **out, size_
     return 0;
 }
 
-int sim_msg_json(sim_ledger *l, const char *account, const sim_msg *m, int64_t now,
-                 int with_key, mf_buf *b, mf_err *err)
+int sim_msg_json(sim_ledger *l, const char *account, const sim_msg *m, int64_t now, int with_key,
+                 mf_buf *b, mf_err *err)
 {
     char created[40], updated[40], final[40];
     const char *st = sim_msg_status(m, now);
@@ -271,7 +270,8 @@ int sim_msg_json(sim_ledger *l, const char *account, const sim_msg *m, int64_t n
         (m->template_id ? mf_buf_append_json_cstr(b, m->template_id, err)
                         : mf_buf_append_str(b, "null", err)) != 0)
         return -1;
-    if (mf_buf_printf(b, err, "},\"imageId\":null,\"replacement\":false,\"autoTypeDetect\":true,"
+    if (mf_buf_printf(b, err,
+                      "},\"imageId\":null,\"replacement\":false,\"autoTypeDetect\":true,"
                       "\"resendCount\":0,\"networkName\":\"ETC\",\"networkCode\":null,"
                       "\"reason\":null,\"clusterKey\":null,\"log\":[],\"queues\":[],"
                       "\"currentQueue\":null,\"dateCreated\":\"%s\",\"dateUpdated\":\"%s\"",
@@ -282,8 +282,8 @@ int sim_msg_json(sim_ledger *l, const char *account, const sim_msg *m, int64_t n
              ? mf_buf_printf(b, err, "\"%s\"", m->state == SIM_MS_UNSENT ? final : updated)
              : mf_buf_append_str(b, "null", err)) != 0 ||
         mf_buf_append_str(b, ",\"dateReported\":", err) != 0 ||
-        (reported ? mf_buf_printf(b, err, "\"%s\"", final) : mf_buf_append_str(b, "null", err))
-            != 0 ||
+        (reported ? mf_buf_printf(b, err, "\"%s\"", final) : mf_buf_append_str(b, "null", err)) !=
+            0 ||
         mf_buf_append_str(b, ",\"dateReceived\":", err) != 0 ||
         (reported && !strcmp(st, "4000") ? mf_buf_printf(b, err, "\"%s\"", final)
                                          : mf_buf_append_str(b, "null", err)) != 0)

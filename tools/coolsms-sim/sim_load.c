@@ -196,10 +196,10 @@ int main(int argc, char **argv)
     }
     clock_gettime(CLOCK_MONOTONIC, &t1);
     double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
-    printf("sim-load: messages=%ld seconds=%.3f accepted_per_s=%.0f\n", o.requests * o.batch,
-           secs, secs > 0 ? (double)accepted / secs : 0.0);
-    fprintf(stderr, "sim-load: accepted=%llu requests=%ld threads=%ld%s\n", accepted,
-            o.requests, o.threads, failed ? " (some requests failed)" : "");
+    printf("sim-load: messages=%ld seconds=%.3f accepted_per_s=%.0f\n", o.requests * o.batch, secs,
+           secs > 0 ? (double)accepted / secs : 0.0);
+    fprintf(stderr, "sim-load: accepted=%llu requests=%ld threads=%ld%s\n", accepted, o.requests,
+            o.threads, failed ? " (some requests failed)" : "");
     rc = failed ? 1 : 0;
 out:
     for (long r = 0; bodies && r < o.requests; r++)

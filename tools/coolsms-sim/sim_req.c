@@ -58,9 +58,21 @@ typedef enum frame { F_TOP, F_MSGS, F_MSG, F_CF, F_KAKAO, F_SKIP } frame;
 /* Keys that matter, per container (K_OTHER: any other key, its value is skipped). */
 typedef enum req_key {
     K_OTHER,
-    K_MESSAGES, K_ALLOW_DUP, K_SHOW_LIST, K_SCHEDULED,                   /* top */
-    K_TO, K_FROM, K_TEXT, K_SUBJECT, K_TYPE, K_IMAGE, K_AUTO, K_CF, K_KAKAO, /* message */
-    K_PF_ID, K_TEMPLATE_ID                                              /* kakaoOptions */
+    K_MESSAGES,
+    K_ALLOW_DUP,
+    K_SHOW_LIST,
+    K_SCHEDULED, /* top */
+    K_TO,
+    K_FROM,
+    K_TEXT,
+    K_SUBJECT,
+    K_TYPE,
+    K_IMAGE,
+    K_AUTO,
+    K_CF,
+    K_KAKAO, /* message */
+    K_PF_ID,
+    K_TEMPLATE_ID /* kakaoOptions */
 } req_key;
 
 typedef struct key_name {
@@ -70,13 +82,20 @@ typedef struct key_name {
 } key_name;
 
 static const key_name KEYS[] = {
-    {F_TOP, K_MESSAGES, "messages"},       {F_TOP, K_ALLOW_DUP, "allowDuplicates"},
-    {F_TOP, K_SHOW_LIST, "showMessageList"}, {F_TOP, K_SCHEDULED, "scheduledDate"},
-    {F_MSG, K_TO, "to"},                   {F_MSG, K_FROM, "from"},
-    {F_MSG, K_TEXT, "text"},               {F_MSG, K_SUBJECT, "subject"},
-    {F_MSG, K_TYPE, "type"},               {F_MSG, K_IMAGE, "imageId"},
-    {F_MSG, K_AUTO, "autoTypeDetect"},     {F_MSG, K_CF, "customFields"},
-    {F_MSG, K_KAKAO, "kakaoOptions"},      {F_KAKAO, K_PF_ID, "pfId"},
+    {F_TOP, K_MESSAGES, "messages"},
+    {F_TOP, K_ALLOW_DUP, "allowDuplicates"},
+    {F_TOP, K_SHOW_LIST, "showMessageList"},
+    {F_TOP, K_SCHEDULED, "scheduledDate"},
+    {F_MSG, K_TO, "to"},
+    {F_MSG, K_FROM, "from"},
+    {F_MSG, K_TEXT, "text"},
+    {F_MSG, K_SUBJECT, "subject"},
+    {F_MSG, K_TYPE, "type"},
+    {F_MSG, K_IMAGE, "imageId"},
+    {F_MSG, K_AUTO, "autoTypeDetect"},
+    {F_MSG, K_CF, "customFields"},
+    {F_MSG, K_KAKAO, "kakaoOptions"},
+    {F_KAKAO, K_PF_ID, "pfId"},
     {F_KAKAO, K_TEMPLATE_ID, "templateId"},
 };
 
@@ -92,10 +111,10 @@ struct sim_req {
     /* parser state */
     frame stack[MAX_DEPTH];
     int depth;
-    req_key pending;     /* the key whose value comes next (containers with named keys) */
-    long cf_pending;   /* index in cf of the customFields entry whose value comes next, -1 */
-    int not_object;    /* the top level is not an object */
-    const char *fail;  /* a reason the callbacks stopped the parse */
+    req_key pending;  /* the key whose value comes next (containers with named keys) */
+    long cf_pending;  /* index in cf of the customFields entry whose value comes next, -1 */
+    int not_object;   /* the top level is not an object */
+    const char *fail; /* a reason the callbacks stopped the parse */
 };
 
 static int push(sim_req *r, frame f)
@@ -178,8 +197,9 @@ static sim_jfield *target(sim_req *r)
     if (f == F_KAKAO) {
         sim_req_msg *m = cur_msg(r);
 
-        return r->pending == K_PF_ID ? &m->pf_id : r->pending == K_TEMPLATE_ID ? &m->template_id
-                                                                               : NULL;
+        return r->pending == K_PF_ID         ? &m->pf_id
+               : r->pending == K_TEMPLATE_ID ? &m->template_id
+                                             : NULL;
     }
     return NULL;
 }
@@ -359,7 +379,7 @@ static int cb_map_key(void *ctx, const unsigned char *k, size_t len)
 }
 
 static const yajl_callbacks CALLBACKS = {
-    cb_null, cb_boolean, NULL, NULL, cb_number, cb_string,
+    cb_null,      cb_boolean, NULL,     NULL,           cb_number, cb_string,
     cb_start_map, cb_map_key, on_close, cb_start_array, on_close,
 };
 

@@ -39,7 +39,7 @@ typedef struct sim_req_kv {
 #define SIM_REQ_CF_KEEP 33
 
 typedef struct sim_req_msg {
-    int is_object;   /* the array element was an object (else nothing below is set) */
+    int is_object; /* the array element was an object (else nothing below is set) */
     sim_jfield to, from, text, subject, type, image_id, auto_type_detect;
     sim_jfield custom_fields; /* its kind; entries below when an object */
     size_t cf_first, ncf;     /* entries [cf_first, cf_first + ncf) of sim_req.cf (unique keys,

@@ -8,20 +8,20 @@
 
 /* Outcome of one requested message. */
 typedef struct sim_verdict {
-    const sim_req_msg *src;    /* the request's message (borrowed) */
-    const char *fail_code;     /* NULL when accepted; a table string or fail_code_buf */
+    const sim_req_msg *src; /* the request's message (borrowed) */
+    const char *fail_code;  /* NULL when accepted; a table string or fail_code_buf */
     char fail_code_buf[SIM_CODE_LEN];
     char fail_msg[256];
-    char to[MF_PHONE_MAX];     /* normalised, or the raw value cut to fit when invalid */
-    const char *type;          /* "SMS", ... or the raw type when invalid */
+    char to[MF_PHONE_MAX]; /* normalised, or the raw value cut to fit when invalid */
+    const char *type;      /* "SMS", ... or the raw type when invalid */
     char id[SIM_ID_LEN + 1];
 } sim_verdict;
 
 /* Validate the n messages of req into v (calloc'd by the caller): fields, numbers, sender,
  * customFields, type and lengths, then (dup_check) 1026 for a number repeated in the
  * request, then permanent_fail_ratio. Returns 0, or -1 (out of memory, err set). */
-int sim_validate_messages(sim_ctx *ctx, const sim_knobs *k, sim_req *req, sim_verdict *v,
-                          size_t n, int dup_check, mf_err *err);
+int sim_validate_messages(sim_ctx *ctx, const sim_knobs *k, sim_req *req, sim_verdict *v, size_t n,
+                          int dup_check, mf_err *err);
 /* Mark v as failed with a table code (and optional detail). */
 void sim_verdict_fail(sim_verdict *v, sim_code_id id, const char *detail);
 /* A ledger record for v (its id assigned now if it has none): created at now_ms; state

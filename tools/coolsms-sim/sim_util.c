@@ -150,7 +150,8 @@ int sim_conds_parse(const sim_query *q, const char *const *allowed, sim_cond *ou
         (cond && *cond && count_tokens(cond) != k)) {
         sim_reply_error(r, 400, "ValidationError",
                         "criteria, cond and value must list the same number of items "
-                        "(at most %d)", SIM_MAX_CONDS);
+                        "(at most %d)",
+                        SIM_MAX_CONDS);
         return -1;
     }
     for (size_t i = 0; i < k; i++) {

@@ -23,9 +23,11 @@ static const mf_config_key CLI_KEYS[] = {
 
 int msgfleet_refuse_dsn(const char *cmd)
 {
-    fprintf(stderr, "msgfleet %s: --dsn is not accepted: a connection string on the command "
-                    "line is visible to every local user (ps, /proc); set MF_PG_DSN or "
-                    "MF_PG_DSN_FILE\n", cmd);
+    fprintf(stderr,
+            "msgfleet %s: --dsn is not accepted: a connection string on the command "
+            "line is visible to every local user (ps, /proc); set MF_PG_DSN or "
+            "MF_PG_DSN_FILE\n",
+            cmd);
     return MSGFLEET_EXIT_USAGE;
 }
 
@@ -71,13 +73,13 @@ PGconn *msgfleet_connect(const char *dsn, const char *cmd)
 
     memset(&cfg, 0, sizeof(cfg));
     if (dsn == NULL) {
-        if (mf_config_load(CLI_KEYS, sizeof(CLI_KEYS) / sizeof(CLI_KEYS[0]), MF_CFG_CLI, &cfg,
-                           NULL, &err) != 0) {
+        if (mf_config_load(CLI_KEYS, sizeof(CLI_KEYS) / sizeof(CLI_KEYS[0]), MF_CFG_CLI, &cfg, NULL,
+                           &err) != 0) {
             fprintf(stderr, "msgfleet %s: %s\n", cmd, err.msg);
             goto out;
         }
-        mf_config_check_secret_files(CLI_KEYS, sizeof(CLI_KEYS) / sizeof(CLI_KEYS[0]),
-                                     MF_CFG_CLI, NULL, warn_secret, (void *)cmd);
+        mf_config_check_secret_files(CLI_KEYS, sizeof(CLI_KEYS) / sizeof(CLI_KEYS[0]), MF_CFG_CLI,
+                                     NULL, warn_secret, (void *)cmd);
         dsn = cfg.pg_dsn;
     }
     if (dsn[0] == '\0') {
@@ -106,9 +108,10 @@ PGresult *msgfleet_query(PGconn *conn, const char *cmd, const char *sql, int npa
 int msgfleet_parse_run_args(int argc, char **argv, const char *usage, const char **dsn,
                             const char **run_id, double *timeout_s)
 {
-    static const struct option opts[] = {
-        {"dsn", required_argument, NULL, 'd'}, {"timeout", required_argument, NULL, 't'},
-        {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {{"dsn", required_argument, NULL, 'd'},
+                                         {"timeout", required_argument, NULL, 't'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
     char *end = NULL;
     int c;
 

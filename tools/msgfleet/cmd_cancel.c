@@ -23,6 +23,7 @@ static const char CANCEL_USAGE[] =
     "  --timeout S    with --watch: give up after S seconds (exit 1)\n"
     "The database comes from MF_PG_DSN or MF_PG_DSN_FILE.\n";
 
+/* clang-format off */
 static const char CANCEL_SQL[] =
     "UPDATE workflow_runs SET status = 'cancelled',"
     " logs = COALESCE(logs, '[]'::jsonb) || jsonb_build_array(jsonb_build_object("
@@ -32,6 +33,7 @@ static const char CANCEL_SQL[] =
     " RETURNING (SELECT coalesce(w.name, '?') FROM workflows w WHERE w.id = workflow_id)";
 
 static const char STATUS_SQL[] = "SELECT status FROM workflow_runs WHERE id = $1::uuid";
+/* clang-format on */
 
 typedef struct cancel_opts {
     const char *dsn, *run, *reason;
@@ -42,9 +44,9 @@ typedef struct cancel_opts {
 static int parse_cancel_args(int argc, char **argv, cancel_opts *o)
 {
     static const struct option opts[] = {
-        {"reason", required_argument, NULL, 'r'}, {"watch", no_argument, NULL, 'w'},
+        {"reason", required_argument, NULL, 'r'},  {"watch", no_argument, NULL, 'w'},
         {"timeout", required_argument, NULL, 't'}, {"dsn", required_argument, NULL, 'd'},
-        {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
+        {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0}};
     char *end = NULL;
     mf_uuid u;
     mf_err err;
@@ -91,8 +93,8 @@ static int explain_refusal(PGconn *conn, const char *run)
     if (PQntuples(res) == 0)
         fprintf(stderr, "msgfleet cancel: no run \"%s\"\n", run);
     else
-        fprintf(stderr, "msgfleet cancel: run %s is %s; only a running run can be cancelled\n",
-                run, PQgetvalue(res, 0, 0));
+        fprintf(stderr, "msgfleet cancel: run %s is %s; only a running run can be cancelled\n", run,
+                PQgetvalue(res, 0, 0));
     PQclear(res);
     return MSGFLEET_EXIT_ERROR;
 }
@@ -125,7 +127,8 @@ static int cancel_run(PGconn *conn, const cancel_opts *o)
         printf("the senders stop within about a second; jobs not sent become 'cancelled'\n");
     if (!done.completed || done.failed_count > 0)
         printf("resend the cancelled recipients later with: msgfleet replay %s --status "
-               "cancelled\n", o->run);
+               "cancelled\n",
+               o->run);
     fflush(stdout);
     return MSGFLEET_EXIT_OK;
 }
@@ -133,8 +136,10 @@ static int cancel_run(PGconn *conn, const cancel_opts *o)
 /* Whether the run has completed_at (a cancelled run: every job has its row). */
 static int run_ended(PGconn *conn, const char *run)
 {
+    /* clang-format off */
     static const char sql[] =
         "SELECT completed_at IS NOT NULL FROM workflow_runs WHERE id = $1::uuid";
+    /* clang-format on */
     const char *params[1] = {run};
     PGresult *res = msgfleet_query(conn, "cancel", sql, 1, params);
     int ended = res != NULL && PQntuples(res) == 1 && PQgetvalue(res, 0, 0)[0] == 't';

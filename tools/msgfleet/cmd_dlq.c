@@ -58,10 +58,10 @@ static void on_dlq_signal(int sig)
 static int parse_dlq_args(int argc, char **argv, dlq_opts *o)
 {
     static const struct option opts[] = {
-        {"max", required_argument, NULL, 'm'}, {"grep", required_argument, NULL, 'g'},
-        {"source", required_argument, NULL, 's'}, {"dry-run", no_argument, NULL, 'n'},
+        {"max", required_argument, NULL, 'm'},     {"grep", required_argument, NULL, 'g'},
+        {"source", required_argument, NULL, 's'},  {"dry-run", no_argument, NULL, 'n'},
         {"brokers", required_argument, NULL, 'B'}, {"prefix", required_argument, NULL, 'p'},
-        {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
+        {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0}};
     int c;
 
     if (argc < 2 || (strcmp(argv[1], "list") != 0 && strcmp(argv[1], "replay") != 0)) {
@@ -157,8 +157,8 @@ static int read_end_offsets(dlq_state *st, const char *topic, mf_err *err)
         rd_kafka_conf_destroy(conf);
         return -1;
     }
-    if (rd_kafka_conf_set(conf, "bootstrap.servers", st->conf.brokers, errstr,
-                          sizeof(errstr)) != RD_KAFKA_CONF_OK ||
+    if (rd_kafka_conf_set(conf, "bootstrap.servers", st->conf.brokers, errstr, sizeof(errstr)) !=
+            RD_KAFKA_CONF_OK ||
         (rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof(errstr))) == NULL) {
         rd_kafka_conf_destroy(conf);
         return mf_err_set(err, "could not create a Kafka client: %s", errstr);
@@ -214,8 +214,8 @@ static int dlq_loop(dlq_state *st, mf_kafka_consumer *consumer)
             if (p < st->nparts)
                 next[p] = msgs[i].offset + 1;
         }
-        if (st->producer != NULL && (mf_kafka_flush(st->producer, 30000, &err) != 0 ||
-                                     st->failed_acks > 0)) {
+        if (st->producer != NULL &&
+            (mf_kafka_flush(st->producer, 30000, &err) != 0 || st->failed_acks > 0)) {
             mf_kafka_release(msgs, n);
             goto fail;
         }
@@ -230,11 +230,15 @@ static int dlq_loop(dlq_state *st, mf_kafka_consumer *consumer)
             break;
     }
     printf("%lld dead letter(s) read, %lld %s\n", st->seen, st->picked,
-           !st->o->replay ? "listed" : st->o->dry_run ? "would be replayed" : "replayed");
+           !st->o->replay   ? "listed"
+           : st->o->dry_run ? "would be replayed"
+                            : "replayed");
     return MSGFLEET_EXIT_OK;
 fail:
-    fprintf(stderr, "msgfleet dlq: %s\n", err.msg[0] ? err.msg : "a replayed message was not "
-                                                                "acknowledged; not moving on");
+    fprintf(stderr, "msgfleet dlq: %s\n",
+            err.msg[0] ? err.msg
+                       : "a replayed message was not "
+                         "acknowledged; not moving on");
     return MSGFLEET_EXIT_ERROR;
 }
 
@@ -282,14 +286,14 @@ int cmd_dlq(int argc, char **argv)
     copts.offset_reset = "earliest";
     rc = MSGFLEET_EXIT_ERROR;
     if (mf_kafka_topic_name(&st.conf, MF_TOPIC_DLQ, topic, sizeof(topic), &err) != 0 ||
-        (o.source && mf_kafka_topic_name(&st.conf, o.source, st.source_full,
-                                         sizeof(st.source_full), &err) != 0) ||
+        (o.source && mf_kafka_topic_name(&st.conf, o.source, st.source_full, sizeof(st.source_full),
+                                         &err) != 0) ||
         mf_kafka_topic_partitions(&st.conf, topic, 10000, &nparts, &err) != 0 ||
         (st.nparts = nparts > DLQ_MAX_PARTITIONS ? DLQ_MAX_PARTITIONS : nparts,
          committed && read_end_offsets(&st, topic, &err) != 0) ||
         (st.codec = mf_codec_new(&err)) == NULL ||
-        (committed && (st.producer = mf_kafka_producer_new(&st.conf, on_replay_ack, &st,
-                                                           &err)) == NULL) ||
+        (committed &&
+         (st.producer = mf_kafka_producer_new(&st.conf, on_replay_ack, &st, &err)) == NULL) ||
         (consumer = mf_kafka_consumer_new(&st.conf, &copts, &err)) == NULL) {
         fprintf(stderr, "msgfleet dlq: %s\n", err.msg);
         goto out;

@@ -35,15 +35,15 @@ static void print_applied(const char *version, const char *file, void *arg)
 int cmd_migrate(int argc, char **argv)
 {
     static const struct option opts[] = {
-        { "dsn", required_argument, NULL, 'd' },
-        { "dir", required_argument, NULL, 'D' },
-        { "help", no_argument, NULL, 'h' },
-        { NULL, 0, NULL, 0 },
+        {"dsn", required_argument, NULL, 'd'},
+        {"dir", required_argument, NULL, 'D'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
     };
     const char *dir = NULL;
     char found[PATH_MAX];
     PGconn *conn = NULL;
-    mf_err err = { { 0 } };
+    mf_err err = {{0}};
     int c;
     int n;
 

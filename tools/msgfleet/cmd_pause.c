@@ -29,6 +29,7 @@ static const char RESUME_USAGE[] =
     "The database comes from MF_PG_DSN or MF_PG_DSN_FILE.\n";
 
 /* The workflow named by id or by name: exactly one must match. */
+/* clang-format off */
 static const char FIND_SQL[] =
     "SELECT id::text, name, coalesce(status, 'draft'), trigger_type FROM workflows"
     " WHERE id::text = $1 OR name = $1 ORDER BY (id::text = $1) DESC LIMIT 2";
@@ -50,6 +51,7 @@ static const char SWITCH_SQL[] =
     " RETURNING 1)"
     "SELECT (SELECT count(*) FROM w), (SELECT count(*) FROM r),"
     " (SELECT next_run_at IS NOT NULL AND next_run_at <= now() FROM w)";
+/* clang-format on */
 
 typedef struct pause_opts {
     const char *dsn, *workflow, *reason;
@@ -58,10 +60,11 @@ typedef struct pause_opts {
 
 static int parse_args(int argc, char **argv, const char *usage, int resume, pause_opts *o)
 {
-    static const struct option opts[] = {
-        {"reason", required_argument, NULL, 'r'}, {"skip-missed", no_argument, NULL, 's'},
-        {"dsn", required_argument, NULL, 'd'}, {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {{"reason", required_argument, NULL, 'r'},
+                                         {"skip-missed", no_argument, NULL, 's'},
+                                         {"dsn", required_argument, NULL, 'd'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
     int c;
 
     optind = 1;
@@ -92,8 +95,8 @@ static int parse_args(int argc, char **argv, const char *usage, int resume, paus
 }
 
 /* Finds the workflow: id, name, status and trigger into the buffers (cap bytes each). */
-static int find_workflow(PGconn *conn, const char *cmd, const char *workflow, char *id,
-                         char *name, char *status, char *trigger, size_t cap)
+static int find_workflow(PGconn *conn, const char *cmd, const char *workflow, char *id, char *name,
+                         char *status, char *trigger, size_t cap)
 {
     const char *params[1] = {workflow};
     PGresult *res = msgfleet_query(conn, cmd, FIND_SQL, 1, params);

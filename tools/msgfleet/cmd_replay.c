@@ -48,11 +48,11 @@ static int add_opt(const char **list, size_t *n, size_t cap, const char *v)
 static int parse_replay_args(int argc, char **argv, replay_opts *o)
 {
     static const struct option opts[] = {
-        {"status", required_argument, NULL, 's'}, {"code", required_argument, NULL, 'c'},
-        {"since", required_argument, NULL, 'S'}, {"until", required_argument, NULL, 'U'},
-        {"dry-run", no_argument, NULL, 'n'}, {"watch", no_argument, NULL, 'w'},
+        {"status", required_argument, NULL, 's'},  {"code", required_argument, NULL, 'c'},
+        {"since", required_argument, NULL, 'S'},   {"until", required_argument, NULL, 'U'},
+        {"dry-run", no_argument, NULL, 'n'},       {"watch", no_argument, NULL, 'w'},
         {"timeout", required_argument, NULL, 't'}, {"dsn", required_argument, NULL, 'd'},
-        {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
+        {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0}};
     int c, rc = 0;
 
     optind = 1;
@@ -118,12 +118,14 @@ static int build_filter(const replay_opts *o, mf_buf *b, mf_err *err)
 /* The original run of the chain, its workflow, and whether a replay of it is still running. */
 static int resolve_chain(PGconn *conn, const char *run, char *root, char *workflow, size_t cap)
 {
+    /* clang-format off */
     static const char sql[] =
         "SELECT coalesce(r.replay_of, r.id), r.workflow_id, "
         "  EXISTS (SELECT 1 FROM workflow_runs x WHERE x.replay_of = coalesce(r.replay_of, r.id) "
         "          AND x.status = 'running'), "
         "  r.status = 'cancelled' AND r.completed_at IS NULL "
         "FROM workflow_runs r WHERE r.id::text = $1";
+    /* clang-format on */
     const char *params[1] = {run};
     PGresult *res = msgfleet_query(conn, "replay", sql, 1, params);
     int rc = -1;
@@ -133,13 +135,17 @@ static int resolve_chain(PGconn *conn, const char *run, char *root, char *workfl
     if (PQntuples(res) != 1) {
         fprintf(stderr, "msgfleet replay: no run \"%s\"\n", run);
     } else if (PQgetvalue(res, 0, 2)[0] == 't') {
-        fprintf(stderr, "msgfleet replay: a replay of run %s is still running; wait for it to "
-                        "finish (msgfleet watch) and replay again\n", PQgetvalue(res, 0, 0));
+        fprintf(stderr,
+                "msgfleet replay: a replay of run %s is still running; wait for it to "
+                "finish (msgfleet watch) and replay again\n",
+                PQgetvalue(res, 0, 0));
     } else {
         if (PQgetvalue(res, 0, 3)[0] == 't')
-            fprintf(stderr, "msgfleet replay: note: run %s was cancelled and is still stopping; "
-                            "jobs it has not recorded yet are not in this replay (msgfleet watch "
-                            "shows when it ended)\n", run);
+            fprintf(stderr,
+                    "msgfleet replay: note: run %s was cancelled and is still stopping; "
+                    "jobs it has not recorded yet are not in this replay (msgfleet watch "
+                    "shows when it ended)\n",
+                    run);
         snprintf(root, cap, "%s", PQgetvalue(res, 0, 0));
         snprintf(workflow, cap, "%s", PQgetvalue(res, 0, 1));
         rc = 0;
@@ -170,12 +176,14 @@ static long long print_candidates(PGconn *conn, const char *root, const char *fi
     return total;
 }
 
-static int insert_replay(PGconn *conn, const char *root, const char *workflow,
-                         const char *filter, char *run_id, size_t cap)
+static int insert_replay(PGconn *conn, const char *root, const char *workflow, const char *filter,
+                         char *run_id, size_t cap)
 {
+    /* clang-format off */
     static const char sql[] =
         "INSERT INTO workflow_runs (workflow_id, status, trigger_type, replay_of, replay_filter, "
         "  requested_by) VALUES ($1, 'running', 'replay', $2, $3::jsonb, $4) RETURNING id";
+    /* clang-format on */
     char who[128];
     const char *params[4] = {workflow, root, filter, who};
     PGresult *res;

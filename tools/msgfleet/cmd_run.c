@@ -9,12 +9,14 @@
 
 /* A run is a workflow_runs row in status 'running': inserting it is all it takes, planners
  * pick it up within their poll interval, exactly as when the web UI inserts it. */
+/* clang-format off */
 static const char INSERT_RUN_SQL[] =
     "INSERT INTO workflow_runs (workflow_id, status, trigger_type, requested_by) "
     "SELECT id, 'running', 'manual', $2 FROM workflows "
     "WHERE (id::text = $1 OR name = $1) AND status <> 'archived' "
     "ORDER BY (id::text = $1) DESC, created_at DESC LIMIT 1 "
     "RETURNING id";
+/* clang-format on */
 
 static void run_usage(FILE *out)
 {
@@ -51,10 +53,11 @@ out:
 
 int cmd_run(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"dsn", required_argument, NULL, 'd'}, {"watch", no_argument, NULL, 'w'},
-        {"timeout", required_argument, NULL, 't'}, {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {{"dsn", required_argument, NULL, 'd'},
+                                         {"watch", no_argument, NULL, 'w'},
+                                         {"timeout", required_argument, NULL, 't'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
     int watch = 0;
     double timeout_s = 0;
     char run_id[64];

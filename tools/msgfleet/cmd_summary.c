@@ -9,6 +9,7 @@ static const char SUMMARY_USAGE[] =
     "Print a run's targets, sent, failed by error code, messages by type, cost, duration\n"
     "and rate, all counted from PostgreSQL.\n";
 
+/* clang-format off */
 static const char RUN_SQL[] =
     "SELECT r.id, coalesce(w.name, '?'), r.status, r.target_count, r.success_count, "
     "       r.failed_count, r.total_cost, coalesce(r.execution_time_ms, "
@@ -28,6 +29,7 @@ static const char TYPES_SQL[] =
     "SELECT message_type, count(*), sum(cost) FROM message_logs "
     "WHERE workflow_run_id::text = $1 AND status IN ('sent', 'delivered') "
     "GROUP BY 1 ORDER BY 2 DESC";
+/* clang-format on */
 
 /* Prints every row of a grouped query with `fmt` fed columns 0..2. */
 static int print_groups(PGconn *conn, const char *sql, const char *run_id, const char *title,
@@ -66,8 +68,8 @@ static int print_run(PGconn *conn, const char *run_id)
     }
     ms = strtod(PQgetvalue(res, 0, 7), NULL);
     done = strtod(PQgetvalue(res, 0, 4), NULL) + strtod(PQgetvalue(res, 0, 5), NULL);
-    printf("run        %s (workflow \"%s\", %s)\n", PQgetvalue(res, 0, 0),
-           PQgetvalue(res, 0, 1), PQgetvalue(res, 0, 8));
+    printf("run        %s (workflow \"%s\", %s)\n", PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1),
+           PQgetvalue(res, 0, 8));
     printf("started    %s Asia/Seoul\n", PQgetvalue(res, 0, 9));
     printf("status     %s%s%s\n", PQgetvalue(res, 0, 2), *PQgetvalue(res, 0, 10) ? ": " : "",
            PQgetvalue(res, 0, 10));

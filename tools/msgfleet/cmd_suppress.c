@@ -32,6 +32,7 @@ static const char USAGE[] =
     "Numbers are normalised like recipients are (010-1234-5678, +82 10 1234 5678).\n"
     "The database comes from MF_PG_DSN or MF_PG_DSN_FILE.\n";
 
+/* clang-format off */
 static const char ADD_SQL[] =
     "WITH i AS (INSERT INTO mf_suppressions (phone, scope, source, reason) "
     "SELECT DISTINCT ON (p, s) p, s, $3, nullif(r, '') "
@@ -44,6 +45,7 @@ static const char LIST_SQL[] =
     "'YYYY-MM-DD HH24:MI:SS'), coalesce(reason, '') FROM mf_suppressions "
     "WHERE ($1::text IS NULL OR scope = $1) AND ($2::text IS NULL OR phone = $2) "
     "ORDER BY created_at DESC, phone, scope LIMIT nullif($3::bigint, 0)";
+/* clang-format on */
 
 #define LINE_MAX_BYTES 1024
 #define REASON_MAX 500
@@ -74,10 +76,10 @@ static int usage_error(const char *what, const char *arg, const char *hint)
 static int parse_opts(int argc, char **argv, sup_opts *o)
 {
     static const struct option opts[] = {
-        {"scope", required_argument, NULL, 's'}, {"source", required_argument, NULL, 'o'},
+        {"scope", required_argument, NULL, 's'},  {"source", required_argument, NULL, 'o'},
         {"reason", required_argument, NULL, 'r'}, {"phone", required_argument, NULL, 'p'},
-        {"limit", required_argument, NULL, 'l'}, {"dsn", required_argument, NULL, 'd'},
-        {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
+        {"limit", required_argument, NULL, 'l'},  {"dsn", required_argument, NULL, 'd'},
+        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0}};
     char *end;
     int c;
 
@@ -222,8 +224,7 @@ static int do_list(PGconn *conn, const sup_opts *o)
     res = msgfleet_query(conn, "suppress", LIST_SQL, 3, params);
     if (res == NULL)
         return MSGFLEET_EXIT_ERROR;
-    printf("%-12s %-11s %-14s %-19s %s\n", "phone", "scope", "source", "created (KST)",
-           "reason");
+    printf("%-12s %-11s %-14s %-19s %s\n", "phone", "scope", "source", "created (KST)", "reason");
     for (int r = 0; r < PQntuples(res); r++)
         printf("%-12s %-11s %-14s %-19s %s\n", PQgetvalue(res, r, 0), PQgetvalue(res, r, 1),
                PQgetvalue(res, r, 2), PQgetvalue(res, r, 3), PQgetvalue(res, r, 4));
@@ -343,8 +344,7 @@ static int read_file(import_state *st, FILE *f)
         return -1;
     }
     if (st->pending > 0 &&
-        insert_arrays(st->conn, st->a, st->o->source ? st->o->source : "operator",
-                      &st->added) != 0)
+        insert_arrays(st->conn, st->a, st->o->source ? st->o->source : "operator", &st->added) != 0)
         return -1;
     return 0;
 }

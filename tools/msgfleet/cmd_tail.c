@@ -54,12 +54,15 @@ static int start_at(void *ctx, mf_kafka_partition *parts, size_t n, mf_err *err)
 
 static int parse_tail_args(int argc, char **argv, tail_opts *o)
 {
-    static const struct option opts[] = {
-        {"from-beginning", no_argument, NULL, 'b'}, {"follow", no_argument, NULL, 'f'},
-        {"max", required_argument, NULL, 'm'}, {"idle-ms", required_argument, NULL, 'i'},
-        {"brokers", required_argument, NULL, 'B'}, {"prefix", required_argument, NULL, 'p'},
-        {"json", no_argument, NULL, 'j'}, {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {{"from-beginning", no_argument, NULL, 'b'},
+                                         {"follow", no_argument, NULL, 'f'},
+                                         {"max", required_argument, NULL, 'm'},
+                                         {"idle-ms", required_argument, NULL, 'i'},
+                                         {"brokers", required_argument, NULL, 'B'},
+                                         {"prefix", required_argument, NULL, 'p'},
+                                         {"json", no_argument, NULL, 'j'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
     char *end;
     int c;
 
@@ -223,8 +226,14 @@ int cmd_tail(int argc, char **argv)
     signal(SIGINT, on_sigint);
     signal(SIGTERM, on_sigint);
     snprintf(group, sizeof(group), "msgfleet-tail-%ld-%ld", (long)getpid(), (long)time(NULL));
-    mf_kafka_consumer_opts copts = {group, topics, MF_KAFKA_OFFSETS_EXTERNAL, start_at, NULL,
-                                    &o, o.from_beginning ? "earliest" : "latest", NULL};
+    mf_kafka_consumer_opts copts = {group,
+                                    topics,
+                                    MF_KAFKA_OFFSETS_EXTERNAL,
+                                    start_at,
+                                    NULL,
+                                    &o,
+                                    o.from_beginning ? "earliest" : "latest",
+                                    NULL};
     rc = MSGFLEET_EXIT_ERROR;
     if (mf_codec_kind_from_name(o.topic_base, &kind, &err) != 0 ||
         mf_kafka_topic_name(&conf, o.topic_base, topic, sizeof(topic), &err) != 0 ||

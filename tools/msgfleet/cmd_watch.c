@@ -14,19 +14,21 @@ static const char WATCH_USAGE[] =
     "expanded has its row (\"cancelled, stopping\", then \"cancelled\").\n"
     "Exit 0 when the run completed, 1 when it failed, was cancelled or the timeout passed.\n";
 
+/* clang-format off */
 static const char PROGRESS_SQL[] =
     "SELECT r.status, r.target_count, r.success_count, r.failed_count, "
     "       r.expansion_finished_at IS NOT NULL, r.expanded_count + r.invalid_count, "
     "       extract(epoch FROM (coalesce(r.completed_at, now()) - r.started_at)), "
     "       coalesce(w.status = 'paused', false), r.completed_at IS NOT NULL "
     "FROM workflow_runs r LEFT JOIN workflows w ON w.id = r.workflow_id WHERE r.id::text = $1";
+/* clang-format on */
 
 typedef struct progress {
     char status[32];
     long long target, sent, failed, planned;
     int expanded;
-    int paused;   /* running, its workflow paused: held */
-    int ended;    /* completed_at set */
+    int paused; /* running, its workflow paused: held */
+    int ended;  /* completed_at set */
     double elapsed_s;
 } progress;
 
@@ -87,8 +89,7 @@ static const char *state_text(const progress *p)
 /* Whether the watch goes on: while running, and while a cancelled run still waits for rows. */
 static int still_going(const progress *p)
 {
-    return strcmp(p->status, "running") == 0 ||
-           (strcmp(p->status, "cancelled") == 0 && !p->ended);
+    return strcmp(p->status, "running") == 0 || (strcmp(p->status, "cancelled") == 0 && !p->ended);
 }
 
 static void format_line(const progress *p, char *out, size_t cap, int bar)
@@ -137,8 +138,8 @@ int msgfleet_watch_run(PGconn *conn, const char *run_id, double timeout_s)
         if (!still_going(&p))
             break;
         if (timeout_s > 0 && now_s() - start > timeout_s) {
-            fprintf(stderr, "%smsgfleet watch: run %s still %s after %.0f s\n",
-                    tty ? "\n" : "", run_id, state_text(&p), timeout_s);
+            fprintf(stderr, "%smsgfleet watch: run %s still %s after %.0f s\n", tty ? "\n" : "",
+                    run_id, state_text(&p), timeout_s);
             return MSGFLEET_EXIT_ERROR;
         }
         usleep(tty ? 200000 : 500000);

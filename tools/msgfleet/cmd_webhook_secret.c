@@ -13,6 +13,7 @@
 #define SECRET_PREFIX "whsec_"
 #define SECRET_SIZE (sizeof(SECRET_PREFIX) - 1 + 64 + 1)
 
+/* clang-format off */
 static const char CREATE_SQL[] =
     "INSERT INTO mf_webhook_secrets (workflow_id, secret) SELECT id, $2 FROM workflows"
     " WHERE id = $1::uuid ON CONFLICT (workflow_id) DO NOTHING RETURNING workflow_id";
@@ -23,6 +24,7 @@ static const char ROTATE_SQL[] =
 static const char WORKFLOW_SQL[] =
     "SELECT trigger_type, (SELECT count(*) FROM mf_webhook_secrets WHERE workflow_id = w.id)"
     " FROM workflows w WHERE id = $1::uuid";
+/* clang-format on */
 
 static void usage(FILE *out)
 {
@@ -65,13 +67,17 @@ static int check_workflow(PGconn *conn, const char *id, int rotate)
         fprintf(stderr, "msgfleet webhook-secret: no workflow %s\n", id);
         rc = 0;
     } else if (!rotate && strcmp(PQgetvalue(res, 0, 1), "0") != 0) {
-        fprintf(stderr, "msgfleet webhook-secret: workflow %s already has a secret; --rotate "
-                        "replaces it\n", id);
+        fprintf(stderr,
+                "msgfleet webhook-secret: workflow %s already has a secret; --rotate "
+                "replaces it\n",
+                id);
     } else {
         if (strcmp(PQgetvalue(res, 0, 0), "webhook") != 0)
-            fprintf(stderr, "msgfleet webhook-secret: note: workflow %s is triggered by "
-                            "\"%s\"; its endpoint answers 409 until trigger_type is "
-                            "'webhook'\n", id, PQgetvalue(res, 0, 0));
+            fprintf(stderr,
+                    "msgfleet webhook-secret: note: workflow %s is triggered by "
+                    "\"%s\"; its endpoint answers 409 until trigger_type is "
+                    "'webhook'\n",
+                    id, PQgetvalue(res, 0, 0));
         rc = 1;
     }
     PQclear(res);
@@ -93,8 +99,10 @@ static int store(PGconn *conn, const char *id, int rotate)
     if (res == NULL)
         goto out;
     if (PQntuples(res) != 1) {
-        fprintf(stderr, "msgfleet webhook-secret: workflow %s already has a secret; --rotate "
-                        "replaces it\n", id);
+        fprintf(stderr,
+                "msgfleet webhook-secret: workflow %s already has a secret; --rotate "
+                "replaces it\n",
+                id);
         goto out;
     }
     printf("%s\n", secret);
@@ -108,9 +116,10 @@ out:
 
 int cmd_webhook_secret(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"dsn", required_argument, NULL, 'd'}, {"rotate", no_argument, NULL, 'r'},
-        {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {{"dsn", required_argument, NULL, 'd'},
+                                         {"rotate", no_argument, NULL, 'r'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
     int rotate = 0, c, rc;
     mf_uuid u;
     mf_err err;

@@ -15,8 +15,8 @@
 /* names                                                                                    */
 
 static const char *const type_names[] = {NULL, "sms", "lms", "kakao"};
-static const char *const status_names[] = {NULL,     "accepted", "delivered", "undelivered",
-                                           "failed", "cancelled"};
+static const char *const status_names[] = {NULL,          "accepted", "delivered",
+                                           "undelivered", "failed",   "cancelled"};
 
 const char *mf_msg_type_name(mf_msg_type t)
 {
@@ -43,9 +43,9 @@ int mf_codec_kind_from_name(const char *name, mf_msg_kind *out, mf_err *err)
     static const struct {
         const char *name;
         mf_msg_kind kind;
-    } names[] = {{"jobs", MF_MSG_JOB},      {"job", MF_MSG_JOB},       {"retry", MF_MSG_JOB},
+    } names[] = {{"jobs", MF_MSG_JOB},       {"job", MF_MSG_JOB},       {"retry", MF_MSG_JOB},
                  {"results", MF_MSG_RESULT}, {"result", MF_MSG_RESULT}, {"dlq", MF_MSG_DLQ},
-                 {"events", MF_MSG_EVENT},  {"event", MF_MSG_EVENT}};
+                 {"events", MF_MSG_EVENT},   {"event", MF_MSG_EVENT}};
     size_t i;
 
     for (i = 0; name != NULL && i < sizeof(names) / sizeof(names[0]); i++) {
@@ -116,23 +116,43 @@ static int scan_header(const uint8_t *p, size_t avail, uint64_t *skip, uint64_t 
         return 0;
     }
     switch (b) {
-    case 0xcc: case 0xd0: *skip = 2; return 0;
-    case 0xcd: case 0xd1: *skip = 3; return 0;
-    case 0xca: case 0xce: case 0xd2: *skip = 5; return 0;
-    case 0xcb: case 0xcf: case 0xd3: *skip = 9; return 0;
+    case 0xcc:
+    case 0xd0: *skip = 2; return 0;
+    case 0xcd:
+    case 0xd1: *skip = 3; return 0;
+    case 0xca:
+    case 0xce:
+    case 0xd2: *skip = 5; return 0;
+    case 0xcb:
+    case 0xcf:
+    case 0xd3: *skip = 9; return 0;
     case 0xd4: *skip = 3; return 0;
     case 0xd5: *skip = 4; return 0;
     case 0xd6: *skip = 6; return 0;
     case 0xd7: *skip = 10; return 0;
     case 0xd8: *skip = 18; return 0;
-    case 0xc4: case 0xd9: lenbytes = 1; break;
-    case 0xc5: case 0xda: lenbytes = 2; break;
-    case 0xc6: case 0xdb: lenbytes = 4; break;
-    case 0xc7: lenbytes = 1; extra = 1; break;
-    case 0xc8: lenbytes = 2; extra = 1; break;
-    case 0xc9: lenbytes = 4; extra = 1; break;
-    case 0xdc: case 0xde: lenbytes = 2; break;
-    case 0xdd: case 0xdf: lenbytes = 4; break;
+    case 0xc4:
+    case 0xd9: lenbytes = 1; break;
+    case 0xc5:
+    case 0xda: lenbytes = 2; break;
+    case 0xc6:
+    case 0xdb: lenbytes = 4; break;
+    case 0xc7:
+        lenbytes = 1;
+        extra = 1;
+        break;
+    case 0xc8:
+        lenbytes = 2;
+        extra = 1;
+        break;
+    case 0xc9:
+        lenbytes = 4;
+        extra = 1;
+        break;
+    case 0xdc:
+    case 0xde: lenbytes = 2; break;
+    case 0xdd:
+    case 0xdf: lenbytes = 4; break;
     default: return -1; /* 0xc1 */
     }
     if (avail < 1 + lenbytes)
@@ -171,8 +191,10 @@ static int scan(const uint8_t *p, size_t len, mf_err *err)
             return mf_err_set(err, "truncated message at byte %zu", pos);
         pos += skip;
         if (children > len - pos)
-            return mf_err_set(err, "truncated message: container at byte %zu claims %" PRIu64
-                              " elements", pos - skip, children);
+            return mf_err_set(err,
+                              "truncated message: container at byte %zu claims %" PRIu64
+                              " elements",
+                              pos - skip, children);
         if (children > 0) {
             if (depth + 1 >= SCAN_MAX_DEPTH)
                 return mf_err_set(err, "message nested deeper than %d levels", SCAN_MAX_DEPTH);
@@ -275,8 +297,7 @@ static int want(const field *f, const msgpack_object *o, msgpack_object_type t, 
     return 0;
 }
 
-static int get_int(const field *f, const msgpack_object *o, int64_t max, int64_t *out,
-                   mf_err *err)
+static int get_int(const field *f, const msgpack_object *o, int64_t max, int64_t *out, mf_err *err)
 {
     int64_t v;
 
@@ -342,8 +363,8 @@ static int get_map(mf_codec *c, const field *f, const msgpack_object *o, mf_code
         const msgpack_object *k = &m->ptr[i].key, *v = &m->ptr[i].val;
 
         if (k->type != MSGPACK_OBJECT_STR || v->type != MSGPACK_OBJECT_STR)
-            return mf_err_set(err, "key \"%s\": expected str keys and values, got %s -> %s",
-                              f->key, obj_type_name(k->type), obj_type_name(v->type));
+            return mf_err_set(err, "key \"%s\": expected str keys and values, got %s -> %s", f->key,
+                              obj_type_name(k->type), obj_type_name(v->type));
         for (j = 0; j < i; j++) {
             if (k->via.str.size == m->ptr[j].key.via.str.size &&
                 memcmp(k->via.str.ptr, m->ptr[j].key.via.str.ptr, k->via.str.size) == 0)
@@ -377,11 +398,11 @@ static int get_enum(const field *f, const msgpack_object *o, const char *const *
     return mf_err_set(err, "key \"%s\": unknown value", f->key);
 }
 
-static int set_field(mf_codec *c, const field *f, const msgpack_object *o, char *base,
-                     mf_err *err)
+static int set_field(mf_codec *c, const field *f, const msgpack_object *o, char *base, mf_err *err)
 {
-    int64_t v;
-    int e;
+    /* zero: set before every use, but the analyzer cannot see that mf_err_set returns -1 */
+    int64_t v = 0;
+    int e = 0;
     const char *s;
 
     switch (f->kind) {
@@ -398,8 +419,7 @@ static int set_field(mf_codec *c, const field *f, const msgpack_object *o, char 
             return -1;
         *(int32_t *)(base + f->off) = (int32_t)v;
         return 0;
-    case F_I64:
-        return get_int(f, o, INT64_MAX, (int64_t *)(base + f->off), err);
+    case F_I64: return get_int(f, o, INT64_MAX, (int64_t *)(base + f->off), err);
     case F_STR:
     case F_STR_NE:
         if (want(f, o, MSGPACK_OBJECT_STR, "str", err) < 0)
@@ -427,16 +447,15 @@ static int set_field(mf_codec *c, const field *f, const msgpack_object *o, char 
             *(size_t *)(base + f->off2) = o->via.bin.size;
         }
         return 0;
-    case F_MAP:
-        return get_map(c, f, o, (mf_codec_map *)(base + f->off), err);
+    case F_MAP: return get_map(c, f, o, (mf_codec_map *)(base + f->off), err);
     case F_TYPE:
         if (get_enum(f, o, type_names, sizeof(type_names) / sizeof(type_names[0]), &e, err) < 0)
             return -1;
         *(mf_msg_type *)(base + f->off) = (mf_msg_type)e;
         return 0;
     case F_STATUS:
-        if (get_enum(f, o, status_names, sizeof(status_names) / sizeof(status_names[0]), &e,
-                     err) < 0)
+        if (get_enum(f, o, status_names, sizeof(status_names) / sizeof(status_names[0]), &e, err) <
+            0)
             return -1;
         *(mf_result_status *)(base + f->off) = (mf_result_status)e;
         return 0;
@@ -449,9 +468,7 @@ static void set_default(const field *f, char *base)
 {
     switch (f->kind) {
     case F_STR:
-    case F_STR_NE:
-        *(const char **)(base + f->off) = "";
-        break;
+    case F_STR_NE: *(const char **)(base + f->off) = ""; break;
     case F_BIN:
         *(const void **)(base + f->off) = NULL;
         *(size_t *)(base + f->off2) = 0;
@@ -460,8 +477,7 @@ static void set_default(const field *f, char *base)
         ((mf_codec_map *)(base + f->off))->items = NULL;
         ((mf_codec_map *)(base + f->off))->n = 0;
         break;
-    default:
-        break; /* the struct was zeroed: 0, nil uuid, MF_TYPE_NONE */
+    default: break; /* the struct was zeroed: 0, nil uuid, MF_TYPE_NONE */
     }
 }
 
@@ -480,9 +496,9 @@ static int unpack_root(mf_codec *c, const void *bytes, size_t len, mf_err *err)
     if (len > MF_CODEC_MAX_BYTES)
         return mf_err_set(err, "message of %zu bytes exceeds the limit of %zu", len,
                           MF_CODEC_MAX_BYTES);
-    if (((const uint8_t *)bytes)[0] < 0x80 || (((const uint8_t *)bytes)[0] > 0x8f &&
-                                               ((const uint8_t *)bytes)[0] != 0xde &&
-                                               ((const uint8_t *)bytes)[0] != 0xdf))
+    if (((const uint8_t *)bytes)[0] < 0x80 ||
+        (((const uint8_t *)bytes)[0] > 0x8f && ((const uint8_t *)bytes)[0] != 0xde &&
+         ((const uint8_t *)bytes)[0] != 0xdf))
         return mf_err_set(err, "message is not a msgpack map");
     if (scan(bytes, len, err) < 0)
         return -1;
@@ -570,22 +586,18 @@ static int decode(mf_codec *c, const void *bytes, size_t len, const field *field
     return 0;
 }
 
-#define FLD(st, key, kind, req, member, min)                                                 \
-    {key, sizeof(key) - 1, kind, req, offsetof(st, member), 0, min}
+#define FLD(st, key, kind, req, member, min)                                                       \
+    {                                                                                              \
+        key, sizeof(key) - 1, kind, req, offsetof(st, member), 0, min                              \
+    }
 
 static const field job_fields[] = {
-    FLD(mf_job, "id", F_UUID, 1, id, 0),
-    FLD(mf_job, "run", F_UUID, 1, run, 0),
-    FLD(mf_job, "wf", F_UUID, 1, wf, 0),
-    FLD(mf_job, "tpl", F_UUID, 1, tpl, 0),
-    FLD(mf_job, "att", F_I32, 1, attempt, 0),
-    FLD(mf_job, "to", F_STR_NE, 1, to, 0),
-    FLD(mf_job, "name", F_STR, 0, name, 0),
-    FLD(mf_job, "vars", F_MAP, 0, vars, 0),
-    FLD(mf_job, "nb", F_I64, 0, not_before_ms, 0),
-    FLD(mf_job, "ts", F_I64, 1, created_ms, 0),
-    FLD(mf_job, "nc", F_I32, 0, night_consent, 0),
-    FLD(mf_job, "rs", F_I32, 0, rate_reserved, 0),
+    FLD(mf_job, "id", F_UUID, 1, id, 0),           FLD(mf_job, "run", F_UUID, 1, run, 0),
+    FLD(mf_job, "wf", F_UUID, 1, wf, 0),           FLD(mf_job, "tpl", F_UUID, 1, tpl, 0),
+    FLD(mf_job, "att", F_I32, 1, attempt, 0),      FLD(mf_job, "to", F_STR_NE, 1, to, 0),
+    FLD(mf_job, "name", F_STR, 0, name, 0),        FLD(mf_job, "vars", F_MAP, 0, vars, 0),
+    FLD(mf_job, "nb", F_I64, 0, not_before_ms, 0), FLD(mf_job, "ts", F_I64, 1, created_ms, 0),
+    FLD(mf_job, "nc", F_I32, 0, night_consent, 0), FLD(mf_job, "rs", F_I32, 0, rate_reserved, 0),
     FLD(mf_job, "tx", F_I32, 0, lane_tx, 0),
 };
 
@@ -621,12 +633,9 @@ static const field dlq_fields[] = {
 };
 
 static const field event_fields[] = {
-    FLD(mf_event, "type", F_STR_NE, 1, type, 0),
-    FLD(mf_event, "cust", F_STR, 1, cust, 0),
-    FLD(mf_event, "attrs", F_MAP, 0, attrs, 0),
-    FLD(mf_event, "ts", F_I64, 1, ts_ms, 0),
-    FLD(mf_event, "id", F_STR, 0, id, 0),
-    FLD(mf_event, "to", F_STR, 0, to, 0),
+    FLD(mf_event, "type", F_STR_NE, 1, type, 0), FLD(mf_event, "cust", F_STR, 1, cust, 0),
+    FLD(mf_event, "attrs", F_MAP, 0, attrs, 0),  FLD(mf_event, "ts", F_I64, 1, ts_ms, 0),
+    FLD(mf_event, "id", F_STR, 0, id, 0),        FLD(mf_event, "to", F_STR, 0, to, 0),
 };
 
 #define NF(a) (sizeof(a) / sizeof((a)[0]))
@@ -636,8 +645,7 @@ int mf_codec_decode_job(mf_codec *c, const void *bytes, size_t len, mf_job *out,
     return decode(c, bytes, len, job_fields, NF(job_fields), out, sizeof(*out), err);
 }
 
-int mf_codec_decode_result(mf_codec *c, const void *bytes, size_t len, mf_result *out,
-                           mf_err *err)
+int mf_codec_decode_result(mf_codec *c, const void *bytes, size_t len, mf_result *out, mf_err *err)
 {
     return decode(c, bytes, len, result_fields, NF(result_fields), out, sizeof(*out), err);
 }
@@ -647,8 +655,7 @@ int mf_codec_decode_dlq(mf_codec *c, const void *bytes, size_t len, mf_dlq *out,
     return decode(c, bytes, len, dlq_fields, NF(dlq_fields), out, sizeof(*out), err);
 }
 
-int mf_codec_decode_event(mf_codec *c, const void *bytes, size_t len, mf_event *out,
-                          mf_err *err)
+int mf_codec_decode_event(mf_codec *c, const void *bytes, size_t len, mf_event *out, mf_err *err)
 {
     return decode(c, bytes, len, event_fields, NF(event_fields), out, sizeof(*out), err);
 }

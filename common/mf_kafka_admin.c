@@ -22,7 +22,9 @@ static int admin_open(admin *a, const mf_kafka_conf *conf, mf_err *err)
     rd_kafka_conf_t *rc;
 
     memset(a, 0, sizeof(*a));
-    a->log = conf != NULL ? conf->log : NULL;
+    if (conf == NULL) /* (mf_kafka_rk_conf_base refuses it too; said here for the analyzer) */
+        return mf_err_set(err, "kafka brokers are not configured");
+    a->log = conf->log;
     rc = mf_kafka_rk_conf_base(conf, a, err);
     if (rc == NULL)
         return -1;
@@ -106,8 +108,8 @@ static int create_topics(admin *a, const mf_kafka_topic_spec *specs, size_t n, i
             goto out;
         }
         nt[i] = rd_kafka_NewTopic_new(specs[i].name, specs[i].partitions,
-                                      specs[i].replication != 0 ? specs[i].replication : -1,
-                                      errstr, sizeof(errstr));
+                                      specs[i].replication != 0 ? specs[i].replication : -1, errstr,
+                                      sizeof(errstr));
         if (nt[i] == NULL) {
             mf_err_set(err, "invalid topic \"%s\": %s", specs[i].name, errstr);
             goto out;
@@ -123,8 +125,7 @@ static int create_topics(admin *a, const mf_kafka_topic_spec *specs, size_t n, i
     for (i = 0; i < cnt; i++) {
         rd_kafka_resp_err_t code = rd_kafka_topic_result_error(res[i]);
 
-        if (code != RD_KAFKA_RESP_ERR_NO_ERROR &&
-            code != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) {
+        if (code != RD_KAFKA_RESP_ERR_NO_ERROR && code != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) {
             mf_err_set(err, "could not create topic \"%s\": %s", rd_kafka_topic_result_name(res[i]),
                        rd_kafka_topic_result_error_string(res[i]));
             goto out;
@@ -211,10 +212,8 @@ int mf_kafka_delete_topics(const mf_kafka_conf *conf, const char *const *names, 
     for (i = 0; i < cnt; i++) {
         rd_kafka_resp_err_t code = rd_kafka_topic_result_error(res[i]);
 
-        if (code != RD_KAFKA_RESP_ERR_NO_ERROR &&
-            code != RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART) {
-            mf_err_set(err, "could not delete topic \"%s\": %s",
-                       rd_kafka_topic_result_name(res[i]),
+        if (code != RD_KAFKA_RESP_ERR_NO_ERROR && code != RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART) {
+            mf_err_set(err, "could not delete topic \"%s\": %s", rd_kafka_topic_result_name(res[i]),
                        rd_kafka_topic_result_error_string(res[i]));
             goto out;
         }
@@ -246,8 +245,8 @@ static void on_login_error(rd_kafka_t *rk, int code, const char *reason, void *o
     login_check *lc = opaque;
 
     mf_kafka_rk_on_error(rk, code, reason, opaque);
-    if (lc->code == 0 && (code == RD_KAFKA_RESP_ERR__AUTHENTICATION ||
-                          code == RD_KAFKA_RESP_ERR__SSL)) {
+    if (lc->code == 0 &&
+        (code == RD_KAFKA_RESP_ERR__AUTHENTICATION || code == RD_KAFKA_RESP_ERR__SSL)) {
         lc->code = code;
         snprintf(lc->reason, sizeof(lc->reason), "%s", reason != NULL ? reason : "");
     }
@@ -262,7 +261,9 @@ int mf_kafka_check_login(const mf_kafka_conf *conf, int timeout_ms, mf_err *err)
     int ret = 0;
 
     memset(&lc, 0, sizeof(lc));
-    lc.log = conf != NULL ? conf->log : NULL;
+    if (conf == NULL) /* (mf_kafka_rk_conf_base refuses it too; said here for the analyzer) */
+        return mf_err_set(err, "kafka brokers are not configured");
+    lc.log = conf->log;
     rc = mf_kafka_rk_conf_base(conf, &lc, err);
     if (rc == NULL)
         return -1;
@@ -282,17 +283,15 @@ int mf_kafka_check_login(const mf_kafka_conf *conf, int timeout_ms, mf_err *err)
             rd_kafka_metadata_destroy(md);
         rd_kafka_poll(rk, 0); /* serves the error events */
         if (lc.code != 0) {
-            ret = mf_err_set(err, "kafka brokers %s refused the connection: %s: %s",
-                             conf->brokers, lc.code == RD_KAFKA_RESP_ERR__SSL
-                                                ? "TLS handshake failed"
-                                                : "SASL login failed",
+            ret = mf_err_set(err, "kafka brokers %s refused the connection: %s: %s", conf->brokers,
+                             lc.code == RD_KAFKA_RESP_ERR__SSL ? "TLS handshake failed"
+                                                               : "SASL login failed",
                              lc.reason);
             break;
         }
         if (code == RD_KAFKA_RESP_ERR_NO_ERROR && lc.log != NULL && conf->security != NULL)
             MF_LOG(lc.log, MF_LOG_INFO, "kafka connection accepted",
-                   MF_KV_S("brokers", conf->brokers),
-                   MF_KV_S("protocol", conf->security->protocol),
+                   MF_KV_S("brokers", conf->brokers), MF_KV_S("protocol", conf->security->protocol),
                    MF_KV_S("user", conf->security->sasl_username));
         if (code == RD_KAFKA_RESP_ERR_NO_ERROR || mf_clock_mono_ms() >= deadline)
             break;
@@ -301,8 +300,8 @@ int mf_kafka_check_login(const mf_kafka_conf *conf, int timeout_ms, mf_err *err)
     return ret;
 }
 
-int mf_kafka_topic_partitions(const mf_kafka_conf *conf, const char *name, int timeout_ms,
-                              int *out, mf_err *err)
+int mf_kafka_topic_partitions(const mf_kafka_conf *conf, const char *name, int timeout_ms, int *out,
+                              mf_err *err)
 {
     admin a;
     int parts;

@@ -12,7 +12,7 @@ struct mf_kafka_consumer {
     rd_kafka_t *rk;
     mf_kafka_consumer_opts opts; /* topics pointer not used after subscribe */
     size_t assigned;
-    int failed;      /* the assign hook failed: every consume fails with failed_err */
+    int failed; /* the assign hook failed: every consume fails with failed_err */
     mf_err failed_err;
     /* opts.priority_topic: its partitions' messages are forwarded to this queue, which
      * mf_kafka_consume serves before the consumer queue (NULL: no priority topic) */
@@ -205,12 +205,16 @@ mf_kafka_consumer *mf_kafka_consumer_new(const mf_kafka_conf *conf,
         mf_err_set(err, "kafka consumer needs a group id and topics");
         return NULL;
     }
+    if (conf == NULL) { /* (mf_kafka_rk_conf_base refuses it too; said here for the analyzer) */
+        mf_err_set(err, "kafka brokers are not configured");
+        return NULL;
+    }
     c = calloc(1, sizeof(*c));
     if (c == NULL) {
         mf_err_set(err, "out of memory");
         return NULL;
     }
-    c->log = conf != NULL ? conf->log : NULL;
+    c->log = conf->log;
     c->opts = *opts;
     c->opts.topics = NULL;
     rc = mf_kafka_rk_conf_base(conf, c, err);
@@ -331,8 +335,8 @@ static void wake_fetcher(mf_kafka_consumer *c, const rd_kafka_message_t *last)
 
     if (last == NULL || last->rkt == NULL)
         return;
-    (void)rd_kafka_query_watermark_offsets(c->rk, rd_kafka_topic_name(last->rkt),
-                                           last->partition, &lo, &hi, 1);
+    (void)rd_kafka_query_watermark_offsets(c->rk, rd_kafka_topic_name(last->rkt), last->partition,
+                                           &lo, &hi, 1);
 }
 
 /* Priority messages waiting (never with no priority topic). */
@@ -377,8 +381,7 @@ int mf_kafka_consume(mf_kafka_consumer *c, mf_kafka_msg *msgs, size_t max, int t
     size_t got = 0;
     int rc = 0;
 
-    if (c->prioq != NULL && max > 0 && !c->failed &&
-        (got = consume_priority(c, msgs, max)) > 0) {
+    if (c->prioq != NULL && max > 0 && !c->failed && (got = consume_priority(c, msgs, max)) > 0) {
         *n = got;
         return 0;
     }
@@ -398,7 +401,8 @@ int mf_kafka_consume(mf_kafka_consumer *c, mf_kafka_msg *msgs, size_t max, int t
             left = deadline - mf_clock_mono_ms();
             if (left > 0)
                 rkm = rd_kafka_consumer_poll(c->rk, c->prioq != NULL && left > PRIORITY_SLICE_MS
-                                                        ? PRIORITY_SLICE_MS : (int)left);
+                                                        ? PRIORITY_SLICE_MS
+                                                        : (int)left);
         }
         if (c->failed) {
             if (rkm != NULL)
@@ -442,8 +446,7 @@ void mf_kafka_release(mf_kafka_msg *msgs, size_t n)
     }
 }
 
-int mf_kafka_store_offsets(mf_kafka_consumer *c, const mf_kafka_msg *msgs, size_t n,
-                           mf_err *err)
+int mf_kafka_store_offsets(mf_kafka_consumer *c, const mf_kafka_msg *msgs, size_t n, mf_err *err)
 {
     rd_kafka_topic_partition_list_t *list;
     rd_kafka_resp_err_t code;
@@ -454,8 +457,8 @@ int mf_kafka_store_offsets(mf_kafka_consumer *c, const mf_kafka_msg *msgs, size_
         return 0;
     list = rd_kafka_topic_partition_list_new(8);
     for (i = 0; i < n; i++) {
-        rd_kafka_topic_partition_t *tp =
-            rd_kafka_topic_partition_list_find(list, msgs[i].topic, msgs[i].partition);
+        rd_kafka_topic_partition_t *tp = rd_kafka_topic_partition_list_find(list, msgs[i].topic,
+                                                                            msgs[i].partition);
 
         if (tp == NULL)
             tp = rd_kafka_topic_partition_list_add(list, msgs[i].topic, msgs[i].partition);
@@ -466,8 +469,7 @@ int mf_kafka_store_offsets(mf_kafka_consumer *c, const mf_kafka_msg *msgs, size_
     for (j = 0; j < list->cnt && rc == 0; j++) {
         if (list->elems[j].err != RD_KAFKA_RESP_ERR_NO_ERROR)
             rc = mf_err_set(err, "could not store offset of %s [%d]: %s", list->elems[j].topic,
-                            (int)list->elems[j].partition,
-                            rd_kafka_err2str(list->elems[j].err));
+                            (int)list->elems[j].partition, rd_kafka_err2str(list->elems[j].err));
     }
     if (rc == 0 && code != RD_KAFKA_RESP_ERR_NO_ERROR)
         rc = mf_err_set(err, "could not store offsets: %s", rd_kafka_err2str(code));

@@ -98,19 +98,22 @@ static mf_phone_reason check_mobile(const char *d, size_t n)
         if (n < 11)
             return MF_PHONE_TOO_SHORT;
         return n > 11 ? MF_PHONE_TOO_LONG : MF_PHONE_OK;
-    case '1': case '6': case '7': case '8': case '9':
+    case '1':
+    case '6':
+    case '7':
+    case '8':
+    case '9':
         if (n < 10)
             return MF_PHONE_TOO_SHORT;
         return n > 11 ? MF_PHONE_TOO_LONG : MF_PHONE_OK;
-    default:
-        return MF_PHONE_NOT_MOBILE;
+    default: return MF_PHONE_NOT_MOBILE;
     }
 }
 
 int mf_phone_normalize(const char *in, char *out, size_t outsz, mf_phone_reason *reason,
                        mf_err *err)
 {
-    char buf[SCAN_MAX + 2];
+    char buf[SCAN_MAX + 2] = {0}; /* zeroed: the analyzer cannot follow strncmp over it */
     size_t n = 0;
     int plus = 0;
     mf_phone_reason r;

@@ -21,8 +21,8 @@ typedef struct lexer {
 
 static int is_word_char(unsigned char c)
 {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '_' || c == '$' || c >= 0x80;
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+           c == '$' || c >= 0x80;
 }
 
 /* A "-- " comment needs the second dash followed by whitespace or a control character. */
@@ -54,13 +54,17 @@ static int skip_space(lexer *lx, mf_err *err)
             const char *end;
 
             if (p[0] == '!' || (p[0] == 'M' && p[1] == '!'))
-                return mf_err_set(err, "executable comments (/*! ... */) are not allowed "
-                                       "(at offset %zu)", lx->pos);
+                return mf_err_set(err,
+                                  "executable comments (/*! ... */) are not allowed "
+                                  "(at offset %zu)",
+                                  lx->pos);
             /* MySQL 8 optimizer hints can change session variables for the statement
              * (SET_VAR: sql_mode, the time limit) */
             if (p[0] == '+')
-                return mf_err_set(err, "optimizer hints (/*+ ... */) are not allowed "
-                                       "(at offset %zu)", lx->pos);
+                return mf_err_set(err,
+                                  "optimizer hints (/*+ ... */) are not allowed "
+                                  "(at offset %zu)",
+                                  lx->pos);
             end = strstr(p, "*/");
             if (end == NULL)
                 return mf_err_set(err, "unterminated comment starting at offset %zu", lx->pos);
@@ -175,11 +179,22 @@ static int peek(const lexer *lx, token *t)
 /* Functions with effects outside the statement: locks that outlive the transaction, waits
  * that hold a connection (sleep, benchmark, replication waits), file reads, sequences. */
 static const char *const banned_functions[] = {
-    "GET_LOCK", "RELEASE_LOCK", "RELEASE_ALL_LOCKS", "IS_FREE_LOCK", "IS_USED_LOCK",
-    "SLEEP", "BENCHMARK",
-    "MASTER_POS_WAIT", "SOURCE_POS_WAIT", "MASTER_GTID_WAIT", "WAIT_FOR_EXECUTED_GTID_SET",
+    "GET_LOCK",
+    "RELEASE_LOCK",
+    "RELEASE_ALL_LOCKS",
+    "IS_FREE_LOCK",
+    "IS_USED_LOCK",
+    "SLEEP",
+    "BENCHMARK",
+    "MASTER_POS_WAIT",
+    "SOURCE_POS_WAIT",
+    "MASTER_GTID_WAIT",
+    "WAIT_FOR_EXECUTED_GTID_SET",
     "WAIT_UNTIL_SQL_THREAD_AFTER_GTIDS",
-    "LOAD_FILE", "NEXTVAL", "SETVAL", NULL,
+    "LOAD_FILE",
+    "NEXTVAL",
+    "SETVAL",
+    NULL,
 };
 
 /* The name a token spells: a bare word as is, a quoted identifier (or a double-quoted
@@ -214,7 +229,7 @@ static int name_of(const lexer *lx, const token *t, char *buf, size_t size)
  * the name is bare, backtick-quoted or double-quoted: refuse the banned ones. */
 static int check_call(const lexer *lx, const token *t, mf_err *err)
 {
-    token nx;
+    token nx = {0};
     char name[72];
 
     if (t->type != TOK_WORD && t->type != TOK_QIDENT &&
@@ -234,7 +249,7 @@ static int check_call(const lexer *lx, const token *t, mf_err *err)
 /* Checks that apply to every word anywhere in the statement. */
 static int check_word(const lexer *lx, const token *t, mf_err *err)
 {
-    token nx;
+    token nx = {0};
     char buf[40];
 
     if (t->type != TOK_WORD)
@@ -272,8 +287,8 @@ static int check_word(const lexer *lx, const token *t, mf_err *err)
 }
 
 enum state {
-    ST_LEAD,        /* before the first keyword; '(' allowed */
-    ST_W_NAME,      /* after WITH or ',': expect [RECURSIVE] cte name */
+    ST_LEAD,   /* before the first keyword; '(' allowed */
+    ST_W_NAME, /* after WITH or ',': expect [RECURSIVE] cte name */
     ST_W_AFTER_NAME,
     ST_W_COLS,      /* inside the column list */
     ST_W_AS,        /* expect AS */
@@ -295,8 +310,9 @@ static int reject_first(const lexer *lx, const token *t, int in_with, mf_err *er
     char buf[40];
 
     if (t->type == TOK_WORD)
-        return mf_err_set(err, in_with ? "WITH must be followed by SELECT, not %s"
-                                       : "only a single SELECT statement is allowed, not %s",
+        return mf_err_set(err,
+                          in_with ? "WITH must be followed by SELECT, not %s"
+                                  : "only a single SELECT statement is allowed, not %s",
                           tok_text(lx, t, buf, sizeof(buf)));
     return mf_err_set(err, "query must start with SELECT or WITH (offset %zu)", t->off);
 }
@@ -355,8 +371,7 @@ static int walk(walker *w, const lexer *lx, const token *t, mf_err *err)
         if (word_is(lx, t, "SELECT"))
             return w->st = ST_MAIN, 0;
         return reject_first(lx, t, 1, err);
-    case ST_MAIN:
-        return 0;
+    case ST_MAIN: return 0;
     }
     return 0;
 }
@@ -364,13 +379,15 @@ static int walk(walker *w, const lexer *lx, const token *t, mf_err *err)
 /* After a ';' only whitespace and comments may follow. */
 static int check_trailing(lexer *lx, mf_err *err)
 {
-    token t;
+    token t = {0};
 
     if (lex_next(lx, &t, err) != 0)
         return -1;
     if (t.type != TOK_END)
-        return mf_err_set(err, "multiple statements are not allowed (second statement at "
-                               "offset %zu)", t.off);
+        return mf_err_set(err,
+                          "multiple statements are not allowed (second statement at "
+                          "offset %zu)",
+                          t.off);
     return 0;
 }
 
@@ -378,7 +395,7 @@ int mf_sqlguard_check(const char *sql, unsigned flags, size_t *body_len, mf_err 
 {
     lexer lx = {.s = sql, .pos = 0, .flags = flags};
     walker w = {.st = ST_LEAD};
-    token t;
+    token t = {0};
     size_t end = 0;
     int any = 0;
 
@@ -464,8 +481,8 @@ static int is_read_privilege(const char *name)
 }
 
 /* Append a role's raw text to the NUL-separated list. */
-static int add_role(const char *s, const grant_item *it, char *roles, size_t cap,
-                    size_t *used, size_t *nroles, mf_err *err)
+static int add_role(const char *s, const grant_item *it, char *roles, size_t cap, size_t *used,
+                    size_t *nroles, mf_err *err)
 {
     size_t n = it->end - it->off;
 
@@ -478,14 +495,13 @@ static int add_role(const char *s, const grant_item *it, char *roles, size_t cap
     return 0;
 }
 
-int mf_sqlguard_grant_line(const char *line, char *roles, size_t cap, size_t *nroles,
-                           mf_err *err)
+int mf_sqlguard_grant_line(const char *line, char *roles, size_t cap, size_t *nroles, mf_err *err)
 {
     lexer lx = {.s = line, .pos = 0, .flags = 0};
     grant_item items[32];
     size_t nitems = 0, used = 0, on_end = 0, obj_off = 0;
     int depth = 0, is_role = 0, fresh = 0;
-    token t;
+    token t = {0};
     char obj[128];
 
     if (nroles != NULL)

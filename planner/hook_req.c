@@ -35,15 +35,18 @@ static int parse_variables(json_t *in, hook_req *out, const char **code, mf_err 
         *code = "bad_request";
         return mf_err_set(err, "variables holds more than %d names", HOOK_REQ_VARS_MAX);
     }
-    json_object_foreach(in, name, v) {
+    json_object_foreach(in, name, v)
+    {
         if (name[0] == '\0' || strlen(name) > 64) {
             *code = "bad_request";
             return mf_err_set(err, "variable names must be 1 to 64 bytes");
         }
         if (scalar_text(v, val, sizeof(val), HOOK_REQ_VALUE_MAX) != 0) {
             *code = "bad_request";
-            return mf_err_set(err, "variables.%s must be a string (at most %d bytes) or an "
-                              "integer", name, HOOK_REQ_VALUE_MAX);
+            return mf_err_set(err,
+                              "variables.%s must be a string (at most %d bytes) or an "
+                              "integer",
+                              name, HOOK_REQ_VALUE_MAX);
         }
         if (json_object_set_new(out->variables, name, json_string(val)) != 0) {
             *code = "internal";
@@ -72,8 +75,7 @@ static int check_list(json_t *in, const char *what, size_t max, const char **cod
     return 0;
 }
 
-static int parse_recipients(json_t *in, size_t max, hook_req *out, const char **code,
-                            mf_err *err)
+static int parse_recipients(json_t *in, size_t max, hook_req *out, const char **code, mf_err *err)
 {
     char raw[64], phone[MF_PHONE_MAX], masked[64];
     size_t i;
@@ -85,7 +87,8 @@ static int parse_recipients(json_t *in, size_t max, hook_req *out, const char **
     out->recipients = json_array();
     if (out->recipients == NULL)
         return mf_err_set(err, "out of memory");
-    json_array_foreach(in, i, v) {
+    json_array_foreach(in, i, v)
+    {
         if (!json_is_string(v) || scalar_text(v, raw, sizeof(raw), sizeof(raw) - 1) != 0) {
             *code = "bad_phone";
             return mf_err_set(err, "recipients[%zu] must be a phone number (a string)", i);
@@ -112,11 +115,14 @@ static int parse_keys(json_t *in, size_t max, hook_req *out, const char **code, 
     out->customer_keys = json_array();
     if (out->customer_keys == NULL)
         return mf_err_set(err, "out of memory");
-    json_array_foreach(in, i, v) {
+    json_array_foreach(in, i, v)
+    {
         if (scalar_text(v, key, sizeof(key), HOOK_REQ_KEY_MAX) != 0 || key[0] == '\0') {
             *code = "bad_request";
-            return mf_err_set(err, "customer_keys[%zu] must be a non-empty string (at most %d "
-                              "bytes) or an integer", i, HOOK_REQ_KEY_MAX);
+            return mf_err_set(err,
+                              "customer_keys[%zu] must be a non-empty string (at most %d "
+                              "bytes) or an integer",
+                              i, HOOK_REQ_KEY_MAX);
         }
         if (json_array_append_new(out->customer_keys, json_string(key)) != 0)
             return mf_err_set(err, "out of memory");
@@ -133,6 +139,7 @@ int hook_req_parse(const char *body, size_t len, size_t max_recipients, hook_req
     int rc = -1;
 
     memset(out, 0, sizeof(*out));
+    memset(&jerr, 0, sizeof(jerr)); /* an empty body's json_object() can fail without it set */
     *code = "internal";
     out->variables = json_object();
     if (out->variables == NULL) {
@@ -149,7 +156,8 @@ int hook_req_parse(const char *body, size_t len, size_t max_recipients, hook_req
             mf_err_set(err, "the body must be a JSON object");
         goto out;
     }
-    json_object_foreach(root, name, v) {
+    json_object_foreach(root, name, v)
+    {
         if (strcmp(name, "variables") == 0) {
             if (parse_variables(v, out, code, err) != 0)
                 goto out;
@@ -187,7 +195,8 @@ int hook_req_check_vars(const hook_req *r, const char *const *known, size_t nkno
     mf_err lerr;
     int rc = 0;
 
-    json_object_foreach(r->variables, name, v) {
+    json_object_foreach(r->variables, name, v)
+    {
         size_t i;
         for (i = 0; i < nknown && strcmp(known[i], name) != 0; i++)
             ;
@@ -196,8 +205,10 @@ int hook_req_check_vars(const hook_req *r, const char *const *known, size_t nkno
         mf_buf_init(&list, 4096);
         for (i = 0; i < nknown; i++)
             mf_buf_printf(&list, &lerr, "%s%s", i ? ", " : "", known[i]);
-        rc = mf_err_set(err, "unknown variable \"%.64s\": the workflow's template and mappings "
-                        "use %s", name, list.len ? list.data : "none");
+        rc = mf_err_set(err,
+                        "unknown variable \"%.64s\": the workflow's template and mappings "
+                        "use %s",
+                        name, list.len ? list.data : "none");
         mf_buf_free(&list);
         break;
     }

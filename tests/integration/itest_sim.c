@@ -320,8 +320,8 @@ static void test_send_accepted(void **state)
     assert_int_equal(json_integer_value(json_object_get(count, "registeredFailed")), 0);
     assert_int_equal(json_integer_value(json_object_get(count, "total")), 3);
     assert_int_equal(json_array_size(json_object_get(root, "failedMessageList")), 0);
-    const char *gid = json_string_value(json_object_get(json_object_get(root, "groupInfo"),
-                                                        "groupId"));
+    const char *gid = json_string_value(
+        json_object_get(json_object_get(root, "groupInfo"), "groupId"));
     assert_non_null(gid);
     assert_int_equal(strncmp(gid, "G4V", 3), 0);
     json_t *list = json_object_get(root, "messageList");
@@ -337,8 +337,7 @@ static void test_send_accepted(void **state)
             json_string_value(json_object_get(json_object_get(e, "customFields"), "jobId")), j[i]);
     }
     /* auto type: short ASCII became SMS */
-    assert_string_equal(json_string_value(json_object_get(json_array_get(list, 1), "type")),
-                        "SMS");
+    assert_string_equal(json_string_value(json_object_get(json_array_get(list, 1), "type")), "SMS");
     for (int i = 0; i < 3; i++)
         assert_int_equal(ledger_count(j[i]), 1);
     json_decref(root);
@@ -661,8 +660,10 @@ static void test_list_and_delivery(void **state)
     free(r.body);
 
     /* criteria/cond/value, the documented query form */
-    snprintf(path, sizeof(path), "/messages/v4/list?criteria=groupId,to&cond=eq,eq&value=%s,"
-             "01066660001", gid);
+    snprintf(path, sizeof(path),
+             "/messages/v4/list?criteria=groupId,to&cond=eq,eq&value=%s,"
+             "01066660001",
+             gid);
     r = api("GET", path, NULL);
     assert_int_equal(r.status, 200);
     root = parse(&r);
@@ -721,7 +722,8 @@ static void test_delivery_failure(void **state)
     const char *k;
     json_t *e;
     int seen = 0;
-    json_object_foreach(json_object_get(root, "messageList"), k, e) {
+    json_object_foreach(json_object_get(root, "messageList"), k, e)
+    {
         assert_string_equal(json_string_value(json_object_get(e, "statusCode")), "3043");
         seen++;
     }
@@ -818,16 +820,34 @@ static long count_of(json_t *group, const char *k)
 /* Every field of the SDK's groupMessageResponseSchema and groupSchema is present. */
 static void assert_group_shape(json_t *g)
 {
-    static const char *const keys[] = {
-        "count", "countForCharge", "balance", "point", "app", "log", "status",
-        "allowDuplicates", "isRefunded", "accountId", "masterAccountId", "apiVersion",
-        "groupId", "price", "dateCreated", "dateUpdated", "scheduledDate", "dateSent",
-        "dateCompleted", "sdkVersion", "osPlatform", NULL};
-    static const char *const counts[] = {"total", "sentTotal", "sentFailed", "sentSuccess",
-                                         "sentPending", "sentReplacement", "refund",
-                                         "registeredFailed", "registeredSuccess", NULL};
-    static const char *const charge[] = {"sms", "lms", "mms", "ata", "cta", "cti", "nsa",
-                                         "rcs_sms", "rcs_lms", "rcs_mms", "rcs_tpl", NULL};
+    static const char *const keys[] = {"count",
+                                       "countForCharge",
+                                       "balance",
+                                       "point",
+                                       "app",
+                                       "log",
+                                       "status",
+                                       "allowDuplicates",
+                                       "isRefunded",
+                                       "accountId",
+                                       "masterAccountId",
+                                       "apiVersion",
+                                       "groupId",
+                                       "price",
+                                       "dateCreated",
+                                       "dateUpdated",
+                                       "scheduledDate",
+                                       "dateSent",
+                                       "dateCompleted",
+                                       "sdkVersion",
+                                       "osPlatform",
+                                       NULL};
+    static const char *const counts[] = {"total",       "sentTotal",        "sentFailed",
+                                         "sentSuccess", "sentPending",      "sentReplacement",
+                                         "refund",      "registeredFailed", "registeredSuccess",
+                                         NULL};
+    static const char *const charge[] = {"sms", "lms",     "mms",     "ata",     "cta",     "cti",
+                                         "nsa", "rcs_sms", "rcs_lms", "rcs_mms", "rcs_tpl", NULL};
     assert_true(json_is_object(g));
     for (int i = 0; keys[i]; i++)
         if (json_object_get(g, keys[i]) == NULL)
@@ -835,10 +855,10 @@ static void assert_group_shape(json_t *g)
     for (int i = 0; counts[i]; i++)
         assert_true(json_is_integer(json_object_get(json_object_get(g, "count"), counts[i])));
     for (int i = 0; charge[i]; i++) {
-        assert_true(json_is_object(json_object_get(json_object_get(g, "countForCharge"),
-                                                   charge[i])));
-        assert_true(json_is_integer(json_object_get(
-            json_object_get(json_object_get(g, "app"), "profit"), charge[i])));
+        assert_true(
+            json_is_object(json_object_get(json_object_get(g, "countForCharge"), charge[i])));
+        assert_true(json_is_integer(
+            json_object_get(json_object_get(json_object_get(g, "app"), "profit"), charge[i])));
     }
     assert_true(json_is_null(json_object_get(g, "masterAccountId")));
     assert_true(json_is_boolean(json_object_get(g, "isRefunded")));
@@ -901,7 +921,8 @@ static void test_group_flow(void **state)
     long st;
     (void)state;
     create_group("{\"allowDuplicates\":false,\"customFields\":{\"batch\":\"b-1\"},"
-                 "\"sdkVersion\":\"msgfleet/1\",\"osPlatform\":\"linux\"}", gid, sizeof(gid));
+                 "\"sdkVersion\":\"msgfleet/1\",\"osPlatform\":\"linux\"}",
+                 gid, sizeof(gid));
     job_id(j[0], sizeof(j[0]), "g-ok");
     job_id(j[1], sizeof(j[1]), "g-dup");
     job_id(j[2], sizeof(j[2]), "g-bad");
@@ -1011,8 +1032,8 @@ static void test_group_delete(void **state)
     json_t *a = add_to_group(gid, all, &st);
     assert_int_equal(st, 200);
     char id0[40];
-    snprintf(id0, sizeof(id0), "%s", jstr(json_array_get(json_object_get(a, "resultList"), 0),
-                                          "messageId"));
+    snprintf(id0, sizeof(id0), "%s",
+             jstr(json_array_get(json_object_get(a, "resultList"), 0), "messageId"));
     json_decref(a);
 
     snprintf(body, sizeof(body), "{\"messageIds\":[\"%s\",\"M4V00000000000000NOSUCHMESSAGE1\"]}",
@@ -1109,8 +1130,10 @@ static void test_group_list(void **state)
     json_decref(l);
 
     /* date window and status, one per page */
-    snprintf(path, sizeof(path), "/messages/v4/groups?startDate=%s&endDate=%s&criteria=status"
-             "&cond=eq&value=PENDING&limit=1", now, later);
+    snprintf(path, sizeof(path),
+             "/messages/v4/groups?startDate=%s&endDate=%s&criteria=status"
+             "&cond=eq&value=PENDING&limit=1",
+             now, later);
     l = call("GET", path, NULL, &st);
     assert_int_equal(st, 200);
     assert_int_equal(json_object_size(json_object_get(l, "groupList")), 1);
@@ -1231,8 +1254,8 @@ static void test_capture(void **state)
         if (n == 0) {
             assert_string_equal(jstr(l, "method"), "POST");
             assert_string_equal(jstr(l, "path"), "/messages/v4/groups");
-            assert_true(json_is_false(json_object_get(json_object_get(l, "body"),
-                                                      "allowDuplicates")));
+            assert_true(
+                json_is_false(json_object_get(json_object_get(l, "body"), "allowDuplicates")));
         } else if (n == 1) {
             assert_string_equal(jstr(l, "method"), "PUT");
             json_t *msg = json_array_get(json_object_get(json_object_get(l, "body"), "messages"),
@@ -1341,7 +1364,8 @@ static void test_webhook(void **state)
     snprintf(cfg, sizeof(cfg),
              "{\"webhook_url\":\"http://127.0.0.1:%d/single\",\"webhook_group_url\":"
              "\"http://127.0.0.1:%d/group\",\"webhook_interval_ms\":20,\"webhook_retry_ms\":20,"
-             "\"webhook_batch\":10,\"deliver_delay_ms\":100}", RCV.port, RCV.port);
+             "\"webhook_batch\":10,\"deliver_delay_ms\":100}",
+             RCV.port, RCV.port);
     set_config(cfg);
     create_group("{}", gid, sizeof(gid));
     job_id(j[0], sizeof(j[0]), "wh-0");
@@ -1452,12 +1476,12 @@ static void test_quota(void **state)
 static void test_control_endpoints_off_by_default(void **state)
 {
     static const char *const routes[][2] = {
-        {"GET", "/_sim/config"}, {"POST", "/_sim/config"}, {"POST", "/_sim/reset"},
-        {"GET", "/_sim/stats"}, {"GET", "/_sim/ledger/export"},
-        {"GET", "/_sim/ledger/count?field=to&value=01012345678"},
+        {"GET", "/_sim/config"},        {"POST", "/_sim/config"},
+        {"POST", "/_sim/reset"},        {"GET", "/_sim/stats"},
+        {"GET", "/_sim/ledger/export"}, {"GET", "/_sim/ledger/count?field=to&value=01012345678"},
     };
-    long got[8], health, api;
-    int main_port = S.port, st = 0, up;
+    long got[8] = {0}, health = 0, api = 0;
+    int main_port = S.port, st = 0, up = 0;
     pid_t pid = 0;
     resp r;
 
@@ -1468,8 +1492,8 @@ static void test_control_endpoints_off_by_default(void **state)
         health = r.status;
         free(r.body);
         for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
-            r = http(routes[i][0], routes[i][1], !strcmp(routes[i][0], "POST") ? "{}" : NULL,
-                     NULL, 0);
+            r = http(routes[i][0], routes[i][1], !strcmp(routes[i][0], "POST") ? "{}" : NULL, NULL,
+                     0);
             got[i] = r.status;
             free(r.body);
         }

@@ -33,7 +33,7 @@ struct sim_ledger {
     sim_msg **chunks;
     size_t nchunks, chunk_cap;
     size_t count;
-    size_t sent;     /* messages in state SIM_MS_SENT */
+    size_t sent; /* messages in state SIM_MS_SENT */
     char (*groups)[SIM_ID_LEN + 1];
     size_t ngroups, group_cap;
     arena_block *arena;
@@ -102,13 +102,34 @@ void sim_ledger_reset(sim_ledger *l)
     pthread_rwlock_unlock(&l->lock);
 }
 
-void sim_ledger_rdlock(sim_ledger *l) { pthread_rwlock_rdlock(&l->lock); }
-void sim_ledger_wrlock(sim_ledger *l) { pthread_rwlock_wrlock(&l->lock); }
-void sim_ledger_unlock(sim_ledger *l) { pthread_rwlock_unlock(&l->lock); }
-size_t sim_ledger_count(sim_ledger *l) { return l->count; }
-size_t sim_ledger_sent(sim_ledger *l) { return l->sent; }
-void sim_ledger_sent_add(sim_ledger *l, long delta) { l->sent = (size_t)((long)l->sent + delta); }
-uint64_t sim_ledger_generation(sim_ledger *l) { return l->generation; }
+void sim_ledger_rdlock(sim_ledger *l)
+{
+    pthread_rwlock_rdlock(&l->lock);
+}
+void sim_ledger_wrlock(sim_ledger *l)
+{
+    pthread_rwlock_wrlock(&l->lock);
+}
+void sim_ledger_unlock(sim_ledger *l)
+{
+    pthread_rwlock_unlock(&l->lock);
+}
+size_t sim_ledger_count(sim_ledger *l)
+{
+    return l->count;
+}
+size_t sim_ledger_sent(sim_ledger *l)
+{
+    return l->sent;
+}
+void sim_ledger_sent_add(sim_ledger *l, long delta)
+{
+    l->sent = (size_t)((long)l->sent + delta);
+}
+uint64_t sim_ledger_generation(sim_ledger *l)
+{
+    return l->generation;
+}
 
 const sim_msg *sim_ledger_at(sim_ledger *l, size_t i)
 {
@@ -157,8 +178,14 @@ static char *arena_copy(sim_ledger *l, const char *s, size_t n)
 /* ---- indexes ----------------------------------------------------------------------------- */
 
 typedef const char *(*key_of_fn)(const sim_msg *m);
-static const char *key_id(const sim_msg *m) { return m->id; }
-static const char *key_job(const sim_msg *m) { return m->job_id; }
+static const char *key_id(const sim_msg *m)
+{
+    return m->id;
+}
+static const char *key_job(const sim_msg *m)
+{
+    return m->job_id;
+}
 
 static uint64_t key_hash(const char *key)
 {
@@ -192,9 +219,8 @@ static size_t index_slot(sim_ledger *l, const index_tab *t, key_of_fn keyf, cons
                          uint64_t h)
 {
     size_t j = (size_t)h & (t->cap - 1);
-    while (t->slots[j].idx != 0 &&
-           (t->slots[j].hash != (uint32_t)h ||
-            strcmp(keyf(msg_at(l, t->slots[j].idx - 1)), key) != 0))
+    while (t->slots[j].idx != 0 && (t->slots[j].hash != (uint32_t)h ||
+                                    strcmp(keyf(msg_at(l, t->slots[j].idx - 1)), key) != 0))
         j = (j + 1) & (t->cap - 1);
     return j;
 }
@@ -368,10 +394,10 @@ int sim_ledger_append(sim_ledger *l, uint32_t g, sim_new_msg *msgs, size_t n, si
     return rc;
 }
 
-int sim_ledger_add(sim_ledger *l, const char *group_id, sim_new_msg *msgs, size_t n,
-                   size_t *first, uint32_t *group_out, mf_err *err)
+int sim_ledger_add(sim_ledger *l, const char *group_id, sim_new_msg *msgs, size_t n, size_t *first,
+                   uint32_t *group_out, mf_err *err)
 {
-    uint32_t g;
+    uint32_t g = 0;
     int rc = -1;
 
     pthread_rwlock_wrlock(&l->lock);

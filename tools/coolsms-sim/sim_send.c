@@ -16,7 +16,7 @@ typedef struct send_req {
     sim_knobs k;
     mf_euckr *euckr;
     int64_t now_ms;
-    int64_t start_ms;          /* lifecycle start: now or the scheduled date */
+    int64_t start_ms; /* lifecycle start: now or the scheduled date */
     int allow_dup;
     int show_list;
     int scheduled;
@@ -25,8 +25,8 @@ typedef struct send_req {
     size_t n;
     verdict *v;
     size_t accepted;
-    size_t first;              /* ledger index of the first accepted message */
-    uint32_t lg;               /* its ledger group */
+    size_t first; /* ledger index of the first accepted message */
+    uint32_t lg;  /* its ledger group */
 } send_req;
 
 /* After a cut, drop a trailing partial UTF-8 sequence so the text stays valid. */
@@ -133,13 +133,15 @@ static const char *resolve_type(send_req *q, const sim_req_msg *m, verdict *v, c
         return "CTA";
     mf_euckr_kind kind;
     mf_err err;
-    if (mf_euckr_decide(q->euckr, text, strlen(text), subject, subject ? strlen(subject) : 0,
-                        &kind, NULL, NULL, &err) != 0) {
+    if (mf_euckr_decide(q->euckr, text, strlen(text), subject, subject ? strlen(subject) : 0, &kind,
+                        NULL, NULL, &err) != 0) {
         v->type = "LMS";
-        sim_verdict_fail(v, strstr(err.msg, "not representable") || strstr(err.msg, "UTF-8")
-                        ? SIM_C_NOT_EUCKR
-                        : strstr(err.msg, "subject") ? SIM_C_SUBJECT_LONG : SIM_C_TOO_LONG,
-                 err.msg);
+        sim_verdict_fail(v,
+                         strstr(err.msg, "not representable") || strstr(err.msg, "UTF-8")
+                             ? SIM_C_NOT_EUCKR
+                         : strstr(err.msg, "subject") ? SIM_C_SUBJECT_LONG
+                                                      : SIM_C_TOO_LONG,
+                         err.msg);
         return NULL;
     }
     return mf_euckr_kind_name(kind);
@@ -435,6 +437,8 @@ static int record_accepted(send_req *q, const char *group_id, mf_err *err)
     for (size_t i = 0; i < q->n; i++) {
         if (q->v[i].fail_code)
             continue;
+        if (nms == NULL || k >= q->accepted)
+            break; /* cannot happen: accepted counts the verdicts without a fail code */
         sim_verdict_record(q->ctx, q->req, &q->v[i], q->now_ms, &nms[k]);
         if (k < ok)
             sim_msg_start(q->ctx, &q->k, &nms[k].m, q->start_ms);
@@ -464,8 +468,7 @@ int sim_append_req_cf(const sim_req *req, const sim_req_msg *m, mf_buf *b, mf_er
                 continue;
             if ((!first && mf_buf_append_char(b, ',', err) != 0) ||
                 mf_buf_append_json_cstr(b, kv[i].key, err) != 0 ||
-                mf_buf_append_char(b, ':', err) != 0 ||
-                mf_buf_append_json_cstr(b, val, err) != 0)
+                mf_buf_append_char(b, ':', err) != 0 || mf_buf_append_json_cstr(b, val, err) != 0)
                 return -1;
             first = 0;
         }
@@ -494,9 +497,10 @@ static int append_failed(send_req *q, mf_buf *b, mf_err *err)
             mf_buf_append_json_cstr(b, v->type, err) != 0 ||
             mf_buf_append_str(b, ",\"statusMessage\":", err) != 0 ||
             mf_buf_append_json_cstr(b, v->fail_msg, err) != 0 ||
-            mf_buf_printf(b, err, ",\"country\":\"82\",\"messageId\":\"%s\",\"statusCode\":\"%s\","
-                          "\"accountId\":\"%s\",\"customFields\":", v->id, v->fail_code,
-                          q->ctx->set.account_id) != 0 ||
+            mf_buf_printf(b, err,
+                          ",\"country\":\"82\",\"messageId\":\"%s\",\"statusCode\":\"%s\","
+                          "\"accountId\":\"%s\",\"customFields\":",
+                          v->id, v->fail_code, q->ctx->set.account_id) != 0 ||
             sim_append_req_cf(q->req, v->src, b, err) != 0 || mf_buf_append_char(b, '}', err) != 0)
             return -1;
         first = 0;
@@ -508,9 +512,8 @@ static int append_group(send_req *q, mf_buf *b, const char *gid, mf_err *err)
 {
     if (mf_buf_append_str(b, ",\"groupInfo\":", err) != 0)
         return -1;
-    return sim_groups_register_sent(q->ctx, gid, q->lg, q->first, q->accepted,
-                                    q->n - q->accepted, q->allow_dup, q->now_ms, q->start_ms,
-                                    b, err);
+    return sim_groups_register_sent(q->ctx, gid, q->lg, q->first, q->accepted, q->n - q->accepted,
+                                    q->allow_dup, q->now_ms, q->start_ms, b, err);
 }
 
 static int append_list(send_req *q, mf_buf *b, mf_err *err)
@@ -534,8 +537,7 @@ static int append_list(send_req *q, mf_buf *b, mf_err *err)
             mf_buf_append_str(b, ok->code, err) != 0 ||
             mf_buf_append_str(b, "\",\"statusMessage\":", err) != 0 ||
             mf_buf_append_json_cstr(b, ok->message, err) != 0 ||
-            mf_buf_append_str(b, ",\"to\":\"", err) != 0 ||
-            mf_buf_append_str(b, v->to, err) != 0 ||
+            mf_buf_append_str(b, ",\"to\":\"", err) != 0 || mf_buf_append_str(b, v->to, err) != 0 ||
             mf_buf_append_str(b, "\",\"type\":\"", err) != 0 ||
             mf_buf_append_str(b, v->type, err) != 0 ||
             mf_buf_append_str(b, "\",\"customFields\":", err) != 0 ||
@@ -563,8 +565,8 @@ static int parse_top(send_req *q, const char *body, size_t len, sim_reply *r)
     }
     q->n = sim_req_count(q->req);
     if (q->n > SIM_MAX_MESSAGES) {
-        sim_reply_error(r, 400, "TooManyMessages",
-                        "at most %d messages per request (got %zu)", SIM_MAX_MESSAGES, q->n);
+        sim_reply_error(r, 400, "TooManyMessages", "at most %d messages per request (got %zu)",
+                        SIM_MAX_MESSAGES, q->n);
         return -1;
     }
     q->allow_dup = sim_req_allow_duplicates(q->req)->kind == SIM_J_TRUE;
@@ -602,8 +604,8 @@ static void build_reply(send_req *q, const char *gid, sim_reply *r)
     r->content_type = JSON_CT;
 }
 
-int sim_validate_messages(sim_ctx *ctx, const sim_knobs *k, sim_req *req, verdict *v,
-                          size_t n, int dup_check, mf_err *err)
+int sim_validate_messages(sim_ctx *ctx, const sim_knobs *k, sim_req *req, verdict *v, size_t n,
+                          int dup_check, mf_err *err)
 {
     send_req q;
 
@@ -641,8 +643,8 @@ void sim_handle_send(sim_ctx *ctx, const char *body, size_t len, sim_reply *r)
         goto out;
     if (sim_rate_admit(ctx, q.k.rate_limit_per_s, q.n, q.now_ms) != 0) {
         atomic_fetch_add(&ctx->stats.rate_limited, 1);
-        sim_reply_error(r, 429, "TooManyRequests",
-                        "rate limit of %g messages per second exceeded", q.k.rate_limit_per_s);
+        sim_reply_error(r, 429, "TooManyRequests", "rate limit of %g messages per second exceeded",
+                        q.k.rate_limit_per_s);
         goto out;
     }
     q.v = calloc(q.n, sizeof(verdict));

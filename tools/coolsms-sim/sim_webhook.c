@@ -13,7 +13,7 @@
 
 typedef struct wh_item {
     int64_t due;
-    uint32_t idx;       /* ledger index */
+    uint32_t idx; /* ledger index */
 } wh_item;
 
 typedef struct wh_group {
@@ -25,12 +25,12 @@ typedef struct wh_group {
 typedef struct wh_batch {
     struct wh_batch *next;
     int64_t next_at;
-    int retry;                  /* retryCount of the next attempt */
+    int retry; /* retryCount of the next attempt */
     int is_group;
     char gid[SIM_ID_LEN + 1];
     size_t n;
-    uint32_t *idx;              /* single-report: ledger indexes */
-    char (*eid)[WH_EID_LEN];    /* eventDataId of each entry (stable across retries) */
+    uint32_t *idx;           /* single-report: ledger indexes */
+    char (*eid)[WH_EID_LEN]; /* eventDataId of each entry (stable across retries) */
 } wh_batch;
 
 struct sim_webhook {
@@ -40,8 +40,8 @@ struct sim_webhook {
     pthread_mutex_t lock;
     pthread_cond_t cond;
     atomic_int stop;
-    uint64_t generation;        /* bumped by reset: work in flight is dropped */
-    wh_item *heap;              /* min-heap on due */
+    uint64_t generation; /* bumped by reset: work in flight is dropped */
+    wh_item *heap;       /* min-heap on due */
     size_t nheap, heap_cap;
     wh_group *groups;
     size_t ngroups, groups_cap;
@@ -310,8 +310,8 @@ static wh_batch *batch_new(sim_webhook *w, size_t n, int is_group)
         return NULL;
     b->n = n;
     b->is_group = is_group;
-    b->eid = calloc(n, sizeof(*b->eid));
-    b->idx = is_group ? NULL : calloc(n, sizeof(*b->idx));
+    b->eid = calloc(n > 0 ? n : 1, sizeof(*b->eid)); /* calloc(0) may be NULL: not out of memory */
+    b->idx = is_group ? NULL : calloc(n > 0 ? n : 1, sizeof(*b->idx));
     if (b->eid == NULL || (!is_group && b->idx == NULL)) {
         batch_free(b);
         return NULL;

@@ -1018,32 +1018,40 @@ static void test_poison_run_fails_after_max_attempts(void **state)
                             " WHERE status = 'running' AND expansion_finished_at IS NULL");
 }
 
-/* target_config.time_limit_s cannot raise the operator's MF_MYSQL_TIME_LIMIT_S: a query of
- * about 6 s under a 1 s planner limit is stopped after 1 s although the workflow asks for
- * 30 s (before, the workflow's value won and the query ran to its end). */
-static void test_time_limit_is_clamped(void **state)
+/* A query of about 6 s from a workflow asking for wf_limit_s, run by a planner with env: the
+ * run must fail with MySQL's time-limit error (1969) after one attempt. */
+static void expect_slow_query_stopped(const char *name, const char *const *env, int wf_limit_s)
 {
-    static const char *const env[] = {"MF_MYSQL_TIME_LIMIT_S=1", "MF_PLANNER_MAX_ATTEMPTS=1", NULL};
     const char *slow = "SELECT a.id, a.name, a.phone FROM customers a, customers b WHERE "
                        "SHA2(SHA2(SHA2(CONCAT(a.id, '-', b.id), 512), 512), 512) = 'x'";
     char tc[512], wf[40], run[40], msg[1024];
-    const char *params[2] = {tc, T.tpl_id};
+    const char *params[3] = {tc, T.tpl_id, name};
     pid_t pid;
 
-    (void)state;
-    snprintf(tc, sizeof(tc), "{\"query\":\"%s\",\"time_limit_s\":30}", slow);
+    snprintf(tc, sizeof(tc), "{\"query\":\"%s\",\"time_limit_s\":%d}", slow, wf_limit_s);
     pg_val("INSERT INTO workflows (name, status, trigger_type, target_config, message_config)"
-           " VALUES ('itest-limit', 'active', 'manual', $1::jsonb,"
+           " VALUES ($3, 'active', 'manual', $1::jsonb,"
            " jsonb_build_object('template_id', $2::text)) RETURNING id",
-           2, params, wf, sizeof(wf));
+           3, params, wf, sizeof(wf));
     create_run(wf, run, sizeof(run));
-    pid = start_planner_with("itest-limit", env);
+    pid = start_planner_with(name, env);
     wait_run_planned(run, 60);
     stop_planner(&pid);
     run_status(run, msg, sizeof(msg));
     if (strncmp(msg, "failed: gave up after 1 attempts: ", 34) != 0 ||
         strstr(msg, "mysql error 1969") == NULL)
-        fail_msg("unexpected outcome: %s", msg);
+        fail_msg("%s: unexpected outcome: %s", name, msg);
+}
+
+/* target_config.time_limit_s cannot raise the operator's MF_MYSQL_TIME_LIMIT_S: the slow query
+ * under a 1 s planner limit is stopped after 1 s although the workflow asks for 30 s (before,
+ * the workflow's value won and the query ran to its end). */
+static void test_time_limit_is_clamped(void **state)
+{
+    static const char *const env[] = {"MF_MYSQL_TIME_LIMIT_S=1", "MF_PLANNER_MAX_ATTEMPTS=1", NULL};
+
+    (void)state;
+    expect_slow_query_stopped("itest-limit", env, 30);
 }
 
 /* target_config.time_limit_s lowers the operator's limit: the same slow query under the default
@@ -1052,26 +1060,9 @@ static void test_time_limit_is_clamped(void **state)
 static void test_time_limit_lowered_by_workflow(void **state)
 {
     static const char *const env[] = {"MF_PLANNER_MAX_ATTEMPTS=1", NULL};
-    const char *slow = "SELECT a.id, a.name, a.phone FROM customers a, customers b WHERE "
-                       "SHA2(SHA2(SHA2(CONCAT(a.id, '-', b.id), 512), 512), 512) = 'x'";
-    char tc[512], wf[40], run[40], msg[1024];
-    const char *params[2] = {tc, T.tpl_id};
-    pid_t pid;
 
     (void)state;
-    snprintf(tc, sizeof(tc), "{\"query\":\"%s\",\"time_limit_s\":1}", slow);
-    pg_val("INSERT INTO workflows (name, status, trigger_type, target_config, message_config)"
-           " VALUES ('itest-limit-low', 'active', 'manual', $1::jsonb,"
-           " jsonb_build_object('template_id', $2::text)) RETURNING id",
-           2, params, wf, sizeof(wf));
-    create_run(wf, run, sizeof(run));
-    pid = start_planner_with("itest-limit-low", env);
-    wait_run_planned(run, 60);
-    stop_planner(&pid);
-    run_status(run, msg, sizeof(msg));
-    if (strncmp(msg, "failed: gave up after 1 attempts: ", 34) != 0 ||
-        strstr(msg, "mysql error 1969") == NULL)
-        fail_msg("unexpected outcome: %s", msg);
+    expect_slow_query_stopped("itest-limit-low", env, 1);
 }
 
 /* A run given back again and again keeps at most 100 log entries: the first one and the

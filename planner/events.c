@@ -14,6 +14,7 @@
 #include "mf_clock.h"
 #include "mf_codec.h"
 #include "mf_daemon.h"
+#include "mf_dlq.h"
 #include "mf_kafka.h"
 #include "mf_mysql.h"
 #include "mf_pg.h"
@@ -416,19 +417,8 @@ static int produce(planner_events *ev, const char *topic, const char *key, size_
 static int produce_dlq(planner_events *ev, size_t i, const char *reason, mf_err *err)
 {
     const mf_kafka_msg *m = &ev->msgs[i];
-    mf_dlq d;
 
-    memset(&d, 0, sizeof(d));
-    d.src = ev->t_events;
-    d.partition = m->partition;
-    d.offset = m->offset;
-    d.reason = reason;
-    d.key = m->key;
-    d.key_len = m->key_len;
-    d.val = m->val != NULL ? m->val : "";
-    d.val_len = m->val_len;
-    d.ts_ms = mf_clock_wall_ms();
-    if (mf_codec_encode_dlq(&ev->sbuf, &d, err) != 0)
+    if (mf_dlq_encode_msg(&ev->sbuf, m, reason, err) != 0)
         return -1;
     MF_LOG(ev->log, MF_LOG_WARN, "event dead-lettered", MF_KV_S("reason", reason),
            MF_KV_I("partition", m->partition), MF_KV_I("offset", m->offset));

@@ -9,6 +9,7 @@
 #include "mf_clock.h"
 #include "mf_codec.h"
 #include "mf_daemon.h"
+#include "mf_dlq.h"
 #include "mf_httpd.h"
 #include "mf_kafka.h"
 #include "mf_metrics.h"
@@ -339,19 +340,7 @@ void reporter_free(reporter *r)
 
 static int dead_letter(reporter *r, const mf_kafka_msg *m, const char *reason, mf_err *err)
 {
-    mf_dlq d;
-
-    memset(&d, 0, sizeof(d));
-    d.src = m->topic;
-    d.partition = m->partition;
-    d.offset = m->offset;
-    d.reason = reason;
-    d.key = m->key;
-    d.key_len = m->key_len;
-    d.val = m->val != NULL ? m->val : "";
-    d.val_len = m->val_len;
-    d.ts_ms = mf_clock_wall_ms();
-    if (mf_codec_encode_dlq(&r->sbuf, &d, err) != 0)
+    if (mf_dlq_encode_msg(&r->sbuf, m, reason, err) != 0)
         return mf_err_prefix(err, "could not encode a dead letter");
     r->dead++;
     MF_LOG(r->log, MF_LOG_WARN, "result dead-lettered", MF_KV_I("partition", m->partition),

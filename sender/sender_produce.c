@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "mf_clock.h"
+#include "mf_dlq.h"
 #include "sender_ctx.h"
 
 #define FLUSH_STEP_MS 1000
@@ -33,19 +34,8 @@ int sender_produce(sender_ctx *s, const char *topic, const void *key, size_t kle
 int sender_produce_dlq(sender_ctx *s, size_t i, const char *reason, mf_err *err)
 {
     const mf_kafka_msg *m = &s->msgs[i];
-    mf_dlq d;
 
-    memset(&d, 0, sizeof(d));
-    d.src = m->topic;
-    d.partition = m->partition;
-    d.offset = m->offset;
-    d.reason = reason;
-    d.key = m->key;
-    d.key_len = m->key_len;
-    d.val = m->val ? m->val : "";
-    d.val_len = m->val_len;
-    d.ts_ms = mf_clock_wall_ms();
-    if (mf_codec_encode_dlq(&s->sbuf, &d, err) != 0)
+    if (mf_dlq_encode_msg(&s->sbuf, m, reason, err) != 0)
         return -1;
     s->n_dlq++;
     mf_metric_add(s->obs.dlq, NULL, 1);

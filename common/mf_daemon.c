@@ -8,6 +8,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <curl/curl.h>
+
 /* The one piece of global mutable state a daemon may have: set by the signal handler. */
 static volatile sig_atomic_t stop_requested;
 
@@ -95,4 +97,34 @@ void mf_daemon_warn_secret_files(const mf_config_key *table, size_t n, unsigned 
                                  mf_log *log)
 {
     mf_config_check_secret_files(table, n, program, NULL, log_secret_warning, log);
+}
+
+mf_log *mf_daemon_start(const char *program, const char *role, const char *log_level,
+                        const mf_config_key *table, size_t n, unsigned program_bit, int *status)
+{
+    mf_log_level level;
+    mf_log *log;
+    mf_err err = {{0}};
+
+    if (mf_log_parse_level(log_level, &level) != 0) {
+        fprintf(stderr,
+                "%s: invalid value for MF_LOG_LEVEL: \"%s\" (debug, info, warn or "
+                "error)\n",
+                program, log_level);
+        *status = 2;
+        return NULL;
+    }
+    log = mf_log_new(role, level, STDERR_FILENO);
+    if (log == NULL || mf_daemon_install_signals(&err) != 0 ||
+        curl_global_init(CURL_GLOBAL_DEFAULT) != 0) {
+        fprintf(stderr, "%s: could not start: %s\n", program,
+                log == NULL  ? "out of memory"
+                : err.msg[0] ? err.msg
+                             : "curl_global_init failed");
+        mf_log_free(log);
+        *status = 1;
+        return NULL;
+    }
+    mf_daemon_warn_secret_files(table, n, program_bit, log);
+    return log;
 }

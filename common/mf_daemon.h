@@ -75,6 +75,17 @@ void mf_daemon_tune_memory(void);
 void mf_daemon_warn_secret_files(const mf_config_key *table, size_t n, unsigned program,
                                  mf_log *log);
 
+/*
+ * What every daemon does once its settings are loaded: the log level (MF_LOG_LEVEL), the
+ * logger named `role` on stderr, the signal handlers, libcurl's global state (before any
+ * thread) and the warnings about readable secret files. Returns the logger (the caller frees
+ * it, after curl_global_cleanup), or NULL after printing why on stderr as "program: ..." with
+ * *status set to the exit status: 2 for a bad log level (a bad configuration, like any other
+ * setting), 1 when the process could not start.
+ */
+mf_log *mf_daemon_start(const char *program, const char *role, const char *log_level,
+                        const mf_config_key *table, size_t n, unsigned program_bit, int *status);
+
 /* Handles the arguments every daemon understands. Returns 1 when the program should exit
  * with status 0 (after --help or --config-doc), 0 to go on, -1 on an unknown argument. */
 int mf_daemon_handle_args(int argc, char **argv, const char *program_name,

@@ -5,6 +5,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <curl/curl.h>
+
 #include "events.h"
 #include "hook_server.h"
 #include "mf_daemon.h"
@@ -84,7 +86,6 @@ int main(int argc, char **argv)
     planner_config cfg;
     planner_ctx ctx;
     planner_metrics pm;
-    mf_log_level level;
     mf_log *log = NULL;
     mf_metrics *metrics = NULL;
     mf_httpd *httpd = NULL;
@@ -100,17 +101,17 @@ int main(int argc, char **argv)
                                PLANNER_CONFIG_NKEYS);
     if (rc != 0)
         return rc > 0 ? 0 : 2;
-    if (planner_config_load(&cfg, NULL, &err) != 0 ||
-        mf_log_parse_level(cfg.common.log_level, &level) != 0) {
-        fprintf(stderr, "msgfleet-planner: bad configuration: %s\n",
-                err.msg[0] ? err.msg : "MF_LOG_LEVEL must be debug, info, warn or error");
+    if (planner_config_load(&cfg, NULL, &err) != 0) {
+        fprintf(stderr, "msgfleet-planner: bad configuration: %s\n", err.msg);
         return 2; /* like the sender and the reporter: a bad configuration is status 2 */
     }
-    log = mf_log_new("planner", level, STDERR_FILENO);
+    log = mf_daemon_start("msgfleet-planner", "planner", cfg.common.log_level, PLANNER_CONFIG_KEYS,
+                          PLANNER_CONFIG_NKEYS, MF_CFG_PLANNER, &status);
+    if (log == NULL)
+        return status;
     metrics = mf_metrics_new();
-    if (log == NULL || metrics == NULL || mf_daemon_install_signals(&err) != 0)
+    if (metrics == NULL)
         goto out;
-    mf_daemon_warn_secret_files(PLANNER_CONFIG_KEYS, PLANNER_CONFIG_NKEYS, MF_CFG_PLANNER, log);
     httpd = start_http(&cfg, metrics, &pm, log, &err);
     if (httpd == NULL) {
         MF_LOG(log, MF_LOG_ERROR, "could not start", MF_KV_S("error", err.msg));
@@ -165,6 +166,7 @@ out:
     mf_httpd_stop(httpd);
     mf_watchdog_stop(wd); /* joined: it reads the log, freed below */
     mf_metrics_free(metrics);
+    curl_global_cleanup(); /* mf_daemon_start initialised it */
     mf_log_free(log);
     return status;
 }

@@ -71,7 +71,6 @@ int main(int argc, char **argv)
     reporter *r = NULL;
     mf_log *log = NULL;
     mf_watchdog *wd = NULL;
-    mf_log_level level;
     mf_err err;
     int rc, status = 1;
 
@@ -84,19 +83,10 @@ int main(int argc, char **argv)
         fprintf(stderr, "msgfleet-reporter: %s\n", err.msg);
         return 2;
     }
-    if (mf_log_parse_level(cfg.common.log_level, &level) != 0) {
-        fprintf(stderr, "msgfleet-reporter: invalid value for MF_LOG_LEVEL: \"%s\"\n",
-                cfg.common.log_level);
-        return 2;
-    }
-    log = mf_log_new("reporter", level, STDERR_FILENO);
-    if (log == NULL || mf_daemon_install_signals(&err) != 0 ||
-        curl_global_init(CURL_GLOBAL_DEFAULT) != 0) {
-        fprintf(stderr, "msgfleet-reporter: could not start: %s\n", log ? err.msg : "no memory");
-        mf_log_free(log);
-        return 1;
-    }
-    mf_daemon_warn_secret_files(reporter_config_keys, reporter_config_nkeys, MF_CFG_REPORTER, log);
+    log = mf_daemon_start("msgfleet-reporter", "reporter", cfg.common.log_level,
+                          reporter_config_keys, reporter_config_nkeys, MF_CFG_REPORTER, &status);
+    if (log == NULL)
+        return status;
     /* after SIGTERM the process gets MF_REPORTER_SHUTDOWN_S to finish its batch and close; a
      * call that hangs (a database that stopped answering) must not keep it alive past that.
      * Nothing is lost by exiting: offsets are stored in the same transactions as the rows. */

@@ -16,7 +16,6 @@ int main(int argc, char **argv)
     sender_ctx *s = NULL;
     mf_log *log = NULL;
     mf_watchdog *wd = NULL;
-    mf_log_level level;
     mf_err err;
     int rc, status = 1;
 
@@ -29,19 +28,10 @@ int main(int argc, char **argv)
         fprintf(stderr, "msgfleet-sender: %s\n", err.msg);
         return 2;
     }
-    if (mf_log_parse_level(cfg.common.log_level, &level) != 0) {
-        fprintf(stderr, "msgfleet-sender: invalid value for MF_LOG_LEVEL: \"%s\"\n",
-                cfg.common.log_level);
-        return 2;
-    }
-    log = mf_log_new("sender", level, STDERR_FILENO);
-    if (log == NULL || mf_daemon_install_signals(&err) != 0 ||
-        curl_global_init(CURL_GLOBAL_DEFAULT) != 0) {
-        fprintf(stderr, "msgfleet-sender: could not start: %s\n", log ? err.msg : "no memory");
-        mf_log_free(log);
-        return 1;
-    }
-    mf_daemon_warn_secret_files(sender_config_keys, sender_config_nkeys, MF_CFG_SENDER, log);
+    log = mf_daemon_start("msgfleet-sender", "sender", cfg.common.log_level, sender_config_keys,
+                          sender_config_nkeys, MF_CFG_SENDER, &status);
+    if (log == NULL)
+        return status;
     /* the hard stop; the cooperative one (finish or hand back the batch) is sender_run's */
     wd = mf_watchdog_start(cfg.shutdown_s * 1000 + SENDER_STOP_GRACE_MS, log, &err);
     if (wd == NULL) {

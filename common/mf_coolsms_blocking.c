@@ -141,6 +141,17 @@ int mf_coolsms_list(mf_coolsms *h, const mf_coolsms_kv *filters, size_t n_filter
     return decode_list_answer(h, out, err);
 }
 
+/* The next page's "&startKey=..." (URL-encoded) when start_key is set; nothing otherwise. */
+static int append_start_key(mf_buf *url, const char *start_key, mf_err *err)
+{
+    if (start_key == NULL || start_key[0] == '\0')
+        return 0;
+    if (mf_buf_append_str(url, "&startKey=", err) < 0 ||
+        mf_buf_append_urlenc(url, start_key, strlen(start_key), err) < 0)
+        return -1;
+    return 0;
+}
+
 int mf_coolsms_group_messages(mf_coolsms *h, const char *group_id, const char *start_key, int limit,
                               mf_coolsms_list_result *out, mf_err *err)
 {
@@ -155,9 +166,7 @@ int mf_coolsms_group_messages(mf_coolsms *h, const char *group_id, const char *s
         mf_coolsms_build_url(h, &h->list_url, GROUPS_PATH, group_id, "/messages?limit=", err) < 0 ||
         mf_buf_append_str(&h->list_url, lim, err) < 0)
         return -1;
-    if (start_key != NULL && start_key[0] != '\0' &&
-        (mf_buf_append_str(&h->list_url, "&startKey=", err) < 0 ||
-         mf_buf_append_urlenc(&h->list_url, start_key, strlen(start_key), err) < 0))
+    if (append_start_key(&h->list_url, start_key, err) < 0)
         return -1;
     if (blocking_call(h, NULL, NULL, "list the group's messages", &o, err) < 0)
         return -1;
@@ -316,9 +325,7 @@ int mf_coolsms_black_list(mf_coolsms *h, const char *start_key, int limit,
         mf_buf_append_str(&h->list_url, BLACK_PATH "?type=DENIAL&limit=", err) < 0 ||
         mf_buf_append_str(&h->list_url, lim, err) < 0)
         return -1;
-    if (start_key != NULL && start_key[0] != '\0' &&
-        (mf_buf_append_str(&h->list_url, "&startKey=", err) < 0 ||
-         mf_buf_append_urlenc(&h->list_url, start_key, strlen(start_key), err) < 0))
+    if (append_start_key(&h->list_url, start_key, err) < 0)
         return -1;
     if (blocking_call(h, NULL, NULL, "read the 080 opt-out list", &o, err) < 0)
         return -1;

@@ -17,6 +17,22 @@ typedef struct admin {
     rd_kafka_queue_t *q;
 } admin;
 
+/* 0 when every topic's result is success or `fine` (already there, already gone), else -1
+ * naming the first topic that failed: "could not <verb> topic ...". */
+static int topic_results_ok(const rd_kafka_topic_result_t **res, size_t cnt,
+                            rd_kafka_resp_err_t fine, const char *verb, mf_err *err)
+{
+    for (size_t i = 0; i < cnt; i++) {
+        rd_kafka_resp_err_t code = rd_kafka_topic_result_error(res[i]);
+
+        if (code != RD_KAFKA_RESP_ERR_NO_ERROR && code != fine)
+            return mf_err_set(err, "could not %s topic \"%s\": %s", verb,
+                              rd_kafka_topic_result_name(res[i]),
+                              rd_kafka_topic_result_error_string(res[i]));
+    }
+    return 0;
+}
+
 static int admin_open(admin *a, const mf_kafka_conf *conf, mf_err *err)
 {
     rd_kafka_conf_t *rc;
@@ -122,16 +138,7 @@ static int create_topics(admin *a, const mf_kafka_topic_spec *specs, size_t n, i
     if (admin_wait_result(a, RD_KAFKA_EVENT_CREATETOPICS_RESULT, timeout_ms, &ev, err) < 0)
         goto out;
     res = rd_kafka_CreateTopics_result_topics(rd_kafka_event_CreateTopics_result(ev), &cnt);
-    for (i = 0; i < cnt; i++) {
-        rd_kafka_resp_err_t code = rd_kafka_topic_result_error(res[i]);
-
-        if (code != RD_KAFKA_RESP_ERR_NO_ERROR && code != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) {
-            mf_err_set(err, "could not create topic \"%s\": %s", rd_kafka_topic_result_name(res[i]),
-                       rd_kafka_topic_result_error_string(res[i]));
-            goto out;
-        }
-    }
-    rc = 0;
+    rc = topic_results_ok(res, cnt, RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS, "create", err);
 out:
     if (ev != NULL)
         rd_kafka_event_destroy(ev);
@@ -209,16 +216,7 @@ int mf_kafka_delete_topics(const mf_kafka_conf *conf, const char *const *names, 
     if (admin_wait_result(&a, RD_KAFKA_EVENT_DELETETOPICS_RESULT, timeout_ms, &ev, err) < 0)
         goto out;
     res = rd_kafka_DeleteTopics_result_topics(rd_kafka_event_DeleteTopics_result(ev), &cnt);
-    for (i = 0; i < cnt; i++) {
-        rd_kafka_resp_err_t code = rd_kafka_topic_result_error(res[i]);
-
-        if (code != RD_KAFKA_RESP_ERR_NO_ERROR && code != RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART) {
-            mf_err_set(err, "could not delete topic \"%s\": %s", rd_kafka_topic_result_name(res[i]),
-                       rd_kafka_topic_result_error_string(res[i]));
-            goto out;
-        }
-    }
-    rc = 0;
+    rc = topic_results_ok(res, cnt, RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART, "delete", err);
 out:
     if (ev != NULL)
         rd_kafka_event_destroy(ev);

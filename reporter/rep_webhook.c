@@ -19,6 +19,7 @@
 #include "mf_pgarr.h"
 #include "mf_uuid.h"
 #include "rep_final.h"
+#include "rep_report.h"
 
 /* The rows of a request's jobs: one query per request, by primary key. */
 /* clang-format off */
@@ -59,7 +60,7 @@ static const char *const RS_NAMES[RS_N] = {"delivered", "undelivered", "pending"
 /* item.status while its row is to be looked up, and while its run is (no row). */
 enum { ST_LOOKUP = -1, ST_RUN_LOOKUP = -2 };
 
-#define CODE_MAX 16
+#define CODE_MAX REP_REPORT_CODE_MAX
 
 /* Delivery acknowledgements of one request's results. The request and each message it
  * produced hold a reference: a message still in flight when the request gave up (503) is
@@ -77,7 +78,7 @@ typedef struct req {
     mf_buf body;
 } req;
 
-/* One report of a single-report body; the strings point into the parsed JSON. */
+/* One report of a single-report body; the strings point into its rep_report. */
 typedef struct item {
     const char *mid;
     const char *to;
@@ -195,54 +196,34 @@ static enum MHD_Result answer(rep_webhook *w, struct MHD_Connection *conn, int k
 
 /* ---- single-report -------------------------------------------------------------------- */
 
-static const char *str_of(const json_t *o, const char *key)
+/* What one report says, and whether it needs its row looked up. */
+static void parse_item(const rep_report_fields *f, item *it)
 {
-    const json_t *v = json_object_get(o, key);
-
-    return json_is_string(v) ? json_string_value(v) : NULL;
-}
-
-/* One element of the array. SOLAPI documents {eventDataId, data: {message}, retryCount};
- * its SDK's example handles the message object itself: both are taken. */
-static void parse_item(const json_t *e, item *it)
-{
-    const json_t *d, *code, *cf, *rep;
-    const char *job;
     mf_uuid u;
 
     memset(it, 0, sizeof(*it));
     it->status = RS_INVALID;
-    if (!json_is_object(e))
+    if (!f->is_object)
         return;
-    d = json_object_get(e, "data");
-    if (!json_is_object(d))
-        d = e;
-    it->mid = str_of(d, "messageId");
-    code = json_object_get(d, "statusCode");
-    if (json_is_string(code) && strlen(json_string_value(code)) < CODE_MAX)
-        snprintf(it->code, sizeof(it->code), "%s", json_string_value(code));
-    else if (json_is_integer(code))
-        snprintf(it->code, sizeof(it->code), "%lld", (long long)json_integer_value(code));
+    it->mid = f->message_id;
+    memcpy(it->code, f->status_code, sizeof(it->code));
     if (it->mid == NULL || it->mid[0] == '\0' || it->code[0] == '\0')
         return;
     if (!rep_final_is_final(it->code)) {
         it->status = RS_PENDING;
         return;
     }
-    it->to = str_of(d, "to");
-    it->gid = str_of(d, "groupId");
-    it->type = str_of(d, "type");
-    it->msg = str_of(d, "statusMessage");
-    it->received = str_of(d, "dateReceived");
-    it->reported = str_of(d, "dateReported");
-    it->processed = str_of(d, "dateProcessed");
-    rep = json_object_get(d, "replacement");
-    it->replacement = json_is_true(rep) || (json_is_integer(rep) && json_integer_value(rep) == 1);
-    cf = json_object_get(d, "customFields");
-    job = str_of(cf, "jobId");
-    it->run = str_of(cf, "runId");
+    it->to = f->to;
+    it->gid = f->group_id;
+    it->type = f->type;
+    it->msg = f->status_message;
+    it->received = f->date_received;
+    it->reported = f->date_reported;
+    it->processed = f->date_processed;
+    it->replacement = f->replacement;
+    it->run = f->run_id;
     it->status = RS_UNKNOWN;
-    if (job == NULL || mf_uuid_parse(job, &u, NULL) != 0)
+    if (f->job_id == NULL || mf_uuid_parse(f->job_id, &u, NULL) != 0)
         return;
     mf_uuid_format(&u, it->job);
     if (it->run != NULL && mf_uuid_parse(it->run, &u, NULL) == 0)
@@ -489,28 +470,29 @@ out:
 
 static enum MHD_Result single_report(rep_webhook *w, struct MHD_Connection *conn, req *r)
 {
-    json_error_t jerr;
-    json_t *root = json_loadb(r->body.data ? r->body.data : "", r->body.len, 0, &jerr);
+    rep_report *rr;
     long long counts[RS_N] = {0};
     item *items = NULL;
     size_t n, i;
+    int bad;
     enum MHD_Result rc;
     mf_err e;
 
     mf_err_clear(&e);
-    if (root == NULL || !json_is_array(root)) {
-        json_decref(root);
+    rr = rep_report_parse(r->body.data ? r->body.data : "", r->body.len, &bad, &e);
+    if (rr == NULL && !bad)
+        return answer(w, conn, KIND_SINGLE, 503, "unavailable", "out of memory\n");
+    if (rr == NULL)
         return answer(w, conn, KIND_SINGLE, 400, "bad_request",
                       "invalid report body: a JSON array expected\n");
-    }
-    n = json_array_size(root);
+    n = rep_report_count(rr);
     items = calloc(n ? n : 1, sizeof(*items));
     if (items == NULL) {
-        json_decref(root);
+        rep_report_free(rr);
         return answer(w, conn, KIND_SINGLE, 503, "unavailable", "out of memory\n");
     }
     for (i = 0; i < n; i++)
-        parse_item(json_array_get(root, i), &items[i]);
+        parse_item(rep_report_at(rr, i), &items[i]);
     if (record(w, items, n, &e) != 0) {
         MF_LOG(w->log, MF_LOG_WARN, "delivery reports not recorded, answered 503",
                MF_KV_S("error", e.msg), MF_KV_I("reports", (long long)n));
@@ -531,11 +513,18 @@ static enum MHD_Result single_report(rep_webhook *w, struct MHD_Connection *conn
     rc = answer(w, conn, KIND_SINGLE, 200, "ok", "ok\n");
 out:
     free(items);
-    json_decref(root);
+    rep_report_free(rr);
     return rc;
 }
 
 /* ---- group-report --------------------------------------------------------------------- */
+
+static const char *str_of(const json_t *o, const char *key)
+{
+    const json_t *v = json_object_get(o, key);
+
+    return json_is_string(v) ? json_string_value(v) : NULL;
+}
 
 /* A group's summary (its messages are reported one by one): logged and counted. */
 static enum MHD_Result group_report(rep_webhook *w, struct MHD_Connection *conn, req *r)
@@ -644,8 +633,11 @@ rep_webhook *rep_webhook_new(const reporter_config *cfg, const char *results_top
                              mf_metrics *metrics, mf_log *log, mf_err *err)
 {
     rep_webhook *w = calloc(1, sizeof(*w));
-    /* a report request waits for its acknowledgements: no reason to linger */
-    const char *const overrides[] = {"linger.ms=5", NULL};
+    /* A report request's answer waits for its acknowledgements: a linger only delays it (a
+     * provider posting one batch at a time waits for every answer). linger.ms=5, librdkafka's
+     * default, took 9.1 ms of acknowledgement wait per 100-report request in the bench, 0 took
+     * 4.4 ms. */
+    const char *const overrides[] = {"linger.ms=0", NULL};
     mf_kafka_conf kc = {0};
 
     if (w == NULL) {

@@ -60,8 +60,6 @@ static const char *const RS_NAMES[RS_N] = {"delivered", "undelivered", "pending"
 /* item.status while its row is to be looked up, and while its run is (no row). */
 enum { ST_LOOKUP = -1, ST_RUN_LOOKUP = -2 };
 
-#define CODE_MAX REP_REPORT_CODE_MAX
-
 /* Delivery acknowledgements of one request's results. The request and each message it
  * produced hold a reference: a message still in flight when the request gave up (503) is
  * reported later into a tracker that still exists. */
@@ -78,20 +76,12 @@ typedef struct req {
     mf_buf body;
 } req;
 
-/* One report of a single-report body; the strings point into its rep_report. */
+/* One report of a single-report body: what it says (in its rep_report) and what became of it. */
 typedef struct item {
-    const char *mid;
-    const char *to;
-    const char *type;
-    const char *msg;
-    const char *received, *reported, *processed;
-    const char *run;
-    const char *gid;
-    char code[CODE_MAX];
+    const rep_report_fields *f;
     char job[MF_UUID_STR_SIZE];
     char run_id[MF_UUID_STR_SIZE]; /* runId as a uuid, "" when it is none */
-    int replacement;
-    int status; /* RS_*, or ST_LOOKUP / ST_RUN_LOOKUP */
+    int status;                    /* RS_*, or ST_LOOKUP / ST_RUN_LOOKUP */
 } item;
 
 /* A looked-up row by job id (sorted for bsearch). */
@@ -202,31 +192,20 @@ static void parse_item(const rep_report_fields *f, item *it)
     mf_uuid u;
 
     memset(it, 0, sizeof(*it));
+    it->f = f;
     it->status = RS_INVALID;
-    if (!f->is_object)
+    if (!f->is_object || f->message_id == NULL || f->message_id[0] == '\0' ||
+        f->status_code[0] == '\0')
         return;
-    it->mid = f->message_id;
-    memcpy(it->code, f->status_code, sizeof(it->code));
-    if (it->mid == NULL || it->mid[0] == '\0' || it->code[0] == '\0')
-        return;
-    if (!rep_final_is_final(it->code)) {
+    if (!rep_final_is_final(f->status_code)) {
         it->status = RS_PENDING;
         return;
     }
-    it->to = f->to;
-    it->gid = f->group_id;
-    it->type = f->type;
-    it->msg = f->status_message;
-    it->received = f->date_received;
-    it->reported = f->date_reported;
-    it->processed = f->date_processed;
-    it->replacement = f->replacement;
-    it->run = f->run_id;
     it->status = RS_UNKNOWN;
     if (f->job_id == NULL || mf_uuid_parse(f->job_id, &u, NULL) != 0)
         return;
     mf_uuid_format(&u, it->job);
-    if (it->run != NULL && mf_uuid_parse(it->run, &u, NULL) == 0)
+    if (f->run_id != NULL && mf_uuid_parse(f->run_id, &u, NULL) == 0)
         mf_uuid_format(&u, it->run_id);
     it->status = ST_LOOKUP;
 }
@@ -261,12 +240,12 @@ static int lookup(rep_webhook *w, const char *sql, mf_pgarr *ids, PGresult **q, 
  * for the text (its EUC-KR length). MF_TYPE_NONE (the row's channel) for anything else. */
 static mf_msg_type carried_by(rep_webhook *w, const PGresult *q, int row, const item *it)
 {
-    mf_msg_type t = rep_final_channel_of(it->type);
+    mf_msg_type t = rep_final_channel_of(it->f->type);
     const char *text = PQgetvalue(q, row, COL_CONTENT);
     mf_euckr_kind kind = MF_EUCKR_KIND_LMS;
     mf_err e;
 
-    if (!it->replacement || strcmp(PQgetvalue(q, row, REP_FINAL_TYPE), "kakao") != 0)
+    if (!it->f->replacement || strcmp(PQgetvalue(q, row, REP_FINAL_TYPE), "kakao") != 0)
         return MF_TYPE_NONE;
     if (t == MF_TYPE_SMS || t == MF_TYPE_LMS)
         return t;
@@ -280,13 +259,13 @@ static mf_msg_type carried_by(rep_webhook *w, const PGresult *q, int row, const 
 static void report_of(const item *it, rep_final_report *rep)
 {
     memset(rep, 0, sizeof(*rep));
-    rep->message_id = it->mid;
-    rep->to = it->to;
-    rep->status_code = it->code;
-    rep->status_message = it->msg;
-    rep->date_received = it->received;
-    rep->date_reported = it->reported;
-    rep->date_processed = it->processed;
+    rep->message_id = it->f->message_id;
+    rep->to = it->f->to;
+    rep->status_code = it->f->status_code;
+    rep->status_message = it->f->status_message;
+    rep->date_received = it->f->date_received;
+    rep->date_reported = it->f->date_reported;
+    rep->date_processed = it->f->date_processed;
 }
 
 /* Decide item it against its row (or none), producing its result when it has one. */
@@ -304,12 +283,12 @@ static int produce_item(rep_webhook *w, const PGresult *q, const row_ref *refs, 
         return 0;
     }
     row = hit->row;
-    if (it->run != NULL && strcmp(it->run, PQgetvalue(q, row, REP_FINAL_RUN)) != 0) {
+    if (it->f->run_id != NULL && strcmp(it->f->run_id, PQgetvalue(q, row, REP_FINAL_RUN)) != 0) {
         it->status = RS_UNKNOWN;
         return 0;
     }
     if (!PQgetisnull(q, row, REP_FINAL_PMID) &&
-        strcmp(PQgetvalue(q, row, REP_FINAL_PMID), it->mid) != 0) {
+        strcmp(PQgetvalue(q, row, REP_FINAL_PMID), it->f->message_id) != 0) {
         it->status = RS_STALE;
         return 0;
     }
@@ -326,7 +305,7 @@ static int produce_item(rep_webhook *w, const PGresult *q, const row_ref *refs, 
         atomic_fetch_sub(&a->refs, 1); /* the request's own reference keeps it above 0 */
         return -1;
     }
-    it->status = strcmp(it->code, "4000") == 0 ? RS_DELIVERED : RS_UNDELIVERED;
+    it->status = strcmp(it->f->status_code, "4000") == 0 ? RS_DELIVERED : RS_UNDELIVERED;
     return 0;
 }
 
@@ -334,9 +313,9 @@ static int produce_item(rep_webhook *w, const PGresult *q, const row_ref *refs, 
  * says (without the row there is no text to measure); else the row's own channel stays. */
 static mf_msg_type early_channel(const item *it)
 {
-    mf_msg_type t = rep_final_channel_of(it->type);
+    mf_msg_type t = rep_final_channel_of(it->f->type);
 
-    return it->replacement && (t == MF_TYPE_SMS || t == MF_TYPE_LMS) ? t : MF_TYPE_NONE;
+    return it->f->replacement && (t == MF_TYPE_SMS || t == MF_TYPE_LMS) ? t : MF_TYPE_NONE;
 }
 
 /* Reports whose job has no row yet (ST_RUN_LOOKUP): those naming an existing run are produced
@@ -378,8 +357,8 @@ static int produce_early(rep_webhook *w, item *items, size_t n, acks *a, msgpack
         atomic_fetch_add(&a->refs, 1);
         atomic_fetch_add(&a->pending, 1);
         if (rep_final_produce_early(w->prod, w->topic, sb, it->job, it->run_id,
-                                    PQgetisnull(q, j, 1) ? NULL : PQgetvalue(q, j, 1), it->type,
-                                    it->gid, &rep, a, err) != 0) {
+                                    PQgetisnull(q, j, 1) ? NULL : PQgetvalue(q, j, 1), it->f->type,
+                                    it->f->group_id, &rep, a, err) != 0) {
             atomic_fetch_sub(&a->pending, 1);
             atomic_fetch_sub(&a->refs, 1);
             goto out;

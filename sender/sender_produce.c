@@ -94,7 +94,7 @@ static int produce_result(sender_ctx *s, sender_slot *sl, const char *topic, mf_
 
 int sender_produce_finals(sender_ctx *s, mf_err *err)
 {
-    int rc = 0;
+    int rc = sender_arena_check(&s->arena, err);
 
     for (size_t i = 0; i < s->n && rc == 0; i++)
         if (s->slots[i].state == SLOT_FINAL &&

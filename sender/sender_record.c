@@ -133,7 +133,8 @@ int sender_record_store(sender_sendlist *st, mf_err *err)
     }
     if (n == 0)
         return 0;
-    if (sender_claims_record(&s->claims, s->pg, st->outs, nrec, err) != 0 ||
+    if (sender_arena_check(&s->arena, err) != 0 ||
+        sender_claims_record(&s->claims, s->pg, st->outs, nrec, err) != 0 ||
         sender_claims_finish(&s->claims, s->pg, st->outs + nrec, n - nrec, err) != 0)
         return -1;
     for (size_t c = 0; c < st->ntodo; c++) {

@@ -385,6 +385,9 @@ static int record_groups(sender_sendlist *st, mf_err *err)
             s->slots[g->slots[i]].pgid = sender_arena_strdup(&s->arena, g->gid);
         g->step = GRP_ADD;
     }
+    /* a slot without its group id would later read as "never added to a group" */
+    if (sender_arena_check(&s->arena, err) != 0)
+        return -1;
     return 1;
 }
 

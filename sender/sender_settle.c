@@ -202,6 +202,9 @@ static int fetch_pending(sender_ctx *s, int first, mf_err *err)
     rc = sender_claims_fetch(&s->claims, s->pg, ids, n, s->cfg->indoubt_after_ms, on_existing, s,
                              err);
     free(ids);
+    /* on_existing copies the claims' group ids and outcomes: none may be missing */
+    if (rc == 0)
+        rc = sender_arena_check(&s->arena, err);
     return rc;
 }
 

@@ -1,4 +1,4 @@
-/* test_sender_arena: the batch arena (alignment, copies, big blocks, reset keeps one chunk). */
+/* test_sender_arena: the batch arena (alignment, copies, big blocks, reset, failures kept). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -64,11 +64,32 @@ static void test_big_blocks_and_reset(void **state)
     assert_null(a.head);
 }
 
+/* A size whose rounding would wrap around is refused, not turned into a small block, and the
+ * failure stays visible until the next reset (the batch checks it before anything durable). */
+static void test_failure_is_remembered(void **state)
+{
+    sender_arena a = {0};
+    mf_err err;
+
+    (void)state;
+    assert_int_equal(sender_arena_check(&a, &err), 0);
+    assert_non_null(sender_arena_alloc(&a, 10));
+    assert_null(sender_arena_alloc(&a, SIZE_MAX - 3));
+    assert_int_equal(a.head->used, 16); /* nothing handed out for it */
+    assert_non_null(sender_arena_strdup(&a, "later copies still work"));
+    assert_int_equal(sender_arena_check(&a, &err), -1);
+    assert_non_null(strstr(err.msg, "out of memory"));
+    sender_arena_reset(&a);
+    assert_int_equal(sender_arena_check(&a, &err), 0);
+    sender_arena_free(&a);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_alloc_and_strdup),
         cmocka_unit_test(test_big_blocks_and_reset),
+        cmocka_unit_test(test_failure_is_remembered),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

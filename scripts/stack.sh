@@ -572,8 +572,41 @@ pick_services() {
 }
 wanted() { case " $SERVICES " in *" $1 "*) return 0 ;; esac; return 1; }
 
+# The stack's ports lie inside Linux's ephemeral port range (32768-60999 by default): a
+# loopback client connection (one of PgBouncer's pooled server connections, a readiness probe)
+# may get one of them as its source port and make a later service's bind fail with "Address
+# already in use". Where this user may change it (root on a test machine), the ports are added
+# to the kernel's reserved list, which automatic port assignment skips; elsewhere nothing
+# changes. Best effort: a failure here is not an error.
+port_reserved() { # port_reserved PORT LIST: LIST as the kernel prints it (a,b-c,...)
+  local port=$1 item lo hi
+  local IFS=,
+  for item in $2; do
+    lo=${item%-*}
+    hi=${item#*-}
+    if [ "$port" -ge "$lo" ] && [ "$port" -le "$hi" ]; then return 0; fi
+  done
+  return 1
+}
+
+reserve_ports() {
+  local f=/proc/sys/net/ipv4/ip_local_reserved_ports cur want p
+  [ -w "$f" ] || return 0
+  cur=$(cat "$f" 2>/dev/null) || return 0
+  want=$cur
+  for p in "$MF_PG_PORT" "$MF_PGBOUNCER_PORT" "$MF_MYSQL_PORT" "$MF_KAFKA_PORT" \
+    "$MF_KAFKA_CONTROLLER_PORT" "$MF_KAFKA_SASL_PORT" "$MF_SIM_PORT"; do
+    port_reserved "$p" "$want" || want=${want:+$want,}$p
+  done
+  if [ "$want" != "$cur" ] && printf '%s\n' "$want" >"$f" 2>/dev/null; then
+    say "ports reserved from the kernel's ephemeral range: $(cat "$f" 2>/dev/null)"
+  fi
+  return 0
+}
+
 cmd_up() {
   prepare_dirs
+  reserve_ports
   if wanted pg; then pg_up; fi
   if wanted pgb; then pgb_up; fi
   if wanted my; then my_up; fi

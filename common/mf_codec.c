@@ -43,9 +43,11 @@ int mf_codec_kind_from_name(const char *name, mf_msg_kind *out, mf_err *err)
     static const struct {
         const char *name;
         mf_msg_kind kind;
-    } names[] = {{"jobs", MF_MSG_JOB},       {"job", MF_MSG_JOB},       {"retry", MF_MSG_JOB},
-                 {"results", MF_MSG_RESULT}, {"result", MF_MSG_RESULT}, {"dlq", MF_MSG_DLQ},
-                 {"events", MF_MSG_EVENT},   {"event", MF_MSG_EVENT}};
+    } names[] = {{"jobs", MF_MSG_JOB},          {"job", MF_MSG_JOB},
+                 {"jobs.tx", MF_MSG_JOB},       {"retry", MF_MSG_JOB},
+                 {"results", MF_MSG_RESULT},    {"result", MF_MSG_RESULT},
+                 {"results.tx", MF_MSG_RESULT}, {"dlq", MF_MSG_DLQ},
+                 {"events", MF_MSG_EVENT},      {"event", MF_MSG_EVENT}};
     size_t i;
 
     for (i = 0; name != NULL && i < sizeof(names) / sizeof(names[0]); i++) {

@@ -46,8 +46,9 @@
 /* Message kinds. The `retry` topic carries job messages. */
 typedef enum mf_msg_kind { MF_MSG_JOB = 0, MF_MSG_RESULT, MF_MSG_DLQ, MF_MSG_EVENT } mf_msg_kind;
 
-/* Map a topic base name (without prefix) or kind name to its kind: "jobs", "job", "retry" ->
- * MF_MSG_JOB; "results"/"result"; "dlq"; "events"/"event". Returns 0 or -1. */
+/* Map a topic base name (without prefix) or kind name to its kind: "jobs", "job", "jobs.tx",
+ * "retry" -> MF_MSG_JOB; "results"/"result"/"results.tx"; "dlq";
+ * "events"/"event". Returns 0 or -1. */
 int mf_codec_kind_from_name(const char *name, mf_msg_kind *out, mf_err *err);
 
 /* One string -> string pair (template variables, event attributes). */

@@ -827,6 +827,10 @@ static void test_kind_names(void **state)
     assert_int_equal(k, MF_MSG_JOB);
     assert_int_equal(mf_codec_kind_from_name("results", &k, NULL), 0);
     assert_int_equal(k, MF_MSG_RESULT);
+    assert_int_equal(mf_codec_kind_from_name("results.tx", &k, NULL), 0);
+    assert_int_equal(k, MF_MSG_RESULT);
+    assert_int_equal(mf_codec_kind_from_name("jobs.tx", &k, NULL), 0);
+    assert_int_equal(k, MF_MSG_JOB);
     assert_int_equal(mf_codec_kind_from_name("dlq", &k, NULL), 0);
     assert_int_equal(k, MF_MSG_DLQ);
     assert_int_equal(mf_codec_kind_from_name("events", &k, NULL), 0);

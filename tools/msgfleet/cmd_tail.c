@@ -1,4 +1,4 @@
-/* cmd_tail: `msgfleet tail`, print a fleet topic's messages as JSON lines for analysts. */
+/* cmd_tail: `msgfleet tail`, print fleet topics' messages as JSON lines for analysts. */
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -13,9 +13,10 @@
 #include "msgfleet.h"
 
 static const char TAIL_USAGE[] =
-    "usage: msgfleet tail TOPIC [--from-beginning] [--follow] [--max N] [--idle-ms MS]\n"
-    "                      [--brokers HOSTS] [--prefix PREFIX] [--json]\n\n"
-    "Print the messages of a fleet topic (jobs, retry, results, dlq, events) as JSON lines:\n"
+    "usage: msgfleet tail TOPIC... [--from-beginning] [--follow] [--max N] [--idle-ms MS]\n"
+    "                         [--brokers HOSTS] [--prefix PREFIX] [--json]\n\n"
+    "Print the messages of fleet topics (jobs, jobs.tx, retry, results, results.tx, dlq,\n"
+    "events; up to 8) as JSON lines:\n"
     "{\"topic\",\"partition\",\"offset\",\"ts\",\"key\",\"value\":{...}}; a message that does not\n"
     "decode is printed with \"error\" instead of \"value\". Reads without joining a consumer\n"
     "group's offsets (nothing is committed). Without --follow it stops once no message arrived\n"
@@ -24,8 +25,11 @@ static const char TAIL_USAGE[] =
     "  --brokers         default $MF_KAFKA_BROKERS;  --prefix  default $MF_TOPIC_PREFIX or "
     "msgfleet.\n";
 
+#define TAIL_TOPICS_MAX 8
+
 typedef struct tail_opts {
-    const char *topic_base;
+    const char *topic_base[TAIL_TOPICS_MAX];
+    size_t ntopics;
     const char *brokers;
     const char *prefix;
     int from_beginning;
@@ -91,11 +95,12 @@ static int parse_tail_args(int argc, char **argv, tail_opts *o)
         default: fputs(TAIL_USAGE, stderr); return MSGFLEET_EXIT_USAGE;
         }
     }
-    if (optind + 1 != argc) {
+    if (optind >= argc || argc - optind > TAIL_TOPICS_MAX) {
         fputs(TAIL_USAGE, stderr);
         return MSGFLEET_EXIT_USAGE;
     }
-    o->topic_base = argv[optind];
+    for (o->ntopics = 0; optind < argc; optind++)
+        o->topic_base[o->ntopics++] = argv[optind];
     return MSGFLEET_EXIT_OK;
 }
 
@@ -151,7 +156,23 @@ static int print_message(mf_codec *codec, mf_msg_kind kind, const mf_kafka_msg *
     return fwrite(line->data, 1, line->len, stdout) == line->len ? 0 : -1;
 }
 
-static int tail_loop(mf_kafka_consumer *consumer, mf_codec *codec, mf_msg_kind kind,
+/* The topics read (full names) and the kind of message each carries. */
+typedef struct tail_topics {
+    char name[TAIL_TOPICS_MAX][MF_KAFKA_TOPIC_MAX + 1];
+    const char *list[TAIL_TOPICS_MAX + 1]; /* NULL-terminated, for the subscription */
+    mf_msg_kind kind[TAIL_TOPICS_MAX];
+    size_t n;
+} tail_topics;
+
+static mf_msg_kind kind_of(const tail_topics *t, const char *topic)
+{
+    for (size_t i = 0; i < t->n; i++)
+        if (strcmp(t->name[i], topic) == 0)
+            return t->kind[i];
+    return t->kind[0];
+}
+
+static int tail_loop(mf_kafka_consumer *consumer, mf_codec *codec, const tail_topics *t,
                      const tail_opts *o)
 {
     mf_kafka_msg msgs[256];
@@ -171,7 +192,7 @@ static int tail_loop(mf_kafka_consumer *consumer, mf_codec *codec, mf_msg_kind k
             break;
         }
         for (size_t i = 0; i < n && (o->max <= 0 || printed < o->max); i++, printed++) {
-            if (print_message(codec, kind, &msgs[i], &line) != 0) {
+            if (print_message(codec, kind_of(t, msgs[i].topic), &msgs[i], &line) != 0) {
                 tail_stop = 1; /* stdout closed (a pipe to head): stop quietly */
                 break;
             }
@@ -203,12 +224,11 @@ static int wait_for_topic(const mf_kafka_conf *conf, const char *topic, int foll
 
 int cmd_tail(int argc, char **argv)
 {
-    tail_opts o = {NULL, getenv("MF_KAFKA_BROKERS"), getenv("MF_TOPIC_PREFIX"), 0, 0, 0, 3000};
-    char topic[MF_KAFKA_TOPIC_MAX + 1], group[96];
-    const char *topics[2] = {topic, NULL};
+    tail_opts o = {{NULL}, 0, getenv("MF_KAFKA_BROKERS"), getenv("MF_TOPIC_PREFIX"), 0, 0, 0, 3000};
+    tail_topics t;
+    char group[96];
     mf_kafka_consumer *consumer = NULL;
     mf_codec *codec = NULL;
-    mf_msg_kind kind;
     mf_err err = {{0}};
     int nparts = 0;
     int rc = parse_tail_args(argc, argv, &o);
@@ -227,7 +247,7 @@ int cmd_tail(int argc, char **argv)
     signal(SIGTERM, on_sigint);
     snprintf(group, sizeof(group), "msgfleet-tail-%ld-%ld", (long)getpid(), (long)time(NULL));
     mf_kafka_consumer_opts copts = {group,
-                                    topics,
+                                    t.list,
                                     MF_KAFKA_OFFSETS_EXTERNAL,
                                     start_at,
                                     NULL,
@@ -235,15 +255,24 @@ int cmd_tail(int argc, char **argv)
                                     o.from_beginning ? "earliest" : "latest",
                                     NULL};
     rc = MSGFLEET_EXIT_ERROR;
-    if (mf_codec_kind_from_name(o.topic_base, &kind, &err) != 0 ||
-        mf_kafka_topic_name(&conf, o.topic_base, topic, sizeof(topic), &err) != 0 ||
-        wait_for_topic(&conf, topic, o.follow, &nparts, &err) != 0 ||
-        (codec = mf_codec_new(&err)) == NULL ||
+    memset(&t, 0, sizeof(t));
+    for (t.n = 0; t.n < o.ntopics; t.n++) {
+        if (mf_codec_kind_from_name(o.topic_base[t.n], &t.kind[t.n], &err) != 0 ||
+            mf_kafka_topic_name(&conf, o.topic_base[t.n], t.name[t.n], sizeof(t.name[t.n]), &err) !=
+                0 ||
+            wait_for_topic(&conf, t.name[t.n], o.follow, &nparts, &err) != 0) {
+            fprintf(stderr, "msgfleet tail: %s\n", err.msg);
+            goto out;
+        }
+        t.list[t.n] = t.name[t.n];
+    }
+    t.list[t.n] = NULL;
+    if ((codec = mf_codec_new(&err)) == NULL ||
         (consumer = mf_kafka_consumer_new(&conf, &copts, &err)) == NULL) {
         fprintf(stderr, "msgfleet tail: %s\n", err.msg);
         goto out;
     }
-    rc = tail_loop(consumer, codec, kind, &o);
+    rc = tail_loop(consumer, codec, &t, &o);
 out:
     mf_kafka_consumer_free(consumer);
     mf_codec_free(codec);

@@ -64,6 +64,8 @@ void rep_store_free(rep_store *st)
     rep_deltas_free(&st->run_d);
     rep_deltas_free(&st->day_d);
     rep_price_free(st->price);
+    PQclear(st->early_res);
+    free(st->early);
     free(st);
 }
 
@@ -419,11 +421,14 @@ static int write_once(rep_store *st, PGconn *conn, const mf_result *res, size_t 
     size_t finals = 0;
 
     st->stage_ready = 0;
+    st->joined = 0;
     st->run_d.n = st->day_d.n = 0;
     *direct_failed = 0;
     st->failed_step = REP_STEP_NONE;
     if (mf_pg_begin(conn, err) != 0)
         return -1;
+    if (mf_pg_exec(conn, REP_SQL_TX_COSTS, err) != 0)
+        goto fail;
     st->failed_step = REP_STEP_ROWS;
     if ((m = rep_rows_pick_unique(&st->pick, res, n, 0, err)) < 0)
         goto fail;
@@ -432,7 +437,10 @@ static int write_once(rep_store *st, PGconn *conn, const mf_result *res, size_t 
         *direct_failed = direct && direct_conflict(err);
         goto fail;
     }
-    if (apply_early(st, conn, (size_t)m, &early, stats->upd_status, err) != 0)
+    /* (the direct COPY took what waited for its rows: only the other paths' rows may have
+     * something waiting still) */
+    if (stats->direct < ins &&
+        apply_early(st, conn, (size_t)m, &early, stats->upd_status, err) != 0)
         goto fail;
     if ((m = rep_rows_pick_unique(&st->pick, res, n, 1, err)) < 0 ||
         apply_finals(st, conn, (size_t)m, &upd, stats->upd_status, err) != 0)
@@ -451,9 +459,9 @@ static int write_once(rep_store *st, PGconn *conn, const mf_result *res, size_t 
     if (store_offsets(st, conn, offs, noffs, err) != 0)
         goto fail;
     stats->inserted = ins;
-    stats->finalized = upd + early;
+    stats->finalized = upd + early + st->joined;
     stats->early_parked = parked;
-    stats->early_applied = early;
+    stats->early_applied = early + st->joined;
     stats->duplicates = (long long)n - ins - upd - parked;
     st->failed_step = REP_STEP_COMPLETION;
     if (after_counts(st, conn, ins + upd + early > 0, stats, err) != 0)

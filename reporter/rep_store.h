@@ -27,10 +27,11 @@ const char *rep_store_status_name(int st);
 /* What one batch changed (for logs, metrics and tests). The by-status counts come from the
  * statements' RETURNING rows, so they agree with the database. */
 typedef struct rep_store_stats {
-    long long inserted;     /* message_logs rows inserted */
-    long long direct;       /* of those, inserted by the direct COPY (the rest: the staging path) */
-    long long finalized;    /* sent rows turned delivered/failed by a later outcome */
-    long long early_parked; /* later outcomes whose row did not exist yet, kept waiting for it */
+    long long inserted;      /* message_logs rows inserted */
+    long long direct;        /* of those, inserted by the direct COPY (the rest: staging path) */
+    long long finalized;     /* rows made delivered/failed by a later outcome: updated, or
+                              * inserted final with one that waited for them */
+    long long early_parked;  /* later outcomes whose row did not exist yet, kept waiting */
     long long early_applied; /* of finalized, waiting outcomes applied to rows of this batch */
     long long duplicates;    /* results that changed nothing (redelivery, repeats) */
     long long completed;     /* runs completed by this batch */

@@ -1,5 +1,6 @@
 /* rep_store_insert: first outcomes into message_logs (direct COPY, staging table, unnest). */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "mf_pg.h"
@@ -76,18 +77,162 @@ static int add_insert_row(rep_store *st, PGconn *conn, const mf_result *r, mf_er
     return 0;
 }
 
+/* ---- early final outcomes: the row is inserted final ------------------------------------ */
+
+static int cmp_early(const void *a, const void *b)
+{
+    return memcmp(&((const rep_early *)a)->id, &((const rep_early *)b)->id, sizeof(mf_uuid));
+}
+
+static const char *col_or_null(const PGresult *q, int row, int col)
+{
+    return PQgetisnull(q, row, col) ? NULL : PQgetvalue(q, row, col);
+}
+
+/* Reads REP_SQL_EARLY_TAKE's rows into st->early (sorted by job id); st->early_res keeps q. */
+static int read_early(rep_store *st, PGresult *q, mf_err *err)
+{
+    size_t n = (size_t)PQntuples(q), k = 0;
+
+    if (n > st->early_cap) {
+        rep_early *p = realloc(st->early, n * sizeof(*p));
+
+        if (p == NULL) {
+            PQclear(q);
+            return mf_err_set(err, "out of memory");
+        }
+        st->early = p;
+        st->early_cap = n;
+    }
+    for (int i = 0; i < (int)n; i++) {
+        rep_early *e = &st->early[k];
+
+        if (mf_uuid_parse(PQgetvalue(q, i, 0), &e->id, NULL) != 0)
+            continue; /* (a uuid column: always parses) */
+        e->failed = strcmp(PQgetvalue(q, i, 1), "failed") == 0;
+        e->ts_ms = strtoll(PQgetvalue(q, i, 2), NULL, 10);
+        e->code = col_or_null(q, i, 3);
+        e->msg = col_or_null(q, i, 4);
+        e->channel = col_or_null(q, i, 5);
+        e->pmid = col_or_null(q, i, 6);
+        k++;
+    }
+    qsort(st->early, k, sizeof(*st->early), cmp_early);
+    st->early_res = q;
+    st->nearly = k;
+    return 0;
+}
+
+/* Final outcomes waiting in mf_early_finals (docs/reporter.md, "Early reports") for the
+ * accepted results among rows[0..m) are taken out in this transaction, so those rows are
+ * inserted delivered or failed instead of being inserted `sent` and updated: an update of a
+ * row cannot be HOT here (the seed indexes `status`) and costs about what its insert did. One
+ * look whether anything waits at all first, as for the other early outcomes. */
+static int take_early(rep_store *st, PGconn *conn, const mf_result *const *rows, size_t m,
+                      mf_err *err)
+{
+    mf_pgarr *ids = &st->ucols[REP_UCOL_ID];
+    const char *params[1];
+    char id[MF_UUID_STR_SIZE];
+    PGresult *q;
+    size_t i, accepted = 0;
+    int any;
+
+    PQclear(st->early_res);
+    st->early_res = NULL;
+    st->nearly = 0;
+    mf_pgarr_reset(ids);
+    for (i = 0; i < m; i++) {
+        if (rows[i]->status != MF_RESULT_ACCEPTED)
+            continue;
+        if (mf_pgarr_add(ids, mf_uuid_format(&rows[i]->id, id), err) != 0)
+            return -1;
+        accepted++;
+    }
+    if (accepted == 0)
+        return 0;
+    if ((q = mf_pg_query(conn, REP_SQL_EARLY_ANY, 0, NULL, err)) == NULL)
+        return mf_err_prefix(err, "could not look for early final outcomes");
+    any = PQntuples(q) == 1 && strcmp(PQgetvalue(q, 0, 0), "t") == 0;
+    PQclear(q);
+    if (!any)
+        return 0;
+    if ((params[0] = mf_pgarr_finish(ids, err)) == NULL)
+        return -1;
+    if ((q = mf_pg_query(conn, REP_SQL_EARLY_TAKE, 1, params, err)) == NULL)
+        return mf_err_prefix(err, "could not take early final outcomes");
+    return read_early(st, q, err);
+}
+
+static const rep_early *early_for(const rep_store *st, const mf_result *r)
+{
+    rep_early key;
+
+    if (st->nearly == 0 || r->status != MF_RESULT_ACCEPTED)
+        return NULL;
+    key.id = r->id;
+    return bsearch(&key, st->early, st->nearly, sizeof(*st->early), cmp_early);
+}
+
+/* Row values of an accepted result joined with the final outcome that waited for it: what
+ * REP_SQL_FINAL would make of the inserted row (time never before sent_at; a failure costs
+ * nothing). 0 when the outcome is about another provider message (an earlier attempt: stale,
+ * dropped as the statement drops it). */
+static int join_early(const rep_early *e, const mf_result *r, rep_row *row)
+{
+    long long ts;
+
+    if (e->pmid != NULL && r->provider_msg_id != NULL && r->provider_msg_id[0] != '\0' &&
+        strcmp(e->pmid, r->provider_msg_id) != 0)
+        return 0;
+    ts = e->ts_ms > row->sent ? e->ts_ms : row->sent;
+    if (e->failed) {
+        row->st = REP_ST_FAILED;
+        row->failed = ts;
+        row->cents = 0;
+    } else {
+        row->st = REP_ST_DELIVERED;
+        row->delivered = ts;
+    }
+    return 1;
+}
+
+/* The first 50 characters of UTF-8 text s (error_code is VARCHAR(50); the statement takes
+ * left(code, 50)) into out (201 bytes: 50 characters of at most 4 bytes). */
+static const char *first_50(const char *s, char out[201])
+{
+    size_t i, chars = 0;
+
+    if (s == NULL)
+        return NULL;
+    for (i = 0; s[i] != '\0' && i < 200; i++) {
+        if (((unsigned char)s[i] & 0xC0) == 0x80)
+            continue; /* inside a character */
+        if (chars == 50)
+            break;
+        chars++;
+    }
+    memcpy(out, s, i);
+    out[i] = '\0';
+    return out;
+}
+
 /* One message_logs row for the direct COPY (columns of REP_SQL_DIRECT_COPY), and its deltas. */
 static int add_direct_row(rep_store *st, PGconn *conn, const mf_result *r, long long *by,
                           mf_err *err)
 {
     const char *v[21];
+    const rep_early *e;
     rep_row row;
     char cost[32], id[MF_UUID_STR_SIZE], run[MF_UUID_STR_SIZE], tpl[MF_UUID_STR_SIZE];
-    char att[16], t_sent[40], t_del[40], t_fail[40];
-    int failed;
+    char att[16], t_sent[40], t_del[40], t_fail[40], code[201];
+    int failed, joined;
 
     if (row_values(st, conn, r, &row, err) != 0)
         return -1;
+    e = early_for(st, r);
+    joined = e != NULL && join_early(e, r, &row);
+    st->joined += joined;
     failed = rep_rows_is_failed(&row);
     rep_rows_format_cents(row.cents, cost, sizeof(cost));
     snprintf(att, sizeof(att), "%d", row.attempt);
@@ -108,12 +253,12 @@ static int add_direct_row(rep_store *st, PGconn *conn, const mf_result *r, long 
     v[12] = rep_rows_format_ts(row.sent, t_sent, sizeof(t_sent));
     v[13] = rep_rows_format_ts(row.delivered, t_del, sizeof(t_del));
     v[14] = rep_rows_format_ts(row.failed, t_fail, sizeof(t_fail));
-    v[15] = failed ? rep_store_empty_null(r->code) : NULL;
-    v[16] = failed ? rep_store_empty_null(r->msg) : NULL;
+    v[15] = !failed ? NULL : (joined ? first_50(e->code, code) : rep_store_empty_null(r->code));
+    v[16] = !failed ? NULL : (joined ? e->msg : rep_store_empty_null(r->msg));
     v[17] = att;
-    v[18] = mf_msg_type_name(r->channel);
+    v[18] = joined && e->channel != NULL ? e->channel : mf_msg_type_name(r->channel);
     v[19] = rep_store_empty_null(r->group_id);
-    v[20] = rep_store_empty_null(r->code);
+    v[20] = joined && e->code != NULL ? e->code : rep_store_empty_null(r->code);
     if (copy_row(&st->copy, v, 21, err) != 0)
         return -1;
     return rep_rows_add_deltas(&st->run_d, &st->day_d, v[1], &row, by, err);
@@ -214,7 +359,8 @@ int rep_store_insert_rows(rep_store *st, PGconn *conn, size_t m, int direct, lon
 
     *inserted = *direct_rows = 0;
     rep_rows_sort_run_phone(st->pick.v, d); /* unique ids: any order */
-    if (d > 0 && insert_direct(st, conn, st->pick.v, d, direct_rows, by, err) != 0)
+    if (d > 0 && (take_early(st, conn, st->pick.v, d, err) != 0 ||
+                  insert_direct(st, conn, st->pick.v, d, direct_rows, by, err) != 0))
         return -1;
     if (insert_checked(st, conn, st->pick.v + d, m - d, &checked, by, err) != 0)
         return -1;

@@ -22,6 +22,16 @@ typedef struct run_ref {
     int cancelled;
 } run_ref;
 
+/* A final outcome that waited in mf_early_finals for its row, taken out (deleted) in the batch
+ * that inserts the row, so the row is inserted final (rep_store_insert.c). Strings point into
+ * rep_store.early_res; NULL for NULL columns. */
+typedef struct rep_early {
+    mf_uuid id;
+    int failed; /* 1: failed, 0: delivered */
+    long long ts_ms;
+    const char *code, *msg, *channel, *pmid;
+} rep_early;
+
 struct rep_store {
     char group[256];
     char topic[256];
@@ -38,7 +48,13 @@ struct rep_store {
     run_ref *refs;
     size_t nrefs, refs_cap;
     rep_deltas run_d, day_d;
-    int direct_cooldown;  /* batches left before the direct COPY is tried again */
+    int direct_cooldown; /* batches left before the direct COPY is tried again */
+    /* early final outcomes of the direct COPY's rows, sorted by job id, and how many rows
+     * were inserted final with one (this transaction) */
+    PGresult *early_res;
+    rep_early *early;
+    size_t nearly, early_cap;
+    long long joined;
     rep_step failed_step; /* where the last failed write_once failed */
 };
 

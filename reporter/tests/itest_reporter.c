@@ -981,6 +981,76 @@ static void test_insert_modes(void **state)
     rep_store_free(st);
 }
 
+/* Final outcomes that came before their rows (delivery reports that overtook the `accepted`
+ * results: the receiver produces them anyway, docs/reporter.md "Early reports"): they wait in
+ * mf_early_finals and the rows are inserted final, with the values the update
+ * would have given them (delivered_at, failed_at, cost 0, error code and message, the status
+ * code), and message_logs sees no update at all. */
+static void test_finals_join_rows(void **state)
+{
+    itest *t = *state;
+    const int n = 400;
+    run_fx r;
+    mf_buf b;
+    long long ts = mf_test_now_ms(), wd = 0, wf = 0, end;
+    char reported[24];
+    const char *p[2] = {NULL, reported};
+
+    rep_itest_make_run(&t->fx, n, "0 s", &r);
+    p[0] = r.id;
+    snprintf(reported, sizeof(reported), "%lld", ts + 5000);
+    for (int i = 0; i < n; i++) {
+        int bad = i % 4 == 3;
+
+        produce_result(t, &r, t->fx.tpl, i, bad ? MF_RESULT_UNDELIVERED : MF_RESULT_DELIVERED, NULL,
+                       ts + 5000);
+        wd += !bad;
+        wf += bad;
+    }
+    rep_itest_flush(&t->fx);
+    start_reporter(t, t->fx.group, 0);
+    t->fx.http_port = mf_test_log_http_port(t->fx.logfile, 15000);
+    for (end = mf_test_mono_ms() + 30000;
+         mf_test_pg_ll(t->fx.pg, "SELECT count(*) FROM mf_early_finals", 0, NULL) < n;) {
+        rep_itest_assert_alive(&t->fx);
+        if (mf_test_mono_ms() > end)
+            fail_msg("the final outcomes were not kept for their rows within 30 s");
+        mf_test_sleep_ms(100);
+    }
+    for (int i = 0; i < n; i++)
+        produce_result(t, &r, t->fx.tpl, i, MF_RESULT_ACCEPTED, NULL, ts);
+    rep_itest_flush(&t->fx);
+    rep_itest_wait_completed(&t->fx, r.id, 60000);
+    rep_itest_wait_offsets(&t->fx, t->fx.group, 60000);
+    assert_int_equal(mf_test_pg_ll(t->fx.pg, "SELECT count(*) FROM mf_early_finals", 0, NULL), 0);
+    assert_int_equal(mf_test_pg_ll(t->fx.pg,
+                                   "SELECT count(*) FROM message_logs WHERE workflow_run_id = $1"
+                                   " AND status = 'delivered' AND provider_status_code = '4000'"
+                                   " AND delivered_at = to_timestamp($2::bigint / 1000.0)"
+                                   " AND failed_at IS NULL AND cost > 0 AND error_code IS NULL",
+                                   2, p),
+                     wd);
+    assert_int_equal(mf_test_pg_ll(t->fx.pg,
+                                   "SELECT count(*) FROM message_logs WHERE workflow_run_id = $1"
+                                   " AND status = 'failed' AND error_code = '3043'"
+                                   " AND provider_status_code = '3043' AND cost = 0"
+                                   " AND error_message = '단말기 Power off'"
+                                   " AND failed_at = to_timestamp($2::bigint / 1000.0)"
+                                   " AND delivered_at IS NULL",
+                                   2, p),
+                     wf);
+    rep_itest_assert_consistent(t->fx.pg, r.id);
+    mf_buf_init(&b, 0);
+    assert_int_equal(rep_itest_http_get(&t->fx, "/metrics", &b), 200);
+    assert_true(rep_itest_metric(b.data, "msgfleet_reporter_rows_total", "status=\"delivered\"",
+                                 "op=\"insert\"") == (double)wd);
+    assert_true(rep_itest_metric(b.data, "msgfleet_reporter_rows_total", "op=\"update\"", NULL) ==
+                0.0);
+    assert_true(rep_itest_metric(b.data, "msgfleet_reporter_early_finals_total",
+                                 "event=\"applied\"", NULL) == (double)n);
+    mf_buf_free(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -989,6 +1059,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_status_poller_waits_turn, setup, teardown),
         cmocka_unit_test_setup_teardown(test_status_poller_groups, setup, teardown),
         cmocka_unit_test_setup_teardown(test_insert_modes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_finals_join_rows, setup, teardown),
     };
 
     curl_global_init(CURL_GLOBAL_DEFAULT);

@@ -172,6 +172,17 @@ static int apply_finals(rep_store *st, PGconn *conn, size_t m, long long *update
     return 0;
 }
 
+int rep_store_early_waiting(PGconn *conn, int *any, mf_err *err)
+{
+    PGresult *q = mf_pg_query(conn, REP_SQL_EARLY_ANY, 0, NULL, err);
+
+    if (q == NULL)
+        return mf_err_prefix(err, "could not look for early final outcomes");
+    *any = PQntuples(q) == 1 && strcmp(PQgetvalue(q, 0, 0), "t") == 0;
+    PQclear(q);
+    return 0;
+}
+
 /* Early finals waiting for the rows of this batch's accepted results (st->pick.v[0..m), the
  * first outcomes) are applied like later outcomes: one look whether any waits at all, then,
  * only if so, one statement by job id. */
@@ -179,7 +190,6 @@ static int apply_early(rep_store *st, PGconn *conn, size_t m, long long *applied
                        mf_err *err)
 {
     mf_pgarr *ids = &st->ucols[REP_UCOL_ID];
-    PGresult *q;
     size_t i;
     int any;
 
@@ -188,10 +198,8 @@ static int apply_early(rep_store *st, PGconn *conn, size_t m, long long *applied
         ;
     if (i == m)
         return 0;
-    if ((q = mf_pg_query(conn, REP_SQL_EARLY_ANY, 0, NULL, err)) == NULL)
-        return mf_err_prefix(err, "could not look for early final outcomes");
-    any = PQntuples(q) == 1 && strcmp(PQgetvalue(q, 0, 0), "t") == 0;
-    PQclear(q);
+    if (rep_store_early_waiting(conn, &any, err) != 0)
+        return -1;
     if (!any)
         return 0;
     mf_pgarr_reset(ids);

@@ -151,10 +151,8 @@ static int take_early(rep_store *st, PGconn *conn, const mf_result *const *rows,
     }
     if (accepted == 0)
         return 0;
-    if ((q = mf_pg_query(conn, REP_SQL_EARLY_ANY, 0, NULL, err)) == NULL)
-        return mf_err_prefix(err, "could not look for early final outcomes");
-    any = PQntuples(q) == 1 && strcmp(PQgetvalue(q, 0, 0), "t") == 0;
-    PQclear(q);
+    if (rep_store_early_waiting(conn, &any, err) != 0)
+        return -1;
     if (!any)
         return 0;
     if ((params[0] = mf_pgarr_finish(ids, err)) == NULL)

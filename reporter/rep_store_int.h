@@ -73,6 +73,10 @@ int rep_store_read_deltas(rep_store *st, const PGresult *res, long long *changed
 int rep_store_exec_arrays(rep_store *st, PGconn *conn, const char *sql, mf_pgarr *arrs, int narr,
                           long long *changed, long long *by, mf_err *err);
 
+/* *any = 1 when mf_early_finals holds anything at all (one cheap look before a statement by
+ * job ids, whose array alone costs tens of ms to plan). 0 or -1. */
+int rep_store_early_waiting(PGconn *conn, int *any, mf_err *err);
+
 /* Insert the picked first outcomes st->pick.v[0..m) (rep_store_insert.c). direct: the rows the
  * direct COPY can take go that way, the others through the staging table (or the unnest
  * arrays), in the same transaction. *inserted: rows inserted, *direct_rows: of those by the

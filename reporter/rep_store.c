@@ -176,6 +176,7 @@ int rep_store_early_waiting(PGconn *conn, int *any, mf_err *err)
 {
     PGresult *q = mf_pg_query(conn, REP_SQL_EARLY_ANY, 0, NULL, err);
 
+    *any = 0;
     if (q == NULL)
         return mf_err_prefix(err, "could not look for early final outcomes");
     *any = PQntuples(q) == 1 && strcmp(PQgetvalue(q, 0, 0), "t") == 0;
@@ -191,7 +192,7 @@ static int apply_early(rep_store *st, PGconn *conn, size_t m, long long *applied
 {
     mf_pgarr *ids = &st->ucols[REP_UCOL_ID];
     size_t i;
-    int any;
+    int any = 0;
 
     *applied = 0;
     for (i = 0; i < m && st->pick.v[i]->status != MF_RESULT_ACCEPTED; i++)

@@ -136,7 +136,7 @@ static int take_early(rep_store *st, PGconn *conn, const mf_result *const *rows,
     char id[MF_UUID_STR_SIZE];
     PGresult *q;
     size_t i, accepted = 0;
-    int any;
+    int any = 0;
 
     PQclear(st->early_res);
     st->early_res = NULL;

@@ -1273,14 +1273,15 @@ def main(argv):
         sim = Sim(campaign.start_simulator(simfleet, campaign.free_port()))
         ctx["sim"] = sim
         fleet.env = campaign.fleet_env(dsn, f"{name}.", sim.url, name)
-        fleet.env.update(kv.split("=", 1) for kv in a.fleet_env)
-        if a.fleet_env:
-            log(f"fleet settings added: {' '.join(a.fleet_env)}")
         # delivery reports arrive by webhook (reporter-1), as SOLAPI sends them; the status
         # poller is the fallback after its production delay (10 minutes)
         wh_port, wh_token = campaign.free_port(), f"{random.randrange(16**40):040x}"
         fleet.env.update({"MF_REPORTER_STATUS_POLL_AFTER_MS": "600000",
                           "MF_REPORTER_STATUS_DELAY_MS": "600000"})
+        # an experiment's settings win over the bench's own (they used to be overwritten)
+        fleet.env.update(kv.split("=", 1) for kv in a.fleet_env)
+        if a.fleet_env:
+            log(f"fleet settings added: {' '.join(a.fleet_env)}")
         campaign.start_fleet(fleet, a.senders, reporters=a.reporters, extra={"reporter-1": {
             "MF_REPORTER_WEBHOOK_ENABLED": "true", "MF_REPORTER_WEBHOOK_PORT": str(wh_port),
             "MF_REPORTER_WEBHOOK_TOKEN": wh_token}})

@@ -46,21 +46,33 @@ static const char LEASE_SQL[] =
     "  sweep_started_at IS NULL"
     "   OR sweep_started_at < now() - make_interval(secs => $3::bigint / 1000.0)";
 
-/* One step: the next open groups after the cursor, created before the status delay (their
- * messages were sent after that), in id order: as many as hold $3 open jobs, at least one, at
- * most 50 (each job array read is a detoast: groups hold up to 10,000 jobs). Their open jobs
- * (open_job_ids, or all of job_ids until a step narrowed them) are read by primary key. In the
+/* One step: the next open groups after the cursor, created before the due line d (below;
+ * their messages were sent after that), in id order: as many as hold $3 open jobs, at least
+ * one, at most 50 (each job array read is a detoast: groups hold up to 10,000 jobs). Their
+ * open jobs (open_job_ids, or all of job_ids until a step narrowed them) are read by primary
+ * key. In the
  * same statement each group keeps only the jobs that are not final yet (no row, or still
  * `sent`: a final row never becomes `sent` again), and a group without any gets final_at, so
  * later sweeps read only what is left. One row per open job: its row (REP_FINAL_COLS, NULL
  * when the reporters have not written it yet), its group, and whether it is due for a check;
- * one row of NULLs when no job is open. $1 cursor, $2 delay ms, $3 batch. */
+ * one row of NULLs when no job is open. The due line: the delay before now, or, while a
+ * receiver has recorded final reports within $4 ms (0: never), before the send time of the
+ * latest message they reached (migration 0018), but at most $5 ms before now: a message sent
+ * after that line is still in the reports' queue, not lost. $1 cursor, $2 delay ms, $3 batch,
+ * $4 and $5 ms. */
 static const char STEP_SQL[] =
-    "WITH g AS ("
+    "WITH d AS ("
+    "  SELECT CASE WHEN reports_at > now() - make_interval(secs => $4::bigint / 1000.0)"
+    "   THEN GREATEST(LEAST(reports_sent_upto, now()),"
+    "                 now() - make_interval(secs => $5::bigint / 1000.0))"
+    "   ELSE now() END"
+    "   - make_interval(secs => $2::bigint / 1000.0) AS due_before"
+    "  FROM mf_status_poller WHERE id = 1),"
+    " g AS ("
     "  SELECT id, jobs, cardinality(jobs) AS n, sum(cardinality(jobs)) OVER (ORDER BY id) AS upto"
     "  FROM (SELECT id, coalesce(open_job_ids, job_ids) AS jobs FROM mf_claim_groups"
     "        WHERE final_at IS NULL AND id > $1::bigint"
-    "          AND created_at < now() - make_interval(secs => $2::bigint / 1000.0)"
+    "          AND created_at < (SELECT due_before FROM d)"
     "        ORDER BY id LIMIT LEAST($3::int, 50)) x),"
     " j AS MATERIALIZED ("
     "  SELECT g.id AS gid, g.n, u.job_id, m.id IS NOT NULL AND m.status <> 'sent' AS final"
@@ -79,7 +91,7 @@ static const char STEP_SQL[] =
     " LEFT JOIN LATERAL ("
     "  SELECT " REP_FINAL_COLS ", j.gid,"
     "   m.status = 'sent' AND m.provider_message_id IS NOT NULL"
-    "    AND m.sent_at < now() - make_interval(secs => $2::bigint / 1000.0) AS due"
+    "    AND m.sent_at < (SELECT due_before FROM d) AS due"
     "  FROM j LEFT JOIN message_logs m ON m.id = j.job_id"
     "   LEFT JOIN workflow_runs r ON r.id = m.workflow_run_id"
     "  WHERE NOT j.final) x ON true"
@@ -113,6 +125,12 @@ static const char RELEASE_SQL[] =
 /* A lease outlives a stalled poll step (list API timeouts, a Kafka flush) by a wide margin; a
  * poller that stops gives it back at once. */
 enum { LEASE_MS = 60000, STANDBY_WAIT_MS = 2000 };
+
+/* Reports count as still coming while a receiver recorded one within REPORTS_QUIET_MS; after
+ * it the poller goes by the clock again (a campaign's reports come several times a second).
+ * Reports further behind the clock than REPORTS_BEHIND_MAX_MS are not waited for: a stray
+ * old report must not hold back the polling of today's messages. */
+enum { REPORTS_QUIET_MS = 60000, REPORTS_BEHIND_MAX_MS = 3600000 };
 
 struct rep_status {
     const reporter_config *cfg;
@@ -306,7 +324,7 @@ static int sort_rows(poll_step *st, mf_err *err)
  * the lease, -1 with err. */
 static int lease_and_read(rep_status *s, poll_step *st, int *may_wrap, mf_err *err)
 {
-    char lease[32], recheck[32], delay[32], batch[32];
+    char lease[32], recheck[32], delay[32], batch[32], quiet[32], behind[32];
     const char *lp[3] = {s->cfg->common.instance_id, lease, recheck};
     PGresult *l = NULL;
     int rc = -1, held;
@@ -319,16 +337,18 @@ static int lease_and_read(rep_status *s, poll_step *st, int *may_wrap, mf_err *e
     snprintf(delay, sizeof(delay), "%lld",
              s->cfg->webhook_enabled ? s->cfg->status_poll_after_ms : s->cfg->status_delay_ms);
     snprintf(batch, sizeof(batch), "%lld", s->cfg->status_batch);
+    snprintf(quiet, sizeof(quiet), "%d", s->cfg->webhook_enabled ? REPORTS_QUIET_MS : 0);
+    snprintf(behind, sizeof(behind), "%d", REPORTS_BEHIND_MAX_MS);
     if (mf_pg_begin(s->pg, err) != 0)
         return -1;
     if ((l = mf_pg_query(s->pg, LEASE_SQL, 3, lp, err)) == NULL)
         goto out;
     held = PQntuples(l) == 1;
     if (held) {
-        const char *gp[3] = {PQgetvalue(l, 0, 0), delay, batch};
+        const char *gp[5] = {PQgetvalue(l, 0, 0), delay, batch, quiet, behind};
 
         *may_wrap = PQgetvalue(l, 0, 1)[0] == 't' && PQgetvalue(l, 0, 2)[0] == 't';
-        if ((st->q = mf_pg_query(s->pg, STEP_SQL, 3, gp, err)) == NULL || sort_rows(st, err) != 0)
+        if ((st->q = mf_pg_query(s->pg, STEP_SQL, 5, gp, err)) == NULL || sort_rows(st, err) != 0)
             goto out;
     }
     if (mf_pg_commit(s->pg, err) != 0)

@@ -671,7 +671,10 @@ static void test_webhook_reports(void **state)
     stop_reporter(t);
 
     /* ... which it asks about once they are older than MF_REPORTER_STATUS_POLL_AFTER_MS (here
-     * the API is unreachable: the poll fails, the rows stay as they are) */
+     * the API is unreachable: the poll fails, the rows stay as they are); the reports above
+     * made two minutes old, else the poller counts from the send of the rows they reached, the
+     * same as these rows' (test_webhook_frontier) */
+    mf_test_pg_exec(t->fx.pg, "UPDATE mf_status_poller SET reports_at = now() - interval '2 min'");
     more[11] = "1000";
     start_reporter(t, t->fx.brokers, more);
     for (long long since = mf_test_mono_ms(), waited = 0;
@@ -758,6 +761,95 @@ static void wait_metric(itest *t, const char *name, const char *filter, long lon
     }
     fail_msg("%s{%s} is %lld, not %lld, after %d ms (see %s)", name, filter ? filter : "", got,
              want, timeout_ms, t->fx.logfile);
+}
+
+/*
+ * While delivery reports keep coming, a message is overdue only against the messages they
+ * reached: the receiver records the latest send among the reported rows
+ * (mf_status_poller.reports_sent_upto), and the poller leaves alone the rows sent less than
+ * MF_REPORTER_STATUS_POLL_AFTER_MS after it, although the clock says they are overdue. Once no
+ * report came for a minute, it goes by the clock again (here the API is unreachable: asking
+ * shows as a failed poll).
+ */
+static void test_webhook_frontier(void **state)
+{
+    itest *t = *state;
+    const char *more[] = {"MF_REPORTER_STATUS_ENABLED",
+                          "true",
+                          "MF_COOLSMS_BASE_URL",
+                          "http://127.0.0.1:1",
+                          "MF_COOLSMS_API_KEY",
+                          "NCSWEBHOOKTEST01",
+                          "MF_COOLSMS_API_SECRET",
+                          "WEBHOOKTESTSECRET0123456789ABCDEF",
+                          "MF_REPORTER_STATUS_POLL_AFTER_MS",
+                          "600000",
+                          "MF_REPORTER_STATUS_MAX_DEFER_MS",
+                          "0",
+                          "MF_REPORTER_STATUS_INTERVAL_MS",
+                          "100",
+                          NULL};
+    const char *p[1] = {NULL};
+    long long sent0, upto;
+    mf_buf body, out;
+    mf_err err;
+
+    mf_buf_init(&body, 0);
+    mf_buf_init(&out, 0);
+    make_run(t);
+    start_reporter(t, t->fx.brokers, NULL); /* the receiver alone */
+    wait_count(t, "status = 'sent'", NJOBS, 30000);
+    /* sent 15 minutes ago, job 0 30 minutes ago: all overdue by the clock */
+    p[0] = t->run.id;
+    assert_int_equal(mf_test_pg_ll(t->fx.pg,
+                                   "WITH u AS (UPDATE message_logs SET sent_at = now() -"
+                                   " interval '15 min' WHERE workflow_run_id = $1::uuid"
+                                   " RETURNING 1) SELECT count(*) FROM u",
+                                   1, p),
+                     NJOBS);
+    p[0] = t->job[0];
+    assert_int_equal(mf_test_pg_ll(t->fx.pg,
+                                   "WITH u AS (UPDATE message_logs SET sent_at = now() -"
+                                   " interval '30 min' WHERE id = $1::uuid RETURNING 1)"
+                                   " SELECT count(*) FROM u",
+                                   1, p),
+                     1);
+    mf_test_pg_exec(t->fx.pg, "UPDATE mf_claim_groups SET created_at = now() - interval '31 min'");
+    sent0 = col_ll(t, 0, "floor(extract(epoch FROM sent_at) * 1000)::bigint");
+
+    /* job 0's report: the frontier is its send, 30 minutes ago */
+    mf_buf_append_char(&body, '[', &err);
+    add_report(&body, 1, t->mid[0], t->job[0], t->run.id, "SMS", "4000", "", mf_test_now_ms(), 0);
+    mf_buf_append_char(&body, ']', &err);
+    assert_int_equal(post_report(t, TOKEN, body.data, &out), 200);
+    wait_count(t, "status = 'delivered'", 1, 20000);
+    upto = mf_test_pg_ll(t->fx.pg,
+                         "SELECT floor(extract(epoch FROM reports_sent_upto) * 1000)::bigint"
+                         " FROM mf_status_poller WHERE reports_at > now() - interval '1 min'",
+                         0, NULL);
+    print_message("frontier %lld ms, job 0 sent at %lld ms\n", upto, sent0);
+    assert_true(upto >= sent0 - 1 && upto <= sent0 + 1);
+    stop_reporter(t);
+
+    /* the poller: nothing due while the reports keep coming */
+    start_reporter(t, t->fx.brokers, more);
+    mf_test_sleep_ms(3000);
+    assert_true(metric(t, "msgfleet_reporter_status_polls_total", "outcome=\"idle\"") > 0);
+    assert_int_equal(
+        (long long)metric(t, "msgfleet_reporter_status_polls_total", "outcome=\"error\""), 0);
+
+    /* no report for two minutes: by the clock, the rows are asked about */
+    mf_test_pg_exec(t->fx.pg, "UPDATE mf_status_poller SET reports_at = now() - interval '2 min'");
+    for (long long since = mf_test_mono_ms(), waited = 0;
+         metric(t, "msgfleet_reporter_status_polls_total", "outcome=\"error\"") == 0;
+         waited = mf_test_mono_ms() - since) {
+        if (waited > 15000)
+            fail_msg("the poller did not ask about the overdue rows (see %s)", t->fx.logfile);
+        mf_test_sleep_ms(100);
+    }
+    stop_reporter(t);
+    mf_buf_free(&body);
+    mf_buf_free(&out);
 }
 
 static long long early_waiting(itest *t)
@@ -975,6 +1067,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_webhook_reports, setup, rep_itest_teardown),
         cmocka_unit_test_setup_teardown(test_webhook_kafka_down, setup, rep_itest_teardown),
         cmocka_unit_test_setup_teardown(test_webhook_early, setup, rep_itest_teardown),
+        cmocka_unit_test_setup_teardown(test_webhook_frontier, setup, rep_itest_teardown),
     };
 
     curl_global_init(CURL_GLOBAL_DEFAULT);

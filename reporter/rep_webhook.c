@@ -39,12 +39,15 @@ static const char RUNS_SQL[] =
 /* clang-format on */
 
 /* How far the final reports have come (mf_status_poller, migration 0018): the status poller
- * counts a message's lateness from there while reports keep coming. Monotonic: GREATEST. */
+ * counts a message's lateness from there while reports keep coming. Monotonic: GREATEST.
+ * SKIP LOCKED: the poller holds the row through each lease-and-read transaction (up to
+ * hundreds of ms); waiting for it would hold up every report request behind the receiver's
+ * lock, so the receiver tries again with its next request instead. */
 /* clang-format off */
 static const char FRONTIER_SQL[] =
     "UPDATE mf_status_poller SET reports_at = now(),"
     " reports_sent_upto = GREATEST(reports_sent_upto, to_timestamp($1::bigint / 1000.0))"
-    " WHERE id = 1";
+    " WHERE id = (SELECT id FROM mf_status_poller WHERE id = 1 FOR UPDATE SKIP LOCKED)";
 /* clang-format on */
 
 /* At most one frontier write per receiver and interval: one row, written by every receiver. */
@@ -251,12 +254,15 @@ static int lookup(rep_webhook *w, const char *sql, mf_pgarr *ids, PGresult **q, 
 }
 
 /* Record that final reports came, about messages sent up to sent_ms (0: none with a row),
- * once per FRONTIER_EVERY_MS. A failed write is logged: the poller then goes by the clock. */
+ * once per FRONTIER_EVERY_MS. A failed write is logged and not retried before the interval
+ * ends (the poller goes by the clock meanwhile); a skipped one (row locked) is retried with
+ * the next request. */
 static void note_frontier(rep_webhook *w, long long sent_ms)
 {
     char v[32];
     const char *p[1] = {v};
-    long long now = mf_clock_mono_ms();
+    long long now = mf_clock_mono_ms(), affected = 0;
+    int failed;
     mf_err e;
 
     mf_err_clear(&e);
@@ -265,10 +271,13 @@ static void note_frontier(rep_webhook *w, long long sent_ms)
         w->frontier_ms = sent_ms;
     if (w->frontier_ms > 0 && now - w->frontier_written_at >= FRONTIER_EVERY_MS && w->pg != NULL) {
         snprintf(v, sizeof(v), "%lld", w->frontier_ms);
-        w->frontier_written_at = now;
-        if (mf_pg_ensure(w->pg, &e) != 0 || mf_pg_command(w->pg, FRONTIER_SQL, 1, p, NULL, &e) != 0)
+        failed = mf_pg_ensure(w->pg, &e) != 0 ||
+                 mf_pg_command(w->pg, FRONTIER_SQL, 1, p, &affected, &e) != 0;
+        if (failed)
             MF_LOG(w->log, MF_LOG_WARN, "could not record how far the reports have come",
                    MF_KV_S("error", e.msg));
+        if (failed || affected > 0)
+            w->frontier_written_at = now;
     }
     pthread_mutex_unlock(&w->lock);
 }

@@ -466,6 +466,24 @@ static void add_report(mf_buf *b, int wrapped, const char *mid, const char *job,
         mf_buf_printf(b, &err, ",\"retryCount\":0}");
 }
 
+/* The status poller on, its list API unreachable (asking shows as an `error` poll). */
+#define POLLER_ON                                                                                  \
+    "MF_REPORTER_STATUS_ENABLED", "true", "MF_COOLSMS_BASE_URL", "http://127.0.0.1:1",             \
+        "MF_COOLSMS_API_KEY", "NCSWEBHOOKTEST01", "MF_COOLSMS_API_SECRET",                         \
+        "WEBHOOKTESTSECRET0123456789ABCDEF"
+
+/* Until the status poller has asked the (unreachable) list API once: an `error` poll. */
+static void wait_asked(itest *t)
+{
+    for (long long since = mf_test_mono_ms(), waited = 0;
+         metric(t, "msgfleet_reporter_status_polls_total", "outcome=\"error\"") == 0;
+         waited = mf_test_mono_ms() - since) {
+        if (waited > 15000)
+            fail_msg("the poller did not ask about the sent rows (see %s)", t->fx.logfile);
+        mf_test_sleep_ms(100);
+    }
+}
+
 /* ---- tests ------------------------------------------------------------------------------- */
 
 /*
@@ -477,21 +495,10 @@ static void add_report(mf_buf *b, int wrapped, const char *mid, const char *job,
 static void test_webhook_reports(void **state)
 {
     itest *t = *state;
-    const char *more[] = {"MF_REPORTER_STATUS_ENABLED",
-                          "true",
-                          "MF_COOLSMS_BASE_URL",
-                          "http://127.0.0.1:1",
-                          "MF_COOLSMS_API_KEY",
-                          "NCSWEBHOOKTEST01",
-                          "MF_COOLSMS_API_SECRET",
-                          "WEBHOOKTESTSECRET0123456789ABCDEF",
-                          "MF_REPORTER_STATUS_DELAY_MS",
-                          "0",
-                          "MF_REPORTER_STATUS_POLL_AFTER_MS",
-                          "600000",
-                          "MF_REPORTER_STATUS_INTERVAL_MS",
-                          "100",
-                          NULL};
+    const char *more[] = {POLLER_ON, "MF_REPORTER_STATUS_DELAY_MS",
+                          "0",       "MF_REPORTER_STATUS_POLL_AFTER_MS",
+                          "600000",  "MF_REPORTER_STATUS_INTERVAL_MS",
+                          "100",     NULL};
     long long recv = mf_test_now_ms() + 60000, fail_at = recv + 1234;
     char foreign_job[MF_UUID_STR_SIZE], other_run[MF_UUID_STR_SIZE], v[512], before[128],
         after[128], path[256];
@@ -677,13 +684,7 @@ static void test_webhook_reports(void **state)
     mf_test_pg_exec(t->fx.pg, "UPDATE mf_status_poller SET reports_at = now() - interval '2 min'");
     more[11] = "1000";
     start_reporter(t, t->fx.brokers, more);
-    for (long long since = mf_test_mono_ms(), waited = 0;
-         metric(t, "msgfleet_reporter_status_polls_total", "outcome=\"error\"") == 0;
-         waited = mf_test_mono_ms() - since) {
-        if (waited > 15000)
-            fail_msg("the poller did not ask about the sent rows (see %s)", t->fx.logfile);
-        mf_test_sleep_ms(100);
-    }
+    wait_asked(t);
     digest(t, after, sizeof(after));
     assert_string_equal(before, after);
     stop_reporter(t);
@@ -774,23 +775,13 @@ static void wait_metric(itest *t, const char *name, const char *filter, long lon
 static void test_webhook_frontier(void **state)
 {
     itest *t = *state;
-    const char *more[] = {"MF_REPORTER_STATUS_ENABLED",
-                          "true",
-                          "MF_COOLSMS_BASE_URL",
-                          "http://127.0.0.1:1",
-                          "MF_COOLSMS_API_KEY",
-                          "NCSWEBHOOKTEST01",
-                          "MF_COOLSMS_API_SECRET",
-                          "WEBHOOKTESTSECRET0123456789ABCDEF",
-                          "MF_REPORTER_STATUS_POLL_AFTER_MS",
-                          "600000",
-                          "MF_REPORTER_STATUS_MAX_DEFER_MS",
-                          "0",
-                          "MF_REPORTER_STATUS_INTERVAL_MS",
-                          "100",
-                          NULL};
+    const char *more[] = {POLLER_ON, "MF_REPORTER_STATUS_POLL_AFTER_MS",
+                          "600000",  "MF_REPORTER_STATUS_MAX_DEFER_MS",
+                          "0",       "MF_REPORTER_STATUS_INTERVAL_MS",
+                          "100",     NULL};
     const char *p[1] = {NULL};
-    long long sent0, upto;
+    long long sent0, upto, t0, took;
+    PGconn *locker;
     mf_buf body, out;
     mf_err err;
 
@@ -817,12 +808,29 @@ static void test_webhook_frontier(void **state)
     mf_test_pg_exec(t->fx.pg, "UPDATE mf_claim_groups SET created_at = now() - interval '31 min'");
     sent0 = col_ll(t, 0, "floor(extract(epoch FROM sent_at) * 1000)::bigint");
 
-    /* job 0's report: the frontier is its send, 30 minutes ago */
+    /* job 0's report while a poller holds the row: answered at once, the frontier not
+     * written (SKIP LOCKED) */
     mf_buf_append_char(&body, '[', &err);
     add_report(&body, 1, t->mid[0], t->job[0], t->run.id, "SMS", "4000", "", mf_test_now_ms(), 0);
     mf_buf_append_char(&body, ']', &err);
+    locker = mf_test_pg_connect(t->fx.admin_dsn, t->fx.db, "PostgreSQL (a second session)");
+    mf_test_pg_exec(locker, "BEGIN");
+    mf_test_pg_exec(locker, "SELECT * FROM mf_status_poller WHERE id = 1 FOR UPDATE");
+    t0 = mf_test_mono_ms();
     assert_int_equal(post_report(t, TOKEN, body.data, &out), 200);
+    took = mf_test_mono_ms() - t0;
+    print_message("report answered in %lld ms with the row locked\n", took);
+    assert_true(took < 2000);
     wait_count(t, "status = 'delivered'", 1, 20000);
+    assert_int_equal(mf_test_pg_ll(t->fx.pg,
+                                   "SELECT count(*) FROM mf_status_poller"
+                                   " WHERE reports_at IS NULL AND reports_sent_upto IS NULL",
+                                   0, NULL),
+                     1);
+    mf_test_pg_exec(locker, "COMMIT");
+    PQfinish(locker);
+    /* the same report again (a duplicate now): the frontier is job 0's send, 30 minutes ago */
+    assert_int_equal(post_report(t, TOKEN, body.data, &out), 200);
     upto = mf_test_pg_ll(t->fx.pg,
                          "SELECT floor(extract(epoch FROM reports_sent_upto) * 1000)::bigint"
                          " FROM mf_status_poller WHERE reports_at > now() - interval '1 min'",
@@ -840,13 +848,7 @@ static void test_webhook_frontier(void **state)
 
     /* no report for two minutes: by the clock, the rows are asked about */
     mf_test_pg_exec(t->fx.pg, "UPDATE mf_status_poller SET reports_at = now() - interval '2 min'");
-    for (long long since = mf_test_mono_ms(), waited = 0;
-         metric(t, "msgfleet_reporter_status_polls_total", "outcome=\"error\"") == 0;
-         waited = mf_test_mono_ms() - since) {
-        if (waited > 15000)
-            fail_msg("the poller did not ask about the overdue rows (see %s)", t->fx.logfile);
-        mf_test_sleep_ms(100);
-    }
+    wait_asked(t);
     stop_reporter(t);
     mf_buf_free(&body);
     mf_buf_free(&out);
@@ -869,19 +871,9 @@ static long long early_waiting(itest *t)
 static void test_webhook_early(void **state)
 {
     itest *t = *state;
-    const char *more[] = {"MF_REPORTER_STATUS_ENABLED",
-                          "true",
-                          "MF_COOLSMS_BASE_URL",
-                          "http://127.0.0.1:1",
-                          "MF_COOLSMS_API_KEY",
-                          "NCSWEBHOOKTEST01",
-                          "MF_COOLSMS_API_SECRET",
-                          "WEBHOOKTESTSECRET0123456789ABCDEF",
-                          "MF_REPORTER_STATUS_POLL_AFTER_MS",
-                          "10800000",
-                          "MF_REPORTER_STATUS_INTERVAL_MS",
-                          "100",
-                          NULL};
+    const char *more[] = {POLLER_ON,  "MF_REPORTER_STATUS_POLL_AFTER_MS",
+                          "10800000", "MF_REPORTER_STATUS_INTERVAL_MS",
+                          "100",      NULL};
     long long recv = mf_test_now_ms() + 60000, fail_at = recv + 1234, t0;
     char no_run[MF_UUID_STR_SIZE], v[512], before[128], after[128];
     const char *p[1];

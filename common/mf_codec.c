@@ -622,6 +622,7 @@ static const field result_fields[] = {
     FLD(mf_result, "msg", F_STR, 0, msg, 0),
     FLD(mf_result, "ts", F_I64, 1, ts_ms, 0),
     FLD(mf_result, "sat", F_I64, 0, sent_ms, 0),
+    FLD(mf_result, "rpt", F_I32, 0, reported, 0),
 };
 
 static const field dlq_fields[] = {

@@ -134,6 +134,8 @@ typedef struct mf_result {
     const char *msg;             /* msg  status/error message (optional) */
     int64_t ts_ms;               /* ts   event time */
     int64_t sent_ms;             /* sat  sent_at, 0 = unknown (optional) */
+    int32_t reported;            /* rpt  1: a delivery report (webhook) gave this final outcome
+                                  * (optional, 0 = absent) */
 } mf_result;
 
 /* Topic `dlq`, key = original key. */

@@ -136,10 +136,10 @@ int mf_codec_encode_result(msgpack_sbuffer *buf, const mf_result *r, mf_err *err
         return mf_err_set(err, "could not encode result: invalid st, type or ch");
     if (!has(r->to))
         return mf_err_set(err, "could not encode result: key \"to\" is empty");
-    if (r->attempt < 0 || r->ts_ms < 0 || r->sent_ms < 0)
-        return mf_err_set(err, "could not encode result: negative att, ts or sat");
+    if (r->attempt < 0 || r->ts_ms < 0 || r->sent_ms < 0 || r->reported < 0)
+        return mf_err_set(err, "could not encode result: negative att, ts, sat or rpt");
     n += has(r->name) + (ch != NULL) + has(r->text) + (r->vars.n > 0) + has(r->provider_msg_id) +
-         has(r->group_id) + has(r->code) + has(r->msg) + (r->sent_ms > 0);
+         has(r->group_id) + has(r->code) + has(r->msg) + (r->sent_ms > 0) + (r->reported > 0);
     packer_start(&pk, buf);
     if (pack_head(&pk, n, err) < 0 || pack_uuid(&pk, "id", &r->id, err) < 0 ||
         pack_uuid(&pk, "run", &r->run, err) < 0 || pack_uuid(&pk, "wf", &r->wf, err) < 0 ||
@@ -153,7 +153,8 @@ int mf_codec_encode_result(msgpack_sbuffer *buf, const mf_result *r, mf_err *err
         pack_opt_str(&pk, "gid", r->group_id, err) < 0 ||
         pack_opt_str(&pk, "code", r->code, err) < 0 || pack_opt_str(&pk, "msg", r->msg, err) < 0 ||
         pack_i64(&pk, "ts", r->ts_ms, err) < 0 ||
-        (r->sent_ms > 0 && pack_i64(&pk, "sat", r->sent_ms, err) < 0))
+        (r->sent_ms > 0 && pack_i64(&pk, "sat", r->sent_ms, err) < 0) ||
+        (r->reported > 0 && pack_i64(&pk, "rpt", r->reported, err) < 0))
         return mf_err_prefix(err, "could not encode result");
     return 0;
 }

@@ -108,6 +108,7 @@ int rep_final_produce(mf_kafka_producer *prod, const char *topic, msgpack_sbuffe
     r.code = rep->status_code;
     r.msg = nonempty(rep->status_message);
     r.ts_ms = report_ms(rep);
+    r.reported = rep->via_webhook ? 1 : 0;
     r.sent_ms = PQgetisnull(q, row, REP_FINAL_SENT)
                     ? 0
                     : strtoll(PQgetvalue(q, row, REP_FINAL_SENT), NULL, 10);
@@ -145,6 +146,7 @@ int rep_final_produce_early(mf_kafka_producer *prod, const char *topic, msgpack_
     r.code = rep->status_code;
     r.msg = nonempty(rep->status_message);
     r.ts_ms = report_ms(rep);
+    r.reported = rep->via_webhook ? 1 : 0;
     if (mf_codec_encode_result(sbuf, &r, err) != 0)
         return -1;
     return mf_kafka_produce(prod, topic, job, MF_UUID_STR_LEN, sbuf->data, sbuf->size, msg_opaque,

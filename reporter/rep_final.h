@@ -52,6 +52,8 @@ typedef struct rep_final_report {
     const char *date_processed;
     mf_msg_type channel; /* what carried it when the report says (an alimtalk that fell
                                  * back to SMS/LMS); MF_TYPE_NONE: the row's channel */
+    int via_webhook;     /* 1: a delivery report the provider posted (the result's `rpt`: the
+                          * reporters track how far these are applied), 0: the poller asked */
 } rep_final_report;
 
 /* 1 for a final status code: anything but "" (unknown), 2000 (accepted) and 3000 (at the

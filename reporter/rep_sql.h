@@ -250,10 +250,14 @@ static const char REP_SQL_EXISTING_RUNS[] =
 
 static const char REP_SQL_OFFSETS[] =
     "INSERT INTO mf_consumer_offsets AS o (consumer_group, topic, partition, next_offset,"
-    " updated_at)"
-    " SELECT $1, $2, p, n, now() FROM unnest($3::int[], $4::bigint[]) AS x(p, n)"
+    " updated_at, reports_at, reports_sent_upto)"
+    " SELECT $1, $2, p, n, now(), CASE WHEN s > 0 THEN now() END,"
+    "  CASE WHEN s > 0 THEN to_timestamp(s / 1000.0) END"
+    " FROM unnest($3::int[], $4::bigint[], $5::bigint[]) AS x(p, n, s)"
     " ON CONFLICT (consumer_group, topic, partition) DO UPDATE SET"
-    "  next_offset = GREATEST(o.next_offset, EXCLUDED.next_offset), updated_at = now()";
+    "  next_offset = GREATEST(o.next_offset, EXCLUDED.next_offset), updated_at = now(),"
+    "  reports_at = COALESCE(EXCLUDED.reports_at, o.reports_at),"
+    "  reports_sent_upto = GREATEST(o.reports_sent_upto, EXCLUDED.reports_sent_upto)";
 
 static const char REP_SQL_LOAD_OFFSETS[] =
     "SELECT partition, next_offset FROM mf_consumer_offsets"

@@ -55,19 +55,22 @@ static const char LEASE_SQL[] =
  * `sent`: a final row never becomes `sent` again), and a group without any gets final_at, so
  * later sweeps read only what is left. One row per open job: its row (REP_FINAL_COLS, NULL
  * when the reporters have not written it yet), its group, and whether it is due for a check;
- * one row of NULLs when no job is open. The due line: the delay before now, or, while a
- * receiver has recorded final reports within $4 ms (0: never), before the send time of the
- * latest message they reached (migration 0018), but at most $5 ms before now: a message sent
- * after that line is still in the reports' queue, not lost. $1 cursor, $2 delay ms, $3 batch,
- * $4 and $5 ms. */
+ * one row of NULLs when no job is open. The due line: the delay before now, or, while the
+ * reporters have applied delivery reports within $4 ms, before the send time of the latest
+ * message they reached in the slowest of those partitions (mf_consumer_offsets, migration
+ * 0019), but at most $5 ms before now: a message sent after that line has its report still
+ * on the results topic or with the provider, not lost. $1 cursor, $2 delay ms, $3 batch, $4
+ * and $5 ms. */
 static const char STEP_SQL[] =
-    "WITH d AS ("
-    "  SELECT CASE WHEN reports_at > now() - make_interval(secs => $4::bigint / 1000.0)"
-    "   THEN GREATEST(LEAST(reports_sent_upto, now()),"
-    "                 now() - make_interval(secs => $5::bigint / 1000.0))"
+    "WITH f AS ("
+    "  SELECT min(reports_sent_upto) AS upto FROM mf_consumer_offsets"
+    "  WHERE reports_at > now() - make_interval(secs => $4::bigint / 1000.0)),"
+    " d AS ("
+    "  SELECT CASE WHEN upto IS NOT NULL"
+    "   THEN GREATEST(LEAST(upto, now()), now() - make_interval(secs => $5::bigint / 1000.0))"
     "   ELSE now() END"
     "   - make_interval(secs => $2::bigint / 1000.0) AS due_before"
-    "  FROM mf_status_poller WHERE id = 1),"
+    "  FROM f),"
     " g AS ("
     "  SELECT id, jobs, cardinality(jobs) AS n, sum(cardinality(jobs)) OVER (ORDER BY id) AS upto"
     "  FROM (SELECT id, coalesce(open_job_ids, job_ids) AS jobs FROM mf_claim_groups"
@@ -126,10 +129,11 @@ static const char RELEASE_SQL[] =
  * poller that stops gives it back at once. */
 enum { LEASE_MS = 60000, STANDBY_WAIT_MS = 2000 };
 
-/* Reports count as still coming while a receiver recorded one within REPORTS_QUIET_MS; after
- * it the poller goes by the clock again (a campaign's reports come several times a second).
- * Reports further behind the clock than REPORTS_BEHIND_MAX_MS are not waited for: a stray
- * old report must not hold back the polling of today's messages. */
+/* A partition of the results topic counts while the reporters applied a delivery report from
+ * it within REPORTS_QUIET_MS; when none did, the poller goes by the clock again (a campaign's
+ * reports come several times a second). Reports further behind the clock than
+ * REPORTS_BEHIND_MAX_MS are not waited for: a stray old report must not hold back the
+ * polling of today's messages for long. */
 enum { REPORTS_QUIET_MS = 60000, REPORTS_BEHIND_MAX_MS = 3600000 };
 
 struct rep_status {
@@ -337,7 +341,7 @@ static int lease_and_read(rep_status *s, poll_step *st, int *may_wrap, mf_err *e
     snprintf(delay, sizeof(delay), "%lld",
              s->cfg->webhook_enabled ? s->cfg->status_poll_after_ms : s->cfg->status_delay_ms);
     snprintf(batch, sizeof(batch), "%lld", s->cfg->status_batch);
-    snprintf(quiet, sizeof(quiet), "%d", s->cfg->webhook_enabled ? REPORTS_QUIET_MS : 0);
+    snprintf(quiet, sizeof(quiet), "%d", REPORTS_QUIET_MS);
     snprintf(behind, sizeof(behind), "%d", REPORTS_BEHIND_MAX_MS);
     if (mf_pg_begin(s->pg, err) != 0)
         return -1;

@@ -299,24 +299,27 @@ static int lock_runs(rep_store *st, PGconn *conn, const mf_result *res, size_t n
 static int store_offsets(rep_store *st, PGconn *conn, const rep_offset *offs, size_t noffs,
                          mf_err *err)
 {
-    mf_pgarr *p = &st->ucols[0], *o = &st->ucols[1];
-    const char *params[4];
+    mf_pgarr *p = &st->ucols[0], *o = &st->ucols[1], *s = &st->ucols[2];
+    const char *params[5];
     size_t i;
 
     if (noffs == 0)
         return 0;
     mf_pgarr_reset(p);
     mf_pgarr_reset(o);
+    mf_pgarr_reset(s);
     for (i = 0; i < noffs; i++)
         if (mf_pgarr_add_ll(p, offs[i].partition, err) != 0 ||
-            mf_pgarr_add_ll(o, offs[i].next_offset, err) != 0)
+            mf_pgarr_add_ll(o, offs[i].next_offset, err) != 0 ||
+            mf_pgarr_add_ll(s, offs[i].reports_sent_ms, err) != 0)
             return -1;
     params[0] = st->group;
     params[1] = st->topic;
     if ((params[2] = mf_pgarr_finish(p, err)) == NULL ||
-        (params[3] = mf_pgarr_finish(o, err)) == NULL)
+        (params[3] = mf_pgarr_finish(o, err)) == NULL ||
+        (params[4] = mf_pgarr_finish(s, err)) == NULL)
         return -1;
-    if (mf_pg_command(conn, REP_SQL_OFFSETS, 4, params, NULL, err) != 0)
+    if (mf_pg_command(conn, REP_SQL_OFFSETS, 5, params, NULL, err) != 0)
         return mf_err_prefix(err, "could not store the consumer offsets");
     return 0;
 }

@@ -15,10 +15,14 @@
 
 typedef struct rep_store rep_store;
 
-/* Next offset to store for one partition of the results topic. */
+/* Next offset to store for one partition of the results topic, and how far the delivery
+ * reports among the batch's results from it reach: the latest send time (epoch ms) of a
+ * message whose report (result `rpt`) is in the batch, 0 = none (kept for the status poller,
+ * mf_consumer_offsets.reports_sent_upto). */
 typedef struct rep_offset {
     int32_t partition;
     int64_t next_offset;
+    int64_t reports_sent_ms;
 } rep_offset;
 
 /* The message_logs.status text of a REP_ST_* value (rep_rows.h; a static string). */

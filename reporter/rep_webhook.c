@@ -38,21 +38,6 @@ static const char RUNS_SQL[] =
     "SELECT id, workflow_id FROM workflow_runs WHERE id = ANY($1::uuid[])";
 /* clang-format on */
 
-/* How far the final reports have come (mf_status_poller, migration 0018): the status poller
- * counts a message's lateness from there while reports keep coming. Monotonic: GREATEST.
- * SKIP LOCKED: the poller holds the row through each lease-and-read transaction (up to
- * hundreds of ms); waiting for it would hold up every report request behind the receiver's
- * lock, so the receiver tries again with its next request instead. */
-/* clang-format off */
-static const char FRONTIER_SQL[] =
-    "UPDATE mf_status_poller SET reports_at = now(),"
-    " reports_sent_upto = GREATEST(reports_sent_upto, to_timestamp($1::bigint / 1000.0))"
-    " WHERE id = (SELECT id FROM mf_status_poller WHERE id = 1 FOR UPDATE SKIP LOCKED)";
-/* clang-format on */
-
-/* At most one frontier write per receiver and interval: one row, written by every receiver. */
-enum { FRONTIER_EVERY_MS = 1000 };
-
 /* Endpoints (the path label of requests_total). */
 enum { KIND_NONE, KIND_SINGLE, KIND_GROUP, KIND_N };
 static const char *const KIND_NAMES[KIND_N] = {"other", "single-report", "group-report"};
@@ -97,7 +82,6 @@ typedef struct item {
     char job[MF_UUID_STR_SIZE];
     char run_id[MF_UUID_STR_SIZE]; /* runId as a uuid, "" when it is none */
     int status;                    /* RS_*, or ST_LOOKUP / ST_RUN_LOOKUP */
-    long long sent_ms;             /* a final report's row: its send time (epoch ms), else 0 */
 } item;
 
 /* A looked-up row by job id (sorted for bsearch). */
@@ -120,8 +104,6 @@ struct rep_webhook {
     mf_metric *m_reports;  /* {status} */
     mf_metric *m_groups;
     mf_metric *m_old_token;
-    long long frontier_ms;         /* latest send (epoch ms) of a reported message, under lock */
-    long long frontier_written_at; /* mf_clock_mono_ms of the last write, under lock */
 };
 
 static void acks_release(acks *a)
@@ -253,35 +235,6 @@ static int lookup(rep_webhook *w, const char *sql, mf_pgarr *ids, PGresult **q, 
     return rc;
 }
 
-/* Record that final reports came, about messages sent up to sent_ms (0: none with a row),
- * once per FRONTIER_EVERY_MS. A failed write is logged and not retried before the interval
- * ends (the poller goes by the clock meanwhile); a skipped one (row locked) is retried with
- * the next request. */
-static void note_frontier(rep_webhook *w, long long sent_ms)
-{
-    char v[32];
-    const char *p[1] = {v};
-    long long now = mf_clock_mono_ms(), affected = 0;
-    int failed;
-    mf_err e;
-
-    mf_err_clear(&e);
-    pthread_mutex_lock(&w->lock);
-    if (sent_ms > w->frontier_ms)
-        w->frontier_ms = sent_ms;
-    if (w->frontier_ms > 0 && now - w->frontier_written_at >= FRONTIER_EVERY_MS && w->pg != NULL) {
-        snprintf(v, sizeof(v), "%lld", w->frontier_ms);
-        failed = mf_pg_ensure(w->pg, &e) != 0 ||
-                 mf_pg_command(w->pg, FRONTIER_SQL, 1, p, &affected, &e) != 0;
-        if (failed)
-            MF_LOG(w->log, MF_LOG_WARN, "could not record how far the reports have come",
-                   MF_KV_S("error", e.msg));
-        if (failed || affected > 0)
-            w->frontier_written_at = now;
-    }
-    pthread_mutex_unlock(&w->lock);
-}
-
 /* What carried a message whose report says `replacement`: an alimtalk the provider fell back
  * to SMS/LMS for. The report's type when it names SMS or LMS, else what the provider picks
  * for the text (its EUC-KR length). MF_TYPE_NONE (the row's channel) for anything else. */
@@ -313,6 +266,7 @@ static void report_of(const item *it, rep_final_report *rep)
     rep->date_received = it->f->date_received;
     rep->date_reported = it->f->date_reported;
     rep->date_processed = it->f->date_processed;
+    rep->via_webhook = 1;
 }
 
 /* Decide item it against its row (or none), producing its result when it has one. */
@@ -339,8 +293,6 @@ static int produce_item(rep_webhook *w, const PGresult *q, const row_ref *refs, 
         it->status = RS_STALE;
         return 0;
     }
-    if (!PQgetisnull(q, row, REP_FINAL_SENT))
-        it->sent_ms = strtoll(PQgetvalue(q, row, REP_FINAL_SENT), NULL, 10);
     if (strcmp(PQgetvalue(q, row, REP_FINAL_STATUS), "sent") != 0) {
         it->status = RS_DUPLICATE;
         return 0;
@@ -439,17 +391,6 @@ static int wait_acks(rep_webhook *w, acks *a, mf_err *err)
     return 0;
 }
 
-/* The latest send time among the messages whose final report was recorded (0: none). */
-static long long latest_sent(const item *items, size_t n)
-{
-    long long upto = 0;
-
-    for (size_t i = 0; i < n; i++)
-        if (items[i].sent_ms > upto)
-            upto = items[i].sent_ms;
-    return upto;
-}
-
 /* Look up the jobs of the final reports, produce their results and wait for the broker. */
 static int record(rep_webhook *w, item *items, size_t n, mf_err *err)
 {
@@ -497,7 +438,6 @@ static int record(rep_webhook *w, item *items, size_t n, mf_err *err)
         goto out;
     if (wait_acks(w, a, err) != 0)
         goto out;
-    note_frontier(w, latest_sent(items, n));
     rc = 0;
 out:
     acks_release(a);

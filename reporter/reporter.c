@@ -397,21 +397,42 @@ static long prepare(reporter *r, size_t n, mf_err *err)
     return (long)j;
 }
 
-static size_t batch_offsets(reporter *r, size_t n)
+static size_t offset_slot(const reporter *r, size_t no, int32_t partition)
+{
+    size_t j;
+
+    for (j = 0; j < no && r->offs[j].partition != partition; j++)
+        ;
+    return j;
+}
+
+/* The offsets to store for the n messages of the batch, and per partition the latest send
+ * among its k results that are delivery reports (the status poller's due line follows the
+ * slowest partition's, docs/reporter.md). */
+static size_t batch_offsets(reporter *r, size_t n, size_t k)
 {
     size_t i, j, no = 0;
 
     for (i = 0; i < n; i++) {
-        for (j = 0; j < no && r->offs[j].partition != r->msgs[i].partition; j++)
-            ;
+        j = offset_slot(r, no, r->msgs[i].partition);
         if (j == no) {
             if (no == MAX_PARTS)
                 continue;
             r->offs[no].partition = r->msgs[i].partition;
+            r->offs[no].reports_sent_ms = 0;
             r->offs[no++].next_offset = r->msgs[i].offset + 1;
         } else if (r->msgs[i].offset + 1 > r->offs[j].next_offset) {
             r->offs[j].next_offset = r->msgs[i].offset + 1;
         }
+    }
+    for (i = 0; i < k; i++) {
+        const mf_result *res = &r->results[i];
+
+        if (!res->reported || res->sent_ms <= 0)
+            continue;
+        j = offset_slot(r, no, r->msgs[r->origin[i]].partition);
+        if (j < no && res->sent_ms > r->offs[j].reports_sent_ms)
+            r->offs[j].reports_sent_ms = res->sent_ms;
     }
     return no;
 }
@@ -498,7 +519,7 @@ static int process(reporter *r, size_t n, const char **dep, mf_err *err)
             *dep = "kafka";
         return -1;
     }
-    no = batch_offsets(r, n);
+    no = batch_offsets(r, n, (size_t)k);
     if (rep_store_write(r->store, r->pg, r->results, (size_t)k, r->offs, no, &stats, err) != 0) {
         mf_err first = *err;
 

@@ -679,9 +679,10 @@ static void test_webhook_reports(void **state)
 
     /* ... which it asks about once they are older than MF_REPORTER_STATUS_POLL_AFTER_MS (here
      * the API is unreachable: the poll fails, the rows stay as they are); the reports above
-     * made two minutes old, else the poller counts from the send of the rows they reached, the
-     * same as these rows' (test_webhook_frontier) */
-    mf_test_pg_exec(t->fx.pg, "UPDATE mf_status_poller SET reports_at = now() - interval '2 min'");
+     * applied two minutes ago, else the poller counts from the send of the rows they reached,
+     * the same as these rows' (test_webhook_frontier) */
+    mf_test_pg_exec(t->fx.pg,
+                    "UPDATE mf_consumer_offsets SET reports_at = now() - interval '2 min'");
     more[11] = "1000";
     start_reporter(t, t->fx.brokers, more);
     wait_asked(t);
@@ -764,13 +765,31 @@ static void wait_metric(itest *t, const char *name, const char *filter, long lon
              want, timeout_ms, t->fx.logfile);
 }
 
+/* The reporters' record of how far the delivery reports have been applied: partitions that
+ * applied one within the last minute, and the earliest of their lines (epoch ms; 0: none). */
+static long long reports_applied(itest *t, long long *upto_ms)
+{
+    PGresult *q = mf_test_pg_query(t->fx.pg,
+                                   "SELECT count(*), COALESCE(floor(extract(epoch FROM"
+                                   " min(reports_sent_upto)) * 1000)::bigint, 0)"
+                                   " FROM mf_consumer_offsets"
+                                   " WHERE reports_at > now() - interval '1 min'",
+                                   0, NULL);
+    long long n = strtoll(PQgetvalue(q, 0, 0), NULL, 10);
+
+    *upto_ms = strtoll(PQgetvalue(q, 0, 1), NULL, 10);
+    PQclear(q);
+    return n;
+}
+
 /*
- * While delivery reports keep coming, a message is overdue only against the messages they
- * reached: the receiver records the latest send among the reported rows
- * (mf_status_poller.reports_sent_upto), and the poller leaves alone the rows sent less than
- * MF_REPORTER_STATUS_POLL_AFTER_MS after it, although the clock says they are overdue. Once no
- * report came for a minute, it goes by the clock again (here the API is unreachable: asking
- * shows as a failed poll).
+ * While the reporters keep applying delivery reports, a message is overdue only against the
+ * messages they reached: each batch records, per partition of the results topic, the latest
+ * send among the messages whose reports it applied (mf_consumer_offsets.reports_sent_upto),
+ * and the poller leaves alone the rows sent less than MF_REPORTER_STATUS_POLL_AFTER_MS before
+ * that line, although the clock says they are overdue. A report the receiver took in whose
+ * result is not applied yet does not count. Once none was applied for a minute, the poller
+ * goes by the clock again (here the API is unreachable: asking shows as a failed poll).
  */
 static void test_webhook_frontier(void **state)
 {
@@ -780,7 +799,7 @@ static void test_webhook_frontier(void **state)
                           "0",       "MF_REPORTER_STATUS_INTERVAL_MS",
                           "100",     NULL};
     const char *p[1] = {NULL};
-    long long sent0, upto, t0, took;
+    long long sent0, upto = -1;
     PGconn *locker;
     mf_buf body, out;
     mf_err err;
@@ -788,7 +807,7 @@ static void test_webhook_frontier(void **state)
     mf_buf_init(&body, 0);
     mf_buf_init(&out, 0);
     make_run(t);
-    start_reporter(t, t->fx.brokers, NULL); /* the receiver alone */
+    start_reporter(t, t->fx.brokers, NULL); /* receiver and batches, no poller */
     wait_count(t, "status = 'sent'", NJOBS, 30000);
     /* sent 15 minutes ago, job 0 30 minutes ago: all overdue by the clock */
     p[0] = t->run.id;
@@ -807,35 +826,31 @@ static void test_webhook_frontier(void **state)
                      1);
     mf_test_pg_exec(t->fx.pg, "UPDATE mf_claim_groups SET created_at = now() - interval '31 min'");
     sent0 = col_ll(t, 0, "floor(extract(epoch FROM sent_at) * 1000)::bigint");
+    /* the senders' `accepted` results are no reports */
+    assert_int_equal(reports_applied(t, &upto), 0);
 
-    /* job 0's report while a poller holds the row: answered at once, the frontier not
-     * written (SKIP LOCKED) */
+    /* job 0's report, taken in (200: its result is on the topic) while a second session keeps
+     * the batch from storing its offsets: nothing applied, no line */
     mf_buf_append_char(&body, '[', &err);
     add_report(&body, 1, t->mid[0], t->job[0], t->run.id, "SMS", "4000", "", mf_test_now_ms(), 0);
     mf_buf_append_char(&body, ']', &err);
     locker = mf_test_pg_connect(t->fx.admin_dsn, t->fx.db, "PostgreSQL (a second session)");
     mf_test_pg_exec(locker, "BEGIN");
-    mf_test_pg_exec(locker, "SELECT * FROM mf_status_poller WHERE id = 1 FOR UPDATE");
-    t0 = mf_test_mono_ms();
+    mf_test_pg_exec(locker, "SELECT * FROM mf_consumer_offsets FOR UPDATE");
     assert_int_equal(post_report(t, TOKEN, body.data, &out), 200);
-    took = mf_test_mono_ms() - t0;
-    print_message("report answered in %lld ms with the row locked\n", took);
-    assert_true(took < 2000);
-    wait_count(t, "status = 'delivered'", 1, 20000);
+    mf_test_sleep_ms(1500);
+    assert_int_equal(reports_applied(t, &upto), 0);
     assert_int_equal(mf_test_pg_ll(t->fx.pg,
-                                   "SELECT count(*) FROM mf_status_poller"
-                                   " WHERE reports_at IS NULL AND reports_sent_upto IS NULL",
+                                   "SELECT count(*) FROM message_logs"
+                                   " WHERE status = 'delivered'",
                                    0, NULL),
-                     1);
+                     0);
     mf_test_pg_exec(locker, "COMMIT");
     PQfinish(locker);
-    /* the same report again (a duplicate now): the frontier is job 0's send, 30 minutes ago */
-    assert_int_equal(post_report(t, TOKEN, body.data, &out), 200);
-    upto = mf_test_pg_ll(t->fx.pg,
-                         "SELECT floor(extract(epoch FROM reports_sent_upto) * 1000)::bigint"
-                         " FROM mf_status_poller WHERE reports_at > now() - interval '1 min'",
-                         0, NULL);
-    print_message("frontier %lld ms, job 0 sent at %lld ms\n", upto, sent0);
+    /* applied: one partition's line is job 0's send, 30 minutes ago */
+    wait_count(t, "status = 'delivered'", 1, 20000);
+    assert_int_equal(reports_applied(t, &upto), 1);
+    print_message("line %lld ms, job 0 sent at %lld ms\n", upto, sent0);
     assert_true(upto >= sent0 - 1 && upto <= sent0 + 1);
     stop_reporter(t);
 
@@ -846,8 +861,9 @@ static void test_webhook_frontier(void **state)
     assert_int_equal(
         (long long)metric(t, "msgfleet_reporter_status_polls_total", "outcome=\"error\""), 0);
 
-    /* no report for two minutes: by the clock, the rows are asked about */
-    mf_test_pg_exec(t->fx.pg, "UPDATE mf_status_poller SET reports_at = now() - interval '2 min'");
+    /* none applied for two minutes: by the clock, the rows are asked about */
+    mf_test_pg_exec(t->fx.pg,
+                    "UPDATE mf_consumer_offsets SET reports_at = now() - interval '2 min'");
     wait_asked(t);
     stop_reporter(t);
     mf_buf_free(&body);

@@ -202,6 +202,7 @@ static mf_result sample_result(void)
     r.msg = "수신완료";
     r.ts_ms = 1732500005000;
     r.sent_ms = 1732500001000;
+    r.reported = 1;
     return r;
 }
 
@@ -225,6 +226,7 @@ static void test_result_round_trip(void **state)
     assert_string_equal(out.msg, "수신완료");
     assert_int_equal(out.vars.n, 1);
     assert_true(out.ts_ms == 1732500005000 && out.sent_ms == 1732500001000);
+    assert_int_equal(out.reported, 1);
 
     /* optional fields left out come back as "" / 0 / NONE */
     in.name = NULL;
@@ -235,6 +237,7 @@ static void test_result_round_trip(void **state)
     in.code = "1062";
     in.status = MF_RESULT_FAILED;
     in.sent_ms = 0;
+    in.reported = 0;
     assert_int_equal(mf_codec_encode_result(&f->sb, &in, &err), 0);
     assert_int_equal(mf_codec_decode_result(f->codec, f->sb.data, f->sb.size, &out, &err), 0);
     assert_string_equal(out.name, "");
@@ -245,6 +248,9 @@ static void test_result_round_trip(void **state)
     assert_int_equal(out.status, MF_RESULT_FAILED);
     assert_string_equal(out.code, "1062");
     assert_true(out.sent_ms == 0);
+    assert_int_equal(out.reported, 0);
+    for (size_t i = 0; i + 3 <= f->sb.size; i++) /* left out on the wire, not sent as 0 */
+        assert_false(memcmp(f->sb.data + i, "rpt", 3) == 0);
     assert_true(mf_result_status_is_final(MF_RESULT_FAILED));
     assert_false(mf_result_status_is_final(MF_RESULT_ACCEPTED));
 }

@@ -56,9 +56,9 @@ const mf_config_key reporter_config_keys[] = {
     R_INT(status_poll_after_ms, "MF_REPORTER_STATUS_POLL_AFTER_MS", "600000", 0, 86400000,
           "while the webhook receiver is on: age of sent_at before the poller asks about a "
           "message (used instead of MF_REPORTER_STATUS_DELAY_MS; reports normally arrive "
-          "within seconds, so the poller only catches the ones that got lost); while reports "
-          "keep coming it is counted back from the send time of the latest message they "
-          "reached instead of from now"),
+          "within seconds, so the poller only catches the ones that got lost); while the "
+          "reporters keep applying reports it is counted back from the send time of the "
+          "latest message they reached (in the slowest partition) instead of from now"),
     R_INT(optout_sync_ms, "MF_REPORTER_OPTOUT_SYNC_MS", "600000", 0, 604800000,
           "how often the provider's 080 opt-out list (GET /iam/v1/black?type=DENIAL) is read "
           "into mf_suppressions, by one reporter at a time (docs/compliance.md; needs the API key "

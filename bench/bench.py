@@ -452,6 +452,30 @@ def status_finals(fleet):
     return int(total)
 
 
+REPORT_PATHS = ("msgfleet_reporter_webhook_reports_total", "msgfleet_reporter_early_finals_total")
+
+
+def report_paths(fleet):
+    """{metric{labels}: value} of the reporters' report counters (receiver statuses, early
+    finals parked and applied), summed over reporters; {} if unreadable. Which way the
+    delivery reports went decides what each costs the database."""
+    out = {}
+    for name, _, _ in fleet.procs:
+        url = metrics_url(fleet, name) if role(name) == "reporter" else None
+        if not url:
+            continue
+        try:
+            with urllib.request.urlopen(url, timeout=5) as r:
+                text = r.read().decode()
+        except (OSError, ValueError):
+            return {}
+        for line in text.splitlines():
+            key = line.rsplit(" ", 1)[0]
+            if key.split("{", 1)[0] in REPORT_PATHS:
+                out[key] = out.get(key, 0) + num(line.rsplit(" ", 1)[1])
+    return out
+
+
 def planner_baseline(fleet):
     """(the planner's /metrics URL, its progress now), or (None, 0) when it cannot be read:
     the sampler then falls back to expansion_cursor."""
@@ -629,6 +653,7 @@ def stage_e2e(a, ctx, workflow=None, count=None):
     pg0, host0, other0 = postgres_cpu_seconds(), host_cpu_seconds(), other_cpu_seconds()
     planner = planner_baseline(fleet)
     finals0 = status_finals(fleet)
+    paths0 = report_paths(fleet)
     pgcpu = PgCpuByClient(dsn)
     pgcpu.start()
     t0 = time.time()
@@ -649,6 +674,7 @@ def stage_e2e(a, ctx, workflow=None, count=None):
     jit1 = kafka_jit_seconds()
     rss = {n: peak_rss_mb(p) for n, p in pids.items()}
     finals1 = status_finals(fleet)
+    paths1 = report_paths(fleet)
     r = q1(dsn, "SELECT extract(epoch FROM started_at), extract(epoch FROM expansion_finished_at), "
                 "extract(epoch FROM completed_at), target_count, expanded_count, invalid_count, "
                 f"success_count, failed_count FROM workflow_runs WHERE id = '{run}'")
@@ -679,6 +705,8 @@ def stage_e2e(a, ctx, workflow=None, count=None):
         "kafka_jit_s": (jit1 - jit0) if jit0 is not None and jit1 is not None else None,
         "status_finals": (finals1 - finals0) if finals0 is not None and finals1 is not None
                          else None,
+        "report_paths": {k: int(v - paths0.get(k, 0)) for k, v in paths1.items()
+                         if v - paths0.get(k, 0) > 0},
     }
     by_role = {}
     for n in pids:
@@ -1415,6 +1443,8 @@ def main(argv):
     if e2e.get("status_finals") is not None:
         log(f"  status poller: {e2e['status_finals']} final statuses produced during e2e "
             "(each a message_logs UPDATE)")
+    if e2e.get("report_paths"):
+        log("  reports  " + ", ".join(f"{k} {v}" for k, v in sorted(e2e["report_paths"].items())))
     log(f"  floors   seed COPY {seed_floor_s:.2f} s, reports UPDATE {update_floor_s:.2f} s, "
         f"migrated COPY {floor_s:.2f} s; every row final after {final_s:.2f} s")
     log(f"  peer     {peer['secs']:.2f} s (INSERT), {copy_peer['secs']:.2f} s (COPY), peak RSS "

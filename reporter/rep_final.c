@@ -120,10 +120,10 @@ int rep_final_produce(mf_kafka_producer *prod, const char *topic, msgpack_sbuffe
                             sbuf->data, sbuf->size, msg_opaque, 10000, err);
 }
 
-int rep_final_produce_early(mf_kafka_producer *prod, const char *topic, msgpack_sbuffer *sbuf,
-                            const char *job, const char *run, const char *wf,
-                            const char *provider_type, const char *group_id,
-                            const rep_final_report *rep, void *msg_opaque, mf_err *err)
+int rep_final_produce_bare(mf_kafka_producer *prod, const char *topic, msgpack_sbuffer *sbuf,
+                           const char *job, const char *run, const char *wf,
+                           const char *provider_type, const char *group_id,
+                           const rep_final_report *rep, void *msg_opaque, mf_err *err)
 {
     mf_result r;
 
@@ -147,6 +147,10 @@ int rep_final_produce_early(mf_kafka_producer *prod, const char *topic, msgpack_
     r.msg = nonempty(rep->status_message);
     r.ts_ms = report_ms(rep);
     r.reported = rep->via_webhook ? 1 : 0;
+    /* The send as the provider saw it (never after the fleet's own sent_at): how far the
+     * reporters applied reports is measured by it (the status poller's due line). */
+    if (nonempty(rep->date_created) && (r.sent_ms = rep_final_parse_iso_ms(rep->date_created)) < 0)
+        r.sent_ms = 0;
     if (mf_codec_encode_result(sbuf, &r, err) != 0)
         return -1;
     return mf_kafka_produce(prod, topic, job, MF_UUID_STR_LEN, sbuf->data, sbuf->size, msg_opaque,

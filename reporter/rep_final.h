@@ -50,9 +50,12 @@ typedef struct rep_final_report {
     const char *date_received; /* ISO 8601; the first of these three that parses is the */
     const char *date_reported; /* result's time (never before sent_at); none: now */
     const char *date_processed;
-    mf_msg_type channel; /* what carried it when the report says (an alimtalk that fell
+    const char *date_created; /* ISO 8601: when the provider registered the message, a little
+                               * before the fleet recorded it sent; a result built without
+                               * the row carries it as its send time (rep_final_produce_bare) */
+    mf_msg_type channel;      /* what carried it when the report says (an alimtalk that fell
                                  * back to SMS/LMS); MF_TYPE_NONE: the row's channel */
-    int via_webhook;     /* 1: a delivery report the provider posted (the result's `rpt`: the
+    int via_webhook;          /* 1: a delivery report the provider posted (the result's `rpt`: the
                           * reporters track how far these are applied), 0: the poller asked */
 } rep_final_report;
 
@@ -78,15 +81,17 @@ int rep_final_produce(mf_kafka_producer *prod, const char *topic, msgpack_sbuffe
                       mf_err *err);
 
 /*
- * The same result for a report whose message has no row yet (it overtook the message's
- * `accepted` result): built from the report alone, for job `job` of run `run` (workflow
- * `wf`, may be NULL), keyed by the job id like the job's other results. The batch writer keeps
- * it until the row is recorded (docs/reporter.md, "Early reports"). The message type is the
- * report's (SMS when it names none); the channel is rep->channel. 0 or -1 with err.
+ * The same result built from the report alone, without the message's row: for job `job` of
+ * run `run` (workflow `wf`, may be NULL), keyed by the job id like the job's other results.
+ * The receiver produces most reports this way (docs/reporter.md, "Delivery-report webhook"):
+ * the batch writer's update checks what the row would have told (still `sent`, the same
+ * provider message, the same run), and keeps a result whose row is not recorded yet until it
+ * is ("Early reports"). The message type is the report's (SMS when it names none); the channel
+ * is rep->channel; the send time the report's dateCreated (0 without one). 0 or -1 with err.
  */
-int rep_final_produce_early(mf_kafka_producer *prod, const char *topic, msgpack_sbuffer *sbuf,
-                            const char *job, const char *run, const char *wf,
-                            const char *provider_type, const char *group_id,
-                            const rep_final_report *rep, void *msg_opaque, mf_err *err);
+int rep_final_produce_bare(mf_kafka_producer *prod, const char *topic, msgpack_sbuffer *sbuf,
+                           const char *job, const char *run, const char *wf,
+                           const char *provider_type, const char *group_id,
+                           const rep_final_report *rep, void *msg_opaque, mf_err *err);
 
 #endif

@@ -16,6 +16,7 @@ enum {
     F_DATE_RECEIVED,
     F_DATE_REPORTED,
     F_DATE_PROCESSED,
+    F_DATE_CREATED,
     F_STATUS_CODE, /* the members from here on are not plain strings */
     F_REPLACEMENT,
     F_CUSTOM_FIELDS,
@@ -27,8 +28,8 @@ enum {
 static const char *const FIELD_KEYS[F_N] = {NULL,           "messageId",    "to",
                                             "groupId",      "type",         "statusMessage",
                                             "dateReceived", "dateReported", "dateProcessed",
-                                            "statusCode",   "replacement",  "customFields",
-                                            "data"};
+                                            "dateCreated",  "statusCode",   "replacement",
+                                            "customFields", "data"};
 
 /* customFields members */
 enum { CF_OTHER, CF_JOB_ID, CF_RUN_ID };
@@ -183,6 +184,7 @@ static void close_element(decoder *d)
     e->date_received = fs->s[F_DATE_RECEIVED];
     e->date_reported = fs->s[F_DATE_REPORTED];
     e->date_processed = fs->s[F_DATE_PROCESSED];
+    e->date_created = fs->s[F_DATE_CREATED];
     e->job_id = fs->job;
     e->run_id = fs->run;
     memcpy(e->status_code, fs->code, sizeof(e->status_code));

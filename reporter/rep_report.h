@@ -22,8 +22,9 @@ typedef struct rep_report_fields {
     const char *date_received;
     const char *date_reported;
     const char *date_processed;
-    const char *job_id; /* customFields.jobId */
-    const char *run_id; /* customFields.runId */
+    const char *date_created; /* when the provider took the message in (its send, nearly) */
+    const char *job_id;       /* customFields.jobId */
+    const char *run_id;       /* customFields.runId */
     /* statusCode: a string shorter than REP_REPORT_CODE_MAX, or an integer as its digits;
      * "" for anything else */
     char status_code[REP_REPORT_CODE_MAX];

@@ -104,8 +104,7 @@ static const char REP_SQL_INSERT_UNNEST[] =
     "   msg, cost, sent_ms, delivered_ms, failed_ms, channel)), " INSERT_BODY;
 /* clang-format on */
 
-/* Later outcomes as arrays: REP_SQL_FINAL takes the first REP_UCOL_FINAL_N, REP_SQL_EARLY_PARK
- * all. */
+/* Later outcomes as arrays, the parameters of REP_SQL_FINAL and REP_SQL_EARLY_PARK. */
 enum {
     REP_UCOL_ID,
     REP_UCOL_STATUS,
@@ -114,8 +113,7 @@ enum {
     REP_UCOL_MSG,
     REP_UCOL_CH,
     REP_UCOL_PMID,
-    REP_UCOL_FINAL_N,
-    REP_UCOL_RUN = REP_UCOL_FINAL_N,
+    REP_UCOL_RUN,
     REP_NUCOL
 };
 
@@ -128,11 +126,12 @@ enum {
  * made the planner hash every 'sent' row of the table per batch instead of looking up the
  * batch's ids by primary key, 65 ms instead of 25 ms for 700 rows at 100k rows in flight.
  * FINAL_BODY: the update and its delta rows, from the later outcomes u(id, st, ts_ms, code,
- * msg, ch, pmid) (o: the row before the update). The outcome's time, never before the row's
- * sent_at (an early report's receiver did not know it). An outcome about another provider
- * message than the row's (an earlier attempt of the job; pmid set on both and different) is
- * stale and changes nothing: the receiver checks this itself when the row exists, not for an
- * early report. */
+ * msg, ch, pmid, run) (o: the row before the update). The outcome's time, never before the
+ * row's sent_at (a report produced without the row did not know it). An outcome about another
+ * provider message than the row's (an earlier attempt of the job; pmid set on both and
+ * different) is stale and changes nothing, and so is one that names another run than the
+ * row's: the webhook receiver produces most reports without reading their rows, so these
+ * checks are made here. */
 #define FINAL_TS "GREATEST(" MS_TS("u.ts_ms") ", o.sent_at)"
 /* clang-format off */
 #define FINAL_BODY                                                                         \
@@ -147,6 +146,7 @@ enum {
     "  channel = COALESCE(u.ch, m.channel)"                                                     \
     " FROM u JOIN message_logs o ON o.id = u.id"                                                \
     " WHERE m.id = u.id AND m.status IS NOT DISTINCT FROM 'sent'"                               \
+    "  AND o.workflow_run_id = u.run"                                                           \
     "  AND (u.pmid IS NULL OR o.provider_message_id IS NULL"                                   \
     "   OR o.provider_message_id = u.pmid)"                                                     \
     " RETURNING m.id, m.workflow_run_id AS run_id, m.status, COALESCE(o.cost, 0) AS old_cost,"  \
@@ -161,7 +161,7 @@ enum {
 static const char REP_SQL_FINAL[] =
     "WITH u AS ("
     " SELECT * FROM unnest($1::uuid[], $2::text[], $3::bigint[], $4::text[], $5::text[],"
-    "  $6::text[], $7::text[]) AS u(id, st, ts_ms, code, msg, ch, pmid)), "
+    "  $6::text[], $7::text[], $8::uuid[]) AS u(id, st, ts_ms, code, msg, ch, pmid, run)), "
     FINAL_BODY;
 
 /* Early finals: a later outcome whose job has no row yet (a delivery report that overtook
@@ -194,14 +194,15 @@ static const char REP_SQL_EARLY_ANY[] = "SELECT EXISTS (SELECT 1 FROM mf_early_f
 static const char REP_SQL_EARLY_TAKE[] =
     "DELETE FROM mf_early_finals WHERE job_id = ANY($1::uuid[])"
     " RETURNING job_id, status, reported_ms, status_code, status_message, channel,"
-    " provider_message_id";
+    " provider_message_id, workflow_run_id";
 
 /* A waiting outcome is removed whether it applies or not (stale, or the row is final). */
 static const char REP_SQL_EARLY_APPLY[] =
     "WITH u AS ("
     " DELETE FROM mf_early_finals e WHERE e.job_id = ANY($1::uuid[])"
     " RETURNING e.job_id AS id, e.status AS st, e.reported_ms AS ts_ms, e.status_code AS code,"
-    "  e.status_message AS msg, e.channel AS ch, e.provider_message_id AS pmid), "
+    "  e.status_message AS msg, e.channel AS ch, e.provider_message_id AS pmid,"
+    "  e.workflow_run_id AS run), "
     FINAL_BODY;
 
 /* Early finals whose row never came (its `accepted` was dead-lettered, or the row was

@@ -167,7 +167,7 @@ static int apply_finals(rep_store *st, PGconn *conn, size_t m, long long *update
             add_uuid(&u[REP_UCOL_RUN], &r->run, err) != 0)
             return -1;
     }
-    if (rep_store_exec_arrays(st, conn, REP_SQL_FINAL, u, REP_UCOL_FINAL_N, updated, by, err) != 0)
+    if (rep_store_exec_arrays(st, conn, REP_SQL_FINAL, u, REP_NUCOL, updated, by, err) != 0)
         return mf_err_prefix(err, "could not apply %zu final outcomes", m);
     return 0;
 }

@@ -107,8 +107,9 @@ static int read_early(rep_store *st, PGresult *q, mf_err *err)
     for (int i = 0; i < (int)n; i++) {
         rep_early *e = &st->early[k];
 
-        if (mf_uuid_parse(PQgetvalue(q, i, 0), &e->id, NULL) != 0)
-            continue; /* (a uuid column: always parses) */
+        if (mf_uuid_parse(PQgetvalue(q, i, 0), &e->id, NULL) != 0 ||
+            mf_uuid_parse(PQgetvalue(q, i, 7), &e->run, NULL) != 0)
+            continue; /* (uuid columns: always parse) */
         e->failed = strcmp(PQgetvalue(q, i, 1), "failed") == 0;
         e->ts_ms = strtoll(PQgetvalue(q, i, 2), NULL, 10);
         e->code = col_or_null(q, i, 3);
@@ -174,12 +175,14 @@ static const rep_early *early_for(const rep_store *st, const mf_result *r)
 
 /* Row values of an accepted result joined with the final outcome that waited for it: what
  * REP_SQL_FINAL would make of the inserted row (time never before sent_at; a failure costs
- * nothing). 0 when the outcome is about another provider message (an earlier attempt: stale,
- * dropped as the statement drops it). */
+ * nothing). 0 when the outcome is about another provider message (an earlier attempt: stale)
+ * or names another run, dropped as the statement drops it. */
 static int join_early(const rep_early *e, const mf_result *r, rep_row *row)
 {
     long long ts;
 
+    if (memcmp(&e->run, &r->run, sizeof(e->run)) != 0)
+        return 0;
     if (e->pmid != NULL && r->provider_msg_id != NULL && r->provider_msg_id[0] != '\0' &&
         strcmp(e->pmid, r->provider_msg_id) != 0)
         return 0;

@@ -27,7 +27,8 @@ typedef struct run_ref {
  * rep_store.early_res; NULL for NULL columns. */
 typedef struct rep_early {
     mf_uuid id;
-    int failed; /* 1: failed, 0: delivered */
+    mf_uuid run; /* the run the report named */
+    int failed;  /* 1: failed, 0: delivered */
     long long ts_ms;
     const char *code, *msg, *channel, *pmid;
 } rep_early;

@@ -31,8 +31,8 @@ static const char ROWS_SQL[] =
 
 enum { COL_CONTENT = REP_FINAL_NCOLS };
 
-/* The runs named by reports whose job has no row yet (an early report): one query per request
- * that has any. */
+/* The runs named by reports produced without their row that the receiver has not seen yet:
+ * one query per request that has any. */
 /* clang-format off */
 static const char RUNS_SQL[] =
     "SELECT id, workflow_id FROM workflow_runs WHERE id = ANY($1::uuid[])";
@@ -51,14 +51,24 @@ enum {
     RS_STALE,       /* about another message of the job than the one recorded */
     RS_UNKNOWN,     /* no jobId, not a job id, no row and no existing run, another run's */
     RS_INVALID,     /* not an object, or no messageId / statusCode */
-    RS_EARLY,       /* no row yet, an existing run: produced, waits for its row */
+    RS_EARLY,       /* looked up, no row yet, an existing run: produced, waits for its row */
     RS_N
 };
 static const char *const RS_NAMES[RS_N] = {"delivered", "undelivered", "pending", "duplicate",
                                            "stale",     "unknown",     "invalid", "early"};
 
-/* item.status while its row is to be looked up, and while its run is (no row). */
-enum { ST_LOOKUP = -1, ST_RUN_LOOKUP = -2 };
+/* item.status while its row is to be looked up; while it is to be produced without the row,
+ * its run known (ST_RUN_LOOKUP) or still to be read (ST_RUN_READ). */
+enum { ST_LOOKUP = -1, ST_RUN_LOOKUP = -2, ST_RUN_READ = -3 };
+
+/* Runs known to exist, with their workflow: a report produced without its row names its run,
+ * and a campaign's reports name the same few runs. A run is never deleted while its messages
+ * are reported, so an entry stays true; the oldest is replaced when the table is full. */
+enum { RUN_CACHE = 64 };
+typedef struct run_entry {
+    char id[MF_UUID_STR_SIZE];
+    char wf[MF_UUID_STR_SIZE]; /* "": no workflow */
+} run_entry;
 
 /* Delivery acknowledgements of one request's results. The request and each message it
  * produced hold a reference: a message still in flight when the request gave up (503) is
@@ -81,6 +91,8 @@ typedef struct item {
     const rep_report_fields *f;
     char job[MF_UUID_STR_SIZE];
     char run_id[MF_UUID_STR_SIZE]; /* runId as a uuid, "" when it is none */
+    char wf[MF_UUID_STR_SIZE];     /* the run's workflow once known, "" for none */
+    int looked_up;                 /* its row was looked up (and not found) */
     int status;                    /* RS_*, or ST_LOOKUP / ST_RUN_LOOKUP */
 } item;
 
@@ -96,9 +108,11 @@ struct rep_webhook {
     char topic[MF_KAFKA_TOPIC_MAX + 1];
     struct MHD_Daemon *mhd;
     int port;
-    pthread_mutex_t lock; /* pg and euckr: the request threads take turns */
+    pthread_mutex_t lock; /* pg, euckr and runs: the request threads take turns */
     PGconn *pg;           /* connected at the first request that needs it */
     mf_euckr *euckr;
+    run_entry runs[RUN_CACHE];
+    size_t nruns, next_run; /* entries used; the one replaced next when full */
     mf_kafka_producer *prod;
     mf_metric *m_requests; /* {path, outcome} */
     mf_metric *m_reports;  /* {status} */
@@ -186,7 +200,18 @@ static enum MHD_Result answer(rep_webhook *w, struct MHD_Connection *conn, int k
 
 /* ---- single-report -------------------------------------------------------------------- */
 
-/* What one report says, and whether it needs its row looked up. */
+/* Whether a report needs its message's row: one without a runId (its run is the row's), and
+ * an alimtalk's fallback report that does not name SMS or LMS (the text decides which). Every
+ * other report becomes a result without reading anything: the batch writer's update checks
+ * the rest against the row. */
+static int needs_row(const rep_report_fields *f, const char *run_id)
+{
+    mf_msg_type t = rep_final_channel_of(f->type);
+
+    return run_id[0] == '\0' || (f->replacement && t != MF_TYPE_SMS && t != MF_TYPE_LMS);
+}
+
+/* What one report says, and what it needs looked up. */
 static void parse_item(const rep_report_fields *f, item *it)
 {
     mf_uuid u;
@@ -207,7 +232,7 @@ static void parse_item(const rep_report_fields *f, item *it)
     mf_uuid_format(&u, it->job);
     if (f->run_id != NULL && mf_uuid_parse(f->run_id, &u, NULL) == 0)
         mf_uuid_format(&u, it->run_id);
-    it->status = ST_LOOKUP;
+    it->status = needs_row(f, it->run_id) ? ST_LOOKUP : ST_RUN_LOOKUP;
 }
 
 static int cmp_ref(const void *a, const void *b)
@@ -266,6 +291,7 @@ static void report_of(const item *it, rep_final_report *rep)
     rep->date_received = it->f->date_received;
     rep->date_reported = it->f->date_reported;
     rep->date_processed = it->f->date_processed;
+    rep->date_created = it->f->date_created;
     rep->via_webhook = 1;
 }
 
@@ -281,6 +307,7 @@ static int produce_item(rep_webhook *w, const PGresult *q, const row_ref *refs, 
     if (hit == NULL) {
         /* no row yet: a fleet job's report that overtook its `accepted` if the run exists */
         it->status = it->run_id[0] != '\0' ? ST_RUN_LOOKUP : RS_UNKNOWN;
+        it->looked_up = 1;
         return 0;
     }
     row = hit->row;
@@ -319,58 +346,103 @@ static mf_msg_type early_channel(const item *it)
     return it->f->replacement && (t == MF_TYPE_SMS || t == MF_TYPE_LMS) ? t : MF_TYPE_NONE;
 }
 
-/* Reports whose job has no row yet (ST_RUN_LOOKUP): those naming an existing run are produced
- * from the report alone, keyed by the job id; the batch writer keeps the result until the
- * job's `accepted` result is recorded (docs/reporter.md, "Early reports"). One query for all
- * their runs. */
-static int produce_early(rep_webhook *w, item *items, size_t n, acks *a, msgpack_sbuffer *sb,
-                         mf_err *err)
+/* The workflow of run id, if the run is known: into wf ("" for none). 1 known, 0 not. */
+static int known_run(rep_webhook *w, const char *id, char wf[MF_UUID_STR_SIZE])
+{
+    int found = 0;
+
+    pthread_mutex_lock(&w->lock);
+    for (size_t i = 0; i < w->nruns && !found; i++)
+        if (strcmp(w->runs[i].id, id) == 0) {
+            memcpy(wf, w->runs[i].wf, MF_UUID_STR_SIZE);
+            found = 1;
+        }
+    pthread_mutex_unlock(&w->lock);
+    return found;
+}
+
+static void remember_run(rep_webhook *w, const char *id, const char *wf)
+{
+    run_entry *e;
+
+    pthread_mutex_lock(&w->lock);
+    if (w->nruns < RUN_CACHE) {
+        e = &w->runs[w->nruns++];
+    } else {
+        e = &w->runs[w->next_run];
+        w->next_run = (w->next_run + 1) % RUN_CACHE;
+    }
+    snprintf(e->id, sizeof(e->id), "%s", id);
+    snprintf(e->wf, sizeof(e->wf), "%s", wf != NULL ? wf : "");
+    pthread_mutex_unlock(&w->lock);
+}
+
+/* The runs of the reports to produce without their row (ST_RUN_LOOKUP) that are not known
+ * yet: one query for all of them; a run that does not exist makes its reports `unknown`. */
+static int resolve_runs(rep_webhook *w, item *items, size_t n, mf_err *err)
 {
     mf_pgarr runs;
     PGresult *q = NULL;
-    size_t i;
+    size_t i, want = 0;
     int j, rc = -1;
 
     mf_pgarr_init(&runs);
-    for (i = 0; i < n; i++)
-        if (items[i].status == ST_RUN_LOOKUP && mf_pgarr_add(&runs, items[i].run_id, err) != 0)
+    for (i = 0; i < n; i++) {
+        if (items[i].status != ST_RUN_LOOKUP || known_run(w, items[i].run_id, items[i].wf))
+            continue;
+        items[i].status = ST_RUN_READ;
+        if (mf_pgarr_add(&runs, items[i].run_id, err) != 0)
             goto out;
-    if (runs.n == 0) {
-        rc = 0;
-        goto out;
+        want++;
     }
-    if (lookup(w, RUNS_SQL, &runs, &q, err) != 0)
+    if (want > 0 && lookup(w, RUNS_SQL, &runs, &q, err) != 0)
         goto out;
+    for (j = 0; q != NULL && j < PQntuples(q); j++)
+        remember_run(w, PQgetvalue(q, j, 0), PQgetisnull(q, j, 1) ? NULL : PQgetvalue(q, j, 1));
+    for (i = 0; i < n; i++)
+        if (items[i].status == ST_RUN_READ)
+            items[i].status = known_run(w, items[i].run_id, items[i].wf) ? ST_RUN_LOOKUP
+                                                                         : RS_UNKNOWN;
+    rc = 0;
+out:
+    PQclear(q);
+    mf_pgarr_free(&runs);
+    return rc;
+}
+
+/* Reports produced without their row (ST_RUN_LOOKUP): those naming an existing run, keyed by
+ * the job id. A row not recorded yet (the report overtook its `accepted`) is waited for by
+ * the batch writer (docs/reporter.md, "Early reports"). */
+static int produce_bare(rep_webhook *w, item *items, size_t n, acks *a, msgpack_sbuffer *sb,
+                        mf_err *err)
+{
+    size_t i;
+
+    if (resolve_runs(w, items, n, err) != 0)
+        return -1;
     for (i = 0; i < n; i++) {
         item *it = &items[i];
         rep_final_report rep;
 
         if (it->status != ST_RUN_LOOKUP)
             continue;
-        it->status = RS_UNKNOWN;
-        for (j = 0; j < PQntuples(q); j++)
-            if (strcmp(PQgetvalue(q, j, 0), it->run_id) == 0)
-                break;
-        if (j == PQntuples(q))
-            continue;
         report_of(it, &rep);
         rep.channel = early_channel(it);
         atomic_fetch_add(&a->refs, 1);
         atomic_fetch_add(&a->pending, 1);
-        if (rep_final_produce_early(w->prod, w->topic, sb, it->job, it->run_id,
-                                    PQgetisnull(q, j, 1) ? NULL : PQgetvalue(q, j, 1), it->f->type,
-                                    it->f->group_id, &rep, a, err) != 0) {
+        if (rep_final_produce_bare(w->prod, w->topic, sb, it->job, it->run_id,
+                                   it->wf[0] != '\0' ? it->wf : NULL, it->f->type, it->f->group_id,
+                                   &rep, a, err) != 0) {
             atomic_fetch_sub(&a->pending, 1);
             atomic_fetch_sub(&a->refs, 1);
-            goto out;
+            return -1;
         }
-        it->status = RS_EARLY;
+        if (it->looked_up)
+            it->status = RS_EARLY;
+        else
+            it->status = strcmp(it->f->status_code, "4000") == 0 ? RS_DELIVERED : RS_UNDELIVERED;
     }
-    rc = 0;
-out:
-    PQclear(q);
-    mf_pgarr_free(&runs);
-    return rc;
+    return 0;
 }
 
 /* Until every result of the request is acknowledged by the broker, or the deadline. */
@@ -391,21 +463,21 @@ static int wait_acks(rep_webhook *w, acks *a, mf_err *err)
     return 0;
 }
 
-/* Look up the jobs of the final reports, produce their results and wait for the broker. */
-static int record(rep_webhook *w, item *items, size_t n, mf_err *err)
+/* The rows of the reports that need theirs (ST_LOOKUP), in one query: their results are
+ * produced from row and report; a report whose row is not there yet joins those produced
+ * without it. */
+static int produce_looked_up(rep_webhook *w, item *items, size_t n, acks *a, msgpack_sbuffer *sb,
+                             mf_err *err)
 {
     mf_pgarr ids;
     PGresult *q = NULL;
     row_ref *refs = NULL;
-    acks *a = NULL;
-    msgpack_sbuffer sb;
     size_t i, want = 0, nrefs;
     int rc = -1;
 
     mf_pgarr_init(&ids);
-    msgpack_sbuffer_init(&sb);
     for (i = 0; i < n; i++) {
-        if (items[i].status >= 0)
+        if (items[i].status != ST_LOOKUP)
             continue;
         if (mf_pgarr_add(&ids, items[i].job, err) != 0)
             goto out;
@@ -418,13 +490,10 @@ static int record(rep_webhook *w, item *items, size_t n, mf_err *err)
     if (lookup(w, ROWS_SQL, &ids, &q, err) != 0)
         goto out;
     nrefs = (size_t)PQntuples(q);
-    refs = calloc(nrefs ? nrefs : 1, sizeof(*refs));
-    a = calloc(1, sizeof(*a));
-    if (refs == NULL || a == NULL) {
+    if ((refs = calloc(nrefs ? nrefs : 1, sizeof(*refs))) == NULL) {
         mf_err_set(err, "out of memory");
         goto out;
     }
-    atomic_init(&a->refs, 1);
     for (i = 0; i < nrefs; i++) {
         refs[i].id = PQgetvalue(q, (int)i, REP_FINAL_ID);
         refs[i].row = (int)i;
@@ -432,18 +501,42 @@ static int record(rep_webhook *w, item *items, size_t n, mf_err *err)
     qsort(refs, nrefs, sizeof(*refs), cmp_ref);
     for (i = 0; i < n; i++)
         if (items[i].status == ST_LOOKUP &&
-            produce_item(w, q, refs, nrefs, &items[i], a, &sb, err) != 0)
+            produce_item(w, q, refs, nrefs, &items[i], a, sb, err) != 0)
             goto out;
-    if (produce_early(w, items, n, a, &sb, err) != 0)
+    rc = 0;
+out:
+    free(refs);
+    PQclear(q);
+    mf_pgarr_free(&ids);
+    return rc;
+}
+
+/* Produce the results of the final reports and wait for the broker. */
+static int record(rep_webhook *w, item *items, size_t n, mf_err *err)
+{
+    acks *a = NULL;
+    msgpack_sbuffer sb;
+    size_t i;
+    int rc = -1;
+
+    msgpack_sbuffer_init(&sb);
+    for (i = 0; i < n && items[i].status >= 0; i++)
+        ;
+    if (i == n) {
+        rc = 0;
         goto out;
-    if (wait_acks(w, a, err) != 0)
+    }
+    if ((a = calloc(1, sizeof(*a))) == NULL) {
+        mf_err_set(err, "out of memory");
+        goto out;
+    }
+    atomic_init(&a->refs, 1);
+    if (produce_looked_up(w, items, n, a, &sb, err) != 0 ||
+        produce_bare(w, items, n, a, &sb, err) != 0 || wait_acks(w, a, err) != 0)
         goto out;
     rc = 0;
 out:
     acks_release(a);
-    free(refs);
-    PQclear(q);
-    mf_pgarr_free(&ids);
     msgpack_sbuffer_destroy(&sb);
     return rc;
 }

@@ -421,6 +421,21 @@ static void digest(itest *t, char *out, size_t cap)
                    1, p, out, cap);
 }
 
+static void wait_metric(itest *t, const char *name, const char *filter, long long want,
+                        int timeout_ms)
+{
+    long long got = -1;
+
+    for (long long since = mf_test_mono_ms(), waited = 0; waited < timeout_ms;
+         waited = mf_test_mono_ms() - since) {
+        if ((got = (long long)metric(t, name, filter)) == want)
+            return;
+        mf_test_sleep_ms(100);
+    }
+    fail_msg("%s{%s} is %lld, not %lld, after %d ms (see %s)", name, filter ? filter : "", got,
+             want, timeout_ms, t->fx.logfile);
+}
+
 /* ---- report bodies ----------------------------------------------------------------------- */
 
 static void iso(long long ms, char *out, size_t cap)
@@ -435,16 +450,18 @@ static void iso(long long ms, char *out, size_t cap)
 }
 
 /* One report as SOLAPI sends it: {eventDataId, data: {...}, retryCount}, or (wrapped = 0) the
- * message object alone. job/run/mid NULL: left out. */
-static void add_report(mf_buf *b, int wrapped, const char *mid, const char *job, const char *run,
-                       const char *type, const char *code, const char *msg, long long recv_ms,
-                       int replacement)
+ * message object alone. job/run/mid NULL: left out. The provider registered the message at
+ * created_ms. */
+static void add_report_created(mf_buf *b, int wrapped, const char *mid, const char *job,
+                               const char *run, const char *type, const char *code, const char *msg,
+                               long long recv_ms, int replacement, long long created_ms)
 {
-    char when[40], proc[40], cf[256] = "";
+    char when[40], proc[40], created[40], cf[256] = "";
     mf_err err;
 
     iso(recv_ms, when, sizeof(when));
     iso(recv_ms - 500, proc, sizeof(proc));
+    iso(created_ms, created, sizeof(created));
     if (job != NULL && run != NULL)
         snprintf(cf, sizeof(cf), "{\"jobId\":\"%s\",\"runId\":\"%s\"}", job, run);
     else if (job != NULL)
@@ -459,11 +476,22 @@ static void add_report(mf_buf *b, int wrapped, const char *mid, const char *job,
                   "{\"messageId\":\"%s\",\"groupId\":\"G4V20260101WEBHOOKGROUP0000001\","
                   "\"to\":\"01020000000\",\"from\":\"0212345678\",\"type\":\"%s\","
                   "\"statusCode\":\"%s\",\"statusMessage\":\"%s\",\"dateProcessed\":\"%s\","
-                  "\"dateReported\":\"%s\",\"dateReceived\":\"%s\",\"customFields\":%s,"
-                  "\"replacement\":%s,\"country\":\"82\",\"networkName\":\"SKT\"}",
-                  mid, type, code, msg, proc, when, when, cf, replacement ? "true" : "false");
+                  "\"dateReported\":\"%s\",\"dateReceived\":\"%s\",\"dateCreated\":\"%s\","
+                  "\"customFields\":%s,\"replacement\":%s,\"country\":\"82\","
+                  "\"networkName\":\"SKT\"}",
+                  mid, type, code, msg, proc, when, when, created, cf,
+                  replacement ? "true" : "false");
     if (wrapped)
         mf_buf_printf(b, &err, ",\"retryCount\":0}");
+}
+
+/* The same, registered 5 s before it was received. */
+static void add_report(mf_buf *b, int wrapped, const char *mid, const char *job, const char *run,
+                       const char *type, const char *code, const char *msg, long long recv_ms,
+                       int replacement)
+{
+    add_report_created(b, wrapped, mid, job, run, type, code, msg, recv_ms, replacement,
+                       recv_ms - 5000);
 }
 
 /* The status poller on, its list API unreachable (asking shows as an `error` poll). */
@@ -488,9 +516,12 @@ static void wait_asked(itest *t)
 
 /*
  * Real single-report bodies: delivered (4000) and failed (3043) rows with code and times, the
- * alimtalk fallback's channel, pending/unknown/foreign/stale reports skipped, the result on the
+ * alimtalk fallback's channel, pending/unknown/foreign reports skipped, the result on the
  * results topic when 200 comes, a repeat that changes nothing, the old token during rotation,
  * 404/413/400, group-report, /healthz unaffected, and a poller that leaves young rows alone.
+ * Reports that name their run are produced without reading their rows (the receiver cannot
+ * tell a repeat or a stale report from a new one): the batch writer's update leaves a row
+ * alone whose provider message or run is another than the report's, or that is final already.
  */
 static void test_webhook_reports(void **state)
 {
@@ -502,6 +533,7 @@ static void test_webhook_reports(void **state)
     long long recv = mf_test_now_ms() + 60000, fail_at = recv + 1234;
     char foreign_job[MF_UUID_STR_SIZE], other_run[MF_UUID_STR_SIZE], v[512], before[128],
         after[128], path[256];
+    rep_itest_run second; /* another run of the workflow (ended: the poller does not wait) */
     mf_uuid u;
     mf_buf body, out, big;
     mf_err err;
@@ -517,6 +549,16 @@ static void test_webhook_reports(void **state)
     mf_uuid_format(&u, foreign_job);
     assert_int_equal(mf_uuid_v4(&u, &err), 0);
     mf_uuid_format(&u, other_run);
+    rep_itest_make_run(&t->fx, 1, "0 s", &second);
+    {
+        const char *p2[1] = {second.id};
+
+        assert_int_equal(mf_test_pg_ll(t->fx.pg,
+                                       "WITH f AS (UPDATE workflow_runs SET status = 'failed'"
+                                       " WHERE id = $1::uuid RETURNING 1) SELECT count(*) FROM f",
+                                       1, p2),
+                         1);
+    }
     mf_buf_append_char(&body, '[', &err);
     for (int i = 0; i <= 3; i++) /* delivered */
         add_report(&body, 1, t->mid[i], t->job[i], t->run.id, "SMS", "4000", "정상 수신", recv, 0);
@@ -524,6 +566,8 @@ static void test_webhook_reports(void **state)
         add_report(&body, 1, t->mid[i], t->job[i], t->run.id, "SMS", "3043", "착신 거부", fail_at,
                    0);
     add_report(&body, 1, t->mid[6], t->job[6], t->run.id, "SMS", "3000", "", recv, 0); /* pending */
+    add_report(&body, 1, t->mid[6], t->job[6], second.id, "SMS", "4000", "", recv,
+               0); /* names another (existing) run than the row's */
     add_report(&body, 1, "M4VSOMEOTHERMESSAGE0000000000007", t->job[7], t->run.id, "SMS", "4000",
                "", recv, 0);                                                           /* stale */
     add_report(&body, 0, t->mid[8], t->job[8], NULL, "SMS", "4000", "", recv, 0);      /* bare */
@@ -571,15 +615,18 @@ static void test_webhook_reports(void **state)
     col(t, 11, "status || '/' || channel || '/' || message_type", v, sizeof(v));
     assert_string_equal(v, "delivered/lms/kakao");
     rep_itest_assert_consistent(t->fx.pg, NULL);
+    /* produced: 0-3, 6 (another run), 7 (stale), 8 and 10 (read their rows), 11 */
     assert_int_equal(
-        (long long)metric(t, "msgfleet_reporter_webhook_reports_total", "status=\"delivered\""), 7);
+        (long long)metric(t, "msgfleet_reporter_webhook_reports_total", "status=\"delivered\""), 9);
     assert_int_equal((long long)metric(t, "msgfleet_reporter_webhook_reports_total",
                                        "status=\"undelivered\""),
                      2);
     assert_int_equal(
         (long long)metric(t, "msgfleet_reporter_webhook_reports_total", "status=\"pending\""), 1);
+    /* the batch writer dropped 6 and 7 */
+    wait_metric(t, "msgfleet_reporter_duplicates_total", NULL, 2, 20000);
     assert_int_equal(
-        (long long)metric(t, "msgfleet_reporter_webhook_reports_total", "status=\"stale\""), 1);
+        (long long)metric(t, "msgfleet_reporter_webhook_reports_total", "status=\"stale\""), 0);
     assert_int_equal(
         (long long)metric(t, "msgfleet_reporter_webhook_reports_total", "status=\"unknown\""), 3);
     assert_int_equal(
@@ -591,8 +638,12 @@ static void test_webhook_reports(void **state)
     mf_test_sleep_ms(1500);
     digest(t, after, sizeof(after));
     assert_string_equal(before, after);
+    /* the receiver saw 8 and 10 final; the writer found the other 9 final or not theirs */
     assert_int_equal(
-        (long long)metric(t, "msgfleet_reporter_webhook_reports_total", "status=\"duplicate\""), 9);
+        (long long)metric(t, "msgfleet_reporter_webhook_reports_total", "status=\"duplicate\""), 2);
+    wait_metric(t, "msgfleet_reporter_duplicates_total", NULL, 2 + 9, 20000);
+    digest(t, after, sizeof(after));
+    assert_string_equal(before, after);
     assert_int_equal(
         (long long)metric(t, "msgfleet_reporter_webhook_requests_total", "outcome=\"ok\""), 2);
     assert_int_equal((long long)metric(t, "msgfleet_reporter_webhook_old_token_total", NULL), 1);
@@ -750,21 +801,6 @@ static void test_webhook_kafka_down(void **state)
     mf_buf_free(&out);
 }
 
-static void wait_metric(itest *t, const char *name, const char *filter, long long want,
-                        int timeout_ms)
-{
-    long long got = -1;
-
-    for (long long since = mf_test_mono_ms(), waited = 0; waited < timeout_ms;
-         waited = mf_test_mono_ms() - since) {
-        if ((got = (long long)metric(t, name, filter)) == want)
-            return;
-        mf_test_sleep_ms(100);
-    }
-    fail_msg("%s{%s} is %lld, not %lld, after %d ms (see %s)", name, filter ? filter : "", got,
-             want, timeout_ms, t->fx.logfile);
-}
-
 /* The reporters' record of how far the delivery reports have been applied: partitions that
  * applied one within the last minute, and the earliest of their lines (epoch ms; 0: none). */
 static long long reports_applied(itest *t, long long *upto_ms)
@@ -832,7 +868,8 @@ static void test_webhook_frontier(void **state)
     /* job 0's report, taken in (200: its result is on the topic) while a second session keeps
      * the batch from storing its offsets: nothing applied, no line */
     mf_buf_append_char(&body, '[', &err);
-    add_report(&body, 1, t->mid[0], t->job[0], t->run.id, "SMS", "4000", "", mf_test_now_ms(), 0);
+    add_report_created(&body, 1, t->mid[0], t->job[0], t->run.id, "SMS", "4000", "",
+                       mf_test_now_ms(), 0, sent0 - 2000);
     mf_buf_append_char(&body, ']', &err);
     locker = mf_test_pg_connect(t->fx.admin_dsn, t->fx.db, "PostgreSQL (a second session)");
     mf_test_pg_exec(locker, "BEGIN");
@@ -847,11 +884,12 @@ static void test_webhook_frontier(void **state)
                      0);
     mf_test_pg_exec(locker, "COMMIT");
     PQfinish(locker);
-    /* applied: one partition's line is job 0's send, 30 minutes ago */
+    /* applied: one partition's line is job 0's send as the report tells it (the provider
+     * registered the message 2 s before the fleet recorded it sent), 30 minutes ago */
     wait_count(t, "status = 'delivered'", 1, 20000);
     assert_int_equal(reports_applied(t, &upto), 1);
     print_message("line %lld ms, job 0 sent at %lld ms\n", upto, sent0);
-    assert_true(upto >= sent0 - 1 && upto <= sent0 + 1);
+    assert_int_equal(upto, sent0 - 2000);
     stop_reporter(t);
 
     /* the poller: nothing due while the reports keep coming */
@@ -877,7 +915,7 @@ static long long early_waiting(itest *t)
 
 /*
  * Delivery reports that overtake their messages' `accepted` results (the reporters lag): the
- * receiver finds no row, produces them anyway (the run exists), the batch writer keeps them in
+ * receiver produces them without their rows (the run exists), the batch writer keeps them in
  * mf_early_finals, and the batch that records the rows applies them: every row ends with the
  * report's status and times, counters exact, without the poller (it would ask only after 3
  * hours). The same reports again, before and after the rows: applied once. A report about
@@ -920,7 +958,10 @@ static void test_webhook_early(void **state)
     /* before any row: 200, produced, kept waiting by the batch writer */
     assert_int_equal(post_report(t, TOKEN, body.data, &out), 200);
     assert_int_equal(
-        (long long)metric(t, "msgfleet_reporter_webhook_reports_total", "status=\"early\""), 8);
+        (long long)metric(t, "msgfleet_reporter_webhook_reports_total", "status=\"delivered\""), 6);
+    assert_int_equal((long long)metric(t, "msgfleet_reporter_webhook_reports_total",
+                                       "status=\"undelivered\""),
+                     2);
     assert_int_equal(
         (long long)metric(t, "msgfleet_reporter_webhook_reports_total", "status=\"unknown\""), 1);
     assert_true(on_topic(t, t->job[0], MF_RESULT_DELIVERED, 20000));
@@ -995,12 +1036,14 @@ static void test_webhook_early(void **state)
     assert_int_equal(early_waiting(t), 0);
     rep_itest_assert_consistent(t->fx.pg, NULL);
 
-    /* and once more after the rows: duplicates, nothing moves */
+    /* and once more after the rows: produced again (the receiver reads no row), duplicates to
+     * the batch writer, nothing moves */
     digest(t, before, sizeof(before));
     assert_int_equal(post_report(t, TOKEN, body.data, &out), 200);
-    assert_int_equal(
-        (long long)metric(t, "msgfleet_reporter_webhook_reports_total", "status=\"duplicate\""), 7);
-    mf_test_sleep_ms(1000);
+    assert_int_equal((long long)metric(t, "msgfleet_reporter_webhook_reports_total",
+                                       "status=\"delivered\""),
+                     18);
+    wait_metric(t, "msgfleet_reporter_duplicates_total", NULL, 8 + 1 + 8, 20000);
     digest(t, after, sizeof(after));
     assert_string_equal(before, after);
     assert_int_equal(early_waiting(t), 0);
@@ -1012,12 +1055,13 @@ static void test_webhook_early(void **state)
         (long long)metric(t, "msgfleet_reporter_status_polls_total", "outcome=\"error\""), 0);
     stop_reporter(t);
 
-    /* a full replay of the topic (a new group, a restarted reporter): the 16 early results,
-     * the 12 accepted and the 2 later ones all change nothing, nothing waits again */
+    /* a full replay of the topic (a new group, a restarted reporter): the 24 results of the
+     * three posts, the 12 accepted and the 2 later ones all change nothing, nothing waits
+     * again */
     snprintf(t->fx.group + strlen(t->fx.group), sizeof(t->fx.group) - strlen(t->fx.group),
              "-replay");
     start_reporter(t, t->fx.brokers, more);
-    wait_metric(t, "msgfleet_reporter_duplicates_total", NULL, 16 + NJOBS + 2, 30000);
+    wait_metric(t, "msgfleet_reporter_duplicates_total", NULL, 24 + NJOBS + 2, 30000);
     digest(t, after, sizeof(after));
     assert_string_equal(before, after);
     assert_int_equal(early_waiting(t), 0);

@@ -44,7 +44,8 @@ static void test_documented_shape(void **state)
         "\"customFields\":{\"jobId\":\"8e1f4a1c-3c7e-4a59-9d2a-0a4b1e9e6f10\",\"runId\":\"R1\","
         "\"other\":\"o\"},\"replacement\":false,\"dateProcessed\":\"2026-12-06T00:00:01.000Z\","
         "\"dateReported\":\"2026-12-06T00:00:02.000Z\","
-        "\"dateReceived\":\"2026-12-06T00:00:03.000Z\"},"
+        "\"dateReceived\":\"2026-12-06T00:00:03.000Z\","
+        "\"dateCreated\":\"2026-12-05T23:59:59.500Z\"},"
         "\"retryCount\":0}]";
     rep_report *r = parse_ok(body);
     const rep_report_fields *f;
@@ -64,6 +65,7 @@ static void test_documented_shape(void **state)
     assert_string_equal(f->date_processed, "2026-12-06T00:00:01.000Z");
     assert_string_equal(f->date_reported, "2026-12-06T00:00:02.000Z");
     assert_string_equal(f->date_received, "2026-12-06T00:00:03.000Z");
+    assert_string_equal(f->date_created, "2026-12-05T23:59:59.500Z");
     assert_false(f->replacement);
     rep_report_free(r);
 }

@@ -126,13 +126,15 @@ enum {
  * made the planner hash every 'sent' row of the table per batch instead of looking up the
  * batch's ids by primary key, 65 ms instead of 25 ms for 700 rows at 100k rows in flight.
  * FINAL_BODY: the update and its delta rows, from the later outcomes u(id, st, ts_ms, code,
- * msg, ch, pmid, run) (o: the row before the update). The outcome's time, never before the
- * row's sent_at (a report produced without the row did not know it). An outcome about another
- * provider message than the row's (an earlier attempt of the job; pmid set on both and
- * different) is stale and changes nothing, and so is one that names another run than the
- * row's: the webhook receiver produces most reports without reading their rows, so these
- * checks are made here. */
-#define FINAL_TS "GREATEST(" MS_TS("u.ts_ms") ", o.sent_at)"
+ * msg, ch, pmid, run). The outcome's time, never before the row's sent_at (a report produced
+ * without the row did not know it). An outcome about another provider message than the row's
+ * (an earlier attempt of the job; pmid set on both and different) is stale and changes
+ * nothing, and so is one that names another run than the row's: the webhook receiver produces
+ * most reports without reading their rows, so these checks are made here (on m: SET and WHERE
+ * see the row before the update). RETURNING sees it after: the cost a failure refunds is read
+ * back by a subquery, which sees the row as the statement found it, only for failures; a join
+ * of the row before the update for every outcome was a second primary-key probe per row. */
+#define FINAL_TS "GREATEST(" MS_TS("u.ts_ms") ", m.sent_at)"
 /* clang-format off */
 #define FINAL_BODY                                                                         \
     "upd AS ("                                                                                  \
@@ -144,12 +146,15 @@ enum {
     "  error_message = CASE WHEN u.st = 'failed' THEN u.msg ELSE m.error_message END,"          \
     "  provider_status_code = COALESCE(u.code, m.provider_status_code),"                        \
     "  channel = COALESCE(u.ch, m.channel)"                                                     \
-    " FROM u JOIN message_logs o ON o.id = u.id"                                                \
+    " FROM u"                                                                                   \
     " WHERE m.id = u.id AND m.status IS NOT DISTINCT FROM 'sent'"                               \
-    "  AND o.workflow_run_id = u.run"                                                           \
-    "  AND (u.pmid IS NULL OR o.provider_message_id IS NULL"                                   \
-    "   OR o.provider_message_id = u.pmid)"                                                     \
-    " RETURNING m.id, m.workflow_run_id AS run_id, m.status, COALESCE(o.cost, 0) AS old_cost,"  \
+    "  AND m.workflow_run_id = u.run"                                                           \
+    "  AND (u.pmid IS NULL OR m.provider_message_id IS NULL"                                   \
+    "   OR m.provider_message_id = u.pmid)"                                                     \
+    " RETURNING m.id, m.workflow_run_id AS run_id, m.status,"                                   \
+    "  CASE WHEN m.status = 'failed' THEN"                                                      \
+    "   (SELECT COALESCE(b.cost, 0) FROM message_logs b WHERE b.id = m.id)"                     \
+    "  ELSE COALESCE(m.cost, 0) END AS old_cost,"                                              \
     "  m.sent_at, m.failed_at) "                                                                \
     "SELECT 'r', run_id::text, -count(*) FILTER (WHERE status = 'failed'),"                     \
     " count(*) FILTER (WHERE status = 'failed'),"                                               \

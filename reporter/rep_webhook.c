@@ -62,12 +62,15 @@ static const char *const RS_NAMES[RS_N] = {"delivered", "undelivered", "pending"
 enum { ST_LOOKUP = -1, ST_RUN_LOOKUP = -2, ST_RUN_READ = -3 };
 
 /* Runs known to exist, with their workflow: a report produced without its row names its run,
- * and a campaign's reports name the same few runs. A run is never deleted while its messages
- * are reported, so an entry stays true; the oldest is replaced when the table is full. */
-enum { RUN_CACHE = 64 };
+ * and a campaign's reports name the same few runs. An entry is trusted for RUN_TTL_MS, then
+ * read again: a run deleted meanwhile (its rows go with it) makes its reports `unknown` again
+ * within that time instead of results the batch writer would dead-letter. The oldest entry is
+ * replaced when the table is full. */
+enum { RUN_CACHE = 64, RUN_TTL_MS = 60000 };
 typedef struct run_entry {
     char id[MF_UUID_STR_SIZE];
     char wf[MF_UUID_STR_SIZE]; /* "": no workflow */
+    long long seen_ms;         /* monotonic: when it was read */
 } run_entry;
 
 /* Delivery acknowledgements of one request's results. The request and each message it
@@ -346,17 +349,28 @@ static mf_msg_type early_channel(const item *it)
     return it->f->replacement && (t == MF_TYPE_SMS || t == MF_TYPE_LMS) ? t : MF_TYPE_NONE;
 }
 
-/* The workflow of run id, if the run is known: into wf ("" for none). 1 known, 0 not. */
+/* The entry of run id, fresh or not; NULL when there is none. The caller holds w->lock. */
+static run_entry *run_slot(rep_webhook *w, const char *id)
+{
+    for (size_t i = 0; i < w->nruns; i++)
+        if (strcmp(w->runs[i].id, id) == 0)
+            return &w->runs[i];
+    return NULL;
+}
+
+/* The workflow of run id, if the run was found to exist within RUN_TTL_MS: into wf ("" for
+ * none). 1 known, 0 not. */
 static int known_run(rep_webhook *w, const char *id, char wf[MF_UUID_STR_SIZE])
 {
+    const run_entry *e;
     int found = 0;
 
     pthread_mutex_lock(&w->lock);
-    for (size_t i = 0; i < w->nruns && !found; i++)
-        if (strcmp(w->runs[i].id, id) == 0) {
-            memcpy(wf, w->runs[i].wf, MF_UUID_STR_SIZE);
-            found = 1;
-        }
+    e = run_slot(w, id);
+    if (e != NULL && mf_clock_mono_ms() - e->seen_ms < RUN_TTL_MS) {
+        memcpy(wf, e->wf, MF_UUID_STR_SIZE);
+        found = 1;
+    }
     pthread_mutex_unlock(&w->lock);
     return found;
 }
@@ -366,7 +380,9 @@ static void remember_run(rep_webhook *w, const char *id, const char *wf)
     run_entry *e;
 
     pthread_mutex_lock(&w->lock);
-    if (w->nruns < RUN_CACHE) {
+    if ((e = run_slot(w, id)) != NULL) {
+        /* read again: refreshed in place */
+    } else if (w->nruns < RUN_CACHE) {
         e = &w->runs[w->nruns++];
     } else {
         e = &w->runs[w->next_run];
@@ -374,6 +390,7 @@ static void remember_run(rep_webhook *w, const char *id, const char *wf)
     }
     snprintf(e->id, sizeof(e->id), "%s", id);
     snprintf(e->wf, sizeof(e->wf), "%s", wf != NULL ? wf : "");
+    e->seen_ms = mf_clock_mono_ms();
     pthread_mutex_unlock(&w->lock);
 }
 

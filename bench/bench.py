@@ -419,16 +419,19 @@ def planner_metrics_url(fleet):
     return metrics_url(fleet, "planner-1")
 
 
-def metric_sum(url, names):
-    """Sum of the samples of the named metrics (all label sets) at url."""
+def metric_samples(url, names):
+    """(series with its labels, value) of every sample of the named metrics at url."""
     with urllib.request.urlopen(url, timeout=5) as r:
         text = r.read().decode()
-    total = 0.0
     for line in text.splitlines():
-        name = line.split(" ", 1)[0].split("{", 1)[0]
-        if name in names:
-            total += num(line.rsplit(" ", 1)[1])
-    return total
+        series, value = line.rsplit(" ", 1) if " " in line else (line, "")
+        if series.split("{", 1)[0] in names:
+            yield series, num(value)
+
+
+def metric_sum(url, names):
+    """Sum of the samples of the named metrics (all label sets) at url."""
+    return sum(v for _, v in metric_samples(url, names))
 
 
 def planner_progress(url):
@@ -465,14 +468,10 @@ def report_paths(fleet):
         if not url:
             continue
         try:
-            with urllib.request.urlopen(url, timeout=5) as r:
-                text = r.read().decode()
+            for series, value in metric_samples(url, REPORT_PATHS):
+                out[series] = out.get(series, 0) + value
         except (OSError, ValueError):
             return {}
-        for line in text.splitlines():
-            key = line.rsplit(" ", 1)[0]
-            if key.split("{", 1)[0] in REPORT_PATHS:
-                out[key] = out.get(key, 0) + num(line.rsplit(" ", 1)[1])
     return out
 
 

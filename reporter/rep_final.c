@@ -149,7 +149,8 @@ int rep_final_produce_bare(mf_kafka_producer *prod, const char *topic, msgpack_s
     r.reported = rep->via_webhook ? 1 : 0;
     /* The send as the provider saw it (never after the fleet's own sent_at): how far the
      * reporters applied reports is measured by it (the status poller's due line). */
-    if (nonempty(rep->date_created) && (r.sent_ms = rep_final_parse_iso_ms(rep->date_created)) < 0)
+    r.sent_ms = nonempty(rep->date_created) ? rep_final_parse_iso_ms(rep->date_created) : 0;
+    if (r.sent_ms < 0)
         r.sent_ms = 0;
     if (mf_codec_encode_result(sbuf, &r, err) != 0)
         return -1;

@@ -455,12 +455,14 @@ def status_finals(fleet):
     return int(total)
 
 
-REPORT_PATHS = ("msgfleet_reporter_webhook_reports_total", "msgfleet_reporter_early_finals_total")
+REPORT_PATHS = ("msgfleet_reporter_webhook_reports_total", "msgfleet_reporter_early_finals_total",
+                "msgfleet_reporter_finals_merged_total", "msgfleet_reporter_rows_total")
 
 
 def report_paths(fleet):
     """{metric{labels}: value} of the reporters' report counters (receiver statuses, early
-    finals parked and applied), summed over reporters; {} if unreadable. Which way the
+    finals parked and applied, finals merged into their rows' inserts, rows by operation),
+    summed over reporters; {} if unreadable. Which way the
     delivery reports went decides what each costs the database."""
     out = {}
     for name, _, _ in fleet.procs:

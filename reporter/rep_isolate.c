@@ -91,6 +91,7 @@ static void add_stats(rep_store_stats *sum, const rep_store_stats *s)
     sum->finalized += s->finalized;
     sum->early_parked += s->early_parked;
     sum->early_applied += s->early_applied;
+    sum->merged += s->merged;
     sum->duplicates += s->duplicates;
     sum->completed += s->completed;
     sum->attempts += s->attempts;

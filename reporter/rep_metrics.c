@@ -24,6 +24,10 @@ int rep_metrics_declare(rep_metrics *m, mf_metrics *mm, mf_err *err)
                                   "final outcomes that came before their message's row: parked "
                                   "(kept waiting for it), applied (to the row once recorded)",
                                   "event", err);
+    m->merged = mf_metrics_counter(mm, "msgfleet_reporter_finals_merged_total",
+                                   "final outcomes recorded in the batch that inserted their "
+                                   "row: the row written once, final, and not updated",
+                                   NULL, err);
     m->dlq = mf_metrics_counter(mm, "msgfleet_reporter_dlq_total",
                                 "messages of recorded batches sent to the dead-letter topic", NULL,
                                 err);
@@ -46,8 +50,8 @@ int rep_metrics_declare(rep_metrics *m, mf_metrics *mm, mf_err *err)
                                         "the dead-letter topic), by SQLSTATE",
                                         "sqlstate", err);
     if (!m->rows || !m->batches || !m->batch_s || !m->batch_size || !m->dups || !m->early ||
-        !m->dlq || !m->completed || !m->stalled || !m->retries || !m->lag || !m->polls ||
-        !m->finals || !m->data_errors)
+        !m->merged || !m->dlq || !m->completed || !m->stalled || !m->retries || !m->lag ||
+        !m->polls || !m->finals || !m->data_errors)
         return -1;
     return 0;
 }
@@ -73,6 +77,7 @@ void rep_metrics_batch(const rep_metrics *m, size_t n, long long dead, const rep
         mf_metric_add(m->early, (const char *const[]){"parked"}, (double)st->early_parked);
     if (st->early_applied > 0)
         mf_metric_add(m->early, (const char *const[]){"applied"}, (double)st->early_applied);
+    mf_metric_add(m->merged, NULL, (double)st->merged);
     mf_metric_add(m->dlq, NULL, (double)dead);
     mf_metric_add(m->completed, NULL, (double)st->completed);
 }

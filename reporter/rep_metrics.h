@@ -17,6 +17,7 @@ typedef struct rep_metrics {
     mf_metric *batch_size;  /* batch_size */
     mf_metric *dups;        /* duplicates_total */
     mf_metric *early;       /* early_finals_total{event} */
+    mf_metric *merged;      /* finals_merged_total */
     mf_metric *dlq;         /* dlq_total */
     mf_metric *completed;   /* runs_completed_total */
     mf_metric *stalled;     /* runs_stalled_total */

@@ -60,6 +60,7 @@ void rep_store_free(rep_store *st)
     mf_buf_free(&st->json);
     mf_buf_free(&st->copy);
     rep_rows_pick_free(&st->pick);
+    rep_rows_pick_free(&st->fpick);
     free(st->refs);
     rep_deltas_free(&st->run_d);
     rep_deltas_free(&st->day_d);
@@ -142,20 +143,24 @@ int rep_store_exec_arrays(rep_store *st, PGconn *conn, const char *sql, mf_pgarr
     return rc;
 }
 
-static int apply_finals(rep_store *st, PGconn *conn, size_t m, long long *updated, long long *by,
-                        mf_err *err)
+/* The picked later outcomes st->pick.v[0..m), but those written with their rows by the direct
+ * COPY (rep_store_merged): *applied of them go to the update, *updated rows changed. */
+static int apply_finals(rep_store *st, PGconn *conn, size_t m, size_t *applied, long long *updated,
+                        long long *by, mf_err *err)
 {
     mf_pgarr *u = st->ucols;
     size_t i;
 
     *updated = 0;
-    if (m == 0)
-        return 0;
+    *applied = 0;
     for (i = 0; i < REP_NUCOL; i++)
         mf_pgarr_reset(&u[i]);
     for (i = 0; i < m; i++) {
         const mf_result *r = st->pick.v[i];
 
+        if (rep_store_merged(st, r))
+            continue;
+        (*applied)++;
         if (add_uuid(&u[REP_UCOL_ID], &r->id, err) != 0 ||
             mf_pgarr_add(&u[REP_UCOL_STATUS],
                          r->status == MF_RESULT_DELIVERED ? "delivered" : "failed", err) != 0 ||
@@ -167,8 +172,10 @@ static int apply_finals(rep_store *st, PGconn *conn, size_t m, long long *update
             add_uuid(&u[REP_UCOL_RUN], &r->run, err) != 0)
             return -1;
     }
+    if (*applied == 0)
+        return 0;
     if (rep_store_exec_arrays(st, conn, REP_SQL_FINAL, u, REP_NUCOL, updated, by, err) != 0)
-        return mf_err_prefix(err, "could not apply %zu final outcomes", m);
+        return mf_err_prefix(err, "could not apply %zu final outcomes", *applied);
     return 0;
 }
 
@@ -433,7 +440,12 @@ static int write_once(rep_store *st, PGconn *conn, const mf_result *res, size_t 
     size_t finals = 0;
 
     st->stage_ready = 0;
-    st->joined = 0;
+    st->joined = st->merged = 0;
+    PQclear(st->early_res);
+    st->early_res = NULL;
+    st->nearly = 0;
+    st->batch = res;
+    st->nbatch = n;
     st->run_d.n = st->day_d.n = 0;
     *direct_failed = 0;
     st->failed_step = REP_STEP_NONE;
@@ -455,9 +467,8 @@ static int write_once(rep_store *st, PGconn *conn, const mf_result *res, size_t 
         apply_early(st, conn, (size_t)m, &early, stats->upd_status, err) != 0)
         goto fail;
     if ((m = rep_rows_pick_unique(&st->pick, res, n, 1, err)) < 0 ||
-        apply_finals(st, conn, (size_t)m, &upd, stats->upd_status, err) != 0)
+        apply_finals(st, conn, (size_t)m, &finals, &upd, stats->upd_status, err) != 0)
         goto fail;
-    finals = (size_t)m;
     /* A final outcome whose job has no row yet (it overtook its `accepted`) waits for it. */
     if (upd < (long long)finals && park_early(st, conn, &parked, err) != 0)
         goto fail;
@@ -473,8 +484,9 @@ static int write_once(rep_store *st, PGconn *conn, const mf_result *res, size_t 
     stats->inserted = ins;
     stats->finalized = upd + early + st->joined;
     stats->early_parked = parked;
-    stats->early_applied = early + st->joined;
-    stats->duplicates = (long long)n - ins - upd - parked;
+    stats->early_applied = early + st->joined - st->merged;
+    stats->merged = st->merged;
+    stats->duplicates = (long long)n - ins - upd - parked - st->merged;
     st->failed_step = REP_STEP_COMPLETION;
     if (after_counts(st, conn, ins + upd + early > 0, stats, err) != 0)
         goto fail;

@@ -37,6 +37,8 @@ typedef struct rep_store_stats {
                               * inserted final with one that waited for them */
     long long early_parked;  /* later outcomes whose row did not exist yet, kept waiting */
     long long early_applied; /* of finalized, waiting outcomes applied to rows of this batch */
+    long long merged;        /* of finalized, later outcomes of this batch whose rows it
+                              * inserted: each row written once, final */
     long long duplicates;    /* results that changed nothing (redelivery, repeats) */
     long long completed;     /* runs completed by this batch */
     int attempts;            /* transactions tried (> 1 after a deadlock) */

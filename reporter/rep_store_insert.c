@@ -89,20 +89,27 @@ static const char *col_or_null(const PGresult *q, int row, int col)
     return PQgetisnull(q, row, col) ? NULL : PQgetvalue(q, row, col);
 }
 
+static int early_reserve(rep_store *st, size_t n, mf_err *err)
+{
+    rep_early *p;
+
+    if (n <= st->early_cap)
+        return 0;
+    if ((p = realloc(st->early, n * sizeof(*p))) == NULL)
+        return mf_err_set(err, "out of memory");
+    st->early = p;
+    st->early_cap = n;
+    return 0;
+}
+
 /* Reads REP_SQL_EARLY_TAKE's rows into st->early (sorted by job id); st->early_res keeps q. */
 static int read_early(rep_store *st, PGresult *q, mf_err *err)
 {
     size_t n = (size_t)PQntuples(q), k = 0;
 
-    if (n > st->early_cap) {
-        rep_early *p = realloc(st->early, n * sizeof(*p));
-
-        if (p == NULL) {
-            PQclear(q);
-            return mf_err_set(err, "out of memory");
-        }
-        st->early = p;
-        st->early_cap = n;
+    if (early_reserve(st, n, err) != 0) {
+        PQclear(q);
+        return -1;
     }
     for (int i = 0; i < (int)n; i++) {
         rep_early *e = &st->early[k];
@@ -116,6 +123,8 @@ static int read_early(rep_store *st, PGresult *q, mf_err *err)
         e->msg = col_or_null(q, i, 4);
         e->channel = col_or_null(q, i, 5);
         e->pmid = col_or_null(q, i, 6);
+        e->src = NULL;
+        e->joined = 0;
         k++;
     }
     qsort(st->early, k, sizeof(*st->early), cmp_early);
@@ -124,11 +133,59 @@ static int read_early(rep_store *st, PGresult *q, mf_err *err)
     return 0;
 }
 
-/* Final outcomes waiting in mf_early_finals (docs/reporter.md, "Early reports") for the
- * accepted results among rows[0..m) are taken out in this transaction, so those rows are
- * inserted delivered or failed instead of being inserted `sent` and updated: an update of a
- * row cannot be HOT here (the seed indexes `status`) and costs about what its insert did. One
- * look whether anything waits at all first, as for the other early outcomes. */
+static rep_early *find_early(const rep_store *st, size_t n, const mf_uuid *id)
+{
+    rep_early key;
+
+    if (n == 0)
+        return NULL;
+    key.id = *id;
+    return bsearch(&key, st->early, n, sizeof(*st->early), cmp_early);
+}
+
+/* The batch's own later outcomes (one per job, the first wins) join the rows inserted with
+ * them: while the reporters lag behind the senders, a message's `accepted` and its delivery
+ * report often come in the same batch, and the row is then written once, final, instead of
+ * inserted `sent` and updated in the same transaction. An outcome that waited in
+ * mf_early_finals for the same job stays first (it came earlier, as the statements order
+ * them: the waiting one is applied, the batch's finds the row final). */
+static int add_batch_finals(rep_store *st, mf_err *err)
+{
+    long k = rep_rows_pick_unique(&st->fpick, st->batch, st->nbatch, 1, err);
+    size_t waiting = st->nearly;
+
+    if (k <= 0)
+        return (int)k;
+    if (early_reserve(st, waiting + (size_t)k, err) != 0)
+        return -1;
+    for (long i = 0; i < k; i++) {
+        const mf_result *r = st->fpick.v[i];
+        rep_early *e = &st->early[st->nearly];
+
+        if (find_early(st, waiting, &r->id) != NULL)
+            continue;
+        e->id = r->id;
+        e->run = r->run;
+        e->failed = r->status != MF_RESULT_DELIVERED;
+        e->ts_ms = r->ts_ms;
+        e->code = rep_store_empty_null(r->code);
+        e->msg = rep_store_empty_null(r->msg);
+        e->channel = mf_msg_type_name(r->channel);
+        e->pmid = rep_store_empty_null(r->provider_msg_id);
+        e->src = r;
+        e->joined = 0;
+        st->nearly++;
+    }
+    if (st->nearly > waiting)
+        qsort(st->early, st->nearly, sizeof(*st->early), cmp_early);
+    return 0;
+}
+
+/* Final outcomes for the accepted results among rows[0..m), so those rows are inserted
+ * delivered or failed instead of being inserted `sent` and updated: an update of a row cannot
+ * be HOT here (the seed indexes `status`) and costs about what its insert did. Those waiting
+ * in mf_early_finals (docs/reporter.md, "Early reports") are taken out in this transaction,
+ * after one look whether anything waits at all; then the batch's own (add_batch_finals). */
 static int take_early(rep_store *st, PGconn *conn, const mf_result *const *rows, size_t m,
                       mf_err *err)
 {
@@ -139,9 +196,6 @@ static int take_early(rep_store *st, PGconn *conn, const mf_result *const *rows,
     size_t i, accepted = 0;
     int any = 0;
 
-    PQclear(st->early_res);
-    st->early_res = NULL;
-    st->nearly = 0;
     mf_pgarr_reset(ids);
     for (i = 0; i < m; i++) {
         if (rows[i]->status != MF_RESULT_ACCEPTED)
@@ -154,23 +208,29 @@ static int take_early(rep_store *st, PGconn *conn, const mf_result *const *rows,
         return 0;
     if (rep_store_early_waiting(conn, &any, err) != 0)
         return -1;
-    if (!any)
-        return 0;
-    if ((params[0] = mf_pgarr_finish(ids, err)) == NULL)
-        return -1;
-    if ((q = mf_pg_query(conn, REP_SQL_EARLY_TAKE, 1, params, err)) == NULL)
-        return mf_err_prefix(err, "could not take early final outcomes");
-    return read_early(st, q, err);
+    if (any) {
+        if ((params[0] = mf_pgarr_finish(ids, err)) == NULL)
+            return -1;
+        if ((q = mf_pg_query(conn, REP_SQL_EARLY_TAKE, 1, params, err)) == NULL)
+            return mf_err_prefix(err, "could not take early final outcomes");
+        if (read_early(st, q, err) != 0)
+            return -1;
+    }
+    return add_batch_finals(st, err);
 }
 
-static const rep_early *early_for(const rep_store *st, const mf_result *r)
+static rep_early *early_for(const rep_store *st, const mf_result *r)
 {
-    rep_early key;
-
-    if (st->nearly == 0 || r->status != MF_RESULT_ACCEPTED)
+    if (r->status != MF_RESULT_ACCEPTED)
         return NULL;
-    key.id = r->id;
-    return bsearch(&key, st->early, st->nearly, sizeof(*st->early), cmp_early);
+    return find_early(st, st->nearly, &r->id);
+}
+
+int rep_store_merged(const rep_store *st, const mf_result *r)
+{
+    const rep_early *e = find_early(st, st->nearly, &r->id);
+
+    return e != NULL && e->src == r && e->joined;
 }
 
 /* Row values of an accepted result joined with the final outcome that waited for it: what
@@ -223,7 +283,7 @@ static int add_direct_row(rep_store *st, PGconn *conn, const mf_result *r, long 
                           mf_err *err)
 {
     const char *v[21];
-    const rep_early *e;
+    rep_early *e;
     rep_row row;
     char cost[32], id[MF_UUID_STR_SIZE], run[MF_UUID_STR_SIZE], tpl[MF_UUID_STR_SIZE];
     char att[16], t_sent[40], t_del[40], t_fail[40], code[201];
@@ -233,7 +293,11 @@ static int add_direct_row(rep_store *st, PGconn *conn, const mf_result *r, long 
         return -1;
     e = early_for(st, r);
     joined = e != NULL && join_early(e, r, &row);
-    st->joined += joined;
+    if (joined) {
+        e->joined = 1;
+        st->joined++;
+        st->merged += e->src != NULL;
+    }
     failed = rep_rows_is_failed(&row);
     rep_rows_format_cents(row.cents, cost, sizeof(cost));
     snprintf(att, sizeof(att), "%d", row.attempt);

@@ -22,15 +22,18 @@ typedef struct run_ref {
     int cancelled;
 } run_ref;
 
-/* A final outcome that waited in mf_early_finals for its row, taken out (deleted) in the batch
- * that inserts the row, so the row is inserted final (rep_store_insert.c). Strings point into
- * rep_store.early_res; NULL for NULL columns. */
+/* A final outcome for a row the direct COPY is about to insert, so the row is inserted final
+ * (rep_store_insert.c): one that waited in mf_early_finals, taken out (deleted) in the batch
+ * that inserts the row (strings point into rep_store.early_res), or a later outcome of the
+ * batch itself (src; strings point into it). NULL for NULL columns. */
 typedef struct rep_early {
     mf_uuid id;
     mf_uuid run; /* the run the report named */
     int failed;  /* 1: failed, 0: delivered */
     long long ts_ms;
     const char *code, *msg, *channel, *pmid;
+    const mf_result *src; /* the batch's own later outcome; NULL: from mf_early_finals */
+    int joined;           /* a row was inserted final with it */
 } rep_early;
 
 struct rep_store {
@@ -45,7 +48,10 @@ struct rep_store {
     mf_pgarr ucols[REP_NUCOL];
     mf_pgarr runs;
     mf_buf json;
-    rep_rows_pick pick; /* the batch's results picked for one statement, by job id */
+    rep_rows_pick pick;     /* the batch's results picked for one statement, by job id */
+    rep_rows_pick fpick;    /* the batch's later outcomes, to insert their rows final */
+    const mf_result *batch; /* the results of the batch being written */
+    size_t nbatch;
     run_ref *refs;
     size_t nrefs, refs_cap;
     rep_deltas run_d, day_d;
@@ -56,6 +62,7 @@ struct rep_store {
     rep_early *early;
     size_t nearly, early_cap;
     long long joined;
+    long long merged;     /* of joined: with a later outcome of the batch itself */
     rep_step failed_step; /* where the last failed write_once failed */
 };
 
@@ -77,6 +84,10 @@ int rep_store_exec_arrays(rep_store *st, PGconn *conn, const char *sql, mf_pgarr
 /* *any = 1 when mf_early_finals holds anything at all (one cheap look before a statement by
  * job ids, whose array alone costs tens of ms to plan). 0 or -1. */
 int rep_store_early_waiting(PGconn *conn, int *any, mf_err *err);
+
+/* 1 when r, a later outcome of the batch, was written with its row (inserted final by this
+ * transaction's direct COPY): the update must skip it. */
+int rep_store_merged(const rep_store *st, const mf_result *r);
 
 /* Insert the picked first outcomes st->pick.v[0..m) (rep_store_insert.c). direct: the rows the
  * direct COPY can take go that way, the others through the staging table (or the unnest

@@ -990,6 +990,129 @@ static void test_insert_modes(void **state)
     rep_store_free(st);
 }
 
+/* Later outcomes in the same batch as their rows' first outcomes (a lagging reporter reads a
+ * message's `accepted` and its delivery report together): the direct COPY inserts those rows
+ * final, nothing is updated, and the rows are the bytes the staging path's insert and update
+ * give the same batch. Stale reports (another provider message) are not merged; an outcome
+ * waiting in mf_early_finals for a job comes before the batch's own. */
+enum { MERGE_N = 300 };
+
+static size_t merge_batch(const run_fx *r, const mf_uuid *wf, const mf_uuid *tpl, mf_result *res,
+                          char (*phones)[16], char (*texts)[96], mf_codec_kv *vars, long long ts,
+                          const mf_uuid *other_run, long long *merged)
+{
+    size_t n = MERGE_N;
+
+    fill_batch(r, wf, tpl, res, phones, texts, vars, MERGE_N, ts);
+    *merged = 0;
+    for (int i = 0; i < MERGE_N; i++) {
+        mf_result *f = &res[n];
+
+        if (IS_FAILED(i) || i % 3 == 2)
+            continue;
+        *f = res[i];
+        f->status = i % 3 == 0 ? MF_RESULT_DELIVERED : MF_RESULT_UNDELIVERED;
+        f->code = i % 3 == 0 ? "4000" : "3043";
+        f->msg = i % 3 == 0 ? NULL : "단말기 Power off";
+        f->ts_ms = ts + 3000 + i;
+        f->channel = i % 6 == 0 ? MF_TYPE_LMS : MF_TYPE_SMS;
+        if (i == 4)
+            f->provider_msg_id = "M4VSTALE"; /* an earlier attempt's report: stale */
+        if (i == 10)
+            f->run = *other_run; /* names another run: stale */
+        *merged += i != 4 && i != 10 && i != 1;
+        n++;
+    }
+    /* a report in the batch before its `accepted` joins it all the same */
+    mf_result first = res[MERGE_N];
+
+    memmove(&res[1], &res[0], MERGE_N * sizeof(*res));
+    res[0] = first;
+    return n;
+}
+
+static void test_finals_merge_in_batch(void **state)
+{
+    itest *t = *state;
+    static mf_result res[2 * MERGE_N];
+    static char phones[MERGE_N][16], texts[MERGE_N][96];
+    static mf_codec_kv vars[MERGE_N];
+    static const rep_insert_mode modes[2] = {REP_INSERT_DIRECT, REP_INSERT_STAGE};
+    char d[2][64], id1[MF_UUID_STR_SIZE];
+    long long ts = mf_test_now_ms(), merged = 0;
+    rep_offset off = {0, 1, 0};
+    mf_uuid wf, tpl;
+    mf_err err;
+    rep_store *st;
+    run_fx other;
+
+    assert_int_equal(mf_uuid_parse(t->fx.wf, &wf, &err), 0);
+    assert_int_equal(mf_uuid_parse(t->fx.tpl, &tpl, &err), 0);
+    st = rep_store_new("merge", t->fx.topic, 60000, NULL, &err);
+    assert_non_null(st);
+    rep_itest_make_run(&t->fx, 1, "0 s", &other);
+    for (int mode = 0; mode < 2; mode++) {
+        run_fx r;
+        rep_store_stats stats;
+        size_t n;
+        long long upd = 0;
+        char reported[24];
+        const char *p[3] = {NULL, id1, reported};
+
+        rep_itest_make_run(&t->fx, MERGE_N, "0 s", &r);
+        p[0] = r.id;
+        n = merge_batch(&r, &wf, &tpl, res, phones, texts, vars, ts, &other.uid, &merged);
+        /* job 1 (undelivered in the batch) has a delivery report waiting already: it wins */
+        mf_uuid_format(&res[2].id, id1);
+        snprintf(reported, sizeof(reported), "%lld", ts + 2000);
+        assert_int_equal(mf_test_pg_ll(t->fx.pg,
+                                       "WITH i AS (INSERT INTO mf_early_finals (job_id,"
+                                       " workflow_run_id, status, reported_ms, status_code,"
+                                       " channel) VALUES ($2::uuid, $1::uuid, 'delivered',"
+                                       " $3::bigint, '4000', 'sms') RETURNING 1)"
+                                       " SELECT count(*) FROM i",
+                                       3, p),
+                         1);
+        rep_store_set_insert_mode(st, modes[mode]);
+        if (rep_store_write(st, t->fx.pg, res, n, &off, 1, &stats, &err) != 0)
+            fail_msg("write: %s", err.msg);
+        for (int k = 0; k < REP_ST_N; k++)
+            upd += stats.upd_status[k];
+        print_message("%s: %zu results, %lld rows inserted, %lld merged, %lld updated\n",
+                      mode == 0 ? "direct COPY" : "staging path", n, stats.inserted, stats.merged,
+                      upd);
+        assert_int_equal(stats.inserted, MERGE_N);
+        assert_int_equal(stats.early_applied, 1);
+        assert_int_equal(stats.merged, mode == 0 ? merged : 0);
+        assert_int_equal(upd, mode == 0 ? 0 : merged + 1); /* (+ the waiting one, applied) */
+        assert_int_equal(stats.finalized, merged + 1);
+        assert_int_equal(stats.duplicates, 3); /* two stale reports, job 1's */
+        assert_int_equal(mf_test_pg_ll(t->fx.pg,
+                                       "SELECT count(*) FROM message_logs WHERE id = $2::uuid"
+                                       " AND status = 'delivered' AND provider_status_code ="
+                                       " '4000' AND delivered_at = to_timestamp($3::bigint /"
+                                       " 1000.0) AND workflow_run_id = $1::uuid",
+                                       3, p),
+                         1);
+        mf_test_pg_str(t->fx.pg,
+                       "SELECT md5(string_agg(concat_ws('|', recipient_phone, status, cost,"
+                       " sent_at, delivered_at, failed_at, error_code, error_message,"
+                       " provider_status_code, channel, provider_message_id), ','"
+                       " ORDER BY recipient_phone)) FROM message_logs"
+                       " WHERE workflow_run_id = $1::uuid",
+                       1, p, d[mode], sizeof(d[mode]));
+        /* the same batch again changes nothing */
+        if (rep_store_write(st, t->fx.pg, res, n, &off, 1, &stats, &err) != 0)
+            fail_msg("rewrite: %s", err.msg);
+        assert_int_equal(stats.inserted + stats.finalized + stats.merged, 0);
+        assert_int_equal(stats.duplicates, (long long)n);
+    }
+    assert_string_equal(d[0], d[1]);
+    assert_int_equal(mf_test_pg_ll(t->fx.pg, "SELECT count(*) FROM mf_early_finals", 0, NULL), 0);
+    rep_itest_assert_consistent(t->fx.pg, NULL);
+    rep_store_free(st);
+}
+
 /* Final outcomes that came before their rows (delivery reports that overtook the `accepted`
  * results: the receiver produces them anyway, docs/reporter.md "Early reports"): they wait in
  * mf_early_finals and the rows are inserted final, with the values the update
@@ -1069,6 +1192,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_status_poller_groups, setup, teardown),
         cmocka_unit_test_setup_teardown(test_insert_modes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_finals_join_rows, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_finals_merge_in_batch, setup, teardown),
     };
 
     curl_global_init(CURL_GLOBAL_DEFAULT);

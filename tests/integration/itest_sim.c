@@ -1280,6 +1280,9 @@ typedef struct receiver {
     pthread_t th;
     pthread_mutex_t lock;
     int fail_first, seen;
+    int keep_alive; /* answer without closing and read the next request on the connection */
+    int accepts;    /* connections accepted */
+    int expects;    /* requests that carried an Expect header */
     char *bodies[64];
     int nbodies;
     int stop;
@@ -1287,51 +1290,73 @@ typedef struct receiver {
 
 static receiver RCV;
 
+/* One request from c into buf (1 MB); 1 when complete, 0 when the connection ended or is idle
+ * at stop. */
+static int receiver_read(receiver *rv, int c, char *buf, char **hdr_end)
+{
+    size_t len = 0, want = 0;
+
+    *hdr_end = NULL;
+    for (;;) {
+        ssize_t k = recv(c, buf + len, (1 << 20) - 1 - len, 0);
+        if (k < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) && len == 0 && !rv->stop)
+            continue; /* an idle kept-alive connection */
+        if (k <= 0)
+            return 0;
+        len += (size_t)k;
+        buf[len] = '\0';
+        if (*hdr_end == NULL && (*hdr_end = strstr(buf, "\r\n\r\n")) != NULL) {
+            char *cl = strcasestr(buf, "Content-Length:");
+            want = (size_t)(*hdr_end + 4 - buf) + (cl ? strtoul(cl + 15, NULL, 10) : 0);
+        }
+        if (*hdr_end && len >= want)
+            return 1;
+    }
+}
+
 static void *receiver_main(void *arg)
 {
     receiver *rv = arg;
+    char *buf = malloc(1 << 20);
     while (!rv->stop) {
         int c = accept(rv->fd, NULL, NULL);
         if (c < 0)
             continue;
-        char *buf = malloc(1 << 20);
-        size_t len = 0, want = 0;
-        char *hdr_end = NULL;
-        for (;;) {
-            ssize_t k = recv(c, buf + len, (1 << 20) - 1 - len, 0);
-            if (k <= 0)
-                break;
-            len += (size_t)k;
-            buf[len] = '\0';
-            if (hdr_end == NULL && (hdr_end = strstr(buf, "\r\n\r\n")) != NULL) {
-                char *cl = strcasestr(buf, "Content-Length:");
-                want = (size_t)(hdr_end + 4 - buf) + (cl ? strtoul(cl + 15, NULL, 10) : 0);
-            }
-            if (hdr_end && len >= want)
+        pthread_mutex_lock(&rv->lock);
+        rv->accepts++;
+        pthread_mutex_unlock(&rv->lock);
+        char *hdr_end;
+        while (receiver_read(rv, c, buf, &hdr_end)) {
+            *hdr_end = '\0';
+            pthread_mutex_lock(&rv->lock);
+            int fail = rv->seen++ < rv->fail_first;
+            rv->expects += strcasestr(buf, "\r\nExpect:") != NULL;
+            if (rv->nbodies < 64)
+                rv->bodies[rv->nbodies++] = strdup(hdr_end + 4);
+            pthread_mutex_unlock(&rv->lock);
+            const char *ans =
+                rv->keep_alive
+                    ? "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"
+                    : (fail ? "HTTP/1.1 500 Oops\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                            : "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+            send(c, ans, strlen(ans), MSG_NOSIGNAL);
+            if (!rv->keep_alive)
                 break;
         }
-        pthread_mutex_lock(&rv->lock);
-        int fail = rv->seen++ < rv->fail_first;
-        if (hdr_end && rv->nbodies < 64)
-            rv->bodies[rv->nbodies++] = strdup(hdr_end + 4);
-        pthread_mutex_unlock(&rv->lock);
-        const char *ans =
-            fail ? "HTTP/1.1 500 Oops\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-                 : "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
-        send(c, ans, strlen(ans), MSG_NOSIGNAL);
         close(c);
-        free(buf);
     }
+    free(buf);
     return NULL;
 }
 
-static void receiver_start(int fail_first)
+static void receiver_start(int fail_first, int keep_alive)
 {
     struct sockaddr_in sa;
     socklen_t sl = sizeof(sa);
     memset(&RCV, 0, sizeof(RCV));
     pthread_mutex_init(&RCV.lock, NULL);
     RCV.fail_first = fail_first;
+    RCV.keep_alive = keep_alive;
     RCV.fd = socket(AF_INET, SOCK_STREAM, 0);
     memset(&sa, 0, sizeof(sa));
     sa.sin_family = AF_INET;
@@ -1360,7 +1385,7 @@ static void test_webhook(void **state)
     char gid[64], m[2][512], all[1100], j[2][64], cfg[512];
     long st;
     (void)state;
-    receiver_start(2); /* the first two deliveries (at least one single-report) fail */
+    receiver_start(2, 0); /* the first two deliveries (at least one single-report) fail */
     snprintf(cfg, sizeof(cfg),
              "{\"webhook_url\":\"http://127.0.0.1:%d/single\",\"webhook_group_url\":"
              "\"http://127.0.0.1:%d/group\",\"webhook_interval_ms\":20,\"webhook_retry_ms\":20,"
@@ -1429,6 +1454,59 @@ static void test_webhook(void **state)
     assert_true(json_integer_value(json_object_get(stj, "webhook_failures")) >= 2);
     json_decref(stj);
     free(r.body);
+}
+
+/* Posts go over one kept-alive connection while the receiver keeps it open (as an HTTP client
+ * pool does), and carry no "Expect: 100-continue" (curl's habit for bodies over 1 KB). */
+static void test_webhook_keepalive(void **state)
+{
+    char gid[64], m[4][512], all[2100], j[4][64], cfg[512];
+    long st;
+    (void)state;
+    receiver_start(0, 1);
+    snprintf(cfg, sizeof(cfg),
+             "{\"webhook_url\":\"http://127.0.0.1:%d/single\",\"webhook_interval_ms\":20,"
+             "\"webhook_batch\":2,\"deliver_delay_ms\":100}",
+             RCV.port);
+    set_config(cfg);
+    create_group("{}", gid, sizeof(gid));
+    all[0] = '\0';
+    for (int i = 0; i < 4; i++) {
+        char name[16], to[16];
+        snprintf(name, sizeof(name), "ka-%d", i);
+        snprintf(to, sizeof(to), "0101111100%d", i);
+        job_id(j[i], sizeof(j[i]), name);
+        msg_json(m[i], sizeof(m[i]), to, SENDER, "SMS", "keep-alive", j[i]);
+        snprintf(all + strlen(all), sizeof(all) - strlen(all), "%s%s", i ? "," : "", m[i]);
+    }
+    json_t *a = add_to_group(gid, all, &st);
+    assert_int_equal(st, 200);
+    json_decref(a);
+    json_decref(group_op("POST", gid, "/send", &st));
+    assert_int_equal(st, 200);
+    int n = 0, big = 0;
+    for (int t = 0; t < 100 && n < 4; t++) {
+        msleep(50);
+        pthread_mutex_lock(&RCV.lock);
+        n = big = 0;
+        for (int i = 0; i < RCV.nbodies; i++) {
+            json_error_t e;
+            json_t *arr = json_loads(RCV.bodies[i], 0, &e);
+            n += (int)json_array_size(arr);
+            big += strlen(RCV.bodies[i]) > 1024;
+            json_decref(arr);
+        }
+        pthread_mutex_unlock(&RCV.lock);
+    }
+    set_config("{\"webhook_url\":\"\",\"deliver_delay_ms\":300}");
+    pthread_mutex_lock(&RCV.lock);
+    int accepts = RCV.accepts, expects = RCV.expects;
+    pthread_mutex_unlock(&RCV.lock);
+    receiver_stop();
+    assert_int_equal(n, 4);
+    assert_true(big > 0); /* a body curl would have sent with Expect: 100-continue */
+    assert_int_equal(accepts, 1);
+    assert_int_equal(expects, 0);
 }
 
 static void test_quota(void **state)
@@ -1544,6 +1622,7 @@ int main(void)
         cmocka_unit_test(test_step_faults),
         cmocka_unit_test(test_capture),
         cmocka_unit_test(test_webhook),
+        cmocka_unit_test(test_webhook_keepalive),
         cmocka_unit_test(test_quota), /* resets the simulator: keep it last */
     };
     return cmocka_run_group_tests(tests, start_sim, stop_sim);

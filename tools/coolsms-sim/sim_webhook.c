@@ -47,6 +47,7 @@ struct sim_webhook {
     size_t ngroups, groups_cap;
     wh_batch *retries;
     atomic_ullong eid_counter;
+    CURL *curl; /* the webhook thread's client: its connection is kept for the next post */
 };
 
 /* ---- heap -------------------------------------------------------------------------------- */
@@ -158,28 +159,33 @@ static size_t discard(char *p, size_t sz, size_t n, void *arg)
     return sz * n;
 }
 
-/* POST body to url; returns the HTTP status (0 when there was no answer). */
-static long http_post(const char *url, const mf_buf *body)
+/* POST body to url; returns the HTTP status (0 when there was no answer). One client for all
+ * posts of the thread, so its connection stays open between them, as an HTTP client's pool
+ * keeps it (a connection per post spent the simulator's CPU in connect and close, and added a
+ * handshake to every post); the receiver closing it makes the next post open a new one. No
+ * "Expect: 100-continue" (curl's own habit for bodies over 1 KB, not a provider's). */
+static long http_post(sim_webhook *w, const char *url, const mf_buf *body)
 {
     struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
-    CURL *c = curl_easy_init();
     long status = 0;
 
-    if (c == NULL)
+    if (h != NULL)
+        h = curl_slist_append(h, "Expect:");
+    if (w->curl == NULL && (w->curl = curl_easy_init()) == NULL)
         goto out;
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_POST, 1L);
-    curl_easy_setopt(c, CURLOPT_POSTFIELDS, body->data);
-    curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)body->len);
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, discard);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 10000L);
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(c, CURLOPT_USERAGENT, "coolsms-sim-webhook");
-    if (curl_easy_perform(c) == CURLE_OK)
-        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+    curl_easy_reset(w->curl); /* options only: the open connection stays */
+    curl_easy_setopt(w->curl, CURLOPT_URL, url);
+    curl_easy_setopt(w->curl, CURLOPT_POST, 1L);
+    curl_easy_setopt(w->curl, CURLOPT_POSTFIELDS, body->data);
+    curl_easy_setopt(w->curl, CURLOPT_POSTFIELDSIZE, (long)body->len);
+    curl_easy_setopt(w->curl, CURLOPT_HTTPHEADER, h);
+    curl_easy_setopt(w->curl, CURLOPT_WRITEFUNCTION, discard);
+    curl_easy_setopt(w->curl, CURLOPT_TIMEOUT_MS, 10000L);
+    curl_easy_setopt(w->curl, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(w->curl, CURLOPT_USERAGENT, "coolsms-sim-webhook");
+    if (curl_easy_perform(w->curl) == CURLE_OK)
+        curl_easy_getinfo(w->curl, CURLINFO_RESPONSE_CODE, &status);
 out:
-    curl_easy_cleanup(c);
     curl_slist_free_all(h);
     return status;
 }
@@ -212,7 +218,7 @@ static int deliver(sim_webhook *w, const sim_knobs *k, const char *url, const mf
         sim_rand(ctx) < k->timeout_ratio) {
         if (k->timeout_commit) { /* delivered, but the answer is lost: it will come again */
             atomic_fetch_add(&ctx->stats.webhook_posts, 1);
-            http_post(url, body);
+            http_post(w, url, body);
         }
         atomic_fetch_add(&ctx->stats.webhook_failures, 1);
         return 0;
@@ -220,12 +226,12 @@ static int deliver(sim_webhook *w, const sim_knobs *k, const char *url, const mf
     if (k->reset_ratio > 0 && sim_step_hit(k->reset_steps, k->fault_steps, step) &&
         sim_rand(ctx) < k->reset_ratio) {
         atomic_fetch_add(&ctx->stats.webhook_posts, 1);
-        http_post(url, body);
+        http_post(w, url, body);
         atomic_fetch_add(&ctx->stats.webhook_failures, 1);
         return 0;
     }
     atomic_fetch_add(&ctx->stats.webhook_posts, 1);
-    status = http_post(url, body);
+    status = http_post(w, url, body);
     if (status == 200)
         return 1;
     atomic_fetch_add(&ctx->stats.webhook_failures, 1);
@@ -410,6 +416,9 @@ static void *webhook_main(void *arg)
         free(groups);
     }
     mf_buf_free(&body);
+    if (w->curl != NULL)
+        curl_easy_cleanup(w->curl);
+    w->curl = NULL;
     return NULL;
 }
 

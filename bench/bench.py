@@ -457,6 +457,8 @@ def status_finals(fleet):
 
 REPORT_PATHS = ("msgfleet_reporter_webhook_reports_total", "msgfleet_reporter_early_finals_total",
                 "msgfleet_reporter_finals_merged_total", "msgfleet_reporter_rows_total")
+WEBHOOK_SECONDS = ("msgfleet_reporter_webhook_request_seconds_sum",
+                   "msgfleet_reporter_webhook_request_seconds_count")
 
 
 def report_paths(fleet):
@@ -470,10 +472,28 @@ def report_paths(fleet):
         if not url:
             continue
         try:
-            for series, value in metric_samples(url, REPORT_PATHS):
+            for series, value in metric_samples(url, REPORT_PATHS + WEBHOOK_SECONDS):
                 out[series] = out.get(series, 0) + value
         except (OSError, ValueError):
             return {}
+    return out
+
+
+def webhook_ms(before, after):
+    """{part: mean milliseconds per single-report request} between two report_paths readings
+    (part total: body read to answer; kafka: the wait for the broker's acknowledgements), and
+    the requests answered. A provider posting one request at a time gets its reports in at
+    100 / (its own time + total) reports per millisecond."""
+    out = {}
+    for series, total in after.items():
+        if not series.startswith(WEBHOOK_SECONDS[0]):
+            continue
+        count_series = WEBHOOK_SECONDS[1] + series[len(WEBHOOK_SECONDS[0]):]
+        n = after.get(count_series, 0) - before.get(count_series, 0)
+        part = series.split('part="', 1)[-1].split('"', 1)[0]
+        if n > 0:
+            out[part] = 1000.0 * (total - before.get(series, 0)) / n
+            out["requests"] = int(n)
     return out
 
 
@@ -707,7 +727,8 @@ def stage_e2e(a, ctx, workflow=None, count=None):
         "status_finals": (finals1 - finals0) if finals0 is not None and finals1 is not None
                          else None,
         "report_paths": {k: int(v - paths0.get(k, 0)) for k, v in paths1.items()
-                         if v - paths0.get(k, 0) > 0},
+                         if v - paths0.get(k, 0) > 0 and not k.startswith(WEBHOOK_SECONDS)},
+        "webhook_ms": webhook_ms(paths0, paths1),
     }
     by_role = {}
     for n in pids:
@@ -1446,6 +1467,10 @@ def main(argv):
             "(each a message_logs UPDATE)")
     if e2e.get("report_paths"):
         log("  reports  " + ", ".join(f"{k} {v}" for k, v in sorted(e2e["report_paths"].items())))
+    wh = e2e.get("webhook_ms") or {}
+    if "total" in wh:
+        log(f"  webhook  {wh['requests']} single-report requests, {wh['total']:.2f} ms each from "
+            f"body to answer, of which {wh.get('kafka', 0):.2f} ms waiting for Kafka")
     log(f"  floors   seed COPY {seed_floor_s:.2f} s, reports UPDATE {update_floor_s:.2f} s, "
         f"migrated COPY {floor_s:.2f} s; every row final after {final_s:.2f} s")
     log(f"  peer     {peer['secs']:.2f} s (INSERT), {copy_peer['secs']:.2f} s (COPY), peak RSS "

@@ -17,6 +17,14 @@ int64_t mf_clock_mono_ms(void)
     return clock_ms(CLOCK_MONOTONIC);
 }
 
+double mf_clock_mono_s(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
 int64_t mf_clock_wall_ms(void)
 {
     return clock_ms(CLOCK_REALTIME);

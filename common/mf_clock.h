@@ -8,6 +8,9 @@
  * with clock adjustments, and means nothing across processes. */
 int64_t mf_clock_mono_ms(void);
 
+/* Monotonic seconds with sub-millisecond resolution: for latencies measured into metrics. */
+double mf_clock_mono_s(void);
+
 /* Unix time in milliseconds (CLOCK_REALTIME): for what is stored or sent (timestamps). */
 int64_t mf_clock_wall_ms(void);
 

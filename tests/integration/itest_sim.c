@@ -1273,6 +1273,18 @@ static void test_capture(void **state)
     assert_int_equal(n, 3);
 }
 
+/* n SMS messages m[i] (text `tag`) to phone_base followed by i, with job ids j[i] of tag-i. */
+static void sms_msgs(const char *tag, const char *phone_base, int n, char (*m)[512], char (*j)[64])
+{
+    for (int i = 0; i < n; i++) {
+        char name[32], to[16];
+        snprintf(name, sizeof(name), "%s-%d", tag, i);
+        snprintf(to, sizeof(to), "%s%d", phone_base, i);
+        job_id(j[i], sizeof(j[i]), name);
+        msg_json(m[i], 512, to, SENDER, "SMS", tag, j[i]);
+    }
+}
+
 /* ---- a tiny webhook receiver: answers `fail_first` requests 500, then 200 ----------------- */
 
 typedef struct receiver {
@@ -1470,15 +1482,8 @@ static void test_webhook_keepalive(void **state)
              RCV.port);
     set_config(cfg);
     create_group("{}", gid, sizeof(gid));
-    all[0] = '\0';
-    for (int i = 0; i < 4; i++) {
-        char name[16], to[16];
-        snprintf(name, sizeof(name), "ka-%d", i);
-        snprintf(to, sizeof(to), "0101111100%d", i);
-        job_id(j[i], sizeof(j[i]), name);
-        msg_json(m[i], sizeof(m[i]), to, SENDER, "SMS", "keep-alive", j[i]);
-        snprintf(all + strlen(all), sizeof(all) - strlen(all), "%s%s", i ? "," : "", m[i]);
-    }
+    sms_msgs("keep-alive", "0101111100", 4, m, j);
+    snprintf(all, sizeof(all), "%s,%s,%s,%s", m[0], m[1], m[2], m[3]);
     json_t *a = add_to_group(gid, all, &st);
     assert_int_equal(st, 200);
     json_decref(a);
@@ -1526,13 +1531,7 @@ static void test_quota(void **state)
     assert_true(json_is_boolean(json_object_get(q, "autoAdjustment")));
     json_decref(q);
     create_group("{}", gid, sizeof(gid));
-    for (int i = 0; i < 3; i++) {
-        char name[16], to[16];
-        snprintf(name, sizeof(name), "quota-%d", i);
-        snprintf(to, sizeof(to), "0109999000%d", i);
-        job_id(j[i], sizeof(j[i]), name);
-        msg_json(m[i], sizeof(m[i]), to, SENDER, "SMS", "quota", j[i]);
-    }
+    sms_msgs("quota", "0109999000", 3, m, j);
     snprintf(all, sizeof(all), "%s,%s,%s", m[0], m[1], m[2]);
     json_decref(add_to_group(gid, all, &st));
     json_t *g = group_op("POST", gid, "/send", &st);

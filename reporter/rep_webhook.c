@@ -62,11 +62,11 @@ static const char *const RS_NAMES[RS_N] = {"delivered", "undelivered", "pending"
 enum { ST_LOOKUP = -1, ST_RUN_LOOKUP = -2, ST_RUN_READ = -3 };
 
 /* Runs known to exist, with their workflow: a report produced without its row names its run,
- * and a campaign's reports name the same few runs. An entry is trusted for RUN_TTL_MS, then
- * read again: a run deleted meanwhile (its rows go with it) makes its reports `unknown` again
+ * and a campaign's reports name the same few runs. An entry is trusted for
+ * MF_REPORTER_WEBHOOK_RUN_TTL_MS (a minute), then read again: a run deleted meanwhile (its rows go with it) makes its reports `unknown` again
  * within that time instead of results the batch writer would dead-letter. The oldest entry is
  * replaced when the table is full. */
-enum { RUN_CACHE = 64, RUN_TTL_MS = 60000 };
+enum { RUN_CACHE = 64 };
 typedef struct run_entry {
     char id[MF_UUID_STR_SIZE];
     char wf[MF_UUID_STR_SIZE]; /* "": no workflow */
@@ -359,7 +359,7 @@ static run_entry *run_slot(rep_webhook *w, const char *id)
     return NULL;
 }
 
-/* The workflow of run id, if the run was found to exist within RUN_TTL_MS: into wf ("" for
+/* The workflow of run id, if the run was found to exist within the run TTL: into wf ("" for
  * none). 1 known, 0 not. */
 static int known_run(rep_webhook *w, const char *id, char wf[MF_UUID_STR_SIZE])
 {
@@ -368,7 +368,7 @@ static int known_run(rep_webhook *w, const char *id, char wf[MF_UUID_STR_SIZE])
 
     pthread_mutex_lock(&w->lock);
     e = run_slot(w, id);
-    if (e != NULL && mf_clock_mono_ms() - e->seen_ms < RUN_TTL_MS) {
+    if (e != NULL && mf_clock_mono_ms() - e->seen_ms < w->cfg->webhook_run_ttl_ms) {
         memcpy(wf, e->wf, MF_UUID_STR_SIZE);
         found = 1;
     }
@@ -395,6 +395,18 @@ static void remember_run(rep_webhook *w, const char *id, const char *wf)
     pthread_mutex_unlock(&w->lock);
 }
 
+/* Whether RUNS_SQL's answer q (id, workflow_id) holds run id: its workflow into wf. */
+static int run_in(const PGresult *q, const char *id, char wf[MF_UUID_STR_SIZE])
+{
+    for (int j = 0; q != NULL && j < PQntuples(q); j++) {
+        if (strcmp(PQgetvalue(q, j, 0), id) != 0)
+            continue;
+        snprintf(wf, MF_UUID_STR_SIZE, "%s", PQgetisnull(q, j, 1) ? "" : PQgetvalue(q, j, 1));
+        return 1;
+    }
+    return 0;
+}
+
 /* The runs of the reports to produce without their row (ST_RUN_LOOKUP) that are not known
  * yet: one query for all of them; a run that does not exist makes its reports `unknown`. */
 static int resolve_runs(rep_webhook *w, item *items, size_t n, mf_err *err)
@@ -417,10 +429,11 @@ static int resolve_runs(rep_webhook *w, item *items, size_t n, mf_err *err)
         goto out;
     for (j = 0; q != NULL && j < PQntuples(q); j++)
         remember_run(w, PQgetvalue(q, j, 0), PQgetisnull(q, j, 1) ? NULL : PQgetvalue(q, j, 1));
+    /* from the answer itself, not the table: an entry may be gone (more runs than entries,
+     * a TTL of 0) */
     for (i = 0; i < n; i++)
         if (items[i].status == ST_RUN_READ)
-            items[i].status = known_run(w, items[i].run_id, items[i].wf) ? ST_RUN_LOOKUP
-                                                                         : RS_UNKNOWN;
+            items[i].status = run_in(q, items[i].run_id, items[i].wf) ? ST_RUN_LOOKUP : RS_UNKNOWN;
     rc = 0;
 out:
     PQclear(q);

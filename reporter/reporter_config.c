@@ -85,6 +85,10 @@ const mf_config_key reporter_config_keys[] = {
           "answers 503 (SOLAPI then sends it again)"),
     R_INT(webhook_threads, "MF_REPORTER_WEBHOOK_THREADS", "4", 1, 64,
           "requests the webhook receiver handles at once"),
+    R_INT(webhook_run_ttl_ms, "MF_REPORTER_WEBHOOK_RUN_TTL_MS", "60000", 0, 3600000,
+          "how long the webhook receiver trusts that a run it read exists (a report naming it "
+          "is handed on without a query); reports of a run deleted meanwhile are handed on "
+          "for that long, then answered unknown (0: read the run for every request)"),
     R_STR(coolsms_base_url, "MF_COOLSMS_BASE_URL", "https://api.coolsms.co.kr",
           "CoolSMS/SOLAPI API base URL (no path)"),
     R_SECRET(coolsms_api_key, "MF_COOLSMS_API_KEY",

@@ -41,6 +41,7 @@ typedef struct reporter_config {
     long long webhook_max_body;
     long long webhook_ack_ms;
     long long webhook_threads;
+    long long webhook_run_ttl_ms;
 } reporter_config;
 
 /* Shortest webhook path token accepted (characters of [A-Za-z0-9_-]). */

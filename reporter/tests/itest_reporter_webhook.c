@@ -1082,6 +1082,77 @@ static void test_webhook_early(void **state)
 }
 
 /* A token that is too short stops the start, and the message does not quote it. */
+/* A run the receiver found to exist is trusted for MF_REPORTER_WEBHOOK_RUN_TTL_MS (here 3 s):
+ * reports naming it are handed on without a query for that long, even if the run was deleted
+ * meanwhile, and are `unknown` once the time has passed and the run is read again. With a TTL
+ * of 0 every request reads the run, and a run that exists is still found. */
+static void run_ttl_post(itest *t, int i, const char *run, long long recv)
+{
+    mf_buf body, out;
+    mf_err err;
+    char mid[40], job[MF_UUID_STR_SIZE];
+    mf_uuid u;
+
+    mf_buf_init(&body, 0);
+    mf_buf_init(&out, 0);
+    snprintf(mid, sizeof(mid), "M4V20260101RUNTTL%015d", i);
+    assert_int_equal(mf_uuid_v4(&u, &err), 0);
+    mf_uuid_format(&u, job);
+    mf_buf_append_char(&body, '[', &err);
+    add_report(&body, 1, mid, job, run, "SMS", "4000", "정상 수신", recv, 0);
+    mf_buf_append_char(&body, ']', &err);
+    assert_int_equal(post_report(t, TOKEN, body.data, &out), 200);
+    mf_buf_free(&body);
+    mf_buf_free(&out);
+}
+
+static double reports_of(itest *t, const char *status)
+{
+    char filter[64];
+
+    snprintf(filter, sizeof(filter), "status=\"%s\"", status);
+    return metric(t, "msgfleet_reporter_webhook_reports_total", filter);
+}
+
+static void test_webhook_run_ttl(void **state)
+{
+    itest *t = *state;
+    const char *more[] = {"MF_REPORTER_WEBHOOK_RUN_TTL_MS", "3000", NULL};
+    const char *p[1];
+    long long recv = mf_test_now_ms(), read_at;
+
+    make_run_rows(t); /* a run; no rows */
+    p[0] = t->run.id;
+    start_reporter(t, t->fx.brokers, more);
+    read_at = mf_test_mono_ms();
+    run_ttl_post(t, 0, t->run.id, recv); /* read: it exists */
+    assert_true(reports_of(t, "delivered") == 1.0);
+    assert_int_equal(mf_test_pg_ll(t->fx.pg,
+                                   "WITH d AS (DELETE FROM workflow_runs WHERE id = $1::uuid"
+                                   " RETURNING 1) SELECT count(*) FROM d",
+                                   1, p),
+                     1);
+    run_ttl_post(t, 1, t->run.id, recv); /* trusted: handed on without a query */
+    if (mf_test_mono_ms() - read_at < 3000)
+        assert_true(reports_of(t, "delivered") == 2.0);
+    else
+        print_message("the second post came after the TTL: its outcome not checked\n");
+    mf_test_sleep_ms(3200 - (int)(mf_test_mono_ms() - read_at));
+    run_ttl_post(t, 2, t->run.id, recv); /* read again: gone */
+    assert_true(reports_of(t, "unknown") == 1.0);
+    assert_int_equal(mf_test_stop(t->fx.reporter, 20000, NULL), 0);
+    t->fx.reporter = 0;
+
+    /* TTL 0: every request reads the run; one that exists is found every time */
+    more[1] = "0";
+    make_run_rows(t);
+    start_reporter(t, t->fx.brokers, more);
+    run_ttl_post(t, 3, t->run.id, recv);
+    run_ttl_post(t, 4, t->run.id, recv);
+    assert_true(reports_of(t, "delivered") == 2.0);
+    assert_true(reports_of(t, "unknown") == 0.0);
+}
+
 static void test_webhook_config(void **state)
 {
     itest *t = *state;
@@ -1129,6 +1200,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_webhook_kafka_down, setup, rep_itest_teardown),
         cmocka_unit_test_setup_teardown(test_webhook_early, setup, rep_itest_teardown),
         cmocka_unit_test_setup_teardown(test_webhook_frontier, setup, rep_itest_teardown),
+        cmocka_unit_test_setup_teardown(test_webhook_run_ttl, setup, rep_itest_teardown),
     };
 
     curl_global_init(CURL_GLOBAL_DEFAULT);

@@ -63,9 +63,9 @@ enum { ST_LOOKUP = -1, ST_RUN_LOOKUP = -2, ST_RUN_READ = -3 };
 
 /* Runs known to exist, with their workflow: a report produced without its row names its run,
  * and a campaign's reports name the same few runs. An entry is trusted for
- * MF_REPORTER_WEBHOOK_RUN_TTL_MS (a minute), then read again: a run deleted meanwhile (its rows go with it) makes its reports `unknown` again
- * within that time instead of results the batch writer would dead-letter. The oldest entry is
- * replaced when the table is full. */
+ * MF_REPORTER_WEBHOOK_RUN_TTL_MS (a minute), then read again: a run deleted meanwhile (its
+ * rows go with it) makes its reports `unknown` again within that time instead of results the
+ * batch writer would dead-letter. The oldest entry is replaced when the table is full. */
 enum { RUN_CACHE = 64 };
 typedef struct run_entry {
     char id[MF_UUID_STR_SIZE];

@@ -143,9 +143,9 @@ int rep_store_exec_arrays(rep_store *st, PGconn *conn, const char *sql, mf_pgarr
     return rc;
 }
 
-/* The picked later outcomes st->pick.v[0..m), but those written with their rows by the direct
- * COPY (rep_store_merged): *applied of them go to the update, *updated rows changed. */
-static int apply_finals(rep_store *st, PGconn *conn, size_t m, size_t *applied, long long *updated,
+/* The batch's later outcomes st->fpick.v[0..nfinals), but those written with their rows by the
+ * direct COPY (rep_store_merged): *applied of them go to the update, *updated rows changed. */
+static int apply_finals(rep_store *st, PGconn *conn, size_t *applied, long long *updated,
                         long long *by, mf_err *err)
 {
     mf_pgarr *u = st->ucols;
@@ -155,8 +155,8 @@ static int apply_finals(rep_store *st, PGconn *conn, size_t m, size_t *applied, 
     *applied = 0;
     for (i = 0; i < REP_NUCOL; i++)
         mf_pgarr_reset(&u[i]);
-    for (i = 0; i < m; i++) {
-        const mf_result *r = st->pick.v[i];
+    for (i = 0; i < st->nfinals; i++) {
+        const mf_result *r = st->fpick.v[i];
 
         if (rep_store_merged(st, r))
             continue;
@@ -435,7 +435,7 @@ static int write_once(rep_store *st, PGconn *conn, const mf_result *res, size_t 
                       const rep_offset *offs, size_t noffs, int direct, rep_store_stats *stats,
                       int *direct_failed, mf_err *err)
 {
-    long m;
+    long m, f;
     long long ins = 0, upd = 0, early = 0, parked = 0;
     size_t finals = 0;
 
@@ -444,8 +444,6 @@ static int write_once(rep_store *st, PGconn *conn, const mf_result *res, size_t 
     PQclear(st->early_res);
     st->early_res = NULL;
     st->nearly = 0;
-    st->batch = res;
-    st->nbatch = n;
     st->run_d.n = st->day_d.n = 0;
     *direct_failed = 0;
     st->failed_step = REP_STEP_NONE;
@@ -454,8 +452,10 @@ static int write_once(rep_store *st, PGconn *conn, const mf_result *res, size_t 
     if (mf_pg_exec(conn, REP_SQL_TX_COSTS, err) != 0)
         goto fail;
     st->failed_step = REP_STEP_ROWS;
-    if ((m = rep_rows_pick_unique(&st->pick, res, n, 0, err)) < 0)
+    if ((m = rep_rows_pick_unique(&st->pick, res, n, 0, err)) < 0 ||
+        (f = rep_rows_pick_unique(&st->fpick, res, n, 1, err)) < 0)
         goto fail;
+    st->nfinals = (size_t)f;
     if (rep_store_insert_rows(st, conn, (size_t)m, direct, &ins, &stats->direct, stats->ins_status,
                               err) != 0) {
         *direct_failed = direct && direct_conflict(err);
@@ -466,8 +466,7 @@ static int write_once(rep_store *st, PGconn *conn, const mf_result *res, size_t 
     if (stats->direct < ins &&
         apply_early(st, conn, (size_t)m, &early, stats->upd_status, err) != 0)
         goto fail;
-    if ((m = rep_rows_pick_unique(&st->pick, res, n, 1, err)) < 0 ||
-        apply_finals(st, conn, (size_t)m, &finals, &upd, stats->upd_status, err) != 0)
+    if (apply_finals(st, conn, &finals, &upd, stats->upd_status, err) != 0)
         goto fail;
     /* A final outcome whose job has no row yet (it overtook its `accepted`) waits for it. */
     if (upd < (long long)finals && park_early(st, conn, &parked, err) != 0)

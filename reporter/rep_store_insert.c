@@ -151,14 +151,13 @@ static rep_early *find_early(const rep_store *st, size_t n, const mf_uuid *id)
  * them: the waiting one is applied, the batch's finds the row final). */
 static int add_batch_finals(rep_store *st, mf_err *err)
 {
-    long k = rep_rows_pick_unique(&st->fpick, st->batch, st->nbatch, 1, err);
     size_t waiting = st->nearly;
 
-    if (k <= 0)
-        return (int)k;
-    if (early_reserve(st, waiting + (size_t)k, err) != 0)
+    if (st->nfinals == 0)
+        return 0;
+    if (early_reserve(st, waiting + st->nfinals, err) != 0)
         return -1;
-    for (long i = 0; i < k; i++) {
+    for (size_t i = 0; i < st->nfinals; i++) {
         const mf_result *r = st->fpick.v[i];
         rep_early *e = &st->early[st->nearly];
 

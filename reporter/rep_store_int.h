@@ -48,10 +48,9 @@ struct rep_store {
     mf_pgarr ucols[REP_NUCOL];
     mf_pgarr runs;
     mf_buf json;
-    rep_rows_pick pick;     /* the batch's results picked for one statement, by job id */
-    rep_rows_pick fpick;    /* the batch's later outcomes, to insert their rows final */
-    const mf_result *batch; /* the results of the batch being written */
-    size_t nbatch;
+    rep_rows_pick pick;  /* the batch's results picked for one statement, by job id */
+    rep_rows_pick fpick; /* the batch's later outcomes, by job id: picked once per try */
+    size_t nfinals;      /* entries of fpick.v */
     run_ref *refs;
     size_t nrefs, refs_cap;
     rep_deltas run_d, day_d;

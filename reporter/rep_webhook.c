@@ -787,8 +787,8 @@ rep_webhook *rep_webhook_new(const reporter_config *cfg, const char *results_top
                                         "requests that used MF_REPORTER_WEBHOOK_TOKEN_OLD "
                                         "(rotation: remove it once this stops growing)",
                                         NULL, err);
-    if (w->m_requests == NULL || w->m_reports == NULL || w->m_groups == NULL || !w->m_seconds ||
-        w->m_old_token == NULL || (w->euckr = mf_euckr_new(err)) == NULL ||
+    if (w->m_requests == NULL || w->m_reports == NULL || w->m_groups == NULL ||
+        w->m_seconds == NULL || w->m_old_token == NULL || (w->euckr = mf_euckr_new(err)) == NULL ||
         (w->prod = mf_kafka_producer_new(&kc, on_dr, w, err)) == NULL) {
         rep_webhook_free(w);
         return NULL;

@@ -47,7 +47,8 @@ struct sim_webhook {
     size_t ngroups, groups_cap;
     wh_batch *retries;
     atomic_ullong eid_counter;
-    CURL *curl; /* the webhook thread's client: its connection is kept for the next post */
+    CURL *curl;                  /* the webhook thread's client: its connection is kept */
+    struct curl_slist *curl_hdr; /* its request headers, made with it */
 };
 
 /* ---- heap -------------------------------------------------------------------------------- */
@@ -166,27 +167,30 @@ static size_t discard(char *p, size_t sz, size_t n, void *arg)
  * "Expect: 100-continue" (curl's own habit for bodies over 1 KB, not a provider's). */
 static long http_post(sim_webhook *w, const char *url, const mf_buf *body)
 {
-    struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
     long status = 0;
 
-    if (h != NULL)
-        h = curl_slist_append(h, "Expect:");
+    if (w->curl_hdr == NULL) {
+        struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
+
+        if (h == NULL || (w->curl_hdr = curl_slist_append(h, "Expect:")) == NULL) {
+            curl_slist_free_all(h);
+            return 0;
+        }
+    }
     if (w->curl == NULL && (w->curl = curl_easy_init()) == NULL)
-        goto out;
+        return 0;
     curl_easy_reset(w->curl); /* options only: the open connection stays */
     curl_easy_setopt(w->curl, CURLOPT_URL, url);
     curl_easy_setopt(w->curl, CURLOPT_POST, 1L);
     curl_easy_setopt(w->curl, CURLOPT_POSTFIELDS, body->data);
     curl_easy_setopt(w->curl, CURLOPT_POSTFIELDSIZE, (long)body->len);
-    curl_easy_setopt(w->curl, CURLOPT_HTTPHEADER, h);
+    curl_easy_setopt(w->curl, CURLOPT_HTTPHEADER, w->curl_hdr);
     curl_easy_setopt(w->curl, CURLOPT_WRITEFUNCTION, discard);
     curl_easy_setopt(w->curl, CURLOPT_TIMEOUT_MS, 10000L);
     curl_easy_setopt(w->curl, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(w->curl, CURLOPT_USERAGENT, "coolsms-sim-webhook");
     if (curl_easy_perform(w->curl) == CURLE_OK)
         curl_easy_getinfo(w->curl, CURLINFO_RESPONSE_CODE, &status);
-out:
-    curl_slist_free_all(h);
     return status;
 }
 
@@ -418,7 +422,9 @@ static void *webhook_main(void *arg)
     mf_buf_free(&body);
     if (w->curl != NULL)
         curl_easy_cleanup(w->curl);
+    curl_slist_free_all(w->curl_hdr);
     w->curl = NULL;
+    w->curl_hdr = NULL;
     return NULL;
 }
 

@@ -39,6 +39,10 @@ int rep_metrics_declare(rep_metrics *m, mf_metrics *mm, mf_err *err)
                                     "batch attempts that failed and were retried", NULL, err);
     m->lag = mf_metrics_gauge(mm, "msgfleet_reporter_consumer_lag",
                               "results not yet recorded on the assigned partitions", NULL, err);
+    m->held = mf_metrics_gauge(mm, "msgfleet_reporter_results_held",
+                               "sent messages' results held back for their delivery report "
+                               "(MF_REPORTER_HOLD_MS), not yet written",
+                               NULL, err);
     m->polls = mf_metrics_counter(mm, "msgfleet_reporter_status_polls_total",
                                   "final-status polls by outcome (ok, idle, standby, deferred, "
                                   "error)",
@@ -51,7 +55,7 @@ int rep_metrics_declare(rep_metrics *m, mf_metrics *mm, mf_err *err)
                                         "sqlstate", err);
     if (!m->rows || !m->batches || !m->batch_s || !m->batch_size || !m->dups || !m->early ||
         !m->merged || !m->dlq || !m->completed || !m->stalled || !m->retries || !m->lag ||
-        !m->polls || !m->finals || !m->data_errors)
+        !m->held || !m->polls || !m->finals || !m->data_errors)
         return -1;
     return 0;
 }

@@ -23,6 +23,7 @@ typedef struct rep_metrics {
     mf_metric *stalled;     /* runs_stalled_total */
     mf_metric *retries;     /* batch_retries_total */
     mf_metric *lag;         /* consumer_lag */
+    mf_metric *held;        /* results_held */
     mf_metric *polls;       /* status_polls_total{outcome} */
     mf_metric *finals;      /* status_finals_total */
     mf_metric *data_errors; /* data_errors_total{sqlstate} */

@@ -15,6 +15,7 @@
 #include "mf_metrics.h"
 #include "mf_pg.h"
 #include "mf_runs.h"
+#include "rep_hold.h"
 #include "rep_isolate.h"
 #include "rep_lag.h"
 #include "rep_metrics.h"
@@ -45,15 +46,20 @@ struct reporter {
     rep_isolate *iso;
     char t_results[MF_KAFKA_TOPIC_MAX + 1];
     char t_dlq[MF_KAFKA_TOPIC_MAX + 1];
-    mf_kafka_msg *msgs;
+    mf_kafka_msg *msgs;  /* what one consume returned (batch_max) */
+    mf_kafka_msg *batch; /* what one transaction records: msgs not held, held ones now due */
+    size_t batch_cap;
+    rep_hold *hold; /* NULL: results are written at once (MF_REPORTER_HOLD_MS 0, lane) */
+    mf_uuid *later; /* plan(): the jobs of the consumed later outcomes */
     mf_result *results;
     unsigned char *missing;
-    size_t *origin; /* results[i] came from msgs[origin[i]] */
+    size_t *origin; /* results[i] came from batch[origin[i]] */
     rep_offset offs[MAX_PARTS];
     msgpack_sbuffer sbuf;
     long long dr_failed;
     char dr_error[256];
     long long batches, rows, dead;
+    int abandoned; /* a stop gave up a batch: nothing more may be stored */
     /* observability */
     mf_metrics *metrics;
     mf_httpd *httpd;
@@ -181,8 +187,11 @@ static int on_assign(void *ctx, mf_kafka_partition *parts, size_t n, mf_err *err
 static void on_revoke(void *ctx, const mf_kafka_partition *parts, size_t n)
 {
     reporter *r = ctx;
+    size_t dropped = r->hold != NULL ? rep_hold_drop(r->hold) : 0;
 
     r->n_assigned = 0;
+    if (dropped > 0) /* their partitions start again at or before them */
+        MF_LOG(r->log, MF_LOG_INFO, "held results dropped", MF_KV_I("results", (long long)dropped));
     MF_LOG(r->log, MF_LOG_INFO, "partitions revoked", MF_KV_I("count", (long long)n),
            MF_KV_I("first", n > 0 ? parts[0].partition : -1));
 }
@@ -236,11 +245,16 @@ static reporter *create(const reporter_config *cfg, mf_log *log, const reporter 
                             sizeof(r->t_results), err) != 0 ||
         mf_kafka_topic_name(&kc, MF_TOPIC_DLQ, r->t_dlq, sizeof(r->t_dlq), err) != 0)
         goto fail;
+    /* a batch: what was consumed and not held, and as many held results now due */
+    r->batch_cap = 2 * max;
     r->msgs = calloc(max, sizeof(*r->msgs));
-    r->results = calloc(max, sizeof(*r->results));
-    r->missing = calloc(max, 1);
-    r->origin = calloc(max, sizeof(*r->origin));
-    if (r->msgs == NULL || r->results == NULL || r->missing == NULL || r->origin == NULL) {
+    r->batch = calloc(r->batch_cap, sizeof(*r->batch));
+    r->later = calloc(max, sizeof(*r->later));
+    r->results = calloc(r->batch_cap, sizeof(*r->results));
+    r->missing = calloc(r->batch_cap, 1);
+    r->origin = calloc(r->batch_cap, sizeof(*r->origin));
+    if (r->msgs == NULL || r->batch == NULL || r->later == NULL || r->results == NULL ||
+        r->missing == NULL || r->origin == NULL) {
         mf_err_set(err, "out of memory");
         goto fail;
     }
@@ -253,6 +267,9 @@ static reporter *create(const reporter_config *cfg, mf_log *log, const reporter 
     r->lag = rep_lag_new(cfg->common.kafka_brokers, cfg->common.instance_id, &cfg->common.kafka_sec,
                          err);
     if (r->lag == NULL)
+        goto fail;
+    if (!lane && cfg->hold_ms > 0 &&
+        (r->hold = rep_hold_new(cfg->hold_ms, (size_t)cfg->hold_max, cfg->hold_dir, err)) == NULL)
         goto fail;
     r->store = rep_store_new(cfg->group, r->t_results, cfg->price_ttl_ms, log, err);
     if (r->store == NULL || (r->codec = mf_codec_new(err)) == NULL ||
@@ -329,6 +346,9 @@ void reporter_free(reporter *r)
         PQfinish(r->pg);
     msgpack_sbuffer_destroy(&r->sbuf);
     free(r->msgs);
+    free(r->batch);
+    free(r->later);
+    rep_hold_free(r->hold);
     free(r->results);
     free(r->missing);
     free(r->origin);
@@ -361,14 +381,14 @@ static long prepare(reporter *r, size_t n, mf_err *err)
         mf_err e;
 
         mf_err_clear(&e);
-        if (r->msgs[i].val == NULL) {
+        if (r->batch[i].val == NULL) {
             mf_err_set(&e, "null message value");
-        } else if (mf_codec_decode_result(r->codec, r->msgs[i].val, r->msgs[i].val_len,
+        } else if (mf_codec_decode_result(r->codec, r->batch[i].val, r->batch[i].val_len,
                                           &r->results[k], &e) == 0) {
             r->origin[k++] = i;
             continue;
         }
-        if (dead_letter(r, &r->msgs[i], e.msg, err) != 0)
+        if (dead_letter(r, &r->batch[i], e.msg, err) != 0)
             return -1;
     }
     if (rep_store_find_missing_runs(r->store, r->pg, r->results, k, r->missing, err) != 0)
@@ -379,7 +399,7 @@ static long prepare(reporter *r, size_t n, mf_err *err)
 
             snprintf(reason, sizeof(reason), "workflow run %s does not exist",
                      mf_uuid_format(&r->results[i].run, id));
-            if (dead_letter(r, &r->msgs[r->origin[i]], reason, err) != 0)
+            if (dead_letter(r, &r->batch[r->origin[i]], reason, err) != 0)
                 return -1;
             continue;
         }
@@ -406,31 +426,35 @@ static size_t offset_slot(const reporter *r, size_t no, int32_t partition)
     return j;
 }
 
-/* The offsets to store for the n messages of the batch, and per partition the latest send
- * among its k results that are delivery reports (the status poller's due line follows the
- * slowest partition's, docs/reporter.md). */
+/* The offsets to store for the n messages of the batch (held back to the first result still
+ * held in a partition), and per partition the latest send among its k results that are
+ * delivery reports (the status poller's due line follows the slowest partition's,
+ * docs/reporter.md). */
 static size_t batch_offsets(reporter *r, size_t n, size_t k)
 {
     size_t i, j, no = 0;
 
     for (i = 0; i < n; i++) {
-        j = offset_slot(r, no, r->msgs[i].partition);
+        j = offset_slot(r, no, r->batch[i].partition);
         if (j == no) {
             if (no == MAX_PARTS)
                 continue;
-            r->offs[no].partition = r->msgs[i].partition;
+            r->offs[no].partition = r->batch[i].partition;
             r->offs[no].reports_sent_ms = 0;
-            r->offs[no++].next_offset = r->msgs[i].offset + 1;
-        } else if (r->msgs[i].offset + 1 > r->offs[j].next_offset) {
-            r->offs[j].next_offset = r->msgs[i].offset + 1;
+            r->offs[no++].next_offset = r->batch[i].offset + 1;
+        } else if (r->batch[i].offset + 1 > r->offs[j].next_offset) {
+            r->offs[j].next_offset = r->batch[i].offset + 1;
         }
     }
+    for (j = 0; r->hold != NULL && j < no; j++)
+        r->offs[j].next_offset = rep_hold_store_offset(r->hold, r->offs[j].partition,
+                                                       r->offs[j].next_offset);
     for (i = 0; i < k; i++) {
         const mf_result *res = &r->results[i];
 
         if (!res->reported || res->sent_ms <= 0)
             continue;
-        j = offset_slot(r, no, r->msgs[r->origin[i]].partition);
+        j = offset_slot(r, no, r->batch[r->origin[i]].partition);
         if (j < no && res->sent_ms > r->offs[j].reports_sent_ms)
             r->offs[j].reports_sent_ms = res->sent_ms;
     }
@@ -474,7 +498,7 @@ static int record_isolated(reporter *r, size_t k, size_t no, const mf_err *first
             continue;
         snprintf(reason, sizeof(reason), "data error recording run %s (%s step): %s", p->run,
                  rep_store_step_name(p->step), p->error);
-        if (dead_letter(r, &r->msgs[r->origin[i]], reason, err) != 0) {
+        if (dead_letter(r, &r->batch[r->origin[i]], reason, err) != 0) {
             *dep = "kafka";
             return -1;
         }
@@ -692,16 +716,75 @@ static int record(reporter *r, size_t n, mf_err *err)
                    "stopping with a batch not recorded (it is consumed "
                    "again later)",
                    MF_KV_I("messages", (long long)n));
+            r->abandoned = 1;
             return 0;
         }
         backoff = next_backoff(backoff);
     }
 }
 
+/* The n consumed messages that this batch records, into batch[]: a sent message's result is
+ * held back (rep_hold) until its delivery report is consumed too, or it waited long enough;
+ * the held results now due join the batch. Returns the batch's size. */
+static long plan(reporter *r, size_t n, mf_err *err)
+{
+    long long now = mf_clock_mono_ms();
+    size_t i, nb = 0, nlater = 0;
+    long due;
+    mf_result res;
+    mf_err e;
+
+    if (r->hold == NULL) {
+        memcpy(r->batch, r->msgs, n * sizeof(*r->msgs));
+        return (long)n;
+    }
+    for (i = 0; i < n; i++)
+        rep_hold_see(r->hold, &r->msgs[i], now);
+    mf_codec_reset(r->codec);
+    for (i = 0; i < n; i++) {
+        const mf_kafka_msg *m = &r->msgs[i];
+        int held = 0;
+
+        mf_err_clear(&e);
+        if (m->val != NULL && mf_codec_decode_result(r->codec, m->val, m->val_len, &res, &e) == 0) {
+            if (res.status != MF_RESULT_ACCEPTED)
+                r->later[nlater++] = res.id;
+            else if ((held = rep_hold_put(r->hold, m, &res.id, now, &e)) < 0)
+                MF_LOG(r->log, MF_LOG_WARN, "result not held", MF_KV_S("error", e.msg));
+        }
+        if (held <= 0) /* undecodable ones too: the batch dead-letters them */
+            r->batch[nb++] = *m;
+    }
+    /* after every put: a report ahead of its accepted in the same messages finds it */
+    for (i = 0; i < nlater; i++)
+        rep_hold_match(r->hold, &r->later[i]);
+    due = rep_hold_take(r->hold, now, 0, r->batch + nb, r->batch_cap - nb, err);
+    if (due < 0)
+        return -1;
+    mf_metric_set(r->m.held, NULL, (double)rep_hold_count(r->hold));
+    return (long)nb + due;
+}
+
+/* At a stop: the held results are recorded rather than consumed again by the next owner. */
+static int flush_held(reporter *r, mf_err *err)
+{
+    long nb;
+
+    /* after a batch given up, storing a later offset would skip it: the held ones are
+     * consumed again with it */
+    while (r->hold != NULL && !r->abandoned && rep_hold_count(r->hold) > 0) {
+        nb = rep_hold_take(r->hold, mf_clock_mono_ms(), 1, r->batch, r->batch_cap, err);
+        if (nb <= 0 || record(r, (size_t)nb, err) != 0)
+            return -1;
+    }
+    return 0;
+}
+
 int reporter_run(reporter *r, mf_err *err)
 {
     while (!mf_daemon_stopping()) {
         size_t n = 0;
+        long nb;
 
         if (mf_kafka_consume(r->cons, r->msgs, (size_t)r->cfg->batch_max,
                              (int)(r->cfg->linger_ms > 0 ? r->cfg->linger_ms : 1), &n, err) != 0) {
@@ -710,13 +793,16 @@ int reporter_run(reporter *r, mf_err *err)
                 break; /* a stop interrupted the assignment hook */
             return -1;
         }
-        if (n > 0 && record(r, n, err) != 0) {
+        nb = plan(r, n, err);
+        if (nb < 0 || (nb > 0 && record(r, (size_t)nb, err) != 0)) {
             mf_kafka_release(r->msgs, n);
             return -1;
         }
         mf_kafka_release(r->msgs, n);
-        housekeeping(r, n);
+        housekeeping(r, (size_t)nb);
     }
+    if (flush_held(r, err) != 0)
+        return -1;
     MF_LOG(r->log, MF_LOG_INFO, "reporter stopping", MF_KV_I("batches", r->batches),
            MF_KV_I("rows", r->rows), MF_KV_I("dead_letters", r->dead));
     return 0;

@@ -29,6 +29,18 @@ const mf_config_key reporter_config_keys[] = {
           "most results written in one PostgreSQL transaction"),
     R_INT(linger_ms, "MF_REPORTER_LINGER_MS", "100", 0, 60000,
           "how long to wait for more results before a partial batch is written"),
+    R_INT(hold_ms, "MF_REPORTER_HOLD_MS", "10000", 0, 600000,
+          "how long a sent message's result waits for its delivery report before its row is "
+          "written without it (with it, the row is inserted final once instead of inserted "
+          "and updated); counted in the message timestamps of its partition while the "
+          "reporter reads ahead, else since the partition's last message; 0: at once"),
+    R_INT(hold_max, "MF_REPORTER_HOLD_MAX", "200000", 1, 4000000,
+          "most results held for their delivery reports at once (under 100 bytes of memory "
+          "each; their bytes go to a spool file of this many KB); beyond it, or when a "
+          "result does not fit the spool, results are written at once"),
+    R_STR(hold_dir, "MF_REPORTER_HOLD_DIR", "/tmp",
+          "directory of the held results' spool file (created unlinked, so nothing is left "
+          "behind; best on a disk, not a RAM file system, when memory is tight)"),
     R_INT(price_ttl_ms, "MF_REPORTER_PRICE_TTL_MS", "60000", 0, 86400000,
           "how long the system_settings coolsms_prices table stays cached"),
     {"MF_REPORTER_STATUS_ENABLED", MF_CFG_BOOL, "true", 0, 0, 0, 0,

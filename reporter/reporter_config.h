@@ -13,6 +13,9 @@ typedef struct reporter_config {
     char group[128];
     long long batch_max;
     long long linger_ms;
+    long long hold_ms;  /* MF_REPORTER_HOLD_MS: 0 = results written at once */
+    long long hold_max; /* MF_REPORTER_HOLD_MAX */
+    char hold_dir[256]; /* MF_REPORTER_HOLD_DIR */
     long long price_ttl_ms;
     int status_enabled;
     long long status_batch;

@@ -1,6 +1,6 @@
 /* itest_reporter_ops: the reporter's operations side against the dev stack: /metrics agrees
  * with the database, /healthz, PostgreSQL cut mid-batch (through a TCP forwarder), stalled
- * runs, SIGTERM and its deadline, Kafka unreachable. */
+ * runs, SIGTERM and its deadline, Kafka unreachable, sent results held for their reports. */
 #include <errno.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -597,6 +597,164 @@ static void test_sigterm(void **state)
     t->fx.reporter = 0;
 }
 
+/* Waits until the reporter's /metrics says `want` results are held. */
+static void wait_held(itest *t, long long want, int timeout_ms)
+{
+    mf_buf b;
+    long long held = -1;
+
+    mf_buf_init(&b, 0);
+    for (long long since = mf_test_mono_ms(), waited = 0; waited < timeout_ms;
+         waited = mf_test_mono_ms() - since) {
+        if (rep_itest_http_get(&t->fx, "/metrics", &b) == 200 &&
+            (held = (long long)rep_itest_metric(b.data, "msgfleet_reporter_results_held", NULL,
+                                                NULL)) == want)
+            break;
+        rep_itest_assert_alive(&t->fx);
+        mf_test_sleep_ms(50);
+    }
+    mf_buf_free(&b);
+    if (held != want)
+        fail_msg("%lld results held, not %lld", held, want);
+}
+
+/* Delivery reports for the accepted messages i of run r with i % 2 == half. Returns how many. */
+static long long produce_reports(itest *t, const run_fx *r, int n, int half, long long ts)
+{
+    long long k = 0;
+
+    for (int i = half; i < n; i += 2) {
+        if (IS_FAILED(i) || IS_CANCELLED(i))
+            continue;
+        produce_result(t, r, i, MF_RESULT_DELIVERED, ts);
+        k++;
+    }
+    rep_itest_flush(&t->fx);
+    return k;
+}
+
+/* Sent results are held for their delivery reports: a report consumed later is written with
+ * its row, which is inserted final and never updated; the stored offsets stay before what is
+ * held, so a crash loses nothing and duplicates nothing; SIGTERM writes what is still held. */
+static void test_hold_for_reports(void **state)
+{
+    itest *t = *state;
+    const int n = 3000;
+    const char *more[] = {"MF_REPORTER_HOLD_MS", "600000", NULL};
+    const char *p[2] = {NULL, NULL};
+    long long accepted = 0, reported, firsts, produced, ts = mf_test_now_ms();
+    run_fx r;
+    mf_buf b;
+    int status = 0;
+    char old[200];
+
+    mf_buf_init(&b, 0);
+    rep_itest_make_run(&t->fx, n, "0 s", &r);
+    p[0] = r.id;
+    p[1] = t->fx.group;
+    produced = produce_range(t, &r, 0, n, 0);
+    for (int i = 0; i < n; i++)
+        accepted += !IS_FAILED(i) && !IS_CANCELLED(i);
+    firsts = n - accepted;
+
+    /* 1: the failures are written at once, every accepted result is held, and the stored
+     * offsets stay before the held ones */
+    start_reporter(t, t->fx.dsn, t->fx.brokers, more);
+    wait_held(t, accepted, 30000);
+    for (long long since = mf_test_mono_ms();
+         mf_test_pg_ll(t->fx.pg, "SELECT count(*) FROM message_logs", 0, NULL) < firsts;) {
+        if (mf_test_mono_ms() - since > 30000)
+            fail_msg("the failed results were not written");
+        mf_test_sleep_ms(50);
+    }
+    assert_int_equal(mf_test_pg_ll(t->fx.pg, "SELECT count(*) FROM message_logs", 0, NULL), firsts);
+    assert_int_equal(status_count(t, "sent"), 0);
+
+    /* 2: reports for every other accepted message: those rows are inserted delivered, none is
+     * updated, the rest stays held */
+    reported = produce_reports(t, &r, n, 0, ts + 1000);
+    produced += reported;
+    wait_held(t, accepted - reported, 30000);
+    assert_int_equal(rep_itest_http_get(&t->fx, "/metrics", &b), 200);
+    assert_int_equal((long long)rep_itest_metric(b.data, "msgfleet_reporter_finals_merged_total",
+                                                 NULL, NULL),
+                     reported);
+    assert_int_equal((long long)rep_itest_metric(b.data, "msgfleet_reporter_rows_total",
+                                                 "op=\"update\"", NULL),
+                     0);
+    assert_int_equal(status_count(t, "delivered"), reported);
+    assert_int_equal(status_count(t, "sent"), 0);
+    assert_true(mf_test_pg_ll(t->fx.pg,
+                              "SELECT COALESCE(sum(next_offset), 0) FROM mf_consumer_offsets"
+                              " WHERE consumer_group = $1",
+                              1, p + 1) < produced);
+
+    /* 3: a crash: what was held is gone from the process, not from Kafka; the other reports
+     * come while it is down, and a restart records everything exactly once */
+    kill(t->fx.reporter, SIGKILL);
+    waitpid(t->fx.reporter, &status, 0);
+    t->fx.reporter = 0;
+    snprintf(old, sizeof(old), "%s.before-kill", t->fx.logfile);
+    assert_int_equal(rename(t->fx.logfile, old), 0); /* the next "http listening" is the new one */
+    produced += produce_reports(t, &r, n, 1, ts + 1000);
+    start_reporter(t, t->fx.dsn, t->fx.brokers, more);
+    for (long long since = mf_test_mono_ms(); status_count(t, "delivered") < accepted;) {
+        if (mf_test_mono_ms() - since > 30000)
+            fail_msg("%lld of %lld rows delivered", status_count(t, "delivered"), accepted);
+        rep_itest_assert_alive(&t->fx);
+        mf_test_sleep_ms(50);
+    }
+    wait_held(t, 0, 30000);
+
+    /* 4: SIGTERM with nothing held: every offset stored, every row once, counters exact */
+    assert_int_equal(mf_test_stop(t->fx.reporter, 25000, NULL), 0);
+    t->fx.reporter = 0;
+    assert_int_equal(status_count(t, "sent"), 0);
+    assert_int_equal(status_count(t, "delivered"), accepted);
+    assert_int_equal(mf_test_pg_ll(t->fx.pg, "SELECT count(*) FROM message_logs", 0, NULL), n);
+    assert_int_equal(mf_test_pg_ll(t->fx.pg,
+                                   "SELECT COALESCE(sum(next_offset), 0) FROM mf_consumer_offsets"
+                                   " WHERE consumer_group = $1",
+                                   1, p + 1),
+                     produced);
+    assert_int_equal(mf_test_pg_ll(t->fx.pg,
+                                   "SELECT success_count * 100000 + failed_count FROM workflow_runs"
+                                   " WHERE id = $1::uuid",
+                                   1, p),
+                     accepted * 100000 + firsts);
+    rep_itest_assert_consistent(t->fx.pg, NULL);
+    mf_buf_free(&b);
+}
+
+/* At SIGTERM the held results are written (sent) before the process exits. */
+static void test_hold_sigterm(void **state)
+{
+    itest *t = *state;
+    const int n = 2000;
+    const char *more[] = {"MF_REPORTER_HOLD_MS", "600000", NULL};
+    const char *p[1] = {t->fx.group};
+    long long accepted = 0, produced;
+    run_fx r;
+
+    rep_itest_make_run(&t->fx, n, "0 s", &r);
+    produced = produce_range(t, &r, 0, n, 0);
+    for (int i = 0; i < n; i++)
+        accepted += !IS_FAILED(i) && !IS_CANCELLED(i);
+    start_reporter(t, t->fx.dsn, t->fx.brokers, more);
+    wait_held(t, accepted, 30000);
+    assert_int_equal(status_count(t, "sent"), 0);
+    assert_int_equal(mf_test_stop(t->fx.reporter, 25000, NULL), 0);
+    t->fx.reporter = 0;
+    assert_int_equal(status_count(t, "sent"), accepted);
+    assert_int_equal(mf_test_pg_ll(t->fx.pg, "SELECT count(*) FROM message_logs", 0, NULL), n);
+    assert_int_equal(mf_test_pg_ll(t->fx.pg,
+                                   "SELECT COALESCE(sum(next_offset), 0) FROM mf_consumer_offsets"
+                                   " WHERE consumer_group = $1",
+                                   1, p),
+                     produced);
+    rep_itest_assert_consistent(t->fx.pg, NULL);
+}
+
 /* utime + stime of /proc/<pid>/stat: fields 14 and 15, the 12th and 13th after the ")" that
  * ends the command name (which may hold spaces and parentheses itself). */
 static long long cpu_ticks(pid_t pid)
@@ -682,6 +840,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_stalled_run, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pg_cut, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sigterm, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_hold_for_reports, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_hold_sigterm, setup, teardown),
         cmocka_unit_test_setup_teardown(test_kafka_down, setup, teardown),
     };
 

@@ -1,0 +1,547 @@
+/* rep_hold: sent messages' results held back briefly, so a delivery report joins its row. */
+#include "rep_hold.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* A held result is given up after this many times wait_ms whatever its partition does (a
+ * message without a timestamp, a clock that went backwards). */
+#define HARD_CAP_FACTOR 5
+/* Spool bytes per result that may be held (a result is about 0.4 KB; long texts take more). */
+#define SPOOL_BYTES_PER_RESULT 1024
+
+typedef struct held {
+    mf_uuid job;
+    int64_t offset, ts_ms;
+    long long seen_ms;
+    uint64_t spos; /* where its key and value are in the spool (logical position) */
+    uint32_t klen, vlen;
+    unsigned char used, has_key, has_val, due;
+    int32_t partition;
+} held;
+
+/* A result handed out by the last take: where its bytes are read from into the batch. */
+typedef struct taken {
+    uint64_t spos;
+    uint32_t klen, vlen;
+    unsigned char has_key, has_val;
+} taken;
+
+/* A queue entry names its slot and offset: a slot taken early (matched) may be reused by
+ * then, and the offset tells a stale entry from the slot's new result. */
+typedef struct entry {
+    uint32_t slot;
+    int64_t offset;
+} entry;
+
+/* The results held for one partition, in offset order, and the partition's stream time. */
+typedef struct lane {
+    int32_t partition;
+    int64_t newest_ts;
+    int64_t next_offset; /* after the last message consumed from it, -1: none yet */
+    long long last_seen_ms;
+    entry *q;
+    size_t cap, head, n;
+} lane;
+
+struct rep_hold {
+    long long wait_ms;
+    size_t max, live;
+    char topic[MF_KAFKA_TOPIC_MAX + 1]; /* the consumer's one topic (set by the first put) */
+    int fd;                             /* the spool: an unlinked file, a ring of cap bytes */
+    uint64_t cap, wpos;                 /* wpos: next logical write position */
+    held *slots;
+    uint32_t *free_slots; /* a stack */
+    size_t nfree;
+    uint32_t *index; /* open addressing by job id: slot + 1, 0 = empty */
+    size_t icap;     /* a power of two, at least twice max */
+    uint32_t *due;   /* slots matched since the last take */
+    size_t ndue, capdue;
+    taken *taken; /* handed out by the last take, and the buffer their bytes are read into */
+    size_t ntaken;
+    unsigned char *buf;
+    size_t bufcap;
+    lane *lanes;
+    size_t nlanes, caplanes;
+};
+
+/* The spool: a file in dir, unlinked at once (it goes when the process does). */
+static int spool_open(rep_hold *h, const char *dir, mf_err *err)
+{
+    char path[4096], eb[128];
+    int n;
+
+    n = snprintf(path, sizeof(path), "%s/msgfleet-reporter-hold-XXXXXX", dir);
+    if (n < 0 || (size_t)n >= sizeof(path))
+        return mf_err_set(err, "MF_REPORTER_HOLD_DIR: path too long");
+    h->fd = mkstemp(path);
+    if (h->fd < 0)
+        return mf_err_set(err, "MF_REPORTER_HOLD_DIR: cannot create a file in %s: %s", dir,
+                          mf_err_errno_str(errno, eb, sizeof(eb)));
+    unlink(path);
+    if (fcntl(h->fd, F_SETFD, FD_CLOEXEC) != 0)
+        return mf_err_set(err, "MF_REPORTER_HOLD_DIR: %s", mf_err_errno_str(errno, eb, sizeof(eb)));
+    return 0;
+}
+
+rep_hold *rep_hold_new(long long wait_ms, size_t max, const char *dir, mf_err *err)
+{
+    rep_hold *h = calloc(1, sizeof(*h));
+    size_t i;
+
+    if (h == NULL) {
+        mf_err_set(err, "out of memory");
+        return NULL;
+    }
+    h->fd = -1;
+    h->wait_ms = wait_ms;
+    h->max = max;
+    h->cap = (uint64_t)max * SPOOL_BYTES_PER_RESULT;
+    for (h->icap = 16; h->icap < 2 * max; h->icap *= 2)
+        ;
+    h->slots = calloc(max, sizeof(*h->slots));
+    h->free_slots = calloc(max, sizeof(*h->free_slots));
+    h->index = calloc(h->icap, sizeof(*h->index));
+    h->taken = calloc(max, sizeof(*h->taken));
+    if (h->slots == NULL || h->free_slots == NULL || h->index == NULL || h->taken == NULL) {
+        mf_err_set(err, "out of memory");
+        goto fail;
+    }
+    if (spool_open(h, dir, err) != 0)
+        goto fail;
+    for (i = 0; i < max; i++)
+        h->free_slots[i] = (uint32_t)(max - 1 - i);
+    h->nfree = max;
+    return h;
+fail:
+    rep_hold_free(h);
+    return NULL;
+}
+
+void rep_hold_free(rep_hold *h)
+{
+    size_t i;
+
+    if (h == NULL)
+        return;
+    for (i = 0; i < h->nlanes; i++)
+        free(h->lanes[i].q);
+    free(h->lanes);
+    free(h->slots);
+    free(h->free_slots);
+    free(h->index);
+    free(h->due);
+    free(h->taken);
+    free(h->buf);
+    if (h->fd >= 0)
+        close(h->fd);
+    free(h);
+}
+
+/* A job id's last 8 bytes are hash bytes (its first 6 are the run's start time, shared by the
+ * whole run): mixed, they spread well. */
+static size_t bucket_of(const rep_hold *h, const mf_uuid *job)
+{
+    uint64_t x;
+
+    memcpy(&x, job->b + 8, sizeof(x));
+    x *= 0x9E3779B97F4A7C15ULL;
+    return (size_t)(x >> 32) & (h->icap - 1);
+}
+
+/* The index bucket holding job, or where it would go (*found 0). */
+static size_t find_bucket(const rep_hold *h, const mf_uuid *job, int *found)
+{
+    size_t b = bucket_of(h, job);
+
+    while (h->index[b] != 0) {
+        if (mf_uuid_equal(&h->slots[h->index[b] - 1].job, job)) {
+            *found = 1;
+            return b;
+        }
+        b = (b + 1) & (h->icap - 1);
+    }
+    *found = 0;
+    return b;
+}
+
+/* Linear probing's deletion: later entries of the probe run move back into the hole. */
+static void index_remove(rep_hold *h, size_t b)
+{
+    size_t mask = h->icap - 1, next = (b + 1) & mask;
+
+    h->index[b] = 0;
+    while (h->index[next] != 0) {
+        size_t home = bucket_of(h, &h->slots[h->index[next] - 1].job);
+
+        /* the entry at next may move to b when b lies on its probe path (home .. next) */
+        if (((next - home) & mask) >= ((next - b) & mask)) {
+            h->index[b] = h->index[next];
+            h->index[next] = 0;
+            b = next;
+        }
+        next = (next + 1) & mask;
+    }
+}
+
+static lane *lane_of(rep_hold *h, int32_t partition, int create)
+{
+    size_t i;
+
+    for (i = 0; i < h->nlanes; i++)
+        if (h->lanes[i].partition == partition)
+            return &h->lanes[i];
+    if (!create)
+        return NULL;
+    if (h->nlanes == h->caplanes) {
+        size_t cap = h->caplanes ? h->caplanes * 2 : 8;
+        lane *l = realloc(h->lanes, cap * sizeof(*l));
+
+        if (l == NULL)
+            return NULL;
+        h->lanes = l;
+        h->caplanes = cap;
+    }
+    memset(&h->lanes[h->nlanes], 0, sizeof(h->lanes[0]));
+    h->lanes[h->nlanes].partition = partition;
+    h->lanes[h->nlanes].newest_ts = -1;
+    h->lanes[h->nlanes].next_offset = -1;
+    return &h->lanes[h->nlanes++];
+}
+
+static int lane_push(lane *l, uint32_t slot, int64_t offset)
+{
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 256, i;
+        entry *q = malloc(cap * sizeof(*q));
+
+        if (q == NULL)
+            return -1;
+        for (i = 0; i < l->n; i++)
+            q[i] = l->q[(l->head + i) % l->cap];
+        free(l->q);
+        l->q = q;
+        l->cap = cap;
+        l->head = 0;
+    }
+    l->q[(l->head + l->n) % l->cap] = (entry){slot, offset};
+    l->n++;
+    return 0;
+}
+
+/* Whether entry e still names the result in its slot (not taken meanwhile). */
+static int entry_live(const rep_hold *h, const lane *l, const entry *e)
+{
+    const held *x = &h->slots[e->slot];
+
+    return x->used && x->partition == l->partition && x->offset == e->offset;
+}
+
+/* The logical spool position of the oldest held result (wpos when none): the ring's tail. */
+static uint64_t spool_tail(const rep_hold *h)
+{
+    uint64_t tail = h->wpos;
+    size_t i, j;
+
+    for (i = 0; i < h->nlanes; i++) {
+        const lane *l = &h->lanes[i];
+
+        for (j = 0; j < l->n; j++) {
+            const entry *e = &l->q[(l->head + j) % l->cap];
+
+            if (entry_live(h, l, e)) {
+                if (h->slots[e->slot].spos < tail)
+                    tail = h->slots[e->slot].spos;
+                break;
+            }
+        }
+    }
+    return tail;
+}
+
+/* Writes len bytes (key then value) at a new spool position (a record never wraps: it starts
+ * again at the ring's start when it would). 1 and *pos, 0 when the ring is full, -1. */
+static int spool_write(rep_hold *h, const mf_kafka_msg *m, uint64_t *pos, mf_err *err)
+{
+    char eb[128];
+    size_t len = m->key_len + m->val_len;
+    uint64_t at = h->wpos, phys = at % h->cap;
+    struct chunk {
+        const void *p;
+        size_t n;
+    } part[2] = {{m->key, m->key != NULL ? m->key_len : 0},
+                 {m->val, m->val != NULL ? m->val_len : 0}};
+    size_t i;
+
+    if (phys + len > h->cap)
+        at += h->cap - phys;
+    if (len > h->cap || at + len - spool_tail(h) > h->cap)
+        return 0;
+    phys = at % h->cap;
+    for (i = 0; i < 2; i++) {
+        size_t done = 0;
+
+        while (done < part[i].n) {
+            ssize_t w = pwrite(h->fd, (const char *)part[i].p + done, part[i].n - done,
+                               (off_t)(phys + done));
+
+            if (w < 0 && errno == EINTR)
+                continue;
+            if (w <= 0)
+                return mf_err_set(err, "hold spool write failed: %s",
+                                  w < 0 ? mf_err_errno_str(errno, eb, sizeof(eb)) : "no progress");
+            done += (size_t)w;
+        }
+        phys += part[i].n;
+    }
+    *pos = at;
+    h->wpos = at + len;
+    return 1;
+}
+
+int rep_hold_put(rep_hold *h, const mf_kafka_msg *m, const mf_uuid *job, long long now_ms,
+                 mf_err *err)
+{
+    size_t b;
+    int found, rc;
+    uint32_t slot;
+    uint64_t pos = 0;
+    held *x;
+    lane *l;
+
+    if (m->topic == NULL || m->key_len + m->val_len > UINT32_MAX)
+        return 0;
+    if (h->topic[0] == '\0')
+        snprintf(h->topic, sizeof(h->topic), "%s", m->topic);
+    if (strcmp(h->topic, m->topic) != 0)
+        return 0; /* one topic per consumer: never the case */
+    b = find_bucket(h, job, &found);
+    if (found) { /* a second first outcome (a redelivery): both are written now */
+        rep_hold_match(h, job);
+        return 0;
+    }
+    if (h->nfree == 0)
+        return 0;
+    l = lane_of(h, m->partition, 1);
+    if (l == NULL)
+        return mf_err_set(err, "out of memory holding a result");
+    slot = h->free_slots[h->nfree - 1];
+    if ((rc = spool_write(h, m, &pos, err)) <= 0)
+        return rc;
+    if (lane_push(l, slot, m->offset) != 0)
+        return mf_err_set(err, "out of memory holding a result");
+    h->nfree--;
+    if (m->ts_ms > l->newest_ts)
+        l->newest_ts = m->ts_ms;
+    l->last_seen_ms = now_ms;
+    x = &h->slots[slot];
+    x->job = *job;
+    x->offset = m->offset;
+    x->ts_ms = m->ts_ms;
+    x->seen_ms = now_ms;
+    x->spos = pos;
+    x->klen = (uint32_t)m->key_len;
+    x->vlen = (uint32_t)m->val_len;
+    x->used = 1;
+    x->has_key = m->key != NULL;
+    x->has_val = m->val != NULL;
+    x->due = 0;
+    x->partition = m->partition;
+    h->index[b] = slot + 1;
+    h->live++;
+    return 1;
+}
+
+int rep_hold_match(rep_hold *h, const mf_uuid *job)
+{
+    int found;
+    size_t b = find_bucket(h, job, &found);
+    held *x;
+
+    if (!found)
+        return 0;
+    x = &h->slots[h->index[b] - 1];
+    if (x->due)
+        return 1;
+    if (h->ndue == h->capdue) {
+        size_t cap = h->capdue ? h->capdue * 2 : 1024;
+        uint32_t *d = realloc(h->due, cap * sizeof(*d));
+
+        if (d == NULL) /* not taken early: it expires as if no report had come */
+            return 1;
+        h->due = d;
+        h->capdue = cap;
+    }
+    x->due = 1;
+    h->due[h->ndue++] = h->index[b] - 1;
+    return 1;
+}
+
+void rep_hold_see(rep_hold *h, const mf_kafka_msg *m, long long now_ms)
+{
+    lane *l = lane_of(h, m->partition, 1);
+
+    if (l == NULL)
+        return; /* out of memory: rep_hold_put fails on it too */
+    if (m->ts_ms > l->newest_ts)
+        l->newest_ts = m->ts_ms;
+    if (m->offset + 1 > l->next_offset)
+        l->next_offset = m->offset + 1;
+    l->last_seen_ms = now_ms;
+}
+
+/* Whether x has waited long enough for its report: its partition's stream went wait_ms past
+ * it, or the partition went quiet for wait_ms (a reporter that keeps up), or the hard cap. */
+static int expired(const rep_hold *h, const lane *l, const held *x, long long now_ms)
+{
+    if (x->ts_ms >= 0 && l->newest_ts - x->ts_ms >= h->wait_ms)
+        return 1;
+    if (now_ms - l->last_seen_ms >= h->wait_ms)
+        return 1;
+    return now_ms - x->seen_ms >= h->wait_ms * HARD_CAP_FACTOR;
+}
+
+/* Hands out slot's result as out (its bytes are read by take) and frees the slot. */
+static void emit(rep_hold *h, uint32_t slot, mf_kafka_msg *out)
+{
+    held *x = &h->slots[slot];
+    int found;
+    size_t b = find_bucket(h, &x->job, &found);
+
+    if (found)
+        index_remove(h, b);
+    memset(out, 0, sizeof(*out));
+    out->topic = h->topic;
+    out->partition = x->partition;
+    out->offset = x->offset;
+    out->key_len = x->klen;
+    out->val_len = x->vlen;
+    out->ts_ms = x->ts_ms;
+    h->taken[h->ntaken++] = (taken){x->spos, x->klen, x->vlen, x->has_key, x->has_val};
+    x->used = 0;
+    x->due = 0;
+    h->free_slots[h->nfree++] = slot;
+    h->live--;
+}
+
+/* Reads the bytes of the n results handed out into out[] from the spool. */
+static int read_taken(rep_hold *h, mf_kafka_msg *out, size_t n, mf_err *err)
+{
+    char eb[128];
+    size_t i, total = 0, at = 0;
+
+    for (i = 0; i < n; i++)
+        total += (size_t)h->taken[i].klen + h->taken[i].vlen;
+    if (total > h->bufcap) {
+        unsigned char *b = realloc(h->buf, total);
+
+        if (b == NULL)
+            return mf_err_set(err, "out of memory reading held results");
+        h->buf = b;
+        h->bufcap = total;
+    }
+    for (i = 0; i < n; i++) {
+        const taken *t = &h->taken[i];
+        size_t len = (size_t)t->klen + t->vlen, done = 0;
+
+        while (done < len) {
+            ssize_t r = pread(h->fd, h->buf + at + done, len - done,
+                              (off_t)(t->spos % h->cap + done));
+
+            if (r < 0 && errno == EINTR)
+                continue;
+            if (r <= 0)
+                return mf_err_set(err, "hold spool read failed: %s",
+                                  r < 0 ? mf_err_errno_str(errno, eb, sizeof(eb)) : "short file");
+            done += (size_t)r;
+        }
+        out[i].key = t->has_key ? h->buf + at : NULL;
+        out[i].val = t->has_val ? h->buf + at + t->klen : NULL;
+        at += len;
+    }
+    return 0;
+}
+
+long rep_hold_take(rep_hold *h, long long now_ms, int flush, mf_kafka_msg *out, size_t cap,
+                   mf_err *err)
+{
+    size_t n = 0, i;
+
+    h->ntaken = 0;
+    if (cap > h->max)
+        cap = h->max;
+    while (h->ndue > 0 && n < cap) {
+        uint32_t slot = h->due[--h->ndue];
+
+        if (h->slots[slot].used && h->slots[slot].due)
+            emit(h, slot, &out[n++]);
+    }
+    for (i = 0; i < h->nlanes; i++) {
+        lane *l = &h->lanes[i];
+
+        while (l->n > 0 && n < cap) {
+            const entry *e = &l->q[l->head];
+
+            if (entry_live(h, l, e)) {
+                if (!flush && !expired(h, l, &h->slots[e->slot], now_ms))
+                    break;
+                emit(h, e->slot, &out[n++]);
+            }
+            l->head = (l->head + 1) % l->cap;
+            l->n--;
+        }
+    }
+    if (read_taken(h, out, n, err) != 0)
+        return -1;
+    return (long)n;
+}
+
+int64_t rep_hold_store_offset(const rep_hold *h, int32_t partition, int64_t next)
+{
+    size_t i, j;
+
+    for (i = 0; i < h->nlanes; i++) {
+        const lane *l = &h->lanes[i];
+
+        if (l->partition != partition)
+            continue;
+        for (j = 0; j < l->n; j++) {
+            const entry *e = &l->q[(l->head + j) % l->cap];
+
+            if (entry_live(h, l, e))
+                return e->offset < next ? e->offset : next;
+        }
+        return l->next_offset > next ? l->next_offset : next;
+    }
+    return next;
+}
+
+size_t rep_hold_drop(rep_hold *h)
+{
+    size_t i, dropped = h->live;
+
+    for (i = 0; i < h->max; i++) {
+        h->slots[i].used = 0;
+        h->slots[i].due = 0;
+        h->free_slots[i] = (uint32_t)(h->max - 1 - i);
+    }
+    h->nfree = h->max;
+    memset(h->index, 0, h->icap * sizeof(*h->index));
+    for (i = 0; i < h->nlanes; i++) {
+        h->lanes[i].n = h->lanes[i].head = 0;
+        h->lanes[i].newest_ts = -1;
+        h->lanes[i].next_offset = -1;
+    }
+    h->ndue = 0;
+    h->live = 0;
+    return dropped;
+}
+
+size_t rep_hold_count(const rep_hold *h)
+{
+    return h->live;
+}

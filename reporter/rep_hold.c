@@ -13,15 +13,22 @@
 #define HARD_CAP_FACTOR 5
 /* Spool bytes per result that may be held (a result is about 0.4 KB; long texts take more). */
 #define SPOOL_BYTES_PER_RESULT 1024
+#define NIL UINT32_MAX
 
+/* One held result (64 bytes: a campaign holds a hundred thousand of them). Its bytes are in
+ * the spool; prev/next link it into its partition's list in offset order (the free slots into
+ * a list of their own through next). */
 typedef struct held {
     mf_uuid job;
     int64_t offset, ts_ms;
-    long long seen_ms;
     uint64_t spos; /* where its key and value are in the spool (logical position) */
-    uint32_t klen, vlen;
-    unsigned char used, has_key, has_val, due;
-    int32_t partition;
+    uint32_t prev, next;
+    uint32_t vlen;
+    uint32_t seen; /* consumed at, ms after the holder's epoch (wraps after 49 days: only
+                      * differences are used) */
+    uint16_t klen;
+    uint16_t lane;
+    uint8_t used, has_key, has_val, due;
 } held;
 
 /* A result handed out by the last take: where its bytes are read from into the batch. */
@@ -31,32 +38,23 @@ typedef struct taken {
     unsigned char has_key, has_val;
 } taken;
 
-/* A queue entry names its slot and offset: a slot taken early (matched) may be reused by
- * then, and the offset tells a stale entry from the slot's new result. */
-typedef struct entry {
-    uint32_t slot;
-    int64_t offset;
-} entry;
-
-/* The results held for one partition, in offset order, and the partition's stream time. */
+/* A partition: its held results (oldest first), stream time and consumed end. */
 typedef struct lane {
     int32_t partition;
+    uint32_t head, tail; /* slots, NIL when none */
     int64_t newest_ts;
     int64_t next_offset; /* after the last message consumed from it, -1: none yet */
     long long last_seen_ms;
-    entry *q;
-    size_t cap, head, n;
 } lane;
 
 struct rep_hold {
-    long long wait_ms;
+    long long wait_ms, epoch_ms;
     size_t max, live;
     char topic[MF_KAFKA_TOPIC_MAX + 1]; /* the consumer's one topic (set by the first put) */
     int fd;                             /* the spool: an unlinked file, a ring of cap bytes */
     uint64_t cap, wpos;                 /* wpos: next logical write position */
-    held *slots;
-    uint32_t *free_slots; /* a stack */
-    size_t nfree;
+    held *slots; /* [0, fresh) have been used: those not held are on the free list */
+    uint32_t fresh, free_head;
     uint32_t *index; /* open addressing by job id: slot + 1, 0 = empty */
     size_t icap;     /* a power of two, at least twice max */
     uint32_t *due;   /* slots matched since the last take */
@@ -88,10 +86,29 @@ static int spool_open(rep_hold *h, const char *dir, mf_err *err)
     return 0;
 }
 
+/* Every slot free again; untouched slots cost no memory until a campaign needs them. */
+static void free_all_slots(rep_hold *h)
+{
+    h->fresh = 0;
+    h->free_head = NIL;
+    h->live = 0;
+}
+
+/* A free slot, or NIL when max are held. */
+static uint32_t alloc_slot(rep_hold *h)
+{
+    uint32_t slot = h->free_head;
+
+    if (slot != NIL)
+        h->free_head = h->slots[slot].next;
+    else if (h->fresh < h->max)
+        slot = h->fresh++;
+    return slot;
+}
+
 rep_hold *rep_hold_new(long long wait_ms, size_t max, const char *dir, mf_err *err)
 {
     rep_hold *h = calloc(1, sizeof(*h));
-    size_t i;
 
     if (h == NULL) {
         mf_err_set(err, "out of memory");
@@ -99,23 +116,21 @@ rep_hold *rep_hold_new(long long wait_ms, size_t max, const char *dir, mf_err *e
     }
     h->fd = -1;
     h->wait_ms = wait_ms;
-    h->max = max;
-    h->cap = (uint64_t)max * SPOOL_BYTES_PER_RESULT;
-    for (h->icap = 16; h->icap < 2 * max; h->icap *= 2)
+    h->epoch_ms = -1;
+    h->max = max < NIL ? max : NIL - 1;
+    h->cap = (uint64_t)h->max * SPOOL_BYTES_PER_RESULT;
+    for (h->icap = 16; h->icap < 2 * h->max; h->icap *= 2)
         ;
-    h->slots = calloc(max, sizeof(*h->slots));
-    h->free_slots = calloc(max, sizeof(*h->free_slots));
+    h->slots = malloc(h->max * sizeof(*h->slots));
     h->index = calloc(h->icap, sizeof(*h->index));
-    h->taken = calloc(max, sizeof(*h->taken));
-    if (h->slots == NULL || h->free_slots == NULL || h->index == NULL || h->taken == NULL) {
+    h->taken = malloc(h->max * sizeof(*h->taken));
+    if (h->slots == NULL || h->index == NULL || h->taken == NULL) {
         mf_err_set(err, "out of memory");
         goto fail;
     }
     if (spool_open(h, dir, err) != 0)
         goto fail;
-    for (i = 0; i < max; i++)
-        h->free_slots[i] = (uint32_t)(max - 1 - i);
-    h->nfree = max;
+    free_all_slots(h);
     return h;
 fail:
     rep_hold_free(h);
@@ -124,15 +139,10 @@ fail:
 
 void rep_hold_free(rep_hold *h)
 {
-    size_t i;
-
     if (h == NULL)
         return;
-    for (i = 0; i < h->nlanes; i++)
-        free(h->lanes[i].q);
     free(h->lanes);
     free(h->slots);
-    free(h->free_slots);
     free(h->index);
     free(h->due);
     free(h->taken);
@@ -195,7 +205,7 @@ static lane *lane_of(rep_hold *h, int32_t partition, int create)
     for (i = 0; i < h->nlanes; i++)
         if (h->lanes[i].partition == partition)
             return &h->lanes[i];
-    if (!create)
+    if (!create || h->nlanes > UINT16_MAX)
         return NULL;
     if (h->nlanes == h->caplanes) {
         size_t cap = h->caplanes ? h->caplanes * 2 : 8;
@@ -206,65 +216,33 @@ static lane *lane_of(rep_hold *h, int32_t partition, int create)
         h->lanes = l;
         h->caplanes = cap;
     }
-    memset(&h->lanes[h->nlanes], 0, sizeof(h->lanes[0]));
-    h->lanes[h->nlanes].partition = partition;
-    h->lanes[h->nlanes].newest_ts = -1;
-    h->lanes[h->nlanes].next_offset = -1;
+    h->lanes[h->nlanes] = (lane){partition, NIL, NIL, -1, -1, 0};
     return &h->lanes[h->nlanes++];
 }
 
-static int lane_push(lane *l, uint32_t slot, int64_t offset)
+/* The holder's clock: ms since its first reading (the slots keep 32 bits of it). */
+static uint32_t clock_of(rep_hold *h, long long now_ms)
 {
-    if (l->n == l->cap) {
-        size_t cap = l->cap ? l->cap * 2 : 256, i;
-        entry *q = malloc(cap * sizeof(*q));
-
-        if (q == NULL)
-            return -1;
-        for (i = 0; i < l->n; i++)
-            q[i] = l->q[(l->head + i) % l->cap];
-        free(l->q);
-        l->q = q;
-        l->cap = cap;
-        l->head = 0;
-    }
-    l->q[(l->head + l->n) % l->cap] = (entry){slot, offset};
-    l->n++;
-    return 0;
+    if (h->epoch_ms < 0)
+        h->epoch_ms = now_ms;
+    return (uint32_t)(now_ms - h->epoch_ms);
 }
 
-/* Whether entry e still names the result in its slot (not taken meanwhile). */
-static int entry_live(const rep_hold *h, const lane *l, const entry *e)
-{
-    const held *x = &h->slots[e->slot];
-
-    return x->used && x->partition == l->partition && x->offset == e->offset;
-}
-
-/* The logical spool position of the oldest held result (wpos when none): the ring's tail. */
+/* The logical spool position of the oldest held result (wpos when none): the ring's tail.
+ * Each lane's head is its oldest. */
 static uint64_t spool_tail(const rep_hold *h)
 {
     uint64_t tail = h->wpos;
-    size_t i, j;
+    size_t i;
 
-    for (i = 0; i < h->nlanes; i++) {
-        const lane *l = &h->lanes[i];
-
-        for (j = 0; j < l->n; j++) {
-            const entry *e = &l->q[(l->head + j) % l->cap];
-
-            if (entry_live(h, l, e)) {
-                if (h->slots[e->slot].spos < tail)
-                    tail = h->slots[e->slot].spos;
-                break;
-            }
-        }
-    }
+    for (i = 0; i < h->nlanes; i++)
+        if (h->lanes[i].head != NIL && h->slots[h->lanes[i].head].spos < tail)
+            tail = h->slots[h->lanes[i].head].spos;
     return tail;
 }
 
-/* Writes len bytes (key then value) at a new spool position (a record never wraps: it starts
- * again at the ring's start when it would). 1 and *pos, 0 when the ring is full, -1. */
+/* Writes m's key then value at a new spool position (a record never wraps: it starts again
+ * at the ring's start when it would). 1 and *pos, 0 when the ring is full, -1. */
 static int spool_write(rep_hold *h, const mf_kafka_msg *m, uint64_t *pos, mf_err *err)
 {
     char eb[128];
@@ -313,7 +291,7 @@ int rep_hold_put(rep_hold *h, const mf_kafka_msg *m, const mf_uuid *job, long lo
     held *x;
     lane *l;
 
-    if (m->topic == NULL || m->key_len + m->val_len > UINT32_MAX)
+    if (m->topic == NULL || m->key_len > UINT16_MAX || m->val_len > UINT32_MAX)
         return 0;
     if (h->topic[0] == '\0')
         snprintf(h->topic, sizeof(h->topic), "%s", m->topic);
@@ -324,33 +302,37 @@ int rep_hold_put(rep_hold *h, const mf_kafka_msg *m, const mf_uuid *job, long lo
         rep_hold_match(h, job);
         return 0;
     }
-    if (h->nfree == 0)
+    if (h->free_head == NIL && h->fresh == h->max)
         return 0;
     l = lane_of(h, m->partition, 1);
     if (l == NULL)
         return mf_err_set(err, "out of memory holding a result");
-    slot = h->free_slots[h->nfree - 1];
     if ((rc = spool_write(h, m, &pos, err)) <= 0)
         return rc;
-    if (lane_push(l, slot, m->offset) != 0)
-        return mf_err_set(err, "out of memory holding a result");
-    h->nfree--;
+    slot = alloc_slot(h);
+    x = &h->slots[slot];
     if (m->ts_ms > l->newest_ts)
         l->newest_ts = m->ts_ms;
     l->last_seen_ms = now_ms;
-    x = &h->slots[slot];
     x->job = *job;
     x->offset = m->offset;
     x->ts_ms = m->ts_ms;
-    x->seen_ms = now_ms;
     x->spos = pos;
-    x->klen = (uint32_t)m->key_len;
     x->vlen = (uint32_t)m->val_len;
+    x->klen = (uint16_t)m->key_len;
+    x->seen = clock_of(h, now_ms);
+    x->lane = (uint16_t)(l - h->lanes);
     x->used = 1;
     x->has_key = m->key != NULL;
     x->has_val = m->val != NULL;
     x->due = 0;
-    x->partition = m->partition;
+    x->next = NIL;
+    x->prev = l->tail;
+    if (l->tail != NIL)
+        h->slots[l->tail].next = slot;
+    else
+        l->head = slot;
+    l->tail = slot;
     h->index[b] = slot + 1;
     h->live++;
     return 1;
@@ -396,19 +378,20 @@ void rep_hold_see(rep_hold *h, const mf_kafka_msg *m, long long now_ms)
 
 /* Whether x has waited long enough for its report: its partition's stream went wait_ms past
  * it, or the partition went quiet for wait_ms (a reporter that keeps up), or the hard cap. */
-static int expired(const rep_hold *h, const lane *l, const held *x, long long now_ms)
+static int expired(rep_hold *h, const lane *l, const held *x, long long now_ms)
 {
     if (x->ts_ms >= 0 && l->newest_ts - x->ts_ms >= h->wait_ms)
         return 1;
     if (now_ms - l->last_seen_ms >= h->wait_ms)
         return 1;
-    return now_ms - x->seen_ms >= h->wait_ms * HARD_CAP_FACTOR;
+    return (long long)(uint32_t)(clock_of(h, now_ms) - x->seen) >= h->wait_ms * HARD_CAP_FACTOR;
 }
 
 /* Hands out slot's result as out (its bytes are read by take) and frees the slot. */
 static void emit(rep_hold *h, uint32_t slot, mf_kafka_msg *out)
 {
     held *x = &h->slots[slot];
+    lane *l = &h->lanes[x->lane];
     int found;
     size_t b = find_bucket(h, &x->job, &found);
 
@@ -416,15 +399,24 @@ static void emit(rep_hold *h, uint32_t slot, mf_kafka_msg *out)
         index_remove(h, b);
     memset(out, 0, sizeof(*out));
     out->topic = h->topic;
-    out->partition = x->partition;
+    out->partition = l->partition;
     out->offset = x->offset;
     out->key_len = x->klen;
     out->val_len = x->vlen;
     out->ts_ms = x->ts_ms;
     h->taken[h->ntaken++] = (taken){x->spos, x->klen, x->vlen, x->has_key, x->has_val};
+    if (x->prev != NIL)
+        h->slots[x->prev].next = x->next;
+    else
+        l->head = x->next;
+    if (x->next != NIL)
+        h->slots[x->next].prev = x->prev;
+    else
+        l->tail = x->prev;
     x->used = 0;
     x->due = 0;
-    h->free_slots[h->nfree++] = slot;
+    x->next = h->free_head;
+    h->free_head = slot;
     h->live--;
 }
 
@@ -483,17 +475,8 @@ long rep_hold_take(rep_hold *h, long long now_ms, int flush, mf_kafka_msg *out, 
     for (i = 0; i < h->nlanes; i++) {
         lane *l = &h->lanes[i];
 
-        while (l->n > 0 && n < cap) {
-            const entry *e = &l->q[l->head];
-
-            if (entry_live(h, l, e)) {
-                if (!flush && !expired(h, l, &h->slots[e->slot], now_ms))
-                    break;
-                emit(h, e->slot, &out[n++]);
-            }
-            l->head = (l->head + 1) % l->cap;
-            l->n--;
-        }
+        while (l->head != NIL && n < cap && (flush || expired(h, l, &h->slots[l->head], now_ms)))
+            emit(h, l->head, &out[n++]);
     }
     if (read_taken(h, out, n, err) != 0)
         return -1;
@@ -502,19 +485,15 @@ long rep_hold_take(rep_hold *h, long long now_ms, int flush, mf_kafka_msg *out, 
 
 int64_t rep_hold_store_offset(const rep_hold *h, int32_t partition, int64_t next)
 {
-    size_t i, j;
+    size_t i;
 
     for (i = 0; i < h->nlanes; i++) {
         const lane *l = &h->lanes[i];
 
         if (l->partition != partition)
             continue;
-        for (j = 0; j < l->n; j++) {
-            const entry *e = &l->q[(l->head + j) % l->cap];
-
-            if (entry_live(h, l, e))
-                return e->offset < next ? e->offset : next;
-        }
+        if (l->head != NIL)
+            return h->slots[l->head].offset < next ? h->slots[l->head].offset : next;
         return l->next_offset > next ? l->next_offset : next;
     }
     return next;
@@ -524,20 +503,11 @@ size_t rep_hold_drop(rep_hold *h)
 {
     size_t i, dropped = h->live;
 
-    for (i = 0; i < h->max; i++) {
-        h->slots[i].used = 0;
-        h->slots[i].due = 0;
-        h->free_slots[i] = (uint32_t)(h->max - 1 - i);
-    }
-    h->nfree = h->max;
+    free_all_slots(h);
     memset(h->index, 0, h->icap * sizeof(*h->index));
-    for (i = 0; i < h->nlanes; i++) {
-        h->lanes[i].n = h->lanes[i].head = 0;
-        h->lanes[i].newest_ts = -1;
-        h->lanes[i].next_offset = -1;
-    }
+    for (i = 0; i < h->nlanes; i++)
+        h->lanes[i] = (lane){h->lanes[i].partition, NIL, NIL, -1, -1, 0};
     h->ndue = 0;
-    h->live = 0;
     return dropped;
 }
 

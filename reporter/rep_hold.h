@@ -19,7 +19,7 @@
  * max results are held (beyond that, results are written at once).
  *
  * The holder writes the messages' keys and values to a spool, an unlinked file in a directory
- * (a ring of max KB), and keeps only their place and job id in memory (under 100 bytes each):
+ * (a ring of max KB), and keeps only their place and job id in memory (72 bytes each):
  * the consumer's messages are released with their batch, and holding a few seconds of a
  * campaign does not grow the process. Held messages are not written, so the offset stored for their
  * partition must stay at the first of them (rep_hold_store_offset); after a crash they are

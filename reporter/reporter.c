@@ -31,6 +31,8 @@
 /* Most cancelled runs ended per sweep (the rest wait for the next tick). */
 #define CANCEL_SWEEP_MAX 100
 #define RATE_WINDOW_MS 1000 /* window of the recorded-results rate the status poller sees */
+/* Sent results are held only while webhook reports come: one consumed within this long. */
+#define HOLD_REPORTS_RECENT_MS 300000
 
 struct reporter {
     const reporter_config *cfg;
@@ -49,8 +51,9 @@ struct reporter {
     mf_kafka_msg *msgs;  /* what one consume returned (batch_max) */
     mf_kafka_msg *batch; /* what one transaction records: msgs not held, held ones now due */
     size_t batch_cap;
-    rep_hold *hold; /* NULL: results are written at once (MF_REPORTER_HOLD_MS 0, lane) */
-    mf_uuid *later; /* plan(): the jobs of the consumed later outcomes */
+    rep_hold *hold;           /* NULL: results are written at once (MF_REPORTER_HOLD_MS 0, lane) */
+    long long report_seen_ms; /* when the last webhook report was consumed, 0: never */
+    mf_uuid *later;           /* plan(): the jobs of the consumed later outcomes */
     mf_result *results;
     unsigned char *missing;
     size_t *origin; /* results[i] came from batch[origin[i]] */
@@ -723,6 +726,13 @@ static int record(reporter *r, size_t n, mf_err *err)
     }
 }
 
+/* Whether webhook reports come (one was consumed lately): only then is holding worth it; a
+ * fleet whose reports come from the status poller alone, minutes later, writes at once. */
+static int reports_come(const reporter *r, long long now)
+{
+    return r->report_seen_ms > 0 && now - r->report_seen_ms <= HOLD_REPORTS_RECENT_MS;
+}
+
 /* The n consumed messages that this batch records, into batch[]: a sent message's result is
  * held back (rep_hold) until its delivery report is consumed too, or it waited long enough;
  * the held results now due join the batch. Returns the batch's size. */
@@ -747,10 +757,14 @@ static long plan(reporter *r, size_t n, mf_err *err)
 
         mf_err_clear(&e);
         if (m->val != NULL && mf_codec_decode_result(r->codec, m->val, m->val_len, &res, &e) == 0) {
-            if (res.status != MF_RESULT_ACCEPTED)
+            if (res.status != MF_RESULT_ACCEPTED) {
                 r->later[nlater++] = res.id;
-            else if ((held = rep_hold_put(r->hold, m, &res.id, now, &e)) < 0)
+                if (res.reported)
+                    r->report_seen_ms = now;
+            } else if (reports_come(r, now) &&
+                       (held = rep_hold_put(r->hold, m, &res.id, now, &e)) < 0) {
                 MF_LOG(r->log, MF_LOG_WARN, "result not held", MF_KV_S("error", e.msg));
+            }
         }
         if (held <= 0) /* undecodable ones too: the batch dead-letters them */
             r->batch[nb++] = *m;

@@ -33,7 +33,8 @@ const mf_config_key reporter_config_keys[] = {
           "how long a sent message's result waits for its delivery report before its row is "
           "written without it (with it, the row is inserted final once instead of inserted "
           "and updated); counted in the message timestamps of its partition while the "
-          "reporter reads ahead, else since the partition's last message; 0: at once"),
+          "reporter reads ahead, else since the partition's last message; results are held "
+          "only while webhook reports come (one consumed in the last 5 minutes); 0: never"),
     R_INT(hold_max, "MF_REPORTER_HOLD_MAX", "200000", 1, 4000000,
           "most results held for their delivery reports at once (under 100 bytes of memory "
           "each; their bytes go to a spool file of this many KB); beyond it, or when a "

@@ -169,7 +169,9 @@ typedef rep_itest_run run_fx;
 #define IS_UNDELIVERED(i) ((i) % 100 == 3)
 #define IS_CANCELLED(i) ((i) % 50 == 9)
 
-static void produce_result(itest *t, const run_fx *r, int i, mf_result_status st, long long ts)
+/* reported: a later outcome came by webhook (rpt), not from the status poller. */
+static void produce_result(itest *t, const run_fx *r, int i, mf_result_status st, long long ts,
+                           int reported)
 {
     mf_result res;
     mf_uuid wf, tp;
@@ -193,6 +195,7 @@ static void produce_result(itest *t, const run_fx *r, int i, mf_result_status st
     res.type = MF_TYPE_SMS;
     res.ts_ms = ts;
     res.text = text;
+    res.reported = reported;
     if (st == MF_RESULT_FAILED || st == MF_RESULT_CANCELLED) {
         res.code = st == MF_RESULT_FAILED ? "1062" : "CANCELLED";
         res.msg = "not sent";
@@ -217,13 +220,13 @@ static long long produce_range(itest *t, const run_fx *r, int from, int to, int 
                        IS_FAILED(i)      ? MF_RESULT_FAILED
                        : IS_CANCELLED(i) ? MF_RESULT_CANCELLED
                                          : MF_RESULT_ACCEPTED,
-                       ts);
+                       ts, 0);
     for (int i = from; finals && i < to; i++) {
         if (IS_FAILED(i) || IS_CANCELLED(i))
             continue;
         if (IS_DELIVERED(i) || IS_UNDELIVERED(i)) {
             produce_result(t, r, i, IS_DELIVERED(i) ? MF_RESULT_DELIVERED : MF_RESULT_UNDELIVERED,
-                           ts + 3000);
+                           ts + 3000, 0);
             n++;
         }
     }
@@ -626,11 +629,35 @@ static long long produce_reports(itest *t, const run_fx *r, int n, int half, lon
     for (int i = half; i < n; i += 2) {
         if (IS_FAILED(i) || IS_CANCELLED(i))
             continue;
-        produce_result(t, r, i, MF_RESULT_DELIVERED, ts);
+        produce_result(t, r, i, MF_RESULT_DELIVERED, ts, 1);
         k++;
     }
     rep_itest_flush(&t->fx);
     return k;
+}
+
+/* Starts the reporter (more: its extra settings) once a webhook report reached it: results
+ * are held only while such reports come. The report is about a job outside run r's n (it
+ * waits in mf_early_finals for a row that never comes). Returns the messages produced (1). */
+static long long start_with_reports(itest *t, const run_fx *r, int n, const char *const *more)
+{
+    mf_buf b;
+
+    produce_result(t, r, n, MF_RESULT_DELIVERED, mf_test_now_ms(), 1);
+    rep_itest_flush(&t->fx);
+    start_reporter(t, t->fx.dsn, t->fx.brokers, more);
+    mf_buf_init(&b, 0);
+    for (long long since = mf_test_mono_ms();;) {
+        if (rep_itest_http_get(&t->fx, "/metrics", &b) == 200 &&
+            rep_itest_metric(b.data, "msgfleet_reporter_early_finals_total", "event=\"parked\"",
+                             NULL) == 1)
+            break;
+        if (mf_test_mono_ms() - since > 30000)
+            fail_msg("the first report was not parked");
+        mf_test_sleep_ms(50);
+    }
+    mf_buf_free(&b);
+    return 1;
 }
 
 /* Sent results are held for their delivery reports: a report consumed later is written with
@@ -652,14 +679,14 @@ static void test_hold_for_reports(void **state)
     rep_itest_make_run(&t->fx, n, "0 s", &r);
     p[0] = r.id;
     p[1] = t->fx.group;
-    produced = produce_range(t, &r, 0, n, 0);
+    produced = start_with_reports(t, &r, n, more);
+    produced += produce_range(t, &r, 0, n, 0);
     for (int i = 0; i < n; i++)
         accepted += !IS_FAILED(i) && !IS_CANCELLED(i);
     firsts = n - accepted;
 
     /* 1: the failures are written at once, every accepted result is held, and the stored
      * offsets stay before the held ones */
-    start_reporter(t, t->fx.dsn, t->fx.brokers, more);
     wait_held(t, accepted, 30000);
     for (long long since = mf_test_mono_ms();
          mf_test_pg_ll(t->fx.pg, "SELECT count(*) FROM message_logs", 0, NULL) < firsts;) {
@@ -675,7 +702,16 @@ static void test_hold_for_reports(void **state)
     reported = produce_reports(t, &r, n, 0, ts + 1000);
     produced += reported;
     wait_held(t, accepted - reported, 30000);
-    assert_int_equal(rep_itest_http_get(&t->fx, "/metrics", &b), 200);
+    /* the gauge moves when the batch is formed, the counters after its COMMIT */
+    for (long long since = mf_test_mono_ms();;) {
+        assert_int_equal(rep_itest_http_get(&t->fx, "/metrics", &b), 200);
+        if ((long long)rep_itest_metric(b.data, "msgfleet_reporter_finals_merged_total", NULL,
+                                        NULL) >= reported)
+            break;
+        if (mf_test_mono_ms() - since > 30000)
+            fail_msg("merged finals are not %lld:\n%s", reported, b.data);
+        mf_test_sleep_ms(50);
+    }
     assert_int_equal((long long)rep_itest_metric(b.data, "msgfleet_reporter_finals_merged_total",
                                                  NULL, NULL),
                      reported);
@@ -737,10 +773,10 @@ static void test_hold_sigterm(void **state)
     run_fx r;
 
     rep_itest_make_run(&t->fx, n, "0 s", &r);
-    produced = produce_range(t, &r, 0, n, 0);
+    produced = start_with_reports(t, &r, n, more);
+    produced += produce_range(t, &r, 0, n, 0);
     for (int i = 0; i < n; i++)
         accepted += !IS_FAILED(i) && !IS_CANCELLED(i);
-    start_reporter(t, t->fx.dsn, t->fx.brokers, more);
     wait_held(t, accepted, 30000);
     assert_int_equal(status_count(t, "sent"), 0);
     assert_int_equal(mf_test_stop(t->fx.reporter, 25000, NULL), 0);

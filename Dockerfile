@@ -59,16 +59,18 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/* \
  && groupadd --system --gid 10001 msgfleet \
  && useradd --system --uid 10001 --gid msgfleet --home-dir /nonexistent --no-create-home \
-      --shell /usr/sbin/nologin msgfleet
+      --shell /usr/sbin/nologin msgfleet \
+ && install -d -o 10001 -g 10001 -m 0700 /var/lib/msgfleet/hold
 # Layout: /opt/msgfleet/bin next to /opt/msgfleet/schemas, so `msgfleet migrate` finds
 # schemas/pg from its own location; MF_SCHEMA_DIR says it explicitly as well.
 COPY --from=build /out/bin/ /opt/msgfleet/bin/
 COPY schemas/ /opt/msgfleet/schemas/
 ENV PATH=/opt/msgfleet/bin:$PATH \
     MF_SCHEMA_DIR=/opt/msgfleet/schemas/pg
-# Nothing here is writable by 10001 and nothing needs to be: the programs write only to
-# stdout/stderr and /tmp, so docker-compose.yml runs them with a read-only root filesystem,
-# no capabilities and no-new-privileges. Secrets never go into the image (ENV/ARG) or the
+# Nothing here is writable by 10001 but /var/lib/msgfleet/hold, the mount point of the
+# reporter's spool volume (a named volume starts with this directory's owner and mode); the
+# programs write only to stdout/stderr, /tmp and that spool, so docker-compose.yml runs them
+# with a read-only root filesystem, no capabilities and no-new-privileges. Secrets never go into the image (ENV/ARG) or the
 # command line: they come as files named by <KEY>_FILE.
 USER 10001:10001
 WORKDIR /opt/msgfleet

@@ -171,6 +171,19 @@ for name, svc in sorted(doc.get("services", {}).items()):
                 env.get("MF_KAFKA_SECURITY_PROTOCOL") not in ("ssl", "sasl_ssl"):
             bad("Kafka without TLS (MF_KAFKA_SECURITY_PROTOCOL is %s)"
                 % env.get("MF_KAFKA_SECURITY_PROTOCOL", "unset: plaintext"))
+    # The reporter's spool of held results must be on a volume: a file in the container's
+    # tmpfs is memory and counts against its mem_limit.
+    if image.startswith("msgfleet:") and prog == "msgfleet-reporter":
+        hold = env.get("MF_REPORTER_HOLD_DIR", "/tmp")
+        targets = []
+        for v in svc.get("volumes") or []:
+            if isinstance(v, dict):
+                if v.get("type", "volume") in ("volume", "bind"):
+                    targets.append(str(v.get("target", "")))
+            elif ":" in str(v):
+                targets.append(str(v).split(":")[1])
+        if hold not in targets:
+            bad("MF_REPORTER_HOLD_DIR (%s) is not a volume's mount point" % hold)
     if image.startswith("apache/kafka:"):
         for l in str(env.get("KAFKA_LISTENERS", "")).split(","):
             proto, _, addr = l.strip().partition("://")

@@ -227,6 +227,14 @@ static int candidates(sim_ledger *l, const list_filter *f, uint32_t **out, size_
     return 0;
 }
 
+/* "s" (s has nothing to escape: a formatted time). */
+static int append_quoted(mf_buf *b, const char *s, mf_err *err)
+{
+    if (mf_buf_append_char(b, '"', err) != 0 || mf_buf_append_str(b, s, err) != 0)
+        return -1;
+    return mf_buf_append_char(b, '"', err);
+}
+
 int sim_msg_json(sim_ledger *l, const char *account, const sim_msg *m, int64_t now, int with_key,
                  mf_buf *b, mf_err *err)
 {
@@ -254,8 +262,11 @@ int sim_msg_json(sim_ledger *l, const char *account, const sim_msg *m, int64_t n
         mf_buf_append_json_cstr(b, m->to, err) != 0 ||
         mf_buf_append_str(b, ",\"from\":", err) != 0 ||
         mf_buf_append_json_cstr(b, m->from, err) != 0 ||
-        mf_buf_printf(b, err, ",\"status\":\"%s\",\"statusCode\":\"%s\",\"statusMessage\":",
-                      sim_msg_status_word(m, now), st) != 0 ||
+        mf_buf_append_str(b, ",\"status\":\"", err) != 0 ||
+        mf_buf_append_str(b, sim_msg_status_word(m, now), err) != 0 ||
+        mf_buf_append_str(b, "\",\"statusCode\":\"", err) != 0 ||
+        mf_buf_append_str(b, st, err) != 0 ||
+        mf_buf_append_str(b, "\",\"statusMessage\":", err) != 0 ||
         mf_buf_append_json_cstr(b, sim_code_message(st), err) != 0 ||
         mf_buf_append_str(b, ",\"text\":", err) != 0 ||
         mf_buf_append_json_cstr(b, m->text ? m->text : "", err) != 0 ||
@@ -270,22 +281,25 @@ int sim_msg_json(sim_ledger *l, const char *account, const sim_msg *m, int64_t n
         (m->template_id ? mf_buf_append_json_cstr(b, m->template_id, err)
                         : mf_buf_append_str(b, "null", err)) != 0)
         return -1;
-    if (mf_buf_printf(b, err,
-                      "},\"imageId\":null,\"replacement\":false,\"autoTypeDetect\":true,"
-                      "\"resendCount\":0,\"networkName\":\"ETC\",\"networkCode\":null,"
-                      "\"reason\":null,\"clusterKey\":null,\"log\":[],\"queues\":[],"
-                      "\"currentQueue\":null,\"dateCreated\":\"%s\",\"dateUpdated\":\"%s\"",
-                      created, updated) != 0)
+    /* appends, not a printf: this runs for every report and list entry */
+    if (mf_buf_append_str(b,
+                          "},\"imageId\":null,\"replacement\":false,\"autoTypeDetect\":true,"
+                          "\"resendCount\":0,\"networkName\":\"ETC\",\"networkCode\":null,"
+                          "\"reason\":null,\"clusterKey\":null,\"log\":[],\"queues\":[],"
+                          "\"currentQueue\":null,\"dateCreated\":\"",
+                          err) != 0 ||
+        mf_buf_append_str(b, created, err) != 0 ||
+        mf_buf_append_str(b, "\",\"dateUpdated\":\"", err) != 0 ||
+        mf_buf_append_str(b, updated, err) != 0 || mf_buf_append_char(b, '"', err) != 0)
         return -1;
     if (mf_buf_append_str(b, ",\"dateProcessed\":", err) != 0 ||
         ((sent && now >= mid) || m->state == SIM_MS_UNSENT
-             ? mf_buf_printf(b, err, "\"%s\"", m->state == SIM_MS_UNSENT ? final : updated)
+             ? append_quoted(b, m->state == SIM_MS_UNSENT ? final : updated, err)
              : mf_buf_append_str(b, "null", err)) != 0 ||
         mf_buf_append_str(b, ",\"dateReported\":", err) != 0 ||
-        (reported ? mf_buf_printf(b, err, "\"%s\"", final) : mf_buf_append_str(b, "null", err)) !=
-            0 ||
+        (reported ? append_quoted(b, final, err) : mf_buf_append_str(b, "null", err)) != 0 ||
         mf_buf_append_str(b, ",\"dateReceived\":", err) != 0 ||
-        (reported && !strcmp(st, "4000") ? mf_buf_printf(b, err, "\"%s\"", final)
+        (reported && !strcmp(st, "4000") ? append_quoted(b, final, err)
                                          : mf_buf_append_str(b, "null", err)) != 0)
         return -1;
     return mf_buf_append_char(b, '}', err);

@@ -255,6 +255,7 @@ static int build(sim_webhook *w, const wh_batch *b, int64_t now, mf_buf *out)
 {
     sim_ctx *ctx = w->ctx;
     int rc = 0;
+    char retry[40];
 
     mf_buf_reset(out);
     if (b->is_group) {
@@ -266,6 +267,7 @@ static int build(sim_webhook *w, const wh_batch *b, int64_t now, mf_buf *out)
     }
     if (mf_buf_append_char(out, '[', NULL) != 0)
         return -1;
+    snprintf(retry, sizeof(retry), ",\"retryCount\":%d}", b->retry);
     sim_ledger_rdlock(ctx->ledger);
     for (size_t i = 0; i < b->n && rc == 0; i++) {
         const sim_msg *m = sim_ledger_at(ctx->ledger, b->idx[i]);
@@ -273,10 +275,12 @@ static int build(sim_webhook *w, const wh_batch *b, int64_t now, mf_buf *out)
             rc = -1;
             break;
         }
-        if (mf_buf_printf(out, NULL, "%s{\"eventDataId\":\"%s\",\"data\":", i ? "," : "",
-                          b->eid[i]) != 0 ||
+        /* appends: a printf per report showed in the simulator's profile */
+        if (mf_buf_append_str(out, i ? ",{\"eventDataId\":\"" : "{\"eventDataId\":\"", NULL) != 0 ||
+            mf_buf_append_str(out, b->eid[i], NULL) != 0 ||
+            mf_buf_append_str(out, "\",\"data\":", NULL) != 0 ||
             sim_msg_json(ctx->ledger, ctx->set.account_id, m, now, 0, out, NULL) != 0 ||
-            mf_buf_printf(out, NULL, ",\"retryCount\":%d}", b->retry) != 0)
+            mf_buf_append_str(out, retry, NULL) != 0)
             rc = -1;
     }
     sim_ledger_unlock(ctx->ledger);

@@ -311,10 +311,7 @@ int rep_hold_put(rep_hold *h, const mf_kafka_msg *m, const mf_uuid *job, long lo
         return rc;
     slot = alloc_slot(h);
     x = &h->slots[slot];
-    if (m->ts_ms > l->newest_ts)
-        l->newest_ts = m->ts_ms;
-    l->last_seen_ms = now_ms;
-    x->job = *job;
+    x->job = *job; /* the partition's stream time: rep_hold_see, called for m before */
     x->offset = m->offset;
     x->ts_ms = m->ts_ms;
     x->spos = pos;

@@ -34,7 +34,8 @@ typedef struct rep_hold rep_hold;
 rep_hold *rep_hold_new(long long wait_ms, size_t max, const char *dir, mf_err *err);
 void rep_hold_free(rep_hold *h);
 
-/* Holds m, the first outcome of job `job`, consumed at now_ms (monotonic clock). Returns 1
+/* Holds m, the first outcome of job `job`, consumed at now_ms (monotonic clock; m went
+ * through rep_hold_see first, which keeps its partition's stream time). Returns 1
  * when held, 0 when it must be written now (the holder or its spool is full, or a result of
  * this job is already held: that one is then due too, see rep_hold_match), -1 with err (out of
  * memory, the spool not writable: m is not held). */

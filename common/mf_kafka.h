@@ -180,6 +180,10 @@ typedef struct mf_kafka_msg {
     size_t val_len;
     int64_t ts_ms; /* message timestamp, -1 when absent */
     void *rkm;     /* the rd_kafka_message_t */
+    /* the consumer's revocations when the message was returned (mf_kafka_consumer_revokes):
+     * a rebalance hook runs inside mf_kafka_consume, so one call can return messages from
+     * before a revocation, of partitions that now start again elsewhere */
+    uint32_t revokes;
 } mf_kafka_msg;
 
 /*
@@ -213,6 +217,9 @@ size_t mf_kafka_assigned_count(mf_kafka_consumer *c);
  * librdkafka's cached watermarks (no broker round trip; they refresh with every fetch).
  * Partitions whose position or watermark is not known yet count 0. */
 int mf_kafka_consumer_lag(mf_kafka_consumer *c, int64_t *lag, mf_err *err);
+
+/* How many revocations the consumer has run (counted before its revoke hook is called). */
+uint32_t mf_kafka_consumer_revokes(const mf_kafka_consumer *c);
 
 /* ---------------------------------------------------------------------------------------- */
 /* admin (mf_kafka_admin.c)                                                                 */

@@ -12,7 +12,8 @@ struct mf_kafka_consumer {
     rd_kafka_t *rk;
     mf_kafka_consumer_opts opts; /* topics pointer not used after subscribe */
     size_t assigned;
-    int failed; /* the assign hook failed: every consume fails with failed_err */
+    uint32_t revokes; /* revocations so far: stamped on each returned message */
+    int failed;       /* the assign hook failed: every consume fails with failed_err */
     mf_err failed_err;
     /* opts.priority_topic: its partitions' messages are forwarded to this queue, which
      * mf_kafka_consume serves before the consumer queue (NULL: no priority topic) */
@@ -138,6 +139,7 @@ static void revoke_partitions(mf_kafka_consumer *c, rd_kafka_t *rk,
 {
     rd_kafka_error_t *e;
 
+    c->revokes++;
     run_revoke_hook(c, parts);
     forward_priority(c, rk, parts, NULL);
     if (c->opts.offsets == MF_KAFKA_OFFSETS_STORE && rd_kafka_assignment_lost(rk) == 0)
@@ -288,7 +290,7 @@ void mf_kafka_consumer_free(mf_kafka_consumer *c)
     free(c);
 }
 
-static void fill_msg(mf_kafka_msg *m, rd_kafka_message_t *rkm)
+static void fill_msg(const mf_kafka_consumer *c, mf_kafka_msg *m, rd_kafka_message_t *rkm)
 {
     rd_kafka_timestamp_type_t tstype;
 
@@ -301,6 +303,7 @@ static void fill_msg(mf_kafka_msg *m, rd_kafka_message_t *rkm)
     m->val_len = rkm->payload != NULL ? rkm->len : 0;
     m->ts_ms = rd_kafka_message_timestamp(rkm, &tstype);
     m->rkm = rkm;
+    m->revokes = c->revokes;
 }
 
 /* A message carrying an error event: log it (transient) or fail (fatal). */
@@ -360,7 +363,7 @@ static size_t consume_priority(mf_kafka_consumer *c, mf_kafka_msg *msgs, size_t 
             rd_kafka_message_destroy(rkm);
             continue;
         }
-        fill_msg(&msgs[got++], rkm);
+        fill_msg(c, &msgs[got++], rkm);
     }
     return got;
 }
@@ -422,7 +425,7 @@ int mf_kafka_consume(mf_kafka_consumer *c, mf_kafka_msg *msgs, size_t max, int t
                 break;
             continue;
         }
-        fill_msg(&msgs[got++], rkm);
+        fill_msg(c, &msgs[got++], rkm);
     }
     if (rc < 0) {
         mf_kafka_release(msgs, got);
@@ -489,6 +492,11 @@ int mf_kafka_commit(mf_kafka_consumer *c, mf_err *err)
 size_t mf_kafka_assigned_count(mf_kafka_consumer *c)
 {
     return c->assigned;
+}
+
+uint32_t mf_kafka_consumer_revokes(const mf_kafka_consumer *c)
+{
+    return c->revokes;
 }
 
 int mf_kafka_consumer_lag(mf_kafka_consumer *c, int64_t *lag, mf_err *err)

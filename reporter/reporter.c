@@ -78,6 +78,9 @@ struct reporter {
     long long rate_since_ms, rate_count; /* results recorded since rate_since_ms */
     /* assigned partitions and the next offset of each (for the lag gauge) */
     int32_t a_parts[MAX_PARTS];
+    /* the partitions revoked during the current consume (on_revoke); see drop_revoked */
+    int32_t revoked[MAX_PARTS];
+    size_t n_revoked;
     int64_t a_next[MAX_PARTS];
     size_t n_assigned;
     /* the priority lane's instance (reporter_new_lane): its metrics are the main instance's,
@@ -197,6 +200,8 @@ static void on_revoke(void *ctx, const mf_kafka_partition *parts, size_t n)
     size_t dropped = r->hold != NULL ? rep_hold_drop(r->hold) : 0;
 
     r->n_assigned = 0;
+    for (size_t i = 0; i < n && r->n_revoked < MAX_PARTS; i++)
+        r->revoked[r->n_revoked++] = parts[i].partition;
     if (dropped > 0) /* their partitions start again at or before them */
         MF_LOG(r->log, MF_LOG_INFO, "held results dropped", MF_KV_I("results", (long long)dropped));
     MF_LOG(r->log, MF_LOG_INFO, "partitions revoked", MF_KV_I("count", (long long)n),
@@ -798,6 +803,37 @@ static long plan(reporter *r, size_t n, mf_err *err)
     return (long)nb + due;
 }
 
+/* The n consumed messages without those returned before a revocation of their partition in
+ * the same consume: the partition starts again (here or elsewhere) at the offset stored in
+ * PostgreSQL, so they are consumed again there. Recording them could store an offset past
+ * results this reporter held and dropped at the revocation, which nobody would then write.
+ * Returns how many are left (at the front of msgs, the others released). */
+static size_t drop_revoked(reporter *r, size_t n)
+{
+    uint32_t now = mf_kafka_consumer_revokes(r->cons);
+    size_t i, j, k = 0, dropped = 0;
+
+    if (r->n_revoked == 0)
+        return n;
+    for (i = 0; i < n; i++) {
+        int stale = 0;
+
+        for (j = 0; r->msgs[i].revokes != now && j < r->n_revoked && !stale; j++)
+            stale = r->revoked[j] == r->msgs[i].partition;
+        if (stale) {
+            mf_kafka_release(&r->msgs[i], 1);
+            dropped++;
+            continue;
+        }
+        r->msgs[k++] = r->msgs[i];
+    }
+    r->n_revoked = 0;
+    if (dropped > 0)
+        MF_LOG(r->log, MF_LOG_INFO, "results consumed before a rebalance left to their next owner",
+               MF_KV_I("results", (long long)dropped));
+    return k;
+}
+
 /* At a stop: the held results are recorded rather than consumed again by the next owner. */
 static int flush_held(reporter *r, mf_err *err)
 {
@@ -829,6 +865,7 @@ int reporter_run(reporter *r, mf_err *err)
                 break; /* a stop interrupted the assignment hook */
             return -1;
         }
+        n = drop_revoked(r, n);
         nb = plan(r, n, err);
         if (nb < 0 || (nb > 0 && record(r, (size_t)nb, err) != 0)) {
             mf_kafka_release(r->msgs, n);

@@ -409,6 +409,94 @@ static void test_external_offsets_from_hook(void **state)
     assert_int_equal(h.revokes, 1); /* close revokes through the hook */
 }
 
+/* Consume from c (and poll other, so that its join can complete) until c has run a revoke
+ * or deadline; asserts every message returned is stamped with the revocations c had run
+ * when the call began or, for messages returned after a revoke within it, with the count
+ * after it. Returns c's revocations at the end. */
+static uint32_t consume_until_revoked(mf_kafka_consumer *c, mf_kafka_consumer *other,
+                                      int timeout_ms, int *seen_stamp0, int *seen_stamp1)
+{
+    static mf_kafka_msg msgs[64];
+    int64_t deadline = mono_ms() + timeout_ms;
+    size_t n, i;
+    mf_err err;
+
+    while (mf_kafka_consumer_revokes(c) == 0 && mono_ms() < deadline) {
+        assert_int_equal(mf_kafka_consume(c, msgs, 64, 100, &n, &err), 0);
+        for (i = 0; i < n; i++) {
+            assert_true(msgs[i].revokes <= mf_kafka_consumer_revokes(c));
+            *seen_stamp0 += msgs[i].revokes == 0;
+            *seen_stamp1 += msgs[i].revokes == 1;
+        }
+        mf_kafka_release(msgs, n);
+        if (other != NULL) {
+            assert_int_equal(mf_kafka_consume(other, msgs, 64, 10, &n, &err), 0);
+            mf_kafka_release(msgs, n);
+        }
+    }
+    return mf_kafka_consumer_revokes(c);
+}
+
+/* A rebalance runs inside mf_kafka_consume: the messages returned before a revocation carry
+ * the count before it, those after it the new count (the reporter leaves the former to the
+ * partitions' next owner). */
+static void test_revokes_stamped(void **state)
+{
+    fx *f = *state;
+    static mf_kafka_msg msgs[64];
+    mf_kafka_consumer_opts o;
+    const char *topics[2] = {f->topic, NULL};
+    mf_kafka_consumer *a, *b;
+    hook_ctx h;
+    char group[160];
+    mf_err err;
+    size_t n, i;
+    int stamp0 = 0, stamp1 = 0, after = 0;
+    int64_t deadline;
+
+    memset(&h, 0, sizeof(h));
+    h.f = f; /* every partition from its start */
+    snprintf(group, sizeof(group), "%sg4", f->prefix);
+    memset(&o, 0, sizeof(o));
+    o.group_id = group;
+    o.topics = topics;
+    o.offsets = MF_KAFKA_OFFSETS_EXTERNAL;
+    o.on_assign = on_assign;
+    o.on_revoke = on_revoke;
+    o.hook_ctx = &h;
+    a = mf_kafka_consumer_new(&f->conf, &o, &err);
+    if (a == NULL)
+        fail_msg("consumer a: %s", err.msg);
+    deadline = mono_ms() + 20000;
+    while (stamp0 == 0 && mono_ms() < deadline) {
+        assert_int_equal(mf_kafka_consume(a, msgs, 1, 100, &n, &err), 0);
+        for (i = 0; i < n; i++)
+            stamp0 += msgs[i].revokes == 0;
+        mf_kafka_release(msgs, n);
+    }
+    assert_true(stamp0 > 0);
+    assert_int_equal(mf_kafka_consumer_revokes(a), 0);
+    b = mf_kafka_consumer_new(&f->conf, &o, &err); /* joins: a revokes, both get a share */
+    if (b == NULL)
+        fail_msg("consumer b: %s", err.msg);
+    assert_int_equal(consume_until_revoked(a, b, 30000, &stamp0, &stamp1), 1);
+    assert_int_equal(h.revokes, 1);
+    deadline = mono_ms() + 20000;
+    while (after == 0 && mono_ms() < deadline) {
+        assert_int_equal(mf_kafka_consume(a, msgs, 64, 100, &n, &err), 0);
+        for (i = 0; i < n; i++) {
+            assert_int_equal(msgs[i].revokes, 1); /* returned after the revoke */
+            after++;
+        }
+        mf_kafka_release(msgs, n);
+        assert_int_equal(mf_kafka_consume(b, msgs, 64, 10, &n, &err), 0);
+        mf_kafka_release(msgs, n);
+    }
+    assert_true(after > 0);
+    mf_kafka_consumer_free(b);
+    mf_kafka_consumer_free(a);
+}
+
 static void test_failing_hook_stops_consumer(void **state)
 {
     fx *f = *state;
@@ -453,6 +541,7 @@ int main(void)
         cmocka_unit_test(test_produce_and_consume_once),
         cmocka_unit_test(test_same_group_resumes),
         cmocka_unit_test(test_external_offsets_from_hook),
+        cmocka_unit_test(test_revokes_stamped),
         cmocka_unit_test(test_failing_hook_stops_consumer),
     };
 

@@ -370,6 +370,19 @@ static void on_revoke(void *ctx, const mf_kafka_partition *parts, size_t n)
     h->revokes++;
 }
 
+/* Consumer options for group with offsets from the hooks above (context h). */
+static void hooked_opts(mf_kafka_consumer_opts *o, const char *group, const char **topics,
+                        hook_ctx *h)
+{
+    memset(o, 0, sizeof(*o));
+    o->group_id = group;
+    o->topics = topics;
+    o->offsets = MF_KAFKA_OFFSETS_EXTERNAL;
+    o->on_assign = on_assign;
+    o->on_revoke = on_revoke;
+    o->hook_ctx = h;
+}
+
 static void test_external_offsets_from_hook(void **state)
 {
     fx *f = *state;
@@ -390,13 +403,7 @@ static void test_external_offsets_from_hook(void **state)
         want += (int)(f->high[p] - h.start[p]);
     }
     snprintf(group, sizeof(group), "%sg2", f->prefix);
-    memset(&o, 0, sizeof(o));
-    o.group_id = group;
-    o.topics = topics;
-    o.offsets = MF_KAFKA_OFFSETS_EXTERNAL;
-    o.on_assign = on_assign;
-    o.on_revoke = on_revoke;
-    o.hook_ctx = &h;
+    hooked_opts(&o, group, topics, &h);
     c = mf_kafka_consumer_new(&f->conf, &o, &err);
     if (c == NULL)
         fail_msg("consumer: %s", err.msg);
@@ -457,13 +464,7 @@ static void test_revokes_stamped(void **state)
     memset(&h, 0, sizeof(h));
     h.f = f; /* every partition from its start */
     snprintf(group, sizeof(group), "%sg4", f->prefix);
-    memset(&o, 0, sizeof(o));
-    o.group_id = group;
-    o.topics = topics;
-    o.offsets = MF_KAFKA_OFFSETS_EXTERNAL;
-    o.on_assign = on_assign;
-    o.on_revoke = on_revoke;
-    o.hook_ctx = &h;
+    hooked_opts(&o, group, topics, &h);
     a = mf_kafka_consumer_new(&f->conf, &o, &err);
     if (a == NULL)
         fail_msg("consumer a: %s", err.msg);
@@ -515,12 +516,7 @@ static void test_failing_hook_stops_consumer(void **state)
     h.f = f;
     h.fail = 1;
     snprintf(group, sizeof(group), "%sg3", f->prefix);
-    memset(&o, 0, sizeof(o));
-    o.group_id = group;
-    o.topics = topics;
-    o.offsets = MF_KAFKA_OFFSETS_EXTERNAL;
-    o.on_assign = on_assign;
-    o.hook_ctx = &h;
+    hooked_opts(&o, group, topics, &h);
     c = mf_kafka_consumer_new(&f->conf, &o, &err);
     if (c == NULL)
         fail_msg("consumer: %s", err.msg);

@@ -208,6 +208,40 @@ static void test_seed_usage_trigger_and_run_dedup(void **state)
     PQfinish(c);
 }
 
+/* ANALYZE skips the claim tables' arrays (hashing their elements was the cost of every
+ * autovacuum analyze) and still gathers the columns queries filter on. */
+static void test_claim_arrays_not_analysed(void **state)
+{
+    testdb *t = *state;
+    char dir[PATH_MAX];
+    mf_err err = {{0}};
+    PGconn *c = mf_test_pg_connect(mf_test_pg_dsn(), t->name, "PostgreSQL");
+
+    mf_test_source_path(dir, sizeof(dir), "schemas/pg");
+    if (migrate(c, dir, &err) < 0)
+        fail_msg("%s", err.msg);
+    mf_test_pg_exec(c, "INSERT INTO mf_claim_outcomes (chunk_id, job_ids, states, "
+                       "provider_message_ids, group_ids, status_codes, messages, channels, "
+                       "sent_ms) SELECT gen_random_uuid(), ARRAY[gen_random_uuid()], "
+                       "'{accepted}', '{M1}', '{G1}', '{2000}', '{ok}', '{sms}', '{1}' "
+                       "FROM generate_series(1, 200)");
+    mf_test_pg_exec(c, "INSERT INTO mf_claim_groups (chunk_id, group_id, job_ids, open_job_ids) "
+                       "SELECT gen_random_uuid(), 'G1', ARRAY[gen_random_uuid()], "
+                       "ARRAY[gen_random_uuid()] FROM generate_series(1, 200)");
+    mf_test_pg_exec(c, "ANALYZE mf_claim_outcomes, mf_claim_groups");
+    assert_int_equal(scalar_long(c, "SELECT count(*) FROM pg_stats WHERE schemaname = 'public' "
+                                    "AND tablename IN ('mf_claim_outcomes', 'mf_claim_groups') "
+                                    "AND attname IN ('job_ids', 'states', "
+                                    "'provider_message_ids', 'group_ids', 'status_codes', "
+                                    "'messages', 'channels', 'sent_ms', 'open_job_ids')"),
+                     0);
+    assert_int_equal(scalar_long(c, "SELECT count(*) FROM pg_stats WHERE schemaname = 'public' "
+                                    "AND tablename IN ('mf_claim_outcomes', 'mf_claim_groups') "
+                                    "AND attname IN ('chunk_id', 'group_id')"),
+                     3);
+    PQfinish(c);
+}
+
 /* Copy the repository's migrations into a fresh temporary directory. */
 static void copy_schemas(char *tmp, size_t cap)
 {
@@ -361,6 +395,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_fleet_tables_closed_to_anon, mf_test_db_setup,
                                         mf_test_db_teardown),
         cmocka_unit_test_setup_teardown(test_seed_usage_trigger_and_run_dedup, mf_test_db_setup,
+                                        mf_test_db_teardown),
+        cmocka_unit_test_setup_teardown(test_claim_arrays_not_analysed, mf_test_db_setup,
                                         mf_test_db_teardown),
         cmocka_unit_test_setup_teardown(test_changed_file_is_refused, mf_test_db_setup,
                                         mf_test_db_teardown),

@@ -1285,6 +1285,87 @@ static void sms_msgs(const char *tag, const char *phone_base, int n, char (*m)[5
     }
 }
 
+/* delivered / failed / pending of /_sim/stats */
+static void stats_outcomes(long *delivered, long *failed, long *pending)
+{
+    resp r = http("GET", "/_sim/stats", NULL, NULL, 0);
+    json_t *st = parse(&r);
+    *delivered = (long)json_integer_value(json_object_get(st, "delivered"));
+    *failed = (long)json_integer_value(json_object_get(st, "failed"));
+    *pending = (long)json_integer_value(json_object_get(st, "pending"));
+    json_decref(st);
+    free(r.body);
+}
+
+#define ASSERT_OUTCOMES(d, f, p)                                                                   \
+    do {                                                                                           \
+        long d_, f_, p_;                                                                           \
+        stats_outcomes(&d_, &f_, &p_);                                                             \
+        assert_int_equal(d_, d);                                                                   \
+        assert_int_equal(f_, f);                                                                   \
+        assert_int_equal(p_, p);                                                                   \
+    } while (0)
+
+/* The stats count the messages that can no longer change once and only read the later ones:
+ * a message waiting in an unsent group stops that prefix, messages after it are still
+ * counted, and the group's messages count once it is sent; a reset starts again. */
+static void test_stats_outcomes(void **state)
+{
+    char gid[64], m[4][512], j[4][64], all[2100];
+    long st;
+    (void)state;
+    resp r = http("POST", "/_sim/reset", NULL, NULL, 0);
+    assert_int_equal(r.status, 200);
+    free(r.body);
+    set_config("{\"deliver_delay_ms\":300,\"deliver_fail_ratio\":0}");
+    ASSERT_OUTCOMES(0, 0, 0);
+
+    create_group("{\"allowDuplicates\":false}", gid, sizeof(gid));
+    sms_msgs("stats-g", "0106661000", 2, m, j);
+    snprintf(all, sizeof(all), "%s,%s", m[0], m[1]);
+    json_decref(add_to_group(gid, all, &st));
+    assert_int_equal(st, 200);
+
+    sms_msgs("stats-a", "0106662000", 3, m, j);
+    snprintf(all, sizeof(all), "%s,%s,%s", m[0], m[1], m[2]);
+    r = send_msgs(all);
+    assert_int_equal(r.status, 200);
+    free(r.body);
+    ASSERT_OUTCOMES(0, 0, 3);
+    msleep(450);
+    ASSERT_OUTCOMES(3, 0, 0);
+
+    set_config("{\"deliver_fail_ratio\":1}");
+    sms_msgs("stats-b", "0106663000", 2, m, j);
+    snprintf(all, sizeof(all), "%s,%s", m[0], m[1]);
+    r = send_msgs(all);
+    assert_int_equal(r.status, 200);
+    free(r.body);
+    msleep(450);
+    ASSERT_OUTCOMES(3, 2, 0);
+
+    set_config("{\"deliver_fail_ratio\":0}");
+    json_decref(group_op("POST", gid, "/send", &st));
+    assert_int_equal(st, 200);
+    ASSERT_OUTCOMES(3, 2, 2);
+    msleep(450);
+    ASSERT_OUTCOMES(5, 2, 0);
+    ASSERT_OUTCOMES(5, 2, 0); /* counted once */
+
+    sms_msgs("stats-c", "0106664000", 1, m, j);
+    r = send_msgs(m[0]);
+    assert_int_equal(r.status, 200);
+    free(r.body);
+    ASSERT_OUTCOMES(5, 2, 1);
+    msleep(450);
+    ASSERT_OUTCOMES(6, 2, 0);
+
+    r = http("POST", "/_sim/reset", NULL, NULL, 0);
+    assert_int_equal(r.status, 200);
+    free(r.body);
+    ASSERT_OUTCOMES(0, 0, 0);
+}
+
 /* ---- a tiny webhook receiver: answers `fail_first` requests 500, then 200 ----------------- */
 
 typedef struct receiver {
@@ -1622,7 +1703,8 @@ int main(void)
         cmocka_unit_test(test_capture),
         cmocka_unit_test(test_webhook),
         cmocka_unit_test(test_webhook_keepalive),
-        cmocka_unit_test(test_quota), /* resets the simulator: keep it last */
+        cmocka_unit_test(test_quota),          /* these two reset the simulator: */
+        cmocka_unit_test(test_stats_outcomes), /* keep them last */
     };
     return cmocka_run_group_tests(tests, start_sim, stop_sim);
 }

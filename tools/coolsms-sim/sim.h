@@ -211,6 +211,13 @@ long sim_ledger_find(sim_ledger *l, const char *message_id);
 uint32_t sim_ledger_find_job(sim_ledger *l, const char *job_id);
 /* Generation: changes on every reset (streams use it to stop). Under rdlock. */
 uint64_t sim_ledger_generation(sim_ledger *l);
+/* Outcomes of the accepted (sent) messages at now_ms. Under rdlock. The messages that can no
+ * longer change are counted once and remembered, so a call reads only the recent ones (and
+ * any after the first message still waiting in an unsent group). */
+typedef struct sim_outcomes {
+    unsigned long long delivered, failed, pending;
+} sim_outcomes;
+void sim_ledger_outcomes(sim_ledger *l, int64_t now_ms, sim_outcomes *out);
 
 /* A message prepared for adding: strings point into the caller's memory and are copied. */
 typedef struct sim_new_msg {

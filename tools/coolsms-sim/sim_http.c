@@ -125,23 +125,12 @@ static void reply_text(sim_reply *r, int status, const char *json)
 
 static void handle_stats(sim_ctx *ctx, sim_reply *r)
 {
-    unsigned long long delivered = 0, failed = 0, pending = 0;
-    int64_t now = mf_clock_wall_ms();
+    sim_outcomes o;
     sim_stats *s = &ctx->stats;
 
     sim_ledger_rdlock(ctx->ledger);
     size_t total = sim_ledger_count(ctx->ledger), n = sim_ledger_sent(ctx->ledger);
-    for (size_t i = 0; i < total; i++) {
-        const sim_msg *m = sim_ledger_at(ctx->ledger, i);
-        if (m->state != SIM_MS_SENT)
-            continue;
-        if (now < m->final_ms)
-            pending++;
-        else if (strcmp(m->final_code, "4000") == 0)
-            delivered++;
-        else
-            failed++;
-    }
+    sim_ledger_outcomes(ctx->ledger, mf_clock_wall_ms(), &o);
     sim_ledger_unlock(ctx->ledger);
     r->status = 200;
     r->content_type = JSON_CT;
@@ -154,8 +143,8 @@ static void handle_stats(sim_ctx *ctx, sim_reply *r)
                   "\"webhook_failures\":%llu,\"webhook_dropped\":%llu}",
                   atomic_load(&s->requests), atomic_load(&s->accepted), atomic_load(&s->rejected),
                   atomic_load(&s->auth_failures), atomic_load(&s->http_5xx),
-                  atomic_load(&s->timeouts), atomic_load(&s->rate_limited), delivered, failed,
-                  pending, n, total, atomic_load(&s->resets), atomic_load(&s->quota_failed),
+                  atomic_load(&s->timeouts), atomic_load(&s->rate_limited), o.delivered, o.failed,
+                  o.pending, n, total, atomic_load(&s->resets), atomic_load(&s->quota_failed),
                   atomic_load(&s->webhook_posts), atomic_load(&s->webhook_failures),
                   atomic_load(&s->webhook_dropped));
 }

@@ -40,6 +40,12 @@ struct sim_ledger {
     index_tab by_id;
     index_tab by_job;
     uint64_t generation;
+    /* Outcome counts of the settled prefix [0, settled_upto): every message there is final
+     * (sent and past final_ms) or will never be sent, so its counts cannot change. Readers
+     * share the ledger's read lock, so the prefix has its own mutex. */
+    pthread_mutex_t settled_lock;
+    size_t settled_upto;
+    unsigned long long settled_delivered, settled_failed;
 };
 
 uint64_t sim_hash64(const char *s, size_t n, uint64_t seed)
@@ -61,6 +67,7 @@ sim_ledger *sim_ledger_new(void)
     if (l == NULL)
         return NULL;
     pthread_rwlock_init(&l->lock, NULL);
+    pthread_mutex_init(&l->settled_lock, NULL);
     return l;
 }
 
@@ -83,6 +90,8 @@ static void ledger_release(sim_ledger *l)
     l->ngroups = l->group_cap = 0;
     memset(&l->by_id, 0, sizeof(l->by_id));
     memset(&l->by_job, 0, sizeof(l->by_job));
+    l->settled_upto = 0;
+    l->settled_delivered = l->settled_failed = 0;
 }
 
 void sim_ledger_free(sim_ledger *l)
@@ -90,6 +99,7 @@ void sim_ledger_free(sim_ledger *l)
     if (l == NULL)
         return;
     ledger_release(l);
+    pthread_mutex_destroy(&l->settled_lock);
     pthread_rwlock_destroy(&l->lock);
     free(l);
 }
@@ -141,6 +151,45 @@ const sim_msg *sim_ledger_at(sim_ledger *l, size_t i)
 static sim_msg *msg_at(sim_ledger *l, size_t i)
 {
     return &l->chunks[i >> CHUNK_SHIFT][i & (CHUNK_SIZE - 1)];
+}
+
+/* Counts one message into *o; returns 0 when its counts may still change (pending in a
+ * group not sent yet, or sent and not final at now_ms). */
+static int outcome_add(const sim_msg *m, int64_t now_ms, sim_outcomes *o)
+{
+    if (m->state == SIM_MS_PENDING)
+        return 0;
+    if (m->state != SIM_MS_SENT)
+        return 1; /* rejected, unsent, removed: never sent, never counted */
+    if (now_ms < m->final_ms) {
+        o->pending++;
+        return 0;
+    }
+    if (strcmp(m->final_code, "4000") == 0)
+        o->delivered++;
+    else
+        o->failed++;
+    return 1;
+}
+
+void sim_ledger_outcomes(sim_ledger *l, int64_t now_ms, sim_outcomes *out)
+{
+    sim_outcomes settled = {0, 0, 0};
+    size_t i;
+
+    pthread_mutex_lock(&l->settled_lock);
+    for (i = l->settled_upto; i < l->count; i++)
+        if (!outcome_add(msg_at(l, i), now_ms, &settled))
+            break;
+    l->settled_upto = i;
+    l->settled_delivered += settled.delivered;
+    l->settled_failed += settled.failed;
+    out->delivered = l->settled_delivered;
+    out->failed = l->settled_failed;
+    out->pending = 0;
+    pthread_mutex_unlock(&l->settled_lock);
+    for (; i < l->count; i++)
+        (void)outcome_add(msg_at(l, i), now_ms, out);
 }
 
 sim_msg *sim_ledger_at_mut(sim_ledger *l, size_t i)

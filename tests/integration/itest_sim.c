@@ -1317,7 +1317,7 @@ static void test_stats_outcomes(void **state)
     resp r = http("POST", "/_sim/reset", NULL, NULL, 0);
     assert_int_equal(r.status, 200);
     free(r.body);
-    set_config("{\"deliver_delay_ms\":300,\"deliver_fail_ratio\":0}");
+    set_config("{\"deliver_delay_ms\":1000,\"deliver_fail_ratio\":0}");
     ASSERT_OUTCOMES(0, 0, 0);
 
     create_group("{\"allowDuplicates\":false}", gid, sizeof(gid));
@@ -1332,7 +1332,7 @@ static void test_stats_outcomes(void **state)
     assert_int_equal(r.status, 200);
     free(r.body);
     ASSERT_OUTCOMES(0, 0, 3);
-    msleep(450);
+    msleep(1200);
     ASSERT_OUTCOMES(3, 0, 0);
 
     set_config("{\"deliver_fail_ratio\":1}");
@@ -1341,14 +1341,14 @@ static void test_stats_outcomes(void **state)
     r = send_msgs(all);
     assert_int_equal(r.status, 200);
     free(r.body);
-    msleep(450);
+    msleep(1200);
     ASSERT_OUTCOMES(3, 2, 0);
 
     set_config("{\"deliver_fail_ratio\":0}");
     json_decref(group_op("POST", gid, "/send", &st));
     assert_int_equal(st, 200);
     ASSERT_OUTCOMES(3, 2, 2);
-    msleep(450);
+    msleep(1200);
     ASSERT_OUTCOMES(5, 2, 0);
     ASSERT_OUTCOMES(5, 2, 0); /* counted once */
 
@@ -1357,13 +1357,14 @@ static void test_stats_outcomes(void **state)
     assert_int_equal(r.status, 200);
     free(r.body);
     ASSERT_OUTCOMES(5, 2, 1);
-    msleep(450);
+    msleep(1200);
     ASSERT_OUTCOMES(6, 2, 0);
 
     r = http("POST", "/_sim/reset", NULL, NULL, 0);
     assert_int_equal(r.status, 200);
     free(r.body);
     ASSERT_OUTCOMES(0, 0, 0);
+    set_config("{\"deliver_delay_ms\":300}");
 }
 
 /* ---- a tiny webhook receiver: answers `fail_first` requests 500, then 200 ----------------- */

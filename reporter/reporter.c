@@ -78,11 +78,12 @@ struct reporter {
     long long rate_since_ms, rate_count; /* results recorded since rate_since_ms */
     /* assigned partitions and the next offset of each (for the lag gauge) */
     int32_t a_parts[MAX_PARTS];
-    /* the partitions revoked during the current consume (on_revoke); see drop_revoked */
-    int32_t revoked[MAX_PARTS];
-    size_t n_revoked;
     int64_t a_next[MAX_PARTS];
     size_t n_assigned;
+    /* the partitions revoked during the current consume (on_revoke), each once; see
+     * drop_revoked */
+    int32_t revoked[MAX_PARTS];
+    size_t n_revoked;
     /* the priority lane's instance (reporter_new_lane): its metrics are the main instance's,
      * it has no HTTP endpoint and leaves the lag gauge and the stall check to the main one */
     int lane;
@@ -194,14 +195,26 @@ static int on_assign(void *ctx, mf_kafka_partition *parts, size_t n, mf_err *err
     return 0;
 }
 
+/* Remembers a revoked partition for drop_revoked, once: two rebalances inside one consume
+ * revoke the same partitions again, and the list must not fill up with repeats (an
+ * assignment has at most MAX_PARTS partitions, see on_assign). */
+static void note_revoked(reporter *r, int32_t partition)
+{
+    for (size_t i = 0; i < r->n_revoked; i++)
+        if (r->revoked[i] == partition)
+            return;
+    if (r->n_revoked < MAX_PARTS)
+        r->revoked[r->n_revoked++] = partition;
+}
+
 static void on_revoke(void *ctx, const mf_kafka_partition *parts, size_t n)
 {
     reporter *r = ctx;
     size_t dropped = r->hold != NULL ? rep_hold_drop(r->hold) : 0;
 
     r->n_assigned = 0;
-    for (size_t i = 0; i < n && r->n_revoked < MAX_PARTS; i++)
-        r->revoked[r->n_revoked++] = parts[i].partition;
+    for (size_t i = 0; i < n; i++)
+        note_revoked(r, parts[i].partition);
     if (dropped > 0) /* their partitions start again at or before them */
         MF_LOG(r->log, MF_LOG_INFO, "held results dropped", MF_KV_I("results", (long long)dropped));
     MF_LOG(r->log, MF_LOG_INFO, "partitions revoked", MF_KV_I("count", (long long)n),

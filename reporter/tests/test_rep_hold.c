@@ -205,27 +205,49 @@ static void test_duplicate_full_drop(void **state)
     rep_hold_free(h);
 }
 
-/* Many puts, matches and expiries through a small spool that wraps many times: every result
- * comes out once with its own bytes, none is lost or duplicated, the index stays right. */
-static void test_churn(void **state)
+/* How a churn runs: max results held (a spool of max KB), n messages over parts partitions;
+ * every big_every-th value (0: none) is big_len bytes (larger than the bytes the holder
+ * gathers in memory before a write, it goes to the file on its own); each message is
+ * exactly rec_len bytes (key and value) when rec_len > 0, else of random length; a take
+ * follows every take_every-th message (more results come out of one take); message
+ * timestamps are ts_step ms apart (a result expires WAIT / ts_step messages after it). */
+typedef struct churn_cfg {
+    size_t max, n;
+    int parts;
+    size_t big_every, big_len, rec_len, take_every;
+    int64_t ts_step;
+} churn_cfg;
+
+/* Many puts, matches and expiries through a spool that wraps many times: every result comes
+ * out once with its own bytes, none is lost or duplicated, the index stays right. Returns how
+ * many were refused. */
+static size_t churn(const churn_cfg *c)
 {
-    enum { MAX = 16, N = 20000 };
-    rep_hold *h = new_hold(MAX);
-    static fake f[N];
-    unsigned char *seen = calloc(N, 1);
-    mf_kafka_msg out[2 * MAX];
+    size_t max = c->max, n = c->n, big_every = c->big_every, big_len = c->big_len;
+    rep_hold *h = new_hold(max);
+    fake *f = calloc(n, sizeof(*f));
+    unsigned char *seen = calloc(n, 1), *big = malloc(big_len ? big_len : 1);
+    mf_kafka_msg *out = calloc(2 * max, sizeof(*out));
     size_t i, total = 0, refused = 0;
     unsigned rnd = 12345;
     long long now = 0;
     mf_err err;
 
-    (void)state;
-    assert_non_null(seen);
-    for (i = 0; i < N; i++) {
+    assert_true(f != NULL && seen != NULL && big != NULL && out != NULL);
+    for (i = 0; i < big_len; i++)
+        big[i] = (unsigned char)(i * 7 + 3);
+    for (i = 0; i < n; i++) {
         long got, k;
 
         rnd = rnd * 1103515245u + 12345u;
-        make(&f[i], (int32_t)(i % 3), (int64_t)i, (int64_t)i * 20, (unsigned)i, (rnd >> 8) % 1400);
+        make(&f[i], (int32_t)(i % (size_t)c->parts), (int64_t)i, (int64_t)i * c->ts_step,
+             (unsigned)i, (rnd >> 8) % 1400);
+        if (c->rec_len > 0) /* value cut or padded to make the record rec_len bytes */
+            f[i].m.val_len = c->rec_len - f[i].m.key_len;
+        if (big_every > 0 && i % big_every == big_every - 1) {
+            f[i].m.val = big;
+            f[i].m.val_len = big_len;
+        }
         now += 1;
         if (put(h, &f[i], now) != 1) {
             refused++;
@@ -233,8 +255,10 @@ static void test_churn(void **state)
         }
         if (i >= 7 && (rnd >> 4) % 3 == 0)
             rep_hold_match(h, &f[i - 7].job);
+        if (i % c->take_every != 0 && i != n - 1)
+            continue;
         mf_err_clear(&err);
-        got = rep_hold_take(h, now, i == N - 1, out, 2 * MAX, &err);
+        got = rep_hold_take(h, now, i == n - 1, out, 2 * max, &err);
         assert_true(got >= 0);
         for (k = 0; k < got; k++) {
             size_t j = (size_t)out[k].offset;
@@ -249,14 +273,43 @@ static void test_churn(void **state)
         }
     }
     assert_int_equal(rep_hold_count(h), 0);
-    for (i = 0; i < N; i++)
+    for (i = 0; i < n; i++)
         assert_int_equal(seen[i], 1);
-    assert_int_equal(total + refused, N);
-    /* both happened: results held (through a spool of 16 KB that wrapped hundreds of
-     * times) and results refused (holder or spool full) */
-    assert_true(refused > 0 && refused < N * 3 / 4);
+    assert_int_equal(total + refused, n);
+    free(out);
+    free(big);
     free(seen);
+    free(f);
     rep_hold_free(h);
+    return refused;
+}
+
+/* A small spool (16 KB, all of it gathered in memory between writes) that wraps hundreds of
+ * times: results held and results refused (holder or spool full) both happen. */
+static void test_churn(void **state)
+{
+    size_t refused;
+
+    (void)state;
+    refused = churn(&(churn_cfg){16, 20000, 3, 0, 0, 0, 1, 20});
+    assert_true(refused > 0 && refused < 20000 * 3 / 4);
+}
+
+/* A spool larger than the bytes gathered in memory (1,000 KB against 256 KB): results are read
+ * back from the file and from what is still gathered, in runs of neighbours (one partition:
+ * its results expire in the order they were put), across the ring's end; values of 300 KB go
+ * to the file at once. Then records of exactly 1 KB: they end exactly at the ring's end,
+ * where a run must not continue from the file's last byte to its first. */
+static void test_churn_file(void **state)
+{
+    const size_t big = (size_t)300 << 10;
+
+    (void)state;
+    assert_true(churn(&(churn_cfg){1000, 30000, 1, 997, big, 0, 1, 20}) < 30000 / 4);
+    assert_true(churn(&(churn_cfg){1000, 30000, 1, 997, big, 0, 40, 20}) < 30000 / 4);
+    assert_true(churn(&(churn_cfg){1000, 30000, 3, 997, big, 0, 40, 20}) < 30000 / 4);
+    /* held for 500 messages, longer than 256 KB of them stay gathered */
+    assert_true(churn(&(churn_cfg){1000, 30000, 1, 0, 0, 1024, 40, 2}) < 30000 / 4);
 }
 
 /* A spool directory that cannot be used names the setting. */
@@ -278,6 +331,7 @@ int main(void)
         cmocka_unit_test(test_flush),
         cmocka_unit_test(test_duplicate_full_drop),
         cmocka_unit_test(test_churn),
+        cmocka_unit_test(test_churn_file),
         cmocka_unit_test(test_bad_dir),
     };
 

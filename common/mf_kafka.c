@@ -2,6 +2,7 @@
 #include "mf_clock.h"
 #include "mf_kafka_int.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,11 +12,23 @@
  * error callbacks read it from there. */
 /* Every struct given to librdkafka as its opaque starts with the mf_log pointer: the log and
  * error callbacks read it from there. */
+/* Partition counts of the topics messages were produced to by affinity, read from the
+ * broker's metadata and read again after PARTS_TTL_MS (a topic given more partitions). */
+enum { PARTS_TOPICS = 8, PARTS_TTL_MS = 30000, PARTS_RETRY_MS = 1000, PARTS_WAIT_MS = 5000 };
+typedef struct parts_entry {
+    char topic[MF_KAFKA_TOPIC_MAX + 1];
+    int count;      /* 0: not known (the metadata request failed) */
+    int64_t due_ms; /* monotonic: when to read it again */
+} parts_entry;
+
 struct mf_kafka_producer {
     mf_log *log;
     rd_kafka_t *rk;
     mf_kafka_dr_fn dr;
     void *dr_ctx;
+    pthread_mutex_t parts_lock; /* producers are shared by threads (the sender's workers) */
+    parts_entry parts[PARTS_TOPICS];
+    size_t nparts, next_part; /* entries used; the one replaced next when full */
 };
 
 /* ---------------------------------------------------------------------------------------- */
@@ -211,6 +224,7 @@ mf_kafka_producer *mf_kafka_producer_new(const mf_kafka_conf *conf, mf_kafka_dr_
         return NULL;
     }
     p->log = conf != NULL ? conf->log : NULL;
+    pthread_mutex_init(&p->parts_lock, NULL);
     p->dr = dr;
     p->dr_ctx = dr_ctx;
     rc = mf_kafka_rk_conf_base(conf, p, err);
@@ -240,6 +254,7 @@ void mf_kafka_producer_free(mf_kafka_producer *p)
     if (p == NULL)
         return;
     rd_kafka_destroy(p->rk);
+    pthread_mutex_destroy(&p->parts_lock);
     free(p);
 }
 
@@ -254,19 +269,20 @@ int mf_kafka_rk_fatal(rd_kafka_t *rk, mf_err *err)
     return 1;
 }
 
-int mf_kafka_produce(mf_kafka_producer *p, const char *topic, const void *key, size_t key_len,
-                     const void *val, size_t val_len, void *msg_opaque, int block_ms, mf_err *err)
+/* Queues one message for partition (RD_KAFKA_PARTITION_UA: the key's), with backpressure. */
+static int produce_to(mf_kafka_producer *p, const char *topic, int32_t partition, const void *key,
+                      size_t key_len, const void *val, size_t val_len, void *msg_opaque,
+                      int block_ms, mf_err *err)
 {
     int64_t deadline = mf_clock_mono_ms() + (block_ms > 0 ? block_ms : 0);
     size_t klen = key != NULL ? key_len : 0;
     size_t vlen = val != NULL ? val_len : 0;
 
     for (;;) {
-        rd_kafka_resp_err_t code = rd_kafka_producev(p->rk, RD_KAFKA_V_TOPIC(topic),
-                                                     RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-                                                     RD_KAFKA_V_KEY((void *)key, klen),
-                                                     RD_KAFKA_V_VALUE((void *)val, vlen),
-                                                     RD_KAFKA_V_OPAQUE(msg_opaque), RD_KAFKA_V_END);
+        rd_kafka_resp_err_t code = rd_kafka_producev(
+            p->rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_PARTITION(partition),
+            RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_KEY((void *)key, klen),
+            RD_KAFKA_V_VALUE((void *)val, vlen), RD_KAFKA_V_OPAQUE(msg_opaque), RD_KAFKA_V_END);
         int64_t left;
 
         if (code == RD_KAFKA_RESP_ERR_NO_ERROR)
@@ -281,6 +297,108 @@ int mf_kafka_produce(mf_kafka_producer *p, const char *topic, const void *key, s
             return mf_err_set(err, "could not produce to \"%s\": local queue full", topic);
         rd_kafka_poll(p->rk, left < 100 ? (int)left : 100);
     }
+}
+
+int mf_kafka_produce(mf_kafka_producer *p, const char *topic, const void *key, size_t key_len,
+                     const void *val, size_t val_len, void *msg_opaque, int block_ms, mf_err *err)
+{
+    return produce_to(p, topic, RD_KAFKA_PARTITION_UA, key, key_len, val, val_len, msg_opaque,
+                      block_ms, err);
+}
+
+/* The partition count of topic from the broker's metadata; 0 when the request fails. */
+static int read_partition_count(rd_kafka_t *rk, const char *topic)
+{
+    rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
+    const struct rd_kafka_metadata *md = NULL;
+    int count = 0;
+
+    if (rkt == NULL)
+        return 0;
+    if (rd_kafka_metadata(rk, 0, rkt, &md, PARTS_WAIT_MS) == RD_KAFKA_RESP_ERR_NO_ERROR &&
+        md->topic_cnt == 1 && md->topics[0].err == RD_KAFKA_RESP_ERR_NO_ERROR)
+        count = md->topics[0].partition_cnt;
+    if (md != NULL)
+        rd_kafka_metadata_destroy(md);
+    rd_kafka_topic_destroy(rkt);
+    return count;
+}
+
+/* The cache entry of topic (a new one replaces the oldest when the table is full). The caller
+ * holds parts_lock. */
+static parts_entry *parts_slot(mf_kafka_producer *p, const char *topic)
+{
+    parts_entry *e;
+
+    for (size_t i = 0; i < p->nparts; i++)
+        if (strcmp(p->parts[i].topic, topic) == 0)
+            return &p->parts[i];
+    if (p->nparts < PARTS_TOPICS) {
+        e = &p->parts[p->nparts++];
+    } else {
+        e = &p->parts[p->next_part];
+        p->next_part = (p->next_part + 1) % PARTS_TOPICS;
+    }
+    snprintf(e->topic, sizeof(e->topic), "%s", topic);
+    e->count = 0;
+    e->due_ms = 0;
+    return e;
+}
+
+/* topic's partition count as last read (read now when it is due: one thread reads while the
+ * others go on with the count they had); 0 when it is not known. */
+static int partition_count(mf_kafka_producer *p, const char *topic)
+{
+    int64_t now = mf_clock_mono_ms();
+    parts_entry *e;
+    int count, fresh;
+
+    pthread_mutex_lock(&p->parts_lock);
+    e = parts_slot(p, topic);
+    count = e->count;
+    if (now < e->due_ms) {
+        pthread_mutex_unlock(&p->parts_lock);
+        return count;
+    }
+    e->due_ms = now + PARTS_RETRY_MS; /* the others do not ask too */
+    pthread_mutex_unlock(&p->parts_lock);
+    fresh = read_partition_count(p->rk, topic);
+    pthread_mutex_lock(&p->parts_lock);
+    e = parts_slot(p, topic);
+    if (fresh > 0) {
+        e->count = count = fresh;
+        e->due_ms = mf_clock_mono_ms() + PARTS_TTL_MS;
+    }
+    pthread_mutex_unlock(&p->parts_lock);
+    return count;
+}
+
+int32_t mf_kafka_affinity_partition(const char *affinity, int partitions)
+{
+    uint32_t h = 2166136261u; /* FNV-1a: the same in every process and build */
+
+    if (affinity == NULL || affinity[0] == '\0' || partitions <= 0)
+        return -1;
+    for (const unsigned char *c = (const unsigned char *)affinity; *c != '\0'; c++) {
+        h ^= *c;
+        h *= 16777619u;
+    }
+    return (int32_t)(h % (uint32_t)partitions);
+}
+
+int mf_kafka_produce_affine(mf_kafka_producer *p, const char *topic, const char *affinity,
+                            const void *key, size_t key_len, const void *val, size_t val_len,
+                            void *msg_opaque, int block_ms, mf_err *err)
+{
+    int32_t partition = RD_KAFKA_PARTITION_UA;
+
+    if (affinity != NULL && affinity[0] != '\0') {
+        int32_t a = mf_kafka_affinity_partition(affinity, partition_count(p, topic));
+
+        if (a >= 0)
+            partition = a;
+    }
+    return produce_to(p, topic, partition, key, key_len, val, val_len, msg_opaque, block_ms, err);
 }
 
 int mf_kafka_poll(mf_kafka_producer *p, int timeout_ms)

@@ -92,6 +92,22 @@ void mf_kafka_producer_free(mf_kafka_producer *p);
 int mf_kafka_produce(mf_kafka_producer *p, const char *topic, const void *key, size_t key_len,
                      const void *val, size_t val_len, void *msg_opaque, int block_ms, mf_err *err);
 
+/*
+ * mf_kafka_produce onto the partition of `affinity` (mf_kafka_affinity_partition with the
+ * topic's partition count) instead of the key's: messages of one affinity land on one
+ * partition whatever their keys, in every process that produces them this way. The count is
+ * read from the broker's metadata and again every 30 s (a topic given more partitions); while
+ * it is not known, and for a NULL or "" affinity, the key decides as in mf_kafka_produce.
+ * Thread-safe like mf_kafka_produce.
+ */
+int mf_kafka_produce_affine(mf_kafka_producer *p, const char *topic, const char *affinity,
+                            const void *key, size_t key_len, const void *val, size_t val_len,
+                            void *msg_opaque, int block_ms, mf_err *err);
+
+/* The partition of affinity among `partitions`: FNV-1a (32 bit) of its bytes modulo the
+ * count; -1 for a NULL or "" affinity or a count <= 0. */
+int32_t mf_kafka_affinity_partition(const char *affinity, int partitions);
+
 /* Serve delivery reports and errors for up to timeout_ms. Returns the number of events. */
 int mf_kafka_poll(mf_kafka_producer *p, int timeout_ms);
 

@@ -116,8 +116,8 @@ int rep_final_produce(mf_kafka_producer *prod, const char *topic, msgpack_sbuffe
         r.ts_ms = r.sent_ms;
     if (mf_codec_encode_result(sbuf, &r, err) != 0)
         return -1;
-    return mf_kafka_produce(prod, topic, PQgetvalue(q, row, REP_FINAL_ID), MF_UUID_STR_LEN,
-                            sbuf->data, sbuf->size, msg_opaque, 10000, err);
+    return mf_kafka_produce_affine(prod, topic, r.group_id, PQgetvalue(q, row, REP_FINAL_ID),
+                                   MF_UUID_STR_LEN, sbuf->data, sbuf->size, msg_opaque, 10000, err);
 }
 
 int rep_final_produce_bare(mf_kafka_producer *prod, const char *topic, msgpack_sbuffer *sbuf,
@@ -154,6 +154,6 @@ int rep_final_produce_bare(mf_kafka_producer *prod, const char *topic, msgpack_s
         r.sent_ms = 0;
     if (mf_codec_encode_result(sbuf, &r, err) != 0)
         return -1;
-    return mf_kafka_produce(prod, topic, job, MF_UUID_STR_LEN, sbuf->data, sbuf->size, msg_opaque,
-                            10000, err);
+    return mf_kafka_produce_affine(prod, topic, r.group_id, job, MF_UUID_STR_LEN, sbuf->data,
+                                   sbuf->size, msg_opaque, 10000, err);
 }

@@ -73,7 +73,8 @@ mf_msg_type rep_final_channel_of(const char *provider_type);
 
 /*
  * Encode the result for row `row` of q (REP_FINAL_COLS) and the final report rep (its status
- * code must be final) into sbuf, and queue it for topic keyed by the job id, with msg_opaque
+ * code must be final) into sbuf, and queue it for topic keyed by the job id, on the partition
+ * of the row's provider group when it names one (mf_kafka_produce_affine), with msg_opaque
  * for the delivery report. Returns 0 or -1 with err.
  */
 int rep_final_produce(mf_kafka_producer *prod, const char *topic, msgpack_sbuffer *sbuf,
@@ -82,7 +83,8 @@ int rep_final_produce(mf_kafka_producer *prod, const char *topic, msgpack_sbuffe
 
 /*
  * The same result built from the report alone, without the message's row: for job `job` of
- * run `run` (workflow `wf`, may be NULL), keyed by the job id like the job's other results.
+ * run `run` (workflow `wf`, may be NULL), keyed by the job id and on the partition of
+ * group_id like the job's other results.
  * The receiver produces most reports this way (docs/reporter.md, "Delivery-report webhook"):
  * the batch writer's update checks what the row would have told (still `sent`, the same
  * provider message, the same run), and keeps a result whose row is not recorded yet until it

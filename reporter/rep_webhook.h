@@ -14,7 +14,8 @@
  *   POST /<token>/single-report  a JSON array of delivery reports: for each final one (any
  *                                status code but 2000/3000) of a message the fleet recorded
  *                                as sent, a delivered / undelivered result is produced to the
- *                                results topic, keyed by the job id (customFields.jobId);
+ *                                results topic, keyed by the job id (customFields.jobId),
+ *                                on the partition of its groupId (mf_kafka_produce_affine);
  *                                200 once Kafka acknowledged all of them, 503 when it did not
  *                                within MF_REPORTER_WEBHOOK_ACK_MS or PostgreSQL could not be
  *                                asked (the provider sends the request again);

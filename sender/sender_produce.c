@@ -22,13 +22,21 @@ void sender_produce_on_delivery(void *ctx, const mf_kafka_dr *dr)
     }
 }
 
-int sender_produce(sender_ctx *s, const char *topic, const void *key, size_t klen, const void *val,
-                   size_t vlen, mf_err *err)
+/* affinity: NULL (the key's partition) or the partition's affinity (mf_kafka_produce_affine) */
+static int produce_on(sender_ctx *s, const char *topic, const char *affinity, const void *key,
+                      size_t klen, const void *val, size_t vlen, mf_err *err)
 {
-    if (mf_kafka_produce(s->prod, topic, key, klen, val, vlen, NULL, 30000, err) != 0)
+    if (mf_kafka_produce_affine(s->prod, topic, affinity, key, klen, val, vlen, NULL, 30000, err) !=
+        0)
         return mf_err_prefix(err, "could not produce to \"%s\"", topic);
     s->acks_pending++;
     return 0;
+}
+
+int sender_produce(sender_ctx *s, const char *topic, const void *key, size_t klen, const void *val,
+                   size_t vlen, mf_err *err)
+{
+    return produce_on(s, topic, NULL, key, klen, val, vlen, err);
 }
 
 int sender_produce_dlq(sender_ctx *s, size_t i, const char *reason, mf_err *err)
@@ -89,7 +97,9 @@ static int produce_result(sender_ctx *s, sender_slot *sl, const char *topic, mf_
                                                      : "sms",
                          sl->st == MF_RESULT_ACCEPTED ? "" : sl->code);
     sl->state = SLOT_DONE;
-    return sender_produce(s, topic, key, MF_UUID_STR_LEN, s->sbuf.data, s->sbuf.size, err);
+    /* a message sent in a provider group: on its group's partition, where the group's delivery
+     * reports go too (the webhook receiver), so the reporter holding it sees them */
+    return produce_on(s, topic, r.group_id, key, MF_UUID_STR_LEN, s->sbuf.data, s->sbuf.size, err);
 }
 
 int sender_produce_finals(sender_ctx *s, mf_err *err)

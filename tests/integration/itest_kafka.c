@@ -498,6 +498,71 @@ static void test_revokes_stamped(void **state)
     mf_kafka_consumer_free(a);
 }
 
+/* Partitions acknowledged per message of the affinity test (indexed by its opaque - 1). */
+typedef struct affinity_acks {
+    int32_t part[64];
+    int ok, failed;
+} affinity_acks;
+
+static void on_affinity_dr(void *ctx, const mf_kafka_dr *dr)
+{
+    affinity_acks *a = ctx;
+    uintptr_t i = (uintptr_t)dr->opaque;
+
+    if (!dr->ok || i == 0 || i > 64) {
+        a->failed++;
+        return;
+    }
+    a->part[i - 1] = dr->partition;
+    a->ok++;
+}
+
+/* Messages produced with an affinity (a provider group id) all land on the partition it maps
+ * to, whatever their keys; without one the keys spread them. */
+static void test_affinity_partition(void **state)
+{
+    fx *f = *state;
+    char topic[MF_KAFKA_TOPIC_MAX + 1], key[32];
+    const char *names[1] = {topic};
+    const char *group = "G4V20261208010203ABCDEFGHIJKLMN";
+    mf_kafka_topic_spec spec = {topic, NPART, -1};
+    affinity_acks a;
+    mf_kafka_producer *p;
+    mf_err err;
+    int i, spread = 0, seen[NPART] = {0};
+    int32_t want = mf_kafka_affinity_partition(group, NPART);
+
+    assert_true(want >= 0 && want < NPART);
+    assert_int_equal(mf_kafka_affinity_partition(group, NPART), want); /* stable */
+    assert_int_equal(mf_kafka_affinity_partition("", NPART), -1);
+    assert_int_equal(mf_kafka_affinity_partition(group, 0), -1);
+    snprintf(topic, sizeof(topic), "%saffinity", f->prefix);
+    assert_int_equal(mf_kafka_ensure_topics(&f->conf, &spec, 1, 10000, &err), 0);
+    memset(&a, 0, sizeof(a));
+    p = mf_kafka_producer_new(&f->conf, on_affinity_dr, &a, &err);
+    if (p == NULL)
+        fail_msg("producer: %s", err.msg);
+    for (i = 0; i < 64; i++) {
+        snprintf(key, sizeof(key), "job-%d", i);
+        if (mf_kafka_produce_affine(p, topic, i < 32 ? group : NULL, key, strlen(key), "v", 1,
+                                    (void *)(uintptr_t)(i + 1), 5000, &err) < 0)
+            fail_msg("produce: %s", err.msg);
+    }
+    if (mf_kafka_flush(p, 15000, &err) < 0)
+        fail_msg("flush: %s", err.msg);
+    assert_int_equal(a.failed, 0);
+    assert_int_equal(a.ok, 64);
+    for (i = 0; i < 32; i++)
+        assert_int_equal(a.part[i], want);
+    for (i = 32; i < 64; i++)
+        seen[a.part[i]]++;
+    for (i = 0; i < NPART; i++)
+        spread += seen[i] > 0;
+    assert_true(spread > 1);
+    mf_kafka_producer_free(p);
+    assert_true(mf_kafka_delete_topics(&f->conf, names, 1, 10000, &err) >= 0);
+}
+
 static void test_failing_hook_stops_consumer(void **state)
 {
     fx *f = *state;
@@ -539,6 +604,7 @@ int main(void)
         cmocka_unit_test(test_external_offsets_from_hook),
         cmocka_unit_test(test_revokes_stamped),
         cmocka_unit_test(test_failing_hook_stops_consumer),
+        cmocka_unit_test(test_affinity_partition),
     };
 
     return cmocka_run_group_tests(tests, group_setup, group_teardown);

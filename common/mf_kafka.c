@@ -13,8 +13,17 @@
 /* Every struct given to librdkafka as its opaque starts with the mf_log pointer: the log and
  * error callbacks read it from there. */
 /* Partition counts of the topics messages were produced to by affinity, read from the
- * broker's metadata and read again after PARTS_TTL_MS (a topic given more partitions). */
-enum { PARTS_TOPICS = 8, PARTS_TTL_MS = 30000, PARTS_RETRY_MS = 1000, PARTS_WAIT_MS = 5000 };
+ * broker's metadata and read again after PARTS_TTL_MS (a topic given more partitions). The
+ * read blocks the producing thread: for at most PARTS_FIRST_WAIT_MS while the count is not
+ * known, PARTS_REFRESH_WAIT_MS when the old one stays if the broker does not answer (a
+ * webhook request must still get its 503 in time while Kafka is down). */
+enum {
+    PARTS_TOPICS = 8,
+    PARTS_TTL_MS = 30000,
+    PARTS_RETRY_MS = 1000,
+    PARTS_FIRST_WAIT_MS = 500,
+    PARTS_REFRESH_WAIT_MS = 200
+};
 typedef struct parts_entry {
     char topic[MF_KAFKA_TOPIC_MAX + 1];
     int count;      /* 0: not known (the metadata request failed) */
@@ -307,7 +316,7 @@ int mf_kafka_produce(mf_kafka_producer *p, const char *topic, const void *key, s
 }
 
 /* The partition count of topic from the broker's metadata; 0 when the request fails. */
-static int read_partition_count(rd_kafka_t *rk, const char *topic)
+static int read_partition_count(rd_kafka_t *rk, const char *topic, int wait_ms)
 {
     rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
     const struct rd_kafka_metadata *md = NULL;
@@ -315,7 +324,7 @@ static int read_partition_count(rd_kafka_t *rk, const char *topic)
 
     if (rkt == NULL)
         return 0;
-    if (rd_kafka_metadata(rk, 0, rkt, &md, PARTS_WAIT_MS) == RD_KAFKA_RESP_ERR_NO_ERROR &&
+    if (rd_kafka_metadata(rk, 0, rkt, &md, wait_ms) == RD_KAFKA_RESP_ERR_NO_ERROR &&
         md->topic_cnt == 1 && md->topics[0].err == RD_KAFKA_RESP_ERR_NO_ERROR)
         count = md->topics[0].partition_cnt;
     if (md != NULL)
@@ -362,13 +371,14 @@ static int partition_count(mf_kafka_producer *p, const char *topic)
     }
     e->due_ms = now + PARTS_RETRY_MS; /* the others do not ask too */
     pthread_mutex_unlock(&p->parts_lock);
-    fresh = read_partition_count(p->rk, topic);
+    fresh = read_partition_count(p->rk, topic,
+                                 count > 0 ? PARTS_REFRESH_WAIT_MS : PARTS_FIRST_WAIT_MS);
     pthread_mutex_lock(&p->parts_lock);
     e = parts_slot(p, topic);
-    if (fresh > 0) {
+    if (fresh > 0)
         e->count = count = fresh;
-        e->due_ms = mf_clock_mono_ms() + PARTS_TTL_MS;
-    }
+    /* from the answer or the give-up: a broker that does not answer is asked once a second */
+    e->due_ms = mf_clock_mono_ms() + (fresh > 0 ? PARTS_TTL_MS : PARTS_RETRY_MS);
     pthread_mutex_unlock(&p->parts_lock);
     return count;
 }

@@ -8,10 +8,6 @@
 #include <string.h>
 #include <time.h>
 
-/* Every struct given to librdkafka as its opaque starts with the mf_log pointer: the log and
- * error callbacks read it from there. */
-/* Every struct given to librdkafka as its opaque starts with the mf_log pointer: the log and
- * error callbacks read it from there. */
 /* Partition counts of the topics messages were produced to by affinity, read from the
  * broker's metadata and read again after PARTS_TTL_MS (a topic given more partitions). The
  * read blocks the producing thread: for at most PARTS_FIRST_WAIT_MS while the count is not
@@ -30,6 +26,8 @@ typedef struct parts_entry {
     int64_t due_ms; /* monotonic: when to read it again */
 } parts_entry;
 
+/* Every struct given to librdkafka as its opaque starts with the mf_log pointer: the log and
+ * error callbacks read it from there. */
 struct mf_kafka_producer {
     mf_log *log;
     rd_kafka_t *rk;
